@@ -8,7 +8,9 @@ holds what the pipeline delivers until the consumer takes it:
 - ``o.valid`` / ``o.payload`` are the head register; a beat arriving while the head is free (empty
   or leaving) goes straight into it, so an unstalled unit has the same latency as without a queue;
 - a beat arriving while the head is held goes to a small memory (LUT RAM), which refills the head;
-- ``owed`` counts the outputs issued and not yet taken by the consumer; ``room = owed < credits``.
+- ``owed`` counts the outputs issued and not yet taken by the consumer; ``room = owed < credits``,
+  kept in a register of its own (loaded with the compare of ``owed``'s next value), so that the
+  unit's ``i.ready`` is one LUT of flip-flops (a Window's stall logic hangs off it: dscnn).
 
 With ``credits = latency + 1`` a unit whose consumer is always ready issues every cycle (an
 output holds its credit from the cycle after its issue to the cycle it leaves, ``latency``
@@ -40,8 +42,7 @@ class OutputQueue:
         self.m, self.o = m, o
         self.credits = queue_credits(latency)
         self.owed = Signal(range(self.credits + 1), name="q_owed")
-        self.room = Signal(name="q_room")
-        m.d.comb += self.room.eq(self.owed < self.credits)
+        self.room = Signal(name="q_room", init=1)  # == (owed < credits) every cycle
 
     def drive(self, issued: Value, push: Value, lanes: list[Value]) -> None:
         """``issued``: a beat with an output issued this cycle; ``push``: the pipeline delivers one
@@ -52,7 +53,9 @@ class OutputQueue:
         bits = beat.as_value()
         depart = o.valid & o.ready
         head_free = ~o.valid | o.ready
-        m.d.sync += self.owed.eq(self.owed + issued - depart)
+        owed_next = Signal.like(self.owed, name="q_owed_next")
+        m.d.comb += owed_next.eq(self.owed + issued - depart)
+        m.d.sync += [self.owed.eq(owed_next), self.room.eq(owed_next < self.credits)]
 
         depth = max(self.credits - 1, 2)
         m.submodules.queue = mem = Memory(shape=len(bits), depth=depth, init=[])

@@ -204,11 +204,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s0_dense0_u1  s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
+    .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
     .o__payload(\i__payload$54 ),
     .o__ready(\o__ready$56 ),
     .o__valid(\i__valid$58 ),
-    .q_room(\o__ready$11 ),
     .rst(rst)
   );
   \top.s1_dense1_u0  s1_dense1_u0 (
@@ -224,11 +224,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s1_dense1_u1  s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
+    .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
     .o__payload(\i__payload$60 ),
     .o__ready(\o__ready$62 ),
     .o__valid(\i__valid$64 ),
-    .q_room(\o__ready$17 ),
     .rst(rst)
   );
   \top.s2_dense2_u0  s2_dense2_u0 (
@@ -244,11 +244,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s2_dense2_u1  s2_dense2_u1 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
+    .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
     .o__payload(\i__payload$66 ),
     .o__ready(\o__ready$68 ),
     .o__valid(\i__valid$70 ),
-    .q_room(\o__ready$23 ),
     .rst(rst)
   );
   \top.s3_dense3_u0  s3_dense3_u0 (
@@ -264,11 +264,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s3_dense3_u1  s3_dense3_u1 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
+    .i__ready(\o__ready$29 ),
     .i__valid(\i__valid$31 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
-    .q_room(\o__ready$29 ),
     .rst(rst)
   );
   assign \o__payload$10  = \i__payload$9 ;
@@ -1043,109 +1043,109 @@ module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
+module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o__ready, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
-  reg [23:0] \$10 ;
+  reg [3:0] \$1 ;
+  wire [8:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire [4:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  reg [23:0] \$102 ;
+  wire [23:0] \$103 ;
+  wire [24:0] \$104 ;
+  reg [23:0] \$105 ;
+  wire [23:0] \$106 ;
+  wire [24:0] \$107 ;
   wire \$108 ;
-  wire \$109 ;
-  wire [23:0] \$11 ;
-  wire [5:0] \$110 ;
-  wire \$111 ;
+  wire [4:0] \$109 ;
+  wire [8:0] \$11 ;
+  wire \$110 ;
+  wire [5:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [47:0] \$117 ;
-  reg [3:0] \$118 ;
+  wire \$117 ;
+  wire \$118 ;
   reg [3:0] \$119 ;
-  wire [24:0] \$12 ;
-  reg [2:0] \$120 ;
+  wire [8:0] \$12 ;
+  reg [3:0] \$120 ;
   reg [2:0] \$121 ;
-  reg \$122 ;
+  reg [2:0] \$122 ;
   reg \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg [6:0] \$128 ;
-  reg [63:0] \$129 ;
-  wire \$13 ;
-  reg \$130 ;
+  reg \$128 ;
+  reg [6:0] \$129 ;
+  wire [8:0] \$13 ;
+  reg [63:0] \$130 ;
   reg \$131 ;
   reg \$132 ;
   reg \$133 ;
-  reg [3:0] \$134 ;
-  reg [63:0] \$135 ;
-  reg [6:0] \$136 ;
-  reg [63:0] \$137 ;
-  reg [7:0] \$138 ;
+  reg \$134 ;
+  reg [3:0] \$135 ;
+  reg [63:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [63:0] \$138 ;
   reg [7:0] \$139 ;
-  wire \$14 ;
+  wire [8:0] \$14 ;
   reg [7:0] \$140 ;
   reg [7:0] \$141 ;
   reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [6:0] \$146 ;
-  reg [63:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [7:0] \$146 ;
+  reg [6:0] \$147 ;
+  reg [63:0] \$148 ;
   reg [7:0] \$149 ;
-  wire \$15 ;
+  wire [8:0] \$15 ;
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
   reg [7:0] \$153 ;
   reg [7:0] \$154 ;
   reg [7:0] \$155 ;
-  reg [8:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [7:0] \$159 ;
-  wire \$16 ;
-  reg [8:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [8:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [8:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire \$17 ;
-  reg [8:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [7:0] \$179 ;
-  wire \$18 ;
-  reg [8:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [8:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [16:0] \$188 ;
+  reg [7:0] \$156 ;
+  reg [8:0] \$157 ;
+  reg [7:0] \$158 ;
+  reg [8:0] \$159 ;
+  wire [8:0] \$16 ;
+  reg [7:0] \$160 ;
+  reg [8:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
+  wire [8:0] \$17 ;
+  reg [7:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
+  wire [8:0] \$18 ;
+  reg [7:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [7:0] \$188 ;
   reg [16:0] \$189 ;
-  wire \$19 ;
+  wire [8:0] \$19 ;
   reg [16:0] \$190 ;
   reg [16:0] \$191 ;
   reg [16:0] \$192 ;
@@ -1156,8 +1156,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$197 ;
   reg [16:0] \$198 ;
   reg [16:0] \$199 ;
-  wire \$2 ;
-  reg [3:0] \$20 ;
+  reg [2:0] \$2 ;
+  wire [8:0] \$20 ;
   reg [16:0] \$200 ;
   reg [16:0] \$201 ;
   reg [16:0] \$202 ;
@@ -1168,7 +1168,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$207 ;
   reg [16:0] \$208 ;
   reg [16:0] \$209 ;
-  reg [2:0] \$21 ;
+  wire [8:0] \$21 ;
   reg [16:0] \$210 ;
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
@@ -1179,139 +1179,143 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$217 ;
   reg [16:0] \$218 ;
   reg [16:0] \$219 ;
-  reg \$22 ;
-  reg [23:0] \$220 ;
+  wire [8:0] \$22 ;
+  reg [16:0] \$220 ;
   reg [23:0] \$221 ;
   reg [23:0] \$222 ;
   reg [23:0] \$223 ;
   reg [23:0] \$224 ;
   reg [23:0] \$225 ;
-  reg \$226 ;
+  reg [23:0] \$226 ;
   reg \$227 ;
   reg \$228 ;
-  reg [3:0] \$229 ;
-  reg \$23 ;
-  reg \$230 ;
+  reg \$229 ;
+  wire [8:0] \$23 ;
+  reg [3:0] \$230 ;
   reg \$231 ;
   reg \$232 ;
-  reg [3:0] \$233 ;
-  reg \$234 ;
+  reg \$233 ;
+  reg [3:0] \$234 ;
   reg \$235 ;
   reg \$236 ;
-  reg [3:0] \$237 ;
-  reg \$238 ;
+  reg \$237 ;
+  reg [3:0] \$238 ;
   reg \$239 ;
-  reg \$24 ;
+  wire [8:0] \$24 ;
   reg \$240 ;
-  reg [3:0] \$241 ;
-  reg \$242 ;
+  reg \$241 ;
+  reg [3:0] \$242 ;
   reg \$243 ;
   reg \$244 ;
-  reg [3:0] \$245 ;
-  reg \$246 ;
+  reg \$245 ;
+  reg [3:0] \$246 ;
   reg \$247 ;
   reg \$248 ;
-  reg [3:0] \$249 ;
-  wire \$25 ;
-  reg \$250 ;
+  reg \$249 ;
+  wire [8:0] \$25 ;
+  reg [3:0] \$250 ;
   reg \$251 ;
   reg \$252 ;
-  reg [3:0] \$253 ;
-  reg [23:0] \$254 ;
+  reg \$253 ;
+  reg [3:0] \$254 ;
   reg [23:0] \$255 ;
-  reg [3:0] \$256 ;
+  reg [23:0] \$256 ;
   reg [3:0] \$257 ;
-  reg [3:0] \$258 ;
+  reg \$258 ;
   reg [3:0] \$259 ;
-  wire [7:0] \$26 ;
-  reg \$260 ;
-  reg [47:0] \$261 ;
-  wire [7:0] \$27 ;
-  wire [63:0] \$28 ;
-  wire [8:0] \$29 ;
-  wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [8:0] \$32 ;
-  wire [8:0] \$33 ;
-  wire [8:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [8:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [8:0] \$39 ;
-  wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
+  wire [16:0] \$26 ;
+  reg [3:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg \$262 ;
+  reg [47:0] \$263 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
+  wire [16:0] \$29 ;
+  reg \$3 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [16:0] \$39 ;
+  reg \$4 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
+  wire [17:0] \$42 ;
+  wire [17:0] \$43 ;
+  wire [18:0] \$44 ;
+  wire [17:0] \$45 ;
+  wire [17:0] \$46 ;
+  wire [18:0] \$47 ;
+  wire [24:0] \$48 ;
+  wire [17:0] \$49 ;
+  reg \$5 ;
+  wire [17:0] \$50 ;
+  wire [18:0] \$51 ;
+  wire [17:0] \$52 ;
+  wire [17:0] \$53 ;
+  wire [18:0] \$54 ;
+  wire [24:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [16:0] \$60 ;
-  wire [17:0] \$61 ;
-  wire [17:0] \$62 ;
-  wire [18:0] \$63 ;
-  wire [17:0] \$64 ;
-  wire [17:0] \$65 ;
-  wire [18:0] \$66 ;
-  wire [24:0] \$67 ;
-  wire [17:0] \$68 ;
-  wire [17:0] \$69 ;
-  reg [23:0] \$7 ;
-  wire [18:0] \$70 ;
-  wire [17:0] \$71 ;
-  wire [17:0] \$72 ;
-  wire [18:0] \$73 ;
-  wire [24:0] \$74 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [4:0] \$66 ;
+  wire [4:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [7:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [4:0] \$73 ;
+  wire [4:0] \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire [5:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [23:0] \$8 ;
+  wire [7:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [4:0] \$88 ;
-  wire [4:0] \$89 ;
-  wire [24:0] \$9 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
+  wire [63:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [4:0] \$95 ;
-  wire [4:0] \$96 ;
+  wire [47:0] \$95 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
-  reg [3:0] \$signature__addr$32  = 4'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$167 ;
   wire [63:0] \$signature__data ;
-  wire [47:0] \$signature__data$34 ;
+  wire [47:0] \$signature__data$168 ;
   wire \$signature__en ;
-  wire \$signature__en$26 ;
+  wire \$signature__en$166 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1372,12 +1376,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  reg [6:0] port__addr = 7'h00;
+  wire [6:0] port__addr;
+  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  reg [6:0] \port__addr$15  = 7'h00;
+  wire [6:0] \port__addr$165 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$66 ;
+  wire [63:0] \port__data$36 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1414,31 +1420,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [23:0] \q_in[0] ;
   wire [23:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] rom0_addr;
+  reg [6:0] rom0_addr = 7'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] rom1_addr;
+  reg [6:0] rom1_addr = 7'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [3:0] \rport__addr$35  = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$169 ;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$168 ;
+  wire [47:0] \rport__data$157 ;
   input rst;
   wire rst;
-  (* init = 3'h0 *)
-  wire [2:0] sf_t;
+  reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
@@ -1550,11 +1553,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [47:0] queue [8:0];
@@ -1570,10 +1573,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[8] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$26 )
-      queue[\$signature__addr$32 ] <= q_in;
+    if (\$signature__en$166 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$168  = queue[\rport__addr$35 ];
+  assign \rport__data$157  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h4afe19b693b332ff;
@@ -1707,7 +1710,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
   reg [63:0] rom1 [127:0];
@@ -1843,448 +1846,1760 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[\port__addr$15 ];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$66  = _2_;
-  assign q_room = q_owed < 4'ha;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
+  assign \port__data$36  = _2_;
+  assign \$6  = t == 7'h7f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 8'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_6) - $signed(8'h80);
+  assign \$17  = $signed(x0_7) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_4) - $signed(8'h80);
+  assign \$23  = $signed(x1_5) - $signed(8'h80);
+  assign \$24  = $signed(x1_6) - $signed(8'h80);
+  assign \$25  = $signed(x1_7) - $signed(8'h80);
+  assign \$26  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$27  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$28  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$29  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$30  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$31  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$32  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$33  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$34  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$35  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$36  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$37  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$38  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$39  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$40  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$41  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$42  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$43  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$44  = $signed(\$42 ) + $signed(\$43 );
+  assign \$45  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$46  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$47  = $signed(\$45 ) + $signed(\$46 );
+  assign \$48  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$49  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$50  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$51  = $signed(\$49 ) + $signed(\$50 );
+  assign \$52  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$53  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$54  = $signed(\$52 ) + $signed(\$53 );
+  assign \$55  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$56  = \$111 [3:0] < 4'ha;
+  assign \$57  = v8 & last8;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$59  & \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$57  & \$63 ;
+  assign \$65  = q_wptr == 4'h8;
+  assign \$66  = q_wptr + 1'h1;
+  assign \$67  = \$65  ? 5'h00 : \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = q_rptr == 4'h8;
+  assign \$73  = q_rptr + 1'h1;
+  assign \$74  = \$72  ? 5'h00 : \$73 ;
+  assign \$75  = v8 & last8;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$75  & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = v8 & last8;
+  assign \$93  = \$91  | \$92 ;
+  assign \$94  = | q_stored;
+  assign \$95  = \$94  ? \rport__data$157  : q_in;
+  assign \$96  = ~ last_t;
+  assign \$97  = q_room | \$96 ;
+  assign i__ready = \$97  & reads_input_t;
+  assign \$98  = ~ last_t;
+  assign \$99  = q_room | \$98 ;
+  assign \$100  = ~ reads_input_t;
+  assign \$101  = i__valid | \$100 ;
+  assign issue = \$99  & \$101 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first8 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first8 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$13  = v8 & last8;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = | q_stored;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = ~ \$18 ;
-  assign \$signature__en$26  = \$13  & \$19 ;
-  assign \$25  = t == 7'h7f;
-  assign \$26  = t + 1'h1;
-  assign \$27  = \$25  ? 8'h00 : \$26 ;
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(x0_0) - $signed(8'h80);
-  assign \$30  = $signed(x0_1) - $signed(8'h80);
-  assign \$31  = $signed(x0_2) - $signed(8'h80);
-  assign \$32  = $signed(x0_3) - $signed(8'h80);
-  assign \$33  = $signed(x0_4) - $signed(8'h80);
-  assign \$34  = $signed(x0_5) - $signed(8'h80);
-  assign \$35  = $signed(x0_6) - $signed(8'h80);
-  assign \$36  = $signed(x0_7) - $signed(8'h80);
-  assign \$37  = $signed(x1_0) - $signed(8'h80);
-  assign \$38  = $signed(x1_1) - $signed(8'h80);
-  assign \$39  = $signed(x1_2) - $signed(8'h80);
-  assign \$40  = $signed(x1_3) - $signed(8'h80);
-  assign \$41  = $signed(x1_4) - $signed(8'h80);
-  assign \$42  = $signed(x1_5) - $signed(8'h80);
-  assign \$43  = $signed(x1_6) - $signed(8'h80);
-  assign \$44  = $signed(x1_7) - $signed(8'h80);
-  assign \$45  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$46  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$47  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$48  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$49  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$50  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$51  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$52  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$53  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$54  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$55  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$56  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$57  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$58  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$59  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$60  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$61  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$62  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$63  = $signed(\$61 ) + $signed(\$62 );
-  assign \$64  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$65  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$66  = $signed(\$64 ) + $signed(\$65 );
-  assign \$67  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$68  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$69  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$72  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$73  = $signed(\$71 ) + $signed(\$72 );
-  assign \$74  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$75  = issue & last_t;
-  assign \$76  = q_owed + \$75 ;
-  assign \$77  = o__valid & o__ready;
-  assign \$78  = \$76  - \$77 ;
-  assign \$79  = v8 & last8;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = | q_stored;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = \$81  & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$79  & \$85 ;
-  assign \$87  = \$signature__addr$32  == 4'h8;
-  assign \$88  = \$signature__addr$32  + 1'h1;
-  assign \$89  = \$87  ? 5'h00 : \$88 ;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = \rport__addr$35  == 4'h8;
-  assign \$95  = \rport__addr$35  + 1'h1;
-  assign \$96  = \$94  ? 5'h00 : \$95 ;
-  assign \$97  = v8 & last8;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = | q_stored;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$99  & \$101 ;
-  assign \$103  = ~ \$102 ;
-  assign \$104  = \$97  & \$103 ;
-  assign \$105  = q_stored + \$104 ;
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = | q_stored;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = \$105  - \$109 ;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = | q_stored;
-  assign \$114  = v8 & last8;
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = | q_stored;
-  assign \$117  = \$116  ? \rport__data$168  : q_in;
+  assign \$103  = first8 ? \$102  : acc0;
+  assign \$104  = $signed(\$103 ) + $signed(sum0_s1_0);
+  assign \$106  = first8 ? \$105  : acc1;
+  assign \$107  = $signed(\$106 ) + $signed(sum1_s1_0);
+  assign \$108  = issue & last_t;
+  assign \$109  = q_owed + \$108 ;
+  assign \$110  = o__valid & o__ready;
+  assign \$111  = \$109  - \$110 ;
+  assign \$112  = v8 & last8;
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = | q_stored;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$signature__en$166  = \$112  & \$118 ;
   always @(posedge clk)
-    nf_t <= \$118 ;
+    nf_t <= \$119 ;
   always @(posedge clk)
-    nf_t_ahead <= \$119 ;
+    nf_t_ahead <= \$120 ;
   always @(posedge clk)
-    \$signature__addr  <= \$120 ;
+    sf_t <= \$121 ;
   always @(posedge clk)
-    sf_t_ahead <= \$121 ;
+    sf_t_ahead <= \$122 ;
   always @(posedge clk)
-    reads_input_t <= \$122 ;
+    reads_input_t <= \$123 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$123 ;
+    reads_input_t_ahead <= \$124 ;
   always @(posedge clk)
-    first_t <= \$124 ;
+    first_t <= \$125 ;
   always @(posedge clk)
-    first_t_ahead <= \$125 ;
+    first_t_ahead <= \$126 ;
   always @(posedge clk)
-    last_t <= \$126 ;
+    last_t <= \$127 ;
   always @(posedge clk)
-    last_t_ahead <= \$127 ;
+    last_t_ahead <= \$128 ;
   always @(posedge clk)
-    t <= \$128 ;
+    t <= \$129 ;
   always @(posedge clk)
-    x_reg <= \$129 ;
+    x_reg <= \$130 ;
   always @(posedge clk)
-    from_input <= \$130 ;
+    from_input <= \$131 ;
   always @(posedge clk)
-    v1 <= \$131 ;
+    v1 <= \$132 ;
   always @(posedge clk)
-    first1 <= \$132 ;
+    first1 <= \$133 ;
   always @(posedge clk)
-    last1 <= \$133 ;
+    last1 <= \$134 ;
   always @(posedge clk)
-    nf1 <= \$134 ;
+    nf1 <= \$135 ;
   always @(posedge clk)
-    x_mid <= \$135 ;
+    x_mid <= \$136 ;
   always @(posedge clk)
-    port__addr <= \$136 ;
+    rom0_addr <= \$137 ;
   always @(posedge clk)
-    rom0_read <= \$137 ;
+    rom0_read <= \$138 ;
   always @(posedge clk)
-    x0_0 <= \$138 ;
+    x0_0 <= \$139 ;
   always @(posedge clk)
-    x0_1 <= \$139 ;
+    x0_1 <= \$140 ;
   always @(posedge clk)
-    x0_2 <= \$140 ;
+    x0_2 <= \$141 ;
   always @(posedge clk)
-    x0_3 <= \$141 ;
+    x0_3 <= \$142 ;
   always @(posedge clk)
-    x0_4 <= \$142 ;
+    x0_4 <= \$143 ;
   always @(posedge clk)
-    x0_5 <= \$143 ;
+    x0_5 <= \$144 ;
   always @(posedge clk)
-    x0_6 <= \$144 ;
+    x0_6 <= \$145 ;
   always @(posedge clk)
-    x0_7 <= \$145 ;
+    x0_7 <= \$146 ;
   always @(posedge clk)
-    \port__addr$15  <= \$146 ;
+    rom1_addr <= \$147 ;
   always @(posedge clk)
-    rom1_read <= \$147 ;
+    rom1_read <= \$148 ;
   always @(posedge clk)
-    x1_0 <= \$148 ;
+    x1_0 <= \$149 ;
   always @(posedge clk)
-    x1_1 <= \$149 ;
+    x1_1 <= \$150 ;
   always @(posedge clk)
-    x1_2 <= \$150 ;
+    x1_2 <= \$151 ;
   always @(posedge clk)
-    x1_3 <= \$151 ;
+    x1_3 <= \$152 ;
   always @(posedge clk)
-    x1_4 <= \$152 ;
+    x1_4 <= \$153 ;
   always @(posedge clk)
-    x1_5 <= \$153 ;
+    x1_5 <= \$154 ;
   always @(posedge clk)
-    x1_6 <= \$154 ;
+    x1_6 <= \$155 ;
   always @(posedge clk)
-    x1_7 <= \$155 ;
+    x1_7 <= \$156 ;
   always @(posedge clk)
-    xoff0_0 <= \$156 ;
+    xoff0_0 <= \$157 ;
   always @(posedge clk)
-    w0_0 <= \$157 ;
+    w0_0 <= \$158 ;
   always @(posedge clk)
-    xoff0_1 <= \$158 ;
+    xoff0_1 <= \$159 ;
   always @(posedge clk)
-    w0_1 <= \$159 ;
+    w0_1 <= \$160 ;
   always @(posedge clk)
-    xoff0_2 <= \$160 ;
+    xoff0_2 <= \$161 ;
   always @(posedge clk)
-    w0_2 <= \$161 ;
+    w0_2 <= \$162 ;
   always @(posedge clk)
-    xoff0_3 <= \$162 ;
+    xoff0_3 <= \$163 ;
   always @(posedge clk)
-    w0_3 <= \$163 ;
+    w0_3 <= \$164 ;
   always @(posedge clk)
-    xoff0_4 <= \$164 ;
+    xoff0_4 <= \$165 ;
   always @(posedge clk)
-    w0_4 <= \$165 ;
+    w0_4 <= \$166 ;
   always @(posedge clk)
-    xoff0_5 <= \$166 ;
+    xoff0_5 <= \$167 ;
   always @(posedge clk)
-    w0_5 <= \$167 ;
+    w0_5 <= \$168 ;
   always @(posedge clk)
-    xoff0_6 <= \$168 ;
+    xoff0_6 <= \$169 ;
   always @(posedge clk)
-    w0_6 <= \$169 ;
+    w0_6 <= \$170 ;
   always @(posedge clk)
-    xoff0_7 <= \$170 ;
+    xoff0_7 <= \$171 ;
   always @(posedge clk)
-    w0_7 <= \$171 ;
+    w0_7 <= \$172 ;
   always @(posedge clk)
-    xoff1_0 <= \$172 ;
+    xoff1_0 <= \$173 ;
   always @(posedge clk)
-    w1_0 <= \$173 ;
+    w1_0 <= \$174 ;
   always @(posedge clk)
-    xoff1_1 <= \$174 ;
+    xoff1_1 <= \$175 ;
   always @(posedge clk)
-    w1_1 <= \$175 ;
+    w1_1 <= \$176 ;
   always @(posedge clk)
-    xoff1_2 <= \$176 ;
+    xoff1_2 <= \$177 ;
   always @(posedge clk)
-    w1_2 <= \$177 ;
+    w1_2 <= \$178 ;
   always @(posedge clk)
-    xoff1_3 <= \$178 ;
+    xoff1_3 <= \$179 ;
   always @(posedge clk)
-    w1_3 <= \$179 ;
+    w1_3 <= \$180 ;
   always @(posedge clk)
-    xoff1_4 <= \$180 ;
+    xoff1_4 <= \$181 ;
   always @(posedge clk)
-    w1_4 <= \$181 ;
+    w1_4 <= \$182 ;
   always @(posedge clk)
-    xoff1_5 <= \$182 ;
+    xoff1_5 <= \$183 ;
   always @(posedge clk)
-    w1_5 <= \$183 ;
+    w1_5 <= \$184 ;
   always @(posedge clk)
-    xoff1_6 <= \$184 ;
+    xoff1_6 <= \$185 ;
   always @(posedge clk)
-    w1_6 <= \$185 ;
+    w1_6 <= \$186 ;
   always @(posedge clk)
-    xoff1_7 <= \$186 ;
+    xoff1_7 <= \$187 ;
   always @(posedge clk)
-    w1_7 <= \$187 ;
+    w1_7 <= \$188 ;
   always @(posedge clk)
-    prod0_0 <= \$188 ;
+    prod0_0 <= \$189 ;
   always @(posedge clk)
-    prod0_1 <= \$189 ;
+    prod0_1 <= \$190 ;
   always @(posedge clk)
-    prod0_2 <= \$190 ;
+    prod0_2 <= \$191 ;
   always @(posedge clk)
-    prod0_3 <= \$191 ;
+    prod0_3 <= \$192 ;
   always @(posedge clk)
-    prod0_4 <= \$192 ;
+    prod0_4 <= \$193 ;
   always @(posedge clk)
-    prod0_5 <= \$193 ;
+    prod0_5 <= \$194 ;
   always @(posedge clk)
-    prod0_6 <= \$194 ;
+    prod0_6 <= \$195 ;
   always @(posedge clk)
-    prod0_7 <= \$195 ;
+    prod0_7 <= \$196 ;
   always @(posedge clk)
-    prod1_0 <= \$196 ;
+    prod1_0 <= \$197 ;
   always @(posedge clk)
-    prod1_1 <= \$197 ;
+    prod1_1 <= \$198 ;
   always @(posedge clk)
-    prod1_2 <= \$198 ;
+    prod1_2 <= \$199 ;
   always @(posedge clk)
-    prod1_3 <= \$199 ;
+    prod1_3 <= \$200 ;
   always @(posedge clk)
-    prod1_4 <= \$200 ;
+    prod1_4 <= \$201 ;
   always @(posedge clk)
-    prod1_5 <= \$201 ;
+    prod1_5 <= \$202 ;
   always @(posedge clk)
-    prod1_6 <= \$202 ;
+    prod1_6 <= \$203 ;
   always @(posedge clk)
-    prod1_7 <= \$203 ;
+    prod1_7 <= \$204 ;
   always @(posedge clk)
-    prod0_0_r <= \$204 ;
+    prod0_0_r <= \$205 ;
   always @(posedge clk)
-    prod0_1_r <= \$205 ;
+    prod0_1_r <= \$206 ;
   always @(posedge clk)
-    prod0_2_r <= \$206 ;
+    prod0_2_r <= \$207 ;
   always @(posedge clk)
-    prod0_3_r <= \$207 ;
+    prod0_3_r <= \$208 ;
   always @(posedge clk)
-    prod0_4_r <= \$208 ;
+    prod0_4_r <= \$209 ;
   always @(posedge clk)
-    prod0_5_r <= \$209 ;
+    prod0_5_r <= \$210 ;
   always @(posedge clk)
-    prod0_6_r <= \$210 ;
+    prod0_6_r <= \$211 ;
   always @(posedge clk)
-    prod0_7_r <= \$211 ;
+    prod0_7_r <= \$212 ;
   always @(posedge clk)
-    prod1_0_r <= \$212 ;
+    prod1_0_r <= \$213 ;
   always @(posedge clk)
-    prod1_1_r <= \$213 ;
+    prod1_1_r <= \$214 ;
   always @(posedge clk)
-    prod1_2_r <= \$214 ;
+    prod1_2_r <= \$215 ;
   always @(posedge clk)
-    prod1_3_r <= \$215 ;
+    prod1_3_r <= \$216 ;
   always @(posedge clk)
-    prod1_4_r <= \$216 ;
+    prod1_4_r <= \$217 ;
   always @(posedge clk)
-    prod1_5_r <= \$217 ;
+    prod1_5_r <= \$218 ;
   always @(posedge clk)
-    prod1_6_r <= \$218 ;
+    prod1_6_r <= \$219 ;
   always @(posedge clk)
-    prod1_7_r <= \$219 ;
+    prod1_7_r <= \$220 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$220 ;
+    sum0_s0_0 <= \$221 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$221 ;
+    sum0_s0_1 <= \$222 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$222 ;
+    sum0_s1_0 <= \$223 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$223 ;
+    sum1_s0_0 <= \$224 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$224 ;
+    sum1_s0_1 <= \$225 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$225 ;
+    sum1_s1_0 <= \$226 ;
   always @(posedge clk)
-    v2 <= \$226 ;
+    v2 <= \$227 ;
   always @(posedge clk)
-    first2 <= \$227 ;
+    first2 <= \$228 ;
   always @(posedge clk)
-    last2 <= \$228 ;
+    last2 <= \$229 ;
   always @(posedge clk)
-    nf2 <= \$229 ;
+    nf2 <= \$230 ;
   always @(posedge clk)
-    v3 <= \$230 ;
+    v3 <= \$231 ;
   always @(posedge clk)
-    first3 <= \$231 ;
+    first3 <= \$232 ;
   always @(posedge clk)
-    last3 <= \$232 ;
+    last3 <= \$233 ;
   always @(posedge clk)
-    nf3 <= \$233 ;
+    nf3 <= \$234 ;
   always @(posedge clk)
-    v4 <= \$234 ;
+    v4 <= \$235 ;
   always @(posedge clk)
-    first4 <= \$235 ;
+    first4 <= \$236 ;
   always @(posedge clk)
-    last4 <= \$236 ;
+    last4 <= \$237 ;
   always @(posedge clk)
-    nf4 <= \$237 ;
+    nf4 <= \$238 ;
   always @(posedge clk)
-    v5 <= \$238 ;
+    v5 <= \$239 ;
   always @(posedge clk)
-    first5 <= \$239 ;
+    first5 <= \$240 ;
   always @(posedge clk)
-    last5 <= \$240 ;
+    last5 <= \$241 ;
   always @(posedge clk)
-    nf5 <= \$241 ;
+    nf5 <= \$242 ;
   always @(posedge clk)
-    v6 <= \$242 ;
+    v6 <= \$243 ;
   always @(posedge clk)
-    first6 <= \$243 ;
+    first6 <= \$244 ;
   always @(posedge clk)
-    last6 <= \$244 ;
+    last6 <= \$245 ;
   always @(posedge clk)
-    nf6 <= \$245 ;
+    nf6 <= \$246 ;
   always @(posedge clk)
-    v7 <= \$246 ;
+    v7 <= \$247 ;
   always @(posedge clk)
-    first7 <= \$247 ;
+    first7 <= \$248 ;
   always @(posedge clk)
-    last7 <= \$248 ;
+    last7 <= \$249 ;
   always @(posedge clk)
-    nf7 <= \$249 ;
+    nf7 <= \$250 ;
   always @(posedge clk)
-    v8 <= \$250 ;
+    v8 <= \$251 ;
   always @(posedge clk)
-    first8 <= \$251 ;
+    first8 <= \$252 ;
   always @(posedge clk)
-    last8 <= \$252 ;
+    last8 <= \$253 ;
   always @(posedge clk)
-    nf8 <= \$253 ;
+    nf8 <= \$254 ;
   always @(posedge clk)
-    acc0 <= \$254 ;
+    acc0 <= \$255 ;
   always @(posedge clk)
-    acc1 <= \$255 ;
+    acc1 <= \$256 ;
   always @(posedge clk)
-    q_owed <= \$256 ;
+    q_owed <= \$257 ;
   always @(posedge clk)
-    \$signature__addr$32  <= \$257 ;
+    q_room <= \$258 ;
   always @(posedge clk)
-    \rport__addr$35  <= \$258 ;
+    q_wptr <= \$259 ;
   always @(posedge clk)
-    q_stored <= \$259 ;
+    q_rptr <= \$260 ;
   always @(posedge clk)
-    o__valid <= \$260 ;
+    q_stored <= \$261 ;
   always @(posedge clk)
-    o__payload <= \$261 ;
+    o__valid <= \$262 ;
+  always @(posedge clk)
+    o__payload <= \$263 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$1  = 4'h0;
+      7'h01:
+          \$1  = 4'h0;
+      7'h02:
+          \$1  = 4'h0;
+      7'h03:
+          \$1  = 4'h0;
+      7'h04:
+          \$1  = 4'h0;
+      7'h05:
+          \$1  = 4'h0;
+      7'h06:
+          \$1  = 4'h1;
+      7'h07:
+          \$1  = 4'h1;
+      7'h08:
+          \$1  = 4'h1;
+      7'h09:
+          \$1  = 4'h1;
+      7'h0a:
+          \$1  = 4'h1;
+      7'h0b:
+          \$1  = 4'h1;
+      7'h0c:
+          \$1  = 4'h1;
+      7'h0d:
+          \$1  = 4'h1;
+      7'h0e:
+          \$1  = 4'h2;
+      7'h0f:
+          \$1  = 4'h2;
+      7'h10:
+          \$1  = 4'h2;
+      7'h11:
+          \$1  = 4'h2;
+      7'h12:
+          \$1  = 4'h2;
+      7'h13:
+          \$1  = 4'h2;
+      7'h14:
+          \$1  = 4'h2;
+      7'h15:
+          \$1  = 4'h2;
+      7'h16:
+          \$1  = 4'h3;
+      7'h17:
+          \$1  = 4'h3;
+      7'h18:
+          \$1  = 4'h3;
+      7'h19:
+          \$1  = 4'h3;
+      7'h1a:
+          \$1  = 4'h3;
+      7'h1b:
+          \$1  = 4'h3;
+      7'h1c:
+          \$1  = 4'h3;
+      7'h1d:
+          \$1  = 4'h3;
+      7'h1e:
+          \$1  = 4'h4;
+      7'h1f:
+          \$1  = 4'h4;
+      7'h20:
+          \$1  = 4'h4;
+      7'h21:
+          \$1  = 4'h4;
+      7'h22:
+          \$1  = 4'h4;
+      7'h23:
+          \$1  = 4'h4;
+      7'h24:
+          \$1  = 4'h4;
+      7'h25:
+          \$1  = 4'h4;
+      7'h26:
+          \$1  = 4'h5;
+      7'h27:
+          \$1  = 4'h5;
+      7'h28:
+          \$1  = 4'h5;
+      7'h29:
+          \$1  = 4'h5;
+      7'h2a:
+          \$1  = 4'h5;
+      7'h2b:
+          \$1  = 4'h5;
+      7'h2c:
+          \$1  = 4'h5;
+      7'h2d:
+          \$1  = 4'h5;
+      7'h2e:
+          \$1  = 4'h6;
+      7'h2f:
+          \$1  = 4'h6;
+      7'h30:
+          \$1  = 4'h6;
+      7'h31:
+          \$1  = 4'h6;
+      7'h32:
+          \$1  = 4'h6;
+      7'h33:
+          \$1  = 4'h6;
+      7'h34:
+          \$1  = 4'h6;
+      7'h35:
+          \$1  = 4'h6;
+      7'h36:
+          \$1  = 4'h7;
+      7'h37:
+          \$1  = 4'h7;
+      7'h38:
+          \$1  = 4'h7;
+      7'h39:
+          \$1  = 4'h7;
+      7'h3a:
+          \$1  = 4'h7;
+      7'h3b:
+          \$1  = 4'h7;
+      7'h3c:
+          \$1  = 4'h7;
+      7'h3d:
+          \$1  = 4'h7;
+      7'h3e:
+          \$1  = 4'h8;
+      7'h3f:
+          \$1  = 4'h8;
+      7'h40:
+          \$1  = 4'h8;
+      7'h41:
+          \$1  = 4'h8;
+      7'h42:
+          \$1  = 4'h8;
+      7'h43:
+          \$1  = 4'h8;
+      7'h44:
+          \$1  = 4'h8;
+      7'h45:
+          \$1  = 4'h8;
+      7'h46:
+          \$1  = 4'h9;
+      7'h47:
+          \$1  = 4'h9;
+      7'h48:
+          \$1  = 4'h9;
+      7'h49:
+          \$1  = 4'h9;
+      7'h4a:
+          \$1  = 4'h9;
+      7'h4b:
+          \$1  = 4'h9;
+      7'h4c:
+          \$1  = 4'h9;
+      7'h4d:
+          \$1  = 4'h9;
+      7'h4e:
+          \$1  = 4'ha;
+      7'h4f:
+          \$1  = 4'ha;
+      7'h50:
+          \$1  = 4'ha;
+      7'h51:
+          \$1  = 4'ha;
+      7'h52:
+          \$1  = 4'ha;
+      7'h53:
+          \$1  = 4'ha;
+      7'h54:
+          \$1  = 4'ha;
+      7'h55:
+          \$1  = 4'ha;
+      7'h56:
+          \$1  = 4'hb;
+      7'h57:
+          \$1  = 4'hb;
+      7'h58:
+          \$1  = 4'hb;
+      7'h59:
+          \$1  = 4'hb;
+      7'h5a:
+          \$1  = 4'hb;
+      7'h5b:
+          \$1  = 4'hb;
+      7'h5c:
+          \$1  = 4'hb;
+      7'h5d:
+          \$1  = 4'hb;
+      7'h5e:
+          \$1  = 4'hc;
+      7'h5f:
+          \$1  = 4'hc;
+      7'h60:
+          \$1  = 4'hc;
+      7'h61:
+          \$1  = 4'hc;
+      7'h62:
+          \$1  = 4'hc;
+      7'h63:
+          \$1  = 4'hc;
+      7'h64:
+          \$1  = 4'hc;
+      7'h65:
+          \$1  = 4'hc;
+      7'h66:
+          \$1  = 4'hd;
+      7'h67:
+          \$1  = 4'hd;
+      7'h68:
+          \$1  = 4'hd;
+      7'h69:
+          \$1  = 4'hd;
+      7'h6a:
+          \$1  = 4'hd;
+      7'h6b:
+          \$1  = 4'hd;
+      7'h6c:
+          \$1  = 4'hd;
+      7'h6d:
+          \$1  = 4'hd;
+      7'h6e:
+          \$1  = 4'he;
+      7'h6f:
+          \$1  = 4'he;
+      7'h70:
+          \$1  = 4'he;
+      7'h71:
+          \$1  = 4'he;
+      7'h72:
+          \$1  = 4'he;
+      7'h73:
+          \$1  = 4'he;
+      7'h74:
+          \$1  = 4'he;
+      7'h75:
+          \$1  = 4'he;
+      7'h76:
+          \$1  = 4'hf;
+      7'h77:
+          \$1  = 4'hf;
+      7'h78:
+          \$1  = 4'hf;
+      7'h79:
+          \$1  = 4'hf;
+      7'h7a:
+          \$1  = 4'hf;
+      7'h7b:
+          \$1  = 4'hf;
+      7'h7c:
+          \$1  = 4'hf;
+      7'h7d:
+          \$1  = 4'hf;
+      7'h7e:
+          \$1  = 4'h0;
+      7'h7f:
+          \$1  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$2  = 3'h2;
+      7'h01:
+          \$2  = 3'h3;
+      7'h02:
+          \$2  = 3'h4;
+      7'h03:
+          \$2  = 3'h5;
+      7'h04:
+          \$2  = 3'h6;
+      7'h05:
+          \$2  = 3'h7;
+      7'h06:
+          \$2  = 3'h0;
+      7'h07:
+          \$2  = 3'h1;
+      7'h08:
+          \$2  = 3'h2;
+      7'h09:
+          \$2  = 3'h3;
+      7'h0a:
+          \$2  = 3'h4;
+      7'h0b:
+          \$2  = 3'h5;
+      7'h0c:
+          \$2  = 3'h6;
+      7'h0d:
+          \$2  = 3'h7;
+      7'h0e:
+          \$2  = 3'h0;
+      7'h0f:
+          \$2  = 3'h1;
+      7'h10:
+          \$2  = 3'h2;
+      7'h11:
+          \$2  = 3'h3;
+      7'h12:
+          \$2  = 3'h4;
+      7'h13:
+          \$2  = 3'h5;
+      7'h14:
+          \$2  = 3'h6;
+      7'h15:
+          \$2  = 3'h7;
+      7'h16:
+          \$2  = 3'h0;
+      7'h17:
+          \$2  = 3'h1;
+      7'h18:
+          \$2  = 3'h2;
+      7'h19:
+          \$2  = 3'h3;
+      7'h1a:
+          \$2  = 3'h4;
+      7'h1b:
+          \$2  = 3'h5;
+      7'h1c:
+          \$2  = 3'h6;
+      7'h1d:
+          \$2  = 3'h7;
+      7'h1e:
+          \$2  = 3'h0;
+      7'h1f:
+          \$2  = 3'h1;
+      7'h20:
+          \$2  = 3'h2;
+      7'h21:
+          \$2  = 3'h3;
+      7'h22:
+          \$2  = 3'h4;
+      7'h23:
+          \$2  = 3'h5;
+      7'h24:
+          \$2  = 3'h6;
+      7'h25:
+          \$2  = 3'h7;
+      7'h26:
+          \$2  = 3'h0;
+      7'h27:
+          \$2  = 3'h1;
+      7'h28:
+          \$2  = 3'h2;
+      7'h29:
+          \$2  = 3'h3;
+      7'h2a:
+          \$2  = 3'h4;
+      7'h2b:
+          \$2  = 3'h5;
+      7'h2c:
+          \$2  = 3'h6;
+      7'h2d:
+          \$2  = 3'h7;
+      7'h2e:
+          \$2  = 3'h0;
+      7'h2f:
+          \$2  = 3'h1;
+      7'h30:
+          \$2  = 3'h2;
+      7'h31:
+          \$2  = 3'h3;
+      7'h32:
+          \$2  = 3'h4;
+      7'h33:
+          \$2  = 3'h5;
+      7'h34:
+          \$2  = 3'h6;
+      7'h35:
+          \$2  = 3'h7;
+      7'h36:
+          \$2  = 3'h0;
+      7'h37:
+          \$2  = 3'h1;
+      7'h38:
+          \$2  = 3'h2;
+      7'h39:
+          \$2  = 3'h3;
+      7'h3a:
+          \$2  = 3'h4;
+      7'h3b:
+          \$2  = 3'h5;
+      7'h3c:
+          \$2  = 3'h6;
+      7'h3d:
+          \$2  = 3'h7;
+      7'h3e:
+          \$2  = 3'h0;
+      7'h3f:
+          \$2  = 3'h1;
+      7'h40:
+          \$2  = 3'h2;
+      7'h41:
+          \$2  = 3'h3;
+      7'h42:
+          \$2  = 3'h4;
+      7'h43:
+          \$2  = 3'h5;
+      7'h44:
+          \$2  = 3'h6;
+      7'h45:
+          \$2  = 3'h7;
+      7'h46:
+          \$2  = 3'h0;
+      7'h47:
+          \$2  = 3'h1;
+      7'h48:
+          \$2  = 3'h2;
+      7'h49:
+          \$2  = 3'h3;
+      7'h4a:
+          \$2  = 3'h4;
+      7'h4b:
+          \$2  = 3'h5;
+      7'h4c:
+          \$2  = 3'h6;
+      7'h4d:
+          \$2  = 3'h7;
+      7'h4e:
+          \$2  = 3'h0;
+      7'h4f:
+          \$2  = 3'h1;
+      7'h50:
+          \$2  = 3'h2;
+      7'h51:
+          \$2  = 3'h3;
+      7'h52:
+          \$2  = 3'h4;
+      7'h53:
+          \$2  = 3'h5;
+      7'h54:
+          \$2  = 3'h6;
+      7'h55:
+          \$2  = 3'h7;
+      7'h56:
+          \$2  = 3'h0;
+      7'h57:
+          \$2  = 3'h1;
+      7'h58:
+          \$2  = 3'h2;
+      7'h59:
+          \$2  = 3'h3;
+      7'h5a:
+          \$2  = 3'h4;
+      7'h5b:
+          \$2  = 3'h5;
+      7'h5c:
+          \$2  = 3'h6;
+      7'h5d:
+          \$2  = 3'h7;
+      7'h5e:
+          \$2  = 3'h0;
+      7'h5f:
+          \$2  = 3'h1;
+      7'h60:
+          \$2  = 3'h2;
+      7'h61:
+          \$2  = 3'h3;
+      7'h62:
+          \$2  = 3'h4;
+      7'h63:
+          \$2  = 3'h5;
+      7'h64:
+          \$2  = 3'h6;
+      7'h65:
+          \$2  = 3'h7;
+      7'h66:
+          \$2  = 3'h0;
+      7'h67:
+          \$2  = 3'h1;
+      7'h68:
+          \$2  = 3'h2;
+      7'h69:
+          \$2  = 3'h3;
+      7'h6a:
+          \$2  = 3'h4;
+      7'h6b:
+          \$2  = 3'h5;
+      7'h6c:
+          \$2  = 3'h6;
+      7'h6d:
+          \$2  = 3'h7;
+      7'h6e:
+          \$2  = 3'h0;
+      7'h6f:
+          \$2  = 3'h1;
+      7'h70:
+          \$2  = 3'h2;
+      7'h71:
+          \$2  = 3'h3;
+      7'h72:
+          \$2  = 3'h4;
+      7'h73:
+          \$2  = 3'h5;
+      7'h74:
+          \$2  = 3'h6;
+      7'h75:
+          \$2  = 3'h7;
+      7'h76:
+          \$2  = 3'h0;
+      7'h77:
+          \$2  = 3'h1;
+      7'h78:
+          \$2  = 3'h2;
+      7'h79:
+          \$2  = 3'h3;
+      7'h7a:
+          \$2  = 3'h4;
+      7'h7b:
+          \$2  = 3'h5;
+      7'h7c:
+          \$2  = 3'h6;
+      7'h7d:
+          \$2  = 3'h7;
+      7'h7e:
+          \$2  = 3'h0;
+      7'h7f:
+          \$2  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$3  = 1'h1;
+      7'h01:
+          \$3  = 1'h1;
+      7'h02:
+          \$3  = 1'h1;
+      7'h03:
+          \$3  = 1'h1;
+      7'h04:
+          \$3  = 1'h1;
+      7'h05:
+          \$3  = 1'h1;
+      7'h06:
+          \$3  = 1'h0;
+      7'h07:
+          \$3  = 1'h0;
+      7'h08:
+          \$3  = 1'h0;
+      7'h09:
+          \$3  = 1'h0;
+      7'h0a:
+          \$3  = 1'h0;
+      7'h0b:
+          \$3  = 1'h0;
+      7'h0c:
+          \$3  = 1'h0;
+      7'h0d:
+          \$3  = 1'h0;
+      7'h0e:
+          \$3  = 1'h0;
+      7'h0f:
+          \$3  = 1'h0;
+      7'h10:
+          \$3  = 1'h0;
+      7'h11:
+          \$3  = 1'h0;
+      7'h12:
+          \$3  = 1'h0;
+      7'h13:
+          \$3  = 1'h0;
+      7'h14:
+          \$3  = 1'h0;
+      7'h15:
+          \$3  = 1'h0;
+      7'h16:
+          \$3  = 1'h0;
+      7'h17:
+          \$3  = 1'h0;
+      7'h18:
+          \$3  = 1'h0;
+      7'h19:
+          \$3  = 1'h0;
+      7'h1a:
+          \$3  = 1'h0;
+      7'h1b:
+          \$3  = 1'h0;
+      7'h1c:
+          \$3  = 1'h0;
+      7'h1d:
+          \$3  = 1'h0;
+      7'h1e:
+          \$3  = 1'h0;
+      7'h1f:
+          \$3  = 1'h0;
+      7'h20:
+          \$3  = 1'h0;
+      7'h21:
+          \$3  = 1'h0;
+      7'h22:
+          \$3  = 1'h0;
+      7'h23:
+          \$3  = 1'h0;
+      7'h24:
+          \$3  = 1'h0;
+      7'h25:
+          \$3  = 1'h0;
+      7'h26:
+          \$3  = 1'h0;
+      7'h27:
+          \$3  = 1'h0;
+      7'h28:
+          \$3  = 1'h0;
+      7'h29:
+          \$3  = 1'h0;
+      7'h2a:
+          \$3  = 1'h0;
+      7'h2b:
+          \$3  = 1'h0;
+      7'h2c:
+          \$3  = 1'h0;
+      7'h2d:
+          \$3  = 1'h0;
+      7'h2e:
+          \$3  = 1'h0;
+      7'h2f:
+          \$3  = 1'h0;
+      7'h30:
+          \$3  = 1'h0;
+      7'h31:
+          \$3  = 1'h0;
+      7'h32:
+          \$3  = 1'h0;
+      7'h33:
+          \$3  = 1'h0;
+      7'h34:
+          \$3  = 1'h0;
+      7'h35:
+          \$3  = 1'h0;
+      7'h36:
+          \$3  = 1'h0;
+      7'h37:
+          \$3  = 1'h0;
+      7'h38:
+          \$3  = 1'h0;
+      7'h39:
+          \$3  = 1'h0;
+      7'h3a:
+          \$3  = 1'h0;
+      7'h3b:
+          \$3  = 1'h0;
+      7'h3c:
+          \$3  = 1'h0;
+      7'h3d:
+          \$3  = 1'h0;
+      7'h3e:
+          \$3  = 1'h0;
+      7'h3f:
+          \$3  = 1'h0;
+      7'h40:
+          \$3  = 1'h0;
+      7'h41:
+          \$3  = 1'h0;
+      7'h42:
+          \$3  = 1'h0;
+      7'h43:
+          \$3  = 1'h0;
+      7'h44:
+          \$3  = 1'h0;
+      7'h45:
+          \$3  = 1'h0;
+      7'h46:
+          \$3  = 1'h0;
+      7'h47:
+          \$3  = 1'h0;
+      7'h48:
+          \$3  = 1'h0;
+      7'h49:
+          \$3  = 1'h0;
+      7'h4a:
+          \$3  = 1'h0;
+      7'h4b:
+          \$3  = 1'h0;
+      7'h4c:
+          \$3  = 1'h0;
+      7'h4d:
+          \$3  = 1'h0;
+      7'h4e:
+          \$3  = 1'h0;
+      7'h4f:
+          \$3  = 1'h0;
+      7'h50:
+          \$3  = 1'h0;
+      7'h51:
+          \$3  = 1'h0;
+      7'h52:
+          \$3  = 1'h0;
+      7'h53:
+          \$3  = 1'h0;
+      7'h54:
+          \$3  = 1'h0;
+      7'h55:
+          \$3  = 1'h0;
+      7'h56:
+          \$3  = 1'h0;
+      7'h57:
+          \$3  = 1'h0;
+      7'h58:
+          \$3  = 1'h0;
+      7'h59:
+          \$3  = 1'h0;
+      7'h5a:
+          \$3  = 1'h0;
+      7'h5b:
+          \$3  = 1'h0;
+      7'h5c:
+          \$3  = 1'h0;
+      7'h5d:
+          \$3  = 1'h0;
+      7'h5e:
+          \$3  = 1'h0;
+      7'h5f:
+          \$3  = 1'h0;
+      7'h60:
+          \$3  = 1'h0;
+      7'h61:
+          \$3  = 1'h0;
+      7'h62:
+          \$3  = 1'h0;
+      7'h63:
+          \$3  = 1'h0;
+      7'h64:
+          \$3  = 1'h0;
+      7'h65:
+          \$3  = 1'h0;
+      7'h66:
+          \$3  = 1'h0;
+      7'h67:
+          \$3  = 1'h0;
+      7'h68:
+          \$3  = 1'h0;
+      7'h69:
+          \$3  = 1'h0;
+      7'h6a:
+          \$3  = 1'h0;
+      7'h6b:
+          \$3  = 1'h0;
+      7'h6c:
+          \$3  = 1'h0;
+      7'h6d:
+          \$3  = 1'h0;
+      7'h6e:
+          \$3  = 1'h0;
+      7'h6f:
+          \$3  = 1'h0;
+      7'h70:
+          \$3  = 1'h0;
+      7'h71:
+          \$3  = 1'h0;
+      7'h72:
+          \$3  = 1'h0;
+      7'h73:
+          \$3  = 1'h0;
+      7'h74:
+          \$3  = 1'h0;
+      7'h75:
+          \$3  = 1'h0;
+      7'h76:
+          \$3  = 1'h0;
+      7'h77:
+          \$3  = 1'h0;
+      7'h78:
+          \$3  = 1'h0;
+      7'h79:
+          \$3  = 1'h0;
+      7'h7a:
+          \$3  = 1'h0;
+      7'h7b:
+          \$3  = 1'h0;
+      7'h7c:
+          \$3  = 1'h0;
+      7'h7d:
+          \$3  = 1'h0;
+      7'h7e:
+          \$3  = 1'h1;
+      7'h7f:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$4  = 1'h0;
+      7'h01:
+          \$4  = 1'h0;
+      7'h02:
+          \$4  = 1'h0;
+      7'h03:
+          \$4  = 1'h0;
+      7'h04:
+          \$4  = 1'h0;
+      7'h05:
+          \$4  = 1'h0;
+      7'h06:
+          \$4  = 1'h1;
+      7'h07:
+          \$4  = 1'h0;
+      7'h08:
+          \$4  = 1'h0;
+      7'h09:
+          \$4  = 1'h0;
+      7'h0a:
+          \$4  = 1'h0;
+      7'h0b:
+          \$4  = 1'h0;
+      7'h0c:
+          \$4  = 1'h0;
+      7'h0d:
+          \$4  = 1'h0;
+      7'h0e:
+          \$4  = 1'h1;
+      7'h0f:
+          \$4  = 1'h0;
+      7'h10:
+          \$4  = 1'h0;
+      7'h11:
+          \$4  = 1'h0;
+      7'h12:
+          \$4  = 1'h0;
+      7'h13:
+          \$4  = 1'h0;
+      7'h14:
+          \$4  = 1'h0;
+      7'h15:
+          \$4  = 1'h0;
+      7'h16:
+          \$4  = 1'h1;
+      7'h17:
+          \$4  = 1'h0;
+      7'h18:
+          \$4  = 1'h0;
+      7'h19:
+          \$4  = 1'h0;
+      7'h1a:
+          \$4  = 1'h0;
+      7'h1b:
+          \$4  = 1'h0;
+      7'h1c:
+          \$4  = 1'h0;
+      7'h1d:
+          \$4  = 1'h0;
+      7'h1e:
+          \$4  = 1'h1;
+      7'h1f:
+          \$4  = 1'h0;
+      7'h20:
+          \$4  = 1'h0;
+      7'h21:
+          \$4  = 1'h0;
+      7'h22:
+          \$4  = 1'h0;
+      7'h23:
+          \$4  = 1'h0;
+      7'h24:
+          \$4  = 1'h0;
+      7'h25:
+          \$4  = 1'h0;
+      7'h26:
+          \$4  = 1'h1;
+      7'h27:
+          \$4  = 1'h0;
+      7'h28:
+          \$4  = 1'h0;
+      7'h29:
+          \$4  = 1'h0;
+      7'h2a:
+          \$4  = 1'h0;
+      7'h2b:
+          \$4  = 1'h0;
+      7'h2c:
+          \$4  = 1'h0;
+      7'h2d:
+          \$4  = 1'h0;
+      7'h2e:
+          \$4  = 1'h1;
+      7'h2f:
+          \$4  = 1'h0;
+      7'h30:
+          \$4  = 1'h0;
+      7'h31:
+          \$4  = 1'h0;
+      7'h32:
+          \$4  = 1'h0;
+      7'h33:
+          \$4  = 1'h0;
+      7'h34:
+          \$4  = 1'h0;
+      7'h35:
+          \$4  = 1'h0;
+      7'h36:
+          \$4  = 1'h1;
+      7'h37:
+          \$4  = 1'h0;
+      7'h38:
+          \$4  = 1'h0;
+      7'h39:
+          \$4  = 1'h0;
+      7'h3a:
+          \$4  = 1'h0;
+      7'h3b:
+          \$4  = 1'h0;
+      7'h3c:
+          \$4  = 1'h0;
+      7'h3d:
+          \$4  = 1'h0;
+      7'h3e:
+          \$4  = 1'h1;
+      7'h3f:
+          \$4  = 1'h0;
+      7'h40:
+          \$4  = 1'h0;
+      7'h41:
+          \$4  = 1'h0;
+      7'h42:
+          \$4  = 1'h0;
+      7'h43:
+          \$4  = 1'h0;
+      7'h44:
+          \$4  = 1'h0;
+      7'h45:
+          \$4  = 1'h0;
+      7'h46:
+          \$4  = 1'h1;
+      7'h47:
+          \$4  = 1'h0;
+      7'h48:
+          \$4  = 1'h0;
+      7'h49:
+          \$4  = 1'h0;
+      7'h4a:
+          \$4  = 1'h0;
+      7'h4b:
+          \$4  = 1'h0;
+      7'h4c:
+          \$4  = 1'h0;
+      7'h4d:
+          \$4  = 1'h0;
+      7'h4e:
+          \$4  = 1'h1;
+      7'h4f:
+          \$4  = 1'h0;
+      7'h50:
+          \$4  = 1'h0;
+      7'h51:
+          \$4  = 1'h0;
+      7'h52:
+          \$4  = 1'h0;
+      7'h53:
+          \$4  = 1'h0;
+      7'h54:
+          \$4  = 1'h0;
+      7'h55:
+          \$4  = 1'h0;
+      7'h56:
+          \$4  = 1'h1;
+      7'h57:
+          \$4  = 1'h0;
+      7'h58:
+          \$4  = 1'h0;
+      7'h59:
+          \$4  = 1'h0;
+      7'h5a:
+          \$4  = 1'h0;
+      7'h5b:
+          \$4  = 1'h0;
+      7'h5c:
+          \$4  = 1'h0;
+      7'h5d:
+          \$4  = 1'h0;
+      7'h5e:
+          \$4  = 1'h1;
+      7'h5f:
+          \$4  = 1'h0;
+      7'h60:
+          \$4  = 1'h0;
+      7'h61:
+          \$4  = 1'h0;
+      7'h62:
+          \$4  = 1'h0;
+      7'h63:
+          \$4  = 1'h0;
+      7'h64:
+          \$4  = 1'h0;
+      7'h65:
+          \$4  = 1'h0;
+      7'h66:
+          \$4  = 1'h1;
+      7'h67:
+          \$4  = 1'h0;
+      7'h68:
+          \$4  = 1'h0;
+      7'h69:
+          \$4  = 1'h0;
+      7'h6a:
+          \$4  = 1'h0;
+      7'h6b:
+          \$4  = 1'h0;
+      7'h6c:
+          \$4  = 1'h0;
+      7'h6d:
+          \$4  = 1'h0;
+      7'h6e:
+          \$4  = 1'h1;
+      7'h6f:
+          \$4  = 1'h0;
+      7'h70:
+          \$4  = 1'h0;
+      7'h71:
+          \$4  = 1'h0;
+      7'h72:
+          \$4  = 1'h0;
+      7'h73:
+          \$4  = 1'h0;
+      7'h74:
+          \$4  = 1'h0;
+      7'h75:
+          \$4  = 1'h0;
+      7'h76:
+          \$4  = 1'h1;
+      7'h77:
+          \$4  = 1'h0;
+      7'h78:
+          \$4  = 1'h0;
+      7'h79:
+          \$4  = 1'h0;
+      7'h7a:
+          \$4  = 1'h0;
+      7'h7b:
+          \$4  = 1'h0;
+      7'h7c:
+          \$4  = 1'h0;
+      7'h7d:
+          \$4  = 1'h0;
+      7'h7e:
+          \$4  = 1'h1;
+      7'h7f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$5  = 1'h0;
+      7'h01:
+          \$5  = 1'h0;
+      7'h02:
+          \$5  = 1'h0;
+      7'h03:
+          \$5  = 1'h0;
+      7'h04:
+          \$5  = 1'h0;
+      7'h05:
+          \$5  = 1'h1;
+      7'h06:
+          \$5  = 1'h0;
+      7'h07:
+          \$5  = 1'h0;
+      7'h08:
+          \$5  = 1'h0;
+      7'h09:
+          \$5  = 1'h0;
+      7'h0a:
+          \$5  = 1'h0;
+      7'h0b:
+          \$5  = 1'h0;
+      7'h0c:
+          \$5  = 1'h0;
+      7'h0d:
+          \$5  = 1'h1;
+      7'h0e:
+          \$5  = 1'h0;
+      7'h0f:
+          \$5  = 1'h0;
+      7'h10:
+          \$5  = 1'h0;
+      7'h11:
+          \$5  = 1'h0;
+      7'h12:
+          \$5  = 1'h0;
+      7'h13:
+          \$5  = 1'h0;
+      7'h14:
+          \$5  = 1'h0;
+      7'h15:
+          \$5  = 1'h1;
+      7'h16:
+          \$5  = 1'h0;
+      7'h17:
+          \$5  = 1'h0;
+      7'h18:
+          \$5  = 1'h0;
+      7'h19:
+          \$5  = 1'h0;
+      7'h1a:
+          \$5  = 1'h0;
+      7'h1b:
+          \$5  = 1'h0;
+      7'h1c:
+          \$5  = 1'h0;
+      7'h1d:
+          \$5  = 1'h1;
+      7'h1e:
+          \$5  = 1'h0;
+      7'h1f:
+          \$5  = 1'h0;
+      7'h20:
+          \$5  = 1'h0;
+      7'h21:
+          \$5  = 1'h0;
+      7'h22:
+          \$5  = 1'h0;
+      7'h23:
+          \$5  = 1'h0;
+      7'h24:
+          \$5  = 1'h0;
+      7'h25:
+          \$5  = 1'h1;
+      7'h26:
+          \$5  = 1'h0;
+      7'h27:
+          \$5  = 1'h0;
+      7'h28:
+          \$5  = 1'h0;
+      7'h29:
+          \$5  = 1'h0;
+      7'h2a:
+          \$5  = 1'h0;
+      7'h2b:
+          \$5  = 1'h0;
+      7'h2c:
+          \$5  = 1'h0;
+      7'h2d:
+          \$5  = 1'h1;
+      7'h2e:
+          \$5  = 1'h0;
+      7'h2f:
+          \$5  = 1'h0;
+      7'h30:
+          \$5  = 1'h0;
+      7'h31:
+          \$5  = 1'h0;
+      7'h32:
+          \$5  = 1'h0;
+      7'h33:
+          \$5  = 1'h0;
+      7'h34:
+          \$5  = 1'h0;
+      7'h35:
+          \$5  = 1'h1;
+      7'h36:
+          \$5  = 1'h0;
+      7'h37:
+          \$5  = 1'h0;
+      7'h38:
+          \$5  = 1'h0;
+      7'h39:
+          \$5  = 1'h0;
+      7'h3a:
+          \$5  = 1'h0;
+      7'h3b:
+          \$5  = 1'h0;
+      7'h3c:
+          \$5  = 1'h0;
+      7'h3d:
+          \$5  = 1'h1;
+      7'h3e:
+          \$5  = 1'h0;
+      7'h3f:
+          \$5  = 1'h0;
+      7'h40:
+          \$5  = 1'h0;
+      7'h41:
+          \$5  = 1'h0;
+      7'h42:
+          \$5  = 1'h0;
+      7'h43:
+          \$5  = 1'h0;
+      7'h44:
+          \$5  = 1'h0;
+      7'h45:
+          \$5  = 1'h1;
+      7'h46:
+          \$5  = 1'h0;
+      7'h47:
+          \$5  = 1'h0;
+      7'h48:
+          \$5  = 1'h0;
+      7'h49:
+          \$5  = 1'h0;
+      7'h4a:
+          \$5  = 1'h0;
+      7'h4b:
+          \$5  = 1'h0;
+      7'h4c:
+          \$5  = 1'h0;
+      7'h4d:
+          \$5  = 1'h1;
+      7'h4e:
+          \$5  = 1'h0;
+      7'h4f:
+          \$5  = 1'h0;
+      7'h50:
+          \$5  = 1'h0;
+      7'h51:
+          \$5  = 1'h0;
+      7'h52:
+          \$5  = 1'h0;
+      7'h53:
+          \$5  = 1'h0;
+      7'h54:
+          \$5  = 1'h0;
+      7'h55:
+          \$5  = 1'h1;
+      7'h56:
+          \$5  = 1'h0;
+      7'h57:
+          \$5  = 1'h0;
+      7'h58:
+          \$5  = 1'h0;
+      7'h59:
+          \$5  = 1'h0;
+      7'h5a:
+          \$5  = 1'h0;
+      7'h5b:
+          \$5  = 1'h0;
+      7'h5c:
+          \$5  = 1'h0;
+      7'h5d:
+          \$5  = 1'h1;
+      7'h5e:
+          \$5  = 1'h0;
+      7'h5f:
+          \$5  = 1'h0;
+      7'h60:
+          \$5  = 1'h0;
+      7'h61:
+          \$5  = 1'h0;
+      7'h62:
+          \$5  = 1'h0;
+      7'h63:
+          \$5  = 1'h0;
+      7'h64:
+          \$5  = 1'h0;
+      7'h65:
+          \$5  = 1'h1;
+      7'h66:
+          \$5  = 1'h0;
+      7'h67:
+          \$5  = 1'h0;
+      7'h68:
+          \$5  = 1'h0;
+      7'h69:
+          \$5  = 1'h0;
+      7'h6a:
+          \$5  = 1'h0;
+      7'h6b:
+          \$5  = 1'h0;
+      7'h6c:
+          \$5  = 1'h0;
+      7'h6d:
+          \$5  = 1'h1;
+      7'h6e:
+          \$5  = 1'h0;
+      7'h6f:
+          \$5  = 1'h0;
+      7'h70:
+          \$5  = 1'h0;
+      7'h71:
+          \$5  = 1'h0;
+      7'h72:
+          \$5  = 1'h0;
+      7'h73:
+          \$5  = 1'h0;
+      7'h74:
+          \$5  = 1'h0;
+      7'h75:
+          \$5  = 1'h1;
+      7'h76:
+          \$5  = 1'h0;
+      7'h77:
+          \$5  = 1'h0;
+      7'h78:
+          \$5  = 1'h0;
+      7'h79:
+          \$5  = 1'h0;
+      7'h7a:
+          \$5  = 1'h0;
+      7'h7b:
+          \$5  = 1'h0;
+      7'h7c:
+          \$5  = 1'h0;
+      7'h7d:
+          \$5  = 1'h1;
+      7'h7e:
+          \$5  = 1'h0;
+      7'h7f:
+          \$5  = 1'h0;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       4'h0:
-          \$7  = 24'hffa7a9;
+          \$102  = 24'hffa7a9;
       4'h1:
-          \$7  = 24'hff9d3a;
+          \$102  = 24'hff9d3a;
       4'h2:
-          \$7  = 24'hffd4b4;
+          \$102  = 24'hffd4b4;
       4'h3:
-          \$7  = 24'hffd918;
+          \$102  = 24'hffd918;
       4'h4:
-          \$7  = 24'h0047e9;
+          \$102  = 24'h0047e9;
       4'h5:
-          \$7  = 24'h00082e;
+          \$102  = 24'h00082e;
       4'h6:
-          \$7  = 24'h00152f;
+          \$102  = 24'h00152f;
       4'h7:
-          \$7  = 24'hffc6b0;
+          \$102  = 24'hffc6b0;
       4'h8:
-          \$7  = 24'h003221;
+          \$102  = 24'h003221;
       4'h9:
-          \$7  = 24'hff7a84;
+          \$102  = 24'hff7a84;
       4'ha:
-          \$7  = 24'h0002d2;
+          \$102  = 24'h0002d2;
       4'hb:
-          \$7  = 24'h000ae3;
+          \$102  = 24'h000ae3;
       4'hc:
-          \$7  = 24'hff941c;
+          \$102  = 24'hff941c;
       4'hd:
-          \$7  = 24'h00034b;
+          \$102  = 24'h00034b;
       4'he:
-          \$7  = 24'h004677;
+          \$102  = 24'h004677;
       4'hf:
-          \$7  = 24'h000f55;
+          \$102  = 24'h000f55;
     endcase
   end
   always @* begin
@@ -2292,1364 +3607,44 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (nf8)
       4'h0:
-          \$10  = 24'hffb046;
+          \$105  = 24'hffb046;
       4'h1:
-          \$10  = 24'hfffbae;
+          \$105  = 24'hfffbae;
       4'h2:
-          \$10  = 24'h002b9d;
+          \$105  = 24'h002b9d;
       4'h3:
-          \$10  = 24'h001994;
+          \$105  = 24'h001994;
       4'h4:
-          \$10  = 24'h000bcb;
+          \$105  = 24'h000bcb;
       4'h5:
-          \$10  = 24'h001413;
+          \$105  = 24'h001413;
       4'h6:
-          \$10  = 24'h00357d;
+          \$105  = 24'h00357d;
       4'h7:
-          \$10  = 24'hffeeb7;
+          \$105  = 24'hffeeb7;
       4'h8:
-          \$10  = 24'h002a52;
+          \$105  = 24'h002a52;
       4'h9:
-          \$10  = 24'h0043da;
+          \$105  = 24'h0043da;
       4'ha:
-          \$10  = 24'hffa5de;
+          \$105  = 24'hffa5de;
       4'hb:
-          \$10  = 24'h000fc3;
+          \$105  = 24'h000fc3;
       4'hc:
-          \$10  = 24'h000a77;
+          \$105  = 24'h000a77;
       4'hd:
-          \$10  = 24'h001aed;
+          \$105  = 24'h001aed;
       4'he:
-          \$10  = 24'h000162;
+          \$105  = 24'h000162;
       4'hf:
-          \$10  = 24'h002d8d;
+          \$105  = 24'h002d8d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$20  = 4'h0;
-      7'h01:
-          \$20  = 4'h0;
-      7'h02:
-          \$20  = 4'h0;
-      7'h03:
-          \$20  = 4'h0;
-      7'h04:
-          \$20  = 4'h0;
-      7'h05:
-          \$20  = 4'h0;
-      7'h06:
-          \$20  = 4'h1;
-      7'h07:
-          \$20  = 4'h1;
-      7'h08:
-          \$20  = 4'h1;
-      7'h09:
-          \$20  = 4'h1;
-      7'h0a:
-          \$20  = 4'h1;
-      7'h0b:
-          \$20  = 4'h1;
-      7'h0c:
-          \$20  = 4'h1;
-      7'h0d:
-          \$20  = 4'h1;
-      7'h0e:
-          \$20  = 4'h2;
-      7'h0f:
-          \$20  = 4'h2;
-      7'h10:
-          \$20  = 4'h2;
-      7'h11:
-          \$20  = 4'h2;
-      7'h12:
-          \$20  = 4'h2;
-      7'h13:
-          \$20  = 4'h2;
-      7'h14:
-          \$20  = 4'h2;
-      7'h15:
-          \$20  = 4'h2;
-      7'h16:
-          \$20  = 4'h3;
-      7'h17:
-          \$20  = 4'h3;
-      7'h18:
-          \$20  = 4'h3;
-      7'h19:
-          \$20  = 4'h3;
-      7'h1a:
-          \$20  = 4'h3;
-      7'h1b:
-          \$20  = 4'h3;
-      7'h1c:
-          \$20  = 4'h3;
-      7'h1d:
-          \$20  = 4'h3;
-      7'h1e:
-          \$20  = 4'h4;
-      7'h1f:
-          \$20  = 4'h4;
-      7'h20:
-          \$20  = 4'h4;
-      7'h21:
-          \$20  = 4'h4;
-      7'h22:
-          \$20  = 4'h4;
-      7'h23:
-          \$20  = 4'h4;
-      7'h24:
-          \$20  = 4'h4;
-      7'h25:
-          \$20  = 4'h4;
-      7'h26:
-          \$20  = 4'h5;
-      7'h27:
-          \$20  = 4'h5;
-      7'h28:
-          \$20  = 4'h5;
-      7'h29:
-          \$20  = 4'h5;
-      7'h2a:
-          \$20  = 4'h5;
-      7'h2b:
-          \$20  = 4'h5;
-      7'h2c:
-          \$20  = 4'h5;
-      7'h2d:
-          \$20  = 4'h5;
-      7'h2e:
-          \$20  = 4'h6;
-      7'h2f:
-          \$20  = 4'h6;
-      7'h30:
-          \$20  = 4'h6;
-      7'h31:
-          \$20  = 4'h6;
-      7'h32:
-          \$20  = 4'h6;
-      7'h33:
-          \$20  = 4'h6;
-      7'h34:
-          \$20  = 4'h6;
-      7'h35:
-          \$20  = 4'h6;
-      7'h36:
-          \$20  = 4'h7;
-      7'h37:
-          \$20  = 4'h7;
-      7'h38:
-          \$20  = 4'h7;
-      7'h39:
-          \$20  = 4'h7;
-      7'h3a:
-          \$20  = 4'h7;
-      7'h3b:
-          \$20  = 4'h7;
-      7'h3c:
-          \$20  = 4'h7;
-      7'h3d:
-          \$20  = 4'h7;
-      7'h3e:
-          \$20  = 4'h8;
-      7'h3f:
-          \$20  = 4'h8;
-      7'h40:
-          \$20  = 4'h8;
-      7'h41:
-          \$20  = 4'h8;
-      7'h42:
-          \$20  = 4'h8;
-      7'h43:
-          \$20  = 4'h8;
-      7'h44:
-          \$20  = 4'h8;
-      7'h45:
-          \$20  = 4'h8;
-      7'h46:
-          \$20  = 4'h9;
-      7'h47:
-          \$20  = 4'h9;
-      7'h48:
-          \$20  = 4'h9;
-      7'h49:
-          \$20  = 4'h9;
-      7'h4a:
-          \$20  = 4'h9;
-      7'h4b:
-          \$20  = 4'h9;
-      7'h4c:
-          \$20  = 4'h9;
-      7'h4d:
-          \$20  = 4'h9;
-      7'h4e:
-          \$20  = 4'ha;
-      7'h4f:
-          \$20  = 4'ha;
-      7'h50:
-          \$20  = 4'ha;
-      7'h51:
-          \$20  = 4'ha;
-      7'h52:
-          \$20  = 4'ha;
-      7'h53:
-          \$20  = 4'ha;
-      7'h54:
-          \$20  = 4'ha;
-      7'h55:
-          \$20  = 4'ha;
-      7'h56:
-          \$20  = 4'hb;
-      7'h57:
-          \$20  = 4'hb;
-      7'h58:
-          \$20  = 4'hb;
-      7'h59:
-          \$20  = 4'hb;
-      7'h5a:
-          \$20  = 4'hb;
-      7'h5b:
-          \$20  = 4'hb;
-      7'h5c:
-          \$20  = 4'hb;
-      7'h5d:
-          \$20  = 4'hb;
-      7'h5e:
-          \$20  = 4'hc;
-      7'h5f:
-          \$20  = 4'hc;
-      7'h60:
-          \$20  = 4'hc;
-      7'h61:
-          \$20  = 4'hc;
-      7'h62:
-          \$20  = 4'hc;
-      7'h63:
-          \$20  = 4'hc;
-      7'h64:
-          \$20  = 4'hc;
-      7'h65:
-          \$20  = 4'hc;
-      7'h66:
-          \$20  = 4'hd;
-      7'h67:
-          \$20  = 4'hd;
-      7'h68:
-          \$20  = 4'hd;
-      7'h69:
-          \$20  = 4'hd;
-      7'h6a:
-          \$20  = 4'hd;
-      7'h6b:
-          \$20  = 4'hd;
-      7'h6c:
-          \$20  = 4'hd;
-      7'h6d:
-          \$20  = 4'hd;
-      7'h6e:
-          \$20  = 4'he;
-      7'h6f:
-          \$20  = 4'he;
-      7'h70:
-          \$20  = 4'he;
-      7'h71:
-          \$20  = 4'he;
-      7'h72:
-          \$20  = 4'he;
-      7'h73:
-          \$20  = 4'he;
-      7'h74:
-          \$20  = 4'he;
-      7'h75:
-          \$20  = 4'he;
-      7'h76:
-          \$20  = 4'hf;
-      7'h77:
-          \$20  = 4'hf;
-      7'h78:
-          \$20  = 4'hf;
-      7'h79:
-          \$20  = 4'hf;
-      7'h7a:
-          \$20  = 4'hf;
-      7'h7b:
-          \$20  = 4'hf;
-      7'h7c:
-          \$20  = 4'hf;
-      7'h7d:
-          \$20  = 4'hf;
-      7'h7e:
-          \$20  = 4'h0;
-      7'h7f:
-          \$20  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$21  = 3'h2;
-      7'h01:
-          \$21  = 3'h3;
-      7'h02:
-          \$21  = 3'h4;
-      7'h03:
-          \$21  = 3'h5;
-      7'h04:
-          \$21  = 3'h6;
-      7'h05:
-          \$21  = 3'h7;
-      7'h06:
-          \$21  = 3'h0;
-      7'h07:
-          \$21  = 3'h1;
-      7'h08:
-          \$21  = 3'h2;
-      7'h09:
-          \$21  = 3'h3;
-      7'h0a:
-          \$21  = 3'h4;
-      7'h0b:
-          \$21  = 3'h5;
-      7'h0c:
-          \$21  = 3'h6;
-      7'h0d:
-          \$21  = 3'h7;
-      7'h0e:
-          \$21  = 3'h0;
-      7'h0f:
-          \$21  = 3'h1;
-      7'h10:
-          \$21  = 3'h2;
-      7'h11:
-          \$21  = 3'h3;
-      7'h12:
-          \$21  = 3'h4;
-      7'h13:
-          \$21  = 3'h5;
-      7'h14:
-          \$21  = 3'h6;
-      7'h15:
-          \$21  = 3'h7;
-      7'h16:
-          \$21  = 3'h0;
-      7'h17:
-          \$21  = 3'h1;
-      7'h18:
-          \$21  = 3'h2;
-      7'h19:
-          \$21  = 3'h3;
-      7'h1a:
-          \$21  = 3'h4;
-      7'h1b:
-          \$21  = 3'h5;
-      7'h1c:
-          \$21  = 3'h6;
-      7'h1d:
-          \$21  = 3'h7;
-      7'h1e:
-          \$21  = 3'h0;
-      7'h1f:
-          \$21  = 3'h1;
-      7'h20:
-          \$21  = 3'h2;
-      7'h21:
-          \$21  = 3'h3;
-      7'h22:
-          \$21  = 3'h4;
-      7'h23:
-          \$21  = 3'h5;
-      7'h24:
-          \$21  = 3'h6;
-      7'h25:
-          \$21  = 3'h7;
-      7'h26:
-          \$21  = 3'h0;
-      7'h27:
-          \$21  = 3'h1;
-      7'h28:
-          \$21  = 3'h2;
-      7'h29:
-          \$21  = 3'h3;
-      7'h2a:
-          \$21  = 3'h4;
-      7'h2b:
-          \$21  = 3'h5;
-      7'h2c:
-          \$21  = 3'h6;
-      7'h2d:
-          \$21  = 3'h7;
-      7'h2e:
-          \$21  = 3'h0;
-      7'h2f:
-          \$21  = 3'h1;
-      7'h30:
-          \$21  = 3'h2;
-      7'h31:
-          \$21  = 3'h3;
-      7'h32:
-          \$21  = 3'h4;
-      7'h33:
-          \$21  = 3'h5;
-      7'h34:
-          \$21  = 3'h6;
-      7'h35:
-          \$21  = 3'h7;
-      7'h36:
-          \$21  = 3'h0;
-      7'h37:
-          \$21  = 3'h1;
-      7'h38:
-          \$21  = 3'h2;
-      7'h39:
-          \$21  = 3'h3;
-      7'h3a:
-          \$21  = 3'h4;
-      7'h3b:
-          \$21  = 3'h5;
-      7'h3c:
-          \$21  = 3'h6;
-      7'h3d:
-          \$21  = 3'h7;
-      7'h3e:
-          \$21  = 3'h0;
-      7'h3f:
-          \$21  = 3'h1;
-      7'h40:
-          \$21  = 3'h2;
-      7'h41:
-          \$21  = 3'h3;
-      7'h42:
-          \$21  = 3'h4;
-      7'h43:
-          \$21  = 3'h5;
-      7'h44:
-          \$21  = 3'h6;
-      7'h45:
-          \$21  = 3'h7;
-      7'h46:
-          \$21  = 3'h0;
-      7'h47:
-          \$21  = 3'h1;
-      7'h48:
-          \$21  = 3'h2;
-      7'h49:
-          \$21  = 3'h3;
-      7'h4a:
-          \$21  = 3'h4;
-      7'h4b:
-          \$21  = 3'h5;
-      7'h4c:
-          \$21  = 3'h6;
-      7'h4d:
-          \$21  = 3'h7;
-      7'h4e:
-          \$21  = 3'h0;
-      7'h4f:
-          \$21  = 3'h1;
-      7'h50:
-          \$21  = 3'h2;
-      7'h51:
-          \$21  = 3'h3;
-      7'h52:
-          \$21  = 3'h4;
-      7'h53:
-          \$21  = 3'h5;
-      7'h54:
-          \$21  = 3'h6;
-      7'h55:
-          \$21  = 3'h7;
-      7'h56:
-          \$21  = 3'h0;
-      7'h57:
-          \$21  = 3'h1;
-      7'h58:
-          \$21  = 3'h2;
-      7'h59:
-          \$21  = 3'h3;
-      7'h5a:
-          \$21  = 3'h4;
-      7'h5b:
-          \$21  = 3'h5;
-      7'h5c:
-          \$21  = 3'h6;
-      7'h5d:
-          \$21  = 3'h7;
-      7'h5e:
-          \$21  = 3'h0;
-      7'h5f:
-          \$21  = 3'h1;
-      7'h60:
-          \$21  = 3'h2;
-      7'h61:
-          \$21  = 3'h3;
-      7'h62:
-          \$21  = 3'h4;
-      7'h63:
-          \$21  = 3'h5;
-      7'h64:
-          \$21  = 3'h6;
-      7'h65:
-          \$21  = 3'h7;
-      7'h66:
-          \$21  = 3'h0;
-      7'h67:
-          \$21  = 3'h1;
-      7'h68:
-          \$21  = 3'h2;
-      7'h69:
-          \$21  = 3'h3;
-      7'h6a:
-          \$21  = 3'h4;
-      7'h6b:
-          \$21  = 3'h5;
-      7'h6c:
-          \$21  = 3'h6;
-      7'h6d:
-          \$21  = 3'h7;
-      7'h6e:
-          \$21  = 3'h0;
-      7'h6f:
-          \$21  = 3'h1;
-      7'h70:
-          \$21  = 3'h2;
-      7'h71:
-          \$21  = 3'h3;
-      7'h72:
-          \$21  = 3'h4;
-      7'h73:
-          \$21  = 3'h5;
-      7'h74:
-          \$21  = 3'h6;
-      7'h75:
-          \$21  = 3'h7;
-      7'h76:
-          \$21  = 3'h0;
-      7'h77:
-          \$21  = 3'h1;
-      7'h78:
-          \$21  = 3'h2;
-      7'h79:
-          \$21  = 3'h3;
-      7'h7a:
-          \$21  = 3'h4;
-      7'h7b:
-          \$21  = 3'h5;
-      7'h7c:
-          \$21  = 3'h6;
-      7'h7d:
-          \$21  = 3'h7;
-      7'h7e:
-          \$21  = 3'h0;
-      7'h7f:
-          \$21  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$22  = 1'h1;
-      7'h01:
-          \$22  = 1'h1;
-      7'h02:
-          \$22  = 1'h1;
-      7'h03:
-          \$22  = 1'h1;
-      7'h04:
-          \$22  = 1'h1;
-      7'h05:
-          \$22  = 1'h1;
-      7'h06:
-          \$22  = 1'h0;
-      7'h07:
-          \$22  = 1'h0;
-      7'h08:
-          \$22  = 1'h0;
-      7'h09:
-          \$22  = 1'h0;
-      7'h0a:
-          \$22  = 1'h0;
-      7'h0b:
-          \$22  = 1'h0;
-      7'h0c:
-          \$22  = 1'h0;
-      7'h0d:
-          \$22  = 1'h0;
-      7'h0e:
-          \$22  = 1'h0;
-      7'h0f:
-          \$22  = 1'h0;
-      7'h10:
-          \$22  = 1'h0;
-      7'h11:
-          \$22  = 1'h0;
-      7'h12:
-          \$22  = 1'h0;
-      7'h13:
-          \$22  = 1'h0;
-      7'h14:
-          \$22  = 1'h0;
-      7'h15:
-          \$22  = 1'h0;
-      7'h16:
-          \$22  = 1'h0;
-      7'h17:
-          \$22  = 1'h0;
-      7'h18:
-          \$22  = 1'h0;
-      7'h19:
-          \$22  = 1'h0;
-      7'h1a:
-          \$22  = 1'h0;
-      7'h1b:
-          \$22  = 1'h0;
-      7'h1c:
-          \$22  = 1'h0;
-      7'h1d:
-          \$22  = 1'h0;
-      7'h1e:
-          \$22  = 1'h0;
-      7'h1f:
-          \$22  = 1'h0;
-      7'h20:
-          \$22  = 1'h0;
-      7'h21:
-          \$22  = 1'h0;
-      7'h22:
-          \$22  = 1'h0;
-      7'h23:
-          \$22  = 1'h0;
-      7'h24:
-          \$22  = 1'h0;
-      7'h25:
-          \$22  = 1'h0;
-      7'h26:
-          \$22  = 1'h0;
-      7'h27:
-          \$22  = 1'h0;
-      7'h28:
-          \$22  = 1'h0;
-      7'h29:
-          \$22  = 1'h0;
-      7'h2a:
-          \$22  = 1'h0;
-      7'h2b:
-          \$22  = 1'h0;
-      7'h2c:
-          \$22  = 1'h0;
-      7'h2d:
-          \$22  = 1'h0;
-      7'h2e:
-          \$22  = 1'h0;
-      7'h2f:
-          \$22  = 1'h0;
-      7'h30:
-          \$22  = 1'h0;
-      7'h31:
-          \$22  = 1'h0;
-      7'h32:
-          \$22  = 1'h0;
-      7'h33:
-          \$22  = 1'h0;
-      7'h34:
-          \$22  = 1'h0;
-      7'h35:
-          \$22  = 1'h0;
-      7'h36:
-          \$22  = 1'h0;
-      7'h37:
-          \$22  = 1'h0;
-      7'h38:
-          \$22  = 1'h0;
-      7'h39:
-          \$22  = 1'h0;
-      7'h3a:
-          \$22  = 1'h0;
-      7'h3b:
-          \$22  = 1'h0;
-      7'h3c:
-          \$22  = 1'h0;
-      7'h3d:
-          \$22  = 1'h0;
-      7'h3e:
-          \$22  = 1'h0;
-      7'h3f:
-          \$22  = 1'h0;
-      7'h40:
-          \$22  = 1'h0;
-      7'h41:
-          \$22  = 1'h0;
-      7'h42:
-          \$22  = 1'h0;
-      7'h43:
-          \$22  = 1'h0;
-      7'h44:
-          \$22  = 1'h0;
-      7'h45:
-          \$22  = 1'h0;
-      7'h46:
-          \$22  = 1'h0;
-      7'h47:
-          \$22  = 1'h0;
-      7'h48:
-          \$22  = 1'h0;
-      7'h49:
-          \$22  = 1'h0;
-      7'h4a:
-          \$22  = 1'h0;
-      7'h4b:
-          \$22  = 1'h0;
-      7'h4c:
-          \$22  = 1'h0;
-      7'h4d:
-          \$22  = 1'h0;
-      7'h4e:
-          \$22  = 1'h0;
-      7'h4f:
-          \$22  = 1'h0;
-      7'h50:
-          \$22  = 1'h0;
-      7'h51:
-          \$22  = 1'h0;
-      7'h52:
-          \$22  = 1'h0;
-      7'h53:
-          \$22  = 1'h0;
-      7'h54:
-          \$22  = 1'h0;
-      7'h55:
-          \$22  = 1'h0;
-      7'h56:
-          \$22  = 1'h0;
-      7'h57:
-          \$22  = 1'h0;
-      7'h58:
-          \$22  = 1'h0;
-      7'h59:
-          \$22  = 1'h0;
-      7'h5a:
-          \$22  = 1'h0;
-      7'h5b:
-          \$22  = 1'h0;
-      7'h5c:
-          \$22  = 1'h0;
-      7'h5d:
-          \$22  = 1'h0;
-      7'h5e:
-          \$22  = 1'h0;
-      7'h5f:
-          \$22  = 1'h0;
-      7'h60:
-          \$22  = 1'h0;
-      7'h61:
-          \$22  = 1'h0;
-      7'h62:
-          \$22  = 1'h0;
-      7'h63:
-          \$22  = 1'h0;
-      7'h64:
-          \$22  = 1'h0;
-      7'h65:
-          \$22  = 1'h0;
-      7'h66:
-          \$22  = 1'h0;
-      7'h67:
-          \$22  = 1'h0;
-      7'h68:
-          \$22  = 1'h0;
-      7'h69:
-          \$22  = 1'h0;
-      7'h6a:
-          \$22  = 1'h0;
-      7'h6b:
-          \$22  = 1'h0;
-      7'h6c:
-          \$22  = 1'h0;
-      7'h6d:
-          \$22  = 1'h0;
-      7'h6e:
-          \$22  = 1'h0;
-      7'h6f:
-          \$22  = 1'h0;
-      7'h70:
-          \$22  = 1'h0;
-      7'h71:
-          \$22  = 1'h0;
-      7'h72:
-          \$22  = 1'h0;
-      7'h73:
-          \$22  = 1'h0;
-      7'h74:
-          \$22  = 1'h0;
-      7'h75:
-          \$22  = 1'h0;
-      7'h76:
-          \$22  = 1'h0;
-      7'h77:
-          \$22  = 1'h0;
-      7'h78:
-          \$22  = 1'h0;
-      7'h79:
-          \$22  = 1'h0;
-      7'h7a:
-          \$22  = 1'h0;
-      7'h7b:
-          \$22  = 1'h0;
-      7'h7c:
-          \$22  = 1'h0;
-      7'h7d:
-          \$22  = 1'h0;
-      7'h7e:
-          \$22  = 1'h1;
-      7'h7f:
-          \$22  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$23  = 1'h0;
-      7'h01:
-          \$23  = 1'h0;
-      7'h02:
-          \$23  = 1'h0;
-      7'h03:
-          \$23  = 1'h0;
-      7'h04:
-          \$23  = 1'h0;
-      7'h05:
-          \$23  = 1'h0;
-      7'h06:
-          \$23  = 1'h1;
-      7'h07:
-          \$23  = 1'h0;
-      7'h08:
-          \$23  = 1'h0;
-      7'h09:
-          \$23  = 1'h0;
-      7'h0a:
-          \$23  = 1'h0;
-      7'h0b:
-          \$23  = 1'h0;
-      7'h0c:
-          \$23  = 1'h0;
-      7'h0d:
-          \$23  = 1'h0;
-      7'h0e:
-          \$23  = 1'h1;
-      7'h0f:
-          \$23  = 1'h0;
-      7'h10:
-          \$23  = 1'h0;
-      7'h11:
-          \$23  = 1'h0;
-      7'h12:
-          \$23  = 1'h0;
-      7'h13:
-          \$23  = 1'h0;
-      7'h14:
-          \$23  = 1'h0;
-      7'h15:
-          \$23  = 1'h0;
-      7'h16:
-          \$23  = 1'h1;
-      7'h17:
-          \$23  = 1'h0;
-      7'h18:
-          \$23  = 1'h0;
-      7'h19:
-          \$23  = 1'h0;
-      7'h1a:
-          \$23  = 1'h0;
-      7'h1b:
-          \$23  = 1'h0;
-      7'h1c:
-          \$23  = 1'h0;
-      7'h1d:
-          \$23  = 1'h0;
-      7'h1e:
-          \$23  = 1'h1;
-      7'h1f:
-          \$23  = 1'h0;
-      7'h20:
-          \$23  = 1'h0;
-      7'h21:
-          \$23  = 1'h0;
-      7'h22:
-          \$23  = 1'h0;
-      7'h23:
-          \$23  = 1'h0;
-      7'h24:
-          \$23  = 1'h0;
-      7'h25:
-          \$23  = 1'h0;
-      7'h26:
-          \$23  = 1'h1;
-      7'h27:
-          \$23  = 1'h0;
-      7'h28:
-          \$23  = 1'h0;
-      7'h29:
-          \$23  = 1'h0;
-      7'h2a:
-          \$23  = 1'h0;
-      7'h2b:
-          \$23  = 1'h0;
-      7'h2c:
-          \$23  = 1'h0;
-      7'h2d:
-          \$23  = 1'h0;
-      7'h2e:
-          \$23  = 1'h1;
-      7'h2f:
-          \$23  = 1'h0;
-      7'h30:
-          \$23  = 1'h0;
-      7'h31:
-          \$23  = 1'h0;
-      7'h32:
-          \$23  = 1'h0;
-      7'h33:
-          \$23  = 1'h0;
-      7'h34:
-          \$23  = 1'h0;
-      7'h35:
-          \$23  = 1'h0;
-      7'h36:
-          \$23  = 1'h1;
-      7'h37:
-          \$23  = 1'h0;
-      7'h38:
-          \$23  = 1'h0;
-      7'h39:
-          \$23  = 1'h0;
-      7'h3a:
-          \$23  = 1'h0;
-      7'h3b:
-          \$23  = 1'h0;
-      7'h3c:
-          \$23  = 1'h0;
-      7'h3d:
-          \$23  = 1'h0;
-      7'h3e:
-          \$23  = 1'h1;
-      7'h3f:
-          \$23  = 1'h0;
-      7'h40:
-          \$23  = 1'h0;
-      7'h41:
-          \$23  = 1'h0;
-      7'h42:
-          \$23  = 1'h0;
-      7'h43:
-          \$23  = 1'h0;
-      7'h44:
-          \$23  = 1'h0;
-      7'h45:
-          \$23  = 1'h0;
-      7'h46:
-          \$23  = 1'h1;
-      7'h47:
-          \$23  = 1'h0;
-      7'h48:
-          \$23  = 1'h0;
-      7'h49:
-          \$23  = 1'h0;
-      7'h4a:
-          \$23  = 1'h0;
-      7'h4b:
-          \$23  = 1'h0;
-      7'h4c:
-          \$23  = 1'h0;
-      7'h4d:
-          \$23  = 1'h0;
-      7'h4e:
-          \$23  = 1'h1;
-      7'h4f:
-          \$23  = 1'h0;
-      7'h50:
-          \$23  = 1'h0;
-      7'h51:
-          \$23  = 1'h0;
-      7'h52:
-          \$23  = 1'h0;
-      7'h53:
-          \$23  = 1'h0;
-      7'h54:
-          \$23  = 1'h0;
-      7'h55:
-          \$23  = 1'h0;
-      7'h56:
-          \$23  = 1'h1;
-      7'h57:
-          \$23  = 1'h0;
-      7'h58:
-          \$23  = 1'h0;
-      7'h59:
-          \$23  = 1'h0;
-      7'h5a:
-          \$23  = 1'h0;
-      7'h5b:
-          \$23  = 1'h0;
-      7'h5c:
-          \$23  = 1'h0;
-      7'h5d:
-          \$23  = 1'h0;
-      7'h5e:
-          \$23  = 1'h1;
-      7'h5f:
-          \$23  = 1'h0;
-      7'h60:
-          \$23  = 1'h0;
-      7'h61:
-          \$23  = 1'h0;
-      7'h62:
-          \$23  = 1'h0;
-      7'h63:
-          \$23  = 1'h0;
-      7'h64:
-          \$23  = 1'h0;
-      7'h65:
-          \$23  = 1'h0;
-      7'h66:
-          \$23  = 1'h1;
-      7'h67:
-          \$23  = 1'h0;
-      7'h68:
-          \$23  = 1'h0;
-      7'h69:
-          \$23  = 1'h0;
-      7'h6a:
-          \$23  = 1'h0;
-      7'h6b:
-          \$23  = 1'h0;
-      7'h6c:
-          \$23  = 1'h0;
-      7'h6d:
-          \$23  = 1'h0;
-      7'h6e:
-          \$23  = 1'h1;
-      7'h6f:
-          \$23  = 1'h0;
-      7'h70:
-          \$23  = 1'h0;
-      7'h71:
-          \$23  = 1'h0;
-      7'h72:
-          \$23  = 1'h0;
-      7'h73:
-          \$23  = 1'h0;
-      7'h74:
-          \$23  = 1'h0;
-      7'h75:
-          \$23  = 1'h0;
-      7'h76:
-          \$23  = 1'h1;
-      7'h77:
-          \$23  = 1'h0;
-      7'h78:
-          \$23  = 1'h0;
-      7'h79:
-          \$23  = 1'h0;
-      7'h7a:
-          \$23  = 1'h0;
-      7'h7b:
-          \$23  = 1'h0;
-      7'h7c:
-          \$23  = 1'h0;
-      7'h7d:
-          \$23  = 1'h0;
-      7'h7e:
-          \$23  = 1'h1;
-      7'h7f:
-          \$23  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$24  = 1'h0;
-      7'h01:
-          \$24  = 1'h0;
-      7'h02:
-          \$24  = 1'h0;
-      7'h03:
-          \$24  = 1'h0;
-      7'h04:
-          \$24  = 1'h0;
-      7'h05:
-          \$24  = 1'h1;
-      7'h06:
-          \$24  = 1'h0;
-      7'h07:
-          \$24  = 1'h0;
-      7'h08:
-          \$24  = 1'h0;
-      7'h09:
-          \$24  = 1'h0;
-      7'h0a:
-          \$24  = 1'h0;
-      7'h0b:
-          \$24  = 1'h0;
-      7'h0c:
-          \$24  = 1'h0;
-      7'h0d:
-          \$24  = 1'h1;
-      7'h0e:
-          \$24  = 1'h0;
-      7'h0f:
-          \$24  = 1'h0;
-      7'h10:
-          \$24  = 1'h0;
-      7'h11:
-          \$24  = 1'h0;
-      7'h12:
-          \$24  = 1'h0;
-      7'h13:
-          \$24  = 1'h0;
-      7'h14:
-          \$24  = 1'h0;
-      7'h15:
-          \$24  = 1'h1;
-      7'h16:
-          \$24  = 1'h0;
-      7'h17:
-          \$24  = 1'h0;
-      7'h18:
-          \$24  = 1'h0;
-      7'h19:
-          \$24  = 1'h0;
-      7'h1a:
-          \$24  = 1'h0;
-      7'h1b:
-          \$24  = 1'h0;
-      7'h1c:
-          \$24  = 1'h0;
-      7'h1d:
-          \$24  = 1'h1;
-      7'h1e:
-          \$24  = 1'h0;
-      7'h1f:
-          \$24  = 1'h0;
-      7'h20:
-          \$24  = 1'h0;
-      7'h21:
-          \$24  = 1'h0;
-      7'h22:
-          \$24  = 1'h0;
-      7'h23:
-          \$24  = 1'h0;
-      7'h24:
-          \$24  = 1'h0;
-      7'h25:
-          \$24  = 1'h1;
-      7'h26:
-          \$24  = 1'h0;
-      7'h27:
-          \$24  = 1'h0;
-      7'h28:
-          \$24  = 1'h0;
-      7'h29:
-          \$24  = 1'h0;
-      7'h2a:
-          \$24  = 1'h0;
-      7'h2b:
-          \$24  = 1'h0;
-      7'h2c:
-          \$24  = 1'h0;
-      7'h2d:
-          \$24  = 1'h1;
-      7'h2e:
-          \$24  = 1'h0;
-      7'h2f:
-          \$24  = 1'h0;
-      7'h30:
-          \$24  = 1'h0;
-      7'h31:
-          \$24  = 1'h0;
-      7'h32:
-          \$24  = 1'h0;
-      7'h33:
-          \$24  = 1'h0;
-      7'h34:
-          \$24  = 1'h0;
-      7'h35:
-          \$24  = 1'h1;
-      7'h36:
-          \$24  = 1'h0;
-      7'h37:
-          \$24  = 1'h0;
-      7'h38:
-          \$24  = 1'h0;
-      7'h39:
-          \$24  = 1'h0;
-      7'h3a:
-          \$24  = 1'h0;
-      7'h3b:
-          \$24  = 1'h0;
-      7'h3c:
-          \$24  = 1'h0;
-      7'h3d:
-          \$24  = 1'h1;
-      7'h3e:
-          \$24  = 1'h0;
-      7'h3f:
-          \$24  = 1'h0;
-      7'h40:
-          \$24  = 1'h0;
-      7'h41:
-          \$24  = 1'h0;
-      7'h42:
-          \$24  = 1'h0;
-      7'h43:
-          \$24  = 1'h0;
-      7'h44:
-          \$24  = 1'h0;
-      7'h45:
-          \$24  = 1'h1;
-      7'h46:
-          \$24  = 1'h0;
-      7'h47:
-          \$24  = 1'h0;
-      7'h48:
-          \$24  = 1'h0;
-      7'h49:
-          \$24  = 1'h0;
-      7'h4a:
-          \$24  = 1'h0;
-      7'h4b:
-          \$24  = 1'h0;
-      7'h4c:
-          \$24  = 1'h0;
-      7'h4d:
-          \$24  = 1'h1;
-      7'h4e:
-          \$24  = 1'h0;
-      7'h4f:
-          \$24  = 1'h0;
-      7'h50:
-          \$24  = 1'h0;
-      7'h51:
-          \$24  = 1'h0;
-      7'h52:
-          \$24  = 1'h0;
-      7'h53:
-          \$24  = 1'h0;
-      7'h54:
-          \$24  = 1'h0;
-      7'h55:
-          \$24  = 1'h1;
-      7'h56:
-          \$24  = 1'h0;
-      7'h57:
-          \$24  = 1'h0;
-      7'h58:
-          \$24  = 1'h0;
-      7'h59:
-          \$24  = 1'h0;
-      7'h5a:
-          \$24  = 1'h0;
-      7'h5b:
-          \$24  = 1'h0;
-      7'h5c:
-          \$24  = 1'h0;
-      7'h5d:
-          \$24  = 1'h1;
-      7'h5e:
-          \$24  = 1'h0;
-      7'h5f:
-          \$24  = 1'h0;
-      7'h60:
-          \$24  = 1'h0;
-      7'h61:
-          \$24  = 1'h0;
-      7'h62:
-          \$24  = 1'h0;
-      7'h63:
-          \$24  = 1'h0;
-      7'h64:
-          \$24  = 1'h0;
-      7'h65:
-          \$24  = 1'h1;
-      7'h66:
-          \$24  = 1'h0;
-      7'h67:
-          \$24  = 1'h0;
-      7'h68:
-          \$24  = 1'h0;
-      7'h69:
-          \$24  = 1'h0;
-      7'h6a:
-          \$24  = 1'h0;
-      7'h6b:
-          \$24  = 1'h0;
-      7'h6c:
-          \$24  = 1'h0;
-      7'h6d:
-          \$24  = 1'h1;
-      7'h6e:
-          \$24  = 1'h0;
-      7'h6f:
-          \$24  = 1'h0;
-      7'h70:
-          \$24  = 1'h0;
-      7'h71:
-          \$24  = 1'h0;
-      7'h72:
-          \$24  = 1'h0;
-      7'h73:
-          \$24  = 1'h0;
-      7'h74:
-          \$24  = 1'h0;
-      7'h75:
-          \$24  = 1'h1;
-      7'h76:
-          \$24  = 1'h0;
-      7'h77:
-          \$24  = 1'h0;
-      7'h78:
-          \$24  = 1'h0;
-      7'h79:
-          \$24  = 1'h0;
-      7'h7a:
-          \$24  = 1'h0;
-      7'h7b:
-          \$24  = 1'h0;
-      7'h7c:
-          \$24  = 1'h0;
-      7'h7d:
-          \$24  = 1'h1;
-      7'h7e:
-          \$24  = 1'h0;
-      7'h7f:
-          \$24  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = nf_t;
+    \$119  = nf_t;
     if (issue) begin
-      \$118  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$118  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = nf_t_ahead;
-    if (issue) begin
-      \$119  = \$20 ;
+      \$119  = nf_t_ahead;
     end
     if (rst) begin
       \$119  = 4'h0;
@@ -3657,39 +3652,39 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = \$signature__addr ;
+    \$120  = nf_t_ahead;
     if (issue) begin
-      \$120  = sf_t_ahead;
+      \$120  = \$1 ;
     end
     if (rst) begin
-      \$120  = 3'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = sf_t_ahead;
+    \$121  = sf_t;
     if (issue) begin
-      \$121  = \$21 ;
+      \$121  = sf_t_ahead;
     end
     if (rst) begin
-      \$121  = 3'h1;
+      \$121  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = reads_input_t;
+    \$122  = sf_t_ahead;
     if (issue) begin
-      \$122  = reads_input_t_ahead;
+      \$122  = \$2 ;
     end
     if (rst) begin
-      \$122  = 1'h1;
+      \$122  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = reads_input_t_ahead;
+    \$123  = reads_input_t;
     if (issue) begin
-      \$123  = \$22 ;
+      \$123  = reads_input_t_ahead;
     end
     if (rst) begin
       \$123  = 1'h1;
@@ -3697,9 +3692,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = first_t;
+    \$124  = reads_input_t_ahead;
     if (issue) begin
-      \$124  = first_t_ahead;
+      \$124  = \$3 ;
     end
     if (rst) begin
       \$124  = 1'h1;
@@ -3707,19 +3702,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = first_t_ahead;
+    \$125  = first_t;
     if (issue) begin
-      \$125  = \$23 ;
+      \$125  = first_t_ahead;
     end
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = last_t;
+    \$126  = first_t_ahead;
     if (issue) begin
-      \$126  = last_t_ahead;
+      \$126  = \$4 ;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -3727,9 +3722,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = last_t_ahead;
+    \$127  = last_t;
     if (issue) begin
-      \$127  = \$24 ;
+      \$127  = last_t_ahead;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -3737,904 +3732,904 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = t;
+    \$128  = last_t_ahead;
     if (issue) begin
-      \$128  = \$27 [6:0];
+      \$128  = \$5 ;
     end
     if (rst) begin
-      \$128  = 7'h00;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = i__payload;
+    \$129  = t;
+    if (issue) begin
+      \$129  = \$8 [6:0];
+    end
     if (rst) begin
-      \$129  = 64'h0000000000000000;
+      \$129  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = reads_input_t;
+    \$130  = i__payload;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = issue;
+    \$131  = reads_input_t;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = first_t;
+    \$132  = issue;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = last_t;
+    \$133  = first_t;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = nf_t;
+    \$134  = last_t;
     if (rst) begin
-      \$134  = 4'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$28 ;
+    \$135  = nf_t;
     if (rst) begin
-      \$135  = 64'h0000000000000000;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = t;
+    \$136  = \$9 ;
     if (rst) begin
-      \$136  = 7'h00;
+      \$136  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = port__data;
+    \$137  = t;
     if (rst) begin
-      \$137  = 64'h0000000000000000;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = x_mid[7:0];
+    \$138  = port__data;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = x_mid[15:8];
+    \$139  = x_mid[7:0];
     if (rst) begin
       \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = x_mid[23:16];
+    \$140  = x_mid[15:8];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = x_mid[31:24];
+    \$141  = x_mid[23:16];
     if (rst) begin
       \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = x_mid[39:32];
+    \$142  = x_mid[31:24];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = x_mid[47:40];
+    \$143  = x_mid[39:32];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = x_mid[55:48];
+    \$144  = x_mid[47:40];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = x_mid[63:56];
+    \$145  = x_mid[55:48];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = t;
+    \$146  = x_mid[63:56];
     if (rst) begin
-      \$146  = 7'h00;
+      \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \port__data$66 ;
+    \$147  = t;
     if (rst) begin
-      \$147  = 64'h0000000000000000;
+      \$147  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = x_mid[7:0];
+    \$148  = \port__data$36 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = x_mid[15:8];
+    \$149  = x_mid[7:0];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = x_mid[23:16];
+    \$150  = x_mid[15:8];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = x_mid[31:24];
+    \$151  = x_mid[23:16];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = x_mid[39:32];
+    \$152  = x_mid[31:24];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = x_mid[47:40];
+    \$153  = x_mid[39:32];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = x_mid[55:48];
+    \$154  = x_mid[47:40];
     if (rst) begin
       \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = x_mid[63:56];
+    \$155  = x_mid[55:48];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$29 ;
+    \$156  = x_mid[63:56];
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = rom0_read[7:0];
+    \$157  = \$10 ;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$30 ;
+    \$158  = rom0_read[7:0];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = rom0_read[15:8];
+    \$159  = \$11 ;
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$31 ;
+    \$160  = rom0_read[15:8];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = rom0_read[23:16];
+    \$161  = \$12 ;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = \$32 ;
+    \$162  = rom0_read[23:16];
     if (rst) begin
-      \$162  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = rom0_read[31:24];
+    \$163  = \$13 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = \$33 ;
+    \$164  = rom0_read[31:24];
     if (rst) begin
-      \$164  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = rom0_read[39:32];
+    \$165  = \$14 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = \$34 ;
+    \$166  = rom0_read[39:32];
     if (rst) begin
-      \$166  = 9'h000;
+      \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = rom0_read[47:40];
+    \$167  = \$15 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$35 ;
+    \$168  = rom0_read[47:40];
     if (rst) begin
-      \$168  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = rom0_read[55:48];
+    \$169  = \$16 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = \$36 ;
+    \$170  = rom0_read[55:48];
     if (rst) begin
-      \$170  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = rom0_read[63:56];
+    \$171  = \$17 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = \$37 ;
+    \$172  = rom0_read[63:56];
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = rom1_read[7:0];
+    \$173  = \$18 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = \$38 ;
+    \$174  = rom1_read[7:0];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = rom1_read[15:8];
+    \$175  = \$19 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = \$39 ;
+    \$176  = rom1_read[15:8];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = rom1_read[23:16];
+    \$177  = \$20 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = \$40 ;
+    \$178  = rom1_read[23:16];
     if (rst) begin
-      \$178  = 9'h000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = rom1_read[31:24];
+    \$179  = \$21 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = \$41 ;
+    \$180  = rom1_read[31:24];
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = rom1_read[39:32];
+    \$181  = \$22 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$42 ;
+    \$182  = rom1_read[39:32];
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = rom1_read[47:40];
+    \$183  = \$23 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$43 ;
+    \$184  = rom1_read[47:40];
     if (rst) begin
-      \$184  = 9'h000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = rom1_read[55:48];
+    \$185  = \$24 ;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$44 ;
+    \$186  = rom1_read[55:48];
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = rom1_read[63:56];
+    \$187  = \$25 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$45 ;
+    \$188  = rom1_read[63:56];
     if (rst) begin
-      \$188  = 17'h00000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$46 ;
+    \$189  = \$26 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$47 ;
+    \$190  = \$27 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$48 ;
+    \$191  = \$28 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$49 ;
+    \$192  = \$29 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$50 ;
+    \$193  = \$30 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$51 ;
+    \$194  = \$31 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$52 ;
+    \$195  = \$32 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$53 ;
+    \$196  = \$33 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$54 ;
+    \$197  = \$34 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$55 ;
+    \$198  = \$35 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = \$56 ;
+    \$199  = \$36 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$57 ;
+    \$200  = \$37 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$58 ;
+    \$201  = \$38 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = \$59 ;
+    \$202  = \$39 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \$60 ;
+    \$203  = \$40 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = prod0_0;
+    \$204  = \$41 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = prod0_1;
+    \$205  = prod0_0;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = prod0_2;
+    \$206  = prod0_1;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = prod0_3;
+    \$207  = prod0_2;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = prod0_4;
+    \$208  = prod0_3;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = prod0_5;
+    \$209  = prod0_4;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = prod0_6;
+    \$210  = prod0_5;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = prod0_7;
+    \$211  = prod0_6;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = prod1_0;
+    \$212  = prod0_7;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = prod1_1;
+    \$213  = prod1_0;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = prod1_2;
+    \$214  = prod1_1;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = prod1_3;
+    \$215  = prod1_2;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = prod1_4;
+    \$216  = prod1_3;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = prod1_5;
+    \$217  = prod1_4;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = prod1_6;
+    \$218  = prod1_5;
     if (rst) begin
       \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = prod1_7;
+    \$219  = prod1_6;
     if (rst) begin
       \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = { \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63  };
+    \$220  = prod1_7;
     if (rst) begin
-      \$220  = 24'h000000;
+      \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = { \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66  };
+    \$221  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
       \$221  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = \$67 [23:0];
+    \$222  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
       \$222  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
+    \$223  = \$48 [23:0];
     if (rst) begin
       \$223  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = { \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73  };
+    \$224  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
     if (rst) begin
       \$224  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = \$74 [23:0];
+    \$225  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
     if (rst) begin
       \$225  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = v1;
+    \$226  = \$55 [23:0];
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = first1;
+    \$227  = v1;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = last1;
+    \$228  = first1;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = nf1;
+    \$229  = last1;
     if (rst) begin
-      \$229  = 4'h0;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = v2;
+    \$230  = nf1;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = first2;
+    \$231  = v2;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = last2;
+    \$232  = first2;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = nf2;
+    \$233  = last2;
     if (rst) begin
-      \$233  = 4'h0;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = v3;
+    \$234  = nf2;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = first3;
+    \$235  = v3;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = last3;
+    \$236  = first3;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = nf3;
+    \$237  = last3;
     if (rst) begin
-      \$237  = 4'h0;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = v4;
+    \$238  = nf3;
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = first4;
+    \$239  = v4;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = last4;
+    \$240  = first4;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = nf4;
+    \$241  = last4;
     if (rst) begin
-      \$241  = 4'h0;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = v5;
+    \$242  = nf4;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = first5;
+    \$243  = v5;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = last5;
+    \$244  = first5;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = nf5;
+    \$245  = last5;
     if (rst) begin
-      \$245  = 4'h0;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = v6;
+    \$246  = nf5;
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = first6;
+    \$247  = v6;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = last6;
+    \$248  = first6;
     if (rst) begin
       \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = nf6;
+    \$249  = last6;
     if (rst) begin
-      \$249  = 4'h0;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = v7;
+    \$250  = nf6;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = first7;
+    \$251  = v7;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = last7;
+    \$252  = first7;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = nf7;
+    \$253  = last7;
     if (rst) begin
-      \$253  = 4'h0;
+      \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = acc0;
-    if (v8) begin
-      \$254  = \$9 [23:0];
-    end
+    \$254  = nf7;
     if (rst) begin
-      \$254  = 24'h000000;
+      \$254  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = acc1;
+    \$255  = acc0;
     if (v8) begin
-      \$255  = \$12 [23:0];
+      \$255  = \$104 [23:0];
     end
     if (rst) begin
       \$255  = 24'h000000;
@@ -4642,68 +4637,86 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = \$78 [3:0];
+    \$256  = acc1;
+    if (v8) begin
+      \$256  = \$107 [23:0];
+    end
     if (rst) begin
-      \$256  = 4'h0;
+      \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = \$signature__addr$32 ;
-    if (\$86 ) begin
-      \$257  = \$89 [3:0];
-    end
+    \$257  = \$111 [3:0];
     if (rst) begin
       \$257  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = \rport__addr$35 ;
-    if (\$93 ) begin
-      \$258  = \$96 [3:0];
-    end
+    \$258  = \$56 ;
     if (rst) begin
-      \$258  = 4'h0;
+      \$258  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = \$110 [3:0];
+    \$259  = q_wptr;
+    if (\$64 ) begin
+      \$259  = \$67 [3:0];
+    end
     if (rst) begin
       \$259  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = o__valid;
-    if (\$112 ) begin
-      \$260  = \$115 ;
+    \$260  = q_rptr;
+    if (\$71 ) begin
+      \$260  = \$74 [3:0];
     end
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = o__payload;
-    if (\$112 ) begin
-      \$261  = \$117 ;
-    end
+    \$261  = \$88 [3:0];
     if (rst) begin
-      \$261  = 48'h000000000000;
+      \$261  = 4'h0;
     end
   end
-  assign sf_t = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$262  = o__valid;
+    if (\$90 ) begin
+      \$262  = \$93 ;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$263  = o__payload;
+    if (\$90 ) begin
+      \$263  = \$95 ;
+    end
+    if (rst) begin
+      \$263  = 48'h000000000000;
+    end
+  end
+  assign acc0_next = \$104 [23:0];
+  assign acc1_next = \$107 [23:0];
+  assign q_owed_next = \$111 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign rom1_addr = \port__addr$15 ;
-  assign acc0_next = \$9 [23:0];
-  assign acc1_next = \$12 [23:0];
-  assign q_wptr = \$signature__addr$32 ;
-  assign \$signature__data$34  = q_in;
-  assign q_rptr = \rport__addr$35 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$165  = rom1_addr;
+  assign \$signature__addr$167  = q_wptr;
+  assign \$signature__data$168  = q_in;
+  assign \rport__addr$169  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -4712,32 +4725,32 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \q_in[0]  = q_in[23:0];
-  assign \q_in[1]  = q_in[47:24];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
-  assign q_in[47:24] = \$12 [23:0];
-  assign q_in[23:0] = \$9 [23:0];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
+  assign q_in[47:24] = \$107 [23:0];
+  assign q_in[23:0] = \$104 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [4:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [5:0] \$103 ;
-  wire \$104 ;
+  wire \$103 ;
+  wire [5:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [15:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
+  wire [15:0] \$110 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
   reg \$114 ;
@@ -4746,8 +4759,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$117 ;
   reg \$118 ;
   reg \$119 ;
-  wire \$12 ;
-  reg [24:0] \$120 ;
+  wire [5:0] \$12 ;
+  reg \$120 ;
   reg [24:0] \$121 ;
   reg [24:0] \$122 ;
   reg [24:0] \$123 ;
@@ -4755,7 +4768,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$125 ;
   reg [24:0] \$126 ;
   reg [24:0] \$127 ;
-  reg [5:0] \$128 ;
+  reg [24:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
   reg [5:0] \$130 ;
@@ -4764,7 +4777,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$133 ;
   reg [5:0] \$134 ;
   reg [5:0] \$135 ;
-  reg [36:0] \$136 ;
+  reg [5:0] \$136 ;
   reg [36:0] \$137 ;
   reg [36:0] \$138 ;
   reg [36:0] \$139 ;
@@ -4782,44 +4795,44 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$15 ;
   reg [36:0] \$150 ;
   reg [36:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [16:0] \$153 ;
+  reg [36:0] \$152 ;
+  reg [23:0] \$153 ;
   reg [16:0] \$154 ;
-  reg [33:0] \$155 ;
+  reg [16:0] \$155 ;
   reg [33:0] \$156 ;
   reg [33:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg [7:0] \$159 ;
+  reg [33:0] \$158 ;
+  reg [16:0] \$159 ;
   wire \$16 ;
-  reg [24:0] \$160 ;
+  reg [7:0] \$160 ;
   reg [24:0] \$161 ;
   reg [24:0] \$162 ;
-  reg [6:0] \$163 ;
-  reg [16:0] \$164 ;
-  reg [23:0] \$165 ;
+  reg [24:0] \$163 ;
+  reg [6:0] \$164 ;
+  reg [16:0] \$165 ;
   reg [23:0] \$166 ;
   reg [23:0] \$167 ;
-  reg [6:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire [4:0] \$17 ;
-  reg [14:0] \$170 ;
+  reg [23:0] \$168 ;
+  reg [6:0] \$169 ;
+  wire \$17 ;
+  reg [7:0] \$170 ;
   reg [14:0] \$171 ;
   reg [14:0] \$172 ;
-  reg [48:0] \$173 ;
+  reg [14:0] \$173 ;
   reg [48:0] \$174 ;
-  reg \$175 ;
+  reg [48:0] \$175 ;
   reg \$176 ;
-  reg [50:0] \$177 ;
-  reg [24:0] \$178 ;
+  reg \$177 ;
+  reg [50:0] \$178 ;
   reg [24:0] \$179 ;
-  wire [4:0] \$18 ;
+  wire \$18 ;
   reg [24:0] \$180 ;
   reg [24:0] \$181 ;
   reg [24:0] \$182 ;
   reg [24:0] \$183 ;
   reg [24:0] \$184 ;
   reg [24:0] \$185 ;
-  reg [5:0] \$186 ;
+  reg [24:0] \$186 ;
   reg [5:0] \$187 ;
   reg [5:0] \$188 ;
   reg [5:0] \$189 ;
@@ -4828,14 +4841,14 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$191 ;
   reg [5:0] \$192 ;
   reg [5:0] \$193 ;
-  reg [36:0] \$194 ;
+  reg [5:0] \$194 ;
   reg [36:0] \$195 ;
   reg [36:0] \$196 ;
   reg [36:0] \$197 ;
   reg [36:0] \$198 ;
   reg [36:0] \$199 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
+  wire \$20 ;
   reg [36:0] \$200 ;
   reg [36:0] \$201 ;
   reg [36:0] \$202 ;
@@ -4846,96 +4859,98 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] \$207 ;
   reg [36:0] \$208 ;
   reg [36:0] \$209 ;
-  reg [5:0] \$21 ;
-  reg [23:0] \$210 ;
-  reg [16:0] \$211 ;
+  wire [4:0] \$21 ;
+  reg [36:0] \$210 ;
+  reg [23:0] \$211 ;
   reg [16:0] \$212 ;
-  reg [33:0] \$213 ;
+  reg [16:0] \$213 ;
   reg [33:0] \$214 ;
   reg [33:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [24:0] \$218 ;
+  reg [33:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [7:0] \$218 ;
   reg [24:0] \$219 ;
-  reg [36:0] \$22 ;
+  wire [4:0] \$22 ;
   reg [24:0] \$220 ;
-  reg [6:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [23:0] \$223 ;
+  reg [24:0] \$221 ;
+  reg [6:0] \$222 ;
+  reg [16:0] \$223 ;
   reg [23:0] \$224 ;
   reg [23:0] \$225 ;
-  reg [6:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [14:0] \$228 ;
+  reg [23:0] \$226 ;
+  reg [6:0] \$227 ;
+  reg [7:0] \$228 ;
   reg [14:0] \$229 ;
-  reg [36:0] \$23 ;
+  wire \$23 ;
   reg [14:0] \$230 ;
-  reg [48:0] \$231 ;
+  reg [14:0] \$231 ;
   reg [48:0] \$232 ;
-  reg \$233 ;
+  reg [48:0] \$233 ;
   reg \$234 ;
-  reg [50:0] \$235 ;
-  reg [3:0] \$236 ;
+  reg \$235 ;
+  reg [50:0] \$236 ;
   reg [3:0] \$237 ;
-  reg [3:0] \$238 ;
+  reg \$238 ;
   reg [3:0] \$239 ;
-  wire [33:0] \$24 ;
-  reg \$240 ;
-  reg [15:0] \$241 ;
-  wire [24:0] \$25 ;
-  wire [23:0] \$26 ;
-  wire [14:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
+  reg [24:0] \$24 ;
+  reg [3:0] \$240 ;
+  reg [3:0] \$241 ;
+  reg \$242 ;
+  reg [15:0] \$243 ;
+  reg [5:0] \$25 ;
+  reg [36:0] \$26 ;
+  reg [36:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [24:0] \$29 ;
   wire [50:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [54:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [77:0] \$34 ;
-  wire [78:0] \$35 ;
-  wire [48:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [23:0] \$30 ;
+  wire [14:0] \$31 ;
+  wire [34:0] \$32 ;
+  wire [35:0] \$33 ;
+  wire [55:0] \$34 ;
+  wire [56:0] \$35 ;
+  wire [54:0] \$36 ;
+  wire [58:0] \$37 ;
+  wire [77:0] \$38 ;
+  wire [78:0] \$39 ;
   wire [50:0] \$4 ;
-  wire \$40 ;
-  wire [49:0] \$41 ;
+  wire [48:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [50:0] \$44 ;
-  reg [24:0] \$45 ;
-  reg [5:0] \$46 ;
-  reg [36:0] \$47 ;
-  reg [36:0] \$48 ;
-  wire [33:0] \$49 ;
+  wire \$44 ;
+  wire [49:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [50:0] \$48 ;
+  reg [24:0] \$49 ;
   wire \$5 ;
-  wire [24:0] \$50 ;
-  wire [23:0] \$51 ;
-  wire [14:0] \$52 ;
-  wire [34:0] \$53 ;
-  wire [35:0] \$54 ;
-  wire [55:0] \$55 ;
-  wire [56:0] \$56 ;
-  wire [54:0] \$57 ;
-  wire [58:0] \$58 ;
-  wire [77:0] \$59 ;
+  reg [5:0] \$50 ;
+  reg [36:0] \$51 ;
+  reg [36:0] \$52 ;
+  wire [33:0] \$53 ;
+  wire [24:0] \$54 ;
+  wire [23:0] \$55 ;
+  wire [14:0] \$56 ;
+  wire [34:0] \$57 ;
+  wire [35:0] \$58 ;
+  wire [55:0] \$59 ;
   wire \$6 ;
-  wire [78:0] \$60 ;
-  wire [48:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [49:0] \$66 ;
+  wire [56:0] \$60 ;
+  wire [54:0] \$61 ;
+  wire [58:0] \$62 ;
+  wire [77:0] \$63 ;
+  wire [78:0] \$64 ;
+  wire [48:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [50:0] \$69 ;
+  wire \$69 ;
   wire [50:0] \$7 ;
-  wire \$70 ;
-  wire [4:0] \$71 ;
+  wire [49:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [5:0] \$73 ;
+  wire [50:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -4945,25 +4960,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [50:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [4:0] \$82 ;
+  wire \$82 ;
   wire [4:0] \$83 ;
-  wire \$84 ;
+  wire [4:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [4:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
   wire [4:0] \$90 ;
-  wire \$91 ;
+  wire [4:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [4:0] \$98 ;
-  wire \$99 ;
+  wire \$98 ;
+  wire [4:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
@@ -4974,7 +4989,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [47:0] i__payload;
   wire [23:0] \i__payload[0] ;
   wire [23:0] \i__payload[1] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [15:0] o__payload;
@@ -4989,7 +5005,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -5144,7 +5161,6 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'ha;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
@@ -5155,392 +5171,395 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$6  = $signed(rq1_code) > $signed(8'h7f);
   assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
   assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & q_room;
-  assign \$16  = group == 4'hf;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x0_0 * rq1_m0_0;
-  assign \$50  = rq1_x0_1 * rq1_m0_1;
-  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$54  = 1'h0 + \$53 ;
-  assign \$56  = \$54  + \$55 ;
-  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$62  = rq1_rem > rq1_half_6;
-  assign \$63  = rq1_rem == rq1_half_6;
-  assign \$64  = | rq1_half_6;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$67  = rq1_tie & rq1_floor[0];
-  assign \$68  = rq1_above | \$67 ;
-  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
-  assign \$70  = i__valid & q_room;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$75  & \$77 ;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_8 & \$79 ;
-  assign \$81  = \$signature__addr  == 4'h8;
-  assign \$82  = \$signature__addr  + 1'h1;
-  assign \$83  = \$81  ? 5'h00 : \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 4'h8;
-  assign \$89  = rport__addr + 1'h1;
-  assign \$90  = \$88  ? 5'h00 : \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_8 & \$96 ;
-  assign \$98  = q_stored + \$97 ;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = | q_stored;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = \$98  - \$102 ;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_8;
-  assign \$108  = | q_stored;
-  assign \$109  = \$108  ? rport__data : q_in;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 4'hf;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 5'h00 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$28  = rq0_x0_0 * rq0_m0_0;
+  assign \$29  = rq0_x0_1 * rq0_m0_1;
+  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$35  = \$33  + \$34 ;
+  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$41  = rq0_rem > rq0_half_6;
+  assign \$42  = rq0_rem == rq0_half_6;
+  assign \$43  = | rq0_half_6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
+  assign \$53  = rq1_x0_0 * rq1_m0_0;
+  assign \$54  = rq1_x0_1 * rq1_m0_1;
+  assign \$55  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$56  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$58  = 1'h0 + \$57 ;
+  assign \$60  = \$58  + \$59 ;
+  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
+  assign \$64  = $signed(\$62 ) + $signed(\$63 );
+  assign \$65  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$66  = rq1_rem > rq1_half_6;
+  assign \$67  = rq1_rem == rq1_half_6;
+  assign \$68  = | rq1_half_6;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$71  = rq1_tie & rq1_floor[0];
+  assign \$72  = rq1_above | \$71 ;
+  assign \$73  = $signed(\$70 ) + $signed({ 1'h0, \$72  });
+  assign \$74  = \$12 [3:0] < 4'ha;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = rq_valid_8 & \$80 ;
+  assign \$82  = \$signature__addr  == 4'h8;
+  assign \$83  = \$signature__addr  + 1'h1;
+  assign \$84  = \$82  ? 5'h00 : \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rport__addr == 4'h8;
+  assign \$90  = rport__addr + 1'h1;
+  assign \$91  = \$89  ? 5'h00 : \$90 ;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = | q_stored;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$93  & \$95 ;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = rq_valid_8 & \$97 ;
+  assign \$99  = q_stored + \$98 ;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = | q_stored;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$99  - \$103 ;
+  assign \$105  = ~ o__valid;
+  assign \$106  = \$105  | o__ready;
+  assign \$107  = | q_stored;
+  assign \$108  = \$107  | rq_valid_8;
+  assign \$109  = | q_stored;
+  assign \$110  = \$109  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$110 ;
+    group <= \$111 ;
   always @(posedge clk)
-    rq_valid_1 <= \$111 ;
+    rq_valid_1 <= \$112 ;
   always @(posedge clk)
-    rq_valid_2 <= \$112 ;
+    rq_valid_2 <= \$113 ;
   always @(posedge clk)
-    rq_valid_3 <= \$113 ;
+    rq_valid_3 <= \$114 ;
   always @(posedge clk)
-    rq_valid_4 <= \$114 ;
+    rq_valid_4 <= \$115 ;
   always @(posedge clk)
-    rq_valid_5 <= \$115 ;
+    rq_valid_5 <= \$116 ;
   always @(posedge clk)
-    rq_valid_6 <= \$116 ;
+    rq_valid_6 <= \$117 ;
   always @(posedge clk)
-    rq_valid_7 <= \$117 ;
+    rq_valid_7 <= \$118 ;
   always @(posedge clk)
-    rq_valid_8 <= \$118 ;
+    rq_valid_8 <= \$119 ;
   always @(posedge clk)
-    rq_valid_9 <= \$119 ;
+    rq_valid_9 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$120 ;
+    rq0_mult_1 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$121 ;
+    rq0_mult_2 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$122 ;
+    rq0_mult_3 <= \$123 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$123 ;
+    rq0_mult_4 <= \$124 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$124 ;
+    rq0_mult_5 <= \$125 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$125 ;
+    rq0_mult_6 <= \$126 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$126 ;
+    rq0_mult_7 <= \$127 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$127 ;
+    rq0_mult_8 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$128 ;
+    rq0_shift_1 <= \$129 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$129 ;
+    rq0_shift_2 <= \$130 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$130 ;
+    rq0_shift_3 <= \$131 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$131 ;
+    rq0_shift_4 <= \$132 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$132 ;
+    rq0_shift_5 <= \$133 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$133 ;
+    rq0_shift_6 <= \$134 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$134 ;
+    rq0_shift_7 <= \$135 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$135 ;
+    rq0_shift_8 <= \$136 ;
   always @(posedge clk)
-    rq0_half_1 <= \$136 ;
+    rq0_half_1 <= \$137 ;
   always @(posedge clk)
-    rq0_half_2 <= \$137 ;
+    rq0_half_2 <= \$138 ;
   always @(posedge clk)
-    rq0_half_3 <= \$138 ;
+    rq0_half_3 <= \$139 ;
   always @(posedge clk)
-    rq0_half_4 <= \$139 ;
+    rq0_half_4 <= \$140 ;
   always @(posedge clk)
-    rq0_half_5 <= \$140 ;
+    rq0_half_5 <= \$141 ;
   always @(posedge clk)
-    rq0_half_6 <= \$141 ;
+    rq0_half_6 <= \$142 ;
   always @(posedge clk)
-    rq0_half_7 <= \$142 ;
+    rq0_half_7 <= \$143 ;
   always @(posedge clk)
-    rq0_half_8 <= \$143 ;
+    rq0_half_8 <= \$144 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$144 ;
+    rq0_mask_1 <= \$145 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$145 ;
+    rq0_mask_2 <= \$146 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$146 ;
+    rq0_mask_3 <= \$147 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$147 ;
+    rq0_mask_4 <= \$148 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$148 ;
+    rq0_mask_5 <= \$149 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$149 ;
+    rq0_mask_6 <= \$150 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$150 ;
+    rq0_mask_7 <= \$151 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$151 ;
+    rq0_mask_8 <= \$152 ;
   always @(posedge clk)
-    rq0_x <= \$152 ;
+    rq0_x <= \$153 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$153 ;
+    rq0_x0_0 <= \$154 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$154 ;
+    rq0_m0_0 <= \$155 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$155 ;
+    rq0_part0_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$156 ;
+    rq0_part0_0_r <= \$157 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$157 ;
+    rq0_part0_0_rr <= \$158 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$158 ;
+    rq0_x0_1 <= \$159 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$159 ;
+    rq0_m0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$160 ;
+    rq0_part0_1 <= \$161 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$161 ;
+    rq0_part0_1_r <= \$162 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$162 ;
+    rq0_part0_1_rr <= \$163 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$163 ;
+    rq0_x1_0 <= \$164 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$164 ;
+    rq0_m1_0 <= \$165 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$165 ;
+    rq0_part1_0 <= \$166 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$166 ;
+    rq0_part1_0_r <= \$167 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$167 ;
+    rq0_part1_0_rr <= \$168 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$168 ;
+    rq0_x1_1 <= \$169 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$169 ;
+    rq0_m1_1 <= \$170 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$170 ;
+    rq0_part1_1 <= \$171 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$171 ;
+    rq0_part1_1_r <= \$172 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$172 ;
+    rq0_part1_1_rr <= \$173 ;
   always @(posedge clk)
-    rq0_prod <= \$173 ;
+    rq0_prod <= \$174 ;
   always @(posedge clk)
-    rq0_floor <= \$174 ;
+    rq0_floor <= \$175 ;
   always @(posedge clk)
-    rq0_above <= \$175 ;
+    rq0_above <= \$176 ;
   always @(posedge clk)
-    rq0_tie <= \$176 ;
+    rq0_tie <= \$177 ;
   always @(posedge clk)
-    rq0_code <= \$177 ;
+    rq0_code <= \$178 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$178 ;
+    rq1_mult_1 <= \$179 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$179 ;
+    rq1_mult_2 <= \$180 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$180 ;
+    rq1_mult_3 <= \$181 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$181 ;
+    rq1_mult_4 <= \$182 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$182 ;
+    rq1_mult_5 <= \$183 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$183 ;
+    rq1_mult_6 <= \$184 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$184 ;
+    rq1_mult_7 <= \$185 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$185 ;
+    rq1_mult_8 <= \$186 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$186 ;
+    rq1_shift_1 <= \$187 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$187 ;
+    rq1_shift_2 <= \$188 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$188 ;
+    rq1_shift_3 <= \$189 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$189 ;
+    rq1_shift_4 <= \$190 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$190 ;
+    rq1_shift_5 <= \$191 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$191 ;
+    rq1_shift_6 <= \$192 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$192 ;
+    rq1_shift_7 <= \$193 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$193 ;
+    rq1_shift_8 <= \$194 ;
   always @(posedge clk)
-    rq1_half_1 <= \$194 ;
+    rq1_half_1 <= \$195 ;
   always @(posedge clk)
-    rq1_half_2 <= \$195 ;
+    rq1_half_2 <= \$196 ;
   always @(posedge clk)
-    rq1_half_3 <= \$196 ;
+    rq1_half_3 <= \$197 ;
   always @(posedge clk)
-    rq1_half_4 <= \$197 ;
+    rq1_half_4 <= \$198 ;
   always @(posedge clk)
-    rq1_half_5 <= \$198 ;
+    rq1_half_5 <= \$199 ;
   always @(posedge clk)
-    rq1_half_6 <= \$199 ;
+    rq1_half_6 <= \$200 ;
   always @(posedge clk)
-    rq1_half_7 <= \$200 ;
+    rq1_half_7 <= \$201 ;
   always @(posedge clk)
-    rq1_half_8 <= \$201 ;
+    rq1_half_8 <= \$202 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$202 ;
+    rq1_mask_1 <= \$203 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$203 ;
+    rq1_mask_2 <= \$204 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$204 ;
+    rq1_mask_3 <= \$205 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$205 ;
+    rq1_mask_4 <= \$206 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$206 ;
+    rq1_mask_5 <= \$207 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$207 ;
+    rq1_mask_6 <= \$208 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$208 ;
+    rq1_mask_7 <= \$209 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$209 ;
+    rq1_mask_8 <= \$210 ;
   always @(posedge clk)
-    rq1_x <= \$210 ;
+    rq1_x <= \$211 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$211 ;
+    rq1_x0_0 <= \$212 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$212 ;
+    rq1_m0_0 <= \$213 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$213 ;
+    rq1_part0_0 <= \$214 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$214 ;
+    rq1_part0_0_r <= \$215 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$215 ;
+    rq1_part0_0_rr <= \$216 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$216 ;
+    rq1_x0_1 <= \$217 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$217 ;
+    rq1_m0_1 <= \$218 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$218 ;
+    rq1_part0_1 <= \$219 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$219 ;
+    rq1_part0_1_r <= \$220 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$220 ;
+    rq1_part0_1_rr <= \$221 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$221 ;
+    rq1_x1_0 <= \$222 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$222 ;
+    rq1_m1_0 <= \$223 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$223 ;
+    rq1_part1_0 <= \$224 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$224 ;
+    rq1_part1_0_r <= \$225 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$225 ;
+    rq1_part1_0_rr <= \$226 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$226 ;
+    rq1_x1_1 <= \$227 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$227 ;
+    rq1_m1_1 <= \$228 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$228 ;
+    rq1_part1_1 <= \$229 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$229 ;
+    rq1_part1_1_r <= \$230 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$230 ;
+    rq1_part1_1_rr <= \$231 ;
   always @(posedge clk)
-    rq1_prod <= \$231 ;
+    rq1_prod <= \$232 ;
   always @(posedge clk)
-    rq1_floor <= \$232 ;
+    rq1_floor <= \$233 ;
   always @(posedge clk)
-    rq1_above <= \$233 ;
+    rq1_above <= \$234 ;
   always @(posedge clk)
-    rq1_tie <= \$234 ;
+    rq1_tie <= \$235 ;
   always @(posedge clk)
-    rq1_code <= \$235 ;
+    rq1_code <= \$236 ;
   always @(posedge clk)
-    q_owed <= \$236 ;
+    q_owed <= \$237 ;
   always @(posedge clk)
-    \$signature__addr  <= \$237 ;
+    i__ready <= \$238 ;
   always @(posedge clk)
-    rport__addr <= \$238 ;
+    \$signature__addr  <= \$239 ;
   always @(posedge clk)
-    q_stored <= \$239 ;
+    rport__addr <= \$240 ;
   always @(posedge clk)
-    o__valid <= \$240 ;
+    q_stored <= \$241 ;
   always @(posedge clk)
-    o__payload <= \$241 ;
+    o__valid <= \$242 ;
+  always @(posedge clk)
+    o__payload <= \$243 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$20  = 25'h1c12fb1;
+          \$24  = 25'h1c12fb1;
       4'h1:
-          \$20  = 25'h1dd5f74;
+          \$24  = 25'h1dd5f74;
       4'h2:
-          \$20  = 25'h1ce0732;
+          \$24  = 25'h1ce0732;
       4'h3:
-          \$20  = 25'h1e91e37;
+          \$24  = 25'h1e91e37;
       4'h4:
-          \$20  = 25'h141b65f;
+          \$24  = 25'h141b65f;
       4'h5:
-          \$20  = 25'h184d80b;
+          \$24  = 25'h184d80b;
       4'h6:
-          \$20  = 25'h15f3b92;
+          \$24  = 25'h15f3b92;
       4'h7:
-          \$20  = 25'h112b48a;
+          \$24  = 25'h112b48a;
       4'h8:
-          \$20  = 25'h14bcb98;
+          \$24  = 25'h14bcb98;
       4'h9:
-          \$20  = 25'h1abb571;
+          \$24  = 25'h1abb571;
       4'ha:
-          \$20  = 25'h1c7dcd6;
+          \$24  = 25'h1c7dcd6;
       4'hb:
-          \$20  = 25'h1a9bfe2;
+          \$24  = 25'h1a9bfe2;
       4'hc:
-          \$20  = 25'h1defa80;
+          \$24  = 25'h1defa80;
       4'hd:
-          \$20  = 25'h12aaffe;
+          \$24  = 25'h12aaffe;
       4'he:
-          \$20  = 25'h1251078;
+          \$24  = 25'h1251078;
       4'hf:
-          \$20  = 25'h169373d;
+          \$24  = 25'h169373d;
     endcase
   end
   always @* begin
@@ -5548,37 +5567,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$21  = 6'h25;
+          \$25  = 6'h25;
       4'h1:
-          \$21  = 6'h25;
+          \$25  = 6'h25;
       4'h2:
-          \$21  = 6'h25;
+          \$25  = 6'h25;
       4'h3:
-          \$21  = 6'h25;
+          \$25  = 6'h25;
       4'h4:
-          \$21  = 6'h21;
+          \$25  = 6'h21;
       4'h5:
-          \$21  = 6'h21;
+          \$25  = 6'h21;
       4'h6:
-          \$21  = 6'h20;
+          \$25  = 6'h20;
       4'h7:
-          \$21  = 6'h24;
+          \$25  = 6'h24;
       4'h8:
-          \$21  = 6'h21;
+          \$25  = 6'h21;
       4'h9:
-          \$21  = 6'h25;
+          \$25  = 6'h25;
       4'ha:
-          \$21  = 6'h21;
+          \$25  = 6'h21;
       4'hb:
-          \$21  = 6'h21;
+          \$25  = 6'h21;
       4'hc:
-          \$21  = 6'h25;
+          \$25  = 6'h25;
       4'hd:
-          \$21  = 6'h24;
+          \$25  = 6'h24;
       4'he:
-          \$21  = 6'h21;
+          \$25  = 6'h21;
       4'hf:
-          \$21  = 6'h20;
+          \$25  = 6'h20;
     endcase
   end
   always @* begin
@@ -5586,37 +5605,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$22  = 37'h1000000000;
+          \$26  = 37'h1000000000;
       4'h1:
-          \$22  = 37'h1000000000;
+          \$26  = 37'h1000000000;
       4'h2:
-          \$22  = 37'h1000000000;
+          \$26  = 37'h1000000000;
       4'h3:
-          \$22  = 37'h1000000000;
+          \$26  = 37'h1000000000;
       4'h4:
-          \$22  = 37'h0100000000;
+          \$26  = 37'h0100000000;
       4'h5:
-          \$22  = 37'h0100000000;
+          \$26  = 37'h0100000000;
       4'h6:
-          \$22  = 37'h0080000000;
+          \$26  = 37'h0080000000;
       4'h7:
-          \$22  = 37'h0800000000;
+          \$26  = 37'h0800000000;
       4'h8:
-          \$22  = 37'h0100000000;
+          \$26  = 37'h0100000000;
       4'h9:
-          \$22  = 37'h1000000000;
+          \$26  = 37'h1000000000;
       4'ha:
-          \$22  = 37'h0100000000;
+          \$26  = 37'h0100000000;
       4'hb:
-          \$22  = 37'h0100000000;
+          \$26  = 37'h0100000000;
       4'hc:
-          \$22  = 37'h1000000000;
+          \$26  = 37'h1000000000;
       4'hd:
-          \$22  = 37'h0800000000;
+          \$26  = 37'h0800000000;
       4'he:
-          \$22  = 37'h0100000000;
+          \$26  = 37'h0100000000;
       4'hf:
-          \$22  = 37'h0080000000;
+          \$26  = 37'h0080000000;
     endcase
   end
   always @* begin
@@ -5624,37 +5643,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$23  = 37'h1fffffffff;
+          \$27  = 37'h1fffffffff;
       4'h1:
-          \$23  = 37'h1fffffffff;
+          \$27  = 37'h1fffffffff;
       4'h2:
-          \$23  = 37'h1fffffffff;
+          \$27  = 37'h1fffffffff;
       4'h3:
-          \$23  = 37'h1fffffffff;
+          \$27  = 37'h1fffffffff;
       4'h4:
-          \$23  = 37'h01ffffffff;
+          \$27  = 37'h01ffffffff;
       4'h5:
-          \$23  = 37'h01ffffffff;
+          \$27  = 37'h01ffffffff;
       4'h6:
-          \$23  = 37'h00ffffffff;
+          \$27  = 37'h00ffffffff;
       4'h7:
-          \$23  = 37'h0fffffffff;
+          \$27  = 37'h0fffffffff;
       4'h8:
-          \$23  = 37'h01ffffffff;
+          \$27  = 37'h01ffffffff;
       4'h9:
-          \$23  = 37'h1fffffffff;
+          \$27  = 37'h1fffffffff;
       4'ha:
-          \$23  = 37'h01ffffffff;
+          \$27  = 37'h01ffffffff;
       4'hb:
-          \$23  = 37'h01ffffffff;
+          \$27  = 37'h01ffffffff;
       4'hc:
-          \$23  = 37'h1fffffffff;
+          \$27  = 37'h1fffffffff;
       4'hd:
-          \$23  = 37'h0fffffffff;
+          \$27  = 37'h0fffffffff;
       4'he:
-          \$23  = 37'h01ffffffff;
+          \$27  = 37'h01ffffffff;
       4'hf:
-          \$23  = 37'h00ffffffff;
+          \$27  = 37'h00ffffffff;
     endcase
   end
   always @* begin
@@ -5662,37 +5681,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$45  = 25'h121d6fa;
+          \$49  = 25'h121d6fa;
       4'h1:
-          \$45  = 25'h1dbcc0b;
+          \$49  = 25'h1dbcc0b;
       4'h2:
-          \$45  = 25'h182f826;
+          \$49  = 25'h182f826;
       4'h3:
-          \$45  = 25'h1fcbd58;
+          \$49  = 25'h1fcbd58;
       4'h4:
-          \$45  = 25'h10cbce8;
+          \$49  = 25'h10cbce8;
       4'h5:
-          \$45  = 25'h15f05f6;
+          \$49  = 25'h15f05f6;
       4'h6:
-          \$45  = 25'h190d914;
+          \$49  = 25'h190d914;
       4'h7:
-          \$45  = 25'h1e38adf;
+          \$49  = 25'h1e38adf;
       4'h8:
-          \$45  = 25'h1e7ad2a;
+          \$49  = 25'h1e7ad2a;
       4'h9:
-          \$45  = 25'h10193d9;
+          \$49  = 25'h10193d9;
       4'ha:
-          \$45  = 25'h1045ec5;
+          \$49  = 25'h1045ec5;
       4'hb:
-          \$45  = 25'h1da6679;
+          \$49  = 25'h1da6679;
       4'hc:
-          \$45  = 25'h11d1cf0;
+          \$49  = 25'h11d1cf0;
       4'hd:
-          \$45  = 25'h14efef8;
+          \$49  = 25'h14efef8;
       4'he:
-          \$45  = 25'h10754cc;
+          \$49  = 25'h10754cc;
       4'hf:
-          \$45  = 25'h110b309;
+          \$49  = 25'h110b309;
     endcase
   end
   always @* begin
@@ -5700,37 +5719,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$46  = 6'h24;
+          \$50  = 6'h24;
       4'h1:
-          \$46  = 6'h25;
+          \$50  = 6'h25;
       4'h2:
-          \$46  = 6'h21;
+          \$50  = 6'h21;
       4'h3:
-          \$46  = 6'h21;
+          \$50  = 6'h21;
       4'h4:
-          \$46  = 6'h24;
+          \$50  = 6'h24;
       4'h5:
-          \$46  = 6'h20;
+          \$50  = 6'h20;
       4'h6:
-          \$46  = 6'h21;
+          \$50  = 6'h21;
       4'h7:
-          \$46  = 6'h25;
+          \$50  = 6'h25;
       4'h8:
-          \$46  = 6'h25;
+          \$50  = 6'h25;
       4'h9:
-          \$46  = 6'h21;
+          \$50  = 6'h21;
       4'ha:
-          \$46  = 6'h24;
+          \$50  = 6'h24;
       4'hb:
-          \$46  = 6'h25;
+          \$50  = 6'h25;
       4'hc:
-          \$46  = 6'h24;
+          \$50  = 6'h24;
       4'hd:
-          \$46  = 6'h20;
+          \$50  = 6'h20;
       4'he:
-          \$46  = 6'h20;
+          \$50  = 6'h20;
       4'hf:
-          \$46  = 6'h20;
+          \$50  = 6'h20;
     endcase
   end
   always @* begin
@@ -5738,37 +5757,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$47  = 37'h0800000000;
+          \$51  = 37'h0800000000;
       4'h1:
-          \$47  = 37'h1000000000;
+          \$51  = 37'h1000000000;
       4'h2:
-          \$47  = 37'h0100000000;
+          \$51  = 37'h0100000000;
       4'h3:
-          \$47  = 37'h0100000000;
+          \$51  = 37'h0100000000;
       4'h4:
-          \$47  = 37'h0800000000;
+          \$51  = 37'h0800000000;
       4'h5:
-          \$47  = 37'h0080000000;
+          \$51  = 37'h0080000000;
       4'h6:
-          \$47  = 37'h0100000000;
+          \$51  = 37'h0100000000;
       4'h7:
-          \$47  = 37'h1000000000;
+          \$51  = 37'h1000000000;
       4'h8:
-          \$47  = 37'h1000000000;
+          \$51  = 37'h1000000000;
       4'h9:
-          \$47  = 37'h0100000000;
+          \$51  = 37'h0100000000;
       4'ha:
-          \$47  = 37'h0800000000;
+          \$51  = 37'h0800000000;
       4'hb:
-          \$47  = 37'h1000000000;
+          \$51  = 37'h1000000000;
       4'hc:
-          \$47  = 37'h0800000000;
+          \$51  = 37'h0800000000;
       4'hd:
-          \$47  = 37'h0080000000;
+          \$51  = 37'h0080000000;
       4'he:
-          \$47  = 37'h0080000000;
+          \$51  = 37'h0080000000;
       4'hf:
-          \$47  = 37'h0080000000;
+          \$51  = 37'h0080000000;
     endcase
   end
   always @* begin
@@ -5776,507 +5795,500 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$48  = 37'h0fffffffff;
+          \$52  = 37'h0fffffffff;
       4'h1:
-          \$48  = 37'h1fffffffff;
+          \$52  = 37'h1fffffffff;
       4'h2:
-          \$48  = 37'h01ffffffff;
+          \$52  = 37'h01ffffffff;
       4'h3:
-          \$48  = 37'h01ffffffff;
+          \$52  = 37'h01ffffffff;
       4'h4:
-          \$48  = 37'h0fffffffff;
+          \$52  = 37'h0fffffffff;
       4'h5:
-          \$48  = 37'h00ffffffff;
+          \$52  = 37'h00ffffffff;
       4'h6:
-          \$48  = 37'h01ffffffff;
+          \$52  = 37'h01ffffffff;
       4'h7:
-          \$48  = 37'h1fffffffff;
+          \$52  = 37'h1fffffffff;
       4'h8:
-          \$48  = 37'h1fffffffff;
+          \$52  = 37'h1fffffffff;
       4'h9:
-          \$48  = 37'h01ffffffff;
+          \$52  = 37'h01ffffffff;
       4'ha:
-          \$48  = 37'h0fffffffff;
+          \$52  = 37'h0fffffffff;
       4'hb:
-          \$48  = 37'h1fffffffff;
+          \$52  = 37'h1fffffffff;
       4'hc:
-          \$48  = 37'h0fffffffff;
+          \$52  = 37'h0fffffffff;
       4'hd:
-          \$48  = 37'h00ffffffff;
+          \$52  = 37'h00ffffffff;
       4'he:
-          \$48  = 37'h00ffffffff;
+          \$52  = 37'h00ffffffff;
       4'hf:
-          \$48  = 37'h00ffffffff;
+          \$52  = 37'h00ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$110  = group;
-    if (\$15 ) begin
-      \$110  = \$18 [3:0];
+    \$111  = group;
+    if (\$19 ) begin
+      \$111  = \$22 [3:0];
     end
     if (rst) begin
-      \$110  = 4'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$111  = \$19 ;
-    if (rst) begin
-      \$111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$112  = rq_valid_1;
+    \$112  = \$23 ;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$113  = rq_valid_2;
+    \$113  = rq_valid_1;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$114  = rq_valid_3;
+    \$114  = rq_valid_2;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$115  = rq_valid_4;
+    \$115  = rq_valid_3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$116  = rq_valid_5;
+    \$116  = rq_valid_4;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$117  = rq_valid_6;
+    \$117  = rq_valid_5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$118  = rq_valid_7;
+    \$118  = rq_valid_6;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$119  = rq_valid_8;
+    \$119  = rq_valid_7;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$120  = \$20 ;
+    \$120  = rq_valid_8;
     if (rst) begin
-      \$120  = 25'h0000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$121  = rq0_mult_1;
+    \$121  = \$24 ;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$122  = rq0_mult_2;
+    \$122  = rq0_mult_1;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$123  = rq0_mult_3;
+    \$123  = rq0_mult_2;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$124  = rq0_mult_4;
+    \$124  = rq0_mult_3;
     if (rst) begin
       \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$125  = rq0_mult_5;
+    \$125  = rq0_mult_4;
     if (rst) begin
       \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$126  = rq0_mult_6;
+    \$126  = rq0_mult_5;
     if (rst) begin
       \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$127  = rq0_mult_7;
+    \$127  = rq0_mult_6;
     if (rst) begin
       \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$128  = \$21 ;
+    \$128  = rq0_mult_7;
     if (rst) begin
-      \$128  = 6'h00;
+      \$128  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$129  = rq0_shift_1;
+    \$129  = \$25 ;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$130  = rq0_shift_2;
+    \$130  = rq0_shift_1;
     if (rst) begin
       \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$131  = rq0_shift_3;
+    \$131  = rq0_shift_2;
     if (rst) begin
       \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$132  = rq0_shift_4;
+    \$132  = rq0_shift_3;
     if (rst) begin
       \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$133  = rq0_shift_5;
+    \$133  = rq0_shift_4;
     if (rst) begin
       \$133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = rq0_shift_6;
+    \$134  = rq0_shift_5;
     if (rst) begin
       \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = rq0_shift_7;
+    \$135  = rq0_shift_6;
     if (rst) begin
       \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = \$22 ;
+    \$136  = rq0_shift_7;
     if (rst) begin
-      \$136  = 37'h0000000000;
+      \$136  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = rq0_half_1;
+    \$137  = \$26 ;
     if (rst) begin
       \$137  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = rq0_half_2;
+    \$138  = rq0_half_1;
     if (rst) begin
       \$138  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = rq0_half_3;
+    \$139  = rq0_half_2;
     if (rst) begin
       \$139  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = rq0_half_4;
+    \$140  = rq0_half_3;
     if (rst) begin
       \$140  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = rq0_half_5;
+    \$141  = rq0_half_4;
     if (rst) begin
       \$141  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = rq0_half_6;
+    \$142  = rq0_half_5;
     if (rst) begin
       \$142  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = rq0_half_7;
+    \$143  = rq0_half_6;
     if (rst) begin
       \$143  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_half_7;
     if (rst) begin
       \$144  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = rq0_mask_1;
+    \$145  = \$27 ;
     if (rst) begin
       \$145  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = rq0_mask_2;
+    \$146  = rq0_mask_1;
     if (rst) begin
       \$146  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = rq0_mask_3;
+    \$147  = rq0_mask_2;
     if (rst) begin
       \$147  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = rq0_mask_4;
+    \$148  = rq0_mask_3;
     if (rst) begin
       \$148  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = rq0_mask_5;
+    \$149  = rq0_mask_4;
     if (rst) begin
       \$149  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = rq0_mask_6;
+    \$150  = rq0_mask_5;
     if (rst) begin
       \$150  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = rq0_mask_7;
+    \$151  = rq0_mask_6;
     if (rst) begin
       \$151  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = i__payload[23:0];
+    \$152  = rq0_mask_7;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = rq0_x[16:0];
+    \$153  = i__payload[23:0];
     if (rst) begin
-      \$153  = 17'h00000;
+      \$153  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = rq0_mult_1[16:0];
+    \$154  = rq0_x[16:0];
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_mult_1[16:0];
     if (rst) begin
-      \$155  = 34'h000000000;
+      \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = rq0_part0_0;
+    \$156  = \$28 ;
     if (rst) begin
       \$156  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = rq0_part0_0_r;
+    \$157  = rq0_part0_0;
     if (rst) begin
       \$157  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = rq0_x[16:0];
+    \$158  = rq0_part0_0_r;
     if (rst) begin
-      \$158  = 17'h00000;
+      \$158  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = rq0_mult_1[24:17];
+    \$159  = rq0_x[16:0];
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = \$25 ;
+    \$160  = rq0_mult_1[24:17];
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = rq0_part0_1;
+    \$161  = \$29 ;
     if (rst) begin
       \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = rq0_part0_1_r;
+    \$162  = rq0_part0_1;
     if (rst) begin
       \$162  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = rq0_x[23:17];
+    \$163  = rq0_part0_1_r;
     if (rst) begin
-      \$163  = 7'h00;
+      \$163  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = rq0_mult_1[16:0];
+    \$164  = rq0_x[23:17];
     if (rst) begin
-      \$164  = 17'h00000;
+      \$164  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = \$26 ;
+    \$165  = rq0_mult_1[16:0];
     if (rst) begin
-      \$165  = 24'h000000;
+      \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = rq0_part1_0;
+    \$166  = \$30 ;
     if (rst) begin
       \$166  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = rq0_part1_0_r;
+    \$167  = rq0_part1_0;
     if (rst) begin
       \$167  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = rq0_x[23:17];
+    \$168  = rq0_part1_0_r;
     if (rst) begin
-      \$168  = 7'h00;
+      \$168  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = rq0_mult_1[24:17];
+    \$169  = rq0_x[23:17];
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = \$27 ;
+    \$170  = rq0_mult_1[24:17];
     if (rst) begin
-      \$170  = 15'h0000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = rq0_part1_1;
+    \$171  = \$31 ;
     if (rst) begin
       \$171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = rq0_part1_1_r;
+    \$172  = rq0_part1_1;
     if (rst) begin
       \$172  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = \$35 [48:0];
+    \$173  = rq0_part1_1_r;
     if (rst) begin
-      \$173  = 49'h0000000000000;
+      \$173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = \$36 ;
+    \$174  = \$39 [48:0];
     if (rst) begin
       \$174  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = \$37 ;
+    \$175  = \$40 ;
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = \$40 ;
+    \$176  = \$41 ;
     if (rst) begin
       \$176  = 1'h0;
     end
@@ -6285,404 +6297,404 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$177  = \$44 ;
     if (rst) begin
-      \$177  = 51'h0000000000000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = \$45 ;
+    \$178  = \$48 ;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = rq1_mult_1;
+    \$179  = \$49 ;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = rq1_mult_2;
+    \$180  = rq1_mult_1;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = rq1_mult_3;
+    \$181  = rq1_mult_2;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = rq1_mult_4;
+    \$182  = rq1_mult_3;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = rq1_mult_5;
+    \$183  = rq1_mult_4;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = rq1_mult_6;
+    \$184  = rq1_mult_5;
     if (rst) begin
       \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = rq1_mult_7;
+    \$185  = rq1_mult_6;
     if (rst) begin
       \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$46 ;
+    \$186  = rq1_mult_7;
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = rq1_shift_1;
+    \$187  = \$50 ;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq1_shift_2;
+    \$188  = rq1_shift_1;
     if (rst) begin
       \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq1_shift_3;
+    \$189  = rq1_shift_2;
     if (rst) begin
       \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rq1_shift_4;
+    \$190  = rq1_shift_3;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rq1_shift_5;
+    \$191  = rq1_shift_4;
     if (rst) begin
       \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rq1_shift_6;
+    \$192  = rq1_shift_5;
     if (rst) begin
       \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rq1_shift_7;
+    \$193  = rq1_shift_6;
     if (rst) begin
       \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$47 ;
+    \$194  = rq1_shift_7;
     if (rst) begin
-      \$194  = 37'h0000000000;
+      \$194  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rq1_half_1;
+    \$195  = \$51 ;
     if (rst) begin
       \$195  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rq1_half_2;
+    \$196  = rq1_half_1;
     if (rst) begin
       \$196  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rq1_half_3;
+    \$197  = rq1_half_2;
     if (rst) begin
       \$197  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq1_half_4;
+    \$198  = rq1_half_3;
     if (rst) begin
       \$198  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq1_half_5;
+    \$199  = rq1_half_4;
     if (rst) begin
       \$199  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rq1_half_6;
+    \$200  = rq1_half_5;
     if (rst) begin
       \$200  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq1_half_7;
+    \$201  = rq1_half_6;
     if (rst) begin
       \$201  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$48 ;
+    \$202  = rq1_half_7;
     if (rst) begin
       \$202  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rq1_mask_1;
+    \$203  = \$52 ;
     if (rst) begin
       \$203  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rq1_mask_2;
+    \$204  = rq1_mask_1;
     if (rst) begin
       \$204  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq1_mask_3;
+    \$205  = rq1_mask_2;
     if (rst) begin
       \$205  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rq1_mask_4;
+    \$206  = rq1_mask_3;
     if (rst) begin
       \$206  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq1_mask_5;
+    \$207  = rq1_mask_4;
     if (rst) begin
       \$207  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rq1_mask_6;
+    \$208  = rq1_mask_5;
     if (rst) begin
       \$208  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq1_mask_7;
+    \$209  = rq1_mask_6;
     if (rst) begin
       \$209  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = i__payload[47:24];
+    \$210  = rq1_mask_7;
     if (rst) begin
-      \$210  = 24'h000000;
+      \$210  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = rq1_x[16:0];
+    \$211  = i__payload[47:24];
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rq1_mult_1[16:0];
+    \$212  = rq1_x[16:0];
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$49 ;
+    \$213  = rq1_mult_1[16:0];
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rq1_part0_0;
+    \$214  = \$53 ;
     if (rst) begin
       \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq1_part0_0_r;
+    \$215  = rq1_part0_0;
     if (rst) begin
       \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rq1_x[16:0];
+    \$216  = rq1_part0_0_r;
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq1_mult_1[24:17];
+    \$217  = rq1_x[16:0];
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \$50 ;
+    \$218  = rq1_mult_1[24:17];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = rq1_part0_1;
+    \$219  = \$54 ;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rq1_part0_1_r;
+    \$220  = rq1_part0_1;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rq1_x[23:17];
+    \$221  = rq1_part0_1_r;
     if (rst) begin
-      \$221  = 7'h00;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rq1_mult_1[16:0];
+    \$222  = rq1_x[23:17];
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$51 ;
+    \$223  = rq1_mult_1[16:0];
     if (rst) begin
-      \$223  = 24'h000000;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rq1_part1_0;
+    \$224  = \$55 ;
     if (rst) begin
       \$224  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rq1_part1_0_r;
+    \$225  = rq1_part1_0;
     if (rst) begin
       \$225  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rq1_x[23:17];
+    \$226  = rq1_part1_0_r;
     if (rst) begin
-      \$226  = 7'h00;
+      \$226  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rq1_mult_1[24:17];
+    \$227  = rq1_x[23:17];
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \$52 ;
+    \$228  = rq1_mult_1[24:17];
     if (rst) begin
-      \$228  = 15'h0000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = rq1_part1_1;
+    \$229  = \$56 ;
     if (rst) begin
       \$229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rq1_part1_1_r;
+    \$230  = rq1_part1_1;
     if (rst) begin
       \$230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$60 [48:0];
+    \$231  = rq1_part1_1_r;
     if (rst) begin
-      \$231  = 49'h0000000000000;
+      \$231  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$61 ;
+    \$232  = \$64 [48:0];
     if (rst) begin
       \$232  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$62 ;
+    \$233  = \$65 ;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$65 ;
+    \$234  = \$66 ;
     if (rst) begin
       \$234  = 1'h0;
     end
@@ -6691,64 +6703,79 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$235  = \$69 ;
     if (rst) begin
-      \$235  = 51'h0000000000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$73 [3:0];
+    \$236  = \$73 ;
     if (rst) begin
-      \$236  = 4'h0;
+      \$236  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$signature__addr ;
-    if (\$80 ) begin
-      \$237  = \$83 [3:0];
-    end
+    \$237  = \$12 [3:0];
     if (rst) begin
       \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rport__addr;
-    if (\$87 ) begin
-      \$238  = \$90 [3:0];
-    end
+    \$238  = \$74 ;
     if (rst) begin
-      \$238  = 4'h0;
+      \$238  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$103 [3:0];
+    \$239  = \$signature__addr ;
+    if (\$81 ) begin
+      \$239  = \$84 [3:0];
+    end
     if (rst) begin
       \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = o__valid;
-    if (\$105 ) begin
-      \$240  = \$107 ;
+    \$240  = rport__addr;
+    if (\$88 ) begin
+      \$240  = \$91 [3:0];
     end
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = o__payload;
-    if (\$105 ) begin
-      \$241  = \$109 ;
-    end
+    \$241  = \$104 [3:0];
     if (rst) begin
-      \$241  = 16'h0000;
+      \$241  = 4'h0;
     end
   end
-  assign i__ready = q_room;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = o__valid;
+    if (\$106 ) begin
+      \$242  = \$108 ;
+    end
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = o__payload;
+    if (\$106 ) begin
+      \$243  = \$110 ;
+    end
+    if (rst) begin
+      \$243  = 16'h0000;
+    end
+  end
+  assign q_room = i__ready;
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -6760,105 +6787,107 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_rr };
-  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$57  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$59  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$32  = { 1'h0, rq0_part0_0_rr };
+  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$36  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$38  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$57  = { 1'h0, rq1_part0_0_rr };
+  assign \$59  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$61  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$63  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
+module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  reg [16:0] \$100 ;
+  reg [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  reg [7:0] \$100 ;
   reg [16:0] \$101 ;
   reg [16:0] \$102 ;
   reg [16:0] \$103 ;
-  reg [22:0] \$104 ;
-  reg \$105 ;
+  reg [16:0] \$104 ;
+  reg [22:0] \$105 ;
   reg \$106 ;
   reg \$107 ;
-  reg [2:0] \$108 ;
-  reg \$109 ;
-  wire \$11 ;
+  reg \$108 ;
+  reg [2:0] \$109 ;
+  wire [8:0] \$11 ;
   reg \$110 ;
   reg \$111 ;
-  reg [2:0] \$112 ;
-  reg \$113 ;
+  reg \$112 ;
+  reg [2:0] \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg [2:0] \$116 ;
-  reg \$117 ;
+  reg \$116 ;
+  reg [2:0] \$117 ;
   reg \$118 ;
   reg \$119 ;
-  wire \$12 ;
-  reg [2:0] \$120 ;
-  reg \$121 ;
+  wire [16:0] \$12 ;
+  reg \$120 ;
+  reg [2:0] \$121 ;
   reg \$122 ;
   reg \$123 ;
-  reg [2:0] \$124 ;
-  reg \$125 ;
+  reg \$124 ;
+  reg [2:0] \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg [2:0] \$128 ;
-  reg [22:0] \$129 ;
-  wire \$13 ;
-  reg [3:0] \$130 ;
-  reg [2:0] \$131 ;
-  reg [2:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg \$134 ;
-  reg [22:0] \$135 ;
-  wire \$14 ;
+  reg \$128 ;
+  reg [2:0] \$129 ;
+  wire [16:0] \$13 ;
+  reg [22:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [2:0] \$133 ;
+  reg [2:0] \$134 ;
+  reg [3:0] \$135 ;
+  reg \$136 ;
+  reg [22:0] \$137 ;
+  wire [17:0] \$14 ;
   wire \$15 ;
   wire \$16 ;
-  reg [2:0] \$17 ;
-  reg [3:0] \$18 ;
-  reg \$19 ;
-  wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  reg [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [7:0] \$23 ;
-  wire [7:0] \$24 ;
-  wire [15:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [16:0] \$28 ;
-  wire [16:0] \$29 ;
-  wire \$3 ;
-  wire [17:0] \$30 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [3:0] \$25 ;
+  wire [3:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  reg \$3 ;
+  wire \$30 ;
   wire \$31 ;
-  wire [4:0] \$32 ;
-  wire \$33 ;
-  wire [5:0] \$34 ;
+  wire [3:0] \$32 ;
+  wire [3:0] \$33 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
+  reg \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire \$42 ;
+  wire [4:0] \$42 ;
   wire \$43 ;
-  wire [3:0] \$44 ;
-  wire [3:0] \$45 ;
+  wire \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [5:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  reg \$5 ;
   wire \$50 ;
-  wire [3:0] \$51 ;
-  wire [3:0] \$52 ;
+  wire \$51 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [22:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
@@ -6866,54 +6895,56 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  reg [22:0] \$61 ;
+  wire [22:0] \$62 ;
+  wire [23:0] \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [5:0] \$66 ;
-  wire \$67 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
+  wire [5:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
-  reg [22:0] \$7 ;
+  wire [7:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [22:0] \$73 ;
-  reg [2:0] \$74 ;
+  wire \$73 ;
+  wire \$74 ;
   reg [2:0] \$75 ;
-  reg [3:0] \$76 ;
+  reg [2:0] \$76 ;
   reg [3:0] \$77 ;
-  reg \$78 ;
+  reg [3:0] \$78 ;
   reg \$79 ;
-  wire [22:0] \$8 ;
+  wire [7:0] \$8 ;
   reg \$80 ;
   reg \$81 ;
   reg \$82 ;
   reg \$83 ;
-  reg [6:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
+  reg \$84 ;
+  reg [6:0] \$85 ;
+  reg [15:0] \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
-  wire [23:0] \$9 ;
-  reg [2:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [6:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [7:0] \$94 ;
+  wire [15:0] \$9 ;
+  reg \$90 ;
+  reg [2:0] \$91 ;
+  reg [15:0] \$92 ;
+  reg [6:0] \$93 ;
+  reg [15:0] \$94 ;
   reg [7:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [8:0] \$98 ;
-  reg [7:0] \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$27  = 3'h0;
+  reg [7:0] \$96 ;
+  reg [8:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [8:0] \$99 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$82 ;
   wire [15:0] \$signature__data ;
-  wire [22:0] \$signature__data$29 ;
+  wire [22:0] \$signature__data$83 ;
   wire \$signature__en ;
-  wire \$signature__en$21 ;
+  wire \$signature__en$81 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
@@ -6962,8 +6993,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  reg [6:0] port__addr = 7'h00;
+  wire [6:0] port__addr;
   wire [15:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
@@ -6972,27 +7004,25 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [2:0] q_rptr = 3'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  reg [2:0] q_wptr = 3'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] rom0_addr;
+  reg [6:0] rom0_addr = 7'h00;
   reg [15:0] rom0_read = 16'h0000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$30  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \rport__addr$84 ;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$83 ;
+  wire [22:0] \rport__data$73 ;
   input rst;
   wire rst;
-  (* init = 4'h0 *)
-  wire [3:0] sf_t;
+  reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
@@ -7036,11 +7066,11 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [22:0] queue [7:0];
@@ -7055,10 +7085,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$27 ] <= \$9 [22:0];
+    if (\$signature__en$81 )
+      queue[q_wptr] <= \$63 [22:0];
   end
-  assign \rport__data$83  = queue[\rport__addr$30 ];
+  assign \rport__data$73  = queue[q_rptr];
   reg [15:0] rom0 [127:0];
   initial begin
     rom0[0] = 16'hc9f7;
@@ -7192,1552 +7222,1544 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h9;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
+  assign \$6  = t == 7'h7f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 8'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$13  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$14  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$15  = \$67 [3:0] < 4'h9;
+  assign \$16  = v7 & last7;
+  assign \$17  = ~ o__valid;
+  assign \$18  = \$17  | o__ready;
+  assign \$19  = | q_stored;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = ~ \$21 ;
+  assign \$23  = \$16  & \$22 ;
+  assign \$24  = q_wptr == 3'h7;
+  assign \$25  = q_wptr + 1'h1;
+  assign \$26  = \$24  ? 4'h0 : \$25 ;
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = | q_stored;
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = q_rptr == 3'h7;
+  assign \$32  = q_rptr + 1'h1;
+  assign \$33  = \$31  ? 4'h0 : \$32 ;
+  assign \$34  = v7 & last7;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$34  & \$40 ;
+  assign \$42  = q_stored + \$41 ;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = | q_stored;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = \$42  - \$46 ;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = v7 & last7;
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = | q_stored;
+  assign \$54  = \$53  ? \rport__data$73  : \$63 [22:0];
+  assign \$55  = ~ last_t;
+  assign \$56  = q_room | \$55 ;
+  assign i__ready = \$56  & reads_input_t;
+  assign \$57  = ~ last_t;
+  assign \$58  = q_room | \$57 ;
+  assign \$59  = ~ reads_input_t;
+  assign \$60  = i__valid | \$59 ;
+  assign issue = \$58  & \$60 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v7 & last7;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = | q_stored;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$12  & \$14 ;
-  assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = t == 7'h7f;
-  assign \$23  = t + 1'h1;
-  assign \$24  = \$22  ? 8'h00 : \$23 ;
-  assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(x0_0) - $signed(8'h80);
-  assign \$27  = $signed(x0_1) - $signed(8'h80);
-  assign \$28  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$29  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$30  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$31  = issue & last_t;
-  assign \$32  = q_owed + \$31 ;
-  assign \$33  = o__valid & o__ready;
-  assign \$34  = \$32  - \$33 ;
-  assign \$35  = v7 & last7;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$35  & \$41 ;
-  assign \$43  = \$signature__addr$27  == 3'h7;
-  assign \$44  = \$signature__addr$27  + 1'h1;
-  assign \$45  = \$43  ? 4'h0 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \rport__addr$30  == 3'h7;
-  assign \$51  = \rport__addr$30  + 1'h1;
-  assign \$52  = \$50  ? 4'h0 : \$51 ;
-  assign \$53  = v7 & last7;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = ~ \$56 ;
-  assign \$58  = \$55  & \$57 ;
-  assign \$59  = ~ \$58 ;
-  assign \$60  = \$53  & \$59 ;
-  assign \$61  = q_stored + \$60 ;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = | q_stored;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = \$61  - \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = v7 & last7;
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = | q_stored;
-  assign \$73  = \$72  ? \rport__data$83  : \$9 [22:0];
+  assign \$62  = first7 ? \$61  : acc0;
+  assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
+  assign \$64  = issue & last_t;
+  assign \$65  = q_owed + \$64 ;
+  assign \$66  = o__valid & o__ready;
+  assign \$67  = \$65  - \$66 ;
+  assign \$68  = v7 & last7;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$signature__en$81  = \$68  & \$74 ;
   always @(posedge clk)
-    nf_t <= \$74 ;
+    nf_t <= \$75 ;
   always @(posedge clk)
-    nf_t_ahead <= \$75 ;
+    nf_t_ahead <= \$76 ;
   always @(posedge clk)
-    \$signature__addr  <= \$76 ;
+    sf_t <= \$77 ;
   always @(posedge clk)
-    sf_t_ahead <= \$77 ;
+    sf_t_ahead <= \$78 ;
   always @(posedge clk)
-    reads_input_t <= \$78 ;
+    reads_input_t <= \$79 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$79 ;
+    reads_input_t_ahead <= \$80 ;
   always @(posedge clk)
-    first_t <= \$80 ;
+    first_t <= \$81 ;
   always @(posedge clk)
-    first_t_ahead <= \$81 ;
+    first_t_ahead <= \$82 ;
   always @(posedge clk)
-    last_t <= \$82 ;
+    last_t <= \$83 ;
   always @(posedge clk)
-    last_t_ahead <= \$83 ;
+    last_t_ahead <= \$84 ;
   always @(posedge clk)
-    t <= \$84 ;
+    t <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$85 ;
+    x_reg <= \$86 ;
   always @(posedge clk)
-    from_input <= \$86 ;
+    from_input <= \$87 ;
   always @(posedge clk)
-    v1 <= \$87 ;
+    v1 <= \$88 ;
   always @(posedge clk)
-    first1 <= \$88 ;
+    first1 <= \$89 ;
   always @(posedge clk)
-    last1 <= \$89 ;
+    last1 <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$90 ;
+    nf1 <= \$91 ;
   always @(posedge clk)
-    x_mid <= \$91 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    port__addr <= \$92 ;
+    rom0_addr <= \$93 ;
   always @(posedge clk)
-    rom0_read <= \$93 ;
+    rom0_read <= \$94 ;
   always @(posedge clk)
-    x0_0 <= \$94 ;
+    x0_0 <= \$95 ;
   always @(posedge clk)
-    x0_1 <= \$95 ;
+    x0_1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$96 ;
+    xoff0_0 <= \$97 ;
   always @(posedge clk)
-    w0_0 <= \$97 ;
+    w0_0 <= \$98 ;
   always @(posedge clk)
-    xoff0_1 <= \$98 ;
+    xoff0_1 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$99 ;
+    w0_1 <= \$100 ;
   always @(posedge clk)
-    prod0_0 <= \$100 ;
+    prod0_0 <= \$101 ;
   always @(posedge clk)
-    prod0_1 <= \$101 ;
+    prod0_1 <= \$102 ;
   always @(posedge clk)
-    prod0_0_r <= \$102 ;
+    prod0_0_r <= \$103 ;
   always @(posedge clk)
-    prod0_1_r <= \$103 ;
+    prod0_1_r <= \$104 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$104 ;
+    sum0_s0_0 <= \$105 ;
   always @(posedge clk)
-    v2 <= \$105 ;
+    v2 <= \$106 ;
   always @(posedge clk)
-    first2 <= \$106 ;
+    first2 <= \$107 ;
   always @(posedge clk)
-    last2 <= \$107 ;
+    last2 <= \$108 ;
   always @(posedge clk)
-    nf2 <= \$108 ;
+    nf2 <= \$109 ;
   always @(posedge clk)
-    v3 <= \$109 ;
+    v3 <= \$110 ;
   always @(posedge clk)
-    first3 <= \$110 ;
+    first3 <= \$111 ;
   always @(posedge clk)
-    last3 <= \$111 ;
+    last3 <= \$112 ;
   always @(posedge clk)
-    nf3 <= \$112 ;
+    nf3 <= \$113 ;
   always @(posedge clk)
-    v4 <= \$113 ;
+    v4 <= \$114 ;
   always @(posedge clk)
-    first4 <= \$114 ;
+    first4 <= \$115 ;
   always @(posedge clk)
-    last4 <= \$115 ;
+    last4 <= \$116 ;
   always @(posedge clk)
-    nf4 <= \$116 ;
+    nf4 <= \$117 ;
   always @(posedge clk)
-    v5 <= \$117 ;
+    v5 <= \$118 ;
   always @(posedge clk)
-    first5 <= \$118 ;
+    first5 <= \$119 ;
   always @(posedge clk)
-    last5 <= \$119 ;
+    last5 <= \$120 ;
   always @(posedge clk)
-    nf5 <= \$120 ;
+    nf5 <= \$121 ;
   always @(posedge clk)
-    v6 <= \$121 ;
+    v6 <= \$122 ;
   always @(posedge clk)
-    first6 <= \$122 ;
+    first6 <= \$123 ;
   always @(posedge clk)
-    last6 <= \$123 ;
+    last6 <= \$124 ;
   always @(posedge clk)
-    nf6 <= \$124 ;
+    nf6 <= \$125 ;
   always @(posedge clk)
-    v7 <= \$125 ;
+    v7 <= \$126 ;
   always @(posedge clk)
-    first7 <= \$126 ;
+    first7 <= \$127 ;
   always @(posedge clk)
-    last7 <= \$127 ;
+    last7 <= \$128 ;
   always @(posedge clk)
-    nf7 <= \$128 ;
+    nf7 <= \$129 ;
   always @(posedge clk)
-    acc0 <= \$129 ;
+    acc0 <= \$130 ;
   always @(posedge clk)
-    q_owed <= \$130 ;
+    q_owed <= \$131 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$131 ;
+    q_room <= \$132 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$132 ;
+    q_wptr <= \$133 ;
   always @(posedge clk)
-    q_stored <= \$133 ;
+    q_rptr <= \$134 ;
   always @(posedge clk)
-    o__valid <= \$134 ;
+    q_stored <= \$135 ;
   always @(posedge clk)
-    o__payload <= \$135 ;
+    o__valid <= \$136 ;
+  always @(posedge clk)
+    o__payload <= \$137 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$1  = 3'h0;
+      7'h01:
+          \$1  = 3'h0;
+      7'h02:
+          \$1  = 3'h0;
+      7'h03:
+          \$1  = 3'h0;
+      7'h04:
+          \$1  = 3'h0;
+      7'h05:
+          \$1  = 3'h0;
+      7'h06:
+          \$1  = 3'h0;
+      7'h07:
+          \$1  = 3'h0;
+      7'h08:
+          \$1  = 3'h0;
+      7'h09:
+          \$1  = 3'h0;
+      7'h0a:
+          \$1  = 3'h0;
+      7'h0b:
+          \$1  = 3'h0;
+      7'h0c:
+          \$1  = 3'h0;
+      7'h0d:
+          \$1  = 3'h0;
+      7'h0e:
+          \$1  = 3'h1;
+      7'h0f:
+          \$1  = 3'h1;
+      7'h10:
+          \$1  = 3'h1;
+      7'h11:
+          \$1  = 3'h1;
+      7'h12:
+          \$1  = 3'h1;
+      7'h13:
+          \$1  = 3'h1;
+      7'h14:
+          \$1  = 3'h1;
+      7'h15:
+          \$1  = 3'h1;
+      7'h16:
+          \$1  = 3'h1;
+      7'h17:
+          \$1  = 3'h1;
+      7'h18:
+          \$1  = 3'h1;
+      7'h19:
+          \$1  = 3'h1;
+      7'h1a:
+          \$1  = 3'h1;
+      7'h1b:
+          \$1  = 3'h1;
+      7'h1c:
+          \$1  = 3'h1;
+      7'h1d:
+          \$1  = 3'h1;
+      7'h1e:
+          \$1  = 3'h2;
+      7'h1f:
+          \$1  = 3'h2;
+      7'h20:
+          \$1  = 3'h2;
+      7'h21:
+          \$1  = 3'h2;
+      7'h22:
+          \$1  = 3'h2;
+      7'h23:
+          \$1  = 3'h2;
+      7'h24:
+          \$1  = 3'h2;
+      7'h25:
+          \$1  = 3'h2;
+      7'h26:
+          \$1  = 3'h2;
+      7'h27:
+          \$1  = 3'h2;
+      7'h28:
+          \$1  = 3'h2;
+      7'h29:
+          \$1  = 3'h2;
+      7'h2a:
+          \$1  = 3'h2;
+      7'h2b:
+          \$1  = 3'h2;
+      7'h2c:
+          \$1  = 3'h2;
+      7'h2d:
+          \$1  = 3'h2;
+      7'h2e:
+          \$1  = 3'h3;
+      7'h2f:
+          \$1  = 3'h3;
+      7'h30:
+          \$1  = 3'h3;
+      7'h31:
+          \$1  = 3'h3;
+      7'h32:
+          \$1  = 3'h3;
+      7'h33:
+          \$1  = 3'h3;
+      7'h34:
+          \$1  = 3'h3;
+      7'h35:
+          \$1  = 3'h3;
+      7'h36:
+          \$1  = 3'h3;
+      7'h37:
+          \$1  = 3'h3;
+      7'h38:
+          \$1  = 3'h3;
+      7'h39:
+          \$1  = 3'h3;
+      7'h3a:
+          \$1  = 3'h3;
+      7'h3b:
+          \$1  = 3'h3;
+      7'h3c:
+          \$1  = 3'h3;
+      7'h3d:
+          \$1  = 3'h3;
+      7'h3e:
+          \$1  = 3'h4;
+      7'h3f:
+          \$1  = 3'h4;
+      7'h40:
+          \$1  = 3'h4;
+      7'h41:
+          \$1  = 3'h4;
+      7'h42:
+          \$1  = 3'h4;
+      7'h43:
+          \$1  = 3'h4;
+      7'h44:
+          \$1  = 3'h4;
+      7'h45:
+          \$1  = 3'h4;
+      7'h46:
+          \$1  = 3'h4;
+      7'h47:
+          \$1  = 3'h4;
+      7'h48:
+          \$1  = 3'h4;
+      7'h49:
+          \$1  = 3'h4;
+      7'h4a:
+          \$1  = 3'h4;
+      7'h4b:
+          \$1  = 3'h4;
+      7'h4c:
+          \$1  = 3'h4;
+      7'h4d:
+          \$1  = 3'h4;
+      7'h4e:
+          \$1  = 3'h5;
+      7'h4f:
+          \$1  = 3'h5;
+      7'h50:
+          \$1  = 3'h5;
+      7'h51:
+          \$1  = 3'h5;
+      7'h52:
+          \$1  = 3'h5;
+      7'h53:
+          \$1  = 3'h5;
+      7'h54:
+          \$1  = 3'h5;
+      7'h55:
+          \$1  = 3'h5;
+      7'h56:
+          \$1  = 3'h5;
+      7'h57:
+          \$1  = 3'h5;
+      7'h58:
+          \$1  = 3'h5;
+      7'h59:
+          \$1  = 3'h5;
+      7'h5a:
+          \$1  = 3'h5;
+      7'h5b:
+          \$1  = 3'h5;
+      7'h5c:
+          \$1  = 3'h5;
+      7'h5d:
+          \$1  = 3'h5;
+      7'h5e:
+          \$1  = 3'h6;
+      7'h5f:
+          \$1  = 3'h6;
+      7'h60:
+          \$1  = 3'h6;
+      7'h61:
+          \$1  = 3'h6;
+      7'h62:
+          \$1  = 3'h6;
+      7'h63:
+          \$1  = 3'h6;
+      7'h64:
+          \$1  = 3'h6;
+      7'h65:
+          \$1  = 3'h6;
+      7'h66:
+          \$1  = 3'h6;
+      7'h67:
+          \$1  = 3'h6;
+      7'h68:
+          \$1  = 3'h6;
+      7'h69:
+          \$1  = 3'h6;
+      7'h6a:
+          \$1  = 3'h6;
+      7'h6b:
+          \$1  = 3'h6;
+      7'h6c:
+          \$1  = 3'h6;
+      7'h6d:
+          \$1  = 3'h6;
+      7'h6e:
+          \$1  = 3'h7;
+      7'h6f:
+          \$1  = 3'h7;
+      7'h70:
+          \$1  = 3'h7;
+      7'h71:
+          \$1  = 3'h7;
+      7'h72:
+          \$1  = 3'h7;
+      7'h73:
+          \$1  = 3'h7;
+      7'h74:
+          \$1  = 3'h7;
+      7'h75:
+          \$1  = 3'h7;
+      7'h76:
+          \$1  = 3'h7;
+      7'h77:
+          \$1  = 3'h7;
+      7'h78:
+          \$1  = 3'h7;
+      7'h79:
+          \$1  = 3'h7;
+      7'h7a:
+          \$1  = 3'h7;
+      7'h7b:
+          \$1  = 3'h7;
+      7'h7c:
+          \$1  = 3'h7;
+      7'h7d:
+          \$1  = 3'h7;
+      7'h7e:
+          \$1  = 3'h0;
+      7'h7f:
+          \$1  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$2  = 4'h2;
+      7'h01:
+          \$2  = 4'h3;
+      7'h02:
+          \$2  = 4'h4;
+      7'h03:
+          \$2  = 4'h5;
+      7'h04:
+          \$2  = 4'h6;
+      7'h05:
+          \$2  = 4'h7;
+      7'h06:
+          \$2  = 4'h8;
+      7'h07:
+          \$2  = 4'h9;
+      7'h08:
+          \$2  = 4'ha;
+      7'h09:
+          \$2  = 4'hb;
+      7'h0a:
+          \$2  = 4'hc;
+      7'h0b:
+          \$2  = 4'hd;
+      7'h0c:
+          \$2  = 4'he;
+      7'h0d:
+          \$2  = 4'hf;
+      7'h0e:
+          \$2  = 4'h0;
+      7'h0f:
+          \$2  = 4'h1;
+      7'h10:
+          \$2  = 4'h2;
+      7'h11:
+          \$2  = 4'h3;
+      7'h12:
+          \$2  = 4'h4;
+      7'h13:
+          \$2  = 4'h5;
+      7'h14:
+          \$2  = 4'h6;
+      7'h15:
+          \$2  = 4'h7;
+      7'h16:
+          \$2  = 4'h8;
+      7'h17:
+          \$2  = 4'h9;
+      7'h18:
+          \$2  = 4'ha;
+      7'h19:
+          \$2  = 4'hb;
+      7'h1a:
+          \$2  = 4'hc;
+      7'h1b:
+          \$2  = 4'hd;
+      7'h1c:
+          \$2  = 4'he;
+      7'h1d:
+          \$2  = 4'hf;
+      7'h1e:
+          \$2  = 4'h0;
+      7'h1f:
+          \$2  = 4'h1;
+      7'h20:
+          \$2  = 4'h2;
+      7'h21:
+          \$2  = 4'h3;
+      7'h22:
+          \$2  = 4'h4;
+      7'h23:
+          \$2  = 4'h5;
+      7'h24:
+          \$2  = 4'h6;
+      7'h25:
+          \$2  = 4'h7;
+      7'h26:
+          \$2  = 4'h8;
+      7'h27:
+          \$2  = 4'h9;
+      7'h28:
+          \$2  = 4'ha;
+      7'h29:
+          \$2  = 4'hb;
+      7'h2a:
+          \$2  = 4'hc;
+      7'h2b:
+          \$2  = 4'hd;
+      7'h2c:
+          \$2  = 4'he;
+      7'h2d:
+          \$2  = 4'hf;
+      7'h2e:
+          \$2  = 4'h0;
+      7'h2f:
+          \$2  = 4'h1;
+      7'h30:
+          \$2  = 4'h2;
+      7'h31:
+          \$2  = 4'h3;
+      7'h32:
+          \$2  = 4'h4;
+      7'h33:
+          \$2  = 4'h5;
+      7'h34:
+          \$2  = 4'h6;
+      7'h35:
+          \$2  = 4'h7;
+      7'h36:
+          \$2  = 4'h8;
+      7'h37:
+          \$2  = 4'h9;
+      7'h38:
+          \$2  = 4'ha;
+      7'h39:
+          \$2  = 4'hb;
+      7'h3a:
+          \$2  = 4'hc;
+      7'h3b:
+          \$2  = 4'hd;
+      7'h3c:
+          \$2  = 4'he;
+      7'h3d:
+          \$2  = 4'hf;
+      7'h3e:
+          \$2  = 4'h0;
+      7'h3f:
+          \$2  = 4'h1;
+      7'h40:
+          \$2  = 4'h2;
+      7'h41:
+          \$2  = 4'h3;
+      7'h42:
+          \$2  = 4'h4;
+      7'h43:
+          \$2  = 4'h5;
+      7'h44:
+          \$2  = 4'h6;
+      7'h45:
+          \$2  = 4'h7;
+      7'h46:
+          \$2  = 4'h8;
+      7'h47:
+          \$2  = 4'h9;
+      7'h48:
+          \$2  = 4'ha;
+      7'h49:
+          \$2  = 4'hb;
+      7'h4a:
+          \$2  = 4'hc;
+      7'h4b:
+          \$2  = 4'hd;
+      7'h4c:
+          \$2  = 4'he;
+      7'h4d:
+          \$2  = 4'hf;
+      7'h4e:
+          \$2  = 4'h0;
+      7'h4f:
+          \$2  = 4'h1;
+      7'h50:
+          \$2  = 4'h2;
+      7'h51:
+          \$2  = 4'h3;
+      7'h52:
+          \$2  = 4'h4;
+      7'h53:
+          \$2  = 4'h5;
+      7'h54:
+          \$2  = 4'h6;
+      7'h55:
+          \$2  = 4'h7;
+      7'h56:
+          \$2  = 4'h8;
+      7'h57:
+          \$2  = 4'h9;
+      7'h58:
+          \$2  = 4'ha;
+      7'h59:
+          \$2  = 4'hb;
+      7'h5a:
+          \$2  = 4'hc;
+      7'h5b:
+          \$2  = 4'hd;
+      7'h5c:
+          \$2  = 4'he;
+      7'h5d:
+          \$2  = 4'hf;
+      7'h5e:
+          \$2  = 4'h0;
+      7'h5f:
+          \$2  = 4'h1;
+      7'h60:
+          \$2  = 4'h2;
+      7'h61:
+          \$2  = 4'h3;
+      7'h62:
+          \$2  = 4'h4;
+      7'h63:
+          \$2  = 4'h5;
+      7'h64:
+          \$2  = 4'h6;
+      7'h65:
+          \$2  = 4'h7;
+      7'h66:
+          \$2  = 4'h8;
+      7'h67:
+          \$2  = 4'h9;
+      7'h68:
+          \$2  = 4'ha;
+      7'h69:
+          \$2  = 4'hb;
+      7'h6a:
+          \$2  = 4'hc;
+      7'h6b:
+          \$2  = 4'hd;
+      7'h6c:
+          \$2  = 4'he;
+      7'h6d:
+          \$2  = 4'hf;
+      7'h6e:
+          \$2  = 4'h0;
+      7'h6f:
+          \$2  = 4'h1;
+      7'h70:
+          \$2  = 4'h2;
+      7'h71:
+          \$2  = 4'h3;
+      7'h72:
+          \$2  = 4'h4;
+      7'h73:
+          \$2  = 4'h5;
+      7'h74:
+          \$2  = 4'h6;
+      7'h75:
+          \$2  = 4'h7;
+      7'h76:
+          \$2  = 4'h8;
+      7'h77:
+          \$2  = 4'h9;
+      7'h78:
+          \$2  = 4'ha;
+      7'h79:
+          \$2  = 4'hb;
+      7'h7a:
+          \$2  = 4'hc;
+      7'h7b:
+          \$2  = 4'hd;
+      7'h7c:
+          \$2  = 4'he;
+      7'h7d:
+          \$2  = 4'hf;
+      7'h7e:
+          \$2  = 4'h0;
+      7'h7f:
+          \$2  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$3  = 1'h1;
+      7'h01:
+          \$3  = 1'h1;
+      7'h02:
+          \$3  = 1'h1;
+      7'h03:
+          \$3  = 1'h1;
+      7'h04:
+          \$3  = 1'h1;
+      7'h05:
+          \$3  = 1'h1;
+      7'h06:
+          \$3  = 1'h1;
+      7'h07:
+          \$3  = 1'h1;
+      7'h08:
+          \$3  = 1'h1;
+      7'h09:
+          \$3  = 1'h1;
+      7'h0a:
+          \$3  = 1'h1;
+      7'h0b:
+          \$3  = 1'h1;
+      7'h0c:
+          \$3  = 1'h1;
+      7'h0d:
+          \$3  = 1'h1;
+      7'h0e:
+          \$3  = 1'h0;
+      7'h0f:
+          \$3  = 1'h0;
+      7'h10:
+          \$3  = 1'h0;
+      7'h11:
+          \$3  = 1'h0;
+      7'h12:
+          \$3  = 1'h0;
+      7'h13:
+          \$3  = 1'h0;
+      7'h14:
+          \$3  = 1'h0;
+      7'h15:
+          \$3  = 1'h0;
+      7'h16:
+          \$3  = 1'h0;
+      7'h17:
+          \$3  = 1'h0;
+      7'h18:
+          \$3  = 1'h0;
+      7'h19:
+          \$3  = 1'h0;
+      7'h1a:
+          \$3  = 1'h0;
+      7'h1b:
+          \$3  = 1'h0;
+      7'h1c:
+          \$3  = 1'h0;
+      7'h1d:
+          \$3  = 1'h0;
+      7'h1e:
+          \$3  = 1'h0;
+      7'h1f:
+          \$3  = 1'h0;
+      7'h20:
+          \$3  = 1'h0;
+      7'h21:
+          \$3  = 1'h0;
+      7'h22:
+          \$3  = 1'h0;
+      7'h23:
+          \$3  = 1'h0;
+      7'h24:
+          \$3  = 1'h0;
+      7'h25:
+          \$3  = 1'h0;
+      7'h26:
+          \$3  = 1'h0;
+      7'h27:
+          \$3  = 1'h0;
+      7'h28:
+          \$3  = 1'h0;
+      7'h29:
+          \$3  = 1'h0;
+      7'h2a:
+          \$3  = 1'h0;
+      7'h2b:
+          \$3  = 1'h0;
+      7'h2c:
+          \$3  = 1'h0;
+      7'h2d:
+          \$3  = 1'h0;
+      7'h2e:
+          \$3  = 1'h0;
+      7'h2f:
+          \$3  = 1'h0;
+      7'h30:
+          \$3  = 1'h0;
+      7'h31:
+          \$3  = 1'h0;
+      7'h32:
+          \$3  = 1'h0;
+      7'h33:
+          \$3  = 1'h0;
+      7'h34:
+          \$3  = 1'h0;
+      7'h35:
+          \$3  = 1'h0;
+      7'h36:
+          \$3  = 1'h0;
+      7'h37:
+          \$3  = 1'h0;
+      7'h38:
+          \$3  = 1'h0;
+      7'h39:
+          \$3  = 1'h0;
+      7'h3a:
+          \$3  = 1'h0;
+      7'h3b:
+          \$3  = 1'h0;
+      7'h3c:
+          \$3  = 1'h0;
+      7'h3d:
+          \$3  = 1'h0;
+      7'h3e:
+          \$3  = 1'h0;
+      7'h3f:
+          \$3  = 1'h0;
+      7'h40:
+          \$3  = 1'h0;
+      7'h41:
+          \$3  = 1'h0;
+      7'h42:
+          \$3  = 1'h0;
+      7'h43:
+          \$3  = 1'h0;
+      7'h44:
+          \$3  = 1'h0;
+      7'h45:
+          \$3  = 1'h0;
+      7'h46:
+          \$3  = 1'h0;
+      7'h47:
+          \$3  = 1'h0;
+      7'h48:
+          \$3  = 1'h0;
+      7'h49:
+          \$3  = 1'h0;
+      7'h4a:
+          \$3  = 1'h0;
+      7'h4b:
+          \$3  = 1'h0;
+      7'h4c:
+          \$3  = 1'h0;
+      7'h4d:
+          \$3  = 1'h0;
+      7'h4e:
+          \$3  = 1'h0;
+      7'h4f:
+          \$3  = 1'h0;
+      7'h50:
+          \$3  = 1'h0;
+      7'h51:
+          \$3  = 1'h0;
+      7'h52:
+          \$3  = 1'h0;
+      7'h53:
+          \$3  = 1'h0;
+      7'h54:
+          \$3  = 1'h0;
+      7'h55:
+          \$3  = 1'h0;
+      7'h56:
+          \$3  = 1'h0;
+      7'h57:
+          \$3  = 1'h0;
+      7'h58:
+          \$3  = 1'h0;
+      7'h59:
+          \$3  = 1'h0;
+      7'h5a:
+          \$3  = 1'h0;
+      7'h5b:
+          \$3  = 1'h0;
+      7'h5c:
+          \$3  = 1'h0;
+      7'h5d:
+          \$3  = 1'h0;
+      7'h5e:
+          \$3  = 1'h0;
+      7'h5f:
+          \$3  = 1'h0;
+      7'h60:
+          \$3  = 1'h0;
+      7'h61:
+          \$3  = 1'h0;
+      7'h62:
+          \$3  = 1'h0;
+      7'h63:
+          \$3  = 1'h0;
+      7'h64:
+          \$3  = 1'h0;
+      7'h65:
+          \$3  = 1'h0;
+      7'h66:
+          \$3  = 1'h0;
+      7'h67:
+          \$3  = 1'h0;
+      7'h68:
+          \$3  = 1'h0;
+      7'h69:
+          \$3  = 1'h0;
+      7'h6a:
+          \$3  = 1'h0;
+      7'h6b:
+          \$3  = 1'h0;
+      7'h6c:
+          \$3  = 1'h0;
+      7'h6d:
+          \$3  = 1'h0;
+      7'h6e:
+          \$3  = 1'h0;
+      7'h6f:
+          \$3  = 1'h0;
+      7'h70:
+          \$3  = 1'h0;
+      7'h71:
+          \$3  = 1'h0;
+      7'h72:
+          \$3  = 1'h0;
+      7'h73:
+          \$3  = 1'h0;
+      7'h74:
+          \$3  = 1'h0;
+      7'h75:
+          \$3  = 1'h0;
+      7'h76:
+          \$3  = 1'h0;
+      7'h77:
+          \$3  = 1'h0;
+      7'h78:
+          \$3  = 1'h0;
+      7'h79:
+          \$3  = 1'h0;
+      7'h7a:
+          \$3  = 1'h0;
+      7'h7b:
+          \$3  = 1'h0;
+      7'h7c:
+          \$3  = 1'h0;
+      7'h7d:
+          \$3  = 1'h0;
+      7'h7e:
+          \$3  = 1'h1;
+      7'h7f:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$4  = 1'h0;
+      7'h01:
+          \$4  = 1'h0;
+      7'h02:
+          \$4  = 1'h0;
+      7'h03:
+          \$4  = 1'h0;
+      7'h04:
+          \$4  = 1'h0;
+      7'h05:
+          \$4  = 1'h0;
+      7'h06:
+          \$4  = 1'h0;
+      7'h07:
+          \$4  = 1'h0;
+      7'h08:
+          \$4  = 1'h0;
+      7'h09:
+          \$4  = 1'h0;
+      7'h0a:
+          \$4  = 1'h0;
+      7'h0b:
+          \$4  = 1'h0;
+      7'h0c:
+          \$4  = 1'h0;
+      7'h0d:
+          \$4  = 1'h0;
+      7'h0e:
+          \$4  = 1'h1;
+      7'h0f:
+          \$4  = 1'h0;
+      7'h10:
+          \$4  = 1'h0;
+      7'h11:
+          \$4  = 1'h0;
+      7'h12:
+          \$4  = 1'h0;
+      7'h13:
+          \$4  = 1'h0;
+      7'h14:
+          \$4  = 1'h0;
+      7'h15:
+          \$4  = 1'h0;
+      7'h16:
+          \$4  = 1'h0;
+      7'h17:
+          \$4  = 1'h0;
+      7'h18:
+          \$4  = 1'h0;
+      7'h19:
+          \$4  = 1'h0;
+      7'h1a:
+          \$4  = 1'h0;
+      7'h1b:
+          \$4  = 1'h0;
+      7'h1c:
+          \$4  = 1'h0;
+      7'h1d:
+          \$4  = 1'h0;
+      7'h1e:
+          \$4  = 1'h1;
+      7'h1f:
+          \$4  = 1'h0;
+      7'h20:
+          \$4  = 1'h0;
+      7'h21:
+          \$4  = 1'h0;
+      7'h22:
+          \$4  = 1'h0;
+      7'h23:
+          \$4  = 1'h0;
+      7'h24:
+          \$4  = 1'h0;
+      7'h25:
+          \$4  = 1'h0;
+      7'h26:
+          \$4  = 1'h0;
+      7'h27:
+          \$4  = 1'h0;
+      7'h28:
+          \$4  = 1'h0;
+      7'h29:
+          \$4  = 1'h0;
+      7'h2a:
+          \$4  = 1'h0;
+      7'h2b:
+          \$4  = 1'h0;
+      7'h2c:
+          \$4  = 1'h0;
+      7'h2d:
+          \$4  = 1'h0;
+      7'h2e:
+          \$4  = 1'h1;
+      7'h2f:
+          \$4  = 1'h0;
+      7'h30:
+          \$4  = 1'h0;
+      7'h31:
+          \$4  = 1'h0;
+      7'h32:
+          \$4  = 1'h0;
+      7'h33:
+          \$4  = 1'h0;
+      7'h34:
+          \$4  = 1'h0;
+      7'h35:
+          \$4  = 1'h0;
+      7'h36:
+          \$4  = 1'h0;
+      7'h37:
+          \$4  = 1'h0;
+      7'h38:
+          \$4  = 1'h0;
+      7'h39:
+          \$4  = 1'h0;
+      7'h3a:
+          \$4  = 1'h0;
+      7'h3b:
+          \$4  = 1'h0;
+      7'h3c:
+          \$4  = 1'h0;
+      7'h3d:
+          \$4  = 1'h0;
+      7'h3e:
+          \$4  = 1'h1;
+      7'h3f:
+          \$4  = 1'h0;
+      7'h40:
+          \$4  = 1'h0;
+      7'h41:
+          \$4  = 1'h0;
+      7'h42:
+          \$4  = 1'h0;
+      7'h43:
+          \$4  = 1'h0;
+      7'h44:
+          \$4  = 1'h0;
+      7'h45:
+          \$4  = 1'h0;
+      7'h46:
+          \$4  = 1'h0;
+      7'h47:
+          \$4  = 1'h0;
+      7'h48:
+          \$4  = 1'h0;
+      7'h49:
+          \$4  = 1'h0;
+      7'h4a:
+          \$4  = 1'h0;
+      7'h4b:
+          \$4  = 1'h0;
+      7'h4c:
+          \$4  = 1'h0;
+      7'h4d:
+          \$4  = 1'h0;
+      7'h4e:
+          \$4  = 1'h1;
+      7'h4f:
+          \$4  = 1'h0;
+      7'h50:
+          \$4  = 1'h0;
+      7'h51:
+          \$4  = 1'h0;
+      7'h52:
+          \$4  = 1'h0;
+      7'h53:
+          \$4  = 1'h0;
+      7'h54:
+          \$4  = 1'h0;
+      7'h55:
+          \$4  = 1'h0;
+      7'h56:
+          \$4  = 1'h0;
+      7'h57:
+          \$4  = 1'h0;
+      7'h58:
+          \$4  = 1'h0;
+      7'h59:
+          \$4  = 1'h0;
+      7'h5a:
+          \$4  = 1'h0;
+      7'h5b:
+          \$4  = 1'h0;
+      7'h5c:
+          \$4  = 1'h0;
+      7'h5d:
+          \$4  = 1'h0;
+      7'h5e:
+          \$4  = 1'h1;
+      7'h5f:
+          \$4  = 1'h0;
+      7'h60:
+          \$4  = 1'h0;
+      7'h61:
+          \$4  = 1'h0;
+      7'h62:
+          \$4  = 1'h0;
+      7'h63:
+          \$4  = 1'h0;
+      7'h64:
+          \$4  = 1'h0;
+      7'h65:
+          \$4  = 1'h0;
+      7'h66:
+          \$4  = 1'h0;
+      7'h67:
+          \$4  = 1'h0;
+      7'h68:
+          \$4  = 1'h0;
+      7'h69:
+          \$4  = 1'h0;
+      7'h6a:
+          \$4  = 1'h0;
+      7'h6b:
+          \$4  = 1'h0;
+      7'h6c:
+          \$4  = 1'h0;
+      7'h6d:
+          \$4  = 1'h0;
+      7'h6e:
+          \$4  = 1'h1;
+      7'h6f:
+          \$4  = 1'h0;
+      7'h70:
+          \$4  = 1'h0;
+      7'h71:
+          \$4  = 1'h0;
+      7'h72:
+          \$4  = 1'h0;
+      7'h73:
+          \$4  = 1'h0;
+      7'h74:
+          \$4  = 1'h0;
+      7'h75:
+          \$4  = 1'h0;
+      7'h76:
+          \$4  = 1'h0;
+      7'h77:
+          \$4  = 1'h0;
+      7'h78:
+          \$4  = 1'h0;
+      7'h79:
+          \$4  = 1'h0;
+      7'h7a:
+          \$4  = 1'h0;
+      7'h7b:
+          \$4  = 1'h0;
+      7'h7c:
+          \$4  = 1'h0;
+      7'h7d:
+          \$4  = 1'h0;
+      7'h7e:
+          \$4  = 1'h1;
+      7'h7f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$5  = 1'h0;
+      7'h01:
+          \$5  = 1'h0;
+      7'h02:
+          \$5  = 1'h0;
+      7'h03:
+          \$5  = 1'h0;
+      7'h04:
+          \$5  = 1'h0;
+      7'h05:
+          \$5  = 1'h0;
+      7'h06:
+          \$5  = 1'h0;
+      7'h07:
+          \$5  = 1'h0;
+      7'h08:
+          \$5  = 1'h0;
+      7'h09:
+          \$5  = 1'h0;
+      7'h0a:
+          \$5  = 1'h0;
+      7'h0b:
+          \$5  = 1'h0;
+      7'h0c:
+          \$5  = 1'h0;
+      7'h0d:
+          \$5  = 1'h1;
+      7'h0e:
+          \$5  = 1'h0;
+      7'h0f:
+          \$5  = 1'h0;
+      7'h10:
+          \$5  = 1'h0;
+      7'h11:
+          \$5  = 1'h0;
+      7'h12:
+          \$5  = 1'h0;
+      7'h13:
+          \$5  = 1'h0;
+      7'h14:
+          \$5  = 1'h0;
+      7'h15:
+          \$5  = 1'h0;
+      7'h16:
+          \$5  = 1'h0;
+      7'h17:
+          \$5  = 1'h0;
+      7'h18:
+          \$5  = 1'h0;
+      7'h19:
+          \$5  = 1'h0;
+      7'h1a:
+          \$5  = 1'h0;
+      7'h1b:
+          \$5  = 1'h0;
+      7'h1c:
+          \$5  = 1'h0;
+      7'h1d:
+          \$5  = 1'h1;
+      7'h1e:
+          \$5  = 1'h0;
+      7'h1f:
+          \$5  = 1'h0;
+      7'h20:
+          \$5  = 1'h0;
+      7'h21:
+          \$5  = 1'h0;
+      7'h22:
+          \$5  = 1'h0;
+      7'h23:
+          \$5  = 1'h0;
+      7'h24:
+          \$5  = 1'h0;
+      7'h25:
+          \$5  = 1'h0;
+      7'h26:
+          \$5  = 1'h0;
+      7'h27:
+          \$5  = 1'h0;
+      7'h28:
+          \$5  = 1'h0;
+      7'h29:
+          \$5  = 1'h0;
+      7'h2a:
+          \$5  = 1'h0;
+      7'h2b:
+          \$5  = 1'h0;
+      7'h2c:
+          \$5  = 1'h0;
+      7'h2d:
+          \$5  = 1'h1;
+      7'h2e:
+          \$5  = 1'h0;
+      7'h2f:
+          \$5  = 1'h0;
+      7'h30:
+          \$5  = 1'h0;
+      7'h31:
+          \$5  = 1'h0;
+      7'h32:
+          \$5  = 1'h0;
+      7'h33:
+          \$5  = 1'h0;
+      7'h34:
+          \$5  = 1'h0;
+      7'h35:
+          \$5  = 1'h0;
+      7'h36:
+          \$5  = 1'h0;
+      7'h37:
+          \$5  = 1'h0;
+      7'h38:
+          \$5  = 1'h0;
+      7'h39:
+          \$5  = 1'h0;
+      7'h3a:
+          \$5  = 1'h0;
+      7'h3b:
+          \$5  = 1'h0;
+      7'h3c:
+          \$5  = 1'h0;
+      7'h3d:
+          \$5  = 1'h1;
+      7'h3e:
+          \$5  = 1'h0;
+      7'h3f:
+          \$5  = 1'h0;
+      7'h40:
+          \$5  = 1'h0;
+      7'h41:
+          \$5  = 1'h0;
+      7'h42:
+          \$5  = 1'h0;
+      7'h43:
+          \$5  = 1'h0;
+      7'h44:
+          \$5  = 1'h0;
+      7'h45:
+          \$5  = 1'h0;
+      7'h46:
+          \$5  = 1'h0;
+      7'h47:
+          \$5  = 1'h0;
+      7'h48:
+          \$5  = 1'h0;
+      7'h49:
+          \$5  = 1'h0;
+      7'h4a:
+          \$5  = 1'h0;
+      7'h4b:
+          \$5  = 1'h0;
+      7'h4c:
+          \$5  = 1'h0;
+      7'h4d:
+          \$5  = 1'h1;
+      7'h4e:
+          \$5  = 1'h0;
+      7'h4f:
+          \$5  = 1'h0;
+      7'h50:
+          \$5  = 1'h0;
+      7'h51:
+          \$5  = 1'h0;
+      7'h52:
+          \$5  = 1'h0;
+      7'h53:
+          \$5  = 1'h0;
+      7'h54:
+          \$5  = 1'h0;
+      7'h55:
+          \$5  = 1'h0;
+      7'h56:
+          \$5  = 1'h0;
+      7'h57:
+          \$5  = 1'h0;
+      7'h58:
+          \$5  = 1'h0;
+      7'h59:
+          \$5  = 1'h0;
+      7'h5a:
+          \$5  = 1'h0;
+      7'h5b:
+          \$5  = 1'h0;
+      7'h5c:
+          \$5  = 1'h0;
+      7'h5d:
+          \$5  = 1'h1;
+      7'h5e:
+          \$5  = 1'h0;
+      7'h5f:
+          \$5  = 1'h0;
+      7'h60:
+          \$5  = 1'h0;
+      7'h61:
+          \$5  = 1'h0;
+      7'h62:
+          \$5  = 1'h0;
+      7'h63:
+          \$5  = 1'h0;
+      7'h64:
+          \$5  = 1'h0;
+      7'h65:
+          \$5  = 1'h0;
+      7'h66:
+          \$5  = 1'h0;
+      7'h67:
+          \$5  = 1'h0;
+      7'h68:
+          \$5  = 1'h0;
+      7'h69:
+          \$5  = 1'h0;
+      7'h6a:
+          \$5  = 1'h0;
+      7'h6b:
+          \$5  = 1'h0;
+      7'h6c:
+          \$5  = 1'h0;
+      7'h6d:
+          \$5  = 1'h1;
+      7'h6e:
+          \$5  = 1'h0;
+      7'h6f:
+          \$5  = 1'h0;
+      7'h70:
+          \$5  = 1'h0;
+      7'h71:
+          \$5  = 1'h0;
+      7'h72:
+          \$5  = 1'h0;
+      7'h73:
+          \$5  = 1'h0;
+      7'h74:
+          \$5  = 1'h0;
+      7'h75:
+          \$5  = 1'h0;
+      7'h76:
+          \$5  = 1'h0;
+      7'h77:
+          \$5  = 1'h0;
+      7'h78:
+          \$5  = 1'h0;
+      7'h79:
+          \$5  = 1'h0;
+      7'h7a:
+          \$5  = 1'h0;
+      7'h7b:
+          \$5  = 1'h0;
+      7'h7c:
+          \$5  = 1'h0;
+      7'h7d:
+          \$5  = 1'h1;
+      7'h7e:
+          \$5  = 1'h0;
+      7'h7f:
+          \$5  = 1'h0;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
-          \$7  = 23'h7ffc76;
+          \$61  = 23'h7ffc76;
       3'h1:
-          \$7  = 23'h001657;
+          \$61  = 23'h001657;
       3'h2:
-          \$7  = 23'h000d2e;
+          \$61  = 23'h000d2e;
       3'h3:
-          \$7  = 23'h7fee76;
+          \$61  = 23'h7fee76;
       3'h4:
-          \$7  = 23'h00009b;
+          \$61  = 23'h00009b;
       3'h5:
-          \$7  = 23'h000266;
+          \$61  = 23'h000266;
       3'h6:
-          \$7  = 23'h7ff8ae;
+          \$61  = 23'h7ff8ae;
       3'h7:
-          \$7  = 23'h000722;
+          \$61  = 23'h000722;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$17  = 3'h0;
-      7'h01:
-          \$17  = 3'h0;
-      7'h02:
-          \$17  = 3'h0;
-      7'h03:
-          \$17  = 3'h0;
-      7'h04:
-          \$17  = 3'h0;
-      7'h05:
-          \$17  = 3'h0;
-      7'h06:
-          \$17  = 3'h0;
-      7'h07:
-          \$17  = 3'h0;
-      7'h08:
-          \$17  = 3'h0;
-      7'h09:
-          \$17  = 3'h0;
-      7'h0a:
-          \$17  = 3'h0;
-      7'h0b:
-          \$17  = 3'h0;
-      7'h0c:
-          \$17  = 3'h0;
-      7'h0d:
-          \$17  = 3'h0;
-      7'h0e:
-          \$17  = 3'h1;
-      7'h0f:
-          \$17  = 3'h1;
-      7'h10:
-          \$17  = 3'h1;
-      7'h11:
-          \$17  = 3'h1;
-      7'h12:
-          \$17  = 3'h1;
-      7'h13:
-          \$17  = 3'h1;
-      7'h14:
-          \$17  = 3'h1;
-      7'h15:
-          \$17  = 3'h1;
-      7'h16:
-          \$17  = 3'h1;
-      7'h17:
-          \$17  = 3'h1;
-      7'h18:
-          \$17  = 3'h1;
-      7'h19:
-          \$17  = 3'h1;
-      7'h1a:
-          \$17  = 3'h1;
-      7'h1b:
-          \$17  = 3'h1;
-      7'h1c:
-          \$17  = 3'h1;
-      7'h1d:
-          \$17  = 3'h1;
-      7'h1e:
-          \$17  = 3'h2;
-      7'h1f:
-          \$17  = 3'h2;
-      7'h20:
-          \$17  = 3'h2;
-      7'h21:
-          \$17  = 3'h2;
-      7'h22:
-          \$17  = 3'h2;
-      7'h23:
-          \$17  = 3'h2;
-      7'h24:
-          \$17  = 3'h2;
-      7'h25:
-          \$17  = 3'h2;
-      7'h26:
-          \$17  = 3'h2;
-      7'h27:
-          \$17  = 3'h2;
-      7'h28:
-          \$17  = 3'h2;
-      7'h29:
-          \$17  = 3'h2;
-      7'h2a:
-          \$17  = 3'h2;
-      7'h2b:
-          \$17  = 3'h2;
-      7'h2c:
-          \$17  = 3'h2;
-      7'h2d:
-          \$17  = 3'h2;
-      7'h2e:
-          \$17  = 3'h3;
-      7'h2f:
-          \$17  = 3'h3;
-      7'h30:
-          \$17  = 3'h3;
-      7'h31:
-          \$17  = 3'h3;
-      7'h32:
-          \$17  = 3'h3;
-      7'h33:
-          \$17  = 3'h3;
-      7'h34:
-          \$17  = 3'h3;
-      7'h35:
-          \$17  = 3'h3;
-      7'h36:
-          \$17  = 3'h3;
-      7'h37:
-          \$17  = 3'h3;
-      7'h38:
-          \$17  = 3'h3;
-      7'h39:
-          \$17  = 3'h3;
-      7'h3a:
-          \$17  = 3'h3;
-      7'h3b:
-          \$17  = 3'h3;
-      7'h3c:
-          \$17  = 3'h3;
-      7'h3d:
-          \$17  = 3'h3;
-      7'h3e:
-          \$17  = 3'h4;
-      7'h3f:
-          \$17  = 3'h4;
-      7'h40:
-          \$17  = 3'h4;
-      7'h41:
-          \$17  = 3'h4;
-      7'h42:
-          \$17  = 3'h4;
-      7'h43:
-          \$17  = 3'h4;
-      7'h44:
-          \$17  = 3'h4;
-      7'h45:
-          \$17  = 3'h4;
-      7'h46:
-          \$17  = 3'h4;
-      7'h47:
-          \$17  = 3'h4;
-      7'h48:
-          \$17  = 3'h4;
-      7'h49:
-          \$17  = 3'h4;
-      7'h4a:
-          \$17  = 3'h4;
-      7'h4b:
-          \$17  = 3'h4;
-      7'h4c:
-          \$17  = 3'h4;
-      7'h4d:
-          \$17  = 3'h4;
-      7'h4e:
-          \$17  = 3'h5;
-      7'h4f:
-          \$17  = 3'h5;
-      7'h50:
-          \$17  = 3'h5;
-      7'h51:
-          \$17  = 3'h5;
-      7'h52:
-          \$17  = 3'h5;
-      7'h53:
-          \$17  = 3'h5;
-      7'h54:
-          \$17  = 3'h5;
-      7'h55:
-          \$17  = 3'h5;
-      7'h56:
-          \$17  = 3'h5;
-      7'h57:
-          \$17  = 3'h5;
-      7'h58:
-          \$17  = 3'h5;
-      7'h59:
-          \$17  = 3'h5;
-      7'h5a:
-          \$17  = 3'h5;
-      7'h5b:
-          \$17  = 3'h5;
-      7'h5c:
-          \$17  = 3'h5;
-      7'h5d:
-          \$17  = 3'h5;
-      7'h5e:
-          \$17  = 3'h6;
-      7'h5f:
-          \$17  = 3'h6;
-      7'h60:
-          \$17  = 3'h6;
-      7'h61:
-          \$17  = 3'h6;
-      7'h62:
-          \$17  = 3'h6;
-      7'h63:
-          \$17  = 3'h6;
-      7'h64:
-          \$17  = 3'h6;
-      7'h65:
-          \$17  = 3'h6;
-      7'h66:
-          \$17  = 3'h6;
-      7'h67:
-          \$17  = 3'h6;
-      7'h68:
-          \$17  = 3'h6;
-      7'h69:
-          \$17  = 3'h6;
-      7'h6a:
-          \$17  = 3'h6;
-      7'h6b:
-          \$17  = 3'h6;
-      7'h6c:
-          \$17  = 3'h6;
-      7'h6d:
-          \$17  = 3'h6;
-      7'h6e:
-          \$17  = 3'h7;
-      7'h6f:
-          \$17  = 3'h7;
-      7'h70:
-          \$17  = 3'h7;
-      7'h71:
-          \$17  = 3'h7;
-      7'h72:
-          \$17  = 3'h7;
-      7'h73:
-          \$17  = 3'h7;
-      7'h74:
-          \$17  = 3'h7;
-      7'h75:
-          \$17  = 3'h7;
-      7'h76:
-          \$17  = 3'h7;
-      7'h77:
-          \$17  = 3'h7;
-      7'h78:
-          \$17  = 3'h7;
-      7'h79:
-          \$17  = 3'h7;
-      7'h7a:
-          \$17  = 3'h7;
-      7'h7b:
-          \$17  = 3'h7;
-      7'h7c:
-          \$17  = 3'h7;
-      7'h7d:
-          \$17  = 3'h7;
-      7'h7e:
-          \$17  = 3'h0;
-      7'h7f:
-          \$17  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$18  = 4'h2;
-      7'h01:
-          \$18  = 4'h3;
-      7'h02:
-          \$18  = 4'h4;
-      7'h03:
-          \$18  = 4'h5;
-      7'h04:
-          \$18  = 4'h6;
-      7'h05:
-          \$18  = 4'h7;
-      7'h06:
-          \$18  = 4'h8;
-      7'h07:
-          \$18  = 4'h9;
-      7'h08:
-          \$18  = 4'ha;
-      7'h09:
-          \$18  = 4'hb;
-      7'h0a:
-          \$18  = 4'hc;
-      7'h0b:
-          \$18  = 4'hd;
-      7'h0c:
-          \$18  = 4'he;
-      7'h0d:
-          \$18  = 4'hf;
-      7'h0e:
-          \$18  = 4'h0;
-      7'h0f:
-          \$18  = 4'h1;
-      7'h10:
-          \$18  = 4'h2;
-      7'h11:
-          \$18  = 4'h3;
-      7'h12:
-          \$18  = 4'h4;
-      7'h13:
-          \$18  = 4'h5;
-      7'h14:
-          \$18  = 4'h6;
-      7'h15:
-          \$18  = 4'h7;
-      7'h16:
-          \$18  = 4'h8;
-      7'h17:
-          \$18  = 4'h9;
-      7'h18:
-          \$18  = 4'ha;
-      7'h19:
-          \$18  = 4'hb;
-      7'h1a:
-          \$18  = 4'hc;
-      7'h1b:
-          \$18  = 4'hd;
-      7'h1c:
-          \$18  = 4'he;
-      7'h1d:
-          \$18  = 4'hf;
-      7'h1e:
-          \$18  = 4'h0;
-      7'h1f:
-          \$18  = 4'h1;
-      7'h20:
-          \$18  = 4'h2;
-      7'h21:
-          \$18  = 4'h3;
-      7'h22:
-          \$18  = 4'h4;
-      7'h23:
-          \$18  = 4'h5;
-      7'h24:
-          \$18  = 4'h6;
-      7'h25:
-          \$18  = 4'h7;
-      7'h26:
-          \$18  = 4'h8;
-      7'h27:
-          \$18  = 4'h9;
-      7'h28:
-          \$18  = 4'ha;
-      7'h29:
-          \$18  = 4'hb;
-      7'h2a:
-          \$18  = 4'hc;
-      7'h2b:
-          \$18  = 4'hd;
-      7'h2c:
-          \$18  = 4'he;
-      7'h2d:
-          \$18  = 4'hf;
-      7'h2e:
-          \$18  = 4'h0;
-      7'h2f:
-          \$18  = 4'h1;
-      7'h30:
-          \$18  = 4'h2;
-      7'h31:
-          \$18  = 4'h3;
-      7'h32:
-          \$18  = 4'h4;
-      7'h33:
-          \$18  = 4'h5;
-      7'h34:
-          \$18  = 4'h6;
-      7'h35:
-          \$18  = 4'h7;
-      7'h36:
-          \$18  = 4'h8;
-      7'h37:
-          \$18  = 4'h9;
-      7'h38:
-          \$18  = 4'ha;
-      7'h39:
-          \$18  = 4'hb;
-      7'h3a:
-          \$18  = 4'hc;
-      7'h3b:
-          \$18  = 4'hd;
-      7'h3c:
-          \$18  = 4'he;
-      7'h3d:
-          \$18  = 4'hf;
-      7'h3e:
-          \$18  = 4'h0;
-      7'h3f:
-          \$18  = 4'h1;
-      7'h40:
-          \$18  = 4'h2;
-      7'h41:
-          \$18  = 4'h3;
-      7'h42:
-          \$18  = 4'h4;
-      7'h43:
-          \$18  = 4'h5;
-      7'h44:
-          \$18  = 4'h6;
-      7'h45:
-          \$18  = 4'h7;
-      7'h46:
-          \$18  = 4'h8;
-      7'h47:
-          \$18  = 4'h9;
-      7'h48:
-          \$18  = 4'ha;
-      7'h49:
-          \$18  = 4'hb;
-      7'h4a:
-          \$18  = 4'hc;
-      7'h4b:
-          \$18  = 4'hd;
-      7'h4c:
-          \$18  = 4'he;
-      7'h4d:
-          \$18  = 4'hf;
-      7'h4e:
-          \$18  = 4'h0;
-      7'h4f:
-          \$18  = 4'h1;
-      7'h50:
-          \$18  = 4'h2;
-      7'h51:
-          \$18  = 4'h3;
-      7'h52:
-          \$18  = 4'h4;
-      7'h53:
-          \$18  = 4'h5;
-      7'h54:
-          \$18  = 4'h6;
-      7'h55:
-          \$18  = 4'h7;
-      7'h56:
-          \$18  = 4'h8;
-      7'h57:
-          \$18  = 4'h9;
-      7'h58:
-          \$18  = 4'ha;
-      7'h59:
-          \$18  = 4'hb;
-      7'h5a:
-          \$18  = 4'hc;
-      7'h5b:
-          \$18  = 4'hd;
-      7'h5c:
-          \$18  = 4'he;
-      7'h5d:
-          \$18  = 4'hf;
-      7'h5e:
-          \$18  = 4'h0;
-      7'h5f:
-          \$18  = 4'h1;
-      7'h60:
-          \$18  = 4'h2;
-      7'h61:
-          \$18  = 4'h3;
-      7'h62:
-          \$18  = 4'h4;
-      7'h63:
-          \$18  = 4'h5;
-      7'h64:
-          \$18  = 4'h6;
-      7'h65:
-          \$18  = 4'h7;
-      7'h66:
-          \$18  = 4'h8;
-      7'h67:
-          \$18  = 4'h9;
-      7'h68:
-          \$18  = 4'ha;
-      7'h69:
-          \$18  = 4'hb;
-      7'h6a:
-          \$18  = 4'hc;
-      7'h6b:
-          \$18  = 4'hd;
-      7'h6c:
-          \$18  = 4'he;
-      7'h6d:
-          \$18  = 4'hf;
-      7'h6e:
-          \$18  = 4'h0;
-      7'h6f:
-          \$18  = 4'h1;
-      7'h70:
-          \$18  = 4'h2;
-      7'h71:
-          \$18  = 4'h3;
-      7'h72:
-          \$18  = 4'h4;
-      7'h73:
-          \$18  = 4'h5;
-      7'h74:
-          \$18  = 4'h6;
-      7'h75:
-          \$18  = 4'h7;
-      7'h76:
-          \$18  = 4'h8;
-      7'h77:
-          \$18  = 4'h9;
-      7'h78:
-          \$18  = 4'ha;
-      7'h79:
-          \$18  = 4'hb;
-      7'h7a:
-          \$18  = 4'hc;
-      7'h7b:
-          \$18  = 4'hd;
-      7'h7c:
-          \$18  = 4'he;
-      7'h7d:
-          \$18  = 4'hf;
-      7'h7e:
-          \$18  = 4'h0;
-      7'h7f:
-          \$18  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$19  = 1'h1;
-      7'h01:
-          \$19  = 1'h1;
-      7'h02:
-          \$19  = 1'h1;
-      7'h03:
-          \$19  = 1'h1;
-      7'h04:
-          \$19  = 1'h1;
-      7'h05:
-          \$19  = 1'h1;
-      7'h06:
-          \$19  = 1'h1;
-      7'h07:
-          \$19  = 1'h1;
-      7'h08:
-          \$19  = 1'h1;
-      7'h09:
-          \$19  = 1'h1;
-      7'h0a:
-          \$19  = 1'h1;
-      7'h0b:
-          \$19  = 1'h1;
-      7'h0c:
-          \$19  = 1'h1;
-      7'h0d:
-          \$19  = 1'h1;
-      7'h0e:
-          \$19  = 1'h0;
-      7'h0f:
-          \$19  = 1'h0;
-      7'h10:
-          \$19  = 1'h0;
-      7'h11:
-          \$19  = 1'h0;
-      7'h12:
-          \$19  = 1'h0;
-      7'h13:
-          \$19  = 1'h0;
-      7'h14:
-          \$19  = 1'h0;
-      7'h15:
-          \$19  = 1'h0;
-      7'h16:
-          \$19  = 1'h0;
-      7'h17:
-          \$19  = 1'h0;
-      7'h18:
-          \$19  = 1'h0;
-      7'h19:
-          \$19  = 1'h0;
-      7'h1a:
-          \$19  = 1'h0;
-      7'h1b:
-          \$19  = 1'h0;
-      7'h1c:
-          \$19  = 1'h0;
-      7'h1d:
-          \$19  = 1'h0;
-      7'h1e:
-          \$19  = 1'h0;
-      7'h1f:
-          \$19  = 1'h0;
-      7'h20:
-          \$19  = 1'h0;
-      7'h21:
-          \$19  = 1'h0;
-      7'h22:
-          \$19  = 1'h0;
-      7'h23:
-          \$19  = 1'h0;
-      7'h24:
-          \$19  = 1'h0;
-      7'h25:
-          \$19  = 1'h0;
-      7'h26:
-          \$19  = 1'h0;
-      7'h27:
-          \$19  = 1'h0;
-      7'h28:
-          \$19  = 1'h0;
-      7'h29:
-          \$19  = 1'h0;
-      7'h2a:
-          \$19  = 1'h0;
-      7'h2b:
-          \$19  = 1'h0;
-      7'h2c:
-          \$19  = 1'h0;
-      7'h2d:
-          \$19  = 1'h0;
-      7'h2e:
-          \$19  = 1'h0;
-      7'h2f:
-          \$19  = 1'h0;
-      7'h30:
-          \$19  = 1'h0;
-      7'h31:
-          \$19  = 1'h0;
-      7'h32:
-          \$19  = 1'h0;
-      7'h33:
-          \$19  = 1'h0;
-      7'h34:
-          \$19  = 1'h0;
-      7'h35:
-          \$19  = 1'h0;
-      7'h36:
-          \$19  = 1'h0;
-      7'h37:
-          \$19  = 1'h0;
-      7'h38:
-          \$19  = 1'h0;
-      7'h39:
-          \$19  = 1'h0;
-      7'h3a:
-          \$19  = 1'h0;
-      7'h3b:
-          \$19  = 1'h0;
-      7'h3c:
-          \$19  = 1'h0;
-      7'h3d:
-          \$19  = 1'h0;
-      7'h3e:
-          \$19  = 1'h0;
-      7'h3f:
-          \$19  = 1'h0;
-      7'h40:
-          \$19  = 1'h0;
-      7'h41:
-          \$19  = 1'h0;
-      7'h42:
-          \$19  = 1'h0;
-      7'h43:
-          \$19  = 1'h0;
-      7'h44:
-          \$19  = 1'h0;
-      7'h45:
-          \$19  = 1'h0;
-      7'h46:
-          \$19  = 1'h0;
-      7'h47:
-          \$19  = 1'h0;
-      7'h48:
-          \$19  = 1'h0;
-      7'h49:
-          \$19  = 1'h0;
-      7'h4a:
-          \$19  = 1'h0;
-      7'h4b:
-          \$19  = 1'h0;
-      7'h4c:
-          \$19  = 1'h0;
-      7'h4d:
-          \$19  = 1'h0;
-      7'h4e:
-          \$19  = 1'h0;
-      7'h4f:
-          \$19  = 1'h0;
-      7'h50:
-          \$19  = 1'h0;
-      7'h51:
-          \$19  = 1'h0;
-      7'h52:
-          \$19  = 1'h0;
-      7'h53:
-          \$19  = 1'h0;
-      7'h54:
-          \$19  = 1'h0;
-      7'h55:
-          \$19  = 1'h0;
-      7'h56:
-          \$19  = 1'h0;
-      7'h57:
-          \$19  = 1'h0;
-      7'h58:
-          \$19  = 1'h0;
-      7'h59:
-          \$19  = 1'h0;
-      7'h5a:
-          \$19  = 1'h0;
-      7'h5b:
-          \$19  = 1'h0;
-      7'h5c:
-          \$19  = 1'h0;
-      7'h5d:
-          \$19  = 1'h0;
-      7'h5e:
-          \$19  = 1'h0;
-      7'h5f:
-          \$19  = 1'h0;
-      7'h60:
-          \$19  = 1'h0;
-      7'h61:
-          \$19  = 1'h0;
-      7'h62:
-          \$19  = 1'h0;
-      7'h63:
-          \$19  = 1'h0;
-      7'h64:
-          \$19  = 1'h0;
-      7'h65:
-          \$19  = 1'h0;
-      7'h66:
-          \$19  = 1'h0;
-      7'h67:
-          \$19  = 1'h0;
-      7'h68:
-          \$19  = 1'h0;
-      7'h69:
-          \$19  = 1'h0;
-      7'h6a:
-          \$19  = 1'h0;
-      7'h6b:
-          \$19  = 1'h0;
-      7'h6c:
-          \$19  = 1'h0;
-      7'h6d:
-          \$19  = 1'h0;
-      7'h6e:
-          \$19  = 1'h0;
-      7'h6f:
-          \$19  = 1'h0;
-      7'h70:
-          \$19  = 1'h0;
-      7'h71:
-          \$19  = 1'h0;
-      7'h72:
-          \$19  = 1'h0;
-      7'h73:
-          \$19  = 1'h0;
-      7'h74:
-          \$19  = 1'h0;
-      7'h75:
-          \$19  = 1'h0;
-      7'h76:
-          \$19  = 1'h0;
-      7'h77:
-          \$19  = 1'h0;
-      7'h78:
-          \$19  = 1'h0;
-      7'h79:
-          \$19  = 1'h0;
-      7'h7a:
-          \$19  = 1'h0;
-      7'h7b:
-          \$19  = 1'h0;
-      7'h7c:
-          \$19  = 1'h0;
-      7'h7d:
-          \$19  = 1'h0;
-      7'h7e:
-          \$19  = 1'h1;
-      7'h7f:
-          \$19  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$20  = 1'h0;
-      7'h01:
-          \$20  = 1'h0;
-      7'h02:
-          \$20  = 1'h0;
-      7'h03:
-          \$20  = 1'h0;
-      7'h04:
-          \$20  = 1'h0;
-      7'h05:
-          \$20  = 1'h0;
-      7'h06:
-          \$20  = 1'h0;
-      7'h07:
-          \$20  = 1'h0;
-      7'h08:
-          \$20  = 1'h0;
-      7'h09:
-          \$20  = 1'h0;
-      7'h0a:
-          \$20  = 1'h0;
-      7'h0b:
-          \$20  = 1'h0;
-      7'h0c:
-          \$20  = 1'h0;
-      7'h0d:
-          \$20  = 1'h0;
-      7'h0e:
-          \$20  = 1'h1;
-      7'h0f:
-          \$20  = 1'h0;
-      7'h10:
-          \$20  = 1'h0;
-      7'h11:
-          \$20  = 1'h0;
-      7'h12:
-          \$20  = 1'h0;
-      7'h13:
-          \$20  = 1'h0;
-      7'h14:
-          \$20  = 1'h0;
-      7'h15:
-          \$20  = 1'h0;
-      7'h16:
-          \$20  = 1'h0;
-      7'h17:
-          \$20  = 1'h0;
-      7'h18:
-          \$20  = 1'h0;
-      7'h19:
-          \$20  = 1'h0;
-      7'h1a:
-          \$20  = 1'h0;
-      7'h1b:
-          \$20  = 1'h0;
-      7'h1c:
-          \$20  = 1'h0;
-      7'h1d:
-          \$20  = 1'h0;
-      7'h1e:
-          \$20  = 1'h1;
-      7'h1f:
-          \$20  = 1'h0;
-      7'h20:
-          \$20  = 1'h0;
-      7'h21:
-          \$20  = 1'h0;
-      7'h22:
-          \$20  = 1'h0;
-      7'h23:
-          \$20  = 1'h0;
-      7'h24:
-          \$20  = 1'h0;
-      7'h25:
-          \$20  = 1'h0;
-      7'h26:
-          \$20  = 1'h0;
-      7'h27:
-          \$20  = 1'h0;
-      7'h28:
-          \$20  = 1'h0;
-      7'h29:
-          \$20  = 1'h0;
-      7'h2a:
-          \$20  = 1'h0;
-      7'h2b:
-          \$20  = 1'h0;
-      7'h2c:
-          \$20  = 1'h0;
-      7'h2d:
-          \$20  = 1'h0;
-      7'h2e:
-          \$20  = 1'h1;
-      7'h2f:
-          \$20  = 1'h0;
-      7'h30:
-          \$20  = 1'h0;
-      7'h31:
-          \$20  = 1'h0;
-      7'h32:
-          \$20  = 1'h0;
-      7'h33:
-          \$20  = 1'h0;
-      7'h34:
-          \$20  = 1'h0;
-      7'h35:
-          \$20  = 1'h0;
-      7'h36:
-          \$20  = 1'h0;
-      7'h37:
-          \$20  = 1'h0;
-      7'h38:
-          \$20  = 1'h0;
-      7'h39:
-          \$20  = 1'h0;
-      7'h3a:
-          \$20  = 1'h0;
-      7'h3b:
-          \$20  = 1'h0;
-      7'h3c:
-          \$20  = 1'h0;
-      7'h3d:
-          \$20  = 1'h0;
-      7'h3e:
-          \$20  = 1'h1;
-      7'h3f:
-          \$20  = 1'h0;
-      7'h40:
-          \$20  = 1'h0;
-      7'h41:
-          \$20  = 1'h0;
-      7'h42:
-          \$20  = 1'h0;
-      7'h43:
-          \$20  = 1'h0;
-      7'h44:
-          \$20  = 1'h0;
-      7'h45:
-          \$20  = 1'h0;
-      7'h46:
-          \$20  = 1'h0;
-      7'h47:
-          \$20  = 1'h0;
-      7'h48:
-          \$20  = 1'h0;
-      7'h49:
-          \$20  = 1'h0;
-      7'h4a:
-          \$20  = 1'h0;
-      7'h4b:
-          \$20  = 1'h0;
-      7'h4c:
-          \$20  = 1'h0;
-      7'h4d:
-          \$20  = 1'h0;
-      7'h4e:
-          \$20  = 1'h1;
-      7'h4f:
-          \$20  = 1'h0;
-      7'h50:
-          \$20  = 1'h0;
-      7'h51:
-          \$20  = 1'h0;
-      7'h52:
-          \$20  = 1'h0;
-      7'h53:
-          \$20  = 1'h0;
-      7'h54:
-          \$20  = 1'h0;
-      7'h55:
-          \$20  = 1'h0;
-      7'h56:
-          \$20  = 1'h0;
-      7'h57:
-          \$20  = 1'h0;
-      7'h58:
-          \$20  = 1'h0;
-      7'h59:
-          \$20  = 1'h0;
-      7'h5a:
-          \$20  = 1'h0;
-      7'h5b:
-          \$20  = 1'h0;
-      7'h5c:
-          \$20  = 1'h0;
-      7'h5d:
-          \$20  = 1'h0;
-      7'h5e:
-          \$20  = 1'h1;
-      7'h5f:
-          \$20  = 1'h0;
-      7'h60:
-          \$20  = 1'h0;
-      7'h61:
-          \$20  = 1'h0;
-      7'h62:
-          \$20  = 1'h0;
-      7'h63:
-          \$20  = 1'h0;
-      7'h64:
-          \$20  = 1'h0;
-      7'h65:
-          \$20  = 1'h0;
-      7'h66:
-          \$20  = 1'h0;
-      7'h67:
-          \$20  = 1'h0;
-      7'h68:
-          \$20  = 1'h0;
-      7'h69:
-          \$20  = 1'h0;
-      7'h6a:
-          \$20  = 1'h0;
-      7'h6b:
-          \$20  = 1'h0;
-      7'h6c:
-          \$20  = 1'h0;
-      7'h6d:
-          \$20  = 1'h0;
-      7'h6e:
-          \$20  = 1'h1;
-      7'h6f:
-          \$20  = 1'h0;
-      7'h70:
-          \$20  = 1'h0;
-      7'h71:
-          \$20  = 1'h0;
-      7'h72:
-          \$20  = 1'h0;
-      7'h73:
-          \$20  = 1'h0;
-      7'h74:
-          \$20  = 1'h0;
-      7'h75:
-          \$20  = 1'h0;
-      7'h76:
-          \$20  = 1'h0;
-      7'h77:
-          \$20  = 1'h0;
-      7'h78:
-          \$20  = 1'h0;
-      7'h79:
-          \$20  = 1'h0;
-      7'h7a:
-          \$20  = 1'h0;
-      7'h7b:
-          \$20  = 1'h0;
-      7'h7c:
-          \$20  = 1'h0;
-      7'h7d:
-          \$20  = 1'h0;
-      7'h7e:
-          \$20  = 1'h1;
-      7'h7f:
-          \$20  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$21  = 1'h0;
-      7'h01:
-          \$21  = 1'h0;
-      7'h02:
-          \$21  = 1'h0;
-      7'h03:
-          \$21  = 1'h0;
-      7'h04:
-          \$21  = 1'h0;
-      7'h05:
-          \$21  = 1'h0;
-      7'h06:
-          \$21  = 1'h0;
-      7'h07:
-          \$21  = 1'h0;
-      7'h08:
-          \$21  = 1'h0;
-      7'h09:
-          \$21  = 1'h0;
-      7'h0a:
-          \$21  = 1'h0;
-      7'h0b:
-          \$21  = 1'h0;
-      7'h0c:
-          \$21  = 1'h0;
-      7'h0d:
-          \$21  = 1'h1;
-      7'h0e:
-          \$21  = 1'h0;
-      7'h0f:
-          \$21  = 1'h0;
-      7'h10:
-          \$21  = 1'h0;
-      7'h11:
-          \$21  = 1'h0;
-      7'h12:
-          \$21  = 1'h0;
-      7'h13:
-          \$21  = 1'h0;
-      7'h14:
-          \$21  = 1'h0;
-      7'h15:
-          \$21  = 1'h0;
-      7'h16:
-          \$21  = 1'h0;
-      7'h17:
-          \$21  = 1'h0;
-      7'h18:
-          \$21  = 1'h0;
-      7'h19:
-          \$21  = 1'h0;
-      7'h1a:
-          \$21  = 1'h0;
-      7'h1b:
-          \$21  = 1'h0;
-      7'h1c:
-          \$21  = 1'h0;
-      7'h1d:
-          \$21  = 1'h1;
-      7'h1e:
-          \$21  = 1'h0;
-      7'h1f:
-          \$21  = 1'h0;
-      7'h20:
-          \$21  = 1'h0;
-      7'h21:
-          \$21  = 1'h0;
-      7'h22:
-          \$21  = 1'h0;
-      7'h23:
-          \$21  = 1'h0;
-      7'h24:
-          \$21  = 1'h0;
-      7'h25:
-          \$21  = 1'h0;
-      7'h26:
-          \$21  = 1'h0;
-      7'h27:
-          \$21  = 1'h0;
-      7'h28:
-          \$21  = 1'h0;
-      7'h29:
-          \$21  = 1'h0;
-      7'h2a:
-          \$21  = 1'h0;
-      7'h2b:
-          \$21  = 1'h0;
-      7'h2c:
-          \$21  = 1'h0;
-      7'h2d:
-          \$21  = 1'h1;
-      7'h2e:
-          \$21  = 1'h0;
-      7'h2f:
-          \$21  = 1'h0;
-      7'h30:
-          \$21  = 1'h0;
-      7'h31:
-          \$21  = 1'h0;
-      7'h32:
-          \$21  = 1'h0;
-      7'h33:
-          \$21  = 1'h0;
-      7'h34:
-          \$21  = 1'h0;
-      7'h35:
-          \$21  = 1'h0;
-      7'h36:
-          \$21  = 1'h0;
-      7'h37:
-          \$21  = 1'h0;
-      7'h38:
-          \$21  = 1'h0;
-      7'h39:
-          \$21  = 1'h0;
-      7'h3a:
-          \$21  = 1'h0;
-      7'h3b:
-          \$21  = 1'h0;
-      7'h3c:
-          \$21  = 1'h0;
-      7'h3d:
-          \$21  = 1'h1;
-      7'h3e:
-          \$21  = 1'h0;
-      7'h3f:
-          \$21  = 1'h0;
-      7'h40:
-          \$21  = 1'h0;
-      7'h41:
-          \$21  = 1'h0;
-      7'h42:
-          \$21  = 1'h0;
-      7'h43:
-          \$21  = 1'h0;
-      7'h44:
-          \$21  = 1'h0;
-      7'h45:
-          \$21  = 1'h0;
-      7'h46:
-          \$21  = 1'h0;
-      7'h47:
-          \$21  = 1'h0;
-      7'h48:
-          \$21  = 1'h0;
-      7'h49:
-          \$21  = 1'h0;
-      7'h4a:
-          \$21  = 1'h0;
-      7'h4b:
-          \$21  = 1'h0;
-      7'h4c:
-          \$21  = 1'h0;
-      7'h4d:
-          \$21  = 1'h1;
-      7'h4e:
-          \$21  = 1'h0;
-      7'h4f:
-          \$21  = 1'h0;
-      7'h50:
-          \$21  = 1'h0;
-      7'h51:
-          \$21  = 1'h0;
-      7'h52:
-          \$21  = 1'h0;
-      7'h53:
-          \$21  = 1'h0;
-      7'h54:
-          \$21  = 1'h0;
-      7'h55:
-          \$21  = 1'h0;
-      7'h56:
-          \$21  = 1'h0;
-      7'h57:
-          \$21  = 1'h0;
-      7'h58:
-          \$21  = 1'h0;
-      7'h59:
-          \$21  = 1'h0;
-      7'h5a:
-          \$21  = 1'h0;
-      7'h5b:
-          \$21  = 1'h0;
-      7'h5c:
-          \$21  = 1'h0;
-      7'h5d:
-          \$21  = 1'h1;
-      7'h5e:
-          \$21  = 1'h0;
-      7'h5f:
-          \$21  = 1'h0;
-      7'h60:
-          \$21  = 1'h0;
-      7'h61:
-          \$21  = 1'h0;
-      7'h62:
-          \$21  = 1'h0;
-      7'h63:
-          \$21  = 1'h0;
-      7'h64:
-          \$21  = 1'h0;
-      7'h65:
-          \$21  = 1'h0;
-      7'h66:
-          \$21  = 1'h0;
-      7'h67:
-          \$21  = 1'h0;
-      7'h68:
-          \$21  = 1'h0;
-      7'h69:
-          \$21  = 1'h0;
-      7'h6a:
-          \$21  = 1'h0;
-      7'h6b:
-          \$21  = 1'h0;
-      7'h6c:
-          \$21  = 1'h0;
-      7'h6d:
-          \$21  = 1'h1;
-      7'h6e:
-          \$21  = 1'h0;
-      7'h6f:
-          \$21  = 1'h0;
-      7'h70:
-          \$21  = 1'h0;
-      7'h71:
-          \$21  = 1'h0;
-      7'h72:
-          \$21  = 1'h0;
-      7'h73:
-          \$21  = 1'h0;
-      7'h74:
-          \$21  = 1'h0;
-      7'h75:
-          \$21  = 1'h0;
-      7'h76:
-          \$21  = 1'h0;
-      7'h77:
-          \$21  = 1'h0;
-      7'h78:
-          \$21  = 1'h0;
-      7'h79:
-          \$21  = 1'h0;
-      7'h7a:
-          \$21  = 1'h0;
-      7'h7b:
-          \$21  = 1'h0;
-      7'h7c:
-          \$21  = 1'h0;
-      7'h7d:
-          \$21  = 1'h1;
-      7'h7e:
-          \$21  = 1'h0;
-      7'h7f:
-          \$21  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$74  = nf_t;
+    \$75  = nf_t;
     if (issue) begin
-      \$74  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$74  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = nf_t_ahead;
-    if (issue) begin
-      \$75  = \$17 ;
+      \$75  = nf_t_ahead;
     end
     if (rst) begin
       \$75  = 3'h0;
@@ -8745,39 +8767,39 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = \$signature__addr ;
+    \$76  = nf_t_ahead;
     if (issue) begin
-      \$76  = sf_t_ahead;
+      \$76  = \$1 ;
     end
     if (rst) begin
-      \$76  = 4'h0;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = sf_t_ahead;
+    \$77  = sf_t;
     if (issue) begin
-      \$77  = \$18 ;
+      \$77  = sf_t_ahead;
     end
     if (rst) begin
-      \$77  = 4'h1;
+      \$77  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = reads_input_t;
+    \$78  = sf_t_ahead;
     if (issue) begin
-      \$78  = reads_input_t_ahead;
+      \$78  = \$2 ;
     end
     if (rst) begin
-      \$78  = 1'h1;
+      \$78  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = reads_input_t_ahead;
+    \$79  = reads_input_t;
     if (issue) begin
-      \$79  = \$19 ;
+      \$79  = reads_input_t_ahead;
     end
     if (rst) begin
       \$79  = 1'h1;
@@ -8785,9 +8807,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = first_t;
+    \$80  = reads_input_t_ahead;
     if (issue) begin
-      \$80  = first_t_ahead;
+      \$80  = \$3 ;
     end
     if (rst) begin
       \$80  = 1'h1;
@@ -8795,19 +8817,19 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = first_t_ahead;
+    \$81  = first_t;
     if (issue) begin
-      \$81  = \$20 ;
+      \$81  = first_t_ahead;
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = last_t;
+    \$82  = first_t_ahead;
     if (issue) begin
-      \$82  = last_t_ahead;
+      \$82  = \$4 ;
     end
     if (rst) begin
       \$82  = 1'h0;
@@ -8815,9 +8837,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = last_t_ahead;
+    \$83  = last_t;
     if (issue) begin
-      \$83  = \$21 ;
+      \$83  = last_t_ahead;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -8825,403 +8847,421 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = t;
+    \$84  = last_t_ahead;
     if (issue) begin
-      \$84  = \$24 [6:0];
+      \$84  = \$5 ;
     end
     if (rst) begin
-      \$84  = 7'h00;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = i__payload;
+    \$85  = t;
+    if (issue) begin
+      \$85  = \$8 [6:0];
+    end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$85  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = reads_input_t;
+    \$86  = i__payload;
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = issue;
+    \$87  = reads_input_t;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = first_t;
+    \$88  = issue;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = last_t;
+    \$89  = first_t;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = nf_t;
+    \$90  = last_t;
     if (rst) begin
-      \$90  = 3'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = \$25 ;
+    \$91  = nf_t;
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = t;
+    \$92  = \$9 ;
     if (rst) begin
-      \$92  = 7'h00;
+      \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = port__data;
+    \$93  = t;
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = x_mid[7:0];
+    \$94  = port__data;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = x_mid[15:8];
+    \$95  = x_mid[7:0];
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = \$26 ;
+    \$96  = x_mid[15:8];
     if (rst) begin
-      \$96  = 9'h000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = rom0_read[7:0];
+    \$97  = \$10 ;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = \$27 ;
+    \$98  = rom0_read[7:0];
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = rom0_read[15:8];
+    \$99  = \$11 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = \$28 ;
+    \$100  = rom0_read[15:8];
     if (rst) begin
-      \$100  = 17'h00000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = \$29 ;
+    \$101  = \$12 ;
     if (rst) begin
       \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = prod0_0;
+    \$102  = \$13 ;
     if (rst) begin
       \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = prod0_1;
+    \$103  = prod0_0;
     if (rst) begin
       \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
+    \$104  = prod0_1;
     if (rst) begin
-      \$104  = 23'h000000;
+      \$104  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = v1;
+    \$105  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = first1;
+    \$106  = v1;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = last1;
+    \$107  = first1;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = nf1;
+    \$108  = last1;
     if (rst) begin
-      \$108  = 3'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = v2;
+    \$109  = nf1;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = first2;
+    \$110  = v2;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = last2;
+    \$111  = first2;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = nf2;
+    \$112  = last2;
     if (rst) begin
-      \$112  = 3'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = v3;
+    \$113  = nf2;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = first3;
+    \$114  = v3;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = last3;
+    \$115  = first3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = nf3;
+    \$116  = last3;
     if (rst) begin
-      \$116  = 3'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = v4;
+    \$117  = nf3;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = first4;
+    \$118  = v4;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = last4;
+    \$119  = first4;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = nf4;
+    \$120  = last4;
     if (rst) begin
-      \$120  = 3'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = v5;
+    \$121  = nf4;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = first5;
+    \$122  = v5;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = last5;
+    \$123  = first5;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = nf5;
+    \$124  = last5;
     if (rst) begin
-      \$124  = 3'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = v6;
+    \$125  = nf5;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = first6;
+    \$126  = v6;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = last6;
+    \$127  = first6;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = nf6;
+    \$128  = last6;
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = acc0;
+    \$129  = nf6;
+    if (rst) begin
+      \$129  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$130  = acc0;
     if (v7) begin
-      \$129  = \$9 [22:0];
+      \$130  = \$63 [22:0];
     end
     if (rst) begin
-      \$129  = 23'h000000;
+      \$130  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = \$34 [3:0];
+    \$131  = \$67 [3:0];
     if (rst) begin
-      \$130  = 4'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$signature__addr$27 ;
-    if (\$42 ) begin
-      \$131  = \$45 [2:0];
-    end
+    \$132  = \$15 ;
     if (rst) begin
-      \$131  = 3'h0;
+      \$132  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \rport__addr$30 ;
+    \$133  = q_wptr;
+    if (\$23 ) begin
+      \$133  = \$26 [2:0];
+    end
+    if (rst) begin
+      \$133  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$134  = q_rptr;
+    if (\$30 ) begin
+      \$134  = \$33 [2:0];
+    end
+    if (rst) begin
+      \$134  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$135  = \$47 [3:0];
+    if (rst) begin
+      \$135  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$136  = o__valid;
     if (\$49 ) begin
-      \$132  = \$52 [2:0];
+      \$136  = \$52 ;
     end
     if (rst) begin
-      \$132  = 3'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = \$66 [3:0];
-    if (rst) begin
-      \$133  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = o__valid;
-    if (\$68 ) begin
-      \$134  = \$71 ;
+    \$137  = o__payload;
+    if (\$49 ) begin
+      \$137  = \$54 ;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$137  = 23'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = o__payload;
-    if (\$68 ) begin
-      \$135  = \$73 ;
-    end
-    if (rst) begin
-      \$135  = 23'h000000;
-    end
-  end
-  assign sf_t = \$signature__addr ;
+  assign acc0_next = \$63 [22:0];
+  assign q_owed_next = \$67 [3:0];
+  assign q_in = \$63 [22:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign acc0_next = \$9 [22:0];
-  assign q_in = \$9 [22:0];
-  assign q_wptr = \$signature__addr$27 ;
-  assign \$signature__data$29  = \$9 [22:0];
-  assign q_rptr = \rport__addr$30 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \$signature__addr$82  = q_wptr;
+  assign \$signature__data$83  = \$63 [22:0];
+  assign \rport__addr$84  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign \q_in[0]  = \$9 [22:0];
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = \$63 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -9232,7 +9272,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$104 ;
   reg [5:0] \$105 ;
   reg [5:0] \$106 ;
-  reg [34:0] \$107 ;
+  reg [5:0] \$107 ;
   reg [34:0] \$108 ;
   reg [34:0] \$109 ;
   wire \$11 ;
@@ -9250,73 +9290,75 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] \$120 ;
   reg [34:0] \$121 ;
   reg [34:0] \$122 ;
-  reg [22:0] \$123 ;
-  reg [16:0] \$124 ;
+  reg [34:0] \$123 ;
+  reg [22:0] \$124 ;
   reg [16:0] \$125 ;
-  reg [33:0] \$126 ;
+  reg [16:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
-  reg [16:0] \$129 ;
-  wire [3:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [24:0] \$131 ;
+  reg [33:0] \$129 ;
+  wire \$13 ;
+  reg [16:0] \$130 ;
+  reg [7:0] \$131 ;
   reg [24:0] \$132 ;
   reg [24:0] \$133 ;
-  reg [5:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [22:0] \$136 ;
+  reg [24:0] \$134 ;
+  reg [5:0] \$135 ;
+  reg [16:0] \$136 ;
   reg [22:0] \$137 ;
   reg [22:0] \$138 ;
-  reg [5:0] \$139 ;
-  wire [3:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [13:0] \$141 ;
+  reg [22:0] \$139 ;
+  wire \$14 ;
+  reg [5:0] \$140 ;
+  reg [7:0] \$141 ;
   reg [13:0] \$142 ;
   reg [13:0] \$143 ;
-  reg [47:0] \$144 ;
+  reg [13:0] \$144 ;
   reg [47:0] \$145 ;
-  reg \$146 ;
+  reg [47:0] \$146 ;
   reg \$147 ;
-  reg [49:0] \$148 ;
-  reg [3:0] \$149 ;
+  reg \$148 ;
+  reg [49:0] \$149 ;
   wire \$15 ;
   reg [3:0] \$150 ;
-  reg [3:0] \$151 ;
+  reg \$151 ;
   reg [3:0] \$152 ;
-  reg \$153 ;
-  reg [7:0] \$154 ;
-  reg [24:0] \$16 ;
-  reg [5:0] \$17 ;
-  reg [34:0] \$18 ;
-  reg [34:0] \$19 ;
+  reg [3:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg \$155 ;
+  reg [7:0] \$156 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire [3:0] \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [33:0] \$20 ;
-  wire [24:0] \$21 ;
-  wire [22:0] \$22 ;
-  wire [13:0] \$23 ;
-  wire [34:0] \$24 ;
-  wire [35:0] \$25 ;
-  wire [55:0] \$26 ;
-  wire [56:0] \$27 ;
-  wire [53:0] \$28 ;
-  wire [58:0] \$29 ;
+  reg [24:0] \$20 ;
+  reg [5:0] \$21 ;
+  reg [34:0] \$22 ;
+  reg [34:0] \$23 ;
+  wire [33:0] \$24 ;
+  wire [24:0] \$25 ;
+  wire [22:0] \$26 ;
+  wire [13:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
   wire [49:0] \$3 ;
-  wire [76:0] \$30 ;
-  wire [77:0] \$31 ;
-  wire [47:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [48:0] \$37 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [53:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [76:0] \$34 ;
+  wire [77:0] \$35 ;
+  wire [47:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [49:0] \$4 ;
-  wire [49:0] \$40 ;
-  wire \$41 ;
-  wire [4:0] \$42 ;
+  wire \$40 ;
+  wire [48:0] \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [5:0] \$44 ;
+  wire [49:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -9326,39 +9368,39 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire \$53 ;
   wire [4:0] \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
-  wire [4:0] \$60 ;
+  wire [4:0] \$6 ;
+  wire \$60 ;
   wire [4:0] \$61 ;
-  wire \$62 ;
+  wire [4:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [5:0] \$74 ;
-  wire \$75 ;
+  wire \$74 ;
+  wire [5:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
-  wire [7:0] \$80 ;
-  reg [2:0] \$81 ;
-  reg \$82 ;
+  wire [5:0] \$8 ;
+  wire \$80 ;
+  wire [7:0] \$81 ;
+  reg [2:0] \$82 ;
   reg \$83 ;
   reg \$84 ;
   reg \$85 ;
@@ -9368,7 +9410,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg [24:0] \$91 ;
+  reg \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
@@ -9376,7 +9418,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$96 ;
   reg [24:0] \$97 ;
   reg [24:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -9386,7 +9428,8 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   input [22:0] i__payload;
   wire [22:0] i__payload;
   wire [22:0] \i__payload[0] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [7:0] o__payload;
@@ -9399,7 +9442,8 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -9495,249 +9539,251 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'ha;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
   assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$7  = | q_stored;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = \$6  & \$8 ;
-  assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_8 & \$10 ;
-  assign \$11  = i__valid & q_room;
-  assign \$12  = group == 3'h7;
-  assign \$13  = group + 1'h1;
-  assign \$14  = \$12  ? 4'h0 : \$13 ;
-  assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x0_0 * rq0_m0_0;
-  assign \$21  = rq0_x0_1 * rq0_m0_1;
-  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$25  = 1'h0 + \$24 ;
-  assign \$27  = \$25  + \$26 ;
-  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$33  = rq0_rem > rq0_half_6;
-  assign \$34  = rq0_rem == rq0_half_6;
-  assign \$35  = | rq0_half_6;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$38  = rq0_tie & rq0_floor[0];
-  assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$41  = i__valid & q_room;
-  assign \$42  = q_owed + \$41 ;
-  assign \$43  = o__valid & o__ready;
-  assign \$44  = \$42  - \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_8 & \$50 ;
-  assign \$52  = \$signature__addr  == 4'h8;
-  assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 5'h00 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 4'h8;
-  assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 5'h00 : \$60 ;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = | q_stored;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_8 & \$67 ;
-  assign \$69  = q_stored + \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = \$69  - \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_8;
-  assign \$79  = | q_stored;
-  assign \$80  = \$79  ? rport__data : \$4 [7:0];
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 3'h7;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 4'h0 : \$17 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = \$8 [3:0] < 4'ha;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$47  & \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = rq_valid_8 & \$51 ;
+  assign \$53  = \$signature__addr  == 4'h8;
+  assign \$54  = \$signature__addr  + 1'h1;
+  assign \$55  = \$53  ? 5'h00 : \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = rport__addr == 4'h8;
+  assign \$61  = rport__addr + 1'h1;
+  assign \$62  = \$60  ? 5'h00 : \$61 ;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = rq_valid_8 & \$68 ;
+  assign \$70  = q_stored + \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$70  - \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = \$78  | rq_valid_8;
+  assign \$80  = | q_stored;
+  assign \$81  = \$80  ? rport__data : \$4 [7:0];
   always @(posedge clk)
-    group <= \$81 ;
+    group <= \$82 ;
   always @(posedge clk)
-    rq_valid_1 <= \$82 ;
+    rq_valid_1 <= \$83 ;
   always @(posedge clk)
-    rq_valid_2 <= \$83 ;
+    rq_valid_2 <= \$84 ;
   always @(posedge clk)
-    rq_valid_3 <= \$84 ;
+    rq_valid_3 <= \$85 ;
   always @(posedge clk)
-    rq_valid_4 <= \$85 ;
+    rq_valid_4 <= \$86 ;
   always @(posedge clk)
-    rq_valid_5 <= \$86 ;
+    rq_valid_5 <= \$87 ;
   always @(posedge clk)
-    rq_valid_6 <= \$87 ;
+    rq_valid_6 <= \$88 ;
   always @(posedge clk)
-    rq_valid_7 <= \$88 ;
+    rq_valid_7 <= \$89 ;
   always @(posedge clk)
-    rq_valid_8 <= \$89 ;
+    rq_valid_8 <= \$90 ;
   always @(posedge clk)
-    rq_valid_9 <= \$90 ;
+    rq_valid_9 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$91 ;
+    rq0_mult_1 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$92 ;
+    rq0_mult_2 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$93 ;
+    rq0_mult_3 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$94 ;
+    rq0_mult_4 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$95 ;
+    rq0_mult_5 <= \$96 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$96 ;
+    rq0_mult_6 <= \$97 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$97 ;
+    rq0_mult_7 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$98 ;
+    rq0_mult_8 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$99 ;
+    rq0_shift_1 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$100 ;
+    rq0_shift_2 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$101 ;
+    rq0_shift_3 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$102 ;
+    rq0_shift_4 <= \$103 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$103 ;
+    rq0_shift_5 <= \$104 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$104 ;
+    rq0_shift_6 <= \$105 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$105 ;
+    rq0_shift_7 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$106 ;
+    rq0_shift_8 <= \$107 ;
   always @(posedge clk)
-    rq0_half_1 <= \$107 ;
+    rq0_half_1 <= \$108 ;
   always @(posedge clk)
-    rq0_half_2 <= \$108 ;
+    rq0_half_2 <= \$109 ;
   always @(posedge clk)
-    rq0_half_3 <= \$109 ;
+    rq0_half_3 <= \$110 ;
   always @(posedge clk)
-    rq0_half_4 <= \$110 ;
+    rq0_half_4 <= \$111 ;
   always @(posedge clk)
-    rq0_half_5 <= \$111 ;
+    rq0_half_5 <= \$112 ;
   always @(posedge clk)
-    rq0_half_6 <= \$112 ;
+    rq0_half_6 <= \$113 ;
   always @(posedge clk)
-    rq0_half_7 <= \$113 ;
+    rq0_half_7 <= \$114 ;
   always @(posedge clk)
-    rq0_half_8 <= \$114 ;
+    rq0_half_8 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$115 ;
+    rq0_mask_1 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$116 ;
+    rq0_mask_2 <= \$117 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$117 ;
+    rq0_mask_3 <= \$118 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$118 ;
+    rq0_mask_4 <= \$119 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$119 ;
+    rq0_mask_5 <= \$120 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$120 ;
+    rq0_mask_6 <= \$121 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$121 ;
+    rq0_mask_7 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$122 ;
+    rq0_mask_8 <= \$123 ;
   always @(posedge clk)
-    rq0_x <= \$123 ;
+    rq0_x <= \$124 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$124 ;
+    rq0_x0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$125 ;
+    rq0_m0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$126 ;
+    rq0_part0_0 <= \$127 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$127 ;
+    rq0_part0_0_r <= \$128 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$128 ;
+    rq0_part0_0_rr <= \$129 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$129 ;
+    rq0_x0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$130 ;
+    rq0_m0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$131 ;
+    rq0_part0_1 <= \$132 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$132 ;
+    rq0_part0_1_r <= \$133 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$133 ;
+    rq0_part0_1_rr <= \$134 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$134 ;
+    rq0_x1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$135 ;
+    rq0_m1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$136 ;
+    rq0_part1_0 <= \$137 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$137 ;
+    rq0_part1_0_r <= \$138 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$138 ;
+    rq0_part1_0_rr <= \$139 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$139 ;
+    rq0_x1_1 <= \$140 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$140 ;
+    rq0_m1_1 <= \$141 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$141 ;
+    rq0_part1_1 <= \$142 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$142 ;
+    rq0_part1_1_r <= \$143 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$143 ;
+    rq0_part1_1_rr <= \$144 ;
   always @(posedge clk)
-    rq0_prod <= \$144 ;
+    rq0_prod <= \$145 ;
   always @(posedge clk)
-    rq0_floor <= \$145 ;
+    rq0_floor <= \$146 ;
   always @(posedge clk)
-    rq0_above <= \$146 ;
+    rq0_above <= \$147 ;
   always @(posedge clk)
-    rq0_tie <= \$147 ;
+    rq0_tie <= \$148 ;
   always @(posedge clk)
-    rq0_code <= \$148 ;
+    rq0_code <= \$149 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    q_owed <= \$150 ;
   always @(posedge clk)
-    \$signature__addr  <= \$150 ;
+    i__ready <= \$151 ;
   always @(posedge clk)
-    rport__addr <= \$151 ;
+    \$signature__addr  <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$152 ;
+    rport__addr <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$153 ;
+    q_stored <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$154 ;
+    o__valid <= \$155 ;
+  always @(posedge clk)
+    o__payload <= \$156 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$16  = 25'h10d42be;
+          \$20  = 25'h10d42be;
       3'h1:
-          \$16  = 25'h14f35a0;
+          \$20  = 25'h14f35a0;
       3'h2:
-          \$16  = 25'h16be61d;
+          \$20  = 25'h16be61d;
       3'h3:
-          \$16  = 25'h165cdd6;
+          \$20  = 25'h165cdd6;
       3'h4:
-          \$16  = 25'h104a9b6;
+          \$20  = 25'h104a9b6;
       3'h5:
-          \$16  = 25'h1baa65f;
+          \$20  = 25'h1baa65f;
       3'h6:
-          \$16  = 25'h1860c5f;
+          \$20  = 25'h1860c5f;
       3'h7:
-          \$16  = 25'h1a4ba96;
+          \$20  = 25'h1a4ba96;
     endcase
   end
   always @* begin
@@ -9745,21 +9791,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       3'h1:
-          \$17  = 6'h21;
+          \$21  = 6'h21;
       3'h2:
-          \$17  = 6'h21;
+          \$21  = 6'h21;
       3'h3:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h4:
-          \$17  = 6'h20;
+          \$21  = 6'h20;
       3'h5:
-          \$17  = 6'h21;
+          \$21  = 6'h21;
       3'h6:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h7:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
     endcase
   end
   always @* begin
@@ -9767,21 +9813,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$18  = 35'h200000000;
+          \$22  = 35'h200000000;
       3'h1:
-          \$18  = 35'h100000000;
+          \$22  = 35'h100000000;
       3'h2:
-          \$18  = 35'h100000000;
+          \$22  = 35'h100000000;
       3'h3:
-          \$18  = 35'h400000000;
+          \$22  = 35'h400000000;
       3'h4:
-          \$18  = 35'h080000000;
+          \$22  = 35'h080000000;
       3'h5:
-          \$18  = 35'h100000000;
+          \$22  = 35'h100000000;
       3'h6:
-          \$18  = 35'h400000000;
+          \$22  = 35'h400000000;
       3'h7:
-          \$18  = 35'h400000000;
+          \$22  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -9789,491 +9835,484 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$19  = 35'h3ffffffff;
+          \$23  = 35'h3ffffffff;
       3'h1:
-          \$19  = 35'h1ffffffff;
+          \$23  = 35'h1ffffffff;
       3'h2:
-          \$19  = 35'h1ffffffff;
+          \$23  = 35'h1ffffffff;
       3'h3:
-          \$19  = 35'h7ffffffff;
+          \$23  = 35'h7ffffffff;
       3'h4:
-          \$19  = 35'h0ffffffff;
+          \$23  = 35'h0ffffffff;
       3'h5:
-          \$19  = 35'h1ffffffff;
+          \$23  = 35'h1ffffffff;
       3'h6:
-          \$19  = 35'h7ffffffff;
+          \$23  = 35'h7ffffffff;
       3'h7:
-          \$19  = 35'h7ffffffff;
+          \$23  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$81  = group;
-    if (\$11 ) begin
-      \$81  = \$14 [2:0];
+    \$82  = group;
+    if (\$15 ) begin
+      \$82  = \$18 [2:0];
     end
     if (rst) begin
-      \$81  = 3'h0;
+      \$82  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$82  = \$15 ;
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = rq_valid_1;
+    \$83  = \$19 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = rq_valid_2;
+    \$84  = rq_valid_1;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = rq_valid_3;
+    \$85  = rq_valid_2;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = rq_valid_4;
+    \$86  = rq_valid_3;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = rq_valid_5;
+    \$87  = rq_valid_4;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = rq_valid_6;
+    \$88  = rq_valid_5;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = rq_valid_7;
+    \$89  = rq_valid_6;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = rq_valid_8;
+    \$90  = rq_valid_7;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = \$16 ;
+    \$91  = rq_valid_8;
     if (rst) begin
-      \$91  = 25'h0000000;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = rq0_mult_1;
+    \$92  = \$20 ;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = rq0_mult_2;
+    \$93  = rq0_mult_1;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = rq0_mult_3;
+    \$94  = rq0_mult_2;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = rq0_mult_4;
+    \$95  = rq0_mult_3;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = rq0_mult_5;
+    \$96  = rq0_mult_4;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = rq0_mult_6;
+    \$97  = rq0_mult_5;
     if (rst) begin
       \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = rq0_mult_7;
+    \$98  = rq0_mult_6;
     if (rst) begin
       \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq0_mult_7;
     if (rst) begin
-      \$99  = 6'h00;
+      \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = rq0_shift_1;
+    \$100  = \$21 ;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = rq0_shift_2;
+    \$101  = rq0_shift_1;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rq0_shift_3;
+    \$102  = rq0_shift_2;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rq0_shift_4;
+    \$103  = rq0_shift_3;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rq0_shift_5;
+    \$104  = rq0_shift_4;
     if (rst) begin
       \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rq0_shift_6;
+    \$105  = rq0_shift_5;
     if (rst) begin
       \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rq0_shift_7;
+    \$106  = rq0_shift_6;
     if (rst) begin
       \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_shift_7;
     if (rst) begin
-      \$107  = 35'h000000000;
+      \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = rq0_half_1;
+    \$108  = \$22 ;
     if (rst) begin
       \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rq0_half_2;
+    \$109  = rq0_half_1;
     if (rst) begin
       \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rq0_half_3;
+    \$110  = rq0_half_2;
     if (rst) begin
       \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = rq0_half_4;
+    \$111  = rq0_half_3;
     if (rst) begin
       \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq0_half_5;
+    \$112  = rq0_half_4;
     if (rst) begin
       \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = rq0_half_6;
+    \$113  = rq0_half_5;
     if (rst) begin
       \$113  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rq0_half_7;
+    \$114  = rq0_half_6;
     if (rst) begin
       \$114  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_half_7;
     if (rst) begin
       \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = rq0_mask_1;
+    \$116  = \$23 ;
     if (rst) begin
       \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = rq0_mask_2;
+    \$117  = rq0_mask_1;
     if (rst) begin
       \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = rq0_mask_3;
+    \$118  = rq0_mask_2;
     if (rst) begin
       \$118  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_mask_4;
+    \$119  = rq0_mask_3;
     if (rst) begin
       \$119  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = rq0_mask_5;
+    \$120  = rq0_mask_4;
     if (rst) begin
       \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = rq0_mask_6;
+    \$121  = rq0_mask_5;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = rq0_mask_7;
+    \$122  = rq0_mask_6;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = i__payload;
+    \$123  = rq0_mask_7;
     if (rst) begin
-      \$123  = 23'h000000;
+      \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = rq0_x[16:0];
+    \$124  = i__payload;
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = rq0_mult_1[16:0];
+    \$125  = rq0_x[16:0];
     if (rst) begin
       \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = \$20 ;
+    \$126  = rq0_mult_1[16:0];
     if (rst) begin
-      \$126  = 34'h000000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = rq0_part0_0;
+    \$127  = \$24 ;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = rq0_part0_0_r;
+    \$128  = rq0_part0_0;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = rq0_x[16:0];
+    \$129  = rq0_part0_0_r;
     if (rst) begin
-      \$129  = 17'h00000;
+      \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = rq0_mult_1[24:17];
+    \$130  = rq0_x[16:0];
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = \$21 ;
+    \$131  = rq0_mult_1[24:17];
     if (rst) begin
-      \$131  = 25'h0000000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = rq0_part0_1;
+    \$132  = \$25 ;
     if (rst) begin
       \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = rq0_part0_1_r;
+    \$133  = rq0_part0_1;
     if (rst) begin
       \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = rq0_x[22:17];
+    \$134  = rq0_part0_1_r;
     if (rst) begin
-      \$134  = 6'h00;
+      \$134  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = rq0_mult_1[16:0];
+    \$135  = rq0_x[22:17];
     if (rst) begin
-      \$135  = 17'h00000;
+      \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = \$22 ;
+    \$136  = rq0_mult_1[16:0];
     if (rst) begin
-      \$136  = 23'h000000;
+      \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = rq0_part1_0;
+    \$137  = \$26 ;
     if (rst) begin
       \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = rq0_part1_0_r;
+    \$138  = rq0_part1_0;
     if (rst) begin
       \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = rq0_x[22:17];
+    \$139  = rq0_part1_0_r;
     if (rst) begin
-      \$139  = 6'h00;
+      \$139  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = rq0_mult_1[24:17];
+    \$140  = rq0_x[22:17];
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = \$23 ;
+    \$141  = rq0_mult_1[24:17];
     if (rst) begin
-      \$141  = 14'h0000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = rq0_part1_1;
+    \$142  = \$27 ;
     if (rst) begin
       \$142  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = rq0_part1_1_r;
+    \$143  = rq0_part1_1;
     if (rst) begin
       \$143  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = \$31 [47:0];
+    \$144  = rq0_part1_1_r;
     if (rst) begin
-      \$144  = 48'h000000000000;
+      \$144  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = \$32 ;
+    \$145  = \$35 [47:0];
     if (rst) begin
       \$145  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = \$33 ;
+    \$146  = \$36 ;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = \$36 ;
+    \$147  = \$37 ;
     if (rst) begin
       \$147  = 1'h0;
     end
@@ -10282,246 +10321,265 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$148  = \$40 ;
     if (rst) begin
-      \$148  = 50'h0000000000000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = \$44 [3:0];
+    \$149  = \$44 ;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = \$signature__addr ;
-    if (\$51 ) begin
-      \$150  = \$54 [3:0];
-    end
+    \$150  = \$8 [3:0];
     if (rst) begin
       \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = rport__addr;
-    if (\$58 ) begin
-      \$151  = \$61 [3:0];
-    end
+    \$151  = \$45 ;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$74 [3:0];
+    \$152  = \$signature__addr ;
+    if (\$52 ) begin
+      \$152  = \$55 [3:0];
+    end
     if (rst) begin
       \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = o__valid;
-    if (\$76 ) begin
-      \$153  = \$78 ;
+    \$153  = rport__addr;
+    if (\$59 ) begin
+      \$153  = \$62 [3:0];
     end
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = o__payload;
-    if (\$76 ) begin
-      \$154  = \$80 ;
-    end
+    \$154  = \$75 [3:0];
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 4'h0;
     end
   end
-  assign i__ready = q_room;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$155  = o__valid;
+    if (\$77 ) begin
+      \$155  = \$79 ;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$156  = o__payload;
+    if (\$77 ) begin
+      \$156  = \$81 ;
+    end
+    if (rst) begin
+      \$156  = 8'h00;
+    end
+  end
+  assign q_room = i__ready;
   assign q_in = \$4 [7:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = \$4 [7:0];
   assign q_rptr = rport__addr;
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_rr };
-  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
+module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  wire \$1 ;
-  reg [20:0] \$10 ;
+  reg [2:0] \$1 ;
+  wire [8:0] \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg [2:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
-  wire [20:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [16:0] \$115 ;
+  reg \$102 ;
+  reg [2:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
+  wire [8:0] \$11 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [7:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
-  wire [21:0] \$12 ;
+  wire [8:0] \$12 ;
   reg [16:0] \$120 ;
   reg [16:0] \$121 ;
   reg [16:0] \$122 ;
-  reg [20:0] \$123 ;
+  reg [16:0] \$123 ;
   reg [20:0] \$124 ;
   reg [20:0] \$125 ;
   reg [20:0] \$126 ;
-  reg \$127 ;
+  reg [20:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
-  reg [20:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  wire [8:0] \$13 ;
+  reg \$130 ;
+  reg [2:0] \$131 ;
   reg \$132 ;
   reg \$133 ;
-  reg [2:0] \$134 ;
-  reg \$135 ;
+  reg \$134 ;
+  reg [2:0] \$135 ;
   reg \$136 ;
   reg \$137 ;
-  reg [2:0] \$138 ;
-  reg \$139 ;
-  wire [20:0] \$14 ;
+  reg \$138 ;
+  reg [2:0] \$139 ;
+  wire [16:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg [2:0] \$142 ;
-  reg \$143 ;
+  reg \$142 ;
+  reg [2:0] \$143 ;
   reg \$144 ;
   reg \$145 ;
-  reg [2:0] \$146 ;
-  reg \$147 ;
+  reg \$146 ;
+  reg [2:0] \$147 ;
   reg \$148 ;
   reg \$149 ;
-  wire [21:0] \$15 ;
-  reg [2:0] \$150 ;
-  reg [20:0] \$151 ;
+  wire [16:0] \$15 ;
+  reg \$150 ;
+  reg [2:0] \$151 ;
   reg [20:0] \$152 ;
   reg [20:0] \$153 ;
   reg [20:0] \$154 ;
-  reg [3:0] \$155 ;
-  reg [2:0] \$156 ;
-  reg [2:0] \$157 ;
-  reg [3:0] \$158 ;
-  reg \$159 ;
-  reg [20:0] \$16 ;
-  reg [83:0] \$160 ;
-  wire [20:0] \$17 ;
-  wire [21:0] \$18 ;
+  reg [20:0] \$155 ;
+  reg [3:0] \$156 ;
+  reg \$157 ;
+  reg [2:0] \$158 ;
+  reg [2:0] \$159 ;
+  wire [16:0] \$16 ;
+  reg [3:0] \$160 ;
+  reg \$161 ;
+  reg [83:0] \$162 ;
+  wire [16:0] \$17 ;
+  wire \$18 ;
   wire \$19 ;
-  wire \$2 ;
+  reg [2:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  reg [2:0] \$26 ;
-  reg [2:0] \$27 ;
-  reg \$28 ;
-  reg \$29 ;
-  wire \$3 ;
-  reg \$30 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire [3:0] \$28 ;
+  wire [3:0] \$29 ;
+  reg \$3 ;
+  wire \$30 ;
   wire \$31 ;
-  wire [6:0] \$32 ;
-  wire [6:0] \$33 ;
-  wire [7:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [8:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [16:0] \$39 ;
-  wire \$4 ;
-  wire [16:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [3:0] \$35 ;
+  wire [3:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  reg \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
-  wire \$45 ;
-  wire [5:0] \$46 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
+  reg \$5 ;
+  wire [5:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [3:0] \$56 ;
-  wire [3:0] \$57 ;
+  wire \$56 ;
+  wire [83:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [3:0] \$63 ;
-  wire [3:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  reg [20:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [4:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire \$63 ;
+  reg [20:0] \$64 ;
+  wire [20:0] \$65 ;
+  wire [21:0] \$66 ;
+  reg [20:0] \$67 ;
+  wire [20:0] \$68 ;
+  wire [21:0] \$69 ;
+  wire [6:0] \$7 ;
+  reg [20:0] \$70 ;
+  wire [20:0] \$71 ;
+  wire [21:0] \$72 ;
+  reg [20:0] \$73 ;
+  wire [20:0] \$74 ;
+  wire [21:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [5:0] \$78 ;
-  wire \$79 ;
-  wire [20:0] \$8 ;
+  wire [4:0] \$77 ;
+  wire \$78 ;
+  wire [5:0] \$79 ;
+  wire [6:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [83:0] \$85 ;
-  reg [2:0] \$86 ;
+  wire \$85 ;
+  wire \$86 ;
   reg [2:0] \$87 ;
   reg [2:0] \$88 ;
   reg [2:0] \$89 ;
-  wire [21:0] \$9 ;
-  reg \$90 ;
+  wire [7:0] \$9 ;
+  reg [2:0] \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg [5:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg \$98 ;
+  reg \$96 ;
+  reg [5:0] \$97 ;
+  reg [7:0] \$98 ;
   reg \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$36  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$98 ;
   wire [7:0] \$signature__data ;
-  wire [83:0] \$signature__data$38 ;
+  wire [83:0] \$signature__data$99 ;
   wire \$signature__en ;
-  wire \$signature__en$30 ;
+  wire \$signature__en$97 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -10578,8 +10636,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] port__addr = 6'h00;
+  wire [5:0] port__addr;
   wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
@@ -10595,27 +10654,25 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [20:0] \q_in[2] ;
   wire [20:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [2:0] q_rptr = 3'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  reg [2:0] q_wptr = 3'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom0_addr;
+  reg [5:0] rom0_addr = 6'h00;
   reg [31:0] rom0_read = 32'd0;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$39  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \rport__addr$100 ;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$99 ;
+  wire [83:0] \rport__data$89 ;
   input rst;
   wire rst;
-  (* init = 3'h0 *)
-  wire [2:0] sf_t;
+  reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
@@ -10658,11 +10715,11 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [83:0] queue [7:0];
@@ -10677,10 +10734,10 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[7] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      queue[\$signature__addr$36 ] <= q_in;
+    if (\$signature__en$97 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$99  = queue[\rport__addr$39 ];
+  assign \rport__data$89  = queue[q_rptr];
   reg [31:0] rom0 [63:0];
   initial begin
     rom0[0] = 32'd939406835;
@@ -10750,27 +10807,22 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h9;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first7 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first7 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first7 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
+  assign \$6  = t == 6'h3f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$12  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$15  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$16  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$17  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$18  = \$79 [3:0] < 4'h9;
   assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
@@ -10778,232 +10830,909 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$23  = ~ \$22 ;
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
-  assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = t == 6'h3f;
-  assign \$32  = t + 1'h1;
-  assign \$33  = \$31  ? 7'h00 : \$32 ;
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(x0_0) - $signed(8'h80);
-  assign \$36  = $signed(x0_0) - $signed(8'h80);
-  assign \$37  = $signed(x0_0) - $signed(8'h80);
-  assign \$38  = $signed(x0_0) - $signed(8'h80);
-  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$40  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$41  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$42  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$43  = issue & last_t;
-  assign \$44  = q_owed + \$43 ;
-  assign \$45  = o__valid & o__ready;
-  assign \$46  = \$44  - \$45 ;
-  assign \$47  = v7 & last7;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = \$47  & \$53 ;
-  assign \$55  = \$signature__addr$36  == 3'h7;
-  assign \$56  = \$signature__addr$36  + 1'h1;
-  assign \$57  = \$55  ? 4'h0 : \$56 ;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = | q_stored;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = \rport__addr$39  == 3'h7;
-  assign \$63  = \rport__addr$39  + 1'h1;
-  assign \$64  = \$62  ? 4'h0 : \$63 ;
-  assign \$65  = v7 & last7;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$67  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$65  & \$71 ;
-  assign \$73  = q_stored + \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = \$73  - \$77 ;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = | q_stored;
-  assign \$82  = v7 & last7;
-  assign \$83  = \$81  | \$82 ;
-  assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$99  : q_in;
+  assign \$26  = \$19  & \$25 ;
+  assign \$27  = q_wptr == 3'h7;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 4'h0 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 3'h7;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 4'h0 : \$35 ;
+  assign \$37  = v7 & last7;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$37  & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = v7 & last7;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = | q_stored;
+  assign \$57  = \$56  ? \rport__data$89  : q_in;
+  assign \$58  = ~ last_t;
+  assign \$59  = q_room | \$58 ;
+  assign i__ready = \$59  & reads_input_t;
+  assign \$60  = ~ last_t;
+  assign \$61  = q_room | \$60 ;
+  assign \$62  = ~ reads_input_t;
+  assign \$63  = i__valid | \$62 ;
+  assign issue = \$61  & \$63 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$65  = first7 ? \$64  : acc0;
+  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
+  assign \$68  = first7 ? \$67  : acc1;
+  assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
+  assign \$71  = first7 ? \$70  : acc2;
+  assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
+  assign \$74  = first7 ? \$73  : acc3;
+  assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
+  assign \$76  = issue & last_t;
+  assign \$77  = q_owed + \$76 ;
+  assign \$78  = o__valid & o__ready;
+  assign \$79  = \$77  - \$78 ;
+  assign \$80  = v7 & last7;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$signature__en$97  = \$80  & \$86 ;
   always @(posedge clk)
-    nf_t <= \$86 ;
+    nf_t <= \$87 ;
   always @(posedge clk)
-    nf_t_ahead <= \$87 ;
+    nf_t_ahead <= \$88 ;
   always @(posedge clk)
-    \$signature__addr  <= \$88 ;
+    sf_t <= \$89 ;
   always @(posedge clk)
-    sf_t_ahead <= \$89 ;
+    sf_t_ahead <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$90 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$91 ;
+    reads_input_t_ahead <= \$92 ;
   always @(posedge clk)
-    first_t <= \$92 ;
+    first_t <= \$93 ;
   always @(posedge clk)
-    first_t_ahead <= \$93 ;
+    first_t_ahead <= \$94 ;
   always @(posedge clk)
-    last_t <= \$94 ;
+    last_t <= \$95 ;
   always @(posedge clk)
-    last_t_ahead <= \$95 ;
+    last_t_ahead <= \$96 ;
   always @(posedge clk)
-    t <= \$96 ;
+    t <= \$97 ;
   always @(posedge clk)
-    x_reg <= \$97 ;
+    x_reg <= \$98 ;
   always @(posedge clk)
-    from_input <= \$98 ;
+    from_input <= \$99 ;
   always @(posedge clk)
-    v1 <= \$99 ;
+    v1 <= \$100 ;
   always @(posedge clk)
-    first1 <= \$100 ;
+    first1 <= \$101 ;
   always @(posedge clk)
-    last1 <= \$101 ;
+    last1 <= \$102 ;
   always @(posedge clk)
-    nf1 <= \$102 ;
+    nf1 <= \$103 ;
   always @(posedge clk)
-    x_mid <= \$103 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    port__addr <= \$104 ;
+    rom0_addr <= \$105 ;
   always @(posedge clk)
-    rom0_read <= \$105 ;
+    rom0_read <= \$106 ;
   always @(posedge clk)
-    x0_0 <= \$106 ;
+    x0_0 <= \$107 ;
   always @(posedge clk)
-    xoff0_0 <= \$107 ;
+    xoff0_0 <= \$108 ;
   always @(posedge clk)
-    w0_0 <= \$108 ;
+    w0_0 <= \$109 ;
   always @(posedge clk)
-    xoff1_0 <= \$109 ;
+    xoff1_0 <= \$110 ;
   always @(posedge clk)
-    w1_0 <= \$110 ;
+    w1_0 <= \$111 ;
   always @(posedge clk)
-    xoff2_0 <= \$111 ;
+    xoff2_0 <= \$112 ;
   always @(posedge clk)
-    w2_0 <= \$112 ;
+    w2_0 <= \$113 ;
   always @(posedge clk)
-    xoff3_0 <= \$113 ;
+    xoff3_0 <= \$114 ;
   always @(posedge clk)
-    w3_0 <= \$114 ;
+    w3_0 <= \$115 ;
   always @(posedge clk)
-    prod0_0 <= \$115 ;
+    prod0_0 <= \$116 ;
   always @(posedge clk)
-    prod1_0 <= \$116 ;
+    prod1_0 <= \$117 ;
   always @(posedge clk)
-    prod2_0 <= \$117 ;
+    prod2_0 <= \$118 ;
   always @(posedge clk)
-    prod3_0 <= \$118 ;
+    prod3_0 <= \$119 ;
   always @(posedge clk)
-    prod0_0_r <= \$119 ;
+    prod0_0_r <= \$120 ;
   always @(posedge clk)
-    prod1_0_r <= \$120 ;
+    prod1_0_r <= \$121 ;
   always @(posedge clk)
-    prod2_0_r <= \$121 ;
+    prod2_0_r <= \$122 ;
   always @(posedge clk)
-    prod3_0_r <= \$122 ;
+    prod3_0_r <= \$123 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$123 ;
+    sum0_s0_0 <= \$124 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$124 ;
+    sum1_s0_0 <= \$125 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$125 ;
+    sum2_s0_0 <= \$126 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$126 ;
+    sum3_s0_0 <= \$127 ;
   always @(posedge clk)
-    v2 <= \$127 ;
+    v2 <= \$128 ;
   always @(posedge clk)
-    first2 <= \$128 ;
+    first2 <= \$129 ;
   always @(posedge clk)
-    last2 <= \$129 ;
+    last2 <= \$130 ;
   always @(posedge clk)
-    nf2 <= \$130 ;
+    nf2 <= \$131 ;
   always @(posedge clk)
-    v3 <= \$131 ;
+    v3 <= \$132 ;
   always @(posedge clk)
-    first3 <= \$132 ;
+    first3 <= \$133 ;
   always @(posedge clk)
-    last3 <= \$133 ;
+    last3 <= \$134 ;
   always @(posedge clk)
-    nf3 <= \$134 ;
+    nf3 <= \$135 ;
   always @(posedge clk)
-    v4 <= \$135 ;
+    v4 <= \$136 ;
   always @(posedge clk)
-    first4 <= \$136 ;
+    first4 <= \$137 ;
   always @(posedge clk)
-    last4 <= \$137 ;
+    last4 <= \$138 ;
   always @(posedge clk)
-    nf4 <= \$138 ;
+    nf4 <= \$139 ;
   always @(posedge clk)
-    v5 <= \$139 ;
+    v5 <= \$140 ;
   always @(posedge clk)
-    first5 <= \$140 ;
+    first5 <= \$141 ;
   always @(posedge clk)
-    last5 <= \$141 ;
+    last5 <= \$142 ;
   always @(posedge clk)
-    nf5 <= \$142 ;
+    nf5 <= \$143 ;
   always @(posedge clk)
-    v6 <= \$143 ;
+    v6 <= \$144 ;
   always @(posedge clk)
-    first6 <= \$144 ;
+    first6 <= \$145 ;
   always @(posedge clk)
-    last6 <= \$145 ;
+    last6 <= \$146 ;
   always @(posedge clk)
-    nf6 <= \$146 ;
+    nf6 <= \$147 ;
   always @(posedge clk)
-    v7 <= \$147 ;
+    v7 <= \$148 ;
   always @(posedge clk)
-    first7 <= \$148 ;
+    first7 <= \$149 ;
   always @(posedge clk)
-    last7 <= \$149 ;
+    last7 <= \$150 ;
   always @(posedge clk)
-    nf7 <= \$150 ;
+    nf7 <= \$151 ;
   always @(posedge clk)
-    acc0 <= \$151 ;
+    acc0 <= \$152 ;
   always @(posedge clk)
-    acc1 <= \$152 ;
+    acc1 <= \$153 ;
   always @(posedge clk)
-    acc2 <= \$153 ;
+    acc2 <= \$154 ;
   always @(posedge clk)
-    acc3 <= \$154 ;
+    acc3 <= \$155 ;
   always @(posedge clk)
-    q_owed <= \$155 ;
+    q_owed <= \$156 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$156 ;
+    q_room <= \$157 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$157 ;
+    q_wptr <= \$158 ;
   always @(posedge clk)
-    q_stored <= \$158 ;
+    q_rptr <= \$159 ;
   always @(posedge clk)
-    o__valid <= \$159 ;
+    q_stored <= \$160 ;
   always @(posedge clk)
-    o__payload <= \$160 ;
+    o__valid <= \$161 ;
+  always @(posedge clk)
+    o__payload <= \$162 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$1  = 3'h0;
+      6'h01:
+          \$1  = 3'h0;
+      6'h02:
+          \$1  = 3'h0;
+      6'h03:
+          \$1  = 3'h0;
+      6'h04:
+          \$1  = 3'h0;
+      6'h05:
+          \$1  = 3'h0;
+      6'h06:
+          \$1  = 3'h1;
+      6'h07:
+          \$1  = 3'h1;
+      6'h08:
+          \$1  = 3'h1;
+      6'h09:
+          \$1  = 3'h1;
+      6'h0a:
+          \$1  = 3'h1;
+      6'h0b:
+          \$1  = 3'h1;
+      6'h0c:
+          \$1  = 3'h1;
+      6'h0d:
+          \$1  = 3'h1;
+      6'h0e:
+          \$1  = 3'h2;
+      6'h0f:
+          \$1  = 3'h2;
+      6'h10:
+          \$1  = 3'h2;
+      6'h11:
+          \$1  = 3'h2;
+      6'h12:
+          \$1  = 3'h2;
+      6'h13:
+          \$1  = 3'h2;
+      6'h14:
+          \$1  = 3'h2;
+      6'h15:
+          \$1  = 3'h2;
+      6'h16:
+          \$1  = 3'h3;
+      6'h17:
+          \$1  = 3'h3;
+      6'h18:
+          \$1  = 3'h3;
+      6'h19:
+          \$1  = 3'h3;
+      6'h1a:
+          \$1  = 3'h3;
+      6'h1b:
+          \$1  = 3'h3;
+      6'h1c:
+          \$1  = 3'h3;
+      6'h1d:
+          \$1  = 3'h3;
+      6'h1e:
+          \$1  = 3'h4;
+      6'h1f:
+          \$1  = 3'h4;
+      6'h20:
+          \$1  = 3'h4;
+      6'h21:
+          \$1  = 3'h4;
+      6'h22:
+          \$1  = 3'h4;
+      6'h23:
+          \$1  = 3'h4;
+      6'h24:
+          \$1  = 3'h4;
+      6'h25:
+          \$1  = 3'h4;
+      6'h26:
+          \$1  = 3'h5;
+      6'h27:
+          \$1  = 3'h5;
+      6'h28:
+          \$1  = 3'h5;
+      6'h29:
+          \$1  = 3'h5;
+      6'h2a:
+          \$1  = 3'h5;
+      6'h2b:
+          \$1  = 3'h5;
+      6'h2c:
+          \$1  = 3'h5;
+      6'h2d:
+          \$1  = 3'h5;
+      6'h2e:
+          \$1  = 3'h6;
+      6'h2f:
+          \$1  = 3'h6;
+      6'h30:
+          \$1  = 3'h6;
+      6'h31:
+          \$1  = 3'h6;
+      6'h32:
+          \$1  = 3'h6;
+      6'h33:
+          \$1  = 3'h6;
+      6'h34:
+          \$1  = 3'h6;
+      6'h35:
+          \$1  = 3'h6;
+      6'h36:
+          \$1  = 3'h7;
+      6'h37:
+          \$1  = 3'h7;
+      6'h38:
+          \$1  = 3'h7;
+      6'h39:
+          \$1  = 3'h7;
+      6'h3a:
+          \$1  = 3'h7;
+      6'h3b:
+          \$1  = 3'h7;
+      6'h3c:
+          \$1  = 3'h7;
+      6'h3d:
+          \$1  = 3'h7;
+      6'h3e:
+          \$1  = 3'h0;
+      6'h3f:
+          \$1  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$2  = 3'h2;
+      6'h01:
+          \$2  = 3'h3;
+      6'h02:
+          \$2  = 3'h4;
+      6'h03:
+          \$2  = 3'h5;
+      6'h04:
+          \$2  = 3'h6;
+      6'h05:
+          \$2  = 3'h7;
+      6'h06:
+          \$2  = 3'h0;
+      6'h07:
+          \$2  = 3'h1;
+      6'h08:
+          \$2  = 3'h2;
+      6'h09:
+          \$2  = 3'h3;
+      6'h0a:
+          \$2  = 3'h4;
+      6'h0b:
+          \$2  = 3'h5;
+      6'h0c:
+          \$2  = 3'h6;
+      6'h0d:
+          \$2  = 3'h7;
+      6'h0e:
+          \$2  = 3'h0;
+      6'h0f:
+          \$2  = 3'h1;
+      6'h10:
+          \$2  = 3'h2;
+      6'h11:
+          \$2  = 3'h3;
+      6'h12:
+          \$2  = 3'h4;
+      6'h13:
+          \$2  = 3'h5;
+      6'h14:
+          \$2  = 3'h6;
+      6'h15:
+          \$2  = 3'h7;
+      6'h16:
+          \$2  = 3'h0;
+      6'h17:
+          \$2  = 3'h1;
+      6'h18:
+          \$2  = 3'h2;
+      6'h19:
+          \$2  = 3'h3;
+      6'h1a:
+          \$2  = 3'h4;
+      6'h1b:
+          \$2  = 3'h5;
+      6'h1c:
+          \$2  = 3'h6;
+      6'h1d:
+          \$2  = 3'h7;
+      6'h1e:
+          \$2  = 3'h0;
+      6'h1f:
+          \$2  = 3'h1;
+      6'h20:
+          \$2  = 3'h2;
+      6'h21:
+          \$2  = 3'h3;
+      6'h22:
+          \$2  = 3'h4;
+      6'h23:
+          \$2  = 3'h5;
+      6'h24:
+          \$2  = 3'h6;
+      6'h25:
+          \$2  = 3'h7;
+      6'h26:
+          \$2  = 3'h0;
+      6'h27:
+          \$2  = 3'h1;
+      6'h28:
+          \$2  = 3'h2;
+      6'h29:
+          \$2  = 3'h3;
+      6'h2a:
+          \$2  = 3'h4;
+      6'h2b:
+          \$2  = 3'h5;
+      6'h2c:
+          \$2  = 3'h6;
+      6'h2d:
+          \$2  = 3'h7;
+      6'h2e:
+          \$2  = 3'h0;
+      6'h2f:
+          \$2  = 3'h1;
+      6'h30:
+          \$2  = 3'h2;
+      6'h31:
+          \$2  = 3'h3;
+      6'h32:
+          \$2  = 3'h4;
+      6'h33:
+          \$2  = 3'h5;
+      6'h34:
+          \$2  = 3'h6;
+      6'h35:
+          \$2  = 3'h7;
+      6'h36:
+          \$2  = 3'h0;
+      6'h37:
+          \$2  = 3'h1;
+      6'h38:
+          \$2  = 3'h2;
+      6'h39:
+          \$2  = 3'h3;
+      6'h3a:
+          \$2  = 3'h4;
+      6'h3b:
+          \$2  = 3'h5;
+      6'h3c:
+          \$2  = 3'h6;
+      6'h3d:
+          \$2  = 3'h7;
+      6'h3e:
+          \$2  = 3'h0;
+      6'h3f:
+          \$2  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$3  = 1'h1;
+      6'h01:
+          \$3  = 1'h1;
+      6'h02:
+          \$3  = 1'h1;
+      6'h03:
+          \$3  = 1'h1;
+      6'h04:
+          \$3  = 1'h1;
+      6'h05:
+          \$3  = 1'h1;
+      6'h06:
+          \$3  = 1'h0;
+      6'h07:
+          \$3  = 1'h0;
+      6'h08:
+          \$3  = 1'h0;
+      6'h09:
+          \$3  = 1'h0;
+      6'h0a:
+          \$3  = 1'h0;
+      6'h0b:
+          \$3  = 1'h0;
+      6'h0c:
+          \$3  = 1'h0;
+      6'h0d:
+          \$3  = 1'h0;
+      6'h0e:
+          \$3  = 1'h0;
+      6'h0f:
+          \$3  = 1'h0;
+      6'h10:
+          \$3  = 1'h0;
+      6'h11:
+          \$3  = 1'h0;
+      6'h12:
+          \$3  = 1'h0;
+      6'h13:
+          \$3  = 1'h0;
+      6'h14:
+          \$3  = 1'h0;
+      6'h15:
+          \$3  = 1'h0;
+      6'h16:
+          \$3  = 1'h0;
+      6'h17:
+          \$3  = 1'h0;
+      6'h18:
+          \$3  = 1'h0;
+      6'h19:
+          \$3  = 1'h0;
+      6'h1a:
+          \$3  = 1'h0;
+      6'h1b:
+          \$3  = 1'h0;
+      6'h1c:
+          \$3  = 1'h0;
+      6'h1d:
+          \$3  = 1'h0;
+      6'h1e:
+          \$3  = 1'h0;
+      6'h1f:
+          \$3  = 1'h0;
+      6'h20:
+          \$3  = 1'h0;
+      6'h21:
+          \$3  = 1'h0;
+      6'h22:
+          \$3  = 1'h0;
+      6'h23:
+          \$3  = 1'h0;
+      6'h24:
+          \$3  = 1'h0;
+      6'h25:
+          \$3  = 1'h0;
+      6'h26:
+          \$3  = 1'h0;
+      6'h27:
+          \$3  = 1'h0;
+      6'h28:
+          \$3  = 1'h0;
+      6'h29:
+          \$3  = 1'h0;
+      6'h2a:
+          \$3  = 1'h0;
+      6'h2b:
+          \$3  = 1'h0;
+      6'h2c:
+          \$3  = 1'h0;
+      6'h2d:
+          \$3  = 1'h0;
+      6'h2e:
+          \$3  = 1'h0;
+      6'h2f:
+          \$3  = 1'h0;
+      6'h30:
+          \$3  = 1'h0;
+      6'h31:
+          \$3  = 1'h0;
+      6'h32:
+          \$3  = 1'h0;
+      6'h33:
+          \$3  = 1'h0;
+      6'h34:
+          \$3  = 1'h0;
+      6'h35:
+          \$3  = 1'h0;
+      6'h36:
+          \$3  = 1'h0;
+      6'h37:
+          \$3  = 1'h0;
+      6'h38:
+          \$3  = 1'h0;
+      6'h39:
+          \$3  = 1'h0;
+      6'h3a:
+          \$3  = 1'h0;
+      6'h3b:
+          \$3  = 1'h0;
+      6'h3c:
+          \$3  = 1'h0;
+      6'h3d:
+          \$3  = 1'h0;
+      6'h3e:
+          \$3  = 1'h1;
+      6'h3f:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h0;
+      6'h02:
+          \$4  = 1'h0;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h0;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h1;
+      6'h07:
+          \$4  = 1'h0;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h0;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h0;
+      6'h0e:
+          \$4  = 1'h1;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h0;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h0;
+      6'h13:
+          \$4  = 1'h0;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h1;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h0;
+      6'h1a:
+          \$4  = 1'h0;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h0;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h1;
+      6'h1f:
+          \$4  = 1'h0;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h0;
+      6'h23:
+          \$4  = 1'h0;
+      6'h24:
+          \$4  = 1'h0;
+      6'h25:
+          \$4  = 1'h0;
+      6'h26:
+          \$4  = 1'h1;
+      6'h27:
+          \$4  = 1'h0;
+      6'h28:
+          \$4  = 1'h0;
+      6'h29:
+          \$4  = 1'h0;
+      6'h2a:
+          \$4  = 1'h0;
+      6'h2b:
+          \$4  = 1'h0;
+      6'h2c:
+          \$4  = 1'h0;
+      6'h2d:
+          \$4  = 1'h0;
+      6'h2e:
+          \$4  = 1'h1;
+      6'h2f:
+          \$4  = 1'h0;
+      6'h30:
+          \$4  = 1'h0;
+      6'h31:
+          \$4  = 1'h0;
+      6'h32:
+          \$4  = 1'h0;
+      6'h33:
+          \$4  = 1'h0;
+      6'h34:
+          \$4  = 1'h0;
+      6'h35:
+          \$4  = 1'h0;
+      6'h36:
+          \$4  = 1'h1;
+      6'h37:
+          \$4  = 1'h0;
+      6'h38:
+          \$4  = 1'h0;
+      6'h39:
+          \$4  = 1'h0;
+      6'h3a:
+          \$4  = 1'h0;
+      6'h3b:
+          \$4  = 1'h0;
+      6'h3c:
+          \$4  = 1'h0;
+      6'h3d:
+          \$4  = 1'h0;
+      6'h3e:
+          \$4  = 1'h1;
+      6'h3f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$5  = 1'h0;
+      6'h01:
+          \$5  = 1'h0;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h0;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h1;
+      6'h06:
+          \$5  = 1'h0;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h0;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h0;
+      6'h0d:
+          \$5  = 1'h1;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h0;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h0;
+      6'h12:
+          \$5  = 1'h0;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h1;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h0;
+      6'h19:
+          \$5  = 1'h0;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h0;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h1;
+      6'h1e:
+          \$5  = 1'h0;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h0;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+      6'h24:
+          \$5  = 1'h0;
+      6'h25:
+          \$5  = 1'h1;
+      6'h26:
+          \$5  = 1'h0;
+      6'h27:
+          \$5  = 1'h0;
+      6'h28:
+          \$5  = 1'h0;
+      6'h29:
+          \$5  = 1'h0;
+      6'h2a:
+          \$5  = 1'h0;
+      6'h2b:
+          \$5  = 1'h0;
+      6'h2c:
+          \$5  = 1'h0;
+      6'h2d:
+          \$5  = 1'h1;
+      6'h2e:
+          \$5  = 1'h0;
+      6'h2f:
+          \$5  = 1'h0;
+      6'h30:
+          \$5  = 1'h0;
+      6'h31:
+          \$5  = 1'h0;
+      6'h32:
+          \$5  = 1'h0;
+      6'h33:
+          \$5  = 1'h0;
+      6'h34:
+          \$5  = 1'h0;
+      6'h35:
+          \$5  = 1'h1;
+      6'h36:
+          \$5  = 1'h0;
+      6'h37:
+          \$5  = 1'h0;
+      6'h38:
+          \$5  = 1'h0;
+      6'h39:
+          \$5  = 1'h0;
+      6'h3a:
+          \$5  = 1'h0;
+      6'h3b:
+          \$5  = 1'h0;
+      6'h3c:
+          \$5  = 1'h0;
+      6'h3d:
+          \$5  = 1'h1;
+      6'h3e:
+          \$5  = 1'h0;
+      6'h3f:
+          \$5  = 1'h0;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
-          \$7  = 21'h000fff;
+          \$64  = 21'h000fff;
       3'h1:
-          \$7  = 21'h1ff6c9;
+          \$64  = 21'h1ff6c9;
       3'h2:
-          \$7  = 21'h1ffefc;
+          \$64  = 21'h1ffefc;
       3'h3:
-          \$7  = 21'h000317;
+          \$64  = 21'h000317;
       3'h4:
-          \$7  = 21'h1fffeb;
+          \$64  = 21'h1fffeb;
       3'h5:
-          \$7  = 21'h00021e;
+          \$64  = 21'h00021e;
       3'h6:
-          \$7  = 21'h1ffeb1;
+          \$64  = 21'h1ffeb1;
       3'h7:
-          \$7  = 21'h000018;
+          \$64  = 21'h000018;
     endcase
   end
   always @* begin
@@ -11011,21 +11740,21 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
-          \$10  = 21'h1fe8cd;
+          \$67  = 21'h1fe8cd;
       3'h1:
-          \$10  = 21'h001d50;
+          \$67  = 21'h001d50;
       3'h2:
-          \$10  = 21'h1ff8ce;
+          \$67  = 21'h1ff8ce;
       3'h3:
-          \$10  = 21'h000049;
+          \$67  = 21'h000049;
       3'h4:
-          \$10  = 21'h1ff6fc;
+          \$67  = 21'h1ff6fc;
       3'h5:
-          \$10  = 21'h00006e;
+          \$67  = 21'h00006e;
       3'h6:
-          \$10  = 21'h1ff042;
+          \$67  = 21'h1ff042;
       3'h7:
-          \$10  = 21'h0028ab;
+          \$67  = 21'h0028ab;
     endcase
   end
   always @* begin
@@ -11033,21 +11762,21 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
-          \$13  = 21'h000094;
+          \$70  = 21'h000094;
       3'h1:
-          \$13  = 21'h000a0f;
+          \$70  = 21'h000a0f;
       3'h2:
-          \$13  = 21'h1ff825;
+          \$70  = 21'h1ff825;
       3'h3:
-          \$13  = 21'h1fca7a;
+          \$70  = 21'h1fca7a;
       3'h4:
-          \$13  = 21'h004074;
+          \$70  = 21'h004074;
       3'h5:
-          \$13  = 21'h00332d;
+          \$70  = 21'h00332d;
       3'h6:
-          \$13  = 21'h000df0;
+          \$70  = 21'h000df0;
       3'h7:
-          \$13  = 21'h000040;
+          \$70  = 21'h000040;
     endcase
   end
   always @* begin
@@ -11055,708 +11784,28 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
-          \$16  = 21'h1ff7c9;
+          \$73  = 21'h1ff7c9;
       3'h1:
-          \$16  = 21'h1ff9c3;
+          \$73  = 21'h1ff9c3;
       3'h2:
-          \$16  = 21'h0006d6;
+          \$73  = 21'h0006d6;
       3'h3:
-          \$16  = 21'h1feca9;
+          \$73  = 21'h1feca9;
       3'h4:
-          \$16  = 21'h001558;
+          \$73  = 21'h001558;
       3'h5:
-          \$16  = 21'h000119;
+          \$73  = 21'h000119;
       3'h6:
-          \$16  = 21'h1fe69e;
+          \$73  = 21'h1fe69e;
       3'h7:
-          \$16  = 21'h1ffd84;
+          \$73  = 21'h1ffd84;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$26  = 3'h0;
-      6'h01:
-          \$26  = 3'h0;
-      6'h02:
-          \$26  = 3'h0;
-      6'h03:
-          \$26  = 3'h0;
-      6'h04:
-          \$26  = 3'h0;
-      6'h05:
-          \$26  = 3'h0;
-      6'h06:
-          \$26  = 3'h1;
-      6'h07:
-          \$26  = 3'h1;
-      6'h08:
-          \$26  = 3'h1;
-      6'h09:
-          \$26  = 3'h1;
-      6'h0a:
-          \$26  = 3'h1;
-      6'h0b:
-          \$26  = 3'h1;
-      6'h0c:
-          \$26  = 3'h1;
-      6'h0d:
-          \$26  = 3'h1;
-      6'h0e:
-          \$26  = 3'h2;
-      6'h0f:
-          \$26  = 3'h2;
-      6'h10:
-          \$26  = 3'h2;
-      6'h11:
-          \$26  = 3'h2;
-      6'h12:
-          \$26  = 3'h2;
-      6'h13:
-          \$26  = 3'h2;
-      6'h14:
-          \$26  = 3'h2;
-      6'h15:
-          \$26  = 3'h2;
-      6'h16:
-          \$26  = 3'h3;
-      6'h17:
-          \$26  = 3'h3;
-      6'h18:
-          \$26  = 3'h3;
-      6'h19:
-          \$26  = 3'h3;
-      6'h1a:
-          \$26  = 3'h3;
-      6'h1b:
-          \$26  = 3'h3;
-      6'h1c:
-          \$26  = 3'h3;
-      6'h1d:
-          \$26  = 3'h3;
-      6'h1e:
-          \$26  = 3'h4;
-      6'h1f:
-          \$26  = 3'h4;
-      6'h20:
-          \$26  = 3'h4;
-      6'h21:
-          \$26  = 3'h4;
-      6'h22:
-          \$26  = 3'h4;
-      6'h23:
-          \$26  = 3'h4;
-      6'h24:
-          \$26  = 3'h4;
-      6'h25:
-          \$26  = 3'h4;
-      6'h26:
-          \$26  = 3'h5;
-      6'h27:
-          \$26  = 3'h5;
-      6'h28:
-          \$26  = 3'h5;
-      6'h29:
-          \$26  = 3'h5;
-      6'h2a:
-          \$26  = 3'h5;
-      6'h2b:
-          \$26  = 3'h5;
-      6'h2c:
-          \$26  = 3'h5;
-      6'h2d:
-          \$26  = 3'h5;
-      6'h2e:
-          \$26  = 3'h6;
-      6'h2f:
-          \$26  = 3'h6;
-      6'h30:
-          \$26  = 3'h6;
-      6'h31:
-          \$26  = 3'h6;
-      6'h32:
-          \$26  = 3'h6;
-      6'h33:
-          \$26  = 3'h6;
-      6'h34:
-          \$26  = 3'h6;
-      6'h35:
-          \$26  = 3'h6;
-      6'h36:
-          \$26  = 3'h7;
-      6'h37:
-          \$26  = 3'h7;
-      6'h38:
-          \$26  = 3'h7;
-      6'h39:
-          \$26  = 3'h7;
-      6'h3a:
-          \$26  = 3'h7;
-      6'h3b:
-          \$26  = 3'h7;
-      6'h3c:
-          \$26  = 3'h7;
-      6'h3d:
-          \$26  = 3'h7;
-      6'h3e:
-          \$26  = 3'h0;
-      6'h3f:
-          \$26  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$27  = 3'h2;
-      6'h01:
-          \$27  = 3'h3;
-      6'h02:
-          \$27  = 3'h4;
-      6'h03:
-          \$27  = 3'h5;
-      6'h04:
-          \$27  = 3'h6;
-      6'h05:
-          \$27  = 3'h7;
-      6'h06:
-          \$27  = 3'h0;
-      6'h07:
-          \$27  = 3'h1;
-      6'h08:
-          \$27  = 3'h2;
-      6'h09:
-          \$27  = 3'h3;
-      6'h0a:
-          \$27  = 3'h4;
-      6'h0b:
-          \$27  = 3'h5;
-      6'h0c:
-          \$27  = 3'h6;
-      6'h0d:
-          \$27  = 3'h7;
-      6'h0e:
-          \$27  = 3'h0;
-      6'h0f:
-          \$27  = 3'h1;
-      6'h10:
-          \$27  = 3'h2;
-      6'h11:
-          \$27  = 3'h3;
-      6'h12:
-          \$27  = 3'h4;
-      6'h13:
-          \$27  = 3'h5;
-      6'h14:
-          \$27  = 3'h6;
-      6'h15:
-          \$27  = 3'h7;
-      6'h16:
-          \$27  = 3'h0;
-      6'h17:
-          \$27  = 3'h1;
-      6'h18:
-          \$27  = 3'h2;
-      6'h19:
-          \$27  = 3'h3;
-      6'h1a:
-          \$27  = 3'h4;
-      6'h1b:
-          \$27  = 3'h5;
-      6'h1c:
-          \$27  = 3'h6;
-      6'h1d:
-          \$27  = 3'h7;
-      6'h1e:
-          \$27  = 3'h0;
-      6'h1f:
-          \$27  = 3'h1;
-      6'h20:
-          \$27  = 3'h2;
-      6'h21:
-          \$27  = 3'h3;
-      6'h22:
-          \$27  = 3'h4;
-      6'h23:
-          \$27  = 3'h5;
-      6'h24:
-          \$27  = 3'h6;
-      6'h25:
-          \$27  = 3'h7;
-      6'h26:
-          \$27  = 3'h0;
-      6'h27:
-          \$27  = 3'h1;
-      6'h28:
-          \$27  = 3'h2;
-      6'h29:
-          \$27  = 3'h3;
-      6'h2a:
-          \$27  = 3'h4;
-      6'h2b:
-          \$27  = 3'h5;
-      6'h2c:
-          \$27  = 3'h6;
-      6'h2d:
-          \$27  = 3'h7;
-      6'h2e:
-          \$27  = 3'h0;
-      6'h2f:
-          \$27  = 3'h1;
-      6'h30:
-          \$27  = 3'h2;
-      6'h31:
-          \$27  = 3'h3;
-      6'h32:
-          \$27  = 3'h4;
-      6'h33:
-          \$27  = 3'h5;
-      6'h34:
-          \$27  = 3'h6;
-      6'h35:
-          \$27  = 3'h7;
-      6'h36:
-          \$27  = 3'h0;
-      6'h37:
-          \$27  = 3'h1;
-      6'h38:
-          \$27  = 3'h2;
-      6'h39:
-          \$27  = 3'h3;
-      6'h3a:
-          \$27  = 3'h4;
-      6'h3b:
-          \$27  = 3'h5;
-      6'h3c:
-          \$27  = 3'h6;
-      6'h3d:
-          \$27  = 3'h7;
-      6'h3e:
-          \$27  = 3'h0;
-      6'h3f:
-          \$27  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$28  = 1'h1;
-      6'h01:
-          \$28  = 1'h1;
-      6'h02:
-          \$28  = 1'h1;
-      6'h03:
-          \$28  = 1'h1;
-      6'h04:
-          \$28  = 1'h1;
-      6'h05:
-          \$28  = 1'h1;
-      6'h06:
-          \$28  = 1'h0;
-      6'h07:
-          \$28  = 1'h0;
-      6'h08:
-          \$28  = 1'h0;
-      6'h09:
-          \$28  = 1'h0;
-      6'h0a:
-          \$28  = 1'h0;
-      6'h0b:
-          \$28  = 1'h0;
-      6'h0c:
-          \$28  = 1'h0;
-      6'h0d:
-          \$28  = 1'h0;
-      6'h0e:
-          \$28  = 1'h0;
-      6'h0f:
-          \$28  = 1'h0;
-      6'h10:
-          \$28  = 1'h0;
-      6'h11:
-          \$28  = 1'h0;
-      6'h12:
-          \$28  = 1'h0;
-      6'h13:
-          \$28  = 1'h0;
-      6'h14:
-          \$28  = 1'h0;
-      6'h15:
-          \$28  = 1'h0;
-      6'h16:
-          \$28  = 1'h0;
-      6'h17:
-          \$28  = 1'h0;
-      6'h18:
-          \$28  = 1'h0;
-      6'h19:
-          \$28  = 1'h0;
-      6'h1a:
-          \$28  = 1'h0;
-      6'h1b:
-          \$28  = 1'h0;
-      6'h1c:
-          \$28  = 1'h0;
-      6'h1d:
-          \$28  = 1'h0;
-      6'h1e:
-          \$28  = 1'h0;
-      6'h1f:
-          \$28  = 1'h0;
-      6'h20:
-          \$28  = 1'h0;
-      6'h21:
-          \$28  = 1'h0;
-      6'h22:
-          \$28  = 1'h0;
-      6'h23:
-          \$28  = 1'h0;
-      6'h24:
-          \$28  = 1'h0;
-      6'h25:
-          \$28  = 1'h0;
-      6'h26:
-          \$28  = 1'h0;
-      6'h27:
-          \$28  = 1'h0;
-      6'h28:
-          \$28  = 1'h0;
-      6'h29:
-          \$28  = 1'h0;
-      6'h2a:
-          \$28  = 1'h0;
-      6'h2b:
-          \$28  = 1'h0;
-      6'h2c:
-          \$28  = 1'h0;
-      6'h2d:
-          \$28  = 1'h0;
-      6'h2e:
-          \$28  = 1'h0;
-      6'h2f:
-          \$28  = 1'h0;
-      6'h30:
-          \$28  = 1'h0;
-      6'h31:
-          \$28  = 1'h0;
-      6'h32:
-          \$28  = 1'h0;
-      6'h33:
-          \$28  = 1'h0;
-      6'h34:
-          \$28  = 1'h0;
-      6'h35:
-          \$28  = 1'h0;
-      6'h36:
-          \$28  = 1'h0;
-      6'h37:
-          \$28  = 1'h0;
-      6'h38:
-          \$28  = 1'h0;
-      6'h39:
-          \$28  = 1'h0;
-      6'h3a:
-          \$28  = 1'h0;
-      6'h3b:
-          \$28  = 1'h0;
-      6'h3c:
-          \$28  = 1'h0;
-      6'h3d:
-          \$28  = 1'h0;
-      6'h3e:
-          \$28  = 1'h1;
-      6'h3f:
-          \$28  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$29  = 1'h0;
-      6'h01:
-          \$29  = 1'h0;
-      6'h02:
-          \$29  = 1'h0;
-      6'h03:
-          \$29  = 1'h0;
-      6'h04:
-          \$29  = 1'h0;
-      6'h05:
-          \$29  = 1'h0;
-      6'h06:
-          \$29  = 1'h1;
-      6'h07:
-          \$29  = 1'h0;
-      6'h08:
-          \$29  = 1'h0;
-      6'h09:
-          \$29  = 1'h0;
-      6'h0a:
-          \$29  = 1'h0;
-      6'h0b:
-          \$29  = 1'h0;
-      6'h0c:
-          \$29  = 1'h0;
-      6'h0d:
-          \$29  = 1'h0;
-      6'h0e:
-          \$29  = 1'h1;
-      6'h0f:
-          \$29  = 1'h0;
-      6'h10:
-          \$29  = 1'h0;
-      6'h11:
-          \$29  = 1'h0;
-      6'h12:
-          \$29  = 1'h0;
-      6'h13:
-          \$29  = 1'h0;
-      6'h14:
-          \$29  = 1'h0;
-      6'h15:
-          \$29  = 1'h0;
-      6'h16:
-          \$29  = 1'h1;
-      6'h17:
-          \$29  = 1'h0;
-      6'h18:
-          \$29  = 1'h0;
-      6'h19:
-          \$29  = 1'h0;
-      6'h1a:
-          \$29  = 1'h0;
-      6'h1b:
-          \$29  = 1'h0;
-      6'h1c:
-          \$29  = 1'h0;
-      6'h1d:
-          \$29  = 1'h0;
-      6'h1e:
-          \$29  = 1'h1;
-      6'h1f:
-          \$29  = 1'h0;
-      6'h20:
-          \$29  = 1'h0;
-      6'h21:
-          \$29  = 1'h0;
-      6'h22:
-          \$29  = 1'h0;
-      6'h23:
-          \$29  = 1'h0;
-      6'h24:
-          \$29  = 1'h0;
-      6'h25:
-          \$29  = 1'h0;
-      6'h26:
-          \$29  = 1'h1;
-      6'h27:
-          \$29  = 1'h0;
-      6'h28:
-          \$29  = 1'h0;
-      6'h29:
-          \$29  = 1'h0;
-      6'h2a:
-          \$29  = 1'h0;
-      6'h2b:
-          \$29  = 1'h0;
-      6'h2c:
-          \$29  = 1'h0;
-      6'h2d:
-          \$29  = 1'h0;
-      6'h2e:
-          \$29  = 1'h1;
-      6'h2f:
-          \$29  = 1'h0;
-      6'h30:
-          \$29  = 1'h0;
-      6'h31:
-          \$29  = 1'h0;
-      6'h32:
-          \$29  = 1'h0;
-      6'h33:
-          \$29  = 1'h0;
-      6'h34:
-          \$29  = 1'h0;
-      6'h35:
-          \$29  = 1'h0;
-      6'h36:
-          \$29  = 1'h1;
-      6'h37:
-          \$29  = 1'h0;
-      6'h38:
-          \$29  = 1'h0;
-      6'h39:
-          \$29  = 1'h0;
-      6'h3a:
-          \$29  = 1'h0;
-      6'h3b:
-          \$29  = 1'h0;
-      6'h3c:
-          \$29  = 1'h0;
-      6'h3d:
-          \$29  = 1'h0;
-      6'h3e:
-          \$29  = 1'h1;
-      6'h3f:
-          \$29  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$30  = 1'h0;
-      6'h01:
-          \$30  = 1'h0;
-      6'h02:
-          \$30  = 1'h0;
-      6'h03:
-          \$30  = 1'h0;
-      6'h04:
-          \$30  = 1'h0;
-      6'h05:
-          \$30  = 1'h1;
-      6'h06:
-          \$30  = 1'h0;
-      6'h07:
-          \$30  = 1'h0;
-      6'h08:
-          \$30  = 1'h0;
-      6'h09:
-          \$30  = 1'h0;
-      6'h0a:
-          \$30  = 1'h0;
-      6'h0b:
-          \$30  = 1'h0;
-      6'h0c:
-          \$30  = 1'h0;
-      6'h0d:
-          \$30  = 1'h1;
-      6'h0e:
-          \$30  = 1'h0;
-      6'h0f:
-          \$30  = 1'h0;
-      6'h10:
-          \$30  = 1'h0;
-      6'h11:
-          \$30  = 1'h0;
-      6'h12:
-          \$30  = 1'h0;
-      6'h13:
-          \$30  = 1'h0;
-      6'h14:
-          \$30  = 1'h0;
-      6'h15:
-          \$30  = 1'h1;
-      6'h16:
-          \$30  = 1'h0;
-      6'h17:
-          \$30  = 1'h0;
-      6'h18:
-          \$30  = 1'h0;
-      6'h19:
-          \$30  = 1'h0;
-      6'h1a:
-          \$30  = 1'h0;
-      6'h1b:
-          \$30  = 1'h0;
-      6'h1c:
-          \$30  = 1'h0;
-      6'h1d:
-          \$30  = 1'h1;
-      6'h1e:
-          \$30  = 1'h0;
-      6'h1f:
-          \$30  = 1'h0;
-      6'h20:
-          \$30  = 1'h0;
-      6'h21:
-          \$30  = 1'h0;
-      6'h22:
-          \$30  = 1'h0;
-      6'h23:
-          \$30  = 1'h0;
-      6'h24:
-          \$30  = 1'h0;
-      6'h25:
-          \$30  = 1'h1;
-      6'h26:
-          \$30  = 1'h0;
-      6'h27:
-          \$30  = 1'h0;
-      6'h28:
-          \$30  = 1'h0;
-      6'h29:
-          \$30  = 1'h0;
-      6'h2a:
-          \$30  = 1'h0;
-      6'h2b:
-          \$30  = 1'h0;
-      6'h2c:
-          \$30  = 1'h0;
-      6'h2d:
-          \$30  = 1'h1;
-      6'h2e:
-          \$30  = 1'h0;
-      6'h2f:
-          \$30  = 1'h0;
-      6'h30:
-          \$30  = 1'h0;
-      6'h31:
-          \$30  = 1'h0;
-      6'h32:
-          \$30  = 1'h0;
-      6'h33:
-          \$30  = 1'h0;
-      6'h34:
-          \$30  = 1'h0;
-      6'h35:
-          \$30  = 1'h1;
-      6'h36:
-          \$30  = 1'h0;
-      6'h37:
-          \$30  = 1'h0;
-      6'h38:
-          \$30  = 1'h0;
-      6'h39:
-          \$30  = 1'h0;
-      6'h3a:
-          \$30  = 1'h0;
-      6'h3b:
-          \$30  = 1'h0;
-      6'h3c:
-          \$30  = 1'h0;
-      6'h3d:
-          \$30  = 1'h1;
-      6'h3e:
-          \$30  = 1'h0;
-      6'h3f:
-          \$30  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$86  = nf_t;
+    \$87  = nf_t;
     if (issue) begin
-      \$86  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$86  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = nf_t_ahead;
-    if (issue) begin
-      \$87  = \$26 ;
+      \$87  = nf_t_ahead;
     end
     if (rst) begin
       \$87  = 3'h0;
@@ -11764,9 +11813,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = \$signature__addr ;
+    \$88  = nf_t_ahead;
     if (issue) begin
-      \$88  = sf_t_ahead;
+      \$88  = \$1 ;
     end
     if (rst) begin
       \$88  = 3'h0;
@@ -11774,29 +11823,29 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = sf_t_ahead;
+    \$89  = sf_t;
     if (issue) begin
-      \$89  = \$27 ;
+      \$89  = sf_t_ahead;
     end
     if (rst) begin
-      \$89  = 3'h1;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = reads_input_t;
+    \$90  = sf_t_ahead;
     if (issue) begin
-      \$90  = reads_input_t_ahead;
+      \$90  = \$2 ;
     end
     if (rst) begin
-      \$90  = 1'h1;
+      \$90  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = reads_input_t_ahead;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$91  = \$28 ;
+      \$91  = reads_input_t_ahead;
     end
     if (rst) begin
       \$91  = 1'h1;
@@ -11804,9 +11853,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = first_t;
+    \$92  = reads_input_t_ahead;
     if (issue) begin
-      \$92  = first_t_ahead;
+      \$92  = \$3 ;
     end
     if (rst) begin
       \$92  = 1'h1;
@@ -11814,19 +11863,19 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = first_t_ahead;
+    \$93  = first_t;
     if (issue) begin
-      \$93  = \$29 ;
+      \$93  = first_t_ahead;
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = last_t;
+    \$94  = first_t_ahead;
     if (issue) begin
-      \$94  = last_t_ahead;
+      \$94  = \$4 ;
     end
     if (rst) begin
       \$94  = 1'h0;
@@ -11834,9 +11883,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = last_t_ahead;
+    \$95  = last_t;
     if (issue) begin
-      \$95  = \$30 ;
+      \$95  = last_t_ahead;
     end
     if (rst) begin
       \$95  = 1'h0;
@@ -11844,407 +11893,407 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = t;
+    \$96  = last_t_ahead;
     if (issue) begin
-      \$96  = \$33 [5:0];
+      \$96  = \$5 ;
     end
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = i__payload;
+    \$97  = t;
+    if (issue) begin
+      \$97  = \$8 [5:0];
+    end
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = reads_input_t;
+    \$98  = i__payload;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = issue;
+    \$99  = reads_input_t;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = first_t;
+    \$100  = issue;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = last_t;
+    \$101  = first_t;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = nf_t;
+    \$102  = last_t;
     if (rst) begin
-      \$102  = 3'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = \$34 ;
+    \$103  = nf_t;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = t;
+    \$104  = \$9 ;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = port__data;
+    \$105  = t;
     if (rst) begin
-      \$105  = 32'd0;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = x_mid;
+    \$106  = port__data;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = \$35 ;
+    \$107  = x_mid;
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = rom0_read[7:0];
+    \$108  = \$10 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = \$36 ;
+    \$109  = rom0_read[7:0];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rom0_read[15:8];
+    \$110  = \$11 ;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = \$37 ;
+    \$111  = rom0_read[15:8];
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rom0_read[23:16];
+    \$112  = \$12 ;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = \$38 ;
+    \$113  = rom0_read[23:16];
     if (rst) begin
-      \$113  = 9'h000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = rom0_read[31:24];
+    \$114  = \$13 ;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = \$39 ;
+    \$115  = rom0_read[31:24];
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = \$40 ;
+    \$116  = \$14 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = \$41 ;
+    \$117  = \$15 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = \$42 ;
+    \$118  = \$16 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = prod0_0;
+    \$119  = \$17 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = prod1_0;
+    \$120  = prod0_0;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = prod2_0;
+    \$121  = prod1_0;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = prod3_0;
+    \$122  = prod2_0;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$123  = prod3_0;
     if (rst) begin
-      \$123  = 21'h000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$124  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$124  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$125  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$125  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$126  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = v1;
+    \$127  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = first1;
+    \$128  = v1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = last1;
+    \$129  = first1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = nf1;
+    \$130  = last1;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = v2;
+    \$131  = nf1;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = first2;
+    \$132  = v2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = last2;
+    \$133  = first2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = nf2;
+    \$134  = last2;
     if (rst) begin
-      \$134  = 3'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = v3;
+    \$135  = nf2;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = first3;
+    \$136  = v3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = last3;
+    \$137  = first3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = nf3;
+    \$138  = last3;
     if (rst) begin
-      \$138  = 3'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = v4;
+    \$139  = nf3;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = first4;
+    \$140  = v4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = last4;
+    \$141  = first4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = nf4;
+    \$142  = last4;
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = v5;
+    \$143  = nf4;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = first5;
+    \$144  = v5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = last5;
+    \$145  = first5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = nf5;
+    \$146  = last5;
     if (rst) begin
-      \$146  = 3'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = v6;
+    \$147  = nf5;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = first6;
+    \$148  = v6;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = last6;
+    \$149  = first6;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = nf6;
+    \$150  = last6;
     if (rst) begin
-      \$150  = 3'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = acc0;
-    if (v7) begin
-      \$151  = \$9 [20:0];
-    end
+    \$151  = nf6;
     if (rst) begin
-      \$151  = 21'h000000;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = acc1;
+    \$152  = acc0;
     if (v7) begin
-      \$152  = \$12 [20:0];
+      \$152  = \$66 [20:0];
     end
     if (rst) begin
       \$152  = 21'h000000;
@@ -12252,9 +12301,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = acc2;
+    \$153  = acc1;
     if (v7) begin
-      \$153  = \$15 [20:0];
+      \$153  = \$69 [20:0];
     end
     if (rst) begin
       \$153  = 21'h000000;
@@ -12262,9 +12311,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = acc3;
+    \$154  = acc2;
     if (v7) begin
-      \$154  = \$18 [20:0];
+      \$154  = \$72 [20:0];
     end
     if (rst) begin
       \$154  = 21'h000000;
@@ -12272,124 +12321,142 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = \$46 [3:0];
+    \$155  = acc3;
+    if (v7) begin
+      \$155  = \$75 [20:0];
+    end
     if (rst) begin
-      \$155  = 4'h0;
+      \$155  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = \$signature__addr$36 ;
-    if (\$54 ) begin
-      \$156  = \$57 [2:0];
-    end
+    \$156  = \$79 [3:0];
     if (rst) begin
-      \$156  = 3'h0;
+      \$156  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = \rport__addr$39 ;
-    if (\$61 ) begin
-      \$157  = \$64 [2:0];
-    end
+    \$157  = \$18 ;
     if (rst) begin
-      \$157  = 3'h0;
+      \$157  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = \$78 [3:0];
+    \$158  = q_wptr;
+    if (\$26 ) begin
+      \$158  = \$29 [2:0];
+    end
     if (rst) begin
-      \$158  = 4'h0;
+      \$158  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = o__valid;
-    if (\$80 ) begin
-      \$159  = \$83 ;
+    \$159  = q_rptr;
+    if (\$33 ) begin
+      \$159  = \$36 [2:0];
     end
     if (rst) begin
-      \$159  = 1'h0;
+      \$159  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = o__payload;
-    if (\$80 ) begin
-      \$160  = \$85 ;
-    end
+    \$160  = \$50 [3:0];
     if (rst) begin
-      \$160  = 84'h000000000000000000000;
+      \$160  = 4'h0;
     end
   end
-  assign sf_t = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$161  = o__valid;
+    if (\$52 ) begin
+      \$161  = \$55 ;
+    end
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$162  = o__payload;
+    if (\$52 ) begin
+      \$162  = \$57 ;
+    end
+    if (rst) begin
+      \$162  = 84'h000000000000000000000;
+    end
+  end
+  assign acc0_next = \$66 [20:0];
+  assign acc1_next = \$69 [20:0];
+  assign acc2_next = \$72 [20:0];
+  assign acc3_next = \$75 [20:0];
+  assign q_owed_next = \$79 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign acc0_next = \$9 [20:0];
-  assign acc1_next = \$12 [20:0];
-  assign acc2_next = \$15 [20:0];
-  assign acc3_next = \$18 [20:0];
-  assign q_wptr = \$signature__addr$36 ;
-  assign \$signature__data$38  = q_in;
-  assign q_rptr = \rport__addr$39 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \$signature__addr$98  = q_wptr;
+  assign \$signature__data$99  = q_in;
+  assign \rport__addr$100  = q_rptr;
   assign \i__payload[0]  = i__payload;
-  assign \q_in[0]  = q_in[20:0];
-  assign \q_in[1]  = q_in[41:21];
-  assign \q_in[2]  = q_in[62:42];
-  assign \q_in[3]  = q_in[83:63];
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
   assign \o__payload[2]  = o__payload[62:42];
   assign \o__payload[3]  = o__payload[83:63];
-  assign q_in[83:63] = \$18 [20:0];
-  assign q_in[62:42] = \$15 [20:0];
-  assign q_in[41:21] = \$12 [20:0];
-  assign q_in[20:0] = \$9 [20:0];
+  assign \q_in[0]  = q_in[20:0];
+  assign \q_in[1]  = q_in[41:21];
+  assign \q_in[2]  = q_in[62:42];
+  assign \q_in[3]  = q_in[83:63];
+  assign q_in[83:63] = \$75 [20:0];
+  assign q_in[62:42] = \$72 [20:0];
+  assign q_in[41:21] = \$69 [20:0];
+  assign q_in[20:0] = \$66 [20:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [47:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [31:0] \$106 ;
-  wire [33:0] \$107 ;
-  wire [24:0] \$108 ;
-  wire [20:0] \$109 ;
+  wire \$102 ;
+  wire [46:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire [47:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [5:0] \$108 ;
+  reg [31:0] \$109 ;
   wire [47:0] \$11 ;
-  wire [11:0] \$110 ;
-  wire [34:0] \$111 ;
-  wire [35:0] \$112 ;
-  wire [55:0] \$113 ;
-  wire [56:0] \$114 ;
-  wire [51:0] \$115 ;
-  wire [58:0] \$116 ;
-  wire [74:0] \$117 ;
-  wire [75:0] \$118 ;
-  wire [45:0] \$119 ;
+  reg [31:0] \$110 ;
+  wire [33:0] \$111 ;
+  wire [24:0] \$112 ;
+  wire [20:0] \$113 ;
+  wire [11:0] \$114 ;
+  wire [34:0] \$115 ;
+  wire [35:0] \$116 ;
+  wire [55:0] \$117 ;
+  wire [56:0] \$118 ;
+  wire [51:0] \$119 ;
   wire [47:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [46:0] \$124 ;
+  wire [58:0] \$120 ;
+  wire [74:0] \$121 ;
+  wire [75:0] \$122 ;
+  wire [45:0] \$123 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [47:0] \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
+  wire \$127 ;
+  wire [46:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [5:0] \$131 ;
+  wire [47:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -12399,16 +12466,16 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [4:0] \$140 ;
+  wire \$140 ;
   wire [4:0] \$141 ;
-  wire \$142 ;
+  wire [4:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [4:0] \$147 ;
+  wire \$147 ;
   wire [4:0] \$148 ;
-  wire \$149 ;
+  wire [4:0] \$149 ;
   wire [47:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
@@ -12416,21 +12483,21 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [4:0] \$156 ;
-  wire \$157 ;
+  wire \$156 ;
+  wire [4:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire [47:0] \$16 ;
   wire \$160 ;
-  wire [5:0] \$161 ;
-  wire \$162 ;
+  wire \$161 ;
+  wire [5:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [31:0] \$167 ;
-  reg [2:0] \$168 ;
-  reg \$169 ;
+  wire \$167 ;
+  wire [31:0] \$168 ;
+  reg [2:0] \$169 ;
   wire \$17 ;
   reg \$170 ;
   reg \$171 ;
@@ -12440,16 +12507,16 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$175 ;
   reg \$176 ;
   reg \$177 ;
-  reg [24:0] \$178 ;
+  reg \$178 ;
   reg [24:0] \$179 ;
-  wire \$18 ;
+  wire [4:0] \$18 ;
   reg [24:0] \$180 ;
   reg [24:0] \$181 ;
   reg [24:0] \$182 ;
   reg [24:0] \$183 ;
   reg [24:0] \$184 ;
   reg [24:0] \$185 ;
-  reg [5:0] \$186 ;
+  reg [24:0] \$186 ;
   reg [5:0] \$187 ;
   reg [5:0] \$188 ;
   reg [5:0] \$189 ;
@@ -12458,14 +12525,14 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$191 ;
   reg [5:0] \$192 ;
   reg [5:0] \$193 ;
-  reg [32:0] \$194 ;
+  reg [5:0] \$194 ;
   reg [32:0] \$195 ;
   reg [32:0] \$196 ;
   reg [32:0] \$197 ;
   reg [32:0] \$198 ;
   reg [32:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [5:0] \$20 ;
   reg [32:0] \$200 ;
   reg [32:0] \$201 ;
   reg [32:0] \$202 ;
@@ -12477,35 +12544,35 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] \$208 ;
   reg [32:0] \$209 ;
   wire \$21 ;
-  reg [20:0] \$210 ;
-  reg [16:0] \$211 ;
+  reg [32:0] \$210 ;
+  reg [20:0] \$211 ;
   reg [16:0] \$212 ;
-  reg [33:0] \$213 ;
+  reg [16:0] \$213 ;
   reg [33:0] \$214 ;
   reg [33:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [24:0] \$218 ;
+  reg [33:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [7:0] \$218 ;
   reg [24:0] \$219 ;
   wire \$22 ;
   reg [24:0] \$220 ;
-  reg [3:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [20:0] \$223 ;
+  reg [24:0] \$221 ;
+  reg [3:0] \$222 ;
+  reg [16:0] \$223 ;
   reg [20:0] \$224 ;
   reg [20:0] \$225 ;
-  reg [3:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [11:0] \$228 ;
+  reg [20:0] \$226 ;
+  reg [3:0] \$227 ;
+  reg [7:0] \$228 ;
   reg [11:0] \$229 ;
   wire \$23 ;
   reg [11:0] \$230 ;
-  reg [45:0] \$231 ;
+  reg [11:0] \$231 ;
   reg [45:0] \$232 ;
-  reg \$233 ;
+  reg [45:0] \$233 ;
   reg \$234 ;
-  reg [47:0] \$235 ;
-  reg [24:0] \$236 ;
+  reg \$235 ;
+  reg [47:0] \$236 ;
   reg [24:0] \$237 ;
   reg [24:0] \$238 ;
   reg [24:0] \$239 ;
@@ -12514,16 +12581,16 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$241 ;
   reg [24:0] \$242 ;
   reg [24:0] \$243 ;
-  reg [5:0] \$244 ;
+  reg [24:0] \$244 ;
   reg [5:0] \$245 ;
   reg [5:0] \$246 ;
   reg [5:0] \$247 ;
   reg [5:0] \$248 ;
   reg [5:0] \$249 ;
-  wire [3:0] \$25 ;
+  wire \$25 ;
   reg [5:0] \$250 ;
   reg [5:0] \$251 ;
-  reg [32:0] \$252 ;
+  reg [5:0] \$252 ;
   reg [32:0] \$253 ;
   reg [32:0] \$254 ;
   reg [32:0] \$255 ;
@@ -12531,7 +12598,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] \$257 ;
   reg [32:0] \$258 ;
   reg [32:0] \$259 ;
-  wire [3:0] \$26 ;
+  wire \$26 ;
   reg [32:0] \$260 ;
   reg [32:0] \$261 ;
   reg [32:0] \$262 ;
@@ -12540,46 +12607,46 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] \$265 ;
   reg [32:0] \$266 ;
   reg [32:0] \$267 ;
-  reg [20:0] \$268 ;
-  reg [16:0] \$269 ;
+  reg [32:0] \$268 ;
+  reg [20:0] \$269 ;
   wire \$27 ;
   reg [16:0] \$270 ;
-  reg [33:0] \$271 ;
+  reg [16:0] \$271 ;
   reg [33:0] \$272 ;
   reg [33:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [24:0] \$276 ;
+  reg [33:0] \$274 ;
+  reg [16:0] \$275 ;
+  reg [7:0] \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [3:0] \$279 ;
-  reg [24:0] \$28 ;
-  reg [16:0] \$280 ;
-  reg [20:0] \$281 ;
+  reg [24:0] \$279 ;
+  wire \$28 ;
+  reg [3:0] \$280 ;
+  reg [16:0] \$281 ;
   reg [20:0] \$282 ;
   reg [20:0] \$283 ;
-  reg [3:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [11:0] \$286 ;
+  reg [20:0] \$284 ;
+  reg [3:0] \$285 ;
+  reg [7:0] \$286 ;
   reg [11:0] \$287 ;
   reg [11:0] \$288 ;
-  reg [45:0] \$289 ;
-  reg [5:0] \$29 ;
+  reg [11:0] \$289 ;
+  wire [3:0] \$29 ;
   reg [45:0] \$290 ;
-  reg \$291 ;
+  reg [45:0] \$291 ;
   reg \$292 ;
-  reg [47:0] \$293 ;
-  reg [24:0] \$294 ;
+  reg \$293 ;
+  reg [47:0] \$294 ;
   reg [24:0] \$295 ;
   reg [24:0] \$296 ;
   reg [24:0] \$297 ;
   reg [24:0] \$298 ;
   reg [24:0] \$299 ;
   wire [47:0] \$3 ;
-  reg [32:0] \$30 ;
+  wire [3:0] \$30 ;
   reg [24:0] \$300 ;
   reg [24:0] \$301 ;
-  reg [5:0] \$302 ;
+  reg [24:0] \$302 ;
   reg [5:0] \$303 ;
   reg [5:0] \$304 ;
   reg [5:0] \$305 ;
@@ -12587,8 +12654,8 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$307 ;
   reg [5:0] \$308 ;
   reg [5:0] \$309 ;
-  reg [32:0] \$31 ;
-  reg [32:0] \$310 ;
+  wire \$31 ;
+  reg [5:0] \$310 ;
   reg [32:0] \$311 ;
   reg [32:0] \$312 ;
   reg [32:0] \$313 ;
@@ -12598,43 +12665,43 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] \$317 ;
   reg [32:0] \$318 ;
   reg [32:0] \$319 ;
-  wire [33:0] \$32 ;
+  reg [24:0] \$32 ;
   reg [32:0] \$320 ;
   reg [32:0] \$321 ;
   reg [32:0] \$322 ;
   reg [32:0] \$323 ;
   reg [32:0] \$324 ;
   reg [32:0] \$325 ;
-  reg [20:0] \$326 ;
-  reg [16:0] \$327 ;
+  reg [32:0] \$326 ;
+  reg [20:0] \$327 ;
   reg [16:0] \$328 ;
-  reg [33:0] \$329 ;
-  wire [24:0] \$33 ;
+  reg [16:0] \$329 ;
+  reg [5:0] \$33 ;
   reg [33:0] \$330 ;
   reg [33:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [24:0] \$334 ;
+  reg [33:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [7:0] \$334 ;
   reg [24:0] \$335 ;
   reg [24:0] \$336 ;
-  reg [3:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [20:0] \$339 ;
-  wire [20:0] \$34 ;
+  reg [24:0] \$337 ;
+  reg [3:0] \$338 ;
+  reg [16:0] \$339 ;
+  reg [32:0] \$34 ;
   reg [20:0] \$340 ;
   reg [20:0] \$341 ;
-  reg [3:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [11:0] \$344 ;
+  reg [20:0] \$342 ;
+  reg [3:0] \$343 ;
+  reg [7:0] \$344 ;
   reg [11:0] \$345 ;
   reg [11:0] \$346 ;
-  reg [45:0] \$347 ;
+  reg [11:0] \$347 ;
   reg [45:0] \$348 ;
-  reg \$349 ;
-  wire [11:0] \$35 ;
+  reg [45:0] \$349 ;
+  reg [32:0] \$35 ;
   reg \$350 ;
-  reg [47:0] \$351 ;
-  reg [24:0] \$352 ;
+  reg \$351 ;
+  reg [47:0] \$352 ;
   reg [24:0] \$353 ;
   reg [24:0] \$354 ;
   reg [24:0] \$355 ;
@@ -12642,8 +12709,8 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$357 ;
   reg [24:0] \$358 ;
   reg [24:0] \$359 ;
-  wire [34:0] \$36 ;
-  reg [5:0] \$360 ;
+  wire [33:0] \$36 ;
+  reg [24:0] \$360 ;
   reg [5:0] \$361 ;
   reg [5:0] \$362 ;
   reg [5:0] \$363 ;
@@ -12651,9 +12718,9 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$365 ;
   reg [5:0] \$366 ;
   reg [5:0] \$367 ;
-  reg [31:0] \$368 ;
+  reg [5:0] \$368 ;
   reg [31:0] \$369 ;
-  wire [35:0] \$37 ;
+  wire [24:0] \$37 ;
   reg [31:0] \$370 ;
   reg [31:0] \$371 ;
   reg [31:0] \$372 ;
@@ -12664,110 +12731,112 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [31:0] \$377 ;
   reg [31:0] \$378 ;
   reg [31:0] \$379 ;
-  wire [55:0] \$38 ;
+  wire [20:0] \$38 ;
   reg [31:0] \$380 ;
   reg [31:0] \$381 ;
   reg [31:0] \$382 ;
   reg [31:0] \$383 ;
-  reg [20:0] \$384 ;
-  reg [16:0] \$385 ;
+  reg [31:0] \$384 ;
+  reg [20:0] \$385 ;
   reg [16:0] \$386 ;
-  reg [33:0] \$387 ;
+  reg [16:0] \$387 ;
   reg [33:0] \$388 ;
   reg [33:0] \$389 ;
-  wire [56:0] \$39 ;
-  reg [16:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [24:0] \$392 ;
+  wire [11:0] \$39 ;
+  reg [33:0] \$390 ;
+  reg [16:0] \$391 ;
+  reg [7:0] \$392 ;
   reg [24:0] \$393 ;
   reg [24:0] \$394 ;
-  reg [3:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [20:0] \$397 ;
+  reg [24:0] \$395 ;
+  reg [3:0] \$396 ;
+  reg [16:0] \$397 ;
   reg [20:0] \$398 ;
   reg [20:0] \$399 ;
   wire [47:0] \$4 ;
-  wire [51:0] \$40 ;
-  reg [3:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [11:0] \$402 ;
+  wire [34:0] \$40 ;
+  reg [20:0] \$400 ;
+  reg [3:0] \$401 ;
+  reg [7:0] \$402 ;
   reg [11:0] \$403 ;
   reg [11:0] \$404 ;
-  reg [45:0] \$405 ;
+  reg [11:0] \$405 ;
   reg [45:0] \$406 ;
-  reg \$407 ;
+  reg [45:0] \$407 ;
   reg \$408 ;
-  reg [47:0] \$409 ;
-  wire [58:0] \$41 ;
-  reg [3:0] \$410 ;
+  reg \$409 ;
+  wire [35:0] \$41 ;
+  reg [47:0] \$410 ;
   reg [3:0] \$411 ;
-  reg [3:0] \$412 ;
+  reg \$412 ;
   reg [3:0] \$413 ;
-  reg \$414 ;
-  reg [31:0] \$415 ;
-  wire [74:0] \$42 ;
-  wire [75:0] \$43 ;
-  wire [45:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [46:0] \$49 ;
+  reg [3:0] \$414 ;
+  reg [3:0] \$415 ;
+  reg \$416 ;
+  reg [31:0] \$417 ;
+  wire [55:0] \$42 ;
+  wire [56:0] \$43 ;
+  wire [51:0] \$44 ;
+  wire [58:0] \$45 ;
+  wire [74:0] \$46 ;
+  wire [75:0] \$47 ;
+  wire [45:0] \$48 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [47:0] \$52 ;
-  reg [24:0] \$53 ;
-  reg [5:0] \$54 ;
-  reg [32:0] \$55 ;
-  reg [32:0] \$56 ;
-  wire [33:0] \$57 ;
-  wire [24:0] \$58 ;
-  wire [20:0] \$59 ;
+  wire \$52 ;
+  wire [46:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [47:0] \$56 ;
+  reg [24:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [32:0] \$59 ;
   wire \$6 ;
-  wire [11:0] \$60 ;
-  wire [34:0] \$61 ;
-  wire [35:0] \$62 ;
-  wire [55:0] \$63 ;
-  wire [56:0] \$64 ;
-  wire [51:0] \$65 ;
-  wire [58:0] \$66 ;
-  wire [74:0] \$67 ;
-  wire [75:0] \$68 ;
-  wire [45:0] \$69 ;
+  reg [32:0] \$60 ;
+  wire [33:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [20:0] \$63 ;
+  wire [11:0] \$64 ;
+  wire [34:0] \$65 ;
+  wire [35:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [51:0] \$69 ;
   wire [47:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [46:0] \$74 ;
+  wire [58:0] \$70 ;
+  wire [74:0] \$71 ;
+  wire [75:0] \$72 ;
+  wire [45:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [47:0] \$77 ;
-  reg [24:0] \$78 ;
-  reg [5:0] \$79 ;
+  wire \$77 ;
+  wire [46:0] \$78 ;
+  wire \$79 ;
   wire [47:0] \$8 ;
-  reg [32:0] \$80 ;
-  reg [32:0] \$81 ;
-  wire [33:0] \$82 ;
-  wire [24:0] \$83 ;
-  wire [20:0] \$84 ;
-  wire [11:0] \$85 ;
-  wire [34:0] \$86 ;
-  wire [35:0] \$87 ;
-  wire [55:0] \$88 ;
-  wire [56:0] \$89 ;
+  wire \$80 ;
+  wire [47:0] \$81 ;
+  reg [24:0] \$82 ;
+  reg [5:0] \$83 ;
+  reg [32:0] \$84 ;
+  reg [32:0] \$85 ;
+  wire [33:0] \$86 ;
+  wire [24:0] \$87 ;
+  wire [20:0] \$88 ;
+  wire [11:0] \$89 ;
   wire \$9 ;
-  wire [51:0] \$90 ;
-  wire [58:0] \$91 ;
-  wire [74:0] \$92 ;
-  wire [75:0] \$93 ;
-  wire [45:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [46:0] \$99 ;
+  wire [34:0] \$90 ;
+  wire [35:0] \$91 ;
+  wire [55:0] \$92 ;
+  wire [56:0] \$93 ;
+  wire [51:0] \$94 ;
+  wire [58:0] \$95 ;
+  wire [74:0] \$96 ;
+  wire [75:0] \$97 ;
+  wire [45:0] \$98 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -12780,7 +12849,8 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [20:0] \i__payload[1] ;
   wire [20:0] \i__payload[2] ;
   wire [20:0] \i__payload[3] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [31:0] o__payload;
@@ -12799,7 +12869,8 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -13073,96 +13144,99 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_half_4 <= \$371 ;
+    rq3_half_3 <= \$371 ;
   always @(posedge clk)
-    rq3_half_5 <= \$372 ;
+    rq3_half_4 <= \$372 ;
   always @(posedge clk)
-    rq3_half_6 <= \$373 ;
+    rq3_half_5 <= \$373 ;
   always @(posedge clk)
-    rq3_half_7 <= \$374 ;
+    rq3_half_6 <= \$374 ;
   always @(posedge clk)
-    rq3_half_8 <= \$375 ;
+    rq3_half_7 <= \$375 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$376 ;
+    rq3_half_8 <= \$376 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$377 ;
+    rq3_mask_1 <= \$377 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$378 ;
+    rq3_mask_2 <= \$378 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$379 ;
+    rq3_mask_3 <= \$379 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$380 ;
+    rq3_mask_4 <= \$380 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$381 ;
+    rq3_mask_5 <= \$381 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$382 ;
+    rq3_mask_6 <= \$382 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$383 ;
+    rq3_mask_7 <= \$383 ;
   always @(posedge clk)
-    rq3_x <= \$384 ;
+    rq3_mask_8 <= \$384 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$385 ;
+    rq3_x <= \$385 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$386 ;
+    rq3_x0_0 <= \$386 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$387 ;
+    rq3_m0_0 <= \$387 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$388 ;
+    rq3_part0_0 <= \$388 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$389 ;
+    rq3_part0_0_r <= \$389 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$390 ;
+    rq3_part0_0_rr <= \$390 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$391 ;
+    rq3_x0_1 <= \$391 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$392 ;
+    rq3_m0_1 <= \$392 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$393 ;
+    rq3_part0_1 <= \$393 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$394 ;
+    rq3_part0_1_r <= \$394 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$395 ;
+    rq3_part0_1_rr <= \$395 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$396 ;
+    rq3_x1_0 <= \$396 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$397 ;
+    rq3_m1_0 <= \$397 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$398 ;
+    rq3_part1_0 <= \$398 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$399 ;
+    rq3_part1_0_r <= \$399 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$400 ;
+    rq3_part1_0_rr <= \$400 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$401 ;
+    rq3_x1_1 <= \$401 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$402 ;
+    rq3_m1_1 <= \$402 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$403 ;
+    rq3_part1_1 <= \$403 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$404 ;
+    rq3_part1_1_r <= \$404 ;
   always @(posedge clk)
-    rq3_prod <= \$405 ;
+    rq3_part1_1_rr <= \$405 ;
   always @(posedge clk)
-    rq3_floor <= \$406 ;
+    rq3_prod <= \$406 ;
   always @(posedge clk)
-    rq3_above <= \$407 ;
+    rq3_floor <= \$407 ;
   always @(posedge clk)
-    rq3_tie <= \$408 ;
+    rq3_above <= \$408 ;
   always @(posedge clk)
-    rq3_code <= \$409 ;
+    rq3_tie <= \$409 ;
   always @(posedge clk)
-    q_owed <= \$410 ;
+    rq3_code <= \$410 ;
   always @(posedge clk)
-    \$signature__addr  <= \$411 ;
+    q_owed <= \$411 ;
   always @(posedge clk)
-    rport__addr <= \$412 ;
+    i__ready <= \$412 ;
   always @(posedge clk)
-    q_stored <= \$413 ;
+    \$signature__addr  <= \$413 ;
   always @(posedge clk)
-    o__valid <= \$414 ;
+    rport__addr <= \$414 ;
   always @(posedge clk)
-    o__payload <= \$415 ;
-  assign q_room = q_owed < 4'ha;
+    q_stored <= \$415 ;
+  always @(posedge clk)
+    o__valid <= \$416 ;
+  always @(posedge clk)
+    o__payload <= \$417 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
@@ -13183,787 +13257,786 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$14  = $signed(rq3_code) > $signed(8'h7f);
   assign \$15  = \$14  ? 48'h00000000007f : rq3_code;
   assign \$16  = \$13  ? 48'hffffffffff80 : \$15 ;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = | q_stored;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_8 & \$22 ;
-  assign \$23  = i__valid & q_room;
-  assign \$24  = group == 3'h7;
-  assign \$25  = group + 1'h1;
-  assign \$26  = \$24  ? 4'h0 : \$25 ;
-  assign \$27  = i__valid & q_room;
-  assign \$32  = rq0_x0_0 * rq0_m0_0;
-  assign \$33  = rq0_x0_1 * rq0_m0_1;
-  assign \$34  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$35  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$37  = 1'h0 + \$36 ;
-  assign \$39  = \$37  + \$38 ;
-  assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
-  assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$45  = rq0_rem > rq0_half_6;
-  assign \$46  = rq0_rem == rq0_half_6;
-  assign \$47  = | rq0_half_6;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
-  assign \$57  = rq1_x0_0 * rq1_m0_0;
-  assign \$58  = rq1_x0_1 * rq1_m0_1;
-  assign \$59  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$60  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$62  = 1'h0 + \$61 ;
-  assign \$64  = \$62  + \$63 ;
-  assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
-  assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$70  = rq1_rem > rq1_half_6;
-  assign \$71  = rq1_rem == rq1_half_6;
-  assign \$72  = | rq1_half_6;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$75  = rq1_tie & rq1_floor[0];
-  assign \$76  = rq1_above | \$75 ;
-  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$82  = rq2_x0_0 * rq2_m0_0;
-  assign \$83  = rq2_x0_1 * rq2_m0_1;
-  assign \$84  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$85  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$87  = 1'h0 + \$86 ;
-  assign \$89  = \$87  + \$88 ;
-  assign \$91  = $signed({ 1'h0, \$89  }) + $signed(\$90 );
-  assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$95  = rq2_rem > rq2_half_6;
-  assign \$96  = rq2_rem == rq2_half_6;
-  assign \$97  = | rq2_half_6;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$100  = rq2_tie & rq2_floor[0];
-  assign \$101  = rq2_above | \$100 ;
-  assign \$102  = $signed(\$99 ) + $signed({ 1'h0, \$101  });
-  assign \$107  = rq3_x0_0 * rq3_m0_0;
-  assign \$108  = rq3_x0_1 * rq3_m0_1;
-  assign \$109  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$110  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$112  = 1'h0 + \$111 ;
-  assign \$114  = \$112  + \$113 ;
-  assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$120  = rq3_rem > rq3_half_6;
-  assign \$121  = rq3_rem == rq3_half_6;
-  assign \$122  = | rq3_half_6;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$125  = rq3_tie & rq3_floor[0];
-  assign \$126  = rq3_above | \$125 ;
-  assign \$127  = $signed(\$124 ) + $signed({ 1'h0, \$126  });
-  assign \$128  = i__valid & q_room;
-  assign \$129  = q_owed + \$128 ;
-  assign \$130  = o__valid & o__ready;
-  assign \$131  = \$129  - \$130 ;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = | q_stored;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = rq_valid_8 & \$137 ;
-  assign \$139  = \$signature__addr  == 4'h8;
-  assign \$140  = \$signature__addr  + 1'h1;
-  assign \$141  = \$139  ? 5'h00 : \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = | q_stored;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = rport__addr == 4'h8;
-  assign \$147  = rport__addr + 1'h1;
-  assign \$148  = \$146  ? 5'h00 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_8 & \$154 ;
-  assign \$156  = q_stored + \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = \$156  - \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = \$164  | rq_valid_8;
-  assign \$166  = | q_stored;
-  assign \$167  = \$166  ? rport__data : q_in;
+  assign \$17  = i__valid & i__ready;
+  assign \$18  = q_owed + \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = \$18  - \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$signature__en  = rq_valid_8 & \$26 ;
+  assign \$27  = i__valid & i__ready;
+  assign \$28  = group == 3'h7;
+  assign \$29  = group + 1'h1;
+  assign \$30  = \$28  ? 4'h0 : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$36  = rq0_x0_0 * rq0_m0_0;
+  assign \$37  = rq0_x0_1 * rq0_m0_1;
+  assign \$38  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$39  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$41  = 1'h0 + \$40 ;
+  assign \$43  = \$41  + \$42 ;
+  assign \$45  = $signed({ 1'h0, \$43  }) + $signed(\$44 );
+  assign \$47  = $signed(\$45 ) + $signed(\$46 );
+  assign \$48  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$49  = rq0_rem > rq0_half_6;
+  assign \$50  = rq0_rem == rq0_half_6;
+  assign \$51  = | rq0_half_6;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$54  = rq0_tie & rq0_floor[0];
+  assign \$55  = rq0_above | \$54 ;
+  assign \$56  = $signed(\$53 ) + $signed({ 1'h0, \$55  });
+  assign \$61  = rq1_x0_0 * rq1_m0_0;
+  assign \$62  = rq1_x0_1 * rq1_m0_1;
+  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$66  = 1'h0 + \$65 ;
+  assign \$68  = \$66  + \$67 ;
+  assign \$70  = $signed({ 1'h0, \$68  }) + $signed(\$69 );
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$74  = rq1_rem > rq1_half_6;
+  assign \$75  = rq1_rem == rq1_half_6;
+  assign \$76  = | rq1_half_6;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$79  = rq1_tie & rq1_floor[0];
+  assign \$80  = rq1_above | \$79 ;
+  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
+  assign \$86  = rq2_x0_0 * rq2_m0_0;
+  assign \$87  = rq2_x0_1 * rq2_m0_1;
+  assign \$88  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$89  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$91  = 1'h0 + \$90 ;
+  assign \$93  = \$91  + \$92 ;
+  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$98  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$99  = rq2_rem > rq2_half_6;
+  assign \$100  = rq2_rem == rq2_half_6;
+  assign \$101  = | rq2_half_6;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$104  = rq2_tie & rq2_floor[0];
+  assign \$105  = rq2_above | \$104 ;
+  assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
+  assign \$111  = rq3_x0_0 * rq3_m0_0;
+  assign \$112  = rq3_x0_1 * rq3_m0_1;
+  assign \$113  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$114  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$116  = 1'h0 + \$115 ;
+  assign \$118  = \$116  + \$117 ;
+  assign \$120  = $signed({ 1'h0, \$118  }) + $signed(\$119 );
+  assign \$122  = $signed(\$120 ) + $signed(\$121 );
+  assign \$123  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$124  = rq3_rem > rq3_half_6;
+  assign \$125  = rq3_rem == rq3_half_6;
+  assign \$126  = | rq3_half_6;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$129  = rq3_tie & rq3_floor[0];
+  assign \$130  = rq3_above | \$129 ;
+  assign \$131  = $signed(\$128 ) + $signed({ 1'h0, \$130  });
+  assign \$132  = \$20 [3:0] < 4'ha;
+  assign \$133  = ~ o__valid;
+  assign \$134  = \$133  | o__ready;
+  assign \$135  = | q_stored;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = rq_valid_8 & \$138 ;
+  assign \$140  = \$signature__addr  == 4'h8;
+  assign \$141  = \$signature__addr  + 1'h1;
+  assign \$142  = \$140  ? 5'h00 : \$141 ;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = | q_stored;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = rport__addr == 4'h8;
+  assign \$148  = rport__addr + 1'h1;
+  assign \$149  = \$147  ? 5'h00 : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = rq_valid_8 & \$155 ;
+  assign \$157  = q_stored + \$156 ;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = | q_stored;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = \$157  - \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = \$165  | rq_valid_8;
+  assign \$167  = | q_stored;
+  assign \$168  = \$167  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$168 ;
+    group <= \$169 ;
   always @(posedge clk)
-    rq_valid_1 <= \$169 ;
+    rq_valid_1 <= \$170 ;
   always @(posedge clk)
-    rq_valid_2 <= \$170 ;
+    rq_valid_2 <= \$171 ;
   always @(posedge clk)
-    rq_valid_3 <= \$171 ;
+    rq_valid_3 <= \$172 ;
   always @(posedge clk)
-    rq_valid_4 <= \$172 ;
+    rq_valid_4 <= \$173 ;
   always @(posedge clk)
-    rq_valid_5 <= \$173 ;
+    rq_valid_5 <= \$174 ;
   always @(posedge clk)
-    rq_valid_6 <= \$174 ;
+    rq_valid_6 <= \$175 ;
   always @(posedge clk)
-    rq_valid_7 <= \$175 ;
+    rq_valid_7 <= \$176 ;
   always @(posedge clk)
-    rq_valid_8 <= \$176 ;
+    rq_valid_8 <= \$177 ;
   always @(posedge clk)
-    rq_valid_9 <= \$177 ;
+    rq_valid_9 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$178 ;
+    rq0_mult_1 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$179 ;
+    rq0_mult_2 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$180 ;
+    rq0_mult_3 <= \$181 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$181 ;
+    rq0_mult_4 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$182 ;
+    rq0_mult_5 <= \$183 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$183 ;
+    rq0_mult_6 <= \$184 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$184 ;
+    rq0_mult_7 <= \$185 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$185 ;
+    rq0_mult_8 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$186 ;
+    rq0_shift_1 <= \$187 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$187 ;
+    rq0_shift_2 <= \$188 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$188 ;
+    rq0_shift_3 <= \$189 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$189 ;
+    rq0_shift_4 <= \$190 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$190 ;
+    rq0_shift_5 <= \$191 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$191 ;
+    rq0_shift_6 <= \$192 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$192 ;
+    rq0_shift_7 <= \$193 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$193 ;
+    rq0_shift_8 <= \$194 ;
   always @(posedge clk)
-    rq0_half_1 <= \$194 ;
+    rq0_half_1 <= \$195 ;
   always @(posedge clk)
-    rq0_half_2 <= \$195 ;
+    rq0_half_2 <= \$196 ;
   always @(posedge clk)
-    rq0_half_3 <= \$196 ;
+    rq0_half_3 <= \$197 ;
   always @(posedge clk)
-    rq0_half_4 <= \$197 ;
+    rq0_half_4 <= \$198 ;
   always @(posedge clk)
-    rq0_half_5 <= \$198 ;
+    rq0_half_5 <= \$199 ;
   always @(posedge clk)
-    rq0_half_6 <= \$199 ;
+    rq0_half_6 <= \$200 ;
   always @(posedge clk)
-    rq0_half_7 <= \$200 ;
+    rq0_half_7 <= \$201 ;
   always @(posedge clk)
-    rq0_half_8 <= \$201 ;
+    rq0_half_8 <= \$202 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$202 ;
+    rq0_mask_1 <= \$203 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$203 ;
+    rq0_mask_2 <= \$204 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$204 ;
+    rq0_mask_3 <= \$205 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$205 ;
+    rq0_mask_4 <= \$206 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$206 ;
+    rq0_mask_5 <= \$207 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$207 ;
+    rq0_mask_6 <= \$208 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$208 ;
+    rq0_mask_7 <= \$209 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$209 ;
+    rq0_mask_8 <= \$210 ;
   always @(posedge clk)
-    rq0_x <= \$210 ;
+    rq0_x <= \$211 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$211 ;
+    rq0_x0_0 <= \$212 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$212 ;
+    rq0_m0_0 <= \$213 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$213 ;
+    rq0_part0_0 <= \$214 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$214 ;
+    rq0_part0_0_r <= \$215 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$215 ;
+    rq0_part0_0_rr <= \$216 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$216 ;
+    rq0_x0_1 <= \$217 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$217 ;
+    rq0_m0_1 <= \$218 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$218 ;
+    rq0_part0_1 <= \$219 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$219 ;
+    rq0_part0_1_r <= \$220 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$220 ;
+    rq0_part0_1_rr <= \$221 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$221 ;
+    rq0_x1_0 <= \$222 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$222 ;
+    rq0_m1_0 <= \$223 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$223 ;
+    rq0_part1_0 <= \$224 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$224 ;
+    rq0_part1_0_r <= \$225 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$225 ;
+    rq0_part1_0_rr <= \$226 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$226 ;
+    rq0_x1_1 <= \$227 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$227 ;
+    rq0_m1_1 <= \$228 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$228 ;
+    rq0_part1_1 <= \$229 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$229 ;
+    rq0_part1_1_r <= \$230 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$230 ;
+    rq0_part1_1_rr <= \$231 ;
   always @(posedge clk)
-    rq0_prod <= \$231 ;
+    rq0_prod <= \$232 ;
   always @(posedge clk)
-    rq0_floor <= \$232 ;
+    rq0_floor <= \$233 ;
   always @(posedge clk)
-    rq0_above <= \$233 ;
+    rq0_above <= \$234 ;
   always @(posedge clk)
-    rq0_tie <= \$234 ;
+    rq0_tie <= \$235 ;
   always @(posedge clk)
-    rq0_code <= \$235 ;
+    rq0_code <= \$236 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$236 ;
+    rq1_mult_1 <= \$237 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$237 ;
+    rq1_mult_2 <= \$238 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$238 ;
+    rq1_mult_3 <= \$239 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$239 ;
+    rq1_mult_4 <= \$240 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$240 ;
+    rq1_mult_5 <= \$241 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$241 ;
+    rq1_mult_6 <= \$242 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$242 ;
+    rq1_mult_7 <= \$243 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$243 ;
+    rq1_mult_8 <= \$244 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$244 ;
+    rq1_shift_1 <= \$245 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$245 ;
+    rq1_shift_2 <= \$246 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$246 ;
+    rq1_shift_3 <= \$247 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$247 ;
+    rq1_shift_4 <= \$248 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$248 ;
+    rq1_shift_5 <= \$249 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$249 ;
+    rq1_shift_6 <= \$250 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$250 ;
+    rq1_shift_7 <= \$251 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$251 ;
+    rq1_shift_8 <= \$252 ;
   always @(posedge clk)
-    rq1_half_1 <= \$252 ;
+    rq1_half_1 <= \$253 ;
   always @(posedge clk)
-    rq1_half_2 <= \$253 ;
+    rq1_half_2 <= \$254 ;
   always @(posedge clk)
-    rq1_half_3 <= \$254 ;
+    rq1_half_3 <= \$255 ;
   always @(posedge clk)
-    rq1_half_4 <= \$255 ;
+    rq1_half_4 <= \$256 ;
   always @(posedge clk)
-    rq1_half_5 <= \$256 ;
+    rq1_half_5 <= \$257 ;
   always @(posedge clk)
-    rq1_half_6 <= \$257 ;
+    rq1_half_6 <= \$258 ;
   always @(posedge clk)
-    rq1_half_7 <= \$258 ;
+    rq1_half_7 <= \$259 ;
   always @(posedge clk)
-    rq1_half_8 <= \$259 ;
+    rq1_half_8 <= \$260 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$260 ;
+    rq1_mask_1 <= \$261 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$261 ;
+    rq1_mask_2 <= \$262 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$262 ;
+    rq1_mask_3 <= \$263 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$263 ;
+    rq1_mask_4 <= \$264 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$264 ;
+    rq1_mask_5 <= \$265 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$265 ;
+    rq1_mask_6 <= \$266 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$266 ;
+    rq1_mask_7 <= \$267 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$267 ;
+    rq1_mask_8 <= \$268 ;
   always @(posedge clk)
-    rq1_x <= \$268 ;
+    rq1_x <= \$269 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$269 ;
+    rq1_x0_0 <= \$270 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$270 ;
+    rq1_m0_0 <= \$271 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$271 ;
+    rq1_part0_0 <= \$272 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$272 ;
+    rq1_part0_0_r <= \$273 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$273 ;
+    rq1_part0_0_rr <= \$274 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$274 ;
+    rq1_x0_1 <= \$275 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$275 ;
+    rq1_m0_1 <= \$276 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$276 ;
+    rq1_part0_1 <= \$277 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$277 ;
+    rq1_part0_1_r <= \$278 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$278 ;
+    rq1_part0_1_rr <= \$279 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$279 ;
+    rq1_x1_0 <= \$280 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$280 ;
+    rq1_m1_0 <= \$281 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$281 ;
+    rq1_part1_0 <= \$282 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$282 ;
+    rq1_part1_0_r <= \$283 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$283 ;
+    rq1_part1_0_rr <= \$284 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$284 ;
+    rq1_x1_1 <= \$285 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$285 ;
+    rq1_m1_1 <= \$286 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$286 ;
+    rq1_part1_1 <= \$287 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$287 ;
+    rq1_part1_1_r <= \$288 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$288 ;
+    rq1_part1_1_rr <= \$289 ;
   always @(posedge clk)
-    rq1_prod <= \$289 ;
+    rq1_prod <= \$290 ;
   always @(posedge clk)
-    rq1_floor <= \$290 ;
+    rq1_floor <= \$291 ;
   always @(posedge clk)
-    rq1_above <= \$291 ;
+    rq1_above <= \$292 ;
   always @(posedge clk)
-    rq1_tie <= \$292 ;
+    rq1_tie <= \$293 ;
   always @(posedge clk)
-    rq1_code <= \$293 ;
+    rq1_code <= \$294 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$294 ;
+    rq2_mult_1 <= \$295 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$295 ;
+    rq2_mult_2 <= \$296 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$296 ;
+    rq2_mult_3 <= \$297 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$297 ;
+    rq2_mult_4 <= \$298 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$298 ;
+    rq2_mult_5 <= \$299 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$299 ;
+    rq2_mult_6 <= \$300 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$300 ;
+    rq2_mult_7 <= \$301 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$301 ;
+    rq2_mult_8 <= \$302 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$302 ;
+    rq2_shift_1 <= \$303 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$303 ;
+    rq2_shift_2 <= \$304 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$304 ;
+    rq2_shift_3 <= \$305 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$305 ;
+    rq2_shift_4 <= \$306 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$306 ;
+    rq2_shift_5 <= \$307 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$307 ;
+    rq2_shift_6 <= \$308 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$308 ;
+    rq2_shift_7 <= \$309 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$309 ;
+    rq2_shift_8 <= \$310 ;
   always @(posedge clk)
-    rq2_half_1 <= \$310 ;
+    rq2_half_1 <= \$311 ;
   always @(posedge clk)
-    rq2_half_2 <= \$311 ;
+    rq2_half_2 <= \$312 ;
   always @(posedge clk)
-    rq2_half_3 <= \$312 ;
+    rq2_half_3 <= \$313 ;
   always @(posedge clk)
-    rq2_half_4 <= \$313 ;
+    rq2_half_4 <= \$314 ;
   always @(posedge clk)
-    rq2_half_5 <= \$314 ;
+    rq2_half_5 <= \$315 ;
   always @(posedge clk)
-    rq2_half_6 <= \$315 ;
+    rq2_half_6 <= \$316 ;
   always @(posedge clk)
-    rq2_half_7 <= \$316 ;
+    rq2_half_7 <= \$317 ;
   always @(posedge clk)
-    rq2_half_8 <= \$317 ;
+    rq2_half_8 <= \$318 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$318 ;
+    rq2_mask_1 <= \$319 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$319 ;
+    rq2_mask_2 <= \$320 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$320 ;
+    rq2_mask_3 <= \$321 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$321 ;
+    rq2_mask_4 <= \$322 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$322 ;
+    rq2_mask_5 <= \$323 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$323 ;
+    rq2_mask_6 <= \$324 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$324 ;
+    rq2_mask_7 <= \$325 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$325 ;
+    rq2_mask_8 <= \$326 ;
   always @(posedge clk)
-    rq2_x <= \$326 ;
+    rq2_x <= \$327 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$327 ;
+    rq2_x0_0 <= \$328 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$328 ;
+    rq2_m0_0 <= \$329 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$329 ;
+    rq2_part0_0 <= \$330 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$330 ;
+    rq2_part0_0_r <= \$331 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$331 ;
+    rq2_part0_0_rr <= \$332 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$332 ;
+    rq2_x0_1 <= \$333 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$333 ;
+    rq2_m0_1 <= \$334 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$334 ;
+    rq2_part0_1 <= \$335 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$335 ;
+    rq2_part0_1_r <= \$336 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$336 ;
+    rq2_part0_1_rr <= \$337 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$337 ;
+    rq2_x1_0 <= \$338 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$338 ;
+    rq2_m1_0 <= \$339 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$339 ;
+    rq2_part1_0 <= \$340 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$340 ;
+    rq2_part1_0_r <= \$341 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$341 ;
+    rq2_part1_0_rr <= \$342 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$342 ;
+    rq2_x1_1 <= \$343 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$343 ;
+    rq2_m1_1 <= \$344 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$344 ;
+    rq2_part1_1 <= \$345 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$345 ;
+    rq2_part1_1_r <= \$346 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$346 ;
+    rq2_part1_1_rr <= \$347 ;
   always @(posedge clk)
-    rq2_prod <= \$347 ;
+    rq2_prod <= \$348 ;
   always @(posedge clk)
-    rq2_floor <= \$348 ;
+    rq2_floor <= \$349 ;
   always @(posedge clk)
-    rq2_above <= \$349 ;
+    rq2_above <= \$350 ;
   always @(posedge clk)
-    rq2_tie <= \$350 ;
+    rq2_tie <= \$351 ;
   always @(posedge clk)
-    rq2_code <= \$351 ;
+    rq2_code <= \$352 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$352 ;
+    rq3_mult_1 <= \$353 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$353 ;
+    rq3_mult_2 <= \$354 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$354 ;
+    rq3_mult_3 <= \$355 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$355 ;
+    rq3_mult_4 <= \$356 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$356 ;
+    rq3_mult_5 <= \$357 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$357 ;
+    rq3_mult_6 <= \$358 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$358 ;
+    rq3_mult_7 <= \$359 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$359 ;
+    rq3_mult_8 <= \$360 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$360 ;
+    rq3_shift_1 <= \$361 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$361 ;
+    rq3_shift_2 <= \$362 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$362 ;
+    rq3_shift_3 <= \$363 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$363 ;
+    rq3_shift_4 <= \$364 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$364 ;
+    rq3_shift_5 <= \$365 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$365 ;
+    rq3_shift_6 <= \$366 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$366 ;
+    rq3_shift_7 <= \$367 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$367 ;
+    rq3_shift_8 <= \$368 ;
   always @(posedge clk)
-    rq3_half_1 <= \$368 ;
+    rq3_half_1 <= \$369 ;
   always @(posedge clk)
-    rq3_half_2 <= \$369 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$370 ;
+    rq3_half_2 <= \$370 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$372  = rq3_half_4;
+    \$372  = rq3_half_3;
     if (rst) begin
       \$372  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$373  = rq3_half_5;
+    \$373  = rq3_half_4;
     if (rst) begin
       \$373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$374  = rq3_half_6;
+    \$374  = rq3_half_5;
     if (rst) begin
       \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$375  = rq3_half_7;
+    \$375  = rq3_half_6;
     if (rst) begin
       \$375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$376  = \$106 ;
+    \$376  = rq3_half_7;
     if (rst) begin
       \$376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$377  = rq3_mask_1;
+    \$377  = \$110 ;
     if (rst) begin
       \$377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$378  = rq3_mask_2;
+    \$378  = rq3_mask_1;
     if (rst) begin
       \$378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$379  = rq3_mask_3;
+    \$379  = rq3_mask_2;
     if (rst) begin
       \$379  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$380  = rq3_mask_4;
+    \$380  = rq3_mask_3;
     if (rst) begin
       \$380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$381  = rq3_mask_5;
+    \$381  = rq3_mask_4;
     if (rst) begin
       \$381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$382  = rq3_mask_6;
+    \$382  = rq3_mask_5;
     if (rst) begin
       \$382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$383  = rq3_mask_7;
+    \$383  = rq3_mask_6;
     if (rst) begin
       \$383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$384  = i__payload[83:63];
+    \$384  = rq3_mask_7;
     if (rst) begin
-      \$384  = 21'h000000;
+      \$384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$385  = rq3_x[16:0];
+    \$385  = i__payload[83:63];
     if (rst) begin
-      \$385  = 17'h00000;
+      \$385  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$386  = rq3_mult_1[16:0];
+    \$386  = rq3_x[16:0];
     if (rst) begin
       \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$387  = \$107 ;
+    \$387  = rq3_mult_1[16:0];
     if (rst) begin
-      \$387  = 34'h000000000;
+      \$387  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$388  = rq3_part0_0;
+    \$388  = \$111 ;
     if (rst) begin
       \$388  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$389  = rq3_part0_0_r;
+    \$389  = rq3_part0_0;
     if (rst) begin
       \$389  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$390  = rq3_x[16:0];
+    \$390  = rq3_part0_0_r;
     if (rst) begin
-      \$390  = 17'h00000;
+      \$390  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$391  = rq3_mult_1[24:17];
+    \$391  = rq3_x[16:0];
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$392  = \$108 ;
+    \$392  = rq3_mult_1[24:17];
     if (rst) begin
-      \$392  = 25'h0000000;
+      \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$393  = rq3_part0_1;
+    \$393  = \$112 ;
     if (rst) begin
       \$393  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$394  = rq3_part0_1_r;
+    \$394  = rq3_part0_1;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$395  = rq3_x[20:17];
+    \$395  = rq3_part0_1_r;
     if (rst) begin
-      \$395  = 4'h0;
+      \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$396  = rq3_mult_1[16:0];
+    \$396  = rq3_x[20:17];
     if (rst) begin
-      \$396  = 17'h00000;
+      \$396  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$397  = \$109 ;
+    \$397  = rq3_mult_1[16:0];
     if (rst) begin
-      \$397  = 21'h000000;
+      \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$398  = rq3_part1_0;
+    \$398  = \$113 ;
     if (rst) begin
       \$398  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$399  = rq3_part1_0_r;
+    \$399  = rq3_part1_0;
     if (rst) begin
       \$399  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$400  = rq3_x[20:17];
+    \$400  = rq3_part1_0_r;
     if (rst) begin
-      \$400  = 4'h0;
+      \$400  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$401  = rq3_mult_1[24:17];
+    \$401  = rq3_x[20:17];
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$402  = \$110 ;
+    \$402  = rq3_mult_1[24:17];
     if (rst) begin
-      \$402  = 12'h000;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$403  = rq3_part1_1;
+    \$403  = \$114 ;
     if (rst) begin
       \$403  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$404  = rq3_part1_1_r;
+    \$404  = rq3_part1_1;
     if (rst) begin
       \$404  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$405  = \$118 [45:0];
+    \$405  = rq3_part1_1_r;
     if (rst) begin
-      \$405  = 46'h000000000000;
+      \$405  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$406  = \$119 ;
+    \$406  = \$122 [45:0];
     if (rst) begin
       \$406  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$407  = \$120 ;
+    \$407  = \$123 ;
     if (rst) begin
-      \$407  = 1'h0;
+      \$407  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$408  = \$123 ;
+    \$408  = \$124 ;
     if (rst) begin
       \$408  = 1'h0;
     end
@@ -13972,883 +14045,890 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$409  = \$127 ;
     if (rst) begin
-      \$409  = 48'h000000000000;
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$410  = \$131 [3:0];
+    \$410  = \$131 ;
     if (rst) begin
-      \$410  = 4'h0;
+      \$410  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$411  = \$signature__addr ;
-    if (\$138 ) begin
-      \$411  = \$141 [3:0];
-    end
+    \$411  = \$20 [3:0];
     if (rst) begin
       \$411  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$412  = rport__addr;
-    if (\$145 ) begin
-      \$412  = \$148 [3:0];
-    end
+    \$412  = \$132 ;
     if (rst) begin
-      \$412  = 4'h0;
+      \$412  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$413  = \$161 [3:0];
+    \$413  = \$signature__addr ;
+    if (\$139 ) begin
+      \$413  = \$142 [3:0];
+    end
     if (rst) begin
       \$413  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$414  = o__valid;
-    if (\$163 ) begin
-      \$414  = \$165 ;
+    \$414  = rport__addr;
+    if (\$146 ) begin
+      \$414  = \$149 [3:0];
     end
     if (rst) begin
-      \$414  = 1'h0;
+      \$414  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$415  = o__payload;
-    if (\$163 ) begin
-      \$415  = \$167 ;
+    \$415  = \$162 [3:0];
+    if (rst) begin
+      \$415  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$416  = o__valid;
+    if (\$164 ) begin
+      \$416  = \$166 ;
     end
     if (rst) begin
-      \$415  = 32'd0;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$28  = 25'h18c8a09;
-      3'h1:
-          \$28  = 25'h162f05d;
-      3'h2:
-          \$28  = 25'h1369da5;
-      3'h3:
-          \$28  = 25'h181e7ff;
-      3'h4:
-          \$28  = 25'h139e0e5;
-      3'h5:
-          \$28  = 25'h1606e85;
-      3'h6:
-          \$28  = 25'h117d4ff;
-      3'h7:
-          \$28  = 25'h1bb47b7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$29  = 6'h1f;
-      3'h1:
-          \$29  = 6'h21;
-      3'h2:
-          \$29  = 6'h20;
-      3'h3:
-          \$29  = 6'h1f;
-      3'h4:
-          \$29  = 6'h1e;
-      3'h5:
-          \$29  = 6'h1e;
-      3'h6:
-          \$29  = 6'h20;
-      3'h7:
-          \$29  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$30  = 33'h040000000;
-      3'h1:
-          \$30  = 33'h100000000;
-      3'h2:
-          \$30  = 33'h080000000;
-      3'h3:
-          \$30  = 33'h040000000;
-      3'h4:
-          \$30  = 33'h020000000;
-      3'h5:
-          \$30  = 33'h020000000;
-      3'h6:
-          \$30  = 33'h080000000;
-      3'h7:
-          \$30  = 33'h020000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$31  = 33'h07fffffff;
-      3'h1:
-          \$31  = 33'h1ffffffff;
-      3'h2:
-          \$31  = 33'h0ffffffff;
-      3'h3:
-          \$31  = 33'h07fffffff;
-      3'h4:
-          \$31  = 33'h03fffffff;
-      3'h5:
-          \$31  = 33'h03fffffff;
-      3'h6:
-          \$31  = 33'h0ffffffff;
-      3'h7:
-          \$31  = 33'h03fffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$53  = 25'h112803b;
-      3'h1:
-          \$53  = 25'h125707b;
-      3'h2:
-          \$53  = 25'h138c427;
-      3'h3:
-          \$53  = 25'h1001e85;
-      3'h4:
-          \$53  = 25'h1210e9d;
-      3'h5:
-          \$53  = 25'h1b1f7c7;
-      3'h6:
-          \$53  = 25'h114772b;
-      3'h7:
-          \$53  = 25'h198834d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$54  = 6'h1f;
-      3'h1:
-          \$54  = 6'h1f;
-      3'h2:
-          \$54  = 6'h20;
-      3'h3:
-          \$54  = 6'h20;
-      3'h4:
-          \$54  = 6'h20;
-      3'h5:
-          \$54  = 6'h20;
-      3'h6:
-          \$54  = 6'h20;
-      3'h7:
-          \$54  = 6'h21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$55  = 33'h040000000;
-      3'h1:
-          \$55  = 33'h040000000;
-      3'h2:
-          \$55  = 33'h080000000;
-      3'h3:
-          \$55  = 33'h080000000;
-      3'h4:
-          \$55  = 33'h080000000;
-      3'h5:
-          \$55  = 33'h080000000;
-      3'h6:
-          \$55  = 33'h080000000;
-      3'h7:
-          \$55  = 33'h100000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$56  = 33'h07fffffff;
-      3'h1:
-          \$56  = 33'h07fffffff;
-      3'h2:
-          \$56  = 33'h0ffffffff;
-      3'h3:
-          \$56  = 33'h0ffffffff;
-      3'h4:
-          \$56  = 33'h0ffffffff;
-      3'h5:
-          \$56  = 33'h0ffffffff;
-      3'h6:
-          \$56  = 33'h0ffffffff;
-      3'h7:
-          \$56  = 33'h1ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$78  = 25'h1d8094c;
-      3'h1:
-          \$78  = 25'h1020487;
-      3'h2:
-          \$78  = 25'h1de9e6c;
-      3'h3:
-          \$78  = 25'h1a8ea8a;
-      3'h4:
-          \$78  = 25'h1ee408f;
-      3'h5:
-          \$78  = 25'h150cec3;
-      3'h6:
-          \$78  = 25'h14e3a9e;
-      3'h7:
-          \$78  = 25'h15644f0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$79  = 6'h20;
-      3'h1:
-          \$79  = 6'h1f;
-      3'h2:
-          \$79  = 6'h20;
-      3'h3:
-          \$79  = 6'h20;
-      3'h4:
-          \$79  = 6'h21;
-      3'h5:
-          \$79  = 6'h20;
-      3'h6:
-          \$79  = 6'h1e;
-      3'h7:
-          \$79  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$80  = 33'h080000000;
-      3'h1:
-          \$80  = 33'h040000000;
-      3'h2:
-          \$80  = 33'h080000000;
-      3'h3:
-          \$80  = 33'h080000000;
-      3'h4:
-          \$80  = 33'h100000000;
-      3'h5:
-          \$80  = 33'h080000000;
-      3'h6:
-          \$80  = 33'h020000000;
-      3'h7:
-          \$80  = 33'h020000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$81  = 33'h0ffffffff;
-      3'h1:
-          \$81  = 33'h07fffffff;
-      3'h2:
-          \$81  = 33'h0ffffffff;
-      3'h3:
-          \$81  = 33'h0ffffffff;
-      3'h4:
-          \$81  = 33'h1ffffffff;
-      3'h5:
-          \$81  = 33'h0ffffffff;
-      3'h6:
-          \$81  = 33'h03fffffff;
-      3'h7:
-          \$81  = 33'h03fffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$103  = 25'h141e9f6;
-      3'h1:
-          \$103  = 25'h13088df;
-      3'h2:
-          \$103  = 25'h10d5898;
-      3'h3:
-          \$103  = 25'h1723939;
-      3'h4:
-          \$103  = 25'h167b5f4;
-      3'h5:
-          \$103  = 25'h10373b0;
-      3'h6:
-          \$103  = 25'h136e67e;
-      3'h7:
-          \$103  = 25'h14f16f9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$104  = 6'h1f;
-      3'h1:
-          \$104  = 6'h20;
-      3'h2:
-          \$104  = 6'h1f;
-      3'h3:
-          \$104  = 6'h1f;
-      3'h4:
-          \$104  = 6'h1f;
-      3'h5:
-          \$104  = 6'h1f;
-      3'h6:
-          \$104  = 6'h1f;
-      3'h7:
-          \$104  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$105  = 32'd1073741824;
-      3'h1:
-          \$105  = 32'd2147483648;
-      3'h2:
-          \$105  = 32'd1073741824;
-      3'h3:
-          \$105  = 32'd1073741824;
-      3'h4:
-          \$105  = 32'd1073741824;
-      3'h5:
-          \$105  = 32'd1073741824;
-      3'h6:
-          \$105  = 32'd1073741824;
-      3'h7:
-          \$105  = 32'd536870912;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$106  = 32'd2147483647;
-      3'h1:
-          \$106  = 32'd4294967295;
-      3'h2:
-          \$106  = 32'd2147483647;
-      3'h3:
-          \$106  = 32'd2147483647;
-      3'h4:
-          \$106  = 32'd2147483647;
-      3'h5:
-          \$106  = 32'd2147483647;
-      3'h6:
-          \$106  = 32'd2147483647;
-      3'h7:
-          \$106  = 32'd1073741823;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$168  = group;
-    if (\$23 ) begin
-      \$168  = \$26 [2:0];
+    \$417  = o__payload;
+    if (\$164 ) begin
+      \$417  = \$168 ;
     end
     if (rst) begin
-      \$168  = 3'h0;
+      \$417  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$169  = \$27 ;
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$32  = 25'h18c8a09;
+      3'h1:
+          \$32  = 25'h162f05d;
+      3'h2:
+          \$32  = 25'h1369da5;
+      3'h3:
+          \$32  = 25'h181e7ff;
+      3'h4:
+          \$32  = 25'h139e0e5;
+      3'h5:
+          \$32  = 25'h1606e85;
+      3'h6:
+          \$32  = 25'h117d4ff;
+      3'h7:
+          \$32  = 25'h1bb47b7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$33  = 6'h1f;
+      3'h1:
+          \$33  = 6'h21;
+      3'h2:
+          \$33  = 6'h20;
+      3'h3:
+          \$33  = 6'h1f;
+      3'h4:
+          \$33  = 6'h1e;
+      3'h5:
+          \$33  = 6'h1e;
+      3'h6:
+          \$33  = 6'h20;
+      3'h7:
+          \$33  = 6'h1e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$34  = 33'h040000000;
+      3'h1:
+          \$34  = 33'h100000000;
+      3'h2:
+          \$34  = 33'h080000000;
+      3'h3:
+          \$34  = 33'h040000000;
+      3'h4:
+          \$34  = 33'h020000000;
+      3'h5:
+          \$34  = 33'h020000000;
+      3'h6:
+          \$34  = 33'h080000000;
+      3'h7:
+          \$34  = 33'h020000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$35  = 33'h07fffffff;
+      3'h1:
+          \$35  = 33'h1ffffffff;
+      3'h2:
+          \$35  = 33'h0ffffffff;
+      3'h3:
+          \$35  = 33'h07fffffff;
+      3'h4:
+          \$35  = 33'h03fffffff;
+      3'h5:
+          \$35  = 33'h03fffffff;
+      3'h6:
+          \$35  = 33'h0ffffffff;
+      3'h7:
+          \$35  = 33'h03fffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$57  = 25'h112803b;
+      3'h1:
+          \$57  = 25'h125707b;
+      3'h2:
+          \$57  = 25'h138c427;
+      3'h3:
+          \$57  = 25'h1001e85;
+      3'h4:
+          \$57  = 25'h1210e9d;
+      3'h5:
+          \$57  = 25'h1b1f7c7;
+      3'h6:
+          \$57  = 25'h114772b;
+      3'h7:
+          \$57  = 25'h198834d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$58  = 6'h1f;
+      3'h1:
+          \$58  = 6'h1f;
+      3'h2:
+          \$58  = 6'h20;
+      3'h3:
+          \$58  = 6'h20;
+      3'h4:
+          \$58  = 6'h20;
+      3'h5:
+          \$58  = 6'h20;
+      3'h6:
+          \$58  = 6'h20;
+      3'h7:
+          \$58  = 6'h21;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$59  = 33'h040000000;
+      3'h1:
+          \$59  = 33'h040000000;
+      3'h2:
+          \$59  = 33'h080000000;
+      3'h3:
+          \$59  = 33'h080000000;
+      3'h4:
+          \$59  = 33'h080000000;
+      3'h5:
+          \$59  = 33'h080000000;
+      3'h6:
+          \$59  = 33'h080000000;
+      3'h7:
+          \$59  = 33'h100000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$60  = 33'h07fffffff;
+      3'h1:
+          \$60  = 33'h07fffffff;
+      3'h2:
+          \$60  = 33'h0ffffffff;
+      3'h3:
+          \$60  = 33'h0ffffffff;
+      3'h4:
+          \$60  = 33'h0ffffffff;
+      3'h5:
+          \$60  = 33'h0ffffffff;
+      3'h6:
+          \$60  = 33'h0ffffffff;
+      3'h7:
+          \$60  = 33'h1ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$82  = 25'h1d8094c;
+      3'h1:
+          \$82  = 25'h1020487;
+      3'h2:
+          \$82  = 25'h1de9e6c;
+      3'h3:
+          \$82  = 25'h1a8ea8a;
+      3'h4:
+          \$82  = 25'h1ee408f;
+      3'h5:
+          \$82  = 25'h150cec3;
+      3'h6:
+          \$82  = 25'h14e3a9e;
+      3'h7:
+          \$82  = 25'h15644f0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$83  = 6'h20;
+      3'h1:
+          \$83  = 6'h1f;
+      3'h2:
+          \$83  = 6'h20;
+      3'h3:
+          \$83  = 6'h20;
+      3'h4:
+          \$83  = 6'h21;
+      3'h5:
+          \$83  = 6'h20;
+      3'h6:
+          \$83  = 6'h1e;
+      3'h7:
+          \$83  = 6'h1e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$84  = 33'h080000000;
+      3'h1:
+          \$84  = 33'h040000000;
+      3'h2:
+          \$84  = 33'h080000000;
+      3'h3:
+          \$84  = 33'h080000000;
+      3'h4:
+          \$84  = 33'h100000000;
+      3'h5:
+          \$84  = 33'h080000000;
+      3'h6:
+          \$84  = 33'h020000000;
+      3'h7:
+          \$84  = 33'h020000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$85  = 33'h0ffffffff;
+      3'h1:
+          \$85  = 33'h07fffffff;
+      3'h2:
+          \$85  = 33'h0ffffffff;
+      3'h3:
+          \$85  = 33'h0ffffffff;
+      3'h4:
+          \$85  = 33'h1ffffffff;
+      3'h5:
+          \$85  = 33'h0ffffffff;
+      3'h6:
+          \$85  = 33'h03fffffff;
+      3'h7:
+          \$85  = 33'h03fffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$107  = 25'h141e9f6;
+      3'h1:
+          \$107  = 25'h13088df;
+      3'h2:
+          \$107  = 25'h10d5898;
+      3'h3:
+          \$107  = 25'h1723939;
+      3'h4:
+          \$107  = 25'h167b5f4;
+      3'h5:
+          \$107  = 25'h10373b0;
+      3'h6:
+          \$107  = 25'h136e67e;
+      3'h7:
+          \$107  = 25'h14f16f9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$108  = 6'h1f;
+      3'h1:
+          \$108  = 6'h20;
+      3'h2:
+          \$108  = 6'h1f;
+      3'h3:
+          \$108  = 6'h1f;
+      3'h4:
+          \$108  = 6'h1f;
+      3'h5:
+          \$108  = 6'h1f;
+      3'h6:
+          \$108  = 6'h1f;
+      3'h7:
+          \$108  = 6'h1e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$109  = 32'd1073741824;
+      3'h1:
+          \$109  = 32'd2147483648;
+      3'h2:
+          \$109  = 32'd1073741824;
+      3'h3:
+          \$109  = 32'd1073741824;
+      3'h4:
+          \$109  = 32'd1073741824;
+      3'h5:
+          \$109  = 32'd1073741824;
+      3'h6:
+          \$109  = 32'd1073741824;
+      3'h7:
+          \$109  = 32'd536870912;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$110  = 32'd2147483647;
+      3'h1:
+          \$110  = 32'd4294967295;
+      3'h2:
+          \$110  = 32'd2147483647;
+      3'h3:
+          \$110  = 32'd2147483647;
+      3'h4:
+          \$110  = 32'd2147483647;
+      3'h5:
+          \$110  = 32'd2147483647;
+      3'h6:
+          \$110  = 32'd2147483647;
+      3'h7:
+          \$110  = 32'd1073741823;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$169  = group;
+    if (\$27 ) begin
+      \$169  = \$30 [2:0];
+    end
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$170  = rq_valid_1;
+    \$170  = \$31 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$171  = rq_valid_2;
+    \$171  = rq_valid_1;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$172  = rq_valid_3;
+    \$172  = rq_valid_2;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$173  = rq_valid_4;
+    \$173  = rq_valid_3;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$174  = rq_valid_5;
+    \$174  = rq_valid_4;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$175  = rq_valid_6;
+    \$175  = rq_valid_5;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$176  = rq_valid_7;
+    \$176  = rq_valid_6;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$177  = rq_valid_8;
+    \$177  = rq_valid_7;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$178  = \$28 ;
+    \$178  = rq_valid_8;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$179  = rq0_mult_1;
+    \$179  = \$32 ;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$180  = rq0_mult_2;
+    \$180  = rq0_mult_1;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$181  = rq0_mult_3;
+    \$181  = rq0_mult_2;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$182  = rq0_mult_4;
+    \$182  = rq0_mult_3;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$183  = rq0_mult_5;
+    \$183  = rq0_mult_4;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$184  = rq0_mult_6;
+    \$184  = rq0_mult_5;
     if (rst) begin
       \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$185  = rq0_mult_7;
+    \$185  = rq0_mult_6;
     if (rst) begin
       \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$186  = \$29 ;
+    \$186  = rq0_mult_7;
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$187  = rq0_shift_1;
+    \$187  = \$33 ;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$188  = rq0_shift_2;
+    \$188  = rq0_shift_1;
     if (rst) begin
       \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$189  = rq0_shift_3;
+    \$189  = rq0_shift_2;
     if (rst) begin
       \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$190  = rq0_shift_4;
+    \$190  = rq0_shift_3;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$191  = rq0_shift_5;
+    \$191  = rq0_shift_4;
     if (rst) begin
       \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$192  = rq0_shift_6;
+    \$192  = rq0_shift_5;
     if (rst) begin
       \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$193  = rq0_shift_7;
+    \$193  = rq0_shift_6;
     if (rst) begin
       \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$194  = \$30 ;
+    \$194  = rq0_shift_7;
     if (rst) begin
-      \$194  = 33'h000000000;
+      \$194  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$195  = rq0_half_1;
+    \$195  = \$34 ;
     if (rst) begin
       \$195  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$196  = rq0_half_2;
+    \$196  = rq0_half_1;
     if (rst) begin
       \$196  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$197  = rq0_half_3;
+    \$197  = rq0_half_2;
     if (rst) begin
       \$197  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$198  = rq0_half_4;
+    \$198  = rq0_half_3;
     if (rst) begin
       \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$199  = rq0_half_5;
+    \$199  = rq0_half_4;
     if (rst) begin
       \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$200  = rq0_half_6;
+    \$200  = rq0_half_5;
     if (rst) begin
       \$200  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$201  = rq0_half_7;
+    \$201  = rq0_half_6;
     if (rst) begin
       \$201  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$202  = \$31 ;
+    \$202  = rq0_half_7;
     if (rst) begin
       \$202  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$203  = rq0_mask_1;
+    \$203  = \$35 ;
     if (rst) begin
       \$203  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$204  = rq0_mask_2;
+    \$204  = rq0_mask_1;
     if (rst) begin
       \$204  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$205  = rq0_mask_3;
+    \$205  = rq0_mask_2;
     if (rst) begin
       \$205  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$206  = rq0_mask_4;
+    \$206  = rq0_mask_3;
     if (rst) begin
       \$206  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$207  = rq0_mask_5;
+    \$207  = rq0_mask_4;
     if (rst) begin
       \$207  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$208  = rq0_mask_6;
+    \$208  = rq0_mask_5;
     if (rst) begin
       \$208  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$209  = rq0_mask_7;
+    \$209  = rq0_mask_6;
     if (rst) begin
       \$209  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$210  = i__payload[20:0];
+    \$210  = rq0_mask_7;
     if (rst) begin
-      \$210  = 21'h000000;
+      \$210  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$211  = rq0_x[16:0];
+    \$211  = i__payload[20:0];
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$212  = rq0_mult_1[16:0];
+    \$212  = rq0_x[16:0];
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$213  = \$32 ;
+    \$213  = rq0_mult_1[16:0];
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$214  = rq0_part0_0;
+    \$214  = \$36 ;
     if (rst) begin
       \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$215  = rq0_part0_0_r;
+    \$215  = rq0_part0_0;
     if (rst) begin
       \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$216  = rq0_x[16:0];
+    \$216  = rq0_part0_0_r;
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$217  = rq0_mult_1[24:17];
+    \$217  = rq0_x[16:0];
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$218  = \$33 ;
+    \$218  = rq0_mult_1[24:17];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$219  = rq0_part0_1;
+    \$219  = \$37 ;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$220  = rq0_part0_1_r;
+    \$220  = rq0_part0_1;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$221  = rq0_x[20:17];
+    \$221  = rq0_part0_1_r;
     if (rst) begin
-      \$221  = 4'h0;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$222  = rq0_mult_1[16:0];
+    \$222  = rq0_x[20:17];
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$223  = \$34 ;
+    \$223  = rq0_mult_1[16:0];
     if (rst) begin
-      \$223  = 21'h000000;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$224  = rq0_part1_0;
+    \$224  = \$38 ;
     if (rst) begin
       \$224  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$225  = rq0_part1_0_r;
+    \$225  = rq0_part1_0;
     if (rst) begin
       \$225  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$226  = rq0_x[20:17];
+    \$226  = rq0_part1_0_r;
     if (rst) begin
-      \$226  = 4'h0;
+      \$226  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$227  = rq0_mult_1[24:17];
+    \$227  = rq0_x[20:17];
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$228  = \$35 ;
+    \$228  = rq0_mult_1[24:17];
     if (rst) begin
-      \$228  = 12'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$229  = rq0_part1_1;
+    \$229  = \$39 ;
     if (rst) begin
       \$229  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$230  = rq0_part1_1_r;
+    \$230  = rq0_part1_1;
     if (rst) begin
       \$230  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$231  = \$43 [45:0];
+    \$231  = rq0_part1_1_r;
     if (rst) begin
-      \$231  = 46'h000000000000;
+      \$231  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$232  = \$44 ;
+    \$232  = \$47 [45:0];
     if (rst) begin
       \$232  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$233  = \$45 ;
+    \$233  = \$48 ;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$234  = \$48 ;
+    \$234  = \$49 ;
     if (rst) begin
       \$234  = 1'h0;
     end
@@ -14857,404 +14937,404 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$235  = \$52 ;
     if (rst) begin
-      \$235  = 48'h000000000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$236  = \$53 ;
+    \$236  = \$56 ;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$237  = rq1_mult_1;
+    \$237  = \$57 ;
     if (rst) begin
       \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$238  = rq1_mult_2;
+    \$238  = rq1_mult_1;
     if (rst) begin
       \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$239  = rq1_mult_3;
+    \$239  = rq1_mult_2;
     if (rst) begin
       \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$240  = rq1_mult_4;
+    \$240  = rq1_mult_3;
     if (rst) begin
       \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$241  = rq1_mult_5;
+    \$241  = rq1_mult_4;
     if (rst) begin
       \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$242  = rq1_mult_6;
+    \$242  = rq1_mult_5;
     if (rst) begin
       \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$243  = rq1_mult_7;
+    \$243  = rq1_mult_6;
     if (rst) begin
       \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$244  = \$54 ;
+    \$244  = rq1_mult_7;
     if (rst) begin
-      \$244  = 6'h00;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$245  = rq1_shift_1;
+    \$245  = \$58 ;
     if (rst) begin
       \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$246  = rq1_shift_2;
+    \$246  = rq1_shift_1;
     if (rst) begin
       \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$247  = rq1_shift_3;
+    \$247  = rq1_shift_2;
     if (rst) begin
       \$247  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$248  = rq1_shift_4;
+    \$248  = rq1_shift_3;
     if (rst) begin
       \$248  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$249  = rq1_shift_5;
+    \$249  = rq1_shift_4;
     if (rst) begin
       \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$250  = rq1_shift_6;
+    \$250  = rq1_shift_5;
     if (rst) begin
       \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$251  = rq1_shift_7;
+    \$251  = rq1_shift_6;
     if (rst) begin
       \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$252  = \$55 ;
+    \$252  = rq1_shift_7;
     if (rst) begin
-      \$252  = 33'h000000000;
+      \$252  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$253  = rq1_half_1;
+    \$253  = \$59 ;
     if (rst) begin
       \$253  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$254  = rq1_half_2;
+    \$254  = rq1_half_1;
     if (rst) begin
       \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$255  = rq1_half_3;
+    \$255  = rq1_half_2;
     if (rst) begin
       \$255  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$256  = rq1_half_4;
+    \$256  = rq1_half_3;
     if (rst) begin
       \$256  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$257  = rq1_half_5;
+    \$257  = rq1_half_4;
     if (rst) begin
       \$257  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$258  = rq1_half_6;
+    \$258  = rq1_half_5;
     if (rst) begin
       \$258  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$259  = rq1_half_7;
+    \$259  = rq1_half_6;
     if (rst) begin
       \$259  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$260  = \$56 ;
+    \$260  = rq1_half_7;
     if (rst) begin
       \$260  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$261  = rq1_mask_1;
+    \$261  = \$60 ;
     if (rst) begin
       \$261  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$262  = rq1_mask_2;
+    \$262  = rq1_mask_1;
     if (rst) begin
       \$262  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$263  = rq1_mask_3;
+    \$263  = rq1_mask_2;
     if (rst) begin
       \$263  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$264  = rq1_mask_4;
+    \$264  = rq1_mask_3;
     if (rst) begin
       \$264  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$265  = rq1_mask_5;
+    \$265  = rq1_mask_4;
     if (rst) begin
       \$265  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$266  = rq1_mask_6;
+    \$266  = rq1_mask_5;
     if (rst) begin
       \$266  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$267  = rq1_mask_7;
+    \$267  = rq1_mask_6;
     if (rst) begin
       \$267  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$268  = i__payload[41:21];
+    \$268  = rq1_mask_7;
     if (rst) begin
-      \$268  = 21'h000000;
+      \$268  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$269  = rq1_x[16:0];
+    \$269  = i__payload[41:21];
     if (rst) begin
-      \$269  = 17'h00000;
+      \$269  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$270  = rq1_mult_1[16:0];
+    \$270  = rq1_x[16:0];
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$271  = \$57 ;
+    \$271  = rq1_mult_1[16:0];
     if (rst) begin
-      \$271  = 34'h000000000;
+      \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$272  = rq1_part0_0;
+    \$272  = \$61 ;
     if (rst) begin
       \$272  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$273  = rq1_part0_0_r;
+    \$273  = rq1_part0_0;
     if (rst) begin
       \$273  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$274  = rq1_x[16:0];
+    \$274  = rq1_part0_0_r;
     if (rst) begin
-      \$274  = 17'h00000;
+      \$274  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$275  = rq1_mult_1[24:17];
+    \$275  = rq1_x[16:0];
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$276  = \$58 ;
+    \$276  = rq1_mult_1[24:17];
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$277  = rq1_part0_1;
+    \$277  = \$62 ;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$278  = rq1_part0_1_r;
+    \$278  = rq1_part0_1;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$279  = rq1_x[20:17];
+    \$279  = rq1_part0_1_r;
     if (rst) begin
-      \$279  = 4'h0;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$280  = rq1_mult_1[16:0];
+    \$280  = rq1_x[20:17];
     if (rst) begin
-      \$280  = 17'h00000;
+      \$280  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$281  = \$59 ;
+    \$281  = rq1_mult_1[16:0];
     if (rst) begin
-      \$281  = 21'h000000;
+      \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$282  = rq1_part1_0;
+    \$282  = \$63 ;
     if (rst) begin
       \$282  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$283  = rq1_part1_0_r;
+    \$283  = rq1_part1_0;
     if (rst) begin
       \$283  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$284  = rq1_x[20:17];
+    \$284  = rq1_part1_0_r;
     if (rst) begin
-      \$284  = 4'h0;
+      \$284  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$285  = rq1_mult_1[24:17];
+    \$285  = rq1_x[20:17];
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$286  = \$60 ;
+    \$286  = rq1_mult_1[24:17];
     if (rst) begin
-      \$286  = 12'h000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$287  = rq1_part1_1;
+    \$287  = \$64 ;
     if (rst) begin
       \$287  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$288  = rq1_part1_1_r;
+    \$288  = rq1_part1_1;
     if (rst) begin
       \$288  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$289  = \$68 [45:0];
+    \$289  = rq1_part1_1_r;
     if (rst) begin
-      \$289  = 46'h000000000000;
+      \$289  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$290  = \$69 ;
+    \$290  = \$72 [45:0];
     if (rst) begin
       \$290  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$291  = \$70 ;
+    \$291  = \$73 ;
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$292  = \$73 ;
+    \$292  = \$74 ;
     if (rst) begin
       \$292  = 1'h0;
     end
@@ -15263,404 +15343,404 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$293  = \$77 ;
     if (rst) begin
-      \$293  = 48'h000000000000;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$294  = \$78 ;
+    \$294  = \$81 ;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$295  = rq2_mult_1;
+    \$295  = \$82 ;
     if (rst) begin
       \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$296  = rq2_mult_2;
+    \$296  = rq2_mult_1;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$297  = rq2_mult_3;
+    \$297  = rq2_mult_2;
     if (rst) begin
       \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$298  = rq2_mult_4;
+    \$298  = rq2_mult_3;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$299  = rq2_mult_5;
+    \$299  = rq2_mult_4;
     if (rst) begin
       \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$300  = rq2_mult_6;
+    \$300  = rq2_mult_5;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$301  = rq2_mult_7;
+    \$301  = rq2_mult_6;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$302  = \$79 ;
+    \$302  = rq2_mult_7;
     if (rst) begin
-      \$302  = 6'h00;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$303  = rq2_shift_1;
+    \$303  = \$83 ;
     if (rst) begin
       \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$304  = rq2_shift_2;
+    \$304  = rq2_shift_1;
     if (rst) begin
       \$304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$305  = rq2_shift_3;
+    \$305  = rq2_shift_2;
     if (rst) begin
       \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$306  = rq2_shift_4;
+    \$306  = rq2_shift_3;
     if (rst) begin
       \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$307  = rq2_shift_5;
+    \$307  = rq2_shift_4;
     if (rst) begin
       \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$308  = rq2_shift_6;
+    \$308  = rq2_shift_5;
     if (rst) begin
       \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$309  = rq2_shift_7;
+    \$309  = rq2_shift_6;
     if (rst) begin
       \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$310  = \$80 ;
+    \$310  = rq2_shift_7;
     if (rst) begin
-      \$310  = 33'h000000000;
+      \$310  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$311  = rq2_half_1;
+    \$311  = \$84 ;
     if (rst) begin
       \$311  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$312  = rq2_half_2;
+    \$312  = rq2_half_1;
     if (rst) begin
       \$312  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$313  = rq2_half_3;
+    \$313  = rq2_half_2;
     if (rst) begin
       \$313  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$314  = rq2_half_4;
+    \$314  = rq2_half_3;
     if (rst) begin
       \$314  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$315  = rq2_half_5;
+    \$315  = rq2_half_4;
     if (rst) begin
       \$315  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$316  = rq2_half_6;
+    \$316  = rq2_half_5;
     if (rst) begin
       \$316  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$317  = rq2_half_7;
+    \$317  = rq2_half_6;
     if (rst) begin
       \$317  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$318  = \$81 ;
+    \$318  = rq2_half_7;
     if (rst) begin
       \$318  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$319  = rq2_mask_1;
+    \$319  = \$85 ;
     if (rst) begin
       \$319  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$320  = rq2_mask_2;
+    \$320  = rq2_mask_1;
     if (rst) begin
       \$320  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$321  = rq2_mask_3;
+    \$321  = rq2_mask_2;
     if (rst) begin
       \$321  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$322  = rq2_mask_4;
+    \$322  = rq2_mask_3;
     if (rst) begin
       \$322  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$323  = rq2_mask_5;
+    \$323  = rq2_mask_4;
     if (rst) begin
       \$323  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$324  = rq2_mask_6;
+    \$324  = rq2_mask_5;
     if (rst) begin
       \$324  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$325  = rq2_mask_7;
+    \$325  = rq2_mask_6;
     if (rst) begin
       \$325  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$326  = i__payload[62:42];
+    \$326  = rq2_mask_7;
     if (rst) begin
-      \$326  = 21'h000000;
+      \$326  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$327  = rq2_x[16:0];
+    \$327  = i__payload[62:42];
     if (rst) begin
-      \$327  = 17'h00000;
+      \$327  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$328  = rq2_mult_1[16:0];
+    \$328  = rq2_x[16:0];
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$329  = \$82 ;
+    \$329  = rq2_mult_1[16:0];
     if (rst) begin
-      \$329  = 34'h000000000;
+      \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$330  = rq2_part0_0;
+    \$330  = \$86 ;
     if (rst) begin
       \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$331  = rq2_part0_0_r;
+    \$331  = rq2_part0_0;
     if (rst) begin
       \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$332  = rq2_x[16:0];
+    \$332  = rq2_part0_0_r;
     if (rst) begin
-      \$332  = 17'h00000;
+      \$332  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$333  = rq2_mult_1[24:17];
+    \$333  = rq2_x[16:0];
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$334  = \$83 ;
+    \$334  = rq2_mult_1[24:17];
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$335  = rq2_part0_1;
+    \$335  = \$87 ;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$336  = rq2_part0_1_r;
+    \$336  = rq2_part0_1;
     if (rst) begin
       \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$337  = rq2_x[20:17];
+    \$337  = rq2_part0_1_r;
     if (rst) begin
-      \$337  = 4'h0;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$338  = rq2_mult_1[16:0];
+    \$338  = rq2_x[20:17];
     if (rst) begin
-      \$338  = 17'h00000;
+      \$338  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$339  = \$84 ;
+    \$339  = rq2_mult_1[16:0];
     if (rst) begin
-      \$339  = 21'h000000;
+      \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$340  = rq2_part1_0;
+    \$340  = \$88 ;
     if (rst) begin
       \$340  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$341  = rq2_part1_0_r;
+    \$341  = rq2_part1_0;
     if (rst) begin
       \$341  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$342  = rq2_x[20:17];
+    \$342  = rq2_part1_0_r;
     if (rst) begin
-      \$342  = 4'h0;
+      \$342  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$343  = rq2_mult_1[24:17];
+    \$343  = rq2_x[20:17];
     if (rst) begin
-      \$343  = 8'h00;
+      \$343  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$344  = \$85 ;
+    \$344  = rq2_mult_1[24:17];
     if (rst) begin
-      \$344  = 12'h000;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$345  = rq2_part1_1;
+    \$345  = \$89 ;
     if (rst) begin
       \$345  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$346  = rq2_part1_1_r;
+    \$346  = rq2_part1_1;
     if (rst) begin
       \$346  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$347  = \$93 [45:0];
+    \$347  = rq2_part1_1_r;
     if (rst) begin
-      \$347  = 46'h000000000000;
+      \$347  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$348  = \$94 ;
+    \$348  = \$97 [45:0];
     if (rst) begin
       \$348  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$349  = \$95 ;
+    \$349  = \$98 ;
     if (rst) begin
-      \$349  = 1'h0;
+      \$349  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$350  = \$98 ;
+    \$350  = \$99 ;
     if (rst) begin
       \$350  = 1'h0;
     end
@@ -15669,150 +15749,151 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$351  = \$102 ;
     if (rst) begin
-      \$351  = 48'h000000000000;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$352  = \$103 ;
+    \$352  = \$106 ;
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$352  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$353  = rq3_mult_1;
+    \$353  = \$107 ;
     if (rst) begin
       \$353  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$354  = rq3_mult_2;
+    \$354  = rq3_mult_1;
     if (rst) begin
       \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$355  = rq3_mult_3;
+    \$355  = rq3_mult_2;
     if (rst) begin
       \$355  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$356  = rq3_mult_4;
+    \$356  = rq3_mult_3;
     if (rst) begin
       \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$357  = rq3_mult_5;
+    \$357  = rq3_mult_4;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$358  = rq3_mult_6;
+    \$358  = rq3_mult_5;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$359  = rq3_mult_7;
+    \$359  = rq3_mult_6;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$360  = \$104 ;
+    \$360  = rq3_mult_7;
     if (rst) begin
-      \$360  = 6'h00;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$361  = rq3_shift_1;
+    \$361  = \$108 ;
     if (rst) begin
       \$361  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$362  = rq3_shift_2;
+    \$362  = rq3_shift_1;
     if (rst) begin
       \$362  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$363  = rq3_shift_3;
+    \$363  = rq3_shift_2;
     if (rst) begin
       \$363  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$364  = rq3_shift_4;
+    \$364  = rq3_shift_3;
     if (rst) begin
       \$364  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$365  = rq3_shift_5;
+    \$365  = rq3_shift_4;
     if (rst) begin
       \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$366  = rq3_shift_6;
+    \$366  = rq3_shift_5;
     if (rst) begin
       \$366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$367  = rq3_shift_7;
+    \$367  = rq3_shift_6;
     if (rst) begin
       \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$368  = \$105 ;
+    \$368  = rq3_shift_7;
     if (rst) begin
-      \$368  = 32'd0;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$369  = rq3_half_1;
+    \$369  = \$109 ;
     if (rst) begin
       \$369  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$370  = rq3_half_2;
+    \$370  = rq3_half_1;
     if (rst) begin
       \$370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$371  = rq3_half_3;
+    \$371  = rq3_half_2;
     if (rst) begin
       \$371  = 32'd0;
     end
   end
-  assign i__ready = q_room;
+  assign q_room = i__ready;
+  assign q_owed_next = \$20 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -15832,128 +15913,128 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign q_in[23:16] = \$12 [7:0];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$36  = { 1'h0, rq0_part0_0_rr };
-  assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$40  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$42  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$61  = { 1'h0, rq1_part0_0_rr };
-  assign \$63  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$65  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$86  = { 1'h0, rq2_part0_0_rr };
-  assign \$88  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$90  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
-  assign \$92  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$111  = { 1'h0, rq3_part0_0_rr };
-  assign \$113  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$115  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
-  assign \$117  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$40  = { 1'h0, rq0_part0_0_rr };
+  assign \$42  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$44  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$46  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$65  = { 1'h0, rq1_part0_0_rr };
+  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$90  = { 1'h0, rq2_part0_0_rr };
+  assign \$92  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$94  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$96  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$115  = { 1'h0, rq3_part0_0_rr };
+  assign \$117  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$119  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$121  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
+module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  wire \$1 ;
-  reg [22:0] \$10 ;
-  wire [3:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [4:0] \$109 ;
-  wire [22:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  reg [3:0] \$1 ;
+  wire [8:0] \$10 ;
+  reg [22:0] \$100 ;
+  wire [22:0] \$101 ;
+  wire [23:0] \$102 ;
+  reg [22:0] \$103 ;
+  wire [22:0] \$104 ;
+  wire [23:0] \$105 ;
+  reg [22:0] \$106 ;
+  wire [22:0] \$107 ;
+  wire [23:0] \$108 ;
+  reg [22:0] \$109 ;
+  wire [8:0] \$11 ;
+  wire [22:0] \$110 ;
+  wire [23:0] \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire [5:0] \$114 ;
-  wire \$115 ;
+  wire [4:0] \$113 ;
+  wire \$114 ;
+  wire [5:0] \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [23:0] \$12 ;
+  wire [8:0] \$12 ;
   wire \$120 ;
-  wire [91:0] \$121 ;
-  reg [3:0] \$122 ;
+  wire \$121 ;
+  wire \$122 ;
   reg [3:0] \$123 ;
-  reg [2:0] \$124 ;
+  reg [3:0] \$124 ;
   reg [2:0] \$125 ;
-  reg \$126 ;
+  reg [2:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
   reg \$129 ;
-  reg [22:0] \$13 ;
+  wire [8:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [6:0] \$132 ;
-  reg [31:0] \$133 ;
-  reg \$134 ;
+  reg \$132 ;
+  reg [6:0] \$133 ;
+  reg [31:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
   reg \$137 ;
-  reg [3:0] \$138 ;
-  reg [31:0] \$139 ;
-  wire [22:0] \$14 ;
-  reg [6:0] \$140 ;
-  reg [63:0] \$141 ;
-  reg [7:0] \$142 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
+  wire [8:0] \$14 ;
+  reg [31:0] \$140 ;
+  reg [6:0] \$141 ;
+  reg [63:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [6:0] \$146 ;
-  reg [63:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [7:0] \$146 ;
+  reg [6:0] \$147 ;
+  reg [63:0] \$148 ;
   reg [7:0] \$149 ;
-  wire [23:0] \$15 ;
+  wire [8:0] \$15 ;
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
-  reg [8:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [8:0] \$154 ;
-  reg [7:0] \$155 ;
-  reg [8:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [7:0] \$159 ;
-  reg [22:0] \$16 ;
-  reg [8:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [8:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [8:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire [22:0] \$17 ;
-  reg [8:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [7:0] \$179 ;
-  wire [23:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [16:0] \$184 ;
+  reg [7:0] \$152 ;
+  reg [8:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [7:0] \$156 ;
+  reg [8:0] \$157 ;
+  reg [7:0] \$158 ;
+  reg [8:0] \$159 ;
+  wire [8:0] \$16 ;
+  reg [7:0] \$160 ;
+  reg [8:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
+  wire [8:0] \$17 ;
+  reg [7:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
+  wire [8:0] \$18 ;
+  reg [7:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [7:0] \$184 ;
   reg [16:0] \$185 ;
   reg [16:0] \$186 ;
   reg [16:0] \$187 ;
   reg [16:0] \$188 ;
   reg [16:0] \$189 ;
-  wire \$19 ;
+  wire [8:0] \$19 ;
   reg [16:0] \$190 ;
   reg [16:0] \$191 ;
   reg [16:0] \$192 ;
@@ -15964,8 +16045,8 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$197 ;
   reg [16:0] \$198 ;
   reg [16:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
+  reg [2:0] \$2 ;
+  wire [8:0] \$20 ;
   reg [16:0] \$200 ;
   reg [16:0] \$201 ;
   reg [16:0] \$202 ;
@@ -15976,142 +16057,146 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$207 ;
   reg [16:0] \$208 ;
   reg [16:0] \$209 ;
-  wire \$21 ;
+  wire [8:0] \$21 ;
   reg [16:0] \$210 ;
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
   reg [16:0] \$213 ;
   reg [16:0] \$214 ;
   reg [16:0] \$215 ;
-  reg [22:0] \$216 ;
+  reg [16:0] \$216 ;
   reg [22:0] \$217 ;
   reg [22:0] \$218 ;
   reg [22:0] \$219 ;
-  wire \$22 ;
-  reg \$220 ;
+  wire [8:0] \$22 ;
+  reg [22:0] \$220 ;
   reg \$221 ;
   reg \$222 ;
-  reg [3:0] \$223 ;
-  reg \$224 ;
+  reg \$223 ;
+  reg [3:0] \$224 ;
   reg \$225 ;
   reg \$226 ;
-  reg [3:0] \$227 ;
-  reg \$228 ;
+  reg \$227 ;
+  reg [3:0] \$228 ;
   reg \$229 ;
-  wire \$23 ;
+  wire [8:0] \$23 ;
   reg \$230 ;
-  reg [3:0] \$231 ;
-  reg \$232 ;
+  reg \$231 ;
+  reg [3:0] \$232 ;
   reg \$233 ;
   reg \$234 ;
-  reg [3:0] \$235 ;
-  reg \$236 ;
+  reg \$235 ;
+  reg [3:0] \$236 ;
   reg \$237 ;
   reg \$238 ;
-  reg [3:0] \$239 ;
-  wire \$24 ;
-  reg \$240 ;
+  reg \$239 ;
+  wire [8:0] \$24 ;
+  reg [3:0] \$240 ;
   reg \$241 ;
   reg \$242 ;
-  reg [3:0] \$243 ;
-  reg [22:0] \$244 ;
+  reg \$243 ;
+  reg [3:0] \$244 ;
   reg [22:0] \$245 ;
   reg [22:0] \$246 ;
   reg [22:0] \$247 ;
-  reg [3:0] \$248 ;
-  reg [2:0] \$249 ;
-  wire \$25 ;
-  reg [2:0] \$250 ;
-  reg [3:0] \$251 ;
-  reg \$252 ;
-  reg [91:0] \$253 ;
-  reg [3:0] \$26 ;
-  reg [2:0] \$27 ;
-  reg \$28 ;
-  reg \$29 ;
-  wire \$3 ;
-  reg \$30 ;
-  wire \$31 ;
-  wire [7:0] \$32 ;
-  wire [7:0] \$33 ;
-  wire [31:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [8:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [8:0] \$39 ;
-  wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [8:0] \$49 ;
-  wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
+  reg [22:0] \$248 ;
+  reg [3:0] \$249 ;
+  wire [8:0] \$25 ;
+  reg \$250 ;
+  reg [2:0] \$251 ;
+  reg [2:0] \$252 ;
+  reg [3:0] \$253 ;
+  reg \$254 ;
+  reg [91:0] \$255 ;
+  wire [16:0] \$26 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
+  wire [16:0] \$29 ;
+  reg \$3 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [16:0] \$39 ;
+  reg \$4 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
+  wire [17:0] \$42 ;
+  wire [17:0] \$43 ;
+  wire [18:0] \$44 ;
+  wire [17:0] \$45 ;
+  wire [17:0] \$46 ;
+  wire [18:0] \$47 ;
+  wire [17:0] \$48 ;
+  wire [17:0] \$49 ;
+  reg \$5 ;
+  wire [18:0] \$50 ;
+  wire [17:0] \$51 ;
+  wire [17:0] \$52 ;
+  wire [18:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [17:0] \$67 ;
-  wire [17:0] \$68 ;
-  wire [18:0] \$69 ;
-  reg [22:0] \$7 ;
-  wire [17:0] \$70 ;
-  wire [17:0] \$71 ;
-  wire [18:0] \$72 ;
-  wire [17:0] \$73 ;
-  wire [17:0] \$74 ;
-  wire [18:0] \$75 ;
-  wire [17:0] \$76 ;
-  wire [17:0] \$77 ;
-  wire [18:0] \$78 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [3:0] \$64 ;
+  wire [3:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [7:0] \$7 ;
+  wire \$70 ;
+  wire [3:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [22:0] \$8 ;
-  wire [4:0] \$80 ;
-  wire \$81 ;
-  wire [5:0] \$82 ;
+  wire [7:0] \$8 ;
+  wire \$80 ;
+  wire [4:0] \$81 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  wire [5:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [23:0] \$9 ;
+  wire [31:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [3:0] \$92 ;
-  wire [3:0] \$93 ;
+  wire \$92 ;
+  wire [91:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [3:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$38  = 3'h0;
+  wire \$99 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$157 ;
   wire [31:0] \$signature__data ;
-  wire [91:0] \$signature__data$40 ;
+  wire [91:0] \$signature__data$158 ;
   wire \$signature__en ;
-  wire \$signature__en$32 ;
+  wire \$signature__en$156 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -16171,12 +16256,14 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  reg [6:0] port__addr = 7'h00;
+  wire [6:0] port__addr;
+  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  reg [6:0] \port__addr$15  = 7'h00;
+  wire [6:0] \port__addr$155 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$68 ;
+  wire [63:0] \port__data$32 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -16215,31 +16302,28 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [2:0] q_rptr = 3'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  reg [2:0] q_wptr = 3'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] rom0_addr;
+  reg [6:0] rom0_addr = 7'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] rom1_addr;
+  reg [6:0] rom1_addr = 7'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$41  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \rport__addr$159 ;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$158 ;
+  wire [91:0] \rport__data$147 ;
   input rst;
   wire rst;
-  (* init = 3'h0 *)
-  wire [2:0] sf_t;
+  reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
@@ -16332,11 +16416,11 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [91:0] queue [7:0];
@@ -16351,10 +16435,10 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[7] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$32 )
-      queue[\$signature__addr$38 ] <= q_in;
+    if (\$signature__en$156 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$158  = queue[\rport__addr$41 ];
+  assign \rport__data$147  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -16488,7 +16572,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
   reg [63:0] rom1 [127:0];
@@ -16624,426 +16708,1738 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[\port__addr$15 ];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$68  = _2_;
-  assign q_room = q_owed < 4'h9;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
+  assign \port__data$32  = _2_;
+  assign \$6  = t == 7'h7f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 8'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(x0_2) - $signed(8'h80);
+  assign \$17  = $signed(x0_3) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_0) - $signed(8'h80);
+  assign \$23  = $signed(x1_1) - $signed(8'h80);
+  assign \$24  = $signed(x1_2) - $signed(8'h80);
+  assign \$25  = $signed(x1_3) - $signed(8'h80);
+  assign \$26  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$27  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$28  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$29  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$30  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$31  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$32  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$33  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$34  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$35  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$36  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$37  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$38  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$39  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$40  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$41  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$42  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$43  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$44  = $signed(\$42 ) + $signed(\$43 );
+  assign \$45  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$46  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$47  = $signed(\$45 ) + $signed(\$46 );
+  assign \$48  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$49  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$50  = $signed(\$48 ) + $signed(\$49 );
+  assign \$51  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$52  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$53  = $signed(\$51 ) + $signed(\$52 );
+  assign \$54  = \$115 [3:0] < 4'h9;
+  assign \$55  = v7 & last7;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = \$57  & \$59 ;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$55  & \$61 ;
+  assign \$63  = q_wptr == 3'h7;
+  assign \$64  = q_wptr + 1'h1;
+  assign \$65  = \$63  ? 4'h0 : \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = q_rptr == 3'h7;
+  assign \$71  = q_rptr + 1'h1;
+  assign \$72  = \$70  ? 4'h0 : \$71 ;
+  assign \$73  = v7 & last7;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$73  & \$79 ;
+  assign \$81  = q_stored + \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = \$81  - \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = v7 & last7;
+  assign \$91  = \$89  | \$90 ;
+  assign \$92  = | q_stored;
+  assign \$93  = \$92  ? \rport__data$147  : q_in;
+  assign \$94  = ~ last_t;
+  assign \$95  = q_room | \$94 ;
+  assign i__ready = \$95  & reads_input_t;
+  assign \$96  = ~ last_t;
+  assign \$97  = q_room | \$96 ;
+  assign \$98  = ~ reads_input_t;
+  assign \$99  = i__valid | \$98 ;
+  assign issue = \$97  & \$99 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first7 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first7 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first7 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v7 & last7;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$signature__en$32  = \$19  & \$25 ;
-  assign \$31  = t == 7'h7f;
-  assign \$32  = t + 1'h1;
-  assign \$33  = \$31  ? 8'h00 : \$32 ;
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(x0_0) - $signed(8'h80);
-  assign \$36  = $signed(x0_1) - $signed(8'h80);
-  assign \$37  = $signed(x0_2) - $signed(8'h80);
-  assign \$38  = $signed(x0_3) - $signed(8'h80);
-  assign \$39  = $signed(x0_0) - $signed(8'h80);
-  assign \$40  = $signed(x0_1) - $signed(8'h80);
-  assign \$41  = $signed(x0_2) - $signed(8'h80);
-  assign \$42  = $signed(x0_3) - $signed(8'h80);
-  assign \$43  = $signed(x1_0) - $signed(8'h80);
-  assign \$44  = $signed(x1_1) - $signed(8'h80);
-  assign \$45  = $signed(x1_2) - $signed(8'h80);
-  assign \$46  = $signed(x1_3) - $signed(8'h80);
-  assign \$47  = $signed(x1_0) - $signed(8'h80);
-  assign \$48  = $signed(x1_1) - $signed(8'h80);
-  assign \$49  = $signed(x1_2) - $signed(8'h80);
-  assign \$50  = $signed(x1_3) - $signed(8'h80);
-  assign \$51  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$52  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$53  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$54  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$55  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$56  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$57  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$58  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$59  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$60  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$61  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$62  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$63  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$64  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$65  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$66  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$67  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$68  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$69  = $signed(\$67 ) + $signed(\$68 );
-  assign \$70  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$71  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$74  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$75  = $signed(\$73 ) + $signed(\$74 );
-  assign \$76  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$77  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$78  = $signed(\$76 ) + $signed(\$77 );
-  assign \$79  = issue & last_t;
-  assign \$80  = q_owed + \$79 ;
-  assign \$81  = o__valid & o__ready;
-  assign \$82  = \$80  - \$81 ;
-  assign \$83  = v7 & last7;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$85  & \$87 ;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = \$83  & \$89 ;
-  assign \$91  = \$signature__addr$38  == 3'h7;
-  assign \$92  = \$signature__addr$38  + 1'h1;
-  assign \$93  = \$91  ? 4'h0 : \$92 ;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign \$96  = | q_stored;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = \rport__addr$41  == 3'h7;
-  assign \$99  = \rport__addr$41  + 1'h1;
-  assign \$100  = \$98  ? 4'h0 : \$99 ;
-  assign \$101  = v7 & last7;
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
-  assign \$104  = | q_stored;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = \$103  & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$101  & \$107 ;
-  assign \$109  = q_stored + \$108 ;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = | q_stored;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = \$109  - \$113 ;
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = | q_stored;
-  assign \$118  = v7 & last7;
-  assign \$119  = \$117  | \$118 ;
-  assign \$120  = | q_stored;
-  assign \$121  = \$120  ? \rport__data$158  : q_in;
+  assign \$101  = first7 ? \$100  : acc0;
+  assign \$102  = $signed(\$101 ) + $signed(sum0_s0_0);
+  assign \$104  = first7 ? \$103  : acc1;
+  assign \$105  = $signed(\$104 ) + $signed(sum1_s0_0);
+  assign \$107  = first7 ? \$106  : acc2;
+  assign \$108  = $signed(\$107 ) + $signed(sum2_s0_0);
+  assign \$110  = first7 ? \$109  : acc3;
+  assign \$111  = $signed(\$110 ) + $signed(sum3_s0_0);
+  assign \$112  = issue & last_t;
+  assign \$113  = q_owed + \$112 ;
+  assign \$114  = o__valid & o__ready;
+  assign \$115  = \$113  - \$114 ;
+  assign \$116  = v7 & last7;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = | q_stored;
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign \$signature__en$156  = \$116  & \$122 ;
   always @(posedge clk)
-    nf_t <= \$122 ;
+    nf_t <= \$123 ;
   always @(posedge clk)
-    nf_t_ahead <= \$123 ;
+    nf_t_ahead <= \$124 ;
   always @(posedge clk)
-    \$signature__addr  <= \$124 ;
+    sf_t <= \$125 ;
   always @(posedge clk)
-    sf_t_ahead <= \$125 ;
+    sf_t_ahead <= \$126 ;
   always @(posedge clk)
-    reads_input_t <= \$126 ;
+    reads_input_t <= \$127 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$127 ;
+    reads_input_t_ahead <= \$128 ;
   always @(posedge clk)
-    first_t <= \$128 ;
+    first_t <= \$129 ;
   always @(posedge clk)
-    first_t_ahead <= \$129 ;
+    first_t_ahead <= \$130 ;
   always @(posedge clk)
-    last_t <= \$130 ;
+    last_t <= \$131 ;
   always @(posedge clk)
-    last_t_ahead <= \$131 ;
+    last_t_ahead <= \$132 ;
   always @(posedge clk)
-    t <= \$132 ;
+    t <= \$133 ;
   always @(posedge clk)
-    x_reg <= \$133 ;
+    x_reg <= \$134 ;
   always @(posedge clk)
-    from_input <= \$134 ;
+    from_input <= \$135 ;
   always @(posedge clk)
-    v1 <= \$135 ;
+    v1 <= \$136 ;
   always @(posedge clk)
-    first1 <= \$136 ;
+    first1 <= \$137 ;
   always @(posedge clk)
-    last1 <= \$137 ;
+    last1 <= \$138 ;
   always @(posedge clk)
-    nf1 <= \$138 ;
+    nf1 <= \$139 ;
   always @(posedge clk)
-    x_mid <= \$139 ;
+    x_mid <= \$140 ;
   always @(posedge clk)
-    port__addr <= \$140 ;
+    rom0_addr <= \$141 ;
   always @(posedge clk)
-    rom0_read <= \$141 ;
+    rom0_read <= \$142 ;
   always @(posedge clk)
-    x0_0 <= \$142 ;
+    x0_0 <= \$143 ;
   always @(posedge clk)
-    x0_1 <= \$143 ;
+    x0_1 <= \$144 ;
   always @(posedge clk)
-    x0_2 <= \$144 ;
+    x0_2 <= \$145 ;
   always @(posedge clk)
-    x0_3 <= \$145 ;
+    x0_3 <= \$146 ;
   always @(posedge clk)
-    \port__addr$15  <= \$146 ;
+    rom1_addr <= \$147 ;
   always @(posedge clk)
-    rom1_read <= \$147 ;
+    rom1_read <= \$148 ;
   always @(posedge clk)
-    x1_0 <= \$148 ;
+    x1_0 <= \$149 ;
   always @(posedge clk)
-    x1_1 <= \$149 ;
+    x1_1 <= \$150 ;
   always @(posedge clk)
-    x1_2 <= \$150 ;
+    x1_2 <= \$151 ;
   always @(posedge clk)
-    x1_3 <= \$151 ;
+    x1_3 <= \$152 ;
   always @(posedge clk)
-    xoff0_0 <= \$152 ;
+    xoff0_0 <= \$153 ;
   always @(posedge clk)
-    w0_0 <= \$153 ;
+    w0_0 <= \$154 ;
   always @(posedge clk)
-    xoff0_1 <= \$154 ;
+    xoff0_1 <= \$155 ;
   always @(posedge clk)
-    w0_1 <= \$155 ;
+    w0_1 <= \$156 ;
   always @(posedge clk)
-    xoff0_2 <= \$156 ;
+    xoff0_2 <= \$157 ;
   always @(posedge clk)
-    w0_2 <= \$157 ;
+    w0_2 <= \$158 ;
   always @(posedge clk)
-    xoff0_3 <= \$158 ;
+    xoff0_3 <= \$159 ;
   always @(posedge clk)
-    w0_3 <= \$159 ;
+    w0_3 <= \$160 ;
   always @(posedge clk)
-    xoff1_0 <= \$160 ;
+    xoff1_0 <= \$161 ;
   always @(posedge clk)
-    w1_0 <= \$161 ;
+    w1_0 <= \$162 ;
   always @(posedge clk)
-    xoff1_1 <= \$162 ;
+    xoff1_1 <= \$163 ;
   always @(posedge clk)
-    w1_1 <= \$163 ;
+    w1_1 <= \$164 ;
   always @(posedge clk)
-    xoff1_2 <= \$164 ;
+    xoff1_2 <= \$165 ;
   always @(posedge clk)
-    w1_2 <= \$165 ;
+    w1_2 <= \$166 ;
   always @(posedge clk)
-    xoff1_3 <= \$166 ;
+    xoff1_3 <= \$167 ;
   always @(posedge clk)
-    w1_3 <= \$167 ;
+    w1_3 <= \$168 ;
   always @(posedge clk)
-    xoff2_0 <= \$168 ;
+    xoff2_0 <= \$169 ;
   always @(posedge clk)
-    w2_0 <= \$169 ;
+    w2_0 <= \$170 ;
   always @(posedge clk)
-    xoff2_1 <= \$170 ;
+    xoff2_1 <= \$171 ;
   always @(posedge clk)
-    w2_1 <= \$171 ;
+    w2_1 <= \$172 ;
   always @(posedge clk)
-    xoff2_2 <= \$172 ;
+    xoff2_2 <= \$173 ;
   always @(posedge clk)
-    w2_2 <= \$173 ;
+    w2_2 <= \$174 ;
   always @(posedge clk)
-    xoff2_3 <= \$174 ;
+    xoff2_3 <= \$175 ;
   always @(posedge clk)
-    w2_3 <= \$175 ;
+    w2_3 <= \$176 ;
   always @(posedge clk)
-    xoff3_0 <= \$176 ;
+    xoff3_0 <= \$177 ;
   always @(posedge clk)
-    w3_0 <= \$177 ;
+    w3_0 <= \$178 ;
   always @(posedge clk)
-    xoff3_1 <= \$178 ;
+    xoff3_1 <= \$179 ;
   always @(posedge clk)
-    w3_1 <= \$179 ;
+    w3_1 <= \$180 ;
   always @(posedge clk)
-    xoff3_2 <= \$180 ;
+    xoff3_2 <= \$181 ;
   always @(posedge clk)
-    w3_2 <= \$181 ;
+    w3_2 <= \$182 ;
   always @(posedge clk)
-    xoff3_3 <= \$182 ;
+    xoff3_3 <= \$183 ;
   always @(posedge clk)
-    w3_3 <= \$183 ;
+    w3_3 <= \$184 ;
   always @(posedge clk)
-    prod0_0 <= \$184 ;
+    prod0_0 <= \$185 ;
   always @(posedge clk)
-    prod0_1 <= \$185 ;
+    prod0_1 <= \$186 ;
   always @(posedge clk)
-    prod0_2 <= \$186 ;
+    prod0_2 <= \$187 ;
   always @(posedge clk)
-    prod0_3 <= \$187 ;
+    prod0_3 <= \$188 ;
   always @(posedge clk)
-    prod1_0 <= \$188 ;
+    prod1_0 <= \$189 ;
   always @(posedge clk)
-    prod1_1 <= \$189 ;
+    prod1_1 <= \$190 ;
   always @(posedge clk)
-    prod1_2 <= \$190 ;
+    prod1_2 <= \$191 ;
   always @(posedge clk)
-    prod1_3 <= \$191 ;
+    prod1_3 <= \$192 ;
   always @(posedge clk)
-    prod2_0 <= \$192 ;
+    prod2_0 <= \$193 ;
   always @(posedge clk)
-    prod2_1 <= \$193 ;
+    prod2_1 <= \$194 ;
   always @(posedge clk)
-    prod2_2 <= \$194 ;
+    prod2_2 <= \$195 ;
   always @(posedge clk)
-    prod2_3 <= \$195 ;
+    prod2_3 <= \$196 ;
   always @(posedge clk)
-    prod3_0 <= \$196 ;
+    prod3_0 <= \$197 ;
   always @(posedge clk)
-    prod3_1 <= \$197 ;
+    prod3_1 <= \$198 ;
   always @(posedge clk)
-    prod3_2 <= \$198 ;
+    prod3_2 <= \$199 ;
   always @(posedge clk)
-    prod3_3 <= \$199 ;
+    prod3_3 <= \$200 ;
   always @(posedge clk)
-    prod0_0_r <= \$200 ;
+    prod0_0_r <= \$201 ;
   always @(posedge clk)
-    prod0_1_r <= \$201 ;
+    prod0_1_r <= \$202 ;
   always @(posedge clk)
-    prod0_2_r <= \$202 ;
+    prod0_2_r <= \$203 ;
   always @(posedge clk)
-    prod0_3_r <= \$203 ;
+    prod0_3_r <= \$204 ;
   always @(posedge clk)
-    prod1_0_r <= \$204 ;
+    prod1_0_r <= \$205 ;
   always @(posedge clk)
-    prod1_1_r <= \$205 ;
+    prod1_1_r <= \$206 ;
   always @(posedge clk)
-    prod1_2_r <= \$206 ;
+    prod1_2_r <= \$207 ;
   always @(posedge clk)
-    prod1_3_r <= \$207 ;
+    prod1_3_r <= \$208 ;
   always @(posedge clk)
-    prod2_0_r <= \$208 ;
+    prod2_0_r <= \$209 ;
   always @(posedge clk)
-    prod2_1_r <= \$209 ;
+    prod2_1_r <= \$210 ;
   always @(posedge clk)
-    prod2_2_r <= \$210 ;
+    prod2_2_r <= \$211 ;
   always @(posedge clk)
-    prod2_3_r <= \$211 ;
+    prod2_3_r <= \$212 ;
   always @(posedge clk)
-    prod3_0_r <= \$212 ;
+    prod3_0_r <= \$213 ;
   always @(posedge clk)
-    prod3_1_r <= \$213 ;
+    prod3_1_r <= \$214 ;
   always @(posedge clk)
-    prod3_2_r <= \$214 ;
+    prod3_2_r <= \$215 ;
   always @(posedge clk)
-    prod3_3_r <= \$215 ;
+    prod3_3_r <= \$216 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$216 ;
+    sum0_s0_0 <= \$217 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$217 ;
+    sum1_s0_0 <= \$218 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$218 ;
+    sum2_s0_0 <= \$219 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$219 ;
+    sum3_s0_0 <= \$220 ;
   always @(posedge clk)
-    v2 <= \$220 ;
+    v2 <= \$221 ;
   always @(posedge clk)
-    first2 <= \$221 ;
+    first2 <= \$222 ;
   always @(posedge clk)
-    last2 <= \$222 ;
+    last2 <= \$223 ;
   always @(posedge clk)
-    nf2 <= \$223 ;
+    nf2 <= \$224 ;
   always @(posedge clk)
-    v3 <= \$224 ;
+    v3 <= \$225 ;
   always @(posedge clk)
-    first3 <= \$225 ;
+    first3 <= \$226 ;
   always @(posedge clk)
-    last3 <= \$226 ;
+    last3 <= \$227 ;
   always @(posedge clk)
-    nf3 <= \$227 ;
+    nf3 <= \$228 ;
   always @(posedge clk)
-    v4 <= \$228 ;
+    v4 <= \$229 ;
   always @(posedge clk)
-    first4 <= \$229 ;
+    first4 <= \$230 ;
   always @(posedge clk)
-    last4 <= \$230 ;
+    last4 <= \$231 ;
   always @(posedge clk)
-    nf4 <= \$231 ;
+    nf4 <= \$232 ;
   always @(posedge clk)
-    v5 <= \$232 ;
+    v5 <= \$233 ;
   always @(posedge clk)
-    first5 <= \$233 ;
+    first5 <= \$234 ;
   always @(posedge clk)
-    last5 <= \$234 ;
+    last5 <= \$235 ;
   always @(posedge clk)
-    nf5 <= \$235 ;
+    nf5 <= \$236 ;
   always @(posedge clk)
-    v6 <= \$236 ;
+    v6 <= \$237 ;
   always @(posedge clk)
-    first6 <= \$237 ;
+    first6 <= \$238 ;
   always @(posedge clk)
-    last6 <= \$238 ;
+    last6 <= \$239 ;
   always @(posedge clk)
-    nf6 <= \$239 ;
+    nf6 <= \$240 ;
   always @(posedge clk)
-    v7 <= \$240 ;
+    v7 <= \$241 ;
   always @(posedge clk)
-    first7 <= \$241 ;
+    first7 <= \$242 ;
   always @(posedge clk)
-    last7 <= \$242 ;
+    last7 <= \$243 ;
   always @(posedge clk)
-    nf7 <= \$243 ;
+    nf7 <= \$244 ;
   always @(posedge clk)
-    acc0 <= \$244 ;
+    acc0 <= \$245 ;
   always @(posedge clk)
-    acc1 <= \$245 ;
+    acc1 <= \$246 ;
   always @(posedge clk)
-    acc2 <= \$246 ;
+    acc2 <= \$247 ;
   always @(posedge clk)
-    acc3 <= \$247 ;
+    acc3 <= \$248 ;
   always @(posedge clk)
-    q_owed <= \$248 ;
+    q_owed <= \$249 ;
   always @(posedge clk)
-    \$signature__addr$38  <= \$249 ;
+    q_room <= \$250 ;
   always @(posedge clk)
-    \rport__addr$41  <= \$250 ;
+    q_wptr <= \$251 ;
   always @(posedge clk)
-    q_stored <= \$251 ;
+    q_rptr <= \$252 ;
   always @(posedge clk)
-    o__valid <= \$252 ;
+    q_stored <= \$253 ;
   always @(posedge clk)
-    o__payload <= \$253 ;
+    o__valid <= \$254 ;
+  always @(posedge clk)
+    o__payload <= \$255 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$1  = 4'h0;
+      7'h01:
+          \$1  = 4'h0;
+      7'h02:
+          \$1  = 4'h0;
+      7'h03:
+          \$1  = 4'h0;
+      7'h04:
+          \$1  = 4'h0;
+      7'h05:
+          \$1  = 4'h0;
+      7'h06:
+          \$1  = 4'h1;
+      7'h07:
+          \$1  = 4'h1;
+      7'h08:
+          \$1  = 4'h1;
+      7'h09:
+          \$1  = 4'h1;
+      7'h0a:
+          \$1  = 4'h1;
+      7'h0b:
+          \$1  = 4'h1;
+      7'h0c:
+          \$1  = 4'h1;
+      7'h0d:
+          \$1  = 4'h1;
+      7'h0e:
+          \$1  = 4'h2;
+      7'h0f:
+          \$1  = 4'h2;
+      7'h10:
+          \$1  = 4'h2;
+      7'h11:
+          \$1  = 4'h2;
+      7'h12:
+          \$1  = 4'h2;
+      7'h13:
+          \$1  = 4'h2;
+      7'h14:
+          \$1  = 4'h2;
+      7'h15:
+          \$1  = 4'h2;
+      7'h16:
+          \$1  = 4'h3;
+      7'h17:
+          \$1  = 4'h3;
+      7'h18:
+          \$1  = 4'h3;
+      7'h19:
+          \$1  = 4'h3;
+      7'h1a:
+          \$1  = 4'h3;
+      7'h1b:
+          \$1  = 4'h3;
+      7'h1c:
+          \$1  = 4'h3;
+      7'h1d:
+          \$1  = 4'h3;
+      7'h1e:
+          \$1  = 4'h4;
+      7'h1f:
+          \$1  = 4'h4;
+      7'h20:
+          \$1  = 4'h4;
+      7'h21:
+          \$1  = 4'h4;
+      7'h22:
+          \$1  = 4'h4;
+      7'h23:
+          \$1  = 4'h4;
+      7'h24:
+          \$1  = 4'h4;
+      7'h25:
+          \$1  = 4'h4;
+      7'h26:
+          \$1  = 4'h5;
+      7'h27:
+          \$1  = 4'h5;
+      7'h28:
+          \$1  = 4'h5;
+      7'h29:
+          \$1  = 4'h5;
+      7'h2a:
+          \$1  = 4'h5;
+      7'h2b:
+          \$1  = 4'h5;
+      7'h2c:
+          \$1  = 4'h5;
+      7'h2d:
+          \$1  = 4'h5;
+      7'h2e:
+          \$1  = 4'h6;
+      7'h2f:
+          \$1  = 4'h6;
+      7'h30:
+          \$1  = 4'h6;
+      7'h31:
+          \$1  = 4'h6;
+      7'h32:
+          \$1  = 4'h6;
+      7'h33:
+          \$1  = 4'h6;
+      7'h34:
+          \$1  = 4'h6;
+      7'h35:
+          \$1  = 4'h6;
+      7'h36:
+          \$1  = 4'h7;
+      7'h37:
+          \$1  = 4'h7;
+      7'h38:
+          \$1  = 4'h7;
+      7'h39:
+          \$1  = 4'h7;
+      7'h3a:
+          \$1  = 4'h7;
+      7'h3b:
+          \$1  = 4'h7;
+      7'h3c:
+          \$1  = 4'h7;
+      7'h3d:
+          \$1  = 4'h7;
+      7'h3e:
+          \$1  = 4'h8;
+      7'h3f:
+          \$1  = 4'h8;
+      7'h40:
+          \$1  = 4'h8;
+      7'h41:
+          \$1  = 4'h8;
+      7'h42:
+          \$1  = 4'h8;
+      7'h43:
+          \$1  = 4'h8;
+      7'h44:
+          \$1  = 4'h8;
+      7'h45:
+          \$1  = 4'h8;
+      7'h46:
+          \$1  = 4'h9;
+      7'h47:
+          \$1  = 4'h9;
+      7'h48:
+          \$1  = 4'h9;
+      7'h49:
+          \$1  = 4'h9;
+      7'h4a:
+          \$1  = 4'h9;
+      7'h4b:
+          \$1  = 4'h9;
+      7'h4c:
+          \$1  = 4'h9;
+      7'h4d:
+          \$1  = 4'h9;
+      7'h4e:
+          \$1  = 4'ha;
+      7'h4f:
+          \$1  = 4'ha;
+      7'h50:
+          \$1  = 4'ha;
+      7'h51:
+          \$1  = 4'ha;
+      7'h52:
+          \$1  = 4'ha;
+      7'h53:
+          \$1  = 4'ha;
+      7'h54:
+          \$1  = 4'ha;
+      7'h55:
+          \$1  = 4'ha;
+      7'h56:
+          \$1  = 4'hb;
+      7'h57:
+          \$1  = 4'hb;
+      7'h58:
+          \$1  = 4'hb;
+      7'h59:
+          \$1  = 4'hb;
+      7'h5a:
+          \$1  = 4'hb;
+      7'h5b:
+          \$1  = 4'hb;
+      7'h5c:
+          \$1  = 4'hb;
+      7'h5d:
+          \$1  = 4'hb;
+      7'h5e:
+          \$1  = 4'hc;
+      7'h5f:
+          \$1  = 4'hc;
+      7'h60:
+          \$1  = 4'hc;
+      7'h61:
+          \$1  = 4'hc;
+      7'h62:
+          \$1  = 4'hc;
+      7'h63:
+          \$1  = 4'hc;
+      7'h64:
+          \$1  = 4'hc;
+      7'h65:
+          \$1  = 4'hc;
+      7'h66:
+          \$1  = 4'hd;
+      7'h67:
+          \$1  = 4'hd;
+      7'h68:
+          \$1  = 4'hd;
+      7'h69:
+          \$1  = 4'hd;
+      7'h6a:
+          \$1  = 4'hd;
+      7'h6b:
+          \$1  = 4'hd;
+      7'h6c:
+          \$1  = 4'hd;
+      7'h6d:
+          \$1  = 4'hd;
+      7'h6e:
+          \$1  = 4'he;
+      7'h6f:
+          \$1  = 4'he;
+      7'h70:
+          \$1  = 4'he;
+      7'h71:
+          \$1  = 4'he;
+      7'h72:
+          \$1  = 4'he;
+      7'h73:
+          \$1  = 4'he;
+      7'h74:
+          \$1  = 4'he;
+      7'h75:
+          \$1  = 4'he;
+      7'h76:
+          \$1  = 4'hf;
+      7'h77:
+          \$1  = 4'hf;
+      7'h78:
+          \$1  = 4'hf;
+      7'h79:
+          \$1  = 4'hf;
+      7'h7a:
+          \$1  = 4'hf;
+      7'h7b:
+          \$1  = 4'hf;
+      7'h7c:
+          \$1  = 4'hf;
+      7'h7d:
+          \$1  = 4'hf;
+      7'h7e:
+          \$1  = 4'h0;
+      7'h7f:
+          \$1  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$2  = 3'h2;
+      7'h01:
+          \$2  = 3'h3;
+      7'h02:
+          \$2  = 3'h4;
+      7'h03:
+          \$2  = 3'h5;
+      7'h04:
+          \$2  = 3'h6;
+      7'h05:
+          \$2  = 3'h7;
+      7'h06:
+          \$2  = 3'h0;
+      7'h07:
+          \$2  = 3'h1;
+      7'h08:
+          \$2  = 3'h2;
+      7'h09:
+          \$2  = 3'h3;
+      7'h0a:
+          \$2  = 3'h4;
+      7'h0b:
+          \$2  = 3'h5;
+      7'h0c:
+          \$2  = 3'h6;
+      7'h0d:
+          \$2  = 3'h7;
+      7'h0e:
+          \$2  = 3'h0;
+      7'h0f:
+          \$2  = 3'h1;
+      7'h10:
+          \$2  = 3'h2;
+      7'h11:
+          \$2  = 3'h3;
+      7'h12:
+          \$2  = 3'h4;
+      7'h13:
+          \$2  = 3'h5;
+      7'h14:
+          \$2  = 3'h6;
+      7'h15:
+          \$2  = 3'h7;
+      7'h16:
+          \$2  = 3'h0;
+      7'h17:
+          \$2  = 3'h1;
+      7'h18:
+          \$2  = 3'h2;
+      7'h19:
+          \$2  = 3'h3;
+      7'h1a:
+          \$2  = 3'h4;
+      7'h1b:
+          \$2  = 3'h5;
+      7'h1c:
+          \$2  = 3'h6;
+      7'h1d:
+          \$2  = 3'h7;
+      7'h1e:
+          \$2  = 3'h0;
+      7'h1f:
+          \$2  = 3'h1;
+      7'h20:
+          \$2  = 3'h2;
+      7'h21:
+          \$2  = 3'h3;
+      7'h22:
+          \$2  = 3'h4;
+      7'h23:
+          \$2  = 3'h5;
+      7'h24:
+          \$2  = 3'h6;
+      7'h25:
+          \$2  = 3'h7;
+      7'h26:
+          \$2  = 3'h0;
+      7'h27:
+          \$2  = 3'h1;
+      7'h28:
+          \$2  = 3'h2;
+      7'h29:
+          \$2  = 3'h3;
+      7'h2a:
+          \$2  = 3'h4;
+      7'h2b:
+          \$2  = 3'h5;
+      7'h2c:
+          \$2  = 3'h6;
+      7'h2d:
+          \$2  = 3'h7;
+      7'h2e:
+          \$2  = 3'h0;
+      7'h2f:
+          \$2  = 3'h1;
+      7'h30:
+          \$2  = 3'h2;
+      7'h31:
+          \$2  = 3'h3;
+      7'h32:
+          \$2  = 3'h4;
+      7'h33:
+          \$2  = 3'h5;
+      7'h34:
+          \$2  = 3'h6;
+      7'h35:
+          \$2  = 3'h7;
+      7'h36:
+          \$2  = 3'h0;
+      7'h37:
+          \$2  = 3'h1;
+      7'h38:
+          \$2  = 3'h2;
+      7'h39:
+          \$2  = 3'h3;
+      7'h3a:
+          \$2  = 3'h4;
+      7'h3b:
+          \$2  = 3'h5;
+      7'h3c:
+          \$2  = 3'h6;
+      7'h3d:
+          \$2  = 3'h7;
+      7'h3e:
+          \$2  = 3'h0;
+      7'h3f:
+          \$2  = 3'h1;
+      7'h40:
+          \$2  = 3'h2;
+      7'h41:
+          \$2  = 3'h3;
+      7'h42:
+          \$2  = 3'h4;
+      7'h43:
+          \$2  = 3'h5;
+      7'h44:
+          \$2  = 3'h6;
+      7'h45:
+          \$2  = 3'h7;
+      7'h46:
+          \$2  = 3'h0;
+      7'h47:
+          \$2  = 3'h1;
+      7'h48:
+          \$2  = 3'h2;
+      7'h49:
+          \$2  = 3'h3;
+      7'h4a:
+          \$2  = 3'h4;
+      7'h4b:
+          \$2  = 3'h5;
+      7'h4c:
+          \$2  = 3'h6;
+      7'h4d:
+          \$2  = 3'h7;
+      7'h4e:
+          \$2  = 3'h0;
+      7'h4f:
+          \$2  = 3'h1;
+      7'h50:
+          \$2  = 3'h2;
+      7'h51:
+          \$2  = 3'h3;
+      7'h52:
+          \$2  = 3'h4;
+      7'h53:
+          \$2  = 3'h5;
+      7'h54:
+          \$2  = 3'h6;
+      7'h55:
+          \$2  = 3'h7;
+      7'h56:
+          \$2  = 3'h0;
+      7'h57:
+          \$2  = 3'h1;
+      7'h58:
+          \$2  = 3'h2;
+      7'h59:
+          \$2  = 3'h3;
+      7'h5a:
+          \$2  = 3'h4;
+      7'h5b:
+          \$2  = 3'h5;
+      7'h5c:
+          \$2  = 3'h6;
+      7'h5d:
+          \$2  = 3'h7;
+      7'h5e:
+          \$2  = 3'h0;
+      7'h5f:
+          \$2  = 3'h1;
+      7'h60:
+          \$2  = 3'h2;
+      7'h61:
+          \$2  = 3'h3;
+      7'h62:
+          \$2  = 3'h4;
+      7'h63:
+          \$2  = 3'h5;
+      7'h64:
+          \$2  = 3'h6;
+      7'h65:
+          \$2  = 3'h7;
+      7'h66:
+          \$2  = 3'h0;
+      7'h67:
+          \$2  = 3'h1;
+      7'h68:
+          \$2  = 3'h2;
+      7'h69:
+          \$2  = 3'h3;
+      7'h6a:
+          \$2  = 3'h4;
+      7'h6b:
+          \$2  = 3'h5;
+      7'h6c:
+          \$2  = 3'h6;
+      7'h6d:
+          \$2  = 3'h7;
+      7'h6e:
+          \$2  = 3'h0;
+      7'h6f:
+          \$2  = 3'h1;
+      7'h70:
+          \$2  = 3'h2;
+      7'h71:
+          \$2  = 3'h3;
+      7'h72:
+          \$2  = 3'h4;
+      7'h73:
+          \$2  = 3'h5;
+      7'h74:
+          \$2  = 3'h6;
+      7'h75:
+          \$2  = 3'h7;
+      7'h76:
+          \$2  = 3'h0;
+      7'h77:
+          \$2  = 3'h1;
+      7'h78:
+          \$2  = 3'h2;
+      7'h79:
+          \$2  = 3'h3;
+      7'h7a:
+          \$2  = 3'h4;
+      7'h7b:
+          \$2  = 3'h5;
+      7'h7c:
+          \$2  = 3'h6;
+      7'h7d:
+          \$2  = 3'h7;
+      7'h7e:
+          \$2  = 3'h0;
+      7'h7f:
+          \$2  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$3  = 1'h1;
+      7'h01:
+          \$3  = 1'h1;
+      7'h02:
+          \$3  = 1'h1;
+      7'h03:
+          \$3  = 1'h1;
+      7'h04:
+          \$3  = 1'h1;
+      7'h05:
+          \$3  = 1'h1;
+      7'h06:
+          \$3  = 1'h0;
+      7'h07:
+          \$3  = 1'h0;
+      7'h08:
+          \$3  = 1'h0;
+      7'h09:
+          \$3  = 1'h0;
+      7'h0a:
+          \$3  = 1'h0;
+      7'h0b:
+          \$3  = 1'h0;
+      7'h0c:
+          \$3  = 1'h0;
+      7'h0d:
+          \$3  = 1'h0;
+      7'h0e:
+          \$3  = 1'h0;
+      7'h0f:
+          \$3  = 1'h0;
+      7'h10:
+          \$3  = 1'h0;
+      7'h11:
+          \$3  = 1'h0;
+      7'h12:
+          \$3  = 1'h0;
+      7'h13:
+          \$3  = 1'h0;
+      7'h14:
+          \$3  = 1'h0;
+      7'h15:
+          \$3  = 1'h0;
+      7'h16:
+          \$3  = 1'h0;
+      7'h17:
+          \$3  = 1'h0;
+      7'h18:
+          \$3  = 1'h0;
+      7'h19:
+          \$3  = 1'h0;
+      7'h1a:
+          \$3  = 1'h0;
+      7'h1b:
+          \$3  = 1'h0;
+      7'h1c:
+          \$3  = 1'h0;
+      7'h1d:
+          \$3  = 1'h0;
+      7'h1e:
+          \$3  = 1'h0;
+      7'h1f:
+          \$3  = 1'h0;
+      7'h20:
+          \$3  = 1'h0;
+      7'h21:
+          \$3  = 1'h0;
+      7'h22:
+          \$3  = 1'h0;
+      7'h23:
+          \$3  = 1'h0;
+      7'h24:
+          \$3  = 1'h0;
+      7'h25:
+          \$3  = 1'h0;
+      7'h26:
+          \$3  = 1'h0;
+      7'h27:
+          \$3  = 1'h0;
+      7'h28:
+          \$3  = 1'h0;
+      7'h29:
+          \$3  = 1'h0;
+      7'h2a:
+          \$3  = 1'h0;
+      7'h2b:
+          \$3  = 1'h0;
+      7'h2c:
+          \$3  = 1'h0;
+      7'h2d:
+          \$3  = 1'h0;
+      7'h2e:
+          \$3  = 1'h0;
+      7'h2f:
+          \$3  = 1'h0;
+      7'h30:
+          \$3  = 1'h0;
+      7'h31:
+          \$3  = 1'h0;
+      7'h32:
+          \$3  = 1'h0;
+      7'h33:
+          \$3  = 1'h0;
+      7'h34:
+          \$3  = 1'h0;
+      7'h35:
+          \$3  = 1'h0;
+      7'h36:
+          \$3  = 1'h0;
+      7'h37:
+          \$3  = 1'h0;
+      7'h38:
+          \$3  = 1'h0;
+      7'h39:
+          \$3  = 1'h0;
+      7'h3a:
+          \$3  = 1'h0;
+      7'h3b:
+          \$3  = 1'h0;
+      7'h3c:
+          \$3  = 1'h0;
+      7'h3d:
+          \$3  = 1'h0;
+      7'h3e:
+          \$3  = 1'h0;
+      7'h3f:
+          \$3  = 1'h0;
+      7'h40:
+          \$3  = 1'h0;
+      7'h41:
+          \$3  = 1'h0;
+      7'h42:
+          \$3  = 1'h0;
+      7'h43:
+          \$3  = 1'h0;
+      7'h44:
+          \$3  = 1'h0;
+      7'h45:
+          \$3  = 1'h0;
+      7'h46:
+          \$3  = 1'h0;
+      7'h47:
+          \$3  = 1'h0;
+      7'h48:
+          \$3  = 1'h0;
+      7'h49:
+          \$3  = 1'h0;
+      7'h4a:
+          \$3  = 1'h0;
+      7'h4b:
+          \$3  = 1'h0;
+      7'h4c:
+          \$3  = 1'h0;
+      7'h4d:
+          \$3  = 1'h0;
+      7'h4e:
+          \$3  = 1'h0;
+      7'h4f:
+          \$3  = 1'h0;
+      7'h50:
+          \$3  = 1'h0;
+      7'h51:
+          \$3  = 1'h0;
+      7'h52:
+          \$3  = 1'h0;
+      7'h53:
+          \$3  = 1'h0;
+      7'h54:
+          \$3  = 1'h0;
+      7'h55:
+          \$3  = 1'h0;
+      7'h56:
+          \$3  = 1'h0;
+      7'h57:
+          \$3  = 1'h0;
+      7'h58:
+          \$3  = 1'h0;
+      7'h59:
+          \$3  = 1'h0;
+      7'h5a:
+          \$3  = 1'h0;
+      7'h5b:
+          \$3  = 1'h0;
+      7'h5c:
+          \$3  = 1'h0;
+      7'h5d:
+          \$3  = 1'h0;
+      7'h5e:
+          \$3  = 1'h0;
+      7'h5f:
+          \$3  = 1'h0;
+      7'h60:
+          \$3  = 1'h0;
+      7'h61:
+          \$3  = 1'h0;
+      7'h62:
+          \$3  = 1'h0;
+      7'h63:
+          \$3  = 1'h0;
+      7'h64:
+          \$3  = 1'h0;
+      7'h65:
+          \$3  = 1'h0;
+      7'h66:
+          \$3  = 1'h0;
+      7'h67:
+          \$3  = 1'h0;
+      7'h68:
+          \$3  = 1'h0;
+      7'h69:
+          \$3  = 1'h0;
+      7'h6a:
+          \$3  = 1'h0;
+      7'h6b:
+          \$3  = 1'h0;
+      7'h6c:
+          \$3  = 1'h0;
+      7'h6d:
+          \$3  = 1'h0;
+      7'h6e:
+          \$3  = 1'h0;
+      7'h6f:
+          \$3  = 1'h0;
+      7'h70:
+          \$3  = 1'h0;
+      7'h71:
+          \$3  = 1'h0;
+      7'h72:
+          \$3  = 1'h0;
+      7'h73:
+          \$3  = 1'h0;
+      7'h74:
+          \$3  = 1'h0;
+      7'h75:
+          \$3  = 1'h0;
+      7'h76:
+          \$3  = 1'h0;
+      7'h77:
+          \$3  = 1'h0;
+      7'h78:
+          \$3  = 1'h0;
+      7'h79:
+          \$3  = 1'h0;
+      7'h7a:
+          \$3  = 1'h0;
+      7'h7b:
+          \$3  = 1'h0;
+      7'h7c:
+          \$3  = 1'h0;
+      7'h7d:
+          \$3  = 1'h0;
+      7'h7e:
+          \$3  = 1'h1;
+      7'h7f:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$4  = 1'h0;
+      7'h01:
+          \$4  = 1'h0;
+      7'h02:
+          \$4  = 1'h0;
+      7'h03:
+          \$4  = 1'h0;
+      7'h04:
+          \$4  = 1'h0;
+      7'h05:
+          \$4  = 1'h0;
+      7'h06:
+          \$4  = 1'h1;
+      7'h07:
+          \$4  = 1'h0;
+      7'h08:
+          \$4  = 1'h0;
+      7'h09:
+          \$4  = 1'h0;
+      7'h0a:
+          \$4  = 1'h0;
+      7'h0b:
+          \$4  = 1'h0;
+      7'h0c:
+          \$4  = 1'h0;
+      7'h0d:
+          \$4  = 1'h0;
+      7'h0e:
+          \$4  = 1'h1;
+      7'h0f:
+          \$4  = 1'h0;
+      7'h10:
+          \$4  = 1'h0;
+      7'h11:
+          \$4  = 1'h0;
+      7'h12:
+          \$4  = 1'h0;
+      7'h13:
+          \$4  = 1'h0;
+      7'h14:
+          \$4  = 1'h0;
+      7'h15:
+          \$4  = 1'h0;
+      7'h16:
+          \$4  = 1'h1;
+      7'h17:
+          \$4  = 1'h0;
+      7'h18:
+          \$4  = 1'h0;
+      7'h19:
+          \$4  = 1'h0;
+      7'h1a:
+          \$4  = 1'h0;
+      7'h1b:
+          \$4  = 1'h0;
+      7'h1c:
+          \$4  = 1'h0;
+      7'h1d:
+          \$4  = 1'h0;
+      7'h1e:
+          \$4  = 1'h1;
+      7'h1f:
+          \$4  = 1'h0;
+      7'h20:
+          \$4  = 1'h0;
+      7'h21:
+          \$4  = 1'h0;
+      7'h22:
+          \$4  = 1'h0;
+      7'h23:
+          \$4  = 1'h0;
+      7'h24:
+          \$4  = 1'h0;
+      7'h25:
+          \$4  = 1'h0;
+      7'h26:
+          \$4  = 1'h1;
+      7'h27:
+          \$4  = 1'h0;
+      7'h28:
+          \$4  = 1'h0;
+      7'h29:
+          \$4  = 1'h0;
+      7'h2a:
+          \$4  = 1'h0;
+      7'h2b:
+          \$4  = 1'h0;
+      7'h2c:
+          \$4  = 1'h0;
+      7'h2d:
+          \$4  = 1'h0;
+      7'h2e:
+          \$4  = 1'h1;
+      7'h2f:
+          \$4  = 1'h0;
+      7'h30:
+          \$4  = 1'h0;
+      7'h31:
+          \$4  = 1'h0;
+      7'h32:
+          \$4  = 1'h0;
+      7'h33:
+          \$4  = 1'h0;
+      7'h34:
+          \$4  = 1'h0;
+      7'h35:
+          \$4  = 1'h0;
+      7'h36:
+          \$4  = 1'h1;
+      7'h37:
+          \$4  = 1'h0;
+      7'h38:
+          \$4  = 1'h0;
+      7'h39:
+          \$4  = 1'h0;
+      7'h3a:
+          \$4  = 1'h0;
+      7'h3b:
+          \$4  = 1'h0;
+      7'h3c:
+          \$4  = 1'h0;
+      7'h3d:
+          \$4  = 1'h0;
+      7'h3e:
+          \$4  = 1'h1;
+      7'h3f:
+          \$4  = 1'h0;
+      7'h40:
+          \$4  = 1'h0;
+      7'h41:
+          \$4  = 1'h0;
+      7'h42:
+          \$4  = 1'h0;
+      7'h43:
+          \$4  = 1'h0;
+      7'h44:
+          \$4  = 1'h0;
+      7'h45:
+          \$4  = 1'h0;
+      7'h46:
+          \$4  = 1'h1;
+      7'h47:
+          \$4  = 1'h0;
+      7'h48:
+          \$4  = 1'h0;
+      7'h49:
+          \$4  = 1'h0;
+      7'h4a:
+          \$4  = 1'h0;
+      7'h4b:
+          \$4  = 1'h0;
+      7'h4c:
+          \$4  = 1'h0;
+      7'h4d:
+          \$4  = 1'h0;
+      7'h4e:
+          \$4  = 1'h1;
+      7'h4f:
+          \$4  = 1'h0;
+      7'h50:
+          \$4  = 1'h0;
+      7'h51:
+          \$4  = 1'h0;
+      7'h52:
+          \$4  = 1'h0;
+      7'h53:
+          \$4  = 1'h0;
+      7'h54:
+          \$4  = 1'h0;
+      7'h55:
+          \$4  = 1'h0;
+      7'h56:
+          \$4  = 1'h1;
+      7'h57:
+          \$4  = 1'h0;
+      7'h58:
+          \$4  = 1'h0;
+      7'h59:
+          \$4  = 1'h0;
+      7'h5a:
+          \$4  = 1'h0;
+      7'h5b:
+          \$4  = 1'h0;
+      7'h5c:
+          \$4  = 1'h0;
+      7'h5d:
+          \$4  = 1'h0;
+      7'h5e:
+          \$4  = 1'h1;
+      7'h5f:
+          \$4  = 1'h0;
+      7'h60:
+          \$4  = 1'h0;
+      7'h61:
+          \$4  = 1'h0;
+      7'h62:
+          \$4  = 1'h0;
+      7'h63:
+          \$4  = 1'h0;
+      7'h64:
+          \$4  = 1'h0;
+      7'h65:
+          \$4  = 1'h0;
+      7'h66:
+          \$4  = 1'h1;
+      7'h67:
+          \$4  = 1'h0;
+      7'h68:
+          \$4  = 1'h0;
+      7'h69:
+          \$4  = 1'h0;
+      7'h6a:
+          \$4  = 1'h0;
+      7'h6b:
+          \$4  = 1'h0;
+      7'h6c:
+          \$4  = 1'h0;
+      7'h6d:
+          \$4  = 1'h0;
+      7'h6e:
+          \$4  = 1'h1;
+      7'h6f:
+          \$4  = 1'h0;
+      7'h70:
+          \$4  = 1'h0;
+      7'h71:
+          \$4  = 1'h0;
+      7'h72:
+          \$4  = 1'h0;
+      7'h73:
+          \$4  = 1'h0;
+      7'h74:
+          \$4  = 1'h0;
+      7'h75:
+          \$4  = 1'h0;
+      7'h76:
+          \$4  = 1'h1;
+      7'h77:
+          \$4  = 1'h0;
+      7'h78:
+          \$4  = 1'h0;
+      7'h79:
+          \$4  = 1'h0;
+      7'h7a:
+          \$4  = 1'h0;
+      7'h7b:
+          \$4  = 1'h0;
+      7'h7c:
+          \$4  = 1'h0;
+      7'h7d:
+          \$4  = 1'h0;
+      7'h7e:
+          \$4  = 1'h1;
+      7'h7f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      7'h00:
+          \$5  = 1'h0;
+      7'h01:
+          \$5  = 1'h0;
+      7'h02:
+          \$5  = 1'h0;
+      7'h03:
+          \$5  = 1'h0;
+      7'h04:
+          \$5  = 1'h0;
+      7'h05:
+          \$5  = 1'h1;
+      7'h06:
+          \$5  = 1'h0;
+      7'h07:
+          \$5  = 1'h0;
+      7'h08:
+          \$5  = 1'h0;
+      7'h09:
+          \$5  = 1'h0;
+      7'h0a:
+          \$5  = 1'h0;
+      7'h0b:
+          \$5  = 1'h0;
+      7'h0c:
+          \$5  = 1'h0;
+      7'h0d:
+          \$5  = 1'h1;
+      7'h0e:
+          \$5  = 1'h0;
+      7'h0f:
+          \$5  = 1'h0;
+      7'h10:
+          \$5  = 1'h0;
+      7'h11:
+          \$5  = 1'h0;
+      7'h12:
+          \$5  = 1'h0;
+      7'h13:
+          \$5  = 1'h0;
+      7'h14:
+          \$5  = 1'h0;
+      7'h15:
+          \$5  = 1'h1;
+      7'h16:
+          \$5  = 1'h0;
+      7'h17:
+          \$5  = 1'h0;
+      7'h18:
+          \$5  = 1'h0;
+      7'h19:
+          \$5  = 1'h0;
+      7'h1a:
+          \$5  = 1'h0;
+      7'h1b:
+          \$5  = 1'h0;
+      7'h1c:
+          \$5  = 1'h0;
+      7'h1d:
+          \$5  = 1'h1;
+      7'h1e:
+          \$5  = 1'h0;
+      7'h1f:
+          \$5  = 1'h0;
+      7'h20:
+          \$5  = 1'h0;
+      7'h21:
+          \$5  = 1'h0;
+      7'h22:
+          \$5  = 1'h0;
+      7'h23:
+          \$5  = 1'h0;
+      7'h24:
+          \$5  = 1'h0;
+      7'h25:
+          \$5  = 1'h1;
+      7'h26:
+          \$5  = 1'h0;
+      7'h27:
+          \$5  = 1'h0;
+      7'h28:
+          \$5  = 1'h0;
+      7'h29:
+          \$5  = 1'h0;
+      7'h2a:
+          \$5  = 1'h0;
+      7'h2b:
+          \$5  = 1'h0;
+      7'h2c:
+          \$5  = 1'h0;
+      7'h2d:
+          \$5  = 1'h1;
+      7'h2e:
+          \$5  = 1'h0;
+      7'h2f:
+          \$5  = 1'h0;
+      7'h30:
+          \$5  = 1'h0;
+      7'h31:
+          \$5  = 1'h0;
+      7'h32:
+          \$5  = 1'h0;
+      7'h33:
+          \$5  = 1'h0;
+      7'h34:
+          \$5  = 1'h0;
+      7'h35:
+          \$5  = 1'h1;
+      7'h36:
+          \$5  = 1'h0;
+      7'h37:
+          \$5  = 1'h0;
+      7'h38:
+          \$5  = 1'h0;
+      7'h39:
+          \$5  = 1'h0;
+      7'h3a:
+          \$5  = 1'h0;
+      7'h3b:
+          \$5  = 1'h0;
+      7'h3c:
+          \$5  = 1'h0;
+      7'h3d:
+          \$5  = 1'h1;
+      7'h3e:
+          \$5  = 1'h0;
+      7'h3f:
+          \$5  = 1'h0;
+      7'h40:
+          \$5  = 1'h0;
+      7'h41:
+          \$5  = 1'h0;
+      7'h42:
+          \$5  = 1'h0;
+      7'h43:
+          \$5  = 1'h0;
+      7'h44:
+          \$5  = 1'h0;
+      7'h45:
+          \$5  = 1'h1;
+      7'h46:
+          \$5  = 1'h0;
+      7'h47:
+          \$5  = 1'h0;
+      7'h48:
+          \$5  = 1'h0;
+      7'h49:
+          \$5  = 1'h0;
+      7'h4a:
+          \$5  = 1'h0;
+      7'h4b:
+          \$5  = 1'h0;
+      7'h4c:
+          \$5  = 1'h0;
+      7'h4d:
+          \$5  = 1'h1;
+      7'h4e:
+          \$5  = 1'h0;
+      7'h4f:
+          \$5  = 1'h0;
+      7'h50:
+          \$5  = 1'h0;
+      7'h51:
+          \$5  = 1'h0;
+      7'h52:
+          \$5  = 1'h0;
+      7'h53:
+          \$5  = 1'h0;
+      7'h54:
+          \$5  = 1'h0;
+      7'h55:
+          \$5  = 1'h1;
+      7'h56:
+          \$5  = 1'h0;
+      7'h57:
+          \$5  = 1'h0;
+      7'h58:
+          \$5  = 1'h0;
+      7'h59:
+          \$5  = 1'h0;
+      7'h5a:
+          \$5  = 1'h0;
+      7'h5b:
+          \$5  = 1'h0;
+      7'h5c:
+          \$5  = 1'h0;
+      7'h5d:
+          \$5  = 1'h1;
+      7'h5e:
+          \$5  = 1'h0;
+      7'h5f:
+          \$5  = 1'h0;
+      7'h60:
+          \$5  = 1'h0;
+      7'h61:
+          \$5  = 1'h0;
+      7'h62:
+          \$5  = 1'h0;
+      7'h63:
+          \$5  = 1'h0;
+      7'h64:
+          \$5  = 1'h0;
+      7'h65:
+          \$5  = 1'h1;
+      7'h66:
+          \$5  = 1'h0;
+      7'h67:
+          \$5  = 1'h0;
+      7'h68:
+          \$5  = 1'h0;
+      7'h69:
+          \$5  = 1'h0;
+      7'h6a:
+          \$5  = 1'h0;
+      7'h6b:
+          \$5  = 1'h0;
+      7'h6c:
+          \$5  = 1'h0;
+      7'h6d:
+          \$5  = 1'h1;
+      7'h6e:
+          \$5  = 1'h0;
+      7'h6f:
+          \$5  = 1'h0;
+      7'h70:
+          \$5  = 1'h0;
+      7'h71:
+          \$5  = 1'h0;
+      7'h72:
+          \$5  = 1'h0;
+      7'h73:
+          \$5  = 1'h0;
+      7'h74:
+          \$5  = 1'h0;
+      7'h75:
+          \$5  = 1'h1;
+      7'h76:
+          \$5  = 1'h0;
+      7'h77:
+          \$5  = 1'h0;
+      7'h78:
+          \$5  = 1'h0;
+      7'h79:
+          \$5  = 1'h0;
+      7'h7a:
+          \$5  = 1'h0;
+      7'h7b:
+          \$5  = 1'h0;
+      7'h7c:
+          \$5  = 1'h0;
+      7'h7d:
+          \$5  = 1'h1;
+      7'h7e:
+          \$5  = 1'h0;
+      7'h7f:
+          \$5  = 1'h0;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
-          \$7  = 23'h7ffe71;
+          \$100  = 23'h7ffe71;
       4'h1:
-          \$7  = 23'h7ffeb7;
+          \$100  = 23'h7ffeb7;
       4'h2:
-          \$7  = 23'h7fff07;
+          \$100  = 23'h7fff07;
       4'h3:
-          \$7  = 23'h7ffb24;
+          \$100  = 23'h7ffb24;
       4'h4:
-          \$7  = 23'h7ffef1;
+          \$100  = 23'h7ffef1;
       4'h5:
-          \$7  = 23'h7ffafa;
+          \$100  = 23'h7ffafa;
       4'h6:
-          \$7  = 23'h7ffde0;
+          \$100  = 23'h7ffde0;
       4'h7:
-          \$7  = 23'h0000a0;
+          \$100  = 23'h0000a0;
       4'h8:
-          \$7  = 23'h7ffedb;
+          \$100  = 23'h7ffedb;
       4'h9:
-          \$7  = 23'h7ffd05;
+          \$100  = 23'h7ffd05;
       4'ha:
-          \$7  = 23'h7fff6e;
+          \$100  = 23'h7fff6e;
       4'hb:
-          \$7  = 23'h7ffc0a;
+          \$100  = 23'h7ffc0a;
       4'hc:
-          \$7  = 23'h7ffe84;
+          \$100  = 23'h7ffe84;
       4'hd:
-          \$7  = 23'h7ffbda;
+          \$100  = 23'h7ffbda;
       4'he:
-          \$7  = 23'h7ffe28;
+          \$100  = 23'h7ffe28;
       4'hf:
-          \$7  = 23'h7ffe8a;
+          \$100  = 23'h7ffe8a;
     endcase
   end
   always @* begin
@@ -17051,37 +18447,37 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
-          \$10  = 23'h7ffd0b;
+          \$103  = 23'h7ffd0b;
       4'h1:
-          \$10  = 23'h7fff3e;
+          \$103  = 23'h7fff3e;
       4'h2:
-          \$10  = 23'h7ffc5e;
+          \$103  = 23'h7ffc5e;
       4'h3:
-          \$10  = 23'h000332;
+          \$103  = 23'h000332;
       4'h4:
-          \$10  = 23'h7ffb54;
+          \$103  = 23'h7ffb54;
       4'h5:
-          \$10  = 23'h0006d4;
+          \$103  = 23'h0006d4;
       4'h6:
-          \$10  = 23'h7fffae;
+          \$103  = 23'h7fffae;
       4'h7:
-          \$10  = 23'h000785;
+          \$103  = 23'h000785;
       4'h8:
-          \$10  = 23'h7ffb0b;
+          \$103  = 23'h7ffb0b;
       4'h9:
-          \$10  = 23'h00035d;
+          \$103  = 23'h00035d;
       4'ha:
-          \$10  = 23'h7ff88d;
+          \$103  = 23'h7ff88d;
       4'hb:
-          \$10  = 23'h0001fc;
+          \$103  = 23'h0001fc;
       4'hc:
-          \$10  = 23'h7ffe4c;
+          \$103  = 23'h7ffe4c;
       4'hd:
-          \$10  = 23'h0000b7;
+          \$103  = 23'h0000b7;
       4'he:
-          \$10  = 23'h7ffd37;
+          \$103  = 23'h7ffd37;
       4'hf:
-          \$10  = 23'h7ff676;
+          \$103  = 23'h7ff676;
     endcase
   end
   always @* begin
@@ -17089,37 +18485,37 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
-          \$13  = 23'h7ff881;
+          \$106  = 23'h7ff881;
       4'h1:
-          \$13  = 23'h7fffb1;
+          \$106  = 23'h7fffb1;
       4'h2:
-          \$13  = 23'h00110a;
+          \$106  = 23'h00110a;
       4'h3:
-          \$13  = 23'h7fffc1;
+          \$106  = 23'h7fffc1;
       4'h4:
-          \$13  = 23'h000b9e;
+          \$106  = 23'h000b9e;
       4'h5:
-          \$13  = 23'h7ffd29;
+          \$106  = 23'h7ffd29;
       4'h6:
-          \$13  = 23'h001221;
+          \$106  = 23'h001221;
       4'h7:
-          \$13  = 23'h7ffccf;
+          \$106  = 23'h7ffccf;
       4'h8:
-          \$13  = 23'h000439;
+          \$106  = 23'h000439;
       4'h9:
-          \$13  = 23'h7ff49a;
+          \$106  = 23'h7ff49a;
       4'ha:
-          \$13  = 23'h00023c;
+          \$106  = 23'h00023c;
       4'hb:
-          \$13  = 23'h7ff854;
+          \$106  = 23'h7ff854;
       4'hc:
-          \$13  = 23'h000583;
+          \$106  = 23'h000583;
       4'hd:
-          \$13  = 23'h7ffad7;
+          \$106  = 23'h7ffad7;
       4'he:
-          \$13  = 23'h7ff7d8;
+          \$106  = 23'h7ff7d8;
       4'hf:
-          \$13  = 23'h7ff7a6;
+          \$106  = 23'h7ff7a6;
     endcase
   end
   always @* begin
@@ -17127,1364 +18523,44 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
-          \$16  = 23'h7ffe34;
+          \$109  = 23'h7ffe34;
       4'h1:
-          \$16  = 23'h7fffc9;
+          \$109  = 23'h7fffc9;
       4'h2:
-          \$16  = 23'h0005ea;
+          \$109  = 23'h0005ea;
       4'h3:
-          \$16  = 23'h7ffe82;
+          \$109  = 23'h7ffe82;
       4'h4:
-          \$16  = 23'h7ffc55;
+          \$109  = 23'h7ffc55;
       4'h5:
-          \$16  = 23'h7fff26;
+          \$109  = 23'h7fff26;
       4'h6:
-          \$16  = 23'h000129;
+          \$109  = 23'h000129;
       4'h7:
-          \$16  = 23'h7ffef0;
+          \$109  = 23'h7ffef0;
       4'h8:
-          \$16  = 23'h7ffe68;
+          \$109  = 23'h7ffe68;
       4'h9:
-          \$16  = 23'h7ffe90;
+          \$109  = 23'h7ffe90;
       4'ha:
-          \$16  = 23'h7ffade;
+          \$109  = 23'h7ffade;
       4'hb:
-          \$16  = 23'h7ffcc7;
+          \$109  = 23'h7ffcc7;
       4'hc:
-          \$16  = 23'h7ffca0;
+          \$109  = 23'h7ffca0;
       4'hd:
-          \$16  = 23'h7fff2d;
+          \$109  = 23'h7fff2d;
       4'he:
-          \$16  = 23'h00000b;
+          \$109  = 23'h00000b;
       4'hf:
-          \$16  = 23'h7ffa73;
+          \$109  = 23'h7ffa73;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$26  = 4'h0;
-      7'h01:
-          \$26  = 4'h0;
-      7'h02:
-          \$26  = 4'h0;
-      7'h03:
-          \$26  = 4'h0;
-      7'h04:
-          \$26  = 4'h0;
-      7'h05:
-          \$26  = 4'h0;
-      7'h06:
-          \$26  = 4'h1;
-      7'h07:
-          \$26  = 4'h1;
-      7'h08:
-          \$26  = 4'h1;
-      7'h09:
-          \$26  = 4'h1;
-      7'h0a:
-          \$26  = 4'h1;
-      7'h0b:
-          \$26  = 4'h1;
-      7'h0c:
-          \$26  = 4'h1;
-      7'h0d:
-          \$26  = 4'h1;
-      7'h0e:
-          \$26  = 4'h2;
-      7'h0f:
-          \$26  = 4'h2;
-      7'h10:
-          \$26  = 4'h2;
-      7'h11:
-          \$26  = 4'h2;
-      7'h12:
-          \$26  = 4'h2;
-      7'h13:
-          \$26  = 4'h2;
-      7'h14:
-          \$26  = 4'h2;
-      7'h15:
-          \$26  = 4'h2;
-      7'h16:
-          \$26  = 4'h3;
-      7'h17:
-          \$26  = 4'h3;
-      7'h18:
-          \$26  = 4'h3;
-      7'h19:
-          \$26  = 4'h3;
-      7'h1a:
-          \$26  = 4'h3;
-      7'h1b:
-          \$26  = 4'h3;
-      7'h1c:
-          \$26  = 4'h3;
-      7'h1d:
-          \$26  = 4'h3;
-      7'h1e:
-          \$26  = 4'h4;
-      7'h1f:
-          \$26  = 4'h4;
-      7'h20:
-          \$26  = 4'h4;
-      7'h21:
-          \$26  = 4'h4;
-      7'h22:
-          \$26  = 4'h4;
-      7'h23:
-          \$26  = 4'h4;
-      7'h24:
-          \$26  = 4'h4;
-      7'h25:
-          \$26  = 4'h4;
-      7'h26:
-          \$26  = 4'h5;
-      7'h27:
-          \$26  = 4'h5;
-      7'h28:
-          \$26  = 4'h5;
-      7'h29:
-          \$26  = 4'h5;
-      7'h2a:
-          \$26  = 4'h5;
-      7'h2b:
-          \$26  = 4'h5;
-      7'h2c:
-          \$26  = 4'h5;
-      7'h2d:
-          \$26  = 4'h5;
-      7'h2e:
-          \$26  = 4'h6;
-      7'h2f:
-          \$26  = 4'h6;
-      7'h30:
-          \$26  = 4'h6;
-      7'h31:
-          \$26  = 4'h6;
-      7'h32:
-          \$26  = 4'h6;
-      7'h33:
-          \$26  = 4'h6;
-      7'h34:
-          \$26  = 4'h6;
-      7'h35:
-          \$26  = 4'h6;
-      7'h36:
-          \$26  = 4'h7;
-      7'h37:
-          \$26  = 4'h7;
-      7'h38:
-          \$26  = 4'h7;
-      7'h39:
-          \$26  = 4'h7;
-      7'h3a:
-          \$26  = 4'h7;
-      7'h3b:
-          \$26  = 4'h7;
-      7'h3c:
-          \$26  = 4'h7;
-      7'h3d:
-          \$26  = 4'h7;
-      7'h3e:
-          \$26  = 4'h8;
-      7'h3f:
-          \$26  = 4'h8;
-      7'h40:
-          \$26  = 4'h8;
-      7'h41:
-          \$26  = 4'h8;
-      7'h42:
-          \$26  = 4'h8;
-      7'h43:
-          \$26  = 4'h8;
-      7'h44:
-          \$26  = 4'h8;
-      7'h45:
-          \$26  = 4'h8;
-      7'h46:
-          \$26  = 4'h9;
-      7'h47:
-          \$26  = 4'h9;
-      7'h48:
-          \$26  = 4'h9;
-      7'h49:
-          \$26  = 4'h9;
-      7'h4a:
-          \$26  = 4'h9;
-      7'h4b:
-          \$26  = 4'h9;
-      7'h4c:
-          \$26  = 4'h9;
-      7'h4d:
-          \$26  = 4'h9;
-      7'h4e:
-          \$26  = 4'ha;
-      7'h4f:
-          \$26  = 4'ha;
-      7'h50:
-          \$26  = 4'ha;
-      7'h51:
-          \$26  = 4'ha;
-      7'h52:
-          \$26  = 4'ha;
-      7'h53:
-          \$26  = 4'ha;
-      7'h54:
-          \$26  = 4'ha;
-      7'h55:
-          \$26  = 4'ha;
-      7'h56:
-          \$26  = 4'hb;
-      7'h57:
-          \$26  = 4'hb;
-      7'h58:
-          \$26  = 4'hb;
-      7'h59:
-          \$26  = 4'hb;
-      7'h5a:
-          \$26  = 4'hb;
-      7'h5b:
-          \$26  = 4'hb;
-      7'h5c:
-          \$26  = 4'hb;
-      7'h5d:
-          \$26  = 4'hb;
-      7'h5e:
-          \$26  = 4'hc;
-      7'h5f:
-          \$26  = 4'hc;
-      7'h60:
-          \$26  = 4'hc;
-      7'h61:
-          \$26  = 4'hc;
-      7'h62:
-          \$26  = 4'hc;
-      7'h63:
-          \$26  = 4'hc;
-      7'h64:
-          \$26  = 4'hc;
-      7'h65:
-          \$26  = 4'hc;
-      7'h66:
-          \$26  = 4'hd;
-      7'h67:
-          \$26  = 4'hd;
-      7'h68:
-          \$26  = 4'hd;
-      7'h69:
-          \$26  = 4'hd;
-      7'h6a:
-          \$26  = 4'hd;
-      7'h6b:
-          \$26  = 4'hd;
-      7'h6c:
-          \$26  = 4'hd;
-      7'h6d:
-          \$26  = 4'hd;
-      7'h6e:
-          \$26  = 4'he;
-      7'h6f:
-          \$26  = 4'he;
-      7'h70:
-          \$26  = 4'he;
-      7'h71:
-          \$26  = 4'he;
-      7'h72:
-          \$26  = 4'he;
-      7'h73:
-          \$26  = 4'he;
-      7'h74:
-          \$26  = 4'he;
-      7'h75:
-          \$26  = 4'he;
-      7'h76:
-          \$26  = 4'hf;
-      7'h77:
-          \$26  = 4'hf;
-      7'h78:
-          \$26  = 4'hf;
-      7'h79:
-          \$26  = 4'hf;
-      7'h7a:
-          \$26  = 4'hf;
-      7'h7b:
-          \$26  = 4'hf;
-      7'h7c:
-          \$26  = 4'hf;
-      7'h7d:
-          \$26  = 4'hf;
-      7'h7e:
-          \$26  = 4'h0;
-      7'h7f:
-          \$26  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$27  = 3'h2;
-      7'h01:
-          \$27  = 3'h3;
-      7'h02:
-          \$27  = 3'h4;
-      7'h03:
-          \$27  = 3'h5;
-      7'h04:
-          \$27  = 3'h6;
-      7'h05:
-          \$27  = 3'h7;
-      7'h06:
-          \$27  = 3'h0;
-      7'h07:
-          \$27  = 3'h1;
-      7'h08:
-          \$27  = 3'h2;
-      7'h09:
-          \$27  = 3'h3;
-      7'h0a:
-          \$27  = 3'h4;
-      7'h0b:
-          \$27  = 3'h5;
-      7'h0c:
-          \$27  = 3'h6;
-      7'h0d:
-          \$27  = 3'h7;
-      7'h0e:
-          \$27  = 3'h0;
-      7'h0f:
-          \$27  = 3'h1;
-      7'h10:
-          \$27  = 3'h2;
-      7'h11:
-          \$27  = 3'h3;
-      7'h12:
-          \$27  = 3'h4;
-      7'h13:
-          \$27  = 3'h5;
-      7'h14:
-          \$27  = 3'h6;
-      7'h15:
-          \$27  = 3'h7;
-      7'h16:
-          \$27  = 3'h0;
-      7'h17:
-          \$27  = 3'h1;
-      7'h18:
-          \$27  = 3'h2;
-      7'h19:
-          \$27  = 3'h3;
-      7'h1a:
-          \$27  = 3'h4;
-      7'h1b:
-          \$27  = 3'h5;
-      7'h1c:
-          \$27  = 3'h6;
-      7'h1d:
-          \$27  = 3'h7;
-      7'h1e:
-          \$27  = 3'h0;
-      7'h1f:
-          \$27  = 3'h1;
-      7'h20:
-          \$27  = 3'h2;
-      7'h21:
-          \$27  = 3'h3;
-      7'h22:
-          \$27  = 3'h4;
-      7'h23:
-          \$27  = 3'h5;
-      7'h24:
-          \$27  = 3'h6;
-      7'h25:
-          \$27  = 3'h7;
-      7'h26:
-          \$27  = 3'h0;
-      7'h27:
-          \$27  = 3'h1;
-      7'h28:
-          \$27  = 3'h2;
-      7'h29:
-          \$27  = 3'h3;
-      7'h2a:
-          \$27  = 3'h4;
-      7'h2b:
-          \$27  = 3'h5;
-      7'h2c:
-          \$27  = 3'h6;
-      7'h2d:
-          \$27  = 3'h7;
-      7'h2e:
-          \$27  = 3'h0;
-      7'h2f:
-          \$27  = 3'h1;
-      7'h30:
-          \$27  = 3'h2;
-      7'h31:
-          \$27  = 3'h3;
-      7'h32:
-          \$27  = 3'h4;
-      7'h33:
-          \$27  = 3'h5;
-      7'h34:
-          \$27  = 3'h6;
-      7'h35:
-          \$27  = 3'h7;
-      7'h36:
-          \$27  = 3'h0;
-      7'h37:
-          \$27  = 3'h1;
-      7'h38:
-          \$27  = 3'h2;
-      7'h39:
-          \$27  = 3'h3;
-      7'h3a:
-          \$27  = 3'h4;
-      7'h3b:
-          \$27  = 3'h5;
-      7'h3c:
-          \$27  = 3'h6;
-      7'h3d:
-          \$27  = 3'h7;
-      7'h3e:
-          \$27  = 3'h0;
-      7'h3f:
-          \$27  = 3'h1;
-      7'h40:
-          \$27  = 3'h2;
-      7'h41:
-          \$27  = 3'h3;
-      7'h42:
-          \$27  = 3'h4;
-      7'h43:
-          \$27  = 3'h5;
-      7'h44:
-          \$27  = 3'h6;
-      7'h45:
-          \$27  = 3'h7;
-      7'h46:
-          \$27  = 3'h0;
-      7'h47:
-          \$27  = 3'h1;
-      7'h48:
-          \$27  = 3'h2;
-      7'h49:
-          \$27  = 3'h3;
-      7'h4a:
-          \$27  = 3'h4;
-      7'h4b:
-          \$27  = 3'h5;
-      7'h4c:
-          \$27  = 3'h6;
-      7'h4d:
-          \$27  = 3'h7;
-      7'h4e:
-          \$27  = 3'h0;
-      7'h4f:
-          \$27  = 3'h1;
-      7'h50:
-          \$27  = 3'h2;
-      7'h51:
-          \$27  = 3'h3;
-      7'h52:
-          \$27  = 3'h4;
-      7'h53:
-          \$27  = 3'h5;
-      7'h54:
-          \$27  = 3'h6;
-      7'h55:
-          \$27  = 3'h7;
-      7'h56:
-          \$27  = 3'h0;
-      7'h57:
-          \$27  = 3'h1;
-      7'h58:
-          \$27  = 3'h2;
-      7'h59:
-          \$27  = 3'h3;
-      7'h5a:
-          \$27  = 3'h4;
-      7'h5b:
-          \$27  = 3'h5;
-      7'h5c:
-          \$27  = 3'h6;
-      7'h5d:
-          \$27  = 3'h7;
-      7'h5e:
-          \$27  = 3'h0;
-      7'h5f:
-          \$27  = 3'h1;
-      7'h60:
-          \$27  = 3'h2;
-      7'h61:
-          \$27  = 3'h3;
-      7'h62:
-          \$27  = 3'h4;
-      7'h63:
-          \$27  = 3'h5;
-      7'h64:
-          \$27  = 3'h6;
-      7'h65:
-          \$27  = 3'h7;
-      7'h66:
-          \$27  = 3'h0;
-      7'h67:
-          \$27  = 3'h1;
-      7'h68:
-          \$27  = 3'h2;
-      7'h69:
-          \$27  = 3'h3;
-      7'h6a:
-          \$27  = 3'h4;
-      7'h6b:
-          \$27  = 3'h5;
-      7'h6c:
-          \$27  = 3'h6;
-      7'h6d:
-          \$27  = 3'h7;
-      7'h6e:
-          \$27  = 3'h0;
-      7'h6f:
-          \$27  = 3'h1;
-      7'h70:
-          \$27  = 3'h2;
-      7'h71:
-          \$27  = 3'h3;
-      7'h72:
-          \$27  = 3'h4;
-      7'h73:
-          \$27  = 3'h5;
-      7'h74:
-          \$27  = 3'h6;
-      7'h75:
-          \$27  = 3'h7;
-      7'h76:
-          \$27  = 3'h0;
-      7'h77:
-          \$27  = 3'h1;
-      7'h78:
-          \$27  = 3'h2;
-      7'h79:
-          \$27  = 3'h3;
-      7'h7a:
-          \$27  = 3'h4;
-      7'h7b:
-          \$27  = 3'h5;
-      7'h7c:
-          \$27  = 3'h6;
-      7'h7d:
-          \$27  = 3'h7;
-      7'h7e:
-          \$27  = 3'h0;
-      7'h7f:
-          \$27  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$28  = 1'h1;
-      7'h01:
-          \$28  = 1'h1;
-      7'h02:
-          \$28  = 1'h1;
-      7'h03:
-          \$28  = 1'h1;
-      7'h04:
-          \$28  = 1'h1;
-      7'h05:
-          \$28  = 1'h1;
-      7'h06:
-          \$28  = 1'h0;
-      7'h07:
-          \$28  = 1'h0;
-      7'h08:
-          \$28  = 1'h0;
-      7'h09:
-          \$28  = 1'h0;
-      7'h0a:
-          \$28  = 1'h0;
-      7'h0b:
-          \$28  = 1'h0;
-      7'h0c:
-          \$28  = 1'h0;
-      7'h0d:
-          \$28  = 1'h0;
-      7'h0e:
-          \$28  = 1'h0;
-      7'h0f:
-          \$28  = 1'h0;
-      7'h10:
-          \$28  = 1'h0;
-      7'h11:
-          \$28  = 1'h0;
-      7'h12:
-          \$28  = 1'h0;
-      7'h13:
-          \$28  = 1'h0;
-      7'h14:
-          \$28  = 1'h0;
-      7'h15:
-          \$28  = 1'h0;
-      7'h16:
-          \$28  = 1'h0;
-      7'h17:
-          \$28  = 1'h0;
-      7'h18:
-          \$28  = 1'h0;
-      7'h19:
-          \$28  = 1'h0;
-      7'h1a:
-          \$28  = 1'h0;
-      7'h1b:
-          \$28  = 1'h0;
-      7'h1c:
-          \$28  = 1'h0;
-      7'h1d:
-          \$28  = 1'h0;
-      7'h1e:
-          \$28  = 1'h0;
-      7'h1f:
-          \$28  = 1'h0;
-      7'h20:
-          \$28  = 1'h0;
-      7'h21:
-          \$28  = 1'h0;
-      7'h22:
-          \$28  = 1'h0;
-      7'h23:
-          \$28  = 1'h0;
-      7'h24:
-          \$28  = 1'h0;
-      7'h25:
-          \$28  = 1'h0;
-      7'h26:
-          \$28  = 1'h0;
-      7'h27:
-          \$28  = 1'h0;
-      7'h28:
-          \$28  = 1'h0;
-      7'h29:
-          \$28  = 1'h0;
-      7'h2a:
-          \$28  = 1'h0;
-      7'h2b:
-          \$28  = 1'h0;
-      7'h2c:
-          \$28  = 1'h0;
-      7'h2d:
-          \$28  = 1'h0;
-      7'h2e:
-          \$28  = 1'h0;
-      7'h2f:
-          \$28  = 1'h0;
-      7'h30:
-          \$28  = 1'h0;
-      7'h31:
-          \$28  = 1'h0;
-      7'h32:
-          \$28  = 1'h0;
-      7'h33:
-          \$28  = 1'h0;
-      7'h34:
-          \$28  = 1'h0;
-      7'h35:
-          \$28  = 1'h0;
-      7'h36:
-          \$28  = 1'h0;
-      7'h37:
-          \$28  = 1'h0;
-      7'h38:
-          \$28  = 1'h0;
-      7'h39:
-          \$28  = 1'h0;
-      7'h3a:
-          \$28  = 1'h0;
-      7'h3b:
-          \$28  = 1'h0;
-      7'h3c:
-          \$28  = 1'h0;
-      7'h3d:
-          \$28  = 1'h0;
-      7'h3e:
-          \$28  = 1'h0;
-      7'h3f:
-          \$28  = 1'h0;
-      7'h40:
-          \$28  = 1'h0;
-      7'h41:
-          \$28  = 1'h0;
-      7'h42:
-          \$28  = 1'h0;
-      7'h43:
-          \$28  = 1'h0;
-      7'h44:
-          \$28  = 1'h0;
-      7'h45:
-          \$28  = 1'h0;
-      7'h46:
-          \$28  = 1'h0;
-      7'h47:
-          \$28  = 1'h0;
-      7'h48:
-          \$28  = 1'h0;
-      7'h49:
-          \$28  = 1'h0;
-      7'h4a:
-          \$28  = 1'h0;
-      7'h4b:
-          \$28  = 1'h0;
-      7'h4c:
-          \$28  = 1'h0;
-      7'h4d:
-          \$28  = 1'h0;
-      7'h4e:
-          \$28  = 1'h0;
-      7'h4f:
-          \$28  = 1'h0;
-      7'h50:
-          \$28  = 1'h0;
-      7'h51:
-          \$28  = 1'h0;
-      7'h52:
-          \$28  = 1'h0;
-      7'h53:
-          \$28  = 1'h0;
-      7'h54:
-          \$28  = 1'h0;
-      7'h55:
-          \$28  = 1'h0;
-      7'h56:
-          \$28  = 1'h0;
-      7'h57:
-          \$28  = 1'h0;
-      7'h58:
-          \$28  = 1'h0;
-      7'h59:
-          \$28  = 1'h0;
-      7'h5a:
-          \$28  = 1'h0;
-      7'h5b:
-          \$28  = 1'h0;
-      7'h5c:
-          \$28  = 1'h0;
-      7'h5d:
-          \$28  = 1'h0;
-      7'h5e:
-          \$28  = 1'h0;
-      7'h5f:
-          \$28  = 1'h0;
-      7'h60:
-          \$28  = 1'h0;
-      7'h61:
-          \$28  = 1'h0;
-      7'h62:
-          \$28  = 1'h0;
-      7'h63:
-          \$28  = 1'h0;
-      7'h64:
-          \$28  = 1'h0;
-      7'h65:
-          \$28  = 1'h0;
-      7'h66:
-          \$28  = 1'h0;
-      7'h67:
-          \$28  = 1'h0;
-      7'h68:
-          \$28  = 1'h0;
-      7'h69:
-          \$28  = 1'h0;
-      7'h6a:
-          \$28  = 1'h0;
-      7'h6b:
-          \$28  = 1'h0;
-      7'h6c:
-          \$28  = 1'h0;
-      7'h6d:
-          \$28  = 1'h0;
-      7'h6e:
-          \$28  = 1'h0;
-      7'h6f:
-          \$28  = 1'h0;
-      7'h70:
-          \$28  = 1'h0;
-      7'h71:
-          \$28  = 1'h0;
-      7'h72:
-          \$28  = 1'h0;
-      7'h73:
-          \$28  = 1'h0;
-      7'h74:
-          \$28  = 1'h0;
-      7'h75:
-          \$28  = 1'h0;
-      7'h76:
-          \$28  = 1'h0;
-      7'h77:
-          \$28  = 1'h0;
-      7'h78:
-          \$28  = 1'h0;
-      7'h79:
-          \$28  = 1'h0;
-      7'h7a:
-          \$28  = 1'h0;
-      7'h7b:
-          \$28  = 1'h0;
-      7'h7c:
-          \$28  = 1'h0;
-      7'h7d:
-          \$28  = 1'h0;
-      7'h7e:
-          \$28  = 1'h1;
-      7'h7f:
-          \$28  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$29  = 1'h0;
-      7'h01:
-          \$29  = 1'h0;
-      7'h02:
-          \$29  = 1'h0;
-      7'h03:
-          \$29  = 1'h0;
-      7'h04:
-          \$29  = 1'h0;
-      7'h05:
-          \$29  = 1'h0;
-      7'h06:
-          \$29  = 1'h1;
-      7'h07:
-          \$29  = 1'h0;
-      7'h08:
-          \$29  = 1'h0;
-      7'h09:
-          \$29  = 1'h0;
-      7'h0a:
-          \$29  = 1'h0;
-      7'h0b:
-          \$29  = 1'h0;
-      7'h0c:
-          \$29  = 1'h0;
-      7'h0d:
-          \$29  = 1'h0;
-      7'h0e:
-          \$29  = 1'h1;
-      7'h0f:
-          \$29  = 1'h0;
-      7'h10:
-          \$29  = 1'h0;
-      7'h11:
-          \$29  = 1'h0;
-      7'h12:
-          \$29  = 1'h0;
-      7'h13:
-          \$29  = 1'h0;
-      7'h14:
-          \$29  = 1'h0;
-      7'h15:
-          \$29  = 1'h0;
-      7'h16:
-          \$29  = 1'h1;
-      7'h17:
-          \$29  = 1'h0;
-      7'h18:
-          \$29  = 1'h0;
-      7'h19:
-          \$29  = 1'h0;
-      7'h1a:
-          \$29  = 1'h0;
-      7'h1b:
-          \$29  = 1'h0;
-      7'h1c:
-          \$29  = 1'h0;
-      7'h1d:
-          \$29  = 1'h0;
-      7'h1e:
-          \$29  = 1'h1;
-      7'h1f:
-          \$29  = 1'h0;
-      7'h20:
-          \$29  = 1'h0;
-      7'h21:
-          \$29  = 1'h0;
-      7'h22:
-          \$29  = 1'h0;
-      7'h23:
-          \$29  = 1'h0;
-      7'h24:
-          \$29  = 1'h0;
-      7'h25:
-          \$29  = 1'h0;
-      7'h26:
-          \$29  = 1'h1;
-      7'h27:
-          \$29  = 1'h0;
-      7'h28:
-          \$29  = 1'h0;
-      7'h29:
-          \$29  = 1'h0;
-      7'h2a:
-          \$29  = 1'h0;
-      7'h2b:
-          \$29  = 1'h0;
-      7'h2c:
-          \$29  = 1'h0;
-      7'h2d:
-          \$29  = 1'h0;
-      7'h2e:
-          \$29  = 1'h1;
-      7'h2f:
-          \$29  = 1'h0;
-      7'h30:
-          \$29  = 1'h0;
-      7'h31:
-          \$29  = 1'h0;
-      7'h32:
-          \$29  = 1'h0;
-      7'h33:
-          \$29  = 1'h0;
-      7'h34:
-          \$29  = 1'h0;
-      7'h35:
-          \$29  = 1'h0;
-      7'h36:
-          \$29  = 1'h1;
-      7'h37:
-          \$29  = 1'h0;
-      7'h38:
-          \$29  = 1'h0;
-      7'h39:
-          \$29  = 1'h0;
-      7'h3a:
-          \$29  = 1'h0;
-      7'h3b:
-          \$29  = 1'h0;
-      7'h3c:
-          \$29  = 1'h0;
-      7'h3d:
-          \$29  = 1'h0;
-      7'h3e:
-          \$29  = 1'h1;
-      7'h3f:
-          \$29  = 1'h0;
-      7'h40:
-          \$29  = 1'h0;
-      7'h41:
-          \$29  = 1'h0;
-      7'h42:
-          \$29  = 1'h0;
-      7'h43:
-          \$29  = 1'h0;
-      7'h44:
-          \$29  = 1'h0;
-      7'h45:
-          \$29  = 1'h0;
-      7'h46:
-          \$29  = 1'h1;
-      7'h47:
-          \$29  = 1'h0;
-      7'h48:
-          \$29  = 1'h0;
-      7'h49:
-          \$29  = 1'h0;
-      7'h4a:
-          \$29  = 1'h0;
-      7'h4b:
-          \$29  = 1'h0;
-      7'h4c:
-          \$29  = 1'h0;
-      7'h4d:
-          \$29  = 1'h0;
-      7'h4e:
-          \$29  = 1'h1;
-      7'h4f:
-          \$29  = 1'h0;
-      7'h50:
-          \$29  = 1'h0;
-      7'h51:
-          \$29  = 1'h0;
-      7'h52:
-          \$29  = 1'h0;
-      7'h53:
-          \$29  = 1'h0;
-      7'h54:
-          \$29  = 1'h0;
-      7'h55:
-          \$29  = 1'h0;
-      7'h56:
-          \$29  = 1'h1;
-      7'h57:
-          \$29  = 1'h0;
-      7'h58:
-          \$29  = 1'h0;
-      7'h59:
-          \$29  = 1'h0;
-      7'h5a:
-          \$29  = 1'h0;
-      7'h5b:
-          \$29  = 1'h0;
-      7'h5c:
-          \$29  = 1'h0;
-      7'h5d:
-          \$29  = 1'h0;
-      7'h5e:
-          \$29  = 1'h1;
-      7'h5f:
-          \$29  = 1'h0;
-      7'h60:
-          \$29  = 1'h0;
-      7'h61:
-          \$29  = 1'h0;
-      7'h62:
-          \$29  = 1'h0;
-      7'h63:
-          \$29  = 1'h0;
-      7'h64:
-          \$29  = 1'h0;
-      7'h65:
-          \$29  = 1'h0;
-      7'h66:
-          \$29  = 1'h1;
-      7'h67:
-          \$29  = 1'h0;
-      7'h68:
-          \$29  = 1'h0;
-      7'h69:
-          \$29  = 1'h0;
-      7'h6a:
-          \$29  = 1'h0;
-      7'h6b:
-          \$29  = 1'h0;
-      7'h6c:
-          \$29  = 1'h0;
-      7'h6d:
-          \$29  = 1'h0;
-      7'h6e:
-          \$29  = 1'h1;
-      7'h6f:
-          \$29  = 1'h0;
-      7'h70:
-          \$29  = 1'h0;
-      7'h71:
-          \$29  = 1'h0;
-      7'h72:
-          \$29  = 1'h0;
-      7'h73:
-          \$29  = 1'h0;
-      7'h74:
-          \$29  = 1'h0;
-      7'h75:
-          \$29  = 1'h0;
-      7'h76:
-          \$29  = 1'h1;
-      7'h77:
-          \$29  = 1'h0;
-      7'h78:
-          \$29  = 1'h0;
-      7'h79:
-          \$29  = 1'h0;
-      7'h7a:
-          \$29  = 1'h0;
-      7'h7b:
-          \$29  = 1'h0;
-      7'h7c:
-          \$29  = 1'h0;
-      7'h7d:
-          \$29  = 1'h0;
-      7'h7e:
-          \$29  = 1'h1;
-      7'h7f:
-          \$29  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$30  = 1'h0;
-      7'h01:
-          \$30  = 1'h0;
-      7'h02:
-          \$30  = 1'h0;
-      7'h03:
-          \$30  = 1'h0;
-      7'h04:
-          \$30  = 1'h0;
-      7'h05:
-          \$30  = 1'h1;
-      7'h06:
-          \$30  = 1'h0;
-      7'h07:
-          \$30  = 1'h0;
-      7'h08:
-          \$30  = 1'h0;
-      7'h09:
-          \$30  = 1'h0;
-      7'h0a:
-          \$30  = 1'h0;
-      7'h0b:
-          \$30  = 1'h0;
-      7'h0c:
-          \$30  = 1'h0;
-      7'h0d:
-          \$30  = 1'h1;
-      7'h0e:
-          \$30  = 1'h0;
-      7'h0f:
-          \$30  = 1'h0;
-      7'h10:
-          \$30  = 1'h0;
-      7'h11:
-          \$30  = 1'h0;
-      7'h12:
-          \$30  = 1'h0;
-      7'h13:
-          \$30  = 1'h0;
-      7'h14:
-          \$30  = 1'h0;
-      7'h15:
-          \$30  = 1'h1;
-      7'h16:
-          \$30  = 1'h0;
-      7'h17:
-          \$30  = 1'h0;
-      7'h18:
-          \$30  = 1'h0;
-      7'h19:
-          \$30  = 1'h0;
-      7'h1a:
-          \$30  = 1'h0;
-      7'h1b:
-          \$30  = 1'h0;
-      7'h1c:
-          \$30  = 1'h0;
-      7'h1d:
-          \$30  = 1'h1;
-      7'h1e:
-          \$30  = 1'h0;
-      7'h1f:
-          \$30  = 1'h0;
-      7'h20:
-          \$30  = 1'h0;
-      7'h21:
-          \$30  = 1'h0;
-      7'h22:
-          \$30  = 1'h0;
-      7'h23:
-          \$30  = 1'h0;
-      7'h24:
-          \$30  = 1'h0;
-      7'h25:
-          \$30  = 1'h1;
-      7'h26:
-          \$30  = 1'h0;
-      7'h27:
-          \$30  = 1'h0;
-      7'h28:
-          \$30  = 1'h0;
-      7'h29:
-          \$30  = 1'h0;
-      7'h2a:
-          \$30  = 1'h0;
-      7'h2b:
-          \$30  = 1'h0;
-      7'h2c:
-          \$30  = 1'h0;
-      7'h2d:
-          \$30  = 1'h1;
-      7'h2e:
-          \$30  = 1'h0;
-      7'h2f:
-          \$30  = 1'h0;
-      7'h30:
-          \$30  = 1'h0;
-      7'h31:
-          \$30  = 1'h0;
-      7'h32:
-          \$30  = 1'h0;
-      7'h33:
-          \$30  = 1'h0;
-      7'h34:
-          \$30  = 1'h0;
-      7'h35:
-          \$30  = 1'h1;
-      7'h36:
-          \$30  = 1'h0;
-      7'h37:
-          \$30  = 1'h0;
-      7'h38:
-          \$30  = 1'h0;
-      7'h39:
-          \$30  = 1'h0;
-      7'h3a:
-          \$30  = 1'h0;
-      7'h3b:
-          \$30  = 1'h0;
-      7'h3c:
-          \$30  = 1'h0;
-      7'h3d:
-          \$30  = 1'h1;
-      7'h3e:
-          \$30  = 1'h0;
-      7'h3f:
-          \$30  = 1'h0;
-      7'h40:
-          \$30  = 1'h0;
-      7'h41:
-          \$30  = 1'h0;
-      7'h42:
-          \$30  = 1'h0;
-      7'h43:
-          \$30  = 1'h0;
-      7'h44:
-          \$30  = 1'h0;
-      7'h45:
-          \$30  = 1'h1;
-      7'h46:
-          \$30  = 1'h0;
-      7'h47:
-          \$30  = 1'h0;
-      7'h48:
-          \$30  = 1'h0;
-      7'h49:
-          \$30  = 1'h0;
-      7'h4a:
-          \$30  = 1'h0;
-      7'h4b:
-          \$30  = 1'h0;
-      7'h4c:
-          \$30  = 1'h0;
-      7'h4d:
-          \$30  = 1'h1;
-      7'h4e:
-          \$30  = 1'h0;
-      7'h4f:
-          \$30  = 1'h0;
-      7'h50:
-          \$30  = 1'h0;
-      7'h51:
-          \$30  = 1'h0;
-      7'h52:
-          \$30  = 1'h0;
-      7'h53:
-          \$30  = 1'h0;
-      7'h54:
-          \$30  = 1'h0;
-      7'h55:
-          \$30  = 1'h1;
-      7'h56:
-          \$30  = 1'h0;
-      7'h57:
-          \$30  = 1'h0;
-      7'h58:
-          \$30  = 1'h0;
-      7'h59:
-          \$30  = 1'h0;
-      7'h5a:
-          \$30  = 1'h0;
-      7'h5b:
-          \$30  = 1'h0;
-      7'h5c:
-          \$30  = 1'h0;
-      7'h5d:
-          \$30  = 1'h1;
-      7'h5e:
-          \$30  = 1'h0;
-      7'h5f:
-          \$30  = 1'h0;
-      7'h60:
-          \$30  = 1'h0;
-      7'h61:
-          \$30  = 1'h0;
-      7'h62:
-          \$30  = 1'h0;
-      7'h63:
-          \$30  = 1'h0;
-      7'h64:
-          \$30  = 1'h0;
-      7'h65:
-          \$30  = 1'h1;
-      7'h66:
-          \$30  = 1'h0;
-      7'h67:
-          \$30  = 1'h0;
-      7'h68:
-          \$30  = 1'h0;
-      7'h69:
-          \$30  = 1'h0;
-      7'h6a:
-          \$30  = 1'h0;
-      7'h6b:
-          \$30  = 1'h0;
-      7'h6c:
-          \$30  = 1'h0;
-      7'h6d:
-          \$30  = 1'h1;
-      7'h6e:
-          \$30  = 1'h0;
-      7'h6f:
-          \$30  = 1'h0;
-      7'h70:
-          \$30  = 1'h0;
-      7'h71:
-          \$30  = 1'h0;
-      7'h72:
-          \$30  = 1'h0;
-      7'h73:
-          \$30  = 1'h0;
-      7'h74:
-          \$30  = 1'h0;
-      7'h75:
-          \$30  = 1'h1;
-      7'h76:
-          \$30  = 1'h0;
-      7'h77:
-          \$30  = 1'h0;
-      7'h78:
-          \$30  = 1'h0;
-      7'h79:
-          \$30  = 1'h0;
-      7'h7a:
-          \$30  = 1'h0;
-      7'h7b:
-          \$30  = 1'h0;
-      7'h7c:
-          \$30  = 1'h0;
-      7'h7d:
-          \$30  = 1'h1;
-      7'h7e:
-          \$30  = 1'h0;
-      7'h7f:
-          \$30  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$122  = nf_t;
+    \$123  = nf_t;
     if (issue) begin
-      \$122  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$122  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$123  = nf_t_ahead;
-    if (issue) begin
-      \$123  = \$26 ;
+      \$123  = nf_t_ahead;
     end
     if (rst) begin
       \$123  = 4'h0;
@@ -18492,39 +18568,39 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$124  = \$signature__addr ;
+    \$124  = nf_t_ahead;
     if (issue) begin
-      \$124  = sf_t_ahead;
+      \$124  = \$1 ;
     end
     if (rst) begin
-      \$124  = 3'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$125  = sf_t_ahead;
+    \$125  = sf_t;
     if (issue) begin
-      \$125  = \$27 ;
+      \$125  = sf_t_ahead;
     end
     if (rst) begin
-      \$125  = 3'h1;
+      \$125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$126  = reads_input_t;
+    \$126  = sf_t_ahead;
     if (issue) begin
-      \$126  = reads_input_t_ahead;
+      \$126  = \$2 ;
     end
     if (rst) begin
-      \$126  = 1'h1;
+      \$126  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$127  = reads_input_t_ahead;
+    \$127  = reads_input_t;
     if (issue) begin
-      \$127  = \$28 ;
+      \$127  = reads_input_t_ahead;
     end
     if (rst) begin
       \$127  = 1'h1;
@@ -18532,9 +18608,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$128  = first_t;
+    \$128  = reads_input_t_ahead;
     if (issue) begin
-      \$128  = first_t_ahead;
+      \$128  = \$3 ;
     end
     if (rst) begin
       \$128  = 1'h1;
@@ -18542,19 +18618,19 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$129  = first_t_ahead;
+    \$129  = first_t;
     if (issue) begin
-      \$129  = \$29 ;
+      \$129  = first_t_ahead;
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$130  = last_t;
+    \$130  = first_t_ahead;
     if (issue) begin
-      \$130  = last_t_ahead;
+      \$130  = \$4 ;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -18562,9 +18638,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$131  = last_t_ahead;
+    \$131  = last_t;
     if (issue) begin
-      \$131  = \$30 ;
+      \$131  = last_t_ahead;
     end
     if (rst) begin
       \$131  = 1'h0;
@@ -18572,806 +18648,806 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$132  = t;
+    \$132  = last_t_ahead;
     if (issue) begin
-      \$132  = \$33 [6:0];
+      \$132  = \$5 ;
     end
     if (rst) begin
-      \$132  = 7'h00;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$133  = i__payload;
+    \$133  = t;
+    if (issue) begin
+      \$133  = \$8 [6:0];
+    end
     if (rst) begin
-      \$133  = 32'd0;
+      \$133  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$134  = reads_input_t;
+    \$134  = i__payload;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$135  = issue;
+    \$135  = reads_input_t;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$136  = first_t;
+    \$136  = issue;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$137  = last_t;
+    \$137  = first_t;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$138  = nf_t;
+    \$138  = last_t;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$139  = \$34 ;
+    \$139  = nf_t;
     if (rst) begin
-      \$139  = 32'd0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$140  = t;
+    \$140  = \$9 ;
     if (rst) begin
-      \$140  = 7'h00;
+      \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$141  = port__data;
+    \$141  = t;
     if (rst) begin
-      \$141  = 64'h0000000000000000;
+      \$141  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$142  = x_mid[7:0];
+    \$142  = port__data;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$143  = x_mid[15:8];
+    \$143  = x_mid[7:0];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$144  = x_mid[23:16];
+    \$144  = x_mid[15:8];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$145  = x_mid[31:24];
+    \$145  = x_mid[23:16];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$146  = t;
+    \$146  = x_mid[31:24];
     if (rst) begin
-      \$146  = 7'h00;
+      \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$147  = \port__data$68 ;
+    \$147  = t;
     if (rst) begin
-      \$147  = 64'h0000000000000000;
+      \$147  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$148  = x_mid[7:0];
+    \$148  = \port__data$32 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$149  = x_mid[15:8];
+    \$149  = x_mid[7:0];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$150  = x_mid[23:16];
+    \$150  = x_mid[15:8];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$151  = x_mid[31:24];
+    \$151  = x_mid[23:16];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$152  = \$35 ;
+    \$152  = x_mid[31:24];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$153  = rom0_read[7:0];
+    \$153  = \$10 ;
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$154  = \$36 ;
+    \$154  = rom0_read[7:0];
     if (rst) begin
-      \$154  = 9'h000;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$155  = rom0_read[15:8];
+    \$155  = \$11 ;
     if (rst) begin
-      \$155  = 8'h00;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$156  = \$37 ;
+    \$156  = rom0_read[15:8];
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$157  = rom0_read[23:16];
+    \$157  = \$12 ;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$158  = \$38 ;
+    \$158  = rom0_read[23:16];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$159  = rom0_read[31:24];
+    \$159  = \$13 ;
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$160  = \$39 ;
+    \$160  = rom0_read[31:24];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$161  = rom0_read[39:32];
+    \$161  = \$14 ;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$162  = \$40 ;
+    \$162  = rom0_read[39:32];
     if (rst) begin
-      \$162  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$163  = rom0_read[47:40];
+    \$163  = \$15 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$164  = \$41 ;
+    \$164  = rom0_read[47:40];
     if (rst) begin
-      \$164  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$165  = rom0_read[55:48];
+    \$165  = \$16 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = \$42 ;
+    \$166  = rom0_read[55:48];
     if (rst) begin
-      \$166  = 9'h000;
+      \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = rom0_read[63:56];
+    \$167  = \$17 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = \$43 ;
+    \$168  = rom0_read[63:56];
     if (rst) begin
-      \$168  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = rom1_read[7:0];
+    \$169  = \$18 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = \$44 ;
+    \$170  = rom1_read[7:0];
     if (rst) begin
-      \$170  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = rom1_read[15:8];
+    \$171  = \$19 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = \$45 ;
+    \$172  = rom1_read[15:8];
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = rom1_read[23:16];
+    \$173  = \$20 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = \$46 ;
+    \$174  = rom1_read[23:16];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = rom1_read[31:24];
+    \$175  = \$21 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = \$47 ;
+    \$176  = rom1_read[31:24];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = rom1_read[39:32];
+    \$177  = \$22 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = \$48 ;
+    \$178  = rom1_read[39:32];
     if (rst) begin
-      \$178  = 9'h000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = rom1_read[47:40];
+    \$179  = \$23 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = \$49 ;
+    \$180  = rom1_read[47:40];
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = rom1_read[55:48];
+    \$181  = \$24 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = \$50 ;
+    \$182  = rom1_read[55:48];
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = rom1_read[63:56];
+    \$183  = \$25 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = \$51 ;
+    \$184  = rom1_read[63:56];
     if (rst) begin
-      \$184  = 17'h00000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$52 ;
+    \$185  = \$26 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = \$53 ;
+    \$186  = \$27 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$54 ;
+    \$187  = \$28 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = \$55 ;
+    \$188  = \$29 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$56 ;
+    \$189  = \$30 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = \$57 ;
+    \$190  = \$31 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$58 ;
+    \$191  = \$32 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$59 ;
+    \$192  = \$33 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$60 ;
+    \$193  = \$34 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$61 ;
+    \$194  = \$35 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$62 ;
+    \$195  = \$36 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = \$63 ;
+    \$196  = \$37 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \$64 ;
+    \$197  = \$38 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = \$65 ;
+    \$198  = \$39 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = \$66 ;
+    \$199  = \$40 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = prod0_0;
+    \$200  = \$41 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = prod0_1;
+    \$201  = prod0_0;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = prod0_2;
+    \$202  = prod0_1;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = prod0_3;
+    \$203  = prod0_2;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = prod1_0;
+    \$204  = prod0_3;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = prod1_1;
+    \$205  = prod1_0;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = prod1_2;
+    \$206  = prod1_1;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = prod1_3;
+    \$207  = prod1_2;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = prod2_0;
+    \$208  = prod1_3;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = prod2_1;
+    \$209  = prod2_0;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = prod2_2;
+    \$210  = prod2_1;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = prod2_3;
+    \$211  = prod2_2;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = prod3_0;
+    \$212  = prod2_3;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = prod3_1;
+    \$213  = prod3_0;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = prod3_2;
+    \$214  = prod3_1;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = prod3_3;
+    \$215  = prod3_2;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = { \$69 [18], \$69 [18], \$69 [18], \$69 [18], \$69  };
+    \$216  = prod3_3;
     if (rst) begin
-      \$216  = 23'h000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = { \$72 [18], \$72 [18], \$72 [18], \$72 [18], \$72  };
+    \$217  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
       \$217  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$218  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
       \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
+    \$219  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
       \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = v1;
+    \$220  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = first1;
+    \$221  = v1;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = last1;
+    \$222  = first1;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = nf1;
+    \$223  = last1;
     if (rst) begin
-      \$223  = 4'h0;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = v2;
+    \$224  = nf1;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = first2;
+    \$225  = v2;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = last2;
+    \$226  = first2;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = nf2;
+    \$227  = last2;
     if (rst) begin
-      \$227  = 4'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = v3;
+    \$228  = nf2;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = first3;
+    \$229  = v3;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = last3;
+    \$230  = first3;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = nf3;
+    \$231  = last3;
     if (rst) begin
-      \$231  = 4'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = v4;
+    \$232  = nf3;
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = first4;
+    \$233  = v4;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = last4;
+    \$234  = first4;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = nf4;
+    \$235  = last4;
     if (rst) begin
-      \$235  = 4'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = v5;
+    \$236  = nf4;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = first5;
+    \$237  = v5;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = last5;
+    \$238  = first5;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = nf5;
+    \$239  = last5;
     if (rst) begin
-      \$239  = 4'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = v6;
+    \$240  = nf5;
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = first6;
+    \$241  = v6;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = last6;
+    \$242  = first6;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = nf6;
+    \$243  = last6;
     if (rst) begin
-      \$243  = 4'h0;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = acc0;
-    if (v7) begin
-      \$244  = \$9 [22:0];
-    end
+    \$244  = nf6;
     if (rst) begin
-      \$244  = 23'h000000;
+      \$244  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = acc1;
+    \$245  = acc0;
     if (v7) begin
-      \$245  = \$12 [22:0];
+      \$245  = \$102 [22:0];
     end
     if (rst) begin
       \$245  = 23'h000000;
@@ -19379,9 +19455,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = acc2;
+    \$246  = acc1;
     if (v7) begin
-      \$246  = \$15 [22:0];
+      \$246  = \$105 [22:0];
     end
     if (rst) begin
       \$246  = 23'h000000;
@@ -19389,9 +19465,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = acc3;
+    \$247  = acc2;
     if (v7) begin
-      \$247  = \$18 [22:0];
+      \$247  = \$108 [22:0];
     end
     if (rst) begin
       \$247  = 23'h000000;
@@ -19399,113 +19475,131 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = \$82 [3:0];
+    \$248  = acc3;
+    if (v7) begin
+      \$248  = \$111 [22:0];
+    end
     if (rst) begin
-      \$248  = 4'h0;
+      \$248  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = \$signature__addr$38 ;
-    if (\$90 ) begin
-      \$249  = \$93 [2:0];
-    end
+    \$249  = \$115 [3:0];
     if (rst) begin
-      \$249  = 3'h0;
+      \$249  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = \rport__addr$41 ;
-    if (\$97 ) begin
-      \$250  = \$100 [2:0];
-    end
+    \$250  = \$54 ;
     if (rst) begin
-      \$250  = 3'h0;
+      \$250  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = \$114 [3:0];
+    \$251  = q_wptr;
+    if (\$62 ) begin
+      \$251  = \$65 [2:0];
+    end
     if (rst) begin
-      \$251  = 4'h0;
+      \$251  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = o__valid;
-    if (\$116 ) begin
-      \$252  = \$119 ;
+    \$252  = q_rptr;
+    if (\$69 ) begin
+      \$252  = \$72 [2:0];
     end
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = o__payload;
-    if (\$116 ) begin
-      \$253  = \$121 ;
-    end
+    \$253  = \$86 [3:0];
     if (rst) begin
-      \$253  = 92'h00000000000000000000000;
+      \$253  = 4'h0;
     end
   end
-  assign sf_t = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$254  = o__valid;
+    if (\$88 ) begin
+      \$254  = \$91 ;
+    end
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$255  = o__payload;
+    if (\$88 ) begin
+      \$255  = \$93 ;
+    end
+    if (rst) begin
+      \$255  = 92'h00000000000000000000000;
+    end
+  end
+  assign acc0_next = \$102 [22:0];
+  assign acc1_next = \$105 [22:0];
+  assign acc2_next = \$108 [22:0];
+  assign acc3_next = \$111 [22:0];
+  assign q_owed_next = \$115 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign rom1_addr = \port__addr$15 ;
-  assign acc0_next = \$9 [22:0];
-  assign acc1_next = \$12 [22:0];
-  assign acc2_next = \$15 [22:0];
-  assign acc3_next = \$18 [22:0];
-  assign q_wptr = \$signature__addr$38 ;
-  assign \$signature__data$40  = q_in;
-  assign q_rptr = \rport__addr$41 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$155  = rom1_addr;
+  assign \$signature__addr$157  = q_wptr;
+  assign \$signature__data$158  = q_in;
+  assign \rport__addr$159  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \q_in[0]  = q_in[22:0];
-  assign \q_in[1]  = q_in[45:23];
-  assign \q_in[2]  = q_in[68:46];
-  assign \q_in[3]  = q_in[91:69];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
-  assign q_in[91:69] = \$18 [22:0];
-  assign q_in[68:46] = \$15 [22:0];
-  assign q_in[45:23] = \$12 [22:0];
-  assign q_in[22:0] = \$9 [22:0];
+  assign \q_in[0]  = q_in[22:0];
+  assign \q_in[1]  = q_in[45:23];
+  assign \q_in[2]  = q_in[68:46];
+  assign \q_in[3]  = q_in[91:69];
+  assign q_in[91:69] = \$111 [22:0];
+  assign q_in[68:46] = \$108 [22:0];
+  assign q_in[45:23] = \$105 [22:0];
+  assign q_in[22:0] = \$102 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__payload, o__ready);
+module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [35:0] \$100 ;
-  wire [55:0] \$101 ;
-  wire [56:0] \$102 ;
-  wire [53:0] \$103 ;
-  wire [58:0] \$104 ;
-  wire [76:0] \$105 ;
-  wire [77:0] \$106 ;
-  wire [47:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [24:0] \$100 ;
+  wire [22:0] \$101 ;
+  wire [13:0] \$102 ;
+  wire [34:0] \$103 ;
+  wire [35:0] \$104 ;
+  wire [55:0] \$105 ;
+  wire [56:0] \$106 ;
+  wire [53:0] \$107 ;
+  wire [58:0] \$108 ;
+  wire [76:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [48:0] \$112 ;
+  wire [77:0] \$110 ;
+  wire [47:0] \$111 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [49:0] \$115 ;
-  wire \$116 ;
+  wire \$115 ;
+  wire [48:0] \$116 ;
   wire \$117 ;
-  wire [49:0] \$118 ;
+  wire \$118 ;
   wire [49:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
@@ -19518,65 +19612,65 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [49:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [4:0] \$13 ;
+  wire \$13 ;
   wire [49:0] \$130 ;
   wire [49:0] \$131 ;
   wire \$132 ;
-  wire [4:0] \$133 ;
-  wire \$134 ;
-  wire [5:0] \$135 ;
+  wire \$133 ;
+  wire [49:0] \$134 ;
+  wire [49:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [4:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [4:0] \$144 ;
+  wire \$144 ;
   wire [4:0] \$145 ;
-  wire \$146 ;
+  wire [4:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [4:0] \$151 ;
+  wire \$151 ;
   wire [4:0] \$152 ;
-  wire \$153 ;
+  wire [4:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  reg [24:0] \$16 ;
-  wire [4:0] \$160 ;
-  wire \$161 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire [4:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire [5:0] \$165 ;
-  wire \$166 ;
+  wire \$165 ;
+  wire [5:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  reg [5:0] \$17 ;
+  wire [4:0] \$17 ;
   wire \$170 ;
-  wire [31:0] \$171 ;
-  reg [3:0] \$172 ;
-  reg \$173 ;
+  wire \$171 ;
+  wire [31:0] \$172 ;
+  reg [3:0] \$173 ;
   reg \$174 ;
   reg \$175 ;
   reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  reg [34:0] \$18 ;
+  wire [4:0] \$18 ;
   reg \$180 ;
   reg \$181 ;
-  reg [24:0] \$182 ;
+  reg \$182 ;
   reg [24:0] \$183 ;
   reg [24:0] \$184 ;
   reg [24:0] \$185 ;
@@ -19584,8 +19678,8 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] \$187 ;
   reg [24:0] \$188 ;
   reg [24:0] \$189 ;
-  reg [34:0] \$19 ;
-  reg [5:0] \$190 ;
+  wire \$19 ;
+  reg [24:0] \$190 ;
   reg [5:0] \$191 ;
   reg [5:0] \$192 ;
   reg [5:0] \$193 ;
@@ -19593,10 +19687,10 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$195 ;
   reg [5:0] \$196 ;
   reg [5:0] \$197 ;
-  reg [34:0] \$198 ;
+  reg [5:0] \$198 ;
   reg [34:0] \$199 ;
   wire [8:0] \$2 ;
-  wire [33:0] \$20 ;
+  reg [24:0] \$20 ;
   reg [34:0] \$200 ;
   reg [34:0] \$201 ;
   reg [34:0] \$202 ;
@@ -19607,41 +19701,41 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] \$207 ;
   reg [34:0] \$208 ;
   reg [34:0] \$209 ;
-  wire [24:0] \$21 ;
+  reg [5:0] \$21 ;
   reg [34:0] \$210 ;
   reg [34:0] \$211 ;
   reg [34:0] \$212 ;
   reg [34:0] \$213 ;
-  reg [22:0] \$214 ;
-  reg [16:0] \$215 ;
+  reg [34:0] \$214 ;
+  reg [22:0] \$215 ;
   reg [16:0] \$216 ;
-  reg [33:0] \$217 ;
+  reg [16:0] \$217 ;
   reg [33:0] \$218 ;
   reg [33:0] \$219 ;
-  wire [22:0] \$22 ;
-  reg [16:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [24:0] \$222 ;
+  reg [34:0] \$22 ;
+  reg [33:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [7:0] \$222 ;
   reg [24:0] \$223 ;
   reg [24:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [22:0] \$227 ;
+  reg [24:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [16:0] \$227 ;
   reg [22:0] \$228 ;
   reg [22:0] \$229 ;
-  wire [13:0] \$23 ;
-  reg [5:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [13:0] \$232 ;
+  reg [34:0] \$23 ;
+  reg [22:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [7:0] \$232 ;
   reg [13:0] \$233 ;
   reg [13:0] \$234 ;
-  reg [47:0] \$235 ;
+  reg [13:0] \$235 ;
   reg [47:0] \$236 ;
-  reg \$237 ;
+  reg [47:0] \$237 ;
   reg \$238 ;
-  reg [49:0] \$239 ;
-  wire [34:0] \$24 ;
-  reg [24:0] \$240 ;
+  reg \$239 ;
+  wire [33:0] \$24 ;
+  reg [49:0] \$240 ;
   reg [24:0] \$241 ;
   reg [24:0] \$242 ;
   reg [24:0] \$243 ;
@@ -19649,20 +19743,20 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] \$245 ;
   reg [24:0] \$246 ;
   reg [24:0] \$247 ;
-  reg [5:0] \$248 ;
+  reg [24:0] \$248 ;
   reg [5:0] \$249 ;
-  wire [35:0] \$25 ;
+  wire [24:0] \$25 ;
   reg [5:0] \$250 ;
   reg [5:0] \$251 ;
   reg [5:0] \$252 ;
   reg [5:0] \$253 ;
   reg [5:0] \$254 ;
   reg [5:0] \$255 ;
-  reg [33:0] \$256 ;
+  reg [5:0] \$256 ;
   reg [33:0] \$257 ;
   reg [33:0] \$258 ;
   reg [33:0] \$259 ;
-  wire [55:0] \$26 ;
+  wire [22:0] \$26 ;
   reg [33:0] \$260 ;
   reg [33:0] \$261 ;
   reg [33:0] \$262 ;
@@ -19673,63 +19767,63 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] \$267 ;
   reg [33:0] \$268 ;
   reg [33:0] \$269 ;
-  wire [56:0] \$27 ;
+  wire [13:0] \$27 ;
   reg [33:0] \$270 ;
   reg [33:0] \$271 ;
-  reg [22:0] \$272 ;
-  reg [16:0] \$273 ;
+  reg [33:0] \$272 ;
+  reg [22:0] \$273 ;
   reg [16:0] \$274 ;
-  reg [33:0] \$275 ;
+  reg [16:0] \$275 ;
   reg [33:0] \$276 ;
   reg [33:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [7:0] \$279 ;
-  wire [53:0] \$28 ;
-  reg [24:0] \$280 ;
+  reg [33:0] \$278 ;
+  reg [16:0] \$279 ;
+  wire [34:0] \$28 ;
+  reg [7:0] \$280 ;
   reg [24:0] \$281 ;
   reg [24:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [22:0] \$285 ;
+  reg [24:0] \$283 ;
+  reg [5:0] \$284 ;
+  reg [16:0] \$285 ;
   reg [22:0] \$286 ;
   reg [22:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire [58:0] \$29 ;
-  reg [13:0] \$290 ;
+  reg [22:0] \$288 ;
+  reg [5:0] \$289 ;
+  wire [35:0] \$29 ;
+  reg [7:0] \$290 ;
   reg [13:0] \$291 ;
   reg [13:0] \$292 ;
-  reg [47:0] \$293 ;
+  reg [13:0] \$293 ;
   reg [47:0] \$294 ;
-  reg \$295 ;
+  reg [47:0] \$295 ;
   reg \$296 ;
-  reg [49:0] \$297 ;
-  reg [24:0] \$298 ;
+  reg \$297 ;
+  reg [49:0] \$298 ;
   reg [24:0] \$299 ;
   wire [8:0] \$3 ;
-  wire [76:0] \$30 ;
+  wire [55:0] \$30 ;
   reg [24:0] \$300 ;
   reg [24:0] \$301 ;
   reg [24:0] \$302 ;
   reg [24:0] \$303 ;
   reg [24:0] \$304 ;
   reg [24:0] \$305 ;
-  reg [5:0] \$306 ;
+  reg [24:0] \$306 ;
   reg [5:0] \$307 ;
   reg [5:0] \$308 ;
   reg [5:0] \$309 ;
-  wire [77:0] \$31 ;
+  wire [56:0] \$31 ;
   reg [5:0] \$310 ;
   reg [5:0] \$311 ;
   reg [5:0] \$312 ;
   reg [5:0] \$313 ;
-  reg [34:0] \$314 ;
+  reg [5:0] \$314 ;
   reg [34:0] \$315 ;
   reg [34:0] \$316 ;
   reg [34:0] \$317 ;
   reg [34:0] \$318 ;
   reg [34:0] \$319 ;
-  wire [47:0] \$32 ;
+  wire [53:0] \$32 ;
   reg [34:0] \$320 ;
   reg [34:0] \$321 ;
   reg [34:0] \$322 ;
@@ -19740,54 +19834,54 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] \$327 ;
   reg [34:0] \$328 ;
   reg [34:0] \$329 ;
-  wire \$33 ;
-  reg [22:0] \$330 ;
-  reg [16:0] \$331 ;
+  wire [58:0] \$33 ;
+  reg [34:0] \$330 ;
+  reg [22:0] \$331 ;
   reg [16:0] \$332 ;
-  reg [33:0] \$333 ;
+  reg [16:0] \$333 ;
   reg [33:0] \$334 ;
   reg [33:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [24:0] \$338 ;
+  reg [33:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [7:0] \$338 ;
   reg [24:0] \$339 ;
-  wire \$34 ;
+  wire [76:0] \$34 ;
   reg [24:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [22:0] \$343 ;
+  reg [24:0] \$341 ;
+  reg [5:0] \$342 ;
+  reg [16:0] \$343 ;
   reg [22:0] \$344 ;
   reg [22:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [13:0] \$348 ;
+  reg [22:0] \$346 ;
+  reg [5:0] \$347 ;
+  reg [7:0] \$348 ;
   reg [13:0] \$349 ;
-  wire \$35 ;
+  wire [77:0] \$35 ;
   reg [13:0] \$350 ;
-  reg [47:0] \$351 ;
+  reg [13:0] \$351 ;
   reg [47:0] \$352 ;
-  reg \$353 ;
+  reg [47:0] \$353 ;
   reg \$354 ;
-  reg [49:0] \$355 ;
-  reg [24:0] \$356 ;
+  reg \$355 ;
+  reg [49:0] \$356 ;
   reg [24:0] \$357 ;
   reg [24:0] \$358 ;
   reg [24:0] \$359 ;
-  wire \$36 ;
+  wire [47:0] \$36 ;
   reg [24:0] \$360 ;
   reg [24:0] \$361 ;
   reg [24:0] \$362 ;
   reg [24:0] \$363 ;
-  reg [5:0] \$364 ;
+  reg [24:0] \$364 ;
   reg [5:0] \$365 ;
   reg [5:0] \$366 ;
   reg [5:0] \$367 ;
   reg [5:0] \$368 ;
   reg [5:0] \$369 ;
-  wire [48:0] \$37 ;
+  wire \$37 ;
   reg [5:0] \$370 ;
   reg [5:0] \$371 ;
-  reg [34:0] \$372 ;
+  reg [5:0] \$372 ;
   reg [34:0] \$373 ;
   reg [34:0] \$374 ;
   reg [34:0] \$375 ;
@@ -19804,109 +19898,111 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] \$385 ;
   reg [34:0] \$386 ;
   reg [34:0] \$387 ;
-  reg [22:0] \$388 ;
-  reg [16:0] \$389 ;
+  reg [34:0] \$388 ;
+  reg [22:0] \$389 ;
   wire \$39 ;
   reg [16:0] \$390 ;
-  reg [33:0] \$391 ;
+  reg [16:0] \$391 ;
   reg [33:0] \$392 ;
   reg [33:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [7:0] \$395 ;
-  reg [24:0] \$396 ;
+  reg [33:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [7:0] \$396 ;
   reg [24:0] \$397 ;
   reg [24:0] \$398 ;
-  reg [5:0] \$399 ;
+  reg [24:0] \$399 ;
   wire [8:0] \$4 ;
-  wire [49:0] \$40 ;
-  reg [16:0] \$400 ;
-  reg [22:0] \$401 ;
+  wire \$40 ;
+  reg [5:0] \$400 ;
+  reg [16:0] \$401 ;
   reg [22:0] \$402 ;
   reg [22:0] \$403 ;
-  reg [5:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [13:0] \$406 ;
+  reg [22:0] \$404 ;
+  reg [5:0] \$405 ;
+  reg [7:0] \$406 ;
   reg [13:0] \$407 ;
   reg [13:0] \$408 ;
-  reg [47:0] \$409 ;
-  reg [24:0] \$41 ;
+  reg [13:0] \$409 ;
+  wire [48:0] \$41 ;
   reg [47:0] \$410 ;
-  reg \$411 ;
+  reg [47:0] \$411 ;
   reg \$412 ;
-  reg [49:0] \$413 ;
-  reg [7:0] \$414 ;
+  reg \$413 ;
+  reg [49:0] \$414 ;
   reg [7:0] \$415 ;
   reg [7:0] \$416 ;
   reg [7:0] \$417 ;
-  reg [3:0] \$418 ;
+  reg [7:0] \$418 ;
   reg [3:0] \$419 ;
-  reg [5:0] \$42 ;
-  reg [3:0] \$420 ;
+  wire \$42 ;
+  reg \$420 ;
   reg [3:0] \$421 ;
-  reg \$422 ;
-  reg [31:0] \$423 ;
-  reg [33:0] \$43 ;
-  reg [33:0] \$44 ;
-  wire [33:0] \$45 ;
-  wire [24:0] \$46 ;
-  wire [22:0] \$47 ;
-  wire [13:0] \$48 ;
-  wire [34:0] \$49 ;
+  reg [3:0] \$422 ;
+  reg [3:0] \$423 ;
+  reg \$424 ;
+  reg [31:0] \$425 ;
+  wire \$43 ;
+  wire [49:0] \$44 ;
+  reg [24:0] \$45 ;
+  reg [5:0] \$46 ;
+  reg [33:0] \$47 ;
+  reg [33:0] \$48 ;
+  wire [33:0] \$49 ;
   wire \$5 ;
-  wire [35:0] \$50 ;
-  wire [55:0] \$51 ;
-  wire [56:0] \$52 ;
-  wire [53:0] \$53 ;
-  wire [58:0] \$54 ;
-  wire [76:0] \$55 ;
-  wire [77:0] \$56 ;
-  wire [47:0] \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire [48:0] \$62 ;
+  wire [24:0] \$50 ;
+  wire [22:0] \$51 ;
+  wire [13:0] \$52 ;
+  wire [34:0] \$53 ;
+  wire [35:0] \$54 ;
+  wire [55:0] \$55 ;
+  wire [56:0] \$56 ;
+  wire [53:0] \$57 ;
+  wire [58:0] \$58 ;
+  wire [76:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [77:0] \$60 ;
+  wire [47:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [49:0] \$65 ;
-  reg [24:0] \$66 ;
-  reg [5:0] \$67 ;
-  reg [34:0] \$68 ;
-  reg [34:0] \$69 ;
+  wire \$65 ;
+  wire [48:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [49:0] \$69 ;
   wire \$7 ;
-  wire [33:0] \$70 ;
-  wire [24:0] \$71 ;
-  wire [22:0] \$72 ;
-  wire [13:0] \$73 ;
-  wire [34:0] \$74 ;
-  wire [35:0] \$75 ;
-  wire [55:0] \$76 ;
-  wire [56:0] \$77 ;
-  wire [53:0] \$78 ;
-  wire [58:0] \$79 ;
-  wire \$8 ;
-  wire [76:0] \$80 ;
-  wire [77:0] \$81 ;
-  wire [47:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire [48:0] \$87 ;
+  reg [24:0] \$70 ;
+  reg [5:0] \$71 ;
+  reg [34:0] \$72 ;
+  reg [34:0] \$73 ;
+  wire [33:0] \$74 ;
+  wire [24:0] \$75 ;
+  wire [22:0] \$76 ;
+  wire [13:0] \$77 ;
+  wire [34:0] \$78 ;
+  wire [35:0] \$79 ;
+  wire [5:0] \$8 ;
+  wire [55:0] \$80 ;
+  wire [56:0] \$81 ;
+  wire [53:0] \$82 ;
+  wire [58:0] \$83 ;
+  wire [76:0] \$84 ;
+  wire [77:0] \$85 ;
+  wire [47:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [49:0] \$90 ;
-  reg [24:0] \$91 ;
-  reg [5:0] \$92 ;
-  reg [34:0] \$93 ;
-  reg [34:0] \$94 ;
-  wire [33:0] \$95 ;
-  wire [24:0] \$96 ;
-  wire [22:0] \$97 ;
-  wire [13:0] \$98 ;
-  wire [34:0] \$99 ;
+  wire \$90 ;
+  wire [48:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [49:0] \$94 ;
+  reg [24:0] \$95 ;
+  reg [5:0] \$96 ;
+  reg [34:0] \$97 ;
+  reg [34:0] \$98 ;
+  wire [33:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -19919,7 +20015,8 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [31:0] o__payload;
@@ -19933,20 +20030,21 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$17 ;
-  wire [7:0] \port__addr$19 ;
-  wire [7:0] \port__addr$21 ;
+  wire [7:0] \port__addr$16 ;
+  wire [7:0] \port__addr$18 ;
+  wire [7:0] \port__addr$20 ;
   wire [7:0] port__data;
+  wire [7:0] \port__data$24 ;
   wire [7:0] \port__data$25 ;
   wire [7:0] \port__data$26 ;
-  wire [7:0] \port__data$27 ;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -20465,9 +20563,9 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$27  = lut[\$4 [7:0]];
-  assign \port__data$26  = lut[\$3 [7:0]];
-  assign \port__data$25  = lut[\$2 [7:0]];
+  assign \port__data$26  = lut[\$4 [7:0]];
+  assign \port__data$25  = lut[\$3 [7:0]];
+  assign \port__data$24  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
   reg [31:0] queue [9:0];
   initial begin
@@ -20488,120 +20586,123 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_4 <= \$367 ;
+    rq3_shift_3 <= \$367 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$368 ;
+    rq3_shift_4 <= \$368 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$369 ;
+    rq3_shift_5 <= \$369 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$370 ;
+    rq3_shift_6 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$371 ;
+    rq3_shift_7 <= \$371 ;
   always @(posedge clk)
-    rq3_half_1 <= \$372 ;
+    rq3_shift_8 <= \$372 ;
   always @(posedge clk)
-    rq3_half_2 <= \$373 ;
+    rq3_half_1 <= \$373 ;
   always @(posedge clk)
-    rq3_half_3 <= \$374 ;
+    rq3_half_2 <= \$374 ;
   always @(posedge clk)
-    rq3_half_4 <= \$375 ;
+    rq3_half_3 <= \$375 ;
   always @(posedge clk)
-    rq3_half_5 <= \$376 ;
+    rq3_half_4 <= \$376 ;
   always @(posedge clk)
-    rq3_half_6 <= \$377 ;
+    rq3_half_5 <= \$377 ;
   always @(posedge clk)
-    rq3_half_7 <= \$378 ;
+    rq3_half_6 <= \$378 ;
   always @(posedge clk)
-    rq3_half_8 <= \$379 ;
+    rq3_half_7 <= \$379 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$380 ;
+    rq3_half_8 <= \$380 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$381 ;
+    rq3_mask_1 <= \$381 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$382 ;
+    rq3_mask_2 <= \$382 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$383 ;
+    rq3_mask_3 <= \$383 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$384 ;
+    rq3_mask_4 <= \$384 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$385 ;
+    rq3_mask_5 <= \$385 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$386 ;
+    rq3_mask_6 <= \$386 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$387 ;
+    rq3_mask_7 <= \$387 ;
   always @(posedge clk)
-    rq3_x <= \$388 ;
+    rq3_mask_8 <= \$388 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$389 ;
+    rq3_x <= \$389 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$390 ;
+    rq3_x0_0 <= \$390 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$391 ;
+    rq3_m0_0 <= \$391 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$392 ;
+    rq3_part0_0 <= \$392 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$393 ;
+    rq3_part0_0_r <= \$393 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$394 ;
+    rq3_part0_0_rr <= \$394 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$395 ;
+    rq3_x0_1 <= \$395 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$396 ;
+    rq3_m0_1 <= \$396 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$397 ;
+    rq3_part0_1 <= \$397 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$398 ;
+    rq3_part0_1_r <= \$398 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$399 ;
+    rq3_part0_1_rr <= \$399 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$400 ;
+    rq3_x1_0 <= \$400 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$401 ;
+    rq3_m1_0 <= \$401 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$402 ;
+    rq3_part1_0 <= \$402 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$403 ;
+    rq3_part1_0_r <= \$403 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$404 ;
+    rq3_part1_0_rr <= \$404 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$405 ;
+    rq3_x1_1 <= \$405 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$406 ;
+    rq3_m1_1 <= \$406 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$407 ;
+    rq3_part1_1 <= \$407 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$408 ;
+    rq3_part1_1_r <= \$408 ;
   always @(posedge clk)
-    rq3_prod <= \$409 ;
+    rq3_part1_1_rr <= \$409 ;
   always @(posedge clk)
-    rq3_floor <= \$410 ;
+    rq3_prod <= \$410 ;
   always @(posedge clk)
-    rq3_above <= \$411 ;
+    rq3_floor <= \$411 ;
   always @(posedge clk)
-    rq3_tie <= \$412 ;
+    rq3_above <= \$412 ;
   always @(posedge clk)
-    rq3_code <= \$413 ;
+    rq3_tie <= \$413 ;
   always @(posedge clk)
-    rq0_out <= \$414 ;
+    rq3_code <= \$414 ;
   always @(posedge clk)
-    rq1_out <= \$415 ;
+    rq0_out <= \$415 ;
   always @(posedge clk)
-    rq2_out <= \$416 ;
+    rq1_out <= \$416 ;
   always @(posedge clk)
-    rq3_out <= \$417 ;
+    rq2_out <= \$417 ;
   always @(posedge clk)
-    q_owed <= \$418 ;
+    rq3_out <= \$418 ;
   always @(posedge clk)
-    \$signature__addr  <= \$419 ;
+    q_owed <= \$419 ;
   always @(posedge clk)
-    rport__addr <= \$420 ;
+    i__ready <= \$420 ;
   always @(posedge clk)
-    q_stored <= \$421 ;
+    \$signature__addr  <= \$421 ;
   always @(posedge clk)
-    o__valid <= \$422 ;
+    rport__addr <= \$422 ;
   always @(posedge clk)
-    o__payload <= \$423 ;
-  assign q_room = q_owed < 4'hb;
+    q_stored <= \$423 ;
+  always @(posedge clk)
+    o__valid <= \$424 ;
+  always @(posedge clk)
+    o__payload <= \$425 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
@@ -20610,850 +20711,849 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
   assign \$4  = $signed(rq3_out) - $signed(8'h80);
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$7  = | q_stored;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = \$6  & \$8 ;
-  assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_9 & \$10 ;
-  assign \$11  = i__valid & q_room;
-  assign \$12  = group == 4'hf;
-  assign \$13  = group + 1'h1;
-  assign \$14  = \$12  ? 5'h00 : \$13 ;
-  assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x0_0 * rq0_m0_0;
-  assign \$21  = rq0_x0_1 * rq0_m0_1;
-  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$25  = 1'h0 + \$24 ;
-  assign \$27  = \$25  + \$26 ;
-  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$33  = rq0_rem > rq0_half_6;
-  assign \$34  = rq0_rem == rq0_half_6;
-  assign \$35  = | rq0_half_6;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = $signed(8'h4e) + $signed(rq0_floor);
-  assign \$38  = rq0_tie & rq0_floor[0];
-  assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$45  = rq1_x0_0 * rq1_m0_0;
-  assign \$46  = rq1_x0_1 * rq1_m0_1;
-  assign \$47  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$48  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$50  = 1'h0 + \$49 ;
-  assign \$52  = \$50  + \$51 ;
-  assign \$54  = $signed({ 1'h0, \$52  }) + $signed(\$53 );
-  assign \$56  = $signed(\$54 ) + $signed(\$55 );
-  assign \$57  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$58  = rq1_rem > rq1_half_6;
-  assign \$59  = rq1_rem == rq1_half_6;
-  assign \$60  = | rq1_half_6;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = $signed(8'h4e) + $signed(rq1_floor);
-  assign \$63  = rq1_tie & rq1_floor[0];
-  assign \$64  = rq1_above | \$63 ;
-  assign \$65  = $signed(\$62 ) + $signed({ 1'h0, \$64  });
-  assign \$70  = rq2_x0_0 * rq2_m0_0;
-  assign \$71  = rq2_x0_1 * rq2_m0_1;
-  assign \$72  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$73  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$75  = 1'h0 + \$74 ;
-  assign \$77  = \$75  + \$76 ;
-  assign \$79  = $signed({ 1'h0, \$77  }) + $signed(\$78 );
-  assign \$81  = $signed(\$79 ) + $signed(\$80 );
-  assign \$82  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$83  = rq2_rem > rq2_half_6;
-  assign \$84  = rq2_rem == rq2_half_6;
-  assign \$85  = | rq2_half_6;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = $signed(8'h4e) + $signed(rq2_floor);
-  assign \$88  = rq2_tie & rq2_floor[0];
-  assign \$89  = rq2_above | \$88 ;
-  assign \$90  = $signed(\$87 ) + $signed({ 1'h0, \$89  });
-  assign \$95  = rq3_x0_0 * rq3_m0_0;
-  assign \$96  = rq3_x0_1 * rq3_m0_1;
-  assign \$97  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$98  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$100  = 1'h0 + \$99 ;
-  assign \$102  = \$100  + \$101 ;
-  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$108  = rq3_rem > rq3_half_6;
-  assign \$109  = rq3_rem == rq3_half_6;
-  assign \$110  = | rq3_half_6;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = $signed(8'h4e) + $signed(rq3_floor);
-  assign \$113  = rq3_tie & rq3_floor[0];
-  assign \$114  = rq3_above | \$113 ;
-  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
-  assign \$116  = $signed(rq0_code) < $signed(8'h80);
-  assign \$117  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$118  = \$117  ? 50'h000000000007f : rq0_code;
-  assign \$119  = \$116  ? 50'h3ffffffffff80 : \$118 ;
-  assign \$120  = $signed(rq1_code) < $signed(8'h80);
-  assign \$121  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$122  = \$121  ? 50'h000000000007f : rq1_code;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_9 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 4'hf;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h4e) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$49  = rq1_x0_0 * rq1_m0_0;
+  assign \$50  = rq1_x0_1 * rq1_m0_1;
+  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$54  = 1'h0 + \$53 ;
+  assign \$56  = \$54  + \$55 ;
+  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
+  assign \$60  = $signed(\$58 ) + $signed(\$59 );
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$62  = rq1_rem > rq1_half_6;
+  assign \$63  = rq1_rem == rq1_half_6;
+  assign \$64  = | rq1_half_6;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = $signed(8'h4e) + $signed(rq1_floor);
+  assign \$67  = rq1_tie & rq1_floor[0];
+  assign \$68  = rq1_above | \$67 ;
+  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
+  assign \$74  = rq2_x0_0 * rq2_m0_0;
+  assign \$75  = rq2_x0_1 * rq2_m0_1;
+  assign \$76  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$77  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$79  = 1'h0 + \$78 ;
+  assign \$81  = \$79  + \$80 ;
+  assign \$83  = $signed({ 1'h0, \$81  }) + $signed(\$82 );
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$87  = rq2_rem > rq2_half_6;
+  assign \$88  = rq2_rem == rq2_half_6;
+  assign \$89  = | rq2_half_6;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = $signed(8'h4e) + $signed(rq2_floor);
+  assign \$92  = rq2_tie & rq2_floor[0];
+  assign \$93  = rq2_above | \$92 ;
+  assign \$94  = $signed(\$91 ) + $signed({ 1'h0, \$93  });
+  assign \$99  = rq3_x0_0 * rq3_m0_0;
+  assign \$100  = rq3_x0_1 * rq3_m0_1;
+  assign \$101  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$102  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$104  = 1'h0 + \$103 ;
+  assign \$106  = \$104  + \$105 ;
+  assign \$108  = $signed({ 1'h0, \$106  }) + $signed(\$107 );
+  assign \$110  = $signed(\$108 ) + $signed(\$109 );
+  assign \$111  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$112  = rq3_rem > rq3_half_6;
+  assign \$113  = rq3_rem == rq3_half_6;
+  assign \$114  = | rq3_half_6;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = $signed(8'h4e) + $signed(rq3_floor);
+  assign \$117  = rq3_tie & rq3_floor[0];
+  assign \$118  = rq3_above | \$117 ;
+  assign \$119  = $signed(\$116 ) + $signed({ 1'h0, \$118  });
+  assign \$120  = $signed(rq0_code) < $signed(8'h80);
+  assign \$121  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$122  = \$121  ? 50'h000000000007f : rq0_code;
   assign \$123  = \$120  ? 50'h3ffffffffff80 : \$122 ;
-  assign \$124  = $signed(rq2_code) < $signed(8'h80);
-  assign \$125  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$126  = \$125  ? 50'h000000000007f : rq2_code;
+  assign \$124  = $signed(rq1_code) < $signed(8'h80);
+  assign \$125  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$126  = \$125  ? 50'h000000000007f : rq1_code;
   assign \$127  = \$124  ? 50'h3ffffffffff80 : \$126 ;
-  assign \$128  = $signed(rq3_code) < $signed(8'h80);
-  assign \$129  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$130  = \$129  ? 50'h000000000007f : rq3_code;
+  assign \$128  = $signed(rq2_code) < $signed(8'h80);
+  assign \$129  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$130  = \$129  ? 50'h000000000007f : rq2_code;
   assign \$131  = \$128  ? 50'h3ffffffffff80 : \$130 ;
-  assign \$132  = i__valid & q_room;
-  assign \$133  = q_owed + \$132 ;
-  assign \$134  = o__valid & o__ready;
-  assign \$135  = \$133  - \$134 ;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = | q_stored;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$137  & \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = rq_valid_9 & \$141 ;
-  assign \$143  = \$signature__addr  == 4'h9;
-  assign \$144  = \$signature__addr  + 1'h1;
-  assign \$145  = \$143  ? 5'h00 : \$144 ;
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = | q_stored;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = rport__addr == 4'h9;
-  assign \$151  = rport__addr + 1'h1;
-  assign \$152  = \$150  ? 5'h00 : \$151 ;
-  assign \$153  = ~ o__valid;
-  assign \$154  = \$153  | o__ready;
-  assign \$155  = | q_stored;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$154  & \$156 ;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = rq_valid_9 & \$158 ;
-  assign \$160  = q_stored + \$159 ;
-  assign \$161  = ~ o__valid;
-  assign \$162  = \$161  | o__ready;
-  assign \$163  = | q_stored;
-  assign \$164  = \$162  & \$163 ;
-  assign \$165  = \$160  - \$164 ;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = | q_stored;
-  assign \$169  = \$168  | rq_valid_9;
-  assign \$170  = | q_stored;
-  assign \$171  = \$170  ? rport__data : q_in;
+  assign \$132  = $signed(rq3_code) < $signed(8'h80);
+  assign \$133  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$134  = \$133  ? 50'h000000000007f : rq3_code;
+  assign \$135  = \$132  ? 50'h3ffffffffff80 : \$134 ;
+  assign \$136  = \$8 [3:0] < 4'hb;
+  assign \$137  = ~ o__valid;
+  assign \$138  = \$137  | o__ready;
+  assign \$139  = | q_stored;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = rq_valid_9 & \$142 ;
+  assign \$144  = \$signature__addr  == 4'h9;
+  assign \$145  = \$signature__addr  + 1'h1;
+  assign \$146  = \$144  ? 5'h00 : \$145 ;
+  assign \$147  = ~ o__valid;
+  assign \$148  = \$147  | o__ready;
+  assign \$149  = | q_stored;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = rport__addr == 4'h9;
+  assign \$152  = rport__addr + 1'h1;
+  assign \$153  = \$151  ? 5'h00 : \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = \$155  & \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = rq_valid_9 & \$159 ;
+  assign \$161  = q_stored + \$160 ;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
+  assign \$164  = | q_stored;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = \$161  - \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = | q_stored;
+  assign \$170  = \$169  | rq_valid_9;
+  assign \$171  = | q_stored;
+  assign \$172  = \$171  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$172 ;
+    group <= \$173 ;
   always @(posedge clk)
-    rq_valid_1 <= \$173 ;
+    rq_valid_1 <= \$174 ;
   always @(posedge clk)
-    rq_valid_2 <= \$174 ;
+    rq_valid_2 <= \$175 ;
   always @(posedge clk)
-    rq_valid_3 <= \$175 ;
+    rq_valid_3 <= \$176 ;
   always @(posedge clk)
-    rq_valid_4 <= \$176 ;
+    rq_valid_4 <= \$177 ;
   always @(posedge clk)
-    rq_valid_5 <= \$177 ;
+    rq_valid_5 <= \$178 ;
   always @(posedge clk)
-    rq_valid_6 <= \$178 ;
+    rq_valid_6 <= \$179 ;
   always @(posedge clk)
-    rq_valid_7 <= \$179 ;
+    rq_valid_7 <= \$180 ;
   always @(posedge clk)
-    rq_valid_8 <= \$180 ;
+    rq_valid_8 <= \$181 ;
   always @(posedge clk)
-    rq_valid_9 <= \$181 ;
+    rq_valid_9 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$182 ;
+    rq0_mult_1 <= \$183 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$183 ;
+    rq0_mult_2 <= \$184 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$184 ;
+    rq0_mult_3 <= \$185 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$185 ;
+    rq0_mult_4 <= \$186 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$186 ;
+    rq0_mult_5 <= \$187 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$187 ;
+    rq0_mult_6 <= \$188 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$188 ;
+    rq0_mult_7 <= \$189 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$189 ;
+    rq0_mult_8 <= \$190 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$190 ;
+    rq0_shift_1 <= \$191 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$191 ;
+    rq0_shift_2 <= \$192 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$192 ;
+    rq0_shift_3 <= \$193 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$193 ;
+    rq0_shift_4 <= \$194 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$194 ;
+    rq0_shift_5 <= \$195 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$195 ;
+    rq0_shift_6 <= \$196 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$196 ;
+    rq0_shift_7 <= \$197 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$197 ;
+    rq0_shift_8 <= \$198 ;
   always @(posedge clk)
-    rq0_half_1 <= \$198 ;
+    rq0_half_1 <= \$199 ;
   always @(posedge clk)
-    rq0_half_2 <= \$199 ;
+    rq0_half_2 <= \$200 ;
   always @(posedge clk)
-    rq0_half_3 <= \$200 ;
+    rq0_half_3 <= \$201 ;
   always @(posedge clk)
-    rq0_half_4 <= \$201 ;
+    rq0_half_4 <= \$202 ;
   always @(posedge clk)
-    rq0_half_5 <= \$202 ;
+    rq0_half_5 <= \$203 ;
   always @(posedge clk)
-    rq0_half_6 <= \$203 ;
+    rq0_half_6 <= \$204 ;
   always @(posedge clk)
-    rq0_half_7 <= \$204 ;
+    rq0_half_7 <= \$205 ;
   always @(posedge clk)
-    rq0_half_8 <= \$205 ;
+    rq0_half_8 <= \$206 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$206 ;
+    rq0_mask_1 <= \$207 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$207 ;
+    rq0_mask_2 <= \$208 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$208 ;
+    rq0_mask_3 <= \$209 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$209 ;
+    rq0_mask_4 <= \$210 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$210 ;
+    rq0_mask_5 <= \$211 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$211 ;
+    rq0_mask_6 <= \$212 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$212 ;
+    rq0_mask_7 <= \$213 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$213 ;
+    rq0_mask_8 <= \$214 ;
   always @(posedge clk)
-    rq0_x <= \$214 ;
+    rq0_x <= \$215 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$215 ;
+    rq0_x0_0 <= \$216 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$216 ;
+    rq0_m0_0 <= \$217 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$217 ;
+    rq0_part0_0 <= \$218 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$218 ;
+    rq0_part0_0_r <= \$219 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$219 ;
+    rq0_part0_0_rr <= \$220 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$220 ;
+    rq0_x0_1 <= \$221 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$221 ;
+    rq0_m0_1 <= \$222 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$222 ;
+    rq0_part0_1 <= \$223 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$223 ;
+    rq0_part0_1_r <= \$224 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$224 ;
+    rq0_part0_1_rr <= \$225 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$225 ;
+    rq0_x1_0 <= \$226 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$226 ;
+    rq0_m1_0 <= \$227 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$227 ;
+    rq0_part1_0 <= \$228 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$228 ;
+    rq0_part1_0_r <= \$229 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$229 ;
+    rq0_part1_0_rr <= \$230 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$230 ;
+    rq0_x1_1 <= \$231 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$231 ;
+    rq0_m1_1 <= \$232 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$232 ;
+    rq0_part1_1 <= \$233 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$233 ;
+    rq0_part1_1_r <= \$234 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$234 ;
+    rq0_part1_1_rr <= \$235 ;
   always @(posedge clk)
-    rq0_prod <= \$235 ;
+    rq0_prod <= \$236 ;
   always @(posedge clk)
-    rq0_floor <= \$236 ;
+    rq0_floor <= \$237 ;
   always @(posedge clk)
-    rq0_above <= \$237 ;
+    rq0_above <= \$238 ;
   always @(posedge clk)
-    rq0_tie <= \$238 ;
+    rq0_tie <= \$239 ;
   always @(posedge clk)
-    rq0_code <= \$239 ;
+    rq0_code <= \$240 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$240 ;
+    rq1_mult_1 <= \$241 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$241 ;
+    rq1_mult_2 <= \$242 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$242 ;
+    rq1_mult_3 <= \$243 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$243 ;
+    rq1_mult_4 <= \$244 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$244 ;
+    rq1_mult_5 <= \$245 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$245 ;
+    rq1_mult_6 <= \$246 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$246 ;
+    rq1_mult_7 <= \$247 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$247 ;
+    rq1_mult_8 <= \$248 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$248 ;
+    rq1_shift_1 <= \$249 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$249 ;
+    rq1_shift_2 <= \$250 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$250 ;
+    rq1_shift_3 <= \$251 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$251 ;
+    rq1_shift_4 <= \$252 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$252 ;
+    rq1_shift_5 <= \$253 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$253 ;
+    rq1_shift_6 <= \$254 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$254 ;
+    rq1_shift_7 <= \$255 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$255 ;
+    rq1_shift_8 <= \$256 ;
   always @(posedge clk)
-    rq1_half_1 <= \$256 ;
+    rq1_half_1 <= \$257 ;
   always @(posedge clk)
-    rq1_half_2 <= \$257 ;
+    rq1_half_2 <= \$258 ;
   always @(posedge clk)
-    rq1_half_3 <= \$258 ;
+    rq1_half_3 <= \$259 ;
   always @(posedge clk)
-    rq1_half_4 <= \$259 ;
+    rq1_half_4 <= \$260 ;
   always @(posedge clk)
-    rq1_half_5 <= \$260 ;
+    rq1_half_5 <= \$261 ;
   always @(posedge clk)
-    rq1_half_6 <= \$261 ;
+    rq1_half_6 <= \$262 ;
   always @(posedge clk)
-    rq1_half_7 <= \$262 ;
+    rq1_half_7 <= \$263 ;
   always @(posedge clk)
-    rq1_half_8 <= \$263 ;
+    rq1_half_8 <= \$264 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$264 ;
+    rq1_mask_1 <= \$265 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$265 ;
+    rq1_mask_2 <= \$266 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$266 ;
+    rq1_mask_3 <= \$267 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$267 ;
+    rq1_mask_4 <= \$268 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$268 ;
+    rq1_mask_5 <= \$269 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$269 ;
+    rq1_mask_6 <= \$270 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$270 ;
+    rq1_mask_7 <= \$271 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$271 ;
+    rq1_mask_8 <= \$272 ;
   always @(posedge clk)
-    rq1_x <= \$272 ;
+    rq1_x <= \$273 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$273 ;
+    rq1_x0_0 <= \$274 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$274 ;
+    rq1_m0_0 <= \$275 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$275 ;
+    rq1_part0_0 <= \$276 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$276 ;
+    rq1_part0_0_r <= \$277 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$277 ;
+    rq1_part0_0_rr <= \$278 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$278 ;
+    rq1_x0_1 <= \$279 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$279 ;
+    rq1_m0_1 <= \$280 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$280 ;
+    rq1_part0_1 <= \$281 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$281 ;
+    rq1_part0_1_r <= \$282 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$282 ;
+    rq1_part0_1_rr <= \$283 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$283 ;
+    rq1_x1_0 <= \$284 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$284 ;
+    rq1_m1_0 <= \$285 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$285 ;
+    rq1_part1_0 <= \$286 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$286 ;
+    rq1_part1_0_r <= \$287 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$287 ;
+    rq1_part1_0_rr <= \$288 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$288 ;
+    rq1_x1_1 <= \$289 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$289 ;
+    rq1_m1_1 <= \$290 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$290 ;
+    rq1_part1_1 <= \$291 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$291 ;
+    rq1_part1_1_r <= \$292 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$292 ;
+    rq1_part1_1_rr <= \$293 ;
   always @(posedge clk)
-    rq1_prod <= \$293 ;
+    rq1_prod <= \$294 ;
   always @(posedge clk)
-    rq1_floor <= \$294 ;
+    rq1_floor <= \$295 ;
   always @(posedge clk)
-    rq1_above <= \$295 ;
+    rq1_above <= \$296 ;
   always @(posedge clk)
-    rq1_tie <= \$296 ;
+    rq1_tie <= \$297 ;
   always @(posedge clk)
-    rq1_code <= \$297 ;
+    rq1_code <= \$298 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$298 ;
+    rq2_mult_1 <= \$299 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$299 ;
+    rq2_mult_2 <= \$300 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$300 ;
+    rq2_mult_3 <= \$301 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$301 ;
+    rq2_mult_4 <= \$302 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$302 ;
+    rq2_mult_5 <= \$303 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$303 ;
+    rq2_mult_6 <= \$304 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$304 ;
+    rq2_mult_7 <= \$305 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$305 ;
+    rq2_mult_8 <= \$306 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$306 ;
+    rq2_shift_1 <= \$307 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$307 ;
+    rq2_shift_2 <= \$308 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$308 ;
+    rq2_shift_3 <= \$309 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$309 ;
+    rq2_shift_4 <= \$310 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$310 ;
+    rq2_shift_5 <= \$311 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$311 ;
+    rq2_shift_6 <= \$312 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$312 ;
+    rq2_shift_7 <= \$313 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$313 ;
+    rq2_shift_8 <= \$314 ;
   always @(posedge clk)
-    rq2_half_1 <= \$314 ;
+    rq2_half_1 <= \$315 ;
   always @(posedge clk)
-    rq2_half_2 <= \$315 ;
+    rq2_half_2 <= \$316 ;
   always @(posedge clk)
-    rq2_half_3 <= \$316 ;
+    rq2_half_3 <= \$317 ;
   always @(posedge clk)
-    rq2_half_4 <= \$317 ;
+    rq2_half_4 <= \$318 ;
   always @(posedge clk)
-    rq2_half_5 <= \$318 ;
+    rq2_half_5 <= \$319 ;
   always @(posedge clk)
-    rq2_half_6 <= \$319 ;
+    rq2_half_6 <= \$320 ;
   always @(posedge clk)
-    rq2_half_7 <= \$320 ;
+    rq2_half_7 <= \$321 ;
   always @(posedge clk)
-    rq2_half_8 <= \$321 ;
+    rq2_half_8 <= \$322 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$322 ;
+    rq2_mask_1 <= \$323 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$323 ;
+    rq2_mask_2 <= \$324 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$324 ;
+    rq2_mask_3 <= \$325 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$325 ;
+    rq2_mask_4 <= \$326 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$326 ;
+    rq2_mask_5 <= \$327 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$327 ;
+    rq2_mask_6 <= \$328 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$328 ;
+    rq2_mask_7 <= \$329 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$329 ;
+    rq2_mask_8 <= \$330 ;
   always @(posedge clk)
-    rq2_x <= \$330 ;
+    rq2_x <= \$331 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$331 ;
+    rq2_x0_0 <= \$332 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$332 ;
+    rq2_m0_0 <= \$333 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$333 ;
+    rq2_part0_0 <= \$334 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$334 ;
+    rq2_part0_0_r <= \$335 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$335 ;
+    rq2_part0_0_rr <= \$336 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$336 ;
+    rq2_x0_1 <= \$337 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$337 ;
+    rq2_m0_1 <= \$338 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$338 ;
+    rq2_part0_1 <= \$339 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$339 ;
+    rq2_part0_1_r <= \$340 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$340 ;
+    rq2_part0_1_rr <= \$341 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$341 ;
+    rq2_x1_0 <= \$342 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$342 ;
+    rq2_m1_0 <= \$343 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$343 ;
+    rq2_part1_0 <= \$344 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$344 ;
+    rq2_part1_0_r <= \$345 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$345 ;
+    rq2_part1_0_rr <= \$346 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$346 ;
+    rq2_x1_1 <= \$347 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$347 ;
+    rq2_m1_1 <= \$348 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$348 ;
+    rq2_part1_1 <= \$349 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$349 ;
+    rq2_part1_1_r <= \$350 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$350 ;
+    rq2_part1_1_rr <= \$351 ;
   always @(posedge clk)
-    rq2_prod <= \$351 ;
+    rq2_prod <= \$352 ;
   always @(posedge clk)
-    rq2_floor <= \$352 ;
+    rq2_floor <= \$353 ;
   always @(posedge clk)
-    rq2_above <= \$353 ;
+    rq2_above <= \$354 ;
   always @(posedge clk)
-    rq2_tie <= \$354 ;
+    rq2_tie <= \$355 ;
   always @(posedge clk)
-    rq2_code <= \$355 ;
+    rq2_code <= \$356 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$356 ;
+    rq3_mult_1 <= \$357 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$357 ;
+    rq3_mult_2 <= \$358 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$358 ;
+    rq3_mult_3 <= \$359 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$359 ;
+    rq3_mult_4 <= \$360 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$360 ;
+    rq3_mult_5 <= \$361 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$361 ;
+    rq3_mult_6 <= \$362 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$362 ;
+    rq3_mult_7 <= \$363 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$363 ;
+    rq3_mult_8 <= \$364 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$364 ;
+    rq3_shift_1 <= \$365 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$365 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$366 ;
+    rq3_shift_2 <= \$366 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = rq3_shift_3;
+    \$367  = rq3_shift_2;
     if (rst) begin
       \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = rq3_shift_4;
+    \$368  = rq3_shift_3;
     if (rst) begin
       \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = rq3_shift_5;
+    \$369  = rq3_shift_4;
     if (rst) begin
       \$369  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = rq3_shift_6;
+    \$370  = rq3_shift_5;
     if (rst) begin
       \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = rq3_shift_7;
+    \$371  = rq3_shift_6;
     if (rst) begin
       \$371  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = \$93 ;
+    \$372  = rq3_shift_7;
     if (rst) begin
-      \$372  = 35'h000000000;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = rq3_half_1;
+    \$373  = \$97 ;
     if (rst) begin
       \$373  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = rq3_half_2;
+    \$374  = rq3_half_1;
     if (rst) begin
       \$374  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = rq3_half_3;
+    \$375  = rq3_half_2;
     if (rst) begin
       \$375  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = rq3_half_4;
+    \$376  = rq3_half_3;
     if (rst) begin
       \$376  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = rq3_half_5;
+    \$377  = rq3_half_4;
     if (rst) begin
       \$377  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = rq3_half_6;
+    \$378  = rq3_half_5;
     if (rst) begin
       \$378  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = rq3_half_7;
+    \$379  = rq3_half_6;
     if (rst) begin
       \$379  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = \$94 ;
+    \$380  = rq3_half_7;
     if (rst) begin
       \$380  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = rq3_mask_1;
+    \$381  = \$98 ;
     if (rst) begin
       \$381  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = rq3_mask_2;
+    \$382  = rq3_mask_1;
     if (rst) begin
       \$382  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = rq3_mask_3;
+    \$383  = rq3_mask_2;
     if (rst) begin
       \$383  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = rq3_mask_4;
+    \$384  = rq3_mask_3;
     if (rst) begin
       \$384  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = rq3_mask_5;
+    \$385  = rq3_mask_4;
     if (rst) begin
       \$385  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = rq3_mask_6;
+    \$386  = rq3_mask_5;
     if (rst) begin
       \$386  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = rq3_mask_7;
+    \$387  = rq3_mask_6;
     if (rst) begin
       \$387  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = i__payload[91:69];
+    \$388  = rq3_mask_7;
     if (rst) begin
-      \$388  = 23'h000000;
+      \$388  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = rq3_x[16:0];
+    \$389  = i__payload[91:69];
     if (rst) begin
-      \$389  = 17'h00000;
+      \$389  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = rq3_mult_1[16:0];
+    \$390  = rq3_x[16:0];
     if (rst) begin
       \$390  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = \$95 ;
+    \$391  = rq3_mult_1[16:0];
     if (rst) begin
-      \$391  = 34'h000000000;
+      \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = rq3_part0_0;
+    \$392  = \$99 ;
     if (rst) begin
       \$392  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = rq3_part0_0_r;
+    \$393  = rq3_part0_0;
     if (rst) begin
       \$393  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = rq3_x[16:0];
+    \$394  = rq3_part0_0_r;
     if (rst) begin
-      \$394  = 17'h00000;
+      \$394  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = rq3_mult_1[24:17];
+    \$395  = rq3_x[16:0];
     if (rst) begin
-      \$395  = 8'h00;
+      \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = \$96 ;
+    \$396  = rq3_mult_1[24:17];
     if (rst) begin
-      \$396  = 25'h0000000;
+      \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = rq3_part0_1;
+    \$397  = \$100 ;
     if (rst) begin
       \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = rq3_part0_1_r;
+    \$398  = rq3_part0_1;
     if (rst) begin
       \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = rq3_x[22:17];
+    \$399  = rq3_part0_1_r;
     if (rst) begin
-      \$399  = 6'h00;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = rq3_mult_1[16:0];
+    \$400  = rq3_x[22:17];
     if (rst) begin
-      \$400  = 17'h00000;
+      \$400  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = \$97 ;
+    \$401  = rq3_mult_1[16:0];
     if (rst) begin
-      \$401  = 23'h000000;
+      \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = rq3_part1_0;
+    \$402  = \$101 ;
     if (rst) begin
       \$402  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = rq3_part1_0_r;
+    \$403  = rq3_part1_0;
     if (rst) begin
       \$403  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = rq3_x[22:17];
+    \$404  = rq3_part1_0_r;
     if (rst) begin
-      \$404  = 6'h00;
+      \$404  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = rq3_mult_1[24:17];
+    \$405  = rq3_x[22:17];
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = \$98 ;
+    \$406  = rq3_mult_1[24:17];
     if (rst) begin
-      \$406  = 14'h0000;
+      \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = rq3_part1_1;
+    \$407  = \$102 ;
     if (rst) begin
       \$407  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = rq3_part1_1_r;
+    \$408  = rq3_part1_1;
     if (rst) begin
       \$408  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = \$106 [47:0];
+    \$409  = rq3_part1_1_r;
     if (rst) begin
-      \$409  = 48'h000000000000;
+      \$409  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = \$107 ;
+    \$410  = \$110 [47:0];
     if (rst) begin
       \$410  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = \$108 ;
+    \$411  = \$111 ;
     if (rst) begin
-      \$411  = 1'h0;
+      \$411  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = \$111 ;
+    \$412  = \$112 ;
     if (rst) begin
       \$412  = 1'h0;
     end
@@ -21462,14 +21562,14 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$413  = \$115 ;
     if (rst) begin
-      \$413  = 50'h0000000000000;
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = \$119 [7:0];
+    \$414  = \$119 ;
     if (rst) begin
-      \$414  = 8'h00;
+      \$414  = 50'h0000000000000;
     end
   end
   always @* begin
@@ -21495,1134 +21595,1141 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = \$135 [3:0];
+    \$418  = \$135 [7:0];
     if (rst) begin
-      \$418  = 4'h0;
+      \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = \$signature__addr ;
-    if (\$142 ) begin
-      \$419  = \$145 [3:0];
-    end
+    \$419  = \$8 [3:0];
     if (rst) begin
       \$419  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = rport__addr;
-    if (\$149 ) begin
-      \$420  = \$152 [3:0];
-    end
+    \$420  = \$136 ;
     if (rst) begin
-      \$420  = 4'h0;
+      \$420  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = \$165 [3:0];
+    \$421  = \$signature__addr ;
+    if (\$143 ) begin
+      \$421  = \$146 [3:0];
+    end
     if (rst) begin
       \$421  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = o__valid;
-    if (\$167 ) begin
-      \$422  = \$169 ;
+    \$422  = rport__addr;
+    if (\$150 ) begin
+      \$422  = \$153 [3:0];
     end
     if (rst) begin
-      \$422  = 1'h0;
+      \$422  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$423  = o__payload;
-    if (\$167 ) begin
-      \$423  = \$171 ;
+    \$423  = \$166 [3:0];
+    if (rst) begin
+      \$423  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$424  = o__valid;
+    if (\$168 ) begin
+      \$424  = \$170 ;
     end
     if (rst) begin
-      \$423  = 32'd0;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$16  = 25'h139278d;
-      4'h1:
-          \$16  = 25'h1335244;
-      4'h2:
-          \$16  = 25'h1c1883f;
-      4'h3:
-          \$16  = 25'h1e37f3b;
-      4'h4:
-          \$16  = 25'h1ea1a72;
-      4'h5:
-          \$16  = 25'h1de1e96;
-      4'h6:
-          \$16  = 25'h1765ebb;
-      4'h7:
-          \$16  = 25'h1d2f4aa;
-      4'h8:
-          \$16  = 25'h1563522;
-      4'h9:
-          \$16  = 25'h1257fbe;
-      4'ha:
-          \$16  = 25'h11238a3;
-      4'hb:
-          \$16  = 25'h1f90287;
-      4'hc:
-          \$16  = 25'h164dc4c;
-      4'hd:
-          \$16  = 25'h18451af;
-      4'he:
-          \$16  = 25'h13a5b08;
-      4'hf:
-          \$16  = 25'h15e9aa2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$17  = 6'h21;
-      4'h1:
-          \$17  = 6'h22;
-      4'h2:
-          \$17  = 6'h21;
-      4'h3:
-          \$17  = 6'h23;
-      4'h4:
-          \$17  = 6'h21;
-      4'h5:
-          \$17  = 6'h22;
-      4'h6:
-          \$17  = 6'h21;
-      4'h7:
-          \$17  = 6'h21;
-      4'h8:
-          \$17  = 6'h21;
-      4'h9:
-          \$17  = 6'h21;
-      4'ha:
-          \$17  = 6'h20;
-      4'hb:
-          \$17  = 6'h22;
-      4'hc:
-          \$17  = 6'h21;
-      4'hd:
-          \$17  = 6'h22;
-      4'he:
-          \$17  = 6'h21;
-      4'hf:
-          \$17  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$18  = 35'h100000000;
-      4'h1:
-          \$18  = 35'h200000000;
-      4'h2:
-          \$18  = 35'h100000000;
-      4'h3:
-          \$18  = 35'h400000000;
-      4'h4:
-          \$18  = 35'h100000000;
-      4'h5:
-          \$18  = 35'h200000000;
-      4'h6:
-          \$18  = 35'h100000000;
-      4'h7:
-          \$18  = 35'h100000000;
-      4'h8:
-          \$18  = 35'h100000000;
-      4'h9:
-          \$18  = 35'h100000000;
-      4'ha:
-          \$18  = 35'h080000000;
-      4'hb:
-          \$18  = 35'h200000000;
-      4'hc:
-          \$18  = 35'h100000000;
-      4'hd:
-          \$18  = 35'h200000000;
-      4'he:
-          \$18  = 35'h100000000;
-      4'hf:
-          \$18  = 35'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$19  = 35'h1ffffffff;
-      4'h1:
-          \$19  = 35'h3ffffffff;
-      4'h2:
-          \$19  = 35'h1ffffffff;
-      4'h3:
-          \$19  = 35'h7ffffffff;
-      4'h4:
-          \$19  = 35'h1ffffffff;
-      4'h5:
-          \$19  = 35'h3ffffffff;
-      4'h6:
-          \$19  = 35'h1ffffffff;
-      4'h7:
-          \$19  = 35'h1ffffffff;
-      4'h8:
-          \$19  = 35'h1ffffffff;
-      4'h9:
-          \$19  = 35'h1ffffffff;
-      4'ha:
-          \$19  = 35'h0ffffffff;
-      4'hb:
-          \$19  = 35'h3ffffffff;
-      4'hc:
-          \$19  = 35'h1ffffffff;
-      4'hd:
-          \$19  = 35'h3ffffffff;
-      4'he:
-          \$19  = 35'h1ffffffff;
-      4'hf:
-          \$19  = 35'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$41  = 25'h1f31ad0;
-      4'h1:
-          \$41  = 25'h1cead9a;
-      4'h2:
-          \$41  = 25'h1533c05;
-      4'h3:
-          \$41  = 25'h125ccf3;
-      4'h4:
-          \$41  = 25'h1d14caf;
-      4'h5:
-          \$41  = 25'h1dc5546;
-      4'h6:
-          \$41  = 25'h1008380;
-      4'h7:
-          \$41  = 25'h1a4fb6a;
-      4'h8:
-          \$41  = 25'h13cac10;
-      4'h9:
-          \$41  = 25'h1c039b2;
-      4'ha:
-          \$41  = 25'h1397cf3;
-      4'hb:
-          \$41  = 25'h10ffb1d;
-      4'hc:
-          \$41  = 25'h1129813;
-      4'hd:
-          \$41  = 25'h195615a;
-      4'he:
-          \$41  = 25'h188018e;
-      4'hf:
-          \$41  = 25'h12d5ab8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$42  = 6'h21;
-      4'h1:
-          \$42  = 6'h22;
-      4'h2:
-          \$42  = 6'h21;
-      4'h3:
-          \$42  = 6'h21;
-      4'h4:
-          \$42  = 6'h22;
-      4'h5:
-          \$42  = 6'h22;
-      4'h6:
-          \$42  = 6'h22;
-      4'h7:
-          \$42  = 6'h22;
-      4'h8:
-          \$42  = 6'h22;
-      4'h9:
-          \$42  = 6'h22;
-      4'ha:
-          \$42  = 6'h22;
-      4'hb:
-          \$42  = 6'h21;
-      4'hc:
-          \$42  = 6'h21;
-      4'hd:
-          \$42  = 6'h21;
-      4'he:
-          \$42  = 6'h21;
-      4'hf:
-          \$42  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$43  = 34'h100000000;
-      4'h1:
-          \$43  = 34'h200000000;
-      4'h2:
-          \$43  = 34'h100000000;
-      4'h3:
-          \$43  = 34'h100000000;
-      4'h4:
-          \$43  = 34'h200000000;
-      4'h5:
-          \$43  = 34'h200000000;
-      4'h6:
-          \$43  = 34'h200000000;
-      4'h7:
-          \$43  = 34'h200000000;
-      4'h8:
-          \$43  = 34'h200000000;
-      4'h9:
-          \$43  = 34'h200000000;
-      4'ha:
-          \$43  = 34'h200000000;
-      4'hb:
-          \$43  = 34'h100000000;
-      4'hc:
-          \$43  = 34'h100000000;
-      4'hd:
-          \$43  = 34'h100000000;
-      4'he:
-          \$43  = 34'h100000000;
-      4'hf:
-          \$43  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$44  = 34'h1ffffffff;
-      4'h1:
-          \$44  = 34'h3ffffffff;
-      4'h2:
-          \$44  = 34'h1ffffffff;
-      4'h3:
-          \$44  = 34'h1ffffffff;
-      4'h4:
-          \$44  = 34'h3ffffffff;
-      4'h5:
-          \$44  = 34'h3ffffffff;
-      4'h6:
-          \$44  = 34'h3ffffffff;
-      4'h7:
-          \$44  = 34'h3ffffffff;
-      4'h8:
-          \$44  = 34'h3ffffffff;
-      4'h9:
-          \$44  = 34'h3ffffffff;
-      4'ha:
-          \$44  = 34'h3ffffffff;
-      4'hb:
-          \$44  = 34'h1ffffffff;
-      4'hc:
-          \$44  = 34'h1ffffffff;
-      4'hd:
-          \$44  = 34'h1ffffffff;
-      4'he:
-          \$44  = 34'h1ffffffff;
-      4'hf:
-          \$44  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$66  = 25'h16ae757;
-      4'h1:
-          \$66  = 25'h19c0e5e;
-      4'h2:
-          \$66  = 25'h11b12b0;
-      4'h3:
-          \$66  = 25'h179d8db;
-      4'h4:
-          \$66  = 25'h1863884;
-      4'h5:
-          \$66  = 25'h1ac79e5;
-      4'h6:
-          \$66  = 25'h108ffdb;
-      4'h7:
-          \$66  = 25'h1933216;
-      4'h8:
-          \$66  = 25'h1c5ad67;
-      4'h9:
-          \$66  = 25'h1048868;
-      4'ha:
-          \$66  = 25'h12fd0a9;
-      4'hb:
-          \$66  = 25'h129905d;
-      4'hc:
-          \$66  = 25'h1991f5b;
-      4'hd:
-          \$66  = 25'h162b4b3;
-      4'he:
-          \$66  = 25'h1db9f8e;
-      4'hf:
-          \$66  = 25'h1eb790c;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$67  = 6'h23;
-      4'h1:
-          \$67  = 6'h21;
-      4'h2:
-          \$67  = 6'h22;
-      4'h3:
-          \$67  = 6'h22;
-      4'h4:
-          \$67  = 6'h22;
-      4'h5:
-          \$67  = 6'h22;
-      4'h6:
-          \$67  = 6'h22;
-      4'h7:
-          \$67  = 6'h22;
-      4'h8:
-          \$67  = 6'h22;
-      4'h9:
-          \$67  = 6'h22;
-      4'ha:
-          \$67  = 6'h21;
-      4'hb:
-          \$67  = 6'h22;
-      4'hc:
-          \$67  = 6'h22;
-      4'hd:
-          \$67  = 6'h21;
-      4'he:
-          \$67  = 6'h23;
-      4'hf:
-          \$67  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$68  = 35'h400000000;
-      4'h1:
-          \$68  = 35'h100000000;
-      4'h2:
-          \$68  = 35'h200000000;
-      4'h3:
-          \$68  = 35'h200000000;
-      4'h4:
-          \$68  = 35'h200000000;
-      4'h5:
-          \$68  = 35'h200000000;
-      4'h6:
-          \$68  = 35'h200000000;
-      4'h7:
-          \$68  = 35'h200000000;
-      4'h8:
-          \$68  = 35'h200000000;
-      4'h9:
-          \$68  = 35'h200000000;
-      4'ha:
-          \$68  = 35'h100000000;
-      4'hb:
-          \$68  = 35'h200000000;
-      4'hc:
-          \$68  = 35'h200000000;
-      4'hd:
-          \$68  = 35'h100000000;
-      4'he:
-          \$68  = 35'h400000000;
-      4'hf:
-          \$68  = 35'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$69  = 35'h7ffffffff;
-      4'h1:
-          \$69  = 35'h1ffffffff;
-      4'h2:
-          \$69  = 35'h3ffffffff;
-      4'h3:
-          \$69  = 35'h3ffffffff;
-      4'h4:
-          \$69  = 35'h3ffffffff;
-      4'h5:
-          \$69  = 35'h3ffffffff;
-      4'h6:
-          \$69  = 35'h3ffffffff;
-      4'h7:
-          \$69  = 35'h3ffffffff;
-      4'h8:
-          \$69  = 35'h3ffffffff;
-      4'h9:
-          \$69  = 35'h3ffffffff;
-      4'ha:
-          \$69  = 35'h1ffffffff;
-      4'hb:
-          \$69  = 35'h3ffffffff;
-      4'hc:
-          \$69  = 35'h3ffffffff;
-      4'hd:
-          \$69  = 35'h1ffffffff;
-      4'he:
-          \$69  = 35'h7ffffffff;
-      4'hf:
-          \$69  = 35'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$91  = 25'h1f43e8b;
-      4'h1:
-          \$91  = 25'h157a530;
-      4'h2:
-          \$91  = 25'h10ead43;
-      4'h3:
-          \$91  = 25'h147a72a;
-      4'h4:
-          \$91  = 25'h103ff72;
-      4'h5:
-          \$91  = 25'h10a7917;
-      4'h6:
-          \$91  = 25'h1efe89a;
-      4'h7:
-          \$91  = 25'h1e50ebf;
-      4'h8:
-          \$91  = 25'h1f6ab85;
-      4'h9:
-          \$91  = 25'h179ffb1;
-      4'ha:
-          \$91  = 25'h1f68746;
-      4'hb:
-          \$91  = 25'h11a6144;
-      4'hc:
-          \$91  = 25'h10a5630;
-      4'hd:
-          \$91  = 25'h1a1bcac;
-      4'he:
-          \$91  = 25'h17fa1bf;
-      4'hf:
-          \$91  = 25'h1385615;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$92  = 6'h23;
-      4'h1:
-          \$92  = 6'h20;
-      4'h2:
-          \$92  = 6'h22;
-      4'h3:
-          \$92  = 6'h20;
-      4'h4:
-          \$92  = 6'h21;
-      4'h5:
-          \$92  = 6'h20;
-      4'h6:
-          \$92  = 6'h22;
-      4'h7:
-          \$92  = 6'h21;
-      4'h8:
-          \$92  = 6'h22;
-      4'h9:
-          \$92  = 6'h21;
-      4'ha:
-          \$92  = 6'h22;
-      4'hb:
-          \$92  = 6'h21;
-      4'hc:
-          \$92  = 6'h21;
-      4'hd:
-          \$92  = 6'h22;
-      4'he:
-          \$92  = 6'h22;
-      4'hf:
-          \$92  = 6'h21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$93  = 35'h400000000;
-      4'h1:
-          \$93  = 35'h080000000;
-      4'h2:
-          \$93  = 35'h200000000;
-      4'h3:
-          \$93  = 35'h080000000;
-      4'h4:
-          \$93  = 35'h100000000;
-      4'h5:
-          \$93  = 35'h080000000;
-      4'h6:
-          \$93  = 35'h200000000;
-      4'h7:
-          \$93  = 35'h100000000;
-      4'h8:
-          \$93  = 35'h200000000;
-      4'h9:
-          \$93  = 35'h100000000;
-      4'ha:
-          \$93  = 35'h200000000;
-      4'hb:
-          \$93  = 35'h100000000;
-      4'hc:
-          \$93  = 35'h100000000;
-      4'hd:
-          \$93  = 35'h200000000;
-      4'he:
-          \$93  = 35'h200000000;
-      4'hf:
-          \$93  = 35'h100000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$94  = 35'h7ffffffff;
-      4'h1:
-          \$94  = 35'h0ffffffff;
-      4'h2:
-          \$94  = 35'h3ffffffff;
-      4'h3:
-          \$94  = 35'h0ffffffff;
-      4'h4:
-          \$94  = 35'h1ffffffff;
-      4'h5:
-          \$94  = 35'h0ffffffff;
-      4'h6:
-          \$94  = 35'h3ffffffff;
-      4'h7:
-          \$94  = 35'h1ffffffff;
-      4'h8:
-          \$94  = 35'h3ffffffff;
-      4'h9:
-          \$94  = 35'h1ffffffff;
-      4'ha:
-          \$94  = 35'h3ffffffff;
-      4'hb:
-          \$94  = 35'h1ffffffff;
-      4'hc:
-          \$94  = 35'h1ffffffff;
-      4'hd:
-          \$94  = 35'h3ffffffff;
-      4'he:
-          \$94  = 35'h3ffffffff;
-      4'hf:
-          \$94  = 35'h1ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$172  = group;
-    if (\$11 ) begin
-      \$172  = \$14 [3:0];
+    \$425  = o__payload;
+    if (\$168 ) begin
+      \$425  = \$172 ;
     end
     if (rst) begin
-      \$172  = 4'h0;
+      \$425  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$173  = \$15 ;
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$20  = 25'h139278d;
+      4'h1:
+          \$20  = 25'h1335244;
+      4'h2:
+          \$20  = 25'h1c1883f;
+      4'h3:
+          \$20  = 25'h1e37f3b;
+      4'h4:
+          \$20  = 25'h1ea1a72;
+      4'h5:
+          \$20  = 25'h1de1e96;
+      4'h6:
+          \$20  = 25'h1765ebb;
+      4'h7:
+          \$20  = 25'h1d2f4aa;
+      4'h8:
+          \$20  = 25'h1563522;
+      4'h9:
+          \$20  = 25'h1257fbe;
+      4'ha:
+          \$20  = 25'h11238a3;
+      4'hb:
+          \$20  = 25'h1f90287;
+      4'hc:
+          \$20  = 25'h164dc4c;
+      4'hd:
+          \$20  = 25'h18451af;
+      4'he:
+          \$20  = 25'h13a5b08;
+      4'hf:
+          \$20  = 25'h15e9aa2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$21  = 6'h21;
+      4'h1:
+          \$21  = 6'h22;
+      4'h2:
+          \$21  = 6'h21;
+      4'h3:
+          \$21  = 6'h23;
+      4'h4:
+          \$21  = 6'h21;
+      4'h5:
+          \$21  = 6'h22;
+      4'h6:
+          \$21  = 6'h21;
+      4'h7:
+          \$21  = 6'h21;
+      4'h8:
+          \$21  = 6'h21;
+      4'h9:
+          \$21  = 6'h21;
+      4'ha:
+          \$21  = 6'h20;
+      4'hb:
+          \$21  = 6'h22;
+      4'hc:
+          \$21  = 6'h21;
+      4'hd:
+          \$21  = 6'h22;
+      4'he:
+          \$21  = 6'h21;
+      4'hf:
+          \$21  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$22  = 35'h100000000;
+      4'h1:
+          \$22  = 35'h200000000;
+      4'h2:
+          \$22  = 35'h100000000;
+      4'h3:
+          \$22  = 35'h400000000;
+      4'h4:
+          \$22  = 35'h100000000;
+      4'h5:
+          \$22  = 35'h200000000;
+      4'h6:
+          \$22  = 35'h100000000;
+      4'h7:
+          \$22  = 35'h100000000;
+      4'h8:
+          \$22  = 35'h100000000;
+      4'h9:
+          \$22  = 35'h100000000;
+      4'ha:
+          \$22  = 35'h080000000;
+      4'hb:
+          \$22  = 35'h200000000;
+      4'hc:
+          \$22  = 35'h100000000;
+      4'hd:
+          \$22  = 35'h200000000;
+      4'he:
+          \$22  = 35'h100000000;
+      4'hf:
+          \$22  = 35'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$23  = 35'h1ffffffff;
+      4'h1:
+          \$23  = 35'h3ffffffff;
+      4'h2:
+          \$23  = 35'h1ffffffff;
+      4'h3:
+          \$23  = 35'h7ffffffff;
+      4'h4:
+          \$23  = 35'h1ffffffff;
+      4'h5:
+          \$23  = 35'h3ffffffff;
+      4'h6:
+          \$23  = 35'h1ffffffff;
+      4'h7:
+          \$23  = 35'h1ffffffff;
+      4'h8:
+          \$23  = 35'h1ffffffff;
+      4'h9:
+          \$23  = 35'h1ffffffff;
+      4'ha:
+          \$23  = 35'h0ffffffff;
+      4'hb:
+          \$23  = 35'h3ffffffff;
+      4'hc:
+          \$23  = 35'h1ffffffff;
+      4'hd:
+          \$23  = 35'h3ffffffff;
+      4'he:
+          \$23  = 35'h1ffffffff;
+      4'hf:
+          \$23  = 35'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$45  = 25'h1f31ad0;
+      4'h1:
+          \$45  = 25'h1cead9a;
+      4'h2:
+          \$45  = 25'h1533c05;
+      4'h3:
+          \$45  = 25'h125ccf3;
+      4'h4:
+          \$45  = 25'h1d14caf;
+      4'h5:
+          \$45  = 25'h1dc5546;
+      4'h6:
+          \$45  = 25'h1008380;
+      4'h7:
+          \$45  = 25'h1a4fb6a;
+      4'h8:
+          \$45  = 25'h13cac10;
+      4'h9:
+          \$45  = 25'h1c039b2;
+      4'ha:
+          \$45  = 25'h1397cf3;
+      4'hb:
+          \$45  = 25'h10ffb1d;
+      4'hc:
+          \$45  = 25'h1129813;
+      4'hd:
+          \$45  = 25'h195615a;
+      4'he:
+          \$45  = 25'h188018e;
+      4'hf:
+          \$45  = 25'h12d5ab8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$46  = 6'h21;
+      4'h1:
+          \$46  = 6'h22;
+      4'h2:
+          \$46  = 6'h21;
+      4'h3:
+          \$46  = 6'h21;
+      4'h4:
+          \$46  = 6'h22;
+      4'h5:
+          \$46  = 6'h22;
+      4'h6:
+          \$46  = 6'h22;
+      4'h7:
+          \$46  = 6'h22;
+      4'h8:
+          \$46  = 6'h22;
+      4'h9:
+          \$46  = 6'h22;
+      4'ha:
+          \$46  = 6'h22;
+      4'hb:
+          \$46  = 6'h21;
+      4'hc:
+          \$46  = 6'h21;
+      4'hd:
+          \$46  = 6'h21;
+      4'he:
+          \$46  = 6'h21;
+      4'hf:
+          \$46  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$47  = 34'h100000000;
+      4'h1:
+          \$47  = 34'h200000000;
+      4'h2:
+          \$47  = 34'h100000000;
+      4'h3:
+          \$47  = 34'h100000000;
+      4'h4:
+          \$47  = 34'h200000000;
+      4'h5:
+          \$47  = 34'h200000000;
+      4'h6:
+          \$47  = 34'h200000000;
+      4'h7:
+          \$47  = 34'h200000000;
+      4'h8:
+          \$47  = 34'h200000000;
+      4'h9:
+          \$47  = 34'h200000000;
+      4'ha:
+          \$47  = 34'h200000000;
+      4'hb:
+          \$47  = 34'h100000000;
+      4'hc:
+          \$47  = 34'h100000000;
+      4'hd:
+          \$47  = 34'h100000000;
+      4'he:
+          \$47  = 34'h100000000;
+      4'hf:
+          \$47  = 34'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$48  = 34'h1ffffffff;
+      4'h1:
+          \$48  = 34'h3ffffffff;
+      4'h2:
+          \$48  = 34'h1ffffffff;
+      4'h3:
+          \$48  = 34'h1ffffffff;
+      4'h4:
+          \$48  = 34'h3ffffffff;
+      4'h5:
+          \$48  = 34'h3ffffffff;
+      4'h6:
+          \$48  = 34'h3ffffffff;
+      4'h7:
+          \$48  = 34'h3ffffffff;
+      4'h8:
+          \$48  = 34'h3ffffffff;
+      4'h9:
+          \$48  = 34'h3ffffffff;
+      4'ha:
+          \$48  = 34'h3ffffffff;
+      4'hb:
+          \$48  = 34'h1ffffffff;
+      4'hc:
+          \$48  = 34'h1ffffffff;
+      4'hd:
+          \$48  = 34'h1ffffffff;
+      4'he:
+          \$48  = 34'h1ffffffff;
+      4'hf:
+          \$48  = 34'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$70  = 25'h16ae757;
+      4'h1:
+          \$70  = 25'h19c0e5e;
+      4'h2:
+          \$70  = 25'h11b12b0;
+      4'h3:
+          \$70  = 25'h179d8db;
+      4'h4:
+          \$70  = 25'h1863884;
+      4'h5:
+          \$70  = 25'h1ac79e5;
+      4'h6:
+          \$70  = 25'h108ffdb;
+      4'h7:
+          \$70  = 25'h1933216;
+      4'h8:
+          \$70  = 25'h1c5ad67;
+      4'h9:
+          \$70  = 25'h1048868;
+      4'ha:
+          \$70  = 25'h12fd0a9;
+      4'hb:
+          \$70  = 25'h129905d;
+      4'hc:
+          \$70  = 25'h1991f5b;
+      4'hd:
+          \$70  = 25'h162b4b3;
+      4'he:
+          \$70  = 25'h1db9f8e;
+      4'hf:
+          \$70  = 25'h1eb790c;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$71  = 6'h23;
+      4'h1:
+          \$71  = 6'h21;
+      4'h2:
+          \$71  = 6'h22;
+      4'h3:
+          \$71  = 6'h22;
+      4'h4:
+          \$71  = 6'h22;
+      4'h5:
+          \$71  = 6'h22;
+      4'h6:
+          \$71  = 6'h22;
+      4'h7:
+          \$71  = 6'h22;
+      4'h8:
+          \$71  = 6'h22;
+      4'h9:
+          \$71  = 6'h22;
+      4'ha:
+          \$71  = 6'h21;
+      4'hb:
+          \$71  = 6'h22;
+      4'hc:
+          \$71  = 6'h22;
+      4'hd:
+          \$71  = 6'h21;
+      4'he:
+          \$71  = 6'h23;
+      4'hf:
+          \$71  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$72  = 35'h400000000;
+      4'h1:
+          \$72  = 35'h100000000;
+      4'h2:
+          \$72  = 35'h200000000;
+      4'h3:
+          \$72  = 35'h200000000;
+      4'h4:
+          \$72  = 35'h200000000;
+      4'h5:
+          \$72  = 35'h200000000;
+      4'h6:
+          \$72  = 35'h200000000;
+      4'h7:
+          \$72  = 35'h200000000;
+      4'h8:
+          \$72  = 35'h200000000;
+      4'h9:
+          \$72  = 35'h200000000;
+      4'ha:
+          \$72  = 35'h100000000;
+      4'hb:
+          \$72  = 35'h200000000;
+      4'hc:
+          \$72  = 35'h200000000;
+      4'hd:
+          \$72  = 35'h100000000;
+      4'he:
+          \$72  = 35'h400000000;
+      4'hf:
+          \$72  = 35'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$73  = 35'h7ffffffff;
+      4'h1:
+          \$73  = 35'h1ffffffff;
+      4'h2:
+          \$73  = 35'h3ffffffff;
+      4'h3:
+          \$73  = 35'h3ffffffff;
+      4'h4:
+          \$73  = 35'h3ffffffff;
+      4'h5:
+          \$73  = 35'h3ffffffff;
+      4'h6:
+          \$73  = 35'h3ffffffff;
+      4'h7:
+          \$73  = 35'h3ffffffff;
+      4'h8:
+          \$73  = 35'h3ffffffff;
+      4'h9:
+          \$73  = 35'h3ffffffff;
+      4'ha:
+          \$73  = 35'h1ffffffff;
+      4'hb:
+          \$73  = 35'h3ffffffff;
+      4'hc:
+          \$73  = 35'h3ffffffff;
+      4'hd:
+          \$73  = 35'h1ffffffff;
+      4'he:
+          \$73  = 35'h7ffffffff;
+      4'hf:
+          \$73  = 35'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$95  = 25'h1f43e8b;
+      4'h1:
+          \$95  = 25'h157a530;
+      4'h2:
+          \$95  = 25'h10ead43;
+      4'h3:
+          \$95  = 25'h147a72a;
+      4'h4:
+          \$95  = 25'h103ff72;
+      4'h5:
+          \$95  = 25'h10a7917;
+      4'h6:
+          \$95  = 25'h1efe89a;
+      4'h7:
+          \$95  = 25'h1e50ebf;
+      4'h8:
+          \$95  = 25'h1f6ab85;
+      4'h9:
+          \$95  = 25'h179ffb1;
+      4'ha:
+          \$95  = 25'h1f68746;
+      4'hb:
+          \$95  = 25'h11a6144;
+      4'hc:
+          \$95  = 25'h10a5630;
+      4'hd:
+          \$95  = 25'h1a1bcac;
+      4'he:
+          \$95  = 25'h17fa1bf;
+      4'hf:
+          \$95  = 25'h1385615;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$96  = 6'h23;
+      4'h1:
+          \$96  = 6'h20;
+      4'h2:
+          \$96  = 6'h22;
+      4'h3:
+          \$96  = 6'h20;
+      4'h4:
+          \$96  = 6'h21;
+      4'h5:
+          \$96  = 6'h20;
+      4'h6:
+          \$96  = 6'h22;
+      4'h7:
+          \$96  = 6'h21;
+      4'h8:
+          \$96  = 6'h22;
+      4'h9:
+          \$96  = 6'h21;
+      4'ha:
+          \$96  = 6'h22;
+      4'hb:
+          \$96  = 6'h21;
+      4'hc:
+          \$96  = 6'h21;
+      4'hd:
+          \$96  = 6'h22;
+      4'he:
+          \$96  = 6'h22;
+      4'hf:
+          \$96  = 6'h21;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$97  = 35'h400000000;
+      4'h1:
+          \$97  = 35'h080000000;
+      4'h2:
+          \$97  = 35'h200000000;
+      4'h3:
+          \$97  = 35'h080000000;
+      4'h4:
+          \$97  = 35'h100000000;
+      4'h5:
+          \$97  = 35'h080000000;
+      4'h6:
+          \$97  = 35'h200000000;
+      4'h7:
+          \$97  = 35'h100000000;
+      4'h8:
+          \$97  = 35'h200000000;
+      4'h9:
+          \$97  = 35'h100000000;
+      4'ha:
+          \$97  = 35'h200000000;
+      4'hb:
+          \$97  = 35'h100000000;
+      4'hc:
+          \$97  = 35'h100000000;
+      4'hd:
+          \$97  = 35'h200000000;
+      4'he:
+          \$97  = 35'h200000000;
+      4'hf:
+          \$97  = 35'h100000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$98  = 35'h7ffffffff;
+      4'h1:
+          \$98  = 35'h0ffffffff;
+      4'h2:
+          \$98  = 35'h3ffffffff;
+      4'h3:
+          \$98  = 35'h0ffffffff;
+      4'h4:
+          \$98  = 35'h1ffffffff;
+      4'h5:
+          \$98  = 35'h0ffffffff;
+      4'h6:
+          \$98  = 35'h3ffffffff;
+      4'h7:
+          \$98  = 35'h1ffffffff;
+      4'h8:
+          \$98  = 35'h3ffffffff;
+      4'h9:
+          \$98  = 35'h1ffffffff;
+      4'ha:
+          \$98  = 35'h3ffffffff;
+      4'hb:
+          \$98  = 35'h1ffffffff;
+      4'hc:
+          \$98  = 35'h1ffffffff;
+      4'hd:
+          \$98  = 35'h3ffffffff;
+      4'he:
+          \$98  = 35'h3ffffffff;
+      4'hf:
+          \$98  = 35'h1ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$173  = group;
+    if (\$15 ) begin
+      \$173  = \$18 [3:0];
+    end
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$174  = rq_valid_1;
+    \$174  = \$19 ;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = rq_valid_2;
+    \$175  = rq_valid_1;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = rq_valid_3;
+    \$176  = rq_valid_2;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = rq_valid_4;
+    \$177  = rq_valid_3;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = rq_valid_5;
+    \$178  = rq_valid_4;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = rq_valid_6;
+    \$179  = rq_valid_5;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = rq_valid_7;
+    \$180  = rq_valid_6;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = rq_valid_8;
+    \$181  = rq_valid_7;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = \$16 ;
+    \$182  = rq_valid_8;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = rq0_mult_1;
+    \$183  = \$20 ;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = rq0_mult_2;
+    \$184  = rq0_mult_1;
     if (rst) begin
       \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = rq0_mult_3;
+    \$185  = rq0_mult_2;
     if (rst) begin
       \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = rq0_mult_4;
+    \$186  = rq0_mult_3;
     if (rst) begin
       \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = rq0_mult_5;
+    \$187  = rq0_mult_4;
     if (rst) begin
       \$187  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = rq0_mult_6;
+    \$188  = rq0_mult_5;
     if (rst) begin
       \$188  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = rq0_mult_7;
+    \$189  = rq0_mult_6;
     if (rst) begin
       \$189  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = \$17 ;
+    \$190  = rq0_mult_7;
     if (rst) begin
-      \$190  = 6'h00;
+      \$190  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = rq0_shift_1;
+    \$191  = \$21 ;
     if (rst) begin
       \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = rq0_shift_2;
+    \$192  = rq0_shift_1;
     if (rst) begin
       \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = rq0_shift_3;
+    \$193  = rq0_shift_2;
     if (rst) begin
       \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = rq0_shift_4;
+    \$194  = rq0_shift_3;
     if (rst) begin
       \$194  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = rq0_shift_5;
+    \$195  = rq0_shift_4;
     if (rst) begin
       \$195  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = rq0_shift_6;
+    \$196  = rq0_shift_5;
     if (rst) begin
       \$196  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = rq0_shift_7;
+    \$197  = rq0_shift_6;
     if (rst) begin
       \$197  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = \$18 ;
+    \$198  = rq0_shift_7;
     if (rst) begin
-      \$198  = 35'h000000000;
+      \$198  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = rq0_half_1;
+    \$199  = \$22 ;
     if (rst) begin
       \$199  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = rq0_half_2;
+    \$200  = rq0_half_1;
     if (rst) begin
       \$200  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = rq0_half_3;
+    \$201  = rq0_half_2;
     if (rst) begin
       \$201  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = rq0_half_4;
+    \$202  = rq0_half_3;
     if (rst) begin
       \$202  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = rq0_half_5;
+    \$203  = rq0_half_4;
     if (rst) begin
       \$203  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = rq0_half_6;
+    \$204  = rq0_half_5;
     if (rst) begin
       \$204  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = rq0_half_7;
+    \$205  = rq0_half_6;
     if (rst) begin
       \$205  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = \$19 ;
+    \$206  = rq0_half_7;
     if (rst) begin
       \$206  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = rq0_mask_1;
+    \$207  = \$23 ;
     if (rst) begin
       \$207  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = rq0_mask_2;
+    \$208  = rq0_mask_1;
     if (rst) begin
       \$208  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = rq0_mask_3;
+    \$209  = rq0_mask_2;
     if (rst) begin
       \$209  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = rq0_mask_4;
+    \$210  = rq0_mask_3;
     if (rst) begin
       \$210  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = rq0_mask_5;
+    \$211  = rq0_mask_4;
     if (rst) begin
       \$211  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = rq0_mask_6;
+    \$212  = rq0_mask_5;
     if (rst) begin
       \$212  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = rq0_mask_7;
+    \$213  = rq0_mask_6;
     if (rst) begin
       \$213  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = i__payload[22:0];
+    \$214  = rq0_mask_7;
     if (rst) begin
-      \$214  = 23'h000000;
+      \$214  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = rq0_x[16:0];
+    \$215  = i__payload[22:0];
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = rq0_mult_1[16:0];
+    \$216  = rq0_x[16:0];
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = \$20 ;
+    \$217  = rq0_mult_1[16:0];
     if (rst) begin
-      \$217  = 34'h000000000;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = rq0_part0_0;
+    \$218  = \$24 ;
     if (rst) begin
       \$218  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = rq0_part0_0_r;
+    \$219  = rq0_part0_0;
     if (rst) begin
       \$219  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = rq0_x[16:0];
+    \$220  = rq0_part0_0_r;
     if (rst) begin
-      \$220  = 17'h00000;
+      \$220  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = rq0_mult_1[24:17];
+    \$221  = rq0_x[16:0];
     if (rst) begin
-      \$221  = 8'h00;
+      \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = \$21 ;
+    \$222  = rq0_mult_1[24:17];
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = rq0_part0_1;
+    \$223  = \$25 ;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = rq0_part0_1_r;
+    \$224  = rq0_part0_1;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = rq0_x[22:17];
+    \$225  = rq0_part0_1_r;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = rq0_mult_1[16:0];
+    \$226  = rq0_x[22:17];
     if (rst) begin
-      \$226  = 17'h00000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = \$22 ;
+    \$227  = rq0_mult_1[16:0];
     if (rst) begin
-      \$227  = 23'h000000;
+      \$227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = rq0_part1_0;
+    \$228  = \$26 ;
     if (rst) begin
       \$228  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = rq0_part1_0_r;
+    \$229  = rq0_part1_0;
     if (rst) begin
       \$229  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = rq0_x[22:17];
+    \$230  = rq0_part1_0_r;
     if (rst) begin
-      \$230  = 6'h00;
+      \$230  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = rq0_mult_1[24:17];
+    \$231  = rq0_x[22:17];
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = \$23 ;
+    \$232  = rq0_mult_1[24:17];
     if (rst) begin
-      \$232  = 14'h0000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rq0_part1_1;
+    \$233  = \$27 ;
     if (rst) begin
       \$233  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rq0_part1_1_r;
+    \$234  = rq0_part1_1;
     if (rst) begin
       \$234  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = \$31 [47:0];
+    \$235  = rq0_part1_1_r;
     if (rst) begin
-      \$235  = 48'h000000000000;
+      \$235  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$32 ;
+    \$236  = \$35 [47:0];
     if (rst) begin
       \$236  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$33 ;
+    \$237  = \$36 ;
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$36 ;
+    \$238  = \$37 ;
     if (rst) begin
       \$238  = 1'h0;
     end
@@ -22631,404 +22738,404 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$239  = \$40 ;
     if (rst) begin
-      \$239  = 50'h0000000000000;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = \$41 ;
+    \$240  = \$44 ;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$240  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rq1_mult_1;
+    \$241  = \$45 ;
     if (rst) begin
       \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rq1_mult_2;
+    \$242  = rq1_mult_1;
     if (rst) begin
       \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rq1_mult_3;
+    \$243  = rq1_mult_2;
     if (rst) begin
       \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rq1_mult_4;
+    \$244  = rq1_mult_3;
     if (rst) begin
       \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = rq1_mult_5;
+    \$245  = rq1_mult_4;
     if (rst) begin
       \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rq1_mult_6;
+    \$246  = rq1_mult_5;
     if (rst) begin
       \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = rq1_mult_7;
+    \$247  = rq1_mult_6;
     if (rst) begin
       \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = \$42 ;
+    \$248  = rq1_mult_7;
     if (rst) begin
-      \$248  = 6'h00;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = rq1_shift_1;
+    \$249  = \$46 ;
     if (rst) begin
       \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rq1_shift_2;
+    \$250  = rq1_shift_1;
     if (rst) begin
       \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rq1_shift_3;
+    \$251  = rq1_shift_2;
     if (rst) begin
       \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rq1_shift_4;
+    \$252  = rq1_shift_3;
     if (rst) begin
       \$252  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = rq1_shift_5;
+    \$253  = rq1_shift_4;
     if (rst) begin
       \$253  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rq1_shift_6;
+    \$254  = rq1_shift_5;
     if (rst) begin
       \$254  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = rq1_shift_7;
+    \$255  = rq1_shift_6;
     if (rst) begin
       \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = \$43 ;
+    \$256  = rq1_shift_7;
     if (rst) begin
-      \$256  = 34'h000000000;
+      \$256  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = rq1_half_1;
+    \$257  = \$47 ;
     if (rst) begin
       \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rq1_half_2;
+    \$258  = rq1_half_1;
     if (rst) begin
       \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rq1_half_3;
+    \$259  = rq1_half_2;
     if (rst) begin
       \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rq1_half_4;
+    \$260  = rq1_half_3;
     if (rst) begin
       \$260  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rq1_half_5;
+    \$261  = rq1_half_4;
     if (rst) begin
       \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rq1_half_6;
+    \$262  = rq1_half_5;
     if (rst) begin
       \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rq1_half_7;
+    \$263  = rq1_half_6;
     if (rst) begin
       \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = \$44 ;
+    \$264  = rq1_half_7;
     if (rst) begin
       \$264  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = rq1_mask_1;
+    \$265  = \$48 ;
     if (rst) begin
       \$265  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = rq1_mask_2;
+    \$266  = rq1_mask_1;
     if (rst) begin
       \$266  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rq1_mask_3;
+    \$267  = rq1_mask_2;
     if (rst) begin
       \$267  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rq1_mask_4;
+    \$268  = rq1_mask_3;
     if (rst) begin
       \$268  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = rq1_mask_5;
+    \$269  = rq1_mask_4;
     if (rst) begin
       \$269  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rq1_mask_6;
+    \$270  = rq1_mask_5;
     if (rst) begin
       \$270  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = rq1_mask_7;
+    \$271  = rq1_mask_6;
     if (rst) begin
       \$271  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = i__payload[45:23];
+    \$272  = rq1_mask_7;
     if (rst) begin
-      \$272  = 23'h000000;
+      \$272  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = rq1_x[16:0];
+    \$273  = i__payload[45:23];
     if (rst) begin
-      \$273  = 17'h00000;
+      \$273  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = rq1_mult_1[16:0];
+    \$274  = rq1_x[16:0];
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \$45 ;
+    \$275  = rq1_mult_1[16:0];
     if (rst) begin
-      \$275  = 34'h000000000;
+      \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = rq1_part0_0;
+    \$276  = \$49 ;
     if (rst) begin
       \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = rq1_part0_0_r;
+    \$277  = rq1_part0_0;
     if (rst) begin
       \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rq1_x[16:0];
+    \$278  = rq1_part0_0_r;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = rq1_mult_1[24:17];
+    \$279  = rq1_x[16:0];
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \$46 ;
+    \$280  = rq1_mult_1[24:17];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = rq1_part0_1;
+    \$281  = \$50 ;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rq1_part0_1_r;
+    \$282  = rq1_part0_1;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = rq1_x[22:17];
+    \$283  = rq1_part0_1_r;
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rq1_mult_1[16:0];
+    \$284  = rq1_x[22:17];
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$47 ;
+    \$285  = rq1_mult_1[16:0];
     if (rst) begin
-      \$285  = 23'h000000;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rq1_part1_0;
+    \$286  = \$51 ;
     if (rst) begin
       \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = rq1_part1_0_r;
+    \$287  = rq1_part1_0;
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = rq1_x[22:17];
+    \$288  = rq1_part1_0_r;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = rq1_mult_1[24:17];
+    \$289  = rq1_x[22:17];
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$48 ;
+    \$290  = rq1_mult_1[24:17];
     if (rst) begin
-      \$290  = 14'h0000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = rq1_part1_1;
+    \$291  = \$52 ;
     if (rst) begin
       \$291  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = rq1_part1_1_r;
+    \$292  = rq1_part1_1;
     if (rst) begin
       \$292  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$56 [47:0];
+    \$293  = rq1_part1_1_r;
     if (rst) begin
-      \$293  = 48'h000000000000;
+      \$293  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$57 ;
+    \$294  = \$60 [47:0];
     if (rst) begin
       \$294  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$58 ;
+    \$295  = \$61 ;
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$61 ;
+    \$296  = \$62 ;
     if (rst) begin
       \$296  = 1'h0;
     end
@@ -23037,404 +23144,404 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$297  = \$65 ;
     if (rst) begin
-      \$297  = 50'h0000000000000;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$66 ;
+    \$298  = \$69 ;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = rq2_mult_1;
+    \$299  = \$70 ;
     if (rst) begin
       \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = rq2_mult_2;
+    \$300  = rq2_mult_1;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq2_mult_3;
+    \$301  = rq2_mult_2;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = rq2_mult_4;
+    \$302  = rq2_mult_3;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq2_mult_5;
+    \$303  = rq2_mult_4;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq2_mult_6;
+    \$304  = rq2_mult_5;
     if (rst) begin
       \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = rq2_mult_7;
+    \$305  = rq2_mult_6;
     if (rst) begin
       \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$67 ;
+    \$306  = rq2_mult_7;
     if (rst) begin
-      \$306  = 6'h00;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = rq2_shift_1;
+    \$307  = \$71 ;
     if (rst) begin
       \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq2_shift_2;
+    \$308  = rq2_shift_1;
     if (rst) begin
       \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = rq2_shift_3;
+    \$309  = rq2_shift_2;
     if (rst) begin
       \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = rq2_shift_4;
+    \$310  = rq2_shift_3;
     if (rst) begin
       \$310  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq2_shift_5;
+    \$311  = rq2_shift_4;
     if (rst) begin
       \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = rq2_shift_6;
+    \$312  = rq2_shift_5;
     if (rst) begin
       \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = rq2_shift_7;
+    \$313  = rq2_shift_6;
     if (rst) begin
       \$313  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$68 ;
+    \$314  = rq2_shift_7;
     if (rst) begin
-      \$314  = 35'h000000000;
+      \$314  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = rq2_half_1;
+    \$315  = \$72 ;
     if (rst) begin
       \$315  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = rq2_half_2;
+    \$316  = rq2_half_1;
     if (rst) begin
       \$316  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq2_half_3;
+    \$317  = rq2_half_2;
     if (rst) begin
       \$317  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = rq2_half_4;
+    \$318  = rq2_half_3;
     if (rst) begin
       \$318  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = rq2_half_5;
+    \$319  = rq2_half_4;
     if (rst) begin
       \$319  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = rq2_half_6;
+    \$320  = rq2_half_5;
     if (rst) begin
       \$320  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = rq2_half_7;
+    \$321  = rq2_half_6;
     if (rst) begin
       \$321  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = \$69 ;
+    \$322  = rq2_half_7;
     if (rst) begin
       \$322  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = rq2_mask_1;
+    \$323  = \$73 ;
     if (rst) begin
       \$323  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = rq2_mask_2;
+    \$324  = rq2_mask_1;
     if (rst) begin
       \$324  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = rq2_mask_3;
+    \$325  = rq2_mask_2;
     if (rst) begin
       \$325  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = rq2_mask_4;
+    \$326  = rq2_mask_3;
     if (rst) begin
       \$326  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = rq2_mask_5;
+    \$327  = rq2_mask_4;
     if (rst) begin
       \$327  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = rq2_mask_6;
+    \$328  = rq2_mask_5;
     if (rst) begin
       \$328  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = rq2_mask_7;
+    \$329  = rq2_mask_6;
     if (rst) begin
       \$329  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = i__payload[68:46];
+    \$330  = rq2_mask_7;
     if (rst) begin
-      \$330  = 23'h000000;
+      \$330  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = rq2_x[16:0];
+    \$331  = i__payload[68:46];
     if (rst) begin
-      \$331  = 17'h00000;
+      \$331  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = rq2_mult_1[16:0];
+    \$332  = rq2_x[16:0];
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = \$70 ;
+    \$333  = rq2_mult_1[16:0];
     if (rst) begin
-      \$333  = 34'h000000000;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = rq2_part0_0;
+    \$334  = \$74 ;
     if (rst) begin
       \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = rq2_part0_0_r;
+    \$335  = rq2_part0_0;
     if (rst) begin
       \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = rq2_x[16:0];
+    \$336  = rq2_part0_0_r;
     if (rst) begin
-      \$336  = 17'h00000;
+      \$336  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = rq2_mult_1[24:17];
+    \$337  = rq2_x[16:0];
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = \$71 ;
+    \$338  = rq2_mult_1[24:17];
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = rq2_part0_1;
+    \$339  = \$75 ;
     if (rst) begin
       \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = rq2_part0_1_r;
+    \$340  = rq2_part0_1;
     if (rst) begin
       \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = rq2_x[22:17];
+    \$341  = rq2_part0_1_r;
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = rq2_mult_1[16:0];
+    \$342  = rq2_x[22:17];
     if (rst) begin
-      \$342  = 17'h00000;
+      \$342  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = \$72 ;
+    \$343  = rq2_mult_1[16:0];
     if (rst) begin
-      \$343  = 23'h000000;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = rq2_part1_0;
+    \$344  = \$76 ;
     if (rst) begin
       \$344  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = rq2_part1_0_r;
+    \$345  = rq2_part1_0;
     if (rst) begin
       \$345  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = rq2_x[22:17];
+    \$346  = rq2_part1_0_r;
     if (rst) begin
-      \$346  = 6'h00;
+      \$346  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = rq2_mult_1[24:17];
+    \$347  = rq2_x[22:17];
     if (rst) begin
-      \$347  = 8'h00;
+      \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = \$73 ;
+    \$348  = rq2_mult_1[24:17];
     if (rst) begin
-      \$348  = 14'h0000;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = rq2_part1_1;
+    \$349  = \$77 ;
     if (rst) begin
       \$349  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = rq2_part1_1_r;
+    \$350  = rq2_part1_1;
     if (rst) begin
       \$350  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = \$81 [47:0];
+    \$351  = rq2_part1_1_r;
     if (rst) begin
-      \$351  = 48'h000000000000;
+      \$351  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = \$82 ;
+    \$352  = \$85 [47:0];
     if (rst) begin
       \$352  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = \$83 ;
+    \$353  = \$86 ;
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = \$86 ;
+    \$354  = \$87 ;
     if (rst) begin
       \$354  = 1'h0;
     end
@@ -23443,91 +23550,92 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$355  = \$90 ;
     if (rst) begin
-      \$355  = 50'h0000000000000;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = \$91 ;
+    \$356  = \$94 ;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = rq3_mult_1;
+    \$357  = \$95 ;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = rq3_mult_2;
+    \$358  = rq3_mult_1;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = rq3_mult_3;
+    \$359  = rq3_mult_2;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = rq3_mult_4;
+    \$360  = rq3_mult_3;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = rq3_mult_5;
+    \$361  = rq3_mult_4;
     if (rst) begin
       \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = rq3_mult_6;
+    \$362  = rq3_mult_5;
     if (rst) begin
       \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = rq3_mult_7;
+    \$363  = rq3_mult_6;
     if (rst) begin
       \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = \$92 ;
+    \$364  = rq3_mult_7;
     if (rst) begin
-      \$364  = 6'h00;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = rq3_shift_1;
+    \$365  = \$96 ;
     if (rst) begin
       \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = rq3_shift_2;
+    \$366  = rq3_shift_1;
     if (rst) begin
       \$366  = 6'h00;
     end
   end
-  assign i__ready = q_room;
+  assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$17  = \$2 [7:0];
-  assign \port__addr$19  = \$3 [7:0];
-  assign \port__addr$21  = \$4 [7:0];
+  assign \port__addr$16  = \$2 [7:0];
+  assign \port__addr$18  = \$3 [7:0];
+  assign \port__addr$20  = \$4 [7:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -23543,24 +23651,24 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \port__data$27 ;
-  assign q_in[23:16] = \port__data$26 ;
-  assign q_in[15:8] = \port__data$25 ;
+  assign q_in[31:24] = \port__data$26 ;
+  assign q_in[23:16] = \port__data$25 ;
+  assign q_in[15:8] = \port__data$24 ;
   assign q_in[7:0] = port__data;
-  assign \$24  = { 1'h0, rq0_part0_0_rr };
-  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$49  = { 1'h0, rq1_part0_0_rr };
-  assign \$51  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$53  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$55  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$74  = { 1'h0, rq2_part0_0_rr };
-  assign \$76  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$78  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$80  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$99  = { 1'h0, rq3_part0_0_rr };
-  assign \$101  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$103  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$105  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$53  = { 1'h0, rq1_part0_0_rr };
+  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$57  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$59  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$78  = { 1'h0, rq2_part0_0_rr };
+  assign \$80  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$82  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$84  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$103  = { 1'h0, rq3_part0_0_rr };
+  assign \$105  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$107  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$109  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
 endmodule

@@ -348,11 +348,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s0_conv0_u2  s0_conv0_u2 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
+    .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
     .o__payload(\i__payload$78 ),
     .o__ready(\o__ready$80 ),
     .o__valid(\i__valid$82 ),
-    .q_room(\o__ready$17 ),
     .rst(rst)
   );
   \top.s1_maxpool1_u0  s1_maxpool1_u0 (
@@ -398,11 +398,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s2_conv2_u2  s2_conv2_u2 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
+    .i__ready(\o__ready$35 ),
     .i__valid(\i__valid$37 ),
     .o__payload(\i__payload$90 ),
     .o__ready(\o__ready$92 ),
     .o__valid(\i__valid$94 ),
-    .q_room(\o__ready$35 ),
     .rst(rst)
   );
   \top.s3_maxpool3_u0  s3_maxpool3_u0 (
@@ -438,11 +438,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s4_dense4_u1  s4_dense4_u1 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
+    .i__ready(\o__ready$47 ),
     .i__valid(\i__valid$49 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
-    .q_room(\o__ready$47 ),
     .rst(rst)
   );
   assign \o__payload$10  = \i__payload$9 ;
@@ -2216,43 +2216,43 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire \$1 ;
-  wire [21:0] \$10 ;
+  reg [3:0] \$1 ;
+  wire [8:0] \$10 ;
   reg \$100 ;
-  reg [3:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg \$103 ;
+  reg \$101 ;
+  reg [3:0] \$102 ;
+  reg [7:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
   reg \$106 ;
-  reg [7:0] \$107 ;
-  reg [3:0] \$108 ;
-  reg [63:0] \$109 ;
-  wire [20:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [8:0] \$119 ;
-  wire [21:0] \$12 ;
-  reg [7:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [8:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [8:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [16:0] \$127 ;
+  reg \$107 ;
+  reg [7:0] \$108 ;
+  reg [3:0] \$109 ;
+  wire [8:0] \$11 ;
+  reg [63:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
+  wire [8:0] \$12 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [8:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [8:0] \$126 ;
+  reg [7:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
-  wire [20:0] \$13 ;
+  wire [8:0] \$13 ;
   reg [16:0] \$130 ;
   reg [16:0] \$131 ;
   reg [16:0] \$132 ;
@@ -2263,20 +2263,20 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$137 ;
   reg [16:0] \$138 ;
   reg [16:0] \$139 ;
-  wire [21:0] \$14 ;
+  wire [8:0] \$14 ;
   reg [16:0] \$140 ;
   reg [16:0] \$141 ;
   reg [16:0] \$142 ;
-  reg [20:0] \$143 ;
+  reg [16:0] \$143 ;
   reg [20:0] \$144 ;
   reg [20:0] \$145 ;
   reg [20:0] \$146 ;
   reg [20:0] \$147 ;
   reg [20:0] \$148 ;
   reg [20:0] \$149 ;
-  wire [20:0] \$15 ;
+  wire [16:0] \$15 ;
   reg [20:0] \$150 ;
-  reg \$151 ;
+  reg [20:0] \$151 ;
   reg \$152 ;
   reg \$153 ;
   reg \$154 ;
@@ -2285,7 +2285,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
-  wire [21:0] \$16 ;
+  wire [16:0] \$16 ;
   reg \$160 ;
   reg \$161 ;
   reg \$162 ;
@@ -2295,8 +2295,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$166 ;
   reg \$167 ;
   reg \$168 ;
-  reg [20:0] \$169 ;
-  wire [20:0] \$17 ;
+  reg \$169 ;
+  wire [16:0] \$17 ;
   reg [20:0] \$170 ;
   reg [20:0] \$171 ;
   reg [20:0] \$172 ;
@@ -2304,18 +2304,20 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] \$174 ;
   reg [20:0] \$175 ;
   reg [20:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [2:0] \$178 ;
-  reg [2:0] \$179 ;
-  wire [21:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg \$181 ;
-  reg [167:0] \$182 ;
-  wire [20:0] \$19 ;
-  wire \$2 ;
-  wire [21:0] \$20 ;
-  wire [20:0] \$21 ;
-  wire [21:0] \$22 ;
+  reg [20:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
+  wire [16:0] \$18 ;
+  reg [2:0] \$180 ;
+  reg [2:0] \$181 ;
+  reg [3:0] \$182 ;
+  reg \$183 ;
+  reg [167:0] \$184 ;
+  wire [16:0] \$19 ;
+  reg \$2 ;
+  wire [16:0] \$20 ;
+  wire [16:0] \$21 ;
+  wire [16:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -2323,84 +2325,85 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire \$3 ;
-  reg [3:0] \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  wire [8:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [8:0] \$39 ;
+  reg \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [3:0] \$33 ;
+  wire [3:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
+  wire [3:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire [4:0] \$5 ;
+  wire [4:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire [5:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [4:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
+  wire [167:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [3:0] \$65 ;
-  wire [3:0] \$66 ;
+  wire \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire [20:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire [3:0] \$72 ;
-  wire [3:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire [21:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [4:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
+  wire [20:0] \$69 ;
+  wire [8:0] \$7 ;
+  wire [21:0] \$70 ;
+  wire [20:0] \$71 ;
+  wire [21:0] \$72 ;
+  wire [20:0] \$73 ;
+  wire [21:0] \$74 ;
+  wire [20:0] \$75 ;
+  wire [21:0] \$76 ;
+  wire [20:0] \$77 ;
+  wire [21:0] \$78 ;
+  wire [20:0] \$79 ;
+  wire [8:0] \$8 ;
+  wire [21:0] \$80 ;
+  wire [20:0] \$81 ;
+  wire [21:0] \$82 ;
+  wire [20:0] \$83 ;
+  wire [21:0] \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [5:0] \$87 ;
-  wire \$88 ;
+  wire [4:0] \$86 ;
+  wire \$87 ;
+  wire [5:0] \$88 ;
   wire \$89 ;
-  wire [20:0] \$9 ;
+  wire [8:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [167:0] \$94 ;
-  reg [3:0] \$95 ;
+  wire \$94 ;
+  wire \$95 ;
   reg [3:0] \$96 ;
-  reg \$97 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
   wire [167:0] \$signature__data ;
   wire \$signature__en ;
   reg [20:0] acc0 = 21'h000000;
@@ -2469,8 +2472,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 4'h0 *)
   (* keep = 32'd1 *)
-  reg [3:0] port__addr = 4'h0;
+  wire [3:0] port__addr;
   wire [63:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
@@ -2498,17 +2502,16 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [20:0] \q_in[6] ;
   wire [20:0] \q_in[7] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [2:0] q_rptr = 3'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  (* init = 4'h0 *)
+  reg [2:0] q_wptr = 3'h0;
   (* keep = 32'd1 *)
-  wire [3:0] rom0_addr;
+  reg [3:0] rom0_addr = 4'h0;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
   wire [167:0] rport__data;
   input rst;
   wire rst;
@@ -2571,9 +2574,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= q_in;
+      queue[q_wptr] <= q_in;
   end
-  assign rport__data = queue[rport__addr];
+  assign rport__data = queue[q_rptr];
   reg [63:0] rom0 [8:0];
   initial begin
     rom0[0] = 64'h23358fda83a0f4d4;
@@ -2588,394 +2591,386 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= rom0[port__addr];
+    _0_ <= rom0[rom0_addr];
   end
   assign port__data = _0_;
-  assign q_room = q_owed < 4'h9;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign issue = \$4  & \$6 ;
-  assign \$7  = first7 ? 21'h002b35 : acc0;
-  assign \$8  = $signed(\$7 ) + $signed(sum0_s0_0);
-  assign \$9  = first7 ? 21'h005a90 : acc1;
-  assign \$10  = $signed(\$9 ) + $signed(sum1_s0_0);
-  assign \$11  = first7 ? 21'h00134d : acc2;
-  assign \$12  = $signed(\$11 ) + $signed(sum2_s0_0);
-  assign \$13  = first7 ? 21'h005551 : acc3;
-  assign \$14  = $signed(\$13 ) + $signed(sum3_s0_0);
-  assign \$15  = first7 ? 21'h00042b : acc4;
-  assign \$16  = $signed(\$15 ) + $signed(sum4_s0_0);
-  assign \$17  = first7 ? 21'h1ff01d : acc5;
-  assign \$18  = $signed(\$17 ) + $signed(sum5_s0_0);
-  assign \$19  = first7 ? 21'h003653 : acc6;
-  assign \$20  = $signed(\$19 ) + $signed(sum6_s0_0);
-  assign \$21  = first7 ? 21'h1fe66a : acc7;
-  assign \$22  = $signed(\$21 ) + $signed(sum7_s0_0);
-  assign \$23  = v7 & last7;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = | q_stored;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = \$25  & \$27 ;
-  assign \$29  = ~ \$28 ;
-  assign \$signature__en  = \$23  & \$29 ;
-  assign \$33  = t == 4'h8;
-  assign \$34  = t + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = $signed(x0_0) - $signed(8'h80);
-  assign \$37  = $signed(x0_0) - $signed(8'h80);
-  assign \$38  = $signed(x0_0) - $signed(8'h80);
-  assign \$39  = $signed(x0_0) - $signed(8'h80);
-  assign \$40  = $signed(x0_0) - $signed(8'h80);
-  assign \$41  = $signed(x0_0) - $signed(8'h80);
-  assign \$42  = $signed(x0_0) - $signed(8'h80);
-  assign \$43  = $signed(x0_0) - $signed(8'h80);
-  assign \$44  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$45  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$46  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$47  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$48  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$49  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$50  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$51  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$52  = issue & last_t;
-  assign \$53  = q_owed + \$52 ;
-  assign \$54  = o__valid & o__ready;
-  assign \$55  = \$53  - \$54 ;
-  assign \$56  = v7 & last7;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$58  & \$60 ;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$56  & \$62 ;
-  assign \$64  = \$signature__addr  == 3'h7;
-  assign \$65  = \$signature__addr  + 1'h1;
-  assign \$66  = \$64  ? 4'h0 : \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = rport__addr == 3'h7;
-  assign \$72  = rport__addr + 1'h1;
-  assign \$73  = \$71  ? 4'h0 : \$72 ;
-  assign \$74  = v7 & last7;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$74  & \$80 ;
-  assign \$82  = q_stored + \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = \$82  - \$86 ;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = | q_stored;
-  assign \$91  = v7 & last7;
-  assign \$92  = \$90  | \$91 ;
-  assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$4  = t == 4'h8;
+  assign \$5  = t + 1'h1;
+  assign \$6  = \$4  ? 5'h00 : \$5 ;
+  assign \$7  = $signed(x0_0) - $signed(8'h80);
+  assign \$8  = $signed(x0_0) - $signed(8'h80);
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$12  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$16  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$17  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$18  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$19  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$20  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$21  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$22  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$23  = \$88 [3:0] < 4'h9;
+  assign \$24  = v7 & last7;
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = | q_stored;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = ~ \$29 ;
+  assign \$31  = \$24  & \$30 ;
+  assign \$32  = q_wptr == 3'h7;
+  assign \$33  = q_wptr + 1'h1;
+  assign \$34  = \$32  ? 4'h0 : \$33 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = q_rptr == 3'h7;
+  assign \$40  = q_rptr + 1'h1;
+  assign \$41  = \$39  ? 4'h0 : \$40 ;
+  assign \$42  = v7 & last7;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = | q_stored;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$44  & \$46 ;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$42  & \$48 ;
+  assign \$50  = q_stored + \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$50  - \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = v7 & last7;
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = | q_stored;
+  assign \$62  = \$61  ? rport__data : q_in;
+  assign \$63  = ~ last_t;
+  assign \$64  = q_room | \$63 ;
+  assign \$65  = ~ last_t;
+  assign \$66  = q_room | \$65 ;
+  assign issue = \$66  & \$68 ;
+  assign \$69  = first7 ? 21'h002b35 : acc0;
+  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
+  assign \$71  = first7 ? 21'h005a90 : acc1;
+  assign \$72  = $signed(\$71 ) + $signed(sum1_s0_0);
+  assign \$73  = first7 ? 21'h00134d : acc2;
+  assign \$74  = $signed(\$73 ) + $signed(sum2_s0_0);
+  assign \$75  = first7 ? 21'h005551 : acc3;
+  assign \$76  = $signed(\$75 ) + $signed(sum3_s0_0);
+  assign \$77  = first7 ? 21'h00042b : acc4;
+  assign \$78  = $signed(\$77 ) + $signed(sum4_s0_0);
+  assign \$79  = first7 ? 21'h1ff01d : acc5;
+  assign \$80  = $signed(\$79 ) + $signed(sum5_s0_0);
+  assign \$81  = first7 ? 21'h003653 : acc6;
+  assign \$82  = $signed(\$81 ) + $signed(sum6_s0_0);
+  assign \$83  = first7 ? 21'h1fe66a : acc7;
+  assign \$84  = $signed(\$83 ) + $signed(sum7_s0_0);
+  assign \$85  = issue & last_t;
+  assign \$86  = q_owed + \$85 ;
+  assign \$87  = o__valid & o__ready;
+  assign \$88  = \$86  - \$87 ;
+  assign \$89  = v7 & last7;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$91  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$signature__en  = \$89  & \$95 ;
   always @(posedge clk)
-    sf_t <= \$95 ;
+    sf_t <= \$96 ;
   always @(posedge clk)
-    sf_t_ahead <= \$96 ;
+    sf_t_ahead <= \$97 ;
   always @(posedge clk)
-    first_t <= \$97 ;
+    first_t <= \$98 ;
   always @(posedge clk)
-    first_t_ahead <= \$98 ;
+    first_t_ahead <= \$99 ;
   always @(posedge clk)
-    last_t <= \$99 ;
+    last_t <= \$100 ;
   always @(posedge clk)
-    last_t_ahead <= \$100 ;
+    last_t_ahead <= \$101 ;
   always @(posedge clk)
-    t <= \$101 ;
+    t <= \$102 ;
   always @(posedge clk)
-    x_reg <= \$102 ;
+    x_reg <= \$103 ;
   always @(posedge clk)
-    from_input <= \$103 ;
+    from_input <= \$104 ;
   always @(posedge clk)
-    v1 <= \$104 ;
+    v1 <= \$105 ;
   always @(posedge clk)
-    first1 <= \$105 ;
+    first1 <= \$106 ;
   always @(posedge clk)
-    last1 <= \$106 ;
+    last1 <= \$107 ;
   always @(posedge clk)
-    x_mid <= \$107 ;
+    x_mid <= \$108 ;
   always @(posedge clk)
-    port__addr <= \$108 ;
+    rom0_addr <= \$109 ;
   always @(posedge clk)
-    rom0_read <= \$109 ;
+    rom0_read <= \$110 ;
   always @(posedge clk)
-    x0_0 <= \$110 ;
+    x0_0 <= \$111 ;
   always @(posedge clk)
-    xoff0_0 <= \$111 ;
+    xoff0_0 <= \$112 ;
   always @(posedge clk)
-    w0_0 <= \$112 ;
+    w0_0 <= \$113 ;
   always @(posedge clk)
-    xoff1_0 <= \$113 ;
+    xoff1_0 <= \$114 ;
   always @(posedge clk)
-    w1_0 <= \$114 ;
+    w1_0 <= \$115 ;
   always @(posedge clk)
-    xoff2_0 <= \$115 ;
+    xoff2_0 <= \$116 ;
   always @(posedge clk)
-    w2_0 <= \$116 ;
+    w2_0 <= \$117 ;
   always @(posedge clk)
-    xoff3_0 <= \$117 ;
+    xoff3_0 <= \$118 ;
   always @(posedge clk)
-    w3_0 <= \$118 ;
+    w3_0 <= \$119 ;
   always @(posedge clk)
-    xoff4_0 <= \$119 ;
+    xoff4_0 <= \$120 ;
   always @(posedge clk)
-    w4_0 <= \$120 ;
+    w4_0 <= \$121 ;
   always @(posedge clk)
-    xoff5_0 <= \$121 ;
+    xoff5_0 <= \$122 ;
   always @(posedge clk)
-    w5_0 <= \$122 ;
+    w5_0 <= \$123 ;
   always @(posedge clk)
-    xoff6_0 <= \$123 ;
+    xoff6_0 <= \$124 ;
   always @(posedge clk)
-    w6_0 <= \$124 ;
+    w6_0 <= \$125 ;
   always @(posedge clk)
-    xoff7_0 <= \$125 ;
+    xoff7_0 <= \$126 ;
   always @(posedge clk)
-    w7_0 <= \$126 ;
+    w7_0 <= \$127 ;
   always @(posedge clk)
-    prod0_0 <= \$127 ;
+    prod0_0 <= \$128 ;
   always @(posedge clk)
-    prod1_0 <= \$128 ;
+    prod1_0 <= \$129 ;
   always @(posedge clk)
-    prod2_0 <= \$129 ;
+    prod2_0 <= \$130 ;
   always @(posedge clk)
-    prod3_0 <= \$130 ;
+    prod3_0 <= \$131 ;
   always @(posedge clk)
-    prod4_0 <= \$131 ;
+    prod4_0 <= \$132 ;
   always @(posedge clk)
-    prod5_0 <= \$132 ;
+    prod5_0 <= \$133 ;
   always @(posedge clk)
-    prod6_0 <= \$133 ;
+    prod6_0 <= \$134 ;
   always @(posedge clk)
-    prod7_0 <= \$134 ;
+    prod7_0 <= \$135 ;
   always @(posedge clk)
-    prod0_0_r <= \$135 ;
+    prod0_0_r <= \$136 ;
   always @(posedge clk)
-    prod1_0_r <= \$136 ;
+    prod1_0_r <= \$137 ;
   always @(posedge clk)
-    prod2_0_r <= \$137 ;
+    prod2_0_r <= \$138 ;
   always @(posedge clk)
-    prod3_0_r <= \$138 ;
+    prod3_0_r <= \$139 ;
   always @(posedge clk)
-    prod4_0_r <= \$139 ;
+    prod4_0_r <= \$140 ;
   always @(posedge clk)
-    prod5_0_r <= \$140 ;
+    prod5_0_r <= \$141 ;
   always @(posedge clk)
-    prod6_0_r <= \$141 ;
+    prod6_0_r <= \$142 ;
   always @(posedge clk)
-    prod7_0_r <= \$142 ;
+    prod7_0_r <= \$143 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$143 ;
+    sum0_s0_0 <= \$144 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$144 ;
+    sum1_s0_0 <= \$145 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$145 ;
+    sum2_s0_0 <= \$146 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$146 ;
+    sum3_s0_0 <= \$147 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$147 ;
+    sum4_s0_0 <= \$148 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$148 ;
+    sum5_s0_0 <= \$149 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$149 ;
+    sum6_s0_0 <= \$150 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$150 ;
+    sum7_s0_0 <= \$151 ;
   always @(posedge clk)
-    v2 <= \$151 ;
+    v2 <= \$152 ;
   always @(posedge clk)
-    first2 <= \$152 ;
+    first2 <= \$153 ;
   always @(posedge clk)
-    last2 <= \$153 ;
+    last2 <= \$154 ;
   always @(posedge clk)
-    v3 <= \$154 ;
+    v3 <= \$155 ;
   always @(posedge clk)
-    first3 <= \$155 ;
+    first3 <= \$156 ;
   always @(posedge clk)
-    last3 <= \$156 ;
+    last3 <= \$157 ;
   always @(posedge clk)
-    v4 <= \$157 ;
+    v4 <= \$158 ;
   always @(posedge clk)
-    first4 <= \$158 ;
+    first4 <= \$159 ;
   always @(posedge clk)
-    last4 <= \$159 ;
+    last4 <= \$160 ;
   always @(posedge clk)
-    v5 <= \$160 ;
+    v5 <= \$161 ;
   always @(posedge clk)
-    first5 <= \$161 ;
+    first5 <= \$162 ;
   always @(posedge clk)
-    last5 <= \$162 ;
+    last5 <= \$163 ;
   always @(posedge clk)
-    v6 <= \$163 ;
+    v6 <= \$164 ;
   always @(posedge clk)
-    first6 <= \$164 ;
+    first6 <= \$165 ;
   always @(posedge clk)
-    last6 <= \$165 ;
+    last6 <= \$166 ;
   always @(posedge clk)
-    v7 <= \$166 ;
+    v7 <= \$167 ;
   always @(posedge clk)
-    first7 <= \$167 ;
+    first7 <= \$168 ;
   always @(posedge clk)
-    last7 <= \$168 ;
+    last7 <= \$169 ;
   always @(posedge clk)
-    acc0 <= \$169 ;
+    acc0 <= \$170 ;
   always @(posedge clk)
-    acc1 <= \$170 ;
+    acc1 <= \$171 ;
   always @(posedge clk)
-    acc2 <= \$171 ;
+    acc2 <= \$172 ;
   always @(posedge clk)
-    acc3 <= \$172 ;
+    acc3 <= \$173 ;
   always @(posedge clk)
-    acc4 <= \$173 ;
+    acc4 <= \$174 ;
   always @(posedge clk)
-    acc5 <= \$174 ;
+    acc5 <= \$175 ;
   always @(posedge clk)
-    acc6 <= \$175 ;
+    acc6 <= \$176 ;
   always @(posedge clk)
-    acc7 <= \$176 ;
+    acc7 <= \$177 ;
   always @(posedge clk)
-    q_owed <= \$177 ;
+    q_owed <= \$178 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    q_room <= \$179 ;
   always @(posedge clk)
-    rport__addr <= \$179 ;
+    q_wptr <= \$180 ;
   always @(posedge clk)
-    q_stored <= \$180 ;
+    q_rptr <= \$181 ;
   always @(posedge clk)
-    o__valid <= \$181 ;
+    q_stored <= \$182 ;
   always @(posedge clk)
-    o__payload <= \$182 ;
+    o__valid <= \$183 ;
+  always @(posedge clk)
+    o__payload <= \$184 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$30  = 4'h0;
+    \$1  = 4'h0;
     casez (t)
       4'h0:
-          \$30  = 4'h2;
+          \$1  = 4'h2;
       4'h1:
-          \$30  = 4'h3;
+          \$1  = 4'h3;
       4'h2:
-          \$30  = 4'h4;
+          \$1  = 4'h4;
       4'h3:
-          \$30  = 4'h5;
+          \$1  = 4'h5;
       4'h4:
-          \$30  = 4'h6;
+          \$1  = 4'h6;
       4'h5:
-          \$30  = 4'h7;
+          \$1  = 4'h7;
       4'h6:
-          \$30  = 4'h8;
+          \$1  = 4'h8;
       4'h7:
-          \$30  = 4'h0;
+          \$1  = 4'h0;
       4'h8:
-          \$30  = 4'h1;
+          \$1  = 4'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$31  = 1'h0;
+    \$2  = 1'h0;
     casez (t)
       4'h0:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
       4'h1:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
       4'h2:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
       4'h3:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
       4'h4:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
       4'h5:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
       4'h6:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
       4'h7:
-          \$31  = 1'h1;
+          \$2  = 1'h1;
       4'h8:
-          \$31  = 1'h0;
+          \$2  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$32  = 1'h0;
+    \$3  = 1'h0;
     casez (t)
       4'h0:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
       4'h1:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
       4'h2:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
       4'h3:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
       4'h4:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
       4'h5:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
       4'h6:
-          \$32  = 1'h1;
+          \$3  = 1'h1;
       4'h7:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
       4'h8:
-          \$32  = 1'h0;
+          \$3  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = sf_t;
+    \$96  = sf_t;
     if (issue) begin
-      \$95  = sf_t_ahead;
+      \$96  = sf_t_ahead;
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = sf_t_ahead;
+    \$97  = sf_t_ahead;
     if (issue) begin
-      \$96  = \$30 ;
+      \$97  = \$1 ;
     end
     if (rst) begin
-      \$96  = 4'h1;
+      \$97  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = first_t;
+    \$98  = first_t;
     if (issue) begin
-      \$97  = first_t_ahead;
+      \$98  = first_t_ahead;
     end
     if (rst) begin
-      \$97  = 1'h1;
+      \$98  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = first_t_ahead;
+    \$99  = first_t_ahead;
     if (issue) begin
-      \$98  = \$31 ;
-    end
-    if (rst) begin
-      \$98  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = last_t;
-    if (issue) begin
-      \$99  = last_t_ahead;
+      \$99  = \$2 ;
     end
     if (rst) begin
       \$99  = 1'h0;
@@ -2983,9 +2978,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = last_t_ahead;
+    \$100  = last_t;
     if (issue) begin
-      \$100  = \$32 ;
+      \$100  = last_t_ahead;
     end
     if (rst) begin
       \$100  = 1'h0;
@@ -2993,498 +2988,498 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = t;
+    \$101  = last_t_ahead;
     if (issue) begin
-      \$101  = \$35 [3:0];
+      \$101  = \$3 ;
     end
     if (rst) begin
-      \$101  = 4'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = i__payload;
+    \$102  = t;
+    if (issue) begin
+      \$102  = \$6 [3:0];
+    end
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = 1'h1;
+    \$103  = i__payload;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = issue;
+    \$104  = 1'h1;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = first_t;
+    \$105  = issue;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = last_t;
+    \$106  = first_t;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = x_reg;
+    \$107  = last_t;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = t;
+    \$108  = x_reg;
     if (rst) begin
-      \$108  = 4'h0;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = port__data;
+    \$109  = t;
     if (rst) begin
-      \$109  = 64'h0000000000000000;
+      \$109  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = x_mid;
+    \$110  = port__data;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = \$36 ;
+    \$111  = x_mid;
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = rom0_read[7:0];
+    \$112  = \$7 ;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = \$37 ;
+    \$113  = rom0_read[7:0];
     if (rst) begin
-      \$113  = 9'h000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = rom0_read[15:8];
+    \$114  = \$8 ;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = \$38 ;
+    \$115  = rom0_read[15:8];
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = rom0_read[23:16];
+    \$116  = \$9 ;
     if (rst) begin
-      \$116  = 8'h00;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = \$39 ;
+    \$117  = rom0_read[23:16];
     if (rst) begin
-      \$117  = 9'h000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = rom0_read[31:24];
+    \$118  = \$10 ;
     if (rst) begin
-      \$118  = 8'h00;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = \$40 ;
+    \$119  = rom0_read[31:24];
     if (rst) begin
-      \$119  = 9'h000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = rom0_read[39:32];
+    \$120  = \$11 ;
     if (rst) begin
-      \$120  = 8'h00;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = \$41 ;
+    \$121  = rom0_read[39:32];
     if (rst) begin
-      \$121  = 9'h000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = rom0_read[47:40];
+    \$122  = \$12 ;
     if (rst) begin
-      \$122  = 8'h00;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = \$42 ;
+    \$123  = rom0_read[47:40];
     if (rst) begin
-      \$123  = 9'h000;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = rom0_read[55:48];
+    \$124  = \$13 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = \$43 ;
+    \$125  = rom0_read[55:48];
     if (rst) begin
-      \$125  = 9'h000;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = rom0_read[63:56];
+    \$126  = \$14 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = \$44 ;
+    \$127  = rom0_read[63:56];
     if (rst) begin
-      \$127  = 17'h00000;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = \$45 ;
+    \$128  = \$15 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = \$46 ;
+    \$129  = \$16 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = \$47 ;
+    \$130  = \$17 ;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$48 ;
+    \$131  = \$18 ;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$49 ;
+    \$132  = \$19 ;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = \$50 ;
+    \$133  = \$20 ;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = \$51 ;
+    \$134  = \$21 ;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = prod0_0;
+    \$135  = \$22 ;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = prod1_0;
+    \$136  = prod0_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = prod2_0;
+    \$137  = prod1_0;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = prod3_0;
+    \$138  = prod2_0;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = prod4_0;
+    \$139  = prod3_0;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = prod5_0;
+    \$140  = prod4_0;
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = prod6_0;
+    \$141  = prod5_0;
     if (rst) begin
       \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = prod7_0;
+    \$142  = prod6_0;
     if (rst) begin
       \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$143  = prod7_0;
     if (rst) begin
-      \$143  = 21'h000000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$144  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$145  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$146  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$147  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$148  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
       \$148  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$149  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
       \$149  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$150  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
       \$150  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = v1;
+    \$151  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
-      \$151  = 1'h0;
+      \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = first1;
+    \$152  = v1;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = last1;
+    \$153  = first1;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = v2;
+    \$154  = last1;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = first2;
+    \$155  = v2;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = last2;
+    \$156  = first2;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = v3;
+    \$157  = last2;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = first3;
+    \$158  = v3;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = last3;
+    \$159  = first3;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = v4;
+    \$160  = last3;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = first4;
+    \$161  = v4;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = last4;
+    \$162  = first4;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = v5;
+    \$163  = last4;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = first5;
+    \$164  = v5;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = last5;
+    \$165  = first5;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = v6;
+    \$166  = last5;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = first6;
+    \$167  = v6;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = last6;
+    \$168  = first6;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = acc0;
-    if (v7) begin
-      \$169  = \$8 [20:0];
-    end
+    \$169  = last6;
     if (rst) begin
-      \$169  = 21'h000000;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = acc1;
+    \$170  = acc0;
     if (v7) begin
-      \$170  = \$10 [20:0];
+      \$170  = \$70 [20:0];
     end
     if (rst) begin
       \$170  = 21'h000000;
@@ -3492,9 +3487,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = acc2;
+    \$171  = acc1;
     if (v7) begin
-      \$171  = \$12 [20:0];
+      \$171  = \$72 [20:0];
     end
     if (rst) begin
       \$171  = 21'h000000;
@@ -3502,9 +3497,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = acc3;
+    \$172  = acc2;
     if (v7) begin
-      \$172  = \$14 [20:0];
+      \$172  = \$74 [20:0];
     end
     if (rst) begin
       \$172  = 21'h000000;
@@ -3512,9 +3507,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = acc4;
+    \$173  = acc3;
     if (v7) begin
-      \$173  = \$16 [20:0];
+      \$173  = \$76 [20:0];
     end
     if (rst) begin
       \$173  = 21'h000000;
@@ -3522,9 +3517,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = acc5;
+    \$174  = acc4;
     if (v7) begin
-      \$174  = \$18 [20:0];
+      \$174  = \$78 [20:0];
     end
     if (rst) begin
       \$174  = 21'h000000;
@@ -3532,9 +3527,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = acc6;
+    \$175  = acc5;
     if (v7) begin
-      \$175  = \$20 [20:0];
+      \$175  = \$80 [20:0];
     end
     if (rst) begin
       \$175  = 21'h000000;
@@ -3542,9 +3537,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = acc7;
+    \$176  = acc6;
     if (v7) begin
-      \$176  = \$22 [20:0];
+      \$176  = \$82 [20:0];
     end
     if (rst) begin
       \$176  = 21'h000000;
@@ -3552,78 +3547,88 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = \$55 [3:0];
+    \$177  = acc7;
+    if (v7) begin
+      \$177  = \$84 [20:0];
+    end
     if (rst) begin
-      \$177  = 4'h0;
+      \$177  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = \$signature__addr ;
-    if (\$63 ) begin
-      \$178  = \$66 [2:0];
-    end
+    \$178  = \$88 [3:0];
     if (rst) begin
-      \$178  = 3'h0;
+      \$178  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = rport__addr;
-    if (\$70 ) begin
-      \$179  = \$73 [2:0];
-    end
+    \$179  = \$23 ;
     if (rst) begin
-      \$179  = 3'h0;
+      \$179  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = \$87 [3:0];
+    \$180  = q_wptr;
+    if (\$31 ) begin
+      \$180  = \$34 [2:0];
+    end
     if (rst) begin
-      \$180  = 4'h0;
+      \$180  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = o__valid;
-    if (\$89 ) begin
-      \$181  = \$92 ;
+    \$181  = q_rptr;
+    if (\$38 ) begin
+      \$181  = \$41 [2:0];
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = o__payload;
-    if (\$89 ) begin
-      \$182  = \$94 ;
-    end
+    \$182  = \$55 [3:0];
     if (rst) begin
-      \$182  = 168'h000000000000000000000000000000000000000000;
+      \$182  = 4'h0;
     end
   end
-  assign rom0_addr = port__addr;
-  assign acc0_next = \$8 [20:0];
-  assign acc1_next = \$10 [20:0];
-  assign acc2_next = \$12 [20:0];
-  assign acc3_next = \$14 [20:0];
-  assign acc4_next = \$16 [20:0];
-  assign acc5_next = \$18 [20:0];
-  assign acc6_next = \$20 [20:0];
-  assign acc7_next = \$22 [20:0];
-  assign q_wptr = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$183  = o__valid;
+    if (\$57 ) begin
+      \$183  = \$60 ;
+    end
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$184  = o__payload;
+    if (\$57 ) begin
+      \$184  = \$62 ;
+    end
+    if (rst) begin
+      \$184  = 168'h000000000000000000000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$70 [20:0];
+  assign acc1_next = \$72 [20:0];
+  assign acc2_next = \$74 [20:0];
+  assign acc3_next = \$76 [20:0];
+  assign acc4_next = \$78 [20:0];
+  assign acc5_next = \$80 [20:0];
+  assign acc6_next = \$82 [20:0];
+  assign acc7_next = \$84 [20:0];
+  assign q_owed_next = \$88 [3:0];
+  assign port__addr = rom0_addr;
+  assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
-  assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[20:0];
-  assign \q_in[1]  = q_in[41:21];
-  assign \q_in[2]  = q_in[62:42];
-  assign \q_in[3]  = q_in[83:63];
-  assign \q_in[4]  = q_in[104:84];
-  assign \q_in[5]  = q_in[125:105];
-  assign \q_in[6]  = q_in[146:126];
-  assign \q_in[7]  = q_in[167:147];
+  assign rport__addr = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -3633,152 +3638,160 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \o__payload[5]  = o__payload[125:105];
   assign \o__payload[6]  = o__payload[146:126];
   assign \o__payload[7]  = o__payload[167:147];
-  assign q_in[167:147] = \$22 [20:0];
-  assign q_in[146:126] = \$20 [20:0];
-  assign q_in[125:105] = \$18 [20:0];
-  assign q_in[104:84] = \$16 [20:0];
-  assign q_in[83:63] = \$14 [20:0];
-  assign q_in[62:42] = \$12 [20:0];
-  assign q_in[41:21] = \$10 [20:0];
-  assign q_in[20:0] = \$8 [20:0];
-  assign i__ready = \$2 ;
-  assign \$5  = 1'h0;
-  assign \$6  = i__valid;
+  assign \q_in[0]  = q_in[20:0];
+  assign \q_in[1]  = q_in[41:21];
+  assign \q_in[2]  = q_in[62:42];
+  assign \q_in[3]  = q_in[83:63];
+  assign \q_in[4]  = q_in[104:84];
+  assign \q_in[5]  = q_in[125:105];
+  assign \q_in[6]  = q_in[146:126];
+  assign \q_in[7]  = q_in[167:147];
+  assign q_in[167:147] = \$84 [20:0];
+  assign q_in[146:126] = \$82 [20:0];
+  assign q_in[125:105] = \$80 [20:0];
+  assign q_in[104:84] = \$78 [20:0];
+  assign q_in[83:63] = \$76 [20:0];
+  assign q_in[62:42] = \$74 [20:0];
+  assign q_in[41:21] = \$72 [20:0];
+  assign q_in[20:0] = \$70 [20:0];
+  assign \$67  = 1'h0;
+  assign \$68  = i__valid;
+  assign i__ready = \$64 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [46:0] \$103 ;
+  wire [74:0] \$100 ;
+  wire [75:0] \$101 ;
+  wire [45:0] \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [47:0] \$106 ;
-  wire [32:0] \$107 ;
-  wire [24:0] \$108 ;
-  wire [19:0] \$109 ;
+  wire \$106 ;
+  wire [46:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire [47:0] \$11 ;
-  wire [11:0] \$110 ;
-  wire [33:0] \$111 ;
-  wire [34:0] \$112 ;
-  wire [55:0] \$113 ;
-  wire [56:0] \$114 ;
-  wire [50:0] \$115 ;
-  wire [58:0] \$116 ;
-  wire [74:0] \$117 ;
-  wire [75:0] \$118 ;
-  wire [45:0] \$119 ;
+  wire [47:0] \$110 ;
+  wire [32:0] \$111 ;
+  wire [24:0] \$112 ;
+  wire [19:0] \$113 ;
+  wire [11:0] \$114 ;
+  wire [33:0] \$115 ;
+  wire [34:0] \$116 ;
+  wire [55:0] \$117 ;
+  wire [56:0] \$118 ;
+  wire [50:0] \$119 ;
   wire [47:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [46:0] \$124 ;
+  wire [58:0] \$120 ;
+  wire [74:0] \$121 ;
+  wire [75:0] \$122 ;
+  wire [45:0] \$123 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [47:0] \$127 ;
-  wire [33:0] \$128 ;
-  wire [24:0] \$129 ;
+  wire \$127 ;
+  wire [46:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [20:0] \$130 ;
-  wire [11:0] \$131 ;
-  wire [34:0] \$132 ;
-  wire [35:0] \$133 ;
-  wire [55:0] \$134 ;
-  wire [56:0] \$135 ;
-  wire [51:0] \$136 ;
-  wire [58:0] \$137 ;
-  wire [74:0] \$138 ;
-  wire [75:0] \$139 ;
+  wire \$130 ;
+  wire [47:0] \$131 ;
+  wire [33:0] \$132 ;
+  wire [24:0] \$133 ;
+  wire [20:0] \$134 ;
+  wire [11:0] \$135 ;
+  wire [34:0] \$136 ;
+  wire [35:0] \$137 ;
+  wire [55:0] \$138 ;
+  wire [56:0] \$139 ;
   wire \$14 ;
-  wire [45:0] \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [46:0] \$145 ;
+  wire [51:0] \$140 ;
+  wire [58:0] \$141 ;
+  wire [74:0] \$142 ;
+  wire [75:0] \$143 ;
+  wire [45:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [47:0] \$148 ;
-  wire [33:0] \$149 ;
+  wire \$148 ;
+  wire [46:0] \$149 ;
   wire [47:0] \$15 ;
-  wire [24:0] \$150 ;
-  wire [20:0] \$151 ;
-  wire [11:0] \$152 ;
-  wire [34:0] \$153 ;
-  wire [35:0] \$154 ;
-  wire [55:0] \$155 ;
-  wire [56:0] \$156 ;
-  wire [51:0] \$157 ;
-  wire [58:0] \$158 ;
-  wire [74:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [47:0] \$152 ;
+  wire [33:0] \$153 ;
+  wire [24:0] \$154 ;
+  wire [20:0] \$155 ;
+  wire [11:0] \$156 ;
+  wire [34:0] \$157 ;
+  wire [35:0] \$158 ;
+  wire [55:0] \$159 ;
   wire [47:0] \$16 ;
-  wire [75:0] \$160 ;
-  wire [45:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [46:0] \$166 ;
+  wire [56:0] \$160 ;
+  wire [51:0] \$161 ;
+  wire [58:0] \$162 ;
+  wire [74:0] \$163 ;
+  wire [75:0] \$164 ;
+  wire [45:0] \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [47:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [33:0] \$170 ;
-  wire [24:0] \$171 ;
-  wire [20:0] \$172 ;
-  wire [11:0] \$173 ;
-  wire [34:0] \$174 ;
-  wire [35:0] \$175 ;
-  wire [55:0] \$176 ;
-  wire [56:0] \$177 ;
-  wire [51:0] \$178 ;
-  wire [58:0] \$179 ;
+  wire [46:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [47:0] \$173 ;
+  wire [33:0] \$174 ;
+  wire [24:0] \$175 ;
+  wire [20:0] \$176 ;
+  wire [11:0] \$177 ;
+  wire [34:0] \$178 ;
+  wire [35:0] \$179 ;
   wire \$18 ;
-  wire [74:0] \$180 ;
-  wire [75:0] \$181 ;
-  wire [45:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire [46:0] \$187 ;
+  wire [55:0] \$180 ;
+  wire [56:0] \$181 ;
+  wire [51:0] \$182 ;
+  wire [58:0] \$183 ;
+  wire [74:0] \$184 ;
+  wire [75:0] \$185 ;
+  wire [45:0] \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [47:0] \$19 ;
-  wire [47:0] \$190 ;
-  wire [33:0] \$191 ;
-  wire [24:0] \$192 ;
-  wire [20:0] \$193 ;
-  wire [11:0] \$194 ;
-  wire [34:0] \$195 ;
-  wire [35:0] \$196 ;
-  wire [55:0] \$197 ;
-  wire [56:0] \$198 ;
-  wire [51:0] \$199 ;
+  wire \$190 ;
+  wire [46:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [47:0] \$194 ;
+  wire [33:0] \$195 ;
+  wire [24:0] \$196 ;
+  wire [20:0] \$197 ;
+  wire [11:0] \$198 ;
+  wire [34:0] \$199 ;
   wire \$2 ;
   wire [47:0] \$20 ;
-  wire [58:0] \$200 ;
-  wire [74:0] \$201 ;
-  wire [75:0] \$202 ;
-  wire [45:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [46:0] \$208 ;
+  wire [35:0] \$200 ;
+  wire [55:0] \$201 ;
+  wire [56:0] \$202 ;
+  wire [51:0] \$203 ;
+  wire [58:0] \$204 ;
+  wire [74:0] \$205 ;
+  wire [75:0] \$206 ;
+  wire [45:0] \$207 ;
+  wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [47:0] \$211 ;
-  wire \$212 ;
-  wire [4:0] \$213 ;
+  wire \$211 ;
+  wire [46:0] \$212 ;
+  wire \$213 ;
   wire \$214 ;
-  wire [5:0] \$215 ;
+  wire [47:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
@@ -3788,17 +3801,17 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [4:0] \$224 ;
+  wire \$224 ;
   wire [4:0] \$225 ;
-  wire \$226 ;
+  wire [4:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [47:0] \$23 ;
   wire \$230 ;
-  wire [4:0] \$231 ;
+  wire \$231 ;
   wire [4:0] \$232 ;
-  wire \$233 ;
+  wire [4:0] \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
@@ -3806,20 +3819,20 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$238 ;
   wire \$239 ;
   wire [47:0] \$24 ;
-  wire [4:0] \$240 ;
-  wire \$241 ;
+  wire \$240 ;
+  wire [4:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire [5:0] \$245 ;
-  wire \$246 ;
+  wire \$245 ;
+  wire [5:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [63:0] \$251 ;
-  reg \$252 ;
+  wire \$251 ;
+  wire [63:0] \$252 ;
   reg \$253 ;
   reg \$254 ;
   reg \$255 ;
@@ -3830,268 +3843,270 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$26 ;
   reg \$260 ;
   reg \$261 ;
-  reg [20:0] \$262 ;
-  reg [16:0] \$263 ;
-  reg [26:0] \$264 ;
+  reg \$262 ;
+  reg [20:0] \$263 ;
+  reg [16:0] \$264 ;
   reg [26:0] \$265 ;
   reg [26:0] \$266 ;
-  reg [16:0] \$267 ;
-  reg [24:0] \$268 ;
+  reg [26:0] \$267 ;
+  reg [16:0] \$268 ;
   reg [24:0] \$269 ;
   wire [47:0] \$27 ;
   reg [24:0] \$270 ;
-  reg [3:0] \$271 ;
-  reg [13:0] \$272 ;
+  reg [24:0] \$271 ;
+  reg [3:0] \$272 ;
   reg [13:0] \$273 ;
   reg [13:0] \$274 ;
-  reg [3:0] \$275 ;
-  reg [11:0] \$276 ;
+  reg [13:0] \$275 ;
+  reg [3:0] \$276 ;
   reg [11:0] \$277 ;
   reg [11:0] \$278 ;
-  reg [45:0] \$279 ;
+  reg [11:0] \$279 ;
   wire [47:0] \$28 ;
   reg [45:0] \$280 ;
-  reg \$281 ;
+  reg [45:0] \$281 ;
   reg \$282 ;
-  reg [47:0] \$283 ;
-  reg [20:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [33:0] \$286 ;
+  reg \$283 ;
+  reg [47:0] \$284 ;
+  reg [20:0] \$285 ;
+  reg [16:0] \$286 ;
   reg [33:0] \$287 ;
   reg [33:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [33:0] \$289 ;
   wire \$29 ;
-  reg [24:0] \$290 ;
+  reg [16:0] \$290 ;
   reg [24:0] \$291 ;
   reg [24:0] \$292 ;
-  reg [3:0] \$293 ;
-  reg [20:0] \$294 ;
+  reg [24:0] \$293 ;
+  reg [3:0] \$294 ;
   reg [20:0] \$295 ;
   reg [20:0] \$296 ;
-  reg [3:0] \$297 ;
-  reg [11:0] \$298 ;
+  reg [20:0] \$297 ;
+  reg [3:0] \$298 ;
   reg [11:0] \$299 ;
   wire [47:0] \$3 ;
   wire \$30 ;
   reg [11:0] \$300 ;
-  reg [45:0] \$301 ;
+  reg [11:0] \$301 ;
   reg [45:0] \$302 ;
-  reg \$303 ;
+  reg [45:0] \$303 ;
   reg \$304 ;
-  reg [47:0] \$305 ;
-  reg [20:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [30:0] \$308 ;
+  reg \$305 ;
+  reg [47:0] \$306 ;
+  reg [20:0] \$307 ;
+  reg [16:0] \$308 ;
   reg [30:0] \$309 ;
   wire [47:0] \$31 ;
   reg [30:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [24:0] \$312 ;
+  reg [30:0] \$311 ;
+  reg [16:0] \$312 ;
   reg [24:0] \$313 ;
   reg [24:0] \$314 ;
-  reg [3:0] \$315 ;
-  reg [17:0] \$316 ;
+  reg [24:0] \$315 ;
+  reg [3:0] \$316 ;
   reg [17:0] \$317 ;
   reg [17:0] \$318 ;
-  reg [3:0] \$319 ;
+  reg [17:0] \$319 ;
   wire [47:0] \$32 ;
-  reg [11:0] \$320 ;
+  reg [3:0] \$320 ;
   reg [11:0] \$321 ;
   reg [11:0] \$322 ;
-  reg [45:0] \$323 ;
+  reg [11:0] \$323 ;
   reg [45:0] \$324 ;
-  reg \$325 ;
+  reg [45:0] \$325 ;
   reg \$326 ;
-  reg [47:0] \$327 ;
-  reg [20:0] \$328 ;
-  reg [16:0] \$329 ;
+  reg \$327 ;
+  reg [47:0] \$328 ;
+  reg [20:0] \$329 ;
   wire \$33 ;
-  reg [32:0] \$330 ;
+  reg [16:0] \$330 ;
   reg [32:0] \$331 ;
   reg [32:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [24:0] \$334 ;
+  reg [32:0] \$333 ;
+  reg [16:0] \$334 ;
   reg [24:0] \$335 ;
   reg [24:0] \$336 ;
-  reg [3:0] \$337 ;
-  reg [19:0] \$338 ;
+  reg [24:0] \$337 ;
+  reg [3:0] \$338 ;
   reg [19:0] \$339 ;
-  wire \$34 ;
+  wire [4:0] \$34 ;
   reg [19:0] \$340 ;
-  reg [3:0] \$341 ;
-  reg [11:0] \$342 ;
+  reg [19:0] \$341 ;
+  reg [3:0] \$342 ;
   reg [11:0] \$343 ;
   reg [11:0] \$344 ;
-  reg [45:0] \$345 ;
+  reg [11:0] \$345 ;
   reg [45:0] \$346 ;
-  reg \$347 ;
+  reg [45:0] \$347 ;
   reg \$348 ;
-  reg [47:0] \$349 ;
+  reg \$349 ;
   wire \$35 ;
-  reg [20:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [33:0] \$352 ;
+  reg [47:0] \$350 ;
+  reg [20:0] \$351 ;
+  reg [16:0] \$352 ;
   reg [33:0] \$353 ;
   reg [33:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [24:0] \$356 ;
+  reg [33:0] \$355 ;
+  reg [16:0] \$356 ;
   reg [24:0] \$357 ;
   reg [24:0] \$358 ;
-  reg [3:0] \$359 ;
-  wire \$36 ;
-  reg [20:0] \$360 ;
+  reg [24:0] \$359 ;
+  wire [5:0] \$36 ;
+  reg [3:0] \$360 ;
   reg [20:0] \$361 ;
   reg [20:0] \$362 ;
-  reg [3:0] \$363 ;
-  reg [11:0] \$364 ;
+  reg [20:0] \$363 ;
+  reg [3:0] \$364 ;
   reg [11:0] \$365 ;
   reg [11:0] \$366 ;
-  reg [45:0] \$367 ;
+  reg [11:0] \$367 ;
   reg [45:0] \$368 ;
-  reg \$369 ;
+  reg [45:0] \$369 ;
   wire \$37 ;
   reg \$370 ;
-  reg [47:0] \$371 ;
-  reg [20:0] \$372 ;
-  reg [16:0] \$373 ;
-  reg [33:0] \$374 ;
+  reg \$371 ;
+  reg [47:0] \$372 ;
+  reg [20:0] \$373 ;
+  reg [16:0] \$374 ;
   reg [33:0] \$375 ;
   reg [33:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [24:0] \$378 ;
+  reg [33:0] \$377 ;
+  reg [16:0] \$378 ;
   reg [24:0] \$379 ;
   wire \$38 ;
   reg [24:0] \$380 ;
-  reg [3:0] \$381 ;
-  reg [20:0] \$382 ;
+  reg [24:0] \$381 ;
+  reg [3:0] \$382 ;
   reg [20:0] \$383 ;
   reg [20:0] \$384 ;
-  reg [3:0] \$385 ;
-  reg [11:0] \$386 ;
+  reg [20:0] \$385 ;
+  reg [3:0] \$386 ;
   reg [11:0] \$387 ;
   reg [11:0] \$388 ;
-  reg [45:0] \$389 ;
+  reg [11:0] \$389 ;
   wire \$39 ;
   reg [45:0] \$390 ;
-  reg \$391 ;
+  reg [45:0] \$391 ;
   reg \$392 ;
-  reg [47:0] \$393 ;
-  reg [20:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [33:0] \$396 ;
+  reg \$393 ;
+  reg [47:0] \$394 ;
+  reg [20:0] \$395 ;
+  reg [16:0] \$396 ;
   reg [33:0] \$397 ;
   reg [33:0] \$398 ;
-  reg [16:0] \$399 ;
+  reg [33:0] \$399 ;
   wire [47:0] \$4 ;
   wire \$40 ;
-  reg [24:0] \$400 ;
+  reg [16:0] \$400 ;
   reg [24:0] \$401 ;
   reg [24:0] \$402 ;
-  reg [3:0] \$403 ;
-  reg [20:0] \$404 ;
+  reg [24:0] \$403 ;
+  reg [3:0] \$404 ;
   reg [20:0] \$405 ;
   reg [20:0] \$406 ;
-  reg [3:0] \$407 ;
-  reg [11:0] \$408 ;
+  reg [20:0] \$407 ;
+  reg [3:0] \$408 ;
   reg [11:0] \$409 ;
-  wire [1:0] \$41 ;
+  wire \$41 ;
   reg [11:0] \$410 ;
-  reg [45:0] \$411 ;
+  reg [11:0] \$411 ;
   reg [45:0] \$412 ;
-  reg \$413 ;
+  reg [45:0] \$413 ;
   reg \$414 ;
-  reg [47:0] \$415 ;
-  reg [20:0] \$416 ;
-  reg [16:0] \$417 ;
-  reg [33:0] \$418 ;
+  reg \$415 ;
+  reg [47:0] \$416 ;
+  reg [20:0] \$417 ;
+  reg [16:0] \$418 ;
   reg [33:0] \$419 ;
-  wire [1:0] \$42 ;
+  wire \$42 ;
   reg [33:0] \$420 ;
-  reg [16:0] \$421 ;
-  reg [24:0] \$422 ;
+  reg [33:0] \$421 ;
+  reg [16:0] \$422 ;
   reg [24:0] \$423 ;
   reg [24:0] \$424 ;
-  reg [3:0] \$425 ;
-  reg [20:0] \$426 ;
+  reg [24:0] \$425 ;
+  reg [3:0] \$426 ;
   reg [20:0] \$427 ;
   reg [20:0] \$428 ;
-  reg [3:0] \$429 ;
+  reg [20:0] \$429 ;
   wire \$43 ;
-  reg [11:0] \$430 ;
+  reg [3:0] \$430 ;
   reg [11:0] \$431 ;
   reg [11:0] \$432 ;
-  reg [45:0] \$433 ;
+  reg [11:0] \$433 ;
   reg [45:0] \$434 ;
-  reg \$435 ;
+  reg [45:0] \$435 ;
   reg \$436 ;
-  reg [47:0] \$437 ;
-  reg [3:0] \$438 ;
+  reg \$437 ;
+  reg [47:0] \$438 ;
   reg [3:0] \$439 ;
-  wire [26:0] \$44 ;
-  reg [3:0] \$440 ;
+  wire \$44 ;
+  reg \$440 ;
   reg [3:0] \$441 ;
-  reg \$442 ;
-  reg [63:0] \$443 ;
-  wire [24:0] \$45 ;
-  wire [13:0] \$46 ;
-  wire [11:0] \$47 ;
-  wire [27:0] \$48 ;
-  wire [28:0] \$49 ;
+  reg [3:0] \$442 ;
+  reg [3:0] \$443 ;
+  reg \$444 ;
+  reg [63:0] \$445 ;
+  wire [1:0] \$45 ;
+  wire [1:0] \$46 ;
+  wire \$47 ;
+  wire [26:0] \$48 ;
+  wire [24:0] \$49 ;
   wire \$5 ;
-  wire [55:0] \$50 ;
-  wire [56:0] \$51 ;
-  wire [44:0] \$52 ;
-  wire [58:0] \$53 ;
-  wire [74:0] \$54 ;
-  wire [75:0] \$55 ;
-  wire [45:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [13:0] \$50 ;
+  wire [11:0] \$51 ;
+  wire [27:0] \$52 ;
+  wire [28:0] \$53 ;
+  wire [55:0] \$54 ;
+  wire [56:0] \$55 ;
+  wire [44:0] \$56 ;
+  wire [58:0] \$57 ;
+  wire [74:0] \$58 ;
+  wire [75:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [46:0] \$61 ;
+  wire [45:0] \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [47:0] \$64 ;
-  wire [33:0] \$65 ;
-  wire [24:0] \$66 ;
-  wire [20:0] \$67 ;
-  wire [11:0] \$68 ;
-  wire [34:0] \$69 ;
+  wire \$64 ;
+  wire [46:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [47:0] \$68 ;
+  wire [33:0] \$69 ;
   wire [47:0] \$7 ;
-  wire [35:0] \$70 ;
-  wire [55:0] \$71 ;
-  wire [56:0] \$72 ;
-  wire [51:0] \$73 ;
-  wire [58:0] \$74 ;
-  wire [74:0] \$75 ;
-  wire [75:0] \$76 ;
-  wire [45:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [24:0] \$70 ;
+  wire [20:0] \$71 ;
+  wire [11:0] \$72 ;
+  wire [34:0] \$73 ;
+  wire [35:0] \$74 ;
+  wire [55:0] \$75 ;
+  wire [56:0] \$76 ;
+  wire [51:0] \$77 ;
+  wire [58:0] \$78 ;
+  wire [74:0] \$79 ;
   wire [47:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [46:0] \$82 ;
+  wire [75:0] \$80 ;
+  wire [45:0] \$81 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [47:0] \$85 ;
-  wire [30:0] \$86 ;
-  wire [24:0] \$87 ;
-  wire [17:0] \$88 ;
-  wire [11:0] \$89 ;
+  wire \$85 ;
+  wire [46:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [47:0] \$89 ;
   wire \$9 ;
-  wire [31:0] \$90 ;
-  wire [32:0] \$91 ;
-  wire [55:0] \$92 ;
-  wire [56:0] \$93 ;
-  wire [48:0] \$94 ;
-  wire [58:0] \$95 ;
-  wire [74:0] \$96 ;
-  wire [75:0] \$97 ;
-  wire [45:0] \$98 ;
-  wire \$99 ;
+  wire [30:0] \$90 ;
+  wire [24:0] \$91 ;
+  wire [17:0] \$92 ;
+  wire [11:0] \$93 ;
+  wire [31:0] \$94 ;
+  wire [32:0] \$95 ;
+  wire [55:0] \$96 ;
+  wire [56:0] \$97 ;
+  wire [48:0] \$98 ;
+  wire [58:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -4108,7 +4123,8 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [20:0] \i__payload[5] ;
   wire [20:0] \i__payload[6] ;
   wire [20:0] \i__payload[7] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [63:0] o__payload;
@@ -4135,7 +4151,8 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [7:0] \q_in[6] ;
   wire [7:0] \q_in[7] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -4357,100 +4374,103 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq6_part0_0_r <= \$397 ;
+    rq6_part0_0 <= \$397 ;
   always @(posedge clk)
-    rq6_part0_0_rr <= \$398 ;
+    rq6_part0_0_r <= \$398 ;
   always @(posedge clk)
-    rq6_x0_1 <= \$399 ;
+    rq6_part0_0_rr <= \$399 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$400 ;
+    rq6_x0_1 <= \$400 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$401 ;
+    rq6_part0_1 <= \$401 ;
   always @(posedge clk)
-    rq6_part0_1_rr <= \$402 ;
+    rq6_part0_1_r <= \$402 ;
   always @(posedge clk)
-    rq6_x1_0 <= \$403 ;
+    rq6_part0_1_rr <= \$403 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$404 ;
+    rq6_x1_0 <= \$404 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$405 ;
+    rq6_part1_0 <= \$405 ;
   always @(posedge clk)
-    rq6_part1_0_rr <= \$406 ;
+    rq6_part1_0_r <= \$406 ;
   always @(posedge clk)
-    rq6_x1_1 <= \$407 ;
+    rq6_part1_0_rr <= \$407 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$408 ;
+    rq6_x1_1 <= \$408 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$409 ;
+    rq6_part1_1 <= \$409 ;
   always @(posedge clk)
-    rq6_part1_1_rr <= \$410 ;
+    rq6_part1_1_r <= \$410 ;
   always @(posedge clk)
-    rq6_prod <= \$411 ;
+    rq6_part1_1_rr <= \$411 ;
   always @(posedge clk)
-    rq6_floor <= \$412 ;
+    rq6_prod <= \$412 ;
   always @(posedge clk)
-    rq6_above <= \$413 ;
+    rq6_floor <= \$413 ;
   always @(posedge clk)
-    rq6_tie <= \$414 ;
+    rq6_above <= \$414 ;
   always @(posedge clk)
-    rq6_code <= \$415 ;
+    rq6_tie <= \$415 ;
   always @(posedge clk)
-    rq7_x <= \$416 ;
+    rq6_code <= \$416 ;
   always @(posedge clk)
-    rq7_x0_0 <= \$417 ;
+    rq7_x <= \$417 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$418 ;
+    rq7_x0_0 <= \$418 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$419 ;
+    rq7_part0_0 <= \$419 ;
   always @(posedge clk)
-    rq7_part0_0_rr <= \$420 ;
+    rq7_part0_0_r <= \$420 ;
   always @(posedge clk)
-    rq7_x0_1 <= \$421 ;
+    rq7_part0_0_rr <= \$421 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$422 ;
+    rq7_x0_1 <= \$422 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$423 ;
+    rq7_part0_1 <= \$423 ;
   always @(posedge clk)
-    rq7_part0_1_rr <= \$424 ;
+    rq7_part0_1_r <= \$424 ;
   always @(posedge clk)
-    rq7_x1_0 <= \$425 ;
+    rq7_part0_1_rr <= \$425 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$426 ;
+    rq7_x1_0 <= \$426 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$427 ;
+    rq7_part1_0 <= \$427 ;
   always @(posedge clk)
-    rq7_part1_0_rr <= \$428 ;
+    rq7_part1_0_r <= \$428 ;
   always @(posedge clk)
-    rq7_x1_1 <= \$429 ;
+    rq7_part1_0_rr <= \$429 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$430 ;
+    rq7_x1_1 <= \$430 ;
   always @(posedge clk)
-    rq7_part1_1_r <= \$431 ;
+    rq7_part1_1 <= \$431 ;
   always @(posedge clk)
-    rq7_part1_1_rr <= \$432 ;
+    rq7_part1_1_r <= \$432 ;
   always @(posedge clk)
-    rq7_prod <= \$433 ;
+    rq7_part1_1_rr <= \$433 ;
   always @(posedge clk)
-    rq7_floor <= \$434 ;
+    rq7_prod <= \$434 ;
   always @(posedge clk)
-    rq7_above <= \$435 ;
+    rq7_floor <= \$435 ;
   always @(posedge clk)
-    rq7_tie <= \$436 ;
+    rq7_above <= \$436 ;
   always @(posedge clk)
-    rq7_code <= \$437 ;
+    rq7_tie <= \$437 ;
   always @(posedge clk)
-    q_owed <= \$438 ;
+    rq7_code <= \$438 ;
   always @(posedge clk)
-    \$signature__addr  <= \$439 ;
+    q_owed <= \$439 ;
   always @(posedge clk)
-    rport__addr <= \$440 ;
+    i__ready <= \$440 ;
   always @(posedge clk)
-    q_stored <= \$441 ;
+    \$signature__addr  <= \$441 ;
   always @(posedge clk)
-    o__valid <= \$442 ;
+    rport__addr <= \$442 ;
   always @(posedge clk)
-    o__payload <= \$443 ;
-  assign q_room = q_owed < 4'ha;
+    q_stored <= \$443 ;
+  always @(posedge clk)
+    o__valid <= \$444 ;
+  always @(posedge clk)
+    o__payload <= \$445 ;
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -4483,575 +4503,574 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$30  = $signed(rq7_code) > $signed(8'h7f);
   assign \$31  = \$30  ? 48'h00000000007f : rq7_code;
   assign \$32  = \$29  ? 48'hffffffffff80 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = ~ \$35 ;
-  assign \$37  = \$34  & \$36 ;
-  assign \$38  = ~ \$37 ;
-  assign \$signature__en  = rq_valid_8 & \$38 ;
-  assign \$39  = i__valid & q_room;
-  assign \$40  = ! group;
-  assign \$41  = group + 1'h1;
-  assign \$42  = group ? \$41  : 2'h0;
-  assign \$43  = i__valid & q_room;
-  assign \$44  = rq0_x0_0 * 10'h3fc;
-  assign \$45  = rq0_x0_1 * 8'hca;
-  assign \$46  = $signed(rq0_x1_0) * $signed(11'h3fc);
-  assign \$47  = $signed(rq0_x1_1) * $signed(9'h0ca);
-  assign \$49  = 1'h0 + \$48 ;
-  assign \$51  = \$49  + \$50 ;
-  assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
-  assign \$55  = $signed(\$53 ) + $signed(\$54 );
-  assign \$57  = rq0_rem > 34'h200000000;
-  assign \$58  = rq0_rem == 34'h200000000;
-  assign \$61  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$62  = rq0_tie & rq0_floor[0];
-  assign \$63  = rq0_above | \$62 ;
-  assign \$64  = $signed(\$61 ) + $signed({ 1'h0, \$63  });
-  assign \$65  = rq1_x0_0 * 17'h181bb;
-  assign \$66  = rq1_x0_1 * 8'h8c;
-  assign \$67  = $signed(rq1_x1_0) * $signed(18'h181bb);
-  assign \$68  = $signed(rq1_x1_1) * $signed(9'h08c);
-  assign \$70  = 1'h0 + \$69 ;
-  assign \$72  = \$70  + \$71 ;
-  assign \$74  = $signed({ 1'h0, \$72  }) + $signed(\$73 );
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$78  = rq1_rem > 33'h100000000;
-  assign \$79  = rq1_rem == 33'h100000000;
-  assign \$82  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$83  = rq1_tie & rq1_floor[0];
-  assign \$84  = rq1_above | \$83 ;
-  assign \$85  = $signed(\$82 ) + $signed({ 1'h0, \$84  });
-  assign \$86  = rq2_x0_0 * 14'h3b93;
-  assign \$87  = rq2_x0_1 * 8'h92;
-  assign \$88  = $signed(rq2_x1_0) * $signed(15'h3b93);
-  assign \$89  = $signed(rq2_x1_1) * $signed(9'h092);
-  assign \$91  = 1'h0 + \$90 ;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$99  = rq2_rem > 33'h100000000;
-  assign \$100  = rq2_rem == 33'h100000000;
-  assign \$103  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$104  = rq2_tie & rq2_floor[0];
-  assign \$105  = rq2_above | \$104 ;
-  assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
-  assign \$107  = rq3_x0_0 * 16'hdb30;
-  assign \$108  = rq3_x0_1 * 8'he7;
-  assign \$109  = $signed(rq3_x1_0) * $signed(17'h0db30);
-  assign \$110  = $signed(rq3_x1_1) * $signed(9'h0e7);
-  assign \$112  = 1'h0 + \$111 ;
-  assign \$114  = \$112  + \$113 ;
-  assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$120  = rq3_rem > 34'h200000000;
-  assign \$121  = rq3_rem == 34'h200000000;
-  assign \$124  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$125  = rq3_tie & rq3_floor[0];
-  assign \$126  = rq3_above | \$125 ;
-  assign \$127  = $signed(\$124 ) + $signed({ 1'h0, \$126  });
-  assign \$128  = rq4_x0_0 * 17'h14f68;
-  assign \$129  = rq4_x0_1 * 8'h82;
-  assign \$130  = $signed(rq4_x1_0) * $signed(18'h14f68);
-  assign \$131  = $signed(rq4_x1_1) * $signed(9'h082);
-  assign \$133  = 1'h0 + \$132 ;
-  assign \$135  = \$133  + \$134 ;
-  assign \$137  = $signed({ 1'h0, \$135  }) + $signed(\$136 );
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$141  = rq4_rem > 33'h100000000;
-  assign \$142  = rq4_rem == 33'h100000000;
-  assign \$145  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$146  = rq4_tie & rq4_floor[0];
-  assign \$147  = rq4_above | \$146 ;
-  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = rq5_x0_0 * 17'h1bc3b;
-  assign \$150  = rq5_x0_1 * 8'hb8;
-  assign \$151  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
-  assign \$152  = $signed(rq5_x1_1) * $signed(9'h0b8);
-  assign \$154  = 1'h0 + \$153 ;
-  assign \$156  = \$154  + \$155 ;
-  assign \$158  = $signed({ 1'h0, \$156  }) + $signed(\$157 );
-  assign \$160  = $signed(\$158 ) + $signed(\$159 );
-  assign \$162  = rq5_rem > 34'h200000000;
-  assign \$163  = rq5_rem == 34'h200000000;
-  assign \$166  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$167  = rq5_tie & rq5_floor[0];
-  assign \$168  = rq5_above | \$167 ;
-  assign \$169  = $signed(\$166 ) + $signed({ 1'h0, \$168  });
-  assign \$170  = rq6_x0_0 * 17'h14d51;
-  assign \$171  = rq6_x0_1 * 8'h84;
-  assign \$172  = $signed(rq6_x1_0) * $signed(18'h14d51);
-  assign \$173  = $signed(rq6_x1_1) * $signed(9'h084);
-  assign \$175  = 1'h0 + \$174 ;
-  assign \$177  = \$175  + \$176 ;
-  assign \$179  = $signed({ 1'h0, \$177  }) + $signed(\$178 );
-  assign \$181  = $signed(\$179 ) + $signed(\$180 );
-  assign \$183  = rq6_rem > 33'h100000000;
-  assign \$184  = rq6_rem == 33'h100000000;
-  assign \$187  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$188  = rq6_tie & rq6_floor[0];
-  assign \$189  = rq6_above | \$188 ;
-  assign \$190  = $signed(\$187 ) + $signed({ 1'h0, \$189  });
-  assign \$191  = rq7_x0_0 * 17'h1fcc3;
-  assign \$192  = rq7_x0_1 * 8'hea;
-  assign \$193  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
-  assign \$194  = $signed(rq7_x1_1) * $signed(9'h0ea);
-  assign \$196  = 1'h0 + \$195 ;
-  assign \$198  = \$196  + \$197 ;
-  assign \$200  = $signed({ 1'h0, \$198  }) + $signed(\$199 );
-  assign \$202  = $signed(\$200 ) + $signed(\$201 );
-  assign \$204  = rq7_rem > 34'h200000000;
-  assign \$205  = rq7_rem == 34'h200000000;
-  assign \$208  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$209  = rq7_tie & rq7_floor[0];
-  assign \$210  = rq7_above | \$209 ;
-  assign \$211  = $signed(\$208 ) + $signed({ 1'h0, \$210  });
-  assign \$212  = i__valid & q_room;
-  assign \$213  = q_owed + \$212 ;
-  assign \$214  = o__valid & o__ready;
-  assign \$215  = \$213  - \$214 ;
-  assign \$216  = ~ o__valid;
-  assign \$217  = \$216  | o__ready;
-  assign \$218  = | q_stored;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = \$217  & \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = rq_valid_8 & \$221 ;
-  assign \$223  = \$signature__addr  == 4'h8;
-  assign \$224  = \$signature__addr  + 1'h1;
-  assign \$225  = \$223  ? 5'h00 : \$224 ;
-  assign \$226  = ~ o__valid;
-  assign \$227  = \$226  | o__ready;
-  assign \$228  = | q_stored;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = rport__addr == 4'h8;
-  assign \$231  = rport__addr + 1'h1;
-  assign \$232  = \$230  ? 5'h00 : \$231 ;
-  assign \$233  = ~ o__valid;
-  assign \$234  = \$233  | o__ready;
-  assign \$235  = | q_stored;
-  assign \$236  = ~ \$235 ;
-  assign \$237  = \$234  & \$236 ;
-  assign \$238  = ~ \$237 ;
-  assign \$239  = rq_valid_8 & \$238 ;
-  assign \$240  = q_stored + \$239 ;
-  assign \$241  = ~ o__valid;
-  assign \$242  = \$241  | o__ready;
-  assign \$243  = | q_stored;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = \$240  - \$244 ;
-  assign \$246  = ~ o__valid;
-  assign \$247  = \$246  | o__ready;
-  assign \$248  = | q_stored;
-  assign \$249  = \$248  | rq_valid_8;
-  assign \$250  = | q_stored;
-  assign \$251  = \$250  ? rport__data : q_in;
+  assign \$33  = i__valid & i__ready;
+  assign \$34  = q_owed + \$33 ;
+  assign \$35  = o__valid & o__ready;
+  assign \$36  = \$34  - \$35 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$signature__en  = rq_valid_8 & \$42 ;
+  assign \$43  = i__valid & i__ready;
+  assign \$44  = ! group;
+  assign \$45  = group + 1'h1;
+  assign \$46  = group ? \$45  : 2'h0;
+  assign \$47  = i__valid & i__ready;
+  assign \$48  = rq0_x0_0 * 10'h3fc;
+  assign \$49  = rq0_x0_1 * 8'hca;
+  assign \$50  = $signed(rq0_x1_0) * $signed(11'h3fc);
+  assign \$51  = $signed(rq0_x1_1) * $signed(9'h0ca);
+  assign \$53  = 1'h0 + \$52 ;
+  assign \$55  = \$53  + \$54 ;
+  assign \$57  = $signed({ 1'h0, \$55  }) + $signed(\$56 );
+  assign \$59  = $signed(\$57 ) + $signed(\$58 );
+  assign \$61  = rq0_rem > 34'h200000000;
+  assign \$62  = rq0_rem == 34'h200000000;
+  assign \$65  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$66  = rq0_tie & rq0_floor[0];
+  assign \$67  = rq0_above | \$66 ;
+  assign \$68  = $signed(\$65 ) + $signed({ 1'h0, \$67  });
+  assign \$69  = rq1_x0_0 * 17'h181bb;
+  assign \$70  = rq1_x0_1 * 8'h8c;
+  assign \$71  = $signed(rq1_x1_0) * $signed(18'h181bb);
+  assign \$72  = $signed(rq1_x1_1) * $signed(9'h08c);
+  assign \$74  = 1'h0 + \$73 ;
+  assign \$76  = \$74  + \$75 ;
+  assign \$78  = $signed({ 1'h0, \$76  }) + $signed(\$77 );
+  assign \$80  = $signed(\$78 ) + $signed(\$79 );
+  assign \$82  = rq1_rem > 33'h100000000;
+  assign \$83  = rq1_rem == 33'h100000000;
+  assign \$86  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$87  = rq1_tie & rq1_floor[0];
+  assign \$88  = rq1_above | \$87 ;
+  assign \$89  = $signed(\$86 ) + $signed({ 1'h0, \$88  });
+  assign \$90  = rq2_x0_0 * 14'h3b93;
+  assign \$91  = rq2_x0_1 * 8'h92;
+  assign \$92  = $signed(rq2_x1_0) * $signed(15'h3b93);
+  assign \$93  = $signed(rq2_x1_1) * $signed(9'h092);
+  assign \$95  = 1'h0 + \$94 ;
+  assign \$97  = \$95  + \$96 ;
+  assign \$99  = $signed({ 1'h0, \$97  }) + $signed(\$98 );
+  assign \$101  = $signed(\$99 ) + $signed(\$100 );
+  assign \$103  = rq2_rem > 33'h100000000;
+  assign \$104  = rq2_rem == 33'h100000000;
+  assign \$107  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$108  = rq2_tie & rq2_floor[0];
+  assign \$109  = rq2_above | \$108 ;
+  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
+  assign \$111  = rq3_x0_0 * 16'hdb30;
+  assign \$112  = rq3_x0_1 * 8'he7;
+  assign \$113  = $signed(rq3_x1_0) * $signed(17'h0db30);
+  assign \$114  = $signed(rq3_x1_1) * $signed(9'h0e7);
+  assign \$116  = 1'h0 + \$115 ;
+  assign \$118  = \$116  + \$117 ;
+  assign \$120  = $signed({ 1'h0, \$118  }) + $signed(\$119 );
+  assign \$122  = $signed(\$120 ) + $signed(\$121 );
+  assign \$124  = rq3_rem > 34'h200000000;
+  assign \$125  = rq3_rem == 34'h200000000;
+  assign \$128  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$129  = rq3_tie & rq3_floor[0];
+  assign \$130  = rq3_above | \$129 ;
+  assign \$131  = $signed(\$128 ) + $signed({ 1'h0, \$130  });
+  assign \$132  = rq4_x0_0 * 17'h14f68;
+  assign \$133  = rq4_x0_1 * 8'h82;
+  assign \$134  = $signed(rq4_x1_0) * $signed(18'h14f68);
+  assign \$135  = $signed(rq4_x1_1) * $signed(9'h082);
+  assign \$137  = 1'h0 + \$136 ;
+  assign \$139  = \$137  + \$138 ;
+  assign \$141  = $signed({ 1'h0, \$139  }) + $signed(\$140 );
+  assign \$143  = $signed(\$141 ) + $signed(\$142 );
+  assign \$145  = rq4_rem > 33'h100000000;
+  assign \$146  = rq4_rem == 33'h100000000;
+  assign \$149  = $signed(8'h80) + $signed(rq4_floor);
+  assign \$150  = rq4_tie & rq4_floor[0];
+  assign \$151  = rq4_above | \$150 ;
+  assign \$152  = $signed(\$149 ) + $signed({ 1'h0, \$151  });
+  assign \$153  = rq5_x0_0 * 17'h1bc3b;
+  assign \$154  = rq5_x0_1 * 8'hb8;
+  assign \$155  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
+  assign \$156  = $signed(rq5_x1_1) * $signed(9'h0b8);
+  assign \$158  = 1'h0 + \$157 ;
+  assign \$160  = \$158  + \$159 ;
+  assign \$162  = $signed({ 1'h0, \$160  }) + $signed(\$161 );
+  assign \$164  = $signed(\$162 ) + $signed(\$163 );
+  assign \$166  = rq5_rem > 34'h200000000;
+  assign \$167  = rq5_rem == 34'h200000000;
+  assign \$170  = $signed(8'h80) + $signed(rq5_floor);
+  assign \$171  = rq5_tie & rq5_floor[0];
+  assign \$172  = rq5_above | \$171 ;
+  assign \$173  = $signed(\$170 ) + $signed({ 1'h0, \$172  });
+  assign \$174  = rq6_x0_0 * 17'h14d51;
+  assign \$175  = rq6_x0_1 * 8'h84;
+  assign \$176  = $signed(rq6_x1_0) * $signed(18'h14d51);
+  assign \$177  = $signed(rq6_x1_1) * $signed(9'h084);
+  assign \$179  = 1'h0 + \$178 ;
+  assign \$181  = \$179  + \$180 ;
+  assign \$183  = $signed({ 1'h0, \$181  }) + $signed(\$182 );
+  assign \$185  = $signed(\$183 ) + $signed(\$184 );
+  assign \$187  = rq6_rem > 33'h100000000;
+  assign \$188  = rq6_rem == 33'h100000000;
+  assign \$191  = $signed(8'h80) + $signed(rq6_floor);
+  assign \$192  = rq6_tie & rq6_floor[0];
+  assign \$193  = rq6_above | \$192 ;
+  assign \$194  = $signed(\$191 ) + $signed({ 1'h0, \$193  });
+  assign \$195  = rq7_x0_0 * 17'h1fcc3;
+  assign \$196  = rq7_x0_1 * 8'hea;
+  assign \$197  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
+  assign \$198  = $signed(rq7_x1_1) * $signed(9'h0ea);
+  assign \$200  = 1'h0 + \$199 ;
+  assign \$202  = \$200  + \$201 ;
+  assign \$204  = $signed({ 1'h0, \$202  }) + $signed(\$203 );
+  assign \$206  = $signed(\$204 ) + $signed(\$205 );
+  assign \$208  = rq7_rem > 34'h200000000;
+  assign \$209  = rq7_rem == 34'h200000000;
+  assign \$212  = $signed(8'h80) + $signed(rq7_floor);
+  assign \$213  = rq7_tie & rq7_floor[0];
+  assign \$214  = rq7_above | \$213 ;
+  assign \$215  = $signed(\$212 ) + $signed({ 1'h0, \$214  });
+  assign \$216  = \$36 [3:0] < 4'ha;
+  assign \$217  = ~ o__valid;
+  assign \$218  = \$217  | o__ready;
+  assign \$219  = | q_stored;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = \$218  & \$220 ;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = rq_valid_8 & \$222 ;
+  assign \$224  = \$signature__addr  == 4'h8;
+  assign \$225  = \$signature__addr  + 1'h1;
+  assign \$226  = \$224  ? 5'h00 : \$225 ;
+  assign \$227  = ~ o__valid;
+  assign \$228  = \$227  | o__ready;
+  assign \$229  = | q_stored;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = rport__addr == 4'h8;
+  assign \$232  = rport__addr + 1'h1;
+  assign \$233  = \$231  ? 5'h00 : \$232 ;
+  assign \$234  = ~ o__valid;
+  assign \$235  = \$234  | o__ready;
+  assign \$236  = | q_stored;
+  assign \$237  = ~ \$236 ;
+  assign \$238  = \$235  & \$237 ;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = rq_valid_8 & \$239 ;
+  assign \$241  = q_stored + \$240 ;
+  assign \$242  = ~ o__valid;
+  assign \$243  = \$242  | o__ready;
+  assign \$244  = | q_stored;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = \$241  - \$245 ;
+  assign \$247  = ~ o__valid;
+  assign \$248  = \$247  | o__ready;
+  assign \$249  = | q_stored;
+  assign \$250  = \$249  | rq_valid_8;
+  assign \$251  = | q_stored;
+  assign \$252  = \$251  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$252 ;
+    group <= \$253 ;
   always @(posedge clk)
-    rq_valid_1 <= \$253 ;
+    rq_valid_1 <= \$254 ;
   always @(posedge clk)
-    rq_valid_2 <= \$254 ;
+    rq_valid_2 <= \$255 ;
   always @(posedge clk)
-    rq_valid_3 <= \$255 ;
+    rq_valid_3 <= \$256 ;
   always @(posedge clk)
-    rq_valid_4 <= \$256 ;
+    rq_valid_4 <= \$257 ;
   always @(posedge clk)
-    rq_valid_5 <= \$257 ;
+    rq_valid_5 <= \$258 ;
   always @(posedge clk)
-    rq_valid_6 <= \$258 ;
+    rq_valid_6 <= \$259 ;
   always @(posedge clk)
-    rq_valid_7 <= \$259 ;
+    rq_valid_7 <= \$260 ;
   always @(posedge clk)
-    rq_valid_8 <= \$260 ;
+    rq_valid_8 <= \$261 ;
   always @(posedge clk)
-    rq_valid_9 <= \$261 ;
+    rq_valid_9 <= \$262 ;
   always @(posedge clk)
-    rq0_x <= \$262 ;
+    rq0_x <= \$263 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$263 ;
+    rq0_x0_0 <= \$264 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$264 ;
+    rq0_part0_0 <= \$265 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$265 ;
+    rq0_part0_0_r <= \$266 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$266 ;
+    rq0_part0_0_rr <= \$267 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$267 ;
+    rq0_x0_1 <= \$268 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$268 ;
+    rq0_part0_1 <= \$269 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$269 ;
+    rq0_part0_1_r <= \$270 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$270 ;
+    rq0_part0_1_rr <= \$271 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$271 ;
+    rq0_x1_0 <= \$272 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$272 ;
+    rq0_part1_0 <= \$273 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$273 ;
+    rq0_part1_0_r <= \$274 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$274 ;
+    rq0_part1_0_rr <= \$275 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$275 ;
+    rq0_x1_1 <= \$276 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$276 ;
+    rq0_part1_1 <= \$277 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$277 ;
+    rq0_part1_1_r <= \$278 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$278 ;
+    rq0_part1_1_rr <= \$279 ;
   always @(posedge clk)
-    rq0_prod <= \$279 ;
+    rq0_prod <= \$280 ;
   always @(posedge clk)
-    rq0_floor <= \$280 ;
+    rq0_floor <= \$281 ;
   always @(posedge clk)
-    rq0_above <= \$281 ;
+    rq0_above <= \$282 ;
   always @(posedge clk)
-    rq0_tie <= \$282 ;
+    rq0_tie <= \$283 ;
   always @(posedge clk)
-    rq0_code <= \$283 ;
+    rq0_code <= \$284 ;
   always @(posedge clk)
-    rq1_x <= \$284 ;
+    rq1_x <= \$285 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$285 ;
+    rq1_x0_0 <= \$286 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$286 ;
+    rq1_part0_0 <= \$287 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$287 ;
+    rq1_part0_0_r <= \$288 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$288 ;
+    rq1_part0_0_rr <= \$289 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$289 ;
+    rq1_x0_1 <= \$290 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$290 ;
+    rq1_part0_1 <= \$291 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$291 ;
+    rq1_part0_1_r <= \$292 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$292 ;
+    rq1_part0_1_rr <= \$293 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$293 ;
+    rq1_x1_0 <= \$294 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$294 ;
+    rq1_part1_0 <= \$295 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$295 ;
+    rq1_part1_0_r <= \$296 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$296 ;
+    rq1_part1_0_rr <= \$297 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$297 ;
+    rq1_x1_1 <= \$298 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$298 ;
+    rq1_part1_1 <= \$299 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$299 ;
+    rq1_part1_1_r <= \$300 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$300 ;
+    rq1_part1_1_rr <= \$301 ;
   always @(posedge clk)
-    rq1_prod <= \$301 ;
+    rq1_prod <= \$302 ;
   always @(posedge clk)
-    rq1_floor <= \$302 ;
+    rq1_floor <= \$303 ;
   always @(posedge clk)
-    rq1_above <= \$303 ;
+    rq1_above <= \$304 ;
   always @(posedge clk)
-    rq1_tie <= \$304 ;
+    rq1_tie <= \$305 ;
   always @(posedge clk)
-    rq1_code <= \$305 ;
+    rq1_code <= \$306 ;
   always @(posedge clk)
-    rq2_x <= \$306 ;
+    rq2_x <= \$307 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$307 ;
+    rq2_x0_0 <= \$308 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$308 ;
+    rq2_part0_0 <= \$309 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$309 ;
+    rq2_part0_0_r <= \$310 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$310 ;
+    rq2_part0_0_rr <= \$311 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$311 ;
+    rq2_x0_1 <= \$312 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$312 ;
+    rq2_part0_1 <= \$313 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$313 ;
+    rq2_part0_1_r <= \$314 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$314 ;
+    rq2_part0_1_rr <= \$315 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$315 ;
+    rq2_x1_0 <= \$316 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$316 ;
+    rq2_part1_0 <= \$317 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$317 ;
+    rq2_part1_0_r <= \$318 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$318 ;
+    rq2_part1_0_rr <= \$319 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$319 ;
+    rq2_x1_1 <= \$320 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$320 ;
+    rq2_part1_1 <= \$321 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$321 ;
+    rq2_part1_1_r <= \$322 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$322 ;
+    rq2_part1_1_rr <= \$323 ;
   always @(posedge clk)
-    rq2_prod <= \$323 ;
+    rq2_prod <= \$324 ;
   always @(posedge clk)
-    rq2_floor <= \$324 ;
+    rq2_floor <= \$325 ;
   always @(posedge clk)
-    rq2_above <= \$325 ;
+    rq2_above <= \$326 ;
   always @(posedge clk)
-    rq2_tie <= \$326 ;
+    rq2_tie <= \$327 ;
   always @(posedge clk)
-    rq2_code <= \$327 ;
+    rq2_code <= \$328 ;
   always @(posedge clk)
-    rq3_x <= \$328 ;
+    rq3_x <= \$329 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$329 ;
+    rq3_x0_0 <= \$330 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$330 ;
+    rq3_part0_0 <= \$331 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$331 ;
+    rq3_part0_0_r <= \$332 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$332 ;
+    rq3_part0_0_rr <= \$333 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$333 ;
+    rq3_x0_1 <= \$334 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$334 ;
+    rq3_part0_1 <= \$335 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$335 ;
+    rq3_part0_1_r <= \$336 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$336 ;
+    rq3_part0_1_rr <= \$337 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$337 ;
+    rq3_x1_0 <= \$338 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$338 ;
+    rq3_part1_0 <= \$339 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$339 ;
+    rq3_part1_0_r <= \$340 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$340 ;
+    rq3_part1_0_rr <= \$341 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$341 ;
+    rq3_x1_1 <= \$342 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$342 ;
+    rq3_part1_1 <= \$343 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$343 ;
+    rq3_part1_1_r <= \$344 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$344 ;
+    rq3_part1_1_rr <= \$345 ;
   always @(posedge clk)
-    rq3_prod <= \$345 ;
+    rq3_prod <= \$346 ;
   always @(posedge clk)
-    rq3_floor <= \$346 ;
+    rq3_floor <= \$347 ;
   always @(posedge clk)
-    rq3_above <= \$347 ;
+    rq3_above <= \$348 ;
   always @(posedge clk)
-    rq3_tie <= \$348 ;
+    rq3_tie <= \$349 ;
   always @(posedge clk)
-    rq3_code <= \$349 ;
+    rq3_code <= \$350 ;
   always @(posedge clk)
-    rq4_x <= \$350 ;
+    rq4_x <= \$351 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$351 ;
+    rq4_x0_0 <= \$352 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$352 ;
+    rq4_part0_0 <= \$353 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$353 ;
+    rq4_part0_0_r <= \$354 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$354 ;
+    rq4_part0_0_rr <= \$355 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$355 ;
+    rq4_x0_1 <= \$356 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$356 ;
+    rq4_part0_1 <= \$357 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$357 ;
+    rq4_part0_1_r <= \$358 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$358 ;
+    rq4_part0_1_rr <= \$359 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$359 ;
+    rq4_x1_0 <= \$360 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$360 ;
+    rq4_part1_0 <= \$361 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$361 ;
+    rq4_part1_0_r <= \$362 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$362 ;
+    rq4_part1_0_rr <= \$363 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$363 ;
+    rq4_x1_1 <= \$364 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$364 ;
+    rq4_part1_1 <= \$365 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$365 ;
+    rq4_part1_1_r <= \$366 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$366 ;
+    rq4_part1_1_rr <= \$367 ;
   always @(posedge clk)
-    rq4_prod <= \$367 ;
+    rq4_prod <= \$368 ;
   always @(posedge clk)
-    rq4_floor <= \$368 ;
+    rq4_floor <= \$369 ;
   always @(posedge clk)
-    rq4_above <= \$369 ;
+    rq4_above <= \$370 ;
   always @(posedge clk)
-    rq4_tie <= \$370 ;
+    rq4_tie <= \$371 ;
   always @(posedge clk)
-    rq4_code <= \$371 ;
+    rq4_code <= \$372 ;
   always @(posedge clk)
-    rq5_x <= \$372 ;
+    rq5_x <= \$373 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$373 ;
+    rq5_x0_0 <= \$374 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$374 ;
+    rq5_part0_0 <= \$375 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$375 ;
+    rq5_part0_0_r <= \$376 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$376 ;
+    rq5_part0_0_rr <= \$377 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$377 ;
+    rq5_x0_1 <= \$378 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$378 ;
+    rq5_part0_1 <= \$379 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$379 ;
+    rq5_part0_1_r <= \$380 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$380 ;
+    rq5_part0_1_rr <= \$381 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$381 ;
+    rq5_x1_0 <= \$382 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$382 ;
+    rq5_part1_0 <= \$383 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$383 ;
+    rq5_part1_0_r <= \$384 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$384 ;
+    rq5_part1_0_rr <= \$385 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$385 ;
+    rq5_x1_1 <= \$386 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$386 ;
+    rq5_part1_1 <= \$387 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$387 ;
+    rq5_part1_1_r <= \$388 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$388 ;
+    rq5_part1_1_rr <= \$389 ;
   always @(posedge clk)
-    rq5_prod <= \$389 ;
+    rq5_prod <= \$390 ;
   always @(posedge clk)
-    rq5_floor <= \$390 ;
+    rq5_floor <= \$391 ;
   always @(posedge clk)
-    rq5_above <= \$391 ;
+    rq5_above <= \$392 ;
   always @(posedge clk)
-    rq5_tie <= \$392 ;
+    rq5_tie <= \$393 ;
   always @(posedge clk)
-    rq5_code <= \$393 ;
+    rq5_code <= \$394 ;
   always @(posedge clk)
-    rq6_x <= \$394 ;
+    rq6_x <= \$395 ;
   always @(posedge clk)
-    rq6_x0_0 <= \$395 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$396 ;
+    rq6_x0_0 <= \$396 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$398  = rq6_part0_0_r;
+    \$398  = rq6_part0_0;
     if (rst) begin
       \$398  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$399  = rq6_x[16:0];
+    \$399  = rq6_part0_0_r;
     if (rst) begin
-      \$399  = 17'h00000;
+      \$399  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$400  = \$171 ;
+    \$400  = rq6_x[16:0];
     if (rst) begin
-      \$400  = 25'h0000000;
+      \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$401  = rq6_part0_1;
+    \$401  = \$175 ;
     if (rst) begin
       \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$402  = rq6_part0_1_r;
+    \$402  = rq6_part0_1;
     if (rst) begin
       \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$403  = rq6_x[20:17];
+    \$403  = rq6_part0_1_r;
     if (rst) begin
-      \$403  = 4'h0;
+      \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$404  = \$172 ;
+    \$404  = rq6_x[20:17];
     if (rst) begin
-      \$404  = 21'h000000;
+      \$404  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$405  = rq6_part1_0;
+    \$405  = \$176 ;
     if (rst) begin
       \$405  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$406  = rq6_part1_0_r;
+    \$406  = rq6_part1_0;
     if (rst) begin
       \$406  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$407  = rq6_x[20:17];
+    \$407  = rq6_part1_0_r;
     if (rst) begin
-      \$407  = 4'h0;
+      \$407  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$408  = \$173 ;
+    \$408  = rq6_x[20:17];
     if (rst) begin
-      \$408  = 12'h000;
+      \$408  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$409  = rq6_part1_1;
+    \$409  = \$177 ;
     if (rst) begin
       \$409  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$410  = rq6_part1_1_r;
+    \$410  = rq6_part1_1;
     if (rst) begin
       \$410  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$411  = \$181 [45:0];
+    \$411  = rq6_part1_1_r;
     if (rst) begin
-      \$411  = 46'h000000000000;
+      \$411  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$412  = \$182 ;
+    \$412  = \$185 [45:0];
     if (rst) begin
       \$412  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$413  = \$183 ;
+    \$413  = \$186 ;
     if (rst) begin
-      \$413  = 1'h0;
+      \$413  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$414  = \$186 ;
+    \$414  = \$187 ;
     if (rst) begin
       \$414  = 1'h0;
     end
@@ -5060,152 +5079,152 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$415  = \$190 ;
     if (rst) begin
-      \$415  = 48'h000000000000;
+      \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$416  = i__payload[167:147];
+    \$416  = \$194 ;
     if (rst) begin
-      \$416  = 21'h000000;
+      \$416  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$417  = rq7_x[16:0];
+    \$417  = i__payload[167:147];
     if (rst) begin
-      \$417  = 17'h00000;
+      \$417  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$418  = \$191 ;
+    \$418  = rq7_x[16:0];
     if (rst) begin
-      \$418  = 34'h000000000;
+      \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$419  = rq7_part0_0;
+    \$419  = \$195 ;
     if (rst) begin
       \$419  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$420  = rq7_part0_0_r;
+    \$420  = rq7_part0_0;
     if (rst) begin
       \$420  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$421  = rq7_x[16:0];
+    \$421  = rq7_part0_0_r;
     if (rst) begin
-      \$421  = 17'h00000;
+      \$421  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$422  = \$192 ;
+    \$422  = rq7_x[16:0];
     if (rst) begin
-      \$422  = 25'h0000000;
+      \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$423  = rq7_part0_1;
+    \$423  = \$196 ;
     if (rst) begin
       \$423  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$424  = rq7_part0_1_r;
+    \$424  = rq7_part0_1;
     if (rst) begin
       \$424  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$425  = rq7_x[20:17];
+    \$425  = rq7_part0_1_r;
     if (rst) begin
-      \$425  = 4'h0;
+      \$425  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$426  = \$193 ;
+    \$426  = rq7_x[20:17];
     if (rst) begin
-      \$426  = 21'h000000;
+      \$426  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$427  = rq7_part1_0;
+    \$427  = \$197 ;
     if (rst) begin
       \$427  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$428  = rq7_part1_0_r;
+    \$428  = rq7_part1_0;
     if (rst) begin
       \$428  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$429  = rq7_x[20:17];
+    \$429  = rq7_part1_0_r;
     if (rst) begin
-      \$429  = 4'h0;
+      \$429  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$430  = \$194 ;
+    \$430  = rq7_x[20:17];
     if (rst) begin
-      \$430  = 12'h000;
+      \$430  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$431  = rq7_part1_1;
+    \$431  = \$198 ;
     if (rst) begin
       \$431  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$432  = rq7_part1_1_r;
+    \$432  = rq7_part1_1;
     if (rst) begin
       \$432  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$433  = \$202 [45:0];
+    \$433  = rq7_part1_1_r;
     if (rst) begin
-      \$433  = 46'h000000000000;
+      \$433  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$434  = \$203 ;
+    \$434  = \$206 [45:0];
     if (rst) begin
       \$434  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$435  = \$204 ;
+    \$435  = \$207 ;
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$436  = \$207 ;
+    \$436  = \$208 ;
     if (rst) begin
       \$436  = 1'h0;
     end
@@ -5214,279 +5233,286 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$437  = \$211 ;
     if (rst) begin
-      \$437  = 48'h000000000000;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$438  = \$215 [3:0];
+    \$438  = \$215 ;
     if (rst) begin
-      \$438  = 4'h0;
+      \$438  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$439  = \$signature__addr ;
-    if (\$222 ) begin
-      \$439  = \$225 [3:0];
-    end
+    \$439  = \$36 [3:0];
     if (rst) begin
       \$439  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$440  = rport__addr;
-    if (\$229 ) begin
-      \$440  = \$232 [3:0];
-    end
+    \$440  = \$216 ;
     if (rst) begin
-      \$440  = 4'h0;
+      \$440  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$441  = \$245 [3:0];
+    \$441  = \$signature__addr ;
+    if (\$223 ) begin
+      \$441  = \$226 [3:0];
+    end
     if (rst) begin
       \$441  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$442  = o__valid;
-    if (\$247 ) begin
-      \$442  = \$249 ;
+    \$442  = rport__addr;
+    if (\$230 ) begin
+      \$442  = \$233 [3:0];
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$443  = o__payload;
-    if (\$247 ) begin
-      \$443  = \$251 ;
-    end
+    \$443  = \$246 [3:0];
     if (rst) begin
-      \$443  = 64'h0000000000000000;
+      \$443  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$252  = group;
-    if (\$39 ) begin
-      \$252  = \$42 [0];
+    \$444  = o__valid;
+    if (\$248 ) begin
+      \$444  = \$250 ;
     end
     if (rst) begin
-      \$252  = 1'h0;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$253  = \$43 ;
+    \$445  = o__payload;
+    if (\$248 ) begin
+      \$445  = \$252 ;
+    end
+    if (rst) begin
+      \$445  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$253  = group;
+    if (\$43 ) begin
+      \$253  = \$46 [0];
+    end
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$254  = rq_valid_1;
+    \$254  = \$47 ;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$255  = rq_valid_2;
+    \$255  = rq_valid_1;
     if (rst) begin
       \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$256  = rq_valid_3;
+    \$256  = rq_valid_2;
     if (rst) begin
       \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$257  = rq_valid_4;
+    \$257  = rq_valid_3;
     if (rst) begin
       \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$258  = rq_valid_5;
+    \$258  = rq_valid_4;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$259  = rq_valid_6;
+    \$259  = rq_valid_5;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$260  = rq_valid_7;
+    \$260  = rq_valid_6;
     if (rst) begin
       \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$261  = rq_valid_8;
+    \$261  = rq_valid_7;
     if (rst) begin
       \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$262  = i__payload[20:0];
+    \$262  = rq_valid_8;
     if (rst) begin
-      \$262  = 21'h000000;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$263  = rq0_x[16:0];
+    \$263  = i__payload[20:0];
     if (rst) begin
-      \$263  = 17'h00000;
+      \$263  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$264  = \$44 ;
+    \$264  = rq0_x[16:0];
     if (rst) begin
-      \$264  = 27'h0000000;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$265  = rq0_part0_0;
+    \$265  = \$48 ;
     if (rst) begin
       \$265  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$266  = rq0_part0_0_r;
+    \$266  = rq0_part0_0;
     if (rst) begin
       \$266  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$267  = rq0_x[16:0];
+    \$267  = rq0_part0_0_r;
     if (rst) begin
-      \$267  = 17'h00000;
+      \$267  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$268  = \$45 ;
+    \$268  = rq0_x[16:0];
     if (rst) begin
-      \$268  = 25'h0000000;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$269  = rq0_part0_1;
+    \$269  = \$49 ;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$270  = rq0_part0_1_r;
+    \$270  = rq0_part0_1;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$271  = rq0_x[20:17];
+    \$271  = rq0_part0_1_r;
     if (rst) begin
-      \$271  = 4'h0;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$272  = \$46 ;
+    \$272  = rq0_x[20:17];
     if (rst) begin
-      \$272  = 14'h0000;
+      \$272  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$273  = rq0_part1_0;
+    \$273  = \$50 ;
     if (rst) begin
       \$273  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$274  = rq0_part1_0_r;
+    \$274  = rq0_part1_0;
     if (rst) begin
       \$274  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$275  = rq0_x[20:17];
+    \$275  = rq0_part1_0_r;
     if (rst) begin
-      \$275  = 4'h0;
+      \$275  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$276  = \$47 ;
+    \$276  = rq0_x[20:17];
     if (rst) begin
-      \$276  = 12'h000;
+      \$276  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$277  = rq0_part1_1;
+    \$277  = \$51 ;
     if (rst) begin
       \$277  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$278  = rq0_part1_1_r;
+    \$278  = rq0_part1_1;
     if (rst) begin
       \$278  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$279  = \$55 [45:0];
+    \$279  = rq0_part1_1_r;
     if (rst) begin
-      \$279  = 46'h000000000000;
+      \$279  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$280  = \$56 ;
+    \$280  = \$59 [45:0];
     if (rst) begin
       \$280  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$281  = \$57 ;
+    \$281  = \$60 ;
     if (rst) begin
-      \$281  = 1'h0;
+      \$281  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$282  = \$60 ;
+    \$282  = \$61 ;
     if (rst) begin
       \$282  = 1'h0;
     end
@@ -5495,152 +5521,152 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$283  = \$64 ;
     if (rst) begin
-      \$283  = 48'h000000000000;
+      \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$284  = i__payload[41:21];
+    \$284  = \$68 ;
     if (rst) begin
-      \$284  = 21'h000000;
+      \$284  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$285  = rq1_x[16:0];
+    \$285  = i__payload[41:21];
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$286  = \$65 ;
+    \$286  = rq1_x[16:0];
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$287  = rq1_part0_0;
+    \$287  = \$69 ;
     if (rst) begin
       \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$288  = rq1_part0_0_r;
+    \$288  = rq1_part0_0;
     if (rst) begin
       \$288  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$289  = rq1_x[16:0];
+    \$289  = rq1_part0_0_r;
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$290  = \$66 ;
+    \$290  = rq1_x[16:0];
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$291  = rq1_part0_1;
+    \$291  = \$70 ;
     if (rst) begin
       \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$292  = rq1_part0_1_r;
+    \$292  = rq1_part0_1;
     if (rst) begin
       \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$293  = rq1_x[20:17];
+    \$293  = rq1_part0_1_r;
     if (rst) begin
-      \$293  = 4'h0;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$294  = \$67 ;
+    \$294  = rq1_x[20:17];
     if (rst) begin
-      \$294  = 21'h000000;
+      \$294  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$295  = rq1_part1_0;
+    \$295  = \$71 ;
     if (rst) begin
       \$295  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$296  = rq1_part1_0_r;
+    \$296  = rq1_part1_0;
     if (rst) begin
       \$296  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$297  = rq1_x[20:17];
+    \$297  = rq1_part1_0_r;
     if (rst) begin
-      \$297  = 4'h0;
+      \$297  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$298  = \$68 ;
+    \$298  = rq1_x[20:17];
     if (rst) begin
-      \$298  = 12'h000;
+      \$298  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$299  = rq1_part1_1;
+    \$299  = \$72 ;
     if (rst) begin
       \$299  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$300  = rq1_part1_1_r;
+    \$300  = rq1_part1_1;
     if (rst) begin
       \$300  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$301  = \$76 [45:0];
+    \$301  = rq1_part1_1_r;
     if (rst) begin
-      \$301  = 46'h000000000000;
+      \$301  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$302  = \$77 ;
+    \$302  = \$80 [45:0];
     if (rst) begin
       \$302  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$303  = \$78 ;
+    \$303  = \$81 ;
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$304  = \$81 ;
+    \$304  = \$82 ;
     if (rst) begin
       \$304  = 1'h0;
     end
@@ -5649,152 +5675,152 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$305  = \$85 ;
     if (rst) begin
-      \$305  = 48'h000000000000;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$306  = i__payload[62:42];
+    \$306  = \$89 ;
     if (rst) begin
-      \$306  = 21'h000000;
+      \$306  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$307  = rq2_x[16:0];
+    \$307  = i__payload[62:42];
     if (rst) begin
-      \$307  = 17'h00000;
+      \$307  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$308  = \$86 ;
+    \$308  = rq2_x[16:0];
     if (rst) begin
-      \$308  = 31'h00000000;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$309  = rq2_part0_0;
+    \$309  = \$90 ;
     if (rst) begin
       \$309  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$310  = rq2_part0_0_r;
+    \$310  = rq2_part0_0;
     if (rst) begin
       \$310  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$311  = rq2_x[16:0];
+    \$311  = rq2_part0_0_r;
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$312  = \$87 ;
+    \$312  = rq2_x[16:0];
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$313  = rq2_part0_1;
+    \$313  = \$91 ;
     if (rst) begin
       \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$314  = rq2_part0_1_r;
+    \$314  = rq2_part0_1;
     if (rst) begin
       \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$315  = rq2_x[20:17];
+    \$315  = rq2_part0_1_r;
     if (rst) begin
-      \$315  = 4'h0;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$316  = \$88 ;
+    \$316  = rq2_x[20:17];
     if (rst) begin
-      \$316  = 18'h00000;
+      \$316  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$317  = rq2_part1_0;
+    \$317  = \$92 ;
     if (rst) begin
       \$317  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$318  = rq2_part1_0_r;
+    \$318  = rq2_part1_0;
     if (rst) begin
       \$318  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$319  = rq2_x[20:17];
+    \$319  = rq2_part1_0_r;
     if (rst) begin
-      \$319  = 4'h0;
+      \$319  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$320  = \$89 ;
+    \$320  = rq2_x[20:17];
     if (rst) begin
-      \$320  = 12'h000;
+      \$320  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$321  = rq2_part1_1;
+    \$321  = \$93 ;
     if (rst) begin
       \$321  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$322  = rq2_part1_1_r;
+    \$322  = rq2_part1_1;
     if (rst) begin
       \$322  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$323  = \$97 [45:0];
+    \$323  = rq2_part1_1_r;
     if (rst) begin
-      \$323  = 46'h000000000000;
+      \$323  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$324  = \$98 ;
+    \$324  = \$101 [45:0];
     if (rst) begin
       \$324  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$325  = \$99 ;
+    \$325  = \$102 ;
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$326  = \$102 ;
+    \$326  = \$103 ;
     if (rst) begin
       \$326  = 1'h0;
     end
@@ -5803,152 +5829,152 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$327  = \$106 ;
     if (rst) begin
-      \$327  = 48'h000000000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$328  = i__payload[83:63];
+    \$328  = \$110 ;
     if (rst) begin
-      \$328  = 21'h000000;
+      \$328  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$329  = rq3_x[16:0];
+    \$329  = i__payload[83:63];
     if (rst) begin
-      \$329  = 17'h00000;
+      \$329  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$330  = \$107 ;
+    \$330  = rq3_x[16:0];
     if (rst) begin
-      \$330  = 33'h000000000;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$331  = rq3_part0_0;
+    \$331  = \$111 ;
     if (rst) begin
       \$331  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$332  = rq3_part0_0_r;
+    \$332  = rq3_part0_0;
     if (rst) begin
       \$332  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$333  = rq3_x[16:0];
+    \$333  = rq3_part0_0_r;
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$334  = \$108 ;
+    \$334  = rq3_x[16:0];
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$335  = rq3_part0_1;
+    \$335  = \$112 ;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$336  = rq3_part0_1_r;
+    \$336  = rq3_part0_1;
     if (rst) begin
       \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$337  = rq3_x[20:17];
+    \$337  = rq3_part0_1_r;
     if (rst) begin
-      \$337  = 4'h0;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$338  = \$109 ;
+    \$338  = rq3_x[20:17];
     if (rst) begin
-      \$338  = 20'h00000;
+      \$338  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$339  = rq3_part1_0;
+    \$339  = \$113 ;
     if (rst) begin
       \$339  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$340  = rq3_part1_0_r;
+    \$340  = rq3_part1_0;
     if (rst) begin
       \$340  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$341  = rq3_x[20:17];
+    \$341  = rq3_part1_0_r;
     if (rst) begin
-      \$341  = 4'h0;
+      \$341  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$342  = \$110 ;
+    \$342  = rq3_x[20:17];
     if (rst) begin
-      \$342  = 12'h000;
+      \$342  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$343  = rq3_part1_1;
+    \$343  = \$114 ;
     if (rst) begin
       \$343  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$344  = rq3_part1_1_r;
+    \$344  = rq3_part1_1;
     if (rst) begin
       \$344  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$345  = \$118 [45:0];
+    \$345  = rq3_part1_1_r;
     if (rst) begin
-      \$345  = 46'h000000000000;
+      \$345  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$346  = \$119 ;
+    \$346  = \$122 [45:0];
     if (rst) begin
       \$346  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$347  = \$120 ;
+    \$347  = \$123 ;
     if (rst) begin
-      \$347  = 1'h0;
+      \$347  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$348  = \$123 ;
+    \$348  = \$124 ;
     if (rst) begin
       \$348  = 1'h0;
     end
@@ -5957,152 +5983,152 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$349  = \$127 ;
     if (rst) begin
-      \$349  = 48'h000000000000;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$350  = i__payload[104:84];
+    \$350  = \$131 ;
     if (rst) begin
-      \$350  = 21'h000000;
+      \$350  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$351  = rq4_x[16:0];
+    \$351  = i__payload[104:84];
     if (rst) begin
-      \$351  = 17'h00000;
+      \$351  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$352  = \$128 ;
+    \$352  = rq4_x[16:0];
     if (rst) begin
-      \$352  = 34'h000000000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$353  = rq4_part0_0;
+    \$353  = \$132 ;
     if (rst) begin
       \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$354  = rq4_part0_0_r;
+    \$354  = rq4_part0_0;
     if (rst) begin
       \$354  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$355  = rq4_x[16:0];
+    \$355  = rq4_part0_0_r;
     if (rst) begin
-      \$355  = 17'h00000;
+      \$355  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$356  = \$129 ;
+    \$356  = rq4_x[16:0];
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$357  = rq4_part0_1;
+    \$357  = \$133 ;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$358  = rq4_part0_1_r;
+    \$358  = rq4_part0_1;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$359  = rq4_x[20:17];
+    \$359  = rq4_part0_1_r;
     if (rst) begin
-      \$359  = 4'h0;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$360  = \$130 ;
+    \$360  = rq4_x[20:17];
     if (rst) begin
-      \$360  = 21'h000000;
+      \$360  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$361  = rq4_part1_0;
+    \$361  = \$134 ;
     if (rst) begin
       \$361  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$362  = rq4_part1_0_r;
+    \$362  = rq4_part1_0;
     if (rst) begin
       \$362  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$363  = rq4_x[20:17];
+    \$363  = rq4_part1_0_r;
     if (rst) begin
-      \$363  = 4'h0;
+      \$363  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$364  = \$131 ;
+    \$364  = rq4_x[20:17];
     if (rst) begin
-      \$364  = 12'h000;
+      \$364  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$365  = rq4_part1_1;
+    \$365  = \$135 ;
     if (rst) begin
       \$365  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$366  = rq4_part1_1_r;
+    \$366  = rq4_part1_1;
     if (rst) begin
       \$366  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$367  = \$139 [45:0];
+    \$367  = rq4_part1_1_r;
     if (rst) begin
-      \$367  = 46'h000000000000;
+      \$367  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$368  = \$140 ;
+    \$368  = \$143 [45:0];
     if (rst) begin
       \$368  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$369  = \$141 ;
+    \$369  = \$144 ;
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$370  = \$144 ;
+    \$370  = \$145 ;
     if (rst) begin
       \$370  = 1'h0;
     end
@@ -6111,152 +6137,152 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$371  = \$148 ;
     if (rst) begin
-      \$371  = 48'h000000000000;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$372  = i__payload[125:105];
+    \$372  = \$152 ;
     if (rst) begin
-      \$372  = 21'h000000;
+      \$372  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$373  = rq5_x[16:0];
+    \$373  = i__payload[125:105];
     if (rst) begin
-      \$373  = 17'h00000;
+      \$373  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = \$149 ;
+    \$374  = rq5_x[16:0];
     if (rst) begin
-      \$374  = 34'h000000000;
+      \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = rq5_part0_0;
+    \$375  = \$153 ;
     if (rst) begin
       \$375  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = rq5_part0_0_r;
+    \$376  = rq5_part0_0;
     if (rst) begin
       \$376  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = rq5_x[16:0];
+    \$377  = rq5_part0_0_r;
     if (rst) begin
-      \$377  = 17'h00000;
+      \$377  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$378  = \$150 ;
+    \$378  = rq5_x[16:0];
     if (rst) begin
-      \$378  = 25'h0000000;
+      \$378  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$379  = rq5_part0_1;
+    \$379  = \$154 ;
     if (rst) begin
       \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$380  = rq5_part0_1_r;
+    \$380  = rq5_part0_1;
     if (rst) begin
       \$380  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$381  = rq5_x[20:17];
+    \$381  = rq5_part0_1_r;
     if (rst) begin
-      \$381  = 4'h0;
+      \$381  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$382  = \$151 ;
+    \$382  = rq5_x[20:17];
     if (rst) begin
-      \$382  = 21'h000000;
+      \$382  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$383  = rq5_part1_0;
+    \$383  = \$155 ;
     if (rst) begin
       \$383  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$384  = rq5_part1_0_r;
+    \$384  = rq5_part1_0;
     if (rst) begin
       \$384  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$385  = rq5_x[20:17];
+    \$385  = rq5_part1_0_r;
     if (rst) begin
-      \$385  = 4'h0;
+      \$385  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$386  = \$152 ;
+    \$386  = rq5_x[20:17];
     if (rst) begin
-      \$386  = 12'h000;
+      \$386  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$387  = rq5_part1_1;
+    \$387  = \$156 ;
     if (rst) begin
       \$387  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$388  = rq5_part1_1_r;
+    \$388  = rq5_part1_1;
     if (rst) begin
       \$388  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$389  = \$160 [45:0];
+    \$389  = rq5_part1_1_r;
     if (rst) begin
-      \$389  = 46'h000000000000;
+      \$389  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$390  = \$161 ;
+    \$390  = \$164 [45:0];
     if (rst) begin
       \$390  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$391  = \$162 ;
+    \$391  = \$165 ;
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$392  = \$165 ;
+    \$392  = \$166 ;
     if (rst) begin
       \$392  = 1'h0;
     end
@@ -6265,38 +6291,39 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$393  = \$169 ;
     if (rst) begin
-      \$393  = 48'h000000000000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$394  = i__payload[146:126];
+    \$394  = \$173 ;
     if (rst) begin
-      \$394  = 21'h000000;
+      \$394  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$395  = rq6_x[16:0];
+    \$395  = i__payload[146:126];
     if (rst) begin
-      \$395  = 17'h00000;
+      \$395  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$396  = \$170 ;
+    \$396  = rq6_x[16:0];
     if (rst) begin
-      \$396  = 34'h000000000;
+      \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$397  = rq6_part0_0;
+    \$397  = \$174 ;
     if (rst) begin
       \$397  = 34'h000000000;
     end
   end
-  assign i__ready = q_room;
+  assign q_room = i__ready;
+  assign q_owed_next = \$36 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -6348,62 +6375,62 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign rq6_rem[32:0] = rq6_prod[32:0];
   assign rq7_rem[45:34] = 12'h000;
   assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign \$48  = { 1'h0, rq0_part0_0_rr };
-  assign \$50  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$52  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
-  assign \$54  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$56  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
-  assign \$59  = 1'h1;
-  assign \$60  = \$58 ;
-  assign \$69  = { 1'h0, rq1_part0_0_rr };
-  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$73  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$75  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$77  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
-  assign \$80  = 1'h1;
-  assign \$81  = \$79 ;
-  assign \$90  = { 1'h0, rq2_part0_0_rr };
-  assign \$92  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$94  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
-  assign \$96  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$98  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$101  = 1'h1;
-  assign \$102  = \$100 ;
-  assign \$111  = { 1'h0, rq3_part0_0_rr };
-  assign \$113  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$115  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
-  assign \$117  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
-  assign \$119  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$122  = 1'h1;
-  assign \$123  = \$121 ;
-  assign \$132  = { 1'h0, rq4_part0_0_rr };
-  assign \$134  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$136  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
-  assign \$138  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
-  assign \$140  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$143  = 1'h1;
-  assign \$144  = \$142 ;
-  assign \$153  = { 1'h0, rq5_part0_0_rr };
-  assign \$155  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$157  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
-  assign \$159  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
-  assign \$161  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
-  assign \$164  = 1'h1;
-  assign \$165  = \$163 ;
-  assign \$174  = { 1'h0, rq6_part0_0_rr };
-  assign \$176  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
-  assign \$178  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
-  assign \$180  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
-  assign \$182  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$185  = 1'h1;
-  assign \$186  = \$184 ;
-  assign \$195  = { 1'h0, rq7_part0_0_rr };
-  assign \$197  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
-  assign \$199  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
-  assign \$201  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
-  assign \$203  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
-  assign \$206  = 1'h1;
-  assign \$207  = \$205 ;
+  assign \$52  = { 1'h0, rq0_part0_0_rr };
+  assign \$54  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$56  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
+  assign \$58  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$60  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
+  assign \$63  = 1'h1;
+  assign \$64  = \$62 ;
+  assign \$73  = { 1'h0, rq1_part0_0_rr };
+  assign \$75  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$77  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$79  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$81  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
+  assign \$84  = 1'h1;
+  assign \$85  = \$83 ;
+  assign \$94  = { 1'h0, rq2_part0_0_rr };
+  assign \$96  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$98  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
+  assign \$100  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$102  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$105  = 1'h1;
+  assign \$106  = \$104 ;
+  assign \$115  = { 1'h0, rq3_part0_0_rr };
+  assign \$117  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$119  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
+  assign \$121  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$123  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$126  = 1'h1;
+  assign \$127  = \$125 ;
+  assign \$136  = { 1'h0, rq4_part0_0_rr };
+  assign \$138  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$140  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
+  assign \$142  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
+  assign \$144  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
+  assign \$147  = 1'h1;
+  assign \$148  = \$146 ;
+  assign \$157  = { 1'h0, rq5_part0_0_rr };
+  assign \$159  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$161  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
+  assign \$163  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
+  assign \$165  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
+  assign \$168  = 1'h1;
+  assign \$169  = \$167 ;
+  assign \$178  = { 1'h0, rq6_part0_0_rr };
+  assign \$180  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
+  assign \$182  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
+  assign \$184  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
+  assign \$186  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
+  assign \$189  = 1'h1;
+  assign \$190  = \$188 ;
+  assign \$199  = { 1'h0, rq7_part0_0_rr };
+  assign \$201  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
+  assign \$203  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
+  assign \$205  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
+  assign \$207  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
+  assign \$210  = 1'h1;
+  assign \$211  = \$209 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -7127,15 +7154,15 @@ endmodule
 module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [2:0] \$10 ;
   reg [7:0] \$100 ;
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
   reg [7:0] \$103 ;
   reg [7:0] \$104 ;
   reg [7:0] \$105 ;
-  reg \$106 ;
-  reg [7:0] \$107 ;
+  reg [7:0] \$106 ;
+  reg \$107 ;
   reg [7:0] \$108 ;
   reg [7:0] \$109 ;
   wire \$11 ;
@@ -7144,13 +7171,15 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$112 ;
   reg [7:0] \$113 ;
   reg [7:0] \$114 ;
-  reg [1:0] \$115 ;
-  reg \$116 ;
+  reg [7:0] \$115 ;
+  reg [1:0] \$116 ;
   reg \$117 ;
-  reg [1:0] \$118 ;
+  reg \$118 ;
   reg \$119 ;
   wire \$12 ;
-  reg [63:0] \$120 ;
+  reg [1:0] \$120 ;
+  reg \$121 ;
+  reg [63:0] \$122 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -7169,39 +7198,39 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire \$3 ;
+  wire [1:0] \$3 ;
   wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
+  wire [1:0] \$31 ;
+  wire [1:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [1:0] \$36 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
+  wire [1:0] \$38 ;
+  wire [1:0] \$39 ;
+  wire [1:0] \$4 ;
   wire \$40 ;
-  wire [2:0] \$41 ;
-  wire [2:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [2:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [3:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [2:0] \$57 ;
-  wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$57 ;
+  wire [63:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -7211,16 +7240,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [1:0] \$68 ;
-  wire [1:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [1:0] \$75 ;
-  wire [1:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
@@ -7229,24 +7258,25 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [2:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire [3:0] \$89 ;
-  wire \$9 ;
-  wire \$90 ;
+  wire [2:0] \$88 ;
+  wire \$89 ;
+  wire [2:0] \$9 ;
+  wire [3:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [63:0] \$95 ;
-  reg \$96 ;
-  reg [1:0] \$97 ;
-  reg [7:0] \$98 ;
+  wire \$95 ;
+  wire \$96 ;
+  reg \$97 ;
+  reg [1:0] \$98 ;
   reg [7:0] \$99 ;
-  reg \$signature__addr  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__addr ;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
@@ -7316,13 +7346,13 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] \q_in[6] ;
   wire [7:0] \q_in[7] ;
   reg [1:0] q_owed = 2'h0;
-  wire q_room;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg q_rptr = 1'h0;
   reg [1:0] q_stored = 2'h0;
+  reg q_wptr = 1'h0;
   (* init = 1'h0 *)
-  wire q_wptr;
-  reg rport__addr = 1'h0;
+  wire rport__addr;
   wire [63:0] rport__data;
   input rst;
   wire rst;
@@ -7333,198 +7363,190 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= q_in;
+      queue[q_wptr] <= q_in;
   end
-  assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 2'h3;
-  assign \$1  = element == 2'h3;
-  assign \$2  = ~ \$1 ;
-  assign i__ready = q_room | \$2 ;
-  assign \$3  = ! element;
-  assign \$4  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$5  = \$3  | \$4 ;
-  assign new0 = \$5  ? i__payload[7:0] : acc0_0;
-  assign \$6  = ! element;
-  assign \$7  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$8  = \$6  | \$7 ;
-  assign new1 = \$8  ? i__payload[15:8] : acc1_0;
-  assign \$9  = ! element;
-  assign \$10  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$11  = \$9  | \$10 ;
-  assign new2 = \$11  ? i__payload[23:16] : acc2_0;
-  assign \$12  = ! element;
-  assign \$13  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$14  = \$12  | \$13 ;
-  assign new3 = \$14  ? i__payload[31:24] : acc3_0;
-  assign \$15  = ! element;
-  assign \$16  = $signed(i__payload[39:32]) > $signed(acc4_0);
-  assign \$17  = \$15  | \$16 ;
-  assign new4 = \$17  ? i__payload[39:32] : acc4_0;
-  assign \$18  = ! element;
-  assign \$19  = $signed(i__payload[47:40]) > $signed(acc5_0);
-  assign \$20  = \$18  | \$19 ;
-  assign new5 = \$20  ? i__payload[47:40] : acc5_0;
-  assign \$21  = ! element;
-  assign \$22  = $signed(i__payload[55:48]) > $signed(acc6_0);
-  assign \$23  = \$21  | \$22 ;
-  assign new6 = \$23  ? i__payload[55:48] : acc6_0;
-  assign \$24  = ! element;
-  assign \$25  = $signed(i__payload[63:56]) > $signed(acc7_0);
-  assign \$26  = \$24  | \$25 ;
-  assign new7 = \$26  ? i__payload[63:56] : acc7_0;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = | q_stored;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = \$28  & \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$signature__en  = max_valid & \$32 ;
-  assign \$33  = i__valid & i__ready;
-  assign \$34  = ! group;
-  assign \$35  = group + 1'h1;
-  assign \$36  = group ? \$35  : 2'h0;
-  assign \$37  = i__valid & i__ready;
-  assign \$38  = ! group;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = element == 2'h3;
-  assign \$41  = element + 1'h1;
-  assign \$42  = \$40  ? 3'h0 : \$41 ;
-  assign \$43  = i__valid & i__ready;
-  assign \$44  = i__valid & i__ready;
-  assign \$45  = i__valid & i__ready;
-  assign \$46  = i__valid & i__ready;
-  assign \$47  = i__valid & i__ready;
-  assign \$48  = i__valid & i__ready;
-  assign \$49  = i__valid & i__ready;
-  assign \$50  = i__valid & i__ready;
-  assign \$51  = i__valid & i__ready;
-  assign \$52  = element == 2'h3;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = i__valid & i__ready;
-  assign \$55  = element == 2'h3;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = q_owed + \$56 ;
-  assign \$58  = o__valid & o__ready;
-  assign \$59  = \$57  - \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = max_valid & \$65 ;
-  assign \$68  = \$signature__addr  + 1'h1;
-  assign \$69  = \$67  ? 2'h0 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = \$71  & \$72 ;
-  assign \$75  = rport__addr + 1'h1;
-  assign \$76  = \$74  ? 2'h0 : \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$78  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = max_valid & \$82 ;
-  assign \$84  = q_stored + \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = \$84  - \$88 ;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = \$92  | max_valid;
-  assign \$94  = | q_stored;
-  assign \$95  = \$94  ? rport__data : q_in;
+  assign rport__data = queue[q_rptr];
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = ! group;
+  assign \$3  = group + 1'h1;
+  assign \$4  = group ? \$3  : 2'h0;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = ! group;
+  assign \$7  = \$5  & \$6 ;
+  assign \$8  = element == 2'h3;
+  assign \$9  = element + 1'h1;
+  assign \$10  = \$8  ? 3'h0 : \$9 ;
+  assign \$11  = i__valid & i__ready;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = i__valid & i__ready;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = i__valid & i__ready;
+  assign \$17  = i__valid & i__ready;
+  assign \$18  = i__valid & i__ready;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = element == 2'h3;
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = \$90 [1:0] < 2'h3;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = | q_stored;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = max_valid & \$28 ;
+  assign \$31  = q_wptr + 1'h1;
+  assign \$32  = \$30  ? 2'h0 : \$31 ;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = | q_stored;
+  assign \$36  = \$34  & \$35 ;
+  assign \$38  = q_rptr + 1'h1;
+  assign \$39  = \$37  ? 2'h0 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$41  & \$43 ;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = max_valid & \$45 ;
+  assign \$47  = q_stored + \$46 ;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = \$47  - \$51 ;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = \$55  | max_valid;
+  assign \$57  = | q_stored;
+  assign \$58  = \$57  ? rport__data : q_in;
+  assign \$59  = element == 2'h3;
+  assign \$60  = ~ \$59 ;
+  assign i__ready = q_room | \$60 ;
+  assign \$61  = ! element;
+  assign \$62  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$63  = \$61  | \$62 ;
+  assign new0 = \$63  ? i__payload[7:0] : acc0_0;
+  assign \$64  = ! element;
+  assign \$65  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$66  = \$64  | \$65 ;
+  assign new1 = \$66  ? i__payload[15:8] : acc1_0;
+  assign \$67  = ! element;
+  assign \$68  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$69  = \$67  | \$68 ;
+  assign new2 = \$69  ? i__payload[23:16] : acc2_0;
+  assign \$70  = ! element;
+  assign \$71  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$72  = \$70  | \$71 ;
+  assign new3 = \$72  ? i__payload[31:24] : acc3_0;
+  assign \$73  = ! element;
+  assign \$74  = $signed(i__payload[39:32]) > $signed(acc4_0);
+  assign \$75  = \$73  | \$74 ;
+  assign new4 = \$75  ? i__payload[39:32] : acc4_0;
+  assign \$76  = ! element;
+  assign \$77  = $signed(i__payload[47:40]) > $signed(acc5_0);
+  assign \$78  = \$76  | \$77 ;
+  assign new5 = \$78  ? i__payload[47:40] : acc5_0;
+  assign \$79  = ! element;
+  assign \$80  = $signed(i__payload[55:48]) > $signed(acc6_0);
+  assign \$81  = \$79  | \$80 ;
+  assign new6 = \$81  ? i__payload[55:48] : acc6_0;
+  assign \$82  = ! element;
+  assign \$83  = $signed(i__payload[63:56]) > $signed(acc7_0);
+  assign \$84  = \$82  | \$83 ;
+  assign new7 = \$84  ? i__payload[63:56] : acc7_0;
+  assign \$85  = i__valid & i__ready;
+  assign \$86  = element == 2'h3;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = q_owed + \$87 ;
+  assign \$89  = o__valid & o__ready;
+  assign \$90  = \$88  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$signature__en  = max_valid & \$96 ;
   always @(posedge clk)
-    group <= \$96 ;
+    group <= \$97 ;
   always @(posedge clk)
-    element <= \$97 ;
+    element <= \$98 ;
   always @(posedge clk)
-    acc0_0 <= \$98 ;
+    acc0_0 <= \$99 ;
   always @(posedge clk)
-    acc1_0 <= \$99 ;
+    acc1_0 <= \$100 ;
   always @(posedge clk)
-    acc2_0 <= \$100 ;
+    acc2_0 <= \$101 ;
   always @(posedge clk)
-    acc3_0 <= \$101 ;
+    acc3_0 <= \$102 ;
   always @(posedge clk)
-    acc4_0 <= \$102 ;
+    acc4_0 <= \$103 ;
   always @(posedge clk)
-    acc5_0 <= \$103 ;
+    acc5_0 <= \$104 ;
   always @(posedge clk)
-    acc6_0 <= \$104 ;
+    acc6_0 <= \$105 ;
   always @(posedge clk)
-    acc7_0 <= \$105 ;
+    acc7_0 <= \$106 ;
   always @(posedge clk)
-    max_valid <= \$106 ;
+    max_valid <= \$107 ;
   always @(posedge clk)
-    max0 <= \$107 ;
+    max0 <= \$108 ;
   always @(posedge clk)
-    max1 <= \$108 ;
+    max1 <= \$109 ;
   always @(posedge clk)
-    max2 <= \$109 ;
+    max2 <= \$110 ;
   always @(posedge clk)
-    max3 <= \$110 ;
+    max3 <= \$111 ;
   always @(posedge clk)
-    max4 <= \$111 ;
+    max4 <= \$112 ;
   always @(posedge clk)
-    max5 <= \$112 ;
+    max5 <= \$113 ;
   always @(posedge clk)
-    max6 <= \$113 ;
+    max6 <= \$114 ;
   always @(posedge clk)
-    max7 <= \$114 ;
+    max7 <= \$115 ;
   always @(posedge clk)
-    q_owed <= \$115 ;
+    q_owed <= \$116 ;
   always @(posedge clk)
-    \$signature__addr  <= \$116 ;
+    q_room <= \$117 ;
   always @(posedge clk)
-    rport__addr <= \$117 ;
+    q_wptr <= \$118 ;
   always @(posedge clk)
-    q_stored <= \$118 ;
+    q_rptr <= \$119 ;
   always @(posedge clk)
-    o__valid <= \$119 ;
+    q_stored <= \$120 ;
   always @(posedge clk)
-    o__payload <= \$120 ;
+    o__valid <= \$121 ;
+  always @(posedge clk)
+    o__payload <= \$122 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = group;
-    if (\$33 ) begin
-      \$96  = \$36 [0];
+    \$97  = group;
+    if (\$1 ) begin
+      \$97  = \$4 [0];
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = element;
-    if (\$39 ) begin
-      \$97  = \$42 [1:0];
+    \$98  = element;
+    if (\$7 ) begin
+      \$98  = \$10 [1:0];
     end
     if (rst) begin
-      \$97  = 2'h0;
+      \$98  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = acc0_0;
-    if (\$43 ) begin
-      \$98  = new0;
-    end
-    if (rst) begin
-      \$98  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = acc1_0;
-    if (\$44 ) begin
-      \$99  = new1;
+    \$99  = acc0_0;
+    if (\$11 ) begin
+      \$99  = new0;
     end
     if (rst) begin
       \$99  = 8'h00;
@@ -7532,9 +7554,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = acc2_0;
-    if (\$45 ) begin
-      \$100  = new2;
+    \$100  = acc1_0;
+    if (\$12 ) begin
+      \$100  = new1;
     end
     if (rst) begin
       \$100  = 8'h00;
@@ -7542,9 +7564,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = acc3_0;
-    if (\$46 ) begin
-      \$101  = new3;
+    \$101  = acc2_0;
+    if (\$13 ) begin
+      \$101  = new2;
     end
     if (rst) begin
       \$101  = 8'h00;
@@ -7552,9 +7574,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = acc4_0;
-    if (\$47 ) begin
-      \$102  = new4;
+    \$102  = acc3_0;
+    if (\$14 ) begin
+      \$102  = new3;
     end
     if (rst) begin
       \$102  = 8'h00;
@@ -7562,9 +7584,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = acc5_0;
-    if (\$48 ) begin
-      \$103  = new5;
+    \$103  = acc4_0;
+    if (\$15 ) begin
+      \$103  = new4;
     end
     if (rst) begin
       \$103  = 8'h00;
@@ -7572,9 +7594,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = acc6_0;
-    if (\$49 ) begin
-      \$104  = new6;
+    \$104  = acc5_0;
+    if (\$16 ) begin
+      \$104  = new5;
     end
     if (rst) begin
       \$104  = 8'h00;
@@ -7582,9 +7604,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = acc7_0;
-    if (\$50 ) begin
-      \$105  = new7;
+    \$105  = acc6_0;
+    if (\$17 ) begin
+      \$105  = new6;
     end
     if (rst) begin
       \$105  = 8'h00;
@@ -7592,106 +7614,106 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = \$53 ;
+    \$106  = acc7_0;
+    if (\$18 ) begin
+      \$106  = new7;
+    end
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = new0;
+    \$107  = \$21 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = new1;
+    \$108  = new0;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = new2;
+    \$109  = new1;
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = new3;
+    \$110  = new2;
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = new4;
+    \$111  = new3;
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = new5;
+    \$112  = new4;
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = new6;
+    \$113  = new5;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = new7;
+    \$114  = new6;
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = \$59 [1:0];
+    \$115  = new7;
     if (rst) begin
-      \$115  = 2'h0;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = \$signature__addr ;
-    if (\$66 ) begin
-      \$116  = \$69 [0];
-    end
+    \$116  = \$90 [1:0];
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = rport__addr;
-    if (\$73 ) begin
-      \$117  = \$76 [0];
-    end
+    \$117  = \$22 ;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = \$89 [1:0];
+    \$118  = q_wptr;
+    if (\$29 ) begin
+      \$118  = \$32 [0];
+    end
     if (rst) begin
-      \$118  = 2'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = o__valid;
-    if (\$91 ) begin
-      \$119  = \$93 ;
+    \$119  = q_rptr;
+    if (\$36 ) begin
+      \$119  = \$39 [0];
     end
     if (rst) begin
       \$119  = 1'h0;
@@ -7699,33 +7721,35 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = o__payload;
-    if (\$91 ) begin
-      \$120  = \$95 ;
-    end
+    \$120  = \$52 [1:0];
     if (rst) begin
-      \$120  = 64'h0000000000000000;
+      \$120  = 2'h0;
     end
   end
-  assign q_wptr = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$121  = o__valid;
+    if (\$54 ) begin
+      \$121  = \$56 ;
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$122  = o__payload;
+    if (\$54 ) begin
+      \$122  = \$58 ;
+    end
+    if (rst) begin
+      \$122  = 64'h0000000000000000;
+    end
+  end
+  assign q_owed_next = \$90 [1:0];
+  assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
-  assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
+  assign rport__addr = q_rptr;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -7734,6 +7758,22 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign q_in[63:56] = max7;
   assign q_in[55:48] = max6;
   assign q_in[47:40] = max5;
@@ -7742,8 +7782,8 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
-  assign \$67  = \$signature__addr ;
-  assign \$74  = rport__addr;
+  assign \$30  = q_wptr;
+  assign \$37  = q_rptr;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8448,110 +8488,110 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  wire \$1 ;
-  reg [23:0] \$10 ;
-  wire [17:0] \$100 ;
-  wire [18:0] \$101 ;
-  wire [17:0] \$102 ;
-  wire [17:0] \$103 ;
-  wire [18:0] \$104 ;
-  wire [24:0] \$105 ;
-  wire [17:0] \$106 ;
-  wire [17:0] \$107 ;
-  wire [18:0] \$108 ;
-  wire [17:0] \$109 ;
-  wire [23:0] \$11 ;
-  wire [17:0] \$110 ;
-  wire [18:0] \$111 ;
-  wire [24:0] \$112 ;
-  wire [17:0] \$113 ;
-  wire [17:0] \$114 ;
-  wire [18:0] \$115 ;
-  wire [17:0] \$116 ;
-  wire [17:0] \$117 ;
-  wire [18:0] \$118 ;
-  wire [24:0] \$119 ;
-  wire [24:0] \$12 ;
-  wire [17:0] \$120 ;
-  wire [17:0] \$121 ;
-  wire [18:0] \$122 ;
-  wire [17:0] \$123 ;
-  wire [17:0] \$124 ;
-  wire [18:0] \$125 ;
-  wire [24:0] \$126 ;
+  reg [1:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [18:0] \$100 ;
+  wire [24:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [8:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [4:0] \$112 ;
+  wire [4:0] \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire [4:0] \$119 ;
+  wire [8:0] \$12 ;
+  wire [4:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [4:0] \$128 ;
-  wire \$129 ;
-  reg [23:0] \$13 ;
-  wire [5:0] \$130 ;
+  wire \$128 ;
+  wire [4:0] \$129 ;
+  wire [8:0] \$13 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
+  wire [5:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [23:0] \$14 ;
-  wire [4:0] \$140 ;
-  wire [4:0] \$141 ;
+  wire [8:0] \$14 ;
+  wire \$140 ;
+  wire [95:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [4:0] \$147 ;
-  wire [4:0] \$148 ;
-  wire \$149 ;
-  wire [24:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire [4:0] \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  reg [23:0] \$16 ;
+  wire \$147 ;
+  reg [23:0] \$148 ;
+  wire [23:0] \$149 ;
+  wire [8:0] \$15 ;
+  wire [24:0] \$150 ;
+  reg [23:0] \$151 ;
+  wire [23:0] \$152 ;
+  wire [24:0] \$153 ;
+  reg [23:0] \$154 ;
+  wire [23:0] \$155 ;
+  wire [24:0] \$156 ;
+  reg [23:0] \$157 ;
+  wire [23:0] \$158 ;
+  wire [24:0] \$159 ;
+  wire [8:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire [5:0] \$162 ;
-  wire \$163 ;
+  wire [4:0] \$161 ;
+  wire \$162 ;
+  wire [5:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [95:0] \$169 ;
-  wire [23:0] \$17 ;
-  reg [1:0] \$170 ;
+  wire \$169 ;
+  wire [8:0] \$17 ;
+  wire \$170 ;
   reg [1:0] \$171 ;
-  reg [3:0] \$172 ;
+  reg [1:0] \$172 ;
   reg [3:0] \$173 ;
-  reg \$174 ;
+  reg [3:0] \$174 ;
   reg \$175 ;
   reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire [24:0] \$18 ;
-  reg [5:0] \$180 ;
-  reg [63:0] \$181 ;
-  reg \$182 ;
+  wire [8:0] \$18 ;
+  reg \$180 ;
+  reg [5:0] \$181 ;
+  reg [63:0] \$182 ;
   reg \$183 ;
   reg \$184 ;
   reg \$185 ;
-  reg [1:0] \$186 ;
-  reg [63:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [63:0] \$189 ;
-  wire \$19 ;
-  reg [7:0] \$190 ;
+  reg \$186 ;
+  reg [1:0] \$187 ;
+  reg [63:0] \$188 ;
+  reg [5:0] \$189 ;
+  wire [8:0] \$19 ;
+  reg [63:0] \$190 ;
   reg [7:0] \$191 ;
   reg [7:0] \$192 ;
   reg [7:0] \$193 ;
@@ -8559,11 +8599,11 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$195 ;
   reg [7:0] \$196 ;
   reg [7:0] \$197 ;
-  reg [5:0] \$198 ;
-  reg [63:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [7:0] \$200 ;
+  reg [7:0] \$198 ;
+  reg [5:0] \$199 ;
+  reg [3:0] \$2 ;
+  wire [8:0] \$20 ;
+  reg [63:0] \$200 ;
   reg [7:0] \$201 ;
   reg [7:0] \$202 ;
   reg [7:0] \$203 ;
@@ -8571,10 +8611,10 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$205 ;
   reg [7:0] \$206 ;
   reg [7:0] \$207 ;
-  reg [5:0] \$208 ;
-  reg [63:0] \$209 ;
-  wire \$21 ;
-  reg [7:0] \$210 ;
+  reg [7:0] \$208 ;
+  reg [5:0] \$209 ;
+  wire [8:0] \$21 ;
+  reg [63:0] \$210 ;
   reg [7:0] \$211 ;
   reg [7:0] \$212 ;
   reg [7:0] \$213 ;
@@ -8582,10 +8622,10 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
   reg [7:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [63:0] \$219 ;
-  wire \$22 ;
-  reg [7:0] \$220 ;
+  reg [7:0] \$218 ;
+  reg [5:0] \$219 ;
+  wire [8:0] \$22 ;
+  reg [63:0] \$220 ;
   reg [7:0] \$221 ;
   reg [7:0] \$222 ;
   reg [7:0] \$223 ;
@@ -8593,78 +8633,78 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$225 ;
   reg [7:0] \$226 ;
   reg [7:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [7:0] \$229 ;
-  wire \$23 ;
-  reg [8:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [7:0] \$239 ;
-  wire \$24 ;
-  reg [8:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [8:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [7:0] \$249 ;
-  wire \$25 ;
-  reg [8:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [8:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [8:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [8:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [8:0] \$258 ;
-  reg [7:0] \$259 ;
-  reg [1:0] \$26 ;
-  reg [8:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [8:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [8:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [8:0] \$268 ;
-  reg [7:0] \$269 ;
-  reg [3:0] \$27 ;
-  reg [8:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [8:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [8:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [7:0] \$279 ;
-  reg \$28 ;
-  reg [8:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [8:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [7:0] \$289 ;
-  reg \$29 ;
-  reg [8:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [16:0] \$292 ;
+  reg [7:0] \$228 ;
+  reg [8:0] \$229 ;
+  wire [8:0] \$23 ;
+  reg [7:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [8:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg [8:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [8:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [8:0] \$239 ;
+  wire [8:0] \$24 ;
+  reg [7:0] \$240 ;
+  reg [8:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [8:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [8:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [8:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [8:0] \$249 ;
+  wire [8:0] \$25 ;
+  reg [7:0] \$250 ;
+  reg [8:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [8:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [8:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [8:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [8:0] \$259 ;
+  wire [8:0] \$26 ;
+  reg [7:0] \$260 ;
+  reg [8:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [8:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [8:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [8:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [8:0] \$269 ;
+  wire [8:0] \$27 ;
+  reg [7:0] \$270 ;
+  reg [8:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [8:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [8:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [8:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [8:0] \$279 ;
+  wire [8:0] \$28 ;
+  reg [7:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [8:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [8:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [8:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [8:0] \$289 ;
+  wire [8:0] \$29 ;
+  reg [7:0] \$290 ;
+  reg [8:0] \$291 ;
+  reg [7:0] \$292 ;
   reg [16:0] \$293 ;
   reg [16:0] \$294 ;
   reg [16:0] \$295 ;
@@ -8672,8 +8712,8 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$297 ;
   reg [16:0] \$298 ;
   reg [16:0] \$299 ;
-  wire \$3 ;
-  reg \$30 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
   reg [16:0] \$300 ;
   reg [16:0] \$301 ;
   reg [16:0] \$302 ;
@@ -8684,7 +8724,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$307 ;
   reg [16:0] \$308 ;
   reg [16:0] \$309 ;
-  wire \$31 ;
+  wire [8:0] \$31 ;
   reg [16:0] \$310 ;
   reg [16:0] \$311 ;
   reg [16:0] \$312 ;
@@ -8695,7 +8735,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$317 ;
   reg [16:0] \$318 ;
   reg [16:0] \$319 ;
-  wire [6:0] \$32 ;
+  wire [8:0] \$32 ;
   reg [16:0] \$320 ;
   reg [16:0] \$321 ;
   reg [16:0] \$322 ;
@@ -8706,7 +8746,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$327 ;
   reg [16:0] \$328 ;
   reg [16:0] \$329 ;
-  wire [6:0] \$33 ;
+  wire [8:0] \$33 ;
   reg [16:0] \$330 ;
   reg [16:0] \$331 ;
   reg [16:0] \$332 ;
@@ -8717,7 +8757,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$337 ;
   reg [16:0] \$338 ;
   reg [16:0] \$339 ;
-  wire [63:0] \$34 ;
+  wire [8:0] \$34 ;
   reg [16:0] \$340 ;
   reg [16:0] \$341 ;
   reg [16:0] \$342 ;
@@ -8735,7 +8775,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$353 ;
   reg [16:0] \$354 ;
   reg [16:0] \$355 ;
-  reg [23:0] \$356 ;
+  reg [16:0] \$356 ;
   reg [23:0] \$357 ;
   reg [23:0] \$358 ;
   reg [23:0] \$359 ;
@@ -8748,119 +8788,123 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] \$365 ;
   reg [23:0] \$366 ;
   reg [23:0] \$367 ;
-  reg \$368 ;
+  reg [23:0] \$368 ;
   reg \$369 ;
   wire [8:0] \$37 ;
   reg \$370 ;
-  reg [1:0] \$371 ;
-  reg \$372 ;
+  reg \$371 ;
+  reg [1:0] \$372 ;
   reg \$373 ;
   reg \$374 ;
-  reg [1:0] \$375 ;
-  reg \$376 ;
+  reg \$375 ;
+  reg [1:0] \$376 ;
   reg \$377 ;
   reg \$378 ;
-  reg [1:0] \$379 ;
+  reg \$379 ;
   wire [8:0] \$38 ;
-  reg \$380 ;
+  reg [1:0] \$380 ;
   reg \$381 ;
   reg \$382 ;
-  reg [1:0] \$383 ;
-  reg \$384 ;
+  reg \$383 ;
+  reg [1:0] \$384 ;
   reg \$385 ;
   reg \$386 ;
-  reg [1:0] \$387 ;
-  reg \$388 ;
+  reg \$387 ;
+  reg [1:0] \$388 ;
   reg \$389 ;
   wire [8:0] \$39 ;
   reg \$390 ;
-  reg [1:0] \$391 ;
-  reg \$392 ;
+  reg \$391 ;
+  reg [1:0] \$392 ;
   reg \$393 ;
   reg \$394 ;
-  reg [1:0] \$395 ;
-  reg [23:0] \$396 ;
+  reg \$395 ;
+  reg [1:0] \$396 ;
   reg [23:0] \$397 ;
   reg [23:0] \$398 ;
   reg [23:0] \$399 ;
-  wire \$4 ;
+  reg \$4 ;
   wire [8:0] \$40 ;
-  reg [3:0] \$400 ;
+  reg [23:0] \$400 ;
   reg [3:0] \$401 ;
-  reg [3:0] \$402 ;
+  reg \$402 ;
   reg [3:0] \$403 ;
-  reg \$404 ;
-  reg [95:0] \$405 ;
+  reg [3:0] \$404 ;
+  reg [3:0] \$405 ;
+  reg \$406 ;
+  reg [95:0] \$407 ;
   wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [8:0] \$49 ;
-  wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  wire [16:0] \$49 ;
+  reg \$5 ;
+  wire [16:0] \$50 ;
+  wire [16:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [8:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [8:0] \$66 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
   wire [16:0] \$67 ;
   wire [16:0] \$68 ;
   wire [16:0] \$69 ;
-  reg [23:0] \$7 ;
+  wire [6:0] \$7 ;
   wire [16:0] \$70 ;
   wire [16:0] \$71 ;
   wire [16:0] \$72 ;
   wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
-  wire [23:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
-  wire [24:0] \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [16:0] \$98 ;
+  wire [17:0] \$74 ;
+  wire [17:0] \$75 ;
+  wire [18:0] \$76 ;
+  wire [17:0] \$77 ;
+  wire [17:0] \$78 ;
+  wire [18:0] \$79 ;
+  wire [6:0] \$8 ;
+  wire [24:0] \$80 ;
+  wire [17:0] \$81 ;
+  wire [17:0] \$82 ;
+  wire [18:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [17:0] \$85 ;
+  wire [18:0] \$86 ;
+  wire [24:0] \$87 ;
+  wire [17:0] \$88 ;
+  wire [17:0] \$89 ;
+  wire [63:0] \$9 ;
+  wire [18:0] \$90 ;
+  wire [17:0] \$91 ;
+  wire [17:0] \$92 ;
+  wire [18:0] \$93 ;
+  wire [24:0] \$94 ;
+  wire [17:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire [18:0] \$97 ;
+  wire [17:0] \$98 ;
   wire [17:0] \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  reg [3:0] \$signature__addr$42  = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$265 ;
   wire [63:0] \$signature__data ;
-  wire [95:0] \$signature__data$44 ;
+  wire [95:0] \$signature__data$266 ;
   wire \$signature__en ;
-  wire \$signature__en$36 ;
+  wire \$signature__en$264 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -8927,18 +8971,22 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] port__addr = 6'h00;
+  wire [5:0] port__addr;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$15  = 6'h00;
+  wire [5:0] \port__addr$261 ;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$17  = 6'h00;
+  wire [5:0] \port__addr$262 ;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$19  = 6'h00;
+  wire [5:0] \port__addr$263 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$76 ;
-  wire [63:0] \port__data$86 ;
-  wire [63:0] \port__data$96 ;
+  wire [63:0] \port__data$36 ;
+  wire [63:0] \port__data$47 ;
+  wire [63:0] \port__data$58 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -9009,39 +9057,34 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [23:0] \q_in[2] ;
   wire [23:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom0_addr;
+  reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom1_addr;
+  reg [5:0] rom1_addr = 6'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom2_addr;
+  reg [5:0] rom2_addr = 6'h00;
   reg [63:0] rom2_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom3_addr;
+  reg [5:0] rom3_addr = 6'h00;
   reg [63:0] rom3_read = 64'h0000000000000000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [3:0] \rport__addr$45  = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$267 ;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$266 ;
+  wire [95:0] \rport__data$253 ;
   input rst;
   wire rst;
-  (* init = 4'h0 *)
-  wire [3:0] sf_t;
+  reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
@@ -9240,11 +9283,11 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [95:0] queue [8:0];
@@ -9260,10 +9303,10 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[8] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$36 )
-      queue[\$signature__addr$42 ] <= q_in;
+    if (\$signature__en$264 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$266  = queue[\rport__addr$45 ];
+  assign \rport__data$253  = queue[q_rptr];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -9305,7 +9348,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
   reg [63:0] rom1 [35:0];
@@ -9349,9 +9392,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[\port__addr$15 ];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$76  = _2_;
+  assign \port__data$36  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
     rom2[0] = 64'he615f99df81d4bff;
@@ -9393,9 +9436,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= rom2[\port__addr$17 ];
+    _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$86  = _3_;
+  assign \port__data$47  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
     rom3[0] = 64'h058d1efa2f38555f;
@@ -9437,822 +9480,821 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
-    _4_ <= rom3[\port__addr$19 ];
+    _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$96  = _4_;
+  assign \port__data$58  = _4_;
   always @(posedge clk)
-    v3 <= \$372 ;
+    v3 <= \$373 ;
   always @(posedge clk)
-    first3 <= \$373 ;
+    first3 <= \$374 ;
   always @(posedge clk)
-    last3 <= \$374 ;
+    last3 <= \$375 ;
   always @(posedge clk)
-    nf3 <= \$375 ;
+    nf3 <= \$376 ;
   always @(posedge clk)
-    v4 <= \$376 ;
+    v4 <= \$377 ;
   always @(posedge clk)
-    first4 <= \$377 ;
+    first4 <= \$378 ;
   always @(posedge clk)
-    last4 <= \$378 ;
+    last4 <= \$379 ;
   always @(posedge clk)
-    nf4 <= \$379 ;
+    nf4 <= \$380 ;
   always @(posedge clk)
-    v5 <= \$380 ;
+    v5 <= \$381 ;
   always @(posedge clk)
-    first5 <= \$381 ;
+    first5 <= \$382 ;
   always @(posedge clk)
-    last5 <= \$382 ;
+    last5 <= \$383 ;
   always @(posedge clk)
-    nf5 <= \$383 ;
+    nf5 <= \$384 ;
   always @(posedge clk)
-    v6 <= \$384 ;
+    v6 <= \$385 ;
   always @(posedge clk)
-    first6 <= \$385 ;
+    first6 <= \$386 ;
   always @(posedge clk)
-    last6 <= \$386 ;
+    last6 <= \$387 ;
   always @(posedge clk)
-    nf6 <= \$387 ;
+    nf6 <= \$388 ;
   always @(posedge clk)
-    v7 <= \$388 ;
+    v7 <= \$389 ;
   always @(posedge clk)
-    first7 <= \$389 ;
+    first7 <= \$390 ;
   always @(posedge clk)
-    last7 <= \$390 ;
+    last7 <= \$391 ;
   always @(posedge clk)
-    nf7 <= \$391 ;
+    nf7 <= \$392 ;
   always @(posedge clk)
-    v8 <= \$392 ;
+    v8 <= \$393 ;
   always @(posedge clk)
-    first8 <= \$393 ;
+    first8 <= \$394 ;
   always @(posedge clk)
-    last8 <= \$394 ;
+    last8 <= \$395 ;
   always @(posedge clk)
-    nf8 <= \$395 ;
+    nf8 <= \$396 ;
   always @(posedge clk)
-    acc0 <= \$396 ;
+    acc0 <= \$397 ;
   always @(posedge clk)
-    acc1 <= \$397 ;
+    acc1 <= \$398 ;
   always @(posedge clk)
-    acc2 <= \$398 ;
+    acc2 <= \$399 ;
   always @(posedge clk)
-    acc3 <= \$399 ;
+    acc3 <= \$400 ;
   always @(posedge clk)
-    q_owed <= \$400 ;
+    q_owed <= \$401 ;
   always @(posedge clk)
-    \$signature__addr$42  <= \$401 ;
+    q_room <= \$402 ;
   always @(posedge clk)
-    \rport__addr$45  <= \$402 ;
+    q_wptr <= \$403 ;
   always @(posedge clk)
-    q_stored <= \$403 ;
+    q_rptr <= \$404 ;
   always @(posedge clk)
-    o__valid <= \$404 ;
+    q_stored <= \$405 ;
   always @(posedge clk)
-    o__payload <= \$405 ;
-  assign q_room = q_owed < 4'ha;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
+    o__valid <= \$406 ;
+  always @(posedge clk)
+    o__payload <= \$407 ;
+  assign \$6  = t == 6'h23;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_6) - $signed(8'h80);
+  assign \$17  = $signed(x0_7) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_4) - $signed(8'h80);
+  assign \$23  = $signed(x1_5) - $signed(8'h80);
+  assign \$24  = $signed(x1_6) - $signed(8'h80);
+  assign \$25  = $signed(x1_7) - $signed(8'h80);
+  assign \$26  = $signed(x2_0) - $signed(8'h80);
+  assign \$27  = $signed(x2_1) - $signed(8'h80);
+  assign \$28  = $signed(x2_2) - $signed(8'h80);
+  assign \$29  = $signed(x2_3) - $signed(8'h80);
+  assign \$30  = $signed(x2_4) - $signed(8'h80);
+  assign \$31  = $signed(x2_5) - $signed(8'h80);
+  assign \$32  = $signed(x2_6) - $signed(8'h80);
+  assign \$33  = $signed(x2_7) - $signed(8'h80);
+  assign \$34  = $signed(x3_0) - $signed(8'h80);
+  assign \$35  = $signed(x3_1) - $signed(8'h80);
+  assign \$36  = $signed(x3_2) - $signed(8'h80);
+  assign \$37  = $signed(x3_3) - $signed(8'h80);
+  assign \$38  = $signed(x3_4) - $signed(8'h80);
+  assign \$39  = $signed(x3_5) - $signed(8'h80);
+  assign \$40  = $signed(x3_6) - $signed(8'h80);
+  assign \$41  = $signed(x3_7) - $signed(8'h80);
+  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$43  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$44  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$45  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$46  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$47  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$48  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$49  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$50  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$51  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$52  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$53  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$54  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$55  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$56  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$57  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$58  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$59  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$60  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$61  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$62  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$63  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$64  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$65  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$70  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$71  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$72  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$73  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$78  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$79  = $signed(\$77 ) + $signed(\$78 );
+  assign \$80  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$81  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$82  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$83  = $signed(\$81 ) + $signed(\$82 );
+  assign \$84  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$85  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$86  = $signed(\$84 ) + $signed(\$85 );
+  assign \$87  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$88  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$89  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$92  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$93  = $signed(\$91 ) + $signed(\$92 );
+  assign \$94  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$95  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$96  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$98  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$99  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$100  = $signed(\$98 ) + $signed(\$99 );
+  assign \$101  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$102  = \$163 [3:0] < 4'ha;
+  assign \$103  = v8 & last8;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = | q_stored;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$103  & \$109 ;
+  assign \$111  = q_wptr == 4'h8;
+  assign \$112  = q_wptr + 1'h1;
+  assign \$113  = \$111  ? 5'h00 : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = q_rptr == 4'h8;
+  assign \$119  = q_rptr + 1'h1;
+  assign \$120  = \$118  ? 5'h00 : \$119 ;
+  assign \$121  = v8 & last8;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = | q_stored;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = \$123  & \$125 ;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$121  & \$127 ;
+  assign \$129  = q_stored + \$128 ;
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = | q_stored;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = \$129  - \$133 ;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = v8 & last8;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = | q_stored;
+  assign \$141  = \$140  ? \rport__data$253  : q_in;
+  assign \$142  = ~ last_t;
+  assign \$143  = q_room | \$142 ;
+  assign i__ready = \$143  & reads_input_t;
+  assign \$144  = ~ last_t;
+  assign \$145  = q_room | \$144 ;
+  assign \$146  = ~ reads_input_t;
+  assign \$147  = i__valid | \$146 ;
+  assign issue = \$145  & \$147 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first8 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first8 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first8 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first8 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v8 & last8;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$signature__en$36  = \$19  & \$25 ;
-  assign \$31  = t == 6'h23;
-  assign \$32  = t + 1'h1;
-  assign \$33  = \$31  ? 7'h00 : \$32 ;
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(x0_0) - $signed(8'h80);
-  assign \$36  = $signed(x0_1) - $signed(8'h80);
-  assign \$37  = $signed(x0_2) - $signed(8'h80);
-  assign \$38  = $signed(x0_3) - $signed(8'h80);
-  assign \$39  = $signed(x0_4) - $signed(8'h80);
-  assign \$40  = $signed(x0_5) - $signed(8'h80);
-  assign \$41  = $signed(x0_6) - $signed(8'h80);
-  assign \$42  = $signed(x0_7) - $signed(8'h80);
-  assign \$43  = $signed(x1_0) - $signed(8'h80);
-  assign \$44  = $signed(x1_1) - $signed(8'h80);
-  assign \$45  = $signed(x1_2) - $signed(8'h80);
-  assign \$46  = $signed(x1_3) - $signed(8'h80);
-  assign \$47  = $signed(x1_4) - $signed(8'h80);
-  assign \$48  = $signed(x1_5) - $signed(8'h80);
-  assign \$49  = $signed(x1_6) - $signed(8'h80);
-  assign \$50  = $signed(x1_7) - $signed(8'h80);
-  assign \$51  = $signed(x2_0) - $signed(8'h80);
-  assign \$52  = $signed(x2_1) - $signed(8'h80);
-  assign \$53  = $signed(x2_2) - $signed(8'h80);
-  assign \$54  = $signed(x2_3) - $signed(8'h80);
-  assign \$55  = $signed(x2_4) - $signed(8'h80);
-  assign \$56  = $signed(x2_5) - $signed(8'h80);
-  assign \$57  = $signed(x2_6) - $signed(8'h80);
-  assign \$58  = $signed(x2_7) - $signed(8'h80);
-  assign \$59  = $signed(x3_0) - $signed(8'h80);
-  assign \$60  = $signed(x3_1) - $signed(8'h80);
-  assign \$61  = $signed(x3_2) - $signed(8'h80);
-  assign \$62  = $signed(x3_3) - $signed(8'h80);
-  assign \$63  = $signed(x3_4) - $signed(8'h80);
-  assign \$64  = $signed(x3_5) - $signed(8'h80);
-  assign \$65  = $signed(x3_6) - $signed(8'h80);
-  assign \$66  = $signed(x3_7) - $signed(8'h80);
-  assign \$67  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$68  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$69  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$70  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$71  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$72  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$73  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$74  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$75  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$76  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$77  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$78  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$79  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$80  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$81  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$82  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$83  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$84  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$85  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$86  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$87  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$88  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$89  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$90  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$91  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$92  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$93  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$94  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$95  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$96  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$97  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$98  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$99  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$100  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$101  = $signed(\$99 ) + $signed(\$100 );
-  assign \$102  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$103  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$104  = $signed(\$102 ) + $signed(\$103 );
-  assign \$105  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$106  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$107  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$108  = $signed(\$106 ) + $signed(\$107 );
-  assign \$109  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$110  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$111  = $signed(\$109 ) + $signed(\$110 );
-  assign \$112  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$113  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$114  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$117  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$120  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$121  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$122  = $signed(\$120 ) + $signed(\$121 );
-  assign \$123  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$124  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$125  = $signed(\$123 ) + $signed(\$124 );
-  assign \$126  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$127  = issue & last_t;
-  assign \$128  = q_owed + \$127 ;
-  assign \$129  = o__valid & o__ready;
-  assign \$130  = \$128  - \$129 ;
-  assign \$131  = v8 & last8;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = | q_stored;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$131  & \$137 ;
-  assign \$139  = \$signature__addr$42  == 4'h8;
-  assign \$140  = \$signature__addr$42  + 1'h1;
-  assign \$141  = \$139  ? 5'h00 : \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = | q_stored;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \rport__addr$45  == 4'h8;
-  assign \$147  = \rport__addr$45  + 1'h1;
-  assign \$148  = \$146  ? 5'h00 : \$147 ;
-  assign \$149  = v8 & last8;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$149  & \$155 ;
-  assign \$157  = q_stored + \$156 ;
-  assign \$158  = ~ o__valid;
-  assign \$159  = \$158  | o__ready;
-  assign \$160  = | q_stored;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$157  - \$161 ;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = | q_stored;
-  assign \$166  = v8 & last8;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = | q_stored;
-  assign \$169  = \$168  ? \rport__data$266  : q_in;
+  assign \$149  = first8 ? \$148  : acc0;
+  assign \$150  = $signed(\$149 ) + $signed(sum0_s1_0);
+  assign \$152  = first8 ? \$151  : acc1;
+  assign \$153  = $signed(\$152 ) + $signed(sum1_s1_0);
+  assign \$155  = first8 ? \$154  : acc2;
+  assign \$156  = $signed(\$155 ) + $signed(sum2_s1_0);
+  assign \$158  = first8 ? \$157  : acc3;
+  assign \$159  = $signed(\$158 ) + $signed(sum3_s1_0);
+  assign \$160  = issue & last_t;
+  assign \$161  = q_owed + \$160 ;
+  assign \$162  = o__valid & o__ready;
+  assign \$163  = \$161  - \$162 ;
+  assign \$164  = v8 & last8;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = | q_stored;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$signature__en$264  = \$164  & \$170 ;
   always @(posedge clk)
-    nf_t <= \$170 ;
+    nf_t <= \$171 ;
   always @(posedge clk)
-    nf_t_ahead <= \$171 ;
+    nf_t_ahead <= \$172 ;
   always @(posedge clk)
-    \$signature__addr  <= \$172 ;
+    sf_t <= \$173 ;
   always @(posedge clk)
-    sf_t_ahead <= \$173 ;
+    sf_t_ahead <= \$174 ;
   always @(posedge clk)
-    reads_input_t <= \$174 ;
+    reads_input_t <= \$175 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$175 ;
+    reads_input_t_ahead <= \$176 ;
   always @(posedge clk)
-    first_t <= \$176 ;
+    first_t <= \$177 ;
   always @(posedge clk)
-    first_t_ahead <= \$177 ;
+    first_t_ahead <= \$178 ;
   always @(posedge clk)
-    last_t <= \$178 ;
+    last_t <= \$179 ;
   always @(posedge clk)
-    last_t_ahead <= \$179 ;
+    last_t_ahead <= \$180 ;
   always @(posedge clk)
-    t <= \$180 ;
+    t <= \$181 ;
   always @(posedge clk)
-    x_reg <= \$181 ;
+    x_reg <= \$182 ;
   always @(posedge clk)
-    from_input <= \$182 ;
+    from_input <= \$183 ;
   always @(posedge clk)
-    v1 <= \$183 ;
+    v1 <= \$184 ;
   always @(posedge clk)
-    first1 <= \$184 ;
+    first1 <= \$185 ;
   always @(posedge clk)
-    last1 <= \$185 ;
+    last1 <= \$186 ;
   always @(posedge clk)
-    nf1 <= \$186 ;
+    nf1 <= \$187 ;
   always @(posedge clk)
-    x_mid <= \$187 ;
+    x_mid <= \$188 ;
   always @(posedge clk)
-    port__addr <= \$188 ;
+    rom0_addr <= \$189 ;
   always @(posedge clk)
-    rom0_read <= \$189 ;
+    rom0_read <= \$190 ;
   always @(posedge clk)
-    x0_0 <= \$190 ;
+    x0_0 <= \$191 ;
   always @(posedge clk)
-    x0_1 <= \$191 ;
+    x0_1 <= \$192 ;
   always @(posedge clk)
-    x0_2 <= \$192 ;
+    x0_2 <= \$193 ;
   always @(posedge clk)
-    x0_3 <= \$193 ;
+    x0_3 <= \$194 ;
   always @(posedge clk)
-    x0_4 <= \$194 ;
+    x0_4 <= \$195 ;
   always @(posedge clk)
-    x0_5 <= \$195 ;
+    x0_5 <= \$196 ;
   always @(posedge clk)
-    x0_6 <= \$196 ;
+    x0_6 <= \$197 ;
   always @(posedge clk)
-    x0_7 <= \$197 ;
+    x0_7 <= \$198 ;
   always @(posedge clk)
-    \port__addr$15  <= \$198 ;
+    rom1_addr <= \$199 ;
   always @(posedge clk)
-    rom1_read <= \$199 ;
+    rom1_read <= \$200 ;
   always @(posedge clk)
-    x1_0 <= \$200 ;
+    x1_0 <= \$201 ;
   always @(posedge clk)
-    x1_1 <= \$201 ;
+    x1_1 <= \$202 ;
   always @(posedge clk)
-    x1_2 <= \$202 ;
+    x1_2 <= \$203 ;
   always @(posedge clk)
-    x1_3 <= \$203 ;
+    x1_3 <= \$204 ;
   always @(posedge clk)
-    x1_4 <= \$204 ;
+    x1_4 <= \$205 ;
   always @(posedge clk)
-    x1_5 <= \$205 ;
+    x1_5 <= \$206 ;
   always @(posedge clk)
-    x1_6 <= \$206 ;
+    x1_6 <= \$207 ;
   always @(posedge clk)
-    x1_7 <= \$207 ;
+    x1_7 <= \$208 ;
   always @(posedge clk)
-    \port__addr$17  <= \$208 ;
+    rom2_addr <= \$209 ;
   always @(posedge clk)
-    rom2_read <= \$209 ;
+    rom2_read <= \$210 ;
   always @(posedge clk)
-    x2_0 <= \$210 ;
+    x2_0 <= \$211 ;
   always @(posedge clk)
-    x2_1 <= \$211 ;
+    x2_1 <= \$212 ;
   always @(posedge clk)
-    x2_2 <= \$212 ;
+    x2_2 <= \$213 ;
   always @(posedge clk)
-    x2_3 <= \$213 ;
+    x2_3 <= \$214 ;
   always @(posedge clk)
-    x2_4 <= \$214 ;
+    x2_4 <= \$215 ;
   always @(posedge clk)
-    x2_5 <= \$215 ;
+    x2_5 <= \$216 ;
   always @(posedge clk)
-    x2_6 <= \$216 ;
+    x2_6 <= \$217 ;
   always @(posedge clk)
-    x2_7 <= \$217 ;
+    x2_7 <= \$218 ;
   always @(posedge clk)
-    \port__addr$19  <= \$218 ;
+    rom3_addr <= \$219 ;
   always @(posedge clk)
-    rom3_read <= \$219 ;
+    rom3_read <= \$220 ;
   always @(posedge clk)
-    x3_0 <= \$220 ;
+    x3_0 <= \$221 ;
   always @(posedge clk)
-    x3_1 <= \$221 ;
+    x3_1 <= \$222 ;
   always @(posedge clk)
-    x3_2 <= \$222 ;
+    x3_2 <= \$223 ;
   always @(posedge clk)
-    x3_3 <= \$223 ;
+    x3_3 <= \$224 ;
   always @(posedge clk)
-    x3_4 <= \$224 ;
+    x3_4 <= \$225 ;
   always @(posedge clk)
-    x3_5 <= \$225 ;
+    x3_5 <= \$226 ;
   always @(posedge clk)
-    x3_6 <= \$226 ;
+    x3_6 <= \$227 ;
   always @(posedge clk)
-    x3_7 <= \$227 ;
+    x3_7 <= \$228 ;
   always @(posedge clk)
-    xoff0_0 <= \$228 ;
+    xoff0_0 <= \$229 ;
   always @(posedge clk)
-    w0_0 <= \$229 ;
+    w0_0 <= \$230 ;
   always @(posedge clk)
-    xoff0_1 <= \$230 ;
+    xoff0_1 <= \$231 ;
   always @(posedge clk)
-    w0_1 <= \$231 ;
+    w0_1 <= \$232 ;
   always @(posedge clk)
-    xoff0_2 <= \$232 ;
+    xoff0_2 <= \$233 ;
   always @(posedge clk)
-    w0_2 <= \$233 ;
+    w0_2 <= \$234 ;
   always @(posedge clk)
-    xoff0_3 <= \$234 ;
+    xoff0_3 <= \$235 ;
   always @(posedge clk)
-    w0_3 <= \$235 ;
+    w0_3 <= \$236 ;
   always @(posedge clk)
-    xoff0_4 <= \$236 ;
+    xoff0_4 <= \$237 ;
   always @(posedge clk)
-    w0_4 <= \$237 ;
+    w0_4 <= \$238 ;
   always @(posedge clk)
-    xoff0_5 <= \$238 ;
+    xoff0_5 <= \$239 ;
   always @(posedge clk)
-    w0_5 <= \$239 ;
+    w0_5 <= \$240 ;
   always @(posedge clk)
-    xoff0_6 <= \$240 ;
+    xoff0_6 <= \$241 ;
   always @(posedge clk)
-    w0_6 <= \$241 ;
+    w0_6 <= \$242 ;
   always @(posedge clk)
-    xoff0_7 <= \$242 ;
+    xoff0_7 <= \$243 ;
   always @(posedge clk)
-    w0_7 <= \$243 ;
+    w0_7 <= \$244 ;
   always @(posedge clk)
-    xoff1_0 <= \$244 ;
+    xoff1_0 <= \$245 ;
   always @(posedge clk)
-    w1_0 <= \$245 ;
+    w1_0 <= \$246 ;
   always @(posedge clk)
-    xoff1_1 <= \$246 ;
+    xoff1_1 <= \$247 ;
   always @(posedge clk)
-    w1_1 <= \$247 ;
+    w1_1 <= \$248 ;
   always @(posedge clk)
-    xoff1_2 <= \$248 ;
+    xoff1_2 <= \$249 ;
   always @(posedge clk)
-    w1_2 <= \$249 ;
+    w1_2 <= \$250 ;
   always @(posedge clk)
-    xoff1_3 <= \$250 ;
+    xoff1_3 <= \$251 ;
   always @(posedge clk)
-    w1_3 <= \$251 ;
+    w1_3 <= \$252 ;
   always @(posedge clk)
-    xoff1_4 <= \$252 ;
+    xoff1_4 <= \$253 ;
   always @(posedge clk)
-    w1_4 <= \$253 ;
+    w1_4 <= \$254 ;
   always @(posedge clk)
-    xoff1_5 <= \$254 ;
+    xoff1_5 <= \$255 ;
   always @(posedge clk)
-    w1_5 <= \$255 ;
+    w1_5 <= \$256 ;
   always @(posedge clk)
-    xoff1_6 <= \$256 ;
+    xoff1_6 <= \$257 ;
   always @(posedge clk)
-    w1_6 <= \$257 ;
+    w1_6 <= \$258 ;
   always @(posedge clk)
-    xoff1_7 <= \$258 ;
+    xoff1_7 <= \$259 ;
   always @(posedge clk)
-    w1_7 <= \$259 ;
+    w1_7 <= \$260 ;
   always @(posedge clk)
-    xoff2_0 <= \$260 ;
+    xoff2_0 <= \$261 ;
   always @(posedge clk)
-    w2_0 <= \$261 ;
+    w2_0 <= \$262 ;
   always @(posedge clk)
-    xoff2_1 <= \$262 ;
+    xoff2_1 <= \$263 ;
   always @(posedge clk)
-    w2_1 <= \$263 ;
+    w2_1 <= \$264 ;
   always @(posedge clk)
-    xoff2_2 <= \$264 ;
+    xoff2_2 <= \$265 ;
   always @(posedge clk)
-    w2_2 <= \$265 ;
+    w2_2 <= \$266 ;
   always @(posedge clk)
-    xoff2_3 <= \$266 ;
+    xoff2_3 <= \$267 ;
   always @(posedge clk)
-    w2_3 <= \$267 ;
+    w2_3 <= \$268 ;
   always @(posedge clk)
-    xoff2_4 <= \$268 ;
+    xoff2_4 <= \$269 ;
   always @(posedge clk)
-    w2_4 <= \$269 ;
+    w2_4 <= \$270 ;
   always @(posedge clk)
-    xoff2_5 <= \$270 ;
+    xoff2_5 <= \$271 ;
   always @(posedge clk)
-    w2_5 <= \$271 ;
+    w2_5 <= \$272 ;
   always @(posedge clk)
-    xoff2_6 <= \$272 ;
+    xoff2_6 <= \$273 ;
   always @(posedge clk)
-    w2_6 <= \$273 ;
+    w2_6 <= \$274 ;
   always @(posedge clk)
-    xoff2_7 <= \$274 ;
+    xoff2_7 <= \$275 ;
   always @(posedge clk)
-    w2_7 <= \$275 ;
+    w2_7 <= \$276 ;
   always @(posedge clk)
-    xoff3_0 <= \$276 ;
+    xoff3_0 <= \$277 ;
   always @(posedge clk)
-    w3_0 <= \$277 ;
+    w3_0 <= \$278 ;
   always @(posedge clk)
-    xoff3_1 <= \$278 ;
+    xoff3_1 <= \$279 ;
   always @(posedge clk)
-    w3_1 <= \$279 ;
+    w3_1 <= \$280 ;
   always @(posedge clk)
-    xoff3_2 <= \$280 ;
+    xoff3_2 <= \$281 ;
   always @(posedge clk)
-    w3_2 <= \$281 ;
+    w3_2 <= \$282 ;
   always @(posedge clk)
-    xoff3_3 <= \$282 ;
+    xoff3_3 <= \$283 ;
   always @(posedge clk)
-    w3_3 <= \$283 ;
+    w3_3 <= \$284 ;
   always @(posedge clk)
-    xoff3_4 <= \$284 ;
+    xoff3_4 <= \$285 ;
   always @(posedge clk)
-    w3_4 <= \$285 ;
+    w3_4 <= \$286 ;
   always @(posedge clk)
-    xoff3_5 <= \$286 ;
+    xoff3_5 <= \$287 ;
   always @(posedge clk)
-    w3_5 <= \$287 ;
+    w3_5 <= \$288 ;
   always @(posedge clk)
-    xoff3_6 <= \$288 ;
+    xoff3_6 <= \$289 ;
   always @(posedge clk)
-    w3_6 <= \$289 ;
+    w3_6 <= \$290 ;
   always @(posedge clk)
-    xoff3_7 <= \$290 ;
+    xoff3_7 <= \$291 ;
   always @(posedge clk)
-    w3_7 <= \$291 ;
+    w3_7 <= \$292 ;
   always @(posedge clk)
-    prod0_0 <= \$292 ;
+    prod0_0 <= \$293 ;
   always @(posedge clk)
-    prod0_1 <= \$293 ;
+    prod0_1 <= \$294 ;
   always @(posedge clk)
-    prod0_2 <= \$294 ;
+    prod0_2 <= \$295 ;
   always @(posedge clk)
-    prod0_3 <= \$295 ;
+    prod0_3 <= \$296 ;
   always @(posedge clk)
-    prod0_4 <= \$296 ;
+    prod0_4 <= \$297 ;
   always @(posedge clk)
-    prod0_5 <= \$297 ;
+    prod0_5 <= \$298 ;
   always @(posedge clk)
-    prod0_6 <= \$298 ;
+    prod0_6 <= \$299 ;
   always @(posedge clk)
-    prod0_7 <= \$299 ;
+    prod0_7 <= \$300 ;
   always @(posedge clk)
-    prod1_0 <= \$300 ;
+    prod1_0 <= \$301 ;
   always @(posedge clk)
-    prod1_1 <= \$301 ;
+    prod1_1 <= \$302 ;
   always @(posedge clk)
-    prod1_2 <= \$302 ;
+    prod1_2 <= \$303 ;
   always @(posedge clk)
-    prod1_3 <= \$303 ;
+    prod1_3 <= \$304 ;
   always @(posedge clk)
-    prod1_4 <= \$304 ;
+    prod1_4 <= \$305 ;
   always @(posedge clk)
-    prod1_5 <= \$305 ;
+    prod1_5 <= \$306 ;
   always @(posedge clk)
-    prod1_6 <= \$306 ;
+    prod1_6 <= \$307 ;
   always @(posedge clk)
-    prod1_7 <= \$307 ;
+    prod1_7 <= \$308 ;
   always @(posedge clk)
-    prod2_0 <= \$308 ;
+    prod2_0 <= \$309 ;
   always @(posedge clk)
-    prod2_1 <= \$309 ;
+    prod2_1 <= \$310 ;
   always @(posedge clk)
-    prod2_2 <= \$310 ;
+    prod2_2 <= \$311 ;
   always @(posedge clk)
-    prod2_3 <= \$311 ;
+    prod2_3 <= \$312 ;
   always @(posedge clk)
-    prod2_4 <= \$312 ;
+    prod2_4 <= \$313 ;
   always @(posedge clk)
-    prod2_5 <= \$313 ;
+    prod2_5 <= \$314 ;
   always @(posedge clk)
-    prod2_6 <= \$314 ;
+    prod2_6 <= \$315 ;
   always @(posedge clk)
-    prod2_7 <= \$315 ;
+    prod2_7 <= \$316 ;
   always @(posedge clk)
-    prod3_0 <= \$316 ;
+    prod3_0 <= \$317 ;
   always @(posedge clk)
-    prod3_1 <= \$317 ;
+    prod3_1 <= \$318 ;
   always @(posedge clk)
-    prod3_2 <= \$318 ;
+    prod3_2 <= \$319 ;
   always @(posedge clk)
-    prod3_3 <= \$319 ;
+    prod3_3 <= \$320 ;
   always @(posedge clk)
-    prod3_4 <= \$320 ;
+    prod3_4 <= \$321 ;
   always @(posedge clk)
-    prod3_5 <= \$321 ;
+    prod3_5 <= \$322 ;
   always @(posedge clk)
-    prod3_6 <= \$322 ;
+    prod3_6 <= \$323 ;
   always @(posedge clk)
-    prod3_7 <= \$323 ;
+    prod3_7 <= \$324 ;
   always @(posedge clk)
-    prod0_0_r <= \$324 ;
+    prod0_0_r <= \$325 ;
   always @(posedge clk)
-    prod0_1_r <= \$325 ;
+    prod0_1_r <= \$326 ;
   always @(posedge clk)
-    prod0_2_r <= \$326 ;
+    prod0_2_r <= \$327 ;
   always @(posedge clk)
-    prod0_3_r <= \$327 ;
+    prod0_3_r <= \$328 ;
   always @(posedge clk)
-    prod0_4_r <= \$328 ;
+    prod0_4_r <= \$329 ;
   always @(posedge clk)
-    prod0_5_r <= \$329 ;
+    prod0_5_r <= \$330 ;
   always @(posedge clk)
-    prod0_6_r <= \$330 ;
+    prod0_6_r <= \$331 ;
   always @(posedge clk)
-    prod0_7_r <= \$331 ;
+    prod0_7_r <= \$332 ;
   always @(posedge clk)
-    prod1_0_r <= \$332 ;
+    prod1_0_r <= \$333 ;
   always @(posedge clk)
-    prod1_1_r <= \$333 ;
+    prod1_1_r <= \$334 ;
   always @(posedge clk)
-    prod1_2_r <= \$334 ;
+    prod1_2_r <= \$335 ;
   always @(posedge clk)
-    prod1_3_r <= \$335 ;
+    prod1_3_r <= \$336 ;
   always @(posedge clk)
-    prod1_4_r <= \$336 ;
+    prod1_4_r <= \$337 ;
   always @(posedge clk)
-    prod1_5_r <= \$337 ;
+    prod1_5_r <= \$338 ;
   always @(posedge clk)
-    prod1_6_r <= \$338 ;
+    prod1_6_r <= \$339 ;
   always @(posedge clk)
-    prod1_7_r <= \$339 ;
+    prod1_7_r <= \$340 ;
   always @(posedge clk)
-    prod2_0_r <= \$340 ;
+    prod2_0_r <= \$341 ;
   always @(posedge clk)
-    prod2_1_r <= \$341 ;
+    prod2_1_r <= \$342 ;
   always @(posedge clk)
-    prod2_2_r <= \$342 ;
+    prod2_2_r <= \$343 ;
   always @(posedge clk)
-    prod2_3_r <= \$343 ;
+    prod2_3_r <= \$344 ;
   always @(posedge clk)
-    prod2_4_r <= \$344 ;
+    prod2_4_r <= \$345 ;
   always @(posedge clk)
-    prod2_5_r <= \$345 ;
+    prod2_5_r <= \$346 ;
   always @(posedge clk)
-    prod2_6_r <= \$346 ;
+    prod2_6_r <= \$347 ;
   always @(posedge clk)
-    prod2_7_r <= \$347 ;
+    prod2_7_r <= \$348 ;
   always @(posedge clk)
-    prod3_0_r <= \$348 ;
+    prod3_0_r <= \$349 ;
   always @(posedge clk)
-    prod3_1_r <= \$349 ;
+    prod3_1_r <= \$350 ;
   always @(posedge clk)
-    prod3_2_r <= \$350 ;
+    prod3_2_r <= \$351 ;
   always @(posedge clk)
-    prod3_3_r <= \$351 ;
+    prod3_3_r <= \$352 ;
   always @(posedge clk)
-    prod3_4_r <= \$352 ;
+    prod3_4_r <= \$353 ;
   always @(posedge clk)
-    prod3_5_r <= \$353 ;
+    prod3_5_r <= \$354 ;
   always @(posedge clk)
-    prod3_6_r <= \$354 ;
+    prod3_6_r <= \$355 ;
   always @(posedge clk)
-    prod3_7_r <= \$355 ;
+    prod3_7_r <= \$356 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$356 ;
+    sum0_s0_0 <= \$357 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$357 ;
+    sum0_s0_1 <= \$358 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$358 ;
+    sum0_s1_0 <= \$359 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$359 ;
+    sum1_s0_0 <= \$360 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$360 ;
+    sum1_s0_1 <= \$361 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$361 ;
+    sum1_s1_0 <= \$362 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$362 ;
+    sum2_s0_0 <= \$363 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$363 ;
+    sum2_s0_1 <= \$364 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$364 ;
+    sum2_s1_0 <= \$365 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$365 ;
+    sum3_s0_0 <= \$366 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$366 ;
+    sum3_s0_1 <= \$367 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$367 ;
+    sum3_s1_0 <= \$368 ;
   always @(posedge clk)
-    v2 <= \$368 ;
+    v2 <= \$369 ;
   always @(posedge clk)
-    first2 <= \$369 ;
+    first2 <= \$370 ;
   always @(posedge clk)
-    last2 <= \$370 ;
+    last2 <= \$371 ;
   always @(posedge clk)
-    nf2 <= \$371 ;
+    nf2 <= \$372 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = first2;
+    \$373  = v2;
     if (rst) begin
       \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = last2;
+    \$374  = first2;
     if (rst) begin
       \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = nf2;
+    \$375  = last2;
     if (rst) begin
-      \$375  = 2'h0;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = v3;
+    \$376  = nf2;
     if (rst) begin
-      \$376  = 1'h0;
+      \$376  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = first3;
+    \$377  = v3;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = last3;
+    \$378  = first3;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = nf3;
+    \$379  = last3;
     if (rst) begin
-      \$379  = 2'h0;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = v4;
+    \$380  = nf3;
     if (rst) begin
-      \$380  = 1'h0;
+      \$380  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = first4;
+    \$381  = v4;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = last4;
+    \$382  = first4;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = nf4;
+    \$383  = last4;
     if (rst) begin
-      \$383  = 2'h0;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = v5;
+    \$384  = nf4;
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = first5;
+    \$385  = v5;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = last5;
+    \$386  = first5;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = nf5;
+    \$387  = last5;
     if (rst) begin
-      \$387  = 2'h0;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = v6;
+    \$388  = nf5;
     if (rst) begin
-      \$388  = 1'h0;
+      \$388  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = first6;
+    \$389  = v6;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = last6;
+    \$390  = first6;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = nf6;
+    \$391  = last6;
     if (rst) begin
-      \$391  = 2'h0;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = v7;
+    \$392  = nf6;
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = first7;
+    \$393  = v7;
     if (rst) begin
       \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = last7;
+    \$394  = first7;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = nf7;
+    \$395  = last7;
     if (rst) begin
-      \$395  = 2'h0;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = acc0;
-    if (v8) begin
-      \$396  = \$9 [23:0];
-    end
+    \$396  = nf7;
     if (rst) begin
-      \$396  = 24'h000000;
+      \$396  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = acc1;
+    \$397  = acc0;
     if (v8) begin
-      \$397  = \$12 [23:0];
+      \$397  = \$150 [23:0];
     end
     if (rst) begin
       \$397  = 24'h000000;
@@ -10260,9 +10302,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = acc2;
+    \$398  = acc1;
     if (v8) begin
-      \$398  = \$15 [23:0];
+      \$398  = \$153 [23:0];
     end
     if (rst) begin
       \$398  = 24'h000000;
@@ -10270,9 +10312,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = acc3;
+    \$399  = acc2;
     if (v8) begin
-      \$399  = \$18 [23:0];
+      \$399  = \$156 [23:0];
     end
     if (rst) begin
       \$399  = 24'h000000;
@@ -10280,70 +10322,477 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = \$130 [3:0];
+    \$400  = acc3;
+    if (v8) begin
+      \$400  = \$159 [23:0];
+    end
     if (rst) begin
-      \$400  = 4'h0;
+      \$400  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = \$signature__addr$42 ;
-    if (\$138 ) begin
-      \$401  = \$141 [3:0];
-    end
+    \$401  = \$163 [3:0];
     if (rst) begin
       \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = \rport__addr$45 ;
-    if (\$145 ) begin
-      \$402  = \$148 [3:0];
-    end
+    \$402  = \$102 ;
     if (rst) begin
-      \$402  = 4'h0;
+      \$402  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = \$162 [3:0];
+    \$403  = q_wptr;
+    if (\$110 ) begin
+      \$403  = \$113 [3:0];
+    end
     if (rst) begin
       \$403  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = o__valid;
-    if (\$164 ) begin
-      \$404  = \$167 ;
+    \$404  = q_rptr;
+    if (\$117 ) begin
+      \$404  = \$120 [3:0];
     end
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = o__payload;
-    if (\$164 ) begin
-      \$405  = \$169 ;
+    \$405  = \$134 [3:0];
+    if (rst) begin
+      \$405  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$406  = o__valid;
+    if (\$136 ) begin
+      \$406  = \$139 ;
     end
     if (rst) begin
-      \$405  = 96'h000000000000000000000000;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$407  = o__payload;
+    if (\$136 ) begin
+      \$407  = \$141 ;
+    end
+    if (rst) begin
+      \$407  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$1  = 2'h0;
+    casez (t)
+      6'h00:
+          \$1  = 2'h0;
+      6'h01:
+          \$1  = 2'h0;
+      6'h02:
+          \$1  = 2'h0;
+      6'h03:
+          \$1  = 2'h0;
+      6'h04:
+          \$1  = 2'h0;
+      6'h05:
+          \$1  = 2'h0;
+      6'h06:
+          \$1  = 2'h0;
+      6'h07:
+          \$1  = 2'h1;
+      6'h08:
+          \$1  = 2'h1;
+      6'h09:
+          \$1  = 2'h1;
+      6'h0a:
+          \$1  = 2'h1;
+      6'h0b:
+          \$1  = 2'h1;
+      6'h0c:
+          \$1  = 2'h1;
+      6'h0d:
+          \$1  = 2'h1;
+      6'h0e:
+          \$1  = 2'h1;
+      6'h0f:
+          \$1  = 2'h1;
+      6'h10:
+          \$1  = 2'h2;
+      6'h11:
+          \$1  = 2'h2;
+      6'h12:
+          \$1  = 2'h2;
+      6'h13:
+          \$1  = 2'h2;
+      6'h14:
+          \$1  = 2'h2;
+      6'h15:
+          \$1  = 2'h2;
+      6'h16:
+          \$1  = 2'h2;
+      6'h17:
+          \$1  = 2'h2;
+      6'h18:
+          \$1  = 2'h2;
+      6'h19:
+          \$1  = 2'h3;
+      6'h1a:
+          \$1  = 2'h3;
+      6'h1b:
+          \$1  = 2'h3;
+      6'h1c:
+          \$1  = 2'h3;
+      6'h1d:
+          \$1  = 2'h3;
+      6'h1e:
+          \$1  = 2'h3;
+      6'h1f:
+          \$1  = 2'h3;
+      6'h20:
+          \$1  = 2'h3;
+      6'h21:
+          \$1  = 2'h3;
+      6'h22:
+          \$1  = 2'h0;
+      6'h23:
+          \$1  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$2  = 4'h0;
+    casez (t)
+      6'h00:
+          \$2  = 4'h2;
+      6'h01:
+          \$2  = 4'h3;
+      6'h02:
+          \$2  = 4'h4;
+      6'h03:
+          \$2  = 4'h5;
+      6'h04:
+          \$2  = 4'h6;
+      6'h05:
+          \$2  = 4'h7;
+      6'h06:
+          \$2  = 4'h8;
+      6'h07:
+          \$2  = 4'h0;
+      6'h08:
+          \$2  = 4'h1;
+      6'h09:
+          \$2  = 4'h2;
+      6'h0a:
+          \$2  = 4'h3;
+      6'h0b:
+          \$2  = 4'h4;
+      6'h0c:
+          \$2  = 4'h5;
+      6'h0d:
+          \$2  = 4'h6;
+      6'h0e:
+          \$2  = 4'h7;
+      6'h0f:
+          \$2  = 4'h8;
+      6'h10:
+          \$2  = 4'h0;
+      6'h11:
+          \$2  = 4'h1;
+      6'h12:
+          \$2  = 4'h2;
+      6'h13:
+          \$2  = 4'h3;
+      6'h14:
+          \$2  = 4'h4;
+      6'h15:
+          \$2  = 4'h5;
+      6'h16:
+          \$2  = 4'h6;
+      6'h17:
+          \$2  = 4'h7;
+      6'h18:
+          \$2  = 4'h8;
+      6'h19:
+          \$2  = 4'h0;
+      6'h1a:
+          \$2  = 4'h1;
+      6'h1b:
+          \$2  = 4'h2;
+      6'h1c:
+          \$2  = 4'h3;
+      6'h1d:
+          \$2  = 4'h4;
+      6'h1e:
+          \$2  = 4'h5;
+      6'h1f:
+          \$2  = 4'h6;
+      6'h20:
+          \$2  = 4'h7;
+      6'h21:
+          \$2  = 4'h8;
+      6'h22:
+          \$2  = 4'h0;
+      6'h23:
+          \$2  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$3  = 1'h0;
+    casez (t)
+      6'h00:
+          \$3  = 1'h1;
+      6'h01:
+          \$3  = 1'h1;
+      6'h02:
+          \$3  = 1'h1;
+      6'h03:
+          \$3  = 1'h1;
+      6'h04:
+          \$3  = 1'h1;
+      6'h05:
+          \$3  = 1'h1;
+      6'h06:
+          \$3  = 1'h1;
+      6'h07:
+          \$3  = 1'h0;
+      6'h08:
+          \$3  = 1'h0;
+      6'h09:
+          \$3  = 1'h0;
+      6'h0a:
+          \$3  = 1'h0;
+      6'h0b:
+          \$3  = 1'h0;
+      6'h0c:
+          \$3  = 1'h0;
+      6'h0d:
+          \$3  = 1'h0;
+      6'h0e:
+          \$3  = 1'h0;
+      6'h0f:
+          \$3  = 1'h0;
+      6'h10:
+          \$3  = 1'h0;
+      6'h11:
+          \$3  = 1'h0;
+      6'h12:
+          \$3  = 1'h0;
+      6'h13:
+          \$3  = 1'h0;
+      6'h14:
+          \$3  = 1'h0;
+      6'h15:
+          \$3  = 1'h0;
+      6'h16:
+          \$3  = 1'h0;
+      6'h17:
+          \$3  = 1'h0;
+      6'h18:
+          \$3  = 1'h0;
+      6'h19:
+          \$3  = 1'h0;
+      6'h1a:
+          \$3  = 1'h0;
+      6'h1b:
+          \$3  = 1'h0;
+      6'h1c:
+          \$3  = 1'h0;
+      6'h1d:
+          \$3  = 1'h0;
+      6'h1e:
+          \$3  = 1'h0;
+      6'h1f:
+          \$3  = 1'h0;
+      6'h20:
+          \$3  = 1'h0;
+      6'h21:
+          \$3  = 1'h0;
+      6'h22:
+          \$3  = 1'h1;
+      6'h23:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$4  = 1'h0;
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h0;
+      6'h02:
+          \$4  = 1'h0;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h0;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h0;
+      6'h07:
+          \$4  = 1'h1;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h0;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h0;
+      6'h0e:
+          \$4  = 1'h0;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h1;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h0;
+      6'h13:
+          \$4  = 1'h0;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h0;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h1;
+      6'h1a:
+          \$4  = 1'h0;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h0;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h0;
+      6'h1f:
+          \$4  = 1'h0;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h1;
+      6'h23:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      6'h00:
+          \$5  = 1'h0;
+      6'h01:
+          \$5  = 1'h0;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h0;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h0;
+      6'h06:
+          \$5  = 1'h1;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h0;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h0;
+      6'h0d:
+          \$5  = 1'h0;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h1;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h0;
+      6'h12:
+          \$5  = 1'h0;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h0;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h1;
+      6'h19:
+          \$5  = 1'h0;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h0;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h0;
+      6'h1e:
+          \$5  = 1'h0;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h1;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$7  = 24'hfffc6a;
+          \$148  = 24'hfffc6a;
       2'h1:
-          \$7  = 24'hfffdba;
+          \$148  = 24'hfffdba;
       2'h2:
-          \$7  = 24'hfffa34;
+          \$148  = 24'hfffa34;
       2'h3:
-          \$7  = 24'hfffb2f;
+          \$148  = 24'hfffb2f;
     endcase
   end
   always @* begin
@@ -10351,13 +10800,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$10  = 24'hfffe48;
+          \$151  = 24'hfffe48;
       2'h1:
-          \$10  = 24'h0000bf;
+          \$151  = 24'h0000bf;
       2'h2:
-          \$10  = 24'h000052;
+          \$151  = 24'h000052;
       2'h3:
-          \$10  = 24'hff01ff;
+          \$151  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -10365,13 +10814,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$13  = 24'hfffcdd;
+          \$154  = 24'hfffcdd;
       2'h1:
-          \$13  = 24'h0003ac;
+          \$154  = 24'h0003ac;
       2'h2:
-          \$13  = 24'hfffe21;
+          \$154  = 24'hfffe21;
       2'h3:
-          \$13  = 24'hff01ff;
+          \$154  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -10379,420 +10828,20 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$16  = 24'hfff71c;
+          \$157  = 24'hfff71c;
       2'h1:
-          \$16  = 24'h000195;
+          \$157  = 24'h000195;
       2'h2:
-          \$16  = 24'hfffaad;
+          \$157  = 24'hfffaad;
       2'h3:
-          \$16  = 24'hff01ff;
+          \$157  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$26  = 2'h0;
-    casez (t)
-      6'h00:
-          \$26  = 2'h0;
-      6'h01:
-          \$26  = 2'h0;
-      6'h02:
-          \$26  = 2'h0;
-      6'h03:
-          \$26  = 2'h0;
-      6'h04:
-          \$26  = 2'h0;
-      6'h05:
-          \$26  = 2'h0;
-      6'h06:
-          \$26  = 2'h0;
-      6'h07:
-          \$26  = 2'h1;
-      6'h08:
-          \$26  = 2'h1;
-      6'h09:
-          \$26  = 2'h1;
-      6'h0a:
-          \$26  = 2'h1;
-      6'h0b:
-          \$26  = 2'h1;
-      6'h0c:
-          \$26  = 2'h1;
-      6'h0d:
-          \$26  = 2'h1;
-      6'h0e:
-          \$26  = 2'h1;
-      6'h0f:
-          \$26  = 2'h1;
-      6'h10:
-          \$26  = 2'h2;
-      6'h11:
-          \$26  = 2'h2;
-      6'h12:
-          \$26  = 2'h2;
-      6'h13:
-          \$26  = 2'h2;
-      6'h14:
-          \$26  = 2'h2;
-      6'h15:
-          \$26  = 2'h2;
-      6'h16:
-          \$26  = 2'h2;
-      6'h17:
-          \$26  = 2'h2;
-      6'h18:
-          \$26  = 2'h2;
-      6'h19:
-          \$26  = 2'h3;
-      6'h1a:
-          \$26  = 2'h3;
-      6'h1b:
-          \$26  = 2'h3;
-      6'h1c:
-          \$26  = 2'h3;
-      6'h1d:
-          \$26  = 2'h3;
-      6'h1e:
-          \$26  = 2'h3;
-      6'h1f:
-          \$26  = 2'h3;
-      6'h20:
-          \$26  = 2'h3;
-      6'h21:
-          \$26  = 2'h3;
-      6'h22:
-          \$26  = 2'h0;
-      6'h23:
-          \$26  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$27  = 4'h0;
-    casez (t)
-      6'h00:
-          \$27  = 4'h2;
-      6'h01:
-          \$27  = 4'h3;
-      6'h02:
-          \$27  = 4'h4;
-      6'h03:
-          \$27  = 4'h5;
-      6'h04:
-          \$27  = 4'h6;
-      6'h05:
-          \$27  = 4'h7;
-      6'h06:
-          \$27  = 4'h8;
-      6'h07:
-          \$27  = 4'h0;
-      6'h08:
-          \$27  = 4'h1;
-      6'h09:
-          \$27  = 4'h2;
-      6'h0a:
-          \$27  = 4'h3;
-      6'h0b:
-          \$27  = 4'h4;
-      6'h0c:
-          \$27  = 4'h5;
-      6'h0d:
-          \$27  = 4'h6;
-      6'h0e:
-          \$27  = 4'h7;
-      6'h0f:
-          \$27  = 4'h8;
-      6'h10:
-          \$27  = 4'h0;
-      6'h11:
-          \$27  = 4'h1;
-      6'h12:
-          \$27  = 4'h2;
-      6'h13:
-          \$27  = 4'h3;
-      6'h14:
-          \$27  = 4'h4;
-      6'h15:
-          \$27  = 4'h5;
-      6'h16:
-          \$27  = 4'h6;
-      6'h17:
-          \$27  = 4'h7;
-      6'h18:
-          \$27  = 4'h8;
-      6'h19:
-          \$27  = 4'h0;
-      6'h1a:
-          \$27  = 4'h1;
-      6'h1b:
-          \$27  = 4'h2;
-      6'h1c:
-          \$27  = 4'h3;
-      6'h1d:
-          \$27  = 4'h4;
-      6'h1e:
-          \$27  = 4'h5;
-      6'h1f:
-          \$27  = 4'h6;
-      6'h20:
-          \$27  = 4'h7;
-      6'h21:
-          \$27  = 4'h8;
-      6'h22:
-          \$27  = 4'h0;
-      6'h23:
-          \$27  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$28  = 1'h0;
-    casez (t)
-      6'h00:
-          \$28  = 1'h1;
-      6'h01:
-          \$28  = 1'h1;
-      6'h02:
-          \$28  = 1'h1;
-      6'h03:
-          \$28  = 1'h1;
-      6'h04:
-          \$28  = 1'h1;
-      6'h05:
-          \$28  = 1'h1;
-      6'h06:
-          \$28  = 1'h1;
-      6'h07:
-          \$28  = 1'h0;
-      6'h08:
-          \$28  = 1'h0;
-      6'h09:
-          \$28  = 1'h0;
-      6'h0a:
-          \$28  = 1'h0;
-      6'h0b:
-          \$28  = 1'h0;
-      6'h0c:
-          \$28  = 1'h0;
-      6'h0d:
-          \$28  = 1'h0;
-      6'h0e:
-          \$28  = 1'h0;
-      6'h0f:
-          \$28  = 1'h0;
-      6'h10:
-          \$28  = 1'h0;
-      6'h11:
-          \$28  = 1'h0;
-      6'h12:
-          \$28  = 1'h0;
-      6'h13:
-          \$28  = 1'h0;
-      6'h14:
-          \$28  = 1'h0;
-      6'h15:
-          \$28  = 1'h0;
-      6'h16:
-          \$28  = 1'h0;
-      6'h17:
-          \$28  = 1'h0;
-      6'h18:
-          \$28  = 1'h0;
-      6'h19:
-          \$28  = 1'h0;
-      6'h1a:
-          \$28  = 1'h0;
-      6'h1b:
-          \$28  = 1'h0;
-      6'h1c:
-          \$28  = 1'h0;
-      6'h1d:
-          \$28  = 1'h0;
-      6'h1e:
-          \$28  = 1'h0;
-      6'h1f:
-          \$28  = 1'h0;
-      6'h20:
-          \$28  = 1'h0;
-      6'h21:
-          \$28  = 1'h0;
-      6'h22:
-          \$28  = 1'h1;
-      6'h23:
-          \$28  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = 1'h0;
-    casez (t)
-      6'h00:
-          \$29  = 1'h0;
-      6'h01:
-          \$29  = 1'h0;
-      6'h02:
-          \$29  = 1'h0;
-      6'h03:
-          \$29  = 1'h0;
-      6'h04:
-          \$29  = 1'h0;
-      6'h05:
-          \$29  = 1'h0;
-      6'h06:
-          \$29  = 1'h0;
-      6'h07:
-          \$29  = 1'h1;
-      6'h08:
-          \$29  = 1'h0;
-      6'h09:
-          \$29  = 1'h0;
-      6'h0a:
-          \$29  = 1'h0;
-      6'h0b:
-          \$29  = 1'h0;
-      6'h0c:
-          \$29  = 1'h0;
-      6'h0d:
-          \$29  = 1'h0;
-      6'h0e:
-          \$29  = 1'h0;
-      6'h0f:
-          \$29  = 1'h0;
-      6'h10:
-          \$29  = 1'h1;
-      6'h11:
-          \$29  = 1'h0;
-      6'h12:
-          \$29  = 1'h0;
-      6'h13:
-          \$29  = 1'h0;
-      6'h14:
-          \$29  = 1'h0;
-      6'h15:
-          \$29  = 1'h0;
-      6'h16:
-          \$29  = 1'h0;
-      6'h17:
-          \$29  = 1'h0;
-      6'h18:
-          \$29  = 1'h0;
-      6'h19:
-          \$29  = 1'h1;
-      6'h1a:
-          \$29  = 1'h0;
-      6'h1b:
-          \$29  = 1'h0;
-      6'h1c:
-          \$29  = 1'h0;
-      6'h1d:
-          \$29  = 1'h0;
-      6'h1e:
-          \$29  = 1'h0;
-      6'h1f:
-          \$29  = 1'h0;
-      6'h20:
-          \$29  = 1'h0;
-      6'h21:
-          \$29  = 1'h0;
-      6'h22:
-          \$29  = 1'h1;
-      6'h23:
-          \$29  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = 1'h0;
-    casez (t)
-      6'h00:
-          \$30  = 1'h0;
-      6'h01:
-          \$30  = 1'h0;
-      6'h02:
-          \$30  = 1'h0;
-      6'h03:
-          \$30  = 1'h0;
-      6'h04:
-          \$30  = 1'h0;
-      6'h05:
-          \$30  = 1'h0;
-      6'h06:
-          \$30  = 1'h1;
-      6'h07:
-          \$30  = 1'h0;
-      6'h08:
-          \$30  = 1'h0;
-      6'h09:
-          \$30  = 1'h0;
-      6'h0a:
-          \$30  = 1'h0;
-      6'h0b:
-          \$30  = 1'h0;
-      6'h0c:
-          \$30  = 1'h0;
-      6'h0d:
-          \$30  = 1'h0;
-      6'h0e:
-          \$30  = 1'h0;
-      6'h0f:
-          \$30  = 1'h1;
-      6'h10:
-          \$30  = 1'h0;
-      6'h11:
-          \$30  = 1'h0;
-      6'h12:
-          \$30  = 1'h0;
-      6'h13:
-          \$30  = 1'h0;
-      6'h14:
-          \$30  = 1'h0;
-      6'h15:
-          \$30  = 1'h0;
-      6'h16:
-          \$30  = 1'h0;
-      6'h17:
-          \$30  = 1'h0;
-      6'h18:
-          \$30  = 1'h1;
-      6'h19:
-          \$30  = 1'h0;
-      6'h1a:
-          \$30  = 1'h0;
-      6'h1b:
-          \$30  = 1'h0;
-      6'h1c:
-          \$30  = 1'h0;
-      6'h1d:
-          \$30  = 1'h0;
-      6'h1e:
-          \$30  = 1'h0;
-      6'h1f:
-          \$30  = 1'h0;
-      6'h20:
-          \$30  = 1'h0;
-      6'h21:
-          \$30  = 1'h1;
-      6'h22:
-          \$30  = 1'h0;
-      6'h23:
-          \$30  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$170  = nf_t;
+    \$171  = nf_t;
     if (issue) begin
-      \$170  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$170  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$171  = nf_t_ahead;
-    if (issue) begin
-      \$171  = \$26 ;
+      \$171  = nf_t_ahead;
     end
     if (rst) begin
       \$171  = 2'h0;
@@ -10800,39 +10849,39 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$172  = \$signature__addr ;
+    \$172  = nf_t_ahead;
     if (issue) begin
-      \$172  = sf_t_ahead;
+      \$172  = \$1 ;
     end
     if (rst) begin
-      \$172  = 4'h0;
+      \$172  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$173  = sf_t_ahead;
+    \$173  = sf_t;
     if (issue) begin
-      \$173  = \$27 ;
+      \$173  = sf_t_ahead;
     end
     if (rst) begin
-      \$173  = 4'h1;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$174  = reads_input_t;
+    \$174  = sf_t_ahead;
     if (issue) begin
-      \$174  = reads_input_t_ahead;
+      \$174  = \$2 ;
     end
     if (rst) begin
-      \$174  = 1'h1;
+      \$174  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = reads_input_t_ahead;
+    \$175  = reads_input_t;
     if (issue) begin
-      \$175  = \$28 ;
+      \$175  = reads_input_t_ahead;
     end
     if (rst) begin
       \$175  = 1'h1;
@@ -10840,9 +10889,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = first_t;
+    \$176  = reads_input_t_ahead;
     if (issue) begin
-      \$176  = first_t_ahead;
+      \$176  = \$3 ;
     end
     if (rst) begin
       \$176  = 1'h1;
@@ -10850,19 +10899,19 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = first_t_ahead;
+    \$177  = first_t;
     if (issue) begin
-      \$177  = \$29 ;
+      \$177  = first_t_ahead;
     end
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = last_t;
+    \$178  = first_t_ahead;
     if (issue) begin
-      \$178  = last_t_ahead;
+      \$178  = \$4 ;
     end
     if (rst) begin
       \$178  = 1'h0;
@@ -10870,9 +10919,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = last_t_ahead;
+    \$179  = last_t;
     if (issue) begin
-      \$179  = \$30 ;
+      \$179  = last_t_ahead;
     end
     if (rst) begin
       \$179  = 1'h0;
@@ -10880,1372 +10929,1376 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = t;
+    \$180  = last_t_ahead;
     if (issue) begin
-      \$180  = \$33 [5:0];
+      \$180  = \$5 ;
     end
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = i__payload;
+    \$181  = t;
+    if (issue) begin
+      \$181  = \$8 [5:0];
+    end
     if (rst) begin
-      \$181  = 64'h0000000000000000;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = reads_input_t;
+    \$182  = i__payload;
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = issue;
+    \$183  = reads_input_t;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = first_t;
+    \$184  = issue;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = last_t;
+    \$185  = first_t;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = nf_t;
+    \$186  = last_t;
     if (rst) begin
-      \$186  = 2'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = \$34 ;
+    \$187  = nf_t;
     if (rst) begin
-      \$187  = 64'h0000000000000000;
+      \$187  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = t;
+    \$188  = \$9 ;
     if (rst) begin
-      \$188  = 6'h00;
+      \$188  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = port__data;
+    \$189  = t;
     if (rst) begin
-      \$189  = 64'h0000000000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = x_mid[7:0];
+    \$190  = port__data;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = x_mid[15:8];
+    \$191  = x_mid[7:0];
     if (rst) begin
       \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = x_mid[23:16];
+    \$192  = x_mid[15:8];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = x_mid[31:24];
+    \$193  = x_mid[23:16];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = x_mid[39:32];
+    \$194  = x_mid[31:24];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = x_mid[47:40];
+    \$195  = x_mid[39:32];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = x_mid[55:48];
+    \$196  = x_mid[47:40];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = x_mid[63:56];
+    \$197  = x_mid[55:48];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = t;
+    \$198  = x_mid[63:56];
     if (rst) begin
-      \$198  = 6'h00;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = \port__data$76 ;
+    \$199  = t;
     if (rst) begin
-      \$199  = 64'h0000000000000000;
+      \$199  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = x_mid[7:0];
+    \$200  = \port__data$36 ;
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = x_mid[15:8];
+    \$201  = x_mid[7:0];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = x_mid[23:16];
+    \$202  = x_mid[15:8];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = x_mid[31:24];
+    \$203  = x_mid[23:16];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = x_mid[39:32];
+    \$204  = x_mid[31:24];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = x_mid[47:40];
+    \$205  = x_mid[39:32];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = x_mid[55:48];
+    \$206  = x_mid[47:40];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = x_mid[63:56];
+    \$207  = x_mid[55:48];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = t;
+    \$208  = x_mid[63:56];
     if (rst) begin
-      \$208  = 6'h00;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = \port__data$86 ;
+    \$209  = t;
     if (rst) begin
-      \$209  = 64'h0000000000000000;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = x_mid[7:0];
+    \$210  = \port__data$47 ;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = x_mid[15:8];
+    \$211  = x_mid[7:0];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = x_mid[23:16];
+    \$212  = x_mid[15:8];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = x_mid[31:24];
+    \$213  = x_mid[23:16];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = x_mid[39:32];
+    \$214  = x_mid[31:24];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = x_mid[47:40];
+    \$215  = x_mid[39:32];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = x_mid[55:48];
+    \$216  = x_mid[47:40];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = x_mid[63:56];
+    \$217  = x_mid[55:48];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = t;
+    \$218  = x_mid[63:56];
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = \port__data$96 ;
+    \$219  = t;
     if (rst) begin
-      \$219  = 64'h0000000000000000;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = x_mid[7:0];
+    \$220  = \port__data$58 ;
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = x_mid[15:8];
+    \$221  = x_mid[7:0];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = x_mid[23:16];
+    \$222  = x_mid[15:8];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = x_mid[31:24];
+    \$223  = x_mid[23:16];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = x_mid[39:32];
+    \$224  = x_mid[31:24];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = x_mid[47:40];
+    \$225  = x_mid[39:32];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = x_mid[55:48];
+    \$226  = x_mid[47:40];
     if (rst) begin
       \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = x_mid[63:56];
+    \$227  = x_mid[55:48];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = \$35 ;
+    \$228  = x_mid[63:56];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = rom0_read[7:0];
+    \$229  = \$10 ;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$36 ;
+    \$230  = rom0_read[7:0];
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = rom0_read[15:8];
+    \$231  = \$11 ;
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = \$37 ;
+    \$232  = rom0_read[15:8];
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rom0_read[23:16];
+    \$233  = \$12 ;
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = \$38 ;
+    \$234  = rom0_read[23:16];
     if (rst) begin
-      \$234  = 9'h000;
+      \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rom0_read[31:24];
+    \$235  = \$13 ;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$39 ;
+    \$236  = rom0_read[31:24];
     if (rst) begin
-      \$236  = 9'h000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = rom0_read[39:32];
+    \$237  = \$14 ;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$40 ;
+    \$238  = rom0_read[39:32];
     if (rst) begin
-      \$238  = 9'h000;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = rom0_read[47:40];
+    \$239  = \$15 ;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = \$41 ;
+    \$240  = rom0_read[47:40];
     if (rst) begin
-      \$240  = 9'h000;
+      \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rom0_read[55:48];
+    \$241  = \$16 ;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = \$42 ;
+    \$242  = rom0_read[55:48];
     if (rst) begin
-      \$242  = 9'h000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rom0_read[63:56];
+    \$243  = \$17 ;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = \$43 ;
+    \$244  = rom0_read[63:56];
     if (rst) begin
-      \$244  = 9'h000;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = rom1_read[7:0];
+    \$245  = \$18 ;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = \$44 ;
+    \$246  = rom1_read[7:0];
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = rom1_read[15:8];
+    \$247  = \$19 ;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = \$45 ;
+    \$248  = rom1_read[15:8];
     if (rst) begin
-      \$248  = 9'h000;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = rom1_read[23:16];
+    \$249  = \$20 ;
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = \$46 ;
+    \$250  = rom1_read[23:16];
     if (rst) begin
-      \$250  = 9'h000;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rom1_read[31:24];
+    \$251  = \$21 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = \$47 ;
+    \$252  = rom1_read[31:24];
     if (rst) begin
-      \$252  = 9'h000;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = rom1_read[39:32];
+    \$253  = \$22 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = \$48 ;
+    \$254  = rom1_read[39:32];
     if (rst) begin
-      \$254  = 9'h000;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = rom1_read[47:40];
+    \$255  = \$23 ;
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = \$49 ;
+    \$256  = rom1_read[47:40];
     if (rst) begin
-      \$256  = 9'h000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = rom1_read[55:48];
+    \$257  = \$24 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = \$50 ;
+    \$258  = rom1_read[55:48];
     if (rst) begin
-      \$258  = 9'h000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rom1_read[63:56];
+    \$259  = \$25 ;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = \$51 ;
+    \$260  = rom1_read[63:56];
     if (rst) begin
-      \$260  = 9'h000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rom2_read[7:0];
+    \$261  = \$26 ;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = \$52 ;
+    \$262  = rom2_read[7:0];
     if (rst) begin
-      \$262  = 9'h000;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rom2_read[15:8];
+    \$263  = \$27 ;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = \$53 ;
+    \$264  = rom2_read[15:8];
     if (rst) begin
-      \$264  = 9'h000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = rom2_read[23:16];
+    \$265  = \$28 ;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = \$54 ;
+    \$266  = rom2_read[23:16];
     if (rst) begin
-      \$266  = 9'h000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rom2_read[31:24];
+    \$267  = \$29 ;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = \$55 ;
+    \$268  = rom2_read[31:24];
     if (rst) begin
-      \$268  = 9'h000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = rom2_read[39:32];
+    \$269  = \$30 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = \$56 ;
+    \$270  = rom2_read[39:32];
     if (rst) begin
-      \$270  = 9'h000;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = rom2_read[47:40];
+    \$271  = \$31 ;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = \$57 ;
+    \$272  = rom2_read[47:40];
     if (rst) begin
-      \$272  = 9'h000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = rom2_read[55:48];
+    \$273  = \$32 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$58 ;
+    \$274  = rom2_read[55:48];
     if (rst) begin
-      \$274  = 9'h000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = rom2_read[63:56];
+    \$275  = \$33 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = \$59 ;
+    \$276  = rom2_read[63:56];
     if (rst) begin
-      \$276  = 9'h000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = rom3_read[7:0];
+    \$277  = \$34 ;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = \$60 ;
+    \$278  = rom3_read[7:0];
     if (rst) begin
-      \$278  = 9'h000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = rom3_read[15:8];
+    \$279  = \$35 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \$61 ;
+    \$280  = rom3_read[15:8];
     if (rst) begin
-      \$280  = 9'h000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = rom3_read[23:16];
+    \$281  = \$36 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = \$62 ;
+    \$282  = rom3_read[23:16];
     if (rst) begin
-      \$282  = 9'h000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = rom3_read[31:24];
+    \$283  = \$37 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = \$63 ;
+    \$284  = rom3_read[31:24];
     if (rst) begin
-      \$284  = 9'h000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = rom3_read[39:32];
+    \$285  = \$38 ;
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = \$64 ;
+    \$286  = rom3_read[39:32];
     if (rst) begin
-      \$286  = 9'h000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = rom3_read[47:40];
+    \$287  = \$39 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \$65 ;
+    \$288  = rom3_read[47:40];
     if (rst) begin
-      \$288  = 9'h000;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = rom3_read[55:48];
+    \$289  = \$40 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$66 ;
+    \$290  = rom3_read[55:48];
     if (rst) begin
-      \$290  = 9'h000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = rom3_read[63:56];
+    \$291  = \$41 ;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \$67 ;
+    \$292  = rom3_read[63:56];
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$68 ;
+    \$293  = \$42 ;
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$69 ;
+    \$294  = \$43 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$70 ;
+    \$295  = \$44 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$71 ;
+    \$296  = \$45 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$72 ;
+    \$297  = \$46 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$73 ;
+    \$298  = \$47 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$74 ;
+    \$299  = \$48 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$75 ;
+    \$300  = \$49 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$76 ;
+    \$301  = \$50 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$77 ;
+    \$302  = \$51 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$78 ;
+    \$303  = \$52 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \$79 ;
+    \$304  = \$53 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$80 ;
+    \$305  = \$54 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$81 ;
+    \$306  = \$55 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$82 ;
+    \$307  = \$56 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \$83 ;
+    \$308  = \$57 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = \$84 ;
+    \$309  = \$58 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \$85 ;
+    \$310  = \$59 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = \$86 ;
+    \$311  = \$60 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$87 ;
+    \$312  = \$61 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = \$88 ;
+    \$313  = \$62 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$89 ;
+    \$314  = \$63 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$90 ;
+    \$315  = \$64 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$91 ;
+    \$316  = \$65 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = \$92 ;
+    \$317  = \$66 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = \$93 ;
+    \$318  = \$67 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = \$94 ;
+    \$319  = \$68 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = \$95 ;
+    \$320  = \$69 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = \$96 ;
+    \$321  = \$70 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = \$97 ;
+    \$322  = \$71 ;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = \$98 ;
+    \$323  = \$72 ;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = prod0_0;
+    \$324  = \$73 ;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = prod0_1;
+    \$325  = prod0_0;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = prod0_2;
+    \$326  = prod0_1;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = prod0_3;
+    \$327  = prod0_2;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = prod0_4;
+    \$328  = prod0_3;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = prod0_5;
+    \$329  = prod0_4;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = prod0_6;
+    \$330  = prod0_5;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod0_7;
+    \$331  = prod0_6;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod1_0;
+    \$332  = prod0_7;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod1_1;
+    \$333  = prod1_0;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod1_2;
+    \$334  = prod1_1;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod1_3;
+    \$335  = prod1_2;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod1_4;
+    \$336  = prod1_3;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod1_5;
+    \$337  = prod1_4;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod1_6;
+    \$338  = prod1_5;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod1_7;
+    \$339  = prod1_6;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod2_0;
+    \$340  = prod1_7;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = prod2_1;
+    \$341  = prod2_0;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = prod2_2;
+    \$342  = prod2_1;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = prod2_3;
+    \$343  = prod2_2;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = prod2_4;
+    \$344  = prod2_3;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod2_5;
+    \$345  = prod2_4;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = prod2_6;
+    \$346  = prod2_5;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = prod2_7;
+    \$347  = prod2_6;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = prod3_0;
+    \$348  = prod2_7;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = prod3_1;
+    \$349  = prod3_0;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = prod3_2;
+    \$350  = prod3_1;
     if (rst) begin
       \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = prod3_3;
+    \$351  = prod3_2;
     if (rst) begin
       \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = prod3_4;
+    \$352  = prod3_3;
     if (rst) begin
       \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = prod3_5;
+    \$353  = prod3_4;
     if (rst) begin
       \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = prod3_6;
+    \$354  = prod3_5;
     if (rst) begin
       \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = prod3_7;
+    \$355  = prod3_6;
     if (rst) begin
       \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = { \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101  };
+    \$356  = prod3_7;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = { \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104  };
+    \$357  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
       \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = \$105 [23:0];
+    \$358  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$359  = \$80 [23:0];
     if (rst) begin
       \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
+    \$360  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
     if (rst) begin
       \$360  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = \$112 [23:0];
+    \$361  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
     if (rst) begin
       \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$362  = \$87 [23:0];
     if (rst) begin
       \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$363  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
       \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = \$119 [23:0];
+    \$364  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
     if (rst) begin
       \$364  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
+    \$365  = \$94 [23:0];
     if (rst) begin
       \$365  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    \$366  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
     if (rst) begin
       \$366  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = \$126 [23:0];
+    \$367  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
       \$367  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = v1;
+    \$368  = \$101 [23:0];
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = first1;
+    \$369  = v1;
     if (rst) begin
       \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = last1;
+    \$370  = first1;
     if (rst) begin
       \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = nf1;
+    \$371  = last1;
     if (rst) begin
-      \$371  = 2'h0;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = v2;
+    \$372  = nf1;
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 2'h0;
     end
   end
-  assign sf_t = \$signature__addr ;
+  assign acc0_next = \$150 [23:0];
+  assign acc1_next = \$153 [23:0];
+  assign acc2_next = \$156 [23:0];
+  assign acc3_next = \$159 [23:0];
+  assign q_owed_next = \$163 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign rom1_addr = \port__addr$15 ;
-  assign rom2_addr = \port__addr$17 ;
-  assign rom3_addr = \port__addr$19 ;
-  assign acc0_next = \$9 [23:0];
-  assign acc1_next = \$12 [23:0];
-  assign acc2_next = \$15 [23:0];
-  assign acc3_next = \$18 [23:0];
-  assign q_wptr = \$signature__addr$42 ;
-  assign \$signature__data$44  = q_in;
-  assign q_rptr = \rport__addr$45 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$261  = rom1_addr;
+  assign \port__addr$262  = rom2_addr;
+  assign \port__addr$263  = rom3_addr;
+  assign \$signature__addr$265  = q_wptr;
+  assign \$signature__data$266  = q_in;
+  assign \rport__addr$267  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -12254,56 +12307,56 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \q_in[0]  = q_in[23:0];
-  assign \q_in[1]  = q_in[47:24];
-  assign \q_in[2]  = q_in[71:48];
-  assign \q_in[3]  = q_in[95:72];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
   assign \o__payload[3]  = o__payload[95:72];
-  assign q_in[95:72] = \$18 [23:0];
-  assign q_in[71:48] = \$15 [23:0];
-  assign q_in[47:24] = \$12 [23:0];
-  assign q_in[23:0] = \$9 [23:0];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
+  assign \q_in[2]  = q_in[71:48];
+  assign \q_in[3]  = q_in[95:72];
+  assign q_in[95:72] = \$159 [23:0];
+  assign q_in[71:48] = \$156 [23:0];
+  assign q_in[47:24] = \$153 [23:0];
+  assign q_in[23:0] = \$150 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [48:0] \$102 ;
-  reg [48:0] \$103 ;
-  wire [33:0] \$104 ;
-  wire [24:0] \$105 ;
-  wire [23:0] \$106 ;
-  wire [14:0] \$107 ;
-  wire [34:0] \$108 ;
-  wire [35:0] \$109 ;
+  wire [49:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire [50:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [48:0] \$106 ;
+  reg [48:0] \$107 ;
+  wire [33:0] \$108 ;
+  wire [24:0] \$109 ;
   wire [50:0] \$11 ;
-  wire [55:0] \$110 ;
-  wire [56:0] \$111 ;
-  wire [54:0] \$112 ;
-  wire [58:0] \$113 ;
-  wire [77:0] \$114 ;
-  wire [78:0] \$115 ;
-  wire [48:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [23:0] \$110 ;
+  wire [14:0] \$111 ;
+  wire [34:0] \$112 ;
+  wire [35:0] \$113 ;
+  wire [55:0] \$114 ;
+  wire [56:0] \$115 ;
+  wire [54:0] \$116 ;
+  wire [58:0] \$117 ;
+  wire [77:0] \$118 ;
+  wire [78:0] \$119 ;
   wire [50:0] \$12 ;
-  wire \$120 ;
-  wire [49:0] \$121 ;
+  wire [48:0] \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [50:0] \$124 ;
-  wire \$125 ;
-  wire [4:0] \$126 ;
+  wire \$124 ;
+  wire [49:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [5:0] \$128 ;
+  wire [50:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
@@ -12313,17 +12366,17 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [4:0] \$137 ;
+  wire \$137 ;
   wire [4:0] \$138 ;
-  wire \$139 ;
+  wire [4:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [4:0] \$144 ;
+  wire \$144 ;
   wire [4:0] \$145 ;
-  wire \$146 ;
+  wire [4:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
@@ -12331,21 +12384,21 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [4:0] \$153 ;
-  wire \$154 ;
+  wire \$153 ;
+  wire [4:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [5:0] \$158 ;
-  wire \$159 ;
+  wire \$158 ;
+  wire [5:0] \$159 ;
   wire [50:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [31:0] \$164 ;
-  reg [1:0] \$165 ;
-  reg \$166 ;
+  wire \$164 ;
+  wire [31:0] \$165 ;
+  reg [1:0] \$166 ;
   reg \$167 ;
   reg \$168 ;
   reg \$169 ;
@@ -12355,45 +12408,45 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$172 ;
   reg \$173 ;
   reg \$174 ;
-  reg [24:0] \$175 ;
+  reg \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
   reg [24:0] \$179 ;
-  wire \$18 ;
+  wire [4:0] \$18 ;
   reg [24:0] \$180 ;
   reg [24:0] \$181 ;
   reg [24:0] \$182 ;
-  reg [23:0] \$183 ;
-  reg [16:0] \$184 ;
+  reg [24:0] \$183 ;
+  reg [23:0] \$184 ;
   reg [16:0] \$185 ;
-  reg [33:0] \$186 ;
+  reg [16:0] \$186 ;
   reg [33:0] \$187 ;
   reg [33:0] \$188 ;
-  reg [16:0] \$189 ;
+  reg [33:0] \$189 ;
   wire \$19 ;
-  reg [7:0] \$190 ;
-  reg [24:0] \$191 ;
+  reg [16:0] \$190 ;
+  reg [7:0] \$191 ;
   reg [24:0] \$192 ;
   reg [24:0] \$193 ;
-  reg [6:0] \$194 ;
-  reg [16:0] \$195 ;
-  reg [23:0] \$196 ;
+  reg [24:0] \$194 ;
+  reg [6:0] \$195 ;
+  reg [16:0] \$196 ;
   reg [23:0] \$197 ;
   reg [23:0] \$198 ;
-  reg [6:0] \$199 ;
+  reg [23:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  reg [7:0] \$200 ;
-  reg [14:0] \$201 ;
+  wire [5:0] \$20 ;
+  reg [6:0] \$200 ;
+  reg [7:0] \$201 ;
   reg [14:0] \$202 ;
   reg [14:0] \$203 ;
-  reg [48:0] \$204 ;
+  reg [14:0] \$204 ;
   reg [48:0] \$205 ;
-  reg \$206 ;
+  reg [48:0] \$206 ;
   reg \$207 ;
-  reg [50:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg \$208 ;
+  reg [50:0] \$209 ;
   wire \$21 ;
   reg [24:0] \$210 ;
   reg [24:0] \$211 ;
@@ -12402,7 +12455,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
   reg [24:0] \$216 ;
-  reg [5:0] \$217 ;
+  reg [24:0] \$217 ;
   reg [5:0] \$218 ;
   reg [5:0] \$219 ;
   wire \$22 ;
@@ -12411,7 +12464,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] \$222 ;
   reg [5:0] \$223 ;
   reg [5:0] \$224 ;
-  reg [45:0] \$225 ;
+  reg [5:0] \$225 ;
   reg [45:0] \$226 ;
   reg [45:0] \$227 ;
   reg [45:0] \$228 ;
@@ -12429,35 +12482,35 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] \$239 ;
   wire \$24 ;
   reg [45:0] \$240 ;
-  reg [23:0] \$241 ;
-  reg [16:0] \$242 ;
+  reg [45:0] \$241 ;
+  reg [23:0] \$242 ;
   reg [16:0] \$243 ;
-  reg [33:0] \$244 ;
+  reg [16:0] \$244 ;
   reg [33:0] \$245 ;
   reg [33:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [24:0] \$249 ;
-  wire [2:0] \$25 ;
+  reg [33:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [7:0] \$249 ;
+  wire \$25 ;
   reg [24:0] \$250 ;
   reg [24:0] \$251 ;
-  reg [6:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [23:0] \$254 ;
+  reg [24:0] \$252 ;
+  reg [6:0] \$253 ;
+  reg [16:0] \$254 ;
   reg [23:0] \$255 ;
   reg [23:0] \$256 ;
-  reg [6:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [14:0] \$259 ;
-  wire [2:0] \$26 ;
+  reg [23:0] \$257 ;
+  reg [6:0] \$258 ;
+  reg [7:0] \$259 ;
+  wire \$26 ;
   reg [14:0] \$260 ;
   reg [14:0] \$261 ;
-  reg [48:0] \$262 ;
+  reg [14:0] \$262 ;
   reg [48:0] \$263 ;
-  reg \$264 ;
+  reg [48:0] \$264 ;
   reg \$265 ;
-  reg [50:0] \$266 ;
-  reg [24:0] \$267 ;
+  reg \$266 ;
+  reg [50:0] \$267 ;
   reg [24:0] \$268 ;
   reg [24:0] \$269 ;
   wire \$27 ;
@@ -12466,23 +12519,23 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$272 ;
   reg [24:0] \$273 ;
   reg [24:0] \$274 ;
-  reg [5:0] \$275 ;
+  reg [24:0] \$275 ;
   reg [5:0] \$276 ;
   reg [5:0] \$277 ;
   reg [5:0] \$278 ;
   reg [5:0] \$279 ;
-  reg [24:0] \$28 ;
+  wire \$28 ;
   reg [5:0] \$280 ;
   reg [5:0] \$281 ;
   reg [5:0] \$282 ;
-  reg [48:0] \$283 ;
+  reg [5:0] \$283 ;
   reg [48:0] \$284 ;
   reg [48:0] \$285 ;
   reg [48:0] \$286 ;
   reg [48:0] \$287 ;
   reg [48:0] \$288 ;
   reg [48:0] \$289 ;
-  wire [33:0] \$29 ;
+  wire [2:0] \$29 ;
   reg [48:0] \$290 ;
   reg [48:0] \$291 ;
   reg [48:0] \$292 ;
@@ -12492,55 +12545,55 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] \$296 ;
   reg [48:0] \$297 ;
   reg [48:0] \$298 ;
-  reg [23:0] \$299 ;
+  reg [48:0] \$299 ;
   wire [50:0] \$3 ;
-  wire [24:0] \$30 ;
-  reg [16:0] \$300 ;
+  wire [2:0] \$30 ;
+  reg [23:0] \$300 ;
   reg [16:0] \$301 ;
-  reg [33:0] \$302 ;
+  reg [16:0] \$302 ;
   reg [33:0] \$303 ;
   reg [33:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [24:0] \$307 ;
+  reg [33:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [7:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
-  wire [23:0] \$31 ;
-  reg [6:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [23:0] \$312 ;
+  wire \$31 ;
+  reg [24:0] \$310 ;
+  reg [6:0] \$311 ;
+  reg [16:0] \$312 ;
   reg [23:0] \$313 ;
   reg [23:0] \$314 ;
-  reg [6:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [14:0] \$317 ;
+  reg [23:0] \$315 ;
+  reg [6:0] \$316 ;
+  reg [7:0] \$317 ;
   reg [14:0] \$318 ;
   reg [14:0] \$319 ;
-  wire [14:0] \$32 ;
-  reg [48:0] \$320 ;
+  reg [24:0] \$32 ;
+  reg [14:0] \$320 ;
   reg [48:0] \$321 ;
-  reg \$322 ;
+  reg [48:0] \$322 ;
   reg \$323 ;
-  reg [50:0] \$324 ;
-  reg [24:0] \$325 ;
+  reg \$324 ;
+  reg [50:0] \$325 ;
   reg [24:0] \$326 ;
   reg [24:0] \$327 ;
   reg [24:0] \$328 ;
   reg [24:0] \$329 ;
-  wire [34:0] \$33 ;
+  wire [33:0] \$33 ;
   reg [24:0] \$330 ;
   reg [24:0] \$331 ;
   reg [24:0] \$332 ;
-  reg [5:0] \$333 ;
+  reg [24:0] \$333 ;
   reg [5:0] \$334 ;
   reg [5:0] \$335 ;
   reg [5:0] \$336 ;
   reg [5:0] \$337 ;
   reg [5:0] \$338 ;
   reg [5:0] \$339 ;
-  wire [35:0] \$34 ;
+  wire [24:0] \$34 ;
   reg [5:0] \$340 ;
-  reg [48:0] \$341 ;
+  reg [5:0] \$341 ;
   reg [48:0] \$342 ;
   reg [48:0] \$343 ;
   reg [48:0] \$344 ;
@@ -12549,7 +12602,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] \$347 ;
   reg [48:0] \$348 ;
   reg [48:0] \$349 ;
-  wire [55:0] \$35 ;
+  wire [23:0] \$35 ;
   reg [48:0] \$350 ;
   reg [48:0] \$351 ;
   reg [48:0] \$352 ;
@@ -12557,108 +12610,110 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] \$354 ;
   reg [48:0] \$355 ;
   reg [48:0] \$356 ;
-  reg [23:0] \$357 ;
-  reg [16:0] \$358 ;
+  reg [48:0] \$357 ;
+  reg [23:0] \$358 ;
   reg [16:0] \$359 ;
-  wire [56:0] \$36 ;
-  reg [33:0] \$360 ;
+  wire [14:0] \$36 ;
+  reg [16:0] \$360 ;
   reg [33:0] \$361 ;
   reg [33:0] \$362 ;
-  reg [16:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [24:0] \$365 ;
+  reg [33:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [7:0] \$365 ;
   reg [24:0] \$366 ;
   reg [24:0] \$367 ;
-  reg [6:0] \$368 ;
-  reg [16:0] \$369 ;
-  wire [54:0] \$37 ;
-  reg [23:0] \$370 ;
+  reg [24:0] \$368 ;
+  reg [6:0] \$369 ;
+  wire [34:0] \$37 ;
+  reg [16:0] \$370 ;
   reg [23:0] \$371 ;
   reg [23:0] \$372 ;
-  reg [6:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [14:0] \$375 ;
+  reg [23:0] \$373 ;
+  reg [6:0] \$374 ;
+  reg [7:0] \$375 ;
   reg [14:0] \$376 ;
   reg [14:0] \$377 ;
-  reg [48:0] \$378 ;
+  reg [14:0] \$378 ;
   reg [48:0] \$379 ;
-  wire [58:0] \$38 ;
-  reg \$380 ;
+  wire [35:0] \$38 ;
+  reg [48:0] \$380 ;
   reg \$381 ;
-  reg [50:0] \$382 ;
-  reg [3:0] \$383 ;
+  reg \$382 ;
+  reg [50:0] \$383 ;
   reg [3:0] \$384 ;
-  reg [3:0] \$385 ;
+  reg \$385 ;
   reg [3:0] \$386 ;
-  reg \$387 ;
-  reg [31:0] \$388 ;
-  wire [77:0] \$39 ;
+  reg [3:0] \$387 ;
+  reg [3:0] \$388 ;
+  reg \$389 ;
+  wire [55:0] \$39 ;
+  reg [31:0] \$390 ;
   wire [50:0] \$4 ;
-  wire [78:0] \$40 ;
-  wire [48:0] \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire [49:0] \$46 ;
+  wire [56:0] \$40 ;
+  wire [54:0] \$41 ;
+  wire [58:0] \$42 ;
+  wire [77:0] \$43 ;
+  wire [78:0] \$44 ;
+  wire [48:0] \$45 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [50:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [24:0] \$50 ;
-  reg [5:0] \$51 ;
-  reg [45:0] \$52 ;
-  reg [45:0] \$53 ;
-  wire [33:0] \$54 ;
-  wire [24:0] \$55 ;
-  wire [23:0] \$56 ;
-  wire [14:0] \$57 ;
-  wire [34:0] \$58 ;
-  wire [35:0] \$59 ;
+  wire [49:0] \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [50:0] \$53 ;
+  reg [24:0] \$54 ;
+  reg [5:0] \$55 ;
+  reg [45:0] \$56 ;
+  reg [45:0] \$57 ;
+  wire [33:0] \$58 ;
+  wire [24:0] \$59 ;
   wire \$6 ;
-  wire [55:0] \$60 ;
-  wire [56:0] \$61 ;
-  wire [54:0] \$62 ;
-  wire [58:0] \$63 ;
-  wire [77:0] \$64 ;
-  wire [78:0] \$65 ;
-  wire [48:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [23:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [34:0] \$62 ;
+  wire [35:0] \$63 ;
+  wire [55:0] \$64 ;
+  wire [56:0] \$65 ;
+  wire [54:0] \$66 ;
+  wire [58:0] \$67 ;
+  wire [77:0] \$68 ;
+  wire [78:0] \$69 ;
   wire [50:0] \$7 ;
-  wire \$70 ;
-  wire [49:0] \$71 ;
+  wire [48:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [50:0] \$74 ;
-  reg [24:0] \$75 ;
-  reg [5:0] \$76 ;
-  reg [48:0] \$77 ;
-  reg [48:0] \$78 ;
-  wire [33:0] \$79 ;
+  wire \$74 ;
+  wire [49:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [50:0] \$78 ;
+  reg [24:0] \$79 ;
   wire [50:0] \$8 ;
-  wire [24:0] \$80 ;
-  wire [23:0] \$81 ;
-  wire [14:0] \$82 ;
-  wire [34:0] \$83 ;
-  wire [35:0] \$84 ;
-  wire [55:0] \$85 ;
-  wire [56:0] \$86 ;
-  wire [54:0] \$87 ;
-  wire [58:0] \$88 ;
-  wire [77:0] \$89 ;
+  reg [5:0] \$80 ;
+  reg [48:0] \$81 ;
+  reg [48:0] \$82 ;
+  wire [33:0] \$83 ;
+  wire [24:0] \$84 ;
+  wire [23:0] \$85 ;
+  wire [14:0] \$86 ;
+  wire [34:0] \$87 ;
+  wire [35:0] \$88 ;
+  wire [55:0] \$89 ;
   wire \$9 ;
-  wire [78:0] \$90 ;
-  wire [48:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [49:0] \$96 ;
+  wire [56:0] \$90 ;
+  wire [54:0] \$91 ;
+  wire [58:0] \$92 ;
+  wire [77:0] \$93 ;
+  wire [78:0] \$94 ;
+  wire [48:0] \$95 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [50:0] \$99 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -12671,7 +12726,8 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [23:0] \i__payload[1] ;
   wire [23:0] \i__payload[2] ;
   wire [23:0] \i__payload[3] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [31:0] o__payload;
@@ -12690,7 +12746,8 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -12940,18 +12997,21 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    q_owed <= \$383 ;
+    rq3_code <= \$383 ;
   always @(posedge clk)
-    \$signature__addr  <= \$384 ;
+    q_owed <= \$384 ;
   always @(posedge clk)
-    rport__addr <= \$385 ;
+    i__ready <= \$385 ;
   always @(posedge clk)
-    q_stored <= \$386 ;
+    \$signature__addr  <= \$386 ;
   always @(posedge clk)
-    o__valid <= \$387 ;
+    rport__addr <= \$387 ;
   always @(posedge clk)
-    o__payload <= \$388 ;
-  assign q_room = q_owed < 4'ha;
+    q_stored <= \$388 ;
+  always @(posedge clk)
+    o__valid <= \$389 ;
+  always @(posedge clk)
+    o__payload <= \$390 ;
   assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_6 };
   assign rq2_rem = rq2_prod & rq2_mask_6;
   assign rq3_rem = rq3_prod & rq3_mask_6;
@@ -12971,1088 +13031,1094 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$14  = $signed(rq3_code) > $signed(8'h7f);
   assign \$15  = \$14  ? 51'h000000000007f : rq3_code;
   assign \$16  = \$13  ? 51'h7ffffffffff80 : \$15 ;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = | q_stored;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_8 & \$22 ;
-  assign \$23  = i__valid & q_room;
-  assign \$24  = group == 2'h3;
-  assign \$25  = group + 1'h1;
-  assign \$26  = \$24  ? 3'h0 : \$25 ;
-  assign \$27  = i__valid & q_room;
-  assign \$29  = rq0_x0_0 * rq0_m0_0;
-  assign \$30  = rq0_x0_1 * rq0_m0_1;
-  assign \$31  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$32  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$34  = 1'h0 + \$33 ;
-  assign \$36  = \$34  + \$35 ;
-  assign \$38  = $signed({ 1'h0, \$36  }) + $signed(\$37 );
-  assign \$40  = $signed(\$38 ) + $signed(\$39 );
-  assign \$42  = rq0_rem > 33'h100000000;
-  assign \$43  = rq0_rem == 33'h100000000;
-  assign \$46  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
-  assign \$54  = rq1_x0_0 * rq1_m0_0;
-  assign \$55  = rq1_x0_1 * rq1_m0_1;
-  assign \$56  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$57  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$59  = 1'h0 + \$58 ;
-  assign \$61  = \$59  + \$60 ;
-  assign \$63  = $signed({ 1'h0, \$61  }) + $signed(\$62 );
-  assign \$65  = $signed(\$63 ) + $signed(\$64 );
-  assign \$66  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$67  = rq1_rem > rq1_half_6;
-  assign \$68  = rq1_rem == rq1_half_6;
-  assign \$69  = | rq1_half_6;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$72  = rq1_tie & rq1_floor[0];
-  assign \$73  = rq1_above | \$72 ;
-  assign \$74  = $signed(\$71 ) + $signed({ 1'h0, \$73  });
-  assign \$79  = rq2_x0_0 * rq2_m0_0;
-  assign \$80  = rq2_x0_1 * rq2_m0_1;
-  assign \$81  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$82  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$84  = 1'h0 + \$83 ;
-  assign \$86  = \$84  + \$85 ;
-  assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$92  = rq2_rem > rq2_half_6;
-  assign \$93  = rq2_rem == rq2_half_6;
-  assign \$94  = | rq2_half_6;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$97  = rq2_tie & rq2_floor[0];
-  assign \$98  = rq2_above | \$97 ;
-  assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
-  assign \$104  = rq3_x0_0 * rq3_m0_0;
-  assign \$105  = rq3_x0_1 * rq3_m0_1;
-  assign \$106  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$107  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$109  = 1'h0 + \$108 ;
-  assign \$111  = \$109  + \$110 ;
-  assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$117  = rq3_rem > rq3_half_6;
-  assign \$118  = rq3_rem == rq3_half_6;
-  assign \$119  = | rq3_half_6;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$122  = rq3_tie & rq3_floor[0];
-  assign \$123  = rq3_above | \$122 ;
-  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
-  assign \$125  = i__valid & q_room;
-  assign \$126  = q_owed + \$125 ;
-  assign \$127  = o__valid & o__ready;
-  assign \$128  = \$126  - \$127 ;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = | q_stored;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = \$130  & \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = rq_valid_8 & \$134 ;
-  assign \$136  = \$signature__addr  == 4'h8;
-  assign \$137  = \$signature__addr  + 1'h1;
-  assign \$138  = \$136  ? 5'h00 : \$137 ;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = rport__addr == 4'h8;
-  assign \$144  = rport__addr + 1'h1;
-  assign \$145  = \$143  ? 5'h00 : \$144 ;
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = | q_stored;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$147  & \$149 ;
-  assign \$151  = ~ \$150 ;
-  assign \$152  = rq_valid_8 & \$151 ;
-  assign \$153  = q_stored + \$152 ;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = | q_stored;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = \$153  - \$157 ;
-  assign \$159  = ~ o__valid;
-  assign \$160  = \$159  | o__ready;
-  assign \$161  = | q_stored;
-  assign \$162  = \$161  | rq_valid_8;
-  assign \$163  = | q_stored;
-  assign \$164  = \$163  ? rport__data : q_in;
+  assign \$17  = i__valid & i__ready;
+  assign \$18  = q_owed + \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = \$18  - \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$signature__en  = rq_valid_8 & \$26 ;
+  assign \$27  = i__valid & i__ready;
+  assign \$28  = group == 2'h3;
+  assign \$29  = group + 1'h1;
+  assign \$30  = \$28  ? 3'h0 : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$33  = rq0_x0_0 * rq0_m0_0;
+  assign \$34  = rq0_x0_1 * rq0_m0_1;
+  assign \$35  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$36  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$38  = 1'h0 + \$37 ;
+  assign \$40  = \$38  + \$39 ;
+  assign \$42  = $signed({ 1'h0, \$40  }) + $signed(\$41 );
+  assign \$44  = $signed(\$42 ) + $signed(\$43 );
+  assign \$46  = rq0_rem > 33'h100000000;
+  assign \$47  = rq0_rem == 33'h100000000;
+  assign \$50  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$51  = rq0_tie & rq0_floor[0];
+  assign \$52  = rq0_above | \$51 ;
+  assign \$53  = $signed(\$50 ) + $signed({ 1'h0, \$52  });
+  assign \$58  = rq1_x0_0 * rq1_m0_0;
+  assign \$59  = rq1_x0_1 * rq1_m0_1;
+  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$63  = 1'h0 + \$62 ;
+  assign \$65  = \$63  + \$64 ;
+  assign \$67  = $signed({ 1'h0, \$65  }) + $signed(\$66 );
+  assign \$69  = $signed(\$67 ) + $signed(\$68 );
+  assign \$70  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$71  = rq1_rem > rq1_half_6;
+  assign \$72  = rq1_rem == rq1_half_6;
+  assign \$73  = | rq1_half_6;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$76  = rq1_tie & rq1_floor[0];
+  assign \$77  = rq1_above | \$76 ;
+  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
+  assign \$83  = rq2_x0_0 * rq2_m0_0;
+  assign \$84  = rq2_x0_1 * rq2_m0_1;
+  assign \$85  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$86  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$88  = 1'h0 + \$87 ;
+  assign \$90  = \$88  + \$89 ;
+  assign \$92  = $signed({ 1'h0, \$90  }) + $signed(\$91 );
+  assign \$94  = $signed(\$92 ) + $signed(\$93 );
+  assign \$95  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$96  = rq2_rem > rq2_half_6;
+  assign \$97  = rq2_rem == rq2_half_6;
+  assign \$98  = | rq2_half_6;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$101  = rq2_tie & rq2_floor[0];
+  assign \$102  = rq2_above | \$101 ;
+  assign \$103  = $signed(\$100 ) + $signed({ 1'h0, \$102  });
+  assign \$108  = rq3_x0_0 * rq3_m0_0;
+  assign \$109  = rq3_x0_1 * rq3_m0_1;
+  assign \$110  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$111  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$113  = 1'h0 + \$112 ;
+  assign \$115  = \$113  + \$114 ;
+  assign \$117  = $signed({ 1'h0, \$115  }) + $signed(\$116 );
+  assign \$119  = $signed(\$117 ) + $signed(\$118 );
+  assign \$120  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$121  = rq3_rem > rq3_half_6;
+  assign \$122  = rq3_rem == rq3_half_6;
+  assign \$123  = | rq3_half_6;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$126  = rq3_tie & rq3_floor[0];
+  assign \$127  = rq3_above | \$126 ;
+  assign \$128  = $signed(\$125 ) + $signed({ 1'h0, \$127  });
+  assign \$129  = \$20 [3:0] < 4'ha;
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = | q_stored;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$131  & \$133 ;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = rq_valid_8 & \$135 ;
+  assign \$137  = \$signature__addr  == 4'h8;
+  assign \$138  = \$signature__addr  + 1'h1;
+  assign \$139  = \$137  ? 5'h00 : \$138 ;
+  assign \$140  = ~ o__valid;
+  assign \$141  = \$140  | o__ready;
+  assign \$142  = | q_stored;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = rport__addr == 4'h8;
+  assign \$145  = rport__addr + 1'h1;
+  assign \$146  = \$144  ? 5'h00 : \$145 ;
+  assign \$147  = ~ o__valid;
+  assign \$148  = \$147  | o__ready;
+  assign \$149  = | q_stored;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = \$148  & \$150 ;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = rq_valid_8 & \$152 ;
+  assign \$154  = q_stored + \$153 ;
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = | q_stored;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$154  - \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$162  | rq_valid_8;
+  assign \$164  = | q_stored;
+  assign \$165  = \$164  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$165 ;
+    group <= \$166 ;
   always @(posedge clk)
-    rq_valid_1 <= \$166 ;
+    rq_valid_1 <= \$167 ;
   always @(posedge clk)
-    rq_valid_2 <= \$167 ;
+    rq_valid_2 <= \$168 ;
   always @(posedge clk)
-    rq_valid_3 <= \$168 ;
+    rq_valid_3 <= \$169 ;
   always @(posedge clk)
-    rq_valid_4 <= \$169 ;
+    rq_valid_4 <= \$170 ;
   always @(posedge clk)
-    rq_valid_5 <= \$170 ;
+    rq_valid_5 <= \$171 ;
   always @(posedge clk)
-    rq_valid_6 <= \$171 ;
+    rq_valid_6 <= \$172 ;
   always @(posedge clk)
-    rq_valid_7 <= \$172 ;
+    rq_valid_7 <= \$173 ;
   always @(posedge clk)
-    rq_valid_8 <= \$173 ;
+    rq_valid_8 <= \$174 ;
   always @(posedge clk)
-    rq_valid_9 <= \$174 ;
+    rq_valid_9 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$175 ;
+    rq0_mult_1 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$176 ;
+    rq0_mult_2 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$177 ;
+    rq0_mult_3 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$178 ;
+    rq0_mult_4 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$179 ;
+    rq0_mult_5 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$180 ;
+    rq0_mult_6 <= \$181 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$181 ;
+    rq0_mult_7 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$182 ;
+    rq0_mult_8 <= \$183 ;
   always @(posedge clk)
-    rq0_x <= \$183 ;
+    rq0_x <= \$184 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$184 ;
+    rq0_x0_0 <= \$185 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$185 ;
+    rq0_m0_0 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$186 ;
+    rq0_part0_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$187 ;
+    rq0_part0_0_r <= \$188 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$188 ;
+    rq0_part0_0_rr <= \$189 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$189 ;
+    rq0_x0_1 <= \$190 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$190 ;
+    rq0_m0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$191 ;
+    rq0_part0_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$192 ;
+    rq0_part0_1_r <= \$193 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$193 ;
+    rq0_part0_1_rr <= \$194 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$194 ;
+    rq0_x1_0 <= \$195 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$195 ;
+    rq0_m1_0 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$196 ;
+    rq0_part1_0 <= \$197 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$197 ;
+    rq0_part1_0_r <= \$198 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$198 ;
+    rq0_part1_0_rr <= \$199 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$199 ;
+    rq0_x1_1 <= \$200 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$200 ;
+    rq0_m1_1 <= \$201 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$201 ;
+    rq0_part1_1 <= \$202 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$202 ;
+    rq0_part1_1_r <= \$203 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$203 ;
+    rq0_part1_1_rr <= \$204 ;
   always @(posedge clk)
-    rq0_prod <= \$204 ;
+    rq0_prod <= \$205 ;
   always @(posedge clk)
-    rq0_floor <= \$205 ;
+    rq0_floor <= \$206 ;
   always @(posedge clk)
-    rq0_above <= \$206 ;
+    rq0_above <= \$207 ;
   always @(posedge clk)
-    rq0_tie <= \$207 ;
+    rq0_tie <= \$208 ;
   always @(posedge clk)
-    rq0_code <= \$208 ;
+    rq0_code <= \$209 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$209 ;
+    rq1_mult_1 <= \$210 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$210 ;
+    rq1_mult_2 <= \$211 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$211 ;
+    rq1_mult_3 <= \$212 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$212 ;
+    rq1_mult_4 <= \$213 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$213 ;
+    rq1_mult_5 <= \$214 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$214 ;
+    rq1_mult_6 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$215 ;
+    rq1_mult_7 <= \$216 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$216 ;
+    rq1_mult_8 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$217 ;
+    rq1_shift_1 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$218 ;
+    rq1_shift_2 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$219 ;
+    rq1_shift_3 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$220 ;
+    rq1_shift_4 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$221 ;
+    rq1_shift_5 <= \$222 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$222 ;
+    rq1_shift_6 <= \$223 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$223 ;
+    rq1_shift_7 <= \$224 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$224 ;
+    rq1_shift_8 <= \$225 ;
   always @(posedge clk)
-    rq1_half_1 <= \$225 ;
+    rq1_half_1 <= \$226 ;
   always @(posedge clk)
-    rq1_half_2 <= \$226 ;
+    rq1_half_2 <= \$227 ;
   always @(posedge clk)
-    rq1_half_3 <= \$227 ;
+    rq1_half_3 <= \$228 ;
   always @(posedge clk)
-    rq1_half_4 <= \$228 ;
+    rq1_half_4 <= \$229 ;
   always @(posedge clk)
-    rq1_half_5 <= \$229 ;
+    rq1_half_5 <= \$230 ;
   always @(posedge clk)
-    rq1_half_6 <= \$230 ;
+    rq1_half_6 <= \$231 ;
   always @(posedge clk)
-    rq1_half_7 <= \$231 ;
+    rq1_half_7 <= \$232 ;
   always @(posedge clk)
-    rq1_half_8 <= \$232 ;
+    rq1_half_8 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$233 ;
+    rq1_mask_1 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$234 ;
+    rq1_mask_2 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$235 ;
+    rq1_mask_3 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$236 ;
+    rq1_mask_4 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$237 ;
+    rq1_mask_5 <= \$238 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$238 ;
+    rq1_mask_6 <= \$239 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$239 ;
+    rq1_mask_7 <= \$240 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$240 ;
+    rq1_mask_8 <= \$241 ;
   always @(posedge clk)
-    rq1_x <= \$241 ;
+    rq1_x <= \$242 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$242 ;
+    rq1_x0_0 <= \$243 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$243 ;
+    rq1_m0_0 <= \$244 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$244 ;
+    rq1_part0_0 <= \$245 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$245 ;
+    rq1_part0_0_r <= \$246 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$246 ;
+    rq1_part0_0_rr <= \$247 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$247 ;
+    rq1_x0_1 <= \$248 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$248 ;
+    rq1_m0_1 <= \$249 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$249 ;
+    rq1_part0_1 <= \$250 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$250 ;
+    rq1_part0_1_r <= \$251 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$251 ;
+    rq1_part0_1_rr <= \$252 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$252 ;
+    rq1_x1_0 <= \$253 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$253 ;
+    rq1_m1_0 <= \$254 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$254 ;
+    rq1_part1_0 <= \$255 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$255 ;
+    rq1_part1_0_r <= \$256 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$256 ;
+    rq1_part1_0_rr <= \$257 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$257 ;
+    rq1_x1_1 <= \$258 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$258 ;
+    rq1_m1_1 <= \$259 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$259 ;
+    rq1_part1_1 <= \$260 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$260 ;
+    rq1_part1_1_r <= \$261 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$261 ;
+    rq1_part1_1_rr <= \$262 ;
   always @(posedge clk)
-    rq1_prod <= \$262 ;
+    rq1_prod <= \$263 ;
   always @(posedge clk)
-    rq1_floor <= \$263 ;
+    rq1_floor <= \$264 ;
   always @(posedge clk)
-    rq1_above <= \$264 ;
+    rq1_above <= \$265 ;
   always @(posedge clk)
-    rq1_tie <= \$265 ;
+    rq1_tie <= \$266 ;
   always @(posedge clk)
-    rq1_code <= \$266 ;
+    rq1_code <= \$267 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$267 ;
+    rq2_mult_1 <= \$268 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$268 ;
+    rq2_mult_2 <= \$269 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$269 ;
+    rq2_mult_3 <= \$270 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$270 ;
+    rq2_mult_4 <= \$271 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$271 ;
+    rq2_mult_5 <= \$272 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$272 ;
+    rq2_mult_6 <= \$273 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$273 ;
+    rq2_mult_7 <= \$274 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$274 ;
+    rq2_mult_8 <= \$275 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$275 ;
+    rq2_shift_1 <= \$276 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$276 ;
+    rq2_shift_2 <= \$277 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$277 ;
+    rq2_shift_3 <= \$278 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$278 ;
+    rq2_shift_4 <= \$279 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$279 ;
+    rq2_shift_5 <= \$280 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$280 ;
+    rq2_shift_6 <= \$281 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$281 ;
+    rq2_shift_7 <= \$282 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$282 ;
+    rq2_shift_8 <= \$283 ;
   always @(posedge clk)
-    rq2_half_1 <= \$283 ;
+    rq2_half_1 <= \$284 ;
   always @(posedge clk)
-    rq2_half_2 <= \$284 ;
+    rq2_half_2 <= \$285 ;
   always @(posedge clk)
-    rq2_half_3 <= \$285 ;
+    rq2_half_3 <= \$286 ;
   always @(posedge clk)
-    rq2_half_4 <= \$286 ;
+    rq2_half_4 <= \$287 ;
   always @(posedge clk)
-    rq2_half_5 <= \$287 ;
+    rq2_half_5 <= \$288 ;
   always @(posedge clk)
-    rq2_half_6 <= \$288 ;
+    rq2_half_6 <= \$289 ;
   always @(posedge clk)
-    rq2_half_7 <= \$289 ;
+    rq2_half_7 <= \$290 ;
   always @(posedge clk)
-    rq2_half_8 <= \$290 ;
+    rq2_half_8 <= \$291 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$291 ;
+    rq2_mask_1 <= \$292 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$292 ;
+    rq2_mask_2 <= \$293 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$293 ;
+    rq2_mask_3 <= \$294 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$294 ;
+    rq2_mask_4 <= \$295 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$295 ;
+    rq2_mask_5 <= \$296 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$296 ;
+    rq2_mask_6 <= \$297 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$297 ;
+    rq2_mask_7 <= \$298 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$298 ;
+    rq2_mask_8 <= \$299 ;
   always @(posedge clk)
-    rq2_x <= \$299 ;
+    rq2_x <= \$300 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$300 ;
+    rq2_x0_0 <= \$301 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$301 ;
+    rq2_m0_0 <= \$302 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$302 ;
+    rq2_part0_0 <= \$303 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$303 ;
+    rq2_part0_0_r <= \$304 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$304 ;
+    rq2_part0_0_rr <= \$305 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$305 ;
+    rq2_x0_1 <= \$306 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$306 ;
+    rq2_m0_1 <= \$307 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$307 ;
+    rq2_part0_1 <= \$308 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$308 ;
+    rq2_part0_1_r <= \$309 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$309 ;
+    rq2_part0_1_rr <= \$310 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$310 ;
+    rq2_x1_0 <= \$311 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$311 ;
+    rq2_m1_0 <= \$312 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$312 ;
+    rq2_part1_0 <= \$313 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$313 ;
+    rq2_part1_0_r <= \$314 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$314 ;
+    rq2_part1_0_rr <= \$315 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$315 ;
+    rq2_x1_1 <= \$316 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$316 ;
+    rq2_m1_1 <= \$317 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$317 ;
+    rq2_part1_1 <= \$318 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$318 ;
+    rq2_part1_1_r <= \$319 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$319 ;
+    rq2_part1_1_rr <= \$320 ;
   always @(posedge clk)
-    rq2_prod <= \$320 ;
+    rq2_prod <= \$321 ;
   always @(posedge clk)
-    rq2_floor <= \$321 ;
+    rq2_floor <= \$322 ;
   always @(posedge clk)
-    rq2_above <= \$322 ;
+    rq2_above <= \$323 ;
   always @(posedge clk)
-    rq2_tie <= \$323 ;
+    rq2_tie <= \$324 ;
   always @(posedge clk)
-    rq2_code <= \$324 ;
+    rq2_code <= \$325 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$325 ;
+    rq3_mult_1 <= \$326 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$326 ;
+    rq3_mult_2 <= \$327 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$327 ;
+    rq3_mult_3 <= \$328 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$328 ;
+    rq3_mult_4 <= \$329 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$329 ;
+    rq3_mult_5 <= \$330 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$330 ;
+    rq3_mult_6 <= \$331 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$331 ;
+    rq3_mult_7 <= \$332 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$332 ;
+    rq3_mult_8 <= \$333 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$333 ;
+    rq3_shift_1 <= \$334 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$334 ;
+    rq3_shift_2 <= \$335 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$335 ;
+    rq3_shift_3 <= \$336 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$336 ;
+    rq3_shift_4 <= \$337 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$337 ;
+    rq3_shift_5 <= \$338 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$338 ;
+    rq3_shift_6 <= \$339 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$339 ;
+    rq3_shift_7 <= \$340 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$340 ;
+    rq3_shift_8 <= \$341 ;
   always @(posedge clk)
-    rq3_half_1 <= \$341 ;
+    rq3_half_1 <= \$342 ;
   always @(posedge clk)
-    rq3_half_2 <= \$342 ;
+    rq3_half_2 <= \$343 ;
   always @(posedge clk)
-    rq3_half_3 <= \$343 ;
+    rq3_half_3 <= \$344 ;
   always @(posedge clk)
-    rq3_half_4 <= \$344 ;
+    rq3_half_4 <= \$345 ;
   always @(posedge clk)
-    rq3_half_5 <= \$345 ;
+    rq3_half_5 <= \$346 ;
   always @(posedge clk)
-    rq3_half_6 <= \$346 ;
+    rq3_half_6 <= \$347 ;
   always @(posedge clk)
-    rq3_half_7 <= \$347 ;
+    rq3_half_7 <= \$348 ;
   always @(posedge clk)
-    rq3_half_8 <= \$348 ;
+    rq3_half_8 <= \$349 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$349 ;
+    rq3_mask_1 <= \$350 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$350 ;
+    rq3_mask_2 <= \$351 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$351 ;
+    rq3_mask_3 <= \$352 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$352 ;
+    rq3_mask_4 <= \$353 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$353 ;
+    rq3_mask_5 <= \$354 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$354 ;
+    rq3_mask_6 <= \$355 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$355 ;
+    rq3_mask_7 <= \$356 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$356 ;
+    rq3_mask_8 <= \$357 ;
   always @(posedge clk)
-    rq3_x <= \$357 ;
+    rq3_x <= \$358 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$358 ;
+    rq3_x0_0 <= \$359 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$359 ;
+    rq3_m0_0 <= \$360 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$360 ;
+    rq3_part0_0 <= \$361 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$361 ;
+    rq3_part0_0_r <= \$362 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$362 ;
+    rq3_part0_0_rr <= \$363 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$363 ;
+    rq3_x0_1 <= \$364 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$364 ;
+    rq3_m0_1 <= \$365 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$365 ;
+    rq3_part0_1 <= \$366 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$366 ;
+    rq3_part0_1_r <= \$367 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$367 ;
+    rq3_part0_1_rr <= \$368 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$368 ;
+    rq3_x1_0 <= \$369 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$369 ;
+    rq3_m1_0 <= \$370 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$370 ;
+    rq3_part1_0 <= \$371 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$371 ;
+    rq3_part1_0_r <= \$372 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$372 ;
+    rq3_part1_0_rr <= \$373 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$373 ;
+    rq3_x1_1 <= \$374 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$374 ;
+    rq3_m1_1 <= \$375 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$375 ;
+    rq3_part1_1 <= \$376 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$376 ;
+    rq3_part1_1_r <= \$377 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$377 ;
+    rq3_part1_1_rr <= \$378 ;
   always @(posedge clk)
-    rq3_prod <= \$378 ;
+    rq3_prod <= \$379 ;
   always @(posedge clk)
-    rq3_floor <= \$379 ;
+    rq3_floor <= \$380 ;
   always @(posedge clk)
-    rq3_above <= \$380 ;
+    rq3_above <= \$381 ;
   always @(posedge clk)
-    rq3_tie <= \$381 ;
-  always @(posedge clk)
-    rq3_code <= \$382 ;
+    rq3_tie <= \$382 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$384  = \$signature__addr ;
-    if (\$135 ) begin
-      \$384  = \$138 [3:0];
-    end
+    \$384  = \$20 [3:0];
     if (rst) begin
       \$384  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$385  = rport__addr;
-    if (\$142 ) begin
-      \$385  = \$145 [3:0];
-    end
+    \$385  = \$129 ;
     if (rst) begin
-      \$385  = 4'h0;
+      \$385  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$386  = \$158 [3:0];
+    \$386  = \$signature__addr ;
+    if (\$136 ) begin
+      \$386  = \$139 [3:0];
+    end
     if (rst) begin
       \$386  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$387  = o__valid;
-    if (\$160 ) begin
-      \$387  = \$162 ;
+    \$387  = rport__addr;
+    if (\$143 ) begin
+      \$387  = \$146 [3:0];
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$388  = o__payload;
-    if (\$160 ) begin
-      \$388  = \$164 ;
+    \$388  = \$159 [3:0];
+    if (rst) begin
+      \$388  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$389  = o__valid;
+    if (\$161 ) begin
+      \$389  = \$163 ;
     end
     if (rst) begin
-      \$388  = 32'd0;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$28  = 25'h1984122;
-      2'h1:
-          \$28  = 25'h133ab18;
-      2'h2:
-          \$28  = 25'h113ae97;
-      2'h3:
-          \$28  = 25'h18254b8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$50  = 25'h10c0c1a;
-      2'h1:
-          \$50  = 25'h14e34f3;
-      2'h2:
-          \$50  = 25'h12d2426;
-      2'h3:
-          \$50  = 25'h1420497;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$51  = 6'h21;
-      2'h1:
-          \$51  = 6'h21;
-      2'h2:
-          \$51  = 6'h21;
-      2'h3:
-          \$51  = 6'h2e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$52  = 46'h000100000000;
-      2'h1:
-          \$52  = 46'h000100000000;
-      2'h2:
-          \$52  = 46'h000100000000;
-      2'h3:
-          \$52  = 46'h200000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$53  = 46'h0001ffffffff;
-      2'h1:
-          \$53  = 46'h0001ffffffff;
-      2'h2:
-          \$53  = 46'h0001ffffffff;
-      2'h3:
-          \$53  = 46'h3fffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$75  = 25'h1da8e2c;
-      2'h1:
-          \$75  = 25'h15786a6;
-      2'h2:
-          \$75  = 25'h194b687;
-      2'h3:
-          \$75  = 25'h18206ca;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$76  = 6'h22;
-      2'h1:
-          \$76  = 6'h21;
-      2'h2:
-          \$76  = 6'h21;
-      2'h3:
-          \$76  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$77  = 49'h0000200000000;
-      2'h1:
-          \$77  = 49'h0000100000000;
-      2'h2:
-          \$77  = 49'h0000100000000;
-      2'h3:
-          \$77  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$78  = 49'h00003ffffffff;
-      2'h1:
-          \$78  = 49'h00001ffffffff;
-      2'h2:
-          \$78  = 49'h00001ffffffff;
-      2'h3:
-          \$78  = 49'h1ffffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$100  = 25'h1044daa;
-      2'h1:
-          \$100  = 25'h142b60e;
-      2'h2:
-          \$100  = 25'h137c514;
-      2'h3:
-          \$100  = 25'h11af78f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$101  = 6'h21;
-      2'h1:
-          \$101  = 6'h21;
-      2'h2:
-          \$101  = 6'h21;
-      2'h3:
-          \$101  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$102  = 49'h0000100000000;
-      2'h1:
-          \$102  = 49'h0000100000000;
-      2'h2:
-          \$102  = 49'h0000100000000;
-      2'h3:
-          \$102  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$103  = 49'h00001ffffffff;
-      2'h1:
-          \$103  = 49'h00001ffffffff;
-      2'h2:
-          \$103  = 49'h00001ffffffff;
-      2'h3:
-          \$103  = 49'h1ffffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$165  = group;
-    if (\$23 ) begin
-      \$165  = \$26 [1:0];
+    \$390  = o__payload;
+    if (\$161 ) begin
+      \$390  = \$165 ;
     end
     if (rst) begin
-      \$165  = 2'h0;
+      \$390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$166  = \$27 ;
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$32  = 25'h1984122;
+      2'h1:
+          \$32  = 25'h133ab18;
+      2'h2:
+          \$32  = 25'h113ae97;
+      2'h3:
+          \$32  = 25'h18254b8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$54  = 25'h10c0c1a;
+      2'h1:
+          \$54  = 25'h14e34f3;
+      2'h2:
+          \$54  = 25'h12d2426;
+      2'h3:
+          \$54  = 25'h1420497;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$55  = 6'h21;
+      2'h1:
+          \$55  = 6'h21;
+      2'h2:
+          \$55  = 6'h21;
+      2'h3:
+          \$55  = 6'h2e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$56  = 46'h000100000000;
+      2'h1:
+          \$56  = 46'h000100000000;
+      2'h2:
+          \$56  = 46'h000100000000;
+      2'h3:
+          \$56  = 46'h200000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$57  = 46'h0001ffffffff;
+      2'h1:
+          \$57  = 46'h0001ffffffff;
+      2'h2:
+          \$57  = 46'h0001ffffffff;
+      2'h3:
+          \$57  = 46'h3fffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$79  = 25'h1da8e2c;
+      2'h1:
+          \$79  = 25'h15786a6;
+      2'h2:
+          \$79  = 25'h194b687;
+      2'h3:
+          \$79  = 25'h18206ca;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$80  = 6'h22;
+      2'h1:
+          \$80  = 6'h21;
+      2'h2:
+          \$80  = 6'h21;
+      2'h3:
+          \$80  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$81  = 49'h0000200000000;
+      2'h1:
+          \$81  = 49'h0000100000000;
+      2'h2:
+          \$81  = 49'h0000100000000;
+      2'h3:
+          \$81  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$82  = 49'h00003ffffffff;
+      2'h1:
+          \$82  = 49'h00001ffffffff;
+      2'h2:
+          \$82  = 49'h00001ffffffff;
+      2'h3:
+          \$82  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$104  = 25'h1044daa;
+      2'h1:
+          \$104  = 25'h142b60e;
+      2'h2:
+          \$104  = 25'h137c514;
+      2'h3:
+          \$104  = 25'h11af78f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$105  = 6'h21;
+      2'h1:
+          \$105  = 6'h21;
+      2'h2:
+          \$105  = 6'h21;
+      2'h3:
+          \$105  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$106  = 49'h0000100000000;
+      2'h1:
+          \$106  = 49'h0000100000000;
+      2'h2:
+          \$106  = 49'h0000100000000;
+      2'h3:
+          \$106  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$107  = 49'h00001ffffffff;
+      2'h1:
+          \$107  = 49'h00001ffffffff;
+      2'h2:
+          \$107  = 49'h00001ffffffff;
+      2'h3:
+          \$107  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$166  = group;
+    if (\$27 ) begin
+      \$166  = \$30 [1:0];
+    end
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$167  = rq_valid_1;
+    \$167  = \$31 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$168  = rq_valid_2;
+    \$168  = rq_valid_1;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$169  = rq_valid_3;
+    \$169  = rq_valid_2;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$170  = rq_valid_4;
+    \$170  = rq_valid_3;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$171  = rq_valid_5;
+    \$171  = rq_valid_4;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$172  = rq_valid_6;
+    \$172  = rq_valid_5;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$173  = rq_valid_7;
+    \$173  = rq_valid_6;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$174  = rq_valid_8;
+    \$174  = rq_valid_7;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$175  = \$28 ;
+    \$175  = rq_valid_8;
     if (rst) begin
-      \$175  = 25'h0000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$176  = rq0_mult_1;
+    \$176  = \$32 ;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$177  = rq0_mult_2;
+    \$177  = rq0_mult_1;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$178  = rq0_mult_3;
+    \$178  = rq0_mult_2;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$179  = rq0_mult_4;
+    \$179  = rq0_mult_3;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$180  = rq0_mult_5;
+    \$180  = rq0_mult_4;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$181  = rq0_mult_6;
+    \$181  = rq0_mult_5;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$182  = rq0_mult_7;
+    \$182  = rq0_mult_6;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$183  = i__payload[23:0];
+    \$183  = rq0_mult_7;
     if (rst) begin
-      \$183  = 24'h000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$184  = rq0_x[16:0];
+    \$184  = i__payload[23:0];
     if (rst) begin
-      \$184  = 17'h00000;
+      \$184  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$185  = rq0_mult_1[16:0];
+    \$185  = rq0_x[16:0];
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$186  = \$29 ;
+    \$186  = rq0_mult_1[16:0];
     if (rst) begin
-      \$186  = 34'h000000000;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$187  = rq0_part0_0;
+    \$187  = \$33 ;
     if (rst) begin
       \$187  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$188  = rq0_part0_0_r;
+    \$188  = rq0_part0_0;
     if (rst) begin
       \$188  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$189  = rq0_x[16:0];
+    \$189  = rq0_part0_0_r;
     if (rst) begin
-      \$189  = 17'h00000;
+      \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$190  = rq0_mult_1[24:17];
+    \$190  = rq0_x[16:0];
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$191  = \$30 ;
+    \$191  = rq0_mult_1[24:17];
     if (rst) begin
-      \$191  = 25'h0000000;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$192  = rq0_part0_1;
+    \$192  = \$34 ;
     if (rst) begin
       \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$193  = rq0_part0_1_r;
+    \$193  = rq0_part0_1;
     if (rst) begin
       \$193  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$194  = rq0_x[23:17];
+    \$194  = rq0_part0_1_r;
     if (rst) begin
-      \$194  = 7'h00;
+      \$194  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$195  = rq0_mult_1[16:0];
+    \$195  = rq0_x[23:17];
     if (rst) begin
-      \$195  = 17'h00000;
+      \$195  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$196  = \$31 ;
+    \$196  = rq0_mult_1[16:0];
     if (rst) begin
-      \$196  = 24'h000000;
+      \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$197  = rq0_part1_0;
+    \$197  = \$35 ;
     if (rst) begin
       \$197  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$198  = rq0_part1_0_r;
+    \$198  = rq0_part1_0;
     if (rst) begin
       \$198  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$199  = rq0_x[23:17];
+    \$199  = rq0_part1_0_r;
     if (rst) begin
-      \$199  = 7'h00;
+      \$199  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$200  = rq0_mult_1[24:17];
+    \$200  = rq0_x[23:17];
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$201  = \$32 ;
+    \$201  = rq0_mult_1[24:17];
     if (rst) begin
-      \$201  = 15'h0000;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$202  = rq0_part1_1;
+    \$202  = \$36 ;
     if (rst) begin
       \$202  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$203  = rq0_part1_1_r;
+    \$203  = rq0_part1_1;
     if (rst) begin
       \$203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$204  = \$40 [48:0];
+    \$204  = rq0_part1_1_r;
     if (rst) begin
-      \$204  = 49'h0000000000000;
+      \$204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$205  = \$41 ;
+    \$205  = \$44 [48:0];
     if (rst) begin
       \$205  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$206  = \$42 ;
+    \$206  = \$45 ;
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$207  = \$45 ;
+    \$207  = \$46 ;
     if (rst) begin
       \$207  = 1'h0;
     end
@@ -14061,404 +14127,404 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$208  = \$49 ;
     if (rst) begin
-      \$208  = 51'h0000000000000;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$209  = \$50 ;
+    \$209  = \$53 ;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$210  = rq1_mult_1;
+    \$210  = \$54 ;
     if (rst) begin
       \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$211  = rq1_mult_2;
+    \$211  = rq1_mult_1;
     if (rst) begin
       \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$212  = rq1_mult_3;
+    \$212  = rq1_mult_2;
     if (rst) begin
       \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$213  = rq1_mult_4;
+    \$213  = rq1_mult_3;
     if (rst) begin
       \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$214  = rq1_mult_5;
+    \$214  = rq1_mult_4;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$215  = rq1_mult_6;
+    \$215  = rq1_mult_5;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$216  = rq1_mult_7;
+    \$216  = rq1_mult_6;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$217  = \$51 ;
+    \$217  = rq1_mult_7;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$218  = rq1_shift_1;
+    \$218  = \$55 ;
     if (rst) begin
       \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$219  = rq1_shift_2;
+    \$219  = rq1_shift_1;
     if (rst) begin
       \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$220  = rq1_shift_3;
+    \$220  = rq1_shift_2;
     if (rst) begin
       \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$221  = rq1_shift_4;
+    \$221  = rq1_shift_3;
     if (rst) begin
       \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$222  = rq1_shift_5;
+    \$222  = rq1_shift_4;
     if (rst) begin
       \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$223  = rq1_shift_6;
+    \$223  = rq1_shift_5;
     if (rst) begin
       \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$224  = rq1_shift_7;
+    \$224  = rq1_shift_6;
     if (rst) begin
       \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$225  = \$52 ;
+    \$225  = rq1_shift_7;
     if (rst) begin
-      \$225  = 46'h000000000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$226  = rq1_half_1;
+    \$226  = \$56 ;
     if (rst) begin
       \$226  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$227  = rq1_half_2;
+    \$227  = rq1_half_1;
     if (rst) begin
       \$227  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$228  = rq1_half_3;
+    \$228  = rq1_half_2;
     if (rst) begin
       \$228  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$229  = rq1_half_4;
+    \$229  = rq1_half_3;
     if (rst) begin
       \$229  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$230  = rq1_half_5;
+    \$230  = rq1_half_4;
     if (rst) begin
       \$230  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$231  = rq1_half_6;
+    \$231  = rq1_half_5;
     if (rst) begin
       \$231  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$232  = rq1_half_7;
+    \$232  = rq1_half_6;
     if (rst) begin
       \$232  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$233  = \$53 ;
+    \$233  = rq1_half_7;
     if (rst) begin
       \$233  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$234  = rq1_mask_1;
+    \$234  = \$57 ;
     if (rst) begin
       \$234  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$235  = rq1_mask_2;
+    \$235  = rq1_mask_1;
     if (rst) begin
       \$235  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$236  = rq1_mask_3;
+    \$236  = rq1_mask_2;
     if (rst) begin
       \$236  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$237  = rq1_mask_4;
+    \$237  = rq1_mask_3;
     if (rst) begin
       \$237  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$238  = rq1_mask_5;
+    \$238  = rq1_mask_4;
     if (rst) begin
       \$238  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$239  = rq1_mask_6;
+    \$239  = rq1_mask_5;
     if (rst) begin
       \$239  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$240  = rq1_mask_7;
+    \$240  = rq1_mask_6;
     if (rst) begin
       \$240  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$241  = i__payload[47:24];
+    \$241  = rq1_mask_7;
     if (rst) begin
-      \$241  = 24'h000000;
+      \$241  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$242  = rq1_x[16:0];
+    \$242  = i__payload[47:24];
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$243  = rq1_mult_1[16:0];
+    \$243  = rq1_x[16:0];
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$244  = \$54 ;
+    \$244  = rq1_mult_1[16:0];
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$245  = rq1_part0_0;
+    \$245  = \$58 ;
     if (rst) begin
       \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$246  = rq1_part0_0_r;
+    \$246  = rq1_part0_0;
     if (rst) begin
       \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$247  = rq1_x[16:0];
+    \$247  = rq1_part0_0_r;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$248  = rq1_mult_1[24:17];
+    \$248  = rq1_x[16:0];
     if (rst) begin
-      \$248  = 8'h00;
+      \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$249  = \$55 ;
+    \$249  = rq1_mult_1[24:17];
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$250  = rq1_part0_1;
+    \$250  = \$59 ;
     if (rst) begin
       \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$251  = rq1_part0_1_r;
+    \$251  = rq1_part0_1;
     if (rst) begin
       \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$252  = rq1_x[23:17];
+    \$252  = rq1_part0_1_r;
     if (rst) begin
-      \$252  = 7'h00;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$253  = rq1_mult_1[16:0];
+    \$253  = rq1_x[23:17];
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$254  = \$56 ;
+    \$254  = rq1_mult_1[16:0];
     if (rst) begin
-      \$254  = 24'h000000;
+      \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$255  = rq1_part1_0;
+    \$255  = \$60 ;
     if (rst) begin
       \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$256  = rq1_part1_0_r;
+    \$256  = rq1_part1_0;
     if (rst) begin
       \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$257  = rq1_x[23:17];
+    \$257  = rq1_part1_0_r;
     if (rst) begin
-      \$257  = 7'h00;
+      \$257  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$258  = rq1_mult_1[24:17];
+    \$258  = rq1_x[23:17];
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$259  = \$57 ;
+    \$259  = rq1_mult_1[24:17];
     if (rst) begin
-      \$259  = 15'h0000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$260  = rq1_part1_1;
+    \$260  = \$61 ;
     if (rst) begin
       \$260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$261  = rq1_part1_1_r;
+    \$261  = rq1_part1_1;
     if (rst) begin
       \$261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$262  = \$65 [48:0];
+    \$262  = rq1_part1_1_r;
     if (rst) begin
-      \$262  = 49'h0000000000000;
+      \$262  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$263  = \$66 ;
+    \$263  = \$69 [48:0];
     if (rst) begin
       \$263  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$264  = \$67 ;
+    \$264  = \$70 ;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$265  = \$70 ;
+    \$265  = \$71 ;
     if (rst) begin
       \$265  = 1'h0;
     end
@@ -14467,404 +14533,404 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$266  = \$74 ;
     if (rst) begin
-      \$266  = 51'h0000000000000;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$267  = \$75 ;
+    \$267  = \$78 ;
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$268  = rq2_mult_1;
+    \$268  = \$79 ;
     if (rst) begin
       \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$269  = rq2_mult_2;
+    \$269  = rq2_mult_1;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$270  = rq2_mult_3;
+    \$270  = rq2_mult_2;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$271  = rq2_mult_4;
+    \$271  = rq2_mult_3;
     if (rst) begin
       \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$272  = rq2_mult_5;
+    \$272  = rq2_mult_4;
     if (rst) begin
       \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$273  = rq2_mult_6;
+    \$273  = rq2_mult_5;
     if (rst) begin
       \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$274  = rq2_mult_7;
+    \$274  = rq2_mult_6;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$275  = \$76 ;
+    \$275  = rq2_mult_7;
     if (rst) begin
-      \$275  = 6'h00;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$276  = rq2_shift_1;
+    \$276  = \$80 ;
     if (rst) begin
       \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$277  = rq2_shift_2;
+    \$277  = rq2_shift_1;
     if (rst) begin
       \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$278  = rq2_shift_3;
+    \$278  = rq2_shift_2;
     if (rst) begin
       \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$279  = rq2_shift_4;
+    \$279  = rq2_shift_3;
     if (rst) begin
       \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$280  = rq2_shift_5;
+    \$280  = rq2_shift_4;
     if (rst) begin
       \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$281  = rq2_shift_6;
+    \$281  = rq2_shift_5;
     if (rst) begin
       \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$282  = rq2_shift_7;
+    \$282  = rq2_shift_6;
     if (rst) begin
       \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$283  = \$77 ;
+    \$283  = rq2_shift_7;
     if (rst) begin
-      \$283  = 49'h0000000000000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$284  = rq2_half_1;
+    \$284  = \$81 ;
     if (rst) begin
       \$284  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$285  = rq2_half_2;
+    \$285  = rq2_half_1;
     if (rst) begin
       \$285  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$286  = rq2_half_3;
+    \$286  = rq2_half_2;
     if (rst) begin
       \$286  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$287  = rq2_half_4;
+    \$287  = rq2_half_3;
     if (rst) begin
       \$287  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$288  = rq2_half_5;
+    \$288  = rq2_half_4;
     if (rst) begin
       \$288  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$289  = rq2_half_6;
+    \$289  = rq2_half_5;
     if (rst) begin
       \$289  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$290  = rq2_half_7;
+    \$290  = rq2_half_6;
     if (rst) begin
       \$290  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$291  = \$78 ;
+    \$291  = rq2_half_7;
     if (rst) begin
       \$291  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$292  = rq2_mask_1;
+    \$292  = \$82 ;
     if (rst) begin
       \$292  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$293  = rq2_mask_2;
+    \$293  = rq2_mask_1;
     if (rst) begin
       \$293  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$294  = rq2_mask_3;
+    \$294  = rq2_mask_2;
     if (rst) begin
       \$294  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$295  = rq2_mask_4;
+    \$295  = rq2_mask_3;
     if (rst) begin
       \$295  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$296  = rq2_mask_5;
+    \$296  = rq2_mask_4;
     if (rst) begin
       \$296  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$297  = rq2_mask_6;
+    \$297  = rq2_mask_5;
     if (rst) begin
       \$297  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$298  = rq2_mask_7;
+    \$298  = rq2_mask_6;
     if (rst) begin
       \$298  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$299  = i__payload[71:48];
+    \$299  = rq2_mask_7;
     if (rst) begin
-      \$299  = 24'h000000;
+      \$299  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$300  = rq2_x[16:0];
+    \$300  = i__payload[71:48];
     if (rst) begin
-      \$300  = 17'h00000;
+      \$300  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$301  = rq2_mult_1[16:0];
+    \$301  = rq2_x[16:0];
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$302  = \$79 ;
+    \$302  = rq2_mult_1[16:0];
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$303  = rq2_part0_0;
+    \$303  = \$83 ;
     if (rst) begin
       \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$304  = rq2_part0_0_r;
+    \$304  = rq2_part0_0;
     if (rst) begin
       \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$305  = rq2_x[16:0];
+    \$305  = rq2_part0_0_r;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$306  = rq2_mult_1[24:17];
+    \$306  = rq2_x[16:0];
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$307  = \$80 ;
+    \$307  = rq2_mult_1[24:17];
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$308  = rq2_part0_1;
+    \$308  = \$84 ;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$309  = rq2_part0_1_r;
+    \$309  = rq2_part0_1;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$310  = rq2_x[23:17];
+    \$310  = rq2_part0_1_r;
     if (rst) begin
-      \$310  = 7'h00;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$311  = rq2_mult_1[16:0];
+    \$311  = rq2_x[23:17];
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$312  = \$81 ;
+    \$312  = rq2_mult_1[16:0];
     if (rst) begin
-      \$312  = 24'h000000;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$313  = rq2_part1_0;
+    \$313  = \$85 ;
     if (rst) begin
       \$313  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$314  = rq2_part1_0_r;
+    \$314  = rq2_part1_0;
     if (rst) begin
       \$314  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$315  = rq2_x[23:17];
+    \$315  = rq2_part1_0_r;
     if (rst) begin
-      \$315  = 7'h00;
+      \$315  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$316  = rq2_mult_1[24:17];
+    \$316  = rq2_x[23:17];
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$317  = \$82 ;
+    \$317  = rq2_mult_1[24:17];
     if (rst) begin
-      \$317  = 15'h0000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$318  = rq2_part1_1;
+    \$318  = \$86 ;
     if (rst) begin
       \$318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$319  = rq2_part1_1_r;
+    \$319  = rq2_part1_1;
     if (rst) begin
       \$319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$320  = \$90 [48:0];
+    \$320  = rq2_part1_1_r;
     if (rst) begin
-      \$320  = 49'h0000000000000;
+      \$320  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$321  = \$91 ;
+    \$321  = \$94 [48:0];
     if (rst) begin
       \$321  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$322  = \$92 ;
+    \$322  = \$95 ;
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$323  = \$95 ;
+    \$323  = \$96 ;
     if (rst) begin
       \$323  = 1'h0;
     end
@@ -14873,404 +14939,404 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$324  = \$99 ;
     if (rst) begin
-      \$324  = 51'h0000000000000;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$325  = \$100 ;
+    \$325  = \$103 ;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$325  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$326  = rq3_mult_1;
+    \$326  = \$104 ;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$327  = rq3_mult_2;
+    \$327  = rq3_mult_1;
     if (rst) begin
       \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$328  = rq3_mult_3;
+    \$328  = rq3_mult_2;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$329  = rq3_mult_4;
+    \$329  = rq3_mult_3;
     if (rst) begin
       \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$330  = rq3_mult_5;
+    \$330  = rq3_mult_4;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$331  = rq3_mult_6;
+    \$331  = rq3_mult_5;
     if (rst) begin
       \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$332  = rq3_mult_7;
+    \$332  = rq3_mult_6;
     if (rst) begin
       \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$333  = \$101 ;
+    \$333  = rq3_mult_7;
     if (rst) begin
-      \$333  = 6'h00;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$334  = rq3_shift_1;
+    \$334  = \$105 ;
     if (rst) begin
       \$334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$335  = rq3_shift_2;
+    \$335  = rq3_shift_1;
     if (rst) begin
       \$335  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$336  = rq3_shift_3;
+    \$336  = rq3_shift_2;
     if (rst) begin
       \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$337  = rq3_shift_4;
+    \$337  = rq3_shift_3;
     if (rst) begin
       \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$338  = rq3_shift_5;
+    \$338  = rq3_shift_4;
     if (rst) begin
       \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$339  = rq3_shift_6;
+    \$339  = rq3_shift_5;
     if (rst) begin
       \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$340  = rq3_shift_7;
+    \$340  = rq3_shift_6;
     if (rst) begin
       \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$341  = \$102 ;
+    \$341  = rq3_shift_7;
     if (rst) begin
-      \$341  = 49'h0000000000000;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$342  = rq3_half_1;
+    \$342  = \$106 ;
     if (rst) begin
       \$342  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$343  = rq3_half_2;
+    \$343  = rq3_half_1;
     if (rst) begin
       \$343  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$344  = rq3_half_3;
+    \$344  = rq3_half_2;
     if (rst) begin
       \$344  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$345  = rq3_half_4;
+    \$345  = rq3_half_3;
     if (rst) begin
       \$345  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$346  = rq3_half_5;
+    \$346  = rq3_half_4;
     if (rst) begin
       \$346  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$347  = rq3_half_6;
+    \$347  = rq3_half_5;
     if (rst) begin
       \$347  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$348  = rq3_half_7;
+    \$348  = rq3_half_6;
     if (rst) begin
       \$348  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$349  = \$103 ;
+    \$349  = rq3_half_7;
     if (rst) begin
       \$349  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$350  = rq3_mask_1;
+    \$350  = \$107 ;
     if (rst) begin
       \$350  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$351  = rq3_mask_2;
+    \$351  = rq3_mask_1;
     if (rst) begin
       \$351  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$352  = rq3_mask_3;
+    \$352  = rq3_mask_2;
     if (rst) begin
       \$352  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$353  = rq3_mask_4;
+    \$353  = rq3_mask_3;
     if (rst) begin
       \$353  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$354  = rq3_mask_5;
+    \$354  = rq3_mask_4;
     if (rst) begin
       \$354  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$355  = rq3_mask_6;
+    \$355  = rq3_mask_5;
     if (rst) begin
       \$355  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$356  = rq3_mask_7;
+    \$356  = rq3_mask_6;
     if (rst) begin
       \$356  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$357  = i__payload[95:72];
+    \$357  = rq3_mask_7;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$358  = rq3_x[16:0];
+    \$358  = i__payload[95:72];
     if (rst) begin
-      \$358  = 17'h00000;
+      \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$359  = rq3_mult_1[16:0];
+    \$359  = rq3_x[16:0];
     if (rst) begin
       \$359  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$360  = \$104 ;
+    \$360  = rq3_mult_1[16:0];
     if (rst) begin
-      \$360  = 34'h000000000;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$361  = rq3_part0_0;
+    \$361  = \$108 ;
     if (rst) begin
       \$361  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$362  = rq3_part0_0_r;
+    \$362  = rq3_part0_0;
     if (rst) begin
       \$362  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$363  = rq3_x[16:0];
+    \$363  = rq3_part0_0_r;
     if (rst) begin
-      \$363  = 17'h00000;
+      \$363  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$364  = rq3_mult_1[24:17];
+    \$364  = rq3_x[16:0];
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$365  = \$105 ;
+    \$365  = rq3_mult_1[24:17];
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$366  = rq3_part0_1;
+    \$366  = \$109 ;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$367  = rq3_part0_1_r;
+    \$367  = rq3_part0_1;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$368  = rq3_x[23:17];
+    \$368  = rq3_part0_1_r;
     if (rst) begin
-      \$368  = 7'h00;
+      \$368  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$369  = rq3_mult_1[16:0];
+    \$369  = rq3_x[23:17];
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$370  = \$106 ;
+    \$370  = rq3_mult_1[16:0];
     if (rst) begin
-      \$370  = 24'h000000;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$371  = rq3_part1_0;
+    \$371  = \$110 ;
     if (rst) begin
       \$371  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$372  = rq3_part1_0_r;
+    \$372  = rq3_part1_0;
     if (rst) begin
       \$372  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$373  = rq3_x[23:17];
+    \$373  = rq3_part1_0_r;
     if (rst) begin
-      \$373  = 7'h00;
+      \$373  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$374  = rq3_mult_1[24:17];
+    \$374  = rq3_x[23:17];
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$375  = \$107 ;
+    \$375  = rq3_mult_1[24:17];
     if (rst) begin
-      \$375  = 15'h0000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$376  = rq3_part1_1;
+    \$376  = \$111 ;
     if (rst) begin
       \$376  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$377  = rq3_part1_1_r;
+    \$377  = rq3_part1_1;
     if (rst) begin
       \$377  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$378  = \$115 [48:0];
+    \$378  = rq3_part1_1_r;
     if (rst) begin
-      \$378  = 49'h0000000000000;
+      \$378  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$379  = \$116 ;
+    \$379  = \$119 [48:0];
     if (rst) begin
       \$379  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$380  = \$117 ;
+    \$380  = \$120 ;
     if (rst) begin
-      \$380  = 1'h0;
+      \$380  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$381  = \$120 ;
+    \$381  = \$121 ;
     if (rst) begin
       \$381  = 1'h0;
     end
@@ -15279,17 +15345,18 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$382  = \$124 ;
     if (rst) begin
-      \$382  = 51'h0000000000000;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$383  = \$128 [3:0];
+    \$383  = \$128 ;
     if (rst) begin
-      \$383  = 4'h0;
+      \$383  = 51'h0000000000000;
     end
   end
-  assign i__ready = q_room;
+  assign q_room = i__ready;
+  assign q_owed_next = \$20 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -15311,25 +15378,25 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign q_in[7:0] = \$4 [7:0];
   assign rq0_rem[48:33] = 16'h0000;
   assign rq0_rem[32:0] = rq0_prod[32:0];
-  assign \$33  = { 1'h0, rq0_part0_0_rr };
-  assign \$35  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$37  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$39  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$41  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$44  = 1'h1;
-  assign \$45  = \$43 ;
-  assign \$58  = { 1'h0, rq1_part0_0_rr };
-  assign \$60  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$62  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$64  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$83  = { 1'h0, rq2_part0_0_rr };
-  assign \$85  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$87  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$89  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$108  = { 1'h0, rq3_part0_0_rr };
-  assign \$110  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$112  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$114  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$37  = { 1'h0, rq0_part0_0_rr };
+  assign \$39  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$41  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$43  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$45  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$48  = 1'h1;
+  assign \$49  = \$47 ;
+  assign \$62  = { 1'h0, rq1_part0_0_rr };
+  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$66  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$68  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$87  = { 1'h0, rq2_part0_0_rr };
+  assign \$89  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$91  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$93  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$112  = { 1'h0, rq3_part0_0_rr };
+  assign \$114  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$116  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$118  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16078,17 +16145,19 @@ endmodule
 module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [2:0] \$10 ;
   reg [7:0] \$100 ;
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [1:0] \$103 ;
-  reg \$104 ;
+  reg [7:0] \$103 ;
+  reg [1:0] \$104 ;
   reg \$105 ;
-  reg [1:0] \$106 ;
+  reg \$106 ;
   reg \$107 ;
-  reg [31:0] \$108 ;
+  reg [1:0] \$108 ;
+  reg \$109 ;
   wire \$11 ;
+  reg [31:0] \$110 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -16101,48 +16170,48 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [2:0] \$23 ;
-  wire [2:0] \$24 ;
+  wire \$23 ;
+  wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [2:0] \$29 ;
-  wire \$3 ;
-  wire [2:0] \$30 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
+  wire \$29 ;
+  wire [2:0] \$3 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [1:0] \$34 ;
+  wire [1:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
+  wire [2:0] \$4 ;
   wire \$40 ;
-  wire [2:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [3:0] \$43 ;
+  wire [2:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
+  wire [3:0] \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [1:0] \$52 ;
-  wire [1:0] \$53 ;
-  wire \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [31:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [1:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [1:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -16150,23 +16219,23 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [2:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire [3:0] \$73 ;
-  wire \$74 ;
+  wire [2:0] \$72 ;
+  wire \$73 ;
+  wire [3:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [31:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [1:0] \$80 ;
+  wire \$80 ;
   reg [1:0] \$81 ;
-  reg [7:0] \$82 ;
+  reg [1:0] \$82 ;
   reg [7:0] \$83 ;
   reg [7:0] \$84 ;
   reg [7:0] \$85 ;
@@ -16174,7 +16243,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
-  wire \$9 ;
+  wire [2:0] \$9 ;
   reg [7:0] \$90 ;
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
@@ -16183,9 +16252,10 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
-  reg \$98 ;
-  reg [7:0] \$99 ;
-  reg \$signature__addr  = 1'h0;
+  reg [7:0] \$98 ;
+  reg \$99 ;
+  (* init = 1'h0 *)
+  wire \$signature__addr ;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
@@ -16243,13 +16313,13 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
   reg [1:0] q_owed = 2'h0;
-  wire q_room;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg q_rptr = 1'h0;
   reg [1:0] q_stored = 2'h0;
+  reg q_wptr = 1'h0;
   (* init = 1'h0 *)
-  wire q_wptr;
-  reg rport__addr = 1'h0;
+  wire rport__addr;
   wire [31:0] rport__data;
   input rst;
   wire rst;
@@ -16260,166 +16330,158 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= q_in;
+      queue[q_wptr] <= q_in;
   end
-  assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 2'h3;
-  assign \$1  = element == 2'h3;
-  assign \$2  = ~ \$1 ;
-  assign i__ready = q_room | \$2 ;
-  assign \$3  = ! element;
-  assign \$4  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$5  = \$3  | \$4 ;
-  assign new0 = \$5  ? i__payload[7:0] : acc0_0;
-  assign \$6  = ! element;
-  assign \$7  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$8  = \$6  | \$7 ;
-  assign new1 = \$8  ? i__payload[15:8] : acc1_0;
-  assign \$9  = ! element;
-  assign \$10  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$11  = \$9  | \$10 ;
-  assign new2 = \$11  ? i__payload[23:16] : acc2_0;
-  assign \$12  = ! element;
-  assign \$13  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$14  = \$12  | \$13 ;
-  assign new3 = \$14  ? i__payload[31:24] : acc3_0;
-  assign \$15  = ~ o__valid;
-  assign \$16  = \$15  | o__ready;
-  assign \$17  = | q_stored;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = ~ \$19 ;
-  assign \$signature__en  = max_valid & \$20 ;
-  assign \$21  = i__valid & i__ready;
-  assign \$22  = group == 2'h3;
-  assign \$23  = group + 1'h1;
-  assign \$24  = \$22  ? 3'h0 : \$23 ;
-  assign \$25  = i__valid & i__ready;
-  assign \$26  = group == 2'h3;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = element == 2'h3;
-  assign \$29  = element + 1'h1;
-  assign \$30  = \$28  ? 3'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$32  = i__valid & i__ready;
-  assign \$33  = i__valid & i__ready;
-  assign \$34  = i__valid & i__ready;
-  assign \$35  = i__valid & i__ready;
-  assign \$36  = element == 2'h3;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = i__valid & i__ready;
-  assign \$39  = element == 2'h3;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = q_owed + \$40 ;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = \$41  - \$42 ;
+  assign rport__data = queue[q_rptr];
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = group == 2'h3;
+  assign \$3  = group + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = group == 2'h3;
+  assign \$7  = \$5  & \$6 ;
+  assign \$8  = element == 2'h3;
+  assign \$9  = element + 1'h1;
+  assign \$10  = \$8  ? 3'h0 : \$9 ;
+  assign \$11  = i__valid & i__ready;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = i__valid & i__ready;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = element == 2'h3;
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = \$74 [1:0] < 2'h3;
+  assign \$19  = ~ o__valid;
+  assign \$20  = \$19  | o__ready;
+  assign \$21  = | q_stored;
+  assign \$22  = ~ \$21 ;
+  assign \$23  = \$20  & \$22 ;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = max_valid & \$24 ;
+  assign \$27  = q_wptr + 1'h1;
+  assign \$28  = \$26  ? 2'h0 : \$27 ;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = | q_stored;
+  assign \$32  = \$30  & \$31 ;
+  assign \$34  = q_rptr + 1'h1;
+  assign \$35  = \$33  ? 2'h0 : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = \$37  & \$39 ;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = max_valid & \$41 ;
+  assign \$43  = q_stored + \$42 ;
   assign \$44  = ~ o__valid;
   assign \$45  = \$44  | o__ready;
   assign \$46  = | q_stored;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$45  & \$47 ;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = max_valid & \$49 ;
-  assign \$52  = \$signature__addr  + 1'h1;
-  assign \$53  = \$51  ? 2'h0 : \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = \$55  & \$56 ;
-  assign \$59  = rport__addr + 1'h1;
-  assign \$60  = \$58  ? 2'h0 : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = max_valid & \$66 ;
-  assign \$68  = q_stored + \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = \$68  - \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = \$76  | max_valid;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  ? rport__data : q_in;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = \$43  - \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = \$51  | max_valid;
+  assign \$53  = | q_stored;
+  assign \$54  = \$53  ? rport__data : q_in;
+  assign \$55  = element == 2'h3;
+  assign \$56  = ~ \$55 ;
+  assign i__ready = q_room | \$56 ;
+  assign \$57  = ! element;
+  assign \$58  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$59  = \$57  | \$58 ;
+  assign new0 = \$59  ? i__payload[7:0] : acc0_0;
+  assign \$60  = ! element;
+  assign \$61  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$62  = \$60  | \$61 ;
+  assign new1 = \$62  ? i__payload[15:8] : acc1_0;
+  assign \$63  = ! element;
+  assign \$64  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$65  = \$63  | \$64 ;
+  assign new2 = \$65  ? i__payload[23:16] : acc2_0;
+  assign \$66  = ! element;
+  assign \$67  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$68  = \$66  | \$67 ;
+  assign new3 = \$68  ? i__payload[31:24] : acc3_0;
+  assign \$69  = i__valid & i__ready;
+  assign \$70  = element == 2'h3;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = q_owed + \$71 ;
+  assign \$73  = o__valid & o__ready;
+  assign \$74  = \$72  - \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$signature__en  = max_valid & \$80 ;
   always @(posedge clk)
-    group <= \$80 ;
+    group <= \$81 ;
   always @(posedge clk)
-    element <= \$81 ;
+    element <= \$82 ;
   always @(posedge clk)
-    acc0_0 <= \$82 ;
+    acc0_0 <= \$83 ;
   always @(posedge clk)
-    acc0_1 <= \$83 ;
+    acc0_1 <= \$84 ;
   always @(posedge clk)
-    acc0_2 <= \$84 ;
+    acc0_2 <= \$85 ;
   always @(posedge clk)
-    acc0_3 <= \$85 ;
+    acc0_3 <= \$86 ;
   always @(posedge clk)
-    acc1_0 <= \$86 ;
+    acc1_0 <= \$87 ;
   always @(posedge clk)
-    acc1_1 <= \$87 ;
+    acc1_1 <= \$88 ;
   always @(posedge clk)
-    acc1_2 <= \$88 ;
+    acc1_2 <= \$89 ;
   always @(posedge clk)
-    acc1_3 <= \$89 ;
+    acc1_3 <= \$90 ;
   always @(posedge clk)
-    acc2_0 <= \$90 ;
+    acc2_0 <= \$91 ;
   always @(posedge clk)
-    acc2_1 <= \$91 ;
+    acc2_1 <= \$92 ;
   always @(posedge clk)
-    acc2_2 <= \$92 ;
+    acc2_2 <= \$93 ;
   always @(posedge clk)
-    acc2_3 <= \$93 ;
+    acc2_3 <= \$94 ;
   always @(posedge clk)
-    acc3_0 <= \$94 ;
+    acc3_0 <= \$95 ;
   always @(posedge clk)
-    acc3_1 <= \$95 ;
+    acc3_1 <= \$96 ;
   always @(posedge clk)
-    acc3_2 <= \$96 ;
+    acc3_2 <= \$97 ;
   always @(posedge clk)
-    acc3_3 <= \$97 ;
+    acc3_3 <= \$98 ;
   always @(posedge clk)
-    max_valid <= \$98 ;
+    max_valid <= \$99 ;
   always @(posedge clk)
-    max0 <= \$99 ;
+    max0 <= \$100 ;
   always @(posedge clk)
-    max1 <= \$100 ;
+    max1 <= \$101 ;
   always @(posedge clk)
-    max2 <= \$101 ;
+    max2 <= \$102 ;
   always @(posedge clk)
-    max3 <= \$102 ;
+    max3 <= \$103 ;
   always @(posedge clk)
-    q_owed <= \$103 ;
+    q_owed <= \$104 ;
   always @(posedge clk)
-    \$signature__addr  <= \$104 ;
+    q_room <= \$105 ;
   always @(posedge clk)
-    rport__addr <= \$105 ;
+    q_wptr <= \$106 ;
   always @(posedge clk)
-    q_stored <= \$106 ;
+    q_rptr <= \$107 ;
   always @(posedge clk)
-    o__valid <= \$107 ;
+    q_stored <= \$108 ;
   always @(posedge clk)
-    o__payload <= \$108 ;
+    o__valid <= \$109 ;
+  always @(posedge clk)
+    o__payload <= \$110 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$80  = group;
-    if (\$21 ) begin
-      \$80  = \$24 [1:0];
-    end
-    if (rst) begin
-      \$80  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$81  = element;
-    if (\$27 ) begin
-      \$81  = \$30 [1:0];
+    \$81  = group;
+    if (\$1 ) begin
+      \$81  = \$4 [1:0];
     end
     if (rst) begin
       \$81  = 2'h0;
@@ -16427,19 +16489,19 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$82  = acc0_0;
-    if (\$31 ) begin
-      \$82  = acc0_1;
+    \$82  = element;
+    if (\$7 ) begin
+      \$82  = \$10 [1:0];
     end
     if (rst) begin
-      \$82  = 8'h00;
+      \$82  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$83  = acc0_1;
-    if (\$31 ) begin
-      \$83  = acc0_2;
+    \$83  = acc0_0;
+    if (\$11 ) begin
+      \$83  = acc0_1;
     end
     if (rst) begin
       \$83  = 8'h00;
@@ -16447,9 +16509,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$84  = acc0_2;
-    if (\$31 ) begin
-      \$84  = acc0_3;
+    \$84  = acc0_1;
+    if (\$11 ) begin
+      \$84  = acc0_2;
     end
     if (rst) begin
       \$84  = 8'h00;
@@ -16457,9 +16519,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$85  = acc0_3;
-    if (\$31 ) begin
-      \$85  = new0;
+    \$85  = acc0_2;
+    if (\$11 ) begin
+      \$85  = acc0_3;
     end
     if (rst) begin
       \$85  = 8'h00;
@@ -16467,9 +16529,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$86  = acc1_0;
-    if (\$32 ) begin
-      \$86  = acc1_1;
+    \$86  = acc0_3;
+    if (\$11 ) begin
+      \$86  = new0;
     end
     if (rst) begin
       \$86  = 8'h00;
@@ -16477,9 +16539,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$87  = acc1_1;
-    if (\$32 ) begin
-      \$87  = acc1_2;
+    \$87  = acc1_0;
+    if (\$12 ) begin
+      \$87  = acc1_1;
     end
     if (rst) begin
       \$87  = 8'h00;
@@ -16487,9 +16549,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$88  = acc1_2;
-    if (\$32 ) begin
-      \$88  = acc1_3;
+    \$88  = acc1_1;
+    if (\$12 ) begin
+      \$88  = acc1_2;
     end
     if (rst) begin
       \$88  = 8'h00;
@@ -16497,9 +16559,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = acc1_3;
-    if (\$32 ) begin
-      \$89  = new1;
+    \$89  = acc1_2;
+    if (\$12 ) begin
+      \$89  = acc1_3;
     end
     if (rst) begin
       \$89  = 8'h00;
@@ -16507,9 +16569,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = acc2_0;
-    if (\$33 ) begin
-      \$90  = acc2_1;
+    \$90  = acc1_3;
+    if (\$12 ) begin
+      \$90  = new1;
     end
     if (rst) begin
       \$90  = 8'h00;
@@ -16517,9 +16579,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = acc2_1;
-    if (\$33 ) begin
-      \$91  = acc2_2;
+    \$91  = acc2_0;
+    if (\$13 ) begin
+      \$91  = acc2_1;
     end
     if (rst) begin
       \$91  = 8'h00;
@@ -16527,9 +16589,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = acc2_2;
-    if (\$33 ) begin
-      \$92  = acc2_3;
+    \$92  = acc2_1;
+    if (\$13 ) begin
+      \$92  = acc2_2;
     end
     if (rst) begin
       \$92  = 8'h00;
@@ -16537,9 +16599,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = acc2_3;
-    if (\$33 ) begin
-      \$93  = new2;
+    \$93  = acc2_2;
+    if (\$13 ) begin
+      \$93  = acc2_3;
     end
     if (rst) begin
       \$93  = 8'h00;
@@ -16547,9 +16609,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = acc3_0;
-    if (\$34 ) begin
-      \$94  = acc3_1;
+    \$94  = acc2_3;
+    if (\$13 ) begin
+      \$94  = new2;
     end
     if (rst) begin
       \$94  = 8'h00;
@@ -16557,9 +16619,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = acc3_1;
-    if (\$34 ) begin
-      \$95  = acc3_2;
+    \$95  = acc3_0;
+    if (\$14 ) begin
+      \$95  = acc3_1;
     end
     if (rst) begin
       \$95  = 8'h00;
@@ -16567,9 +16629,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = acc3_2;
-    if (\$34 ) begin
-      \$96  = acc3_3;
+    \$96  = acc3_1;
+    if (\$14 ) begin
+      \$96  = acc3_2;
     end
     if (rst) begin
       \$96  = 8'h00;
@@ -16577,9 +16639,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = acc3_3;
-    if (\$34 ) begin
-      \$97  = new3;
+    \$97  = acc3_2;
+    if (\$14 ) begin
+      \$97  = acc3_3;
     end
     if (rst) begin
       \$97  = 8'h00;
@@ -16587,78 +16649,78 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = \$37 ;
+    \$98  = acc3_3;
+    if (\$14 ) begin
+      \$98  = new3;
+    end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = new0;
+    \$99  = \$17 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = new1;
+    \$100  = new0;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = new2;
+    \$101  = new1;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = new3;
+    \$102  = new2;
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = \$43 [1:0];
+    \$103  = new3;
     if (rst) begin
-      \$103  = 2'h0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = \$signature__addr ;
-    if (\$50 ) begin
-      \$104  = \$53 [0];
-    end
+    \$104  = \$74 [1:0];
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = rport__addr;
-    if (\$57 ) begin
-      \$105  = \$60 [0];
-    end
+    \$105  = \$18 ;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = \$73 [1:0];
+    \$106  = q_wptr;
+    if (\$25 ) begin
+      \$106  = \$28 [0];
+    end
     if (rst) begin
-      \$106  = 2'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = o__valid;
-    if (\$75 ) begin
-      \$107  = \$77 ;
+    \$107  = q_rptr;
+    if (\$32 ) begin
+      \$107  = \$35 [0];
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -16666,56 +16728,74 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = o__payload;
-    if (\$75 ) begin
-      \$108  = \$79 ;
-    end
+    \$108  = \$48 [1:0];
     if (rst) begin
-      \$108  = 32'd0;
+      \$108  = 2'h0;
     end
   end
-  assign q_wptr = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$109  = o__valid;
+    if (\$50 ) begin
+      \$109  = \$52 ;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$110  = o__payload;
+    if (\$50 ) begin
+      \$110  = \$54 ;
+    end
+    if (rst) begin
+      \$110  = 32'd0;
+    end
+  end
+  assign q_owed_next = \$74 [1:0];
+  assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
-  assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
+  assign rport__addr = q_rptr;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
   assign q_in[31:24] = max3;
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
-  assign \$51  = \$signature__addr ;
-  assign \$58  = rport__addr;
+  assign \$26  = q_wptr;
+  assign \$33  = q_rptr;
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
+module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  reg [7:0] \$100 ;
+  reg [3:0] \$1 ;
+  wire [8:0] \$10 ;
+  reg [31:0] \$100 ;
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
-  wire \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [16:0] \$112 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
+  wire [8:0] \$11 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
@@ -16723,70 +16803,72 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
-  wire \$12 ;
-  reg [23:0] \$120 ;
-  reg \$121 ;
+  wire [8:0] \$12 ;
+  reg [16:0] \$120 ;
+  reg [23:0] \$121 ;
   reg \$122 ;
   reg \$123 ;
-  reg [3:0] \$124 ;
-  reg \$125 ;
+  reg \$124 ;
+  reg [3:0] \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg [3:0] \$128 ;
-  reg \$129 ;
-  wire \$13 ;
+  reg \$128 ;
+  reg [3:0] \$129 ;
+  wire [8:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [3:0] \$132 ;
-  reg \$133 ;
+  reg \$132 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg [3:0] \$136 ;
-  reg \$137 ;
+  reg \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
-  wire \$14 ;
-  reg [3:0] \$140 ;
-  reg \$141 ;
+  wire [16:0] \$14 ;
+  reg \$140 ;
+  reg [3:0] \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg [3:0] \$144 ;
-  reg [23:0] \$145 ;
-  reg [3:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg [2:0] \$148 ;
-  reg [3:0] \$149 ;
-  wire \$15 ;
-  reg \$150 ;
-  reg [23:0] \$151 ;
-  wire \$16 ;
-  reg [3:0] \$17 ;
-  reg [3:0] \$18 ;
-  reg \$19 ;
-  wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
+  reg \$144 ;
+  reg [3:0] \$145 ;
+  reg [23:0] \$146 ;
+  reg [3:0] \$147 ;
+  reg \$148 ;
+  reg [2:0] \$149 ;
+  wire [16:0] \$15 ;
+  reg [2:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg \$152 ;
+  reg [23:0] \$153 ;
+  wire [16:0] \$16 ;
+  wire [16:0] \$17 ;
+  wire [17:0] \$18 ;
+  wire [17:0] \$19 ;
+  reg [3:0] \$2 ;
+  wire [18:0] \$20 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [8:0] \$23 ;
-  wire [8:0] \$24 ;
-  wire [31:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [8:0] \$29 ;
-  wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [17:0] \$34 ;
-  wire [17:0] \$35 ;
-  wire [18:0] \$36 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  reg \$3 ;
+  wire \$30 ;
+  wire [3:0] \$31 ;
+  wire [3:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire [5:0] \$40 ;
+  wire [3:0] \$38 ;
+  wire [3:0] \$39 ;
+  reg \$4 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
@@ -16794,69 +16876,71 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
+  wire [4:0] \$48 ;
   wire \$49 ;
-  wire \$5 ;
-  wire [3:0] \$50 ;
-  wire [3:0] \$51 ;
+  reg \$5 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
+  wire [5:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [3:0] \$57 ;
-  wire [3:0] \$58 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [23:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  reg [23:0] \$7 ;
+  reg [23:0] \$67 ;
+  wire [23:0] \$68 ;
+  wire [24:0] \$69 ;
+  wire [8:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire [5:0] \$72 ;
-  wire \$73 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
+  wire [5:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [23:0] \$79 ;
-  wire [23:0] \$8 ;
-  reg [3:0] \$80 ;
+  wire \$79 ;
+  wire [8:0] \$8 ;
+  wire \$80 ;
   reg [3:0] \$81 ;
   reg [3:0] \$82 ;
   reg [3:0] \$83 ;
-  reg \$84 ;
+  reg [3:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
-  wire [24:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [31:0] \$91 ;
-  reg \$92 ;
+  wire [31:0] \$9 ;
+  reg \$90 ;
+  reg [7:0] \$91 ;
+  reg [31:0] \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg [3:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [31:0] \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$27  = 3'h0;
+  reg \$96 ;
+  reg [3:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [7:0] \$99 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$92 ;
   wire [31:0] \$signature__data ;
-  wire [23:0] \$signature__data$29 ;
+  wire [23:0] \$signature__data$93 ;
   wire \$signature__en ;
-  wire \$signature__en$21 ;
+  wire \$signature__en$91 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   input clk;
@@ -16907,8 +16991,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 8'h00 *)
   (* keep = 32'd1 *)
-  reg [7:0] port__addr = 8'h00;
+  wire [7:0] port__addr;
   wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
@@ -16921,27 +17006,25 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [23:0] q_in;
   wire [23:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [2:0] q_rptr = 3'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  reg [2:0] q_wptr = 3'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 8'h00 *)
   (* keep = 32'd1 *)
-  wire [7:0] rom0_addr;
+  reg [7:0] rom0_addr = 8'h00;
   reg [31:0] rom0_read = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$30  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \rport__addr$94 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$93 ;
+  wire [23:0] \rport__data$83 ;
   input rst;
   wire rst;
-  (* init = 4'h0 *)
-  wire [3:0] sf_t;
+  reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
@@ -16995,11 +17078,11 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [23:0] queue [7:0];
@@ -17014,10 +17097,10 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[7] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$27 ] <= \$9 [23:0];
+    if (\$signature__en$91 )
+      queue[q_wptr] <= \$69 [23:0];
   end
-  assign \rport__data$93  = queue[\rport__addr$30 ];
+  assign \rport__data$83  = queue[q_rptr];
   reg [31:0] rom0 [158:0];
   initial begin
     rom0[0] = 32'd2483558072;
@@ -17182,1892 +17265,1884 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h9;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
+  assign \$6  = t == 8'h9e;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 9'h000 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$15  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$16  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$17  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$20  = $signed(\$18 ) + $signed(\$19 );
+  assign \$21  = \$73 [3:0] < 4'h9;
+  assign \$22  = v7 & last7;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = | q_stored;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$22  & \$28 ;
+  assign \$30  = q_wptr == 3'h7;
+  assign \$31  = q_wptr + 1'h1;
+  assign \$32  = \$30  ? 4'h0 : \$31 ;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = | q_stored;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = q_rptr == 3'h7;
+  assign \$38  = q_rptr + 1'h1;
+  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$40  = v7 & last7;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$40  & \$46 ;
+  assign \$48  = q_stored + \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$48  - \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = v7 & last7;
+  assign \$58  = \$56  | \$57 ;
+  assign \$59  = | q_stored;
+  assign \$60  = \$59  ? \rport__data$83  : \$69 [23:0];
+  assign \$61  = ~ last_t;
+  assign \$62  = q_room | \$61 ;
+  assign i__ready = \$62  & reads_input_t;
+  assign \$63  = ~ last_t;
+  assign \$64  = q_room | \$63 ;
+  assign \$65  = ~ reads_input_t;
+  assign \$66  = i__valid | \$65 ;
+  assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v7 & last7;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = | q_stored;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$12  & \$14 ;
-  assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = t == 8'h9e;
-  assign \$23  = t + 1'h1;
-  assign \$24  = \$22  ? 9'h000 : \$23 ;
-  assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(x0_0) - $signed(8'h80);
-  assign \$27  = $signed(x0_1) - $signed(8'h80);
-  assign \$28  = $signed(x0_2) - $signed(8'h80);
-  assign \$29  = $signed(x0_3) - $signed(8'h80);
-  assign \$30  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$31  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$32  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$33  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$34  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$35  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = issue & last_t;
-  assign \$38  = q_owed + \$37 ;
-  assign \$39  = o__valid & o__ready;
-  assign \$40  = \$38  - \$39 ;
-  assign \$41  = v7 & last7;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = | q_stored;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$41  & \$47 ;
-  assign \$49  = \$signature__addr$27  == 3'h7;
-  assign \$50  = \$signature__addr$27  + 1'h1;
-  assign \$51  = \$49  ? 4'h0 : \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = \rport__addr$30  == 3'h7;
-  assign \$57  = \rport__addr$30  + 1'h1;
-  assign \$58  = \$56  ? 4'h0 : \$57 ;
-  assign \$59  = v7 & last7;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$59  & \$65 ;
-  assign \$67  = q_stored + \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = \$67  - \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = v7 & last7;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  ? \rport__data$93  : \$9 [23:0];
+  assign \$68  = first7 ? \$67  : acc0;
+  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
+  assign \$70  = issue & last_t;
+  assign \$71  = q_owed + \$70 ;
+  assign \$72  = o__valid & o__ready;
+  assign \$73  = \$71  - \$72 ;
+  assign \$74  = v7 & last7;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$signature__en$91  = \$74  & \$80 ;
   always @(posedge clk)
-    nf_t <= \$80 ;
+    nf_t <= \$81 ;
   always @(posedge clk)
-    nf_t_ahead <= \$81 ;
+    nf_t_ahead <= \$82 ;
   always @(posedge clk)
-    \$signature__addr  <= \$82 ;
+    sf_t <= \$83 ;
   always @(posedge clk)
-    sf_t_ahead <= \$83 ;
+    sf_t_ahead <= \$84 ;
   always @(posedge clk)
-    reads_input_t <= \$84 ;
+    reads_input_t <= \$85 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$85 ;
+    reads_input_t_ahead <= \$86 ;
   always @(posedge clk)
-    first_t <= \$86 ;
+    first_t <= \$87 ;
   always @(posedge clk)
-    first_t_ahead <= \$87 ;
+    first_t_ahead <= \$88 ;
   always @(posedge clk)
-    last_t <= \$88 ;
+    last_t <= \$89 ;
   always @(posedge clk)
-    last_t_ahead <= \$89 ;
+    last_t_ahead <= \$90 ;
   always @(posedge clk)
-    t <= \$90 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$91 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$92 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$93 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$94 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$95 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$96 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$97 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    port__addr <= \$98 ;
+    rom0_addr <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$99 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$100 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    x0_1 <= \$101 ;
+    x0_1 <= \$102 ;
   always @(posedge clk)
-    x0_2 <= \$102 ;
+    x0_2 <= \$103 ;
   always @(posedge clk)
-    x0_3 <= \$103 ;
+    x0_3 <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$104 ;
+    xoff0_0 <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    w0_0 <= \$106 ;
   always @(posedge clk)
-    xoff0_1 <= \$106 ;
+    xoff0_1 <= \$107 ;
   always @(posedge clk)
-    w0_1 <= \$107 ;
+    w0_1 <= \$108 ;
   always @(posedge clk)
-    xoff0_2 <= \$108 ;
+    xoff0_2 <= \$109 ;
   always @(posedge clk)
-    w0_2 <= \$109 ;
+    w0_2 <= \$110 ;
   always @(posedge clk)
-    xoff0_3 <= \$110 ;
+    xoff0_3 <= \$111 ;
   always @(posedge clk)
-    w0_3 <= \$111 ;
+    w0_3 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$112 ;
+    prod0_0 <= \$113 ;
   always @(posedge clk)
-    prod0_1 <= \$113 ;
+    prod0_1 <= \$114 ;
   always @(posedge clk)
-    prod0_2 <= \$114 ;
+    prod0_2 <= \$115 ;
   always @(posedge clk)
-    prod0_3 <= \$115 ;
+    prod0_3 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$116 ;
+    prod0_0_r <= \$117 ;
   always @(posedge clk)
-    prod0_1_r <= \$117 ;
+    prod0_1_r <= \$118 ;
   always @(posedge clk)
-    prod0_2_r <= \$118 ;
+    prod0_2_r <= \$119 ;
   always @(posedge clk)
-    prod0_3_r <= \$119 ;
+    prod0_3_r <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$120 ;
+    sum0_s0_0 <= \$121 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    v2 <= \$122 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    first2 <= \$123 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    last2 <= \$124 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    nf2 <= \$125 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    v3 <= \$126 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    first3 <= \$127 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    last3 <= \$128 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    nf3 <= \$129 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    v4 <= \$130 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    first4 <= \$131 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    last4 <= \$132 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    nf4 <= \$133 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    v5 <= \$134 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    first5 <= \$135 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    last5 <= \$136 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    nf5 <= \$137 ;
   always @(posedge clk)
-    v6 <= \$137 ;
+    v6 <= \$138 ;
   always @(posedge clk)
-    first6 <= \$138 ;
+    first6 <= \$139 ;
   always @(posedge clk)
-    last6 <= \$139 ;
+    last6 <= \$140 ;
   always @(posedge clk)
-    nf6 <= \$140 ;
+    nf6 <= \$141 ;
   always @(posedge clk)
-    v7 <= \$141 ;
+    v7 <= \$142 ;
   always @(posedge clk)
-    first7 <= \$142 ;
+    first7 <= \$143 ;
   always @(posedge clk)
-    last7 <= \$143 ;
+    last7 <= \$144 ;
   always @(posedge clk)
-    nf7 <= \$144 ;
+    nf7 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$145 ;
+    acc0 <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$146 ;
+    q_owed <= \$147 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$147 ;
+    q_room <= \$148 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$148 ;
+    q_wptr <= \$149 ;
   always @(posedge clk)
-    q_stored <= \$149 ;
+    q_rptr <= \$150 ;
   always @(posedge clk)
-    o__valid <= \$150 ;
+    q_stored <= \$151 ;
   always @(posedge clk)
-    o__payload <= \$151 ;
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$7  = 24'h000000;
+    \$1  = 4'h0;
+    casez (t)
+      8'h00:
+          \$1  = 4'h0;
+      8'h01:
+          \$1  = 4'h0;
+      8'h02:
+          \$1  = 4'h0;
+      8'h03:
+          \$1  = 4'h0;
+      8'h04:
+          \$1  = 4'h0;
+      8'h05:
+          \$1  = 4'h0;
+      8'h06:
+          \$1  = 4'h0;
+      8'h07:
+          \$1  = 4'h0;
+      8'h08:
+          \$1  = 4'h0;
+      8'h09:
+          \$1  = 4'h0;
+      8'h0a:
+          \$1  = 4'h0;
+      8'h0b:
+          \$1  = 4'h0;
+      8'h0c:
+          \$1  = 4'h0;
+      8'h0d:
+          \$1  = 4'h0;
+      8'h0e:
+          \$1  = 4'h1;
+      8'h0f:
+          \$1  = 4'h1;
+      8'h10:
+          \$1  = 4'h1;
+      8'h11:
+          \$1  = 4'h1;
+      8'h12:
+          \$1  = 4'h1;
+      8'h13:
+          \$1  = 4'h1;
+      8'h14:
+          \$1  = 4'h1;
+      8'h15:
+          \$1  = 4'h1;
+      8'h16:
+          \$1  = 4'h1;
+      8'h17:
+          \$1  = 4'h1;
+      8'h18:
+          \$1  = 4'h1;
+      8'h19:
+          \$1  = 4'h1;
+      8'h1a:
+          \$1  = 4'h1;
+      8'h1b:
+          \$1  = 4'h1;
+      8'h1c:
+          \$1  = 4'h1;
+      8'h1d:
+          \$1  = 4'h1;
+      8'h1e:
+          \$1  = 4'h2;
+      8'h1f:
+          \$1  = 4'h2;
+      8'h20:
+          \$1  = 4'h2;
+      8'h21:
+          \$1  = 4'h2;
+      8'h22:
+          \$1  = 4'h2;
+      8'h23:
+          \$1  = 4'h2;
+      8'h24:
+          \$1  = 4'h2;
+      8'h25:
+          \$1  = 4'h2;
+      8'h26:
+          \$1  = 4'h2;
+      8'h27:
+          \$1  = 4'h2;
+      8'h28:
+          \$1  = 4'h2;
+      8'h29:
+          \$1  = 4'h2;
+      8'h2a:
+          \$1  = 4'h2;
+      8'h2b:
+          \$1  = 4'h2;
+      8'h2c:
+          \$1  = 4'h2;
+      8'h2d:
+          \$1  = 4'h2;
+      8'h2e:
+          \$1  = 4'h3;
+      8'h2f:
+          \$1  = 4'h3;
+      8'h30:
+          \$1  = 4'h3;
+      8'h31:
+          \$1  = 4'h3;
+      8'h32:
+          \$1  = 4'h3;
+      8'h33:
+          \$1  = 4'h3;
+      8'h34:
+          \$1  = 4'h3;
+      8'h35:
+          \$1  = 4'h3;
+      8'h36:
+          \$1  = 4'h3;
+      8'h37:
+          \$1  = 4'h3;
+      8'h38:
+          \$1  = 4'h3;
+      8'h39:
+          \$1  = 4'h3;
+      8'h3a:
+          \$1  = 4'h3;
+      8'h3b:
+          \$1  = 4'h3;
+      8'h3c:
+          \$1  = 4'h3;
+      8'h3d:
+          \$1  = 4'h3;
+      8'h3e:
+          \$1  = 4'h4;
+      8'h3f:
+          \$1  = 4'h4;
+      8'h40:
+          \$1  = 4'h4;
+      8'h41:
+          \$1  = 4'h4;
+      8'h42:
+          \$1  = 4'h4;
+      8'h43:
+          \$1  = 4'h4;
+      8'h44:
+          \$1  = 4'h4;
+      8'h45:
+          \$1  = 4'h4;
+      8'h46:
+          \$1  = 4'h4;
+      8'h47:
+          \$1  = 4'h4;
+      8'h48:
+          \$1  = 4'h4;
+      8'h49:
+          \$1  = 4'h4;
+      8'h4a:
+          \$1  = 4'h4;
+      8'h4b:
+          \$1  = 4'h4;
+      8'h4c:
+          \$1  = 4'h4;
+      8'h4d:
+          \$1  = 4'h4;
+      8'h4e:
+          \$1  = 4'h5;
+      8'h4f:
+          \$1  = 4'h5;
+      8'h50:
+          \$1  = 4'h5;
+      8'h51:
+          \$1  = 4'h5;
+      8'h52:
+          \$1  = 4'h5;
+      8'h53:
+          \$1  = 4'h5;
+      8'h54:
+          \$1  = 4'h5;
+      8'h55:
+          \$1  = 4'h5;
+      8'h56:
+          \$1  = 4'h5;
+      8'h57:
+          \$1  = 4'h5;
+      8'h58:
+          \$1  = 4'h5;
+      8'h59:
+          \$1  = 4'h5;
+      8'h5a:
+          \$1  = 4'h5;
+      8'h5b:
+          \$1  = 4'h5;
+      8'h5c:
+          \$1  = 4'h5;
+      8'h5d:
+          \$1  = 4'h5;
+      8'h5e:
+          \$1  = 4'h6;
+      8'h5f:
+          \$1  = 4'h6;
+      8'h60:
+          \$1  = 4'h6;
+      8'h61:
+          \$1  = 4'h6;
+      8'h62:
+          \$1  = 4'h6;
+      8'h63:
+          \$1  = 4'h6;
+      8'h64:
+          \$1  = 4'h6;
+      8'h65:
+          \$1  = 4'h6;
+      8'h66:
+          \$1  = 4'h6;
+      8'h67:
+          \$1  = 4'h6;
+      8'h68:
+          \$1  = 4'h6;
+      8'h69:
+          \$1  = 4'h6;
+      8'h6a:
+          \$1  = 4'h6;
+      8'h6b:
+          \$1  = 4'h6;
+      8'h6c:
+          \$1  = 4'h6;
+      8'h6d:
+          \$1  = 4'h6;
+      8'h6e:
+          \$1  = 4'h7;
+      8'h6f:
+          \$1  = 4'h7;
+      8'h70:
+          \$1  = 4'h7;
+      8'h71:
+          \$1  = 4'h7;
+      8'h72:
+          \$1  = 4'h7;
+      8'h73:
+          \$1  = 4'h7;
+      8'h74:
+          \$1  = 4'h7;
+      8'h75:
+          \$1  = 4'h7;
+      8'h76:
+          \$1  = 4'h7;
+      8'h77:
+          \$1  = 4'h7;
+      8'h78:
+          \$1  = 4'h7;
+      8'h79:
+          \$1  = 4'h7;
+      8'h7a:
+          \$1  = 4'h7;
+      8'h7b:
+          \$1  = 4'h7;
+      8'h7c:
+          \$1  = 4'h7;
+      8'h7d:
+          \$1  = 4'h8;
+      8'h7e:
+          \$1  = 4'h8;
+      8'h7f:
+          \$1  = 4'h8;
+      8'h80:
+          \$1  = 4'h8;
+      8'h81:
+          \$1  = 4'h8;
+      8'h82:
+          \$1  = 4'h8;
+      8'h83:
+          \$1  = 4'h8;
+      8'h84:
+          \$1  = 4'h8;
+      8'h85:
+          \$1  = 4'h8;
+      8'h86:
+          \$1  = 4'h8;
+      8'h87:
+          \$1  = 4'h8;
+      8'h88:
+          \$1  = 4'h8;
+      8'h89:
+          \$1  = 4'h8;
+      8'h8a:
+          \$1  = 4'h8;
+      8'h8b:
+          \$1  = 4'h8;
+      8'h8c:
+          \$1  = 4'h8;
+      8'h8d:
+          \$1  = 4'h9;
+      8'h8e:
+          \$1  = 4'h9;
+      8'h8f:
+          \$1  = 4'h9;
+      8'h90:
+          \$1  = 4'h9;
+      8'h91:
+          \$1  = 4'h9;
+      8'h92:
+          \$1  = 4'h9;
+      8'h93:
+          \$1  = 4'h9;
+      8'h94:
+          \$1  = 4'h9;
+      8'h95:
+          \$1  = 4'h9;
+      8'h96:
+          \$1  = 4'h9;
+      8'h97:
+          \$1  = 4'h9;
+      8'h98:
+          \$1  = 4'h9;
+      8'h99:
+          \$1  = 4'h9;
+      8'h9a:
+          \$1  = 4'h9;
+      8'h9b:
+          \$1  = 4'h9;
+      8'h9c:
+          \$1  = 4'h9;
+      8'h9d:
+          \$1  = 4'h0;
+      8'h9e:
+          \$1  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$2  = 4'h0;
+    casez (t)
+      8'h00:
+          \$2  = 4'h2;
+      8'h01:
+          \$2  = 4'h3;
+      8'h02:
+          \$2  = 4'h4;
+      8'h03:
+          \$2  = 4'h5;
+      8'h04:
+          \$2  = 4'h6;
+      8'h05:
+          \$2  = 4'h7;
+      8'h06:
+          \$2  = 4'h8;
+      8'h07:
+          \$2  = 4'h9;
+      8'h08:
+          \$2  = 4'ha;
+      8'h09:
+          \$2  = 4'hb;
+      8'h0a:
+          \$2  = 4'hc;
+      8'h0b:
+          \$2  = 4'hd;
+      8'h0c:
+          \$2  = 4'he;
+      8'h0d:
+          \$2  = 4'hf;
+      8'h0e:
+          \$2  = 4'h0;
+      8'h0f:
+          \$2  = 4'h1;
+      8'h10:
+          \$2  = 4'h2;
+      8'h11:
+          \$2  = 4'h3;
+      8'h12:
+          \$2  = 4'h4;
+      8'h13:
+          \$2  = 4'h5;
+      8'h14:
+          \$2  = 4'h6;
+      8'h15:
+          \$2  = 4'h7;
+      8'h16:
+          \$2  = 4'h8;
+      8'h17:
+          \$2  = 4'h9;
+      8'h18:
+          \$2  = 4'ha;
+      8'h19:
+          \$2  = 4'hb;
+      8'h1a:
+          \$2  = 4'hc;
+      8'h1b:
+          \$2  = 4'hd;
+      8'h1c:
+          \$2  = 4'he;
+      8'h1d:
+          \$2  = 4'hf;
+      8'h1e:
+          \$2  = 4'h0;
+      8'h1f:
+          \$2  = 4'h1;
+      8'h20:
+          \$2  = 4'h2;
+      8'h21:
+          \$2  = 4'h3;
+      8'h22:
+          \$2  = 4'h4;
+      8'h23:
+          \$2  = 4'h5;
+      8'h24:
+          \$2  = 4'h6;
+      8'h25:
+          \$2  = 4'h7;
+      8'h26:
+          \$2  = 4'h8;
+      8'h27:
+          \$2  = 4'h9;
+      8'h28:
+          \$2  = 4'ha;
+      8'h29:
+          \$2  = 4'hb;
+      8'h2a:
+          \$2  = 4'hc;
+      8'h2b:
+          \$2  = 4'hd;
+      8'h2c:
+          \$2  = 4'he;
+      8'h2d:
+          \$2  = 4'hf;
+      8'h2e:
+          \$2  = 4'h0;
+      8'h2f:
+          \$2  = 4'h1;
+      8'h30:
+          \$2  = 4'h2;
+      8'h31:
+          \$2  = 4'h3;
+      8'h32:
+          \$2  = 4'h4;
+      8'h33:
+          \$2  = 4'h5;
+      8'h34:
+          \$2  = 4'h6;
+      8'h35:
+          \$2  = 4'h7;
+      8'h36:
+          \$2  = 4'h8;
+      8'h37:
+          \$2  = 4'h9;
+      8'h38:
+          \$2  = 4'ha;
+      8'h39:
+          \$2  = 4'hb;
+      8'h3a:
+          \$2  = 4'hc;
+      8'h3b:
+          \$2  = 4'hd;
+      8'h3c:
+          \$2  = 4'he;
+      8'h3d:
+          \$2  = 4'hf;
+      8'h3e:
+          \$2  = 4'h0;
+      8'h3f:
+          \$2  = 4'h1;
+      8'h40:
+          \$2  = 4'h2;
+      8'h41:
+          \$2  = 4'h3;
+      8'h42:
+          \$2  = 4'h4;
+      8'h43:
+          \$2  = 4'h5;
+      8'h44:
+          \$2  = 4'h6;
+      8'h45:
+          \$2  = 4'h7;
+      8'h46:
+          \$2  = 4'h8;
+      8'h47:
+          \$2  = 4'h9;
+      8'h48:
+          \$2  = 4'ha;
+      8'h49:
+          \$2  = 4'hb;
+      8'h4a:
+          \$2  = 4'hc;
+      8'h4b:
+          \$2  = 4'hd;
+      8'h4c:
+          \$2  = 4'he;
+      8'h4d:
+          \$2  = 4'hf;
+      8'h4e:
+          \$2  = 4'h0;
+      8'h4f:
+          \$2  = 4'h1;
+      8'h50:
+          \$2  = 4'h2;
+      8'h51:
+          \$2  = 4'h3;
+      8'h52:
+          \$2  = 4'h4;
+      8'h53:
+          \$2  = 4'h5;
+      8'h54:
+          \$2  = 4'h6;
+      8'h55:
+          \$2  = 4'h7;
+      8'h56:
+          \$2  = 4'h8;
+      8'h57:
+          \$2  = 4'h9;
+      8'h58:
+          \$2  = 4'ha;
+      8'h59:
+          \$2  = 4'hb;
+      8'h5a:
+          \$2  = 4'hc;
+      8'h5b:
+          \$2  = 4'hd;
+      8'h5c:
+          \$2  = 4'he;
+      8'h5d:
+          \$2  = 4'hf;
+      8'h5e:
+          \$2  = 4'h0;
+      8'h5f:
+          \$2  = 4'h1;
+      8'h60:
+          \$2  = 4'h2;
+      8'h61:
+          \$2  = 4'h3;
+      8'h62:
+          \$2  = 4'h4;
+      8'h63:
+          \$2  = 4'h5;
+      8'h64:
+          \$2  = 4'h6;
+      8'h65:
+          \$2  = 4'h7;
+      8'h66:
+          \$2  = 4'h8;
+      8'h67:
+          \$2  = 4'h9;
+      8'h68:
+          \$2  = 4'ha;
+      8'h69:
+          \$2  = 4'hb;
+      8'h6a:
+          \$2  = 4'hc;
+      8'h6b:
+          \$2  = 4'hd;
+      8'h6c:
+          \$2  = 4'he;
+      8'h6d:
+          \$2  = 4'hf;
+      8'h6e:
+          \$2  = 4'h0;
+      8'h6f:
+          \$2  = 4'h1;
+      8'h70:
+          \$2  = 4'h2;
+      8'h71:
+          \$2  = 4'h3;
+      8'h72:
+          \$2  = 4'h4;
+      8'h73:
+          \$2  = 4'h5;
+      8'h74:
+          \$2  = 4'h6;
+      8'h75:
+          \$2  = 4'h7;
+      8'h76:
+          \$2  = 4'h8;
+      8'h77:
+          \$2  = 4'h9;
+      8'h78:
+          \$2  = 4'ha;
+      8'h79:
+          \$2  = 4'hc;
+      8'h7a:
+          \$2  = 4'hd;
+      8'h7b:
+          \$2  = 4'he;
+      8'h7c:
+          \$2  = 4'hf;
+      8'h7d:
+          \$2  = 4'h0;
+      8'h7e:
+          \$2  = 4'h1;
+      8'h7f:
+          \$2  = 4'h2;
+      8'h80:
+          \$2  = 4'h3;
+      8'h81:
+          \$2  = 4'h4;
+      8'h82:
+          \$2  = 4'h5;
+      8'h83:
+          \$2  = 4'h6;
+      8'h84:
+          \$2  = 4'h7;
+      8'h85:
+          \$2  = 4'h8;
+      8'h86:
+          \$2  = 4'h9;
+      8'h87:
+          \$2  = 4'ha;
+      8'h88:
+          \$2  = 4'hb;
+      8'h89:
+          \$2  = 4'hc;
+      8'h8a:
+          \$2  = 4'hd;
+      8'h8b:
+          \$2  = 4'he;
+      8'h8c:
+          \$2  = 4'hf;
+      8'h8d:
+          \$2  = 4'h0;
+      8'h8e:
+          \$2  = 4'h1;
+      8'h8f:
+          \$2  = 4'h2;
+      8'h90:
+          \$2  = 4'h3;
+      8'h91:
+          \$2  = 4'h4;
+      8'h92:
+          \$2  = 4'h5;
+      8'h93:
+          \$2  = 4'h6;
+      8'h94:
+          \$2  = 4'h7;
+      8'h95:
+          \$2  = 4'h8;
+      8'h96:
+          \$2  = 4'h9;
+      8'h97:
+          \$2  = 4'ha;
+      8'h98:
+          \$2  = 4'hb;
+      8'h99:
+          \$2  = 4'hc;
+      8'h9a:
+          \$2  = 4'hd;
+      8'h9b:
+          \$2  = 4'he;
+      8'h9c:
+          \$2  = 4'hf;
+      8'h9d:
+          \$2  = 4'h0;
+      8'h9e:
+          \$2  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$3  = 1'h0;
+    casez (t)
+      8'h00:
+          \$3  = 1'h1;
+      8'h01:
+          \$3  = 1'h1;
+      8'h02:
+          \$3  = 1'h1;
+      8'h03:
+          \$3  = 1'h1;
+      8'h04:
+          \$3  = 1'h1;
+      8'h05:
+          \$3  = 1'h1;
+      8'h06:
+          \$3  = 1'h1;
+      8'h07:
+          \$3  = 1'h1;
+      8'h08:
+          \$3  = 1'h1;
+      8'h09:
+          \$3  = 1'h1;
+      8'h0a:
+          \$3  = 1'h1;
+      8'h0b:
+          \$3  = 1'h1;
+      8'h0c:
+          \$3  = 1'h1;
+      8'h0d:
+          \$3  = 1'h1;
+      8'h0e:
+          \$3  = 1'h0;
+      8'h0f:
+          \$3  = 1'h0;
+      8'h10:
+          \$3  = 1'h0;
+      8'h11:
+          \$3  = 1'h0;
+      8'h12:
+          \$3  = 1'h0;
+      8'h13:
+          \$3  = 1'h0;
+      8'h14:
+          \$3  = 1'h0;
+      8'h15:
+          \$3  = 1'h0;
+      8'h16:
+          \$3  = 1'h0;
+      8'h17:
+          \$3  = 1'h0;
+      8'h18:
+          \$3  = 1'h0;
+      8'h19:
+          \$3  = 1'h0;
+      8'h1a:
+          \$3  = 1'h0;
+      8'h1b:
+          \$3  = 1'h0;
+      8'h1c:
+          \$3  = 1'h0;
+      8'h1d:
+          \$3  = 1'h0;
+      8'h1e:
+          \$3  = 1'h0;
+      8'h1f:
+          \$3  = 1'h0;
+      8'h20:
+          \$3  = 1'h0;
+      8'h21:
+          \$3  = 1'h0;
+      8'h22:
+          \$3  = 1'h0;
+      8'h23:
+          \$3  = 1'h0;
+      8'h24:
+          \$3  = 1'h0;
+      8'h25:
+          \$3  = 1'h0;
+      8'h26:
+          \$3  = 1'h0;
+      8'h27:
+          \$3  = 1'h0;
+      8'h28:
+          \$3  = 1'h0;
+      8'h29:
+          \$3  = 1'h0;
+      8'h2a:
+          \$3  = 1'h0;
+      8'h2b:
+          \$3  = 1'h0;
+      8'h2c:
+          \$3  = 1'h0;
+      8'h2d:
+          \$3  = 1'h0;
+      8'h2e:
+          \$3  = 1'h0;
+      8'h2f:
+          \$3  = 1'h0;
+      8'h30:
+          \$3  = 1'h0;
+      8'h31:
+          \$3  = 1'h0;
+      8'h32:
+          \$3  = 1'h0;
+      8'h33:
+          \$3  = 1'h0;
+      8'h34:
+          \$3  = 1'h0;
+      8'h35:
+          \$3  = 1'h0;
+      8'h36:
+          \$3  = 1'h0;
+      8'h37:
+          \$3  = 1'h0;
+      8'h38:
+          \$3  = 1'h0;
+      8'h39:
+          \$3  = 1'h0;
+      8'h3a:
+          \$3  = 1'h0;
+      8'h3b:
+          \$3  = 1'h0;
+      8'h3c:
+          \$3  = 1'h0;
+      8'h3d:
+          \$3  = 1'h0;
+      8'h3e:
+          \$3  = 1'h0;
+      8'h3f:
+          \$3  = 1'h0;
+      8'h40:
+          \$3  = 1'h0;
+      8'h41:
+          \$3  = 1'h0;
+      8'h42:
+          \$3  = 1'h0;
+      8'h43:
+          \$3  = 1'h0;
+      8'h44:
+          \$3  = 1'h0;
+      8'h45:
+          \$3  = 1'h0;
+      8'h46:
+          \$3  = 1'h0;
+      8'h47:
+          \$3  = 1'h0;
+      8'h48:
+          \$3  = 1'h0;
+      8'h49:
+          \$3  = 1'h0;
+      8'h4a:
+          \$3  = 1'h0;
+      8'h4b:
+          \$3  = 1'h0;
+      8'h4c:
+          \$3  = 1'h0;
+      8'h4d:
+          \$3  = 1'h0;
+      8'h4e:
+          \$3  = 1'h0;
+      8'h4f:
+          \$3  = 1'h0;
+      8'h50:
+          \$3  = 1'h0;
+      8'h51:
+          \$3  = 1'h0;
+      8'h52:
+          \$3  = 1'h0;
+      8'h53:
+          \$3  = 1'h0;
+      8'h54:
+          \$3  = 1'h0;
+      8'h55:
+          \$3  = 1'h0;
+      8'h56:
+          \$3  = 1'h0;
+      8'h57:
+          \$3  = 1'h0;
+      8'h58:
+          \$3  = 1'h0;
+      8'h59:
+          \$3  = 1'h0;
+      8'h5a:
+          \$3  = 1'h0;
+      8'h5b:
+          \$3  = 1'h0;
+      8'h5c:
+          \$3  = 1'h0;
+      8'h5d:
+          \$3  = 1'h0;
+      8'h5e:
+          \$3  = 1'h0;
+      8'h5f:
+          \$3  = 1'h0;
+      8'h60:
+          \$3  = 1'h0;
+      8'h61:
+          \$3  = 1'h0;
+      8'h62:
+          \$3  = 1'h0;
+      8'h63:
+          \$3  = 1'h0;
+      8'h64:
+          \$3  = 1'h0;
+      8'h65:
+          \$3  = 1'h0;
+      8'h66:
+          \$3  = 1'h0;
+      8'h67:
+          \$3  = 1'h0;
+      8'h68:
+          \$3  = 1'h0;
+      8'h69:
+          \$3  = 1'h0;
+      8'h6a:
+          \$3  = 1'h0;
+      8'h6b:
+          \$3  = 1'h0;
+      8'h6c:
+          \$3  = 1'h0;
+      8'h6d:
+          \$3  = 1'h0;
+      8'h6e:
+          \$3  = 1'h0;
+      8'h6f:
+          \$3  = 1'h0;
+      8'h70:
+          \$3  = 1'h0;
+      8'h71:
+          \$3  = 1'h0;
+      8'h72:
+          \$3  = 1'h0;
+      8'h73:
+          \$3  = 1'h0;
+      8'h74:
+          \$3  = 1'h0;
+      8'h75:
+          \$3  = 1'h0;
+      8'h76:
+          \$3  = 1'h0;
+      8'h77:
+          \$3  = 1'h0;
+      8'h78:
+          \$3  = 1'h0;
+      8'h79:
+          \$3  = 1'h0;
+      8'h7a:
+          \$3  = 1'h0;
+      8'h7b:
+          \$3  = 1'h0;
+      8'h7c:
+          \$3  = 1'h0;
+      8'h7d:
+          \$3  = 1'h0;
+      8'h7e:
+          \$3  = 1'h0;
+      8'h7f:
+          \$3  = 1'h0;
+      8'h80:
+          \$3  = 1'h0;
+      8'h81:
+          \$3  = 1'h0;
+      8'h82:
+          \$3  = 1'h0;
+      8'h83:
+          \$3  = 1'h0;
+      8'h84:
+          \$3  = 1'h0;
+      8'h85:
+          \$3  = 1'h0;
+      8'h86:
+          \$3  = 1'h0;
+      8'h87:
+          \$3  = 1'h0;
+      8'h88:
+          \$3  = 1'h0;
+      8'h89:
+          \$3  = 1'h0;
+      8'h8a:
+          \$3  = 1'h0;
+      8'h8b:
+          \$3  = 1'h0;
+      8'h8c:
+          \$3  = 1'h0;
+      8'h8d:
+          \$3  = 1'h0;
+      8'h8e:
+          \$3  = 1'h0;
+      8'h8f:
+          \$3  = 1'h0;
+      8'h90:
+          \$3  = 1'h0;
+      8'h91:
+          \$3  = 1'h0;
+      8'h92:
+          \$3  = 1'h0;
+      8'h93:
+          \$3  = 1'h0;
+      8'h94:
+          \$3  = 1'h0;
+      8'h95:
+          \$3  = 1'h0;
+      8'h96:
+          \$3  = 1'h0;
+      8'h97:
+          \$3  = 1'h0;
+      8'h98:
+          \$3  = 1'h0;
+      8'h99:
+          \$3  = 1'h0;
+      8'h9a:
+          \$3  = 1'h0;
+      8'h9b:
+          \$3  = 1'h0;
+      8'h9c:
+          \$3  = 1'h0;
+      8'h9d:
+          \$3  = 1'h1;
+      8'h9e:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$4  = 1'h0;
+    casez (t)
+      8'h00:
+          \$4  = 1'h0;
+      8'h01:
+          \$4  = 1'h0;
+      8'h02:
+          \$4  = 1'h0;
+      8'h03:
+          \$4  = 1'h0;
+      8'h04:
+          \$4  = 1'h0;
+      8'h05:
+          \$4  = 1'h0;
+      8'h06:
+          \$4  = 1'h0;
+      8'h07:
+          \$4  = 1'h0;
+      8'h08:
+          \$4  = 1'h0;
+      8'h09:
+          \$4  = 1'h0;
+      8'h0a:
+          \$4  = 1'h0;
+      8'h0b:
+          \$4  = 1'h0;
+      8'h0c:
+          \$4  = 1'h0;
+      8'h0d:
+          \$4  = 1'h0;
+      8'h0e:
+          \$4  = 1'h1;
+      8'h0f:
+          \$4  = 1'h0;
+      8'h10:
+          \$4  = 1'h0;
+      8'h11:
+          \$4  = 1'h0;
+      8'h12:
+          \$4  = 1'h0;
+      8'h13:
+          \$4  = 1'h0;
+      8'h14:
+          \$4  = 1'h0;
+      8'h15:
+          \$4  = 1'h0;
+      8'h16:
+          \$4  = 1'h0;
+      8'h17:
+          \$4  = 1'h0;
+      8'h18:
+          \$4  = 1'h0;
+      8'h19:
+          \$4  = 1'h0;
+      8'h1a:
+          \$4  = 1'h0;
+      8'h1b:
+          \$4  = 1'h0;
+      8'h1c:
+          \$4  = 1'h0;
+      8'h1d:
+          \$4  = 1'h0;
+      8'h1e:
+          \$4  = 1'h1;
+      8'h1f:
+          \$4  = 1'h0;
+      8'h20:
+          \$4  = 1'h0;
+      8'h21:
+          \$4  = 1'h0;
+      8'h22:
+          \$4  = 1'h0;
+      8'h23:
+          \$4  = 1'h0;
+      8'h24:
+          \$4  = 1'h0;
+      8'h25:
+          \$4  = 1'h0;
+      8'h26:
+          \$4  = 1'h0;
+      8'h27:
+          \$4  = 1'h0;
+      8'h28:
+          \$4  = 1'h0;
+      8'h29:
+          \$4  = 1'h0;
+      8'h2a:
+          \$4  = 1'h0;
+      8'h2b:
+          \$4  = 1'h0;
+      8'h2c:
+          \$4  = 1'h0;
+      8'h2d:
+          \$4  = 1'h0;
+      8'h2e:
+          \$4  = 1'h1;
+      8'h2f:
+          \$4  = 1'h0;
+      8'h30:
+          \$4  = 1'h0;
+      8'h31:
+          \$4  = 1'h0;
+      8'h32:
+          \$4  = 1'h0;
+      8'h33:
+          \$4  = 1'h0;
+      8'h34:
+          \$4  = 1'h0;
+      8'h35:
+          \$4  = 1'h0;
+      8'h36:
+          \$4  = 1'h0;
+      8'h37:
+          \$4  = 1'h0;
+      8'h38:
+          \$4  = 1'h0;
+      8'h39:
+          \$4  = 1'h0;
+      8'h3a:
+          \$4  = 1'h0;
+      8'h3b:
+          \$4  = 1'h0;
+      8'h3c:
+          \$4  = 1'h0;
+      8'h3d:
+          \$4  = 1'h0;
+      8'h3e:
+          \$4  = 1'h1;
+      8'h3f:
+          \$4  = 1'h0;
+      8'h40:
+          \$4  = 1'h0;
+      8'h41:
+          \$4  = 1'h0;
+      8'h42:
+          \$4  = 1'h0;
+      8'h43:
+          \$4  = 1'h0;
+      8'h44:
+          \$4  = 1'h0;
+      8'h45:
+          \$4  = 1'h0;
+      8'h46:
+          \$4  = 1'h0;
+      8'h47:
+          \$4  = 1'h0;
+      8'h48:
+          \$4  = 1'h0;
+      8'h49:
+          \$4  = 1'h0;
+      8'h4a:
+          \$4  = 1'h0;
+      8'h4b:
+          \$4  = 1'h0;
+      8'h4c:
+          \$4  = 1'h0;
+      8'h4d:
+          \$4  = 1'h0;
+      8'h4e:
+          \$4  = 1'h1;
+      8'h4f:
+          \$4  = 1'h0;
+      8'h50:
+          \$4  = 1'h0;
+      8'h51:
+          \$4  = 1'h0;
+      8'h52:
+          \$4  = 1'h0;
+      8'h53:
+          \$4  = 1'h0;
+      8'h54:
+          \$4  = 1'h0;
+      8'h55:
+          \$4  = 1'h0;
+      8'h56:
+          \$4  = 1'h0;
+      8'h57:
+          \$4  = 1'h0;
+      8'h58:
+          \$4  = 1'h0;
+      8'h59:
+          \$4  = 1'h0;
+      8'h5a:
+          \$4  = 1'h0;
+      8'h5b:
+          \$4  = 1'h0;
+      8'h5c:
+          \$4  = 1'h0;
+      8'h5d:
+          \$4  = 1'h0;
+      8'h5e:
+          \$4  = 1'h1;
+      8'h5f:
+          \$4  = 1'h0;
+      8'h60:
+          \$4  = 1'h0;
+      8'h61:
+          \$4  = 1'h0;
+      8'h62:
+          \$4  = 1'h0;
+      8'h63:
+          \$4  = 1'h0;
+      8'h64:
+          \$4  = 1'h0;
+      8'h65:
+          \$4  = 1'h0;
+      8'h66:
+          \$4  = 1'h0;
+      8'h67:
+          \$4  = 1'h0;
+      8'h68:
+          \$4  = 1'h0;
+      8'h69:
+          \$4  = 1'h0;
+      8'h6a:
+          \$4  = 1'h0;
+      8'h6b:
+          \$4  = 1'h0;
+      8'h6c:
+          \$4  = 1'h0;
+      8'h6d:
+          \$4  = 1'h0;
+      8'h6e:
+          \$4  = 1'h1;
+      8'h6f:
+          \$4  = 1'h0;
+      8'h70:
+          \$4  = 1'h0;
+      8'h71:
+          \$4  = 1'h0;
+      8'h72:
+          \$4  = 1'h0;
+      8'h73:
+          \$4  = 1'h0;
+      8'h74:
+          \$4  = 1'h0;
+      8'h75:
+          \$4  = 1'h0;
+      8'h76:
+          \$4  = 1'h0;
+      8'h77:
+          \$4  = 1'h0;
+      8'h78:
+          \$4  = 1'h0;
+      8'h79:
+          \$4  = 1'h0;
+      8'h7a:
+          \$4  = 1'h0;
+      8'h7b:
+          \$4  = 1'h0;
+      8'h7c:
+          \$4  = 1'h0;
+      8'h7d:
+          \$4  = 1'h1;
+      8'h7e:
+          \$4  = 1'h0;
+      8'h7f:
+          \$4  = 1'h0;
+      8'h80:
+          \$4  = 1'h0;
+      8'h81:
+          \$4  = 1'h0;
+      8'h82:
+          \$4  = 1'h0;
+      8'h83:
+          \$4  = 1'h0;
+      8'h84:
+          \$4  = 1'h0;
+      8'h85:
+          \$4  = 1'h0;
+      8'h86:
+          \$4  = 1'h0;
+      8'h87:
+          \$4  = 1'h0;
+      8'h88:
+          \$4  = 1'h0;
+      8'h89:
+          \$4  = 1'h0;
+      8'h8a:
+          \$4  = 1'h0;
+      8'h8b:
+          \$4  = 1'h0;
+      8'h8c:
+          \$4  = 1'h0;
+      8'h8d:
+          \$4  = 1'h1;
+      8'h8e:
+          \$4  = 1'h0;
+      8'h8f:
+          \$4  = 1'h0;
+      8'h90:
+          \$4  = 1'h0;
+      8'h91:
+          \$4  = 1'h0;
+      8'h92:
+          \$4  = 1'h0;
+      8'h93:
+          \$4  = 1'h0;
+      8'h94:
+          \$4  = 1'h0;
+      8'h95:
+          \$4  = 1'h0;
+      8'h96:
+          \$4  = 1'h0;
+      8'h97:
+          \$4  = 1'h0;
+      8'h98:
+          \$4  = 1'h0;
+      8'h99:
+          \$4  = 1'h0;
+      8'h9a:
+          \$4  = 1'h0;
+      8'h9b:
+          \$4  = 1'h0;
+      8'h9c:
+          \$4  = 1'h0;
+      8'h9d:
+          \$4  = 1'h1;
+      8'h9e:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      8'h00:
+          \$5  = 1'h0;
+      8'h01:
+          \$5  = 1'h0;
+      8'h02:
+          \$5  = 1'h0;
+      8'h03:
+          \$5  = 1'h0;
+      8'h04:
+          \$5  = 1'h0;
+      8'h05:
+          \$5  = 1'h0;
+      8'h06:
+          \$5  = 1'h0;
+      8'h07:
+          \$5  = 1'h0;
+      8'h08:
+          \$5  = 1'h0;
+      8'h09:
+          \$5  = 1'h0;
+      8'h0a:
+          \$5  = 1'h0;
+      8'h0b:
+          \$5  = 1'h0;
+      8'h0c:
+          \$5  = 1'h0;
+      8'h0d:
+          \$5  = 1'h1;
+      8'h0e:
+          \$5  = 1'h0;
+      8'h0f:
+          \$5  = 1'h0;
+      8'h10:
+          \$5  = 1'h0;
+      8'h11:
+          \$5  = 1'h0;
+      8'h12:
+          \$5  = 1'h0;
+      8'h13:
+          \$5  = 1'h0;
+      8'h14:
+          \$5  = 1'h0;
+      8'h15:
+          \$5  = 1'h0;
+      8'h16:
+          \$5  = 1'h0;
+      8'h17:
+          \$5  = 1'h0;
+      8'h18:
+          \$5  = 1'h0;
+      8'h19:
+          \$5  = 1'h0;
+      8'h1a:
+          \$5  = 1'h0;
+      8'h1b:
+          \$5  = 1'h0;
+      8'h1c:
+          \$5  = 1'h0;
+      8'h1d:
+          \$5  = 1'h1;
+      8'h1e:
+          \$5  = 1'h0;
+      8'h1f:
+          \$5  = 1'h0;
+      8'h20:
+          \$5  = 1'h0;
+      8'h21:
+          \$5  = 1'h0;
+      8'h22:
+          \$5  = 1'h0;
+      8'h23:
+          \$5  = 1'h0;
+      8'h24:
+          \$5  = 1'h0;
+      8'h25:
+          \$5  = 1'h0;
+      8'h26:
+          \$5  = 1'h0;
+      8'h27:
+          \$5  = 1'h0;
+      8'h28:
+          \$5  = 1'h0;
+      8'h29:
+          \$5  = 1'h0;
+      8'h2a:
+          \$5  = 1'h0;
+      8'h2b:
+          \$5  = 1'h0;
+      8'h2c:
+          \$5  = 1'h0;
+      8'h2d:
+          \$5  = 1'h1;
+      8'h2e:
+          \$5  = 1'h0;
+      8'h2f:
+          \$5  = 1'h0;
+      8'h30:
+          \$5  = 1'h0;
+      8'h31:
+          \$5  = 1'h0;
+      8'h32:
+          \$5  = 1'h0;
+      8'h33:
+          \$5  = 1'h0;
+      8'h34:
+          \$5  = 1'h0;
+      8'h35:
+          \$5  = 1'h0;
+      8'h36:
+          \$5  = 1'h0;
+      8'h37:
+          \$5  = 1'h0;
+      8'h38:
+          \$5  = 1'h0;
+      8'h39:
+          \$5  = 1'h0;
+      8'h3a:
+          \$5  = 1'h0;
+      8'h3b:
+          \$5  = 1'h0;
+      8'h3c:
+          \$5  = 1'h0;
+      8'h3d:
+          \$5  = 1'h1;
+      8'h3e:
+          \$5  = 1'h0;
+      8'h3f:
+          \$5  = 1'h0;
+      8'h40:
+          \$5  = 1'h0;
+      8'h41:
+          \$5  = 1'h0;
+      8'h42:
+          \$5  = 1'h0;
+      8'h43:
+          \$5  = 1'h0;
+      8'h44:
+          \$5  = 1'h0;
+      8'h45:
+          \$5  = 1'h0;
+      8'h46:
+          \$5  = 1'h0;
+      8'h47:
+          \$5  = 1'h0;
+      8'h48:
+          \$5  = 1'h0;
+      8'h49:
+          \$5  = 1'h0;
+      8'h4a:
+          \$5  = 1'h0;
+      8'h4b:
+          \$5  = 1'h0;
+      8'h4c:
+          \$5  = 1'h0;
+      8'h4d:
+          \$5  = 1'h1;
+      8'h4e:
+          \$5  = 1'h0;
+      8'h4f:
+          \$5  = 1'h0;
+      8'h50:
+          \$5  = 1'h0;
+      8'h51:
+          \$5  = 1'h0;
+      8'h52:
+          \$5  = 1'h0;
+      8'h53:
+          \$5  = 1'h0;
+      8'h54:
+          \$5  = 1'h0;
+      8'h55:
+          \$5  = 1'h0;
+      8'h56:
+          \$5  = 1'h0;
+      8'h57:
+          \$5  = 1'h0;
+      8'h58:
+          \$5  = 1'h0;
+      8'h59:
+          \$5  = 1'h0;
+      8'h5a:
+          \$5  = 1'h0;
+      8'h5b:
+          \$5  = 1'h0;
+      8'h5c:
+          \$5  = 1'h0;
+      8'h5d:
+          \$5  = 1'h1;
+      8'h5e:
+          \$5  = 1'h0;
+      8'h5f:
+          \$5  = 1'h0;
+      8'h60:
+          \$5  = 1'h0;
+      8'h61:
+          \$5  = 1'h0;
+      8'h62:
+          \$5  = 1'h0;
+      8'h63:
+          \$5  = 1'h0;
+      8'h64:
+          \$5  = 1'h0;
+      8'h65:
+          \$5  = 1'h0;
+      8'h66:
+          \$5  = 1'h0;
+      8'h67:
+          \$5  = 1'h0;
+      8'h68:
+          \$5  = 1'h0;
+      8'h69:
+          \$5  = 1'h0;
+      8'h6a:
+          \$5  = 1'h0;
+      8'h6b:
+          \$5  = 1'h0;
+      8'h6c:
+          \$5  = 1'h0;
+      8'h6d:
+          \$5  = 1'h1;
+      8'h6e:
+          \$5  = 1'h0;
+      8'h6f:
+          \$5  = 1'h0;
+      8'h70:
+          \$5  = 1'h0;
+      8'h71:
+          \$5  = 1'h0;
+      8'h72:
+          \$5  = 1'h0;
+      8'h73:
+          \$5  = 1'h0;
+      8'h74:
+          \$5  = 1'h0;
+      8'h75:
+          \$5  = 1'h0;
+      8'h76:
+          \$5  = 1'h0;
+      8'h77:
+          \$5  = 1'h0;
+      8'h78:
+          \$5  = 1'h0;
+      8'h79:
+          \$5  = 1'h0;
+      8'h7a:
+          \$5  = 1'h0;
+      8'h7b:
+          \$5  = 1'h0;
+      8'h7c:
+          \$5  = 1'h1;
+      8'h7d:
+          \$5  = 1'h0;
+      8'h7e:
+          \$5  = 1'h0;
+      8'h7f:
+          \$5  = 1'h0;
+      8'h80:
+          \$5  = 1'h0;
+      8'h81:
+          \$5  = 1'h0;
+      8'h82:
+          \$5  = 1'h0;
+      8'h83:
+          \$5  = 1'h0;
+      8'h84:
+          \$5  = 1'h0;
+      8'h85:
+          \$5  = 1'h0;
+      8'h86:
+          \$5  = 1'h0;
+      8'h87:
+          \$5  = 1'h0;
+      8'h88:
+          \$5  = 1'h0;
+      8'h89:
+          \$5  = 1'h0;
+      8'h8a:
+          \$5  = 1'h0;
+      8'h8b:
+          \$5  = 1'h0;
+      8'h8c:
+          \$5  = 1'h1;
+      8'h8d:
+          \$5  = 1'h0;
+      8'h8e:
+          \$5  = 1'h0;
+      8'h8f:
+          \$5  = 1'h0;
+      8'h90:
+          \$5  = 1'h0;
+      8'h91:
+          \$5  = 1'h0;
+      8'h92:
+          \$5  = 1'h0;
+      8'h93:
+          \$5  = 1'h0;
+      8'h94:
+          \$5  = 1'h0;
+      8'h95:
+          \$5  = 1'h0;
+      8'h96:
+          \$5  = 1'h0;
+      8'h97:
+          \$5  = 1'h0;
+      8'h98:
+          \$5  = 1'h0;
+      8'h99:
+          \$5  = 1'h0;
+      8'h9a:
+          \$5  = 1'h0;
+      8'h9b:
+          \$5  = 1'h0;
+      8'h9c:
+          \$5  = 1'h1;
+      8'h9d:
+          \$5  = 1'h0;
+      8'h9e:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$67  = 24'h000000;
     casez (nf7)
       4'h0:
-          \$7  = 24'hffff0f;
+          \$67  = 24'hffff0f;
       4'h1:
-          \$7  = 24'hfffe64;
+          \$67  = 24'hfffe64;
       4'h2:
-          \$7  = 24'hfffff0;
+          \$67  = 24'hfffff0;
       4'h3:
-          \$7  = 24'h0000f3;
+          \$67  = 24'h0000f3;
       4'h4:
-          \$7  = 24'h00007c;
+          \$67  = 24'h00007c;
       4'h5:
-          \$7  = 24'hffff7a;
+          \$67  = 24'hffff7a;
       4'h6:
-          \$7  = 24'hfffecb;
+          \$67  = 24'hfffecb;
       4'h7:
-          \$7  = 24'hfffea9;
+          \$67  = 24'hfffea9;
       4'h8:
-          \$7  = 24'h000151;
+          \$67  = 24'h000151;
       4'h9:
-          \$7  = 24'hfffff0;
+          \$67  = 24'hfffff0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$17  = 4'h0;
-    casez (t)
-      8'h00:
-          \$17  = 4'h0;
-      8'h01:
-          \$17  = 4'h0;
-      8'h02:
-          \$17  = 4'h0;
-      8'h03:
-          \$17  = 4'h0;
-      8'h04:
-          \$17  = 4'h0;
-      8'h05:
-          \$17  = 4'h0;
-      8'h06:
-          \$17  = 4'h0;
-      8'h07:
-          \$17  = 4'h0;
-      8'h08:
-          \$17  = 4'h0;
-      8'h09:
-          \$17  = 4'h0;
-      8'h0a:
-          \$17  = 4'h0;
-      8'h0b:
-          \$17  = 4'h0;
-      8'h0c:
-          \$17  = 4'h0;
-      8'h0d:
-          \$17  = 4'h0;
-      8'h0e:
-          \$17  = 4'h1;
-      8'h0f:
-          \$17  = 4'h1;
-      8'h10:
-          \$17  = 4'h1;
-      8'h11:
-          \$17  = 4'h1;
-      8'h12:
-          \$17  = 4'h1;
-      8'h13:
-          \$17  = 4'h1;
-      8'h14:
-          \$17  = 4'h1;
-      8'h15:
-          \$17  = 4'h1;
-      8'h16:
-          \$17  = 4'h1;
-      8'h17:
-          \$17  = 4'h1;
-      8'h18:
-          \$17  = 4'h1;
-      8'h19:
-          \$17  = 4'h1;
-      8'h1a:
-          \$17  = 4'h1;
-      8'h1b:
-          \$17  = 4'h1;
-      8'h1c:
-          \$17  = 4'h1;
-      8'h1d:
-          \$17  = 4'h1;
-      8'h1e:
-          \$17  = 4'h2;
-      8'h1f:
-          \$17  = 4'h2;
-      8'h20:
-          \$17  = 4'h2;
-      8'h21:
-          \$17  = 4'h2;
-      8'h22:
-          \$17  = 4'h2;
-      8'h23:
-          \$17  = 4'h2;
-      8'h24:
-          \$17  = 4'h2;
-      8'h25:
-          \$17  = 4'h2;
-      8'h26:
-          \$17  = 4'h2;
-      8'h27:
-          \$17  = 4'h2;
-      8'h28:
-          \$17  = 4'h2;
-      8'h29:
-          \$17  = 4'h2;
-      8'h2a:
-          \$17  = 4'h2;
-      8'h2b:
-          \$17  = 4'h2;
-      8'h2c:
-          \$17  = 4'h2;
-      8'h2d:
-          \$17  = 4'h2;
-      8'h2e:
-          \$17  = 4'h3;
-      8'h2f:
-          \$17  = 4'h3;
-      8'h30:
-          \$17  = 4'h3;
-      8'h31:
-          \$17  = 4'h3;
-      8'h32:
-          \$17  = 4'h3;
-      8'h33:
-          \$17  = 4'h3;
-      8'h34:
-          \$17  = 4'h3;
-      8'h35:
-          \$17  = 4'h3;
-      8'h36:
-          \$17  = 4'h3;
-      8'h37:
-          \$17  = 4'h3;
-      8'h38:
-          \$17  = 4'h3;
-      8'h39:
-          \$17  = 4'h3;
-      8'h3a:
-          \$17  = 4'h3;
-      8'h3b:
-          \$17  = 4'h3;
-      8'h3c:
-          \$17  = 4'h3;
-      8'h3d:
-          \$17  = 4'h3;
-      8'h3e:
-          \$17  = 4'h4;
-      8'h3f:
-          \$17  = 4'h4;
-      8'h40:
-          \$17  = 4'h4;
-      8'h41:
-          \$17  = 4'h4;
-      8'h42:
-          \$17  = 4'h4;
-      8'h43:
-          \$17  = 4'h4;
-      8'h44:
-          \$17  = 4'h4;
-      8'h45:
-          \$17  = 4'h4;
-      8'h46:
-          \$17  = 4'h4;
-      8'h47:
-          \$17  = 4'h4;
-      8'h48:
-          \$17  = 4'h4;
-      8'h49:
-          \$17  = 4'h4;
-      8'h4a:
-          \$17  = 4'h4;
-      8'h4b:
-          \$17  = 4'h4;
-      8'h4c:
-          \$17  = 4'h4;
-      8'h4d:
-          \$17  = 4'h4;
-      8'h4e:
-          \$17  = 4'h5;
-      8'h4f:
-          \$17  = 4'h5;
-      8'h50:
-          \$17  = 4'h5;
-      8'h51:
-          \$17  = 4'h5;
-      8'h52:
-          \$17  = 4'h5;
-      8'h53:
-          \$17  = 4'h5;
-      8'h54:
-          \$17  = 4'h5;
-      8'h55:
-          \$17  = 4'h5;
-      8'h56:
-          \$17  = 4'h5;
-      8'h57:
-          \$17  = 4'h5;
-      8'h58:
-          \$17  = 4'h5;
-      8'h59:
-          \$17  = 4'h5;
-      8'h5a:
-          \$17  = 4'h5;
-      8'h5b:
-          \$17  = 4'h5;
-      8'h5c:
-          \$17  = 4'h5;
-      8'h5d:
-          \$17  = 4'h5;
-      8'h5e:
-          \$17  = 4'h6;
-      8'h5f:
-          \$17  = 4'h6;
-      8'h60:
-          \$17  = 4'h6;
-      8'h61:
-          \$17  = 4'h6;
-      8'h62:
-          \$17  = 4'h6;
-      8'h63:
-          \$17  = 4'h6;
-      8'h64:
-          \$17  = 4'h6;
-      8'h65:
-          \$17  = 4'h6;
-      8'h66:
-          \$17  = 4'h6;
-      8'h67:
-          \$17  = 4'h6;
-      8'h68:
-          \$17  = 4'h6;
-      8'h69:
-          \$17  = 4'h6;
-      8'h6a:
-          \$17  = 4'h6;
-      8'h6b:
-          \$17  = 4'h6;
-      8'h6c:
-          \$17  = 4'h6;
-      8'h6d:
-          \$17  = 4'h6;
-      8'h6e:
-          \$17  = 4'h7;
-      8'h6f:
-          \$17  = 4'h7;
-      8'h70:
-          \$17  = 4'h7;
-      8'h71:
-          \$17  = 4'h7;
-      8'h72:
-          \$17  = 4'h7;
-      8'h73:
-          \$17  = 4'h7;
-      8'h74:
-          \$17  = 4'h7;
-      8'h75:
-          \$17  = 4'h7;
-      8'h76:
-          \$17  = 4'h7;
-      8'h77:
-          \$17  = 4'h7;
-      8'h78:
-          \$17  = 4'h7;
-      8'h79:
-          \$17  = 4'h7;
-      8'h7a:
-          \$17  = 4'h7;
-      8'h7b:
-          \$17  = 4'h7;
-      8'h7c:
-          \$17  = 4'h7;
-      8'h7d:
-          \$17  = 4'h8;
-      8'h7e:
-          \$17  = 4'h8;
-      8'h7f:
-          \$17  = 4'h8;
-      8'h80:
-          \$17  = 4'h8;
-      8'h81:
-          \$17  = 4'h8;
-      8'h82:
-          \$17  = 4'h8;
-      8'h83:
-          \$17  = 4'h8;
-      8'h84:
-          \$17  = 4'h8;
-      8'h85:
-          \$17  = 4'h8;
-      8'h86:
-          \$17  = 4'h8;
-      8'h87:
-          \$17  = 4'h8;
-      8'h88:
-          \$17  = 4'h8;
-      8'h89:
-          \$17  = 4'h8;
-      8'h8a:
-          \$17  = 4'h8;
-      8'h8b:
-          \$17  = 4'h8;
-      8'h8c:
-          \$17  = 4'h8;
-      8'h8d:
-          \$17  = 4'h9;
-      8'h8e:
-          \$17  = 4'h9;
-      8'h8f:
-          \$17  = 4'h9;
-      8'h90:
-          \$17  = 4'h9;
-      8'h91:
-          \$17  = 4'h9;
-      8'h92:
-          \$17  = 4'h9;
-      8'h93:
-          \$17  = 4'h9;
-      8'h94:
-          \$17  = 4'h9;
-      8'h95:
-          \$17  = 4'h9;
-      8'h96:
-          \$17  = 4'h9;
-      8'h97:
-          \$17  = 4'h9;
-      8'h98:
-          \$17  = 4'h9;
-      8'h99:
-          \$17  = 4'h9;
-      8'h9a:
-          \$17  = 4'h9;
-      8'h9b:
-          \$17  = 4'h9;
-      8'h9c:
-          \$17  = 4'h9;
-      8'h9d:
-          \$17  = 4'h0;
-      8'h9e:
-          \$17  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$18  = 4'h0;
-    casez (t)
-      8'h00:
-          \$18  = 4'h2;
-      8'h01:
-          \$18  = 4'h3;
-      8'h02:
-          \$18  = 4'h4;
-      8'h03:
-          \$18  = 4'h5;
-      8'h04:
-          \$18  = 4'h6;
-      8'h05:
-          \$18  = 4'h7;
-      8'h06:
-          \$18  = 4'h8;
-      8'h07:
-          \$18  = 4'h9;
-      8'h08:
-          \$18  = 4'ha;
-      8'h09:
-          \$18  = 4'hb;
-      8'h0a:
-          \$18  = 4'hc;
-      8'h0b:
-          \$18  = 4'hd;
-      8'h0c:
-          \$18  = 4'he;
-      8'h0d:
-          \$18  = 4'hf;
-      8'h0e:
-          \$18  = 4'h0;
-      8'h0f:
-          \$18  = 4'h1;
-      8'h10:
-          \$18  = 4'h2;
-      8'h11:
-          \$18  = 4'h3;
-      8'h12:
-          \$18  = 4'h4;
-      8'h13:
-          \$18  = 4'h5;
-      8'h14:
-          \$18  = 4'h6;
-      8'h15:
-          \$18  = 4'h7;
-      8'h16:
-          \$18  = 4'h8;
-      8'h17:
-          \$18  = 4'h9;
-      8'h18:
-          \$18  = 4'ha;
-      8'h19:
-          \$18  = 4'hb;
-      8'h1a:
-          \$18  = 4'hc;
-      8'h1b:
-          \$18  = 4'hd;
-      8'h1c:
-          \$18  = 4'he;
-      8'h1d:
-          \$18  = 4'hf;
-      8'h1e:
-          \$18  = 4'h0;
-      8'h1f:
-          \$18  = 4'h1;
-      8'h20:
-          \$18  = 4'h2;
-      8'h21:
-          \$18  = 4'h3;
-      8'h22:
-          \$18  = 4'h4;
-      8'h23:
-          \$18  = 4'h5;
-      8'h24:
-          \$18  = 4'h6;
-      8'h25:
-          \$18  = 4'h7;
-      8'h26:
-          \$18  = 4'h8;
-      8'h27:
-          \$18  = 4'h9;
-      8'h28:
-          \$18  = 4'ha;
-      8'h29:
-          \$18  = 4'hb;
-      8'h2a:
-          \$18  = 4'hc;
-      8'h2b:
-          \$18  = 4'hd;
-      8'h2c:
-          \$18  = 4'he;
-      8'h2d:
-          \$18  = 4'hf;
-      8'h2e:
-          \$18  = 4'h0;
-      8'h2f:
-          \$18  = 4'h1;
-      8'h30:
-          \$18  = 4'h2;
-      8'h31:
-          \$18  = 4'h3;
-      8'h32:
-          \$18  = 4'h4;
-      8'h33:
-          \$18  = 4'h5;
-      8'h34:
-          \$18  = 4'h6;
-      8'h35:
-          \$18  = 4'h7;
-      8'h36:
-          \$18  = 4'h8;
-      8'h37:
-          \$18  = 4'h9;
-      8'h38:
-          \$18  = 4'ha;
-      8'h39:
-          \$18  = 4'hb;
-      8'h3a:
-          \$18  = 4'hc;
-      8'h3b:
-          \$18  = 4'hd;
-      8'h3c:
-          \$18  = 4'he;
-      8'h3d:
-          \$18  = 4'hf;
-      8'h3e:
-          \$18  = 4'h0;
-      8'h3f:
-          \$18  = 4'h1;
-      8'h40:
-          \$18  = 4'h2;
-      8'h41:
-          \$18  = 4'h3;
-      8'h42:
-          \$18  = 4'h4;
-      8'h43:
-          \$18  = 4'h5;
-      8'h44:
-          \$18  = 4'h6;
-      8'h45:
-          \$18  = 4'h7;
-      8'h46:
-          \$18  = 4'h8;
-      8'h47:
-          \$18  = 4'h9;
-      8'h48:
-          \$18  = 4'ha;
-      8'h49:
-          \$18  = 4'hb;
-      8'h4a:
-          \$18  = 4'hc;
-      8'h4b:
-          \$18  = 4'hd;
-      8'h4c:
-          \$18  = 4'he;
-      8'h4d:
-          \$18  = 4'hf;
-      8'h4e:
-          \$18  = 4'h0;
-      8'h4f:
-          \$18  = 4'h1;
-      8'h50:
-          \$18  = 4'h2;
-      8'h51:
-          \$18  = 4'h3;
-      8'h52:
-          \$18  = 4'h4;
-      8'h53:
-          \$18  = 4'h5;
-      8'h54:
-          \$18  = 4'h6;
-      8'h55:
-          \$18  = 4'h7;
-      8'h56:
-          \$18  = 4'h8;
-      8'h57:
-          \$18  = 4'h9;
-      8'h58:
-          \$18  = 4'ha;
-      8'h59:
-          \$18  = 4'hb;
-      8'h5a:
-          \$18  = 4'hc;
-      8'h5b:
-          \$18  = 4'hd;
-      8'h5c:
-          \$18  = 4'he;
-      8'h5d:
-          \$18  = 4'hf;
-      8'h5e:
-          \$18  = 4'h0;
-      8'h5f:
-          \$18  = 4'h1;
-      8'h60:
-          \$18  = 4'h2;
-      8'h61:
-          \$18  = 4'h3;
-      8'h62:
-          \$18  = 4'h4;
-      8'h63:
-          \$18  = 4'h5;
-      8'h64:
-          \$18  = 4'h6;
-      8'h65:
-          \$18  = 4'h7;
-      8'h66:
-          \$18  = 4'h8;
-      8'h67:
-          \$18  = 4'h9;
-      8'h68:
-          \$18  = 4'ha;
-      8'h69:
-          \$18  = 4'hb;
-      8'h6a:
-          \$18  = 4'hc;
-      8'h6b:
-          \$18  = 4'hd;
-      8'h6c:
-          \$18  = 4'he;
-      8'h6d:
-          \$18  = 4'hf;
-      8'h6e:
-          \$18  = 4'h0;
-      8'h6f:
-          \$18  = 4'h1;
-      8'h70:
-          \$18  = 4'h2;
-      8'h71:
-          \$18  = 4'h3;
-      8'h72:
-          \$18  = 4'h4;
-      8'h73:
-          \$18  = 4'h5;
-      8'h74:
-          \$18  = 4'h6;
-      8'h75:
-          \$18  = 4'h7;
-      8'h76:
-          \$18  = 4'h8;
-      8'h77:
-          \$18  = 4'h9;
-      8'h78:
-          \$18  = 4'ha;
-      8'h79:
-          \$18  = 4'hc;
-      8'h7a:
-          \$18  = 4'hd;
-      8'h7b:
-          \$18  = 4'he;
-      8'h7c:
-          \$18  = 4'hf;
-      8'h7d:
-          \$18  = 4'h0;
-      8'h7e:
-          \$18  = 4'h1;
-      8'h7f:
-          \$18  = 4'h2;
-      8'h80:
-          \$18  = 4'h3;
-      8'h81:
-          \$18  = 4'h4;
-      8'h82:
-          \$18  = 4'h5;
-      8'h83:
-          \$18  = 4'h6;
-      8'h84:
-          \$18  = 4'h7;
-      8'h85:
-          \$18  = 4'h8;
-      8'h86:
-          \$18  = 4'h9;
-      8'h87:
-          \$18  = 4'ha;
-      8'h88:
-          \$18  = 4'hb;
-      8'h89:
-          \$18  = 4'hc;
-      8'h8a:
-          \$18  = 4'hd;
-      8'h8b:
-          \$18  = 4'he;
-      8'h8c:
-          \$18  = 4'hf;
-      8'h8d:
-          \$18  = 4'h0;
-      8'h8e:
-          \$18  = 4'h1;
-      8'h8f:
-          \$18  = 4'h2;
-      8'h90:
-          \$18  = 4'h3;
-      8'h91:
-          \$18  = 4'h4;
-      8'h92:
-          \$18  = 4'h5;
-      8'h93:
-          \$18  = 4'h6;
-      8'h94:
-          \$18  = 4'h7;
-      8'h95:
-          \$18  = 4'h8;
-      8'h96:
-          \$18  = 4'h9;
-      8'h97:
-          \$18  = 4'ha;
-      8'h98:
-          \$18  = 4'hb;
-      8'h99:
-          \$18  = 4'hc;
-      8'h9a:
-          \$18  = 4'hd;
-      8'h9b:
-          \$18  = 4'he;
-      8'h9c:
-          \$18  = 4'hf;
-      8'h9d:
-          \$18  = 4'h0;
-      8'h9e:
-          \$18  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$19  = 1'h0;
-    casez (t)
-      8'h00:
-          \$19  = 1'h1;
-      8'h01:
-          \$19  = 1'h1;
-      8'h02:
-          \$19  = 1'h1;
-      8'h03:
-          \$19  = 1'h1;
-      8'h04:
-          \$19  = 1'h1;
-      8'h05:
-          \$19  = 1'h1;
-      8'h06:
-          \$19  = 1'h1;
-      8'h07:
-          \$19  = 1'h1;
-      8'h08:
-          \$19  = 1'h1;
-      8'h09:
-          \$19  = 1'h1;
-      8'h0a:
-          \$19  = 1'h1;
-      8'h0b:
-          \$19  = 1'h1;
-      8'h0c:
-          \$19  = 1'h1;
-      8'h0d:
-          \$19  = 1'h1;
-      8'h0e:
-          \$19  = 1'h0;
-      8'h0f:
-          \$19  = 1'h0;
-      8'h10:
-          \$19  = 1'h0;
-      8'h11:
-          \$19  = 1'h0;
-      8'h12:
-          \$19  = 1'h0;
-      8'h13:
-          \$19  = 1'h0;
-      8'h14:
-          \$19  = 1'h0;
-      8'h15:
-          \$19  = 1'h0;
-      8'h16:
-          \$19  = 1'h0;
-      8'h17:
-          \$19  = 1'h0;
-      8'h18:
-          \$19  = 1'h0;
-      8'h19:
-          \$19  = 1'h0;
-      8'h1a:
-          \$19  = 1'h0;
-      8'h1b:
-          \$19  = 1'h0;
-      8'h1c:
-          \$19  = 1'h0;
-      8'h1d:
-          \$19  = 1'h0;
-      8'h1e:
-          \$19  = 1'h0;
-      8'h1f:
-          \$19  = 1'h0;
-      8'h20:
-          \$19  = 1'h0;
-      8'h21:
-          \$19  = 1'h0;
-      8'h22:
-          \$19  = 1'h0;
-      8'h23:
-          \$19  = 1'h0;
-      8'h24:
-          \$19  = 1'h0;
-      8'h25:
-          \$19  = 1'h0;
-      8'h26:
-          \$19  = 1'h0;
-      8'h27:
-          \$19  = 1'h0;
-      8'h28:
-          \$19  = 1'h0;
-      8'h29:
-          \$19  = 1'h0;
-      8'h2a:
-          \$19  = 1'h0;
-      8'h2b:
-          \$19  = 1'h0;
-      8'h2c:
-          \$19  = 1'h0;
-      8'h2d:
-          \$19  = 1'h0;
-      8'h2e:
-          \$19  = 1'h0;
-      8'h2f:
-          \$19  = 1'h0;
-      8'h30:
-          \$19  = 1'h0;
-      8'h31:
-          \$19  = 1'h0;
-      8'h32:
-          \$19  = 1'h0;
-      8'h33:
-          \$19  = 1'h0;
-      8'h34:
-          \$19  = 1'h0;
-      8'h35:
-          \$19  = 1'h0;
-      8'h36:
-          \$19  = 1'h0;
-      8'h37:
-          \$19  = 1'h0;
-      8'h38:
-          \$19  = 1'h0;
-      8'h39:
-          \$19  = 1'h0;
-      8'h3a:
-          \$19  = 1'h0;
-      8'h3b:
-          \$19  = 1'h0;
-      8'h3c:
-          \$19  = 1'h0;
-      8'h3d:
-          \$19  = 1'h0;
-      8'h3e:
-          \$19  = 1'h0;
-      8'h3f:
-          \$19  = 1'h0;
-      8'h40:
-          \$19  = 1'h0;
-      8'h41:
-          \$19  = 1'h0;
-      8'h42:
-          \$19  = 1'h0;
-      8'h43:
-          \$19  = 1'h0;
-      8'h44:
-          \$19  = 1'h0;
-      8'h45:
-          \$19  = 1'h0;
-      8'h46:
-          \$19  = 1'h0;
-      8'h47:
-          \$19  = 1'h0;
-      8'h48:
-          \$19  = 1'h0;
-      8'h49:
-          \$19  = 1'h0;
-      8'h4a:
-          \$19  = 1'h0;
-      8'h4b:
-          \$19  = 1'h0;
-      8'h4c:
-          \$19  = 1'h0;
-      8'h4d:
-          \$19  = 1'h0;
-      8'h4e:
-          \$19  = 1'h0;
-      8'h4f:
-          \$19  = 1'h0;
-      8'h50:
-          \$19  = 1'h0;
-      8'h51:
-          \$19  = 1'h0;
-      8'h52:
-          \$19  = 1'h0;
-      8'h53:
-          \$19  = 1'h0;
-      8'h54:
-          \$19  = 1'h0;
-      8'h55:
-          \$19  = 1'h0;
-      8'h56:
-          \$19  = 1'h0;
-      8'h57:
-          \$19  = 1'h0;
-      8'h58:
-          \$19  = 1'h0;
-      8'h59:
-          \$19  = 1'h0;
-      8'h5a:
-          \$19  = 1'h0;
-      8'h5b:
-          \$19  = 1'h0;
-      8'h5c:
-          \$19  = 1'h0;
-      8'h5d:
-          \$19  = 1'h0;
-      8'h5e:
-          \$19  = 1'h0;
-      8'h5f:
-          \$19  = 1'h0;
-      8'h60:
-          \$19  = 1'h0;
-      8'h61:
-          \$19  = 1'h0;
-      8'h62:
-          \$19  = 1'h0;
-      8'h63:
-          \$19  = 1'h0;
-      8'h64:
-          \$19  = 1'h0;
-      8'h65:
-          \$19  = 1'h0;
-      8'h66:
-          \$19  = 1'h0;
-      8'h67:
-          \$19  = 1'h0;
-      8'h68:
-          \$19  = 1'h0;
-      8'h69:
-          \$19  = 1'h0;
-      8'h6a:
-          \$19  = 1'h0;
-      8'h6b:
-          \$19  = 1'h0;
-      8'h6c:
-          \$19  = 1'h0;
-      8'h6d:
-          \$19  = 1'h0;
-      8'h6e:
-          \$19  = 1'h0;
-      8'h6f:
-          \$19  = 1'h0;
-      8'h70:
-          \$19  = 1'h0;
-      8'h71:
-          \$19  = 1'h0;
-      8'h72:
-          \$19  = 1'h0;
-      8'h73:
-          \$19  = 1'h0;
-      8'h74:
-          \$19  = 1'h0;
-      8'h75:
-          \$19  = 1'h0;
-      8'h76:
-          \$19  = 1'h0;
-      8'h77:
-          \$19  = 1'h0;
-      8'h78:
-          \$19  = 1'h0;
-      8'h79:
-          \$19  = 1'h0;
-      8'h7a:
-          \$19  = 1'h0;
-      8'h7b:
-          \$19  = 1'h0;
-      8'h7c:
-          \$19  = 1'h0;
-      8'h7d:
-          \$19  = 1'h0;
-      8'h7e:
-          \$19  = 1'h0;
-      8'h7f:
-          \$19  = 1'h0;
-      8'h80:
-          \$19  = 1'h0;
-      8'h81:
-          \$19  = 1'h0;
-      8'h82:
-          \$19  = 1'h0;
-      8'h83:
-          \$19  = 1'h0;
-      8'h84:
-          \$19  = 1'h0;
-      8'h85:
-          \$19  = 1'h0;
-      8'h86:
-          \$19  = 1'h0;
-      8'h87:
-          \$19  = 1'h0;
-      8'h88:
-          \$19  = 1'h0;
-      8'h89:
-          \$19  = 1'h0;
-      8'h8a:
-          \$19  = 1'h0;
-      8'h8b:
-          \$19  = 1'h0;
-      8'h8c:
-          \$19  = 1'h0;
-      8'h8d:
-          \$19  = 1'h0;
-      8'h8e:
-          \$19  = 1'h0;
-      8'h8f:
-          \$19  = 1'h0;
-      8'h90:
-          \$19  = 1'h0;
-      8'h91:
-          \$19  = 1'h0;
-      8'h92:
-          \$19  = 1'h0;
-      8'h93:
-          \$19  = 1'h0;
-      8'h94:
-          \$19  = 1'h0;
-      8'h95:
-          \$19  = 1'h0;
-      8'h96:
-          \$19  = 1'h0;
-      8'h97:
-          \$19  = 1'h0;
-      8'h98:
-          \$19  = 1'h0;
-      8'h99:
-          \$19  = 1'h0;
-      8'h9a:
-          \$19  = 1'h0;
-      8'h9b:
-          \$19  = 1'h0;
-      8'h9c:
-          \$19  = 1'h0;
-      8'h9d:
-          \$19  = 1'h1;
-      8'h9e:
-          \$19  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$20  = 1'h0;
-    casez (t)
-      8'h00:
-          \$20  = 1'h0;
-      8'h01:
-          \$20  = 1'h0;
-      8'h02:
-          \$20  = 1'h0;
-      8'h03:
-          \$20  = 1'h0;
-      8'h04:
-          \$20  = 1'h0;
-      8'h05:
-          \$20  = 1'h0;
-      8'h06:
-          \$20  = 1'h0;
-      8'h07:
-          \$20  = 1'h0;
-      8'h08:
-          \$20  = 1'h0;
-      8'h09:
-          \$20  = 1'h0;
-      8'h0a:
-          \$20  = 1'h0;
-      8'h0b:
-          \$20  = 1'h0;
-      8'h0c:
-          \$20  = 1'h0;
-      8'h0d:
-          \$20  = 1'h0;
-      8'h0e:
-          \$20  = 1'h1;
-      8'h0f:
-          \$20  = 1'h0;
-      8'h10:
-          \$20  = 1'h0;
-      8'h11:
-          \$20  = 1'h0;
-      8'h12:
-          \$20  = 1'h0;
-      8'h13:
-          \$20  = 1'h0;
-      8'h14:
-          \$20  = 1'h0;
-      8'h15:
-          \$20  = 1'h0;
-      8'h16:
-          \$20  = 1'h0;
-      8'h17:
-          \$20  = 1'h0;
-      8'h18:
-          \$20  = 1'h0;
-      8'h19:
-          \$20  = 1'h0;
-      8'h1a:
-          \$20  = 1'h0;
-      8'h1b:
-          \$20  = 1'h0;
-      8'h1c:
-          \$20  = 1'h0;
-      8'h1d:
-          \$20  = 1'h0;
-      8'h1e:
-          \$20  = 1'h1;
-      8'h1f:
-          \$20  = 1'h0;
-      8'h20:
-          \$20  = 1'h0;
-      8'h21:
-          \$20  = 1'h0;
-      8'h22:
-          \$20  = 1'h0;
-      8'h23:
-          \$20  = 1'h0;
-      8'h24:
-          \$20  = 1'h0;
-      8'h25:
-          \$20  = 1'h0;
-      8'h26:
-          \$20  = 1'h0;
-      8'h27:
-          \$20  = 1'h0;
-      8'h28:
-          \$20  = 1'h0;
-      8'h29:
-          \$20  = 1'h0;
-      8'h2a:
-          \$20  = 1'h0;
-      8'h2b:
-          \$20  = 1'h0;
-      8'h2c:
-          \$20  = 1'h0;
-      8'h2d:
-          \$20  = 1'h0;
-      8'h2e:
-          \$20  = 1'h1;
-      8'h2f:
-          \$20  = 1'h0;
-      8'h30:
-          \$20  = 1'h0;
-      8'h31:
-          \$20  = 1'h0;
-      8'h32:
-          \$20  = 1'h0;
-      8'h33:
-          \$20  = 1'h0;
-      8'h34:
-          \$20  = 1'h0;
-      8'h35:
-          \$20  = 1'h0;
-      8'h36:
-          \$20  = 1'h0;
-      8'h37:
-          \$20  = 1'h0;
-      8'h38:
-          \$20  = 1'h0;
-      8'h39:
-          \$20  = 1'h0;
-      8'h3a:
-          \$20  = 1'h0;
-      8'h3b:
-          \$20  = 1'h0;
-      8'h3c:
-          \$20  = 1'h0;
-      8'h3d:
-          \$20  = 1'h0;
-      8'h3e:
-          \$20  = 1'h1;
-      8'h3f:
-          \$20  = 1'h0;
-      8'h40:
-          \$20  = 1'h0;
-      8'h41:
-          \$20  = 1'h0;
-      8'h42:
-          \$20  = 1'h0;
-      8'h43:
-          \$20  = 1'h0;
-      8'h44:
-          \$20  = 1'h0;
-      8'h45:
-          \$20  = 1'h0;
-      8'h46:
-          \$20  = 1'h0;
-      8'h47:
-          \$20  = 1'h0;
-      8'h48:
-          \$20  = 1'h0;
-      8'h49:
-          \$20  = 1'h0;
-      8'h4a:
-          \$20  = 1'h0;
-      8'h4b:
-          \$20  = 1'h0;
-      8'h4c:
-          \$20  = 1'h0;
-      8'h4d:
-          \$20  = 1'h0;
-      8'h4e:
-          \$20  = 1'h1;
-      8'h4f:
-          \$20  = 1'h0;
-      8'h50:
-          \$20  = 1'h0;
-      8'h51:
-          \$20  = 1'h0;
-      8'h52:
-          \$20  = 1'h0;
-      8'h53:
-          \$20  = 1'h0;
-      8'h54:
-          \$20  = 1'h0;
-      8'h55:
-          \$20  = 1'h0;
-      8'h56:
-          \$20  = 1'h0;
-      8'h57:
-          \$20  = 1'h0;
-      8'h58:
-          \$20  = 1'h0;
-      8'h59:
-          \$20  = 1'h0;
-      8'h5a:
-          \$20  = 1'h0;
-      8'h5b:
-          \$20  = 1'h0;
-      8'h5c:
-          \$20  = 1'h0;
-      8'h5d:
-          \$20  = 1'h0;
-      8'h5e:
-          \$20  = 1'h1;
-      8'h5f:
-          \$20  = 1'h0;
-      8'h60:
-          \$20  = 1'h0;
-      8'h61:
-          \$20  = 1'h0;
-      8'h62:
-          \$20  = 1'h0;
-      8'h63:
-          \$20  = 1'h0;
-      8'h64:
-          \$20  = 1'h0;
-      8'h65:
-          \$20  = 1'h0;
-      8'h66:
-          \$20  = 1'h0;
-      8'h67:
-          \$20  = 1'h0;
-      8'h68:
-          \$20  = 1'h0;
-      8'h69:
-          \$20  = 1'h0;
-      8'h6a:
-          \$20  = 1'h0;
-      8'h6b:
-          \$20  = 1'h0;
-      8'h6c:
-          \$20  = 1'h0;
-      8'h6d:
-          \$20  = 1'h0;
-      8'h6e:
-          \$20  = 1'h1;
-      8'h6f:
-          \$20  = 1'h0;
-      8'h70:
-          \$20  = 1'h0;
-      8'h71:
-          \$20  = 1'h0;
-      8'h72:
-          \$20  = 1'h0;
-      8'h73:
-          \$20  = 1'h0;
-      8'h74:
-          \$20  = 1'h0;
-      8'h75:
-          \$20  = 1'h0;
-      8'h76:
-          \$20  = 1'h0;
-      8'h77:
-          \$20  = 1'h0;
-      8'h78:
-          \$20  = 1'h0;
-      8'h79:
-          \$20  = 1'h0;
-      8'h7a:
-          \$20  = 1'h0;
-      8'h7b:
-          \$20  = 1'h0;
-      8'h7c:
-          \$20  = 1'h0;
-      8'h7d:
-          \$20  = 1'h1;
-      8'h7e:
-          \$20  = 1'h0;
-      8'h7f:
-          \$20  = 1'h0;
-      8'h80:
-          \$20  = 1'h0;
-      8'h81:
-          \$20  = 1'h0;
-      8'h82:
-          \$20  = 1'h0;
-      8'h83:
-          \$20  = 1'h0;
-      8'h84:
-          \$20  = 1'h0;
-      8'h85:
-          \$20  = 1'h0;
-      8'h86:
-          \$20  = 1'h0;
-      8'h87:
-          \$20  = 1'h0;
-      8'h88:
-          \$20  = 1'h0;
-      8'h89:
-          \$20  = 1'h0;
-      8'h8a:
-          \$20  = 1'h0;
-      8'h8b:
-          \$20  = 1'h0;
-      8'h8c:
-          \$20  = 1'h0;
-      8'h8d:
-          \$20  = 1'h1;
-      8'h8e:
-          \$20  = 1'h0;
-      8'h8f:
-          \$20  = 1'h0;
-      8'h90:
-          \$20  = 1'h0;
-      8'h91:
-          \$20  = 1'h0;
-      8'h92:
-          \$20  = 1'h0;
-      8'h93:
-          \$20  = 1'h0;
-      8'h94:
-          \$20  = 1'h0;
-      8'h95:
-          \$20  = 1'h0;
-      8'h96:
-          \$20  = 1'h0;
-      8'h97:
-          \$20  = 1'h0;
-      8'h98:
-          \$20  = 1'h0;
-      8'h99:
-          \$20  = 1'h0;
-      8'h9a:
-          \$20  = 1'h0;
-      8'h9b:
-          \$20  = 1'h0;
-      8'h9c:
-          \$20  = 1'h0;
-      8'h9d:
-          \$20  = 1'h1;
-      8'h9e:
-          \$20  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$21  = 1'h0;
-    casez (t)
-      8'h00:
-          \$21  = 1'h0;
-      8'h01:
-          \$21  = 1'h0;
-      8'h02:
-          \$21  = 1'h0;
-      8'h03:
-          \$21  = 1'h0;
-      8'h04:
-          \$21  = 1'h0;
-      8'h05:
-          \$21  = 1'h0;
-      8'h06:
-          \$21  = 1'h0;
-      8'h07:
-          \$21  = 1'h0;
-      8'h08:
-          \$21  = 1'h0;
-      8'h09:
-          \$21  = 1'h0;
-      8'h0a:
-          \$21  = 1'h0;
-      8'h0b:
-          \$21  = 1'h0;
-      8'h0c:
-          \$21  = 1'h0;
-      8'h0d:
-          \$21  = 1'h1;
-      8'h0e:
-          \$21  = 1'h0;
-      8'h0f:
-          \$21  = 1'h0;
-      8'h10:
-          \$21  = 1'h0;
-      8'h11:
-          \$21  = 1'h0;
-      8'h12:
-          \$21  = 1'h0;
-      8'h13:
-          \$21  = 1'h0;
-      8'h14:
-          \$21  = 1'h0;
-      8'h15:
-          \$21  = 1'h0;
-      8'h16:
-          \$21  = 1'h0;
-      8'h17:
-          \$21  = 1'h0;
-      8'h18:
-          \$21  = 1'h0;
-      8'h19:
-          \$21  = 1'h0;
-      8'h1a:
-          \$21  = 1'h0;
-      8'h1b:
-          \$21  = 1'h0;
-      8'h1c:
-          \$21  = 1'h0;
-      8'h1d:
-          \$21  = 1'h1;
-      8'h1e:
-          \$21  = 1'h0;
-      8'h1f:
-          \$21  = 1'h0;
-      8'h20:
-          \$21  = 1'h0;
-      8'h21:
-          \$21  = 1'h0;
-      8'h22:
-          \$21  = 1'h0;
-      8'h23:
-          \$21  = 1'h0;
-      8'h24:
-          \$21  = 1'h0;
-      8'h25:
-          \$21  = 1'h0;
-      8'h26:
-          \$21  = 1'h0;
-      8'h27:
-          \$21  = 1'h0;
-      8'h28:
-          \$21  = 1'h0;
-      8'h29:
-          \$21  = 1'h0;
-      8'h2a:
-          \$21  = 1'h0;
-      8'h2b:
-          \$21  = 1'h0;
-      8'h2c:
-          \$21  = 1'h0;
-      8'h2d:
-          \$21  = 1'h1;
-      8'h2e:
-          \$21  = 1'h0;
-      8'h2f:
-          \$21  = 1'h0;
-      8'h30:
-          \$21  = 1'h0;
-      8'h31:
-          \$21  = 1'h0;
-      8'h32:
-          \$21  = 1'h0;
-      8'h33:
-          \$21  = 1'h0;
-      8'h34:
-          \$21  = 1'h0;
-      8'h35:
-          \$21  = 1'h0;
-      8'h36:
-          \$21  = 1'h0;
-      8'h37:
-          \$21  = 1'h0;
-      8'h38:
-          \$21  = 1'h0;
-      8'h39:
-          \$21  = 1'h0;
-      8'h3a:
-          \$21  = 1'h0;
-      8'h3b:
-          \$21  = 1'h0;
-      8'h3c:
-          \$21  = 1'h0;
-      8'h3d:
-          \$21  = 1'h1;
-      8'h3e:
-          \$21  = 1'h0;
-      8'h3f:
-          \$21  = 1'h0;
-      8'h40:
-          \$21  = 1'h0;
-      8'h41:
-          \$21  = 1'h0;
-      8'h42:
-          \$21  = 1'h0;
-      8'h43:
-          \$21  = 1'h0;
-      8'h44:
-          \$21  = 1'h0;
-      8'h45:
-          \$21  = 1'h0;
-      8'h46:
-          \$21  = 1'h0;
-      8'h47:
-          \$21  = 1'h0;
-      8'h48:
-          \$21  = 1'h0;
-      8'h49:
-          \$21  = 1'h0;
-      8'h4a:
-          \$21  = 1'h0;
-      8'h4b:
-          \$21  = 1'h0;
-      8'h4c:
-          \$21  = 1'h0;
-      8'h4d:
-          \$21  = 1'h1;
-      8'h4e:
-          \$21  = 1'h0;
-      8'h4f:
-          \$21  = 1'h0;
-      8'h50:
-          \$21  = 1'h0;
-      8'h51:
-          \$21  = 1'h0;
-      8'h52:
-          \$21  = 1'h0;
-      8'h53:
-          \$21  = 1'h0;
-      8'h54:
-          \$21  = 1'h0;
-      8'h55:
-          \$21  = 1'h0;
-      8'h56:
-          \$21  = 1'h0;
-      8'h57:
-          \$21  = 1'h0;
-      8'h58:
-          \$21  = 1'h0;
-      8'h59:
-          \$21  = 1'h0;
-      8'h5a:
-          \$21  = 1'h0;
-      8'h5b:
-          \$21  = 1'h0;
-      8'h5c:
-          \$21  = 1'h0;
-      8'h5d:
-          \$21  = 1'h1;
-      8'h5e:
-          \$21  = 1'h0;
-      8'h5f:
-          \$21  = 1'h0;
-      8'h60:
-          \$21  = 1'h0;
-      8'h61:
-          \$21  = 1'h0;
-      8'h62:
-          \$21  = 1'h0;
-      8'h63:
-          \$21  = 1'h0;
-      8'h64:
-          \$21  = 1'h0;
-      8'h65:
-          \$21  = 1'h0;
-      8'h66:
-          \$21  = 1'h0;
-      8'h67:
-          \$21  = 1'h0;
-      8'h68:
-          \$21  = 1'h0;
-      8'h69:
-          \$21  = 1'h0;
-      8'h6a:
-          \$21  = 1'h0;
-      8'h6b:
-          \$21  = 1'h0;
-      8'h6c:
-          \$21  = 1'h0;
-      8'h6d:
-          \$21  = 1'h1;
-      8'h6e:
-          \$21  = 1'h0;
-      8'h6f:
-          \$21  = 1'h0;
-      8'h70:
-          \$21  = 1'h0;
-      8'h71:
-          \$21  = 1'h0;
-      8'h72:
-          \$21  = 1'h0;
-      8'h73:
-          \$21  = 1'h0;
-      8'h74:
-          \$21  = 1'h0;
-      8'h75:
-          \$21  = 1'h0;
-      8'h76:
-          \$21  = 1'h0;
-      8'h77:
-          \$21  = 1'h0;
-      8'h78:
-          \$21  = 1'h0;
-      8'h79:
-          \$21  = 1'h0;
-      8'h7a:
-          \$21  = 1'h0;
-      8'h7b:
-          \$21  = 1'h0;
-      8'h7c:
-          \$21  = 1'h1;
-      8'h7d:
-          \$21  = 1'h0;
-      8'h7e:
-          \$21  = 1'h0;
-      8'h7f:
-          \$21  = 1'h0;
-      8'h80:
-          \$21  = 1'h0;
-      8'h81:
-          \$21  = 1'h0;
-      8'h82:
-          \$21  = 1'h0;
-      8'h83:
-          \$21  = 1'h0;
-      8'h84:
-          \$21  = 1'h0;
-      8'h85:
-          \$21  = 1'h0;
-      8'h86:
-          \$21  = 1'h0;
-      8'h87:
-          \$21  = 1'h0;
-      8'h88:
-          \$21  = 1'h0;
-      8'h89:
-          \$21  = 1'h0;
-      8'h8a:
-          \$21  = 1'h0;
-      8'h8b:
-          \$21  = 1'h0;
-      8'h8c:
-          \$21  = 1'h1;
-      8'h8d:
-          \$21  = 1'h0;
-      8'h8e:
-          \$21  = 1'h0;
-      8'h8f:
-          \$21  = 1'h0;
-      8'h90:
-          \$21  = 1'h0;
-      8'h91:
-          \$21  = 1'h0;
-      8'h92:
-          \$21  = 1'h0;
-      8'h93:
-          \$21  = 1'h0;
-      8'h94:
-          \$21  = 1'h0;
-      8'h95:
-          \$21  = 1'h0;
-      8'h96:
-          \$21  = 1'h0;
-      8'h97:
-          \$21  = 1'h0;
-      8'h98:
-          \$21  = 1'h0;
-      8'h99:
-          \$21  = 1'h0;
-      8'h9a:
-          \$21  = 1'h0;
-      8'h9b:
-          \$21  = 1'h0;
-      8'h9c:
-          \$21  = 1'h1;
-      8'h9d:
-          \$21  = 1'h0;
-      8'h9e:
-          \$21  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$80  = nf_t;
+    \$81  = nf_t;
     if (issue) begin
-      \$80  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$80  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$81  = nf_t_ahead;
-    if (issue) begin
-      \$81  = \$17 ;
+      \$81  = nf_t_ahead;
     end
     if (rst) begin
       \$81  = 4'h0;
@@ -19075,9 +19150,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$82  = \$signature__addr ;
+    \$82  = nf_t_ahead;
     if (issue) begin
-      \$82  = sf_t_ahead;
+      \$82  = \$1 ;
     end
     if (rst) begin
       \$82  = 4'h0;
@@ -19085,29 +19160,29 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$83  = sf_t_ahead;
+    \$83  = sf_t;
     if (issue) begin
-      \$83  = \$18 ;
+      \$83  = sf_t_ahead;
     end
     if (rst) begin
-      \$83  = 4'h1;
+      \$83  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$84  = reads_input_t;
+    \$84  = sf_t_ahead;
     if (issue) begin
-      \$84  = reads_input_t_ahead;
+      \$84  = \$2 ;
     end
     if (rst) begin
-      \$84  = 1'h1;
+      \$84  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$85  = reads_input_t_ahead;
+    \$85  = reads_input_t;
     if (issue) begin
-      \$85  = \$19 ;
+      \$85  = reads_input_t_ahead;
     end
     if (rst) begin
       \$85  = 1'h1;
@@ -19115,9 +19190,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$86  = first_t;
+    \$86  = reads_input_t_ahead;
     if (issue) begin
-      \$86  = first_t_ahead;
+      \$86  = \$3 ;
     end
     if (rst) begin
       \$86  = 1'h1;
@@ -19125,19 +19200,19 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$87  = first_t_ahead;
+    \$87  = first_t;
     if (issue) begin
-      \$87  = \$20 ;
+      \$87  = first_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h0;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = last_t;
+    \$88  = first_t_ahead;
     if (issue) begin
-      \$88  = last_t_ahead;
+      \$88  = \$4 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -19145,9 +19220,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$89  = last_t_ahead;
+    \$89  = last_t;
     if (issue) begin
-      \$89  = \$21 ;
+      \$89  = last_t_ahead;
     end
     if (rst) begin
       \$89  = 1'h0;
@@ -19155,475 +19230,493 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$90  = t;
+    \$90  = last_t_ahead;
     if (issue) begin
-      \$90  = \$24 [7:0];
+      \$90  = \$5 ;
     end
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$91  = i__payload;
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$8 [7:0];
+    end
     if (rst) begin
-      \$91  = 32'd0;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$92  = reads_input_t;
+    \$92  = i__payload;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$93  = issue;
+    \$93  = reads_input_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = first_t;
+    \$94  = issue;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = last_t;
+    \$95  = first_t;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = nf_t;
+    \$96  = last_t;
     if (rst) begin
-      \$96  = 4'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = \$25 ;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 32'd0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = t;
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = port__data;
+    \$99  = t;
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = x_mid[7:0];
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = x_mid[15:8];
+    \$101  = x_mid[7:0];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = x_mid[23:16];
+    \$102  = x_mid[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = x_mid[31:24];
+    \$103  = x_mid[23:16];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = \$26 ;
+    \$104  = x_mid[31:24];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = rom0_read[7:0];
+    \$105  = \$10 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = \$27 ;
+    \$106  = rom0_read[7:0];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = rom0_read[15:8];
+    \$107  = \$11 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = \$28 ;
+    \$108  = rom0_read[15:8];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$109  = rom0_read[23:16];
+    \$109  = \$12 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$110  = \$29 ;
+    \$110  = rom0_read[23:16];
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$111  = rom0_read[31:24];
+    \$111  = \$13 ;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$112  = \$30 ;
+    \$112  = rom0_read[31:24];
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$113  = \$31 ;
+    \$113  = \$14 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$114  = \$32 ;
+    \$114  = \$15 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$115  = \$33 ;
+    \$115  = \$16 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$116  = prod0_0;
+    \$116  = \$17 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$117  = prod0_1;
+    \$117  = prod0_0;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$118  = prod0_2;
+    \$118  = prod0_1;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$119  = prod0_3;
+    \$119  = prod0_2;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$120  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
+    \$120  = prod0_3;
     if (rst) begin
-      \$120  = 24'h000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$121  = v1;
+    \$121  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$122  = first1;
+    \$122  = v1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$123  = last1;
+    \$123  = first1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$124  = nf1;
+    \$124  = last1;
     if (rst) begin
-      \$124  = 4'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$125  = v2;
+    \$125  = nf1;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$126  = first2;
+    \$126  = v2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$127  = last2;
+    \$127  = first2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$128  = nf2;
+    \$128  = last2;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$129  = v3;
+    \$129  = nf2;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$130  = first3;
+    \$130  = v3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$131  = last3;
+    \$131  = first3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$132  = nf3;
+    \$132  = last3;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$133  = v4;
+    \$133  = nf3;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$134  = first4;
+    \$134  = v4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$135  = last4;
+    \$135  = first4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = nf4;
+    \$136  = last4;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = v5;
+    \$137  = nf4;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = first5;
+    \$138  = v5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = last5;
+    \$139  = first5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = nf5;
+    \$140  = last5;
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = v6;
+    \$141  = nf5;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = first6;
+    \$142  = v6;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$143  = last6;
+    \$143  = first6;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$144  = nf6;
+    \$144  = last6;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$145  = acc0;
+    \$145  = nf6;
+    if (rst) begin
+      \$145  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$146  = acc0;
     if (v7) begin
-      \$145  = \$9 [23:0];
+      \$146  = \$69 [23:0];
     end
     if (rst) begin
-      \$145  = 24'h000000;
+      \$146  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$146  = \$40 [3:0];
+    \$147  = \$73 [3:0];
     if (rst) begin
-      \$146  = 4'h0;
+      \$147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$147  = \$signature__addr$27 ;
-    if (\$48 ) begin
-      \$147  = \$51 [2:0];
-    end
+    \$148  = \$21 ;
     if (rst) begin
-      \$147  = 3'h0;
+      \$148  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$148  = \rport__addr$30 ;
+    \$149  = q_wptr;
+    if (\$29 ) begin
+      \$149  = \$32 [2:0];
+    end
+    if (rst) begin
+      \$149  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$150  = q_rptr;
+    if (\$36 ) begin
+      \$150  = \$39 [2:0];
+    end
+    if (rst) begin
+      \$150  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$151  = \$53 [3:0];
+    if (rst) begin
+      \$151  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$152  = o__valid;
     if (\$55 ) begin
-      \$148  = \$58 [2:0];
+      \$152  = \$58 ;
     end
     if (rst) begin
-      \$148  = 3'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$149  = \$72 [3:0];
-    if (rst) begin
-      \$149  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$150  = o__valid;
-    if (\$74 ) begin
-      \$150  = \$77 ;
+    \$153  = o__payload;
+    if (\$55 ) begin
+      \$153  = \$60 ;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$153  = 24'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$151  = o__payload;
-    if (\$74 ) begin
-      \$151  = \$79 ;
-    end
-    if (rst) begin
-      \$151  = 24'h000000;
-    end
-  end
-  assign sf_t = \$signature__addr ;
+  assign acc0_next = \$69 [23:0];
+  assign q_owed_next = \$73 [3:0];
+  assign q_in = \$69 [23:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign acc0_next = \$9 [23:0];
-  assign q_in = \$9 [23:0];
-  assign q_wptr = \$signature__addr$27 ;
-  assign \$signature__data$29  = \$9 [23:0];
-  assign q_rptr = \rport__addr$30 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \$signature__addr$92  = q_wptr;
+  assign \$signature__data$93  = \$69 [23:0];
+  assign \rport__addr$94  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \q_in[0]  = \$9 [23:0];
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = \$69 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__payload, o__ready);
+module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -19634,7 +19727,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$104 ;
   reg [5:0] \$105 ;
   reg [5:0] \$106 ;
-  reg [33:0] \$107 ;
+  reg [5:0] \$107 ;
   reg [33:0] \$108 ;
   reg [33:0] \$109 ;
   wire \$11 ;
@@ -19652,73 +19745,75 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] \$120 ;
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
-  reg [23:0] \$123 ;
-  reg [16:0] \$124 ;
+  reg [33:0] \$123 ;
+  reg [23:0] \$124 ;
   reg [16:0] \$125 ;
-  reg [33:0] \$126 ;
+  reg [16:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
-  reg [16:0] \$129 ;
-  wire [4:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [24:0] \$131 ;
+  reg [33:0] \$129 ;
+  wire \$13 ;
+  reg [16:0] \$130 ;
+  reg [7:0] \$131 ;
   reg [24:0] \$132 ;
   reg [24:0] \$133 ;
-  reg [6:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [23:0] \$136 ;
+  reg [24:0] \$134 ;
+  reg [6:0] \$135 ;
+  reg [16:0] \$136 ;
   reg [23:0] \$137 ;
   reg [23:0] \$138 ;
-  reg [6:0] \$139 ;
-  wire [4:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [14:0] \$141 ;
+  reg [23:0] \$139 ;
+  wire \$14 ;
+  reg [6:0] \$140 ;
+  reg [7:0] \$141 ;
   reg [14:0] \$142 ;
   reg [14:0] \$143 ;
-  reg [48:0] \$144 ;
+  reg [14:0] \$144 ;
   reg [48:0] \$145 ;
-  reg \$146 ;
+  reg [48:0] \$146 ;
   reg \$147 ;
-  reg [50:0] \$148 ;
-  reg [3:0] \$149 ;
+  reg \$148 ;
+  reg [50:0] \$149 ;
   wire \$15 ;
   reg [3:0] \$150 ;
-  reg [3:0] \$151 ;
+  reg \$151 ;
   reg [3:0] \$152 ;
-  reg \$153 ;
-  reg [7:0] \$154 ;
-  reg [24:0] \$16 ;
-  reg [5:0] \$17 ;
-  reg [33:0] \$18 ;
-  reg [33:0] \$19 ;
+  reg [3:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg \$155 ;
+  reg [7:0] \$156 ;
+  wire \$16 ;
+  wire [4:0] \$17 ;
+  wire [4:0] \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [33:0] \$20 ;
-  wire [24:0] \$21 ;
-  wire [23:0] \$22 ;
-  wire [14:0] \$23 ;
-  wire [34:0] \$24 ;
-  wire [35:0] \$25 ;
-  wire [55:0] \$26 ;
-  wire [56:0] \$27 ;
-  wire [54:0] \$28 ;
-  wire [58:0] \$29 ;
+  reg [24:0] \$20 ;
+  reg [5:0] \$21 ;
+  reg [33:0] \$22 ;
+  reg [33:0] \$23 ;
+  wire [33:0] \$24 ;
+  wire [24:0] \$25 ;
+  wire [23:0] \$26 ;
+  wire [14:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
   wire [50:0] \$3 ;
-  wire [77:0] \$30 ;
-  wire [78:0] \$31 ;
-  wire [48:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [49:0] \$37 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [54:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [77:0] \$34 ;
+  wire [78:0] \$35 ;
+  wire [48:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [50:0] \$4 ;
-  wire [50:0] \$40 ;
-  wire \$41 ;
-  wire [4:0] \$42 ;
+  wire \$40 ;
+  wire [49:0] \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [5:0] \$44 ;
+  wire [50:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -19728,39 +19823,39 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire \$53 ;
   wire [4:0] \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
-  wire [4:0] \$60 ;
+  wire [4:0] \$6 ;
+  wire \$60 ;
   wire [4:0] \$61 ;
-  wire \$62 ;
+  wire [4:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [5:0] \$74 ;
-  wire \$75 ;
+  wire \$74 ;
+  wire [5:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
-  wire [7:0] \$80 ;
-  reg [3:0] \$81 ;
-  reg \$82 ;
+  wire [5:0] \$8 ;
+  wire \$80 ;
+  wire [7:0] \$81 ;
+  reg [3:0] \$82 ;
   reg \$83 ;
   reg \$84 ;
   reg \$85 ;
@@ -19770,7 +19865,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg [24:0] \$91 ;
+  reg \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
@@ -19778,7 +19873,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] \$96 ;
   reg [24:0] \$97 ;
   reg [24:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -19788,7 +19883,8 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   input [23:0] i__payload;
   wire [23:0] i__payload;
   wire [23:0] \i__payload[0] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [7:0] o__payload;
@@ -19801,7 +19897,8 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -19897,801 +19994,796 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'ha;
   assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
   assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$7  = | q_stored;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = \$6  & \$8 ;
-  assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_8 & \$10 ;
-  assign \$11  = i__valid & q_room;
-  assign \$12  = group == 4'h9;
-  assign \$13  = group + 1'h1;
-  assign \$14  = \$12  ? 5'h00 : \$13 ;
-  assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x0_0 * rq0_m0_0;
-  assign \$21  = rq0_x0_1 * rq0_m0_1;
-  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$25  = 1'h0 + \$24 ;
-  assign \$27  = \$25  + \$26 ;
-  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$33  = rq0_rem > rq0_half_6;
-  assign \$34  = rq0_rem == rq0_half_6;
-  assign \$35  = | rq0_half_6;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = $signed(6'h10) + $signed(rq0_floor);
-  assign \$38  = rq0_tie & rq0_floor[0];
-  assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$41  = i__valid & q_room;
-  assign \$42  = q_owed + \$41 ;
-  assign \$43  = o__valid & o__ready;
-  assign \$44  = \$42  - \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_8 & \$50 ;
-  assign \$52  = \$signature__addr  == 4'h8;
-  assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 5'h00 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 4'h8;
-  assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 5'h00 : \$60 ;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = | q_stored;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_8 & \$67 ;
-  assign \$69  = q_stored + \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = \$69  - \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_8;
-  assign \$79  = | q_stored;
-  assign \$80  = \$79  ? rport__data : \$4 [7:0];
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 4'h9;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = \$8 [3:0] < 4'ha;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$47  & \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = rq_valid_8 & \$51 ;
+  assign \$53  = \$signature__addr  == 4'h8;
+  assign \$54  = \$signature__addr  + 1'h1;
+  assign \$55  = \$53  ? 5'h00 : \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = rport__addr == 4'h8;
+  assign \$61  = rport__addr + 1'h1;
+  assign \$62  = \$60  ? 5'h00 : \$61 ;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = rq_valid_8 & \$68 ;
+  assign \$70  = q_stored + \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$70  - \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = \$78  | rq_valid_8;
+  assign \$80  = | q_stored;
+  assign \$81  = \$80  ? rport__data : \$4 [7:0];
   always @(posedge clk)
-    group <= \$81 ;
+    group <= \$82 ;
   always @(posedge clk)
-    rq_valid_1 <= \$82 ;
+    rq_valid_1 <= \$83 ;
   always @(posedge clk)
-    rq_valid_2 <= \$83 ;
+    rq_valid_2 <= \$84 ;
   always @(posedge clk)
-    rq_valid_3 <= \$84 ;
+    rq_valid_3 <= \$85 ;
   always @(posedge clk)
-    rq_valid_4 <= \$85 ;
+    rq_valid_4 <= \$86 ;
   always @(posedge clk)
-    rq_valid_5 <= \$86 ;
+    rq_valid_5 <= \$87 ;
   always @(posedge clk)
-    rq_valid_6 <= \$87 ;
+    rq_valid_6 <= \$88 ;
   always @(posedge clk)
-    rq_valid_7 <= \$88 ;
+    rq_valid_7 <= \$89 ;
   always @(posedge clk)
-    rq_valid_8 <= \$89 ;
+    rq_valid_8 <= \$90 ;
   always @(posedge clk)
-    rq_valid_9 <= \$90 ;
+    rq_valid_9 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$91 ;
+    rq0_mult_1 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$92 ;
+    rq0_mult_2 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$93 ;
+    rq0_mult_3 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$94 ;
+    rq0_mult_4 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$95 ;
+    rq0_mult_5 <= \$96 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$96 ;
+    rq0_mult_6 <= \$97 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$97 ;
+    rq0_mult_7 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$98 ;
+    rq0_mult_8 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$99 ;
+    rq0_shift_1 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$100 ;
+    rq0_shift_2 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$101 ;
+    rq0_shift_3 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$102 ;
+    rq0_shift_4 <= \$103 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$103 ;
+    rq0_shift_5 <= \$104 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$104 ;
+    rq0_shift_6 <= \$105 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$105 ;
+    rq0_shift_7 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$106 ;
+    rq0_shift_8 <= \$107 ;
   always @(posedge clk)
-    rq0_half_1 <= \$107 ;
+    rq0_half_1 <= \$108 ;
   always @(posedge clk)
-    rq0_half_2 <= \$108 ;
+    rq0_half_2 <= \$109 ;
   always @(posedge clk)
-    rq0_half_3 <= \$109 ;
+    rq0_half_3 <= \$110 ;
   always @(posedge clk)
-    rq0_half_4 <= \$110 ;
+    rq0_half_4 <= \$111 ;
   always @(posedge clk)
-    rq0_half_5 <= \$111 ;
+    rq0_half_5 <= \$112 ;
   always @(posedge clk)
-    rq0_half_6 <= \$112 ;
+    rq0_half_6 <= \$113 ;
   always @(posedge clk)
-    rq0_half_7 <= \$113 ;
+    rq0_half_7 <= \$114 ;
   always @(posedge clk)
-    rq0_half_8 <= \$114 ;
+    rq0_half_8 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$115 ;
+    rq0_mask_1 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$116 ;
+    rq0_mask_2 <= \$117 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$117 ;
+    rq0_mask_3 <= \$118 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$118 ;
+    rq0_mask_4 <= \$119 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$119 ;
+    rq0_mask_5 <= \$120 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$120 ;
+    rq0_mask_6 <= \$121 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$121 ;
+    rq0_mask_7 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$122 ;
+    rq0_mask_8 <= \$123 ;
   always @(posedge clk)
-    rq0_x <= \$123 ;
+    rq0_x <= \$124 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$124 ;
+    rq0_x0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$125 ;
+    rq0_m0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$126 ;
+    rq0_part0_0 <= \$127 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$127 ;
+    rq0_part0_0_r <= \$128 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$128 ;
+    rq0_part0_0_rr <= \$129 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$129 ;
+    rq0_x0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$130 ;
+    rq0_m0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$131 ;
+    rq0_part0_1 <= \$132 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$132 ;
+    rq0_part0_1_r <= \$133 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$133 ;
+    rq0_part0_1_rr <= \$134 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$134 ;
+    rq0_x1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$135 ;
+    rq0_m1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$136 ;
+    rq0_part1_0 <= \$137 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$137 ;
+    rq0_part1_0_r <= \$138 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$138 ;
+    rq0_part1_0_rr <= \$139 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$139 ;
+    rq0_x1_1 <= \$140 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$140 ;
+    rq0_m1_1 <= \$141 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$141 ;
+    rq0_part1_1 <= \$142 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$142 ;
+    rq0_part1_1_r <= \$143 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$143 ;
+    rq0_part1_1_rr <= \$144 ;
   always @(posedge clk)
-    rq0_prod <= \$144 ;
+    rq0_prod <= \$145 ;
   always @(posedge clk)
-    rq0_floor <= \$145 ;
+    rq0_floor <= \$146 ;
   always @(posedge clk)
-    rq0_above <= \$146 ;
+    rq0_above <= \$147 ;
   always @(posedge clk)
-    rq0_tie <= \$147 ;
+    rq0_tie <= \$148 ;
   always @(posedge clk)
-    rq0_code <= \$148 ;
+    rq0_code <= \$149 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    q_owed <= \$150 ;
   always @(posedge clk)
-    \$signature__addr  <= \$150 ;
+    i__ready <= \$151 ;
   always @(posedge clk)
-    rport__addr <= \$151 ;
+    \$signature__addr  <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$152 ;
+    rport__addr <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$153 ;
+    q_stored <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$154 ;
+    o__valid <= \$155 ;
+  always @(posedge clk)
+    o__payload <= \$156 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$16  = 25'h0000000;
+    \$20  = 25'h0000000;
     casez (group)
       4'h0:
-          \$16  = 25'h125194a;
+          \$20  = 25'h125194a;
       4'h1:
-          \$16  = 25'h15dac9b;
+          \$20  = 25'h15dac9b;
       4'h2:
-          \$16  = 25'h17c24cf;
+          \$20  = 25'h17c24cf;
       4'h3:
-          \$16  = 25'h194e178;
+          \$20  = 25'h194e178;
       4'h4:
-          \$16  = 25'h11284db;
+          \$20  = 25'h11284db;
       4'h5:
-          \$16  = 25'h1da56b9;
+          \$20  = 25'h1da56b9;
       4'h6:
-          \$16  = 25'h1581936;
+          \$20  = 25'h1581936;
       4'h7:
-          \$16  = 25'h17b52d4;
+          \$20  = 25'h17b52d4;
       4'h8:
-          \$16  = 25'h1bd45ef;
+          \$20  = 25'h1bd45ef;
       4'h9:
-          \$16  = 25'h12e16f4;
+          \$20  = 25'h12e16f4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$17  = 6'h00;
+    \$21  = 6'h00;
     casez (group)
       4'h0:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h1:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h2:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h3:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h4:
-          \$17  = 6'h21;
+          \$21  = 6'h21;
       4'h5:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h6:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h7:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h8:
-          \$17  = 6'h22;
+          \$21  = 6'h22;
       4'h9:
-          \$17  = 6'h21;
+          \$21  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$18  = 34'h000000000;
+    \$22  = 34'h000000000;
     casez (group)
       4'h0:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h1:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h2:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h3:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h4:
-          \$18  = 34'h100000000;
+          \$22  = 34'h100000000;
       4'h5:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h6:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h7:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h8:
-          \$18  = 34'h200000000;
+          \$22  = 34'h200000000;
       4'h9:
-          \$18  = 34'h100000000;
+          \$22  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$19  = 34'h000000000;
+    \$23  = 34'h000000000;
     casez (group)
       4'h0:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h1:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h2:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h3:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h4:
-          \$19  = 34'h1ffffffff;
+          \$23  = 34'h1ffffffff;
       4'h5:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h6:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h7:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h8:
-          \$19  = 34'h3ffffffff;
+          \$23  = 34'h3ffffffff;
       4'h9:
-          \$19  = 34'h1ffffffff;
+          \$23  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$81  = group;
-    if (\$11 ) begin
-      \$81  = \$14 [3:0];
+    \$82  = group;
+    if (\$15 ) begin
+      \$82  = \$18 [3:0];
     end
     if (rst) begin
-      \$81  = 4'h0;
+      \$82  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$82  = \$15 ;
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$83  = rq_valid_1;
+    \$83  = \$19 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$84  = rq_valid_2;
+    \$84  = rq_valid_1;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$85  = rq_valid_3;
+    \$85  = rq_valid_2;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$86  = rq_valid_4;
+    \$86  = rq_valid_3;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$87  = rq_valid_5;
+    \$87  = rq_valid_4;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$88  = rq_valid_6;
+    \$88  = rq_valid_5;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$89  = rq_valid_7;
+    \$89  = rq_valid_6;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = rq_valid_8;
+    \$90  = rq_valid_7;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = \$16 ;
+    \$91  = rq_valid_8;
     if (rst) begin
-      \$91  = 25'h0000000;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = rq0_mult_1;
+    \$92  = \$20 ;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = rq0_mult_2;
+    \$93  = rq0_mult_1;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = rq0_mult_3;
+    \$94  = rq0_mult_2;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = rq0_mult_4;
+    \$95  = rq0_mult_3;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = rq0_mult_5;
+    \$96  = rq0_mult_4;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = rq0_mult_6;
+    \$97  = rq0_mult_5;
     if (rst) begin
       \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = rq0_mult_7;
+    \$98  = rq0_mult_6;
     if (rst) begin
       \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq0_mult_7;
     if (rst) begin
-      \$99  = 6'h00;
+      \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = rq0_shift_1;
+    \$100  = \$21 ;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = rq0_shift_2;
+    \$101  = rq0_shift_1;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = rq0_shift_3;
+    \$102  = rq0_shift_2;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rq0_shift_4;
+    \$103  = rq0_shift_3;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = rq0_shift_5;
+    \$104  = rq0_shift_4;
     if (rst) begin
       \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = rq0_shift_6;
+    \$105  = rq0_shift_5;
     if (rst) begin
       \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rq0_shift_7;
+    \$106  = rq0_shift_6;
     if (rst) begin
       \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_shift_7;
     if (rst) begin
-      \$107  = 34'h000000000;
+      \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = rq0_half_1;
+    \$108  = \$22 ;
     if (rst) begin
       \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rq0_half_2;
+    \$109  = rq0_half_1;
     if (rst) begin
       \$109  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rq0_half_3;
+    \$110  = rq0_half_2;
     if (rst) begin
       \$110  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = rq0_half_4;
+    \$111  = rq0_half_3;
     if (rst) begin
       \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rq0_half_5;
+    \$112  = rq0_half_4;
     if (rst) begin
       \$112  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = rq0_half_6;
+    \$113  = rq0_half_5;
     if (rst) begin
       \$113  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = rq0_half_7;
+    \$114  = rq0_half_6;
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_half_7;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = rq0_mask_1;
+    \$116  = \$23 ;
     if (rst) begin
       \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = rq0_mask_2;
+    \$117  = rq0_mask_1;
     if (rst) begin
       \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = rq0_mask_3;
+    \$118  = rq0_mask_2;
     if (rst) begin
       \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = rq0_mask_4;
+    \$119  = rq0_mask_3;
     if (rst) begin
       \$119  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = rq0_mask_5;
+    \$120  = rq0_mask_4;
     if (rst) begin
       \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = rq0_mask_6;
+    \$121  = rq0_mask_5;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = rq0_mask_7;
+    \$122  = rq0_mask_6;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = i__payload;
+    \$123  = rq0_mask_7;
     if (rst) begin
-      \$123  = 24'h000000;
+      \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = rq0_x[16:0];
+    \$124  = i__payload;
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = rq0_mult_1[16:0];
+    \$125  = rq0_x[16:0];
     if (rst) begin
       \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = \$20 ;
+    \$126  = rq0_mult_1[16:0];
     if (rst) begin
-      \$126  = 34'h000000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = rq0_part0_0;
+    \$127  = \$24 ;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = rq0_part0_0_r;
+    \$128  = rq0_part0_0;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = rq0_x[16:0];
+    \$129  = rq0_part0_0_r;
     if (rst) begin
-      \$129  = 17'h00000;
+      \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = rq0_mult_1[24:17];
+    \$130  = rq0_x[16:0];
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = \$21 ;
+    \$131  = rq0_mult_1[24:17];
     if (rst) begin
-      \$131  = 25'h0000000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = rq0_part0_1;
+    \$132  = \$25 ;
     if (rst) begin
       \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = rq0_part0_1_r;
+    \$133  = rq0_part0_1;
     if (rst) begin
       \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = rq0_x[23:17];
+    \$134  = rq0_part0_1_r;
     if (rst) begin
-      \$134  = 7'h00;
+      \$134  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = rq0_mult_1[16:0];
+    \$135  = rq0_x[23:17];
     if (rst) begin
-      \$135  = 17'h00000;
+      \$135  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = \$22 ;
+    \$136  = rq0_mult_1[16:0];
     if (rst) begin
-      \$136  = 24'h000000;
+      \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = rq0_part1_0;
+    \$137  = \$26 ;
     if (rst) begin
       \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = rq0_part1_0_r;
+    \$138  = rq0_part1_0;
     if (rst) begin
       \$138  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = rq0_x[23:17];
+    \$139  = rq0_part1_0_r;
     if (rst) begin
-      \$139  = 7'h00;
+      \$139  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = rq0_mult_1[24:17];
+    \$140  = rq0_x[23:17];
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = \$23 ;
+    \$141  = rq0_mult_1[24:17];
     if (rst) begin
-      \$141  = 15'h0000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = rq0_part1_1;
+    \$142  = \$27 ;
     if (rst) begin
       \$142  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = rq0_part1_1_r;
+    \$143  = rq0_part1_1;
     if (rst) begin
       \$143  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = \$31 [48:0];
+    \$144  = rq0_part1_1_r;
     if (rst) begin
-      \$144  = 49'h0000000000000;
+      \$144  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = \$32 ;
+    \$145  = \$35 [48:0];
     if (rst) begin
       \$145  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = \$33 ;
+    \$146  = \$36 ;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = \$36 ;
+    \$147  = \$37 ;
     if (rst) begin
       \$147  = 1'h0;
     end
@@ -20700,73 +20792,88 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$148  = \$40 ;
     if (rst) begin
-      \$148  = 51'h0000000000000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = \$44 [3:0];
+    \$149  = \$44 ;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = \$signature__addr ;
-    if (\$51 ) begin
-      \$150  = \$54 [3:0];
-    end
+    \$150  = \$8 [3:0];
     if (rst) begin
       \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = rport__addr;
-    if (\$58 ) begin
-      \$151  = \$61 [3:0];
-    end
+    \$151  = \$45 ;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = \$74 [3:0];
+    \$152  = \$signature__addr ;
+    if (\$52 ) begin
+      \$152  = \$55 [3:0];
+    end
     if (rst) begin
       \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = o__valid;
-    if (\$76 ) begin
-      \$153  = \$78 ;
+    \$153  = rport__addr;
+    if (\$59 ) begin
+      \$153  = \$62 [3:0];
     end
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = o__payload;
-    if (\$76 ) begin
-      \$154  = \$80 ;
-    end
+    \$154  = \$75 [3:0];
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 4'h0;
     end
   end
-  assign i__ready = q_room;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$155  = o__valid;
+    if (\$77 ) begin
+      \$155  = \$79 ;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$156  = o__payload;
+    if (\$77 ) begin
+      \$156  = \$81 ;
+    end
+    if (rst) begin
+      \$156  = 8'h00;
+    end
+  end
+  assign q_room = i__ready;
   assign q_in = \$4 [7:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = \$4 [7:0];
   assign q_rptr = rport__addr;
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_rr };
-  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$28  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$30  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule

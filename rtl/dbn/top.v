@@ -182,11 +182,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s0_dense0_u1  s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
+    .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
     .o__payload(\i__payload$42 ),
     .o__ready(\o__ready$44 ),
     .o__valid(\i__valid$46 ),
-    .q_room(\o__ready$11 ),
     .rst(rst)
   );
   \top.s1_dense1_u0  s1_dense1_u0 (
@@ -202,11 +202,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s1_dense1_u1  s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
+    .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
     .o__payload(\i__payload$48 ),
     .o__ready(\o__ready$50 ),
     .o__valid(\i__valid$52 ),
-    .q_room(\o__ready$17 ),
     .rst(rst)
   );
   \top.s2_dense2_u0  s2_dense2_u0 (
@@ -222,11 +222,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s2_dense2_u1  s2_dense2_u1 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
+    .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
-    .q_room(\o__ready$23 ),
     .rst(rst)
   );
   assign \o__payload$10  = \i__payload$9 ;
@@ -790,168 +790,168 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
+module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o__ready, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  reg [23:0] \$10 ;
+  reg [2:0] \$1 ;
+  wire [8:0] \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
   wire [16:0] \$102 ;
   wire [16:0] \$103 ;
   wire [16:0] \$104 ;
   wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
-  wire [23:0] \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
-  wire [24:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
-  reg [23:0] \$13 ;
-  wire [16:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
+  wire [17:0] \$106 ;
+  wire [17:0] \$107 ;
+  wire [18:0] \$108 ;
+  wire [17:0] \$109 ;
+  wire [8:0] \$11 ;
+  wire [17:0] \$110 ;
+  wire [18:0] \$111 ;
+  wire [24:0] \$112 ;
+  wire [17:0] \$113 ;
+  wire [17:0] \$114 ;
+  wire [18:0] \$115 ;
+  wire [17:0] \$116 ;
+  wire [17:0] \$117 ;
+  wire [18:0] \$118 ;
+  wire [24:0] \$119 ;
+  wire [8:0] \$12 ;
+  wire [17:0] \$120 ;
+  wire [17:0] \$121 ;
+  wire [18:0] \$122 ;
+  wire [17:0] \$123 ;
+  wire [17:0] \$124 ;
+  wire [18:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire [17:0] \$127 ;
+  wire [17:0] \$128 ;
+  wire [18:0] \$129 ;
+  wire [8:0] \$13 ;
+  wire [17:0] \$130 ;
+  wire [17:0] \$131 ;
+  wire [18:0] \$132 ;
+  wire [24:0] \$133 ;
+  wire [17:0] \$134 ;
+  wire [17:0] \$135 ;
+  wire [18:0] \$136 ;
   wire [17:0] \$137 ;
   wire [17:0] \$138 ;
   wire [18:0] \$139 ;
-  wire [23:0] \$14 ;
-  wire [17:0] \$140 ;
+  wire [8:0] \$14 ;
+  wire [24:0] \$140 ;
   wire [17:0] \$141 ;
-  wire [18:0] \$142 ;
-  wire [24:0] \$143 ;
+  wire [17:0] \$142 ;
+  wire [18:0] \$143 ;
   wire [17:0] \$144 ;
   wire [17:0] \$145 ;
   wire [18:0] \$146 ;
-  wire [17:0] \$147 ;
-  wire [17:0] \$148 ;
-  wire [18:0] \$149 ;
-  wire [24:0] \$15 ;
-  wire [24:0] \$150 ;
-  wire [17:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [18:0] \$153 ;
-  wire [17:0] \$154 ;
-  wire [17:0] \$155 ;
-  wire [18:0] \$156 ;
-  wire [24:0] \$157 ;
-  wire [17:0] \$158 ;
-  wire [17:0] \$159 ;
-  reg [23:0] \$16 ;
-  wire [18:0] \$160 ;
-  wire [17:0] \$161 ;
-  wire [17:0] \$162 ;
-  wire [18:0] \$163 ;
-  wire [24:0] \$164 ;
-  wire [17:0] \$165 ;
-  wire [17:0] \$166 ;
-  wire [18:0] \$167 ;
-  wire [17:0] \$168 ;
-  wire [17:0] \$169 ;
-  wire [23:0] \$17 ;
-  wire [18:0] \$170 ;
-  wire [24:0] \$171 ;
-  wire [17:0] \$172 ;
-  wire [17:0] \$173 ;
-  wire [18:0] \$174 ;
-  wire [17:0] \$175 ;
-  wire [17:0] \$176 ;
-  wire [18:0] \$177 ;
-  wire [24:0] \$178 ;
+  wire [24:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [8:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [4:0] \$158 ;
+  wire [4:0] \$159 ;
+  wire [8:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [4:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [8:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [4:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
   wire \$179 ;
-  wire [24:0] \$18 ;
-  wire [4:0] \$180 ;
+  wire [8:0] \$18 ;
+  wire [5:0] \$180 ;
   wire \$181 ;
-  wire [5:0] \$182 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire \$187 ;
+  wire [143:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
-  reg [23:0] \$19 ;
+  wire [8:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [4:0] \$192 ;
-  wire [4:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire [4:0] \$199 ;
-  wire \$2 ;
-  wire [23:0] \$20 ;
-  wire [4:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [4:0] \$209 ;
-  wire [24:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire \$192 ;
+  wire \$193 ;
+  reg [23:0] \$194 ;
+  wire [23:0] \$195 ;
+  wire [24:0] \$196 ;
+  reg [23:0] \$197 ;
+  wire [23:0] \$198 ;
+  wire [24:0] \$199 ;
+  reg [2:0] \$2 ;
+  wire [8:0] \$20 ;
+  reg [23:0] \$200 ;
+  wire [23:0] \$201 ;
+  wire [24:0] \$202 ;
+  reg [23:0] \$203 ;
+  wire [23:0] \$204 ;
+  wire [24:0] \$205 ;
+  reg [23:0] \$206 ;
+  wire [23:0] \$207 ;
+  wire [24:0] \$208 ;
+  reg [23:0] \$209 ;
+  wire [8:0] \$21 ;
+  wire [23:0] \$210 ;
+  wire [24:0] \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire [5:0] \$214 ;
-  wire \$215 ;
+  wire [4:0] \$213 ;
+  wire \$214 ;
+  wire [5:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  reg [23:0] \$22 ;
+  wire [8:0] \$22 ;
   wire \$220 ;
-  wire [143:0] \$221 ;
-  reg [2:0] \$222 ;
+  wire \$221 ;
+  wire \$222 ;
   reg [2:0] \$223 ;
   reg [2:0] \$224 ;
   reg [2:0] \$225 ;
-  reg \$226 ;
+  reg [2:0] \$226 ;
   reg \$227 ;
   reg \$228 ;
   reg \$229 ;
-  wire [23:0] \$23 ;
+  wire [8:0] \$23 ;
   reg \$230 ;
   reg \$231 ;
-  reg [5:0] \$232 ;
-  reg [63:0] \$233 ;
-  reg \$234 ;
+  reg \$232 ;
+  reg [5:0] \$233 ;
+  reg [63:0] \$234 ;
   reg \$235 ;
   reg \$236 ;
   reg \$237 ;
-  reg [2:0] \$238 ;
-  reg [63:0] \$239 ;
-  wire [24:0] \$24 ;
-  reg [5:0] \$240 ;
-  reg [63:0] \$241 ;
-  reg [7:0] \$242 ;
+  reg \$238 ;
+  reg [2:0] \$239 ;
+  wire [8:0] \$24 ;
+  reg [63:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [63:0] \$242 ;
   reg [7:0] \$243 ;
   reg [7:0] \$244 ;
   reg [7:0] \$245 ;
@@ -959,10 +959,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$247 ;
   reg [7:0] \$248 ;
   reg [7:0] \$249 ;
-  wire \$25 ;
-  reg [5:0] \$250 ;
-  reg [63:0] \$251 ;
-  reg [7:0] \$252 ;
+  wire [8:0] \$25 ;
+  reg [7:0] \$250 ;
+  reg [5:0] \$251 ;
+  reg [63:0] \$252 ;
   reg [7:0] \$253 ;
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
@@ -970,10 +970,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$257 ;
   reg [7:0] \$258 ;
   reg [7:0] \$259 ;
-  wire \$26 ;
-  reg [5:0] \$260 ;
-  reg [63:0] \$261 ;
-  reg [7:0] \$262 ;
+  wire [8:0] \$26 ;
+  reg [7:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [63:0] \$262 ;
   reg [7:0] \$263 ;
   reg [7:0] \$264 ;
   reg [7:0] \$265 ;
@@ -981,10 +981,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
   reg [7:0] \$269 ;
-  wire \$27 ;
-  reg [5:0] \$270 ;
-  reg [63:0] \$271 ;
-  reg [7:0] \$272 ;
+  wire [8:0] \$27 ;
+  reg [7:0] \$270 ;
+  reg [5:0] \$271 ;
+  reg [63:0] \$272 ;
   reg [7:0] \$273 ;
   reg [7:0] \$274 ;
   reg [7:0] \$275 ;
@@ -992,10 +992,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
-  wire \$28 ;
-  reg [5:0] \$280 ;
-  reg [63:0] \$281 ;
-  reg [7:0] \$282 ;
+  wire [8:0] \$28 ;
+  reg [7:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [63:0] \$282 ;
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
@@ -1003,10 +1003,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
-  wire \$29 ;
-  reg [5:0] \$290 ;
-  reg [63:0] \$291 ;
-  reg [7:0] \$292 ;
+  wire [8:0] \$29 ;
+  reg [7:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [63:0] \$292 ;
   reg [7:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
@@ -1014,119 +1014,119 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$297 ;
   reg [7:0] \$298 ;
   reg [7:0] \$299 ;
-  wire \$3 ;
-  wire \$30 ;
-  reg [8:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [8:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [8:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [8:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [7:0] \$309 ;
-  wire \$31 ;
-  reg [8:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [8:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [8:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [8:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [7:0] \$319 ;
-  reg [2:0] \$32 ;
-  reg [8:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [8:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [8:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [8:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [8:0] \$328 ;
-  reg [7:0] \$329 ;
-  reg [2:0] \$33 ;
-  reg [8:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [8:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [8:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [8:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [8:0] \$338 ;
-  reg [7:0] \$339 ;
-  reg \$34 ;
-  reg [8:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [7:0] \$349 ;
-  reg \$35 ;
-  reg [8:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
-  reg \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [7:0] \$369 ;
-  wire \$37 ;
-  reg [8:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [8:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [8:0] \$376 ;
-  reg [7:0] \$377 ;
-  reg [8:0] \$378 ;
-  reg [7:0] \$379 ;
-  wire [6:0] \$38 ;
-  reg [8:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [8:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [8:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg [8:0] \$388 ;
-  reg [7:0] \$389 ;
-  wire [6:0] \$39 ;
-  reg [8:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [8:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [8:0] \$394 ;
-  reg [7:0] \$395 ;
-  reg [16:0] \$396 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
+  reg [7:0] \$300 ;
+  reg [8:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [8:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [8:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [8:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [8:0] \$309 ;
+  wire [8:0] \$31 ;
+  reg [7:0] \$310 ;
+  reg [8:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [8:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [8:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [8:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [8:0] \$319 ;
+  wire [8:0] \$32 ;
+  reg [7:0] \$320 ;
+  reg [8:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [8:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [8:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [8:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [8:0] \$329 ;
+  wire [8:0] \$33 ;
+  reg [7:0] \$330 ;
+  reg [8:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [8:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [8:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [8:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [8:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [7:0] \$340 ;
+  reg [8:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [8:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [8:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [8:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [8:0] \$349 ;
+  wire [8:0] \$35 ;
+  reg [7:0] \$350 ;
+  reg [8:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [8:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [8:0] \$359 ;
+  wire [8:0] \$36 ;
+  reg [7:0] \$360 ;
+  reg [8:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [8:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [8:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [8:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [8:0] \$369 ;
+  wire [8:0] \$37 ;
+  reg [7:0] \$370 ;
+  reg [8:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [8:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [8:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [8:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [8:0] \$379 ;
+  wire [8:0] \$38 ;
+  reg [7:0] \$380 ;
+  reg [8:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [8:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [8:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [8:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [8:0] \$389 ;
+  wire [8:0] \$39 ;
+  reg [7:0] \$390 ;
+  reg [8:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg [8:0] \$393 ;
+  reg [7:0] \$394 ;
+  reg [8:0] \$395 ;
+  reg [7:0] \$396 ;
   reg [16:0] \$397 ;
   reg [16:0] \$398 ;
   reg [16:0] \$399 ;
-  wire \$4 ;
-  wire [63:0] \$40 ;
+  reg \$4 ;
+  wire [8:0] \$40 ;
   reg [16:0] \$400 ;
   reg [16:0] \$401 ;
   reg [16:0] \$402 ;
@@ -1228,7 +1228,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [8:0] \$49 ;
   reg [16:0] \$490 ;
   reg [16:0] \$491 ;
-  reg [23:0] \$492 ;
+  reg [16:0] \$492 ;
   reg [23:0] \$493 ;
   reg [23:0] \$494 ;
   reg [23:0] \$495 ;
@@ -1236,7 +1236,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$497 ;
   reg [23:0] \$498 ;
   reg [23:0] \$499 ;
-  wire \$5 ;
+  reg \$5 ;
   wire [8:0] \$50 ;
   reg [23:0] \$500 ;
   reg [23:0] \$501 ;
@@ -1249,88 +1249,90 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$508 ;
   reg [23:0] \$509 ;
   wire [8:0] \$51 ;
-  reg \$510 ;
+  reg [23:0] \$510 ;
   reg \$511 ;
   reg \$512 ;
-  reg [2:0] \$513 ;
-  reg \$514 ;
+  reg \$513 ;
+  reg [2:0] \$514 ;
   reg \$515 ;
   reg \$516 ;
-  reg [2:0] \$517 ;
-  reg \$518 ;
+  reg \$517 ;
+  reg [2:0] \$518 ;
   reg \$519 ;
   wire [8:0] \$52 ;
   reg \$520 ;
-  reg [2:0] \$521 ;
-  reg \$522 ;
+  reg \$521 ;
+  reg [2:0] \$522 ;
   reg \$523 ;
   reg \$524 ;
-  reg [2:0] \$525 ;
-  reg \$526 ;
+  reg \$525 ;
+  reg [2:0] \$526 ;
   reg \$527 ;
   reg \$528 ;
-  reg [2:0] \$529 ;
+  reg \$529 ;
   wire [8:0] \$53 ;
-  reg \$530 ;
+  reg [2:0] \$530 ;
   reg \$531 ;
   reg \$532 ;
-  reg [2:0] \$533 ;
-  reg \$534 ;
+  reg \$533 ;
+  reg [2:0] \$534 ;
   reg \$535 ;
   reg \$536 ;
-  reg [2:0] \$537 ;
-  reg [23:0] \$538 ;
+  reg \$537 ;
+  reg [2:0] \$538 ;
   reg [23:0] \$539 ;
   wire [8:0] \$54 ;
   reg [23:0] \$540 ;
   reg [23:0] \$541 ;
   reg [23:0] \$542 ;
   reg [23:0] \$543 ;
-  reg [3:0] \$544 ;
+  reg [23:0] \$544 ;
   reg [3:0] \$545 ;
-  reg [3:0] \$546 ;
+  reg \$546 ;
   reg [3:0] \$547 ;
-  reg \$548 ;
-  reg [143:0] \$549 ;
+  reg [3:0] \$548 ;
+  reg [3:0] \$549 ;
   wire [8:0] \$55 ;
+  reg \$550 ;
+  reg [143:0] \$551 ;
   wire [8:0] \$56 ;
   wire [8:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [8:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [8:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [8:0] \$69 ;
-  reg [23:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [8:0] \$78 ;
-  wire [8:0] \$79 ;
-  wire [23:0] \$8 ;
-  wire [8:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [8:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [8:0] \$84 ;
-  wire [8:0] \$85 ;
-  wire [8:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [8:0] \$88 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
+  wire [6:0] \$7 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
+  wire [6:0] \$8 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
   wire [16:0] \$89 ;
-  wire [24:0] \$9 ;
+  wire [63:0] \$9 ;
   wire [16:0] \$90 ;
   wire [16:0] \$91 ;
   wire [16:0] \$92 ;
@@ -1341,12 +1343,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
-  reg [3:0] \$signature__addr$52  = 4'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$363 ;
   wire [63:0] \$signature__data ;
-  wire [143:0] \$signature__data$54 ;
+  wire [143:0] \$signature__data$364 ;
   wire \$signature__en ;
-  wire \$signature__en$46 ;
+  wire \$signature__en$362 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1419,24 +1423,30 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] port__addr = 6'h00;
+  wire [5:0] port__addr;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$15  = 6'h00;
+  wire [5:0] \port__addr$357 ;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$17  = 6'h00;
+  wire [5:0] \port__addr$358 ;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$19  = 6'h00;
+  wire [5:0] \port__addr$359 ;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$21  = 6'h00;
+  wire [5:0] \port__addr$360 ;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$23  = 6'h00;
+  wire [5:0] \port__addr$361 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$106 ;
-  wire [63:0] \port__data$116 ;
-  wire [63:0] \port__data$126 ;
-  wire [63:0] \port__data$86 ;
-  wire [63:0] \port__data$96 ;
+  wire [63:0] \port__data$36 ;
+  wire [63:0] \port__data$47 ;
+  wire [63:0] \port__data$58 ;
+  wire [63:0] \port__data$69 ;
+  wire [63:0] \port__data$80 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1541,47 +1551,40 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [23:0] \q_in[4] ;
   wire [23:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom0_addr;
+  reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom1_addr;
+  reg [5:0] rom1_addr = 6'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom2_addr;
+  reg [5:0] rom2_addr = 6'h00;
   reg [63:0] rom2_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom3_addr;
+  reg [5:0] rom3_addr = 6'h00;
   reg [63:0] rom3_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom4_addr;
+  reg [5:0] rom4_addr = 6'h00;
   reg [63:0] rom4_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom5_addr;
+  reg [5:0] rom5_addr = 6'h00;
   reg [63:0] rom5_read = 64'h0000000000000000;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [3:0] \rport__addr$55  = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$365 ;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$364 ;
+  wire [143:0] \rport__data$349 ;
   input rst;
   wire rst;
-  (* init = 3'h0 *)
-  wire [2:0] sf_t;
+  reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
@@ -1865,11 +1868,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [143:0] queue [8:0];
@@ -1885,10 +1888,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[8] = 144'h000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$46 )
-      queue[\$signature__addr$52 ] <= q_in;
+    if (\$signature__en$362 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$364  = queue[\rport__addr$55 ];
+  assign \rport__data$349  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -1958,7 +1961,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
   reg [63:0] rom1 [63:0];
@@ -2030,9 +2033,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[\port__addr$15 ];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$86  = _2_;
+  assign \port__data$36  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hf1bbf9b0d2f6e600;
@@ -2102,9 +2105,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= rom2[\port__addr$17 ];
+    _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$96  = _3_;
+  assign \port__data$47  = _3_;
   reg [63:0] rom3 [63:0];
   initial begin
     rom3[0] = 64'h16d6d7e0dadcf600;
@@ -2174,9 +2177,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
-    _4_ <= rom3[\port__addr$19 ];
+    _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$106  = _4_;
+  assign \port__data$58  = _4_;
   reg [63:0] rom4 [63:0];
   initial begin
     rom4[0] = 64'h0a1513e821110100;
@@ -2246,9 +2249,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _5_;
   always @(posedge clk) begin
-    _5_ <= rom4[\port__addr$21 ];
+    _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$116  = _5_;
+  assign \port__data$69  = _5_;
   reg [63:0] rom5 [63:0];
   initial begin
     rom5[0] = 64'h004f4808d8f2fd00;
@@ -2318,2386 +2321,2385 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _6_;
   always @(posedge clk) begin
-    _6_ <= rom5[\port__addr$23 ];
+    _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$126  = _6_;
+  assign \port__data$80  = _6_;
   always @(posedge clk)
-    xoff1_4 <= \$324 ;
+    xoff1_4 <= \$325 ;
   always @(posedge clk)
-    w1_4 <= \$325 ;
+    w1_4 <= \$326 ;
   always @(posedge clk)
-    xoff1_5 <= \$326 ;
+    xoff1_5 <= \$327 ;
   always @(posedge clk)
-    w1_5 <= \$327 ;
+    w1_5 <= \$328 ;
   always @(posedge clk)
-    xoff1_6 <= \$328 ;
+    xoff1_6 <= \$329 ;
   always @(posedge clk)
-    w1_6 <= \$329 ;
+    w1_6 <= \$330 ;
   always @(posedge clk)
-    xoff1_7 <= \$330 ;
+    xoff1_7 <= \$331 ;
   always @(posedge clk)
-    w1_7 <= \$331 ;
+    w1_7 <= \$332 ;
   always @(posedge clk)
-    xoff2_0 <= \$332 ;
+    xoff2_0 <= \$333 ;
   always @(posedge clk)
-    w2_0 <= \$333 ;
+    w2_0 <= \$334 ;
   always @(posedge clk)
-    xoff2_1 <= \$334 ;
+    xoff2_1 <= \$335 ;
   always @(posedge clk)
-    w2_1 <= \$335 ;
+    w2_1 <= \$336 ;
   always @(posedge clk)
-    xoff2_2 <= \$336 ;
+    xoff2_2 <= \$337 ;
   always @(posedge clk)
-    w2_2 <= \$337 ;
+    w2_2 <= \$338 ;
   always @(posedge clk)
-    xoff2_3 <= \$338 ;
+    xoff2_3 <= \$339 ;
   always @(posedge clk)
-    w2_3 <= \$339 ;
+    w2_3 <= \$340 ;
   always @(posedge clk)
-    xoff2_4 <= \$340 ;
+    xoff2_4 <= \$341 ;
   always @(posedge clk)
-    w2_4 <= \$341 ;
+    w2_4 <= \$342 ;
   always @(posedge clk)
-    xoff2_5 <= \$342 ;
+    xoff2_5 <= \$343 ;
   always @(posedge clk)
-    w2_5 <= \$343 ;
+    w2_5 <= \$344 ;
   always @(posedge clk)
-    xoff2_6 <= \$344 ;
+    xoff2_6 <= \$345 ;
   always @(posedge clk)
-    w2_6 <= \$345 ;
+    w2_6 <= \$346 ;
   always @(posedge clk)
-    xoff2_7 <= \$346 ;
+    xoff2_7 <= \$347 ;
   always @(posedge clk)
-    w2_7 <= \$347 ;
+    w2_7 <= \$348 ;
   always @(posedge clk)
-    xoff3_0 <= \$348 ;
+    xoff3_0 <= \$349 ;
   always @(posedge clk)
-    w3_0 <= \$349 ;
+    w3_0 <= \$350 ;
   always @(posedge clk)
-    xoff3_1 <= \$350 ;
+    xoff3_1 <= \$351 ;
   always @(posedge clk)
-    w3_1 <= \$351 ;
+    w3_1 <= \$352 ;
   always @(posedge clk)
-    xoff3_2 <= \$352 ;
+    xoff3_2 <= \$353 ;
   always @(posedge clk)
-    w3_2 <= \$353 ;
+    w3_2 <= \$354 ;
   always @(posedge clk)
-    xoff3_3 <= \$354 ;
+    xoff3_3 <= \$355 ;
   always @(posedge clk)
-    w3_3 <= \$355 ;
+    w3_3 <= \$356 ;
   always @(posedge clk)
-    xoff3_4 <= \$356 ;
+    xoff3_4 <= \$357 ;
   always @(posedge clk)
-    w3_4 <= \$357 ;
+    w3_4 <= \$358 ;
   always @(posedge clk)
-    xoff3_5 <= \$358 ;
+    xoff3_5 <= \$359 ;
   always @(posedge clk)
-    w3_5 <= \$359 ;
+    w3_5 <= \$360 ;
   always @(posedge clk)
-    xoff3_6 <= \$360 ;
+    xoff3_6 <= \$361 ;
   always @(posedge clk)
-    w3_6 <= \$361 ;
+    w3_6 <= \$362 ;
   always @(posedge clk)
-    xoff3_7 <= \$362 ;
+    xoff3_7 <= \$363 ;
   always @(posedge clk)
-    w3_7 <= \$363 ;
+    w3_7 <= \$364 ;
   always @(posedge clk)
-    xoff4_0 <= \$364 ;
+    xoff4_0 <= \$365 ;
   always @(posedge clk)
-    w4_0 <= \$365 ;
+    w4_0 <= \$366 ;
   always @(posedge clk)
-    xoff4_1 <= \$366 ;
+    xoff4_1 <= \$367 ;
   always @(posedge clk)
-    w4_1 <= \$367 ;
+    w4_1 <= \$368 ;
   always @(posedge clk)
-    xoff4_2 <= \$368 ;
+    xoff4_2 <= \$369 ;
   always @(posedge clk)
-    w4_2 <= \$369 ;
+    w4_2 <= \$370 ;
   always @(posedge clk)
-    xoff4_3 <= \$370 ;
+    xoff4_3 <= \$371 ;
   always @(posedge clk)
-    w4_3 <= \$371 ;
+    w4_3 <= \$372 ;
   always @(posedge clk)
-    xoff4_4 <= \$372 ;
+    xoff4_4 <= \$373 ;
   always @(posedge clk)
-    w4_4 <= \$373 ;
+    w4_4 <= \$374 ;
   always @(posedge clk)
-    xoff4_5 <= \$374 ;
+    xoff4_5 <= \$375 ;
   always @(posedge clk)
-    w4_5 <= \$375 ;
+    w4_5 <= \$376 ;
   always @(posedge clk)
-    xoff4_6 <= \$376 ;
+    xoff4_6 <= \$377 ;
   always @(posedge clk)
-    w4_6 <= \$377 ;
+    w4_6 <= \$378 ;
   always @(posedge clk)
-    xoff4_7 <= \$378 ;
+    xoff4_7 <= \$379 ;
   always @(posedge clk)
-    w4_7 <= \$379 ;
+    w4_7 <= \$380 ;
   always @(posedge clk)
-    xoff5_0 <= \$380 ;
+    xoff5_0 <= \$381 ;
   always @(posedge clk)
-    w5_0 <= \$381 ;
+    w5_0 <= \$382 ;
   always @(posedge clk)
-    xoff5_1 <= \$382 ;
+    xoff5_1 <= \$383 ;
   always @(posedge clk)
-    w5_1 <= \$383 ;
+    w5_1 <= \$384 ;
   always @(posedge clk)
-    xoff5_2 <= \$384 ;
+    xoff5_2 <= \$385 ;
   always @(posedge clk)
-    w5_2 <= \$385 ;
+    w5_2 <= \$386 ;
   always @(posedge clk)
-    xoff5_3 <= \$386 ;
+    xoff5_3 <= \$387 ;
   always @(posedge clk)
-    w5_3 <= \$387 ;
+    w5_3 <= \$388 ;
   always @(posedge clk)
-    xoff5_4 <= \$388 ;
+    xoff5_4 <= \$389 ;
   always @(posedge clk)
-    w5_4 <= \$389 ;
+    w5_4 <= \$390 ;
   always @(posedge clk)
-    xoff5_5 <= \$390 ;
+    xoff5_5 <= \$391 ;
   always @(posedge clk)
-    w5_5 <= \$391 ;
+    w5_5 <= \$392 ;
   always @(posedge clk)
-    xoff5_6 <= \$392 ;
+    xoff5_6 <= \$393 ;
   always @(posedge clk)
-    w5_6 <= \$393 ;
+    w5_6 <= \$394 ;
   always @(posedge clk)
-    xoff5_7 <= \$394 ;
+    xoff5_7 <= \$395 ;
   always @(posedge clk)
-    w5_7 <= \$395 ;
+    w5_7 <= \$396 ;
   always @(posedge clk)
-    prod0_0 <= \$396 ;
+    prod0_0 <= \$397 ;
   always @(posedge clk)
-    prod0_1 <= \$397 ;
+    prod0_1 <= \$398 ;
   always @(posedge clk)
-    prod0_2 <= \$398 ;
+    prod0_2 <= \$399 ;
   always @(posedge clk)
-    prod0_3 <= \$399 ;
+    prod0_3 <= \$400 ;
   always @(posedge clk)
-    prod0_4 <= \$400 ;
+    prod0_4 <= \$401 ;
   always @(posedge clk)
-    prod0_5 <= \$401 ;
+    prod0_5 <= \$402 ;
   always @(posedge clk)
-    prod0_6 <= \$402 ;
+    prod0_6 <= \$403 ;
   always @(posedge clk)
-    prod0_7 <= \$403 ;
+    prod0_7 <= \$404 ;
   always @(posedge clk)
-    prod1_0 <= \$404 ;
+    prod1_0 <= \$405 ;
   always @(posedge clk)
-    prod1_1 <= \$405 ;
+    prod1_1 <= \$406 ;
   always @(posedge clk)
-    prod1_2 <= \$406 ;
+    prod1_2 <= \$407 ;
   always @(posedge clk)
-    prod1_3 <= \$407 ;
+    prod1_3 <= \$408 ;
   always @(posedge clk)
-    prod1_4 <= \$408 ;
+    prod1_4 <= \$409 ;
   always @(posedge clk)
-    prod1_5 <= \$409 ;
+    prod1_5 <= \$410 ;
   always @(posedge clk)
-    prod1_6 <= \$410 ;
+    prod1_6 <= \$411 ;
   always @(posedge clk)
-    prod1_7 <= \$411 ;
+    prod1_7 <= \$412 ;
   always @(posedge clk)
-    prod2_0 <= \$412 ;
+    prod2_0 <= \$413 ;
   always @(posedge clk)
-    prod2_1 <= \$413 ;
+    prod2_1 <= \$414 ;
   always @(posedge clk)
-    prod2_2 <= \$414 ;
+    prod2_2 <= \$415 ;
   always @(posedge clk)
-    prod2_3 <= \$415 ;
+    prod2_3 <= \$416 ;
   always @(posedge clk)
-    prod2_4 <= \$416 ;
+    prod2_4 <= \$417 ;
   always @(posedge clk)
-    prod2_5 <= \$417 ;
+    prod2_5 <= \$418 ;
   always @(posedge clk)
-    prod2_6 <= \$418 ;
+    prod2_6 <= \$419 ;
   always @(posedge clk)
-    prod2_7 <= \$419 ;
+    prod2_7 <= \$420 ;
   always @(posedge clk)
-    prod3_0 <= \$420 ;
+    prod3_0 <= \$421 ;
   always @(posedge clk)
-    prod3_1 <= \$421 ;
+    prod3_1 <= \$422 ;
   always @(posedge clk)
-    prod3_2 <= \$422 ;
+    prod3_2 <= \$423 ;
   always @(posedge clk)
-    prod3_3 <= \$423 ;
+    prod3_3 <= \$424 ;
   always @(posedge clk)
-    prod3_4 <= \$424 ;
+    prod3_4 <= \$425 ;
   always @(posedge clk)
-    prod3_5 <= \$425 ;
+    prod3_5 <= \$426 ;
   always @(posedge clk)
-    prod3_6 <= \$426 ;
+    prod3_6 <= \$427 ;
   always @(posedge clk)
-    prod3_7 <= \$427 ;
+    prod3_7 <= \$428 ;
   always @(posedge clk)
-    prod4_0 <= \$428 ;
+    prod4_0 <= \$429 ;
   always @(posedge clk)
-    prod4_1 <= \$429 ;
+    prod4_1 <= \$430 ;
   always @(posedge clk)
-    prod4_2 <= \$430 ;
+    prod4_2 <= \$431 ;
   always @(posedge clk)
-    prod4_3 <= \$431 ;
+    prod4_3 <= \$432 ;
   always @(posedge clk)
-    prod4_4 <= \$432 ;
+    prod4_4 <= \$433 ;
   always @(posedge clk)
-    prod4_5 <= \$433 ;
+    prod4_5 <= \$434 ;
   always @(posedge clk)
-    prod4_6 <= \$434 ;
+    prod4_6 <= \$435 ;
   always @(posedge clk)
-    prod4_7 <= \$435 ;
+    prod4_7 <= \$436 ;
   always @(posedge clk)
-    prod5_0 <= \$436 ;
+    prod5_0 <= \$437 ;
   always @(posedge clk)
-    prod5_1 <= \$437 ;
+    prod5_1 <= \$438 ;
   always @(posedge clk)
-    prod5_2 <= \$438 ;
+    prod5_2 <= \$439 ;
   always @(posedge clk)
-    prod5_3 <= \$439 ;
+    prod5_3 <= \$440 ;
   always @(posedge clk)
-    prod5_4 <= \$440 ;
+    prod5_4 <= \$441 ;
   always @(posedge clk)
-    prod5_5 <= \$441 ;
+    prod5_5 <= \$442 ;
   always @(posedge clk)
-    prod5_6 <= \$442 ;
+    prod5_6 <= \$443 ;
   always @(posedge clk)
-    prod5_7 <= \$443 ;
+    prod5_7 <= \$444 ;
   always @(posedge clk)
-    prod0_0_r <= \$444 ;
+    prod0_0_r <= \$445 ;
   always @(posedge clk)
-    prod0_1_r <= \$445 ;
+    prod0_1_r <= \$446 ;
   always @(posedge clk)
-    prod0_2_r <= \$446 ;
+    prod0_2_r <= \$447 ;
   always @(posedge clk)
-    prod0_3_r <= \$447 ;
+    prod0_3_r <= \$448 ;
   always @(posedge clk)
-    prod0_4_r <= \$448 ;
+    prod0_4_r <= \$449 ;
   always @(posedge clk)
-    prod0_5_r <= \$449 ;
+    prod0_5_r <= \$450 ;
   always @(posedge clk)
-    prod0_6_r <= \$450 ;
+    prod0_6_r <= \$451 ;
   always @(posedge clk)
-    prod0_7_r <= \$451 ;
+    prod0_7_r <= \$452 ;
   always @(posedge clk)
-    prod1_0_r <= \$452 ;
+    prod1_0_r <= \$453 ;
   always @(posedge clk)
-    prod1_1_r <= \$453 ;
+    prod1_1_r <= \$454 ;
   always @(posedge clk)
-    prod1_2_r <= \$454 ;
+    prod1_2_r <= \$455 ;
   always @(posedge clk)
-    prod1_3_r <= \$455 ;
+    prod1_3_r <= \$456 ;
   always @(posedge clk)
-    prod1_4_r <= \$456 ;
+    prod1_4_r <= \$457 ;
   always @(posedge clk)
-    prod1_5_r <= \$457 ;
+    prod1_5_r <= \$458 ;
   always @(posedge clk)
-    prod1_6_r <= \$458 ;
+    prod1_6_r <= \$459 ;
   always @(posedge clk)
-    prod1_7_r <= \$459 ;
+    prod1_7_r <= \$460 ;
   always @(posedge clk)
-    prod2_0_r <= \$460 ;
+    prod2_0_r <= \$461 ;
   always @(posedge clk)
-    prod2_1_r <= \$461 ;
+    prod2_1_r <= \$462 ;
   always @(posedge clk)
-    prod2_2_r <= \$462 ;
+    prod2_2_r <= \$463 ;
   always @(posedge clk)
-    prod2_3_r <= \$463 ;
+    prod2_3_r <= \$464 ;
   always @(posedge clk)
-    prod2_4_r <= \$464 ;
+    prod2_4_r <= \$465 ;
   always @(posedge clk)
-    prod2_5_r <= \$465 ;
+    prod2_5_r <= \$466 ;
   always @(posedge clk)
-    prod2_6_r <= \$466 ;
+    prod2_6_r <= \$467 ;
   always @(posedge clk)
-    prod2_7_r <= \$467 ;
+    prod2_7_r <= \$468 ;
   always @(posedge clk)
-    prod3_0_r <= \$468 ;
+    prod3_0_r <= \$469 ;
   always @(posedge clk)
-    prod3_1_r <= \$469 ;
+    prod3_1_r <= \$470 ;
   always @(posedge clk)
-    prod3_2_r <= \$470 ;
+    prod3_2_r <= \$471 ;
   always @(posedge clk)
-    prod3_3_r <= \$471 ;
+    prod3_3_r <= \$472 ;
   always @(posedge clk)
-    prod3_4_r <= \$472 ;
+    prod3_4_r <= \$473 ;
   always @(posedge clk)
-    prod3_5_r <= \$473 ;
+    prod3_5_r <= \$474 ;
   always @(posedge clk)
-    prod3_6_r <= \$474 ;
+    prod3_6_r <= \$475 ;
   always @(posedge clk)
-    prod3_7_r <= \$475 ;
+    prod3_7_r <= \$476 ;
   always @(posedge clk)
-    prod4_0_r <= \$476 ;
+    prod4_0_r <= \$477 ;
   always @(posedge clk)
-    prod4_1_r <= \$477 ;
+    prod4_1_r <= \$478 ;
   always @(posedge clk)
-    prod4_2_r <= \$478 ;
+    prod4_2_r <= \$479 ;
   always @(posedge clk)
-    prod4_3_r <= \$479 ;
+    prod4_3_r <= \$480 ;
   always @(posedge clk)
-    prod4_4_r <= \$480 ;
+    prod4_4_r <= \$481 ;
   always @(posedge clk)
-    prod4_5_r <= \$481 ;
+    prod4_5_r <= \$482 ;
   always @(posedge clk)
-    prod4_6_r <= \$482 ;
+    prod4_6_r <= \$483 ;
   always @(posedge clk)
-    prod4_7_r <= \$483 ;
+    prod4_7_r <= \$484 ;
   always @(posedge clk)
-    prod5_0_r <= \$484 ;
+    prod5_0_r <= \$485 ;
   always @(posedge clk)
-    prod5_1_r <= \$485 ;
+    prod5_1_r <= \$486 ;
   always @(posedge clk)
-    prod5_2_r <= \$486 ;
+    prod5_2_r <= \$487 ;
   always @(posedge clk)
-    prod5_3_r <= \$487 ;
+    prod5_3_r <= \$488 ;
   always @(posedge clk)
-    prod5_4_r <= \$488 ;
+    prod5_4_r <= \$489 ;
   always @(posedge clk)
-    prod5_5_r <= \$489 ;
+    prod5_5_r <= \$490 ;
   always @(posedge clk)
-    prod5_6_r <= \$490 ;
+    prod5_6_r <= \$491 ;
   always @(posedge clk)
-    prod5_7_r <= \$491 ;
+    prod5_7_r <= \$492 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$492 ;
+    sum0_s0_0 <= \$493 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$493 ;
+    sum0_s0_1 <= \$494 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$494 ;
+    sum0_s1_0 <= \$495 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$495 ;
+    sum1_s0_0 <= \$496 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$496 ;
+    sum1_s0_1 <= \$497 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$497 ;
+    sum1_s1_0 <= \$498 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$498 ;
+    sum2_s0_0 <= \$499 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$499 ;
+    sum2_s0_1 <= \$500 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$500 ;
+    sum2_s1_0 <= \$501 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$501 ;
+    sum3_s0_0 <= \$502 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$502 ;
+    sum3_s0_1 <= \$503 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$503 ;
+    sum3_s1_0 <= \$504 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$504 ;
+    sum4_s0_0 <= \$505 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$505 ;
+    sum4_s0_1 <= \$506 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$506 ;
+    sum4_s1_0 <= \$507 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$507 ;
+    sum5_s0_0 <= \$508 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$508 ;
+    sum5_s0_1 <= \$509 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$509 ;
+    sum5_s1_0 <= \$510 ;
   always @(posedge clk)
-    v2 <= \$510 ;
+    v2 <= \$511 ;
   always @(posedge clk)
-    first2 <= \$511 ;
+    first2 <= \$512 ;
   always @(posedge clk)
-    last2 <= \$512 ;
+    last2 <= \$513 ;
   always @(posedge clk)
-    nf2 <= \$513 ;
+    nf2 <= \$514 ;
   always @(posedge clk)
-    v3 <= \$514 ;
+    v3 <= \$515 ;
   always @(posedge clk)
-    first3 <= \$515 ;
+    first3 <= \$516 ;
   always @(posedge clk)
-    last3 <= \$516 ;
+    last3 <= \$517 ;
   always @(posedge clk)
-    nf3 <= \$517 ;
+    nf3 <= \$518 ;
   always @(posedge clk)
-    v4 <= \$518 ;
+    v4 <= \$519 ;
   always @(posedge clk)
-    first4 <= \$519 ;
+    first4 <= \$520 ;
   always @(posedge clk)
-    last4 <= \$520 ;
+    last4 <= \$521 ;
   always @(posedge clk)
-    nf4 <= \$521 ;
+    nf4 <= \$522 ;
   always @(posedge clk)
-    v5 <= \$522 ;
+    v5 <= \$523 ;
   always @(posedge clk)
-    first5 <= \$523 ;
+    first5 <= \$524 ;
   always @(posedge clk)
-    last5 <= \$524 ;
+    last5 <= \$525 ;
   always @(posedge clk)
-    nf5 <= \$525 ;
+    nf5 <= \$526 ;
   always @(posedge clk)
-    v6 <= \$526 ;
+    v6 <= \$527 ;
   always @(posedge clk)
-    first6 <= \$527 ;
+    first6 <= \$528 ;
   always @(posedge clk)
-    last6 <= \$528 ;
+    last6 <= \$529 ;
   always @(posedge clk)
-    nf6 <= \$529 ;
+    nf6 <= \$530 ;
   always @(posedge clk)
-    v7 <= \$530 ;
+    v7 <= \$531 ;
   always @(posedge clk)
-    first7 <= \$531 ;
+    first7 <= \$532 ;
   always @(posedge clk)
-    last7 <= \$532 ;
+    last7 <= \$533 ;
   always @(posedge clk)
-    nf7 <= \$533 ;
+    nf7 <= \$534 ;
   always @(posedge clk)
-    v8 <= \$534 ;
+    v8 <= \$535 ;
   always @(posedge clk)
-    first8 <= \$535 ;
+    first8 <= \$536 ;
   always @(posedge clk)
-    last8 <= \$536 ;
+    last8 <= \$537 ;
   always @(posedge clk)
-    nf8 <= \$537 ;
+    nf8 <= \$538 ;
   always @(posedge clk)
-    acc0 <= \$538 ;
+    acc0 <= \$539 ;
   always @(posedge clk)
-    acc1 <= \$539 ;
+    acc1 <= \$540 ;
   always @(posedge clk)
-    acc2 <= \$540 ;
+    acc2 <= \$541 ;
   always @(posedge clk)
-    acc3 <= \$541 ;
+    acc3 <= \$542 ;
   always @(posedge clk)
-    acc4 <= \$542 ;
+    acc4 <= \$543 ;
   always @(posedge clk)
-    acc5 <= \$543 ;
+    acc5 <= \$544 ;
   always @(posedge clk)
-    q_owed <= \$544 ;
+    q_owed <= \$545 ;
   always @(posedge clk)
-    \$signature__addr$52  <= \$545 ;
+    q_room <= \$546 ;
   always @(posedge clk)
-    \rport__addr$55  <= \$546 ;
+    q_wptr <= \$547 ;
   always @(posedge clk)
-    q_stored <= \$547 ;
+    q_rptr <= \$548 ;
   always @(posedge clk)
-    o__valid <= \$548 ;
+    q_stored <= \$549 ;
   always @(posedge clk)
-    o__payload <= \$549 ;
-  assign q_room = q_owed < 4'ha;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first8 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first8 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first8 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first8 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$20  = first8 ? \$19  : acc4;
-  assign \$21  = $signed(\$20 ) + $signed(sum4_s1_0);
-  assign \$23  = first8 ? \$22  : acc5;
-  assign \$24  = $signed(\$23 ) + $signed(sum5_s1_0);
-  assign \$25  = v8 & last8;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = | q_stored;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  & \$29 ;
-  assign \$31  = ~ \$30 ;
-  assign \$signature__en$46  = \$25  & \$31 ;
-  assign \$37  = t == 6'h3f;
-  assign \$38  = t + 1'h1;
-  assign \$39  = \$37  ? 7'h00 : \$38 ;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(x0_0) - $signed(8'h80);
-  assign \$42  = $signed(x0_1) - $signed(8'h80);
-  assign \$43  = $signed(x0_2) - $signed(8'h80);
-  assign \$44  = $signed(x0_3) - $signed(8'h80);
-  assign \$45  = $signed(x0_4) - $signed(8'h80);
-  assign \$46  = $signed(x0_5) - $signed(8'h80);
-  assign \$47  = $signed(x0_6) - $signed(8'h80);
-  assign \$48  = $signed(x0_7) - $signed(8'h80);
-  assign \$49  = $signed(x1_0) - $signed(8'h80);
-  assign \$50  = $signed(x1_1) - $signed(8'h80);
-  assign \$51  = $signed(x1_2) - $signed(8'h80);
-  assign \$52  = $signed(x1_3) - $signed(8'h80);
-  assign \$53  = $signed(x1_4) - $signed(8'h80);
-  assign \$54  = $signed(x1_5) - $signed(8'h80);
-  assign \$55  = $signed(x1_6) - $signed(8'h80);
-  assign \$56  = $signed(x1_7) - $signed(8'h80);
-  assign \$57  = $signed(x2_0) - $signed(8'h80);
-  assign \$58  = $signed(x2_1) - $signed(8'h80);
-  assign \$59  = $signed(x2_2) - $signed(8'h80);
-  assign \$60  = $signed(x2_3) - $signed(8'h80);
-  assign \$61  = $signed(x2_4) - $signed(8'h80);
-  assign \$62  = $signed(x2_5) - $signed(8'h80);
-  assign \$63  = $signed(x2_6) - $signed(8'h80);
-  assign \$64  = $signed(x2_7) - $signed(8'h80);
-  assign \$65  = $signed(x3_0) - $signed(8'h80);
-  assign \$66  = $signed(x3_1) - $signed(8'h80);
-  assign \$67  = $signed(x3_2) - $signed(8'h80);
-  assign \$68  = $signed(x3_3) - $signed(8'h80);
-  assign \$69  = $signed(x3_4) - $signed(8'h80);
-  assign \$70  = $signed(x3_5) - $signed(8'h80);
-  assign \$71  = $signed(x3_6) - $signed(8'h80);
-  assign \$72  = $signed(x3_7) - $signed(8'h80);
-  assign \$73  = $signed(x4_0) - $signed(8'h80);
-  assign \$74  = $signed(x4_1) - $signed(8'h80);
-  assign \$75  = $signed(x4_2) - $signed(8'h80);
-  assign \$76  = $signed(x4_3) - $signed(8'h80);
-  assign \$77  = $signed(x4_4) - $signed(8'h80);
-  assign \$78  = $signed(x4_5) - $signed(8'h80);
-  assign \$79  = $signed(x4_6) - $signed(8'h80);
-  assign \$80  = $signed(x4_7) - $signed(8'h80);
-  assign \$81  = $signed(x5_0) - $signed(8'h80);
-  assign \$82  = $signed(x5_1) - $signed(8'h80);
-  assign \$83  = $signed(x5_2) - $signed(8'h80);
-  assign \$84  = $signed(x5_3) - $signed(8'h80);
-  assign \$85  = $signed(x5_4) - $signed(8'h80);
-  assign \$86  = $signed(x5_5) - $signed(8'h80);
-  assign \$87  = $signed(x5_6) - $signed(8'h80);
-  assign \$88  = $signed(x5_7) - $signed(8'h80);
-  assign \$89  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$90  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$91  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$92  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$93  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$94  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$95  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$96  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$97  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$98  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$99  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$100  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$101  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$102  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$103  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$104  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$105  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$106  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$107  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$108  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$109  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$110  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$111  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$112  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$113  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$114  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$115  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$116  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$117  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$118  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$119  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$120  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$121  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$122  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$123  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$124  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$125  = $signed(xoff4_4) * $signed(w4_4);
-  assign \$126  = $signed(xoff4_5) * $signed(w4_5);
-  assign \$127  = $signed(xoff4_6) * $signed(w4_6);
-  assign \$128  = $signed(xoff4_7) * $signed(w4_7);
-  assign \$129  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$130  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$131  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$132  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$133  = $signed(xoff5_4) * $signed(w5_4);
-  assign \$134  = $signed(xoff5_5) * $signed(w5_5);
-  assign \$135  = $signed(xoff5_6) * $signed(w5_6);
-  assign \$136  = $signed(xoff5_7) * $signed(w5_7);
-  assign \$137  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$138  = $signed(prod0_2_r) + $signed(prod0_3_r);
+    o__valid <= \$550 ;
+  always @(posedge clk)
+    o__payload <= \$551 ;
+  assign \$6  = t == 6'h3f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_6) - $signed(8'h80);
+  assign \$17  = $signed(x0_7) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_4) - $signed(8'h80);
+  assign \$23  = $signed(x1_5) - $signed(8'h80);
+  assign \$24  = $signed(x1_6) - $signed(8'h80);
+  assign \$25  = $signed(x1_7) - $signed(8'h80);
+  assign \$26  = $signed(x2_0) - $signed(8'h80);
+  assign \$27  = $signed(x2_1) - $signed(8'h80);
+  assign \$28  = $signed(x2_2) - $signed(8'h80);
+  assign \$29  = $signed(x2_3) - $signed(8'h80);
+  assign \$30  = $signed(x2_4) - $signed(8'h80);
+  assign \$31  = $signed(x2_5) - $signed(8'h80);
+  assign \$32  = $signed(x2_6) - $signed(8'h80);
+  assign \$33  = $signed(x2_7) - $signed(8'h80);
+  assign \$34  = $signed(x3_0) - $signed(8'h80);
+  assign \$35  = $signed(x3_1) - $signed(8'h80);
+  assign \$36  = $signed(x3_2) - $signed(8'h80);
+  assign \$37  = $signed(x3_3) - $signed(8'h80);
+  assign \$38  = $signed(x3_4) - $signed(8'h80);
+  assign \$39  = $signed(x3_5) - $signed(8'h80);
+  assign \$40  = $signed(x3_6) - $signed(8'h80);
+  assign \$41  = $signed(x3_7) - $signed(8'h80);
+  assign \$42  = $signed(x4_0) - $signed(8'h80);
+  assign \$43  = $signed(x4_1) - $signed(8'h80);
+  assign \$44  = $signed(x4_2) - $signed(8'h80);
+  assign \$45  = $signed(x4_3) - $signed(8'h80);
+  assign \$46  = $signed(x4_4) - $signed(8'h80);
+  assign \$47  = $signed(x4_5) - $signed(8'h80);
+  assign \$48  = $signed(x4_6) - $signed(8'h80);
+  assign \$49  = $signed(x4_7) - $signed(8'h80);
+  assign \$50  = $signed(x5_0) - $signed(8'h80);
+  assign \$51  = $signed(x5_1) - $signed(8'h80);
+  assign \$52  = $signed(x5_2) - $signed(8'h80);
+  assign \$53  = $signed(x5_3) - $signed(8'h80);
+  assign \$54  = $signed(x5_4) - $signed(8'h80);
+  assign \$55  = $signed(x5_5) - $signed(8'h80);
+  assign \$56  = $signed(x5_6) - $signed(8'h80);
+  assign \$57  = $signed(x5_7) - $signed(8'h80);
+  assign \$58  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$59  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$60  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$61  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$62  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$63  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$64  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$65  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$66  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$67  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$68  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$69  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$70  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$71  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$72  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$73  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$74  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$75  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$76  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$77  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$78  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$79  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$80  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$81  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$82  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$83  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$84  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$85  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$86  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$87  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$88  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$89  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$90  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$91  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$92  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$93  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$94  = $signed(xoff4_4) * $signed(w4_4);
+  assign \$95  = $signed(xoff4_5) * $signed(w4_5);
+  assign \$96  = $signed(xoff4_6) * $signed(w4_6);
+  assign \$97  = $signed(xoff4_7) * $signed(w4_7);
+  assign \$98  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$99  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$100  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$101  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$102  = $signed(xoff5_4) * $signed(w5_4);
+  assign \$103  = $signed(xoff5_5) * $signed(w5_5);
+  assign \$104  = $signed(xoff5_6) * $signed(w5_6);
+  assign \$105  = $signed(xoff5_7) * $signed(w5_7);
+  assign \$106  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$107  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$108  = $signed(\$106 ) + $signed(\$107 );
+  assign \$109  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$110  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$111  = $signed(\$109 ) + $signed(\$110 );
+  assign \$112  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$113  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$114  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$117  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$118  = $signed(\$116 ) + $signed(\$117 );
+  assign \$119  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$120  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$121  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$122  = $signed(\$120 ) + $signed(\$121 );
+  assign \$123  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$124  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$125  = $signed(\$123 ) + $signed(\$124 );
+  assign \$126  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$127  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$128  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$129  = $signed(\$127 ) + $signed(\$128 );
+  assign \$130  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$131  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$132  = $signed(\$130 ) + $signed(\$131 );
+  assign \$133  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$134  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$135  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$136  = $signed(\$134 ) + $signed(\$135 );
+  assign \$137  = $signed(prod4_4_r) + $signed(prod4_5_r);
+  assign \$138  = $signed(prod4_6_r) + $signed(prod4_7_r);
   assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$140  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$141  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$142  = $signed(\$140 ) + $signed(\$141 );
-  assign \$143  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$144  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$145  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$140  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
+  assign \$141  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$142  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$143  = $signed(\$141 ) + $signed(\$142 );
+  assign \$144  = $signed(prod5_4_r) + $signed(prod5_5_r);
+  assign \$145  = $signed(prod5_6_r) + $signed(prod5_7_r);
   assign \$146  = $signed(\$144 ) + $signed(\$145 );
-  assign \$147  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$148  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$149  = $signed(\$147 ) + $signed(\$148 );
-  assign \$150  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$151  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$152  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$155  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$156  = $signed(\$154 ) + $signed(\$155 );
-  assign \$157  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$158  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$159  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$160  = $signed(\$158 ) + $signed(\$159 );
-  assign \$161  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$162  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$163  = $signed(\$161 ) + $signed(\$162 );
-  assign \$164  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$165  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$166  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$167  = $signed(\$165 ) + $signed(\$166 );
-  assign \$168  = $signed(prod4_4_r) + $signed(prod4_5_r);
-  assign \$169  = $signed(prod4_6_r) + $signed(prod4_7_r);
-  assign \$170  = $signed(\$168 ) + $signed(\$169 );
-  assign \$171  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
-  assign \$172  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$173  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$174  = $signed(\$172 ) + $signed(\$173 );
-  assign \$175  = $signed(prod5_4_r) + $signed(prod5_5_r);
-  assign \$176  = $signed(prod5_6_r) + $signed(prod5_7_r);
-  assign \$177  = $signed(\$175 ) + $signed(\$176 );
-  assign \$178  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$179  = issue & last_t;
-  assign \$180  = q_owed + \$179 ;
-  assign \$181  = o__valid & o__ready;
-  assign \$182  = \$180  - \$181 ;
-  assign \$183  = v8 & last8;
-  assign \$184  = ~ o__valid;
-  assign \$185  = \$184  | o__ready;
+  assign \$147  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
+  assign \$148  = \$215 [3:0] < 4'ha;
+  assign \$149  = v8 & last8;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$149  & \$155 ;
+  assign \$157  = q_wptr == 4'h8;
+  assign \$158  = q_wptr + 1'h1;
+  assign \$159  = \$157  ? 5'h00 : \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = q_rptr == 4'h8;
+  assign \$165  = q_rptr + 1'h1;
+  assign \$166  = \$164  ? 5'h00 : \$165 ;
+  assign \$167  = v8 & last8;
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = | q_stored;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$167  & \$173 ;
+  assign \$175  = q_stored + \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = \$175  - \$179 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = v8 & last8;
+  assign \$185  = \$183  | \$184 ;
   assign \$186  = | q_stored;
-  assign \$187  = ~ \$186 ;
-  assign \$188  = \$185  & \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$183  & \$189 ;
-  assign \$191  = \$signature__addr$52  == 4'h8;
-  assign \$192  = \$signature__addr$52  + 1'h1;
-  assign \$193  = \$191  ? 5'h00 : \$192 ;
-  assign \$194  = ~ o__valid;
-  assign \$195  = \$194  | o__ready;
-  assign \$196  = | q_stored;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = \rport__addr$55  == 4'h8;
-  assign \$199  = \rport__addr$55  + 1'h1;
-  assign \$200  = \$198  ? 5'h00 : \$199 ;
-  assign \$201  = v8 & last8;
-  assign \$202  = ~ o__valid;
-  assign \$203  = \$202  | o__ready;
-  assign \$204  = | q_stored;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = \$203  & \$205 ;
-  assign \$207  = ~ \$206 ;
-  assign \$208  = \$201  & \$207 ;
-  assign \$209  = q_stored + \$208 ;
-  assign \$210  = ~ o__valid;
-  assign \$211  = \$210  | o__ready;
-  assign \$212  = | q_stored;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = \$209  - \$213 ;
-  assign \$215  = ~ o__valid;
-  assign \$216  = \$215  | o__ready;
-  assign \$217  = | q_stored;
-  assign \$218  = v8 & last8;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = | q_stored;
-  assign \$221  = \$220  ? \rport__data$364  : q_in;
+  assign \$187  = \$186  ? \rport__data$349  : q_in;
+  assign \$188  = ~ last_t;
+  assign \$189  = q_room | \$188 ;
+  assign i__ready = \$189  & reads_input_t;
+  assign \$190  = ~ last_t;
+  assign \$191  = q_room | \$190 ;
+  assign \$192  = ~ reads_input_t;
+  assign \$193  = i__valid | \$192 ;
+  assign issue = \$191  & \$193 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$195  = first8 ? \$194  : acc0;
+  assign \$196  = $signed(\$195 ) + $signed(sum0_s1_0);
+  assign \$198  = first8 ? \$197  : acc1;
+  assign \$199  = $signed(\$198 ) + $signed(sum1_s1_0);
+  assign \$201  = first8 ? \$200  : acc2;
+  assign \$202  = $signed(\$201 ) + $signed(sum2_s1_0);
+  assign \$204  = first8 ? \$203  : acc3;
+  assign \$205  = $signed(\$204 ) + $signed(sum3_s1_0);
+  assign \$207  = first8 ? \$206  : acc4;
+  assign \$208  = $signed(\$207 ) + $signed(sum4_s1_0);
+  assign \$210  = first8 ? \$209  : acc5;
+  assign \$211  = $signed(\$210 ) + $signed(sum5_s1_0);
+  assign \$212  = issue & last_t;
+  assign \$213  = q_owed + \$212 ;
+  assign \$214  = o__valid & o__ready;
+  assign \$215  = \$213  - \$214 ;
+  assign \$216  = v8 & last8;
+  assign \$217  = ~ o__valid;
+  assign \$218  = \$217  | o__ready;
+  assign \$219  = | q_stored;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = \$218  & \$220 ;
+  assign \$222  = ~ \$221 ;
+  assign \$signature__en$362  = \$216  & \$222 ;
   always @(posedge clk)
-    nf_t <= \$222 ;
+    nf_t <= \$223 ;
   always @(posedge clk)
-    nf_t_ahead <= \$223 ;
+    nf_t_ahead <= \$224 ;
   always @(posedge clk)
-    \$signature__addr  <= \$224 ;
+    sf_t <= \$225 ;
   always @(posedge clk)
-    sf_t_ahead <= \$225 ;
+    sf_t_ahead <= \$226 ;
   always @(posedge clk)
-    reads_input_t <= \$226 ;
+    reads_input_t <= \$227 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$227 ;
+    reads_input_t_ahead <= \$228 ;
   always @(posedge clk)
-    first_t <= \$228 ;
+    first_t <= \$229 ;
   always @(posedge clk)
-    first_t_ahead <= \$229 ;
+    first_t_ahead <= \$230 ;
   always @(posedge clk)
-    last_t <= \$230 ;
+    last_t <= \$231 ;
   always @(posedge clk)
-    last_t_ahead <= \$231 ;
+    last_t_ahead <= \$232 ;
   always @(posedge clk)
-    t <= \$232 ;
+    t <= \$233 ;
   always @(posedge clk)
-    x_reg <= \$233 ;
+    x_reg <= \$234 ;
   always @(posedge clk)
-    from_input <= \$234 ;
+    from_input <= \$235 ;
   always @(posedge clk)
-    v1 <= \$235 ;
+    v1 <= \$236 ;
   always @(posedge clk)
-    first1 <= \$236 ;
+    first1 <= \$237 ;
   always @(posedge clk)
-    last1 <= \$237 ;
+    last1 <= \$238 ;
   always @(posedge clk)
-    nf1 <= \$238 ;
+    nf1 <= \$239 ;
   always @(posedge clk)
-    x_mid <= \$239 ;
+    x_mid <= \$240 ;
   always @(posedge clk)
-    port__addr <= \$240 ;
+    rom0_addr <= \$241 ;
   always @(posedge clk)
-    rom0_read <= \$241 ;
+    rom0_read <= \$242 ;
   always @(posedge clk)
-    x0_0 <= \$242 ;
+    x0_0 <= \$243 ;
   always @(posedge clk)
-    x0_1 <= \$243 ;
+    x0_1 <= \$244 ;
   always @(posedge clk)
-    x0_2 <= \$244 ;
+    x0_2 <= \$245 ;
   always @(posedge clk)
-    x0_3 <= \$245 ;
+    x0_3 <= \$246 ;
   always @(posedge clk)
-    x0_4 <= \$246 ;
+    x0_4 <= \$247 ;
   always @(posedge clk)
-    x0_5 <= \$247 ;
+    x0_5 <= \$248 ;
   always @(posedge clk)
-    x0_6 <= \$248 ;
+    x0_6 <= \$249 ;
   always @(posedge clk)
-    x0_7 <= \$249 ;
+    x0_7 <= \$250 ;
   always @(posedge clk)
-    \port__addr$15  <= \$250 ;
+    rom1_addr <= \$251 ;
   always @(posedge clk)
-    rom1_read <= \$251 ;
+    rom1_read <= \$252 ;
   always @(posedge clk)
-    x1_0 <= \$252 ;
+    x1_0 <= \$253 ;
   always @(posedge clk)
-    x1_1 <= \$253 ;
+    x1_1 <= \$254 ;
   always @(posedge clk)
-    x1_2 <= \$254 ;
+    x1_2 <= \$255 ;
   always @(posedge clk)
-    x1_3 <= \$255 ;
+    x1_3 <= \$256 ;
   always @(posedge clk)
-    x1_4 <= \$256 ;
+    x1_4 <= \$257 ;
   always @(posedge clk)
-    x1_5 <= \$257 ;
+    x1_5 <= \$258 ;
   always @(posedge clk)
-    x1_6 <= \$258 ;
+    x1_6 <= \$259 ;
   always @(posedge clk)
-    x1_7 <= \$259 ;
+    x1_7 <= \$260 ;
   always @(posedge clk)
-    \port__addr$17  <= \$260 ;
+    rom2_addr <= \$261 ;
   always @(posedge clk)
-    rom2_read <= \$261 ;
+    rom2_read <= \$262 ;
   always @(posedge clk)
-    x2_0 <= \$262 ;
+    x2_0 <= \$263 ;
   always @(posedge clk)
-    x2_1 <= \$263 ;
+    x2_1 <= \$264 ;
   always @(posedge clk)
-    x2_2 <= \$264 ;
+    x2_2 <= \$265 ;
   always @(posedge clk)
-    x2_3 <= \$265 ;
+    x2_3 <= \$266 ;
   always @(posedge clk)
-    x2_4 <= \$266 ;
+    x2_4 <= \$267 ;
   always @(posedge clk)
-    x2_5 <= \$267 ;
+    x2_5 <= \$268 ;
   always @(posedge clk)
-    x2_6 <= \$268 ;
+    x2_6 <= \$269 ;
   always @(posedge clk)
-    x2_7 <= \$269 ;
+    x2_7 <= \$270 ;
   always @(posedge clk)
-    \port__addr$19  <= \$270 ;
+    rom3_addr <= \$271 ;
   always @(posedge clk)
-    rom3_read <= \$271 ;
+    rom3_read <= \$272 ;
   always @(posedge clk)
-    x3_0 <= \$272 ;
+    x3_0 <= \$273 ;
   always @(posedge clk)
-    x3_1 <= \$273 ;
+    x3_1 <= \$274 ;
   always @(posedge clk)
-    x3_2 <= \$274 ;
+    x3_2 <= \$275 ;
   always @(posedge clk)
-    x3_3 <= \$275 ;
+    x3_3 <= \$276 ;
   always @(posedge clk)
-    x3_4 <= \$276 ;
+    x3_4 <= \$277 ;
   always @(posedge clk)
-    x3_5 <= \$277 ;
+    x3_5 <= \$278 ;
   always @(posedge clk)
-    x3_6 <= \$278 ;
+    x3_6 <= \$279 ;
   always @(posedge clk)
-    x3_7 <= \$279 ;
+    x3_7 <= \$280 ;
   always @(posedge clk)
-    \port__addr$21  <= \$280 ;
+    rom4_addr <= \$281 ;
   always @(posedge clk)
-    rom4_read <= \$281 ;
+    rom4_read <= \$282 ;
   always @(posedge clk)
-    x4_0 <= \$282 ;
+    x4_0 <= \$283 ;
   always @(posedge clk)
-    x4_1 <= \$283 ;
+    x4_1 <= \$284 ;
   always @(posedge clk)
-    x4_2 <= \$284 ;
+    x4_2 <= \$285 ;
   always @(posedge clk)
-    x4_3 <= \$285 ;
+    x4_3 <= \$286 ;
   always @(posedge clk)
-    x4_4 <= \$286 ;
+    x4_4 <= \$287 ;
   always @(posedge clk)
-    x4_5 <= \$287 ;
+    x4_5 <= \$288 ;
   always @(posedge clk)
-    x4_6 <= \$288 ;
+    x4_6 <= \$289 ;
   always @(posedge clk)
-    x4_7 <= \$289 ;
+    x4_7 <= \$290 ;
   always @(posedge clk)
-    \port__addr$23  <= \$290 ;
+    rom5_addr <= \$291 ;
   always @(posedge clk)
-    rom5_read <= \$291 ;
+    rom5_read <= \$292 ;
   always @(posedge clk)
-    x5_0 <= \$292 ;
+    x5_0 <= \$293 ;
   always @(posedge clk)
-    x5_1 <= \$293 ;
+    x5_1 <= \$294 ;
   always @(posedge clk)
-    x5_2 <= \$294 ;
+    x5_2 <= \$295 ;
   always @(posedge clk)
-    x5_3 <= \$295 ;
+    x5_3 <= \$296 ;
   always @(posedge clk)
-    x5_4 <= \$296 ;
+    x5_4 <= \$297 ;
   always @(posedge clk)
-    x5_5 <= \$297 ;
+    x5_5 <= \$298 ;
   always @(posedge clk)
-    x5_6 <= \$298 ;
+    x5_6 <= \$299 ;
   always @(posedge clk)
-    x5_7 <= \$299 ;
+    x5_7 <= \$300 ;
   always @(posedge clk)
-    xoff0_0 <= \$300 ;
+    xoff0_0 <= \$301 ;
   always @(posedge clk)
-    w0_0 <= \$301 ;
+    w0_0 <= \$302 ;
   always @(posedge clk)
-    xoff0_1 <= \$302 ;
+    xoff0_1 <= \$303 ;
   always @(posedge clk)
-    w0_1 <= \$303 ;
+    w0_1 <= \$304 ;
   always @(posedge clk)
-    xoff0_2 <= \$304 ;
+    xoff0_2 <= \$305 ;
   always @(posedge clk)
-    w0_2 <= \$305 ;
+    w0_2 <= \$306 ;
   always @(posedge clk)
-    xoff0_3 <= \$306 ;
+    xoff0_3 <= \$307 ;
   always @(posedge clk)
-    w0_3 <= \$307 ;
+    w0_3 <= \$308 ;
   always @(posedge clk)
-    xoff0_4 <= \$308 ;
+    xoff0_4 <= \$309 ;
   always @(posedge clk)
-    w0_4 <= \$309 ;
+    w0_4 <= \$310 ;
   always @(posedge clk)
-    xoff0_5 <= \$310 ;
+    xoff0_5 <= \$311 ;
   always @(posedge clk)
-    w0_5 <= \$311 ;
+    w0_5 <= \$312 ;
   always @(posedge clk)
-    xoff0_6 <= \$312 ;
+    xoff0_6 <= \$313 ;
   always @(posedge clk)
-    w0_6 <= \$313 ;
+    w0_6 <= \$314 ;
   always @(posedge clk)
-    xoff0_7 <= \$314 ;
+    xoff0_7 <= \$315 ;
   always @(posedge clk)
-    w0_7 <= \$315 ;
+    w0_7 <= \$316 ;
   always @(posedge clk)
-    xoff1_0 <= \$316 ;
+    xoff1_0 <= \$317 ;
   always @(posedge clk)
-    w1_0 <= \$317 ;
+    w1_0 <= \$318 ;
   always @(posedge clk)
-    xoff1_1 <= \$318 ;
+    xoff1_1 <= \$319 ;
   always @(posedge clk)
-    w1_1 <= \$319 ;
+    w1_1 <= \$320 ;
   always @(posedge clk)
-    xoff1_2 <= \$320 ;
+    xoff1_2 <= \$321 ;
   always @(posedge clk)
-    w1_2 <= \$321 ;
+    w1_2 <= \$322 ;
   always @(posedge clk)
-    xoff1_3 <= \$322 ;
+    xoff1_3 <= \$323 ;
   always @(posedge clk)
-    w1_3 <= \$323 ;
+    w1_3 <= \$324 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = rom1_read[39:32];
+    \$325  = \$22 ;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = \$54 ;
+    \$326  = rom1_read[39:32];
     if (rst) begin
-      \$326  = 9'h000;
+      \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = rom1_read[47:40];
+    \$327  = \$23 ;
     if (rst) begin
-      \$327  = 8'h00;
+      \$327  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = \$55 ;
+    \$328  = rom1_read[47:40];
     if (rst) begin
-      \$328  = 9'h000;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = rom1_read[55:48];
+    \$329  = \$24 ;
     if (rst) begin
-      \$329  = 8'h00;
+      \$329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = \$56 ;
+    \$330  = rom1_read[55:48];
     if (rst) begin
-      \$330  = 9'h000;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = rom1_read[63:56];
+    \$331  = \$25 ;
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = \$57 ;
+    \$332  = rom1_read[63:56];
     if (rst) begin
-      \$332  = 9'h000;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = rom2_read[7:0];
+    \$333  = \$26 ;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = \$58 ;
+    \$334  = rom2_read[7:0];
     if (rst) begin
-      \$334  = 9'h000;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = rom2_read[15:8];
+    \$335  = \$27 ;
     if (rst) begin
-      \$335  = 8'h00;
+      \$335  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = \$59 ;
+    \$336  = rom2_read[15:8];
     if (rst) begin
-      \$336  = 9'h000;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = rom2_read[23:16];
+    \$337  = \$28 ;
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = \$60 ;
+    \$338  = rom2_read[23:16];
     if (rst) begin
-      \$338  = 9'h000;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = rom2_read[31:24];
+    \$339  = \$29 ;
     if (rst) begin
-      \$339  = 8'h00;
+      \$339  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = \$61 ;
+    \$340  = rom2_read[31:24];
     if (rst) begin
-      \$340  = 9'h000;
+      \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = rom2_read[39:32];
+    \$341  = \$30 ;
     if (rst) begin
-      \$341  = 8'h00;
+      \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = \$62 ;
+    \$342  = rom2_read[39:32];
     if (rst) begin
-      \$342  = 9'h000;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = rom2_read[47:40];
+    \$343  = \$31 ;
     if (rst) begin
-      \$343  = 8'h00;
+      \$343  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = \$63 ;
+    \$344  = rom2_read[47:40];
     if (rst) begin
-      \$344  = 9'h000;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = rom2_read[55:48];
+    \$345  = \$32 ;
     if (rst) begin
-      \$345  = 8'h00;
+      \$345  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = \$64 ;
+    \$346  = rom2_read[55:48];
     if (rst) begin
-      \$346  = 9'h000;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = rom2_read[63:56];
+    \$347  = \$33 ;
     if (rst) begin
-      \$347  = 8'h00;
+      \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = \$65 ;
+    \$348  = rom2_read[63:56];
     if (rst) begin
-      \$348  = 9'h000;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = rom3_read[7:0];
+    \$349  = \$34 ;
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = \$66 ;
+    \$350  = rom3_read[7:0];
     if (rst) begin
-      \$350  = 9'h000;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = rom3_read[15:8];
+    \$351  = \$35 ;
     if (rst) begin
-      \$351  = 8'h00;
+      \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = \$67 ;
+    \$352  = rom3_read[15:8];
     if (rst) begin
-      \$352  = 9'h000;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = rom3_read[23:16];
+    \$353  = \$36 ;
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = \$68 ;
+    \$354  = rom3_read[23:16];
     if (rst) begin
-      \$354  = 9'h000;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = rom3_read[31:24];
+    \$355  = \$37 ;
     if (rst) begin
-      \$355  = 8'h00;
+      \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = \$69 ;
+    \$356  = rom3_read[31:24];
     if (rst) begin
-      \$356  = 9'h000;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = rom3_read[39:32];
+    \$357  = \$38 ;
     if (rst) begin
-      \$357  = 8'h00;
+      \$357  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = \$70 ;
+    \$358  = rom3_read[39:32];
     if (rst) begin
-      \$358  = 9'h000;
+      \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = rom3_read[47:40];
+    \$359  = \$39 ;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = \$71 ;
+    \$360  = rom3_read[47:40];
     if (rst) begin
-      \$360  = 9'h000;
+      \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = rom3_read[55:48];
+    \$361  = \$40 ;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = \$72 ;
+    \$362  = rom3_read[55:48];
     if (rst) begin
-      \$362  = 9'h000;
+      \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = rom3_read[63:56];
+    \$363  = \$41 ;
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = \$73 ;
+    \$364  = rom3_read[63:56];
     if (rst) begin
-      \$364  = 9'h000;
+      \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = rom4_read[7:0];
+    \$365  = \$42 ;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = \$74 ;
+    \$366  = rom4_read[7:0];
     if (rst) begin
-      \$366  = 9'h000;
+      \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = rom4_read[15:8];
+    \$367  = \$43 ;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = \$75 ;
+    \$368  = rom4_read[15:8];
     if (rst) begin
-      \$368  = 9'h000;
+      \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = rom4_read[23:16];
+    \$369  = \$44 ;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = \$76 ;
+    \$370  = rom4_read[23:16];
     if (rst) begin
-      \$370  = 9'h000;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = rom4_read[31:24];
+    \$371  = \$45 ;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = \$77 ;
+    \$372  = rom4_read[31:24];
     if (rst) begin
-      \$372  = 9'h000;
+      \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = rom4_read[39:32];
+    \$373  = \$46 ;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = \$78 ;
+    \$374  = rom4_read[39:32];
     if (rst) begin
-      \$374  = 9'h000;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = rom4_read[47:40];
+    \$375  = \$47 ;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = \$79 ;
+    \$376  = rom4_read[47:40];
     if (rst) begin
-      \$376  = 9'h000;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = rom4_read[55:48];
+    \$377  = \$48 ;
     if (rst) begin
-      \$377  = 8'h00;
+      \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = \$80 ;
+    \$378  = rom4_read[55:48];
     if (rst) begin
-      \$378  = 9'h000;
+      \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = rom4_read[63:56];
+    \$379  = \$49 ;
     if (rst) begin
-      \$379  = 8'h00;
+      \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \$81 ;
+    \$380  = rom4_read[63:56];
     if (rst) begin
-      \$380  = 9'h000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = rom5_read[7:0];
+    \$381  = \$50 ;
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = \$82 ;
+    \$382  = rom5_read[7:0];
     if (rst) begin
-      \$382  = 9'h000;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = rom5_read[15:8];
+    \$383  = \$51 ;
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \$83 ;
+    \$384  = rom5_read[15:8];
     if (rst) begin
-      \$384  = 9'h000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = rom5_read[23:16];
+    \$385  = \$52 ;
     if (rst) begin
-      \$385  = 8'h00;
+      \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \$84 ;
+    \$386  = rom5_read[23:16];
     if (rst) begin
-      \$386  = 9'h000;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = rom5_read[31:24];
+    \$387  = \$53 ;
     if (rst) begin
-      \$387  = 8'h00;
+      \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = \$85 ;
+    \$388  = rom5_read[31:24];
     if (rst) begin
-      \$388  = 9'h000;
+      \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = rom5_read[39:32];
+    \$389  = \$54 ;
     if (rst) begin
-      \$389  = 8'h00;
+      \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = \$86 ;
+    \$390  = rom5_read[39:32];
     if (rst) begin
-      \$390  = 9'h000;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = rom5_read[47:40];
+    \$391  = \$55 ;
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$87 ;
+    \$392  = rom5_read[47:40];
     if (rst) begin
-      \$392  = 9'h000;
+      \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = rom5_read[55:48];
+    \$393  = \$56 ;
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \$88 ;
+    \$394  = rom5_read[55:48];
     if (rst) begin
-      \$394  = 9'h000;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = rom5_read[63:56];
+    \$395  = \$57 ;
     if (rst) begin
-      \$395  = 8'h00;
+      \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \$89 ;
+    \$396  = rom5_read[63:56];
     if (rst) begin
-      \$396  = 17'h00000;
+      \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$90 ;
+    \$397  = \$58 ;
     if (rst) begin
       \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$91 ;
+    \$398  = \$59 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$92 ;
+    \$399  = \$60 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \$93 ;
+    \$400  = \$61 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$94 ;
+    \$401  = \$62 ;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$95 ;
+    \$402  = \$63 ;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$96 ;
+    \$403  = \$64 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$97 ;
+    \$404  = \$65 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$98 ;
+    \$405  = \$66 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$99 ;
+    \$406  = \$67 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$100 ;
+    \$407  = \$68 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$101 ;
+    \$408  = \$69 ;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$102 ;
+    \$409  = \$70 ;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \$103 ;
+    \$410  = \$71 ;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$104 ;
+    \$411  = \$72 ;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$105 ;
+    \$412  = \$73 ;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$106 ;
+    \$413  = \$74 ;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$107 ;
+    \$414  = \$75 ;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$108 ;
+    \$415  = \$76 ;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$109 ;
+    \$416  = \$77 ;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$110 ;
+    \$417  = \$78 ;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$111 ;
+    \$418  = \$79 ;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$112 ;
+    \$419  = \$80 ;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$113 ;
+    \$420  = \$81 ;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$114 ;
+    \$421  = \$82 ;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$115 ;
+    \$422  = \$83 ;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$116 ;
+    \$423  = \$84 ;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$117 ;
+    \$424  = \$85 ;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$118 ;
+    \$425  = \$86 ;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$119 ;
+    \$426  = \$87 ;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$120 ;
+    \$427  = \$88 ;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$121 ;
+    \$428  = \$89 ;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$122 ;
+    \$429  = \$90 ;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$123 ;
+    \$430  = \$91 ;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$124 ;
+    \$431  = \$92 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$125 ;
+    \$432  = \$93 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$126 ;
+    \$433  = \$94 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = \$127 ;
+    \$434  = \$95 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = \$128 ;
+    \$435  = \$96 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$129 ;
+    \$436  = \$97 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = \$130 ;
+    \$437  = \$98 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = \$131 ;
+    \$438  = \$99 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = \$132 ;
+    \$439  = \$100 ;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = \$133 ;
+    \$440  = \$101 ;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = \$134 ;
+    \$441  = \$102 ;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = \$135 ;
+    \$442  = \$103 ;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = \$136 ;
+    \$443  = \$104 ;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = prod0_0;
+    \$444  = \$105 ;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = prod0_1;
+    \$445  = prod0_0;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = prod0_2;
+    \$446  = prod0_1;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = prod0_3;
+    \$447  = prod0_2;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = prod0_4;
+    \$448  = prod0_3;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = prod0_5;
+    \$449  = prod0_4;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = prod0_6;
+    \$450  = prod0_5;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = prod0_7;
+    \$451  = prod0_6;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = prod1_0;
+    \$452  = prod0_7;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = prod1_1;
+    \$453  = prod1_0;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = prod1_2;
+    \$454  = prod1_1;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = prod1_3;
+    \$455  = prod1_2;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = prod1_4;
+    \$456  = prod1_3;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = prod1_5;
+    \$457  = prod1_4;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = prod1_6;
+    \$458  = prod1_5;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = prod1_7;
+    \$459  = prod1_6;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = prod2_0;
+    \$460  = prod1_7;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = prod2_1;
+    \$461  = prod2_0;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = prod2_2;
+    \$462  = prod2_1;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = prod2_3;
+    \$463  = prod2_2;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = prod2_4;
+    \$464  = prod2_3;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = prod2_5;
+    \$465  = prod2_4;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = prod2_6;
+    \$466  = prod2_5;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = prod2_7;
+    \$467  = prod2_6;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = prod3_0;
+    \$468  = prod2_7;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = prod3_1;
+    \$469  = prod3_0;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = prod3_2;
+    \$470  = prod3_1;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = prod3_3;
+    \$471  = prod3_2;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = prod3_4;
+    \$472  = prod3_3;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = prod3_5;
+    \$473  = prod3_4;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = prod3_6;
+    \$474  = prod3_5;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = prod3_7;
+    \$475  = prod3_6;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = prod4_0;
+    \$476  = prod3_7;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = prod4_1;
+    \$477  = prod4_0;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = prod4_2;
+    \$478  = prod4_1;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod4_3;
+    \$479  = prod4_2;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod4_4;
+    \$480  = prod4_3;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod4_5;
+    \$481  = prod4_4;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = prod4_6;
+    \$482  = prod4_5;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = prod4_7;
+    \$483  = prod4_6;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = prod5_0;
+    \$484  = prod4_7;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = prod5_1;
+    \$485  = prod5_0;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = prod5_2;
+    \$486  = prod5_1;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = prod5_3;
+    \$487  = prod5_2;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = prod5_4;
+    \$488  = prod5_3;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = prod5_5;
+    \$489  = prod5_4;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = prod5_6;
+    \$490  = prod5_5;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = prod5_7;
+    \$491  = prod5_6;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$492  = prod5_7;
     if (rst) begin
-      \$492  = 24'h000000;
+      \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$493  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
       \$493  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = \$143 [23:0];
+    \$494  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
       \$494  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$495  = \$112 [23:0];
     if (rst) begin
       \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
+    \$496  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
       \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = \$150 [23:0];
+    \$497  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    \$498  = \$119 [23:0];
     if (rst) begin
       \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$499  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = \$157 [23:0];
+    \$500  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
       \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
+    \$501  = \$126 [23:0];
     if (rst) begin
       \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
+    \$502  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     if (rst) begin
       \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = \$164 [23:0];
+    \$503  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
     if (rst) begin
       \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
+    \$504  = \$133 [23:0];
     if (rst) begin
       \$504  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
+    \$505  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$505  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = \$171 [23:0];
+    \$506  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$506  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = { \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174  };
+    \$507  = \$140 [23:0];
     if (rst) begin
       \$507  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = { \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177  };
+    \$508  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
     if (rst) begin
       \$508  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = \$178 [23:0];
+    \$509  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
       \$509  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = v1;
+    \$510  = \$147 [23:0];
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = first1;
+    \$511  = v1;
     if (rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = last1;
+    \$512  = first1;
     if (rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = nf1;
+    \$513  = last1;
     if (rst) begin
-      \$513  = 3'h0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = v2;
+    \$514  = nf1;
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = first2;
+    \$515  = v2;
     if (rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = last2;
+    \$516  = first2;
     if (rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = nf2;
+    \$517  = last2;
     if (rst) begin
-      \$517  = 3'h0;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = v3;
+    \$518  = nf2;
     if (rst) begin
-      \$518  = 1'h0;
+      \$518  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = first3;
+    \$519  = v3;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = last3;
+    \$520  = first3;
     if (rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = nf3;
+    \$521  = last3;
     if (rst) begin
-      \$521  = 3'h0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = v4;
+    \$522  = nf3;
     if (rst) begin
-      \$522  = 1'h0;
+      \$522  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = first4;
+    \$523  = v4;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = last4;
+    \$524  = first4;
     if (rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = nf4;
+    \$525  = last4;
     if (rst) begin
-      \$525  = 3'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = v5;
+    \$526  = nf4;
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = first5;
+    \$527  = v5;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = last5;
+    \$528  = first5;
     if (rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = nf5;
+    \$529  = last5;
     if (rst) begin
-      \$529  = 3'h0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = v6;
+    \$530  = nf5;
     if (rst) begin
-      \$530  = 1'h0;
+      \$530  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = first6;
+    \$531  = v6;
     if (rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = last6;
+    \$532  = first6;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = nf6;
+    \$533  = last6;
     if (rst) begin
-      \$533  = 3'h0;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = v7;
+    \$534  = nf6;
     if (rst) begin
-      \$534  = 1'h0;
+      \$534  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = first7;
+    \$535  = v7;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = last7;
+    \$536  = first7;
     if (rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = nf7;
+    \$537  = last7;
     if (rst) begin
-      \$537  = 3'h0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = acc0;
-    if (v8) begin
-      \$538  = \$9 [23:0];
-    end
+    \$538  = nf7;
     if (rst) begin
-      \$538  = 24'h000000;
+      \$538  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = acc1;
+    \$539  = acc0;
     if (v8) begin
-      \$539  = \$12 [23:0];
+      \$539  = \$196 [23:0];
     end
     if (rst) begin
       \$539  = 24'h000000;
@@ -4705,9 +4707,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = acc2;
+    \$540  = acc1;
     if (v8) begin
-      \$540  = \$15 [23:0];
+      \$540  = \$199 [23:0];
     end
     if (rst) begin
       \$540  = 24'h000000;
@@ -4715,9 +4717,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = acc3;
+    \$541  = acc2;
     if (v8) begin
-      \$541  = \$18 [23:0];
+      \$541  = \$202 [23:0];
     end
     if (rst) begin
       \$541  = 24'h000000;
@@ -4725,9 +4727,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = acc4;
+    \$542  = acc3;
     if (v8) begin
-      \$542  = \$21 [23:0];
+      \$542  = \$205 [23:0];
     end
     if (rst) begin
       \$542  = 24'h000000;
@@ -4735,9 +4737,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = acc5;
+    \$543  = acc4;
     if (v8) begin
-      \$543  = \$24 [23:0];
+      \$543  = \$208 [23:0];
     end
     if (rst) begin
       \$543  = 24'h000000;
@@ -4745,188 +4747,207 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = \$182 [3:0];
+    \$544  = acc5;
+    if (v8) begin
+      \$544  = \$211 [23:0];
+    end
     if (rst) begin
-      \$544  = 4'h0;
+      \$544  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = \$signature__addr$52 ;
-    if (\$190 ) begin
-      \$545  = \$193 [3:0];
-    end
+    \$545  = \$215 [3:0];
     if (rst) begin
       \$545  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = \rport__addr$55 ;
-    if (\$197 ) begin
-      \$546  = \$200 [3:0];
-    end
+    \$546  = \$148 ;
     if (rst) begin
-      \$546  = 4'h0;
+      \$546  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = \$214 [3:0];
+    \$547  = q_wptr;
+    if (\$156 ) begin
+      \$547  = \$159 [3:0];
+    end
     if (rst) begin
       \$547  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = o__valid;
-    if (\$216 ) begin
-      \$548  = \$219 ;
+    \$548  = q_rptr;
+    if (\$163 ) begin
+      \$548  = \$166 [3:0];
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = o__payload;
-    if (\$216 ) begin
-      \$549  = \$221 ;
+    \$549  = \$180 [3:0];
+    if (rst) begin
+      \$549  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$550  = o__valid;
+    if (\$182 ) begin
+      \$550  = \$185 ;
     end
     if (rst) begin
-      \$549  = 144'h000000000000000000000000000000000000;
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$551  = o__payload;
+    if (\$182 ) begin
+      \$551  = \$187 ;
+    end
+    if (rst) begin
+      \$551  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$7  = 24'h00386c;
-      3'h1:
-          \$7  = 24'h0001a0;
-      3'h2:
-          \$7  = 24'h002583;
-      3'h3:
-          \$7  = 24'hfffb64;
-      3'h4:
-          \$7  = 24'h000744;
-      3'h5:
-          \$7  = 24'h000859;
-      3'h6:
-          \$7  = 24'h000cba;
-      3'h7:
-          \$7  = 24'h00067a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$10  = 24'h001e1e;
-      3'h1:
-          \$10  = 24'h002726;
-      3'h2:
-          \$10  = 24'hfffd5a;
-      3'h3:
-          \$10  = 24'h0002ea;
-      3'h4:
-          \$10  = 24'h001894;
-      3'h5:
-          \$10  = 24'hfffcd5;
-      3'h6:
-          \$10  = 24'h000645;
-      3'h7:
-          \$10  = 24'h001b22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$13  = 24'hffea46;
-      3'h1:
-          \$13  = 24'h0008a8;
-      3'h2:
-          \$13  = 24'h0014f4;
-      3'h3:
-          \$13  = 24'h001887;
-      3'h4:
-          \$13  = 24'h00049d;
-      3'h5:
-          \$13  = 24'h0018af;
-      3'h6:
-          \$13  = 24'h000330;
-      3'h7:
-          \$13  = 24'h000110;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$16  = 24'h000d00;
-      3'h1:
-          \$16  = 24'h000de3;
-      3'h2:
-          \$16  = 24'hfff49c;
-      3'h3:
-          \$16  = 24'hfff879;
-      3'h4:
-          \$16  = 24'h001c66;
-      3'h5:
-          \$16  = 24'h0018c9;
-      3'h6:
-          \$16  = 24'h001e83;
-      3'h7:
-          \$16  = 24'hfff898;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$19  = 24'h000b71;
-      3'h1:
-          \$19  = 24'hfff40b;
-      3'h2:
-          \$19  = 24'h0014db;
-      3'h3:
-          \$19  = 24'hfff86e;
-      3'h4:
-          \$19  = 24'h000f38;
-      3'h5:
-          \$19  = 24'hffdf1b;
-      3'h6:
-          \$19  = 24'h001cbd;
-      3'h7:
-          \$19  = 24'h00174e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$22  = 24'hfff26c;
-      3'h1:
-          \$22  = 24'h002064;
-      3'h2:
-          \$22  = 24'h001265;
-      3'h3:
-          \$22  = 24'hfffb81;
-      3'h4:
-          \$22  = 24'hfffbe2;
-      3'h5:
-          \$22  = 24'hfff5f7;
-      3'h6:
-          \$22  = 24'hfff68a;
-      3'h7:
-          \$22  = 24'hffefd8;
+    casez (t)
+      6'h00:
+          \$1  = 3'h0;
+      6'h01:
+          \$1  = 3'h0;
+      6'h02:
+          \$1  = 3'h0;
+      6'h03:
+          \$1  = 3'h0;
+      6'h04:
+          \$1  = 3'h0;
+      6'h05:
+          \$1  = 3'h0;
+      6'h06:
+          \$1  = 3'h1;
+      6'h07:
+          \$1  = 3'h1;
+      6'h08:
+          \$1  = 3'h1;
+      6'h09:
+          \$1  = 3'h1;
+      6'h0a:
+          \$1  = 3'h1;
+      6'h0b:
+          \$1  = 3'h1;
+      6'h0c:
+          \$1  = 3'h1;
+      6'h0d:
+          \$1  = 3'h1;
+      6'h0e:
+          \$1  = 3'h2;
+      6'h0f:
+          \$1  = 3'h2;
+      6'h10:
+          \$1  = 3'h2;
+      6'h11:
+          \$1  = 3'h2;
+      6'h12:
+          \$1  = 3'h2;
+      6'h13:
+          \$1  = 3'h2;
+      6'h14:
+          \$1  = 3'h2;
+      6'h15:
+          \$1  = 3'h2;
+      6'h16:
+          \$1  = 3'h3;
+      6'h17:
+          \$1  = 3'h3;
+      6'h18:
+          \$1  = 3'h3;
+      6'h19:
+          \$1  = 3'h3;
+      6'h1a:
+          \$1  = 3'h3;
+      6'h1b:
+          \$1  = 3'h3;
+      6'h1c:
+          \$1  = 3'h3;
+      6'h1d:
+          \$1  = 3'h3;
+      6'h1e:
+          \$1  = 3'h4;
+      6'h1f:
+          \$1  = 3'h4;
+      6'h20:
+          \$1  = 3'h4;
+      6'h21:
+          \$1  = 3'h4;
+      6'h22:
+          \$1  = 3'h4;
+      6'h23:
+          \$1  = 3'h4;
+      6'h24:
+          \$1  = 3'h4;
+      6'h25:
+          \$1  = 3'h4;
+      6'h26:
+          \$1  = 3'h5;
+      6'h27:
+          \$1  = 3'h5;
+      6'h28:
+          \$1  = 3'h5;
+      6'h29:
+          \$1  = 3'h5;
+      6'h2a:
+          \$1  = 3'h5;
+      6'h2b:
+          \$1  = 3'h5;
+      6'h2c:
+          \$1  = 3'h5;
+      6'h2d:
+          \$1  = 3'h5;
+      6'h2e:
+          \$1  = 3'h6;
+      6'h2f:
+          \$1  = 3'h6;
+      6'h30:
+          \$1  = 3'h6;
+      6'h31:
+          \$1  = 3'h6;
+      6'h32:
+          \$1  = 3'h6;
+      6'h33:
+          \$1  = 3'h6;
+      6'h34:
+          \$1  = 3'h6;
+      6'h35:
+          \$1  = 3'h6;
+      6'h36:
+          \$1  = 3'h7;
+      6'h37:
+          \$1  = 3'h7;
+      6'h38:
+          \$1  = 3'h7;
+      6'h39:
+          \$1  = 3'h7;
+      6'h3a:
+          \$1  = 3'h7;
+      6'h3b:
+          \$1  = 3'h7;
+      6'h3c:
+          \$1  = 3'h7;
+      6'h3d:
+          \$1  = 3'h7;
+      6'h3e:
+          \$1  = 3'h0;
+      6'h3f:
+          \$1  = 3'h0;
     endcase
   end
   always @* begin
@@ -4934,133 +4955,133 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
-          \$32  = 3'h0;
+          \$2  = 3'h2;
       6'h01:
-          \$32  = 3'h0;
+          \$2  = 3'h3;
       6'h02:
-          \$32  = 3'h0;
+          \$2  = 3'h4;
       6'h03:
-          \$32  = 3'h0;
+          \$2  = 3'h5;
       6'h04:
-          \$32  = 3'h0;
+          \$2  = 3'h6;
       6'h05:
-          \$32  = 3'h0;
+          \$2  = 3'h7;
       6'h06:
-          \$32  = 3'h1;
+          \$2  = 3'h0;
       6'h07:
-          \$32  = 3'h1;
+          \$2  = 3'h1;
       6'h08:
-          \$32  = 3'h1;
+          \$2  = 3'h2;
       6'h09:
-          \$32  = 3'h1;
+          \$2  = 3'h3;
       6'h0a:
-          \$32  = 3'h1;
+          \$2  = 3'h4;
       6'h0b:
-          \$32  = 3'h1;
+          \$2  = 3'h5;
       6'h0c:
-          \$32  = 3'h1;
+          \$2  = 3'h6;
       6'h0d:
-          \$32  = 3'h1;
+          \$2  = 3'h7;
       6'h0e:
-          \$32  = 3'h2;
+          \$2  = 3'h0;
       6'h0f:
-          \$32  = 3'h2;
+          \$2  = 3'h1;
       6'h10:
-          \$32  = 3'h2;
+          \$2  = 3'h2;
       6'h11:
-          \$32  = 3'h2;
+          \$2  = 3'h3;
       6'h12:
-          \$32  = 3'h2;
+          \$2  = 3'h4;
       6'h13:
-          \$32  = 3'h2;
+          \$2  = 3'h5;
       6'h14:
-          \$32  = 3'h2;
+          \$2  = 3'h6;
       6'h15:
-          \$32  = 3'h2;
+          \$2  = 3'h7;
       6'h16:
-          \$32  = 3'h3;
+          \$2  = 3'h0;
       6'h17:
-          \$32  = 3'h3;
+          \$2  = 3'h1;
       6'h18:
-          \$32  = 3'h3;
+          \$2  = 3'h2;
       6'h19:
-          \$32  = 3'h3;
+          \$2  = 3'h3;
       6'h1a:
-          \$32  = 3'h3;
+          \$2  = 3'h4;
       6'h1b:
-          \$32  = 3'h3;
+          \$2  = 3'h5;
       6'h1c:
-          \$32  = 3'h3;
+          \$2  = 3'h6;
       6'h1d:
-          \$32  = 3'h3;
+          \$2  = 3'h7;
       6'h1e:
-          \$32  = 3'h4;
+          \$2  = 3'h0;
       6'h1f:
-          \$32  = 3'h4;
+          \$2  = 3'h1;
       6'h20:
-          \$32  = 3'h4;
+          \$2  = 3'h2;
       6'h21:
-          \$32  = 3'h4;
+          \$2  = 3'h3;
       6'h22:
-          \$32  = 3'h4;
+          \$2  = 3'h4;
       6'h23:
-          \$32  = 3'h4;
+          \$2  = 3'h5;
       6'h24:
-          \$32  = 3'h4;
+          \$2  = 3'h6;
       6'h25:
-          \$32  = 3'h4;
+          \$2  = 3'h7;
       6'h26:
-          \$32  = 3'h5;
+          \$2  = 3'h0;
       6'h27:
-          \$32  = 3'h5;
+          \$2  = 3'h1;
       6'h28:
-          \$32  = 3'h5;
+          \$2  = 3'h2;
       6'h29:
-          \$32  = 3'h5;
+          \$2  = 3'h3;
       6'h2a:
-          \$32  = 3'h5;
+          \$2  = 3'h4;
       6'h2b:
-          \$32  = 3'h5;
+          \$2  = 3'h5;
       6'h2c:
-          \$32  = 3'h5;
+          \$2  = 3'h6;
       6'h2d:
-          \$32  = 3'h5;
+          \$2  = 3'h7;
       6'h2e:
-          \$32  = 3'h6;
+          \$2  = 3'h0;
       6'h2f:
-          \$32  = 3'h6;
+          \$2  = 3'h1;
       6'h30:
-          \$32  = 3'h6;
+          \$2  = 3'h2;
       6'h31:
-          \$32  = 3'h6;
+          \$2  = 3'h3;
       6'h32:
-          \$32  = 3'h6;
+          \$2  = 3'h4;
       6'h33:
-          \$32  = 3'h6;
+          \$2  = 3'h5;
       6'h34:
-          \$32  = 3'h6;
+          \$2  = 3'h6;
       6'h35:
-          \$32  = 3'h6;
+          \$2  = 3'h7;
       6'h36:
-          \$32  = 3'h7;
+          \$2  = 3'h0;
       6'h37:
-          \$32  = 3'h7;
+          \$2  = 3'h1;
       6'h38:
-          \$32  = 3'h7;
+          \$2  = 3'h2;
       6'h39:
-          \$32  = 3'h7;
+          \$2  = 3'h3;
       6'h3a:
-          \$32  = 3'h7;
+          \$2  = 3'h4;
       6'h3b:
-          \$32  = 3'h7;
+          \$2  = 3'h5;
       6'h3c:
-          \$32  = 3'h7;
+          \$2  = 3'h6;
       6'h3d:
-          \$32  = 3'h7;
+          \$2  = 3'h7;
       6'h3e:
-          \$32  = 3'h0;
+          \$2  = 3'h0;
       6'h3f:
-          \$32  = 3'h0;
+          \$2  = 3'h1;
     endcase
   end
   always @* begin
@@ -5068,133 +5089,133 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
-          \$33  = 3'h2;
+          \$3  = 1'h1;
       6'h01:
-          \$33  = 3'h3;
+          \$3  = 1'h1;
       6'h02:
-          \$33  = 3'h4;
+          \$3  = 1'h1;
       6'h03:
-          \$33  = 3'h5;
+          \$3  = 1'h1;
       6'h04:
-          \$33  = 3'h6;
+          \$3  = 1'h1;
       6'h05:
-          \$33  = 3'h7;
+          \$3  = 1'h1;
       6'h06:
-          \$33  = 3'h0;
+          \$3  = 1'h0;
       6'h07:
-          \$33  = 3'h1;
+          \$3  = 1'h0;
       6'h08:
-          \$33  = 3'h2;
+          \$3  = 1'h0;
       6'h09:
-          \$33  = 3'h3;
+          \$3  = 1'h0;
       6'h0a:
-          \$33  = 3'h4;
+          \$3  = 1'h0;
       6'h0b:
-          \$33  = 3'h5;
+          \$3  = 1'h0;
       6'h0c:
-          \$33  = 3'h6;
+          \$3  = 1'h0;
       6'h0d:
-          \$33  = 3'h7;
+          \$3  = 1'h0;
       6'h0e:
-          \$33  = 3'h0;
+          \$3  = 1'h0;
       6'h0f:
-          \$33  = 3'h1;
+          \$3  = 1'h0;
       6'h10:
-          \$33  = 3'h2;
+          \$3  = 1'h0;
       6'h11:
-          \$33  = 3'h3;
+          \$3  = 1'h0;
       6'h12:
-          \$33  = 3'h4;
+          \$3  = 1'h0;
       6'h13:
-          \$33  = 3'h5;
+          \$3  = 1'h0;
       6'h14:
-          \$33  = 3'h6;
+          \$3  = 1'h0;
       6'h15:
-          \$33  = 3'h7;
+          \$3  = 1'h0;
       6'h16:
-          \$33  = 3'h0;
+          \$3  = 1'h0;
       6'h17:
-          \$33  = 3'h1;
+          \$3  = 1'h0;
       6'h18:
-          \$33  = 3'h2;
+          \$3  = 1'h0;
       6'h19:
-          \$33  = 3'h3;
+          \$3  = 1'h0;
       6'h1a:
-          \$33  = 3'h4;
+          \$3  = 1'h0;
       6'h1b:
-          \$33  = 3'h5;
+          \$3  = 1'h0;
       6'h1c:
-          \$33  = 3'h6;
+          \$3  = 1'h0;
       6'h1d:
-          \$33  = 3'h7;
+          \$3  = 1'h0;
       6'h1e:
-          \$33  = 3'h0;
+          \$3  = 1'h0;
       6'h1f:
-          \$33  = 3'h1;
+          \$3  = 1'h0;
       6'h20:
-          \$33  = 3'h2;
+          \$3  = 1'h0;
       6'h21:
-          \$33  = 3'h3;
+          \$3  = 1'h0;
       6'h22:
-          \$33  = 3'h4;
+          \$3  = 1'h0;
       6'h23:
-          \$33  = 3'h5;
+          \$3  = 1'h0;
       6'h24:
-          \$33  = 3'h6;
+          \$3  = 1'h0;
       6'h25:
-          \$33  = 3'h7;
+          \$3  = 1'h0;
       6'h26:
-          \$33  = 3'h0;
+          \$3  = 1'h0;
       6'h27:
-          \$33  = 3'h1;
+          \$3  = 1'h0;
       6'h28:
-          \$33  = 3'h2;
+          \$3  = 1'h0;
       6'h29:
-          \$33  = 3'h3;
+          \$3  = 1'h0;
       6'h2a:
-          \$33  = 3'h4;
+          \$3  = 1'h0;
       6'h2b:
-          \$33  = 3'h5;
+          \$3  = 1'h0;
       6'h2c:
-          \$33  = 3'h6;
+          \$3  = 1'h0;
       6'h2d:
-          \$33  = 3'h7;
+          \$3  = 1'h0;
       6'h2e:
-          \$33  = 3'h0;
+          \$3  = 1'h0;
       6'h2f:
-          \$33  = 3'h1;
+          \$3  = 1'h0;
       6'h30:
-          \$33  = 3'h2;
+          \$3  = 1'h0;
       6'h31:
-          \$33  = 3'h3;
+          \$3  = 1'h0;
       6'h32:
-          \$33  = 3'h4;
+          \$3  = 1'h0;
       6'h33:
-          \$33  = 3'h5;
+          \$3  = 1'h0;
       6'h34:
-          \$33  = 3'h6;
+          \$3  = 1'h0;
       6'h35:
-          \$33  = 3'h7;
+          \$3  = 1'h0;
       6'h36:
-          \$33  = 3'h0;
+          \$3  = 1'h0;
       6'h37:
-          \$33  = 3'h1;
+          \$3  = 1'h0;
       6'h38:
-          \$33  = 3'h2;
+          \$3  = 1'h0;
       6'h39:
-          \$33  = 3'h3;
+          \$3  = 1'h0;
       6'h3a:
-          \$33  = 3'h4;
+          \$3  = 1'h0;
       6'h3b:
-          \$33  = 3'h5;
+          \$3  = 1'h0;
       6'h3c:
-          \$33  = 3'h6;
+          \$3  = 1'h0;
       6'h3d:
-          \$33  = 3'h7;
+          \$3  = 1'h0;
       6'h3e:
-          \$33  = 3'h0;
+          \$3  = 1'h1;
       6'h3f:
-          \$33  = 3'h1;
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
@@ -5202,133 +5223,133 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
-          \$34  = 1'h1;
+          \$4  = 1'h0;
       6'h01:
-          \$34  = 1'h1;
+          \$4  = 1'h0;
       6'h02:
-          \$34  = 1'h1;
+          \$4  = 1'h0;
       6'h03:
-          \$34  = 1'h1;
+          \$4  = 1'h0;
       6'h04:
-          \$34  = 1'h1;
+          \$4  = 1'h0;
       6'h05:
-          \$34  = 1'h1;
+          \$4  = 1'h0;
       6'h06:
-          \$34  = 1'h0;
+          \$4  = 1'h1;
       6'h07:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h08:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h09:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h0a:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h0b:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h0c:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h0d:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h0e:
-          \$34  = 1'h0;
+          \$4  = 1'h1;
       6'h0f:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h10:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h11:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h12:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h13:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h14:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h15:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h16:
-          \$34  = 1'h0;
+          \$4  = 1'h1;
       6'h17:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h18:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h19:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h1a:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h1b:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h1c:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h1d:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h1e:
-          \$34  = 1'h0;
+          \$4  = 1'h1;
       6'h1f:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h20:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h21:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h22:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h23:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h24:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h25:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h26:
-          \$34  = 1'h0;
+          \$4  = 1'h1;
       6'h27:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h28:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h29:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h2a:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h2b:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h2c:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h2d:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h2e:
-          \$34  = 1'h0;
+          \$4  = 1'h1;
       6'h2f:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h30:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h31:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h32:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h33:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h34:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h35:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h36:
-          \$34  = 1'h0;
+          \$4  = 1'h1;
       6'h37:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h38:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h39:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h3a:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h3b:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h3c:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h3d:
-          \$34  = 1'h0;
+          \$4  = 1'h0;
       6'h3e:
-          \$34  = 1'h1;
+          \$4  = 1'h1;
       6'h3f:
-          \$34  = 1'h1;
+          \$4  = 1'h0;
     endcase
   end
   always @* begin
@@ -5336,284 +5357,272 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h01:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h02:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h03:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h04:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h05:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h06:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h07:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h08:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h09:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h0a:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h0b:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h0c:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h0d:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h0e:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h0f:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h10:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h11:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h12:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h13:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h14:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h15:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h16:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h17:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h18:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h19:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h1a:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h1b:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h1c:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h1d:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h1e:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h1f:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h20:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h21:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h22:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h23:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h24:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h25:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h26:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h27:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h28:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h29:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h2a:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h2b:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h2c:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h2d:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h2e:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h2f:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h30:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h31:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h32:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h33:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h34:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h35:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h36:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h37:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h38:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h39:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h3a:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h3b:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h3c:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
       6'h3d:
-          \$35  = 1'h0;
+          \$5  = 1'h1;
       6'h3e:
-          \$35  = 1'h1;
+          \$5  = 1'h0;
       6'h3f:
-          \$35  = 1'h0;
+          \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$36  = 1'h0;
-      6'h01:
-          \$36  = 1'h0;
-      6'h02:
-          \$36  = 1'h0;
-      6'h03:
-          \$36  = 1'h0;
-      6'h04:
-          \$36  = 1'h0;
-      6'h05:
-          \$36  = 1'h1;
-      6'h06:
-          \$36  = 1'h0;
-      6'h07:
-          \$36  = 1'h0;
-      6'h08:
-          \$36  = 1'h0;
-      6'h09:
-          \$36  = 1'h0;
-      6'h0a:
-          \$36  = 1'h0;
-      6'h0b:
-          \$36  = 1'h0;
-      6'h0c:
-          \$36  = 1'h0;
-      6'h0d:
-          \$36  = 1'h1;
-      6'h0e:
-          \$36  = 1'h0;
-      6'h0f:
-          \$36  = 1'h0;
-      6'h10:
-          \$36  = 1'h0;
-      6'h11:
-          \$36  = 1'h0;
-      6'h12:
-          \$36  = 1'h0;
-      6'h13:
-          \$36  = 1'h0;
-      6'h14:
-          \$36  = 1'h0;
-      6'h15:
-          \$36  = 1'h1;
-      6'h16:
-          \$36  = 1'h0;
-      6'h17:
-          \$36  = 1'h0;
-      6'h18:
-          \$36  = 1'h0;
-      6'h19:
-          \$36  = 1'h0;
-      6'h1a:
-          \$36  = 1'h0;
-      6'h1b:
-          \$36  = 1'h0;
-      6'h1c:
-          \$36  = 1'h0;
-      6'h1d:
-          \$36  = 1'h1;
-      6'h1e:
-          \$36  = 1'h0;
-      6'h1f:
-          \$36  = 1'h0;
-      6'h20:
-          \$36  = 1'h0;
-      6'h21:
-          \$36  = 1'h0;
-      6'h22:
-          \$36  = 1'h0;
-      6'h23:
-          \$36  = 1'h0;
-      6'h24:
-          \$36  = 1'h0;
-      6'h25:
-          \$36  = 1'h1;
-      6'h26:
-          \$36  = 1'h0;
-      6'h27:
-          \$36  = 1'h0;
-      6'h28:
-          \$36  = 1'h0;
-      6'h29:
-          \$36  = 1'h0;
-      6'h2a:
-          \$36  = 1'h0;
-      6'h2b:
-          \$36  = 1'h0;
-      6'h2c:
-          \$36  = 1'h0;
-      6'h2d:
-          \$36  = 1'h1;
-      6'h2e:
-          \$36  = 1'h0;
-      6'h2f:
-          \$36  = 1'h0;
-      6'h30:
-          \$36  = 1'h0;
-      6'h31:
-          \$36  = 1'h0;
-      6'h32:
-          \$36  = 1'h0;
-      6'h33:
-          \$36  = 1'h0;
-      6'h34:
-          \$36  = 1'h0;
-      6'h35:
-          \$36  = 1'h1;
-      6'h36:
-          \$36  = 1'h0;
-      6'h37:
-          \$36  = 1'h0;
-      6'h38:
-          \$36  = 1'h0;
-      6'h39:
-          \$36  = 1'h0;
-      6'h3a:
-          \$36  = 1'h0;
-      6'h3b:
-          \$36  = 1'h0;
-      6'h3c:
-          \$36  = 1'h0;
-      6'h3d:
-          \$36  = 1'h1;
-      6'h3e:
-          \$36  = 1'h0;
-      6'h3f:
-          \$36  = 1'h0;
+    casez (nf8)
+      3'h0:
+          \$194  = 24'h00386c;
+      3'h1:
+          \$194  = 24'h0001a0;
+      3'h2:
+          \$194  = 24'h002583;
+      3'h3:
+          \$194  = 24'hfffb64;
+      3'h4:
+          \$194  = 24'h000744;
+      3'h5:
+          \$194  = 24'h000859;
+      3'h6:
+          \$194  = 24'h000cba;
+      3'h7:
+          \$194  = 24'h00067a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = nf_t;
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      3'h0:
+          \$197  = 24'h001e1e;
+      3'h1:
+          \$197  = 24'h002726;
+      3'h2:
+          \$197  = 24'hfffd5a;
+      3'h3:
+          \$197  = 24'h0002ea;
+      3'h4:
+          \$197  = 24'h001894;
+      3'h5:
+          \$197  = 24'hfffcd5;
+      3'h6:
+          \$197  = 24'h000645;
+      3'h7:
+          \$197  = 24'h001b22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      3'h0:
+          \$200  = 24'hffea46;
+      3'h1:
+          \$200  = 24'h0008a8;
+      3'h2:
+          \$200  = 24'h0014f4;
+      3'h3:
+          \$200  = 24'h001887;
+      3'h4:
+          \$200  = 24'h00049d;
+      3'h5:
+          \$200  = 24'h0018af;
+      3'h6:
+          \$200  = 24'h000330;
+      3'h7:
+          \$200  = 24'h000110;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      3'h0:
+          \$203  = 24'h000d00;
+      3'h1:
+          \$203  = 24'h000de3;
+      3'h2:
+          \$203  = 24'hfff49c;
+      3'h3:
+          \$203  = 24'hfff879;
+      3'h4:
+          \$203  = 24'h001c66;
+      3'h5:
+          \$203  = 24'h0018c9;
+      3'h6:
+          \$203  = 24'h001e83;
+      3'h7:
+          \$203  = 24'hfff898;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      3'h0:
+          \$206  = 24'h000b71;
+      3'h1:
+          \$206  = 24'hfff40b;
+      3'h2:
+          \$206  = 24'h0014db;
+      3'h3:
+          \$206  = 24'hfff86e;
+      3'h4:
+          \$206  = 24'h000f38;
+      3'h5:
+          \$206  = 24'hffdf1b;
+      3'h6:
+          \$206  = 24'h001cbd;
+      3'h7:
+          \$206  = 24'h00174e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      3'h0:
+          \$209  = 24'hfff26c;
+      3'h1:
+          \$209  = 24'h002064;
+      3'h2:
+          \$209  = 24'h001265;
+      3'h3:
+          \$209  = 24'hfffb81;
+      3'h4:
+          \$209  = 24'hfffbe2;
+      3'h5:
+          \$209  = 24'hfff5f7;
+      3'h6:
+          \$209  = 24'hfff68a;
+      3'h7:
+          \$209  = 24'hffefd8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$223  = nf_t;
     if (issue) begin
-      \$222  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$222  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = nf_t_ahead;
-    if (issue) begin
-      \$223  = \$32 ;
+      \$223  = nf_t_ahead;
     end
     if (rst) begin
       \$223  = 3'h0;
@@ -5621,9 +5630,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = \$signature__addr ;
+    \$224  = nf_t_ahead;
     if (issue) begin
-      \$224  = sf_t_ahead;
+      \$224  = \$1 ;
     end
     if (rst) begin
       \$224  = 3'h0;
@@ -5631,29 +5640,29 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = sf_t_ahead;
+    \$225  = sf_t;
     if (issue) begin
-      \$225  = \$33 ;
+      \$225  = sf_t_ahead;
     end
     if (rst) begin
-      \$225  = 3'h1;
+      \$225  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = reads_input_t;
+    \$226  = sf_t_ahead;
     if (issue) begin
-      \$226  = reads_input_t_ahead;
+      \$226  = \$2 ;
     end
     if (rst) begin
-      \$226  = 1'h1;
+      \$226  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = reads_input_t_ahead;
+    \$227  = reads_input_t;
     if (issue) begin
-      \$227  = \$34 ;
+      \$227  = reads_input_t_ahead;
     end
     if (rst) begin
       \$227  = 1'h1;
@@ -5661,9 +5670,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = first_t;
+    \$228  = reads_input_t_ahead;
     if (issue) begin
-      \$228  = first_t_ahead;
+      \$228  = \$3 ;
     end
     if (rst) begin
       \$228  = 1'h1;
@@ -5671,19 +5680,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = first_t_ahead;
+    \$229  = first_t;
     if (issue) begin
-      \$229  = \$35 ;
+      \$229  = first_t_ahead;
     end
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = last_t;
+    \$230  = first_t_ahead;
     if (issue) begin
-      \$230  = last_t_ahead;
+      \$230  = \$4 ;
     end
     if (rst) begin
       \$230  = 1'h0;
@@ -5691,9 +5700,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = last_t_ahead;
+    \$231  = last_t;
     if (issue) begin
-      \$231  = \$36 ;
+      \$231  = last_t_ahead;
     end
     if (rst) begin
       \$231  = 1'h0;
@@ -5701,676 +5710,680 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = t;
+    \$232  = last_t_ahead;
     if (issue) begin
-      \$232  = \$39 [5:0];
+      \$232  = \$5 ;
     end
     if (rst) begin
-      \$232  = 6'h00;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = i__payload;
+    \$233  = t;
+    if (issue) begin
+      \$233  = \$8 [5:0];
+    end
     if (rst) begin
-      \$233  = 64'h0000000000000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = reads_input_t;
+    \$234  = i__payload;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = issue;
+    \$235  = reads_input_t;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = first_t;
+    \$236  = issue;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = last_t;
+    \$237  = first_t;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = nf_t;
+    \$238  = last_t;
     if (rst) begin
-      \$238  = 3'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = \$40 ;
+    \$239  = nf_t;
     if (rst) begin
-      \$239  = 64'h0000000000000000;
+      \$239  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = t;
+    \$240  = \$9 ;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = port__data;
+    \$241  = t;
     if (rst) begin
-      \$241  = 64'h0000000000000000;
+      \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = x_mid[7:0];
+    \$242  = port__data;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = x_mid[15:8];
+    \$243  = x_mid[7:0];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = x_mid[23:16];
+    \$244  = x_mid[15:8];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = x_mid[31:24];
+    \$245  = x_mid[23:16];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = x_mid[39:32];
+    \$246  = x_mid[31:24];
     if (rst) begin
       \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = x_mid[47:40];
+    \$247  = x_mid[39:32];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = x_mid[55:48];
+    \$248  = x_mid[47:40];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = x_mid[63:56];
+    \$249  = x_mid[55:48];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = t;
+    \$250  = x_mid[63:56];
     if (rst) begin
-      \$250  = 6'h00;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = \port__data$86 ;
+    \$251  = t;
     if (rst) begin
-      \$251  = 64'h0000000000000000;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = x_mid[7:0];
+    \$252  = \port__data$36 ;
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = x_mid[15:8];
+    \$253  = x_mid[7:0];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = x_mid[23:16];
+    \$254  = x_mid[15:8];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = x_mid[31:24];
+    \$255  = x_mid[23:16];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = x_mid[39:32];
+    \$256  = x_mid[31:24];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = x_mid[47:40];
+    \$257  = x_mid[39:32];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = x_mid[55:48];
+    \$258  = x_mid[47:40];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = x_mid[63:56];
+    \$259  = x_mid[55:48];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = t;
+    \$260  = x_mid[63:56];
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = \port__data$96 ;
+    \$261  = t;
     if (rst) begin
-      \$261  = 64'h0000000000000000;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = x_mid[7:0];
+    \$262  = \port__data$47 ;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = x_mid[15:8];
+    \$263  = x_mid[7:0];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = x_mid[23:16];
+    \$264  = x_mid[15:8];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = x_mid[31:24];
+    \$265  = x_mid[23:16];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = x_mid[39:32];
+    \$266  = x_mid[31:24];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = x_mid[47:40];
+    \$267  = x_mid[39:32];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = x_mid[55:48];
+    \$268  = x_mid[47:40];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = x_mid[63:56];
+    \$269  = x_mid[55:48];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = t;
+    \$270  = x_mid[63:56];
     if (rst) begin
-      \$270  = 6'h00;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = \port__data$106 ;
+    \$271  = t;
     if (rst) begin
-      \$271  = 64'h0000000000000000;
+      \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = x_mid[7:0];
+    \$272  = \port__data$58 ;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = x_mid[15:8];
+    \$273  = x_mid[7:0];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = x_mid[23:16];
+    \$274  = x_mid[15:8];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = x_mid[31:24];
+    \$275  = x_mid[23:16];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = x_mid[39:32];
+    \$276  = x_mid[31:24];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = x_mid[47:40];
+    \$277  = x_mid[39:32];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = x_mid[55:48];
+    \$278  = x_mid[47:40];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = x_mid[63:56];
+    \$279  = x_mid[55:48];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = t;
+    \$280  = x_mid[63:56];
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = \port__data$116 ;
+    \$281  = t;
     if (rst) begin
-      \$281  = 64'h0000000000000000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = x_mid[7:0];
+    \$282  = \port__data$69 ;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = x_mid[15:8];
+    \$283  = x_mid[7:0];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = x_mid[23:16];
+    \$284  = x_mid[15:8];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = x_mid[31:24];
+    \$285  = x_mid[23:16];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = x_mid[39:32];
+    \$286  = x_mid[31:24];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = x_mid[47:40];
+    \$287  = x_mid[39:32];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = x_mid[55:48];
+    \$288  = x_mid[47:40];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = x_mid[63:56];
+    \$289  = x_mid[55:48];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = t;
+    \$290  = x_mid[63:56];
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = \port__data$126 ;
+    \$291  = t;
     if (rst) begin
-      \$291  = 64'h0000000000000000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = x_mid[7:0];
+    \$292  = \port__data$80 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = x_mid[15:8];
+    \$293  = x_mid[7:0];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = x_mid[23:16];
+    \$294  = x_mid[15:8];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = x_mid[31:24];
+    \$295  = x_mid[23:16];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = x_mid[39:32];
+    \$296  = x_mid[31:24];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = x_mid[47:40];
+    \$297  = x_mid[39:32];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = x_mid[55:48];
+    \$298  = x_mid[47:40];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = x_mid[63:56];
+    \$299  = x_mid[55:48];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = \$41 ;
+    \$300  = x_mid[63:56];
     if (rst) begin
-      \$300  = 9'h000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = rom0_read[7:0];
+    \$301  = \$10 ;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = \$42 ;
+    \$302  = rom0_read[7:0];
     if (rst) begin
-      \$302  = 9'h000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = rom0_read[15:8];
+    \$303  = \$11 ;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = \$43 ;
+    \$304  = rom0_read[15:8];
     if (rst) begin
-      \$304  = 9'h000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = rom0_read[23:16];
+    \$305  = \$12 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = \$44 ;
+    \$306  = rom0_read[23:16];
     if (rst) begin
-      \$306  = 9'h000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = rom0_read[31:24];
+    \$307  = \$13 ;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = \$45 ;
+    \$308  = rom0_read[31:24];
     if (rst) begin
-      \$308  = 9'h000;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = rom0_read[39:32];
+    \$309  = \$14 ;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = \$46 ;
+    \$310  = rom0_read[39:32];
     if (rst) begin
-      \$310  = 9'h000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = rom0_read[47:40];
+    \$311  = \$15 ;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = \$47 ;
+    \$312  = rom0_read[47:40];
     if (rst) begin
-      \$312  = 9'h000;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = rom0_read[55:48];
+    \$313  = \$16 ;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = \$48 ;
+    \$314  = rom0_read[55:48];
     if (rst) begin
-      \$314  = 9'h000;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = rom0_read[63:56];
+    \$315  = \$17 ;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = \$49 ;
+    \$316  = rom0_read[63:56];
     if (rst) begin
-      \$316  = 9'h000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = rom1_read[7:0];
+    \$317  = \$18 ;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = \$50 ;
+    \$318  = rom1_read[7:0];
     if (rst) begin
-      \$318  = 9'h000;
+      \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = rom1_read[15:8];
+    \$319  = \$19 ;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = \$51 ;
+    \$320  = rom1_read[15:8];
     if (rst) begin
-      \$320  = 9'h000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = rom1_read[23:16];
+    \$321  = \$20 ;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = \$52 ;
+    \$322  = rom1_read[23:16];
     if (rst) begin
-      \$322  = 9'h000;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = rom1_read[31:24];
+    \$323  = \$21 ;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = \$53 ;
+    \$324  = rom1_read[31:24];
     if (rst) begin
-      \$324  = 9'h000;
+      \$324  = 8'h00;
     end
   end
-  assign sf_t = \$signature__addr ;
+  assign acc0_next = \$196 [23:0];
+  assign acc1_next = \$199 [23:0];
+  assign acc2_next = \$202 [23:0];
+  assign acc3_next = \$205 [23:0];
+  assign acc4_next = \$208 [23:0];
+  assign acc5_next = \$211 [23:0];
+  assign q_owed_next = \$215 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign rom1_addr = \port__addr$15 ;
-  assign rom2_addr = \port__addr$17 ;
-  assign rom3_addr = \port__addr$19 ;
-  assign rom4_addr = \port__addr$21 ;
-  assign rom5_addr = \port__addr$23 ;
-  assign acc0_next = \$9 [23:0];
-  assign acc1_next = \$12 [23:0];
-  assign acc2_next = \$15 [23:0];
-  assign acc3_next = \$18 [23:0];
-  assign acc4_next = \$21 [23:0];
-  assign acc5_next = \$24 [23:0];
-  assign q_wptr = \$signature__addr$52 ;
-  assign \$signature__data$54  = q_in;
-  assign q_rptr = \rport__addr$55 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$357  = rom1_addr;
+  assign \port__addr$358  = rom2_addr;
+  assign \port__addr$359  = rom3_addr;
+  assign \port__addr$360  = rom4_addr;
+  assign \port__addr$361  = rom5_addr;
+  assign \$signature__addr$363  = q_wptr;
+  assign \$signature__data$364  = q_in;
+  assign \rport__addr$365  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6379,99 +6392,99 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \q_in[0]  = q_in[23:0];
-  assign \q_in[1]  = q_in[47:24];
-  assign \q_in[2]  = q_in[71:48];
-  assign \q_in[3]  = q_in[95:72];
-  assign \q_in[4]  = q_in[119:96];
-  assign \q_in[5]  = q_in[143:120];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
   assign \o__payload[3]  = o__payload[95:72];
   assign \o__payload[4]  = o__payload[119:96];
   assign \o__payload[5]  = o__payload[143:120];
-  assign q_in[143:120] = \$24 [23:0];
-  assign q_in[119:96] = \$21 [23:0];
-  assign q_in[95:72] = \$18 [23:0];
-  assign q_in[71:48] = \$15 [23:0];
-  assign q_in[47:24] = \$12 [23:0];
-  assign q_in[23:0] = \$9 [23:0];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
+  assign \q_in[2]  = q_in[71:48];
+  assign \q_in[3]  = q_in[95:72];
+  assign \q_in[4]  = q_in[119:96];
+  assign \q_in[5]  = q_in[143:120];
+  assign q_in[143:120] = \$211 [23:0];
+  assign q_in[119:96] = \$208 [23:0];
+  assign q_in[95:72] = \$205 [23:0];
+  assign q_in[71:48] = \$202 [23:0];
+  assign q_in[47:24] = \$199 [23:0];
+  assign q_in[23:0] = \$196 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [8:0] \$1 ;
-  wire \$10 ;
-  wire [48:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire [49:0] \$105 ;
+  wire [5:0] \$10 ;
+  wire [54:0] \$100 ;
+  wire [58:0] \$101 ;
+  wire [77:0] \$102 ;
+  wire [78:0] \$103 ;
+  wire [48:0] \$104 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [50:0] \$108 ;
-  reg [24:0] \$109 ;
+  wire \$108 ;
+  wire [49:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [34:0] \$111 ;
-  reg [34:0] \$112 ;
-  wire [33:0] \$113 ;
-  wire [24:0] \$114 ;
-  wire [23:0] \$115 ;
-  wire [14:0] \$116 ;
-  wire [34:0] \$117 ;
-  wire [35:0] \$118 ;
-  wire [55:0] \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [50:0] \$112 ;
+  reg [24:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [34:0] \$115 ;
+  reg [34:0] \$116 ;
+  wire [33:0] \$117 ;
+  wire [24:0] \$118 ;
+  wire [23:0] \$119 ;
   wire \$12 ;
-  wire [56:0] \$120 ;
-  wire [54:0] \$121 ;
-  wire [58:0] \$122 ;
-  wire [77:0] \$123 ;
-  wire [78:0] \$124 ;
-  wire [48:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [14:0] \$120 ;
+  wire [34:0] \$121 ;
+  wire [35:0] \$122 ;
+  wire [55:0] \$123 ;
+  wire [56:0] \$124 ;
+  wire [54:0] \$125 ;
+  wire [58:0] \$126 ;
+  wire [77:0] \$127 ;
+  wire [78:0] \$128 ;
+  wire [48:0] \$129 ;
   wire \$13 ;
-  wire [49:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [50:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [34:0] \$136 ;
-  reg [34:0] \$137 ;
-  wire [33:0] \$138 ;
-  wire [24:0] \$139 ;
+  wire \$133 ;
+  wire [49:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire [50:0] \$137 ;
+  reg [24:0] \$138 ;
+  reg [5:0] \$139 ;
   wire \$14 ;
-  wire [23:0] \$140 ;
-  wire [14:0] \$141 ;
-  wire [34:0] \$142 ;
-  wire [35:0] \$143 ;
-  wire [55:0] \$144 ;
-  wire [56:0] \$145 ;
-  wire [54:0] \$146 ;
-  wire [58:0] \$147 ;
-  wire [77:0] \$148 ;
-  wire [78:0] \$149 ;
-  wire [3:0] \$15 ;
-  wire [48:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [49:0] \$155 ;
+  reg [34:0] \$140 ;
+  reg [34:0] \$141 ;
+  wire [33:0] \$142 ;
+  wire [24:0] \$143 ;
+  wire [23:0] \$144 ;
+  wire [14:0] \$145 ;
+  wire [34:0] \$146 ;
+  wire [35:0] \$147 ;
+  wire [55:0] \$148 ;
+  wire [56:0] \$149 ;
+  wire \$15 ;
+  wire [54:0] \$150 ;
+  wire [58:0] \$151 ;
+  wire [77:0] \$152 ;
+  wire [78:0] \$153 ;
+  wire [48:0] \$154 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [50:0] \$158 ;
-  wire \$159 ;
-  wire [3:0] \$16 ;
+  wire \$158 ;
+  wire [49:0] \$159 ;
+  wire \$16 ;
   wire \$160 ;
-  wire [50:0] \$161 ;
+  wire \$161 ;
   wire [50:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -6491,129 +6504,129 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [50:0] \$177 ;
   wire [50:0] \$178 ;
   wire \$179 ;
-  reg [24:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
   wire [50:0] \$181 ;
   wire [50:0] \$182 ;
   wire \$183 ;
-  wire [4:0] \$184 ;
-  wire \$185 ;
-  wire [5:0] \$186 ;
+  wire \$184 ;
+  wire [50:0] \$185 ;
+  wire [50:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [33:0] \$19 ;
+  wire [3:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [4:0] \$195 ;
+  wire \$195 ;
   wire [4:0] \$196 ;
-  wire \$197 ;
+  wire [4:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [8:0] \$2 ;
-  wire [24:0] \$20 ;
+  wire [3:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [4:0] \$202 ;
+  wire \$202 ;
   wire [4:0] \$203 ;
-  wire \$204 ;
+  wire [4:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [23:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
-  wire [4:0] \$211 ;
-  wire \$212 ;
+  wire \$211 ;
+  wire [4:0] \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire [5:0] \$216 ;
-  wire \$217 ;
+  wire \$216 ;
+  wire [5:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [14:0] \$22 ;
+  reg [24:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [47:0] \$222 ;
-  reg [2:0] \$223 ;
-  reg \$224 ;
+  wire \$222 ;
+  wire [47:0] \$223 ;
+  reg [2:0] \$224 ;
   reg \$225 ;
   reg \$226 ;
   reg \$227 ;
   reg \$228 ;
   reg \$229 ;
-  wire [34:0] \$23 ;
+  wire [33:0] \$23 ;
   reg \$230 ;
   reg \$231 ;
   reg \$232 ;
-  reg [24:0] \$233 ;
+  reg \$233 ;
   reg [24:0] \$234 ;
   reg [24:0] \$235 ;
   reg [24:0] \$236 ;
   reg [24:0] \$237 ;
   reg [24:0] \$238 ;
   reg [24:0] \$239 ;
-  wire [35:0] \$24 ;
+  wire [24:0] \$24 ;
   reg [24:0] \$240 ;
-  reg [23:0] \$241 ;
-  reg [16:0] \$242 ;
+  reg [24:0] \$241 ;
+  reg [23:0] \$242 ;
   reg [16:0] \$243 ;
-  reg [33:0] \$244 ;
+  reg [16:0] \$244 ;
   reg [33:0] \$245 ;
   reg [33:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [24:0] \$249 ;
-  wire [55:0] \$25 ;
+  reg [33:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [7:0] \$249 ;
+  wire [23:0] \$25 ;
   reg [24:0] \$250 ;
   reg [24:0] \$251 ;
-  reg [6:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [23:0] \$254 ;
+  reg [24:0] \$252 ;
+  reg [6:0] \$253 ;
+  reg [16:0] \$254 ;
   reg [23:0] \$255 ;
   reg [23:0] \$256 ;
-  reg [6:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [14:0] \$259 ;
-  wire [56:0] \$26 ;
+  reg [23:0] \$257 ;
+  reg [6:0] \$258 ;
+  reg [7:0] \$259 ;
+  wire [14:0] \$26 ;
   reg [14:0] \$260 ;
   reg [14:0] \$261 ;
-  reg [48:0] \$262 ;
+  reg [14:0] \$262 ;
   reg [48:0] \$263 ;
-  reg \$264 ;
+  reg [48:0] \$264 ;
   reg \$265 ;
-  reg [50:0] \$266 ;
-  reg [24:0] \$267 ;
+  reg \$266 ;
+  reg [50:0] \$267 ;
   reg [24:0] \$268 ;
   reg [24:0] \$269 ;
-  wire [54:0] \$27 ;
+  wire [34:0] \$27 ;
   reg [24:0] \$270 ;
   reg [24:0] \$271 ;
   reg [24:0] \$272 ;
   reg [24:0] \$273 ;
   reg [24:0] \$274 ;
-  reg [5:0] \$275 ;
+  reg [24:0] \$275 ;
   reg [5:0] \$276 ;
   reg [5:0] \$277 ;
   reg [5:0] \$278 ;
   reg [5:0] \$279 ;
-  wire [58:0] \$28 ;
+  wire [35:0] \$28 ;
   reg [5:0] \$280 ;
   reg [5:0] \$281 ;
   reg [5:0] \$282 ;
-  reg [35:0] \$283 ;
+  reg [5:0] \$283 ;
   reg [35:0] \$284 ;
   reg [35:0] \$285 ;
   reg [35:0] \$286 ;
   reg [35:0] \$287 ;
   reg [35:0] \$288 ;
   reg [35:0] \$289 ;
-  wire [77:0] \$29 ;
+  wire [55:0] \$29 ;
   reg [35:0] \$290 ;
   reg [35:0] \$291 ;
   reg [35:0] \$292 ;
@@ -6623,75 +6636,75 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] \$296 ;
   reg [35:0] \$297 ;
   reg [35:0] \$298 ;
-  reg [23:0] \$299 ;
+  reg [35:0] \$299 ;
   wire [8:0] \$3 ;
-  wire [78:0] \$30 ;
-  reg [16:0] \$300 ;
+  wire [56:0] \$30 ;
+  reg [23:0] \$300 ;
   reg [16:0] \$301 ;
-  reg [33:0] \$302 ;
+  reg [16:0] \$302 ;
   reg [33:0] \$303 ;
   reg [33:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [24:0] \$307 ;
+  reg [33:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [7:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
-  wire [48:0] \$31 ;
-  reg [6:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [23:0] \$312 ;
+  wire [54:0] \$31 ;
+  reg [24:0] \$310 ;
+  reg [6:0] \$311 ;
+  reg [16:0] \$312 ;
   reg [23:0] \$313 ;
   reg [23:0] \$314 ;
-  reg [6:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [14:0] \$317 ;
+  reg [23:0] \$315 ;
+  reg [6:0] \$316 ;
+  reg [7:0] \$317 ;
   reg [14:0] \$318 ;
   reg [14:0] \$319 ;
-  wire \$32 ;
-  reg [48:0] \$320 ;
+  wire [58:0] \$32 ;
+  reg [14:0] \$320 ;
   reg [48:0] \$321 ;
-  reg \$322 ;
+  reg [48:0] \$322 ;
   reg \$323 ;
-  reg [50:0] \$324 ;
-  reg [24:0] \$325 ;
+  reg \$324 ;
+  reg [50:0] \$325 ;
   reg [24:0] \$326 ;
   reg [24:0] \$327 ;
   reg [24:0] \$328 ;
   reg [24:0] \$329 ;
-  wire \$33 ;
+  wire [77:0] \$33 ;
   reg [24:0] \$330 ;
   reg [24:0] \$331 ;
   reg [24:0] \$332 ;
-  reg [23:0] \$333 ;
-  reg [16:0] \$334 ;
+  reg [24:0] \$333 ;
+  reg [23:0] \$334 ;
   reg [16:0] \$335 ;
-  reg [33:0] \$336 ;
+  reg [16:0] \$336 ;
   reg [33:0] \$337 ;
   reg [33:0] \$338 ;
-  reg [16:0] \$339 ;
-  wire \$34 ;
-  reg [7:0] \$340 ;
-  reg [24:0] \$341 ;
+  reg [33:0] \$339 ;
+  wire [78:0] \$34 ;
+  reg [16:0] \$340 ;
+  reg [7:0] \$341 ;
   reg [24:0] \$342 ;
   reg [24:0] \$343 ;
-  reg [6:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [23:0] \$346 ;
+  reg [24:0] \$344 ;
+  reg [6:0] \$345 ;
+  reg [16:0] \$346 ;
   reg [23:0] \$347 ;
   reg [23:0] \$348 ;
-  reg [6:0] \$349 ;
-  wire \$35 ;
-  reg [7:0] \$350 ;
-  reg [14:0] \$351 ;
+  reg [23:0] \$349 ;
+  wire [48:0] \$35 ;
+  reg [6:0] \$350 ;
+  reg [7:0] \$351 ;
   reg [14:0] \$352 ;
   reg [14:0] \$353 ;
-  reg [48:0] \$354 ;
+  reg [14:0] \$354 ;
   reg [48:0] \$355 ;
-  reg \$356 ;
+  reg [48:0] \$356 ;
   reg \$357 ;
-  reg [50:0] \$358 ;
-  reg [24:0] \$359 ;
-  wire [49:0] \$36 ;
+  reg \$358 ;
+  reg [50:0] \$359 ;
+  wire \$36 ;
   reg [24:0] \$360 ;
   reg [24:0] \$361 ;
   reg [24:0] \$362 ;
@@ -6699,36 +6712,36 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$364 ;
   reg [24:0] \$365 ;
   reg [24:0] \$366 ;
-  reg [23:0] \$367 ;
-  reg [16:0] \$368 ;
+  reg [24:0] \$367 ;
+  reg [23:0] \$368 ;
   reg [16:0] \$369 ;
   wire \$37 ;
-  reg [33:0] \$370 ;
+  reg [16:0] \$370 ;
   reg [33:0] \$371 ;
   reg [33:0] \$372 ;
-  reg [16:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [24:0] \$375 ;
+  reg [33:0] \$373 ;
+  reg [16:0] \$374 ;
+  reg [7:0] \$375 ;
   reg [24:0] \$376 ;
   reg [24:0] \$377 ;
-  reg [6:0] \$378 ;
-  reg [16:0] \$379 ;
+  reg [24:0] \$378 ;
+  reg [6:0] \$379 ;
   wire \$38 ;
-  reg [23:0] \$380 ;
+  reg [16:0] \$380 ;
   reg [23:0] \$381 ;
   reg [23:0] \$382 ;
-  reg [6:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [14:0] \$385 ;
+  reg [23:0] \$383 ;
+  reg [6:0] \$384 ;
+  reg [7:0] \$385 ;
   reg [14:0] \$386 ;
   reg [14:0] \$387 ;
-  reg [48:0] \$388 ;
+  reg [14:0] \$388 ;
   reg [48:0] \$389 ;
-  wire [50:0] \$39 ;
-  reg \$390 ;
+  wire \$39 ;
+  reg [48:0] \$390 ;
   reg \$391 ;
-  reg [50:0] \$392 ;
-  reg [24:0] \$393 ;
+  reg \$392 ;
+  reg [50:0] \$393 ;
   reg [24:0] \$394 ;
   reg [24:0] \$395 ;
   reg [24:0] \$396 ;
@@ -6736,9 +6749,9 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$398 ;
   reg [24:0] \$399 ;
   wire [8:0] \$4 ;
-  reg [24:0] \$40 ;
+  wire [49:0] \$40 ;
   reg [24:0] \$400 ;
-  reg [5:0] \$401 ;
+  reg [24:0] \$401 ;
   reg [5:0] \$402 ;
   reg [5:0] \$403 ;
   reg [5:0] \$404 ;
@@ -6746,8 +6759,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$406 ;
   reg [5:0] \$407 ;
   reg [5:0] \$408 ;
-  reg [34:0] \$409 ;
-  reg [5:0] \$41 ;
+  reg [5:0] \$409 ;
+  wire \$41 ;
   reg [34:0] \$410 ;
   reg [34:0] \$411 ;
   reg [34:0] \$412 ;
@@ -6758,42 +6771,42 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] \$417 ;
   reg [34:0] \$418 ;
   reg [34:0] \$419 ;
-  reg [35:0] \$42 ;
+  wire \$42 ;
   reg [34:0] \$420 ;
   reg [34:0] \$421 ;
   reg [34:0] \$422 ;
   reg [34:0] \$423 ;
   reg [34:0] \$424 ;
-  reg [23:0] \$425 ;
-  reg [16:0] \$426 ;
+  reg [34:0] \$425 ;
+  reg [23:0] \$426 ;
   reg [16:0] \$427 ;
-  reg [33:0] \$428 ;
+  reg [16:0] \$428 ;
   reg [33:0] \$429 ;
-  reg [35:0] \$43 ;
+  wire [50:0] \$43 ;
   reg [33:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [24:0] \$433 ;
+  reg [33:0] \$431 ;
+  reg [16:0] \$432 ;
+  reg [7:0] \$433 ;
   reg [24:0] \$434 ;
   reg [24:0] \$435 ;
-  reg [6:0] \$436 ;
-  reg [16:0] \$437 ;
-  reg [23:0] \$438 ;
+  reg [24:0] \$436 ;
+  reg [6:0] \$437 ;
+  reg [16:0] \$438 ;
   reg [23:0] \$439 ;
-  wire [33:0] \$44 ;
+  reg [24:0] \$44 ;
   reg [23:0] \$440 ;
-  reg [6:0] \$441 ;
-  reg [7:0] \$442 ;
-  reg [14:0] \$443 ;
+  reg [23:0] \$441 ;
+  reg [6:0] \$442 ;
+  reg [7:0] \$443 ;
   reg [14:0] \$444 ;
   reg [14:0] \$445 ;
-  reg [48:0] \$446 ;
+  reg [14:0] \$446 ;
   reg [48:0] \$447 ;
-  reg \$448 ;
+  reg [48:0] \$448 ;
   reg \$449 ;
-  wire [24:0] \$45 ;
-  reg [50:0] \$450 ;
-  reg [24:0] \$451 ;
+  reg [5:0] \$45 ;
+  reg \$450 ;
+  reg [50:0] \$451 ;
   reg [24:0] \$452 ;
   reg [24:0] \$453 ;
   reg [24:0] \$454 ;
@@ -6801,8 +6814,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$456 ;
   reg [24:0] \$457 ;
   reg [24:0] \$458 ;
-  reg [5:0] \$459 ;
-  wire [23:0] \$46 ;
+  reg [24:0] \$459 ;
+  reg [35:0] \$46 ;
   reg [5:0] \$460 ;
   reg [5:0] \$461 ;
   reg [5:0] \$462 ;
@@ -6810,10 +6823,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$464 ;
   reg [5:0] \$465 ;
   reg [5:0] \$466 ;
-  reg [34:0] \$467 ;
+  reg [5:0] \$467 ;
   reg [34:0] \$468 ;
   reg [34:0] \$469 ;
-  wire [14:0] \$47 ;
+  reg [35:0] \$47 ;
   reg [34:0] \$470 ;
   reg [34:0] \$471 ;
   reg [34:0] \$472 ;
@@ -6824,104 +6837,106 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] \$477 ;
   reg [34:0] \$478 ;
   reg [34:0] \$479 ;
-  wire [34:0] \$48 ;
+  wire [33:0] \$48 ;
   reg [34:0] \$480 ;
   reg [34:0] \$481 ;
   reg [34:0] \$482 ;
-  reg [23:0] \$483 ;
-  reg [16:0] \$484 ;
+  reg [34:0] \$483 ;
+  reg [23:0] \$484 ;
   reg [16:0] \$485 ;
-  reg [33:0] \$486 ;
+  reg [16:0] \$486 ;
   reg [33:0] \$487 ;
   reg [33:0] \$488 ;
-  reg [16:0] \$489 ;
-  wire [35:0] \$49 ;
-  reg [7:0] \$490 ;
-  reg [24:0] \$491 ;
+  reg [33:0] \$489 ;
+  wire [24:0] \$49 ;
+  reg [16:0] \$490 ;
+  reg [7:0] \$491 ;
   reg [24:0] \$492 ;
   reg [24:0] \$493 ;
-  reg [6:0] \$494 ;
-  reg [16:0] \$495 ;
-  reg [23:0] \$496 ;
+  reg [24:0] \$494 ;
+  reg [6:0] \$495 ;
+  reg [16:0] \$496 ;
   reg [23:0] \$497 ;
   reg [23:0] \$498 ;
-  reg [6:0] \$499 ;
+  reg [23:0] \$499 ;
   wire [8:0] \$5 ;
-  wire [55:0] \$50 ;
-  reg [7:0] \$500 ;
-  reg [14:0] \$501 ;
+  wire [23:0] \$50 ;
+  reg [6:0] \$500 ;
+  reg [7:0] \$501 ;
   reg [14:0] \$502 ;
   reg [14:0] \$503 ;
-  reg [48:0] \$504 ;
+  reg [14:0] \$504 ;
   reg [48:0] \$505 ;
-  reg \$506 ;
+  reg [48:0] \$506 ;
   reg \$507 ;
-  reg [50:0] \$508 ;
-  reg [7:0] \$509 ;
-  wire [56:0] \$51 ;
+  reg \$508 ;
+  reg [50:0] \$509 ;
+  wire [14:0] \$51 ;
   reg [7:0] \$510 ;
   reg [7:0] \$511 ;
   reg [7:0] \$512 ;
   reg [7:0] \$513 ;
   reg [7:0] \$514 ;
-  reg [3:0] \$515 ;
+  reg [7:0] \$515 ;
   reg [3:0] \$516 ;
-  reg [3:0] \$517 ;
+  reg \$517 ;
   reg [3:0] \$518 ;
-  reg \$519 ;
-  wire [54:0] \$52 ;
-  reg [47:0] \$520 ;
-  wire [58:0] \$53 ;
-  wire [77:0] \$54 ;
-  wire [78:0] \$55 ;
-  wire [48:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg [3:0] \$519 ;
+  wire [34:0] \$52 ;
+  reg [3:0] \$520 ;
+  reg \$521 ;
+  reg [47:0] \$522 ;
+  wire [35:0] \$53 ;
+  wire [55:0] \$54 ;
+  wire [56:0] \$55 ;
+  wire [54:0] \$56 ;
+  wire [58:0] \$57 ;
+  wire [77:0] \$58 ;
+  wire [78:0] \$59 ;
   wire [8:0] \$6 ;
-  wire \$60 ;
-  wire [49:0] \$61 ;
+  wire [48:0] \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [50:0] \$64 ;
-  reg [24:0] \$65 ;
-  wire [33:0] \$66 ;
-  wire [24:0] \$67 ;
-  wire [23:0] \$68 ;
-  wire [14:0] \$69 ;
+  wire \$64 ;
+  wire [49:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [50:0] \$68 ;
+  reg [24:0] \$69 ;
   wire \$7 ;
-  wire [34:0] \$70 ;
-  wire [35:0] \$71 ;
-  wire [55:0] \$72 ;
-  wire [56:0] \$73 ;
-  wire [54:0] \$74 ;
-  wire [58:0] \$75 ;
-  wire [77:0] \$76 ;
-  wire [78:0] \$77 ;
-  wire [48:0] \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire [49:0] \$83 ;
+  wire [33:0] \$70 ;
+  wire [24:0] \$71 ;
+  wire [23:0] \$72 ;
+  wire [14:0] \$73 ;
+  wire [34:0] \$74 ;
+  wire [35:0] \$75 ;
+  wire [55:0] \$76 ;
+  wire [56:0] \$77 ;
+  wire [54:0] \$78 ;
+  wire [58:0] \$79 ;
+  wire [4:0] \$8 ;
+  wire [77:0] \$80 ;
+  wire [78:0] \$81 ;
+  wire [48:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [50:0] \$86 ;
-  reg [24:0] \$87 ;
-  wire [33:0] \$88 ;
-  wire [24:0] \$89 ;
+  wire \$86 ;
+  wire [49:0] \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [23:0] \$90 ;
-  wire [14:0] \$91 ;
-  wire [34:0] \$92 ;
-  wire [35:0] \$93 ;
-  wire [55:0] \$94 ;
-  wire [56:0] \$95 ;
-  wire [54:0] \$96 ;
-  wire [58:0] \$97 ;
-  wire [77:0] \$98 ;
-  wire [78:0] \$99 ;
+  wire [50:0] \$90 ;
+  reg [24:0] \$91 ;
+  wire [33:0] \$92 ;
+  wire [24:0] \$93 ;
+  wire [23:0] \$94 ;
+  wire [14:0] \$95 ;
+  wire [34:0] \$96 ;
+  wire [35:0] \$97 ;
+  wire [55:0] \$98 ;
+  wire [56:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [47:0] \$signature__data ;
   wire \$signature__en ;
@@ -6936,7 +6951,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [23:0] \i__payload[3] ;
   wire [23:0] \i__payload[4] ;
   wire [23:0] \i__payload[5] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [47:0] o__payload;
@@ -6952,17 +6968,17 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$20 ;
-  wire [7:0] \port__addr$22 ;
-  wire [7:0] \port__addr$24 ;
-  wire [7:0] \port__addr$26 ;
-  wire [7:0] \port__addr$28 ;
+  wire [7:0] \port__addr$19 ;
+  wire [7:0] \port__addr$21 ;
+  wire [7:0] \port__addr$23 ;
+  wire [7:0] \port__addr$25 ;
+  wire [7:0] \port__addr$27 ;
   wire [7:0] port__data;
+  wire [7:0] \port__data$31 ;
   wire [7:0] \port__data$32 ;
   wire [7:0] \port__data$33 ;
   wire [7:0] \port__data$34 ;
   wire [7:0] \port__data$35 ;
-  wire [7:0] \port__data$36 ;
   wire [47:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
@@ -6971,7 +6987,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [7:0] \q_in[4] ;
   wire [7:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -7538,11 +7555,11 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$36  = lut[\$6 [7:0]];
-  assign \port__data$35  = lut[\$5 [7:0]];
-  assign \port__data$34  = lut[\$4 [7:0]];
-  assign \port__data$33  = lut[\$3 [7:0]];
-  assign \port__data$32  = lut[\$2 [7:0]];
+  assign \port__data$35  = lut[\$6 [7:0]];
+  assign \port__data$34  = lut[\$5 [7:0]];
+  assign \port__data$33  = lut[\$4 [7:0]];
+  assign \port__data$32  = lut[\$3 [7:0]];
+  assign \port__data$31  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
   reg [47:0] queue [9:0];
   initial begin
@@ -7563,364 +7580,367 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_part0_1_r <= \$342 ;
+    rq2_part0_1 <= \$342 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$343 ;
+    rq2_part0_1_r <= \$343 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$344 ;
+    rq2_part0_1_rr <= \$344 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$345 ;
+    rq2_x1_0 <= \$345 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$346 ;
+    rq2_m1_0 <= \$346 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$347 ;
+    rq2_part1_0 <= \$347 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$348 ;
+    rq2_part1_0_r <= \$348 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$349 ;
+    rq2_part1_0_rr <= \$349 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$350 ;
+    rq2_x1_1 <= \$350 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$351 ;
+    rq2_m1_1 <= \$351 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$352 ;
+    rq2_part1_1 <= \$352 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$353 ;
+    rq2_part1_1_r <= \$353 ;
   always @(posedge clk)
-    rq2_prod <= \$354 ;
+    rq2_part1_1_rr <= \$354 ;
   always @(posedge clk)
-    rq2_floor <= \$355 ;
+    rq2_prod <= \$355 ;
   always @(posedge clk)
-    rq2_above <= \$356 ;
+    rq2_floor <= \$356 ;
   always @(posedge clk)
-    rq2_tie <= \$357 ;
+    rq2_above <= \$357 ;
   always @(posedge clk)
-    rq2_code <= \$358 ;
+    rq2_tie <= \$358 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$359 ;
+    rq2_code <= \$359 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$360 ;
+    rq3_mult_1 <= \$360 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$361 ;
+    rq3_mult_2 <= \$361 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$362 ;
+    rq3_mult_3 <= \$362 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$363 ;
+    rq3_mult_4 <= \$363 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$364 ;
+    rq3_mult_5 <= \$364 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$365 ;
+    rq3_mult_6 <= \$365 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$366 ;
+    rq3_mult_7 <= \$366 ;
   always @(posedge clk)
-    rq3_x <= \$367 ;
+    rq3_mult_8 <= \$367 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$368 ;
+    rq3_x <= \$368 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$369 ;
+    rq3_x0_0 <= \$369 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$370 ;
+    rq3_m0_0 <= \$370 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$371 ;
+    rq3_part0_0 <= \$371 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$372 ;
+    rq3_part0_0_r <= \$372 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$373 ;
+    rq3_part0_0_rr <= \$373 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$374 ;
+    rq3_x0_1 <= \$374 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$375 ;
+    rq3_m0_1 <= \$375 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$376 ;
+    rq3_part0_1 <= \$376 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$377 ;
+    rq3_part0_1_r <= \$377 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$378 ;
+    rq3_part0_1_rr <= \$378 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$379 ;
+    rq3_x1_0 <= \$379 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$380 ;
+    rq3_m1_0 <= \$380 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$381 ;
+    rq3_part1_0 <= \$381 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$382 ;
+    rq3_part1_0_r <= \$382 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$383 ;
+    rq3_part1_0_rr <= \$383 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$384 ;
+    rq3_x1_1 <= \$384 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$385 ;
+    rq3_m1_1 <= \$385 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$386 ;
+    rq3_part1_1 <= \$386 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$387 ;
+    rq3_part1_1_r <= \$387 ;
   always @(posedge clk)
-    rq3_prod <= \$388 ;
+    rq3_part1_1_rr <= \$388 ;
   always @(posedge clk)
-    rq3_floor <= \$389 ;
+    rq3_prod <= \$389 ;
   always @(posedge clk)
-    rq3_above <= \$390 ;
+    rq3_floor <= \$390 ;
   always @(posedge clk)
-    rq3_tie <= \$391 ;
+    rq3_above <= \$391 ;
   always @(posedge clk)
-    rq3_code <= \$392 ;
+    rq3_tie <= \$392 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$393 ;
+    rq3_code <= \$393 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$394 ;
+    rq4_mult_1 <= \$394 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$395 ;
+    rq4_mult_2 <= \$395 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$396 ;
+    rq4_mult_3 <= \$396 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$397 ;
+    rq4_mult_4 <= \$397 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$398 ;
+    rq4_mult_5 <= \$398 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$399 ;
+    rq4_mult_6 <= \$399 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$400 ;
+    rq4_mult_7 <= \$400 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$401 ;
+    rq4_mult_8 <= \$401 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$402 ;
+    rq4_shift_1 <= \$402 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$403 ;
+    rq4_shift_2 <= \$403 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$404 ;
+    rq4_shift_3 <= \$404 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$405 ;
+    rq4_shift_4 <= \$405 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$406 ;
+    rq4_shift_5 <= \$406 ;
   always @(posedge clk)
-    rq4_shift_7 <= \$407 ;
+    rq4_shift_6 <= \$407 ;
   always @(posedge clk)
-    rq4_shift_8 <= \$408 ;
+    rq4_shift_7 <= \$408 ;
   always @(posedge clk)
-    rq4_half_1 <= \$409 ;
+    rq4_shift_8 <= \$409 ;
   always @(posedge clk)
-    rq4_half_2 <= \$410 ;
+    rq4_half_1 <= \$410 ;
   always @(posedge clk)
-    rq4_half_3 <= \$411 ;
+    rq4_half_2 <= \$411 ;
   always @(posedge clk)
-    rq4_half_4 <= \$412 ;
+    rq4_half_3 <= \$412 ;
   always @(posedge clk)
-    rq4_half_5 <= \$413 ;
+    rq4_half_4 <= \$413 ;
   always @(posedge clk)
-    rq4_half_6 <= \$414 ;
+    rq4_half_5 <= \$414 ;
   always @(posedge clk)
-    rq4_half_7 <= \$415 ;
+    rq4_half_6 <= \$415 ;
   always @(posedge clk)
-    rq4_half_8 <= \$416 ;
+    rq4_half_7 <= \$416 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$417 ;
+    rq4_half_8 <= \$417 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$418 ;
+    rq4_mask_1 <= \$418 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$419 ;
+    rq4_mask_2 <= \$419 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$420 ;
+    rq4_mask_3 <= \$420 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$421 ;
+    rq4_mask_4 <= \$421 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$422 ;
+    rq4_mask_5 <= \$422 ;
   always @(posedge clk)
-    rq4_mask_7 <= \$423 ;
+    rq4_mask_6 <= \$423 ;
   always @(posedge clk)
-    rq4_mask_8 <= \$424 ;
+    rq4_mask_7 <= \$424 ;
   always @(posedge clk)
-    rq4_x <= \$425 ;
+    rq4_mask_8 <= \$425 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$426 ;
+    rq4_x <= \$426 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$427 ;
+    rq4_x0_0 <= \$427 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$428 ;
+    rq4_m0_0 <= \$428 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$429 ;
+    rq4_part0_0 <= \$429 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$430 ;
+    rq4_part0_0_r <= \$430 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$431 ;
+    rq4_part0_0_rr <= \$431 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$432 ;
+    rq4_x0_1 <= \$432 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$433 ;
+    rq4_m0_1 <= \$433 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$434 ;
+    rq4_part0_1 <= \$434 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$435 ;
+    rq4_part0_1_r <= \$435 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$436 ;
+    rq4_part0_1_rr <= \$436 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$437 ;
+    rq4_x1_0 <= \$437 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$438 ;
+    rq4_m1_0 <= \$438 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$439 ;
+    rq4_part1_0 <= \$439 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$440 ;
+    rq4_part1_0_r <= \$440 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$441 ;
+    rq4_part1_0_rr <= \$441 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$442 ;
+    rq4_x1_1 <= \$442 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$443 ;
+    rq4_m1_1 <= \$443 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$444 ;
+    rq4_part1_1 <= \$444 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$445 ;
+    rq4_part1_1_r <= \$445 ;
   always @(posedge clk)
-    rq4_prod <= \$446 ;
+    rq4_part1_1_rr <= \$446 ;
   always @(posedge clk)
-    rq4_floor <= \$447 ;
+    rq4_prod <= \$447 ;
   always @(posedge clk)
-    rq4_above <= \$448 ;
+    rq4_floor <= \$448 ;
   always @(posedge clk)
-    rq4_tie <= \$449 ;
+    rq4_above <= \$449 ;
   always @(posedge clk)
-    rq4_code <= \$450 ;
+    rq4_tie <= \$450 ;
   always @(posedge clk)
-    rq5_mult_1 <= \$451 ;
+    rq4_code <= \$451 ;
   always @(posedge clk)
-    rq5_mult_2 <= \$452 ;
+    rq5_mult_1 <= \$452 ;
   always @(posedge clk)
-    rq5_mult_3 <= \$453 ;
+    rq5_mult_2 <= \$453 ;
   always @(posedge clk)
-    rq5_mult_4 <= \$454 ;
+    rq5_mult_3 <= \$454 ;
   always @(posedge clk)
-    rq5_mult_5 <= \$455 ;
+    rq5_mult_4 <= \$455 ;
   always @(posedge clk)
-    rq5_mult_6 <= \$456 ;
+    rq5_mult_5 <= \$456 ;
   always @(posedge clk)
-    rq5_mult_7 <= \$457 ;
+    rq5_mult_6 <= \$457 ;
   always @(posedge clk)
-    rq5_mult_8 <= \$458 ;
+    rq5_mult_7 <= \$458 ;
   always @(posedge clk)
-    rq5_shift_1 <= \$459 ;
+    rq5_mult_8 <= \$459 ;
   always @(posedge clk)
-    rq5_shift_2 <= \$460 ;
+    rq5_shift_1 <= \$460 ;
   always @(posedge clk)
-    rq5_shift_3 <= \$461 ;
+    rq5_shift_2 <= \$461 ;
   always @(posedge clk)
-    rq5_shift_4 <= \$462 ;
+    rq5_shift_3 <= \$462 ;
   always @(posedge clk)
-    rq5_shift_5 <= \$463 ;
+    rq5_shift_4 <= \$463 ;
   always @(posedge clk)
-    rq5_shift_6 <= \$464 ;
+    rq5_shift_5 <= \$464 ;
   always @(posedge clk)
-    rq5_shift_7 <= \$465 ;
+    rq5_shift_6 <= \$465 ;
   always @(posedge clk)
-    rq5_shift_8 <= \$466 ;
+    rq5_shift_7 <= \$466 ;
   always @(posedge clk)
-    rq5_half_1 <= \$467 ;
+    rq5_shift_8 <= \$467 ;
   always @(posedge clk)
-    rq5_half_2 <= \$468 ;
+    rq5_half_1 <= \$468 ;
   always @(posedge clk)
-    rq5_half_3 <= \$469 ;
+    rq5_half_2 <= \$469 ;
   always @(posedge clk)
-    rq5_half_4 <= \$470 ;
+    rq5_half_3 <= \$470 ;
   always @(posedge clk)
-    rq5_half_5 <= \$471 ;
+    rq5_half_4 <= \$471 ;
   always @(posedge clk)
-    rq5_half_6 <= \$472 ;
+    rq5_half_5 <= \$472 ;
   always @(posedge clk)
-    rq5_half_7 <= \$473 ;
+    rq5_half_6 <= \$473 ;
   always @(posedge clk)
-    rq5_half_8 <= \$474 ;
+    rq5_half_7 <= \$474 ;
   always @(posedge clk)
-    rq5_mask_1 <= \$475 ;
+    rq5_half_8 <= \$475 ;
   always @(posedge clk)
-    rq5_mask_2 <= \$476 ;
+    rq5_mask_1 <= \$476 ;
   always @(posedge clk)
-    rq5_mask_3 <= \$477 ;
+    rq5_mask_2 <= \$477 ;
   always @(posedge clk)
-    rq5_mask_4 <= \$478 ;
+    rq5_mask_3 <= \$478 ;
   always @(posedge clk)
-    rq5_mask_5 <= \$479 ;
+    rq5_mask_4 <= \$479 ;
   always @(posedge clk)
-    rq5_mask_6 <= \$480 ;
+    rq5_mask_5 <= \$480 ;
   always @(posedge clk)
-    rq5_mask_7 <= \$481 ;
+    rq5_mask_6 <= \$481 ;
   always @(posedge clk)
-    rq5_mask_8 <= \$482 ;
+    rq5_mask_7 <= \$482 ;
   always @(posedge clk)
-    rq5_x <= \$483 ;
+    rq5_mask_8 <= \$483 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$484 ;
+    rq5_x <= \$484 ;
   always @(posedge clk)
-    rq5_m0_0 <= \$485 ;
+    rq5_x0_0 <= \$485 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$486 ;
+    rq5_m0_0 <= \$486 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$487 ;
+    rq5_part0_0 <= \$487 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$488 ;
+    rq5_part0_0_r <= \$488 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$489 ;
+    rq5_part0_0_rr <= \$489 ;
   always @(posedge clk)
-    rq5_m0_1 <= \$490 ;
+    rq5_x0_1 <= \$490 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$491 ;
+    rq5_m0_1 <= \$491 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$492 ;
+    rq5_part0_1 <= \$492 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$493 ;
+    rq5_part0_1_r <= \$493 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$494 ;
+    rq5_part0_1_rr <= \$494 ;
   always @(posedge clk)
-    rq5_m1_0 <= \$495 ;
+    rq5_x1_0 <= \$495 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$496 ;
+    rq5_m1_0 <= \$496 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$497 ;
+    rq5_part1_0 <= \$497 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$498 ;
+    rq5_part1_0_r <= \$498 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$499 ;
+    rq5_part1_0_rr <= \$499 ;
   always @(posedge clk)
-    rq5_m1_1 <= \$500 ;
+    rq5_x1_1 <= \$500 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$501 ;
+    rq5_m1_1 <= \$501 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$502 ;
+    rq5_part1_1 <= \$502 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$503 ;
+    rq5_part1_1_r <= \$503 ;
   always @(posedge clk)
-    rq5_prod <= \$504 ;
+    rq5_part1_1_rr <= \$504 ;
   always @(posedge clk)
-    rq5_floor <= \$505 ;
+    rq5_prod <= \$505 ;
   always @(posedge clk)
-    rq5_above <= \$506 ;
+    rq5_floor <= \$506 ;
   always @(posedge clk)
-    rq5_tie <= \$507 ;
+    rq5_above <= \$507 ;
   always @(posedge clk)
-    rq5_code <= \$508 ;
+    rq5_tie <= \$508 ;
   always @(posedge clk)
-    rq0_out <= \$509 ;
+    rq5_code <= \$509 ;
   always @(posedge clk)
-    rq1_out <= \$510 ;
+    rq0_out <= \$510 ;
   always @(posedge clk)
-    rq2_out <= \$511 ;
+    rq1_out <= \$511 ;
   always @(posedge clk)
-    rq3_out <= \$512 ;
+    rq2_out <= \$512 ;
   always @(posedge clk)
-    rq4_out <= \$513 ;
+    rq3_out <= \$513 ;
   always @(posedge clk)
-    rq5_out <= \$514 ;
+    rq4_out <= \$514 ;
   always @(posedge clk)
-    q_owed <= \$515 ;
+    rq5_out <= \$515 ;
   always @(posedge clk)
-    \$signature__addr  <= \$516 ;
+    q_owed <= \$516 ;
   always @(posedge clk)
-    rport__addr <= \$517 ;
+    i__ready <= \$517 ;
   always @(posedge clk)
-    q_stored <= \$518 ;
+    \$signature__addr  <= \$518 ;
   always @(posedge clk)
-    o__valid <= \$519 ;
+    rport__addr <= \$519 ;
   always @(posedge clk)
-    o__payload <= \$520 ;
-  assign q_room = q_owed < 4'hb;
+    q_stored <= \$520 ;
+  always @(posedge clk)
+    o__valid <= \$521 ;
+  always @(posedge clk)
+    o__payload <= \$522 ;
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_6 };
   assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_6 };
@@ -7930,521 +7950,520 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$4  = $signed(rq3_out) - $signed(8'h80);
   assign \$5  = $signed(rq4_out) - $signed(8'h80);
   assign \$6  = $signed(rq5_out) - $signed(8'h80);
-  assign \$7  = ~ o__valid;
-  assign \$8  = \$7  | o__ready;
-  assign \$9  = | q_stored;
-  assign \$10  = ~ \$9 ;
-  assign \$11  = \$8  & \$10 ;
-  assign \$12  = ~ \$11 ;
-  assign \$signature__en  = rq_valid_9 & \$12 ;
-  assign \$13  = i__valid & q_room;
-  assign \$14  = group == 3'h7;
-  assign \$15  = group + 1'h1;
-  assign \$16  = \$14  ? 4'h0 : \$15 ;
-  assign \$17  = i__valid & q_room;
-  assign \$19  = rq0_x0_0 * rq0_m0_0;
-  assign \$20  = rq0_x0_1 * rq0_m0_1;
-  assign \$21  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$22  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$24  = 1'h0 + \$23 ;
-  assign \$26  = \$24  + \$25 ;
-  assign \$28  = $signed({ 1'h0, \$26  }) + $signed(\$27 );
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
-  assign \$32  = rq0_rem > 35'h400000000;
-  assign \$33  = rq0_rem == 35'h400000000;
-  assign \$36  = $signed(5'h0a) + $signed(rq0_floor);
-  assign \$37  = rq0_tie & rq0_floor[0];
-  assign \$38  = rq0_above | \$37 ;
-  assign \$39  = $signed(\$36 ) + $signed({ 1'h0, \$38  });
-  assign \$44  = rq1_x0_0 * rq1_m0_0;
-  assign \$45  = rq1_x0_1 * rq1_m0_1;
-  assign \$46  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$47  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$49  = 1'h0 + \$48 ;
-  assign \$51  = \$49  + \$50 ;
-  assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
-  assign \$55  = $signed(\$53 ) + $signed(\$54 );
-  assign \$56  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$57  = rq1_rem > rq1_half_6;
-  assign \$58  = rq1_rem == rq1_half_6;
-  assign \$59  = | rq1_half_6;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$62  = rq1_tie & rq1_floor[0];
-  assign \$63  = rq1_above | \$62 ;
-  assign \$64  = $signed(\$61 ) + $signed({ 1'h0, \$63  });
-  assign \$66  = rq2_x0_0 * rq2_m0_0;
-  assign \$67  = rq2_x0_1 * rq2_m0_1;
-  assign \$68  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$69  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$71  = 1'h0 + \$70 ;
-  assign \$73  = \$71  + \$72 ;
-  assign \$75  = $signed({ 1'h0, \$73  }) + $signed(\$74 );
-  assign \$77  = $signed(\$75 ) + $signed(\$76 );
-  assign \$79  = rq2_rem > 35'h400000000;
-  assign \$80  = rq2_rem == 35'h400000000;
-  assign \$83  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$84  = rq2_tie & rq2_floor[0];
-  assign \$85  = rq2_above | \$84 ;
-  assign \$86  = $signed(\$83 ) + $signed({ 1'h0, \$85  });
-  assign \$88  = rq3_x0_0 * rq3_m0_0;
-  assign \$89  = rq3_x0_1 * rq3_m0_1;
-  assign \$90  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$91  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$93  = 1'h0 + \$92 ;
-  assign \$95  = \$93  + \$94 ;
-  assign \$97  = $signed({ 1'h0, \$95  }) + $signed(\$96 );
-  assign \$99  = $signed(\$97 ) + $signed(\$98 );
-  assign \$101  = rq3_rem > 35'h400000000;
-  assign \$102  = rq3_rem == 35'h400000000;
-  assign \$105  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$106  = rq3_tie & rq3_floor[0];
-  assign \$107  = rq3_above | \$106 ;
-  assign \$108  = $signed(\$105 ) + $signed({ 1'h0, \$107  });
-  assign \$113  = rq4_x0_0 * rq4_m0_0;
-  assign \$114  = rq4_x0_1 * rq4_m0_1;
-  assign \$115  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$116  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$118  = 1'h0 + \$117 ;
-  assign \$120  = \$118  + \$119 ;
-  assign \$122  = $signed({ 1'h0, \$120  }) + $signed(\$121 );
-  assign \$124  = $signed(\$122 ) + $signed(\$123 );
-  assign \$125  = $signed(rq4_prod) >>> rq4_shift_6;
-  assign \$126  = rq4_rem > rq4_half_6;
-  assign \$127  = rq4_rem == rq4_half_6;
-  assign \$128  = | rq4_half_6;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = $signed(5'h0a) + $signed(rq4_floor);
-  assign \$131  = rq4_tie & rq4_floor[0];
-  assign \$132  = rq4_above | \$131 ;
-  assign \$133  = $signed(\$130 ) + $signed({ 1'h0, \$132  });
-  assign \$138  = rq5_x0_0 * rq5_m0_0;
-  assign \$139  = rq5_x0_1 * rq5_m0_1;
-  assign \$140  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
-  assign \$141  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
-  assign \$143  = 1'h0 + \$142 ;
-  assign \$145  = \$143  + \$144 ;
-  assign \$147  = $signed({ 1'h0, \$145  }) + $signed(\$146 );
-  assign \$149  = $signed(\$147 ) + $signed(\$148 );
-  assign \$150  = $signed(rq5_prod) >>> rq5_shift_6;
-  assign \$151  = rq5_rem > rq5_half_6;
-  assign \$152  = rq5_rem == rq5_half_6;
-  assign \$153  = | rq5_half_6;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = $signed(5'h0a) + $signed(rq5_floor);
-  assign \$156  = rq5_tie & rq5_floor[0];
-  assign \$157  = rq5_above | \$156 ;
-  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
-  assign \$159  = $signed(rq0_code) < $signed(8'h80);
-  assign \$160  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$161  = \$160  ? 51'h000000000007f : rq0_code;
-  assign \$162  = \$159  ? 51'h7ffffffffff80 : \$161 ;
-  assign \$163  = $signed(rq1_code) < $signed(8'h80);
-  assign \$164  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$165  = \$164  ? 51'h000000000007f : rq1_code;
+  assign \$7  = i__valid & i__ready;
+  assign \$8  = q_owed + \$7 ;
+  assign \$9  = o__valid & o__ready;
+  assign \$10  = \$8  - \$9 ;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en  = rq_valid_9 & \$16 ;
+  assign \$17  = i__valid & i__ready;
+  assign \$18  = group == 3'h7;
+  assign \$19  = group + 1'h1;
+  assign \$20  = \$18  ? 4'h0 : \$19 ;
+  assign \$21  = i__valid & i__ready;
+  assign \$23  = rq0_x0_0 * rq0_m0_0;
+  assign \$24  = rq0_x0_1 * rq0_m0_1;
+  assign \$25  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$26  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$30  = \$28  + \$29 ;
+  assign \$32  = $signed({ 1'h0, \$30  }) + $signed(\$31 );
+  assign \$34  = $signed(\$32 ) + $signed(\$33 );
+  assign \$36  = rq0_rem > 35'h400000000;
+  assign \$37  = rq0_rem == 35'h400000000;
+  assign \$40  = $signed(5'h0a) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$48  = rq1_x0_0 * rq1_m0_0;
+  assign \$49  = rq1_x0_1 * rq1_m0_1;
+  assign \$50  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$51  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$53  = 1'h0 + \$52 ;
+  assign \$55  = \$53  + \$54 ;
+  assign \$57  = $signed({ 1'h0, \$55  }) + $signed(\$56 );
+  assign \$59  = $signed(\$57 ) + $signed(\$58 );
+  assign \$60  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$61  = rq1_rem > rq1_half_6;
+  assign \$62  = rq1_rem == rq1_half_6;
+  assign \$63  = | rq1_half_6;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = $signed(5'h0a) + $signed(rq1_floor);
+  assign \$66  = rq1_tie & rq1_floor[0];
+  assign \$67  = rq1_above | \$66 ;
+  assign \$68  = $signed(\$65 ) + $signed({ 1'h0, \$67  });
+  assign \$70  = rq2_x0_0 * rq2_m0_0;
+  assign \$71  = rq2_x0_1 * rq2_m0_1;
+  assign \$72  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$73  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$75  = 1'h0 + \$74 ;
+  assign \$77  = \$75  + \$76 ;
+  assign \$79  = $signed({ 1'h0, \$77  }) + $signed(\$78 );
+  assign \$81  = $signed(\$79 ) + $signed(\$80 );
+  assign \$83  = rq2_rem > 35'h400000000;
+  assign \$84  = rq2_rem == 35'h400000000;
+  assign \$87  = $signed(5'h0a) + $signed(rq2_floor);
+  assign \$88  = rq2_tie & rq2_floor[0];
+  assign \$89  = rq2_above | \$88 ;
+  assign \$90  = $signed(\$87 ) + $signed({ 1'h0, \$89  });
+  assign \$92  = rq3_x0_0 * rq3_m0_0;
+  assign \$93  = rq3_x0_1 * rq3_m0_1;
+  assign \$94  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$95  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$97  = 1'h0 + \$96 ;
+  assign \$99  = \$97  + \$98 ;
+  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$105  = rq3_rem > 35'h400000000;
+  assign \$106  = rq3_rem == 35'h400000000;
+  assign \$109  = $signed(5'h0a) + $signed(rq3_floor);
+  assign \$110  = rq3_tie & rq3_floor[0];
+  assign \$111  = rq3_above | \$110 ;
+  assign \$112  = $signed(\$109 ) + $signed({ 1'h0, \$111  });
+  assign \$117  = rq4_x0_0 * rq4_m0_0;
+  assign \$118  = rq4_x0_1 * rq4_m0_1;
+  assign \$119  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$120  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$122  = 1'h0 + \$121 ;
+  assign \$124  = \$122  + \$123 ;
+  assign \$126  = $signed({ 1'h0, \$124  }) + $signed(\$125 );
+  assign \$128  = $signed(\$126 ) + $signed(\$127 );
+  assign \$129  = $signed(rq4_prod) >>> rq4_shift_6;
+  assign \$130  = rq4_rem > rq4_half_6;
+  assign \$131  = rq4_rem == rq4_half_6;
+  assign \$132  = | rq4_half_6;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = $signed(5'h0a) + $signed(rq4_floor);
+  assign \$135  = rq4_tie & rq4_floor[0];
+  assign \$136  = rq4_above | \$135 ;
+  assign \$137  = $signed(\$134 ) + $signed({ 1'h0, \$136  });
+  assign \$142  = rq5_x0_0 * rq5_m0_0;
+  assign \$143  = rq5_x0_1 * rq5_m0_1;
+  assign \$144  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
+  assign \$145  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
+  assign \$147  = 1'h0 + \$146 ;
+  assign \$149  = \$147  + \$148 ;
+  assign \$151  = $signed({ 1'h0, \$149  }) + $signed(\$150 );
+  assign \$153  = $signed(\$151 ) + $signed(\$152 );
+  assign \$154  = $signed(rq5_prod) >>> rq5_shift_6;
+  assign \$155  = rq5_rem > rq5_half_6;
+  assign \$156  = rq5_rem == rq5_half_6;
+  assign \$157  = | rq5_half_6;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = $signed(5'h0a) + $signed(rq5_floor);
+  assign \$160  = rq5_tie & rq5_floor[0];
+  assign \$161  = rq5_above | \$160 ;
+  assign \$162  = $signed(\$159 ) + $signed({ 1'h0, \$161  });
+  assign \$163  = $signed(rq0_code) < $signed(8'h80);
+  assign \$164  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$165  = \$164  ? 51'h000000000007f : rq0_code;
   assign \$166  = \$163  ? 51'h7ffffffffff80 : \$165 ;
-  assign \$167  = $signed(rq2_code) < $signed(8'h80);
-  assign \$168  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$169  = \$168  ? 51'h000000000007f : rq2_code;
+  assign \$167  = $signed(rq1_code) < $signed(8'h80);
+  assign \$168  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$169  = \$168  ? 51'h000000000007f : rq1_code;
   assign \$170  = \$167  ? 51'h7ffffffffff80 : \$169 ;
-  assign \$171  = $signed(rq3_code) < $signed(8'h80);
-  assign \$172  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$173  = \$172  ? 51'h000000000007f : rq3_code;
+  assign \$171  = $signed(rq2_code) < $signed(8'h80);
+  assign \$172  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$173  = \$172  ? 51'h000000000007f : rq2_code;
   assign \$174  = \$171  ? 51'h7ffffffffff80 : \$173 ;
-  assign \$175  = $signed(rq4_code) < $signed(8'h80);
-  assign \$176  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$177  = \$176  ? 51'h000000000007f : rq4_code;
+  assign \$175  = $signed(rq3_code) < $signed(8'h80);
+  assign \$176  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$177  = \$176  ? 51'h000000000007f : rq3_code;
   assign \$178  = \$175  ? 51'h7ffffffffff80 : \$177 ;
-  assign \$179  = $signed(rq5_code) < $signed(8'h80);
-  assign \$180  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$181  = \$180  ? 51'h000000000007f : rq5_code;
+  assign \$179  = $signed(rq4_code) < $signed(8'h80);
+  assign \$180  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$181  = \$180  ? 51'h000000000007f : rq4_code;
   assign \$182  = \$179  ? 51'h7ffffffffff80 : \$181 ;
-  assign \$183  = i__valid & q_room;
-  assign \$184  = q_owed + \$183 ;
-  assign \$185  = o__valid & o__ready;
-  assign \$186  = \$184  - \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$188  & \$190 ;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = rq_valid_9 & \$192 ;
-  assign \$194  = \$signature__addr  == 4'h9;
-  assign \$195  = \$signature__addr  + 1'h1;
-  assign \$196  = \$194  ? 5'h00 : \$195 ;
-  assign \$197  = ~ o__valid;
-  assign \$198  = \$197  | o__ready;
-  assign \$199  = | q_stored;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = rport__addr == 4'h9;
-  assign \$202  = rport__addr + 1'h1;
-  assign \$203  = \$201  ? 5'h00 : \$202 ;
-  assign \$204  = ~ o__valid;
-  assign \$205  = \$204  | o__ready;
-  assign \$206  = | q_stored;
-  assign \$207  = ~ \$206 ;
-  assign \$208  = \$205  & \$207 ;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = rq_valid_9 & \$209 ;
-  assign \$211  = q_stored + \$210 ;
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = | q_stored;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = \$211  - \$215 ;
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = | q_stored;
-  assign \$220  = \$219  | rq_valid_9;
-  assign \$221  = | q_stored;
-  assign \$222  = \$221  ? rport__data : q_in;
+  assign \$183  = $signed(rq5_code) < $signed(8'h80);
+  assign \$184  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$185  = \$184  ? 51'h000000000007f : rq5_code;
+  assign \$186  = \$183  ? 51'h7ffffffffff80 : \$185 ;
+  assign \$187  = \$10 [3:0] < 4'hb;
+  assign \$188  = ~ o__valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = | q_stored;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = \$189  & \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = rq_valid_9 & \$193 ;
+  assign \$195  = \$signature__addr  == 4'h9;
+  assign \$196  = \$signature__addr  + 1'h1;
+  assign \$197  = \$195  ? 5'h00 : \$196 ;
+  assign \$198  = ~ o__valid;
+  assign \$199  = \$198  | o__ready;
+  assign \$200  = | q_stored;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = rport__addr == 4'h9;
+  assign \$203  = rport__addr + 1'h1;
+  assign \$204  = \$202  ? 5'h00 : \$203 ;
+  assign \$205  = ~ o__valid;
+  assign \$206  = \$205  | o__ready;
+  assign \$207  = | q_stored;
+  assign \$208  = ~ \$207 ;
+  assign \$209  = \$206  & \$208 ;
+  assign \$210  = ~ \$209 ;
+  assign \$211  = rq_valid_9 & \$210 ;
+  assign \$212  = q_stored + \$211 ;
+  assign \$213  = ~ o__valid;
+  assign \$214  = \$213  | o__ready;
+  assign \$215  = | q_stored;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = \$212  - \$216 ;
+  assign \$218  = ~ o__valid;
+  assign \$219  = \$218  | o__ready;
+  assign \$220  = | q_stored;
+  assign \$221  = \$220  | rq_valid_9;
+  assign \$222  = | q_stored;
+  assign \$223  = \$222  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$223 ;
+    group <= \$224 ;
   always @(posedge clk)
-    rq_valid_1 <= \$224 ;
+    rq_valid_1 <= \$225 ;
   always @(posedge clk)
-    rq_valid_2 <= \$225 ;
+    rq_valid_2 <= \$226 ;
   always @(posedge clk)
-    rq_valid_3 <= \$226 ;
+    rq_valid_3 <= \$227 ;
   always @(posedge clk)
-    rq_valid_4 <= \$227 ;
+    rq_valid_4 <= \$228 ;
   always @(posedge clk)
-    rq_valid_5 <= \$228 ;
+    rq_valid_5 <= \$229 ;
   always @(posedge clk)
-    rq_valid_6 <= \$229 ;
+    rq_valid_6 <= \$230 ;
   always @(posedge clk)
-    rq_valid_7 <= \$230 ;
+    rq_valid_7 <= \$231 ;
   always @(posedge clk)
-    rq_valid_8 <= \$231 ;
+    rq_valid_8 <= \$232 ;
   always @(posedge clk)
-    rq_valid_9 <= \$232 ;
+    rq_valid_9 <= \$233 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$233 ;
+    rq0_mult_1 <= \$234 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$234 ;
+    rq0_mult_2 <= \$235 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$235 ;
+    rq0_mult_3 <= \$236 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$236 ;
+    rq0_mult_4 <= \$237 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$237 ;
+    rq0_mult_5 <= \$238 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$238 ;
+    rq0_mult_6 <= \$239 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$239 ;
+    rq0_mult_7 <= \$240 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$240 ;
+    rq0_mult_8 <= \$241 ;
   always @(posedge clk)
-    rq0_x <= \$241 ;
+    rq0_x <= \$242 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$242 ;
+    rq0_x0_0 <= \$243 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$243 ;
+    rq0_m0_0 <= \$244 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$244 ;
+    rq0_part0_0 <= \$245 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$245 ;
+    rq0_part0_0_r <= \$246 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$246 ;
+    rq0_part0_0_rr <= \$247 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$247 ;
+    rq0_x0_1 <= \$248 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$248 ;
+    rq0_m0_1 <= \$249 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$249 ;
+    rq0_part0_1 <= \$250 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$250 ;
+    rq0_part0_1_r <= \$251 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$251 ;
+    rq0_part0_1_rr <= \$252 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$252 ;
+    rq0_x1_0 <= \$253 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$253 ;
+    rq0_m1_0 <= \$254 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$254 ;
+    rq0_part1_0 <= \$255 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$255 ;
+    rq0_part1_0_r <= \$256 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$256 ;
+    rq0_part1_0_rr <= \$257 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$257 ;
+    rq0_x1_1 <= \$258 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$258 ;
+    rq0_m1_1 <= \$259 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$259 ;
+    rq0_part1_1 <= \$260 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$260 ;
+    rq0_part1_1_r <= \$261 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$261 ;
+    rq0_part1_1_rr <= \$262 ;
   always @(posedge clk)
-    rq0_prod <= \$262 ;
+    rq0_prod <= \$263 ;
   always @(posedge clk)
-    rq0_floor <= \$263 ;
+    rq0_floor <= \$264 ;
   always @(posedge clk)
-    rq0_above <= \$264 ;
+    rq0_above <= \$265 ;
   always @(posedge clk)
-    rq0_tie <= \$265 ;
+    rq0_tie <= \$266 ;
   always @(posedge clk)
-    rq0_code <= \$266 ;
+    rq0_code <= \$267 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$267 ;
+    rq1_mult_1 <= \$268 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$268 ;
+    rq1_mult_2 <= \$269 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$269 ;
+    rq1_mult_3 <= \$270 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$270 ;
+    rq1_mult_4 <= \$271 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$271 ;
+    rq1_mult_5 <= \$272 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$272 ;
+    rq1_mult_6 <= \$273 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$273 ;
+    rq1_mult_7 <= \$274 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$274 ;
+    rq1_mult_8 <= \$275 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$275 ;
+    rq1_shift_1 <= \$276 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$276 ;
+    rq1_shift_2 <= \$277 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$277 ;
+    rq1_shift_3 <= \$278 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$278 ;
+    rq1_shift_4 <= \$279 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$279 ;
+    rq1_shift_5 <= \$280 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$280 ;
+    rq1_shift_6 <= \$281 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$281 ;
+    rq1_shift_7 <= \$282 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$282 ;
+    rq1_shift_8 <= \$283 ;
   always @(posedge clk)
-    rq1_half_1 <= \$283 ;
+    rq1_half_1 <= \$284 ;
   always @(posedge clk)
-    rq1_half_2 <= \$284 ;
+    rq1_half_2 <= \$285 ;
   always @(posedge clk)
-    rq1_half_3 <= \$285 ;
+    rq1_half_3 <= \$286 ;
   always @(posedge clk)
-    rq1_half_4 <= \$286 ;
+    rq1_half_4 <= \$287 ;
   always @(posedge clk)
-    rq1_half_5 <= \$287 ;
+    rq1_half_5 <= \$288 ;
   always @(posedge clk)
-    rq1_half_6 <= \$288 ;
+    rq1_half_6 <= \$289 ;
   always @(posedge clk)
-    rq1_half_7 <= \$289 ;
+    rq1_half_7 <= \$290 ;
   always @(posedge clk)
-    rq1_half_8 <= \$290 ;
+    rq1_half_8 <= \$291 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$291 ;
+    rq1_mask_1 <= \$292 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$292 ;
+    rq1_mask_2 <= \$293 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$293 ;
+    rq1_mask_3 <= \$294 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$294 ;
+    rq1_mask_4 <= \$295 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$295 ;
+    rq1_mask_5 <= \$296 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$296 ;
+    rq1_mask_6 <= \$297 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$297 ;
+    rq1_mask_7 <= \$298 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$298 ;
+    rq1_mask_8 <= \$299 ;
   always @(posedge clk)
-    rq1_x <= \$299 ;
+    rq1_x <= \$300 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$300 ;
+    rq1_x0_0 <= \$301 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$301 ;
+    rq1_m0_0 <= \$302 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$302 ;
+    rq1_part0_0 <= \$303 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$303 ;
+    rq1_part0_0_r <= \$304 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$304 ;
+    rq1_part0_0_rr <= \$305 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$305 ;
+    rq1_x0_1 <= \$306 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$306 ;
+    rq1_m0_1 <= \$307 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$307 ;
+    rq1_part0_1 <= \$308 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$308 ;
+    rq1_part0_1_r <= \$309 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$309 ;
+    rq1_part0_1_rr <= \$310 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$310 ;
+    rq1_x1_0 <= \$311 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$311 ;
+    rq1_m1_0 <= \$312 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$312 ;
+    rq1_part1_0 <= \$313 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$313 ;
+    rq1_part1_0_r <= \$314 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$314 ;
+    rq1_part1_0_rr <= \$315 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$315 ;
+    rq1_x1_1 <= \$316 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$316 ;
+    rq1_m1_1 <= \$317 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$317 ;
+    rq1_part1_1 <= \$318 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$318 ;
+    rq1_part1_1_r <= \$319 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$319 ;
+    rq1_part1_1_rr <= \$320 ;
   always @(posedge clk)
-    rq1_prod <= \$320 ;
+    rq1_prod <= \$321 ;
   always @(posedge clk)
-    rq1_floor <= \$321 ;
+    rq1_floor <= \$322 ;
   always @(posedge clk)
-    rq1_above <= \$322 ;
+    rq1_above <= \$323 ;
   always @(posedge clk)
-    rq1_tie <= \$323 ;
+    rq1_tie <= \$324 ;
   always @(posedge clk)
-    rq1_code <= \$324 ;
+    rq1_code <= \$325 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$325 ;
+    rq2_mult_1 <= \$326 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$326 ;
+    rq2_mult_2 <= \$327 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$327 ;
+    rq2_mult_3 <= \$328 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$328 ;
+    rq2_mult_4 <= \$329 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$329 ;
+    rq2_mult_5 <= \$330 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$330 ;
+    rq2_mult_6 <= \$331 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$331 ;
+    rq2_mult_7 <= \$332 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$332 ;
+    rq2_mult_8 <= \$333 ;
   always @(posedge clk)
-    rq2_x <= \$333 ;
+    rq2_x <= \$334 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$334 ;
+    rq2_x0_0 <= \$335 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$335 ;
+    rq2_m0_0 <= \$336 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$336 ;
+    rq2_part0_0 <= \$337 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$337 ;
+    rq2_part0_0_r <= \$338 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$338 ;
+    rq2_part0_0_rr <= \$339 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$339 ;
+    rq2_x0_1 <= \$340 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$340 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$341 ;
+    rq2_m0_1 <= \$341 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = rq2_part0_1;
+    \$342  = \$71 ;
     if (rst) begin
       \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = rq2_part0_1_r;
+    \$343  = rq2_part0_1;
     if (rst) begin
       \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = rq2_x[23:17];
+    \$344  = rq2_part0_1_r;
     if (rst) begin
-      \$344  = 7'h00;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = rq2_mult_1[16:0];
+    \$345  = rq2_x[23:17];
     if (rst) begin
-      \$345  = 17'h00000;
+      \$345  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = \$68 ;
+    \$346  = rq2_mult_1[16:0];
     if (rst) begin
-      \$346  = 24'h000000;
+      \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = rq2_part1_0;
+    \$347  = \$72 ;
     if (rst) begin
       \$347  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = rq2_part1_0_r;
+    \$348  = rq2_part1_0;
     if (rst) begin
       \$348  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = rq2_x[23:17];
+    \$349  = rq2_part1_0_r;
     if (rst) begin
-      \$349  = 7'h00;
+      \$349  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = rq2_mult_1[24:17];
+    \$350  = rq2_x[23:17];
     if (rst) begin
-      \$350  = 8'h00;
+      \$350  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = \$69 ;
+    \$351  = rq2_mult_1[24:17];
     if (rst) begin
-      \$351  = 15'h0000;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = rq2_part1_1;
+    \$352  = \$73 ;
     if (rst) begin
       \$352  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = rq2_part1_1_r;
+    \$353  = rq2_part1_1;
     if (rst) begin
       \$353  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = \$77 [48:0];
+    \$354  = rq2_part1_1_r;
     if (rst) begin
-      \$354  = 49'h0000000000000;
+      \$354  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = \$78 ;
+    \$355  = \$81 [48:0];
     if (rst) begin
       \$355  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = \$79 ;
+    \$356  = \$82 ;
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = \$82 ;
+    \$357  = \$83 ;
     if (rst) begin
       \$357  = 1'h0;
     end
@@ -8453,236 +8472,236 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$358  = \$86 ;
     if (rst) begin
-      \$358  = 51'h0000000000000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = \$87 ;
+    \$359  = \$90 ;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = rq3_mult_1;
+    \$360  = \$91 ;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = rq3_mult_2;
+    \$361  = rq3_mult_1;
     if (rst) begin
       \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = rq3_mult_3;
+    \$362  = rq3_mult_2;
     if (rst) begin
       \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = rq3_mult_4;
+    \$363  = rq3_mult_3;
     if (rst) begin
       \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = rq3_mult_5;
+    \$364  = rq3_mult_4;
     if (rst) begin
       \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = rq3_mult_6;
+    \$365  = rq3_mult_5;
     if (rst) begin
       \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = rq3_mult_7;
+    \$366  = rq3_mult_6;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = i__payload[95:72];
+    \$367  = rq3_mult_7;
     if (rst) begin
-      \$367  = 24'h000000;
+      \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = rq3_x[16:0];
+    \$368  = i__payload[95:72];
     if (rst) begin
-      \$368  = 17'h00000;
+      \$368  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = rq3_mult_1[16:0];
+    \$369  = rq3_x[16:0];
     if (rst) begin
       \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = \$88 ;
+    \$370  = rq3_mult_1[16:0];
     if (rst) begin
-      \$370  = 34'h000000000;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = rq3_part0_0;
+    \$371  = \$92 ;
     if (rst) begin
       \$371  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = rq3_part0_0_r;
+    \$372  = rq3_part0_0;
     if (rst) begin
       \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = rq3_x[16:0];
+    \$373  = rq3_part0_0_r;
     if (rst) begin
-      \$373  = 17'h00000;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = rq3_mult_1[24:17];
+    \$374  = rq3_x[16:0];
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = \$89 ;
+    \$375  = rq3_mult_1[24:17];
     if (rst) begin
-      \$375  = 25'h0000000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = rq3_part0_1;
+    \$376  = \$93 ;
     if (rst) begin
       \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = rq3_part0_1_r;
+    \$377  = rq3_part0_1;
     if (rst) begin
       \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = rq3_x[23:17];
+    \$378  = rq3_part0_1_r;
     if (rst) begin
-      \$378  = 7'h00;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = rq3_mult_1[16:0];
+    \$379  = rq3_x[23:17];
     if (rst) begin
-      \$379  = 17'h00000;
+      \$379  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = \$90 ;
+    \$380  = rq3_mult_1[16:0];
     if (rst) begin
-      \$380  = 24'h000000;
+      \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = rq3_part1_0;
+    \$381  = \$94 ;
     if (rst) begin
       \$381  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = rq3_part1_0_r;
+    \$382  = rq3_part1_0;
     if (rst) begin
       \$382  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = rq3_x[23:17];
+    \$383  = rq3_part1_0_r;
     if (rst) begin
-      \$383  = 7'h00;
+      \$383  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = rq3_mult_1[24:17];
+    \$384  = rq3_x[23:17];
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = \$91 ;
+    \$385  = rq3_mult_1[24:17];
     if (rst) begin
-      \$385  = 15'h0000;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = rq3_part1_1;
+    \$386  = \$95 ;
     if (rst) begin
       \$386  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = rq3_part1_1_r;
+    \$387  = rq3_part1_1;
     if (rst) begin
       \$387  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = \$99 [48:0];
+    \$388  = rq3_part1_1_r;
     if (rst) begin
-      \$388  = 49'h0000000000000;
+      \$388  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = \$100 ;
+    \$389  = \$103 [48:0];
     if (rst) begin
       \$389  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = \$101 ;
+    \$390  = \$104 ;
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = \$104 ;
+    \$391  = \$105 ;
     if (rst) begin
       \$391  = 1'h0;
     end
@@ -8691,404 +8710,404 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$392  = \$108 ;
     if (rst) begin
-      \$392  = 51'h0000000000000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = \$109 ;
+    \$393  = \$112 ;
     if (rst) begin
-      \$393  = 25'h0000000;
+      \$393  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = rq4_mult_1;
+    \$394  = \$113 ;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = rq4_mult_2;
+    \$395  = rq4_mult_1;
     if (rst) begin
       \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = rq4_mult_3;
+    \$396  = rq4_mult_2;
     if (rst) begin
       \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = rq4_mult_4;
+    \$397  = rq4_mult_3;
     if (rst) begin
       \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = rq4_mult_5;
+    \$398  = rq4_mult_4;
     if (rst) begin
       \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = rq4_mult_6;
+    \$399  = rq4_mult_5;
     if (rst) begin
       \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = rq4_mult_7;
+    \$400  = rq4_mult_6;
     if (rst) begin
       \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = \$110 ;
+    \$401  = rq4_mult_7;
     if (rst) begin
-      \$401  = 6'h00;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = rq4_shift_1;
+    \$402  = \$114 ;
     if (rst) begin
       \$402  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = rq4_shift_2;
+    \$403  = rq4_shift_1;
     if (rst) begin
       \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = rq4_shift_3;
+    \$404  = rq4_shift_2;
     if (rst) begin
       \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = rq4_shift_4;
+    \$405  = rq4_shift_3;
     if (rst) begin
       \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = rq4_shift_5;
+    \$406  = rq4_shift_4;
     if (rst) begin
       \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = rq4_shift_6;
+    \$407  = rq4_shift_5;
     if (rst) begin
       \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = rq4_shift_7;
+    \$408  = rq4_shift_6;
     if (rst) begin
       \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = \$111 ;
+    \$409  = rq4_shift_7;
     if (rst) begin
-      \$409  = 35'h000000000;
+      \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = rq4_half_1;
+    \$410  = \$115 ;
     if (rst) begin
       \$410  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = rq4_half_2;
+    \$411  = rq4_half_1;
     if (rst) begin
       \$411  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = rq4_half_3;
+    \$412  = rq4_half_2;
     if (rst) begin
       \$412  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = rq4_half_4;
+    \$413  = rq4_half_3;
     if (rst) begin
       \$413  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = rq4_half_5;
+    \$414  = rq4_half_4;
     if (rst) begin
       \$414  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = rq4_half_6;
+    \$415  = rq4_half_5;
     if (rst) begin
       \$415  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = rq4_half_7;
+    \$416  = rq4_half_6;
     if (rst) begin
       \$416  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = \$112 ;
+    \$417  = rq4_half_7;
     if (rst) begin
       \$417  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = rq4_mask_1;
+    \$418  = \$116 ;
     if (rst) begin
       \$418  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = rq4_mask_2;
+    \$419  = rq4_mask_1;
     if (rst) begin
       \$419  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = rq4_mask_3;
+    \$420  = rq4_mask_2;
     if (rst) begin
       \$420  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = rq4_mask_4;
+    \$421  = rq4_mask_3;
     if (rst) begin
       \$421  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = rq4_mask_5;
+    \$422  = rq4_mask_4;
     if (rst) begin
       \$422  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = rq4_mask_6;
+    \$423  = rq4_mask_5;
     if (rst) begin
       \$423  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = rq4_mask_7;
+    \$424  = rq4_mask_6;
     if (rst) begin
       \$424  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = i__payload[119:96];
+    \$425  = rq4_mask_7;
     if (rst) begin
-      \$425  = 24'h000000;
+      \$425  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = rq4_x[16:0];
+    \$426  = i__payload[119:96];
     if (rst) begin
-      \$426  = 17'h00000;
+      \$426  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = rq4_mult_1[16:0];
+    \$427  = rq4_x[16:0];
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = \$113 ;
+    \$428  = rq4_mult_1[16:0];
     if (rst) begin
-      \$428  = 34'h000000000;
+      \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = rq4_part0_0;
+    \$429  = \$117 ;
     if (rst) begin
       \$429  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = rq4_part0_0_r;
+    \$430  = rq4_part0_0;
     if (rst) begin
       \$430  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = rq4_x[16:0];
+    \$431  = rq4_part0_0_r;
     if (rst) begin
-      \$431  = 17'h00000;
+      \$431  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = rq4_mult_1[24:17];
+    \$432  = rq4_x[16:0];
     if (rst) begin
-      \$432  = 8'h00;
+      \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = \$114 ;
+    \$433  = rq4_mult_1[24:17];
     if (rst) begin
-      \$433  = 25'h0000000;
+      \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = rq4_part0_1;
+    \$434  = \$118 ;
     if (rst) begin
       \$434  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = rq4_part0_1_r;
+    \$435  = rq4_part0_1;
     if (rst) begin
       \$435  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = rq4_x[23:17];
+    \$436  = rq4_part0_1_r;
     if (rst) begin
-      \$436  = 7'h00;
+      \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = rq4_mult_1[16:0];
+    \$437  = rq4_x[23:17];
     if (rst) begin
-      \$437  = 17'h00000;
+      \$437  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = \$115 ;
+    \$438  = rq4_mult_1[16:0];
     if (rst) begin
-      \$438  = 24'h000000;
+      \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = rq4_part1_0;
+    \$439  = \$119 ;
     if (rst) begin
       \$439  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = rq4_part1_0_r;
+    \$440  = rq4_part1_0;
     if (rst) begin
       \$440  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = rq4_x[23:17];
+    \$441  = rq4_part1_0_r;
     if (rst) begin
-      \$441  = 7'h00;
+      \$441  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = rq4_mult_1[24:17];
+    \$442  = rq4_x[23:17];
     if (rst) begin
-      \$442  = 8'h00;
+      \$442  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = \$116 ;
+    \$443  = rq4_mult_1[24:17];
     if (rst) begin
-      \$443  = 15'h0000;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = rq4_part1_1;
+    \$444  = \$120 ;
     if (rst) begin
       \$444  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = rq4_part1_1_r;
+    \$445  = rq4_part1_1;
     if (rst) begin
       \$445  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = \$124 [48:0];
+    \$446  = rq4_part1_1_r;
     if (rst) begin
-      \$446  = 49'h0000000000000;
+      \$446  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = \$125 ;
+    \$447  = \$128 [48:0];
     if (rst) begin
       \$447  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = \$126 ;
+    \$448  = \$129 ;
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = \$129 ;
+    \$449  = \$130 ;
     if (rst) begin
       \$449  = 1'h0;
     end
@@ -9097,404 +9116,404 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$450  = \$133 ;
     if (rst) begin
-      \$450  = 51'h0000000000000;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = \$134 ;
+    \$451  = \$137 ;
     if (rst) begin
-      \$451  = 25'h0000000;
+      \$451  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = rq5_mult_1;
+    \$452  = \$138 ;
     if (rst) begin
       \$452  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = rq5_mult_2;
+    \$453  = rq5_mult_1;
     if (rst) begin
       \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = rq5_mult_3;
+    \$454  = rq5_mult_2;
     if (rst) begin
       \$454  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = rq5_mult_4;
+    \$455  = rq5_mult_3;
     if (rst) begin
       \$455  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = rq5_mult_5;
+    \$456  = rq5_mult_4;
     if (rst) begin
       \$456  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = rq5_mult_6;
+    \$457  = rq5_mult_5;
     if (rst) begin
       \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = rq5_mult_7;
+    \$458  = rq5_mult_6;
     if (rst) begin
       \$458  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = \$135 ;
+    \$459  = rq5_mult_7;
     if (rst) begin
-      \$459  = 6'h00;
+      \$459  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = rq5_shift_1;
+    \$460  = \$139 ;
     if (rst) begin
       \$460  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = rq5_shift_2;
+    \$461  = rq5_shift_1;
     if (rst) begin
       \$461  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$462  = rq5_shift_3;
+    \$462  = rq5_shift_2;
     if (rst) begin
       \$462  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$463  = rq5_shift_4;
+    \$463  = rq5_shift_3;
     if (rst) begin
       \$463  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$464  = rq5_shift_5;
+    \$464  = rq5_shift_4;
     if (rst) begin
       \$464  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$465  = rq5_shift_6;
+    \$465  = rq5_shift_5;
     if (rst) begin
       \$465  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$466  = rq5_shift_7;
+    \$466  = rq5_shift_6;
     if (rst) begin
       \$466  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$467  = \$136 ;
+    \$467  = rq5_shift_7;
     if (rst) begin
-      \$467  = 35'h000000000;
+      \$467  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$468  = rq5_half_1;
+    \$468  = \$140 ;
     if (rst) begin
       \$468  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$469  = rq5_half_2;
+    \$469  = rq5_half_1;
     if (rst) begin
       \$469  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$470  = rq5_half_3;
+    \$470  = rq5_half_2;
     if (rst) begin
       \$470  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$471  = rq5_half_4;
+    \$471  = rq5_half_3;
     if (rst) begin
       \$471  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$472  = rq5_half_5;
+    \$472  = rq5_half_4;
     if (rst) begin
       \$472  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$473  = rq5_half_6;
+    \$473  = rq5_half_5;
     if (rst) begin
       \$473  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$474  = rq5_half_7;
+    \$474  = rq5_half_6;
     if (rst) begin
       \$474  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$475  = \$137 ;
+    \$475  = rq5_half_7;
     if (rst) begin
       \$475  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$476  = rq5_mask_1;
+    \$476  = \$141 ;
     if (rst) begin
       \$476  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$477  = rq5_mask_2;
+    \$477  = rq5_mask_1;
     if (rst) begin
       \$477  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$478  = rq5_mask_3;
+    \$478  = rq5_mask_2;
     if (rst) begin
       \$478  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$479  = rq5_mask_4;
+    \$479  = rq5_mask_3;
     if (rst) begin
       \$479  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$480  = rq5_mask_5;
+    \$480  = rq5_mask_4;
     if (rst) begin
       \$480  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$481  = rq5_mask_6;
+    \$481  = rq5_mask_5;
     if (rst) begin
       \$481  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$482  = rq5_mask_7;
+    \$482  = rq5_mask_6;
     if (rst) begin
       \$482  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$483  = i__payload[143:120];
+    \$483  = rq5_mask_7;
     if (rst) begin
-      \$483  = 24'h000000;
+      \$483  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$484  = rq5_x[16:0];
+    \$484  = i__payload[143:120];
     if (rst) begin
-      \$484  = 17'h00000;
+      \$484  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$485  = rq5_mult_1[16:0];
+    \$485  = rq5_x[16:0];
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$486  = \$138 ;
+    \$486  = rq5_mult_1[16:0];
     if (rst) begin
-      \$486  = 34'h000000000;
+      \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$487  = rq5_part0_0;
+    \$487  = \$142 ;
     if (rst) begin
       \$487  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$488  = rq5_part0_0_r;
+    \$488  = rq5_part0_0;
     if (rst) begin
       \$488  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$489  = rq5_x[16:0];
+    \$489  = rq5_part0_0_r;
     if (rst) begin
-      \$489  = 17'h00000;
+      \$489  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$490  = rq5_mult_1[24:17];
+    \$490  = rq5_x[16:0];
     if (rst) begin
-      \$490  = 8'h00;
+      \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$491  = \$139 ;
+    \$491  = rq5_mult_1[24:17];
     if (rst) begin
-      \$491  = 25'h0000000;
+      \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$492  = rq5_part0_1;
+    \$492  = \$143 ;
     if (rst) begin
       \$492  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$493  = rq5_part0_1_r;
+    \$493  = rq5_part0_1;
     if (rst) begin
       \$493  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$494  = rq5_x[23:17];
+    \$494  = rq5_part0_1_r;
     if (rst) begin
-      \$494  = 7'h00;
+      \$494  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$495  = rq5_mult_1[16:0];
+    \$495  = rq5_x[23:17];
     if (rst) begin
-      \$495  = 17'h00000;
+      \$495  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$496  = \$140 ;
+    \$496  = rq5_mult_1[16:0];
     if (rst) begin
-      \$496  = 24'h000000;
+      \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$497  = rq5_part1_0;
+    \$497  = \$144 ;
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$498  = rq5_part1_0_r;
+    \$498  = rq5_part1_0;
     if (rst) begin
       \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$499  = rq5_x[23:17];
+    \$499  = rq5_part1_0_r;
     if (rst) begin
-      \$499  = 7'h00;
+      \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$500  = rq5_mult_1[24:17];
+    \$500  = rq5_x[23:17];
     if (rst) begin
-      \$500  = 8'h00;
+      \$500  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$501  = \$141 ;
+    \$501  = rq5_mult_1[24:17];
     if (rst) begin
-      \$501  = 15'h0000;
+      \$501  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$502  = rq5_part1_1;
+    \$502  = \$145 ;
     if (rst) begin
       \$502  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$503  = rq5_part1_1_r;
+    \$503  = rq5_part1_1;
     if (rst) begin
       \$503  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$504  = \$149 [48:0];
+    \$504  = rq5_part1_1_r;
     if (rst) begin
-      \$504  = 49'h0000000000000;
+      \$504  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$505  = \$150 ;
+    \$505  = \$153 [48:0];
     if (rst) begin
       \$505  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$506  = \$151 ;
+    \$506  = \$154 ;
     if (rst) begin
-      \$506  = 1'h0;
+      \$506  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$507  = \$154 ;
+    \$507  = \$155 ;
     if (rst) begin
       \$507  = 1'h0;
     end
@@ -9503,14 +9522,14 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$508  = \$158 ;
     if (rst) begin
-      \$508  = 51'h0000000000000;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$509  = \$162 [7:0];
+    \$509  = \$162 ;
     if (rst) begin
-      \$509  = 8'h00;
+      \$509  = 51'h0000000000000;
     end
   end
   always @* begin
@@ -9550,688 +9569,695 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$515  = \$186 [3:0];
+    \$515  = \$186 [7:0];
     if (rst) begin
-      \$515  = 4'h0;
+      \$515  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$516  = \$signature__addr ;
-    if (\$193 ) begin
-      \$516  = \$196 [3:0];
-    end
+    \$516  = \$10 [3:0];
     if (rst) begin
       \$516  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$517  = rport__addr;
-    if (\$200 ) begin
-      \$517  = \$203 [3:0];
-    end
+    \$517  = \$187 ;
     if (rst) begin
-      \$517  = 4'h0;
+      \$517  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$518  = \$216 [3:0];
+    \$518  = \$signature__addr ;
+    if (\$194 ) begin
+      \$518  = \$197 [3:0];
+    end
     if (rst) begin
       \$518  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$519  = o__valid;
-    if (\$218 ) begin
-      \$519  = \$220 ;
+    \$519  = rport__addr;
+    if (\$201 ) begin
+      \$519  = \$204 [3:0];
     end
     if (rst) begin
-      \$519  = 1'h0;
+      \$519  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$520  = o__payload;
-    if (\$218 ) begin
-      \$520  = \$222 ;
+    \$520  = \$217 [3:0];
+    if (rst) begin
+      \$520  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$521  = o__valid;
+    if (\$219 ) begin
+      \$521  = \$221 ;
     end
     if (rst) begin
-      \$520  = 48'h000000000000;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$18  = 25'h105d555;
-      3'h1:
-          \$18  = 25'h1764c7e;
-      3'h2:
-          \$18  = 25'h194aca8;
-      3'h3:
-          \$18  = 25'h1589446;
-      3'h4:
-          \$18  = 25'h1489600;
-      3'h5:
-          \$18  = 25'h1cac4ae;
-      3'h6:
-          \$18  = 25'h1891b3a;
-      3'h7:
-          \$18  = 25'h1d513cf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$40  = 25'h14135a7;
-      3'h1:
-          \$40  = 25'h1bf93e4;
-      3'h2:
-          \$40  = 25'h13269b9;
-      3'h3:
-          \$40  = 25'h1ac1c54;
-      3'h4:
-          \$40  = 25'h11d4a2c;
-      3'h5:
-          \$40  = 25'h147f7db;
-      3'h6:
-          \$40  = 25'h1acc802;
-      3'h7:
-          \$40  = 25'h1fdc68d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$41  = 6'h23;
-      3'h1:
-          \$41  = 6'h23;
-      3'h2:
-          \$41  = 6'h23;
-      3'h3:
-          \$41  = 6'h23;
-      3'h4:
-          \$41  = 6'h22;
-      3'h5:
-          \$41  = 6'h23;
-      3'h6:
-          \$41  = 6'h23;
-      3'h7:
-          \$41  = 6'h24;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$42  = 36'h400000000;
-      3'h1:
-          \$42  = 36'h400000000;
-      3'h2:
-          \$42  = 36'h400000000;
-      3'h3:
-          \$42  = 36'h400000000;
-      3'h4:
-          \$42  = 36'h200000000;
-      3'h5:
-          \$42  = 36'h400000000;
-      3'h6:
-          \$42  = 36'h400000000;
-      3'h7:
-          \$42  = 36'h800000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$43  = 36'h7ffffffff;
-      3'h1:
-          \$43  = 36'h7ffffffff;
-      3'h2:
-          \$43  = 36'h7ffffffff;
-      3'h3:
-          \$43  = 36'h7ffffffff;
-      3'h4:
-          \$43  = 36'h3ffffffff;
-      3'h5:
-          \$43  = 36'h7ffffffff;
-      3'h6:
-          \$43  = 36'h7ffffffff;
-      3'h7:
-          \$43  = 36'hfffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$65  = 25'h1913193;
-      3'h1:
-          \$65  = 25'h1c2890c;
-      3'h2:
-          \$65  = 25'h1aee944;
-      3'h3:
-          \$65  = 25'h19a7fad;
-      3'h4:
-          \$65  = 25'h15e7f6e;
-      3'h5:
-          \$65  = 25'h136e676;
-      3'h6:
-          \$65  = 25'h18e08ea;
-      3'h7:
-          \$65  = 25'h17a1636;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$87  = 25'h1b616f5;
-      3'h1:
-          \$87  = 25'h1c3022d;
-      3'h2:
-          \$87  = 25'h136e464;
-      3'h3:
-          \$87  = 25'h15516fc;
-      3'h4:
-          \$87  = 25'h15c0cd6;
-      3'h5:
-          \$87  = 25'h14de0c7;
-      3'h6:
-          \$87  = 25'h140181a;
-      3'h7:
-          \$87  = 25'h1759f01;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$109  = 25'h1c41623;
-      3'h1:
-          \$109  = 25'h17d949a;
-      3'h2:
-          \$109  = 25'h1cee134;
-      3'h3:
-          \$109  = 25'h116bde4;
-      3'h4:
-          \$109  = 25'h12fb61e;
-      3'h5:
-          \$109  = 25'h1395a43;
-      3'h6:
-          \$109  = 25'h190290b;
-      3'h7:
-          \$109  = 25'h1a1437b;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$110  = 6'h23;
-      3'h1:
-          \$110  = 6'h23;
-      3'h2:
-          \$110  = 6'h23;
-      3'h3:
-          \$110  = 6'h22;
-      3'h4:
-          \$110  = 6'h23;
-      3'h5:
-          \$110  = 6'h23;
-      3'h6:
-          \$110  = 6'h23;
-      3'h7:
-          \$110  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$111  = 35'h400000000;
-      3'h1:
-          \$111  = 35'h400000000;
-      3'h2:
-          \$111  = 35'h400000000;
-      3'h3:
-          \$111  = 35'h200000000;
-      3'h4:
-          \$111  = 35'h400000000;
-      3'h5:
-          \$111  = 35'h400000000;
-      3'h6:
-          \$111  = 35'h400000000;
-      3'h7:
-          \$111  = 35'h400000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$112  = 35'h7ffffffff;
-      3'h1:
-          \$112  = 35'h7ffffffff;
-      3'h2:
-          \$112  = 35'h7ffffffff;
-      3'h3:
-          \$112  = 35'h3ffffffff;
-      3'h4:
-          \$112  = 35'h7ffffffff;
-      3'h5:
-          \$112  = 35'h7ffffffff;
-      3'h6:
-          \$112  = 35'h7ffffffff;
-      3'h7:
-          \$112  = 35'h7ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$134  = 25'h1a3e314;
-      3'h1:
-          \$134  = 25'h1612bcc;
-      3'h2:
-          \$134  = 25'h16f08d4;
-      3'h3:
-          \$134  = 25'h116e960;
-      3'h4:
-          \$134  = 25'h1c55fb8;
-      3'h5:
-          \$134  = 25'h1a336df;
-      3'h6:
-          \$134  = 25'h1102d38;
-      3'h7:
-          \$134  = 25'h11ba093;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$135  = 6'h23;
-      3'h1:
-          \$135  = 6'h23;
-      3'h2:
-          \$135  = 6'h23;
-      3'h3:
-          \$135  = 6'h22;
-      3'h4:
-          \$135  = 6'h23;
-      3'h5:
-          \$135  = 6'h23;
-      3'h6:
-          \$135  = 6'h23;
-      3'h7:
-          \$135  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$136  = 35'h400000000;
-      3'h1:
-          \$136  = 35'h400000000;
-      3'h2:
-          \$136  = 35'h400000000;
-      3'h3:
-          \$136  = 35'h200000000;
-      3'h4:
-          \$136  = 35'h400000000;
-      3'h5:
-          \$136  = 35'h400000000;
-      3'h6:
-          \$136  = 35'h400000000;
-      3'h7:
-          \$136  = 35'h400000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$137  = 35'h7ffffffff;
-      3'h1:
-          \$137  = 35'h7ffffffff;
-      3'h2:
-          \$137  = 35'h7ffffffff;
-      3'h3:
-          \$137  = 35'h3ffffffff;
-      3'h4:
-          \$137  = 35'h7ffffffff;
-      3'h5:
-          \$137  = 35'h7ffffffff;
-      3'h6:
-          \$137  = 35'h7ffffffff;
-      3'h7:
-          \$137  = 35'h7ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = group;
-    if (\$13 ) begin
-      \$223  = \$16 [2:0];
+    \$522  = o__payload;
+    if (\$219 ) begin
+      \$522  = \$223 ;
     end
     if (rst) begin
-      \$223  = 3'h0;
+      \$522  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = \$17 ;
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$22  = 25'h105d555;
+      3'h1:
+          \$22  = 25'h1764c7e;
+      3'h2:
+          \$22  = 25'h194aca8;
+      3'h3:
+          \$22  = 25'h1589446;
+      3'h4:
+          \$22  = 25'h1489600;
+      3'h5:
+          \$22  = 25'h1cac4ae;
+      3'h6:
+          \$22  = 25'h1891b3a;
+      3'h7:
+          \$22  = 25'h1d513cf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$44  = 25'h14135a7;
+      3'h1:
+          \$44  = 25'h1bf93e4;
+      3'h2:
+          \$44  = 25'h13269b9;
+      3'h3:
+          \$44  = 25'h1ac1c54;
+      3'h4:
+          \$44  = 25'h11d4a2c;
+      3'h5:
+          \$44  = 25'h147f7db;
+      3'h6:
+          \$44  = 25'h1acc802;
+      3'h7:
+          \$44  = 25'h1fdc68d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$45  = 6'h23;
+      3'h1:
+          \$45  = 6'h23;
+      3'h2:
+          \$45  = 6'h23;
+      3'h3:
+          \$45  = 6'h23;
+      3'h4:
+          \$45  = 6'h22;
+      3'h5:
+          \$45  = 6'h23;
+      3'h6:
+          \$45  = 6'h23;
+      3'h7:
+          \$45  = 6'h24;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$46  = 36'h400000000;
+      3'h1:
+          \$46  = 36'h400000000;
+      3'h2:
+          \$46  = 36'h400000000;
+      3'h3:
+          \$46  = 36'h400000000;
+      3'h4:
+          \$46  = 36'h200000000;
+      3'h5:
+          \$46  = 36'h400000000;
+      3'h6:
+          \$46  = 36'h400000000;
+      3'h7:
+          \$46  = 36'h800000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$47  = 36'h7ffffffff;
+      3'h1:
+          \$47  = 36'h7ffffffff;
+      3'h2:
+          \$47  = 36'h7ffffffff;
+      3'h3:
+          \$47  = 36'h7ffffffff;
+      3'h4:
+          \$47  = 36'h3ffffffff;
+      3'h5:
+          \$47  = 36'h7ffffffff;
+      3'h6:
+          \$47  = 36'h7ffffffff;
+      3'h7:
+          \$47  = 36'hfffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$69  = 25'h1913193;
+      3'h1:
+          \$69  = 25'h1c2890c;
+      3'h2:
+          \$69  = 25'h1aee944;
+      3'h3:
+          \$69  = 25'h19a7fad;
+      3'h4:
+          \$69  = 25'h15e7f6e;
+      3'h5:
+          \$69  = 25'h136e676;
+      3'h6:
+          \$69  = 25'h18e08ea;
+      3'h7:
+          \$69  = 25'h17a1636;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$91  = 25'h1b616f5;
+      3'h1:
+          \$91  = 25'h1c3022d;
+      3'h2:
+          \$91  = 25'h136e464;
+      3'h3:
+          \$91  = 25'h15516fc;
+      3'h4:
+          \$91  = 25'h15c0cd6;
+      3'h5:
+          \$91  = 25'h14de0c7;
+      3'h6:
+          \$91  = 25'h140181a;
+      3'h7:
+          \$91  = 25'h1759f01;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$113  = 25'h1c41623;
+      3'h1:
+          \$113  = 25'h17d949a;
+      3'h2:
+          \$113  = 25'h1cee134;
+      3'h3:
+          \$113  = 25'h116bde4;
+      3'h4:
+          \$113  = 25'h12fb61e;
+      3'h5:
+          \$113  = 25'h1395a43;
+      3'h6:
+          \$113  = 25'h190290b;
+      3'h7:
+          \$113  = 25'h1a1437b;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$114  = 6'h23;
+      3'h1:
+          \$114  = 6'h23;
+      3'h2:
+          \$114  = 6'h23;
+      3'h3:
+          \$114  = 6'h22;
+      3'h4:
+          \$114  = 6'h23;
+      3'h5:
+          \$114  = 6'h23;
+      3'h6:
+          \$114  = 6'h23;
+      3'h7:
+          \$114  = 6'h23;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$115  = 35'h400000000;
+      3'h1:
+          \$115  = 35'h400000000;
+      3'h2:
+          \$115  = 35'h400000000;
+      3'h3:
+          \$115  = 35'h200000000;
+      3'h4:
+          \$115  = 35'h400000000;
+      3'h5:
+          \$115  = 35'h400000000;
+      3'h6:
+          \$115  = 35'h400000000;
+      3'h7:
+          \$115  = 35'h400000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$116  = 35'h7ffffffff;
+      3'h1:
+          \$116  = 35'h7ffffffff;
+      3'h2:
+          \$116  = 35'h7ffffffff;
+      3'h3:
+          \$116  = 35'h3ffffffff;
+      3'h4:
+          \$116  = 35'h7ffffffff;
+      3'h5:
+          \$116  = 35'h7ffffffff;
+      3'h6:
+          \$116  = 35'h7ffffffff;
+      3'h7:
+          \$116  = 35'h7ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$138  = 25'h1a3e314;
+      3'h1:
+          \$138  = 25'h1612bcc;
+      3'h2:
+          \$138  = 25'h16f08d4;
+      3'h3:
+          \$138  = 25'h116e960;
+      3'h4:
+          \$138  = 25'h1c55fb8;
+      3'h5:
+          \$138  = 25'h1a336df;
+      3'h6:
+          \$138  = 25'h1102d38;
+      3'h7:
+          \$138  = 25'h11ba093;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$139  = 6'h23;
+      3'h1:
+          \$139  = 6'h23;
+      3'h2:
+          \$139  = 6'h23;
+      3'h3:
+          \$139  = 6'h22;
+      3'h4:
+          \$139  = 6'h23;
+      3'h5:
+          \$139  = 6'h23;
+      3'h6:
+          \$139  = 6'h23;
+      3'h7:
+          \$139  = 6'h23;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$140  = 35'h400000000;
+      3'h1:
+          \$140  = 35'h400000000;
+      3'h2:
+          \$140  = 35'h400000000;
+      3'h3:
+          \$140  = 35'h200000000;
+      3'h4:
+          \$140  = 35'h400000000;
+      3'h5:
+          \$140  = 35'h400000000;
+      3'h6:
+          \$140  = 35'h400000000;
+      3'h7:
+          \$140  = 35'h400000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$141  = 35'h7ffffffff;
+      3'h1:
+          \$141  = 35'h7ffffffff;
+      3'h2:
+          \$141  = 35'h7ffffffff;
+      3'h3:
+          \$141  = 35'h3ffffffff;
+      3'h4:
+          \$141  = 35'h7ffffffff;
+      3'h5:
+          \$141  = 35'h7ffffffff;
+      3'h6:
+          \$141  = 35'h7ffffffff;
+      3'h7:
+          \$141  = 35'h7ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$224  = group;
+    if (\$17 ) begin
+      \$224  = \$20 [2:0];
+    end
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = rq_valid_1;
+    \$225  = \$21 ;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = rq_valid_2;
+    \$226  = rq_valid_1;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = rq_valid_3;
+    \$227  = rq_valid_2;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = rq_valid_4;
+    \$228  = rq_valid_3;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = rq_valid_5;
+    \$229  = rq_valid_4;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = rq_valid_6;
+    \$230  = rq_valid_5;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = rq_valid_7;
+    \$231  = rq_valid_6;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = rq_valid_8;
+    \$232  = rq_valid_7;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = \$18 ;
+    \$233  = rq_valid_8;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = rq0_mult_1;
+    \$234  = \$22 ;
     if (rst) begin
       \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = rq0_mult_2;
+    \$235  = rq0_mult_1;
     if (rst) begin
       \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = rq0_mult_3;
+    \$236  = rq0_mult_2;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = rq0_mult_4;
+    \$237  = rq0_mult_3;
     if (rst) begin
       \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = rq0_mult_5;
+    \$238  = rq0_mult_4;
     if (rst) begin
       \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = rq0_mult_6;
+    \$239  = rq0_mult_5;
     if (rst) begin
       \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = rq0_mult_7;
+    \$240  = rq0_mult_6;
     if (rst) begin
       \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = i__payload[23:0];
+    \$241  = rq0_mult_7;
     if (rst) begin
-      \$241  = 24'h000000;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = rq0_x[16:0];
+    \$242  = i__payload[23:0];
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = rq0_mult_1[16:0];
+    \$243  = rq0_x[16:0];
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = \$19 ;
+    \$244  = rq0_mult_1[16:0];
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = rq0_part0_0;
+    \$245  = \$23 ;
     if (rst) begin
       \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = rq0_part0_0_r;
+    \$246  = rq0_part0_0;
     if (rst) begin
       \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = rq0_x[16:0];
+    \$247  = rq0_part0_0_r;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = rq0_mult_1[24:17];
+    \$248  = rq0_x[16:0];
     if (rst) begin
-      \$248  = 8'h00;
+      \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = \$20 ;
+    \$249  = rq0_mult_1[24:17];
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = rq0_part0_1;
+    \$250  = \$24 ;
     if (rst) begin
       \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = rq0_part0_1_r;
+    \$251  = rq0_part0_1;
     if (rst) begin
       \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = rq0_x[23:17];
+    \$252  = rq0_part0_1_r;
     if (rst) begin
-      \$252  = 7'h00;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = rq0_mult_1[16:0];
+    \$253  = rq0_x[23:17];
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = \$21 ;
+    \$254  = rq0_mult_1[16:0];
     if (rst) begin
-      \$254  = 24'h000000;
+      \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = rq0_part1_0;
+    \$255  = \$25 ;
     if (rst) begin
       \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = rq0_part1_0_r;
+    \$256  = rq0_part1_0;
     if (rst) begin
       \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = rq0_x[23:17];
+    \$257  = rq0_part1_0_r;
     if (rst) begin
-      \$257  = 7'h00;
+      \$257  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = rq0_mult_1[24:17];
+    \$258  = rq0_x[23:17];
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = \$22 ;
+    \$259  = rq0_mult_1[24:17];
     if (rst) begin
-      \$259  = 15'h0000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = rq0_part1_1;
+    \$260  = \$26 ;
     if (rst) begin
       \$260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = rq0_part1_1_r;
+    \$261  = rq0_part1_1;
     if (rst) begin
       \$261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = \$30 [48:0];
+    \$262  = rq0_part1_1_r;
     if (rst) begin
-      \$262  = 49'h0000000000000;
+      \$262  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = \$31 ;
+    \$263  = \$34 [48:0];
     if (rst) begin
       \$263  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = \$32 ;
+    \$264  = \$35 ;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = \$35 ;
+    \$265  = \$36 ;
     if (rst) begin
       \$265  = 1'h0;
     end
@@ -10240,404 +10266,404 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$266  = \$39 ;
     if (rst) begin
-      \$266  = 51'h0000000000000;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = \$40 ;
+    \$267  = \$43 ;
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = rq1_mult_1;
+    \$268  = \$44 ;
     if (rst) begin
       \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = rq1_mult_2;
+    \$269  = rq1_mult_1;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = rq1_mult_3;
+    \$270  = rq1_mult_2;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = rq1_mult_4;
+    \$271  = rq1_mult_3;
     if (rst) begin
       \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = rq1_mult_5;
+    \$272  = rq1_mult_4;
     if (rst) begin
       \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = rq1_mult_6;
+    \$273  = rq1_mult_5;
     if (rst) begin
       \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = rq1_mult_7;
+    \$274  = rq1_mult_6;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = \$41 ;
+    \$275  = rq1_mult_7;
     if (rst) begin
-      \$275  = 6'h00;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = rq1_shift_1;
+    \$276  = \$45 ;
     if (rst) begin
       \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = rq1_shift_2;
+    \$277  = rq1_shift_1;
     if (rst) begin
       \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = rq1_shift_3;
+    \$278  = rq1_shift_2;
     if (rst) begin
       \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = rq1_shift_4;
+    \$279  = rq1_shift_3;
     if (rst) begin
       \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = rq1_shift_5;
+    \$280  = rq1_shift_4;
     if (rst) begin
       \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = rq1_shift_6;
+    \$281  = rq1_shift_5;
     if (rst) begin
       \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = rq1_shift_7;
+    \$282  = rq1_shift_6;
     if (rst) begin
       \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = \$42 ;
+    \$283  = rq1_shift_7;
     if (rst) begin
-      \$283  = 36'h000000000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = rq1_half_1;
+    \$284  = \$46 ;
     if (rst) begin
       \$284  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = rq1_half_2;
+    \$285  = rq1_half_1;
     if (rst) begin
       \$285  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = rq1_half_3;
+    \$286  = rq1_half_2;
     if (rst) begin
       \$286  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = rq1_half_4;
+    \$287  = rq1_half_3;
     if (rst) begin
       \$287  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = rq1_half_5;
+    \$288  = rq1_half_4;
     if (rst) begin
       \$288  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = rq1_half_6;
+    \$289  = rq1_half_5;
     if (rst) begin
       \$289  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = rq1_half_7;
+    \$290  = rq1_half_6;
     if (rst) begin
       \$290  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = \$43 ;
+    \$291  = rq1_half_7;
     if (rst) begin
       \$291  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = rq1_mask_1;
+    \$292  = \$47 ;
     if (rst) begin
       \$292  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = rq1_mask_2;
+    \$293  = rq1_mask_1;
     if (rst) begin
       \$293  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq1_mask_3;
+    \$294  = rq1_mask_2;
     if (rst) begin
       \$294  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = rq1_mask_4;
+    \$295  = rq1_mask_3;
     if (rst) begin
       \$295  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = rq1_mask_5;
+    \$296  = rq1_mask_4;
     if (rst) begin
       \$296  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = rq1_mask_6;
+    \$297  = rq1_mask_5;
     if (rst) begin
       \$297  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = rq1_mask_7;
+    \$298  = rq1_mask_6;
     if (rst) begin
       \$298  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = i__payload[47:24];
+    \$299  = rq1_mask_7;
     if (rst) begin
-      \$299  = 24'h000000;
+      \$299  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = rq1_x[16:0];
+    \$300  = i__payload[47:24];
     if (rst) begin
-      \$300  = 17'h00000;
+      \$300  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = rq1_mult_1[16:0];
+    \$301  = rq1_x[16:0];
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = \$44 ;
+    \$302  = rq1_mult_1[16:0];
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = rq1_part0_0;
+    \$303  = \$48 ;
     if (rst) begin
       \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = rq1_part0_0_r;
+    \$304  = rq1_part0_0;
     if (rst) begin
       \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = rq1_x[16:0];
+    \$305  = rq1_part0_0_r;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = rq1_mult_1[24:17];
+    \$306  = rq1_x[16:0];
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = \$45 ;
+    \$307  = rq1_mult_1[24:17];
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = rq1_part0_1;
+    \$308  = \$49 ;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = rq1_part0_1_r;
+    \$309  = rq1_part0_1;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = rq1_x[23:17];
+    \$310  = rq1_part0_1_r;
     if (rst) begin
-      \$310  = 7'h00;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = rq1_mult_1[16:0];
+    \$311  = rq1_x[23:17];
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = \$46 ;
+    \$312  = rq1_mult_1[16:0];
     if (rst) begin
-      \$312  = 24'h000000;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = rq1_part1_0;
+    \$313  = \$50 ;
     if (rst) begin
       \$313  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = rq1_part1_0_r;
+    \$314  = rq1_part1_0;
     if (rst) begin
       \$314  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = rq1_x[23:17];
+    \$315  = rq1_part1_0_r;
     if (rst) begin
-      \$315  = 7'h00;
+      \$315  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = rq1_mult_1[24:17];
+    \$316  = rq1_x[23:17];
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = \$47 ;
+    \$317  = rq1_mult_1[24:17];
     if (rst) begin
-      \$317  = 15'h0000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = rq1_part1_1;
+    \$318  = \$51 ;
     if (rst) begin
       \$318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = rq1_part1_1_r;
+    \$319  = rq1_part1_1;
     if (rst) begin
       \$319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = \$55 [48:0];
+    \$320  = rq1_part1_1_r;
     if (rst) begin
-      \$320  = 49'h0000000000000;
+      \$320  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = \$56 ;
+    \$321  = \$59 [48:0];
     if (rst) begin
       \$321  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = \$57 ;
+    \$322  = \$60 ;
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = \$60 ;
+    \$323  = \$61 ;
     if (rst) begin
       \$323  = 1'h0;
     end
@@ -10646,135 +10672,136 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$324  = \$64 ;
     if (rst) begin
-      \$324  = 51'h0000000000000;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = \$65 ;
+    \$325  = \$68 ;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$325  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = rq2_mult_1;
+    \$326  = \$69 ;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = rq2_mult_2;
+    \$327  = rq2_mult_1;
     if (rst) begin
       \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = rq2_mult_3;
+    \$328  = rq2_mult_2;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = rq2_mult_4;
+    \$329  = rq2_mult_3;
     if (rst) begin
       \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = rq2_mult_5;
+    \$330  = rq2_mult_4;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = rq2_mult_6;
+    \$331  = rq2_mult_5;
     if (rst) begin
       \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = rq2_mult_7;
+    \$332  = rq2_mult_6;
     if (rst) begin
       \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = i__payload[71:48];
+    \$333  = rq2_mult_7;
     if (rst) begin
-      \$333  = 24'h000000;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = rq2_x[16:0];
+    \$334  = i__payload[71:48];
     if (rst) begin
-      \$334  = 17'h00000;
+      \$334  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = rq2_mult_1[16:0];
+    \$335  = rq2_x[16:0];
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = \$66 ;
+    \$336  = rq2_mult_1[16:0];
     if (rst) begin
-      \$336  = 34'h000000000;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = rq2_part0_0;
+    \$337  = \$70 ;
     if (rst) begin
       \$337  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = rq2_part0_0_r;
+    \$338  = rq2_part0_0;
     if (rst) begin
       \$338  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = rq2_x[16:0];
+    \$339  = rq2_part0_0_r;
     if (rst) begin
-      \$339  = 17'h00000;
+      \$339  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = rq2_mult_1[24:17];
+    \$340  = rq2_x[16:0];
     if (rst) begin
-      \$340  = 8'h00;
+      \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = \$67 ;
+    \$341  = rq2_mult_1[24:17];
     if (rst) begin
-      \$341  = 25'h0000000;
+      \$341  = 8'h00;
     end
   end
-  assign i__ready = q_room;
+  assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$20  = \$2 [7:0];
-  assign \port__addr$22  = \$3 [7:0];
-  assign \port__addr$24  = \$4 [7:0];
-  assign \port__addr$26  = \$5 [7:0];
-  assign \port__addr$28  = \$6 [7:0];
+  assign \port__addr$19  = \$2 [7:0];
+  assign \port__addr$21  = \$3 [7:0];
+  assign \port__addr$23  = \$4 [7:0];
+  assign \port__addr$25  = \$5 [7:0];
+  assign \port__addr$27  = \$6 [7:0];
+  assign q_owed_next = \$10 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -10796,11 +10823,11 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \o__payload[3]  = o__payload[31:24];
   assign \o__payload[4]  = o__payload[39:32];
   assign \o__payload[5]  = o__payload[47:40];
-  assign q_in[47:40] = \port__data$36 ;
-  assign q_in[39:32] = \port__data$35 ;
-  assign q_in[31:24] = \port__data$34 ;
-  assign q_in[23:16] = \port__data$33 ;
-  assign q_in[15:8] = \port__data$32 ;
+  assign q_in[47:40] = \port__data$35 ;
+  assign q_in[39:32] = \port__data$34 ;
+  assign q_in[31:24] = \port__data$33 ;
+  assign q_in[23:16] = \port__data$32 ;
+  assign q_in[15:8] = \port__data$31 ;
   assign q_in[7:0] = port__data;
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
@@ -10808,201 +10835,201 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[48:35] = 14'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$23  = { 1'h0, rq0_part0_0_rr };
-  assign \$25  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$27  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$31  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
-  assign \$34  = 1'h1;
-  assign \$35  = \$33 ;
-  assign \$48  = { 1'h0, rq1_part0_0_rr };
-  assign \$50  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$52  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$54  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$70  = { 1'h0, rq2_part0_0_rr };
-  assign \$72  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$74  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$76  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$78  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
-  assign \$81  = 1'h1;
-  assign \$82  = \$80 ;
-  assign \$92  = { 1'h0, rq3_part0_0_rr };
-  assign \$94  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$96  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$98  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
-  assign \$100  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
-  assign \$103  = 1'h1;
-  assign \$104  = \$102 ;
-  assign \$117  = { 1'h0, rq4_part0_0_rr };
-  assign \$119  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$121  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
-  assign \$123  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
-  assign \$142  = { 1'h0, rq5_part0_0_rr };
-  assign \$144  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$146  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
-  assign \$148  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
+  assign \$27  = { 1'h0, rq0_part0_0_rr };
+  assign \$29  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$33  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$35  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
+  assign \$38  = 1'h1;
+  assign \$39  = \$37 ;
+  assign \$52  = { 1'h0, rq1_part0_0_rr };
+  assign \$54  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$56  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$58  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$74  = { 1'h0, rq2_part0_0_rr };
+  assign \$76  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$78  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$80  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$82  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
+  assign \$85  = 1'h1;
+  assign \$86  = \$84 ;
+  assign \$96  = { 1'h0, rq3_part0_0_rr };
+  assign \$98  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$100  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$102  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$104  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
+  assign \$107  = 1'h1;
+  assign \$108  = \$106 ;
+  assign \$121  = { 1'h0, rq4_part0_0_rr };
+  assign \$123  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$125  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
+  assign \$127  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
+  assign \$146  = { 1'h0, rq5_part0_0_rr };
+  assign \$148  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$150  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
+  assign \$152  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
+module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire \$1 ;
-  reg [22:0] \$10 ;
-  wire [18:0] \$100 ;
-  wire [17:0] \$101 ;
-  wire [23:0] \$102 ;
+  reg [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
   wire \$103 ;
-  wire [4:0] \$104 ;
-  wire \$105 ;
-  wire [5:0] \$106 ;
+  wire \$104 ;
+  wire [4:0] \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [22:0] \$11 ;
-  wire \$110 ;
+  wire [8:0] \$11 ;
+  wire [5:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [4:0] \$116 ;
-  wire [4:0] \$117 ;
+  wire \$116 ;
+  wire [91:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [23:0] \$12 ;
+  wire [8:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [4:0] \$123 ;
-  wire [4:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  reg [22:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire [4:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
+  wire \$123 ;
+  reg [22:0] \$124 ;
+  wire [22:0] \$125 ;
+  wire [23:0] \$126 ;
+  reg [22:0] \$127 ;
+  wire [22:0] \$128 ;
+  wire [23:0] \$129 ;
+  wire [8:0] \$13 ;
+  reg [22:0] \$130 ;
+  wire [22:0] \$131 ;
+  wire [23:0] \$132 ;
+  reg [22:0] \$133 ;
+  wire [22:0] \$134 ;
+  wire [23:0] \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire [5:0] \$138 ;
-  wire \$139 ;
-  wire [22:0] \$14 ;
+  wire [4:0] \$137 ;
+  wire \$138 ;
+  wire [5:0] \$139 ;
+  wire [8:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [91:0] \$145 ;
-  reg [2:0] \$146 ;
+  wire \$145 ;
+  wire \$146 ;
   reg [2:0] \$147 ;
   reg [2:0] \$148 ;
   reg [2:0] \$149 ;
-  wire [23:0] \$15 ;
-  reg \$150 ;
+  wire [8:0] \$15 ;
+  reg [2:0] \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg [5:0] \$156 ;
-  reg [47:0] \$157 ;
-  reg \$158 ;
+  reg \$156 ;
+  reg [5:0] \$157 ;
+  reg [47:0] \$158 ;
   reg \$159 ;
-  reg [22:0] \$16 ;
+  wire [8:0] \$16 ;
   reg \$160 ;
   reg \$161 ;
-  reg [2:0] \$162 ;
-  reg [47:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [63:0] \$165 ;
-  reg [7:0] \$166 ;
+  reg \$162 ;
+  reg [2:0] \$163 ;
+  reg [47:0] \$164 ;
+  reg [5:0] \$165 ;
+  reg [63:0] \$166 ;
   reg [7:0] \$167 ;
   reg [7:0] \$168 ;
   reg [7:0] \$169 ;
-  wire [22:0] \$17 ;
+  wire [8:0] \$17 ;
   reg [7:0] \$170 ;
   reg [7:0] \$171 ;
-  reg [5:0] \$172 ;
-  reg [63:0] \$173 ;
-  reg [7:0] \$174 ;
+  reg [7:0] \$172 ;
+  reg [5:0] \$173 ;
+  reg [63:0] \$174 ;
   reg [7:0] \$175 ;
   reg [7:0] \$176 ;
   reg [7:0] \$177 ;
   reg [7:0] \$178 ;
   reg [7:0] \$179 ;
-  wire [23:0] \$18 ;
-  reg [5:0] \$180 ;
-  reg [63:0] \$181 ;
-  reg [7:0] \$182 ;
+  wire [8:0] \$18 ;
+  reg [7:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [63:0] \$182 ;
   reg [7:0] \$183 ;
   reg [7:0] \$184 ;
   reg [7:0] \$185 ;
   reg [7:0] \$186 ;
   reg [7:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [7:0] \$189 ;
-  wire \$19 ;
-  reg [8:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [8:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [8:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [8:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [7:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [8:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [8:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [8:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [8:0] \$208 ;
-  reg [7:0] \$209 ;
-  wire \$21 ;
-  reg [8:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [8:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [8:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [8:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [8:0] \$218 ;
-  reg [7:0] \$219 ;
-  wire \$22 ;
-  reg [8:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [8:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [7:0] \$229 ;
-  wire \$23 ;
-  reg [8:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [16:0] \$236 ;
+  reg [7:0] \$188 ;
+  reg [8:0] \$189 ;
+  wire [8:0] \$19 ;
+  reg [7:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [8:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [8:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [8:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [8:0] \$199 ;
+  reg [2:0] \$2 ;
+  wire [8:0] \$20 ;
+  reg [7:0] \$200 ;
+  reg [8:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [8:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [8:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [8:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [8:0] \$209 ;
+  wire [8:0] \$21 ;
+  reg [7:0] \$210 ;
+  reg [8:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [8:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [8:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [8:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [8:0] \$219 ;
+  wire [8:0] \$22 ;
+  reg [7:0] \$220 ;
+  reg [8:0] \$221 ;
+  reg [7:0] \$222 ;
+  reg [8:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [8:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [8:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [8:0] \$229 ;
+  wire [8:0] \$23 ;
+  reg [7:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [8:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg [8:0] \$235 ;
+  reg [7:0] \$236 ;
   reg [16:0] \$237 ;
   reg [16:0] \$238 ;
   reg [16:0] \$239 ;
-  wire \$24 ;
+  wire [8:0] \$24 ;
   reg [16:0] \$240 ;
   reg [16:0] \$241 ;
   reg [16:0] \$242 ;
@@ -11013,7 +11040,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$247 ;
   reg [16:0] \$248 ;
   reg [16:0] \$249 ;
-  wire \$25 ;
+  wire [8:0] \$25 ;
   reg [16:0] \$250 ;
   reg [16:0] \$251 ;
   reg [16:0] \$252 ;
@@ -11024,7 +11051,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$257 ;
   reg [16:0] \$258 ;
   reg [16:0] \$259 ;
-  reg [2:0] \$26 ;
+  wire [8:0] \$26 ;
   reg [16:0] \$260 ;
   reg [16:0] \$261 ;
   reg [16:0] \$262 ;
@@ -11035,7 +11062,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$267 ;
   reg [16:0] \$268 ;
   reg [16:0] \$269 ;
-  reg [2:0] \$27 ;
+  wire [8:0] \$27 ;
   reg [16:0] \$270 ;
   reg [16:0] \$271 ;
   reg [16:0] \$272 ;
@@ -11046,145 +11073,149 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$277 ;
   reg [16:0] \$278 ;
   reg [16:0] \$279 ;
-  reg \$28 ;
+  wire [8:0] \$28 ;
   reg [16:0] \$280 ;
   reg [16:0] \$281 ;
   reg [16:0] \$282 ;
   reg [16:0] \$283 ;
-  reg [22:0] \$284 ;
+  reg [16:0] \$284 ;
   reg [22:0] \$285 ;
   reg [22:0] \$286 ;
   reg [22:0] \$287 ;
   reg [22:0] \$288 ;
   reg [22:0] \$289 ;
-  reg \$29 ;
+  wire [8:0] \$29 ;
   reg [22:0] \$290 ;
   reg [22:0] \$291 ;
   reg [22:0] \$292 ;
   reg [22:0] \$293 ;
   reg [22:0] \$294 ;
   reg [22:0] \$295 ;
-  reg \$296 ;
+  reg [22:0] \$296 ;
   reg \$297 ;
   reg \$298 ;
-  reg [2:0] \$299 ;
-  wire \$3 ;
-  reg \$30 ;
-  reg \$300 ;
+  reg \$299 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
+  reg [2:0] \$300 ;
   reg \$301 ;
   reg \$302 ;
-  reg [2:0] \$303 ;
-  reg \$304 ;
+  reg \$303 ;
+  reg [2:0] \$304 ;
   reg \$305 ;
   reg \$306 ;
-  reg [2:0] \$307 ;
-  reg \$308 ;
+  reg \$307 ;
+  reg [2:0] \$308 ;
   reg \$309 ;
-  wire \$31 ;
+  wire [8:0] \$31 ;
   reg \$310 ;
-  reg [2:0] \$311 ;
-  reg \$312 ;
+  reg \$311 ;
+  reg [2:0] \$312 ;
   reg \$313 ;
   reg \$314 ;
-  reg [2:0] \$315 ;
-  reg \$316 ;
+  reg \$315 ;
+  reg [2:0] \$316 ;
   reg \$317 ;
   reg \$318 ;
-  reg [2:0] \$319 ;
-  wire [6:0] \$32 ;
-  reg \$320 ;
+  reg \$319 ;
+  wire [8:0] \$32 ;
+  reg [2:0] \$320 ;
   reg \$321 ;
   reg \$322 ;
-  reg [2:0] \$323 ;
-  reg [22:0] \$324 ;
+  reg \$323 ;
+  reg [2:0] \$324 ;
   reg [22:0] \$325 ;
   reg [22:0] \$326 ;
   reg [22:0] \$327 ;
-  reg [3:0] \$328 ;
+  reg [22:0] \$328 ;
   reg [3:0] \$329 ;
-  wire [6:0] \$33 ;
-  reg [3:0] \$330 ;
+  wire [8:0] \$33 ;
+  reg \$330 ;
   reg [3:0] \$331 ;
-  reg \$332 ;
-  reg [91:0] \$333 ;
-  wire [47:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [8:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [8:0] \$39 ;
-  wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [8:0] \$49 ;
-  wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [16:0] \$59 ;
+  reg [3:0] \$332 ;
+  reg [3:0] \$333 ;
+  reg \$334 ;
+  reg [91:0] \$335 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [16:0] \$39 ;
+  reg \$4 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  wire [16:0] \$49 ;
+  reg \$5 ;
+  wire [16:0] \$50 ;
+  wire [16:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire [17:0] \$58 ;
+  wire [17:0] \$59 ;
   wire \$6 ;
-  wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
-  reg [22:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
-  wire [22:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [17:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [18:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [23:0] \$87 ;
-  wire [17:0] \$88 ;
-  wire [17:0] \$89 ;
-  wire [23:0] \$9 ;
-  wire [18:0] \$90 ;
-  wire [17:0] \$91 ;
-  wire [23:0] \$92 ;
-  wire [17:0] \$93 ;
-  wire [17:0] \$94 ;
-  wire [18:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [23:0] \$97 ;
-  wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
-  reg [3:0] \$signature__addr$40  = 4'h0;
+  wire [18:0] \$60 ;
+  wire [17:0] \$61 ;
+  wire [23:0] \$62 ;
+  wire [17:0] \$63 ;
+  wire [17:0] \$64 ;
+  wire [18:0] \$65 ;
+  wire [17:0] \$66 ;
+  wire [23:0] \$67 ;
+  wire [17:0] \$68 ;
+  wire [17:0] \$69 ;
+  wire [6:0] \$7 ;
+  wire [18:0] \$70 ;
+  wire [17:0] \$71 ;
+  wire [23:0] \$72 ;
+  wire [17:0] \$73 ;
+  wire [17:0] \$74 ;
+  wire [18:0] \$75 ;
+  wire [17:0] \$76 ;
+  wire [23:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [6:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [4:0] \$88 ;
+  wire [4:0] \$89 ;
+  wire [47:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire [4:0] \$95 ;
+  wire [4:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$215 ;
   wire [47:0] \$signature__data ;
-  wire [91:0] \$signature__data$42 ;
+  wire [91:0] \$signature__data$216 ;
   wire \$signature__en ;
-  wire \$signature__en$34 ;
+  wire \$signature__en$214 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -11249,15 +11280,18 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] port__addr = 6'h00;
+  wire [5:0] port__addr;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$15  = 6'h00;
+  wire [5:0] \port__addr$212 ;
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  reg [5:0] \port__addr$17  = 6'h00;
+  wire [5:0] \port__addr$213 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$72 ;
-  wire [63:0] \port__data$80 ;
+  wire [63:0] \port__data$34 ;
+  wire [63:0] \port__data$43 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -11312,35 +11346,31 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom0_addr;
+  reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom1_addr;
+  reg [5:0] rom1_addr = 6'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
-  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] rom2_addr;
+  reg [5:0] rom2_addr = 6'h00;
   reg [63:0] rom2_read = 64'h0000000000000000;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [3:0] \rport__addr$43  = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$217 ;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$216 ;
+  wire [91:0] \rport__data$204 ;
   input rst;
   wire rst;
-  (* init = 3'h0 *)
-  wire [2:0] sf_t;
+  reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
@@ -11486,11 +11516,11 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [91:0] queue [8:0];
@@ -11506,10 +11536,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[8] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$34 )
-      queue[\$signature__addr$40 ] <= q_in;
+    if (\$signature__en$214 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$216  = queue[\rport__addr$43 ];
+  assign \rport__data$204  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -11579,7 +11609,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
   reg [63:0] rom1 [63:0];
@@ -11651,9 +11681,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[\port__addr$15 ];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$72  = _2_;
+  assign \port__data$34  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hebd9fd37e5002db1;
@@ -11723,546 +11753,1218 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= rom2[\port__addr$17 ];
+    _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$80  = _3_;
-  assign q_room = q_owed < 4'ha;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
+  assign \port__data$43  = _3_;
+  assign \$6  = t == 6'h3f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_0) - $signed(8'h80);
+  assign \$17  = $signed(x0_1) - $signed(8'h80);
+  assign \$18  = $signed(x1_2) - $signed(8'h80);
+  assign \$19  = $signed(x1_3) - $signed(8'h80);
+  assign \$20  = $signed(x1_4) - $signed(8'h80);
+  assign \$21  = $signed(x1_5) - $signed(8'h80);
+  assign \$22  = $signed(x1_0) - $signed(8'h80);
+  assign \$23  = $signed(x1_1) - $signed(8'h80);
+  assign \$24  = $signed(x1_2) - $signed(8'h80);
+  assign \$25  = $signed(x1_3) - $signed(8'h80);
+  assign \$26  = $signed(x2_4) - $signed(8'h80);
+  assign \$27  = $signed(x2_5) - $signed(8'h80);
+  assign \$28  = $signed(x2_0) - $signed(8'h80);
+  assign \$29  = $signed(x2_1) - $signed(8'h80);
+  assign \$30  = $signed(x2_2) - $signed(8'h80);
+  assign \$31  = $signed(x2_3) - $signed(8'h80);
+  assign \$32  = $signed(x2_4) - $signed(8'h80);
+  assign \$33  = $signed(x2_5) - $signed(8'h80);
+  assign \$34  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$35  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$36  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$37  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$38  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$39  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$40  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$41  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$42  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$43  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$44  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$45  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$46  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$47  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$48  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$49  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$50  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$51  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$52  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$53  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$54  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$55  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$56  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$57  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$58  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$59  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$60  = $signed(\$58 ) + $signed(\$59 );
+  assign \$61  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$62  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$63  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$64  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$65  = $signed(\$63 ) + $signed(\$64 );
+  assign \$66  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$67  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$68  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$69  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$72  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$73  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$74  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$76  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$77  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$78  = \$139 [3:0] < 4'ha;
+  assign \$79  = v8 & last8;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$81  & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$79  & \$85 ;
+  assign \$87  = q_wptr == 4'h8;
+  assign \$88  = q_wptr + 1'h1;
+  assign \$89  = \$87  ? 5'h00 : \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = q_rptr == 4'h8;
+  assign \$95  = q_rptr + 1'h1;
+  assign \$96  = \$94  ? 5'h00 : \$95 ;
+  assign \$97  = v8 & last8;
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = | q_stored;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = \$99  & \$101 ;
+  assign \$103  = ~ \$102 ;
+  assign \$104  = \$97  & \$103 ;
+  assign \$105  = q_stored + \$104 ;
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = | q_stored;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = \$105  - \$109 ;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = | q_stored;
+  assign \$114  = v8 & last8;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = | q_stored;
+  assign \$117  = \$116  ? \rport__data$204  : q_in;
+  assign \$118  = ~ last_t;
+  assign \$119  = q_room | \$118 ;
+  assign i__ready = \$119  & reads_input_t;
+  assign \$120  = ~ last_t;
+  assign \$121  = q_room | \$120 ;
+  assign \$122  = ~ reads_input_t;
+  assign \$123  = i__valid | \$122 ;
+  assign issue = \$121  & \$123 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first8 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first8 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first8 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first8 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v8 & last8;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$signature__en$34  = \$19  & \$25 ;
-  assign \$31  = t == 6'h3f;
-  assign \$32  = t + 1'h1;
-  assign \$33  = \$31  ? 7'h00 : \$32 ;
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(x0_0) - $signed(8'h80);
-  assign \$36  = $signed(x0_1) - $signed(8'h80);
-  assign \$37  = $signed(x0_2) - $signed(8'h80);
-  assign \$38  = $signed(x0_3) - $signed(8'h80);
-  assign \$39  = $signed(x0_4) - $signed(8'h80);
-  assign \$40  = $signed(x0_5) - $signed(8'h80);
-  assign \$41  = $signed(x0_0) - $signed(8'h80);
-  assign \$42  = $signed(x0_1) - $signed(8'h80);
-  assign \$43  = $signed(x1_2) - $signed(8'h80);
-  assign \$44  = $signed(x1_3) - $signed(8'h80);
-  assign \$45  = $signed(x1_4) - $signed(8'h80);
-  assign \$46  = $signed(x1_5) - $signed(8'h80);
-  assign \$47  = $signed(x1_0) - $signed(8'h80);
-  assign \$48  = $signed(x1_1) - $signed(8'h80);
-  assign \$49  = $signed(x1_2) - $signed(8'h80);
-  assign \$50  = $signed(x1_3) - $signed(8'h80);
-  assign \$51  = $signed(x2_4) - $signed(8'h80);
-  assign \$52  = $signed(x2_5) - $signed(8'h80);
-  assign \$53  = $signed(x2_0) - $signed(8'h80);
-  assign \$54  = $signed(x2_1) - $signed(8'h80);
-  assign \$55  = $signed(x2_2) - $signed(8'h80);
-  assign \$56  = $signed(x2_3) - $signed(8'h80);
-  assign \$57  = $signed(x2_4) - $signed(8'h80);
-  assign \$58  = $signed(x2_5) - $signed(8'h80);
-  assign \$59  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$60  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$61  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$62  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$63  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$64  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$65  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$66  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$67  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$68  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$69  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$70  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$71  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$72  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$73  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$74  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$75  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$76  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$77  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$78  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$79  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$80  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$81  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$82  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$83  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$84  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$87  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$88  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$89  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$92  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$93  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$94  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$95  = $signed(\$93 ) + $signed(\$94 );
-  assign \$96  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$97  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$98  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$99  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$102  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$103  = issue & last_t;
-  assign \$104  = q_owed + \$103 ;
-  assign \$105  = o__valid & o__ready;
-  assign \$106  = \$104  - \$105 ;
-  assign \$107  = v8 & last8;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = | q_stored;
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = \$107  & \$113 ;
-  assign \$115  = \$signature__addr$40  == 4'h8;
-  assign \$116  = \$signature__addr$40  + 1'h1;
-  assign \$117  = \$115  ? 5'h00 : \$116 ;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = | q_stored;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = \rport__addr$43  == 4'h8;
-  assign \$123  = \rport__addr$43  + 1'h1;
-  assign \$124  = \$122  ? 5'h00 : \$123 ;
-  assign \$125  = v8 & last8;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = | q_stored;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$127  & \$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$125  & \$131 ;
-  assign \$133  = q_stored + \$132 ;
-  assign \$134  = ~ o__valid;
-  assign \$135  = \$134  | o__ready;
-  assign \$136  = | q_stored;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = \$133  - \$137 ;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = v8 & last8;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = | q_stored;
-  assign \$145  = \$144  ? \rport__data$216  : q_in;
+  assign \$125  = first8 ? \$124  : acc0;
+  assign \$126  = $signed(\$125 ) + $signed(sum0_s1_0);
+  assign \$128  = first8 ? \$127  : acc1;
+  assign \$129  = $signed(\$128 ) + $signed(sum1_s1_0);
+  assign \$131  = first8 ? \$130  : acc2;
+  assign \$132  = $signed(\$131 ) + $signed(sum2_s1_0);
+  assign \$134  = first8 ? \$133  : acc3;
+  assign \$135  = $signed(\$134 ) + $signed(sum3_s1_0);
+  assign \$136  = issue & last_t;
+  assign \$137  = q_owed + \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = \$137  - \$138 ;
+  assign \$140  = v8 & last8;
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = | q_stored;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = ~ \$145 ;
+  assign \$signature__en$214  = \$140  & \$146 ;
   always @(posedge clk)
-    nf_t <= \$146 ;
+    nf_t <= \$147 ;
   always @(posedge clk)
-    nf_t_ahead <= \$147 ;
+    nf_t_ahead <= \$148 ;
   always @(posedge clk)
-    \$signature__addr  <= \$148 ;
+    sf_t <= \$149 ;
   always @(posedge clk)
-    sf_t_ahead <= \$149 ;
+    sf_t_ahead <= \$150 ;
   always @(posedge clk)
-    reads_input_t <= \$150 ;
+    reads_input_t <= \$151 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$151 ;
+    reads_input_t_ahead <= \$152 ;
   always @(posedge clk)
-    first_t <= \$152 ;
+    first_t <= \$153 ;
   always @(posedge clk)
-    first_t_ahead <= \$153 ;
+    first_t_ahead <= \$154 ;
   always @(posedge clk)
-    last_t <= \$154 ;
+    last_t <= \$155 ;
   always @(posedge clk)
-    last_t_ahead <= \$155 ;
+    last_t_ahead <= \$156 ;
   always @(posedge clk)
-    t <= \$156 ;
+    t <= \$157 ;
   always @(posedge clk)
-    x_reg <= \$157 ;
+    x_reg <= \$158 ;
   always @(posedge clk)
-    from_input <= \$158 ;
+    from_input <= \$159 ;
   always @(posedge clk)
-    v1 <= \$159 ;
+    v1 <= \$160 ;
   always @(posedge clk)
-    first1 <= \$160 ;
+    first1 <= \$161 ;
   always @(posedge clk)
-    last1 <= \$161 ;
+    last1 <= \$162 ;
   always @(posedge clk)
-    nf1 <= \$162 ;
+    nf1 <= \$163 ;
   always @(posedge clk)
-    x_mid <= \$163 ;
+    x_mid <= \$164 ;
   always @(posedge clk)
-    port__addr <= \$164 ;
+    rom0_addr <= \$165 ;
   always @(posedge clk)
-    rom0_read <= \$165 ;
+    rom0_read <= \$166 ;
   always @(posedge clk)
-    x0_0 <= \$166 ;
+    x0_0 <= \$167 ;
   always @(posedge clk)
-    x0_1 <= \$167 ;
+    x0_1 <= \$168 ;
   always @(posedge clk)
-    x0_2 <= \$168 ;
+    x0_2 <= \$169 ;
   always @(posedge clk)
-    x0_3 <= \$169 ;
+    x0_3 <= \$170 ;
   always @(posedge clk)
-    x0_4 <= \$170 ;
+    x0_4 <= \$171 ;
   always @(posedge clk)
-    x0_5 <= \$171 ;
+    x0_5 <= \$172 ;
   always @(posedge clk)
-    \port__addr$15  <= \$172 ;
+    rom1_addr <= \$173 ;
   always @(posedge clk)
-    rom1_read <= \$173 ;
+    rom1_read <= \$174 ;
   always @(posedge clk)
-    x1_0 <= \$174 ;
+    x1_0 <= \$175 ;
   always @(posedge clk)
-    x1_1 <= \$175 ;
+    x1_1 <= \$176 ;
   always @(posedge clk)
-    x1_2 <= \$176 ;
+    x1_2 <= \$177 ;
   always @(posedge clk)
-    x1_3 <= \$177 ;
+    x1_3 <= \$178 ;
   always @(posedge clk)
-    x1_4 <= \$178 ;
+    x1_4 <= \$179 ;
   always @(posedge clk)
-    x1_5 <= \$179 ;
+    x1_5 <= \$180 ;
   always @(posedge clk)
-    \port__addr$17  <= \$180 ;
+    rom2_addr <= \$181 ;
   always @(posedge clk)
-    rom2_read <= \$181 ;
+    rom2_read <= \$182 ;
   always @(posedge clk)
-    x2_0 <= \$182 ;
+    x2_0 <= \$183 ;
   always @(posedge clk)
-    x2_1 <= \$183 ;
+    x2_1 <= \$184 ;
   always @(posedge clk)
-    x2_2 <= \$184 ;
+    x2_2 <= \$185 ;
   always @(posedge clk)
-    x2_3 <= \$185 ;
+    x2_3 <= \$186 ;
   always @(posedge clk)
-    x2_4 <= \$186 ;
+    x2_4 <= \$187 ;
   always @(posedge clk)
-    x2_5 <= \$187 ;
+    x2_5 <= \$188 ;
   always @(posedge clk)
-    xoff0_0 <= \$188 ;
+    xoff0_0 <= \$189 ;
   always @(posedge clk)
-    w0_0 <= \$189 ;
+    w0_0 <= \$190 ;
   always @(posedge clk)
-    xoff0_1 <= \$190 ;
+    xoff0_1 <= \$191 ;
   always @(posedge clk)
-    w0_1 <= \$191 ;
+    w0_1 <= \$192 ;
   always @(posedge clk)
-    xoff0_2 <= \$192 ;
+    xoff0_2 <= \$193 ;
   always @(posedge clk)
-    w0_2 <= \$193 ;
+    w0_2 <= \$194 ;
   always @(posedge clk)
-    xoff0_3 <= \$194 ;
+    xoff0_3 <= \$195 ;
   always @(posedge clk)
-    w0_3 <= \$195 ;
+    w0_3 <= \$196 ;
   always @(posedge clk)
-    xoff0_4 <= \$196 ;
+    xoff0_4 <= \$197 ;
   always @(posedge clk)
-    w0_4 <= \$197 ;
+    w0_4 <= \$198 ;
   always @(posedge clk)
-    xoff0_5 <= \$198 ;
+    xoff0_5 <= \$199 ;
   always @(posedge clk)
-    w0_5 <= \$199 ;
+    w0_5 <= \$200 ;
   always @(posedge clk)
-    xoff1_0 <= \$200 ;
+    xoff1_0 <= \$201 ;
   always @(posedge clk)
-    w1_0 <= \$201 ;
+    w1_0 <= \$202 ;
   always @(posedge clk)
-    xoff1_1 <= \$202 ;
+    xoff1_1 <= \$203 ;
   always @(posedge clk)
-    w1_1 <= \$203 ;
+    w1_1 <= \$204 ;
   always @(posedge clk)
-    xoff1_2 <= \$204 ;
+    xoff1_2 <= \$205 ;
   always @(posedge clk)
-    w1_2 <= \$205 ;
+    w1_2 <= \$206 ;
   always @(posedge clk)
-    xoff1_3 <= \$206 ;
+    xoff1_3 <= \$207 ;
   always @(posedge clk)
-    w1_3 <= \$207 ;
+    w1_3 <= \$208 ;
   always @(posedge clk)
-    xoff1_4 <= \$208 ;
+    xoff1_4 <= \$209 ;
   always @(posedge clk)
-    w1_4 <= \$209 ;
+    w1_4 <= \$210 ;
   always @(posedge clk)
-    xoff1_5 <= \$210 ;
+    xoff1_5 <= \$211 ;
   always @(posedge clk)
-    w1_5 <= \$211 ;
+    w1_5 <= \$212 ;
   always @(posedge clk)
-    xoff2_0 <= \$212 ;
+    xoff2_0 <= \$213 ;
   always @(posedge clk)
-    w2_0 <= \$213 ;
+    w2_0 <= \$214 ;
   always @(posedge clk)
-    xoff2_1 <= \$214 ;
+    xoff2_1 <= \$215 ;
   always @(posedge clk)
-    w2_1 <= \$215 ;
+    w2_1 <= \$216 ;
   always @(posedge clk)
-    xoff2_2 <= \$216 ;
+    xoff2_2 <= \$217 ;
   always @(posedge clk)
-    w2_2 <= \$217 ;
+    w2_2 <= \$218 ;
   always @(posedge clk)
-    xoff2_3 <= \$218 ;
+    xoff2_3 <= \$219 ;
   always @(posedge clk)
-    w2_3 <= \$219 ;
+    w2_3 <= \$220 ;
   always @(posedge clk)
-    xoff2_4 <= \$220 ;
+    xoff2_4 <= \$221 ;
   always @(posedge clk)
-    w2_4 <= \$221 ;
+    w2_4 <= \$222 ;
   always @(posedge clk)
-    xoff2_5 <= \$222 ;
+    xoff2_5 <= \$223 ;
   always @(posedge clk)
-    w2_5 <= \$223 ;
+    w2_5 <= \$224 ;
   always @(posedge clk)
-    xoff3_0 <= \$224 ;
+    xoff3_0 <= \$225 ;
   always @(posedge clk)
-    w3_0 <= \$225 ;
+    w3_0 <= \$226 ;
   always @(posedge clk)
-    xoff3_1 <= \$226 ;
+    xoff3_1 <= \$227 ;
   always @(posedge clk)
-    w3_1 <= \$227 ;
+    w3_1 <= \$228 ;
   always @(posedge clk)
-    xoff3_2 <= \$228 ;
+    xoff3_2 <= \$229 ;
   always @(posedge clk)
-    w3_2 <= \$229 ;
+    w3_2 <= \$230 ;
   always @(posedge clk)
-    xoff3_3 <= \$230 ;
+    xoff3_3 <= \$231 ;
   always @(posedge clk)
-    w3_3 <= \$231 ;
+    w3_3 <= \$232 ;
   always @(posedge clk)
-    xoff3_4 <= \$232 ;
+    xoff3_4 <= \$233 ;
   always @(posedge clk)
-    w3_4 <= \$233 ;
+    w3_4 <= \$234 ;
   always @(posedge clk)
-    xoff3_5 <= \$234 ;
+    xoff3_5 <= \$235 ;
   always @(posedge clk)
-    w3_5 <= \$235 ;
+    w3_5 <= \$236 ;
   always @(posedge clk)
-    prod0_0 <= \$236 ;
+    prod0_0 <= \$237 ;
   always @(posedge clk)
-    prod0_1 <= \$237 ;
+    prod0_1 <= \$238 ;
   always @(posedge clk)
-    prod0_2 <= \$238 ;
+    prod0_2 <= \$239 ;
   always @(posedge clk)
-    prod0_3 <= \$239 ;
+    prod0_3 <= \$240 ;
   always @(posedge clk)
-    prod0_4 <= \$240 ;
+    prod0_4 <= \$241 ;
   always @(posedge clk)
-    prod0_5 <= \$241 ;
+    prod0_5 <= \$242 ;
   always @(posedge clk)
-    prod1_0 <= \$242 ;
+    prod1_0 <= \$243 ;
   always @(posedge clk)
-    prod1_1 <= \$243 ;
+    prod1_1 <= \$244 ;
   always @(posedge clk)
-    prod1_2 <= \$244 ;
+    prod1_2 <= \$245 ;
   always @(posedge clk)
-    prod1_3 <= \$245 ;
+    prod1_3 <= \$246 ;
   always @(posedge clk)
-    prod1_4 <= \$246 ;
+    prod1_4 <= \$247 ;
   always @(posedge clk)
-    prod1_5 <= \$247 ;
+    prod1_5 <= \$248 ;
   always @(posedge clk)
-    prod2_0 <= \$248 ;
+    prod2_0 <= \$249 ;
   always @(posedge clk)
-    prod2_1 <= \$249 ;
+    prod2_1 <= \$250 ;
   always @(posedge clk)
-    prod2_2 <= \$250 ;
+    prod2_2 <= \$251 ;
   always @(posedge clk)
-    prod2_3 <= \$251 ;
+    prod2_3 <= \$252 ;
   always @(posedge clk)
-    prod2_4 <= \$252 ;
+    prod2_4 <= \$253 ;
   always @(posedge clk)
-    prod2_5 <= \$253 ;
+    prod2_5 <= \$254 ;
   always @(posedge clk)
-    prod3_0 <= \$254 ;
+    prod3_0 <= \$255 ;
   always @(posedge clk)
-    prod3_1 <= \$255 ;
+    prod3_1 <= \$256 ;
   always @(posedge clk)
-    prod3_2 <= \$256 ;
+    prod3_2 <= \$257 ;
   always @(posedge clk)
-    prod3_3 <= \$257 ;
+    prod3_3 <= \$258 ;
   always @(posedge clk)
-    prod3_4 <= \$258 ;
+    prod3_4 <= \$259 ;
   always @(posedge clk)
-    prod3_5 <= \$259 ;
+    prod3_5 <= \$260 ;
   always @(posedge clk)
-    prod0_0_r <= \$260 ;
+    prod0_0_r <= \$261 ;
   always @(posedge clk)
-    prod0_1_r <= \$261 ;
+    prod0_1_r <= \$262 ;
   always @(posedge clk)
-    prod0_2_r <= \$262 ;
+    prod0_2_r <= \$263 ;
   always @(posedge clk)
-    prod0_3_r <= \$263 ;
+    prod0_3_r <= \$264 ;
   always @(posedge clk)
-    prod0_4_r <= \$264 ;
+    prod0_4_r <= \$265 ;
   always @(posedge clk)
-    prod0_5_r <= \$265 ;
+    prod0_5_r <= \$266 ;
   always @(posedge clk)
-    prod1_0_r <= \$266 ;
+    prod1_0_r <= \$267 ;
   always @(posedge clk)
-    prod1_1_r <= \$267 ;
+    prod1_1_r <= \$268 ;
   always @(posedge clk)
-    prod1_2_r <= \$268 ;
+    prod1_2_r <= \$269 ;
   always @(posedge clk)
-    prod1_3_r <= \$269 ;
+    prod1_3_r <= \$270 ;
   always @(posedge clk)
-    prod1_4_r <= \$270 ;
+    prod1_4_r <= \$271 ;
   always @(posedge clk)
-    prod1_5_r <= \$271 ;
+    prod1_5_r <= \$272 ;
   always @(posedge clk)
-    prod2_0_r <= \$272 ;
+    prod2_0_r <= \$273 ;
   always @(posedge clk)
-    prod2_1_r <= \$273 ;
+    prod2_1_r <= \$274 ;
   always @(posedge clk)
-    prod2_2_r <= \$274 ;
+    prod2_2_r <= \$275 ;
   always @(posedge clk)
-    prod2_3_r <= \$275 ;
+    prod2_3_r <= \$276 ;
   always @(posedge clk)
-    prod2_4_r <= \$276 ;
+    prod2_4_r <= \$277 ;
   always @(posedge clk)
-    prod2_5_r <= \$277 ;
+    prod2_5_r <= \$278 ;
   always @(posedge clk)
-    prod3_0_r <= \$278 ;
+    prod3_0_r <= \$279 ;
   always @(posedge clk)
-    prod3_1_r <= \$279 ;
+    prod3_1_r <= \$280 ;
   always @(posedge clk)
-    prod3_2_r <= \$280 ;
+    prod3_2_r <= \$281 ;
   always @(posedge clk)
-    prod3_3_r <= \$281 ;
+    prod3_3_r <= \$282 ;
   always @(posedge clk)
-    prod3_4_r <= \$282 ;
+    prod3_4_r <= \$283 ;
   always @(posedge clk)
-    prod3_5_r <= \$283 ;
+    prod3_5_r <= \$284 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$284 ;
+    sum0_s0_0 <= \$285 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$285 ;
+    sum0_s0_1 <= \$286 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$286 ;
+    sum0_s1_0 <= \$287 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$287 ;
+    sum1_s0_0 <= \$288 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$288 ;
+    sum1_s0_1 <= \$289 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$289 ;
+    sum1_s1_0 <= \$290 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$290 ;
+    sum2_s0_0 <= \$291 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$291 ;
+    sum2_s0_1 <= \$292 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$292 ;
+    sum2_s1_0 <= \$293 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$293 ;
+    sum3_s0_0 <= \$294 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$294 ;
+    sum3_s0_1 <= \$295 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$295 ;
+    sum3_s1_0 <= \$296 ;
   always @(posedge clk)
-    v2 <= \$296 ;
+    v2 <= \$297 ;
   always @(posedge clk)
-    first2 <= \$297 ;
+    first2 <= \$298 ;
   always @(posedge clk)
-    last2 <= \$298 ;
+    last2 <= \$299 ;
   always @(posedge clk)
-    nf2 <= \$299 ;
+    nf2 <= \$300 ;
   always @(posedge clk)
-    v3 <= \$300 ;
+    v3 <= \$301 ;
   always @(posedge clk)
-    first3 <= \$301 ;
+    first3 <= \$302 ;
   always @(posedge clk)
-    last3 <= \$302 ;
+    last3 <= \$303 ;
   always @(posedge clk)
-    nf3 <= \$303 ;
+    nf3 <= \$304 ;
   always @(posedge clk)
-    v4 <= \$304 ;
+    v4 <= \$305 ;
   always @(posedge clk)
-    first4 <= \$305 ;
+    first4 <= \$306 ;
   always @(posedge clk)
-    last4 <= \$306 ;
+    last4 <= \$307 ;
   always @(posedge clk)
-    nf4 <= \$307 ;
+    nf4 <= \$308 ;
   always @(posedge clk)
-    v5 <= \$308 ;
+    v5 <= \$309 ;
   always @(posedge clk)
-    first5 <= \$309 ;
+    first5 <= \$310 ;
   always @(posedge clk)
-    last5 <= \$310 ;
+    last5 <= \$311 ;
   always @(posedge clk)
-    nf5 <= \$311 ;
+    nf5 <= \$312 ;
   always @(posedge clk)
-    v6 <= \$312 ;
+    v6 <= \$313 ;
   always @(posedge clk)
-    first6 <= \$313 ;
+    first6 <= \$314 ;
   always @(posedge clk)
-    last6 <= \$314 ;
+    last6 <= \$315 ;
   always @(posedge clk)
-    nf6 <= \$315 ;
+    nf6 <= \$316 ;
   always @(posedge clk)
-    v7 <= \$316 ;
+    v7 <= \$317 ;
   always @(posedge clk)
-    first7 <= \$317 ;
+    first7 <= \$318 ;
   always @(posedge clk)
-    last7 <= \$318 ;
+    last7 <= \$319 ;
   always @(posedge clk)
-    nf7 <= \$319 ;
+    nf7 <= \$320 ;
   always @(posedge clk)
-    v8 <= \$320 ;
+    v8 <= \$321 ;
   always @(posedge clk)
-    first8 <= \$321 ;
+    first8 <= \$322 ;
   always @(posedge clk)
-    last8 <= \$322 ;
+    last8 <= \$323 ;
   always @(posedge clk)
-    nf8 <= \$323 ;
+    nf8 <= \$324 ;
   always @(posedge clk)
-    acc0 <= \$324 ;
+    acc0 <= \$325 ;
   always @(posedge clk)
-    acc1 <= \$325 ;
+    acc1 <= \$326 ;
   always @(posedge clk)
-    acc2 <= \$326 ;
+    acc2 <= \$327 ;
   always @(posedge clk)
-    acc3 <= \$327 ;
+    acc3 <= \$328 ;
   always @(posedge clk)
-    q_owed <= \$328 ;
+    q_owed <= \$329 ;
   always @(posedge clk)
-    \$signature__addr$40  <= \$329 ;
+    q_room <= \$330 ;
   always @(posedge clk)
-    \rport__addr$43  <= \$330 ;
+    q_wptr <= \$331 ;
   always @(posedge clk)
-    q_stored <= \$331 ;
+    q_rptr <= \$332 ;
   always @(posedge clk)
-    o__valid <= \$332 ;
+    q_stored <= \$333 ;
   always @(posedge clk)
-    o__payload <= \$333 ;
+    o__valid <= \$334 ;
+  always @(posedge clk)
+    o__payload <= \$335 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$1  = 3'h0;
+      6'h01:
+          \$1  = 3'h0;
+      6'h02:
+          \$1  = 3'h0;
+      6'h03:
+          \$1  = 3'h0;
+      6'h04:
+          \$1  = 3'h0;
+      6'h05:
+          \$1  = 3'h0;
+      6'h06:
+          \$1  = 3'h1;
+      6'h07:
+          \$1  = 3'h1;
+      6'h08:
+          \$1  = 3'h1;
+      6'h09:
+          \$1  = 3'h1;
+      6'h0a:
+          \$1  = 3'h1;
+      6'h0b:
+          \$1  = 3'h1;
+      6'h0c:
+          \$1  = 3'h1;
+      6'h0d:
+          \$1  = 3'h1;
+      6'h0e:
+          \$1  = 3'h2;
+      6'h0f:
+          \$1  = 3'h2;
+      6'h10:
+          \$1  = 3'h2;
+      6'h11:
+          \$1  = 3'h2;
+      6'h12:
+          \$1  = 3'h2;
+      6'h13:
+          \$1  = 3'h2;
+      6'h14:
+          \$1  = 3'h2;
+      6'h15:
+          \$1  = 3'h2;
+      6'h16:
+          \$1  = 3'h3;
+      6'h17:
+          \$1  = 3'h3;
+      6'h18:
+          \$1  = 3'h3;
+      6'h19:
+          \$1  = 3'h3;
+      6'h1a:
+          \$1  = 3'h3;
+      6'h1b:
+          \$1  = 3'h3;
+      6'h1c:
+          \$1  = 3'h3;
+      6'h1d:
+          \$1  = 3'h3;
+      6'h1e:
+          \$1  = 3'h4;
+      6'h1f:
+          \$1  = 3'h4;
+      6'h20:
+          \$1  = 3'h4;
+      6'h21:
+          \$1  = 3'h4;
+      6'h22:
+          \$1  = 3'h4;
+      6'h23:
+          \$1  = 3'h4;
+      6'h24:
+          \$1  = 3'h4;
+      6'h25:
+          \$1  = 3'h4;
+      6'h26:
+          \$1  = 3'h5;
+      6'h27:
+          \$1  = 3'h5;
+      6'h28:
+          \$1  = 3'h5;
+      6'h29:
+          \$1  = 3'h5;
+      6'h2a:
+          \$1  = 3'h5;
+      6'h2b:
+          \$1  = 3'h5;
+      6'h2c:
+          \$1  = 3'h5;
+      6'h2d:
+          \$1  = 3'h5;
+      6'h2e:
+          \$1  = 3'h6;
+      6'h2f:
+          \$1  = 3'h6;
+      6'h30:
+          \$1  = 3'h6;
+      6'h31:
+          \$1  = 3'h6;
+      6'h32:
+          \$1  = 3'h6;
+      6'h33:
+          \$1  = 3'h6;
+      6'h34:
+          \$1  = 3'h6;
+      6'h35:
+          \$1  = 3'h6;
+      6'h36:
+          \$1  = 3'h7;
+      6'h37:
+          \$1  = 3'h7;
+      6'h38:
+          \$1  = 3'h7;
+      6'h39:
+          \$1  = 3'h7;
+      6'h3a:
+          \$1  = 3'h7;
+      6'h3b:
+          \$1  = 3'h7;
+      6'h3c:
+          \$1  = 3'h7;
+      6'h3d:
+          \$1  = 3'h7;
+      6'h3e:
+          \$1  = 3'h0;
+      6'h3f:
+          \$1  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$2  = 3'h2;
+      6'h01:
+          \$2  = 3'h3;
+      6'h02:
+          \$2  = 3'h4;
+      6'h03:
+          \$2  = 3'h5;
+      6'h04:
+          \$2  = 3'h6;
+      6'h05:
+          \$2  = 3'h7;
+      6'h06:
+          \$2  = 3'h0;
+      6'h07:
+          \$2  = 3'h1;
+      6'h08:
+          \$2  = 3'h2;
+      6'h09:
+          \$2  = 3'h3;
+      6'h0a:
+          \$2  = 3'h4;
+      6'h0b:
+          \$2  = 3'h5;
+      6'h0c:
+          \$2  = 3'h6;
+      6'h0d:
+          \$2  = 3'h7;
+      6'h0e:
+          \$2  = 3'h0;
+      6'h0f:
+          \$2  = 3'h1;
+      6'h10:
+          \$2  = 3'h2;
+      6'h11:
+          \$2  = 3'h3;
+      6'h12:
+          \$2  = 3'h4;
+      6'h13:
+          \$2  = 3'h5;
+      6'h14:
+          \$2  = 3'h6;
+      6'h15:
+          \$2  = 3'h7;
+      6'h16:
+          \$2  = 3'h0;
+      6'h17:
+          \$2  = 3'h1;
+      6'h18:
+          \$2  = 3'h2;
+      6'h19:
+          \$2  = 3'h3;
+      6'h1a:
+          \$2  = 3'h4;
+      6'h1b:
+          \$2  = 3'h5;
+      6'h1c:
+          \$2  = 3'h6;
+      6'h1d:
+          \$2  = 3'h7;
+      6'h1e:
+          \$2  = 3'h0;
+      6'h1f:
+          \$2  = 3'h1;
+      6'h20:
+          \$2  = 3'h2;
+      6'h21:
+          \$2  = 3'h3;
+      6'h22:
+          \$2  = 3'h4;
+      6'h23:
+          \$2  = 3'h5;
+      6'h24:
+          \$2  = 3'h6;
+      6'h25:
+          \$2  = 3'h7;
+      6'h26:
+          \$2  = 3'h0;
+      6'h27:
+          \$2  = 3'h1;
+      6'h28:
+          \$2  = 3'h2;
+      6'h29:
+          \$2  = 3'h3;
+      6'h2a:
+          \$2  = 3'h4;
+      6'h2b:
+          \$2  = 3'h5;
+      6'h2c:
+          \$2  = 3'h6;
+      6'h2d:
+          \$2  = 3'h7;
+      6'h2e:
+          \$2  = 3'h0;
+      6'h2f:
+          \$2  = 3'h1;
+      6'h30:
+          \$2  = 3'h2;
+      6'h31:
+          \$2  = 3'h3;
+      6'h32:
+          \$2  = 3'h4;
+      6'h33:
+          \$2  = 3'h5;
+      6'h34:
+          \$2  = 3'h6;
+      6'h35:
+          \$2  = 3'h7;
+      6'h36:
+          \$2  = 3'h0;
+      6'h37:
+          \$2  = 3'h1;
+      6'h38:
+          \$2  = 3'h2;
+      6'h39:
+          \$2  = 3'h3;
+      6'h3a:
+          \$2  = 3'h4;
+      6'h3b:
+          \$2  = 3'h5;
+      6'h3c:
+          \$2  = 3'h6;
+      6'h3d:
+          \$2  = 3'h7;
+      6'h3e:
+          \$2  = 3'h0;
+      6'h3f:
+          \$2  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$3  = 1'h1;
+      6'h01:
+          \$3  = 1'h1;
+      6'h02:
+          \$3  = 1'h1;
+      6'h03:
+          \$3  = 1'h1;
+      6'h04:
+          \$3  = 1'h1;
+      6'h05:
+          \$3  = 1'h1;
+      6'h06:
+          \$3  = 1'h0;
+      6'h07:
+          \$3  = 1'h0;
+      6'h08:
+          \$3  = 1'h0;
+      6'h09:
+          \$3  = 1'h0;
+      6'h0a:
+          \$3  = 1'h0;
+      6'h0b:
+          \$3  = 1'h0;
+      6'h0c:
+          \$3  = 1'h0;
+      6'h0d:
+          \$3  = 1'h0;
+      6'h0e:
+          \$3  = 1'h0;
+      6'h0f:
+          \$3  = 1'h0;
+      6'h10:
+          \$3  = 1'h0;
+      6'h11:
+          \$3  = 1'h0;
+      6'h12:
+          \$3  = 1'h0;
+      6'h13:
+          \$3  = 1'h0;
+      6'h14:
+          \$3  = 1'h0;
+      6'h15:
+          \$3  = 1'h0;
+      6'h16:
+          \$3  = 1'h0;
+      6'h17:
+          \$3  = 1'h0;
+      6'h18:
+          \$3  = 1'h0;
+      6'h19:
+          \$3  = 1'h0;
+      6'h1a:
+          \$3  = 1'h0;
+      6'h1b:
+          \$3  = 1'h0;
+      6'h1c:
+          \$3  = 1'h0;
+      6'h1d:
+          \$3  = 1'h0;
+      6'h1e:
+          \$3  = 1'h0;
+      6'h1f:
+          \$3  = 1'h0;
+      6'h20:
+          \$3  = 1'h0;
+      6'h21:
+          \$3  = 1'h0;
+      6'h22:
+          \$3  = 1'h0;
+      6'h23:
+          \$3  = 1'h0;
+      6'h24:
+          \$3  = 1'h0;
+      6'h25:
+          \$3  = 1'h0;
+      6'h26:
+          \$3  = 1'h0;
+      6'h27:
+          \$3  = 1'h0;
+      6'h28:
+          \$3  = 1'h0;
+      6'h29:
+          \$3  = 1'h0;
+      6'h2a:
+          \$3  = 1'h0;
+      6'h2b:
+          \$3  = 1'h0;
+      6'h2c:
+          \$3  = 1'h0;
+      6'h2d:
+          \$3  = 1'h0;
+      6'h2e:
+          \$3  = 1'h0;
+      6'h2f:
+          \$3  = 1'h0;
+      6'h30:
+          \$3  = 1'h0;
+      6'h31:
+          \$3  = 1'h0;
+      6'h32:
+          \$3  = 1'h0;
+      6'h33:
+          \$3  = 1'h0;
+      6'h34:
+          \$3  = 1'h0;
+      6'h35:
+          \$3  = 1'h0;
+      6'h36:
+          \$3  = 1'h0;
+      6'h37:
+          \$3  = 1'h0;
+      6'h38:
+          \$3  = 1'h0;
+      6'h39:
+          \$3  = 1'h0;
+      6'h3a:
+          \$3  = 1'h0;
+      6'h3b:
+          \$3  = 1'h0;
+      6'h3c:
+          \$3  = 1'h0;
+      6'h3d:
+          \$3  = 1'h0;
+      6'h3e:
+          \$3  = 1'h1;
+      6'h3f:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h0;
+      6'h02:
+          \$4  = 1'h0;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h0;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h1;
+      6'h07:
+          \$4  = 1'h0;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h0;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h0;
+      6'h0e:
+          \$4  = 1'h1;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h0;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h0;
+      6'h13:
+          \$4  = 1'h0;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h1;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h0;
+      6'h1a:
+          \$4  = 1'h0;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h0;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h1;
+      6'h1f:
+          \$4  = 1'h0;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h0;
+      6'h23:
+          \$4  = 1'h0;
+      6'h24:
+          \$4  = 1'h0;
+      6'h25:
+          \$4  = 1'h0;
+      6'h26:
+          \$4  = 1'h1;
+      6'h27:
+          \$4  = 1'h0;
+      6'h28:
+          \$4  = 1'h0;
+      6'h29:
+          \$4  = 1'h0;
+      6'h2a:
+          \$4  = 1'h0;
+      6'h2b:
+          \$4  = 1'h0;
+      6'h2c:
+          \$4  = 1'h0;
+      6'h2d:
+          \$4  = 1'h0;
+      6'h2e:
+          \$4  = 1'h1;
+      6'h2f:
+          \$4  = 1'h0;
+      6'h30:
+          \$4  = 1'h0;
+      6'h31:
+          \$4  = 1'h0;
+      6'h32:
+          \$4  = 1'h0;
+      6'h33:
+          \$4  = 1'h0;
+      6'h34:
+          \$4  = 1'h0;
+      6'h35:
+          \$4  = 1'h0;
+      6'h36:
+          \$4  = 1'h1;
+      6'h37:
+          \$4  = 1'h0;
+      6'h38:
+          \$4  = 1'h0;
+      6'h39:
+          \$4  = 1'h0;
+      6'h3a:
+          \$4  = 1'h0;
+      6'h3b:
+          \$4  = 1'h0;
+      6'h3c:
+          \$4  = 1'h0;
+      6'h3d:
+          \$4  = 1'h0;
+      6'h3e:
+          \$4  = 1'h1;
+      6'h3f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      6'h00:
+          \$5  = 1'h0;
+      6'h01:
+          \$5  = 1'h0;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h0;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h1;
+      6'h06:
+          \$5  = 1'h0;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h0;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h0;
+      6'h0d:
+          \$5  = 1'h1;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h0;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h0;
+      6'h12:
+          \$5  = 1'h0;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h1;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h0;
+      6'h19:
+          \$5  = 1'h0;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h0;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h1;
+      6'h1e:
+          \$5  = 1'h0;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h0;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+      6'h24:
+          \$5  = 1'h0;
+      6'h25:
+          \$5  = 1'h1;
+      6'h26:
+          \$5  = 1'h0;
+      6'h27:
+          \$5  = 1'h0;
+      6'h28:
+          \$5  = 1'h0;
+      6'h29:
+          \$5  = 1'h0;
+      6'h2a:
+          \$5  = 1'h0;
+      6'h2b:
+          \$5  = 1'h0;
+      6'h2c:
+          \$5  = 1'h0;
+      6'h2d:
+          \$5  = 1'h1;
+      6'h2e:
+          \$5  = 1'h0;
+      6'h2f:
+          \$5  = 1'h0;
+      6'h30:
+          \$5  = 1'h0;
+      6'h31:
+          \$5  = 1'h0;
+      6'h32:
+          \$5  = 1'h0;
+      6'h33:
+          \$5  = 1'h0;
+      6'h34:
+          \$5  = 1'h0;
+      6'h35:
+          \$5  = 1'h1;
+      6'h36:
+          \$5  = 1'h0;
+      6'h37:
+          \$5  = 1'h0;
+      6'h38:
+          \$5  = 1'h0;
+      6'h39:
+          \$5  = 1'h0;
+      6'h3a:
+          \$5  = 1'h0;
+      6'h3b:
+          \$5  = 1'h0;
+      6'h3c:
+          \$5  = 1'h0;
+      6'h3d:
+          \$5  = 1'h1;
+      6'h3e:
+          \$5  = 1'h0;
+      6'h3f:
+          \$5  = 1'h0;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
-          \$7  = 23'h000276;
+          \$124  = 23'h000276;
       3'h1:
-          \$7  = 23'h7feeb8;
+          \$124  = 23'h7feeb8;
       3'h2:
-          \$7  = 23'h7ff682;
+          \$124  = 23'h7ff682;
       3'h3:
-          \$7  = 23'h7ffbd6;
+          \$124  = 23'h7ffbd6;
       3'h4:
-          \$7  = 23'h7ffd60;
+          \$124  = 23'h7ffd60;
       3'h5:
-          \$7  = 23'h00062a;
+          \$124  = 23'h00062a;
       3'h6:
-          \$7  = 23'h000179;
+          \$124  = 23'h000179;
       3'h7:
-          \$7  = 23'h7fcb5f;
+          \$124  = 23'h7fcb5f;
     endcase
   end
   always @* begin
@@ -12270,21 +12972,21 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
-          \$10  = 23'h7ffd1b;
+          \$127  = 23'h7ffd1b;
       3'h1:
-          \$10  = 23'h7fff55;
+          \$127  = 23'h7fff55;
       3'h2:
-          \$10  = 23'h00053e;
+          \$127  = 23'h00053e;
       3'h3:
-          \$10  = 23'h7ff763;
+          \$127  = 23'h7ff763;
       3'h4:
-          \$10  = 23'h7ff10d;
+          \$127  = 23'h7ff10d;
       3'h5:
-          \$10  = 23'h000e9b;
+          \$127  = 23'h000e9b;
       3'h6:
-          \$10  = 23'h7fdf88;
+          \$127  = 23'h7fdf88;
       3'h7:
-          \$10  = 23'h7ff302;
+          \$127  = 23'h7ff302;
     endcase
   end
   always @* begin
@@ -12292,21 +12994,21 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
-          \$13  = 23'h7ff5f9;
+          \$130  = 23'h7ff5f9;
       3'h1:
-          \$13  = 23'h7ff3f2;
+          \$130  = 23'h7ff3f2;
       3'h2:
-          \$13  = 23'h7fff38;
+          \$130  = 23'h7fff38;
       3'h3:
-          \$13  = 23'h7ff237;
+          \$130  = 23'h7ff237;
       3'h4:
-          \$13  = 23'h7ff3ef;
+          \$130  = 23'h7ff3ef;
       3'h5:
-          \$13  = 23'h000366;
+          \$130  = 23'h000366;
       3'h6:
-          \$13  = 23'h000d7e;
+          \$130  = 23'h000d7e;
       3'h7:
-          \$13  = 23'h7ff902;
+          \$130  = 23'h7ff902;
     endcase
   end
   always @* begin
@@ -12314,708 +13016,28 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
-          \$16  = 23'h7ff47a;
+          \$133  = 23'h7ff47a;
       3'h1:
-          \$16  = 23'h7ff29e;
+          \$133  = 23'h7ff29e;
       3'h2:
-          \$16  = 23'h7ffc38;
+          \$133  = 23'h7ffc38;
       3'h3:
-          \$16  = 23'h000053;
+          \$133  = 23'h000053;
       3'h4:
-          \$16  = 23'h7ffe7c;
+          \$133  = 23'h7ffe7c;
       3'h5:
-          \$16  = 23'h000a3f;
+          \$133  = 23'h000a3f;
       3'h6:
-          \$16  = 23'h7ff3d8;
+          \$133  = 23'h7ff3d8;
       3'h7:
-          \$16  = 23'h7fffb4;
+          \$133  = 23'h7fffb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$26  = 3'h0;
-      6'h01:
-          \$26  = 3'h0;
-      6'h02:
-          \$26  = 3'h0;
-      6'h03:
-          \$26  = 3'h0;
-      6'h04:
-          \$26  = 3'h0;
-      6'h05:
-          \$26  = 3'h0;
-      6'h06:
-          \$26  = 3'h1;
-      6'h07:
-          \$26  = 3'h1;
-      6'h08:
-          \$26  = 3'h1;
-      6'h09:
-          \$26  = 3'h1;
-      6'h0a:
-          \$26  = 3'h1;
-      6'h0b:
-          \$26  = 3'h1;
-      6'h0c:
-          \$26  = 3'h1;
-      6'h0d:
-          \$26  = 3'h1;
-      6'h0e:
-          \$26  = 3'h2;
-      6'h0f:
-          \$26  = 3'h2;
-      6'h10:
-          \$26  = 3'h2;
-      6'h11:
-          \$26  = 3'h2;
-      6'h12:
-          \$26  = 3'h2;
-      6'h13:
-          \$26  = 3'h2;
-      6'h14:
-          \$26  = 3'h2;
-      6'h15:
-          \$26  = 3'h2;
-      6'h16:
-          \$26  = 3'h3;
-      6'h17:
-          \$26  = 3'h3;
-      6'h18:
-          \$26  = 3'h3;
-      6'h19:
-          \$26  = 3'h3;
-      6'h1a:
-          \$26  = 3'h3;
-      6'h1b:
-          \$26  = 3'h3;
-      6'h1c:
-          \$26  = 3'h3;
-      6'h1d:
-          \$26  = 3'h3;
-      6'h1e:
-          \$26  = 3'h4;
-      6'h1f:
-          \$26  = 3'h4;
-      6'h20:
-          \$26  = 3'h4;
-      6'h21:
-          \$26  = 3'h4;
-      6'h22:
-          \$26  = 3'h4;
-      6'h23:
-          \$26  = 3'h4;
-      6'h24:
-          \$26  = 3'h4;
-      6'h25:
-          \$26  = 3'h4;
-      6'h26:
-          \$26  = 3'h5;
-      6'h27:
-          \$26  = 3'h5;
-      6'h28:
-          \$26  = 3'h5;
-      6'h29:
-          \$26  = 3'h5;
-      6'h2a:
-          \$26  = 3'h5;
-      6'h2b:
-          \$26  = 3'h5;
-      6'h2c:
-          \$26  = 3'h5;
-      6'h2d:
-          \$26  = 3'h5;
-      6'h2e:
-          \$26  = 3'h6;
-      6'h2f:
-          \$26  = 3'h6;
-      6'h30:
-          \$26  = 3'h6;
-      6'h31:
-          \$26  = 3'h6;
-      6'h32:
-          \$26  = 3'h6;
-      6'h33:
-          \$26  = 3'h6;
-      6'h34:
-          \$26  = 3'h6;
-      6'h35:
-          \$26  = 3'h6;
-      6'h36:
-          \$26  = 3'h7;
-      6'h37:
-          \$26  = 3'h7;
-      6'h38:
-          \$26  = 3'h7;
-      6'h39:
-          \$26  = 3'h7;
-      6'h3a:
-          \$26  = 3'h7;
-      6'h3b:
-          \$26  = 3'h7;
-      6'h3c:
-          \$26  = 3'h7;
-      6'h3d:
-          \$26  = 3'h7;
-      6'h3e:
-          \$26  = 3'h0;
-      6'h3f:
-          \$26  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$27  = 3'h2;
-      6'h01:
-          \$27  = 3'h3;
-      6'h02:
-          \$27  = 3'h4;
-      6'h03:
-          \$27  = 3'h5;
-      6'h04:
-          \$27  = 3'h6;
-      6'h05:
-          \$27  = 3'h7;
-      6'h06:
-          \$27  = 3'h0;
-      6'h07:
-          \$27  = 3'h1;
-      6'h08:
-          \$27  = 3'h2;
-      6'h09:
-          \$27  = 3'h3;
-      6'h0a:
-          \$27  = 3'h4;
-      6'h0b:
-          \$27  = 3'h5;
-      6'h0c:
-          \$27  = 3'h6;
-      6'h0d:
-          \$27  = 3'h7;
-      6'h0e:
-          \$27  = 3'h0;
-      6'h0f:
-          \$27  = 3'h1;
-      6'h10:
-          \$27  = 3'h2;
-      6'h11:
-          \$27  = 3'h3;
-      6'h12:
-          \$27  = 3'h4;
-      6'h13:
-          \$27  = 3'h5;
-      6'h14:
-          \$27  = 3'h6;
-      6'h15:
-          \$27  = 3'h7;
-      6'h16:
-          \$27  = 3'h0;
-      6'h17:
-          \$27  = 3'h1;
-      6'h18:
-          \$27  = 3'h2;
-      6'h19:
-          \$27  = 3'h3;
-      6'h1a:
-          \$27  = 3'h4;
-      6'h1b:
-          \$27  = 3'h5;
-      6'h1c:
-          \$27  = 3'h6;
-      6'h1d:
-          \$27  = 3'h7;
-      6'h1e:
-          \$27  = 3'h0;
-      6'h1f:
-          \$27  = 3'h1;
-      6'h20:
-          \$27  = 3'h2;
-      6'h21:
-          \$27  = 3'h3;
-      6'h22:
-          \$27  = 3'h4;
-      6'h23:
-          \$27  = 3'h5;
-      6'h24:
-          \$27  = 3'h6;
-      6'h25:
-          \$27  = 3'h7;
-      6'h26:
-          \$27  = 3'h0;
-      6'h27:
-          \$27  = 3'h1;
-      6'h28:
-          \$27  = 3'h2;
-      6'h29:
-          \$27  = 3'h3;
-      6'h2a:
-          \$27  = 3'h4;
-      6'h2b:
-          \$27  = 3'h5;
-      6'h2c:
-          \$27  = 3'h6;
-      6'h2d:
-          \$27  = 3'h7;
-      6'h2e:
-          \$27  = 3'h0;
-      6'h2f:
-          \$27  = 3'h1;
-      6'h30:
-          \$27  = 3'h2;
-      6'h31:
-          \$27  = 3'h3;
-      6'h32:
-          \$27  = 3'h4;
-      6'h33:
-          \$27  = 3'h5;
-      6'h34:
-          \$27  = 3'h6;
-      6'h35:
-          \$27  = 3'h7;
-      6'h36:
-          \$27  = 3'h0;
-      6'h37:
-          \$27  = 3'h1;
-      6'h38:
-          \$27  = 3'h2;
-      6'h39:
-          \$27  = 3'h3;
-      6'h3a:
-          \$27  = 3'h4;
-      6'h3b:
-          \$27  = 3'h5;
-      6'h3c:
-          \$27  = 3'h6;
-      6'h3d:
-          \$27  = 3'h7;
-      6'h3e:
-          \$27  = 3'h0;
-      6'h3f:
-          \$27  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$28  = 1'h1;
-      6'h01:
-          \$28  = 1'h1;
-      6'h02:
-          \$28  = 1'h1;
-      6'h03:
-          \$28  = 1'h1;
-      6'h04:
-          \$28  = 1'h1;
-      6'h05:
-          \$28  = 1'h1;
-      6'h06:
-          \$28  = 1'h0;
-      6'h07:
-          \$28  = 1'h0;
-      6'h08:
-          \$28  = 1'h0;
-      6'h09:
-          \$28  = 1'h0;
-      6'h0a:
-          \$28  = 1'h0;
-      6'h0b:
-          \$28  = 1'h0;
-      6'h0c:
-          \$28  = 1'h0;
-      6'h0d:
-          \$28  = 1'h0;
-      6'h0e:
-          \$28  = 1'h0;
-      6'h0f:
-          \$28  = 1'h0;
-      6'h10:
-          \$28  = 1'h0;
-      6'h11:
-          \$28  = 1'h0;
-      6'h12:
-          \$28  = 1'h0;
-      6'h13:
-          \$28  = 1'h0;
-      6'h14:
-          \$28  = 1'h0;
-      6'h15:
-          \$28  = 1'h0;
-      6'h16:
-          \$28  = 1'h0;
-      6'h17:
-          \$28  = 1'h0;
-      6'h18:
-          \$28  = 1'h0;
-      6'h19:
-          \$28  = 1'h0;
-      6'h1a:
-          \$28  = 1'h0;
-      6'h1b:
-          \$28  = 1'h0;
-      6'h1c:
-          \$28  = 1'h0;
-      6'h1d:
-          \$28  = 1'h0;
-      6'h1e:
-          \$28  = 1'h0;
-      6'h1f:
-          \$28  = 1'h0;
-      6'h20:
-          \$28  = 1'h0;
-      6'h21:
-          \$28  = 1'h0;
-      6'h22:
-          \$28  = 1'h0;
-      6'h23:
-          \$28  = 1'h0;
-      6'h24:
-          \$28  = 1'h0;
-      6'h25:
-          \$28  = 1'h0;
-      6'h26:
-          \$28  = 1'h0;
-      6'h27:
-          \$28  = 1'h0;
-      6'h28:
-          \$28  = 1'h0;
-      6'h29:
-          \$28  = 1'h0;
-      6'h2a:
-          \$28  = 1'h0;
-      6'h2b:
-          \$28  = 1'h0;
-      6'h2c:
-          \$28  = 1'h0;
-      6'h2d:
-          \$28  = 1'h0;
-      6'h2e:
-          \$28  = 1'h0;
-      6'h2f:
-          \$28  = 1'h0;
-      6'h30:
-          \$28  = 1'h0;
-      6'h31:
-          \$28  = 1'h0;
-      6'h32:
-          \$28  = 1'h0;
-      6'h33:
-          \$28  = 1'h0;
-      6'h34:
-          \$28  = 1'h0;
-      6'h35:
-          \$28  = 1'h0;
-      6'h36:
-          \$28  = 1'h0;
-      6'h37:
-          \$28  = 1'h0;
-      6'h38:
-          \$28  = 1'h0;
-      6'h39:
-          \$28  = 1'h0;
-      6'h3a:
-          \$28  = 1'h0;
-      6'h3b:
-          \$28  = 1'h0;
-      6'h3c:
-          \$28  = 1'h0;
-      6'h3d:
-          \$28  = 1'h0;
-      6'h3e:
-          \$28  = 1'h1;
-      6'h3f:
-          \$28  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$29  = 1'h0;
-      6'h01:
-          \$29  = 1'h0;
-      6'h02:
-          \$29  = 1'h0;
-      6'h03:
-          \$29  = 1'h0;
-      6'h04:
-          \$29  = 1'h0;
-      6'h05:
-          \$29  = 1'h0;
-      6'h06:
-          \$29  = 1'h1;
-      6'h07:
-          \$29  = 1'h0;
-      6'h08:
-          \$29  = 1'h0;
-      6'h09:
-          \$29  = 1'h0;
-      6'h0a:
-          \$29  = 1'h0;
-      6'h0b:
-          \$29  = 1'h0;
-      6'h0c:
-          \$29  = 1'h0;
-      6'h0d:
-          \$29  = 1'h0;
-      6'h0e:
-          \$29  = 1'h1;
-      6'h0f:
-          \$29  = 1'h0;
-      6'h10:
-          \$29  = 1'h0;
-      6'h11:
-          \$29  = 1'h0;
-      6'h12:
-          \$29  = 1'h0;
-      6'h13:
-          \$29  = 1'h0;
-      6'h14:
-          \$29  = 1'h0;
-      6'h15:
-          \$29  = 1'h0;
-      6'h16:
-          \$29  = 1'h1;
-      6'h17:
-          \$29  = 1'h0;
-      6'h18:
-          \$29  = 1'h0;
-      6'h19:
-          \$29  = 1'h0;
-      6'h1a:
-          \$29  = 1'h0;
-      6'h1b:
-          \$29  = 1'h0;
-      6'h1c:
-          \$29  = 1'h0;
-      6'h1d:
-          \$29  = 1'h0;
-      6'h1e:
-          \$29  = 1'h1;
-      6'h1f:
-          \$29  = 1'h0;
-      6'h20:
-          \$29  = 1'h0;
-      6'h21:
-          \$29  = 1'h0;
-      6'h22:
-          \$29  = 1'h0;
-      6'h23:
-          \$29  = 1'h0;
-      6'h24:
-          \$29  = 1'h0;
-      6'h25:
-          \$29  = 1'h0;
-      6'h26:
-          \$29  = 1'h1;
-      6'h27:
-          \$29  = 1'h0;
-      6'h28:
-          \$29  = 1'h0;
-      6'h29:
-          \$29  = 1'h0;
-      6'h2a:
-          \$29  = 1'h0;
-      6'h2b:
-          \$29  = 1'h0;
-      6'h2c:
-          \$29  = 1'h0;
-      6'h2d:
-          \$29  = 1'h0;
-      6'h2e:
-          \$29  = 1'h1;
-      6'h2f:
-          \$29  = 1'h0;
-      6'h30:
-          \$29  = 1'h0;
-      6'h31:
-          \$29  = 1'h0;
-      6'h32:
-          \$29  = 1'h0;
-      6'h33:
-          \$29  = 1'h0;
-      6'h34:
-          \$29  = 1'h0;
-      6'h35:
-          \$29  = 1'h0;
-      6'h36:
-          \$29  = 1'h1;
-      6'h37:
-          \$29  = 1'h0;
-      6'h38:
-          \$29  = 1'h0;
-      6'h39:
-          \$29  = 1'h0;
-      6'h3a:
-          \$29  = 1'h0;
-      6'h3b:
-          \$29  = 1'h0;
-      6'h3c:
-          \$29  = 1'h0;
-      6'h3d:
-          \$29  = 1'h0;
-      6'h3e:
-          \$29  = 1'h1;
-      6'h3f:
-          \$29  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$30  = 1'h0;
-      6'h01:
-          \$30  = 1'h0;
-      6'h02:
-          \$30  = 1'h0;
-      6'h03:
-          \$30  = 1'h0;
-      6'h04:
-          \$30  = 1'h0;
-      6'h05:
-          \$30  = 1'h1;
-      6'h06:
-          \$30  = 1'h0;
-      6'h07:
-          \$30  = 1'h0;
-      6'h08:
-          \$30  = 1'h0;
-      6'h09:
-          \$30  = 1'h0;
-      6'h0a:
-          \$30  = 1'h0;
-      6'h0b:
-          \$30  = 1'h0;
-      6'h0c:
-          \$30  = 1'h0;
-      6'h0d:
-          \$30  = 1'h1;
-      6'h0e:
-          \$30  = 1'h0;
-      6'h0f:
-          \$30  = 1'h0;
-      6'h10:
-          \$30  = 1'h0;
-      6'h11:
-          \$30  = 1'h0;
-      6'h12:
-          \$30  = 1'h0;
-      6'h13:
-          \$30  = 1'h0;
-      6'h14:
-          \$30  = 1'h0;
-      6'h15:
-          \$30  = 1'h1;
-      6'h16:
-          \$30  = 1'h0;
-      6'h17:
-          \$30  = 1'h0;
-      6'h18:
-          \$30  = 1'h0;
-      6'h19:
-          \$30  = 1'h0;
-      6'h1a:
-          \$30  = 1'h0;
-      6'h1b:
-          \$30  = 1'h0;
-      6'h1c:
-          \$30  = 1'h0;
-      6'h1d:
-          \$30  = 1'h1;
-      6'h1e:
-          \$30  = 1'h0;
-      6'h1f:
-          \$30  = 1'h0;
-      6'h20:
-          \$30  = 1'h0;
-      6'h21:
-          \$30  = 1'h0;
-      6'h22:
-          \$30  = 1'h0;
-      6'h23:
-          \$30  = 1'h0;
-      6'h24:
-          \$30  = 1'h0;
-      6'h25:
-          \$30  = 1'h1;
-      6'h26:
-          \$30  = 1'h0;
-      6'h27:
-          \$30  = 1'h0;
-      6'h28:
-          \$30  = 1'h0;
-      6'h29:
-          \$30  = 1'h0;
-      6'h2a:
-          \$30  = 1'h0;
-      6'h2b:
-          \$30  = 1'h0;
-      6'h2c:
-          \$30  = 1'h0;
-      6'h2d:
-          \$30  = 1'h1;
-      6'h2e:
-          \$30  = 1'h0;
-      6'h2f:
-          \$30  = 1'h0;
-      6'h30:
-          \$30  = 1'h0;
-      6'h31:
-          \$30  = 1'h0;
-      6'h32:
-          \$30  = 1'h0;
-      6'h33:
-          \$30  = 1'h0;
-      6'h34:
-          \$30  = 1'h0;
-      6'h35:
-          \$30  = 1'h1;
-      6'h36:
-          \$30  = 1'h0;
-      6'h37:
-          \$30  = 1'h0;
-      6'h38:
-          \$30  = 1'h0;
-      6'h39:
-          \$30  = 1'h0;
-      6'h3a:
-          \$30  = 1'h0;
-      6'h3b:
-          \$30  = 1'h0;
-      6'h3c:
-          \$30  = 1'h0;
-      6'h3d:
-          \$30  = 1'h1;
-      6'h3e:
-          \$30  = 1'h0;
-      6'h3f:
-          \$30  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = nf_t;
+    \$147  = nf_t;
     if (issue) begin
-      \$146  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$146  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = nf_t_ahead;
-    if (issue) begin
-      \$147  = \$26 ;
+      \$147  = nf_t_ahead;
     end
     if (rst) begin
       \$147  = 3'h0;
@@ -13023,9 +13045,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = \$signature__addr ;
+    \$148  = nf_t_ahead;
     if (issue) begin
-      \$148  = sf_t_ahead;
+      \$148  = \$1 ;
     end
     if (rst) begin
       \$148  = 3'h0;
@@ -13033,29 +13055,29 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = sf_t_ahead;
+    \$149  = sf_t;
     if (issue) begin
-      \$149  = \$27 ;
+      \$149  = sf_t_ahead;
     end
     if (rst) begin
-      \$149  = 3'h1;
+      \$149  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = reads_input_t;
+    \$150  = sf_t_ahead;
     if (issue) begin
-      \$150  = reads_input_t_ahead;
+      \$150  = \$2 ;
     end
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = reads_input_t_ahead;
+    \$151  = reads_input_t;
     if (issue) begin
-      \$151  = \$28 ;
+      \$151  = reads_input_t_ahead;
     end
     if (rst) begin
       \$151  = 1'h1;
@@ -13063,9 +13085,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = first_t;
+    \$152  = reads_input_t_ahead;
     if (issue) begin
-      \$152  = first_t_ahead;
+      \$152  = \$3 ;
     end
     if (rst) begin
       \$152  = 1'h1;
@@ -13073,19 +13095,19 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = first_t_ahead;
+    \$153  = first_t;
     if (issue) begin
-      \$153  = \$29 ;
+      \$153  = first_t_ahead;
     end
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = last_t;
+    \$154  = first_t_ahead;
     if (issue) begin
-      \$154  = last_t_ahead;
+      \$154  = \$4 ;
     end
     if (rst) begin
       \$154  = 1'h0;
@@ -13093,9 +13115,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = last_t_ahead;
+    \$155  = last_t;
     if (issue) begin
-      \$155  = \$30 ;
+      \$155  = last_t_ahead;
     end
     if (rst) begin
       \$155  = 1'h0;
@@ -13103,1198 +13125,1198 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = t;
+    \$156  = last_t_ahead;
     if (issue) begin
-      \$156  = \$33 [5:0];
+      \$156  = \$5 ;
     end
     if (rst) begin
-      \$156  = 6'h00;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = i__payload;
+    \$157  = t;
+    if (issue) begin
+      \$157  = \$8 [5:0];
+    end
     if (rst) begin
-      \$157  = 48'h000000000000;
+      \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = reads_input_t;
+    \$158  = i__payload;
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = issue;
+    \$159  = reads_input_t;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = first_t;
+    \$160  = issue;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = last_t;
+    \$161  = first_t;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = nf_t;
+    \$162  = last_t;
     if (rst) begin
-      \$162  = 3'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = \$34 ;
+    \$163  = nf_t;
     if (rst) begin
-      \$163  = 48'h000000000000;
+      \$163  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = t;
+    \$164  = \$9 ;
     if (rst) begin
-      \$164  = 6'h00;
+      \$164  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = port__data;
+    \$165  = t;
     if (rst) begin
-      \$165  = 64'h0000000000000000;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = x_mid[7:0];
+    \$166  = port__data;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = x_mid[15:8];
+    \$167  = x_mid[7:0];
     if (rst) begin
       \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = x_mid[23:16];
+    \$168  = x_mid[15:8];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = x_mid[31:24];
+    \$169  = x_mid[23:16];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = x_mid[39:32];
+    \$170  = x_mid[31:24];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = x_mid[47:40];
+    \$171  = x_mid[39:32];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = t;
+    \$172  = x_mid[47:40];
     if (rst) begin
-      \$172  = 6'h00;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = \port__data$72 ;
+    \$173  = t;
     if (rst) begin
-      \$173  = 64'h0000000000000000;
+      \$173  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = x_mid[7:0];
+    \$174  = \port__data$34 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = x_mid[15:8];
+    \$175  = x_mid[7:0];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = x_mid[23:16];
+    \$176  = x_mid[15:8];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = x_mid[31:24];
+    \$177  = x_mid[23:16];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = x_mid[39:32];
+    \$178  = x_mid[31:24];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = x_mid[47:40];
+    \$179  = x_mid[39:32];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = t;
+    \$180  = x_mid[47:40];
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \port__data$80 ;
+    \$181  = t;
     if (rst) begin
-      \$181  = 64'h0000000000000000;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = x_mid[7:0];
+    \$182  = \port__data$43 ;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = x_mid[15:8];
+    \$183  = x_mid[7:0];
     if (rst) begin
       \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = x_mid[23:16];
+    \$184  = x_mid[15:8];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = x_mid[31:24];
+    \$185  = x_mid[23:16];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = x_mid[39:32];
+    \$186  = x_mid[31:24];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = x_mid[47:40];
+    \$187  = x_mid[39:32];
     if (rst) begin
       \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \$35 ;
+    \$188  = x_mid[47:40];
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rom0_read[7:0];
+    \$189  = \$10 ;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$36 ;
+    \$190  = rom0_read[7:0];
     if (rst) begin
-      \$190  = 9'h000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rom0_read[15:8];
+    \$191  = \$11 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$37 ;
+    \$192  = rom0_read[15:8];
     if (rst) begin
-      \$192  = 9'h000;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rom0_read[23:16];
+    \$193  = \$12 ;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$38 ;
+    \$194  = rom0_read[23:16];
     if (rst) begin
-      \$194  = 9'h000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rom0_read[31:24];
+    \$195  = \$13 ;
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$39 ;
+    \$196  = rom0_read[31:24];
     if (rst) begin
-      \$196  = 9'h000;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rom0_read[39:32];
+    \$197  = \$14 ;
     if (rst) begin
-      \$197  = 8'h00;
+      \$197  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \$40 ;
+    \$198  = rom0_read[39:32];
     if (rst) begin
-      \$198  = 9'h000;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rom0_read[47:40];
+    \$199  = \$15 ;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$41 ;
+    \$200  = rom0_read[47:40];
     if (rst) begin
-      \$200  = 9'h000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rom0_read[55:48];
+    \$201  = \$16 ;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$42 ;
+    \$202  = rom0_read[55:48];
     if (rst) begin
-      \$202  = 9'h000;
+      \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rom0_read[63:56];
+    \$203  = \$17 ;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \$43 ;
+    \$204  = rom0_read[63:56];
     if (rst) begin
-      \$204  = 9'h000;
+      \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rom1_read[7:0];
+    \$205  = \$18 ;
     if (rst) begin
-      \$205  = 8'h00;
+      \$205  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \$44 ;
+    \$206  = rom1_read[7:0];
     if (rst) begin
-      \$206  = 9'h000;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rom1_read[15:8];
+    \$207  = \$19 ;
     if (rst) begin
-      \$207  = 8'h00;
+      \$207  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$45 ;
+    \$208  = rom1_read[15:8];
     if (rst) begin
-      \$208  = 9'h000;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rom1_read[23:16];
+    \$209  = \$20 ;
     if (rst) begin
-      \$209  = 8'h00;
+      \$209  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = \$46 ;
+    \$210  = rom1_read[23:16];
     if (rst) begin
-      \$210  = 9'h000;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = rom1_read[31:24];
+    \$211  = \$21 ;
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$47 ;
+    \$212  = rom1_read[31:24];
     if (rst) begin
-      \$212  = 9'h000;
+      \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rom1_read[39:32];
+    \$213  = \$22 ;
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = \$48 ;
+    \$214  = rom1_read[39:32];
     if (rst) begin
-      \$214  = 9'h000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rom1_read[47:40];
+    \$215  = \$23 ;
     if (rst) begin
-      \$215  = 8'h00;
+      \$215  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \$49 ;
+    \$216  = rom1_read[47:40];
     if (rst) begin
-      \$216  = 9'h000;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rom1_read[55:48];
+    \$217  = \$24 ;
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \$50 ;
+    \$218  = rom1_read[55:48];
     if (rst) begin
-      \$218  = 9'h000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = rom1_read[63:56];
+    \$219  = \$25 ;
     if (rst) begin
-      \$219  = 8'h00;
+      \$219  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \$51 ;
+    \$220  = rom1_read[63:56];
     if (rst) begin
-      \$220  = 9'h000;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rom2_read[7:0];
+    \$221  = \$26 ;
     if (rst) begin
-      \$221  = 8'h00;
+      \$221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$52 ;
+    \$222  = rom2_read[7:0];
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rom2_read[15:8];
+    \$223  = \$27 ;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \$53 ;
+    \$224  = rom2_read[15:8];
     if (rst) begin
-      \$224  = 9'h000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rom2_read[23:16];
+    \$225  = \$28 ;
     if (rst) begin
-      \$225  = 8'h00;
+      \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \$54 ;
+    \$226  = rom2_read[23:16];
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rom2_read[31:24];
+    \$227  = \$29 ;
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \$55 ;
+    \$228  = rom2_read[31:24];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = rom2_read[39:32];
+    \$229  = \$30 ;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$56 ;
+    \$230  = rom2_read[39:32];
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rom2_read[47:40];
+    \$231  = \$31 ;
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$57 ;
+    \$232  = rom2_read[47:40];
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rom2_read[55:48];
+    \$233  = \$32 ;
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$58 ;
+    \$234  = rom2_read[55:48];
     if (rst) begin
-      \$234  = 9'h000;
+      \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rom2_read[63:56];
+    \$235  = \$33 ;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$59 ;
+    \$236  = rom2_read[63:56];
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$60 ;
+    \$237  = \$34 ;
     if (rst) begin
       \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$61 ;
+    \$238  = \$35 ;
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$62 ;
+    \$239  = \$36 ;
     if (rst) begin
       \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$63 ;
+    \$240  = \$37 ;
     if (rst) begin
       \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$64 ;
+    \$241  = \$38 ;
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$65 ;
+    \$242  = \$39 ;
     if (rst) begin
       \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$66 ;
+    \$243  = \$40 ;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$67 ;
+    \$244  = \$41 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$68 ;
+    \$245  = \$42 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$69 ;
+    \$246  = \$43 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$70 ;
+    \$247  = \$44 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$71 ;
+    \$248  = \$45 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$72 ;
+    \$249  = \$46 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$73 ;
+    \$250  = \$47 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$74 ;
+    \$251  = \$48 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$75 ;
+    \$252  = \$49 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$76 ;
+    \$253  = \$50 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = \$77 ;
+    \$254  = \$51 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = \$78 ;
+    \$255  = \$52 ;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$79 ;
+    \$256  = \$53 ;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$80 ;
+    \$257  = \$54 ;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$81 ;
+    \$258  = \$55 ;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$82 ;
+    \$259  = \$56 ;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = prod0_0;
+    \$260  = \$57 ;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = prod0_1;
+    \$261  = prod0_0;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = prod0_2;
+    \$262  = prod0_1;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = prod0_3;
+    \$263  = prod0_2;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = prod0_4;
+    \$264  = prod0_3;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = prod0_5;
+    \$265  = prod0_4;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = prod1_0;
+    \$266  = prod0_5;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = prod1_1;
+    \$267  = prod1_0;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod1_2;
+    \$268  = prod1_1;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod1_3;
+    \$269  = prod1_2;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod1_4;
+    \$270  = prod1_3;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod1_5;
+    \$271  = prod1_4;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod2_0;
+    \$272  = prod1_5;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod2_1;
+    \$273  = prod2_0;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod2_2;
+    \$274  = prod2_1;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod2_3;
+    \$275  = prod2_2;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod2_4;
+    \$276  = prod2_3;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = prod2_5;
+    \$277  = prod2_4;
     if (rst) begin
       \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = prod3_0;
+    \$278  = prod2_5;
     if (rst) begin
       \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = prod3_1;
+    \$279  = prod3_0;
     if (rst) begin
       \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = prod3_2;
+    \$280  = prod3_1;
     if (rst) begin
       \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = prod3_3;
+    \$281  = prod3_2;
     if (rst) begin
       \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = prod3_4;
+    \$282  = prod3_3;
     if (rst) begin
       \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = prod3_5;
+    \$283  = prod3_4;
     if (rst) begin
       \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$284  = prod3_5;
     if (rst) begin
-      \$284  = 23'h000000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = { \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86  };
+    \$285  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
     if (rst) begin
       \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = \$87 [22:0];
+    \$286  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
       \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$287  = \$62 [22:0];
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = { \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91  };
+    \$288  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
     if (rst) begin
       \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = \$92 [22:0];
+    \$289  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
     if (rst) begin
       \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = { \$95 [18], \$95 [18], \$95 [18], \$95 [18], \$95  };
+    \$290  = \$67 [22:0];
     if (rst) begin
       \$290  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = { \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96  };
+    \$291  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
     if (rst) begin
       \$291  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = \$97 [22:0];
+    \$292  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
     if (rst) begin
       \$292  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$293  = \$72 [22:0];
     if (rst) begin
       \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = { \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101  };
+    \$294  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
       \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = \$102 [22:0];
+    \$295  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
     if (rst) begin
       \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = v1;
+    \$296  = \$77 [22:0];
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = first1;
+    \$297  = v1;
     if (rst) begin
       \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = last1;
+    \$298  = first1;
     if (rst) begin
       \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = nf1;
+    \$299  = last1;
     if (rst) begin
-      \$299  = 3'h0;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = v2;
+    \$300  = nf1;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = first2;
+    \$301  = v2;
     if (rst) begin
       \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = last2;
+    \$302  = first2;
     if (rst) begin
       \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = nf2;
+    \$303  = last2;
     if (rst) begin
-      \$303  = 3'h0;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = v3;
+    \$304  = nf2;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = first3;
+    \$305  = v3;
     if (rst) begin
       \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = last3;
+    \$306  = first3;
     if (rst) begin
       \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = nf3;
+    \$307  = last3;
     if (rst) begin
-      \$307  = 3'h0;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = v4;
+    \$308  = nf3;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = first4;
+    \$309  = v4;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = last4;
+    \$310  = first4;
     if (rst) begin
       \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = nf4;
+    \$311  = last4;
     if (rst) begin
-      \$311  = 3'h0;
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = v5;
+    \$312  = nf4;
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = first5;
+    \$313  = v5;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = last5;
+    \$314  = first5;
     if (rst) begin
       \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = nf5;
+    \$315  = last5;
     if (rst) begin
-      \$315  = 3'h0;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = v6;
+    \$316  = nf5;
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = first6;
+    \$317  = v6;
     if (rst) begin
       \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = last6;
+    \$318  = first6;
     if (rst) begin
       \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = nf6;
+    \$319  = last6;
     if (rst) begin
-      \$319  = 3'h0;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = v7;
+    \$320  = nf6;
     if (rst) begin
-      \$320  = 1'h0;
+      \$320  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = first7;
+    \$321  = v7;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = last7;
+    \$322  = first7;
     if (rst) begin
       \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = nf7;
+    \$323  = last7;
     if (rst) begin
-      \$323  = 3'h0;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = acc0;
-    if (v8) begin
-      \$324  = \$9 [22:0];
-    end
+    \$324  = nf7;
     if (rst) begin
-      \$324  = 23'h000000;
+      \$324  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = acc1;
+    \$325  = acc0;
     if (v8) begin
-      \$325  = \$12 [22:0];
+      \$325  = \$126 [22:0];
     end
     if (rst) begin
       \$325  = 23'h000000;
@@ -14302,9 +14324,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = acc2;
+    \$326  = acc1;
     if (v8) begin
-      \$326  = \$15 [22:0];
+      \$326  = \$129 [22:0];
     end
     if (rst) begin
       \$326  = 23'h000000;
@@ -14312,9 +14334,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = acc3;
+    \$327  = acc2;
     if (v8) begin
-      \$327  = \$18 [22:0];
+      \$327  = \$132 [22:0];
     end
     if (rst) begin
       \$327  = 23'h000000;
@@ -14322,106 +14344,124 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = \$106 [3:0];
+    \$328  = acc3;
+    if (v8) begin
+      \$328  = \$135 [22:0];
+    end
     if (rst) begin
-      \$328  = 4'h0;
+      \$328  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = \$signature__addr$40 ;
-    if (\$114 ) begin
-      \$329  = \$117 [3:0];
-    end
+    \$329  = \$139 [3:0];
     if (rst) begin
       \$329  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = \rport__addr$43 ;
-    if (\$121 ) begin
-      \$330  = \$124 [3:0];
-    end
+    \$330  = \$78 ;
     if (rst) begin
-      \$330  = 4'h0;
+      \$330  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = \$138 [3:0];
+    \$331  = q_wptr;
+    if (\$86 ) begin
+      \$331  = \$89 [3:0];
+    end
     if (rst) begin
       \$331  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = o__valid;
-    if (\$140 ) begin
-      \$332  = \$143 ;
+    \$332  = q_rptr;
+    if (\$93 ) begin
+      \$332  = \$96 [3:0];
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = o__payload;
-    if (\$140 ) begin
-      \$333  = \$145 ;
-    end
+    \$333  = \$110 [3:0];
     if (rst) begin
-      \$333  = 92'h00000000000000000000000;
+      \$333  = 4'h0;
     end
   end
-  assign sf_t = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$334  = o__valid;
+    if (\$112 ) begin
+      \$334  = \$115 ;
+    end
+    if (rst) begin
+      \$334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$335  = o__payload;
+    if (\$112 ) begin
+      \$335  = \$117 ;
+    end
+    if (rst) begin
+      \$335  = 92'h00000000000000000000000;
+    end
+  end
+  assign acc0_next = \$126 [22:0];
+  assign acc1_next = \$129 [22:0];
+  assign acc2_next = \$132 [22:0];
+  assign acc3_next = \$135 [22:0];
+  assign q_owed_next = \$139 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign rom1_addr = \port__addr$15 ;
-  assign rom2_addr = \port__addr$17 ;
-  assign acc0_next = \$9 [22:0];
-  assign acc1_next = \$12 [22:0];
-  assign acc2_next = \$15 [22:0];
-  assign acc3_next = \$18 [22:0];
-  assign q_wptr = \$signature__addr$40 ;
-  assign \$signature__data$42  = q_in;
-  assign q_rptr = \rport__addr$43 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$212  = rom1_addr;
+  assign \port__addr$213  = rom2_addr;
+  assign \$signature__addr$215  = q_wptr;
+  assign \$signature__data$216  = q_in;
+  assign \rport__addr$217  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \i__payload[4]  = i__payload[39:32];
   assign \i__payload[5]  = i__payload[47:40];
-  assign \q_in[0]  = q_in[22:0];
-  assign \q_in[1]  = q_in[45:23];
-  assign \q_in[2]  = q_in[68:46];
-  assign \q_in[3]  = q_in[91:69];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
-  assign q_in[91:69] = \$18 [22:0];
-  assign q_in[68:46] = \$15 [22:0];
-  assign q_in[45:23] = \$12 [22:0];
-  assign q_in[22:0] = \$9 [22:0];
+  assign \q_in[0]  = q_in[22:0];
+  assign \q_in[1]  = q_in[45:23];
+  assign \q_in[2]  = q_in[68:46];
+  assign \q_in[3]  = q_in[91:69];
+  assign q_in[91:69] = \$135 [22:0];
+  assign q_in[68:46] = \$132 [22:0];
+  assign q_in[45:23] = \$129 [22:0];
+  assign q_in[22:0] = \$126 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [48:0] \$103 ;
+  wire [76:0] \$100 ;
+  wire [77:0] \$101 ;
+  wire [47:0] \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [49:0] \$106 ;
-  wire \$107 ;
+  wire \$106 ;
+  wire [48:0] \$107 ;
   wire \$108 ;
-  wire [49:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
   wire [49:0] \$110 ;
   wire \$111 ;
@@ -14438,29 +14478,29 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [49:0] \$121 ;
   wire [49:0] \$122 ;
   wire \$123 ;
-  wire [4:0] \$124 ;
-  wire \$125 ;
-  wire [5:0] \$126 ;
+  wire \$124 ;
+  wire [49:0] \$125 ;
+  wire [49:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [3:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [4:0] \$135 ;
+  wire \$135 ;
   wire [4:0] \$136 ;
-  wire \$137 ;
+  wire [4:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [4:0] \$142 ;
+  wire \$142 ;
   wire [4:0] \$143 ;
-  wire \$144 ;
+  wire [4:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -14468,40 +14508,40 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [4:0] \$151 ;
-  wire \$152 ;
+  wire \$151 ;
+  wire [4:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [5:0] \$156 ;
-  wire \$157 ;
+  wire \$156 ;
+  wire [5:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
-  reg [24:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [31:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg \$164 ;
+  wire \$162 ;
+  wire [31:0] \$163 ;
+  reg [2:0] \$164 ;
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
   reg \$168 ;
   reg \$169 ;
-  reg [5:0] \$17 ;
+  wire [3:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg [24:0] \$173 ;
+  reg \$173 ;
   reg [24:0] \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
   reg [24:0] \$179 ;
-  reg [35:0] \$18 ;
+  wire [3:0] \$18 ;
   reg [24:0] \$180 ;
-  reg [5:0] \$181 ;
+  reg [24:0] \$181 ;
   reg [5:0] \$182 ;
   reg [5:0] \$183 ;
   reg [5:0] \$184 ;
@@ -14509,8 +14549,8 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$186 ;
   reg [5:0] \$187 ;
   reg [5:0] \$188 ;
-  reg [35:0] \$189 ;
-  reg [35:0] \$19 ;
+  reg [5:0] \$189 ;
+  wire \$19 ;
   reg [35:0] \$190 ;
   reg [35:0] \$191 ;
   reg [35:0] \$192 ;
@@ -14522,42 +14562,42 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] \$198 ;
   reg [35:0] \$199 ;
   wire [8:0] \$2 ;
-  wire [33:0] \$20 ;
+  reg [24:0] \$20 ;
   reg [35:0] \$200 ;
   reg [35:0] \$201 ;
   reg [35:0] \$202 ;
   reg [35:0] \$203 ;
   reg [35:0] \$204 ;
-  reg [22:0] \$205 ;
-  reg [16:0] \$206 ;
+  reg [35:0] \$205 ;
+  reg [22:0] \$206 ;
   reg [16:0] \$207 ;
-  reg [33:0] \$208 ;
+  reg [16:0] \$208 ;
   reg [33:0] \$209 ;
-  wire [24:0] \$21 ;
+  reg [5:0] \$21 ;
   reg [33:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [24:0] \$213 ;
+  reg [33:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [7:0] \$213 ;
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [22:0] \$218 ;
+  reg [24:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [16:0] \$218 ;
   reg [22:0] \$219 ;
-  wire [22:0] \$22 ;
+  reg [35:0] \$22 ;
   reg [22:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [7:0] \$222 ;
-  reg [13:0] \$223 ;
+  reg [22:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [7:0] \$223 ;
   reg [13:0] \$224 ;
   reg [13:0] \$225 ;
-  reg [47:0] \$226 ;
+  reg [13:0] \$226 ;
   reg [47:0] \$227 ;
-  reg \$228 ;
+  reg [47:0] \$228 ;
   reg \$229 ;
-  wire [13:0] \$23 ;
-  reg [49:0] \$230 ;
-  reg [24:0] \$231 ;
+  reg [35:0] \$23 ;
+  reg \$230 ;
+  reg [49:0] \$231 ;
   reg [24:0] \$232 ;
   reg [24:0] \$233 ;
   reg [24:0] \$234 ;
@@ -14565,75 +14605,75 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$236 ;
   reg [24:0] \$237 ;
   reg [24:0] \$238 ;
-  reg [22:0] \$239 ;
-  wire [34:0] \$24 ;
-  reg [16:0] \$240 ;
+  reg [24:0] \$239 ;
+  wire [33:0] \$24 ;
+  reg [22:0] \$240 ;
   reg [16:0] \$241 ;
-  reg [33:0] \$242 ;
+  reg [16:0] \$242 ;
   reg [33:0] \$243 ;
   reg [33:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [24:0] \$247 ;
+  reg [33:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [7:0] \$247 ;
   reg [24:0] \$248 ;
   reg [24:0] \$249 ;
-  wire [35:0] \$25 ;
-  reg [5:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [22:0] \$252 ;
+  wire [24:0] \$25 ;
+  reg [24:0] \$250 ;
+  reg [5:0] \$251 ;
+  reg [16:0] \$252 ;
   reg [22:0] \$253 ;
   reg [22:0] \$254 ;
-  reg [5:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [13:0] \$257 ;
+  reg [22:0] \$255 ;
+  reg [5:0] \$256 ;
+  reg [7:0] \$257 ;
   reg [13:0] \$258 ;
   reg [13:0] \$259 ;
-  wire [55:0] \$26 ;
-  reg [47:0] \$260 ;
+  wire [22:0] \$26 ;
+  reg [13:0] \$260 ;
   reg [47:0] \$261 ;
-  reg \$262 ;
+  reg [47:0] \$262 ;
   reg \$263 ;
-  reg [49:0] \$264 ;
-  reg [24:0] \$265 ;
+  reg \$264 ;
+  reg [49:0] \$265 ;
   reg [24:0] \$266 ;
   reg [24:0] \$267 ;
   reg [24:0] \$268 ;
   reg [24:0] \$269 ;
-  wire [56:0] \$27 ;
+  wire [13:0] \$27 ;
   reg [24:0] \$270 ;
   reg [24:0] \$271 ;
   reg [24:0] \$272 ;
-  reg [22:0] \$273 ;
-  reg [16:0] \$274 ;
+  reg [24:0] \$273 ;
+  reg [22:0] \$274 ;
   reg [16:0] \$275 ;
-  reg [33:0] \$276 ;
+  reg [16:0] \$276 ;
   reg [33:0] \$277 ;
   reg [33:0] \$278 ;
-  reg [16:0] \$279 ;
-  wire [53:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [24:0] \$281 ;
+  reg [33:0] \$279 ;
+  wire [34:0] \$28 ;
+  reg [16:0] \$280 ;
+  reg [7:0] \$281 ;
   reg [24:0] \$282 ;
   reg [24:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [22:0] \$286 ;
+  reg [24:0] \$284 ;
+  reg [5:0] \$285 ;
+  reg [16:0] \$286 ;
   reg [22:0] \$287 ;
   reg [22:0] \$288 ;
-  reg [5:0] \$289 ;
-  wire [58:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [13:0] \$291 ;
+  reg [22:0] \$289 ;
+  wire [35:0] \$29 ;
+  reg [5:0] \$290 ;
+  reg [7:0] \$291 ;
   reg [13:0] \$292 ;
   reg [13:0] \$293 ;
-  reg [47:0] \$294 ;
+  reg [13:0] \$294 ;
   reg [47:0] \$295 ;
-  reg \$296 ;
+  reg [47:0] \$296 ;
   reg \$297 ;
-  reg [49:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg \$298 ;
+  reg [49:0] \$299 ;
   wire [8:0] \$3 ;
-  wire [76:0] \$30 ;
+  wire [55:0] \$30 ;
   reg [24:0] \$300 ;
   reg [24:0] \$301 ;
   reg [24:0] \$302 ;
@@ -14641,117 +14681,119 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$304 ;
   reg [24:0] \$305 ;
   reg [24:0] \$306 ;
-  reg [22:0] \$307 ;
-  reg [16:0] \$308 ;
+  reg [24:0] \$307 ;
+  reg [22:0] \$308 ;
   reg [16:0] \$309 ;
-  wire [77:0] \$31 ;
-  reg [33:0] \$310 ;
+  wire [56:0] \$31 ;
+  reg [16:0] \$310 ;
   reg [33:0] \$311 ;
   reg [33:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [24:0] \$315 ;
+  reg [33:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [7:0] \$315 ;
   reg [24:0] \$316 ;
   reg [24:0] \$317 ;
-  reg [5:0] \$318 ;
-  reg [16:0] \$319 ;
-  wire [47:0] \$32 ;
-  reg [22:0] \$320 ;
+  reg [24:0] \$318 ;
+  reg [5:0] \$319 ;
+  wire [53:0] \$32 ;
+  reg [16:0] \$320 ;
   reg [22:0] \$321 ;
   reg [22:0] \$322 ;
-  reg [5:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [13:0] \$325 ;
+  reg [22:0] \$323 ;
+  reg [5:0] \$324 ;
+  reg [7:0] \$325 ;
   reg [13:0] \$326 ;
   reg [13:0] \$327 ;
-  reg [47:0] \$328 ;
+  reg [13:0] \$328 ;
   reg [47:0] \$329 ;
-  wire \$33 ;
-  reg \$330 ;
+  wire [58:0] \$33 ;
+  reg [47:0] \$330 ;
   reg \$331 ;
-  reg [49:0] \$332 ;
-  reg [7:0] \$333 ;
+  reg \$332 ;
+  reg [49:0] \$333 ;
   reg [7:0] \$334 ;
   reg [7:0] \$335 ;
   reg [7:0] \$336 ;
-  reg [3:0] \$337 ;
+  reg [7:0] \$337 ;
   reg [3:0] \$338 ;
-  reg [3:0] \$339 ;
-  wire \$34 ;
+  reg \$339 ;
+  wire [76:0] \$34 ;
   reg [3:0] \$340 ;
-  reg \$341 ;
-  reg [31:0] \$342 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [48:0] \$37 ;
+  reg [3:0] \$341 ;
+  reg [3:0] \$342 ;
+  reg \$343 ;
+  reg [31:0] \$344 ;
+  wire [77:0] \$35 ;
+  wire [47:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [8:0] \$4 ;
-  wire [49:0] \$40 ;
-  reg [24:0] \$41 ;
-  wire [33:0] \$42 ;
-  wire [24:0] \$43 ;
-  wire [22:0] \$44 ;
-  wire [13:0] \$45 ;
-  wire [34:0] \$46 ;
-  wire [35:0] \$47 ;
-  wire [55:0] \$48 ;
-  wire [56:0] \$49 ;
+  wire \$40 ;
+  wire [48:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [49:0] \$44 ;
+  reg [24:0] \$45 ;
+  wire [33:0] \$46 ;
+  wire [24:0] \$47 ;
+  wire [22:0] \$48 ;
+  wire [13:0] \$49 ;
   wire \$5 ;
-  wire [53:0] \$50 ;
-  wire [58:0] \$51 ;
-  wire [76:0] \$52 ;
-  wire [77:0] \$53 ;
-  wire [47:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire [48:0] \$59 ;
-  wire \$6 ;
+  wire [34:0] \$50 ;
+  wire [35:0] \$51 ;
+  wire [55:0] \$52 ;
+  wire [56:0] \$53 ;
+  wire [53:0] \$54 ;
+  wire [58:0] \$55 ;
+  wire [76:0] \$56 ;
+  wire [77:0] \$57 ;
+  wire [47:0] \$58 ;
+  wire \$59 ;
+  wire [4:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [49:0] \$62 ;
-  reg [24:0] \$63 ;
-  wire [33:0] \$64 ;
-  wire [24:0] \$65 ;
-  wire [22:0] \$66 ;
-  wire [13:0] \$67 ;
-  wire [34:0] \$68 ;
-  wire [35:0] \$69 ;
+  wire \$62 ;
+  wire [48:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [49:0] \$66 ;
+  reg [24:0] \$67 ;
+  wire [33:0] \$68 ;
+  wire [24:0] \$69 ;
   wire \$7 ;
-  wire [55:0] \$70 ;
-  wire [56:0] \$71 ;
-  wire [53:0] \$72 ;
-  wire [58:0] \$73 ;
-  wire [76:0] \$74 ;
-  wire [77:0] \$75 ;
-  wire [47:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire [48:0] \$81 ;
+  wire [22:0] \$70 ;
+  wire [13:0] \$71 ;
+  wire [34:0] \$72 ;
+  wire [35:0] \$73 ;
+  wire [55:0] \$74 ;
+  wire [56:0] \$75 ;
+  wire [53:0] \$76 ;
+  wire [58:0] \$77 ;
+  wire [76:0] \$78 ;
+  wire [77:0] \$79 ;
+  wire [5:0] \$8 ;
+  wire [47:0] \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [49:0] \$84 ;
-  reg [24:0] \$85 ;
-  wire [33:0] \$86 ;
-  wire [24:0] \$87 ;
-  wire [22:0] \$88 ;
-  wire [13:0] \$89 ;
+  wire \$84 ;
+  wire [48:0] \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [49:0] \$88 ;
+  reg [24:0] \$89 ;
   wire \$9 ;
-  wire [34:0] \$90 ;
-  wire [35:0] \$91 ;
-  wire [55:0] \$92 ;
-  wire [56:0] \$93 ;
-  wire [53:0] \$94 ;
-  wire [58:0] \$95 ;
-  wire [76:0] \$96 ;
-  wire [77:0] \$97 ;
-  wire [47:0] \$98 ;
-  wire \$99 ;
+  wire [33:0] \$90 ;
+  wire [24:0] \$91 ;
+  wire [22:0] \$92 ;
+  wire [13:0] \$93 ;
+  wire [34:0] \$94 ;
+  wire [35:0] \$95 ;
+  wire [55:0] \$96 ;
+  wire [56:0] \$97 ;
+  wire [53:0] \$98 ;
+  wire [58:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -14764,7 +14806,8 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [31:0] o__payload;
@@ -14778,20 +14821,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$14 ;
-  wire [7:0] \port__addr$16 ;
-  wire [7:0] \port__addr$18 ;
+  wire [7:0] \port__addr$13 ;
+  wire [7:0] \port__addr$15 ;
+  wire [7:0] \port__addr$17 ;
   wire [7:0] port__data;
+  wire [7:0] \port__data$21 ;
   wire [7:0] \port__data$22 ;
   wire [7:0] \port__data$23 ;
-  wire [7:0] \port__data$24 ;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -15238,9 +15282,9 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$24  = lut[\$4 [7:0]];
-  assign \port__data$23  = lut[\$3 [7:0]];
-  assign \port__data$22  = lut[\$2 [7:0]];
+  assign \port__data$23  = lut[\$4 [7:0]];
+  assign \port__data$22  = lut[\$3 [7:0]];
+  assign \port__data$21  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
   reg [31:0] queue [9:0];
   initial begin
@@ -15260,519 +15304,521 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'hb;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
   assign \$4  = $signed(rq3_out) - $signed(8'h80);
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$7  = | q_stored;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = \$6  & \$8 ;
-  assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_9 & \$10 ;
-  assign \$11  = i__valid & q_room;
-  assign \$12  = group == 3'h7;
-  assign \$13  = group + 1'h1;
-  assign \$14  = \$12  ? 4'h0 : \$13 ;
-  assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x0_0 * rq0_m0_0;
-  assign \$21  = rq0_x0_1 * rq0_m0_1;
-  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$25  = 1'h0 + \$24 ;
-  assign \$27  = \$25  + \$26 ;
-  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$33  = rq0_rem > rq0_half_6;
-  assign \$34  = rq0_rem == rq0_half_6;
-  assign \$35  = | rq0_half_6;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$38  = rq0_tie & rq0_floor[0];
-  assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$42  = rq1_x0_0 * rq1_m0_0;
-  assign \$43  = rq1_x0_1 * rq1_m0_1;
-  assign \$44  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$45  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$47  = 1'h0 + \$46 ;
-  assign \$49  = \$47  + \$48 ;
-  assign \$51  = $signed({ 1'h0, \$49  }) + $signed(\$50 );
-  assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$55  = rq1_rem > 35'h400000000;
-  assign \$56  = rq1_rem == 35'h400000000;
-  assign \$59  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$60  = rq1_tie & rq1_floor[0];
-  assign \$61  = rq1_above | \$60 ;
-  assign \$62  = $signed(\$59 ) + $signed({ 1'h0, \$61  });
-  assign \$64  = rq2_x0_0 * rq2_m0_0;
-  assign \$65  = rq2_x0_1 * rq2_m0_1;
-  assign \$66  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$67  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$69  = 1'h0 + \$68 ;
-  assign \$71  = \$69  + \$70 ;
-  assign \$73  = $signed({ 1'h0, \$71  }) + $signed(\$72 );
-  assign \$75  = $signed(\$73 ) + $signed(\$74 );
-  assign \$77  = rq2_rem > 35'h400000000;
-  assign \$78  = rq2_rem == 35'h400000000;
-  assign \$81  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$82  = rq2_tie & rq2_floor[0];
-  assign \$83  = rq2_above | \$82 ;
-  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
-  assign \$86  = rq3_x0_0 * rq3_m0_0;
-  assign \$87  = rq3_x0_1 * rq3_m0_1;
-  assign \$88  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$89  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$91  = 1'h0 + \$90 ;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$99  = rq3_rem > 35'h400000000;
-  assign \$100  = rq3_rem == 35'h400000000;
-  assign \$103  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$104  = rq3_tie & rq3_floor[0];
-  assign \$105  = rq3_above | \$104 ;
-  assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
-  assign \$107  = $signed(rq0_code) < $signed(8'h80);
-  assign \$108  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$109  = \$108  ? 50'h000000000007f : rq0_code;
-  assign \$110  = \$107  ? 50'h3ffffffffff80 : \$109 ;
-  assign \$111  = $signed(rq1_code) < $signed(8'h80);
-  assign \$112  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$113  = \$112  ? 50'h000000000007f : rq1_code;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_9 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 3'h7;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 4'h0 : \$17 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$46  = rq1_x0_0 * rq1_m0_0;
+  assign \$47  = rq1_x0_1 * rq1_m0_1;
+  assign \$48  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$49  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$51  = 1'h0 + \$50 ;
+  assign \$53  = \$51  + \$52 ;
+  assign \$55  = $signed({ 1'h0, \$53  }) + $signed(\$54 );
+  assign \$57  = $signed(\$55 ) + $signed(\$56 );
+  assign \$59  = rq1_rem > 35'h400000000;
+  assign \$60  = rq1_rem == 35'h400000000;
+  assign \$63  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$64  = rq1_tie & rq1_floor[0];
+  assign \$65  = rq1_above | \$64 ;
+  assign \$66  = $signed(\$63 ) + $signed({ 1'h0, \$65  });
+  assign \$68  = rq2_x0_0 * rq2_m0_0;
+  assign \$69  = rq2_x0_1 * rq2_m0_1;
+  assign \$70  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$71  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$73  = 1'h0 + \$72 ;
+  assign \$75  = \$73  + \$74 ;
+  assign \$77  = $signed({ 1'h0, \$75  }) + $signed(\$76 );
+  assign \$79  = $signed(\$77 ) + $signed(\$78 );
+  assign \$81  = rq2_rem > 35'h400000000;
+  assign \$82  = rq2_rem == 35'h400000000;
+  assign \$85  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$86  = rq2_tie & rq2_floor[0];
+  assign \$87  = rq2_above | \$86 ;
+  assign \$88  = $signed(\$85 ) + $signed({ 1'h0, \$87  });
+  assign \$90  = rq3_x0_0 * rq3_m0_0;
+  assign \$91  = rq3_x0_1 * rq3_m0_1;
+  assign \$92  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$93  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$95  = 1'h0 + \$94 ;
+  assign \$97  = \$95  + \$96 ;
+  assign \$99  = $signed({ 1'h0, \$97  }) + $signed(\$98 );
+  assign \$101  = $signed(\$99 ) + $signed(\$100 );
+  assign \$103  = rq3_rem > 35'h400000000;
+  assign \$104  = rq3_rem == 35'h400000000;
+  assign \$107  = $signed(3'h5) + $signed(rq3_floor);
+  assign \$108  = rq3_tie & rq3_floor[0];
+  assign \$109  = rq3_above | \$108 ;
+  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
+  assign \$111  = $signed(rq0_code) < $signed(8'h80);
+  assign \$112  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$113  = \$112  ? 50'h000000000007f : rq0_code;
   assign \$114  = \$111  ? 50'h3ffffffffff80 : \$113 ;
-  assign \$115  = $signed(rq2_code) < $signed(8'h80);
-  assign \$116  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$117  = \$116  ? 50'h000000000007f : rq2_code;
+  assign \$115  = $signed(rq1_code) < $signed(8'h80);
+  assign \$116  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$117  = \$116  ? 50'h000000000007f : rq1_code;
   assign \$118  = \$115  ? 50'h3ffffffffff80 : \$117 ;
-  assign \$119  = $signed(rq3_code) < $signed(8'h80);
-  assign \$120  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$121  = \$120  ? 50'h000000000007f : rq3_code;
+  assign \$119  = $signed(rq2_code) < $signed(8'h80);
+  assign \$120  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$121  = \$120  ? 50'h000000000007f : rq2_code;
   assign \$122  = \$119  ? 50'h3ffffffffff80 : \$121 ;
-  assign \$123  = i__valid & q_room;
-  assign \$124  = q_owed + \$123 ;
-  assign \$125  = o__valid & o__ready;
-  assign \$126  = \$124  - \$125 ;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = | q_stored;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$128  & \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = rq_valid_9 & \$132 ;
-  assign \$134  = \$signature__addr  == 4'h9;
-  assign \$135  = \$signature__addr  + 1'h1;
-  assign \$136  = \$134  ? 5'h00 : \$135 ;
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = | q_stored;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = rport__addr == 4'h9;
-  assign \$142  = rport__addr + 1'h1;
-  assign \$143  = \$141  ? 5'h00 : \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = | q_stored;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = rq_valid_9 & \$149 ;
-  assign \$151  = q_stored + \$150 ;
-  assign \$152  = ~ o__valid;
-  assign \$153  = \$152  | o__ready;
-  assign \$154  = | q_stored;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = \$151  - \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = \$159  | rq_valid_9;
-  assign \$161  = | q_stored;
-  assign \$162  = \$161  ? rport__data : q_in;
+  assign \$123  = $signed(rq3_code) < $signed(8'h80);
+  assign \$124  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$125  = \$124  ? 50'h000000000007f : rq3_code;
+  assign \$126  = \$123  ? 50'h3ffffffffff80 : \$125 ;
+  assign \$127  = \$8 [3:0] < 4'hb;
+  assign \$128  = ~ o__valid;
+  assign \$129  = \$128  | o__ready;
+  assign \$130  = | q_stored;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$129  & \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_valid_9 & \$133 ;
+  assign \$135  = \$signature__addr  == 4'h9;
+  assign \$136  = \$signature__addr  + 1'h1;
+  assign \$137  = \$135  ? 5'h00 : \$136 ;
+  assign \$138  = ~ o__valid;
+  assign \$139  = \$138  | o__ready;
+  assign \$140  = | q_stored;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = rport__addr == 4'h9;
+  assign \$143  = rport__addr + 1'h1;
+  assign \$144  = \$142  ? 5'h00 : \$143 ;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = | q_stored;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$146  & \$148 ;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = rq_valid_9 & \$150 ;
+  assign \$152  = q_stored + \$151 ;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = | q_stored;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$152  - \$156 ;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = | q_stored;
+  assign \$161  = \$160  | rq_valid_9;
+  assign \$162  = | q_stored;
+  assign \$163  = \$162  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$163 ;
+    group <= \$164 ;
   always @(posedge clk)
-    rq_valid_1 <= \$164 ;
+    rq_valid_1 <= \$165 ;
   always @(posedge clk)
-    rq_valid_2 <= \$165 ;
+    rq_valid_2 <= \$166 ;
   always @(posedge clk)
-    rq_valid_3 <= \$166 ;
+    rq_valid_3 <= \$167 ;
   always @(posedge clk)
-    rq_valid_4 <= \$167 ;
+    rq_valid_4 <= \$168 ;
   always @(posedge clk)
-    rq_valid_5 <= \$168 ;
+    rq_valid_5 <= \$169 ;
   always @(posedge clk)
-    rq_valid_6 <= \$169 ;
+    rq_valid_6 <= \$170 ;
   always @(posedge clk)
-    rq_valid_7 <= \$170 ;
+    rq_valid_7 <= \$171 ;
   always @(posedge clk)
-    rq_valid_8 <= \$171 ;
+    rq_valid_8 <= \$172 ;
   always @(posedge clk)
-    rq_valid_9 <= \$172 ;
+    rq_valid_9 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$173 ;
+    rq0_mult_1 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$174 ;
+    rq0_mult_2 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$175 ;
+    rq0_mult_3 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$176 ;
+    rq0_mult_4 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$177 ;
+    rq0_mult_5 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$178 ;
+    rq0_mult_6 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$179 ;
+    rq0_mult_7 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$180 ;
+    rq0_mult_8 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$181 ;
+    rq0_shift_1 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$182 ;
+    rq0_shift_2 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$183 ;
+    rq0_shift_3 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$184 ;
+    rq0_shift_4 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$185 ;
+    rq0_shift_5 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$186 ;
+    rq0_shift_6 <= \$187 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$187 ;
+    rq0_shift_7 <= \$188 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$188 ;
+    rq0_shift_8 <= \$189 ;
   always @(posedge clk)
-    rq0_half_1 <= \$189 ;
+    rq0_half_1 <= \$190 ;
   always @(posedge clk)
-    rq0_half_2 <= \$190 ;
+    rq0_half_2 <= \$191 ;
   always @(posedge clk)
-    rq0_half_3 <= \$191 ;
+    rq0_half_3 <= \$192 ;
   always @(posedge clk)
-    rq0_half_4 <= \$192 ;
+    rq0_half_4 <= \$193 ;
   always @(posedge clk)
-    rq0_half_5 <= \$193 ;
+    rq0_half_5 <= \$194 ;
   always @(posedge clk)
-    rq0_half_6 <= \$194 ;
+    rq0_half_6 <= \$195 ;
   always @(posedge clk)
-    rq0_half_7 <= \$195 ;
+    rq0_half_7 <= \$196 ;
   always @(posedge clk)
-    rq0_half_8 <= \$196 ;
+    rq0_half_8 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$197 ;
+    rq0_mask_1 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$198 ;
+    rq0_mask_2 <= \$199 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$199 ;
+    rq0_mask_3 <= \$200 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$200 ;
+    rq0_mask_4 <= \$201 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$201 ;
+    rq0_mask_5 <= \$202 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$202 ;
+    rq0_mask_6 <= \$203 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$203 ;
+    rq0_mask_7 <= \$204 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$204 ;
+    rq0_mask_8 <= \$205 ;
   always @(posedge clk)
-    rq0_x <= \$205 ;
+    rq0_x <= \$206 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$206 ;
+    rq0_x0_0 <= \$207 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$207 ;
+    rq0_m0_0 <= \$208 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$208 ;
+    rq0_part0_0 <= \$209 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$209 ;
+    rq0_part0_0_r <= \$210 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$210 ;
+    rq0_part0_0_rr <= \$211 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$211 ;
+    rq0_x0_1 <= \$212 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$212 ;
+    rq0_m0_1 <= \$213 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$213 ;
+    rq0_part0_1 <= \$214 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$214 ;
+    rq0_part0_1_r <= \$215 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$215 ;
+    rq0_part0_1_rr <= \$216 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$216 ;
+    rq0_x1_0 <= \$217 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$217 ;
+    rq0_m1_0 <= \$218 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$218 ;
+    rq0_part1_0 <= \$219 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$219 ;
+    rq0_part1_0_r <= \$220 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$220 ;
+    rq0_part1_0_rr <= \$221 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$221 ;
+    rq0_x1_1 <= \$222 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$222 ;
+    rq0_m1_1 <= \$223 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$223 ;
+    rq0_part1_1 <= \$224 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$224 ;
+    rq0_part1_1_r <= \$225 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$225 ;
+    rq0_part1_1_rr <= \$226 ;
   always @(posedge clk)
-    rq0_prod <= \$226 ;
+    rq0_prod <= \$227 ;
   always @(posedge clk)
-    rq0_floor <= \$227 ;
+    rq0_floor <= \$228 ;
   always @(posedge clk)
-    rq0_above <= \$228 ;
+    rq0_above <= \$229 ;
   always @(posedge clk)
-    rq0_tie <= \$229 ;
+    rq0_tie <= \$230 ;
   always @(posedge clk)
-    rq0_code <= \$230 ;
+    rq0_code <= \$231 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$231 ;
+    rq1_mult_1 <= \$232 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$232 ;
+    rq1_mult_2 <= \$233 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$233 ;
+    rq1_mult_3 <= \$234 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$234 ;
+    rq1_mult_4 <= \$235 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$235 ;
+    rq1_mult_5 <= \$236 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$236 ;
+    rq1_mult_6 <= \$237 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$237 ;
+    rq1_mult_7 <= \$238 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$238 ;
+    rq1_mult_8 <= \$239 ;
   always @(posedge clk)
-    rq1_x <= \$239 ;
+    rq1_x <= \$240 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$240 ;
+    rq1_x0_0 <= \$241 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$241 ;
+    rq1_m0_0 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$242 ;
+    rq1_part0_0 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$243 ;
+    rq1_part0_0_r <= \$244 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$244 ;
+    rq1_part0_0_rr <= \$245 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$245 ;
+    rq1_x0_1 <= \$246 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$246 ;
+    rq1_m0_1 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$247 ;
+    rq1_part0_1 <= \$248 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$248 ;
+    rq1_part0_1_r <= \$249 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$249 ;
+    rq1_part0_1_rr <= \$250 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$250 ;
+    rq1_x1_0 <= \$251 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$251 ;
+    rq1_m1_0 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$252 ;
+    rq1_part1_0 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$253 ;
+    rq1_part1_0_r <= \$254 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$254 ;
+    rq1_part1_0_rr <= \$255 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$255 ;
+    rq1_x1_1 <= \$256 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$256 ;
+    rq1_m1_1 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$257 ;
+    rq1_part1_1 <= \$258 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$258 ;
+    rq1_part1_1_r <= \$259 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$259 ;
+    rq1_part1_1_rr <= \$260 ;
   always @(posedge clk)
-    rq1_prod <= \$260 ;
+    rq1_prod <= \$261 ;
   always @(posedge clk)
-    rq1_floor <= \$261 ;
+    rq1_floor <= \$262 ;
   always @(posedge clk)
-    rq1_above <= \$262 ;
+    rq1_above <= \$263 ;
   always @(posedge clk)
-    rq1_tie <= \$263 ;
+    rq1_tie <= \$264 ;
   always @(posedge clk)
-    rq1_code <= \$264 ;
+    rq1_code <= \$265 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$265 ;
+    rq2_mult_1 <= \$266 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$266 ;
+    rq2_mult_2 <= \$267 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$267 ;
+    rq2_mult_3 <= \$268 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$268 ;
+    rq2_mult_4 <= \$269 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$269 ;
+    rq2_mult_5 <= \$270 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$270 ;
+    rq2_mult_6 <= \$271 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$271 ;
+    rq2_mult_7 <= \$272 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$272 ;
+    rq2_mult_8 <= \$273 ;
   always @(posedge clk)
-    rq2_x <= \$273 ;
+    rq2_x <= \$274 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$274 ;
+    rq2_x0_0 <= \$275 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$275 ;
+    rq2_m0_0 <= \$276 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$276 ;
+    rq2_part0_0 <= \$277 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$277 ;
+    rq2_part0_0_r <= \$278 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$278 ;
+    rq2_part0_0_rr <= \$279 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$279 ;
+    rq2_x0_1 <= \$280 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$280 ;
+    rq2_m0_1 <= \$281 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$281 ;
+    rq2_part0_1 <= \$282 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$282 ;
+    rq2_part0_1_r <= \$283 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$283 ;
+    rq2_part0_1_rr <= \$284 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$284 ;
+    rq2_x1_0 <= \$285 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$285 ;
+    rq2_m1_0 <= \$286 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$286 ;
+    rq2_part1_0 <= \$287 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$287 ;
+    rq2_part1_0_r <= \$288 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$288 ;
+    rq2_part1_0_rr <= \$289 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$289 ;
+    rq2_x1_1 <= \$290 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$290 ;
+    rq2_m1_1 <= \$291 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$291 ;
+    rq2_part1_1 <= \$292 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$292 ;
+    rq2_part1_1_r <= \$293 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$293 ;
+    rq2_part1_1_rr <= \$294 ;
   always @(posedge clk)
-    rq2_prod <= \$294 ;
+    rq2_prod <= \$295 ;
   always @(posedge clk)
-    rq2_floor <= \$295 ;
+    rq2_floor <= \$296 ;
   always @(posedge clk)
-    rq2_above <= \$296 ;
+    rq2_above <= \$297 ;
   always @(posedge clk)
-    rq2_tie <= \$297 ;
+    rq2_tie <= \$298 ;
   always @(posedge clk)
-    rq2_code <= \$298 ;
+    rq2_code <= \$299 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$299 ;
+    rq3_mult_1 <= \$300 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$300 ;
+    rq3_mult_2 <= \$301 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$301 ;
+    rq3_mult_3 <= \$302 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$302 ;
+    rq3_mult_4 <= \$303 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$303 ;
+    rq3_mult_5 <= \$304 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$304 ;
+    rq3_mult_6 <= \$305 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$305 ;
+    rq3_mult_7 <= \$306 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$306 ;
+    rq3_mult_8 <= \$307 ;
   always @(posedge clk)
-    rq3_x <= \$307 ;
+    rq3_x <= \$308 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$308 ;
+    rq3_x0_0 <= \$309 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$309 ;
+    rq3_m0_0 <= \$310 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$310 ;
+    rq3_part0_0 <= \$311 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$311 ;
+    rq3_part0_0_r <= \$312 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$312 ;
+    rq3_part0_0_rr <= \$313 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$313 ;
+    rq3_x0_1 <= \$314 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$314 ;
+    rq3_m0_1 <= \$315 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$315 ;
+    rq3_part0_1 <= \$316 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$316 ;
+    rq3_part0_1_r <= \$317 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$317 ;
+    rq3_part0_1_rr <= \$318 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$318 ;
+    rq3_x1_0 <= \$319 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$319 ;
+    rq3_m1_0 <= \$320 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$320 ;
+    rq3_part1_0 <= \$321 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$321 ;
+    rq3_part1_0_r <= \$322 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$322 ;
+    rq3_part1_0_rr <= \$323 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$323 ;
+    rq3_x1_1 <= \$324 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$324 ;
+    rq3_m1_1 <= \$325 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$325 ;
+    rq3_part1_1 <= \$326 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$326 ;
+    rq3_part1_1_r <= \$327 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$327 ;
+    rq3_part1_1_rr <= \$328 ;
   always @(posedge clk)
-    rq3_prod <= \$328 ;
+    rq3_prod <= \$329 ;
   always @(posedge clk)
-    rq3_floor <= \$329 ;
+    rq3_floor <= \$330 ;
   always @(posedge clk)
-    rq3_above <= \$330 ;
+    rq3_above <= \$331 ;
   always @(posedge clk)
-    rq3_tie <= \$331 ;
+    rq3_tie <= \$332 ;
   always @(posedge clk)
-    rq3_code <= \$332 ;
+    rq3_code <= \$333 ;
   always @(posedge clk)
-    rq0_out <= \$333 ;
+    rq0_out <= \$334 ;
   always @(posedge clk)
-    rq1_out <= \$334 ;
+    rq1_out <= \$335 ;
   always @(posedge clk)
-    rq2_out <= \$335 ;
+    rq2_out <= \$336 ;
   always @(posedge clk)
-    rq3_out <= \$336 ;
+    rq3_out <= \$337 ;
   always @(posedge clk)
-    q_owed <= \$337 ;
+    q_owed <= \$338 ;
   always @(posedge clk)
-    \$signature__addr  <= \$338 ;
+    i__ready <= \$339 ;
   always @(posedge clk)
-    rport__addr <= \$339 ;
+    \$signature__addr  <= \$340 ;
   always @(posedge clk)
-    q_stored <= \$340 ;
+    rport__addr <= \$341 ;
   always @(posedge clk)
-    o__valid <= \$341 ;
+    q_stored <= \$342 ;
   always @(posedge clk)
-    o__payload <= \$342 ;
+    o__valid <= \$343 ;
+  always @(posedge clk)
+    o__payload <= \$344 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$16  = 25'h1159cbc;
+          \$20  = 25'h1159cbc;
       3'h1:
-          \$16  = 25'h160b082;
+          \$20  = 25'h160b082;
       3'h2:
-          \$16  = 25'h1572e43;
+          \$20  = 25'h1572e43;
       3'h3:
-          \$16  = 25'h13649e8;
+          \$20  = 25'h13649e8;
       3'h4:
-          \$16  = 25'h13b2c9f;
+          \$20  = 25'h13b2c9f;
       3'h5:
-          \$16  = 25'h178abe0;
+          \$20  = 25'h178abe0;
       3'h6:
-          \$16  = 25'h1519840;
+          \$20  = 25'h1519840;
       3'h7:
-          \$16  = 25'h1f7a684;
+          \$20  = 25'h1f7a684;
     endcase
   end
   always @* begin
@@ -15780,21 +15826,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h1:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h2:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h3:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h4:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h5:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h6:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       3'h7:
-          \$17  = 6'h24;
+          \$21  = 6'h24;
     endcase
   end
   always @* begin
@@ -15802,21 +15848,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       3'h1:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       3'h2:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       3'h3:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       3'h4:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       3'h5:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       3'h6:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       3'h7:
-          \$18  = 36'h800000000;
+          \$22  = 36'h800000000;
     endcase
   end
   always @* begin
@@ -15824,21 +15870,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       3'h1:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       3'h2:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       3'h3:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       3'h4:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       3'h5:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       3'h6:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       3'h7:
-          \$19  = 36'hfffffffff;
+          \$23  = 36'hfffffffff;
     endcase
   end
   always @* begin
@@ -15846,21 +15892,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$41  = 25'h17a8cde;
+          \$45  = 25'h17a8cde;
       3'h1:
-          \$41  = 25'h1d0c89f;
+          \$45  = 25'h1d0c89f;
       3'h2:
-          \$41  = 25'h1931a08;
+          \$45  = 25'h1931a08;
       3'h3:
-          \$41  = 25'h14ff41d;
+          \$45  = 25'h14ff41d;
       3'h4:
-          \$41  = 25'h186a361;
+          \$45  = 25'h186a361;
       3'h5:
-          \$41  = 25'h12151b8;
+          \$45  = 25'h12151b8;
       3'h6:
-          \$41  = 25'h11d254d;
+          \$45  = 25'h11d254d;
       3'h7:
-          \$41  = 25'h109eeaf;
+          \$45  = 25'h109eeaf;
     endcase
   end
   always @* begin
@@ -15868,21 +15914,21 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$63  = 25'h1481b24;
+          \$67  = 25'h1481b24;
       3'h1:
-          \$63  = 25'h134bafa;
+          \$67  = 25'h134bafa;
       3'h2:
-          \$63  = 25'h1805606;
+          \$67  = 25'h1805606;
       3'h3:
-          \$63  = 25'h172ff59;
+          \$67  = 25'h172ff59;
       3'h4:
-          \$63  = 25'h18a16e7;
+          \$67  = 25'h18a16e7;
       3'h5:
-          \$63  = 25'h15de1ba;
+          \$67  = 25'h15de1ba;
       3'h6:
-          \$63  = 25'h1be4a43;
+          \$67  = 25'h1be4a43;
       3'h7:
-          \$63  = 25'h15ee734;
+          \$67  = 25'h15ee734;
     endcase
   end
   always @* begin
@@ -15890,491 +15936,484 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$85  = 25'h163d374;
+          \$89  = 25'h163d374;
       3'h1:
-          \$85  = 25'h14e5d33;
+          \$89  = 25'h14e5d33;
       3'h2:
-          \$85  = 25'h1758aca;
+          \$89  = 25'h1758aca;
       3'h3:
-          \$85  = 25'h17cdb8c;
+          \$89  = 25'h17cdb8c;
       3'h4:
-          \$85  = 25'h102438f;
+          \$89  = 25'h102438f;
       3'h5:
-          \$85  = 25'h14d9907;
+          \$89  = 25'h14d9907;
       3'h6:
-          \$85  = 25'h15bef06;
+          \$89  = 25'h15bef06;
       3'h7:
-          \$85  = 25'h1521e58;
+          \$89  = 25'h1521e58;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = group;
-    if (\$11 ) begin
-      \$163  = \$14 [2:0];
+    \$164  = group;
+    if (\$15 ) begin
+      \$164  = \$18 [2:0];
     end
     if (rst) begin
-      \$163  = 3'h0;
+      \$164  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = \$15 ;
-    if (rst) begin
-      \$164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = rq_valid_1;
+    \$165  = \$19 ;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = rq_valid_2;
+    \$166  = rq_valid_1;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = rq_valid_3;
+    \$167  = rq_valid_2;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = rq_valid_4;
+    \$168  = rq_valid_3;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = rq_valid_5;
+    \$169  = rq_valid_4;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = rq_valid_6;
+    \$170  = rq_valid_5;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = rq_valid_7;
+    \$171  = rq_valid_6;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = rq_valid_8;
+    \$172  = rq_valid_7;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = \$16 ;
+    \$173  = rq_valid_8;
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = rq0_mult_1;
+    \$174  = \$20 ;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = rq0_mult_2;
+    \$175  = rq0_mult_1;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = rq0_mult_3;
+    \$176  = rq0_mult_2;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = rq0_mult_4;
+    \$177  = rq0_mult_3;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = rq0_mult_5;
+    \$178  = rq0_mult_4;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = rq0_mult_6;
+    \$179  = rq0_mult_5;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = rq0_mult_7;
+    \$180  = rq0_mult_6;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = \$17 ;
+    \$181  = rq0_mult_7;
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = rq0_shift_1;
+    \$182  = \$21 ;
     if (rst) begin
       \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = rq0_shift_2;
+    \$183  = rq0_shift_1;
     if (rst) begin
       \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = rq0_shift_3;
+    \$184  = rq0_shift_2;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = rq0_shift_4;
+    \$185  = rq0_shift_3;
     if (rst) begin
       \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = rq0_shift_5;
+    \$186  = rq0_shift_4;
     if (rst) begin
       \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = rq0_shift_6;
+    \$187  = rq0_shift_5;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = rq0_shift_7;
+    \$188  = rq0_shift_6;
     if (rst) begin
       \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$189  = \$18 ;
+    \$189  = rq0_shift_7;
     if (rst) begin
-      \$189  = 36'h000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$190  = rq0_half_1;
+    \$190  = \$22 ;
     if (rst) begin
       \$190  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = rq0_half_2;
+    \$191  = rq0_half_1;
     if (rst) begin
       \$191  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = rq0_half_3;
+    \$192  = rq0_half_2;
     if (rst) begin
       \$192  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = rq0_half_4;
+    \$193  = rq0_half_3;
     if (rst) begin
       \$193  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = rq0_half_5;
+    \$194  = rq0_half_4;
     if (rst) begin
       \$194  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = rq0_half_6;
+    \$195  = rq0_half_5;
     if (rst) begin
       \$195  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = rq0_half_7;
+    \$196  = rq0_half_6;
     if (rst) begin
       \$196  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = \$19 ;
+    \$197  = rq0_half_7;
     if (rst) begin
       \$197  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = rq0_mask_1;
+    \$198  = \$23 ;
     if (rst) begin
       \$198  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = rq0_mask_2;
+    \$199  = rq0_mask_1;
     if (rst) begin
       \$199  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = rq0_mask_3;
+    \$200  = rq0_mask_2;
     if (rst) begin
       \$200  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = rq0_mask_4;
+    \$201  = rq0_mask_3;
     if (rst) begin
       \$201  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = rq0_mask_5;
+    \$202  = rq0_mask_4;
     if (rst) begin
       \$202  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = rq0_mask_6;
+    \$203  = rq0_mask_5;
     if (rst) begin
       \$203  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = rq0_mask_7;
+    \$204  = rq0_mask_6;
     if (rst) begin
       \$204  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = i__payload[22:0];
+    \$205  = rq0_mask_7;
     if (rst) begin
-      \$205  = 23'h000000;
+      \$205  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = rq0_x[16:0];
+    \$206  = i__payload[22:0];
     if (rst) begin
-      \$206  = 17'h00000;
+      \$206  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = rq0_mult_1[16:0];
+    \$207  = rq0_x[16:0];
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = \$20 ;
+    \$208  = rq0_mult_1[16:0];
     if (rst) begin
-      \$208  = 34'h000000000;
+      \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = rq0_part0_0;
+    \$209  = \$24 ;
     if (rst) begin
       \$209  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = rq0_part0_0_r;
+    \$210  = rq0_part0_0;
     if (rst) begin
       \$210  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = rq0_x[16:0];
+    \$211  = rq0_part0_0_r;
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = rq0_mult_1[24:17];
+    \$212  = rq0_x[16:0];
     if (rst) begin
-      \$212  = 8'h00;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = \$21 ;
+    \$213  = rq0_mult_1[24:17];
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = rq0_part0_1;
+    \$214  = \$25 ;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = rq0_part0_1_r;
+    \$215  = rq0_part0_1;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = rq0_x[22:17];
+    \$216  = rq0_part0_1_r;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = rq0_mult_1[16:0];
+    \$217  = rq0_x[22:17];
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = \$22 ;
+    \$218  = rq0_mult_1[16:0];
     if (rst) begin
-      \$218  = 23'h000000;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = rq0_part1_0;
+    \$219  = \$26 ;
     if (rst) begin
       \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = rq0_part1_0_r;
+    \$220  = rq0_part1_0;
     if (rst) begin
       \$220  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = rq0_x[22:17];
+    \$221  = rq0_part1_0_r;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = rq0_mult_1[24:17];
+    \$222  = rq0_x[22:17];
     if (rst) begin
-      \$222  = 8'h00;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = \$23 ;
+    \$223  = rq0_mult_1[24:17];
     if (rst) begin
-      \$223  = 14'h0000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = rq0_part1_1;
+    \$224  = \$27 ;
     if (rst) begin
       \$224  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = rq0_part1_1_r;
+    \$225  = rq0_part1_1;
     if (rst) begin
       \$225  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = \$31 [47:0];
+    \$226  = rq0_part1_1_r;
     if (rst) begin
-      \$226  = 48'h000000000000;
+      \$226  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = \$32 ;
+    \$227  = \$35 [47:0];
     if (rst) begin
       \$227  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = \$33 ;
+    \$228  = \$36 ;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = \$36 ;
+    \$229  = \$37 ;
     if (rst) begin
       \$229  = 1'h0;
     end
@@ -16383,236 +16422,236 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$230  = \$40 ;
     if (rst) begin
-      \$230  = 50'h0000000000000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = \$41 ;
+    \$231  = \$44 ;
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = rq1_mult_1;
+    \$232  = \$45 ;
     if (rst) begin
       \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = rq1_mult_2;
+    \$233  = rq1_mult_1;
     if (rst) begin
       \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = rq1_mult_3;
+    \$234  = rq1_mult_2;
     if (rst) begin
       \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = rq1_mult_4;
+    \$235  = rq1_mult_3;
     if (rst) begin
       \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = rq1_mult_5;
+    \$236  = rq1_mult_4;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = rq1_mult_6;
+    \$237  = rq1_mult_5;
     if (rst) begin
       \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = rq1_mult_7;
+    \$238  = rq1_mult_6;
     if (rst) begin
       \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = i__payload[45:23];
+    \$239  = rq1_mult_7;
     if (rst) begin
-      \$239  = 23'h000000;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = rq1_x[16:0];
+    \$240  = i__payload[45:23];
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = rq1_mult_1[16:0];
+    \$241  = rq1_x[16:0];
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = \$42 ;
+    \$242  = rq1_mult_1[16:0];
     if (rst) begin
-      \$242  = 34'h000000000;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = rq1_part0_0;
+    \$243  = \$46 ;
     if (rst) begin
       \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = rq1_part0_0_r;
+    \$244  = rq1_part0_0;
     if (rst) begin
       \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = rq1_x[16:0];
+    \$245  = rq1_part0_0_r;
     if (rst) begin
-      \$245  = 17'h00000;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = rq1_mult_1[24:17];
+    \$246  = rq1_x[16:0];
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = \$43 ;
+    \$247  = rq1_mult_1[24:17];
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = rq1_part0_1;
+    \$248  = \$47 ;
     if (rst) begin
       \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = rq1_part0_1_r;
+    \$249  = rq1_part0_1;
     if (rst) begin
       \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = rq1_x[22:17];
+    \$250  = rq1_part0_1_r;
     if (rst) begin
-      \$250  = 6'h00;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = rq1_mult_1[16:0];
+    \$251  = rq1_x[22:17];
     if (rst) begin
-      \$251  = 17'h00000;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = \$44 ;
+    \$252  = rq1_mult_1[16:0];
     if (rst) begin
-      \$252  = 23'h000000;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = rq1_part1_0;
+    \$253  = \$48 ;
     if (rst) begin
       \$253  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = rq1_part1_0_r;
+    \$254  = rq1_part1_0;
     if (rst) begin
       \$254  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = rq1_x[22:17];
+    \$255  = rq1_part1_0_r;
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = rq1_mult_1[24:17];
+    \$256  = rq1_x[22:17];
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = \$45 ;
+    \$257  = rq1_mult_1[24:17];
     if (rst) begin
-      \$257  = 14'h0000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = rq1_part1_1;
+    \$258  = \$49 ;
     if (rst) begin
       \$258  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = rq1_part1_1_r;
+    \$259  = rq1_part1_1;
     if (rst) begin
       \$259  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = \$53 [47:0];
+    \$260  = rq1_part1_1_r;
     if (rst) begin
-      \$260  = 48'h000000000000;
+      \$260  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$261  = \$54 ;
+    \$261  = \$57 [47:0];
     if (rst) begin
       \$261  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$262  = \$55 ;
+    \$262  = \$58 ;
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$263  = \$58 ;
+    \$263  = \$59 ;
     if (rst) begin
       \$263  = 1'h0;
     end
@@ -16621,236 +16660,236 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$264  = \$62 ;
     if (rst) begin
-      \$264  = 50'h0000000000000;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = \$63 ;
+    \$265  = \$66 ;
     if (rst) begin
-      \$265  = 25'h0000000;
+      \$265  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$266  = rq2_mult_1;
+    \$266  = \$67 ;
     if (rst) begin
       \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = rq2_mult_2;
+    \$267  = rq2_mult_1;
     if (rst) begin
       \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$268  = rq2_mult_3;
+    \$268  = rq2_mult_2;
     if (rst) begin
       \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$269  = rq2_mult_4;
+    \$269  = rq2_mult_3;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$270  = rq2_mult_5;
+    \$270  = rq2_mult_4;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = rq2_mult_6;
+    \$271  = rq2_mult_5;
     if (rst) begin
       \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = rq2_mult_7;
+    \$272  = rq2_mult_6;
     if (rst) begin
       \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = i__payload[68:46];
+    \$273  = rq2_mult_7;
     if (rst) begin
-      \$273  = 23'h000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = rq2_x[16:0];
+    \$274  = i__payload[68:46];
     if (rst) begin
-      \$274  = 17'h00000;
+      \$274  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = rq2_mult_1[16:0];
+    \$275  = rq2_x[16:0];
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = \$64 ;
+    \$276  = rq2_mult_1[16:0];
     if (rst) begin
-      \$276  = 34'h000000000;
+      \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = rq2_part0_0;
+    \$277  = \$68 ;
     if (rst) begin
       \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = rq2_part0_0_r;
+    \$278  = rq2_part0_0;
     if (rst) begin
       \$278  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$279  = rq2_x[16:0];
+    \$279  = rq2_part0_0_r;
     if (rst) begin
-      \$279  = 17'h00000;
+      \$279  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = rq2_mult_1[24:17];
+    \$280  = rq2_x[16:0];
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$281  = \$65 ;
+    \$281  = rq2_mult_1[24:17];
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$282  = rq2_part0_1;
+    \$282  = \$69 ;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = rq2_part0_1_r;
+    \$283  = rq2_part0_1;
     if (rst) begin
       \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = rq2_x[22:17];
+    \$284  = rq2_part0_1_r;
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = rq2_mult_1[16:0];
+    \$285  = rq2_x[22:17];
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$286  = \$66 ;
+    \$286  = rq2_mult_1[16:0];
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$287  = rq2_part1_0;
+    \$287  = \$70 ;
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$288  = rq2_part1_0_r;
+    \$288  = rq2_part1_0;
     if (rst) begin
       \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = rq2_x[22:17];
+    \$289  = rq2_part1_0_r;
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$290  = rq2_mult_1[24:17];
+    \$290  = rq2_x[22:17];
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$291  = \$67 ;
+    \$291  = rq2_mult_1[24:17];
     if (rst) begin
-      \$291  = 14'h0000;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$292  = rq2_part1_1;
+    \$292  = \$71 ;
     if (rst) begin
       \$292  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$293  = rq2_part1_1_r;
+    \$293  = rq2_part1_1;
     if (rst) begin
       \$293  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$294  = \$75 [47:0];
+    \$294  = rq2_part1_1_r;
     if (rst) begin
-      \$294  = 48'h000000000000;
+      \$294  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$295  = \$76 ;
+    \$295  = \$79 [47:0];
     if (rst) begin
       \$295  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$296  = \$77 ;
+    \$296  = \$80 ;
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$297  = \$80 ;
+    \$297  = \$81 ;
     if (rst) begin
       \$297  = 1'h0;
     end
@@ -16859,236 +16898,236 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$298  = \$84 ;
     if (rst) begin
-      \$298  = 50'h0000000000000;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$299  = \$85 ;
+    \$299  = \$88 ;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$300  = rq3_mult_1;
+    \$300  = \$89 ;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$301  = rq3_mult_2;
+    \$301  = rq3_mult_1;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$302  = rq3_mult_3;
+    \$302  = rq3_mult_2;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$303  = rq3_mult_4;
+    \$303  = rq3_mult_3;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$304  = rq3_mult_5;
+    \$304  = rq3_mult_4;
     if (rst) begin
       \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$305  = rq3_mult_6;
+    \$305  = rq3_mult_5;
     if (rst) begin
       \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$306  = rq3_mult_7;
+    \$306  = rq3_mult_6;
     if (rst) begin
       \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$307  = i__payload[91:69];
+    \$307  = rq3_mult_7;
     if (rst) begin
-      \$307  = 23'h000000;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$308  = rq3_x[16:0];
+    \$308  = i__payload[91:69];
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$309  = rq3_mult_1[16:0];
+    \$309  = rq3_x[16:0];
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$310  = \$86 ;
+    \$310  = rq3_mult_1[16:0];
     if (rst) begin
-      \$310  = 34'h000000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$311  = rq3_part0_0;
+    \$311  = \$90 ;
     if (rst) begin
       \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$312  = rq3_part0_0_r;
+    \$312  = rq3_part0_0;
     if (rst) begin
       \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$313  = rq3_x[16:0];
+    \$313  = rq3_part0_0_r;
     if (rst) begin
-      \$313  = 17'h00000;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$314  = rq3_mult_1[24:17];
+    \$314  = rq3_x[16:0];
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$315  = \$87 ;
+    \$315  = rq3_mult_1[24:17];
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$316  = rq3_part0_1;
+    \$316  = \$91 ;
     if (rst) begin
       \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$317  = rq3_part0_1_r;
+    \$317  = rq3_part0_1;
     if (rst) begin
       \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$318  = rq3_x[22:17];
+    \$318  = rq3_part0_1_r;
     if (rst) begin
-      \$318  = 6'h00;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$319  = rq3_mult_1[16:0];
+    \$319  = rq3_x[22:17];
     if (rst) begin
-      \$319  = 17'h00000;
+      \$319  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$320  = \$88 ;
+    \$320  = rq3_mult_1[16:0];
     if (rst) begin
-      \$320  = 23'h000000;
+      \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$321  = rq3_part1_0;
+    \$321  = \$92 ;
     if (rst) begin
       \$321  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$322  = rq3_part1_0_r;
+    \$322  = rq3_part1_0;
     if (rst) begin
       \$322  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$323  = rq3_x[22:17];
+    \$323  = rq3_part1_0_r;
     if (rst) begin
-      \$323  = 6'h00;
+      \$323  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$324  = rq3_mult_1[24:17];
+    \$324  = rq3_x[22:17];
     if (rst) begin
-      \$324  = 8'h00;
+      \$324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$325  = \$89 ;
+    \$325  = rq3_mult_1[24:17];
     if (rst) begin
-      \$325  = 14'h0000;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$326  = rq3_part1_1;
+    \$326  = \$93 ;
     if (rst) begin
       \$326  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$327  = rq3_part1_1_r;
+    \$327  = rq3_part1_1;
     if (rst) begin
       \$327  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$328  = \$97 [47:0];
+    \$328  = rq3_part1_1_r;
     if (rst) begin
-      \$328  = 48'h000000000000;
+      \$328  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$329  = \$98 ;
+    \$329  = \$101 [47:0];
     if (rst) begin
       \$329  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$330  = \$99 ;
+    \$330  = \$102 ;
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$331  = \$102 ;
+    \$331  = \$103 ;
     if (rst) begin
       \$331  = 1'h0;
     end
@@ -17097,14 +17136,14 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$332  = \$106 ;
     if (rst) begin
-      \$332  = 50'h0000000000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = \$110 [7:0];
+    \$333  = \$110 ;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 50'h0000000000000;
     end
   end
   always @* begin
@@ -17130,63 +17169,78 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = \$126 [3:0];
+    \$337  = \$126 [7:0];
     if (rst) begin
-      \$337  = 4'h0;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = \$signature__addr ;
-    if (\$133 ) begin
-      \$338  = \$136 [3:0];
-    end
+    \$338  = \$8 [3:0];
     if (rst) begin
       \$338  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = rport__addr;
-    if (\$140 ) begin
-      \$339  = \$143 [3:0];
-    end
+    \$339  = \$127 ;
     if (rst) begin
-      \$339  = 4'h0;
+      \$339  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = \$156 [3:0];
+    \$340  = \$signature__addr ;
+    if (\$134 ) begin
+      \$340  = \$137 [3:0];
+    end
     if (rst) begin
       \$340  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = o__valid;
-    if (\$158 ) begin
-      \$341  = \$160 ;
+    \$341  = rport__addr;
+    if (\$141 ) begin
+      \$341  = \$144 [3:0];
     end
     if (rst) begin
-      \$341  = 1'h0;
+      \$341  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = o__payload;
-    if (\$158 ) begin
-      \$342  = \$162 ;
-    end
+    \$342  = \$157 [3:0];
     if (rst) begin
-      \$342  = 32'd0;
+      \$342  = 4'h0;
     end
   end
-  assign i__ready = q_room;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$343  = o__valid;
+    if (\$159 ) begin
+      \$343  = \$161 ;
+    end
+    if (rst) begin
+      \$343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$344  = o__payload;
+    if (\$159 ) begin
+      \$344  = \$163 ;
+    end
+    if (rst) begin
+      \$344  = 32'd0;
+    end
+  end
+  assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$14  = \$2 [7:0];
-  assign \port__addr$16  = \$3 [7:0];
-  assign \port__addr$18  = \$4 [7:0];
+  assign \port__addr$13  = \$2 [7:0];
+  assign \port__addr$15  = \$3 [7:0];
+  assign \port__addr$17  = \$4 [7:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -17202,9 +17256,9 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \port__data$24 ;
-  assign q_in[23:16] = \port__data$23 ;
-  assign q_in[15:8] = \port__data$22 ;
+  assign q_in[31:24] = \port__data$23 ;
+  assign q_in[23:16] = \port__data$22 ;
+  assign q_in[15:8] = \port__data$21 ;
   assign q_in[7:0] = port__data;
   assign rq1_rem[47:35] = 13'h0000;
   assign rq1_rem[34:0] = rq1_prod[34:0];
@@ -17212,52 +17266,52 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[47:35] = 13'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$24  = { 1'h0, rq0_part0_0_rr };
-  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$46  = { 1'h0, rq1_part0_0_rr };
-  assign \$48  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$50  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$52  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$54  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$57  = 1'h1;
-  assign \$58  = \$56 ;
-  assign \$68  = { 1'h0, rq2_part0_0_rr };
-  assign \$70  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$72  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$74  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$76  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$79  = 1'h1;
-  assign \$80  = \$78 ;
-  assign \$90  = { 1'h0, rq3_part0_0_rr };
-  assign \$92  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$94  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$96  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$98  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$101  = 1'h1;
-  assign \$102  = \$100 ;
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$50  = { 1'h0, rq1_part0_0_rr };
+  assign \$52  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$54  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$56  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$58  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$61  = 1'h1;
+  assign \$62  = \$60 ;
+  assign \$72  = { 1'h0, rq2_part0_0_rr };
+  assign \$74  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$76  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$78  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$80  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$83  = 1'h1;
+  assign \$84  = \$82 ;
+  assign \$94  = { 1'h0, rq3_part0_0_rr };
+  assign \$96  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$98  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$100  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$102  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$105  = 1'h1;
+  assign \$106  = \$104 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
+module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  reg [7:0] \$100 ;
+  reg [3:0] \$1 ;
+  wire [8:0] \$10 ;
+  reg [31:0] \$100 ;
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
-  wire \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [16:0] \$112 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
+  wire [8:0] \$11 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
@@ -17265,70 +17319,72 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
-  wire \$12 ;
-  reg [22:0] \$120 ;
-  reg \$121 ;
+  wire [8:0] \$12 ;
+  reg [16:0] \$120 ;
+  reg [22:0] \$121 ;
   reg \$122 ;
   reg \$123 ;
-  reg [3:0] \$124 ;
-  reg \$125 ;
+  reg \$124 ;
+  reg [3:0] \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg [3:0] \$128 ;
-  reg \$129 ;
-  wire \$13 ;
+  reg \$128 ;
+  reg [3:0] \$129 ;
+  wire [8:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [3:0] \$132 ;
-  reg \$133 ;
+  reg \$132 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg [3:0] \$136 ;
-  reg \$137 ;
+  reg \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
-  wire \$14 ;
-  reg [3:0] \$140 ;
-  reg \$141 ;
+  wire [16:0] \$14 ;
+  reg \$140 ;
+  reg [3:0] \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg [3:0] \$144 ;
-  reg [22:0] \$145 ;
-  reg [3:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg [2:0] \$148 ;
-  reg [3:0] \$149 ;
-  wire \$15 ;
-  reg \$150 ;
-  reg [22:0] \$151 ;
-  wire \$16 ;
-  reg [3:0] \$17 ;
-  reg [2:0] \$18 ;
-  reg \$19 ;
-  wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
+  reg \$144 ;
+  reg [3:0] \$145 ;
+  reg [22:0] \$146 ;
+  reg [3:0] \$147 ;
+  reg \$148 ;
+  reg [2:0] \$149 ;
+  wire [16:0] \$15 ;
+  reg [2:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg \$152 ;
+  reg [22:0] \$153 ;
+  wire [16:0] \$16 ;
+  wire [16:0] \$17 ;
+  wire [17:0] \$18 ;
+  wire [17:0] \$19 ;
+  reg [2:0] \$2 ;
+  wire [18:0] \$20 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [7:0] \$23 ;
-  wire [7:0] \$24 ;
-  wire [31:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [8:0] \$29 ;
-  wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [17:0] \$34 ;
-  wire [17:0] \$35 ;
-  wire [18:0] \$36 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  reg \$3 ;
+  wire \$30 ;
+  wire [3:0] \$31 ;
+  wire [3:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire [5:0] \$40 ;
+  wire [3:0] \$38 ;
+  wire [3:0] \$39 ;
+  reg \$4 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
@@ -17336,69 +17392,71 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
+  wire [4:0] \$48 ;
   wire \$49 ;
-  wire \$5 ;
-  wire [3:0] \$50 ;
-  wire [3:0] \$51 ;
+  reg \$5 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
+  wire [5:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [3:0] \$57 ;
-  wire [3:0] \$58 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [22:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  reg [22:0] \$7 ;
+  reg [22:0] \$67 ;
+  wire [22:0] \$68 ;
+  wire [23:0] \$69 ;
+  wire [7:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire [5:0] \$72 ;
-  wire \$73 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
+  wire [5:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [22:0] \$79 ;
-  wire [22:0] \$8 ;
-  reg [3:0] \$80 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire \$80 ;
   reg [3:0] \$81 ;
-  reg [2:0] \$82 ;
+  reg [3:0] \$82 ;
   reg [2:0] \$83 ;
-  reg \$84 ;
+  reg [2:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
-  wire [23:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg [31:0] \$91 ;
-  reg \$92 ;
+  wire [31:0] \$9 ;
+  reg \$90 ;
+  reg [6:0] \$91 ;
+  reg [31:0] \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg [3:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [6:0] \$98 ;
-  reg [31:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$27  = 3'h0;
+  reg \$96 ;
+  reg [3:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [6:0] \$99 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$92 ;
   wire [31:0] \$signature__data ;
-  wire [22:0] \$signature__data$29 ;
+  wire [22:0] \$signature__data$93 ;
   wire \$signature__en ;
-  wire \$signature__en$21 ;
+  wire \$signature__en$91 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
@@ -17449,8 +17507,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  reg [6:0] port__addr = 7'h00;
+  wire [6:0] port__addr;
   wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
@@ -17463,27 +17522,25 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [2:0] q_rptr = 3'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  reg [2:0] q_wptr = 3'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] rom0_addr;
+  reg [6:0] rom0_addr = 7'h00;
   reg [31:0] rom0_read = 32'd0;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$30  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \rport__addr$94 ;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$93 ;
+  wire [22:0] \rport__data$83 ;
   input rst;
   wire rst;
-  (* init = 3'h0 *)
-  wire [2:0] sf_t;
+  reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
@@ -17529,11 +17586,11 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [22:0] queue [7:0];
@@ -17548,10 +17605,10 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$27 ] <= \$9 [22:0];
+    if (\$signature__en$91 )
+      queue[q_wptr] <= \$69 [22:0];
   end
-  assign \rport__data$93  = queue[\rport__addr$30 ];
+  assign \rport__data$83  = queue[q_rptr];
   reg [31:0] rom0 [79:0];
   initial begin
     rom0[0] = 32'd1596952086;
@@ -17637,1102 +17694,1094 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h9;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
+  assign \$6  = t == 7'h4f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 8'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$15  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$16  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$17  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$20  = $signed(\$18 ) + $signed(\$19 );
+  assign \$21  = \$73 [3:0] < 4'h9;
+  assign \$22  = v7 & last7;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = | q_stored;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$22  & \$28 ;
+  assign \$30  = q_wptr == 3'h7;
+  assign \$31  = q_wptr + 1'h1;
+  assign \$32  = \$30  ? 4'h0 : \$31 ;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = | q_stored;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = q_rptr == 3'h7;
+  assign \$38  = q_rptr + 1'h1;
+  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$40  = v7 & last7;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$40  & \$46 ;
+  assign \$48  = q_stored + \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$48  - \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = v7 & last7;
+  assign \$58  = \$56  | \$57 ;
+  assign \$59  = | q_stored;
+  assign \$60  = \$59  ? \rport__data$83  : \$69 [22:0];
+  assign \$61  = ~ last_t;
+  assign \$62  = q_room | \$61 ;
+  assign i__ready = \$62  & reads_input_t;
+  assign \$63  = ~ last_t;
+  assign \$64  = q_room | \$63 ;
+  assign \$65  = ~ reads_input_t;
+  assign \$66  = i__valid | \$65 ;
+  assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v7 & last7;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = | q_stored;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$12  & \$14 ;
-  assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = t == 7'h4f;
-  assign \$23  = t + 1'h1;
-  assign \$24  = \$22  ? 8'h00 : \$23 ;
-  assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(x0_0) - $signed(8'h80);
-  assign \$27  = $signed(x0_1) - $signed(8'h80);
-  assign \$28  = $signed(x0_2) - $signed(8'h80);
-  assign \$29  = $signed(x0_3) - $signed(8'h80);
-  assign \$30  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$31  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$32  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$33  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$34  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$35  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = issue & last_t;
-  assign \$38  = q_owed + \$37 ;
-  assign \$39  = o__valid & o__ready;
-  assign \$40  = \$38  - \$39 ;
-  assign \$41  = v7 & last7;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = | q_stored;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$41  & \$47 ;
-  assign \$49  = \$signature__addr$27  == 3'h7;
-  assign \$50  = \$signature__addr$27  + 1'h1;
-  assign \$51  = \$49  ? 4'h0 : \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = \rport__addr$30  == 3'h7;
-  assign \$57  = \rport__addr$30  + 1'h1;
-  assign \$58  = \$56  ? 4'h0 : \$57 ;
-  assign \$59  = v7 & last7;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$59  & \$65 ;
-  assign \$67  = q_stored + \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = \$67  - \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = v7 & last7;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  ? \rport__data$93  : \$9 [22:0];
+  assign \$68  = first7 ? \$67  : acc0;
+  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
+  assign \$70  = issue & last_t;
+  assign \$71  = q_owed + \$70 ;
+  assign \$72  = o__valid & o__ready;
+  assign \$73  = \$71  - \$72 ;
+  assign \$74  = v7 & last7;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$signature__en$91  = \$74  & \$80 ;
   always @(posedge clk)
-    nf_t <= \$80 ;
+    nf_t <= \$81 ;
   always @(posedge clk)
-    nf_t_ahead <= \$81 ;
+    nf_t_ahead <= \$82 ;
   always @(posedge clk)
-    \$signature__addr  <= \$82 ;
+    sf_t <= \$83 ;
   always @(posedge clk)
-    sf_t_ahead <= \$83 ;
+    sf_t_ahead <= \$84 ;
   always @(posedge clk)
-    reads_input_t <= \$84 ;
+    reads_input_t <= \$85 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$85 ;
+    reads_input_t_ahead <= \$86 ;
   always @(posedge clk)
-    first_t <= \$86 ;
+    first_t <= \$87 ;
   always @(posedge clk)
-    first_t_ahead <= \$87 ;
+    first_t_ahead <= \$88 ;
   always @(posedge clk)
-    last_t <= \$88 ;
+    last_t <= \$89 ;
   always @(posedge clk)
-    last_t_ahead <= \$89 ;
+    last_t_ahead <= \$90 ;
   always @(posedge clk)
-    t <= \$90 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$91 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$92 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$93 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$94 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$95 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$96 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$97 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    port__addr <= \$98 ;
+    rom0_addr <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$99 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$100 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    x0_1 <= \$101 ;
+    x0_1 <= \$102 ;
   always @(posedge clk)
-    x0_2 <= \$102 ;
+    x0_2 <= \$103 ;
   always @(posedge clk)
-    x0_3 <= \$103 ;
+    x0_3 <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$104 ;
+    xoff0_0 <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    w0_0 <= \$106 ;
   always @(posedge clk)
-    xoff0_1 <= \$106 ;
+    xoff0_1 <= \$107 ;
   always @(posedge clk)
-    w0_1 <= \$107 ;
+    w0_1 <= \$108 ;
   always @(posedge clk)
-    xoff0_2 <= \$108 ;
+    xoff0_2 <= \$109 ;
   always @(posedge clk)
-    w0_2 <= \$109 ;
+    w0_2 <= \$110 ;
   always @(posedge clk)
-    xoff0_3 <= \$110 ;
+    xoff0_3 <= \$111 ;
   always @(posedge clk)
-    w0_3 <= \$111 ;
+    w0_3 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$112 ;
+    prod0_0 <= \$113 ;
   always @(posedge clk)
-    prod0_1 <= \$113 ;
+    prod0_1 <= \$114 ;
   always @(posedge clk)
-    prod0_2 <= \$114 ;
+    prod0_2 <= \$115 ;
   always @(posedge clk)
-    prod0_3 <= \$115 ;
+    prod0_3 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$116 ;
+    prod0_0_r <= \$117 ;
   always @(posedge clk)
-    prod0_1_r <= \$117 ;
+    prod0_1_r <= \$118 ;
   always @(posedge clk)
-    prod0_2_r <= \$118 ;
+    prod0_2_r <= \$119 ;
   always @(posedge clk)
-    prod0_3_r <= \$119 ;
+    prod0_3_r <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$120 ;
+    sum0_s0_0 <= \$121 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    v2 <= \$122 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    first2 <= \$123 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    last2 <= \$124 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    nf2 <= \$125 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    v3 <= \$126 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    first3 <= \$127 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    last3 <= \$128 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    nf3 <= \$129 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    v4 <= \$130 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    first4 <= \$131 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    last4 <= \$132 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    nf4 <= \$133 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    v5 <= \$134 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    first5 <= \$135 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    last5 <= \$136 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    nf5 <= \$137 ;
   always @(posedge clk)
-    v6 <= \$137 ;
+    v6 <= \$138 ;
   always @(posedge clk)
-    first6 <= \$138 ;
+    first6 <= \$139 ;
   always @(posedge clk)
-    last6 <= \$139 ;
+    last6 <= \$140 ;
   always @(posedge clk)
-    nf6 <= \$140 ;
+    nf6 <= \$141 ;
   always @(posedge clk)
-    v7 <= \$141 ;
+    v7 <= \$142 ;
   always @(posedge clk)
-    first7 <= \$142 ;
+    first7 <= \$143 ;
   always @(posedge clk)
-    last7 <= \$143 ;
+    last7 <= \$144 ;
   always @(posedge clk)
-    nf7 <= \$144 ;
+    nf7 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$145 ;
+    acc0 <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$146 ;
+    q_owed <= \$147 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$147 ;
+    q_room <= \$148 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$148 ;
+    q_wptr <= \$149 ;
   always @(posedge clk)
-    q_stored <= \$149 ;
+    q_rptr <= \$150 ;
   always @(posedge clk)
-    o__valid <= \$150 ;
+    q_stored <= \$151 ;
   always @(posedge clk)
-    o__payload <= \$151 ;
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$7  = 23'h000000;
+    \$1  = 4'h0;
+    casez (t)
+      7'h00:
+          \$1  = 4'h0;
+      7'h01:
+          \$1  = 4'h0;
+      7'h02:
+          \$1  = 4'h0;
+      7'h03:
+          \$1  = 4'h0;
+      7'h04:
+          \$1  = 4'h0;
+      7'h05:
+          \$1  = 4'h0;
+      7'h06:
+          \$1  = 4'h1;
+      7'h07:
+          \$1  = 4'h1;
+      7'h08:
+          \$1  = 4'h1;
+      7'h09:
+          \$1  = 4'h1;
+      7'h0a:
+          \$1  = 4'h1;
+      7'h0b:
+          \$1  = 4'h1;
+      7'h0c:
+          \$1  = 4'h1;
+      7'h0d:
+          \$1  = 4'h1;
+      7'h0e:
+          \$1  = 4'h2;
+      7'h0f:
+          \$1  = 4'h2;
+      7'h10:
+          \$1  = 4'h2;
+      7'h11:
+          \$1  = 4'h2;
+      7'h12:
+          \$1  = 4'h2;
+      7'h13:
+          \$1  = 4'h2;
+      7'h14:
+          \$1  = 4'h2;
+      7'h15:
+          \$1  = 4'h2;
+      7'h16:
+          \$1  = 4'h3;
+      7'h17:
+          \$1  = 4'h3;
+      7'h18:
+          \$1  = 4'h3;
+      7'h19:
+          \$1  = 4'h3;
+      7'h1a:
+          \$1  = 4'h3;
+      7'h1b:
+          \$1  = 4'h3;
+      7'h1c:
+          \$1  = 4'h3;
+      7'h1d:
+          \$1  = 4'h3;
+      7'h1e:
+          \$1  = 4'h4;
+      7'h1f:
+          \$1  = 4'h4;
+      7'h20:
+          \$1  = 4'h4;
+      7'h21:
+          \$1  = 4'h4;
+      7'h22:
+          \$1  = 4'h4;
+      7'h23:
+          \$1  = 4'h4;
+      7'h24:
+          \$1  = 4'h4;
+      7'h25:
+          \$1  = 4'h4;
+      7'h26:
+          \$1  = 4'h5;
+      7'h27:
+          \$1  = 4'h5;
+      7'h28:
+          \$1  = 4'h5;
+      7'h29:
+          \$1  = 4'h5;
+      7'h2a:
+          \$1  = 4'h5;
+      7'h2b:
+          \$1  = 4'h5;
+      7'h2c:
+          \$1  = 4'h5;
+      7'h2d:
+          \$1  = 4'h5;
+      7'h2e:
+          \$1  = 4'h6;
+      7'h2f:
+          \$1  = 4'h6;
+      7'h30:
+          \$1  = 4'h6;
+      7'h31:
+          \$1  = 4'h6;
+      7'h32:
+          \$1  = 4'h6;
+      7'h33:
+          \$1  = 4'h6;
+      7'h34:
+          \$1  = 4'h6;
+      7'h35:
+          \$1  = 4'h6;
+      7'h36:
+          \$1  = 4'h7;
+      7'h37:
+          \$1  = 4'h7;
+      7'h38:
+          \$1  = 4'h7;
+      7'h39:
+          \$1  = 4'h7;
+      7'h3a:
+          \$1  = 4'h7;
+      7'h3b:
+          \$1  = 4'h7;
+      7'h3c:
+          \$1  = 4'h7;
+      7'h3d:
+          \$1  = 4'h7;
+      7'h3e:
+          \$1  = 4'h8;
+      7'h3f:
+          \$1  = 4'h8;
+      7'h40:
+          \$1  = 4'h8;
+      7'h41:
+          \$1  = 4'h8;
+      7'h42:
+          \$1  = 4'h8;
+      7'h43:
+          \$1  = 4'h8;
+      7'h44:
+          \$1  = 4'h8;
+      7'h45:
+          \$1  = 4'h8;
+      7'h46:
+          \$1  = 4'h9;
+      7'h47:
+          \$1  = 4'h9;
+      7'h48:
+          \$1  = 4'h9;
+      7'h49:
+          \$1  = 4'h9;
+      7'h4a:
+          \$1  = 4'h9;
+      7'h4b:
+          \$1  = 4'h9;
+      7'h4c:
+          \$1  = 4'h9;
+      7'h4d:
+          \$1  = 4'h9;
+      7'h4e:
+          \$1  = 4'h0;
+      7'h4f:
+          \$1  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$2  = 3'h0;
+    casez (t)
+      7'h00:
+          \$2  = 3'h2;
+      7'h01:
+          \$2  = 3'h3;
+      7'h02:
+          \$2  = 3'h4;
+      7'h03:
+          \$2  = 3'h5;
+      7'h04:
+          \$2  = 3'h6;
+      7'h05:
+          \$2  = 3'h7;
+      7'h06:
+          \$2  = 3'h0;
+      7'h07:
+          \$2  = 3'h1;
+      7'h08:
+          \$2  = 3'h2;
+      7'h09:
+          \$2  = 3'h3;
+      7'h0a:
+          \$2  = 3'h4;
+      7'h0b:
+          \$2  = 3'h5;
+      7'h0c:
+          \$2  = 3'h6;
+      7'h0d:
+          \$2  = 3'h7;
+      7'h0e:
+          \$2  = 3'h0;
+      7'h0f:
+          \$2  = 3'h1;
+      7'h10:
+          \$2  = 3'h2;
+      7'h11:
+          \$2  = 3'h3;
+      7'h12:
+          \$2  = 3'h4;
+      7'h13:
+          \$2  = 3'h5;
+      7'h14:
+          \$2  = 3'h6;
+      7'h15:
+          \$2  = 3'h7;
+      7'h16:
+          \$2  = 3'h0;
+      7'h17:
+          \$2  = 3'h1;
+      7'h18:
+          \$2  = 3'h2;
+      7'h19:
+          \$2  = 3'h3;
+      7'h1a:
+          \$2  = 3'h4;
+      7'h1b:
+          \$2  = 3'h5;
+      7'h1c:
+          \$2  = 3'h6;
+      7'h1d:
+          \$2  = 3'h7;
+      7'h1e:
+          \$2  = 3'h0;
+      7'h1f:
+          \$2  = 3'h1;
+      7'h20:
+          \$2  = 3'h2;
+      7'h21:
+          \$2  = 3'h3;
+      7'h22:
+          \$2  = 3'h4;
+      7'h23:
+          \$2  = 3'h5;
+      7'h24:
+          \$2  = 3'h6;
+      7'h25:
+          \$2  = 3'h7;
+      7'h26:
+          \$2  = 3'h0;
+      7'h27:
+          \$2  = 3'h1;
+      7'h28:
+          \$2  = 3'h2;
+      7'h29:
+          \$2  = 3'h3;
+      7'h2a:
+          \$2  = 3'h4;
+      7'h2b:
+          \$2  = 3'h5;
+      7'h2c:
+          \$2  = 3'h6;
+      7'h2d:
+          \$2  = 3'h7;
+      7'h2e:
+          \$2  = 3'h0;
+      7'h2f:
+          \$2  = 3'h1;
+      7'h30:
+          \$2  = 3'h2;
+      7'h31:
+          \$2  = 3'h3;
+      7'h32:
+          \$2  = 3'h4;
+      7'h33:
+          \$2  = 3'h5;
+      7'h34:
+          \$2  = 3'h6;
+      7'h35:
+          \$2  = 3'h7;
+      7'h36:
+          \$2  = 3'h0;
+      7'h37:
+          \$2  = 3'h1;
+      7'h38:
+          \$2  = 3'h2;
+      7'h39:
+          \$2  = 3'h3;
+      7'h3a:
+          \$2  = 3'h4;
+      7'h3b:
+          \$2  = 3'h5;
+      7'h3c:
+          \$2  = 3'h6;
+      7'h3d:
+          \$2  = 3'h7;
+      7'h3e:
+          \$2  = 3'h0;
+      7'h3f:
+          \$2  = 3'h1;
+      7'h40:
+          \$2  = 3'h2;
+      7'h41:
+          \$2  = 3'h3;
+      7'h42:
+          \$2  = 3'h4;
+      7'h43:
+          \$2  = 3'h5;
+      7'h44:
+          \$2  = 3'h6;
+      7'h45:
+          \$2  = 3'h7;
+      7'h46:
+          \$2  = 3'h0;
+      7'h47:
+          \$2  = 3'h1;
+      7'h48:
+          \$2  = 3'h2;
+      7'h49:
+          \$2  = 3'h3;
+      7'h4a:
+          \$2  = 3'h4;
+      7'h4b:
+          \$2  = 3'h5;
+      7'h4c:
+          \$2  = 3'h6;
+      7'h4d:
+          \$2  = 3'h7;
+      7'h4e:
+          \$2  = 3'h0;
+      7'h4f:
+          \$2  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3  = 1'h0;
+    casez (t)
+      7'h00:
+          \$3  = 1'h1;
+      7'h01:
+          \$3  = 1'h1;
+      7'h02:
+          \$3  = 1'h1;
+      7'h03:
+          \$3  = 1'h1;
+      7'h04:
+          \$3  = 1'h1;
+      7'h05:
+          \$3  = 1'h1;
+      7'h06:
+          \$3  = 1'h0;
+      7'h07:
+          \$3  = 1'h0;
+      7'h08:
+          \$3  = 1'h0;
+      7'h09:
+          \$3  = 1'h0;
+      7'h0a:
+          \$3  = 1'h0;
+      7'h0b:
+          \$3  = 1'h0;
+      7'h0c:
+          \$3  = 1'h0;
+      7'h0d:
+          \$3  = 1'h0;
+      7'h0e:
+          \$3  = 1'h0;
+      7'h0f:
+          \$3  = 1'h0;
+      7'h10:
+          \$3  = 1'h0;
+      7'h11:
+          \$3  = 1'h0;
+      7'h12:
+          \$3  = 1'h0;
+      7'h13:
+          \$3  = 1'h0;
+      7'h14:
+          \$3  = 1'h0;
+      7'h15:
+          \$3  = 1'h0;
+      7'h16:
+          \$3  = 1'h0;
+      7'h17:
+          \$3  = 1'h0;
+      7'h18:
+          \$3  = 1'h0;
+      7'h19:
+          \$3  = 1'h0;
+      7'h1a:
+          \$3  = 1'h0;
+      7'h1b:
+          \$3  = 1'h0;
+      7'h1c:
+          \$3  = 1'h0;
+      7'h1d:
+          \$3  = 1'h0;
+      7'h1e:
+          \$3  = 1'h0;
+      7'h1f:
+          \$3  = 1'h0;
+      7'h20:
+          \$3  = 1'h0;
+      7'h21:
+          \$3  = 1'h0;
+      7'h22:
+          \$3  = 1'h0;
+      7'h23:
+          \$3  = 1'h0;
+      7'h24:
+          \$3  = 1'h0;
+      7'h25:
+          \$3  = 1'h0;
+      7'h26:
+          \$3  = 1'h0;
+      7'h27:
+          \$3  = 1'h0;
+      7'h28:
+          \$3  = 1'h0;
+      7'h29:
+          \$3  = 1'h0;
+      7'h2a:
+          \$3  = 1'h0;
+      7'h2b:
+          \$3  = 1'h0;
+      7'h2c:
+          \$3  = 1'h0;
+      7'h2d:
+          \$3  = 1'h0;
+      7'h2e:
+          \$3  = 1'h0;
+      7'h2f:
+          \$3  = 1'h0;
+      7'h30:
+          \$3  = 1'h0;
+      7'h31:
+          \$3  = 1'h0;
+      7'h32:
+          \$3  = 1'h0;
+      7'h33:
+          \$3  = 1'h0;
+      7'h34:
+          \$3  = 1'h0;
+      7'h35:
+          \$3  = 1'h0;
+      7'h36:
+          \$3  = 1'h0;
+      7'h37:
+          \$3  = 1'h0;
+      7'h38:
+          \$3  = 1'h0;
+      7'h39:
+          \$3  = 1'h0;
+      7'h3a:
+          \$3  = 1'h0;
+      7'h3b:
+          \$3  = 1'h0;
+      7'h3c:
+          \$3  = 1'h0;
+      7'h3d:
+          \$3  = 1'h0;
+      7'h3e:
+          \$3  = 1'h0;
+      7'h3f:
+          \$3  = 1'h0;
+      7'h40:
+          \$3  = 1'h0;
+      7'h41:
+          \$3  = 1'h0;
+      7'h42:
+          \$3  = 1'h0;
+      7'h43:
+          \$3  = 1'h0;
+      7'h44:
+          \$3  = 1'h0;
+      7'h45:
+          \$3  = 1'h0;
+      7'h46:
+          \$3  = 1'h0;
+      7'h47:
+          \$3  = 1'h0;
+      7'h48:
+          \$3  = 1'h0;
+      7'h49:
+          \$3  = 1'h0;
+      7'h4a:
+          \$3  = 1'h0;
+      7'h4b:
+          \$3  = 1'h0;
+      7'h4c:
+          \$3  = 1'h0;
+      7'h4d:
+          \$3  = 1'h0;
+      7'h4e:
+          \$3  = 1'h1;
+      7'h4f:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$4  = 1'h0;
+    casez (t)
+      7'h00:
+          \$4  = 1'h0;
+      7'h01:
+          \$4  = 1'h0;
+      7'h02:
+          \$4  = 1'h0;
+      7'h03:
+          \$4  = 1'h0;
+      7'h04:
+          \$4  = 1'h0;
+      7'h05:
+          \$4  = 1'h0;
+      7'h06:
+          \$4  = 1'h1;
+      7'h07:
+          \$4  = 1'h0;
+      7'h08:
+          \$4  = 1'h0;
+      7'h09:
+          \$4  = 1'h0;
+      7'h0a:
+          \$4  = 1'h0;
+      7'h0b:
+          \$4  = 1'h0;
+      7'h0c:
+          \$4  = 1'h0;
+      7'h0d:
+          \$4  = 1'h0;
+      7'h0e:
+          \$4  = 1'h1;
+      7'h0f:
+          \$4  = 1'h0;
+      7'h10:
+          \$4  = 1'h0;
+      7'h11:
+          \$4  = 1'h0;
+      7'h12:
+          \$4  = 1'h0;
+      7'h13:
+          \$4  = 1'h0;
+      7'h14:
+          \$4  = 1'h0;
+      7'h15:
+          \$4  = 1'h0;
+      7'h16:
+          \$4  = 1'h1;
+      7'h17:
+          \$4  = 1'h0;
+      7'h18:
+          \$4  = 1'h0;
+      7'h19:
+          \$4  = 1'h0;
+      7'h1a:
+          \$4  = 1'h0;
+      7'h1b:
+          \$4  = 1'h0;
+      7'h1c:
+          \$4  = 1'h0;
+      7'h1d:
+          \$4  = 1'h0;
+      7'h1e:
+          \$4  = 1'h1;
+      7'h1f:
+          \$4  = 1'h0;
+      7'h20:
+          \$4  = 1'h0;
+      7'h21:
+          \$4  = 1'h0;
+      7'h22:
+          \$4  = 1'h0;
+      7'h23:
+          \$4  = 1'h0;
+      7'h24:
+          \$4  = 1'h0;
+      7'h25:
+          \$4  = 1'h0;
+      7'h26:
+          \$4  = 1'h1;
+      7'h27:
+          \$4  = 1'h0;
+      7'h28:
+          \$4  = 1'h0;
+      7'h29:
+          \$4  = 1'h0;
+      7'h2a:
+          \$4  = 1'h0;
+      7'h2b:
+          \$4  = 1'h0;
+      7'h2c:
+          \$4  = 1'h0;
+      7'h2d:
+          \$4  = 1'h0;
+      7'h2e:
+          \$4  = 1'h1;
+      7'h2f:
+          \$4  = 1'h0;
+      7'h30:
+          \$4  = 1'h0;
+      7'h31:
+          \$4  = 1'h0;
+      7'h32:
+          \$4  = 1'h0;
+      7'h33:
+          \$4  = 1'h0;
+      7'h34:
+          \$4  = 1'h0;
+      7'h35:
+          \$4  = 1'h0;
+      7'h36:
+          \$4  = 1'h1;
+      7'h37:
+          \$4  = 1'h0;
+      7'h38:
+          \$4  = 1'h0;
+      7'h39:
+          \$4  = 1'h0;
+      7'h3a:
+          \$4  = 1'h0;
+      7'h3b:
+          \$4  = 1'h0;
+      7'h3c:
+          \$4  = 1'h0;
+      7'h3d:
+          \$4  = 1'h0;
+      7'h3e:
+          \$4  = 1'h1;
+      7'h3f:
+          \$4  = 1'h0;
+      7'h40:
+          \$4  = 1'h0;
+      7'h41:
+          \$4  = 1'h0;
+      7'h42:
+          \$4  = 1'h0;
+      7'h43:
+          \$4  = 1'h0;
+      7'h44:
+          \$4  = 1'h0;
+      7'h45:
+          \$4  = 1'h0;
+      7'h46:
+          \$4  = 1'h1;
+      7'h47:
+          \$4  = 1'h0;
+      7'h48:
+          \$4  = 1'h0;
+      7'h49:
+          \$4  = 1'h0;
+      7'h4a:
+          \$4  = 1'h0;
+      7'h4b:
+          \$4  = 1'h0;
+      7'h4c:
+          \$4  = 1'h0;
+      7'h4d:
+          \$4  = 1'h0;
+      7'h4e:
+          \$4  = 1'h1;
+      7'h4f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      7'h00:
+          \$5  = 1'h0;
+      7'h01:
+          \$5  = 1'h0;
+      7'h02:
+          \$5  = 1'h0;
+      7'h03:
+          \$5  = 1'h0;
+      7'h04:
+          \$5  = 1'h0;
+      7'h05:
+          \$5  = 1'h1;
+      7'h06:
+          \$5  = 1'h0;
+      7'h07:
+          \$5  = 1'h0;
+      7'h08:
+          \$5  = 1'h0;
+      7'h09:
+          \$5  = 1'h0;
+      7'h0a:
+          \$5  = 1'h0;
+      7'h0b:
+          \$5  = 1'h0;
+      7'h0c:
+          \$5  = 1'h0;
+      7'h0d:
+          \$5  = 1'h1;
+      7'h0e:
+          \$5  = 1'h0;
+      7'h0f:
+          \$5  = 1'h0;
+      7'h10:
+          \$5  = 1'h0;
+      7'h11:
+          \$5  = 1'h0;
+      7'h12:
+          \$5  = 1'h0;
+      7'h13:
+          \$5  = 1'h0;
+      7'h14:
+          \$5  = 1'h0;
+      7'h15:
+          \$5  = 1'h1;
+      7'h16:
+          \$5  = 1'h0;
+      7'h17:
+          \$5  = 1'h0;
+      7'h18:
+          \$5  = 1'h0;
+      7'h19:
+          \$5  = 1'h0;
+      7'h1a:
+          \$5  = 1'h0;
+      7'h1b:
+          \$5  = 1'h0;
+      7'h1c:
+          \$5  = 1'h0;
+      7'h1d:
+          \$5  = 1'h1;
+      7'h1e:
+          \$5  = 1'h0;
+      7'h1f:
+          \$5  = 1'h0;
+      7'h20:
+          \$5  = 1'h0;
+      7'h21:
+          \$5  = 1'h0;
+      7'h22:
+          \$5  = 1'h0;
+      7'h23:
+          \$5  = 1'h0;
+      7'h24:
+          \$5  = 1'h0;
+      7'h25:
+          \$5  = 1'h1;
+      7'h26:
+          \$5  = 1'h0;
+      7'h27:
+          \$5  = 1'h0;
+      7'h28:
+          \$5  = 1'h0;
+      7'h29:
+          \$5  = 1'h0;
+      7'h2a:
+          \$5  = 1'h0;
+      7'h2b:
+          \$5  = 1'h0;
+      7'h2c:
+          \$5  = 1'h0;
+      7'h2d:
+          \$5  = 1'h1;
+      7'h2e:
+          \$5  = 1'h0;
+      7'h2f:
+          \$5  = 1'h0;
+      7'h30:
+          \$5  = 1'h0;
+      7'h31:
+          \$5  = 1'h0;
+      7'h32:
+          \$5  = 1'h0;
+      7'h33:
+          \$5  = 1'h0;
+      7'h34:
+          \$5  = 1'h0;
+      7'h35:
+          \$5  = 1'h1;
+      7'h36:
+          \$5  = 1'h0;
+      7'h37:
+          \$5  = 1'h0;
+      7'h38:
+          \$5  = 1'h0;
+      7'h39:
+          \$5  = 1'h0;
+      7'h3a:
+          \$5  = 1'h0;
+      7'h3b:
+          \$5  = 1'h0;
+      7'h3c:
+          \$5  = 1'h0;
+      7'h3d:
+          \$5  = 1'h1;
+      7'h3e:
+          \$5  = 1'h0;
+      7'h3f:
+          \$5  = 1'h0;
+      7'h40:
+          \$5  = 1'h0;
+      7'h41:
+          \$5  = 1'h0;
+      7'h42:
+          \$5  = 1'h0;
+      7'h43:
+          \$5  = 1'h0;
+      7'h44:
+          \$5  = 1'h0;
+      7'h45:
+          \$5  = 1'h1;
+      7'h46:
+          \$5  = 1'h0;
+      7'h47:
+          \$5  = 1'h0;
+      7'h48:
+          \$5  = 1'h0;
+      7'h49:
+          \$5  = 1'h0;
+      7'h4a:
+          \$5  = 1'h0;
+      7'h4b:
+          \$5  = 1'h0;
+      7'h4c:
+          \$5  = 1'h0;
+      7'h4d:
+          \$5  = 1'h1;
+      7'h4e:
+          \$5  = 1'h0;
+      7'h4f:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$67  = 23'h000000;
     casez (nf7)
       4'h0:
-          \$7  = 23'h0005c0;
+          \$67  = 23'h0005c0;
       4'h1:
-          \$7  = 23'h0021ad;
+          \$67  = 23'h0021ad;
       4'h2:
-          \$7  = 23'h7ffbd7;
+          \$67  = 23'h7ffbd7;
       4'h3:
-          \$7  = 23'h0013da;
+          \$67  = 23'h0013da;
       4'h4:
-          \$7  = 23'h7ff3fc;
+          \$67  = 23'h7ff3fc;
       4'h5:
-          \$7  = 23'h7ff89f;
+          \$67  = 23'h7ff89f;
       4'h6:
-          \$7  = 23'h00015f;
+          \$67  = 23'h00015f;
       4'h7:
-          \$7  = 23'h7ff6ad;
+          \$67  = 23'h7ff6ad;
       4'h8:
-          \$7  = 23'h7fe332;
+          \$67  = 23'h7fe332;
       4'h9:
-          \$7  = 23'h000f0e;
+          \$67  = 23'h000f0e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$17  = 4'h0;
-    casez (t)
-      7'h00:
-          \$17  = 4'h0;
-      7'h01:
-          \$17  = 4'h0;
-      7'h02:
-          \$17  = 4'h0;
-      7'h03:
-          \$17  = 4'h0;
-      7'h04:
-          \$17  = 4'h0;
-      7'h05:
-          \$17  = 4'h0;
-      7'h06:
-          \$17  = 4'h1;
-      7'h07:
-          \$17  = 4'h1;
-      7'h08:
-          \$17  = 4'h1;
-      7'h09:
-          \$17  = 4'h1;
-      7'h0a:
-          \$17  = 4'h1;
-      7'h0b:
-          \$17  = 4'h1;
-      7'h0c:
-          \$17  = 4'h1;
-      7'h0d:
-          \$17  = 4'h1;
-      7'h0e:
-          \$17  = 4'h2;
-      7'h0f:
-          \$17  = 4'h2;
-      7'h10:
-          \$17  = 4'h2;
-      7'h11:
-          \$17  = 4'h2;
-      7'h12:
-          \$17  = 4'h2;
-      7'h13:
-          \$17  = 4'h2;
-      7'h14:
-          \$17  = 4'h2;
-      7'h15:
-          \$17  = 4'h2;
-      7'h16:
-          \$17  = 4'h3;
-      7'h17:
-          \$17  = 4'h3;
-      7'h18:
-          \$17  = 4'h3;
-      7'h19:
-          \$17  = 4'h3;
-      7'h1a:
-          \$17  = 4'h3;
-      7'h1b:
-          \$17  = 4'h3;
-      7'h1c:
-          \$17  = 4'h3;
-      7'h1d:
-          \$17  = 4'h3;
-      7'h1e:
-          \$17  = 4'h4;
-      7'h1f:
-          \$17  = 4'h4;
-      7'h20:
-          \$17  = 4'h4;
-      7'h21:
-          \$17  = 4'h4;
-      7'h22:
-          \$17  = 4'h4;
-      7'h23:
-          \$17  = 4'h4;
-      7'h24:
-          \$17  = 4'h4;
-      7'h25:
-          \$17  = 4'h4;
-      7'h26:
-          \$17  = 4'h5;
-      7'h27:
-          \$17  = 4'h5;
-      7'h28:
-          \$17  = 4'h5;
-      7'h29:
-          \$17  = 4'h5;
-      7'h2a:
-          \$17  = 4'h5;
-      7'h2b:
-          \$17  = 4'h5;
-      7'h2c:
-          \$17  = 4'h5;
-      7'h2d:
-          \$17  = 4'h5;
-      7'h2e:
-          \$17  = 4'h6;
-      7'h2f:
-          \$17  = 4'h6;
-      7'h30:
-          \$17  = 4'h6;
-      7'h31:
-          \$17  = 4'h6;
-      7'h32:
-          \$17  = 4'h6;
-      7'h33:
-          \$17  = 4'h6;
-      7'h34:
-          \$17  = 4'h6;
-      7'h35:
-          \$17  = 4'h6;
-      7'h36:
-          \$17  = 4'h7;
-      7'h37:
-          \$17  = 4'h7;
-      7'h38:
-          \$17  = 4'h7;
-      7'h39:
-          \$17  = 4'h7;
-      7'h3a:
-          \$17  = 4'h7;
-      7'h3b:
-          \$17  = 4'h7;
-      7'h3c:
-          \$17  = 4'h7;
-      7'h3d:
-          \$17  = 4'h7;
-      7'h3e:
-          \$17  = 4'h8;
-      7'h3f:
-          \$17  = 4'h8;
-      7'h40:
-          \$17  = 4'h8;
-      7'h41:
-          \$17  = 4'h8;
-      7'h42:
-          \$17  = 4'h8;
-      7'h43:
-          \$17  = 4'h8;
-      7'h44:
-          \$17  = 4'h8;
-      7'h45:
-          \$17  = 4'h8;
-      7'h46:
-          \$17  = 4'h9;
-      7'h47:
-          \$17  = 4'h9;
-      7'h48:
-          \$17  = 4'h9;
-      7'h49:
-          \$17  = 4'h9;
-      7'h4a:
-          \$17  = 4'h9;
-      7'h4b:
-          \$17  = 4'h9;
-      7'h4c:
-          \$17  = 4'h9;
-      7'h4d:
-          \$17  = 4'h9;
-      7'h4e:
-          \$17  = 4'h0;
-      7'h4f:
-          \$17  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$18  = 3'h0;
-    casez (t)
-      7'h00:
-          \$18  = 3'h2;
-      7'h01:
-          \$18  = 3'h3;
-      7'h02:
-          \$18  = 3'h4;
-      7'h03:
-          \$18  = 3'h5;
-      7'h04:
-          \$18  = 3'h6;
-      7'h05:
-          \$18  = 3'h7;
-      7'h06:
-          \$18  = 3'h0;
-      7'h07:
-          \$18  = 3'h1;
-      7'h08:
-          \$18  = 3'h2;
-      7'h09:
-          \$18  = 3'h3;
-      7'h0a:
-          \$18  = 3'h4;
-      7'h0b:
-          \$18  = 3'h5;
-      7'h0c:
-          \$18  = 3'h6;
-      7'h0d:
-          \$18  = 3'h7;
-      7'h0e:
-          \$18  = 3'h0;
-      7'h0f:
-          \$18  = 3'h1;
-      7'h10:
-          \$18  = 3'h2;
-      7'h11:
-          \$18  = 3'h3;
-      7'h12:
-          \$18  = 3'h4;
-      7'h13:
-          \$18  = 3'h5;
-      7'h14:
-          \$18  = 3'h6;
-      7'h15:
-          \$18  = 3'h7;
-      7'h16:
-          \$18  = 3'h0;
-      7'h17:
-          \$18  = 3'h1;
-      7'h18:
-          \$18  = 3'h2;
-      7'h19:
-          \$18  = 3'h3;
-      7'h1a:
-          \$18  = 3'h4;
-      7'h1b:
-          \$18  = 3'h5;
-      7'h1c:
-          \$18  = 3'h6;
-      7'h1d:
-          \$18  = 3'h7;
-      7'h1e:
-          \$18  = 3'h0;
-      7'h1f:
-          \$18  = 3'h1;
-      7'h20:
-          \$18  = 3'h2;
-      7'h21:
-          \$18  = 3'h3;
-      7'h22:
-          \$18  = 3'h4;
-      7'h23:
-          \$18  = 3'h5;
-      7'h24:
-          \$18  = 3'h6;
-      7'h25:
-          \$18  = 3'h7;
-      7'h26:
-          \$18  = 3'h0;
-      7'h27:
-          \$18  = 3'h1;
-      7'h28:
-          \$18  = 3'h2;
-      7'h29:
-          \$18  = 3'h3;
-      7'h2a:
-          \$18  = 3'h4;
-      7'h2b:
-          \$18  = 3'h5;
-      7'h2c:
-          \$18  = 3'h6;
-      7'h2d:
-          \$18  = 3'h7;
-      7'h2e:
-          \$18  = 3'h0;
-      7'h2f:
-          \$18  = 3'h1;
-      7'h30:
-          \$18  = 3'h2;
-      7'h31:
-          \$18  = 3'h3;
-      7'h32:
-          \$18  = 3'h4;
-      7'h33:
-          \$18  = 3'h5;
-      7'h34:
-          \$18  = 3'h6;
-      7'h35:
-          \$18  = 3'h7;
-      7'h36:
-          \$18  = 3'h0;
-      7'h37:
-          \$18  = 3'h1;
-      7'h38:
-          \$18  = 3'h2;
-      7'h39:
-          \$18  = 3'h3;
-      7'h3a:
-          \$18  = 3'h4;
-      7'h3b:
-          \$18  = 3'h5;
-      7'h3c:
-          \$18  = 3'h6;
-      7'h3d:
-          \$18  = 3'h7;
-      7'h3e:
-          \$18  = 3'h0;
-      7'h3f:
-          \$18  = 3'h1;
-      7'h40:
-          \$18  = 3'h2;
-      7'h41:
-          \$18  = 3'h3;
-      7'h42:
-          \$18  = 3'h4;
-      7'h43:
-          \$18  = 3'h5;
-      7'h44:
-          \$18  = 3'h6;
-      7'h45:
-          \$18  = 3'h7;
-      7'h46:
-          \$18  = 3'h0;
-      7'h47:
-          \$18  = 3'h1;
-      7'h48:
-          \$18  = 3'h2;
-      7'h49:
-          \$18  = 3'h3;
-      7'h4a:
-          \$18  = 3'h4;
-      7'h4b:
-          \$18  = 3'h5;
-      7'h4c:
-          \$18  = 3'h6;
-      7'h4d:
-          \$18  = 3'h7;
-      7'h4e:
-          \$18  = 3'h0;
-      7'h4f:
-          \$18  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$19  = 1'h0;
-    casez (t)
-      7'h00:
-          \$19  = 1'h1;
-      7'h01:
-          \$19  = 1'h1;
-      7'h02:
-          \$19  = 1'h1;
-      7'h03:
-          \$19  = 1'h1;
-      7'h04:
-          \$19  = 1'h1;
-      7'h05:
-          \$19  = 1'h1;
-      7'h06:
-          \$19  = 1'h0;
-      7'h07:
-          \$19  = 1'h0;
-      7'h08:
-          \$19  = 1'h0;
-      7'h09:
-          \$19  = 1'h0;
-      7'h0a:
-          \$19  = 1'h0;
-      7'h0b:
-          \$19  = 1'h0;
-      7'h0c:
-          \$19  = 1'h0;
-      7'h0d:
-          \$19  = 1'h0;
-      7'h0e:
-          \$19  = 1'h0;
-      7'h0f:
-          \$19  = 1'h0;
-      7'h10:
-          \$19  = 1'h0;
-      7'h11:
-          \$19  = 1'h0;
-      7'h12:
-          \$19  = 1'h0;
-      7'h13:
-          \$19  = 1'h0;
-      7'h14:
-          \$19  = 1'h0;
-      7'h15:
-          \$19  = 1'h0;
-      7'h16:
-          \$19  = 1'h0;
-      7'h17:
-          \$19  = 1'h0;
-      7'h18:
-          \$19  = 1'h0;
-      7'h19:
-          \$19  = 1'h0;
-      7'h1a:
-          \$19  = 1'h0;
-      7'h1b:
-          \$19  = 1'h0;
-      7'h1c:
-          \$19  = 1'h0;
-      7'h1d:
-          \$19  = 1'h0;
-      7'h1e:
-          \$19  = 1'h0;
-      7'h1f:
-          \$19  = 1'h0;
-      7'h20:
-          \$19  = 1'h0;
-      7'h21:
-          \$19  = 1'h0;
-      7'h22:
-          \$19  = 1'h0;
-      7'h23:
-          \$19  = 1'h0;
-      7'h24:
-          \$19  = 1'h0;
-      7'h25:
-          \$19  = 1'h0;
-      7'h26:
-          \$19  = 1'h0;
-      7'h27:
-          \$19  = 1'h0;
-      7'h28:
-          \$19  = 1'h0;
-      7'h29:
-          \$19  = 1'h0;
-      7'h2a:
-          \$19  = 1'h0;
-      7'h2b:
-          \$19  = 1'h0;
-      7'h2c:
-          \$19  = 1'h0;
-      7'h2d:
-          \$19  = 1'h0;
-      7'h2e:
-          \$19  = 1'h0;
-      7'h2f:
-          \$19  = 1'h0;
-      7'h30:
-          \$19  = 1'h0;
-      7'h31:
-          \$19  = 1'h0;
-      7'h32:
-          \$19  = 1'h0;
-      7'h33:
-          \$19  = 1'h0;
-      7'h34:
-          \$19  = 1'h0;
-      7'h35:
-          \$19  = 1'h0;
-      7'h36:
-          \$19  = 1'h0;
-      7'h37:
-          \$19  = 1'h0;
-      7'h38:
-          \$19  = 1'h0;
-      7'h39:
-          \$19  = 1'h0;
-      7'h3a:
-          \$19  = 1'h0;
-      7'h3b:
-          \$19  = 1'h0;
-      7'h3c:
-          \$19  = 1'h0;
-      7'h3d:
-          \$19  = 1'h0;
-      7'h3e:
-          \$19  = 1'h0;
-      7'h3f:
-          \$19  = 1'h0;
-      7'h40:
-          \$19  = 1'h0;
-      7'h41:
-          \$19  = 1'h0;
-      7'h42:
-          \$19  = 1'h0;
-      7'h43:
-          \$19  = 1'h0;
-      7'h44:
-          \$19  = 1'h0;
-      7'h45:
-          \$19  = 1'h0;
-      7'h46:
-          \$19  = 1'h0;
-      7'h47:
-          \$19  = 1'h0;
-      7'h48:
-          \$19  = 1'h0;
-      7'h49:
-          \$19  = 1'h0;
-      7'h4a:
-          \$19  = 1'h0;
-      7'h4b:
-          \$19  = 1'h0;
-      7'h4c:
-          \$19  = 1'h0;
-      7'h4d:
-          \$19  = 1'h0;
-      7'h4e:
-          \$19  = 1'h1;
-      7'h4f:
-          \$19  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$20  = 1'h0;
-    casez (t)
-      7'h00:
-          \$20  = 1'h0;
-      7'h01:
-          \$20  = 1'h0;
-      7'h02:
-          \$20  = 1'h0;
-      7'h03:
-          \$20  = 1'h0;
-      7'h04:
-          \$20  = 1'h0;
-      7'h05:
-          \$20  = 1'h0;
-      7'h06:
-          \$20  = 1'h1;
-      7'h07:
-          \$20  = 1'h0;
-      7'h08:
-          \$20  = 1'h0;
-      7'h09:
-          \$20  = 1'h0;
-      7'h0a:
-          \$20  = 1'h0;
-      7'h0b:
-          \$20  = 1'h0;
-      7'h0c:
-          \$20  = 1'h0;
-      7'h0d:
-          \$20  = 1'h0;
-      7'h0e:
-          \$20  = 1'h1;
-      7'h0f:
-          \$20  = 1'h0;
-      7'h10:
-          \$20  = 1'h0;
-      7'h11:
-          \$20  = 1'h0;
-      7'h12:
-          \$20  = 1'h0;
-      7'h13:
-          \$20  = 1'h0;
-      7'h14:
-          \$20  = 1'h0;
-      7'h15:
-          \$20  = 1'h0;
-      7'h16:
-          \$20  = 1'h1;
-      7'h17:
-          \$20  = 1'h0;
-      7'h18:
-          \$20  = 1'h0;
-      7'h19:
-          \$20  = 1'h0;
-      7'h1a:
-          \$20  = 1'h0;
-      7'h1b:
-          \$20  = 1'h0;
-      7'h1c:
-          \$20  = 1'h0;
-      7'h1d:
-          \$20  = 1'h0;
-      7'h1e:
-          \$20  = 1'h1;
-      7'h1f:
-          \$20  = 1'h0;
-      7'h20:
-          \$20  = 1'h0;
-      7'h21:
-          \$20  = 1'h0;
-      7'h22:
-          \$20  = 1'h0;
-      7'h23:
-          \$20  = 1'h0;
-      7'h24:
-          \$20  = 1'h0;
-      7'h25:
-          \$20  = 1'h0;
-      7'h26:
-          \$20  = 1'h1;
-      7'h27:
-          \$20  = 1'h0;
-      7'h28:
-          \$20  = 1'h0;
-      7'h29:
-          \$20  = 1'h0;
-      7'h2a:
-          \$20  = 1'h0;
-      7'h2b:
-          \$20  = 1'h0;
-      7'h2c:
-          \$20  = 1'h0;
-      7'h2d:
-          \$20  = 1'h0;
-      7'h2e:
-          \$20  = 1'h1;
-      7'h2f:
-          \$20  = 1'h0;
-      7'h30:
-          \$20  = 1'h0;
-      7'h31:
-          \$20  = 1'h0;
-      7'h32:
-          \$20  = 1'h0;
-      7'h33:
-          \$20  = 1'h0;
-      7'h34:
-          \$20  = 1'h0;
-      7'h35:
-          \$20  = 1'h0;
-      7'h36:
-          \$20  = 1'h1;
-      7'h37:
-          \$20  = 1'h0;
-      7'h38:
-          \$20  = 1'h0;
-      7'h39:
-          \$20  = 1'h0;
-      7'h3a:
-          \$20  = 1'h0;
-      7'h3b:
-          \$20  = 1'h0;
-      7'h3c:
-          \$20  = 1'h0;
-      7'h3d:
-          \$20  = 1'h0;
-      7'h3e:
-          \$20  = 1'h1;
-      7'h3f:
-          \$20  = 1'h0;
-      7'h40:
-          \$20  = 1'h0;
-      7'h41:
-          \$20  = 1'h0;
-      7'h42:
-          \$20  = 1'h0;
-      7'h43:
-          \$20  = 1'h0;
-      7'h44:
-          \$20  = 1'h0;
-      7'h45:
-          \$20  = 1'h0;
-      7'h46:
-          \$20  = 1'h1;
-      7'h47:
-          \$20  = 1'h0;
-      7'h48:
-          \$20  = 1'h0;
-      7'h49:
-          \$20  = 1'h0;
-      7'h4a:
-          \$20  = 1'h0;
-      7'h4b:
-          \$20  = 1'h0;
-      7'h4c:
-          \$20  = 1'h0;
-      7'h4d:
-          \$20  = 1'h0;
-      7'h4e:
-          \$20  = 1'h1;
-      7'h4f:
-          \$20  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$21  = 1'h0;
-    casez (t)
-      7'h00:
-          \$21  = 1'h0;
-      7'h01:
-          \$21  = 1'h0;
-      7'h02:
-          \$21  = 1'h0;
-      7'h03:
-          \$21  = 1'h0;
-      7'h04:
-          \$21  = 1'h0;
-      7'h05:
-          \$21  = 1'h1;
-      7'h06:
-          \$21  = 1'h0;
-      7'h07:
-          \$21  = 1'h0;
-      7'h08:
-          \$21  = 1'h0;
-      7'h09:
-          \$21  = 1'h0;
-      7'h0a:
-          \$21  = 1'h0;
-      7'h0b:
-          \$21  = 1'h0;
-      7'h0c:
-          \$21  = 1'h0;
-      7'h0d:
-          \$21  = 1'h1;
-      7'h0e:
-          \$21  = 1'h0;
-      7'h0f:
-          \$21  = 1'h0;
-      7'h10:
-          \$21  = 1'h0;
-      7'h11:
-          \$21  = 1'h0;
-      7'h12:
-          \$21  = 1'h0;
-      7'h13:
-          \$21  = 1'h0;
-      7'h14:
-          \$21  = 1'h0;
-      7'h15:
-          \$21  = 1'h1;
-      7'h16:
-          \$21  = 1'h0;
-      7'h17:
-          \$21  = 1'h0;
-      7'h18:
-          \$21  = 1'h0;
-      7'h19:
-          \$21  = 1'h0;
-      7'h1a:
-          \$21  = 1'h0;
-      7'h1b:
-          \$21  = 1'h0;
-      7'h1c:
-          \$21  = 1'h0;
-      7'h1d:
-          \$21  = 1'h1;
-      7'h1e:
-          \$21  = 1'h0;
-      7'h1f:
-          \$21  = 1'h0;
-      7'h20:
-          \$21  = 1'h0;
-      7'h21:
-          \$21  = 1'h0;
-      7'h22:
-          \$21  = 1'h0;
-      7'h23:
-          \$21  = 1'h0;
-      7'h24:
-          \$21  = 1'h0;
-      7'h25:
-          \$21  = 1'h1;
-      7'h26:
-          \$21  = 1'h0;
-      7'h27:
-          \$21  = 1'h0;
-      7'h28:
-          \$21  = 1'h0;
-      7'h29:
-          \$21  = 1'h0;
-      7'h2a:
-          \$21  = 1'h0;
-      7'h2b:
-          \$21  = 1'h0;
-      7'h2c:
-          \$21  = 1'h0;
-      7'h2d:
-          \$21  = 1'h1;
-      7'h2e:
-          \$21  = 1'h0;
-      7'h2f:
-          \$21  = 1'h0;
-      7'h30:
-          \$21  = 1'h0;
-      7'h31:
-          \$21  = 1'h0;
-      7'h32:
-          \$21  = 1'h0;
-      7'h33:
-          \$21  = 1'h0;
-      7'h34:
-          \$21  = 1'h0;
-      7'h35:
-          \$21  = 1'h1;
-      7'h36:
-          \$21  = 1'h0;
-      7'h37:
-          \$21  = 1'h0;
-      7'h38:
-          \$21  = 1'h0;
-      7'h39:
-          \$21  = 1'h0;
-      7'h3a:
-          \$21  = 1'h0;
-      7'h3b:
-          \$21  = 1'h0;
-      7'h3c:
-          \$21  = 1'h0;
-      7'h3d:
-          \$21  = 1'h1;
-      7'h3e:
-          \$21  = 1'h0;
-      7'h3f:
-          \$21  = 1'h0;
-      7'h40:
-          \$21  = 1'h0;
-      7'h41:
-          \$21  = 1'h0;
-      7'h42:
-          \$21  = 1'h0;
-      7'h43:
-          \$21  = 1'h0;
-      7'h44:
-          \$21  = 1'h0;
-      7'h45:
-          \$21  = 1'h1;
-      7'h46:
-          \$21  = 1'h0;
-      7'h47:
-          \$21  = 1'h0;
-      7'h48:
-          \$21  = 1'h0;
-      7'h49:
-          \$21  = 1'h0;
-      7'h4a:
-          \$21  = 1'h0;
-      7'h4b:
-          \$21  = 1'h0;
-      7'h4c:
-          \$21  = 1'h0;
-      7'h4d:
-          \$21  = 1'h1;
-      7'h4e:
-          \$21  = 1'h0;
-      7'h4f:
-          \$21  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$80  = nf_t;
+    \$81  = nf_t;
     if (issue) begin
-      \$80  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$80  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$81  = nf_t_ahead;
-    if (issue) begin
-      \$81  = \$17 ;
+      \$81  = nf_t_ahead;
     end
     if (rst) begin
       \$81  = 4'h0;
@@ -18740,39 +18789,39 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$82  = \$signature__addr ;
+    \$82  = nf_t_ahead;
     if (issue) begin
-      \$82  = sf_t_ahead;
+      \$82  = \$1 ;
     end
     if (rst) begin
-      \$82  = 3'h0;
+      \$82  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = sf_t_ahead;
+    \$83  = sf_t;
     if (issue) begin
-      \$83  = \$18 ;
+      \$83  = sf_t_ahead;
     end
     if (rst) begin
-      \$83  = 3'h1;
+      \$83  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = reads_input_t;
+    \$84  = sf_t_ahead;
     if (issue) begin
-      \$84  = reads_input_t_ahead;
+      \$84  = \$2 ;
     end
     if (rst) begin
-      \$84  = 1'h1;
+      \$84  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = reads_input_t_ahead;
+    \$85  = reads_input_t;
     if (issue) begin
-      \$85  = \$19 ;
+      \$85  = reads_input_t_ahead;
     end
     if (rst) begin
       \$85  = 1'h1;
@@ -18780,9 +18829,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = first_t;
+    \$86  = reads_input_t_ahead;
     if (issue) begin
-      \$86  = first_t_ahead;
+      \$86  = \$3 ;
     end
     if (rst) begin
       \$86  = 1'h1;
@@ -18790,19 +18839,19 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = first_t_ahead;
+    \$87  = first_t;
     if (issue) begin
-      \$87  = \$20 ;
+      \$87  = first_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h0;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = last_t;
+    \$88  = first_t_ahead;
     if (issue) begin
-      \$88  = last_t_ahead;
+      \$88  = \$4 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -18810,9 +18859,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = last_t_ahead;
+    \$89  = last_t;
     if (issue) begin
-      \$89  = \$21 ;
+      \$89  = last_t_ahead;
     end
     if (rst) begin
       \$89  = 1'h0;
@@ -18820,475 +18869,493 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = t;
+    \$90  = last_t_ahead;
     if (issue) begin
-      \$90  = \$24 [6:0];
+      \$90  = \$5 ;
     end
     if (rst) begin
-      \$90  = 7'h00;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = i__payload;
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$8 [6:0];
+    end
     if (rst) begin
-      \$91  = 32'd0;
+      \$91  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = reads_input_t;
+    \$92  = i__payload;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = issue;
+    \$93  = reads_input_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = first_t;
+    \$94  = issue;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = last_t;
+    \$95  = first_t;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = nf_t;
+    \$96  = last_t;
     if (rst) begin
-      \$96  = 4'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = \$25 ;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 32'd0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = t;
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 7'h00;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = port__data;
+    \$99  = t;
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = x_mid[7:0];
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = x_mid[15:8];
+    \$101  = x_mid[7:0];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = x_mid[23:16];
+    \$102  = x_mid[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = x_mid[31:24];
+    \$103  = x_mid[23:16];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = \$26 ;
+    \$104  = x_mid[31:24];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rom0_read[7:0];
+    \$105  = \$10 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = \$27 ;
+    \$106  = rom0_read[7:0];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = rom0_read[15:8];
+    \$107  = \$11 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = \$28 ;
+    \$108  = rom0_read[15:8];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rom0_read[23:16];
+    \$109  = \$12 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = \$29 ;
+    \$110  = rom0_read[23:16];
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = rom0_read[31:24];
+    \$111  = \$13 ;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = \$30 ;
+    \$112  = rom0_read[31:24];
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = \$31 ;
+    \$113  = \$14 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = \$32 ;
+    \$114  = \$15 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$33 ;
+    \$115  = \$16 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = prod0_0;
+    \$116  = \$17 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = prod0_1;
+    \$117  = prod0_0;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = prod0_2;
+    \$118  = prod0_1;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = prod0_3;
+    \$119  = prod0_2;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
+    \$120  = prod0_3;
     if (rst) begin
-      \$120  = 23'h000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = v1;
+    \$121  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = first1;
+    \$122  = v1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = last1;
+    \$123  = first1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = nf1;
+    \$124  = last1;
     if (rst) begin
-      \$124  = 4'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = v2;
+    \$125  = nf1;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = first2;
+    \$126  = v2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = last2;
+    \$127  = first2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = nf2;
+    \$128  = last2;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = v3;
+    \$129  = nf2;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = first3;
+    \$130  = v3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = last3;
+    \$131  = first3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = nf3;
+    \$132  = last3;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = v4;
+    \$133  = nf3;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = first4;
+    \$134  = v4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = last4;
+    \$135  = first4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = nf4;
+    \$136  = last4;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = v5;
+    \$137  = nf4;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = first5;
+    \$138  = v5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = last5;
+    \$139  = first5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = nf5;
+    \$140  = last5;
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = v6;
+    \$141  = nf5;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = first6;
+    \$142  = v6;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = last6;
+    \$143  = first6;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = nf6;
+    \$144  = last6;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = acc0;
+    \$145  = nf6;
+    if (rst) begin
+      \$145  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$146  = acc0;
     if (v7) begin
-      \$145  = \$9 [22:0];
+      \$146  = \$69 [22:0];
     end
     if (rst) begin
-      \$145  = 23'h000000;
+      \$146  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = \$40 [3:0];
+    \$147  = \$73 [3:0];
     if (rst) begin
-      \$146  = 4'h0;
+      \$147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = \$signature__addr$27 ;
-    if (\$48 ) begin
-      \$147  = \$51 [2:0];
-    end
+    \$148  = \$21 ;
     if (rst) begin
-      \$147  = 3'h0;
+      \$148  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = \rport__addr$30 ;
+    \$149  = q_wptr;
+    if (\$29 ) begin
+      \$149  = \$32 [2:0];
+    end
+    if (rst) begin
+      \$149  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = q_rptr;
+    if (\$36 ) begin
+      \$150  = \$39 [2:0];
+    end
+    if (rst) begin
+      \$150  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$151  = \$53 [3:0];
+    if (rst) begin
+      \$151  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$152  = o__valid;
     if (\$55 ) begin
-      \$148  = \$58 [2:0];
+      \$152  = \$58 ;
     end
     if (rst) begin
-      \$148  = 3'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = \$72 [3:0];
-    if (rst) begin
-      \$149  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = o__valid;
-    if (\$74 ) begin
-      \$150  = \$77 ;
+    \$153  = o__payload;
+    if (\$55 ) begin
+      \$153  = \$60 ;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$153  = 23'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = o__payload;
-    if (\$74 ) begin
-      \$151  = \$79 ;
-    end
-    if (rst) begin
-      \$151  = 23'h000000;
-    end
-  end
-  assign sf_t = \$signature__addr ;
+  assign acc0_next = \$69 [22:0];
+  assign q_owed_next = \$73 [3:0];
+  assign q_in = \$69 [22:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign acc0_next = \$9 [22:0];
-  assign q_in = \$9 [22:0];
-  assign q_wptr = \$signature__addr$27 ;
-  assign \$signature__data$29  = \$9 [22:0];
-  assign q_rptr = \rport__addr$30 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \$signature__addr$92  = q_wptr;
+  assign \$signature__data$93  = \$69 [22:0];
+  assign \rport__addr$94  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \q_in[0]  = \$9 [22:0];
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = \$69 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__payload, o__ready);
+module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -19299,7 +19366,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$104 ;
   reg [5:0] \$105 ;
   reg [5:0] \$106 ;
-  reg [35:0] \$107 ;
+  reg [5:0] \$107 ;
   reg [35:0] \$108 ;
   reg [35:0] \$109 ;
   wire \$11 ;
@@ -19317,73 +19384,75 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [35:0] \$120 ;
   reg [35:0] \$121 ;
   reg [35:0] \$122 ;
-  reg [22:0] \$123 ;
-  reg [16:0] \$124 ;
+  reg [35:0] \$123 ;
+  reg [22:0] \$124 ;
   reg [16:0] \$125 ;
-  reg [33:0] \$126 ;
+  reg [16:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
-  reg [16:0] \$129 ;
-  wire [4:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [24:0] \$131 ;
+  reg [33:0] \$129 ;
+  wire \$13 ;
+  reg [16:0] \$130 ;
+  reg [7:0] \$131 ;
   reg [24:0] \$132 ;
   reg [24:0] \$133 ;
-  reg [5:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [22:0] \$136 ;
+  reg [24:0] \$134 ;
+  reg [5:0] \$135 ;
+  reg [16:0] \$136 ;
   reg [22:0] \$137 ;
   reg [22:0] \$138 ;
-  reg [5:0] \$139 ;
-  wire [4:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [13:0] \$141 ;
+  reg [22:0] \$139 ;
+  wire \$14 ;
+  reg [5:0] \$140 ;
+  reg [7:0] \$141 ;
   reg [13:0] \$142 ;
   reg [13:0] \$143 ;
-  reg [47:0] \$144 ;
+  reg [13:0] \$144 ;
   reg [47:0] \$145 ;
-  reg \$146 ;
+  reg [47:0] \$146 ;
   reg \$147 ;
-  reg [49:0] \$148 ;
-  reg [3:0] \$149 ;
+  reg \$148 ;
+  reg [49:0] \$149 ;
   wire \$15 ;
   reg [3:0] \$150 ;
-  reg [3:0] \$151 ;
+  reg \$151 ;
   reg [3:0] \$152 ;
-  reg \$153 ;
-  reg [7:0] \$154 ;
-  reg [24:0] \$16 ;
-  reg [5:0] \$17 ;
-  reg [35:0] \$18 ;
-  reg [35:0] \$19 ;
+  reg [3:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg \$155 ;
+  reg [7:0] \$156 ;
+  wire \$16 ;
+  wire [4:0] \$17 ;
+  wire [4:0] \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [33:0] \$20 ;
-  wire [24:0] \$21 ;
-  wire [22:0] \$22 ;
-  wire [13:0] \$23 ;
-  wire [34:0] \$24 ;
-  wire [35:0] \$25 ;
-  wire [55:0] \$26 ;
-  wire [56:0] \$27 ;
-  wire [53:0] \$28 ;
-  wire [58:0] \$29 ;
+  reg [24:0] \$20 ;
+  reg [5:0] \$21 ;
+  reg [35:0] \$22 ;
+  reg [35:0] \$23 ;
+  wire [33:0] \$24 ;
+  wire [24:0] \$25 ;
+  wire [22:0] \$26 ;
+  wire [13:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
   wire [49:0] \$3 ;
-  wire [76:0] \$30 ;
-  wire [77:0] \$31 ;
-  wire [47:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [48:0] \$37 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [53:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [76:0] \$34 ;
+  wire [77:0] \$35 ;
+  wire [47:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [49:0] \$4 ;
-  wire [49:0] \$40 ;
-  wire \$41 ;
-  wire [4:0] \$42 ;
+  wire \$40 ;
+  wire [48:0] \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [5:0] \$44 ;
+  wire [49:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -19393,39 +19462,39 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire \$53 ;
   wire [4:0] \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
-  wire [4:0] \$60 ;
+  wire [4:0] \$6 ;
+  wire \$60 ;
   wire [4:0] \$61 ;
-  wire \$62 ;
+  wire [4:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [5:0] \$74 ;
-  wire \$75 ;
+  wire \$74 ;
+  wire [5:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
-  wire [7:0] \$80 ;
-  reg [3:0] \$81 ;
-  reg \$82 ;
+  wire [5:0] \$8 ;
+  wire \$80 ;
+  wire [7:0] \$81 ;
+  reg [3:0] \$82 ;
   reg \$83 ;
   reg \$84 ;
   reg \$85 ;
@@ -19435,7 +19504,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg [24:0] \$91 ;
+  reg \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
@@ -19443,7 +19512,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] \$96 ;
   reg [24:0] \$97 ;
   reg [24:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -19453,7 +19522,8 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   input [22:0] i__payload;
   wire [22:0] i__payload;
   wire [22:0] \i__payload[0] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [7:0] o__payload;
@@ -19466,7 +19536,8 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -19562,801 +19633,796 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'ha;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
   assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$7  = | q_stored;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = \$6  & \$8 ;
-  assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_8 & \$10 ;
-  assign \$11  = i__valid & q_room;
-  assign \$12  = group == 4'h9;
-  assign \$13  = group + 1'h1;
-  assign \$14  = \$12  ? 5'h00 : \$13 ;
-  assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x0_0 * rq0_m0_0;
-  assign \$21  = rq0_x0_1 * rq0_m0_1;
-  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$25  = 1'h0 + \$24 ;
-  assign \$27  = \$25  + \$26 ;
-  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$33  = rq0_rem > rq0_half_6;
-  assign \$34  = rq0_rem == rq0_half_6;
-  assign \$35  = | rq0_half_6;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = $signed(6'h17) + $signed(rq0_floor);
-  assign \$38  = rq0_tie & rq0_floor[0];
-  assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$41  = i__valid & q_room;
-  assign \$42  = q_owed + \$41 ;
-  assign \$43  = o__valid & o__ready;
-  assign \$44  = \$42  - \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_8 & \$50 ;
-  assign \$52  = \$signature__addr  == 4'h8;
-  assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 5'h00 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 4'h8;
-  assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 5'h00 : \$60 ;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = | q_stored;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_8 & \$67 ;
-  assign \$69  = q_stored + \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = \$69  - \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_8;
-  assign \$79  = | q_stored;
-  assign \$80  = \$79  ? rport__data : \$4 [7:0];
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 4'h9;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(6'h17) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = \$8 [3:0] < 4'ha;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$47  & \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = rq_valid_8 & \$51 ;
+  assign \$53  = \$signature__addr  == 4'h8;
+  assign \$54  = \$signature__addr  + 1'h1;
+  assign \$55  = \$53  ? 5'h00 : \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = rport__addr == 4'h8;
+  assign \$61  = rport__addr + 1'h1;
+  assign \$62  = \$60  ? 5'h00 : \$61 ;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = rq_valid_8 & \$68 ;
+  assign \$70  = q_stored + \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$70  - \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = \$78  | rq_valid_8;
+  assign \$80  = | q_stored;
+  assign \$81  = \$80  ? rport__data : \$4 [7:0];
   always @(posedge clk)
-    group <= \$81 ;
+    group <= \$82 ;
   always @(posedge clk)
-    rq_valid_1 <= \$82 ;
+    rq_valid_1 <= \$83 ;
   always @(posedge clk)
-    rq_valid_2 <= \$83 ;
+    rq_valid_2 <= \$84 ;
   always @(posedge clk)
-    rq_valid_3 <= \$84 ;
+    rq_valid_3 <= \$85 ;
   always @(posedge clk)
-    rq_valid_4 <= \$85 ;
+    rq_valid_4 <= \$86 ;
   always @(posedge clk)
-    rq_valid_5 <= \$86 ;
+    rq_valid_5 <= \$87 ;
   always @(posedge clk)
-    rq_valid_6 <= \$87 ;
+    rq_valid_6 <= \$88 ;
   always @(posedge clk)
-    rq_valid_7 <= \$88 ;
+    rq_valid_7 <= \$89 ;
   always @(posedge clk)
-    rq_valid_8 <= \$89 ;
+    rq_valid_8 <= \$90 ;
   always @(posedge clk)
-    rq_valid_9 <= \$90 ;
+    rq_valid_9 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$91 ;
+    rq0_mult_1 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$92 ;
+    rq0_mult_2 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$93 ;
+    rq0_mult_3 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$94 ;
+    rq0_mult_4 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$95 ;
+    rq0_mult_5 <= \$96 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$96 ;
+    rq0_mult_6 <= \$97 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$97 ;
+    rq0_mult_7 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$98 ;
+    rq0_mult_8 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$99 ;
+    rq0_shift_1 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$100 ;
+    rq0_shift_2 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$101 ;
+    rq0_shift_3 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$102 ;
+    rq0_shift_4 <= \$103 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$103 ;
+    rq0_shift_5 <= \$104 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$104 ;
+    rq0_shift_6 <= \$105 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$105 ;
+    rq0_shift_7 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$106 ;
+    rq0_shift_8 <= \$107 ;
   always @(posedge clk)
-    rq0_half_1 <= \$107 ;
+    rq0_half_1 <= \$108 ;
   always @(posedge clk)
-    rq0_half_2 <= \$108 ;
+    rq0_half_2 <= \$109 ;
   always @(posedge clk)
-    rq0_half_3 <= \$109 ;
+    rq0_half_3 <= \$110 ;
   always @(posedge clk)
-    rq0_half_4 <= \$110 ;
+    rq0_half_4 <= \$111 ;
   always @(posedge clk)
-    rq0_half_5 <= \$111 ;
+    rq0_half_5 <= \$112 ;
   always @(posedge clk)
-    rq0_half_6 <= \$112 ;
+    rq0_half_6 <= \$113 ;
   always @(posedge clk)
-    rq0_half_7 <= \$113 ;
+    rq0_half_7 <= \$114 ;
   always @(posedge clk)
-    rq0_half_8 <= \$114 ;
+    rq0_half_8 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$115 ;
+    rq0_mask_1 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$116 ;
+    rq0_mask_2 <= \$117 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$117 ;
+    rq0_mask_3 <= \$118 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$118 ;
+    rq0_mask_4 <= \$119 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$119 ;
+    rq0_mask_5 <= \$120 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$120 ;
+    rq0_mask_6 <= \$121 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$121 ;
+    rq0_mask_7 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$122 ;
+    rq0_mask_8 <= \$123 ;
   always @(posedge clk)
-    rq0_x <= \$123 ;
+    rq0_x <= \$124 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$124 ;
+    rq0_x0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$125 ;
+    rq0_m0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$126 ;
+    rq0_part0_0 <= \$127 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$127 ;
+    rq0_part0_0_r <= \$128 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$128 ;
+    rq0_part0_0_rr <= \$129 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$129 ;
+    rq0_x0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$130 ;
+    rq0_m0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$131 ;
+    rq0_part0_1 <= \$132 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$132 ;
+    rq0_part0_1_r <= \$133 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$133 ;
+    rq0_part0_1_rr <= \$134 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$134 ;
+    rq0_x1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$135 ;
+    rq0_m1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$136 ;
+    rq0_part1_0 <= \$137 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$137 ;
+    rq0_part1_0_r <= \$138 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$138 ;
+    rq0_part1_0_rr <= \$139 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$139 ;
+    rq0_x1_1 <= \$140 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$140 ;
+    rq0_m1_1 <= \$141 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$141 ;
+    rq0_part1_1 <= \$142 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$142 ;
+    rq0_part1_1_r <= \$143 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$143 ;
+    rq0_part1_1_rr <= \$144 ;
   always @(posedge clk)
-    rq0_prod <= \$144 ;
+    rq0_prod <= \$145 ;
   always @(posedge clk)
-    rq0_floor <= \$145 ;
+    rq0_floor <= \$146 ;
   always @(posedge clk)
-    rq0_above <= \$146 ;
+    rq0_above <= \$147 ;
   always @(posedge clk)
-    rq0_tie <= \$147 ;
+    rq0_tie <= \$148 ;
   always @(posedge clk)
-    rq0_code <= \$148 ;
+    rq0_code <= \$149 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    q_owed <= \$150 ;
   always @(posedge clk)
-    \$signature__addr  <= \$150 ;
+    i__ready <= \$151 ;
   always @(posedge clk)
-    rport__addr <= \$151 ;
+    \$signature__addr  <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$152 ;
+    rport__addr <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$153 ;
+    q_stored <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$154 ;
+    o__valid <= \$155 ;
+  always @(posedge clk)
+    o__payload <= \$156 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$16  = 25'h0000000;
+    \$20  = 25'h0000000;
     casez (group)
       4'h0:
-          \$16  = 25'h104379f;
+          \$20  = 25'h104379f;
       4'h1:
-          \$16  = 25'h1408313;
+          \$20  = 25'h1408313;
       4'h2:
-          \$16  = 25'h1272524;
+          \$20  = 25'h1272524;
       4'h3:
-          \$16  = 25'h10d664c;
+          \$20  = 25'h10d664c;
       4'h4:
-          \$16  = 25'h1294b9f;
+          \$20  = 25'h1294b9f;
       4'h5:
-          \$16  = 25'h1ee75f0;
+          \$20  = 25'h1ee75f0;
       4'h6:
-          \$16  = 25'h130a0a8;
+          \$20  = 25'h130a0a8;
       4'h7:
-          \$16  = 25'h115b0ba;
+          \$20  = 25'h115b0ba;
       4'h8:
-          \$16  = 25'h1475ea7;
+          \$20  = 25'h1475ea7;
       4'h9:
-          \$16  = 25'h147bb93;
+          \$20  = 25'h147bb93;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$17  = 6'h00;
+    \$21  = 6'h00;
     casez (group)
       4'h0:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h1:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h2:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h3:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h4:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h5:
-          \$17  = 6'h24;
+          \$21  = 6'h24;
       4'h6:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h7:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h8:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
       4'h9:
-          \$17  = 6'h23;
+          \$21  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$18  = 36'h000000000;
+    \$22  = 36'h000000000;
     casez (group)
       4'h0:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h1:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h2:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h3:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h4:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h5:
-          \$18  = 36'h800000000;
+          \$22  = 36'h800000000;
       4'h6:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h7:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h8:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
       4'h9:
-          \$18  = 36'h400000000;
+          \$22  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$19  = 36'h000000000;
+    \$23  = 36'h000000000;
     casez (group)
       4'h0:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h1:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h2:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h3:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h4:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h5:
-          \$19  = 36'hfffffffff;
+          \$23  = 36'hfffffffff;
       4'h6:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h7:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h8:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
       4'h9:
-          \$19  = 36'h7ffffffff;
+          \$23  = 36'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$81  = group;
-    if (\$11 ) begin
-      \$81  = \$14 [3:0];
+    \$82  = group;
+    if (\$15 ) begin
+      \$82  = \$18 [3:0];
     end
     if (rst) begin
-      \$81  = 4'h0;
+      \$82  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$82  = \$15 ;
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$83  = rq_valid_1;
+    \$83  = \$19 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$84  = rq_valid_2;
+    \$84  = rq_valid_1;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$85  = rq_valid_3;
+    \$85  = rq_valid_2;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$86  = rq_valid_4;
+    \$86  = rq_valid_3;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = rq_valid_5;
+    \$87  = rq_valid_4;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = rq_valid_6;
+    \$88  = rq_valid_5;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = rq_valid_7;
+    \$89  = rq_valid_6;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = rq_valid_8;
+    \$90  = rq_valid_7;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = \$16 ;
+    \$91  = rq_valid_8;
     if (rst) begin
-      \$91  = 25'h0000000;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = rq0_mult_1;
+    \$92  = \$20 ;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = rq0_mult_2;
+    \$93  = rq0_mult_1;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = rq0_mult_3;
+    \$94  = rq0_mult_2;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = rq0_mult_4;
+    \$95  = rq0_mult_3;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = rq0_mult_5;
+    \$96  = rq0_mult_4;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = rq0_mult_6;
+    \$97  = rq0_mult_5;
     if (rst) begin
       \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = rq0_mult_7;
+    \$98  = rq0_mult_6;
     if (rst) begin
       \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq0_mult_7;
     if (rst) begin
-      \$99  = 6'h00;
+      \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = rq0_shift_1;
+    \$100  = \$21 ;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = rq0_shift_2;
+    \$101  = rq0_shift_1;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = rq0_shift_3;
+    \$102  = rq0_shift_2;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rq0_shift_4;
+    \$103  = rq0_shift_3;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = rq0_shift_5;
+    \$104  = rq0_shift_4;
     if (rst) begin
       \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = rq0_shift_6;
+    \$105  = rq0_shift_5;
     if (rst) begin
       \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rq0_shift_7;
+    \$106  = rq0_shift_6;
     if (rst) begin
       \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_shift_7;
     if (rst) begin
-      \$107  = 36'h000000000;
+      \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = rq0_half_1;
+    \$108  = \$22 ;
     if (rst) begin
       \$108  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rq0_half_2;
+    \$109  = rq0_half_1;
     if (rst) begin
       \$109  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rq0_half_3;
+    \$110  = rq0_half_2;
     if (rst) begin
       \$110  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = rq0_half_4;
+    \$111  = rq0_half_3;
     if (rst) begin
       \$111  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rq0_half_5;
+    \$112  = rq0_half_4;
     if (rst) begin
       \$112  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = rq0_half_6;
+    \$113  = rq0_half_5;
     if (rst) begin
       \$113  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = rq0_half_7;
+    \$114  = rq0_half_6;
     if (rst) begin
       \$114  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_half_7;
     if (rst) begin
       \$115  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = rq0_mask_1;
+    \$116  = \$23 ;
     if (rst) begin
       \$116  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = rq0_mask_2;
+    \$117  = rq0_mask_1;
     if (rst) begin
       \$117  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = rq0_mask_3;
+    \$118  = rq0_mask_2;
     if (rst) begin
       \$118  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rq0_mask_4;
+    \$119  = rq0_mask_3;
     if (rst) begin
       \$119  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = rq0_mask_5;
+    \$120  = rq0_mask_4;
     if (rst) begin
       \$120  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = rq0_mask_6;
+    \$121  = rq0_mask_5;
     if (rst) begin
       \$121  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = rq0_mask_7;
+    \$122  = rq0_mask_6;
     if (rst) begin
       \$122  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = i__payload;
+    \$123  = rq0_mask_7;
     if (rst) begin
-      \$123  = 23'h000000;
+      \$123  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = rq0_x[16:0];
+    \$124  = i__payload;
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = rq0_mult_1[16:0];
+    \$125  = rq0_x[16:0];
     if (rst) begin
       \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = \$20 ;
+    \$126  = rq0_mult_1[16:0];
     if (rst) begin
-      \$126  = 34'h000000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = rq0_part0_0;
+    \$127  = \$24 ;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = rq0_part0_0_r;
+    \$128  = rq0_part0_0;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = rq0_x[16:0];
+    \$129  = rq0_part0_0_r;
     if (rst) begin
-      \$129  = 17'h00000;
+      \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = rq0_mult_1[24:17];
+    \$130  = rq0_x[16:0];
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = \$21 ;
+    \$131  = rq0_mult_1[24:17];
     if (rst) begin
-      \$131  = 25'h0000000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = rq0_part0_1;
+    \$132  = \$25 ;
     if (rst) begin
       \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = rq0_part0_1_r;
+    \$133  = rq0_part0_1;
     if (rst) begin
       \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = rq0_x[22:17];
+    \$134  = rq0_part0_1_r;
     if (rst) begin
-      \$134  = 6'h00;
+      \$134  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = rq0_mult_1[16:0];
+    \$135  = rq0_x[22:17];
     if (rst) begin
-      \$135  = 17'h00000;
+      \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = \$22 ;
+    \$136  = rq0_mult_1[16:0];
     if (rst) begin
-      \$136  = 23'h000000;
+      \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = rq0_part1_0;
+    \$137  = \$26 ;
     if (rst) begin
       \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = rq0_part1_0_r;
+    \$138  = rq0_part1_0;
     if (rst) begin
       \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = rq0_x[22:17];
+    \$139  = rq0_part1_0_r;
     if (rst) begin
-      \$139  = 6'h00;
+      \$139  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = rq0_mult_1[24:17];
+    \$140  = rq0_x[22:17];
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = \$23 ;
+    \$141  = rq0_mult_1[24:17];
     if (rst) begin
-      \$141  = 14'h0000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = rq0_part1_1;
+    \$142  = \$27 ;
     if (rst) begin
       \$142  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = rq0_part1_1_r;
+    \$143  = rq0_part1_1;
     if (rst) begin
       \$143  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = \$31 [47:0];
+    \$144  = rq0_part1_1_r;
     if (rst) begin
-      \$144  = 48'h000000000000;
+      \$144  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = \$32 ;
+    \$145  = \$35 [47:0];
     if (rst) begin
       \$145  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = \$33 ;
+    \$146  = \$36 ;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = \$36 ;
+    \$147  = \$37 ;
     if (rst) begin
       \$147  = 1'h0;
     end
@@ -20365,73 +20431,88 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$148  = \$40 ;
     if (rst) begin
-      \$148  = 50'h0000000000000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = \$44 [3:0];
+    \$149  = \$44 ;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = \$signature__addr ;
-    if (\$51 ) begin
-      \$150  = \$54 [3:0];
-    end
+    \$150  = \$8 [3:0];
     if (rst) begin
       \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = rport__addr;
-    if (\$58 ) begin
-      \$151  = \$61 [3:0];
-    end
+    \$151  = \$45 ;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = \$74 [3:0];
+    \$152  = \$signature__addr ;
+    if (\$52 ) begin
+      \$152  = \$55 [3:0];
+    end
     if (rst) begin
       \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = o__valid;
-    if (\$76 ) begin
-      \$153  = \$78 ;
+    \$153  = rport__addr;
+    if (\$59 ) begin
+      \$153  = \$62 [3:0];
     end
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = o__payload;
-    if (\$76 ) begin
-      \$154  = \$80 ;
-    end
+    \$154  = \$75 [3:0];
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 4'h0;
     end
   end
-  assign i__ready = q_room;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$155  = o__valid;
+    if (\$77 ) begin
+      \$155  = \$79 ;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$156  = o__payload;
+    if (\$77 ) begin
+      \$156  = \$81 ;
+    end
+    if (rst) begin
+      \$156  = 8'h00;
+    end
+  end
+  assign q_room = i__ready;
   assign q_in = \$4 [7:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = \$4 [7:0];
   assign q_rptr = rport__addr;
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_rr };
-  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -170,11 +170,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s0_dense0_u1  s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
+    .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
     .o__payload(\i__payload$30 ),
     .o__ready(\o__ready$32 ),
     .o__valid(\i__valid$34 ),
-    .q_room(\o__ready$11 ),
     .rst(rst)
   );
   \top.s1_dense1_u0  s1_dense1_u0 (
@@ -190,11 +190,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s1_dense1_u1  s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
+    .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
-    .q_room(\o__ready$17 ),
     .rst(rst)
   );
   assign \o__payload$10  = \i__payload$9 ;
@@ -546,10 +546,10 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
+module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o__ready, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire \$1 ;
-  reg [23:0] \$10 ;
+  reg [3:0] \$1 ;
+  wire [8:0] \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
   wire [16:0] \$102 ;
@@ -560,7 +560,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$107 ;
   wire [16:0] \$108 ;
   wire [16:0] \$109 ;
-  wire [23:0] \$11 ;
+  wire [8:0] \$11 ;
   wire [16:0] \$110 ;
   wire [16:0] \$111 ;
   wire [16:0] \$112 ;
@@ -571,7 +571,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$117 ;
   wire [16:0] \$118 ;
   wire [16:0] \$119 ;
-  wire [24:0] \$12 ;
+  wire [8:0] \$12 ;
   wire [16:0] \$120 ;
   wire [16:0] \$121 ;
   wire [16:0] \$122 ;
@@ -582,180 +582,180 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$127 ;
   wire [16:0] \$128 ;
   wire [16:0] \$129 ;
-  wire \$13 ;
+  wire [8:0] \$13 ;
   wire [16:0] \$130 ;
   wire [16:0] \$131 ;
   wire [16:0] \$132 ;
   wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
-  wire \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [16:0] \$142 ;
-  wire [16:0] \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
-  wire [16:0] \$146 ;
-  wire [16:0] \$147 ;
-  wire [16:0] \$148 ;
-  wire [16:0] \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
+  wire [17:0] \$134 ;
+  wire [17:0] \$135 ;
+  wire [18:0] \$136 ;
+  wire [17:0] \$137 ;
+  wire [17:0] \$138 ;
+  wire [18:0] \$139 ;
+  wire [8:0] \$14 ;
+  wire [17:0] \$140 ;
+  wire [17:0] \$141 ;
+  wire [18:0] \$142 ;
+  wire [17:0] \$143 ;
+  wire [17:0] \$144 ;
+  wire [18:0] \$145 ;
+  wire [17:0] \$146 ;
+  wire [17:0] \$147 ;
+  wire [18:0] \$148 ;
+  wire [17:0] \$149 ;
+  wire [8:0] \$15 ;
+  wire [17:0] \$150 ;
+  wire [18:0] \$151 ;
+  wire [17:0] \$152 ;
   wire [17:0] \$153 ;
-  wire [17:0] \$154 ;
-  wire [18:0] \$155 ;
-  wire [17:0] \$156 ;
-  wire [17:0] \$157 ;
-  wire [18:0] \$158 ;
-  wire [17:0] \$159 ;
-  wire \$16 ;
-  wire [17:0] \$160 ;
-  wire [18:0] \$161 ;
-  wire [17:0] \$162 ;
-  wire [17:0] \$163 ;
-  wire [18:0] \$164 ;
+  wire [18:0] \$154 ;
+  wire [17:0] \$155 ;
+  wire [18:0] \$156 ;
+  wire [24:0] \$157 ;
+  wire [24:0] \$158 ;
+  wire [25:0] \$159 ;
+  wire [8:0] \$16 ;
+  wire [24:0] \$160 ;
+  wire [24:0] \$161 ;
+  wire [25:0] \$162 ;
+  wire [24:0] \$163 ;
+  wire [17:0] \$164 ;
   wire [17:0] \$165 ;
-  wire [17:0] \$166 ;
-  wire [18:0] \$167 ;
+  wire [18:0] \$166 ;
+  wire [17:0] \$167 ;
   wire [17:0] \$168 ;
-  wire [17:0] \$169 ;
-  wire \$17 ;
-  wire [18:0] \$170 ;
+  wire [18:0] \$169 ;
+  wire [8:0] \$17 ;
+  wire [17:0] \$170 ;
   wire [17:0] \$171 ;
-  wire [17:0] \$172 ;
-  wire [18:0] \$173 ;
+  wire [18:0] \$172 ;
+  wire [17:0] \$173 ;
   wire [17:0] \$174 ;
   wire [18:0] \$175 ;
-  wire [24:0] \$176 ;
-  wire [24:0] \$177 ;
-  wire [25:0] \$178 ;
-  wire [24:0] \$179 ;
-  wire \$18 ;
-  wire [24:0] \$180 ;
-  wire [25:0] \$181 ;
-  wire [24:0] \$182 ;
+  wire [17:0] \$176 ;
+  wire [17:0] \$177 ;
+  wire [18:0] \$178 ;
+  wire [17:0] \$179 ;
+  wire [8:0] \$18 ;
+  wire [17:0] \$180 ;
+  wire [18:0] \$181 ;
+  wire [17:0] \$182 ;
   wire [17:0] \$183 ;
-  wire [17:0] \$184 ;
-  wire [18:0] \$185 ;
-  wire [17:0] \$186 ;
-  wire [17:0] \$187 ;
-  wire [18:0] \$188 ;
-  wire [17:0] \$189 ;
-  wire \$19 ;
-  wire [17:0] \$190 ;
-  wire [18:0] \$191 ;
-  wire [17:0] \$192 ;
-  wire [17:0] \$193 ;
-  wire [18:0] \$194 ;
-  wire [17:0] \$195 ;
-  wire [17:0] \$196 ;
-  wire [18:0] \$197 ;
-  wire [17:0] \$198 ;
-  wire [17:0] \$199 ;
-  wire \$2 ;
-  reg [3:0] \$20 ;
-  wire [18:0] \$200 ;
-  wire [17:0] \$201 ;
-  wire [17:0] \$202 ;
-  wire [18:0] \$203 ;
-  wire [17:0] \$204 ;
-  wire [18:0] \$205 ;
-  wire [24:0] \$206 ;
-  wire [24:0] \$207 ;
-  wire [25:0] \$208 ;
-  wire [24:0] \$209 ;
-  reg \$21 ;
-  wire [24:0] \$210 ;
-  wire [25:0] \$211 ;
-  wire [24:0] \$212 ;
+  wire [18:0] \$184 ;
+  wire [17:0] \$185 ;
+  wire [18:0] \$186 ;
+  wire [24:0] \$187 ;
+  wire [24:0] \$188 ;
+  wire [25:0] \$189 ;
+  wire [8:0] \$19 ;
+  wire [24:0] \$190 ;
+  wire [24:0] \$191 ;
+  wire [25:0] \$192 ;
+  wire [24:0] \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  reg \$2 ;
+  wire [8:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [4:0] \$204 ;
+  wire [4:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire [8:0] \$21 ;
+  wire \$210 ;
+  wire [4:0] \$211 ;
+  wire [4:0] \$212 ;
   wire \$213 ;
-  wire [4:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
-  wire [5:0] \$216 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  reg \$22 ;
+  wire [8:0] \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [4:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [4:0] \$226 ;
-  wire [4:0] \$227 ;
+  wire [5:0] \$226 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  reg \$23 ;
+  wire [8:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [4:0] \$233 ;
-  wire [4:0] \$234 ;
+  wire [47:0] \$233 ;
+  wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  reg \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [4:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
+  wire [8:0] \$24 ;
+  reg [23:0] \$240 ;
+  wire [23:0] \$241 ;
+  wire [24:0] \$242 ;
+  reg [23:0] \$243 ;
+  wire [23:0] \$244 ;
+  wire [24:0] \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire [5:0] \$248 ;
-  wire \$249 ;
-  wire \$25 ;
+  wire [4:0] \$247 ;
+  wire \$248 ;
+  wire [5:0] \$249 ;
+  wire [8:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire [47:0] \$255 ;
-  reg [3:0] \$256 ;
+  wire \$255 ;
+  wire \$256 ;
   reg [3:0] \$257 ;
-  reg \$258 ;
+  reg [3:0] \$258 ;
   reg \$259 ;
-  wire [5:0] \$26 ;
+  wire [8:0] \$26 ;
   reg \$260 ;
   reg \$261 ;
   reg \$262 ;
   reg \$263 ;
   reg \$264 ;
   reg \$265 ;
-  reg [4:0] \$266 ;
-  reg [255:0] \$267 ;
-  reg \$268 ;
+  reg \$266 ;
+  reg [4:0] \$267 ;
+  reg [255:0] \$268 ;
   reg \$269 ;
-  wire [5:0] \$27 ;
+  wire [8:0] \$27 ;
   reg \$270 ;
   reg \$271 ;
-  reg [3:0] \$272 ;
-  reg [255:0] \$273 ;
-  reg [4:0] \$274 ;
-  reg [63:0] \$275 ;
-  reg [7:0] \$276 ;
+  reg \$272 ;
+  reg [3:0] \$273 ;
+  reg [255:0] \$274 ;
+  reg [4:0] \$275 ;
+  reg [63:0] \$276 ;
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
-  wire [255:0] \$28 ;
+  wire [8:0] \$28 ;
   reg [7:0] \$280 ;
   reg [7:0] \$281 ;
   reg [7:0] \$282 ;
   reg [7:0] \$283 ;
-  reg [4:0] \$284 ;
-  reg [63:0] \$285 ;
-  reg [7:0] \$286 ;
+  reg [7:0] \$284 ;
+  reg [4:0] \$285 ;
+  reg [63:0] \$286 ;
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
@@ -764,21 +764,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$291 ;
   reg [7:0] \$292 ;
   reg [7:0] \$293 ;
-  reg [4:0] \$294 ;
-  reg [63:0] \$295 ;
-  reg [7:0] \$296 ;
+  reg [7:0] \$294 ;
+  reg [4:0] \$295 ;
+  reg [63:0] \$296 ;
   reg [7:0] \$297 ;
   reg [7:0] \$298 ;
   reg [7:0] \$299 ;
-  wire \$3 ;
+  reg \$3 ;
   wire [8:0] \$30 ;
   reg [7:0] \$300 ;
   reg [7:0] \$301 ;
   reg [7:0] \$302 ;
   reg [7:0] \$303 ;
-  reg [4:0] \$304 ;
-  reg [63:0] \$305 ;
-  reg [7:0] \$306 ;
+  reg [7:0] \$304 ;
+  reg [4:0] \$305 ;
+  reg [63:0] \$306 ;
   reg [7:0] \$307 ;
   reg [7:0] \$308 ;
   reg [7:0] \$309 ;
@@ -787,9 +787,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$311 ;
   reg [7:0] \$312 ;
   reg [7:0] \$313 ;
-  reg [4:0] \$314 ;
-  reg [63:0] \$315 ;
-  reg [7:0] \$316 ;
+  reg [7:0] \$314 ;
+  reg [4:0] \$315 ;
+  reg [63:0] \$316 ;
   reg [7:0] \$317 ;
   reg [7:0] \$318 ;
   reg [7:0] \$319 ;
@@ -798,9 +798,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$321 ;
   reg [7:0] \$322 ;
   reg [7:0] \$323 ;
-  reg [4:0] \$324 ;
-  reg [63:0] \$325 ;
-  reg [7:0] \$326 ;
+  reg [7:0] \$324 ;
+  reg [4:0] \$325 ;
+  reg [63:0] \$326 ;
   reg [7:0] \$327 ;
   reg [7:0] \$328 ;
   reg [7:0] \$329 ;
@@ -809,9 +809,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$331 ;
   reg [7:0] \$332 ;
   reg [7:0] \$333 ;
-  reg [4:0] \$334 ;
-  reg [63:0] \$335 ;
-  reg [7:0] \$336 ;
+  reg [7:0] \$334 ;
+  reg [4:0] \$335 ;
+  reg [63:0] \$336 ;
   reg [7:0] \$337 ;
   reg [7:0] \$338 ;
   reg [7:0] \$339 ;
@@ -820,153 +820,153 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$341 ;
   reg [7:0] \$342 ;
   reg [7:0] \$343 ;
-  reg [4:0] \$344 ;
-  reg [47:0] \$345 ;
-  reg [7:0] \$346 ;
+  reg [7:0] \$344 ;
+  reg [4:0] \$345 ;
+  reg [47:0] \$346 ;
   reg [7:0] \$347 ;
   reg [7:0] \$348 ;
   reg [7:0] \$349 ;
   wire [8:0] \$35 ;
   reg [7:0] \$350 ;
   reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [8:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [8:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [7:0] \$360 ;
+  reg [8:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [8:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [8:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [8:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [8:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [8:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [8:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [8:0] \$376 ;
-  reg [7:0] \$377 ;
-  reg [8:0] \$378 ;
-  reg [7:0] \$379 ;
+  reg [7:0] \$370 ;
+  reg [8:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [8:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [8:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [8:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [8:0] \$379 ;
   wire [8:0] \$38 ;
-  reg [8:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [8:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [8:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg [8:0] \$388 ;
-  reg [7:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg [8:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [8:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [8:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [8:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [8:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [8:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [8:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [8:0] \$394 ;
-  reg [7:0] \$395 ;
-  reg [8:0] \$396 ;
-  reg [7:0] \$397 ;
-  reg [8:0] \$398 ;
-  reg [7:0] \$399 ;
-  wire \$4 ;
+  reg [7:0] \$390 ;
+  reg [8:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg [8:0] \$393 ;
+  reg [7:0] \$394 ;
+  reg [8:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg [8:0] \$397 ;
+  reg [7:0] \$398 ;
+  reg [8:0] \$399 ;
+  reg \$4 ;
   wire [8:0] \$40 ;
-  reg [8:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [8:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [8:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [8:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [8:0] \$408 ;
-  reg [7:0] \$409 ;
+  reg [7:0] \$400 ;
+  reg [8:0] \$401 ;
+  reg [7:0] \$402 ;
+  reg [8:0] \$403 ;
+  reg [7:0] \$404 ;
+  reg [8:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [8:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [8:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [8:0] \$410 ;
-  reg [7:0] \$411 ;
-  reg [8:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [8:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg [8:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg [8:0] \$418 ;
-  reg [7:0] \$419 ;
+  reg [7:0] \$410 ;
+  reg [8:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg [8:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [8:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [8:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg [8:0] \$419 ;
   wire [8:0] \$42 ;
-  reg [8:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [8:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [8:0] \$424 ;
-  reg [7:0] \$425 ;
-  reg [8:0] \$426 ;
-  reg [7:0] \$427 ;
-  reg [8:0] \$428 ;
-  reg [7:0] \$429 ;
+  reg [7:0] \$420 ;
+  reg [8:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [8:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [8:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [8:0] \$427 ;
+  reg [7:0] \$428 ;
+  reg [8:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [8:0] \$430 ;
-  reg [7:0] \$431 ;
-  reg [8:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [8:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [8:0] \$436 ;
-  reg [7:0] \$437 ;
-  reg [8:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg [7:0] \$430 ;
+  reg [8:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [8:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [8:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [8:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [8:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [8:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg [8:0] \$442 ;
-  reg [7:0] \$443 ;
-  reg [8:0] \$444 ;
-  reg [7:0] \$445 ;
-  reg [8:0] \$446 ;
-  reg [7:0] \$447 ;
-  reg [8:0] \$448 ;
-  reg [7:0] \$449 ;
+  reg [7:0] \$440 ;
+  reg [8:0] \$441 ;
+  reg [7:0] \$442 ;
+  reg [8:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [8:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [8:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [8:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [8:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [8:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [8:0] \$454 ;
-  reg [7:0] \$455 ;
-  reg [8:0] \$456 ;
-  reg [7:0] \$457 ;
-  reg [8:0] \$458 ;
-  reg [7:0] \$459 ;
+  reg [7:0] \$450 ;
+  reg [8:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [8:0] \$453 ;
+  reg [7:0] \$454 ;
+  reg [8:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [8:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [8:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [8:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [8:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [8:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [8:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg [8:0] \$468 ;
-  reg [7:0] \$469 ;
+  reg [7:0] \$460 ;
+  reg [8:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg [8:0] \$463 ;
+  reg [7:0] \$464 ;
+  reg [8:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [8:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [8:0] \$469 ;
   wire [8:0] \$47 ;
-  reg [8:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [8:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [8:0] \$474 ;
-  reg [7:0] \$475 ;
-  reg [16:0] \$476 ;
+  reg [7:0] \$470 ;
+  reg [8:0] \$471 ;
+  reg [7:0] \$472 ;
+  reg [8:0] \$473 ;
+  reg [7:0] \$474 ;
+  reg [8:0] \$475 ;
+  reg [7:0] \$476 ;
   reg [16:0] \$477 ;
   reg [16:0] \$478 ;
   reg [16:0] \$479 ;
@@ -992,7 +992,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$497 ;
   reg [16:0] \$498 ;
   reg [16:0] \$499 ;
-  wire \$5 ;
+  reg \$5 ;
   wire [8:0] \$50 ;
   reg [16:0] \$500 ;
   reg [16:0] \$501 ;
@@ -1105,7 +1105,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$599 ;
   wire \$6 ;
   wire [8:0] \$60 ;
-  reg [23:0] \$600 ;
+  reg [16:0] \$600 ;
   reg [23:0] \$601 ;
   reg [23:0] \$602 ;
   reg [23:0] \$603 ;
@@ -1129,77 +1129,79 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [8:0] \$62 ;
   reg [23:0] \$620 ;
   reg [23:0] \$621 ;
-  reg \$622 ;
+  reg [23:0] \$622 ;
   reg \$623 ;
   reg \$624 ;
-  reg [3:0] \$625 ;
-  reg \$626 ;
+  reg \$625 ;
+  reg [3:0] \$626 ;
   reg \$627 ;
   reg \$628 ;
-  reg [3:0] \$629 ;
+  reg \$629 ;
   wire [8:0] \$63 ;
-  reg \$630 ;
+  reg [3:0] \$630 ;
   reg \$631 ;
   reg \$632 ;
-  reg [3:0] \$633 ;
-  reg \$634 ;
+  reg \$633 ;
+  reg [3:0] \$634 ;
   reg \$635 ;
   reg \$636 ;
-  reg [3:0] \$637 ;
-  reg \$638 ;
+  reg \$637 ;
+  reg [3:0] \$638 ;
   reg \$639 ;
   wire [8:0] \$64 ;
   reg \$640 ;
-  reg [3:0] \$641 ;
-  reg \$642 ;
+  reg \$641 ;
+  reg [3:0] \$642 ;
   reg \$643 ;
   reg \$644 ;
-  reg [3:0] \$645 ;
-  reg \$646 ;
+  reg \$645 ;
+  reg [3:0] \$646 ;
   reg \$647 ;
   reg \$648 ;
-  reg [3:0] \$649 ;
+  reg \$649 ;
   wire [8:0] \$65 ;
-  reg \$650 ;
+  reg [3:0] \$650 ;
   reg \$651 ;
   reg \$652 ;
-  reg [3:0] \$653 ;
-  reg [23:0] \$654 ;
+  reg \$653 ;
+  reg [3:0] \$654 ;
   reg [23:0] \$655 ;
-  reg [3:0] \$656 ;
+  reg [23:0] \$656 ;
   reg [3:0] \$657 ;
-  reg [3:0] \$658 ;
+  reg \$658 ;
   reg [3:0] \$659 ;
   wire [8:0] \$66 ;
-  reg \$660 ;
-  reg [47:0] \$661 ;
+  reg [3:0] \$660 ;
+  reg [3:0] \$661 ;
+  reg \$662 ;
+  reg [47:0] \$663 ;
   wire [8:0] \$67 ;
   wire [8:0] \$68 ;
   wire [8:0] \$69 ;
-  reg [23:0] \$7 ;
+  wire [5:0] \$7 ;
   wire [8:0] \$70 ;
   wire [8:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [8:0] \$78 ;
-  wire [8:0] \$79 ;
-  wire [23:0] \$8 ;
-  wire [8:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [8:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [8:0] \$84 ;
-  wire [8:0] \$85 ;
-  wire [8:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [8:0] \$88 ;
-  wire [8:0] \$89 ;
-  wire [24:0] \$9 ;
-  wire [8:0] \$90 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
+  wire [5:0] \$8 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [16:0] \$89 ;
+  wire [255:0] \$9 ;
+  wire [16:0] \$90 ;
   wire [16:0] \$91 ;
   wire [16:0] \$92 ;
   wire [16:0] \$93 ;
@@ -1209,12 +1211,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg \$signature__addr  = 1'h0;
-  reg [3:0] \$signature__addr$44  = 4'h0;
+  (* init = 1'h0 *)
+  wire \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$441 ;
   wire [255:0] \$signature__data ;
-  wire [47:0] \$signature__data$46 ;
+  wire [47:0] \$signature__data$442 ;
   wire \$signature__en ;
-  wire \$signature__en$38 ;
+  wire \$signature__en$440 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1302,30 +1306,38 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] port__addr = 5'h00;
+  wire [4:0] port__addr;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$15  = 5'h00;
+  wire [4:0] \port__addr$433 ;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$17  = 5'h00;
+  wire [4:0] \port__addr$434 ;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$19  = 5'h00;
+  wire [4:0] \port__addr$435 ;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$21  = 5'h00;
+  wire [4:0] \port__addr$436 ;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$23  = 5'h00;
+  wire [4:0] \port__addr$437 ;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$25  = 5'h00;
+  wire [4:0] \port__addr$438 ;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$27  = 5'h00;
+  wire [4:0] \port__addr$439 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$108 ;
-  wire [63:0] \port__data$118 ;
-  wire [63:0] \port__data$128 ;
-  wire [47:0] \port__data$138 ;
-  wire [63:0] \port__data$78 ;
-  wire [63:0] \port__data$88 ;
-  wire [63:0] \port__data$98 ;
+  wire [47:0] \port__data$102 ;
+  wire [63:0] \port__data$36 ;
+  wire [63:0] \port__data$47 ;
+  wire [63:0] \port__data$58 ;
+  wire [63:0] \port__data$69 ;
+  wire [63:0] \port__data$80 ;
+  wire [63:0] \port__data$91 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1454,55 +1466,46 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [23:0] \q_in[0] ;
   wire [23:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom0_addr;
+  reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom1_addr;
+  reg [4:0] rom1_addr = 5'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom2_addr;
+  reg [4:0] rom2_addr = 5'h00;
   reg [63:0] rom2_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom3_addr;
+  reg [4:0] rom3_addr = 5'h00;
   reg [63:0] rom3_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom4_addr;
+  reg [4:0] rom4_addr = 5'h00;
   reg [63:0] rom4_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom5_addr;
+  reg [4:0] rom5_addr = 5'h00;
   reg [63:0] rom5_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom6_addr;
+  reg [4:0] rom6_addr = 5'h00;
   reg [63:0] rom6_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom7_addr;
+  reg [4:0] rom7_addr = 5'h00;
   reg [47:0] rom7_read = 48'h000000000000;
   (* init = 1'h0 *)
   wire rport__addr;
-  reg [3:0] \rport__addr$47  = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$443 ;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$442 ;
+  wire [47:0] \rport__data$425 ;
   input rst;
   wire rst;
-  (* init = 1'h0 *)
-  wire sf_t;
+  reg sf_t = 1'h0;
   reg sf_t_ahead = 1'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
@@ -1855,11 +1858,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [255:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [47:0] queue [9:0];
@@ -1876,10 +1879,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[9] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$38 )
-      queue[\$signature__addr$44 ] <= q_in;
+    if (\$signature__en$440 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$442  = queue[\rport__addr$47 ];
+  assign \rport__data$425  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -1917,7 +1920,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
   reg [63:0] rom1 [31:0];
@@ -1957,9 +1960,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[\port__addr$15 ];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$78  = _2_;
+  assign \port__data$36  = _2_;
   reg [63:0] rom2 [31:0];
   initial begin
     rom2[0] = 64'h00f8024df6f21ae2;
@@ -1997,9 +2000,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= rom2[\port__addr$17 ];
+    _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$88  = _3_;
+  assign \port__data$47  = _3_;
   reg [63:0] rom3 [31:0];
   initial begin
     rom3[0] = 64'he600d00d22471912;
@@ -2037,9 +2040,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
-    _4_ <= rom3[\port__addr$19 ];
+    _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$98  = _4_;
+  assign \port__data$58  = _4_;
   reg [63:0] rom4 [31:0];
   initial begin
     rom4[0] = 64'h0a0102d6062108f0;
@@ -2077,9 +2080,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _5_;
   always @(posedge clk) begin
-    _5_ <= rom4[\port__addr$21 ];
+    _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$108  = _5_;
+  assign \port__data$69  = _5_;
   reg [63:0] rom5 [31:0];
   initial begin
     rom5[0] = 64'h3c0101232be2021d;
@@ -2117,9 +2120,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _6_;
   always @(posedge clk) begin
-    _6_ <= rom5[\port__addr$23 ];
+    _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$118  = _6_;
+  assign \port__data$80  = _6_;
   reg [63:0] rom6 [31:0];
   initial begin
     rom6[0] = 64'hff00fd04163dfa19;
@@ -2157,9 +2160,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [63:0] _7_;
   always @(posedge clk) begin
-    _7_ <= rom6[\port__addr$25 ];
+    _7_ <= rom6[rom6_addr];
   end
-  assign \port__data$128  = _7_;
+  assign \port__data$91  = _7_;
   reg [47:0] rom7 [31:0];
   initial begin
     rom7[0] = 48'h00dbf51653df;
@@ -2197,3679 +2200,3678 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [47:0] _8_;
   always @(posedge clk) begin
-    _8_ <= rom7[\port__addr$27 ];
+    _8_ <= rom7[rom7_addr];
   end
-  assign \port__data$138  = _8_;
+  assign \port__data$102  = _8_;
   always @(posedge clk)
-    x0_8 <= \$283 ;
+    x0_8 <= \$284 ;
   always @(posedge clk)
-    \port__addr$15  <= \$284 ;
+    rom1_addr <= \$285 ;
   always @(posedge clk)
-    rom1_read <= \$285 ;
+    rom1_read <= \$286 ;
   always @(posedge clk)
-    x1_9 <= \$286 ;
+    x1_9 <= \$287 ;
   always @(posedge clk)
-    x1_10 <= \$287 ;
+    x1_10 <= \$288 ;
   always @(posedge clk)
-    x1_11 <= \$288 ;
+    x1_11 <= \$289 ;
   always @(posedge clk)
-    x1_12 <= \$289 ;
+    x1_12 <= \$290 ;
   always @(posedge clk)
-    x1_13 <= \$290 ;
+    x1_13 <= \$291 ;
   always @(posedge clk)
-    x1_14 <= \$291 ;
+    x1_14 <= \$292 ;
   always @(posedge clk)
-    x1_15 <= \$292 ;
+    x1_15 <= \$293 ;
   always @(posedge clk)
-    x1_16 <= \$293 ;
+    x1_16 <= \$294 ;
   always @(posedge clk)
-    \port__addr$17  <= \$294 ;
+    rom2_addr <= \$295 ;
   always @(posedge clk)
-    rom2_read <= \$295 ;
+    rom2_read <= \$296 ;
   always @(posedge clk)
-    x2_17 <= \$296 ;
+    x2_17 <= \$297 ;
   always @(posedge clk)
-    x2_18 <= \$297 ;
+    x2_18 <= \$298 ;
   always @(posedge clk)
-    x2_19 <= \$298 ;
+    x2_19 <= \$299 ;
   always @(posedge clk)
-    x2_20 <= \$299 ;
+    x2_20 <= \$300 ;
   always @(posedge clk)
-    x2_21 <= \$300 ;
+    x2_21 <= \$301 ;
   always @(posedge clk)
-    x2_22 <= \$301 ;
+    x2_22 <= \$302 ;
   always @(posedge clk)
-    x2_23 <= \$302 ;
+    x2_23 <= \$303 ;
   always @(posedge clk)
-    x2_24 <= \$303 ;
+    x2_24 <= \$304 ;
   always @(posedge clk)
-    \port__addr$19  <= \$304 ;
+    rom3_addr <= \$305 ;
   always @(posedge clk)
-    rom3_read <= \$305 ;
+    rom3_read <= \$306 ;
   always @(posedge clk)
-    x3_1 <= \$306 ;
+    x3_1 <= \$307 ;
   always @(posedge clk)
-    x3_25 <= \$307 ;
+    x3_25 <= \$308 ;
   always @(posedge clk)
-    x3_26 <= \$308 ;
+    x3_26 <= \$309 ;
   always @(posedge clk)
-    x3_27 <= \$309 ;
+    x3_27 <= \$310 ;
   always @(posedge clk)
-    x3_28 <= \$310 ;
+    x3_28 <= \$311 ;
   always @(posedge clk)
-    x3_29 <= \$311 ;
+    x3_29 <= \$312 ;
   always @(posedge clk)
-    x3_30 <= \$312 ;
+    x3_30 <= \$313 ;
   always @(posedge clk)
-    x3_31 <= \$313 ;
+    x3_31 <= \$314 ;
   always @(posedge clk)
-    \port__addr$21  <= \$314 ;
+    rom4_addr <= \$315 ;
   always @(posedge clk)
-    rom4_read <= \$315 ;
+    rom4_read <= \$316 ;
   always @(posedge clk)
-    x4_2 <= \$316 ;
+    x4_2 <= \$317 ;
   always @(posedge clk)
-    x4_3 <= \$317 ;
+    x4_3 <= \$318 ;
   always @(posedge clk)
-    x4_4 <= \$318 ;
+    x4_4 <= \$319 ;
   always @(posedge clk)
-    x4_5 <= \$319 ;
+    x4_5 <= \$320 ;
   always @(posedge clk)
-    x4_6 <= \$320 ;
+    x4_6 <= \$321 ;
   always @(posedge clk)
-    x4_7 <= \$321 ;
+    x4_7 <= \$322 ;
   always @(posedge clk)
-    x4_8 <= \$322 ;
+    x4_8 <= \$323 ;
   always @(posedge clk)
-    x4_9 <= \$323 ;
+    x4_9 <= \$324 ;
   always @(posedge clk)
-    \port__addr$23  <= \$324 ;
+    rom5_addr <= \$325 ;
   always @(posedge clk)
-    rom5_read <= \$325 ;
+    rom5_read <= \$326 ;
   always @(posedge clk)
-    x5_10 <= \$326 ;
+    x5_10 <= \$327 ;
   always @(posedge clk)
-    x5_11 <= \$327 ;
+    x5_11 <= \$328 ;
   always @(posedge clk)
-    x5_12 <= \$328 ;
+    x5_12 <= \$329 ;
   always @(posedge clk)
-    x5_13 <= \$329 ;
+    x5_13 <= \$330 ;
   always @(posedge clk)
-    x5_14 <= \$330 ;
+    x5_14 <= \$331 ;
   always @(posedge clk)
-    x5_15 <= \$331 ;
+    x5_15 <= \$332 ;
   always @(posedge clk)
-    x5_16 <= \$332 ;
+    x5_16 <= \$333 ;
   always @(posedge clk)
-    x5_17 <= \$333 ;
+    x5_17 <= \$334 ;
   always @(posedge clk)
-    \port__addr$25  <= \$334 ;
+    rom6_addr <= \$335 ;
   always @(posedge clk)
-    rom6_read <= \$335 ;
+    rom6_read <= \$336 ;
   always @(posedge clk)
-    x6_18 <= \$336 ;
+    x6_18 <= \$337 ;
   always @(posedge clk)
-    x6_19 <= \$337 ;
+    x6_19 <= \$338 ;
   always @(posedge clk)
-    x6_20 <= \$338 ;
+    x6_20 <= \$339 ;
   always @(posedge clk)
-    x6_21 <= \$339 ;
+    x6_21 <= \$340 ;
   always @(posedge clk)
-    x6_22 <= \$340 ;
+    x6_22 <= \$341 ;
   always @(posedge clk)
-    x6_23 <= \$341 ;
+    x6_23 <= \$342 ;
   always @(posedge clk)
-    x6_24 <= \$342 ;
+    x6_24 <= \$343 ;
   always @(posedge clk)
-    x6_25 <= \$343 ;
+    x6_25 <= \$344 ;
   always @(posedge clk)
-    \port__addr$27  <= \$344 ;
+    rom7_addr <= \$345 ;
   always @(posedge clk)
-    rom7_read <= \$345 ;
+    rom7_read <= \$346 ;
   always @(posedge clk)
-    x7_26 <= \$346 ;
+    x7_26 <= \$347 ;
   always @(posedge clk)
-    x7_27 <= \$347 ;
+    x7_27 <= \$348 ;
   always @(posedge clk)
-    x7_28 <= \$348 ;
+    x7_28 <= \$349 ;
   always @(posedge clk)
-    x7_29 <= \$349 ;
+    x7_29 <= \$350 ;
   always @(posedge clk)
-    x7_30 <= \$350 ;
+    x7_30 <= \$351 ;
   always @(posedge clk)
-    x7_31 <= \$351 ;
+    x7_31 <= \$352 ;
   always @(posedge clk)
-    xoff0_1 <= \$352 ;
+    xoff0_1 <= \$353 ;
   always @(posedge clk)
-    w0_1 <= \$353 ;
+    w0_1 <= \$354 ;
   always @(posedge clk)
-    xoff0_2 <= \$354 ;
+    xoff0_2 <= \$355 ;
   always @(posedge clk)
-    w0_2 <= \$355 ;
+    w0_2 <= \$356 ;
   always @(posedge clk)
-    xoff0_3 <= \$356 ;
+    xoff0_3 <= \$357 ;
   always @(posedge clk)
-    w0_3 <= \$357 ;
+    w0_3 <= \$358 ;
   always @(posedge clk)
-    xoff0_4 <= \$358 ;
+    xoff0_4 <= \$359 ;
   always @(posedge clk)
-    w0_4 <= \$359 ;
+    w0_4 <= \$360 ;
   always @(posedge clk)
-    xoff0_5 <= \$360 ;
+    xoff0_5 <= \$361 ;
   always @(posedge clk)
-    w0_5 <= \$361 ;
+    w0_5 <= \$362 ;
   always @(posedge clk)
-    xoff0_6 <= \$362 ;
+    xoff0_6 <= \$363 ;
   always @(posedge clk)
-    w0_6 <= \$363 ;
+    w0_6 <= \$364 ;
   always @(posedge clk)
-    xoff0_7 <= \$364 ;
+    xoff0_7 <= \$365 ;
   always @(posedge clk)
-    w0_7 <= \$365 ;
+    w0_7 <= \$366 ;
   always @(posedge clk)
-    xoff0_8 <= \$366 ;
+    xoff0_8 <= \$367 ;
   always @(posedge clk)
-    w0_8 <= \$367 ;
+    w0_8 <= \$368 ;
   always @(posedge clk)
-    xoff0_9 <= \$368 ;
+    xoff0_9 <= \$369 ;
   always @(posedge clk)
-    w0_9 <= \$369 ;
+    w0_9 <= \$370 ;
   always @(posedge clk)
-    xoff0_10 <= \$370 ;
+    xoff0_10 <= \$371 ;
   always @(posedge clk)
-    w0_10 <= \$371 ;
+    w0_10 <= \$372 ;
   always @(posedge clk)
-    xoff0_11 <= \$372 ;
+    xoff0_11 <= \$373 ;
   always @(posedge clk)
-    w0_11 <= \$373 ;
+    w0_11 <= \$374 ;
   always @(posedge clk)
-    xoff0_12 <= \$374 ;
+    xoff0_12 <= \$375 ;
   always @(posedge clk)
-    w0_12 <= \$375 ;
+    w0_12 <= \$376 ;
   always @(posedge clk)
-    xoff0_13 <= \$376 ;
+    xoff0_13 <= \$377 ;
   always @(posedge clk)
-    w0_13 <= \$377 ;
+    w0_13 <= \$378 ;
   always @(posedge clk)
-    xoff0_14 <= \$378 ;
+    xoff0_14 <= \$379 ;
   always @(posedge clk)
-    w0_14 <= \$379 ;
+    w0_14 <= \$380 ;
   always @(posedge clk)
-    xoff0_15 <= \$380 ;
+    xoff0_15 <= \$381 ;
   always @(posedge clk)
-    w0_15 <= \$381 ;
+    w0_15 <= \$382 ;
   always @(posedge clk)
-    xoff0_16 <= \$382 ;
+    xoff0_16 <= \$383 ;
   always @(posedge clk)
-    w0_16 <= \$383 ;
+    w0_16 <= \$384 ;
   always @(posedge clk)
-    xoff0_17 <= \$384 ;
+    xoff0_17 <= \$385 ;
   always @(posedge clk)
-    w0_17 <= \$385 ;
+    w0_17 <= \$386 ;
   always @(posedge clk)
-    xoff0_18 <= \$386 ;
+    xoff0_18 <= \$387 ;
   always @(posedge clk)
-    w0_18 <= \$387 ;
+    w0_18 <= \$388 ;
   always @(posedge clk)
-    xoff0_19 <= \$388 ;
+    xoff0_19 <= \$389 ;
   always @(posedge clk)
-    w0_19 <= \$389 ;
+    w0_19 <= \$390 ;
   always @(posedge clk)
-    xoff0_20 <= \$390 ;
+    xoff0_20 <= \$391 ;
   always @(posedge clk)
-    w0_20 <= \$391 ;
+    w0_20 <= \$392 ;
   always @(posedge clk)
-    xoff0_21 <= \$392 ;
+    xoff0_21 <= \$393 ;
   always @(posedge clk)
-    w0_21 <= \$393 ;
+    w0_21 <= \$394 ;
   always @(posedge clk)
-    xoff0_22 <= \$394 ;
+    xoff0_22 <= \$395 ;
   always @(posedge clk)
-    w0_22 <= \$395 ;
+    w0_22 <= \$396 ;
   always @(posedge clk)
-    xoff0_23 <= \$396 ;
+    xoff0_23 <= \$397 ;
   always @(posedge clk)
-    w0_23 <= \$397 ;
+    w0_23 <= \$398 ;
   always @(posedge clk)
-    xoff0_24 <= \$398 ;
+    xoff0_24 <= \$399 ;
   always @(posedge clk)
-    w0_24 <= \$399 ;
+    w0_24 <= \$400 ;
   always @(posedge clk)
-    xoff0_25 <= \$400 ;
+    xoff0_25 <= \$401 ;
   always @(posedge clk)
-    w0_25 <= \$401 ;
+    w0_25 <= \$402 ;
   always @(posedge clk)
-    xoff0_26 <= \$402 ;
+    xoff0_26 <= \$403 ;
   always @(posedge clk)
-    w0_26 <= \$403 ;
+    w0_26 <= \$404 ;
   always @(posedge clk)
-    xoff0_27 <= \$404 ;
+    xoff0_27 <= \$405 ;
   always @(posedge clk)
-    w0_27 <= \$405 ;
+    w0_27 <= \$406 ;
   always @(posedge clk)
-    xoff0_28 <= \$406 ;
+    xoff0_28 <= \$407 ;
   always @(posedge clk)
-    w0_28 <= \$407 ;
+    w0_28 <= \$408 ;
   always @(posedge clk)
-    xoff0_29 <= \$408 ;
+    xoff0_29 <= \$409 ;
   always @(posedge clk)
-    w0_29 <= \$409 ;
+    w0_29 <= \$410 ;
   always @(posedge clk)
-    xoff0_30 <= \$410 ;
+    xoff0_30 <= \$411 ;
   always @(posedge clk)
-    w0_30 <= \$411 ;
+    w0_30 <= \$412 ;
   always @(posedge clk)
-    xoff0_31 <= \$412 ;
+    xoff0_31 <= \$413 ;
   always @(posedge clk)
-    w0_31 <= \$413 ;
+    w0_31 <= \$414 ;
   always @(posedge clk)
-    xoff1_1 <= \$414 ;
+    xoff1_1 <= \$415 ;
   always @(posedge clk)
-    w1_1 <= \$415 ;
+    w1_1 <= \$416 ;
   always @(posedge clk)
-    xoff1_2 <= \$416 ;
+    xoff1_2 <= \$417 ;
   always @(posedge clk)
-    w1_2 <= \$417 ;
+    w1_2 <= \$418 ;
   always @(posedge clk)
-    xoff1_3 <= \$418 ;
+    xoff1_3 <= \$419 ;
   always @(posedge clk)
-    w1_3 <= \$419 ;
+    w1_3 <= \$420 ;
   always @(posedge clk)
-    xoff1_4 <= \$420 ;
+    xoff1_4 <= \$421 ;
   always @(posedge clk)
-    w1_4 <= \$421 ;
+    w1_4 <= \$422 ;
   always @(posedge clk)
-    xoff1_5 <= \$422 ;
+    xoff1_5 <= \$423 ;
   always @(posedge clk)
-    w1_5 <= \$423 ;
+    w1_5 <= \$424 ;
   always @(posedge clk)
-    xoff1_6 <= \$424 ;
+    xoff1_6 <= \$425 ;
   always @(posedge clk)
-    w1_6 <= \$425 ;
+    w1_6 <= \$426 ;
   always @(posedge clk)
-    xoff1_7 <= \$426 ;
+    xoff1_7 <= \$427 ;
   always @(posedge clk)
-    w1_7 <= \$427 ;
+    w1_7 <= \$428 ;
   always @(posedge clk)
-    xoff1_8 <= \$428 ;
+    xoff1_8 <= \$429 ;
   always @(posedge clk)
-    w1_8 <= \$429 ;
+    w1_8 <= \$430 ;
   always @(posedge clk)
-    xoff1_9 <= \$430 ;
+    xoff1_9 <= \$431 ;
   always @(posedge clk)
-    w1_9 <= \$431 ;
+    w1_9 <= \$432 ;
   always @(posedge clk)
-    xoff1_10 <= \$432 ;
+    xoff1_10 <= \$433 ;
   always @(posedge clk)
-    w1_10 <= \$433 ;
+    w1_10 <= \$434 ;
   always @(posedge clk)
-    xoff1_11 <= \$434 ;
+    xoff1_11 <= \$435 ;
   always @(posedge clk)
-    w1_11 <= \$435 ;
+    w1_11 <= \$436 ;
   always @(posedge clk)
-    xoff1_12 <= \$436 ;
+    xoff1_12 <= \$437 ;
   always @(posedge clk)
-    w1_12 <= \$437 ;
+    w1_12 <= \$438 ;
   always @(posedge clk)
-    xoff1_13 <= \$438 ;
+    xoff1_13 <= \$439 ;
   always @(posedge clk)
-    w1_13 <= \$439 ;
+    w1_13 <= \$440 ;
   always @(posedge clk)
-    xoff1_14 <= \$440 ;
+    xoff1_14 <= \$441 ;
   always @(posedge clk)
-    w1_14 <= \$441 ;
+    w1_14 <= \$442 ;
   always @(posedge clk)
-    xoff1_15 <= \$442 ;
+    xoff1_15 <= \$443 ;
   always @(posedge clk)
-    w1_15 <= \$443 ;
+    w1_15 <= \$444 ;
   always @(posedge clk)
-    xoff1_16 <= \$444 ;
+    xoff1_16 <= \$445 ;
   always @(posedge clk)
-    w1_16 <= \$445 ;
+    w1_16 <= \$446 ;
   always @(posedge clk)
-    xoff1_17 <= \$446 ;
+    xoff1_17 <= \$447 ;
   always @(posedge clk)
-    w1_17 <= \$447 ;
+    w1_17 <= \$448 ;
   always @(posedge clk)
-    xoff1_18 <= \$448 ;
+    xoff1_18 <= \$449 ;
   always @(posedge clk)
-    w1_18 <= \$449 ;
+    w1_18 <= \$450 ;
   always @(posedge clk)
-    xoff1_19 <= \$450 ;
+    xoff1_19 <= \$451 ;
   always @(posedge clk)
-    w1_19 <= \$451 ;
+    w1_19 <= \$452 ;
   always @(posedge clk)
-    xoff1_20 <= \$452 ;
+    xoff1_20 <= \$453 ;
   always @(posedge clk)
-    w1_20 <= \$453 ;
+    w1_20 <= \$454 ;
   always @(posedge clk)
-    xoff1_21 <= \$454 ;
+    xoff1_21 <= \$455 ;
   always @(posedge clk)
-    w1_21 <= \$455 ;
+    w1_21 <= \$456 ;
   always @(posedge clk)
-    xoff1_22 <= \$456 ;
+    xoff1_22 <= \$457 ;
   always @(posedge clk)
-    w1_22 <= \$457 ;
+    w1_22 <= \$458 ;
   always @(posedge clk)
-    xoff1_23 <= \$458 ;
+    xoff1_23 <= \$459 ;
   always @(posedge clk)
-    w1_23 <= \$459 ;
+    w1_23 <= \$460 ;
   always @(posedge clk)
-    xoff1_24 <= \$460 ;
+    xoff1_24 <= \$461 ;
   always @(posedge clk)
-    w1_24 <= \$461 ;
+    w1_24 <= \$462 ;
   always @(posedge clk)
-    xoff1_25 <= \$462 ;
+    xoff1_25 <= \$463 ;
   always @(posedge clk)
-    w1_25 <= \$463 ;
+    w1_25 <= \$464 ;
   always @(posedge clk)
-    xoff1_26 <= \$464 ;
+    xoff1_26 <= \$465 ;
   always @(posedge clk)
-    w1_26 <= \$465 ;
+    w1_26 <= \$466 ;
   always @(posedge clk)
-    xoff1_27 <= \$466 ;
+    xoff1_27 <= \$467 ;
   always @(posedge clk)
-    w1_27 <= \$467 ;
+    w1_27 <= \$468 ;
   always @(posedge clk)
-    xoff1_28 <= \$468 ;
+    xoff1_28 <= \$469 ;
   always @(posedge clk)
-    w1_28 <= \$469 ;
+    w1_28 <= \$470 ;
   always @(posedge clk)
-    xoff1_29 <= \$470 ;
+    xoff1_29 <= \$471 ;
   always @(posedge clk)
-    w1_29 <= \$471 ;
+    w1_29 <= \$472 ;
   always @(posedge clk)
-    xoff1_30 <= \$472 ;
+    xoff1_30 <= \$473 ;
   always @(posedge clk)
-    w1_30 <= \$473 ;
+    w1_30 <= \$474 ;
   always @(posedge clk)
-    xoff1_31 <= \$474 ;
+    xoff1_31 <= \$475 ;
   always @(posedge clk)
-    w1_31 <= \$475 ;
+    w1_31 <= \$476 ;
   always @(posedge clk)
-    prod0_1 <= \$476 ;
+    prod0_1 <= \$477 ;
   always @(posedge clk)
-    prod0_2 <= \$477 ;
+    prod0_2 <= \$478 ;
   always @(posedge clk)
-    prod0_3 <= \$478 ;
+    prod0_3 <= \$479 ;
   always @(posedge clk)
-    prod0_4 <= \$479 ;
+    prod0_4 <= \$480 ;
   always @(posedge clk)
-    prod0_5 <= \$480 ;
+    prod0_5 <= \$481 ;
   always @(posedge clk)
-    prod0_6 <= \$481 ;
+    prod0_6 <= \$482 ;
   always @(posedge clk)
-    prod0_7 <= \$482 ;
+    prod0_7 <= \$483 ;
   always @(posedge clk)
-    prod0_8 <= \$483 ;
+    prod0_8 <= \$484 ;
   always @(posedge clk)
-    prod0_9 <= \$484 ;
+    prod0_9 <= \$485 ;
   always @(posedge clk)
-    prod0_10 <= \$485 ;
+    prod0_10 <= \$486 ;
   always @(posedge clk)
-    prod0_11 <= \$486 ;
+    prod0_11 <= \$487 ;
   always @(posedge clk)
-    prod0_12 <= \$487 ;
+    prod0_12 <= \$488 ;
   always @(posedge clk)
-    prod0_13 <= \$488 ;
+    prod0_13 <= \$489 ;
   always @(posedge clk)
-    prod0_14 <= \$489 ;
+    prod0_14 <= \$490 ;
   always @(posedge clk)
-    prod0_15 <= \$490 ;
+    prod0_15 <= \$491 ;
   always @(posedge clk)
-    prod0_16 <= \$491 ;
+    prod0_16 <= \$492 ;
   always @(posedge clk)
-    prod0_17 <= \$492 ;
+    prod0_17 <= \$493 ;
   always @(posedge clk)
-    prod0_18 <= \$493 ;
+    prod0_18 <= \$494 ;
   always @(posedge clk)
-    prod0_19 <= \$494 ;
+    prod0_19 <= \$495 ;
   always @(posedge clk)
-    prod0_20 <= \$495 ;
+    prod0_20 <= \$496 ;
   always @(posedge clk)
-    prod0_21 <= \$496 ;
+    prod0_21 <= \$497 ;
   always @(posedge clk)
-    prod0_22 <= \$497 ;
+    prod0_22 <= \$498 ;
   always @(posedge clk)
-    prod0_23 <= \$498 ;
+    prod0_23 <= \$499 ;
   always @(posedge clk)
-    prod0_24 <= \$499 ;
+    prod0_24 <= \$500 ;
   always @(posedge clk)
-    prod0_25 <= \$500 ;
+    prod0_25 <= \$501 ;
   always @(posedge clk)
-    prod0_26 <= \$501 ;
+    prod0_26 <= \$502 ;
   always @(posedge clk)
-    prod0_27 <= \$502 ;
+    prod0_27 <= \$503 ;
   always @(posedge clk)
-    prod0_28 <= \$503 ;
+    prod0_28 <= \$504 ;
   always @(posedge clk)
-    prod0_29 <= \$504 ;
+    prod0_29 <= \$505 ;
   always @(posedge clk)
-    prod0_30 <= \$505 ;
+    prod0_30 <= \$506 ;
   always @(posedge clk)
-    prod0_31 <= \$506 ;
+    prod0_31 <= \$507 ;
   always @(posedge clk)
-    prod1_1 <= \$507 ;
+    prod1_1 <= \$508 ;
   always @(posedge clk)
-    prod1_2 <= \$508 ;
+    prod1_2 <= \$509 ;
   always @(posedge clk)
-    prod1_3 <= \$509 ;
+    prod1_3 <= \$510 ;
   always @(posedge clk)
-    prod1_4 <= \$510 ;
+    prod1_4 <= \$511 ;
   always @(posedge clk)
-    prod1_5 <= \$511 ;
+    prod1_5 <= \$512 ;
   always @(posedge clk)
-    prod1_6 <= \$512 ;
+    prod1_6 <= \$513 ;
   always @(posedge clk)
-    prod1_7 <= \$513 ;
+    prod1_7 <= \$514 ;
   always @(posedge clk)
-    prod1_8 <= \$514 ;
+    prod1_8 <= \$515 ;
   always @(posedge clk)
-    prod1_9 <= \$515 ;
+    prod1_9 <= \$516 ;
   always @(posedge clk)
-    prod1_10 <= \$516 ;
+    prod1_10 <= \$517 ;
   always @(posedge clk)
-    prod1_11 <= \$517 ;
+    prod1_11 <= \$518 ;
   always @(posedge clk)
-    prod1_12 <= \$518 ;
+    prod1_12 <= \$519 ;
   always @(posedge clk)
-    prod1_13 <= \$519 ;
+    prod1_13 <= \$520 ;
   always @(posedge clk)
-    prod1_14 <= \$520 ;
+    prod1_14 <= \$521 ;
   always @(posedge clk)
-    prod1_15 <= \$521 ;
+    prod1_15 <= \$522 ;
   always @(posedge clk)
-    prod1_16 <= \$522 ;
+    prod1_16 <= \$523 ;
   always @(posedge clk)
-    prod1_17 <= \$523 ;
+    prod1_17 <= \$524 ;
   always @(posedge clk)
-    prod1_18 <= \$524 ;
+    prod1_18 <= \$525 ;
   always @(posedge clk)
-    prod1_19 <= \$525 ;
+    prod1_19 <= \$526 ;
   always @(posedge clk)
-    prod1_20 <= \$526 ;
+    prod1_20 <= \$527 ;
   always @(posedge clk)
-    prod1_21 <= \$527 ;
+    prod1_21 <= \$528 ;
   always @(posedge clk)
-    prod1_22 <= \$528 ;
+    prod1_22 <= \$529 ;
   always @(posedge clk)
-    prod1_23 <= \$529 ;
+    prod1_23 <= \$530 ;
   always @(posedge clk)
-    prod1_24 <= \$530 ;
+    prod1_24 <= \$531 ;
   always @(posedge clk)
-    prod1_25 <= \$531 ;
+    prod1_25 <= \$532 ;
   always @(posedge clk)
-    prod1_26 <= \$532 ;
+    prod1_26 <= \$533 ;
   always @(posedge clk)
-    prod1_27 <= \$533 ;
+    prod1_27 <= \$534 ;
   always @(posedge clk)
-    prod1_28 <= \$534 ;
+    prod1_28 <= \$535 ;
   always @(posedge clk)
-    prod1_29 <= \$535 ;
+    prod1_29 <= \$536 ;
   always @(posedge clk)
-    prod1_30 <= \$536 ;
+    prod1_30 <= \$537 ;
   always @(posedge clk)
-    prod1_31 <= \$537 ;
+    prod1_31 <= \$538 ;
   always @(posedge clk)
-    prod0_1_r <= \$538 ;
+    prod0_1_r <= \$539 ;
   always @(posedge clk)
-    prod0_2_r <= \$539 ;
+    prod0_2_r <= \$540 ;
   always @(posedge clk)
-    prod0_3_r <= \$540 ;
+    prod0_3_r <= \$541 ;
   always @(posedge clk)
-    prod0_4_r <= \$541 ;
+    prod0_4_r <= \$542 ;
   always @(posedge clk)
-    prod0_5_r <= \$542 ;
+    prod0_5_r <= \$543 ;
   always @(posedge clk)
-    prod0_6_r <= \$543 ;
+    prod0_6_r <= \$544 ;
   always @(posedge clk)
-    prod0_7_r <= \$544 ;
+    prod0_7_r <= \$545 ;
   always @(posedge clk)
-    prod0_8_r <= \$545 ;
+    prod0_8_r <= \$546 ;
   always @(posedge clk)
-    prod0_9_r <= \$546 ;
+    prod0_9_r <= \$547 ;
   always @(posedge clk)
-    prod0_10_r <= \$547 ;
+    prod0_10_r <= \$548 ;
   always @(posedge clk)
-    prod0_11_r <= \$548 ;
+    prod0_11_r <= \$549 ;
   always @(posedge clk)
-    prod0_12_r <= \$549 ;
+    prod0_12_r <= \$550 ;
   always @(posedge clk)
-    prod0_13_r <= \$550 ;
+    prod0_13_r <= \$551 ;
   always @(posedge clk)
-    prod0_14_r <= \$551 ;
+    prod0_14_r <= \$552 ;
   always @(posedge clk)
-    prod0_15_r <= \$552 ;
+    prod0_15_r <= \$553 ;
   always @(posedge clk)
-    prod0_16_r <= \$553 ;
+    prod0_16_r <= \$554 ;
   always @(posedge clk)
-    prod0_17_r <= \$554 ;
+    prod0_17_r <= \$555 ;
   always @(posedge clk)
-    prod0_18_r <= \$555 ;
+    prod0_18_r <= \$556 ;
   always @(posedge clk)
-    prod0_19_r <= \$556 ;
+    prod0_19_r <= \$557 ;
   always @(posedge clk)
-    prod0_20_r <= \$557 ;
+    prod0_20_r <= \$558 ;
   always @(posedge clk)
-    prod0_21_r <= \$558 ;
+    prod0_21_r <= \$559 ;
   always @(posedge clk)
-    prod0_22_r <= \$559 ;
+    prod0_22_r <= \$560 ;
   always @(posedge clk)
-    prod0_23_r <= \$560 ;
+    prod0_23_r <= \$561 ;
   always @(posedge clk)
-    prod0_24_r <= \$561 ;
+    prod0_24_r <= \$562 ;
   always @(posedge clk)
-    prod0_25_r <= \$562 ;
+    prod0_25_r <= \$563 ;
   always @(posedge clk)
-    prod0_26_r <= \$563 ;
+    prod0_26_r <= \$564 ;
   always @(posedge clk)
-    prod0_27_r <= \$564 ;
+    prod0_27_r <= \$565 ;
   always @(posedge clk)
-    prod0_28_r <= \$565 ;
+    prod0_28_r <= \$566 ;
   always @(posedge clk)
-    prod0_29_r <= \$566 ;
+    prod0_29_r <= \$567 ;
   always @(posedge clk)
-    prod0_30_r <= \$567 ;
+    prod0_30_r <= \$568 ;
   always @(posedge clk)
-    prod0_31_r <= \$568 ;
+    prod0_31_r <= \$569 ;
   always @(posedge clk)
-    prod1_1_r <= \$569 ;
+    prod1_1_r <= \$570 ;
   always @(posedge clk)
-    prod1_2_r <= \$570 ;
+    prod1_2_r <= \$571 ;
   always @(posedge clk)
-    prod1_3_r <= \$571 ;
+    prod1_3_r <= \$572 ;
   always @(posedge clk)
-    prod1_4_r <= \$572 ;
+    prod1_4_r <= \$573 ;
   always @(posedge clk)
-    prod1_5_r <= \$573 ;
+    prod1_5_r <= \$574 ;
   always @(posedge clk)
-    prod1_6_r <= \$574 ;
+    prod1_6_r <= \$575 ;
   always @(posedge clk)
-    prod1_7_r <= \$575 ;
+    prod1_7_r <= \$576 ;
   always @(posedge clk)
-    prod1_8_r <= \$576 ;
+    prod1_8_r <= \$577 ;
   always @(posedge clk)
-    prod1_9_r <= \$577 ;
+    prod1_9_r <= \$578 ;
   always @(posedge clk)
-    prod1_10_r <= \$578 ;
+    prod1_10_r <= \$579 ;
   always @(posedge clk)
-    prod1_11_r <= \$579 ;
+    prod1_11_r <= \$580 ;
   always @(posedge clk)
-    prod1_12_r <= \$580 ;
+    prod1_12_r <= \$581 ;
   always @(posedge clk)
-    prod1_13_r <= \$581 ;
+    prod1_13_r <= \$582 ;
   always @(posedge clk)
-    prod1_14_r <= \$582 ;
+    prod1_14_r <= \$583 ;
   always @(posedge clk)
-    prod1_15_r <= \$583 ;
+    prod1_15_r <= \$584 ;
   always @(posedge clk)
-    prod1_16_r <= \$584 ;
+    prod1_16_r <= \$585 ;
   always @(posedge clk)
-    prod1_17_r <= \$585 ;
+    prod1_17_r <= \$586 ;
   always @(posedge clk)
-    prod1_18_r <= \$586 ;
+    prod1_18_r <= \$587 ;
   always @(posedge clk)
-    prod1_19_r <= \$587 ;
+    prod1_19_r <= \$588 ;
   always @(posedge clk)
-    prod1_20_r <= \$588 ;
+    prod1_20_r <= \$589 ;
   always @(posedge clk)
-    prod1_21_r <= \$589 ;
+    prod1_21_r <= \$590 ;
   always @(posedge clk)
-    prod1_22_r <= \$590 ;
+    prod1_22_r <= \$591 ;
   always @(posedge clk)
-    prod1_23_r <= \$591 ;
+    prod1_23_r <= \$592 ;
   always @(posedge clk)
-    prod1_24_r <= \$592 ;
+    prod1_24_r <= \$593 ;
   always @(posedge clk)
-    prod1_25_r <= \$593 ;
+    prod1_25_r <= \$594 ;
   always @(posedge clk)
-    prod1_26_r <= \$594 ;
+    prod1_26_r <= \$595 ;
   always @(posedge clk)
-    prod1_27_r <= \$595 ;
+    prod1_27_r <= \$596 ;
   always @(posedge clk)
-    prod1_28_r <= \$596 ;
+    prod1_28_r <= \$597 ;
   always @(posedge clk)
-    prod1_29_r <= \$597 ;
+    prod1_29_r <= \$598 ;
   always @(posedge clk)
-    prod1_30_r <= \$598 ;
+    prod1_30_r <= \$599 ;
   always @(posedge clk)
-    prod1_31_r <= \$599 ;
+    prod1_31_r <= \$600 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$600 ;
+    sum0_s0_0 <= \$601 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$601 ;
+    sum0_s0_1 <= \$602 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$602 ;
+    sum0_s0_2 <= \$603 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$603 ;
+    sum0_s0_3 <= \$604 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$604 ;
+    sum0_s0_4 <= \$605 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$605 ;
+    sum0_s0_5 <= \$606 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$606 ;
+    sum0_s0_6 <= \$607 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$607 ;
+    sum0_s0_7 <= \$608 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$608 ;
+    sum0_s1_0 <= \$609 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$609 ;
+    sum0_s1_1 <= \$610 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$610 ;
+    sum0_s2_0 <= \$611 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$611 ;
+    sum1_s0_0 <= \$612 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$612 ;
+    sum1_s0_1 <= \$613 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$613 ;
+    sum1_s0_2 <= \$614 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$614 ;
+    sum1_s0_3 <= \$615 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$615 ;
+    sum1_s0_4 <= \$616 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$616 ;
+    sum1_s0_5 <= \$617 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$617 ;
+    sum1_s0_6 <= \$618 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$618 ;
+    sum1_s0_7 <= \$619 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$619 ;
+    sum1_s1_0 <= \$620 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$620 ;
+    sum1_s1_1 <= \$621 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$621 ;
+    sum1_s2_0 <= \$622 ;
   always @(posedge clk)
-    v2 <= \$622 ;
+    v2 <= \$623 ;
   always @(posedge clk)
-    first2 <= \$623 ;
+    first2 <= \$624 ;
   always @(posedge clk)
-    last2 <= \$624 ;
+    last2 <= \$625 ;
   always @(posedge clk)
-    nf2 <= \$625 ;
+    nf2 <= \$626 ;
   always @(posedge clk)
-    v3 <= \$626 ;
+    v3 <= \$627 ;
   always @(posedge clk)
-    first3 <= \$627 ;
+    first3 <= \$628 ;
   always @(posedge clk)
-    last3 <= \$628 ;
+    last3 <= \$629 ;
   always @(posedge clk)
-    nf3 <= \$629 ;
+    nf3 <= \$630 ;
   always @(posedge clk)
-    v4 <= \$630 ;
+    v4 <= \$631 ;
   always @(posedge clk)
-    first4 <= \$631 ;
+    first4 <= \$632 ;
   always @(posedge clk)
-    last4 <= \$632 ;
+    last4 <= \$633 ;
   always @(posedge clk)
-    nf4 <= \$633 ;
+    nf4 <= \$634 ;
   always @(posedge clk)
-    v5 <= \$634 ;
+    v5 <= \$635 ;
   always @(posedge clk)
-    first5 <= \$635 ;
+    first5 <= \$636 ;
   always @(posedge clk)
-    last5 <= \$636 ;
+    last5 <= \$637 ;
   always @(posedge clk)
-    nf5 <= \$637 ;
+    nf5 <= \$638 ;
   always @(posedge clk)
-    v6 <= \$638 ;
+    v6 <= \$639 ;
   always @(posedge clk)
-    first6 <= \$639 ;
+    first6 <= \$640 ;
   always @(posedge clk)
-    last6 <= \$640 ;
+    last6 <= \$641 ;
   always @(posedge clk)
-    nf6 <= \$641 ;
+    nf6 <= \$642 ;
   always @(posedge clk)
-    v7 <= \$642 ;
+    v7 <= \$643 ;
   always @(posedge clk)
-    first7 <= \$643 ;
+    first7 <= \$644 ;
   always @(posedge clk)
-    last7 <= \$644 ;
+    last7 <= \$645 ;
   always @(posedge clk)
-    nf7 <= \$645 ;
+    nf7 <= \$646 ;
   always @(posedge clk)
-    v8 <= \$646 ;
+    v8 <= \$647 ;
   always @(posedge clk)
-    first8 <= \$647 ;
+    first8 <= \$648 ;
   always @(posedge clk)
-    last8 <= \$648 ;
+    last8 <= \$649 ;
   always @(posedge clk)
-    nf8 <= \$649 ;
+    nf8 <= \$650 ;
   always @(posedge clk)
-    v9 <= \$650 ;
+    v9 <= \$651 ;
   always @(posedge clk)
-    first9 <= \$651 ;
+    first9 <= \$652 ;
   always @(posedge clk)
-    last9 <= \$652 ;
+    last9 <= \$653 ;
   always @(posedge clk)
-    nf9 <= \$653 ;
+    nf9 <= \$654 ;
   always @(posedge clk)
-    acc0 <= \$654 ;
+    acc0 <= \$655 ;
   always @(posedge clk)
-    acc1 <= \$655 ;
+    acc1 <= \$656 ;
   always @(posedge clk)
-    q_owed <= \$656 ;
+    q_owed <= \$657 ;
   always @(posedge clk)
-    \$signature__addr$44  <= \$657 ;
+    q_room <= \$658 ;
   always @(posedge clk)
-    \rport__addr$47  <= \$658 ;
+    q_wptr <= \$659 ;
   always @(posedge clk)
-    q_stored <= \$659 ;
+    q_rptr <= \$660 ;
   always @(posedge clk)
-    o__valid <= \$660 ;
+    q_stored <= \$661 ;
   always @(posedge clk)
-    o__payload <= \$661 ;
-  assign q_room = q_owed < 4'hb;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first9 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s2_0);
-  assign \$11  = first9 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s2_0);
-  assign \$13  = v9 & last9;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = | q_stored;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = ~ \$18 ;
-  assign \$signature__en$38  = \$13  & \$19 ;
-  assign \$25  = t == 5'h1f;
-  assign \$26  = t + 1'h1;
-  assign \$27  = \$25  ? 6'h00 : \$26 ;
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(x0_1) - $signed(8'h80);
-  assign \$30  = $signed(x0_2) - $signed(8'h80);
-  assign \$31  = $signed(x0_3) - $signed(8'h80);
-  assign \$32  = $signed(x0_4) - $signed(8'h80);
-  assign \$33  = $signed(x0_5) - $signed(8'h80);
-  assign \$34  = $signed(x0_6) - $signed(8'h80);
-  assign \$35  = $signed(x0_7) - $signed(8'h80);
-  assign \$36  = $signed(x0_8) - $signed(8'h80);
-  assign \$37  = $signed(x1_9) - $signed(8'h80);
-  assign \$38  = $signed(x1_10) - $signed(8'h80);
-  assign \$39  = $signed(x1_11) - $signed(8'h80);
-  assign \$40  = $signed(x1_12) - $signed(8'h80);
-  assign \$41  = $signed(x1_13) - $signed(8'h80);
-  assign \$42  = $signed(x1_14) - $signed(8'h80);
-  assign \$43  = $signed(x1_15) - $signed(8'h80);
-  assign \$44  = $signed(x1_16) - $signed(8'h80);
-  assign \$45  = $signed(x2_17) - $signed(8'h80);
-  assign \$46  = $signed(x2_18) - $signed(8'h80);
-  assign \$47  = $signed(x2_19) - $signed(8'h80);
-  assign \$48  = $signed(x2_20) - $signed(8'h80);
-  assign \$49  = $signed(x2_21) - $signed(8'h80);
-  assign \$50  = $signed(x2_22) - $signed(8'h80);
-  assign \$51  = $signed(x2_23) - $signed(8'h80);
-  assign \$52  = $signed(x2_24) - $signed(8'h80);
-  assign \$53  = $signed(x3_25) - $signed(8'h80);
-  assign \$54  = $signed(x3_26) - $signed(8'h80);
-  assign \$55  = $signed(x3_27) - $signed(8'h80);
-  assign \$56  = $signed(x3_28) - $signed(8'h80);
-  assign \$57  = $signed(x3_29) - $signed(8'h80);
-  assign \$58  = $signed(x3_30) - $signed(8'h80);
-  assign \$59  = $signed(x3_31) - $signed(8'h80);
-  assign \$60  = $signed(x3_1) - $signed(8'h80);
-  assign \$61  = $signed(x4_2) - $signed(8'h80);
-  assign \$62  = $signed(x4_3) - $signed(8'h80);
-  assign \$63  = $signed(x4_4) - $signed(8'h80);
-  assign \$64  = $signed(x4_5) - $signed(8'h80);
-  assign \$65  = $signed(x4_6) - $signed(8'h80);
-  assign \$66  = $signed(x4_7) - $signed(8'h80);
-  assign \$67  = $signed(x4_8) - $signed(8'h80);
-  assign \$68  = $signed(x4_9) - $signed(8'h80);
-  assign \$69  = $signed(x5_10) - $signed(8'h80);
-  assign \$70  = $signed(x5_11) - $signed(8'h80);
-  assign \$71  = $signed(x5_12) - $signed(8'h80);
-  assign \$72  = $signed(x5_13) - $signed(8'h80);
-  assign \$73  = $signed(x5_14) - $signed(8'h80);
-  assign \$74  = $signed(x5_15) - $signed(8'h80);
-  assign \$75  = $signed(x5_16) - $signed(8'h80);
-  assign \$76  = $signed(x5_17) - $signed(8'h80);
-  assign \$77  = $signed(x6_18) - $signed(8'h80);
-  assign \$78  = $signed(x6_19) - $signed(8'h80);
-  assign \$79  = $signed(x6_20) - $signed(8'h80);
-  assign \$80  = $signed(x6_21) - $signed(8'h80);
-  assign \$81  = $signed(x6_22) - $signed(8'h80);
-  assign \$82  = $signed(x6_23) - $signed(8'h80);
-  assign \$83  = $signed(x6_24) - $signed(8'h80);
-  assign \$84  = $signed(x6_25) - $signed(8'h80);
-  assign \$85  = $signed(x7_26) - $signed(8'h80);
-  assign \$86  = $signed(x7_27) - $signed(8'h80);
-  assign \$87  = $signed(x7_28) - $signed(8'h80);
-  assign \$88  = $signed(x7_29) - $signed(8'h80);
-  assign \$89  = $signed(x7_30) - $signed(8'h80);
-  assign \$90  = $signed(x7_31) - $signed(8'h80);
-  assign \$91  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$92  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$93  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$94  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$95  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$96  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$97  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$98  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$99  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$100  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$101  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$102  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$103  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$104  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$105  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$106  = $signed(xoff0_16) * $signed(w0_16);
-  assign \$107  = $signed(xoff0_17) * $signed(w0_17);
-  assign \$108  = $signed(xoff0_18) * $signed(w0_18);
-  assign \$109  = $signed(xoff0_19) * $signed(w0_19);
-  assign \$110  = $signed(xoff0_20) * $signed(w0_20);
-  assign \$111  = $signed(xoff0_21) * $signed(w0_21);
-  assign \$112  = $signed(xoff0_22) * $signed(w0_22);
-  assign \$113  = $signed(xoff0_23) * $signed(w0_23);
-  assign \$114  = $signed(xoff0_24) * $signed(w0_24);
-  assign \$115  = $signed(xoff0_25) * $signed(w0_25);
-  assign \$116  = $signed(xoff0_26) * $signed(w0_26);
-  assign \$117  = $signed(xoff0_27) * $signed(w0_27);
-  assign \$118  = $signed(xoff0_28) * $signed(w0_28);
-  assign \$119  = $signed(xoff0_29) * $signed(w0_29);
-  assign \$120  = $signed(xoff0_30) * $signed(w0_30);
-  assign \$121  = $signed(xoff0_31) * $signed(w0_31);
-  assign \$122  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$123  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$124  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$125  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$126  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$127  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$128  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$129  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$130  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$131  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$132  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$133  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$134  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$135  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$136  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$137  = $signed(xoff1_16) * $signed(w1_16);
-  assign \$138  = $signed(xoff1_17) * $signed(w1_17);
-  assign \$139  = $signed(xoff1_18) * $signed(w1_18);
-  assign \$140  = $signed(xoff1_19) * $signed(w1_19);
-  assign \$141  = $signed(xoff1_20) * $signed(w1_20);
-  assign \$142  = $signed(xoff1_21) * $signed(w1_21);
-  assign \$143  = $signed(xoff1_22) * $signed(w1_22);
-  assign \$144  = $signed(xoff1_23) * $signed(w1_23);
-  assign \$145  = $signed(xoff1_24) * $signed(w1_24);
-  assign \$146  = $signed(xoff1_25) * $signed(w1_25);
-  assign \$147  = $signed(xoff1_26) * $signed(w1_26);
-  assign \$148  = $signed(xoff1_27) * $signed(w1_27);
-  assign \$149  = $signed(xoff1_28) * $signed(w1_28);
-  assign \$150  = $signed(xoff1_29) * $signed(w1_29);
-  assign \$151  = $signed(xoff1_30) * $signed(w1_30);
-  assign \$152  = $signed(xoff1_31) * $signed(w1_31);
-  assign \$153  = $signed(prod0_1_r) + $signed(prod0_2_r);
-  assign \$154  = $signed(prod0_3_r) + $signed(prod0_4_r);
-  assign \$155  = $signed(\$153 ) + $signed(\$154 );
-  assign \$156  = $signed(prod0_5_r) + $signed(prod0_6_r);
-  assign \$157  = $signed(prod0_7_r) + $signed(prod0_8_r);
-  assign \$158  = $signed(\$156 ) + $signed(\$157 );
-  assign \$159  = $signed(prod0_9_r) + $signed(prod0_10_r);
-  assign \$160  = $signed(prod0_11_r) + $signed(prod0_12_r);
-  assign \$161  = $signed(\$159 ) + $signed(\$160 );
-  assign \$162  = $signed(prod0_13_r) + $signed(prod0_14_r);
-  assign \$163  = $signed(prod0_15_r) + $signed(prod0_16_r);
-  assign \$164  = $signed(\$162 ) + $signed(\$163 );
-  assign \$165  = $signed(prod0_17_r) + $signed(prod0_18_r);
-  assign \$166  = $signed(prod0_19_r) + $signed(prod0_20_r);
-  assign \$167  = $signed(\$165 ) + $signed(\$166 );
-  assign \$168  = $signed(prod0_21_r) + $signed(prod0_22_r);
-  assign \$169  = $signed(prod0_23_r) + $signed(prod0_24_r);
-  assign \$170  = $signed(\$168 ) + $signed(\$169 );
-  assign \$171  = $signed(prod0_25_r) + $signed(prod0_26_r);
-  assign \$172  = $signed(prod0_27_r) + $signed(prod0_28_r);
-  assign \$173  = $signed(\$171 ) + $signed(\$172 );
-  assign \$174  = $signed(prod0_29_r) + $signed(prod0_30_r);
-  assign \$175  = $signed(\$174 ) + $signed(prod0_31_r);
-  assign \$176  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$177  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+    o__valid <= \$662 ;
+  always @(posedge clk)
+    o__payload <= \$663 ;
+  assign \$6  = t == 5'h1f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 6'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x0_8) - $signed(8'h80);
+  assign \$18  = $signed(x1_9) - $signed(8'h80);
+  assign \$19  = $signed(x1_10) - $signed(8'h80);
+  assign \$20  = $signed(x1_11) - $signed(8'h80);
+  assign \$21  = $signed(x1_12) - $signed(8'h80);
+  assign \$22  = $signed(x1_13) - $signed(8'h80);
+  assign \$23  = $signed(x1_14) - $signed(8'h80);
+  assign \$24  = $signed(x1_15) - $signed(8'h80);
+  assign \$25  = $signed(x1_16) - $signed(8'h80);
+  assign \$26  = $signed(x2_17) - $signed(8'h80);
+  assign \$27  = $signed(x2_18) - $signed(8'h80);
+  assign \$28  = $signed(x2_19) - $signed(8'h80);
+  assign \$29  = $signed(x2_20) - $signed(8'h80);
+  assign \$30  = $signed(x2_21) - $signed(8'h80);
+  assign \$31  = $signed(x2_22) - $signed(8'h80);
+  assign \$32  = $signed(x2_23) - $signed(8'h80);
+  assign \$33  = $signed(x2_24) - $signed(8'h80);
+  assign \$34  = $signed(x3_25) - $signed(8'h80);
+  assign \$35  = $signed(x3_26) - $signed(8'h80);
+  assign \$36  = $signed(x3_27) - $signed(8'h80);
+  assign \$37  = $signed(x3_28) - $signed(8'h80);
+  assign \$38  = $signed(x3_29) - $signed(8'h80);
+  assign \$39  = $signed(x3_30) - $signed(8'h80);
+  assign \$40  = $signed(x3_31) - $signed(8'h80);
+  assign \$41  = $signed(x3_1) - $signed(8'h80);
+  assign \$42  = $signed(x4_2) - $signed(8'h80);
+  assign \$43  = $signed(x4_3) - $signed(8'h80);
+  assign \$44  = $signed(x4_4) - $signed(8'h80);
+  assign \$45  = $signed(x4_5) - $signed(8'h80);
+  assign \$46  = $signed(x4_6) - $signed(8'h80);
+  assign \$47  = $signed(x4_7) - $signed(8'h80);
+  assign \$48  = $signed(x4_8) - $signed(8'h80);
+  assign \$49  = $signed(x4_9) - $signed(8'h80);
+  assign \$50  = $signed(x5_10) - $signed(8'h80);
+  assign \$51  = $signed(x5_11) - $signed(8'h80);
+  assign \$52  = $signed(x5_12) - $signed(8'h80);
+  assign \$53  = $signed(x5_13) - $signed(8'h80);
+  assign \$54  = $signed(x5_14) - $signed(8'h80);
+  assign \$55  = $signed(x5_15) - $signed(8'h80);
+  assign \$56  = $signed(x5_16) - $signed(8'h80);
+  assign \$57  = $signed(x5_17) - $signed(8'h80);
+  assign \$58  = $signed(x6_18) - $signed(8'h80);
+  assign \$59  = $signed(x6_19) - $signed(8'h80);
+  assign \$60  = $signed(x6_20) - $signed(8'h80);
+  assign \$61  = $signed(x6_21) - $signed(8'h80);
+  assign \$62  = $signed(x6_22) - $signed(8'h80);
+  assign \$63  = $signed(x6_23) - $signed(8'h80);
+  assign \$64  = $signed(x6_24) - $signed(8'h80);
+  assign \$65  = $signed(x6_25) - $signed(8'h80);
+  assign \$66  = $signed(x7_26) - $signed(8'h80);
+  assign \$67  = $signed(x7_27) - $signed(8'h80);
+  assign \$68  = $signed(x7_28) - $signed(8'h80);
+  assign \$69  = $signed(x7_29) - $signed(8'h80);
+  assign \$70  = $signed(x7_30) - $signed(8'h80);
+  assign \$71  = $signed(x7_31) - $signed(8'h80);
+  assign \$72  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$73  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$74  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$75  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$76  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$77  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$78  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$79  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$80  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$81  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$82  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$83  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$84  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$85  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$86  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$87  = $signed(xoff0_16) * $signed(w0_16);
+  assign \$88  = $signed(xoff0_17) * $signed(w0_17);
+  assign \$89  = $signed(xoff0_18) * $signed(w0_18);
+  assign \$90  = $signed(xoff0_19) * $signed(w0_19);
+  assign \$91  = $signed(xoff0_20) * $signed(w0_20);
+  assign \$92  = $signed(xoff0_21) * $signed(w0_21);
+  assign \$93  = $signed(xoff0_22) * $signed(w0_22);
+  assign \$94  = $signed(xoff0_23) * $signed(w0_23);
+  assign \$95  = $signed(xoff0_24) * $signed(w0_24);
+  assign \$96  = $signed(xoff0_25) * $signed(w0_25);
+  assign \$97  = $signed(xoff0_26) * $signed(w0_26);
+  assign \$98  = $signed(xoff0_27) * $signed(w0_27);
+  assign \$99  = $signed(xoff0_28) * $signed(w0_28);
+  assign \$100  = $signed(xoff0_29) * $signed(w0_29);
+  assign \$101  = $signed(xoff0_30) * $signed(w0_30);
+  assign \$102  = $signed(xoff0_31) * $signed(w0_31);
+  assign \$103  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$104  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$105  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$106  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$107  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$108  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$109  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$110  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$111  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$112  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$113  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$114  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$115  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$116  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$117  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$118  = $signed(xoff1_16) * $signed(w1_16);
+  assign \$119  = $signed(xoff1_17) * $signed(w1_17);
+  assign \$120  = $signed(xoff1_18) * $signed(w1_18);
+  assign \$121  = $signed(xoff1_19) * $signed(w1_19);
+  assign \$122  = $signed(xoff1_20) * $signed(w1_20);
+  assign \$123  = $signed(xoff1_21) * $signed(w1_21);
+  assign \$124  = $signed(xoff1_22) * $signed(w1_22);
+  assign \$125  = $signed(xoff1_23) * $signed(w1_23);
+  assign \$126  = $signed(xoff1_24) * $signed(w1_24);
+  assign \$127  = $signed(xoff1_25) * $signed(w1_25);
+  assign \$128  = $signed(xoff1_26) * $signed(w1_26);
+  assign \$129  = $signed(xoff1_27) * $signed(w1_27);
+  assign \$130  = $signed(xoff1_28) * $signed(w1_28);
+  assign \$131  = $signed(xoff1_29) * $signed(w1_29);
+  assign \$132  = $signed(xoff1_30) * $signed(w1_30);
+  assign \$133  = $signed(xoff1_31) * $signed(w1_31);
+  assign \$134  = $signed(prod0_1_r) + $signed(prod0_2_r);
+  assign \$135  = $signed(prod0_3_r) + $signed(prod0_4_r);
+  assign \$136  = $signed(\$134 ) + $signed(\$135 );
+  assign \$137  = $signed(prod0_5_r) + $signed(prod0_6_r);
+  assign \$138  = $signed(prod0_7_r) + $signed(prod0_8_r);
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$140  = $signed(prod0_9_r) + $signed(prod0_10_r);
+  assign \$141  = $signed(prod0_11_r) + $signed(prod0_12_r);
+  assign \$142  = $signed(\$140 ) + $signed(\$141 );
+  assign \$143  = $signed(prod0_13_r) + $signed(prod0_14_r);
+  assign \$144  = $signed(prod0_15_r) + $signed(prod0_16_r);
+  assign \$145  = $signed(\$143 ) + $signed(\$144 );
+  assign \$146  = $signed(prod0_17_r) + $signed(prod0_18_r);
+  assign \$147  = $signed(prod0_19_r) + $signed(prod0_20_r);
+  assign \$148  = $signed(\$146 ) + $signed(\$147 );
+  assign \$149  = $signed(prod0_21_r) + $signed(prod0_22_r);
+  assign \$150  = $signed(prod0_23_r) + $signed(prod0_24_r);
+  assign \$151  = $signed(\$149 ) + $signed(\$150 );
+  assign \$152  = $signed(prod0_25_r) + $signed(prod0_26_r);
+  assign \$153  = $signed(prod0_27_r) + $signed(prod0_28_r);
+  assign \$154  = $signed(\$152 ) + $signed(\$153 );
+  assign \$155  = $signed(prod0_29_r) + $signed(prod0_30_r);
+  assign \$156  = $signed(\$155 ) + $signed(prod0_31_r);
+  assign \$157  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$158  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$159  = $signed(\$157 ) + $signed(\$158 );
+  assign \$160  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
+  assign \$161  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$162  = $signed(\$160 ) + $signed(\$161 );
+  assign \$163  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
+  assign \$164  = $signed(prod1_1_r) + $signed(prod1_2_r);
+  assign \$165  = $signed(prod1_3_r) + $signed(prod1_4_r);
+  assign \$166  = $signed(\$164 ) + $signed(\$165 );
+  assign \$167  = $signed(prod1_5_r) + $signed(prod1_6_r);
+  assign \$168  = $signed(prod1_7_r) + $signed(prod1_8_r);
+  assign \$169  = $signed(\$167 ) + $signed(\$168 );
+  assign \$170  = $signed(prod1_9_r) + $signed(prod1_10_r);
+  assign \$171  = $signed(prod1_11_r) + $signed(prod1_12_r);
+  assign \$172  = $signed(\$170 ) + $signed(\$171 );
+  assign \$173  = $signed(prod1_13_r) + $signed(prod1_14_r);
+  assign \$174  = $signed(prod1_15_r) + $signed(prod1_16_r);
+  assign \$175  = $signed(\$173 ) + $signed(\$174 );
+  assign \$176  = $signed(prod1_17_r) + $signed(prod1_18_r);
+  assign \$177  = $signed(prod1_19_r) + $signed(prod1_20_r);
   assign \$178  = $signed(\$176 ) + $signed(\$177 );
-  assign \$179  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
-  assign \$180  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$179  = $signed(prod1_21_r) + $signed(prod1_22_r);
+  assign \$180  = $signed(prod1_23_r) + $signed(prod1_24_r);
   assign \$181  = $signed(\$179 ) + $signed(\$180 );
-  assign \$182  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
-  assign \$183  = $signed(prod1_1_r) + $signed(prod1_2_r);
-  assign \$184  = $signed(prod1_3_r) + $signed(prod1_4_r);
-  assign \$185  = $signed(\$183 ) + $signed(\$184 );
-  assign \$186  = $signed(prod1_5_r) + $signed(prod1_6_r);
-  assign \$187  = $signed(prod1_7_r) + $signed(prod1_8_r);
-  assign \$188  = $signed(\$186 ) + $signed(\$187 );
-  assign \$189  = $signed(prod1_9_r) + $signed(prod1_10_r);
-  assign \$190  = $signed(prod1_11_r) + $signed(prod1_12_r);
-  assign \$191  = $signed(\$189 ) + $signed(\$190 );
-  assign \$192  = $signed(prod1_13_r) + $signed(prod1_14_r);
-  assign \$193  = $signed(prod1_15_r) + $signed(prod1_16_r);
-  assign \$194  = $signed(\$192 ) + $signed(\$193 );
-  assign \$195  = $signed(prod1_17_r) + $signed(prod1_18_r);
-  assign \$196  = $signed(prod1_19_r) + $signed(prod1_20_r);
-  assign \$197  = $signed(\$195 ) + $signed(\$196 );
-  assign \$198  = $signed(prod1_21_r) + $signed(prod1_22_r);
-  assign \$199  = $signed(prod1_23_r) + $signed(prod1_24_r);
-  assign \$200  = $signed(\$198 ) + $signed(\$199 );
-  assign \$201  = $signed(prod1_25_r) + $signed(prod1_26_r);
-  assign \$202  = $signed(prod1_27_r) + $signed(prod1_28_r);
-  assign \$203  = $signed(\$201 ) + $signed(\$202 );
-  assign \$204  = $signed(prod1_29_r) + $signed(prod1_30_r);
-  assign \$205  = $signed(\$204 ) + $signed(prod1_31_r);
-  assign \$206  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$207  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$208  = $signed(\$206 ) + $signed(\$207 );
-  assign \$209  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
-  assign \$210  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
-  assign \$211  = $signed(\$209 ) + $signed(\$210 );
-  assign \$212  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$213  = issue & last_t;
-  assign \$214  = q_owed + \$213 ;
-  assign \$215  = o__valid & o__ready;
-  assign \$216  = \$214  - \$215 ;
-  assign \$217  = v9 & last9;
-  assign \$218  = ~ o__valid;
-  assign \$219  = \$218  | o__ready;
-  assign \$220  = | q_stored;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = \$219  & \$221 ;
-  assign \$223  = ~ \$222 ;
-  assign \$224  = \$217  & \$223 ;
-  assign \$225  = \$signature__addr$44  == 4'h9;
-  assign \$226  = \$signature__addr$44  + 1'h1;
-  assign \$227  = \$225  ? 5'h00 : \$226 ;
-  assign \$228  = ~ o__valid;
-  assign \$229  = \$228  | o__ready;
-  assign \$230  = | q_stored;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = \rport__addr$47  == 4'h9;
-  assign \$233  = \rport__addr$47  + 1'h1;
-  assign \$234  = \$232  ? 5'h00 : \$233 ;
-  assign \$235  = v9 & last9;
-  assign \$236  = ~ o__valid;
-  assign \$237  = \$236  | o__ready;
-  assign \$238  = | q_stored;
-  assign \$239  = ~ \$238 ;
-  assign \$240  = \$237  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = \$235  & \$241 ;
-  assign \$243  = q_stored + \$242 ;
-  assign \$244  = ~ o__valid;
-  assign \$245  = \$244  | o__ready;
-  assign \$246  = | q_stored;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = \$243  - \$247 ;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = | q_stored;
-  assign \$252  = v9 & last9;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = | q_stored;
-  assign \$255  = \$254  ? \rport__data$442  : q_in;
+  assign \$182  = $signed(prod1_25_r) + $signed(prod1_26_r);
+  assign \$183  = $signed(prod1_27_r) + $signed(prod1_28_r);
+  assign \$184  = $signed(\$182 ) + $signed(\$183 );
+  assign \$185  = $signed(prod1_29_r) + $signed(prod1_30_r);
+  assign \$186  = $signed(\$185 ) + $signed(prod1_31_r);
+  assign \$187  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$188  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$189  = $signed(\$187 ) + $signed(\$188 );
+  assign \$190  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
+  assign \$191  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
+  assign \$192  = $signed(\$190 ) + $signed(\$191 );
+  assign \$193  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
+  assign \$194  = \$249 [3:0] < 4'hb;
+  assign \$195  = v9 & last9;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = | q_stored;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = \$195  & \$201 ;
+  assign \$203  = q_wptr == 4'h9;
+  assign \$204  = q_wptr + 1'h1;
+  assign \$205  = \$203  ? 5'h00 : \$204 ;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = | q_stored;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = q_rptr == 4'h9;
+  assign \$211  = q_rptr + 1'h1;
+  assign \$212  = \$210  ? 5'h00 : \$211 ;
+  assign \$213  = v9 & last9;
+  assign \$214  = ~ o__valid;
+  assign \$215  = \$214  | o__ready;
+  assign \$216  = | q_stored;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = \$215  & \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = \$213  & \$219 ;
+  assign \$221  = q_stored + \$220 ;
+  assign \$222  = ~ o__valid;
+  assign \$223  = \$222  | o__ready;
+  assign \$224  = | q_stored;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = \$221  - \$225 ;
+  assign \$227  = ~ o__valid;
+  assign \$228  = \$227  | o__ready;
+  assign \$229  = | q_stored;
+  assign \$230  = v9 & last9;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = | q_stored;
+  assign \$233  = \$232  ? \rport__data$425  : q_in;
+  assign \$234  = ~ last_t;
+  assign \$235  = q_room | \$234 ;
+  assign i__ready = \$235  & reads_input_t;
+  assign \$236  = ~ last_t;
+  assign \$237  = q_room | \$236 ;
+  assign \$238  = ~ reads_input_t;
+  assign \$239  = i__valid | \$238 ;
+  assign issue = \$237  & \$239 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$241  = first9 ? \$240  : acc0;
+  assign \$242  = $signed(\$241 ) + $signed(sum0_s2_0);
+  assign \$244  = first9 ? \$243  : acc1;
+  assign \$245  = $signed(\$244 ) + $signed(sum1_s2_0);
+  assign \$246  = issue & last_t;
+  assign \$247  = q_owed + \$246 ;
+  assign \$248  = o__valid & o__ready;
+  assign \$249  = \$247  - \$248 ;
+  assign \$250  = v9 & last9;
+  assign \$251  = ~ o__valid;
+  assign \$252  = \$251  | o__ready;
+  assign \$253  = | q_stored;
+  assign \$254  = ~ \$253 ;
+  assign \$255  = \$252  & \$254 ;
+  assign \$256  = ~ \$255 ;
+  assign \$signature__en$440  = \$250  & \$256 ;
   always @(posedge clk)
-    nf_t <= \$256 ;
+    nf_t <= \$257 ;
   always @(posedge clk)
-    nf_t_ahead <= \$257 ;
+    nf_t_ahead <= \$258 ;
   always @(posedge clk)
-    \$signature__addr  <= \$258 ;
+    sf_t <= \$259 ;
   always @(posedge clk)
-    sf_t_ahead <= \$259 ;
+    sf_t_ahead <= \$260 ;
   always @(posedge clk)
-    reads_input_t <= \$260 ;
+    reads_input_t <= \$261 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$261 ;
+    reads_input_t_ahead <= \$262 ;
   always @(posedge clk)
-    first_t <= \$262 ;
+    first_t <= \$263 ;
   always @(posedge clk)
-    first_t_ahead <= \$263 ;
+    first_t_ahead <= \$264 ;
   always @(posedge clk)
-    last_t <= \$264 ;
+    last_t <= \$265 ;
   always @(posedge clk)
-    last_t_ahead <= \$265 ;
+    last_t_ahead <= \$266 ;
   always @(posedge clk)
-    t <= \$266 ;
+    t <= \$267 ;
   always @(posedge clk)
-    x_reg <= \$267 ;
+    x_reg <= \$268 ;
   always @(posedge clk)
-    from_input <= \$268 ;
+    from_input <= \$269 ;
   always @(posedge clk)
-    v1 <= \$269 ;
+    v1 <= \$270 ;
   always @(posedge clk)
-    first1 <= \$270 ;
+    first1 <= \$271 ;
   always @(posedge clk)
-    last1 <= \$271 ;
+    last1 <= \$272 ;
   always @(posedge clk)
-    nf1 <= \$272 ;
+    nf1 <= \$273 ;
   always @(posedge clk)
-    x_mid <= \$273 ;
+    x_mid <= \$274 ;
   always @(posedge clk)
-    port__addr <= \$274 ;
+    rom0_addr <= \$275 ;
   always @(posedge clk)
-    rom0_read <= \$275 ;
+    rom0_read <= \$276 ;
   always @(posedge clk)
-    x0_1 <= \$276 ;
+    x0_1 <= \$277 ;
   always @(posedge clk)
-    x0_2 <= \$277 ;
+    x0_2 <= \$278 ;
   always @(posedge clk)
-    x0_3 <= \$278 ;
+    x0_3 <= \$279 ;
   always @(posedge clk)
-    x0_4 <= \$279 ;
+    x0_4 <= \$280 ;
   always @(posedge clk)
-    x0_5 <= \$280 ;
+    x0_5 <= \$281 ;
   always @(posedge clk)
-    x0_6 <= \$281 ;
+    x0_6 <= \$282 ;
   always @(posedge clk)
-    x0_7 <= \$282 ;
+    x0_7 <= \$283 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = t;
+    \$284  = x_mid[71:64];
     if (rst) begin
-      \$284  = 5'h00;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = \port__data$78 ;
+    \$285  = t;
     if (rst) begin
-      \$285  = 64'h0000000000000000;
+      \$285  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = x_mid[79:72];
+    \$286  = \port__data$36 ;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = x_mid[87:80];
+    \$287  = x_mid[79:72];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = x_mid[95:88];
+    \$288  = x_mid[87:80];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = x_mid[103:96];
+    \$289  = x_mid[95:88];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = x_mid[111:104];
+    \$290  = x_mid[103:96];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = x_mid[119:112];
+    \$291  = x_mid[111:104];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = x_mid[127:120];
+    \$292  = x_mid[119:112];
     if (rst) begin
       \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = x_mid[135:128];
+    \$293  = x_mid[127:120];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = t;
+    \$294  = x_mid[135:128];
     if (rst) begin
-      \$294  = 5'h00;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = \port__data$88 ;
+    \$295  = t;
     if (rst) begin
-      \$295  = 64'h0000000000000000;
+      \$295  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = x_mid[143:136];
+    \$296  = \port__data$47 ;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = x_mid[151:144];
+    \$297  = x_mid[143:136];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = x_mid[159:152];
+    \$298  = x_mid[151:144];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = x_mid[167:160];
+    \$299  = x_mid[159:152];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = x_mid[175:168];
+    \$300  = x_mid[167:160];
     if (rst) begin
       \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = x_mid[183:176];
+    \$301  = x_mid[175:168];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = x_mid[191:184];
+    \$302  = x_mid[183:176];
     if (rst) begin
       \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = x_mid[199:192];
+    \$303  = x_mid[191:184];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = t;
+    \$304  = x_mid[199:192];
     if (rst) begin
-      \$304  = 5'h00;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = \port__data$98 ;
+    \$305  = t;
     if (rst) begin
-      \$305  = 64'h0000000000000000;
+      \$305  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = x_mid[15:8];
+    \$306  = \port__data$58 ;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = x_mid[207:200];
+    \$307  = x_mid[15:8];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = x_mid[215:208];
+    \$308  = x_mid[207:200];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = x_mid[223:216];
+    \$309  = x_mid[215:208];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = x_mid[231:224];
+    \$310  = x_mid[223:216];
     if (rst) begin
       \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = x_mid[239:232];
+    \$311  = x_mid[231:224];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = x_mid[247:240];
+    \$312  = x_mid[239:232];
     if (rst) begin
       \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = x_mid[255:248];
+    \$313  = x_mid[247:240];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = t;
+    \$314  = x_mid[255:248];
     if (rst) begin
-      \$314  = 5'h00;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = \port__data$108 ;
+    \$315  = t;
     if (rst) begin
-      \$315  = 64'h0000000000000000;
+      \$315  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = x_mid[23:16];
+    \$316  = \port__data$69 ;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = x_mid[31:24];
+    \$317  = x_mid[23:16];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = x_mid[39:32];
+    \$318  = x_mid[31:24];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = x_mid[47:40];
+    \$319  = x_mid[39:32];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = x_mid[55:48];
+    \$320  = x_mid[47:40];
     if (rst) begin
       \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = x_mid[63:56];
+    \$321  = x_mid[55:48];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = x_mid[71:64];
+    \$322  = x_mid[63:56];
     if (rst) begin
       \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = x_mid[79:72];
+    \$323  = x_mid[71:64];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = t;
+    \$324  = x_mid[79:72];
     if (rst) begin
-      \$324  = 5'h00;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = \port__data$118 ;
+    \$325  = t;
     if (rst) begin
-      \$325  = 64'h0000000000000000;
+      \$325  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = x_mid[87:80];
+    \$326  = \port__data$80 ;
     if (rst) begin
-      \$326  = 8'h00;
+      \$326  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = x_mid[95:88];
+    \$327  = x_mid[87:80];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = x_mid[103:96];
+    \$328  = x_mid[95:88];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = x_mid[111:104];
+    \$329  = x_mid[103:96];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = x_mid[119:112];
+    \$330  = x_mid[111:104];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = x_mid[127:120];
+    \$331  = x_mid[119:112];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = x_mid[135:128];
+    \$332  = x_mid[127:120];
     if (rst) begin
       \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = x_mid[143:136];
+    \$333  = x_mid[135:128];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = t;
+    \$334  = x_mid[143:136];
     if (rst) begin
-      \$334  = 5'h00;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = \port__data$128 ;
+    \$335  = t;
     if (rst) begin
-      \$335  = 64'h0000000000000000;
+      \$335  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = x_mid[151:144];
+    \$336  = \port__data$91 ;
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = x_mid[159:152];
+    \$337  = x_mid[151:144];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = x_mid[167:160];
+    \$338  = x_mid[159:152];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = x_mid[175:168];
+    \$339  = x_mid[167:160];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = x_mid[183:176];
+    \$340  = x_mid[175:168];
     if (rst) begin
       \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = x_mid[191:184];
+    \$341  = x_mid[183:176];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = x_mid[199:192];
+    \$342  = x_mid[191:184];
     if (rst) begin
       \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = x_mid[207:200];
+    \$343  = x_mid[199:192];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = t;
+    \$344  = x_mid[207:200];
     if (rst) begin
-      \$344  = 5'h00;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = \port__data$138 ;
+    \$345  = t;
     if (rst) begin
-      \$345  = 48'h000000000000;
+      \$345  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = x_mid[215:208];
+    \$346  = \port__data$102 ;
     if (rst) begin
-      \$346  = 8'h00;
+      \$346  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = x_mid[223:216];
+    \$347  = x_mid[215:208];
     if (rst) begin
       \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = x_mid[231:224];
+    \$348  = x_mid[223:216];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = x_mid[239:232];
+    \$349  = x_mid[231:224];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = x_mid[247:240];
+    \$350  = x_mid[239:232];
     if (rst) begin
       \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = x_mid[255:248];
+    \$351  = x_mid[247:240];
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = \$29 ;
+    \$352  = x_mid[255:248];
     if (rst) begin
-      \$352  = 9'h000;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = rom0_read[7:0];
+    \$353  = \$10 ;
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = \$30 ;
+    \$354  = rom0_read[7:0];
     if (rst) begin
-      \$354  = 9'h000;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = rom0_read[15:8];
+    \$355  = \$11 ;
     if (rst) begin
-      \$355  = 8'h00;
+      \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = \$31 ;
+    \$356  = rom0_read[15:8];
     if (rst) begin
-      \$356  = 9'h000;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = rom0_read[23:16];
+    \$357  = \$12 ;
     if (rst) begin
-      \$357  = 8'h00;
+      \$357  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = \$32 ;
+    \$358  = rom0_read[23:16];
     if (rst) begin
-      \$358  = 9'h000;
+      \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = rom0_read[31:24];
+    \$359  = \$13 ;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = \$33 ;
+    \$360  = rom0_read[31:24];
     if (rst) begin
-      \$360  = 9'h000;
+      \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = rom0_read[39:32];
+    \$361  = \$14 ;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = \$34 ;
+    \$362  = rom0_read[39:32];
     if (rst) begin
-      \$362  = 9'h000;
+      \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = rom0_read[47:40];
+    \$363  = \$15 ;
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = \$35 ;
+    \$364  = rom0_read[47:40];
     if (rst) begin
-      \$364  = 9'h000;
+      \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = rom0_read[55:48];
+    \$365  = \$16 ;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = \$36 ;
+    \$366  = rom0_read[55:48];
     if (rst) begin
-      \$366  = 9'h000;
+      \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = rom0_read[63:56];
+    \$367  = \$17 ;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = \$37 ;
+    \$368  = rom0_read[63:56];
     if (rst) begin
-      \$368  = 9'h000;
+      \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = rom1_read[7:0];
+    \$369  = \$18 ;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = \$38 ;
+    \$370  = rom1_read[7:0];
     if (rst) begin
-      \$370  = 9'h000;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = rom1_read[15:8];
+    \$371  = \$19 ;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = \$39 ;
+    \$372  = rom1_read[15:8];
     if (rst) begin
-      \$372  = 9'h000;
+      \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = rom1_read[23:16];
+    \$373  = \$20 ;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = \$40 ;
+    \$374  = rom1_read[23:16];
     if (rst) begin
-      \$374  = 9'h000;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = rom1_read[31:24];
+    \$375  = \$21 ;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = \$41 ;
+    \$376  = rom1_read[31:24];
     if (rst) begin
-      \$376  = 9'h000;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = rom1_read[39:32];
+    \$377  = \$22 ;
     if (rst) begin
-      \$377  = 8'h00;
+      \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = \$42 ;
+    \$378  = rom1_read[39:32];
     if (rst) begin
-      \$378  = 9'h000;
+      \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = rom1_read[47:40];
+    \$379  = \$23 ;
     if (rst) begin
-      \$379  = 8'h00;
+      \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = \$43 ;
+    \$380  = rom1_read[47:40];
     if (rst) begin
-      \$380  = 9'h000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = rom1_read[55:48];
+    \$381  = \$24 ;
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = \$44 ;
+    \$382  = rom1_read[55:48];
     if (rst) begin
-      \$382  = 9'h000;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = rom1_read[63:56];
+    \$383  = \$25 ;
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = \$45 ;
+    \$384  = rom1_read[63:56];
     if (rst) begin
-      \$384  = 9'h000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = rom2_read[7:0];
+    \$385  = \$26 ;
     if (rst) begin
-      \$385  = 8'h00;
+      \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = \$46 ;
+    \$386  = rom2_read[7:0];
     if (rst) begin
-      \$386  = 9'h000;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = rom2_read[15:8];
+    \$387  = \$27 ;
     if (rst) begin
-      \$387  = 8'h00;
+      \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = \$47 ;
+    \$388  = rom2_read[15:8];
     if (rst) begin
-      \$388  = 9'h000;
+      \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = rom2_read[23:16];
+    \$389  = \$28 ;
     if (rst) begin
-      \$389  = 8'h00;
+      \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = \$48 ;
+    \$390  = rom2_read[23:16];
     if (rst) begin
-      \$390  = 9'h000;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = rom2_read[31:24];
+    \$391  = \$29 ;
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = \$49 ;
+    \$392  = rom2_read[31:24];
     if (rst) begin
-      \$392  = 9'h000;
+      \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = rom2_read[39:32];
+    \$393  = \$30 ;
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = \$50 ;
+    \$394  = rom2_read[39:32];
     if (rst) begin
-      \$394  = 9'h000;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = rom2_read[47:40];
+    \$395  = \$31 ;
     if (rst) begin
-      \$395  = 8'h00;
+      \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = \$51 ;
+    \$396  = rom2_read[47:40];
     if (rst) begin
-      \$396  = 9'h000;
+      \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = rom2_read[55:48];
+    \$397  = \$32 ;
     if (rst) begin
-      \$397  = 8'h00;
+      \$397  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = \$52 ;
+    \$398  = rom2_read[55:48];
     if (rst) begin
-      \$398  = 9'h000;
+      \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = rom2_read[63:56];
+    \$399  = \$33 ;
     if (rst) begin
-      \$399  = 8'h00;
+      \$399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = \$53 ;
+    \$400  = rom2_read[63:56];
     if (rst) begin
-      \$400  = 9'h000;
+      \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = rom3_read[7:0];
+    \$401  = \$34 ;
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = \$54 ;
+    \$402  = rom3_read[7:0];
     if (rst) begin
-      \$402  = 9'h000;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = rom3_read[15:8];
+    \$403  = \$35 ;
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = \$55 ;
+    \$404  = rom3_read[15:8];
     if (rst) begin
-      \$404  = 9'h000;
+      \$404  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = rom3_read[23:16];
+    \$405  = \$36 ;
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = \$56 ;
+    \$406  = rom3_read[23:16];
     if (rst) begin
-      \$406  = 9'h000;
+      \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = rom3_read[31:24];
+    \$407  = \$37 ;
     if (rst) begin
-      \$407  = 8'h00;
+      \$407  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = \$57 ;
+    \$408  = rom3_read[31:24];
     if (rst) begin
-      \$408  = 9'h000;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = rom3_read[39:32];
+    \$409  = \$38 ;
     if (rst) begin
-      \$409  = 8'h00;
+      \$409  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = \$58 ;
+    \$410  = rom3_read[39:32];
     if (rst) begin
-      \$410  = 9'h000;
+      \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = rom3_read[47:40];
+    \$411  = \$39 ;
     if (rst) begin
-      \$411  = 8'h00;
+      \$411  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = \$59 ;
+    \$412  = rom3_read[47:40];
     if (rst) begin
-      \$412  = 9'h000;
+      \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = rom3_read[55:48];
+    \$413  = \$40 ;
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = \$60 ;
+    \$414  = rom3_read[55:48];
     if (rst) begin
-      \$414  = 9'h000;
+      \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = rom3_read[63:56];
+    \$415  = \$41 ;
     if (rst) begin
-      \$415  = 8'h00;
+      \$415  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = \$61 ;
+    \$416  = rom3_read[63:56];
     if (rst) begin
-      \$416  = 9'h000;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = rom4_read[7:0];
+    \$417  = \$42 ;
     if (rst) begin
-      \$417  = 8'h00;
+      \$417  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = \$62 ;
+    \$418  = rom4_read[7:0];
     if (rst) begin
-      \$418  = 9'h000;
+      \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = rom4_read[15:8];
+    \$419  = \$43 ;
     if (rst) begin
-      \$419  = 8'h00;
+      \$419  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = \$63 ;
+    \$420  = rom4_read[15:8];
     if (rst) begin
-      \$420  = 9'h000;
+      \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = rom4_read[23:16];
+    \$421  = \$44 ;
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = \$64 ;
+    \$422  = rom4_read[23:16];
     if (rst) begin
-      \$422  = 9'h000;
+      \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = rom4_read[31:24];
+    \$423  = \$45 ;
     if (rst) begin
-      \$423  = 8'h00;
+      \$423  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = \$65 ;
+    \$424  = rom4_read[31:24];
     if (rst) begin
-      \$424  = 9'h000;
+      \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = rom4_read[39:32];
+    \$425  = \$46 ;
     if (rst) begin
-      \$425  = 8'h00;
+      \$425  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = \$66 ;
+    \$426  = rom4_read[39:32];
     if (rst) begin
-      \$426  = 9'h000;
+      \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = rom4_read[47:40];
+    \$427  = \$47 ;
     if (rst) begin
-      \$427  = 8'h00;
+      \$427  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = \$67 ;
+    \$428  = rom4_read[47:40];
     if (rst) begin
-      \$428  = 9'h000;
+      \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = rom4_read[55:48];
+    \$429  = \$48 ;
     if (rst) begin
-      \$429  = 8'h00;
+      \$429  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = \$68 ;
+    \$430  = rom4_read[55:48];
     if (rst) begin
-      \$430  = 9'h000;
+      \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = rom4_read[63:56];
+    \$431  = \$49 ;
     if (rst) begin
-      \$431  = 8'h00;
+      \$431  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = \$69 ;
+    \$432  = rom4_read[63:56];
     if (rst) begin
-      \$432  = 9'h000;
+      \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = rom5_read[7:0];
+    \$433  = \$50 ;
     if (rst) begin
-      \$433  = 8'h00;
+      \$433  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = \$70 ;
+    \$434  = rom5_read[7:0];
     if (rst) begin
-      \$434  = 9'h000;
+      \$434  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = rom5_read[15:8];
+    \$435  = \$51 ;
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = \$71 ;
+    \$436  = rom5_read[15:8];
     if (rst) begin
-      \$436  = 9'h000;
+      \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = rom5_read[23:16];
+    \$437  = \$52 ;
     if (rst) begin
-      \$437  = 8'h00;
+      \$437  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = \$72 ;
+    \$438  = rom5_read[23:16];
     if (rst) begin
-      \$438  = 9'h000;
+      \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = rom5_read[31:24];
+    \$439  = \$53 ;
     if (rst) begin
-      \$439  = 8'h00;
+      \$439  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = \$73 ;
+    \$440  = rom5_read[31:24];
     if (rst) begin
-      \$440  = 9'h000;
+      \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = rom5_read[39:32];
+    \$441  = \$54 ;
     if (rst) begin
-      \$441  = 8'h00;
+      \$441  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = \$74 ;
+    \$442  = rom5_read[39:32];
     if (rst) begin
-      \$442  = 9'h000;
+      \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = rom5_read[47:40];
+    \$443  = \$55 ;
     if (rst) begin
-      \$443  = 8'h00;
+      \$443  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = \$75 ;
+    \$444  = rom5_read[47:40];
     if (rst) begin
-      \$444  = 9'h000;
+      \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = rom5_read[55:48];
+    \$445  = \$56 ;
     if (rst) begin
-      \$445  = 8'h00;
+      \$445  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = \$76 ;
+    \$446  = rom5_read[55:48];
     if (rst) begin
-      \$446  = 9'h000;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = rom5_read[63:56];
+    \$447  = \$57 ;
     if (rst) begin
-      \$447  = 8'h00;
+      \$447  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = \$77 ;
+    \$448  = rom5_read[63:56];
     if (rst) begin
-      \$448  = 9'h000;
+      \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = rom6_read[7:0];
+    \$449  = \$58 ;
     if (rst) begin
-      \$449  = 8'h00;
+      \$449  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = \$78 ;
+    \$450  = rom6_read[7:0];
     if (rst) begin
-      \$450  = 9'h000;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = rom6_read[15:8];
+    \$451  = \$59 ;
     if (rst) begin
-      \$451  = 8'h00;
+      \$451  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = \$79 ;
+    \$452  = rom6_read[15:8];
     if (rst) begin
-      \$452  = 9'h000;
+      \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = rom6_read[23:16];
+    \$453  = \$60 ;
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = \$80 ;
+    \$454  = rom6_read[23:16];
     if (rst) begin
-      \$454  = 9'h000;
+      \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = rom6_read[31:24];
+    \$455  = \$61 ;
     if (rst) begin
-      \$455  = 8'h00;
+      \$455  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = \$81 ;
+    \$456  = rom6_read[31:24];
     if (rst) begin
-      \$456  = 9'h000;
+      \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = rom6_read[39:32];
+    \$457  = \$62 ;
     if (rst) begin
-      \$457  = 8'h00;
+      \$457  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = \$82 ;
+    \$458  = rom6_read[39:32];
     if (rst) begin
-      \$458  = 9'h000;
+      \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = rom6_read[47:40];
+    \$459  = \$63 ;
     if (rst) begin
-      \$459  = 8'h00;
+      \$459  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = \$83 ;
+    \$460  = rom6_read[47:40];
     if (rst) begin
-      \$460  = 9'h000;
+      \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = rom6_read[55:48];
+    \$461  = \$64 ;
     if (rst) begin
-      \$461  = 8'h00;
+      \$461  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = \$84 ;
+    \$462  = rom6_read[55:48];
     if (rst) begin
-      \$462  = 9'h000;
+      \$462  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = rom6_read[63:56];
+    \$463  = \$65 ;
     if (rst) begin
-      \$463  = 8'h00;
+      \$463  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = \$85 ;
+    \$464  = rom6_read[63:56];
     if (rst) begin
-      \$464  = 9'h000;
+      \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = rom7_read[7:0];
+    \$465  = \$66 ;
     if (rst) begin
-      \$465  = 8'h00;
+      \$465  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = \$86 ;
+    \$466  = rom7_read[7:0];
     if (rst) begin
-      \$466  = 9'h000;
+      \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = rom7_read[15:8];
+    \$467  = \$67 ;
     if (rst) begin
-      \$467  = 8'h00;
+      \$467  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = \$87 ;
+    \$468  = rom7_read[15:8];
     if (rst) begin
-      \$468  = 9'h000;
+      \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = rom7_read[23:16];
+    \$469  = \$68 ;
     if (rst) begin
-      \$469  = 8'h00;
+      \$469  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = \$88 ;
+    \$470  = rom7_read[23:16];
     if (rst) begin
-      \$470  = 9'h000;
+      \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = rom7_read[31:24];
+    \$471  = \$69 ;
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = \$89 ;
+    \$472  = rom7_read[31:24];
     if (rst) begin
-      \$472  = 9'h000;
+      \$472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = rom7_read[39:32];
+    \$473  = \$70 ;
     if (rst) begin
-      \$473  = 8'h00;
+      \$473  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = \$90 ;
+    \$474  = rom7_read[39:32];
     if (rst) begin
-      \$474  = 9'h000;
+      \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = rom7_read[47:40];
+    \$475  = \$71 ;
     if (rst) begin
-      \$475  = 8'h00;
+      \$475  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = \$91 ;
+    \$476  = rom7_read[47:40];
     if (rst) begin
-      \$476  = 17'h00000;
+      \$476  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$92 ;
+    \$477  = \$72 ;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = \$93 ;
+    \$478  = \$73 ;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$94 ;
+    \$479  = \$74 ;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = \$95 ;
+    \$480  = \$75 ;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$96 ;
+    \$481  = \$76 ;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = \$97 ;
+    \$482  = \$77 ;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$98 ;
+    \$483  = \$78 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \$99 ;
+    \$484  = \$79 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$100 ;
+    \$485  = \$80 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \$101 ;
+    \$486  = \$81 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$102 ;
+    \$487  = \$82 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \$103 ;
+    \$488  = \$83 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$104 ;
+    \$489  = \$84 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \$105 ;
+    \$490  = \$85 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$106 ;
+    \$491  = \$86 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \$107 ;
+    \$492  = \$87 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$108 ;
+    \$493  = \$88 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \$109 ;
+    \$494  = \$89 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$110 ;
+    \$495  = \$90 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \$111 ;
+    \$496  = \$91 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$112 ;
+    \$497  = \$92 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \$113 ;
+    \$498  = \$93 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$114 ;
+    \$499  = \$94 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \$115 ;
+    \$500  = \$95 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$116 ;
+    \$501  = \$96 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \$117 ;
+    \$502  = \$97 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$118 ;
+    \$503  = \$98 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \$119 ;
+    \$504  = \$99 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$120 ;
+    \$505  = \$100 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$121 ;
+    \$506  = \$101 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$122 ;
+    \$507  = \$102 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \$123 ;
+    \$508  = \$103 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$124 ;
+    \$509  = \$104 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \$125 ;
+    \$510  = \$105 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$126 ;
+    \$511  = \$106 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \$127 ;
+    \$512  = \$107 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$128 ;
+    \$513  = \$108 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \$129 ;
+    \$514  = \$109 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = \$130 ;
+    \$515  = \$110 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = \$131 ;
+    \$516  = \$111 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = \$132 ;
+    \$517  = \$112 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \$133 ;
+    \$518  = \$113 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = \$134 ;
+    \$519  = \$114 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = \$135 ;
+    \$520  = \$115 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = \$136 ;
+    \$521  = \$116 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = \$137 ;
+    \$522  = \$117 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = \$138 ;
+    \$523  = \$118 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = \$139 ;
+    \$524  = \$119 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = \$140 ;
+    \$525  = \$120 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = \$141 ;
+    \$526  = \$121 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = \$142 ;
+    \$527  = \$122 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = \$143 ;
+    \$528  = \$123 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = \$144 ;
+    \$529  = \$124 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = \$145 ;
+    \$530  = \$125 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = \$146 ;
+    \$531  = \$126 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = \$147 ;
+    \$532  = \$127 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = \$148 ;
+    \$533  = \$128 ;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = \$149 ;
+    \$534  = \$129 ;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = \$150 ;
+    \$535  = \$130 ;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = \$151 ;
+    \$536  = \$131 ;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = \$152 ;
+    \$537  = \$132 ;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = prod0_1;
+    \$538  = \$133 ;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = prod0_2;
+    \$539  = prod0_1;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = prod0_3;
+    \$540  = prod0_2;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = prod0_4;
+    \$541  = prod0_3;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = prod0_5;
+    \$542  = prod0_4;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = prod0_6;
+    \$543  = prod0_5;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = prod0_7;
+    \$544  = prod0_6;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = prod0_8;
+    \$545  = prod0_7;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = prod0_9;
+    \$546  = prod0_8;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = prod0_10;
+    \$547  = prod0_9;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = prod0_11;
+    \$548  = prod0_10;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = prod0_12;
+    \$549  = prod0_11;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = prod0_13;
+    \$550  = prod0_12;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = prod0_14;
+    \$551  = prod0_13;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = prod0_15;
+    \$552  = prod0_14;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = prod0_16;
+    \$553  = prod0_15;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = prod0_17;
+    \$554  = prod0_16;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = prod0_18;
+    \$555  = prod0_17;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = prod0_19;
+    \$556  = prod0_18;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = prod0_20;
+    \$557  = prod0_19;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = prod0_21;
+    \$558  = prod0_20;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = prod0_22;
+    \$559  = prod0_21;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = prod0_23;
+    \$560  = prod0_22;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = prod0_24;
+    \$561  = prod0_23;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = prod0_25;
+    \$562  = prod0_24;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = prod0_26;
+    \$563  = prod0_25;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = prod0_27;
+    \$564  = prod0_26;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = prod0_28;
+    \$565  = prod0_27;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = prod0_29;
+    \$566  = prod0_28;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = prod0_30;
+    \$567  = prod0_29;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = prod0_31;
+    \$568  = prod0_30;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = prod1_1;
+    \$569  = prod0_31;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = prod1_2;
+    \$570  = prod1_1;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = prod1_3;
+    \$571  = prod1_2;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = prod1_4;
+    \$572  = prod1_3;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = prod1_5;
+    \$573  = prod1_4;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = prod1_6;
+    \$574  = prod1_5;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = prod1_7;
+    \$575  = prod1_6;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = prod1_8;
+    \$576  = prod1_7;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = prod1_9;
+    \$577  = prod1_8;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = prod1_10;
+    \$578  = prod1_9;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = prod1_11;
+    \$579  = prod1_10;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = prod1_12;
+    \$580  = prod1_11;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = prod1_13;
+    \$581  = prod1_12;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = prod1_14;
+    \$582  = prod1_13;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = prod1_15;
+    \$583  = prod1_14;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = prod1_16;
+    \$584  = prod1_15;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = prod1_17;
+    \$585  = prod1_16;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = prod1_18;
+    \$586  = prod1_17;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = prod1_19;
+    \$587  = prod1_18;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = prod1_20;
+    \$588  = prod1_19;
     if (rst) begin
       \$588  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = prod1_21;
+    \$589  = prod1_20;
     if (rst) begin
       \$589  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = prod1_22;
+    \$590  = prod1_21;
     if (rst) begin
       \$590  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = prod1_23;
+    \$591  = prod1_22;
     if (rst) begin
       \$591  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = prod1_24;
+    \$592  = prod1_23;
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = prod1_25;
+    \$593  = prod1_24;
     if (rst) begin
       \$593  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = prod1_26;
+    \$594  = prod1_25;
     if (rst) begin
       \$594  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = prod1_27;
+    \$595  = prod1_26;
     if (rst) begin
       \$595  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = prod1_28;
+    \$596  = prod1_27;
     if (rst) begin
       \$596  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = prod1_29;
+    \$597  = prod1_28;
     if (rst) begin
       \$597  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = prod1_30;
+    \$598  = prod1_29;
     if (rst) begin
       \$598  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = prod1_31;
+    \$599  = prod1_30;
     if (rst) begin
       \$599  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = { \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155  };
+    \$600  = prod1_31;
     if (rst) begin
-      \$600  = 24'h000000;
+      \$600  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = { \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158  };
+    \$601  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$601  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
+    \$602  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$602  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
+    \$603  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
       \$603  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
+    \$604  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
     if (rst) begin
       \$604  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
+    \$605  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
     if (rst) begin
       \$605  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
+    \$606  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
     if (rst) begin
       \$606  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
+    \$607  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = \$178 [23:0];
+    \$608  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = \$181 [23:0];
+    \$609  = \$159 [23:0];
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = \$182 [23:0];
+    \$610  = \$162 [23:0];
     if (rst) begin
       \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = { \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185  };
+    \$611  = \$163 [23:0];
     if (rst) begin
       \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
+    \$612  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
     if (rst) begin
       \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
+    \$613  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
     if (rst) begin
       \$613  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
+    \$614  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
     if (rst) begin
       \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
+    \$615  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
       \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
+    \$616  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
     if (rst) begin
       \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
+    \$617  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
     if (rst) begin
       \$617  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
+    \$618  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
     if (rst) begin
       \$618  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = \$208 [23:0];
+    \$619  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
     if (rst) begin
       \$619  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = \$211 [23:0];
+    \$620  = \$189 [23:0];
     if (rst) begin
       \$620  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = \$212 [23:0];
+    \$621  = \$192 [23:0];
     if (rst) begin
       \$621  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = v1;
+    \$622  = \$193 [23:0];
     if (rst) begin
-      \$622  = 1'h0;
+      \$622  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = first1;
+    \$623  = v1;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = last1;
+    \$624  = first1;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = nf1;
+    \$625  = last1;
     if (rst) begin
-      \$625  = 4'h0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = v2;
+    \$626  = nf1;
     if (rst) begin
-      \$626  = 1'h0;
+      \$626  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = first2;
+    \$627  = v2;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = last2;
+    \$628  = first2;
     if (rst) begin
       \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = nf2;
+    \$629  = last2;
     if (rst) begin
-      \$629  = 4'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = v3;
+    \$630  = nf2;
     if (rst) begin
-      \$630  = 1'h0;
+      \$630  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = first3;
+    \$631  = v3;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = last3;
+    \$632  = first3;
     if (rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = nf3;
+    \$633  = last3;
     if (rst) begin
-      \$633  = 4'h0;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = v4;
+    \$634  = nf3;
     if (rst) begin
-      \$634  = 1'h0;
+      \$634  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = first4;
+    \$635  = v4;
     if (rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = last4;
+    \$636  = first4;
     if (rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = nf4;
+    \$637  = last4;
     if (rst) begin
-      \$637  = 4'h0;
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = v5;
+    \$638  = nf4;
     if (rst) begin
-      \$638  = 1'h0;
+      \$638  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = first5;
+    \$639  = v5;
     if (rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = last5;
+    \$640  = first5;
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = nf5;
+    \$641  = last5;
     if (rst) begin
-      \$641  = 4'h0;
+      \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = v6;
+    \$642  = nf5;
     if (rst) begin
-      \$642  = 1'h0;
+      \$642  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = first6;
+    \$643  = v6;
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = last6;
+    \$644  = first6;
     if (rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = nf6;
+    \$645  = last6;
     if (rst) begin
-      \$645  = 4'h0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = v7;
+    \$646  = nf6;
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = first7;
+    \$647  = v7;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = last7;
+    \$648  = first7;
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = nf7;
+    \$649  = last7;
     if (rst) begin
-      \$649  = 4'h0;
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = v8;
+    \$650  = nf7;
     if (rst) begin
-      \$650  = 1'h0;
+      \$650  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = first8;
+    \$651  = v8;
     if (rst) begin
       \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = last8;
+    \$652  = first8;
     if (rst) begin
       \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = nf8;
+    \$653  = last8;
     if (rst) begin
-      \$653  = 4'h0;
+      \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = acc0;
-    if (v9) begin
-      \$654  = \$9 [23:0];
-    end
+    \$654  = nf8;
     if (rst) begin
-      \$654  = 24'h000000;
+      \$654  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = acc1;
+    \$655  = acc0;
     if (v9) begin
-      \$655  = \$12 [23:0];
+      \$655  = \$242 [23:0];
     end
     if (rst) begin
       \$655  = 24'h000000;
@@ -5877,94 +5879,461 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = \$216 [3:0];
+    \$656  = acc1;
+    if (v9) begin
+      \$656  = \$245 [23:0];
+    end
     if (rst) begin
-      \$656  = 4'h0;
+      \$656  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = \$signature__addr$44 ;
-    if (\$224 ) begin
-      \$657  = \$227 [3:0];
-    end
+    \$657  = \$249 [3:0];
     if (rst) begin
       \$657  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = \rport__addr$47 ;
-    if (\$231 ) begin
-      \$658  = \$234 [3:0];
-    end
+    \$658  = \$194 ;
     if (rst) begin
-      \$658  = 4'h0;
+      \$658  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = \$248 [3:0];
+    \$659  = q_wptr;
+    if (\$202 ) begin
+      \$659  = \$205 [3:0];
+    end
     if (rst) begin
       \$659  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = o__valid;
-    if (\$250 ) begin
-      \$660  = \$253 ;
+    \$660  = q_rptr;
+    if (\$209 ) begin
+      \$660  = \$212 [3:0];
     end
     if (rst) begin
-      \$660  = 1'h0;
+      \$660  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = o__payload;
-    if (\$250 ) begin
-      \$661  = \$255 ;
+    \$661  = \$226 [3:0];
+    if (rst) begin
+      \$661  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$662  = o__valid;
+    if (\$228 ) begin
+      \$662  = \$231 ;
     end
     if (rst) begin
-      \$661  = 48'h000000000000;
+      \$662  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$663  = o__payload;
+    if (\$228 ) begin
+      \$663  = \$233 ;
+    end
+    if (rst) begin
+      \$663  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$1  = 4'h1;
+      5'h01:
+          \$1  = 4'h1;
+      5'h02:
+          \$1  = 4'h2;
+      5'h03:
+          \$1  = 4'h2;
+      5'h04:
+          \$1  = 4'h3;
+      5'h05:
+          \$1  = 4'h3;
+      5'h06:
+          \$1  = 4'h4;
+      5'h07:
+          \$1  = 4'h4;
+      5'h08:
+          \$1  = 4'h5;
+      5'h09:
+          \$1  = 4'h5;
+      5'h0a:
+          \$1  = 4'h6;
+      5'h0b:
+          \$1  = 4'h6;
+      5'h0c:
+          \$1  = 4'h7;
+      5'h0d:
+          \$1  = 4'h7;
+      5'h0e:
+          \$1  = 4'h8;
+      5'h0f:
+          \$1  = 4'h8;
+      5'h10:
+          \$1  = 4'h9;
+      5'h11:
+          \$1  = 4'h9;
+      5'h12:
+          \$1  = 4'ha;
+      5'h13:
+          \$1  = 4'ha;
+      5'h14:
+          \$1  = 4'hb;
+      5'h15:
+          \$1  = 4'hb;
+      5'h16:
+          \$1  = 4'hc;
+      5'h17:
+          \$1  = 4'hc;
+      5'h18:
+          \$1  = 4'hd;
+      5'h19:
+          \$1  = 4'hd;
+      5'h1a:
+          \$1  = 4'he;
+      5'h1b:
+          \$1  = 4'he;
+      5'h1c:
+          \$1  = 4'hf;
+      5'h1d:
+          \$1  = 4'hf;
+      5'h1e:
+          \$1  = 4'h0;
+      5'h1f:
+          \$1  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$2  = 1'h0;
+      5'h01:
+          \$2  = 1'h1;
+      5'h02:
+          \$2  = 1'h0;
+      5'h03:
+          \$2  = 1'h1;
+      5'h04:
+          \$2  = 1'h0;
+      5'h05:
+          \$2  = 1'h1;
+      5'h06:
+          \$2  = 1'h0;
+      5'h07:
+          \$2  = 1'h1;
+      5'h08:
+          \$2  = 1'h0;
+      5'h09:
+          \$2  = 1'h1;
+      5'h0a:
+          \$2  = 1'h0;
+      5'h0b:
+          \$2  = 1'h1;
+      5'h0c:
+          \$2  = 1'h0;
+      5'h0d:
+          \$2  = 1'h1;
+      5'h0e:
+          \$2  = 1'h0;
+      5'h0f:
+          \$2  = 1'h1;
+      5'h10:
+          \$2  = 1'h0;
+      5'h11:
+          \$2  = 1'h1;
+      5'h12:
+          \$2  = 1'h0;
+      5'h13:
+          \$2  = 1'h1;
+      5'h14:
+          \$2  = 1'h0;
+      5'h15:
+          \$2  = 1'h1;
+      5'h16:
+          \$2  = 1'h0;
+      5'h17:
+          \$2  = 1'h1;
+      5'h18:
+          \$2  = 1'h0;
+      5'h19:
+          \$2  = 1'h1;
+      5'h1a:
+          \$2  = 1'h0;
+      5'h1b:
+          \$2  = 1'h1;
+      5'h1c:
+          \$2  = 1'h0;
+      5'h1d:
+          \$2  = 1'h1;
+      5'h1e:
+          \$2  = 1'h0;
+      5'h1f:
+          \$2  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$3  = 1'h0;
+      5'h01:
+          \$3  = 1'h0;
+      5'h02:
+          \$3  = 1'h0;
+      5'h03:
+          \$3  = 1'h0;
+      5'h04:
+          \$3  = 1'h0;
+      5'h05:
+          \$3  = 1'h0;
+      5'h06:
+          \$3  = 1'h0;
+      5'h07:
+          \$3  = 1'h0;
+      5'h08:
+          \$3  = 1'h0;
+      5'h09:
+          \$3  = 1'h0;
+      5'h0a:
+          \$3  = 1'h0;
+      5'h0b:
+          \$3  = 1'h0;
+      5'h0c:
+          \$3  = 1'h0;
+      5'h0d:
+          \$3  = 1'h0;
+      5'h0e:
+          \$3  = 1'h0;
+      5'h0f:
+          \$3  = 1'h0;
+      5'h10:
+          \$3  = 1'h0;
+      5'h11:
+          \$3  = 1'h0;
+      5'h12:
+          \$3  = 1'h0;
+      5'h13:
+          \$3  = 1'h0;
+      5'h14:
+          \$3  = 1'h0;
+      5'h15:
+          \$3  = 1'h0;
+      5'h16:
+          \$3  = 1'h0;
+      5'h17:
+          \$3  = 1'h0;
+      5'h18:
+          \$3  = 1'h0;
+      5'h19:
+          \$3  = 1'h0;
+      5'h1a:
+          \$3  = 1'h0;
+      5'h1b:
+          \$3  = 1'h0;
+      5'h1c:
+          \$3  = 1'h0;
+      5'h1d:
+          \$3  = 1'h0;
+      5'h1e:
+          \$3  = 1'h1;
+      5'h1f:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$4  = 1'h1;
+      5'h01:
+          \$4  = 1'h0;
+      5'h02:
+          \$4  = 1'h1;
+      5'h03:
+          \$4  = 1'h0;
+      5'h04:
+          \$4  = 1'h1;
+      5'h05:
+          \$4  = 1'h0;
+      5'h06:
+          \$4  = 1'h1;
+      5'h07:
+          \$4  = 1'h0;
+      5'h08:
+          \$4  = 1'h1;
+      5'h09:
+          \$4  = 1'h0;
+      5'h0a:
+          \$4  = 1'h1;
+      5'h0b:
+          \$4  = 1'h0;
+      5'h0c:
+          \$4  = 1'h1;
+      5'h0d:
+          \$4  = 1'h0;
+      5'h0e:
+          \$4  = 1'h1;
+      5'h0f:
+          \$4  = 1'h0;
+      5'h10:
+          \$4  = 1'h1;
+      5'h11:
+          \$4  = 1'h0;
+      5'h12:
+          \$4  = 1'h1;
+      5'h13:
+          \$4  = 1'h0;
+      5'h14:
+          \$4  = 1'h1;
+      5'h15:
+          \$4  = 1'h0;
+      5'h16:
+          \$4  = 1'h1;
+      5'h17:
+          \$4  = 1'h0;
+      5'h18:
+          \$4  = 1'h1;
+      5'h19:
+          \$4  = 1'h0;
+      5'h1a:
+          \$4  = 1'h1;
+      5'h1b:
+          \$4  = 1'h0;
+      5'h1c:
+          \$4  = 1'h1;
+      5'h1d:
+          \$4  = 1'h0;
+      5'h1e:
+          \$4  = 1'h1;
+      5'h1f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$5  = 1'h0;
+      5'h01:
+          \$5  = 1'h1;
+      5'h02:
+          \$5  = 1'h0;
+      5'h03:
+          \$5  = 1'h1;
+      5'h04:
+          \$5  = 1'h0;
+      5'h05:
+          \$5  = 1'h1;
+      5'h06:
+          \$5  = 1'h0;
+      5'h07:
+          \$5  = 1'h1;
+      5'h08:
+          \$5  = 1'h0;
+      5'h09:
+          \$5  = 1'h1;
+      5'h0a:
+          \$5  = 1'h0;
+      5'h0b:
+          \$5  = 1'h1;
+      5'h0c:
+          \$5  = 1'h0;
+      5'h0d:
+          \$5  = 1'h1;
+      5'h0e:
+          \$5  = 1'h0;
+      5'h0f:
+          \$5  = 1'h1;
+      5'h10:
+          \$5  = 1'h0;
+      5'h11:
+          \$5  = 1'h1;
+      5'h12:
+          \$5  = 1'h0;
+      5'h13:
+          \$5  = 1'h1;
+      5'h14:
+          \$5  = 1'h0;
+      5'h15:
+          \$5  = 1'h1;
+      5'h16:
+          \$5  = 1'h0;
+      5'h17:
+          \$5  = 1'h1;
+      5'h18:
+          \$5  = 1'h0;
+      5'h19:
+          \$5  = 1'h1;
+      5'h1a:
+          \$5  = 1'h0;
+      5'h1b:
+          \$5  = 1'h1;
+      5'h1c:
+          \$5  = 1'h0;
+      5'h1d:
+          \$5  = 1'h1;
+      5'h1e:
+          \$5  = 1'h0;
+      5'h1f:
+          \$5  = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (nf9)
       4'h0:
-          \$7  = 24'h00010c;
+          \$240  = 24'h00010c;
       4'h1:
-          \$7  = 24'h000894;
+          \$240  = 24'h000894;
       4'h2:
-          \$7  = 24'h0020f3;
+          \$240  = 24'h0020f3;
       4'h3:
-          \$7  = 24'h000e42;
+          \$240  = 24'h000e42;
       4'h4:
-          \$7  = 24'h00248b;
+          \$240  = 24'h00248b;
       4'h5:
-          \$7  = 24'h001219;
+          \$240  = 24'h001219;
       4'h6:
-          \$7  = 24'h004caa;
+          \$240  = 24'h004caa;
       4'h7:
-          \$7  = 24'hfff9b9;
+          \$240  = 24'hfff9b9;
       4'h8:
-          \$7  = 24'hffe9d9;
+          \$240  = 24'hffe9d9;
       4'h9:
-          \$7  = 24'h001e64;
+          \$240  = 24'h001e64;
       4'ha:
-          \$7  = 24'hff72c4;
+          \$240  = 24'hff72c4;
       4'hb:
-          \$7  = 24'h0013c7;
+          \$240  = 24'h0013c7;
       4'hc:
-          \$7  = 24'hff42bf;
+          \$240  = 24'hff42bf;
       4'hd:
-          \$7  = 24'h000dfc;
+          \$240  = 24'h000dfc;
       4'he:
-          \$7  = 24'h0006a5;
+          \$240  = 24'h0006a5;
       4'hf:
-          \$7  = 24'hff01ff;
+          \$240  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -5972,404 +6341,44 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (nf9)
       4'h0:
-          \$10  = 24'h0003c7;
+          \$243  = 24'h0003c7;
       4'h1:
-          \$10  = 24'h00155a;
+          \$243  = 24'h00155a;
       4'h2:
-          \$10  = 24'hfff7b7;
+          \$243  = 24'hfff7b7;
       4'h3:
-          \$10  = 24'h002631;
+          \$243  = 24'h002631;
       4'h4:
-          \$10  = 24'h004785;
+          \$243  = 24'h004785;
       4'h5:
-          \$10  = 24'h0014f4;
+          \$243  = 24'h0014f4;
       4'h6:
-          \$10  = 24'hffe14f;
+          \$243  = 24'hffe14f;
       4'h7:
-          \$10  = 24'h00022c;
+          \$243  = 24'h00022c;
       4'h8:
-          \$10  = 24'hff2021;
+          \$243  = 24'hff2021;
       4'h9:
-          \$10  = 24'h0006de;
+          \$243  = 24'h0006de;
       4'ha:
-          \$10  = 24'h0000d1;
+          \$243  = 24'h0000d1;
       4'hb:
-          \$10  = 24'hfff9c2;
+          \$243  = 24'hfff9c2;
       4'hc:
-          \$10  = 24'h001220;
+          \$243  = 24'h001220;
       4'hd:
-          \$10  = 24'h000ec2;
+          \$243  = 24'h000ec2;
       4'he:
-          \$10  = 24'hffec57;
+          \$243  = 24'hffec57;
       4'hf:
-          \$10  = 24'h000c17;
+          \$243  = 24'h000c17;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$20  = 4'h1;
-      5'h01:
-          \$20  = 4'h1;
-      5'h02:
-          \$20  = 4'h2;
-      5'h03:
-          \$20  = 4'h2;
-      5'h04:
-          \$20  = 4'h3;
-      5'h05:
-          \$20  = 4'h3;
-      5'h06:
-          \$20  = 4'h4;
-      5'h07:
-          \$20  = 4'h4;
-      5'h08:
-          \$20  = 4'h5;
-      5'h09:
-          \$20  = 4'h5;
-      5'h0a:
-          \$20  = 4'h6;
-      5'h0b:
-          \$20  = 4'h6;
-      5'h0c:
-          \$20  = 4'h7;
-      5'h0d:
-          \$20  = 4'h7;
-      5'h0e:
-          \$20  = 4'h8;
-      5'h0f:
-          \$20  = 4'h8;
-      5'h10:
-          \$20  = 4'h9;
-      5'h11:
-          \$20  = 4'h9;
-      5'h12:
-          \$20  = 4'ha;
-      5'h13:
-          \$20  = 4'ha;
-      5'h14:
-          \$20  = 4'hb;
-      5'h15:
-          \$20  = 4'hb;
-      5'h16:
-          \$20  = 4'hc;
-      5'h17:
-          \$20  = 4'hc;
-      5'h18:
-          \$20  = 4'hd;
-      5'h19:
-          \$20  = 4'hd;
-      5'h1a:
-          \$20  = 4'he;
-      5'h1b:
-          \$20  = 4'he;
-      5'h1c:
-          \$20  = 4'hf;
-      5'h1d:
-          \$20  = 4'hf;
-      5'h1e:
-          \$20  = 4'h0;
-      5'h1f:
-          \$20  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$21  = 1'h0;
-      5'h01:
-          \$21  = 1'h1;
-      5'h02:
-          \$21  = 1'h0;
-      5'h03:
-          \$21  = 1'h1;
-      5'h04:
-          \$21  = 1'h0;
-      5'h05:
-          \$21  = 1'h1;
-      5'h06:
-          \$21  = 1'h0;
-      5'h07:
-          \$21  = 1'h1;
-      5'h08:
-          \$21  = 1'h0;
-      5'h09:
-          \$21  = 1'h1;
-      5'h0a:
-          \$21  = 1'h0;
-      5'h0b:
-          \$21  = 1'h1;
-      5'h0c:
-          \$21  = 1'h0;
-      5'h0d:
-          \$21  = 1'h1;
-      5'h0e:
-          \$21  = 1'h0;
-      5'h0f:
-          \$21  = 1'h1;
-      5'h10:
-          \$21  = 1'h0;
-      5'h11:
-          \$21  = 1'h1;
-      5'h12:
-          \$21  = 1'h0;
-      5'h13:
-          \$21  = 1'h1;
-      5'h14:
-          \$21  = 1'h0;
-      5'h15:
-          \$21  = 1'h1;
-      5'h16:
-          \$21  = 1'h0;
-      5'h17:
-          \$21  = 1'h1;
-      5'h18:
-          \$21  = 1'h0;
-      5'h19:
-          \$21  = 1'h1;
-      5'h1a:
-          \$21  = 1'h0;
-      5'h1b:
-          \$21  = 1'h1;
-      5'h1c:
-          \$21  = 1'h0;
-      5'h1d:
-          \$21  = 1'h1;
-      5'h1e:
-          \$21  = 1'h0;
-      5'h1f:
-          \$21  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$22  = 1'h0;
-      5'h01:
-          \$22  = 1'h0;
-      5'h02:
-          \$22  = 1'h0;
-      5'h03:
-          \$22  = 1'h0;
-      5'h04:
-          \$22  = 1'h0;
-      5'h05:
-          \$22  = 1'h0;
-      5'h06:
-          \$22  = 1'h0;
-      5'h07:
-          \$22  = 1'h0;
-      5'h08:
-          \$22  = 1'h0;
-      5'h09:
-          \$22  = 1'h0;
-      5'h0a:
-          \$22  = 1'h0;
-      5'h0b:
-          \$22  = 1'h0;
-      5'h0c:
-          \$22  = 1'h0;
-      5'h0d:
-          \$22  = 1'h0;
-      5'h0e:
-          \$22  = 1'h0;
-      5'h0f:
-          \$22  = 1'h0;
-      5'h10:
-          \$22  = 1'h0;
-      5'h11:
-          \$22  = 1'h0;
-      5'h12:
-          \$22  = 1'h0;
-      5'h13:
-          \$22  = 1'h0;
-      5'h14:
-          \$22  = 1'h0;
-      5'h15:
-          \$22  = 1'h0;
-      5'h16:
-          \$22  = 1'h0;
-      5'h17:
-          \$22  = 1'h0;
-      5'h18:
-          \$22  = 1'h0;
-      5'h19:
-          \$22  = 1'h0;
-      5'h1a:
-          \$22  = 1'h0;
-      5'h1b:
-          \$22  = 1'h0;
-      5'h1c:
-          \$22  = 1'h0;
-      5'h1d:
-          \$22  = 1'h0;
-      5'h1e:
-          \$22  = 1'h1;
-      5'h1f:
-          \$22  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$23  = 1'h1;
-      5'h01:
-          \$23  = 1'h0;
-      5'h02:
-          \$23  = 1'h1;
-      5'h03:
-          \$23  = 1'h0;
-      5'h04:
-          \$23  = 1'h1;
-      5'h05:
-          \$23  = 1'h0;
-      5'h06:
-          \$23  = 1'h1;
-      5'h07:
-          \$23  = 1'h0;
-      5'h08:
-          \$23  = 1'h1;
-      5'h09:
-          \$23  = 1'h0;
-      5'h0a:
-          \$23  = 1'h1;
-      5'h0b:
-          \$23  = 1'h0;
-      5'h0c:
-          \$23  = 1'h1;
-      5'h0d:
-          \$23  = 1'h0;
-      5'h0e:
-          \$23  = 1'h1;
-      5'h0f:
-          \$23  = 1'h0;
-      5'h10:
-          \$23  = 1'h1;
-      5'h11:
-          \$23  = 1'h0;
-      5'h12:
-          \$23  = 1'h1;
-      5'h13:
-          \$23  = 1'h0;
-      5'h14:
-          \$23  = 1'h1;
-      5'h15:
-          \$23  = 1'h0;
-      5'h16:
-          \$23  = 1'h1;
-      5'h17:
-          \$23  = 1'h0;
-      5'h18:
-          \$23  = 1'h1;
-      5'h19:
-          \$23  = 1'h0;
-      5'h1a:
-          \$23  = 1'h1;
-      5'h1b:
-          \$23  = 1'h0;
-      5'h1c:
-          \$23  = 1'h1;
-      5'h1d:
-          \$23  = 1'h0;
-      5'h1e:
-          \$23  = 1'h1;
-      5'h1f:
-          \$23  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$24  = 1'h0;
-      5'h01:
-          \$24  = 1'h1;
-      5'h02:
-          \$24  = 1'h0;
-      5'h03:
-          \$24  = 1'h1;
-      5'h04:
-          \$24  = 1'h0;
-      5'h05:
-          \$24  = 1'h1;
-      5'h06:
-          \$24  = 1'h0;
-      5'h07:
-          \$24  = 1'h1;
-      5'h08:
-          \$24  = 1'h0;
-      5'h09:
-          \$24  = 1'h1;
-      5'h0a:
-          \$24  = 1'h0;
-      5'h0b:
-          \$24  = 1'h1;
-      5'h0c:
-          \$24  = 1'h0;
-      5'h0d:
-          \$24  = 1'h1;
-      5'h0e:
-          \$24  = 1'h0;
-      5'h0f:
-          \$24  = 1'h1;
-      5'h10:
-          \$24  = 1'h0;
-      5'h11:
-          \$24  = 1'h1;
-      5'h12:
-          \$24  = 1'h0;
-      5'h13:
-          \$24  = 1'h1;
-      5'h14:
-          \$24  = 1'h0;
-      5'h15:
-          \$24  = 1'h1;
-      5'h16:
-          \$24  = 1'h0;
-      5'h17:
-          \$24  = 1'h1;
-      5'h18:
-          \$24  = 1'h0;
-      5'h19:
-          \$24  = 1'h1;
-      5'h1a:
-          \$24  = 1'h0;
-      5'h1b:
-          \$24  = 1'h1;
-      5'h1c:
-          \$24  = 1'h0;
-      5'h1d:
-          \$24  = 1'h1;
-      5'h1e:
-          \$24  = 1'h0;
-      5'h1f:
-          \$24  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$256  = nf_t;
+    \$257  = nf_t;
     if (issue) begin
-      \$256  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$256  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$257  = nf_t_ahead;
-    if (issue) begin
-      \$257  = \$20 ;
+      \$257  = nf_t_ahead;
     end
     if (rst) begin
       \$257  = 4'h0;
@@ -6377,29 +6386,29 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$258  = \$signature__addr ;
+    \$258  = nf_t_ahead;
     if (issue) begin
-      \$258  = sf_t_ahead;
+      \$258  = \$1 ;
     end
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$259  = sf_t_ahead;
+    \$259  = sf_t;
     if (issue) begin
-      \$259  = \$21 ;
+      \$259  = sf_t_ahead;
     end
     if (rst) begin
-      \$259  = 1'h1;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$260  = reads_input_t;
+    \$260  = sf_t_ahead;
     if (issue) begin
-      \$260  = reads_input_t_ahead;
+      \$260  = \$2 ;
     end
     if (rst) begin
       \$260  = 1'h1;
@@ -6407,9 +6416,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$261  = reads_input_t_ahead;
+    \$261  = reads_input_t;
     if (issue) begin
-      \$261  = \$22 ;
+      \$261  = reads_input_t_ahead;
     end
     if (rst) begin
       \$261  = 1'h1;
@@ -6417,9 +6426,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$262  = first_t;
+    \$262  = reads_input_t_ahead;
     if (issue) begin
-      \$262  = first_t_ahead;
+      \$262  = \$3 ;
     end
     if (rst) begin
       \$262  = 1'h1;
@@ -6427,19 +6436,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$263  = first_t_ahead;
+    \$263  = first_t;
     if (issue) begin
-      \$263  = \$23 ;
+      \$263  = first_t_ahead;
     end
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$264  = last_t;
+    \$264  = first_t_ahead;
     if (issue) begin
-      \$264  = last_t_ahead;
+      \$264  = \$4 ;
     end
     if (rst) begin
       \$264  = 1'h0;
@@ -6447,159 +6456,163 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$265  = last_t_ahead;
+    \$265  = last_t;
     if (issue) begin
-      \$265  = \$24 ;
+      \$265  = last_t_ahead;
     end
     if (rst) begin
-      \$265  = 1'h1;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$266  = t;
+    \$266  = last_t_ahead;
     if (issue) begin
-      \$266  = \$27 [4:0];
+      \$266  = \$5 ;
     end
     if (rst) begin
-      \$266  = 5'h00;
+      \$266  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$267  = i__payload;
+    \$267  = t;
+    if (issue) begin
+      \$267  = \$8 [4:0];
+    end
     if (rst) begin
-      \$267  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$267  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$268  = reads_input_t;
+    \$268  = i__payload;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$269  = issue;
+    \$269  = reads_input_t;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$270  = first_t;
+    \$270  = issue;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$271  = last_t;
+    \$271  = first_t;
     if (rst) begin
       \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$272  = nf_t;
+    \$272  = last_t;
     if (rst) begin
-      \$272  = 4'h0;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$273  = \$28 ;
+    \$273  = nf_t;
     if (rst) begin
-      \$273  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$273  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$274  = t;
+    \$274  = \$9 ;
     if (rst) begin
-      \$274  = 5'h00;
+      \$274  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$275  = port__data;
+    \$275  = t;
     if (rst) begin
-      \$275  = 64'h0000000000000000;
+      \$275  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$276  = x_mid[15:8];
+    \$276  = port__data;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$277  = x_mid[23:16];
+    \$277  = x_mid[15:8];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$278  = x_mid[31:24];
+    \$278  = x_mid[23:16];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = x_mid[39:32];
+    \$279  = x_mid[31:24];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = x_mid[47:40];
+    \$280  = x_mid[39:32];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = x_mid[55:48];
+    \$281  = x_mid[47:40];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = x_mid[63:56];
+    \$282  = x_mid[55:48];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = x_mid[71:64];
+    \$283  = x_mid[63:56];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
-  assign sf_t = \$signature__addr ;
+  assign acc0_next = \$242 [23:0];
+  assign acc1_next = \$245 [23:0];
+  assign q_owed_next = \$249 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign rom1_addr = \port__addr$15 ;
-  assign rom2_addr = \port__addr$17 ;
-  assign rom3_addr = \port__addr$19 ;
-  assign rom4_addr = \port__addr$21 ;
-  assign rom5_addr = \port__addr$23 ;
-  assign rom6_addr = \port__addr$25 ;
-  assign rom7_addr = \port__addr$27 ;
-  assign acc0_next = \$9 [23:0];
-  assign acc1_next = \$12 [23:0];
-  assign q_wptr = \$signature__addr$44 ;
-  assign \$signature__data$46  = q_in;
-  assign q_rptr = \rport__addr$47 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$433  = rom1_addr;
+  assign \port__addr$434  = rom2_addr;
+  assign \port__addr$435  = rom3_addr;
+  assign \port__addr$436  = rom4_addr;
+  assign \port__addr$437  = rom5_addr;
+  assign \port__addr$438  = rom6_addr;
+  assign \port__addr$439  = rom7_addr;
+  assign \$signature__addr$441  = q_wptr;
+  assign \$signature__data$442  = q_in;
+  assign \rport__addr$443  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6632,32 +6645,32 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[29]  = i__payload[239:232];
   assign \i__payload[30]  = i__payload[247:240];
   assign \i__payload[31]  = i__payload[255:248];
-  assign \q_in[0]  = q_in[23:0];
-  assign \q_in[1]  = q_in[47:24];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
-  assign q_in[47:24] = \$12 [23:0];
-  assign q_in[23:0] = \$9 [23:0];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
+  assign q_in[47:24] = \$245 [23:0];
+  assign q_in[23:0] = \$242 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [4:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [5:0] \$103 ;
-  wire \$104 ;
+  wire \$103 ;
+  wire [5:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [15:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
+  wire [15:0] \$110 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
   reg \$114 ;
@@ -6666,8 +6679,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$117 ;
   reg \$118 ;
   reg \$119 ;
-  wire \$12 ;
-  reg [24:0] \$120 ;
+  wire [5:0] \$12 ;
+  reg \$120 ;
   reg [24:0] \$121 ;
   reg [24:0] \$122 ;
   reg [24:0] \$123 ;
@@ -6675,7 +6688,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$125 ;
   reg [24:0] \$126 ;
   reg [24:0] \$127 ;
-  reg [5:0] \$128 ;
+  reg [24:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
   reg [5:0] \$130 ;
@@ -6684,7 +6697,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$133 ;
   reg [5:0] \$134 ;
   reg [5:0] \$135 ;
-  reg [48:0] \$136 ;
+  reg [5:0] \$136 ;
   reg [48:0] \$137 ;
   reg [48:0] \$138 ;
   reg [48:0] \$139 ;
@@ -6702,44 +6715,44 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$15 ;
   reg [48:0] \$150 ;
   reg [48:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [16:0] \$153 ;
+  reg [48:0] \$152 ;
+  reg [23:0] \$153 ;
   reg [16:0] \$154 ;
-  reg [33:0] \$155 ;
+  reg [16:0] \$155 ;
   reg [33:0] \$156 ;
   reg [33:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg [7:0] \$159 ;
+  reg [33:0] \$158 ;
+  reg [16:0] \$159 ;
   wire \$16 ;
-  reg [24:0] \$160 ;
+  reg [7:0] \$160 ;
   reg [24:0] \$161 ;
   reg [24:0] \$162 ;
-  reg [6:0] \$163 ;
-  reg [16:0] \$164 ;
-  reg [23:0] \$165 ;
+  reg [24:0] \$163 ;
+  reg [6:0] \$164 ;
+  reg [16:0] \$165 ;
   reg [23:0] \$166 ;
   reg [23:0] \$167 ;
-  reg [6:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire [4:0] \$17 ;
-  reg [14:0] \$170 ;
+  reg [23:0] \$168 ;
+  reg [6:0] \$169 ;
+  wire \$17 ;
+  reg [7:0] \$170 ;
   reg [14:0] \$171 ;
   reg [14:0] \$172 ;
-  reg [48:0] \$173 ;
+  reg [14:0] \$173 ;
   reg [48:0] \$174 ;
-  reg \$175 ;
+  reg [48:0] \$175 ;
   reg \$176 ;
-  reg [50:0] \$177 ;
-  reg [24:0] \$178 ;
+  reg \$177 ;
+  reg [50:0] \$178 ;
   reg [24:0] \$179 ;
-  wire [4:0] \$18 ;
+  wire \$18 ;
   reg [24:0] \$180 ;
   reg [24:0] \$181 ;
   reg [24:0] \$182 ;
   reg [24:0] \$183 ;
   reg [24:0] \$184 ;
   reg [24:0] \$185 ;
-  reg [5:0] \$186 ;
+  reg [24:0] \$186 ;
   reg [5:0] \$187 ;
   reg [5:0] \$188 ;
   reg [5:0] \$189 ;
@@ -6748,14 +6761,14 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$191 ;
   reg [5:0] \$192 ;
   reg [5:0] \$193 ;
-  reg [41:0] \$194 ;
+  reg [5:0] \$194 ;
   reg [41:0] \$195 ;
   reg [41:0] \$196 ;
   reg [41:0] \$197 ;
   reg [41:0] \$198 ;
   reg [41:0] \$199 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
+  wire \$20 ;
   reg [41:0] \$200 ;
   reg [41:0] \$201 ;
   reg [41:0] \$202 ;
@@ -6766,96 +6779,98 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [41:0] \$207 ;
   reg [41:0] \$208 ;
   reg [41:0] \$209 ;
-  reg [5:0] \$21 ;
-  reg [23:0] \$210 ;
-  reg [16:0] \$211 ;
+  wire [4:0] \$21 ;
+  reg [41:0] \$210 ;
+  reg [23:0] \$211 ;
   reg [16:0] \$212 ;
-  reg [33:0] \$213 ;
+  reg [16:0] \$213 ;
   reg [33:0] \$214 ;
   reg [33:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [24:0] \$218 ;
+  reg [33:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [7:0] \$218 ;
   reg [24:0] \$219 ;
-  reg [48:0] \$22 ;
+  wire [4:0] \$22 ;
   reg [24:0] \$220 ;
-  reg [6:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [23:0] \$223 ;
+  reg [24:0] \$221 ;
+  reg [6:0] \$222 ;
+  reg [16:0] \$223 ;
   reg [23:0] \$224 ;
   reg [23:0] \$225 ;
-  reg [6:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [14:0] \$228 ;
+  reg [23:0] \$226 ;
+  reg [6:0] \$227 ;
+  reg [7:0] \$228 ;
   reg [14:0] \$229 ;
-  reg [48:0] \$23 ;
+  wire \$23 ;
   reg [14:0] \$230 ;
-  reg [48:0] \$231 ;
+  reg [14:0] \$231 ;
   reg [48:0] \$232 ;
-  reg \$233 ;
+  reg [48:0] \$233 ;
   reg \$234 ;
-  reg [50:0] \$235 ;
-  reg [3:0] \$236 ;
+  reg \$235 ;
+  reg [50:0] \$236 ;
   reg [3:0] \$237 ;
-  reg [3:0] \$238 ;
+  reg \$238 ;
   reg [3:0] \$239 ;
-  wire [33:0] \$24 ;
-  reg \$240 ;
-  reg [15:0] \$241 ;
-  wire [24:0] \$25 ;
-  wire [23:0] \$26 ;
-  wire [14:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
+  reg [24:0] \$24 ;
+  reg [3:0] \$240 ;
+  reg [3:0] \$241 ;
+  reg \$242 ;
+  reg [15:0] \$243 ;
+  reg [5:0] \$25 ;
+  reg [48:0] \$26 ;
+  reg [48:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [24:0] \$29 ;
   wire [50:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [54:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [77:0] \$34 ;
-  wire [78:0] \$35 ;
-  wire [48:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [23:0] \$30 ;
+  wire [14:0] \$31 ;
+  wire [34:0] \$32 ;
+  wire [35:0] \$33 ;
+  wire [55:0] \$34 ;
+  wire [56:0] \$35 ;
+  wire [54:0] \$36 ;
+  wire [58:0] \$37 ;
+  wire [77:0] \$38 ;
+  wire [78:0] \$39 ;
   wire [50:0] \$4 ;
-  wire \$40 ;
-  wire [49:0] \$41 ;
+  wire [48:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [50:0] \$44 ;
-  reg [24:0] \$45 ;
-  reg [5:0] \$46 ;
-  reg [41:0] \$47 ;
-  reg [41:0] \$48 ;
-  wire [33:0] \$49 ;
+  wire \$44 ;
+  wire [49:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [50:0] \$48 ;
+  reg [24:0] \$49 ;
   wire \$5 ;
-  wire [24:0] \$50 ;
-  wire [23:0] \$51 ;
-  wire [14:0] \$52 ;
-  wire [34:0] \$53 ;
-  wire [35:0] \$54 ;
-  wire [55:0] \$55 ;
-  wire [56:0] \$56 ;
-  wire [54:0] \$57 ;
-  wire [58:0] \$58 ;
-  wire [77:0] \$59 ;
+  reg [5:0] \$50 ;
+  reg [41:0] \$51 ;
+  reg [41:0] \$52 ;
+  wire [33:0] \$53 ;
+  wire [24:0] \$54 ;
+  wire [23:0] \$55 ;
+  wire [14:0] \$56 ;
+  wire [34:0] \$57 ;
+  wire [35:0] \$58 ;
+  wire [55:0] \$59 ;
   wire \$6 ;
-  wire [78:0] \$60 ;
-  wire [48:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [49:0] \$66 ;
+  wire [56:0] \$60 ;
+  wire [54:0] \$61 ;
+  wire [58:0] \$62 ;
+  wire [77:0] \$63 ;
+  wire [78:0] \$64 ;
+  wire [48:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [50:0] \$69 ;
+  wire \$69 ;
   wire [50:0] \$7 ;
-  wire \$70 ;
-  wire [4:0] \$71 ;
+  wire [49:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [5:0] \$73 ;
+  wire [50:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -6865,25 +6880,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [50:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [4:0] \$82 ;
+  wire \$82 ;
   wire [4:0] \$83 ;
-  wire \$84 ;
+  wire [4:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [4:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
   wire [4:0] \$90 ;
-  wire \$91 ;
+  wire [4:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [4:0] \$98 ;
-  wire \$99 ;
+  wire \$98 ;
+  wire [4:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
@@ -6894,7 +6909,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [47:0] i__payload;
   wire [23:0] \i__payload[0] ;
   wire [23:0] \i__payload[1] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [15:0] o__payload;
@@ -6909,7 +6925,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -7064,7 +7081,6 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'ha;
   assign rq0_rem = rq0_prod & rq0_mask_6;
   assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
@@ -7075,392 +7091,395 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$6  = $signed(rq1_code) > $signed(8'h7f);
   assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
   assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & q_room;
-  assign \$16  = group == 4'hf;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x0_0 * rq1_m0_0;
-  assign \$50  = rq1_x0_1 * rq1_m0_1;
-  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$54  = 1'h0 + \$53 ;
-  assign \$56  = \$54  + \$55 ;
-  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$62  = rq1_rem > rq1_half_6;
-  assign \$63  = rq1_rem == rq1_half_6;
-  assign \$64  = | rq1_half_6;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$67  = rq1_tie & rq1_floor[0];
-  assign \$68  = rq1_above | \$67 ;
-  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
-  assign \$70  = i__valid & q_room;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$75  & \$77 ;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_8 & \$79 ;
-  assign \$81  = \$signature__addr  == 4'h8;
-  assign \$82  = \$signature__addr  + 1'h1;
-  assign \$83  = \$81  ? 5'h00 : \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 4'h8;
-  assign \$89  = rport__addr + 1'h1;
-  assign \$90  = \$88  ? 5'h00 : \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_8 & \$96 ;
-  assign \$98  = q_stored + \$97 ;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = | q_stored;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = \$98  - \$102 ;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_8;
-  assign \$108  = | q_stored;
-  assign \$109  = \$108  ? rport__data : q_in;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 4'hf;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 5'h00 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$28  = rq0_x0_0 * rq0_m0_0;
+  assign \$29  = rq0_x0_1 * rq0_m0_1;
+  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$35  = \$33  + \$34 ;
+  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$41  = rq0_rem > rq0_half_6;
+  assign \$42  = rq0_rem == rq0_half_6;
+  assign \$43  = | rq0_half_6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
+  assign \$53  = rq1_x0_0 * rq1_m0_0;
+  assign \$54  = rq1_x0_1 * rq1_m0_1;
+  assign \$55  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$56  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$58  = 1'h0 + \$57 ;
+  assign \$60  = \$58  + \$59 ;
+  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
+  assign \$64  = $signed(\$62 ) + $signed(\$63 );
+  assign \$65  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$66  = rq1_rem > rq1_half_6;
+  assign \$67  = rq1_rem == rq1_half_6;
+  assign \$68  = | rq1_half_6;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$71  = rq1_tie & rq1_floor[0];
+  assign \$72  = rq1_above | \$71 ;
+  assign \$73  = $signed(\$70 ) + $signed({ 1'h0, \$72  });
+  assign \$74  = \$12 [3:0] < 4'ha;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = rq_valid_8 & \$80 ;
+  assign \$82  = \$signature__addr  == 4'h8;
+  assign \$83  = \$signature__addr  + 1'h1;
+  assign \$84  = \$82  ? 5'h00 : \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rport__addr == 4'h8;
+  assign \$90  = rport__addr + 1'h1;
+  assign \$91  = \$89  ? 5'h00 : \$90 ;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = | q_stored;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$93  & \$95 ;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = rq_valid_8 & \$97 ;
+  assign \$99  = q_stored + \$98 ;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = | q_stored;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$99  - \$103 ;
+  assign \$105  = ~ o__valid;
+  assign \$106  = \$105  | o__ready;
+  assign \$107  = | q_stored;
+  assign \$108  = \$107  | rq_valid_8;
+  assign \$109  = | q_stored;
+  assign \$110  = \$109  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$110 ;
+    group <= \$111 ;
   always @(posedge clk)
-    rq_valid_1 <= \$111 ;
+    rq_valid_1 <= \$112 ;
   always @(posedge clk)
-    rq_valid_2 <= \$112 ;
+    rq_valid_2 <= \$113 ;
   always @(posedge clk)
-    rq_valid_3 <= \$113 ;
+    rq_valid_3 <= \$114 ;
   always @(posedge clk)
-    rq_valid_4 <= \$114 ;
+    rq_valid_4 <= \$115 ;
   always @(posedge clk)
-    rq_valid_5 <= \$115 ;
+    rq_valid_5 <= \$116 ;
   always @(posedge clk)
-    rq_valid_6 <= \$116 ;
+    rq_valid_6 <= \$117 ;
   always @(posedge clk)
-    rq_valid_7 <= \$117 ;
+    rq_valid_7 <= \$118 ;
   always @(posedge clk)
-    rq_valid_8 <= \$118 ;
+    rq_valid_8 <= \$119 ;
   always @(posedge clk)
-    rq_valid_9 <= \$119 ;
+    rq_valid_9 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$120 ;
+    rq0_mult_1 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$121 ;
+    rq0_mult_2 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$122 ;
+    rq0_mult_3 <= \$123 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$123 ;
+    rq0_mult_4 <= \$124 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$124 ;
+    rq0_mult_5 <= \$125 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$125 ;
+    rq0_mult_6 <= \$126 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$126 ;
+    rq0_mult_7 <= \$127 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$127 ;
+    rq0_mult_8 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$128 ;
+    rq0_shift_1 <= \$129 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$129 ;
+    rq0_shift_2 <= \$130 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$130 ;
+    rq0_shift_3 <= \$131 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$131 ;
+    rq0_shift_4 <= \$132 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$132 ;
+    rq0_shift_5 <= \$133 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$133 ;
+    rq0_shift_6 <= \$134 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$134 ;
+    rq0_shift_7 <= \$135 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$135 ;
+    rq0_shift_8 <= \$136 ;
   always @(posedge clk)
-    rq0_half_1 <= \$136 ;
+    rq0_half_1 <= \$137 ;
   always @(posedge clk)
-    rq0_half_2 <= \$137 ;
+    rq0_half_2 <= \$138 ;
   always @(posedge clk)
-    rq0_half_3 <= \$138 ;
+    rq0_half_3 <= \$139 ;
   always @(posedge clk)
-    rq0_half_4 <= \$139 ;
+    rq0_half_4 <= \$140 ;
   always @(posedge clk)
-    rq0_half_5 <= \$140 ;
+    rq0_half_5 <= \$141 ;
   always @(posedge clk)
-    rq0_half_6 <= \$141 ;
+    rq0_half_6 <= \$142 ;
   always @(posedge clk)
-    rq0_half_7 <= \$142 ;
+    rq0_half_7 <= \$143 ;
   always @(posedge clk)
-    rq0_half_8 <= \$143 ;
+    rq0_half_8 <= \$144 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$144 ;
+    rq0_mask_1 <= \$145 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$145 ;
+    rq0_mask_2 <= \$146 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$146 ;
+    rq0_mask_3 <= \$147 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$147 ;
+    rq0_mask_4 <= \$148 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$148 ;
+    rq0_mask_5 <= \$149 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$149 ;
+    rq0_mask_6 <= \$150 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$150 ;
+    rq0_mask_7 <= \$151 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$151 ;
+    rq0_mask_8 <= \$152 ;
   always @(posedge clk)
-    rq0_x <= \$152 ;
+    rq0_x <= \$153 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$153 ;
+    rq0_x0_0 <= \$154 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$154 ;
+    rq0_m0_0 <= \$155 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$155 ;
+    rq0_part0_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$156 ;
+    rq0_part0_0_r <= \$157 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$157 ;
+    rq0_part0_0_rr <= \$158 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$158 ;
+    rq0_x0_1 <= \$159 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$159 ;
+    rq0_m0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$160 ;
+    rq0_part0_1 <= \$161 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$161 ;
+    rq0_part0_1_r <= \$162 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$162 ;
+    rq0_part0_1_rr <= \$163 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$163 ;
+    rq0_x1_0 <= \$164 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$164 ;
+    rq0_m1_0 <= \$165 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$165 ;
+    rq0_part1_0 <= \$166 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$166 ;
+    rq0_part1_0_r <= \$167 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$167 ;
+    rq0_part1_0_rr <= \$168 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$168 ;
+    rq0_x1_1 <= \$169 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$169 ;
+    rq0_m1_1 <= \$170 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$170 ;
+    rq0_part1_1 <= \$171 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$171 ;
+    rq0_part1_1_r <= \$172 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$172 ;
+    rq0_part1_1_rr <= \$173 ;
   always @(posedge clk)
-    rq0_prod <= \$173 ;
+    rq0_prod <= \$174 ;
   always @(posedge clk)
-    rq0_floor <= \$174 ;
+    rq0_floor <= \$175 ;
   always @(posedge clk)
-    rq0_above <= \$175 ;
+    rq0_above <= \$176 ;
   always @(posedge clk)
-    rq0_tie <= \$176 ;
+    rq0_tie <= \$177 ;
   always @(posedge clk)
-    rq0_code <= \$177 ;
+    rq0_code <= \$178 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$178 ;
+    rq1_mult_1 <= \$179 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$179 ;
+    rq1_mult_2 <= \$180 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$180 ;
+    rq1_mult_3 <= \$181 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$181 ;
+    rq1_mult_4 <= \$182 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$182 ;
+    rq1_mult_5 <= \$183 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$183 ;
+    rq1_mult_6 <= \$184 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$184 ;
+    rq1_mult_7 <= \$185 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$185 ;
+    rq1_mult_8 <= \$186 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$186 ;
+    rq1_shift_1 <= \$187 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$187 ;
+    rq1_shift_2 <= \$188 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$188 ;
+    rq1_shift_3 <= \$189 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$189 ;
+    rq1_shift_4 <= \$190 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$190 ;
+    rq1_shift_5 <= \$191 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$191 ;
+    rq1_shift_6 <= \$192 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$192 ;
+    rq1_shift_7 <= \$193 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$193 ;
+    rq1_shift_8 <= \$194 ;
   always @(posedge clk)
-    rq1_half_1 <= \$194 ;
+    rq1_half_1 <= \$195 ;
   always @(posedge clk)
-    rq1_half_2 <= \$195 ;
+    rq1_half_2 <= \$196 ;
   always @(posedge clk)
-    rq1_half_3 <= \$196 ;
+    rq1_half_3 <= \$197 ;
   always @(posedge clk)
-    rq1_half_4 <= \$197 ;
+    rq1_half_4 <= \$198 ;
   always @(posedge clk)
-    rq1_half_5 <= \$198 ;
+    rq1_half_5 <= \$199 ;
   always @(posedge clk)
-    rq1_half_6 <= \$199 ;
+    rq1_half_6 <= \$200 ;
   always @(posedge clk)
-    rq1_half_7 <= \$200 ;
+    rq1_half_7 <= \$201 ;
   always @(posedge clk)
-    rq1_half_8 <= \$201 ;
+    rq1_half_8 <= \$202 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$202 ;
+    rq1_mask_1 <= \$203 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$203 ;
+    rq1_mask_2 <= \$204 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$204 ;
+    rq1_mask_3 <= \$205 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$205 ;
+    rq1_mask_4 <= \$206 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$206 ;
+    rq1_mask_5 <= \$207 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$207 ;
+    rq1_mask_6 <= \$208 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$208 ;
+    rq1_mask_7 <= \$209 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$209 ;
+    rq1_mask_8 <= \$210 ;
   always @(posedge clk)
-    rq1_x <= \$210 ;
+    rq1_x <= \$211 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$211 ;
+    rq1_x0_0 <= \$212 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$212 ;
+    rq1_m0_0 <= \$213 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$213 ;
+    rq1_part0_0 <= \$214 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$214 ;
+    rq1_part0_0_r <= \$215 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$215 ;
+    rq1_part0_0_rr <= \$216 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$216 ;
+    rq1_x0_1 <= \$217 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$217 ;
+    rq1_m0_1 <= \$218 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$218 ;
+    rq1_part0_1 <= \$219 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$219 ;
+    rq1_part0_1_r <= \$220 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$220 ;
+    rq1_part0_1_rr <= \$221 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$221 ;
+    rq1_x1_0 <= \$222 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$222 ;
+    rq1_m1_0 <= \$223 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$223 ;
+    rq1_part1_0 <= \$224 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$224 ;
+    rq1_part1_0_r <= \$225 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$225 ;
+    rq1_part1_0_rr <= \$226 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$226 ;
+    rq1_x1_1 <= \$227 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$227 ;
+    rq1_m1_1 <= \$228 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$228 ;
+    rq1_part1_1 <= \$229 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$229 ;
+    rq1_part1_1_r <= \$230 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$230 ;
+    rq1_part1_1_rr <= \$231 ;
   always @(posedge clk)
-    rq1_prod <= \$231 ;
+    rq1_prod <= \$232 ;
   always @(posedge clk)
-    rq1_floor <= \$232 ;
+    rq1_floor <= \$233 ;
   always @(posedge clk)
-    rq1_above <= \$233 ;
+    rq1_above <= \$234 ;
   always @(posedge clk)
-    rq1_tie <= \$234 ;
+    rq1_tie <= \$235 ;
   always @(posedge clk)
-    rq1_code <= \$235 ;
+    rq1_code <= \$236 ;
   always @(posedge clk)
-    q_owed <= \$236 ;
+    q_owed <= \$237 ;
   always @(posedge clk)
-    \$signature__addr  <= \$237 ;
+    i__ready <= \$238 ;
   always @(posedge clk)
-    rport__addr <= \$238 ;
+    \$signature__addr  <= \$239 ;
   always @(posedge clk)
-    q_stored <= \$239 ;
+    rport__addr <= \$240 ;
   always @(posedge clk)
-    o__valid <= \$240 ;
+    q_stored <= \$241 ;
   always @(posedge clk)
-    o__payload <= \$241 ;
+    o__valid <= \$242 ;
+  always @(posedge clk)
+    o__payload <= \$243 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$20  = 25'h12fe3e1;
+          \$24  = 25'h12fe3e1;
       4'h1:
-          \$20  = 25'h17618d2;
+          \$24  = 25'h17618d2;
       4'h2:
-          \$20  = 25'h11448e5;
+          \$24  = 25'h11448e5;
       4'h3:
-          \$20  = 25'h1fba645;
+          \$24  = 25'h1fba645;
       4'h4:
-          \$20  = 25'h1602f04;
+          \$24  = 25'h1602f04;
       4'h5:
-          \$20  = 25'h10e79e6;
+          \$24  = 25'h10e79e6;
       4'h6:
-          \$20  = 25'h12b9ab7;
+          \$24  = 25'h12b9ab7;
       4'h7:
-          \$20  = 25'h117647f;
+          \$24  = 25'h117647f;
       4'h8:
-          \$20  = 25'h11a5467;
+          \$24  = 25'h11a5467;
       4'h9:
-          \$20  = 25'h166ca02;
+          \$24  = 25'h166ca02;
       4'ha:
-          \$20  = 25'h1e2f3db;
+          \$24  = 25'h1e2f3db;
       4'hb:
-          \$20  = 25'h17ad46a;
+          \$24  = 25'h17ad46a;
       4'hc:
-          \$20  = 25'h127397e;
+          \$24  = 25'h127397e;
       4'hd:
-          \$20  = 25'h1448199;
+          \$24  = 25'h1448199;
       4'he:
-          \$20  = 25'h1546ee7;
+          \$24  = 25'h1546ee7;
       4'hf:
-          \$20  = 25'h1f0a116;
+          \$24  = 25'h1f0a116;
     endcase
   end
   always @* begin
@@ -7468,37 +7487,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h1:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h2:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h3:
-          \$21  = 6'h23;
+          \$25  = 6'h23;
       4'h4:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h5:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h6:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h7:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h8:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'h9:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'ha:
-          \$21  = 6'h30;
+          \$25  = 6'h30;
       4'hb:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'hc:
-          \$21  = 6'h31;
+          \$25  = 6'h31;
       4'hd:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'he:
-          \$21  = 6'h22;
+          \$25  = 6'h22;
       4'hf:
-          \$21  = 6'h31;
+          \$25  = 6'h31;
     endcase
   end
   always @* begin
@@ -7506,37 +7525,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h1:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h2:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h3:
-          \$22  = 49'h0000400000000;
+          \$26  = 49'h0000400000000;
       4'h4:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h5:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h6:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h7:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h8:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'h9:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'ha:
-          \$22  = 49'h0800000000000;
+          \$26  = 49'h0800000000000;
       4'hb:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'hc:
-          \$22  = 49'h1000000000000;
+          \$26  = 49'h1000000000000;
       4'hd:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'he:
-          \$22  = 49'h0000200000000;
+          \$26  = 49'h0000200000000;
       4'hf:
-          \$22  = 49'h1000000000000;
+          \$26  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -7544,37 +7563,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h1:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h2:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h3:
-          \$23  = 49'h00007ffffffff;
+          \$27  = 49'h00007ffffffff;
       4'h4:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h5:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h6:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h7:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h8:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'h9:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'ha:
-          \$23  = 49'h0ffffffffffff;
+          \$27  = 49'h0ffffffffffff;
       4'hb:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'hc:
-          \$23  = 49'h1ffffffffffff;
+          \$27  = 49'h1ffffffffffff;
       4'hd:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'he:
-          \$23  = 49'h00003ffffffff;
+          \$27  = 49'h00003ffffffff;
       4'hf:
-          \$23  = 49'h1ffffffffffff;
+          \$27  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
@@ -7582,37 +7601,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$45  = 25'h1975892;
+          \$49  = 25'h1975892;
       4'h1:
-          \$45  = 25'h1578ee8;
+          \$49  = 25'h1578ee8;
       4'h2:
-          \$45  = 25'h1963279;
+          \$49  = 25'h1963279;
       4'h3:
-          \$45  = 25'h12023f0;
+          \$49  = 25'h12023f0;
       4'h4:
-          \$45  = 25'h115678c;
+          \$49  = 25'h115678c;
       4'h5:
-          \$45  = 25'h161069c;
+          \$49  = 25'h161069c;
       4'h6:
-          \$45  = 25'h1585f0c;
+          \$49  = 25'h1585f0c;
       4'h7:
-          \$45  = 25'h1fde052;
+          \$49  = 25'h1fde052;
       4'h8:
-          \$45  = 25'h157555f;
+          \$49  = 25'h157555f;
       4'h9:
-          \$45  = 25'h1034125;
+          \$49  = 25'h1034125;
       4'ha:
-          \$45  = 25'h19f7e33;
+          \$49  = 25'h19f7e33;
       4'hb:
-          \$45  = 25'h1131d84;
+          \$49  = 25'h1131d84;
       4'hc:
-          \$45  = 25'h1eeceb9;
+          \$49  = 25'h1eeceb9;
       4'hd:
-          \$45  = 25'h160056c;
+          \$49  = 25'h160056c;
       4'he:
-          \$45  = 25'h121ece0;
+          \$49  = 25'h121ece0;
       4'hf:
-          \$45  = 25'h101a190;
+          \$49  = 25'h101a190;
     endcase
   end
   always @* begin
@@ -7620,37 +7639,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'h1:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'h2:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'h3:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'h4:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'h5:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'h6:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'h7:
-          \$46  = 6'h23;
+          \$50  = 6'h23;
       4'h8:
-          \$46  = 6'h2a;
+          \$50  = 6'h2a;
       4'h9:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'ha:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'hb:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'hc:
-          \$46  = 6'h2a;
+          \$50  = 6'h2a;
       4'hd:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'he:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
       4'hf:
-          \$46  = 6'h22;
+          \$50  = 6'h22;
     endcase
   end
   always @* begin
@@ -7658,37 +7677,37 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'h1:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'h2:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'h3:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'h4:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'h5:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'h6:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'h7:
-          \$47  = 42'h00400000000;
+          \$51  = 42'h00400000000;
       4'h8:
-          \$47  = 42'h20000000000;
+          \$51  = 42'h20000000000;
       4'h9:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'ha:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'hb:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'hc:
-          \$47  = 42'h20000000000;
+          \$51  = 42'h20000000000;
       4'hd:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'he:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
       4'hf:
-          \$47  = 42'h00200000000;
+          \$51  = 42'h00200000000;
     endcase
   end
   always @* begin
@@ -7696,507 +7715,500 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'h1:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'h2:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'h3:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'h4:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'h5:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'h6:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'h7:
-          \$48  = 42'h007ffffffff;
+          \$52  = 42'h007ffffffff;
       4'h8:
-          \$48  = 42'h3ffffffffff;
+          \$52  = 42'h3ffffffffff;
       4'h9:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'ha:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'hb:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'hc:
-          \$48  = 42'h3ffffffffff;
+          \$52  = 42'h3ffffffffff;
       4'hd:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'he:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
       4'hf:
-          \$48  = 42'h003ffffffff;
+          \$52  = 42'h003ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$110  = group;
-    if (\$15 ) begin
-      \$110  = \$18 [3:0];
+    \$111  = group;
+    if (\$19 ) begin
+      \$111  = \$22 [3:0];
     end
     if (rst) begin
-      \$110  = 4'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$111  = \$19 ;
-    if (rst) begin
-      \$111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$112  = rq_valid_1;
+    \$112  = \$23 ;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$113  = rq_valid_2;
+    \$113  = rq_valid_1;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$114  = rq_valid_3;
+    \$114  = rq_valid_2;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$115  = rq_valid_4;
+    \$115  = rq_valid_3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$116  = rq_valid_5;
+    \$116  = rq_valid_4;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$117  = rq_valid_6;
+    \$117  = rq_valid_5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = rq_valid_7;
+    \$118  = rq_valid_6;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = rq_valid_8;
+    \$119  = rq_valid_7;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = \$20 ;
+    \$120  = rq_valid_8;
     if (rst) begin
-      \$120  = 25'h0000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = rq0_mult_1;
+    \$121  = \$24 ;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = rq0_mult_2;
+    \$122  = rq0_mult_1;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = rq0_mult_3;
+    \$123  = rq0_mult_2;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = rq0_mult_4;
+    \$124  = rq0_mult_3;
     if (rst) begin
       \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = rq0_mult_5;
+    \$125  = rq0_mult_4;
     if (rst) begin
       \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = rq0_mult_6;
+    \$126  = rq0_mult_5;
     if (rst) begin
       \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = rq0_mult_7;
+    \$127  = rq0_mult_6;
     if (rst) begin
       \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = \$21 ;
+    \$128  = rq0_mult_7;
     if (rst) begin
-      \$128  = 6'h00;
+      \$128  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = rq0_shift_1;
+    \$129  = \$25 ;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = rq0_shift_2;
+    \$130  = rq0_shift_1;
     if (rst) begin
       \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = rq0_shift_3;
+    \$131  = rq0_shift_2;
     if (rst) begin
       \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = rq0_shift_4;
+    \$132  = rq0_shift_3;
     if (rst) begin
       \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = rq0_shift_5;
+    \$133  = rq0_shift_4;
     if (rst) begin
       \$133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = rq0_shift_6;
+    \$134  = rq0_shift_5;
     if (rst) begin
       \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = rq0_shift_7;
+    \$135  = rq0_shift_6;
     if (rst) begin
       \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = \$22 ;
+    \$136  = rq0_shift_7;
     if (rst) begin
-      \$136  = 49'h0000000000000;
+      \$136  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = rq0_half_1;
+    \$137  = \$26 ;
     if (rst) begin
       \$137  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = rq0_half_2;
+    \$138  = rq0_half_1;
     if (rst) begin
       \$138  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = rq0_half_3;
+    \$139  = rq0_half_2;
     if (rst) begin
       \$139  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = rq0_half_4;
+    \$140  = rq0_half_3;
     if (rst) begin
       \$140  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = rq0_half_5;
+    \$141  = rq0_half_4;
     if (rst) begin
       \$141  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = rq0_half_6;
+    \$142  = rq0_half_5;
     if (rst) begin
       \$142  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = rq0_half_7;
+    \$143  = rq0_half_6;
     if (rst) begin
       \$143  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_half_7;
     if (rst) begin
       \$144  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = rq0_mask_1;
+    \$145  = \$27 ;
     if (rst) begin
       \$145  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = rq0_mask_2;
+    \$146  = rq0_mask_1;
     if (rst) begin
       \$146  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = rq0_mask_3;
+    \$147  = rq0_mask_2;
     if (rst) begin
       \$147  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = rq0_mask_4;
+    \$148  = rq0_mask_3;
     if (rst) begin
       \$148  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = rq0_mask_5;
+    \$149  = rq0_mask_4;
     if (rst) begin
       \$149  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = rq0_mask_6;
+    \$150  = rq0_mask_5;
     if (rst) begin
       \$150  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = rq0_mask_7;
+    \$151  = rq0_mask_6;
     if (rst) begin
       \$151  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = i__payload[23:0];
+    \$152  = rq0_mask_7;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = rq0_x[16:0];
+    \$153  = i__payload[23:0];
     if (rst) begin
-      \$153  = 17'h00000;
+      \$153  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = rq0_mult_1[16:0];
+    \$154  = rq0_x[16:0];
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_mult_1[16:0];
     if (rst) begin
-      \$155  = 34'h000000000;
+      \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = rq0_part0_0;
+    \$156  = \$28 ;
     if (rst) begin
       \$156  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = rq0_part0_0_r;
+    \$157  = rq0_part0_0;
     if (rst) begin
       \$157  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = rq0_x[16:0];
+    \$158  = rq0_part0_0_r;
     if (rst) begin
-      \$158  = 17'h00000;
+      \$158  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = rq0_mult_1[24:17];
+    \$159  = rq0_x[16:0];
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = \$25 ;
+    \$160  = rq0_mult_1[24:17];
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = rq0_part0_1;
+    \$161  = \$29 ;
     if (rst) begin
       \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = rq0_part0_1_r;
+    \$162  = rq0_part0_1;
     if (rst) begin
       \$162  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = rq0_x[23:17];
+    \$163  = rq0_part0_1_r;
     if (rst) begin
-      \$163  = 7'h00;
+      \$163  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = rq0_mult_1[16:0];
+    \$164  = rq0_x[23:17];
     if (rst) begin
-      \$164  = 17'h00000;
+      \$164  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = \$26 ;
+    \$165  = rq0_mult_1[16:0];
     if (rst) begin
-      \$165  = 24'h000000;
+      \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = rq0_part1_0;
+    \$166  = \$30 ;
     if (rst) begin
       \$166  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = rq0_part1_0_r;
+    \$167  = rq0_part1_0;
     if (rst) begin
       \$167  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = rq0_x[23:17];
+    \$168  = rq0_part1_0_r;
     if (rst) begin
-      \$168  = 7'h00;
+      \$168  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = rq0_mult_1[24:17];
+    \$169  = rq0_x[23:17];
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = \$27 ;
+    \$170  = rq0_mult_1[24:17];
     if (rst) begin
-      \$170  = 15'h0000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = rq0_part1_1;
+    \$171  = \$31 ;
     if (rst) begin
       \$171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = rq0_part1_1_r;
+    \$172  = rq0_part1_1;
     if (rst) begin
       \$172  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = \$35 [48:0];
+    \$173  = rq0_part1_1_r;
     if (rst) begin
-      \$173  = 49'h0000000000000;
+      \$173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = \$36 ;
+    \$174  = \$39 [48:0];
     if (rst) begin
       \$174  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = \$37 ;
+    \$175  = \$40 ;
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = \$40 ;
+    \$176  = \$41 ;
     if (rst) begin
       \$176  = 1'h0;
     end
@@ -8205,404 +8217,404 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$177  = \$44 ;
     if (rst) begin
-      \$177  = 51'h0000000000000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = \$45 ;
+    \$178  = \$48 ;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = rq1_mult_1;
+    \$179  = \$49 ;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = rq1_mult_2;
+    \$180  = rq1_mult_1;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = rq1_mult_3;
+    \$181  = rq1_mult_2;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = rq1_mult_4;
+    \$182  = rq1_mult_3;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = rq1_mult_5;
+    \$183  = rq1_mult_4;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = rq1_mult_6;
+    \$184  = rq1_mult_5;
     if (rst) begin
       \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = rq1_mult_7;
+    \$185  = rq1_mult_6;
     if (rst) begin
       \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = \$46 ;
+    \$186  = rq1_mult_7;
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = rq1_shift_1;
+    \$187  = \$50 ;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = rq1_shift_2;
+    \$188  = rq1_shift_1;
     if (rst) begin
       \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = rq1_shift_3;
+    \$189  = rq1_shift_2;
     if (rst) begin
       \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = rq1_shift_4;
+    \$190  = rq1_shift_3;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = rq1_shift_5;
+    \$191  = rq1_shift_4;
     if (rst) begin
       \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = rq1_shift_6;
+    \$192  = rq1_shift_5;
     if (rst) begin
       \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = rq1_shift_7;
+    \$193  = rq1_shift_6;
     if (rst) begin
       \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = \$47 ;
+    \$194  = rq1_shift_7;
     if (rst) begin
-      \$194  = 42'h00000000000;
+      \$194  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = rq1_half_1;
+    \$195  = \$51 ;
     if (rst) begin
       \$195  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = rq1_half_2;
+    \$196  = rq1_half_1;
     if (rst) begin
       \$196  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = rq1_half_3;
+    \$197  = rq1_half_2;
     if (rst) begin
       \$197  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = rq1_half_4;
+    \$198  = rq1_half_3;
     if (rst) begin
       \$198  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = rq1_half_5;
+    \$199  = rq1_half_4;
     if (rst) begin
       \$199  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = rq1_half_6;
+    \$200  = rq1_half_5;
     if (rst) begin
       \$200  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = rq1_half_7;
+    \$201  = rq1_half_6;
     if (rst) begin
       \$201  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = \$48 ;
+    \$202  = rq1_half_7;
     if (rst) begin
       \$202  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = rq1_mask_1;
+    \$203  = \$52 ;
     if (rst) begin
       \$203  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = rq1_mask_2;
+    \$204  = rq1_mask_1;
     if (rst) begin
       \$204  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = rq1_mask_3;
+    \$205  = rq1_mask_2;
     if (rst) begin
       \$205  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = rq1_mask_4;
+    \$206  = rq1_mask_3;
     if (rst) begin
       \$206  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = rq1_mask_5;
+    \$207  = rq1_mask_4;
     if (rst) begin
       \$207  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = rq1_mask_6;
+    \$208  = rq1_mask_5;
     if (rst) begin
       \$208  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = rq1_mask_7;
+    \$209  = rq1_mask_6;
     if (rst) begin
       \$209  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = i__payload[47:24];
+    \$210  = rq1_mask_7;
     if (rst) begin
-      \$210  = 24'h000000;
+      \$210  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = rq1_x[16:0];
+    \$211  = i__payload[47:24];
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = rq1_mult_1[16:0];
+    \$212  = rq1_x[16:0];
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = \$49 ;
+    \$213  = rq1_mult_1[16:0];
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = rq1_part0_0;
+    \$214  = \$53 ;
     if (rst) begin
       \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = rq1_part0_0_r;
+    \$215  = rq1_part0_0;
     if (rst) begin
       \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = rq1_x[16:0];
+    \$216  = rq1_part0_0_r;
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = rq1_mult_1[24:17];
+    \$217  = rq1_x[16:0];
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = \$50 ;
+    \$218  = rq1_mult_1[24:17];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = rq1_part0_1;
+    \$219  = \$54 ;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = rq1_part0_1_r;
+    \$220  = rq1_part0_1;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = rq1_x[23:17];
+    \$221  = rq1_part0_1_r;
     if (rst) begin
-      \$221  = 7'h00;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = rq1_mult_1[16:0];
+    \$222  = rq1_x[23:17];
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = \$51 ;
+    \$223  = rq1_mult_1[16:0];
     if (rst) begin
-      \$223  = 24'h000000;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = rq1_part1_0;
+    \$224  = \$55 ;
     if (rst) begin
       \$224  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = rq1_part1_0_r;
+    \$225  = rq1_part1_0;
     if (rst) begin
       \$225  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = rq1_x[23:17];
+    \$226  = rq1_part1_0_r;
     if (rst) begin
-      \$226  = 7'h00;
+      \$226  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = rq1_mult_1[24:17];
+    \$227  = rq1_x[23:17];
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = \$52 ;
+    \$228  = rq1_mult_1[24:17];
     if (rst) begin
-      \$228  = 15'h0000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = rq1_part1_1;
+    \$229  = \$56 ;
     if (rst) begin
       \$229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = rq1_part1_1_r;
+    \$230  = rq1_part1_1;
     if (rst) begin
       \$230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = \$60 [48:0];
+    \$231  = rq1_part1_1_r;
     if (rst) begin
-      \$231  = 49'h0000000000000;
+      \$231  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = \$61 ;
+    \$232  = \$64 [48:0];
     if (rst) begin
       \$232  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = \$62 ;
+    \$233  = \$65 ;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = \$65 ;
+    \$234  = \$66 ;
     if (rst) begin
       \$234  = 1'h0;
     end
@@ -8611,64 +8623,79 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$235  = \$69 ;
     if (rst) begin
-      \$235  = 51'h0000000000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = \$73 [3:0];
+    \$236  = \$73 ;
     if (rst) begin
-      \$236  = 4'h0;
+      \$236  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = \$signature__addr ;
-    if (\$80 ) begin
-      \$237  = \$83 [3:0];
-    end
+    \$237  = \$12 [3:0];
     if (rst) begin
       \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = rport__addr;
-    if (\$87 ) begin
-      \$238  = \$90 [3:0];
-    end
+    \$238  = \$74 ;
     if (rst) begin
-      \$238  = 4'h0;
+      \$238  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = \$103 [3:0];
+    \$239  = \$signature__addr ;
+    if (\$81 ) begin
+      \$239  = \$84 [3:0];
+    end
     if (rst) begin
       \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = o__valid;
-    if (\$105 ) begin
-      \$240  = \$107 ;
+    \$240  = rport__addr;
+    if (\$88 ) begin
+      \$240  = \$91 [3:0];
     end
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = o__payload;
-    if (\$105 ) begin
-      \$241  = \$109 ;
-    end
+    \$241  = \$104 [3:0];
     if (rst) begin
-      \$241  = 16'h0000;
+      \$241  = 4'h0;
     end
   end
-  assign i__ready = q_room;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$242  = o__valid;
+    if (\$106 ) begin
+      \$242  = \$108 ;
+    end
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$243  = o__payload;
+    if (\$106 ) begin
+      \$243  = \$110 ;
+    end
+    if (rst) begin
+      \$243  = 16'h0000;
+    end
+  end
+  assign q_room = i__ready;
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -8680,79 +8707,79 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_rr };
-  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$57  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$59  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$32  = { 1'h0, rq0_part0_0_rr };
+  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$36  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$38  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$57  = { 1'h0, rq1_part0_0_rr };
+  assign \$59  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$61  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$63  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
+module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
-  reg [22:0] \$10 ;
+  reg \$1 ;
+  wire [8:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [114:0] \$105 ;
-  reg \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   reg \$107 ;
-  reg [3:0] \$108 ;
+  reg \$108 ;
   reg [3:0] \$109 ;
-  wire [22:0] \$11 ;
-  reg \$110 ;
+  wire [8:0] \$11 ;
+  reg [3:0] \$110 ;
   reg \$111 ;
   reg \$112 ;
   reg \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg [4:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg \$118 ;
+  reg \$116 ;
+  reg [4:0] \$117 ;
+  reg [15:0] \$118 ;
   reg \$119 ;
-  wire [23:0] \$12 ;
+  wire [8:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [15:0] \$123 ;
-  reg [4:0] \$124 ;
-  reg [63:0] \$125 ;
-  reg [7:0] \$126 ;
+  reg \$123 ;
+  reg [15:0] \$124 ;
+  reg [4:0] \$125 ;
+  reg [63:0] \$126 ;
   reg [7:0] \$127 ;
-  reg [4:0] \$128 ;
-  reg [15:0] \$129 ;
-  reg [22:0] \$13 ;
-  reg [7:0] \$130 ;
+  reg [7:0] \$128 ;
+  reg [4:0] \$129 ;
+  wire [8:0] \$13 ;
+  reg [15:0] \$130 ;
   reg [7:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [8:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [8:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [8:0] \$138 ;
-  reg [7:0] \$139 ;
-  wire [22:0] \$14 ;
-  reg [8:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [8:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [8:0] \$144 ;
-  reg [7:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [8:0] \$148 ;
-  reg [7:0] \$149 ;
-  wire [23:0] \$15 ;
-  reg [8:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [16:0] \$152 ;
+  reg [7:0] \$132 ;
+  reg [8:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [8:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [8:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [8:0] \$139 ;
+  wire [8:0] \$14 ;
+  reg [7:0] \$140 ;
+  reg [8:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [8:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [8:0] \$145 ;
+  reg [7:0] \$146 ;
+  reg [8:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [8:0] \$149 ;
+  wire [8:0] \$15 ;
+  reg [7:0] \$150 ;
+  reg [8:0] \$151 ;
+  reg [7:0] \$152 ;
   reg [16:0] \$153 ;
   reg [16:0] \$154 ;
   reg [16:0] \$155 ;
@@ -8760,7 +8787,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$157 ;
   reg [16:0] \$158 ;
   reg [16:0] \$159 ;
-  reg [22:0] \$16 ;
+  wire [8:0] \$16 ;
   reg [16:0] \$160 ;
   reg [16:0] \$161 ;
   reg [16:0] \$162 ;
@@ -8771,18 +8798,18 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$167 ;
   reg [16:0] \$168 ;
   reg [16:0] \$169 ;
-  wire [22:0] \$17 ;
+  wire [8:0] \$17 ;
   reg [16:0] \$170 ;
   reg [16:0] \$171 ;
-  reg [22:0] \$172 ;
+  reg [16:0] \$172 ;
   reg [22:0] \$173 ;
   reg [22:0] \$174 ;
   reg [22:0] \$175 ;
   reg [22:0] \$176 ;
-  reg \$177 ;
+  reg [22:0] \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire [23:0] \$18 ;
+  wire [8:0] \$18 ;
   reg \$180 ;
   reg \$181 ;
   reg \$182 ;
@@ -8793,7 +8820,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$187 ;
   reg \$188 ;
   reg \$189 ;
-  reg [22:0] \$19 ;
+  wire [8:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
   reg \$192 ;
@@ -8804,112 +8831,116 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$197 ;
   reg \$198 ;
   reg \$199 ;
-  wire \$2 ;
-  wire [22:0] \$20 ;
+  reg [3:0] \$2 ;
+  wire [16:0] \$20 ;
   reg \$200 ;
-  reg [22:0] \$201 ;
+  reg \$201 ;
   reg [22:0] \$202 ;
   reg [22:0] \$203 ;
   reg [22:0] \$204 ;
   reg [22:0] \$205 ;
-  reg [3:0] \$206 ;
-  reg [2:0] \$207 ;
-  reg [2:0] \$208 ;
-  reg [3:0] \$209 ;
-  wire [23:0] \$21 ;
-  reg \$210 ;
-  reg [114:0] \$211 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  reg \$29 ;
-  wire \$3 ;
-  reg [3:0] \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
-  wire \$34 ;
-  wire [5:0] \$35 ;
-  wire [5:0] \$36 ;
-  wire [15:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [8:0] \$39 ;
-  wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [17:0] \$58 ;
-  wire [17:0] \$59 ;
+  reg [22:0] \$206 ;
+  reg [3:0] \$207 ;
+  reg \$208 ;
+  reg [2:0] \$209 ;
+  wire [16:0] \$21 ;
+  reg [2:0] \$210 ;
+  reg [3:0] \$211 ;
+  reg \$212 ;
+  reg [114:0] \$213 ;
+  wire [16:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [16:0] \$24 ;
+  wire [16:0] \$25 ;
+  wire [16:0] \$26 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
+  wire [16:0] \$29 ;
+  reg \$3 ;
+  wire [17:0] \$30 ;
+  wire [17:0] \$31 ;
+  wire [17:0] \$32 ;
+  wire [17:0] \$33 ;
+  wire [17:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  reg \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [3:0] \$45 ;
+  wire [3:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  reg \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire [3:0] \$52 ;
+  wire [3:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [17:0] \$60 ;
-  wire [17:0] \$61 ;
-  wire [17:0] \$62 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [4:0] \$62 ;
   wire \$63 ;
-  wire [4:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
-  wire [5:0] \$66 ;
-  wire \$67 ;
+  wire \$66 ;
+  wire [5:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
-  reg [22:0] \$7 ;
+  wire [5:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [114:0] \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
-  wire [3:0] \$77 ;
+  wire \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [22:0] \$8 ;
+  wire [5:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire [3:0] \$83 ;
-  wire [3:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire [23:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [4:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
+  reg [22:0] \$81 ;
+  wire [22:0] \$82 ;
+  wire [23:0] \$83 ;
+  reg [22:0] \$84 ;
+  wire [22:0] \$85 ;
+  wire [23:0] \$86 ;
+  reg [22:0] \$87 ;
+  wire [22:0] \$88 ;
+  wire [23:0] \$89 ;
+  wire [15:0] \$9 ;
+  reg [22:0] \$90 ;
+  wire [22:0] \$91 ;
+  wire [23:0] \$92 ;
+  reg [22:0] \$93 ;
+  wire [22:0] \$94 ;
+  wire [23:0] \$95 ;
   wire \$96 ;
-  wire \$97 ;
-  wire [5:0] \$98 ;
-  wire \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$41  = 3'h0;
+  wire [4:0] \$97 ;
+  wire \$98 ;
+  wire [5:0] \$99 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$132 ;
   wire [15:0] \$signature__data ;
-  wire [114:0] \$signature__data$43 ;
+  wire [114:0] \$signature__data$133 ;
   wire \$signature__en ;
-  wire \$signature__en$35 ;
+  wire \$signature__en$131 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -8970,12 +9001,14 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] port__addr = 5'h00;
+  wire [4:0] port__addr;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  reg [4:0] \port__addr$15  = 5'h00;
+  wire [4:0] \port__addr$130 ;
   wire [63:0] port__data;
-  wire [15:0] \port__data$69 ;
+  wire [15:0] \port__data$30 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -9003,31 +9036,28 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \q_in[3] ;
   wire [22:0] \q_in[4] ;
   reg [3:0] q_owed = 4'h0;
-  wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [2:0] q_rptr = 3'h0;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  reg [2:0] q_wptr = 3'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom0_addr;
+  reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] rom1_addr;
+  reg [4:0] rom1_addr = 5'h00;
   reg [15:0] rom1_read = 16'h0000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$44  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \rport__addr$134 ;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$133 ;
+  wire [114:0] \rport__data$122 ;
   input rst;
   wire rst;
-  (* init = 4'h0 *)
-  wire [3:0] sf_t;
+  reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
@@ -9103,11 +9133,11 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[\$signature__addr ];
+    _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
   reg [114:0] queue [7:0];
@@ -9122,10 +9152,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[7] = 115'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$35 )
-      queue[\$signature__addr$41 ] <= q_in;
+    if (\$signature__en$131 )
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$133  = queue[\rport__addr$44 ];
+  assign \rport__data$122  = queue[q_rptr];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -9162,7 +9192,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[port__addr];
+    _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
   reg [15:0] rom1 [30:0];
@@ -9201,329 +9231,671 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [15:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[\port__addr$15 ];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$69  = _2_;
-  assign q_room = q_owed < 4'h9;
-  assign \$1  = ~ last_t;
-  assign \$2  = q_room | \$1 ;
-  assign i__ready = \$2  & reads_input_t;
-  assign \$3  = ~ last_t;
-  assign \$4  = q_room | \$3 ;
-  assign \$5  = ~ reads_input_t;
-  assign \$6  = i__valid | \$5 ;
-  assign issue = \$4  & \$6 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first7 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first7 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first7 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$20  = first7 ? \$19  : acc4;
-  assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
-  assign \$22  = v7 & last7;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$signature__en$35  = \$22  & \$28 ;
-  assign \$34  = t == 5'h1e;
-  assign \$35  = t + 1'h1;
-  assign \$36  = \$34  ? 6'h00 : \$35 ;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = $signed(x0_0) - $signed(8'h80);
-  assign \$39  = $signed(x0_1) - $signed(8'h80);
-  assign \$40  = $signed(x0_0) - $signed(8'h80);
-  assign \$41  = $signed(x0_1) - $signed(8'h80);
-  assign \$42  = $signed(x0_0) - $signed(8'h80);
-  assign \$43  = $signed(x0_1) - $signed(8'h80);
-  assign \$44  = $signed(x0_0) - $signed(8'h80);
-  assign \$45  = $signed(x0_1) - $signed(8'h80);
-  assign \$46  = $signed(x1_0) - $signed(8'h80);
-  assign \$47  = $signed(x1_1) - $signed(8'h80);
-  assign \$48  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$49  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$50  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$51  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$52  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$53  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$54  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$55  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$56  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$57  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$58  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$59  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$60  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$61  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$62  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$63  = issue & last_t;
-  assign \$64  = q_owed + \$63 ;
-  assign \$65  = o__valid & o__ready;
-  assign \$66  = \$64  - \$65 ;
-  assign \$67  = v7 & last7;
+  assign \port__data$30  = _2_;
+  assign \$6  = t == 5'h1e;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 6'h00 : \$7 ;
+  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_1) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(x0_0) - $signed(8'h80);
+  assign \$17  = $signed(x0_1) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$21  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$22  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$23  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$24  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$25  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$26  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$27  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$28  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$29  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$30  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$31  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$32  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$33  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$34  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$35  = \$99 [3:0] < 4'h9;
+  assign \$36  = v7 & last7;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = \$36  & \$42 ;
+  assign \$44  = q_wptr == 3'h7;
+  assign \$45  = q_wptr + 1'h1;
+  assign \$46  = \$44  ? 4'h0 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = q_rptr == 3'h7;
+  assign \$52  = q_rptr + 1'h1;
+  assign \$53  = \$51  ? 4'h0 : \$52 ;
+  assign \$54  = v7 & last7;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$54  & \$60 ;
+  assign \$62  = q_stored + \$61 ;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$62  - \$66 ;
   assign \$68  = ~ o__valid;
   assign \$69  = \$68  | o__ready;
   assign \$70  = | q_stored;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$69  & \$71 ;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$67  & \$73 ;
-  assign \$75  = \$signature__addr$41  == 3'h7;
-  assign \$76  = \$signature__addr$41  + 1'h1;
-  assign \$77  = \$75  ? 4'h0 : \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \rport__addr$44  == 3'h7;
-  assign \$83  = \rport__addr$44  + 1'h1;
-  assign \$84  = \$82  ? 4'h0 : \$83 ;
-  assign \$85  = v7 & last7;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = | q_stored;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = \$87  & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$85  & \$91 ;
-  assign \$93  = q_stored + \$92 ;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign \$96  = | q_stored;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = \$93  - \$97 ;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = | q_stored;
-  assign \$102  = v7 & last7;
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = | q_stored;
-  assign \$105  = \$104  ? \rport__data$133  : q_in;
+  assign \$71  = v7 & last7;
+  assign \$72  = \$70  | \$71 ;
+  assign \$73  = | q_stored;
+  assign \$74  = \$73  ? \rport__data$122  : q_in;
+  assign \$75  = ~ last_t;
+  assign \$76  = q_room | \$75 ;
+  assign i__ready = \$76  & reads_input_t;
+  assign \$77  = ~ last_t;
+  assign \$78  = q_room | \$77 ;
+  assign \$79  = ~ reads_input_t;
+  assign \$80  = i__valid | \$79 ;
+  assign issue = \$78  & \$80 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$82  = first7 ? \$81  : acc0;
+  assign \$83  = $signed(\$82 ) + $signed(sum0_s0_0);
+  assign \$85  = first7 ? \$84  : acc1;
+  assign \$86  = $signed(\$85 ) + $signed(sum1_s0_0);
+  assign \$88  = first7 ? \$87  : acc2;
+  assign \$89  = $signed(\$88 ) + $signed(sum2_s0_0);
+  assign \$91  = first7 ? \$90  : acc3;
+  assign \$92  = $signed(\$91 ) + $signed(sum3_s0_0);
+  assign \$94  = first7 ? \$93  : acc4;
+  assign \$95  = $signed(\$94 ) + $signed(sum4_s0_0);
+  assign \$96  = issue & last_t;
+  assign \$97  = q_owed + \$96 ;
+  assign \$98  = o__valid & o__ready;
+  assign \$99  = \$97  - \$98 ;
+  assign \$100  = v7 & last7;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$signature__en$131  = \$100  & \$106 ;
   always @(posedge clk)
-    nf_t <= \$106 ;
+    nf_t <= \$107 ;
   always @(posedge clk)
-    nf_t_ahead <= \$107 ;
+    nf_t_ahead <= \$108 ;
   always @(posedge clk)
-    \$signature__addr  <= \$108 ;
+    sf_t <= \$109 ;
   always @(posedge clk)
-    sf_t_ahead <= \$109 ;
+    sf_t_ahead <= \$110 ;
   always @(posedge clk)
-    reads_input_t <= \$110 ;
+    reads_input_t <= \$111 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$111 ;
+    reads_input_t_ahead <= \$112 ;
   always @(posedge clk)
-    first_t <= \$112 ;
+    first_t <= \$113 ;
   always @(posedge clk)
-    first_t_ahead <= \$113 ;
+    first_t_ahead <= \$114 ;
   always @(posedge clk)
-    last_t <= \$114 ;
+    last_t <= \$115 ;
   always @(posedge clk)
-    last_t_ahead <= \$115 ;
+    last_t_ahead <= \$116 ;
   always @(posedge clk)
-    t <= \$116 ;
+    t <= \$117 ;
   always @(posedge clk)
-    x_reg <= \$117 ;
+    x_reg <= \$118 ;
   always @(posedge clk)
-    from_input <= \$118 ;
+    from_input <= \$119 ;
   always @(posedge clk)
-    v1 <= \$119 ;
+    v1 <= \$120 ;
   always @(posedge clk)
-    first1 <= \$120 ;
+    first1 <= \$121 ;
   always @(posedge clk)
-    last1 <= \$121 ;
+    last1 <= \$122 ;
   always @(posedge clk)
-    nf1 <= \$122 ;
+    nf1 <= \$123 ;
   always @(posedge clk)
-    x_mid <= \$123 ;
+    x_mid <= \$124 ;
   always @(posedge clk)
-    port__addr <= \$124 ;
+    rom0_addr <= \$125 ;
   always @(posedge clk)
-    rom0_read <= \$125 ;
+    rom0_read <= \$126 ;
   always @(posedge clk)
-    x0_0 <= \$126 ;
+    x0_0 <= \$127 ;
   always @(posedge clk)
-    x0_1 <= \$127 ;
+    x0_1 <= \$128 ;
   always @(posedge clk)
-    \port__addr$15  <= \$128 ;
+    rom1_addr <= \$129 ;
   always @(posedge clk)
-    rom1_read <= \$129 ;
+    rom1_read <= \$130 ;
   always @(posedge clk)
-    x1_0 <= \$130 ;
+    x1_0 <= \$131 ;
   always @(posedge clk)
-    x1_1 <= \$131 ;
+    x1_1 <= \$132 ;
   always @(posedge clk)
-    xoff0_0 <= \$132 ;
+    xoff0_0 <= \$133 ;
   always @(posedge clk)
-    w0_0 <= \$133 ;
+    w0_0 <= \$134 ;
   always @(posedge clk)
-    xoff0_1 <= \$134 ;
+    xoff0_1 <= \$135 ;
   always @(posedge clk)
-    w0_1 <= \$135 ;
+    w0_1 <= \$136 ;
   always @(posedge clk)
-    xoff1_0 <= \$136 ;
+    xoff1_0 <= \$137 ;
   always @(posedge clk)
-    w1_0 <= \$137 ;
+    w1_0 <= \$138 ;
   always @(posedge clk)
-    xoff1_1 <= \$138 ;
+    xoff1_1 <= \$139 ;
   always @(posedge clk)
-    w1_1 <= \$139 ;
+    w1_1 <= \$140 ;
   always @(posedge clk)
-    xoff2_0 <= \$140 ;
+    xoff2_0 <= \$141 ;
   always @(posedge clk)
-    w2_0 <= \$141 ;
+    w2_0 <= \$142 ;
   always @(posedge clk)
-    xoff2_1 <= \$142 ;
+    xoff2_1 <= \$143 ;
   always @(posedge clk)
-    w2_1 <= \$143 ;
+    w2_1 <= \$144 ;
   always @(posedge clk)
-    xoff3_0 <= \$144 ;
+    xoff3_0 <= \$145 ;
   always @(posedge clk)
-    w3_0 <= \$145 ;
+    w3_0 <= \$146 ;
   always @(posedge clk)
-    xoff3_1 <= \$146 ;
+    xoff3_1 <= \$147 ;
   always @(posedge clk)
-    w3_1 <= \$147 ;
+    w3_1 <= \$148 ;
   always @(posedge clk)
-    xoff4_0 <= \$148 ;
+    xoff4_0 <= \$149 ;
   always @(posedge clk)
-    w4_0 <= \$149 ;
+    w4_0 <= \$150 ;
   always @(posedge clk)
-    xoff4_1 <= \$150 ;
+    xoff4_1 <= \$151 ;
   always @(posedge clk)
-    w4_1 <= \$151 ;
+    w4_1 <= \$152 ;
   always @(posedge clk)
-    prod0_0 <= \$152 ;
+    prod0_0 <= \$153 ;
   always @(posedge clk)
-    prod0_1 <= \$153 ;
+    prod0_1 <= \$154 ;
   always @(posedge clk)
-    prod1_0 <= \$154 ;
+    prod1_0 <= \$155 ;
   always @(posedge clk)
-    prod1_1 <= \$155 ;
+    prod1_1 <= \$156 ;
   always @(posedge clk)
-    prod2_0 <= \$156 ;
+    prod2_0 <= \$157 ;
   always @(posedge clk)
-    prod2_1 <= \$157 ;
+    prod2_1 <= \$158 ;
   always @(posedge clk)
-    prod3_0 <= \$158 ;
+    prod3_0 <= \$159 ;
   always @(posedge clk)
-    prod3_1 <= \$159 ;
+    prod3_1 <= \$160 ;
   always @(posedge clk)
-    prod4_0 <= \$160 ;
+    prod4_0 <= \$161 ;
   always @(posedge clk)
-    prod4_1 <= \$161 ;
+    prod4_1 <= \$162 ;
   always @(posedge clk)
-    prod0_0_r <= \$162 ;
+    prod0_0_r <= \$163 ;
   always @(posedge clk)
-    prod0_1_r <= \$163 ;
+    prod0_1_r <= \$164 ;
   always @(posedge clk)
-    prod1_0_r <= \$164 ;
+    prod1_0_r <= \$165 ;
   always @(posedge clk)
-    prod1_1_r <= \$165 ;
+    prod1_1_r <= \$166 ;
   always @(posedge clk)
-    prod2_0_r <= \$166 ;
+    prod2_0_r <= \$167 ;
   always @(posedge clk)
-    prod2_1_r <= \$167 ;
+    prod2_1_r <= \$168 ;
   always @(posedge clk)
-    prod3_0_r <= \$168 ;
+    prod3_0_r <= \$169 ;
   always @(posedge clk)
-    prod3_1_r <= \$169 ;
+    prod3_1_r <= \$170 ;
   always @(posedge clk)
-    prod4_0_r <= \$170 ;
+    prod4_0_r <= \$171 ;
   always @(posedge clk)
-    prod4_1_r <= \$171 ;
+    prod4_1_r <= \$172 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$172 ;
+    sum0_s0_0 <= \$173 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$173 ;
+    sum1_s0_0 <= \$174 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$174 ;
+    sum2_s0_0 <= \$175 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$175 ;
+    sum3_s0_0 <= \$176 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$176 ;
+    sum4_s0_0 <= \$177 ;
   always @(posedge clk)
-    v2 <= \$177 ;
+    v2 <= \$178 ;
   always @(posedge clk)
-    first2 <= \$178 ;
+    first2 <= \$179 ;
   always @(posedge clk)
-    last2 <= \$179 ;
+    last2 <= \$180 ;
   always @(posedge clk)
-    nf2 <= \$180 ;
+    nf2 <= \$181 ;
   always @(posedge clk)
-    v3 <= \$181 ;
+    v3 <= \$182 ;
   always @(posedge clk)
-    first3 <= \$182 ;
+    first3 <= \$183 ;
   always @(posedge clk)
-    last3 <= \$183 ;
+    last3 <= \$184 ;
   always @(posedge clk)
-    nf3 <= \$184 ;
+    nf3 <= \$185 ;
   always @(posedge clk)
-    v4 <= \$185 ;
+    v4 <= \$186 ;
   always @(posedge clk)
-    first4 <= \$186 ;
+    first4 <= \$187 ;
   always @(posedge clk)
-    last4 <= \$187 ;
+    last4 <= \$188 ;
   always @(posedge clk)
-    nf4 <= \$188 ;
+    nf4 <= \$189 ;
   always @(posedge clk)
-    v5 <= \$189 ;
+    v5 <= \$190 ;
   always @(posedge clk)
-    first5 <= \$190 ;
+    first5 <= \$191 ;
   always @(posedge clk)
-    last5 <= \$191 ;
+    last5 <= \$192 ;
   always @(posedge clk)
-    nf5 <= \$192 ;
+    nf5 <= \$193 ;
   always @(posedge clk)
-    v6 <= \$193 ;
+    v6 <= \$194 ;
   always @(posedge clk)
-    first6 <= \$194 ;
+    first6 <= \$195 ;
   always @(posedge clk)
-    last6 <= \$195 ;
+    last6 <= \$196 ;
   always @(posedge clk)
-    nf6 <= \$196 ;
+    nf6 <= \$197 ;
   always @(posedge clk)
-    v7 <= \$197 ;
+    v7 <= \$198 ;
   always @(posedge clk)
-    first7 <= \$198 ;
+    first7 <= \$199 ;
   always @(posedge clk)
-    last7 <= \$199 ;
+    last7 <= \$200 ;
   always @(posedge clk)
-    nf7 <= \$200 ;
+    nf7 <= \$201 ;
   always @(posedge clk)
-    acc0 <= \$201 ;
+    acc0 <= \$202 ;
   always @(posedge clk)
-    acc1 <= \$202 ;
+    acc1 <= \$203 ;
   always @(posedge clk)
-    acc2 <= \$203 ;
+    acc2 <= \$204 ;
   always @(posedge clk)
-    acc3 <= \$204 ;
+    acc3 <= \$205 ;
   always @(posedge clk)
-    acc4 <= \$205 ;
+    acc4 <= \$206 ;
   always @(posedge clk)
-    q_owed <= \$206 ;
+    q_owed <= \$207 ;
   always @(posedge clk)
-    \$signature__addr$41  <= \$207 ;
+    q_room <= \$208 ;
   always @(posedge clk)
-    \rport__addr$44  <= \$208 ;
+    q_wptr <= \$209 ;
   always @(posedge clk)
-    q_stored <= \$209 ;
+    q_rptr <= \$210 ;
   always @(posedge clk)
-    o__valid <= \$210 ;
+    q_stored <= \$211 ;
   always @(posedge clk)
-    o__payload <= \$211 ;
+    o__valid <= \$212 ;
+  always @(posedge clk)
+    o__payload <= \$213 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1  = 1'h0;
+    casez (t)
+      5'h00:
+          \$1  = 1'h0;
+      5'h01:
+          \$1  = 1'h0;
+      5'h02:
+          \$1  = 1'h0;
+      5'h03:
+          \$1  = 1'h0;
+      5'h04:
+          \$1  = 1'h0;
+      5'h05:
+          \$1  = 1'h0;
+      5'h06:
+          \$1  = 1'h0;
+      5'h07:
+          \$1  = 1'h0;
+      5'h08:
+          \$1  = 1'h0;
+      5'h09:
+          \$1  = 1'h0;
+      5'h0a:
+          \$1  = 1'h0;
+      5'h0b:
+          \$1  = 1'h0;
+      5'h0c:
+          \$1  = 1'h0;
+      5'h0d:
+          \$1  = 1'h0;
+      5'h0e:
+          \$1  = 1'h1;
+      5'h0f:
+          \$1  = 1'h1;
+      5'h10:
+          \$1  = 1'h1;
+      5'h11:
+          \$1  = 1'h1;
+      5'h12:
+          \$1  = 1'h1;
+      5'h13:
+          \$1  = 1'h1;
+      5'h14:
+          \$1  = 1'h1;
+      5'h15:
+          \$1  = 1'h1;
+      5'h16:
+          \$1  = 1'h1;
+      5'h17:
+          \$1  = 1'h1;
+      5'h18:
+          \$1  = 1'h1;
+      5'h19:
+          \$1  = 1'h1;
+      5'h1a:
+          \$1  = 1'h1;
+      5'h1b:
+          \$1  = 1'h1;
+      5'h1c:
+          \$1  = 1'h1;
+      5'h1d:
+          \$1  = 1'h0;
+      5'h1e:
+          \$1  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$2  = 4'h0;
+    casez (t)
+      5'h00:
+          \$2  = 4'h2;
+      5'h01:
+          \$2  = 4'h3;
+      5'h02:
+          \$2  = 4'h4;
+      5'h03:
+          \$2  = 4'h5;
+      5'h04:
+          \$2  = 4'h6;
+      5'h05:
+          \$2  = 4'h7;
+      5'h06:
+          \$2  = 4'h8;
+      5'h07:
+          \$2  = 4'h9;
+      5'h08:
+          \$2  = 4'ha;
+      5'h09:
+          \$2  = 4'hb;
+      5'h0a:
+          \$2  = 4'hc;
+      5'h0b:
+          \$2  = 4'hd;
+      5'h0c:
+          \$2  = 4'he;
+      5'h0d:
+          \$2  = 4'hf;
+      5'h0e:
+          \$2  = 4'h0;
+      5'h0f:
+          \$2  = 4'h1;
+      5'h10:
+          \$2  = 4'h2;
+      5'h11:
+          \$2  = 4'h3;
+      5'h12:
+          \$2  = 4'h4;
+      5'h13:
+          \$2  = 4'h5;
+      5'h14:
+          \$2  = 4'h6;
+      5'h15:
+          \$2  = 4'h7;
+      5'h16:
+          \$2  = 4'h8;
+      5'h17:
+          \$2  = 4'h9;
+      5'h18:
+          \$2  = 4'ha;
+      5'h19:
+          \$2  = 4'hb;
+      5'h1a:
+          \$2  = 4'hd;
+      5'h1b:
+          \$2  = 4'he;
+      5'h1c:
+          \$2  = 4'hf;
+      5'h1d:
+          \$2  = 4'h0;
+      5'h1e:
+          \$2  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$3  = 1'h0;
+    casez (t)
+      5'h00:
+          \$3  = 1'h1;
+      5'h01:
+          \$3  = 1'h1;
+      5'h02:
+          \$3  = 1'h1;
+      5'h03:
+          \$3  = 1'h1;
+      5'h04:
+          \$3  = 1'h1;
+      5'h05:
+          \$3  = 1'h1;
+      5'h06:
+          \$3  = 1'h1;
+      5'h07:
+          \$3  = 1'h1;
+      5'h08:
+          \$3  = 1'h1;
+      5'h09:
+          \$3  = 1'h1;
+      5'h0a:
+          \$3  = 1'h1;
+      5'h0b:
+          \$3  = 1'h1;
+      5'h0c:
+          \$3  = 1'h1;
+      5'h0d:
+          \$3  = 1'h1;
+      5'h0e:
+          \$3  = 1'h0;
+      5'h0f:
+          \$3  = 1'h0;
+      5'h10:
+          \$3  = 1'h0;
+      5'h11:
+          \$3  = 1'h0;
+      5'h12:
+          \$3  = 1'h0;
+      5'h13:
+          \$3  = 1'h0;
+      5'h14:
+          \$3  = 1'h0;
+      5'h15:
+          \$3  = 1'h0;
+      5'h16:
+          \$3  = 1'h0;
+      5'h17:
+          \$3  = 1'h0;
+      5'h18:
+          \$3  = 1'h0;
+      5'h19:
+          \$3  = 1'h0;
+      5'h1a:
+          \$3  = 1'h0;
+      5'h1b:
+          \$3  = 1'h0;
+      5'h1c:
+          \$3  = 1'h0;
+      5'h1d:
+          \$3  = 1'h1;
+      5'h1e:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$4  = 1'h0;
+    casez (t)
+      5'h00:
+          \$4  = 1'h0;
+      5'h01:
+          \$4  = 1'h0;
+      5'h02:
+          \$4  = 1'h0;
+      5'h03:
+          \$4  = 1'h0;
+      5'h04:
+          \$4  = 1'h0;
+      5'h05:
+          \$4  = 1'h0;
+      5'h06:
+          \$4  = 1'h0;
+      5'h07:
+          \$4  = 1'h0;
+      5'h08:
+          \$4  = 1'h0;
+      5'h09:
+          \$4  = 1'h0;
+      5'h0a:
+          \$4  = 1'h0;
+      5'h0b:
+          \$4  = 1'h0;
+      5'h0c:
+          \$4  = 1'h0;
+      5'h0d:
+          \$4  = 1'h0;
+      5'h0e:
+          \$4  = 1'h1;
+      5'h0f:
+          \$4  = 1'h0;
+      5'h10:
+          \$4  = 1'h0;
+      5'h11:
+          \$4  = 1'h0;
+      5'h12:
+          \$4  = 1'h0;
+      5'h13:
+          \$4  = 1'h0;
+      5'h14:
+          \$4  = 1'h0;
+      5'h15:
+          \$4  = 1'h0;
+      5'h16:
+          \$4  = 1'h0;
+      5'h17:
+          \$4  = 1'h0;
+      5'h18:
+          \$4  = 1'h0;
+      5'h19:
+          \$4  = 1'h0;
+      5'h1a:
+          \$4  = 1'h0;
+      5'h1b:
+          \$4  = 1'h0;
+      5'h1c:
+          \$4  = 1'h0;
+      5'h1d:
+          \$4  = 1'h1;
+      5'h1e:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      5'h00:
+          \$5  = 1'h0;
+      5'h01:
+          \$5  = 1'h0;
+      5'h02:
+          \$5  = 1'h0;
+      5'h03:
+          \$5  = 1'h0;
+      5'h04:
+          \$5  = 1'h0;
+      5'h05:
+          \$5  = 1'h0;
+      5'h06:
+          \$5  = 1'h0;
+      5'h07:
+          \$5  = 1'h0;
+      5'h08:
+          \$5  = 1'h0;
+      5'h09:
+          \$5  = 1'h0;
+      5'h0a:
+          \$5  = 1'h0;
+      5'h0b:
+          \$5  = 1'h0;
+      5'h0c:
+          \$5  = 1'h0;
+      5'h0d:
+          \$5  = 1'h1;
+      5'h0e:
+          \$5  = 1'h0;
+      5'h0f:
+          \$5  = 1'h0;
+      5'h10:
+          \$5  = 1'h0;
+      5'h11:
+          \$5  = 1'h0;
+      5'h12:
+          \$5  = 1'h0;
+      5'h13:
+          \$5  = 1'h0;
+      5'h14:
+          \$5  = 1'h0;
+      5'h15:
+          \$5  = 1'h0;
+      5'h16:
+          \$5  = 1'h0;
+      5'h17:
+          \$5  = 1'h0;
+      5'h18:
+          \$5  = 1'h0;
+      5'h19:
+          \$5  = 1'h0;
+      5'h1a:
+          \$5  = 1'h0;
+      5'h1b:
+          \$5  = 1'h0;
+      5'h1c:
+          \$5  = 1'h1;
+      5'h1d:
+          \$5  = 1'h0;
+      5'h1e:
+          \$5  = 1'h0;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$7  = 23'h000215;
+          \$81  = 23'h000215;
       1'h1:
-          \$7  = 23'h7ffd2e;
+          \$81  = 23'h7ffd2e;
     endcase
   end
   always @* begin
@@ -9531,9 +9903,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$10  = 23'h7ffa43;
+          \$84  = 23'h7ffa43;
       1'h1:
-          \$10  = 23'h7fffa8;
+          \$84  = 23'h7fffa8;
     endcase
   end
   always @* begin
@@ -9541,9 +9913,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$13  = 23'h7fff5c;
+          \$87  = 23'h7fff5c;
       1'h1:
-          \$13  = 23'h000036;
+          \$87  = 23'h000036;
     endcase
   end
   always @* begin
@@ -9551,9 +9923,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$16  = 23'h0000d6;
+          \$90  = 23'h0000d6;
       1'h1:
-          \$16  = 23'h000047;
+          \$90  = 23'h000047;
     endcase
   end
   always @* begin
@@ -9561,366 +9933,16 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$19  = 23'h000291;
+          \$93  = 23'h000291;
       1'h1:
-          \$19  = 23'h7ffe52;
+          \$93  = 23'h7ffe52;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$29  = 1'h0;
-    casez (t)
-      5'h00:
-          \$29  = 1'h0;
-      5'h01:
-          \$29  = 1'h0;
-      5'h02:
-          \$29  = 1'h0;
-      5'h03:
-          \$29  = 1'h0;
-      5'h04:
-          \$29  = 1'h0;
-      5'h05:
-          \$29  = 1'h0;
-      5'h06:
-          \$29  = 1'h0;
-      5'h07:
-          \$29  = 1'h0;
-      5'h08:
-          \$29  = 1'h0;
-      5'h09:
-          \$29  = 1'h0;
-      5'h0a:
-          \$29  = 1'h0;
-      5'h0b:
-          \$29  = 1'h0;
-      5'h0c:
-          \$29  = 1'h0;
-      5'h0d:
-          \$29  = 1'h0;
-      5'h0e:
-          \$29  = 1'h1;
-      5'h0f:
-          \$29  = 1'h1;
-      5'h10:
-          \$29  = 1'h1;
-      5'h11:
-          \$29  = 1'h1;
-      5'h12:
-          \$29  = 1'h1;
-      5'h13:
-          \$29  = 1'h1;
-      5'h14:
-          \$29  = 1'h1;
-      5'h15:
-          \$29  = 1'h1;
-      5'h16:
-          \$29  = 1'h1;
-      5'h17:
-          \$29  = 1'h1;
-      5'h18:
-          \$29  = 1'h1;
-      5'h19:
-          \$29  = 1'h1;
-      5'h1a:
-          \$29  = 1'h1;
-      5'h1b:
-          \$29  = 1'h1;
-      5'h1c:
-          \$29  = 1'h1;
-      5'h1d:
-          \$29  = 1'h0;
-      5'h1e:
-          \$29  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$30  = 4'h0;
-    casez (t)
-      5'h00:
-          \$30  = 4'h2;
-      5'h01:
-          \$30  = 4'h3;
-      5'h02:
-          \$30  = 4'h4;
-      5'h03:
-          \$30  = 4'h5;
-      5'h04:
-          \$30  = 4'h6;
-      5'h05:
-          \$30  = 4'h7;
-      5'h06:
-          \$30  = 4'h8;
-      5'h07:
-          \$30  = 4'h9;
-      5'h08:
-          \$30  = 4'ha;
-      5'h09:
-          \$30  = 4'hb;
-      5'h0a:
-          \$30  = 4'hc;
-      5'h0b:
-          \$30  = 4'hd;
-      5'h0c:
-          \$30  = 4'he;
-      5'h0d:
-          \$30  = 4'hf;
-      5'h0e:
-          \$30  = 4'h0;
-      5'h0f:
-          \$30  = 4'h1;
-      5'h10:
-          \$30  = 4'h2;
-      5'h11:
-          \$30  = 4'h3;
-      5'h12:
-          \$30  = 4'h4;
-      5'h13:
-          \$30  = 4'h5;
-      5'h14:
-          \$30  = 4'h6;
-      5'h15:
-          \$30  = 4'h7;
-      5'h16:
-          \$30  = 4'h8;
-      5'h17:
-          \$30  = 4'h9;
-      5'h18:
-          \$30  = 4'ha;
-      5'h19:
-          \$30  = 4'hb;
-      5'h1a:
-          \$30  = 4'hd;
-      5'h1b:
-          \$30  = 4'he;
-      5'h1c:
-          \$30  = 4'hf;
-      5'h1d:
-          \$30  = 4'h0;
-      5'h1e:
-          \$30  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$31  = 1'h0;
-    casez (t)
-      5'h00:
-          \$31  = 1'h1;
-      5'h01:
-          \$31  = 1'h1;
-      5'h02:
-          \$31  = 1'h1;
-      5'h03:
-          \$31  = 1'h1;
-      5'h04:
-          \$31  = 1'h1;
-      5'h05:
-          \$31  = 1'h1;
-      5'h06:
-          \$31  = 1'h1;
-      5'h07:
-          \$31  = 1'h1;
-      5'h08:
-          \$31  = 1'h1;
-      5'h09:
-          \$31  = 1'h1;
-      5'h0a:
-          \$31  = 1'h1;
-      5'h0b:
-          \$31  = 1'h1;
-      5'h0c:
-          \$31  = 1'h1;
-      5'h0d:
-          \$31  = 1'h1;
-      5'h0e:
-          \$31  = 1'h0;
-      5'h0f:
-          \$31  = 1'h0;
-      5'h10:
-          \$31  = 1'h0;
-      5'h11:
-          \$31  = 1'h0;
-      5'h12:
-          \$31  = 1'h0;
-      5'h13:
-          \$31  = 1'h0;
-      5'h14:
-          \$31  = 1'h0;
-      5'h15:
-          \$31  = 1'h0;
-      5'h16:
-          \$31  = 1'h0;
-      5'h17:
-          \$31  = 1'h0;
-      5'h18:
-          \$31  = 1'h0;
-      5'h19:
-          \$31  = 1'h0;
-      5'h1a:
-          \$31  = 1'h0;
-      5'h1b:
-          \$31  = 1'h0;
-      5'h1c:
-          \$31  = 1'h0;
-      5'h1d:
-          \$31  = 1'h1;
-      5'h1e:
-          \$31  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$32  = 1'h0;
-    casez (t)
-      5'h00:
-          \$32  = 1'h0;
-      5'h01:
-          \$32  = 1'h0;
-      5'h02:
-          \$32  = 1'h0;
-      5'h03:
-          \$32  = 1'h0;
-      5'h04:
-          \$32  = 1'h0;
-      5'h05:
-          \$32  = 1'h0;
-      5'h06:
-          \$32  = 1'h0;
-      5'h07:
-          \$32  = 1'h0;
-      5'h08:
-          \$32  = 1'h0;
-      5'h09:
-          \$32  = 1'h0;
-      5'h0a:
-          \$32  = 1'h0;
-      5'h0b:
-          \$32  = 1'h0;
-      5'h0c:
-          \$32  = 1'h0;
-      5'h0d:
-          \$32  = 1'h0;
-      5'h0e:
-          \$32  = 1'h1;
-      5'h0f:
-          \$32  = 1'h0;
-      5'h10:
-          \$32  = 1'h0;
-      5'h11:
-          \$32  = 1'h0;
-      5'h12:
-          \$32  = 1'h0;
-      5'h13:
-          \$32  = 1'h0;
-      5'h14:
-          \$32  = 1'h0;
-      5'h15:
-          \$32  = 1'h0;
-      5'h16:
-          \$32  = 1'h0;
-      5'h17:
-          \$32  = 1'h0;
-      5'h18:
-          \$32  = 1'h0;
-      5'h19:
-          \$32  = 1'h0;
-      5'h1a:
-          \$32  = 1'h0;
-      5'h1b:
-          \$32  = 1'h0;
-      5'h1c:
-          \$32  = 1'h0;
-      5'h1d:
-          \$32  = 1'h1;
-      5'h1e:
-          \$32  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$33  = 1'h0;
-    casez (t)
-      5'h00:
-          \$33  = 1'h0;
-      5'h01:
-          \$33  = 1'h0;
-      5'h02:
-          \$33  = 1'h0;
-      5'h03:
-          \$33  = 1'h0;
-      5'h04:
-          \$33  = 1'h0;
-      5'h05:
-          \$33  = 1'h0;
-      5'h06:
-          \$33  = 1'h0;
-      5'h07:
-          \$33  = 1'h0;
-      5'h08:
-          \$33  = 1'h0;
-      5'h09:
-          \$33  = 1'h0;
-      5'h0a:
-          \$33  = 1'h0;
-      5'h0b:
-          \$33  = 1'h0;
-      5'h0c:
-          \$33  = 1'h0;
-      5'h0d:
-          \$33  = 1'h1;
-      5'h0e:
-          \$33  = 1'h0;
-      5'h0f:
-          \$33  = 1'h0;
-      5'h10:
-          \$33  = 1'h0;
-      5'h11:
-          \$33  = 1'h0;
-      5'h12:
-          \$33  = 1'h0;
-      5'h13:
-          \$33  = 1'h0;
-      5'h14:
-          \$33  = 1'h0;
-      5'h15:
-          \$33  = 1'h0;
-      5'h16:
-          \$33  = 1'h0;
-      5'h17:
-          \$33  = 1'h0;
-      5'h18:
-          \$33  = 1'h0;
-      5'h19:
-          \$33  = 1'h0;
-      5'h1a:
-          \$33  = 1'h0;
-      5'h1b:
-          \$33  = 1'h0;
-      5'h1c:
-          \$33  = 1'h1;
-      5'h1d:
-          \$33  = 1'h0;
-      5'h1e:
-          \$33  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$106  = nf_t;
+    \$107  = nf_t;
     if (issue) begin
-      \$106  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = nf_t_ahead;
-    if (issue) begin
-      \$107  = \$29 ;
+      \$107  = nf_t_ahead;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -9928,39 +9950,39 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = \$signature__addr ;
+    \$108  = nf_t_ahead;
     if (issue) begin
-      \$108  = sf_t_ahead;
+      \$108  = \$1 ;
     end
     if (rst) begin
-      \$108  = 4'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = sf_t_ahead;
+    \$109  = sf_t;
     if (issue) begin
-      \$109  = \$30 ;
+      \$109  = sf_t_ahead;
     end
     if (rst) begin
-      \$109  = 4'h1;
+      \$109  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = reads_input_t;
+    \$110  = sf_t_ahead;
     if (issue) begin
-      \$110  = reads_input_t_ahead;
+      \$110  = \$2 ;
     end
     if (rst) begin
-      \$110  = 1'h1;
+      \$110  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = reads_input_t_ahead;
+    \$111  = reads_input_t;
     if (issue) begin
-      \$111  = \$31 ;
+      \$111  = reads_input_t_ahead;
     end
     if (rst) begin
       \$111  = 1'h1;
@@ -9968,9 +9990,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = first_t;
+    \$112  = reads_input_t_ahead;
     if (issue) begin
-      \$112  = first_t_ahead;
+      \$112  = \$3 ;
     end
     if (rst) begin
       \$112  = 1'h1;
@@ -9978,19 +10000,19 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = first_t_ahead;
+    \$113  = first_t;
     if (issue) begin
-      \$113  = \$32 ;
+      \$113  = first_t_ahead;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = last_t;
+    \$114  = first_t_ahead;
     if (issue) begin
-      \$114  = last_t_ahead;
+      \$114  = \$4 ;
     end
     if (rst) begin
       \$114  = 1'h0;
@@ -9998,9 +10020,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = last_t_ahead;
+    \$115  = last_t;
     if (issue) begin
-      \$115  = \$33 ;
+      \$115  = last_t_ahead;
     end
     if (rst) begin
       \$115  = 1'h0;
@@ -10008,617 +10030,617 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = t;
+    \$116  = last_t_ahead;
     if (issue) begin
-      \$116  = \$36 [4:0];
+      \$116  = \$5 ;
     end
     if (rst) begin
-      \$116  = 5'h00;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = i__payload;
+    \$117  = t;
+    if (issue) begin
+      \$117  = \$8 [4:0];
+    end
     if (rst) begin
-      \$117  = 16'h0000;
+      \$117  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = reads_input_t;
+    \$118  = i__payload;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = issue;
+    \$119  = reads_input_t;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = first_t;
+    \$120  = issue;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = last_t;
+    \$121  = first_t;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = nf_t;
+    \$122  = last_t;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = \$37 ;
+    \$123  = nf_t;
     if (rst) begin
-      \$123  = 16'h0000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = t;
+    \$124  = \$9 ;
     if (rst) begin
-      \$124  = 5'h00;
+      \$124  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = port__data;
+    \$125  = t;
     if (rst) begin
-      \$125  = 64'h0000000000000000;
+      \$125  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = x_mid[7:0];
+    \$126  = port__data;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = x_mid[15:8];
+    \$127  = x_mid[7:0];
     if (rst) begin
       \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = t;
+    \$128  = x_mid[15:8];
     if (rst) begin
-      \$128  = 5'h00;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = \port__data$69 ;
+    \$129  = t;
     if (rst) begin
-      \$129  = 16'h0000;
+      \$129  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = x_mid[7:0];
+    \$130  = \port__data$30 ;
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = x_mid[15:8];
+    \$131  = x_mid[7:0];
     if (rst) begin
       \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = \$38 ;
+    \$132  = x_mid[15:8];
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = rom0_read[7:0];
+    \$133  = \$10 ;
     if (rst) begin
-      \$133  = 8'h00;
+      \$133  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$39 ;
+    \$134  = rom0_read[7:0];
     if (rst) begin
-      \$134  = 9'h000;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = rom0_read[15:8];
+    \$135  = \$11 ;
     if (rst) begin
-      \$135  = 8'h00;
+      \$135  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$40 ;
+    \$136  = rom0_read[15:8];
     if (rst) begin
-      \$136  = 9'h000;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = rom0_read[23:16];
+    \$137  = \$12 ;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = \$41 ;
+    \$138  = rom0_read[23:16];
     if (rst) begin
-      \$138  = 9'h000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = rom0_read[31:24];
+    \$139  = \$13 ;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = \$42 ;
+    \$140  = rom0_read[31:24];
     if (rst) begin
-      \$140  = 9'h000;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = rom0_read[39:32];
+    \$141  = \$14 ;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$43 ;
+    \$142  = rom0_read[39:32];
     if (rst) begin
-      \$142  = 9'h000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = rom0_read[47:40];
+    \$143  = \$15 ;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$44 ;
+    \$144  = rom0_read[47:40];
     if (rst) begin
-      \$144  = 9'h000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = rom0_read[55:48];
+    \$145  = \$16 ;
     if (rst) begin
-      \$145  = 8'h00;
+      \$145  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \$45 ;
+    \$146  = rom0_read[55:48];
     if (rst) begin
-      \$146  = 9'h000;
+      \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = rom0_read[63:56];
+    \$147  = \$17 ;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$46 ;
+    \$148  = rom0_read[63:56];
     if (rst) begin
-      \$148  = 9'h000;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = rom1_read[7:0];
+    \$149  = \$18 ;
     if (rst) begin
-      \$149  = 8'h00;
+      \$149  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$47 ;
+    \$150  = rom1_read[7:0];
     if (rst) begin
-      \$150  = 9'h000;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = rom1_read[15:8];
+    \$151  = \$19 ;
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$48 ;
+    \$152  = rom1_read[15:8];
     if (rst) begin
-      \$152  = 17'h00000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$49 ;
+    \$153  = \$20 ;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$50 ;
+    \$154  = \$21 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$51 ;
+    \$155  = \$22 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$52 ;
+    \$156  = \$23 ;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$53 ;
+    \$157  = \$24 ;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$54 ;
+    \$158  = \$25 ;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$55 ;
+    \$159  = \$26 ;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$56 ;
+    \$160  = \$27 ;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$57 ;
+    \$161  = \$28 ;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = prod0_0;
+    \$162  = \$29 ;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = prod0_1;
+    \$163  = prod0_0;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = prod1_0;
+    \$164  = prod0_1;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = prod1_1;
+    \$165  = prod1_0;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = prod2_0;
+    \$166  = prod1_1;
     if (rst) begin
       \$166  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = prod2_1;
+    \$167  = prod2_0;
     if (rst) begin
       \$167  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = prod3_0;
+    \$168  = prod2_1;
     if (rst) begin
       \$168  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = prod3_1;
+    \$169  = prod3_0;
     if (rst) begin
       \$169  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = prod4_0;
+    \$170  = prod3_1;
     if (rst) begin
       \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = prod4_1;
+    \$171  = prod4_0;
     if (rst) begin
       \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
+    \$172  = prod4_1;
     if (rst) begin
-      \$172  = 23'h000000;
+      \$172  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = { \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59  };
+    \$173  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
       \$173  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = { \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60  };
+    \$174  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
       \$174  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$175  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
     if (rst) begin
       \$175  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
+    \$176  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
     if (rst) begin
       \$176  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = v1;
+    \$177  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = first1;
+    \$178  = v1;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = last1;
+    \$179  = first1;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = nf1;
+    \$180  = last1;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = v2;
+    \$181  = nf1;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = first2;
+    \$182  = v2;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = last2;
+    \$183  = first2;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = nf2;
+    \$184  = last2;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = v3;
+    \$185  = nf2;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = first3;
+    \$186  = v3;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = last3;
+    \$187  = first3;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = nf3;
+    \$188  = last3;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = v4;
+    \$189  = nf3;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = first4;
+    \$190  = v4;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = last4;
+    \$191  = first4;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = nf4;
+    \$192  = last4;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = v5;
+    \$193  = nf4;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = first5;
+    \$194  = v5;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = last5;
+    \$195  = first5;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = nf5;
+    \$196  = last5;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = v6;
+    \$197  = nf5;
     if (rst) begin
       \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = first6;
+    \$198  = v6;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = last6;
+    \$199  = first6;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = nf6;
+    \$200  = last6;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = acc0;
-    if (v7) begin
-      \$201  = \$9 [22:0];
-    end
+    \$201  = nf6;
     if (rst) begin
-      \$201  = 23'h000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = acc1;
+    \$202  = acc0;
     if (v7) begin
-      \$202  = \$12 [22:0];
+      \$202  = \$83 [22:0];
     end
     if (rst) begin
       \$202  = 23'h000000;
@@ -10626,9 +10648,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = acc2;
+    \$203  = acc1;
     if (v7) begin
-      \$203  = \$15 [22:0];
+      \$203  = \$86 [22:0];
     end
     if (rst) begin
       \$203  = 23'h000000;
@@ -10636,9 +10658,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = acc3;
+    \$204  = acc2;
     if (v7) begin
-      \$204  = \$18 [22:0];
+      \$204  = \$89 [22:0];
     end
     if (rst) begin
       \$204  = 23'h000000;
@@ -10646,9 +10668,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = acc4;
+    \$205  = acc3;
     if (v7) begin
-      \$205  = \$21 [22:0];
+      \$205  = \$92 [22:0];
     end
     if (rst) begin
       \$205  = 23'h000000;
@@ -10656,148 +10678,166 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = \$66 [3:0];
+    \$206  = acc4;
+    if (v7) begin
+      \$206  = \$95 [22:0];
+    end
     if (rst) begin
-      \$206  = 4'h0;
+      \$206  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$signature__addr$41 ;
-    if (\$74 ) begin
-      \$207  = \$77 [2:0];
-    end
+    \$207  = \$99 [3:0];
     if (rst) begin
-      \$207  = 3'h0;
+      \$207  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \rport__addr$44 ;
-    if (\$81 ) begin
-      \$208  = \$84 [2:0];
-    end
+    \$208  = \$35 ;
     if (rst) begin
-      \$208  = 3'h0;
+      \$208  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$98 [3:0];
+    \$209  = q_wptr;
+    if (\$43 ) begin
+      \$209  = \$46 [2:0];
+    end
     if (rst) begin
-      \$209  = 4'h0;
+      \$209  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = o__valid;
-    if (\$100 ) begin
-      \$210  = \$103 ;
+    \$210  = q_rptr;
+    if (\$50 ) begin
+      \$210  = \$53 [2:0];
     end
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = o__payload;
-    if (\$100 ) begin
-      \$211  = \$105 ;
-    end
+    \$211  = \$67 [3:0];
     if (rst) begin
-      \$211  = 115'h00000000000000000000000000000;
+      \$211  = 4'h0;
     end
   end
-  assign sf_t = \$signature__addr ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$212  = o__valid;
+    if (\$69 ) begin
+      \$212  = \$72 ;
+    end
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$213  = o__payload;
+    if (\$69 ) begin
+      \$213  = \$74 ;
+    end
+    if (rst) begin
+      \$213  = 115'h00000000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$83 [22:0];
+  assign acc1_next = \$86 [22:0];
+  assign acc2_next = \$89 [22:0];
+  assign acc3_next = \$92 [22:0];
+  assign acc4_next = \$95 [22:0];
+  assign q_owed_next = \$99 [3:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$signature__addr ;
-  assign rom0_addr = port__addr;
-  assign rom1_addr = \port__addr$15 ;
-  assign acc0_next = \$9 [22:0];
-  assign acc1_next = \$12 [22:0];
-  assign acc2_next = \$15 [22:0];
-  assign acc3_next = \$18 [22:0];
-  assign acc4_next = \$21 [22:0];
-  assign q_wptr = \$signature__addr$41 ;
-  assign \$signature__data$43  = q_in;
-  assign q_rptr = \rport__addr$44 ;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$130  = rom1_addr;
+  assign \$signature__addr$132  = q_wptr;
+  assign \$signature__data$133  = q_in;
+  assign \rport__addr$134  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign \q_in[0]  = q_in[22:0];
-  assign \q_in[1]  = q_in[45:23];
-  assign \q_in[2]  = q_in[68:46];
-  assign \q_in[3]  = q_in[91:69];
-  assign \q_in[4]  = q_in[114:92];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
   assign \o__payload[4]  = o__payload[114:92];
-  assign q_in[114:92] = \$21 [22:0];
-  assign q_in[91:69] = \$18 [22:0];
-  assign q_in[68:46] = \$15 [22:0];
-  assign q_in[45:23] = \$12 [22:0];
-  assign q_in[22:0] = \$9 [22:0];
+  assign \q_in[0]  = q_in[22:0];
+  assign \q_in[1]  = q_in[45:23];
+  assign \q_in[2]  = q_in[68:46];
+  assign \q_in[3]  = q_in[91:69];
+  assign \q_in[4]  = q_in[114:92];
+  assign q_in[114:92] = \$95 [22:0];
+  assign q_in[91:69] = \$92 [22:0];
+  assign q_in[68:46] = \$89 [22:0];
+  assign q_in[45:23] = \$86 [22:0];
+  assign q_in[22:0] = \$83 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__payload, o__ready);
+module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [33:0] \$100 ;
-  reg [33:0] \$101 ;
-  wire [33:0] \$102 ;
-  wire [24:0] \$103 ;
-  wire [22:0] \$104 ;
-  wire [13:0] \$105 ;
-  wire [34:0] \$106 ;
-  wire [35:0] \$107 ;
-  wire [55:0] \$108 ;
-  wire [56:0] \$109 ;
+  wire \$100 ;
+  wire [49:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [5:0] \$103 ;
+  reg [33:0] \$104 ;
+  reg [33:0] \$105 ;
+  wire [33:0] \$106 ;
+  wire [24:0] \$107 ;
+  wire [22:0] \$108 ;
+  wire [13:0] \$109 ;
   wire [49:0] \$11 ;
-  wire [53:0] \$110 ;
-  wire [58:0] \$111 ;
-  wire [76:0] \$112 ;
-  wire [77:0] \$113 ;
-  wire [47:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [48:0] \$119 ;
+  wire [34:0] \$110 ;
+  wire [35:0] \$111 ;
+  wire [55:0] \$112 ;
+  wire [56:0] \$113 ;
+  wire [53:0] \$114 ;
+  wire [58:0] \$115 ;
+  wire [76:0] \$116 ;
+  wire [77:0] \$117 ;
+  wire [47:0] \$118 ;
+  wire \$119 ;
   wire [49:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [49:0] \$122 ;
-  reg [24:0] \$123 ;
-  wire [33:0] \$124 ;
-  wire [24:0] \$125 ;
-  wire [22:0] \$126 ;
-  wire [13:0] \$127 ;
-  wire [34:0] \$128 ;
-  wire [35:0] \$129 ;
+  wire \$122 ;
+  wire [48:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [49:0] \$126 ;
+  reg [24:0] \$127 ;
+  wire [33:0] \$128 ;
+  wire [24:0] \$129 ;
   wire \$13 ;
-  wire [55:0] \$130 ;
-  wire [56:0] \$131 ;
-  wire [53:0] \$132 ;
-  wire [58:0] \$133 ;
-  wire [76:0] \$134 ;
-  wire [77:0] \$135 ;
-  wire [47:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [22:0] \$130 ;
+  wire [13:0] \$131 ;
+  wire [34:0] \$132 ;
+  wire [35:0] \$133 ;
+  wire [55:0] \$134 ;
+  wire [56:0] \$135 ;
+  wire [53:0] \$136 ;
+  wire [58:0] \$137 ;
+  wire [76:0] \$138 ;
+  wire [77:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [48:0] \$141 ;
+  wire [47:0] \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [49:0] \$144 ;
-  wire \$145 ;
-  wire [4:0] \$146 ;
+  wire \$144 ;
+  wire [48:0] \$145 ;
+  wire \$146 ;
   wire \$147 ;
-  wire [5:0] \$148 ;
+  wire [49:0] \$148 ;
   wire \$149 ;
   wire [49:0] \$15 ;
   wire \$150 ;
@@ -10807,17 +10847,17 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [4:0] \$157 ;
+  wire \$157 ;
   wire [4:0] \$158 ;
-  wire \$159 ;
+  wire [4:0] \$159 ;
   wire [49:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [4:0] \$164 ;
+  wire \$164 ;
   wire [4:0] \$165 ;
-  wire \$166 ;
+  wire [4:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
@@ -10825,20 +10865,20 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [4:0] \$173 ;
-  wire \$174 ;
+  wire \$173 ;
+  wire [4:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [5:0] \$178 ;
-  wire \$179 ;
+  wire \$178 ;
+  wire [5:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [39:0] \$184 ;
-  reg \$185 ;
+  wire \$184 ;
+  wire [39:0] \$185 ;
   reg \$186 ;
   reg \$187 ;
   reg \$188 ;
@@ -10849,7 +10889,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$192 ;
   reg \$193 ;
   reg \$194 ;
-  reg [24:0] \$195 ;
+  reg \$195 ;
   reg [24:0] \$196 ;
   reg [24:0] \$197 ;
   reg [24:0] \$198 ;
@@ -10859,35 +10899,35 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] \$200 ;
   reg [24:0] \$201 ;
   reg [24:0] \$202 ;
-  reg [22:0] \$203 ;
-  reg [16:0] \$204 ;
+  reg [24:0] \$203 ;
+  reg [22:0] \$204 ;
   reg [16:0] \$205 ;
-  reg [33:0] \$206 ;
+  reg [16:0] \$206 ;
   reg [33:0] \$207 ;
   reg [33:0] \$208 ;
-  reg [16:0] \$209 ;
+  reg [33:0] \$209 ;
   wire \$21 ;
-  reg [7:0] \$210 ;
-  reg [24:0] \$211 ;
+  reg [16:0] \$210 ;
+  reg [7:0] \$211 ;
   reg [24:0] \$212 ;
   reg [24:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [22:0] \$216 ;
+  reg [24:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [16:0] \$216 ;
   reg [22:0] \$217 ;
   reg [22:0] \$218 ;
-  reg [5:0] \$219 ;
-  wire \$22 ;
-  reg [7:0] \$220 ;
-  reg [13:0] \$221 ;
+  reg [22:0] \$219 ;
+  wire [4:0] \$22 ;
+  reg [5:0] \$220 ;
+  reg [7:0] \$221 ;
   reg [13:0] \$222 ;
   reg [13:0] \$223 ;
-  reg [47:0] \$224 ;
+  reg [13:0] \$224 ;
   reg [47:0] \$225 ;
-  reg \$226 ;
+  reg [47:0] \$226 ;
   reg \$227 ;
-  reg [49:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg \$228 ;
+  reg [49:0] \$229 ;
   wire \$23 ;
   reg [24:0] \$230 ;
   reg [24:0] \$231 ;
@@ -10896,36 +10936,36 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] \$234 ;
   reg [24:0] \$235 ;
   reg [24:0] \$236 ;
-  reg [22:0] \$237 ;
-  reg [16:0] \$238 ;
+  reg [24:0] \$237 ;
+  reg [22:0] \$238 ;
   reg [16:0] \$239 ;
-  wire \$24 ;
-  reg [33:0] \$240 ;
+  wire [5:0] \$24 ;
+  reg [16:0] \$240 ;
   reg [33:0] \$241 ;
   reg [33:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [24:0] \$245 ;
+  reg [33:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [7:0] \$245 ;
   reg [24:0] \$246 ;
   reg [24:0] \$247 ;
-  reg [5:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [24:0] \$248 ;
+  reg [5:0] \$249 ;
   wire \$25 ;
-  reg [22:0] \$250 ;
+  reg [16:0] \$250 ;
   reg [22:0] \$251 ;
   reg [22:0] \$252 ;
-  reg [5:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [13:0] \$255 ;
+  reg [22:0] \$253 ;
+  reg [5:0] \$254 ;
+  reg [7:0] \$255 ;
   reg [13:0] \$256 ;
   reg [13:0] \$257 ;
-  reg [47:0] \$258 ;
+  reg [13:0] \$258 ;
   reg [47:0] \$259 ;
   wire \$26 ;
-  reg \$260 ;
+  reg [47:0] \$260 ;
   reg \$261 ;
-  reg [49:0] \$262 ;
-  reg [24:0] \$263 ;
+  reg \$262 ;
+  reg [49:0] \$263 ;
   reg [24:0] \$264 ;
   reg [24:0] \$265 ;
   reg [24:0] \$266 ;
@@ -10934,45 +10974,45 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] \$269 ;
   wire \$27 ;
   reg [24:0] \$270 ;
-  reg [22:0] \$271 ;
-  reg [16:0] \$272 ;
+  reg [24:0] \$271 ;
+  reg [22:0] \$272 ;
   reg [16:0] \$273 ;
-  reg [33:0] \$274 ;
+  reg [16:0] \$274 ;
   reg [33:0] \$275 ;
   reg [33:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [33:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [7:0] \$279 ;
   wire \$28 ;
   reg [24:0] \$280 ;
   reg [24:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [22:0] \$284 ;
+  reg [24:0] \$282 ;
+  reg [5:0] \$283 ;
+  reg [16:0] \$284 ;
   reg [22:0] \$285 ;
   reg [22:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [13:0] \$289 ;
-  wire [1:0] \$29 ;
+  reg [22:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [7:0] \$289 ;
+  wire \$29 ;
   reg [13:0] \$290 ;
   reg [13:0] \$291 ;
-  reg [47:0] \$292 ;
+  reg [13:0] \$292 ;
   reg [47:0] \$293 ;
-  reg \$294 ;
+  reg [47:0] \$294 ;
   reg \$295 ;
-  reg [49:0] \$296 ;
-  reg [24:0] \$297 ;
+  reg \$296 ;
+  reg [49:0] \$297 ;
   reg [24:0] \$298 ;
   reg [24:0] \$299 ;
   wire [49:0] \$3 ;
-  wire [1:0] \$30 ;
+  wire \$30 ;
   reg [24:0] \$300 ;
   reg [24:0] \$301 ;
   reg [24:0] \$302 ;
   reg [24:0] \$303 ;
   reg [24:0] \$304 ;
-  reg [5:0] \$305 ;
+  reg [24:0] \$305 ;
   reg [5:0] \$306 ;
   reg [5:0] \$307 ;
   reg [5:0] \$308 ;
@@ -10981,14 +11021,14 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$310 ;
   reg [5:0] \$311 ;
   reg [5:0] \$312 ;
-  reg [33:0] \$313 ;
+  reg [5:0] \$313 ;
   reg [33:0] \$314 ;
   reg [33:0] \$315 ;
   reg [33:0] \$316 ;
   reg [33:0] \$317 ;
   reg [33:0] \$318 ;
   reg [33:0] \$319 ;
-  reg [24:0] \$32 ;
+  wire \$32 ;
   reg [33:0] \$320 ;
   reg [33:0] \$321 ;
   reg [33:0] \$322 ;
@@ -10998,145 +11038,147 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] \$326 ;
   reg [33:0] \$327 ;
   reg [33:0] \$328 ;
-  reg [22:0] \$329 ;
-  wire [33:0] \$33 ;
-  reg [16:0] \$330 ;
+  reg [33:0] \$329 ;
+  wire [1:0] \$33 ;
+  reg [22:0] \$330 ;
   reg [16:0] \$331 ;
-  reg [33:0] \$332 ;
+  reg [16:0] \$332 ;
   reg [33:0] \$333 ;
   reg [33:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [24:0] \$337 ;
+  reg [33:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [7:0] \$337 ;
   reg [24:0] \$338 ;
   reg [24:0] \$339 ;
-  wire [24:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [22:0] \$342 ;
+  wire [1:0] \$34 ;
+  reg [24:0] \$340 ;
+  reg [5:0] \$341 ;
+  reg [16:0] \$342 ;
   reg [22:0] \$343 ;
   reg [22:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [13:0] \$347 ;
+  reg [22:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg [7:0] \$347 ;
   reg [13:0] \$348 ;
   reg [13:0] \$349 ;
-  wire [22:0] \$35 ;
-  reg [47:0] \$350 ;
+  wire \$35 ;
+  reg [13:0] \$350 ;
   reg [47:0] \$351 ;
-  reg \$352 ;
+  reg [47:0] \$352 ;
   reg \$353 ;
-  reg [49:0] \$354 ;
-  reg [24:0] \$355 ;
+  reg \$354 ;
+  reg [49:0] \$355 ;
   reg [24:0] \$356 ;
   reg [24:0] \$357 ;
   reg [24:0] \$358 ;
   reg [24:0] \$359 ;
-  wire [13:0] \$36 ;
+  reg [24:0] \$36 ;
   reg [24:0] \$360 ;
   reg [24:0] \$361 ;
   reg [24:0] \$362 ;
-  reg [22:0] \$363 ;
-  reg [16:0] \$364 ;
+  reg [24:0] \$363 ;
+  reg [22:0] \$364 ;
   reg [16:0] \$365 ;
-  reg [33:0] \$366 ;
+  reg [16:0] \$366 ;
   reg [33:0] \$367 ;
   reg [33:0] \$368 ;
-  reg [16:0] \$369 ;
-  wire [34:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [24:0] \$371 ;
+  reg [33:0] \$369 ;
+  wire [33:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [7:0] \$371 ;
   reg [24:0] \$372 ;
   reg [24:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [22:0] \$376 ;
+  reg [24:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [16:0] \$376 ;
   reg [22:0] \$377 ;
   reg [22:0] \$378 ;
-  reg [5:0] \$379 ;
-  wire [35:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [13:0] \$381 ;
+  reg [22:0] \$379 ;
+  wire [24:0] \$38 ;
+  reg [5:0] \$380 ;
+  reg [7:0] \$381 ;
   reg [13:0] \$382 ;
   reg [13:0] \$383 ;
-  reg [47:0] \$384 ;
+  reg [13:0] \$384 ;
   reg [47:0] \$385 ;
-  reg \$386 ;
+  reg [47:0] \$386 ;
   reg \$387 ;
-  reg [49:0] \$388 ;
-  reg [3:0] \$389 ;
-  wire [55:0] \$39 ;
+  reg \$388 ;
+  reg [49:0] \$389 ;
+  wire [22:0] \$39 ;
   reg [3:0] \$390 ;
-  reg [3:0] \$391 ;
+  reg \$391 ;
   reg [3:0] \$392 ;
-  reg \$393 ;
-  reg [39:0] \$394 ;
+  reg [3:0] \$393 ;
+  reg [3:0] \$394 ;
+  reg \$395 ;
+  reg [39:0] \$396 ;
   wire [49:0] \$4 ;
-  wire [56:0] \$40 ;
-  wire [53:0] \$41 ;
-  wire [58:0] \$42 ;
-  wire [76:0] \$43 ;
-  wire [77:0] \$44 ;
-  wire [47:0] \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [13:0] \$40 ;
+  wire [34:0] \$41 ;
+  wire [35:0] \$42 ;
+  wire [55:0] \$43 ;
+  wire [56:0] \$44 ;
+  wire [53:0] \$45 ;
+  wire [58:0] \$46 ;
+  wire [76:0] \$47 ;
+  wire [77:0] \$48 ;
+  wire [47:0] \$49 ;
   wire \$5 ;
-  wire [48:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [49:0] \$53 ;
-  reg [24:0] \$54 ;
-  wire [33:0] \$55 ;
-  wire [24:0] \$56 ;
-  wire [22:0] \$57 ;
-  wire [13:0] \$58 ;
-  wire [34:0] \$59 ;
+  wire \$53 ;
+  wire [48:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire [49:0] \$57 ;
+  reg [24:0] \$58 ;
+  wire [33:0] \$59 ;
   wire \$6 ;
-  wire [35:0] \$60 ;
-  wire [55:0] \$61 ;
-  wire [56:0] \$62 ;
-  wire [53:0] \$63 ;
-  wire [58:0] \$64 ;
-  wire [76:0] \$65 ;
-  wire [77:0] \$66 ;
-  wire [47:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [24:0] \$60 ;
+  wire [22:0] \$61 ;
+  wire [13:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [53:0] \$67 ;
+  wire [58:0] \$68 ;
+  wire [76:0] \$69 ;
   wire [49:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire [48:0] \$72 ;
+  wire [77:0] \$70 ;
+  wire [47:0] \$71 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [49:0] \$75 ;
-  reg [24:0] \$76 ;
-  wire [33:0] \$77 ;
-  wire [24:0] \$78 ;
-  wire [22:0] \$79 ;
+  wire \$75 ;
+  wire [48:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [49:0] \$79 ;
   wire [49:0] \$8 ;
-  wire [13:0] \$80 ;
-  wire [34:0] \$81 ;
-  wire [35:0] \$82 ;
-  wire [55:0] \$83 ;
-  wire [56:0] \$84 ;
-  wire [53:0] \$85 ;
-  wire [58:0] \$86 ;
-  wire [76:0] \$87 ;
-  wire [77:0] \$88 ;
-  wire [47:0] \$89 ;
+  reg [24:0] \$80 ;
+  wire [33:0] \$81 ;
+  wire [24:0] \$82 ;
+  wire [22:0] \$83 ;
+  wire [13:0] \$84 ;
+  wire [34:0] \$85 ;
+  wire [35:0] \$86 ;
+  wire [55:0] \$87 ;
+  wire [56:0] \$88 ;
+  wire [53:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [48:0] \$94 ;
+  wire [58:0] \$90 ;
+  wire [76:0] \$91 ;
+  wire [77:0] \$92 ;
+  wire [47:0] \$93 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [49:0] \$97 ;
-  reg [24:0] \$98 ;
-  reg [5:0] \$99 ;
+  wire \$97 ;
+  wire [48:0] \$98 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [39:0] \$signature__data ;
   wire \$signature__en ;
@@ -11150,7 +11192,8 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
   wire [22:0] \i__payload[4] ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
   output [39:0] o__payload;
@@ -11171,7 +11214,8 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [7:0] \q_in[3] ;
   wire [7:0] \q_in[4] ;
   reg [3:0] q_owed = 4'h0;
-  output q_room;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -11408,16 +11452,19 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    \$signature__addr  <= \$390 ;
+    q_owed <= \$390 ;
   always @(posedge clk)
-    rport__addr <= \$391 ;
+    i__ready <= \$391 ;
   always @(posedge clk)
-    q_stored <= \$392 ;
+    \$signature__addr  <= \$392 ;
   always @(posedge clk)
-    o__valid <= \$393 ;
+    rport__addr <= \$393 ;
   always @(posedge clk)
-    o__payload <= \$394 ;
-  assign q_room = q_owed < 4'ha;
+    q_stored <= \$394 ;
+  always @(posedge clk)
+    o__valid <= \$395 ;
+  always @(posedge clk)
+    o__payload <= \$396 ;
   assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
@@ -11439,967 +11486,973 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$18  = $signed(rq4_code) > $signed(8'h7f);
   assign \$19  = \$18  ? 50'h000000000007f : rq4_code;
   assign \$20  = \$17  ? 50'h3ffffffffff80 : \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & q_room;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 2'h0 : \$29 ;
-  assign \$31  = i__valid & q_room;
-  assign \$33  = rq0_x0_0 * rq0_m0_0;
-  assign \$34  = rq0_x0_1 * rq0_m0_1;
-  assign \$35  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$36  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$38  = 1'h0 + \$37 ;
-  assign \$40  = \$38  + \$39 ;
-  assign \$42  = $signed({ 1'h0, \$40  }) + $signed(\$41 );
-  assign \$44  = $signed(\$42 ) + $signed(\$43 );
-  assign \$46  = rq0_rem > 34'h200000000;
-  assign \$47  = rq0_rem == 34'h200000000;
-  assign \$50  = $signed(6'h18) + $signed(rq0_floor);
-  assign \$51  = rq0_tie & rq0_floor[0];
-  assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(\$50 ) + $signed({ 1'h0, \$52  });
-  assign \$55  = rq1_x0_0 * rq1_m0_0;
-  assign \$56  = rq1_x0_1 * rq1_m0_1;
-  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$60  = 1'h0 + \$59 ;
-  assign \$62  = \$60  + \$61 ;
-  assign \$64  = $signed({ 1'h0, \$62  }) + $signed(\$63 );
-  assign \$66  = $signed(\$64 ) + $signed(\$65 );
-  assign \$68  = rq1_rem > 34'h200000000;
-  assign \$69  = rq1_rem == 34'h200000000;
-  assign \$72  = $signed(6'h18) + $signed(rq1_floor);
-  assign \$73  = rq1_tie & rq1_floor[0];
-  assign \$74  = rq1_above | \$73 ;
-  assign \$75  = $signed(\$72 ) + $signed({ 1'h0, \$74  });
-  assign \$77  = rq2_x0_0 * rq2_m0_0;
-  assign \$78  = rq2_x0_1 * rq2_m0_1;
-  assign \$79  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$80  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$82  = 1'h0 + \$81 ;
-  assign \$84  = \$82  + \$83 ;
-  assign \$86  = $signed({ 1'h0, \$84  }) + $signed(\$85 );
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$90  = rq2_rem > 34'h200000000;
-  assign \$91  = rq2_rem == 34'h200000000;
-  assign \$94  = $signed(6'h18) + $signed(rq2_floor);
-  assign \$95  = rq2_tie & rq2_floor[0];
-  assign \$96  = rq2_above | \$95 ;
-  assign \$97  = $signed(\$94 ) + $signed({ 1'h0, \$96  });
-  assign \$102  = rq3_x0_0 * rq3_m0_0;
-  assign \$103  = rq3_x0_1 * rq3_m0_1;
-  assign \$104  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$105  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$107  = 1'h0 + \$106 ;
-  assign \$109  = \$107  + \$108 ;
-  assign \$111  = $signed({ 1'h0, \$109  }) + $signed(\$110 );
-  assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$114  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$115  = rq3_rem > rq3_half_6;
-  assign \$116  = rq3_rem == rq3_half_6;
-  assign \$117  = | rq3_half_6;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = $signed(6'h18) + $signed(rq3_floor);
-  assign \$120  = rq3_tie & rq3_floor[0];
-  assign \$121  = rq3_above | \$120 ;
-  assign \$122  = $signed(\$119 ) + $signed({ 1'h0, \$121  });
-  assign \$124  = rq4_x0_0 * rq4_m0_0;
-  assign \$125  = rq4_x0_1 * rq4_m0_1;
-  assign \$126  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$127  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$129  = 1'h0 + \$128 ;
-  assign \$131  = \$129  + \$130 ;
-  assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$137  = rq4_rem > 34'h200000000;
-  assign \$138  = rq4_rem == 34'h200000000;
-  assign \$141  = $signed(6'h18) + $signed(rq4_floor);
-  assign \$142  = rq4_tie & rq4_floor[0];
-  assign \$143  = rq4_above | \$142 ;
-  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
-  assign \$145  = i__valid & q_room;
-  assign \$146  = q_owed + \$145 ;
-  assign \$147  = o__valid & o__ready;
-  assign \$148  = \$146  - \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_8 & \$154 ;
-  assign \$156  = \$signature__addr  == 4'h8;
-  assign \$157  = \$signature__addr  + 1'h1;
-  assign \$158  = \$156  ? 5'h00 : \$157 ;
-  assign \$159  = ~ o__valid;
-  assign \$160  = \$159  | o__ready;
-  assign \$161  = | q_stored;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = rport__addr == 4'h8;
-  assign \$164  = rport__addr + 1'h1;
-  assign \$165  = \$163  ? 5'h00 : \$164 ;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = | q_stored;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$167  & \$169 ;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = rq_valid_8 & \$171 ;
-  assign \$173  = q_stored + \$172 ;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = | q_stored;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = \$173  - \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = \$181  | rq_valid_8;
-  assign \$183  = | q_stored;
-  assign \$184  = \$183  ? rport__data : q_in;
+  assign \$21  = i__valid & i__ready;
+  assign \$22  = q_owed + \$21 ;
+  assign \$23  = o__valid & o__ready;
+  assign \$24  = \$22  - \$23 ;
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = | q_stored;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = ~ \$29 ;
+  assign \$signature__en  = rq_valid_8 & \$30 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$33  = group + 1'h1;
+  assign \$34  = \$32  ? 2'h0 : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$37  = rq0_x0_0 * rq0_m0_0;
+  assign \$38  = rq0_x0_1 * rq0_m0_1;
+  assign \$39  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$40  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$42  = 1'h0 + \$41 ;
+  assign \$44  = \$42  + \$43 ;
+  assign \$46  = $signed({ 1'h0, \$44  }) + $signed(\$45 );
+  assign \$48  = $signed(\$46 ) + $signed(\$47 );
+  assign \$50  = rq0_rem > 34'h200000000;
+  assign \$51  = rq0_rem == 34'h200000000;
+  assign \$54  = $signed(6'h18) + $signed(rq0_floor);
+  assign \$55  = rq0_tie & rq0_floor[0];
+  assign \$56  = rq0_above | \$55 ;
+  assign \$57  = $signed(\$54 ) + $signed({ 1'h0, \$56  });
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$72  = rq1_rem > 34'h200000000;
+  assign \$73  = rq1_rem == 34'h200000000;
+  assign \$76  = $signed(6'h18) + $signed(rq1_floor);
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
+  assign \$81  = rq2_x0_0 * rq2_m0_0;
+  assign \$82  = rq2_x0_1 * rq2_m0_1;
+  assign \$83  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$84  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$86  = 1'h0 + \$85 ;
+  assign \$88  = \$86  + \$87 ;
+  assign \$90  = $signed({ 1'h0, \$88  }) + $signed(\$89 );
+  assign \$92  = $signed(\$90 ) + $signed(\$91 );
+  assign \$94  = rq2_rem > 34'h200000000;
+  assign \$95  = rq2_rem == 34'h200000000;
+  assign \$98  = $signed(6'h18) + $signed(rq2_floor);
+  assign \$99  = rq2_tie & rq2_floor[0];
+  assign \$100  = rq2_above | \$99 ;
+  assign \$101  = $signed(\$98 ) + $signed({ 1'h0, \$100  });
+  assign \$106  = rq3_x0_0 * rq3_m0_0;
+  assign \$107  = rq3_x0_1 * rq3_m0_1;
+  assign \$108  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$109  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$111  = 1'h0 + \$110 ;
+  assign \$113  = \$111  + \$112 ;
+  assign \$115  = $signed({ 1'h0, \$113  }) + $signed(\$114 );
+  assign \$117  = $signed(\$115 ) + $signed(\$116 );
+  assign \$118  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$119  = rq3_rem > rq3_half_6;
+  assign \$120  = rq3_rem == rq3_half_6;
+  assign \$121  = | rq3_half_6;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = $signed(6'h18) + $signed(rq3_floor);
+  assign \$124  = rq3_tie & rq3_floor[0];
+  assign \$125  = rq3_above | \$124 ;
+  assign \$126  = $signed(\$123 ) + $signed({ 1'h0, \$125  });
+  assign \$128  = rq4_x0_0 * rq4_m0_0;
+  assign \$129  = rq4_x0_1 * rq4_m0_1;
+  assign \$130  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$131  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$133  = 1'h0 + \$132 ;
+  assign \$135  = \$133  + \$134 ;
+  assign \$137  = $signed({ 1'h0, \$135  }) + $signed(\$136 );
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$141  = rq4_rem > 34'h200000000;
+  assign \$142  = rq4_rem == 34'h200000000;
+  assign \$145  = $signed(6'h18) + $signed(rq4_floor);
+  assign \$146  = rq4_tie & rq4_floor[0];
+  assign \$147  = rq4_above | \$146 ;
+  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
+  assign \$149  = \$24 [3:0] < 4'ha;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = rq_valid_8 & \$155 ;
+  assign \$157  = \$signature__addr  == 4'h8;
+  assign \$158  = \$signature__addr  + 1'h1;
+  assign \$159  = \$157  ? 5'h00 : \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = rport__addr == 4'h8;
+  assign \$165  = rport__addr + 1'h1;
+  assign \$166  = \$164  ? 5'h00 : \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = | q_stored;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = rq_valid_8 & \$172 ;
+  assign \$174  = q_stored + \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
+  assign \$177  = | q_stored;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$174  - \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$182  | rq_valid_8;
+  assign \$184  = | q_stored;
+  assign \$185  = \$184  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$185 ;
+    group <= \$186 ;
   always @(posedge clk)
-    rq_valid_1 <= \$186 ;
+    rq_valid_1 <= \$187 ;
   always @(posedge clk)
-    rq_valid_2 <= \$187 ;
+    rq_valid_2 <= \$188 ;
   always @(posedge clk)
-    rq_valid_3 <= \$188 ;
+    rq_valid_3 <= \$189 ;
   always @(posedge clk)
-    rq_valid_4 <= \$189 ;
+    rq_valid_4 <= \$190 ;
   always @(posedge clk)
-    rq_valid_5 <= \$190 ;
+    rq_valid_5 <= \$191 ;
   always @(posedge clk)
-    rq_valid_6 <= \$191 ;
+    rq_valid_6 <= \$192 ;
   always @(posedge clk)
-    rq_valid_7 <= \$192 ;
+    rq_valid_7 <= \$193 ;
   always @(posedge clk)
-    rq_valid_8 <= \$193 ;
+    rq_valid_8 <= \$194 ;
   always @(posedge clk)
-    rq_valid_9 <= \$194 ;
+    rq_valid_9 <= \$195 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$195 ;
+    rq0_mult_1 <= \$196 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$196 ;
+    rq0_mult_2 <= \$197 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$197 ;
+    rq0_mult_3 <= \$198 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$198 ;
+    rq0_mult_4 <= \$199 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$199 ;
+    rq0_mult_5 <= \$200 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$200 ;
+    rq0_mult_6 <= \$201 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$201 ;
+    rq0_mult_7 <= \$202 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$202 ;
+    rq0_mult_8 <= \$203 ;
   always @(posedge clk)
-    rq0_x <= \$203 ;
+    rq0_x <= \$204 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$204 ;
+    rq0_x0_0 <= \$205 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$205 ;
+    rq0_m0_0 <= \$206 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$206 ;
+    rq0_part0_0 <= \$207 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$207 ;
+    rq0_part0_0_r <= \$208 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$208 ;
+    rq0_part0_0_rr <= \$209 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$209 ;
+    rq0_x0_1 <= \$210 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$210 ;
+    rq0_m0_1 <= \$211 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$211 ;
+    rq0_part0_1 <= \$212 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$212 ;
+    rq0_part0_1_r <= \$213 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$213 ;
+    rq0_part0_1_rr <= \$214 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$214 ;
+    rq0_x1_0 <= \$215 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$215 ;
+    rq0_m1_0 <= \$216 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$216 ;
+    rq0_part1_0 <= \$217 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$217 ;
+    rq0_part1_0_r <= \$218 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$218 ;
+    rq0_part1_0_rr <= \$219 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$219 ;
+    rq0_x1_1 <= \$220 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$220 ;
+    rq0_m1_1 <= \$221 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$221 ;
+    rq0_part1_1 <= \$222 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$222 ;
+    rq0_part1_1_r <= \$223 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$223 ;
+    rq0_part1_1_rr <= \$224 ;
   always @(posedge clk)
-    rq0_prod <= \$224 ;
+    rq0_prod <= \$225 ;
   always @(posedge clk)
-    rq0_floor <= \$225 ;
+    rq0_floor <= \$226 ;
   always @(posedge clk)
-    rq0_above <= \$226 ;
+    rq0_above <= \$227 ;
   always @(posedge clk)
-    rq0_tie <= \$227 ;
+    rq0_tie <= \$228 ;
   always @(posedge clk)
-    rq0_code <= \$228 ;
+    rq0_code <= \$229 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$229 ;
+    rq1_mult_1 <= \$230 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$230 ;
+    rq1_mult_2 <= \$231 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$231 ;
+    rq1_mult_3 <= \$232 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$232 ;
+    rq1_mult_4 <= \$233 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$233 ;
+    rq1_mult_5 <= \$234 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$234 ;
+    rq1_mult_6 <= \$235 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$235 ;
+    rq1_mult_7 <= \$236 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$236 ;
+    rq1_mult_8 <= \$237 ;
   always @(posedge clk)
-    rq1_x <= \$237 ;
+    rq1_x <= \$238 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$238 ;
+    rq1_x0_0 <= \$239 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$239 ;
+    rq1_m0_0 <= \$240 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$240 ;
+    rq1_part0_0 <= \$241 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$241 ;
+    rq1_part0_0_r <= \$242 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$242 ;
+    rq1_part0_0_rr <= \$243 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$243 ;
+    rq1_x0_1 <= \$244 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$244 ;
+    rq1_m0_1 <= \$245 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$245 ;
+    rq1_part0_1 <= \$246 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$246 ;
+    rq1_part0_1_r <= \$247 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$247 ;
+    rq1_part0_1_rr <= \$248 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$248 ;
+    rq1_x1_0 <= \$249 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$249 ;
+    rq1_m1_0 <= \$250 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$250 ;
+    rq1_part1_0 <= \$251 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$251 ;
+    rq1_part1_0_r <= \$252 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$252 ;
+    rq1_part1_0_rr <= \$253 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$253 ;
+    rq1_x1_1 <= \$254 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$254 ;
+    rq1_m1_1 <= \$255 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$255 ;
+    rq1_part1_1 <= \$256 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$256 ;
+    rq1_part1_1_r <= \$257 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$257 ;
+    rq1_part1_1_rr <= \$258 ;
   always @(posedge clk)
-    rq1_prod <= \$258 ;
+    rq1_prod <= \$259 ;
   always @(posedge clk)
-    rq1_floor <= \$259 ;
+    rq1_floor <= \$260 ;
   always @(posedge clk)
-    rq1_above <= \$260 ;
+    rq1_above <= \$261 ;
   always @(posedge clk)
-    rq1_tie <= \$261 ;
+    rq1_tie <= \$262 ;
   always @(posedge clk)
-    rq1_code <= \$262 ;
+    rq1_code <= \$263 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$263 ;
+    rq2_mult_1 <= \$264 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$264 ;
+    rq2_mult_2 <= \$265 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$265 ;
+    rq2_mult_3 <= \$266 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$266 ;
+    rq2_mult_4 <= \$267 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$267 ;
+    rq2_mult_5 <= \$268 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$268 ;
+    rq2_mult_6 <= \$269 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$269 ;
+    rq2_mult_7 <= \$270 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$270 ;
+    rq2_mult_8 <= \$271 ;
   always @(posedge clk)
-    rq2_x <= \$271 ;
+    rq2_x <= \$272 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$272 ;
+    rq2_x0_0 <= \$273 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$273 ;
+    rq2_m0_0 <= \$274 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$274 ;
+    rq2_part0_0 <= \$275 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$275 ;
+    rq2_part0_0_r <= \$276 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$276 ;
+    rq2_part0_0_rr <= \$277 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$277 ;
+    rq2_x0_1 <= \$278 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$278 ;
+    rq2_m0_1 <= \$279 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$279 ;
+    rq2_part0_1 <= \$280 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$280 ;
+    rq2_part0_1_r <= \$281 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$281 ;
+    rq2_part0_1_rr <= \$282 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$282 ;
+    rq2_x1_0 <= \$283 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$283 ;
+    rq2_m1_0 <= \$284 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$284 ;
+    rq2_part1_0 <= \$285 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$285 ;
+    rq2_part1_0_r <= \$286 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$286 ;
+    rq2_part1_0_rr <= \$287 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$287 ;
+    rq2_x1_1 <= \$288 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$288 ;
+    rq2_m1_1 <= \$289 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$289 ;
+    rq2_part1_1 <= \$290 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$290 ;
+    rq2_part1_1_r <= \$291 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$291 ;
+    rq2_part1_1_rr <= \$292 ;
   always @(posedge clk)
-    rq2_prod <= \$292 ;
+    rq2_prod <= \$293 ;
   always @(posedge clk)
-    rq2_floor <= \$293 ;
+    rq2_floor <= \$294 ;
   always @(posedge clk)
-    rq2_above <= \$294 ;
+    rq2_above <= \$295 ;
   always @(posedge clk)
-    rq2_tie <= \$295 ;
+    rq2_tie <= \$296 ;
   always @(posedge clk)
-    rq2_code <= \$296 ;
+    rq2_code <= \$297 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$297 ;
+    rq3_mult_1 <= \$298 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$298 ;
+    rq3_mult_2 <= \$299 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$299 ;
+    rq3_mult_3 <= \$300 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$300 ;
+    rq3_mult_4 <= \$301 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$301 ;
+    rq3_mult_5 <= \$302 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$302 ;
+    rq3_mult_6 <= \$303 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$303 ;
+    rq3_mult_7 <= \$304 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$304 ;
+    rq3_mult_8 <= \$305 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$305 ;
+    rq3_shift_1 <= \$306 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$306 ;
+    rq3_shift_2 <= \$307 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$307 ;
+    rq3_shift_3 <= \$308 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$308 ;
+    rq3_shift_4 <= \$309 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$309 ;
+    rq3_shift_5 <= \$310 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$310 ;
+    rq3_shift_6 <= \$311 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$311 ;
+    rq3_shift_7 <= \$312 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$312 ;
+    rq3_shift_8 <= \$313 ;
   always @(posedge clk)
-    rq3_half_1 <= \$313 ;
+    rq3_half_1 <= \$314 ;
   always @(posedge clk)
-    rq3_half_2 <= \$314 ;
+    rq3_half_2 <= \$315 ;
   always @(posedge clk)
-    rq3_half_3 <= \$315 ;
+    rq3_half_3 <= \$316 ;
   always @(posedge clk)
-    rq3_half_4 <= \$316 ;
+    rq3_half_4 <= \$317 ;
   always @(posedge clk)
-    rq3_half_5 <= \$317 ;
+    rq3_half_5 <= \$318 ;
   always @(posedge clk)
-    rq3_half_6 <= \$318 ;
+    rq3_half_6 <= \$319 ;
   always @(posedge clk)
-    rq3_half_7 <= \$319 ;
+    rq3_half_7 <= \$320 ;
   always @(posedge clk)
-    rq3_half_8 <= \$320 ;
+    rq3_half_8 <= \$321 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$321 ;
+    rq3_mask_1 <= \$322 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$322 ;
+    rq3_mask_2 <= \$323 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$323 ;
+    rq3_mask_3 <= \$324 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$324 ;
+    rq3_mask_4 <= \$325 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$325 ;
+    rq3_mask_5 <= \$326 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$326 ;
+    rq3_mask_6 <= \$327 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$327 ;
+    rq3_mask_7 <= \$328 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$328 ;
+    rq3_mask_8 <= \$329 ;
   always @(posedge clk)
-    rq3_x <= \$329 ;
+    rq3_x <= \$330 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$330 ;
+    rq3_x0_0 <= \$331 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$331 ;
+    rq3_m0_0 <= \$332 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$332 ;
+    rq3_part0_0 <= \$333 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$333 ;
+    rq3_part0_0_r <= \$334 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$334 ;
+    rq3_part0_0_rr <= \$335 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$335 ;
+    rq3_x0_1 <= \$336 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$336 ;
+    rq3_m0_1 <= \$337 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$337 ;
+    rq3_part0_1 <= \$338 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$338 ;
+    rq3_part0_1_r <= \$339 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$339 ;
+    rq3_part0_1_rr <= \$340 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$340 ;
+    rq3_x1_0 <= \$341 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$341 ;
+    rq3_m1_0 <= \$342 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$342 ;
+    rq3_part1_0 <= \$343 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$343 ;
+    rq3_part1_0_r <= \$344 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$344 ;
+    rq3_part1_0_rr <= \$345 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$345 ;
+    rq3_x1_1 <= \$346 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$346 ;
+    rq3_m1_1 <= \$347 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$347 ;
+    rq3_part1_1 <= \$348 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$348 ;
+    rq3_part1_1_r <= \$349 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$349 ;
+    rq3_part1_1_rr <= \$350 ;
   always @(posedge clk)
-    rq3_prod <= \$350 ;
+    rq3_prod <= \$351 ;
   always @(posedge clk)
-    rq3_floor <= \$351 ;
+    rq3_floor <= \$352 ;
   always @(posedge clk)
-    rq3_above <= \$352 ;
+    rq3_above <= \$353 ;
   always @(posedge clk)
-    rq3_tie <= \$353 ;
+    rq3_tie <= \$354 ;
   always @(posedge clk)
-    rq3_code <= \$354 ;
+    rq3_code <= \$355 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$355 ;
+    rq4_mult_1 <= \$356 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$356 ;
+    rq4_mult_2 <= \$357 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$357 ;
+    rq4_mult_3 <= \$358 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$358 ;
+    rq4_mult_4 <= \$359 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$359 ;
+    rq4_mult_5 <= \$360 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$360 ;
+    rq4_mult_6 <= \$361 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$361 ;
+    rq4_mult_7 <= \$362 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$362 ;
+    rq4_mult_8 <= \$363 ;
   always @(posedge clk)
-    rq4_x <= \$363 ;
+    rq4_x <= \$364 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$364 ;
+    rq4_x0_0 <= \$365 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$365 ;
+    rq4_m0_0 <= \$366 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$366 ;
+    rq4_part0_0 <= \$367 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$367 ;
+    rq4_part0_0_r <= \$368 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$368 ;
+    rq4_part0_0_rr <= \$369 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$369 ;
+    rq4_x0_1 <= \$370 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$370 ;
+    rq4_m0_1 <= \$371 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$371 ;
+    rq4_part0_1 <= \$372 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$372 ;
+    rq4_part0_1_r <= \$373 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$373 ;
+    rq4_part0_1_rr <= \$374 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$374 ;
+    rq4_x1_0 <= \$375 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$375 ;
+    rq4_m1_0 <= \$376 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$376 ;
+    rq4_part1_0 <= \$377 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$377 ;
+    rq4_part1_0_r <= \$378 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$378 ;
+    rq4_part1_0_rr <= \$379 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$379 ;
+    rq4_x1_1 <= \$380 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$380 ;
+    rq4_m1_1 <= \$381 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$381 ;
+    rq4_part1_1 <= \$382 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$382 ;
+    rq4_part1_1_r <= \$383 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$383 ;
+    rq4_part1_1_rr <= \$384 ;
   always @(posedge clk)
-    rq4_prod <= \$384 ;
+    rq4_prod <= \$385 ;
   always @(posedge clk)
-    rq4_floor <= \$385 ;
+    rq4_floor <= \$386 ;
   always @(posedge clk)
-    rq4_above <= \$386 ;
+    rq4_above <= \$387 ;
   always @(posedge clk)
-    rq4_tie <= \$387 ;
+    rq4_tie <= \$388 ;
   always @(posedge clk)
-    rq4_code <= \$388 ;
-  always @(posedge clk)
-    q_owed <= \$389 ;
+    rq4_code <= \$389 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = \$signature__addr ;
-    if (\$155 ) begin
-      \$390  = \$158 [3:0];
-    end
+    \$390  = \$24 [3:0];
     if (rst) begin
       \$390  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = rport__addr;
-    if (\$162 ) begin
-      \$391  = \$165 [3:0];
-    end
+    \$391  = \$149 ;
     if (rst) begin
-      \$391  = 4'h0;
+      \$391  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = \$178 [3:0];
+    \$392  = \$signature__addr ;
+    if (\$156 ) begin
+      \$392  = \$159 [3:0];
+    end
     if (rst) begin
       \$392  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = o__valid;
-    if (\$180 ) begin
-      \$393  = \$182 ;
+    \$393  = rport__addr;
+    if (\$163 ) begin
+      \$393  = \$166 [3:0];
     end
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = o__payload;
-    if (\$180 ) begin
-      \$394  = \$184 ;
+    \$394  = \$179 [3:0];
+    if (rst) begin
+      \$394  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$395  = o__valid;
+    if (\$181 ) begin
+      \$395  = \$183 ;
     end
     if (rst) begin
-      \$394  = 40'h0000000000;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$32  = 25'h12ba2c5;
-      1'h1:
-          \$32  = 25'h16ca50d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$54  = 25'h125825c;
-      1'h1:
-          \$54  = 25'h18bae02;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$76  = 25'h1b41e7a;
-      1'h1:
-          \$76  = 25'h173f81e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$98  = 25'h114a972;
-      1'h1:
-          \$98  = 25'h1b76458;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$99  = 6'h21;
-      1'h1:
-          \$99  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$100  = 34'h100000000;
-      1'h1:
-          \$100  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$101  = 34'h1ffffffff;
-      1'h1:
-          \$101  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$123  = 25'h18d231a;
-      1'h1:
-          \$123  = 25'h1413c6a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = group;
-    if (\$27 ) begin
-      \$185  = \$30 [0];
+    \$396  = o__payload;
+    if (\$181 ) begin
+      \$396  = \$185 ;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$396  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$31 ;
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$36  = 25'h12ba2c5;
+      1'h1:
+          \$36  = 25'h16ca50d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$58  = 25'h125825c;
+      1'h1:
+          \$58  = 25'h18bae02;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$80  = 25'h1b41e7a;
+      1'h1:
+          \$80  = 25'h173f81e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$102  = 25'h114a972;
+      1'h1:
+          \$102  = 25'h1b76458;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$103  = 6'h21;
+      1'h1:
+          \$103  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$104  = 34'h100000000;
+      1'h1:
+          \$104  = 34'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$105  = 34'h1ffffffff;
+      1'h1:
+          \$105  = 34'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$127  = 25'h18d231a;
+      1'h1:
+          \$127  = 25'h1413c6a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$186  = group;
+    if (\$31 ) begin
+      \$186  = \$34 [0];
+    end
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = rq_valid_1;
+    \$187  = \$35 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq_valid_2;
+    \$188  = rq_valid_1;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq_valid_3;
+    \$189  = rq_valid_2;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rq_valid_4;
+    \$190  = rq_valid_3;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rq_valid_5;
+    \$191  = rq_valid_4;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rq_valid_6;
+    \$192  = rq_valid_5;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rq_valid_7;
+    \$193  = rq_valid_6;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rq_valid_8;
+    \$194  = rq_valid_7;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$32 ;
+    \$195  = rq_valid_8;
     if (rst) begin
-      \$195  = 25'h0000000;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rq0_mult_1;
+    \$196  = \$36 ;
     if (rst) begin
       \$196  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rq0_mult_2;
+    \$197  = rq0_mult_1;
     if (rst) begin
       \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq0_mult_3;
+    \$198  = rq0_mult_2;
     if (rst) begin
       \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq0_mult_4;
+    \$199  = rq0_mult_3;
     if (rst) begin
       \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rq0_mult_5;
+    \$200  = rq0_mult_4;
     if (rst) begin
       \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq0_mult_6;
+    \$201  = rq0_mult_5;
     if (rst) begin
       \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rq0_mult_7;
+    \$202  = rq0_mult_6;
     if (rst) begin
       \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = i__payload[22:0];
+    \$203  = rq0_mult_7;
     if (rst) begin
-      \$203  = 23'h000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rq0_x[16:0];
+    \$204  = i__payload[22:0];
     if (rst) begin
-      \$204  = 17'h00000;
+      \$204  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq0_mult_1[16:0];
+    \$205  = rq0_x[16:0];
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \$33 ;
+    \$206  = rq0_mult_1[16:0];
     if (rst) begin
-      \$206  = 34'h000000000;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq0_part0_0;
+    \$207  = \$37 ;
     if (rst) begin
       \$207  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rq0_part0_0_r;
+    \$208  = rq0_part0_0;
     if (rst) begin
       \$208  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq0_x[16:0];
+    \$209  = rq0_part0_0_r;
     if (rst) begin
-      \$209  = 17'h00000;
+      \$209  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rq0_mult_1[24:17];
+    \$210  = rq0_x[16:0];
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$34 ;
+    \$211  = rq0_mult_1[24:17];
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rq0_part0_1;
+    \$212  = \$38 ;
     if (rst) begin
       \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rq0_part0_1_r;
+    \$213  = rq0_part0_1;
     if (rst) begin
       \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rq0_x[22:17];
+    \$214  = rq0_part0_1_r;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq0_mult_1[16:0];
+    \$215  = rq0_x[22:17];
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \$35 ;
+    \$216  = rq0_mult_1[16:0];
     if (rst) begin
-      \$216  = 23'h000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq0_part1_0;
+    \$217  = \$39 ;
     if (rst) begin
       \$217  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rq0_part1_0_r;
+    \$218  = rq0_part1_0;
     if (rst) begin
       \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = rq0_x[22:17];
+    \$219  = rq0_part1_0_r;
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rq0_mult_1[24:17];
+    \$220  = rq0_x[22:17];
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$36 ;
+    \$221  = rq0_mult_1[24:17];
     if (rst) begin
-      \$221  = 14'h0000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rq0_part1_1;
+    \$222  = \$40 ;
     if (rst) begin
       \$222  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rq0_part1_1_r;
+    \$223  = rq0_part1_1;
     if (rst) begin
       \$223  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \$44 [47:0];
+    \$224  = rq0_part1_1_r;
     if (rst) begin
-      \$224  = 48'h000000000000;
+      \$224  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \$45 ;
+    \$225  = \$48 [47:0];
     if (rst) begin
       \$225  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \$46 ;
+    \$226  = \$49 ;
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$49 ;
+    \$227  = \$50 ;
     if (rst) begin
       \$227  = 1'h0;
     end
@@ -12408,236 +12461,236 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$228  = \$53 ;
     if (rst) begin
-      \$228  = 50'h0000000000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$54 ;
+    \$229  = \$57 ;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rq1_mult_1;
+    \$230  = \$58 ;
     if (rst) begin
       \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq1_mult_2;
+    \$231  = rq1_mult_1;
     if (rst) begin
       \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = rq1_mult_3;
+    \$232  = rq1_mult_2;
     if (rst) begin
       \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rq1_mult_4;
+    \$233  = rq1_mult_3;
     if (rst) begin
       \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq1_mult_5;
+    \$234  = rq1_mult_4;
     if (rst) begin
       \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq1_mult_6;
+    \$235  = rq1_mult_5;
     if (rst) begin
       \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq1_mult_7;
+    \$236  = rq1_mult_6;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = i__payload[45:23];
+    \$237  = rq1_mult_7;
     if (rst) begin
-      \$237  = 23'h000000;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rq1_x[16:0];
+    \$238  = i__payload[45:23];
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq1_mult_1[16:0];
+    \$239  = rq1_x[16:0];
     if (rst) begin
       \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$55 ;
+    \$240  = rq1_mult_1[16:0];
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = rq1_part0_0;
+    \$241  = \$59 ;
     if (rst) begin
       \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = rq1_part0_0_r;
+    \$242  = rq1_part0_0;
     if (rst) begin
       \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq1_x[16:0];
+    \$243  = rq1_part0_0_r;
     if (rst) begin
-      \$243  = 17'h00000;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = rq1_mult_1[24:17];
+    \$244  = rq1_x[16:0];
     if (rst) begin
-      \$244  = 8'h00;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$56 ;
+    \$245  = rq1_mult_1[24:17];
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq1_part0_1;
+    \$246  = \$60 ;
     if (rst) begin
       \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = rq1_part0_1_r;
+    \$247  = rq1_part0_1;
     if (rst) begin
       \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = rq1_x[22:17];
+    \$248  = rq1_part0_1_r;
     if (rst) begin
-      \$248  = 6'h00;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq1_mult_1[16:0];
+    \$249  = rq1_x[22:17];
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$57 ;
+    \$250  = rq1_mult_1[16:0];
     if (rst) begin
-      \$250  = 23'h000000;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = rq1_part1_0;
+    \$251  = \$61 ;
     if (rst) begin
       \$251  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = rq1_part1_0_r;
+    \$252  = rq1_part1_0;
     if (rst) begin
       \$252  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = rq1_x[22:17];
+    \$253  = rq1_part1_0_r;
     if (rst) begin
-      \$253  = 6'h00;
+      \$253  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq1_mult_1[24:17];
+    \$254  = rq1_x[22:17];
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = \$58 ;
+    \$255  = rq1_mult_1[24:17];
     if (rst) begin
-      \$255  = 14'h0000;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = rq1_part1_1;
+    \$256  = \$62 ;
     if (rst) begin
       \$256  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = rq1_part1_1_r;
+    \$257  = rq1_part1_1;
     if (rst) begin
       \$257  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$66 [47:0];
+    \$258  = rq1_part1_1_r;
     if (rst) begin
-      \$258  = 48'h000000000000;
+      \$258  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$67 ;
+    \$259  = \$70 [47:0];
     if (rst) begin
       \$259  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$68 ;
+    \$260  = \$71 ;
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = \$71 ;
+    \$261  = \$72 ;
     if (rst) begin
       \$261  = 1'h0;
     end
@@ -12646,236 +12699,236 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$262  = \$75 ;
     if (rst) begin
-      \$262  = 50'h0000000000000;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = \$76 ;
+    \$263  = \$79 ;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = rq2_mult_1;
+    \$264  = \$80 ;
     if (rst) begin
       \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = rq2_mult_2;
+    \$265  = rq2_mult_1;
     if (rst) begin
       \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = rq2_mult_3;
+    \$266  = rq2_mult_2;
     if (rst) begin
       \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = rq2_mult_4;
+    \$267  = rq2_mult_3;
     if (rst) begin
       \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = rq2_mult_5;
+    \$268  = rq2_mult_4;
     if (rst) begin
       \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = rq2_mult_6;
+    \$269  = rq2_mult_5;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = rq2_mult_7;
+    \$270  = rq2_mult_6;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = i__payload[68:46];
+    \$271  = rq2_mult_7;
     if (rst) begin
-      \$271  = 23'h000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = rq2_x[16:0];
+    \$272  = i__payload[68:46];
     if (rst) begin
-      \$272  = 17'h00000;
+      \$272  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = rq2_mult_1[16:0];
+    \$273  = rq2_x[16:0];
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = \$77 ;
+    \$274  = rq2_mult_1[16:0];
     if (rst) begin
-      \$274  = 34'h000000000;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = rq2_part0_0;
+    \$275  = \$81 ;
     if (rst) begin
       \$275  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = rq2_part0_0_r;
+    \$276  = rq2_part0_0;
     if (rst) begin
       \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = rq2_x[16:0];
+    \$277  = rq2_part0_0_r;
     if (rst) begin
-      \$277  = 17'h00000;
+      \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = rq2_mult_1[24:17];
+    \$278  = rq2_x[16:0];
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = \$78 ;
+    \$279  = rq2_mult_1[24:17];
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = rq2_part0_1;
+    \$280  = \$82 ;
     if (rst) begin
       \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = rq2_part0_1_r;
+    \$281  = rq2_part0_1;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = rq2_x[22:17];
+    \$282  = rq2_part0_1_r;
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = rq2_mult_1[16:0];
+    \$283  = rq2_x[22:17];
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = \$79 ;
+    \$284  = rq2_mult_1[16:0];
     if (rst) begin
-      \$284  = 23'h000000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = rq2_part1_0;
+    \$285  = \$83 ;
     if (rst) begin
       \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = rq2_part1_0_r;
+    \$286  = rq2_part1_0;
     if (rst) begin
       \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = rq2_x[22:17];
+    \$287  = rq2_part1_0_r;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = rq2_mult_1[24:17];
+    \$288  = rq2_x[22:17];
     if (rst) begin
-      \$288  = 8'h00;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = \$80 ;
+    \$289  = rq2_mult_1[24:17];
     if (rst) begin
-      \$289  = 14'h0000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = rq2_part1_1;
+    \$290  = \$84 ;
     if (rst) begin
       \$290  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = rq2_part1_1_r;
+    \$291  = rq2_part1_1;
     if (rst) begin
       \$291  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = \$88 [47:0];
+    \$292  = rq2_part1_1_r;
     if (rst) begin
-      \$292  = 48'h000000000000;
+      \$292  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = \$89 ;
+    \$293  = \$92 [47:0];
     if (rst) begin
       \$293  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = \$90 ;
+    \$294  = \$93 ;
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = \$93 ;
+    \$295  = \$94 ;
     if (rst) begin
       \$295  = 1'h0;
     end
@@ -12884,404 +12937,404 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$296  = \$97 ;
     if (rst) begin
-      \$296  = 50'h0000000000000;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = \$98 ;
+    \$297  = \$101 ;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = rq3_mult_1;
+    \$298  = \$102 ;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = rq3_mult_2;
+    \$299  = rq3_mult_1;
     if (rst) begin
       \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = rq3_mult_3;
+    \$300  = rq3_mult_2;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = rq3_mult_4;
+    \$301  = rq3_mult_3;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = rq3_mult_5;
+    \$302  = rq3_mult_4;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = rq3_mult_6;
+    \$303  = rq3_mult_5;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = rq3_mult_7;
+    \$304  = rq3_mult_6;
     if (rst) begin
       \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = \$99 ;
+    \$305  = rq3_mult_7;
     if (rst) begin
-      \$305  = 6'h00;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = rq3_shift_1;
+    \$306  = \$103 ;
     if (rst) begin
       \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = rq3_shift_2;
+    \$307  = rq3_shift_1;
     if (rst) begin
       \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = rq3_shift_3;
+    \$308  = rq3_shift_2;
     if (rst) begin
       \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = rq3_shift_4;
+    \$309  = rq3_shift_3;
     if (rst) begin
       \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = rq3_shift_5;
+    \$310  = rq3_shift_4;
     if (rst) begin
       \$310  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = rq3_shift_6;
+    \$311  = rq3_shift_5;
     if (rst) begin
       \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = rq3_shift_7;
+    \$312  = rq3_shift_6;
     if (rst) begin
       \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = \$100 ;
+    \$313  = rq3_shift_7;
     if (rst) begin
-      \$313  = 34'h000000000;
+      \$313  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = rq3_half_1;
+    \$314  = \$104 ;
     if (rst) begin
       \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = rq3_half_2;
+    \$315  = rq3_half_1;
     if (rst) begin
       \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = rq3_half_3;
+    \$316  = rq3_half_2;
     if (rst) begin
       \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = rq3_half_4;
+    \$317  = rq3_half_3;
     if (rst) begin
       \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = rq3_half_5;
+    \$318  = rq3_half_4;
     if (rst) begin
       \$318  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = rq3_half_6;
+    \$319  = rq3_half_5;
     if (rst) begin
       \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = rq3_half_7;
+    \$320  = rq3_half_6;
     if (rst) begin
       \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = \$101 ;
+    \$321  = rq3_half_7;
     if (rst) begin
       \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = rq3_mask_1;
+    \$322  = \$105 ;
     if (rst) begin
       \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = rq3_mask_2;
+    \$323  = rq3_mask_1;
     if (rst) begin
       \$323  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = rq3_mask_3;
+    \$324  = rq3_mask_2;
     if (rst) begin
       \$324  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = rq3_mask_4;
+    \$325  = rq3_mask_3;
     if (rst) begin
       \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = rq3_mask_5;
+    \$326  = rq3_mask_4;
     if (rst) begin
       \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = rq3_mask_6;
+    \$327  = rq3_mask_5;
     if (rst) begin
       \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = rq3_mask_7;
+    \$328  = rq3_mask_6;
     if (rst) begin
       \$328  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = i__payload[91:69];
+    \$329  = rq3_mask_7;
     if (rst) begin
-      \$329  = 23'h000000;
+      \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = rq3_x[16:0];
+    \$330  = i__payload[91:69];
     if (rst) begin
-      \$330  = 17'h00000;
+      \$330  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = rq3_mult_1[16:0];
+    \$331  = rq3_x[16:0];
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = \$102 ;
+    \$332  = rq3_mult_1[16:0];
     if (rst) begin
-      \$332  = 34'h000000000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = rq3_part0_0;
+    \$333  = \$106 ;
     if (rst) begin
       \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = rq3_part0_0_r;
+    \$334  = rq3_part0_0;
     if (rst) begin
       \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = rq3_x[16:0];
+    \$335  = rq3_part0_0_r;
     if (rst) begin
-      \$335  = 17'h00000;
+      \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = rq3_mult_1[24:17];
+    \$336  = rq3_x[16:0];
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = \$103 ;
+    \$337  = rq3_mult_1[24:17];
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = rq3_part0_1;
+    \$338  = \$107 ;
     if (rst) begin
       \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = rq3_part0_1_r;
+    \$339  = rq3_part0_1;
     if (rst) begin
       \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = rq3_x[22:17];
+    \$340  = rq3_part0_1_r;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = rq3_mult_1[16:0];
+    \$341  = rq3_x[22:17];
     if (rst) begin
-      \$341  = 17'h00000;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = \$104 ;
+    \$342  = rq3_mult_1[16:0];
     if (rst) begin
-      \$342  = 23'h000000;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = rq3_part1_0;
+    \$343  = \$108 ;
     if (rst) begin
       \$343  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = rq3_part1_0_r;
+    \$344  = rq3_part1_0;
     if (rst) begin
       \$344  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = rq3_x[22:17];
+    \$345  = rq3_part1_0_r;
     if (rst) begin
-      \$345  = 6'h00;
+      \$345  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = rq3_mult_1[24:17];
+    \$346  = rq3_x[22:17];
     if (rst) begin
-      \$346  = 8'h00;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = \$105 ;
+    \$347  = rq3_mult_1[24:17];
     if (rst) begin
-      \$347  = 14'h0000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = rq3_part1_1;
+    \$348  = \$109 ;
     if (rst) begin
       \$348  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = rq3_part1_1_r;
+    \$349  = rq3_part1_1;
     if (rst) begin
       \$349  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = \$113 [47:0];
+    \$350  = rq3_part1_1_r;
     if (rst) begin
-      \$350  = 48'h000000000000;
+      \$350  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = \$114 ;
+    \$351  = \$117 [47:0];
     if (rst) begin
       \$351  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = \$115 ;
+    \$352  = \$118 ;
     if (rst) begin
-      \$352  = 1'h0;
+      \$352  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = \$118 ;
+    \$353  = \$119 ;
     if (rst) begin
       \$353  = 1'h0;
     end
@@ -13290,236 +13343,236 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$354  = \$122 ;
     if (rst) begin
-      \$354  = 50'h0000000000000;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = \$123 ;
+    \$355  = \$126 ;
     if (rst) begin
-      \$355  = 25'h0000000;
+      \$355  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = rq4_mult_1;
+    \$356  = \$127 ;
     if (rst) begin
       \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = rq4_mult_2;
+    \$357  = rq4_mult_1;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = rq4_mult_3;
+    \$358  = rq4_mult_2;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = rq4_mult_4;
+    \$359  = rq4_mult_3;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = rq4_mult_5;
+    \$360  = rq4_mult_4;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = rq4_mult_6;
+    \$361  = rq4_mult_5;
     if (rst) begin
       \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = rq4_mult_7;
+    \$362  = rq4_mult_6;
     if (rst) begin
       \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = i__payload[114:92];
+    \$363  = rq4_mult_7;
     if (rst) begin
-      \$363  = 23'h000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = rq4_x[16:0];
+    \$364  = i__payload[114:92];
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = rq4_mult_1[16:0];
+    \$365  = rq4_x[16:0];
     if (rst) begin
       \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = \$124 ;
+    \$366  = rq4_mult_1[16:0];
     if (rst) begin
-      \$366  = 34'h000000000;
+      \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = rq4_part0_0;
+    \$367  = \$128 ;
     if (rst) begin
       \$367  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = rq4_part0_0_r;
+    \$368  = rq4_part0_0;
     if (rst) begin
       \$368  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = rq4_x[16:0];
+    \$369  = rq4_part0_0_r;
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = rq4_mult_1[24:17];
+    \$370  = rq4_x[16:0];
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = \$125 ;
+    \$371  = rq4_mult_1[24:17];
     if (rst) begin
-      \$371  = 25'h0000000;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = rq4_part0_1;
+    \$372  = \$129 ;
     if (rst) begin
       \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = rq4_part0_1_r;
+    \$373  = rq4_part0_1;
     if (rst) begin
       \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = rq4_x[22:17];
+    \$374  = rq4_part0_1_r;
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = rq4_mult_1[16:0];
+    \$375  = rq4_x[22:17];
     if (rst) begin
-      \$375  = 17'h00000;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = \$126 ;
+    \$376  = rq4_mult_1[16:0];
     if (rst) begin
-      \$376  = 23'h000000;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = rq4_part1_0;
+    \$377  = \$130 ;
     if (rst) begin
       \$377  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = rq4_part1_0_r;
+    \$378  = rq4_part1_0;
     if (rst) begin
       \$378  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = rq4_x[22:17];
+    \$379  = rq4_part1_0_r;
     if (rst) begin
-      \$379  = 6'h00;
+      \$379  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = rq4_mult_1[24:17];
+    \$380  = rq4_x[22:17];
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = \$127 ;
+    \$381  = rq4_mult_1[24:17];
     if (rst) begin
-      \$381  = 14'h0000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = rq4_part1_1;
+    \$382  = \$131 ;
     if (rst) begin
       \$382  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = rq4_part1_1_r;
+    \$383  = rq4_part1_1;
     if (rst) begin
       \$383  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = \$135 [47:0];
+    \$384  = rq4_part1_1_r;
     if (rst) begin
-      \$384  = 48'h000000000000;
+      \$384  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = \$136 ;
+    \$385  = \$139 [47:0];
     if (rst) begin
       \$385  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = \$137 ;
+    \$386  = \$140 ;
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = \$140 ;
+    \$387  = \$141 ;
     if (rst) begin
       \$387  = 1'h0;
     end
@@ -13528,17 +13581,18 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$388  = \$144 ;
     if (rst) begin
-      \$388  = 50'h0000000000000;
+      \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = \$148 [3:0];
+    \$389  = \$148 ;
     if (rst) begin
-      \$389  = 4'h0;
+      \$389  = 50'h0000000000000;
     end
   end
-  assign i__ready = q_room;
+  assign q_room = i__ready;
+  assign q_owed_next = \$24 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -13570,37 +13624,37 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign rq2_rem[33:0] = rq2_prod[33:0];
   assign rq4_rem[47:34] = 14'h0000;
   assign rq4_rem[33:0] = rq4_prod[33:0];
-  assign \$28  = group;
-  assign \$37  = { 1'h0, rq0_part0_0_rr };
-  assign \$39  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$41  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$43  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$45  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
-  assign \$48  = 1'h1;
-  assign \$49  = \$47 ;
-  assign \$59  = { 1'h0, rq1_part0_0_rr };
-  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$65  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$67  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
-  assign \$70  = 1'h1;
-  assign \$71  = \$69 ;
-  assign \$81  = { 1'h0, rq2_part0_0_rr };
-  assign \$83  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$85  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$87  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$89  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
-  assign \$92  = 1'h1;
-  assign \$93  = \$91 ;
-  assign \$106  = { 1'h0, rq3_part0_0_rr };
-  assign \$108  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$110  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$112  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$128  = { 1'h0, rq4_part0_0_rr };
-  assign \$130  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$132  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
-  assign \$134  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
-  assign \$136  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
-  assign \$139  = 1'h1;
-  assign \$140  = \$138 ;
+  assign \$32  = group;
+  assign \$41  = { 1'h0, rq0_part0_0_rr };
+  assign \$43  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$45  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$47  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$49  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
+  assign \$52  = 1'h1;
+  assign \$53  = \$51 ;
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$71  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
+  assign \$74  = 1'h1;
+  assign \$75  = \$73 ;
+  assign \$85  = { 1'h0, rq2_part0_0_rr };
+  assign \$87  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$89  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$91  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$93  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
+  assign \$96  = 1'h1;
+  assign \$97  = \$95 ;
+  assign \$110  = { 1'h0, rq3_part0_0_rr };
+  assign \$112  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$114  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$116  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$132  = { 1'h0, rq4_part0_0_rr };
+  assign \$134  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$136  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
+  assign \$138  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
+  assign \$140  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
+  assign \$143  = 1'h1;
+  assign \$144  = \$142 ;
 endmodule
