@@ -47,6 +47,7 @@ class Device:
     dsp_min_product_bits: int = 0  # products narrower than this stay in logic (Yosys's DSP_Y_MINWIDTH)
     fanout_drivers: tuple[tuple[str, str], ...] = ()  # (cell type, output port) that :mod:`.fanout` may copy
     dsp_registers: bool = False  # product and operand registers go into the DSP blocks (:mod:`.dsp_registers`)
+    clock_pin: str | None = None  # a dedicated clock input (PCLK) the clock port is locked to; None: placer's choice
 
     def dsp_cost(self, a_bits: int, b_bits: int) -> int:
         """DSP blocks Yosys's ``mul2dsp`` mapping gives an ``a_bits`` x ``b_bits`` multiplier."""
@@ -55,18 +56,21 @@ class Device:
         return -(-a_bits // self.dsp_width) * -(-b_bits // self.dsp_width)
 
 
-def _ecp5(name: str, part: str, package: str, package_ios: int, size: str, dsp_blocks: int) -> Device:
+def _ecp5(name: str, part: str, package: str, package_ios: int, size: str, dsp_blocks: int, clock_pin: str) -> Device:
     return Device(name, part, package, package_ios, "synth_ecp5", _NEXTPNR_ECP5, (size, "--package", package),
                   lut_bel="TRELLIS_COMB", ff_bel="TRELLIS_FF", ff_cell="TRELLIS_FF", dsp_bel="MULT18X18D",
                   bram_bel="DP16KD", dist_ram_cell="TRELLIS_DPR16X4", dsp_blocks=dsp_blocks, dsp_width=18,
-                  fanout_drivers=(("LUT4", "Z"), ("TRELLIS_FF", "Q")), dsp_registers=True)
+                  fanout_drivers=(("LUT4", "Z"), ("TRELLIS_FF", "Q")), dsp_registers=True, clock_pin=clock_pin)
 
 
 _ICE40_FF_VARIANTS = ("", "E", "R", "ER", "S", "ES", "SR", "ESR", "SS", "ESS")
 
 DEVICES: dict[str, Device] = {
-    "ecp5-85k": _ecp5("ecp5-85k", "LFE5U-85F", "CABGA381", 205, "--85k", 156),
-    "ecp5-25k": _ecp5("ecp5-25k", "LFE5U-25F", "CABGA256", 197, "--25k", 28),
+    # Clock pins: PCLK inputs as boards use them (CABGA381: G2, the ULX3S's 25 MHz clock; CABGA256: P6,
+    # the Colorlight 5A-75B's). Left to the placer, the clock pad landed where no route reaches the
+    # global network for some seeds ("Failed to route arc ... G_CLKI").
+    "ecp5-85k": _ecp5("ecp5-85k", "LFE5U-85F", "CABGA381", 205, "--85k", 156, clock_pin="G2"),
+    "ecp5-25k": _ecp5("ecp5-25k", "LFE5U-25F", "CABGA256", 197, "--25k", 28, clock_pin="P6"),
     "ice40-up5k": Device("ice40-up5k", "iCE40UP5K", "SG48", 39, synth="synth_ice40 -dsp", nextpnr=_NEXTPNR_ICE40,
                          nextpnr_args=("--up5k", "--package", "sg48"), lut_bel="ICESTORM_LC", ff_bel="ICESTORM_LC",
                          ff_cell="SB_DFF", dsp_bel="ICESTORM_DSP", bram_bel="ICESTORM_RAM", dist_ram_cell=None,

@@ -48,7 +48,7 @@ __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multiplier
 
 DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
 DEFAULT_SEED = 1
-FLOW_VERSION = "11"  # bump when the scripts or the parsing below change: part of the cache key
+FLOW_VERSION = "12"  # bump when the scripts or the parsing below change: part of the cache key
 MAX_SEEDS = 16
 DEFAULT_PNR_TIMEOUT_S = 1800.0  # one nextpnr run; router2 can go on for hours on a congested design
 KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
@@ -280,6 +280,9 @@ def _place_and_route(dev: Device, freq: float, seed: int, work: Path, progress: 
     """
     args = [*dev.nextpnr_args, "--json", "core.json", "--report", "report.json", "--freq", f"{freq:g}",
             "--seed", str(seed), "--router", "router2", "--timing-allow-fail", "-q", "-l", "nextpnr.log"]
+    if dev.clock_pin is not None:
+        (work / "clock.lpf").write_text(f'LOCATE COMP "{KEEP_PORTS[0]}" SITE "{dev.clock_pin}";\n')
+        args += ["--lpf", "clock.lpf", "--lpf-allow-unconstrained"]  # the reset stays the placer's
     for stale in ("report.json", "nextpnr.log"):
         (work / stale).unlink(missing_ok=True)  # another seed's
     code, seconds = run_tool(dev.nextpnr, args, work, f"place and route (nextpnr, seed {seed})", progress, timeout_s)
