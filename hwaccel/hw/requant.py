@@ -17,8 +17,10 @@ that no stage holds more than one wide operation or one route from a DSP block (
 7. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
    compared with ``half = 2**(n-1)``;
 8. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
-   always (``half_up``) or when ``q`` is odd (``half_even``);
-9. clamp;
+   always (``half_up``) or when ``q`` is odd (``half_even``); beside it, whether that code lies
+   below ``lo`` or above ``hi``, from ``q`` against ``lo - zero_point - up`` (and ``hi``), so that
+   the clamp is not a compare of the wide sum;
+9. clamp: a choice between ``lo``, ``hi`` and the code's low bits by those two flags;
 
 and a table (LUT) stage when the params have one. The last stage's register is the head of the
 caller's :class:`~.queue.OutputQueue`: the pipeline returns what goes into it (the clamped codes,
@@ -132,6 +134,10 @@ def requant_pipeline(
     for lane, table in enumerate(entries):
         fields = {f: [getattr(e, f) for e in table] for f in ("mult", "shift", "half", "zero_point", "lo", "hi")}
         fields["mask"] = [2 * e.half - 1 if e.half else 0 for e in table]  # 2**n - 1
+        # the clamp's bounds on q, for up = 0 and up = 1
+        for up in (0, 1):
+            fields[f"q_lo{up}"] = [e.lo - e.zero_point - up for e in table]
+            fields[f"q_hi{up}"] = [e.hi - e.zero_point - up for e in table]
         # a setting that varies with ``select`` is registered in stage 1 and carried down to where it is used
         setting: dict[str, list[Value]] = {}
         for f, v in fields.items():
@@ -165,10 +171,16 @@ def requant_pipeline(
         above = reg(7, remainder > half, unsigned(1), f"rq{lane}_above")
         tie = reg(7, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
         up = above | (tie & (1 if params.rounding == "half_up" else floor[0]))
-        code = reg(8, setting["zero_point"][7] + floor + up, signed(width + 2), f"rq{lane}_code")
+        # only the code's low bits are kept: they are the code whenever it lies in [lo, hi];
+        # code < lo  <=>  q < lo - zero_point - up, and likewise for hi
+        shape = _clamp_shape(params)
+        code = reg(8, (setting["zero_point"][7] + floor + up)[:shape.width], unsigned(shape.width), f"rq{lane}_code")
+        below = Mux(up, floor < setting["q_lo1"][7], floor < setting["q_lo0"][7])
+        above_hi = Mux(up, floor > setting["q_hi1"][7], floor > setting["q_hi0"][7])
+        under = reg(8, below, unsigned(1), f"rq{lane}_under")
+        over = reg(8, above_hi, unsigned(1), f"rq{lane}_over")
         lo, hi = setting["lo"][8], setting["hi"][8]
-        clamped = Mux(code < lo, lo, Mux(code > hi, hi, code))
-        outs.append(clamped)
+        outs.append(Mux(under, lo, Mux(over, hi, code.as_signed() if shape.signed else code)))
     if params.lut is None:
         return valids[REQUANT_LATENCY - 1], outs
     clamped_regs = [reg(9, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]

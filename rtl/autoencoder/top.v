@@ -4736,241 +4736,261 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire \$1 ;
-  wire [4:0] \$10 ;
-  wire \$100 ;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  wire [4:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [5:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [4:0] \$106 ;
+  wire [4:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [15:0] \$110 ;
-  reg [3:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
-  wire [5:0] \$12 ;
-  reg \$120 ;
-  reg [24:0] \$121 ;
-  reg [24:0] \$122 ;
-  reg [24:0] \$123 ;
-  reg [24:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [24:0] \$127 ;
-  reg [24:0] \$128 ;
-  reg [5:0] \$129 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [4:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire [5:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [15:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [5:0] \$133 ;
-  reg [5:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [36:0] \$137 ;
-  reg [36:0] \$138 ;
-  reg [36:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [24:0] \$137 ;
+  reg [24:0] \$138 ;
+  reg [24:0] \$139 ;
   wire \$14 ;
-  reg [36:0] \$140 ;
-  reg [36:0] \$141 ;
-  reg [36:0] \$142 ;
-  reg [36:0] \$143 ;
-  reg [36:0] \$144 ;
-  reg [36:0] \$145 ;
-  reg [36:0] \$146 ;
-  reg [36:0] \$147 ;
-  reg [36:0] \$148 ;
-  reg [36:0] \$149 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [24:0] \$142 ;
+  reg [24:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [5:0] \$145 ;
+  reg [5:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [5:0] \$149 ;
   wire \$15 ;
-  reg [36:0] \$150 ;
-  reg [36:0] \$151 ;
-  reg [36:0] \$152 ;
-  reg [23:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [33:0] \$156 ;
-  reg [33:0] \$157 ;
-  reg [33:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [5:0] \$150 ;
+  reg [5:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [36:0] \$153 ;
+  reg [36:0] \$154 ;
+  reg [36:0] \$155 ;
+  reg [36:0] \$156 ;
+  reg [36:0] \$157 ;
+  reg [36:0] \$158 ;
+  reg [36:0] \$159 ;
   wire \$16 ;
-  reg [7:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [24:0] \$162 ;
-  reg [24:0] \$163 ;
-  reg [6:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [23:0] \$166 ;
-  reg [23:0] \$167 ;
-  reg [23:0] \$168 ;
-  reg [6:0] \$169 ;
-  wire \$17 ;
-  reg [7:0] \$170 ;
-  reg [14:0] \$171 ;
-  reg [14:0] \$172 ;
-  reg [14:0] \$173 ;
-  reg [48:0] \$174 ;
-  reg [48:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg [50:0] \$178 ;
+  reg [36:0] \$160 ;
+  reg [36:0] \$161 ;
+  reg [36:0] \$162 ;
+  reg [36:0] \$163 ;
+  reg [36:0] \$164 ;
+  reg [36:0] \$165 ;
+  reg [36:0] \$166 ;
+  reg [36:0] \$167 ;
+  reg [36:0] \$168 ;
+  reg [23:0] \$169 ;
+  wire [4:0] \$17 ;
+  reg [16:0] \$170 ;
+  reg [16:0] \$171 ;
+  reg [33:0] \$172 ;
+  reg [33:0] \$173 ;
+  reg [33:0] \$174 ;
+  reg [16:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
   reg [24:0] \$179 ;
-  wire \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire [4:0] \$18 ;
+  reg [6:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [23:0] \$182 ;
+  reg [23:0] \$183 ;
+  reg [23:0] \$184 ;
+  reg [6:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [14:0] \$187 ;
+  reg [14:0] \$188 ;
+  reg [14:0] \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [36:0] \$195 ;
-  reg [36:0] \$196 ;
-  reg [36:0] \$197 ;
-  reg [36:0] \$198 ;
-  reg [36:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [36:0] \$200 ;
-  reg [36:0] \$201 ;
-  reg [36:0] \$202 ;
-  reg [36:0] \$203 ;
-  reg [36:0] \$204 ;
-  reg [36:0] \$205 ;
-  reg [36:0] \$206 ;
-  reg [36:0] \$207 ;
-  reg [36:0] \$208 ;
-  reg [36:0] \$209 ;
-  wire [4:0] \$21 ;
-  reg [36:0] \$210 ;
-  reg [23:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire [4:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [6:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [23:0] \$224 ;
-  reg [23:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg [6:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [14:0] \$229 ;
-  wire \$23 ;
-  reg [14:0] \$230 ;
-  reg [14:0] \$231 ;
-  reg [48:0] \$232 ;
-  reg [48:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [50:0] \$236 ;
-  reg [3:0] \$237 ;
-  reg \$238 ;
-  reg [3:0] \$239 ;
-  reg [24:0] \$24 ;
-  reg [3:0] \$240 ;
-  reg [3:0] \$241 ;
-  reg \$242 ;
-  reg [15:0] \$243 ;
-  reg [5:0] \$25 ;
-  reg [36:0] \$26 ;
-  reg [36:0] \$27 ;
-  wire [33:0] \$28 ;
-  wire [24:0] \$29 ;
-  wire [50:0] \$3 ;
-  wire [23:0] \$30 ;
-  wire [14:0] \$31 ;
-  wire [34:0] \$32 ;
-  wire [35:0] \$33 ;
-  wire [55:0] \$34 ;
-  wire [56:0] \$35 ;
-  wire [54:0] \$36 ;
-  wire [58:0] \$37 ;
-  wire [77:0] \$38 ;
-  wire [78:0] \$39 ;
-  wire [50:0] \$4 ;
-  wire [48:0] \$40 ;
-  wire \$41 ;
+  reg [48:0] \$190 ;
+  reg [48:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg [7:0] \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [24:0] \$199 ;
+  wire [7:0] \$2 ;
+  reg [24:0] \$20 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [5:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [5:0] \$207 ;
+  reg [5:0] \$208 ;
+  reg [5:0] \$209 ;
+  reg [5:0] \$21 ;
+  reg [5:0] \$210 ;
+  reg [5:0] \$211 ;
+  reg [5:0] \$212 ;
+  reg [36:0] \$213 ;
+  reg [36:0] \$214 ;
+  reg [36:0] \$215 ;
+  reg [36:0] \$216 ;
+  reg [36:0] \$217 ;
+  reg [36:0] \$218 ;
+  reg [36:0] \$219 ;
+  reg [36:0] \$22 ;
+  reg [36:0] \$220 ;
+  reg [36:0] \$221 ;
+  reg [36:0] \$222 ;
+  reg [36:0] \$223 ;
+  reg [36:0] \$224 ;
+  reg [36:0] \$225 ;
+  reg [36:0] \$226 ;
+  reg [36:0] \$227 ;
+  reg [36:0] \$228 ;
+  reg [23:0] \$229 ;
+  reg [36:0] \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire [33:0] \$24 ;
+  reg [6:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [23:0] \$242 ;
+  reg [23:0] \$243 ;
+  reg [23:0] \$244 ;
+  reg [6:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [14:0] \$247 ;
+  reg [14:0] \$248 ;
+  reg [14:0] \$249 ;
+  wire [24:0] \$25 ;
+  reg [48:0] \$250 ;
+  reg [48:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [7:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [3:0] \$257 ;
+  reg \$258 ;
+  reg [3:0] \$259 ;
+  wire [23:0] \$26 ;
+  reg [3:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg \$262 ;
+  reg [15:0] \$263 ;
+  wire [14:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [54:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [77:0] \$34 ;
+  wire [78:0] \$35 ;
+  wire [48:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  wire [49:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [49:0] \$45 ;
+  wire [50:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [50:0] \$48 ;
-  reg [24:0] \$49 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [5:0] \$50 ;
-  reg [36:0] \$51 ;
-  reg [36:0] \$52 ;
-  wire [33:0] \$53 ;
-  wire [24:0] \$54 ;
-  wire [23:0] \$55 ;
-  wire [14:0] \$56 ;
-  wire [34:0] \$57 ;
-  wire [35:0] \$58 ;
-  wire [55:0] \$59 ;
-  wire \$6 ;
-  wire [56:0] \$60 ;
-  wire [54:0] \$61 ;
-  wire [58:0] \$62 ;
-  wire [77:0] \$63 ;
-  wire [78:0] \$64 ;
-  wire [48:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [50:0] \$7 ;
-  wire [49:0] \$70 ;
-  wire \$71 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  reg [24:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [36:0] \$57 ;
+  reg [36:0] \$58 ;
+  wire [33:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [24:0] \$60 ;
+  wire [23:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [54:0] \$67 ;
+  wire [58:0] \$68 ;
+  wire [77:0] \$69 ;
+  wire \$7 ;
+  wire [78:0] \$70 ;
+  wire [48:0] \$71 ;
   wire \$72 ;
-  wire [50:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [49:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [50:0] \$8 ;
+  wire [50:0] \$79 ;
+  wire [5:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [4:0] \$90 ;
-  wire [4:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -5016,7 +5036,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [36:0] rq0_half_1 = 37'h0000000000;
   reg [36:0] rq0_half_2 = 37'h0000000000;
@@ -5046,6 +5066,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -5069,13 +5090,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
-  reg [50:0] rq1_code = 51'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [48:0] rq1_floor = 49'h0000000000000;
   reg [36:0] rq1_half_1 = 37'h0000000000;
   reg [36:0] rq1_half_2 = 37'h0000000000;
@@ -5105,6 +5127,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -5128,6 +5151,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
@@ -5163,403 +5187,427 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
-  assign \$9  = i__valid & i__ready;
-  assign \$10  = q_owed + \$9 ;
-  assign \$11  = o__valid & o__ready;
-  assign \$12  = \$10  - \$11 ;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = | q_stored;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 4'hf;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & i__ready;
-  assign \$20  = group == 4'hf;
-  assign \$21  = group + 1'h1;
-  assign \$22  = \$20  ? 5'h00 : \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$28  = rq0_x0_0 * rq0_m0_0;
-  assign \$29  = rq0_x0_1 * rq0_m0_1;
-  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$53  = rq1_x0_0 * rq1_m0_0;
-  assign \$54  = rq1_x0_1 * rq1_m0_1;
-  assign \$55  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$56  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$58  = 1'h0 + \$57 ;
-  assign \$60  = \$58  + \$59 ;
-  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
-  assign \$64  = $signed(\$62 ) + $signed(\$63 );
-  assign \$65  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$66  = rq1_rem > rq1_half_6;
-  assign \$67  = rq1_rem == rq1_half_6;
-  assign \$68  = | rq1_half_6;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$71  = rq1_tie & rq1_floor[0];
-  assign \$72  = rq1_above | \$71 ;
-  assign \$73  = $signed(\$70 ) + $signed({ 1'h0, \$72  });
-  assign \$74  = \$12 [3:0] < 4'ha;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = rq_valid_8 & \$80 ;
-  assign \$82  = \$signature__addr  == 4'h8;
-  assign \$83  = \$signature__addr  + 1'h1;
-  assign \$84  = \$82  ? 5'h00 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = rport__addr == 4'h8;
-  assign \$90  = rport__addr + 1'h1;
-  assign \$91  = \$89  ? 5'h00 : \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = rq_valid_8 & \$97 ;
-  assign \$99  = q_stored + \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = | q_stored;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$99  - \$103 ;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = | q_stored;
-  assign \$108  = \$107  | rq_valid_8;
-  assign \$109  = | q_stored;
-  assign \$110  = \$109  ? rport__data : q_in;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$72  = rq1_rem > rq1_half_6;
+  assign \$73  = rq1_rem == rq1_half_6;
+  assign \$74  = | rq1_half_6;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$84  = \$81  ? \$82  : \$83 ;
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$90  = \$8 [3:0] < 4'ha;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_valid_8 & \$96 ;
+  assign \$98  = \$signature__addr  == 4'h8;
+  assign \$99  = \$signature__addr  + 1'h1;
+  assign \$100  = \$98  ? 5'h00 : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = rport__addr == 4'h8;
+  assign \$106  = rport__addr + 1'h1;
+  assign \$107  = \$105  ? 5'h00 : \$106 ;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = | q_stored;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = rq_valid_8 & \$113 ;
+  assign \$115  = q_stored + \$114 ;
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = | q_stored;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$115  - \$119 ;
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = | q_stored;
+  assign \$124  = \$123  | rq_valid_8;
+  assign \$125  = | q_stored;
+  assign \$126  = \$125  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$111 ;
+    group <= \$127 ;
   always @(posedge clk)
-    rq_valid_1 <= \$112 ;
+    rq_valid_1 <= \$128 ;
   always @(posedge clk)
-    rq_valid_2 <= \$113 ;
+    rq_valid_2 <= \$129 ;
   always @(posedge clk)
-    rq_valid_3 <= \$114 ;
+    rq_valid_3 <= \$130 ;
   always @(posedge clk)
-    rq_valid_4 <= \$115 ;
+    rq_valid_4 <= \$131 ;
   always @(posedge clk)
-    rq_valid_5 <= \$116 ;
+    rq_valid_5 <= \$132 ;
   always @(posedge clk)
-    rq_valid_6 <= \$117 ;
+    rq_valid_6 <= \$133 ;
   always @(posedge clk)
-    rq_valid_7 <= \$118 ;
+    rq_valid_7 <= \$134 ;
   always @(posedge clk)
-    rq_valid_8 <= \$119 ;
+    rq_valid_8 <= \$135 ;
   always @(posedge clk)
-    rq_valid_9 <= \$120 ;
+    rq_valid_9 <= \$136 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$121 ;
+    rq0_mult_1 <= \$137 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$122 ;
+    rq0_mult_2 <= \$138 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$123 ;
+    rq0_mult_3 <= \$139 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$124 ;
+    rq0_mult_4 <= \$140 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$125 ;
+    rq0_mult_5 <= \$141 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$126 ;
+    rq0_mult_6 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$127 ;
+    rq0_mult_7 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$128 ;
+    rq0_mult_8 <= \$144 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$129 ;
+    rq0_shift_1 <= \$145 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$130 ;
+    rq0_shift_2 <= \$146 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$131 ;
+    rq0_shift_3 <= \$147 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$132 ;
+    rq0_shift_4 <= \$148 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$133 ;
+    rq0_shift_5 <= \$149 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$134 ;
+    rq0_shift_6 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$135 ;
+    rq0_shift_7 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$136 ;
+    rq0_shift_8 <= \$152 ;
   always @(posedge clk)
-    rq0_half_1 <= \$137 ;
+    rq0_half_1 <= \$153 ;
   always @(posedge clk)
-    rq0_half_2 <= \$138 ;
+    rq0_half_2 <= \$154 ;
   always @(posedge clk)
-    rq0_half_3 <= \$139 ;
+    rq0_half_3 <= \$155 ;
   always @(posedge clk)
-    rq0_half_4 <= \$140 ;
+    rq0_half_4 <= \$156 ;
   always @(posedge clk)
-    rq0_half_5 <= \$141 ;
+    rq0_half_5 <= \$157 ;
   always @(posedge clk)
-    rq0_half_6 <= \$142 ;
+    rq0_half_6 <= \$158 ;
   always @(posedge clk)
-    rq0_half_7 <= \$143 ;
+    rq0_half_7 <= \$159 ;
   always @(posedge clk)
-    rq0_half_8 <= \$144 ;
+    rq0_half_8 <= \$160 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$145 ;
+    rq0_mask_1 <= \$161 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$146 ;
+    rq0_mask_2 <= \$162 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$147 ;
+    rq0_mask_3 <= \$163 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$148 ;
+    rq0_mask_4 <= \$164 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$149 ;
+    rq0_mask_5 <= \$165 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$150 ;
+    rq0_mask_6 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$151 ;
+    rq0_mask_7 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$152 ;
+    rq0_mask_8 <= \$168 ;
   always @(posedge clk)
-    rq0_x <= \$153 ;
+    rq0_x <= \$169 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$154 ;
+    rq0_x0_0 <= \$170 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$155 ;
+    rq0_m0_0 <= \$171 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$156 ;
+    rq0_part0_0 <= \$172 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$157 ;
+    rq0_part0_0_r <= \$173 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$158 ;
+    rq0_part0_0_rr <= \$174 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$159 ;
+    rq0_x0_1 <= \$175 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$160 ;
+    rq0_m0_1 <= \$176 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$161 ;
+    rq0_part0_1 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$162 ;
+    rq0_part0_1_r <= \$178 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$163 ;
+    rq0_part0_1_rr <= \$179 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$164 ;
+    rq0_x1_0 <= \$180 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$165 ;
+    rq0_m1_0 <= \$181 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$166 ;
+    rq0_part1_0 <= \$182 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$167 ;
+    rq0_part1_0_r <= \$183 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$168 ;
+    rq0_part1_0_rr <= \$184 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$169 ;
+    rq0_x1_1 <= \$185 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$170 ;
+    rq0_m1_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$171 ;
+    rq0_part1_1 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$172 ;
+    rq0_part1_1_r <= \$188 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$173 ;
+    rq0_part1_1_rr <= \$189 ;
   always @(posedge clk)
-    rq0_prod <= \$174 ;
+    rq0_prod <= \$190 ;
   always @(posedge clk)
-    rq0_floor <= \$175 ;
+    rq0_floor <= \$191 ;
   always @(posedge clk)
-    rq0_above <= \$176 ;
+    rq0_above <= \$192 ;
   always @(posedge clk)
-    rq0_tie <= \$177 ;
+    rq0_tie <= \$193 ;
   always @(posedge clk)
-    rq0_code <= \$178 ;
+    rq0_code <= \$194 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$179 ;
+    rq0_under <= \$195 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$180 ;
+    rq0_over <= \$196 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$181 ;
+    rq1_mult_1 <= \$197 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$182 ;
+    rq1_mult_2 <= \$198 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$183 ;
+    rq1_mult_3 <= \$199 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$184 ;
+    rq1_mult_4 <= \$200 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$185 ;
+    rq1_mult_5 <= \$201 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$186 ;
+    rq1_mult_6 <= \$202 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$187 ;
+    rq1_mult_7 <= \$203 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$188 ;
+    rq1_mult_8 <= \$204 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$189 ;
+    rq1_shift_1 <= \$205 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$190 ;
+    rq1_shift_2 <= \$206 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$191 ;
+    rq1_shift_3 <= \$207 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$192 ;
+    rq1_shift_4 <= \$208 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$193 ;
+    rq1_shift_5 <= \$209 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$194 ;
+    rq1_shift_6 <= \$210 ;
   always @(posedge clk)
-    rq1_half_1 <= \$195 ;
+    rq1_shift_7 <= \$211 ;
   always @(posedge clk)
-    rq1_half_2 <= \$196 ;
+    rq1_shift_8 <= \$212 ;
   always @(posedge clk)
-    rq1_half_3 <= \$197 ;
+    rq1_half_1 <= \$213 ;
   always @(posedge clk)
-    rq1_half_4 <= \$198 ;
+    rq1_half_2 <= \$214 ;
   always @(posedge clk)
-    rq1_half_5 <= \$199 ;
+    rq1_half_3 <= \$215 ;
   always @(posedge clk)
-    rq1_half_6 <= \$200 ;
+    rq1_half_4 <= \$216 ;
   always @(posedge clk)
-    rq1_half_7 <= \$201 ;
+    rq1_half_5 <= \$217 ;
   always @(posedge clk)
-    rq1_half_8 <= \$202 ;
+    rq1_half_6 <= \$218 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$203 ;
+    rq1_half_7 <= \$219 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$204 ;
+    rq1_half_8 <= \$220 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$205 ;
+    rq1_mask_1 <= \$221 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$206 ;
+    rq1_mask_2 <= \$222 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$207 ;
+    rq1_mask_3 <= \$223 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$208 ;
+    rq1_mask_4 <= \$224 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$209 ;
+    rq1_mask_5 <= \$225 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$210 ;
+    rq1_mask_6 <= \$226 ;
   always @(posedge clk)
-    rq1_x <= \$211 ;
+    rq1_mask_7 <= \$227 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$212 ;
+    rq1_mask_8 <= \$228 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$213 ;
+    rq1_x <= \$229 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$214 ;
+    rq1_x0_0 <= \$230 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$215 ;
+    rq1_m0_0 <= \$231 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$216 ;
+    rq1_part0_0 <= \$232 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$217 ;
+    rq1_part0_0_r <= \$233 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$218 ;
+    rq1_part0_0_rr <= \$234 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$219 ;
+    rq1_x0_1 <= \$235 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$220 ;
+    rq1_m0_1 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$221 ;
+    rq1_part0_1 <= \$237 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$222 ;
+    rq1_part0_1_r <= \$238 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$223 ;
+    rq1_part0_1_rr <= \$239 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$224 ;
+    rq1_x1_0 <= \$240 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$225 ;
+    rq1_m1_0 <= \$241 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$226 ;
+    rq1_part1_0 <= \$242 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$227 ;
+    rq1_part1_0_r <= \$243 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$228 ;
+    rq1_part1_0_rr <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$229 ;
+    rq1_x1_1 <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$230 ;
+    rq1_m1_1 <= \$246 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$231 ;
+    rq1_part1_1 <= \$247 ;
   always @(posedge clk)
-    rq1_prod <= \$232 ;
+    rq1_part1_1_r <= \$248 ;
   always @(posedge clk)
-    rq1_floor <= \$233 ;
+    rq1_part1_1_rr <= \$249 ;
   always @(posedge clk)
-    rq1_above <= \$234 ;
+    rq1_prod <= \$250 ;
   always @(posedge clk)
-    rq1_tie <= \$235 ;
+    rq1_floor <= \$251 ;
   always @(posedge clk)
-    rq1_code <= \$236 ;
+    rq1_above <= \$252 ;
   always @(posedge clk)
-    q_owed <= \$237 ;
+    rq1_tie <= \$253 ;
   always @(posedge clk)
-    i__ready <= \$238 ;
+    rq1_code <= \$254 ;
   always @(posedge clk)
-    \$signature__addr  <= \$239 ;
+    rq1_under <= \$255 ;
   always @(posedge clk)
-    rport__addr <= \$240 ;
+    rq1_over <= \$256 ;
   always @(posedge clk)
-    q_stored <= \$241 ;
+    q_owed <= \$257 ;
   always @(posedge clk)
-    o__valid <= \$242 ;
+    i__ready <= \$258 ;
   always @(posedge clk)
-    o__payload <= \$243 ;
+    \$signature__addr  <= \$259 ;
+  always @(posedge clk)
+    rport__addr <= \$260 ;
+  always @(posedge clk)
+    q_stored <= \$261 ;
+  always @(posedge clk)
+    o__valid <= \$262 ;
+  always @(posedge clk)
+    o__payload <= \$263 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$24  = 25'h1c12fb1;
+          \$20  = 25'h1c12fb1;
       4'h1:
-          \$24  = 25'h1dd5f74;
+          \$20  = 25'h1dd5f74;
       4'h2:
-          \$24  = 25'h1ce0732;
+          \$20  = 25'h1ce0732;
       4'h3:
-          \$24  = 25'h1e91e37;
+          \$20  = 25'h1e91e37;
       4'h4:
-          \$24  = 25'h141b65f;
+          \$20  = 25'h141b65f;
       4'h5:
-          \$24  = 25'h184d80b;
+          \$20  = 25'h184d80b;
       4'h6:
-          \$24  = 25'h15f3b92;
+          \$20  = 25'h15f3b92;
       4'h7:
-          \$24  = 25'h112b48a;
+          \$20  = 25'h112b48a;
       4'h8:
-          \$24  = 25'h14bcb98;
+          \$20  = 25'h14bcb98;
       4'h9:
-          \$24  = 25'h1abb571;
+          \$20  = 25'h1abb571;
       4'ha:
-          \$24  = 25'h1c7dcd6;
+          \$20  = 25'h1c7dcd6;
       4'hb:
-          \$24  = 25'h1a9bfe2;
+          \$20  = 25'h1a9bfe2;
       4'hc:
-          \$24  = 25'h1defa80;
+          \$20  = 25'h1defa80;
       4'hd:
-          \$24  = 25'h12aaffe;
+          \$20  = 25'h12aaffe;
       4'he:
-          \$24  = 25'h1251078;
+          \$20  = 25'h1251078;
       4'hf:
-          \$24  = 25'h169373d;
+          \$20  = 25'h169373d;
     endcase
   end
   always @* begin
@@ -5567,37 +5615,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$25  = 6'h25;
+          \$21  = 6'h25;
       4'h1:
-          \$25  = 6'h25;
+          \$21  = 6'h25;
       4'h2:
-          \$25  = 6'h25;
+          \$21  = 6'h25;
       4'h3:
-          \$25  = 6'h25;
+          \$21  = 6'h25;
       4'h4:
-          \$25  = 6'h21;
+          \$21  = 6'h21;
       4'h5:
-          \$25  = 6'h21;
+          \$21  = 6'h21;
       4'h6:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h7:
-          \$25  = 6'h24;
+          \$21  = 6'h24;
       4'h8:
-          \$25  = 6'h21;
+          \$21  = 6'h21;
       4'h9:
-          \$25  = 6'h25;
+          \$21  = 6'h25;
       4'ha:
-          \$25  = 6'h21;
+          \$21  = 6'h21;
       4'hb:
-          \$25  = 6'h21;
+          \$21  = 6'h21;
       4'hc:
-          \$25  = 6'h25;
+          \$21  = 6'h25;
       4'hd:
-          \$25  = 6'h24;
+          \$21  = 6'h24;
       4'he:
-          \$25  = 6'h21;
+          \$21  = 6'h21;
       4'hf:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
     endcase
   end
   always @* begin
@@ -5605,37 +5653,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$26  = 37'h1000000000;
+          \$22  = 37'h1000000000;
       4'h1:
-          \$26  = 37'h1000000000;
+          \$22  = 37'h1000000000;
       4'h2:
-          \$26  = 37'h1000000000;
+          \$22  = 37'h1000000000;
       4'h3:
-          \$26  = 37'h1000000000;
+          \$22  = 37'h1000000000;
       4'h4:
-          \$26  = 37'h0100000000;
+          \$22  = 37'h0100000000;
       4'h5:
-          \$26  = 37'h0100000000;
+          \$22  = 37'h0100000000;
       4'h6:
-          \$26  = 37'h0080000000;
+          \$22  = 37'h0080000000;
       4'h7:
-          \$26  = 37'h0800000000;
+          \$22  = 37'h0800000000;
       4'h8:
-          \$26  = 37'h0100000000;
+          \$22  = 37'h0100000000;
       4'h9:
-          \$26  = 37'h1000000000;
+          \$22  = 37'h1000000000;
       4'ha:
-          \$26  = 37'h0100000000;
+          \$22  = 37'h0100000000;
       4'hb:
-          \$26  = 37'h0100000000;
+          \$22  = 37'h0100000000;
       4'hc:
-          \$26  = 37'h1000000000;
+          \$22  = 37'h1000000000;
       4'hd:
-          \$26  = 37'h0800000000;
+          \$22  = 37'h0800000000;
       4'he:
-          \$26  = 37'h0100000000;
+          \$22  = 37'h0100000000;
       4'hf:
-          \$26  = 37'h0080000000;
+          \$22  = 37'h0080000000;
     endcase
   end
   always @* begin
@@ -5643,37 +5691,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$27  = 37'h1fffffffff;
+          \$23  = 37'h1fffffffff;
       4'h1:
-          \$27  = 37'h1fffffffff;
+          \$23  = 37'h1fffffffff;
       4'h2:
-          \$27  = 37'h1fffffffff;
+          \$23  = 37'h1fffffffff;
       4'h3:
-          \$27  = 37'h1fffffffff;
+          \$23  = 37'h1fffffffff;
       4'h4:
-          \$27  = 37'h01ffffffff;
+          \$23  = 37'h01ffffffff;
       4'h5:
-          \$27  = 37'h01ffffffff;
+          \$23  = 37'h01ffffffff;
       4'h6:
-          \$27  = 37'h00ffffffff;
+          \$23  = 37'h00ffffffff;
       4'h7:
-          \$27  = 37'h0fffffffff;
+          \$23  = 37'h0fffffffff;
       4'h8:
-          \$27  = 37'h01ffffffff;
+          \$23  = 37'h01ffffffff;
       4'h9:
-          \$27  = 37'h1fffffffff;
+          \$23  = 37'h1fffffffff;
       4'ha:
-          \$27  = 37'h01ffffffff;
+          \$23  = 37'h01ffffffff;
       4'hb:
-          \$27  = 37'h01ffffffff;
+          \$23  = 37'h01ffffffff;
       4'hc:
-          \$27  = 37'h1fffffffff;
+          \$23  = 37'h1fffffffff;
       4'hd:
-          \$27  = 37'h0fffffffff;
+          \$23  = 37'h0fffffffff;
       4'he:
-          \$27  = 37'h01ffffffff;
+          \$23  = 37'h01ffffffff;
       4'hf:
-          \$27  = 37'h00ffffffff;
+          \$23  = 37'h00ffffffff;
     endcase
   end
   always @* begin
@@ -5681,37 +5729,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$49  = 25'h121d6fa;
+          \$55  = 25'h121d6fa;
       4'h1:
-          \$49  = 25'h1dbcc0b;
+          \$55  = 25'h1dbcc0b;
       4'h2:
-          \$49  = 25'h182f826;
+          \$55  = 25'h182f826;
       4'h3:
-          \$49  = 25'h1fcbd58;
+          \$55  = 25'h1fcbd58;
       4'h4:
-          \$49  = 25'h10cbce8;
+          \$55  = 25'h10cbce8;
       4'h5:
-          \$49  = 25'h15f05f6;
+          \$55  = 25'h15f05f6;
       4'h6:
-          \$49  = 25'h190d914;
+          \$55  = 25'h190d914;
       4'h7:
-          \$49  = 25'h1e38adf;
+          \$55  = 25'h1e38adf;
       4'h8:
-          \$49  = 25'h1e7ad2a;
+          \$55  = 25'h1e7ad2a;
       4'h9:
-          \$49  = 25'h10193d9;
+          \$55  = 25'h10193d9;
       4'ha:
-          \$49  = 25'h1045ec5;
+          \$55  = 25'h1045ec5;
       4'hb:
-          \$49  = 25'h1da6679;
+          \$55  = 25'h1da6679;
       4'hc:
-          \$49  = 25'h11d1cf0;
+          \$55  = 25'h11d1cf0;
       4'hd:
-          \$49  = 25'h14efef8;
+          \$55  = 25'h14efef8;
       4'he:
-          \$49  = 25'h10754cc;
+          \$55  = 25'h10754cc;
       4'hf:
-          \$49  = 25'h110b309;
+          \$55  = 25'h110b309;
     endcase
   end
   always @* begin
@@ -5719,37 +5767,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$50  = 6'h24;
+          \$56  = 6'h24;
       4'h1:
-          \$50  = 6'h25;
+          \$56  = 6'h25;
       4'h2:
-          \$50  = 6'h21;
+          \$56  = 6'h21;
       4'h3:
-          \$50  = 6'h21;
+          \$56  = 6'h21;
       4'h4:
-          \$50  = 6'h24;
+          \$56  = 6'h24;
       4'h5:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h6:
-          \$50  = 6'h21;
+          \$56  = 6'h21;
       4'h7:
-          \$50  = 6'h25;
+          \$56  = 6'h25;
       4'h8:
-          \$50  = 6'h25;
+          \$56  = 6'h25;
       4'h9:
-          \$50  = 6'h21;
+          \$56  = 6'h21;
       4'ha:
-          \$50  = 6'h24;
+          \$56  = 6'h24;
       4'hb:
-          \$50  = 6'h25;
+          \$56  = 6'h25;
       4'hc:
-          \$50  = 6'h24;
+          \$56  = 6'h24;
       4'hd:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'he:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'hf:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
     endcase
   end
   always @* begin
@@ -5757,37 +5805,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$51  = 37'h0800000000;
+          \$57  = 37'h0800000000;
       4'h1:
-          \$51  = 37'h1000000000;
+          \$57  = 37'h1000000000;
       4'h2:
-          \$51  = 37'h0100000000;
+          \$57  = 37'h0100000000;
       4'h3:
-          \$51  = 37'h0100000000;
+          \$57  = 37'h0100000000;
       4'h4:
-          \$51  = 37'h0800000000;
+          \$57  = 37'h0800000000;
       4'h5:
-          \$51  = 37'h0080000000;
+          \$57  = 37'h0080000000;
       4'h6:
-          \$51  = 37'h0100000000;
+          \$57  = 37'h0100000000;
       4'h7:
-          \$51  = 37'h1000000000;
+          \$57  = 37'h1000000000;
       4'h8:
-          \$51  = 37'h1000000000;
+          \$57  = 37'h1000000000;
       4'h9:
-          \$51  = 37'h0100000000;
+          \$57  = 37'h0100000000;
       4'ha:
-          \$51  = 37'h0800000000;
+          \$57  = 37'h0800000000;
       4'hb:
-          \$51  = 37'h1000000000;
+          \$57  = 37'h1000000000;
       4'hc:
-          \$51  = 37'h0800000000;
+          \$57  = 37'h0800000000;
       4'hd:
-          \$51  = 37'h0080000000;
+          \$57  = 37'h0080000000;
       4'he:
-          \$51  = 37'h0080000000;
+          \$57  = 37'h0080000000;
       4'hf:
-          \$51  = 37'h0080000000;
+          \$57  = 37'h0080000000;
     endcase
   end
   always @* begin
@@ -5795,987 +5843,1015 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$52  = 37'h0fffffffff;
+          \$58  = 37'h0fffffffff;
       4'h1:
-          \$52  = 37'h1fffffffff;
+          \$58  = 37'h1fffffffff;
       4'h2:
-          \$52  = 37'h01ffffffff;
+          \$58  = 37'h01ffffffff;
       4'h3:
-          \$52  = 37'h01ffffffff;
+          \$58  = 37'h01ffffffff;
       4'h4:
-          \$52  = 37'h0fffffffff;
+          \$58  = 37'h0fffffffff;
       4'h5:
-          \$52  = 37'h00ffffffff;
+          \$58  = 37'h00ffffffff;
       4'h6:
-          \$52  = 37'h01ffffffff;
+          \$58  = 37'h01ffffffff;
       4'h7:
-          \$52  = 37'h1fffffffff;
+          \$58  = 37'h1fffffffff;
       4'h8:
-          \$52  = 37'h1fffffffff;
+          \$58  = 37'h1fffffffff;
       4'h9:
-          \$52  = 37'h01ffffffff;
+          \$58  = 37'h01ffffffff;
       4'ha:
-          \$52  = 37'h0fffffffff;
+          \$58  = 37'h0fffffffff;
       4'hb:
-          \$52  = 37'h1fffffffff;
+          \$58  = 37'h1fffffffff;
       4'hc:
-          \$52  = 37'h0fffffffff;
+          \$58  = 37'h0fffffffff;
       4'hd:
-          \$52  = 37'h00ffffffff;
+          \$58  = 37'h00ffffffff;
       4'he:
-          \$52  = 37'h00ffffffff;
+          \$58  = 37'h00ffffffff;
       4'hf:
-          \$52  = 37'h00ffffffff;
+          \$58  = 37'h00ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$111  = group;
-    if (\$19 ) begin
-      \$111  = \$22 [3:0];
+    \$127  = group;
+    if (\$15 ) begin
+      \$127  = \$18 [3:0];
     end
     if (rst) begin
-      \$111  = 4'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$112  = \$23 ;
+    \$128  = \$19 ;
     if (rst) begin
-      \$112  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$113  = rq_valid_1;
+    \$129  = rq_valid_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$114  = rq_valid_2;
+    \$130  = rq_valid_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$115  = rq_valid_3;
+    \$131  = rq_valid_3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$116  = rq_valid_4;
+    \$132  = rq_valid_4;
     if (rst) begin
-      \$116  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$117  = rq_valid_5;
+    \$133  = rq_valid_5;
     if (rst) begin
-      \$117  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$118  = rq_valid_6;
+    \$134  = rq_valid_6;
     if (rst) begin
-      \$118  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$119  = rq_valid_7;
+    \$135  = rq_valid_7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$120  = rq_valid_8;
+    \$136  = rq_valid_8;
     if (rst) begin
-      \$120  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$121  = \$24 ;
+    \$137  = \$20 ;
     if (rst) begin
-      \$121  = 25'h0000000;
+      \$137  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$122  = rq0_mult_1;
+    \$138  = rq0_mult_1;
     if (rst) begin
-      \$122  = 25'h0000000;
+      \$138  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$123  = rq0_mult_2;
+    \$139  = rq0_mult_2;
     if (rst) begin
-      \$123  = 25'h0000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$124  = rq0_mult_3;
+    \$140  = rq0_mult_3;
     if (rst) begin
-      \$124  = 25'h0000000;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$125  = rq0_mult_4;
+    \$141  = rq0_mult_4;
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$126  = rq0_mult_5;
+    \$142  = rq0_mult_5;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$142  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$127  = rq0_mult_6;
+    \$143  = rq0_mult_6;
     if (rst) begin
-      \$127  = 25'h0000000;
+      \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$128  = rq0_mult_7;
+    \$144  = rq0_mult_7;
     if (rst) begin
-      \$128  = 25'h0000000;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$129  = \$25 ;
+    \$145  = \$21 ;
     if (rst) begin
-      \$129  = 6'h00;
+      \$145  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$130  = rq0_shift_1;
+    \$146  = rq0_shift_1;
     if (rst) begin
-      \$130  = 6'h00;
+      \$146  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$131  = rq0_shift_2;
+    \$147  = rq0_shift_2;
     if (rst) begin
-      \$131  = 6'h00;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$132  = rq0_shift_3;
+    \$148  = rq0_shift_3;
     if (rst) begin
-      \$132  = 6'h00;
+      \$148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$133  = rq0_shift_4;
+    \$149  = rq0_shift_4;
     if (rst) begin
-      \$133  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = rq0_shift_5;
+    \$150  = rq0_shift_5;
     if (rst) begin
-      \$134  = 6'h00;
+      \$150  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = rq0_shift_6;
+    \$151  = rq0_shift_6;
     if (rst) begin
-      \$135  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = rq0_shift_7;
+    \$152  = rq0_shift_7;
     if (rst) begin
-      \$136  = 6'h00;
+      \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = \$26 ;
+    \$153  = \$22 ;
     if (rst) begin
-      \$137  = 37'h0000000000;
+      \$153  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = rq0_half_1;
+    \$154  = rq0_half_1;
     if (rst) begin
-      \$138  = 37'h0000000000;
+      \$154  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = rq0_half_2;
+    \$155  = rq0_half_2;
     if (rst) begin
-      \$139  = 37'h0000000000;
+      \$155  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = rq0_half_3;
+    \$156  = rq0_half_3;
     if (rst) begin
-      \$140  = 37'h0000000000;
+      \$156  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = rq0_half_4;
+    \$157  = rq0_half_4;
     if (rst) begin
-      \$141  = 37'h0000000000;
+      \$157  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = rq0_half_5;
+    \$158  = rq0_half_5;
     if (rst) begin
-      \$142  = 37'h0000000000;
+      \$158  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = rq0_half_6;
+    \$159  = rq0_half_6;
     if (rst) begin
-      \$143  = 37'h0000000000;
+      \$159  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = rq0_half_7;
+    \$160  = rq0_half_7;
     if (rst) begin
-      \$144  = 37'h0000000000;
+      \$160  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = \$27 ;
+    \$161  = \$23 ;
     if (rst) begin
-      \$145  = 37'h0000000000;
+      \$161  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = rq0_mask_1;
+    \$162  = rq0_mask_1;
     if (rst) begin
-      \$146  = 37'h0000000000;
+      \$162  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = rq0_mask_2;
+    \$163  = rq0_mask_2;
     if (rst) begin
-      \$147  = 37'h0000000000;
+      \$163  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = rq0_mask_3;
+    \$164  = rq0_mask_3;
     if (rst) begin
-      \$148  = 37'h0000000000;
+      \$164  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = rq0_mask_4;
+    \$165  = rq0_mask_4;
     if (rst) begin
-      \$149  = 37'h0000000000;
+      \$165  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = rq0_mask_5;
+    \$166  = rq0_mask_5;
     if (rst) begin
-      \$150  = 37'h0000000000;
+      \$166  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = rq0_mask_6;
+    \$167  = rq0_mask_6;
     if (rst) begin
-      \$151  = 37'h0000000000;
+      \$167  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = rq0_mask_7;
+    \$168  = rq0_mask_7;
     if (rst) begin
-      \$152  = 37'h0000000000;
+      \$168  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = i__payload[23:0];
+    \$169  = i__payload[23:0];
     if (rst) begin
-      \$153  = 24'h000000;
+      \$169  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = rq0_x[16:0];
+    \$170  = rq0_x[16:0];
     if (rst) begin
-      \$154  = 17'h00000;
+      \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = rq0_mult_1[16:0];
+    \$171  = rq0_mult_1[16:0];
     if (rst) begin
-      \$155  = 17'h00000;
+      \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = \$28 ;
+    \$172  = \$24 ;
     if (rst) begin
-      \$156  = 34'h000000000;
+      \$172  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = rq0_part0_0;
+    \$173  = rq0_part0_0;
     if (rst) begin
-      \$157  = 34'h000000000;
+      \$173  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = rq0_part0_0_r;
+    \$174  = rq0_part0_0_r;
     if (rst) begin
-      \$158  = 34'h000000000;
+      \$174  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = rq0_x[16:0];
+    \$175  = rq0_x[16:0];
     if (rst) begin
-      \$159  = 17'h00000;
+      \$175  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = rq0_mult_1[24:17];
+    \$176  = rq0_mult_1[24:17];
     if (rst) begin
-      \$160  = 8'h00;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = \$29 ;
+    \$177  = \$25 ;
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = rq0_part0_1;
+    \$178  = rq0_part0_1;
     if (rst) begin
-      \$162  = 25'h0000000;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = rq0_part0_1_r;
-    if (rst) begin
-      \$163  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = rq0_x[23:17];
-    if (rst) begin
-      \$164  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$165  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = \$30 ;
-    if (rst) begin
-      \$166  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = rq0_part1_0;
-    if (rst) begin
-      \$167  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = rq0_part1_0_r;
-    if (rst) begin
-      \$168  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = rq0_x[23:17];
-    if (rst) begin
-      \$169  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$170  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = \$31 ;
-    if (rst) begin
-      \$171  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = rq0_part1_1;
-    if (rst) begin
-      \$172  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = rq0_part1_1_r;
-    if (rst) begin
-      \$173  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = \$39 [48:0];
-    if (rst) begin
-      \$174  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = \$40 ;
-    if (rst) begin
-      \$175  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = \$41 ;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = \$44 ;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = \$48 ;
-    if (rst) begin
-      \$178  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = \$49 ;
+    \$179  = rq0_part0_1_r;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = rq1_mult_1;
+    \$180  = rq0_x[23:17];
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$180  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = rq1_mult_2;
+    \$181  = rq0_mult_1[16:0];
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = rq1_mult_3;
+    \$182  = \$26 ;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = rq1_mult_4;
+    \$183  = rq0_part1_0;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = rq1_mult_5;
+    \$184  = rq0_part1_0_r;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = rq1_mult_6;
+    \$185  = rq0_x[23:17];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = rq1_mult_7;
+    \$186  = rq0_mult_1[24:17];
     if (rst) begin
-      \$186  = 25'h0000000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$50 ;
+    \$187  = \$27 ;
     if (rst) begin
-      \$187  = 6'h00;
+      \$187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq1_shift_1;
+    \$188  = rq0_part1_1;
     if (rst) begin
-      \$188  = 6'h00;
+      \$188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq1_shift_2;
+    \$189  = rq0_part1_1_r;
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rq1_shift_3;
+    \$190  = \$35 [48:0];
     if (rst) begin
-      \$190  = 6'h00;
+      \$190  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rq1_shift_4;
+    \$191  = \$36 ;
     if (rst) begin
-      \$191  = 6'h00;
+      \$191  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rq1_shift_5;
+    \$192  = \$37 ;
     if (rst) begin
-      \$192  = 6'h00;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rq1_shift_6;
+    \$193  = \$40 ;
     if (rst) begin
-      \$193  = 6'h00;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rq1_shift_7;
+    \$194  = \$44 [7:0];
     if (rst) begin
-      \$194  = 6'h00;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$51 ;
+    \$195  = \$49 ;
     if (rst) begin
-      \$195  = 37'h0000000000;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rq1_half_1;
+    \$196  = \$54 ;
     if (rst) begin
-      \$196  = 37'h0000000000;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rq1_half_2;
+    \$197  = \$55 ;
     if (rst) begin
-      \$197  = 37'h0000000000;
+      \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq1_half_3;
+    \$198  = rq1_mult_1;
     if (rst) begin
-      \$198  = 37'h0000000000;
+      \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq1_half_4;
+    \$199  = rq1_mult_2;
     if (rst) begin
-      \$199  = 37'h0000000000;
+      \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rq1_half_5;
+    \$200  = rq1_mult_3;
     if (rst) begin
-      \$200  = 37'h0000000000;
+      \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq1_half_6;
+    \$201  = rq1_mult_4;
     if (rst) begin
-      \$201  = 37'h0000000000;
+      \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rq1_half_7;
+    \$202  = rq1_mult_5;
     if (rst) begin
-      \$202  = 37'h0000000000;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = \$52 ;
+    \$203  = rq1_mult_6;
     if (rst) begin
-      \$203  = 37'h0000000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rq1_mask_1;
+    \$204  = rq1_mult_7;
     if (rst) begin
-      \$204  = 37'h0000000000;
+      \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq1_mask_2;
+    \$205  = \$56 ;
     if (rst) begin
-      \$205  = 37'h0000000000;
+      \$205  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rq1_mask_3;
+    \$206  = rq1_shift_1;
     if (rst) begin
-      \$206  = 37'h0000000000;
+      \$206  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq1_mask_4;
+    \$207  = rq1_shift_2;
     if (rst) begin
-      \$207  = 37'h0000000000;
+      \$207  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rq1_mask_5;
+    \$208  = rq1_shift_3;
     if (rst) begin
-      \$208  = 37'h0000000000;
+      \$208  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq1_mask_6;
+    \$209  = rq1_shift_4;
     if (rst) begin
-      \$209  = 37'h0000000000;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rq1_mask_7;
+    \$210  = rq1_shift_5;
     if (rst) begin
-      \$210  = 37'h0000000000;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = i__payload[47:24];
+    \$211  = rq1_shift_6;
     if (rst) begin
-      \$211  = 24'h000000;
+      \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rq1_x[16:0];
+    \$212  = rq1_shift_7;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rq1_mult_1[16:0];
+    \$213  = \$57 ;
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = \$53 ;
+    \$214  = rq1_half_1;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$214  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq1_part0_0;
+    \$215  = rq1_half_2;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$215  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rq1_part0_0_r;
+    \$216  = rq1_half_3;
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$216  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq1_x[16:0];
+    \$217  = rq1_half_4;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rq1_mult_1[24:17];
+    \$218  = rq1_half_5;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$54 ;
+    \$219  = rq1_half_6;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rq1_part0_1;
+    \$220  = rq1_half_7;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rq1_part0_1_r;
+    \$221  = \$58 ;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rq1_x[23:17];
+    \$222  = rq1_mask_1;
     if (rst) begin
-      \$222  = 7'h00;
+      \$222  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rq1_mult_1[16:0];
+    \$223  = rq1_mask_2;
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \$55 ;
+    \$224  = rq1_mask_3;
     if (rst) begin
-      \$224  = 24'h000000;
+      \$224  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rq1_part1_0;
+    \$225  = rq1_mask_4;
     if (rst) begin
-      \$225  = 24'h000000;
+      \$225  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rq1_part1_0_r;
+    \$226  = rq1_mask_5;
     if (rst) begin
-      \$226  = 24'h000000;
+      \$226  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rq1_x[23:17];
+    \$227  = rq1_mask_6;
     if (rst) begin
-      \$227  = 7'h00;
+      \$227  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rq1_mult_1[24:17];
+    \$228  = rq1_mask_7;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$56 ;
+    \$229  = i__payload[47:24];
     if (rst) begin
-      \$229  = 15'h0000;
+      \$229  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rq1_part1_1;
+    \$230  = rq1_x[16:0];
     if (rst) begin
-      \$230  = 15'h0000;
+      \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq1_part1_1_r;
+    \$231  = rq1_mult_1[16:0];
     if (rst) begin
-      \$231  = 15'h0000;
+      \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$64 [48:0];
+    \$232  = \$59 ;
     if (rst) begin
-      \$232  = 49'h0000000000000;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$65 ;
+    \$233  = rq1_part0_0;
     if (rst) begin
-      \$233  = 49'h0000000000000;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$66 ;
+    \$234  = rq1_part0_0_r;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$69 ;
+    \$235  = rq1_x[16:0];
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$73 ;
+    \$236  = rq1_mult_1[24:17];
     if (rst) begin
-      \$236  = 51'h0000000000000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$12 [3:0];
+    \$237  = \$60 ;
     if (rst) begin
-      \$237  = 4'h0;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$74 ;
+    \$238  = rq1_part0_1;
     if (rst) begin
-      \$238  = 1'h1;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$signature__addr ;
-    if (\$81 ) begin
-      \$239  = \$84 [3:0];
-    end
+    \$239  = rq1_part0_1_r;
     if (rst) begin
-      \$239  = 4'h0;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rport__addr;
-    if (\$88 ) begin
-      \$240  = \$91 [3:0];
-    end
+    \$240  = rq1_x[23:17];
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$104 [3:0];
+    \$241  = rq1_mult_1[16:0];
     if (rst) begin
-      \$241  = 4'h0;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = o__valid;
-    if (\$106 ) begin
-      \$242  = \$108 ;
-    end
+    \$242  = \$61 ;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = o__payload;
-    if (\$106 ) begin
-      \$243  = \$110 ;
+    \$243  = rq1_part1_0;
+    if (rst) begin
+      \$243  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = rq1_part1_0_r;
+    if (rst) begin
+      \$244  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$245  = rq1_x[23:17];
+    if (rst) begin
+      \$245  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$246  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$246  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$247  = \$62 ;
+    if (rst) begin
+      \$247  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$248  = rq1_part1_1;
+    if (rst) begin
+      \$248  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$249  = rq1_part1_1_r;
+    if (rst) begin
+      \$249  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$250  = \$70 [48:0];
+    if (rst) begin
+      \$250  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$251  = \$71 ;
+    if (rst) begin
+      \$251  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$252  = \$72 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$253  = \$75 ;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$254  = \$79 [7:0];
+    if (rst) begin
+      \$254  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$255  = \$84 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$256  = \$89 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$257  = \$8 [3:0];
+    if (rst) begin
+      \$257  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$258  = \$90 ;
+    if (rst) begin
+      \$258  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$259  = \$signature__addr ;
+    if (\$97 ) begin
+      \$259  = \$100 [3:0];
     end
     if (rst) begin
-      \$243  = 16'h0000;
+      \$259  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$260  = rport__addr;
+    if (\$104 ) begin
+      \$260  = \$107 [3:0];
+    end
+    if (rst) begin
+      \$260  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$261  = \$120 [3:0];
+    if (rst) begin
+      \$261  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$262  = o__valid;
+    if (\$122 ) begin
+      \$262  = \$124 ;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$263  = o__payload;
+    if (\$122 ) begin
+      \$263  = \$126 ;
+    end
+    if (rst) begin
+      \$263  = 16'h0000;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$12 [3:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -6785,16 +6861,16 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \i__payload[1]  = i__payload[47:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
-  assign \$32  = { 1'h0, rq0_part0_0_rr };
-  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$36  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$38  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$57  = { 1'h0, rq1_part0_0_rr };
-  assign \$59  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$61  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9263,24 +9339,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [34:0] \$108 ;
-  reg [34:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [34:0] \$110 ;
-  reg [34:0] \$111 ;
-  reg [34:0] \$112 ;
-  reg [34:0] \$113 ;
-  reg [34:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [34:0] \$115 ;
   reg [34:0] \$116 ;
   reg [34:0] \$117 ;
@@ -9291,91 +9367,100 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] \$121 ;
   reg [34:0] \$122 ;
   reg [34:0] \$123 ;
-  reg [22:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [33:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  reg [34:0] \$124 ;
+  reg [34:0] \$125 ;
+  reg [34:0] \$126 ;
+  reg [34:0] \$127 ;
+  reg [34:0] \$128 ;
+  reg [34:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [22:0] \$138 ;
-  reg [22:0] \$139 ;
-  wire \$14 ;
-  reg [5:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [13:0] \$142 ;
-  reg [13:0] \$143 ;
-  reg [13:0] \$144 ;
-  reg [47:0] \$145 ;
-  reg [47:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [49:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [34:0] \$130 ;
+  reg [22:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [3:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [5:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [22:0] \$144 ;
+  reg [22:0] \$145 ;
+  reg [22:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [13:0] \$149 ;
+  wire [3:0] \$15 ;
+  reg [13:0] \$150 ;
+  reg [13:0] \$151 ;
+  reg [47:0] \$152 ;
+  reg [47:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [3:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [34:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [34:0] \$22 ;
-  reg [34:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [22:0] \$26 ;
-  wire [13:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [49:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [53:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [76:0] \$34 ;
-  wire [77:0] \$35 ;
-  wire [47:0] \$36 ;
+  reg [34:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [22:0] \$23 ;
+  wire [13:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [53:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [76:0] \$31 ;
+  wire [77:0] \$32 ;
+  wire [47:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [48:0] \$38 ;
   wire \$39 ;
-  wire [49:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [48:0] \$41 ;
+  wire [49:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [49:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -9384,40 +9469,40 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [2:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [2:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -9453,7 +9538,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [49:0] rq0_code = 50'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
   reg [34:0] rq0_half_1 = 35'h000000000;
   reg [34:0] rq0_half_2 = 35'h000000000;
@@ -9483,6 +9568,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -9506,6 +9592,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -9536,254 +9623,266 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 3'h7;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 4'h0 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 3'h7;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 4'h0 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$45  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$20  = 25'h10d42be;
+          \$17  = 25'h10d42be;
       3'h1:
-          \$20  = 25'h14f35a0;
+          \$17  = 25'h14f35a0;
       3'h2:
-          \$20  = 25'h16be61d;
+          \$17  = 25'h16be61d;
       3'h3:
-          \$20  = 25'h165cdd6;
+          \$17  = 25'h165cdd6;
       3'h4:
-          \$20  = 25'h104a9b6;
+          \$17  = 25'h104a9b6;
       3'h5:
-          \$20  = 25'h1baa65f;
+          \$17  = 25'h1baa65f;
       3'h6:
-          \$20  = 25'h1860c5f;
+          \$17  = 25'h1860c5f;
       3'h7:
-          \$20  = 25'h1a4ba96;
+          \$17  = 25'h1a4ba96;
     endcase
   end
   always @* begin
@@ -9791,21 +9890,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       3'h1:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h2:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h3:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       3'h4:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       3'h5:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h6:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       3'h7:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
     endcase
   end
   always @* begin
@@ -9813,21 +9912,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       3'h1:
-          \$22  = 35'h100000000;
+          \$19  = 35'h100000000;
       3'h2:
-          \$22  = 35'h100000000;
+          \$19  = 35'h100000000;
       3'h3:
-          \$22  = 35'h400000000;
+          \$19  = 35'h400000000;
       3'h4:
-          \$22  = 35'h080000000;
+          \$19  = 35'h080000000;
       3'h5:
-          \$22  = 35'h100000000;
+          \$19  = 35'h100000000;
       3'h6:
-          \$22  = 35'h400000000;
+          \$19  = 35'h400000000;
       3'h7:
-          \$22  = 35'h400000000;
+          \$19  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -9835,576 +9934,589 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       3'h1:
-          \$23  = 35'h1ffffffff;
+          \$20  = 35'h1ffffffff;
       3'h2:
-          \$23  = 35'h1ffffffff;
+          \$20  = 35'h1ffffffff;
       3'h3:
-          \$23  = 35'h7ffffffff;
+          \$20  = 35'h7ffffffff;
       3'h4:
-          \$23  = 35'h0ffffffff;
+          \$20  = 35'h0ffffffff;
       3'h5:
-          \$23  = 35'h1ffffffff;
+          \$20  = 35'h1ffffffff;
       3'h6:
-          \$23  = 35'h7ffffffff;
+          \$20  = 35'h7ffffffff;
       3'h7:
-          \$23  = 35'h7ffffffff;
+          \$20  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [2:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [2:0];
     end
     if (rst) begin
-      \$82  = 3'h0;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 35'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 35'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 35'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 35'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 35'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 35'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 35'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 23'h000000;
+      \$124  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
-      \$127  = 34'h000000000;
+      \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
-      \$128  = 34'h000000000;
+      \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
-      \$129  = 34'h000000000;
+      \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = rq0_x[22:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 6'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 23'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 23'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = rq0_x[22:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 6'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[22:17];
     if (rst) begin
-      \$142  = 14'h0000;
+      \$142  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 14'h0000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 14'h0000;
+      \$144  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = \$35 [47:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 48'h000000000000;
+      \$145  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 48'h000000000000;
+      \$146  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[22:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 50'h0000000000000;
+      \$149  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [47:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -12420,423 +12532,463 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [46:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [47:0] \$106 ;
-  reg [24:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [31:0] \$109 ;
-  wire [47:0] \$11 ;
-  reg [31:0] \$110 ;
-  wire [33:0] \$111 ;
-  wire [24:0] \$112 ;
-  wire [20:0] \$113 ;
-  wire [11:0] \$114 ;
-  wire [34:0] \$115 ;
-  wire [35:0] \$116 ;
-  wire [55:0] \$117 ;
-  wire [56:0] \$118 ;
-  wire [51:0] \$119 ;
-  wire [47:0] \$12 ;
-  wire [58:0] \$120 ;
-  wire [74:0] \$121 ;
-  wire [75:0] \$122 ;
-  wire [45:0] \$123 ;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [20:0] \$100 ;
+  wire [11:0] \$101 ;
+  wire [34:0] \$102 ;
+  wire [35:0] \$103 ;
+  wire [55:0] \$104 ;
+  wire [56:0] \$105 ;
+  wire [51:0] \$106 ;
+  wire [58:0] \$107 ;
+  wire [74:0] \$108 ;
+  wire [75:0] \$109 ;
+  wire \$11 ;
+  wire [45:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [46:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [47:0] \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire [46:0] \$128 ;
-  wire \$129 ;
+  wire \$128 ;
+  reg [24:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire [47:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [5:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg [31:0] \$132 ;
+  wire [33:0] \$133 ;
+  wire [24:0] \$134 ;
+  wire [20:0] \$135 ;
+  wire [11:0] \$136 ;
+  wire [34:0] \$137 ;
+  wire [35:0] \$138 ;
+  wire [55:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [4:0] \$141 ;
-  wire [4:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [56:0] \$140 ;
+  wire [51:0] \$141 ;
+  wire [58:0] \$142 ;
+  wire [74:0] \$143 ;
+  wire [75:0] \$144 ;
+  wire [45:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [4:0] \$148 ;
-  wire [4:0] \$149 ;
-  wire [47:0] \$15 ;
-  wire \$150 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire [46:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [47:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [4:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [47:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [5:0] \$162 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [31:0] \$168 ;
-  reg [2:0] \$169 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg [24:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [4:0] \$173 ;
+  wire [4:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [4:0] \$180 ;
+  wire [4:0] \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [4:0] \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [32:0] \$195 ;
-  reg [32:0] \$196 ;
-  reg [32:0] \$197 ;
-  reg [32:0] \$198 ;
-  reg [32:0] \$199 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [32:0] \$200 ;
-  reg [32:0] \$201 ;
-  reg [32:0] \$202 ;
-  reg [32:0] \$203 ;
-  reg [32:0] \$204 ;
-  reg [32:0] \$205 ;
-  reg [32:0] \$206 ;
-  reg [32:0] \$207 ;
-  reg [32:0] \$208 ;
-  reg [32:0] \$209 ;
-  wire \$21 ;
-  reg [32:0] \$210 ;
-  reg [20:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [3:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [20:0] \$224 ;
-  reg [20:0] \$225 ;
-  reg [20:0] \$226 ;
-  reg [3:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [11:0] \$229 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [5:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  wire [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  wire [3:0] \$21 ;
+  reg \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [5:0] \$219 ;
+  wire [3:0] \$22 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [32:0] \$227 ;
+  reg [32:0] \$228 ;
+  reg [32:0] \$229 ;
   wire \$23 ;
-  reg [11:0] \$230 ;
-  reg [11:0] \$231 ;
-  reg [45:0] \$232 ;
-  reg [45:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [47:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
-  wire \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [5:0] \$247 ;
-  reg [5:0] \$248 ;
-  reg [5:0] \$249 ;
-  wire \$25 ;
-  reg [5:0] \$250 ;
-  reg [5:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [32:0] \$253 ;
-  reg [32:0] \$254 ;
-  reg [32:0] \$255 ;
-  reg [32:0] \$256 ;
-  reg [32:0] \$257 ;
-  reg [32:0] \$258 ;
-  reg [32:0] \$259 ;
-  wire \$26 ;
-  reg [32:0] \$260 ;
-  reg [32:0] \$261 ;
-  reg [32:0] \$262 ;
-  reg [32:0] \$263 ;
-  reg [32:0] \$264 ;
-  reg [32:0] \$265 ;
-  reg [32:0] \$266 ;
-  reg [32:0] \$267 ;
-  reg [32:0] \$268 ;
-  reg [20:0] \$269 ;
-  wire \$27 ;
-  reg [16:0] \$270 ;
-  reg [16:0] \$271 ;
-  reg [33:0] \$272 ;
-  reg [33:0] \$273 ;
-  reg [33:0] \$274 ;
-  reg [16:0] \$275 ;
-  reg [7:0] \$276 ;
+  reg [32:0] \$230 ;
+  reg [32:0] \$231 ;
+  reg [32:0] \$232 ;
+  reg [32:0] \$233 ;
+  reg [32:0] \$234 ;
+  reg [32:0] \$235 ;
+  reg [32:0] \$236 ;
+  reg [32:0] \$237 ;
+  reg [32:0] \$238 ;
+  reg [32:0] \$239 ;
+  reg [24:0] \$24 ;
+  reg [32:0] \$240 ;
+  reg [32:0] \$241 ;
+  reg [32:0] \$242 ;
+  reg [20:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [16:0] \$249 ;
+  reg [5:0] \$25 ;
+  reg [7:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [3:0] \$254 ;
+  reg [16:0] \$255 ;
+  reg [20:0] \$256 ;
+  reg [20:0] \$257 ;
+  reg [20:0] \$258 ;
+  reg [3:0] \$259 ;
+  reg [32:0] \$26 ;
+  reg [7:0] \$260 ;
+  reg [11:0] \$261 ;
+  reg [11:0] \$262 ;
+  reg [11:0] \$263 ;
+  reg [45:0] \$264 ;
+  reg [45:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [7:0] \$268 ;
+  reg \$269 ;
+  reg [32:0] \$27 ;
+  reg \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
-  wire \$28 ;
-  reg [3:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [20:0] \$282 ;
-  reg [20:0] \$283 ;
-  reg [20:0] \$284 ;
-  reg [3:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [11:0] \$287 ;
-  reg [11:0] \$288 ;
-  reg [11:0] \$289 ;
-  wire [3:0] \$29 ;
-  reg [45:0] \$290 ;
-  reg [45:0] \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg [47:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
-  wire [47:0] \$3 ;
-  wire [3:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [5:0] \$303 ;
-  reg [5:0] \$304 ;
-  reg [5:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [5:0] \$307 ;
-  reg [5:0] \$308 ;
-  reg [5:0] \$309 ;
-  wire \$31 ;
-  reg [5:0] \$310 ;
-  reg [32:0] \$311 ;
-  reg [32:0] \$312 ;
-  reg [32:0] \$313 ;
-  reg [32:0] \$314 ;
-  reg [32:0] \$315 ;
-  reg [32:0] \$316 ;
-  reg [32:0] \$317 ;
-  reg [32:0] \$318 ;
-  reg [32:0] \$319 ;
-  reg [24:0] \$32 ;
-  reg [32:0] \$320 ;
-  reg [32:0] \$321 ;
-  reg [32:0] \$322 ;
-  reg [32:0] \$323 ;
-  reg [32:0] \$324 ;
-  reg [32:0] \$325 ;
-  reg [32:0] \$326 ;
-  reg [20:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [16:0] \$329 ;
-  reg [5:0] \$33 ;
-  reg [33:0] \$330 ;
-  reg [33:0] \$331 ;
-  reg [33:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [7:0] \$334 ;
+  reg [5:0] \$279 ;
+  wire [33:0] \$28 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [5:0] \$283 ;
+  reg [5:0] \$284 ;
+  reg [5:0] \$285 ;
+  reg [5:0] \$286 ;
+  reg [32:0] \$287 ;
+  reg [32:0] \$288 ;
+  reg [32:0] \$289 ;
+  wire [24:0] \$29 ;
+  reg [32:0] \$290 ;
+  reg [32:0] \$291 ;
+  reg [32:0] \$292 ;
+  reg [32:0] \$293 ;
+  reg [32:0] \$294 ;
+  reg [32:0] \$295 ;
+  reg [32:0] \$296 ;
+  reg [32:0] \$297 ;
+  reg [32:0] \$298 ;
+  reg [32:0] \$299 ;
+  wire [7:0] \$3 ;
+  wire [20:0] \$30 ;
+  reg [32:0] \$300 ;
+  reg [32:0] \$301 ;
+  reg [32:0] \$302 ;
+  reg [20:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [16:0] \$309 ;
+  wire [11:0] \$31 ;
+  reg [7:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [3:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [20:0] \$316 ;
+  reg [20:0] \$317 ;
+  reg [20:0] \$318 ;
+  reg [3:0] \$319 ;
+  wire [34:0] \$32 ;
+  reg [7:0] \$320 ;
+  reg [11:0] \$321 ;
+  reg [11:0] \$322 ;
+  reg [11:0] \$323 ;
+  reg [45:0] \$324 ;
+  reg [45:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [7:0] \$328 ;
+  reg \$329 ;
+  wire [35:0] \$33 ;
+  reg \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
   reg [24:0] \$335 ;
   reg [24:0] \$336 ;
   reg [24:0] \$337 ;
-  reg [3:0] \$338 ;
-  reg [16:0] \$339 ;
-  reg [32:0] \$34 ;
-  reg [20:0] \$340 ;
-  reg [20:0] \$341 ;
-  reg [20:0] \$342 ;
-  reg [3:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [11:0] \$345 ;
-  reg [11:0] \$346 ;
-  reg [11:0] \$347 ;
-  reg [45:0] \$348 ;
-  reg [45:0] \$349 ;
-  reg [32:0] \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg [47:0] \$352 ;
-  reg [24:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [24:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [24:0] \$359 ;
-  wire [33:0] \$36 ;
-  reg [24:0] \$360 ;
-  reg [5:0] \$361 ;
-  reg [5:0] \$362 ;
-  reg [5:0] \$363 ;
-  reg [5:0] \$364 ;
-  reg [5:0] \$365 ;
-  reg [5:0] \$366 ;
-  reg [5:0] \$367 ;
-  reg [5:0] \$368 ;
-  reg [31:0] \$369 ;
-  wire [24:0] \$37 ;
-  reg [31:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg [31:0] \$372 ;
-  reg [31:0] \$373 ;
-  reg [31:0] \$374 ;
-  reg [31:0] \$375 ;
-  reg [31:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
-  wire [20:0] \$38 ;
-  reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
-  reg [31:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [20:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [33:0] \$388 ;
-  reg [33:0] \$389 ;
-  wire [11:0] \$39 ;
-  reg [33:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [7:0] \$392 ;
+  reg [24:0] \$338 ;
+  reg [5:0] \$339 ;
+  wire [55:0] \$34 ;
+  reg [5:0] \$340 ;
+  reg [5:0] \$341 ;
+  reg [5:0] \$342 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg [32:0] \$347 ;
+  reg [32:0] \$348 ;
+  reg [32:0] \$349 ;
+  wire [56:0] \$35 ;
+  reg [32:0] \$350 ;
+  reg [32:0] \$351 ;
+  reg [32:0] \$352 ;
+  reg [32:0] \$353 ;
+  reg [32:0] \$354 ;
+  reg [32:0] \$355 ;
+  reg [32:0] \$356 ;
+  reg [32:0] \$357 ;
+  reg [32:0] \$358 ;
+  reg [32:0] \$359 ;
+  wire [51:0] \$36 ;
+  reg [32:0] \$360 ;
+  reg [32:0] \$361 ;
+  reg [32:0] \$362 ;
+  reg [20:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [33:0] \$366 ;
+  reg [33:0] \$367 ;
+  reg [33:0] \$368 ;
+  reg [16:0] \$369 ;
+  wire [58:0] \$37 ;
+  reg [7:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [3:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [20:0] \$376 ;
+  reg [20:0] \$377 ;
+  reg [20:0] \$378 ;
+  reg [3:0] \$379 ;
+  wire [74:0] \$38 ;
+  reg [7:0] \$380 ;
+  reg [11:0] \$381 ;
+  reg [11:0] \$382 ;
+  reg [11:0] \$383 ;
+  reg [45:0] \$384 ;
+  reg [45:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg [7:0] \$388 ;
+  reg \$389 ;
+  wire [75:0] \$39 ;
+  reg \$390 ;
+  reg [24:0] \$391 ;
+  reg [24:0] \$392 ;
   reg [24:0] \$393 ;
   reg [24:0] \$394 ;
   reg [24:0] \$395 ;
-  reg [3:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [20:0] \$398 ;
-  reg [20:0] \$399 ;
-  wire [47:0] \$4 ;
-  wire [34:0] \$40 ;
-  reg [20:0] \$400 ;
-  reg [3:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [11:0] \$403 ;
-  reg [11:0] \$404 ;
-  reg [11:0] \$405 ;
-  reg [45:0] \$406 ;
-  reg [45:0] \$407 ;
-  reg \$408 ;
-  reg \$409 ;
-  wire [35:0] \$41 ;
-  reg [47:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg \$412 ;
-  reg [3:0] \$413 ;
-  reg [3:0] \$414 ;
-  reg [3:0] \$415 ;
-  reg \$416 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [5:0] \$399 ;
+  wire [7:0] \$4 ;
+  wire [45:0] \$40 ;
+  reg [5:0] \$400 ;
+  reg [5:0] \$401 ;
+  reg [5:0] \$402 ;
+  reg [5:0] \$403 ;
+  reg [5:0] \$404 ;
+  reg [5:0] \$405 ;
+  reg [5:0] \$406 ;
+  reg [31:0] \$407 ;
+  reg [31:0] \$408 ;
+  reg [31:0] \$409 ;
+  wire \$41 ;
+  reg [31:0] \$410 ;
+  reg [31:0] \$411 ;
+  reg [31:0] \$412 ;
+  reg [31:0] \$413 ;
+  reg [31:0] \$414 ;
+  reg [31:0] \$415 ;
+  reg [31:0] \$416 ;
   reg [31:0] \$417 ;
-  wire [55:0] \$42 ;
-  wire [56:0] \$43 ;
-  wire [51:0] \$44 ;
-  wire [58:0] \$45 ;
-  wire [74:0] \$46 ;
-  wire [75:0] \$47 ;
-  wire [45:0] \$48 ;
+  reg [31:0] \$418 ;
+  reg [31:0] \$419 ;
+  wire \$42 ;
+  reg [31:0] \$420 ;
+  reg [31:0] \$421 ;
+  reg [31:0] \$422 ;
+  reg [20:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [16:0] \$425 ;
+  reg [33:0] \$426 ;
+  reg [33:0] \$427 ;
+  reg [33:0] \$428 ;
+  reg [16:0] \$429 ;
+  wire \$43 ;
+  reg [7:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [24:0] \$433 ;
+  reg [3:0] \$434 ;
+  reg [16:0] \$435 ;
+  reg [20:0] \$436 ;
+  reg [20:0] \$437 ;
+  reg [20:0] \$438 ;
+  reg [3:0] \$439 ;
+  wire \$44 ;
+  reg [7:0] \$440 ;
+  reg [11:0] \$441 ;
+  reg [11:0] \$442 ;
+  reg [11:0] \$443 ;
+  reg [45:0] \$444 ;
+  reg [45:0] \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg [7:0] \$448 ;
+  reg \$449 ;
+  wire [46:0] \$45 ;
+  reg \$450 ;
+  reg [3:0] \$451 ;
+  reg \$452 ;
+  reg [3:0] \$453 ;
+  reg [3:0] \$454 ;
+  reg [3:0] \$455 ;
+  reg \$456 ;
+  reg [31:0] \$457 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [47:0] \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [46:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [47:0] \$56 ;
-  reg [24:0] \$57 ;
-  reg [5:0] \$58 ;
-  reg [32:0] \$59 ;
-  wire \$6 ;
-  reg [32:0] \$60 ;
-  wire [33:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [20:0] \$63 ;
-  wire [11:0] \$64 ;
-  wire [34:0] \$65 ;
-  wire [35:0] \$66 ;
-  wire [55:0] \$67 ;
-  wire [56:0] \$68 ;
-  wire [51:0] \$69 ;
-  wire [47:0] \$7 ;
-  wire [58:0] \$70 ;
-  wire [74:0] \$71 ;
-  wire [75:0] \$72 ;
-  wire [45:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  reg [24:0] \$59 ;
+  wire [7:0] \$6 ;
+  reg [5:0] \$60 ;
+  reg [32:0] \$61 ;
+  reg [32:0] \$62 ;
+  wire [33:0] \$63 ;
+  wire [24:0] \$64 ;
+  wire [20:0] \$65 ;
+  wire [11:0] \$66 ;
+  wire [34:0] \$67 ;
+  wire [35:0] \$68 ;
+  wire [55:0] \$69 ;
+  wire [7:0] \$7 ;
+  wire [56:0] \$70 ;
+  wire [51:0] \$71 ;
+  wire [58:0] \$72 ;
+  wire [74:0] \$73 ;
+  wire [75:0] \$74 ;
+  wire [45:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [46:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [47:0] \$8 ;
-  wire \$80 ;
-  wire [47:0] \$81 ;
-  reg [24:0] \$82 ;
-  reg [5:0] \$83 ;
-  reg [32:0] \$84 ;
-  reg [32:0] \$85 ;
-  wire [33:0] \$86 ;
-  wire [24:0] \$87 ;
-  wire [20:0] \$88 ;
-  wire [11:0] \$89 ;
+  wire [7:0] \$8 ;
+  wire [46:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [47:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [34:0] \$90 ;
-  wire [35:0] \$91 ;
-  wire [55:0] \$92 ;
-  wire [56:0] \$93 ;
-  wire [51:0] \$94 ;
-  wire [58:0] \$95 ;
-  wire [74:0] \$96 ;
-  wire [75:0] \$97 ;
-  wire [45:0] \$98 ;
-  wire \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  reg [24:0] \$94 ;
+  reg [5:0] \$95 ;
+  reg [32:0] \$96 ;
+  reg [32:0] \$97 ;
+  wire [33:0] \$98 ;
+  wire [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -12880,7 +13032,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [47:0] rq0_code = 48'h000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [45:0] rq0_floor = 46'h000000000000;
   reg [32:0] rq0_half_1 = 33'h000000000;
   reg [32:0] rq0_half_2 = 33'h000000000;
@@ -12910,6 +13062,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -12933,13 +13086,14 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [3:0] rq0_x1_0 = 4'h0;
   reg [3:0] rq0_x1_1 = 4'h0;
   reg rq1_above = 1'h0;
-  reg [47:0] rq1_code = 48'h000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [45:0] rq1_floor = 46'h000000000000;
   reg [32:0] rq1_half_1 = 33'h000000000;
   reg [32:0] rq1_half_2 = 33'h000000000;
@@ -12969,6 +13123,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -12992,13 +13147,14 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [3:0] rq1_x1_0 = 4'h0;
   reg [3:0] rq1_x1_1 = 4'h0;
   reg rq2_above = 1'h0;
-  reg [47:0] rq2_code = 48'h000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [45:0] rq2_floor = 46'h000000000000;
   reg [32:0] rq2_half_1 = 33'h000000000;
   reg [32:0] rq2_half_2 = 33'h000000000;
@@ -13028,6 +13184,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -13051,13 +13208,14 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [3:0] rq2_x1_0 = 4'h0;
   reg [3:0] rq2_x1_1 = 4'h0;
   reg rq3_above = 1'h0;
-  reg [47:0] rq3_code = 48'h000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [45:0] rq3_floor = 46'h000000000000;
   reg [31:0] rq3_half_1 = 32'd0;
   reg [31:0] rq3_half_2 = 32'd0;
@@ -13087,6 +13245,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -13110,6 +13269,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -13144,998 +13304,1354 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_half_3 <= \$371 ;
+    rq2_part0_0_r <= \$367 ;
   always @(posedge clk)
-    rq3_half_4 <= \$372 ;
+    rq2_part0_0_rr <= \$368 ;
   always @(posedge clk)
-    rq3_half_5 <= \$373 ;
+    rq2_x0_1 <= \$369 ;
   always @(posedge clk)
-    rq3_half_6 <= \$374 ;
+    rq2_m0_1 <= \$370 ;
   always @(posedge clk)
-    rq3_half_7 <= \$375 ;
+    rq2_part0_1 <= \$371 ;
   always @(posedge clk)
-    rq3_half_8 <= \$376 ;
+    rq2_part0_1_r <= \$372 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$377 ;
+    rq2_part0_1_rr <= \$373 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$378 ;
+    rq2_x1_0 <= \$374 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$379 ;
+    rq2_m1_0 <= \$375 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$380 ;
+    rq2_part1_0 <= \$376 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$381 ;
+    rq2_part1_0_r <= \$377 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$382 ;
+    rq2_part1_0_rr <= \$378 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$383 ;
+    rq2_x1_1 <= \$379 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$384 ;
+    rq2_m1_1 <= \$380 ;
   always @(posedge clk)
-    rq3_x <= \$385 ;
+    rq2_part1_1 <= \$381 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$386 ;
+    rq2_part1_1_r <= \$382 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$387 ;
+    rq2_part1_1_rr <= \$383 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$388 ;
+    rq2_prod <= \$384 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$389 ;
+    rq2_floor <= \$385 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$390 ;
+    rq2_above <= \$386 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$391 ;
+    rq2_tie <= \$387 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$392 ;
+    rq2_code <= \$388 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$393 ;
+    rq2_under <= \$389 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$394 ;
+    rq2_over <= \$390 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$395 ;
+    rq3_mult_1 <= \$391 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$396 ;
+    rq3_mult_2 <= \$392 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$397 ;
+    rq3_mult_3 <= \$393 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$398 ;
+    rq3_mult_4 <= \$394 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$399 ;
+    rq3_mult_5 <= \$395 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$400 ;
+    rq3_mult_6 <= \$396 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$401 ;
+    rq3_mult_7 <= \$397 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$402 ;
+    rq3_mult_8 <= \$398 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$403 ;
+    rq3_shift_1 <= \$399 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$404 ;
+    rq3_shift_2 <= \$400 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$405 ;
+    rq3_shift_3 <= \$401 ;
   always @(posedge clk)
-    rq3_prod <= \$406 ;
+    rq3_shift_4 <= \$402 ;
   always @(posedge clk)
-    rq3_floor <= \$407 ;
+    rq3_shift_5 <= \$403 ;
   always @(posedge clk)
-    rq3_above <= \$408 ;
+    rq3_shift_6 <= \$404 ;
   always @(posedge clk)
-    rq3_tie <= \$409 ;
+    rq3_shift_7 <= \$405 ;
   always @(posedge clk)
-    rq3_code <= \$410 ;
+    rq3_shift_8 <= \$406 ;
   always @(posedge clk)
-    q_owed <= \$411 ;
+    rq3_half_1 <= \$407 ;
   always @(posedge clk)
-    i__ready <= \$412 ;
+    rq3_half_2 <= \$408 ;
   always @(posedge clk)
-    \$signature__addr  <= \$413 ;
+    rq3_half_3 <= \$409 ;
   always @(posedge clk)
-    rport__addr <= \$414 ;
+    rq3_half_4 <= \$410 ;
   always @(posedge clk)
-    q_stored <= \$415 ;
+    rq3_half_5 <= \$411 ;
   always @(posedge clk)
-    o__valid <= \$416 ;
+    rq3_half_6 <= \$412 ;
   always @(posedge clk)
-    o__payload <= \$417 ;
+    rq3_half_7 <= \$413 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$414 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$415 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$416 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$417 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$418 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$419 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$420 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$421 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$422 ;
+  always @(posedge clk)
+    rq3_x <= \$423 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$424 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$425 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$426 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$427 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$428 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$429 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$430 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$431 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$432 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$433 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$434 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$435 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$436 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$437 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$438 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$439 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$440 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$441 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$442 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$443 ;
+  always @(posedge clk)
+    rq3_prod <= \$444 ;
+  always @(posedge clk)
+    rq3_floor <= \$445 ;
+  always @(posedge clk)
+    rq3_above <= \$446 ;
+  always @(posedge clk)
+    rq3_tie <= \$447 ;
+  always @(posedge clk)
+    rq3_code <= \$448 ;
+  always @(posedge clk)
+    rq3_under <= \$449 ;
+  always @(posedge clk)
+    rq3_over <= \$450 ;
+  always @(posedge clk)
+    q_owed <= \$451 ;
+  always @(posedge clk)
+    i__ready <= \$452 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$453 ;
+  always @(posedge clk)
+    rport__addr <= \$454 ;
+  always @(posedge clk)
+    q_stored <= \$455 ;
+  always @(posedge clk)
+    o__valid <= \$456 ;
+  always @(posedge clk)
+    o__payload <= \$457 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
   assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
-  assign \$4  = \$1  ? 48'hffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 48'h00000000007f : rq1_code;
-  assign \$8  = \$5  ? 48'hffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 48'h00000000007f : rq2_code;
-  assign \$12  = \$9  ? 48'hffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 48'h00000000007f : rq3_code;
-  assign \$16  = \$13  ? 48'hffffffffff80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = group == 3'h7;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 4'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$36  = rq0_x0_0 * rq0_m0_0;
-  assign \$37  = rq0_x0_1 * rq0_m0_1;
-  assign \$38  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$39  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$41  = 1'h0 + \$40 ;
-  assign \$43  = \$41  + \$42 ;
-  assign \$45  = $signed({ 1'h0, \$43  }) + $signed(\$44 );
-  assign \$47  = $signed(\$45 ) + $signed(\$46 );
-  assign \$48  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$49  = rq0_rem > rq0_half_6;
-  assign \$50  = rq0_rem == rq0_half_6;
-  assign \$51  = | rq0_half_6;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 3'h7;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 4'h0 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$28  = rq0_x0_0 * rq0_m0_0;
+  assign \$29  = rq0_x0_1 * rq0_m0_1;
+  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$35  = \$33  + \$34 ;
+  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$41  = rq0_rem > rq0_half_6;
+  assign \$42  = rq0_rem == rq0_half_6;
+  assign \$43  = | rq0_half_6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$53  = \$50  ? \$51  : \$52 ;
   assign \$54  = rq0_tie & rq0_floor[0];
   assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(\$53 ) + $signed({ 1'h0, \$55  });
-  assign \$61  = rq1_x0_0 * rq1_m0_0;
-  assign \$62  = rq1_x0_1 * rq1_m0_1;
-  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$66  = 1'h0 + \$65 ;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = $signed({ 1'h0, \$68  }) + $signed(\$69 );
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$74  = rq1_rem > rq1_half_6;
-  assign \$75  = rq1_rem == rq1_half_6;
-  assign \$76  = | rq1_half_6;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$79  = rq1_tie & rq1_floor[0];
-  assign \$80  = rq1_above | \$79 ;
-  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
-  assign \$86  = rq2_x0_0 * rq2_m0_0;
-  assign \$87  = rq2_x0_1 * rq2_m0_1;
-  assign \$88  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$89  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$91  = 1'h0 + \$90 ;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$99  = rq2_rem > rq2_half_6;
-  assign \$100  = rq2_rem == rq2_half_6;
-  assign \$101  = | rq2_half_6;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$104  = rq2_tie & rq2_floor[0];
-  assign \$105  = rq2_above | \$104 ;
-  assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
-  assign \$111  = rq3_x0_0 * rq3_m0_0;
-  assign \$112  = rq3_x0_1 * rq3_m0_1;
-  assign \$113  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$114  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$116  = 1'h0 + \$115 ;
-  assign \$118  = \$116  + \$117 ;
-  assign \$120  = $signed({ 1'h0, \$118  }) + $signed(\$119 );
-  assign \$122  = $signed(\$120 ) + $signed(\$121 );
-  assign \$123  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$124  = rq3_rem > rq3_half_6;
-  assign \$125  = rq3_rem == rq3_half_6;
-  assign \$126  = | rq3_half_6;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$129  = rq3_tie & rq3_floor[0];
-  assign \$130  = rq3_above | \$129 ;
-  assign \$131  = $signed(\$128 ) + $signed({ 1'h0, \$130  });
-  assign \$132  = \$20 [3:0] < 4'ha;
-  assign \$133  = ~ o__valid;
-  assign \$134  = \$133  | o__ready;
-  assign \$135  = | q_stored;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = rq_valid_8 & \$138 ;
-  assign \$140  = \$signature__addr  == 4'h8;
-  assign \$141  = \$signature__addr  + 1'h1;
-  assign \$142  = \$140  ? 5'h00 : \$141 ;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = | q_stored;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = rport__addr == 4'h8;
-  assign \$148  = rport__addr + 1'h1;
-  assign \$149  = \$147  ? 5'h00 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = rq_valid_8 & \$155 ;
-  assign \$157  = q_stored + \$156 ;
-  assign \$158  = ~ o__valid;
-  assign \$159  = \$158  | o__ready;
-  assign \$160  = | q_stored;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$157  - \$161 ;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = | q_stored;
-  assign \$166  = \$165  | rq_valid_8;
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$58  = \$55  ? \$56  : \$57 ;
+  assign \$63  = rq1_x0_0 * rq1_m0_0;
+  assign \$64  = rq1_x0_1 * rq1_m0_1;
+  assign \$65  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$66  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$68  = 1'h0 + \$67 ;
+  assign \$70  = \$68  + \$69 ;
+  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
+  assign \$74  = $signed(\$72 ) + $signed(\$73 );
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$76  = rq1_rem > rq1_half_6;
+  assign \$77  = rq1_rem == rq1_half_6;
+  assign \$78  = | rq1_half_6;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$98  = rq2_x0_0 * rq2_m0_0;
+  assign \$99  = rq2_x0_1 * rq2_m0_1;
+  assign \$100  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$101  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$103  = 1'h0 + \$102 ;
+  assign \$105  = \$103  + \$104 ;
+  assign \$107  = $signed({ 1'h0, \$105  }) + $signed(\$106 );
+  assign \$109  = $signed(\$107 ) + $signed(\$108 );
+  assign \$110  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$111  = rq2_rem > rq2_half_6;
+  assign \$112  = rq2_rem == rq2_half_6;
+  assign \$113  = | rq2_half_6;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
+  assign \$119  = rq2_tie & rq2_floor[0];
+  assign \$120  = rq2_above | \$119 ;
+  assign \$121  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$122  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$123  = \$120  ? \$121  : \$122 ;
+  assign \$124  = rq2_tie & rq2_floor[0];
+  assign \$125  = rq2_above | \$124 ;
+  assign \$126  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$127  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$128  = \$125  ? \$126  : \$127 ;
+  assign \$133  = rq3_x0_0 * rq3_m0_0;
+  assign \$134  = rq3_x0_1 * rq3_m0_1;
+  assign \$135  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$136  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$138  = 1'h0 + \$137 ;
+  assign \$140  = \$138  + \$139 ;
+  assign \$142  = $signed({ 1'h0, \$140  }) + $signed(\$141 );
+  assign \$144  = $signed(\$142 ) + $signed(\$143 );
+  assign \$145  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$146  = rq3_rem > rq3_half_6;
+  assign \$147  = rq3_rem == rq3_half_6;
+  assign \$148  = | rq3_half_6;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$151  = rq3_tie & rq3_floor[0];
+  assign \$152  = rq3_above | \$151 ;
+  assign \$153  = $signed(\$150 ) + $signed({ 1'h0, \$152  });
+  assign \$154  = rq3_tie & rq3_floor[0];
+  assign \$155  = rq3_above | \$154 ;
+  assign \$156  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$157  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$158  = \$155  ? \$156  : \$157 ;
+  assign \$159  = rq3_tie & rq3_floor[0];
+  assign \$160  = rq3_above | \$159 ;
+  assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$163  = \$160  ? \$161  : \$162 ;
+  assign \$164  = \$12 [3:0] < 4'ha;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  ? rport__data : q_in;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = rq_valid_8 & \$170 ;
+  assign \$172  = \$signature__addr  == 4'h8;
+  assign \$173  = \$signature__addr  + 1'h1;
+  assign \$174  = \$172  ? 5'h00 : \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
+  assign \$177  = | q_stored;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = rport__addr == 4'h8;
+  assign \$180  = rport__addr + 1'h1;
+  assign \$181  = \$179  ? 5'h00 : \$180 ;
+  assign \$182  = ~ o__valid;
+  assign \$183  = \$182  | o__ready;
+  assign \$184  = | q_stored;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = \$183  & \$185 ;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = rq_valid_8 & \$187 ;
+  assign \$189  = q_stored + \$188 ;
+  assign \$190  = ~ o__valid;
+  assign \$191  = \$190  | o__ready;
+  assign \$192  = | q_stored;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = \$189  - \$193 ;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = | q_stored;
+  assign \$198  = \$197  | rq_valid_8;
+  assign \$199  = | q_stored;
+  assign \$200  = \$199  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$169 ;
+    group <= \$201 ;
   always @(posedge clk)
-    rq_valid_1 <= \$170 ;
+    rq_valid_1 <= \$202 ;
   always @(posedge clk)
-    rq_valid_2 <= \$171 ;
+    rq_valid_2 <= \$203 ;
   always @(posedge clk)
-    rq_valid_3 <= \$172 ;
+    rq_valid_3 <= \$204 ;
   always @(posedge clk)
-    rq_valid_4 <= \$173 ;
+    rq_valid_4 <= \$205 ;
   always @(posedge clk)
-    rq_valid_5 <= \$174 ;
+    rq_valid_5 <= \$206 ;
   always @(posedge clk)
-    rq_valid_6 <= \$175 ;
+    rq_valid_6 <= \$207 ;
   always @(posedge clk)
-    rq_valid_7 <= \$176 ;
+    rq_valid_7 <= \$208 ;
   always @(posedge clk)
-    rq_valid_8 <= \$177 ;
+    rq_valid_8 <= \$209 ;
   always @(posedge clk)
-    rq_valid_9 <= \$178 ;
+    rq_valid_9 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$179 ;
+    rq0_mult_1 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$180 ;
+    rq0_mult_2 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$181 ;
+    rq0_mult_3 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$182 ;
+    rq0_mult_4 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$183 ;
+    rq0_mult_5 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$184 ;
+    rq0_mult_6 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$185 ;
+    rq0_mult_7 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$186 ;
+    rq0_mult_8 <= \$218 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$187 ;
+    rq0_shift_1 <= \$219 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$188 ;
+    rq0_shift_2 <= \$220 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$189 ;
+    rq0_shift_3 <= \$221 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$190 ;
+    rq0_shift_4 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$191 ;
+    rq0_shift_5 <= \$223 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$192 ;
+    rq0_shift_6 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$193 ;
+    rq0_shift_7 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$194 ;
+    rq0_shift_8 <= \$226 ;
   always @(posedge clk)
-    rq0_half_1 <= \$195 ;
+    rq0_half_1 <= \$227 ;
   always @(posedge clk)
-    rq0_half_2 <= \$196 ;
+    rq0_half_2 <= \$228 ;
   always @(posedge clk)
-    rq0_half_3 <= \$197 ;
+    rq0_half_3 <= \$229 ;
   always @(posedge clk)
-    rq0_half_4 <= \$198 ;
+    rq0_half_4 <= \$230 ;
   always @(posedge clk)
-    rq0_half_5 <= \$199 ;
+    rq0_half_5 <= \$231 ;
   always @(posedge clk)
-    rq0_half_6 <= \$200 ;
+    rq0_half_6 <= \$232 ;
   always @(posedge clk)
-    rq0_half_7 <= \$201 ;
+    rq0_half_7 <= \$233 ;
   always @(posedge clk)
-    rq0_half_8 <= \$202 ;
+    rq0_half_8 <= \$234 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$203 ;
+    rq0_mask_1 <= \$235 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$204 ;
+    rq0_mask_2 <= \$236 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$205 ;
+    rq0_mask_3 <= \$237 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$206 ;
+    rq0_mask_4 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$207 ;
+    rq0_mask_5 <= \$239 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$208 ;
+    rq0_mask_6 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$209 ;
+    rq0_mask_7 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$210 ;
+    rq0_mask_8 <= \$242 ;
   always @(posedge clk)
-    rq0_x <= \$211 ;
+    rq0_x <= \$243 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$212 ;
+    rq0_x0_0 <= \$244 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$213 ;
+    rq0_m0_0 <= \$245 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$214 ;
+    rq0_part0_0 <= \$246 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$215 ;
+    rq0_part0_0_r <= \$247 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$216 ;
+    rq0_part0_0_rr <= \$248 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$217 ;
+    rq0_x0_1 <= \$249 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$218 ;
+    rq0_m0_1 <= \$250 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$219 ;
+    rq0_part0_1 <= \$251 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$220 ;
+    rq0_part0_1_r <= \$252 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$221 ;
+    rq0_part0_1_rr <= \$253 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$222 ;
+    rq0_x1_0 <= \$254 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$223 ;
+    rq0_m1_0 <= \$255 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$224 ;
+    rq0_part1_0 <= \$256 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$225 ;
+    rq0_part1_0_r <= \$257 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$226 ;
+    rq0_part1_0_rr <= \$258 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$227 ;
+    rq0_x1_1 <= \$259 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$228 ;
+    rq0_m1_1 <= \$260 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$229 ;
+    rq0_part1_1 <= \$261 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$230 ;
+    rq0_part1_1_r <= \$262 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$231 ;
+    rq0_part1_1_rr <= \$263 ;
   always @(posedge clk)
-    rq0_prod <= \$232 ;
+    rq0_prod <= \$264 ;
   always @(posedge clk)
-    rq0_floor <= \$233 ;
+    rq0_floor <= \$265 ;
   always @(posedge clk)
-    rq0_above <= \$234 ;
+    rq0_above <= \$266 ;
   always @(posedge clk)
-    rq0_tie <= \$235 ;
+    rq0_tie <= \$267 ;
   always @(posedge clk)
-    rq0_code <= \$236 ;
+    rq0_code <= \$268 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$237 ;
+    rq0_under <= \$269 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$238 ;
+    rq0_over <= \$270 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$239 ;
+    rq1_mult_1 <= \$271 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$240 ;
+    rq1_mult_2 <= \$272 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$241 ;
+    rq1_mult_3 <= \$273 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$242 ;
+    rq1_mult_4 <= \$274 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$243 ;
+    rq1_mult_5 <= \$275 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$244 ;
+    rq1_mult_6 <= \$276 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$245 ;
+    rq1_mult_7 <= \$277 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$246 ;
+    rq1_mult_8 <= \$278 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$247 ;
+    rq1_shift_1 <= \$279 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$248 ;
+    rq1_shift_2 <= \$280 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$249 ;
+    rq1_shift_3 <= \$281 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$250 ;
+    rq1_shift_4 <= \$282 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$251 ;
+    rq1_shift_5 <= \$283 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$252 ;
+    rq1_shift_6 <= \$284 ;
   always @(posedge clk)
-    rq1_half_1 <= \$253 ;
+    rq1_shift_7 <= \$285 ;
   always @(posedge clk)
-    rq1_half_2 <= \$254 ;
+    rq1_shift_8 <= \$286 ;
   always @(posedge clk)
-    rq1_half_3 <= \$255 ;
+    rq1_half_1 <= \$287 ;
   always @(posedge clk)
-    rq1_half_4 <= \$256 ;
+    rq1_half_2 <= \$288 ;
   always @(posedge clk)
-    rq1_half_5 <= \$257 ;
+    rq1_half_3 <= \$289 ;
   always @(posedge clk)
-    rq1_half_6 <= \$258 ;
+    rq1_half_4 <= \$290 ;
   always @(posedge clk)
-    rq1_half_7 <= \$259 ;
+    rq1_half_5 <= \$291 ;
   always @(posedge clk)
-    rq1_half_8 <= \$260 ;
+    rq1_half_6 <= \$292 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$261 ;
+    rq1_half_7 <= \$293 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$262 ;
+    rq1_half_8 <= \$294 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$263 ;
+    rq1_mask_1 <= \$295 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$264 ;
+    rq1_mask_2 <= \$296 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$265 ;
+    rq1_mask_3 <= \$297 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$266 ;
+    rq1_mask_4 <= \$298 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$267 ;
+    rq1_mask_5 <= \$299 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$268 ;
+    rq1_mask_6 <= \$300 ;
   always @(posedge clk)
-    rq1_x <= \$269 ;
+    rq1_mask_7 <= \$301 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$270 ;
+    rq1_mask_8 <= \$302 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$271 ;
+    rq1_x <= \$303 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$272 ;
+    rq1_x0_0 <= \$304 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$273 ;
+    rq1_m0_0 <= \$305 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$274 ;
+    rq1_part0_0 <= \$306 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$275 ;
+    rq1_part0_0_r <= \$307 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$276 ;
+    rq1_part0_0_rr <= \$308 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$277 ;
+    rq1_x0_1 <= \$309 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$278 ;
+    rq1_m0_1 <= \$310 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$279 ;
+    rq1_part0_1 <= \$311 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$280 ;
+    rq1_part0_1_r <= \$312 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$281 ;
+    rq1_part0_1_rr <= \$313 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$282 ;
+    rq1_x1_0 <= \$314 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$283 ;
+    rq1_m1_0 <= \$315 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$284 ;
+    rq1_part1_0 <= \$316 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$285 ;
+    rq1_part1_0_r <= \$317 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$286 ;
+    rq1_part1_0_rr <= \$318 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$287 ;
+    rq1_x1_1 <= \$319 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$288 ;
+    rq1_m1_1 <= \$320 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$289 ;
+    rq1_part1_1 <= \$321 ;
   always @(posedge clk)
-    rq1_prod <= \$290 ;
+    rq1_part1_1_r <= \$322 ;
   always @(posedge clk)
-    rq1_floor <= \$291 ;
+    rq1_part1_1_rr <= \$323 ;
   always @(posedge clk)
-    rq1_above <= \$292 ;
+    rq1_prod <= \$324 ;
   always @(posedge clk)
-    rq1_tie <= \$293 ;
+    rq1_floor <= \$325 ;
   always @(posedge clk)
-    rq1_code <= \$294 ;
+    rq1_above <= \$326 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$295 ;
+    rq1_tie <= \$327 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$296 ;
+    rq1_code <= \$328 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$297 ;
+    rq1_under <= \$329 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$298 ;
+    rq1_over <= \$330 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$299 ;
+    rq2_mult_1 <= \$331 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$300 ;
+    rq2_mult_2 <= \$332 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$301 ;
+    rq2_mult_3 <= \$333 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$302 ;
+    rq2_mult_4 <= \$334 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$303 ;
+    rq2_mult_5 <= \$335 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$304 ;
+    rq2_mult_6 <= \$336 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$305 ;
+    rq2_mult_7 <= \$337 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$306 ;
+    rq2_mult_8 <= \$338 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$307 ;
+    rq2_shift_1 <= \$339 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$308 ;
+    rq2_shift_2 <= \$340 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$309 ;
+    rq2_shift_3 <= \$341 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$310 ;
+    rq2_shift_4 <= \$342 ;
   always @(posedge clk)
-    rq2_half_1 <= \$311 ;
+    rq2_shift_5 <= \$343 ;
   always @(posedge clk)
-    rq2_half_2 <= \$312 ;
+    rq2_shift_6 <= \$344 ;
   always @(posedge clk)
-    rq2_half_3 <= \$313 ;
+    rq2_shift_7 <= \$345 ;
   always @(posedge clk)
-    rq2_half_4 <= \$314 ;
+    rq2_shift_8 <= \$346 ;
   always @(posedge clk)
-    rq2_half_5 <= \$315 ;
+    rq2_half_1 <= \$347 ;
   always @(posedge clk)
-    rq2_half_6 <= \$316 ;
+    rq2_half_2 <= \$348 ;
   always @(posedge clk)
-    rq2_half_7 <= \$317 ;
+    rq2_half_3 <= \$349 ;
   always @(posedge clk)
-    rq2_half_8 <= \$318 ;
+    rq2_half_4 <= \$350 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$319 ;
+    rq2_half_5 <= \$351 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$320 ;
+    rq2_half_6 <= \$352 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$321 ;
+    rq2_half_7 <= \$353 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$322 ;
+    rq2_half_8 <= \$354 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$323 ;
+    rq2_mask_1 <= \$355 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$324 ;
+    rq2_mask_2 <= \$356 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$325 ;
+    rq2_mask_3 <= \$357 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$326 ;
+    rq2_mask_4 <= \$358 ;
   always @(posedge clk)
-    rq2_x <= \$327 ;
+    rq2_mask_5 <= \$359 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$328 ;
+    rq2_mask_6 <= \$360 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$329 ;
+    rq2_mask_7 <= \$361 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$330 ;
+    rq2_mask_8 <= \$362 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$331 ;
+    rq2_x <= \$363 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$332 ;
+    rq2_x0_0 <= \$364 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$333 ;
+    rq2_m0_0 <= \$365 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$334 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$335 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$336 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$337 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$338 ;
-  always @(posedge clk)
-    rq2_m1_0 <= \$339 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$340 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$341 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$342 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$343 ;
-  always @(posedge clk)
-    rq2_m1_1 <= \$344 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$345 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$346 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$347 ;
-  always @(posedge clk)
-    rq2_prod <= \$348 ;
-  always @(posedge clk)
-    rq2_floor <= \$349 ;
-  always @(posedge clk)
-    rq2_above <= \$350 ;
-  always @(posedge clk)
-    rq2_tie <= \$351 ;
-  always @(posedge clk)
-    rq2_code <= \$352 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$353 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$354 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$355 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$356 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$357 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$358 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$359 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$360 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$361 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$362 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$363 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$364 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$365 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$366 ;
-  always @(posedge clk)
-    rq3_shift_7 <= \$367 ;
-  always @(posedge clk)
-    rq3_shift_8 <= \$368 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$369 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$370 ;
+    rq2_part0_0 <= \$366 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$372  = rq3_half_3;
+    \$368  = rq2_part0_0_r;
     if (rst) begin
-      \$372  = 32'd0;
+      \$368  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$373  = rq3_half_4;
+    \$369  = rq2_x[16:0];
     if (rst) begin
-      \$373  = 32'd0;
+      \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$374  = rq3_half_5;
+    \$370  = rq2_mult_1[24:17];
     if (rst) begin
-      \$374  = 32'd0;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$375  = rq3_half_6;
+    \$371  = \$99 ;
     if (rst) begin
-      \$375  = 32'd0;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$376  = rq3_half_7;
+    \$372  = rq2_part0_1;
     if (rst) begin
-      \$376  = 32'd0;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$377  = \$110 ;
+    \$373  = rq2_part0_1_r;
     if (rst) begin
-      \$377  = 32'd0;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$378  = rq3_mask_1;
+    \$374  = rq2_x[20:17];
     if (rst) begin
-      \$378  = 32'd0;
+      \$374  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$379  = rq3_mask_2;
+    \$375  = rq2_mult_1[16:0];
     if (rst) begin
-      \$379  = 32'd0;
+      \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$380  = rq3_mask_3;
+    \$376  = \$100 ;
     if (rst) begin
-      \$380  = 32'd0;
+      \$376  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$381  = rq3_mask_4;
+    \$377  = rq2_part1_0;
     if (rst) begin
-      \$381  = 32'd0;
+      \$377  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$382  = rq3_mask_5;
+    \$378  = rq2_part1_0_r;
     if (rst) begin
-      \$382  = 32'd0;
+      \$378  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$383  = rq3_mask_6;
+    \$379  = rq2_x[20:17];
     if (rst) begin
-      \$383  = 32'd0;
+      \$379  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$384  = rq3_mask_7;
+    \$380  = rq2_mult_1[24:17];
     if (rst) begin
-      \$384  = 32'd0;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$385  = i__payload[83:63];
+    \$381  = \$101 ;
     if (rst) begin
-      \$385  = 21'h000000;
+      \$381  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$386  = rq3_x[16:0];
+    \$382  = rq2_part1_1;
     if (rst) begin
-      \$386  = 17'h00000;
+      \$382  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$387  = rq3_mult_1[16:0];
+    \$383  = rq2_part1_1_r;
     if (rst) begin
-      \$387  = 17'h00000;
+      \$383  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$388  = \$111 ;
+    \$384  = \$109 [45:0];
     if (rst) begin
-      \$388  = 34'h000000000;
+      \$384  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$389  = rq3_part0_0;
+    \$385  = \$110 ;
     if (rst) begin
-      \$389  = 34'h000000000;
+      \$385  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$390  = rq3_part0_0_r;
+    \$386  = \$111 ;
     if (rst) begin
-      \$390  = 34'h000000000;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$391  = rq3_x[16:0];
+    \$387  = \$114 ;
     if (rst) begin
-      \$391  = 17'h00000;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$392  = rq3_mult_1[24:17];
+    \$388  = \$118 [7:0];
     if (rst) begin
-      \$392  = 8'h00;
+      \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$393  = \$112 ;
+    \$389  = \$123 ;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$390  = \$128 ;
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$391  = \$129 ;
+    if (rst) begin
+      \$391  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$392  = rq3_mult_1;
+    if (rst) begin
+      \$392  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$393  = rq3_mult_2;
     if (rst) begin
       \$393  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$394  = rq3_part0_1;
+    \$394  = rq3_mult_3;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$395  = rq3_part0_1_r;
+    \$395  = rq3_mult_4;
     if (rst) begin
       \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$396  = rq3_x[20:17];
+    \$396  = rq3_mult_5;
     if (rst) begin
-      \$396  = 4'h0;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$397  = rq3_mult_1[16:0];
+    \$397  = rq3_mult_6;
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$398  = \$113 ;
+    \$398  = rq3_mult_7;
     if (rst) begin
-      \$398  = 21'h000000;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$399  = rq3_part1_0;
+    \$399  = \$130 ;
     if (rst) begin
-      \$399  = 21'h000000;
+      \$399  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$400  = rq3_part1_0_r;
+    \$400  = rq3_shift_1;
     if (rst) begin
-      \$400  = 21'h000000;
+      \$400  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$401  = rq3_x[20:17];
+    \$401  = rq3_shift_2;
     if (rst) begin
-      \$401  = 4'h0;
+      \$401  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$402  = rq3_mult_1[24:17];
+    \$402  = rq3_shift_3;
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$403  = \$114 ;
+    \$403  = rq3_shift_4;
     if (rst) begin
-      \$403  = 12'h000;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$404  = rq3_part1_1;
+    \$404  = rq3_shift_5;
     if (rst) begin
-      \$404  = 12'h000;
+      \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$405  = rq3_part1_1_r;
+    \$405  = rq3_shift_6;
     if (rst) begin
-      \$405  = 12'h000;
+      \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$406  = \$122 [45:0];
+    \$406  = rq3_shift_7;
     if (rst) begin
-      \$406  = 46'h000000000000;
+      \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$407  = \$123 ;
+    \$407  = \$131 ;
     if (rst) begin
-      \$407  = 46'h000000000000;
+      \$407  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$408  = \$124 ;
+    \$408  = rq3_half_1;
     if (rst) begin
-      \$408  = 1'h0;
+      \$408  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$409  = \$127 ;
+    \$409  = rq3_half_2;
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$410  = \$131 ;
+    \$410  = rq3_half_3;
     if (rst) begin
-      \$410  = 48'h000000000000;
+      \$410  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$411  = \$20 [3:0];
+    \$411  = rq3_half_4;
     if (rst) begin
-      \$411  = 4'h0;
+      \$411  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$412  = \$132 ;
+    \$412  = rq3_half_5;
     if (rst) begin
-      \$412  = 1'h1;
+      \$412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$413  = \$signature__addr ;
-    if (\$139 ) begin
-      \$413  = \$142 [3:0];
-    end
+    \$413  = rq3_half_6;
     if (rst) begin
-      \$413  = 4'h0;
+      \$413  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$414  = rport__addr;
-    if (\$146 ) begin
-      \$414  = \$149 [3:0];
-    end
+    \$414  = rq3_half_7;
     if (rst) begin
-      \$414  = 4'h0;
+      \$414  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$415  = \$162 [3:0];
+    \$415  = \$132 ;
     if (rst) begin
-      \$415  = 4'h0;
+      \$415  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$416  = o__valid;
-    if (\$164 ) begin
-      \$416  = \$166 ;
-    end
+    \$416  = rq3_mask_1;
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$417  = o__payload;
-    if (\$164 ) begin
-      \$417  = \$168 ;
-    end
+    \$417  = rq3_mask_2;
     if (rst) begin
       \$417  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$418  = rq3_mask_3;
+    if (rst) begin
+      \$418  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$419  = rq3_mask_4;
+    if (rst) begin
+      \$419  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$420  = rq3_mask_5;
+    if (rst) begin
+      \$420  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$421  = rq3_mask_6;
+    if (rst) begin
+      \$421  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$422  = rq3_mask_7;
+    if (rst) begin
+      \$422  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$423  = i__payload[83:63];
+    if (rst) begin
+      \$423  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$424  = rq3_x[16:0];
+    if (rst) begin
+      \$424  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$425  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$425  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$426  = \$133 ;
+    if (rst) begin
+      \$426  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$427  = rq3_part0_0;
+    if (rst) begin
+      \$427  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$428  = rq3_part0_0_r;
+    if (rst) begin
+      \$428  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$429  = rq3_x[16:0];
+    if (rst) begin
+      \$429  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$430  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$430  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$431  = \$134 ;
+    if (rst) begin
+      \$431  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$432  = rq3_part0_1;
+    if (rst) begin
+      \$432  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$433  = rq3_part0_1_r;
+    if (rst) begin
+      \$433  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$434  = rq3_x[20:17];
+    if (rst) begin
+      \$434  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$435  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$435  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$436  = \$135 ;
+    if (rst) begin
+      \$436  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$437  = rq3_part1_0;
+    if (rst) begin
+      \$437  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$438  = rq3_part1_0_r;
+    if (rst) begin
+      \$438  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$439  = rq3_x[20:17];
+    if (rst) begin
+      \$439  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$440  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$440  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$441  = \$136 ;
+    if (rst) begin
+      \$441  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$442  = rq3_part1_1;
+    if (rst) begin
+      \$442  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$443  = rq3_part1_1_r;
+    if (rst) begin
+      \$443  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$444  = \$144 [45:0];
+    if (rst) begin
+      \$444  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$445  = \$145 ;
+    if (rst) begin
+      \$445  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$446  = \$146 ;
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$447  = \$149 ;
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$448  = \$153 [7:0];
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$449  = \$158 ;
+    if (rst) begin
+      \$449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$450  = \$163 ;
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$451  = \$12 [3:0];
+    if (rst) begin
+      \$451  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$452  = \$164 ;
+    if (rst) begin
+      \$452  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$453  = \$signature__addr ;
+    if (\$171 ) begin
+      \$453  = \$174 [3:0];
+    end
+    if (rst) begin
+      \$453  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$454  = rport__addr;
+    if (\$178 ) begin
+      \$454  = \$181 [3:0];
+    end
+    if (rst) begin
+      \$454  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$455  = \$194 [3:0];
+    if (rst) begin
+      \$455  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$456  = o__valid;
+    if (\$196 ) begin
+      \$456  = \$198 ;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$457  = o__payload;
+    if (\$196 ) begin
+      \$457  = \$200 ;
+    end
+    if (rst) begin
+      \$457  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$32  = 25'h18c8a09;
+          \$24  = 25'h18c8a09;
       3'h1:
-          \$32  = 25'h162f05d;
+          \$24  = 25'h162f05d;
       3'h2:
-          \$32  = 25'h1369da5;
+          \$24  = 25'h1369da5;
       3'h3:
-          \$32  = 25'h181e7ff;
+          \$24  = 25'h181e7ff;
       3'h4:
-          \$32  = 25'h139e0e5;
+          \$24  = 25'h139e0e5;
       3'h5:
-          \$32  = 25'h1606e85;
+          \$24  = 25'h1606e85;
       3'h6:
-          \$32  = 25'h117d4ff;
+          \$24  = 25'h117d4ff;
       3'h7:
-          \$32  = 25'h1bb47b7;
+          \$24  = 25'h1bb47b7;
     endcase
   end
   always @* begin
@@ -14143,21 +14659,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$33  = 6'h1f;
+          \$25  = 6'h1f;
       3'h1:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
       3'h2:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h3:
-          \$33  = 6'h1f;
+          \$25  = 6'h1f;
       3'h4:
-          \$33  = 6'h1e;
+          \$25  = 6'h1e;
       3'h5:
-          \$33  = 6'h1e;
+          \$25  = 6'h1e;
       3'h6:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h7:
-          \$33  = 6'h1e;
+          \$25  = 6'h1e;
     endcase
   end
   always @* begin
@@ -14165,21 +14681,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$34  = 33'h040000000;
+          \$26  = 33'h040000000;
       3'h1:
-          \$34  = 33'h100000000;
+          \$26  = 33'h100000000;
       3'h2:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h3:
-          \$34  = 33'h040000000;
+          \$26  = 33'h040000000;
       3'h4:
-          \$34  = 33'h020000000;
+          \$26  = 33'h020000000;
       3'h5:
-          \$34  = 33'h020000000;
+          \$26  = 33'h020000000;
       3'h6:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h7:
-          \$34  = 33'h020000000;
+          \$26  = 33'h020000000;
     endcase
   end
   always @* begin
@@ -14187,21 +14703,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$35  = 33'h07fffffff;
+          \$27  = 33'h07fffffff;
       3'h1:
-          \$35  = 33'h1ffffffff;
+          \$27  = 33'h1ffffffff;
       3'h2:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h3:
-          \$35  = 33'h07fffffff;
+          \$27  = 33'h07fffffff;
       3'h4:
-          \$35  = 33'h03fffffff;
+          \$27  = 33'h03fffffff;
       3'h5:
-          \$35  = 33'h03fffffff;
+          \$27  = 33'h03fffffff;
       3'h6:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h7:
-          \$35  = 33'h03fffffff;
+          \$27  = 33'h03fffffff;
     endcase
   end
   always @* begin
@@ -14209,21 +14725,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$57  = 25'h112803b;
+          \$59  = 25'h112803b;
       3'h1:
-          \$57  = 25'h125707b;
+          \$59  = 25'h125707b;
       3'h2:
-          \$57  = 25'h138c427;
+          \$59  = 25'h138c427;
       3'h3:
-          \$57  = 25'h1001e85;
+          \$59  = 25'h1001e85;
       3'h4:
-          \$57  = 25'h1210e9d;
+          \$59  = 25'h1210e9d;
       3'h5:
-          \$57  = 25'h1b1f7c7;
+          \$59  = 25'h1b1f7c7;
       3'h6:
-          \$57  = 25'h114772b;
+          \$59  = 25'h114772b;
       3'h7:
-          \$57  = 25'h198834d;
+          \$59  = 25'h198834d;
     endcase
   end
   always @* begin
@@ -14231,21 +14747,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$58  = 6'h1f;
+          \$60  = 6'h1f;
       3'h1:
-          \$58  = 6'h1f;
+          \$60  = 6'h1f;
       3'h2:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       3'h3:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       3'h4:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       3'h5:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       3'h6:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       3'h7:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
     endcase
   end
   always @* begin
@@ -14253,21 +14769,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$59  = 33'h040000000;
+          \$61  = 33'h040000000;
       3'h1:
-          \$59  = 33'h040000000;
+          \$61  = 33'h040000000;
       3'h2:
-          \$59  = 33'h080000000;
+          \$61  = 33'h080000000;
       3'h3:
-          \$59  = 33'h080000000;
+          \$61  = 33'h080000000;
       3'h4:
-          \$59  = 33'h080000000;
+          \$61  = 33'h080000000;
       3'h5:
-          \$59  = 33'h080000000;
+          \$61  = 33'h080000000;
       3'h6:
-          \$59  = 33'h080000000;
+          \$61  = 33'h080000000;
       3'h7:
-          \$59  = 33'h100000000;
+          \$61  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -14275,21 +14791,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$60  = 33'h07fffffff;
+          \$62  = 33'h07fffffff;
       3'h1:
-          \$60  = 33'h07fffffff;
+          \$62  = 33'h07fffffff;
       3'h2:
-          \$60  = 33'h0ffffffff;
+          \$62  = 33'h0ffffffff;
       3'h3:
-          \$60  = 33'h0ffffffff;
+          \$62  = 33'h0ffffffff;
       3'h4:
-          \$60  = 33'h0ffffffff;
+          \$62  = 33'h0ffffffff;
       3'h5:
-          \$60  = 33'h0ffffffff;
+          \$62  = 33'h0ffffffff;
       3'h6:
-          \$60  = 33'h0ffffffff;
+          \$62  = 33'h0ffffffff;
       3'h7:
-          \$60  = 33'h1ffffffff;
+          \$62  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -14297,21 +14813,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$82  = 25'h1d8094c;
+          \$94  = 25'h1d8094c;
       3'h1:
-          \$82  = 25'h1020487;
+          \$94  = 25'h1020487;
       3'h2:
-          \$82  = 25'h1de9e6c;
+          \$94  = 25'h1de9e6c;
       3'h3:
-          \$82  = 25'h1a8ea8a;
+          \$94  = 25'h1a8ea8a;
       3'h4:
-          \$82  = 25'h1ee408f;
+          \$94  = 25'h1ee408f;
       3'h5:
-          \$82  = 25'h150cec3;
+          \$94  = 25'h150cec3;
       3'h6:
-          \$82  = 25'h14e3a9e;
+          \$94  = 25'h14e3a9e;
       3'h7:
-          \$82  = 25'h15644f0;
+          \$94  = 25'h15644f0;
     endcase
   end
   always @* begin
@@ -14319,21 +14835,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h1:
-          \$83  = 6'h1f;
+          \$95  = 6'h1f;
       3'h2:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h3:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h4:
-          \$83  = 6'h21;
+          \$95  = 6'h21;
       3'h5:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h6:
-          \$83  = 6'h1e;
+          \$95  = 6'h1e;
       3'h7:
-          \$83  = 6'h1e;
+          \$95  = 6'h1e;
     endcase
   end
   always @* begin
@@ -14341,21 +14857,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h1:
-          \$84  = 33'h040000000;
+          \$96  = 33'h040000000;
       3'h2:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h3:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h4:
-          \$84  = 33'h100000000;
+          \$96  = 33'h100000000;
       3'h5:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h6:
-          \$84  = 33'h020000000;
+          \$96  = 33'h020000000;
       3'h7:
-          \$84  = 33'h020000000;
+          \$96  = 33'h020000000;
     endcase
   end
   always @* begin
@@ -14363,21 +14879,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h1:
-          \$85  = 33'h07fffffff;
+          \$97  = 33'h07fffffff;
       3'h2:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h3:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h4:
-          \$85  = 33'h1ffffffff;
+          \$97  = 33'h1ffffffff;
       3'h5:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h6:
-          \$85  = 33'h03fffffff;
+          \$97  = 33'h03fffffff;
       3'h7:
-          \$85  = 33'h03fffffff;
+          \$97  = 33'h03fffffff;
     endcase
   end
   always @* begin
@@ -14385,21 +14901,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$107  = 25'h141e9f6;
+          \$129  = 25'h141e9f6;
       3'h1:
-          \$107  = 25'h13088df;
+          \$129  = 25'h13088df;
       3'h2:
-          \$107  = 25'h10d5898;
+          \$129  = 25'h10d5898;
       3'h3:
-          \$107  = 25'h1723939;
+          \$129  = 25'h1723939;
       3'h4:
-          \$107  = 25'h167b5f4;
+          \$129  = 25'h167b5f4;
       3'h5:
-          \$107  = 25'h10373b0;
+          \$129  = 25'h10373b0;
       3'h6:
-          \$107  = 25'h136e67e;
+          \$129  = 25'h136e67e;
       3'h7:
-          \$107  = 25'h14f16f9;
+          \$129  = 25'h14f16f9;
     endcase
   end
   always @* begin
@@ -14407,21 +14923,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$108  = 6'h1f;
+          \$130  = 6'h1f;
       3'h1:
-          \$108  = 6'h20;
+          \$130  = 6'h20;
       3'h2:
-          \$108  = 6'h1f;
+          \$130  = 6'h1f;
       3'h3:
-          \$108  = 6'h1f;
+          \$130  = 6'h1f;
       3'h4:
-          \$108  = 6'h1f;
+          \$130  = 6'h1f;
       3'h5:
-          \$108  = 6'h1f;
+          \$130  = 6'h1f;
       3'h6:
-          \$108  = 6'h1f;
+          \$130  = 6'h1f;
       3'h7:
-          \$108  = 6'h1e;
+          \$130  = 6'h1e;
     endcase
   end
   always @* begin
@@ -14429,21 +14945,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$109  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h1:
-          \$109  = 32'd2147483648;
+          \$131  = 32'd2147483648;
       3'h2:
-          \$109  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h3:
-          \$109  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h4:
-          \$109  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h5:
-          \$109  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h6:
-          \$109  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h7:
-          \$109  = 32'd536870912;
+          \$131  = 32'd536870912;
     endcase
   end
   always @* begin
@@ -14451,1449 +14967,1197 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$110  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h1:
-          \$110  = 32'd4294967295;
+          \$132  = 32'd4294967295;
       3'h2:
-          \$110  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h3:
-          \$110  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h4:
-          \$110  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h5:
-          \$110  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h6:
-          \$110  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h7:
-          \$110  = 32'd1073741823;
+          \$132  = 32'd1073741823;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$169  = group;
-    if (\$27 ) begin
-      \$169  = \$30 [2:0];
+    \$201  = group;
+    if (\$19 ) begin
+      \$201  = \$22 [2:0];
     end
     if (rst) begin
-      \$169  = 3'h0;
+      \$201  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$170  = \$31 ;
+    \$202  = \$23 ;
     if (rst) begin
-      \$170  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$171  = rq_valid_1;
+    \$203  = rq_valid_1;
     if (rst) begin
-      \$171  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$172  = rq_valid_2;
+    \$204  = rq_valid_2;
     if (rst) begin
-      \$172  = 1'h0;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$173  = rq_valid_3;
+    \$205  = rq_valid_3;
     if (rst) begin
-      \$173  = 1'h0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$174  = rq_valid_4;
+    \$206  = rq_valid_4;
     if (rst) begin
-      \$174  = 1'h0;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$175  = rq_valid_5;
+    \$207  = rq_valid_5;
     if (rst) begin
-      \$175  = 1'h0;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$176  = rq_valid_6;
+    \$208  = rq_valid_6;
     if (rst) begin
-      \$176  = 1'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$177  = rq_valid_7;
+    \$209  = rq_valid_7;
     if (rst) begin
-      \$177  = 1'h0;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$178  = rq_valid_8;
+    \$210  = rq_valid_8;
     if (rst) begin
-      \$178  = 1'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$179  = \$32 ;
+    \$211  = \$24 ;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$180  = rq0_mult_1;
+    \$212  = rq0_mult_1;
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$181  = rq0_mult_2;
+    \$213  = rq0_mult_2;
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$182  = rq0_mult_3;
+    \$214  = rq0_mult_3;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$183  = rq0_mult_4;
+    \$215  = rq0_mult_4;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$184  = rq0_mult_5;
+    \$216  = rq0_mult_5;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$185  = rq0_mult_6;
+    \$217  = rq0_mult_6;
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$186  = rq0_mult_7;
+    \$218  = rq0_mult_7;
     if (rst) begin
-      \$186  = 25'h0000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$187  = \$33 ;
+    \$219  = \$25 ;
     if (rst) begin
-      \$187  = 6'h00;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$188  = rq0_shift_1;
+    \$220  = rq0_shift_1;
     if (rst) begin
-      \$188  = 6'h00;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$189  = rq0_shift_2;
+    \$221  = rq0_shift_2;
     if (rst) begin
-      \$189  = 6'h00;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$190  = rq0_shift_3;
+    \$222  = rq0_shift_3;
     if (rst) begin
-      \$190  = 6'h00;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$191  = rq0_shift_4;
+    \$223  = rq0_shift_4;
     if (rst) begin
-      \$191  = 6'h00;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$192  = rq0_shift_5;
+    \$224  = rq0_shift_5;
     if (rst) begin
-      \$192  = 6'h00;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$193  = rq0_shift_6;
+    \$225  = rq0_shift_6;
     if (rst) begin
-      \$193  = 6'h00;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$194  = rq0_shift_7;
+    \$226  = rq0_shift_7;
     if (rst) begin
-      \$194  = 6'h00;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$195  = \$34 ;
+    \$227  = \$26 ;
     if (rst) begin
-      \$195  = 33'h000000000;
+      \$227  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$196  = rq0_half_1;
+    \$228  = rq0_half_1;
     if (rst) begin
-      \$196  = 33'h000000000;
+      \$228  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$197  = rq0_half_2;
+    \$229  = rq0_half_2;
     if (rst) begin
-      \$197  = 33'h000000000;
+      \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$198  = rq0_half_3;
+    \$230  = rq0_half_3;
     if (rst) begin
-      \$198  = 33'h000000000;
+      \$230  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$199  = rq0_half_4;
+    \$231  = rq0_half_4;
     if (rst) begin
-      \$199  = 33'h000000000;
+      \$231  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$200  = rq0_half_5;
+    \$232  = rq0_half_5;
     if (rst) begin
-      \$200  = 33'h000000000;
+      \$232  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$201  = rq0_half_6;
+    \$233  = rq0_half_6;
     if (rst) begin
-      \$201  = 33'h000000000;
+      \$233  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$202  = rq0_half_7;
+    \$234  = rq0_half_7;
     if (rst) begin
-      \$202  = 33'h000000000;
+      \$234  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$203  = \$35 ;
+    \$235  = \$27 ;
     if (rst) begin
-      \$203  = 33'h000000000;
+      \$235  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$204  = rq0_mask_1;
+    \$236  = rq0_mask_1;
     if (rst) begin
-      \$204  = 33'h000000000;
+      \$236  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$205  = rq0_mask_2;
+    \$237  = rq0_mask_2;
     if (rst) begin
-      \$205  = 33'h000000000;
+      \$237  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$206  = rq0_mask_3;
+    \$238  = rq0_mask_3;
     if (rst) begin
-      \$206  = 33'h000000000;
+      \$238  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$207  = rq0_mask_4;
+    \$239  = rq0_mask_4;
     if (rst) begin
-      \$207  = 33'h000000000;
+      \$239  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$208  = rq0_mask_5;
+    \$240  = rq0_mask_5;
     if (rst) begin
-      \$208  = 33'h000000000;
+      \$240  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$209  = rq0_mask_6;
+    \$241  = rq0_mask_6;
     if (rst) begin
-      \$209  = 33'h000000000;
+      \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$210  = rq0_mask_7;
+    \$242  = rq0_mask_7;
     if (rst) begin
-      \$210  = 33'h000000000;
+      \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$211  = i__payload[20:0];
+    \$243  = i__payload[20:0];
     if (rst) begin
-      \$211  = 21'h000000;
+      \$243  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$212  = rq0_x[16:0];
+    \$244  = rq0_x[16:0];
     if (rst) begin
-      \$212  = 17'h00000;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$213  = rq0_mult_1[16:0];
+    \$245  = rq0_mult_1[16:0];
     if (rst) begin
-      \$213  = 17'h00000;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$214  = \$36 ;
+    \$246  = \$28 ;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$215  = rq0_part0_0;
+    \$247  = rq0_part0_0;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$216  = rq0_part0_0_r;
+    \$248  = rq0_part0_0_r;
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$217  = rq0_x[16:0];
+    \$249  = rq0_x[16:0];
     if (rst) begin
-      \$217  = 17'h00000;
+      \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$218  = rq0_mult_1[24:17];
+    \$250  = rq0_mult_1[24:17];
     if (rst) begin
-      \$218  = 8'h00;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$219  = \$37 ;
+    \$251  = \$29 ;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$220  = rq0_part0_1;
+    \$252  = rq0_part0_1;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$221  = rq0_part0_1_r;
+    \$253  = rq0_part0_1_r;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$222  = rq0_x[20:17];
+    \$254  = rq0_x[20:17];
     if (rst) begin
-      \$222  = 4'h0;
+      \$254  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$223  = rq0_mult_1[16:0];
+    \$255  = rq0_mult_1[16:0];
     if (rst) begin
-      \$223  = 17'h00000;
+      \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$224  = \$38 ;
+    \$256  = \$30 ;
     if (rst) begin
-      \$224  = 21'h000000;
+      \$256  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$225  = rq0_part1_0;
+    \$257  = rq0_part1_0;
     if (rst) begin
-      \$225  = 21'h000000;
+      \$257  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$226  = rq0_part1_0_r;
+    \$258  = rq0_part1_0_r;
     if (rst) begin
-      \$226  = 21'h000000;
+      \$258  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$227  = rq0_x[20:17];
+    \$259  = rq0_x[20:17];
     if (rst) begin
-      \$227  = 4'h0;
+      \$259  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$228  = rq0_mult_1[24:17];
+    \$260  = rq0_mult_1[24:17];
     if (rst) begin
-      \$228  = 8'h00;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$229  = \$39 ;
+    \$261  = \$31 ;
     if (rst) begin
-      \$229  = 12'h000;
+      \$261  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$230  = rq0_part1_1;
+    \$262  = rq0_part1_1;
     if (rst) begin
-      \$230  = 12'h000;
+      \$262  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$231  = rq0_part1_1_r;
+    \$263  = rq0_part1_1_r;
     if (rst) begin
-      \$231  = 12'h000;
+      \$263  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$232  = \$47 [45:0];
+    \$264  = \$39 [45:0];
     if (rst) begin
-      \$232  = 46'h000000000000;
+      \$264  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$233  = \$48 ;
+    \$265  = \$40 ;
     if (rst) begin
-      \$233  = 46'h000000000000;
+      \$265  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$234  = \$49 ;
+    \$266  = \$41 ;
     if (rst) begin
-      \$234  = 1'h0;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$235  = \$52 ;
+    \$267  = \$44 ;
     if (rst) begin
-      \$235  = 1'h0;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$236  = \$56 ;
+    \$268  = \$48 [7:0];
     if (rst) begin
-      \$236  = 48'h000000000000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$237  = \$57 ;
+    \$269  = \$53 ;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$238  = rq1_mult_1;
+    \$270  = \$58 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$239  = rq1_mult_2;
+    \$271  = \$59 ;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$240  = rq1_mult_3;
+    \$272  = rq1_mult_1;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$241  = rq1_mult_4;
+    \$273  = rq1_mult_2;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$242  = rq1_mult_5;
+    \$274  = rq1_mult_3;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$243  = rq1_mult_6;
+    \$275  = rq1_mult_4;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$244  = rq1_mult_7;
+    \$276  = rq1_mult_5;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$245  = \$58 ;
-    if (rst) begin
-      \$245  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$246  = rq1_shift_1;
-    if (rst) begin
-      \$246  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$247  = rq1_shift_2;
-    if (rst) begin
-      \$247  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$248  = rq1_shift_3;
-    if (rst) begin
-      \$248  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$249  = rq1_shift_4;
-    if (rst) begin
-      \$249  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$250  = rq1_shift_5;
-    if (rst) begin
-      \$250  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$251  = rq1_shift_6;
-    if (rst) begin
-      \$251  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$252  = rq1_shift_7;
-    if (rst) begin
-      \$252  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$253  = \$59 ;
-    if (rst) begin
-      \$253  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$254  = rq1_half_1;
-    if (rst) begin
-      \$254  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$255  = rq1_half_2;
-    if (rst) begin
-      \$255  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$256  = rq1_half_3;
-    if (rst) begin
-      \$256  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$257  = rq1_half_4;
-    if (rst) begin
-      \$257  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$258  = rq1_half_5;
-    if (rst) begin
-      \$258  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$259  = rq1_half_6;
-    if (rst) begin
-      \$259  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$260  = rq1_half_7;
-    if (rst) begin
-      \$260  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$261  = \$60 ;
-    if (rst) begin
-      \$261  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$262  = rq1_mask_1;
-    if (rst) begin
-      \$262  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$263  = rq1_mask_2;
-    if (rst) begin
-      \$263  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$264  = rq1_mask_3;
-    if (rst) begin
-      \$264  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$265  = rq1_mask_4;
-    if (rst) begin
-      \$265  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$266  = rq1_mask_5;
-    if (rst) begin
-      \$266  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$267  = rq1_mask_6;
-    if (rst) begin
-      \$267  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$268  = rq1_mask_7;
-    if (rst) begin
-      \$268  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$269  = i__payload[41:21];
-    if (rst) begin
-      \$269  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$270  = rq1_x[16:0];
-    if (rst) begin
-      \$270  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$271  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$271  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$272  = \$61 ;
-    if (rst) begin
-      \$272  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$273  = rq1_part0_0;
-    if (rst) begin
-      \$273  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$274  = rq1_part0_0_r;
-    if (rst) begin
-      \$274  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$275  = rq1_x[16:0];
-    if (rst) begin
-      \$275  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$276  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$276  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$277  = \$62 ;
+    \$277  = rq1_mult_6;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$278  = rq1_part0_1;
+    \$278  = rq1_mult_7;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$279  = rq1_part0_1_r;
+    \$279  = \$60 ;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$280  = rq1_x[20:17];
+    \$280  = rq1_shift_1;
     if (rst) begin
-      \$280  = 4'h0;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$281  = rq1_mult_1[16:0];
+    \$281  = rq1_shift_2;
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$282  = \$63 ;
+    \$282  = rq1_shift_3;
     if (rst) begin
-      \$282  = 21'h000000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$283  = rq1_part1_0;
+    \$283  = rq1_shift_4;
     if (rst) begin
-      \$283  = 21'h000000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$284  = rq1_part1_0_r;
+    \$284  = rq1_shift_5;
     if (rst) begin
-      \$284  = 21'h000000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$285  = rq1_x[20:17];
+    \$285  = rq1_shift_6;
     if (rst) begin
-      \$285  = 4'h0;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$286  = rq1_mult_1[24:17];
+    \$286  = rq1_shift_7;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$287  = \$64 ;
+    \$287  = \$61 ;
     if (rst) begin
-      \$287  = 12'h000;
+      \$287  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$288  = rq1_part1_1;
+    \$288  = rq1_half_1;
     if (rst) begin
-      \$288  = 12'h000;
+      \$288  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$289  = rq1_part1_1_r;
+    \$289  = rq1_half_2;
     if (rst) begin
-      \$289  = 12'h000;
+      \$289  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$290  = \$72 [45:0];
+    \$290  = rq1_half_3;
     if (rst) begin
-      \$290  = 46'h000000000000;
+      \$290  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$291  = \$73 ;
+    \$291  = rq1_half_4;
     if (rst) begin
-      \$291  = 46'h000000000000;
+      \$291  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$292  = \$74 ;
+    \$292  = rq1_half_5;
     if (rst) begin
-      \$292  = 1'h0;
+      \$292  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$293  = \$77 ;
+    \$293  = rq1_half_6;
     if (rst) begin
-      \$293  = 1'h0;
+      \$293  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$294  = \$81 ;
+    \$294  = rq1_half_7;
     if (rst) begin
-      \$294  = 48'h000000000000;
+      \$294  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$295  = \$82 ;
+    \$295  = \$62 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$296  = rq2_mult_1;
+    \$296  = rq1_mask_1;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$297  = rq2_mult_2;
+    \$297  = rq1_mask_2;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$298  = rq2_mult_3;
+    \$298  = rq1_mask_3;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$299  = rq2_mult_4;
+    \$299  = rq1_mask_4;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$300  = rq2_mult_5;
+    \$300  = rq1_mask_5;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$301  = rq2_mult_6;
+    \$301  = rq1_mask_6;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$302  = rq2_mult_7;
+    \$302  = rq1_mask_7;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$303  = \$83 ;
+    \$303  = i__payload[41:21];
     if (rst) begin
-      \$303  = 6'h00;
+      \$303  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$304  = rq2_shift_1;
+    \$304  = rq1_x[16:0];
     if (rst) begin
-      \$304  = 6'h00;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$305  = rq2_shift_2;
+    \$305  = rq1_mult_1[16:0];
     if (rst) begin
-      \$305  = 6'h00;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$306  = rq2_shift_3;
+    \$306  = \$63 ;
     if (rst) begin
-      \$306  = 6'h00;
+      \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$307  = rq2_shift_4;
+    \$307  = rq1_part0_0;
     if (rst) begin
-      \$307  = 6'h00;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$308  = rq2_shift_5;
+    \$308  = rq1_part0_0_r;
     if (rst) begin
-      \$308  = 6'h00;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$309  = rq2_shift_6;
+    \$309  = rq1_x[16:0];
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$310  = rq2_shift_7;
+    \$310  = rq1_mult_1[24:17];
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$311  = \$84 ;
+    \$311  = \$64 ;
     if (rst) begin
-      \$311  = 33'h000000000;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$312  = rq2_half_1;
+    \$312  = rq1_part0_1;
     if (rst) begin
-      \$312  = 33'h000000000;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$313  = rq2_half_2;
+    \$313  = rq1_part0_1_r;
     if (rst) begin
-      \$313  = 33'h000000000;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$314  = rq2_half_3;
+    \$314  = rq1_x[20:17];
     if (rst) begin
-      \$314  = 33'h000000000;
+      \$314  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$315  = rq2_half_4;
+    \$315  = rq1_mult_1[16:0];
     if (rst) begin
-      \$315  = 33'h000000000;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$316  = rq2_half_5;
+    \$316  = \$65 ;
     if (rst) begin
-      \$316  = 33'h000000000;
+      \$316  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$317  = rq2_half_6;
+    \$317  = rq1_part1_0;
     if (rst) begin
-      \$317  = 33'h000000000;
+      \$317  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$318  = rq2_half_7;
+    \$318  = rq1_part1_0_r;
     if (rst) begin
-      \$318  = 33'h000000000;
+      \$318  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$319  = \$85 ;
+    \$319  = rq1_x[20:17];
     if (rst) begin
-      \$319  = 33'h000000000;
+      \$319  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$320  = rq2_mask_1;
+    \$320  = rq1_mult_1[24:17];
     if (rst) begin
-      \$320  = 33'h000000000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$321  = rq2_mask_2;
+    \$321  = \$66 ;
     if (rst) begin
-      \$321  = 33'h000000000;
+      \$321  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$322  = rq2_mask_3;
+    \$322  = rq1_part1_1;
     if (rst) begin
-      \$322  = 33'h000000000;
+      \$322  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$323  = rq2_mask_4;
+    \$323  = rq1_part1_1_r;
     if (rst) begin
-      \$323  = 33'h000000000;
+      \$323  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$324  = rq2_mask_5;
+    \$324  = \$74 [45:0];
     if (rst) begin
-      \$324  = 33'h000000000;
+      \$324  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$325  = rq2_mask_6;
+    \$325  = \$75 ;
     if (rst) begin
-      \$325  = 33'h000000000;
+      \$325  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$326  = rq2_mask_7;
+    \$326  = \$76 ;
     if (rst) begin
-      \$326  = 33'h000000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$327  = i__payload[62:42];
+    \$327  = \$79 ;
     if (rst) begin
-      \$327  = 21'h000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$328  = rq2_x[16:0];
+    \$328  = \$83 [7:0];
     if (rst) begin
-      \$328  = 17'h00000;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$329  = rq2_mult_1[16:0];
+    \$329  = \$88 ;
     if (rst) begin
-      \$329  = 17'h00000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$330  = \$86 ;
+    \$330  = \$93 ;
     if (rst) begin
-      \$330  = 34'h000000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$331  = rq2_part0_0;
+    \$331  = \$94 ;
     if (rst) begin
-      \$331  = 34'h000000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$332  = rq2_part0_0_r;
+    \$332  = rq2_mult_1;
     if (rst) begin
-      \$332  = 34'h000000000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$333  = rq2_x[16:0];
+    \$333  = rq2_mult_2;
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$334  = rq2_mult_1[24:17];
+    \$334  = rq2_mult_3;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$335  = \$87 ;
+    \$335  = rq2_mult_4;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$336  = rq2_part0_1;
+    \$336  = rq2_mult_5;
     if (rst) begin
       \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$337  = rq2_part0_1_r;
+    \$337  = rq2_mult_6;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$338  = rq2_x[20:17];
+    \$338  = rq2_mult_7;
     if (rst) begin
-      \$338  = 4'h0;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$339  = rq2_mult_1[16:0];
+    \$339  = \$95 ;
     if (rst) begin
-      \$339  = 17'h00000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$340  = \$88 ;
+    \$340  = rq2_shift_1;
     if (rst) begin
-      \$340  = 21'h000000;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$341  = rq2_part1_0;
+    \$341  = rq2_shift_2;
     if (rst) begin
-      \$341  = 21'h000000;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$342  = rq2_part1_0_r;
+    \$342  = rq2_shift_3;
     if (rst) begin
-      \$342  = 21'h000000;
+      \$342  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$343  = rq2_x[20:17];
+    \$343  = rq2_shift_4;
     if (rst) begin
-      \$343  = 4'h0;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$344  = rq2_mult_1[24:17];
+    \$344  = rq2_shift_5;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$345  = \$89 ;
+    \$345  = rq2_shift_6;
     if (rst) begin
-      \$345  = 12'h000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$346  = rq2_part1_1;
+    \$346  = rq2_shift_7;
     if (rst) begin
-      \$346  = 12'h000;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$347  = rq2_part1_1_r;
+    \$347  = \$96 ;
     if (rst) begin
-      \$347  = 12'h000;
+      \$347  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$348  = \$97 [45:0];
+    \$348  = rq2_half_1;
     if (rst) begin
-      \$348  = 46'h000000000000;
+      \$348  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$349  = \$98 ;
+    \$349  = rq2_half_2;
     if (rst) begin
-      \$349  = 46'h000000000000;
+      \$349  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$350  = \$99 ;
+    \$350  = rq2_half_3;
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$351  = \$102 ;
+    \$351  = rq2_half_4;
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$352  = \$106 ;
+    \$352  = rq2_half_5;
     if (rst) begin
-      \$352  = 48'h000000000000;
+      \$352  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$353  = \$107 ;
+    \$353  = rq2_half_6;
     if (rst) begin
-      \$353  = 25'h0000000;
+      \$353  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$354  = rq3_mult_1;
+    \$354  = rq2_half_7;
     if (rst) begin
-      \$354  = 25'h0000000;
+      \$354  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$355  = rq3_mult_2;
+    \$355  = \$97 ;
     if (rst) begin
-      \$355  = 25'h0000000;
+      \$355  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$356  = rq3_mult_3;
+    \$356  = rq2_mask_1;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$357  = rq3_mult_4;
+    \$357  = rq2_mask_2;
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$358  = rq3_mult_5;
+    \$358  = rq2_mask_3;
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$359  = rq3_mult_6;
+    \$359  = rq2_mask_4;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$360  = rq3_mult_7;
+    \$360  = rq2_mask_5;
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$360  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$361  = \$108 ;
+    \$361  = rq2_mask_6;
     if (rst) begin
-      \$361  = 6'h00;
+      \$361  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$362  = rq3_shift_1;
+    \$362  = rq2_mask_7;
     if (rst) begin
-      \$362  = 6'h00;
+      \$362  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$363  = rq3_shift_2;
+    \$363  = i__payload[62:42];
     if (rst) begin
-      \$363  = 6'h00;
+      \$363  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$364  = rq3_shift_3;
+    \$364  = rq2_x[16:0];
     if (rst) begin
-      \$364  = 6'h00;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$365  = rq3_shift_4;
+    \$365  = rq2_mult_1[16:0];
     if (rst) begin
-      \$365  = 6'h00;
+      \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$366  = rq3_shift_5;
+    \$366  = \$98 ;
     if (rst) begin
-      \$366  = 6'h00;
+      \$366  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$367  = rq3_shift_6;
+    \$367  = rq2_part0_0;
     if (rst) begin
-      \$367  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$368  = rq3_shift_7;
-    if (rst) begin
-      \$368  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$369  = \$109 ;
-    if (rst) begin
-      \$369  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$370  = rq3_half_1;
-    if (rst) begin
-      \$370  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$371  = rq3_half_2;
-    if (rst) begin
-      \$371  = 32'd0;
+      \$367  = 34'h000000000;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -15909,26 +16173,26 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
-  assign \$40  = { 1'h0, rq0_part0_0_rr };
-  assign \$42  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$44  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$46  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$65  = { 1'h0, rq1_part0_0_rr };
-  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$90  = { 1'h0, rq2_part0_0_rr };
-  assign \$92  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$94  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
-  assign \$96  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$115  = { 1'h0, rq3_part0_0_rr };
-  assign \$117  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$119  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
-  assign \$121  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
+  assign \$32  = { 1'h0, rq0_part0_0_rr };
+  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$36  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$38  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$67  = { 1'h0, rq1_part0_0_rr };
+  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$102  = { 1'h0, rq2_part0_0_rr };
+  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$106  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$108  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$137  = { 1'h0, rq3_part0_0_rr };
+  assign \$139  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$141  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$143  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19580,65 +19844,65 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [24:0] \$100 ;
-  wire [22:0] \$101 ;
-  wire [13:0] \$102 ;
-  wire [34:0] \$103 ;
-  wire [35:0] \$104 ;
-  wire [55:0] \$105 ;
-  wire [56:0] \$106 ;
-  wire [53:0] \$107 ;
-  wire [58:0] \$108 ;
-  wire [76:0] \$109 ;
+  wire [55:0] \$100 ;
+  wire [56:0] \$101 ;
+  wire [53:0] \$102 ;
+  wire [58:0] \$103 ;
+  wire [76:0] \$104 ;
+  wire [77:0] \$105 ;
+  wire [47:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [77:0] \$110 ;
-  wire [47:0] \$111 ;
+  wire \$110 ;
+  wire [48:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [49:0] \$114 ;
   wire \$115 ;
-  wire [48:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [49:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [49:0] \$122 ;
-  wire [49:0] \$123 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire [49:0] \$126 ;
-  wire [49:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg [24:0] \$125 ;
+  reg [5:0] \$126 ;
+  reg [34:0] \$127 ;
+  reg [34:0] \$128 ;
+  wire [33:0] \$129 ;
   wire \$13 ;
-  wire [49:0] \$130 ;
-  wire [49:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [49:0] \$134 ;
-  wire [49:0] \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [24:0] \$130 ;
+  wire [22:0] \$131 ;
+  wire [13:0] \$132 ;
+  wire [34:0] \$133 ;
+  wire [35:0] \$134 ;
+  wire [55:0] \$135 ;
+  wire [56:0] \$136 ;
+  wire [53:0] \$137 ;
+  wire [58:0] \$138 ;
+  wire [76:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire [77:0] \$140 ;
+  wire [47:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [4:0] \$145 ;
-  wire [4:0] \$146 ;
+  wire \$145 ;
+  wire [48:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [49:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [4:0] \$152 ;
-  wire [4:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -19646,363 +19910,403 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire [4:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [5:0] \$166 ;
-  wire \$167 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire [7:0] \$164 ;
+  wire [7:0] \$165 ;
+  wire [7:0] \$166 ;
+  wire [7:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [4:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [31:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
+  wire \$179 ;
   wire [4:0] \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [24:0] \$187 ;
-  reg [24:0] \$188 ;
-  reg [24:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [4:0] \$184 ;
+  wire [4:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [24:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [5:0] \$195 ;
-  reg [5:0] \$196 ;
-  reg [5:0] \$197 ;
-  reg [5:0] \$198 ;
-  reg [34:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire [4:0] \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [5:0] \$198 ;
+  wire \$199 ;
   wire [8:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [34:0] \$200 ;
-  reg [34:0] \$201 ;
-  reg [34:0] \$202 ;
-  reg [34:0] \$203 ;
-  reg [34:0] \$204 ;
-  reg [34:0] \$205 ;
-  reg [34:0] \$206 ;
-  reg [34:0] \$207 ;
-  reg [34:0] \$208 ;
-  reg [34:0] \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [31:0] \$204 ;
+  reg [3:0] \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
   reg [5:0] \$21 ;
-  reg [34:0] \$210 ;
-  reg [34:0] \$211 ;
-  reg [34:0] \$212 ;
-  reg [34:0] \$213 ;
-  reg [34:0] \$214 ;
-  reg [22:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [33:0] \$218 ;
-  reg [33:0] \$219 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [34:0] \$22 ;
-  reg [33:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [7:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
   reg [5:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [22:0] \$228 ;
-  reg [22:0] \$229 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   reg [34:0] \$23 ;
-  reg [22:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [7:0] \$232 ;
-  reg [13:0] \$233 ;
-  reg [13:0] \$234 ;
-  reg [13:0] \$235 ;
-  reg [47:0] \$236 ;
-  reg [47:0] \$237 ;
-  reg \$238 ;
-  reg \$239 ;
+  reg [5:0] \$230 ;
+  reg [34:0] \$231 ;
+  reg [34:0] \$232 ;
+  reg [34:0] \$233 ;
+  reg [34:0] \$234 ;
+  reg [34:0] \$235 ;
+  reg [34:0] \$236 ;
+  reg [34:0] \$237 ;
+  reg [34:0] \$238 ;
+  reg [34:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [49:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [5:0] \$249 ;
+  reg [34:0] \$240 ;
+  reg [34:0] \$241 ;
+  reg [34:0] \$242 ;
+  reg [34:0] \$243 ;
+  reg [34:0] \$244 ;
+  reg [34:0] \$245 ;
+  reg [34:0] \$246 ;
+  reg [22:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [5:0] \$250 ;
-  reg [5:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [5:0] \$253 ;
-  reg [5:0] \$254 ;
-  reg [5:0] \$255 ;
-  reg [5:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [33:0] \$258 ;
-  reg [33:0] \$259 ;
+  reg [33:0] \$250 ;
+  reg [33:0] \$251 ;
+  reg [33:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [16:0] \$259 ;
   wire [22:0] \$26 ;
-  reg [33:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [33:0] \$262 ;
-  reg [33:0] \$263 ;
-  reg [33:0] \$264 ;
-  reg [33:0] \$265 ;
-  reg [33:0] \$266 ;
-  reg [33:0] \$267 ;
-  reg [33:0] \$268 ;
-  reg [33:0] \$269 ;
+  reg [22:0] \$260 ;
+  reg [22:0] \$261 ;
+  reg [22:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [13:0] \$265 ;
+  reg [13:0] \$266 ;
+  reg [13:0] \$267 ;
+  reg [47:0] \$268 ;
+  reg [47:0] \$269 ;
   wire [13:0] \$27 ;
-  reg [33:0] \$270 ;
-  reg [33:0] \$271 ;
-  reg [33:0] \$272 ;
-  reg [22:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [16:0] \$275 ;
-  reg [33:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [33:0] \$278 ;
-  reg [16:0] \$279 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [7:0] \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   wire [34:0] \$28 ;
-  reg [7:0] \$280 ;
+  reg [24:0] \$280 ;
   reg [24:0] \$281 ;
   reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
+  reg [5:0] \$283 ;
   reg [5:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [22:0] \$287 ;
-  reg [22:0] \$288 ;
+  reg [5:0] \$285 ;
+  reg [5:0] \$286 ;
+  reg [5:0] \$287 ;
+  reg [5:0] \$288 ;
   reg [5:0] \$289 ;
   wire [35:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [13:0] \$291 ;
-  reg [13:0] \$292 ;
-  reg [13:0] \$293 ;
-  reg [47:0] \$294 ;
-  reg [47:0] \$295 ;
-  reg \$296 ;
-  reg \$297 ;
-  reg [49:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [5:0] \$290 ;
+  reg [33:0] \$291 ;
+  reg [33:0] \$292 ;
+  reg [33:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [33:0] \$299 ;
   wire [8:0] \$3 ;
   wire [55:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [5:0] \$307 ;
-  reg [5:0] \$308 ;
-  reg [5:0] \$309 ;
+  reg [33:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [33:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [22:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [16:0] \$309 ;
   wire [56:0] \$31 ;
-  reg [5:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [5:0] \$314 ;
-  reg [34:0] \$315 ;
-  reg [34:0] \$316 ;
-  reg [34:0] \$317 ;
-  reg [34:0] \$318 ;
-  reg [34:0] \$319 ;
+  reg [33:0] \$310 ;
+  reg [33:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [5:0] \$318 ;
+  reg [16:0] \$319 ;
   wire [53:0] \$32 ;
-  reg [34:0] \$320 ;
-  reg [34:0] \$321 ;
-  reg [34:0] \$322 ;
-  reg [34:0] \$323 ;
-  reg [34:0] \$324 ;
-  reg [34:0] \$325 ;
-  reg [34:0] \$326 ;
-  reg [34:0] \$327 ;
-  reg [34:0] \$328 ;
-  reg [34:0] \$329 ;
+  reg [22:0] \$320 ;
+  reg [22:0] \$321 ;
+  reg [22:0] \$322 ;
+  reg [5:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [13:0] \$325 ;
+  reg [13:0] \$326 ;
+  reg [13:0] \$327 ;
+  reg [47:0] \$328 ;
+  reg [47:0] \$329 ;
   wire [58:0] \$33 ;
-  reg [34:0] \$330 ;
-  reg [22:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [33:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [33:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [7:0] \$338 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg [7:0] \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [24:0] \$338 ;
   reg [24:0] \$339 ;
   wire [76:0] \$34 ;
   reg [24:0] \$340 ;
   reg [24:0] \$341 ;
-  reg [5:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [22:0] \$344 ;
-  reg [22:0] \$345 ;
-  reg [22:0] \$346 ;
+  reg [24:0] \$342 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [5:0] \$346 ;
   reg [5:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [13:0] \$349 ;
+  reg [5:0] \$348 ;
+  reg [5:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [13:0] \$350 ;
-  reg [13:0] \$351 ;
-  reg [47:0] \$352 ;
-  reg [47:0] \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg [49:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [24:0] \$359 ;
+  reg [5:0] \$350 ;
+  reg [34:0] \$351 ;
+  reg [34:0] \$352 ;
+  reg [34:0] \$353 ;
+  reg [34:0] \$354 ;
+  reg [34:0] \$355 ;
+  reg [34:0] \$356 ;
+  reg [34:0] \$357 ;
+  reg [34:0] \$358 ;
+  reg [34:0] \$359 ;
   wire [47:0] \$36 ;
-  reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [5:0] \$365 ;
-  reg [5:0] \$366 ;
-  reg [5:0] \$367 ;
-  reg [5:0] \$368 ;
-  reg [5:0] \$369 ;
+  reg [34:0] \$360 ;
+  reg [34:0] \$361 ;
+  reg [34:0] \$362 ;
+  reg [34:0] \$363 ;
+  reg [34:0] \$364 ;
+  reg [34:0] \$365 ;
+  reg [34:0] \$366 ;
+  reg [22:0] \$367 ;
+  reg [16:0] \$368 ;
+  reg [16:0] \$369 ;
   wire \$37 ;
-  reg [5:0] \$370 ;
-  reg [5:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [34:0] \$373 ;
-  reg [34:0] \$374 ;
-  reg [34:0] \$375 ;
-  reg [34:0] \$376 ;
-  reg [34:0] \$377 ;
-  reg [34:0] \$378 ;
-  reg [34:0] \$379 ;
+  reg [33:0] \$370 ;
+  reg [33:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [16:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [24:0] \$375 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
+  reg [5:0] \$378 ;
+  reg [16:0] \$379 ;
   wire \$38 ;
-  reg [34:0] \$380 ;
-  reg [34:0] \$381 ;
-  reg [34:0] \$382 ;
-  reg [34:0] \$383 ;
-  reg [34:0] \$384 ;
-  reg [34:0] \$385 ;
-  reg [34:0] \$386 ;
-  reg [34:0] \$387 ;
-  reg [34:0] \$388 ;
-  reg [22:0] \$389 ;
+  reg [22:0] \$380 ;
+  reg [22:0] \$381 ;
+  reg [22:0] \$382 ;
+  reg [5:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [13:0] \$385 ;
+  reg [13:0] \$386 ;
+  reg [13:0] \$387 ;
+  reg [47:0] \$388 ;
+  reg [47:0] \$389 ;
   wire \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [33:0] \$392 ;
-  reg [33:0] \$393 ;
-  reg [33:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [7:0] \$396 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [7:0] \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg [24:0] \$395 ;
+  reg [24:0] \$396 ;
   reg [24:0] \$397 ;
   reg [24:0] \$398 ;
   reg [24:0] \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  reg [5:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [22:0] \$402 ;
-  reg [22:0] \$403 ;
-  reg [22:0] \$404 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [5:0] \$403 ;
+  reg [5:0] \$404 ;
   reg [5:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [13:0] \$407 ;
-  reg [13:0] \$408 ;
-  reg [13:0] \$409 ;
+  reg [5:0] \$406 ;
+  reg [5:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [5:0] \$409 ;
   wire [48:0] \$41 ;
-  reg [47:0] \$410 ;
-  reg [47:0] \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg [49:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [3:0] \$419 ;
+  reg [5:0] \$410 ;
+  reg [34:0] \$411 ;
+  reg [34:0] \$412 ;
+  reg [34:0] \$413 ;
+  reg [34:0] \$414 ;
+  reg [34:0] \$415 ;
+  reg [34:0] \$416 ;
+  reg [34:0] \$417 ;
+  reg [34:0] \$418 ;
+  reg [34:0] \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg [3:0] \$421 ;
-  reg [3:0] \$422 ;
-  reg [3:0] \$423 ;
-  reg \$424 ;
-  reg [31:0] \$425 ;
+  reg [34:0] \$420 ;
+  reg [34:0] \$421 ;
+  reg [34:0] \$422 ;
+  reg [34:0] \$423 ;
+  reg [34:0] \$424 ;
+  reg [34:0] \$425 ;
+  reg [34:0] \$426 ;
+  reg [22:0] \$427 ;
+  reg [16:0] \$428 ;
+  reg [16:0] \$429 ;
   wire \$43 ;
+  reg [33:0] \$430 ;
+  reg [33:0] \$431 ;
+  reg [33:0] \$432 ;
+  reg [16:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [24:0] \$435 ;
+  reg [24:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [5:0] \$438 ;
+  reg [16:0] \$439 ;
   wire [49:0] \$44 ;
-  reg [24:0] \$45 ;
-  reg [5:0] \$46 ;
-  reg [33:0] \$47 ;
-  reg [33:0] \$48 ;
-  wire [33:0] \$49 ;
+  reg [22:0] \$440 ;
+  reg [22:0] \$441 ;
+  reg [22:0] \$442 ;
+  reg [5:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [13:0] \$445 ;
+  reg [13:0] \$446 ;
+  reg [13:0] \$447 ;
+  reg [47:0] \$448 ;
+  reg [47:0] \$449 ;
+  wire \$45 ;
+  reg \$450 ;
+  reg \$451 ;
+  reg [7:0] \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg [7:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [3:0] \$459 ;
+  wire \$46 ;
+  reg \$460 ;
+  reg [3:0] \$461 ;
+  reg [3:0] \$462 ;
+  reg [3:0] \$463 ;
+  reg \$464 ;
+  reg [31:0] \$465 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [24:0] \$50 ;
-  wire [22:0] \$51 ;
-  wire [13:0] \$52 ;
-  wire [34:0] \$53 ;
-  wire [35:0] \$54 ;
-  wire [55:0] \$55 ;
-  wire [56:0] \$56 ;
-  wire [53:0] \$57 ;
-  wire [58:0] \$58 ;
-  wire [76:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  reg [24:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [33:0] \$57 ;
+  reg [33:0] \$58 ;
+  wire [33:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [77:0] \$60 ;
-  wire [47:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [48:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire [49:0] \$69 ;
+  wire [24:0] \$60 ;
+  wire [22:0] \$61 ;
+  wire [13:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [53:0] \$67 ;
+  wire [58:0] \$68 ;
+  wire [76:0] \$69 ;
   wire \$7 ;
-  reg [24:0] \$70 ;
-  reg [5:0] \$71 ;
-  reg [34:0] \$72 ;
-  reg [34:0] \$73 ;
-  wire [33:0] \$74 ;
-  wire [24:0] \$75 ;
-  wire [22:0] \$76 ;
-  wire [13:0] \$77 ;
-  wire [34:0] \$78 ;
-  wire [35:0] \$79 ;
+  wire [77:0] \$70 ;
+  wire [47:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [48:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [49:0] \$79 ;
   wire [5:0] \$8 ;
-  wire [55:0] \$80 ;
-  wire [56:0] \$81 ;
-  wire [53:0] \$82 ;
-  wire [58:0] \$83 ;
-  wire [76:0] \$84 ;
-  wire [77:0] \$85 ;
-  wire [47:0] \$86 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire [48:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [49:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [5:0] \$96 ;
-  reg [34:0] \$97 ;
-  reg [34:0] \$98 ;
-  wire [33:0] \$99 ;
+  reg [24:0] \$90 ;
+  reg [5:0] \$91 ;
+  reg [34:0] \$92 ;
+  reg [34:0] \$93 ;
+  wire [33:0] \$94 ;
+  wire [24:0] \$95 ;
+  wire [22:0] \$96 ;
+  wire [13:0] \$97 ;
+  wire [34:0] \$98 ;
+  wire [35:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -20054,7 +20358,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [49:0] rq0_code = 50'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
   reg [34:0] rq0_half_1 = 35'h000000000;
   reg [34:0] rq0_half_2 = 35'h000000000;
@@ -20085,6 +20389,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -20108,13 +20413,14 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
-  reg [49:0] rq1_code = 50'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [47:0] rq1_floor = 48'h000000000000;
   reg [33:0] rq1_half_1 = 34'h000000000;
   reg [33:0] rq1_half_2 = 34'h000000000;
@@ -20145,6 +20451,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -20168,13 +20475,14 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [5:0] rq1_x1_0 = 6'h00;
   reg [5:0] rq1_x1_1 = 6'h00;
   reg rq2_above = 1'h0;
-  reg [49:0] rq2_code = 50'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [47:0] rq2_floor = 48'h000000000000;
   reg [34:0] rq2_half_1 = 35'h000000000;
   reg [34:0] rq2_half_2 = 35'h000000000;
@@ -20205,6 +20513,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -20228,13 +20537,14 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [5:0] rq2_x1_0 = 6'h00;
   reg [5:0] rq2_x1_1 = 6'h00;
   reg rq3_above = 1'h0;
-  reg [49:0] rq3_code = 50'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [47:0] rq3_floor = 48'h000000000000;
   reg [34:0] rq3_half_1 = 35'h000000000;
   reg [34:0] rq3_half_2 = 35'h000000000;
@@ -20265,6 +20575,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -20288,6 +20599,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -20586,123 +20898,211 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_3 <= \$367 ;
+    rq2_mask_5 <= \$363 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$368 ;
+    rq2_mask_6 <= \$364 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$369 ;
+    rq2_mask_7 <= \$365 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$370 ;
+    rq2_mask_8 <= \$366 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$371 ;
+    rq2_x <= \$367 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$372 ;
+    rq2_x0_0 <= \$368 ;
   always @(posedge clk)
-    rq3_half_1 <= \$373 ;
+    rq2_m0_0 <= \$369 ;
   always @(posedge clk)
-    rq3_half_2 <= \$374 ;
+    rq2_part0_0 <= \$370 ;
   always @(posedge clk)
-    rq3_half_3 <= \$375 ;
+    rq2_part0_0_r <= \$371 ;
   always @(posedge clk)
-    rq3_half_4 <= \$376 ;
+    rq2_part0_0_rr <= \$372 ;
   always @(posedge clk)
-    rq3_half_5 <= \$377 ;
+    rq2_x0_1 <= \$373 ;
   always @(posedge clk)
-    rq3_half_6 <= \$378 ;
+    rq2_m0_1 <= \$374 ;
   always @(posedge clk)
-    rq3_half_7 <= \$379 ;
+    rq2_part0_1 <= \$375 ;
   always @(posedge clk)
-    rq3_half_8 <= \$380 ;
+    rq2_part0_1_r <= \$376 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$381 ;
+    rq2_part0_1_rr <= \$377 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$382 ;
+    rq2_x1_0 <= \$378 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$383 ;
+    rq2_m1_0 <= \$379 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$384 ;
+    rq2_part1_0 <= \$380 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$385 ;
+    rq2_part1_0_r <= \$381 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$386 ;
+    rq2_part1_0_rr <= \$382 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$387 ;
+    rq2_x1_1 <= \$383 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$388 ;
+    rq2_m1_1 <= \$384 ;
   always @(posedge clk)
-    rq3_x <= \$389 ;
+    rq2_part1_1 <= \$385 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$390 ;
+    rq2_part1_1_r <= \$386 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$391 ;
+    rq2_part1_1_rr <= \$387 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$392 ;
+    rq2_prod <= \$388 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$393 ;
+    rq2_floor <= \$389 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$394 ;
+    rq2_above <= \$390 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$395 ;
+    rq2_tie <= \$391 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$396 ;
+    rq2_code <= \$392 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$397 ;
+    rq2_under <= \$393 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$398 ;
+    rq2_over <= \$394 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$399 ;
+    rq3_mult_1 <= \$395 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$400 ;
+    rq3_mult_2 <= \$396 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$401 ;
+    rq3_mult_3 <= \$397 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$402 ;
+    rq3_mult_4 <= \$398 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$403 ;
+    rq3_mult_5 <= \$399 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$404 ;
+    rq3_mult_6 <= \$400 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$405 ;
+    rq3_mult_7 <= \$401 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$406 ;
+    rq3_mult_8 <= \$402 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$407 ;
+    rq3_shift_1 <= \$403 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$408 ;
+    rq3_shift_2 <= \$404 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$409 ;
+    rq3_shift_3 <= \$405 ;
   always @(posedge clk)
-    rq3_prod <= \$410 ;
+    rq3_shift_4 <= \$406 ;
   always @(posedge clk)
-    rq3_floor <= \$411 ;
+    rq3_shift_5 <= \$407 ;
   always @(posedge clk)
-    rq3_above <= \$412 ;
+    rq3_shift_6 <= \$408 ;
   always @(posedge clk)
-    rq3_tie <= \$413 ;
+    rq3_shift_7 <= \$409 ;
   always @(posedge clk)
-    rq3_code <= \$414 ;
+    rq3_shift_8 <= \$410 ;
   always @(posedge clk)
-    rq0_out <= \$415 ;
+    rq3_half_1 <= \$411 ;
   always @(posedge clk)
-    rq1_out <= \$416 ;
+    rq3_half_2 <= \$412 ;
   always @(posedge clk)
-    rq2_out <= \$417 ;
+    rq3_half_3 <= \$413 ;
   always @(posedge clk)
-    rq3_out <= \$418 ;
+    rq3_half_4 <= \$414 ;
   always @(posedge clk)
-    q_owed <= \$419 ;
+    rq3_half_5 <= \$415 ;
   always @(posedge clk)
-    i__ready <= \$420 ;
+    rq3_half_6 <= \$416 ;
   always @(posedge clk)
-    \$signature__addr  <= \$421 ;
+    rq3_half_7 <= \$417 ;
   always @(posedge clk)
-    rport__addr <= \$422 ;
+    rq3_half_8 <= \$418 ;
   always @(posedge clk)
-    q_stored <= \$423 ;
+    rq3_mask_1 <= \$419 ;
   always @(posedge clk)
-    o__valid <= \$424 ;
+    rq3_mask_2 <= \$420 ;
   always @(posedge clk)
-    o__payload <= \$425 ;
+    rq3_mask_3 <= \$421 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$422 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$423 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$424 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$425 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$426 ;
+  always @(posedge clk)
+    rq3_x <= \$427 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$428 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$429 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$430 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$431 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$432 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$433 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$434 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$435 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$436 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$437 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$438 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$439 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$440 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$441 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$442 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$443 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$444 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$445 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$446 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$447 ;
+  always @(posedge clk)
+    rq3_prod <= \$448 ;
+  always @(posedge clk)
+    rq3_floor <= \$449 ;
+  always @(posedge clk)
+    rq3_above <= \$450 ;
+  always @(posedge clk)
+    rq3_tie <= \$451 ;
+  always @(posedge clk)
+    rq3_code <= \$452 ;
+  always @(posedge clk)
+    rq3_under <= \$453 ;
+  always @(posedge clk)
+    rq3_over <= \$454 ;
+  always @(posedge clk)
+    rq0_out <= \$455 ;
+  always @(posedge clk)
+    rq1_out <= \$456 ;
+  always @(posedge clk)
+    rq2_out <= \$457 ;
+  always @(posedge clk)
+    rq3_out <= \$458 ;
+  always @(posedge clk)
+    q_owed <= \$459 ;
+  always @(posedge clk)
+    i__ready <= \$460 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$461 ;
+  always @(posedge clk)
+    rport__addr <= \$462 ;
+  always @(posedge clk)
+    q_stored <= \$463 ;
+  always @(posedge clk)
+    o__valid <= \$464 ;
+  always @(posedge clk)
+    o__payload <= \$465 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
@@ -20744,921 +21144,1189 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
   assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x0_0 * rq1_m0_0;
-  assign \$50  = rq1_x0_1 * rq1_m0_1;
-  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$54  = 1'h0 + \$53 ;
-  assign \$56  = \$54  + \$55 ;
-  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$62  = rq1_rem > rq1_half_6;
-  assign \$63  = rq1_rem == rq1_half_6;
-  assign \$64  = | rq1_half_6;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = $signed(8'h4e) + $signed(rq1_floor);
-  assign \$67  = rq1_tie & rq1_floor[0];
-  assign \$68  = rq1_above | \$67 ;
-  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
-  assign \$74  = rq2_x0_0 * rq2_m0_0;
-  assign \$75  = rq2_x0_1 * rq2_m0_1;
-  assign \$76  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$77  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$79  = 1'h0 + \$78 ;
-  assign \$81  = \$79  + \$80 ;
-  assign \$83  = $signed({ 1'h0, \$81  }) + $signed(\$82 );
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$87  = rq2_rem > rq2_half_6;
-  assign \$88  = rq2_rem == rq2_half_6;
-  assign \$89  = | rq2_half_6;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = $signed(8'h4e) + $signed(rq2_floor);
-  assign \$92  = rq2_tie & rq2_floor[0];
-  assign \$93  = rq2_above | \$92 ;
-  assign \$94  = $signed(\$91 ) + $signed({ 1'h0, \$93  });
-  assign \$99  = rq3_x0_0 * rq3_m0_0;
-  assign \$100  = rq3_x0_1 * rq3_m0_1;
-  assign \$101  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$102  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$104  = 1'h0 + \$103 ;
-  assign \$106  = \$104  + \$105 ;
-  assign \$108  = $signed({ 1'h0, \$106  }) + $signed(\$107 );
-  assign \$110  = $signed(\$108 ) + $signed(\$109 );
-  assign \$111  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$112  = rq3_rem > rq3_half_6;
-  assign \$113  = rq3_rem == rq3_half_6;
-  assign \$114  = | rq3_half_6;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = $signed(8'h4e) + $signed(rq3_floor);
-  assign \$117  = rq3_tie & rq3_floor[0];
-  assign \$118  = rq3_above | \$117 ;
-  assign \$119  = $signed(\$116 ) + $signed({ 1'h0, \$118  });
-  assign \$120  = $signed(rq0_code) < $signed(8'h80);
-  assign \$121  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$122  = \$121  ? 50'h000000000007f : rq0_code;
-  assign \$123  = \$120  ? 50'h3ffffffffff80 : \$122 ;
-  assign \$124  = $signed(rq1_code) < $signed(8'h80);
-  assign \$125  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$126  = \$125  ? 50'h000000000007f : rq1_code;
-  assign \$127  = \$124  ? 50'h3ffffffffff80 : \$126 ;
-  assign \$128  = $signed(rq2_code) < $signed(8'h80);
-  assign \$129  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$130  = \$129  ? 50'h000000000007f : rq2_code;
-  assign \$131  = \$128  ? 50'h3ffffffffff80 : \$130 ;
-  assign \$132  = $signed(rq3_code) < $signed(8'h80);
-  assign \$133  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$134  = \$133  ? 50'h000000000007f : rq3_code;
-  assign \$135  = \$132  ? 50'h3ffffffffff80 : \$134 ;
-  assign \$136  = \$8 [3:0] < 4'hb;
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = | q_stored;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = rq_valid_9 & \$142 ;
-  assign \$144  = \$signature__addr  == 4'h9;
-  assign \$145  = \$signature__addr  + 1'h1;
-  assign \$146  = \$144  ? 5'h00 : \$145 ;
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = | q_stored;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = rport__addr == 4'h9;
-  assign \$152  = rport__addr + 1'h1;
-  assign \$153  = \$151  ? 5'h00 : \$152 ;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = | q_stored;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$155  & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = rq_valid_9 & \$159 ;
-  assign \$161  = q_stored + \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = \$161  - \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = \$169  | rq_valid_9;
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(9'h131);
+  assign \$48  = $signed(rq0_floor) < $signed(9'h132);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(7'h30);
+  assign \$53  = $signed(rq0_floor) > $signed(7'h31);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$72  = rq1_rem > rq1_half_6;
+  assign \$73  = rq1_rem == rq1_half_6;
+  assign \$74  = | rq1_half_6;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = $signed(8'h4e) + $signed(rq1_floor);
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(rq1_floor) < $signed(9'h131);
+  assign \$83  = $signed(rq1_floor) < $signed(9'h132);
+  assign \$84  = \$81  ? \$82  : \$83 ;
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) > $signed(7'h30);
+  assign \$88  = $signed(rq1_floor) > $signed(7'h31);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$94  = rq2_x0_0 * rq2_m0_0;
+  assign \$95  = rq2_x0_1 * rq2_m0_1;
+  assign \$96  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$97  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$99  = 1'h0 + \$98 ;
+  assign \$101  = \$99  + \$100 ;
+  assign \$103  = $signed({ 1'h0, \$101  }) + $signed(\$102 );
+  assign \$105  = $signed(\$103 ) + $signed(\$104 );
+  assign \$106  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$107  = rq2_rem > rq2_half_6;
+  assign \$108  = rq2_rem == rq2_half_6;
+  assign \$109  = | rq2_half_6;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = $signed(8'h4e) + $signed(rq2_floor);
+  assign \$112  = rq2_tie & rq2_floor[0];
+  assign \$113  = rq2_above | \$112 ;
+  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
+  assign \$115  = rq2_tie & rq2_floor[0];
+  assign \$116  = rq2_above | \$115 ;
+  assign \$117  = $signed(rq2_floor) < $signed(9'h131);
+  assign \$118  = $signed(rq2_floor) < $signed(9'h132);
+  assign \$119  = \$116  ? \$117  : \$118 ;
+  assign \$120  = rq2_tie & rq2_floor[0];
+  assign \$121  = rq2_above | \$120 ;
+  assign \$122  = $signed(rq2_floor) > $signed(7'h30);
+  assign \$123  = $signed(rq2_floor) > $signed(7'h31);
+  assign \$124  = \$121  ? \$122  : \$123 ;
+  assign \$129  = rq3_x0_0 * rq3_m0_0;
+  assign \$130  = rq3_x0_1 * rq3_m0_1;
+  assign \$131  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$132  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$134  = 1'h0 + \$133 ;
+  assign \$136  = \$134  + \$135 ;
+  assign \$138  = $signed({ 1'h0, \$136  }) + $signed(\$137 );
+  assign \$140  = $signed(\$138 ) + $signed(\$139 );
+  assign \$141  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$142  = rq3_rem > rq3_half_6;
+  assign \$143  = rq3_rem == rq3_half_6;
+  assign \$144  = | rq3_half_6;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = $signed(8'h4e) + $signed(rq3_floor);
+  assign \$147  = rq3_tie & rq3_floor[0];
+  assign \$148  = rq3_above | \$147 ;
+  assign \$149  = $signed(\$146 ) + $signed({ 1'h0, \$148  });
+  assign \$150  = rq3_tie & rq3_floor[0];
+  assign \$151  = rq3_above | \$150 ;
+  assign \$152  = $signed(rq3_floor) < $signed(9'h131);
+  assign \$153  = $signed(rq3_floor) < $signed(9'h132);
+  assign \$154  = \$151  ? \$152  : \$153 ;
+  assign \$155  = rq3_tie & rq3_floor[0];
+  assign \$156  = rq3_above | \$155 ;
+  assign \$157  = $signed(rq3_floor) > $signed(7'h30);
+  assign \$158  = $signed(rq3_floor) > $signed(7'h31);
+  assign \$159  = \$156  ? \$157  : \$158 ;
+  assign \$160  = rq0_over ? 8'h7f : rq0_code;
+  assign \$161  = rq0_under ? 8'h80 : \$160 ;
+  assign \$162  = rq1_over ? 8'h7f : rq1_code;
+  assign \$163  = rq1_under ? 8'h80 : \$162 ;
+  assign \$164  = rq2_over ? 8'h7f : rq2_code;
+  assign \$165  = rq2_under ? 8'h80 : \$164 ;
+  assign \$166  = rq3_over ? 8'h7f : rq3_code;
+  assign \$167  = rq3_under ? 8'h80 : \$166 ;
+  assign \$168  = \$8 [3:0] < 4'hb;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  ? rport__data : q_in;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$170  & \$172 ;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = rq_valid_9 & \$174 ;
+  assign \$176  = \$signature__addr  == 4'h9;
+  assign \$177  = \$signature__addr  + 1'h1;
+  assign \$178  = \$176  ? 5'h00 : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = rport__addr == 4'h9;
+  assign \$184  = rport__addr + 1'h1;
+  assign \$185  = \$183  ? 5'h00 : \$184 ;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = | q_stored;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$187  & \$189 ;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = rq_valid_9 & \$191 ;
+  assign \$193  = q_stored + \$192 ;
+  assign \$194  = ~ o__valid;
+  assign \$195  = \$194  | o__ready;
+  assign \$196  = | q_stored;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = \$193  - \$197 ;
+  assign \$199  = ~ o__valid;
+  assign \$200  = \$199  | o__ready;
+  assign \$201  = | q_stored;
+  assign \$202  = \$201  | rq_valid_9;
+  assign \$203  = | q_stored;
+  assign \$204  = \$203  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$173 ;
+    group <= \$205 ;
   always @(posedge clk)
-    rq_valid_1 <= \$174 ;
+    rq_valid_1 <= \$206 ;
   always @(posedge clk)
-    rq_valid_2 <= \$175 ;
+    rq_valid_2 <= \$207 ;
   always @(posedge clk)
-    rq_valid_3 <= \$176 ;
+    rq_valid_3 <= \$208 ;
   always @(posedge clk)
-    rq_valid_4 <= \$177 ;
+    rq_valid_4 <= \$209 ;
   always @(posedge clk)
-    rq_valid_5 <= \$178 ;
+    rq_valid_5 <= \$210 ;
   always @(posedge clk)
-    rq_valid_6 <= \$179 ;
+    rq_valid_6 <= \$211 ;
   always @(posedge clk)
-    rq_valid_7 <= \$180 ;
+    rq_valid_7 <= \$212 ;
   always @(posedge clk)
-    rq_valid_8 <= \$181 ;
+    rq_valid_8 <= \$213 ;
   always @(posedge clk)
-    rq_valid_9 <= \$182 ;
+    rq_valid_9 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$183 ;
+    rq0_mult_1 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$184 ;
+    rq0_mult_2 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$185 ;
+    rq0_mult_3 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$186 ;
+    rq0_mult_4 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$187 ;
+    rq0_mult_5 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$188 ;
+    rq0_mult_6 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$189 ;
+    rq0_mult_7 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$190 ;
+    rq0_mult_8 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$191 ;
+    rq0_shift_1 <= \$223 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$192 ;
+    rq0_shift_2 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$193 ;
+    rq0_shift_3 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$194 ;
+    rq0_shift_4 <= \$226 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$195 ;
+    rq0_shift_5 <= \$227 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$196 ;
+    rq0_shift_6 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$197 ;
+    rq0_shift_7 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$198 ;
+    rq0_shift_8 <= \$230 ;
   always @(posedge clk)
-    rq0_half_1 <= \$199 ;
+    rq0_half_1 <= \$231 ;
   always @(posedge clk)
-    rq0_half_2 <= \$200 ;
+    rq0_half_2 <= \$232 ;
   always @(posedge clk)
-    rq0_half_3 <= \$201 ;
+    rq0_half_3 <= \$233 ;
   always @(posedge clk)
-    rq0_half_4 <= \$202 ;
+    rq0_half_4 <= \$234 ;
   always @(posedge clk)
-    rq0_half_5 <= \$203 ;
+    rq0_half_5 <= \$235 ;
   always @(posedge clk)
-    rq0_half_6 <= \$204 ;
+    rq0_half_6 <= \$236 ;
   always @(posedge clk)
-    rq0_half_7 <= \$205 ;
+    rq0_half_7 <= \$237 ;
   always @(posedge clk)
-    rq0_half_8 <= \$206 ;
+    rq0_half_8 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$207 ;
+    rq0_mask_1 <= \$239 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$208 ;
+    rq0_mask_2 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$209 ;
+    rq0_mask_3 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$210 ;
+    rq0_mask_4 <= \$242 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$211 ;
+    rq0_mask_5 <= \$243 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$212 ;
+    rq0_mask_6 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$213 ;
+    rq0_mask_7 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$214 ;
+    rq0_mask_8 <= \$246 ;
   always @(posedge clk)
-    rq0_x <= \$215 ;
+    rq0_x <= \$247 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$216 ;
+    rq0_x0_0 <= \$248 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$217 ;
+    rq0_m0_0 <= \$249 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$218 ;
+    rq0_part0_0 <= \$250 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$219 ;
+    rq0_part0_0_r <= \$251 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$220 ;
+    rq0_part0_0_rr <= \$252 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$221 ;
+    rq0_x0_1 <= \$253 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$222 ;
+    rq0_m0_1 <= \$254 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$223 ;
+    rq0_part0_1 <= \$255 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$224 ;
+    rq0_part0_1_r <= \$256 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$225 ;
+    rq0_part0_1_rr <= \$257 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$226 ;
+    rq0_x1_0 <= \$258 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$227 ;
+    rq0_m1_0 <= \$259 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$228 ;
+    rq0_part1_0 <= \$260 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$229 ;
+    rq0_part1_0_r <= \$261 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$230 ;
+    rq0_part1_0_rr <= \$262 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$231 ;
+    rq0_x1_1 <= \$263 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$232 ;
+    rq0_m1_1 <= \$264 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$233 ;
+    rq0_part1_1 <= \$265 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$234 ;
+    rq0_part1_1_r <= \$266 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$235 ;
+    rq0_part1_1_rr <= \$267 ;
   always @(posedge clk)
-    rq0_prod <= \$236 ;
+    rq0_prod <= \$268 ;
   always @(posedge clk)
-    rq0_floor <= \$237 ;
+    rq0_floor <= \$269 ;
   always @(posedge clk)
-    rq0_above <= \$238 ;
+    rq0_above <= \$270 ;
   always @(posedge clk)
-    rq0_tie <= \$239 ;
+    rq0_tie <= \$271 ;
   always @(posedge clk)
-    rq0_code <= \$240 ;
+    rq0_code <= \$272 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$241 ;
+    rq0_under <= \$273 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$242 ;
+    rq0_over <= \$274 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$243 ;
+    rq1_mult_1 <= \$275 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$244 ;
+    rq1_mult_2 <= \$276 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$245 ;
+    rq1_mult_3 <= \$277 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$246 ;
+    rq1_mult_4 <= \$278 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$247 ;
+    rq1_mult_5 <= \$279 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$248 ;
+    rq1_mult_6 <= \$280 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$249 ;
+    rq1_mult_7 <= \$281 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$250 ;
+    rq1_mult_8 <= \$282 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$251 ;
+    rq1_shift_1 <= \$283 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$252 ;
+    rq1_shift_2 <= \$284 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$253 ;
+    rq1_shift_3 <= \$285 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$254 ;
+    rq1_shift_4 <= \$286 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$255 ;
+    rq1_shift_5 <= \$287 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$256 ;
+    rq1_shift_6 <= \$288 ;
   always @(posedge clk)
-    rq1_half_1 <= \$257 ;
+    rq1_shift_7 <= \$289 ;
   always @(posedge clk)
-    rq1_half_2 <= \$258 ;
+    rq1_shift_8 <= \$290 ;
   always @(posedge clk)
-    rq1_half_3 <= \$259 ;
+    rq1_half_1 <= \$291 ;
   always @(posedge clk)
-    rq1_half_4 <= \$260 ;
+    rq1_half_2 <= \$292 ;
   always @(posedge clk)
-    rq1_half_5 <= \$261 ;
+    rq1_half_3 <= \$293 ;
   always @(posedge clk)
-    rq1_half_6 <= \$262 ;
+    rq1_half_4 <= \$294 ;
   always @(posedge clk)
-    rq1_half_7 <= \$263 ;
+    rq1_half_5 <= \$295 ;
   always @(posedge clk)
-    rq1_half_8 <= \$264 ;
+    rq1_half_6 <= \$296 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$265 ;
+    rq1_half_7 <= \$297 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$266 ;
+    rq1_half_8 <= \$298 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$267 ;
+    rq1_mask_1 <= \$299 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$268 ;
+    rq1_mask_2 <= \$300 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$269 ;
+    rq1_mask_3 <= \$301 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$270 ;
+    rq1_mask_4 <= \$302 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$271 ;
+    rq1_mask_5 <= \$303 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$272 ;
+    rq1_mask_6 <= \$304 ;
   always @(posedge clk)
-    rq1_x <= \$273 ;
+    rq1_mask_7 <= \$305 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$274 ;
+    rq1_mask_8 <= \$306 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$275 ;
+    rq1_x <= \$307 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$276 ;
+    rq1_x0_0 <= \$308 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$277 ;
+    rq1_m0_0 <= \$309 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$278 ;
+    rq1_part0_0 <= \$310 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$279 ;
+    rq1_part0_0_r <= \$311 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$280 ;
+    rq1_part0_0_rr <= \$312 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$281 ;
+    rq1_x0_1 <= \$313 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$282 ;
+    rq1_m0_1 <= \$314 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$283 ;
+    rq1_part0_1 <= \$315 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$284 ;
+    rq1_part0_1_r <= \$316 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$285 ;
+    rq1_part0_1_rr <= \$317 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$286 ;
+    rq1_x1_0 <= \$318 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$287 ;
+    rq1_m1_0 <= \$319 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$288 ;
+    rq1_part1_0 <= \$320 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$289 ;
+    rq1_part1_0_r <= \$321 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$290 ;
+    rq1_part1_0_rr <= \$322 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$291 ;
+    rq1_x1_1 <= \$323 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$292 ;
+    rq1_m1_1 <= \$324 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$293 ;
+    rq1_part1_1 <= \$325 ;
   always @(posedge clk)
-    rq1_prod <= \$294 ;
+    rq1_part1_1_r <= \$326 ;
   always @(posedge clk)
-    rq1_floor <= \$295 ;
+    rq1_part1_1_rr <= \$327 ;
   always @(posedge clk)
-    rq1_above <= \$296 ;
+    rq1_prod <= \$328 ;
   always @(posedge clk)
-    rq1_tie <= \$297 ;
+    rq1_floor <= \$329 ;
   always @(posedge clk)
-    rq1_code <= \$298 ;
+    rq1_above <= \$330 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$299 ;
+    rq1_tie <= \$331 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$300 ;
+    rq1_code <= \$332 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$301 ;
+    rq1_under <= \$333 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$302 ;
+    rq1_over <= \$334 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$303 ;
+    rq2_mult_1 <= \$335 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$304 ;
+    rq2_mult_2 <= \$336 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$305 ;
+    rq2_mult_3 <= \$337 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$306 ;
+    rq2_mult_4 <= \$338 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$307 ;
+    rq2_mult_5 <= \$339 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$308 ;
+    rq2_mult_6 <= \$340 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$309 ;
+    rq2_mult_7 <= \$341 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$310 ;
+    rq2_mult_8 <= \$342 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$311 ;
+    rq2_shift_1 <= \$343 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$312 ;
+    rq2_shift_2 <= \$344 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$313 ;
+    rq2_shift_3 <= \$345 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$314 ;
+    rq2_shift_4 <= \$346 ;
   always @(posedge clk)
-    rq2_half_1 <= \$315 ;
+    rq2_shift_5 <= \$347 ;
   always @(posedge clk)
-    rq2_half_2 <= \$316 ;
+    rq2_shift_6 <= \$348 ;
   always @(posedge clk)
-    rq2_half_3 <= \$317 ;
+    rq2_shift_7 <= \$349 ;
   always @(posedge clk)
-    rq2_half_4 <= \$318 ;
+    rq2_shift_8 <= \$350 ;
   always @(posedge clk)
-    rq2_half_5 <= \$319 ;
+    rq2_half_1 <= \$351 ;
   always @(posedge clk)
-    rq2_half_6 <= \$320 ;
+    rq2_half_2 <= \$352 ;
   always @(posedge clk)
-    rq2_half_7 <= \$321 ;
+    rq2_half_3 <= \$353 ;
   always @(posedge clk)
-    rq2_half_8 <= \$322 ;
+    rq2_half_4 <= \$354 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$323 ;
+    rq2_half_5 <= \$355 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$324 ;
+    rq2_half_6 <= \$356 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$325 ;
+    rq2_half_7 <= \$357 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$326 ;
+    rq2_half_8 <= \$358 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$327 ;
+    rq2_mask_1 <= \$359 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$328 ;
+    rq2_mask_2 <= \$360 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$329 ;
+    rq2_mask_3 <= \$361 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$330 ;
-  always @(posedge clk)
-    rq2_x <= \$331 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$332 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$333 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$334 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$335 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$336 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$337 ;
-  always @(posedge clk)
-    rq2_m0_1 <= \$338 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$339 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$340 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$341 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$342 ;
-  always @(posedge clk)
-    rq2_m1_0 <= \$343 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$344 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$345 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$346 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$347 ;
-  always @(posedge clk)
-    rq2_m1_1 <= \$348 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$349 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$350 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$351 ;
-  always @(posedge clk)
-    rq2_prod <= \$352 ;
-  always @(posedge clk)
-    rq2_floor <= \$353 ;
-  always @(posedge clk)
-    rq2_above <= \$354 ;
-  always @(posedge clk)
-    rq2_tie <= \$355 ;
-  always @(posedge clk)
-    rq2_code <= \$356 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$357 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$358 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$359 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$360 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$361 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$362 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$363 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$364 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$365 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$366 ;
+    rq2_mask_4 <= \$362 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = rq3_shift_2;
+    \$363  = rq2_mask_4;
     if (rst) begin
-      \$367  = 6'h00;
+      \$363  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = rq3_shift_3;
+    \$364  = rq2_mask_5;
     if (rst) begin
-      \$368  = 6'h00;
+      \$364  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = rq3_shift_4;
+    \$365  = rq2_mask_6;
     if (rst) begin
-      \$369  = 6'h00;
+      \$365  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = rq3_shift_5;
+    \$366  = rq2_mask_7;
     if (rst) begin
-      \$370  = 6'h00;
+      \$366  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = rq3_shift_6;
+    \$367  = i__payload[68:46];
     if (rst) begin
-      \$371  = 6'h00;
+      \$367  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = rq3_shift_7;
+    \$368  = rq2_x[16:0];
     if (rst) begin
-      \$372  = 6'h00;
+      \$368  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = \$97 ;
+    \$369  = rq2_mult_1[16:0];
     if (rst) begin
-      \$373  = 35'h000000000;
+      \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = rq3_half_1;
+    \$370  = \$94 ;
     if (rst) begin
-      \$374  = 35'h000000000;
+      \$370  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = rq3_half_2;
+    \$371  = rq2_part0_0;
     if (rst) begin
-      \$375  = 35'h000000000;
+      \$371  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = rq3_half_3;
+    \$372  = rq2_part0_0_r;
     if (rst) begin
-      \$376  = 35'h000000000;
+      \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = rq3_half_4;
+    \$373  = rq2_x[16:0];
     if (rst) begin
-      \$377  = 35'h000000000;
+      \$373  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = rq3_half_5;
+    \$374  = rq2_mult_1[24:17];
     if (rst) begin
-      \$378  = 35'h000000000;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = rq3_half_6;
+    \$375  = \$95 ;
     if (rst) begin
-      \$379  = 35'h000000000;
+      \$375  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = rq3_half_7;
+    \$376  = rq2_part0_1;
     if (rst) begin
-      \$380  = 35'h000000000;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = \$98 ;
+    \$377  = rq2_part0_1_r;
     if (rst) begin
-      \$381  = 35'h000000000;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = rq3_mask_1;
+    \$378  = rq2_x[22:17];
     if (rst) begin
-      \$382  = 35'h000000000;
+      \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = rq3_mask_2;
+    \$379  = rq2_mult_1[16:0];
     if (rst) begin
-      \$383  = 35'h000000000;
+      \$379  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = rq3_mask_3;
+    \$380  = \$96 ;
     if (rst) begin
-      \$384  = 35'h000000000;
+      \$380  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = rq3_mask_4;
+    \$381  = rq2_part1_0;
     if (rst) begin
-      \$385  = 35'h000000000;
+      \$381  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = rq3_mask_5;
+    \$382  = rq2_part1_0_r;
     if (rst) begin
-      \$386  = 35'h000000000;
+      \$382  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = rq3_mask_6;
+    \$383  = rq2_x[22:17];
     if (rst) begin
-      \$387  = 35'h000000000;
+      \$383  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = rq3_mask_7;
+    \$384  = rq2_mult_1[24:17];
     if (rst) begin
-      \$388  = 35'h000000000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = i__payload[91:69];
+    \$385  = \$97 ;
     if (rst) begin
-      \$389  = 23'h000000;
+      \$385  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = rq3_x[16:0];
+    \$386  = rq2_part1_1;
     if (rst) begin
-      \$390  = 17'h00000;
+      \$386  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = rq3_mult_1[16:0];
+    \$387  = rq2_part1_1_r;
     if (rst) begin
-      \$391  = 17'h00000;
+      \$387  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = \$99 ;
+    \$388  = \$105 [47:0];
     if (rst) begin
-      \$392  = 34'h000000000;
+      \$388  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = rq3_part0_0;
+    \$389  = \$106 ;
     if (rst) begin
-      \$393  = 34'h000000000;
+      \$389  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = rq3_part0_0_r;
+    \$390  = \$107 ;
     if (rst) begin
-      \$394  = 34'h000000000;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = rq3_x[16:0];
+    \$391  = \$110 ;
     if (rst) begin
-      \$395  = 17'h00000;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = rq3_mult_1[24:17];
+    \$392  = \$114 [7:0];
     if (rst) begin
-      \$396  = 8'h00;
+      \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = \$100 ;
+    \$393  = \$119 ;
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$394  = \$124 ;
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$395  = \$125 ;
+    if (rst) begin
+      \$395  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$396  = rq3_mult_1;
+    if (rst) begin
+      \$396  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$397  = rq3_mult_2;
     if (rst) begin
       \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = rq3_part0_1;
+    \$398  = rq3_mult_3;
     if (rst) begin
       \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = rq3_part0_1_r;
+    \$399  = rq3_mult_4;
     if (rst) begin
       \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = rq3_x[22:17];
+    \$400  = rq3_mult_5;
     if (rst) begin
-      \$400  = 6'h00;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = rq3_mult_1[16:0];
+    \$401  = rq3_mult_6;
     if (rst) begin
-      \$401  = 17'h00000;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = \$101 ;
+    \$402  = rq3_mult_7;
     if (rst) begin
-      \$402  = 23'h000000;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = rq3_part1_0;
+    \$403  = \$126 ;
     if (rst) begin
-      \$403  = 23'h000000;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = rq3_part1_0_r;
+    \$404  = rq3_shift_1;
     if (rst) begin
-      \$404  = 23'h000000;
+      \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = rq3_x[22:17];
+    \$405  = rq3_shift_2;
     if (rst) begin
       \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = rq3_mult_1[24:17];
+    \$406  = rq3_shift_3;
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = \$102 ;
+    \$407  = rq3_shift_4;
     if (rst) begin
-      \$407  = 14'h0000;
+      \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = rq3_part1_1;
+    \$408  = rq3_shift_5;
     if (rst) begin
-      \$408  = 14'h0000;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = rq3_part1_1_r;
+    \$409  = rq3_shift_6;
     if (rst) begin
-      \$409  = 14'h0000;
+      \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = \$110 [47:0];
+    \$410  = rq3_shift_7;
     if (rst) begin
-      \$410  = 48'h000000000000;
+      \$410  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = \$111 ;
+    \$411  = \$127 ;
     if (rst) begin
-      \$411  = 48'h000000000000;
+      \$411  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = \$112 ;
+    \$412  = rq3_half_1;
     if (rst) begin
-      \$412  = 1'h0;
+      \$412  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = \$115 ;
+    \$413  = rq3_half_2;
     if (rst) begin
-      \$413  = 1'h0;
+      \$413  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = \$119 ;
+    \$414  = rq3_half_3;
     if (rst) begin
-      \$414  = 50'h0000000000000;
+      \$414  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = \$123 [7:0];
+    \$415  = rq3_half_4;
     if (rst) begin
-      \$415  = 8'h00;
+      \$415  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = \$127 [7:0];
+    \$416  = rq3_half_5;
     if (rst) begin
-      \$416  = 8'h00;
+      \$416  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = \$131 [7:0];
+    \$417  = rq3_half_6;
     if (rst) begin
-      \$417  = 8'h00;
+      \$417  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = \$135 [7:0];
+    \$418  = rq3_half_7;
     if (rst) begin
-      \$418  = 8'h00;
+      \$418  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = \$8 [3:0];
+    \$419  = \$128 ;
     if (rst) begin
-      \$419  = 4'h0;
+      \$419  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = \$136 ;
+    \$420  = rq3_mask_1;
     if (rst) begin
-      \$420  = 1'h1;
+      \$420  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = \$signature__addr ;
-    if (\$143 ) begin
-      \$421  = \$146 [3:0];
-    end
+    \$421  = rq3_mask_2;
     if (rst) begin
-      \$421  = 4'h0;
+      \$421  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = rport__addr;
-    if (\$150 ) begin
-      \$422  = \$153 [3:0];
-    end
+    \$422  = rq3_mask_3;
     if (rst) begin
-      \$422  = 4'h0;
+      \$422  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$423  = \$166 [3:0];
+    \$423  = rq3_mask_4;
     if (rst) begin
-      \$423  = 4'h0;
+      \$423  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$424  = o__valid;
-    if (\$168 ) begin
-      \$424  = \$170 ;
-    end
+    \$424  = rq3_mask_5;
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$425  = o__payload;
-    if (\$168 ) begin
-      \$425  = \$172 ;
+    \$425  = rq3_mask_6;
+    if (rst) begin
+      \$425  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$426  = rq3_mask_7;
+    if (rst) begin
+      \$426  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$427  = i__payload[91:69];
+    if (rst) begin
+      \$427  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$428  = rq3_x[16:0];
+    if (rst) begin
+      \$428  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$429  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$429  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$430  = \$129 ;
+    if (rst) begin
+      \$430  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$431  = rq3_part0_0;
+    if (rst) begin
+      \$431  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$432  = rq3_part0_0_r;
+    if (rst) begin
+      \$432  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$433  = rq3_x[16:0];
+    if (rst) begin
+      \$433  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$434  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$435  = \$130 ;
+    if (rst) begin
+      \$435  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$436  = rq3_part0_1;
+    if (rst) begin
+      \$436  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$437  = rq3_part0_1_r;
+    if (rst) begin
+      \$437  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$438  = rq3_x[22:17];
+    if (rst) begin
+      \$438  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$439  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$439  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$440  = \$131 ;
+    if (rst) begin
+      \$440  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$441  = rq3_part1_0;
+    if (rst) begin
+      \$441  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$442  = rq3_part1_0_r;
+    if (rst) begin
+      \$442  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$443  = rq3_x[22:17];
+    if (rst) begin
+      \$443  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$444  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$444  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$445  = \$132 ;
+    if (rst) begin
+      \$445  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$446  = rq3_part1_1;
+    if (rst) begin
+      \$446  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$447  = rq3_part1_1_r;
+    if (rst) begin
+      \$447  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$448  = \$140 [47:0];
+    if (rst) begin
+      \$448  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$449  = \$141 ;
+    if (rst) begin
+      \$449  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$450  = \$142 ;
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$451  = \$145 ;
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$452  = \$149 [7:0];
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$453  = \$154 ;
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$454  = \$159 ;
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$455  = \$161 ;
+    if (rst) begin
+      \$455  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$456  = \$163 ;
+    if (rst) begin
+      \$456  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$457  = \$165 ;
+    if (rst) begin
+      \$457  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$458  = \$167 ;
+    if (rst) begin
+      \$458  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$459  = \$8 [3:0];
+    if (rst) begin
+      \$459  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$460  = \$168 ;
+    if (rst) begin
+      \$460  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$461  = \$signature__addr ;
+    if (\$175 ) begin
+      \$461  = \$178 [3:0];
     end
     if (rst) begin
-      \$425  = 32'd0;
+      \$461  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$462  = rport__addr;
+    if (\$182 ) begin
+      \$462  = \$185 [3:0];
+    end
+    if (rst) begin
+      \$462  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$463  = \$198 [3:0];
+    if (rst) begin
+      \$463  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$464  = o__valid;
+    if (\$200 ) begin
+      \$464  = \$202 ;
+    end
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$465  = o__payload;
+    if (\$200 ) begin
+      \$465  = \$204 ;
+    end
+    if (rst) begin
+      \$465  = 32'd0;
     end
   end
   always @* begin
@@ -21818,37 +22486,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$45  = 25'h1f31ad0;
+          \$55  = 25'h1f31ad0;
       4'h1:
-          \$45  = 25'h1cead9a;
+          \$55  = 25'h1cead9a;
       4'h2:
-          \$45  = 25'h1533c05;
+          \$55  = 25'h1533c05;
       4'h3:
-          \$45  = 25'h125ccf3;
+          \$55  = 25'h125ccf3;
       4'h4:
-          \$45  = 25'h1d14caf;
+          \$55  = 25'h1d14caf;
       4'h5:
-          \$45  = 25'h1dc5546;
+          \$55  = 25'h1dc5546;
       4'h6:
-          \$45  = 25'h1008380;
+          \$55  = 25'h1008380;
       4'h7:
-          \$45  = 25'h1a4fb6a;
+          \$55  = 25'h1a4fb6a;
       4'h8:
-          \$45  = 25'h13cac10;
+          \$55  = 25'h13cac10;
       4'h9:
-          \$45  = 25'h1c039b2;
+          \$55  = 25'h1c039b2;
       4'ha:
-          \$45  = 25'h1397cf3;
+          \$55  = 25'h1397cf3;
       4'hb:
-          \$45  = 25'h10ffb1d;
+          \$55  = 25'h10ffb1d;
       4'hc:
-          \$45  = 25'h1129813;
+          \$55  = 25'h1129813;
       4'hd:
-          \$45  = 25'h195615a;
+          \$55  = 25'h195615a;
       4'he:
-          \$45  = 25'h188018e;
+          \$55  = 25'h188018e;
       4'hf:
-          \$45  = 25'h12d5ab8;
+          \$55  = 25'h12d5ab8;
     endcase
   end
   always @* begin
@@ -21856,37 +22524,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$46  = 6'h21;
+          \$56  = 6'h21;
       4'h1:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'h2:
-          \$46  = 6'h21;
+          \$56  = 6'h21;
       4'h3:
-          \$46  = 6'h21;
+          \$56  = 6'h21;
       4'h4:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'h5:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'h6:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'h7:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'h8:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'h9:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'ha:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
       4'hb:
-          \$46  = 6'h21;
+          \$56  = 6'h21;
       4'hc:
-          \$46  = 6'h21;
+          \$56  = 6'h21;
       4'hd:
-          \$46  = 6'h21;
+          \$56  = 6'h21;
       4'he:
-          \$46  = 6'h21;
+          \$56  = 6'h21;
       4'hf:
-          \$46  = 6'h22;
+          \$56  = 6'h22;
     endcase
   end
   always @* begin
@@ -21894,37 +22562,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$47  = 34'h100000000;
+          \$57  = 34'h100000000;
       4'h1:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'h2:
-          \$47  = 34'h100000000;
+          \$57  = 34'h100000000;
       4'h3:
-          \$47  = 34'h100000000;
+          \$57  = 34'h100000000;
       4'h4:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'h5:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'h6:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'h7:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'h8:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'h9:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'ha:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
       4'hb:
-          \$47  = 34'h100000000;
+          \$57  = 34'h100000000;
       4'hc:
-          \$47  = 34'h100000000;
+          \$57  = 34'h100000000;
       4'hd:
-          \$47  = 34'h100000000;
+          \$57  = 34'h100000000;
       4'he:
-          \$47  = 34'h100000000;
+          \$57  = 34'h100000000;
       4'hf:
-          \$47  = 34'h200000000;
+          \$57  = 34'h200000000;
     endcase
   end
   always @* begin
@@ -21932,37 +22600,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$48  = 34'h1ffffffff;
+          \$58  = 34'h1ffffffff;
       4'h1:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'h2:
-          \$48  = 34'h1ffffffff;
+          \$58  = 34'h1ffffffff;
       4'h3:
-          \$48  = 34'h1ffffffff;
+          \$58  = 34'h1ffffffff;
       4'h4:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'h5:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'h6:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'h7:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'h8:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'h9:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'ha:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
       4'hb:
-          \$48  = 34'h1ffffffff;
+          \$58  = 34'h1ffffffff;
       4'hc:
-          \$48  = 34'h1ffffffff;
+          \$58  = 34'h1ffffffff;
       4'hd:
-          \$48  = 34'h1ffffffff;
+          \$58  = 34'h1ffffffff;
       4'he:
-          \$48  = 34'h1ffffffff;
+          \$58  = 34'h1ffffffff;
       4'hf:
-          \$48  = 34'h3ffffffff;
+          \$58  = 34'h3ffffffff;
     endcase
   end
   always @* begin
@@ -21970,37 +22638,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$70  = 25'h16ae757;
+          \$90  = 25'h16ae757;
       4'h1:
-          \$70  = 25'h19c0e5e;
+          \$90  = 25'h19c0e5e;
       4'h2:
-          \$70  = 25'h11b12b0;
+          \$90  = 25'h11b12b0;
       4'h3:
-          \$70  = 25'h179d8db;
+          \$90  = 25'h179d8db;
       4'h4:
-          \$70  = 25'h1863884;
+          \$90  = 25'h1863884;
       4'h5:
-          \$70  = 25'h1ac79e5;
+          \$90  = 25'h1ac79e5;
       4'h6:
-          \$70  = 25'h108ffdb;
+          \$90  = 25'h108ffdb;
       4'h7:
-          \$70  = 25'h1933216;
+          \$90  = 25'h1933216;
       4'h8:
-          \$70  = 25'h1c5ad67;
+          \$90  = 25'h1c5ad67;
       4'h9:
-          \$70  = 25'h1048868;
+          \$90  = 25'h1048868;
       4'ha:
-          \$70  = 25'h12fd0a9;
+          \$90  = 25'h12fd0a9;
       4'hb:
-          \$70  = 25'h129905d;
+          \$90  = 25'h129905d;
       4'hc:
-          \$70  = 25'h1991f5b;
+          \$90  = 25'h1991f5b;
       4'hd:
-          \$70  = 25'h162b4b3;
+          \$90  = 25'h162b4b3;
       4'he:
-          \$70  = 25'h1db9f8e;
+          \$90  = 25'h1db9f8e;
       4'hf:
-          \$70  = 25'h1eb790c;
+          \$90  = 25'h1eb790c;
     endcase
   end
   always @* begin
@@ -22008,37 +22676,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$71  = 6'h23;
+          \$91  = 6'h23;
       4'h1:
-          \$71  = 6'h21;
+          \$91  = 6'h21;
       4'h2:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'h3:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'h4:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'h5:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'h6:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'h7:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'h8:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'h9:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'ha:
-          \$71  = 6'h21;
+          \$91  = 6'h21;
       4'hb:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'hc:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
       4'hd:
-          \$71  = 6'h21;
+          \$91  = 6'h21;
       4'he:
-          \$71  = 6'h23;
+          \$91  = 6'h23;
       4'hf:
-          \$71  = 6'h22;
+          \$91  = 6'h22;
     endcase
   end
   always @* begin
@@ -22046,37 +22714,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$72  = 35'h400000000;
+          \$92  = 35'h400000000;
       4'h1:
-          \$72  = 35'h100000000;
+          \$92  = 35'h100000000;
       4'h2:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'h3:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'h4:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'h5:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'h6:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'h7:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'h8:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'h9:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'ha:
-          \$72  = 35'h100000000;
+          \$92  = 35'h100000000;
       4'hb:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'hc:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
       4'hd:
-          \$72  = 35'h100000000;
+          \$92  = 35'h100000000;
       4'he:
-          \$72  = 35'h400000000;
+          \$92  = 35'h400000000;
       4'hf:
-          \$72  = 35'h200000000;
+          \$92  = 35'h200000000;
     endcase
   end
   always @* begin
@@ -22084,37 +22752,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$73  = 35'h7ffffffff;
+          \$93  = 35'h7ffffffff;
       4'h1:
-          \$73  = 35'h1ffffffff;
+          \$93  = 35'h1ffffffff;
       4'h2:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'h3:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'h4:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'h5:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'h6:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'h7:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'h8:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'h9:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'ha:
-          \$73  = 35'h1ffffffff;
+          \$93  = 35'h1ffffffff;
       4'hb:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'hc:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
       4'hd:
-          \$73  = 35'h1ffffffff;
+          \$93  = 35'h1ffffffff;
       4'he:
-          \$73  = 35'h7ffffffff;
+          \$93  = 35'h7ffffffff;
       4'hf:
-          \$73  = 35'h3ffffffff;
+          \$93  = 35'h3ffffffff;
     endcase
   end
   always @* begin
@@ -22122,37 +22790,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$95  = 25'h1f43e8b;
+          \$125  = 25'h1f43e8b;
       4'h1:
-          \$95  = 25'h157a530;
+          \$125  = 25'h157a530;
       4'h2:
-          \$95  = 25'h10ead43;
+          \$125  = 25'h10ead43;
       4'h3:
-          \$95  = 25'h147a72a;
+          \$125  = 25'h147a72a;
       4'h4:
-          \$95  = 25'h103ff72;
+          \$125  = 25'h103ff72;
       4'h5:
-          \$95  = 25'h10a7917;
+          \$125  = 25'h10a7917;
       4'h6:
-          \$95  = 25'h1efe89a;
+          \$125  = 25'h1efe89a;
       4'h7:
-          \$95  = 25'h1e50ebf;
+          \$125  = 25'h1e50ebf;
       4'h8:
-          \$95  = 25'h1f6ab85;
+          \$125  = 25'h1f6ab85;
       4'h9:
-          \$95  = 25'h179ffb1;
+          \$125  = 25'h179ffb1;
       4'ha:
-          \$95  = 25'h1f68746;
+          \$125  = 25'h1f68746;
       4'hb:
-          \$95  = 25'h11a6144;
+          \$125  = 25'h11a6144;
       4'hc:
-          \$95  = 25'h10a5630;
+          \$125  = 25'h10a5630;
       4'hd:
-          \$95  = 25'h1a1bcac;
+          \$125  = 25'h1a1bcac;
       4'he:
-          \$95  = 25'h17fa1bf;
+          \$125  = 25'h17fa1bf;
       4'hf:
-          \$95  = 25'h1385615;
+          \$125  = 25'h1385615;
     endcase
   end
   always @* begin
@@ -22160,37 +22828,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$96  = 6'h23;
+          \$126  = 6'h23;
       4'h1:
-          \$96  = 6'h20;
+          \$126  = 6'h20;
       4'h2:
-          \$96  = 6'h22;
+          \$126  = 6'h22;
       4'h3:
-          \$96  = 6'h20;
+          \$126  = 6'h20;
       4'h4:
-          \$96  = 6'h21;
+          \$126  = 6'h21;
       4'h5:
-          \$96  = 6'h20;
+          \$126  = 6'h20;
       4'h6:
-          \$96  = 6'h22;
+          \$126  = 6'h22;
       4'h7:
-          \$96  = 6'h21;
+          \$126  = 6'h21;
       4'h8:
-          \$96  = 6'h22;
+          \$126  = 6'h22;
       4'h9:
-          \$96  = 6'h21;
+          \$126  = 6'h21;
       4'ha:
-          \$96  = 6'h22;
+          \$126  = 6'h22;
       4'hb:
-          \$96  = 6'h21;
+          \$126  = 6'h21;
       4'hc:
-          \$96  = 6'h21;
+          \$126  = 6'h21;
       4'hd:
-          \$96  = 6'h22;
+          \$126  = 6'h22;
       4'he:
-          \$96  = 6'h22;
+          \$126  = 6'h22;
       4'hf:
-          \$96  = 6'h21;
+          \$126  = 6'h21;
     endcase
   end
   always @* begin
@@ -22198,37 +22866,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$97  = 35'h400000000;
+          \$127  = 35'h400000000;
       4'h1:
-          \$97  = 35'h080000000;
+          \$127  = 35'h080000000;
       4'h2:
-          \$97  = 35'h200000000;
+          \$127  = 35'h200000000;
       4'h3:
-          \$97  = 35'h080000000;
+          \$127  = 35'h080000000;
       4'h4:
-          \$97  = 35'h100000000;
+          \$127  = 35'h100000000;
       4'h5:
-          \$97  = 35'h080000000;
+          \$127  = 35'h080000000;
       4'h6:
-          \$97  = 35'h200000000;
+          \$127  = 35'h200000000;
       4'h7:
-          \$97  = 35'h100000000;
+          \$127  = 35'h100000000;
       4'h8:
-          \$97  = 35'h200000000;
+          \$127  = 35'h200000000;
       4'h9:
-          \$97  = 35'h100000000;
+          \$127  = 35'h100000000;
       4'ha:
-          \$97  = 35'h200000000;
+          \$127  = 35'h200000000;
       4'hb:
-          \$97  = 35'h100000000;
+          \$127  = 35'h100000000;
       4'hc:
-          \$97  = 35'h100000000;
+          \$127  = 35'h100000000;
       4'hd:
-          \$97  = 35'h200000000;
+          \$127  = 35'h200000000;
       4'he:
-          \$97  = 35'h200000000;
+          \$127  = 35'h200000000;
       4'hf:
-          \$97  = 35'h100000000;
+          \$127  = 35'h100000000;
     endcase
   end
   always @* begin
@@ -22236,1398 +22904,1146 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$98  = 35'h7ffffffff;
+          \$128  = 35'h7ffffffff;
       4'h1:
-          \$98  = 35'h0ffffffff;
+          \$128  = 35'h0ffffffff;
       4'h2:
-          \$98  = 35'h3ffffffff;
+          \$128  = 35'h3ffffffff;
       4'h3:
-          \$98  = 35'h0ffffffff;
+          \$128  = 35'h0ffffffff;
       4'h4:
-          \$98  = 35'h1ffffffff;
+          \$128  = 35'h1ffffffff;
       4'h5:
-          \$98  = 35'h0ffffffff;
+          \$128  = 35'h0ffffffff;
       4'h6:
-          \$98  = 35'h3ffffffff;
+          \$128  = 35'h3ffffffff;
       4'h7:
-          \$98  = 35'h1ffffffff;
+          \$128  = 35'h1ffffffff;
       4'h8:
-          \$98  = 35'h3ffffffff;
+          \$128  = 35'h3ffffffff;
       4'h9:
-          \$98  = 35'h1ffffffff;
+          \$128  = 35'h1ffffffff;
       4'ha:
-          \$98  = 35'h3ffffffff;
+          \$128  = 35'h3ffffffff;
       4'hb:
-          \$98  = 35'h1ffffffff;
+          \$128  = 35'h1ffffffff;
       4'hc:
-          \$98  = 35'h1ffffffff;
+          \$128  = 35'h1ffffffff;
       4'hd:
-          \$98  = 35'h3ffffffff;
+          \$128  = 35'h3ffffffff;
       4'he:
-          \$98  = 35'h3ffffffff;
+          \$128  = 35'h3ffffffff;
       4'hf:
-          \$98  = 35'h1ffffffff;
+          \$128  = 35'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$173  = group;
+    \$205  = group;
     if (\$15 ) begin
-      \$173  = \$18 [3:0];
+      \$205  = \$18 [3:0];
     end
     if (rst) begin
-      \$173  = 4'h0;
+      \$205  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$174  = \$19 ;
+    \$206  = \$19 ;
     if (rst) begin
-      \$174  = 1'h0;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = rq_valid_1;
+    \$207  = rq_valid_1;
     if (rst) begin
-      \$175  = 1'h0;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = rq_valid_2;
+    \$208  = rq_valid_2;
     if (rst) begin
-      \$176  = 1'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = rq_valid_3;
+    \$209  = rq_valid_3;
     if (rst) begin
-      \$177  = 1'h0;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = rq_valid_4;
+    \$210  = rq_valid_4;
     if (rst) begin
-      \$178  = 1'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = rq_valid_5;
+    \$211  = rq_valid_5;
     if (rst) begin
-      \$179  = 1'h0;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = rq_valid_6;
+    \$212  = rq_valid_6;
     if (rst) begin
-      \$180  = 1'h0;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = rq_valid_7;
+    \$213  = rq_valid_7;
     if (rst) begin
-      \$181  = 1'h0;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = rq_valid_8;
+    \$214  = rq_valid_8;
     if (rst) begin
-      \$182  = 1'h0;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = \$20 ;
+    \$215  = \$20 ;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = rq0_mult_1;
+    \$216  = rq0_mult_1;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = rq0_mult_2;
+    \$217  = rq0_mult_2;
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = rq0_mult_3;
+    \$218  = rq0_mult_3;
     if (rst) begin
-      \$186  = 25'h0000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = rq0_mult_4;
+    \$219  = rq0_mult_4;
     if (rst) begin
-      \$187  = 25'h0000000;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = rq0_mult_5;
+    \$220  = rq0_mult_5;
     if (rst) begin
-      \$188  = 25'h0000000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = rq0_mult_6;
+    \$221  = rq0_mult_6;
     if (rst) begin
-      \$189  = 25'h0000000;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = rq0_mult_7;
+    \$222  = rq0_mult_7;
     if (rst) begin
-      \$190  = 25'h0000000;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = \$21 ;
+    \$223  = \$21 ;
     if (rst) begin
-      \$191  = 6'h00;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = rq0_shift_1;
+    \$224  = rq0_shift_1;
     if (rst) begin
-      \$192  = 6'h00;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = rq0_shift_2;
+    \$225  = rq0_shift_2;
     if (rst) begin
-      \$193  = 6'h00;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = rq0_shift_3;
-    if (rst) begin
-      \$194  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = rq0_shift_4;
-    if (rst) begin
-      \$195  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = rq0_shift_5;
-    if (rst) begin
-      \$196  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = rq0_shift_6;
-    if (rst) begin
-      \$197  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = rq0_shift_7;
-    if (rst) begin
-      \$198  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = \$22 ;
-    if (rst) begin
-      \$199  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = rq0_half_1;
-    if (rst) begin
-      \$200  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = rq0_half_2;
-    if (rst) begin
-      \$201  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = rq0_half_3;
-    if (rst) begin
-      \$202  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = rq0_half_4;
-    if (rst) begin
-      \$203  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = rq0_half_5;
-    if (rst) begin
-      \$204  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = rq0_half_6;
-    if (rst) begin
-      \$205  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = rq0_half_7;
-    if (rst) begin
-      \$206  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = \$23 ;
-    if (rst) begin
-      \$207  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = rq0_mask_1;
-    if (rst) begin
-      \$208  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = rq0_mask_2;
-    if (rst) begin
-      \$209  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = rq0_mask_3;
-    if (rst) begin
-      \$210  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = rq0_mask_4;
-    if (rst) begin
-      \$211  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = rq0_mask_5;
-    if (rst) begin
-      \$212  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = rq0_mask_6;
-    if (rst) begin
-      \$213  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = rq0_mask_7;
-    if (rst) begin
-      \$214  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = i__payload[22:0];
-    if (rst) begin
-      \$215  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = rq0_x[16:0];
-    if (rst) begin
-      \$216  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$217  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = \$24 ;
-    if (rst) begin
-      \$218  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = rq0_part0_0;
-    if (rst) begin
-      \$219  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = rq0_part0_0_r;
-    if (rst) begin
-      \$220  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = rq0_x[16:0];
-    if (rst) begin
-      \$221  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$222  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = \$25 ;
-    if (rst) begin
-      \$223  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = rq0_part0_1;
-    if (rst) begin
-      \$224  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = rq0_part0_1_r;
-    if (rst) begin
-      \$225  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = rq0_x[22:17];
+    \$226  = rq0_shift_3;
     if (rst) begin
       \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = rq0_mult_1[16:0];
+    \$227  = rq0_shift_4;
     if (rst) begin
-      \$227  = 17'h00000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = \$26 ;
+    \$228  = rq0_shift_5;
     if (rst) begin
-      \$228  = 23'h000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = rq0_part1_0;
+    \$229  = rq0_shift_6;
     if (rst) begin
-      \$229  = 23'h000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = rq0_part1_0_r;
+    \$230  = rq0_shift_7;
     if (rst) begin
-      \$230  = 23'h000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = rq0_x[22:17];
+    \$231  = \$22 ;
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rq0_mult_1[24:17];
+    \$232  = rq0_half_1;
     if (rst) begin
-      \$232  = 8'h00;
+      \$232  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = \$27 ;
+    \$233  = rq0_half_2;
     if (rst) begin
-      \$233  = 14'h0000;
+      \$233  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rq0_part1_1;
+    \$234  = rq0_half_3;
     if (rst) begin
-      \$234  = 14'h0000;
+      \$234  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rq0_part1_1_r;
+    \$235  = rq0_half_4;
     if (rst) begin
-      \$235  = 14'h0000;
+      \$235  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$35 [47:0];
+    \$236  = rq0_half_5;
     if (rst) begin
-      \$236  = 48'h000000000000;
+      \$236  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$36 ;
+    \$237  = rq0_half_6;
     if (rst) begin
-      \$237  = 48'h000000000000;
+      \$237  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$37 ;
+    \$238  = rq0_half_7;
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$40 ;
+    \$239  = \$23 ;
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = \$44 ;
+    \$240  = rq0_mask_1;
     if (rst) begin
-      \$240  = 50'h0000000000000;
+      \$240  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = \$45 ;
+    \$241  = rq0_mask_2;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rq1_mult_1;
+    \$242  = rq0_mask_3;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rq1_mult_2;
+    \$243  = rq0_mask_4;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rq1_mult_3;
+    \$244  = rq0_mask_5;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = rq1_mult_4;
+    \$245  = rq0_mask_6;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rq1_mult_5;
+    \$246  = rq0_mask_7;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = rq1_mult_6;
+    \$247  = i__payload[22:0];
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rq1_mult_7;
+    \$248  = rq0_x[16:0];
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = \$46 ;
+    \$249  = rq0_mult_1[16:0];
     if (rst) begin
-      \$249  = 6'h00;
+      \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rq1_shift_1;
+    \$250  = \$24 ;
     if (rst) begin
-      \$250  = 6'h00;
+      \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rq1_shift_2;
+    \$251  = rq0_part0_0;
     if (rst) begin
-      \$251  = 6'h00;
+      \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rq1_shift_3;
+    \$252  = rq0_part0_0_r;
     if (rst) begin
-      \$252  = 6'h00;
+      \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = rq1_shift_4;
+    \$253  = rq0_x[16:0];
     if (rst) begin
-      \$253  = 6'h00;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rq1_shift_5;
+    \$254  = rq0_mult_1[24:17];
     if (rst) begin
-      \$254  = 6'h00;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = rq1_shift_6;
+    \$255  = \$25 ;
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = rq1_shift_7;
+    \$256  = rq0_part0_1;
     if (rst) begin
-      \$256  = 6'h00;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = \$47 ;
+    \$257  = rq0_part0_1_r;
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rq1_half_1;
+    \$258  = rq0_x[22:17];
     if (rst) begin
-      \$258  = 34'h000000000;
+      \$258  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rq1_half_2;
+    \$259  = rq0_mult_1[16:0];
     if (rst) begin
-      \$259  = 34'h000000000;
+      \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rq1_half_3;
+    \$260  = \$26 ;
     if (rst) begin
-      \$260  = 34'h000000000;
+      \$260  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rq1_half_4;
+    \$261  = rq0_part1_0;
     if (rst) begin
-      \$261  = 34'h000000000;
+      \$261  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rq1_half_5;
+    \$262  = rq0_part1_0_r;
     if (rst) begin
-      \$262  = 34'h000000000;
+      \$262  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rq1_half_6;
+    \$263  = rq0_x[22:17];
     if (rst) begin
-      \$263  = 34'h000000000;
+      \$263  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rq1_half_7;
+    \$264  = rq0_mult_1[24:17];
     if (rst) begin
-      \$264  = 34'h000000000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = \$48 ;
+    \$265  = \$27 ;
     if (rst) begin
-      \$265  = 34'h000000000;
+      \$265  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = rq1_mask_1;
+    \$266  = rq0_part1_1;
     if (rst) begin
-      \$266  = 34'h000000000;
+      \$266  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rq1_mask_2;
+    \$267  = rq0_part1_1_r;
     if (rst) begin
-      \$267  = 34'h000000000;
+      \$267  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rq1_mask_3;
+    \$268  = \$35 [47:0];
     if (rst) begin
-      \$268  = 34'h000000000;
+      \$268  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = rq1_mask_4;
+    \$269  = \$36 ;
     if (rst) begin
-      \$269  = 34'h000000000;
+      \$269  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rq1_mask_5;
+    \$270  = \$37 ;
     if (rst) begin
-      \$270  = 34'h000000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = rq1_mask_6;
+    \$271  = \$40 ;
     if (rst) begin
-      \$271  = 34'h000000000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rq1_mask_7;
+    \$272  = \$44 [7:0];
     if (rst) begin
-      \$272  = 34'h000000000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = i__payload[45:23];
+    \$273  = \$49 ;
     if (rst) begin
-      \$273  = 23'h000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = rq1_x[16:0];
+    \$274  = \$54 ;
     if (rst) begin
-      \$274  = 17'h00000;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = rq1_mult_1[16:0];
+    \$275  = \$55 ;
     if (rst) begin
-      \$275  = 17'h00000;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = \$49 ;
+    \$276  = rq1_mult_1;
     if (rst) begin
-      \$276  = 34'h000000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = rq1_part0_0;
+    \$277  = rq1_mult_2;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rq1_part0_0_r;
+    \$278  = rq1_mult_3;
     if (rst) begin
-      \$278  = 34'h000000000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = rq1_x[16:0];
+    \$279  = rq1_mult_4;
     if (rst) begin
-      \$279  = 17'h00000;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = rq1_mult_1[24:17];
+    \$280  = rq1_mult_5;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$50 ;
+    \$281  = rq1_mult_6;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rq1_part0_1;
+    \$282  = rq1_mult_7;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = rq1_part0_1_r;
+    \$283  = \$56 ;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rq1_x[22:17];
+    \$284  = rq1_shift_1;
     if (rst) begin
       \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = rq1_mult_1[16:0];
+    \$285  = rq1_shift_2;
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = \$51 ;
+    \$286  = rq1_shift_3;
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = rq1_part1_0;
+    \$287  = rq1_shift_4;
     if (rst) begin
-      \$287  = 23'h000000;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = rq1_part1_0_r;
+    \$288  = rq1_shift_5;
     if (rst) begin
-      \$288  = 23'h000000;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = rq1_x[22:17];
+    \$289  = rq1_shift_6;
     if (rst) begin
       \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = rq1_mult_1[24:17];
+    \$290  = rq1_shift_7;
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$52 ;
+    \$291  = \$57 ;
     if (rst) begin
-      \$291  = 14'h0000;
+      \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = rq1_part1_1;
+    \$292  = rq1_half_1;
     if (rst) begin
-      \$292  = 14'h0000;
+      \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = rq1_part1_1_r;
+    \$293  = rq1_half_2;
     if (rst) begin
-      \$293  = 14'h0000;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$60 [47:0];
+    \$294  = rq1_half_3;
     if (rst) begin
-      \$294  = 48'h000000000000;
+      \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$61 ;
+    \$295  = rq1_half_4;
     if (rst) begin
-      \$295  = 48'h000000000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$62 ;
+    \$296  = rq1_half_5;
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$65 ;
+    \$297  = rq1_half_6;
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$69 ;
+    \$298  = rq1_half_7;
     if (rst) begin
-      \$298  = 50'h0000000000000;
+      \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$70 ;
+    \$299  = \$58 ;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = rq2_mult_1;
+    \$300  = rq1_mask_1;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq2_mult_2;
+    \$301  = rq1_mask_2;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = rq2_mult_3;
+    \$302  = rq1_mask_3;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq2_mult_4;
+    \$303  = rq1_mask_4;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq2_mult_5;
+    \$304  = rq1_mask_5;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = rq2_mult_6;
+    \$305  = rq1_mask_6;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = rq2_mult_7;
+    \$306  = rq1_mask_7;
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$71 ;
+    \$307  = i__payload[45:23];
     if (rst) begin
-      \$307  = 6'h00;
+      \$307  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq2_shift_1;
+    \$308  = rq1_x[16:0];
     if (rst) begin
-      \$308  = 6'h00;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = rq2_shift_2;
+    \$309  = rq1_mult_1[16:0];
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = rq2_shift_3;
+    \$310  = \$59 ;
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq2_shift_4;
+    \$311  = rq1_part0_0;
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = rq2_shift_5;
+    \$312  = rq1_part0_0_r;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = rq2_shift_6;
+    \$313  = rq1_x[16:0];
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = rq2_shift_7;
+    \$314  = rq1_mult_1[24:17];
     if (rst) begin
-      \$314  = 6'h00;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$72 ;
+    \$315  = \$60 ;
     if (rst) begin
-      \$315  = 35'h000000000;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = rq2_half_1;
+    \$316  = rq1_part0_1;
     if (rst) begin
-      \$316  = 35'h000000000;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq2_half_2;
+    \$317  = rq1_part0_1_r;
     if (rst) begin
-      \$317  = 35'h000000000;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = rq2_half_3;
+    \$318  = rq1_x[22:17];
     if (rst) begin
-      \$318  = 35'h000000000;
+      \$318  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = rq2_half_4;
+    \$319  = rq1_mult_1[16:0];
     if (rst) begin
-      \$319  = 35'h000000000;
+      \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = rq2_half_5;
+    \$320  = \$61 ;
     if (rst) begin
-      \$320  = 35'h000000000;
+      \$320  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = rq2_half_6;
+    \$321  = rq1_part1_0;
     if (rst) begin
-      \$321  = 35'h000000000;
+      \$321  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = rq2_half_7;
+    \$322  = rq1_part1_0_r;
     if (rst) begin
-      \$322  = 35'h000000000;
+      \$322  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = \$73 ;
+    \$323  = rq1_x[22:17];
     if (rst) begin
-      \$323  = 35'h000000000;
+      \$323  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = rq2_mask_1;
+    \$324  = rq1_mult_1[24:17];
     if (rst) begin
-      \$324  = 35'h000000000;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = rq2_mask_2;
+    \$325  = \$62 ;
     if (rst) begin
-      \$325  = 35'h000000000;
+      \$325  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = rq2_mask_3;
+    \$326  = rq1_part1_1;
     if (rst) begin
-      \$326  = 35'h000000000;
+      \$326  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = rq2_mask_4;
+    \$327  = rq1_part1_1_r;
     if (rst) begin
-      \$327  = 35'h000000000;
+      \$327  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = rq2_mask_5;
+    \$328  = \$70 [47:0];
     if (rst) begin
-      \$328  = 35'h000000000;
+      \$328  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = rq2_mask_6;
+    \$329  = \$71 ;
     if (rst) begin
-      \$329  = 35'h000000000;
+      \$329  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = rq2_mask_7;
+    \$330  = \$72 ;
     if (rst) begin
-      \$330  = 35'h000000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = i__payload[68:46];
+    \$331  = \$75 ;
     if (rst) begin
-      \$331  = 23'h000000;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = rq2_x[16:0];
+    \$332  = \$79 [7:0];
     if (rst) begin
-      \$332  = 17'h00000;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = rq2_mult_1[16:0];
+    \$333  = \$84 ;
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = \$74 ;
+    \$334  = \$89 ;
     if (rst) begin
-      \$334  = 34'h000000000;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = rq2_part0_0;
+    \$335  = \$90 ;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = rq2_part0_0_r;
+    \$336  = rq2_mult_1;
     if (rst) begin
-      \$336  = 34'h000000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = rq2_x[16:0];
+    \$337  = rq2_mult_2;
     if (rst) begin
-      \$337  = 17'h00000;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = rq2_mult_1[24:17];
+    \$338  = rq2_mult_3;
     if (rst) begin
-      \$338  = 8'h00;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = \$75 ;
+    \$339  = rq2_mult_4;
     if (rst) begin
       \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = rq2_part0_1;
+    \$340  = rq2_mult_5;
     if (rst) begin
       \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = rq2_part0_1_r;
+    \$341  = rq2_mult_6;
     if (rst) begin
       \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = rq2_x[22:17];
+    \$342  = rq2_mult_7;
     if (rst) begin
-      \$342  = 6'h00;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = rq2_mult_1[16:0];
+    \$343  = \$91 ;
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = \$76 ;
+    \$344  = rq2_shift_1;
     if (rst) begin
-      \$344  = 23'h000000;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = rq2_part1_0;
+    \$345  = rq2_shift_2;
     if (rst) begin
-      \$345  = 23'h000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = rq2_part1_0_r;
+    \$346  = rq2_shift_3;
     if (rst) begin
-      \$346  = 23'h000000;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = rq2_x[22:17];
+    \$347  = rq2_shift_4;
     if (rst) begin
       \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = rq2_mult_1[24:17];
+    \$348  = rq2_shift_5;
     if (rst) begin
-      \$348  = 8'h00;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = \$77 ;
+    \$349  = rq2_shift_6;
     if (rst) begin
-      \$349  = 14'h0000;
+      \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = rq2_part1_1;
+    \$350  = rq2_shift_7;
     if (rst) begin
-      \$350  = 14'h0000;
+      \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = rq2_part1_1_r;
+    \$351  = \$92 ;
     if (rst) begin
-      \$351  = 14'h0000;
+      \$351  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = \$85 [47:0];
+    \$352  = rq2_half_1;
     if (rst) begin
-      \$352  = 48'h000000000000;
+      \$352  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = \$86 ;
+    \$353  = rq2_half_2;
     if (rst) begin
-      \$353  = 48'h000000000000;
+      \$353  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = \$87 ;
+    \$354  = rq2_half_3;
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = \$90 ;
+    \$355  = rq2_half_4;
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = \$94 ;
+    \$356  = rq2_half_5;
     if (rst) begin
-      \$356  = 50'h0000000000000;
+      \$356  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = \$95 ;
+    \$357  = rq2_half_6;
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = rq3_mult_1;
+    \$358  = rq2_half_7;
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = rq3_mult_2;
+    \$359  = \$93 ;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = rq3_mult_3;
+    \$360  = rq2_mask_1;
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$360  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = rq3_mult_4;
+    \$361  = rq2_mask_2;
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = rq3_mult_5;
+    \$362  = rq2_mask_3;
     if (rst) begin
-      \$362  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = rq3_mult_6;
-    if (rst) begin
-      \$363  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = rq3_mult_7;
-    if (rst) begin
-      \$364  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = \$96 ;
-    if (rst) begin
-      \$365  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = rq3_shift_1;
-    if (rst) begin
-      \$366  = 6'h00;
+      \$362  = 35'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -23659,16 +24075,16 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_rr };
-  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$57  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$59  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$78  = { 1'h0, rq2_part0_0_rr };
-  assign \$80  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$82  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$84  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$103  = { 1'h0, rq3_part0_0_rr };
-  assign \$105  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$107  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$109  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$98  = { 1'h0, rq2_part0_0_rr };
+  assign \$100  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$102  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$104  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$133  = { 1'h0, rq3_part0_0_rr };
+  assign \$135  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$137  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$139  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
 endmodule

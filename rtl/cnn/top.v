@@ -3662,286 +3662,286 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire [74:0] \$100 ;
-  wire [75:0] \$101 ;
-  wire [45:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire [46:0] \$107 ;
+  wire [7:0] \$1 ;
+  wire [7:0] \$10 ;
+  wire [55:0] \$100 ;
+  wire [56:0] \$101 ;
+  wire [48:0] \$102 ;
+  wire [58:0] \$103 ;
+  wire [74:0] \$104 ;
+  wire [75:0] \$105 ;
+  wire [45:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$110 ;
-  wire [32:0] \$111 ;
-  wire [24:0] \$112 ;
-  wire [19:0] \$113 ;
-  wire [11:0] \$114 ;
-  wire [33:0] \$115 ;
-  wire [34:0] \$116 ;
-  wire [55:0] \$117 ;
-  wire [56:0] \$118 ;
-  wire [50:0] \$119 ;
-  wire [47:0] \$12 ;
-  wire [58:0] \$120 ;
-  wire [74:0] \$121 ;
-  wire [75:0] \$122 ;
-  wire [45:0] \$123 ;
+  wire [7:0] \$11 ;
+  wire \$110 ;
+  wire [46:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [47:0] \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [7:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [46:0] \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire [47:0] \$131 ;
-  wire [33:0] \$132 ;
-  wire [24:0] \$133 ;
-  wire [20:0] \$134 ;
-  wire [11:0] \$135 ;
-  wire [34:0] \$136 ;
-  wire [35:0] \$137 ;
-  wire [55:0] \$138 ;
-  wire [56:0] \$139 ;
-  wire \$14 ;
-  wire [51:0] \$140 ;
-  wire [58:0] \$141 ;
-  wire [74:0] \$142 ;
-  wire [75:0] \$143 ;
-  wire [45:0] \$144 ;
-  wire \$145 ;
+  wire [32:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire [19:0] \$127 ;
+  wire [11:0] \$128 ;
+  wire [33:0] \$129 ;
+  wire [7:0] \$13 ;
+  wire [34:0] \$130 ;
+  wire [55:0] \$131 ;
+  wire [56:0] \$132 ;
+  wire [50:0] \$133 ;
+  wire [58:0] \$134 ;
+  wire [74:0] \$135 ;
+  wire [75:0] \$136 ;
+  wire [45:0] \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [7:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [46:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [47:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [46:0] \$149 ;
-  wire [47:0] \$15 ;
+  wire \$149 ;
+  wire [7:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [47:0] \$152 ;
-  wire [33:0] \$153 ;
-  wire [24:0] \$154 ;
-  wire [20:0] \$155 ;
-  wire [11:0] \$156 ;
-  wire [34:0] \$157 ;
-  wire [35:0] \$158 ;
-  wire [55:0] \$159 ;
-  wire [47:0] \$16 ;
-  wire [56:0] \$160 ;
-  wire [51:0] \$161 ;
-  wire [58:0] \$162 ;
-  wire [74:0] \$163 ;
-  wire [75:0] \$164 ;
-  wire [45:0] \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [33:0] \$156 ;
+  wire [24:0] \$157 ;
+  wire [20:0] \$158 ;
+  wire [11:0] \$159 ;
+  wire [7:0] \$16 ;
+  wire [34:0] \$160 ;
+  wire [35:0] \$161 ;
+  wire [55:0] \$162 ;
+  wire [56:0] \$163 ;
+  wire [51:0] \$164 ;
+  wire [58:0] \$165 ;
+  wire [74:0] \$166 ;
+  wire [75:0] \$167 ;
+  wire [45:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [46:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [47:0] \$173 ;
-  wire [33:0] \$174 ;
-  wire [24:0] \$175 ;
-  wire [20:0] \$176 ;
-  wire [11:0] \$177 ;
-  wire [34:0] \$178 ;
-  wire [35:0] \$179 ;
-  wire \$18 ;
-  wire [55:0] \$180 ;
-  wire [56:0] \$181 ;
-  wire [51:0] \$182 ;
-  wire [58:0] \$183 ;
-  wire [74:0] \$184 ;
-  wire [75:0] \$185 ;
-  wire [45:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [47:0] \$19 ;
-  wire \$190 ;
-  wire [46:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [47:0] \$194 ;
-  wire [33:0] \$195 ;
-  wire [24:0] \$196 ;
-  wire [20:0] \$197 ;
-  wire [11:0] \$198 ;
-  wire [34:0] \$199 ;
-  wire \$2 ;
-  wire [47:0] \$20 ;
-  wire [35:0] \$200 ;
-  wire [55:0] \$201 ;
-  wire [56:0] \$202 ;
-  wire [51:0] \$203 ;
-  wire [58:0] \$204 ;
-  wire [74:0] \$205 ;
-  wire [75:0] \$206 ;
-  wire [45:0] \$207 ;
+  wire [46:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [47:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire [4:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire [33:0] \$187 ;
+  wire [24:0] \$188 ;
+  wire [20:0] \$189 ;
+  wire \$19 ;
+  wire [11:0] \$190 ;
+  wire [34:0] \$191 ;
+  wire [35:0] \$192 ;
+  wire [55:0] \$193 ;
+  wire [56:0] \$194 ;
+  wire [51:0] \$195 ;
+  wire [58:0] \$196 ;
+  wire [74:0] \$197 ;
+  wire [75:0] \$198 ;
+  wire [45:0] \$199 ;
+  wire [7:0] \$2 ;
+  wire [5:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [46:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [47:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [46:0] \$212 ;
+  wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [47:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [33:0] \$218 ;
+  wire [24:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [4:0] \$225 ;
-  wire [4:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire [47:0] \$23 ;
-  wire \$230 ;
+  wire [20:0] \$220 ;
+  wire [11:0] \$221 ;
+  wire [34:0] \$222 ;
+  wire [35:0] \$223 ;
+  wire [55:0] \$224 ;
+  wire [56:0] \$225 ;
+  wire [51:0] \$226 ;
+  wire [58:0] \$227 ;
+  wire [74:0] \$228 ;
+  wire [75:0] \$229 ;
+  wire \$23 ;
+  wire [45:0] \$230 ;
   wire \$231 ;
-  wire [4:0] \$232 ;
-  wire [4:0] \$233 ;
+  wire \$232 ;
+  wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [46:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
+  wire [47:0] \$238 ;
   wire \$239 ;
-  wire [47:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
-  wire [4:0] \$241 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [5:0] \$246 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [33:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire [63:0] \$252 ;
-  reg \$253 ;
-  reg \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  wire [24:0] \$250 ;
+  wire [20:0] \$251 ;
+  wire [11:0] \$252 ;
+  wire [34:0] \$253 ;
+  wire [35:0] \$254 ;
+  wire [55:0] \$255 ;
+  wire [56:0] \$256 ;
+  wire [51:0] \$257 ;
+  wire [58:0] \$258 ;
+  wire [74:0] \$259 ;
   wire \$26 ;
-  reg \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [20:0] \$263 ;
-  reg [16:0] \$264 ;
-  reg [26:0] \$265 ;
-  reg [26:0] \$266 ;
-  reg [26:0] \$267 ;
-  reg [16:0] \$268 ;
-  reg [24:0] \$269 ;
-  wire [47:0] \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [3:0] \$272 ;
-  reg [13:0] \$273 ;
-  reg [13:0] \$274 ;
-  reg [13:0] \$275 ;
-  reg [3:0] \$276 ;
-  reg [11:0] \$277 ;
-  reg [11:0] \$278 ;
-  reg [11:0] \$279 ;
-  wire [47:0] \$28 ;
-  reg [45:0] \$280 ;
-  reg [45:0] \$281 ;
-  reg \$282 ;
-  reg \$283 ;
-  reg [47:0] \$284 ;
-  reg [20:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [33:0] \$288 ;
-  reg [33:0] \$289 ;
-  wire \$29 ;
-  reg [16:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [3:0] \$294 ;
-  reg [20:0] \$295 ;
-  reg [20:0] \$296 ;
-  reg [20:0] \$297 ;
-  reg [3:0] \$298 ;
-  reg [11:0] \$299 ;
-  wire [47:0] \$3 ;
-  wire \$30 ;
-  reg [11:0] \$300 ;
-  reg [11:0] \$301 ;
-  reg [45:0] \$302 ;
-  reg [45:0] \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg [47:0] \$306 ;
-  reg [20:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [30:0] \$309 ;
-  wire [47:0] \$31 ;
-  reg [30:0] \$310 ;
-  reg [30:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [3:0] \$316 ;
-  reg [17:0] \$317 ;
-  reg [17:0] \$318 ;
-  reg [17:0] \$319 ;
-  wire [47:0] \$32 ;
-  reg [3:0] \$320 ;
-  reg [11:0] \$321 ;
-  reg [11:0] \$322 ;
-  reg [11:0] \$323 ;
-  reg [45:0] \$324 ;
-  reg [45:0] \$325 ;
+  wire [75:0] \$260 ;
+  wire [45:0] \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire [46:0] \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire [47:0] \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [4:0] \$289 ;
+  wire [1:0] \$29 ;
+  wire [4:0] \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire [4:0] \$296 ;
+  wire [4:0] \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [7:0] \$3 ;
+  wire [1:0] \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire [4:0] \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire [5:0] \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire [63:0] \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg \$319 ;
+  wire [26:0] \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  reg \$325 ;
   reg \$326 ;
-  reg \$327 ;
-  reg [47:0] \$328 ;
-  reg [20:0] \$329 ;
-  wire \$33 ;
-  reg [16:0] \$330 ;
-  reg [32:0] \$331 ;
-  reg [32:0] \$332 ;
-  reg [32:0] \$333 ;
-  reg [16:0] \$334 ;
+  reg [20:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [26:0] \$329 ;
+  wire [24:0] \$33 ;
+  reg [26:0] \$330 ;
+  reg [26:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
   reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [3:0] \$338 ;
-  reg [19:0] \$339 ;
-  wire [4:0] \$34 ;
-  reg [19:0] \$340 ;
-  reg [19:0] \$341 ;
-  reg [3:0] \$342 ;
+  reg [3:0] \$336 ;
+  reg [13:0] \$337 ;
+  reg [13:0] \$338 ;
+  reg [13:0] \$339 ;
+  wire [13:0] \$34 ;
+  reg [3:0] \$340 ;
+  reg [11:0] \$341 ;
+  reg [11:0] \$342 ;
   reg [11:0] \$343 ;
-  reg [11:0] \$344 ;
-  reg [11:0] \$345 ;
-  reg [45:0] \$346 ;
-  reg [45:0] \$347 ;
-  reg \$348 ;
+  reg [45:0] \$344 ;
+  reg [45:0] \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg [7:0] \$348 ;
   reg \$349 ;
-  wire \$35 ;
-  reg [47:0] \$350 ;
+  wire [11:0] \$35 ;
+  reg \$350 ;
   reg [20:0] \$351 ;
   reg [16:0] \$352 ;
   reg [33:0] \$353 ;
@@ -3951,7 +3951,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] \$357 ;
   reg [24:0] \$358 ;
   reg [24:0] \$359 ;
-  wire [5:0] \$36 ;
+  wire [27:0] \$36 ;
   reg [3:0] \$360 ;
   reg [20:0] \$361 ;
   reg [20:0] \$362 ;
@@ -3962,151 +3962,231 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] \$367 ;
   reg [45:0] \$368 ;
   reg [45:0] \$369 ;
-  wire \$37 ;
+  wire [28:0] \$37 ;
   reg \$370 ;
   reg \$371 ;
-  reg [47:0] \$372 ;
-  reg [20:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [33:0] \$375 ;
-  reg [33:0] \$376 ;
-  reg [33:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [24:0] \$379 ;
-  wire \$38 ;
-  reg [24:0] \$380 ;
+  reg [7:0] \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg [20:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [30:0] \$377 ;
+  reg [30:0] \$378 ;
+  reg [30:0] \$379 ;
+  wire [55:0] \$38 ;
+  reg [16:0] \$380 ;
   reg [24:0] \$381 ;
-  reg [3:0] \$382 ;
-  reg [20:0] \$383 ;
-  reg [20:0] \$384 ;
-  reg [20:0] \$385 ;
-  reg [3:0] \$386 ;
-  reg [11:0] \$387 ;
-  reg [11:0] \$388 ;
+  reg [24:0] \$382 ;
+  reg [24:0] \$383 ;
+  reg [3:0] \$384 ;
+  reg [17:0] \$385 ;
+  reg [17:0] \$386 ;
+  reg [17:0] \$387 ;
+  reg [3:0] \$388 ;
   reg [11:0] \$389 ;
-  wire \$39 ;
-  reg [45:0] \$390 ;
-  reg [45:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg [47:0] \$394 ;
-  reg [20:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [33:0] \$398 ;
-  reg [33:0] \$399 ;
-  wire [47:0] \$4 ;
-  wire \$40 ;
+  wire [56:0] \$39 ;
+  reg [11:0] \$390 ;
+  reg [11:0] \$391 ;
+  reg [45:0] \$392 ;
+  reg [45:0] \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg [7:0] \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg [20:0] \$399 ;
+  wire [7:0] \$4 ;
+  wire [44:0] \$40 ;
   reg [16:0] \$400 ;
-  reg [24:0] \$401 ;
-  reg [24:0] \$402 ;
-  reg [24:0] \$403 ;
-  reg [3:0] \$404 ;
-  reg [20:0] \$405 ;
-  reg [20:0] \$406 ;
-  reg [20:0] \$407 ;
+  reg [32:0] \$401 ;
+  reg [32:0] \$402 ;
+  reg [32:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [24:0] \$405 ;
+  reg [24:0] \$406 ;
+  reg [24:0] \$407 ;
   reg [3:0] \$408 ;
-  reg [11:0] \$409 ;
-  wire \$41 ;
-  reg [11:0] \$410 ;
-  reg [11:0] \$411 ;
-  reg [45:0] \$412 ;
-  reg [45:0] \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg [47:0] \$416 ;
-  reg [20:0] \$417 ;
-  reg [16:0] \$418 ;
-  reg [33:0] \$419 ;
-  wire \$42 ;
-  reg [33:0] \$420 ;
-  reg [33:0] \$421 ;
-  reg [16:0] \$422 ;
-  reg [24:0] \$423 ;
-  reg [24:0] \$424 ;
-  reg [24:0] \$425 ;
-  reg [3:0] \$426 ;
-  reg [20:0] \$427 ;
-  reg [20:0] \$428 ;
-  reg [20:0] \$429 ;
-  wire \$43 ;
-  reg [3:0] \$430 ;
-  reg [11:0] \$431 ;
-  reg [11:0] \$432 ;
-  reg [11:0] \$433 ;
-  reg [45:0] \$434 ;
-  reg [45:0] \$435 ;
-  reg \$436 ;
-  reg \$437 ;
-  reg [47:0] \$438 ;
-  reg [3:0] \$439 ;
-  wire \$44 ;
-  reg \$440 ;
-  reg [3:0] \$441 ;
-  reg [3:0] \$442 ;
-  reg [3:0] \$443 ;
-  reg \$444 ;
-  reg [63:0] \$445 ;
-  wire [1:0] \$45 ;
-  wire [1:0] \$46 ;
+  reg [19:0] \$409 ;
+  wire [58:0] \$41 ;
+  reg [19:0] \$410 ;
+  reg [19:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg [11:0] \$413 ;
+  reg [11:0] \$414 ;
+  reg [11:0] \$415 ;
+  reg [45:0] \$416 ;
+  reg [45:0] \$417 ;
+  reg \$418 ;
+  reg \$419 ;
+  wire [74:0] \$42 ;
+  reg [7:0] \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg [20:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [33:0] \$425 ;
+  reg [33:0] \$426 ;
+  reg [33:0] \$427 ;
+  reg [16:0] \$428 ;
+  reg [24:0] \$429 ;
+  wire [75:0] \$43 ;
+  reg [24:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [3:0] \$432 ;
+  reg [20:0] \$433 ;
+  reg [20:0] \$434 ;
+  reg [20:0] \$435 ;
+  reg [3:0] \$436 ;
+  reg [11:0] \$437 ;
+  reg [11:0] \$438 ;
+  reg [11:0] \$439 ;
+  wire [45:0] \$44 ;
+  reg [45:0] \$440 ;
+  reg [45:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg [7:0] \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg [20:0] \$447 ;
+  reg [16:0] \$448 ;
+  reg [33:0] \$449 ;
+  wire \$45 ;
+  reg [33:0] \$450 ;
+  reg [33:0] \$451 ;
+  reg [16:0] \$452 ;
+  reg [24:0] \$453 ;
+  reg [24:0] \$454 ;
+  reg [24:0] \$455 ;
+  reg [3:0] \$456 ;
+  reg [20:0] \$457 ;
+  reg [20:0] \$458 ;
+  reg [20:0] \$459 ;
+  wire \$46 ;
+  reg [3:0] \$460 ;
+  reg [11:0] \$461 ;
+  reg [11:0] \$462 ;
+  reg [11:0] \$463 ;
+  reg [45:0] \$464 ;
+  reg [45:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg [7:0] \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  wire [26:0] \$48 ;
-  wire [24:0] \$49 ;
-  wire \$5 ;
-  wire [13:0] \$50 ;
-  wire [11:0] \$51 ;
-  wire [27:0] \$52 ;
-  wire [28:0] \$53 ;
-  wire [55:0] \$54 ;
-  wire [56:0] \$55 ;
-  wire [44:0] \$56 ;
-  wire [58:0] \$57 ;
-  wire [74:0] \$58 ;
-  wire [75:0] \$59 ;
-  wire \$6 ;
-  wire [45:0] \$60 ;
+  reg \$470 ;
+  reg [20:0] \$471 ;
+  reg [16:0] \$472 ;
+  reg [33:0] \$473 ;
+  reg [33:0] \$474 ;
+  reg [33:0] \$475 ;
+  reg [16:0] \$476 ;
+  reg [24:0] \$477 ;
+  reg [24:0] \$478 ;
+  reg [24:0] \$479 ;
+  wire \$48 ;
+  reg [3:0] \$480 ;
+  reg [20:0] \$481 ;
+  reg [20:0] \$482 ;
+  reg [20:0] \$483 ;
+  reg [3:0] \$484 ;
+  reg [11:0] \$485 ;
+  reg [11:0] \$486 ;
+  reg [11:0] \$487 ;
+  reg [45:0] \$488 ;
+  reg [45:0] \$489 ;
+  wire [46:0] \$49 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg [7:0] \$492 ;
+  reg \$493 ;
+  reg \$494 ;
+  reg [20:0] \$495 ;
+  reg [16:0] \$496 ;
+  reg [33:0] \$497 ;
+  reg [33:0] \$498 ;
+  reg [33:0] \$499 ;
+  wire [7:0] \$5 ;
+  wire \$50 ;
+  reg [16:0] \$500 ;
+  reg [24:0] \$501 ;
+  reg [24:0] \$502 ;
+  reg [24:0] \$503 ;
+  reg [3:0] \$504 ;
+  reg [20:0] \$505 ;
+  reg [20:0] \$506 ;
+  reg [20:0] \$507 ;
+  reg [3:0] \$508 ;
+  reg [11:0] \$509 ;
+  wire \$51 ;
+  reg [11:0] \$510 ;
+  reg [11:0] \$511 ;
+  reg [45:0] \$512 ;
+  reg [45:0] \$513 ;
+  reg \$514 ;
+  reg \$515 ;
+  reg [7:0] \$516 ;
+  reg \$517 ;
+  reg \$518 ;
+  reg [3:0] \$519 ;
+  wire [47:0] \$52 ;
+  reg \$520 ;
+  reg [3:0] \$521 ;
+  reg [3:0] \$522 ;
+  reg [3:0] \$523 ;
+  reg \$524 ;
+  reg [63:0] \$525 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [7:0] \$6 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire [46:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire [47:0] \$68 ;
-  wire [33:0] \$69 ;
-  wire [47:0] \$7 ;
-  wire [24:0] \$70 ;
-  wire [20:0] \$71 ;
-  wire [11:0] \$72 ;
-  wire [34:0] \$73 ;
-  wire [35:0] \$74 ;
-  wire [55:0] \$75 ;
-  wire [56:0] \$76 ;
-  wire [51:0] \$77 ;
-  wire [58:0] \$78 ;
-  wire [74:0] \$79 ;
-  wire [47:0] \$8 ;
-  wire [75:0] \$80 ;
-  wire [45:0] \$81 ;
+  wire [33:0] \$63 ;
+  wire [24:0] \$64 ;
+  wire [20:0] \$65 ;
+  wire [11:0] \$66 ;
+  wire [34:0] \$67 ;
+  wire [35:0] \$68 ;
+  wire [55:0] \$69 ;
+  wire [7:0] \$7 ;
+  wire [56:0] \$70 ;
+  wire [51:0] \$71 ;
+  wire [58:0] \$72 ;
+  wire [74:0] \$73 ;
+  wire [75:0] \$74 ;
+  wire [45:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire [46:0] \$80 ;
+  wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [47:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [46:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [47:0] \$89 ;
-  wire \$9 ;
-  wire [30:0] \$90 ;
-  wire [24:0] \$91 ;
-  wire [17:0] \$92 ;
-  wire [11:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [32:0] \$95 ;
-  wire [55:0] \$96 ;
-  wire [56:0] \$97 ;
-  wire [48:0] \$98 ;
-  wire [58:0] \$99 ;
+  wire \$89 ;
+  wire [7:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [30:0] \$94 ;
+  wire [24:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire [11:0] \$97 ;
+  wire [31:0] \$98 ;
+  wire [32:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -4162,8 +4242,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [63:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [47:0] rq0_code = 48'h000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [45:0] rq0_floor = 46'h000000000000;
+  reg rq0_over = 1'h0;
   reg [26:0] rq0_part0_0 = 27'h0000000;
   reg [26:0] rq0_part0_0_r = 27'h0000000;
   reg [26:0] rq0_part0_0_rr = 27'h0000000;
@@ -4179,14 +4260,16 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [3:0] rq0_x1_0 = 4'h0;
   reg [3:0] rq0_x1_1 = 4'h0;
   reg rq1_above = 1'h0;
-  reg [47:0] rq1_code = 48'h000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [45:0] rq1_floor = 46'h000000000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -4202,14 +4285,16 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq1_prod = 46'h000000000000;
   wire [45:0] rq1_rem;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [3:0] rq1_x1_0 = 4'h0;
   reg [3:0] rq1_x1_1 = 4'h0;
   reg rq2_above = 1'h0;
-  reg [47:0] rq2_code = 48'h000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [45:0] rq2_floor = 46'h000000000000;
+  reg rq2_over = 1'h0;
   reg [30:0] rq2_part0_0 = 31'h00000000;
   reg [30:0] rq2_part0_0_r = 31'h00000000;
   reg [30:0] rq2_part0_0_rr = 31'h00000000;
@@ -4225,14 +4310,16 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [3:0] rq2_x1_0 = 4'h0;
   reg [3:0] rq2_x1_1 = 4'h0;
   reg rq3_above = 1'h0;
-  reg [47:0] rq3_code = 48'h000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [45:0] rq3_floor = 46'h000000000000;
+  reg rq3_over = 1'h0;
   reg [32:0] rq3_part0_0 = 33'h000000000;
   reg [32:0] rq3_part0_0_r = 33'h000000000;
   reg [32:0] rq3_part0_0_rr = 33'h000000000;
@@ -4248,14 +4335,16 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
   reg [3:0] rq3_x1_0 = 4'h0;
   reg [3:0] rq3_x1_1 = 4'h0;
   reg rq4_above = 1'h0;
-  reg [47:0] rq4_code = 48'h000000000000;
+  reg [7:0] rq4_code = 8'h00;
   reg [45:0] rq4_floor = 46'h000000000000;
+  reg rq4_over = 1'h0;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [33:0] rq4_part0_0_rr = 34'h000000000;
@@ -4271,14 +4360,16 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq4_prod = 46'h000000000000;
   wire [45:0] rq4_rem;
   reg rq4_tie = 1'h0;
+  reg rq4_under = 1'h0;
   reg [20:0] rq4_x = 21'h000000;
   reg [16:0] rq4_x0_0 = 17'h00000;
   reg [16:0] rq4_x0_1 = 17'h00000;
   reg [3:0] rq4_x1_0 = 4'h0;
   reg [3:0] rq4_x1_1 = 4'h0;
   reg rq5_above = 1'h0;
-  reg [47:0] rq5_code = 48'h000000000000;
+  reg [7:0] rq5_code = 8'h00;
   reg [45:0] rq5_floor = 46'h000000000000;
+  reg rq5_over = 1'h0;
   reg [33:0] rq5_part0_0 = 34'h000000000;
   reg [33:0] rq5_part0_0_r = 34'h000000000;
   reg [33:0] rq5_part0_0_rr = 34'h000000000;
@@ -4294,14 +4385,16 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq5_prod = 46'h000000000000;
   wire [45:0] rq5_rem;
   reg rq5_tie = 1'h0;
+  reg rq5_under = 1'h0;
   reg [20:0] rq5_x = 21'h000000;
   reg [16:0] rq5_x0_0 = 17'h00000;
   reg [16:0] rq5_x0_1 = 17'h00000;
   reg [3:0] rq5_x1_0 = 4'h0;
   reg [3:0] rq5_x1_1 = 4'h0;
   reg rq6_above = 1'h0;
-  reg [47:0] rq6_code = 48'h000000000000;
+  reg [7:0] rq6_code = 8'h00;
   reg [45:0] rq6_floor = 46'h000000000000;
+  reg rq6_over = 1'h0;
   reg [33:0] rq6_part0_0 = 34'h000000000;
   reg [33:0] rq6_part0_0_r = 34'h000000000;
   reg [33:0] rq6_part0_0_rr = 34'h000000000;
@@ -4317,14 +4410,16 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq6_prod = 46'h000000000000;
   wire [45:0] rq6_rem;
   reg rq6_tie = 1'h0;
+  reg rq6_under = 1'h0;
   reg [20:0] rq6_x = 21'h000000;
   reg [16:0] rq6_x0_0 = 17'h00000;
   reg [16:0] rq6_x0_1 = 17'h00000;
   reg [3:0] rq6_x1_0 = 4'h0;
   reg [3:0] rq6_x1_1 = 4'h0;
   reg rq7_above = 1'h0;
-  reg [47:0] rq7_code = 48'h000000000000;
+  reg [7:0] rq7_code = 8'h00;
   reg [45:0] rq7_floor = 46'h000000000000;
+  reg rq7_over = 1'h0;
   reg [33:0] rq7_part0_0 = 34'h000000000;
   reg [33:0] rq7_part0_0_r = 34'h000000000;
   reg [33:0] rq7_part0_0_rr = 34'h000000000;
@@ -4340,6 +4435,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq7_prod = 46'h000000000000;
   wire [45:0] rq7_rem;
   reg rq7_tie = 1'h0;
+  reg rq7_under = 1'h0;
   reg [20:0] rq7_x = 21'h000000;
   reg [16:0] rq7_x0_0 = 17'h00000;
   reg [16:0] rq7_x0_1 = 17'h00000;
@@ -4374,1956 +4470,2164 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq6_part0_0 <= \$397 ;
+    rq2_part1_1 <= \$389 ;
   always @(posedge clk)
-    rq6_part0_0_r <= \$398 ;
+    rq2_part1_1_r <= \$390 ;
   always @(posedge clk)
-    rq6_part0_0_rr <= \$399 ;
+    rq2_part1_1_rr <= \$391 ;
   always @(posedge clk)
-    rq6_x0_1 <= \$400 ;
+    rq2_prod <= \$392 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$401 ;
+    rq2_floor <= \$393 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$402 ;
+    rq2_above <= \$394 ;
   always @(posedge clk)
-    rq6_part0_1_rr <= \$403 ;
+    rq2_tie <= \$395 ;
   always @(posedge clk)
-    rq6_x1_0 <= \$404 ;
+    rq2_code <= \$396 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$405 ;
+    rq2_under <= \$397 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$406 ;
+    rq2_over <= \$398 ;
   always @(posedge clk)
-    rq6_part1_0_rr <= \$407 ;
+    rq3_x <= \$399 ;
   always @(posedge clk)
-    rq6_x1_1 <= \$408 ;
+    rq3_x0_0 <= \$400 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$409 ;
+    rq3_part0_0 <= \$401 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$410 ;
+    rq3_part0_0_r <= \$402 ;
   always @(posedge clk)
-    rq6_part1_1_rr <= \$411 ;
+    rq3_part0_0_rr <= \$403 ;
   always @(posedge clk)
-    rq6_prod <= \$412 ;
+    rq3_x0_1 <= \$404 ;
   always @(posedge clk)
-    rq6_floor <= \$413 ;
+    rq3_part0_1 <= \$405 ;
   always @(posedge clk)
-    rq6_above <= \$414 ;
+    rq3_part0_1_r <= \$406 ;
   always @(posedge clk)
-    rq6_tie <= \$415 ;
+    rq3_part0_1_rr <= \$407 ;
   always @(posedge clk)
-    rq6_code <= \$416 ;
+    rq3_x1_0 <= \$408 ;
   always @(posedge clk)
-    rq7_x <= \$417 ;
+    rq3_part1_0 <= \$409 ;
   always @(posedge clk)
-    rq7_x0_0 <= \$418 ;
+    rq3_part1_0_r <= \$410 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$419 ;
+    rq3_part1_0_rr <= \$411 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$420 ;
+    rq3_x1_1 <= \$412 ;
   always @(posedge clk)
-    rq7_part0_0_rr <= \$421 ;
+    rq3_part1_1 <= \$413 ;
   always @(posedge clk)
-    rq7_x0_1 <= \$422 ;
+    rq3_part1_1_r <= \$414 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$423 ;
+    rq3_part1_1_rr <= \$415 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$424 ;
+    rq3_prod <= \$416 ;
   always @(posedge clk)
-    rq7_part0_1_rr <= \$425 ;
+    rq3_floor <= \$417 ;
   always @(posedge clk)
-    rq7_x1_0 <= \$426 ;
+    rq3_above <= \$418 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$427 ;
+    rq3_tie <= \$419 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$428 ;
+    rq3_code <= \$420 ;
   always @(posedge clk)
-    rq7_part1_0_rr <= \$429 ;
+    rq3_under <= \$421 ;
   always @(posedge clk)
-    rq7_x1_1 <= \$430 ;
+    rq3_over <= \$422 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$431 ;
+    rq4_x <= \$423 ;
   always @(posedge clk)
-    rq7_part1_1_r <= \$432 ;
+    rq4_x0_0 <= \$424 ;
   always @(posedge clk)
-    rq7_part1_1_rr <= \$433 ;
+    rq4_part0_0 <= \$425 ;
   always @(posedge clk)
-    rq7_prod <= \$434 ;
+    rq4_part0_0_r <= \$426 ;
   always @(posedge clk)
-    rq7_floor <= \$435 ;
+    rq4_part0_0_rr <= \$427 ;
   always @(posedge clk)
-    rq7_above <= \$436 ;
+    rq4_x0_1 <= \$428 ;
   always @(posedge clk)
-    rq7_tie <= \$437 ;
+    rq4_part0_1 <= \$429 ;
   always @(posedge clk)
-    rq7_code <= \$438 ;
+    rq4_part0_1_r <= \$430 ;
   always @(posedge clk)
-    q_owed <= \$439 ;
+    rq4_part0_1_rr <= \$431 ;
   always @(posedge clk)
-    i__ready <= \$440 ;
+    rq4_x1_0 <= \$432 ;
   always @(posedge clk)
-    \$signature__addr  <= \$441 ;
+    rq4_part1_0 <= \$433 ;
   always @(posedge clk)
-    rport__addr <= \$442 ;
+    rq4_part1_0_r <= \$434 ;
   always @(posedge clk)
-    q_stored <= \$443 ;
-  always @(posedge clk)
-    o__valid <= \$444 ;
-  always @(posedge clk)
-    o__payload <= \$445 ;
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
-  assign \$4  = \$1  ? 48'hffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 48'h00000000007f : rq1_code;
-  assign \$8  = \$5  ? 48'hffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 48'h00000000007f : rq2_code;
-  assign \$12  = \$9  ? 48'hffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 48'h00000000007f : rq3_code;
-  assign \$16  = \$13  ? 48'hffffffffff80 : \$15 ;
-  assign \$17  = $signed(rq4_code) < $signed(8'h80);
-  assign \$18  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$19  = \$18  ? 48'h00000000007f : rq4_code;
-  assign \$20  = \$17  ? 48'hffffffffff80 : \$19 ;
-  assign \$21  = $signed(rq5_code) < $signed(8'h80);
-  assign \$22  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$23  = \$22  ? 48'h00000000007f : rq5_code;
-  assign \$24  = \$21  ? 48'hffffffffff80 : \$23 ;
-  assign \$25  = $signed(rq6_code) < $signed(8'h80);
-  assign \$26  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$27  = \$26  ? 48'h00000000007f : rq6_code;
-  assign \$28  = \$25  ? 48'hffffffffff80 : \$27 ;
-  assign \$29  = $signed(rq7_code) < $signed(8'h80);
-  assign \$30  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$31  = \$30  ? 48'h00000000007f : rq7_code;
-  assign \$32  = \$29  ? 48'hffffffffff80 : \$31 ;
-  assign \$33  = i__valid & i__ready;
-  assign \$34  = q_owed + \$33 ;
-  assign \$35  = o__valid & o__ready;
-  assign \$36  = \$34  - \$35 ;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$signature__en  = rq_valid_8 & \$42 ;
-  assign \$43  = i__valid & i__ready;
-  assign \$44  = ! group;
-  assign \$45  = group + 1'h1;
-  assign \$46  = group ? \$45  : 2'h0;
-  assign \$47  = i__valid & i__ready;
-  assign \$48  = rq0_x0_0 * 10'h3fc;
-  assign \$49  = rq0_x0_1 * 8'hca;
-  assign \$50  = $signed(rq0_x1_0) * $signed(11'h3fc);
-  assign \$51  = $signed(rq0_x1_1) * $signed(9'h0ca);
-  assign \$53  = 1'h0 + \$52 ;
-  assign \$55  = \$53  + \$54 ;
-  assign \$57  = $signed({ 1'h0, \$55  }) + $signed(\$56 );
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$61  = rq0_rem > 34'h200000000;
-  assign \$62  = rq0_rem == 34'h200000000;
-  assign \$65  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$66  = rq0_tie & rq0_floor[0];
-  assign \$67  = rq0_above | \$66 ;
-  assign \$68  = $signed(\$65 ) + $signed({ 1'h0, \$67  });
-  assign \$69  = rq1_x0_0 * 17'h181bb;
-  assign \$70  = rq1_x0_1 * 8'h8c;
-  assign \$71  = $signed(rq1_x1_0) * $signed(18'h181bb);
-  assign \$72  = $signed(rq1_x1_1) * $signed(9'h08c);
-  assign \$74  = 1'h0 + \$73 ;
-  assign \$76  = \$74  + \$75 ;
-  assign \$78  = $signed({ 1'h0, \$76  }) + $signed(\$77 );
-  assign \$80  = $signed(\$78 ) + $signed(\$79 );
-  assign \$82  = rq1_rem > 33'h100000000;
-  assign \$83  = rq1_rem == 33'h100000000;
-  assign \$86  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$87  = rq1_tie & rq1_floor[0];
-  assign \$88  = rq1_above | \$87 ;
-  assign \$89  = $signed(\$86 ) + $signed({ 1'h0, \$88  });
-  assign \$90  = rq2_x0_0 * 14'h3b93;
-  assign \$91  = rq2_x0_1 * 8'h92;
-  assign \$92  = $signed(rq2_x1_0) * $signed(15'h3b93);
-  assign \$93  = $signed(rq2_x1_1) * $signed(9'h092);
-  assign \$95  = 1'h0 + \$94 ;
-  assign \$97  = \$95  + \$96 ;
-  assign \$99  = $signed({ 1'h0, \$97  }) + $signed(\$98 );
-  assign \$101  = $signed(\$99 ) + $signed(\$100 );
-  assign \$103  = rq2_rem > 33'h100000000;
-  assign \$104  = rq2_rem == 33'h100000000;
-  assign \$107  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$108  = rq2_tie & rq2_floor[0];
-  assign \$109  = rq2_above | \$108 ;
-  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
-  assign \$111  = rq3_x0_0 * 16'hdb30;
-  assign \$112  = rq3_x0_1 * 8'he7;
-  assign \$113  = $signed(rq3_x1_0) * $signed(17'h0db30);
-  assign \$114  = $signed(rq3_x1_1) * $signed(9'h0e7);
-  assign \$116  = 1'h0 + \$115 ;
-  assign \$118  = \$116  + \$117 ;
-  assign \$120  = $signed({ 1'h0, \$118  }) + $signed(\$119 );
-  assign \$122  = $signed(\$120 ) + $signed(\$121 );
-  assign \$124  = rq3_rem > 34'h200000000;
-  assign \$125  = rq3_rem == 34'h200000000;
-  assign \$128  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$129  = rq3_tie & rq3_floor[0];
-  assign \$130  = rq3_above | \$129 ;
-  assign \$131  = $signed(\$128 ) + $signed({ 1'h0, \$130  });
-  assign \$132  = rq4_x0_0 * 17'h14f68;
-  assign \$133  = rq4_x0_1 * 8'h82;
-  assign \$134  = $signed(rq4_x1_0) * $signed(18'h14f68);
-  assign \$135  = $signed(rq4_x1_1) * $signed(9'h082);
-  assign \$137  = 1'h0 + \$136 ;
-  assign \$139  = \$137  + \$138 ;
-  assign \$141  = $signed({ 1'h0, \$139  }) + $signed(\$140 );
-  assign \$143  = $signed(\$141 ) + $signed(\$142 );
-  assign \$145  = rq4_rem > 33'h100000000;
-  assign \$146  = rq4_rem == 33'h100000000;
-  assign \$149  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$150  = rq4_tie & rq4_floor[0];
-  assign \$151  = rq4_above | \$150 ;
-  assign \$152  = $signed(\$149 ) + $signed({ 1'h0, \$151  });
-  assign \$153  = rq5_x0_0 * 17'h1bc3b;
-  assign \$154  = rq5_x0_1 * 8'hb8;
-  assign \$155  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
-  assign \$156  = $signed(rq5_x1_1) * $signed(9'h0b8);
-  assign \$158  = 1'h0 + \$157 ;
-  assign \$160  = \$158  + \$159 ;
-  assign \$162  = $signed({ 1'h0, \$160  }) + $signed(\$161 );
-  assign \$164  = $signed(\$162 ) + $signed(\$163 );
-  assign \$166  = rq5_rem > 34'h200000000;
-  assign \$167  = rq5_rem == 34'h200000000;
-  assign \$170  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$171  = rq5_tie & rq5_floor[0];
-  assign \$172  = rq5_above | \$171 ;
-  assign \$173  = $signed(\$170 ) + $signed({ 1'h0, \$172  });
-  assign \$174  = rq6_x0_0 * 17'h14d51;
-  assign \$175  = rq6_x0_1 * 8'h84;
-  assign \$176  = $signed(rq6_x1_0) * $signed(18'h14d51);
-  assign \$177  = $signed(rq6_x1_1) * $signed(9'h084);
-  assign \$179  = 1'h0 + \$178 ;
-  assign \$181  = \$179  + \$180 ;
-  assign \$183  = $signed({ 1'h0, \$181  }) + $signed(\$182 );
-  assign \$185  = $signed(\$183 ) + $signed(\$184 );
-  assign \$187  = rq6_rem > 33'h100000000;
-  assign \$188  = rq6_rem == 33'h100000000;
-  assign \$191  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$192  = rq6_tie & rq6_floor[0];
-  assign \$193  = rq6_above | \$192 ;
-  assign \$194  = $signed(\$191 ) + $signed({ 1'h0, \$193  });
-  assign \$195  = rq7_x0_0 * 17'h1fcc3;
-  assign \$196  = rq7_x0_1 * 8'hea;
-  assign \$197  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
-  assign \$198  = $signed(rq7_x1_1) * $signed(9'h0ea);
-  assign \$200  = 1'h0 + \$199 ;
-  assign \$202  = \$200  + \$201 ;
-  assign \$204  = $signed({ 1'h0, \$202  }) + $signed(\$203 );
-  assign \$206  = $signed(\$204 ) + $signed(\$205 );
-  assign \$208  = rq7_rem > 34'h200000000;
-  assign \$209  = rq7_rem == 34'h200000000;
-  assign \$212  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$213  = rq7_tie & rq7_floor[0];
-  assign \$214  = rq7_above | \$213 ;
-  assign \$215  = $signed(\$212 ) + $signed({ 1'h0, \$214  });
-  assign \$216  = \$36 [3:0] < 4'ha;
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = | q_stored;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = rq_valid_8 & \$222 ;
-  assign \$224  = \$signature__addr  == 4'h8;
-  assign \$225  = \$signature__addr  + 1'h1;
-  assign \$226  = \$224  ? 5'h00 : \$225 ;
-  assign \$227  = ~ o__valid;
-  assign \$228  = \$227  | o__ready;
-  assign \$229  = | q_stored;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = rport__addr == 4'h8;
-  assign \$232  = rport__addr + 1'h1;
-  assign \$233  = \$231  ? 5'h00 : \$232 ;
-  assign \$234  = ~ o__valid;
-  assign \$235  = \$234  | o__ready;
-  assign \$236  = | q_stored;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = \$235  & \$237 ;
-  assign \$239  = ~ \$238 ;
-  assign \$240  = rq_valid_8 & \$239 ;
-  assign \$241  = q_stored + \$240 ;
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = | q_stored;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = \$241  - \$245 ;
-  assign \$247  = ~ o__valid;
-  assign \$248  = \$247  | o__ready;
-  assign \$249  = | q_stored;
-  assign \$250  = \$249  | rq_valid_8;
-  assign \$251  = | q_stored;
-  assign \$252  = \$251  ? rport__data : q_in;
-  always @(posedge clk)
-    group <= \$253 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$254 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$255 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$256 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$257 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$258 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$259 ;
-  always @(posedge clk)
-    rq_valid_7 <= \$260 ;
-  always @(posedge clk)
-    rq_valid_8 <= \$261 ;
-  always @(posedge clk)
-    rq_valid_9 <= \$262 ;
-  always @(posedge clk)
-    rq0_x <= \$263 ;
-  always @(posedge clk)
-    rq0_x0_0 <= \$264 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$265 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$266 ;
-  always @(posedge clk)
-    rq0_part0_0_rr <= \$267 ;
-  always @(posedge clk)
-    rq0_x0_1 <= \$268 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$269 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$270 ;
-  always @(posedge clk)
-    rq0_part0_1_rr <= \$271 ;
-  always @(posedge clk)
-    rq0_x1_0 <= \$272 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$273 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$274 ;
-  always @(posedge clk)
-    rq0_part1_0_rr <= \$275 ;
-  always @(posedge clk)
-    rq0_x1_1 <= \$276 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$277 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$278 ;
-  always @(posedge clk)
-    rq0_part1_1_rr <= \$279 ;
-  always @(posedge clk)
-    rq0_prod <= \$280 ;
-  always @(posedge clk)
-    rq0_floor <= \$281 ;
-  always @(posedge clk)
-    rq0_above <= \$282 ;
-  always @(posedge clk)
-    rq0_tie <= \$283 ;
-  always @(posedge clk)
-    rq0_code <= \$284 ;
-  always @(posedge clk)
-    rq1_x <= \$285 ;
-  always @(posedge clk)
-    rq1_x0_0 <= \$286 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$287 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$288 ;
-  always @(posedge clk)
-    rq1_part0_0_rr <= \$289 ;
-  always @(posedge clk)
-    rq1_x0_1 <= \$290 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$291 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$292 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$293 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$294 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$295 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$296 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$297 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$298 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$299 ;
+    rq4_part1_0_rr <= \$435 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$300 ;
+    rq4_x1_1 <= \$436 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$301 ;
+    rq4_part1_1 <= \$437 ;
   always @(posedge clk)
-    rq1_prod <= \$302 ;
+    rq4_part1_1_r <= \$438 ;
   always @(posedge clk)
-    rq1_floor <= \$303 ;
+    rq4_part1_1_rr <= \$439 ;
   always @(posedge clk)
-    rq1_above <= \$304 ;
+    rq4_prod <= \$440 ;
   always @(posedge clk)
-    rq1_tie <= \$305 ;
+    rq4_floor <= \$441 ;
   always @(posedge clk)
-    rq1_code <= \$306 ;
+    rq4_above <= \$442 ;
   always @(posedge clk)
-    rq2_x <= \$307 ;
+    rq4_tie <= \$443 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$308 ;
+    rq4_code <= \$444 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$309 ;
+    rq4_under <= \$445 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$310 ;
+    rq4_over <= \$446 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$311 ;
+    rq5_x <= \$447 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$312 ;
+    rq5_x0_0 <= \$448 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$313 ;
+    rq5_part0_0 <= \$449 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$314 ;
+    rq5_part0_0_r <= \$450 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$315 ;
+    rq5_part0_0_rr <= \$451 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$316 ;
+    rq5_x0_1 <= \$452 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$317 ;
+    rq5_part0_1 <= \$453 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$318 ;
+    rq5_part0_1_r <= \$454 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$319 ;
+    rq5_part0_1_rr <= \$455 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$320 ;
+    rq5_x1_0 <= \$456 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$321 ;
+    rq5_part1_0 <= \$457 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$322 ;
+    rq5_part1_0_r <= \$458 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$323 ;
+    rq5_part1_0_rr <= \$459 ;
   always @(posedge clk)
-    rq2_prod <= \$324 ;
+    rq5_x1_1 <= \$460 ;
   always @(posedge clk)
-    rq2_floor <= \$325 ;
+    rq5_part1_1 <= \$461 ;
   always @(posedge clk)
-    rq2_above <= \$326 ;
+    rq5_part1_1_r <= \$462 ;
   always @(posedge clk)
-    rq2_tie <= \$327 ;
+    rq5_part1_1_rr <= \$463 ;
   always @(posedge clk)
-    rq2_code <= \$328 ;
+    rq5_prod <= \$464 ;
   always @(posedge clk)
-    rq3_x <= \$329 ;
+    rq5_floor <= \$465 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$330 ;
+    rq5_above <= \$466 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$331 ;
+    rq5_tie <= \$467 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$332 ;
+    rq5_code <= \$468 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$333 ;
+    rq5_under <= \$469 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$334 ;
+    rq5_over <= \$470 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$335 ;
+    rq6_x <= \$471 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$336 ;
+    rq6_x0_0 <= \$472 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$337 ;
+    rq6_part0_0 <= \$473 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$338 ;
+    rq6_part0_0_r <= \$474 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$339 ;
+    rq6_part0_0_rr <= \$475 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$340 ;
+    rq6_x0_1 <= \$476 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$341 ;
+    rq6_part0_1 <= \$477 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$342 ;
+    rq6_part0_1_r <= \$478 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$343 ;
+    rq6_part0_1_rr <= \$479 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$344 ;
+    rq6_x1_0 <= \$480 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$345 ;
+    rq6_part1_0 <= \$481 ;
   always @(posedge clk)
-    rq3_prod <= \$346 ;
+    rq6_part1_0_r <= \$482 ;
   always @(posedge clk)
-    rq3_floor <= \$347 ;
+    rq6_part1_0_rr <= \$483 ;
   always @(posedge clk)
-    rq3_above <= \$348 ;
+    rq6_x1_1 <= \$484 ;
   always @(posedge clk)
-    rq3_tie <= \$349 ;
+    rq6_part1_1 <= \$485 ;
   always @(posedge clk)
-    rq3_code <= \$350 ;
+    rq6_part1_1_r <= \$486 ;
   always @(posedge clk)
-    rq4_x <= \$351 ;
+    rq6_part1_1_rr <= \$487 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$352 ;
+    rq6_prod <= \$488 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$353 ;
+    rq6_floor <= \$489 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$354 ;
+    rq6_above <= \$490 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$355 ;
+    rq6_tie <= \$491 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$356 ;
+    rq6_code <= \$492 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$357 ;
+    rq6_under <= \$493 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$358 ;
+    rq6_over <= \$494 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$359 ;
+    rq7_x <= \$495 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$360 ;
+    rq7_x0_0 <= \$496 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$361 ;
+    rq7_part0_0 <= \$497 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$362 ;
+    rq7_part0_0_r <= \$498 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$363 ;
+    rq7_part0_0_rr <= \$499 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$364 ;
+    rq7_x0_1 <= \$500 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$365 ;
+    rq7_part0_1 <= \$501 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$366 ;
+    rq7_part0_1_r <= \$502 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$367 ;
+    rq7_part0_1_rr <= \$503 ;
   always @(posedge clk)
-    rq4_prod <= \$368 ;
+    rq7_x1_0 <= \$504 ;
   always @(posedge clk)
-    rq4_floor <= \$369 ;
+    rq7_part1_0 <= \$505 ;
   always @(posedge clk)
-    rq4_above <= \$370 ;
+    rq7_part1_0_r <= \$506 ;
   always @(posedge clk)
-    rq4_tie <= \$371 ;
+    rq7_part1_0_rr <= \$507 ;
   always @(posedge clk)
-    rq4_code <= \$372 ;
+    rq7_x1_1 <= \$508 ;
   always @(posedge clk)
-    rq5_x <= \$373 ;
+    rq7_part1_1 <= \$509 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$374 ;
+    rq7_part1_1_r <= \$510 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$375 ;
+    rq7_part1_1_rr <= \$511 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$376 ;
+    rq7_prod <= \$512 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$377 ;
+    rq7_floor <= \$513 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$378 ;
+    rq7_above <= \$514 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$379 ;
+    rq7_tie <= \$515 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$380 ;
+    rq7_code <= \$516 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$381 ;
+    rq7_under <= \$517 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$382 ;
+    rq7_over <= \$518 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$383 ;
+    q_owed <= \$519 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$384 ;
+    i__ready <= \$520 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$385 ;
+    \$signature__addr  <= \$521 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$386 ;
+    rport__addr <= \$522 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$387 ;
+    q_stored <= \$523 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$388 ;
+    o__valid <= \$524 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$389 ;
+    o__payload <= \$525 ;
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = rq4_over ? 8'h7f : rq4_code;
+  assign \$10  = rq4_under ? 8'h80 : \$9 ;
+  assign \$11  = rq5_over ? 8'h7f : rq5_code;
+  assign \$12  = rq5_under ? 8'h80 : \$11 ;
+  assign \$13  = rq6_over ? 8'h7f : rq6_code;
+  assign \$14  = rq6_under ? 8'h80 : \$13 ;
+  assign \$15  = rq7_over ? 8'h7f : rq7_code;
+  assign \$16  = rq7_under ? 8'h80 : \$15 ;
+  assign \$17  = i__valid & i__ready;
+  assign \$18  = q_owed + \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = \$18  - \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$signature__en  = rq_valid_8 & \$26 ;
+  assign \$27  = i__valid & i__ready;
+  assign \$28  = ! group;
+  assign \$29  = group + 1'h1;
+  assign \$30  = group ? \$29  : 2'h0;
+  assign \$31  = i__valid & i__ready;
+  assign \$32  = rq0_x0_0 * 10'h3fc;
+  assign \$33  = rq0_x0_1 * 8'hca;
+  assign \$34  = $signed(rq0_x1_0) * $signed(11'h3fc);
+  assign \$35  = $signed(rq0_x1_1) * $signed(9'h0ca);
+  assign \$37  = 1'h0 + \$36 ;
+  assign \$39  = \$37  + \$38 ;
+  assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
+  assign \$43  = $signed(\$41 ) + $signed(\$42 );
+  assign \$45  = rq0_rem > 34'h200000000;
+  assign \$46  = rq0_rem == 34'h200000000;
+  assign \$49  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
+  assign \$53  = rq0_tie & rq0_floor[0];
+  assign \$54  = rq0_above | \$53 ;
+  assign \$55  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$56  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign \$58  = rq0_tie & rq0_floor[0];
+  assign \$59  = rq0_above | \$58 ;
+  assign \$60  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$61  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$62  = \$59  ? \$60  : \$61 ;
+  assign \$63  = rq1_x0_0 * 17'h181bb;
+  assign \$64  = rq1_x0_1 * 8'h8c;
+  assign \$65  = $signed(rq1_x1_0) * $signed(18'h181bb);
+  assign \$66  = $signed(rq1_x1_1) * $signed(9'h08c);
+  assign \$68  = 1'h0 + \$67 ;
+  assign \$70  = \$68  + \$69 ;
+  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
+  assign \$74  = $signed(\$72 ) + $signed(\$73 );
+  assign \$76  = rq1_rem > 33'h100000000;
+  assign \$77  = rq1_rem == 33'h100000000;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$94  = rq2_x0_0 * 14'h3b93;
+  assign \$95  = rq2_x0_1 * 8'h92;
+  assign \$96  = $signed(rq2_x1_0) * $signed(15'h3b93);
+  assign \$97  = $signed(rq2_x1_1) * $signed(9'h092);
+  assign \$99  = 1'h0 + \$98 ;
+  assign \$101  = \$99  + \$100 ;
+  assign \$103  = $signed({ 1'h0, \$101  }) + $signed(\$102 );
+  assign \$105  = $signed(\$103 ) + $signed(\$104 );
+  assign \$107  = rq2_rem > 33'h100000000;
+  assign \$108  = rq2_rem == 33'h100000000;
+  assign \$111  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$112  = rq2_tie & rq2_floor[0];
+  assign \$113  = rq2_above | \$112 ;
+  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
+  assign \$115  = rq2_tie & rq2_floor[0];
+  assign \$116  = rq2_above | \$115 ;
+  assign \$117  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$118  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$119  = \$116  ? \$117  : \$118 ;
+  assign \$120  = rq2_tie & rq2_floor[0];
+  assign \$121  = rq2_above | \$120 ;
+  assign \$122  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$123  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$124  = \$121  ? \$122  : \$123 ;
+  assign \$125  = rq3_x0_0 * 16'hdb30;
+  assign \$126  = rq3_x0_1 * 8'he7;
+  assign \$127  = $signed(rq3_x1_0) * $signed(17'h0db30);
+  assign \$128  = $signed(rq3_x1_1) * $signed(9'h0e7);
+  assign \$130  = 1'h0 + \$129 ;
+  assign \$132  = \$130  + \$131 ;
+  assign \$134  = $signed({ 1'h0, \$132  }) + $signed(\$133 );
+  assign \$136  = $signed(\$134 ) + $signed(\$135 );
+  assign \$138  = rq3_rem > 34'h200000000;
+  assign \$139  = rq3_rem == 34'h200000000;
+  assign \$142  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$143  = rq3_tie & rq3_floor[0];
+  assign \$144  = rq3_above | \$143 ;
+  assign \$145  = $signed(\$142 ) + $signed({ 1'h0, \$144  });
+  assign \$146  = rq3_tie & rq3_floor[0];
+  assign \$147  = rq3_above | \$146 ;
+  assign \$148  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$149  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$150  = \$147  ? \$148  : \$149 ;
+  assign \$151  = rq3_tie & rq3_floor[0];
+  assign \$152  = rq3_above | \$151 ;
+  assign \$153  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$154  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$156  = rq4_x0_0 * 17'h14f68;
+  assign \$157  = rq4_x0_1 * 8'h82;
+  assign \$158  = $signed(rq4_x1_0) * $signed(18'h14f68);
+  assign \$159  = $signed(rq4_x1_1) * $signed(9'h082);
+  assign \$161  = 1'h0 + \$160 ;
+  assign \$163  = \$161  + \$162 ;
+  assign \$165  = $signed({ 1'h0, \$163  }) + $signed(\$164 );
+  assign \$167  = $signed(\$165 ) + $signed(\$166 );
+  assign \$169  = rq4_rem > 33'h100000000;
+  assign \$170  = rq4_rem == 33'h100000000;
+  assign \$173  = $signed(8'h80) + $signed(rq4_floor);
+  assign \$174  = rq4_tie & rq4_floor[0];
+  assign \$175  = rq4_above | \$174 ;
+  assign \$176  = $signed(\$173 ) + $signed({ 1'h0, \$175  });
+  assign \$177  = rq4_tie & rq4_floor[0];
+  assign \$178  = rq4_above | \$177 ;
+  assign \$179  = $signed(rq4_floor) < $signed(1'h1);
+  assign \$180  = $signed(rq4_floor) < $signed(1'h0);
+  assign \$181  = \$178  ? \$179  : \$180 ;
+  assign \$182  = rq4_tie & rq4_floor[0];
+  assign \$183  = rq4_above | \$182 ;
+  assign \$184  = $signed(rq4_floor) > $signed(9'h0fe);
+  assign \$185  = $signed(rq4_floor) > $signed(9'h0ff);
+  assign \$186  = \$183  ? \$184  : \$185 ;
+  assign \$187  = rq5_x0_0 * 17'h1bc3b;
+  assign \$188  = rq5_x0_1 * 8'hb8;
+  assign \$189  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
+  assign \$190  = $signed(rq5_x1_1) * $signed(9'h0b8);
+  assign \$192  = 1'h0 + \$191 ;
+  assign \$194  = \$192  + \$193 ;
+  assign \$196  = $signed({ 1'h0, \$194  }) + $signed(\$195 );
+  assign \$198  = $signed(\$196 ) + $signed(\$197 );
+  assign \$200  = rq5_rem > 34'h200000000;
+  assign \$201  = rq5_rem == 34'h200000000;
+  assign \$204  = $signed(8'h80) + $signed(rq5_floor);
+  assign \$205  = rq5_tie & rq5_floor[0];
+  assign \$206  = rq5_above | \$205 ;
+  assign \$207  = $signed(\$204 ) + $signed({ 1'h0, \$206  });
+  assign \$208  = rq5_tie & rq5_floor[0];
+  assign \$209  = rq5_above | \$208 ;
+  assign \$210  = $signed(rq5_floor) < $signed(1'h1);
+  assign \$211  = $signed(rq5_floor) < $signed(1'h0);
+  assign \$212  = \$209  ? \$210  : \$211 ;
+  assign \$213  = rq5_tie & rq5_floor[0];
+  assign \$214  = rq5_above | \$213 ;
+  assign \$215  = $signed(rq5_floor) > $signed(9'h0fe);
+  assign \$216  = $signed(rq5_floor) > $signed(9'h0ff);
+  assign \$217  = \$214  ? \$215  : \$216 ;
+  assign \$218  = rq6_x0_0 * 17'h14d51;
+  assign \$219  = rq6_x0_1 * 8'h84;
+  assign \$220  = $signed(rq6_x1_0) * $signed(18'h14d51);
+  assign \$221  = $signed(rq6_x1_1) * $signed(9'h084);
+  assign \$223  = 1'h0 + \$222 ;
+  assign \$225  = \$223  + \$224 ;
+  assign \$227  = $signed({ 1'h0, \$225  }) + $signed(\$226 );
+  assign \$229  = $signed(\$227 ) + $signed(\$228 );
+  assign \$231  = rq6_rem > 33'h100000000;
+  assign \$232  = rq6_rem == 33'h100000000;
+  assign \$235  = $signed(8'h80) + $signed(rq6_floor);
+  assign \$236  = rq6_tie & rq6_floor[0];
+  assign \$237  = rq6_above | \$236 ;
+  assign \$238  = $signed(\$235 ) + $signed({ 1'h0, \$237  });
+  assign \$239  = rq6_tie & rq6_floor[0];
+  assign \$240  = rq6_above | \$239 ;
+  assign \$241  = $signed(rq6_floor) < $signed(1'h1);
+  assign \$242  = $signed(rq6_floor) < $signed(1'h0);
+  assign \$243  = \$240  ? \$241  : \$242 ;
+  assign \$244  = rq6_tie & rq6_floor[0];
+  assign \$245  = rq6_above | \$244 ;
+  assign \$246  = $signed(rq6_floor) > $signed(9'h0fe);
+  assign \$247  = $signed(rq6_floor) > $signed(9'h0ff);
+  assign \$248  = \$245  ? \$246  : \$247 ;
+  assign \$249  = rq7_x0_0 * 17'h1fcc3;
+  assign \$250  = rq7_x0_1 * 8'hea;
+  assign \$251  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
+  assign \$252  = $signed(rq7_x1_1) * $signed(9'h0ea);
+  assign \$254  = 1'h0 + \$253 ;
+  assign \$256  = \$254  + \$255 ;
+  assign \$258  = $signed({ 1'h0, \$256  }) + $signed(\$257 );
+  assign \$260  = $signed(\$258 ) + $signed(\$259 );
+  assign \$262  = rq7_rem > 34'h200000000;
+  assign \$263  = rq7_rem == 34'h200000000;
+  assign \$266  = $signed(8'h80) + $signed(rq7_floor);
+  assign \$267  = rq7_tie & rq7_floor[0];
+  assign \$268  = rq7_above | \$267 ;
+  assign \$269  = $signed(\$266 ) + $signed({ 1'h0, \$268  });
+  assign \$270  = rq7_tie & rq7_floor[0];
+  assign \$271  = rq7_above | \$270 ;
+  assign \$272  = $signed(rq7_floor) < $signed(1'h1);
+  assign \$273  = $signed(rq7_floor) < $signed(1'h0);
+  assign \$274  = \$271  ? \$272  : \$273 ;
+  assign \$275  = rq7_tie & rq7_floor[0];
+  assign \$276  = rq7_above | \$275 ;
+  assign \$277  = $signed(rq7_floor) > $signed(9'h0fe);
+  assign \$278  = $signed(rq7_floor) > $signed(9'h0ff);
+  assign \$279  = \$276  ? \$277  : \$278 ;
+  assign \$280  = \$20 [3:0] < 4'ha;
+  assign \$281  = ~ o__valid;
+  assign \$282  = \$281  | o__ready;
+  assign \$283  = | q_stored;
+  assign \$284  = ~ \$283 ;
+  assign \$285  = \$282  & \$284 ;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = rq_valid_8 & \$286 ;
+  assign \$288  = \$signature__addr  == 4'h8;
+  assign \$289  = \$signature__addr  + 1'h1;
+  assign \$290  = \$288  ? 5'h00 : \$289 ;
+  assign \$291  = ~ o__valid;
+  assign \$292  = \$291  | o__ready;
+  assign \$293  = | q_stored;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = rport__addr == 4'h8;
+  assign \$296  = rport__addr + 1'h1;
+  assign \$297  = \$295  ? 5'h00 : \$296 ;
+  assign \$298  = ~ o__valid;
+  assign \$299  = \$298  | o__ready;
+  assign \$300  = | q_stored;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = \$299  & \$301 ;
+  assign \$303  = ~ \$302 ;
+  assign \$304  = rq_valid_8 & \$303 ;
+  assign \$305  = q_stored + \$304 ;
+  assign \$306  = ~ o__valid;
+  assign \$307  = \$306  | o__ready;
+  assign \$308  = | q_stored;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = \$305  - \$309 ;
+  assign \$311  = ~ o__valid;
+  assign \$312  = \$311  | o__ready;
+  assign \$313  = | q_stored;
+  assign \$314  = \$313  | rq_valid_8;
+  assign \$315  = | q_stored;
+  assign \$316  = \$315  ? rport__data : q_in;
   always @(posedge clk)
-    rq5_prod <= \$390 ;
+    group <= \$317 ;
   always @(posedge clk)
-    rq5_floor <= \$391 ;
+    rq_valid_1 <= \$318 ;
   always @(posedge clk)
-    rq5_above <= \$392 ;
+    rq_valid_2 <= \$319 ;
   always @(posedge clk)
-    rq5_tie <= \$393 ;
+    rq_valid_3 <= \$320 ;
   always @(posedge clk)
-    rq5_code <= \$394 ;
+    rq_valid_4 <= \$321 ;
   always @(posedge clk)
-    rq6_x <= \$395 ;
+    rq_valid_5 <= \$322 ;
   always @(posedge clk)
-    rq6_x0_0 <= \$396 ;
+    rq_valid_6 <= \$323 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$324 ;
+  always @(posedge clk)
+    rq_valid_8 <= \$325 ;
+  always @(posedge clk)
+    rq_valid_9 <= \$326 ;
+  always @(posedge clk)
+    rq0_x <= \$327 ;
+  always @(posedge clk)
+    rq0_x0_0 <= \$328 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$329 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$330 ;
+  always @(posedge clk)
+    rq0_part0_0_rr <= \$331 ;
+  always @(posedge clk)
+    rq0_x0_1 <= \$332 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$333 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$334 ;
+  always @(posedge clk)
+    rq0_part0_1_rr <= \$335 ;
+  always @(posedge clk)
+    rq0_x1_0 <= \$336 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$337 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$338 ;
+  always @(posedge clk)
+    rq0_part1_0_rr <= \$339 ;
+  always @(posedge clk)
+    rq0_x1_1 <= \$340 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$341 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$342 ;
+  always @(posedge clk)
+    rq0_part1_1_rr <= \$343 ;
+  always @(posedge clk)
+    rq0_prod <= \$344 ;
+  always @(posedge clk)
+    rq0_floor <= \$345 ;
+  always @(posedge clk)
+    rq0_above <= \$346 ;
+  always @(posedge clk)
+    rq0_tie <= \$347 ;
+  always @(posedge clk)
+    rq0_code <= \$348 ;
+  always @(posedge clk)
+    rq0_under <= \$349 ;
+  always @(posedge clk)
+    rq0_over <= \$350 ;
+  always @(posedge clk)
+    rq1_x <= \$351 ;
+  always @(posedge clk)
+    rq1_x0_0 <= \$352 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$353 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$354 ;
+  always @(posedge clk)
+    rq1_part0_0_rr <= \$355 ;
+  always @(posedge clk)
+    rq1_x0_1 <= \$356 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$357 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$358 ;
+  always @(posedge clk)
+    rq1_part0_1_rr <= \$359 ;
+  always @(posedge clk)
+    rq1_x1_0 <= \$360 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$361 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$362 ;
+  always @(posedge clk)
+    rq1_part1_0_rr <= \$363 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$364 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$365 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$366 ;
+  always @(posedge clk)
+    rq1_part1_1_rr <= \$367 ;
+  always @(posedge clk)
+    rq1_prod <= \$368 ;
+  always @(posedge clk)
+    rq1_floor <= \$369 ;
+  always @(posedge clk)
+    rq1_above <= \$370 ;
+  always @(posedge clk)
+    rq1_tie <= \$371 ;
+  always @(posedge clk)
+    rq1_code <= \$372 ;
+  always @(posedge clk)
+    rq1_under <= \$373 ;
+  always @(posedge clk)
+    rq1_over <= \$374 ;
+  always @(posedge clk)
+    rq2_x <= \$375 ;
+  always @(posedge clk)
+    rq2_x0_0 <= \$376 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$377 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$378 ;
+  always @(posedge clk)
+    rq2_part0_0_rr <= \$379 ;
+  always @(posedge clk)
+    rq2_x0_1 <= \$380 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$381 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$382 ;
+  always @(posedge clk)
+    rq2_part0_1_rr <= \$383 ;
+  always @(posedge clk)
+    rq2_x1_0 <= \$384 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$385 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$386 ;
+  always @(posedge clk)
+    rq2_part1_0_rr <= \$387 ;
+  always @(posedge clk)
+    rq2_x1_1 <= \$388 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$398  = rq6_part0_0;
+    \$390  = rq2_part1_1;
     if (rst) begin
-      \$398  = 34'h000000000;
+      \$390  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$399  = rq6_part0_0_r;
+    \$391  = rq2_part1_1_r;
     if (rst) begin
-      \$399  = 34'h000000000;
+      \$391  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$400  = rq6_x[16:0];
+    \$392  = \$105 [45:0];
+    if (rst) begin
+      \$392  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$393  = \$106 ;
+    if (rst) begin
+      \$393  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$394  = \$107 ;
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$395  = \$110 ;
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$396  = \$114 [7:0];
+    if (rst) begin
+      \$396  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$397  = \$119 ;
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$398  = \$124 ;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$399  = i__payload[83:63];
+    if (rst) begin
+      \$399  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$400  = rq3_x[16:0];
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$401  = \$175 ;
+    \$401  = \$125 ;
     if (rst) begin
-      \$401  = 25'h0000000;
+      \$401  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$402  = rq6_part0_1;
+    \$402  = rq3_part0_0;
     if (rst) begin
-      \$402  = 25'h0000000;
+      \$402  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$403  = rq6_part0_1_r;
+    \$403  = rq3_part0_0_r;
     if (rst) begin
-      \$403  = 25'h0000000;
+      \$403  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$404  = rq6_x[20:17];
+    \$404  = rq3_x[16:0];
     if (rst) begin
-      \$404  = 4'h0;
+      \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$405  = \$176 ;
+    \$405  = \$126 ;
     if (rst) begin
-      \$405  = 21'h000000;
+      \$405  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$406  = rq6_part1_0;
+    \$406  = rq3_part0_1;
     if (rst) begin
-      \$406  = 21'h000000;
+      \$406  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$407  = rq6_part1_0_r;
+    \$407  = rq3_part0_1_r;
     if (rst) begin
-      \$407  = 21'h000000;
+      \$407  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$408  = rq6_x[20:17];
+    \$408  = rq3_x[20:17];
     if (rst) begin
       \$408  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$409  = \$177 ;
+    \$409  = \$127 ;
     if (rst) begin
-      \$409  = 12'h000;
+      \$409  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$410  = rq6_part1_1;
+    \$410  = rq3_part1_0;
     if (rst) begin
-      \$410  = 12'h000;
+      \$410  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$411  = rq6_part1_1_r;
+    \$411  = rq3_part1_0_r;
     if (rst) begin
-      \$411  = 12'h000;
+      \$411  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$412  = \$185 [45:0];
+    \$412  = rq3_x[20:17];
     if (rst) begin
-      \$412  = 46'h000000000000;
+      \$412  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$413  = \$186 ;
+    \$413  = \$128 ;
     if (rst) begin
-      \$413  = 46'h000000000000;
+      \$413  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$414  = \$187 ;
+    \$414  = rq3_part1_1;
     if (rst) begin
-      \$414  = 1'h0;
+      \$414  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$415  = \$190 ;
+    \$415  = rq3_part1_1_r;
     if (rst) begin
-      \$415  = 1'h0;
+      \$415  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$416  = \$194 ;
+    \$416  = \$136 [45:0];
     if (rst) begin
-      \$416  = 48'h000000000000;
+      \$416  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$417  = i__payload[167:147];
+    \$417  = \$137 ;
     if (rst) begin
-      \$417  = 21'h000000;
+      \$417  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$418  = rq7_x[16:0];
+    \$418  = \$138 ;
     if (rst) begin
-      \$418  = 17'h00000;
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$419  = \$195 ;
+    \$419  = \$141 ;
     if (rst) begin
-      \$419  = 34'h000000000;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$420  = rq7_part0_0;
+    \$420  = \$145 [7:0];
     if (rst) begin
-      \$420  = 34'h000000000;
+      \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$421  = rq7_part0_0_r;
+    \$421  = \$150 ;
     if (rst) begin
-      \$421  = 34'h000000000;
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$422  = rq7_x[16:0];
+    \$422  = \$155 ;
     if (rst) begin
-      \$422  = 17'h00000;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$423  = \$196 ;
+    \$423  = i__payload[104:84];
     if (rst) begin
-      \$423  = 25'h0000000;
+      \$423  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$424  = rq7_part0_1;
+    \$424  = rq4_x[16:0];
     if (rst) begin
-      \$424  = 25'h0000000;
+      \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$425  = rq7_part0_1_r;
+    \$425  = \$156 ;
     if (rst) begin
-      \$425  = 25'h0000000;
+      \$425  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$426  = rq7_x[20:17];
+    \$426  = rq4_part0_0;
     if (rst) begin
-      \$426  = 4'h0;
+      \$426  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$427  = \$197 ;
+    \$427  = rq4_part0_0_r;
     if (rst) begin
-      \$427  = 21'h000000;
+      \$427  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$428  = rq7_part1_0;
+    \$428  = rq4_x[16:0];
     if (rst) begin
-      \$428  = 21'h000000;
+      \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$429  = rq7_part1_0_r;
+    \$429  = \$157 ;
     if (rst) begin
-      \$429  = 21'h000000;
+      \$429  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$430  = rq7_x[20:17];
+    \$430  = rq4_part0_1;
     if (rst) begin
-      \$430  = 4'h0;
+      \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$431  = \$198 ;
+    \$431  = rq4_part0_1_r;
     if (rst) begin
-      \$431  = 12'h000;
+      \$431  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$432  = rq7_part1_1;
+    \$432  = rq4_x[20:17];
     if (rst) begin
-      \$432  = 12'h000;
+      \$432  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$433  = rq7_part1_1_r;
+    \$433  = \$158 ;
     if (rst) begin
-      \$433  = 12'h000;
+      \$433  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$434  = \$206 [45:0];
+    \$434  = rq4_part1_0;
     if (rst) begin
-      \$434  = 46'h000000000000;
+      \$434  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$435  = \$207 ;
+    \$435  = rq4_part1_0_r;
     if (rst) begin
-      \$435  = 46'h000000000000;
+      \$435  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$436  = \$208 ;
+    \$436  = rq4_x[20:17];
     if (rst) begin
-      \$436  = 1'h0;
+      \$436  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$437  = \$211 ;
+    \$437  = \$159 ;
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$438  = \$215 ;
+    \$438  = rq4_part1_1;
     if (rst) begin
-      \$438  = 48'h000000000000;
+      \$438  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$439  = \$36 [3:0];
+    \$439  = rq4_part1_1_r;
     if (rst) begin
-      \$439  = 4'h0;
+      \$439  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$440  = \$216 ;
+    \$440  = \$167 [45:0];
     if (rst) begin
-      \$440  = 1'h1;
+      \$440  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$441  = \$signature__addr ;
-    if (\$223 ) begin
-      \$441  = \$226 [3:0];
+    \$441  = \$168 ;
+    if (rst) begin
+      \$441  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$442  = \$169 ;
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$443  = \$172 ;
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$444  = \$176 [7:0];
+    if (rst) begin
+      \$444  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$445  = \$181 ;
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$446  = \$186 ;
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$447  = i__payload[125:105];
+    if (rst) begin
+      \$447  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$448  = rq5_x[16:0];
+    if (rst) begin
+      \$448  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$449  = \$187 ;
+    if (rst) begin
+      \$449  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$450  = rq5_part0_0;
+    if (rst) begin
+      \$450  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$451  = rq5_part0_0_r;
+    if (rst) begin
+      \$451  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$452  = rq5_x[16:0];
+    if (rst) begin
+      \$452  = 17'h00000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$453  = \$188 ;
     if (rst) begin
-      \$441  = 4'h0;
+      \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$442  = rport__addr;
-    if (\$230 ) begin
-      \$442  = \$233 [3:0];
+    \$454  = rq5_part0_1;
+    if (rst) begin
+      \$454  = 25'h0000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$455  = rq5_part0_1_r;
     if (rst) begin
-      \$442  = 4'h0;
+      \$455  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$443  = \$246 [3:0];
+    \$456  = rq5_x[20:17];
     if (rst) begin
-      \$443  = 4'h0;
+      \$456  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$444  = o__valid;
-    if (\$248 ) begin
-      \$444  = \$250 ;
+    \$457  = \$189 ;
+    if (rst) begin
+      \$457  = 21'h000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$458  = rq5_part1_0;
     if (rst) begin
-      \$444  = 1'h0;
+      \$458  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$445  = o__payload;
-    if (\$248 ) begin
-      \$445  = \$252 ;
+    \$459  = rq5_part1_0_r;
+    if (rst) begin
+      \$459  = 21'h000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$460  = rq5_x[20:17];
     if (rst) begin
-      \$445  = 64'h0000000000000000;
+      \$460  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$253  = group;
-    if (\$43 ) begin
-      \$253  = \$46 [0];
+    \$461  = \$190 ;
+    if (rst) begin
+      \$461  = 12'h000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$462  = rq5_part1_1;
     if (rst) begin
-      \$253  = 1'h0;
+      \$462  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$254  = \$47 ;
+    \$463  = rq5_part1_1_r;
     if (rst) begin
-      \$254  = 1'h0;
+      \$463  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$255  = rq_valid_1;
+    \$464  = \$198 [45:0];
     if (rst) begin
-      \$255  = 1'h0;
+      \$464  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$256  = rq_valid_2;
+    \$465  = \$199 ;
     if (rst) begin
-      \$256  = 1'h0;
+      \$465  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$257  = rq_valid_3;
+    \$466  = \$200 ;
     if (rst) begin
-      \$257  = 1'h0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$258  = rq_valid_4;
+    \$467  = \$203 ;
     if (rst) begin
-      \$258  = 1'h0;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$259  = rq_valid_5;
+    \$468  = \$207 [7:0];
     if (rst) begin
-      \$259  = 1'h0;
+      \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$260  = rq_valid_6;
+    \$469  = \$212 ;
     if (rst) begin
-      \$260  = 1'h0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$261  = rq_valid_7;
+    \$470  = \$217 ;
     if (rst) begin
-      \$261  = 1'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$262  = rq_valid_8;
+    \$471  = i__payload[146:126];
     if (rst) begin
-      \$262  = 1'h0;
+      \$471  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$263  = i__payload[20:0];
+    \$472  = rq6_x[16:0];
     if (rst) begin
-      \$263  = 21'h000000;
+      \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$264  = rq0_x[16:0];
+    \$473  = \$218 ;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$473  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$265  = \$48 ;
+    \$474  = rq6_part0_0;
     if (rst) begin
-      \$265  = 27'h0000000;
+      \$474  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$266  = rq0_part0_0;
+    \$475  = rq6_part0_0_r;
     if (rst) begin
-      \$266  = 27'h0000000;
+      \$475  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$267  = rq0_part0_0_r;
+    \$476  = rq6_x[16:0];
     if (rst) begin
-      \$267  = 27'h0000000;
+      \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$268  = rq0_x[16:0];
+    \$477  = \$219 ;
     if (rst) begin
-      \$268  = 17'h00000;
+      \$477  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$269  = \$49 ;
+    \$478  = rq6_part0_1;
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$478  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$270  = rq0_part0_1;
+    \$479  = rq6_part0_1_r;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$479  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$271  = rq0_part0_1_r;
+    \$480  = rq6_x[20:17];
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$480  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$272  = rq0_x[20:17];
+    \$481  = \$220 ;
     if (rst) begin
-      \$272  = 4'h0;
+      \$481  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$273  = \$50 ;
+    \$482  = rq6_part1_0;
     if (rst) begin
-      \$273  = 14'h0000;
+      \$482  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$274  = rq0_part1_0;
+    \$483  = rq6_part1_0_r;
     if (rst) begin
-      \$274  = 14'h0000;
+      \$483  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$275  = rq0_part1_0_r;
+    \$484  = rq6_x[20:17];
     if (rst) begin
-      \$275  = 14'h0000;
+      \$484  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$276  = rq0_x[20:17];
+    \$485  = \$221 ;
     if (rst) begin
-      \$276  = 4'h0;
+      \$485  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$277  = \$51 ;
+    \$486  = rq6_part1_1;
     if (rst) begin
-      \$277  = 12'h000;
+      \$486  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$278  = rq0_part1_1;
+    \$487  = rq6_part1_1_r;
     if (rst) begin
-      \$278  = 12'h000;
+      \$487  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$279  = rq0_part1_1_r;
+    \$488  = \$229 [45:0];
     if (rst) begin
-      \$279  = 12'h000;
+      \$488  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$280  = \$59 [45:0];
+    \$489  = \$230 ;
     if (rst) begin
-      \$280  = 46'h000000000000;
+      \$489  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$281  = \$60 ;
+    \$490  = \$231 ;
     if (rst) begin
-      \$281  = 46'h000000000000;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$282  = \$61 ;
+    \$491  = \$234 ;
     if (rst) begin
-      \$282  = 1'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$283  = \$64 ;
+    \$492  = \$238 [7:0];
     if (rst) begin
-      \$283  = 1'h0;
+      \$492  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$284  = \$68 ;
+    \$493  = \$243 ;
     if (rst) begin
-      \$284  = 48'h000000000000;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$285  = i__payload[41:21];
+    \$494  = \$248 ;
     if (rst) begin
-      \$285  = 21'h000000;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$286  = rq1_x[16:0];
+    \$495  = i__payload[167:147];
     if (rst) begin
-      \$286  = 17'h00000;
+      \$495  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$287  = \$69 ;
+    \$496  = rq7_x[16:0];
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$288  = rq1_part0_0;
+    \$497  = \$249 ;
     if (rst) begin
-      \$288  = 34'h000000000;
+      \$497  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$289  = rq1_part0_0_r;
+    \$498  = rq7_part0_0;
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$498  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$290  = rq1_x[16:0];
+    \$499  = rq7_part0_0_r;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$499  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$291  = \$70 ;
+    \$500  = rq7_x[16:0];
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$292  = rq1_part0_1;
+    \$501  = \$250 ;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$501  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$293  = rq1_part0_1_r;
+    \$502  = rq7_part0_1;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$502  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$294  = rq1_x[20:17];
+    \$503  = rq7_part0_1_r;
     if (rst) begin
-      \$294  = 4'h0;
+      \$503  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$295  = \$71 ;
+    \$504  = rq7_x[20:17];
     if (rst) begin
-      \$295  = 21'h000000;
+      \$504  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$296  = rq1_part1_0;
+    \$505  = \$251 ;
     if (rst) begin
-      \$296  = 21'h000000;
+      \$505  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$297  = rq1_part1_0_r;
+    \$506  = rq7_part1_0;
     if (rst) begin
-      \$297  = 21'h000000;
+      \$506  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$298  = rq1_x[20:17];
+    \$507  = rq7_part1_0_r;
     if (rst) begin
-      \$298  = 4'h0;
+      \$507  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$299  = \$72 ;
+    \$508  = rq7_x[20:17];
     if (rst) begin
-      \$299  = 12'h000;
+      \$508  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$300  = rq1_part1_1;
+    \$509  = \$252 ;
     if (rst) begin
-      \$300  = 12'h000;
+      \$509  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$301  = rq1_part1_1_r;
+    \$510  = rq7_part1_1;
     if (rst) begin
-      \$301  = 12'h000;
+      \$510  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$302  = \$80 [45:0];
+    \$511  = rq7_part1_1_r;
     if (rst) begin
-      \$302  = 46'h000000000000;
+      \$511  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$303  = \$81 ;
+    \$512  = \$260 [45:0];
     if (rst) begin
-      \$303  = 46'h000000000000;
+      \$512  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$304  = \$82 ;
+    \$513  = \$261 ;
     if (rst) begin
-      \$304  = 1'h0;
+      \$513  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$305  = \$85 ;
+    \$514  = \$262 ;
     if (rst) begin
-      \$305  = 1'h0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$306  = \$89 ;
+    \$515  = \$265 ;
     if (rst) begin
-      \$306  = 48'h000000000000;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$307  = i__payload[62:42];
+    \$516  = \$269 [7:0];
     if (rst) begin
-      \$307  = 21'h000000;
+      \$516  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$308  = rq2_x[16:0];
+    \$517  = \$274 ;
     if (rst) begin
-      \$308  = 17'h00000;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$309  = \$90 ;
+    \$518  = \$279 ;
     if (rst) begin
-      \$309  = 31'h00000000;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$310  = rq2_part0_0;
+    \$519  = \$20 [3:0];
     if (rst) begin
-      \$310  = 31'h00000000;
+      \$519  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$311  = rq2_part0_0_r;
+    \$520  = \$280 ;
     if (rst) begin
-      \$311  = 31'h00000000;
+      \$520  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$312  = rq2_x[16:0];
+    \$521  = \$signature__addr ;
+    if (\$287 ) begin
+      \$521  = \$290 [3:0];
+    end
     if (rst) begin
-      \$312  = 17'h00000;
+      \$521  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$313  = \$91 ;
+    \$522  = rport__addr;
+    if (\$294 ) begin
+      \$522  = \$297 [3:0];
+    end
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$522  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$314  = rq2_part0_1;
+    \$523  = \$310 [3:0];
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$523  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$315  = rq2_part0_1_r;
+    \$524  = o__valid;
+    if (\$312 ) begin
+      \$524  = \$314 ;
+    end
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$316  = rq2_x[20:17];
+    \$525  = o__payload;
+    if (\$312 ) begin
+      \$525  = \$316 ;
+    end
     if (rst) begin
-      \$316  = 4'h0;
+      \$525  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$317  = \$92 ;
+    \$317  = group;
+    if (\$27 ) begin
+      \$317  = \$30 [0];
+    end
     if (rst) begin
-      \$317  = 18'h00000;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$318  = rq2_part1_0;
+    \$318  = \$31 ;
     if (rst) begin
-      \$318  = 18'h00000;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$319  = rq2_part1_0_r;
+    \$319  = rq_valid_1;
     if (rst) begin
-      \$319  = 18'h00000;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$320  = rq2_x[20:17];
+    \$320  = rq_valid_2;
     if (rst) begin
-      \$320  = 4'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$321  = \$93 ;
+    \$321  = rq_valid_3;
     if (rst) begin
-      \$321  = 12'h000;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$322  = rq2_part1_1;
+    \$322  = rq_valid_4;
     if (rst) begin
-      \$322  = 12'h000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$323  = rq2_part1_1_r;
+    \$323  = rq_valid_5;
     if (rst) begin
-      \$323  = 12'h000;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$324  = \$101 [45:0];
+    \$324  = rq_valid_6;
     if (rst) begin
-      \$324  = 46'h000000000000;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$325  = \$102 ;
+    \$325  = rq_valid_7;
     if (rst) begin
-      \$325  = 46'h000000000000;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$326  = \$103 ;
+    \$326  = rq_valid_8;
     if (rst) begin
       \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$327  = \$106 ;
+    \$327  = i__payload[20:0];
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$328  = \$110 ;
+    \$328  = rq0_x[16:0];
     if (rst) begin
-      \$328  = 48'h000000000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$329  = i__payload[83:63];
+    \$329  = \$32 ;
     if (rst) begin
-      \$329  = 21'h000000;
+      \$329  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$330  = rq3_x[16:0];
+    \$330  = rq0_part0_0;
     if (rst) begin
-      \$330  = 17'h00000;
+      \$330  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$331  = \$111 ;
+    \$331  = rq0_part0_0_r;
     if (rst) begin
-      \$331  = 33'h000000000;
+      \$331  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$332  = rq3_part0_0;
+    \$332  = rq0_x[16:0];
     if (rst) begin
-      \$332  = 33'h000000000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$333  = rq3_part0_0_r;
+    \$333  = \$33 ;
     if (rst) begin
-      \$333  = 33'h000000000;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$334  = rq3_x[16:0];
+    \$334  = rq0_part0_1;
     if (rst) begin
-      \$334  = 17'h00000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$335  = \$112 ;
+    \$335  = rq0_part0_1_r;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$336  = rq3_part0_1;
+    \$336  = rq0_x[20:17];
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$337  = rq3_part0_1_r;
+    \$337  = \$34 ;
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$338  = rq3_x[20:17];
+    \$338  = rq0_part1_0;
     if (rst) begin
-      \$338  = 4'h0;
+      \$338  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$339  = \$113 ;
+    \$339  = rq0_part1_0_r;
     if (rst) begin
-      \$339  = 20'h00000;
+      \$339  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$340  = rq3_part1_0;
+    \$340  = rq0_x[20:17];
     if (rst) begin
-      \$340  = 20'h00000;
+      \$340  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$341  = rq3_part1_0_r;
+    \$341  = \$35 ;
     if (rst) begin
-      \$341  = 20'h00000;
+      \$341  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$342  = rq3_x[20:17];
+    \$342  = rq0_part1_1;
     if (rst) begin
-      \$342  = 4'h0;
+      \$342  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$343  = \$114 ;
+    \$343  = rq0_part1_1_r;
     if (rst) begin
       \$343  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$344  = rq3_part1_1;
+    \$344  = \$43 [45:0];
     if (rst) begin
-      \$344  = 12'h000;
+      \$344  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$345  = rq3_part1_1_r;
+    \$345  = \$44 ;
     if (rst) begin
-      \$345  = 12'h000;
+      \$345  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$346  = \$122 [45:0];
+    \$346  = \$45 ;
     if (rst) begin
-      \$346  = 46'h000000000000;
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$347  = \$123 ;
+    \$347  = \$48 ;
     if (rst) begin
-      \$347  = 46'h000000000000;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$348  = \$124 ;
+    \$348  = \$52 [7:0];
     if (rst) begin
-      \$348  = 1'h0;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$349  = \$127 ;
+    \$349  = \$57 ;
     if (rst) begin
       \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$350  = \$131 ;
+    \$350  = \$62 ;
     if (rst) begin
-      \$350  = 48'h000000000000;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$351  = i__payload[104:84];
+    \$351  = i__payload[41:21];
     if (rst) begin
       \$351  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$352  = rq4_x[16:0];
+    \$352  = rq1_x[16:0];
     if (rst) begin
       \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$353  = \$132 ;
+    \$353  = \$63 ;
     if (rst) begin
       \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$354  = rq4_part0_0;
+    \$354  = rq1_part0_0;
     if (rst) begin
       \$354  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$355  = rq4_part0_0_r;
+    \$355  = rq1_part0_0_r;
     if (rst) begin
       \$355  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$356  = rq4_x[16:0];
+    \$356  = rq1_x[16:0];
     if (rst) begin
       \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$357  = \$133 ;
+    \$357  = \$64 ;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$358  = rq4_part0_1;
+    \$358  = rq1_part0_1;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$359  = rq4_part0_1_r;
+    \$359  = rq1_part0_1_r;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$360  = rq4_x[20:17];
+    \$360  = rq1_x[20:17];
     if (rst) begin
       \$360  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$361  = \$134 ;
+    \$361  = \$65 ;
     if (rst) begin
       \$361  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$362  = rq4_part1_0;
+    \$362  = rq1_part1_0;
     if (rst) begin
       \$362  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$363  = rq4_part1_0_r;
+    \$363  = rq1_part1_0_r;
     if (rst) begin
       \$363  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$364  = rq4_x[20:17];
+    \$364  = rq1_x[20:17];
     if (rst) begin
       \$364  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$365  = \$135 ;
+    \$365  = \$66 ;
     if (rst) begin
       \$365  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$366  = rq4_part1_1;
+    \$366  = rq1_part1_1;
     if (rst) begin
       \$366  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$367  = rq4_part1_1_r;
+    \$367  = rq1_part1_1_r;
     if (rst) begin
       \$367  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$368  = \$143 [45:0];
+    \$368  = \$74 [45:0];
     if (rst) begin
       \$368  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$369  = \$144 ;
+    \$369  = \$75 ;
     if (rst) begin
       \$369  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$370  = \$145 ;
+    \$370  = \$76 ;
     if (rst) begin
       \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$371  = \$148 ;
+    \$371  = \$79 ;
     if (rst) begin
       \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$372  = \$152 ;
+    \$372  = \$83 [7:0];
     if (rst) begin
-      \$372  = 48'h000000000000;
+      \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$373  = i__payload[125:105];
+    \$373  = \$88 ;
     if (rst) begin
-      \$373  = 21'h000000;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = rq5_x[16:0];
+    \$374  = \$93 ;
     if (rst) begin
-      \$374  = 17'h00000;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = \$153 ;
+    \$375  = i__payload[62:42];
     if (rst) begin
-      \$375  = 34'h000000000;
+      \$375  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = rq5_part0_0;
+    \$376  = rq2_x[16:0];
     if (rst) begin
-      \$376  = 34'h000000000;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = rq5_part0_0_r;
+    \$377  = \$94 ;
     if (rst) begin
-      \$377  = 34'h000000000;
+      \$377  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$378  = rq5_x[16:0];
+    \$378  = rq2_part0_0;
     if (rst) begin
-      \$378  = 17'h00000;
+      \$378  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$379  = \$154 ;
+    \$379  = rq2_part0_0_r;
     if (rst) begin
-      \$379  = 25'h0000000;
+      \$379  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$380  = rq5_part0_1;
+    \$380  = rq2_x[16:0];
     if (rst) begin
-      \$380  = 25'h0000000;
+      \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$381  = rq5_part0_1_r;
+    \$381  = \$95 ;
     if (rst) begin
       \$381  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$382  = rq5_x[20:17];
+    \$382  = rq2_part0_1;
     if (rst) begin
-      \$382  = 4'h0;
+      \$382  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$383  = \$155 ;
+    \$383  = rq2_part0_1_r;
     if (rst) begin
-      \$383  = 21'h000000;
+      \$383  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$384  = rq5_part1_0;
+    \$384  = rq2_x[20:17];
     if (rst) begin
-      \$384  = 21'h000000;
+      \$384  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$385  = rq5_part1_0_r;
+    \$385  = \$96 ;
     if (rst) begin
-      \$385  = 21'h000000;
+      \$385  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$386  = rq5_x[20:17];
+    \$386  = rq2_part1_0;
     if (rst) begin
-      \$386  = 4'h0;
+      \$386  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$387  = \$156 ;
+    \$387  = rq2_part1_0_r;
     if (rst) begin
-      \$387  = 12'h000;
+      \$387  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$388  = rq5_part1_1;
+    \$388  = rq2_x[20:17];
     if (rst) begin
-      \$388  = 12'h000;
+      \$388  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$389  = rq5_part1_1_r;
+    \$389  = \$97 ;
     if (rst) begin
       \$389  = 12'h000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$390  = \$164 [45:0];
-    if (rst) begin
-      \$390  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$391  = \$165 ;
-    if (rst) begin
-      \$391  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$392  = \$166 ;
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$393  = \$169 ;
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$394  = \$173 ;
-    if (rst) begin
-      \$394  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$395  = i__payload[146:126];
-    if (rst) begin
-      \$395  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$396  = rq6_x[16:0];
-    if (rst) begin
-      \$396  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$397  = \$174 ;
-    if (rst) begin
-      \$397  = 34'h000000000;
-    end
-  end
   assign q_room = i__ready;
-  assign q_owed_next = \$36 [3:0];
+  assign q_owed_next = \$20 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -6351,14 +6655,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign q_in[63:56] = \$32 [7:0];
-  assign q_in[55:48] = \$28 [7:0];
-  assign q_in[47:40] = \$24 [7:0];
-  assign q_in[39:32] = \$20 [7:0];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
+  assign q_in[63:56] = \$16 ;
+  assign q_in[55:48] = \$14 ;
+  assign q_in[47:40] = \$12 ;
+  assign q_in[39:32] = \$10 ;
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
   assign rq0_rem[45:34] = 12'h000;
   assign rq0_rem[33:0] = rq0_prod[33:0];
   assign rq1_rem[45:33] = 13'h0000;
@@ -6375,62 +6679,62 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign rq6_rem[32:0] = rq6_prod[32:0];
   assign rq7_rem[45:34] = 12'h000;
   assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign \$52  = { 1'h0, rq0_part0_0_rr };
-  assign \$54  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$56  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
-  assign \$58  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$60  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
-  assign \$63  = 1'h1;
-  assign \$64  = \$62 ;
-  assign \$73  = { 1'h0, rq1_part0_0_rr };
-  assign \$75  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$77  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$79  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$81  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
-  assign \$84  = 1'h1;
-  assign \$85  = \$83 ;
-  assign \$94  = { 1'h0, rq2_part0_0_rr };
-  assign \$96  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$98  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
-  assign \$100  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$102  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$105  = 1'h1;
-  assign \$106  = \$104 ;
-  assign \$115  = { 1'h0, rq3_part0_0_rr };
-  assign \$117  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$119  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
-  assign \$121  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
-  assign \$123  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$126  = 1'h1;
-  assign \$127  = \$125 ;
-  assign \$136  = { 1'h0, rq4_part0_0_rr };
-  assign \$138  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$140  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
-  assign \$142  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
-  assign \$144  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$147  = 1'h1;
-  assign \$148  = \$146 ;
-  assign \$157  = { 1'h0, rq5_part0_0_rr };
-  assign \$159  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$161  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
-  assign \$163  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
-  assign \$165  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
-  assign \$168  = 1'h1;
-  assign \$169  = \$167 ;
-  assign \$178  = { 1'h0, rq6_part0_0_rr };
-  assign \$180  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
-  assign \$182  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
-  assign \$184  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
-  assign \$186  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$189  = 1'h1;
-  assign \$190  = \$188 ;
-  assign \$199  = { 1'h0, rq7_part0_0_rr };
-  assign \$201  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
-  assign \$203  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
-  assign \$205  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
-  assign \$207  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
-  assign \$210  = 1'h1;
-  assign \$211  = \$209 ;
+  assign \$36  = { 1'h0, rq0_part0_0_rr };
+  assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$40  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
+  assign \$42  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$44  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
+  assign \$47  = 1'h1;
+  assign \$48  = \$46 ;
+  assign \$67  = { 1'h0, rq1_part0_0_rr };
+  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$75  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
+  assign \$78  = 1'h1;
+  assign \$79  = \$77 ;
+  assign \$98  = { 1'h0, rq2_part0_0_rr };
+  assign \$100  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$102  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
+  assign \$104  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$106  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$109  = 1'h1;
+  assign \$110  = \$108 ;
+  assign \$129  = { 1'h0, rq3_part0_0_rr };
+  assign \$131  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$133  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
+  assign \$135  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$137  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$140  = 1'h1;
+  assign \$141  = \$139 ;
+  assign \$160  = { 1'h0, rq4_part0_0_rr };
+  assign \$162  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$164  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
+  assign \$166  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
+  assign \$168  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
+  assign \$171  = 1'h1;
+  assign \$172  = \$170 ;
+  assign \$191  = { 1'h0, rq5_part0_0_rr };
+  assign \$193  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$195  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
+  assign \$197  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
+  assign \$199  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
+  assign \$202  = 1'h1;
+  assign \$203  = \$201 ;
+  assign \$222  = { 1'h0, rq6_part0_0_rr };
+  assign \$224  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
+  assign \$226  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
+  assign \$228  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
+  assign \$230  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
+  assign \$233  = 1'h1;
+  assign \$234  = \$232 ;
+  assign \$253  = { 1'h0, rq7_part0_0_rr };
+  assign \$255  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
+  assign \$257  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
+  assign \$259  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
+  assign \$261  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
+  assign \$264  = 1'h1;
+  assign \$265  = \$263 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -12324,396 +12628,436 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire [49:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [50:0] \$103 ;
-  reg [24:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [48:0] \$106 ;
-  reg [48:0] \$107 ;
-  wire [33:0] \$108 ;
-  wire [24:0] \$109 ;
-  wire [50:0] \$11 ;
-  wire [23:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire [34:0] \$112 ;
-  wire [35:0] \$113 ;
-  wire [55:0] \$114 ;
-  wire [56:0] \$115 ;
-  wire [54:0] \$116 ;
-  wire [58:0] \$117 ;
-  wire [77:0] \$118 ;
-  wire [78:0] \$119 ;
-  wire [50:0] \$12 ;
-  wire [48:0] \$120 ;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [35:0] \$100 ;
+  wire [55:0] \$101 ;
+  wire [56:0] \$102 ;
+  wire [54:0] \$103 ;
+  wire [58:0] \$104 ;
+  wire [77:0] \$105 ;
+  wire [78:0] \$106 ;
+  wire [48:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [49:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [50:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [49:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [50:0] \$128 ;
-  wire \$129 ;
+  wire \$125 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [48:0] \$128 ;
+  reg [48:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire [4:0] \$138 ;
-  wire [4:0] \$139 ;
+  wire [33:0] \$130 ;
+  wire [24:0] \$131 ;
+  wire [23:0] \$132 ;
+  wire [14:0] \$133 ;
+  wire [34:0] \$134 ;
+  wire [35:0] \$135 ;
+  wire [55:0] \$136 ;
+  wire [56:0] \$137 ;
+  wire [54:0] \$138 ;
+  wire [58:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [77:0] \$140 ;
+  wire [78:0] \$141 ;
+  wire [48:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [4:0] \$145 ;
-  wire [4:0] \$146 ;
-  wire \$147 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [49:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [50:0] \$15 ;
-  wire \$150 ;
+  wire \$15 ;
+  wire [50:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [4:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [5:0] \$159 ;
-  wire [50:0] \$16 ;
+  wire \$159 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire [31:0] \$165 ;
-  reg [1:0] \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [23:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [33:0] \$187 ;
-  reg [33:0] \$188 ;
-  reg [33:0] \$189 ;
+  wire [4:0] \$170 ;
+  wire [4:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [16:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [24:0] \$193 ;
-  reg [24:0] \$194 ;
-  reg [6:0] \$195 ;
-  reg [16:0] \$196 ;
-  reg [23:0] \$197 ;
-  reg [23:0] \$198 ;
-  reg [23:0] \$199 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [6:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [14:0] \$202 ;
-  reg [14:0] \$203 ;
-  reg [14:0] \$204 ;
-  reg [48:0] \$205 ;
-  reg [48:0] \$206 ;
+  wire \$190 ;
+  wire [5:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [31:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
   reg \$207 ;
-  reg \$208 ;
-  reg [50:0] \$209 ;
-  wire \$21 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
+  wire [2:0] \$21 ;
   reg [24:0] \$210 ;
   reg [24:0] \$211 ;
   reg [24:0] \$212 ;
   reg [24:0] \$213 ;
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
-  wire \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [45:0] \$226 ;
-  reg [45:0] \$227 ;
-  reg [45:0] \$228 ;
-  reg [45:0] \$229 ;
+  reg [23:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [33:0] \$219 ;
+  wire [2:0] \$22 ;
+  reg [33:0] \$220 ;
+  reg [33:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [6:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [23:0] \$229 ;
   wire \$23 ;
-  reg [45:0] \$230 ;
-  reg [45:0] \$231 ;
-  reg [45:0] \$232 ;
-  reg [45:0] \$233 ;
-  reg [45:0] \$234 ;
-  reg [45:0] \$235 ;
-  reg [45:0] \$236 ;
-  reg [45:0] \$237 ;
-  reg [45:0] \$238 ;
-  reg [45:0] \$239 ;
-  wire \$24 ;
-  reg [45:0] \$240 ;
-  reg [45:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [7:0] \$249 ;
-  wire \$25 ;
+  reg [23:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [6:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [14:0] \$234 ;
+  reg [14:0] \$235 ;
+  reg [14:0] \$236 ;
+  reg [48:0] \$237 ;
+  reg [48:0] \$238 ;
+  reg \$239 ;
+  reg [24:0] \$24 ;
+  reg \$240 ;
+  reg [7:0] \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [24:0] \$246 ;
+  reg [24:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
+  wire [33:0] \$25 ;
   reg [24:0] \$250 ;
   reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [6:0] \$253 ;
-  reg [16:0] \$254 ;
-  reg [23:0] \$255 ;
-  reg [23:0] \$256 ;
-  reg [23:0] \$257 ;
-  reg [6:0] \$258 ;
-  reg [7:0] \$259 ;
-  wire \$26 ;
-  reg [14:0] \$260 ;
-  reg [14:0] \$261 ;
-  reg [14:0] \$262 ;
-  reg [48:0] \$263 ;
-  reg [48:0] \$264 ;
-  reg \$265 ;
-  reg \$266 ;
-  reg [50:0] \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
-  wire \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
-  wire \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [48:0] \$284 ;
-  reg [48:0] \$285 ;
-  reg [48:0] \$286 ;
-  reg [48:0] \$287 ;
-  reg [48:0] \$288 ;
-  reg [48:0] \$289 ;
-  wire [2:0] \$29 ;
-  reg [48:0] \$290 ;
-  reg [48:0] \$291 ;
-  reg [48:0] \$292 ;
-  reg [48:0] \$293 ;
-  reg [48:0] \$294 ;
-  reg [48:0] \$295 ;
-  reg [48:0] \$296 ;
+  reg [5:0] \$252 ;
+  reg [5:0] \$253 ;
+  reg [5:0] \$254 ;
+  reg [5:0] \$255 ;
+  reg [5:0] \$256 ;
+  reg [5:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [5:0] \$259 ;
+  wire [24:0] \$26 ;
+  reg [45:0] \$260 ;
+  reg [45:0] \$261 ;
+  reg [45:0] \$262 ;
+  reg [45:0] \$263 ;
+  reg [45:0] \$264 ;
+  reg [45:0] \$265 ;
+  reg [45:0] \$266 ;
+  reg [45:0] \$267 ;
+  reg [45:0] \$268 ;
+  reg [45:0] \$269 ;
+  wire [23:0] \$27 ;
+  reg [45:0] \$270 ;
+  reg [45:0] \$271 ;
+  reg [45:0] \$272 ;
+  reg [45:0] \$273 ;
+  reg [45:0] \$274 ;
+  reg [45:0] \$275 ;
+  reg [23:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [33:0] \$279 ;
+  wire [14:0] \$28 ;
+  reg [33:0] \$280 ;
+  reg [33:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [6:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [23:0] \$289 ;
+  wire [34:0] \$29 ;
+  reg [23:0] \$290 ;
+  reg [23:0] \$291 ;
+  reg [6:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [14:0] \$294 ;
+  reg [14:0] \$295 ;
+  reg [14:0] \$296 ;
   reg [48:0] \$297 ;
   reg [48:0] \$298 ;
-  reg [48:0] \$299 ;
-  wire [50:0] \$3 ;
-  wire [2:0] \$30 ;
-  reg [23:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [7:0] \$307 ;
+  reg \$299 ;
+  wire [7:0] \$3 ;
+  wire [35:0] \$30 ;
+  reg \$300 ;
+  reg [7:0] \$301 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
-  wire \$31 ;
+  wire [55:0] \$31 ;
   reg [24:0] \$310 ;
-  reg [6:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [23:0] \$313 ;
-  reg [23:0] \$314 ;
-  reg [23:0] \$315 ;
-  reg [6:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [14:0] \$318 ;
-  reg [14:0] \$319 ;
-  reg [24:0] \$32 ;
-  reg [14:0] \$320 ;
+  reg [24:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [5:0] \$313 ;
+  reg [5:0] \$314 ;
+  reg [5:0] \$315 ;
+  reg [5:0] \$316 ;
+  reg [5:0] \$317 ;
+  reg [5:0] \$318 ;
+  reg [5:0] \$319 ;
+  wire [56:0] \$32 ;
+  reg [48:0] \$320 ;
   reg [48:0] \$321 ;
   reg [48:0] \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg [50:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
-  wire [33:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
-  wire [24:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [48:0] \$342 ;
-  reg [48:0] \$343 ;
-  reg [48:0] \$344 ;
-  reg [48:0] \$345 ;
-  reg [48:0] \$346 ;
-  reg [48:0] \$347 ;
-  reg [48:0] \$348 ;
-  reg [48:0] \$349 ;
-  wire [23:0] \$35 ;
-  reg [48:0] \$350 ;
-  reg [48:0] \$351 ;
-  reg [48:0] \$352 ;
-  reg [48:0] \$353 ;
-  reg [48:0] \$354 ;
-  reg [48:0] \$355 ;
-  reg [48:0] \$356 ;
+  reg [48:0] \$323 ;
+  reg [48:0] \$324 ;
+  reg [48:0] \$325 ;
+  reg [48:0] \$326 ;
+  reg [48:0] \$327 ;
+  reg [48:0] \$328 ;
+  reg [48:0] \$329 ;
+  wire [54:0] \$33 ;
+  reg [48:0] \$330 ;
+  reg [48:0] \$331 ;
+  reg [48:0] \$332 ;
+  reg [48:0] \$333 ;
+  reg [48:0] \$334 ;
+  reg [48:0] \$335 ;
+  reg [23:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [33:0] \$339 ;
+  wire [58:0] \$34 ;
+  reg [33:0] \$340 ;
+  reg [33:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [6:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [23:0] \$349 ;
+  wire [77:0] \$35 ;
+  reg [23:0] \$350 ;
+  reg [23:0] \$351 ;
+  reg [6:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [14:0] \$354 ;
+  reg [14:0] \$355 ;
+  reg [14:0] \$356 ;
   reg [48:0] \$357 ;
-  reg [23:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire [14:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [33:0] \$362 ;
-  reg [33:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [7:0] \$365 ;
+  reg [48:0] \$358 ;
+  reg \$359 ;
+  wire [78:0] \$36 ;
+  reg \$360 ;
+  reg [7:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
   reg [24:0] \$366 ;
   reg [24:0] \$367 ;
   reg [24:0] \$368 ;
-  reg [6:0] \$369 ;
-  wire [34:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [23:0] \$371 ;
-  reg [23:0] \$372 ;
-  reg [23:0] \$373 ;
-  reg [6:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [14:0] \$376 ;
-  reg [14:0] \$377 ;
-  reg [14:0] \$378 ;
-  reg [48:0] \$379 ;
-  wire [35:0] \$38 ;
+  reg [24:0] \$369 ;
+  wire [48:0] \$37 ;
+  reg [24:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [5:0] \$372 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [5:0] \$376 ;
+  reg [5:0] \$377 ;
+  reg [5:0] \$378 ;
+  reg [5:0] \$379 ;
+  wire \$38 ;
   reg [48:0] \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg [50:0] \$383 ;
-  reg [3:0] \$384 ;
-  reg \$385 ;
-  reg [3:0] \$386 ;
-  reg [3:0] \$387 ;
-  reg [3:0] \$388 ;
-  reg \$389 ;
-  wire [55:0] \$39 ;
-  reg [31:0] \$390 ;
-  wire [50:0] \$4 ;
-  wire [56:0] \$40 ;
-  wire [54:0] \$41 ;
-  wire [58:0] \$42 ;
-  wire [77:0] \$43 ;
-  wire [78:0] \$44 ;
-  wire [48:0] \$45 ;
+  reg [48:0] \$381 ;
+  reg [48:0] \$382 ;
+  reg [48:0] \$383 ;
+  reg [48:0] \$384 ;
+  reg [48:0] \$385 ;
+  reg [48:0] \$386 ;
+  reg [48:0] \$387 ;
+  reg [48:0] \$388 ;
+  reg [48:0] \$389 ;
+  wire \$39 ;
+  reg [48:0] \$390 ;
+  reg [48:0] \$391 ;
+  reg [48:0] \$392 ;
+  reg [48:0] \$393 ;
+  reg [48:0] \$394 ;
+  reg [48:0] \$395 ;
+  reg [23:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [33:0] \$399 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  reg [33:0] \$400 ;
+  reg [33:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [24:0] \$404 ;
+  reg [24:0] \$405 ;
+  reg [24:0] \$406 ;
+  reg [6:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [23:0] \$409 ;
+  wire \$41 ;
+  reg [23:0] \$410 ;
+  reg [23:0] \$411 ;
+  reg [6:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [14:0] \$414 ;
+  reg [14:0] \$415 ;
+  reg [14:0] \$416 ;
+  reg [48:0] \$417 ;
+  reg [48:0] \$418 ;
+  reg \$419 ;
+  wire [49:0] \$42 ;
+  reg \$420 ;
+  reg [7:0] \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [3:0] \$424 ;
+  reg \$425 ;
+  reg [3:0] \$426 ;
+  reg [3:0] \$427 ;
+  reg [3:0] \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg [31:0] \$430 ;
+  wire \$44 ;
+  wire [50:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
-  wire [49:0] \$50 ;
+  wire [7:0] \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [50:0] \$53 ;
-  reg [24:0] \$54 ;
-  reg [5:0] \$55 ;
-  reg [45:0] \$56 ;
-  reg [45:0] \$57 ;
-  wire [33:0] \$58 ;
-  wire [24:0] \$59 ;
-  wire \$6 ;
-  wire [23:0] \$60 ;
-  wire [14:0] \$61 ;
-  wire [34:0] \$62 ;
-  wire [35:0] \$63 ;
-  wire [55:0] \$64 ;
-  wire [56:0] \$65 ;
-  wire [54:0] \$66 ;
-  wire [58:0] \$67 ;
-  wire [77:0] \$68 ;
-  wire [78:0] \$69 ;
-  wire [50:0] \$7 ;
-  wire [48:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  reg [24:0] \$56 ;
+  reg [5:0] \$57 ;
+  reg [45:0] \$58 ;
+  reg [45:0] \$59 ;
+  wire [7:0] \$6 ;
+  wire [33:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [23:0] \$62 ;
+  wire [14:0] \$63 ;
+  wire [34:0] \$64 ;
+  wire [35:0] \$65 ;
+  wire [55:0] \$66 ;
+  wire [56:0] \$67 ;
+  wire [54:0] \$68 ;
+  wire [58:0] \$69 ;
+  wire [7:0] \$7 ;
+  wire [77:0] \$70 ;
+  wire [78:0] \$71 ;
+  wire [48:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [49:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [50:0] \$78 ;
-  reg [24:0] \$79 ;
-  wire [50:0] \$8 ;
-  reg [5:0] \$80 ;
-  reg [48:0] \$81 ;
-  reg [48:0] \$82 ;
-  wire [33:0] \$83 ;
-  wire [24:0] \$84 ;
-  wire [23:0] \$85 ;
-  wire [14:0] \$86 ;
-  wire [34:0] \$87 ;
-  wire [35:0] \$88 ;
-  wire [55:0] \$89 ;
+  wire [49:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire [50:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [56:0] \$90 ;
-  wire [54:0] \$91 ;
-  wire [58:0] \$92 ;
-  wire [77:0] \$93 ;
-  wire [78:0] \$94 ;
-  wire [48:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire \$90 ;
+  reg [24:0] \$91 ;
+  reg [5:0] \$92 ;
+  reg [48:0] \$93 ;
+  reg [48:0] \$94 ;
+  wire [33:0] \$95 ;
+  wire [24:0] \$96 ;
+  wire [23:0] \$97 ;
+  wire [14:0] \$98 ;
+  wire [34:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -12757,7 +13101,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
@@ -12771,6 +13115,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -12786,13 +13131,14 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
-  reg [50:0] rq1_code = 51'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [48:0] rq1_floor = 49'h0000000000000;
   reg [45:0] rq1_half_1 = 46'h000000000000;
   reg [45:0] rq1_half_2 = 46'h000000000000;
@@ -12822,6 +13168,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -12845,13 +13192,14 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [6:0] rq1_x1_0 = 7'h00;
   reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
-  reg [50:0] rq2_code = 51'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [48:0] rq2_floor = 49'h0000000000000;
   reg [48:0] rq2_half_1 = 49'h0000000000000;
   reg [48:0] rq2_half_2 = 49'h0000000000000;
@@ -12881,6 +13229,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -12904,13 +13253,14 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [6:0] rq2_x1_0 = 7'h00;
   reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
-  reg [50:0] rq3_code = 51'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [48:0] rq3_floor = 49'h0000000000000;
   reg [48:0] rq3_half_1 = 49'h0000000000000;
   reg [48:0] rq3_half_2 = 49'h0000000000000;
@@ -12940,6 +13290,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -12963,6 +13314,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -12997,2366 +13349,2470 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_code <= \$383 ;
+    rq3_shift_8 <= \$379 ;
   always @(posedge clk)
-    q_owed <= \$384 ;
+    rq3_half_1 <= \$380 ;
   always @(posedge clk)
-    i__ready <= \$385 ;
+    rq3_half_2 <= \$381 ;
   always @(posedge clk)
-    \$signature__addr  <= \$386 ;
+    rq3_half_3 <= \$382 ;
   always @(posedge clk)
-    rport__addr <= \$387 ;
+    rq3_half_4 <= \$383 ;
   always @(posedge clk)
-    q_stored <= \$388 ;
+    rq3_half_5 <= \$384 ;
   always @(posedge clk)
-    o__valid <= \$389 ;
+    rq3_half_6 <= \$385 ;
   always @(posedge clk)
-    o__payload <= \$390 ;
+    rq3_half_7 <= \$386 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$387 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$388 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$389 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$390 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$391 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$392 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$393 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$394 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$395 ;
+  always @(posedge clk)
+    rq3_x <= \$396 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$397 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$398 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$399 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$400 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$401 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$402 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$403 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$404 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$405 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$406 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$407 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$408 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$409 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$410 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$411 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$412 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$413 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$414 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$415 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$416 ;
+  always @(posedge clk)
+    rq3_prod <= \$417 ;
+  always @(posedge clk)
+    rq3_floor <= \$418 ;
+  always @(posedge clk)
+    rq3_above <= \$419 ;
+  always @(posedge clk)
+    rq3_tie <= \$420 ;
+  always @(posedge clk)
+    rq3_code <= \$421 ;
+  always @(posedge clk)
+    rq3_under <= \$422 ;
+  always @(posedge clk)
+    rq3_over <= \$423 ;
+  always @(posedge clk)
+    q_owed <= \$424 ;
+  always @(posedge clk)
+    i__ready <= \$425 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$426 ;
+  always @(posedge clk)
+    rport__addr <= \$427 ;
+  always @(posedge clk)
+    q_stored <= \$428 ;
+  always @(posedge clk)
+    o__valid <= \$429 ;
+  always @(posedge clk)
+    o__payload <= \$430 ;
   assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_6 };
   assign rq2_rem = rq2_prod & rq2_mask_6;
   assign rq3_rem = rq3_prod & rq3_mask_6;
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 51'h000000000007f : rq2_code;
-  assign \$12  = \$9  ? 51'h7ffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 51'h000000000007f : rq3_code;
-  assign \$16  = \$13  ? 51'h7ffffffffff80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = group == 2'h3;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 3'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$33  = rq0_x0_0 * rq0_m0_0;
-  assign \$34  = rq0_x0_1 * rq0_m0_1;
-  assign \$35  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$36  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$38  = 1'h0 + \$37 ;
-  assign \$40  = \$38  + \$39 ;
-  assign \$42  = $signed({ 1'h0, \$40  }) + $signed(\$41 );
-  assign \$44  = $signed(\$42 ) + $signed(\$43 );
-  assign \$46  = rq0_rem > 33'h100000000;
-  assign \$47  = rq0_rem == 33'h100000000;
-  assign \$50  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 2'h3;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 3'h0 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$25  = rq0_x0_0 * rq0_m0_0;
+  assign \$26  = rq0_x0_1 * rq0_m0_1;
+  assign \$27  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$28  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$30  = 1'h0 + \$29 ;
+  assign \$32  = \$30  + \$31 ;
+  assign \$34  = $signed({ 1'h0, \$32  }) + $signed(\$33 );
+  assign \$36  = $signed(\$34 ) + $signed(\$35 );
+  assign \$38  = rq0_rem > 33'h100000000;
+  assign \$39  = rq0_rem == 33'h100000000;
+  assign \$42  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$49  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$50  = \$47  ? \$48  : \$49 ;
   assign \$51  = rq0_tie & rq0_floor[0];
   assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(\$50 ) + $signed({ 1'h0, \$52  });
-  assign \$58  = rq1_x0_0 * rq1_m0_0;
-  assign \$59  = rq1_x0_1 * rq1_m0_1;
-  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$63  = 1'h0 + \$62 ;
-  assign \$65  = \$63  + \$64 ;
-  assign \$67  = $signed({ 1'h0, \$65  }) + $signed(\$66 );
-  assign \$69  = $signed(\$67 ) + $signed(\$68 );
-  assign \$70  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$71  = rq1_rem > rq1_half_6;
-  assign \$72  = rq1_rem == rq1_half_6;
-  assign \$73  = | rq1_half_6;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$76  = rq1_tie & rq1_floor[0];
-  assign \$77  = rq1_above | \$76 ;
-  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
-  assign \$83  = rq2_x0_0 * rq2_m0_0;
-  assign \$84  = rq2_x0_1 * rq2_m0_1;
-  assign \$85  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$86  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$88  = 1'h0 + \$87 ;
-  assign \$90  = \$88  + \$89 ;
-  assign \$92  = $signed({ 1'h0, \$90  }) + $signed(\$91 );
-  assign \$94  = $signed(\$92 ) + $signed(\$93 );
-  assign \$95  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$96  = rq2_rem > rq2_half_6;
-  assign \$97  = rq2_rem == rq2_half_6;
-  assign \$98  = | rq2_half_6;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$101  = rq2_tie & rq2_floor[0];
-  assign \$102  = rq2_above | \$101 ;
-  assign \$103  = $signed(\$100 ) + $signed({ 1'h0, \$102  });
-  assign \$108  = rq3_x0_0 * rq3_m0_0;
-  assign \$109  = rq3_x0_1 * rq3_m0_1;
-  assign \$110  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$111  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$113  = 1'h0 + \$112 ;
-  assign \$115  = \$113  + \$114 ;
-  assign \$117  = $signed({ 1'h0, \$115  }) + $signed(\$116 );
-  assign \$119  = $signed(\$117 ) + $signed(\$118 );
-  assign \$120  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$121  = rq3_rem > rq3_half_6;
-  assign \$122  = rq3_rem == rq3_half_6;
-  assign \$123  = | rq3_half_6;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$126  = rq3_tie & rq3_floor[0];
-  assign \$127  = rq3_above | \$126 ;
-  assign \$128  = $signed(\$125 ) + $signed({ 1'h0, \$127  });
-  assign \$129  = \$20 [3:0] < 4'ha;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = | q_stored;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$131  & \$133 ;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = rq_valid_8 & \$135 ;
-  assign \$137  = \$signature__addr  == 4'h8;
-  assign \$138  = \$signature__addr  + 1'h1;
-  assign \$139  = \$137  ? 5'h00 : \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = rport__addr == 4'h8;
-  assign \$145  = rport__addr + 1'h1;
-  assign \$146  = \$144  ? 5'h00 : \$145 ;
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = | q_stored;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$148  & \$150 ;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = rq_valid_8 & \$152 ;
-  assign \$154  = q_stored + \$153 ;
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = | q_stored;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$154  - \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$162  | rq_valid_8;
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$54  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$60  = rq1_x0_0 * rq1_m0_0;
+  assign \$61  = rq1_x0_1 * rq1_m0_1;
+  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$65  = 1'h0 + \$64 ;
+  assign \$67  = \$65  + \$66 ;
+  assign \$69  = $signed({ 1'h0, \$67  }) + $signed(\$68 );
+  assign \$71  = $signed(\$69 ) + $signed(\$70 );
+  assign \$72  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$73  = rq1_rem > rq1_half_6;
+  assign \$74  = rq1_rem == rq1_half_6;
+  assign \$75  = | rq1_half_6;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$84  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$85  = \$82  ? \$83  : \$84 ;
+  assign \$86  = rq1_tie & rq1_floor[0];
+  assign \$87  = rq1_above | \$86 ;
+  assign \$88  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$89  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$90  = \$87  ? \$88  : \$89 ;
+  assign \$95  = rq2_x0_0 * rq2_m0_0;
+  assign \$96  = rq2_x0_1 * rq2_m0_1;
+  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$100  = 1'h0 + \$99 ;
+  assign \$102  = \$100  + \$101 ;
+  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$107  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$108  = rq2_rem > rq2_half_6;
+  assign \$109  = rq2_rem == rq2_half_6;
+  assign \$110  = | rq2_half_6;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$113  = rq2_tie & rq2_floor[0];
+  assign \$114  = rq2_above | \$113 ;
+  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$120  = \$117  ? \$118  : \$119 ;
+  assign \$121  = rq2_tie & rq2_floor[0];
+  assign \$122  = rq2_above | \$121 ;
+  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$125  = \$122  ? \$123  : \$124 ;
+  assign \$130  = rq3_x0_0 * rq3_m0_0;
+  assign \$131  = rq3_x0_1 * rq3_m0_1;
+  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$135  = 1'h0 + \$134 ;
+  assign \$137  = \$135  + \$136 ;
+  assign \$139  = $signed({ 1'h0, \$137  }) + $signed(\$138 );
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$143  = rq3_rem > rq3_half_6;
+  assign \$144  = rq3_rem == rq3_half_6;
+  assign \$145  = | rq3_half_6;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$148  = rq3_tie & rq3_floor[0];
+  assign \$149  = rq3_above | \$148 ;
+  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
+  assign \$151  = rq3_tie & rq3_floor[0];
+  assign \$152  = rq3_above | \$151 ;
+  assign \$153  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$154  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$156  = rq3_tie & rq3_floor[0];
+  assign \$157  = rq3_above | \$156 ;
+  assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$160  = \$157  ? \$158  : \$159 ;
+  assign \$161  = \$12 [3:0] < 4'ha;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
   assign \$164  = | q_stored;
-  assign \$165  = \$164  ? rport__data : q_in;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = rq_valid_8 & \$167 ;
+  assign \$169  = \$signature__addr  == 4'h8;
+  assign \$170  = \$signature__addr  + 1'h1;
+  assign \$171  = \$169  ? 5'h00 : \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = rport__addr == 4'h8;
+  assign \$177  = rport__addr + 1'h1;
+  assign \$178  = \$176  ? 5'h00 : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = rq_valid_8 & \$184 ;
+  assign \$186  = q_stored + \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$186  - \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = \$194  | rq_valid_8;
+  assign \$196  = | q_stored;
+  assign \$197  = \$196  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$166 ;
+    group <= \$198 ;
   always @(posedge clk)
-    rq_valid_1 <= \$167 ;
+    rq_valid_1 <= \$199 ;
   always @(posedge clk)
-    rq_valid_2 <= \$168 ;
+    rq_valid_2 <= \$200 ;
   always @(posedge clk)
-    rq_valid_3 <= \$169 ;
+    rq_valid_3 <= \$201 ;
   always @(posedge clk)
-    rq_valid_4 <= \$170 ;
+    rq_valid_4 <= \$202 ;
   always @(posedge clk)
-    rq_valid_5 <= \$171 ;
+    rq_valid_5 <= \$203 ;
   always @(posedge clk)
-    rq_valid_6 <= \$172 ;
+    rq_valid_6 <= \$204 ;
   always @(posedge clk)
-    rq_valid_7 <= \$173 ;
+    rq_valid_7 <= \$205 ;
   always @(posedge clk)
-    rq_valid_8 <= \$174 ;
+    rq_valid_8 <= \$206 ;
   always @(posedge clk)
-    rq_valid_9 <= \$175 ;
+    rq_valid_9 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$176 ;
+    rq0_mult_1 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$177 ;
+    rq0_mult_2 <= \$209 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$178 ;
+    rq0_mult_3 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$179 ;
+    rq0_mult_4 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$180 ;
+    rq0_mult_5 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$181 ;
+    rq0_mult_6 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$182 ;
+    rq0_mult_7 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$183 ;
+    rq0_mult_8 <= \$215 ;
   always @(posedge clk)
-    rq0_x <= \$184 ;
+    rq0_x <= \$216 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$185 ;
+    rq0_x0_0 <= \$217 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$186 ;
+    rq0_m0_0 <= \$218 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$187 ;
+    rq0_part0_0 <= \$219 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$188 ;
+    rq0_part0_0_r <= \$220 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$189 ;
+    rq0_part0_0_rr <= \$221 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$190 ;
+    rq0_x0_1 <= \$222 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$191 ;
+    rq0_m0_1 <= \$223 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$192 ;
+    rq0_part0_1 <= \$224 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$193 ;
+    rq0_part0_1_r <= \$225 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$194 ;
+    rq0_part0_1_rr <= \$226 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$195 ;
+    rq0_x1_0 <= \$227 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$196 ;
+    rq0_m1_0 <= \$228 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$197 ;
+    rq0_part1_0 <= \$229 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$198 ;
+    rq0_part1_0_r <= \$230 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$199 ;
+    rq0_part1_0_rr <= \$231 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$200 ;
+    rq0_x1_1 <= \$232 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$201 ;
+    rq0_m1_1 <= \$233 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$202 ;
+    rq0_part1_1 <= \$234 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$203 ;
+    rq0_part1_1_r <= \$235 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$204 ;
+    rq0_part1_1_rr <= \$236 ;
   always @(posedge clk)
-    rq0_prod <= \$205 ;
+    rq0_prod <= \$237 ;
   always @(posedge clk)
-    rq0_floor <= \$206 ;
+    rq0_floor <= \$238 ;
   always @(posedge clk)
-    rq0_above <= \$207 ;
+    rq0_above <= \$239 ;
   always @(posedge clk)
-    rq0_tie <= \$208 ;
+    rq0_tie <= \$240 ;
   always @(posedge clk)
-    rq0_code <= \$209 ;
+    rq0_code <= \$241 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$210 ;
+    rq0_under <= \$242 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$211 ;
+    rq0_over <= \$243 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$212 ;
+    rq1_mult_1 <= \$244 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$213 ;
+    rq1_mult_2 <= \$245 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$214 ;
+    rq1_mult_3 <= \$246 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$215 ;
+    rq1_mult_4 <= \$247 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$216 ;
+    rq1_mult_5 <= \$248 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$217 ;
+    rq1_mult_6 <= \$249 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$218 ;
+    rq1_mult_7 <= \$250 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$219 ;
+    rq1_mult_8 <= \$251 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$220 ;
+    rq1_shift_1 <= \$252 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$221 ;
+    rq1_shift_2 <= \$253 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$222 ;
+    rq1_shift_3 <= \$254 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$223 ;
+    rq1_shift_4 <= \$255 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$224 ;
+    rq1_shift_5 <= \$256 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$225 ;
+    rq1_shift_6 <= \$257 ;
   always @(posedge clk)
-    rq1_half_1 <= \$226 ;
+    rq1_shift_7 <= \$258 ;
   always @(posedge clk)
-    rq1_half_2 <= \$227 ;
+    rq1_shift_8 <= \$259 ;
   always @(posedge clk)
-    rq1_half_3 <= \$228 ;
+    rq1_half_1 <= \$260 ;
   always @(posedge clk)
-    rq1_half_4 <= \$229 ;
+    rq1_half_2 <= \$261 ;
   always @(posedge clk)
-    rq1_half_5 <= \$230 ;
+    rq1_half_3 <= \$262 ;
   always @(posedge clk)
-    rq1_half_6 <= \$231 ;
+    rq1_half_4 <= \$263 ;
   always @(posedge clk)
-    rq1_half_7 <= \$232 ;
+    rq1_half_5 <= \$264 ;
   always @(posedge clk)
-    rq1_half_8 <= \$233 ;
+    rq1_half_6 <= \$265 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$234 ;
+    rq1_half_7 <= \$266 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$235 ;
+    rq1_half_8 <= \$267 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$236 ;
+    rq1_mask_1 <= \$268 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$237 ;
+    rq1_mask_2 <= \$269 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$238 ;
+    rq1_mask_3 <= \$270 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$239 ;
+    rq1_mask_4 <= \$271 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$240 ;
+    rq1_mask_5 <= \$272 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$241 ;
+    rq1_mask_6 <= \$273 ;
   always @(posedge clk)
-    rq1_x <= \$242 ;
+    rq1_mask_7 <= \$274 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$243 ;
+    rq1_mask_8 <= \$275 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$244 ;
+    rq1_x <= \$276 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$245 ;
+    rq1_x0_0 <= \$277 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$246 ;
+    rq1_m0_0 <= \$278 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$247 ;
+    rq1_part0_0 <= \$279 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$248 ;
+    rq1_part0_0_r <= \$280 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$249 ;
+    rq1_part0_0_rr <= \$281 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$250 ;
+    rq1_x0_1 <= \$282 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$251 ;
+    rq1_m0_1 <= \$283 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$252 ;
+    rq1_part0_1 <= \$284 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$253 ;
+    rq1_part0_1_r <= \$285 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$254 ;
+    rq1_part0_1_rr <= \$286 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$255 ;
+    rq1_x1_0 <= \$287 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$256 ;
+    rq1_m1_0 <= \$288 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$257 ;
+    rq1_part1_0 <= \$289 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$258 ;
+    rq1_part1_0_r <= \$290 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$259 ;
+    rq1_part1_0_rr <= \$291 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$260 ;
+    rq1_x1_1 <= \$292 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$261 ;
+    rq1_m1_1 <= \$293 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$262 ;
+    rq1_part1_1 <= \$294 ;
   always @(posedge clk)
-    rq1_prod <= \$263 ;
+    rq1_part1_1_r <= \$295 ;
   always @(posedge clk)
-    rq1_floor <= \$264 ;
+    rq1_part1_1_rr <= \$296 ;
   always @(posedge clk)
-    rq1_above <= \$265 ;
+    rq1_prod <= \$297 ;
   always @(posedge clk)
-    rq1_tie <= \$266 ;
+    rq1_floor <= \$298 ;
   always @(posedge clk)
-    rq1_code <= \$267 ;
+    rq1_above <= \$299 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$268 ;
+    rq1_tie <= \$300 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$269 ;
+    rq1_code <= \$301 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$270 ;
+    rq1_under <= \$302 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$271 ;
+    rq1_over <= \$303 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$272 ;
+    rq2_mult_1 <= \$304 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$273 ;
+    rq2_mult_2 <= \$305 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$274 ;
+    rq2_mult_3 <= \$306 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$275 ;
+    rq2_mult_4 <= \$307 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$276 ;
+    rq2_mult_5 <= \$308 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$277 ;
+    rq2_mult_6 <= \$309 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$278 ;
+    rq2_mult_7 <= \$310 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$279 ;
+    rq2_mult_8 <= \$311 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$280 ;
+    rq2_shift_1 <= \$312 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$281 ;
+    rq2_shift_2 <= \$313 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$282 ;
+    rq2_shift_3 <= \$314 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$283 ;
+    rq2_shift_4 <= \$315 ;
   always @(posedge clk)
-    rq2_half_1 <= \$284 ;
+    rq2_shift_5 <= \$316 ;
   always @(posedge clk)
-    rq2_half_2 <= \$285 ;
+    rq2_shift_6 <= \$317 ;
   always @(posedge clk)
-    rq2_half_3 <= \$286 ;
+    rq2_shift_7 <= \$318 ;
   always @(posedge clk)
-    rq2_half_4 <= \$287 ;
+    rq2_shift_8 <= \$319 ;
   always @(posedge clk)
-    rq2_half_5 <= \$288 ;
+    rq2_half_1 <= \$320 ;
   always @(posedge clk)
-    rq2_half_6 <= \$289 ;
+    rq2_half_2 <= \$321 ;
   always @(posedge clk)
-    rq2_half_7 <= \$290 ;
+    rq2_half_3 <= \$322 ;
   always @(posedge clk)
-    rq2_half_8 <= \$291 ;
+    rq2_half_4 <= \$323 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$292 ;
+    rq2_half_5 <= \$324 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$293 ;
+    rq2_half_6 <= \$325 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$294 ;
+    rq2_half_7 <= \$326 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$295 ;
+    rq2_half_8 <= \$327 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$296 ;
+    rq2_mask_1 <= \$328 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$297 ;
+    rq2_mask_2 <= \$329 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$298 ;
+    rq2_mask_3 <= \$330 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$299 ;
+    rq2_mask_4 <= \$331 ;
   always @(posedge clk)
-    rq2_x <= \$300 ;
+    rq2_mask_5 <= \$332 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$301 ;
+    rq2_mask_6 <= \$333 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$302 ;
+    rq2_mask_7 <= \$334 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$303 ;
+    rq2_mask_8 <= \$335 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$304 ;
+    rq2_x <= \$336 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$305 ;
+    rq2_x0_0 <= \$337 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$306 ;
+    rq2_m0_0 <= \$338 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$307 ;
+    rq2_part0_0 <= \$339 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$308 ;
+    rq2_part0_0_r <= \$340 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$309 ;
+    rq2_part0_0_rr <= \$341 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$310 ;
+    rq2_x0_1 <= \$342 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$311 ;
+    rq2_m0_1 <= \$343 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$312 ;
+    rq2_part0_1 <= \$344 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$313 ;
+    rq2_part0_1_r <= \$345 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$314 ;
+    rq2_part0_1_rr <= \$346 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$315 ;
+    rq2_x1_0 <= \$347 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$316 ;
+    rq2_m1_0 <= \$348 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$317 ;
+    rq2_part1_0 <= \$349 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$318 ;
+    rq2_part1_0_r <= \$350 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$319 ;
+    rq2_part1_0_rr <= \$351 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$320 ;
+    rq2_x1_1 <= \$352 ;
   always @(posedge clk)
-    rq2_prod <= \$321 ;
+    rq2_m1_1 <= \$353 ;
   always @(posedge clk)
-    rq2_floor <= \$322 ;
+    rq2_part1_1 <= \$354 ;
   always @(posedge clk)
-    rq2_above <= \$323 ;
+    rq2_part1_1_r <= \$355 ;
   always @(posedge clk)
-    rq2_tie <= \$324 ;
+    rq2_part1_1_rr <= \$356 ;
   always @(posedge clk)
-    rq2_code <= \$325 ;
+    rq2_prod <= \$357 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$326 ;
+    rq2_floor <= \$358 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$327 ;
+    rq2_above <= \$359 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$328 ;
+    rq2_tie <= \$360 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$329 ;
+    rq2_code <= \$361 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$330 ;
+    rq2_under <= \$362 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$331 ;
+    rq2_over <= \$363 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$332 ;
+    rq3_mult_1 <= \$364 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$333 ;
+    rq3_mult_2 <= \$365 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$334 ;
+    rq3_mult_3 <= \$366 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$335 ;
+    rq3_mult_4 <= \$367 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$336 ;
+    rq3_mult_5 <= \$368 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$337 ;
+    rq3_mult_6 <= \$369 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$338 ;
+    rq3_mult_7 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$339 ;
+    rq3_mult_8 <= \$371 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$340 ;
+    rq3_shift_1 <= \$372 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$341 ;
+    rq3_shift_2 <= \$373 ;
   always @(posedge clk)
-    rq3_half_1 <= \$342 ;
+    rq3_shift_3 <= \$374 ;
   always @(posedge clk)
-    rq3_half_2 <= \$343 ;
+    rq3_shift_4 <= \$375 ;
   always @(posedge clk)
-    rq3_half_3 <= \$344 ;
+    rq3_shift_5 <= \$376 ;
   always @(posedge clk)
-    rq3_half_4 <= \$345 ;
+    rq3_shift_6 <= \$377 ;
   always @(posedge clk)
-    rq3_half_5 <= \$346 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$347 ;
-  always @(posedge clk)
-    rq3_half_7 <= \$348 ;
-  always @(posedge clk)
-    rq3_half_8 <= \$349 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$350 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$351 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$352 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$353 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$354 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$355 ;
-  always @(posedge clk)
-    rq3_mask_7 <= \$356 ;
-  always @(posedge clk)
-    rq3_mask_8 <= \$357 ;
-  always @(posedge clk)
-    rq3_x <= \$358 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$359 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$360 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$361 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$362 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$363 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$364 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$365 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$366 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$367 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$368 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$369 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$370 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$371 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$372 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$373 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$374 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$375 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$376 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$377 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$378 ;
-  always @(posedge clk)
-    rq3_prod <= \$379 ;
-  always @(posedge clk)
-    rq3_floor <= \$380 ;
-  always @(posedge clk)
-    rq3_above <= \$381 ;
-  always @(posedge clk)
-    rq3_tie <= \$382 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$384  = \$20 [3:0];
-    if (rst) begin
-      \$384  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$385  = \$129 ;
-    if (rst) begin
-      \$385  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$386  = \$signature__addr ;
-    if (\$136 ) begin
-      \$386  = \$139 [3:0];
-    end
-    if (rst) begin
-      \$386  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$387  = rport__addr;
-    if (\$143 ) begin
-      \$387  = \$146 [3:0];
-    end
-    if (rst) begin
-      \$387  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$388  = \$159 [3:0];
-    if (rst) begin
-      \$388  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$389  = o__valid;
-    if (\$161 ) begin
-      \$389  = \$163 ;
-    end
-    if (rst) begin
-      \$389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$390  = o__payload;
-    if (\$161 ) begin
-      \$390  = \$165 ;
-    end
-    if (rst) begin
-      \$390  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$32  = 25'h1984122;
-      2'h1:
-          \$32  = 25'h133ab18;
-      2'h2:
-          \$32  = 25'h113ae97;
-      2'h3:
-          \$32  = 25'h18254b8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$54  = 25'h10c0c1a;
-      2'h1:
-          \$54  = 25'h14e34f3;
-      2'h2:
-          \$54  = 25'h12d2426;
-      2'h3:
-          \$54  = 25'h1420497;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$55  = 6'h21;
-      2'h1:
-          \$55  = 6'h21;
-      2'h2:
-          \$55  = 6'h21;
-      2'h3:
-          \$55  = 6'h2e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$56  = 46'h000100000000;
-      2'h1:
-          \$56  = 46'h000100000000;
-      2'h2:
-          \$56  = 46'h000100000000;
-      2'h3:
-          \$56  = 46'h200000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$57  = 46'h0001ffffffff;
-      2'h1:
-          \$57  = 46'h0001ffffffff;
-      2'h2:
-          \$57  = 46'h0001ffffffff;
-      2'h3:
-          \$57  = 46'h3fffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$79  = 25'h1da8e2c;
-      2'h1:
-          \$79  = 25'h15786a6;
-      2'h2:
-          \$79  = 25'h194b687;
-      2'h3:
-          \$79  = 25'h18206ca;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$80  = 6'h22;
-      2'h1:
-          \$80  = 6'h21;
-      2'h2:
-          \$80  = 6'h21;
-      2'h3:
-          \$80  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$81  = 49'h0000200000000;
-      2'h1:
-          \$81  = 49'h0000100000000;
-      2'h2:
-          \$81  = 49'h0000100000000;
-      2'h3:
-          \$81  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$82  = 49'h00003ffffffff;
-      2'h1:
-          \$82  = 49'h00001ffffffff;
-      2'h2:
-          \$82  = 49'h00001ffffffff;
-      2'h3:
-          \$82  = 49'h1ffffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$104  = 25'h1044daa;
-      2'h1:
-          \$104  = 25'h142b60e;
-      2'h2:
-          \$104  = 25'h137c514;
-      2'h3:
-          \$104  = 25'h11af78f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$105  = 6'h21;
-      2'h1:
-          \$105  = 6'h21;
-      2'h2:
-          \$105  = 6'h21;
-      2'h3:
-          \$105  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$106  = 49'h0000100000000;
-      2'h1:
-          \$106  = 49'h0000100000000;
-      2'h2:
-          \$106  = 49'h0000100000000;
-      2'h3:
-          \$106  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$107  = 49'h00001ffffffff;
-      2'h1:
-          \$107  = 49'h00001ffffffff;
-      2'h2:
-          \$107  = 49'h00001ffffffff;
-      2'h3:
-          \$107  = 49'h1ffffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$166  = group;
-    if (\$27 ) begin
-      \$166  = \$30 [1:0];
-    end
-    if (rst) begin
-      \$166  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$167  = \$31 ;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$168  = rq_valid_1;
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$169  = rq_valid_2;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$170  = rq_valid_3;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$171  = rq_valid_4;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$172  = rq_valid_5;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$173  = rq_valid_6;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$174  = rq_valid_7;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$175  = rq_valid_8;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$176  = \$32 ;
-    if (rst) begin
-      \$176  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$177  = rq0_mult_1;
-    if (rst) begin
-      \$177  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$178  = rq0_mult_2;
-    if (rst) begin
-      \$178  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$179  = rq0_mult_3;
-    if (rst) begin
-      \$179  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$180  = rq0_mult_4;
-    if (rst) begin
-      \$180  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$181  = rq0_mult_5;
-    if (rst) begin
-      \$181  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$182  = rq0_mult_6;
-    if (rst) begin
-      \$182  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$183  = rq0_mult_7;
-    if (rst) begin
-      \$183  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$184  = i__payload[23:0];
-    if (rst) begin
-      \$184  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$185  = rq0_x[16:0];
-    if (rst) begin
-      \$185  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$186  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$186  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$187  = \$33 ;
-    if (rst) begin
-      \$187  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$188  = rq0_part0_0;
-    if (rst) begin
-      \$188  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$189  = rq0_part0_0_r;
-    if (rst) begin
-      \$189  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$190  = rq0_x[16:0];
-    if (rst) begin
-      \$190  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$191  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$191  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$192  = \$34 ;
-    if (rst) begin
-      \$192  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$193  = rq0_part0_1;
-    if (rst) begin
-      \$193  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$194  = rq0_part0_1_r;
-    if (rst) begin
-      \$194  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$195  = rq0_x[23:17];
-    if (rst) begin
-      \$195  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$196  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$196  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$197  = \$35 ;
-    if (rst) begin
-      \$197  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$198  = rq0_part1_0;
-    if (rst) begin
-      \$198  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$199  = rq0_part1_0_r;
-    if (rst) begin
-      \$199  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$200  = rq0_x[23:17];
-    if (rst) begin
-      \$200  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$201  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$201  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$202  = \$36 ;
-    if (rst) begin
-      \$202  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$203  = rq0_part1_1;
-    if (rst) begin
-      \$203  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$204  = rq0_part1_1_r;
-    if (rst) begin
-      \$204  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$205  = \$44 [48:0];
-    if (rst) begin
-      \$205  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$206  = \$45 ;
-    if (rst) begin
-      \$206  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$207  = \$46 ;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$208  = \$49 ;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$209  = \$53 ;
-    if (rst) begin
-      \$209  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$210  = \$54 ;
-    if (rst) begin
-      \$210  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$211  = rq1_mult_1;
-    if (rst) begin
-      \$211  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$212  = rq1_mult_2;
-    if (rst) begin
-      \$212  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$213  = rq1_mult_3;
-    if (rst) begin
-      \$213  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$214  = rq1_mult_4;
-    if (rst) begin
-      \$214  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$215  = rq1_mult_5;
-    if (rst) begin
-      \$215  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$216  = rq1_mult_6;
-    if (rst) begin
-      \$216  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$217  = rq1_mult_7;
-    if (rst) begin
-      \$217  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$218  = \$55 ;
-    if (rst) begin
-      \$218  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$219  = rq1_shift_1;
-    if (rst) begin
-      \$219  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$220  = rq1_shift_2;
-    if (rst) begin
-      \$220  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$221  = rq1_shift_3;
-    if (rst) begin
-      \$221  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$222  = rq1_shift_4;
-    if (rst) begin
-      \$222  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$223  = rq1_shift_5;
-    if (rst) begin
-      \$223  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$224  = rq1_shift_6;
-    if (rst) begin
-      \$224  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$225  = rq1_shift_7;
-    if (rst) begin
-      \$225  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$226  = \$56 ;
-    if (rst) begin
-      \$226  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$227  = rq1_half_1;
-    if (rst) begin
-      \$227  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$228  = rq1_half_2;
-    if (rst) begin
-      \$228  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$229  = rq1_half_3;
-    if (rst) begin
-      \$229  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$230  = rq1_half_4;
-    if (rst) begin
-      \$230  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$231  = rq1_half_5;
-    if (rst) begin
-      \$231  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$232  = rq1_half_6;
-    if (rst) begin
-      \$232  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$233  = rq1_half_7;
-    if (rst) begin
-      \$233  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$234  = \$57 ;
-    if (rst) begin
-      \$234  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$235  = rq1_mask_1;
-    if (rst) begin
-      \$235  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$236  = rq1_mask_2;
-    if (rst) begin
-      \$236  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$237  = rq1_mask_3;
-    if (rst) begin
-      \$237  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$238  = rq1_mask_4;
-    if (rst) begin
-      \$238  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$239  = rq1_mask_5;
-    if (rst) begin
-      \$239  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$240  = rq1_mask_6;
-    if (rst) begin
-      \$240  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$241  = rq1_mask_7;
-    if (rst) begin
-      \$241  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$242  = i__payload[47:24];
-    if (rst) begin
-      \$242  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$243  = rq1_x[16:0];
-    if (rst) begin
-      \$243  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$244  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$244  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$245  = \$58 ;
-    if (rst) begin
-      \$245  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$246  = rq1_part0_0;
-    if (rst) begin
-      \$246  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$247  = rq1_part0_0_r;
-    if (rst) begin
-      \$247  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$248  = rq1_x[16:0];
-    if (rst) begin
-      \$248  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$249  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$249  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$250  = \$59 ;
-    if (rst) begin
-      \$250  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$251  = rq1_part0_1;
-    if (rst) begin
-      \$251  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$252  = rq1_part0_1_r;
-    if (rst) begin
-      \$252  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$253  = rq1_x[23:17];
-    if (rst) begin
-      \$253  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$254  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$254  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$255  = \$60 ;
-    if (rst) begin
-      \$255  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$256  = rq1_part1_0;
-    if (rst) begin
-      \$256  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$257  = rq1_part1_0_r;
-    if (rst) begin
-      \$257  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$258  = rq1_x[23:17];
-    if (rst) begin
-      \$258  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$259  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$259  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$260  = \$61 ;
-    if (rst) begin
-      \$260  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$261  = rq1_part1_1;
-    if (rst) begin
-      \$261  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$262  = rq1_part1_1_r;
-    if (rst) begin
-      \$262  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$263  = \$69 [48:0];
-    if (rst) begin
-      \$263  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$264  = \$70 ;
-    if (rst) begin
-      \$264  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$265  = \$71 ;
-    if (rst) begin
-      \$265  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$266  = \$74 ;
-    if (rst) begin
-      \$266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$267  = \$78 ;
-    if (rst) begin
-      \$267  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$268  = \$79 ;
-    if (rst) begin
-      \$268  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$269  = rq2_mult_1;
-    if (rst) begin
-      \$269  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$270  = rq2_mult_2;
-    if (rst) begin
-      \$270  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$271  = rq2_mult_3;
-    if (rst) begin
-      \$271  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$272  = rq2_mult_4;
-    if (rst) begin
-      \$272  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$273  = rq2_mult_5;
-    if (rst) begin
-      \$273  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$274  = rq2_mult_6;
-    if (rst) begin
-      \$274  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$275  = rq2_mult_7;
-    if (rst) begin
-      \$275  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$276  = \$80 ;
-    if (rst) begin
-      \$276  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$277  = rq2_shift_1;
-    if (rst) begin
-      \$277  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$278  = rq2_shift_2;
-    if (rst) begin
-      \$278  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$279  = rq2_shift_3;
-    if (rst) begin
-      \$279  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$280  = rq2_shift_4;
-    if (rst) begin
-      \$280  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$281  = rq2_shift_5;
-    if (rst) begin
-      \$281  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$282  = rq2_shift_6;
-    if (rst) begin
-      \$282  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$283  = rq2_shift_7;
-    if (rst) begin
-      \$283  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$284  = \$81 ;
-    if (rst) begin
-      \$284  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$285  = rq2_half_1;
-    if (rst) begin
-      \$285  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$286  = rq2_half_2;
-    if (rst) begin
-      \$286  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$287  = rq2_half_3;
-    if (rst) begin
-      \$287  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$288  = rq2_half_4;
-    if (rst) begin
-      \$288  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$289  = rq2_half_5;
-    if (rst) begin
-      \$289  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$290  = rq2_half_6;
-    if (rst) begin
-      \$290  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$291  = rq2_half_7;
-    if (rst) begin
-      \$291  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$292  = \$82 ;
-    if (rst) begin
-      \$292  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$293  = rq2_mask_1;
-    if (rst) begin
-      \$293  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$294  = rq2_mask_2;
-    if (rst) begin
-      \$294  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$295  = rq2_mask_3;
-    if (rst) begin
-      \$295  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$296  = rq2_mask_4;
-    if (rst) begin
-      \$296  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$297  = rq2_mask_5;
-    if (rst) begin
-      \$297  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$298  = rq2_mask_6;
-    if (rst) begin
-      \$298  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$299  = rq2_mask_7;
-    if (rst) begin
-      \$299  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$300  = i__payload[71:48];
-    if (rst) begin
-      \$300  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$301  = rq2_x[16:0];
-    if (rst) begin
-      \$301  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$302  = rq2_mult_1[16:0];
-    if (rst) begin
-      \$302  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$303  = \$83 ;
-    if (rst) begin
-      \$303  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$304  = rq2_part0_0;
-    if (rst) begin
-      \$304  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$305  = rq2_part0_0_r;
-    if (rst) begin
-      \$305  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$306  = rq2_x[16:0];
-    if (rst) begin
-      \$306  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$307  = rq2_mult_1[24:17];
-    if (rst) begin
-      \$307  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$308  = \$84 ;
-    if (rst) begin
-      \$308  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$309  = rq2_part0_1;
-    if (rst) begin
-      \$309  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$310  = rq2_part0_1_r;
-    if (rst) begin
-      \$310  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$311  = rq2_x[23:17];
-    if (rst) begin
-      \$311  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$312  = rq2_mult_1[16:0];
-    if (rst) begin
-      \$312  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$313  = \$85 ;
-    if (rst) begin
-      \$313  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$314  = rq2_part1_0;
-    if (rst) begin
-      \$314  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$315  = rq2_part1_0_r;
-    if (rst) begin
-      \$315  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$316  = rq2_x[23:17];
-    if (rst) begin
-      \$316  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$317  = rq2_mult_1[24:17];
-    if (rst) begin
-      \$317  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$318  = \$86 ;
-    if (rst) begin
-      \$318  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$319  = rq2_part1_1;
-    if (rst) begin
-      \$319  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$320  = rq2_part1_1_r;
-    if (rst) begin
-      \$320  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$321  = \$94 [48:0];
-    if (rst) begin
-      \$321  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$322  = \$95 ;
-    if (rst) begin
-      \$322  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$323  = \$96 ;
-    if (rst) begin
-      \$323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$324  = \$99 ;
-    if (rst) begin
-      \$324  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$325  = \$103 ;
-    if (rst) begin
-      \$325  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$326  = \$104 ;
-    if (rst) begin
-      \$326  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$327  = rq3_mult_1;
-    if (rst) begin
-      \$327  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$328  = rq3_mult_2;
-    if (rst) begin
-      \$328  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$329  = rq3_mult_3;
-    if (rst) begin
-      \$329  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$330  = rq3_mult_4;
-    if (rst) begin
-      \$330  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$331  = rq3_mult_5;
-    if (rst) begin
-      \$331  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$332  = rq3_mult_6;
-    if (rst) begin
-      \$332  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$333  = rq3_mult_7;
-    if (rst) begin
-      \$333  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$334  = \$105 ;
-    if (rst) begin
-      \$334  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$335  = rq3_shift_1;
-    if (rst) begin
-      \$335  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$336  = rq3_shift_2;
-    if (rst) begin
-      \$336  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$337  = rq3_shift_3;
-    if (rst) begin
-      \$337  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$338  = rq3_shift_4;
-    if (rst) begin
-      \$338  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$339  = rq3_shift_5;
-    if (rst) begin
-      \$339  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$340  = rq3_shift_6;
-    if (rst) begin
-      \$340  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$341  = rq3_shift_7;
-    if (rst) begin
-      \$341  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$342  = \$106 ;
-    if (rst) begin
-      \$342  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$343  = rq3_half_1;
-    if (rst) begin
-      \$343  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$344  = rq3_half_2;
-    if (rst) begin
-      \$344  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$345  = rq3_half_3;
-    if (rst) begin
-      \$345  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$346  = rq3_half_4;
-    if (rst) begin
-      \$346  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$347  = rq3_half_5;
-    if (rst) begin
-      \$347  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$348  = rq3_half_6;
-    if (rst) begin
-      \$348  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$349  = rq3_half_7;
-    if (rst) begin
-      \$349  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$350  = \$107 ;
-    if (rst) begin
-      \$350  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$351  = rq3_mask_1;
-    if (rst) begin
-      \$351  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$352  = rq3_mask_2;
-    if (rst) begin
-      \$352  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$353  = rq3_mask_3;
-    if (rst) begin
-      \$353  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$354  = rq3_mask_4;
-    if (rst) begin
-      \$354  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$355  = rq3_mask_5;
-    if (rst) begin
-      \$355  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$356  = rq3_mask_6;
-    if (rst) begin
-      \$356  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$357  = rq3_mask_7;
-    if (rst) begin
-      \$357  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$358  = i__payload[95:72];
-    if (rst) begin
-      \$358  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$359  = rq3_x[16:0];
-    if (rst) begin
-      \$359  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$360  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$360  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$361  = \$108 ;
-    if (rst) begin
-      \$361  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$362  = rq3_part0_0;
-    if (rst) begin
-      \$362  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$363  = rq3_part0_0_r;
-    if (rst) begin
-      \$363  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$364  = rq3_x[16:0];
-    if (rst) begin
-      \$364  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$365  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$365  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$366  = \$109 ;
-    if (rst) begin
-      \$366  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$367  = rq3_part0_1;
-    if (rst) begin
-      \$367  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$368  = rq3_part0_1_r;
-    if (rst) begin
-      \$368  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$369  = rq3_x[23:17];
-    if (rst) begin
-      \$369  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$370  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$370  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$371  = \$110 ;
-    if (rst) begin
-      \$371  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$372  = rq3_part1_0;
-    if (rst) begin
-      \$372  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$373  = rq3_part1_0_r;
-    if (rst) begin
-      \$373  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$374  = rq3_x[23:17];
-    if (rst) begin
-      \$374  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$375  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$375  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$376  = \$111 ;
-    if (rst) begin
-      \$376  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$377  = rq3_part1_1;
-    if (rst) begin
-      \$377  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$378  = rq3_part1_1_r;
-    if (rst) begin
-      \$378  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$379  = \$119 [48:0];
-    if (rst) begin
-      \$379  = 49'h0000000000000;
-    end
-  end
+    rq3_shift_7 <= \$378 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$380  = \$120 ;
+    \$380  = \$128 ;
     if (rst) begin
       \$380  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$381  = \$121 ;
+    \$381  = rq3_half_1;
     if (rst) begin
-      \$381  = 1'h0;
+      \$381  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$382  = \$124 ;
+    \$382  = rq3_half_2;
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$383  = \$128 ;
+    \$383  = rq3_half_3;
     if (rst) begin
-      \$383  = 51'h0000000000000;
+      \$383  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$384  = rq3_half_4;
+    if (rst) begin
+      \$384  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$385  = rq3_half_5;
+    if (rst) begin
+      \$385  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$386  = rq3_half_6;
+    if (rst) begin
+      \$386  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$387  = rq3_half_7;
+    if (rst) begin
+      \$387  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$388  = \$129 ;
+    if (rst) begin
+      \$388  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$389  = rq3_mask_1;
+    if (rst) begin
+      \$389  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$390  = rq3_mask_2;
+    if (rst) begin
+      \$390  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$391  = rq3_mask_3;
+    if (rst) begin
+      \$391  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$392  = rq3_mask_4;
+    if (rst) begin
+      \$392  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$393  = rq3_mask_5;
+    if (rst) begin
+      \$393  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$394  = rq3_mask_6;
+    if (rst) begin
+      \$394  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$395  = rq3_mask_7;
+    if (rst) begin
+      \$395  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$396  = i__payload[95:72];
+    if (rst) begin
+      \$396  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$397  = rq3_x[16:0];
+    if (rst) begin
+      \$397  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$398  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$398  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$399  = \$130 ;
+    if (rst) begin
+      \$399  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$400  = rq3_part0_0;
+    if (rst) begin
+      \$400  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$401  = rq3_part0_0_r;
+    if (rst) begin
+      \$401  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$402  = rq3_x[16:0];
+    if (rst) begin
+      \$402  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$403  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$403  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$404  = \$131 ;
+    if (rst) begin
+      \$404  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$405  = rq3_part0_1;
+    if (rst) begin
+      \$405  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$406  = rq3_part0_1_r;
+    if (rst) begin
+      \$406  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$407  = rq3_x[23:17];
+    if (rst) begin
+      \$407  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$408  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$408  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$409  = \$132 ;
+    if (rst) begin
+      \$409  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$410  = rq3_part1_0;
+    if (rst) begin
+      \$410  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$411  = rq3_part1_0_r;
+    if (rst) begin
+      \$411  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$412  = rq3_x[23:17];
+    if (rst) begin
+      \$412  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$413  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$413  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$414  = \$133 ;
+    if (rst) begin
+      \$414  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$415  = rq3_part1_1;
+    if (rst) begin
+      \$415  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$416  = rq3_part1_1_r;
+    if (rst) begin
+      \$416  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$417  = \$141 [48:0];
+    if (rst) begin
+      \$417  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$418  = \$142 ;
+    if (rst) begin
+      \$418  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$419  = \$143 ;
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$420  = \$146 ;
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$421  = \$150 [7:0];
+    if (rst) begin
+      \$421  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$422  = \$155 ;
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$423  = \$160 ;
+    if (rst) begin
+      \$423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$424  = \$12 [3:0];
+    if (rst) begin
+      \$424  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$425  = \$161 ;
+    if (rst) begin
+      \$425  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$426  = \$signature__addr ;
+    if (\$168 ) begin
+      \$426  = \$171 [3:0];
+    end
+    if (rst) begin
+      \$426  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$427  = rport__addr;
+    if (\$175 ) begin
+      \$427  = \$178 [3:0];
+    end
+    if (rst) begin
+      \$427  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$428  = \$191 [3:0];
+    if (rst) begin
+      \$428  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$429  = o__valid;
+    if (\$193 ) begin
+      \$429  = \$195 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$430  = o__payload;
+    if (\$193 ) begin
+      \$430  = \$197 ;
+    end
+    if (rst) begin
+      \$430  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$24  = 25'h1984122;
+      2'h1:
+          \$24  = 25'h133ab18;
+      2'h2:
+          \$24  = 25'h113ae97;
+      2'h3:
+          \$24  = 25'h18254b8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$56  = 25'h10c0c1a;
+      2'h1:
+          \$56  = 25'h14e34f3;
+      2'h2:
+          \$56  = 25'h12d2426;
+      2'h3:
+          \$56  = 25'h1420497;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$57  = 6'h21;
+      2'h1:
+          \$57  = 6'h21;
+      2'h2:
+          \$57  = 6'h21;
+      2'h3:
+          \$57  = 6'h2e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$58  = 46'h000100000000;
+      2'h1:
+          \$58  = 46'h000100000000;
+      2'h2:
+          \$58  = 46'h000100000000;
+      2'h3:
+          \$58  = 46'h200000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$59  = 46'h0001ffffffff;
+      2'h1:
+          \$59  = 46'h0001ffffffff;
+      2'h2:
+          \$59  = 46'h0001ffffffff;
+      2'h3:
+          \$59  = 46'h3fffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$91  = 25'h1da8e2c;
+      2'h1:
+          \$91  = 25'h15786a6;
+      2'h2:
+          \$91  = 25'h194b687;
+      2'h3:
+          \$91  = 25'h18206ca;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$92  = 6'h22;
+      2'h1:
+          \$92  = 6'h21;
+      2'h2:
+          \$92  = 6'h21;
+      2'h3:
+          \$92  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$93  = 49'h0000200000000;
+      2'h1:
+          \$93  = 49'h0000100000000;
+      2'h2:
+          \$93  = 49'h0000100000000;
+      2'h3:
+          \$93  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$94  = 49'h00003ffffffff;
+      2'h1:
+          \$94  = 49'h00001ffffffff;
+      2'h2:
+          \$94  = 49'h00001ffffffff;
+      2'h3:
+          \$94  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$126  = 25'h1044daa;
+      2'h1:
+          \$126  = 25'h142b60e;
+      2'h2:
+          \$126  = 25'h137c514;
+      2'h3:
+          \$126  = 25'h11af78f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$127  = 6'h21;
+      2'h1:
+          \$127  = 6'h21;
+      2'h2:
+          \$127  = 6'h21;
+      2'h3:
+          \$127  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$128  = 49'h0000100000000;
+      2'h1:
+          \$128  = 49'h0000100000000;
+      2'h2:
+          \$128  = 49'h0000100000000;
+      2'h3:
+          \$128  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$129  = 49'h00001ffffffff;
+      2'h1:
+          \$129  = 49'h00001ffffffff;
+      2'h2:
+          \$129  = 49'h00001ffffffff;
+      2'h3:
+          \$129  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$198  = group;
+    if (\$19 ) begin
+      \$198  = \$22 [1:0];
+    end
+    if (rst) begin
+      \$198  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$199  = \$23 ;
+    if (rst) begin
+      \$199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$200  = rq_valid_1;
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$201  = rq_valid_2;
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$202  = rq_valid_3;
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$203  = rq_valid_4;
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$204  = rq_valid_5;
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$205  = rq_valid_6;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$206  = rq_valid_7;
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$207  = rq_valid_8;
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$208  = \$24 ;
+    if (rst) begin
+      \$208  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$209  = rq0_mult_1;
+    if (rst) begin
+      \$209  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$210  = rq0_mult_2;
+    if (rst) begin
+      \$210  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$211  = rq0_mult_3;
+    if (rst) begin
+      \$211  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$212  = rq0_mult_4;
+    if (rst) begin
+      \$212  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$213  = rq0_mult_5;
+    if (rst) begin
+      \$213  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$214  = rq0_mult_6;
+    if (rst) begin
+      \$214  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$215  = rq0_mult_7;
+    if (rst) begin
+      \$215  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$216  = i__payload[23:0];
+    if (rst) begin
+      \$216  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$217  = rq0_x[16:0];
+    if (rst) begin
+      \$217  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$218  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$218  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$219  = \$25 ;
+    if (rst) begin
+      \$219  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$220  = rq0_part0_0;
+    if (rst) begin
+      \$220  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$221  = rq0_part0_0_r;
+    if (rst) begin
+      \$221  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$222  = rq0_x[16:0];
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$223  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$223  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$224  = \$26 ;
+    if (rst) begin
+      \$224  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$225  = rq0_part0_1;
+    if (rst) begin
+      \$225  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$226  = rq0_part0_1_r;
+    if (rst) begin
+      \$226  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$227  = rq0_x[23:17];
+    if (rst) begin
+      \$227  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$228  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$228  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$229  = \$27 ;
+    if (rst) begin
+      \$229  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$230  = rq0_part1_0;
+    if (rst) begin
+      \$230  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$231  = rq0_part1_0_r;
+    if (rst) begin
+      \$231  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$232  = rq0_x[23:17];
+    if (rst) begin
+      \$232  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$233  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$233  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$234  = \$28 ;
+    if (rst) begin
+      \$234  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$235  = rq0_part1_1;
+    if (rst) begin
+      \$235  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$236  = rq0_part1_1_r;
+    if (rst) begin
+      \$236  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$237  = \$36 [48:0];
+    if (rst) begin
+      \$237  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$238  = \$37 ;
+    if (rst) begin
+      \$238  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$239  = \$38 ;
+    if (rst) begin
+      \$239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$240  = \$41 ;
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$241  = \$45 [7:0];
+    if (rst) begin
+      \$241  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$242  = \$50 ;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$243  = \$55 ;
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$244  = \$56 ;
+    if (rst) begin
+      \$244  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$245  = rq1_mult_1;
+    if (rst) begin
+      \$245  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$246  = rq1_mult_2;
+    if (rst) begin
+      \$246  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$247  = rq1_mult_3;
+    if (rst) begin
+      \$247  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$248  = rq1_mult_4;
+    if (rst) begin
+      \$248  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$249  = rq1_mult_5;
+    if (rst) begin
+      \$249  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$250  = rq1_mult_6;
+    if (rst) begin
+      \$250  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$251  = rq1_mult_7;
+    if (rst) begin
+      \$251  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$252  = \$57 ;
+    if (rst) begin
+      \$252  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$253  = rq1_shift_1;
+    if (rst) begin
+      \$253  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$254  = rq1_shift_2;
+    if (rst) begin
+      \$254  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$255  = rq1_shift_3;
+    if (rst) begin
+      \$255  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$256  = rq1_shift_4;
+    if (rst) begin
+      \$256  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$257  = rq1_shift_5;
+    if (rst) begin
+      \$257  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$258  = rq1_shift_6;
+    if (rst) begin
+      \$258  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$259  = rq1_shift_7;
+    if (rst) begin
+      \$259  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$260  = \$58 ;
+    if (rst) begin
+      \$260  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$261  = rq1_half_1;
+    if (rst) begin
+      \$261  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$262  = rq1_half_2;
+    if (rst) begin
+      \$262  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$263  = rq1_half_3;
+    if (rst) begin
+      \$263  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$264  = rq1_half_4;
+    if (rst) begin
+      \$264  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$265  = rq1_half_5;
+    if (rst) begin
+      \$265  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$266  = rq1_half_6;
+    if (rst) begin
+      \$266  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$267  = rq1_half_7;
+    if (rst) begin
+      \$267  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$268  = \$59 ;
+    if (rst) begin
+      \$268  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$269  = rq1_mask_1;
+    if (rst) begin
+      \$269  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$270  = rq1_mask_2;
+    if (rst) begin
+      \$270  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$271  = rq1_mask_3;
+    if (rst) begin
+      \$271  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$272  = rq1_mask_4;
+    if (rst) begin
+      \$272  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$273  = rq1_mask_5;
+    if (rst) begin
+      \$273  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$274  = rq1_mask_6;
+    if (rst) begin
+      \$274  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$275  = rq1_mask_7;
+    if (rst) begin
+      \$275  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$276  = i__payload[47:24];
+    if (rst) begin
+      \$276  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$277  = rq1_x[16:0];
+    if (rst) begin
+      \$277  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$278  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$278  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$279  = \$60 ;
+    if (rst) begin
+      \$279  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$280  = rq1_part0_0;
+    if (rst) begin
+      \$280  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$281  = rq1_part0_0_r;
+    if (rst) begin
+      \$281  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$282  = rq1_x[16:0];
+    if (rst) begin
+      \$282  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$283  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$284  = \$61 ;
+    if (rst) begin
+      \$284  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$285  = rq1_part0_1;
+    if (rst) begin
+      \$285  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$286  = rq1_part0_1_r;
+    if (rst) begin
+      \$286  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$287  = rq1_x[23:17];
+    if (rst) begin
+      \$287  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$288  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$288  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$289  = \$62 ;
+    if (rst) begin
+      \$289  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$290  = rq1_part1_0;
+    if (rst) begin
+      \$290  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$291  = rq1_part1_0_r;
+    if (rst) begin
+      \$291  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$292  = rq1_x[23:17];
+    if (rst) begin
+      \$292  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$293  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$293  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$294  = \$63 ;
+    if (rst) begin
+      \$294  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$295  = rq1_part1_1;
+    if (rst) begin
+      \$295  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$296  = rq1_part1_1_r;
+    if (rst) begin
+      \$296  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$297  = \$71 [48:0];
+    if (rst) begin
+      \$297  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$298  = \$72 ;
+    if (rst) begin
+      \$298  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$299  = \$73 ;
+    if (rst) begin
+      \$299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$300  = \$76 ;
+    if (rst) begin
+      \$300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$301  = \$80 [7:0];
+    if (rst) begin
+      \$301  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$302  = \$85 ;
+    if (rst) begin
+      \$302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$303  = \$90 ;
+    if (rst) begin
+      \$303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$304  = \$91 ;
+    if (rst) begin
+      \$304  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$305  = rq2_mult_1;
+    if (rst) begin
+      \$305  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$306  = rq2_mult_2;
+    if (rst) begin
+      \$306  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$307  = rq2_mult_3;
+    if (rst) begin
+      \$307  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$308  = rq2_mult_4;
+    if (rst) begin
+      \$308  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$309  = rq2_mult_5;
+    if (rst) begin
+      \$309  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$310  = rq2_mult_6;
+    if (rst) begin
+      \$310  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$311  = rq2_mult_7;
+    if (rst) begin
+      \$311  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$312  = \$92 ;
+    if (rst) begin
+      \$312  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$313  = rq2_shift_1;
+    if (rst) begin
+      \$313  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$314  = rq2_shift_2;
+    if (rst) begin
+      \$314  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$315  = rq2_shift_3;
+    if (rst) begin
+      \$315  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$316  = rq2_shift_4;
+    if (rst) begin
+      \$316  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$317  = rq2_shift_5;
+    if (rst) begin
+      \$317  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$318  = rq2_shift_6;
+    if (rst) begin
+      \$318  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$319  = rq2_shift_7;
+    if (rst) begin
+      \$319  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$320  = \$93 ;
+    if (rst) begin
+      \$320  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$321  = rq2_half_1;
+    if (rst) begin
+      \$321  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$322  = rq2_half_2;
+    if (rst) begin
+      \$322  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$323  = rq2_half_3;
+    if (rst) begin
+      \$323  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$324  = rq2_half_4;
+    if (rst) begin
+      \$324  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$325  = rq2_half_5;
+    if (rst) begin
+      \$325  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$326  = rq2_half_6;
+    if (rst) begin
+      \$326  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$327  = rq2_half_7;
+    if (rst) begin
+      \$327  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$328  = \$94 ;
+    if (rst) begin
+      \$328  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$329  = rq2_mask_1;
+    if (rst) begin
+      \$329  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$330  = rq2_mask_2;
+    if (rst) begin
+      \$330  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$331  = rq2_mask_3;
+    if (rst) begin
+      \$331  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$332  = rq2_mask_4;
+    if (rst) begin
+      \$332  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$333  = rq2_mask_5;
+    if (rst) begin
+      \$333  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$334  = rq2_mask_6;
+    if (rst) begin
+      \$334  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$335  = rq2_mask_7;
+    if (rst) begin
+      \$335  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$336  = i__payload[71:48];
+    if (rst) begin
+      \$336  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$337  = rq2_x[16:0];
+    if (rst) begin
+      \$337  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$338  = rq2_mult_1[16:0];
+    if (rst) begin
+      \$338  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$339  = \$95 ;
+    if (rst) begin
+      \$339  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$340  = rq2_part0_0;
+    if (rst) begin
+      \$340  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$341  = rq2_part0_0_r;
+    if (rst) begin
+      \$341  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$342  = rq2_x[16:0];
+    if (rst) begin
+      \$342  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$343  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$343  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$344  = \$96 ;
+    if (rst) begin
+      \$344  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$345  = rq2_part0_1;
+    if (rst) begin
+      \$345  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$346  = rq2_part0_1_r;
+    if (rst) begin
+      \$346  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$347  = rq2_x[23:17];
+    if (rst) begin
+      \$347  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$348  = rq2_mult_1[16:0];
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$349  = \$97 ;
+    if (rst) begin
+      \$349  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$350  = rq2_part1_0;
+    if (rst) begin
+      \$350  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$351  = rq2_part1_0_r;
+    if (rst) begin
+      \$351  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$352  = rq2_x[23:17];
+    if (rst) begin
+      \$352  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$353  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$354  = \$98 ;
+    if (rst) begin
+      \$354  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$355  = rq2_part1_1;
+    if (rst) begin
+      \$355  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$356  = rq2_part1_1_r;
+    if (rst) begin
+      \$356  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$357  = \$106 [48:0];
+    if (rst) begin
+      \$357  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$358  = \$107 ;
+    if (rst) begin
+      \$358  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$359  = \$108 ;
+    if (rst) begin
+      \$359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$360  = \$111 ;
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$361  = \$115 [7:0];
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$362  = \$120 ;
+    if (rst) begin
+      \$362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$363  = \$125 ;
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$364  = \$126 ;
+    if (rst) begin
+      \$364  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$365  = rq3_mult_1;
+    if (rst) begin
+      \$365  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$366  = rq3_mult_2;
+    if (rst) begin
+      \$366  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$367  = rq3_mult_3;
+    if (rst) begin
+      \$367  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$368  = rq3_mult_4;
+    if (rst) begin
+      \$368  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$369  = rq3_mult_5;
+    if (rst) begin
+      \$369  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$370  = rq3_mult_6;
+    if (rst) begin
+      \$370  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$371  = rq3_mult_7;
+    if (rst) begin
+      \$371  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$372  = \$127 ;
+    if (rst) begin
+      \$372  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$373  = rq3_shift_1;
+    if (rst) begin
+      \$373  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$374  = rq3_shift_2;
+    if (rst) begin
+      \$374  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$375  = rq3_shift_3;
+    if (rst) begin
+      \$375  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$376  = rq3_shift_4;
+    if (rst) begin
+      \$376  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$377  = rq3_shift_5;
+    if (rst) begin
+      \$377  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$378  = rq3_shift_6;
+    if (rst) begin
+      \$378  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$379  = rq3_shift_7;
+    if (rst) begin
+      \$379  = 6'h00;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -15372,31 +15828,31 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
   assign rq0_rem[48:33] = 16'h0000;
   assign rq0_rem[32:0] = rq0_prod[32:0];
-  assign \$37  = { 1'h0, rq0_part0_0_rr };
-  assign \$39  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$41  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$43  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$45  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$48  = 1'h1;
-  assign \$49  = \$47 ;
-  assign \$62  = { 1'h0, rq1_part0_0_rr };
-  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$66  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$87  = { 1'h0, rq2_part0_0_rr };
-  assign \$89  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$91  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$93  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$112  = { 1'h0, rq3_part0_0_rr };
-  assign \$114  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$116  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$118  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$29  = { 1'h0, rq0_part0_0_rr };
+  assign \$31  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$33  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$35  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$37  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$40  = 1'h1;
+  assign \$41  = \$39 ;
+  assign \$64  = { 1'h0, rq1_part0_0_rr };
+  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$99  = { 1'h0, rq2_part0_0_rr };
+  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$103  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$105  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$134  = { 1'h0, rq3_part0_0_rr };
+  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19718,24 +20174,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [33:0] \$108 ;
-  reg [33:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [33:0] \$110 ;
-  reg [33:0] \$111 ;
-  reg [33:0] \$112 ;
-  reg [33:0] \$113 ;
-  reg [33:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [33:0] \$115 ;
   reg [33:0] \$116 ;
   reg [33:0] \$117 ;
@@ -19746,91 +20202,100 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
   reg [33:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
+  reg [33:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
   reg [33:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [6:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [23:0] \$138 ;
-  reg [23:0] \$139 ;
-  wire \$14 ;
-  reg [6:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [14:0] \$142 ;
-  reg [14:0] \$143 ;
-  reg [14:0] \$144 ;
-  reg [48:0] \$145 ;
-  reg [48:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [50:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [33:0] \$130 ;
+  reg [23:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [4:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [6:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [23:0] \$144 ;
+  reg [23:0] \$145 ;
+  reg [23:0] \$146 ;
+  reg [6:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [14:0] \$149 ;
+  wire [4:0] \$15 ;
+  reg [14:0] \$150 ;
+  reg [14:0] \$151 ;
+  reg [48:0] \$152 ;
+  reg [48:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [33:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [33:0] \$22 ;
-  reg [33:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [23:0] \$26 ;
-  wire [14:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [50:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [54:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [77:0] \$34 ;
-  wire [78:0] \$35 ;
-  wire [48:0] \$36 ;
+  reg [33:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [23:0] \$23 ;
+  wire [14:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [54:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [77:0] \$31 ;
+  wire [78:0] \$32 ;
+  wire [48:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [49:0] \$38 ;
   wire \$39 ;
-  wire [50:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [49:0] \$41 ;
+  wire [50:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [50:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -19839,40 +20304,40 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [3:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -19908,7 +20373,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [33:0] rq0_half_1 = 34'h000000000;
   reg [33:0] rq0_half_2 = 34'h000000000;
@@ -19938,6 +20403,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -19961,6 +20427,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -19991,889 +20458,914 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'h9;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 4'h9;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 5'h00 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(9'h16f);
+  assign \$45  = $signed(rq0_floor) < $signed(9'h170);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(8'h6e);
+  assign \$50  = $signed(rq0_floor) > $signed(8'h6f);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$20  = 25'h0000000;
+    \$17  = 25'h0000000;
     casez (group)
       4'h0:
-          \$20  = 25'h125194a;
+          \$17  = 25'h125194a;
       4'h1:
-          \$20  = 25'h15dac9b;
+          \$17  = 25'h15dac9b;
       4'h2:
-          \$20  = 25'h17c24cf;
+          \$17  = 25'h17c24cf;
       4'h3:
-          \$20  = 25'h194e178;
+          \$17  = 25'h194e178;
       4'h4:
-          \$20  = 25'h11284db;
+          \$17  = 25'h11284db;
       4'h5:
-          \$20  = 25'h1da56b9;
+          \$17  = 25'h1da56b9;
       4'h6:
-          \$20  = 25'h1581936;
+          \$17  = 25'h1581936;
       4'h7:
-          \$20  = 25'h17b52d4;
+          \$17  = 25'h17b52d4;
       4'h8:
-          \$20  = 25'h1bd45ef;
+          \$17  = 25'h1bd45ef;
       4'h9:
-          \$20  = 25'h12e16f4;
+          \$17  = 25'h12e16f4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$21  = 6'h00;
+    \$18  = 6'h00;
     casez (group)
       4'h0:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h1:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h2:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h3:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h4:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h5:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h6:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h7:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h8:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h9:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$22  = 34'h000000000;
+    \$19  = 34'h000000000;
     casez (group)
       4'h0:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h1:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h2:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h3:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h4:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h5:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h6:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h7:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h8:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h9:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$23  = 34'h000000000;
+    \$20  = 34'h000000000;
     casez (group)
       4'h0:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h1:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h2:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h3:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h4:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h5:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h6:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h7:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h8:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h9:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [3:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [3:0];
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 34'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 34'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 34'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 34'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 34'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 34'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = rq0_x[23:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 7'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 24'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 24'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = rq0_x[23:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 7'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[23:17];
     if (rst) begin
-      \$142  = 15'h0000;
+      \$142  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 15'h0000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 15'h0000;
+      \$144  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = \$35 [48:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 49'h0000000000000;
+      \$145  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 49'h0000000000000;
+      \$146  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[23:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 51'h0000000000000;
+      \$149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [48:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -6417,416 +6417,416 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [8:0] \$1 ;
   wire [5:0] \$10 ;
-  wire [54:0] \$100 ;
-  wire [58:0] \$101 ;
-  wire [77:0] \$102 ;
-  wire [78:0] \$103 ;
-  wire [48:0] \$104 ;
+  wire [77:0] \$100 ;
+  wire [78:0] \$101 ;
+  wire [48:0] \$102 ;
+  wire \$103 ;
+  wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
+  wire [49:0] \$107 ;
   wire \$108 ;
-  wire [49:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [50:0] \$110 ;
   wire \$111 ;
-  wire [50:0] \$112 ;
-  reg [24:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [34:0] \$115 ;
-  reg [34:0] \$116 ;
-  wire [33:0] \$117 ;
-  wire [24:0] \$118 ;
-  wire [23:0] \$119 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [14:0] \$120 ;
-  wire [34:0] \$121 ;
-  wire [35:0] \$122 ;
-  wire [55:0] \$123 ;
-  wire [56:0] \$124 ;
-  wire [54:0] \$125 ;
-  wire [58:0] \$126 ;
-  wire [77:0] \$127 ;
-  wire [78:0] \$128 ;
-  wire [48:0] \$129 ;
+  wire \$120 ;
+  reg [24:0] \$121 ;
+  wire [33:0] \$122 ;
+  wire [24:0] \$123 ;
+  wire [23:0] \$124 ;
+  wire [14:0] \$125 ;
+  wire [34:0] \$126 ;
+  wire [35:0] \$127 ;
+  wire [55:0] \$128 ;
+  wire [56:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [49:0] \$134 ;
+  wire [54:0] \$130 ;
+  wire [58:0] \$131 ;
+  wire [77:0] \$132 ;
+  wire [78:0] \$133 ;
+  wire [48:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [50:0] \$137 ;
-  reg [24:0] \$138 ;
-  reg [5:0] \$139 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire [49:0] \$139 ;
   wire \$14 ;
-  reg [34:0] \$140 ;
-  reg [34:0] \$141 ;
-  wire [33:0] \$142 ;
-  wire [24:0] \$143 ;
-  wire [23:0] \$144 ;
-  wire [14:0] \$145 ;
-  wire [34:0] \$146 ;
-  wire [35:0] \$147 ;
-  wire [55:0] \$148 ;
-  wire [56:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [50:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [54:0] \$150 ;
-  wire [58:0] \$151 ;
-  wire [77:0] \$152 ;
-  wire [78:0] \$153 ;
-  wire [48:0] \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [49:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  reg [24:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [34:0] \$155 ;
+  reg [34:0] \$156 ;
+  wire [33:0] \$157 ;
+  wire [24:0] \$158 ;
+  wire [23:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [50:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [50:0] \$165 ;
-  wire [50:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [50:0] \$169 ;
+  wire [14:0] \$160 ;
+  wire [34:0] \$161 ;
+  wire [35:0] \$162 ;
+  wire [55:0] \$163 ;
+  wire [56:0] \$164 ;
+  wire [54:0] \$165 ;
+  wire [58:0] \$166 ;
+  wire [77:0] \$167 ;
+  wire [78:0] \$168 ;
+  wire [48:0] \$169 ;
   wire \$17 ;
-  wire [50:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [50:0] \$173 ;
-  wire [50:0] \$174 ;
+  wire \$173 ;
+  wire [49:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire [50:0] \$177 ;
-  wire [50:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [50:0] \$181 ;
-  wire [50:0] \$182 ;
+  wire \$181 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [50:0] \$185 ;
-  wire [50:0] \$186 ;
+  wire \$185 ;
+  wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  reg [24:0] \$188 ;
+  reg [5:0] \$189 ;
   wire [3:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [4:0] \$196 ;
-  wire [4:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [34:0] \$190 ;
+  reg [34:0] \$191 ;
+  wire [33:0] \$192 ;
+  wire [24:0] \$193 ;
+  wire [23:0] \$194 ;
+  wire [14:0] \$195 ;
+  wire [34:0] \$196 ;
+  wire [35:0] \$197 ;
+  wire [55:0] \$198 ;
+  wire [56:0] \$199 ;
   wire [8:0] \$2 ;
   wire [3:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [4:0] \$203 ;
-  wire [4:0] \$204 ;
+  wire [54:0] \$200 ;
+  wire [58:0] \$201 ;
+  wire [77:0] \$202 ;
+  wire [78:0] \$203 ;
+  wire [48:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [49:0] \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [4:0] \$212 ;
+  wire [50:0] \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [5:0] \$217 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   reg [24:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [47:0] \$223 ;
-  reg [2:0] \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  wire [7:0] \$223 ;
+  wire [7:0] \$224 ;
+  wire [7:0] \$225 ;
+  wire [7:0] \$226 ;
+  wire [7:0] \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
   wire [33:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  wire [7:0] \$230 ;
+  wire [7:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [7:0] \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [24:0] \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [7:0] \$249 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire [4:0] \$244 ;
+  wire [4:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [23:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [6:0] \$253 ;
-  reg [16:0] \$254 ;
-  reg [23:0] \$255 ;
-  reg [23:0] \$256 ;
-  reg [23:0] \$257 ;
-  reg [6:0] \$258 ;
-  reg [7:0] \$259 ;
+  wire \$250 ;
+  wire [4:0] \$251 ;
+  wire [4:0] \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire [14:0] \$26 ;
-  reg [14:0] \$260 ;
-  reg [14:0] \$261 ;
-  reg [14:0] \$262 ;
-  reg [48:0] \$263 ;
-  reg [48:0] \$264 ;
-  reg \$265 ;
-  reg \$266 ;
-  reg [50:0] \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
+  wire [4:0] \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire [5:0] \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [34:0] \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
+  wire \$270 ;
+  wire [47:0] \$271 ;
+  reg [2:0] \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [35:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [35:0] \$284 ;
-  reg [35:0] \$285 ;
-  reg [35:0] \$286 ;
-  reg [35:0] \$287 ;
-  reg [35:0] \$288 ;
-  reg [35:0] \$289 ;
+  reg \$280 ;
+  reg \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
   wire [55:0] \$29 ;
-  reg [35:0] \$290 ;
-  reg [35:0] \$291 ;
-  reg [35:0] \$292 ;
-  reg [35:0] \$293 ;
-  reg [35:0] \$294 ;
-  reg [35:0] \$295 ;
-  reg [35:0] \$296 ;
-  reg [35:0] \$297 ;
-  reg [35:0] \$298 ;
-  reg [35:0] \$299 ;
+  reg [23:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [33:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
   wire [56:0] \$30 ;
-  reg [23:0] \$300 ;
-  reg [16:0] \$301 ;
+  reg [24:0] \$300 ;
+  reg [6:0] \$301 ;
   reg [16:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [16:0] \$306 ;
+  reg [23:0] \$303 ;
+  reg [23:0] \$304 ;
+  reg [23:0] \$305 ;
+  reg [6:0] \$306 ;
   reg [7:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [14:0] \$308 ;
+  reg [14:0] \$309 ;
   wire [54:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [6:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [23:0] \$313 ;
-  reg [23:0] \$314 ;
-  reg [23:0] \$315 ;
-  reg [6:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [14:0] \$318 ;
-  reg [14:0] \$319 ;
+  reg [14:0] \$310 ;
+  reg [48:0] \$311 ;
+  reg [48:0] \$312 ;
+  reg \$313 ;
+  reg \$314 ;
+  reg [7:0] \$315 ;
+  reg \$316 ;
+  reg \$317 ;
+  reg [24:0] \$318 ;
+  reg [24:0] \$319 ;
   wire [58:0] \$32 ;
-  reg [14:0] \$320 ;
-  reg [48:0] \$321 ;
-  reg [48:0] \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg [50:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
+  reg [24:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [24:0] \$322 ;
+  reg [24:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [5:0] \$326 ;
+  reg [5:0] \$327 ;
+  reg [5:0] \$328 ;
+  reg [5:0] \$329 ;
   wire [77:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [23:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [33:0] \$337 ;
-  reg [33:0] \$338 ;
-  reg [33:0] \$339 ;
+  reg [5:0] \$330 ;
+  reg [5:0] \$331 ;
+  reg [5:0] \$332 ;
+  reg [5:0] \$333 ;
+  reg [35:0] \$334 ;
+  reg [35:0] \$335 ;
+  reg [35:0] \$336 ;
+  reg [35:0] \$337 ;
+  reg [35:0] \$338 ;
+  reg [35:0] \$339 ;
   wire [78:0] \$34 ;
-  reg [16:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [6:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [23:0] \$347 ;
-  reg [23:0] \$348 ;
-  reg [23:0] \$349 ;
+  reg [35:0] \$340 ;
+  reg [35:0] \$341 ;
+  reg [35:0] \$342 ;
+  reg [35:0] \$343 ;
+  reg [35:0] \$344 ;
+  reg [35:0] \$345 ;
+  reg [35:0] \$346 ;
+  reg [35:0] \$347 ;
+  reg [35:0] \$348 ;
+  reg [35:0] \$349 ;
   wire [48:0] \$35 ;
-  reg [6:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [14:0] \$352 ;
-  reg [14:0] \$353 ;
-  reg [14:0] \$354 ;
-  reg [48:0] \$355 ;
-  reg [48:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg [50:0] \$359 ;
+  reg [23:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [33:0] \$353 ;
+  reg [33:0] \$354 ;
+  reg [33:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire \$36 ;
   reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [23:0] \$368 ;
-  reg [16:0] \$369 ;
+  reg [6:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [23:0] \$363 ;
+  reg [23:0] \$364 ;
+  reg [23:0] \$365 ;
+  reg [6:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [14:0] \$368 ;
+  reg [14:0] \$369 ;
   wire \$37 ;
-  reg [16:0] \$370 ;
-  reg [33:0] \$371 ;
-  reg [33:0] \$372 ;
-  reg [33:0] \$373 ;
-  reg [16:0] \$374 ;
+  reg [14:0] \$370 ;
+  reg [48:0] \$371 ;
+  reg [48:0] \$372 ;
+  reg \$373 ;
+  reg \$374 ;
   reg [7:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
+  reg \$376 ;
+  reg \$377 ;
   reg [24:0] \$378 ;
-  reg [6:0] \$379 ;
+  reg [24:0] \$379 ;
   wire \$38 ;
-  reg [16:0] \$380 ;
-  reg [23:0] \$381 ;
-  reg [23:0] \$382 ;
-  reg [23:0] \$383 ;
-  reg [6:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [14:0] \$386 ;
-  reg [14:0] \$387 ;
-  reg [14:0] \$388 ;
-  reg [48:0] \$389 ;
+  reg [24:0] \$380 ;
+  reg [24:0] \$381 ;
+  reg [24:0] \$382 ;
+  reg [24:0] \$383 ;
+  reg [24:0] \$384 ;
+  reg [24:0] \$385 ;
+  reg [23:0] \$386 ;
+  reg [16:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [33:0] \$389 ;
   wire \$39 ;
-  reg [48:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg [50:0] \$393 ;
+  reg [33:0] \$390 ;
+  reg [33:0] \$391 ;
+  reg [16:0] \$392 ;
+  reg [7:0] \$393 ;
   reg [24:0] \$394 ;
   reg [24:0] \$395 ;
   reg [24:0] \$396 ;
-  reg [24:0] \$397 ;
-  reg [24:0] \$398 ;
-  reg [24:0] \$399 ;
+  reg [6:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [23:0] \$399 ;
   wire [8:0] \$4 ;
   wire [49:0] \$40 ;
-  reg [24:0] \$400 ;
-  reg [24:0] \$401 ;
-  reg [5:0] \$402 ;
-  reg [5:0] \$403 ;
-  reg [5:0] \$404 ;
-  reg [5:0] \$405 ;
-  reg [5:0] \$406 ;
-  reg [5:0] \$407 ;
-  reg [5:0] \$408 ;
-  reg [5:0] \$409 ;
+  reg [23:0] \$400 ;
+  reg [23:0] \$401 ;
+  reg [6:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [14:0] \$404 ;
+  reg [14:0] \$405 ;
+  reg [14:0] \$406 ;
+  reg [48:0] \$407 ;
+  reg [48:0] \$408 ;
+  reg \$409 ;
   wire \$41 ;
-  reg [34:0] \$410 ;
-  reg [34:0] \$411 ;
-  reg [34:0] \$412 ;
-  reg [34:0] \$413 ;
-  reg [34:0] \$414 ;
-  reg [34:0] \$415 ;
-  reg [34:0] \$416 ;
-  reg [34:0] \$417 ;
-  reg [34:0] \$418 ;
-  reg [34:0] \$419 ;
+  reg \$410 ;
+  reg [7:0] \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg [24:0] \$414 ;
+  reg [24:0] \$415 ;
+  reg [24:0] \$416 ;
+  reg [24:0] \$417 ;
+  reg [24:0] \$418 ;
+  reg [24:0] \$419 ;
   wire \$42 ;
-  reg [34:0] \$420 ;
-  reg [34:0] \$421 ;
-  reg [34:0] \$422 ;
-  reg [34:0] \$423 ;
-  reg [34:0] \$424 ;
-  reg [34:0] \$425 ;
-  reg [23:0] \$426 ;
-  reg [16:0] \$427 ;
+  reg [24:0] \$420 ;
+  reg [24:0] \$421 ;
+  reg [23:0] \$422 ;
+  reg [16:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [33:0] \$425 ;
+  reg [33:0] \$426 ;
+  reg [33:0] \$427 ;
   reg [16:0] \$428 ;
-  reg [33:0] \$429 ;
+  reg [7:0] \$429 ;
   wire [50:0] \$43 ;
-  reg [33:0] \$430 ;
-  reg [33:0] \$431 ;
-  reg [16:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [24:0] \$434 ;
-  reg [24:0] \$435 ;
-  reg [24:0] \$436 ;
-  reg [6:0] \$437 ;
-  reg [16:0] \$438 ;
-  reg [23:0] \$439 ;
-  reg [24:0] \$44 ;
-  reg [23:0] \$440 ;
-  reg [23:0] \$441 ;
-  reg [6:0] \$442 ;
-  reg [7:0] \$443 ;
-  reg [14:0] \$444 ;
-  reg [14:0] \$445 ;
-  reg [14:0] \$446 ;
-  reg [48:0] \$447 ;
-  reg [48:0] \$448 ;
+  reg [24:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [6:0] \$433 ;
+  reg [16:0] \$434 ;
+  reg [23:0] \$435 ;
+  reg [23:0] \$436 ;
+  reg [23:0] \$437 ;
+  reg [6:0] \$438 ;
+  reg [7:0] \$439 ;
+  wire \$44 ;
+  reg [14:0] \$440 ;
+  reg [14:0] \$441 ;
+  reg [14:0] \$442 ;
+  reg [48:0] \$443 ;
+  reg [48:0] \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg [7:0] \$447 ;
+  reg \$448 ;
   reg \$449 ;
-  reg [5:0] \$45 ;
-  reg \$450 ;
-  reg [50:0] \$451 ;
+  wire \$45 ;
+  reg [24:0] \$450 ;
+  reg [24:0] \$451 ;
   reg [24:0] \$452 ;
   reg [24:0] \$453 ;
   reg [24:0] \$454 ;
   reg [24:0] \$455 ;
   reg [24:0] \$456 ;
   reg [24:0] \$457 ;
-  reg [24:0] \$458 ;
-  reg [24:0] \$459 ;
-  reg [35:0] \$46 ;
+  reg [5:0] \$458 ;
+  reg [5:0] \$459 ;
+  wire \$46 ;
   reg [5:0] \$460 ;
   reg [5:0] \$461 ;
   reg [5:0] \$462 ;
   reg [5:0] \$463 ;
   reg [5:0] \$464 ;
   reg [5:0] \$465 ;
-  reg [5:0] \$466 ;
-  reg [5:0] \$467 ;
+  reg [34:0] \$466 ;
+  reg [34:0] \$467 ;
   reg [34:0] \$468 ;
   reg [34:0] \$469 ;
-  reg [35:0] \$47 ;
+  wire \$47 ;
   reg [34:0] \$470 ;
   reg [34:0] \$471 ;
   reg [34:0] \$472 ;
@@ -6837,106 +6837,166 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] \$477 ;
   reg [34:0] \$478 ;
   reg [34:0] \$479 ;
-  wire [33:0] \$48 ;
+  wire \$48 ;
   reg [34:0] \$480 ;
   reg [34:0] \$481 ;
-  reg [34:0] \$482 ;
-  reg [34:0] \$483 ;
-  reg [23:0] \$484 ;
-  reg [16:0] \$485 ;
-  reg [16:0] \$486 ;
+  reg [23:0] \$482 ;
+  reg [16:0] \$483 ;
+  reg [16:0] \$484 ;
+  reg [33:0] \$485 ;
+  reg [33:0] \$486 ;
   reg [33:0] \$487 ;
-  reg [33:0] \$488 ;
-  reg [33:0] \$489 ;
-  wire [24:0] \$49 ;
-  reg [16:0] \$490 ;
-  reg [7:0] \$491 ;
+  reg [16:0] \$488 ;
+  reg [7:0] \$489 ;
+  wire \$49 ;
+  reg [24:0] \$490 ;
+  reg [24:0] \$491 ;
   reg [24:0] \$492 ;
-  reg [24:0] \$493 ;
-  reg [24:0] \$494 ;
-  reg [6:0] \$495 ;
-  reg [16:0] \$496 ;
+  reg [6:0] \$493 ;
+  reg [16:0] \$494 ;
+  reg [23:0] \$495 ;
+  reg [23:0] \$496 ;
   reg [23:0] \$497 ;
-  reg [23:0] \$498 ;
-  reg [23:0] \$499 ;
+  reg [6:0] \$498 ;
+  reg [7:0] \$499 ;
   wire [8:0] \$5 ;
-  wire [23:0] \$50 ;
-  reg [6:0] \$500 ;
-  reg [7:0] \$501 ;
+  wire \$50 ;
+  reg [14:0] \$500 ;
+  reg [14:0] \$501 ;
   reg [14:0] \$502 ;
-  reg [14:0] \$503 ;
-  reg [14:0] \$504 ;
-  reg [48:0] \$505 ;
-  reg [48:0] \$506 ;
-  reg \$507 ;
+  reg [48:0] \$503 ;
+  reg [48:0] \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [7:0] \$507 ;
   reg \$508 ;
-  reg [50:0] \$509 ;
-  wire [14:0] \$51 ;
-  reg [7:0] \$510 ;
-  reg [7:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg [7:0] \$513 ;
-  reg [7:0] \$514 ;
-  reg [7:0] \$515 ;
-  reg [3:0] \$516 ;
-  reg \$517 ;
-  reg [3:0] \$518 ;
-  reg [3:0] \$519 ;
-  wire [34:0] \$52 ;
-  reg [3:0] \$520 ;
-  reg \$521 ;
-  reg [47:0] \$522 ;
-  wire [35:0] \$53 ;
-  wire [55:0] \$54 ;
-  wire [56:0] \$55 ;
-  wire [54:0] \$56 ;
-  wire [58:0] \$57 ;
-  wire [77:0] \$58 ;
-  wire [78:0] \$59 ;
+  reg \$509 ;
+  wire \$51 ;
+  reg [24:0] \$510 ;
+  reg [24:0] \$511 ;
+  reg [24:0] \$512 ;
+  reg [24:0] \$513 ;
+  reg [24:0] \$514 ;
+  reg [24:0] \$515 ;
+  reg [24:0] \$516 ;
+  reg [24:0] \$517 ;
+  reg [5:0] \$518 ;
+  reg [5:0] \$519 ;
+  wire \$52 ;
+  reg [5:0] \$520 ;
+  reg [5:0] \$521 ;
+  reg [5:0] \$522 ;
+  reg [5:0] \$523 ;
+  reg [5:0] \$524 ;
+  reg [5:0] \$525 ;
+  reg [34:0] \$526 ;
+  reg [34:0] \$527 ;
+  reg [34:0] \$528 ;
+  reg [34:0] \$529 ;
+  wire \$53 ;
+  reg [34:0] \$530 ;
+  reg [34:0] \$531 ;
+  reg [34:0] \$532 ;
+  reg [34:0] \$533 ;
+  reg [34:0] \$534 ;
+  reg [34:0] \$535 ;
+  reg [34:0] \$536 ;
+  reg [34:0] \$537 ;
+  reg [34:0] \$538 ;
+  reg [34:0] \$539 ;
+  reg [24:0] \$54 ;
+  reg [34:0] \$540 ;
+  reg [34:0] \$541 ;
+  reg [23:0] \$542 ;
+  reg [16:0] \$543 ;
+  reg [16:0] \$544 ;
+  reg [33:0] \$545 ;
+  reg [33:0] \$546 ;
+  reg [33:0] \$547 ;
+  reg [16:0] \$548 ;
+  reg [7:0] \$549 ;
+  reg [5:0] \$55 ;
+  reg [24:0] \$550 ;
+  reg [24:0] \$551 ;
+  reg [24:0] \$552 ;
+  reg [6:0] \$553 ;
+  reg [16:0] \$554 ;
+  reg [23:0] \$555 ;
+  reg [23:0] \$556 ;
+  reg [23:0] \$557 ;
+  reg [6:0] \$558 ;
+  reg [7:0] \$559 ;
+  reg [35:0] \$56 ;
+  reg [14:0] \$560 ;
+  reg [14:0] \$561 ;
+  reg [14:0] \$562 ;
+  reg [48:0] \$563 ;
+  reg [48:0] \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg [7:0] \$567 ;
+  reg \$568 ;
+  reg \$569 ;
+  reg [35:0] \$57 ;
+  reg [7:0] \$570 ;
+  reg [7:0] \$571 ;
+  reg [7:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [7:0] \$574 ;
+  reg [7:0] \$575 ;
+  reg [3:0] \$576 ;
+  reg \$577 ;
+  reg [3:0] \$578 ;
+  reg [3:0] \$579 ;
+  wire [33:0] \$58 ;
+  reg [3:0] \$580 ;
+  reg \$581 ;
+  reg [47:0] \$582 ;
+  wire [24:0] \$59 ;
   wire [8:0] \$6 ;
-  wire [48:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire [49:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire [50:0] \$68 ;
-  reg [24:0] \$69 ;
+  wire [23:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [34:0] \$62 ;
+  wire [35:0] \$63 ;
+  wire [55:0] \$64 ;
+  wire [56:0] \$65 ;
+  wire [54:0] \$66 ;
+  wire [58:0] \$67 ;
+  wire [77:0] \$68 ;
+  wire [78:0] \$69 ;
   wire \$7 ;
-  wire [33:0] \$70 ;
-  wire [24:0] \$71 ;
-  wire [23:0] \$72 ;
-  wire [14:0] \$73 ;
-  wire [34:0] \$74 ;
-  wire [35:0] \$75 ;
-  wire [55:0] \$76 ;
-  wire [56:0] \$77 ;
-  wire [54:0] \$78 ;
-  wire [58:0] \$79 ;
+  wire [48:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [49:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [50:0] \$78 ;
+  wire \$79 ;
   wire [4:0] \$8 ;
-  wire [77:0] \$80 ;
-  wire [78:0] \$81 ;
-  wire [48:0] \$82 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [49:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  reg [24:0] \$89 ;
   wire \$9 ;
-  wire [50:0] \$90 ;
-  reg [24:0] \$91 ;
-  wire [33:0] \$92 ;
-  wire [24:0] \$93 ;
-  wire [23:0] \$94 ;
-  wire [14:0] \$95 ;
-  wire [34:0] \$96 ;
-  wire [35:0] \$97 ;
-  wire [55:0] \$98 ;
-  wire [56:0] \$99 ;
+  wire [33:0] \$90 ;
+  wire [24:0] \$91 ;
+  wire [23:0] \$92 ;
+  wire [14:0] \$93 ;
+  wire [34:0] \$94 ;
+  wire [35:0] \$95 ;
+  wire [55:0] \$96 ;
+  wire [56:0] \$97 ;
+  wire [54:0] \$98 ;
+  wire [58:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [47:0] \$signature__data ;
   wire \$signature__en ;
@@ -6998,7 +7058,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [3:0] rport__addr = 4'h0;
   wire [47:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
@@ -7013,6 +7073,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -7028,13 +7089,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
-  reg [50:0] rq1_code = 51'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [48:0] rq1_floor = 49'h0000000000000;
   reg [35:0] rq1_half_1 = 36'h000000000;
   reg [35:0] rq1_half_2 = 36'h000000000;
@@ -7065,6 +7127,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -7088,13 +7151,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [6:0] rq1_x1_0 = 7'h00;
   reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
-  reg [50:0] rq2_code = 51'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [48:0] rq2_floor = 49'h0000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
@@ -7109,6 +7173,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -7124,13 +7189,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [6:0] rq2_x1_0 = 7'h00;
   reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
-  reg [50:0] rq3_code = 51'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [48:0] rq3_floor = 49'h0000000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
@@ -7145,6 +7211,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -7160,13 +7227,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
   reg [6:0] rq3_x1_0 = 7'h00;
   reg [6:0] rq3_x1_1 = 7'h00;
   reg rq4_above = 1'h0;
-  reg [50:0] rq4_code = 51'h0000000000000;
+  reg [7:0] rq4_code = 8'h00;
   reg [48:0] rq4_floor = 49'h0000000000000;
   reg [34:0] rq4_half_1 = 35'h000000000;
   reg [34:0] rq4_half_2 = 35'h000000000;
@@ -7197,6 +7265,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq4_mult_7 = 25'h0000000;
   reg [24:0] rq4_mult_8 = 25'h0000000;
   reg [7:0] rq4_out = 8'h00;
+  reg rq4_over = 1'h0;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [33:0] rq4_part0_0_rr = 34'h000000000;
@@ -7220,13 +7289,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq4_shift_7 = 6'h00;
   reg [5:0] rq4_shift_8 = 6'h00;
   reg rq4_tie = 1'h0;
+  reg rq4_under = 1'h0;
   reg [23:0] rq4_x = 24'h000000;
   reg [16:0] rq4_x0_0 = 17'h00000;
   reg [16:0] rq4_x0_1 = 17'h00000;
   reg [6:0] rq4_x1_0 = 7'h00;
   reg [6:0] rq4_x1_1 = 7'h00;
   reg rq5_above = 1'h0;
-  reg [50:0] rq5_code = 51'h0000000000000;
+  reg [7:0] rq5_code = 8'h00;
   reg [48:0] rq5_floor = 49'h0000000000000;
   reg [34:0] rq5_half_1 = 35'h000000000;
   reg [34:0] rq5_half_2 = 35'h000000000;
@@ -7257,6 +7327,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq5_mult_7 = 25'h0000000;
   reg [24:0] rq5_mult_8 = 25'h0000000;
   reg [7:0] rq5_out = 8'h00;
+  reg rq5_over = 1'h0;
   reg [33:0] rq5_part0_0 = 34'h000000000;
   reg [33:0] rq5_part0_0_r = 34'h000000000;
   reg [33:0] rq5_part0_0_rr = 34'h000000000;
@@ -7280,6 +7351,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq5_shift_7 = 6'h00;
   reg [5:0] rq5_shift_8 = 6'h00;
   reg rq5_tie = 1'h0;
+  reg rq5_under = 1'h0;
   reg [23:0] rq5_x = 24'h000000;
   reg [16:0] rq5_x0_0 = 17'h00000;
   reg [16:0] rq5_x0_1 = 17'h00000;
@@ -7580,367 +7652,499 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_part0_1 <= \$342 ;
+    rq1_half_3 <= \$336 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$343 ;
+    rq1_half_4 <= \$337 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$344 ;
+    rq1_half_5 <= \$338 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$345 ;
+    rq1_half_6 <= \$339 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$346 ;
+    rq1_half_7 <= \$340 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$347 ;
+    rq1_half_8 <= \$341 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$348 ;
+    rq1_mask_1 <= \$342 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$349 ;
+    rq1_mask_2 <= \$343 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$350 ;
+    rq1_mask_3 <= \$344 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$351 ;
+    rq1_mask_4 <= \$345 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$352 ;
+    rq1_mask_5 <= \$346 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$353 ;
+    rq1_mask_6 <= \$347 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$354 ;
+    rq1_mask_7 <= \$348 ;
   always @(posedge clk)
-    rq2_prod <= \$355 ;
+    rq1_mask_8 <= \$349 ;
   always @(posedge clk)
-    rq2_floor <= \$356 ;
+    rq1_x <= \$350 ;
   always @(posedge clk)
-    rq2_above <= \$357 ;
+    rq1_x0_0 <= \$351 ;
   always @(posedge clk)
-    rq2_tie <= \$358 ;
+    rq1_m0_0 <= \$352 ;
   always @(posedge clk)
-    rq2_code <= \$359 ;
+    rq1_part0_0 <= \$353 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$360 ;
+    rq1_part0_0_r <= \$354 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$361 ;
+    rq1_part0_0_rr <= \$355 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$362 ;
+    rq1_x0_1 <= \$356 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$363 ;
+    rq1_m0_1 <= \$357 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$364 ;
+    rq1_part0_1 <= \$358 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$365 ;
+    rq1_part0_1_r <= \$359 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$366 ;
+    rq1_part0_1_rr <= \$360 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$367 ;
+    rq1_x1_0 <= \$361 ;
   always @(posedge clk)
-    rq3_x <= \$368 ;
+    rq1_m1_0 <= \$362 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$369 ;
+    rq1_part1_0 <= \$363 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$370 ;
+    rq1_part1_0_r <= \$364 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$371 ;
+    rq1_part1_0_rr <= \$365 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$372 ;
+    rq1_x1_1 <= \$366 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$373 ;
+    rq1_m1_1 <= \$367 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$374 ;
+    rq1_part1_1 <= \$368 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$375 ;
+    rq1_part1_1_r <= \$369 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$376 ;
+    rq1_part1_1_rr <= \$370 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$377 ;
+    rq1_prod <= \$371 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$378 ;
+    rq1_floor <= \$372 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$379 ;
+    rq1_above <= \$373 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$380 ;
+    rq1_tie <= \$374 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$381 ;
+    rq1_code <= \$375 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$382 ;
+    rq1_under <= \$376 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$383 ;
+    rq1_over <= \$377 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$384 ;
+    rq2_mult_1 <= \$378 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$385 ;
+    rq2_mult_2 <= \$379 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$386 ;
+    rq2_mult_3 <= \$380 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$387 ;
+    rq2_mult_4 <= \$381 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$388 ;
+    rq2_mult_5 <= \$382 ;
   always @(posedge clk)
-    rq3_prod <= \$389 ;
+    rq2_mult_6 <= \$383 ;
   always @(posedge clk)
-    rq3_floor <= \$390 ;
+    rq2_mult_7 <= \$384 ;
   always @(posedge clk)
-    rq3_above <= \$391 ;
+    rq2_mult_8 <= \$385 ;
   always @(posedge clk)
-    rq3_tie <= \$392 ;
+    rq2_x <= \$386 ;
   always @(posedge clk)
-    rq3_code <= \$393 ;
+    rq2_x0_0 <= \$387 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$394 ;
+    rq2_m0_0 <= \$388 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$395 ;
+    rq2_part0_0 <= \$389 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$396 ;
+    rq2_part0_0_r <= \$390 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$397 ;
+    rq2_part0_0_rr <= \$391 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$398 ;
+    rq2_x0_1 <= \$392 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$399 ;
+    rq2_m0_1 <= \$393 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$400 ;
+    rq2_part0_1 <= \$394 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$401 ;
+    rq2_part0_1_r <= \$395 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$402 ;
+    rq2_part0_1_rr <= \$396 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$403 ;
+    rq2_x1_0 <= \$397 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$404 ;
+    rq2_m1_0 <= \$398 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$405 ;
+    rq2_part1_0 <= \$399 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$406 ;
+    rq2_part1_0_r <= \$400 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$407 ;
+    rq2_part1_0_rr <= \$401 ;
   always @(posedge clk)
-    rq4_shift_7 <= \$408 ;
+    rq2_x1_1 <= \$402 ;
   always @(posedge clk)
-    rq4_shift_8 <= \$409 ;
+    rq2_m1_1 <= \$403 ;
   always @(posedge clk)
-    rq4_half_1 <= \$410 ;
+    rq2_part1_1 <= \$404 ;
   always @(posedge clk)
-    rq4_half_2 <= \$411 ;
+    rq2_part1_1_r <= \$405 ;
   always @(posedge clk)
-    rq4_half_3 <= \$412 ;
+    rq2_part1_1_rr <= \$406 ;
   always @(posedge clk)
-    rq4_half_4 <= \$413 ;
+    rq2_prod <= \$407 ;
   always @(posedge clk)
-    rq4_half_5 <= \$414 ;
+    rq2_floor <= \$408 ;
   always @(posedge clk)
-    rq4_half_6 <= \$415 ;
+    rq2_above <= \$409 ;
   always @(posedge clk)
-    rq4_half_7 <= \$416 ;
+    rq2_tie <= \$410 ;
   always @(posedge clk)
-    rq4_half_8 <= \$417 ;
+    rq2_code <= \$411 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$418 ;
+    rq2_under <= \$412 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$419 ;
+    rq2_over <= \$413 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$420 ;
+    rq3_mult_1 <= \$414 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$421 ;
+    rq3_mult_2 <= \$415 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$422 ;
+    rq3_mult_3 <= \$416 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$423 ;
+    rq3_mult_4 <= \$417 ;
   always @(posedge clk)
-    rq4_mask_7 <= \$424 ;
+    rq3_mult_5 <= \$418 ;
   always @(posedge clk)
-    rq4_mask_8 <= \$425 ;
+    rq3_mult_6 <= \$419 ;
   always @(posedge clk)
-    rq4_x <= \$426 ;
+    rq3_mult_7 <= \$420 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$427 ;
+    rq3_mult_8 <= \$421 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$428 ;
+    rq3_x <= \$422 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$429 ;
+    rq3_x0_0 <= \$423 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$430 ;
+    rq3_m0_0 <= \$424 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$431 ;
+    rq3_part0_0 <= \$425 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$432 ;
+    rq3_part0_0_r <= \$426 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$433 ;
+    rq3_part0_0_rr <= \$427 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$434 ;
+    rq3_x0_1 <= \$428 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$435 ;
+    rq3_m0_1 <= \$429 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$436 ;
+    rq3_part0_1 <= \$430 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$437 ;
+    rq3_part0_1_r <= \$431 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$438 ;
+    rq3_part0_1_rr <= \$432 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$439 ;
+    rq3_x1_0 <= \$433 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$440 ;
+    rq3_m1_0 <= \$434 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$441 ;
+    rq3_part1_0 <= \$435 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$442 ;
+    rq3_part1_0_r <= \$436 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$443 ;
+    rq3_part1_0_rr <= \$437 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$444 ;
+    rq3_x1_1 <= \$438 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$445 ;
+    rq3_m1_1 <= \$439 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$446 ;
+    rq3_part1_1 <= \$440 ;
   always @(posedge clk)
-    rq4_prod <= \$447 ;
+    rq3_part1_1_r <= \$441 ;
   always @(posedge clk)
-    rq4_floor <= \$448 ;
+    rq3_part1_1_rr <= \$442 ;
   always @(posedge clk)
-    rq4_above <= \$449 ;
+    rq3_prod <= \$443 ;
   always @(posedge clk)
-    rq4_tie <= \$450 ;
+    rq3_floor <= \$444 ;
   always @(posedge clk)
-    rq4_code <= \$451 ;
+    rq3_above <= \$445 ;
   always @(posedge clk)
-    rq5_mult_1 <= \$452 ;
+    rq3_tie <= \$446 ;
   always @(posedge clk)
-    rq5_mult_2 <= \$453 ;
+    rq3_code <= \$447 ;
   always @(posedge clk)
-    rq5_mult_3 <= \$454 ;
+    rq3_under <= \$448 ;
   always @(posedge clk)
-    rq5_mult_4 <= \$455 ;
+    rq3_over <= \$449 ;
   always @(posedge clk)
-    rq5_mult_5 <= \$456 ;
+    rq4_mult_1 <= \$450 ;
   always @(posedge clk)
-    rq5_mult_6 <= \$457 ;
+    rq4_mult_2 <= \$451 ;
   always @(posedge clk)
-    rq5_mult_7 <= \$458 ;
+    rq4_mult_3 <= \$452 ;
   always @(posedge clk)
-    rq5_mult_8 <= \$459 ;
+    rq4_mult_4 <= \$453 ;
   always @(posedge clk)
-    rq5_shift_1 <= \$460 ;
+    rq4_mult_5 <= \$454 ;
   always @(posedge clk)
-    rq5_shift_2 <= \$461 ;
+    rq4_mult_6 <= \$455 ;
   always @(posedge clk)
-    rq5_shift_3 <= \$462 ;
+    rq4_mult_7 <= \$456 ;
   always @(posedge clk)
-    rq5_shift_4 <= \$463 ;
+    rq4_mult_8 <= \$457 ;
   always @(posedge clk)
-    rq5_shift_5 <= \$464 ;
+    rq4_shift_1 <= \$458 ;
   always @(posedge clk)
-    rq5_shift_6 <= \$465 ;
+    rq4_shift_2 <= \$459 ;
   always @(posedge clk)
-    rq5_shift_7 <= \$466 ;
+    rq4_shift_3 <= \$460 ;
   always @(posedge clk)
-    rq5_shift_8 <= \$467 ;
+    rq4_shift_4 <= \$461 ;
   always @(posedge clk)
-    rq5_half_1 <= \$468 ;
+    rq4_shift_5 <= \$462 ;
   always @(posedge clk)
-    rq5_half_2 <= \$469 ;
+    rq4_shift_6 <= \$463 ;
   always @(posedge clk)
-    rq5_half_3 <= \$470 ;
+    rq4_shift_7 <= \$464 ;
   always @(posedge clk)
-    rq5_half_4 <= \$471 ;
+    rq4_shift_8 <= \$465 ;
   always @(posedge clk)
-    rq5_half_5 <= \$472 ;
+    rq4_half_1 <= \$466 ;
   always @(posedge clk)
-    rq5_half_6 <= \$473 ;
+    rq4_half_2 <= \$467 ;
   always @(posedge clk)
-    rq5_half_7 <= \$474 ;
+    rq4_half_3 <= \$468 ;
   always @(posedge clk)
-    rq5_half_8 <= \$475 ;
+    rq4_half_4 <= \$469 ;
   always @(posedge clk)
-    rq5_mask_1 <= \$476 ;
+    rq4_half_5 <= \$470 ;
   always @(posedge clk)
-    rq5_mask_2 <= \$477 ;
+    rq4_half_6 <= \$471 ;
   always @(posedge clk)
-    rq5_mask_3 <= \$478 ;
+    rq4_half_7 <= \$472 ;
   always @(posedge clk)
-    rq5_mask_4 <= \$479 ;
+    rq4_half_8 <= \$473 ;
   always @(posedge clk)
-    rq5_mask_5 <= \$480 ;
+    rq4_mask_1 <= \$474 ;
   always @(posedge clk)
-    rq5_mask_6 <= \$481 ;
+    rq4_mask_2 <= \$475 ;
   always @(posedge clk)
-    rq5_mask_7 <= \$482 ;
+    rq4_mask_3 <= \$476 ;
   always @(posedge clk)
-    rq5_mask_8 <= \$483 ;
+    rq4_mask_4 <= \$477 ;
   always @(posedge clk)
-    rq5_x <= \$484 ;
+    rq4_mask_5 <= \$478 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$485 ;
+    rq4_mask_6 <= \$479 ;
   always @(posedge clk)
-    rq5_m0_0 <= \$486 ;
+    rq4_mask_7 <= \$480 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$487 ;
+    rq4_mask_8 <= \$481 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$488 ;
+    rq4_x <= \$482 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$489 ;
+    rq4_x0_0 <= \$483 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$490 ;
+    rq4_m0_0 <= \$484 ;
   always @(posedge clk)
-    rq5_m0_1 <= \$491 ;
+    rq4_part0_0 <= \$485 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$492 ;
+    rq4_part0_0_r <= \$486 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$493 ;
+    rq4_part0_0_rr <= \$487 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$494 ;
+    rq4_x0_1 <= \$488 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$495 ;
+    rq4_m0_1 <= \$489 ;
   always @(posedge clk)
-    rq5_m1_0 <= \$496 ;
+    rq4_part0_1 <= \$490 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$497 ;
+    rq4_part0_1_r <= \$491 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$498 ;
+    rq4_part0_1_rr <= \$492 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$499 ;
+    rq4_x1_0 <= \$493 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$500 ;
+    rq4_m1_0 <= \$494 ;
   always @(posedge clk)
-    rq5_m1_1 <= \$501 ;
+    rq4_part1_0 <= \$495 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$502 ;
+    rq4_part1_0_r <= \$496 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$503 ;
+    rq4_part1_0_rr <= \$497 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$504 ;
+    rq4_x1_1 <= \$498 ;
   always @(posedge clk)
-    rq5_prod <= \$505 ;
+    rq4_m1_1 <= \$499 ;
   always @(posedge clk)
-    rq5_floor <= \$506 ;
+    rq4_part1_1 <= \$500 ;
   always @(posedge clk)
-    rq5_above <= \$507 ;
+    rq4_part1_1_r <= \$501 ;
   always @(posedge clk)
-    rq5_tie <= \$508 ;
+    rq4_part1_1_rr <= \$502 ;
   always @(posedge clk)
-    rq5_code <= \$509 ;
+    rq4_prod <= \$503 ;
   always @(posedge clk)
-    rq0_out <= \$510 ;
+    rq4_floor <= \$504 ;
   always @(posedge clk)
-    rq1_out <= \$511 ;
+    rq4_above <= \$505 ;
   always @(posedge clk)
-    rq2_out <= \$512 ;
+    rq4_tie <= \$506 ;
   always @(posedge clk)
-    rq3_out <= \$513 ;
+    rq4_code <= \$507 ;
   always @(posedge clk)
-    rq4_out <= \$514 ;
+    rq4_under <= \$508 ;
   always @(posedge clk)
-    rq5_out <= \$515 ;
+    rq4_over <= \$509 ;
   always @(posedge clk)
-    q_owed <= \$516 ;
+    rq5_mult_1 <= \$510 ;
   always @(posedge clk)
-    i__ready <= \$517 ;
+    rq5_mult_2 <= \$511 ;
   always @(posedge clk)
-    \$signature__addr  <= \$518 ;
+    rq5_mult_3 <= \$512 ;
   always @(posedge clk)
-    rport__addr <= \$519 ;
+    rq5_mult_4 <= \$513 ;
   always @(posedge clk)
-    q_stored <= \$520 ;
+    rq5_mult_5 <= \$514 ;
   always @(posedge clk)
-    o__valid <= \$521 ;
+    rq5_mult_6 <= \$515 ;
   always @(posedge clk)
-    o__payload <= \$522 ;
+    rq5_mult_7 <= \$516 ;
+  always @(posedge clk)
+    rq5_mult_8 <= \$517 ;
+  always @(posedge clk)
+    rq5_shift_1 <= \$518 ;
+  always @(posedge clk)
+    rq5_shift_2 <= \$519 ;
+  always @(posedge clk)
+    rq5_shift_3 <= \$520 ;
+  always @(posedge clk)
+    rq5_shift_4 <= \$521 ;
+  always @(posedge clk)
+    rq5_shift_5 <= \$522 ;
+  always @(posedge clk)
+    rq5_shift_6 <= \$523 ;
+  always @(posedge clk)
+    rq5_shift_7 <= \$524 ;
+  always @(posedge clk)
+    rq5_shift_8 <= \$525 ;
+  always @(posedge clk)
+    rq5_half_1 <= \$526 ;
+  always @(posedge clk)
+    rq5_half_2 <= \$527 ;
+  always @(posedge clk)
+    rq5_half_3 <= \$528 ;
+  always @(posedge clk)
+    rq5_half_4 <= \$529 ;
+  always @(posedge clk)
+    rq5_half_5 <= \$530 ;
+  always @(posedge clk)
+    rq5_half_6 <= \$531 ;
+  always @(posedge clk)
+    rq5_half_7 <= \$532 ;
+  always @(posedge clk)
+    rq5_half_8 <= \$533 ;
+  always @(posedge clk)
+    rq5_mask_1 <= \$534 ;
+  always @(posedge clk)
+    rq5_mask_2 <= \$535 ;
+  always @(posedge clk)
+    rq5_mask_3 <= \$536 ;
+  always @(posedge clk)
+    rq5_mask_4 <= \$537 ;
+  always @(posedge clk)
+    rq5_mask_5 <= \$538 ;
+  always @(posedge clk)
+    rq5_mask_6 <= \$539 ;
+  always @(posedge clk)
+    rq5_mask_7 <= \$540 ;
+  always @(posedge clk)
+    rq5_mask_8 <= \$541 ;
+  always @(posedge clk)
+    rq5_x <= \$542 ;
+  always @(posedge clk)
+    rq5_x0_0 <= \$543 ;
+  always @(posedge clk)
+    rq5_m0_0 <= \$544 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$545 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$546 ;
+  always @(posedge clk)
+    rq5_part0_0_rr <= \$547 ;
+  always @(posedge clk)
+    rq5_x0_1 <= \$548 ;
+  always @(posedge clk)
+    rq5_m0_1 <= \$549 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$550 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$551 ;
+  always @(posedge clk)
+    rq5_part0_1_rr <= \$552 ;
+  always @(posedge clk)
+    rq5_x1_0 <= \$553 ;
+  always @(posedge clk)
+    rq5_m1_0 <= \$554 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$555 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$556 ;
+  always @(posedge clk)
+    rq5_part1_0_rr <= \$557 ;
+  always @(posedge clk)
+    rq5_x1_1 <= \$558 ;
+  always @(posedge clk)
+    rq5_m1_1 <= \$559 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$560 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$561 ;
+  always @(posedge clk)
+    rq5_part1_1_rr <= \$562 ;
+  always @(posedge clk)
+    rq5_prod <= \$563 ;
+  always @(posedge clk)
+    rq5_floor <= \$564 ;
+  always @(posedge clk)
+    rq5_above <= \$565 ;
+  always @(posedge clk)
+    rq5_tie <= \$566 ;
+  always @(posedge clk)
+    rq5_code <= \$567 ;
+  always @(posedge clk)
+    rq5_under <= \$568 ;
+  always @(posedge clk)
+    rq5_over <= \$569 ;
+  always @(posedge clk)
+    rq0_out <= \$570 ;
+  always @(posedge clk)
+    rq1_out <= \$571 ;
+  always @(posedge clk)
+    rq2_out <= \$572 ;
+  always @(posedge clk)
+    rq3_out <= \$573 ;
+  always @(posedge clk)
+    rq4_out <= \$574 ;
+  always @(posedge clk)
+    rq5_out <= \$575 ;
+  always @(posedge clk)
+    q_owed <= \$576 ;
+  always @(posedge clk)
+    i__ready <= \$577 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$578 ;
+  always @(posedge clk)
+    rport__addr <= \$579 ;
+  always @(posedge clk)
+    q_stored <= \$580 ;
+  always @(posedge clk)
+    o__valid <= \$581 ;
+  always @(posedge clk)
+    o__payload <= \$582 ;
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_6 };
   assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_6 };
@@ -7980,1659 +8184,2061 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$41  = rq0_tie & rq0_floor[0];
   assign \$42  = rq0_above | \$41 ;
   assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
-  assign \$48  = rq1_x0_0 * rq1_m0_0;
-  assign \$49  = rq1_x0_1 * rq1_m0_1;
-  assign \$50  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$51  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$53  = 1'h0 + \$52 ;
-  assign \$55  = \$53  + \$54 ;
-  assign \$57  = $signed({ 1'h0, \$55  }) + $signed(\$56 );
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$61  = rq1_rem > rq1_half_6;
-  assign \$62  = rq1_rem == rq1_half_6;
-  assign \$63  = | rq1_half_6;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$66  = rq1_tie & rq1_floor[0];
-  assign \$67  = rq1_above | \$66 ;
-  assign \$68  = $signed(\$65 ) + $signed({ 1'h0, \$67  });
-  assign \$70  = rq2_x0_0 * rq2_m0_0;
-  assign \$71  = rq2_x0_1 * rq2_m0_1;
-  assign \$72  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$73  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$75  = 1'h0 + \$74 ;
-  assign \$77  = \$75  + \$76 ;
-  assign \$79  = $signed({ 1'h0, \$77  }) + $signed(\$78 );
-  assign \$81  = $signed(\$79 ) + $signed(\$80 );
-  assign \$83  = rq2_rem > 35'h400000000;
-  assign \$84  = rq2_rem == 35'h400000000;
-  assign \$87  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$88  = rq2_tie & rq2_floor[0];
-  assign \$89  = rq2_above | \$88 ;
-  assign \$90  = $signed(\$87 ) + $signed({ 1'h0, \$89  });
-  assign \$92  = rq3_x0_0 * rq3_m0_0;
-  assign \$93  = rq3_x0_1 * rq3_m0_1;
-  assign \$94  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$95  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$97  = 1'h0 + \$96 ;
-  assign \$99  = \$97  + \$98 ;
-  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$105  = rq3_rem > 35'h400000000;
-  assign \$106  = rq3_rem == 35'h400000000;
-  assign \$109  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$110  = rq3_tie & rq3_floor[0];
-  assign \$111  = rq3_above | \$110 ;
-  assign \$112  = $signed(\$109 ) + $signed({ 1'h0, \$111  });
-  assign \$117  = rq4_x0_0 * rq4_m0_0;
-  assign \$118  = rq4_x0_1 * rq4_m0_1;
-  assign \$119  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$120  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$122  = 1'h0 + \$121 ;
-  assign \$124  = \$122  + \$123 ;
-  assign \$126  = $signed({ 1'h0, \$124  }) + $signed(\$125 );
-  assign \$128  = $signed(\$126 ) + $signed(\$127 );
-  assign \$129  = $signed(rq4_prod) >>> rq4_shift_6;
-  assign \$130  = rq4_rem > rq4_half_6;
-  assign \$131  = rq4_rem == rq4_half_6;
-  assign \$132  = | rq4_half_6;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = $signed(5'h0a) + $signed(rq4_floor);
-  assign \$135  = rq4_tie & rq4_floor[0];
-  assign \$136  = rq4_above | \$135 ;
-  assign \$137  = $signed(\$134 ) + $signed({ 1'h0, \$136  });
-  assign \$142  = rq5_x0_0 * rq5_m0_0;
-  assign \$143  = rq5_x0_1 * rq5_m0_1;
-  assign \$144  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
-  assign \$145  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
-  assign \$147  = 1'h0 + \$146 ;
-  assign \$149  = \$147  + \$148 ;
-  assign \$151  = $signed({ 1'h0, \$149  }) + $signed(\$150 );
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = $signed(rq5_prod) >>> rq5_shift_6;
-  assign \$155  = rq5_rem > rq5_half_6;
-  assign \$156  = rq5_rem == rq5_half_6;
-  assign \$157  = | rq5_half_6;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = $signed(5'h0a) + $signed(rq5_floor);
-  assign \$160  = rq5_tie & rq5_floor[0];
-  assign \$161  = rq5_above | \$160 ;
-  assign \$162  = $signed(\$159 ) + $signed({ 1'h0, \$161  });
-  assign \$163  = $signed(rq0_code) < $signed(8'h80);
-  assign \$164  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$165  = \$164  ? 51'h000000000007f : rq0_code;
-  assign \$166  = \$163  ? 51'h7ffffffffff80 : \$165 ;
-  assign \$167  = $signed(rq1_code) < $signed(8'h80);
-  assign \$168  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$169  = \$168  ? 51'h000000000007f : rq1_code;
-  assign \$170  = \$167  ? 51'h7ffffffffff80 : \$169 ;
-  assign \$171  = $signed(rq2_code) < $signed(8'h80);
-  assign \$172  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$173  = \$172  ? 51'h000000000007f : rq2_code;
-  assign \$174  = \$171  ? 51'h7ffffffffff80 : \$173 ;
-  assign \$175  = $signed(rq3_code) < $signed(8'h80);
-  assign \$176  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$177  = \$176  ? 51'h000000000007f : rq3_code;
-  assign \$178  = \$175  ? 51'h7ffffffffff80 : \$177 ;
-  assign \$179  = $signed(rq4_code) < $signed(8'h80);
-  assign \$180  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$181  = \$180  ? 51'h000000000007f : rq4_code;
-  assign \$182  = \$179  ? 51'h7ffffffffff80 : \$181 ;
-  assign \$183  = $signed(rq5_code) < $signed(8'h80);
-  assign \$184  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$185  = \$184  ? 51'h000000000007f : rq5_code;
-  assign \$186  = \$183  ? 51'h7ffffffffff80 : \$185 ;
-  assign \$187  = \$10 [3:0] < 4'hb;
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = | q_stored;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = \$189  & \$191 ;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = rq_valid_9 & \$193 ;
-  assign \$195  = \$signature__addr  == 4'h9;
-  assign \$196  = \$signature__addr  + 1'h1;
-  assign \$197  = \$195  ? 5'h00 : \$196 ;
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = | q_stored;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = rport__addr == 4'h9;
-  assign \$203  = rport__addr + 1'h1;
-  assign \$204  = \$202  ? 5'h00 : \$203 ;
-  assign \$205  = ~ o__valid;
-  assign \$206  = \$205  | o__ready;
-  assign \$207  = | q_stored;
-  assign \$208  = ~ \$207 ;
-  assign \$209  = \$206  & \$208 ;
-  assign \$210  = ~ \$209 ;
-  assign \$211  = rq_valid_9 & \$210 ;
-  assign \$212  = q_stored + \$211 ;
-  assign \$213  = ~ o__valid;
-  assign \$214  = \$213  | o__ready;
-  assign \$215  = | q_stored;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = \$212  - \$216 ;
-  assign \$218  = ~ o__valid;
-  assign \$219  = \$218  | o__ready;
-  assign \$220  = | q_stored;
-  assign \$221  = \$220  | rq_valid_9;
-  assign \$222  = | q_stored;
-  assign \$223  = \$222  ? rport__data : q_in;
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(9'h175);
+  assign \$47  = $signed(rq0_floor) < $signed(9'h176);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(8'h74);
+  assign \$52  = $signed(rq0_floor) > $signed(8'h75);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$58  = rq1_x0_0 * rq1_m0_0;
+  assign \$59  = rq1_x0_1 * rq1_m0_1;
+  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$63  = 1'h0 + \$62 ;
+  assign \$65  = \$63  + \$64 ;
+  assign \$67  = $signed({ 1'h0, \$65  }) + $signed(\$66 );
+  assign \$69  = $signed(\$67 ) + $signed(\$68 );
+  assign \$70  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$71  = rq1_rem > rq1_half_6;
+  assign \$72  = rq1_rem == rq1_half_6;
+  assign \$73  = | rq1_half_6;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = $signed(5'h0a) + $signed(rq1_floor);
+  assign \$76  = rq1_tie & rq1_floor[0];
+  assign \$77  = rq1_above | \$76 ;
+  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
+  assign \$79  = rq1_tie & rq1_floor[0];
+  assign \$80  = rq1_above | \$79 ;
+  assign \$81  = $signed(rq1_floor) < $signed(9'h175);
+  assign \$82  = $signed(rq1_floor) < $signed(9'h176);
+  assign \$83  = \$80  ? \$81  : \$82 ;
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) > $signed(8'h74);
+  assign \$87  = $signed(rq1_floor) > $signed(8'h75);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$90  = rq2_x0_0 * rq2_m0_0;
+  assign \$91  = rq2_x0_1 * rq2_m0_1;
+  assign \$92  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$93  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$95  = 1'h0 + \$94 ;
+  assign \$97  = \$95  + \$96 ;
+  assign \$99  = $signed({ 1'h0, \$97  }) + $signed(\$98 );
+  assign \$101  = $signed(\$99 ) + $signed(\$100 );
+  assign \$103  = rq2_rem > 35'h400000000;
+  assign \$104  = rq2_rem == 35'h400000000;
+  assign \$107  = $signed(5'h0a) + $signed(rq2_floor);
+  assign \$108  = rq2_tie & rq2_floor[0];
+  assign \$109  = rq2_above | \$108 ;
+  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
+  assign \$111  = rq2_tie & rq2_floor[0];
+  assign \$112  = rq2_above | \$111 ;
+  assign \$113  = $signed(rq2_floor) < $signed(9'h175);
+  assign \$114  = $signed(rq2_floor) < $signed(9'h176);
+  assign \$115  = \$112  ? \$113  : \$114 ;
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(rq2_floor) > $signed(8'h74);
+  assign \$119  = $signed(rq2_floor) > $signed(8'h75);
+  assign \$120  = \$117  ? \$118  : \$119 ;
+  assign \$122  = rq3_x0_0 * rq3_m0_0;
+  assign \$123  = rq3_x0_1 * rq3_m0_1;
+  assign \$124  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$125  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$127  = 1'h0 + \$126 ;
+  assign \$129  = \$127  + \$128 ;
+  assign \$131  = $signed({ 1'h0, \$129  }) + $signed(\$130 );
+  assign \$133  = $signed(\$131 ) + $signed(\$132 );
+  assign \$135  = rq3_rem > 35'h400000000;
+  assign \$136  = rq3_rem == 35'h400000000;
+  assign \$139  = $signed(5'h0a) + $signed(rq3_floor);
+  assign \$140  = rq3_tie & rq3_floor[0];
+  assign \$141  = rq3_above | \$140 ;
+  assign \$142  = $signed(\$139 ) + $signed({ 1'h0, \$141  });
+  assign \$143  = rq3_tie & rq3_floor[0];
+  assign \$144  = rq3_above | \$143 ;
+  assign \$145  = $signed(rq3_floor) < $signed(9'h175);
+  assign \$146  = $signed(rq3_floor) < $signed(9'h176);
+  assign \$147  = \$144  ? \$145  : \$146 ;
+  assign \$148  = rq3_tie & rq3_floor[0];
+  assign \$149  = rq3_above | \$148 ;
+  assign \$150  = $signed(rq3_floor) > $signed(8'h74);
+  assign \$151  = $signed(rq3_floor) > $signed(8'h75);
+  assign \$152  = \$149  ? \$150  : \$151 ;
+  assign \$157  = rq4_x0_0 * rq4_m0_0;
+  assign \$158  = rq4_x0_1 * rq4_m0_1;
+  assign \$159  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$160  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$162  = 1'h0 + \$161 ;
+  assign \$164  = \$162  + \$163 ;
+  assign \$166  = $signed({ 1'h0, \$164  }) + $signed(\$165 );
+  assign \$168  = $signed(\$166 ) + $signed(\$167 );
+  assign \$169  = $signed(rq4_prod) >>> rq4_shift_6;
+  assign \$170  = rq4_rem > rq4_half_6;
+  assign \$171  = rq4_rem == rq4_half_6;
+  assign \$172  = | rq4_half_6;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = $signed(5'h0a) + $signed(rq4_floor);
+  assign \$175  = rq4_tie & rq4_floor[0];
+  assign \$176  = rq4_above | \$175 ;
+  assign \$177  = $signed(\$174 ) + $signed({ 1'h0, \$176  });
+  assign \$178  = rq4_tie & rq4_floor[0];
+  assign \$179  = rq4_above | \$178 ;
+  assign \$180  = $signed(rq4_floor) < $signed(9'h175);
+  assign \$181  = $signed(rq4_floor) < $signed(9'h176);
+  assign \$182  = \$179  ? \$180  : \$181 ;
+  assign \$183  = rq4_tie & rq4_floor[0];
+  assign \$184  = rq4_above | \$183 ;
+  assign \$185  = $signed(rq4_floor) > $signed(8'h74);
+  assign \$186  = $signed(rq4_floor) > $signed(8'h75);
+  assign \$187  = \$184  ? \$185  : \$186 ;
+  assign \$192  = rq5_x0_0 * rq5_m0_0;
+  assign \$193  = rq5_x0_1 * rq5_m0_1;
+  assign \$194  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
+  assign \$195  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
+  assign \$197  = 1'h0 + \$196 ;
+  assign \$199  = \$197  + \$198 ;
+  assign \$201  = $signed({ 1'h0, \$199  }) + $signed(\$200 );
+  assign \$203  = $signed(\$201 ) + $signed(\$202 );
+  assign \$204  = $signed(rq5_prod) >>> rq5_shift_6;
+  assign \$205  = rq5_rem > rq5_half_6;
+  assign \$206  = rq5_rem == rq5_half_6;
+  assign \$207  = | rq5_half_6;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = $signed(5'h0a) + $signed(rq5_floor);
+  assign \$210  = rq5_tie & rq5_floor[0];
+  assign \$211  = rq5_above | \$210 ;
+  assign \$212  = $signed(\$209 ) + $signed({ 1'h0, \$211  });
+  assign \$213  = rq5_tie & rq5_floor[0];
+  assign \$214  = rq5_above | \$213 ;
+  assign \$215  = $signed(rq5_floor) < $signed(9'h175);
+  assign \$216  = $signed(rq5_floor) < $signed(9'h176);
+  assign \$217  = \$214  ? \$215  : \$216 ;
+  assign \$218  = rq5_tie & rq5_floor[0];
+  assign \$219  = rq5_above | \$218 ;
+  assign \$220  = $signed(rq5_floor) > $signed(8'h74);
+  assign \$221  = $signed(rq5_floor) > $signed(8'h75);
+  assign \$222  = \$219  ? \$220  : \$221 ;
+  assign \$223  = rq0_over ? 8'h7f : rq0_code;
+  assign \$224  = rq0_under ? 8'h80 : \$223 ;
+  assign \$225  = rq1_over ? 8'h7f : rq1_code;
+  assign \$226  = rq1_under ? 8'h80 : \$225 ;
+  assign \$227  = rq2_over ? 8'h7f : rq2_code;
+  assign \$228  = rq2_under ? 8'h80 : \$227 ;
+  assign \$229  = rq3_over ? 8'h7f : rq3_code;
+  assign \$230  = rq3_under ? 8'h80 : \$229 ;
+  assign \$231  = rq4_over ? 8'h7f : rq4_code;
+  assign \$232  = rq4_under ? 8'h80 : \$231 ;
+  assign \$233  = rq5_over ? 8'h7f : rq5_code;
+  assign \$234  = rq5_under ? 8'h80 : \$233 ;
+  assign \$235  = \$10 [3:0] < 4'hb;
+  assign \$236  = ~ o__valid;
+  assign \$237  = \$236  | o__ready;
+  assign \$238  = | q_stored;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = \$237  & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = rq_valid_9 & \$241 ;
+  assign \$243  = \$signature__addr  == 4'h9;
+  assign \$244  = \$signature__addr  + 1'h1;
+  assign \$245  = \$243  ? 5'h00 : \$244 ;
+  assign \$246  = ~ o__valid;
+  assign \$247  = \$246  | o__ready;
+  assign \$248  = | q_stored;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = rport__addr == 4'h9;
+  assign \$251  = rport__addr + 1'h1;
+  assign \$252  = \$250  ? 5'h00 : \$251 ;
+  assign \$253  = ~ o__valid;
+  assign \$254  = \$253  | o__ready;
+  assign \$255  = | q_stored;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = \$254  & \$256 ;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = rq_valid_9 & \$258 ;
+  assign \$260  = q_stored + \$259 ;
+  assign \$261  = ~ o__valid;
+  assign \$262  = \$261  | o__ready;
+  assign \$263  = | q_stored;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = \$260  - \$264 ;
+  assign \$266  = ~ o__valid;
+  assign \$267  = \$266  | o__ready;
+  assign \$268  = | q_stored;
+  assign \$269  = \$268  | rq_valid_9;
+  assign \$270  = | q_stored;
+  assign \$271  = \$270  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$224 ;
+    group <= \$272 ;
   always @(posedge clk)
-    rq_valid_1 <= \$225 ;
+    rq_valid_1 <= \$273 ;
   always @(posedge clk)
-    rq_valid_2 <= \$226 ;
+    rq_valid_2 <= \$274 ;
   always @(posedge clk)
-    rq_valid_3 <= \$227 ;
+    rq_valid_3 <= \$275 ;
   always @(posedge clk)
-    rq_valid_4 <= \$228 ;
+    rq_valid_4 <= \$276 ;
   always @(posedge clk)
-    rq_valid_5 <= \$229 ;
+    rq_valid_5 <= \$277 ;
   always @(posedge clk)
-    rq_valid_6 <= \$230 ;
+    rq_valid_6 <= \$278 ;
   always @(posedge clk)
-    rq_valid_7 <= \$231 ;
+    rq_valid_7 <= \$279 ;
   always @(posedge clk)
-    rq_valid_8 <= \$232 ;
+    rq_valid_8 <= \$280 ;
   always @(posedge clk)
-    rq_valid_9 <= \$233 ;
+    rq_valid_9 <= \$281 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$234 ;
+    rq0_mult_1 <= \$282 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$235 ;
+    rq0_mult_2 <= \$283 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$236 ;
+    rq0_mult_3 <= \$284 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$237 ;
+    rq0_mult_4 <= \$285 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$238 ;
+    rq0_mult_5 <= \$286 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$239 ;
+    rq0_mult_6 <= \$287 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$240 ;
+    rq0_mult_7 <= \$288 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$241 ;
+    rq0_mult_8 <= \$289 ;
   always @(posedge clk)
-    rq0_x <= \$242 ;
+    rq0_x <= \$290 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$243 ;
+    rq0_x0_0 <= \$291 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$244 ;
+    rq0_m0_0 <= \$292 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$245 ;
+    rq0_part0_0 <= \$293 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$246 ;
+    rq0_part0_0_r <= \$294 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$247 ;
+    rq0_part0_0_rr <= \$295 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$248 ;
+    rq0_x0_1 <= \$296 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$249 ;
+    rq0_m0_1 <= \$297 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$250 ;
+    rq0_part0_1 <= \$298 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$251 ;
+    rq0_part0_1_r <= \$299 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$252 ;
+    rq0_part0_1_rr <= \$300 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$253 ;
+    rq0_x1_0 <= \$301 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$254 ;
+    rq0_m1_0 <= \$302 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$255 ;
+    rq0_part1_0 <= \$303 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$256 ;
+    rq0_part1_0_r <= \$304 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$257 ;
+    rq0_part1_0_rr <= \$305 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$258 ;
+    rq0_x1_1 <= \$306 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$259 ;
+    rq0_m1_1 <= \$307 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$260 ;
+    rq0_part1_1 <= \$308 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$261 ;
+    rq0_part1_1_r <= \$309 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$262 ;
+    rq0_part1_1_rr <= \$310 ;
   always @(posedge clk)
-    rq0_prod <= \$263 ;
+    rq0_prod <= \$311 ;
   always @(posedge clk)
-    rq0_floor <= \$264 ;
+    rq0_floor <= \$312 ;
   always @(posedge clk)
-    rq0_above <= \$265 ;
+    rq0_above <= \$313 ;
   always @(posedge clk)
-    rq0_tie <= \$266 ;
+    rq0_tie <= \$314 ;
   always @(posedge clk)
-    rq0_code <= \$267 ;
+    rq0_code <= \$315 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$268 ;
+    rq0_under <= \$316 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$269 ;
+    rq0_over <= \$317 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$270 ;
+    rq1_mult_1 <= \$318 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$271 ;
+    rq1_mult_2 <= \$319 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$272 ;
+    rq1_mult_3 <= \$320 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$273 ;
+    rq1_mult_4 <= \$321 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$274 ;
+    rq1_mult_5 <= \$322 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$275 ;
+    rq1_mult_6 <= \$323 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$276 ;
+    rq1_mult_7 <= \$324 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$277 ;
+    rq1_mult_8 <= \$325 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$278 ;
+    rq1_shift_1 <= \$326 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$279 ;
+    rq1_shift_2 <= \$327 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$280 ;
+    rq1_shift_3 <= \$328 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$281 ;
+    rq1_shift_4 <= \$329 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$282 ;
+    rq1_shift_5 <= \$330 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$283 ;
+    rq1_shift_6 <= \$331 ;
   always @(posedge clk)
-    rq1_half_1 <= \$284 ;
+    rq1_shift_7 <= \$332 ;
   always @(posedge clk)
-    rq1_half_2 <= \$285 ;
+    rq1_shift_8 <= \$333 ;
   always @(posedge clk)
-    rq1_half_3 <= \$286 ;
+    rq1_half_1 <= \$334 ;
   always @(posedge clk)
-    rq1_half_4 <= \$287 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$288 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$289 ;
-  always @(posedge clk)
-    rq1_half_7 <= \$290 ;
-  always @(posedge clk)
-    rq1_half_8 <= \$291 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$292 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$293 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$294 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$295 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$296 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$297 ;
-  always @(posedge clk)
-    rq1_mask_7 <= \$298 ;
-  always @(posedge clk)
-    rq1_mask_8 <= \$299 ;
-  always @(posedge clk)
-    rq1_x <= \$300 ;
-  always @(posedge clk)
-    rq1_x0_0 <= \$301 ;
-  always @(posedge clk)
-    rq1_m0_0 <= \$302 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$303 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$304 ;
-  always @(posedge clk)
-    rq1_part0_0_rr <= \$305 ;
-  always @(posedge clk)
-    rq1_x0_1 <= \$306 ;
-  always @(posedge clk)
-    rq1_m0_1 <= \$307 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$308 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$309 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$310 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$311 ;
-  always @(posedge clk)
-    rq1_m1_0 <= \$312 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$313 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$314 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$315 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$316 ;
-  always @(posedge clk)
-    rq1_m1_1 <= \$317 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$318 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$319 ;
-  always @(posedge clk)
-    rq1_part1_1_rr <= \$320 ;
-  always @(posedge clk)
-    rq1_prod <= \$321 ;
-  always @(posedge clk)
-    rq1_floor <= \$322 ;
-  always @(posedge clk)
-    rq1_above <= \$323 ;
-  always @(posedge clk)
-    rq1_tie <= \$324 ;
-  always @(posedge clk)
-    rq1_code <= \$325 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$326 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$327 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$328 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$329 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$330 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$331 ;
-  always @(posedge clk)
-    rq2_mult_7 <= \$332 ;
-  always @(posedge clk)
-    rq2_mult_8 <= \$333 ;
-  always @(posedge clk)
-    rq2_x <= \$334 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$335 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$336 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$337 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$338 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$339 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$340 ;
-  always @(posedge clk)
-    rq2_m0_1 <= \$341 ;
+    rq1_half_2 <= \$335 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = \$71 ;
+    \$336  = rq1_half_2;
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$336  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = rq2_part0_1;
+    \$337  = rq1_half_3;
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$337  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = rq2_part0_1_r;
+    \$338  = rq1_half_4;
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$338  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = rq2_x[23:17];
+    \$339  = rq1_half_5;
     if (rst) begin
-      \$345  = 7'h00;
+      \$339  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = rq2_mult_1[16:0];
+    \$340  = rq1_half_6;
     if (rst) begin
-      \$346  = 17'h00000;
+      \$340  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = \$72 ;
+    \$341  = rq1_half_7;
     if (rst) begin
-      \$347  = 24'h000000;
+      \$341  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = rq2_part1_0;
+    \$342  = \$57 ;
     if (rst) begin
-      \$348  = 24'h000000;
+      \$342  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = rq2_part1_0_r;
+    \$343  = rq1_mask_1;
     if (rst) begin
-      \$349  = 24'h000000;
+      \$343  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = rq2_x[23:17];
+    \$344  = rq1_mask_2;
     if (rst) begin
-      \$350  = 7'h00;
+      \$344  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = rq2_mult_1[24:17];
+    \$345  = rq1_mask_3;
     if (rst) begin
-      \$351  = 8'h00;
+      \$345  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = \$73 ;
+    \$346  = rq1_mask_4;
     if (rst) begin
-      \$352  = 15'h0000;
+      \$346  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = rq2_part1_1;
+    \$347  = rq1_mask_5;
     if (rst) begin
-      \$353  = 15'h0000;
+      \$347  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = rq2_part1_1_r;
+    \$348  = rq1_mask_6;
     if (rst) begin
-      \$354  = 15'h0000;
+      \$348  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = \$81 [48:0];
+    \$349  = rq1_mask_7;
     if (rst) begin
-      \$355  = 49'h0000000000000;
+      \$349  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = \$82 ;
+    \$350  = i__payload[47:24];
     if (rst) begin
-      \$356  = 49'h0000000000000;
+      \$350  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = \$83 ;
+    \$351  = rq1_x[16:0];
     if (rst) begin
-      \$357  = 1'h0;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = \$86 ;
+    \$352  = rq1_mult_1[16:0];
     if (rst) begin
-      \$358  = 1'h0;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = \$90 ;
+    \$353  = \$58 ;
     if (rst) begin
-      \$359  = 51'h0000000000000;
+      \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = \$91 ;
+    \$354  = rq1_part0_0;
+    if (rst) begin
+      \$354  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$355  = rq1_part0_0_r;
+    if (rst) begin
+      \$355  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$356  = rq1_x[16:0];
+    if (rst) begin
+      \$356  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$357  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$357  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$358  = \$59 ;
+    if (rst) begin
+      \$358  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$359  = rq1_part0_1;
+    if (rst) begin
+      \$359  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$360  = rq1_part0_1_r;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = rq3_mult_1;
+    \$361  = rq1_x[23:17];
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = rq3_mult_2;
+    \$362  = rq1_mult_1[16:0];
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = rq3_mult_3;
+    \$363  = \$60 ;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = rq3_mult_4;
+    \$364  = rq1_part1_0;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$364  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = rq3_mult_5;
+    \$365  = rq1_part1_0_r;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = rq3_mult_6;
+    \$366  = rq1_x[23:17];
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = rq3_mult_7;
+    \$367  = rq1_mult_1[24:17];
     if (rst) begin
-      \$367  = 25'h0000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = i__payload[95:72];
+    \$368  = \$61 ;
     if (rst) begin
-      \$368  = 24'h000000;
+      \$368  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = rq3_x[16:0];
+    \$369  = rq1_part1_1;
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = rq3_mult_1[16:0];
+    \$370  = rq1_part1_1_r;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$370  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = \$92 ;
+    \$371  = \$69 [48:0];
     if (rst) begin
-      \$371  = 34'h000000000;
+      \$371  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = rq3_part0_0;
+    \$372  = \$70 ;
     if (rst) begin
-      \$372  = 34'h000000000;
+      \$372  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = rq3_part0_0_r;
+    \$373  = \$71 ;
     if (rst) begin
-      \$373  = 34'h000000000;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = rq3_x[16:0];
+    \$374  = \$74 ;
     if (rst) begin
-      \$374  = 17'h00000;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = rq3_mult_1[24:17];
+    \$375  = \$78 [7:0];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = \$93 ;
+    \$376  = \$83 ;
     if (rst) begin
-      \$376  = 25'h0000000;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = rq3_part0_1;
+    \$377  = \$88 ;
     if (rst) begin
-      \$377  = 25'h0000000;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = rq3_part0_1_r;
+    \$378  = \$89 ;
     if (rst) begin
       \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = rq3_x[23:17];
+    \$379  = rq2_mult_1;
     if (rst) begin
-      \$379  = 7'h00;
+      \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = rq3_mult_1[16:0];
+    \$380  = rq2_mult_2;
     if (rst) begin
-      \$380  = 17'h00000;
+      \$380  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = \$94 ;
+    \$381  = rq2_mult_3;
     if (rst) begin
-      \$381  = 24'h000000;
+      \$381  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = rq3_part1_0;
+    \$382  = rq2_mult_4;
     if (rst) begin
-      \$382  = 24'h000000;
+      \$382  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = rq3_part1_0_r;
+    \$383  = rq2_mult_5;
     if (rst) begin
-      \$383  = 24'h000000;
+      \$383  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = rq3_x[23:17];
+    \$384  = rq2_mult_6;
     if (rst) begin
-      \$384  = 7'h00;
+      \$384  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = rq3_mult_1[24:17];
+    \$385  = rq2_mult_7;
     if (rst) begin
-      \$385  = 8'h00;
+      \$385  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = \$95 ;
+    \$386  = i__payload[71:48];
     if (rst) begin
-      \$386  = 15'h0000;
+      \$386  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = rq3_part1_1;
+    \$387  = rq2_x[16:0];
     if (rst) begin
-      \$387  = 15'h0000;
+      \$387  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = rq3_part1_1_r;
+    \$388  = rq2_mult_1[16:0];
     if (rst) begin
-      \$388  = 15'h0000;
+      \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = \$103 [48:0];
+    \$389  = \$90 ;
     if (rst) begin
-      \$389  = 49'h0000000000000;
+      \$389  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = \$104 ;
+    \$390  = rq2_part0_0;
     if (rst) begin
-      \$390  = 49'h0000000000000;
+      \$390  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = \$105 ;
+    \$391  = rq2_part0_0_r;
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = \$108 ;
+    \$392  = rq2_x[16:0];
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = \$112 ;
+    \$393  = rq2_mult_1[24:17];
     if (rst) begin
-      \$393  = 51'h0000000000000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = \$113 ;
+    \$394  = \$91 ;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = rq4_mult_1;
+    \$395  = rq2_part0_1;
     if (rst) begin
       \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = rq4_mult_2;
+    \$396  = rq2_part0_1_r;
     if (rst) begin
       \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = rq4_mult_3;
+    \$397  = rq2_x[23:17];
     if (rst) begin
-      \$397  = 25'h0000000;
+      \$397  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = rq4_mult_4;
+    \$398  = rq2_mult_1[16:0];
     if (rst) begin
-      \$398  = 25'h0000000;
+      \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = rq4_mult_5;
+    \$399  = \$92 ;
     if (rst) begin
-      \$399  = 25'h0000000;
+      \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = rq4_mult_6;
+    \$400  = rq2_part1_0;
     if (rst) begin
-      \$400  = 25'h0000000;
+      \$400  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = rq4_mult_7;
+    \$401  = rq2_part1_0_r;
     if (rst) begin
-      \$401  = 25'h0000000;
+      \$401  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = \$114 ;
+    \$402  = rq2_x[23:17];
     if (rst) begin
-      \$402  = 6'h00;
+      \$402  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = rq4_shift_1;
+    \$403  = rq2_mult_1[24:17];
     if (rst) begin
-      \$403  = 6'h00;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = rq4_shift_2;
+    \$404  = \$93 ;
     if (rst) begin
-      \$404  = 6'h00;
+      \$404  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = rq4_shift_3;
+    \$405  = rq2_part1_1;
     if (rst) begin
-      \$405  = 6'h00;
+      \$405  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = rq4_shift_4;
+    \$406  = rq2_part1_1_r;
     if (rst) begin
-      \$406  = 6'h00;
+      \$406  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = rq4_shift_5;
+    \$407  = \$101 [48:0];
     if (rst) begin
-      \$407  = 6'h00;
+      \$407  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = rq4_shift_6;
+    \$408  = \$102 ;
     if (rst) begin
-      \$408  = 6'h00;
+      \$408  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = rq4_shift_7;
+    \$409  = \$103 ;
     if (rst) begin
-      \$409  = 6'h00;
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = \$115 ;
+    \$410  = \$106 ;
     if (rst) begin
-      \$410  = 35'h000000000;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = rq4_half_1;
+    \$411  = \$110 [7:0];
     if (rst) begin
-      \$411  = 35'h000000000;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = rq4_half_2;
+    \$412  = \$115 ;
     if (rst) begin
-      \$412  = 35'h000000000;
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = rq4_half_3;
+    \$413  = \$120 ;
     if (rst) begin
-      \$413  = 35'h000000000;
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = rq4_half_4;
+    \$414  = \$121 ;
     if (rst) begin
-      \$414  = 35'h000000000;
+      \$414  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = rq4_half_5;
+    \$415  = rq3_mult_1;
     if (rst) begin
-      \$415  = 35'h000000000;
+      \$415  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = rq4_half_6;
+    \$416  = rq3_mult_2;
     if (rst) begin
-      \$416  = 35'h000000000;
+      \$416  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = rq4_half_7;
+    \$417  = rq3_mult_3;
     if (rst) begin
-      \$417  = 35'h000000000;
+      \$417  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = \$116 ;
+    \$418  = rq3_mult_4;
     if (rst) begin
-      \$418  = 35'h000000000;
+      \$418  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = rq4_mask_1;
+    \$419  = rq3_mult_5;
     if (rst) begin
-      \$419  = 35'h000000000;
+      \$419  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = rq4_mask_2;
+    \$420  = rq3_mult_6;
     if (rst) begin
-      \$420  = 35'h000000000;
+      \$420  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = rq4_mask_3;
+    \$421  = rq3_mult_7;
     if (rst) begin
-      \$421  = 35'h000000000;
+      \$421  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = rq4_mask_4;
+    \$422  = i__payload[95:72];
     if (rst) begin
-      \$422  = 35'h000000000;
+      \$422  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = rq4_mask_5;
+    \$423  = rq3_x[16:0];
     if (rst) begin
-      \$423  = 35'h000000000;
+      \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = rq4_mask_6;
+    \$424  = rq3_mult_1[16:0];
     if (rst) begin
-      \$424  = 35'h000000000;
+      \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = rq4_mask_7;
+    \$425  = \$122 ;
     if (rst) begin
-      \$425  = 35'h000000000;
+      \$425  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = i__payload[119:96];
+    \$426  = rq3_part0_0;
     if (rst) begin
-      \$426  = 24'h000000;
+      \$426  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = rq4_x[16:0];
+    \$427  = rq3_part0_0_r;
     if (rst) begin
-      \$427  = 17'h00000;
+      \$427  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = rq4_mult_1[16:0];
+    \$428  = rq3_x[16:0];
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = \$117 ;
+    \$429  = rq3_mult_1[24:17];
     if (rst) begin
-      \$429  = 34'h000000000;
+      \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = rq4_part0_0;
+    \$430  = \$123 ;
     if (rst) begin
-      \$430  = 34'h000000000;
+      \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = rq4_part0_0_r;
+    \$431  = rq3_part0_1;
     if (rst) begin
-      \$431  = 34'h000000000;
+      \$431  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = rq4_x[16:0];
+    \$432  = rq3_part0_1_r;
     if (rst) begin
-      \$432  = 17'h00000;
+      \$432  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = rq4_mult_1[24:17];
+    \$433  = rq3_x[23:17];
     if (rst) begin
-      \$433  = 8'h00;
+      \$433  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = \$118 ;
+    \$434  = rq3_mult_1[16:0];
     if (rst) begin
-      \$434  = 25'h0000000;
+      \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = rq4_part0_1;
+    \$435  = \$124 ;
     if (rst) begin
-      \$435  = 25'h0000000;
+      \$435  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = rq4_part0_1_r;
+    \$436  = rq3_part1_0;
     if (rst) begin
-      \$436  = 25'h0000000;
+      \$436  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = rq4_x[23:17];
+    \$437  = rq3_part1_0_r;
     if (rst) begin
-      \$437  = 7'h00;
+      \$437  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = rq4_mult_1[16:0];
+    \$438  = rq3_x[23:17];
     if (rst) begin
-      \$438  = 17'h00000;
+      \$438  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = \$119 ;
+    \$439  = rq3_mult_1[24:17];
     if (rst) begin
-      \$439  = 24'h000000;
+      \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = rq4_part1_0;
+    \$440  = \$125 ;
     if (rst) begin
-      \$440  = 24'h000000;
+      \$440  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = rq4_part1_0_r;
+    \$441  = rq3_part1_1;
     if (rst) begin
-      \$441  = 24'h000000;
+      \$441  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = rq4_x[23:17];
+    \$442  = rq3_part1_1_r;
     if (rst) begin
-      \$442  = 7'h00;
+      \$442  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = rq4_mult_1[24:17];
+    \$443  = \$133 [48:0];
     if (rst) begin
-      \$443  = 8'h00;
+      \$443  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = \$120 ;
+    \$444  = \$134 ;
     if (rst) begin
-      \$444  = 15'h0000;
+      \$444  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = rq4_part1_1;
+    \$445  = \$135 ;
     if (rst) begin
-      \$445  = 15'h0000;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = rq4_part1_1_r;
+    \$446  = \$138 ;
     if (rst) begin
-      \$446  = 15'h0000;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = \$128 [48:0];
+    \$447  = \$142 [7:0];
     if (rst) begin
-      \$447  = 49'h0000000000000;
+      \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = \$129 ;
+    \$448  = \$147 ;
     if (rst) begin
-      \$448  = 49'h0000000000000;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = \$130 ;
+    \$449  = \$152 ;
     if (rst) begin
       \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$450  = \$133 ;
+    \$450  = \$153 ;
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = \$137 ;
+    \$451  = rq4_mult_1;
     if (rst) begin
-      \$451  = 51'h0000000000000;
+      \$451  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = \$138 ;
+    \$452  = rq4_mult_2;
     if (rst) begin
       \$452  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = rq5_mult_1;
+    \$453  = rq4_mult_3;
     if (rst) begin
       \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = rq5_mult_2;
+    \$454  = rq4_mult_4;
     if (rst) begin
       \$454  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = rq5_mult_3;
+    \$455  = rq4_mult_5;
     if (rst) begin
       \$455  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = rq5_mult_4;
+    \$456  = rq4_mult_6;
     if (rst) begin
       \$456  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = rq5_mult_5;
+    \$457  = rq4_mult_7;
     if (rst) begin
       \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = rq5_mult_6;
+    \$458  = \$154 ;
     if (rst) begin
-      \$458  = 25'h0000000;
+      \$458  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = rq5_mult_7;
+    \$459  = rq4_shift_1;
     if (rst) begin
-      \$459  = 25'h0000000;
+      \$459  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = \$139 ;
+    \$460  = rq4_shift_2;
     if (rst) begin
       \$460  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = rq5_shift_1;
+    \$461  = rq4_shift_3;
     if (rst) begin
       \$461  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$462  = rq5_shift_2;
+    \$462  = rq4_shift_4;
     if (rst) begin
       \$462  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$463  = rq5_shift_3;
+    \$463  = rq4_shift_5;
     if (rst) begin
       \$463  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$464  = rq5_shift_4;
+    \$464  = rq4_shift_6;
     if (rst) begin
       \$464  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$465  = rq5_shift_5;
+    \$465  = rq4_shift_7;
     if (rst) begin
       \$465  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$466  = rq5_shift_6;
+    \$466  = \$155 ;
     if (rst) begin
-      \$466  = 6'h00;
+      \$466  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$467  = rq5_shift_7;
+    \$467  = rq4_half_1;
     if (rst) begin
-      \$467  = 6'h00;
+      \$467  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$468  = \$140 ;
+    \$468  = rq4_half_2;
     if (rst) begin
       \$468  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$469  = rq5_half_1;
+    \$469  = rq4_half_3;
     if (rst) begin
       \$469  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$470  = rq5_half_2;
+    \$470  = rq4_half_4;
     if (rst) begin
       \$470  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$471  = rq5_half_3;
+    \$471  = rq4_half_5;
     if (rst) begin
       \$471  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$472  = rq5_half_4;
+    \$472  = rq4_half_6;
     if (rst) begin
       \$472  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$473  = rq5_half_5;
+    \$473  = rq4_half_7;
     if (rst) begin
       \$473  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$474  = rq5_half_6;
+    \$474  = \$156 ;
     if (rst) begin
       \$474  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$475  = rq5_half_7;
+    \$475  = rq4_mask_1;
     if (rst) begin
       \$475  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$476  = \$141 ;
+    \$476  = rq4_mask_2;
     if (rst) begin
       \$476  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$477  = rq5_mask_1;
+    \$477  = rq4_mask_3;
     if (rst) begin
       \$477  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$478  = rq5_mask_2;
+    \$478  = rq4_mask_4;
     if (rst) begin
       \$478  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$479  = rq5_mask_3;
+    \$479  = rq4_mask_5;
     if (rst) begin
       \$479  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$480  = rq5_mask_4;
+    \$480  = rq4_mask_6;
     if (rst) begin
       \$480  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$481  = rq5_mask_5;
+    \$481  = rq4_mask_7;
     if (rst) begin
       \$481  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$482  = rq5_mask_6;
+    \$482  = i__payload[119:96];
     if (rst) begin
-      \$482  = 35'h000000000;
+      \$482  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$483  = rq5_mask_7;
+    \$483  = rq4_x[16:0];
     if (rst) begin
-      \$483  = 35'h000000000;
+      \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$484  = i__payload[143:120];
+    \$484  = rq4_mult_1[16:0];
     if (rst) begin
-      \$484  = 24'h000000;
+      \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$485  = rq5_x[16:0];
+    \$485  = \$157 ;
     if (rst) begin
-      \$485  = 17'h00000;
+      \$485  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$486  = rq5_mult_1[16:0];
+    \$486  = rq4_part0_0;
     if (rst) begin
-      \$486  = 17'h00000;
+      \$486  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$487  = \$142 ;
+    \$487  = rq4_part0_0_r;
     if (rst) begin
       \$487  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$488  = rq5_part0_0;
+    \$488  = rq4_x[16:0];
     if (rst) begin
-      \$488  = 34'h000000000;
+      \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$489  = rq5_part0_0_r;
+    \$489  = rq4_mult_1[24:17];
     if (rst) begin
-      \$489  = 34'h000000000;
+      \$489  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$490  = rq5_x[16:0];
+    \$490  = \$158 ;
     if (rst) begin
-      \$490  = 17'h00000;
+      \$490  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$491  = rq5_mult_1[24:17];
+    \$491  = rq4_part0_1;
     if (rst) begin
-      \$491  = 8'h00;
+      \$491  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$492  = \$143 ;
+    \$492  = rq4_part0_1_r;
     if (rst) begin
       \$492  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$493  = rq5_part0_1;
+    \$493  = rq4_x[23:17];
     if (rst) begin
-      \$493  = 25'h0000000;
+      \$493  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$494  = rq5_part0_1_r;
+    \$494  = rq4_mult_1[16:0];
     if (rst) begin
-      \$494  = 25'h0000000;
+      \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$495  = rq5_x[23:17];
+    \$495  = \$159 ;
     if (rst) begin
-      \$495  = 7'h00;
+      \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$496  = rq5_mult_1[16:0];
+    \$496  = rq4_part1_0;
     if (rst) begin
-      \$496  = 17'h00000;
+      \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$497  = \$144 ;
+    \$497  = rq4_part1_0_r;
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$498  = rq5_part1_0;
+    \$498  = rq4_x[23:17];
     if (rst) begin
-      \$498  = 24'h000000;
+      \$498  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$499  = rq5_part1_0_r;
+    \$499  = rq4_mult_1[24:17];
     if (rst) begin
-      \$499  = 24'h000000;
+      \$499  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$500  = rq5_x[23:17];
+    \$500  = \$160 ;
     if (rst) begin
-      \$500  = 7'h00;
+      \$500  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$501  = rq5_mult_1[24:17];
+    \$501  = rq4_part1_1;
     if (rst) begin
-      \$501  = 8'h00;
+      \$501  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$502  = \$145 ;
+    \$502  = rq4_part1_1_r;
     if (rst) begin
       \$502  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$503  = rq5_part1_1;
+    \$503  = \$168 [48:0];
     if (rst) begin
-      \$503  = 15'h0000;
+      \$503  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$504  = rq5_part1_1_r;
+    \$504  = \$169 ;
     if (rst) begin
-      \$504  = 15'h0000;
+      \$504  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$505  = \$153 [48:0];
+    \$505  = \$170 ;
     if (rst) begin
-      \$505  = 49'h0000000000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$506  = \$154 ;
+    \$506  = \$173 ;
     if (rst) begin
-      \$506  = 49'h0000000000000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$507  = \$155 ;
+    \$507  = \$177 [7:0];
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$508  = \$158 ;
+    \$508  = \$182 ;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$509  = \$162 ;
+    \$509  = \$187 ;
     if (rst) begin
-      \$509  = 51'h0000000000000;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$510  = \$166 [7:0];
+    \$510  = \$188 ;
     if (rst) begin
-      \$510  = 8'h00;
+      \$510  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$511  = \$170 [7:0];
+    \$511  = rq5_mult_1;
     if (rst) begin
-      \$511  = 8'h00;
+      \$511  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$512  = \$174 [7:0];
+    \$512  = rq5_mult_2;
     if (rst) begin
-      \$512  = 8'h00;
+      \$512  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$513  = \$178 [7:0];
+    \$513  = rq5_mult_3;
     if (rst) begin
-      \$513  = 8'h00;
+      \$513  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$514  = \$182 [7:0];
+    \$514  = rq5_mult_4;
     if (rst) begin
-      \$514  = 8'h00;
+      \$514  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$515  = \$186 [7:0];
+    \$515  = rq5_mult_5;
     if (rst) begin
-      \$515  = 8'h00;
+      \$515  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$516  = \$10 [3:0];
+    \$516  = rq5_mult_6;
     if (rst) begin
-      \$516  = 4'h0;
+      \$516  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$517  = \$187 ;
+    \$517  = rq5_mult_7;
     if (rst) begin
-      \$517  = 1'h1;
+      \$517  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$518  = \$signature__addr ;
-    if (\$194 ) begin
-      \$518  = \$197 [3:0];
-    end
+    \$518  = \$189 ;
     if (rst) begin
-      \$518  = 4'h0;
+      \$518  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$519  = rport__addr;
-    if (\$201 ) begin
-      \$519  = \$204 [3:0];
-    end
+    \$519  = rq5_shift_1;
     if (rst) begin
-      \$519  = 4'h0;
+      \$519  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$520  = \$217 [3:0];
+    \$520  = rq5_shift_2;
     if (rst) begin
-      \$520  = 4'h0;
+      \$520  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$521  = o__valid;
-    if (\$219 ) begin
-      \$521  = \$221 ;
-    end
+    \$521  = rq5_shift_3;
     if (rst) begin
-      \$521  = 1'h0;
+      \$521  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$522  = o__payload;
-    if (\$219 ) begin
-      \$522  = \$223 ;
+    \$522  = rq5_shift_4;
+    if (rst) begin
+      \$522  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$523  = rq5_shift_5;
+    if (rst) begin
+      \$523  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$524  = rq5_shift_6;
+    if (rst) begin
+      \$524  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$525  = rq5_shift_7;
+    if (rst) begin
+      \$525  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$526  = \$190 ;
+    if (rst) begin
+      \$526  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$527  = rq5_half_1;
+    if (rst) begin
+      \$527  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$528  = rq5_half_2;
+    if (rst) begin
+      \$528  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$529  = rq5_half_3;
+    if (rst) begin
+      \$529  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$530  = rq5_half_4;
+    if (rst) begin
+      \$530  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$531  = rq5_half_5;
+    if (rst) begin
+      \$531  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$532  = rq5_half_6;
+    if (rst) begin
+      \$532  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$533  = rq5_half_7;
+    if (rst) begin
+      \$533  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$534  = \$191 ;
+    if (rst) begin
+      \$534  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$535  = rq5_mask_1;
+    if (rst) begin
+      \$535  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$536  = rq5_mask_2;
+    if (rst) begin
+      \$536  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$537  = rq5_mask_3;
+    if (rst) begin
+      \$537  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$538  = rq5_mask_4;
+    if (rst) begin
+      \$538  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$539  = rq5_mask_5;
+    if (rst) begin
+      \$539  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$540  = rq5_mask_6;
+    if (rst) begin
+      \$540  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$541  = rq5_mask_7;
+    if (rst) begin
+      \$541  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$542  = i__payload[143:120];
+    if (rst) begin
+      \$542  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$543  = rq5_x[16:0];
+    if (rst) begin
+      \$543  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$544  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$544  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$545  = \$192 ;
+    if (rst) begin
+      \$545  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$546  = rq5_part0_0;
+    if (rst) begin
+      \$546  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$547  = rq5_part0_0_r;
+    if (rst) begin
+      \$547  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$548  = rq5_x[16:0];
+    if (rst) begin
+      \$548  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$549  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$549  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$550  = \$193 ;
+    if (rst) begin
+      \$550  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$551  = rq5_part0_1;
+    if (rst) begin
+      \$551  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$552  = rq5_part0_1_r;
+    if (rst) begin
+      \$552  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$553  = rq5_x[23:17];
+    if (rst) begin
+      \$553  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$554  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$554  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$555  = \$194 ;
+    if (rst) begin
+      \$555  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$556  = rq5_part1_0;
+    if (rst) begin
+      \$556  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$557  = rq5_part1_0_r;
+    if (rst) begin
+      \$557  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$558  = rq5_x[23:17];
+    if (rst) begin
+      \$558  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$559  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$559  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$560  = \$195 ;
+    if (rst) begin
+      \$560  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$561  = rq5_part1_1;
+    if (rst) begin
+      \$561  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$562  = rq5_part1_1_r;
+    if (rst) begin
+      \$562  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$563  = \$203 [48:0];
+    if (rst) begin
+      \$563  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$564  = \$204 ;
+    if (rst) begin
+      \$564  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$565  = \$205 ;
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$566  = \$208 ;
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$567  = \$212 [7:0];
+    if (rst) begin
+      \$567  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$568  = \$217 ;
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$569  = \$222 ;
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$570  = \$224 ;
+    if (rst) begin
+      \$570  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$571  = \$226 ;
+    if (rst) begin
+      \$571  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$572  = \$228 ;
+    if (rst) begin
+      \$572  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$573  = \$230 ;
+    if (rst) begin
+      \$573  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$574  = \$232 ;
+    if (rst) begin
+      \$574  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$575  = \$234 ;
+    if (rst) begin
+      \$575  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$576  = \$10 [3:0];
+    if (rst) begin
+      \$576  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$577  = \$235 ;
+    if (rst) begin
+      \$577  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$578  = \$signature__addr ;
+    if (\$242 ) begin
+      \$578  = \$245 [3:0];
     end
     if (rst) begin
-      \$522  = 48'h000000000000;
+      \$578  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$579  = rport__addr;
+    if (\$249 ) begin
+      \$579  = \$252 [3:0];
+    end
+    if (rst) begin
+      \$579  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$580  = \$265 [3:0];
+    if (rst) begin
+      \$580  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$581  = o__valid;
+    if (\$267 ) begin
+      \$581  = \$269 ;
+    end
+    if (rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$582  = o__payload;
+    if (\$267 ) begin
+      \$582  = \$271 ;
+    end
+    if (rst) begin
+      \$582  = 48'h000000000000;
     end
   end
   always @* begin
@@ -9662,21 +10268,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$44  = 25'h14135a7;
+          \$54  = 25'h14135a7;
       3'h1:
-          \$44  = 25'h1bf93e4;
+          \$54  = 25'h1bf93e4;
       3'h2:
-          \$44  = 25'h13269b9;
+          \$54  = 25'h13269b9;
       3'h3:
-          \$44  = 25'h1ac1c54;
+          \$54  = 25'h1ac1c54;
       3'h4:
-          \$44  = 25'h11d4a2c;
+          \$54  = 25'h11d4a2c;
       3'h5:
-          \$44  = 25'h147f7db;
+          \$54  = 25'h147f7db;
       3'h6:
-          \$44  = 25'h1acc802;
+          \$54  = 25'h1acc802;
       3'h7:
-          \$44  = 25'h1fdc68d;
+          \$54  = 25'h1fdc68d;
     endcase
   end
   always @* begin
@@ -9684,21 +10290,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$45  = 6'h23;
+          \$55  = 6'h23;
       3'h1:
-          \$45  = 6'h23;
+          \$55  = 6'h23;
       3'h2:
-          \$45  = 6'h23;
+          \$55  = 6'h23;
       3'h3:
-          \$45  = 6'h23;
+          \$55  = 6'h23;
       3'h4:
-          \$45  = 6'h22;
+          \$55  = 6'h22;
       3'h5:
-          \$45  = 6'h23;
+          \$55  = 6'h23;
       3'h6:
-          \$45  = 6'h23;
+          \$55  = 6'h23;
       3'h7:
-          \$45  = 6'h24;
+          \$55  = 6'h24;
     endcase
   end
   always @* begin
@@ -9706,21 +10312,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$46  = 36'h400000000;
+          \$56  = 36'h400000000;
       3'h1:
-          \$46  = 36'h400000000;
+          \$56  = 36'h400000000;
       3'h2:
-          \$46  = 36'h400000000;
+          \$56  = 36'h400000000;
       3'h3:
-          \$46  = 36'h400000000;
+          \$56  = 36'h400000000;
       3'h4:
-          \$46  = 36'h200000000;
+          \$56  = 36'h200000000;
       3'h5:
-          \$46  = 36'h400000000;
+          \$56  = 36'h400000000;
       3'h6:
-          \$46  = 36'h400000000;
+          \$56  = 36'h400000000;
       3'h7:
-          \$46  = 36'h800000000;
+          \$56  = 36'h800000000;
     endcase
   end
   always @* begin
@@ -9728,21 +10334,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$47  = 36'h7ffffffff;
+          \$57  = 36'h7ffffffff;
       3'h1:
-          \$47  = 36'h7ffffffff;
+          \$57  = 36'h7ffffffff;
       3'h2:
-          \$47  = 36'h7ffffffff;
+          \$57  = 36'h7ffffffff;
       3'h3:
-          \$47  = 36'h7ffffffff;
+          \$57  = 36'h7ffffffff;
       3'h4:
-          \$47  = 36'h3ffffffff;
+          \$57  = 36'h3ffffffff;
       3'h5:
-          \$47  = 36'h7ffffffff;
+          \$57  = 36'h7ffffffff;
       3'h6:
-          \$47  = 36'h7ffffffff;
+          \$57  = 36'h7ffffffff;
       3'h7:
-          \$47  = 36'hfffffffff;
+          \$57  = 36'hfffffffff;
     endcase
   end
   always @* begin
@@ -9750,21 +10356,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$69  = 25'h1913193;
+          \$89  = 25'h1913193;
       3'h1:
-          \$69  = 25'h1c2890c;
+          \$89  = 25'h1c2890c;
       3'h2:
-          \$69  = 25'h1aee944;
+          \$89  = 25'h1aee944;
       3'h3:
-          \$69  = 25'h19a7fad;
+          \$89  = 25'h19a7fad;
       3'h4:
-          \$69  = 25'h15e7f6e;
+          \$89  = 25'h15e7f6e;
       3'h5:
-          \$69  = 25'h136e676;
+          \$89  = 25'h136e676;
       3'h6:
-          \$69  = 25'h18e08ea;
+          \$89  = 25'h18e08ea;
       3'h7:
-          \$69  = 25'h17a1636;
+          \$89  = 25'h17a1636;
     endcase
   end
   always @* begin
@@ -9772,21 +10378,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$91  = 25'h1b616f5;
+          \$121  = 25'h1b616f5;
       3'h1:
-          \$91  = 25'h1c3022d;
+          \$121  = 25'h1c3022d;
       3'h2:
-          \$91  = 25'h136e464;
+          \$121  = 25'h136e464;
       3'h3:
-          \$91  = 25'h15516fc;
+          \$121  = 25'h15516fc;
       3'h4:
-          \$91  = 25'h15c0cd6;
+          \$121  = 25'h15c0cd6;
       3'h5:
-          \$91  = 25'h14de0c7;
+          \$121  = 25'h14de0c7;
       3'h6:
-          \$91  = 25'h140181a;
+          \$121  = 25'h140181a;
       3'h7:
-          \$91  = 25'h1759f01;
+          \$121  = 25'h1759f01;
     endcase
   end
   always @* begin
@@ -9794,21 +10400,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$113  = 25'h1c41623;
+          \$153  = 25'h1c41623;
       3'h1:
-          \$113  = 25'h17d949a;
+          \$153  = 25'h17d949a;
       3'h2:
-          \$113  = 25'h1cee134;
+          \$153  = 25'h1cee134;
       3'h3:
-          \$113  = 25'h116bde4;
+          \$153  = 25'h116bde4;
       3'h4:
-          \$113  = 25'h12fb61e;
+          \$153  = 25'h12fb61e;
       3'h5:
-          \$113  = 25'h1395a43;
+          \$153  = 25'h1395a43;
       3'h6:
-          \$113  = 25'h190290b;
+          \$153  = 25'h190290b;
       3'h7:
-          \$113  = 25'h1a1437b;
+          \$153  = 25'h1a1437b;
     endcase
   end
   always @* begin
@@ -9816,21 +10422,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$114  = 6'h23;
+          \$154  = 6'h23;
       3'h1:
-          \$114  = 6'h23;
+          \$154  = 6'h23;
       3'h2:
-          \$114  = 6'h23;
+          \$154  = 6'h23;
       3'h3:
-          \$114  = 6'h22;
+          \$154  = 6'h22;
       3'h4:
-          \$114  = 6'h23;
+          \$154  = 6'h23;
       3'h5:
-          \$114  = 6'h23;
+          \$154  = 6'h23;
       3'h6:
-          \$114  = 6'h23;
+          \$154  = 6'h23;
       3'h7:
-          \$114  = 6'h23;
+          \$154  = 6'h23;
     endcase
   end
   always @* begin
@@ -9838,21 +10444,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$115  = 35'h400000000;
+          \$155  = 35'h400000000;
       3'h1:
-          \$115  = 35'h400000000;
+          \$155  = 35'h400000000;
       3'h2:
-          \$115  = 35'h400000000;
+          \$155  = 35'h400000000;
       3'h3:
-          \$115  = 35'h200000000;
+          \$155  = 35'h200000000;
       3'h4:
-          \$115  = 35'h400000000;
+          \$155  = 35'h400000000;
       3'h5:
-          \$115  = 35'h400000000;
+          \$155  = 35'h400000000;
       3'h6:
-          \$115  = 35'h400000000;
+          \$155  = 35'h400000000;
       3'h7:
-          \$115  = 35'h400000000;
+          \$155  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -9860,21 +10466,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$116  = 35'h7ffffffff;
+          \$156  = 35'h7ffffffff;
       3'h1:
-          \$116  = 35'h7ffffffff;
+          \$156  = 35'h7ffffffff;
       3'h2:
-          \$116  = 35'h7ffffffff;
+          \$156  = 35'h7ffffffff;
       3'h3:
-          \$116  = 35'h3ffffffff;
+          \$156  = 35'h3ffffffff;
       3'h4:
-          \$116  = 35'h7ffffffff;
+          \$156  = 35'h7ffffffff;
       3'h5:
-          \$116  = 35'h7ffffffff;
+          \$156  = 35'h7ffffffff;
       3'h6:
-          \$116  = 35'h7ffffffff;
+          \$156  = 35'h7ffffffff;
       3'h7:
-          \$116  = 35'h7ffffffff;
+          \$156  = 35'h7ffffffff;
     endcase
   end
   always @* begin
@@ -9882,21 +10488,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$138  = 25'h1a3e314;
+          \$188  = 25'h1a3e314;
       3'h1:
-          \$138  = 25'h1612bcc;
+          \$188  = 25'h1612bcc;
       3'h2:
-          \$138  = 25'h16f08d4;
+          \$188  = 25'h16f08d4;
       3'h3:
-          \$138  = 25'h116e960;
+          \$188  = 25'h116e960;
       3'h4:
-          \$138  = 25'h1c55fb8;
+          \$188  = 25'h1c55fb8;
       3'h5:
-          \$138  = 25'h1a336df;
+          \$188  = 25'h1a336df;
       3'h6:
-          \$138  = 25'h1102d38;
+          \$188  = 25'h1102d38;
       3'h7:
-          \$138  = 25'h11ba093;
+          \$188  = 25'h11ba093;
     endcase
   end
   always @* begin
@@ -9904,21 +10510,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$139  = 6'h23;
+          \$189  = 6'h23;
       3'h1:
-          \$139  = 6'h23;
+          \$189  = 6'h23;
       3'h2:
-          \$139  = 6'h23;
+          \$189  = 6'h23;
       3'h3:
-          \$139  = 6'h22;
+          \$189  = 6'h22;
       3'h4:
-          \$139  = 6'h23;
+          \$189  = 6'h23;
       3'h5:
-          \$139  = 6'h23;
+          \$189  = 6'h23;
       3'h6:
-          \$139  = 6'h23;
+          \$189  = 6'h23;
       3'h7:
-          \$139  = 6'h23;
+          \$189  = 6'h23;
     endcase
   end
   always @* begin
@@ -9926,21 +10532,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$140  = 35'h400000000;
+          \$190  = 35'h400000000;
       3'h1:
-          \$140  = 35'h400000000;
+          \$190  = 35'h400000000;
       3'h2:
-          \$140  = 35'h400000000;
+          \$190  = 35'h400000000;
       3'h3:
-          \$140  = 35'h200000000;
+          \$190  = 35'h200000000;
       3'h4:
-          \$140  = 35'h400000000;
+          \$190  = 35'h400000000;
       3'h5:
-          \$140  = 35'h400000000;
+          \$190  = 35'h400000000;
       3'h6:
-          \$140  = 35'h400000000;
+          \$190  = 35'h400000000;
       3'h7:
-          \$140  = 35'h400000000;
+          \$190  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -9948,850 +10554,472 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$141  = 35'h7ffffffff;
+          \$191  = 35'h7ffffffff;
       3'h1:
-          \$141  = 35'h7ffffffff;
+          \$191  = 35'h7ffffffff;
       3'h2:
-          \$141  = 35'h7ffffffff;
+          \$191  = 35'h7ffffffff;
       3'h3:
-          \$141  = 35'h3ffffffff;
+          \$191  = 35'h3ffffffff;
       3'h4:
-          \$141  = 35'h7ffffffff;
+          \$191  = 35'h7ffffffff;
       3'h5:
-          \$141  = 35'h7ffffffff;
+          \$191  = 35'h7ffffffff;
       3'h6:
-          \$141  = 35'h7ffffffff;
+          \$191  = 35'h7ffffffff;
       3'h7:
-          \$141  = 35'h7ffffffff;
+          \$191  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = group;
+    \$272  = group;
     if (\$17 ) begin
-      \$224  = \$20 [2:0];
+      \$272  = \$20 [2:0];
     end
     if (rst) begin
-      \$224  = 3'h0;
+      \$272  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = \$21 ;
+    \$273  = \$21 ;
     if (rst) begin
-      \$225  = 1'h0;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = rq_valid_1;
+    \$274  = rq_valid_1;
     if (rst) begin
-      \$226  = 1'h0;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = rq_valid_2;
+    \$275  = rq_valid_2;
     if (rst) begin
-      \$227  = 1'h0;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = rq_valid_3;
+    \$276  = rq_valid_3;
     if (rst) begin
-      \$228  = 1'h0;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = rq_valid_4;
+    \$277  = rq_valid_4;
     if (rst) begin
-      \$229  = 1'h0;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = rq_valid_5;
+    \$278  = rq_valid_5;
     if (rst) begin
-      \$230  = 1'h0;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = rq_valid_6;
+    \$279  = rq_valid_6;
     if (rst) begin
-      \$231  = 1'h0;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = rq_valid_7;
+    \$280  = rq_valid_7;
     if (rst) begin
-      \$232  = 1'h0;
+      \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = rq_valid_8;
+    \$281  = rq_valid_8;
     if (rst) begin
-      \$233  = 1'h0;
+      \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = \$22 ;
+    \$282  = \$22 ;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = rq0_mult_1;
+    \$283  = rq0_mult_1;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = rq0_mult_2;
+    \$284  = rq0_mult_2;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = rq0_mult_3;
+    \$285  = rq0_mult_3;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = rq0_mult_4;
+    \$286  = rq0_mult_4;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = rq0_mult_5;
+    \$287  = rq0_mult_5;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = rq0_mult_6;
+    \$288  = rq0_mult_6;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = rq0_mult_7;
+    \$289  = rq0_mult_7;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = i__payload[23:0];
+    \$290  = i__payload[23:0];
     if (rst) begin
-      \$242  = 24'h000000;
+      \$290  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = rq0_x[16:0];
+    \$291  = rq0_x[16:0];
     if (rst) begin
-      \$243  = 17'h00000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = rq0_mult_1[16:0];
+    \$292  = rq0_mult_1[16:0];
     if (rst) begin
-      \$244  = 17'h00000;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = \$23 ;
+    \$293  = \$23 ;
     if (rst) begin
-      \$245  = 34'h000000000;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = rq0_part0_0;
+    \$294  = rq0_part0_0;
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = rq0_part0_0_r;
+    \$295  = rq0_part0_0_r;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = rq0_x[16:0];
+    \$296  = rq0_x[16:0];
     if (rst) begin
-      \$248  = 17'h00000;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = rq0_mult_1[24:17];
+    \$297  = rq0_mult_1[24:17];
     if (rst) begin
-      \$249  = 8'h00;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = \$24 ;
+    \$298  = \$24 ;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = rq0_part0_1;
+    \$299  = rq0_part0_1;
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = rq0_part0_1_r;
+    \$300  = rq0_part0_1_r;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = rq0_x[23:17];
+    \$301  = rq0_x[23:17];
     if (rst) begin
-      \$253  = 7'h00;
+      \$301  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$254  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = \$25 ;
-    if (rst) begin
-      \$255  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = rq0_part1_0;
-    if (rst) begin
-      \$256  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = rq0_part1_0_r;
-    if (rst) begin
-      \$257  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = rq0_x[23:17];
-    if (rst) begin
-      \$258  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$259  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = \$26 ;
-    if (rst) begin
-      \$260  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = rq0_part1_1;
-    if (rst) begin
-      \$261  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = rq0_part1_1_r;
-    if (rst) begin
-      \$262  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = \$34 [48:0];
-    if (rst) begin
-      \$263  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = \$35 ;
-    if (rst) begin
-      \$264  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = \$36 ;
-    if (rst) begin
-      \$265  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = \$39 ;
-    if (rst) begin
-      \$266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = \$43 ;
-    if (rst) begin
-      \$267  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = \$44 ;
-    if (rst) begin
-      \$268  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = rq1_mult_1;
-    if (rst) begin
-      \$269  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = rq1_mult_2;
-    if (rst) begin
-      \$270  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = rq1_mult_3;
-    if (rst) begin
-      \$271  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = rq1_mult_4;
-    if (rst) begin
-      \$272  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = rq1_mult_5;
-    if (rst) begin
-      \$273  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = rq1_mult_6;
-    if (rst) begin
-      \$274  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = rq1_mult_7;
-    if (rst) begin
-      \$275  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = \$45 ;
-    if (rst) begin
-      \$276  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = rq1_shift_1;
-    if (rst) begin
-      \$277  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = rq1_shift_2;
-    if (rst) begin
-      \$278  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = rq1_shift_3;
-    if (rst) begin
-      \$279  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = rq1_shift_4;
-    if (rst) begin
-      \$280  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = rq1_shift_5;
-    if (rst) begin
-      \$281  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = rq1_shift_6;
-    if (rst) begin
-      \$282  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = rq1_shift_7;
-    if (rst) begin
-      \$283  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = \$46 ;
-    if (rst) begin
-      \$284  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = rq1_half_1;
-    if (rst) begin
-      \$285  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = rq1_half_2;
-    if (rst) begin
-      \$286  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = rq1_half_3;
-    if (rst) begin
-      \$287  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = rq1_half_4;
-    if (rst) begin
-      \$288  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = rq1_half_5;
-    if (rst) begin
-      \$289  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = rq1_half_6;
-    if (rst) begin
-      \$290  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = rq1_half_7;
-    if (rst) begin
-      \$291  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = \$47 ;
-    if (rst) begin
-      \$292  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = rq1_mask_1;
-    if (rst) begin
-      \$293  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq1_mask_2;
-    if (rst) begin
-      \$294  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = rq1_mask_3;
-    if (rst) begin
-      \$295  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = rq1_mask_4;
-    if (rst) begin
-      \$296  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = rq1_mask_5;
-    if (rst) begin
-      \$297  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = rq1_mask_6;
-    if (rst) begin
-      \$298  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = rq1_mask_7;
-    if (rst) begin
-      \$299  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = i__payload[47:24];
-    if (rst) begin
-      \$300  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = rq1_x[16:0];
-    if (rst) begin
-      \$301  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = rq1_mult_1[16:0];
+    \$302  = rq0_mult_1[16:0];
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = \$48 ;
+    \$303  = \$25 ;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = rq1_part0_0;
+    \$304  = rq0_part1_0;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = rq1_part0_0_r;
+    \$305  = rq0_part1_0_r;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$305  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = rq1_x[16:0];
+    \$306  = rq0_x[23:17];
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = rq1_mult_1[24:17];
+    \$307  = rq0_mult_1[24:17];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = \$49 ;
+    \$308  = \$26 ;
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = rq1_part0_1;
+    \$309  = rq0_part1_1;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = rq1_part0_1_r;
+    \$310  = rq0_part1_1_r;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = rq1_x[23:17];
+    \$311  = \$34 [48:0];
     if (rst) begin
-      \$311  = 7'h00;
+      \$311  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = rq1_mult_1[16:0];
+    \$312  = \$35 ;
     if (rst) begin
-      \$312  = 17'h00000;
+      \$312  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = \$50 ;
+    \$313  = \$36 ;
     if (rst) begin
-      \$313  = 24'h000000;
+      \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = rq1_part1_0;
+    \$314  = \$39 ;
     if (rst) begin
-      \$314  = 24'h000000;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = rq1_part1_0_r;
+    \$315  = \$43 [7:0];
     if (rst) begin
-      \$315  = 24'h000000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = rq1_x[23:17];
+    \$316  = \$48 ;
     if (rst) begin
-      \$316  = 7'h00;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = rq1_mult_1[24:17];
+    \$317  = \$53 ;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = \$51 ;
+    \$318  = \$54 ;
     if (rst) begin
-      \$318  = 15'h0000;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = rq1_part1_1;
+    \$319  = rq1_mult_1;
     if (rst) begin
-      \$319  = 15'h0000;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = rq1_part1_1_r;
+    \$320  = rq1_mult_2;
     if (rst) begin
-      \$320  = 15'h0000;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = \$59 [48:0];
+    \$321  = rq1_mult_3;
     if (rst) begin
-      \$321  = 49'h0000000000000;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = \$60 ;
+    \$322  = rq1_mult_4;
     if (rst) begin
-      \$322  = 49'h0000000000000;
+      \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = \$61 ;
+    \$323  = rq1_mult_5;
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = \$64 ;
+    \$324  = rq1_mult_6;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = \$68 ;
+    \$325  = rq1_mult_7;
     if (rst) begin
-      \$325  = 51'h0000000000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = \$69 ;
+    \$326  = \$55 ;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$326  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = rq2_mult_1;
+    \$327  = rq1_shift_1;
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = rq2_mult_2;
+    \$328  = rq1_shift_2;
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$328  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = rq2_mult_3;
+    \$329  = rq1_shift_3;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = rq2_mult_4;
+    \$330  = rq1_shift_4;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = rq2_mult_5;
+    \$331  = rq1_shift_5;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = rq2_mult_6;
+    \$332  = rq1_shift_6;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = rq2_mult_7;
+    \$333  = rq1_shift_7;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = i__payload[71:48];
+    \$334  = \$56 ;
     if (rst) begin
-      \$334  = 24'h000000;
+      \$334  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = rq2_x[16:0];
+    \$335  = rq1_half_1;
     if (rst) begin
-      \$335  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = rq2_mult_1[16:0];
-    if (rst) begin
-      \$336  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = \$70 ;
-    if (rst) begin
-      \$337  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = rq2_part0_0;
-    if (rst) begin
-      \$338  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = rq2_part0_0_r;
-    if (rst) begin
-      \$339  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = rq2_x[16:0];
-    if (rst) begin
-      \$340  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = rq2_mult_1[24:17];
-    if (rst) begin
-      \$341  = 8'h00;
+      \$335  = 36'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -10842,32 +11070,32 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$35  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
   assign \$38  = 1'h1;
   assign \$39  = \$37 ;
-  assign \$52  = { 1'h0, rq1_part0_0_rr };
-  assign \$54  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$56  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$58  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$74  = { 1'h0, rq2_part0_0_rr };
-  assign \$76  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$78  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$80  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$82  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
-  assign \$85  = 1'h1;
-  assign \$86  = \$84 ;
-  assign \$96  = { 1'h0, rq3_part0_0_rr };
-  assign \$98  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$100  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$102  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
-  assign \$104  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
-  assign \$107  = 1'h1;
-  assign \$108  = \$106 ;
-  assign \$121  = { 1'h0, rq4_part0_0_rr };
-  assign \$123  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$125  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
-  assign \$127  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
-  assign \$146  = { 1'h0, rq5_part0_0_rr };
-  assign \$148  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$150  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
-  assign \$152  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
+  assign \$62  = { 1'h0, rq1_part0_0_rr };
+  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$66  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$68  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$94  = { 1'h0, rq2_part0_0_rr };
+  assign \$96  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$98  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$100  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$102  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
+  assign \$105  = 1'h1;
+  assign \$106  = \$104 ;
+  assign \$126  = { 1'h0, rq3_part0_0_rr };
+  assign \$128  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$130  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$132  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$134  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
+  assign \$137  = 1'h1;
+  assign \$138  = \$136 ;
+  assign \$161  = { 1'h0, rq4_part0_0_rr };
+  assign \$163  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$165  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
+  assign \$167  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
+  assign \$196  = { 1'h0, rq5_part0_0_rr };
+  assign \$198  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$200  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
+  assign \$202  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14452,55 +14680,55 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [76:0] \$100 ;
-  wire [77:0] \$101 ;
-  wire [47:0] \$102 ;
+  wire [47:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [48:0] \$105 ;
   wire \$106 ;
-  wire [48:0] \$107 ;
-  wire \$108 ;
+  wire \$107 ;
+  wire [49:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [49:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [49:0] \$113 ;
-  wire [49:0] \$114 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [49:0] \$117 ;
-  wire [49:0] \$118 ;
-  wire \$119 ;
+  wire \$117 ;
+  wire \$118 ;
+  reg [24:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [49:0] \$121 ;
-  wire [49:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire [49:0] \$125 ;
-  wire [49:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [33:0] \$120 ;
+  wire [24:0] \$121 ;
+  wire [22:0] \$122 ;
+  wire [13:0] \$123 ;
+  wire [34:0] \$124 ;
+  wire [35:0] \$125 ;
+  wire [55:0] \$126 ;
+  wire [56:0] \$127 ;
+  wire [53:0] \$128 ;
+  wire [58:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
+  wire [76:0] \$130 ;
+  wire [77:0] \$131 ;
+  wire [47:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [4:0] \$136 ;
-  wire [4:0] \$137 ;
+  wire \$136 ;
+  wire [48:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [49:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [4:0] \$143 ;
-  wire [4:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -14508,133 +14736,133 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
-  wire [4:0] \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire [5:0] \$157 ;
-  wire \$158 ;
+  wire [7:0] \$151 ;
+  wire [7:0] \$152 ;
+  wire [7:0] \$153 ;
+  wire [7:0] \$154 ;
+  wire [7:0] \$155 ;
+  wire [7:0] \$156 ;
+  wire [7:0] \$157 ;
+  wire [7:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [31:0] \$163 ;
-  reg [2:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [4:0] \$168 ;
+  wire [4:0] \$169 ;
   wire [3:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg [24:0] \$174 ;
-  reg [24:0] \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [4:0] \$175 ;
+  wire [4:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire [3:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [5:0] \$183 ;
-  reg [5:0] \$184 ;
-  reg [5:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [4:0] \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [5:0] \$189 ;
   wire \$19 ;
-  reg [35:0] \$190 ;
-  reg [35:0] \$191 ;
-  reg [35:0] \$192 ;
-  reg [35:0] \$193 ;
-  reg [35:0] \$194 ;
-  reg [35:0] \$195 ;
-  reg [35:0] \$196 ;
-  reg [35:0] \$197 ;
-  reg [35:0] \$198 ;
-  reg [35:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [31:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire [8:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [35:0] \$200 ;
-  reg [35:0] \$201 ;
-  reg [35:0] \$202 ;
-  reg [35:0] \$203 ;
-  reg [35:0] \$204 ;
-  reg [35:0] \$205 ;
-  reg [22:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [16:0] \$208 ;
-  reg [33:0] \$209 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [33:0] \$210 ;
-  reg [33:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [5:0] \$216 ;
   reg [5:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [22:0] \$219 ;
+  reg [5:0] \$218 ;
+  reg [5:0] \$219 ;
   reg [35:0] \$22 ;
-  reg [22:0] \$220 ;
-  reg [22:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [13:0] \$224 ;
-  reg [13:0] \$225 ;
-  reg [13:0] \$226 ;
-  reg [47:0] \$227 ;
-  reg [47:0] \$228 ;
-  reg \$229 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [35:0] \$222 ;
+  reg [35:0] \$223 ;
+  reg [35:0] \$224 ;
+  reg [35:0] \$225 ;
+  reg [35:0] \$226 ;
+  reg [35:0] \$227 ;
+  reg [35:0] \$228 ;
+  reg [35:0] \$229 ;
   reg [35:0] \$23 ;
-  reg \$230 ;
-  reg [49:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [35:0] \$230 ;
+  reg [35:0] \$231 ;
+  reg [35:0] \$232 ;
+  reg [35:0] \$233 ;
+  reg [35:0] \$234 ;
+  reg [35:0] \$235 ;
+  reg [35:0] \$236 ;
+  reg [35:0] \$237 ;
+  reg [22:0] \$238 ;
+  reg [16:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [22:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
+  reg [16:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [33:0] \$242 ;
   reg [33:0] \$243 ;
-  reg [33:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [7:0] \$247 ;
+  reg [16:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [24:0] \$246 ;
+  reg [24:0] \$247 ;
   reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [5:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [5:0] \$251 ;
-  reg [16:0] \$252 ;
+  reg [16:0] \$250 ;
+  reg [22:0] \$251 ;
+  reg [22:0] \$252 ;
   reg [22:0] \$253 ;
-  reg [22:0] \$254 ;
-  reg [22:0] \$255 ;
-  reg [5:0] \$256 ;
-  reg [7:0] \$257 ;
+  reg [5:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [13:0] \$256 ;
+  reg [13:0] \$257 ;
   reg [13:0] \$258 ;
-  reg [13:0] \$259 ;
+  reg [47:0] \$259 ;
   wire [22:0] \$26 ;
-  reg [13:0] \$260 ;
-  reg [47:0] \$261 ;
-  reg [47:0] \$262 ;
-  reg \$263 ;
+  reg [47:0] \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg [7:0] \$263 ;
   reg \$264 ;
-  reg [49:0] \$265 ;
+  reg \$265 ;
   reg [24:0] \$266 ;
   reg [24:0] \$267 ;
   reg [24:0] \$268 ;
@@ -14671,62 +14899,102 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [47:0] \$296 ;
   reg \$297 ;
   reg \$298 ;
-  reg [49:0] \$299 ;
+  reg [7:0] \$299 ;
   wire [8:0] \$3 ;
   wire [55:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
+  reg \$300 ;
+  reg \$301 ;
   reg [24:0] \$302 ;
   reg [24:0] \$303 ;
   reg [24:0] \$304 ;
   reg [24:0] \$305 ;
   reg [24:0] \$306 ;
   reg [24:0] \$307 ;
-  reg [22:0] \$308 ;
-  reg [16:0] \$309 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
   wire [56:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [33:0] \$311 ;
-  reg [33:0] \$312 ;
+  reg [22:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
   reg [33:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
+  reg [33:0] \$314 ;
+  reg [33:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [7:0] \$317 ;
   reg [24:0] \$318 ;
-  reg [5:0] \$319 ;
+  reg [24:0] \$319 ;
   wire [53:0] \$32 ;
-  reg [16:0] \$320 ;
-  reg [22:0] \$321 ;
-  reg [22:0] \$322 ;
+  reg [24:0] \$320 ;
+  reg [5:0] \$321 ;
+  reg [16:0] \$322 ;
   reg [22:0] \$323 ;
-  reg [5:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [13:0] \$326 ;
-  reg [13:0] \$327 ;
+  reg [22:0] \$324 ;
+  reg [22:0] \$325 ;
+  reg [5:0] \$326 ;
+  reg [7:0] \$327 ;
   reg [13:0] \$328 ;
-  reg [47:0] \$329 ;
+  reg [13:0] \$329 ;
   wire [58:0] \$33 ;
-  reg [47:0] \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg [49:0] \$333 ;
-  reg [7:0] \$334 ;
+  reg [13:0] \$330 ;
+  reg [47:0] \$331 ;
+  reg [47:0] \$332 ;
+  reg \$333 ;
+  reg \$334 ;
   reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [3:0] \$338 ;
-  reg \$339 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [76:0] \$34 ;
-  reg [3:0] \$340 ;
-  reg [3:0] \$341 ;
-  reg [3:0] \$342 ;
-  reg \$343 ;
-  reg [31:0] \$344 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [22:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [33:0] \$349 ;
   wire [77:0] \$35 ;
+  reg [33:0] \$350 ;
+  reg [33:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [5:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [22:0] \$359 ;
   wire [47:0] \$36 ;
+  reg [22:0] \$360 ;
+  reg [22:0] \$361 ;
+  reg [5:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [13:0] \$364 ;
+  reg [13:0] \$365 ;
+  reg [13:0] \$366 ;
+  reg [47:0] \$367 ;
+  reg [47:0] \$368 ;
+  reg \$369 ;
   wire \$37 ;
+  reg \$370 ;
+  reg [7:0] \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg [7:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [3:0] \$378 ;
+  reg \$379 ;
   wire \$38 ;
+  reg [3:0] \$380 ;
+  reg [3:0] \$381 ;
+  reg [3:0] \$382 ;
+  reg \$383 ;
+  reg [31:0] \$384 ;
   wire \$39 ;
   wire [8:0] \$4 ;
   wire \$40 ;
@@ -14734,66 +15002,66 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$42 ;
   wire \$43 ;
   wire [49:0] \$44 ;
-  reg [24:0] \$45 ;
-  wire [33:0] \$46 ;
-  wire [24:0] \$47 ;
-  wire [22:0] \$48 ;
-  wire [13:0] \$49 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [34:0] \$50 ;
-  wire [35:0] \$51 ;
-  wire [55:0] \$52 ;
-  wire [56:0] \$53 ;
-  wire [53:0] \$54 ;
-  wire [58:0] \$55 ;
-  wire [76:0] \$56 ;
-  wire [77:0] \$57 ;
-  wire [47:0] \$58 ;
-  wire \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  reg [24:0] \$55 ;
+  wire [33:0] \$56 ;
+  wire [24:0] \$57 ;
+  wire [22:0] \$58 ;
+  wire [13:0] \$59 ;
   wire [4:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire [48:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [49:0] \$66 ;
-  reg [24:0] \$67 ;
-  wire [33:0] \$68 ;
-  wire [24:0] \$69 ;
+  wire [34:0] \$60 ;
+  wire [35:0] \$61 ;
+  wire [55:0] \$62 ;
+  wire [56:0] \$63 ;
+  wire [53:0] \$64 ;
+  wire [58:0] \$65 ;
+  wire [76:0] \$66 ;
+  wire [77:0] \$67 ;
+  wire [47:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [22:0] \$70 ;
-  wire [13:0] \$71 ;
-  wire [34:0] \$72 ;
-  wire [35:0] \$73 ;
-  wire [55:0] \$74 ;
-  wire [56:0] \$75 ;
-  wire [53:0] \$76 ;
-  wire [58:0] \$77 ;
-  wire [76:0] \$78 ;
-  wire [77:0] \$79 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [48:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [49:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [5:0] \$8 ;
-  wire [47:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [48:0] \$85 ;
+  wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire [49:0] \$88 ;
-  reg [24:0] \$89 ;
+  reg [24:0] \$87 ;
+  wire [33:0] \$88 ;
+  wire [24:0] \$89 ;
   wire \$9 ;
-  wire [33:0] \$90 ;
-  wire [24:0] \$91 ;
-  wire [22:0] \$92 ;
-  wire [13:0] \$93 ;
-  wire [34:0] \$94 ;
-  wire [35:0] \$95 ;
-  wire [55:0] \$96 ;
-  wire [56:0] \$97 ;
-  wire [53:0] \$98 ;
-  wire [58:0] \$99 ;
+  wire [22:0] \$90 ;
+  wire [13:0] \$91 ;
+  wire [34:0] \$92 ;
+  wire [35:0] \$93 ;
+  wire [55:0] \$94 ;
+  wire [56:0] \$95 ;
+  wire [53:0] \$96 ;
+  wire [58:0] \$97 ;
+  wire [76:0] \$98 ;
+  wire [77:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -14845,7 +15113,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [49:0] rq0_code = 50'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
   reg [35:0] rq0_half_1 = 36'h000000000;
   reg [35:0] rq0_half_2 = 36'h000000000;
@@ -14876,6 +15144,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -14899,13 +15168,14 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
-  reg [49:0] rq1_code = 50'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [47:0] rq1_floor = 48'h000000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
@@ -14920,6 +15190,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -14935,13 +15206,14 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [5:0] rq1_x1_0 = 6'h00;
   reg [5:0] rq1_x1_1 = 6'h00;
   reg rq2_above = 1'h0;
-  reg [49:0] rq2_code = 50'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [47:0] rq2_floor = 48'h000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
@@ -14956,6 +15228,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -14971,13 +15244,14 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [5:0] rq2_x1_0 = 6'h00;
   reg [5:0] rq2_x1_1 = 6'h00;
   reg rq3_above = 1'h0;
-  reg [49:0] rq3_code = 50'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [47:0] rq3_floor = 48'h000000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
@@ -14992,6 +15266,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -15007,6 +15282,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [47:0] rq3_prod = 48'h000000000000;
   wire [47:0] rq3_rem;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -15342,463 +15618,511 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
   assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$46  = rq1_x0_0 * rq1_m0_0;
-  assign \$47  = rq1_x0_1 * rq1_m0_1;
-  assign \$48  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$49  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$51  = 1'h0 + \$50 ;
-  assign \$53  = \$51  + \$52 ;
-  assign \$55  = $signed({ 1'h0, \$53  }) + $signed(\$54 );
-  assign \$57  = $signed(\$55 ) + $signed(\$56 );
-  assign \$59  = rq1_rem > 35'h400000000;
-  assign \$60  = rq1_rem == 35'h400000000;
-  assign \$63  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$64  = rq1_tie & rq1_floor[0];
-  assign \$65  = rq1_above | \$64 ;
-  assign \$66  = $signed(\$63 ) + $signed({ 1'h0, \$65  });
-  assign \$68  = rq2_x0_0 * rq2_m0_0;
-  assign \$69  = rq2_x0_1 * rq2_m0_1;
-  assign \$70  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$71  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$73  = 1'h0 + \$72 ;
-  assign \$75  = \$73  + \$74 ;
-  assign \$77  = $signed({ 1'h0, \$75  }) + $signed(\$76 );
-  assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$81  = rq2_rem > 35'h400000000;
-  assign \$82  = rq2_rem == 35'h400000000;
-  assign \$85  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$86  = rq2_tie & rq2_floor[0];
-  assign \$87  = rq2_above | \$86 ;
-  assign \$88  = $signed(\$85 ) + $signed({ 1'h0, \$87  });
-  assign \$90  = rq3_x0_0 * rq3_m0_0;
-  assign \$91  = rq3_x0_1 * rq3_m0_1;
-  assign \$92  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$93  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$95  = 1'h0 + \$94 ;
-  assign \$97  = \$95  + \$96 ;
-  assign \$99  = $signed({ 1'h0, \$97  }) + $signed(\$98 );
-  assign \$101  = $signed(\$99 ) + $signed(\$100 );
-  assign \$103  = rq3_rem > 35'h400000000;
-  assign \$104  = rq3_rem == 35'h400000000;
-  assign \$107  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$108  = rq3_tie & rq3_floor[0];
-  assign \$109  = rq3_above | \$108 ;
-  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
-  assign \$111  = $signed(rq0_code) < $signed(8'h80);
-  assign \$112  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$113  = \$112  ? 50'h000000000007f : rq0_code;
-  assign \$114  = \$111  ? 50'h3ffffffffff80 : \$113 ;
-  assign \$115  = $signed(rq1_code) < $signed(8'h80);
-  assign \$116  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$117  = \$116  ? 50'h000000000007f : rq1_code;
-  assign \$118  = \$115  ? 50'h3ffffffffff80 : \$117 ;
-  assign \$119  = $signed(rq2_code) < $signed(8'h80);
-  assign \$120  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$121  = \$120  ? 50'h000000000007f : rq2_code;
-  assign \$122  = \$119  ? 50'h3ffffffffff80 : \$121 ;
-  assign \$123  = $signed(rq3_code) < $signed(8'h80);
-  assign \$124  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$125  = \$124  ? 50'h000000000007f : rq3_code;
-  assign \$126  = \$123  ? 50'h3ffffffffff80 : \$125 ;
-  assign \$127  = \$8 [3:0] < 4'hb;
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = | q_stored;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$129  & \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = rq_valid_9 & \$133 ;
-  assign \$135  = \$signature__addr  == 4'h9;
-  assign \$136  = \$signature__addr  + 1'h1;
-  assign \$137  = \$135  ? 5'h00 : \$136 ;
-  assign \$138  = ~ o__valid;
-  assign \$139  = \$138  | o__ready;
-  assign \$140  = | q_stored;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = rport__addr == 4'h9;
-  assign \$143  = rport__addr + 1'h1;
-  assign \$144  = \$142  ? 5'h00 : \$143 ;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = | q_stored;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$146  & \$148 ;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = rq_valid_9 & \$150 ;
-  assign \$152  = q_stored + \$151 ;
-  assign \$153  = ~ o__valid;
-  assign \$154  = \$153  | o__ready;
-  assign \$155  = | q_stored;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \$152  - \$156 ;
-  assign \$158  = ~ o__valid;
-  assign \$159  = \$158  | o__ready;
-  assign \$160  = | q_stored;
-  assign \$161  = \$160  | rq_valid_9;
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(8'h82);
+  assign \$48  = $signed(rq0_floor) < $signed(8'h83);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(9'h081);
+  assign \$53  = $signed(rq0_floor) > $signed(9'h082);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$56  = rq1_x0_0 * rq1_m0_0;
+  assign \$57  = rq1_x0_1 * rq1_m0_1;
+  assign \$58  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$59  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$61  = 1'h0 + \$60 ;
+  assign \$63  = \$61  + \$62 ;
+  assign \$65  = $signed({ 1'h0, \$63  }) + $signed(\$64 );
+  assign \$67  = $signed(\$65 ) + $signed(\$66 );
+  assign \$69  = rq1_rem > 35'h400000000;
+  assign \$70  = rq1_rem == 35'h400000000;
+  assign \$73  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$74  = rq1_tie & rq1_floor[0];
+  assign \$75  = rq1_above | \$74 ;
+  assign \$76  = $signed(\$73 ) + $signed({ 1'h0, \$75  });
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(rq1_floor) < $signed(8'h82);
+  assign \$80  = $signed(rq1_floor) < $signed(8'h83);
+  assign \$81  = \$78  ? \$79  : \$80 ;
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(rq1_floor) > $signed(9'h081);
+  assign \$85  = $signed(rq1_floor) > $signed(9'h082);
+  assign \$86  = \$83  ? \$84  : \$85 ;
+  assign \$88  = rq2_x0_0 * rq2_m0_0;
+  assign \$89  = rq2_x0_1 * rq2_m0_1;
+  assign \$90  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$91  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$93  = 1'h0 + \$92 ;
+  assign \$95  = \$93  + \$94 ;
+  assign \$97  = $signed({ 1'h0, \$95  }) + $signed(\$96 );
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$101  = rq2_rem > 35'h400000000;
+  assign \$102  = rq2_rem == 35'h400000000;
+  assign \$105  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$106  = rq2_tie & rq2_floor[0];
+  assign \$107  = rq2_above | \$106 ;
+  assign \$108  = $signed(\$105 ) + $signed({ 1'h0, \$107  });
+  assign \$109  = rq2_tie & rq2_floor[0];
+  assign \$110  = rq2_above | \$109 ;
+  assign \$111  = $signed(rq2_floor) < $signed(8'h82);
+  assign \$112  = $signed(rq2_floor) < $signed(8'h83);
+  assign \$113  = \$110  ? \$111  : \$112 ;
+  assign \$114  = rq2_tie & rq2_floor[0];
+  assign \$115  = rq2_above | \$114 ;
+  assign \$116  = $signed(rq2_floor) > $signed(9'h081);
+  assign \$117  = $signed(rq2_floor) > $signed(9'h082);
+  assign \$118  = \$115  ? \$116  : \$117 ;
+  assign \$120  = rq3_x0_0 * rq3_m0_0;
+  assign \$121  = rq3_x0_1 * rq3_m0_1;
+  assign \$122  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$123  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$125  = 1'h0 + \$124 ;
+  assign \$127  = \$125  + \$126 ;
+  assign \$129  = $signed({ 1'h0, \$127  }) + $signed(\$128 );
+  assign \$131  = $signed(\$129 ) + $signed(\$130 );
+  assign \$133  = rq3_rem > 35'h400000000;
+  assign \$134  = rq3_rem == 35'h400000000;
+  assign \$137  = $signed(3'h5) + $signed(rq3_floor);
+  assign \$138  = rq3_tie & rq3_floor[0];
+  assign \$139  = rq3_above | \$138 ;
+  assign \$140  = $signed(\$137 ) + $signed({ 1'h0, \$139  });
+  assign \$141  = rq3_tie & rq3_floor[0];
+  assign \$142  = rq3_above | \$141 ;
+  assign \$143  = $signed(rq3_floor) < $signed(8'h82);
+  assign \$144  = $signed(rq3_floor) < $signed(8'h83);
+  assign \$145  = \$142  ? \$143  : \$144 ;
+  assign \$146  = rq3_tie & rq3_floor[0];
+  assign \$147  = rq3_above | \$146 ;
+  assign \$148  = $signed(rq3_floor) > $signed(9'h081);
+  assign \$149  = $signed(rq3_floor) > $signed(9'h082);
+  assign \$150  = \$147  ? \$148  : \$149 ;
+  assign \$151  = rq0_over ? 8'h7f : rq0_code;
+  assign \$152  = rq0_under ? 8'h80 : \$151 ;
+  assign \$153  = rq1_over ? 8'h7f : rq1_code;
+  assign \$154  = rq1_under ? 8'h80 : \$153 ;
+  assign \$155  = rq2_over ? 8'h7f : rq2_code;
+  assign \$156  = rq2_under ? 8'h80 : \$155 ;
+  assign \$157  = rq3_over ? 8'h7f : rq3_code;
+  assign \$158  = rq3_under ? 8'h80 : \$157 ;
+  assign \$159  = \$8 [3:0] < 4'hb;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
   assign \$162  = | q_stored;
-  assign \$163  = \$162  ? rport__data : q_in;
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$161  & \$163 ;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = rq_valid_9 & \$165 ;
+  assign \$167  = \$signature__addr  == 4'h9;
+  assign \$168  = \$signature__addr  + 1'h1;
+  assign \$169  = \$167  ? 5'h00 : \$168 ;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = | q_stored;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = rport__addr == 4'h9;
+  assign \$175  = rport__addr + 1'h1;
+  assign \$176  = \$174  ? 5'h00 : \$175 ;
+  assign \$177  = ~ o__valid;
+  assign \$178  = \$177  | o__ready;
+  assign \$179  = | q_stored;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$178  & \$180 ;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = rq_valid_9 & \$182 ;
+  assign \$184  = q_stored + \$183 ;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = | q_stored;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = \$184  - \$188 ;
+  assign \$190  = ~ o__valid;
+  assign \$191  = \$190  | o__ready;
+  assign \$192  = | q_stored;
+  assign \$193  = \$192  | rq_valid_9;
+  assign \$194  = | q_stored;
+  assign \$195  = \$194  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$164 ;
+    group <= \$196 ;
   always @(posedge clk)
-    rq_valid_1 <= \$165 ;
+    rq_valid_1 <= \$197 ;
   always @(posedge clk)
-    rq_valid_2 <= \$166 ;
+    rq_valid_2 <= \$198 ;
   always @(posedge clk)
-    rq_valid_3 <= \$167 ;
+    rq_valid_3 <= \$199 ;
   always @(posedge clk)
-    rq_valid_4 <= \$168 ;
+    rq_valid_4 <= \$200 ;
   always @(posedge clk)
-    rq_valid_5 <= \$169 ;
+    rq_valid_5 <= \$201 ;
   always @(posedge clk)
-    rq_valid_6 <= \$170 ;
+    rq_valid_6 <= \$202 ;
   always @(posedge clk)
-    rq_valid_7 <= \$171 ;
+    rq_valid_7 <= \$203 ;
   always @(posedge clk)
-    rq_valid_8 <= \$172 ;
+    rq_valid_8 <= \$204 ;
   always @(posedge clk)
-    rq_valid_9 <= \$173 ;
+    rq_valid_9 <= \$205 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$174 ;
+    rq0_mult_1 <= \$206 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$175 ;
+    rq0_mult_2 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$176 ;
+    rq0_mult_3 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$177 ;
+    rq0_mult_4 <= \$209 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$178 ;
+    rq0_mult_5 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$179 ;
+    rq0_mult_6 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$180 ;
+    rq0_mult_7 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$181 ;
+    rq0_mult_8 <= \$213 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$182 ;
+    rq0_shift_1 <= \$214 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$183 ;
+    rq0_shift_2 <= \$215 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$184 ;
+    rq0_shift_3 <= \$216 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$185 ;
+    rq0_shift_4 <= \$217 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$186 ;
+    rq0_shift_5 <= \$218 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$187 ;
+    rq0_shift_6 <= \$219 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$188 ;
+    rq0_shift_7 <= \$220 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$189 ;
+    rq0_shift_8 <= \$221 ;
   always @(posedge clk)
-    rq0_half_1 <= \$190 ;
+    rq0_half_1 <= \$222 ;
   always @(posedge clk)
-    rq0_half_2 <= \$191 ;
+    rq0_half_2 <= \$223 ;
   always @(posedge clk)
-    rq0_half_3 <= \$192 ;
+    rq0_half_3 <= \$224 ;
   always @(posedge clk)
-    rq0_half_4 <= \$193 ;
+    rq0_half_4 <= \$225 ;
   always @(posedge clk)
-    rq0_half_5 <= \$194 ;
+    rq0_half_5 <= \$226 ;
   always @(posedge clk)
-    rq0_half_6 <= \$195 ;
+    rq0_half_6 <= \$227 ;
   always @(posedge clk)
-    rq0_half_7 <= \$196 ;
+    rq0_half_7 <= \$228 ;
   always @(posedge clk)
-    rq0_half_8 <= \$197 ;
+    rq0_half_8 <= \$229 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$198 ;
+    rq0_mask_1 <= \$230 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$199 ;
+    rq0_mask_2 <= \$231 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$200 ;
+    rq0_mask_3 <= \$232 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$201 ;
+    rq0_mask_4 <= \$233 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$202 ;
+    rq0_mask_5 <= \$234 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$203 ;
+    rq0_mask_6 <= \$235 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$204 ;
+    rq0_mask_7 <= \$236 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$205 ;
+    rq0_mask_8 <= \$237 ;
   always @(posedge clk)
-    rq0_x <= \$206 ;
+    rq0_x <= \$238 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$207 ;
+    rq0_x0_0 <= \$239 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$208 ;
+    rq0_m0_0 <= \$240 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$209 ;
+    rq0_part0_0 <= \$241 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$210 ;
+    rq0_part0_0_r <= \$242 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$211 ;
+    rq0_part0_0_rr <= \$243 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$212 ;
+    rq0_x0_1 <= \$244 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$213 ;
+    rq0_m0_1 <= \$245 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$214 ;
+    rq0_part0_1 <= \$246 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$215 ;
+    rq0_part0_1_r <= \$247 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$216 ;
+    rq0_part0_1_rr <= \$248 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$217 ;
+    rq0_x1_0 <= \$249 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$218 ;
+    rq0_m1_0 <= \$250 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$219 ;
+    rq0_part1_0 <= \$251 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$220 ;
+    rq0_part1_0_r <= \$252 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$221 ;
+    rq0_part1_0_rr <= \$253 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$222 ;
+    rq0_x1_1 <= \$254 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$223 ;
+    rq0_m1_1 <= \$255 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$224 ;
+    rq0_part1_1 <= \$256 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$225 ;
+    rq0_part1_1_r <= \$257 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$226 ;
+    rq0_part1_1_rr <= \$258 ;
   always @(posedge clk)
-    rq0_prod <= \$227 ;
+    rq0_prod <= \$259 ;
   always @(posedge clk)
-    rq0_floor <= \$228 ;
+    rq0_floor <= \$260 ;
   always @(posedge clk)
-    rq0_above <= \$229 ;
+    rq0_above <= \$261 ;
   always @(posedge clk)
-    rq0_tie <= \$230 ;
+    rq0_tie <= \$262 ;
   always @(posedge clk)
-    rq0_code <= \$231 ;
+    rq0_code <= \$263 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$232 ;
+    rq0_under <= \$264 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$233 ;
+    rq0_over <= \$265 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$234 ;
+    rq1_mult_1 <= \$266 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$235 ;
+    rq1_mult_2 <= \$267 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$236 ;
+    rq1_mult_3 <= \$268 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$237 ;
+    rq1_mult_4 <= \$269 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$238 ;
+    rq1_mult_5 <= \$270 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$239 ;
+    rq1_mult_6 <= \$271 ;
   always @(posedge clk)
-    rq1_x <= \$240 ;
+    rq1_mult_7 <= \$272 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$241 ;
+    rq1_mult_8 <= \$273 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$242 ;
+    rq1_x <= \$274 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$243 ;
+    rq1_x0_0 <= \$275 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$244 ;
+    rq1_m0_0 <= \$276 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$245 ;
+    rq1_part0_0 <= \$277 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$246 ;
+    rq1_part0_0_r <= \$278 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$247 ;
+    rq1_part0_0_rr <= \$279 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$248 ;
+    rq1_x0_1 <= \$280 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$249 ;
+    rq1_m0_1 <= \$281 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$250 ;
+    rq1_part0_1 <= \$282 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$251 ;
+    rq1_part0_1_r <= \$283 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$252 ;
+    rq1_part0_1_rr <= \$284 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$253 ;
+    rq1_x1_0 <= \$285 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$254 ;
+    rq1_m1_0 <= \$286 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$255 ;
+    rq1_part1_0 <= \$287 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$256 ;
+    rq1_part1_0_r <= \$288 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$257 ;
+    rq1_part1_0_rr <= \$289 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$258 ;
+    rq1_x1_1 <= \$290 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$259 ;
+    rq1_m1_1 <= \$291 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$260 ;
+    rq1_part1_1 <= \$292 ;
   always @(posedge clk)
-    rq1_prod <= \$261 ;
+    rq1_part1_1_r <= \$293 ;
   always @(posedge clk)
-    rq1_floor <= \$262 ;
+    rq1_part1_1_rr <= \$294 ;
   always @(posedge clk)
-    rq1_above <= \$263 ;
+    rq1_prod <= \$295 ;
   always @(posedge clk)
-    rq1_tie <= \$264 ;
+    rq1_floor <= \$296 ;
   always @(posedge clk)
-    rq1_code <= \$265 ;
+    rq1_above <= \$297 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$266 ;
+    rq1_tie <= \$298 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$267 ;
+    rq1_code <= \$299 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$268 ;
+    rq1_under <= \$300 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$269 ;
+    rq1_over <= \$301 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$270 ;
+    rq2_mult_1 <= \$302 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$271 ;
+    rq2_mult_2 <= \$303 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$272 ;
+    rq2_mult_3 <= \$304 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$273 ;
+    rq2_mult_4 <= \$305 ;
   always @(posedge clk)
-    rq2_x <= \$274 ;
+    rq2_mult_5 <= \$306 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$275 ;
+    rq2_mult_6 <= \$307 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$276 ;
+    rq2_mult_7 <= \$308 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$277 ;
+    rq2_mult_8 <= \$309 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$278 ;
+    rq2_x <= \$310 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$279 ;
+    rq2_x0_0 <= \$311 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$280 ;
+    rq2_m0_0 <= \$312 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$281 ;
+    rq2_part0_0 <= \$313 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$282 ;
+    rq2_part0_0_r <= \$314 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$283 ;
+    rq2_part0_0_rr <= \$315 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$284 ;
+    rq2_x0_1 <= \$316 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$285 ;
+    rq2_m0_1 <= \$317 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$286 ;
+    rq2_part0_1 <= \$318 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$287 ;
+    rq2_part0_1_r <= \$319 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$288 ;
+    rq2_part0_1_rr <= \$320 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$289 ;
+    rq2_x1_0 <= \$321 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$290 ;
+    rq2_m1_0 <= \$322 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$291 ;
+    rq2_part1_0 <= \$323 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$292 ;
+    rq2_part1_0_r <= \$324 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$293 ;
+    rq2_part1_0_rr <= \$325 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$294 ;
+    rq2_x1_1 <= \$326 ;
   always @(posedge clk)
-    rq2_prod <= \$295 ;
+    rq2_m1_1 <= \$327 ;
   always @(posedge clk)
-    rq2_floor <= \$296 ;
+    rq2_part1_1 <= \$328 ;
   always @(posedge clk)
-    rq2_above <= \$297 ;
+    rq2_part1_1_r <= \$329 ;
   always @(posedge clk)
-    rq2_tie <= \$298 ;
+    rq2_part1_1_rr <= \$330 ;
   always @(posedge clk)
-    rq2_code <= \$299 ;
+    rq2_prod <= \$331 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$300 ;
+    rq2_floor <= \$332 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$301 ;
+    rq2_above <= \$333 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$302 ;
+    rq2_tie <= \$334 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$303 ;
+    rq2_code <= \$335 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$304 ;
+    rq2_under <= \$336 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$305 ;
+    rq2_over <= \$337 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$306 ;
+    rq3_mult_1 <= \$338 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$307 ;
+    rq3_mult_2 <= \$339 ;
   always @(posedge clk)
-    rq3_x <= \$308 ;
+    rq3_mult_3 <= \$340 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$309 ;
+    rq3_mult_4 <= \$341 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$310 ;
+    rq3_mult_5 <= \$342 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$311 ;
+    rq3_mult_6 <= \$343 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$312 ;
+    rq3_mult_7 <= \$344 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$313 ;
+    rq3_mult_8 <= \$345 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$314 ;
+    rq3_x <= \$346 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$315 ;
+    rq3_x0_0 <= \$347 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$316 ;
+    rq3_m0_0 <= \$348 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$317 ;
+    rq3_part0_0 <= \$349 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$318 ;
+    rq3_part0_0_r <= \$350 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$319 ;
+    rq3_part0_0_rr <= \$351 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$320 ;
+    rq3_x0_1 <= \$352 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$321 ;
+    rq3_m0_1 <= \$353 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$322 ;
+    rq3_part0_1 <= \$354 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$323 ;
+    rq3_part0_1_r <= \$355 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$324 ;
+    rq3_part0_1_rr <= \$356 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$325 ;
+    rq3_x1_0 <= \$357 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$326 ;
+    rq3_m1_0 <= \$358 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$327 ;
+    rq3_part1_0 <= \$359 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$328 ;
+    rq3_part1_0_r <= \$360 ;
   always @(posedge clk)
-    rq3_prod <= \$329 ;
+    rq3_part1_0_rr <= \$361 ;
   always @(posedge clk)
-    rq3_floor <= \$330 ;
+    rq3_x1_1 <= \$362 ;
   always @(posedge clk)
-    rq3_above <= \$331 ;
+    rq3_m1_1 <= \$363 ;
   always @(posedge clk)
-    rq3_tie <= \$332 ;
+    rq3_part1_1 <= \$364 ;
   always @(posedge clk)
-    rq3_code <= \$333 ;
+    rq3_part1_1_r <= \$365 ;
   always @(posedge clk)
-    rq0_out <= \$334 ;
+    rq3_part1_1_rr <= \$366 ;
   always @(posedge clk)
-    rq1_out <= \$335 ;
+    rq3_prod <= \$367 ;
   always @(posedge clk)
-    rq2_out <= \$336 ;
+    rq3_floor <= \$368 ;
   always @(posedge clk)
-    rq3_out <= \$337 ;
+    rq3_above <= \$369 ;
   always @(posedge clk)
-    q_owed <= \$338 ;
+    rq3_tie <= \$370 ;
   always @(posedge clk)
-    i__ready <= \$339 ;
+    rq3_code <= \$371 ;
   always @(posedge clk)
-    \$signature__addr  <= \$340 ;
+    rq3_under <= \$372 ;
   always @(posedge clk)
-    rport__addr <= \$341 ;
+    rq3_over <= \$373 ;
   always @(posedge clk)
-    q_stored <= \$342 ;
+    rq0_out <= \$374 ;
   always @(posedge clk)
-    o__valid <= \$343 ;
+    rq1_out <= \$375 ;
   always @(posedge clk)
-    o__payload <= \$344 ;
+    rq2_out <= \$376 ;
+  always @(posedge clk)
+    rq3_out <= \$377 ;
+  always @(posedge clk)
+    q_owed <= \$378 ;
+  always @(posedge clk)
+    i__ready <= \$379 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$380 ;
+  always @(posedge clk)
+    rport__addr <= \$381 ;
+  always @(posedge clk)
+    q_stored <= \$382 ;
+  always @(posedge clk)
+    o__valid <= \$383 ;
+  always @(posedge clk)
+    o__payload <= \$384 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -15892,21 +16216,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$45  = 25'h17a8cde;
+          \$55  = 25'h17a8cde;
       3'h1:
-          \$45  = 25'h1d0c89f;
+          \$55  = 25'h1d0c89f;
       3'h2:
-          \$45  = 25'h1931a08;
+          \$55  = 25'h1931a08;
       3'h3:
-          \$45  = 25'h14ff41d;
+          \$55  = 25'h14ff41d;
       3'h4:
-          \$45  = 25'h186a361;
+          \$55  = 25'h186a361;
       3'h5:
-          \$45  = 25'h12151b8;
+          \$55  = 25'h12151b8;
       3'h6:
-          \$45  = 25'h11d254d;
+          \$55  = 25'h11d254d;
       3'h7:
-          \$45  = 25'h109eeaf;
+          \$55  = 25'h109eeaf;
     endcase
   end
   always @* begin
@@ -15914,21 +16238,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$67  = 25'h1481b24;
+          \$87  = 25'h1481b24;
       3'h1:
-          \$67  = 25'h134bafa;
+          \$87  = 25'h134bafa;
       3'h2:
-          \$67  = 25'h1805606;
+          \$87  = 25'h1805606;
       3'h3:
-          \$67  = 25'h172ff59;
+          \$87  = 25'h172ff59;
       3'h4:
-          \$67  = 25'h18a16e7;
+          \$87  = 25'h18a16e7;
       3'h5:
-          \$67  = 25'h15de1ba;
+          \$87  = 25'h15de1ba;
       3'h6:
-          \$67  = 25'h1be4a43;
+          \$87  = 25'h1be4a43;
       3'h7:
-          \$67  = 25'h15ee734;
+          \$87  = 25'h15ee734;
     endcase
   end
   always @* begin
@@ -15936,1303 +16260,1359 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$89  = 25'h163d374;
+          \$119  = 25'h163d374;
       3'h1:
-          \$89  = 25'h14e5d33;
+          \$119  = 25'h14e5d33;
       3'h2:
-          \$89  = 25'h1758aca;
+          \$119  = 25'h1758aca;
       3'h3:
-          \$89  = 25'h17cdb8c;
+          \$119  = 25'h17cdb8c;
       3'h4:
-          \$89  = 25'h102438f;
+          \$119  = 25'h102438f;
       3'h5:
-          \$89  = 25'h14d9907;
+          \$119  = 25'h14d9907;
       3'h6:
-          \$89  = 25'h15bef06;
+          \$119  = 25'h15bef06;
       3'h7:
-          \$89  = 25'h1521e58;
+          \$119  = 25'h1521e58;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = group;
+    \$196  = group;
     if (\$15 ) begin
-      \$164  = \$18 [2:0];
+      \$196  = \$18 [2:0];
     end
     if (rst) begin
-      \$164  = 3'h0;
+      \$196  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = \$19 ;
+    \$197  = \$19 ;
     if (rst) begin
-      \$165  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = rq_valid_1;
+    \$198  = rq_valid_1;
     if (rst) begin
-      \$166  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = rq_valid_2;
+    \$199  = rq_valid_2;
     if (rst) begin
-      \$167  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = rq_valid_3;
+    \$200  = rq_valid_3;
     if (rst) begin
-      \$168  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = rq_valid_4;
+    \$201  = rq_valid_4;
     if (rst) begin
-      \$169  = 1'h0;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = rq_valid_5;
+    \$202  = rq_valid_5;
     if (rst) begin
-      \$170  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = rq_valid_6;
+    \$203  = rq_valid_6;
     if (rst) begin
-      \$171  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = rq_valid_7;
+    \$204  = rq_valid_7;
     if (rst) begin
-      \$172  = 1'h0;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = rq_valid_8;
+    \$205  = rq_valid_8;
     if (rst) begin
-      \$173  = 1'h0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = \$20 ;
+    \$206  = \$20 ;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = rq0_mult_1;
+    \$207  = rq0_mult_1;
     if (rst) begin
-      \$175  = 25'h0000000;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = rq0_mult_2;
+    \$208  = rq0_mult_2;
     if (rst) begin
-      \$176  = 25'h0000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = rq0_mult_3;
+    \$209  = rq0_mult_3;
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = rq0_mult_4;
+    \$210  = rq0_mult_4;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = rq0_mult_5;
+    \$211  = rq0_mult_5;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = rq0_mult_6;
+    \$212  = rq0_mult_6;
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = rq0_mult_7;
+    \$213  = rq0_mult_7;
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = \$21 ;
+    \$214  = \$21 ;
     if (rst) begin
-      \$182  = 6'h00;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = rq0_shift_1;
+    \$215  = rq0_shift_1;
     if (rst) begin
-      \$183  = 6'h00;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = rq0_shift_2;
+    \$216  = rq0_shift_2;
     if (rst) begin
-      \$184  = 6'h00;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = rq0_shift_3;
-    if (rst) begin
-      \$185  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = rq0_shift_4;
-    if (rst) begin
-      \$186  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = rq0_shift_5;
-    if (rst) begin
-      \$187  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = rq0_shift_6;
-    if (rst) begin
-      \$188  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$189  = rq0_shift_7;
-    if (rst) begin
-      \$189  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$190  = \$22 ;
-    if (rst) begin
-      \$190  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = rq0_half_1;
-    if (rst) begin
-      \$191  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = rq0_half_2;
-    if (rst) begin
-      \$192  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = rq0_half_3;
-    if (rst) begin
-      \$193  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = rq0_half_4;
-    if (rst) begin
-      \$194  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = rq0_half_5;
-    if (rst) begin
-      \$195  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = rq0_half_6;
-    if (rst) begin
-      \$196  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = rq0_half_7;
-    if (rst) begin
-      \$197  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = \$23 ;
-    if (rst) begin
-      \$198  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = rq0_mask_1;
-    if (rst) begin
-      \$199  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = rq0_mask_2;
-    if (rst) begin
-      \$200  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = rq0_mask_3;
-    if (rst) begin
-      \$201  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = rq0_mask_4;
-    if (rst) begin
-      \$202  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = rq0_mask_5;
-    if (rst) begin
-      \$203  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = rq0_mask_6;
-    if (rst) begin
-      \$204  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = rq0_mask_7;
-    if (rst) begin
-      \$205  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = i__payload[22:0];
-    if (rst) begin
-      \$206  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = rq0_x[16:0];
-    if (rst) begin
-      \$207  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$208  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = \$24 ;
-    if (rst) begin
-      \$209  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = rq0_part0_0;
-    if (rst) begin
-      \$210  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = rq0_part0_0_r;
-    if (rst) begin
-      \$211  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = rq0_x[16:0];
-    if (rst) begin
-      \$212  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$213  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = \$25 ;
-    if (rst) begin
-      \$214  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = rq0_part0_1;
-    if (rst) begin
-      \$215  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = rq0_part0_1_r;
-    if (rst) begin
-      \$216  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = rq0_x[22:17];
+    \$217  = rq0_shift_3;
     if (rst) begin
       \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = rq0_mult_1[16:0];
+    \$218  = rq0_shift_4;
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = \$26 ;
+    \$219  = rq0_shift_5;
     if (rst) begin
-      \$219  = 23'h000000;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = rq0_part1_0;
+    \$220  = rq0_shift_6;
     if (rst) begin
-      \$220  = 23'h000000;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = rq0_part1_0_r;
+    \$221  = rq0_shift_7;
     if (rst) begin
-      \$221  = 23'h000000;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = rq0_x[22:17];
+    \$222  = \$22 ;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = rq0_mult_1[24:17];
+    \$223  = rq0_half_1;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = \$27 ;
+    \$224  = rq0_half_2;
     if (rst) begin
-      \$224  = 14'h0000;
+      \$224  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = rq0_part1_1;
+    \$225  = rq0_half_3;
     if (rst) begin
-      \$225  = 14'h0000;
+      \$225  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = rq0_part1_1_r;
+    \$226  = rq0_half_4;
     if (rst) begin
-      \$226  = 14'h0000;
+      \$226  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = \$35 [47:0];
+    \$227  = rq0_half_5;
     if (rst) begin
-      \$227  = 48'h000000000000;
+      \$227  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = \$36 ;
+    \$228  = rq0_half_6;
     if (rst) begin
-      \$228  = 48'h000000000000;
+      \$228  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = \$37 ;
+    \$229  = rq0_half_7;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = \$40 ;
+    \$230  = \$23 ;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = \$44 ;
+    \$231  = rq0_mask_1;
     if (rst) begin
-      \$231  = 50'h0000000000000;
+      \$231  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = \$45 ;
+    \$232  = rq0_mask_2;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = rq1_mult_1;
+    \$233  = rq0_mask_3;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = rq1_mult_2;
+    \$234  = rq0_mask_4;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = rq1_mult_3;
+    \$235  = rq0_mask_5;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = rq1_mult_4;
+    \$236  = rq0_mask_6;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = rq1_mult_5;
+    \$237  = rq0_mask_7;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = rq1_mult_6;
+    \$238  = i__payload[22:0];
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = rq1_mult_7;
+    \$239  = rq0_x[16:0];
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = i__payload[45:23];
+    \$240  = rq0_mult_1[16:0];
     if (rst) begin
-      \$240  = 23'h000000;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = rq1_x[16:0];
+    \$241  = \$24 ;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = rq1_mult_1[16:0];
+    \$242  = rq0_part0_0;
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = \$46 ;
+    \$243  = rq0_part0_0_r;
     if (rst) begin
       \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = rq1_part0_0;
+    \$244  = rq0_x[16:0];
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = rq1_part0_0_r;
+    \$245  = rq0_mult_1[24:17];
     if (rst) begin
-      \$245  = 34'h000000000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = rq1_x[16:0];
+    \$246  = \$25 ;
     if (rst) begin
-      \$246  = 17'h00000;
+      \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = rq1_mult_1[24:17];
+    \$247  = rq0_part0_1;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = \$47 ;
+    \$248  = rq0_part0_1_r;
     if (rst) begin
       \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = rq1_part0_1;
+    \$249  = rq0_x[22:17];
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = rq1_part0_1_r;
+    \$250  = rq0_mult_1[16:0];
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = rq1_x[22:17];
+    \$251  = \$26 ;
     if (rst) begin
-      \$251  = 6'h00;
+      \$251  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = rq1_mult_1[16:0];
+    \$252  = rq0_part1_0;
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = \$48 ;
+    \$253  = rq0_part1_0_r;
     if (rst) begin
       \$253  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = rq1_part1_0;
+    \$254  = rq0_x[22:17];
     if (rst) begin
-      \$254  = 23'h000000;
+      \$254  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = rq1_part1_0_r;
+    \$255  = rq0_mult_1[24:17];
     if (rst) begin
-      \$255  = 23'h000000;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = rq1_x[22:17];
+    \$256  = \$27 ;
     if (rst) begin
-      \$256  = 6'h00;
+      \$256  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = rq1_mult_1[24:17];
+    \$257  = rq0_part1_1;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = \$49 ;
+    \$258  = rq0_part1_1_r;
     if (rst) begin
       \$258  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = rq1_part1_1;
+    \$259  = \$35 [47:0];
     if (rst) begin
-      \$259  = 14'h0000;
+      \$259  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = rq1_part1_1_r;
+    \$260  = \$36 ;
     if (rst) begin
-      \$260  = 14'h0000;
+      \$260  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$261  = \$57 [47:0];
+    \$261  = \$37 ;
     if (rst) begin
-      \$261  = 48'h000000000000;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$262  = \$58 ;
+    \$262  = \$40 ;
     if (rst) begin
-      \$262  = 48'h000000000000;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$263  = \$59 ;
+    \$263  = \$44 [7:0];
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$264  = \$62 ;
+    \$264  = \$49 ;
     if (rst) begin
       \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = \$66 ;
+    \$265  = \$54 ;
     if (rst) begin
-      \$265  = 50'h0000000000000;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$266  = \$67 ;
+    \$266  = \$55 ;
     if (rst) begin
       \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = rq2_mult_1;
+    \$267  = rq1_mult_1;
     if (rst) begin
       \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$268  = rq2_mult_2;
+    \$268  = rq1_mult_2;
     if (rst) begin
       \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$269  = rq2_mult_3;
+    \$269  = rq1_mult_3;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$270  = rq2_mult_4;
+    \$270  = rq1_mult_4;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = rq2_mult_5;
+    \$271  = rq1_mult_5;
     if (rst) begin
       \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = rq2_mult_6;
+    \$272  = rq1_mult_6;
     if (rst) begin
       \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = rq2_mult_7;
+    \$273  = rq1_mult_7;
     if (rst) begin
       \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = i__payload[68:46];
+    \$274  = i__payload[45:23];
     if (rst) begin
       \$274  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = rq2_x[16:0];
+    \$275  = rq1_x[16:0];
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = rq2_mult_1[16:0];
+    \$276  = rq1_mult_1[16:0];
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = \$68 ;
+    \$277  = \$56 ;
     if (rst) begin
       \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = rq2_part0_0;
+    \$278  = rq1_part0_0;
     if (rst) begin
       \$278  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$279  = rq2_part0_0_r;
+    \$279  = rq1_part0_0_r;
     if (rst) begin
       \$279  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = rq2_x[16:0];
+    \$280  = rq1_x[16:0];
     if (rst) begin
       \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$281  = rq2_mult_1[24:17];
+    \$281  = rq1_mult_1[24:17];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$282  = \$69 ;
+    \$282  = \$57 ;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = rq2_part0_1;
+    \$283  = rq1_part0_1;
     if (rst) begin
       \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = rq2_part0_1_r;
+    \$284  = rq1_part0_1_r;
     if (rst) begin
       \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = rq2_x[22:17];
+    \$285  = rq1_x[22:17];
     if (rst) begin
       \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$286  = rq2_mult_1[16:0];
+    \$286  = rq1_mult_1[16:0];
     if (rst) begin
       \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$287  = \$70 ;
+    \$287  = \$58 ;
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$288  = rq2_part1_0;
+    \$288  = rq1_part1_0;
     if (rst) begin
       \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = rq2_part1_0_r;
+    \$289  = rq1_part1_0_r;
     if (rst) begin
       \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$290  = rq2_x[22:17];
+    \$290  = rq1_x[22:17];
     if (rst) begin
       \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$291  = rq2_mult_1[24:17];
+    \$291  = rq1_mult_1[24:17];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$292  = \$71 ;
+    \$292  = \$59 ;
     if (rst) begin
       \$292  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$293  = rq2_part1_1;
+    \$293  = rq1_part1_1;
     if (rst) begin
       \$293  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$294  = rq2_part1_1_r;
+    \$294  = rq1_part1_1_r;
     if (rst) begin
       \$294  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$295  = \$79 [47:0];
+    \$295  = \$67 [47:0];
     if (rst) begin
       \$295  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$296  = \$80 ;
+    \$296  = \$68 ;
     if (rst) begin
       \$296  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$297  = \$81 ;
+    \$297  = \$69 ;
     if (rst) begin
       \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$298  = \$84 ;
+    \$298  = \$72 ;
     if (rst) begin
       \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$299  = \$88 ;
+    \$299  = \$76 [7:0];
     if (rst) begin
-      \$299  = 50'h0000000000000;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$300  = \$89 ;
+    \$300  = \$81 ;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$301  = rq3_mult_1;
+    \$301  = \$86 ;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$302  = rq3_mult_2;
+    \$302  = \$87 ;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$303  = rq3_mult_3;
+    \$303  = rq2_mult_1;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$304  = rq3_mult_4;
+    \$304  = rq2_mult_2;
     if (rst) begin
       \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$305  = rq3_mult_5;
+    \$305  = rq2_mult_3;
     if (rst) begin
       \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$306  = rq3_mult_6;
+    \$306  = rq2_mult_4;
     if (rst) begin
       \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$307  = rq3_mult_7;
+    \$307  = rq2_mult_5;
     if (rst) begin
       \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$308  = i__payload[91:69];
+    \$308  = rq2_mult_6;
     if (rst) begin
-      \$308  = 23'h000000;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$309  = rq3_x[16:0];
+    \$309  = rq2_mult_7;
     if (rst) begin
-      \$309  = 17'h00000;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$310  = rq3_mult_1[16:0];
+    \$310  = i__payload[68:46];
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$311  = \$90 ;
+    \$311  = rq2_x[16:0];
     if (rst) begin
-      \$311  = 34'h000000000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$312  = rq3_part0_0;
+    \$312  = rq2_mult_1[16:0];
     if (rst) begin
-      \$312  = 34'h000000000;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$313  = rq3_part0_0_r;
+    \$313  = \$88 ;
     if (rst) begin
       \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$314  = rq3_x[16:0];
+    \$314  = rq2_part0_0;
     if (rst) begin
-      \$314  = 17'h00000;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$315  = rq3_mult_1[24:17];
+    \$315  = rq2_part0_0_r;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$316  = \$91 ;
+    \$316  = rq2_x[16:0];
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$317  = rq3_part0_1;
+    \$317  = rq2_mult_1[24:17];
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$318  = rq3_part0_1_r;
+    \$318  = \$89 ;
     if (rst) begin
       \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$319  = rq3_x[22:17];
+    \$319  = rq2_part0_1;
     if (rst) begin
-      \$319  = 6'h00;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$320  = rq3_mult_1[16:0];
+    \$320  = rq2_part0_1_r;
     if (rst) begin
-      \$320  = 17'h00000;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$321  = \$92 ;
+    \$321  = rq2_x[22:17];
     if (rst) begin
-      \$321  = 23'h000000;
+      \$321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$322  = rq3_part1_0;
+    \$322  = rq2_mult_1[16:0];
     if (rst) begin
-      \$322  = 23'h000000;
+      \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$323  = rq3_part1_0_r;
+    \$323  = \$90 ;
     if (rst) begin
       \$323  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$324  = rq3_x[22:17];
+    \$324  = rq2_part1_0;
     if (rst) begin
-      \$324  = 6'h00;
+      \$324  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$325  = rq3_mult_1[24:17];
+    \$325  = rq2_part1_0_r;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$326  = \$93 ;
+    \$326  = rq2_x[22:17];
     if (rst) begin
-      \$326  = 14'h0000;
+      \$326  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$327  = rq3_part1_1;
+    \$327  = rq2_mult_1[24:17];
     if (rst) begin
-      \$327  = 14'h0000;
+      \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$328  = rq3_part1_1_r;
+    \$328  = \$91 ;
     if (rst) begin
       \$328  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$329  = \$101 [47:0];
+    \$329  = rq2_part1_1;
     if (rst) begin
-      \$329  = 48'h000000000000;
+      \$329  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$330  = \$102 ;
+    \$330  = rq2_part1_1_r;
     if (rst) begin
-      \$330  = 48'h000000000000;
+      \$330  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$331  = \$103 ;
+    \$331  = \$99 [47:0];
     if (rst) begin
-      \$331  = 1'h0;
+      \$331  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$332  = \$106 ;
+    \$332  = \$100 ;
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = \$110 ;
+    \$333  = \$101 ;
     if (rst) begin
-      \$333  = 50'h0000000000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$334  = \$114 [7:0];
+    \$334  = \$104 ;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$335  = \$118 [7:0];
+    \$335  = \$108 [7:0];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$336  = \$122 [7:0];
+    \$336  = \$113 ;
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = \$126 [7:0];
+    \$337  = \$118 ;
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = \$8 [3:0];
+    \$338  = \$119 ;
     if (rst) begin
-      \$338  = 4'h0;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = \$127 ;
+    \$339  = rq3_mult_1;
     if (rst) begin
-      \$339  = 1'h1;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = \$signature__addr ;
-    if (\$134 ) begin
-      \$340  = \$137 [3:0];
-    end
+    \$340  = rq3_mult_2;
     if (rst) begin
-      \$340  = 4'h0;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = rport__addr;
-    if (\$141 ) begin
-      \$341  = \$144 [3:0];
-    end
+    \$341  = rq3_mult_3;
     if (rst) begin
-      \$341  = 4'h0;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = \$157 [3:0];
+    \$342  = rq3_mult_4;
     if (rst) begin
-      \$342  = 4'h0;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = o__valid;
-    if (\$159 ) begin
-      \$343  = \$161 ;
-    end
+    \$343  = rq3_mult_5;
     if (rst) begin
-      \$343  = 1'h0;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = o__payload;
-    if (\$159 ) begin
-      \$344  = \$163 ;
+    \$344  = rq3_mult_6;
+    if (rst) begin
+      \$344  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$345  = rq3_mult_7;
+    if (rst) begin
+      \$345  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$346  = i__payload[91:69];
+    if (rst) begin
+      \$346  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$347  = rq3_x[16:0];
+    if (rst) begin
+      \$347  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$348  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$349  = \$120 ;
+    if (rst) begin
+      \$349  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$350  = rq3_part0_0;
+    if (rst) begin
+      \$350  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$351  = rq3_part0_0_r;
+    if (rst) begin
+      \$351  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$352  = rq3_x[16:0];
+    if (rst) begin
+      \$352  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$353  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$354  = \$121 ;
+    if (rst) begin
+      \$354  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$355  = rq3_part0_1;
+    if (rst) begin
+      \$355  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$356  = rq3_part0_1_r;
+    if (rst) begin
+      \$356  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$357  = rq3_x[22:17];
+    if (rst) begin
+      \$357  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$358  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$358  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$359  = \$122 ;
+    if (rst) begin
+      \$359  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$360  = rq3_part1_0;
+    if (rst) begin
+      \$360  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$361  = rq3_part1_0_r;
+    if (rst) begin
+      \$361  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$362  = rq3_x[22:17];
+    if (rst) begin
+      \$362  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$363  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$364  = \$123 ;
+    if (rst) begin
+      \$364  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$365  = rq3_part1_1;
+    if (rst) begin
+      \$365  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$366  = rq3_part1_1_r;
+    if (rst) begin
+      \$366  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$367  = \$131 [47:0];
+    if (rst) begin
+      \$367  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$368  = \$132 ;
+    if (rst) begin
+      \$368  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$369  = \$133 ;
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$370  = \$136 ;
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$371  = \$140 [7:0];
+    if (rst) begin
+      \$371  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$372  = \$145 ;
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$373  = \$150 ;
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$374  = \$152 ;
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$375  = \$154 ;
+    if (rst) begin
+      \$375  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$376  = \$156 ;
+    if (rst) begin
+      \$376  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$377  = \$158 ;
+    if (rst) begin
+      \$377  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$378  = \$8 [3:0];
+    if (rst) begin
+      \$378  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$379  = \$159 ;
+    if (rst) begin
+      \$379  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$380  = \$signature__addr ;
+    if (\$166 ) begin
+      \$380  = \$169 [3:0];
     end
     if (rst) begin
-      \$344  = 32'd0;
+      \$380  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$381  = rport__addr;
+    if (\$173 ) begin
+      \$381  = \$176 [3:0];
+    end
+    if (rst) begin
+      \$381  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$382  = \$189 [3:0];
+    if (rst) begin
+      \$382  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$383  = o__valid;
+    if (\$191 ) begin
+      \$383  = \$193 ;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$384  = o__payload;
+    if (\$191 ) begin
+      \$384  = \$195 ;
+    end
+    if (rst) begin
+      \$384  = 32'd0;
     end
   end
   assign q_room = i__ready;
@@ -17270,27 +17650,27 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$50  = { 1'h0, rq1_part0_0_rr };
-  assign \$52  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$54  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$56  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$58  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$61  = 1'h1;
-  assign \$62  = \$60 ;
-  assign \$72  = { 1'h0, rq2_part0_0_rr };
-  assign \$74  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$76  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$78  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$80  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$83  = 1'h1;
-  assign \$84  = \$82 ;
-  assign \$94  = { 1'h0, rq3_part0_0_rr };
-  assign \$96  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$98  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$100  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$102  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$105  = 1'h1;
-  assign \$106  = \$104 ;
+  assign \$60  = { 1'h0, rq1_part0_0_rr };
+  assign \$62  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$64  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$66  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$68  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$71  = 1'h1;
+  assign \$72  = \$70 ;
+  assign \$92  = { 1'h0, rq2_part0_0_rr };
+  assign \$94  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$96  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$98  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$100  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$103  = 1'h1;
+  assign \$104  = \$102 ;
+  assign \$124  = { 1'h0, rq3_part0_0_rr };
+  assign \$126  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$128  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$130  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$132  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$135  = 1'h1;
+  assign \$136  = \$134 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19357,24 +19737,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [35:0] \$108 ;
-  reg [35:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [35:0] \$110 ;
-  reg [35:0] \$111 ;
-  reg [35:0] \$112 ;
-  reg [35:0] \$113 ;
-  reg [35:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [35:0] \$115 ;
   reg [35:0] \$116 ;
   reg [35:0] \$117 ;
@@ -19385,91 +19765,100 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [35:0] \$121 ;
   reg [35:0] \$122 ;
   reg [35:0] \$123 ;
-  reg [22:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [33:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  reg [35:0] \$124 ;
+  reg [35:0] \$125 ;
+  reg [35:0] \$126 ;
+  reg [35:0] \$127 ;
+  reg [35:0] \$128 ;
+  reg [35:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [22:0] \$138 ;
-  reg [22:0] \$139 ;
-  wire \$14 ;
-  reg [5:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [13:0] \$142 ;
-  reg [13:0] \$143 ;
-  reg [13:0] \$144 ;
-  reg [47:0] \$145 ;
-  reg [47:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [49:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [35:0] \$130 ;
+  reg [22:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [4:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [5:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [22:0] \$144 ;
+  reg [22:0] \$145 ;
+  reg [22:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [13:0] \$149 ;
+  wire [4:0] \$15 ;
+  reg [13:0] \$150 ;
+  reg [13:0] \$151 ;
+  reg [47:0] \$152 ;
+  reg [47:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [35:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [35:0] \$22 ;
-  reg [35:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [22:0] \$26 ;
-  wire [13:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [49:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [53:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [76:0] \$34 ;
-  wire [77:0] \$35 ;
-  wire [47:0] \$36 ;
+  reg [35:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [22:0] \$23 ;
+  wire [13:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [53:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [76:0] \$31 ;
+  wire [77:0] \$32 ;
+  wire [47:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [48:0] \$38 ;
   wire \$39 ;
-  wire [49:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [48:0] \$41 ;
+  wire [49:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [49:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -19478,40 +19867,40 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [3:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -19547,7 +19936,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [49:0] rq0_code = 50'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
   reg [35:0] rq0_half_1 = 36'h000000000;
   reg [35:0] rq0_half_2 = 36'h000000000;
@@ -19577,6 +19966,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -19600,6 +19990,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -19630,889 +20021,914 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'h9;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(6'h17) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 4'h9;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 5'h00 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(6'h17) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(9'h168);
+  assign \$45  = $signed(rq0_floor) < $signed(9'h169);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(8'h67);
+  assign \$50  = $signed(rq0_floor) > $signed(8'h68);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$20  = 25'h0000000;
+    \$17  = 25'h0000000;
     casez (group)
       4'h0:
-          \$20  = 25'h104379f;
+          \$17  = 25'h104379f;
       4'h1:
-          \$20  = 25'h1408313;
+          \$17  = 25'h1408313;
       4'h2:
-          \$20  = 25'h1272524;
+          \$17  = 25'h1272524;
       4'h3:
-          \$20  = 25'h10d664c;
+          \$17  = 25'h10d664c;
       4'h4:
-          \$20  = 25'h1294b9f;
+          \$17  = 25'h1294b9f;
       4'h5:
-          \$20  = 25'h1ee75f0;
+          \$17  = 25'h1ee75f0;
       4'h6:
-          \$20  = 25'h130a0a8;
+          \$17  = 25'h130a0a8;
       4'h7:
-          \$20  = 25'h115b0ba;
+          \$17  = 25'h115b0ba;
       4'h8:
-          \$20  = 25'h1475ea7;
+          \$17  = 25'h1475ea7;
       4'h9:
-          \$20  = 25'h147bb93;
+          \$17  = 25'h147bb93;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$21  = 6'h00;
+    \$18  = 6'h00;
     casez (group)
       4'h0:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h1:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h2:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h3:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h4:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h5:
-          \$21  = 6'h24;
+          \$18  = 6'h24;
       4'h6:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h7:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h8:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h9:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$22  = 36'h000000000;
+    \$19  = 36'h000000000;
     casez (group)
       4'h0:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h1:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h2:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h3:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h4:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h5:
-          \$22  = 36'h800000000;
+          \$19  = 36'h800000000;
       4'h6:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h7:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h8:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
       4'h9:
-          \$22  = 36'h400000000;
+          \$19  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$23  = 36'h000000000;
+    \$20  = 36'h000000000;
     casez (group)
       4'h0:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h1:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h2:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h3:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h4:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h5:
-          \$23  = 36'hfffffffff;
+          \$20  = 36'hfffffffff;
       4'h6:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h7:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h8:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
       4'h9:
-          \$23  = 36'h7ffffffff;
+          \$20  = 36'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [3:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [3:0];
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 36'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 36'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 36'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 36'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 36'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 36'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 36'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 23'h000000;
+      \$124  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
-      \$127  = 34'h000000000;
+      \$127  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
-      \$128  = 34'h000000000;
+      \$128  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
-      \$129  = 34'h000000000;
+      \$129  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = rq0_x[22:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 6'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 23'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 23'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = rq0_x[22:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 6'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[22:17];
     if (rst) begin
-      \$142  = 14'h0000;
+      \$142  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 14'h0000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 14'h0000;
+      \$144  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = \$35 [47:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 48'h000000000000;
+      \$145  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 48'h000000000000;
+      \$146  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[22:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 50'h0000000000000;
+      \$149  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [47:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -4757,230 +4757,230 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire [46:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [47:0] \$103 ;
-  reg [24:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [33:0] \$106 ;
-  reg [33:0] \$107 ;
-  wire [33:0] \$108 ;
-  wire [24:0] \$109 ;
-  wire [47:0] \$11 ;
-  wire [20:0] \$110 ;
-  wire [11:0] \$111 ;
-  wire [34:0] \$112 ;
-  wire [35:0] \$113 ;
-  wire [55:0] \$114 ;
-  wire [56:0] \$115 ;
-  wire [51:0] \$116 ;
-  wire [58:0] \$117 ;
-  wire [74:0] \$118 ;
-  wire [75:0] \$119 ;
-  wire [47:0] \$12 ;
-  wire [45:0] \$120 ;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [35:0] \$100 ;
+  wire [55:0] \$101 ;
+  wire [56:0] \$102 ;
+  wire [51:0] \$103 ;
+  wire [58:0] \$104 ;
+  wire [74:0] \$105 ;
+  wire [75:0] \$106 ;
+  wire [45:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [46:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [47:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [46:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [47:0] \$128 ;
-  wire \$129 ;
+  wire \$125 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [33:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire [4:0] \$138 ;
-  wire [4:0] \$139 ;
+  wire [33:0] \$130 ;
+  wire [24:0] \$131 ;
+  wire [20:0] \$132 ;
+  wire [11:0] \$133 ;
+  wire [34:0] \$134 ;
+  wire [35:0] \$135 ;
+  wire [55:0] \$136 ;
+  wire [56:0] \$137 ;
+  wire [51:0] \$138 ;
+  wire [58:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [74:0] \$140 ;
+  wire [75:0] \$141 ;
+  wire [45:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [4:0] \$145 ;
-  wire [4:0] \$146 ;
-  wire \$147 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [46:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [47:0] \$15 ;
-  wire \$150 ;
+  wire \$15 ;
+  wire [47:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [4:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [5:0] \$159 ;
-  wire [47:0] \$16 ;
+  wire \$159 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire [31:0] \$165 ;
-  reg [1:0] \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [5:0] \$184 ;
-  reg [5:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire [4:0] \$170 ;
+  wire [4:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [32:0] \$192 ;
-  reg [32:0] \$193 ;
-  reg [32:0] \$194 ;
-  reg [32:0] \$195 ;
-  reg [32:0] \$196 ;
-  reg [32:0] \$197 ;
-  reg [32:0] \$198 ;
-  reg [32:0] \$199 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [32:0] \$200 ;
-  reg [32:0] \$201 ;
-  reg [32:0] \$202 ;
-  reg [32:0] \$203 ;
-  reg [32:0] \$204 ;
-  reg [32:0] \$205 ;
-  reg [32:0] \$206 ;
-  reg [32:0] \$207 ;
-  reg [20:0] \$208 ;
-  reg [16:0] \$209 ;
-  wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [33:0] \$211 ;
-  reg [33:0] \$212 ;
-  reg [33:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [3:0] \$219 ;
-  wire \$22 ;
-  reg [16:0] \$220 ;
-  reg [20:0] \$221 ;
-  reg [20:0] \$222 ;
-  reg [20:0] \$223 ;
-  reg [3:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [11:0] \$226 ;
-  reg [11:0] \$227 ;
-  reg [11:0] \$228 ;
-  reg [45:0] \$229 ;
+  wire \$190 ;
+  wire [5:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [31:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
+  wire [2:0] \$21 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
+  reg [5:0] \$219 ;
+  wire [2:0] \$22 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [32:0] \$224 ;
+  reg [32:0] \$225 ;
+  reg [32:0] \$226 ;
+  reg [32:0] \$227 ;
+  reg [32:0] \$228 ;
+  reg [32:0] \$229 ;
   wire \$23 ;
-  reg [45:0] \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg [47:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
-  wire \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [5:0] \$243 ;
-  reg [5:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [5:0] \$247 ;
-  reg [5:0] \$248 ;
-  reg [5:0] \$249 ;
-  wire \$25 ;
-  reg [33:0] \$250 ;
-  reg [33:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [33:0] \$258 ;
-  reg [33:0] \$259 ;
-  wire \$26 ;
-  reg [33:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [33:0] \$262 ;
-  reg [33:0] \$263 ;
-  reg [33:0] \$264 ;
-  reg [33:0] \$265 ;
-  reg [20:0] \$266 ;
-  reg [16:0] \$267 ;
-  reg [16:0] \$268 ;
-  reg [33:0] \$269 ;
-  wire \$27 ;
-  reg [33:0] \$270 ;
-  reg [33:0] \$271 ;
-  reg [16:0] \$272 ;
-  reg [7:0] \$273 ;
+  reg [32:0] \$230 ;
+  reg [32:0] \$231 ;
+  reg [32:0] \$232 ;
+  reg [32:0] \$233 ;
+  reg [32:0] \$234 ;
+  reg [32:0] \$235 ;
+  reg [32:0] \$236 ;
+  reg [32:0] \$237 ;
+  reg [32:0] \$238 ;
+  reg [32:0] \$239 ;
+  reg [24:0] \$24 ;
+  reg [20:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
+  reg [5:0] \$25 ;
+  reg [24:0] \$250 ;
+  reg [3:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [20:0] \$253 ;
+  reg [20:0] \$254 ;
+  reg [20:0] \$255 ;
+  reg [3:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [11:0] \$258 ;
+  reg [11:0] \$259 ;
+  reg [32:0] \$26 ;
+  reg [11:0] \$260 ;
+  reg [45:0] \$261 ;
+  reg [45:0] \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg [7:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
+  reg [32:0] \$27 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
   reg [24:0] \$274 ;
   reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [3:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [20:0] \$279 ;
-  wire \$28 ;
-  reg [20:0] \$280 ;
-  reg [20:0] \$281 ;
-  reg [3:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [11:0] \$284 ;
-  reg [11:0] \$285 ;
-  reg [11:0] \$286 ;
-  reg [45:0] \$287 ;
-  reg [45:0] \$288 ;
-  reg \$289 ;
-  wire [2:0] \$29 ;
-  reg \$290 ;
-  reg [47:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
-  wire [47:0] \$3 ;
-  wire [2:0] \$30 ;
+  reg [5:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [5:0] \$279 ;
+  wire [33:0] \$28 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [5:0] \$283 ;
+  reg [33:0] \$284 ;
+  reg [33:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [33:0] \$288 ;
+  reg [33:0] \$289 ;
+  wire [24:0] \$29 ;
+  reg [33:0] \$290 ;
+  reg [33:0] \$291 ;
+  reg [33:0] \$292 ;
+  reg [33:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [33:0] \$299 ;
+  wire [7:0] \$3 ;
+  wire [20:0] \$30 ;
   reg [20:0] \$300 ;
   reg [16:0] \$301 ;
   reg [16:0] \$302 ;
@@ -4991,7 +4991,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [7:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
-  wire \$31 ;
+  wire [11:0] \$31 ;
   reg [24:0] \$310 ;
   reg [3:0] \$311 ;
   reg [16:0] \$312 ;
@@ -5002,151 +5002,191 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [7:0] \$317 ;
   reg [11:0] \$318 ;
   reg [11:0] \$319 ;
-  reg [24:0] \$32 ;
+  wire [34:0] \$32 ;
   reg [11:0] \$320 ;
   reg [45:0] \$321 ;
   reg [45:0] \$322 ;
   reg \$323 ;
   reg \$324 ;
-  reg [47:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
+  reg [7:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
   reg [24:0] \$328 ;
   reg [24:0] \$329 ;
-  reg [5:0] \$33 ;
+  wire [35:0] \$33 ;
   reg [24:0] \$330 ;
   reg [24:0] \$331 ;
   reg [24:0] \$332 ;
   reg [24:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
-  reg [32:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [33:0] \$342 ;
-  reg [33:0] \$343 ;
-  reg [33:0] \$344 ;
-  reg [33:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [33:0] \$348 ;
-  reg [33:0] \$349 ;
-  reg [32:0] \$35 ;
-  reg [33:0] \$350 ;
-  reg [33:0] \$351 ;
-  reg [33:0] \$352 ;
-  reg [33:0] \$353 ;
-  reg [33:0] \$354 ;
-  reg [33:0] \$355 ;
-  reg [33:0] \$356 ;
-  reg [33:0] \$357 ;
-  reg [20:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire [33:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [33:0] \$362 ;
-  reg [33:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [7:0] \$365 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [20:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [33:0] \$339 ;
+  wire [55:0] \$34 ;
+  reg [33:0] \$340 ;
+  reg [33:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [3:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [20:0] \$349 ;
+  wire [56:0] \$35 ;
+  reg [20:0] \$350 ;
+  reg [20:0] \$351 ;
+  reg [3:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [11:0] \$354 ;
+  reg [11:0] \$355 ;
+  reg [11:0] \$356 ;
+  reg [45:0] \$357 ;
+  reg [45:0] \$358 ;
+  reg \$359 ;
+  wire [51:0] \$36 ;
+  reg \$360 ;
+  reg [7:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
   reg [24:0] \$366 ;
   reg [24:0] \$367 ;
   reg [24:0] \$368 ;
-  reg [3:0] \$369 ;
-  wire [24:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [20:0] \$371 ;
-  reg [20:0] \$372 ;
-  reg [20:0] \$373 ;
-  reg [3:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [11:0] \$376 ;
-  reg [11:0] \$377 ;
-  reg [11:0] \$378 ;
-  reg [45:0] \$379 ;
-  wire [20:0] \$38 ;
-  reg [45:0] \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg [47:0] \$383 ;
-  reg [3:0] \$384 ;
-  reg \$385 ;
-  reg [3:0] \$386 ;
-  reg [3:0] \$387 ;
-  reg [3:0] \$388 ;
-  reg \$389 ;
-  wire [11:0] \$39 ;
-  reg [31:0] \$390 ;
-  wire [47:0] \$4 ;
-  wire [34:0] \$40 ;
-  wire [35:0] \$41 ;
-  wire [55:0] \$42 ;
-  wire [56:0] \$43 ;
-  wire [51:0] \$44 ;
-  wire [58:0] \$45 ;
-  wire [74:0] \$46 ;
-  wire [75:0] \$47 ;
-  wire [45:0] \$48 ;
+  reg [24:0] \$369 ;
+  wire [58:0] \$37 ;
+  reg [24:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [5:0] \$372 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [5:0] \$376 ;
+  reg [5:0] \$377 ;
+  reg [5:0] \$378 ;
+  reg [5:0] \$379 ;
+  wire [74:0] \$38 ;
+  reg [33:0] \$380 ;
+  reg [33:0] \$381 ;
+  reg [33:0] \$382 ;
+  reg [33:0] \$383 ;
+  reg [33:0] \$384 ;
+  reg [33:0] \$385 ;
+  reg [33:0] \$386 ;
+  reg [33:0] \$387 ;
+  reg [33:0] \$388 ;
+  reg [33:0] \$389 ;
+  wire [75:0] \$39 ;
+  reg [33:0] \$390 ;
+  reg [33:0] \$391 ;
+  reg [33:0] \$392 ;
+  reg [33:0] \$393 ;
+  reg [33:0] \$394 ;
+  reg [33:0] \$395 ;
+  reg [20:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [33:0] \$399 ;
+  wire [7:0] \$4 ;
+  wire [45:0] \$40 ;
+  reg [33:0] \$400 ;
+  reg [33:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [24:0] \$404 ;
+  reg [24:0] \$405 ;
+  reg [24:0] \$406 ;
+  reg [3:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [20:0] \$409 ;
+  wire \$41 ;
+  reg [20:0] \$410 ;
+  reg [20:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [11:0] \$414 ;
+  reg [11:0] \$415 ;
+  reg [11:0] \$416 ;
+  reg [45:0] \$417 ;
+  reg [45:0] \$418 ;
+  reg \$419 ;
+  wire \$42 ;
+  reg \$420 ;
+  reg [7:0] \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [3:0] \$424 ;
+  reg \$425 ;
+  reg [3:0] \$426 ;
+  reg [3:0] \$427 ;
+  reg [3:0] \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg [31:0] \$430 ;
+  wire \$44 ;
+  wire [46:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [47:0] \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [46:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [47:0] \$56 ;
-  reg [24:0] \$57 ;
-  reg [5:0] \$58 ;
-  reg [33:0] \$59 ;
-  wire \$6 ;
-  reg [33:0] \$60 ;
-  wire [33:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [20:0] \$63 ;
-  wire [11:0] \$64 ;
-  wire [34:0] \$65 ;
-  wire [35:0] \$66 ;
-  wire [55:0] \$67 ;
-  wire [56:0] \$68 ;
-  wire [51:0] \$69 ;
-  wire [47:0] \$7 ;
-  wire [58:0] \$70 ;
-  wire [74:0] \$71 ;
-  wire [75:0] \$72 ;
-  wire [45:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  reg [24:0] \$59 ;
+  wire [7:0] \$6 ;
+  reg [5:0] \$60 ;
+  reg [33:0] \$61 ;
+  reg [33:0] \$62 ;
+  wire [33:0] \$63 ;
+  wire [24:0] \$64 ;
+  wire [20:0] \$65 ;
+  wire [11:0] \$66 ;
+  wire [34:0] \$67 ;
+  wire [35:0] \$68 ;
+  wire [55:0] \$69 ;
+  wire [7:0] \$7 ;
+  wire [56:0] \$70 ;
+  wire [51:0] \$71 ;
+  wire [58:0] \$72 ;
+  wire [74:0] \$73 ;
+  wire [75:0] \$74 ;
+  wire [45:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [46:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [47:0] \$8 ;
-  wire \$80 ;
-  wire [47:0] \$81 ;
-  reg [24:0] \$82 ;
-  wire [33:0] \$83 ;
-  wire [24:0] \$84 ;
-  wire [20:0] \$85 ;
-  wire [11:0] \$86 ;
-  wire [34:0] \$87 ;
-  wire [35:0] \$88 ;
-  wire [55:0] \$89 ;
+  wire [7:0] \$8 ;
+  wire [46:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [47:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [56:0] \$90 ;
-  wire [51:0] \$91 ;
-  wire [58:0] \$92 ;
-  wire [74:0] \$93 ;
-  wire [75:0] \$94 ;
-  wire [45:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  reg [24:0] \$94 ;
+  wire [33:0] \$95 ;
+  wire [24:0] \$96 ;
+  wire [20:0] \$97 ;
+  wire [11:0] \$98 ;
+  wire [34:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -5190,7 +5230,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [47:0] rq0_code = 48'h000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [45:0] rq0_floor = 46'h000000000000;
   reg [32:0] rq0_half_1 = 33'h000000000;
   reg [32:0] rq0_half_2 = 33'h000000000;
@@ -5220,6 +5260,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -5243,13 +5284,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [3:0] rq0_x1_0 = 4'h0;
   reg [3:0] rq0_x1_1 = 4'h0;
   reg rq1_above = 1'h0;
-  reg [47:0] rq1_code = 48'h000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [45:0] rq1_floor = 46'h000000000000;
   reg [33:0] rq1_half_1 = 34'h000000000;
   reg [33:0] rq1_half_2 = 34'h000000000;
@@ -5279,6 +5321,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -5302,13 +5345,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [3:0] rq1_x1_0 = 4'h0;
   reg [3:0] rq1_x1_1 = 4'h0;
   reg rq2_above = 1'h0;
-  reg [47:0] rq2_code = 48'h000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [45:0] rq2_floor = 46'h000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
@@ -5322,6 +5366,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -5337,13 +5382,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [3:0] rq2_x1_0 = 4'h0;
   reg [3:0] rq2_x1_1 = 4'h0;
   reg rq3_above = 1'h0;
-  reg [47:0] rq3_code = 48'h000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [45:0] rq3_floor = 46'h000000000000;
   reg [33:0] rq3_half_1 = 34'h000000000;
   reg [33:0] rq3_half_2 = 34'h000000000;
@@ -5373,6 +5419,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -5396,6 +5443,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -5430,651 +5478,1007 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_code <= \$383 ;
+    rq3_shift_8 <= \$379 ;
   always @(posedge clk)
-    q_owed <= \$384 ;
+    rq3_half_1 <= \$380 ;
   always @(posedge clk)
-    i__ready <= \$385 ;
+    rq3_half_2 <= \$381 ;
   always @(posedge clk)
-    \$signature__addr  <= \$386 ;
+    rq3_half_3 <= \$382 ;
   always @(posedge clk)
-    rport__addr <= \$387 ;
+    rq3_half_4 <= \$383 ;
   always @(posedge clk)
-    q_stored <= \$388 ;
+    rq3_half_5 <= \$384 ;
   always @(posedge clk)
-    o__valid <= \$389 ;
+    rq3_half_6 <= \$385 ;
   always @(posedge clk)
-    o__payload <= \$390 ;
+    rq3_half_7 <= \$386 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$387 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$388 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$389 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$390 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$391 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$392 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$393 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$394 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$395 ;
+  always @(posedge clk)
+    rq3_x <= \$396 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$397 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$398 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$399 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$400 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$401 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$402 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$403 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$404 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$405 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$406 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$407 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$408 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$409 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$410 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$411 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$412 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$413 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$414 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$415 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$416 ;
+  always @(posedge clk)
+    rq3_prod <= \$417 ;
+  always @(posedge clk)
+    rq3_floor <= \$418 ;
+  always @(posedge clk)
+    rq3_above <= \$419 ;
+  always @(posedge clk)
+    rq3_tie <= \$420 ;
+  always @(posedge clk)
+    rq3_code <= \$421 ;
+  always @(posedge clk)
+    rq3_under <= \$422 ;
+  always @(posedge clk)
+    rq3_over <= \$423 ;
+  always @(posedge clk)
+    q_owed <= \$424 ;
+  always @(posedge clk)
+    i__ready <= \$425 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$426 ;
+  always @(posedge clk)
+    rport__addr <= \$427 ;
+  always @(posedge clk)
+    q_stored <= \$428 ;
+  always @(posedge clk)
+    o__valid <= \$429 ;
+  always @(posedge clk)
+    o__payload <= \$430 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
   assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
-  assign \$4  = \$1  ? 48'hffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 48'h00000000007f : rq1_code;
-  assign \$8  = \$5  ? 48'hffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 48'h00000000007f : rq2_code;
-  assign \$12  = \$9  ? 48'hffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 48'h00000000007f : rq3_code;
-  assign \$16  = \$13  ? 48'hffffffffff80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = group == 2'h3;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 3'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$36  = rq0_x0_0 * rq0_m0_0;
-  assign \$37  = rq0_x0_1 * rq0_m0_1;
-  assign \$38  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$39  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$41  = 1'h0 + \$40 ;
-  assign \$43  = \$41  + \$42 ;
-  assign \$45  = $signed({ 1'h0, \$43  }) + $signed(\$44 );
-  assign \$47  = $signed(\$45 ) + $signed(\$46 );
-  assign \$48  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$49  = rq0_rem > rq0_half_6;
-  assign \$50  = rq0_rem == rq0_half_6;
-  assign \$51  = | rq0_half_6;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 2'h3;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 3'h0 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$28  = rq0_x0_0 * rq0_m0_0;
+  assign \$29  = rq0_x0_1 * rq0_m0_1;
+  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$35  = \$33  + \$34 ;
+  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$41  = rq0_rem > rq0_half_6;
+  assign \$42  = rq0_rem == rq0_half_6;
+  assign \$43  = | rq0_half_6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$53  = \$50  ? \$51  : \$52 ;
   assign \$54  = rq0_tie & rq0_floor[0];
   assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(\$53 ) + $signed({ 1'h0, \$55  });
-  assign \$61  = rq1_x0_0 * rq1_m0_0;
-  assign \$62  = rq1_x0_1 * rq1_m0_1;
-  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$66  = 1'h0 + \$65 ;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = $signed({ 1'h0, \$68  }) + $signed(\$69 );
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$74  = rq1_rem > rq1_half_6;
-  assign \$75  = rq1_rem == rq1_half_6;
-  assign \$76  = | rq1_half_6;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$79  = rq1_tie & rq1_floor[0];
-  assign \$80  = rq1_above | \$79 ;
-  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
-  assign \$83  = rq2_x0_0 * rq2_m0_0;
-  assign \$84  = rq2_x0_1 * rq2_m0_1;
-  assign \$85  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$86  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$88  = 1'h0 + \$87 ;
-  assign \$90  = \$88  + \$89 ;
-  assign \$92  = $signed({ 1'h0, \$90  }) + $signed(\$91 );
-  assign \$94  = $signed(\$92 ) + $signed(\$93 );
-  assign \$96  = rq2_rem > 33'h100000000;
-  assign \$97  = rq2_rem == 33'h100000000;
-  assign \$100  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$101  = rq2_tie & rq2_floor[0];
-  assign \$102  = rq2_above | \$101 ;
-  assign \$103  = $signed(\$100 ) + $signed({ 1'h0, \$102  });
-  assign \$108  = rq3_x0_0 * rq3_m0_0;
-  assign \$109  = rq3_x0_1 * rq3_m0_1;
-  assign \$110  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$111  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$113  = 1'h0 + \$112 ;
-  assign \$115  = \$113  + \$114 ;
-  assign \$117  = $signed({ 1'h0, \$115  }) + $signed(\$116 );
-  assign \$119  = $signed(\$117 ) + $signed(\$118 );
-  assign \$120  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$121  = rq3_rem > rq3_half_6;
-  assign \$122  = rq3_rem == rq3_half_6;
-  assign \$123  = | rq3_half_6;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$126  = rq3_tie & rq3_floor[0];
-  assign \$127  = rq3_above | \$126 ;
-  assign \$128  = $signed(\$125 ) + $signed({ 1'h0, \$127  });
-  assign \$129  = \$20 [3:0] < 4'ha;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = | q_stored;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$131  & \$133 ;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = rq_valid_8 & \$135 ;
-  assign \$137  = \$signature__addr  == 4'h8;
-  assign \$138  = \$signature__addr  + 1'h1;
-  assign \$139  = \$137  ? 5'h00 : \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = rport__addr == 4'h8;
-  assign \$145  = rport__addr + 1'h1;
-  assign \$146  = \$144  ? 5'h00 : \$145 ;
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = | q_stored;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$148  & \$150 ;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = rq_valid_8 & \$152 ;
-  assign \$154  = q_stored + \$153 ;
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = | q_stored;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$154  - \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$162  | rq_valid_8;
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$58  = \$55  ? \$56  : \$57 ;
+  assign \$63  = rq1_x0_0 * rq1_m0_0;
+  assign \$64  = rq1_x0_1 * rq1_m0_1;
+  assign \$65  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$66  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$68  = 1'h0 + \$67 ;
+  assign \$70  = \$68  + \$69 ;
+  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
+  assign \$74  = $signed(\$72 ) + $signed(\$73 );
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$76  = rq1_rem > rq1_half_6;
+  assign \$77  = rq1_rem == rq1_half_6;
+  assign \$78  = | rq1_half_6;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$95  = rq2_x0_0 * rq2_m0_0;
+  assign \$96  = rq2_x0_1 * rq2_m0_1;
+  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$100  = 1'h0 + \$99 ;
+  assign \$102  = \$100  + \$101 ;
+  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$108  = rq2_rem > 33'h100000000;
+  assign \$109  = rq2_rem == 33'h100000000;
+  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$113  = rq2_tie & rq2_floor[0];
+  assign \$114  = rq2_above | \$113 ;
+  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$120  = \$117  ? \$118  : \$119 ;
+  assign \$121  = rq2_tie & rq2_floor[0];
+  assign \$122  = rq2_above | \$121 ;
+  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$125  = \$122  ? \$123  : \$124 ;
+  assign \$130  = rq3_x0_0 * rq3_m0_0;
+  assign \$131  = rq3_x0_1 * rq3_m0_1;
+  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$135  = 1'h0 + \$134 ;
+  assign \$137  = \$135  + \$136 ;
+  assign \$139  = $signed({ 1'h0, \$137  }) + $signed(\$138 );
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$143  = rq3_rem > rq3_half_6;
+  assign \$144  = rq3_rem == rq3_half_6;
+  assign \$145  = | rq3_half_6;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$148  = rq3_tie & rq3_floor[0];
+  assign \$149  = rq3_above | \$148 ;
+  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
+  assign \$151  = rq3_tie & rq3_floor[0];
+  assign \$152  = rq3_above | \$151 ;
+  assign \$153  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$154  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$156  = rq3_tie & rq3_floor[0];
+  assign \$157  = rq3_above | \$156 ;
+  assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$160  = \$157  ? \$158  : \$159 ;
+  assign \$161  = \$12 [3:0] < 4'ha;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
   assign \$164  = | q_stored;
-  assign \$165  = \$164  ? rport__data : q_in;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = rq_valid_8 & \$167 ;
+  assign \$169  = \$signature__addr  == 4'h8;
+  assign \$170  = \$signature__addr  + 1'h1;
+  assign \$171  = \$169  ? 5'h00 : \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = rport__addr == 4'h8;
+  assign \$177  = rport__addr + 1'h1;
+  assign \$178  = \$176  ? 5'h00 : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = rq_valid_8 & \$184 ;
+  assign \$186  = q_stored + \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$186  - \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = \$194  | rq_valid_8;
+  assign \$196  = | q_stored;
+  assign \$197  = \$196  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$166 ;
+    group <= \$198 ;
   always @(posedge clk)
-    rq_valid_1 <= \$167 ;
+    rq_valid_1 <= \$199 ;
   always @(posedge clk)
-    rq_valid_2 <= \$168 ;
+    rq_valid_2 <= \$200 ;
   always @(posedge clk)
-    rq_valid_3 <= \$169 ;
+    rq_valid_3 <= \$201 ;
   always @(posedge clk)
-    rq_valid_4 <= \$170 ;
+    rq_valid_4 <= \$202 ;
   always @(posedge clk)
-    rq_valid_5 <= \$171 ;
+    rq_valid_5 <= \$203 ;
   always @(posedge clk)
-    rq_valid_6 <= \$172 ;
+    rq_valid_6 <= \$204 ;
   always @(posedge clk)
-    rq_valid_7 <= \$173 ;
+    rq_valid_7 <= \$205 ;
   always @(posedge clk)
-    rq_valid_8 <= \$174 ;
+    rq_valid_8 <= \$206 ;
   always @(posedge clk)
-    rq_valid_9 <= \$175 ;
+    rq_valid_9 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$176 ;
+    rq0_mult_1 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$177 ;
+    rq0_mult_2 <= \$209 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$178 ;
+    rq0_mult_3 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$179 ;
+    rq0_mult_4 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$180 ;
+    rq0_mult_5 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$181 ;
+    rq0_mult_6 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$182 ;
+    rq0_mult_7 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$183 ;
+    rq0_mult_8 <= \$215 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$184 ;
+    rq0_shift_1 <= \$216 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$185 ;
+    rq0_shift_2 <= \$217 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$186 ;
+    rq0_shift_3 <= \$218 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$187 ;
+    rq0_shift_4 <= \$219 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$188 ;
+    rq0_shift_5 <= \$220 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$189 ;
+    rq0_shift_6 <= \$221 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$190 ;
+    rq0_shift_7 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$191 ;
+    rq0_shift_8 <= \$223 ;
   always @(posedge clk)
-    rq0_half_1 <= \$192 ;
+    rq0_half_1 <= \$224 ;
   always @(posedge clk)
-    rq0_half_2 <= \$193 ;
+    rq0_half_2 <= \$225 ;
   always @(posedge clk)
-    rq0_half_3 <= \$194 ;
+    rq0_half_3 <= \$226 ;
   always @(posedge clk)
-    rq0_half_4 <= \$195 ;
+    rq0_half_4 <= \$227 ;
   always @(posedge clk)
-    rq0_half_5 <= \$196 ;
+    rq0_half_5 <= \$228 ;
   always @(posedge clk)
-    rq0_half_6 <= \$197 ;
+    rq0_half_6 <= \$229 ;
   always @(posedge clk)
-    rq0_half_7 <= \$198 ;
+    rq0_half_7 <= \$230 ;
   always @(posedge clk)
-    rq0_half_8 <= \$199 ;
+    rq0_half_8 <= \$231 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$200 ;
+    rq0_mask_1 <= \$232 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$201 ;
+    rq0_mask_2 <= \$233 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$202 ;
+    rq0_mask_3 <= \$234 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$203 ;
+    rq0_mask_4 <= \$235 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$204 ;
+    rq0_mask_5 <= \$236 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$205 ;
+    rq0_mask_6 <= \$237 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$206 ;
+    rq0_mask_7 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$207 ;
+    rq0_mask_8 <= \$239 ;
   always @(posedge clk)
-    rq0_x <= \$208 ;
+    rq0_x <= \$240 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$209 ;
+    rq0_x0_0 <= \$241 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$210 ;
+    rq0_m0_0 <= \$242 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$211 ;
+    rq0_part0_0 <= \$243 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$212 ;
+    rq0_part0_0_r <= \$244 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$213 ;
+    rq0_part0_0_rr <= \$245 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$214 ;
+    rq0_x0_1 <= \$246 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$215 ;
+    rq0_m0_1 <= \$247 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$216 ;
+    rq0_part0_1 <= \$248 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$217 ;
+    rq0_part0_1_r <= \$249 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$218 ;
+    rq0_part0_1_rr <= \$250 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$219 ;
+    rq0_x1_0 <= \$251 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$220 ;
+    rq0_m1_0 <= \$252 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$221 ;
+    rq0_part1_0 <= \$253 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$222 ;
+    rq0_part1_0_r <= \$254 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$223 ;
+    rq0_part1_0_rr <= \$255 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$224 ;
+    rq0_x1_1 <= \$256 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$225 ;
+    rq0_m1_1 <= \$257 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$226 ;
+    rq0_part1_1 <= \$258 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$227 ;
+    rq0_part1_1_r <= \$259 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$228 ;
+    rq0_part1_1_rr <= \$260 ;
   always @(posedge clk)
-    rq0_prod <= \$229 ;
+    rq0_prod <= \$261 ;
   always @(posedge clk)
-    rq0_floor <= \$230 ;
+    rq0_floor <= \$262 ;
   always @(posedge clk)
-    rq0_above <= \$231 ;
+    rq0_above <= \$263 ;
   always @(posedge clk)
-    rq0_tie <= \$232 ;
+    rq0_tie <= \$264 ;
   always @(posedge clk)
-    rq0_code <= \$233 ;
+    rq0_code <= \$265 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$234 ;
+    rq0_under <= \$266 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$235 ;
+    rq0_over <= \$267 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$236 ;
+    rq1_mult_1 <= \$268 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$237 ;
+    rq1_mult_2 <= \$269 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$238 ;
+    rq1_mult_3 <= \$270 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$239 ;
+    rq1_mult_4 <= \$271 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$240 ;
+    rq1_mult_5 <= \$272 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$241 ;
+    rq1_mult_6 <= \$273 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$242 ;
+    rq1_mult_7 <= \$274 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$243 ;
+    rq1_mult_8 <= \$275 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$244 ;
+    rq1_shift_1 <= \$276 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$245 ;
+    rq1_shift_2 <= \$277 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$246 ;
+    rq1_shift_3 <= \$278 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$247 ;
+    rq1_shift_4 <= \$279 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$248 ;
+    rq1_shift_5 <= \$280 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$249 ;
+    rq1_shift_6 <= \$281 ;
   always @(posedge clk)
-    rq1_half_1 <= \$250 ;
+    rq1_shift_7 <= \$282 ;
   always @(posedge clk)
-    rq1_half_2 <= \$251 ;
+    rq1_shift_8 <= \$283 ;
   always @(posedge clk)
-    rq1_half_3 <= \$252 ;
+    rq1_half_1 <= \$284 ;
   always @(posedge clk)
-    rq1_half_4 <= \$253 ;
+    rq1_half_2 <= \$285 ;
   always @(posedge clk)
-    rq1_half_5 <= \$254 ;
+    rq1_half_3 <= \$286 ;
   always @(posedge clk)
-    rq1_half_6 <= \$255 ;
+    rq1_half_4 <= \$287 ;
   always @(posedge clk)
-    rq1_half_7 <= \$256 ;
+    rq1_half_5 <= \$288 ;
   always @(posedge clk)
-    rq1_half_8 <= \$257 ;
+    rq1_half_6 <= \$289 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$258 ;
+    rq1_half_7 <= \$290 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$259 ;
+    rq1_half_8 <= \$291 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$260 ;
+    rq1_mask_1 <= \$292 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$261 ;
+    rq1_mask_2 <= \$293 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$262 ;
+    rq1_mask_3 <= \$294 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$263 ;
+    rq1_mask_4 <= \$295 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$264 ;
+    rq1_mask_5 <= \$296 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$265 ;
+    rq1_mask_6 <= \$297 ;
   always @(posedge clk)
-    rq1_x <= \$266 ;
+    rq1_mask_7 <= \$298 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$267 ;
+    rq1_mask_8 <= \$299 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$268 ;
+    rq1_x <= \$300 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$269 ;
+    rq1_x0_0 <= \$301 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$270 ;
+    rq1_m0_0 <= \$302 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$271 ;
+    rq1_part0_0 <= \$303 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$272 ;
+    rq1_part0_0_r <= \$304 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$273 ;
+    rq1_part0_0_rr <= \$305 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$274 ;
+    rq1_x0_1 <= \$306 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$275 ;
+    rq1_m0_1 <= \$307 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$276 ;
+    rq1_part0_1 <= \$308 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$277 ;
+    rq1_part0_1_r <= \$309 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$278 ;
+    rq1_part0_1_rr <= \$310 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$279 ;
+    rq1_x1_0 <= \$311 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$280 ;
+    rq1_m1_0 <= \$312 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$281 ;
+    rq1_part1_0 <= \$313 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$282 ;
+    rq1_part1_0_r <= \$314 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$283 ;
+    rq1_part1_0_rr <= \$315 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$284 ;
+    rq1_x1_1 <= \$316 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$285 ;
+    rq1_m1_1 <= \$317 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$286 ;
+    rq1_part1_1 <= \$318 ;
   always @(posedge clk)
-    rq1_prod <= \$287 ;
+    rq1_part1_1_r <= \$319 ;
   always @(posedge clk)
-    rq1_floor <= \$288 ;
+    rq1_part1_1_rr <= \$320 ;
   always @(posedge clk)
-    rq1_above <= \$289 ;
+    rq1_prod <= \$321 ;
   always @(posedge clk)
-    rq1_tie <= \$290 ;
+    rq1_floor <= \$322 ;
   always @(posedge clk)
-    rq1_code <= \$291 ;
+    rq1_above <= \$323 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$292 ;
+    rq1_tie <= \$324 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$293 ;
+    rq1_code <= \$325 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$294 ;
+    rq1_under <= \$326 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$295 ;
+    rq1_over <= \$327 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$296 ;
+    rq2_mult_1 <= \$328 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$297 ;
+    rq2_mult_2 <= \$329 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$298 ;
+    rq2_mult_3 <= \$330 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$299 ;
+    rq2_mult_4 <= \$331 ;
   always @(posedge clk)
-    rq2_x <= \$300 ;
+    rq2_mult_5 <= \$332 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$301 ;
+    rq2_mult_6 <= \$333 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$302 ;
+    rq2_mult_7 <= \$334 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$303 ;
+    rq2_mult_8 <= \$335 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$304 ;
+    rq2_x <= \$336 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$305 ;
+    rq2_x0_0 <= \$337 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$306 ;
+    rq2_m0_0 <= \$338 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$307 ;
+    rq2_part0_0 <= \$339 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$308 ;
+    rq2_part0_0_r <= \$340 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$309 ;
+    rq2_part0_0_rr <= \$341 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$310 ;
+    rq2_x0_1 <= \$342 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$311 ;
+    rq2_m0_1 <= \$343 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$312 ;
+    rq2_part0_1 <= \$344 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$313 ;
+    rq2_part0_1_r <= \$345 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$314 ;
+    rq2_part0_1_rr <= \$346 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$315 ;
+    rq2_x1_0 <= \$347 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$316 ;
+    rq2_m1_0 <= \$348 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$317 ;
+    rq2_part1_0 <= \$349 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$318 ;
+    rq2_part1_0_r <= \$350 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$319 ;
+    rq2_part1_0_rr <= \$351 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$320 ;
+    rq2_x1_1 <= \$352 ;
   always @(posedge clk)
-    rq2_prod <= \$321 ;
+    rq2_m1_1 <= \$353 ;
   always @(posedge clk)
-    rq2_floor <= \$322 ;
+    rq2_part1_1 <= \$354 ;
   always @(posedge clk)
-    rq2_above <= \$323 ;
+    rq2_part1_1_r <= \$355 ;
   always @(posedge clk)
-    rq2_tie <= \$324 ;
+    rq2_part1_1_rr <= \$356 ;
   always @(posedge clk)
-    rq2_code <= \$325 ;
+    rq2_prod <= \$357 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$326 ;
+    rq2_floor <= \$358 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$327 ;
+    rq2_above <= \$359 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$328 ;
+    rq2_tie <= \$360 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$329 ;
+    rq2_code <= \$361 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$330 ;
+    rq2_under <= \$362 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$331 ;
+    rq2_over <= \$363 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$332 ;
+    rq3_mult_1 <= \$364 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$333 ;
+    rq3_mult_2 <= \$365 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$334 ;
+    rq3_mult_3 <= \$366 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$335 ;
+    rq3_mult_4 <= \$367 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$336 ;
+    rq3_mult_5 <= \$368 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$337 ;
+    rq3_mult_6 <= \$369 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$338 ;
+    rq3_mult_7 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$339 ;
+    rq3_mult_8 <= \$371 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$340 ;
+    rq3_shift_1 <= \$372 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$341 ;
+    rq3_shift_2 <= \$373 ;
   always @(posedge clk)
-    rq3_half_1 <= \$342 ;
+    rq3_shift_3 <= \$374 ;
   always @(posedge clk)
-    rq3_half_2 <= \$343 ;
+    rq3_shift_4 <= \$375 ;
   always @(posedge clk)
-    rq3_half_3 <= \$344 ;
+    rq3_shift_5 <= \$376 ;
   always @(posedge clk)
-    rq3_half_4 <= \$345 ;
+    rq3_shift_6 <= \$377 ;
   always @(posedge clk)
-    rq3_half_5 <= \$346 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$347 ;
-  always @(posedge clk)
-    rq3_half_7 <= \$348 ;
-  always @(posedge clk)
-    rq3_half_8 <= \$349 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$350 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$351 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$352 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$353 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$354 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$355 ;
-  always @(posedge clk)
-    rq3_mask_7 <= \$356 ;
-  always @(posedge clk)
-    rq3_mask_8 <= \$357 ;
-  always @(posedge clk)
-    rq3_x <= \$358 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$359 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$360 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$361 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$362 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$363 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$364 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$365 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$366 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$367 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$368 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$369 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$370 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$371 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$372 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$373 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$374 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$375 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$376 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$377 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$378 ;
-  always @(posedge clk)
-    rq3_prod <= \$379 ;
-  always @(posedge clk)
-    rq3_floor <= \$380 ;
-  always @(posedge clk)
-    rq3_above <= \$381 ;
-  always @(posedge clk)
-    rq3_tie <= \$382 ;
+    rq3_shift_7 <= \$378 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = \$20 [3:0];
+    \$380  = \$128 ;
     if (rst) begin
-      \$384  = 4'h0;
+      \$380  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = \$129 ;
+    \$381  = rq3_half_1;
     if (rst) begin
-      \$385  = 1'h1;
+      \$381  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$386  = \$signature__addr ;
-    if (\$136 ) begin
-      \$386  = \$139 [3:0];
-    end
+    \$382  = rq3_half_2;
     if (rst) begin
-      \$386  = 4'h0;
+      \$382  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$387  = rport__addr;
-    if (\$143 ) begin
-      \$387  = \$146 [3:0];
-    end
+    \$383  = rq3_half_3;
     if (rst) begin
-      \$387  = 4'h0;
+      \$383  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$388  = \$159 [3:0];
+    \$384  = rq3_half_4;
     if (rst) begin
-      \$388  = 4'h0;
+      \$384  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$389  = o__valid;
-    if (\$161 ) begin
-      \$389  = \$163 ;
-    end
+    \$385  = rq3_half_5;
     if (rst) begin
-      \$389  = 1'h0;
+      \$385  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$390  = o__payload;
-    if (\$161 ) begin
-      \$390  = \$165 ;
+    \$386  = rq3_half_6;
+    if (rst) begin
+      \$386  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$387  = rq3_half_7;
+    if (rst) begin
+      \$387  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$388  = \$129 ;
+    if (rst) begin
+      \$388  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$389  = rq3_mask_1;
+    if (rst) begin
+      \$389  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$390  = rq3_mask_2;
+    if (rst) begin
+      \$390  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$391  = rq3_mask_3;
+    if (rst) begin
+      \$391  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$392  = rq3_mask_4;
+    if (rst) begin
+      \$392  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$393  = rq3_mask_5;
+    if (rst) begin
+      \$393  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$394  = rq3_mask_6;
+    if (rst) begin
+      \$394  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$395  = rq3_mask_7;
+    if (rst) begin
+      \$395  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$396  = i__payload[83:63];
+    if (rst) begin
+      \$396  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$397  = rq3_x[16:0];
+    if (rst) begin
+      \$397  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$398  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$398  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$399  = \$130 ;
+    if (rst) begin
+      \$399  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$400  = rq3_part0_0;
+    if (rst) begin
+      \$400  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$401  = rq3_part0_0_r;
+    if (rst) begin
+      \$401  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$402  = rq3_x[16:0];
+    if (rst) begin
+      \$402  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$403  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$403  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$404  = \$131 ;
+    if (rst) begin
+      \$404  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$405  = rq3_part0_1;
+    if (rst) begin
+      \$405  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$406  = rq3_part0_1_r;
+    if (rst) begin
+      \$406  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$407  = rq3_x[20:17];
+    if (rst) begin
+      \$407  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$408  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$408  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$409  = \$132 ;
+    if (rst) begin
+      \$409  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$410  = rq3_part1_0;
+    if (rst) begin
+      \$410  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$411  = rq3_part1_0_r;
+    if (rst) begin
+      \$411  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$412  = rq3_x[20:17];
+    if (rst) begin
+      \$412  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$413  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$413  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$414  = \$133 ;
+    if (rst) begin
+      \$414  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$415  = rq3_part1_1;
+    if (rst) begin
+      \$415  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$416  = rq3_part1_1_r;
+    if (rst) begin
+      \$416  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$417  = \$141 [45:0];
+    if (rst) begin
+      \$417  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$418  = \$142 ;
+    if (rst) begin
+      \$418  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$419  = \$143 ;
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$420  = \$146 ;
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$421  = \$150 [7:0];
+    if (rst) begin
+      \$421  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$422  = \$155 ;
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$423  = \$160 ;
+    if (rst) begin
+      \$423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$424  = \$12 [3:0];
+    if (rst) begin
+      \$424  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$425  = \$161 ;
+    if (rst) begin
+      \$425  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$426  = \$signature__addr ;
+    if (\$168 ) begin
+      \$426  = \$171 [3:0];
     end
     if (rst) begin
-      \$390  = 32'd0;
+      \$426  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$427  = rport__addr;
+    if (\$175 ) begin
+      \$427  = \$178 [3:0];
+    end
+    if (rst) begin
+      \$427  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$428  = \$191 [3:0];
+    if (rst) begin
+      \$428  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$429  = o__valid;
+    if (\$193 ) begin
+      \$429  = \$195 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$430  = o__payload;
+    if (\$193 ) begin
+      \$430  = \$197 ;
+    end
+    if (rst) begin
+      \$430  = 32'd0;
     end
   end
   always @* begin
@@ -6082,13 +6486,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$32  = 25'h1b3b197;
+          \$24  = 25'h1b3b197;
       2'h1:
-          \$32  = 25'h1a89137;
+          \$24  = 25'h1a89137;
       2'h2:
-          \$32  = 25'h11213ca;
+          \$24  = 25'h11213ca;
       2'h3:
-          \$32  = 25'h1fc419f;
+          \$24  = 25'h1fc419f;
     endcase
   end
   always @* begin
@@ -6096,13 +6500,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
       2'h1:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
       2'h2:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       2'h3:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
     endcase
   end
   always @* begin
@@ -6110,13 +6514,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$34  = 33'h100000000;
+          \$26  = 33'h100000000;
       2'h1:
-          \$34  = 33'h100000000;
+          \$26  = 33'h100000000;
       2'h2:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       2'h3:
-          \$34  = 33'h100000000;
+          \$26  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -6124,13 +6528,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$35  = 33'h1ffffffff;
+          \$27  = 33'h1ffffffff;
       2'h1:
-          \$35  = 33'h1ffffffff;
+          \$27  = 33'h1ffffffff;
       2'h2:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       2'h3:
-          \$35  = 33'h1ffffffff;
+          \$27  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -6138,13 +6542,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$57  = 25'h107307e;
+          \$59  = 25'h107307e;
       2'h1:
-          \$57  = 25'h1fc0506;
+          \$59  = 25'h1fc0506;
       2'h2:
-          \$57  = 25'h187ed75;
+          \$59  = 25'h187ed75;
       2'h3:
-          \$57  = 25'h1dbc066;
+          \$59  = 25'h1dbc066;
     endcase
   end
   always @* begin
@@ -6152,13 +6556,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       2'h1:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
       2'h2:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
       2'h3:
-          \$58  = 6'h22;
+          \$60  = 6'h22;
     endcase
   end
   always @* begin
@@ -6166,13 +6570,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$59  = 34'h080000000;
+          \$61  = 34'h080000000;
       2'h1:
-          \$59  = 34'h100000000;
+          \$61  = 34'h100000000;
       2'h2:
-          \$59  = 34'h100000000;
+          \$61  = 34'h100000000;
       2'h3:
-          \$59  = 34'h200000000;
+          \$61  = 34'h200000000;
     endcase
   end
   always @* begin
@@ -6180,13 +6584,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$60  = 34'h0ffffffff;
+          \$62  = 34'h0ffffffff;
       2'h1:
-          \$60  = 34'h1ffffffff;
+          \$62  = 34'h1ffffffff;
       2'h2:
-          \$60  = 34'h1ffffffff;
+          \$62  = 34'h1ffffffff;
       2'h3:
-          \$60  = 34'h3ffffffff;
+          \$62  = 34'h3ffffffff;
     endcase
   end
   always @* begin
@@ -6194,13 +6598,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$82  = 25'h1c57979;
+          \$94  = 25'h1c57979;
       2'h1:
-          \$82  = 25'h16bf045;
+          \$94  = 25'h16bf045;
       2'h2:
-          \$82  = 25'h14c3913;
+          \$94  = 25'h14c3913;
       2'h3:
-          \$82  = 25'h1413603;
+          \$94  = 25'h1413603;
     endcase
   end
   always @* begin
@@ -6208,13 +6612,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$104  = 25'h18a6c1d;
+          \$126  = 25'h18a6c1d;
       2'h1:
-          \$104  = 25'h106c98d;
+          \$126  = 25'h106c98d;
       2'h2:
-          \$104  = 25'h1145ed1;
+          \$126  = 25'h1145ed1;
       2'h3:
-          \$104  = 25'h151de15;
+          \$126  = 25'h151de15;
     endcase
   end
   always @* begin
@@ -6222,13 +6626,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$105  = 6'h22;
+          \$127  = 6'h22;
       2'h1:
-          \$105  = 6'h20;
+          \$127  = 6'h20;
       2'h2:
-          \$105  = 6'h20;
+          \$127  = 6'h20;
       2'h3:
-          \$105  = 6'h21;
+          \$127  = 6'h21;
     endcase
   end
   always @* begin
@@ -6236,13 +6640,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$106  = 34'h200000000;
+          \$128  = 34'h200000000;
       2'h1:
-          \$106  = 34'h080000000;
+          \$128  = 34'h080000000;
       2'h2:
-          \$106  = 34'h080000000;
+          \$128  = 34'h080000000;
       2'h3:
-          \$106  = 34'h100000000;
+          \$128  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -6250,1546 +6654,1294 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$107  = 34'h3ffffffff;
+          \$129  = 34'h3ffffffff;
       2'h1:
-          \$107  = 34'h0ffffffff;
+          \$129  = 34'h0ffffffff;
       2'h2:
-          \$107  = 34'h0ffffffff;
+          \$129  = 34'h0ffffffff;
       2'h3:
-          \$107  = 34'h1ffffffff;
+          \$129  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = group;
-    if (\$27 ) begin
-      \$166  = \$30 [1:0];
+    \$198  = group;
+    if (\$19 ) begin
+      \$198  = \$22 [1:0];
     end
     if (rst) begin
-      \$166  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = \$31 ;
+    \$199  = \$23 ;
     if (rst) begin
-      \$167  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = rq_valid_1;
+    \$200  = rq_valid_1;
     if (rst) begin
-      \$168  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = rq_valid_2;
+    \$201  = rq_valid_2;
     if (rst) begin
-      \$169  = 1'h0;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = rq_valid_3;
+    \$202  = rq_valid_3;
     if (rst) begin
-      \$170  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = rq_valid_4;
+    \$203  = rq_valid_4;
     if (rst) begin
-      \$171  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = rq_valid_5;
+    \$204  = rq_valid_5;
     if (rst) begin
-      \$172  = 1'h0;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = rq_valid_6;
+    \$205  = rq_valid_6;
     if (rst) begin
-      \$173  = 1'h0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = rq_valid_7;
+    \$206  = rq_valid_7;
     if (rst) begin
-      \$174  = 1'h0;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = rq_valid_8;
+    \$207  = rq_valid_8;
     if (rst) begin
-      \$175  = 1'h0;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = \$32 ;
+    \$208  = \$24 ;
     if (rst) begin
-      \$176  = 25'h0000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = rq0_mult_1;
+    \$209  = rq0_mult_1;
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = rq0_mult_2;
+    \$210  = rq0_mult_2;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = rq0_mult_3;
+    \$211  = rq0_mult_3;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = rq0_mult_4;
+    \$212  = rq0_mult_4;
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = rq0_mult_5;
+    \$213  = rq0_mult_5;
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = rq0_mult_6;
+    \$214  = rq0_mult_6;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = rq0_mult_7;
+    \$215  = rq0_mult_7;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = \$33 ;
+    \$216  = \$25 ;
     if (rst) begin
-      \$184  = 6'h00;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = rq0_shift_1;
+    \$217  = rq0_shift_1;
     if (rst) begin
-      \$185  = 6'h00;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = rq0_shift_2;
+    \$218  = rq0_shift_2;
     if (rst) begin
-      \$186  = 6'h00;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = rq0_shift_3;
+    \$219  = rq0_shift_3;
     if (rst) begin
-      \$187  = 6'h00;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = rq0_shift_4;
+    \$220  = rq0_shift_4;
     if (rst) begin
-      \$188  = 6'h00;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = rq0_shift_5;
+    \$221  = rq0_shift_5;
     if (rst) begin
-      \$189  = 6'h00;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = rq0_shift_6;
+    \$222  = rq0_shift_6;
     if (rst) begin
-      \$190  = 6'h00;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = rq0_shift_7;
+    \$223  = rq0_shift_7;
     if (rst) begin
-      \$191  = 6'h00;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$34 ;
+    \$224  = \$26 ;
     if (rst) begin
-      \$192  = 33'h000000000;
+      \$224  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = rq0_half_1;
+    \$225  = rq0_half_1;
     if (rst) begin
-      \$193  = 33'h000000000;
+      \$225  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = rq0_half_2;
+    \$226  = rq0_half_2;
     if (rst) begin
-      \$194  = 33'h000000000;
+      \$226  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = rq0_half_3;
+    \$227  = rq0_half_3;
     if (rst) begin
-      \$195  = 33'h000000000;
+      \$227  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = rq0_half_4;
+    \$228  = rq0_half_4;
     if (rst) begin
-      \$196  = 33'h000000000;
+      \$228  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = rq0_half_5;
+    \$229  = rq0_half_5;
     if (rst) begin
-      \$197  = 33'h000000000;
+      \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = rq0_half_6;
+    \$230  = rq0_half_6;
     if (rst) begin
-      \$198  = 33'h000000000;
+      \$230  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = rq0_half_7;
+    \$231  = rq0_half_7;
     if (rst) begin
-      \$199  = 33'h000000000;
+      \$231  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = \$35 ;
+    \$232  = \$27 ;
     if (rst) begin
-      \$200  = 33'h000000000;
+      \$232  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = rq0_mask_1;
+    \$233  = rq0_mask_1;
     if (rst) begin
-      \$201  = 33'h000000000;
+      \$233  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = rq0_mask_2;
+    \$234  = rq0_mask_2;
     if (rst) begin
-      \$202  = 33'h000000000;
+      \$234  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = rq0_mask_3;
+    \$235  = rq0_mask_3;
     if (rst) begin
-      \$203  = 33'h000000000;
+      \$235  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = rq0_mask_4;
+    \$236  = rq0_mask_4;
     if (rst) begin
-      \$204  = 33'h000000000;
+      \$236  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = rq0_mask_5;
+    \$237  = rq0_mask_5;
     if (rst) begin
-      \$205  = 33'h000000000;
+      \$237  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = rq0_mask_6;
+    \$238  = rq0_mask_6;
     if (rst) begin
-      \$206  = 33'h000000000;
+      \$238  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = rq0_mask_7;
+    \$239  = rq0_mask_7;
     if (rst) begin
-      \$207  = 33'h000000000;
+      \$239  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = i__payload[20:0];
+    \$240  = i__payload[20:0];
     if (rst) begin
-      \$208  = 21'h000000;
+      \$240  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = rq0_x[16:0];
+    \$241  = rq0_x[16:0];
     if (rst) begin
-      \$209  = 17'h00000;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = rq0_mult_1[16:0];
+    \$242  = rq0_mult_1[16:0];
     if (rst) begin
-      \$210  = 17'h00000;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = \$36 ;
+    \$243  = \$28 ;
     if (rst) begin
-      \$211  = 34'h000000000;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = rq0_part0_0;
+    \$244  = rq0_part0_0;
     if (rst) begin
-      \$212  = 34'h000000000;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = rq0_part0_0_r;
+    \$245  = rq0_part0_0_r;
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = rq0_x[16:0];
+    \$246  = rq0_x[16:0];
     if (rst) begin
-      \$214  = 17'h00000;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = rq0_mult_1[24:17];
+    \$247  = rq0_mult_1[24:17];
     if (rst) begin
-      \$215  = 8'h00;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = \$37 ;
+    \$248  = \$29 ;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = rq0_part0_1;
+    \$249  = rq0_part0_1;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = rq0_part0_1_r;
+    \$250  = rq0_part0_1_r;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = rq0_x[20:17];
+    \$251  = rq0_x[20:17];
     if (rst) begin
-      \$219  = 4'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = rq0_mult_1[16:0];
+    \$252  = rq0_mult_1[16:0];
     if (rst) begin
-      \$220  = 17'h00000;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = \$38 ;
+    \$253  = \$30 ;
     if (rst) begin
-      \$221  = 21'h000000;
+      \$253  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = rq0_part1_0;
+    \$254  = rq0_part1_0;
     if (rst) begin
-      \$222  = 21'h000000;
+      \$254  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = rq0_part1_0_r;
+    \$255  = rq0_part1_0_r;
     if (rst) begin
-      \$223  = 21'h000000;
+      \$255  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = rq0_x[20:17];
+    \$256  = rq0_x[20:17];
     if (rst) begin
-      \$224  = 4'h0;
+      \$256  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = rq0_mult_1[24:17];
+    \$257  = rq0_mult_1[24:17];
     if (rst) begin
-      \$225  = 8'h00;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = \$39 ;
+    \$258  = \$31 ;
     if (rst) begin
-      \$226  = 12'h000;
+      \$258  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = rq0_part1_1;
+    \$259  = rq0_part1_1;
     if (rst) begin
-      \$227  = 12'h000;
+      \$259  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = rq0_part1_1_r;
+    \$260  = rq0_part1_1_r;
     if (rst) begin
-      \$228  = 12'h000;
+      \$260  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = \$47 [45:0];
+    \$261  = \$39 [45:0];
     if (rst) begin
-      \$229  = 46'h000000000000;
+      \$261  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = \$48 ;
+    \$262  = \$40 ;
     if (rst) begin
-      \$230  = 46'h000000000000;
+      \$262  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = \$49 ;
+    \$263  = \$41 ;
     if (rst) begin
-      \$231  = 1'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = \$52 ;
+    \$264  = \$44 ;
     if (rst) begin
-      \$232  = 1'h0;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = \$56 ;
+    \$265  = \$48 [7:0];
     if (rst) begin
-      \$233  = 48'h000000000000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = \$57 ;
+    \$266  = \$53 ;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = rq1_mult_1;
+    \$267  = \$58 ;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = rq1_mult_2;
+    \$268  = \$59 ;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = rq1_mult_3;
+    \$269  = rq1_mult_1;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = rq1_mult_4;
+    \$270  = rq1_mult_2;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = rq1_mult_5;
+    \$271  = rq1_mult_3;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = rq1_mult_6;
+    \$272  = rq1_mult_4;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = rq1_mult_7;
+    \$273  = rq1_mult_5;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = \$58 ;
-    if (rst) begin
-      \$242  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = rq1_shift_1;
-    if (rst) begin
-      \$243  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = rq1_shift_2;
-    if (rst) begin
-      \$244  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = rq1_shift_3;
-    if (rst) begin
-      \$245  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = rq1_shift_4;
-    if (rst) begin
-      \$246  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = rq1_shift_5;
-    if (rst) begin
-      \$247  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = rq1_shift_6;
-    if (rst) begin
-      \$248  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = rq1_shift_7;
-    if (rst) begin
-      \$249  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = \$59 ;
-    if (rst) begin
-      \$250  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = rq1_half_1;
-    if (rst) begin
-      \$251  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = rq1_half_2;
-    if (rst) begin
-      \$252  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = rq1_half_3;
-    if (rst) begin
-      \$253  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = rq1_half_4;
-    if (rst) begin
-      \$254  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = rq1_half_5;
-    if (rst) begin
-      \$255  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = rq1_half_6;
-    if (rst) begin
-      \$256  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = rq1_half_7;
-    if (rst) begin
-      \$257  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = \$60 ;
-    if (rst) begin
-      \$258  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = rq1_mask_1;
-    if (rst) begin
-      \$259  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$260  = rq1_mask_2;
-    if (rst) begin
-      \$260  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$261  = rq1_mask_3;
-    if (rst) begin
-      \$261  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$262  = rq1_mask_4;
-    if (rst) begin
-      \$262  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$263  = rq1_mask_5;
-    if (rst) begin
-      \$263  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$264  = rq1_mask_6;
-    if (rst) begin
-      \$264  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$265  = rq1_mask_7;
-    if (rst) begin
-      \$265  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$266  = i__payload[41:21];
-    if (rst) begin
-      \$266  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$267  = rq1_x[16:0];
-    if (rst) begin
-      \$267  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$268  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$268  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$269  = \$61 ;
-    if (rst) begin
-      \$269  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$270  = rq1_part0_0;
-    if (rst) begin
-      \$270  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$271  = rq1_part0_0_r;
-    if (rst) begin
-      \$271  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$272  = rq1_x[16:0];
-    if (rst) begin
-      \$272  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$273  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$273  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$274  = \$62 ;
+    \$274  = rq1_mult_6;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = rq1_part0_1;
+    \$275  = rq1_mult_7;
     if (rst) begin
       \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = rq1_part0_1_r;
+    \$276  = \$60 ;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = rq1_x[20:17];
+    \$277  = rq1_shift_1;
     if (rst) begin
-      \$277  = 4'h0;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = rq1_mult_1[16:0];
+    \$278  = rq1_shift_2;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = \$63 ;
+    \$279  = rq1_shift_3;
     if (rst) begin
-      \$279  = 21'h000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = rq1_part1_0;
+    \$280  = rq1_shift_4;
     if (rst) begin
-      \$280  = 21'h000000;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = rq1_part1_0_r;
+    \$281  = rq1_shift_5;
     if (rst) begin
-      \$281  = 21'h000000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = rq1_x[20:17];
+    \$282  = rq1_shift_6;
     if (rst) begin
-      \$282  = 4'h0;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = rq1_mult_1[24:17];
+    \$283  = rq1_shift_7;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = \$64 ;
+    \$284  = \$61 ;
     if (rst) begin
-      \$284  = 12'h000;
+      \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = rq1_part1_1;
+    \$285  = rq1_half_1;
     if (rst) begin
-      \$285  = 12'h000;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = rq1_part1_1_r;
+    \$286  = rq1_half_2;
     if (rst) begin
-      \$286  = 12'h000;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = \$72 [45:0];
+    \$287  = rq1_half_3;
     if (rst) begin
-      \$287  = 46'h000000000000;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = \$73 ;
+    \$288  = rq1_half_4;
     if (rst) begin
-      \$288  = 46'h000000000000;
+      \$288  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = \$74 ;
+    \$289  = rq1_half_5;
     if (rst) begin
-      \$289  = 1'h0;
+      \$289  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = \$77 ;
+    \$290  = rq1_half_6;
     if (rst) begin
-      \$290  = 1'h0;
+      \$290  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = \$81 ;
+    \$291  = rq1_half_7;
     if (rst) begin
-      \$291  = 48'h000000000000;
+      \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = \$82 ;
+    \$292  = \$62 ;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = rq2_mult_1;
+    \$293  = rq1_mask_1;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = rq2_mult_2;
+    \$294  = rq1_mask_2;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = rq2_mult_3;
+    \$295  = rq1_mask_3;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = rq2_mult_4;
+    \$296  = rq1_mask_4;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = rq2_mult_5;
+    \$297  = rq1_mask_5;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = rq2_mult_6;
+    \$298  = rq1_mask_6;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = rq2_mult_7;
+    \$299  = rq1_mask_7;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = i__payload[62:42];
+    \$300  = i__payload[41:21];
     if (rst) begin
       \$300  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = rq2_x[16:0];
+    \$301  = rq1_x[16:0];
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = rq2_mult_1[16:0];
+    \$302  = rq1_mult_1[16:0];
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = \$83 ;
+    \$303  = \$63 ;
     if (rst) begin
       \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = rq2_part0_0;
+    \$304  = rq1_part0_0;
     if (rst) begin
       \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = rq2_part0_0_r;
+    \$305  = rq1_part0_0_r;
     if (rst) begin
       \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = rq2_x[16:0];
+    \$306  = rq1_x[16:0];
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = rq2_mult_1[24:17];
+    \$307  = rq1_mult_1[24:17];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = \$84 ;
+    \$308  = \$64 ;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = rq2_part0_1;
+    \$309  = rq1_part0_1;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = rq2_part0_1_r;
+    \$310  = rq1_part0_1_r;
     if (rst) begin
       \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = rq2_x[20:17];
+    \$311  = rq1_x[20:17];
     if (rst) begin
       \$311  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = rq2_mult_1[16:0];
+    \$312  = rq1_mult_1[16:0];
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = \$85 ;
+    \$313  = \$65 ;
     if (rst) begin
       \$313  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = rq2_part1_0;
+    \$314  = rq1_part1_0;
     if (rst) begin
       \$314  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = rq2_part1_0_r;
+    \$315  = rq1_part1_0_r;
     if (rst) begin
       \$315  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = rq2_x[20:17];
+    \$316  = rq1_x[20:17];
     if (rst) begin
       \$316  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = rq2_mult_1[24:17];
+    \$317  = rq1_mult_1[24:17];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = \$86 ;
+    \$318  = \$66 ;
     if (rst) begin
       \$318  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = rq2_part1_1;
+    \$319  = rq1_part1_1;
     if (rst) begin
       \$319  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = rq2_part1_1_r;
+    \$320  = rq1_part1_1_r;
     if (rst) begin
       \$320  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = \$94 [45:0];
+    \$321  = \$74 [45:0];
     if (rst) begin
       \$321  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = \$95 ;
+    \$322  = \$75 ;
     if (rst) begin
       \$322  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = \$96 ;
+    \$323  = \$76 ;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = \$99 ;
+    \$324  = \$79 ;
     if (rst) begin
       \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = \$103 ;
+    \$325  = \$83 [7:0];
     if (rst) begin
-      \$325  = 48'h000000000000;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = \$104 ;
+    \$326  = \$88 ;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = rq3_mult_1;
+    \$327  = \$93 ;
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = rq3_mult_2;
+    \$328  = \$94 ;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = rq3_mult_3;
+    \$329  = rq2_mult_1;
     if (rst) begin
       \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = rq3_mult_4;
+    \$330  = rq2_mult_2;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = rq3_mult_5;
+    \$331  = rq2_mult_3;
     if (rst) begin
       \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = rq3_mult_6;
+    \$332  = rq2_mult_4;
     if (rst) begin
       \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = rq3_mult_7;
+    \$333  = rq2_mult_5;
     if (rst) begin
       \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = \$105 ;
+    \$334  = rq2_mult_6;
     if (rst) begin
-      \$334  = 6'h00;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = rq3_shift_1;
+    \$335  = rq2_mult_7;
     if (rst) begin
-      \$335  = 6'h00;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = rq3_shift_2;
+    \$336  = i__payload[62:42];
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = rq3_shift_3;
+    \$337  = rq2_x[16:0];
     if (rst) begin
-      \$337  = 6'h00;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = rq3_shift_4;
+    \$338  = rq2_mult_1[16:0];
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = rq3_shift_5;
+    \$339  = \$95 ;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = rq3_shift_6;
+    \$340  = rq2_part0_0;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = rq3_shift_7;
+    \$341  = rq2_part0_0_r;
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = \$106 ;
+    \$342  = rq2_x[16:0];
     if (rst) begin
-      \$342  = 34'h000000000;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = rq3_half_1;
+    \$343  = rq2_mult_1[24:17];
     if (rst) begin
-      \$343  = 34'h000000000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = rq3_half_2;
+    \$344  = \$96 ;
     if (rst) begin
-      \$344  = 34'h000000000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = rq3_half_3;
+    \$345  = rq2_part0_1;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = rq3_half_4;
+    \$346  = rq2_part0_1_r;
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = rq3_half_5;
+    \$347  = rq2_x[20:17];
     if (rst) begin
-      \$347  = 34'h000000000;
+      \$347  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = rq3_half_6;
+    \$348  = rq2_mult_1[16:0];
     if (rst) begin
-      \$348  = 34'h000000000;
+      \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = rq3_half_7;
+    \$349  = \$97 ;
     if (rst) begin
-      \$349  = 34'h000000000;
+      \$349  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = \$107 ;
+    \$350  = rq2_part1_0;
     if (rst) begin
-      \$350  = 34'h000000000;
+      \$350  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = rq3_mask_1;
+    \$351  = rq2_part1_0_r;
     if (rst) begin
-      \$351  = 34'h000000000;
+      \$351  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = rq3_mask_2;
+    \$352  = rq2_x[20:17];
     if (rst) begin
-      \$352  = 34'h000000000;
+      \$352  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = rq3_mask_3;
+    \$353  = rq2_mult_1[24:17];
     if (rst) begin
-      \$353  = 34'h000000000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = rq3_mask_4;
+    \$354  = \$98 ;
     if (rst) begin
-      \$354  = 34'h000000000;
+      \$354  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = rq3_mask_5;
+    \$355  = rq2_part1_1;
     if (rst) begin
-      \$355  = 34'h000000000;
+      \$355  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = rq3_mask_6;
+    \$356  = rq2_part1_1_r;
     if (rst) begin
-      \$356  = 34'h000000000;
+      \$356  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = rq3_mask_7;
+    \$357  = \$106 [45:0];
     if (rst) begin
-      \$357  = 34'h000000000;
+      \$357  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = i__payload[83:63];
+    \$358  = \$107 ;
     if (rst) begin
-      \$358  = 21'h000000;
+      \$358  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = rq3_x[16:0];
+    \$359  = \$108 ;
     if (rst) begin
-      \$359  = 17'h00000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = rq3_mult_1[16:0];
+    \$360  = \$111 ;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = \$108 ;
+    \$361  = \$115 [7:0];
     if (rst) begin
-      \$361  = 34'h000000000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = rq3_part0_0;
+    \$362  = \$120 ;
     if (rst) begin
-      \$362  = 34'h000000000;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = rq3_part0_0_r;
+    \$363  = \$125 ;
     if (rst) begin
-      \$363  = 34'h000000000;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = rq3_x[16:0];
+    \$364  = \$126 ;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = rq3_mult_1[24:17];
+    \$365  = rq3_mult_1;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = \$109 ;
+    \$366  = rq3_mult_2;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = rq3_part0_1;
+    \$367  = rq3_mult_3;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = rq3_part0_1_r;
+    \$368  = rq3_mult_4;
     if (rst) begin
       \$368  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = rq3_x[20:17];
+    \$369  = rq3_mult_5;
     if (rst) begin
-      \$369  = 4'h0;
+      \$369  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = rq3_mult_1[16:0];
+    \$370  = rq3_mult_6;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = \$110 ;
+    \$371  = rq3_mult_7;
     if (rst) begin
-      \$371  = 21'h000000;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = rq3_part1_0;
+    \$372  = \$127 ;
     if (rst) begin
-      \$372  = 21'h000000;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = rq3_part1_0_r;
+    \$373  = rq3_shift_1;
     if (rst) begin
-      \$373  = 21'h000000;
+      \$373  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = rq3_x[20:17];
+    \$374  = rq3_shift_2;
     if (rst) begin
-      \$374  = 4'h0;
+      \$374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = rq3_mult_1[24:17];
+    \$375  = rq3_shift_3;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = \$111 ;
+    \$376  = rq3_shift_4;
     if (rst) begin
-      \$376  = 12'h000;
+      \$376  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = rq3_part1_1;
+    \$377  = rq3_shift_5;
     if (rst) begin
-      \$377  = 12'h000;
+      \$377  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = rq3_part1_1_r;
+    \$378  = rq3_shift_6;
     if (rst) begin
-      \$378  = 12'h000;
+      \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = \$119 [45:0];
+    \$379  = rq3_shift_7;
     if (rst) begin
-      \$379  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = \$120 ;
-    if (rst) begin
-      \$380  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = \$121 ;
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = \$124 ;
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = \$128 ;
-    if (rst) begin
-      \$383  = 48'h000000000000;
+      \$379  = 6'h00;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -7805,31 +7957,31 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
   assign rq2_rem[45:33] = 13'h0000;
   assign rq2_rem[32:0] = rq2_prod[32:0];
-  assign \$40  = { 1'h0, rq0_part0_0_rr };
-  assign \$42  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$44  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$46  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$65  = { 1'h0, rq1_part0_0_rr };
-  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$87  = { 1'h0, rq2_part0_0_rr };
-  assign \$89  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$91  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
-  assign \$93  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$95  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$98  = 1'h1;
-  assign \$99  = \$97 ;
-  assign \$112  = { 1'h0, rq3_part0_0_rr };
-  assign \$114  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$116  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
-  assign \$118  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$32  = { 1'h0, rq0_part0_0_rr };
+  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$36  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$38  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$67  = { 1'h0, rq1_part0_0_rr };
+  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$99  = { 1'h0, rq2_part0_0_rr };
+  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$103  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$105  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$107  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$110  = 1'h1;
+  assign \$111  = \$109 ;
+  assign \$134  = { 1'h0, rq3_part0_0_rr };
+  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$138  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$140  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10690,163 +10842,163 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  reg [32:0] \$100 ;
-  reg [32:0] \$101 ;
-  wire [33:0] \$102 ;
-  wire [24:0] \$103 ;
-  wire [24:0] \$104 ;
-  wire [15:0] \$105 ;
-  wire [34:0] \$106 ;
-  wire [35:0] \$107 ;
-  wire [55:0] \$108 ;
-  wire [56:0] \$109 ;
-  wire [51:0] \$11 ;
-  wire [55:0] \$110 ;
-  wire [58:0] \$111 ;
-  wire [78:0] \$112 ;
-  wire [79:0] \$113 ;
-  wire [49:0] \$114 ;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [79:0] \$100 ;
+  wire [49:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire [50:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [51:0] \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [50:0] \$119 ;
-  wire [51:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [51:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  reg [24:0] \$120 ;
+  reg [5:0] \$121 ;
+  reg [32:0] \$122 ;
+  reg [32:0] \$123 ;
+  wire [33:0] \$124 ;
+  wire [24:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire [15:0] \$127 ;
+  wire [34:0] \$128 ;
+  wire [35:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [4:0] \$132 ;
-  wire [4:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
+  wire [55:0] \$130 ;
+  wire [56:0] \$131 ;
+  wire [55:0] \$132 ;
+  wire [58:0] \$133 ;
+  wire [78:0] \$134 ;
+  wire [79:0] \$135 ;
+  wire [49:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [4:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [4:0] \$140 ;
-  wire \$141 ;
+  wire \$140 ;
+  wire [50:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [51:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [4:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
-  wire [51:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [5:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [31:0] \$159 ;
-  wire [51:0] \$16 ;
-  reg [1:0] \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [4:0] \$164 ;
+  wire [4:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg [24:0] \$170 ;
-  reg [24:0] \$171 ;
-  reg [24:0] \$172 ;
-  reg [24:0] \$173 ;
-  reg [24:0] \$174 ;
-  reg [24:0] \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [16:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [16:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [33:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [24:0] \$187 ;
-  reg [24:0] \$188 ;
-  reg [7:0] \$189 ;
+  wire \$170 ;
+  wire [4:0] \$171 ;
+  wire [4:0] \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [4:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [5:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [16:0] \$190 ;
-  reg [24:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [24:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [15:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg [15:0] \$198 ;
-  reg [49:0] \$199 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [49:0] \$200 ;
+  wire \$190 ;
+  wire [31:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  reg \$200 ;
   reg \$201 ;
-  reg \$202 ;
-  reg [51:0] \$203 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
   reg [24:0] \$204 ;
   reg [24:0] \$205 ;
   reg [24:0] \$206 ;
   reg [24:0] \$207 ;
   reg [24:0] \$208 ;
   reg [24:0] \$209 ;
-  wire \$21 ;
+  wire [2:0] \$21 ;
   reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
   reg [33:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [33:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [7:0] \$219 ;
-  wire \$22 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
+  wire [2:0] \$22 ;
   reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [16:0] \$224 ;
+  reg [7:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
   reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [7:0] \$229 ;
+  reg [7:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [15:0] \$228 ;
+  reg [15:0] \$229 ;
   wire \$23 ;
   reg [15:0] \$230 ;
-  reg [15:0] \$231 ;
-  reg [15:0] \$232 ;
-  reg [49:0] \$233 ;
-  reg [49:0] \$234 ;
-  reg \$235 ;
+  reg [49:0] \$231 ;
+  reg [49:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [7:0] \$235 ;
   reg \$236 ;
-  reg [51:0] \$237 ;
+  reg \$237 ;
   reg [24:0] \$238 ;
   reg [24:0] \$239 ;
-  wire \$24 ;
+  reg [24:0] \$24 ;
   reg [24:0] \$240 ;
   reg [24:0] \$241 ;
   reg [24:0] \$242 ;
@@ -10857,7 +11009,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [16:0] \$247 ;
   reg [16:0] \$248 ;
   reg [33:0] \$249 ;
-  wire \$25 ;
+  wire [33:0] \$25 ;
   reg [33:0] \$250 ;
   reg [33:0] \$251 ;
   reg [16:0] \$252 ;
@@ -10868,7 +11020,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [7:0] \$257 ;
   reg [16:0] \$258 ;
   reg [24:0] \$259 ;
-  wire \$26 ;
+  wire [24:0] \$26 ;
   reg [24:0] \$260 ;
   reg [24:0] \$261 ;
   reg [7:0] \$262 ;
@@ -10879,153 +11031,193 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [49:0] \$267 ;
   reg [49:0] \$268 ;
   reg \$269 ;
-  wire \$27 ;
+  wire [24:0] \$27 ;
   reg \$270 ;
-  reg [51:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
+  reg [7:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
   reg [24:0] \$274 ;
   reg [24:0] \$275 ;
   reg [24:0] \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
   reg [24:0] \$279 ;
-  wire \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [5:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [32:0] \$288 ;
-  reg [32:0] \$289 ;
-  wire [2:0] \$29 ;
-  reg [32:0] \$290 ;
-  reg [32:0] \$291 ;
-  reg [32:0] \$292 ;
-  reg [32:0] \$293 ;
-  reg [32:0] \$294 ;
-  reg [32:0] \$295 ;
-  reg [32:0] \$296 ;
-  reg [32:0] \$297 ;
-  reg [32:0] \$298 ;
-  reg [32:0] \$299 ;
-  wire [51:0] \$3 ;
-  wire [2:0] \$30 ;
-  reg [32:0] \$300 ;
-  reg [32:0] \$301 ;
-  reg [32:0] \$302 ;
-  reg [32:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [33:0] \$309 ;
-  wire \$31 ;
-  reg [16:0] \$310 ;
-  reg [7:0] \$311 ;
+  wire [15:0] \$28 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [33:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [7:0] \$289 ;
+  wire [34:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [7:0] \$299 ;
+  wire [7:0] \$3 ;
+  wire [35:0] \$30 ;
+  reg [15:0] \$300 ;
+  reg [15:0] \$301 ;
+  reg [15:0] \$302 ;
+  reg [49:0] \$303 ;
+  reg [49:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg [7:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
+  wire [55:0] \$31 ;
+  reg [24:0] \$310 ;
+  reg [24:0] \$311 ;
   reg [24:0] \$312 ;
   reg [24:0] \$313 ;
   reg [24:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [16:0] \$316 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
   reg [24:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
-  reg [24:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [15:0] \$322 ;
-  reg [15:0] \$323 ;
-  reg [15:0] \$324 ;
-  reg [49:0] \$325 ;
-  reg [49:0] \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg [51:0] \$329 ;
-  wire [33:0] \$33 ;
-  reg [3:0] \$330 ;
-  reg \$331 ;
-  reg [3:0] \$332 ;
-  reg [3:0] \$333 ;
-  reg [3:0] \$334 ;
-  reg \$335 ;
-  reg [31:0] \$336 ;
-  wire [24:0] \$34 ;
-  wire [24:0] \$35 ;
-  wire [15:0] \$36 ;
-  wire [34:0] \$37 ;
-  wire [35:0] \$38 ;
-  wire [55:0] \$39 ;
-  wire [51:0] \$4 ;
-  wire [56:0] \$40 ;
-  wire [55:0] \$41 ;
-  wire [58:0] \$42 ;
-  wire [78:0] \$43 ;
-  wire [79:0] \$44 ;
-  wire [49:0] \$45 ;
+  reg [5:0] \$318 ;
+  reg [5:0] \$319 ;
+  wire [56:0] \$32 ;
+  reg [5:0] \$320 ;
+  reg [5:0] \$321 ;
+  reg [5:0] \$322 ;
+  reg [5:0] \$323 ;
+  reg [5:0] \$324 ;
+  reg [5:0] \$325 ;
+  reg [32:0] \$326 ;
+  reg [32:0] \$327 ;
+  reg [32:0] \$328 ;
+  reg [32:0] \$329 ;
+  wire [55:0] \$33 ;
+  reg [32:0] \$330 ;
+  reg [32:0] \$331 ;
+  reg [32:0] \$332 ;
+  reg [32:0] \$333 ;
+  reg [32:0] \$334 ;
+  reg [32:0] \$335 ;
+  reg [32:0] \$336 ;
+  reg [32:0] \$337 ;
+  reg [32:0] \$338 ;
+  reg [32:0] \$339 ;
+  wire [58:0] \$34 ;
+  reg [32:0] \$340 ;
+  reg [32:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [7:0] \$349 ;
+  wire [78:0] \$35 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [7:0] \$359 ;
+  wire [79:0] \$36 ;
+  reg [15:0] \$360 ;
+  reg [15:0] \$361 ;
+  reg [15:0] \$362 ;
+  reg [49:0] \$363 ;
+  reg [49:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire [49:0] \$37 ;
+  reg [3:0] \$370 ;
+  reg \$371 ;
+  reg [3:0] \$372 ;
+  reg [3:0] \$373 ;
+  reg [3:0] \$374 ;
+  reg \$375 ;
+  reg [31:0] \$376 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [50:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [51:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
-  wire [50:0] \$50 ;
+  wire [7:0] \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [51:0] \$53 ;
-  reg [24:0] \$54 ;
-  wire [33:0] \$55 ;
-  wire [24:0] \$56 ;
-  wire [24:0] \$57 ;
-  wire [15:0] \$58 ;
-  wire [34:0] \$59 ;
-  wire \$6 ;
-  wire [35:0] \$60 ;
-  wire [55:0] \$61 ;
-  wire [56:0] \$62 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  reg [24:0] \$56 ;
+  wire [33:0] \$57 ;
+  wire [24:0] \$58 ;
+  wire [24:0] \$59 ;
+  wire [7:0] \$6 ;
+  wire [15:0] \$60 ;
+  wire [34:0] \$61 ;
+  wire [35:0] \$62 ;
   wire [55:0] \$63 ;
-  wire [58:0] \$64 ;
-  wire [78:0] \$65 ;
-  wire [79:0] \$66 ;
-  wire [49:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [51:0] \$7 ;
+  wire [56:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [58:0] \$66 ;
+  wire [78:0] \$67 ;
+  wire [79:0] \$68 ;
+  wire [49:0] \$69 ;
+  wire [7:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [50:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [51:0] \$75 ;
-  reg [24:0] \$76 ;
-  wire [33:0] \$77 ;
-  wire [24:0] \$78 ;
-  wire [24:0] \$79 ;
-  wire [51:0] \$8 ;
-  wire [15:0] \$80 ;
-  wire [34:0] \$81 ;
-  wire [35:0] \$82 ;
-  wire [55:0] \$83 ;
-  wire [56:0] \$84 ;
-  wire [55:0] \$85 ;
-  wire [58:0] \$86 ;
-  wire [78:0] \$87 ;
-  wire [79:0] \$88 ;
-  wire [49:0] \$89 ;
+  wire [50:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [51:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  reg [24:0] \$88 ;
+  wire [33:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [50:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [51:0] \$97 ;
-  reg [24:0] \$98 ;
-  reg [5:0] \$99 ;
+  wire [24:0] \$90 ;
+  wire [24:0] \$91 ;
+  wire [15:0] \$92 ;
+  wire [34:0] \$93 ;
+  wire [35:0] \$94 ;
+  wire [55:0] \$95 ;
+  wire [56:0] \$96 ;
+  wire [55:0] \$97 ;
+  wire [58:0] \$98 ;
+  wire [78:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -11069,7 +11261,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [51:0] rq0_code = 52'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [49:0] rq0_floor = 50'h0000000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
@@ -11083,6 +11275,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -11098,13 +11291,14 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [49:0] rq0_prod = 50'h0000000000000;
   wire [49:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [24:0] rq0_x = 25'h0000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [7:0] rq0_x1_0 = 8'h00;
   reg [7:0] rq0_x1_1 = 8'h00;
   reg rq1_above = 1'h0;
-  reg [51:0] rq1_code = 52'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [49:0] rq1_floor = 50'h0000000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
@@ -11118,6 +11312,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -11133,13 +11328,14 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [49:0] rq1_prod = 50'h0000000000000;
   wire [49:0] rq1_rem;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [24:0] rq1_x = 25'h0000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [7:0] rq1_x1_0 = 8'h00;
   reg [7:0] rq1_x1_1 = 8'h00;
   reg rq2_above = 1'h0;
-  reg [51:0] rq2_code = 52'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [49:0] rq2_floor = 50'h0000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
@@ -11153,6 +11349,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -11168,13 +11365,14 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [49:0] rq2_prod = 50'h0000000000000;
   wire [49:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [24:0] rq2_x = 25'h0000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [7:0] rq2_x1_0 = 8'h00;
   reg [7:0] rq2_x1_1 = 8'h00;
   reg rq3_above = 1'h0;
-  reg [51:0] rq3_code = 52'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [49:0] rq3_floor = 50'h0000000000000;
   reg [32:0] rq3_half_1 = 33'h000000000;
   reg [32:0] rq3_half_2 = 33'h000000000;
@@ -11204,6 +11402,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -11227,6 +11426,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [24:0] rq3_x = 25'h0000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -11261,500 +11461,548 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   assign rq3_rem = rq3_prod & { 17'h00000, rq3_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 52'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 52'hfffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 52'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 52'hfffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 52'h000000000007f : rq2_code;
-  assign \$12  = \$9  ? 52'hfffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 52'h000000000007f : rq3_code;
-  assign \$16  = \$13  ? 52'hfffffffffff80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = group == 2'h3;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 3'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$33  = rq0_x0_0 * rq0_m0_0;
-  assign \$34  = rq0_x0_1 * rq0_m0_1;
-  assign \$35  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$36  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$38  = 1'h0 + \$37 ;
-  assign \$40  = \$38  + \$39 ;
-  assign \$42  = $signed({ 1'h0, \$40  }) + $signed(\$41 );
-  assign \$44  = $signed(\$42 ) + $signed(\$43 );
-  assign \$46  = rq0_rem > 32'd2147483648;
-  assign \$47  = rq0_rem == 32'd2147483648;
-  assign \$50  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 2'h3;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 3'h0 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$25  = rq0_x0_0 * rq0_m0_0;
+  assign \$26  = rq0_x0_1 * rq0_m0_1;
+  assign \$27  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$28  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$30  = 1'h0 + \$29 ;
+  assign \$32  = \$30  + \$31 ;
+  assign \$34  = $signed({ 1'h0, \$32  }) + $signed(\$33 );
+  assign \$36  = $signed(\$34 ) + $signed(\$35 );
+  assign \$38  = rq0_rem > 32'd2147483648;
+  assign \$39  = rq0_rem == 32'd2147483648;
+  assign \$42  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$49  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$50  = \$47  ? \$48  : \$49 ;
   assign \$51  = rq0_tie & rq0_floor[0];
   assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(\$50 ) + $signed({ 1'h0, \$52  });
-  assign \$55  = rq1_x0_0 * rq1_m0_0;
-  assign \$56  = rq1_x0_1 * rq1_m0_1;
-  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$60  = 1'h0 + \$59 ;
-  assign \$62  = \$60  + \$61 ;
-  assign \$64  = $signed({ 1'h0, \$62  }) + $signed(\$63 );
-  assign \$66  = $signed(\$64 ) + $signed(\$65 );
-  assign \$68  = rq1_rem > 32'd2147483648;
-  assign \$69  = rq1_rem == 32'd2147483648;
-  assign \$72  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$73  = rq1_tie & rq1_floor[0];
-  assign \$74  = rq1_above | \$73 ;
-  assign \$75  = $signed(\$72 ) + $signed({ 1'h0, \$74  });
-  assign \$77  = rq2_x0_0 * rq2_m0_0;
-  assign \$78  = rq2_x0_1 * rq2_m0_1;
-  assign \$79  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$80  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$82  = 1'h0 + \$81 ;
-  assign \$84  = \$82  + \$83 ;
-  assign \$86  = $signed({ 1'h0, \$84  }) + $signed(\$85 );
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$90  = rq2_rem > 32'd2147483648;
-  assign \$91  = rq2_rem == 32'd2147483648;
-  assign \$94  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$95  = rq2_tie & rq2_floor[0];
-  assign \$96  = rq2_above | \$95 ;
-  assign \$97  = $signed(\$94 ) + $signed({ 1'h0, \$96  });
-  assign \$102  = rq3_x0_0 * rq3_m0_0;
-  assign \$103  = rq3_x0_1 * rq3_m0_1;
-  assign \$104  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$105  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$107  = 1'h0 + \$106 ;
-  assign \$109  = \$107  + \$108 ;
-  assign \$111  = $signed({ 1'h0, \$109  }) + $signed(\$110 );
-  assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$114  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$115  = rq3_rem > rq3_half_6;
-  assign \$116  = rq3_rem == rq3_half_6;
-  assign \$117  = | rq3_half_6;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$120  = rq3_tie & rq3_floor[0];
-  assign \$121  = rq3_above | \$120 ;
-  assign \$122  = $signed(\$119 ) + $signed({ 1'h0, \$121  });
-  assign \$123  = \$20 [3:0] < 4'ha;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = | q_stored;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$125  & \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = rq_valid_8 & \$129 ;
-  assign \$131  = \$signature__addr  == 4'h8;
-  assign \$132  = \$signature__addr  + 1'h1;
-  assign \$133  = \$131  ? 5'h00 : \$132 ;
-  assign \$134  = ~ o__valid;
-  assign \$135  = \$134  | o__ready;
-  assign \$136  = | q_stored;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = rport__addr == 4'h8;
-  assign \$139  = rport__addr + 1'h1;
-  assign \$140  = \$138  ? 5'h00 : \$139 ;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = | q_stored;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = rq_valid_8 & \$146 ;
-  assign \$148  = q_stored + \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \$148  - \$152 ;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = | q_stored;
-  assign \$157  = \$156  | rq_valid_8;
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$54  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$57  = rq1_x0_0 * rq1_m0_0;
+  assign \$58  = rq1_x0_1 * rq1_m0_1;
+  assign \$59  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$60  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$62  = 1'h0 + \$61 ;
+  assign \$64  = \$62  + \$63 ;
+  assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
+  assign \$68  = $signed(\$66 ) + $signed(\$67 );
+  assign \$70  = rq1_rem > 32'd2147483648;
+  assign \$71  = rq1_rem == 32'd2147483648;
+  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$75  = rq1_tie & rq1_floor[0];
+  assign \$76  = rq1_above | \$75 ;
+  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$81  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$82  = \$79  ? \$80  : \$81 ;
+  assign \$83  = rq1_tie & rq1_floor[0];
+  assign \$84  = rq1_above | \$83 ;
+  assign \$85  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$86  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$87  = \$84  ? \$85  : \$86 ;
+  assign \$89  = rq2_x0_0 * rq2_m0_0;
+  assign \$90  = rq2_x0_1 * rq2_m0_1;
+  assign \$91  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$92  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$94  = 1'h0 + \$93 ;
+  assign \$96  = \$94  + \$95 ;
+  assign \$98  = $signed({ 1'h0, \$96  }) + $signed(\$97 );
+  assign \$100  = $signed(\$98 ) + $signed(\$99 );
+  assign \$102  = rq2_rem > 32'd2147483648;
+  assign \$103  = rq2_rem == 32'd2147483648;
+  assign \$106  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$107  = rq2_tie & rq2_floor[0];
+  assign \$108  = rq2_above | \$107 ;
+  assign \$109  = $signed(\$106 ) + $signed({ 1'h0, \$108  });
+  assign \$110  = rq2_tie & rq2_floor[0];
+  assign \$111  = rq2_above | \$110 ;
+  assign \$112  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$113  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$114  = \$111  ? \$112  : \$113 ;
+  assign \$115  = rq2_tie & rq2_floor[0];
+  assign \$116  = rq2_above | \$115 ;
+  assign \$117  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$118  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$119  = \$116  ? \$117  : \$118 ;
+  assign \$124  = rq3_x0_0 * rq3_m0_0;
+  assign \$125  = rq3_x0_1 * rq3_m0_1;
+  assign \$126  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$127  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$129  = 1'h0 + \$128 ;
+  assign \$131  = \$129  + \$130 ;
+  assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$136  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$137  = rq3_rem > rq3_half_6;
+  assign \$138  = rq3_rem == rq3_half_6;
+  assign \$139  = | rq3_half_6;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$142  = rq3_tie & rq3_floor[0];
+  assign \$143  = rq3_above | \$142 ;
+  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
+  assign \$145  = rq3_tie & rq3_floor[0];
+  assign \$146  = rq3_above | \$145 ;
+  assign \$147  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$148  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$149  = \$146  ? \$147  : \$148 ;
+  assign \$150  = rq3_tie & rq3_floor[0];
+  assign \$151  = rq3_above | \$150 ;
+  assign \$152  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$153  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$154  = \$151  ? \$152  : \$153 ;
+  assign \$155  = \$12 [3:0] < 4'ha;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = \$158  ? rport__data : q_in;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$157  & \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = rq_valid_8 & \$161 ;
+  assign \$163  = \$signature__addr  == 4'h8;
+  assign \$164  = \$signature__addr  + 1'h1;
+  assign \$165  = \$163  ? 5'h00 : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = rport__addr == 4'h8;
+  assign \$171  = rport__addr + 1'h1;
+  assign \$172  = \$170  ? 5'h00 : \$171 ;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = | q_stored;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = rq_valid_8 & \$178 ;
+  assign \$180  = q_stored + \$179 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = \$180  - \$184 ;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = | q_stored;
+  assign \$189  = \$188  | rq_valid_8;
+  assign \$190  = | q_stored;
+  assign \$191  = \$190  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$160 ;
+    group <= \$192 ;
   always @(posedge clk)
-    rq_valid_1 <= \$161 ;
+    rq_valid_1 <= \$193 ;
   always @(posedge clk)
-    rq_valid_2 <= \$162 ;
+    rq_valid_2 <= \$194 ;
   always @(posedge clk)
-    rq_valid_3 <= \$163 ;
+    rq_valid_3 <= \$195 ;
   always @(posedge clk)
-    rq_valid_4 <= \$164 ;
+    rq_valid_4 <= \$196 ;
   always @(posedge clk)
-    rq_valid_5 <= \$165 ;
+    rq_valid_5 <= \$197 ;
   always @(posedge clk)
-    rq_valid_6 <= \$166 ;
+    rq_valid_6 <= \$198 ;
   always @(posedge clk)
-    rq_valid_7 <= \$167 ;
+    rq_valid_7 <= \$199 ;
   always @(posedge clk)
-    rq_valid_8 <= \$168 ;
+    rq_valid_8 <= \$200 ;
   always @(posedge clk)
-    rq_valid_9 <= \$169 ;
+    rq_valid_9 <= \$201 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$170 ;
+    rq0_mult_1 <= \$202 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$171 ;
+    rq0_mult_2 <= \$203 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$172 ;
+    rq0_mult_3 <= \$204 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$173 ;
+    rq0_mult_4 <= \$205 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$174 ;
+    rq0_mult_5 <= \$206 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$175 ;
+    rq0_mult_6 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$176 ;
+    rq0_mult_7 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$177 ;
+    rq0_mult_8 <= \$209 ;
   always @(posedge clk)
-    rq0_x <= \$178 ;
+    rq0_x <= \$210 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$179 ;
+    rq0_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$180 ;
+    rq0_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$181 ;
+    rq0_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$182 ;
+    rq0_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$183 ;
+    rq0_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$184 ;
+    rq0_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$185 ;
+    rq0_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$186 ;
+    rq0_part0_1 <= \$218 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$187 ;
+    rq0_part0_1_r <= \$219 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$188 ;
+    rq0_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$189 ;
+    rq0_x1_0 <= \$221 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$190 ;
+    rq0_m1_0 <= \$222 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$191 ;
+    rq0_part1_0 <= \$223 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$192 ;
+    rq0_part1_0_r <= \$224 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$193 ;
+    rq0_part1_0_rr <= \$225 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$194 ;
+    rq0_x1_1 <= \$226 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$195 ;
+    rq0_m1_1 <= \$227 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$196 ;
+    rq0_part1_1 <= \$228 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$197 ;
+    rq0_part1_1_r <= \$229 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$198 ;
+    rq0_part1_1_rr <= \$230 ;
   always @(posedge clk)
-    rq0_prod <= \$199 ;
+    rq0_prod <= \$231 ;
   always @(posedge clk)
-    rq0_floor <= \$200 ;
+    rq0_floor <= \$232 ;
   always @(posedge clk)
-    rq0_above <= \$201 ;
+    rq0_above <= \$233 ;
   always @(posedge clk)
-    rq0_tie <= \$202 ;
+    rq0_tie <= \$234 ;
   always @(posedge clk)
-    rq0_code <= \$203 ;
+    rq0_code <= \$235 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$204 ;
+    rq0_under <= \$236 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$205 ;
+    rq0_over <= \$237 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$206 ;
+    rq1_mult_1 <= \$238 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$207 ;
+    rq1_mult_2 <= \$239 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$208 ;
+    rq1_mult_3 <= \$240 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$209 ;
+    rq1_mult_4 <= \$241 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$210 ;
+    rq1_mult_5 <= \$242 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$211 ;
+    rq1_mult_6 <= \$243 ;
   always @(posedge clk)
-    rq1_x <= \$212 ;
+    rq1_mult_7 <= \$244 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$213 ;
+    rq1_mult_8 <= \$245 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$214 ;
+    rq1_x <= \$246 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$215 ;
+    rq1_x0_0 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$216 ;
+    rq1_m0_0 <= \$248 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$217 ;
+    rq1_part0_0 <= \$249 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$218 ;
+    rq1_part0_0_r <= \$250 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$219 ;
+    rq1_part0_0_rr <= \$251 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$220 ;
+    rq1_x0_1 <= \$252 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$221 ;
+    rq1_m0_1 <= \$253 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$222 ;
+    rq1_part0_1 <= \$254 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$223 ;
+    rq1_part0_1_r <= \$255 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$224 ;
+    rq1_part0_1_rr <= \$256 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$225 ;
+    rq1_x1_0 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$226 ;
+    rq1_m1_0 <= \$258 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$227 ;
+    rq1_part1_0 <= \$259 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$228 ;
+    rq1_part1_0_r <= \$260 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$229 ;
+    rq1_part1_0_rr <= \$261 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$230 ;
+    rq1_x1_1 <= \$262 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$231 ;
+    rq1_m1_1 <= \$263 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$232 ;
+    rq1_part1_1 <= \$264 ;
   always @(posedge clk)
-    rq1_prod <= \$233 ;
+    rq1_part1_1_r <= \$265 ;
   always @(posedge clk)
-    rq1_floor <= \$234 ;
+    rq1_part1_1_rr <= \$266 ;
   always @(posedge clk)
-    rq1_above <= \$235 ;
+    rq1_prod <= \$267 ;
   always @(posedge clk)
-    rq1_tie <= \$236 ;
+    rq1_floor <= \$268 ;
   always @(posedge clk)
-    rq1_code <= \$237 ;
+    rq1_above <= \$269 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$238 ;
+    rq1_tie <= \$270 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$239 ;
+    rq1_code <= \$271 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$240 ;
+    rq1_under <= \$272 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$241 ;
+    rq1_over <= \$273 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$242 ;
+    rq2_mult_1 <= \$274 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$243 ;
+    rq2_mult_2 <= \$275 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$244 ;
+    rq2_mult_3 <= \$276 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$245 ;
+    rq2_mult_4 <= \$277 ;
   always @(posedge clk)
-    rq2_x <= \$246 ;
+    rq2_mult_5 <= \$278 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$247 ;
+    rq2_mult_6 <= \$279 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$248 ;
+    rq2_mult_7 <= \$280 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$249 ;
+    rq2_mult_8 <= \$281 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$250 ;
+    rq2_x <= \$282 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$251 ;
+    rq2_x0_0 <= \$283 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$252 ;
+    rq2_m0_0 <= \$284 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$253 ;
+    rq2_part0_0 <= \$285 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$254 ;
+    rq2_part0_0_r <= \$286 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$255 ;
+    rq2_part0_0_rr <= \$287 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$256 ;
+    rq2_x0_1 <= \$288 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$257 ;
+    rq2_m0_1 <= \$289 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$258 ;
+    rq2_part0_1 <= \$290 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$259 ;
+    rq2_part0_1_r <= \$291 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$260 ;
+    rq2_part0_1_rr <= \$292 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$261 ;
+    rq2_x1_0 <= \$293 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$262 ;
+    rq2_m1_0 <= \$294 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$263 ;
+    rq2_part1_0 <= \$295 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$264 ;
+    rq2_part1_0_r <= \$296 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$265 ;
+    rq2_part1_0_rr <= \$297 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$266 ;
+    rq2_x1_1 <= \$298 ;
   always @(posedge clk)
-    rq2_prod <= \$267 ;
+    rq2_m1_1 <= \$299 ;
   always @(posedge clk)
-    rq2_floor <= \$268 ;
+    rq2_part1_1 <= \$300 ;
   always @(posedge clk)
-    rq2_above <= \$269 ;
+    rq2_part1_1_r <= \$301 ;
   always @(posedge clk)
-    rq2_tie <= \$270 ;
+    rq2_part1_1_rr <= \$302 ;
   always @(posedge clk)
-    rq2_code <= \$271 ;
+    rq2_prod <= \$303 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$272 ;
+    rq2_floor <= \$304 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$273 ;
+    rq2_above <= \$305 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$274 ;
+    rq2_tie <= \$306 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$275 ;
+    rq2_code <= \$307 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$276 ;
+    rq2_under <= \$308 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$277 ;
+    rq2_over <= \$309 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$278 ;
+    rq3_mult_1 <= \$310 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$279 ;
+    rq3_mult_2 <= \$311 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$280 ;
+    rq3_mult_3 <= \$312 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$281 ;
+    rq3_mult_4 <= \$313 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$282 ;
+    rq3_mult_5 <= \$314 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$283 ;
+    rq3_mult_6 <= \$315 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$284 ;
+    rq3_mult_7 <= \$316 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$285 ;
+    rq3_mult_8 <= \$317 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$286 ;
+    rq3_shift_1 <= \$318 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$287 ;
+    rq3_shift_2 <= \$319 ;
   always @(posedge clk)
-    rq3_half_1 <= \$288 ;
+    rq3_shift_3 <= \$320 ;
   always @(posedge clk)
-    rq3_half_2 <= \$289 ;
+    rq3_shift_4 <= \$321 ;
   always @(posedge clk)
-    rq3_half_3 <= \$290 ;
+    rq3_shift_5 <= \$322 ;
   always @(posedge clk)
-    rq3_half_4 <= \$291 ;
+    rq3_shift_6 <= \$323 ;
   always @(posedge clk)
-    rq3_half_5 <= \$292 ;
+    rq3_shift_7 <= \$324 ;
   always @(posedge clk)
-    rq3_half_6 <= \$293 ;
+    rq3_shift_8 <= \$325 ;
   always @(posedge clk)
-    rq3_half_7 <= \$294 ;
+    rq3_half_1 <= \$326 ;
   always @(posedge clk)
-    rq3_half_8 <= \$295 ;
+    rq3_half_2 <= \$327 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$296 ;
+    rq3_half_3 <= \$328 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$297 ;
+    rq3_half_4 <= \$329 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$298 ;
+    rq3_half_5 <= \$330 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$299 ;
+    rq3_half_6 <= \$331 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$300 ;
+    rq3_half_7 <= \$332 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$301 ;
+    rq3_half_8 <= \$333 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$302 ;
+    rq3_mask_1 <= \$334 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$303 ;
+    rq3_mask_2 <= \$335 ;
   always @(posedge clk)
-    rq3_x <= \$304 ;
+    rq3_mask_3 <= \$336 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$305 ;
+    rq3_mask_4 <= \$337 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$306 ;
+    rq3_mask_5 <= \$338 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$307 ;
+    rq3_mask_6 <= \$339 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$308 ;
+    rq3_mask_7 <= \$340 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$309 ;
+    rq3_mask_8 <= \$341 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$310 ;
+    rq3_x <= \$342 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$311 ;
+    rq3_x0_0 <= \$343 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$312 ;
+    rq3_m0_0 <= \$344 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$313 ;
+    rq3_part0_0 <= \$345 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$314 ;
+    rq3_part0_0_r <= \$346 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$315 ;
+    rq3_part0_0_rr <= \$347 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$316 ;
+    rq3_x0_1 <= \$348 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$317 ;
+    rq3_m0_1 <= \$349 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$318 ;
+    rq3_part0_1 <= \$350 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$319 ;
+    rq3_part0_1_r <= \$351 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$320 ;
+    rq3_part0_1_rr <= \$352 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$321 ;
+    rq3_x1_0 <= \$353 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$322 ;
+    rq3_m1_0 <= \$354 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$323 ;
+    rq3_part1_0 <= \$355 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$324 ;
+    rq3_part1_0_r <= \$356 ;
   always @(posedge clk)
-    rq3_prod <= \$325 ;
+    rq3_part1_0_rr <= \$357 ;
   always @(posedge clk)
-    rq3_floor <= \$326 ;
+    rq3_x1_1 <= \$358 ;
   always @(posedge clk)
-    rq3_above <= \$327 ;
+    rq3_m1_1 <= \$359 ;
   always @(posedge clk)
-    rq3_tie <= \$328 ;
+    rq3_part1_1 <= \$360 ;
   always @(posedge clk)
-    rq3_code <= \$329 ;
+    rq3_part1_1_r <= \$361 ;
   always @(posedge clk)
-    q_owed <= \$330 ;
+    rq3_part1_1_rr <= \$362 ;
   always @(posedge clk)
-    i__ready <= \$331 ;
+    rq3_prod <= \$363 ;
   always @(posedge clk)
-    \$signature__addr  <= \$332 ;
+    rq3_floor <= \$364 ;
   always @(posedge clk)
-    rport__addr <= \$333 ;
+    rq3_above <= \$365 ;
   always @(posedge clk)
-    q_stored <= \$334 ;
+    rq3_tie <= \$366 ;
   always @(posedge clk)
-    o__valid <= \$335 ;
+    rq3_code <= \$367 ;
   always @(posedge clk)
-    o__payload <= \$336 ;
+    rq3_under <= \$368 ;
+  always @(posedge clk)
+    rq3_over <= \$369 ;
+  always @(posedge clk)
+    q_owed <= \$370 ;
+  always @(posedge clk)
+    i__ready <= \$371 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$372 ;
+  always @(posedge clk)
+    rport__addr <= \$373 ;
+  always @(posedge clk)
+    q_stored <= \$374 ;
+  always @(posedge clk)
+    o__valid <= \$375 ;
+  always @(posedge clk)
+    o__payload <= \$376 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$32  = 25'h18c27e1;
+          \$24  = 25'h18c27e1;
       2'h1:
-          \$32  = 25'h151e4d1;
+          \$24  = 25'h151e4d1;
       2'h2:
-          \$32  = 25'h17f352b;
+          \$24  = 25'h17f352b;
       2'h3:
-          \$32  = 25'h17f6254;
+          \$24  = 25'h17f6254;
     endcase
   end
   always @* begin
@@ -11762,13 +12010,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$54  = 25'h190f564;
+          \$56  = 25'h190f564;
       2'h1:
-          \$54  = 25'h15cb737;
+          \$56  = 25'h15cb737;
       2'h2:
-          \$54  = 25'h1720750;
+          \$56  = 25'h1720750;
       2'h3:
-          \$54  = 25'h163d2f9;
+          \$56  = 25'h163d2f9;
     endcase
   end
   always @* begin
@@ -11776,13 +12024,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$76  = 25'h10c5e22;
+          \$88  = 25'h10c5e22;
       2'h1:
-          \$76  = 25'h115b129;
+          \$88  = 25'h115b129;
       2'h2:
-          \$76  = 25'h1575543;
+          \$88  = 25'h1575543;
       2'h3:
-          \$76  = 25'h1011f53;
+          \$88  = 25'h1011f53;
     endcase
   end
   always @* begin
@@ -11790,13 +12038,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$98  = 25'h1dffaf7;
+          \$120  = 25'h1dffaf7;
       2'h1:
-          \$98  = 25'h1abf215;
+          \$120  = 25'h1abf215;
       2'h2:
-          \$98  = 25'h18aed2e;
+          \$120  = 25'h18aed2e;
       2'h3:
-          \$98  = 25'h1f3fdf0;
+          \$120  = 25'h1f3fdf0;
     endcase
   end
   always @* begin
@@ -11804,13 +12052,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$99  = 6'h21;
+          \$121  = 6'h21;
       2'h1:
-          \$99  = 6'h20;
+          \$121  = 6'h20;
       2'h2:
-          \$99  = 6'h20;
+          \$121  = 6'h20;
       2'h3:
-          \$99  = 6'h21;
+          \$121  = 6'h21;
     endcase
   end
   always @* begin
@@ -11818,13 +12066,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$100  = 33'h100000000;
+          \$122  = 33'h100000000;
       2'h1:
-          \$100  = 33'h080000000;
+          \$122  = 33'h080000000;
       2'h2:
-          \$100  = 33'h080000000;
+          \$122  = 33'h080000000;
       2'h3:
-          \$100  = 33'h100000000;
+          \$122  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -11832,1271 +12080,1327 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$101  = 33'h1ffffffff;
+          \$123  = 33'h1ffffffff;
       2'h1:
-          \$101  = 33'h0ffffffff;
+          \$123  = 33'h0ffffffff;
       2'h2:
-          \$101  = 33'h0ffffffff;
+          \$123  = 33'h0ffffffff;
       2'h3:
-          \$101  = 33'h1ffffffff;
+          \$123  = 33'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$160  = group;
-    if (\$27 ) begin
-      \$160  = \$30 [1:0];
+    \$192  = group;
+    if (\$19 ) begin
+      \$192  = \$22 [1:0];
     end
     if (rst) begin
-      \$160  = 2'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$161  = \$31 ;
+    \$193  = \$23 ;
     if (rst) begin
-      \$161  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$162  = rq_valid_1;
+    \$194  = rq_valid_1;
     if (rst) begin
-      \$162  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$163  = rq_valid_2;
+    \$195  = rq_valid_2;
     if (rst) begin
-      \$163  = 1'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$164  = rq_valid_3;
+    \$196  = rq_valid_3;
     if (rst) begin
-      \$164  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$165  = rq_valid_4;
+    \$197  = rq_valid_4;
     if (rst) begin
-      \$165  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$166  = rq_valid_5;
+    \$198  = rq_valid_5;
     if (rst) begin
-      \$166  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$167  = rq_valid_6;
+    \$199  = rq_valid_6;
     if (rst) begin
-      \$167  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$168  = rq_valid_7;
+    \$200  = rq_valid_7;
     if (rst) begin
-      \$168  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$169  = rq_valid_8;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$170  = \$32 ;
-    if (rst) begin
-      \$170  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$171  = rq0_mult_1;
-    if (rst) begin
-      \$171  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$172  = rq0_mult_2;
-    if (rst) begin
-      \$172  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$173  = rq0_mult_3;
-    if (rst) begin
-      \$173  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$174  = rq0_mult_4;
-    if (rst) begin
-      \$174  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$175  = rq0_mult_5;
-    if (rst) begin
-      \$175  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$176  = rq0_mult_6;
-    if (rst) begin
-      \$176  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$177  = rq0_mult_7;
-    if (rst) begin
-      \$177  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$178  = i__payload[24:0];
-    if (rst) begin
-      \$178  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$179  = rq0_x[16:0];
-    if (rst) begin
-      \$179  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$180  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$180  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$181  = \$33 ;
-    if (rst) begin
-      \$181  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$182  = rq0_part0_0;
-    if (rst) begin
-      \$182  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$183  = rq0_part0_0_r;
-    if (rst) begin
-      \$183  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$184  = rq0_x[16:0];
-    if (rst) begin
-      \$184  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$185  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$185  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$186  = \$34 ;
-    if (rst) begin
-      \$186  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$187  = rq0_part0_1;
-    if (rst) begin
-      \$187  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$188  = rq0_part0_1_r;
-    if (rst) begin
-      \$188  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$189  = rq0_x[24:17];
-    if (rst) begin
-      \$189  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$190  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$190  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$191  = \$35 ;
-    if (rst) begin
-      \$191  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$192  = rq0_part1_0;
-    if (rst) begin
-      \$192  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$193  = rq0_part1_0_r;
-    if (rst) begin
-      \$193  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$194  = rq0_x[24:17];
-    if (rst) begin
-      \$194  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$195  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$195  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$196  = \$36 ;
-    if (rst) begin
-      \$196  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = rq0_part1_1;
-    if (rst) begin
-      \$197  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = rq0_part1_1_r;
-    if (rst) begin
-      \$198  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$199  = \$44 [49:0];
-    if (rst) begin
-      \$199  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$200  = \$45 ;
-    if (rst) begin
-      \$200  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$201  = \$46 ;
+    \$201  = rq_valid_8;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$202  = \$49 ;
+    \$202  = \$24 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$203  = \$53 ;
+    \$203  = rq0_mult_1;
     if (rst) begin
-      \$203  = 52'h0000000000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$204  = \$54 ;
+    \$204  = rq0_mult_2;
     if (rst) begin
       \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$205  = rq1_mult_1;
+    \$205  = rq0_mult_3;
     if (rst) begin
       \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$206  = rq1_mult_2;
+    \$206  = rq0_mult_4;
     if (rst) begin
       \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$207  = rq1_mult_3;
+    \$207  = rq0_mult_5;
     if (rst) begin
       \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$208  = rq1_mult_4;
+    \$208  = rq0_mult_6;
     if (rst) begin
       \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$209  = rq1_mult_5;
+    \$209  = rq0_mult_7;
     if (rst) begin
       \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$210  = rq1_mult_6;
+    \$210  = i__payload[24:0];
     if (rst) begin
       \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$211  = rq1_mult_7;
+    \$211  = rq0_x[16:0];
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$212  = i__payload[49:25];
+    \$212  = rq0_mult_1[16:0];
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$213  = rq1_x[16:0];
+    \$213  = \$25 ;
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$214  = rq1_mult_1[16:0];
+    \$214  = rq0_part0_0;
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$215  = \$55 ;
+    \$215  = rq0_part0_0_r;
     if (rst) begin
       \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$216  = rq1_part0_0;
+    \$216  = rq0_x[16:0];
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$217  = rq1_part0_0_r;
+    \$217  = rq0_mult_1[24:17];
     if (rst) begin
-      \$217  = 34'h000000000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$218  = rq1_x[16:0];
+    \$218  = \$26 ;
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$219  = rq1_mult_1[24:17];
+    \$219  = rq0_part0_1;
     if (rst) begin
-      \$219  = 8'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$220  = \$56 ;
+    \$220  = rq0_part0_1_r;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$221  = rq1_part0_1;
+    \$221  = rq0_x[24:17];
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$222  = rq1_part0_1_r;
+    \$222  = rq0_mult_1[16:0];
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$223  = rq1_x[24:17];
+    \$223  = \$27 ;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$224  = rq1_mult_1[16:0];
+    \$224  = rq0_part1_0;
     if (rst) begin
-      \$224  = 17'h00000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$225  = \$57 ;
+    \$225  = rq0_part1_0_r;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$226  = rq1_part1_0;
+    \$226  = rq0_x[24:17];
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$227  = rq1_part1_0_r;
+    \$227  = rq0_mult_1[24:17];
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$228  = rq1_x[24:17];
+    \$228  = \$28 ;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$229  = rq1_mult_1[24:17];
+    \$229  = rq0_part1_1;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$230  = \$58 ;
+    \$230  = rq0_part1_1_r;
     if (rst) begin
       \$230  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$231  = rq1_part1_1;
+    \$231  = \$36 [49:0];
     if (rst) begin
-      \$231  = 16'h0000;
+      \$231  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$232  = rq1_part1_1_r;
+    \$232  = \$37 ;
     if (rst) begin
-      \$232  = 16'h0000;
+      \$232  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$233  = \$66 [49:0];
+    \$233  = \$38 ;
     if (rst) begin
-      \$233  = 50'h0000000000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$234  = \$67 ;
+    \$234  = \$41 ;
     if (rst) begin
-      \$234  = 50'h0000000000000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$235  = \$68 ;
+    \$235  = \$45 [7:0];
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$236  = \$71 ;
+    \$236  = \$50 ;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$237  = \$75 ;
+    \$237  = \$55 ;
     if (rst) begin
-      \$237  = 52'h0000000000000;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$238  = \$76 ;
+    \$238  = \$56 ;
     if (rst) begin
       \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$239  = rq2_mult_1;
+    \$239  = rq1_mult_1;
     if (rst) begin
       \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$240  = rq2_mult_2;
+    \$240  = rq1_mult_2;
     if (rst) begin
       \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$241  = rq2_mult_3;
+    \$241  = rq1_mult_3;
     if (rst) begin
       \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$242  = rq2_mult_4;
+    \$242  = rq1_mult_4;
     if (rst) begin
       \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$243  = rq2_mult_5;
+    \$243  = rq1_mult_5;
     if (rst) begin
       \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$244  = rq2_mult_6;
+    \$244  = rq1_mult_6;
     if (rst) begin
       \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$245  = rq2_mult_7;
+    \$245  = rq1_mult_7;
     if (rst) begin
       \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$246  = i__payload[74:50];
+    \$246  = i__payload[49:25];
     if (rst) begin
       \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$247  = rq2_x[16:0];
+    \$247  = rq1_x[16:0];
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$248  = rq2_mult_1[16:0];
+    \$248  = rq1_mult_1[16:0];
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$249  = \$77 ;
+    \$249  = \$57 ;
     if (rst) begin
       \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$250  = rq2_part0_0;
+    \$250  = rq1_part0_0;
     if (rst) begin
       \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$251  = rq2_part0_0_r;
+    \$251  = rq1_part0_0_r;
     if (rst) begin
       \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$252  = rq2_x[16:0];
+    \$252  = rq1_x[16:0];
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$253  = rq2_mult_1[24:17];
+    \$253  = rq1_mult_1[24:17];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$254  = \$78 ;
+    \$254  = \$58 ;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$255  = rq2_part0_1;
+    \$255  = rq1_part0_1;
     if (rst) begin
       \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$256  = rq2_part0_1_r;
+    \$256  = rq1_part0_1_r;
     if (rst) begin
       \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$257  = rq2_x[24:17];
+    \$257  = rq1_x[24:17];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$258  = rq2_mult_1[16:0];
+    \$258  = rq1_mult_1[16:0];
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$259  = \$79 ;
+    \$259  = \$59 ;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$260  = rq2_part1_0;
+    \$260  = rq1_part1_0;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$261  = rq2_part1_0_r;
+    \$261  = rq1_part1_0_r;
     if (rst) begin
       \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$262  = rq2_x[24:17];
+    \$262  = rq1_x[24:17];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$263  = rq2_mult_1[24:17];
+    \$263  = rq1_mult_1[24:17];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$264  = \$80 ;
+    \$264  = \$60 ;
     if (rst) begin
       \$264  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$265  = rq2_part1_1;
+    \$265  = rq1_part1_1;
     if (rst) begin
       \$265  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$266  = rq2_part1_1_r;
+    \$266  = rq1_part1_1_r;
     if (rst) begin
       \$266  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$267  = \$88 [49:0];
+    \$267  = \$68 [49:0];
     if (rst) begin
       \$267  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$268  = \$89 ;
+    \$268  = \$69 ;
     if (rst) begin
       \$268  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$269  = \$90 ;
+    \$269  = \$70 ;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$270  = \$93 ;
+    \$270  = \$73 ;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$271  = \$97 ;
+    \$271  = \$77 [7:0];
     if (rst) begin
-      \$271  = 52'h0000000000000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$272  = \$98 ;
+    \$272  = \$82 ;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$273  = rq3_mult_1;
+    \$273  = \$87 ;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$274  = rq3_mult_2;
+    \$274  = \$88 ;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$275  = rq3_mult_3;
+    \$275  = rq2_mult_1;
     if (rst) begin
       \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$276  = rq3_mult_4;
+    \$276  = rq2_mult_2;
     if (rst) begin
       \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$277  = rq3_mult_5;
+    \$277  = rq2_mult_3;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$278  = rq3_mult_6;
+    \$278  = rq2_mult_4;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$279  = rq3_mult_7;
+    \$279  = rq2_mult_5;
     if (rst) begin
       \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$280  = \$99 ;
+    \$280  = rq2_mult_6;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$281  = rq3_shift_1;
+    \$281  = rq2_mult_7;
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$282  = rq3_shift_2;
+    \$282  = i__payload[74:50];
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$283  = rq3_shift_3;
+    \$283  = rq2_x[16:0];
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$284  = rq3_shift_4;
+    \$284  = rq2_mult_1[16:0];
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$285  = rq3_shift_5;
+    \$285  = \$89 ;
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$286  = rq3_shift_6;
+    \$286  = rq2_part0_0;
     if (rst) begin
-      \$286  = 6'h00;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$287  = rq3_shift_7;
+    \$287  = rq2_part0_0_r;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$288  = \$100 ;
+    \$288  = rq2_x[16:0];
     if (rst) begin
-      \$288  = 33'h000000000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$289  = rq3_half_1;
+    \$289  = rq2_mult_1[24:17];
     if (rst) begin
-      \$289  = 33'h000000000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$290  = rq3_half_2;
+    \$290  = \$90 ;
     if (rst) begin
-      \$290  = 33'h000000000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$291  = rq3_half_3;
+    \$291  = rq2_part0_1;
     if (rst) begin
-      \$291  = 33'h000000000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$292  = rq3_half_4;
+    \$292  = rq2_part0_1_r;
     if (rst) begin
-      \$292  = 33'h000000000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$293  = rq3_half_5;
+    \$293  = rq2_x[24:17];
     if (rst) begin
-      \$293  = 33'h000000000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$294  = rq3_half_6;
+    \$294  = rq2_mult_1[16:0];
     if (rst) begin
-      \$294  = 33'h000000000;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$295  = rq3_half_7;
+    \$295  = \$91 ;
     if (rst) begin
-      \$295  = 33'h000000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$296  = \$101 ;
+    \$296  = rq2_part1_0;
     if (rst) begin
-      \$296  = 33'h000000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$297  = rq3_mask_1;
+    \$297  = rq2_part1_0_r;
     if (rst) begin
-      \$297  = 33'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$298  = rq3_mask_2;
+    \$298  = rq2_x[24:17];
     if (rst) begin
-      \$298  = 33'h000000000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$299  = rq3_mask_3;
+    \$299  = rq2_mult_1[24:17];
     if (rst) begin
-      \$299  = 33'h000000000;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$300  = rq3_mask_4;
+    \$300  = \$92 ;
     if (rst) begin
-      \$300  = 33'h000000000;
+      \$300  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$301  = rq3_mask_5;
+    \$301  = rq2_part1_1;
     if (rst) begin
-      \$301  = 33'h000000000;
+      \$301  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$302  = rq3_mask_6;
+    \$302  = rq2_part1_1_r;
     if (rst) begin
-      \$302  = 33'h000000000;
+      \$302  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$303  = rq3_mask_7;
+    \$303  = \$100 [49:0];
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$303  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$304  = i__payload[99:75];
+    \$304  = \$101 ;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$305  = rq3_x[16:0];
+    \$305  = \$102 ;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$306  = rq3_mult_1[16:0];
+    \$306  = \$105 ;
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$307  = \$102 ;
+    \$307  = \$109 [7:0];
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$308  = rq3_part0_0;
+    \$308  = \$114 ;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$309  = rq3_part0_0_r;
+    \$309  = \$119 ;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$310  = rq3_x[16:0];
+    \$310  = \$120 ;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$311  = rq3_mult_1[24:17];
+    \$311  = rq3_mult_1;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$312  = \$103 ;
+    \$312  = rq3_mult_2;
     if (rst) begin
       \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$313  = rq3_part0_1;
+    \$313  = rq3_mult_3;
     if (rst) begin
       \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$314  = rq3_part0_1_r;
+    \$314  = rq3_mult_4;
     if (rst) begin
       \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$315  = rq3_x[24:17];
+    \$315  = rq3_mult_5;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$316  = rq3_mult_1[16:0];
+    \$316  = rq3_mult_6;
     if (rst) begin
-      \$316  = 17'h00000;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$317  = \$104 ;
+    \$317  = rq3_mult_7;
     if (rst) begin
       \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$318  = rq3_part1_0;
+    \$318  = \$121 ;
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$319  = rq3_part1_0_r;
+    \$319  = rq3_shift_1;
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$320  = rq3_x[24:17];
+    \$320  = rq3_shift_2;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$321  = rq3_mult_1[24:17];
+    \$321  = rq3_shift_3;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$322  = \$105 ;
+    \$322  = rq3_shift_4;
     if (rst) begin
-      \$322  = 16'h0000;
+      \$322  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$323  = rq3_part1_1;
+    \$323  = rq3_shift_5;
     if (rst) begin
-      \$323  = 16'h0000;
+      \$323  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$324  = rq3_part1_1_r;
+    \$324  = rq3_shift_6;
     if (rst) begin
-      \$324  = 16'h0000;
+      \$324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$325  = \$113 [49:0];
+    \$325  = rq3_shift_7;
     if (rst) begin
-      \$325  = 50'h0000000000000;
+      \$325  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$326  = \$114 ;
+    \$326  = \$122 ;
     if (rst) begin
-      \$326  = 50'h0000000000000;
+      \$326  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$327  = \$115 ;
+    \$327  = rq3_half_1;
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$328  = \$118 ;
+    \$328  = rq3_half_2;
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$329  = \$122 ;
+    \$329  = rq3_half_3;
     if (rst) begin
-      \$329  = 52'h0000000000000;
+      \$329  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$330  = \$20 [3:0];
+    \$330  = rq3_half_4;
     if (rst) begin
-      \$330  = 4'h0;
+      \$330  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$331  = \$123 ;
+    \$331  = rq3_half_5;
     if (rst) begin
-      \$331  = 1'h1;
+      \$331  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$332  = \$signature__addr ;
-    if (\$130 ) begin
-      \$332  = \$133 [3:0];
-    end
+    \$332  = rq3_half_6;
     if (rst) begin
-      \$332  = 4'h0;
+      \$332  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$333  = rport__addr;
-    if (\$137 ) begin
-      \$333  = \$140 [3:0];
-    end
+    \$333  = rq3_half_7;
     if (rst) begin
-      \$333  = 4'h0;
+      \$333  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$334  = \$153 [3:0];
+    \$334  = \$123 ;
     if (rst) begin
-      \$334  = 4'h0;
+      \$334  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$335  = o__valid;
-    if (\$155 ) begin
-      \$335  = \$157 ;
-    end
+    \$335  = rq3_mask_1;
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$336  = o__payload;
-    if (\$155 ) begin
-      \$336  = \$159 ;
+    \$336  = rq3_mask_2;
+    if (rst) begin
+      \$336  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$337  = rq3_mask_3;
+    if (rst) begin
+      \$337  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$338  = rq3_mask_4;
+    if (rst) begin
+      \$338  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$339  = rq3_mask_5;
+    if (rst) begin
+      \$339  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$340  = rq3_mask_6;
+    if (rst) begin
+      \$340  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$341  = rq3_mask_7;
+    if (rst) begin
+      \$341  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$342  = i__payload[99:75];
+    if (rst) begin
+      \$342  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$343  = rq3_x[16:0];
+    if (rst) begin
+      \$343  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$344  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$344  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$345  = \$124 ;
+    if (rst) begin
+      \$345  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$346  = rq3_part0_0;
+    if (rst) begin
+      \$346  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$347  = rq3_part0_0_r;
+    if (rst) begin
+      \$347  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$348  = rq3_x[16:0];
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$349  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$349  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$350  = \$125 ;
+    if (rst) begin
+      \$350  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$351  = rq3_part0_1;
+    if (rst) begin
+      \$351  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$352  = rq3_part0_1_r;
+    if (rst) begin
+      \$352  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$353  = rq3_x[24:17];
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$354  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$354  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$355  = \$126 ;
+    if (rst) begin
+      \$355  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$356  = rq3_part1_0;
+    if (rst) begin
+      \$356  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$357  = rq3_part1_0_r;
+    if (rst) begin
+      \$357  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$358  = rq3_x[24:17];
+    if (rst) begin
+      \$358  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$359  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$360  = \$127 ;
+    if (rst) begin
+      \$360  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$361  = rq3_part1_1;
+    if (rst) begin
+      \$361  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$362  = rq3_part1_1_r;
+    if (rst) begin
+      \$362  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$363  = \$135 [49:0];
+    if (rst) begin
+      \$363  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$364  = \$136 ;
+    if (rst) begin
+      \$364  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$365  = \$137 ;
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$366  = \$140 ;
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$367  = \$144 [7:0];
+    if (rst) begin
+      \$367  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$368  = \$149 ;
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$369  = \$154 ;
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$370  = \$12 [3:0];
+    if (rst) begin
+      \$370  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$371  = \$155 ;
+    if (rst) begin
+      \$371  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$372  = \$signature__addr ;
+    if (\$162 ) begin
+      \$372  = \$165 [3:0];
     end
     if (rst) begin
-      \$336  = 32'd0;
+      \$372  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$373  = rport__addr;
+    if (\$169 ) begin
+      \$373  = \$172 [3:0];
+    end
+    if (rst) begin
+      \$373  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$374  = \$185 [3:0];
+    if (rst) begin
+      \$374  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$375  = o__valid;
+    if (\$187 ) begin
+      \$375  = \$189 ;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$376  = o__payload;
+    if (\$187 ) begin
+      \$376  = \$191 ;
+    end
+    if (rst) begin
+      \$376  = 32'd0;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -13112,41 +13416,41 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
   assign rq0_rem[49:32] = 18'h00000;
   assign rq0_rem[31:0] = rq0_prod[31:0];
   assign rq1_rem[49:32] = 18'h00000;
   assign rq1_rem[31:0] = rq1_prod[31:0];
   assign rq2_rem[49:32] = 18'h00000;
   assign rq2_rem[31:0] = rq2_prod[31:0];
-  assign \$37  = { 1'h0, rq0_part0_0_rr };
-  assign \$39  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$41  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
-  assign \$43  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
-  assign \$45  = { rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49:32] };
-  assign \$48  = 1'h1;
-  assign \$49  = \$47 ;
-  assign \$59  = { 1'h0, rq1_part0_0_rr };
-  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr, 17'h00000 };
-  assign \$65  = { rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr, 34'h000000000 };
-  assign \$67  = { rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49:32] };
-  assign \$70  = 1'h1;
-  assign \$71  = \$69 ;
-  assign \$81  = { 1'h0, rq2_part0_0_rr };
-  assign \$83  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$85  = { rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr, 17'h00000 };
-  assign \$87  = { rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr, 34'h000000000 };
-  assign \$89  = { rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49:32] };
-  assign \$92  = 1'h1;
-  assign \$93  = \$91 ;
-  assign \$106  = { 1'h0, rq3_part0_0_rr };
-  assign \$108  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$110  = { rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr, 17'h00000 };
-  assign \$112  = { rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr, 34'h000000000 };
+  assign \$29  = { 1'h0, rq0_part0_0_rr };
+  assign \$31  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$33  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
+  assign \$35  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
+  assign \$37  = { rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49:32] };
+  assign \$40  = 1'h1;
+  assign \$41  = \$39 ;
+  assign \$61  = { 1'h0, rq1_part0_0_rr };
+  assign \$63  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr, 34'h000000000 };
+  assign \$69  = { rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49:32] };
+  assign \$72  = 1'h1;
+  assign \$73  = \$71 ;
+  assign \$93  = { 1'h0, rq2_part0_0_rr };
+  assign \$95  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$97  = { rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr, 17'h00000 };
+  assign \$99  = { rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr, 34'h000000000 };
+  assign \$101  = { rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49:32] };
+  assign \$104  = 1'h1;
+  assign \$105  = \$103 ;
+  assign \$128  = { 1'h0, rq3_part0_0_rr };
+  assign \$130  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$132  = { rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr, 17'h00000 };
+  assign \$134  = { rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15576,423 +15880,463 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [47:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [48:0] \$106 ;
-  reg [24:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [32:0] \$109 ;
-  wire [48:0] \$11 ;
-  reg [32:0] \$110 ;
-  wire [33:0] \$111 ;
-  wire [24:0] \$112 ;
-  wire [21:0] \$113 ;
-  wire [12:0] \$114 ;
-  wire [34:0] \$115 ;
-  wire [35:0] \$116 ;
-  wire [55:0] \$117 ;
-  wire [56:0] \$118 ;
-  wire [52:0] \$119 ;
-  wire [48:0] \$12 ;
-  wire [58:0] \$120 ;
-  wire [75:0] \$121 ;
-  wire [76:0] \$122 ;
-  wire [46:0] \$123 ;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [21:0] \$100 ;
+  wire [12:0] \$101 ;
+  wire [34:0] \$102 ;
+  wire [35:0] \$103 ;
+  wire [55:0] \$104 ;
+  wire [56:0] \$105 ;
+  wire [52:0] \$106 ;
+  wire [58:0] \$107 ;
+  wire [75:0] \$108 ;
+  wire [76:0] \$109 ;
+  wire \$11 ;
+  wire [46:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [47:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [48:0] \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire [47:0] \$128 ;
-  wire \$129 ;
+  wire \$128 ;
+  reg [24:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire [48:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [5:0] \$130 ;
+  reg [32:0] \$131 ;
+  reg [32:0] \$132 ;
+  wire [33:0] \$133 ;
+  wire [24:0] \$134 ;
+  wire [21:0] \$135 ;
+  wire [12:0] \$136 ;
+  wire [34:0] \$137 ;
+  wire [35:0] \$138 ;
+  wire [55:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [4:0] \$141 ;
-  wire [4:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [56:0] \$140 ;
+  wire [52:0] \$141 ;
+  wire [58:0] \$142 ;
+  wire [75:0] \$143 ;
+  wire [76:0] \$144 ;
+  wire [46:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [4:0] \$148 ;
-  wire [4:0] \$149 ;
-  wire [48:0] \$15 ;
-  wire \$150 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire [47:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [48:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [4:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [48:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [5:0] \$162 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [31:0] \$168 ;
-  reg [2:0] \$169 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg [24:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [4:0] \$173 ;
+  wire [4:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [4:0] \$180 ;
+  wire [4:0] \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [4:0] \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [32:0] \$195 ;
-  reg [32:0] \$196 ;
-  reg [32:0] \$197 ;
-  reg [32:0] \$198 ;
-  reg [32:0] \$199 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [32:0] \$200 ;
-  reg [32:0] \$201 ;
-  reg [32:0] \$202 ;
-  reg [32:0] \$203 ;
-  reg [32:0] \$204 ;
-  reg [32:0] \$205 ;
-  reg [32:0] \$206 ;
-  reg [32:0] \$207 ;
-  reg [32:0] \$208 ;
-  reg [32:0] \$209 ;
-  wire \$21 ;
-  reg [32:0] \$210 ;
-  reg [21:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [4:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [21:0] \$224 ;
-  reg [21:0] \$225 ;
-  reg [21:0] \$226 ;
-  reg [4:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [12:0] \$229 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [5:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  wire [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  wire [3:0] \$21 ;
+  reg \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [5:0] \$219 ;
+  wire [3:0] \$22 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [32:0] \$227 ;
+  reg [32:0] \$228 ;
+  reg [32:0] \$229 ;
   wire \$23 ;
-  reg [12:0] \$230 ;
-  reg [12:0] \$231 ;
-  reg [46:0] \$232 ;
-  reg [46:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [48:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
-  wire \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [5:0] \$247 ;
-  reg [5:0] \$248 ;
-  reg [5:0] \$249 ;
-  wire \$25 ;
-  reg [5:0] \$250 ;
-  reg [5:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [33:0] \$258 ;
-  reg [33:0] \$259 ;
-  wire \$26 ;
-  reg [33:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [33:0] \$262 ;
-  reg [33:0] \$263 ;
-  reg [33:0] \$264 ;
-  reg [33:0] \$265 ;
-  reg [33:0] \$266 ;
-  reg [33:0] \$267 ;
-  reg [33:0] \$268 ;
-  reg [21:0] \$269 ;
-  wire \$27 ;
-  reg [16:0] \$270 ;
-  reg [16:0] \$271 ;
-  reg [33:0] \$272 ;
-  reg [33:0] \$273 ;
-  reg [33:0] \$274 ;
-  reg [16:0] \$275 ;
-  reg [7:0] \$276 ;
+  reg [32:0] \$230 ;
+  reg [32:0] \$231 ;
+  reg [32:0] \$232 ;
+  reg [32:0] \$233 ;
+  reg [32:0] \$234 ;
+  reg [32:0] \$235 ;
+  reg [32:0] \$236 ;
+  reg [32:0] \$237 ;
+  reg [32:0] \$238 ;
+  reg [32:0] \$239 ;
+  reg [24:0] \$24 ;
+  reg [32:0] \$240 ;
+  reg [32:0] \$241 ;
+  reg [32:0] \$242 ;
+  reg [21:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [16:0] \$249 ;
+  reg [5:0] \$25 ;
+  reg [7:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [4:0] \$254 ;
+  reg [16:0] \$255 ;
+  reg [21:0] \$256 ;
+  reg [21:0] \$257 ;
+  reg [21:0] \$258 ;
+  reg [4:0] \$259 ;
+  reg [32:0] \$26 ;
+  reg [7:0] \$260 ;
+  reg [12:0] \$261 ;
+  reg [12:0] \$262 ;
+  reg [12:0] \$263 ;
+  reg [46:0] \$264 ;
+  reg [46:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [7:0] \$268 ;
+  reg \$269 ;
+  reg [32:0] \$27 ;
+  reg \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
-  wire \$28 ;
-  reg [4:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [21:0] \$282 ;
-  reg [21:0] \$283 ;
-  reg [21:0] \$284 ;
-  reg [4:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [12:0] \$287 ;
-  reg [12:0] \$288 ;
-  reg [12:0] \$289 ;
-  wire [3:0] \$29 ;
-  reg [46:0] \$290 ;
-  reg [46:0] \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg [48:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
-  wire [48:0] \$3 ;
-  wire [3:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [5:0] \$303 ;
-  reg [5:0] \$304 ;
-  reg [5:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [5:0] \$307 ;
-  reg [5:0] \$308 ;
-  reg [5:0] \$309 ;
-  wire \$31 ;
-  reg [5:0] \$310 ;
-  reg [32:0] \$311 ;
-  reg [32:0] \$312 ;
-  reg [32:0] \$313 ;
-  reg [32:0] \$314 ;
-  reg [32:0] \$315 ;
-  reg [32:0] \$316 ;
-  reg [32:0] \$317 ;
-  reg [32:0] \$318 ;
-  reg [32:0] \$319 ;
-  reg [24:0] \$32 ;
-  reg [32:0] \$320 ;
-  reg [32:0] \$321 ;
-  reg [32:0] \$322 ;
-  reg [32:0] \$323 ;
-  reg [32:0] \$324 ;
-  reg [32:0] \$325 ;
-  reg [32:0] \$326 ;
-  reg [21:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [16:0] \$329 ;
-  reg [5:0] \$33 ;
-  reg [33:0] \$330 ;
-  reg [33:0] \$331 ;
-  reg [33:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [7:0] \$334 ;
+  reg [5:0] \$279 ;
+  wire [33:0] \$28 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [5:0] \$283 ;
+  reg [5:0] \$284 ;
+  reg [5:0] \$285 ;
+  reg [5:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [33:0] \$288 ;
+  reg [33:0] \$289 ;
+  wire [24:0] \$29 ;
+  reg [33:0] \$290 ;
+  reg [33:0] \$291 ;
+  reg [33:0] \$292 ;
+  reg [33:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [33:0] \$299 ;
+  wire [7:0] \$3 ;
+  wire [21:0] \$30 ;
+  reg [33:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [21:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [16:0] \$309 ;
+  wire [12:0] \$31 ;
+  reg [7:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [4:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [21:0] \$316 ;
+  reg [21:0] \$317 ;
+  reg [21:0] \$318 ;
+  reg [4:0] \$319 ;
+  wire [34:0] \$32 ;
+  reg [7:0] \$320 ;
+  reg [12:0] \$321 ;
+  reg [12:0] \$322 ;
+  reg [12:0] \$323 ;
+  reg [46:0] \$324 ;
+  reg [46:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [7:0] \$328 ;
+  reg \$329 ;
+  wire [35:0] \$33 ;
+  reg \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
   reg [24:0] \$335 ;
   reg [24:0] \$336 ;
   reg [24:0] \$337 ;
-  reg [4:0] \$338 ;
-  reg [16:0] \$339 ;
-  reg [32:0] \$34 ;
-  reg [21:0] \$340 ;
-  reg [21:0] \$341 ;
-  reg [21:0] \$342 ;
-  reg [4:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [12:0] \$345 ;
-  reg [12:0] \$346 ;
-  reg [12:0] \$347 ;
-  reg [46:0] \$348 ;
-  reg [46:0] \$349 ;
-  reg [32:0] \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg [48:0] \$352 ;
-  reg [24:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [24:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [24:0] \$359 ;
-  wire [33:0] \$36 ;
-  reg [24:0] \$360 ;
-  reg [5:0] \$361 ;
-  reg [5:0] \$362 ;
-  reg [5:0] \$363 ;
-  reg [5:0] \$364 ;
-  reg [5:0] \$365 ;
-  reg [5:0] \$366 ;
-  reg [5:0] \$367 ;
-  reg [5:0] \$368 ;
-  reg [32:0] \$369 ;
-  wire [24:0] \$37 ;
-  reg [32:0] \$370 ;
-  reg [32:0] \$371 ;
-  reg [32:0] \$372 ;
-  reg [32:0] \$373 ;
-  reg [32:0] \$374 ;
-  reg [32:0] \$375 ;
-  reg [32:0] \$376 ;
-  reg [32:0] \$377 ;
-  reg [32:0] \$378 ;
-  reg [32:0] \$379 ;
-  wire [21:0] \$38 ;
-  reg [32:0] \$380 ;
-  reg [32:0] \$381 ;
-  reg [32:0] \$382 ;
-  reg [32:0] \$383 ;
-  reg [32:0] \$384 ;
-  reg [21:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [33:0] \$388 ;
-  reg [33:0] \$389 ;
-  wire [12:0] \$39 ;
-  reg [33:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [7:0] \$392 ;
+  reg [24:0] \$338 ;
+  reg [5:0] \$339 ;
+  wire [55:0] \$34 ;
+  reg [5:0] \$340 ;
+  reg [5:0] \$341 ;
+  reg [5:0] \$342 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg [32:0] \$347 ;
+  reg [32:0] \$348 ;
+  reg [32:0] \$349 ;
+  wire [56:0] \$35 ;
+  reg [32:0] \$350 ;
+  reg [32:0] \$351 ;
+  reg [32:0] \$352 ;
+  reg [32:0] \$353 ;
+  reg [32:0] \$354 ;
+  reg [32:0] \$355 ;
+  reg [32:0] \$356 ;
+  reg [32:0] \$357 ;
+  reg [32:0] \$358 ;
+  reg [32:0] \$359 ;
+  wire [52:0] \$36 ;
+  reg [32:0] \$360 ;
+  reg [32:0] \$361 ;
+  reg [32:0] \$362 ;
+  reg [21:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [33:0] \$366 ;
+  reg [33:0] \$367 ;
+  reg [33:0] \$368 ;
+  reg [16:0] \$369 ;
+  wire [58:0] \$37 ;
+  reg [7:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [4:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [21:0] \$376 ;
+  reg [21:0] \$377 ;
+  reg [21:0] \$378 ;
+  reg [4:0] \$379 ;
+  wire [75:0] \$38 ;
+  reg [7:0] \$380 ;
+  reg [12:0] \$381 ;
+  reg [12:0] \$382 ;
+  reg [12:0] \$383 ;
+  reg [46:0] \$384 ;
+  reg [46:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg [7:0] \$388 ;
+  reg \$389 ;
+  wire [76:0] \$39 ;
+  reg \$390 ;
+  reg [24:0] \$391 ;
+  reg [24:0] \$392 ;
   reg [24:0] \$393 ;
   reg [24:0] \$394 ;
   reg [24:0] \$395 ;
-  reg [4:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [21:0] \$398 ;
-  reg [21:0] \$399 ;
-  wire [48:0] \$4 ;
-  wire [34:0] \$40 ;
-  reg [21:0] \$400 ;
-  reg [4:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [12:0] \$403 ;
-  reg [12:0] \$404 ;
-  reg [12:0] \$405 ;
-  reg [46:0] \$406 ;
-  reg [46:0] \$407 ;
-  reg \$408 ;
-  reg \$409 ;
-  wire [35:0] \$41 ;
-  reg [48:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg \$412 ;
-  reg [3:0] \$413 ;
-  reg [3:0] \$414 ;
-  reg [3:0] \$415 ;
-  reg \$416 ;
-  reg [31:0] \$417 ;
-  wire [55:0] \$42 ;
-  wire [56:0] \$43 ;
-  wire [52:0] \$44 ;
-  wire [58:0] \$45 ;
-  wire [75:0] \$46 ;
-  wire [76:0] \$47 ;
-  wire [46:0] \$48 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [5:0] \$399 ;
+  wire [7:0] \$4 ;
+  wire [46:0] \$40 ;
+  reg [5:0] \$400 ;
+  reg [5:0] \$401 ;
+  reg [5:0] \$402 ;
+  reg [5:0] \$403 ;
+  reg [5:0] \$404 ;
+  reg [5:0] \$405 ;
+  reg [5:0] \$406 ;
+  reg [32:0] \$407 ;
+  reg [32:0] \$408 ;
+  reg [32:0] \$409 ;
+  wire \$41 ;
+  reg [32:0] \$410 ;
+  reg [32:0] \$411 ;
+  reg [32:0] \$412 ;
+  reg [32:0] \$413 ;
+  reg [32:0] \$414 ;
+  reg [32:0] \$415 ;
+  reg [32:0] \$416 ;
+  reg [32:0] \$417 ;
+  reg [32:0] \$418 ;
+  reg [32:0] \$419 ;
+  wire \$42 ;
+  reg [32:0] \$420 ;
+  reg [32:0] \$421 ;
+  reg [32:0] \$422 ;
+  reg [21:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [16:0] \$425 ;
+  reg [33:0] \$426 ;
+  reg [33:0] \$427 ;
+  reg [33:0] \$428 ;
+  reg [16:0] \$429 ;
+  wire \$43 ;
+  reg [7:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [24:0] \$433 ;
+  reg [4:0] \$434 ;
+  reg [16:0] \$435 ;
+  reg [21:0] \$436 ;
+  reg [21:0] \$437 ;
+  reg [21:0] \$438 ;
+  reg [4:0] \$439 ;
+  wire \$44 ;
+  reg [7:0] \$440 ;
+  reg [12:0] \$441 ;
+  reg [12:0] \$442 ;
+  reg [12:0] \$443 ;
+  reg [46:0] \$444 ;
+  reg [46:0] \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg [7:0] \$448 ;
+  reg \$449 ;
+  wire [47:0] \$45 ;
+  reg \$450 ;
+  reg [3:0] \$451 ;
+  reg \$452 ;
+  reg [3:0] \$453 ;
+  reg [3:0] \$454 ;
+  reg [3:0] \$455 ;
+  reg \$456 ;
+  reg [31:0] \$457 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [48:0] \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [47:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [48:0] \$56 ;
-  reg [24:0] \$57 ;
-  reg [5:0] \$58 ;
-  reg [33:0] \$59 ;
-  wire \$6 ;
-  reg [33:0] \$60 ;
-  wire [33:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [21:0] \$63 ;
-  wire [12:0] \$64 ;
-  wire [34:0] \$65 ;
-  wire [35:0] \$66 ;
-  wire [55:0] \$67 ;
-  wire [56:0] \$68 ;
-  wire [52:0] \$69 ;
-  wire [48:0] \$7 ;
-  wire [58:0] \$70 ;
-  wire [75:0] \$71 ;
-  wire [76:0] \$72 ;
-  wire [46:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  reg [24:0] \$59 ;
+  wire [7:0] \$6 ;
+  reg [5:0] \$60 ;
+  reg [33:0] \$61 ;
+  reg [33:0] \$62 ;
+  wire [33:0] \$63 ;
+  wire [24:0] \$64 ;
+  wire [21:0] \$65 ;
+  wire [12:0] \$66 ;
+  wire [34:0] \$67 ;
+  wire [35:0] \$68 ;
+  wire [55:0] \$69 ;
+  wire [7:0] \$7 ;
+  wire [56:0] \$70 ;
+  wire [52:0] \$71 ;
+  wire [58:0] \$72 ;
+  wire [75:0] \$73 ;
+  wire [76:0] \$74 ;
+  wire [46:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [47:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [48:0] \$8 ;
-  wire \$80 ;
-  wire [48:0] \$81 ;
-  reg [24:0] \$82 ;
-  reg [5:0] \$83 ;
-  reg [32:0] \$84 ;
-  reg [32:0] \$85 ;
-  wire [33:0] \$86 ;
-  wire [24:0] \$87 ;
-  wire [21:0] \$88 ;
-  wire [12:0] \$89 ;
+  wire [7:0] \$8 ;
+  wire [47:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [48:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [34:0] \$90 ;
-  wire [35:0] \$91 ;
-  wire [55:0] \$92 ;
-  wire [56:0] \$93 ;
-  wire [52:0] \$94 ;
-  wire [58:0] \$95 ;
-  wire [75:0] \$96 ;
-  wire [76:0] \$97 ;
-  wire [46:0] \$98 ;
-  wire \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  reg [24:0] \$94 ;
+  reg [5:0] \$95 ;
+  reg [32:0] \$96 ;
+  reg [32:0] \$97 ;
+  wire [33:0] \$98 ;
+  wire [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -16036,7 +16380,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [48:0] rq0_code = 49'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [46:0] rq0_floor = 47'h000000000000;
   reg [32:0] rq0_half_1 = 33'h000000000;
   reg [32:0] rq0_half_2 = 33'h000000000;
@@ -16066,6 +16410,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -16089,13 +16434,14 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [4:0] rq0_x1_0 = 5'h00;
   reg [4:0] rq0_x1_1 = 5'h00;
   reg rq1_above = 1'h0;
-  reg [48:0] rq1_code = 49'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [46:0] rq1_floor = 47'h000000000000;
   reg [33:0] rq1_half_1 = 34'h000000000;
   reg [33:0] rq1_half_2 = 34'h000000000;
@@ -16125,6 +16471,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -16148,13 +16495,14 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [21:0] rq1_x = 22'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [4:0] rq1_x1_0 = 5'h00;
   reg [4:0] rq1_x1_1 = 5'h00;
   reg rq2_above = 1'h0;
-  reg [48:0] rq2_code = 49'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [46:0] rq2_floor = 47'h000000000000;
   reg [32:0] rq2_half_1 = 33'h000000000;
   reg [32:0] rq2_half_2 = 33'h000000000;
@@ -16184,6 +16532,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -16207,13 +16556,14 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [21:0] rq2_x = 22'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [4:0] rq2_x1_0 = 5'h00;
   reg [4:0] rq2_x1_1 = 5'h00;
   reg rq3_above = 1'h0;
-  reg [48:0] rq3_code = 49'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [46:0] rq3_floor = 47'h000000000000;
   reg [32:0] rq3_half_1 = 33'h000000000;
   reg [32:0] rq3_half_2 = 33'h000000000;
@@ -16243,6 +16593,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -16266,6 +16617,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [21:0] rq3_x = 22'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -16300,976 +16652,1332 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_half_3 <= \$371 ;
+    rq2_part0_0_r <= \$367 ;
   always @(posedge clk)
-    rq3_half_4 <= \$372 ;
+    rq2_part0_0_rr <= \$368 ;
   always @(posedge clk)
-    rq3_half_5 <= \$373 ;
+    rq2_x0_1 <= \$369 ;
   always @(posedge clk)
-    rq3_half_6 <= \$374 ;
+    rq2_m0_1 <= \$370 ;
   always @(posedge clk)
-    rq3_half_7 <= \$375 ;
+    rq2_part0_1 <= \$371 ;
   always @(posedge clk)
-    rq3_half_8 <= \$376 ;
+    rq2_part0_1_r <= \$372 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$377 ;
+    rq2_part0_1_rr <= \$373 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$378 ;
+    rq2_x1_0 <= \$374 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$379 ;
+    rq2_m1_0 <= \$375 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$380 ;
+    rq2_part1_0 <= \$376 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$381 ;
+    rq2_part1_0_r <= \$377 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$382 ;
+    rq2_part1_0_rr <= \$378 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$383 ;
+    rq2_x1_1 <= \$379 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$384 ;
+    rq2_m1_1 <= \$380 ;
   always @(posedge clk)
-    rq3_x <= \$385 ;
+    rq2_part1_1 <= \$381 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$386 ;
+    rq2_part1_1_r <= \$382 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$387 ;
+    rq2_part1_1_rr <= \$383 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$388 ;
+    rq2_prod <= \$384 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$389 ;
+    rq2_floor <= \$385 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$390 ;
+    rq2_above <= \$386 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$391 ;
+    rq2_tie <= \$387 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$392 ;
+    rq2_code <= \$388 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$393 ;
+    rq2_under <= \$389 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$394 ;
+    rq2_over <= \$390 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$395 ;
+    rq3_mult_1 <= \$391 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$396 ;
+    rq3_mult_2 <= \$392 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$397 ;
+    rq3_mult_3 <= \$393 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$398 ;
+    rq3_mult_4 <= \$394 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$399 ;
+    rq3_mult_5 <= \$395 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$400 ;
+    rq3_mult_6 <= \$396 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$401 ;
+    rq3_mult_7 <= \$397 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$402 ;
+    rq3_mult_8 <= \$398 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$403 ;
+    rq3_shift_1 <= \$399 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$404 ;
+    rq3_shift_2 <= \$400 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$405 ;
+    rq3_shift_3 <= \$401 ;
   always @(posedge clk)
-    rq3_prod <= \$406 ;
+    rq3_shift_4 <= \$402 ;
   always @(posedge clk)
-    rq3_floor <= \$407 ;
+    rq3_shift_5 <= \$403 ;
   always @(posedge clk)
-    rq3_above <= \$408 ;
+    rq3_shift_6 <= \$404 ;
   always @(posedge clk)
-    rq3_tie <= \$409 ;
+    rq3_shift_7 <= \$405 ;
   always @(posedge clk)
-    rq3_code <= \$410 ;
+    rq3_shift_8 <= \$406 ;
   always @(posedge clk)
-    q_owed <= \$411 ;
+    rq3_half_1 <= \$407 ;
   always @(posedge clk)
-    i__ready <= \$412 ;
+    rq3_half_2 <= \$408 ;
   always @(posedge clk)
-    \$signature__addr  <= \$413 ;
+    rq3_half_3 <= \$409 ;
   always @(posedge clk)
-    rport__addr <= \$414 ;
+    rq3_half_4 <= \$410 ;
   always @(posedge clk)
-    q_stored <= \$415 ;
+    rq3_half_5 <= \$411 ;
   always @(posedge clk)
-    o__valid <= \$416 ;
+    rq3_half_6 <= \$412 ;
   always @(posedge clk)
-    o__payload <= \$417 ;
+    rq3_half_7 <= \$413 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$414 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$415 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$416 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$417 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$418 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$419 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$420 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$421 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$422 ;
+  always @(posedge clk)
+    rq3_x <= \$423 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$424 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$425 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$426 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$427 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$428 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$429 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$430 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$431 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$432 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$433 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$434 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$435 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$436 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$437 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$438 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$439 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$440 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$441 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$442 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$443 ;
+  always @(posedge clk)
+    rq3_prod <= \$444 ;
+  always @(posedge clk)
+    rq3_floor <= \$445 ;
+  always @(posedge clk)
+    rq3_above <= \$446 ;
+  always @(posedge clk)
+    rq3_tie <= \$447 ;
+  always @(posedge clk)
+    rq3_code <= \$448 ;
+  always @(posedge clk)
+    rq3_under <= \$449 ;
+  always @(posedge clk)
+    rq3_over <= \$450 ;
+  always @(posedge clk)
+    q_owed <= \$451 ;
+  always @(posedge clk)
+    i__ready <= \$452 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$453 ;
+  always @(posedge clk)
+    rport__addr <= \$454 ;
+  always @(posedge clk)
+    q_stored <= \$455 ;
+  always @(posedge clk)
+    o__valid <= \$456 ;
+  always @(posedge clk)
+    o__payload <= \$457 ;
   assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_6 };
   assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 49'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 49'h1ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 49'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 49'h1ffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 49'h000000000007f : rq2_code;
-  assign \$12  = \$9  ? 49'h1ffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 49'h000000000007f : rq3_code;
-  assign \$16  = \$13  ? 49'h1ffffffffff80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = group == 3'h7;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 4'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$36  = rq0_x0_0 * rq0_m0_0;
-  assign \$37  = rq0_x0_1 * rq0_m0_1;
-  assign \$38  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$39  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$41  = 1'h0 + \$40 ;
-  assign \$43  = \$41  + \$42 ;
-  assign \$45  = $signed({ 1'h0, \$43  }) + $signed(\$44 );
-  assign \$47  = $signed(\$45 ) + $signed(\$46 );
-  assign \$48  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$49  = rq0_rem > rq0_half_6;
-  assign \$50  = rq0_rem == rq0_half_6;
-  assign \$51  = | rq0_half_6;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 3'h7;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 4'h0 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$28  = rq0_x0_0 * rq0_m0_0;
+  assign \$29  = rq0_x0_1 * rq0_m0_1;
+  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$35  = \$33  + \$34 ;
+  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$41  = rq0_rem > rq0_half_6;
+  assign \$42  = rq0_rem == rq0_half_6;
+  assign \$43  = | rq0_half_6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$53  = \$50  ? \$51  : \$52 ;
   assign \$54  = rq0_tie & rq0_floor[0];
   assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(\$53 ) + $signed({ 1'h0, \$55  });
-  assign \$61  = rq1_x0_0 * rq1_m0_0;
-  assign \$62  = rq1_x0_1 * rq1_m0_1;
-  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$66  = 1'h0 + \$65 ;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = $signed({ 1'h0, \$68  }) + $signed(\$69 );
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$74  = rq1_rem > rq1_half_6;
-  assign \$75  = rq1_rem == rq1_half_6;
-  assign \$76  = | rq1_half_6;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$79  = rq1_tie & rq1_floor[0];
-  assign \$80  = rq1_above | \$79 ;
-  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
-  assign \$86  = rq2_x0_0 * rq2_m0_0;
-  assign \$87  = rq2_x0_1 * rq2_m0_1;
-  assign \$88  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$89  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$91  = 1'h0 + \$90 ;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$99  = rq2_rem > rq2_half_6;
-  assign \$100  = rq2_rem == rq2_half_6;
-  assign \$101  = | rq2_half_6;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$104  = rq2_tie & rq2_floor[0];
-  assign \$105  = rq2_above | \$104 ;
-  assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
-  assign \$111  = rq3_x0_0 * rq3_m0_0;
-  assign \$112  = rq3_x0_1 * rq3_m0_1;
-  assign \$113  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$114  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$116  = 1'h0 + \$115 ;
-  assign \$118  = \$116  + \$117 ;
-  assign \$120  = $signed({ 1'h0, \$118  }) + $signed(\$119 );
-  assign \$122  = $signed(\$120 ) + $signed(\$121 );
-  assign \$123  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$124  = rq3_rem > rq3_half_6;
-  assign \$125  = rq3_rem == rq3_half_6;
-  assign \$126  = | rq3_half_6;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$129  = rq3_tie & rq3_floor[0];
-  assign \$130  = rq3_above | \$129 ;
-  assign \$131  = $signed(\$128 ) + $signed({ 1'h0, \$130  });
-  assign \$132  = \$20 [3:0] < 4'ha;
-  assign \$133  = ~ o__valid;
-  assign \$134  = \$133  | o__ready;
-  assign \$135  = | q_stored;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = rq_valid_8 & \$138 ;
-  assign \$140  = \$signature__addr  == 4'h8;
-  assign \$141  = \$signature__addr  + 1'h1;
-  assign \$142  = \$140  ? 5'h00 : \$141 ;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = | q_stored;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = rport__addr == 4'h8;
-  assign \$148  = rport__addr + 1'h1;
-  assign \$149  = \$147  ? 5'h00 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = rq_valid_8 & \$155 ;
-  assign \$157  = q_stored + \$156 ;
-  assign \$158  = ~ o__valid;
-  assign \$159  = \$158  | o__ready;
-  assign \$160  = | q_stored;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$157  - \$161 ;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = | q_stored;
-  assign \$166  = \$165  | rq_valid_8;
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$58  = \$55  ? \$56  : \$57 ;
+  assign \$63  = rq1_x0_0 * rq1_m0_0;
+  assign \$64  = rq1_x0_1 * rq1_m0_1;
+  assign \$65  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$66  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$68  = 1'h0 + \$67 ;
+  assign \$70  = \$68  + \$69 ;
+  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
+  assign \$74  = $signed(\$72 ) + $signed(\$73 );
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$76  = rq1_rem > rq1_half_6;
+  assign \$77  = rq1_rem == rq1_half_6;
+  assign \$78  = | rq1_half_6;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$98  = rq2_x0_0 * rq2_m0_0;
+  assign \$99  = rq2_x0_1 * rq2_m0_1;
+  assign \$100  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$101  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$103  = 1'h0 + \$102 ;
+  assign \$105  = \$103  + \$104 ;
+  assign \$107  = $signed({ 1'h0, \$105  }) + $signed(\$106 );
+  assign \$109  = $signed(\$107 ) + $signed(\$108 );
+  assign \$110  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$111  = rq2_rem > rq2_half_6;
+  assign \$112  = rq2_rem == rq2_half_6;
+  assign \$113  = | rq2_half_6;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
+  assign \$119  = rq2_tie & rq2_floor[0];
+  assign \$120  = rq2_above | \$119 ;
+  assign \$121  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$122  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$123  = \$120  ? \$121  : \$122 ;
+  assign \$124  = rq2_tie & rq2_floor[0];
+  assign \$125  = rq2_above | \$124 ;
+  assign \$126  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$127  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$128  = \$125  ? \$126  : \$127 ;
+  assign \$133  = rq3_x0_0 * rq3_m0_0;
+  assign \$134  = rq3_x0_1 * rq3_m0_1;
+  assign \$135  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$136  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$138  = 1'h0 + \$137 ;
+  assign \$140  = \$138  + \$139 ;
+  assign \$142  = $signed({ 1'h0, \$140  }) + $signed(\$141 );
+  assign \$144  = $signed(\$142 ) + $signed(\$143 );
+  assign \$145  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$146  = rq3_rem > rq3_half_6;
+  assign \$147  = rq3_rem == rq3_half_6;
+  assign \$148  = | rq3_half_6;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$151  = rq3_tie & rq3_floor[0];
+  assign \$152  = rq3_above | \$151 ;
+  assign \$153  = $signed(\$150 ) + $signed({ 1'h0, \$152  });
+  assign \$154  = rq3_tie & rq3_floor[0];
+  assign \$155  = rq3_above | \$154 ;
+  assign \$156  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$157  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$158  = \$155  ? \$156  : \$157 ;
+  assign \$159  = rq3_tie & rq3_floor[0];
+  assign \$160  = rq3_above | \$159 ;
+  assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$163  = \$160  ? \$161  : \$162 ;
+  assign \$164  = \$12 [3:0] < 4'ha;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  ? rport__data : q_in;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = rq_valid_8 & \$170 ;
+  assign \$172  = \$signature__addr  == 4'h8;
+  assign \$173  = \$signature__addr  + 1'h1;
+  assign \$174  = \$172  ? 5'h00 : \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
+  assign \$177  = | q_stored;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = rport__addr == 4'h8;
+  assign \$180  = rport__addr + 1'h1;
+  assign \$181  = \$179  ? 5'h00 : \$180 ;
+  assign \$182  = ~ o__valid;
+  assign \$183  = \$182  | o__ready;
+  assign \$184  = | q_stored;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = \$183  & \$185 ;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = rq_valid_8 & \$187 ;
+  assign \$189  = q_stored + \$188 ;
+  assign \$190  = ~ o__valid;
+  assign \$191  = \$190  | o__ready;
+  assign \$192  = | q_stored;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = \$189  - \$193 ;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = | q_stored;
+  assign \$198  = \$197  | rq_valid_8;
+  assign \$199  = | q_stored;
+  assign \$200  = \$199  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$169 ;
+    group <= \$201 ;
   always @(posedge clk)
-    rq_valid_1 <= \$170 ;
+    rq_valid_1 <= \$202 ;
   always @(posedge clk)
-    rq_valid_2 <= \$171 ;
+    rq_valid_2 <= \$203 ;
   always @(posedge clk)
-    rq_valid_3 <= \$172 ;
+    rq_valid_3 <= \$204 ;
   always @(posedge clk)
-    rq_valid_4 <= \$173 ;
+    rq_valid_4 <= \$205 ;
   always @(posedge clk)
-    rq_valid_5 <= \$174 ;
+    rq_valid_5 <= \$206 ;
   always @(posedge clk)
-    rq_valid_6 <= \$175 ;
+    rq_valid_6 <= \$207 ;
   always @(posedge clk)
-    rq_valid_7 <= \$176 ;
+    rq_valid_7 <= \$208 ;
   always @(posedge clk)
-    rq_valid_8 <= \$177 ;
+    rq_valid_8 <= \$209 ;
   always @(posedge clk)
-    rq_valid_9 <= \$178 ;
+    rq_valid_9 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$179 ;
+    rq0_mult_1 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$180 ;
+    rq0_mult_2 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$181 ;
+    rq0_mult_3 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$182 ;
+    rq0_mult_4 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$183 ;
+    rq0_mult_5 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$184 ;
+    rq0_mult_6 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$185 ;
+    rq0_mult_7 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$186 ;
+    rq0_mult_8 <= \$218 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$187 ;
+    rq0_shift_1 <= \$219 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$188 ;
+    rq0_shift_2 <= \$220 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$189 ;
+    rq0_shift_3 <= \$221 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$190 ;
+    rq0_shift_4 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$191 ;
+    rq0_shift_5 <= \$223 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$192 ;
+    rq0_shift_6 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$193 ;
+    rq0_shift_7 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$194 ;
+    rq0_shift_8 <= \$226 ;
   always @(posedge clk)
-    rq0_half_1 <= \$195 ;
+    rq0_half_1 <= \$227 ;
   always @(posedge clk)
-    rq0_half_2 <= \$196 ;
+    rq0_half_2 <= \$228 ;
   always @(posedge clk)
-    rq0_half_3 <= \$197 ;
+    rq0_half_3 <= \$229 ;
   always @(posedge clk)
-    rq0_half_4 <= \$198 ;
+    rq0_half_4 <= \$230 ;
   always @(posedge clk)
-    rq0_half_5 <= \$199 ;
+    rq0_half_5 <= \$231 ;
   always @(posedge clk)
-    rq0_half_6 <= \$200 ;
+    rq0_half_6 <= \$232 ;
   always @(posedge clk)
-    rq0_half_7 <= \$201 ;
+    rq0_half_7 <= \$233 ;
   always @(posedge clk)
-    rq0_half_8 <= \$202 ;
+    rq0_half_8 <= \$234 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$203 ;
+    rq0_mask_1 <= \$235 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$204 ;
+    rq0_mask_2 <= \$236 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$205 ;
+    rq0_mask_3 <= \$237 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$206 ;
+    rq0_mask_4 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$207 ;
+    rq0_mask_5 <= \$239 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$208 ;
+    rq0_mask_6 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$209 ;
+    rq0_mask_7 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$210 ;
+    rq0_mask_8 <= \$242 ;
   always @(posedge clk)
-    rq0_x <= \$211 ;
+    rq0_x <= \$243 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$212 ;
+    rq0_x0_0 <= \$244 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$213 ;
+    rq0_m0_0 <= \$245 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$214 ;
+    rq0_part0_0 <= \$246 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$215 ;
+    rq0_part0_0_r <= \$247 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$216 ;
+    rq0_part0_0_rr <= \$248 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$217 ;
+    rq0_x0_1 <= \$249 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$218 ;
+    rq0_m0_1 <= \$250 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$219 ;
+    rq0_part0_1 <= \$251 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$220 ;
+    rq0_part0_1_r <= \$252 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$221 ;
+    rq0_part0_1_rr <= \$253 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$222 ;
+    rq0_x1_0 <= \$254 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$223 ;
+    rq0_m1_0 <= \$255 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$224 ;
+    rq0_part1_0 <= \$256 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$225 ;
+    rq0_part1_0_r <= \$257 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$226 ;
+    rq0_part1_0_rr <= \$258 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$227 ;
+    rq0_x1_1 <= \$259 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$228 ;
+    rq0_m1_1 <= \$260 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$229 ;
+    rq0_part1_1 <= \$261 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$230 ;
+    rq0_part1_1_r <= \$262 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$231 ;
+    rq0_part1_1_rr <= \$263 ;
   always @(posedge clk)
-    rq0_prod <= \$232 ;
+    rq0_prod <= \$264 ;
   always @(posedge clk)
-    rq0_floor <= \$233 ;
+    rq0_floor <= \$265 ;
   always @(posedge clk)
-    rq0_above <= \$234 ;
+    rq0_above <= \$266 ;
   always @(posedge clk)
-    rq0_tie <= \$235 ;
+    rq0_tie <= \$267 ;
   always @(posedge clk)
-    rq0_code <= \$236 ;
+    rq0_code <= \$268 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$237 ;
+    rq0_under <= \$269 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$238 ;
+    rq0_over <= \$270 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$239 ;
+    rq1_mult_1 <= \$271 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$240 ;
+    rq1_mult_2 <= \$272 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$241 ;
+    rq1_mult_3 <= \$273 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$242 ;
+    rq1_mult_4 <= \$274 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$243 ;
+    rq1_mult_5 <= \$275 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$244 ;
+    rq1_mult_6 <= \$276 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$245 ;
+    rq1_mult_7 <= \$277 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$246 ;
+    rq1_mult_8 <= \$278 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$247 ;
+    rq1_shift_1 <= \$279 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$248 ;
+    rq1_shift_2 <= \$280 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$249 ;
+    rq1_shift_3 <= \$281 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$250 ;
+    rq1_shift_4 <= \$282 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$251 ;
+    rq1_shift_5 <= \$283 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$252 ;
+    rq1_shift_6 <= \$284 ;
   always @(posedge clk)
-    rq1_half_1 <= \$253 ;
+    rq1_shift_7 <= \$285 ;
   always @(posedge clk)
-    rq1_half_2 <= \$254 ;
+    rq1_shift_8 <= \$286 ;
   always @(posedge clk)
-    rq1_half_3 <= \$255 ;
+    rq1_half_1 <= \$287 ;
   always @(posedge clk)
-    rq1_half_4 <= \$256 ;
+    rq1_half_2 <= \$288 ;
   always @(posedge clk)
-    rq1_half_5 <= \$257 ;
+    rq1_half_3 <= \$289 ;
   always @(posedge clk)
-    rq1_half_6 <= \$258 ;
+    rq1_half_4 <= \$290 ;
   always @(posedge clk)
-    rq1_half_7 <= \$259 ;
+    rq1_half_5 <= \$291 ;
   always @(posedge clk)
-    rq1_half_8 <= \$260 ;
+    rq1_half_6 <= \$292 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$261 ;
+    rq1_half_7 <= \$293 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$262 ;
+    rq1_half_8 <= \$294 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$263 ;
+    rq1_mask_1 <= \$295 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$264 ;
+    rq1_mask_2 <= \$296 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$265 ;
+    rq1_mask_3 <= \$297 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$266 ;
+    rq1_mask_4 <= \$298 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$267 ;
+    rq1_mask_5 <= \$299 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$268 ;
+    rq1_mask_6 <= \$300 ;
   always @(posedge clk)
-    rq1_x <= \$269 ;
+    rq1_mask_7 <= \$301 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$270 ;
+    rq1_mask_8 <= \$302 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$271 ;
+    rq1_x <= \$303 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$272 ;
+    rq1_x0_0 <= \$304 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$273 ;
+    rq1_m0_0 <= \$305 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$274 ;
+    rq1_part0_0 <= \$306 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$275 ;
+    rq1_part0_0_r <= \$307 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$276 ;
+    rq1_part0_0_rr <= \$308 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$277 ;
+    rq1_x0_1 <= \$309 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$278 ;
+    rq1_m0_1 <= \$310 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$279 ;
+    rq1_part0_1 <= \$311 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$280 ;
+    rq1_part0_1_r <= \$312 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$281 ;
+    rq1_part0_1_rr <= \$313 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$282 ;
+    rq1_x1_0 <= \$314 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$283 ;
+    rq1_m1_0 <= \$315 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$284 ;
+    rq1_part1_0 <= \$316 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$285 ;
+    rq1_part1_0_r <= \$317 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$286 ;
+    rq1_part1_0_rr <= \$318 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$287 ;
+    rq1_x1_1 <= \$319 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$288 ;
+    rq1_m1_1 <= \$320 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$289 ;
+    rq1_part1_1 <= \$321 ;
   always @(posedge clk)
-    rq1_prod <= \$290 ;
+    rq1_part1_1_r <= \$322 ;
   always @(posedge clk)
-    rq1_floor <= \$291 ;
+    rq1_part1_1_rr <= \$323 ;
   always @(posedge clk)
-    rq1_above <= \$292 ;
+    rq1_prod <= \$324 ;
   always @(posedge clk)
-    rq1_tie <= \$293 ;
+    rq1_floor <= \$325 ;
   always @(posedge clk)
-    rq1_code <= \$294 ;
+    rq1_above <= \$326 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$295 ;
+    rq1_tie <= \$327 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$296 ;
+    rq1_code <= \$328 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$297 ;
+    rq1_under <= \$329 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$298 ;
+    rq1_over <= \$330 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$299 ;
+    rq2_mult_1 <= \$331 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$300 ;
+    rq2_mult_2 <= \$332 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$301 ;
+    rq2_mult_3 <= \$333 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$302 ;
+    rq2_mult_4 <= \$334 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$303 ;
+    rq2_mult_5 <= \$335 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$304 ;
+    rq2_mult_6 <= \$336 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$305 ;
+    rq2_mult_7 <= \$337 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$306 ;
+    rq2_mult_8 <= \$338 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$307 ;
+    rq2_shift_1 <= \$339 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$308 ;
+    rq2_shift_2 <= \$340 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$309 ;
+    rq2_shift_3 <= \$341 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$310 ;
+    rq2_shift_4 <= \$342 ;
   always @(posedge clk)
-    rq2_half_1 <= \$311 ;
+    rq2_shift_5 <= \$343 ;
   always @(posedge clk)
-    rq2_half_2 <= \$312 ;
+    rq2_shift_6 <= \$344 ;
   always @(posedge clk)
-    rq2_half_3 <= \$313 ;
+    rq2_shift_7 <= \$345 ;
   always @(posedge clk)
-    rq2_half_4 <= \$314 ;
+    rq2_shift_8 <= \$346 ;
   always @(posedge clk)
-    rq2_half_5 <= \$315 ;
+    rq2_half_1 <= \$347 ;
   always @(posedge clk)
-    rq2_half_6 <= \$316 ;
+    rq2_half_2 <= \$348 ;
   always @(posedge clk)
-    rq2_half_7 <= \$317 ;
+    rq2_half_3 <= \$349 ;
   always @(posedge clk)
-    rq2_half_8 <= \$318 ;
+    rq2_half_4 <= \$350 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$319 ;
+    rq2_half_5 <= \$351 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$320 ;
+    rq2_half_6 <= \$352 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$321 ;
+    rq2_half_7 <= \$353 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$322 ;
+    rq2_half_8 <= \$354 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$323 ;
+    rq2_mask_1 <= \$355 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$324 ;
+    rq2_mask_2 <= \$356 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$325 ;
+    rq2_mask_3 <= \$357 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$326 ;
+    rq2_mask_4 <= \$358 ;
   always @(posedge clk)
-    rq2_x <= \$327 ;
+    rq2_mask_5 <= \$359 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$328 ;
+    rq2_mask_6 <= \$360 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$329 ;
+    rq2_mask_7 <= \$361 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$330 ;
+    rq2_mask_8 <= \$362 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$331 ;
+    rq2_x <= \$363 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$332 ;
+    rq2_x0_0 <= \$364 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$333 ;
+    rq2_m0_0 <= \$365 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$334 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$335 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$336 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$337 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$338 ;
-  always @(posedge clk)
-    rq2_m1_0 <= \$339 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$340 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$341 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$342 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$343 ;
-  always @(posedge clk)
-    rq2_m1_1 <= \$344 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$345 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$346 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$347 ;
-  always @(posedge clk)
-    rq2_prod <= \$348 ;
-  always @(posedge clk)
-    rq2_floor <= \$349 ;
-  always @(posedge clk)
-    rq2_above <= \$350 ;
-  always @(posedge clk)
-    rq2_tie <= \$351 ;
-  always @(posedge clk)
-    rq2_code <= \$352 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$353 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$354 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$355 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$356 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$357 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$358 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$359 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$360 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$361 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$362 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$363 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$364 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$365 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$366 ;
-  always @(posedge clk)
-    rq3_shift_7 <= \$367 ;
-  always @(posedge clk)
-    rq3_shift_8 <= \$368 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$369 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$370 ;
+    rq2_part0_0 <= \$366 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$372  = rq3_half_3;
+    \$368  = rq2_part0_0_r;
     if (rst) begin
-      \$372  = 33'h000000000;
+      \$368  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$373  = rq3_half_4;
+    \$369  = rq2_x[16:0];
     if (rst) begin
-      \$373  = 33'h000000000;
+      \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$374  = rq3_half_5;
+    \$370  = rq2_mult_1[24:17];
     if (rst) begin
-      \$374  = 33'h000000000;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$375  = rq3_half_6;
+    \$371  = \$99 ;
     if (rst) begin
-      \$375  = 33'h000000000;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$376  = rq3_half_7;
+    \$372  = rq2_part0_1;
     if (rst) begin
-      \$376  = 33'h000000000;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$377  = \$110 ;
+    \$373  = rq2_part0_1_r;
     if (rst) begin
-      \$377  = 33'h000000000;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$378  = rq3_mask_1;
+    \$374  = rq2_x[21:17];
     if (rst) begin
-      \$378  = 33'h000000000;
+      \$374  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$379  = rq3_mask_2;
+    \$375  = rq2_mult_1[16:0];
     if (rst) begin
-      \$379  = 33'h000000000;
+      \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$380  = rq3_mask_3;
+    \$376  = \$100 ;
     if (rst) begin
-      \$380  = 33'h000000000;
+      \$376  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$381  = rq3_mask_4;
+    \$377  = rq2_part1_0;
     if (rst) begin
-      \$381  = 33'h000000000;
+      \$377  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$382  = rq3_mask_5;
+    \$378  = rq2_part1_0_r;
     if (rst) begin
-      \$382  = 33'h000000000;
+      \$378  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$383  = rq3_mask_6;
+    \$379  = rq2_x[21:17];
     if (rst) begin
-      \$383  = 33'h000000000;
+      \$379  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$384  = rq3_mask_7;
+    \$380  = rq2_mult_1[24:17];
     if (rst) begin
-      \$384  = 33'h000000000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$385  = i__payload[87:66];
+    \$381  = \$101 ;
     if (rst) begin
-      \$385  = 22'h000000;
+      \$381  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$386  = rq3_x[16:0];
+    \$382  = rq2_part1_1;
     if (rst) begin
-      \$386  = 17'h00000;
+      \$382  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$387  = rq3_mult_1[16:0];
+    \$383  = rq2_part1_1_r;
     if (rst) begin
-      \$387  = 17'h00000;
+      \$383  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$388  = \$111 ;
+    \$384  = \$109 [46:0];
     if (rst) begin
-      \$388  = 34'h000000000;
+      \$384  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$389  = rq3_part0_0;
+    \$385  = \$110 ;
     if (rst) begin
-      \$389  = 34'h000000000;
+      \$385  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$390  = rq3_part0_0_r;
+    \$386  = \$111 ;
     if (rst) begin
-      \$390  = 34'h000000000;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$391  = rq3_x[16:0];
+    \$387  = \$114 ;
     if (rst) begin
-      \$391  = 17'h00000;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$392  = rq3_mult_1[24:17];
+    \$388  = \$118 [7:0];
     if (rst) begin
-      \$392  = 8'h00;
+      \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$393  = \$112 ;
+    \$389  = \$123 ;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$390  = \$128 ;
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$391  = \$129 ;
+    if (rst) begin
+      \$391  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$392  = rq3_mult_1;
+    if (rst) begin
+      \$392  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$393  = rq3_mult_2;
     if (rst) begin
       \$393  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$394  = rq3_part0_1;
+    \$394  = rq3_mult_3;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$395  = rq3_part0_1_r;
+    \$395  = rq3_mult_4;
     if (rst) begin
       \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$396  = rq3_x[21:17];
+    \$396  = rq3_mult_5;
     if (rst) begin
-      \$396  = 5'h00;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$397  = rq3_mult_1[16:0];
+    \$397  = rq3_mult_6;
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$398  = \$113 ;
+    \$398  = rq3_mult_7;
     if (rst) begin
-      \$398  = 22'h000000;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$399  = rq3_part1_0;
+    \$399  = \$130 ;
     if (rst) begin
-      \$399  = 22'h000000;
+      \$399  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$400  = rq3_part1_0_r;
+    \$400  = rq3_shift_1;
     if (rst) begin
-      \$400  = 22'h000000;
+      \$400  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$401  = rq3_x[21:17];
+    \$401  = rq3_shift_2;
     if (rst) begin
-      \$401  = 5'h00;
+      \$401  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$402  = rq3_mult_1[24:17];
+    \$402  = rq3_shift_3;
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$403  = \$114 ;
+    \$403  = rq3_shift_4;
     if (rst) begin
-      \$403  = 13'h0000;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$404  = rq3_part1_1;
+    \$404  = rq3_shift_5;
     if (rst) begin
-      \$404  = 13'h0000;
+      \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$405  = rq3_part1_1_r;
+    \$405  = rq3_shift_6;
     if (rst) begin
-      \$405  = 13'h0000;
+      \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$406  = \$122 [46:0];
+    \$406  = rq3_shift_7;
     if (rst) begin
-      \$406  = 47'h000000000000;
+      \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$407  = \$123 ;
+    \$407  = \$131 ;
     if (rst) begin
-      \$407  = 47'h000000000000;
+      \$407  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$408  = \$124 ;
+    \$408  = rq3_half_1;
     if (rst) begin
-      \$408  = 1'h0;
+      \$408  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$409  = \$127 ;
+    \$409  = rq3_half_2;
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$410  = \$131 ;
+    \$410  = rq3_half_3;
     if (rst) begin
-      \$410  = 49'h0000000000000;
+      \$410  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$411  = \$20 [3:0];
+    \$411  = rq3_half_4;
     if (rst) begin
-      \$411  = 4'h0;
+      \$411  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$412  = \$132 ;
+    \$412  = rq3_half_5;
     if (rst) begin
-      \$412  = 1'h1;
+      \$412  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$413  = \$signature__addr ;
-    if (\$139 ) begin
-      \$413  = \$142 [3:0];
-    end
+    \$413  = rq3_half_6;
     if (rst) begin
-      \$413  = 4'h0;
+      \$413  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$414  = rport__addr;
-    if (\$146 ) begin
-      \$414  = \$149 [3:0];
-    end
+    \$414  = rq3_half_7;
     if (rst) begin
-      \$414  = 4'h0;
+      \$414  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$415  = \$162 [3:0];
+    \$415  = \$132 ;
     if (rst) begin
-      \$415  = 4'h0;
+      \$415  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$416  = o__valid;
-    if (\$164 ) begin
-      \$416  = \$166 ;
-    end
+    \$416  = rq3_mask_1;
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$417  = o__payload;
-    if (\$164 ) begin
-      \$417  = \$168 ;
+    \$417  = rq3_mask_2;
+    if (rst) begin
+      \$417  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$418  = rq3_mask_3;
+    if (rst) begin
+      \$418  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$419  = rq3_mask_4;
+    if (rst) begin
+      \$419  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$420  = rq3_mask_5;
+    if (rst) begin
+      \$420  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$421  = rq3_mask_6;
+    if (rst) begin
+      \$421  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$422  = rq3_mask_7;
+    if (rst) begin
+      \$422  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$423  = i__payload[87:66];
+    if (rst) begin
+      \$423  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$424  = rq3_x[16:0];
+    if (rst) begin
+      \$424  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$425  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$425  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$426  = \$133 ;
+    if (rst) begin
+      \$426  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$427  = rq3_part0_0;
+    if (rst) begin
+      \$427  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$428  = rq3_part0_0_r;
+    if (rst) begin
+      \$428  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$429  = rq3_x[16:0];
+    if (rst) begin
+      \$429  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$430  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$430  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$431  = \$134 ;
+    if (rst) begin
+      \$431  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$432  = rq3_part0_1;
+    if (rst) begin
+      \$432  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$433  = rq3_part0_1_r;
+    if (rst) begin
+      \$433  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$434  = rq3_x[21:17];
+    if (rst) begin
+      \$434  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$435  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$435  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$436  = \$135 ;
+    if (rst) begin
+      \$436  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$437  = rq3_part1_0;
+    if (rst) begin
+      \$437  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$438  = rq3_part1_0_r;
+    if (rst) begin
+      \$438  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$439  = rq3_x[21:17];
+    if (rst) begin
+      \$439  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$440  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$440  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$441  = \$136 ;
+    if (rst) begin
+      \$441  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$442  = rq3_part1_1;
+    if (rst) begin
+      \$442  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$443  = rq3_part1_1_r;
+    if (rst) begin
+      \$443  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$444  = \$144 [46:0];
+    if (rst) begin
+      \$444  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$445  = \$145 ;
+    if (rst) begin
+      \$445  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$446  = \$146 ;
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$447  = \$149 ;
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$448  = \$153 [7:0];
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$449  = \$158 ;
+    if (rst) begin
+      \$449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$450  = \$163 ;
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$451  = \$12 [3:0];
+    if (rst) begin
+      \$451  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$452  = \$164 ;
+    if (rst) begin
+      \$452  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$453  = \$signature__addr ;
+    if (\$171 ) begin
+      \$453  = \$174 [3:0];
     end
     if (rst) begin
-      \$417  = 32'd0;
+      \$453  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$454  = rport__addr;
+    if (\$178 ) begin
+      \$454  = \$181 [3:0];
+    end
+    if (rst) begin
+      \$454  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$455  = \$194 [3:0];
+    if (rst) begin
+      \$455  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$456  = o__valid;
+    if (\$196 ) begin
+      \$456  = \$198 ;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$457  = o__payload;
+    if (\$196 ) begin
+      \$457  = \$200 ;
+    end
+    if (rst) begin
+      \$457  = 32'd0;
     end
   end
   always @* begin
@@ -17277,21 +17985,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$32  = 25'h133034b;
+          \$24  = 25'h133034b;
       3'h1:
-          \$32  = 25'h1606cb9;
+          \$24  = 25'h1606cb9;
       3'h2:
-          \$32  = 25'h11236f2;
+          \$24  = 25'h11236f2;
       3'h3:
-          \$32  = 25'h13a52fc;
+          \$24  = 25'h13a52fc;
       3'h4:
-          \$32  = 25'h154b901;
+          \$24  = 25'h154b901;
       3'h5:
-          \$32  = 25'h15d3e0f;
+          \$24  = 25'h15d3e0f;
       3'h6:
-          \$32  = 25'h111937c;
+          \$24  = 25'h111937c;
       3'h7:
-          \$32  = 25'h1bce602;
+          \$24  = 25'h1bce602;
     endcase
   end
   always @* begin
@@ -17299,21 +18007,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h1:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h2:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h3:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
       3'h4:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h5:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h6:
-          \$33  = 6'h20;
+          \$25  = 6'h20;
       3'h7:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
     endcase
   end
   always @* begin
@@ -17321,21 +18029,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h1:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h2:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h3:
-          \$34  = 33'h100000000;
+          \$26  = 33'h100000000;
       3'h4:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h5:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h6:
-          \$34  = 33'h080000000;
+          \$26  = 33'h080000000;
       3'h7:
-          \$34  = 33'h100000000;
+          \$26  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -17343,21 +18051,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h1:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h2:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h3:
-          \$35  = 33'h1ffffffff;
+          \$27  = 33'h1ffffffff;
       3'h4:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h5:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h6:
-          \$35  = 33'h0ffffffff;
+          \$27  = 33'h0ffffffff;
       3'h7:
-          \$35  = 33'h1ffffffff;
+          \$27  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -17365,21 +18073,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$57  = 25'h119076c;
+          \$59  = 25'h119076c;
       3'h1:
-          \$57  = 25'h19cef9b;
+          \$59  = 25'h19cef9b;
       3'h2:
-          \$57  = 25'h1af87cd;
+          \$59  = 25'h1af87cd;
       3'h3:
-          \$57  = 25'h1a3de2f;
+          \$59  = 25'h1a3de2f;
       3'h4:
-          \$57  = 25'h1cf9d2c;
+          \$59  = 25'h1cf9d2c;
       3'h5:
-          \$57  = 25'h19cda69;
+          \$59  = 25'h19cda69;
       3'h6:
-          \$57  = 25'h1aa0091;
+          \$59  = 25'h1aa0091;
       3'h7:
-          \$57  = 25'h1feaf32;
+          \$59  = 25'h1feaf32;
     endcase
   end
   always @* begin
@@ -17387,21 +18095,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       3'h1:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
       3'h2:
-          \$58  = 6'h22;
+          \$60  = 6'h22;
       3'h3:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
       3'h4:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
       3'h5:
-          \$58  = 6'h20;
+          \$60  = 6'h20;
       3'h6:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
       3'h7:
-          \$58  = 6'h21;
+          \$60  = 6'h21;
     endcase
   end
   always @* begin
@@ -17409,21 +18117,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$59  = 34'h080000000;
+          \$61  = 34'h080000000;
       3'h1:
-          \$59  = 34'h100000000;
+          \$61  = 34'h100000000;
       3'h2:
-          \$59  = 34'h200000000;
+          \$61  = 34'h200000000;
       3'h3:
-          \$59  = 34'h100000000;
+          \$61  = 34'h100000000;
       3'h4:
-          \$59  = 34'h100000000;
+          \$61  = 34'h100000000;
       3'h5:
-          \$59  = 34'h080000000;
+          \$61  = 34'h080000000;
       3'h6:
-          \$59  = 34'h100000000;
+          \$61  = 34'h100000000;
       3'h7:
-          \$59  = 34'h100000000;
+          \$61  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -17431,21 +18139,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$60  = 34'h0ffffffff;
+          \$62  = 34'h0ffffffff;
       3'h1:
-          \$60  = 34'h1ffffffff;
+          \$62  = 34'h1ffffffff;
       3'h2:
-          \$60  = 34'h3ffffffff;
+          \$62  = 34'h3ffffffff;
       3'h3:
-          \$60  = 34'h1ffffffff;
+          \$62  = 34'h1ffffffff;
       3'h4:
-          \$60  = 34'h1ffffffff;
+          \$62  = 34'h1ffffffff;
       3'h5:
-          \$60  = 34'h0ffffffff;
+          \$62  = 34'h0ffffffff;
       3'h6:
-          \$60  = 34'h1ffffffff;
+          \$62  = 34'h1ffffffff;
       3'h7:
-          \$60  = 34'h1ffffffff;
+          \$62  = 34'h1ffffffff;
     endcase
   end
   always @* begin
@@ -17453,21 +18161,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$82  = 25'h19da8ec;
+          \$94  = 25'h19da8ec;
       3'h1:
-          \$82  = 25'h10f8e29;
+          \$94  = 25'h10f8e29;
       3'h2:
-          \$82  = 25'h182ff57;
+          \$94  = 25'h182ff57;
       3'h3:
-          \$82  = 25'h1414d2c;
+          \$94  = 25'h1414d2c;
       3'h4:
-          \$82  = 25'h194a68b;
+          \$94  = 25'h194a68b;
       3'h5:
-          \$82  = 25'h10db370;
+          \$94  = 25'h10db370;
       3'h6:
-          \$82  = 25'h12e462d;
+          \$94  = 25'h12e462d;
       3'h7:
-          \$82  = 25'h1dc4873;
+          \$94  = 25'h1dc4873;
     endcase
   end
   always @* begin
@@ -17475,21 +18183,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$83  = 6'h21;
+          \$95  = 6'h21;
       3'h1:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h2:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h3:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h4:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h5:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h6:
-          \$83  = 6'h20;
+          \$95  = 6'h20;
       3'h7:
-          \$83  = 6'h21;
+          \$95  = 6'h21;
     endcase
   end
   always @* begin
@@ -17497,21 +18205,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$84  = 33'h100000000;
+          \$96  = 33'h100000000;
       3'h1:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h2:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h3:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h4:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h5:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h6:
-          \$84  = 33'h080000000;
+          \$96  = 33'h080000000;
       3'h7:
-          \$84  = 33'h100000000;
+          \$96  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -17519,21 +18227,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$85  = 33'h1ffffffff;
+          \$97  = 33'h1ffffffff;
       3'h1:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h2:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h3:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h4:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h5:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h6:
-          \$85  = 33'h0ffffffff;
+          \$97  = 33'h0ffffffff;
       3'h7:
-          \$85  = 33'h1ffffffff;
+          \$97  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -17541,21 +18249,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$107  = 25'h1dbb30d;
+          \$129  = 25'h1dbb30d;
       3'h1:
-          \$107  = 25'h19f554e;
+          \$129  = 25'h19f554e;
       3'h2:
-          \$107  = 25'h11df568;
+          \$129  = 25'h11df568;
       3'h3:
-          \$107  = 25'h1deda86;
+          \$129  = 25'h1deda86;
       3'h4:
-          \$107  = 25'h1011098;
+          \$129  = 25'h1011098;
       3'h5:
-          \$107  = 25'h186b80a;
+          \$129  = 25'h186b80a;
       3'h6:
-          \$107  = 25'h174755e;
+          \$129  = 25'h174755e;
       3'h7:
-          \$107  = 25'h11cb501;
+          \$129  = 25'h11cb501;
     endcase
   end
   always @* begin
@@ -17563,21 +18271,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$108  = 6'h21;
+          \$130  = 6'h21;
       3'h1:
-          \$108  = 6'h21;
+          \$130  = 6'h21;
       3'h2:
-          \$108  = 6'h21;
+          \$130  = 6'h21;
       3'h3:
-          \$108  = 6'h21;
+          \$130  = 6'h21;
       3'h4:
-          \$108  = 6'h20;
+          \$130  = 6'h20;
       3'h5:
-          \$108  = 6'h21;
+          \$130  = 6'h21;
       3'h6:
-          \$108  = 6'h21;
+          \$130  = 6'h21;
       3'h7:
-          \$108  = 6'h20;
+          \$130  = 6'h20;
     endcase
   end
   always @* begin
@@ -17585,21 +18293,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$109  = 33'h100000000;
+          \$131  = 33'h100000000;
       3'h1:
-          \$109  = 33'h100000000;
+          \$131  = 33'h100000000;
       3'h2:
-          \$109  = 33'h100000000;
+          \$131  = 33'h100000000;
       3'h3:
-          \$109  = 33'h100000000;
+          \$131  = 33'h100000000;
       3'h4:
-          \$109  = 33'h080000000;
+          \$131  = 33'h080000000;
       3'h5:
-          \$109  = 33'h100000000;
+          \$131  = 33'h100000000;
       3'h6:
-          \$109  = 33'h100000000;
+          \$131  = 33'h100000000;
       3'h7:
-          \$109  = 33'h080000000;
+          \$131  = 33'h080000000;
     endcase
   end
   always @* begin
@@ -17607,1449 +18315,1197 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$110  = 33'h1ffffffff;
+          \$132  = 33'h1ffffffff;
       3'h1:
-          \$110  = 33'h1ffffffff;
+          \$132  = 33'h1ffffffff;
       3'h2:
-          \$110  = 33'h1ffffffff;
+          \$132  = 33'h1ffffffff;
       3'h3:
-          \$110  = 33'h1ffffffff;
+          \$132  = 33'h1ffffffff;
       3'h4:
-          \$110  = 33'h0ffffffff;
+          \$132  = 33'h0ffffffff;
       3'h5:
-          \$110  = 33'h1ffffffff;
+          \$132  = 33'h1ffffffff;
       3'h6:
-          \$110  = 33'h1ffffffff;
+          \$132  = 33'h1ffffffff;
       3'h7:
-          \$110  = 33'h0ffffffff;
+          \$132  = 33'h0ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$169  = group;
-    if (\$27 ) begin
-      \$169  = \$30 [2:0];
+    \$201  = group;
+    if (\$19 ) begin
+      \$201  = \$22 [2:0];
     end
     if (rst) begin
-      \$169  = 3'h0;
+      \$201  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$170  = \$31 ;
+    \$202  = \$23 ;
     if (rst) begin
-      \$170  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$171  = rq_valid_1;
+    \$203  = rq_valid_1;
     if (rst) begin
-      \$171  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$172  = rq_valid_2;
+    \$204  = rq_valid_2;
     if (rst) begin
-      \$172  = 1'h0;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$173  = rq_valid_3;
+    \$205  = rq_valid_3;
     if (rst) begin
-      \$173  = 1'h0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$174  = rq_valid_4;
+    \$206  = rq_valid_4;
     if (rst) begin
-      \$174  = 1'h0;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$175  = rq_valid_5;
+    \$207  = rq_valid_5;
     if (rst) begin
-      \$175  = 1'h0;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$176  = rq_valid_6;
+    \$208  = rq_valid_6;
     if (rst) begin
-      \$176  = 1'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$177  = rq_valid_7;
+    \$209  = rq_valid_7;
     if (rst) begin
-      \$177  = 1'h0;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$178  = rq_valid_8;
+    \$210  = rq_valid_8;
     if (rst) begin
-      \$178  = 1'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$179  = \$32 ;
+    \$211  = \$24 ;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$180  = rq0_mult_1;
+    \$212  = rq0_mult_1;
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$181  = rq0_mult_2;
+    \$213  = rq0_mult_2;
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$182  = rq0_mult_3;
+    \$214  = rq0_mult_3;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$183  = rq0_mult_4;
+    \$215  = rq0_mult_4;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$184  = rq0_mult_5;
+    \$216  = rq0_mult_5;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$185  = rq0_mult_6;
+    \$217  = rq0_mult_6;
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$186  = rq0_mult_7;
+    \$218  = rq0_mult_7;
     if (rst) begin
-      \$186  = 25'h0000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$187  = \$33 ;
+    \$219  = \$25 ;
     if (rst) begin
-      \$187  = 6'h00;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$188  = rq0_shift_1;
+    \$220  = rq0_shift_1;
     if (rst) begin
-      \$188  = 6'h00;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$189  = rq0_shift_2;
+    \$221  = rq0_shift_2;
     if (rst) begin
-      \$189  = 6'h00;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$190  = rq0_shift_3;
+    \$222  = rq0_shift_3;
     if (rst) begin
-      \$190  = 6'h00;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$191  = rq0_shift_4;
+    \$223  = rq0_shift_4;
     if (rst) begin
-      \$191  = 6'h00;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$192  = rq0_shift_5;
+    \$224  = rq0_shift_5;
     if (rst) begin
-      \$192  = 6'h00;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$193  = rq0_shift_6;
+    \$225  = rq0_shift_6;
     if (rst) begin
-      \$193  = 6'h00;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$194  = rq0_shift_7;
+    \$226  = rq0_shift_7;
     if (rst) begin
-      \$194  = 6'h00;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$195  = \$34 ;
+    \$227  = \$26 ;
     if (rst) begin
-      \$195  = 33'h000000000;
+      \$227  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$196  = rq0_half_1;
+    \$228  = rq0_half_1;
     if (rst) begin
-      \$196  = 33'h000000000;
+      \$228  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$197  = rq0_half_2;
+    \$229  = rq0_half_2;
     if (rst) begin
-      \$197  = 33'h000000000;
+      \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$198  = rq0_half_3;
+    \$230  = rq0_half_3;
     if (rst) begin
-      \$198  = 33'h000000000;
+      \$230  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$199  = rq0_half_4;
+    \$231  = rq0_half_4;
     if (rst) begin
-      \$199  = 33'h000000000;
+      \$231  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$200  = rq0_half_5;
+    \$232  = rq0_half_5;
     if (rst) begin
-      \$200  = 33'h000000000;
+      \$232  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$201  = rq0_half_6;
+    \$233  = rq0_half_6;
     if (rst) begin
-      \$201  = 33'h000000000;
+      \$233  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$202  = rq0_half_7;
+    \$234  = rq0_half_7;
     if (rst) begin
-      \$202  = 33'h000000000;
+      \$234  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$203  = \$35 ;
+    \$235  = \$27 ;
     if (rst) begin
-      \$203  = 33'h000000000;
+      \$235  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$204  = rq0_mask_1;
+    \$236  = rq0_mask_1;
     if (rst) begin
-      \$204  = 33'h000000000;
+      \$236  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$205  = rq0_mask_2;
+    \$237  = rq0_mask_2;
     if (rst) begin
-      \$205  = 33'h000000000;
+      \$237  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$206  = rq0_mask_3;
+    \$238  = rq0_mask_3;
     if (rst) begin
-      \$206  = 33'h000000000;
+      \$238  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$207  = rq0_mask_4;
+    \$239  = rq0_mask_4;
     if (rst) begin
-      \$207  = 33'h000000000;
+      \$239  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$208  = rq0_mask_5;
+    \$240  = rq0_mask_5;
     if (rst) begin
-      \$208  = 33'h000000000;
+      \$240  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$209  = rq0_mask_6;
+    \$241  = rq0_mask_6;
     if (rst) begin
-      \$209  = 33'h000000000;
+      \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$210  = rq0_mask_7;
+    \$242  = rq0_mask_7;
     if (rst) begin
-      \$210  = 33'h000000000;
+      \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$211  = i__payload[21:0];
+    \$243  = i__payload[21:0];
     if (rst) begin
-      \$211  = 22'h000000;
+      \$243  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$212  = rq0_x[16:0];
+    \$244  = rq0_x[16:0];
     if (rst) begin
-      \$212  = 17'h00000;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$213  = rq0_mult_1[16:0];
+    \$245  = rq0_mult_1[16:0];
     if (rst) begin
-      \$213  = 17'h00000;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$214  = \$36 ;
+    \$246  = \$28 ;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$215  = rq0_part0_0;
+    \$247  = rq0_part0_0;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$216  = rq0_part0_0_r;
+    \$248  = rq0_part0_0_r;
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$217  = rq0_x[16:0];
+    \$249  = rq0_x[16:0];
     if (rst) begin
-      \$217  = 17'h00000;
+      \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$218  = rq0_mult_1[24:17];
+    \$250  = rq0_mult_1[24:17];
     if (rst) begin
-      \$218  = 8'h00;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$219  = \$37 ;
+    \$251  = \$29 ;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$220  = rq0_part0_1;
+    \$252  = rq0_part0_1;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$221  = rq0_part0_1_r;
+    \$253  = rq0_part0_1_r;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$222  = rq0_x[21:17];
+    \$254  = rq0_x[21:17];
     if (rst) begin
-      \$222  = 5'h00;
+      \$254  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$223  = rq0_mult_1[16:0];
+    \$255  = rq0_mult_1[16:0];
     if (rst) begin
-      \$223  = 17'h00000;
+      \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$224  = \$38 ;
+    \$256  = \$30 ;
     if (rst) begin
-      \$224  = 22'h000000;
+      \$256  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$225  = rq0_part1_0;
+    \$257  = rq0_part1_0;
     if (rst) begin
-      \$225  = 22'h000000;
+      \$257  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$226  = rq0_part1_0_r;
+    \$258  = rq0_part1_0_r;
     if (rst) begin
-      \$226  = 22'h000000;
+      \$258  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$227  = rq0_x[21:17];
+    \$259  = rq0_x[21:17];
     if (rst) begin
-      \$227  = 5'h00;
+      \$259  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$228  = rq0_mult_1[24:17];
+    \$260  = rq0_mult_1[24:17];
     if (rst) begin
-      \$228  = 8'h00;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$229  = \$39 ;
+    \$261  = \$31 ;
     if (rst) begin
-      \$229  = 13'h0000;
+      \$261  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$230  = rq0_part1_1;
+    \$262  = rq0_part1_1;
     if (rst) begin
-      \$230  = 13'h0000;
+      \$262  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$231  = rq0_part1_1_r;
+    \$263  = rq0_part1_1_r;
     if (rst) begin
-      \$231  = 13'h0000;
+      \$263  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$232  = \$47 [46:0];
+    \$264  = \$39 [46:0];
     if (rst) begin
-      \$232  = 47'h000000000000;
+      \$264  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$233  = \$48 ;
+    \$265  = \$40 ;
     if (rst) begin
-      \$233  = 47'h000000000000;
+      \$265  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$234  = \$49 ;
+    \$266  = \$41 ;
     if (rst) begin
-      \$234  = 1'h0;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$235  = \$52 ;
+    \$267  = \$44 ;
     if (rst) begin
-      \$235  = 1'h0;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$236  = \$56 ;
+    \$268  = \$48 [7:0];
     if (rst) begin
-      \$236  = 49'h0000000000000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$237  = \$57 ;
+    \$269  = \$53 ;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$238  = rq1_mult_1;
+    \$270  = \$58 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$239  = rq1_mult_2;
+    \$271  = \$59 ;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$240  = rq1_mult_3;
+    \$272  = rq1_mult_1;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$241  = rq1_mult_4;
+    \$273  = rq1_mult_2;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$242  = rq1_mult_5;
+    \$274  = rq1_mult_3;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$243  = rq1_mult_6;
+    \$275  = rq1_mult_4;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$244  = rq1_mult_7;
+    \$276  = rq1_mult_5;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$245  = \$58 ;
-    if (rst) begin
-      \$245  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$246  = rq1_shift_1;
-    if (rst) begin
-      \$246  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$247  = rq1_shift_2;
-    if (rst) begin
-      \$247  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$248  = rq1_shift_3;
-    if (rst) begin
-      \$248  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$249  = rq1_shift_4;
-    if (rst) begin
-      \$249  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$250  = rq1_shift_5;
-    if (rst) begin
-      \$250  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$251  = rq1_shift_6;
-    if (rst) begin
-      \$251  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$252  = rq1_shift_7;
-    if (rst) begin
-      \$252  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$253  = \$59 ;
-    if (rst) begin
-      \$253  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$254  = rq1_half_1;
-    if (rst) begin
-      \$254  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$255  = rq1_half_2;
-    if (rst) begin
-      \$255  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$256  = rq1_half_3;
-    if (rst) begin
-      \$256  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$257  = rq1_half_4;
-    if (rst) begin
-      \$257  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$258  = rq1_half_5;
-    if (rst) begin
-      \$258  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$259  = rq1_half_6;
-    if (rst) begin
-      \$259  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$260  = rq1_half_7;
-    if (rst) begin
-      \$260  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$261  = \$60 ;
-    if (rst) begin
-      \$261  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$262  = rq1_mask_1;
-    if (rst) begin
-      \$262  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$263  = rq1_mask_2;
-    if (rst) begin
-      \$263  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$264  = rq1_mask_3;
-    if (rst) begin
-      \$264  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$265  = rq1_mask_4;
-    if (rst) begin
-      \$265  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$266  = rq1_mask_5;
-    if (rst) begin
-      \$266  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$267  = rq1_mask_6;
-    if (rst) begin
-      \$267  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$268  = rq1_mask_7;
-    if (rst) begin
-      \$268  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$269  = i__payload[43:22];
-    if (rst) begin
-      \$269  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$270  = rq1_x[16:0];
-    if (rst) begin
-      \$270  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$271  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$271  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$272  = \$61 ;
-    if (rst) begin
-      \$272  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$273  = rq1_part0_0;
-    if (rst) begin
-      \$273  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$274  = rq1_part0_0_r;
-    if (rst) begin
-      \$274  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$275  = rq1_x[16:0];
-    if (rst) begin
-      \$275  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$276  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$276  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$277  = \$62 ;
+    \$277  = rq1_mult_6;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$278  = rq1_part0_1;
+    \$278  = rq1_mult_7;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$279  = rq1_part0_1_r;
+    \$279  = \$60 ;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$280  = rq1_x[21:17];
+    \$280  = rq1_shift_1;
     if (rst) begin
-      \$280  = 5'h00;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$281  = rq1_mult_1[16:0];
+    \$281  = rq1_shift_2;
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$282  = \$63 ;
+    \$282  = rq1_shift_3;
     if (rst) begin
-      \$282  = 22'h000000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$283  = rq1_part1_0;
+    \$283  = rq1_shift_4;
     if (rst) begin
-      \$283  = 22'h000000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$284  = rq1_part1_0_r;
+    \$284  = rq1_shift_5;
     if (rst) begin
-      \$284  = 22'h000000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$285  = rq1_x[21:17];
+    \$285  = rq1_shift_6;
     if (rst) begin
-      \$285  = 5'h00;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$286  = rq1_mult_1[24:17];
+    \$286  = rq1_shift_7;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$287  = \$64 ;
+    \$287  = \$61 ;
     if (rst) begin
-      \$287  = 13'h0000;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$288  = rq1_part1_1;
+    \$288  = rq1_half_1;
     if (rst) begin
-      \$288  = 13'h0000;
+      \$288  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$289  = rq1_part1_1_r;
+    \$289  = rq1_half_2;
     if (rst) begin
-      \$289  = 13'h0000;
+      \$289  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$290  = \$72 [46:0];
+    \$290  = rq1_half_3;
     if (rst) begin
-      \$290  = 47'h000000000000;
+      \$290  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$291  = \$73 ;
+    \$291  = rq1_half_4;
     if (rst) begin
-      \$291  = 47'h000000000000;
+      \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$292  = \$74 ;
+    \$292  = rq1_half_5;
     if (rst) begin
-      \$292  = 1'h0;
+      \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$293  = \$77 ;
+    \$293  = rq1_half_6;
     if (rst) begin
-      \$293  = 1'h0;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$294  = \$81 ;
+    \$294  = rq1_half_7;
     if (rst) begin
-      \$294  = 49'h0000000000000;
+      \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$295  = \$82 ;
+    \$295  = \$62 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$296  = rq2_mult_1;
+    \$296  = rq1_mask_1;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$297  = rq2_mult_2;
+    \$297  = rq1_mask_2;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$298  = rq2_mult_3;
+    \$298  = rq1_mask_3;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$299  = rq2_mult_4;
+    \$299  = rq1_mask_4;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$300  = rq2_mult_5;
+    \$300  = rq1_mask_5;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$301  = rq2_mult_6;
+    \$301  = rq1_mask_6;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$302  = rq2_mult_7;
+    \$302  = rq1_mask_7;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$303  = \$83 ;
+    \$303  = i__payload[43:22];
     if (rst) begin
-      \$303  = 6'h00;
+      \$303  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$304  = rq2_shift_1;
+    \$304  = rq1_x[16:0];
     if (rst) begin
-      \$304  = 6'h00;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$305  = rq2_shift_2;
+    \$305  = rq1_mult_1[16:0];
     if (rst) begin
-      \$305  = 6'h00;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$306  = rq2_shift_3;
+    \$306  = \$63 ;
     if (rst) begin
-      \$306  = 6'h00;
+      \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$307  = rq2_shift_4;
+    \$307  = rq1_part0_0;
     if (rst) begin
-      \$307  = 6'h00;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$308  = rq2_shift_5;
+    \$308  = rq1_part0_0_r;
     if (rst) begin
-      \$308  = 6'h00;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$309  = rq2_shift_6;
+    \$309  = rq1_x[16:0];
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$310  = rq2_shift_7;
+    \$310  = rq1_mult_1[24:17];
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$311  = \$84 ;
+    \$311  = \$64 ;
     if (rst) begin
-      \$311  = 33'h000000000;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$312  = rq2_half_1;
+    \$312  = rq1_part0_1;
     if (rst) begin
-      \$312  = 33'h000000000;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$313  = rq2_half_2;
+    \$313  = rq1_part0_1_r;
     if (rst) begin
-      \$313  = 33'h000000000;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$314  = rq2_half_3;
+    \$314  = rq1_x[21:17];
     if (rst) begin
-      \$314  = 33'h000000000;
+      \$314  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$315  = rq2_half_4;
+    \$315  = rq1_mult_1[16:0];
     if (rst) begin
-      \$315  = 33'h000000000;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$316  = rq2_half_5;
+    \$316  = \$65 ;
     if (rst) begin
-      \$316  = 33'h000000000;
+      \$316  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$317  = rq2_half_6;
+    \$317  = rq1_part1_0;
     if (rst) begin
-      \$317  = 33'h000000000;
+      \$317  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = rq2_half_7;
+    \$318  = rq1_part1_0_r;
     if (rst) begin
-      \$318  = 33'h000000000;
+      \$318  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$319  = \$85 ;
+    \$319  = rq1_x[21:17];
     if (rst) begin
-      \$319  = 33'h000000000;
+      \$319  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = rq2_mask_1;
+    \$320  = rq1_mult_1[24:17];
     if (rst) begin
-      \$320  = 33'h000000000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$321  = rq2_mask_2;
+    \$321  = \$66 ;
     if (rst) begin
-      \$321  = 33'h000000000;
+      \$321  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$322  = rq2_mask_3;
+    \$322  = rq1_part1_1;
     if (rst) begin
-      \$322  = 33'h000000000;
+      \$322  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$323  = rq2_mask_4;
+    \$323  = rq1_part1_1_r;
     if (rst) begin
-      \$323  = 33'h000000000;
+      \$323  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$324  = rq2_mask_5;
+    \$324  = \$74 [46:0];
     if (rst) begin
-      \$324  = 33'h000000000;
+      \$324  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$325  = rq2_mask_6;
+    \$325  = \$75 ;
     if (rst) begin
-      \$325  = 33'h000000000;
+      \$325  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$326  = rq2_mask_7;
+    \$326  = \$76 ;
     if (rst) begin
-      \$326  = 33'h000000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$327  = i__payload[65:44];
+    \$327  = \$79 ;
     if (rst) begin
-      \$327  = 22'h000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$328  = rq2_x[16:0];
+    \$328  = \$83 [7:0];
     if (rst) begin
-      \$328  = 17'h00000;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$329  = rq2_mult_1[16:0];
+    \$329  = \$88 ;
     if (rst) begin
-      \$329  = 17'h00000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$330  = \$86 ;
+    \$330  = \$93 ;
     if (rst) begin
-      \$330  = 34'h000000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$331  = rq2_part0_0;
+    \$331  = \$94 ;
     if (rst) begin
-      \$331  = 34'h000000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$332  = rq2_part0_0_r;
+    \$332  = rq2_mult_1;
     if (rst) begin
-      \$332  = 34'h000000000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$333  = rq2_x[16:0];
+    \$333  = rq2_mult_2;
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$334  = rq2_mult_1[24:17];
+    \$334  = rq2_mult_3;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$335  = \$87 ;
+    \$335  = rq2_mult_4;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$336  = rq2_part0_1;
+    \$336  = rq2_mult_5;
     if (rst) begin
       \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$337  = rq2_part0_1_r;
+    \$337  = rq2_mult_6;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$338  = rq2_x[21:17];
+    \$338  = rq2_mult_7;
     if (rst) begin
-      \$338  = 5'h00;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$339  = rq2_mult_1[16:0];
+    \$339  = \$95 ;
     if (rst) begin
-      \$339  = 17'h00000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$340  = \$88 ;
+    \$340  = rq2_shift_1;
     if (rst) begin
-      \$340  = 22'h000000;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$341  = rq2_part1_0;
+    \$341  = rq2_shift_2;
     if (rst) begin
-      \$341  = 22'h000000;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$342  = rq2_part1_0_r;
+    \$342  = rq2_shift_3;
     if (rst) begin
-      \$342  = 22'h000000;
+      \$342  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$343  = rq2_x[21:17];
+    \$343  = rq2_shift_4;
     if (rst) begin
-      \$343  = 5'h00;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$344  = rq2_mult_1[24:17];
+    \$344  = rq2_shift_5;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$345  = \$89 ;
+    \$345  = rq2_shift_6;
     if (rst) begin
-      \$345  = 13'h0000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$346  = rq2_part1_1;
+    \$346  = rq2_shift_7;
     if (rst) begin
-      \$346  = 13'h0000;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$347  = rq2_part1_1_r;
+    \$347  = \$96 ;
     if (rst) begin
-      \$347  = 13'h0000;
+      \$347  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$348  = \$97 [46:0];
+    \$348  = rq2_half_1;
     if (rst) begin
-      \$348  = 47'h000000000000;
+      \$348  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$349  = \$98 ;
+    \$349  = rq2_half_2;
     if (rst) begin
-      \$349  = 47'h000000000000;
+      \$349  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$350  = \$99 ;
+    \$350  = rq2_half_3;
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$351  = \$102 ;
+    \$351  = rq2_half_4;
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$352  = \$106 ;
+    \$352  = rq2_half_5;
     if (rst) begin
-      \$352  = 49'h0000000000000;
+      \$352  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$353  = \$107 ;
+    \$353  = rq2_half_6;
     if (rst) begin
-      \$353  = 25'h0000000;
+      \$353  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$354  = rq3_mult_1;
+    \$354  = rq2_half_7;
     if (rst) begin
-      \$354  = 25'h0000000;
+      \$354  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$355  = rq3_mult_2;
+    \$355  = \$97 ;
     if (rst) begin
-      \$355  = 25'h0000000;
+      \$355  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$356  = rq3_mult_3;
+    \$356  = rq2_mask_1;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$357  = rq3_mult_4;
+    \$357  = rq2_mask_2;
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$358  = rq3_mult_5;
+    \$358  = rq2_mask_3;
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$359  = rq3_mult_6;
+    \$359  = rq2_mask_4;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$360  = rq3_mult_7;
+    \$360  = rq2_mask_5;
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$360  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$361  = \$108 ;
+    \$361  = rq2_mask_6;
     if (rst) begin
-      \$361  = 6'h00;
+      \$361  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$362  = rq3_shift_1;
+    \$362  = rq2_mask_7;
     if (rst) begin
-      \$362  = 6'h00;
+      \$362  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$363  = rq3_shift_2;
+    \$363  = i__payload[65:44];
     if (rst) begin
-      \$363  = 6'h00;
+      \$363  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$364  = rq3_shift_3;
+    \$364  = rq2_x[16:0];
     if (rst) begin
-      \$364  = 6'h00;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$365  = rq3_shift_4;
+    \$365  = rq2_mult_1[16:0];
     if (rst) begin
-      \$365  = 6'h00;
+      \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$366  = rq3_shift_5;
+    \$366  = \$98 ;
     if (rst) begin
-      \$366  = 6'h00;
+      \$366  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$367  = rq3_shift_6;
+    \$367  = rq2_part0_0;
     if (rst) begin
-      \$367  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$368  = rq3_shift_7;
-    if (rst) begin
-      \$368  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$369  = \$109 ;
-    if (rst) begin
-      \$369  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$370  = rq3_half_1;
-    if (rst) begin
-      \$370  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$371  = rq3_half_2;
-    if (rst) begin
-      \$371  = 33'h000000000;
+      \$367  = 34'h000000000;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -19065,26 +19521,26 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
-  assign \$40  = { 1'h0, rq0_part0_0_rr };
-  assign \$42  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$44  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
-  assign \$46  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
-  assign \$65  = { 1'h0, rq1_part0_0_rr };
-  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr, 34'h000000000 };
-  assign \$90  = { 1'h0, rq2_part0_0_rr };
-  assign \$92  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$94  = { rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr, 17'h00000 };
-  assign \$96  = { rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr, 34'h000000000 };
-  assign \$115  = { 1'h0, rq3_part0_0_rr };
-  assign \$117  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$119  = { rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr, 17'h00000 };
-  assign \$121  = { rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr, 34'h000000000 };
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
+  assign \$32  = { 1'h0, rq0_part0_0_rr };
+  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$36  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
+  assign \$38  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
+  assign \$67  = { 1'h0, rq1_part0_0_rr };
+  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr, 34'h000000000 };
+  assign \$102  = { 1'h0, rq2_part0_0_rr };
+  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$106  = { rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr, 17'h00000 };
+  assign \$108  = { rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr, 34'h000000000 };
+  assign \$137  = { 1'h0, rq3_part0_0_rr };
+  assign \$139  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$141  = { rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr, 17'h00000 };
+  assign \$143  = { rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20033,267 +20489,307 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
-  wire \$104 ;
+  wire \$103 ;
+  wire [36:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  wire [5:0] \$108 ;
+  wire [37:0] \$107 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [31:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [10:0] \$118 ;
-  wire [8:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [11:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
-  wire [10:0] \$122 ;
-  wire [8:0] \$123 ;
-  wire [11:0] \$124 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
   wire \$125 ;
-  wire [10:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire [11:0] \$128 ;
+  wire \$126 ;
+  wire [4:0] \$127 ;
+  wire [4:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [10:0] \$130 ;
-  wire [8:0] \$131 ;
-  wire [11:0] \$132 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire [37:0] \$135 ;
-  wire [37:0] \$136 ;
+  wire [4:0] \$134 ;
+  wire [4:0] \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [37:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [37:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [37:0] \$143 ;
-  wire [37:0] \$144 ;
+  wire [4:0] \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [37:0] \$147 ;
-  wire [37:0] \$148 ;
+  wire \$147 ;
+  wire [5:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [4:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
-  wire [5:0] \$154 ;
+  wire [31:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [10:0] \$158 ;
+  wire [8:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  reg [2:0] \$161 ;
-  reg [1:0] \$162 ;
-  reg [10:0] \$163 ;
-  reg [10:0] \$164 ;
-  reg [10:0] \$165 ;
-  reg [10:0] \$166 ;
-  reg [10:0] \$167 ;
-  reg [10:0] \$168 ;
-  reg [10:0] \$169 ;
+  wire [11:0] \$160 ;
+  wire \$161 ;
+  wire [10:0] \$162 ;
+  wire [8:0] \$163 ;
+  wire [11:0] \$164 ;
+  wire \$165 ;
+  wire [10:0] \$166 ;
+  wire [8:0] \$167 ;
+  wire [11:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg [10:0] \$170 ;
-  reg [10:0] \$171 ;
-  reg [10:0] \$172 ;
-  reg [10:0] \$173 ;
-  reg [10:0] \$174 ;
-  reg [10:0] \$175 ;
-  reg [10:0] \$176 ;
-  reg [10:0] \$177 ;
-  reg [10:0] \$178 ;
-  reg [10:0] \$179 ;
+  wire [10:0] \$170 ;
+  wire [8:0] \$171 ;
+  wire [11:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire [7:0] \$174 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
+  wire [7:0] \$177 ;
+  wire [7:0] \$178 ;
+  wire [7:0] \$179 ;
   wire [27:0] \$18 ;
-  reg [10:0] \$180 ;
-  reg [10:0] \$181 ;
-  reg [10:0] \$182 ;
-  reg [10:0] \$183 ;
-  reg [10:0] \$184 ;
-  reg [10:0] \$185 ;
-  reg [10:0] \$186 ;
-  reg [10:0] \$187 ;
-  reg [10:0] \$188 ;
-  reg [10:0] \$189 ;
+  wire [7:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [4:0] \$184 ;
+  wire \$185 ;
+  wire [5:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [18:0] \$19 ;
-  reg [10:0] \$190 ;
-  reg [10:0] \$191 ;
-  reg [10:0] \$192 ;
-  reg [10:0] \$193 ;
-  reg [10:0] \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  reg [2:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg [10:0] \$195 ;
+  reg [10:0] \$196 ;
+  reg [10:0] \$197 ;
+  reg [10:0] \$198 ;
+  reg [10:0] \$199 ;
   wire \$2 ;
   wire [28:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
+  reg [10:0] \$200 ;
+  reg [10:0] \$201 ;
+  reg [10:0] \$202 ;
+  reg [10:0] \$203 ;
   reg [10:0] \$204 ;
   reg [10:0] \$205 ;
-  reg [27:0] \$206 ;
-  reg [27:0] \$207 ;
-  reg [27:0] \$208 ;
+  reg [10:0] \$206 ;
+  reg [10:0] \$207 ;
+  reg [10:0] \$208 ;
   reg [10:0] \$209 ;
   wire [29:0] \$21 ;
-  reg [18:0] \$210 ;
-  reg [18:0] \$211 ;
-  reg [18:0] \$212 ;
-  reg [35:0] \$213 ;
-  reg [35:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg [37:0] \$217 ;
+  reg [10:0] \$210 ;
+  reg [10:0] \$211 ;
+  reg [10:0] \$212 ;
+  reg [10:0] \$213 ;
+  reg [10:0] \$214 ;
+  reg [10:0] \$215 ;
+  reg [10:0] \$216 ;
+  reg [10:0] \$217 ;
   reg [10:0] \$218 ;
   reg [10:0] \$219 ;
   wire [49:0] \$22 ;
-  reg [27:0] \$220 ;
-  reg [27:0] \$221 ;
-  reg [27:0] \$222 ;
+  reg [10:0] \$220 ;
+  reg [10:0] \$221 ;
+  reg [10:0] \$222 ;
   reg [10:0] \$223 ;
-  reg [18:0] \$224 ;
-  reg [18:0] \$225 ;
-  reg [18:0] \$226 ;
-  reg [35:0] \$227 ;
-  reg [35:0] \$228 ;
+  reg [10:0] \$224 ;
+  reg [10:0] \$225 ;
+  reg [10:0] \$226 ;
+  reg \$227 ;
+  reg \$228 ;
   reg \$229 ;
   wire [50:0] \$23 ;
   reg \$230 ;
-  reg [37:0] \$231 ;
-  reg [10:0] \$232 ;
-  reg [10:0] \$233 ;
-  reg [27:0] \$234 ;
-  reg [27:0] \$235 ;
-  reg [27:0] \$236 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [10:0] \$236 ;
   reg [10:0] \$237 ;
-  reg [18:0] \$238 ;
-  reg [18:0] \$239 ;
+  reg [27:0] \$238 ;
+  reg [27:0] \$239 ;
   wire [35:0] \$24 ;
-  reg [18:0] \$240 ;
-  reg [35:0] \$241 ;
-  reg [35:0] \$242 ;
-  reg \$243 ;
-  reg \$244 ;
-  reg [37:0] \$245 ;
-  reg [10:0] \$246 ;
-  reg [10:0] \$247 ;
-  reg [27:0] \$248 ;
-  reg [27:0] \$249 ;
+  reg [27:0] \$240 ;
+  reg [10:0] \$241 ;
+  reg [18:0] \$242 ;
+  reg [18:0] \$243 ;
+  reg [18:0] \$244 ;
+  reg [35:0] \$245 ;
+  reg [35:0] \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
-  reg [27:0] \$250 ;
-  reg [10:0] \$251 ;
-  reg [18:0] \$252 ;
-  reg [18:0] \$253 ;
-  reg [18:0] \$254 ;
-  reg [35:0] \$255 ;
-  reg [35:0] \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg [37:0] \$259 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg [10:0] \$252 ;
+  reg [10:0] \$253 ;
+  reg [27:0] \$254 ;
+  reg [27:0] \$255 ;
+  reg [27:0] \$256 ;
+  reg [10:0] \$257 ;
+  reg [18:0] \$258 ;
+  reg [18:0] \$259 ;
   wire \$26 ;
-  reg [3:0] \$260 ;
-  reg \$261 ;
-  reg [3:0] \$262 ;
-  reg [3:0] \$263 ;
-  reg [3:0] \$264 ;
-  reg \$265 ;
-  reg [31:0] \$266 ;
+  reg [18:0] \$260 ;
+  reg [35:0] \$261 ;
+  reg [35:0] \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg [7:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [10:0] \$268 ;
+  reg [10:0] \$269 ;
   wire \$27 ;
+  reg [27:0] \$270 ;
+  reg [27:0] \$271 ;
+  reg [27:0] \$272 ;
+  reg [10:0] \$273 ;
+  reg [18:0] \$274 ;
+  reg [18:0] \$275 ;
+  reg [18:0] \$276 ;
+  reg [35:0] \$277 ;
+  reg [35:0] \$278 ;
+  reg \$279 ;
   wire \$28 ;
+  reg \$280 ;
+  reg [7:0] \$281 ;
+  reg \$282 ;
+  reg \$283 ;
+  reg [10:0] \$284 ;
+  reg [10:0] \$285 ;
+  reg [27:0] \$286 ;
+  reg [27:0] \$287 ;
+  reg [27:0] \$288 ;
+  reg [10:0] \$289 ;
   wire [36:0] \$29 ;
+  reg [18:0] \$290 ;
+  reg [18:0] \$291 ;
+  reg [18:0] \$292 ;
+  reg [35:0] \$293 ;
+  reg [35:0] \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg [7:0] \$297 ;
+  reg \$298 ;
+  reg \$299 ;
   wire [3:0] \$3 ;
   wire \$30 ;
+  reg [3:0] \$300 ;
+  reg \$301 ;
+  reg [3:0] \$302 ;
+  reg [3:0] \$303 ;
+  reg [3:0] \$304 ;
+  reg \$305 ;
+  reg [31:0] \$306 ;
   wire \$31 ;
   wire [37:0] \$32 ;
-  wire [27:0] \$33 ;
-  wire [18:0] \$34 ;
-  wire [28:0] \$35 ;
-  wire [29:0] \$36 ;
-  wire [49:0] \$37 ;
-  wire [50:0] \$38 ;
-  wire [35:0] \$39 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [3:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [36:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire [37:0] \$47 ;
-  wire [27:0] \$48 ;
-  wire [18:0] \$49 ;
+  wire [27:0] \$43 ;
+  wire [18:0] \$44 ;
+  wire [28:0] \$45 ;
+  wire [29:0] \$46 ;
+  wire [49:0] \$47 ;
+  wire [50:0] \$48 ;
+  wire [35:0] \$49 ;
   wire \$5 ;
-  wire [28:0] \$50 ;
-  wire [29:0] \$51 ;
-  wire [49:0] \$52 ;
-  wire [50:0] \$53 ;
-  wire [35:0] \$54 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [36:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [37:0] \$57 ;
   wire \$58 ;
-  wire [36:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [37:0] \$62 ;
-  wire [27:0] \$63 ;
-  wire [18:0] \$64 ;
-  wire [28:0] \$65 ;
-  wire [29:0] \$66 ;
-  wire [49:0] \$67 ;
-  wire [50:0] \$68 ;
-  wire [35:0] \$69 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [27:0] \$68 ;
+  wire [18:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [36:0] \$74 ;
+  wire [28:0] \$70 ;
+  wire [29:0] \$71 ;
+  wire [49:0] \$72 ;
+  wire [50:0] \$73 ;
+  wire [35:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [37:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [36:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [37:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [4:0] \$87 ;
-  wire [4:0] \$88 ;
+  wire \$87 ;
+  wire \$88 ;
   wire \$89 ;
   wire [2:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire [4:0] \$94 ;
-  wire [4:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [27:0] \$93 ;
+  wire [18:0] \$94 ;
+  wire [28:0] \$95 ;
+  wire [29:0] \$96 ;
+  wire [49:0] \$97 ;
+  wire [50:0] \$98 ;
+  wire [35:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
@@ -20373,8 +20869,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [3:0] rport__addr;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [37:0] rq0_code = 38'h0000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [35:0] rq0_floor = 36'h000000000;
+  reg rq0_over = 1'h0;
   reg [27:0] rq0_part0_0 = 28'h0000000;
   reg [27:0] rq0_part0_0_r = 28'h0000000;
   reg [27:0] rq0_part0_0_rr = 28'h0000000;
@@ -20384,12 +20881,14 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [35:0] rq0_prod = 36'h000000000;
   wire [35:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [10:0] rq0_x = 11'h000;
   reg [10:0] rq0_x0_0 = 11'h000;
   reg [10:0] rq0_x0_1 = 11'h000;
   reg rq1_above = 1'h0;
-  reg [37:0] rq1_code = 38'h0000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [35:0] rq1_floor = 36'h000000000;
+  reg rq1_over = 1'h0;
   reg [27:0] rq1_part0_0 = 28'h0000000;
   reg [27:0] rq1_part0_0_r = 28'h0000000;
   reg [27:0] rq1_part0_0_rr = 28'h0000000;
@@ -20399,12 +20898,14 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [35:0] rq1_prod = 36'h000000000;
   wire [35:0] rq1_rem;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [10:0] rq1_x = 11'h000;
   reg [10:0] rq1_x0_0 = 11'h000;
   reg [10:0] rq1_x0_1 = 11'h000;
   reg rq2_above = 1'h0;
-  reg [37:0] rq2_code = 38'h0000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [35:0] rq2_floor = 36'h000000000;
+  reg rq2_over = 1'h0;
   reg [27:0] rq2_part0_0 = 28'h0000000;
   reg [27:0] rq2_part0_0_r = 28'h0000000;
   reg [27:0] rq2_part0_0_rr = 28'h0000000;
@@ -20414,12 +20915,14 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [35:0] rq2_prod = 36'h000000000;
   wire [35:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [10:0] rq2_x = 11'h000;
   reg [10:0] rq2_x0_0 = 11'h000;
   reg [10:0] rq2_x0_1 = 11'h000;
   reg rq3_above = 1'h0;
-  reg [37:0] rq3_code = 38'h0000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [35:0] rq3_floor = 36'h000000000;
+  reg rq3_over = 1'h0;
   reg [27:0] rq3_part0_0 = 28'h0000000;
   reg [27:0] rq3_part0_0_r = 28'h0000000;
   reg [27:0] rq3_part0_0_rr = 28'h0000000;
@@ -20429,6 +20932,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [35:0] rq3_prod = 36'h000000000;
   wire [35:0] rq3_rem;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [10:0] rq3_x = 11'h000;
   reg [10:0] rq3_x0_0 = 11'h000;
   reg [10:0] rq3_x0_1 = 11'h000;
@@ -20487,1194 +20991,1298 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$30  = rq0_tie & rq0_floor[0];
   assign \$31  = rq0_above | \$30 ;
   assign \$32  = $signed(\$29 ) + $signed({ 1'h0, \$31  });
-  assign \$33  = $signed(rq1_x0_0) * $signed(18'h1a40e);
-  assign \$34  = $signed(rq1_x0_1) * $signed(9'h0f3);
-  assign \$36  = $signed(1'h0) + $signed(\$35 );
-  assign \$38  = $signed(\$36 ) + $signed(\$37 );
-  assign \$40  = rq1_rem > 26'h2000000;
-  assign \$41  = rq1_rem == 26'h2000000;
-  assign \$44  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$45  = rq1_tie & rq1_floor[0];
-  assign \$46  = rq1_above | \$45 ;
-  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = $signed(rq2_x0_0) * $signed(18'h1a40e);
-  assign \$49  = $signed(rq2_x0_1) * $signed(9'h0f3);
-  assign \$51  = $signed(1'h0) + $signed(\$50 );
-  assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$55  = rq2_rem > 26'h2000000;
-  assign \$56  = rq2_rem == 26'h2000000;
-  assign \$59  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$60  = rq2_tie & rq2_floor[0];
-  assign \$61  = rq2_above | \$60 ;
-  assign \$62  = $signed(\$59 ) + $signed({ 1'h0, \$61  });
-  assign \$63  = $signed(rq3_x0_0) * $signed(18'h1a40e);
-  assign \$64  = $signed(rq3_x0_1) * $signed(9'h0f3);
-  assign \$66  = $signed(1'h0) + $signed(\$65 );
-  assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$70  = rq3_rem > 26'h2000000;
-  assign \$71  = rq3_rem == 26'h2000000;
-  assign \$74  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$75  = rq3_tie & rq3_floor[0];
-  assign \$76  = rq3_above | \$75 ;
-  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$78  = \$154 [3:0] < 4'ha;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = | q_stored;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$80  & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = rq_valid_8 & \$84 ;
-  assign \$86  = q_wptr == 4'h8;
-  assign \$87  = q_wptr + 1'h1;
-  assign \$88  = \$86  ? 5'h00 : \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = q_rptr == 4'h8;
-  assign \$94  = q_rptr + 1'h1;
-  assign \$95  = \$93  ? 5'h00 : \$94 ;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | q_stored;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = rq_valid_8 & \$101 ;
-  assign \$103  = q_stored + \$102 ;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = | q_stored;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$103  - \$107 ;
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = | q_stored;
-  assign \$112  = \$111  | rq_valid_8;
-  assign \$113  = | q_stored;
-  assign \$114  = \$113  ? rport__data : q_in;
-  assign \$115  = element == 2'h3;
-  assign \$116  = ~ \$115 ;
-  assign i__ready = q_room | \$116 ;
-  assign \$117  = ! element;
-  assign \$118  = \$117  ? 11'h000 : acc0_0;
-  assign \$119  = $signed(i__payload[7:0]) - $signed(8'h80);
-  assign \$120  = $signed(\$118 ) + $signed(\$119 );
-  assign \$121  = ! element;
-  assign \$122  = \$121  ? 11'h000 : acc1_0;
-  assign \$123  = $signed(i__payload[15:8]) - $signed(8'h80);
-  assign \$124  = $signed(\$122 ) + $signed(\$123 );
-  assign \$125  = ! element;
-  assign \$126  = \$125  ? 11'h000 : acc2_0;
-  assign \$127  = $signed(i__payload[23:16]) - $signed(8'h80);
-  assign \$128  = $signed(\$126 ) + $signed(\$127 );
-  assign \$129  = ! element;
-  assign \$130  = \$129  ? 11'h000 : acc3_0;
-  assign \$131  = $signed(i__payload[31:24]) - $signed(8'h80);
-  assign \$132  = $signed(\$130 ) + $signed(\$131 );
-  assign \$133  = $signed(rq0_code) < $signed(8'h80);
-  assign \$134  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$135  = \$134  ? 38'h000000007f : rq0_code;
-  assign \$136  = \$133  ? 38'h3fffffff80 : \$135 ;
-  assign \$137  = $signed(rq1_code) < $signed(8'h80);
-  assign \$138  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$139  = \$138  ? 38'h000000007f : rq1_code;
-  assign \$140  = \$137  ? 38'h3fffffff80 : \$139 ;
-  assign \$141  = $signed(rq2_code) < $signed(8'h80);
-  assign \$142  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$143  = \$142  ? 38'h000000007f : rq2_code;
-  assign \$144  = \$141  ? 38'h3fffffff80 : \$143 ;
-  assign \$145  = $signed(rq3_code) < $signed(8'h80);
-  assign \$146  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$147  = \$146  ? 38'h000000007f : rq3_code;
-  assign \$148  = \$145  ? 38'h3fffffff80 : \$147 ;
-  assign \$149  = i__valid & i__ready;
-  assign \$150  = element == 2'h3;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = q_owed + \$151 ;
-  assign \$153  = o__valid & o__ready;
-  assign \$154  = \$152  - \$153 ;
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = | q_stored;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$156  & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$signature__en  = rq_valid_8 & \$160 ;
+  assign \$33  = rq0_tie & rq0_floor[0];
+  assign \$34  = rq0_above | \$33 ;
+  assign \$35  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$36  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$37  = \$34  ? \$35  : \$36 ;
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$41  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = $signed(rq1_x0_0) * $signed(18'h1a40e);
+  assign \$44  = $signed(rq1_x0_1) * $signed(9'h0f3);
+  assign \$46  = $signed(1'h0) + $signed(\$45 );
+  assign \$48  = $signed(\$46 ) + $signed(\$47 );
+  assign \$50  = rq1_rem > 26'h2000000;
+  assign \$51  = rq1_rem == 26'h2000000;
+  assign \$54  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$55  = rq1_tie & rq1_floor[0];
+  assign \$56  = rq1_above | \$55 ;
+  assign \$57  = $signed(\$54 ) + $signed({ 1'h0, \$56  });
+  assign \$58  = rq1_tie & rq1_floor[0];
+  assign \$59  = rq1_above | \$58 ;
+  assign \$60  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$61  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$62  = \$59  ? \$60  : \$61 ;
+  assign \$63  = rq1_tie & rq1_floor[0];
+  assign \$64  = rq1_above | \$63 ;
+  assign \$65  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$66  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$67  = \$64  ? \$65  : \$66 ;
+  assign \$68  = $signed(rq2_x0_0) * $signed(18'h1a40e);
+  assign \$69  = $signed(rq2_x0_1) * $signed(9'h0f3);
+  assign \$71  = $signed(1'h0) + $signed(\$70 );
+  assign \$73  = $signed(\$71 ) + $signed(\$72 );
+  assign \$75  = rq2_rem > 26'h2000000;
+  assign \$76  = rq2_rem == 26'h2000000;
+  assign \$79  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$80  = rq2_tie & rq2_floor[0];
+  assign \$81  = rq2_above | \$80 ;
+  assign \$82  = $signed(\$79 ) + $signed({ 1'h0, \$81  });
+  assign \$83  = rq2_tie & rq2_floor[0];
+  assign \$84  = rq2_above | \$83 ;
+  assign \$85  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$86  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$87  = \$84  ? \$85  : \$86 ;
+  assign \$88  = rq2_tie & rq2_floor[0];
+  assign \$89  = rq2_above | \$88 ;
+  assign \$90  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$91  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$92  = \$89  ? \$90  : \$91 ;
+  assign \$93  = $signed(rq3_x0_0) * $signed(18'h1a40e);
+  assign \$94  = $signed(rq3_x0_1) * $signed(9'h0f3);
+  assign \$96  = $signed(1'h0) + $signed(\$95 );
+  assign \$98  = $signed(\$96 ) + $signed(\$97 );
+  assign \$100  = rq3_rem > 26'h2000000;
+  assign \$101  = rq3_rem == 26'h2000000;
+  assign \$104  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$105  = rq3_tie & rq3_floor[0];
+  assign \$106  = rq3_above | \$105 ;
+  assign \$107  = $signed(\$104 ) + $signed({ 1'h0, \$106  });
+  assign \$108  = rq3_tie & rq3_floor[0];
+  assign \$109  = rq3_above | \$108 ;
+  assign \$110  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$111  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$112  = \$109  ? \$110  : \$111 ;
+  assign \$113  = rq3_tie & rq3_floor[0];
+  assign \$114  = rq3_above | \$113 ;
+  assign \$115  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$116  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$117  = \$114  ? \$115  : \$116 ;
+  assign \$118  = \$186 [3:0] < 4'ha;
+  assign \$119  = ~ o__valid;
+  assign \$120  = \$119  | o__ready;
+  assign \$121  = | q_stored;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$120  & \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_valid_8 & \$124 ;
+  assign \$126  = q_wptr == 4'h8;
+  assign \$127  = q_wptr + 1'h1;
+  assign \$128  = \$126  ? 5'h00 : \$127 ;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = | q_stored;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = q_rptr == 4'h8;
+  assign \$134  = q_rptr + 1'h1;
+  assign \$135  = \$133  ? 5'h00 : \$134 ;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = | q_stored;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$137  & \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = rq_valid_8 & \$141 ;
+  assign \$143  = q_stored + \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = \$143  - \$147 ;
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = | q_stored;
+  assign \$152  = \$151  | rq_valid_8;
+  assign \$153  = | q_stored;
+  assign \$154  = \$153  ? rport__data : q_in;
+  assign \$155  = element == 2'h3;
+  assign \$156  = ~ \$155 ;
+  assign i__ready = q_room | \$156 ;
+  assign \$157  = ! element;
+  assign \$158  = \$157  ? 11'h000 : acc0_0;
+  assign \$159  = $signed(i__payload[7:0]) - $signed(8'h80);
+  assign \$160  = $signed(\$158 ) + $signed(\$159 );
+  assign \$161  = ! element;
+  assign \$162  = \$161  ? 11'h000 : acc1_0;
+  assign \$163  = $signed(i__payload[15:8]) - $signed(8'h80);
+  assign \$164  = $signed(\$162 ) + $signed(\$163 );
+  assign \$165  = ! element;
+  assign \$166  = \$165  ? 11'h000 : acc2_0;
+  assign \$167  = $signed(i__payload[23:16]) - $signed(8'h80);
+  assign \$168  = $signed(\$166 ) + $signed(\$167 );
+  assign \$169  = ! element;
+  assign \$170  = \$169  ? 11'h000 : acc3_0;
+  assign \$171  = $signed(i__payload[31:24]) - $signed(8'h80);
+  assign \$172  = $signed(\$170 ) + $signed(\$171 );
+  assign \$173  = rq0_over ? 8'h7f : rq0_code;
+  assign \$174  = rq0_under ? 8'h80 : \$173 ;
+  assign \$175  = rq1_over ? 8'h7f : rq1_code;
+  assign \$176  = rq1_under ? 8'h80 : \$175 ;
+  assign \$177  = rq2_over ? 8'h7f : rq2_code;
+  assign \$178  = rq2_under ? 8'h80 : \$177 ;
+  assign \$179  = rq3_over ? 8'h7f : rq3_code;
+  assign \$180  = rq3_under ? 8'h80 : \$179 ;
+  assign \$181  = i__valid & i__ready;
+  assign \$182  = element == 2'h3;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = q_owed + \$183 ;
+  assign \$185  = o__valid & o__ready;
+  assign \$186  = \$184  - \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$signature__en  = rq_valid_8 & \$192 ;
   always @(posedge clk)
-    group <= \$161 ;
+    group <= \$193 ;
   always @(posedge clk)
-    element <= \$162 ;
+    element <= \$194 ;
   always @(posedge clk)
-    acc0_0 <= \$163 ;
+    acc0_0 <= \$195 ;
   always @(posedge clk)
-    acc0_1 <= \$164 ;
+    acc0_1 <= \$196 ;
   always @(posedge clk)
-    acc0_2 <= \$165 ;
+    acc0_2 <= \$197 ;
   always @(posedge clk)
-    acc0_3 <= \$166 ;
+    acc0_3 <= \$198 ;
   always @(posedge clk)
-    acc0_4 <= \$167 ;
+    acc0_4 <= \$199 ;
   always @(posedge clk)
-    acc0_5 <= \$168 ;
+    acc0_5 <= \$200 ;
   always @(posedge clk)
-    acc0_6 <= \$169 ;
+    acc0_6 <= \$201 ;
   always @(posedge clk)
-    acc0_7 <= \$170 ;
+    acc0_7 <= \$202 ;
   always @(posedge clk)
-    acc1_0 <= \$171 ;
+    acc1_0 <= \$203 ;
   always @(posedge clk)
-    acc1_1 <= \$172 ;
+    acc1_1 <= \$204 ;
   always @(posedge clk)
-    acc1_2 <= \$173 ;
+    acc1_2 <= \$205 ;
   always @(posedge clk)
-    acc1_3 <= \$174 ;
+    acc1_3 <= \$206 ;
   always @(posedge clk)
-    acc1_4 <= \$175 ;
+    acc1_4 <= \$207 ;
   always @(posedge clk)
-    acc1_5 <= \$176 ;
+    acc1_5 <= \$208 ;
   always @(posedge clk)
-    acc1_6 <= \$177 ;
+    acc1_6 <= \$209 ;
   always @(posedge clk)
-    acc1_7 <= \$178 ;
+    acc1_7 <= \$210 ;
   always @(posedge clk)
-    acc2_0 <= \$179 ;
+    acc2_0 <= \$211 ;
   always @(posedge clk)
-    acc2_1 <= \$180 ;
+    acc2_1 <= \$212 ;
   always @(posedge clk)
-    acc2_2 <= \$181 ;
+    acc2_2 <= \$213 ;
   always @(posedge clk)
-    acc2_3 <= \$182 ;
+    acc2_3 <= \$214 ;
   always @(posedge clk)
-    acc2_4 <= \$183 ;
+    acc2_4 <= \$215 ;
   always @(posedge clk)
-    acc2_5 <= \$184 ;
+    acc2_5 <= \$216 ;
   always @(posedge clk)
-    acc2_6 <= \$185 ;
+    acc2_6 <= \$217 ;
   always @(posedge clk)
-    acc2_7 <= \$186 ;
+    acc2_7 <= \$218 ;
   always @(posedge clk)
-    acc3_0 <= \$187 ;
+    acc3_0 <= \$219 ;
   always @(posedge clk)
-    acc3_1 <= \$188 ;
+    acc3_1 <= \$220 ;
   always @(posedge clk)
-    acc3_2 <= \$189 ;
+    acc3_2 <= \$221 ;
   always @(posedge clk)
-    acc3_3 <= \$190 ;
+    acc3_3 <= \$222 ;
   always @(posedge clk)
-    acc3_4 <= \$191 ;
+    acc3_4 <= \$223 ;
   always @(posedge clk)
-    acc3_5 <= \$192 ;
+    acc3_5 <= \$224 ;
   always @(posedge clk)
-    acc3_6 <= \$193 ;
+    acc3_6 <= \$225 ;
   always @(posedge clk)
-    acc3_7 <= \$194 ;
+    acc3_7 <= \$226 ;
   always @(posedge clk)
-    rq_valid_1 <= \$195 ;
+    rq_valid_1 <= \$227 ;
   always @(posedge clk)
-    rq_valid_2 <= \$196 ;
+    rq_valid_2 <= \$228 ;
   always @(posedge clk)
-    rq_valid_3 <= \$197 ;
+    rq_valid_3 <= \$229 ;
   always @(posedge clk)
-    rq_valid_4 <= \$198 ;
+    rq_valid_4 <= \$230 ;
   always @(posedge clk)
-    rq_valid_5 <= \$199 ;
+    rq_valid_5 <= \$231 ;
   always @(posedge clk)
-    rq_valid_6 <= \$200 ;
+    rq_valid_6 <= \$232 ;
   always @(posedge clk)
-    rq_valid_7 <= \$201 ;
+    rq_valid_7 <= \$233 ;
   always @(posedge clk)
-    rq_valid_8 <= \$202 ;
+    rq_valid_8 <= \$234 ;
   always @(posedge clk)
-    rq_valid_9 <= \$203 ;
+    rq_valid_9 <= \$235 ;
   always @(posedge clk)
-    rq0_x <= \$204 ;
+    rq0_x <= \$236 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$205 ;
+    rq0_x0_0 <= \$237 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$206 ;
+    rq0_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$207 ;
+    rq0_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$208 ;
+    rq0_part0_0_rr <= \$240 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$209 ;
+    rq0_x0_1 <= \$241 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$210 ;
+    rq0_part0_1 <= \$242 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$211 ;
+    rq0_part0_1_r <= \$243 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$212 ;
+    rq0_part0_1_rr <= \$244 ;
   always @(posedge clk)
-    rq0_prod <= \$213 ;
+    rq0_prod <= \$245 ;
   always @(posedge clk)
-    rq0_floor <= \$214 ;
+    rq0_floor <= \$246 ;
   always @(posedge clk)
-    rq0_above <= \$215 ;
+    rq0_above <= \$247 ;
   always @(posedge clk)
-    rq0_tie <= \$216 ;
+    rq0_tie <= \$248 ;
   always @(posedge clk)
-    rq0_code <= \$217 ;
+    rq0_code <= \$249 ;
   always @(posedge clk)
-    rq1_x <= \$218 ;
+    rq0_under <= \$250 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$219 ;
+    rq0_over <= \$251 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$220 ;
+    rq1_x <= \$252 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$221 ;
+    rq1_x0_0 <= \$253 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$222 ;
+    rq1_part0_0 <= \$254 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$223 ;
+    rq1_part0_0_r <= \$255 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$224 ;
+    rq1_part0_0_rr <= \$256 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$225 ;
+    rq1_x0_1 <= \$257 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$226 ;
+    rq1_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq1_prod <= \$227 ;
+    rq1_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq1_floor <= \$228 ;
+    rq1_part0_1_rr <= \$260 ;
   always @(posedge clk)
-    rq1_above <= \$229 ;
+    rq1_prod <= \$261 ;
   always @(posedge clk)
-    rq1_tie <= \$230 ;
+    rq1_floor <= \$262 ;
   always @(posedge clk)
-    rq1_code <= \$231 ;
+    rq1_above <= \$263 ;
   always @(posedge clk)
-    rq2_x <= \$232 ;
+    rq1_tie <= \$264 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$233 ;
+    rq1_code <= \$265 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$234 ;
+    rq1_under <= \$266 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$235 ;
+    rq1_over <= \$267 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$236 ;
+    rq2_x <= \$268 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$237 ;
+    rq2_x0_0 <= \$269 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$238 ;
+    rq2_part0_0 <= \$270 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$239 ;
+    rq2_part0_0_r <= \$271 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$240 ;
+    rq2_part0_0_rr <= \$272 ;
   always @(posedge clk)
-    rq2_prod <= \$241 ;
+    rq2_x0_1 <= \$273 ;
   always @(posedge clk)
-    rq2_floor <= \$242 ;
+    rq2_part0_1 <= \$274 ;
   always @(posedge clk)
-    rq2_above <= \$243 ;
+    rq2_part0_1_r <= \$275 ;
   always @(posedge clk)
-    rq2_tie <= \$244 ;
+    rq2_part0_1_rr <= \$276 ;
   always @(posedge clk)
-    rq2_code <= \$245 ;
+    rq2_prod <= \$277 ;
   always @(posedge clk)
-    rq3_x <= \$246 ;
+    rq2_floor <= \$278 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$247 ;
+    rq2_above <= \$279 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$248 ;
+    rq2_tie <= \$280 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$249 ;
+    rq2_code <= \$281 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$250 ;
+    rq2_under <= \$282 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$251 ;
+    rq2_over <= \$283 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$252 ;
+    rq3_x <= \$284 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$253 ;
+    rq3_x0_0 <= \$285 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$254 ;
+    rq3_part0_0 <= \$286 ;
   always @(posedge clk)
-    rq3_prod <= \$255 ;
+    rq3_part0_0_r <= \$287 ;
   always @(posedge clk)
-    rq3_floor <= \$256 ;
+    rq3_part0_0_rr <= \$288 ;
   always @(posedge clk)
-    rq3_above <= \$257 ;
+    rq3_x0_1 <= \$289 ;
   always @(posedge clk)
-    rq3_tie <= \$258 ;
+    rq3_part0_1 <= \$290 ;
   always @(posedge clk)
-    rq3_code <= \$259 ;
+    rq3_part0_1_r <= \$291 ;
   always @(posedge clk)
-    q_owed <= \$260 ;
+    rq3_part0_1_rr <= \$292 ;
   always @(posedge clk)
-    q_room <= \$261 ;
+    rq3_prod <= \$293 ;
   always @(posedge clk)
-    q_wptr <= \$262 ;
+    rq3_floor <= \$294 ;
   always @(posedge clk)
-    q_rptr <= \$263 ;
+    rq3_above <= \$295 ;
   always @(posedge clk)
-    q_stored <= \$264 ;
+    rq3_tie <= \$296 ;
   always @(posedge clk)
-    o__valid <= \$265 ;
+    rq3_code <= \$297 ;
   always @(posedge clk)
-    o__payload <= \$266 ;
+    rq3_under <= \$298 ;
+  always @(posedge clk)
+    rq3_over <= \$299 ;
+  always @(posedge clk)
+    q_owed <= \$300 ;
+  always @(posedge clk)
+    q_room <= \$301 ;
+  always @(posedge clk)
+    q_wptr <= \$302 ;
+  always @(posedge clk)
+    q_rptr <= \$303 ;
+  always @(posedge clk)
+    q_stored <= \$304 ;
+  always @(posedge clk)
+    o__valid <= \$305 ;
+  always @(posedge clk)
+    o__payload <= \$306 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$161  = group;
+    \$193  = group;
     if (\$1 ) begin
-      \$161  = \$4 [2:0];
+      \$193  = \$4 [2:0];
     end
     if (rst) begin
-      \$161  = 3'h0;
+      \$193  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$162  = element;
+    \$194  = element;
     if (\$7 ) begin
-      \$162  = \$10 [1:0];
+      \$194  = \$10 [1:0];
     end
     if (rst) begin
-      \$162  = 2'h0;
+      \$194  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$163  = acc0_0;
+    \$195  = acc0_0;
     if (\$11 ) begin
-      \$163  = acc0_1;
+      \$195  = acc0_1;
     end
     if (rst) begin
-      \$163  = 11'h000;
+      \$195  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$164  = acc0_1;
+    \$196  = acc0_1;
     if (\$11 ) begin
-      \$164  = acc0_2;
+      \$196  = acc0_2;
     end
     if (rst) begin
-      \$164  = 11'h000;
+      \$196  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$165  = acc0_2;
+    \$197  = acc0_2;
     if (\$11 ) begin
-      \$165  = acc0_3;
+      \$197  = acc0_3;
     end
     if (rst) begin
-      \$165  = 11'h000;
+      \$197  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$166  = acc0_3;
+    \$198  = acc0_3;
     if (\$11 ) begin
-      \$166  = acc0_4;
+      \$198  = acc0_4;
     end
     if (rst) begin
-      \$166  = 11'h000;
+      \$198  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$167  = acc0_4;
+    \$199  = acc0_4;
     if (\$11 ) begin
-      \$167  = acc0_5;
+      \$199  = acc0_5;
     end
     if (rst) begin
-      \$167  = 11'h000;
+      \$199  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$168  = acc0_5;
+    \$200  = acc0_5;
     if (\$11 ) begin
-      \$168  = acc0_6;
+      \$200  = acc0_6;
     end
     if (rst) begin
-      \$168  = 11'h000;
+      \$200  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$169  = acc0_6;
+    \$201  = acc0_6;
     if (\$11 ) begin
-      \$169  = acc0_7;
+      \$201  = acc0_7;
     end
     if (rst) begin
-      \$169  = 11'h000;
+      \$201  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$170  = acc0_7;
+    \$202  = acc0_7;
     if (\$11 ) begin
-      \$170  = \$120 [10:0];
+      \$202  = \$160 [10:0];
     end
     if (rst) begin
-      \$170  = 11'h000;
+      \$202  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$171  = acc1_0;
+    \$203  = acc1_0;
     if (\$12 ) begin
-      \$171  = acc1_1;
+      \$203  = acc1_1;
     end
     if (rst) begin
-      \$171  = 11'h000;
+      \$203  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$172  = acc1_1;
+    \$204  = acc1_1;
     if (\$12 ) begin
-      \$172  = acc1_2;
+      \$204  = acc1_2;
     end
-    if (rst) begin
-      \$172  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$173  = acc1_2;
-    if (\$12 ) begin
-      \$173  = acc1_3;
-    end
-    if (rst) begin
-      \$173  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$174  = acc1_3;
-    if (\$12 ) begin
-      \$174  = acc1_4;
-    end
-    if (rst) begin
-      \$174  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$175  = acc1_4;
-    if (\$12 ) begin
-      \$175  = acc1_5;
-    end
-    if (rst) begin
-      \$175  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$176  = acc1_5;
-    if (\$12 ) begin
-      \$176  = acc1_6;
-    end
-    if (rst) begin
-      \$176  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$177  = acc1_6;
-    if (\$12 ) begin
-      \$177  = acc1_7;
-    end
-    if (rst) begin
-      \$177  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$178  = acc1_7;
-    if (\$12 ) begin
-      \$178  = \$124 [10:0];
-    end
-    if (rst) begin
-      \$178  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$179  = acc2_0;
-    if (\$13 ) begin
-      \$179  = acc2_1;
-    end
-    if (rst) begin
-      \$179  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$180  = acc2_1;
-    if (\$13 ) begin
-      \$180  = acc2_2;
-    end
-    if (rst) begin
-      \$180  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$181  = acc2_2;
-    if (\$13 ) begin
-      \$181  = acc2_3;
-    end
-    if (rst) begin
-      \$181  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$182  = acc2_3;
-    if (\$13 ) begin
-      \$182  = acc2_4;
-    end
-    if (rst) begin
-      \$182  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$183  = acc2_4;
-    if (\$13 ) begin
-      \$183  = acc2_5;
-    end
-    if (rst) begin
-      \$183  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$184  = acc2_5;
-    if (\$13 ) begin
-      \$184  = acc2_6;
-    end
-    if (rst) begin
-      \$184  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$185  = acc2_6;
-    if (\$13 ) begin
-      \$185  = acc2_7;
-    end
-    if (rst) begin
-      \$185  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$186  = acc2_7;
-    if (\$13 ) begin
-      \$186  = \$128 [10:0];
-    end
-    if (rst) begin
-      \$186  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$187  = acc3_0;
-    if (\$14 ) begin
-      \$187  = acc3_1;
-    end
-    if (rst) begin
-      \$187  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$188  = acc3_1;
-    if (\$14 ) begin
-      \$188  = acc3_2;
-    end
-    if (rst) begin
-      \$188  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$189  = acc3_2;
-    if (\$14 ) begin
-      \$189  = acc3_3;
-    end
-    if (rst) begin
-      \$189  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$190  = acc3_3;
-    if (\$14 ) begin
-      \$190  = acc3_4;
-    end
-    if (rst) begin
-      \$190  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$191  = acc3_4;
-    if (\$14 ) begin
-      \$191  = acc3_5;
-    end
-    if (rst) begin
-      \$191  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$192  = acc3_5;
-    if (\$14 ) begin
-      \$192  = acc3_6;
-    end
-    if (rst) begin
-      \$192  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$193  = acc3_6;
-    if (\$14 ) begin
-      \$193  = acc3_7;
-    end
-    if (rst) begin
-      \$193  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$194  = acc3_7;
-    if (\$14 ) begin
-      \$194  = \$132 [10:0];
-    end
-    if (rst) begin
-      \$194  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = \$17 ;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = rq_valid_1;
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = rq_valid_2;
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = rq_valid_3;
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = rq_valid_4;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = rq_valid_5;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = rq_valid_6;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = rq_valid_7;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq_valid_8;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = \$120 [10:0];
     if (rst) begin
       \$204  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq0_x;
+    \$205  = acc1_2;
+    if (\$12 ) begin
+      \$205  = acc1_3;
+    end
     if (rst) begin
       \$205  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = \$18 ;
+    \$206  = acc1_3;
+    if (\$12 ) begin
+      \$206  = acc1_4;
+    end
     if (rst) begin
-      \$206  = 28'h0000000;
+      \$206  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = rq0_part0_0;
+    \$207  = acc1_4;
+    if (\$12 ) begin
+      \$207  = acc1_5;
+    end
     if (rst) begin
-      \$207  = 28'h0000000;
+      \$207  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = rq0_part0_0_r;
+    \$208  = acc1_5;
+    if (\$12 ) begin
+      \$208  = acc1_6;
+    end
     if (rst) begin
-      \$208  = 28'h0000000;
+      \$208  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = rq0_x;
+    \$209  = acc1_6;
+    if (\$12 ) begin
+      \$209  = acc1_7;
+    end
     if (rst) begin
       \$209  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = \$19 ;
+    \$210  = acc1_7;
+    if (\$12 ) begin
+      \$210  = \$164 [10:0];
+    end
     if (rst) begin
-      \$210  = 19'h00000;
+      \$210  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = rq0_part0_1;
+    \$211  = acc2_0;
+    if (\$13 ) begin
+      \$211  = acc2_1;
+    end
     if (rst) begin
-      \$211  = 19'h00000;
+      \$211  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = rq0_part0_1_r;
+    \$212  = acc2_1;
+    if (\$13 ) begin
+      \$212  = acc2_2;
+    end
     if (rst) begin
-      \$212  = 19'h00000;
+      \$212  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = \$23 [35:0];
+    \$213  = acc2_2;
+    if (\$13 ) begin
+      \$213  = acc2_3;
+    end
     if (rst) begin
-      \$213  = 36'h000000000;
+      \$213  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = \$24 ;
+    \$214  = acc2_3;
+    if (\$13 ) begin
+      \$214  = acc2_4;
+    end
     if (rst) begin
-      \$214  = 36'h000000000;
+      \$214  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = \$25 ;
+    \$215  = acc2_4;
+    if (\$13 ) begin
+      \$215  = acc2_5;
+    end
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = \$28 ;
+    \$216  = acc2_5;
+    if (\$13 ) begin
+      \$216  = acc2_6;
+    end
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = \$32 ;
+    \$217  = acc2_6;
+    if (\$13 ) begin
+      \$217  = acc2_7;
+    end
     if (rst) begin
-      \$217  = 38'h0000000000;
+      \$217  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = \$124 [10:0];
+    \$218  = acc2_7;
+    if (\$13 ) begin
+      \$218  = \$168 [10:0];
+    end
     if (rst) begin
       \$218  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = rq1_x;
+    \$219  = acc3_0;
+    if (\$14 ) begin
+      \$219  = acc3_1;
+    end
     if (rst) begin
       \$219  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = \$33 ;
+    \$220  = acc3_1;
+    if (\$14 ) begin
+      \$220  = acc3_2;
+    end
     if (rst) begin
-      \$220  = 28'h0000000;
+      \$220  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = rq1_part0_0;
+    \$221  = acc3_2;
+    if (\$14 ) begin
+      \$221  = acc3_3;
+    end
     if (rst) begin
-      \$221  = 28'h0000000;
+      \$221  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = rq1_part0_0_r;
+    \$222  = acc3_3;
+    if (\$14 ) begin
+      \$222  = acc3_4;
+    end
     if (rst) begin
-      \$222  = 28'h0000000;
+      \$222  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = rq1_x;
+    \$223  = acc3_4;
+    if (\$14 ) begin
+      \$223  = acc3_5;
+    end
     if (rst) begin
       \$223  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = \$34 ;
+    \$224  = acc3_5;
+    if (\$14 ) begin
+      \$224  = acc3_6;
+    end
     if (rst) begin
-      \$224  = 19'h00000;
+      \$224  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = rq1_part0_1;
+    \$225  = acc3_6;
+    if (\$14 ) begin
+      \$225  = acc3_7;
+    end
     if (rst) begin
-      \$225  = 19'h00000;
+      \$225  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = rq1_part0_1_r;
+    \$226  = acc3_7;
+    if (\$14 ) begin
+      \$226  = \$172 [10:0];
+    end
     if (rst) begin
-      \$226  = 19'h00000;
+      \$226  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = \$38 [35:0];
+    \$227  = \$17 ;
     if (rst) begin
-      \$227  = 36'h000000000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = \$39 ;
+    \$228  = rq_valid_1;
     if (rst) begin
-      \$228  = 36'h000000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = \$40 ;
+    \$229  = rq_valid_2;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = \$43 ;
+    \$230  = rq_valid_3;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = \$47 ;
+    \$231  = rq_valid_4;
     if (rst) begin
-      \$231  = 38'h0000000000;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = \$128 [10:0];
+    \$232  = rq_valid_5;
     if (rst) begin
-      \$232  = 11'h000;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = rq2_x;
+    \$233  = rq_valid_6;
     if (rst) begin
-      \$233  = 11'h000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = \$48 ;
+    \$234  = rq_valid_7;
     if (rst) begin
-      \$234  = 28'h0000000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = rq2_part0_0;
+    \$235  = rq_valid_8;
     if (rst) begin
-      \$235  = 28'h0000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = rq2_part0_0_r;
+    \$236  = \$160 [10:0];
     if (rst) begin
-      \$236  = 28'h0000000;
+      \$236  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = rq2_x;
+    \$237  = rq0_x;
     if (rst) begin
       \$237  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$49 ;
+    \$238  = \$18 ;
     if (rst) begin
-      \$238  = 19'h00000;
+      \$238  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq2_part0_1;
+    \$239  = rq0_part0_0;
     if (rst) begin
-      \$239  = 19'h00000;
+      \$239  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = rq2_part0_1_r;
+    \$240  = rq0_part0_0_r;
     if (rst) begin
-      \$240  = 19'h00000;
+      \$240  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = \$53 [35:0];
+    \$241  = rq0_x;
     if (rst) begin
-      \$241  = 36'h000000000;
+      \$241  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = \$54 ;
+    \$242  = \$19 ;
     if (rst) begin
-      \$242  = 36'h000000000;
+      \$242  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = \$55 ;
+    \$243  = rq0_part0_1;
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$58 ;
+    \$244  = rq0_part0_1_r;
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = \$62 ;
+    \$245  = \$23 [35:0];
     if (rst) begin
-      \$245  = 38'h0000000000;
+      \$245  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$132 [10:0];
+    \$246  = \$24 ;
     if (rst) begin
-      \$246  = 11'h000;
+      \$246  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = rq3_x;
+    \$247  = \$25 ;
     if (rst) begin
-      \$247  = 11'h000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = \$63 ;
+    \$248  = \$28 ;
     if (rst) begin
-      \$248  = 28'h0000000;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rq3_part0_0;
+    \$249  = \$32 [7:0];
     if (rst) begin
-      \$249  = 28'h0000000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = rq3_part0_0_r;
+    \$250  = \$37 ;
     if (rst) begin
-      \$250  = 28'h0000000;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = rq3_x;
+    \$251  = \$42 ;
     if (rst) begin
-      \$251  = 11'h000;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = \$64 ;
+    \$252  = \$164 [10:0];
     if (rst) begin
-      \$252  = 19'h00000;
+      \$252  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq3_part0_1;
+    \$253  = rq1_x;
     if (rst) begin
-      \$253  = 19'h00000;
+      \$253  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = rq3_part0_1_r;
+    \$254  = \$43 ;
     if (rst) begin
-      \$254  = 19'h00000;
+      \$254  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = \$68 [35:0];
+    \$255  = rq1_part0_0;
     if (rst) begin
-      \$255  = 36'h000000000;
+      \$255  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = \$69 ;
+    \$256  = rq1_part0_0_r;
     if (rst) begin
-      \$256  = 36'h000000000;
+      \$256  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = \$70 ;
+    \$257  = rq1_x;
     if (rst) begin
-      \$257  = 1'h0;
+      \$257  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = \$73 ;
+    \$258  = \$44 ;
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = \$77 ;
+    \$259  = rq1_part0_1;
     if (rst) begin
-      \$259  = 38'h0000000000;
+      \$259  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = \$154 [3:0];
+    \$260  = rq1_part0_1_r;
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = \$78 ;
+    \$261  = \$48 [35:0];
     if (rst) begin
-      \$261  = 1'h1;
+      \$261  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = q_wptr;
-    if (\$85 ) begin
-      \$262  = \$88 [3:0];
-    end
+    \$262  = \$49 ;
     if (rst) begin
-      \$262  = 4'h0;
+      \$262  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = q_rptr;
-    if (\$92 ) begin
-      \$263  = \$95 [3:0];
-    end
+    \$263  = \$50 ;
     if (rst) begin
-      \$263  = 4'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = \$108 [3:0];
+    \$264  = \$53 ;
     if (rst) begin
-      \$264  = 4'h0;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = o__valid;
-    if (\$110 ) begin
-      \$265  = \$112 ;
-    end
+    \$265  = \$57 [7:0];
     if (rst) begin
-      \$265  = 1'h0;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = o__payload;
-    if (\$110 ) begin
-      \$266  = \$114 ;
-    end
+    \$266  = \$62 ;
     if (rst) begin
-      \$266  = 32'd0;
+      \$266  = 1'h0;
     end
   end
-  assign new0 = \$120 [10:0];
-  assign new1 = \$124 [10:0];
-  assign new2 = \$128 [10:0];
-  assign new3 = \$132 [10:0];
-  assign q_owed_next = \$154 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$267  = \$67 ;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$268  = \$168 [10:0];
+    if (rst) begin
+      \$268  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$269  = rq2_x;
+    if (rst) begin
+      \$269  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$270  = \$68 ;
+    if (rst) begin
+      \$270  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$271  = rq2_part0_0;
+    if (rst) begin
+      \$271  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$272  = rq2_part0_0_r;
+    if (rst) begin
+      \$272  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$273  = rq2_x;
+    if (rst) begin
+      \$273  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$274  = \$69 ;
+    if (rst) begin
+      \$274  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$275  = rq2_part0_1;
+    if (rst) begin
+      \$275  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$276  = rq2_part0_1_r;
+    if (rst) begin
+      \$276  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$277  = \$73 [35:0];
+    if (rst) begin
+      \$277  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$278  = \$74 ;
+    if (rst) begin
+      \$278  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$279  = \$75 ;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$280  = \$78 ;
+    if (rst) begin
+      \$280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$281  = \$82 [7:0];
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$282  = \$87 ;
+    if (rst) begin
+      \$282  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$283  = \$92 ;
+    if (rst) begin
+      \$283  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$284  = \$172 [10:0];
+    if (rst) begin
+      \$284  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$285  = rq3_x;
+    if (rst) begin
+      \$285  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$286  = \$93 ;
+    if (rst) begin
+      \$286  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$287  = rq3_part0_0;
+    if (rst) begin
+      \$287  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$288  = rq3_part0_0_r;
+    if (rst) begin
+      \$288  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$289  = rq3_x;
+    if (rst) begin
+      \$289  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$290  = \$94 ;
+    if (rst) begin
+      \$290  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$291  = rq3_part0_1;
+    if (rst) begin
+      \$291  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$292  = rq3_part0_1_r;
+    if (rst) begin
+      \$292  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$293  = \$98 [35:0];
+    if (rst) begin
+      \$293  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$294  = \$99 ;
+    if (rst) begin
+      \$294  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$295  = \$100 ;
+    if (rst) begin
+      \$295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$296  = \$103 ;
+    if (rst) begin
+      \$296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$297  = \$107 [7:0];
+    if (rst) begin
+      \$297  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$298  = \$112 ;
+    if (rst) begin
+      \$298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$299  = \$117 ;
+    if (rst) begin
+      \$299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$300  = \$186 [3:0];
+    if (rst) begin
+      \$300  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$301  = \$118 ;
+    if (rst) begin
+      \$301  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$302  = q_wptr;
+    if (\$125 ) begin
+      \$302  = \$128 [3:0];
+    end
+    if (rst) begin
+      \$302  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$303  = q_rptr;
+    if (\$132 ) begin
+      \$303  = \$135 [3:0];
+    end
+    if (rst) begin
+      \$303  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$304  = \$148 [3:0];
+    if (rst) begin
+      \$304  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$305  = o__valid;
+    if (\$150 ) begin
+      \$305  = \$152 ;
+    end
+    if (rst) begin
+      \$305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$306  = o__payload;
+    if (\$150 ) begin
+      \$306  = \$154 ;
+    end
+    if (rst) begin
+      \$306  = 32'd0;
+    end
+  end
+  assign new0 = \$160 [10:0];
+  assign new1 = \$164 [10:0];
+  assign new2 = \$168 [10:0];
+  assign new3 = \$172 [10:0];
+  assign q_owed_next = \$186 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -21690,10 +22298,10 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign q_in[31:24] = \$148 [7:0];
-  assign q_in[23:16] = \$144 [7:0];
-  assign q_in[15:8] = \$140 [7:0];
-  assign q_in[7:0] = \$136 [7:0];
+  assign q_in[31:24] = \$180 ;
+  assign q_in[23:16] = \$178 ;
+  assign q_in[15:8] = \$176 ;
+  assign q_in[7:0] = \$174 ;
   assign \$20  = { rq0_part0_0_rr[27], rq0_part0_0_rr };
   assign \$22  = { rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr, 17'h00000 };
   assign \$24  = { rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35:26] };
@@ -21701,27 +22309,27 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign rq0_rem[25:0] = rq0_prod[25:0];
   assign \$27  = 1'h1;
   assign \$28  = \$26 ;
-  assign \$35  = { rq1_part0_0_rr[27], rq1_part0_0_rr };
-  assign \$37  = { rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr, 17'h00000 };
-  assign \$39  = { rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35:26] };
+  assign \$45  = { rq1_part0_0_rr[27], rq1_part0_0_rr };
+  assign \$47  = { rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr, 17'h00000 };
+  assign \$49  = { rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35:26] };
   assign rq1_rem[35:26] = 10'h000;
   assign rq1_rem[25:0] = rq1_prod[25:0];
-  assign \$42  = 1'h1;
-  assign \$43  = \$41 ;
-  assign \$50  = { rq2_part0_0_rr[27], rq2_part0_0_rr };
-  assign \$52  = { rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr, 17'h00000 };
-  assign \$54  = { rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35:26] };
+  assign \$52  = 1'h1;
+  assign \$53  = \$51 ;
+  assign \$70  = { rq2_part0_0_rr[27], rq2_part0_0_rr };
+  assign \$72  = { rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr, 17'h00000 };
+  assign \$74  = { rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35:26] };
   assign rq2_rem[35:26] = 10'h000;
   assign rq2_rem[25:0] = rq2_prod[25:0];
-  assign \$57  = 1'h1;
-  assign \$58  = \$56 ;
-  assign \$65  = { rq3_part0_0_rr[27], rq3_part0_0_rr };
-  assign \$67  = { rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35:26] };
+  assign \$77  = 1'h1;
+  assign \$78  = \$76 ;
+  assign \$95  = { rq3_part0_0_rr[27], rq3_part0_0_rr };
+  assign \$97  = { rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr, 17'h00000 };
+  assign \$99  = { rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35:26] };
   assign rq3_rem[35:26] = 10'h000;
   assign rq3_rem[25:0] = rq3_prod[25:0];
-  assign \$72  = 1'h1;
-  assign \$73  = \$71 ;
+  assign \$102  = 1'h1;
+  assign \$103  = \$101 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -26144,241 +26752,261 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
-  wire \$1 ;
-  wire [4:0] \$10 ;
-  wire \$100 ;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  wire [4:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [5:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [4:0] \$106 ;
+  wire [4:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [15:0] \$110 ;
-  reg [3:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
-  wire [5:0] \$12 ;
-  reg \$120 ;
-  reg [24:0] \$121 ;
-  reg [24:0] \$122 ;
-  reg [24:0] \$123 ;
-  reg [24:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [24:0] \$127 ;
-  reg [24:0] \$128 ;
-  reg [5:0] \$129 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [4:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire [5:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [15:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [5:0] \$133 ;
-  reg [5:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [31:0] \$138 ;
-  reg [31:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [24:0] \$137 ;
+  reg [24:0] \$138 ;
+  reg [24:0] \$139 ;
   wire \$14 ;
-  reg [31:0] \$140 ;
-  reg [31:0] \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg [31:0] \$145 ;
-  reg [31:0] \$146 ;
-  reg [31:0] \$147 ;
-  reg [31:0] \$148 ;
-  reg [31:0] \$149 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [24:0] \$142 ;
+  reg [24:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [5:0] \$145 ;
+  reg [5:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [5:0] \$149 ;
   wire \$15 ;
-  reg [31:0] \$150 ;
-  reg [31:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg [25:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [33:0] \$156 ;
-  reg [33:0] \$157 ;
-  reg [33:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [5:0] \$150 ;
+  reg [5:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [31:0] \$153 ;
+  reg [31:0] \$154 ;
+  reg [31:0] \$155 ;
+  reg [31:0] \$156 ;
+  reg [31:0] \$157 ;
+  reg [31:0] \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
-  reg [7:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [24:0] \$162 ;
-  reg [24:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [25:0] \$166 ;
-  reg [25:0] \$167 ;
-  reg [25:0] \$168 ;
-  reg [8:0] \$169 ;
-  wire \$17 ;
-  reg [7:0] \$170 ;
+  reg [31:0] \$160 ;
+  reg [31:0] \$161 ;
+  reg [31:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [31:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg [31:0] \$166 ;
+  reg [31:0] \$167 ;
+  reg [31:0] \$168 ;
+  reg [25:0] \$169 ;
+  wire [4:0] \$17 ;
+  reg [16:0] \$170 ;
   reg [16:0] \$171 ;
-  reg [16:0] \$172 ;
-  reg [16:0] \$173 ;
-  reg [50:0] \$174 ;
-  reg [50:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg [52:0] \$178 ;
+  reg [33:0] \$172 ;
+  reg [33:0] \$173 ;
+  reg [33:0] \$174 ;
+  reg [16:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
   reg [24:0] \$179 ;
-  wire \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire [4:0] \$18 ;
+  reg [8:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [25:0] \$182 ;
+  reg [25:0] \$183 ;
+  reg [25:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [31:0] \$195 ;
-  reg [31:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg [31:0] \$198 ;
-  reg [31:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [31:0] \$200 ;
-  reg [31:0] \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg [31:0] \$205 ;
-  reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
-  wire [4:0] \$21 ;
-  reg [31:0] \$210 ;
-  reg [25:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire [4:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [25:0] \$224 ;
-  reg [25:0] \$225 ;
-  reg [25:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [16:0] \$229 ;
-  wire \$23 ;
+  reg [50:0] \$190 ;
+  reg [50:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg [7:0] \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [24:0] \$199 ;
+  wire [7:0] \$2 ;
+  reg [24:0] \$20 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [5:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [5:0] \$207 ;
+  reg [5:0] \$208 ;
+  reg [5:0] \$209 ;
+  reg [5:0] \$21 ;
+  reg [5:0] \$210 ;
+  reg [5:0] \$211 ;
+  reg [5:0] \$212 ;
+  reg [31:0] \$213 ;
+  reg [31:0] \$214 ;
+  reg [31:0] \$215 ;
+  reg [31:0] \$216 ;
+  reg [31:0] \$217 ;
+  reg [31:0] \$218 ;
+  reg [31:0] \$219 ;
+  reg [31:0] \$22 ;
+  reg [31:0] \$220 ;
+  reg [31:0] \$221 ;
+  reg [31:0] \$222 ;
+  reg [31:0] \$223 ;
+  reg [31:0] \$224 ;
+  reg [31:0] \$225 ;
+  reg [31:0] \$226 ;
+  reg [31:0] \$227 ;
+  reg [31:0] \$228 ;
+  reg [25:0] \$229 ;
+  reg [31:0] \$23 ;
   reg [16:0] \$230 ;
   reg [16:0] \$231 ;
-  reg [50:0] \$232 ;
-  reg [50:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [52:0] \$236 ;
-  reg [3:0] \$237 ;
-  reg \$238 ;
-  reg [3:0] \$239 ;
-  reg [24:0] \$24 ;
-  reg [3:0] \$240 ;
-  reg [3:0] \$241 ;
-  reg \$242 ;
-  reg [15:0] \$243 ;
-  reg [5:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [31:0] \$27 ;
-  wire [33:0] \$28 ;
-  wire [24:0] \$29 ;
-  wire [52:0] \$3 ;
-  wire [25:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [34:0] \$32 ;
-  wire [35:0] \$33 ;
-  wire [55:0] \$34 ;
-  wire [56:0] \$35 ;
-  wire [56:0] \$36 ;
-  wire [58:0] \$37 ;
-  wire [79:0] \$38 ;
-  wire [80:0] \$39 ;
-  wire [52:0] \$4 ;
-  wire [50:0] \$40 ;
-  wire \$41 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire [33:0] \$24 ;
+  reg [8:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [25:0] \$242 ;
+  reg [25:0] \$243 ;
+  reg [25:0] \$244 ;
+  reg [8:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
+  wire [24:0] \$25 ;
+  reg [50:0] \$250 ;
+  reg [50:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [7:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [3:0] \$257 ;
+  reg \$258 ;
+  reg [3:0] \$259 ;
+  wire [25:0] \$26 ;
+  reg [3:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg \$262 ;
+  reg [15:0] \$263 ;
+  wire [16:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [56:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [79:0] \$34 ;
+  wire [80:0] \$35 ;
+  wire [50:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  wire [51:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [51:0] \$45 ;
+  wire [52:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [52:0] \$48 ;
-  reg [24:0] \$49 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
-  reg [31:0] \$52 ;
-  wire [33:0] \$53 ;
-  wire [24:0] \$54 ;
-  wire [25:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [34:0] \$57 ;
-  wire [35:0] \$58 ;
-  wire [55:0] \$59 ;
-  wire \$6 ;
-  wire [56:0] \$60 ;
-  wire [56:0] \$61 ;
-  wire [58:0] \$62 ;
-  wire [79:0] \$63 ;
-  wire [80:0] \$64 ;
-  wire [50:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [52:0] \$7 ;
-  wire [51:0] \$70 ;
-  wire \$71 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  reg [24:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [31:0] \$57 ;
+  reg [31:0] \$58 ;
+  wire [33:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [24:0] \$60 ;
+  wire [25:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [56:0] \$67 ;
+  wire [58:0] \$68 ;
+  wire [79:0] \$69 ;
+  wire \$7 ;
+  wire [80:0] \$70 ;
+  wire [50:0] \$71 ;
   wire \$72 ;
-  wire [52:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [51:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [52:0] \$8 ;
+  wire [52:0] \$79 ;
+  wire [5:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [4:0] \$90 ;
-  wire [4:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -26424,7 +27052,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [52:0] rq0_code = 53'h00000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [50:0] rq0_floor = 51'h0000000000000;
   reg [31:0] rq0_half_1 = 32'd0;
   reg [31:0] rq0_half_2 = 32'd0;
@@ -26454,6 +27082,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -26477,13 +27106,14 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [25:0] rq0_x = 26'h0000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [8:0] rq0_x1_0 = 9'h000;
   reg [8:0] rq0_x1_1 = 9'h000;
   reg rq1_above = 1'h0;
-  reg [52:0] rq1_code = 53'h00000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [50:0] rq1_floor = 51'h0000000000000;
   reg [31:0] rq1_half_1 = 32'd0;
   reg [31:0] rq1_half_2 = 32'd0;
@@ -26513,6 +27143,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -26536,6 +27167,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [25:0] rq1_x = 26'h0000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
@@ -26571,403 +27203,427 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 53'h0000000000007f : rq0_code;
-  assign \$4  = \$1  ? 53'h1fffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 53'h0000000000007f : rq1_code;
-  assign \$8  = \$5  ? 53'h1fffffffffff80 : \$7 ;
-  assign \$9  = i__valid & i__ready;
-  assign \$10  = q_owed + \$9 ;
-  assign \$11  = o__valid & o__ready;
-  assign \$12  = \$10  - \$11 ;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = | q_stored;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 4'hf;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & i__ready;
-  assign \$20  = group == 4'hf;
-  assign \$21  = group + 1'h1;
-  assign \$22  = \$20  ? 5'h00 : \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$28  = rq0_x0_0 * rq0_m0_0;
-  assign \$29  = rq0_x0_1 * rq0_m0_1;
-  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$53  = rq1_x0_0 * rq1_m0_0;
-  assign \$54  = rq1_x0_1 * rq1_m0_1;
-  assign \$55  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$56  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$58  = 1'h0 + \$57 ;
-  assign \$60  = \$58  + \$59 ;
-  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
-  assign \$64  = $signed(\$62 ) + $signed(\$63 );
-  assign \$65  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$66  = rq1_rem > rq1_half_6;
-  assign \$67  = rq1_rem == rq1_half_6;
-  assign \$68  = | rq1_half_6;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$71  = rq1_tie & rq1_floor[0];
-  assign \$72  = rq1_above | \$71 ;
-  assign \$73  = $signed(\$70 ) + $signed({ 1'h0, \$72  });
-  assign \$74  = \$12 [3:0] < 4'ha;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = rq_valid_8 & \$80 ;
-  assign \$82  = \$signature__addr  == 4'h8;
-  assign \$83  = \$signature__addr  + 1'h1;
-  assign \$84  = \$82  ? 5'h00 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = rport__addr == 4'h8;
-  assign \$90  = rport__addr + 1'h1;
-  assign \$91  = \$89  ? 5'h00 : \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = rq_valid_8 & \$97 ;
-  assign \$99  = q_stored + \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = | q_stored;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$99  - \$103 ;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = | q_stored;
-  assign \$108  = \$107  | rq_valid_8;
-  assign \$109  = | q_stored;
-  assign \$110  = \$109  ? rport__data : q_in;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$72  = rq1_rem > rq1_half_6;
+  assign \$73  = rq1_rem == rq1_half_6;
+  assign \$74  = | rq1_half_6;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$84  = \$81  ? \$82  : \$83 ;
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$90  = \$8 [3:0] < 4'ha;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_valid_8 & \$96 ;
+  assign \$98  = \$signature__addr  == 4'h8;
+  assign \$99  = \$signature__addr  + 1'h1;
+  assign \$100  = \$98  ? 5'h00 : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = rport__addr == 4'h8;
+  assign \$106  = rport__addr + 1'h1;
+  assign \$107  = \$105  ? 5'h00 : \$106 ;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = | q_stored;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = rq_valid_8 & \$113 ;
+  assign \$115  = q_stored + \$114 ;
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = | q_stored;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$115  - \$119 ;
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = | q_stored;
+  assign \$124  = \$123  | rq_valid_8;
+  assign \$125  = | q_stored;
+  assign \$126  = \$125  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$111 ;
+    group <= \$127 ;
   always @(posedge clk)
-    rq_valid_1 <= \$112 ;
+    rq_valid_1 <= \$128 ;
   always @(posedge clk)
-    rq_valid_2 <= \$113 ;
+    rq_valid_2 <= \$129 ;
   always @(posedge clk)
-    rq_valid_3 <= \$114 ;
+    rq_valid_3 <= \$130 ;
   always @(posedge clk)
-    rq_valid_4 <= \$115 ;
+    rq_valid_4 <= \$131 ;
   always @(posedge clk)
-    rq_valid_5 <= \$116 ;
+    rq_valid_5 <= \$132 ;
   always @(posedge clk)
-    rq_valid_6 <= \$117 ;
+    rq_valid_6 <= \$133 ;
   always @(posedge clk)
-    rq_valid_7 <= \$118 ;
+    rq_valid_7 <= \$134 ;
   always @(posedge clk)
-    rq_valid_8 <= \$119 ;
+    rq_valid_8 <= \$135 ;
   always @(posedge clk)
-    rq_valid_9 <= \$120 ;
+    rq_valid_9 <= \$136 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$121 ;
+    rq0_mult_1 <= \$137 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$122 ;
+    rq0_mult_2 <= \$138 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$123 ;
+    rq0_mult_3 <= \$139 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$124 ;
+    rq0_mult_4 <= \$140 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$125 ;
+    rq0_mult_5 <= \$141 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$126 ;
+    rq0_mult_6 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$127 ;
+    rq0_mult_7 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$128 ;
+    rq0_mult_8 <= \$144 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$129 ;
+    rq0_shift_1 <= \$145 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$130 ;
+    rq0_shift_2 <= \$146 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$131 ;
+    rq0_shift_3 <= \$147 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$132 ;
+    rq0_shift_4 <= \$148 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$133 ;
+    rq0_shift_5 <= \$149 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$134 ;
+    rq0_shift_6 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$135 ;
+    rq0_shift_7 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$136 ;
+    rq0_shift_8 <= \$152 ;
   always @(posedge clk)
-    rq0_half_1 <= \$137 ;
+    rq0_half_1 <= \$153 ;
   always @(posedge clk)
-    rq0_half_2 <= \$138 ;
+    rq0_half_2 <= \$154 ;
   always @(posedge clk)
-    rq0_half_3 <= \$139 ;
+    rq0_half_3 <= \$155 ;
   always @(posedge clk)
-    rq0_half_4 <= \$140 ;
+    rq0_half_4 <= \$156 ;
   always @(posedge clk)
-    rq0_half_5 <= \$141 ;
+    rq0_half_5 <= \$157 ;
   always @(posedge clk)
-    rq0_half_6 <= \$142 ;
+    rq0_half_6 <= \$158 ;
   always @(posedge clk)
-    rq0_half_7 <= \$143 ;
+    rq0_half_7 <= \$159 ;
   always @(posedge clk)
-    rq0_half_8 <= \$144 ;
+    rq0_half_8 <= \$160 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$145 ;
+    rq0_mask_1 <= \$161 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$146 ;
+    rq0_mask_2 <= \$162 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$147 ;
+    rq0_mask_3 <= \$163 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$148 ;
+    rq0_mask_4 <= \$164 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$149 ;
+    rq0_mask_5 <= \$165 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$150 ;
+    rq0_mask_6 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$151 ;
+    rq0_mask_7 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$152 ;
+    rq0_mask_8 <= \$168 ;
   always @(posedge clk)
-    rq0_x <= \$153 ;
+    rq0_x <= \$169 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$154 ;
+    rq0_x0_0 <= \$170 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$155 ;
+    rq0_m0_0 <= \$171 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$156 ;
+    rq0_part0_0 <= \$172 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$157 ;
+    rq0_part0_0_r <= \$173 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$158 ;
+    rq0_part0_0_rr <= \$174 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$159 ;
+    rq0_x0_1 <= \$175 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$160 ;
+    rq0_m0_1 <= \$176 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$161 ;
+    rq0_part0_1 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$162 ;
+    rq0_part0_1_r <= \$178 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$163 ;
+    rq0_part0_1_rr <= \$179 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$164 ;
+    rq0_x1_0 <= \$180 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$165 ;
+    rq0_m1_0 <= \$181 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$166 ;
+    rq0_part1_0 <= \$182 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$167 ;
+    rq0_part1_0_r <= \$183 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$168 ;
+    rq0_part1_0_rr <= \$184 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$169 ;
+    rq0_x1_1 <= \$185 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$170 ;
+    rq0_m1_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$171 ;
+    rq0_part1_1 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$172 ;
+    rq0_part1_1_r <= \$188 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$173 ;
+    rq0_part1_1_rr <= \$189 ;
   always @(posedge clk)
-    rq0_prod <= \$174 ;
+    rq0_prod <= \$190 ;
   always @(posedge clk)
-    rq0_floor <= \$175 ;
+    rq0_floor <= \$191 ;
   always @(posedge clk)
-    rq0_above <= \$176 ;
+    rq0_above <= \$192 ;
   always @(posedge clk)
-    rq0_tie <= \$177 ;
+    rq0_tie <= \$193 ;
   always @(posedge clk)
-    rq0_code <= \$178 ;
+    rq0_code <= \$194 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$179 ;
+    rq0_under <= \$195 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$180 ;
+    rq0_over <= \$196 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$181 ;
+    rq1_mult_1 <= \$197 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$182 ;
+    rq1_mult_2 <= \$198 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$183 ;
+    rq1_mult_3 <= \$199 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$184 ;
+    rq1_mult_4 <= \$200 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$185 ;
+    rq1_mult_5 <= \$201 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$186 ;
+    rq1_mult_6 <= \$202 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$187 ;
+    rq1_mult_7 <= \$203 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$188 ;
+    rq1_mult_8 <= \$204 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$189 ;
+    rq1_shift_1 <= \$205 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$190 ;
+    rq1_shift_2 <= \$206 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$191 ;
+    rq1_shift_3 <= \$207 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$192 ;
+    rq1_shift_4 <= \$208 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$193 ;
+    rq1_shift_5 <= \$209 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$194 ;
+    rq1_shift_6 <= \$210 ;
   always @(posedge clk)
-    rq1_half_1 <= \$195 ;
+    rq1_shift_7 <= \$211 ;
   always @(posedge clk)
-    rq1_half_2 <= \$196 ;
+    rq1_shift_8 <= \$212 ;
   always @(posedge clk)
-    rq1_half_3 <= \$197 ;
+    rq1_half_1 <= \$213 ;
   always @(posedge clk)
-    rq1_half_4 <= \$198 ;
+    rq1_half_2 <= \$214 ;
   always @(posedge clk)
-    rq1_half_5 <= \$199 ;
+    rq1_half_3 <= \$215 ;
   always @(posedge clk)
-    rq1_half_6 <= \$200 ;
+    rq1_half_4 <= \$216 ;
   always @(posedge clk)
-    rq1_half_7 <= \$201 ;
+    rq1_half_5 <= \$217 ;
   always @(posedge clk)
-    rq1_half_8 <= \$202 ;
+    rq1_half_6 <= \$218 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$203 ;
+    rq1_half_7 <= \$219 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$204 ;
+    rq1_half_8 <= \$220 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$205 ;
+    rq1_mask_1 <= \$221 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$206 ;
+    rq1_mask_2 <= \$222 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$207 ;
+    rq1_mask_3 <= \$223 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$208 ;
+    rq1_mask_4 <= \$224 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$209 ;
+    rq1_mask_5 <= \$225 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$210 ;
+    rq1_mask_6 <= \$226 ;
   always @(posedge clk)
-    rq1_x <= \$211 ;
+    rq1_mask_7 <= \$227 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$212 ;
+    rq1_mask_8 <= \$228 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$213 ;
+    rq1_x <= \$229 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$214 ;
+    rq1_x0_0 <= \$230 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$215 ;
+    rq1_m0_0 <= \$231 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$216 ;
+    rq1_part0_0 <= \$232 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$217 ;
+    rq1_part0_0_r <= \$233 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$218 ;
+    rq1_part0_0_rr <= \$234 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$219 ;
+    rq1_x0_1 <= \$235 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$220 ;
+    rq1_m0_1 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$221 ;
+    rq1_part0_1 <= \$237 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$222 ;
+    rq1_part0_1_r <= \$238 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$223 ;
+    rq1_part0_1_rr <= \$239 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$224 ;
+    rq1_x1_0 <= \$240 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$225 ;
+    rq1_m1_0 <= \$241 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$226 ;
+    rq1_part1_0 <= \$242 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$227 ;
+    rq1_part1_0_r <= \$243 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$228 ;
+    rq1_part1_0_rr <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$229 ;
+    rq1_x1_1 <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$230 ;
+    rq1_m1_1 <= \$246 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$231 ;
+    rq1_part1_1 <= \$247 ;
   always @(posedge clk)
-    rq1_prod <= \$232 ;
+    rq1_part1_1_r <= \$248 ;
   always @(posedge clk)
-    rq1_floor <= \$233 ;
+    rq1_part1_1_rr <= \$249 ;
   always @(posedge clk)
-    rq1_above <= \$234 ;
+    rq1_prod <= \$250 ;
   always @(posedge clk)
-    rq1_tie <= \$235 ;
+    rq1_floor <= \$251 ;
   always @(posedge clk)
-    rq1_code <= \$236 ;
+    rq1_above <= \$252 ;
   always @(posedge clk)
-    q_owed <= \$237 ;
+    rq1_tie <= \$253 ;
   always @(posedge clk)
-    i__ready <= \$238 ;
+    rq1_code <= \$254 ;
   always @(posedge clk)
-    \$signature__addr  <= \$239 ;
+    rq1_under <= \$255 ;
   always @(posedge clk)
-    rport__addr <= \$240 ;
+    rq1_over <= \$256 ;
   always @(posedge clk)
-    q_stored <= \$241 ;
+    q_owed <= \$257 ;
   always @(posedge clk)
-    o__valid <= \$242 ;
+    i__ready <= \$258 ;
   always @(posedge clk)
-    o__payload <= \$243 ;
+    \$signature__addr  <= \$259 ;
+  always @(posedge clk)
+    rport__addr <= \$260 ;
+  always @(posedge clk)
+    q_stored <= \$261 ;
+  always @(posedge clk)
+    o__valid <= \$262 ;
+  always @(posedge clk)
+    o__payload <= \$263 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$24  = 25'h1568006;
+          \$20  = 25'h1568006;
       4'h1:
-          \$24  = 25'h1264fd9;
+          \$20  = 25'h1264fd9;
       4'h2:
-          \$24  = 25'h1a2112c;
+          \$20  = 25'h1a2112c;
       4'h3:
-          \$24  = 25'h167e8f8;
+          \$20  = 25'h167e8f8;
       4'h4:
-          \$24  = 25'h12df168;
+          \$20  = 25'h12df168;
       4'h5:
-          \$24  = 25'h1041bbb;
+          \$20  = 25'h1041bbb;
       4'h6:
-          \$24  = 25'h1ec6b6b;
+          \$20  = 25'h1ec6b6b;
       4'h7:
-          \$24  = 25'h1653f0e;
+          \$20  = 25'h1653f0e;
       4'h8:
-          \$24  = 25'h150a64e;
+          \$20  = 25'h150a64e;
       4'h9:
-          \$24  = 25'h1c164b5;
+          \$20  = 25'h1c164b5;
       4'ha:
-          \$24  = 25'h169d08d;
+          \$20  = 25'h169d08d;
       4'hb:
-          \$24  = 25'h17d7777;
+          \$20  = 25'h17d7777;
       4'hc:
-          \$24  = 25'h1edc83a;
+          \$20  = 25'h1edc83a;
       4'hd:
-          \$24  = 25'h1ec963d;
+          \$20  = 25'h1ec963d;
       4'he:
-          \$24  = 25'h179cc4e;
+          \$20  = 25'h179cc4e;
       4'hf:
-          \$24  = 25'h1f646a8;
+          \$20  = 25'h1f646a8;
     endcase
   end
   always @* begin
@@ -26975,37 +27631,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'h1:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h2:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'h3:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h4:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h5:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h6:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'h7:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'h8:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'h9:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'ha:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'hb:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'hc:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'hd:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'he:
-          \$25  = 6'h1e;
+          \$21  = 6'h1e;
       4'hf:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
     endcase
   end
   always @* begin
@@ -27013,37 +27669,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'h1:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h2:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'h3:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h4:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h5:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h6:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'h7:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'h8:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'h9:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'ha:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'hb:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'hc:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'hd:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'he:
-          \$26  = 32'd536870912;
+          \$22  = 32'd536870912;
       4'hf:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
     endcase
   end
   always @* begin
@@ -27051,37 +27707,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'h1:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h2:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'h3:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h4:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h5:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h6:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'h7:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'h8:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'h9:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'ha:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'hb:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'hc:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'hd:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'he:
-          \$27  = 32'd1073741823;
+          \$23  = 32'd1073741823;
       4'hf:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
     endcase
   end
   always @* begin
@@ -27089,37 +27745,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$49  = 25'h1227748;
+          \$55  = 25'h1227748;
       4'h1:
-          \$49  = 25'h10bd233;
+          \$55  = 25'h10bd233;
       4'h2:
-          \$49  = 25'h168aa3d;
+          \$55  = 25'h168aa3d;
       4'h3:
-          \$49  = 25'h17f0481;
+          \$55  = 25'h17f0481;
       4'h4:
-          \$49  = 25'h1503c45;
+          \$55  = 25'h1503c45;
       4'h5:
-          \$49  = 25'h10f4fdd;
+          \$55  = 25'h10f4fdd;
       4'h6:
-          \$49  = 25'h1a76e53;
+          \$55  = 25'h1a76e53;
       4'h7:
-          \$49  = 25'h11c3816;
+          \$55  = 25'h11c3816;
       4'h8:
-          \$49  = 25'h1d4d858;
+          \$55  = 25'h1d4d858;
       4'h9:
-          \$49  = 25'h14290f0;
+          \$55  = 25'h14290f0;
       4'ha:
-          \$49  = 25'h1855e87;
+          \$55  = 25'h1855e87;
       4'hb:
-          \$49  = 25'h10b549e;
+          \$55  = 25'h10b549e;
       4'hc:
-          \$49  = 25'h1b28421;
+          \$55  = 25'h1b28421;
       4'hd:
-          \$49  = 25'h10136ad;
+          \$55  = 25'h10136ad;
       4'he:
-          \$49  = 25'h175f80f;
+          \$55  = 25'h175f80f;
       4'hf:
-          \$49  = 25'h1be240a;
+          \$55  = 25'h1be240a;
     endcase
   end
   always @* begin
@@ -27127,37 +27783,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h1:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h2:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h3:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h4:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h5:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h6:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h7:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h8:
-          \$50  = 6'h1e;
+          \$56  = 6'h1e;
       4'h9:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'ha:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'hb:
-          \$50  = 6'h1e;
+          \$56  = 6'h1e;
       4'hc:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'hd:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'he:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'hf:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
     endcase
   end
   always @* begin
@@ -27165,37 +27821,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h1:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h2:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h3:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h4:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h5:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h6:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h7:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h8:
-          \$51  = 32'd536870912;
+          \$57  = 32'd536870912;
       4'h9:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'ha:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'hb:
-          \$51  = 32'd536870912;
+          \$57  = 32'd536870912;
       4'hc:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'hd:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'he:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'hf:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
     endcase
   end
   always @* begin
@@ -27203,987 +27859,1015 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h1:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h2:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h3:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h4:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h5:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h6:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h7:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h8:
-          \$52  = 32'd1073741823;
+          \$58  = 32'd1073741823;
       4'h9:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'ha:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'hb:
-          \$52  = 32'd1073741823;
+          \$58  = 32'd1073741823;
       4'hc:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'hd:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'he:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'hf:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$111  = group;
-    if (\$19 ) begin
-      \$111  = \$22 [3:0];
+    \$127  = group;
+    if (\$15 ) begin
+      \$127  = \$18 [3:0];
     end
     if (rst) begin
-      \$111  = 4'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$112  = \$23 ;
+    \$128  = \$19 ;
     if (rst) begin
-      \$112  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$113  = rq_valid_1;
+    \$129  = rq_valid_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$114  = rq_valid_2;
+    \$130  = rq_valid_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$115  = rq_valid_3;
+    \$131  = rq_valid_3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$116  = rq_valid_4;
+    \$132  = rq_valid_4;
     if (rst) begin
-      \$116  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$117  = rq_valid_5;
+    \$133  = rq_valid_5;
     if (rst) begin
-      \$117  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$118  = rq_valid_6;
+    \$134  = rq_valid_6;
     if (rst) begin
-      \$118  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = rq_valid_7;
+    \$135  = rq_valid_7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = rq_valid_8;
+    \$136  = rq_valid_8;
     if (rst) begin
-      \$120  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = \$24 ;
+    \$137  = \$20 ;
     if (rst) begin
-      \$121  = 25'h0000000;
+      \$137  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = rq0_mult_1;
+    \$138  = rq0_mult_1;
     if (rst) begin
-      \$122  = 25'h0000000;
+      \$138  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = rq0_mult_2;
+    \$139  = rq0_mult_2;
     if (rst) begin
-      \$123  = 25'h0000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = rq0_mult_3;
+    \$140  = rq0_mult_3;
     if (rst) begin
-      \$124  = 25'h0000000;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = rq0_mult_4;
+    \$141  = rq0_mult_4;
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = rq0_mult_5;
+    \$142  = rq0_mult_5;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$142  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = rq0_mult_6;
+    \$143  = rq0_mult_6;
     if (rst) begin
-      \$127  = 25'h0000000;
+      \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = rq0_mult_7;
+    \$144  = rq0_mult_7;
     if (rst) begin
-      \$128  = 25'h0000000;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = \$25 ;
+    \$145  = \$21 ;
     if (rst) begin
-      \$129  = 6'h00;
+      \$145  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = rq0_shift_1;
+    \$146  = rq0_shift_1;
     if (rst) begin
-      \$130  = 6'h00;
+      \$146  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = rq0_shift_2;
+    \$147  = rq0_shift_2;
     if (rst) begin
-      \$131  = 6'h00;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = rq0_shift_3;
+    \$148  = rq0_shift_3;
     if (rst) begin
-      \$132  = 6'h00;
+      \$148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = rq0_shift_4;
+    \$149  = rq0_shift_4;
     if (rst) begin
-      \$133  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = rq0_shift_5;
+    \$150  = rq0_shift_5;
     if (rst) begin
-      \$134  = 6'h00;
+      \$150  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq0_shift_6;
+    \$151  = rq0_shift_6;
     if (rst) begin
-      \$135  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = rq0_shift_7;
+    \$152  = rq0_shift_7;
     if (rst) begin
-      \$136  = 6'h00;
+      \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = \$26 ;
+    \$153  = \$22 ;
     if (rst) begin
-      \$137  = 32'd0;
+      \$153  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq0_half_1;
+    \$154  = rq0_half_1;
     if (rst) begin
-      \$138  = 32'd0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = rq0_half_2;
+    \$155  = rq0_half_2;
     if (rst) begin
-      \$139  = 32'd0;
+      \$155  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = rq0_half_3;
+    \$156  = rq0_half_3;
     if (rst) begin
-      \$140  = 32'd0;
+      \$156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq0_half_4;
+    \$157  = rq0_half_4;
     if (rst) begin
-      \$141  = 32'd0;
+      \$157  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = rq0_half_5;
+    \$158  = rq0_half_5;
     if (rst) begin
-      \$142  = 32'd0;
+      \$158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = rq0_half_6;
+    \$159  = rq0_half_6;
     if (rst) begin
-      \$143  = 32'd0;
+      \$159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = rq0_half_7;
+    \$160  = rq0_half_7;
     if (rst) begin
-      \$144  = 32'd0;
+      \$160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = \$27 ;
+    \$161  = \$23 ;
     if (rst) begin
-      \$145  = 32'd0;
+      \$161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = rq0_mask_1;
+    \$162  = rq0_mask_1;
     if (rst) begin
-      \$146  = 32'd0;
+      \$162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = rq0_mask_2;
+    \$163  = rq0_mask_2;
     if (rst) begin
-      \$147  = 32'd0;
+      \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = rq0_mask_3;
+    \$164  = rq0_mask_3;
     if (rst) begin
-      \$148  = 32'd0;
+      \$164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = rq0_mask_4;
+    \$165  = rq0_mask_4;
     if (rst) begin
-      \$149  = 32'd0;
+      \$165  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = rq0_mask_5;
+    \$166  = rq0_mask_5;
     if (rst) begin
-      \$150  = 32'd0;
+      \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = rq0_mask_6;
+    \$167  = rq0_mask_6;
     if (rst) begin
-      \$151  = 32'd0;
+      \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = rq0_mask_7;
+    \$168  = rq0_mask_7;
     if (rst) begin
-      \$152  = 32'd0;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = i__payload[25:0];
+    \$169  = i__payload[25:0];
     if (rst) begin
-      \$153  = 26'h0000000;
+      \$169  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = rq0_x[16:0];
+    \$170  = rq0_x[16:0];
     if (rst) begin
-      \$154  = 17'h00000;
+      \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$155  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = \$28 ;
-    if (rst) begin
-      \$156  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$157  = rq0_part0_0;
-    if (rst) begin
-      \$157  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$158  = rq0_part0_0_r;
-    if (rst) begin
-      \$158  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$159  = rq0_x[16:0];
-    if (rst) begin
-      \$159  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$160  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$160  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$161  = \$29 ;
-    if (rst) begin
-      \$161  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$162  = rq0_part0_1;
-    if (rst) begin
-      \$162  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$163  = rq0_part0_1_r;
-    if (rst) begin
-      \$163  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$164  = rq0_x[25:17];
-    if (rst) begin
-      \$164  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$165  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$165  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$166  = \$30 ;
-    if (rst) begin
-      \$166  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$167  = rq0_part1_0;
-    if (rst) begin
-      \$167  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$168  = rq0_part1_0_r;
-    if (rst) begin
-      \$168  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$169  = rq0_x[25:17];
-    if (rst) begin
-      \$169  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$170  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$170  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$171  = \$31 ;
+    \$171  = rq0_mult_1[16:0];
     if (rst) begin
       \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$172  = rq0_part1_1;
+    \$172  = \$24 ;
     if (rst) begin
-      \$172  = 17'h00000;
+      \$172  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$173  = rq0_part1_1_r;
+    \$173  = rq0_part0_0;
     if (rst) begin
-      \$173  = 17'h00000;
+      \$173  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$174  = \$39 [50:0];
+    \$174  = rq0_part0_0_r;
     if (rst) begin
-      \$174  = 51'h0000000000000;
+      \$174  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$175  = \$40 ;
+    \$175  = rq0_x[16:0];
     if (rst) begin
-      \$175  = 51'h0000000000000;
+      \$175  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$176  = \$41 ;
+    \$176  = rq0_mult_1[24:17];
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$177  = \$44 ;
+    \$177  = \$25 ;
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$178  = \$48 ;
+    \$178  = rq0_part0_1;
     if (rst) begin
-      \$178  = 53'h00000000000000;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$179  = \$49 ;
+    \$179  = rq0_part0_1_r;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$180  = rq1_mult_1;
+    \$180  = rq0_x[25:17];
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$181  = rq1_mult_2;
+    \$181  = rq0_mult_1[16:0];
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$182  = rq1_mult_3;
+    \$182  = \$26 ;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$183  = rq1_mult_4;
+    \$183  = rq0_part1_0;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$184  = rq1_mult_5;
+    \$184  = rq0_part1_0_r;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$185  = rq1_mult_6;
+    \$185  = rq0_x[25:17];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$186  = rq1_mult_7;
+    \$186  = rq0_mult_1[24:17];
     if (rst) begin
-      \$186  = 25'h0000000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$187  = \$50 ;
+    \$187  = \$27 ;
     if (rst) begin
-      \$187  = 6'h00;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$188  = rq1_shift_1;
+    \$188  = rq0_part1_1;
     if (rst) begin
-      \$188  = 6'h00;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$189  = rq1_shift_2;
+    \$189  = rq0_part1_1_r;
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$190  = rq1_shift_3;
+    \$190  = \$35 [50:0];
     if (rst) begin
-      \$190  = 6'h00;
+      \$190  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$191  = rq1_shift_4;
+    \$191  = \$36 ;
     if (rst) begin
-      \$191  = 6'h00;
+      \$191  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$192  = rq1_shift_5;
+    \$192  = \$37 ;
     if (rst) begin
-      \$192  = 6'h00;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$193  = rq1_shift_6;
+    \$193  = \$40 ;
     if (rst) begin
-      \$193  = 6'h00;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$194  = rq1_shift_7;
+    \$194  = \$44 [7:0];
     if (rst) begin
-      \$194  = 6'h00;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$195  = \$51 ;
+    \$195  = \$49 ;
     if (rst) begin
-      \$195  = 32'd0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$196  = rq1_half_1;
+    \$196  = \$54 ;
     if (rst) begin
-      \$196  = 32'd0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$197  = rq1_half_2;
+    \$197  = \$55 ;
     if (rst) begin
-      \$197  = 32'd0;
+      \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$198  = rq1_half_3;
+    \$198  = rq1_mult_1;
     if (rst) begin
-      \$198  = 32'd0;
+      \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$199  = rq1_half_4;
+    \$199  = rq1_mult_2;
     if (rst) begin
-      \$199  = 32'd0;
+      \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$200  = rq1_half_5;
+    \$200  = rq1_mult_3;
     if (rst) begin
-      \$200  = 32'd0;
+      \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$201  = rq1_half_6;
+    \$201  = rq1_mult_4;
     if (rst) begin
-      \$201  = 32'd0;
+      \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$202  = rq1_half_7;
+    \$202  = rq1_mult_5;
     if (rst) begin
-      \$202  = 32'd0;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$203  = \$52 ;
+    \$203  = rq1_mult_6;
     if (rst) begin
-      \$203  = 32'd0;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$204  = rq1_mask_1;
+    \$204  = rq1_mult_7;
     if (rst) begin
-      \$204  = 32'd0;
+      \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$205  = rq1_mask_2;
+    \$205  = \$56 ;
     if (rst) begin
-      \$205  = 32'd0;
+      \$205  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$206  = rq1_mask_3;
+    \$206  = rq1_shift_1;
     if (rst) begin
-      \$206  = 32'd0;
+      \$206  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$207  = rq1_mask_4;
+    \$207  = rq1_shift_2;
     if (rst) begin
-      \$207  = 32'd0;
+      \$207  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$208  = rq1_mask_5;
+    \$208  = rq1_shift_3;
     if (rst) begin
-      \$208  = 32'd0;
+      \$208  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$209  = rq1_mask_6;
+    \$209  = rq1_shift_4;
     if (rst) begin
-      \$209  = 32'd0;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$210  = rq1_mask_7;
+    \$210  = rq1_shift_5;
     if (rst) begin
-      \$210  = 32'd0;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$211  = i__payload[51:26];
+    \$211  = rq1_shift_6;
     if (rst) begin
-      \$211  = 26'h0000000;
+      \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$212  = rq1_x[16:0];
+    \$212  = rq1_shift_7;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$213  = rq1_mult_1[16:0];
+    \$213  = \$57 ;
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$214  = \$53 ;
+    \$214  = rq1_half_1;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$215  = rq1_part0_0;
+    \$215  = rq1_half_2;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$215  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$216  = rq1_part0_0_r;
+    \$216  = rq1_half_3;
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$216  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$217  = rq1_x[16:0];
+    \$217  = rq1_half_4;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$218  = rq1_mult_1[24:17];
+    \$218  = rq1_half_5;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$219  = \$54 ;
+    \$219  = rq1_half_6;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$220  = rq1_part0_1;
+    \$220  = rq1_half_7;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$221  = rq1_part0_1_r;
+    \$221  = \$58 ;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$222  = rq1_x[25:17];
+    \$222  = rq1_mask_1;
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$223  = rq1_mult_1[16:0];
+    \$223  = rq1_mask_2;
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$224  = \$55 ;
+    \$224  = rq1_mask_3;
     if (rst) begin
-      \$224  = 26'h0000000;
+      \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$225  = rq1_part1_0;
+    \$225  = rq1_mask_4;
     if (rst) begin
-      \$225  = 26'h0000000;
+      \$225  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$226  = rq1_part1_0_r;
+    \$226  = rq1_mask_5;
     if (rst) begin
-      \$226  = 26'h0000000;
+      \$226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$227  = rq1_x[25:17];
+    \$227  = rq1_mask_6;
     if (rst) begin
-      \$227  = 9'h000;
+      \$227  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$228  = rq1_mult_1[24:17];
+    \$228  = rq1_mask_7;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$229  = \$56 ;
+    \$229  = i__payload[51:26];
     if (rst) begin
-      \$229  = 17'h00000;
+      \$229  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$230  = rq1_part1_1;
+    \$230  = rq1_x[16:0];
     if (rst) begin
       \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$231  = rq1_part1_1_r;
+    \$231  = rq1_mult_1[16:0];
     if (rst) begin
       \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$232  = \$64 [50:0];
+    \$232  = \$59 ;
     if (rst) begin
-      \$232  = 51'h0000000000000;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$233  = \$65 ;
+    \$233  = rq1_part0_0;
     if (rst) begin
-      \$233  = 51'h0000000000000;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$234  = \$66 ;
+    \$234  = rq1_part0_0_r;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$235  = \$69 ;
+    \$235  = rq1_x[16:0];
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$236  = \$73 ;
+    \$236  = rq1_mult_1[24:17];
     if (rst) begin
-      \$236  = 53'h00000000000000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$237  = \$12 [3:0];
+    \$237  = \$60 ;
     if (rst) begin
-      \$237  = 4'h0;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$238  = \$74 ;
+    \$238  = rq1_part0_1;
     if (rst) begin
-      \$238  = 1'h1;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$239  = \$signature__addr ;
-    if (\$81 ) begin
-      \$239  = \$84 [3:0];
-    end
+    \$239  = rq1_part0_1_r;
     if (rst) begin
-      \$239  = 4'h0;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$240  = rport__addr;
-    if (\$88 ) begin
-      \$240  = \$91 [3:0];
-    end
+    \$240  = rq1_x[25:17];
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$241  = \$104 [3:0];
+    \$241  = rq1_mult_1[16:0];
     if (rst) begin
-      \$241  = 4'h0;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$242  = o__valid;
-    if (\$106 ) begin
-      \$242  = \$108 ;
-    end
+    \$242  = \$61 ;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$243  = o__payload;
-    if (\$106 ) begin
-      \$243  = \$110 ;
+    \$243  = rq1_part1_0;
+    if (rst) begin
+      \$243  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$244  = rq1_part1_0_r;
+    if (rst) begin
+      \$244  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$245  = rq1_x[25:17];
+    if (rst) begin
+      \$245  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$246  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$246  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$247  = \$62 ;
+    if (rst) begin
+      \$247  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$248  = rq1_part1_1;
+    if (rst) begin
+      \$248  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$249  = rq1_part1_1_r;
+    if (rst) begin
+      \$249  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$250  = \$70 [50:0];
+    if (rst) begin
+      \$250  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$251  = \$71 ;
+    if (rst) begin
+      \$251  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$252  = \$72 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$253  = \$75 ;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$254  = \$79 [7:0];
+    if (rst) begin
+      \$254  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$255  = \$84 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$256  = \$89 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$257  = \$8 [3:0];
+    if (rst) begin
+      \$257  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$258  = \$90 ;
+    if (rst) begin
+      \$258  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$259  = \$signature__addr ;
+    if (\$97 ) begin
+      \$259  = \$100 [3:0];
     end
     if (rst) begin
-      \$243  = 16'h0000;
+      \$259  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$260  = rport__addr;
+    if (\$104 ) begin
+      \$260  = \$107 [3:0];
+    end
+    if (rst) begin
+      \$260  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$261  = \$120 [3:0];
+    if (rst) begin
+      \$261  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$262  = o__valid;
+    if (\$122 ) begin
+      \$262  = \$124 ;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$263  = o__payload;
+    if (\$122 ) begin
+      \$263  = \$126 ;
+    end
+    if (rst) begin
+      \$263  = 16'h0000;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$12 [3:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -28193,16 +28877,16 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \i__payload[1]  = i__payload[51:26];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
-  assign \$32  = { 1'h0, rq0_part0_0_rr };
-  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$36  = { rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr, 17'h00000 };
-  assign \$38  = { rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr, 34'h000000000 };
-  assign \$57  = { 1'h0, rq1_part0_0_rr };
-  assign \$59  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$61  = { rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr, 34'h000000000 };
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr, 34'h000000000 };
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -32270,241 +32954,261 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
-  wire \$1 ;
-  wire [4:0] \$10 ;
-  wire \$100 ;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  wire [4:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [5:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [4:0] \$106 ;
+  wire [4:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [15:0] \$110 ;
-  reg [3:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
-  wire [5:0] \$12 ;
-  reg \$120 ;
-  reg [24:0] \$121 ;
-  reg [24:0] \$122 ;
-  reg [24:0] \$123 ;
-  reg [24:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [24:0] \$127 ;
-  reg [24:0] \$128 ;
-  reg [5:0] \$129 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [4:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire [5:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [15:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [5:0] \$133 ;
-  reg [5:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [31:0] \$138 ;
-  reg [31:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [24:0] \$137 ;
+  reg [24:0] \$138 ;
+  reg [24:0] \$139 ;
   wire \$14 ;
-  reg [31:0] \$140 ;
-  reg [31:0] \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg [31:0] \$145 ;
-  reg [31:0] \$146 ;
-  reg [31:0] \$147 ;
-  reg [31:0] \$148 ;
-  reg [31:0] \$149 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [24:0] \$142 ;
+  reg [24:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [5:0] \$145 ;
+  reg [5:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [5:0] \$149 ;
   wire \$15 ;
-  reg [31:0] \$150 ;
-  reg [31:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg [22:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [33:0] \$156 ;
-  reg [33:0] \$157 ;
-  reg [33:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [5:0] \$150 ;
+  reg [5:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [31:0] \$153 ;
+  reg [31:0] \$154 ;
+  reg [31:0] \$155 ;
+  reg [31:0] \$156 ;
+  reg [31:0] \$157 ;
+  reg [31:0] \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
-  reg [7:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [24:0] \$162 ;
-  reg [24:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [22:0] \$166 ;
-  reg [22:0] \$167 ;
-  reg [22:0] \$168 ;
-  reg [5:0] \$169 ;
-  wire \$17 ;
-  reg [7:0] \$170 ;
-  reg [13:0] \$171 ;
-  reg [13:0] \$172 ;
-  reg [13:0] \$173 ;
-  reg [47:0] \$174 ;
-  reg [47:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg [49:0] \$178 ;
+  reg [31:0] \$160 ;
+  reg [31:0] \$161 ;
+  reg [31:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [31:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg [31:0] \$166 ;
+  reg [31:0] \$167 ;
+  reg [31:0] \$168 ;
+  reg [22:0] \$169 ;
+  wire [4:0] \$17 ;
+  reg [16:0] \$170 ;
+  reg [16:0] \$171 ;
+  reg [33:0] \$172 ;
+  reg [33:0] \$173 ;
+  reg [33:0] \$174 ;
+  reg [16:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
   reg [24:0] \$179 ;
-  wire \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire [4:0] \$18 ;
+  reg [5:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [22:0] \$182 ;
+  reg [22:0] \$183 ;
+  reg [22:0] \$184 ;
+  reg [5:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [13:0] \$187 ;
+  reg [13:0] \$188 ;
+  reg [13:0] \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [31:0] \$195 ;
-  reg [31:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg [31:0] \$198 ;
-  reg [31:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [31:0] \$200 ;
-  reg [31:0] \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg [31:0] \$205 ;
-  reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
-  wire [4:0] \$21 ;
-  reg [31:0] \$210 ;
-  reg [22:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire [4:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [22:0] \$224 ;
-  reg [22:0] \$225 ;
-  reg [22:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [13:0] \$229 ;
-  wire \$23 ;
-  reg [13:0] \$230 ;
-  reg [13:0] \$231 ;
-  reg [47:0] \$232 ;
-  reg [47:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [49:0] \$236 ;
-  reg [3:0] \$237 ;
-  reg \$238 ;
-  reg [3:0] \$239 ;
-  reg [24:0] \$24 ;
-  reg [3:0] \$240 ;
-  reg [3:0] \$241 ;
-  reg \$242 ;
-  reg [15:0] \$243 ;
-  reg [5:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [31:0] \$27 ;
-  wire [33:0] \$28 ;
-  wire [24:0] \$29 ;
-  wire [49:0] \$3 ;
-  wire [22:0] \$30 ;
-  wire [13:0] \$31 ;
-  wire [34:0] \$32 ;
-  wire [35:0] \$33 ;
-  wire [55:0] \$34 ;
-  wire [56:0] \$35 ;
-  wire [53:0] \$36 ;
-  wire [58:0] \$37 ;
-  wire [76:0] \$38 ;
-  wire [77:0] \$39 ;
-  wire [49:0] \$4 ;
-  wire [47:0] \$40 ;
-  wire \$41 ;
+  reg [47:0] \$190 ;
+  reg [47:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg [7:0] \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [24:0] \$199 ;
+  wire [7:0] \$2 ;
+  reg [24:0] \$20 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [5:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [5:0] \$207 ;
+  reg [5:0] \$208 ;
+  reg [5:0] \$209 ;
+  reg [5:0] \$21 ;
+  reg [5:0] \$210 ;
+  reg [5:0] \$211 ;
+  reg [5:0] \$212 ;
+  reg [31:0] \$213 ;
+  reg [31:0] \$214 ;
+  reg [31:0] \$215 ;
+  reg [31:0] \$216 ;
+  reg [31:0] \$217 ;
+  reg [31:0] \$218 ;
+  reg [31:0] \$219 ;
+  reg [31:0] \$22 ;
+  reg [31:0] \$220 ;
+  reg [31:0] \$221 ;
+  reg [31:0] \$222 ;
+  reg [31:0] \$223 ;
+  reg [31:0] \$224 ;
+  reg [31:0] \$225 ;
+  reg [31:0] \$226 ;
+  reg [31:0] \$227 ;
+  reg [31:0] \$228 ;
+  reg [22:0] \$229 ;
+  reg [31:0] \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire [33:0] \$24 ;
+  reg [5:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [22:0] \$242 ;
+  reg [22:0] \$243 ;
+  reg [22:0] \$244 ;
+  reg [5:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [13:0] \$247 ;
+  reg [13:0] \$248 ;
+  reg [13:0] \$249 ;
+  wire [24:0] \$25 ;
+  reg [47:0] \$250 ;
+  reg [47:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [7:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [3:0] \$257 ;
+  reg \$258 ;
+  reg [3:0] \$259 ;
+  wire [22:0] \$26 ;
+  reg [3:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg \$262 ;
+  reg [15:0] \$263 ;
+  wire [13:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [53:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [76:0] \$34 ;
+  wire [77:0] \$35 ;
+  wire [47:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  wire [48:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [48:0] \$45 ;
+  wire [49:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [49:0] \$48 ;
-  reg [24:0] \$49 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
-  reg [31:0] \$52 ;
-  wire [33:0] \$53 ;
-  wire [24:0] \$54 ;
-  wire [22:0] \$55 ;
-  wire [13:0] \$56 ;
-  wire [34:0] \$57 ;
-  wire [35:0] \$58 ;
-  wire [55:0] \$59 ;
-  wire \$6 ;
-  wire [56:0] \$60 ;
-  wire [53:0] \$61 ;
-  wire [58:0] \$62 ;
-  wire [76:0] \$63 ;
-  wire [77:0] \$64 ;
-  wire [47:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [49:0] \$7 ;
-  wire [48:0] \$70 ;
-  wire \$71 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  reg [24:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [31:0] \$57 ;
+  reg [31:0] \$58 ;
+  wire [33:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [24:0] \$60 ;
+  wire [22:0] \$61 ;
+  wire [13:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [53:0] \$67 ;
+  wire [58:0] \$68 ;
+  wire [76:0] \$69 ;
+  wire \$7 ;
+  wire [77:0] \$70 ;
+  wire [47:0] \$71 ;
   wire \$72 ;
-  wire [49:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [48:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [49:0] \$8 ;
+  wire [49:0] \$79 ;
+  wire [5:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [4:0] \$90 ;
-  wire [4:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -32550,7 +33254,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [49:0] rq0_code = 50'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
   reg [31:0] rq0_half_1 = 32'd0;
   reg [31:0] rq0_half_2 = 32'd0;
@@ -32580,6 +33284,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -32603,13 +33308,14 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
-  reg [49:0] rq1_code = 50'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [47:0] rq1_floor = 48'h000000000000;
   reg [31:0] rq1_half_1 = 32'd0;
   reg [31:0] rq1_half_2 = 32'd0;
@@ -32639,6 +33345,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -32662,6 +33369,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
@@ -32697,403 +33405,427 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 50'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 50'h3ffffffffff80 : \$7 ;
-  assign \$9  = i__valid & i__ready;
-  assign \$10  = q_owed + \$9 ;
-  assign \$11  = o__valid & o__ready;
-  assign \$12  = \$10  - \$11 ;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = | q_stored;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 4'hf;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & i__ready;
-  assign \$20  = group == 4'hf;
-  assign \$21  = group + 1'h1;
-  assign \$22  = \$20  ? 5'h00 : \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$28  = rq0_x0_0 * rq0_m0_0;
-  assign \$29  = rq0_x0_1 * rq0_m0_1;
-  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$53  = rq1_x0_0 * rq1_m0_0;
-  assign \$54  = rq1_x0_1 * rq1_m0_1;
-  assign \$55  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$56  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$58  = 1'h0 + \$57 ;
-  assign \$60  = \$58  + \$59 ;
-  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
-  assign \$64  = $signed(\$62 ) + $signed(\$63 );
-  assign \$65  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$66  = rq1_rem > rq1_half_6;
-  assign \$67  = rq1_rem == rq1_half_6;
-  assign \$68  = | rq1_half_6;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$71  = rq1_tie & rq1_floor[0];
-  assign \$72  = rq1_above | \$71 ;
-  assign \$73  = $signed(\$70 ) + $signed({ 1'h0, \$72  });
-  assign \$74  = \$12 [3:0] < 4'ha;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = rq_valid_8 & \$80 ;
-  assign \$82  = \$signature__addr  == 4'h8;
-  assign \$83  = \$signature__addr  + 1'h1;
-  assign \$84  = \$82  ? 5'h00 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = rport__addr == 4'h8;
-  assign \$90  = rport__addr + 1'h1;
-  assign \$91  = \$89  ? 5'h00 : \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = rq_valid_8 & \$97 ;
-  assign \$99  = q_stored + \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = | q_stored;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$99  - \$103 ;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = | q_stored;
-  assign \$108  = \$107  | rq_valid_8;
-  assign \$109  = | q_stored;
-  assign \$110  = \$109  ? rport__data : q_in;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$72  = rq1_rem > rq1_half_6;
+  assign \$73  = rq1_rem == rq1_half_6;
+  assign \$74  = | rq1_half_6;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$84  = \$81  ? \$82  : \$83 ;
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$90  = \$8 [3:0] < 4'ha;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_valid_8 & \$96 ;
+  assign \$98  = \$signature__addr  == 4'h8;
+  assign \$99  = \$signature__addr  + 1'h1;
+  assign \$100  = \$98  ? 5'h00 : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = rport__addr == 4'h8;
+  assign \$106  = rport__addr + 1'h1;
+  assign \$107  = \$105  ? 5'h00 : \$106 ;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = | q_stored;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = rq_valid_8 & \$113 ;
+  assign \$115  = q_stored + \$114 ;
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = | q_stored;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$115  - \$119 ;
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = | q_stored;
+  assign \$124  = \$123  | rq_valid_8;
+  assign \$125  = | q_stored;
+  assign \$126  = \$125  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$111 ;
+    group <= \$127 ;
   always @(posedge clk)
-    rq_valid_1 <= \$112 ;
+    rq_valid_1 <= \$128 ;
   always @(posedge clk)
-    rq_valid_2 <= \$113 ;
+    rq_valid_2 <= \$129 ;
   always @(posedge clk)
-    rq_valid_3 <= \$114 ;
+    rq_valid_3 <= \$130 ;
   always @(posedge clk)
-    rq_valid_4 <= \$115 ;
+    rq_valid_4 <= \$131 ;
   always @(posedge clk)
-    rq_valid_5 <= \$116 ;
+    rq_valid_5 <= \$132 ;
   always @(posedge clk)
-    rq_valid_6 <= \$117 ;
+    rq_valid_6 <= \$133 ;
   always @(posedge clk)
-    rq_valid_7 <= \$118 ;
+    rq_valid_7 <= \$134 ;
   always @(posedge clk)
-    rq_valid_8 <= \$119 ;
+    rq_valid_8 <= \$135 ;
   always @(posedge clk)
-    rq_valid_9 <= \$120 ;
+    rq_valid_9 <= \$136 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$121 ;
+    rq0_mult_1 <= \$137 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$122 ;
+    rq0_mult_2 <= \$138 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$123 ;
+    rq0_mult_3 <= \$139 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$124 ;
+    rq0_mult_4 <= \$140 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$125 ;
+    rq0_mult_5 <= \$141 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$126 ;
+    rq0_mult_6 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$127 ;
+    rq0_mult_7 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$128 ;
+    rq0_mult_8 <= \$144 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$129 ;
+    rq0_shift_1 <= \$145 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$130 ;
+    rq0_shift_2 <= \$146 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$131 ;
+    rq0_shift_3 <= \$147 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$132 ;
+    rq0_shift_4 <= \$148 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$133 ;
+    rq0_shift_5 <= \$149 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$134 ;
+    rq0_shift_6 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$135 ;
+    rq0_shift_7 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$136 ;
+    rq0_shift_8 <= \$152 ;
   always @(posedge clk)
-    rq0_half_1 <= \$137 ;
+    rq0_half_1 <= \$153 ;
   always @(posedge clk)
-    rq0_half_2 <= \$138 ;
+    rq0_half_2 <= \$154 ;
   always @(posedge clk)
-    rq0_half_3 <= \$139 ;
+    rq0_half_3 <= \$155 ;
   always @(posedge clk)
-    rq0_half_4 <= \$140 ;
+    rq0_half_4 <= \$156 ;
   always @(posedge clk)
-    rq0_half_5 <= \$141 ;
+    rq0_half_5 <= \$157 ;
   always @(posedge clk)
-    rq0_half_6 <= \$142 ;
+    rq0_half_6 <= \$158 ;
   always @(posedge clk)
-    rq0_half_7 <= \$143 ;
+    rq0_half_7 <= \$159 ;
   always @(posedge clk)
-    rq0_half_8 <= \$144 ;
+    rq0_half_8 <= \$160 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$145 ;
+    rq0_mask_1 <= \$161 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$146 ;
+    rq0_mask_2 <= \$162 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$147 ;
+    rq0_mask_3 <= \$163 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$148 ;
+    rq0_mask_4 <= \$164 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$149 ;
+    rq0_mask_5 <= \$165 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$150 ;
+    rq0_mask_6 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$151 ;
+    rq0_mask_7 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$152 ;
+    rq0_mask_8 <= \$168 ;
   always @(posedge clk)
-    rq0_x <= \$153 ;
+    rq0_x <= \$169 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$154 ;
+    rq0_x0_0 <= \$170 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$155 ;
+    rq0_m0_0 <= \$171 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$156 ;
+    rq0_part0_0 <= \$172 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$157 ;
+    rq0_part0_0_r <= \$173 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$158 ;
+    rq0_part0_0_rr <= \$174 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$159 ;
+    rq0_x0_1 <= \$175 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$160 ;
+    rq0_m0_1 <= \$176 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$161 ;
+    rq0_part0_1 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$162 ;
+    rq0_part0_1_r <= \$178 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$163 ;
+    rq0_part0_1_rr <= \$179 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$164 ;
+    rq0_x1_0 <= \$180 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$165 ;
+    rq0_m1_0 <= \$181 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$166 ;
+    rq0_part1_0 <= \$182 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$167 ;
+    rq0_part1_0_r <= \$183 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$168 ;
+    rq0_part1_0_rr <= \$184 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$169 ;
+    rq0_x1_1 <= \$185 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$170 ;
+    rq0_m1_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$171 ;
+    rq0_part1_1 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$172 ;
+    rq0_part1_1_r <= \$188 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$173 ;
+    rq0_part1_1_rr <= \$189 ;
   always @(posedge clk)
-    rq0_prod <= \$174 ;
+    rq0_prod <= \$190 ;
   always @(posedge clk)
-    rq0_floor <= \$175 ;
+    rq0_floor <= \$191 ;
   always @(posedge clk)
-    rq0_above <= \$176 ;
+    rq0_above <= \$192 ;
   always @(posedge clk)
-    rq0_tie <= \$177 ;
+    rq0_tie <= \$193 ;
   always @(posedge clk)
-    rq0_code <= \$178 ;
+    rq0_code <= \$194 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$179 ;
+    rq0_under <= \$195 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$180 ;
+    rq0_over <= \$196 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$181 ;
+    rq1_mult_1 <= \$197 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$182 ;
+    rq1_mult_2 <= \$198 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$183 ;
+    rq1_mult_3 <= \$199 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$184 ;
+    rq1_mult_4 <= \$200 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$185 ;
+    rq1_mult_5 <= \$201 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$186 ;
+    rq1_mult_6 <= \$202 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$187 ;
+    rq1_mult_7 <= \$203 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$188 ;
+    rq1_mult_8 <= \$204 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$189 ;
+    rq1_shift_1 <= \$205 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$190 ;
+    rq1_shift_2 <= \$206 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$191 ;
+    rq1_shift_3 <= \$207 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$192 ;
+    rq1_shift_4 <= \$208 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$193 ;
+    rq1_shift_5 <= \$209 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$194 ;
+    rq1_shift_6 <= \$210 ;
   always @(posedge clk)
-    rq1_half_1 <= \$195 ;
+    rq1_shift_7 <= \$211 ;
   always @(posedge clk)
-    rq1_half_2 <= \$196 ;
+    rq1_shift_8 <= \$212 ;
   always @(posedge clk)
-    rq1_half_3 <= \$197 ;
+    rq1_half_1 <= \$213 ;
   always @(posedge clk)
-    rq1_half_4 <= \$198 ;
+    rq1_half_2 <= \$214 ;
   always @(posedge clk)
-    rq1_half_5 <= \$199 ;
+    rq1_half_3 <= \$215 ;
   always @(posedge clk)
-    rq1_half_6 <= \$200 ;
+    rq1_half_4 <= \$216 ;
   always @(posedge clk)
-    rq1_half_7 <= \$201 ;
+    rq1_half_5 <= \$217 ;
   always @(posedge clk)
-    rq1_half_8 <= \$202 ;
+    rq1_half_6 <= \$218 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$203 ;
+    rq1_half_7 <= \$219 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$204 ;
+    rq1_half_8 <= \$220 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$205 ;
+    rq1_mask_1 <= \$221 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$206 ;
+    rq1_mask_2 <= \$222 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$207 ;
+    rq1_mask_3 <= \$223 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$208 ;
+    rq1_mask_4 <= \$224 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$209 ;
+    rq1_mask_5 <= \$225 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$210 ;
+    rq1_mask_6 <= \$226 ;
   always @(posedge clk)
-    rq1_x <= \$211 ;
+    rq1_mask_7 <= \$227 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$212 ;
+    rq1_mask_8 <= \$228 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$213 ;
+    rq1_x <= \$229 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$214 ;
+    rq1_x0_0 <= \$230 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$215 ;
+    rq1_m0_0 <= \$231 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$216 ;
+    rq1_part0_0 <= \$232 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$217 ;
+    rq1_part0_0_r <= \$233 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$218 ;
+    rq1_part0_0_rr <= \$234 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$219 ;
+    rq1_x0_1 <= \$235 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$220 ;
+    rq1_m0_1 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$221 ;
+    rq1_part0_1 <= \$237 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$222 ;
+    rq1_part0_1_r <= \$238 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$223 ;
+    rq1_part0_1_rr <= \$239 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$224 ;
+    rq1_x1_0 <= \$240 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$225 ;
+    rq1_m1_0 <= \$241 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$226 ;
+    rq1_part1_0 <= \$242 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$227 ;
+    rq1_part1_0_r <= \$243 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$228 ;
+    rq1_part1_0_rr <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$229 ;
+    rq1_x1_1 <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$230 ;
+    rq1_m1_1 <= \$246 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$231 ;
+    rq1_part1_1 <= \$247 ;
   always @(posedge clk)
-    rq1_prod <= \$232 ;
+    rq1_part1_1_r <= \$248 ;
   always @(posedge clk)
-    rq1_floor <= \$233 ;
+    rq1_part1_1_rr <= \$249 ;
   always @(posedge clk)
-    rq1_above <= \$234 ;
+    rq1_prod <= \$250 ;
   always @(posedge clk)
-    rq1_tie <= \$235 ;
+    rq1_floor <= \$251 ;
   always @(posedge clk)
-    rq1_code <= \$236 ;
+    rq1_above <= \$252 ;
   always @(posedge clk)
-    q_owed <= \$237 ;
+    rq1_tie <= \$253 ;
   always @(posedge clk)
-    i__ready <= \$238 ;
+    rq1_code <= \$254 ;
   always @(posedge clk)
-    \$signature__addr  <= \$239 ;
+    rq1_under <= \$255 ;
   always @(posedge clk)
-    rport__addr <= \$240 ;
+    rq1_over <= \$256 ;
   always @(posedge clk)
-    q_stored <= \$241 ;
+    q_owed <= \$257 ;
   always @(posedge clk)
-    o__valid <= \$242 ;
+    i__ready <= \$258 ;
   always @(posedge clk)
-    o__payload <= \$243 ;
+    \$signature__addr  <= \$259 ;
+  always @(posedge clk)
+    rport__addr <= \$260 ;
+  always @(posedge clk)
+    q_stored <= \$261 ;
+  always @(posedge clk)
+    o__valid <= \$262 ;
+  always @(posedge clk)
+    o__payload <= \$263 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$24  = 25'h1a9d5e1;
+          \$20  = 25'h1a9d5e1;
       4'h1:
-          \$24  = 25'h184bb45;
+          \$20  = 25'h184bb45;
       4'h2:
-          \$24  = 25'h1b762c3;
+          \$20  = 25'h1b762c3;
       4'h3:
-          \$24  = 25'h100bc53;
+          \$20  = 25'h100bc53;
       4'h4:
-          \$24  = 25'h1fc707b;
+          \$20  = 25'h1fc707b;
       4'h5:
-          \$24  = 25'h17612b4;
+          \$20  = 25'h17612b4;
       4'h6:
-          \$24  = 25'h1479ed7;
+          \$20  = 25'h1479ed7;
       4'h7:
-          \$24  = 25'h1b3cbc4;
+          \$20  = 25'h1b3cbc4;
       4'h8:
-          \$24  = 25'h1c205e9;
+          \$20  = 25'h1c205e9;
       4'h9:
-          \$24  = 25'h1b32cc8;
+          \$20  = 25'h1b32cc8;
       4'ha:
-          \$24  = 25'h1561468;
+          \$20  = 25'h1561468;
       4'hb:
-          \$24  = 25'h1b15f54;
+          \$20  = 25'h1b15f54;
       4'hc:
-          \$24  = 25'h1660a73;
+          \$20  = 25'h1660a73;
       4'hd:
-          \$24  = 25'h1168b42;
+          \$20  = 25'h1168b42;
       4'he:
-          \$24  = 25'h159d618;
+          \$20  = 25'h159d618;
       4'hf:
-          \$24  = 25'h1d9c375;
+          \$20  = 25'h1d9c375;
     endcase
   end
   always @* begin
@@ -33101,37 +33833,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h1:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h2:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h3:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'h4:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h5:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h6:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h7:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h8:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'h9:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'ha:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'hb:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'hc:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'hd:
-          \$25  = 6'h1f;
+          \$21  = 6'h1f;
       4'he:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
       4'hf:
-          \$25  = 6'h20;
+          \$21  = 6'h20;
     endcase
   end
   always @* begin
@@ -33139,37 +33871,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h1:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h2:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h3:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'h4:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h5:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h6:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h7:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h8:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'h9:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'ha:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'hb:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'hc:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'hd:
-          \$26  = 32'd1073741824;
+          \$22  = 32'd1073741824;
       4'he:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
       4'hf:
-          \$26  = 32'd2147483648;
+          \$22  = 32'd2147483648;
     endcase
   end
   always @* begin
@@ -33177,37 +33909,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h1:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h2:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h3:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'h4:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h5:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h6:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h7:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h8:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'h9:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'ha:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'hb:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'hc:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'hd:
-          \$27  = 32'd2147483647;
+          \$23  = 32'd2147483647;
       4'he:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
       4'hf:
-          \$27  = 32'd4294967295;
+          \$23  = 32'd4294967295;
     endcase
   end
   always @* begin
@@ -33215,37 +33947,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$49  = 25'h193a47f;
+          \$55  = 25'h193a47f;
       4'h1:
-          \$49  = 25'h1ddcc00;
+          \$55  = 25'h1ddcc00;
       4'h2:
-          \$49  = 25'h19af7b9;
+          \$55  = 25'h19af7b9;
       4'h3:
-          \$49  = 25'h131032c;
+          \$55  = 25'h131032c;
       4'h4:
-          \$49  = 25'h1b548f2;
+          \$55  = 25'h1b548f2;
       4'h5:
-          \$49  = 25'h1ec7675;
+          \$55  = 25'h1ec7675;
       4'h6:
-          \$49  = 25'h1f8b6bf;
+          \$55  = 25'h1f8b6bf;
       4'h7:
-          \$49  = 25'h116750a;
+          \$55  = 25'h116750a;
       4'h8:
-          \$49  = 25'h13cfbbe;
+          \$55  = 25'h13cfbbe;
       4'h9:
-          \$49  = 25'h1427e4b;
+          \$55  = 25'h1427e4b;
       4'ha:
-          \$49  = 25'h1a37a30;
+          \$55  = 25'h1a37a30;
       4'hb:
-          \$49  = 25'h15d15aa;
+          \$55  = 25'h15d15aa;
       4'hc:
-          \$49  = 25'h16af911;
+          \$55  = 25'h16af911;
       4'hd:
-          \$49  = 25'h11ee54a;
+          \$55  = 25'h11ee54a;
       4'he:
-          \$49  = 25'h1011ea3;
+          \$55  = 25'h1011ea3;
       4'hf:
-          \$49  = 25'h1deca8e;
+          \$55  = 25'h1deca8e;
     endcase
   end
   always @* begin
@@ -33253,37 +33985,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h1:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h2:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h3:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h4:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h5:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h6:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h7:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'h8:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'h9:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'ha:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'hb:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'hc:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'hd:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
       4'he:
-          \$50  = 6'h1f;
+          \$56  = 6'h1f;
       4'hf:
-          \$50  = 6'h20;
+          \$56  = 6'h20;
     endcase
   end
   always @* begin
@@ -33291,37 +34023,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'h1:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'h2:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'h3:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h4:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'h5:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'h6:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'h7:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'h8:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'h9:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'ha:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'hb:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'hc:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'hd:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
       4'he:
-          \$51  = 32'd1073741824;
+          \$57  = 32'd1073741824;
       4'hf:
-          \$51  = 32'd2147483648;
+          \$57  = 32'd2147483648;
     endcase
   end
   always @* begin
@@ -33329,987 +34061,1015 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'h1:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'h2:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'h3:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h4:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'h5:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'h6:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'h7:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'h8:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'h9:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'ha:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'hb:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'hc:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'hd:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
       4'he:
-          \$52  = 32'd2147483647;
+          \$58  = 32'd2147483647;
       4'hf:
-          \$52  = 32'd4294967295;
+          \$58  = 32'd4294967295;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$111  = group;
-    if (\$19 ) begin
-      \$111  = \$22 [3:0];
+    \$127  = group;
+    if (\$15 ) begin
+      \$127  = \$18 [3:0];
     end
     if (rst) begin
-      \$111  = 4'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$112  = \$23 ;
+    \$128  = \$19 ;
     if (rst) begin
-      \$112  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$113  = rq_valid_1;
+    \$129  = rq_valid_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$114  = rq_valid_2;
+    \$130  = rq_valid_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$115  = rq_valid_3;
+    \$131  = rq_valid_3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$116  = rq_valid_4;
+    \$132  = rq_valid_4;
     if (rst) begin
-      \$116  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$117  = rq_valid_5;
+    \$133  = rq_valid_5;
     if (rst) begin
-      \$117  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$118  = rq_valid_6;
+    \$134  = rq_valid_6;
     if (rst) begin
-      \$118  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$119  = rq_valid_7;
+    \$135  = rq_valid_7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$120  = rq_valid_8;
+    \$136  = rq_valid_8;
     if (rst) begin
-      \$120  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$121  = \$24 ;
+    \$137  = \$20 ;
     if (rst) begin
-      \$121  = 25'h0000000;
+      \$137  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$122  = rq0_mult_1;
+    \$138  = rq0_mult_1;
     if (rst) begin
-      \$122  = 25'h0000000;
+      \$138  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$123  = rq0_mult_2;
+    \$139  = rq0_mult_2;
     if (rst) begin
-      \$123  = 25'h0000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$124  = rq0_mult_3;
+    \$140  = rq0_mult_3;
     if (rst) begin
-      \$124  = 25'h0000000;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$125  = rq0_mult_4;
+    \$141  = rq0_mult_4;
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$126  = rq0_mult_5;
+    \$142  = rq0_mult_5;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$142  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$127  = rq0_mult_6;
+    \$143  = rq0_mult_6;
     if (rst) begin
-      \$127  = 25'h0000000;
+      \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$128  = rq0_mult_7;
+    \$144  = rq0_mult_7;
     if (rst) begin
-      \$128  = 25'h0000000;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$129  = \$25 ;
+    \$145  = \$21 ;
     if (rst) begin
-      \$129  = 6'h00;
+      \$145  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$130  = rq0_shift_1;
+    \$146  = rq0_shift_1;
     if (rst) begin
-      \$130  = 6'h00;
+      \$146  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$131  = rq0_shift_2;
+    \$147  = rq0_shift_2;
     if (rst) begin
-      \$131  = 6'h00;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$132  = rq0_shift_3;
+    \$148  = rq0_shift_3;
     if (rst) begin
-      \$132  = 6'h00;
+      \$148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$133  = rq0_shift_4;
+    \$149  = rq0_shift_4;
     if (rst) begin
-      \$133  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$134  = rq0_shift_5;
+    \$150  = rq0_shift_5;
     if (rst) begin
-      \$134  = 6'h00;
+      \$150  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$135  = rq0_shift_6;
+    \$151  = rq0_shift_6;
     if (rst) begin
-      \$135  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$136  = rq0_shift_7;
+    \$152  = rq0_shift_7;
     if (rst) begin
-      \$136  = 6'h00;
+      \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$137  = \$26 ;
+    \$153  = \$22 ;
     if (rst) begin
-      \$137  = 32'd0;
+      \$153  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$138  = rq0_half_1;
+    \$154  = rq0_half_1;
     if (rst) begin
-      \$138  = 32'd0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$139  = rq0_half_2;
+    \$155  = rq0_half_2;
     if (rst) begin
-      \$139  = 32'd0;
+      \$155  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$140  = rq0_half_3;
+    \$156  = rq0_half_3;
     if (rst) begin
-      \$140  = 32'd0;
+      \$156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$141  = rq0_half_4;
+    \$157  = rq0_half_4;
     if (rst) begin
-      \$141  = 32'd0;
+      \$157  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$142  = rq0_half_5;
+    \$158  = rq0_half_5;
     if (rst) begin
-      \$142  = 32'd0;
+      \$158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$143  = rq0_half_6;
+    \$159  = rq0_half_6;
     if (rst) begin
-      \$143  = 32'd0;
+      \$159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$144  = rq0_half_7;
+    \$160  = rq0_half_7;
     if (rst) begin
-      \$144  = 32'd0;
+      \$160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$145  = \$27 ;
+    \$161  = \$23 ;
     if (rst) begin
-      \$145  = 32'd0;
+      \$161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$146  = rq0_mask_1;
+    \$162  = rq0_mask_1;
     if (rst) begin
-      \$146  = 32'd0;
+      \$162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$147  = rq0_mask_2;
+    \$163  = rq0_mask_2;
     if (rst) begin
-      \$147  = 32'd0;
+      \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$148  = rq0_mask_3;
+    \$164  = rq0_mask_3;
     if (rst) begin
-      \$148  = 32'd0;
+      \$164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$149  = rq0_mask_4;
+    \$165  = rq0_mask_4;
     if (rst) begin
-      \$149  = 32'd0;
+      \$165  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$150  = rq0_mask_5;
+    \$166  = rq0_mask_5;
     if (rst) begin
-      \$150  = 32'd0;
+      \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$151  = rq0_mask_6;
+    \$167  = rq0_mask_6;
     if (rst) begin
-      \$151  = 32'd0;
+      \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$152  = rq0_mask_7;
+    \$168  = rq0_mask_7;
     if (rst) begin
-      \$152  = 32'd0;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$153  = i__payload[22:0];
+    \$169  = i__payload[22:0];
     if (rst) begin
-      \$153  = 23'h000000;
+      \$169  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$154  = rq0_x[16:0];
+    \$170  = rq0_x[16:0];
     if (rst) begin
-      \$154  = 17'h00000;
+      \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$155  = rq0_mult_1[16:0];
+    \$171  = rq0_mult_1[16:0];
     if (rst) begin
-      \$155  = 17'h00000;
+      \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$156  = \$28 ;
+    \$172  = \$24 ;
     if (rst) begin
-      \$156  = 34'h000000000;
+      \$172  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$157  = rq0_part0_0;
+    \$173  = rq0_part0_0;
     if (rst) begin
-      \$157  = 34'h000000000;
+      \$173  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$158  = rq0_part0_0_r;
+    \$174  = rq0_part0_0_r;
     if (rst) begin
-      \$158  = 34'h000000000;
+      \$174  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$159  = rq0_x[16:0];
+    \$175  = rq0_x[16:0];
     if (rst) begin
-      \$159  = 17'h00000;
+      \$175  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$160  = rq0_mult_1[24:17];
+    \$176  = rq0_mult_1[24:17];
     if (rst) begin
-      \$160  = 8'h00;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$161  = \$29 ;
+    \$177  = \$25 ;
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$162  = rq0_part0_1;
+    \$178  = rq0_part0_1;
     if (rst) begin
-      \$162  = 25'h0000000;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$163  = rq0_part0_1_r;
-    if (rst) begin
-      \$163  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$164  = rq0_x[22:17];
-    if (rst) begin
-      \$164  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$165  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$165  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$166  = \$30 ;
-    if (rst) begin
-      \$166  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$167  = rq0_part1_0;
-    if (rst) begin
-      \$167  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$168  = rq0_part1_0_r;
-    if (rst) begin
-      \$168  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$169  = rq0_x[22:17];
-    if (rst) begin
-      \$169  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$170  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$170  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$171  = \$31 ;
-    if (rst) begin
-      \$171  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$172  = rq0_part1_1;
-    if (rst) begin
-      \$172  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$173  = rq0_part1_1_r;
-    if (rst) begin
-      \$173  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$174  = \$39 [47:0];
-    if (rst) begin
-      \$174  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$175  = \$40 ;
-    if (rst) begin
-      \$175  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$176  = \$41 ;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$177  = \$44 ;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$178  = \$48 ;
-    if (rst) begin
-      \$178  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$179  = \$49 ;
+    \$179  = rq0_part0_1_r;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$180  = rq1_mult_1;
+    \$180  = rq0_x[22:17];
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$181  = rq1_mult_2;
+    \$181  = rq0_mult_1[16:0];
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$182  = rq1_mult_3;
+    \$182  = \$26 ;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$183  = rq1_mult_4;
+    \$183  = rq0_part1_0;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$184  = rq1_mult_5;
+    \$184  = rq0_part1_0_r;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$185  = rq1_mult_6;
+    \$185  = rq0_x[22:17];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$186  = rq1_mult_7;
+    \$186  = rq0_mult_1[24:17];
     if (rst) begin
-      \$186  = 25'h0000000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$187  = \$50 ;
+    \$187  = \$27 ;
     if (rst) begin
-      \$187  = 6'h00;
+      \$187  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$188  = rq1_shift_1;
+    \$188  = rq0_part1_1;
     if (rst) begin
-      \$188  = 6'h00;
+      \$188  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$189  = rq1_shift_2;
+    \$189  = rq0_part1_1_r;
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$190  = rq1_shift_3;
+    \$190  = \$35 [47:0];
     if (rst) begin
-      \$190  = 6'h00;
+      \$190  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$191  = rq1_shift_4;
+    \$191  = \$36 ;
     if (rst) begin
-      \$191  = 6'h00;
+      \$191  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$192  = rq1_shift_5;
+    \$192  = \$37 ;
     if (rst) begin
-      \$192  = 6'h00;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = rq1_shift_6;
+    \$193  = \$40 ;
     if (rst) begin
-      \$193  = 6'h00;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$194  = rq1_shift_7;
+    \$194  = \$44 [7:0];
     if (rst) begin
-      \$194  = 6'h00;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$195  = \$51 ;
+    \$195  = \$49 ;
     if (rst) begin
-      \$195  = 32'd0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$196  = rq1_half_1;
+    \$196  = \$54 ;
     if (rst) begin
-      \$196  = 32'd0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$197  = rq1_half_2;
+    \$197  = \$55 ;
     if (rst) begin
-      \$197  = 32'd0;
+      \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$198  = rq1_half_3;
+    \$198  = rq1_mult_1;
     if (rst) begin
-      \$198  = 32'd0;
+      \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$199  = rq1_half_4;
+    \$199  = rq1_mult_2;
     if (rst) begin
-      \$199  = 32'd0;
+      \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$200  = rq1_half_5;
+    \$200  = rq1_mult_3;
     if (rst) begin
-      \$200  = 32'd0;
+      \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$201  = rq1_half_6;
+    \$201  = rq1_mult_4;
     if (rst) begin
-      \$201  = 32'd0;
+      \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$202  = rq1_half_7;
+    \$202  = rq1_mult_5;
     if (rst) begin
-      \$202  = 32'd0;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$203  = \$52 ;
+    \$203  = rq1_mult_6;
     if (rst) begin
-      \$203  = 32'd0;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$204  = rq1_mask_1;
+    \$204  = rq1_mult_7;
     if (rst) begin
-      \$204  = 32'd0;
+      \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$205  = rq1_mask_2;
+    \$205  = \$56 ;
     if (rst) begin
-      \$205  = 32'd0;
+      \$205  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$206  = rq1_mask_3;
+    \$206  = rq1_shift_1;
     if (rst) begin
-      \$206  = 32'd0;
+      \$206  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$207  = rq1_mask_4;
+    \$207  = rq1_shift_2;
     if (rst) begin
-      \$207  = 32'd0;
+      \$207  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$208  = rq1_mask_5;
+    \$208  = rq1_shift_3;
     if (rst) begin
-      \$208  = 32'd0;
+      \$208  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$209  = rq1_mask_6;
+    \$209  = rq1_shift_4;
     if (rst) begin
-      \$209  = 32'd0;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$210  = rq1_mask_7;
+    \$210  = rq1_shift_5;
     if (rst) begin
-      \$210  = 32'd0;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$211  = i__payload[45:23];
+    \$211  = rq1_shift_6;
     if (rst) begin
-      \$211  = 23'h000000;
+      \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$212  = rq1_x[16:0];
+    \$212  = rq1_shift_7;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$213  = rq1_mult_1[16:0];
+    \$213  = \$57 ;
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$214  = \$53 ;
+    \$214  = rq1_half_1;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$215  = rq1_part0_0;
+    \$215  = rq1_half_2;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$215  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$216  = rq1_part0_0_r;
+    \$216  = rq1_half_3;
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$216  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$217  = rq1_x[16:0];
+    \$217  = rq1_half_4;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$218  = rq1_mult_1[24:17];
+    \$218  = rq1_half_5;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$219  = \$54 ;
+    \$219  = rq1_half_6;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$220  = rq1_part0_1;
+    \$220  = rq1_half_7;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$221  = rq1_part0_1_r;
+    \$221  = \$58 ;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$222  = rq1_x[22:17];
+    \$222  = rq1_mask_1;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$223  = rq1_mult_1[16:0];
+    \$223  = rq1_mask_2;
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$224  = \$55 ;
+    \$224  = rq1_mask_3;
     if (rst) begin
-      \$224  = 23'h000000;
+      \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$225  = rq1_part1_0;
+    \$225  = rq1_mask_4;
     if (rst) begin
-      \$225  = 23'h000000;
+      \$225  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$226  = rq1_part1_0_r;
+    \$226  = rq1_mask_5;
     if (rst) begin
-      \$226  = 23'h000000;
+      \$226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$227  = rq1_x[22:17];
+    \$227  = rq1_mask_6;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$228  = rq1_mult_1[24:17];
+    \$228  = rq1_mask_7;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$229  = \$56 ;
+    \$229  = i__payload[45:23];
     if (rst) begin
-      \$229  = 14'h0000;
+      \$229  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$230  = rq1_part1_1;
+    \$230  = rq1_x[16:0];
     if (rst) begin
-      \$230  = 14'h0000;
+      \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$231  = rq1_part1_1_r;
+    \$231  = rq1_mult_1[16:0];
     if (rst) begin
-      \$231  = 14'h0000;
+      \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$232  = \$64 [47:0];
+    \$232  = \$59 ;
     if (rst) begin
-      \$232  = 48'h000000000000;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$233  = \$65 ;
+    \$233  = rq1_part0_0;
     if (rst) begin
-      \$233  = 48'h000000000000;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$234  = \$66 ;
+    \$234  = rq1_part0_0_r;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$235  = \$69 ;
+    \$235  = rq1_x[16:0];
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$236  = \$73 ;
+    \$236  = rq1_mult_1[24:17];
     if (rst) begin
-      \$236  = 50'h0000000000000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$237  = \$12 [3:0];
+    \$237  = \$60 ;
     if (rst) begin
-      \$237  = 4'h0;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$238  = \$74 ;
+    \$238  = rq1_part0_1;
     if (rst) begin
-      \$238  = 1'h1;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$239  = \$signature__addr ;
-    if (\$81 ) begin
-      \$239  = \$84 [3:0];
-    end
+    \$239  = rq1_part0_1_r;
     if (rst) begin
-      \$239  = 4'h0;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$240  = rport__addr;
-    if (\$88 ) begin
-      \$240  = \$91 [3:0];
-    end
+    \$240  = rq1_x[22:17];
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$241  = \$104 [3:0];
+    \$241  = rq1_mult_1[16:0];
     if (rst) begin
-      \$241  = 4'h0;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$242  = o__valid;
-    if (\$106 ) begin
-      \$242  = \$108 ;
-    end
+    \$242  = \$61 ;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$243  = o__payload;
-    if (\$106 ) begin
-      \$243  = \$110 ;
+    \$243  = rq1_part1_0;
+    if (rst) begin
+      \$243  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$244  = rq1_part1_0_r;
+    if (rst) begin
+      \$244  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$245  = rq1_x[22:17];
+    if (rst) begin
+      \$245  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$246  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$246  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$247  = \$62 ;
+    if (rst) begin
+      \$247  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$248  = rq1_part1_1;
+    if (rst) begin
+      \$248  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$249  = rq1_part1_1_r;
+    if (rst) begin
+      \$249  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$250  = \$70 [47:0];
+    if (rst) begin
+      \$250  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$251  = \$71 ;
+    if (rst) begin
+      \$251  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$252  = \$72 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$253  = \$75 ;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$254  = \$79 [7:0];
+    if (rst) begin
+      \$254  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$255  = \$84 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$256  = \$89 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$257  = \$8 [3:0];
+    if (rst) begin
+      \$257  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$258  = \$90 ;
+    if (rst) begin
+      \$258  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$259  = \$signature__addr ;
+    if (\$97 ) begin
+      \$259  = \$100 [3:0];
     end
     if (rst) begin
-      \$243  = 16'h0000;
+      \$259  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$260  = rport__addr;
+    if (\$104 ) begin
+      \$260  = \$107 [3:0];
+    end
+    if (rst) begin
+      \$260  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$261  = \$120 [3:0];
+    if (rst) begin
+      \$261  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$262  = o__valid;
+    if (\$122 ) begin
+      \$262  = \$124 ;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$263  = o__payload;
+    if (\$122 ) begin
+      \$263  = \$126 ;
+    end
+    if (rst) begin
+      \$263  = 16'h0000;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$12 [3:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -34319,16 +35079,16 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \i__payload[1]  = i__payload[45:23];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
-  assign \$32  = { 1'h0, rq0_part0_0_rr };
-  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$36  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$38  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$57  = { 1'h0, rq1_part0_0_rr };
-  assign \$59  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$61  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -35241,40 +36001,40 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
-  wire [39:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [15:0] \$102 ;
   wire \$103 ;
-  wire [4:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire [5:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
+  wire [12:0] \$106 ;
+  wire [8:0] \$107 ;
+  wire [13:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  reg [3:0] \$113 ;
-  reg [3:0] \$114 ;
-  reg [12:0] \$115 ;
-  reg [12:0] \$116 ;
-  reg [12:0] \$117 ;
-  reg [12:0] \$118 ;
-  reg [12:0] \$119 ;
+  wire [12:0] \$110 ;
+  wire [8:0] \$111 ;
+  wire [13:0] \$112 ;
+  wire [7:0] \$113 ;
+  wire [7:0] \$114 ;
+  wire [7:0] \$115 ;
+  wire [7:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg [12:0] \$120 ;
-  reg [12:0] \$121 ;
-  reg [12:0] \$122 ;
-  reg [12:0] \$123 ;
-  reg [12:0] \$124 ;
-  reg [12:0] \$125 ;
-  reg [12:0] \$126 ;
-  reg [12:0] \$127 ;
-  reg [12:0] \$128 ;
-  reg [12:0] \$129 ;
+  wire [4:0] \$120 ;
+  wire \$121 ;
+  wire [5:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
-  reg [12:0] \$130 ;
+  reg [3:0] \$130 ;
   reg [12:0] \$131 ;
   reg [12:0] \$132 ;
   reg [12:0] \$133 ;
@@ -35292,58 +36052,78 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$144 ;
   reg [12:0] \$145 ;
   reg [12:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [12:0] \$147 ;
+  reg [12:0] \$148 ;
+  reg [12:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
+  reg [12:0] \$150 ;
+  reg [12:0] \$151 ;
+  reg [12:0] \$152 ;
+  reg [12:0] \$153 ;
+  reg [12:0] \$154 ;
+  reg [12:0] \$155 ;
   reg [12:0] \$156 ;
   reg [12:0] \$157 ;
-  reg [29:0] \$158 ;
-  reg [29:0] \$159 ;
+  reg [12:0] \$158 ;
+  reg [12:0] \$159 ;
   wire [29:0] \$16 ;
-  reg [29:0] \$160 ;
+  reg [12:0] \$160 ;
   reg [12:0] \$161 ;
-  reg [20:0] \$162 ;
-  reg [20:0] \$163 ;
-  reg [20:0] \$164 ;
-  reg [37:0] \$165 ;
-  reg [37:0] \$166 ;
+  reg [12:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
   reg \$167 ;
   reg \$168 ;
-  reg [39:0] \$169 ;
+  reg \$169 ;
   wire [20:0] \$17 ;
-  reg [12:0] \$170 ;
-  reg [12:0] \$171 ;
-  reg [29:0] \$172 ;
-  reg [29:0] \$173 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg [12:0] \$172 ;
+  reg [12:0] \$173 ;
   reg [29:0] \$174 ;
-  reg [12:0] \$175 ;
-  reg [20:0] \$176 ;
-  reg [20:0] \$177 ;
+  reg [29:0] \$175 ;
+  reg [29:0] \$176 ;
+  reg [12:0] \$177 ;
   reg [20:0] \$178 ;
-  reg [37:0] \$179 ;
+  reg [20:0] \$179 ;
   wire [30:0] \$18 ;
-  reg [37:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [39:0] \$183 ;
-  reg [3:0] \$184 ;
-  reg \$185 ;
-  reg [3:0] \$186 ;
-  reg [3:0] \$187 ;
-  reg [3:0] \$188 ;
-  reg \$189 ;
+  reg [20:0] \$180 ;
+  reg [37:0] \$181 ;
+  reg [37:0] \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg [7:0] \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg [12:0] \$188 ;
+  reg [12:0] \$189 ;
   wire [31:0] \$19 ;
-  reg [15:0] \$190 ;
+  reg [29:0] \$190 ;
+  reg [29:0] \$191 ;
+  reg [29:0] \$192 ;
+  reg [12:0] \$193 ;
+  reg [20:0] \$194 ;
+  reg [20:0] \$195 ;
+  reg [20:0] \$196 ;
+  reg [37:0] \$197 ;
+  reg [37:0] \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire [51:0] \$20 ;
+  reg \$200 ;
+  reg [7:0] \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg [3:0] \$204 ;
+  reg \$205 ;
+  reg [3:0] \$206 ;
+  reg [3:0] \$207 ;
+  reg [3:0] \$208 ;
+  reg \$209 ;
   wire [52:0] \$21 ;
+  reg [15:0] \$210 ;
   wire [37:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -35354,42 +36134,42 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$29 ;
   wire [4:0] \$3 ;
   wire [39:0] \$30 ;
-  wire [29:0] \$31 ;
-  wire [20:0] \$32 ;
-  wire [30:0] \$33 ;
-  wire [31:0] \$34 ;
-  wire [51:0] \$35 ;
-  wire [52:0] \$36 ;
-  wire [37:0] \$37 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire [38:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [39:0] \$45 ;
-  wire \$46 ;
-  wire \$47 ;
+  wire [29:0] \$41 ;
+  wire [20:0] \$42 ;
+  wire [30:0] \$43 ;
+  wire [31:0] \$44 ;
+  wire [51:0] \$45 ;
+  wire [52:0] \$46 ;
+  wire [37:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [38:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
-  wire [4:0] \$56 ;
+  wire [39:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [4:0] \$62 ;
-  wire [4:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -35398,37 +36178,37 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire [5:0] \$76 ;
+  wire [4:0] \$75 ;
+  wire [4:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [15:0] \$82 ;
-  wire \$83 ;
+  wire [4:0] \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [12:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [13:0] \$88 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
   wire \$89 ;
   wire [4:0] \$9 ;
-  wire [12:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [13:0] \$92 ;
+  wire \$90 ;
+  wire [4:0] \$91 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [39:0] \$95 ;
-  wire [39:0] \$96 ;
+  wire \$95 ;
+  wire [5:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [39:0] \$99 ;
+  wire \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [15:0] \$signature__data ;
@@ -35500,8 +36280,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [3:0] rport__addr;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [39:0] rq0_code = 40'h0000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [37:0] rq0_floor = 38'h0000000000;
+  reg rq0_over = 1'h0;
   reg [29:0] rq0_part0_0 = 30'h00000000;
   reg [29:0] rq0_part0_0_r = 30'h00000000;
   reg [29:0] rq0_part0_0_rr = 30'h00000000;
@@ -35511,12 +36292,14 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [37:0] rq0_prod = 38'h0000000000;
   wire [37:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [12:0] rq0_x = 13'h0000;
   reg [12:0] rq0_x0_0 = 13'h0000;
   reg [12:0] rq0_x0_1 = 13'h0000;
   reg rq1_above = 1'h0;
-  reg [39:0] rq1_code = 40'h0000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [37:0] rq1_floor = 38'h0000000000;
+  reg rq1_over = 1'h0;
   reg [29:0] rq1_part0_0 = 30'h00000000;
   reg [29:0] rq1_part0_0_r = 30'h00000000;
   reg [29:0] rq1_part0_0_rr = 30'h00000000;
@@ -35526,6 +36309,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [37:0] rq1_prod = 38'h0000000000;
   wire [37:0] rq1_rem;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [12:0] rq1_x = 13'h0000;
   reg [12:0] rq1_x0_0 = 13'h0000;
   reg [12:0] rq1_x0_1 = 13'h0000;
@@ -35582,426 +36366,290 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$28  = rq0_tie & rq0_floor[0];
   assign \$29  = rq0_above | \$28 ;
   assign \$30  = $signed(\$27 ) + $signed({ 1'h0, \$29  });
-  assign \$31  = $signed(rq1_x0_0) * $signed(18'h1ab26);
-  assign \$32  = $signed(rq1_x0_1) * $signed(9'h0b4);
-  assign \$34  = $signed(1'h0) + $signed(\$33 );
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$38  = rq1_rem > 27'h4000000;
-  assign \$39  = rq1_rem == 27'h4000000;
-  assign \$42  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$43  = rq1_tie & rq1_floor[0];
-  assign \$44  = rq1_above | \$43 ;
-  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
-  assign \$46  = \$106 [3:0] < 4'ha;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = rq_valid_8 & \$52 ;
-  assign \$54  = q_wptr == 4'h8;
-  assign \$55  = q_wptr + 1'h1;
-  assign \$56  = \$54  ? 5'h00 : \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = q_rptr == 4'h8;
-  assign \$62  = q_rptr + 1'h1;
-  assign \$63  = \$61  ? 5'h00 : \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | q_stored;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = \$65  & \$67 ;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = rq_valid_8 & \$69 ;
-  assign \$71  = q_stored + \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = \$71  - \$75 ;
+  assign \$31  = rq0_tie & rq0_floor[0];
+  assign \$32  = rq0_above | \$31 ;
+  assign \$33  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$34  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$35  = \$32  ? \$33  : \$34 ;
+  assign \$36  = rq0_tie & rq0_floor[0];
+  assign \$37  = rq0_above | \$36 ;
+  assign \$38  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$39  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$40  = \$37  ? \$38  : \$39 ;
+  assign \$41  = $signed(rq1_x0_0) * $signed(18'h1ab26);
+  assign \$42  = $signed(rq1_x0_1) * $signed(9'h0b4);
+  assign \$44  = $signed(1'h0) + $signed(\$43 );
+  assign \$46  = $signed(\$44 ) + $signed(\$45 );
+  assign \$48  = rq1_rem > 27'h4000000;
+  assign \$49  = rq1_rem == 27'h4000000;
+  assign \$52  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$53  = rq1_tie & rq1_floor[0];
+  assign \$54  = rq1_above | \$53 ;
+  assign \$55  = $signed(\$52 ) + $signed({ 1'h0, \$54  });
+  assign \$56  = rq1_tie & rq1_floor[0];
+  assign \$57  = rq1_above | \$56 ;
+  assign \$58  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$59  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$60  = \$57  ? \$58  : \$59 ;
+  assign \$61  = rq1_tie & rq1_floor[0];
+  assign \$62  = rq1_above | \$61 ;
+  assign \$63  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$64  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$65  = \$62  ? \$63  : \$64 ;
+  assign \$66  = \$122 [3:0] < 4'ha;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = | q_stored;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$68  & \$70 ;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = rq_valid_8 & \$72 ;
+  assign \$74  = q_wptr == 4'h8;
+  assign \$75  = q_wptr + 1'h1;
+  assign \$76  = \$74  ? 5'h00 : \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
   assign \$79  = | q_stored;
-  assign \$80  = \$79  | rq_valid_8;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  ? rport__data : q_in;
-  assign \$83  = element == 4'hf;
-  assign \$84  = ~ \$83 ;
-  assign i__ready = q_room | \$84 ;
-  assign \$85  = ! element;
-  assign \$86  = \$85  ? 13'h0000 : acc0_0;
-  assign \$87  = $signed(i__payload[7:0]) - $signed(8'h80);
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$89  = ! element;
-  assign \$90  = \$89  ? 13'h0000 : acc1_0;
-  assign \$91  = $signed(i__payload[15:8]) - $signed(8'h80);
-  assign \$92  = $signed(\$90 ) + $signed(\$91 );
-  assign \$93  = $signed(rq0_code) < $signed(8'h80);
-  assign \$94  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$95  = \$94  ? 40'h000000007f : rq0_code;
-  assign \$96  = \$93  ? 40'hffffffff80 : \$95 ;
-  assign \$97  = $signed(rq1_code) < $signed(8'h80);
-  assign \$98  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$99  = \$98  ? 40'h000000007f : rq1_code;
-  assign \$100  = \$97  ? 40'hffffffff80 : \$99 ;
-  assign \$101  = i__valid & i__ready;
-  assign \$102  = element == 4'hf;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = q_owed + \$103 ;
-  assign \$105  = o__valid & o__ready;
-  assign \$106  = \$104  - \$105 ;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = | q_stored;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$108  & \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$signature__en  = rq_valid_8 & \$112 ;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = q_rptr == 4'h8;
+  assign \$82  = q_rptr + 1'h1;
+  assign \$83  = \$81  ? 5'h00 : \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$85  & \$87 ;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = rq_valid_8 & \$89 ;
+  assign \$91  = q_stored + \$90 ;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = | q_stored;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = \$91  - \$95 ;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = | q_stored;
+  assign \$100  = \$99  | rq_valid_8;
+  assign \$101  = | q_stored;
+  assign \$102  = \$101  ? rport__data : q_in;
+  assign \$103  = element == 4'hf;
+  assign \$104  = ~ \$103 ;
+  assign i__ready = q_room | \$104 ;
+  assign \$105  = ! element;
+  assign \$106  = \$105  ? 13'h0000 : acc0_0;
+  assign \$107  = $signed(i__payload[7:0]) - $signed(8'h80);
+  assign \$108  = $signed(\$106 ) + $signed(\$107 );
+  assign \$109  = ! element;
+  assign \$110  = \$109  ? 13'h0000 : acc1_0;
+  assign \$111  = $signed(i__payload[15:8]) - $signed(8'h80);
+  assign \$112  = $signed(\$110 ) + $signed(\$111 );
+  assign \$113  = rq0_over ? 8'h7f : rq0_code;
+  assign \$114  = rq0_under ? 8'h80 : \$113 ;
+  assign \$115  = rq1_over ? 8'h7f : rq1_code;
+  assign \$116  = rq1_under ? 8'h80 : \$115 ;
+  assign \$117  = i__valid & i__ready;
+  assign \$118  = element == 4'hf;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = q_owed + \$119 ;
+  assign \$121  = o__valid & o__ready;
+  assign \$122  = \$120  - \$121 ;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = | q_stored;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$124  & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$signature__en  = rq_valid_8 & \$128 ;
   always @(posedge clk)
-    group <= \$113 ;
+    group <= \$129 ;
   always @(posedge clk)
-    element <= \$114 ;
+    element <= \$130 ;
   always @(posedge clk)
-    acc0_0 <= \$115 ;
+    acc0_0 <= \$131 ;
   always @(posedge clk)
-    acc0_1 <= \$116 ;
+    acc0_1 <= \$132 ;
   always @(posedge clk)
-    acc0_2 <= \$117 ;
+    acc0_2 <= \$133 ;
   always @(posedge clk)
-    acc0_3 <= \$118 ;
+    acc0_3 <= \$134 ;
   always @(posedge clk)
-    acc0_4 <= \$119 ;
+    acc0_4 <= \$135 ;
   always @(posedge clk)
-    acc0_5 <= \$120 ;
+    acc0_5 <= \$136 ;
   always @(posedge clk)
-    acc0_6 <= \$121 ;
+    acc0_6 <= \$137 ;
   always @(posedge clk)
-    acc0_7 <= \$122 ;
+    acc0_7 <= \$138 ;
   always @(posedge clk)
-    acc0_8 <= \$123 ;
+    acc0_8 <= \$139 ;
   always @(posedge clk)
-    acc0_9 <= \$124 ;
+    acc0_9 <= \$140 ;
   always @(posedge clk)
-    acc0_10 <= \$125 ;
+    acc0_10 <= \$141 ;
   always @(posedge clk)
-    acc0_11 <= \$126 ;
+    acc0_11 <= \$142 ;
   always @(posedge clk)
-    acc0_12 <= \$127 ;
+    acc0_12 <= \$143 ;
   always @(posedge clk)
-    acc0_13 <= \$128 ;
+    acc0_13 <= \$144 ;
   always @(posedge clk)
-    acc0_14 <= \$129 ;
+    acc0_14 <= \$145 ;
   always @(posedge clk)
-    acc0_15 <= \$130 ;
+    acc0_15 <= \$146 ;
   always @(posedge clk)
-    acc1_0 <= \$131 ;
+    acc1_0 <= \$147 ;
   always @(posedge clk)
-    acc1_1 <= \$132 ;
+    acc1_1 <= \$148 ;
   always @(posedge clk)
-    acc1_2 <= \$133 ;
+    acc1_2 <= \$149 ;
   always @(posedge clk)
-    acc1_3 <= \$134 ;
+    acc1_3 <= \$150 ;
   always @(posedge clk)
-    acc1_4 <= \$135 ;
+    acc1_4 <= \$151 ;
   always @(posedge clk)
-    acc1_5 <= \$136 ;
+    acc1_5 <= \$152 ;
   always @(posedge clk)
-    acc1_6 <= \$137 ;
+    acc1_6 <= \$153 ;
   always @(posedge clk)
-    acc1_7 <= \$138 ;
+    acc1_7 <= \$154 ;
   always @(posedge clk)
-    acc1_8 <= \$139 ;
+    acc1_8 <= \$155 ;
   always @(posedge clk)
-    acc1_9 <= \$140 ;
+    acc1_9 <= \$156 ;
   always @(posedge clk)
-    acc1_10 <= \$141 ;
+    acc1_10 <= \$157 ;
   always @(posedge clk)
-    acc1_11 <= \$142 ;
+    acc1_11 <= \$158 ;
   always @(posedge clk)
-    acc1_12 <= \$143 ;
+    acc1_12 <= \$159 ;
   always @(posedge clk)
-    acc1_13 <= \$144 ;
+    acc1_13 <= \$160 ;
   always @(posedge clk)
-    acc1_14 <= \$145 ;
+    acc1_14 <= \$161 ;
   always @(posedge clk)
-    acc1_15 <= \$146 ;
+    acc1_15 <= \$162 ;
   always @(posedge clk)
-    rq_valid_1 <= \$147 ;
+    rq_valid_1 <= \$163 ;
   always @(posedge clk)
-    rq_valid_2 <= \$148 ;
+    rq_valid_2 <= \$164 ;
   always @(posedge clk)
-    rq_valid_3 <= \$149 ;
+    rq_valid_3 <= \$165 ;
   always @(posedge clk)
-    rq_valid_4 <= \$150 ;
+    rq_valid_4 <= \$166 ;
   always @(posedge clk)
-    rq_valid_5 <= \$151 ;
+    rq_valid_5 <= \$167 ;
   always @(posedge clk)
-    rq_valid_6 <= \$152 ;
+    rq_valid_6 <= \$168 ;
   always @(posedge clk)
-    rq_valid_7 <= \$153 ;
+    rq_valid_7 <= \$169 ;
   always @(posedge clk)
-    rq_valid_8 <= \$154 ;
+    rq_valid_8 <= \$170 ;
   always @(posedge clk)
-    rq_valid_9 <= \$155 ;
+    rq_valid_9 <= \$171 ;
   always @(posedge clk)
-    rq0_x <= \$156 ;
+    rq0_x <= \$172 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$157 ;
+    rq0_x0_0 <= \$173 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$158 ;
+    rq0_part0_0 <= \$174 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$159 ;
+    rq0_part0_0_r <= \$175 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$160 ;
+    rq0_part0_0_rr <= \$176 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$161 ;
+    rq0_x0_1 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$162 ;
+    rq0_part0_1 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$163 ;
+    rq0_part0_1_r <= \$179 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$164 ;
+    rq0_part0_1_rr <= \$180 ;
   always @(posedge clk)
-    rq0_prod <= \$165 ;
+    rq0_prod <= \$181 ;
   always @(posedge clk)
-    rq0_floor <= \$166 ;
+    rq0_floor <= \$182 ;
   always @(posedge clk)
-    rq0_above <= \$167 ;
+    rq0_above <= \$183 ;
   always @(posedge clk)
-    rq0_tie <= \$168 ;
+    rq0_tie <= \$184 ;
   always @(posedge clk)
-    rq0_code <= \$169 ;
+    rq0_code <= \$185 ;
   always @(posedge clk)
-    rq1_x <= \$170 ;
+    rq0_under <= \$186 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$171 ;
+    rq0_over <= \$187 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$172 ;
+    rq1_x <= \$188 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$173 ;
+    rq1_x0_0 <= \$189 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$174 ;
+    rq1_part0_0 <= \$190 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$175 ;
+    rq1_part0_0_r <= \$191 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$176 ;
+    rq1_part0_0_rr <= \$192 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$177 ;
+    rq1_x0_1 <= \$193 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$178 ;
+    rq1_part0_1 <= \$194 ;
   always @(posedge clk)
-    rq1_prod <= \$179 ;
+    rq1_part0_1_r <= \$195 ;
   always @(posedge clk)
-    rq1_floor <= \$180 ;
+    rq1_part0_1_rr <= \$196 ;
   always @(posedge clk)
-    rq1_above <= \$181 ;
+    rq1_prod <= \$197 ;
   always @(posedge clk)
-    rq1_tie <= \$182 ;
+    rq1_floor <= \$198 ;
   always @(posedge clk)
-    rq1_code <= \$183 ;
+    rq1_above <= \$199 ;
   always @(posedge clk)
-    q_owed <= \$184 ;
+    rq1_tie <= \$200 ;
   always @(posedge clk)
-    q_room <= \$185 ;
+    rq1_code <= \$201 ;
   always @(posedge clk)
-    q_wptr <= \$186 ;
+    rq1_under <= \$202 ;
   always @(posedge clk)
-    q_rptr <= \$187 ;
+    rq1_over <= \$203 ;
   always @(posedge clk)
-    q_stored <= \$188 ;
+    q_owed <= \$204 ;
   always @(posedge clk)
-    o__valid <= \$189 ;
+    q_room <= \$205 ;
   always @(posedge clk)
-    o__payload <= \$190 ;
+    q_wptr <= \$206 ;
+  always @(posedge clk)
+    q_rptr <= \$207 ;
+  always @(posedge clk)
+    q_stored <= \$208 ;
+  always @(posedge clk)
+    o__valid <= \$209 ;
+  always @(posedge clk)
+    o__payload <= \$210 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$113  = group;
+    \$129  = group;
     if (\$1 ) begin
-      \$113  = \$4 [3:0];
+      \$129  = \$4 [3:0];
     end
     if (rst) begin
-      \$113  = 4'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$114  = element;
+    \$130  = element;
     if (\$7 ) begin
-      \$114  = \$10 [3:0];
+      \$130  = \$10 [3:0];
     end
     if (rst) begin
-      \$114  = 4'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$115  = acc0_0;
+    \$131  = acc0_0;
     if (\$11 ) begin
-      \$115  = acc0_1;
-    end
-    if (rst) begin
-      \$115  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$116  = acc0_1;
-    if (\$11 ) begin
-      \$116  = acc0_2;
-    end
-    if (rst) begin
-      \$116  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$117  = acc0_2;
-    if (\$11 ) begin
-      \$117  = acc0_3;
-    end
-    if (rst) begin
-      \$117  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$118  = acc0_3;
-    if (\$11 ) begin
-      \$118  = acc0_4;
-    end
-    if (rst) begin
-      \$118  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$119  = acc0_4;
-    if (\$11 ) begin
-      \$119  = acc0_5;
-    end
-    if (rst) begin
-      \$119  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$120  = acc0_5;
-    if (\$11 ) begin
-      \$120  = acc0_6;
-    end
-    if (rst) begin
-      \$120  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$121  = acc0_6;
-    if (\$11 ) begin
-      \$121  = acc0_7;
-    end
-    if (rst) begin
-      \$121  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$122  = acc0_7;
-    if (\$11 ) begin
-      \$122  = acc0_8;
-    end
-    if (rst) begin
-      \$122  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$123  = acc0_8;
-    if (\$11 ) begin
-      \$123  = acc0_9;
-    end
-    if (rst) begin
-      \$123  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$124  = acc0_9;
-    if (\$11 ) begin
-      \$124  = acc0_10;
-    end
-    if (rst) begin
-      \$124  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$125  = acc0_10;
-    if (\$11 ) begin
-      \$125  = acc0_11;
-    end
-    if (rst) begin
-      \$125  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$126  = acc0_11;
-    if (\$11 ) begin
-      \$126  = acc0_12;
-    end
-    if (rst) begin
-      \$126  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$127  = acc0_12;
-    if (\$11 ) begin
-      \$127  = acc0_13;
-    end
-    if (rst) begin
-      \$127  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$128  = acc0_13;
-    if (\$11 ) begin
-      \$128  = acc0_14;
-    end
-    if (rst) begin
-      \$128  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$129  = acc0_14;
-    if (\$11 ) begin
-      \$129  = acc0_15;
-    end
-    if (rst) begin
-      \$129  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$130  = acc0_15;
-    if (\$11 ) begin
-      \$130  = \$88 [12:0];
-    end
-    if (rst) begin
-      \$130  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$131  = acc1_0;
-    if (\$12 ) begin
-      \$131  = acc1_1;
+      \$131  = acc0_1;
     end
     if (rst) begin
       \$131  = 13'h0000;
@@ -36009,9 +36657,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$132  = acc1_1;
-    if (\$12 ) begin
-      \$132  = acc1_2;
+    \$132  = acc0_1;
+    if (\$11 ) begin
+      \$132  = acc0_2;
     end
     if (rst) begin
       \$132  = 13'h0000;
@@ -36019,9 +36667,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$133  = acc1_2;
-    if (\$12 ) begin
-      \$133  = acc1_3;
+    \$133  = acc0_2;
+    if (\$11 ) begin
+      \$133  = acc0_3;
     end
     if (rst) begin
       \$133  = 13'h0000;
@@ -36029,9 +36677,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$134  = acc1_3;
-    if (\$12 ) begin
-      \$134  = acc1_4;
+    \$134  = acc0_3;
+    if (\$11 ) begin
+      \$134  = acc0_4;
     end
     if (rst) begin
       \$134  = 13'h0000;
@@ -36039,9 +36687,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$135  = acc1_4;
-    if (\$12 ) begin
-      \$135  = acc1_5;
+    \$135  = acc0_4;
+    if (\$11 ) begin
+      \$135  = acc0_5;
     end
     if (rst) begin
       \$135  = 13'h0000;
@@ -36049,9 +36697,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$136  = acc1_5;
-    if (\$12 ) begin
-      \$136  = acc1_6;
+    \$136  = acc0_5;
+    if (\$11 ) begin
+      \$136  = acc0_6;
     end
     if (rst) begin
       \$136  = 13'h0000;
@@ -36059,9 +36707,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$137  = acc1_6;
-    if (\$12 ) begin
-      \$137  = acc1_7;
+    \$137  = acc0_6;
+    if (\$11 ) begin
+      \$137  = acc0_7;
     end
     if (rst) begin
       \$137  = 13'h0000;
@@ -36069,9 +36717,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$138  = acc1_7;
-    if (\$12 ) begin
-      \$138  = acc1_8;
+    \$138  = acc0_7;
+    if (\$11 ) begin
+      \$138  = acc0_8;
     end
     if (rst) begin
       \$138  = 13'h0000;
@@ -36079,9 +36727,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$139  = acc1_8;
-    if (\$12 ) begin
-      \$139  = acc1_9;
+    \$139  = acc0_8;
+    if (\$11 ) begin
+      \$139  = acc0_9;
     end
     if (rst) begin
       \$139  = 13'h0000;
@@ -36089,9 +36737,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$140  = acc1_9;
-    if (\$12 ) begin
-      \$140  = acc1_10;
+    \$140  = acc0_9;
+    if (\$11 ) begin
+      \$140  = acc0_10;
     end
     if (rst) begin
       \$140  = 13'h0000;
@@ -36099,9 +36747,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$141  = acc1_10;
-    if (\$12 ) begin
-      \$141  = acc1_11;
+    \$141  = acc0_10;
+    if (\$11 ) begin
+      \$141  = acc0_11;
     end
     if (rst) begin
       \$141  = 13'h0000;
@@ -36109,9 +36757,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$142  = acc1_11;
-    if (\$12 ) begin
-      \$142  = acc1_12;
+    \$142  = acc0_11;
+    if (\$11 ) begin
+      \$142  = acc0_12;
     end
     if (rst) begin
       \$142  = 13'h0000;
@@ -36119,9 +36767,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$143  = acc1_12;
-    if (\$12 ) begin
-      \$143  = acc1_13;
+    \$143  = acc0_12;
+    if (\$11 ) begin
+      \$143  = acc0_13;
     end
     if (rst) begin
       \$143  = 13'h0000;
@@ -36129,9 +36777,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$144  = acc1_13;
-    if (\$12 ) begin
-      \$144  = acc1_14;
+    \$144  = acc0_13;
+    if (\$11 ) begin
+      \$144  = acc0_14;
     end
     if (rst) begin
       \$144  = 13'h0000;
@@ -36139,9 +36787,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$145  = acc1_14;
-    if (\$12 ) begin
-      \$145  = acc1_15;
+    \$145  = acc0_14;
+    if (\$11 ) begin
+      \$145  = acc0_15;
     end
     if (rst) begin
       \$145  = 13'h0000;
@@ -36149,9 +36797,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$146  = acc1_15;
-    if (\$12 ) begin
-      \$146  = \$92 [12:0];
+    \$146  = acc0_15;
+    if (\$11 ) begin
+      \$146  = \$108 [12:0];
     end
     if (rst) begin
       \$146  = 13'h0000;
@@ -36159,327 +36807,515 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$147  = \$15 ;
+    \$147  = acc1_0;
+    if (\$12 ) begin
+      \$147  = acc1_1;
+    end
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$148  = rq_valid_1;
+    \$148  = acc1_1;
+    if (\$12 ) begin
+      \$148  = acc1_2;
+    end
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$149  = rq_valid_2;
+    \$149  = acc1_2;
+    if (\$12 ) begin
+      \$149  = acc1_3;
+    end
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$150  = rq_valid_3;
+    \$150  = acc1_3;
+    if (\$12 ) begin
+      \$150  = acc1_4;
+    end
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$151  = rq_valid_4;
+    \$151  = acc1_4;
+    if (\$12 ) begin
+      \$151  = acc1_5;
+    end
     if (rst) begin
-      \$151  = 1'h0;
+      \$151  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$152  = rq_valid_5;
+    \$152  = acc1_5;
+    if (\$12 ) begin
+      \$152  = acc1_6;
+    end
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$153  = rq_valid_6;
+    \$153  = acc1_6;
+    if (\$12 ) begin
+      \$153  = acc1_7;
+    end
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$154  = rq_valid_7;
+    \$154  = acc1_7;
+    if (\$12 ) begin
+      \$154  = acc1_8;
+    end
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$155  = rq_valid_8;
+    \$155  = acc1_8;
+    if (\$12 ) begin
+      \$155  = acc1_9;
+    end
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$156  = \$88 [12:0];
+    \$156  = acc1_9;
+    if (\$12 ) begin
+      \$156  = acc1_10;
+    end
     if (rst) begin
       \$156  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$157  = rq0_x;
+    \$157  = acc1_10;
+    if (\$12 ) begin
+      \$157  = acc1_11;
+    end
     if (rst) begin
       \$157  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$158  = \$16 ;
+    \$158  = acc1_11;
+    if (\$12 ) begin
+      \$158  = acc1_12;
+    end
     if (rst) begin
-      \$158  = 30'h00000000;
+      \$158  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$159  = rq0_part0_0;
+    \$159  = acc1_12;
+    if (\$12 ) begin
+      \$159  = acc1_13;
+    end
     if (rst) begin
-      \$159  = 30'h00000000;
+      \$159  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$160  = rq0_part0_0_r;
+    \$160  = acc1_13;
+    if (\$12 ) begin
+      \$160  = acc1_14;
+    end
     if (rst) begin
-      \$160  = 30'h00000000;
+      \$160  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$161  = rq0_x;
+    \$161  = acc1_14;
+    if (\$12 ) begin
+      \$161  = acc1_15;
+    end
     if (rst) begin
       \$161  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$162  = \$17 ;
+    \$162  = acc1_15;
+    if (\$12 ) begin
+      \$162  = \$112 [12:0];
+    end
     if (rst) begin
-      \$162  = 21'h000000;
+      \$162  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$163  = rq0_part0_1;
+    \$163  = \$15 ;
     if (rst) begin
-      \$163  = 21'h000000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$164  = rq0_part0_1_r;
+    \$164  = rq_valid_1;
     if (rst) begin
-      \$164  = 21'h000000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$165  = \$21 [37:0];
+    \$165  = rq_valid_2;
     if (rst) begin
-      \$165  = 38'h0000000000;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = \$22 ;
+    \$166  = rq_valid_3;
     if (rst) begin
-      \$166  = 38'h0000000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = \$23 ;
+    \$167  = rq_valid_4;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$168  = \$26 ;
+    \$168  = rq_valid_5;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$169  = \$30 ;
+    \$169  = rq_valid_6;
     if (rst) begin
-      \$169  = 40'h0000000000;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$170  = \$92 [12:0];
+    \$170  = rq_valid_7;
     if (rst) begin
-      \$170  = 13'h0000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = rq1_x;
+    \$171  = rq_valid_8;
     if (rst) begin
-      \$171  = 13'h0000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = \$31 ;
+    \$172  = \$108 [12:0];
     if (rst) begin
-      \$172  = 30'h00000000;
+      \$172  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = rq1_part0_0;
+    \$173  = rq0_x;
     if (rst) begin
-      \$173  = 30'h00000000;
+      \$173  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = rq1_part0_0_r;
+    \$174  = \$16 ;
     if (rst) begin
       \$174  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = rq1_x;
+    \$175  = rq0_part0_0;
     if (rst) begin
-      \$175  = 13'h0000;
+      \$175  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = \$32 ;
+    \$176  = rq0_part0_0_r;
     if (rst) begin
-      \$176  = 21'h000000;
+      \$176  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = rq1_part0_1;
+    \$177  = rq0_x;
     if (rst) begin
-      \$177  = 21'h000000;
+      \$177  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = rq1_part0_1_r;
+    \$178  = \$17 ;
     if (rst) begin
       \$178  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = \$36 [37:0];
+    \$179  = rq0_part0_1;
     if (rst) begin
-      \$179  = 38'h0000000000;
+      \$179  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = \$37 ;
+    \$180  = rq0_part0_1_r;
     if (rst) begin
-      \$180  = 38'h0000000000;
+      \$180  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = \$38 ;
+    \$181  = \$21 [37:0];
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = \$41 ;
+    \$182  = \$22 ;
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = \$45 ;
+    \$183  = \$23 ;
     if (rst) begin
-      \$183  = 40'h0000000000;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$184  = \$106 [3:0];
+    \$184  = \$26 ;
     if (rst) begin
-      \$184  = 4'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$185  = \$46 ;
+    \$185  = \$30 [7:0];
     if (rst) begin
-      \$185  = 1'h1;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$186  = q_wptr;
-    if (\$53 ) begin
-      \$186  = \$56 [3:0];
-    end
+    \$186  = \$35 ;
     if (rst) begin
-      \$186  = 4'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$187  = q_rptr;
-    if (\$60 ) begin
-      \$187  = \$63 [3:0];
-    end
+    \$187  = \$40 ;
     if (rst) begin
-      \$187  = 4'h0;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$188  = \$76 [3:0];
+    \$188  = \$112 [12:0];
     if (rst) begin
-      \$188  = 4'h0;
+      \$188  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$189  = o__valid;
-    if (\$78 ) begin
-      \$189  = \$80 ;
-    end
+    \$189  = rq1_x;
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$190  = o__payload;
-    if (\$78 ) begin
-      \$190  = \$82 ;
-    end
+    \$190  = \$41 ;
     if (rst) begin
-      \$190  = 16'h0000;
+      \$190  = 30'h00000000;
     end
   end
-  assign new0 = \$88 [12:0];
-  assign new1 = \$92 [12:0];
-  assign q_owed_next = \$106 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$191  = rq1_part0_0;
+    if (rst) begin
+      \$191  = 30'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$192  = rq1_part0_0_r;
+    if (rst) begin
+      \$192  = 30'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$193  = rq1_x;
+    if (rst) begin
+      \$193  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$194  = \$42 ;
+    if (rst) begin
+      \$194  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$195  = rq1_part0_1;
+    if (rst) begin
+      \$195  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$196  = rq1_part0_1_r;
+    if (rst) begin
+      \$196  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$197  = \$46 [37:0];
+    if (rst) begin
+      \$197  = 38'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$198  = \$47 ;
+    if (rst) begin
+      \$198  = 38'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$199  = \$48 ;
+    if (rst) begin
+      \$199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$200  = \$51 ;
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$201  = \$55 [7:0];
+    if (rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$202  = \$60 ;
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$203  = \$65 ;
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$204  = \$122 [3:0];
+    if (rst) begin
+      \$204  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$205  = \$66 ;
+    if (rst) begin
+      \$205  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$206  = q_wptr;
+    if (\$73 ) begin
+      \$206  = \$76 [3:0];
+    end
+    if (rst) begin
+      \$206  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$207  = q_rptr;
+    if (\$80 ) begin
+      \$207  = \$83 [3:0];
+    end
+    if (rst) begin
+      \$207  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$208  = \$96 [3:0];
+    if (rst) begin
+      \$208  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$209  = o__valid;
+    if (\$98 ) begin
+      \$209  = \$100 ;
+    end
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$210  = o__payload;
+    if (\$98 ) begin
+      \$210  = \$102 ;
+    end
+    if (rst) begin
+      \$210  = 16'h0000;
+    end
+  end
+  assign new0 = \$108 [12:0];
+  assign new1 = \$112 [12:0];
+  assign q_owed_next = \$122 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -36489,8 +37325,8 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \q_in[1]  = q_in[15:8];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign q_in[15:8] = \$100 [7:0];
-  assign q_in[7:0] = \$96 [7:0];
+  assign q_in[15:8] = \$116 ;
+  assign q_in[7:0] = \$114 ;
   assign \$18  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
   assign \$20  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
   assign \$22  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:27] };
@@ -36498,13 +37334,13 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign rq0_rem[26:0] = rq0_prod[26:0];
   assign \$25  = 1'h1;
   assign \$26  = \$24 ;
-  assign \$33  = { rq1_part0_0_rr[29], rq1_part0_0_rr };
-  assign \$35  = { rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr, 17'h00000 };
-  assign \$37  = { rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37:27] };
+  assign \$43  = { rq1_part0_0_rr[29], rq1_part0_0_rr };
+  assign \$45  = { rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr, 17'h00000 };
+  assign \$47  = { rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37:27] };
   assign rq1_rem[37:27] = 11'h000;
   assign rq1_rem[26:0] = rq1_prod[26:0];
-  assign \$40  = 1'h1;
-  assign \$41  = \$39 ;
+  assign \$50  = 1'h1;
+  assign \$51  = \$49 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -39329,24 +40165,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [34:0] \$108 ;
-  reg [34:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [34:0] \$110 ;
-  reg [34:0] \$111 ;
-  reg [34:0] \$112 ;
-  reg [34:0] \$113 ;
-  reg [34:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [34:0] \$115 ;
   reg [34:0] \$116 ;
   reg [34:0] \$117 ;
@@ -39357,91 +40193,100 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$121 ;
   reg [34:0] \$122 ;
   reg [34:0] \$123 ;
-  reg [22:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [33:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  reg [34:0] \$124 ;
+  reg [34:0] \$125 ;
+  reg [34:0] \$126 ;
+  reg [34:0] \$127 ;
+  reg [34:0] \$128 ;
+  reg [34:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [22:0] \$138 ;
-  reg [22:0] \$139 ;
-  wire \$14 ;
-  reg [5:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [13:0] \$142 ;
-  reg [13:0] \$143 ;
-  reg [13:0] \$144 ;
-  reg [47:0] \$145 ;
-  reg [47:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [49:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [34:0] \$130 ;
+  reg [22:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [4:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [5:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [22:0] \$144 ;
+  reg [22:0] \$145 ;
+  reg [22:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [13:0] \$149 ;
+  wire [4:0] \$15 ;
+  reg [13:0] \$150 ;
+  reg [13:0] \$151 ;
+  reg [47:0] \$152 ;
+  reg [47:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [34:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [34:0] \$22 ;
-  reg [34:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [22:0] \$26 ;
-  wire [13:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [49:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [53:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [76:0] \$34 ;
-  wire [77:0] \$35 ;
-  wire [47:0] \$36 ;
+  reg [34:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [22:0] \$23 ;
+  wire [13:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [53:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [76:0] \$31 ;
+  wire [77:0] \$32 ;
+  wire [47:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [48:0] \$38 ;
   wire \$39 ;
-  wire [49:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [48:0] \$41 ;
+  wire [49:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [49:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -39450,40 +40295,40 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [3:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -39519,7 +40364,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [49:0] rq0_code = 50'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
   reg [34:0] rq0_half_1 = 35'h000000000;
   reg [34:0] rq0_half_2 = 35'h000000000;
@@ -39549,6 +40394,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -39572,6 +40418,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -39602,889 +40449,914 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'h9;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(6'h11) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 4'h9;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 5'h00 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(6'h11) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(9'h16e);
+  assign \$45  = $signed(rq0_floor) < $signed(9'h16f);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(8'h6d);
+  assign \$50  = $signed(rq0_floor) > $signed(8'h6e);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$20  = 25'h0000000;
+    \$17  = 25'h0000000;
     casez (group)
       4'h0:
-          \$20  = 25'h1221b3f;
+          \$17  = 25'h1221b3f;
       4'h1:
-          \$20  = 25'h142b93d;
+          \$17  = 25'h142b93d;
       4'h2:
-          \$20  = 25'h1fa9cb3;
+          \$17  = 25'h1fa9cb3;
       4'h3:
-          \$20  = 25'h130bdfc;
+          \$17  = 25'h130bdfc;
       4'h4:
-          \$20  = 25'h14857ac;
+          \$17  = 25'h14857ac;
       4'h5:
-          \$20  = 25'h11e8792;
+          \$17  = 25'h11e8792;
       4'h6:
-          \$20  = 25'h151f072;
+          \$17  = 25'h151f072;
       4'h7:
-          \$20  = 25'h10c584f;
+          \$17  = 25'h10c584f;
       4'h8:
-          \$20  = 25'h115cef6;
+          \$17  = 25'h115cef6;
       4'h9:
-          \$20  = 25'h15838ab;
+          \$17  = 25'h15838ab;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$21  = 6'h00;
+    \$18  = 6'h00;
     casez (group)
       4'h0:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h1:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h2:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       4'h3:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h4:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h5:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h6:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h7:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h8:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h9:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$22  = 35'h000000000;
+    \$19  = 35'h000000000;
     casez (group)
       4'h0:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h1:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h2:
-          \$22  = 35'h400000000;
+          \$19  = 35'h400000000;
       4'h3:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h4:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h5:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h6:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h7:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h8:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       4'h9:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$23  = 35'h000000000;
+    \$20  = 35'h000000000;
     casez (group)
       4'h0:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h1:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h2:
-          \$23  = 35'h7ffffffff;
+          \$20  = 35'h7ffffffff;
       4'h3:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h4:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h5:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h6:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h7:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h8:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       4'h9:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [3:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [3:0];
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 35'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 35'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 35'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 35'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 35'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 35'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 35'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 23'h000000;
+      \$124  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
-      \$127  = 34'h000000000;
+      \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
-      \$128  = 34'h000000000;
+      \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
-      \$129  = 34'h000000000;
+      \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = rq0_x[22:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 6'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 23'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 23'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = rq0_x[22:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 6'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[22:17];
     if (rst) begin
-      \$142  = 14'h0000;
+      \$142  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 14'h0000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 14'h0000;
+      \$144  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$145  = \$35 [47:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 48'h000000000000;
+      \$145  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 48'h000000000000;
+      \$146  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[22:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 50'h0000000000000;
+      \$149  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [47:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

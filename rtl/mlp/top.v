@@ -6656,241 +6656,261 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire [4:0] \$10 ;
-  wire \$100 ;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  wire [4:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [5:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [4:0] \$106 ;
+  wire [4:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [15:0] \$110 ;
-  reg [3:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
-  wire [5:0] \$12 ;
-  reg \$120 ;
-  reg [24:0] \$121 ;
-  reg [24:0] \$122 ;
-  reg [24:0] \$123 ;
-  reg [24:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [24:0] \$127 ;
-  reg [24:0] \$128 ;
-  reg [5:0] \$129 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [4:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire [5:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [15:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [5:0] \$133 ;
-  reg [5:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [48:0] \$137 ;
-  reg [48:0] \$138 ;
-  reg [48:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [24:0] \$137 ;
+  reg [24:0] \$138 ;
+  reg [24:0] \$139 ;
   wire \$14 ;
-  reg [48:0] \$140 ;
-  reg [48:0] \$141 ;
-  reg [48:0] \$142 ;
-  reg [48:0] \$143 ;
-  reg [48:0] \$144 ;
-  reg [48:0] \$145 ;
-  reg [48:0] \$146 ;
-  reg [48:0] \$147 ;
-  reg [48:0] \$148 ;
-  reg [48:0] \$149 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [24:0] \$142 ;
+  reg [24:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [5:0] \$145 ;
+  reg [5:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [5:0] \$149 ;
   wire \$15 ;
-  reg [48:0] \$150 ;
-  reg [48:0] \$151 ;
-  reg [48:0] \$152 ;
-  reg [23:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [33:0] \$156 ;
-  reg [33:0] \$157 ;
-  reg [33:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [5:0] \$150 ;
+  reg [5:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [48:0] \$153 ;
+  reg [48:0] \$154 ;
+  reg [48:0] \$155 ;
+  reg [48:0] \$156 ;
+  reg [48:0] \$157 ;
+  reg [48:0] \$158 ;
+  reg [48:0] \$159 ;
   wire \$16 ;
-  reg [7:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [24:0] \$162 ;
-  reg [24:0] \$163 ;
-  reg [6:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [23:0] \$166 ;
-  reg [23:0] \$167 ;
-  reg [23:0] \$168 ;
-  reg [6:0] \$169 ;
-  wire \$17 ;
-  reg [7:0] \$170 ;
-  reg [14:0] \$171 ;
-  reg [14:0] \$172 ;
-  reg [14:0] \$173 ;
-  reg [48:0] \$174 ;
-  reg [48:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg [50:0] \$178 ;
+  reg [48:0] \$160 ;
+  reg [48:0] \$161 ;
+  reg [48:0] \$162 ;
+  reg [48:0] \$163 ;
+  reg [48:0] \$164 ;
+  reg [48:0] \$165 ;
+  reg [48:0] \$166 ;
+  reg [48:0] \$167 ;
+  reg [48:0] \$168 ;
+  reg [23:0] \$169 ;
+  wire [4:0] \$17 ;
+  reg [16:0] \$170 ;
+  reg [16:0] \$171 ;
+  reg [33:0] \$172 ;
+  reg [33:0] \$173 ;
+  reg [33:0] \$174 ;
+  reg [16:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
   reg [24:0] \$179 ;
-  wire \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire [4:0] \$18 ;
+  reg [6:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [23:0] \$182 ;
+  reg [23:0] \$183 ;
+  reg [23:0] \$184 ;
+  reg [6:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [14:0] \$187 ;
+  reg [14:0] \$188 ;
+  reg [14:0] \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [41:0] \$195 ;
-  reg [41:0] \$196 ;
-  reg [41:0] \$197 ;
-  reg [41:0] \$198 ;
-  reg [41:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [41:0] \$200 ;
-  reg [41:0] \$201 ;
-  reg [41:0] \$202 ;
-  reg [41:0] \$203 ;
-  reg [41:0] \$204 ;
-  reg [41:0] \$205 ;
-  reg [41:0] \$206 ;
-  reg [41:0] \$207 ;
-  reg [41:0] \$208 ;
-  reg [41:0] \$209 ;
-  wire [4:0] \$21 ;
-  reg [41:0] \$210 ;
-  reg [23:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire [4:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [6:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [23:0] \$224 ;
-  reg [23:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg [6:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [14:0] \$229 ;
-  wire \$23 ;
-  reg [14:0] \$230 ;
-  reg [14:0] \$231 ;
-  reg [48:0] \$232 ;
-  reg [48:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [50:0] \$236 ;
-  reg [3:0] \$237 ;
-  reg \$238 ;
-  reg [3:0] \$239 ;
-  reg [24:0] \$24 ;
-  reg [3:0] \$240 ;
-  reg [3:0] \$241 ;
-  reg \$242 ;
-  reg [15:0] \$243 ;
-  reg [5:0] \$25 ;
-  reg [48:0] \$26 ;
-  reg [48:0] \$27 ;
-  wire [33:0] \$28 ;
-  wire [24:0] \$29 ;
-  wire [50:0] \$3 ;
-  wire [23:0] \$30 ;
-  wire [14:0] \$31 ;
-  wire [34:0] \$32 ;
-  wire [35:0] \$33 ;
-  wire [55:0] \$34 ;
-  wire [56:0] \$35 ;
-  wire [54:0] \$36 ;
-  wire [58:0] \$37 ;
-  wire [77:0] \$38 ;
-  wire [78:0] \$39 ;
-  wire [50:0] \$4 ;
-  wire [48:0] \$40 ;
-  wire \$41 ;
+  reg [48:0] \$190 ;
+  reg [48:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg [7:0] \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [24:0] \$199 ;
+  wire [7:0] \$2 ;
+  reg [24:0] \$20 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [5:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [5:0] \$207 ;
+  reg [5:0] \$208 ;
+  reg [5:0] \$209 ;
+  reg [5:0] \$21 ;
+  reg [5:0] \$210 ;
+  reg [5:0] \$211 ;
+  reg [5:0] \$212 ;
+  reg [41:0] \$213 ;
+  reg [41:0] \$214 ;
+  reg [41:0] \$215 ;
+  reg [41:0] \$216 ;
+  reg [41:0] \$217 ;
+  reg [41:0] \$218 ;
+  reg [41:0] \$219 ;
+  reg [48:0] \$22 ;
+  reg [41:0] \$220 ;
+  reg [41:0] \$221 ;
+  reg [41:0] \$222 ;
+  reg [41:0] \$223 ;
+  reg [41:0] \$224 ;
+  reg [41:0] \$225 ;
+  reg [41:0] \$226 ;
+  reg [41:0] \$227 ;
+  reg [41:0] \$228 ;
+  reg [23:0] \$229 ;
+  reg [48:0] \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire [33:0] \$24 ;
+  reg [6:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [23:0] \$242 ;
+  reg [23:0] \$243 ;
+  reg [23:0] \$244 ;
+  reg [6:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [14:0] \$247 ;
+  reg [14:0] \$248 ;
+  reg [14:0] \$249 ;
+  wire [24:0] \$25 ;
+  reg [48:0] \$250 ;
+  reg [48:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [7:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [3:0] \$257 ;
+  reg \$258 ;
+  reg [3:0] \$259 ;
+  wire [23:0] \$26 ;
+  reg [3:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg \$262 ;
+  reg [15:0] \$263 ;
+  wire [14:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [54:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [77:0] \$34 ;
+  wire [78:0] \$35 ;
+  wire [48:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  wire [49:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [49:0] \$45 ;
+  wire [50:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [50:0] \$48 ;
-  reg [24:0] \$49 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [5:0] \$50 ;
-  reg [41:0] \$51 ;
-  reg [41:0] \$52 ;
-  wire [33:0] \$53 ;
-  wire [24:0] \$54 ;
-  wire [23:0] \$55 ;
-  wire [14:0] \$56 ;
-  wire [34:0] \$57 ;
-  wire [35:0] \$58 ;
-  wire [55:0] \$59 ;
-  wire \$6 ;
-  wire [56:0] \$60 ;
-  wire [54:0] \$61 ;
-  wire [58:0] \$62 ;
-  wire [77:0] \$63 ;
-  wire [78:0] \$64 ;
-  wire [48:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [50:0] \$7 ;
-  wire [49:0] \$70 ;
-  wire \$71 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  reg [24:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [41:0] \$57 ;
+  reg [41:0] \$58 ;
+  wire [33:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [24:0] \$60 ;
+  wire [23:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [54:0] \$67 ;
+  wire [58:0] \$68 ;
+  wire [77:0] \$69 ;
+  wire \$7 ;
+  wire [78:0] \$70 ;
+  wire [48:0] \$71 ;
   wire \$72 ;
-  wire [50:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [49:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [50:0] \$8 ;
+  wire [50:0] \$79 ;
+  wire [5:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [4:0] \$90 ;
-  wire [4:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -6936,7 +6956,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [48:0] rq0_half_1 = 49'h0000000000000;
   reg [48:0] rq0_half_2 = 49'h0000000000000;
@@ -6966,6 +6986,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -6989,13 +7010,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
-  reg [50:0] rq1_code = 51'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [48:0] rq1_floor = 49'h0000000000000;
   reg [41:0] rq1_half_1 = 42'h00000000000;
   reg [41:0] rq1_half_2 = 42'h00000000000;
@@ -7025,6 +7047,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -7048,6 +7071,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
@@ -7083,403 +7107,427 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & rq0_mask_6;
   assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
-  assign \$9  = i__valid & i__ready;
-  assign \$10  = q_owed + \$9 ;
-  assign \$11  = o__valid & o__ready;
-  assign \$12  = \$10  - \$11 ;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = | q_stored;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = q_owed + \$5 ;
+  assign \$7  = o__valid & o__ready;
+  assign \$8  = \$6  - \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = group == 4'hf;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & i__ready;
-  assign \$20  = group == 4'hf;
-  assign \$21  = group + 1'h1;
-  assign \$22  = \$20  ? 5'h00 : \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$28  = rq0_x0_0 * rq0_m0_0;
-  assign \$29  = rq0_x0_1 * rq0_m0_1;
-  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$53  = rq1_x0_0 * rq1_m0_0;
-  assign \$54  = rq1_x0_1 * rq1_m0_1;
-  assign \$55  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$56  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$58  = 1'h0 + \$57 ;
-  assign \$60  = \$58  + \$59 ;
-  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
-  assign \$64  = $signed(\$62 ) + $signed(\$63 );
-  assign \$65  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$66  = rq1_rem > rq1_half_6;
-  assign \$67  = rq1_rem == rq1_half_6;
-  assign \$68  = | rq1_half_6;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$71  = rq1_tie & rq1_floor[0];
-  assign \$72  = rq1_above | \$71 ;
-  assign \$73  = $signed(\$70 ) + $signed({ 1'h0, \$72  });
-  assign \$74  = \$12 [3:0] < 4'ha;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = rq_valid_8 & \$80 ;
-  assign \$82  = \$signature__addr  == 4'h8;
-  assign \$83  = \$signature__addr  + 1'h1;
-  assign \$84  = \$82  ? 5'h00 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = rport__addr == 4'h8;
-  assign \$90  = rport__addr + 1'h1;
-  assign \$91  = \$89  ? 5'h00 : \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = rq_valid_8 & \$97 ;
-  assign \$99  = q_stored + \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = | q_stored;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$99  - \$103 ;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = | q_stored;
-  assign \$108  = \$107  | rq_valid_8;
-  assign \$109  = | q_stored;
-  assign \$110  = \$109  ? rport__data : q_in;
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$72  = rq1_rem > rq1_half_6;
+  assign \$73  = rq1_rem == rq1_half_6;
+  assign \$74  = | rq1_half_6;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$84  = \$81  ? \$82  : \$83 ;
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$90  = \$8 [3:0] < 4'ha;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_valid_8 & \$96 ;
+  assign \$98  = \$signature__addr  == 4'h8;
+  assign \$99  = \$signature__addr  + 1'h1;
+  assign \$100  = \$98  ? 5'h00 : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = rport__addr == 4'h8;
+  assign \$106  = rport__addr + 1'h1;
+  assign \$107  = \$105  ? 5'h00 : \$106 ;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = | q_stored;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = rq_valid_8 & \$113 ;
+  assign \$115  = q_stored + \$114 ;
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = | q_stored;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$115  - \$119 ;
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = | q_stored;
+  assign \$124  = \$123  | rq_valid_8;
+  assign \$125  = | q_stored;
+  assign \$126  = \$125  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$111 ;
+    group <= \$127 ;
   always @(posedge clk)
-    rq_valid_1 <= \$112 ;
+    rq_valid_1 <= \$128 ;
   always @(posedge clk)
-    rq_valid_2 <= \$113 ;
+    rq_valid_2 <= \$129 ;
   always @(posedge clk)
-    rq_valid_3 <= \$114 ;
+    rq_valid_3 <= \$130 ;
   always @(posedge clk)
-    rq_valid_4 <= \$115 ;
+    rq_valid_4 <= \$131 ;
   always @(posedge clk)
-    rq_valid_5 <= \$116 ;
+    rq_valid_5 <= \$132 ;
   always @(posedge clk)
-    rq_valid_6 <= \$117 ;
+    rq_valid_6 <= \$133 ;
   always @(posedge clk)
-    rq_valid_7 <= \$118 ;
+    rq_valid_7 <= \$134 ;
   always @(posedge clk)
-    rq_valid_8 <= \$119 ;
+    rq_valid_8 <= \$135 ;
   always @(posedge clk)
-    rq_valid_9 <= \$120 ;
+    rq_valid_9 <= \$136 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$121 ;
+    rq0_mult_1 <= \$137 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$122 ;
+    rq0_mult_2 <= \$138 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$123 ;
+    rq0_mult_3 <= \$139 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$124 ;
+    rq0_mult_4 <= \$140 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$125 ;
+    rq0_mult_5 <= \$141 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$126 ;
+    rq0_mult_6 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$127 ;
+    rq0_mult_7 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$128 ;
+    rq0_mult_8 <= \$144 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$129 ;
+    rq0_shift_1 <= \$145 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$130 ;
+    rq0_shift_2 <= \$146 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$131 ;
+    rq0_shift_3 <= \$147 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$132 ;
+    rq0_shift_4 <= \$148 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$133 ;
+    rq0_shift_5 <= \$149 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$134 ;
+    rq0_shift_6 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$135 ;
+    rq0_shift_7 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$136 ;
+    rq0_shift_8 <= \$152 ;
   always @(posedge clk)
-    rq0_half_1 <= \$137 ;
+    rq0_half_1 <= \$153 ;
   always @(posedge clk)
-    rq0_half_2 <= \$138 ;
+    rq0_half_2 <= \$154 ;
   always @(posedge clk)
-    rq0_half_3 <= \$139 ;
+    rq0_half_3 <= \$155 ;
   always @(posedge clk)
-    rq0_half_4 <= \$140 ;
+    rq0_half_4 <= \$156 ;
   always @(posedge clk)
-    rq0_half_5 <= \$141 ;
+    rq0_half_5 <= \$157 ;
   always @(posedge clk)
-    rq0_half_6 <= \$142 ;
+    rq0_half_6 <= \$158 ;
   always @(posedge clk)
-    rq0_half_7 <= \$143 ;
+    rq0_half_7 <= \$159 ;
   always @(posedge clk)
-    rq0_half_8 <= \$144 ;
+    rq0_half_8 <= \$160 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$145 ;
+    rq0_mask_1 <= \$161 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$146 ;
+    rq0_mask_2 <= \$162 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$147 ;
+    rq0_mask_3 <= \$163 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$148 ;
+    rq0_mask_4 <= \$164 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$149 ;
+    rq0_mask_5 <= \$165 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$150 ;
+    rq0_mask_6 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$151 ;
+    rq0_mask_7 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$152 ;
+    rq0_mask_8 <= \$168 ;
   always @(posedge clk)
-    rq0_x <= \$153 ;
+    rq0_x <= \$169 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$154 ;
+    rq0_x0_0 <= \$170 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$155 ;
+    rq0_m0_0 <= \$171 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$156 ;
+    rq0_part0_0 <= \$172 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$157 ;
+    rq0_part0_0_r <= \$173 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$158 ;
+    rq0_part0_0_rr <= \$174 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$159 ;
+    rq0_x0_1 <= \$175 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$160 ;
+    rq0_m0_1 <= \$176 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$161 ;
+    rq0_part0_1 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$162 ;
+    rq0_part0_1_r <= \$178 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$163 ;
+    rq0_part0_1_rr <= \$179 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$164 ;
+    rq0_x1_0 <= \$180 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$165 ;
+    rq0_m1_0 <= \$181 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$166 ;
+    rq0_part1_0 <= \$182 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$167 ;
+    rq0_part1_0_r <= \$183 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$168 ;
+    rq0_part1_0_rr <= \$184 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$169 ;
+    rq0_x1_1 <= \$185 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$170 ;
+    rq0_m1_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$171 ;
+    rq0_part1_1 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$172 ;
+    rq0_part1_1_r <= \$188 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$173 ;
+    rq0_part1_1_rr <= \$189 ;
   always @(posedge clk)
-    rq0_prod <= \$174 ;
+    rq0_prod <= \$190 ;
   always @(posedge clk)
-    rq0_floor <= \$175 ;
+    rq0_floor <= \$191 ;
   always @(posedge clk)
-    rq0_above <= \$176 ;
+    rq0_above <= \$192 ;
   always @(posedge clk)
-    rq0_tie <= \$177 ;
+    rq0_tie <= \$193 ;
   always @(posedge clk)
-    rq0_code <= \$178 ;
+    rq0_code <= \$194 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$179 ;
+    rq0_under <= \$195 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$180 ;
+    rq0_over <= \$196 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$181 ;
+    rq1_mult_1 <= \$197 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$182 ;
+    rq1_mult_2 <= \$198 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$183 ;
+    rq1_mult_3 <= \$199 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$184 ;
+    rq1_mult_4 <= \$200 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$185 ;
+    rq1_mult_5 <= \$201 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$186 ;
+    rq1_mult_6 <= \$202 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$187 ;
+    rq1_mult_7 <= \$203 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$188 ;
+    rq1_mult_8 <= \$204 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$189 ;
+    rq1_shift_1 <= \$205 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$190 ;
+    rq1_shift_2 <= \$206 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$191 ;
+    rq1_shift_3 <= \$207 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$192 ;
+    rq1_shift_4 <= \$208 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$193 ;
+    rq1_shift_5 <= \$209 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$194 ;
+    rq1_shift_6 <= \$210 ;
   always @(posedge clk)
-    rq1_half_1 <= \$195 ;
+    rq1_shift_7 <= \$211 ;
   always @(posedge clk)
-    rq1_half_2 <= \$196 ;
+    rq1_shift_8 <= \$212 ;
   always @(posedge clk)
-    rq1_half_3 <= \$197 ;
+    rq1_half_1 <= \$213 ;
   always @(posedge clk)
-    rq1_half_4 <= \$198 ;
+    rq1_half_2 <= \$214 ;
   always @(posedge clk)
-    rq1_half_5 <= \$199 ;
+    rq1_half_3 <= \$215 ;
   always @(posedge clk)
-    rq1_half_6 <= \$200 ;
+    rq1_half_4 <= \$216 ;
   always @(posedge clk)
-    rq1_half_7 <= \$201 ;
+    rq1_half_5 <= \$217 ;
   always @(posedge clk)
-    rq1_half_8 <= \$202 ;
+    rq1_half_6 <= \$218 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$203 ;
+    rq1_half_7 <= \$219 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$204 ;
+    rq1_half_8 <= \$220 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$205 ;
+    rq1_mask_1 <= \$221 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$206 ;
+    rq1_mask_2 <= \$222 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$207 ;
+    rq1_mask_3 <= \$223 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$208 ;
+    rq1_mask_4 <= \$224 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$209 ;
+    rq1_mask_5 <= \$225 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$210 ;
+    rq1_mask_6 <= \$226 ;
   always @(posedge clk)
-    rq1_x <= \$211 ;
+    rq1_mask_7 <= \$227 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$212 ;
+    rq1_mask_8 <= \$228 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$213 ;
+    rq1_x <= \$229 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$214 ;
+    rq1_x0_0 <= \$230 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$215 ;
+    rq1_m0_0 <= \$231 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$216 ;
+    rq1_part0_0 <= \$232 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$217 ;
+    rq1_part0_0_r <= \$233 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$218 ;
+    rq1_part0_0_rr <= \$234 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$219 ;
+    rq1_x0_1 <= \$235 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$220 ;
+    rq1_m0_1 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$221 ;
+    rq1_part0_1 <= \$237 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$222 ;
+    rq1_part0_1_r <= \$238 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$223 ;
+    rq1_part0_1_rr <= \$239 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$224 ;
+    rq1_x1_0 <= \$240 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$225 ;
+    rq1_m1_0 <= \$241 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$226 ;
+    rq1_part1_0 <= \$242 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$227 ;
+    rq1_part1_0_r <= \$243 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$228 ;
+    rq1_part1_0_rr <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$229 ;
+    rq1_x1_1 <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$230 ;
+    rq1_m1_1 <= \$246 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$231 ;
+    rq1_part1_1 <= \$247 ;
   always @(posedge clk)
-    rq1_prod <= \$232 ;
+    rq1_part1_1_r <= \$248 ;
   always @(posedge clk)
-    rq1_floor <= \$233 ;
+    rq1_part1_1_rr <= \$249 ;
   always @(posedge clk)
-    rq1_above <= \$234 ;
+    rq1_prod <= \$250 ;
   always @(posedge clk)
-    rq1_tie <= \$235 ;
+    rq1_floor <= \$251 ;
   always @(posedge clk)
-    rq1_code <= \$236 ;
+    rq1_above <= \$252 ;
   always @(posedge clk)
-    q_owed <= \$237 ;
+    rq1_tie <= \$253 ;
   always @(posedge clk)
-    i__ready <= \$238 ;
+    rq1_code <= \$254 ;
   always @(posedge clk)
-    \$signature__addr  <= \$239 ;
+    rq1_under <= \$255 ;
   always @(posedge clk)
-    rport__addr <= \$240 ;
+    rq1_over <= \$256 ;
   always @(posedge clk)
-    q_stored <= \$241 ;
+    q_owed <= \$257 ;
   always @(posedge clk)
-    o__valid <= \$242 ;
+    i__ready <= \$258 ;
   always @(posedge clk)
-    o__payload <= \$243 ;
+    \$signature__addr  <= \$259 ;
+  always @(posedge clk)
+    rport__addr <= \$260 ;
+  always @(posedge clk)
+    q_stored <= \$261 ;
+  always @(posedge clk)
+    o__valid <= \$262 ;
+  always @(posedge clk)
+    o__payload <= \$263 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$24  = 25'h12fe3e1;
+          \$20  = 25'h12fe3e1;
       4'h1:
-          \$24  = 25'h17618d2;
+          \$20  = 25'h17618d2;
       4'h2:
-          \$24  = 25'h11448e5;
+          \$20  = 25'h11448e5;
       4'h3:
-          \$24  = 25'h1fba645;
+          \$20  = 25'h1fba645;
       4'h4:
-          \$24  = 25'h1602f04;
+          \$20  = 25'h1602f04;
       4'h5:
-          \$24  = 25'h10e79e6;
+          \$20  = 25'h10e79e6;
       4'h6:
-          \$24  = 25'h12b9ab7;
+          \$20  = 25'h12b9ab7;
       4'h7:
-          \$24  = 25'h117647f;
+          \$20  = 25'h117647f;
       4'h8:
-          \$24  = 25'h11a5467;
+          \$20  = 25'h11a5467;
       4'h9:
-          \$24  = 25'h166ca02;
+          \$20  = 25'h166ca02;
       4'ha:
-          \$24  = 25'h1e2f3db;
+          \$20  = 25'h1e2f3db;
       4'hb:
-          \$24  = 25'h17ad46a;
+          \$20  = 25'h17ad46a;
       4'hc:
-          \$24  = 25'h127397e;
+          \$20  = 25'h127397e;
       4'hd:
-          \$24  = 25'h1448199;
+          \$20  = 25'h1448199;
       4'he:
-          \$24  = 25'h1546ee7;
+          \$20  = 25'h1546ee7;
       4'hf:
-          \$24  = 25'h1f0a116;
+          \$20  = 25'h1f0a116;
     endcase
   end
   always @* begin
@@ -7487,37 +7535,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h1:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h2:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h3:
-          \$25  = 6'h23;
+          \$21  = 6'h23;
       4'h4:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h5:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h6:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h7:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h8:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'h9:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'ha:
-          \$25  = 6'h30;
+          \$21  = 6'h30;
       4'hb:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'hc:
-          \$25  = 6'h31;
+          \$21  = 6'h31;
       4'hd:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'he:
-          \$25  = 6'h22;
+          \$21  = 6'h22;
       4'hf:
-          \$25  = 6'h31;
+          \$21  = 6'h31;
     endcase
   end
   always @* begin
@@ -7525,37 +7573,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h1:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h2:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h3:
-          \$26  = 49'h0000400000000;
+          \$22  = 49'h0000400000000;
       4'h4:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h5:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h6:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h7:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h8:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h9:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'ha:
-          \$26  = 49'h0800000000000;
+          \$22  = 49'h0800000000000;
       4'hb:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'hc:
-          \$26  = 49'h1000000000000;
+          \$22  = 49'h1000000000000;
       4'hd:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'he:
-          \$26  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'hf:
-          \$26  = 49'h1000000000000;
+          \$22  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -7563,37 +7611,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h1:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h2:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h3:
-          \$27  = 49'h00007ffffffff;
+          \$23  = 49'h00007ffffffff;
       4'h4:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h5:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h6:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h7:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h8:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h9:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'ha:
-          \$27  = 49'h0ffffffffffff;
+          \$23  = 49'h0ffffffffffff;
       4'hb:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'hc:
-          \$27  = 49'h1ffffffffffff;
+          \$23  = 49'h1ffffffffffff;
       4'hd:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'he:
-          \$27  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'hf:
-          \$27  = 49'h1ffffffffffff;
+          \$23  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
@@ -7601,37 +7649,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$49  = 25'h1975892;
+          \$55  = 25'h1975892;
       4'h1:
-          \$49  = 25'h1578ee8;
+          \$55  = 25'h1578ee8;
       4'h2:
-          \$49  = 25'h1963279;
+          \$55  = 25'h1963279;
       4'h3:
-          \$49  = 25'h12023f0;
+          \$55  = 25'h12023f0;
       4'h4:
-          \$49  = 25'h115678c;
+          \$55  = 25'h115678c;
       4'h5:
-          \$49  = 25'h161069c;
+          \$55  = 25'h161069c;
       4'h6:
-          \$49  = 25'h1585f0c;
+          \$55  = 25'h1585f0c;
       4'h7:
-          \$49  = 25'h1fde052;
+          \$55  = 25'h1fde052;
       4'h8:
-          \$49  = 25'h157555f;
+          \$55  = 25'h157555f;
       4'h9:
-          \$49  = 25'h1034125;
+          \$55  = 25'h1034125;
       4'ha:
-          \$49  = 25'h19f7e33;
+          \$55  = 25'h19f7e33;
       4'hb:
-          \$49  = 25'h1131d84;
+          \$55  = 25'h1131d84;
       4'hc:
-          \$49  = 25'h1eeceb9;
+          \$55  = 25'h1eeceb9;
       4'hd:
-          \$49  = 25'h160056c;
+          \$55  = 25'h160056c;
       4'he:
-          \$49  = 25'h121ece0;
+          \$55  = 25'h121ece0;
       4'hf:
-          \$49  = 25'h101a190;
+          \$55  = 25'h101a190;
     endcase
   end
   always @* begin
@@ -7639,37 +7687,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'h1:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'h2:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'h3:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'h4:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'h5:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'h6:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'h7:
-          \$50  = 6'h23;
+          \$56  = 6'h23;
       4'h8:
-          \$50  = 6'h2a;
+          \$56  = 6'h2a;
       4'h9:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'ha:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'hb:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'hc:
-          \$50  = 6'h2a;
+          \$56  = 6'h2a;
       4'hd:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'he:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
       4'hf:
-          \$50  = 6'h22;
+          \$56  = 6'h22;
     endcase
   end
   always @* begin
@@ -7677,37 +7725,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'h1:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'h2:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'h3:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'h4:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'h5:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'h6:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'h7:
-          \$51  = 42'h00400000000;
+          \$57  = 42'h00400000000;
       4'h8:
-          \$51  = 42'h20000000000;
+          \$57  = 42'h20000000000;
       4'h9:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'ha:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'hb:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'hc:
-          \$51  = 42'h20000000000;
+          \$57  = 42'h20000000000;
       4'hd:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'he:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
       4'hf:
-          \$51  = 42'h00200000000;
+          \$57  = 42'h00200000000;
     endcase
   end
   always @* begin
@@ -7715,987 +7763,1015 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'h1:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'h2:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'h3:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'h4:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'h5:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'h6:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'h7:
-          \$52  = 42'h007ffffffff;
+          \$58  = 42'h007ffffffff;
       4'h8:
-          \$52  = 42'h3ffffffffff;
+          \$58  = 42'h3ffffffffff;
       4'h9:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'ha:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'hb:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'hc:
-          \$52  = 42'h3ffffffffff;
+          \$58  = 42'h3ffffffffff;
       4'hd:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'he:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
       4'hf:
-          \$52  = 42'h003ffffffff;
+          \$58  = 42'h003ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$111  = group;
-    if (\$19 ) begin
-      \$111  = \$22 [3:0];
+    \$127  = group;
+    if (\$15 ) begin
+      \$127  = \$18 [3:0];
     end
     if (rst) begin
-      \$111  = 4'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$112  = \$23 ;
+    \$128  = \$19 ;
     if (rst) begin
-      \$112  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$113  = rq_valid_1;
+    \$129  = rq_valid_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$114  = rq_valid_2;
+    \$130  = rq_valid_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$115  = rq_valid_3;
+    \$131  = rq_valid_3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$116  = rq_valid_4;
+    \$132  = rq_valid_4;
     if (rst) begin
-      \$116  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$117  = rq_valid_5;
+    \$133  = rq_valid_5;
     if (rst) begin
-      \$117  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = rq_valid_6;
+    \$134  = rq_valid_6;
     if (rst) begin
-      \$118  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = rq_valid_7;
+    \$135  = rq_valid_7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = rq_valid_8;
+    \$136  = rq_valid_8;
     if (rst) begin
-      \$120  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = \$24 ;
+    \$137  = \$20 ;
     if (rst) begin
-      \$121  = 25'h0000000;
+      \$137  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = rq0_mult_1;
+    \$138  = rq0_mult_1;
     if (rst) begin
-      \$122  = 25'h0000000;
+      \$138  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = rq0_mult_2;
+    \$139  = rq0_mult_2;
     if (rst) begin
-      \$123  = 25'h0000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = rq0_mult_3;
+    \$140  = rq0_mult_3;
     if (rst) begin
-      \$124  = 25'h0000000;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = rq0_mult_4;
+    \$141  = rq0_mult_4;
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = rq0_mult_5;
+    \$142  = rq0_mult_5;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$142  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = rq0_mult_6;
+    \$143  = rq0_mult_6;
     if (rst) begin
-      \$127  = 25'h0000000;
+      \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = rq0_mult_7;
+    \$144  = rq0_mult_7;
     if (rst) begin
-      \$128  = 25'h0000000;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = \$25 ;
+    \$145  = \$21 ;
     if (rst) begin
-      \$129  = 6'h00;
+      \$145  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = rq0_shift_1;
+    \$146  = rq0_shift_1;
     if (rst) begin
-      \$130  = 6'h00;
+      \$146  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = rq0_shift_2;
+    \$147  = rq0_shift_2;
     if (rst) begin
-      \$131  = 6'h00;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = rq0_shift_3;
+    \$148  = rq0_shift_3;
     if (rst) begin
-      \$132  = 6'h00;
+      \$148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = rq0_shift_4;
+    \$149  = rq0_shift_4;
     if (rst) begin
-      \$133  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = rq0_shift_5;
+    \$150  = rq0_shift_5;
     if (rst) begin
-      \$134  = 6'h00;
+      \$150  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = rq0_shift_6;
+    \$151  = rq0_shift_6;
     if (rst) begin
-      \$135  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = rq0_shift_7;
+    \$152  = rq0_shift_7;
     if (rst) begin
-      \$136  = 6'h00;
+      \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = \$26 ;
+    \$153  = \$22 ;
     if (rst) begin
-      \$137  = 49'h0000000000000;
+      \$153  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = rq0_half_1;
+    \$154  = rq0_half_1;
     if (rst) begin
-      \$138  = 49'h0000000000000;
+      \$154  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = rq0_half_2;
+    \$155  = rq0_half_2;
     if (rst) begin
-      \$139  = 49'h0000000000000;
+      \$155  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = rq0_half_3;
+    \$156  = rq0_half_3;
     if (rst) begin
-      \$140  = 49'h0000000000000;
+      \$156  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = rq0_half_4;
+    \$157  = rq0_half_4;
     if (rst) begin
-      \$141  = 49'h0000000000000;
+      \$157  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = rq0_half_5;
+    \$158  = rq0_half_5;
     if (rst) begin
-      \$142  = 49'h0000000000000;
+      \$158  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = rq0_half_6;
+    \$159  = rq0_half_6;
     if (rst) begin
-      \$143  = 49'h0000000000000;
+      \$159  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = rq0_half_7;
+    \$160  = rq0_half_7;
     if (rst) begin
-      \$144  = 49'h0000000000000;
+      \$160  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = \$27 ;
+    \$161  = \$23 ;
     if (rst) begin
-      \$145  = 49'h0000000000000;
+      \$161  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = rq0_mask_1;
+    \$162  = rq0_mask_1;
     if (rst) begin
-      \$146  = 49'h0000000000000;
+      \$162  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = rq0_mask_2;
+    \$163  = rq0_mask_2;
     if (rst) begin
-      \$147  = 49'h0000000000000;
+      \$163  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = rq0_mask_3;
+    \$164  = rq0_mask_3;
     if (rst) begin
-      \$148  = 49'h0000000000000;
+      \$164  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = rq0_mask_4;
+    \$165  = rq0_mask_4;
     if (rst) begin
-      \$149  = 49'h0000000000000;
+      \$165  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = rq0_mask_5;
+    \$166  = rq0_mask_5;
     if (rst) begin
-      \$150  = 49'h0000000000000;
+      \$166  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = rq0_mask_6;
+    \$167  = rq0_mask_6;
     if (rst) begin
-      \$151  = 49'h0000000000000;
+      \$167  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = rq0_mask_7;
+    \$168  = rq0_mask_7;
     if (rst) begin
-      \$152  = 49'h0000000000000;
+      \$168  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = i__payload[23:0];
+    \$169  = i__payload[23:0];
     if (rst) begin
-      \$153  = 24'h000000;
+      \$169  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = rq0_x[16:0];
+    \$170  = rq0_x[16:0];
     if (rst) begin
-      \$154  = 17'h00000;
+      \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = rq0_mult_1[16:0];
+    \$171  = rq0_mult_1[16:0];
     if (rst) begin
-      \$155  = 17'h00000;
+      \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = \$28 ;
+    \$172  = \$24 ;
     if (rst) begin
-      \$156  = 34'h000000000;
+      \$172  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = rq0_part0_0;
+    \$173  = rq0_part0_0;
     if (rst) begin
-      \$157  = 34'h000000000;
+      \$173  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = rq0_part0_0_r;
+    \$174  = rq0_part0_0_r;
     if (rst) begin
-      \$158  = 34'h000000000;
+      \$174  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = rq0_x[16:0];
+    \$175  = rq0_x[16:0];
     if (rst) begin
-      \$159  = 17'h00000;
+      \$175  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = rq0_mult_1[24:17];
+    \$176  = rq0_mult_1[24:17];
     if (rst) begin
-      \$160  = 8'h00;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = \$29 ;
+    \$177  = \$25 ;
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = rq0_part0_1;
+    \$178  = rq0_part0_1;
     if (rst) begin
-      \$162  = 25'h0000000;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = rq0_part0_1_r;
-    if (rst) begin
-      \$163  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = rq0_x[23:17];
-    if (rst) begin
-      \$164  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$165  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = \$30 ;
-    if (rst) begin
-      \$166  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = rq0_part1_0;
-    if (rst) begin
-      \$167  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = rq0_part1_0_r;
-    if (rst) begin
-      \$168  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = rq0_x[23:17];
-    if (rst) begin
-      \$169  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$170  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = \$31 ;
-    if (rst) begin
-      \$171  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = rq0_part1_1;
-    if (rst) begin
-      \$172  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = rq0_part1_1_r;
-    if (rst) begin
-      \$173  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = \$39 [48:0];
-    if (rst) begin
-      \$174  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = \$40 ;
-    if (rst) begin
-      \$175  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = \$41 ;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$177  = \$44 ;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = \$48 ;
-    if (rst) begin
-      \$178  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = \$49 ;
+    \$179  = rq0_part0_1_r;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = rq1_mult_1;
+    \$180  = rq0_x[23:17];
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$180  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = rq1_mult_2;
+    \$181  = rq0_mult_1[16:0];
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = rq1_mult_3;
+    \$182  = \$26 ;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = rq1_mult_4;
+    \$183  = rq0_part1_0;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = rq1_mult_5;
+    \$184  = rq0_part1_0_r;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = rq1_mult_6;
+    \$185  = rq0_x[23:17];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = rq1_mult_7;
+    \$186  = rq0_mult_1[24:17];
     if (rst) begin
-      \$186  = 25'h0000000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = \$50 ;
+    \$187  = \$27 ;
     if (rst) begin
-      \$187  = 6'h00;
+      \$187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = rq1_shift_1;
+    \$188  = rq0_part1_1;
     if (rst) begin
-      \$188  = 6'h00;
+      \$188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = rq1_shift_2;
+    \$189  = rq0_part1_1_r;
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = rq1_shift_3;
+    \$190  = \$35 [48:0];
     if (rst) begin
-      \$190  = 6'h00;
+      \$190  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = rq1_shift_4;
+    \$191  = \$36 ;
     if (rst) begin
-      \$191  = 6'h00;
+      \$191  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = rq1_shift_5;
+    \$192  = \$37 ;
     if (rst) begin
-      \$192  = 6'h00;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = rq1_shift_6;
+    \$193  = \$40 ;
     if (rst) begin
-      \$193  = 6'h00;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = rq1_shift_7;
+    \$194  = \$44 [7:0];
     if (rst) begin
-      \$194  = 6'h00;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = \$51 ;
+    \$195  = \$49 ;
     if (rst) begin
-      \$195  = 42'h00000000000;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = rq1_half_1;
+    \$196  = \$54 ;
     if (rst) begin
-      \$196  = 42'h00000000000;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = rq1_half_2;
+    \$197  = \$55 ;
     if (rst) begin
-      \$197  = 42'h00000000000;
+      \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = rq1_half_3;
+    \$198  = rq1_mult_1;
     if (rst) begin
-      \$198  = 42'h00000000000;
+      \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = rq1_half_4;
+    \$199  = rq1_mult_2;
     if (rst) begin
-      \$199  = 42'h00000000000;
+      \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = rq1_half_5;
+    \$200  = rq1_mult_3;
     if (rst) begin
-      \$200  = 42'h00000000000;
+      \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = rq1_half_6;
+    \$201  = rq1_mult_4;
     if (rst) begin
-      \$201  = 42'h00000000000;
+      \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = rq1_half_7;
+    \$202  = rq1_mult_5;
     if (rst) begin
-      \$202  = 42'h00000000000;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = \$52 ;
+    \$203  = rq1_mult_6;
     if (rst) begin
-      \$203  = 42'h00000000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = rq1_mask_1;
+    \$204  = rq1_mult_7;
     if (rst) begin
-      \$204  = 42'h00000000000;
+      \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = rq1_mask_2;
+    \$205  = \$56 ;
     if (rst) begin
-      \$205  = 42'h00000000000;
+      \$205  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = rq1_mask_3;
+    \$206  = rq1_shift_1;
     if (rst) begin
-      \$206  = 42'h00000000000;
+      \$206  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = rq1_mask_4;
+    \$207  = rq1_shift_2;
     if (rst) begin
-      \$207  = 42'h00000000000;
+      \$207  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = rq1_mask_5;
+    \$208  = rq1_shift_3;
     if (rst) begin
-      \$208  = 42'h00000000000;
+      \$208  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = rq1_mask_6;
+    \$209  = rq1_shift_4;
     if (rst) begin
-      \$209  = 42'h00000000000;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = rq1_mask_7;
+    \$210  = rq1_shift_5;
     if (rst) begin
-      \$210  = 42'h00000000000;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = i__payload[47:24];
+    \$211  = rq1_shift_6;
     if (rst) begin
-      \$211  = 24'h000000;
+      \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = rq1_x[16:0];
+    \$212  = rq1_shift_7;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = rq1_mult_1[16:0];
+    \$213  = \$57 ;
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = \$53 ;
+    \$214  = rq1_half_1;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$214  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = rq1_part0_0;
+    \$215  = rq1_half_2;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$215  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = rq1_part0_0_r;
+    \$216  = rq1_half_3;
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$216  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = rq1_x[16:0];
+    \$217  = rq1_half_4;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = rq1_mult_1[24:17];
+    \$218  = rq1_half_5;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = \$54 ;
+    \$219  = rq1_half_6;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = rq1_part0_1;
+    \$220  = rq1_half_7;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = rq1_part0_1_r;
+    \$221  = \$58 ;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = rq1_x[23:17];
+    \$222  = rq1_mask_1;
     if (rst) begin
-      \$222  = 7'h00;
+      \$222  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = rq1_mult_1[16:0];
+    \$223  = rq1_mask_2;
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = \$55 ;
+    \$224  = rq1_mask_3;
     if (rst) begin
-      \$224  = 24'h000000;
+      \$224  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = rq1_part1_0;
+    \$225  = rq1_mask_4;
     if (rst) begin
-      \$225  = 24'h000000;
+      \$225  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = rq1_part1_0_r;
+    \$226  = rq1_mask_5;
     if (rst) begin
-      \$226  = 24'h000000;
+      \$226  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = rq1_x[23:17];
+    \$227  = rq1_mask_6;
     if (rst) begin
-      \$227  = 7'h00;
+      \$227  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = rq1_mult_1[24:17];
+    \$228  = rq1_mask_7;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = \$56 ;
+    \$229  = i__payload[47:24];
     if (rst) begin
-      \$229  = 15'h0000;
+      \$229  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = rq1_part1_1;
+    \$230  = rq1_x[16:0];
     if (rst) begin
-      \$230  = 15'h0000;
+      \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = rq1_part1_1_r;
+    \$231  = rq1_mult_1[16:0];
     if (rst) begin
-      \$231  = 15'h0000;
+      \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = \$64 [48:0];
+    \$232  = \$59 ;
     if (rst) begin
-      \$232  = 49'h0000000000000;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = \$65 ;
+    \$233  = rq1_part0_0;
     if (rst) begin
-      \$233  = 49'h0000000000000;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = \$66 ;
+    \$234  = rq1_part0_0_r;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = \$69 ;
+    \$235  = rq1_x[16:0];
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = \$73 ;
+    \$236  = rq1_mult_1[24:17];
     if (rst) begin
-      \$236  = 51'h0000000000000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = \$12 [3:0];
+    \$237  = \$60 ;
     if (rst) begin
-      \$237  = 4'h0;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = \$74 ;
+    \$238  = rq1_part0_1;
     if (rst) begin
-      \$238  = 1'h1;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = \$signature__addr ;
-    if (\$81 ) begin
-      \$239  = \$84 [3:0];
-    end
+    \$239  = rq1_part0_1_r;
     if (rst) begin
-      \$239  = 4'h0;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = rport__addr;
-    if (\$88 ) begin
-      \$240  = \$91 [3:0];
-    end
+    \$240  = rq1_x[23:17];
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = \$104 [3:0];
+    \$241  = rq1_mult_1[16:0];
     if (rst) begin
-      \$241  = 4'h0;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = o__valid;
-    if (\$106 ) begin
-      \$242  = \$108 ;
-    end
+    \$242  = \$61 ;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = o__payload;
-    if (\$106 ) begin
-      \$243  = \$110 ;
+    \$243  = rq1_part1_0;
+    if (rst) begin
+      \$243  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$244  = rq1_part1_0_r;
+    if (rst) begin
+      \$244  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$245  = rq1_x[23:17];
+    if (rst) begin
+      \$245  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$246  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$247  = \$62 ;
+    if (rst) begin
+      \$247  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$248  = rq1_part1_1;
+    if (rst) begin
+      \$248  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = rq1_part1_1_r;
+    if (rst) begin
+      \$249  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = \$70 [48:0];
+    if (rst) begin
+      \$250  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$251  = \$71 ;
+    if (rst) begin
+      \$251  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = \$72 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = \$75 ;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$254  = \$79 [7:0];
+    if (rst) begin
+      \$254  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$255  = \$84 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$256  = \$89 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$257  = \$8 [3:0];
+    if (rst) begin
+      \$257  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$258  = \$90 ;
+    if (rst) begin
+      \$258  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$259  = \$signature__addr ;
+    if (\$97 ) begin
+      \$259  = \$100 [3:0];
     end
     if (rst) begin
-      \$243  = 16'h0000;
+      \$259  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$260  = rport__addr;
+    if (\$104 ) begin
+      \$260  = \$107 [3:0];
+    end
+    if (rst) begin
+      \$260  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$261  = \$120 [3:0];
+    if (rst) begin
+      \$261  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$262  = o__valid;
+    if (\$122 ) begin
+      \$262  = \$124 ;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$263  = o__payload;
+    if (\$122 ) begin
+      \$263  = \$126 ;
+    end
+    if (rst) begin
+      \$263  = 16'h0000;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$12 [3:0];
+  assign q_owed_next = \$8 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -8705,16 +8781,16 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \i__payload[1]  = i__payload[47:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
-  assign \$32  = { 1'h0, rq0_part0_0_rr };
-  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$36  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$38  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$57  = { 1'h0, rq1_part0_0_rr };
-  assign \$59  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$61  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10783,63 +10859,63 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire [49:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [33:0] \$104 ;
-  reg [33:0] \$105 ;
-  wire [33:0] \$106 ;
-  wire [24:0] \$107 ;
-  wire [22:0] \$108 ;
-  wire [13:0] \$109 ;
-  wire [49:0] \$11 ;
-  wire [34:0] \$110 ;
-  wire [35:0] \$111 ;
-  wire [55:0] \$112 ;
-  wire [56:0] \$113 ;
-  wire [53:0] \$114 ;
-  wire [58:0] \$115 ;
-  wire [76:0] \$116 ;
-  wire [77:0] \$117 ;
-  wire [47:0] \$118 ;
+  wire [7:0] \$1 ;
+  wire [7:0] \$10 ;
+  wire [58:0] \$100 ;
+  wire [76:0] \$101 ;
+  wire [77:0] \$102 ;
+  wire [47:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [48:0] \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire [49:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
   wire \$119 ;
-  wire [49:0] \$12 ;
+  wire [4:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire [48:0] \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire [49:0] \$126 ;
-  reg [24:0] \$127 ;
-  wire [33:0] \$128 ;
-  wire [24:0] \$129 ;
+  reg [24:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
+  wire [33:0] \$126 ;
+  wire [24:0] \$127 ;
+  wire [22:0] \$128 ;
+  wire [13:0] \$129 ;
   wire \$13 ;
-  wire [22:0] \$130 ;
-  wire [13:0] \$131 ;
-  wire [34:0] \$132 ;
-  wire [35:0] \$133 ;
-  wire [55:0] \$134 ;
-  wire [56:0] \$135 ;
-  wire [53:0] \$136 ;
-  wire [58:0] \$137 ;
-  wire [76:0] \$138 ;
-  wire [77:0] \$139 ;
-  wire \$14 ;
-  wire [47:0] \$140 ;
+  wire [34:0] \$130 ;
+  wire [35:0] \$131 ;
+  wire [55:0] \$132 ;
+  wire [56:0] \$133 ;
+  wire [53:0] \$134 ;
+  wire [58:0] \$135 ;
+  wire [76:0] \$136 ;
+  wire [77:0] \$137 ;
+  wire [47:0] \$138 ;
+  wire \$139 ;
+  wire [5:0] \$14 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
+  wire [48:0] \$143 ;
   wire \$144 ;
-  wire [48:0] \$145 ;
-  wire \$146 ;
+  wire \$145 ;
+  wire [49:0] \$146 ;
   wire \$147 ;
-  wire [49:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
-  wire [49:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -10847,295 +10923,345 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire [4:0] \$158 ;
-  wire [4:0] \$159 ;
-  wire [49:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [4:0] \$165 ;
-  wire [4:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  reg [24:0] \$157 ;
+  wire [33:0] \$158 ;
+  wire [24:0] \$159 ;
+  wire \$16 ;
+  wire [22:0] \$160 ;
+  wire [13:0] \$161 ;
+  wire [34:0] \$162 ;
+  wire [35:0] \$163 ;
+  wire [55:0] \$164 ;
+  wire [56:0] \$165 ;
+  wire [53:0] \$166 ;
+  wire [58:0] \$167 ;
+  wire [76:0] \$168 ;
+  wire [77:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [47:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [4:0] \$174 ;
-  wire \$175 ;
+  wire \$174 ;
+  wire [48:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire [5:0] \$179 ;
+  wire [49:0] \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [39:0] \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
-  wire [49:0] \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [24:0] \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
-  wire \$2 ;
-  wire [49:0] \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [22:0] \$204 ;
-  reg [16:0] \$205 ;
-  reg [16:0] \$206 ;
-  reg [33:0] \$207 ;
-  reg [33:0] \$208 ;
-  reg [33:0] \$209 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [4:0] \$198 ;
+  wire [4:0] \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [4:0] \$205 ;
+  wire [4:0] \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [22:0] \$217 ;
-  reg [22:0] \$218 ;
-  reg [22:0] \$219 ;
-  wire [4:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [13:0] \$222 ;
-  reg [13:0] \$223 ;
-  reg [13:0] \$224 ;
-  reg [47:0] \$225 ;
-  reg [47:0] \$226 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [4:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [5:0] \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire [39:0] \$225 ;
+  reg \$226 ;
   reg \$227 ;
   reg \$228 ;
-  reg [49:0] \$229 ;
-  wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
+  reg \$229 ;
+  wire [1:0] \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
   reg [24:0] \$236 ;
   reg [24:0] \$237 ;
-  reg [22:0] \$238 ;
-  reg [16:0] \$239 ;
-  wire [5:0] \$24 ;
-  reg [16:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [33:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [5:0] \$249 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire [1:0] \$24 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [24:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [22:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
   wire \$25 ;
   reg [16:0] \$250 ;
-  reg [22:0] \$251 ;
-  reg [22:0] \$252 ;
-  reg [22:0] \$253 ;
-  reg [5:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [13:0] \$256 ;
-  reg [13:0] \$257 ;
-  reg [13:0] \$258 ;
-  reg [47:0] \$259 ;
-  wire \$26 ;
-  reg [47:0] \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [49:0] \$263 ;
-  reg [24:0] \$264 ;
-  reg [24:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
-  wire \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [22:0] \$272 ;
-  reg [16:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [33:0] \$275 ;
-  reg [33:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [7:0] \$279 ;
-  wire \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [22:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [22:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire \$29 ;
-  reg [13:0] \$290 ;
-  reg [13:0] \$291 ;
-  reg [13:0] \$292 ;
-  reg [47:0] \$293 ;
-  reg [47:0] \$294 ;
-  reg \$295 ;
-  reg \$296 ;
-  reg [49:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
-  wire [49:0] \$3 ;
-  wire \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [5:0] \$307 ;
-  reg [5:0] \$308 ;
-  reg [5:0] \$309 ;
-  wire \$31 ;
-  reg [5:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [33:0] \$314 ;
-  reg [33:0] \$315 ;
-  reg [33:0] \$316 ;
-  reg [33:0] \$317 ;
-  reg [33:0] \$318 ;
+  reg [7:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [5:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [22:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [22:0] \$259 ;
+  reg [24:0] \$26 ;
+  reg [5:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [13:0] \$262 ;
+  reg [13:0] \$263 ;
+  reg [13:0] \$264 ;
+  reg [47:0] \$265 ;
+  reg [47:0] \$266 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg [7:0] \$269 ;
+  wire [33:0] \$27 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
+  wire [24:0] \$28 ;
+  reg [22:0] \$280 ;
+  reg [16:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [33:0] \$283 ;
+  reg [33:0] \$284 ;
+  reg [33:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
+  wire [22:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [22:0] \$293 ;
+  reg [22:0] \$294 ;
+  reg [22:0] \$295 ;
+  reg [5:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [13:0] \$298 ;
+  reg [13:0] \$299 ;
+  wire [7:0] \$3 ;
+  wire [13:0] \$30 ;
+  reg [13:0] \$300 ;
+  reg [47:0] \$301 ;
+  reg [47:0] \$302 ;
+  reg \$303 ;
+  reg \$304 ;
+  reg [7:0] \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
+  wire [34:0] \$31 ;
+  reg [24:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [22:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
   reg [33:0] \$319 ;
-  wire \$32 ;
+  wire [35:0] \$32 ;
   reg [33:0] \$320 ;
   reg [33:0] \$321 ;
-  reg [33:0] \$322 ;
-  reg [33:0] \$323 ;
-  reg [33:0] \$324 ;
-  reg [33:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [33:0] \$327 ;
-  reg [33:0] \$328 ;
-  reg [33:0] \$329 ;
-  wire [1:0] \$33 ;
+  reg [16:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [5:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [22:0] \$329 ;
+  wire [55:0] \$33 ;
   reg [22:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [33:0] \$333 ;
-  reg [33:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
-  wire [1:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [22:0] \$343 ;
-  reg [22:0] \$344 ;
-  reg [22:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [13:0] \$348 ;
-  reg [13:0] \$349 ;
-  wire \$35 ;
-  reg [13:0] \$350 ;
-  reg [47:0] \$351 ;
-  reg [47:0] \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg [49:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [24:0] \$359 ;
-  reg [24:0] \$36 ;
-  reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [22:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [16:0] \$366 ;
+  reg [22:0] \$331 ;
+  reg [5:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [13:0] \$334 ;
+  reg [13:0] \$335 ;
+  reg [13:0] \$336 ;
+  reg [47:0] \$337 ;
+  reg [47:0] \$338 ;
+  reg \$339 ;
+  wire [56:0] \$34 ;
+  reg \$340 ;
+  reg [7:0] \$341 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [24:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [24:0] \$349 ;
+  wire [53:0] \$35 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [5:0] \$352 ;
+  reg [5:0] \$353 ;
+  reg [5:0] \$354 ;
+  reg [5:0] \$355 ;
+  reg [5:0] \$356 ;
+  reg [5:0] \$357 ;
+  reg [5:0] \$358 ;
+  reg [5:0] \$359 ;
+  wire [58:0] \$36 ;
+  reg [33:0] \$360 ;
+  reg [33:0] \$361 ;
+  reg [33:0] \$362 ;
+  reg [33:0] \$363 ;
+  reg [33:0] \$364 ;
+  reg [33:0] \$365 ;
+  reg [33:0] \$366 ;
   reg [33:0] \$367 ;
   reg [33:0] \$368 ;
   reg [33:0] \$369 ;
-  wire [33:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [24:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [24:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [22:0] \$377 ;
-  reg [22:0] \$378 ;
-  reg [22:0] \$379 ;
-  wire [24:0] \$38 ;
-  reg [5:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [13:0] \$382 ;
-  reg [13:0] \$383 ;
-  reg [13:0] \$384 ;
-  reg [47:0] \$385 ;
-  reg [47:0] \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg [49:0] \$389 ;
-  wire [22:0] \$39 ;
-  reg [3:0] \$390 ;
-  reg \$391 ;
-  reg [3:0] \$392 ;
-  reg [3:0] \$393 ;
-  reg [3:0] \$394 ;
-  reg \$395 ;
-  reg [39:0] \$396 ;
-  wire [49:0] \$4 ;
-  wire [13:0] \$40 ;
-  wire [34:0] \$41 ;
-  wire [35:0] \$42 ;
-  wire [55:0] \$43 ;
-  wire [56:0] \$44 ;
-  wire [53:0] \$45 ;
-  wire [58:0] \$46 ;
-  wire [76:0] \$47 ;
-  wire [77:0] \$48 ;
-  wire [47:0] \$49 ;
-  wire \$5 ;
+  wire [76:0] \$37 ;
+  reg [33:0] \$370 ;
+  reg [33:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [33:0] \$374 ;
+  reg [33:0] \$375 ;
+  reg [22:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [16:0] \$378 ;
+  reg [33:0] \$379 ;
+  wire [77:0] \$38 ;
+  reg [33:0] \$380 ;
+  reg [33:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [24:0] \$384 ;
+  reg [24:0] \$385 ;
+  reg [24:0] \$386 ;
+  reg [5:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [22:0] \$389 ;
+  wire [47:0] \$39 ;
+  reg [22:0] \$390 ;
+  reg [22:0] \$391 ;
+  reg [5:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [13:0] \$394 ;
+  reg [13:0] \$395 ;
+  reg [13:0] \$396 ;
+  reg [47:0] \$397 ;
+  reg [47:0] \$398 ;
+  reg \$399 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  reg \$400 ;
+  reg [7:0] \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [24:0] \$404 ;
+  reg [24:0] \$405 ;
+  reg [24:0] \$406 ;
+  reg [24:0] \$407 ;
+  reg [24:0] \$408 ;
+  reg [24:0] \$409 ;
+  wire \$41 ;
+  reg [24:0] \$410 ;
+  reg [24:0] \$411 ;
+  reg [22:0] \$412 ;
+  reg [16:0] \$413 ;
+  reg [16:0] \$414 ;
+  reg [33:0] \$415 ;
+  reg [33:0] \$416 ;
+  reg [33:0] \$417 ;
+  reg [16:0] \$418 ;
+  reg [7:0] \$419 ;
+  wire \$42 ;
+  reg [24:0] \$420 ;
+  reg [24:0] \$421 ;
+  reg [24:0] \$422 ;
+  reg [5:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [22:0] \$425 ;
+  reg [22:0] \$426 ;
+  reg [22:0] \$427 ;
+  reg [5:0] \$428 ;
+  reg [7:0] \$429 ;
+  wire \$43 ;
+  reg [13:0] \$430 ;
+  reg [13:0] \$431 ;
+  reg [13:0] \$432 ;
+  reg [47:0] \$433 ;
+  reg [47:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg [7:0] \$437 ;
+  reg \$438 ;
+  reg \$439 ;
+  wire [48:0] \$44 ;
+  reg [3:0] \$440 ;
+  reg \$441 ;
+  reg [3:0] \$442 ;
+  reg [3:0] \$443 ;
+  reg [3:0] \$444 ;
+  reg \$445 ;
+  reg [39:0] \$446 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [49:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [48:0] \$54 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [49:0] \$57 ;
+  wire \$57 ;
   reg [24:0] \$58 ;
   wire [33:0] \$59 ;
-  wire \$6 ;
+  wire [7:0] \$6 ;
   wire [24:0] \$60 ;
   wire [22:0] \$61 ;
   wire [13:0] \$62 ;
@@ -11146,7 +11272,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire [53:0] \$67 ;
   wire [58:0] \$68 ;
   wire [76:0] \$69 ;
-  wire [49:0] \$7 ;
+  wire [7:0] \$7 ;
   wire [77:0] \$70 ;
   wire [47:0] \$71 ;
   wire \$72 ;
@@ -11157,28 +11283,28 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$77 ;
   wire \$78 ;
   wire [49:0] \$79 ;
-  wire [49:0] \$8 ;
-  reg [24:0] \$80 ;
-  wire [33:0] \$81 ;
-  wire [24:0] \$82 ;
-  wire [22:0] \$83 ;
-  wire [13:0] \$84 ;
-  wire [34:0] \$85 ;
-  wire [35:0] \$86 ;
-  wire [55:0] \$87 ;
-  wire [56:0] \$88 ;
-  wire [53:0] \$89 ;
-  wire \$9 ;
-  wire [58:0] \$90 ;
-  wire [76:0] \$91 ;
-  wire [77:0] \$92 ;
-  wire [47:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire [48:0] \$98 ;
-  wire \$99 ;
+  wire [7:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [7:0] \$9 ;
+  reg [24:0] \$90 ;
+  wire [33:0] \$91 ;
+  wire [24:0] \$92 ;
+  wire [22:0] \$93 ;
+  wire [13:0] \$94 ;
+  wire [34:0] \$95 ;
+  wire [35:0] \$96 ;
+  wire [55:0] \$97 ;
+  wire [56:0] \$98 ;
+  wire [53:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [39:0] \$signature__data ;
   wire \$signature__en ;
@@ -11225,7 +11351,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [3:0] rport__addr = 4'h0;
   wire [39:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [49:0] rq0_code = 50'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
@@ -11239,6 +11365,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -11254,13 +11381,14 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
-  reg [49:0] rq1_code = 50'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [47:0] rq1_floor = 48'h000000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
@@ -11274,6 +11402,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -11289,13 +11418,14 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [5:0] rq1_x1_0 = 6'h00;
   reg [5:0] rq1_x1_1 = 6'h00;
   reg rq2_above = 1'h0;
-  reg [49:0] rq2_code = 50'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [47:0] rq2_floor = 48'h000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
@@ -11309,6 +11439,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -11324,13 +11455,14 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [5:0] rq2_x1_0 = 6'h00;
   reg [5:0] rq2_x1_1 = 6'h00;
   reg rq3_above = 1'h0;
-  reg [49:0] rq3_code = 50'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [47:0] rq3_floor = 48'h000000000000;
   reg [33:0] rq3_half_1 = 34'h000000000;
   reg [33:0] rq3_half_2 = 34'h000000000;
@@ -11360,6 +11492,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -11383,13 +11516,14 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
   reg [5:0] rq3_x1_0 = 6'h00;
   reg [5:0] rq3_x1_1 = 6'h00;
   reg rq4_above = 1'h0;
-  reg [49:0] rq4_code = 50'h0000000000000;
+  reg [7:0] rq4_code = 8'h00;
   reg [47:0] rq4_floor = 48'h000000000000;
   reg [16:0] rq4_m0_0 = 17'h00000;
   reg [7:0] rq4_m0_1 = 8'h00;
@@ -11403,6 +11537,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq4_mult_6 = 25'h0000000;
   reg [24:0] rq4_mult_7 = 25'h0000000;
   reg [24:0] rq4_mult_8 = 25'h0000000;
+  reg rq4_over = 1'h0;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [33:0] rq4_part0_0_rr = 34'h000000000;
@@ -11418,6 +11553,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [47:0] rq4_prod = 48'h000000000000;
   wire [47:0] rq4_rem;
   reg rq4_tie = 1'h0;
+  reg rq4_under = 1'h0;
   reg [22:0] rq4_x = 23'h000000;
   reg [16:0] rq4_x0_0 = 17'h00000;
   reg [16:0] rq4_x0_1 = 17'h00000;
@@ -11452,69 +11588,179 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    q_owed <= \$390 ;
+    rq3_part0_1_r <= \$385 ;
   always @(posedge clk)
-    i__ready <= \$391 ;
+    rq3_part0_1_rr <= \$386 ;
   always @(posedge clk)
-    \$signature__addr  <= \$392 ;
+    rq3_x1_0 <= \$387 ;
   always @(posedge clk)
-    rport__addr <= \$393 ;
+    rq3_m1_0 <= \$388 ;
   always @(posedge clk)
-    q_stored <= \$394 ;
+    rq3_part1_0 <= \$389 ;
   always @(posedge clk)
-    o__valid <= \$395 ;
+    rq3_part1_0_r <= \$390 ;
   always @(posedge clk)
-    o__payload <= \$396 ;
+    rq3_part1_0_rr <= \$391 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$392 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$393 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$394 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$395 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$396 ;
+  always @(posedge clk)
+    rq3_prod <= \$397 ;
+  always @(posedge clk)
+    rq3_floor <= \$398 ;
+  always @(posedge clk)
+    rq3_above <= \$399 ;
+  always @(posedge clk)
+    rq3_tie <= \$400 ;
+  always @(posedge clk)
+    rq3_code <= \$401 ;
+  always @(posedge clk)
+    rq3_under <= \$402 ;
+  always @(posedge clk)
+    rq3_over <= \$403 ;
+  always @(posedge clk)
+    rq4_mult_1 <= \$404 ;
+  always @(posedge clk)
+    rq4_mult_2 <= \$405 ;
+  always @(posedge clk)
+    rq4_mult_3 <= \$406 ;
+  always @(posedge clk)
+    rq4_mult_4 <= \$407 ;
+  always @(posedge clk)
+    rq4_mult_5 <= \$408 ;
+  always @(posedge clk)
+    rq4_mult_6 <= \$409 ;
+  always @(posedge clk)
+    rq4_mult_7 <= \$410 ;
+  always @(posedge clk)
+    rq4_mult_8 <= \$411 ;
+  always @(posedge clk)
+    rq4_x <= \$412 ;
+  always @(posedge clk)
+    rq4_x0_0 <= \$413 ;
+  always @(posedge clk)
+    rq4_m0_0 <= \$414 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$415 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$416 ;
+  always @(posedge clk)
+    rq4_part0_0_rr <= \$417 ;
+  always @(posedge clk)
+    rq4_x0_1 <= \$418 ;
+  always @(posedge clk)
+    rq4_m0_1 <= \$419 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$420 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$421 ;
+  always @(posedge clk)
+    rq4_part0_1_rr <= \$422 ;
+  always @(posedge clk)
+    rq4_x1_0 <= \$423 ;
+  always @(posedge clk)
+    rq4_m1_0 <= \$424 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$425 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$426 ;
+  always @(posedge clk)
+    rq4_part1_0_rr <= \$427 ;
+  always @(posedge clk)
+    rq4_x1_1 <= \$428 ;
+  always @(posedge clk)
+    rq4_m1_1 <= \$429 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$430 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$431 ;
+  always @(posedge clk)
+    rq4_part1_1_rr <= \$432 ;
+  always @(posedge clk)
+    rq4_prod <= \$433 ;
+  always @(posedge clk)
+    rq4_floor <= \$434 ;
+  always @(posedge clk)
+    rq4_above <= \$435 ;
+  always @(posedge clk)
+    rq4_tie <= \$436 ;
+  always @(posedge clk)
+    rq4_code <= \$437 ;
+  always @(posedge clk)
+    rq4_under <= \$438 ;
+  always @(posedge clk)
+    rq4_over <= \$439 ;
+  always @(posedge clk)
+    q_owed <= \$440 ;
+  always @(posedge clk)
+    i__ready <= \$441 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$442 ;
+  always @(posedge clk)
+    rport__addr <= \$443 ;
+  always @(posedge clk)
+    q_stored <= \$444 ;
+  always @(posedge clk)
+    o__valid <= \$445 ;
+  always @(posedge clk)
+    o__payload <= \$446 ;
   assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 50'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 50'h3ffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 50'h000000000007f : rq2_code;
-  assign \$12  = \$9  ? 50'h3ffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 50'h000000000007f : rq3_code;
-  assign \$16  = \$13  ? 50'h3ffffffffff80 : \$15 ;
-  assign \$17  = $signed(rq4_code) < $signed(8'h80);
-  assign \$18  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$19  = \$18  ? 50'h000000000007f : rq4_code;
-  assign \$20  = \$17  ? 50'h3ffffffffff80 : \$19 ;
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = rq4_over ? 8'h7f : rq4_code;
+  assign \$10  = rq4_under ? 8'h80 : \$9 ;
+  assign \$11  = i__valid & i__ready;
+  assign \$12  = q_owed + \$11 ;
+  assign \$13  = o__valid & o__ready;
+  assign \$14  = \$12  - \$13 ;
+  assign \$15  = ~ o__valid;
+  assign \$16  = \$15  | o__ready;
+  assign \$17  = | q_stored;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$16  & \$18 ;
+  assign \$20  = ~ \$19 ;
+  assign \$signature__en  = rq_valid_8 & \$20 ;
   assign \$21  = i__valid & i__ready;
-  assign \$22  = q_owed + \$21 ;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = \$22  - \$23 ;
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$27  = | q_stored;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$26  & \$28 ;
-  assign \$30  = ~ \$29 ;
-  assign \$signature__en  = rq_valid_8 & \$30 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$33  = group + 1'h1;
-  assign \$34  = \$32  ? 2'h0 : \$33 ;
-  assign \$35  = i__valid & i__ready;
-  assign \$37  = rq0_x0_0 * rq0_m0_0;
-  assign \$38  = rq0_x0_1 * rq0_m0_1;
-  assign \$39  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$40  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$42  = 1'h0 + \$41 ;
-  assign \$44  = \$42  + \$43 ;
-  assign \$46  = $signed({ 1'h0, \$44  }) + $signed(\$45 );
-  assign \$48  = $signed(\$46 ) + $signed(\$47 );
-  assign \$50  = rq0_rem > 34'h200000000;
-  assign \$51  = rq0_rem == 34'h200000000;
-  assign \$54  = $signed(6'h18) + $signed(rq0_floor);
-  assign \$55  = rq0_tie & rq0_floor[0];
-  assign \$56  = rq0_above | \$55 ;
-  assign \$57  = $signed(\$54 ) + $signed({ 1'h0, \$56  });
+  assign \$23  = group + 1'h1;
+  assign \$24  = \$22  ? 2'h0 : \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$27  = rq0_x0_0 * rq0_m0_0;
+  assign \$28  = rq0_x0_1 * rq0_m0_1;
+  assign \$29  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$30  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$32  = 1'h0 + \$31 ;
+  assign \$34  = \$32  + \$33 ;
+  assign \$36  = $signed({ 1'h0, \$34  }) + $signed(\$35 );
+  assign \$38  = $signed(\$36 ) + $signed(\$37 );
+  assign \$40  = rq0_rem > 34'h200000000;
+  assign \$41  = rq0_rem == 34'h200000000;
+  assign \$44  = $signed(6'h18) + $signed(rq0_floor);
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(rq0_floor) < $signed(9'h167);
+  assign \$51  = $signed(rq0_floor) < $signed(9'h168);
+  assign \$52  = \$49  ? \$50  : \$51 ;
+  assign \$53  = rq0_tie & rq0_floor[0];
+  assign \$54  = rq0_above | \$53 ;
+  assign \$55  = $signed(rq0_floor) > $signed(8'h66);
+  assign \$56  = $signed(rq0_floor) > $signed(8'h67);
+  assign \$57  = \$54  ? \$55  : \$56 ;
   assign \$59  = rq1_x0_0 * rq1_m0_0;
   assign \$60  = rq1_x0_1 * rq1_m0_1;
   assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
@@ -11529,555 +11775,890 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$77  = rq1_tie & rq1_floor[0];
   assign \$78  = rq1_above | \$77 ;
   assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
-  assign \$81  = rq2_x0_0 * rq2_m0_0;
-  assign \$82  = rq2_x0_1 * rq2_m0_1;
-  assign \$83  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$84  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$86  = 1'h0 + \$85 ;
-  assign \$88  = \$86  + \$87 ;
-  assign \$90  = $signed({ 1'h0, \$88  }) + $signed(\$89 );
-  assign \$92  = $signed(\$90 ) + $signed(\$91 );
-  assign \$94  = rq2_rem > 34'h200000000;
-  assign \$95  = rq2_rem == 34'h200000000;
-  assign \$98  = $signed(6'h18) + $signed(rq2_floor);
-  assign \$99  = rq2_tie & rq2_floor[0];
-  assign \$100  = rq2_above | \$99 ;
-  assign \$101  = $signed(\$98 ) + $signed({ 1'h0, \$100  });
-  assign \$106  = rq3_x0_0 * rq3_m0_0;
-  assign \$107  = rq3_x0_1 * rq3_m0_1;
-  assign \$108  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$109  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$111  = 1'h0 + \$110 ;
-  assign \$113  = \$111  + \$112 ;
-  assign \$115  = $signed({ 1'h0, \$113  }) + $signed(\$114 );
-  assign \$117  = $signed(\$115 ) + $signed(\$116 );
-  assign \$118  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$119  = rq3_rem > rq3_half_6;
-  assign \$120  = rq3_rem == rq3_half_6;
-  assign \$121  = | rq3_half_6;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = $signed(6'h18) + $signed(rq3_floor);
-  assign \$124  = rq3_tie & rq3_floor[0];
-  assign \$125  = rq3_above | \$124 ;
-  assign \$126  = $signed(\$123 ) + $signed({ 1'h0, \$125  });
-  assign \$128  = rq4_x0_0 * rq4_m0_0;
-  assign \$129  = rq4_x0_1 * rq4_m0_1;
-  assign \$130  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$131  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$133  = 1'h0 + \$132 ;
-  assign \$135  = \$133  + \$134 ;
-  assign \$137  = $signed({ 1'h0, \$135  }) + $signed(\$136 );
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$141  = rq4_rem > 34'h200000000;
-  assign \$142  = rq4_rem == 34'h200000000;
-  assign \$145  = $signed(6'h18) + $signed(rq4_floor);
-  assign \$146  = rq4_tie & rq4_floor[0];
-  assign \$147  = rq4_above | \$146 ;
-  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = \$24 [3:0] < 4'ha;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = rq_valid_8 & \$155 ;
-  assign \$157  = \$signature__addr  == 4'h8;
-  assign \$158  = \$signature__addr  + 1'h1;
-  assign \$159  = \$157  ? 5'h00 : \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = rport__addr == 4'h8;
-  assign \$165  = rport__addr + 1'h1;
-  assign \$166  = \$164  ? 5'h00 : \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = rq_valid_8 & \$172 ;
-  assign \$174  = q_stored + \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$174  - \$178 ;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = | q_stored;
-  assign \$183  = \$182  | rq_valid_8;
-  assign \$184  = | q_stored;
-  assign \$185  = \$184  ? rport__data : q_in;
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(rq1_floor) < $signed(9'h167);
+  assign \$83  = $signed(rq1_floor) < $signed(9'h168);
+  assign \$84  = \$81  ? \$82  : \$83 ;
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) > $signed(8'h66);
+  assign \$88  = $signed(rq1_floor) > $signed(8'h67);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$91  = rq2_x0_0 * rq2_m0_0;
+  assign \$92  = rq2_x0_1 * rq2_m0_1;
+  assign \$93  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$94  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$96  = 1'h0 + \$95 ;
+  assign \$98  = \$96  + \$97 ;
+  assign \$100  = $signed({ 1'h0, \$98  }) + $signed(\$99 );
+  assign \$102  = $signed(\$100 ) + $signed(\$101 );
+  assign \$104  = rq2_rem > 34'h200000000;
+  assign \$105  = rq2_rem == 34'h200000000;
+  assign \$108  = $signed(6'h18) + $signed(rq2_floor);
+  assign \$109  = rq2_tie & rq2_floor[0];
+  assign \$110  = rq2_above | \$109 ;
+  assign \$111  = $signed(\$108 ) + $signed({ 1'h0, \$110  });
+  assign \$112  = rq2_tie & rq2_floor[0];
+  assign \$113  = rq2_above | \$112 ;
+  assign \$114  = $signed(rq2_floor) < $signed(9'h167);
+  assign \$115  = $signed(rq2_floor) < $signed(9'h168);
+  assign \$116  = \$113  ? \$114  : \$115 ;
+  assign \$117  = rq2_tie & rq2_floor[0];
+  assign \$118  = rq2_above | \$117 ;
+  assign \$119  = $signed(rq2_floor) > $signed(8'h66);
+  assign \$120  = $signed(rq2_floor) > $signed(8'h67);
+  assign \$121  = \$118  ? \$119  : \$120 ;
+  assign \$126  = rq3_x0_0 * rq3_m0_0;
+  assign \$127  = rq3_x0_1 * rq3_m0_1;
+  assign \$128  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$129  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$131  = 1'h0 + \$130 ;
+  assign \$133  = \$131  + \$132 ;
+  assign \$135  = $signed({ 1'h0, \$133  }) + $signed(\$134 );
+  assign \$137  = $signed(\$135 ) + $signed(\$136 );
+  assign \$138  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$139  = rq3_rem > rq3_half_6;
+  assign \$140  = rq3_rem == rq3_half_6;
+  assign \$141  = | rq3_half_6;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = $signed(6'h18) + $signed(rq3_floor);
+  assign \$144  = rq3_tie & rq3_floor[0];
+  assign \$145  = rq3_above | \$144 ;
+  assign \$146  = $signed(\$143 ) + $signed({ 1'h0, \$145  });
+  assign \$147  = rq3_tie & rq3_floor[0];
+  assign \$148  = rq3_above | \$147 ;
+  assign \$149  = $signed(rq3_floor) < $signed(9'h167);
+  assign \$150  = $signed(rq3_floor) < $signed(9'h168);
+  assign \$151  = \$148  ? \$149  : \$150 ;
+  assign \$152  = rq3_tie & rq3_floor[0];
+  assign \$153  = rq3_above | \$152 ;
+  assign \$154  = $signed(rq3_floor) > $signed(8'h66);
+  assign \$155  = $signed(rq3_floor) > $signed(8'h67);
+  assign \$156  = \$153  ? \$154  : \$155 ;
+  assign \$158  = rq4_x0_0 * rq4_m0_0;
+  assign \$159  = rq4_x0_1 * rq4_m0_1;
+  assign \$160  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$161  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$163  = 1'h0 + \$162 ;
+  assign \$165  = \$163  + \$164 ;
+  assign \$167  = $signed({ 1'h0, \$165  }) + $signed(\$166 );
+  assign \$169  = $signed(\$167 ) + $signed(\$168 );
+  assign \$171  = rq4_rem > 34'h200000000;
+  assign \$172  = rq4_rem == 34'h200000000;
+  assign \$175  = $signed(6'h18) + $signed(rq4_floor);
+  assign \$176  = rq4_tie & rq4_floor[0];
+  assign \$177  = rq4_above | \$176 ;
+  assign \$178  = $signed(\$175 ) + $signed({ 1'h0, \$177  });
+  assign \$179  = rq4_tie & rq4_floor[0];
+  assign \$180  = rq4_above | \$179 ;
+  assign \$181  = $signed(rq4_floor) < $signed(9'h167);
+  assign \$182  = $signed(rq4_floor) < $signed(9'h168);
+  assign \$183  = \$180  ? \$181  : \$182 ;
+  assign \$184  = rq4_tie & rq4_floor[0];
+  assign \$185  = rq4_above | \$184 ;
+  assign \$186  = $signed(rq4_floor) > $signed(8'h66);
+  assign \$187  = $signed(rq4_floor) > $signed(8'h67);
+  assign \$188  = \$185  ? \$186  : \$187 ;
+  assign \$189  = \$14 [3:0] < 4'ha;
+  assign \$190  = ~ o__valid;
+  assign \$191  = \$190  | o__ready;
+  assign \$192  = | q_stored;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = \$191  & \$193 ;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = rq_valid_8 & \$195 ;
+  assign \$197  = \$signature__addr  == 4'h8;
+  assign \$198  = \$signature__addr  + 1'h1;
+  assign \$199  = \$197  ? 5'h00 : \$198 ;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = | q_stored;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = rport__addr == 4'h8;
+  assign \$205  = rport__addr + 1'h1;
+  assign \$206  = \$204  ? 5'h00 : \$205 ;
+  assign \$207  = ~ o__valid;
+  assign \$208  = \$207  | o__ready;
+  assign \$209  = | q_stored;
+  assign \$210  = ~ \$209 ;
+  assign \$211  = \$208  & \$210 ;
+  assign \$212  = ~ \$211 ;
+  assign \$213  = rq_valid_8 & \$212 ;
+  assign \$214  = q_stored + \$213 ;
+  assign \$215  = ~ o__valid;
+  assign \$216  = \$215  | o__ready;
+  assign \$217  = | q_stored;
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = \$214  - \$218 ;
+  assign \$220  = ~ o__valid;
+  assign \$221  = \$220  | o__ready;
+  assign \$222  = | q_stored;
+  assign \$223  = \$222  | rq_valid_8;
+  assign \$224  = | q_stored;
+  assign \$225  = \$224  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$186 ;
+    group <= \$226 ;
   always @(posedge clk)
-    rq_valid_1 <= \$187 ;
+    rq_valid_1 <= \$227 ;
   always @(posedge clk)
-    rq_valid_2 <= \$188 ;
+    rq_valid_2 <= \$228 ;
   always @(posedge clk)
-    rq_valid_3 <= \$189 ;
+    rq_valid_3 <= \$229 ;
   always @(posedge clk)
-    rq_valid_4 <= \$190 ;
+    rq_valid_4 <= \$230 ;
   always @(posedge clk)
-    rq_valid_5 <= \$191 ;
+    rq_valid_5 <= \$231 ;
   always @(posedge clk)
-    rq_valid_6 <= \$192 ;
+    rq_valid_6 <= \$232 ;
   always @(posedge clk)
-    rq_valid_7 <= \$193 ;
+    rq_valid_7 <= \$233 ;
   always @(posedge clk)
-    rq_valid_8 <= \$194 ;
+    rq_valid_8 <= \$234 ;
   always @(posedge clk)
-    rq_valid_9 <= \$195 ;
+    rq_valid_9 <= \$235 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$196 ;
+    rq0_mult_1 <= \$236 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$197 ;
+    rq0_mult_2 <= \$237 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$198 ;
+    rq0_mult_3 <= \$238 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$199 ;
+    rq0_mult_4 <= \$239 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$200 ;
+    rq0_mult_5 <= \$240 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$201 ;
+    rq0_mult_6 <= \$241 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$202 ;
+    rq0_mult_7 <= \$242 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$203 ;
+    rq0_mult_8 <= \$243 ;
   always @(posedge clk)
-    rq0_x <= \$204 ;
+    rq0_x <= \$244 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$205 ;
+    rq0_x0_0 <= \$245 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$206 ;
+    rq0_m0_0 <= \$246 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$207 ;
+    rq0_part0_0 <= \$247 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$208 ;
+    rq0_part0_0_r <= \$248 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$209 ;
+    rq0_part0_0_rr <= \$249 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$210 ;
+    rq0_x0_1 <= \$250 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$211 ;
+    rq0_m0_1 <= \$251 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$212 ;
+    rq0_part0_1 <= \$252 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$213 ;
+    rq0_part0_1_r <= \$253 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$214 ;
+    rq0_part0_1_rr <= \$254 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$215 ;
+    rq0_x1_0 <= \$255 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$216 ;
+    rq0_m1_0 <= \$256 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$217 ;
+    rq0_part1_0 <= \$257 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$218 ;
+    rq0_part1_0_r <= \$258 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$219 ;
+    rq0_part1_0_rr <= \$259 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$220 ;
+    rq0_x1_1 <= \$260 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$221 ;
+    rq0_m1_1 <= \$261 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$222 ;
+    rq0_part1_1 <= \$262 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$223 ;
+    rq0_part1_1_r <= \$263 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$224 ;
+    rq0_part1_1_rr <= \$264 ;
   always @(posedge clk)
-    rq0_prod <= \$225 ;
+    rq0_prod <= \$265 ;
   always @(posedge clk)
-    rq0_floor <= \$226 ;
+    rq0_floor <= \$266 ;
   always @(posedge clk)
-    rq0_above <= \$227 ;
+    rq0_above <= \$267 ;
   always @(posedge clk)
-    rq0_tie <= \$228 ;
+    rq0_tie <= \$268 ;
   always @(posedge clk)
-    rq0_code <= \$229 ;
+    rq0_code <= \$269 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$230 ;
+    rq0_under <= \$270 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$231 ;
+    rq0_over <= \$271 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$232 ;
+    rq1_mult_1 <= \$272 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$233 ;
+    rq1_mult_2 <= \$273 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$234 ;
+    rq1_mult_3 <= \$274 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$235 ;
+    rq1_mult_4 <= \$275 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$236 ;
+    rq1_mult_5 <= \$276 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$237 ;
+    rq1_mult_6 <= \$277 ;
   always @(posedge clk)
-    rq1_x <= \$238 ;
+    rq1_mult_7 <= \$278 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$239 ;
+    rq1_mult_8 <= \$279 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$240 ;
+    rq1_x <= \$280 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$241 ;
+    rq1_x0_0 <= \$281 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$242 ;
+    rq1_m0_0 <= \$282 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$243 ;
+    rq1_part0_0 <= \$283 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$244 ;
+    rq1_part0_0_r <= \$284 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$245 ;
+    rq1_part0_0_rr <= \$285 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$246 ;
+    rq1_x0_1 <= \$286 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$247 ;
+    rq1_m0_1 <= \$287 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$248 ;
+    rq1_part0_1 <= \$288 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$249 ;
+    rq1_part0_1_r <= \$289 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$250 ;
+    rq1_part0_1_rr <= \$290 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$251 ;
+    rq1_x1_0 <= \$291 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$252 ;
+    rq1_m1_0 <= \$292 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$253 ;
+    rq1_part1_0 <= \$293 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$254 ;
+    rq1_part1_0_r <= \$294 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$255 ;
+    rq1_part1_0_rr <= \$295 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$256 ;
+    rq1_x1_1 <= \$296 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$257 ;
+    rq1_m1_1 <= \$297 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$258 ;
+    rq1_part1_1 <= \$298 ;
   always @(posedge clk)
-    rq1_prod <= \$259 ;
+    rq1_part1_1_r <= \$299 ;
   always @(posedge clk)
-    rq1_floor <= \$260 ;
+    rq1_part1_1_rr <= \$300 ;
   always @(posedge clk)
-    rq1_above <= \$261 ;
+    rq1_prod <= \$301 ;
   always @(posedge clk)
-    rq1_tie <= \$262 ;
+    rq1_floor <= \$302 ;
   always @(posedge clk)
-    rq1_code <= \$263 ;
+    rq1_above <= \$303 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$264 ;
+    rq1_tie <= \$304 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$265 ;
+    rq1_code <= \$305 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$266 ;
+    rq1_under <= \$306 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$267 ;
+    rq1_over <= \$307 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$268 ;
+    rq2_mult_1 <= \$308 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$269 ;
+    rq2_mult_2 <= \$309 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$270 ;
+    rq2_mult_3 <= \$310 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$271 ;
+    rq2_mult_4 <= \$311 ;
   always @(posedge clk)
-    rq2_x <= \$272 ;
+    rq2_mult_5 <= \$312 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$273 ;
+    rq2_mult_6 <= \$313 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$274 ;
+    rq2_mult_7 <= \$314 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$275 ;
+    rq2_mult_8 <= \$315 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$276 ;
+    rq2_x <= \$316 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$277 ;
+    rq2_x0_0 <= \$317 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$278 ;
+    rq2_m0_0 <= \$318 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$279 ;
+    rq2_part0_0 <= \$319 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$280 ;
+    rq2_part0_0_r <= \$320 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$281 ;
+    rq2_part0_0_rr <= \$321 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$282 ;
+    rq2_x0_1 <= \$322 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$283 ;
+    rq2_m0_1 <= \$323 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$284 ;
+    rq2_part0_1 <= \$324 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$285 ;
+    rq2_part0_1_r <= \$325 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$286 ;
+    rq2_part0_1_rr <= \$326 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$287 ;
+    rq2_x1_0 <= \$327 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$288 ;
+    rq2_m1_0 <= \$328 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$289 ;
+    rq2_part1_0 <= \$329 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$290 ;
+    rq2_part1_0_r <= \$330 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$291 ;
+    rq2_part1_0_rr <= \$331 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$292 ;
+    rq2_x1_1 <= \$332 ;
   always @(posedge clk)
-    rq2_prod <= \$293 ;
+    rq2_m1_1 <= \$333 ;
   always @(posedge clk)
-    rq2_floor <= \$294 ;
+    rq2_part1_1 <= \$334 ;
   always @(posedge clk)
-    rq2_above <= \$295 ;
+    rq2_part1_1_r <= \$335 ;
   always @(posedge clk)
-    rq2_tie <= \$296 ;
+    rq2_part1_1_rr <= \$336 ;
   always @(posedge clk)
-    rq2_code <= \$297 ;
+    rq2_prod <= \$337 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$298 ;
+    rq2_floor <= \$338 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$299 ;
+    rq2_above <= \$339 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$300 ;
+    rq2_tie <= \$340 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$301 ;
+    rq2_code <= \$341 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$302 ;
+    rq2_under <= \$342 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$303 ;
+    rq2_over <= \$343 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$304 ;
+    rq3_mult_1 <= \$344 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$305 ;
+    rq3_mult_2 <= \$345 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$306 ;
+    rq3_mult_3 <= \$346 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$307 ;
+    rq3_mult_4 <= \$347 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$308 ;
+    rq3_mult_5 <= \$348 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$309 ;
+    rq3_mult_6 <= \$349 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$310 ;
+    rq3_mult_7 <= \$350 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$311 ;
+    rq3_mult_8 <= \$351 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$312 ;
+    rq3_shift_1 <= \$352 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$313 ;
+    rq3_shift_2 <= \$353 ;
   always @(posedge clk)
-    rq3_half_1 <= \$314 ;
+    rq3_shift_3 <= \$354 ;
   always @(posedge clk)
-    rq3_half_2 <= \$315 ;
+    rq3_shift_4 <= \$355 ;
   always @(posedge clk)
-    rq3_half_3 <= \$316 ;
+    rq3_shift_5 <= \$356 ;
   always @(posedge clk)
-    rq3_half_4 <= \$317 ;
+    rq3_shift_6 <= \$357 ;
   always @(posedge clk)
-    rq3_half_5 <= \$318 ;
+    rq3_shift_7 <= \$358 ;
   always @(posedge clk)
-    rq3_half_6 <= \$319 ;
+    rq3_shift_8 <= \$359 ;
   always @(posedge clk)
-    rq3_half_7 <= \$320 ;
+    rq3_half_1 <= \$360 ;
   always @(posedge clk)
-    rq3_half_8 <= \$321 ;
+    rq3_half_2 <= \$361 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$322 ;
+    rq3_half_3 <= \$362 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$323 ;
+    rq3_half_4 <= \$363 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$324 ;
+    rq3_half_5 <= \$364 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$325 ;
+    rq3_half_6 <= \$365 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$326 ;
+    rq3_half_7 <= \$366 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$327 ;
+    rq3_half_8 <= \$367 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$328 ;
+    rq3_mask_1 <= \$368 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$329 ;
+    rq3_mask_2 <= \$369 ;
   always @(posedge clk)
-    rq3_x <= \$330 ;
+    rq3_mask_3 <= \$370 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$331 ;
+    rq3_mask_4 <= \$371 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$332 ;
+    rq3_mask_5 <= \$372 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$333 ;
+    rq3_mask_6 <= \$373 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$334 ;
+    rq3_mask_7 <= \$374 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$335 ;
+    rq3_mask_8 <= \$375 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$336 ;
+    rq3_x <= \$376 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$337 ;
+    rq3_x0_0 <= \$377 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$338 ;
+    rq3_m0_0 <= \$378 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$339 ;
+    rq3_part0_0 <= \$379 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$340 ;
+    rq3_part0_0_r <= \$380 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$341 ;
+    rq3_part0_0_rr <= \$381 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$342 ;
+    rq3_x0_1 <= \$382 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$343 ;
+    rq3_m0_1 <= \$383 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$344 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$345 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$346 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$347 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$348 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$349 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$350 ;
-  always @(posedge clk)
-    rq3_prod <= \$351 ;
-  always @(posedge clk)
-    rq3_floor <= \$352 ;
-  always @(posedge clk)
-    rq3_above <= \$353 ;
-  always @(posedge clk)
-    rq3_tie <= \$354 ;
-  always @(posedge clk)
-    rq3_code <= \$355 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$356 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$357 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$358 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$359 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$360 ;
-  always @(posedge clk)
-    rq4_mult_6 <= \$361 ;
-  always @(posedge clk)
-    rq4_mult_7 <= \$362 ;
-  always @(posedge clk)
-    rq4_mult_8 <= \$363 ;
-  always @(posedge clk)
-    rq4_x <= \$364 ;
-  always @(posedge clk)
-    rq4_x0_0 <= \$365 ;
-  always @(posedge clk)
-    rq4_m0_0 <= \$366 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$367 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$368 ;
-  always @(posedge clk)
-    rq4_part0_0_rr <= \$369 ;
-  always @(posedge clk)
-    rq4_x0_1 <= \$370 ;
-  always @(posedge clk)
-    rq4_m0_1 <= \$371 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$372 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$373 ;
-  always @(posedge clk)
-    rq4_part0_1_rr <= \$374 ;
-  always @(posedge clk)
-    rq4_x1_0 <= \$375 ;
-  always @(posedge clk)
-    rq4_m1_0 <= \$376 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$377 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$378 ;
-  always @(posedge clk)
-    rq4_part1_0_rr <= \$379 ;
-  always @(posedge clk)
-    rq4_x1_1 <= \$380 ;
-  always @(posedge clk)
-    rq4_m1_1 <= \$381 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$382 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$383 ;
-  always @(posedge clk)
-    rq4_part1_1_rr <= \$384 ;
-  always @(posedge clk)
-    rq4_prod <= \$385 ;
-  always @(posedge clk)
-    rq4_floor <= \$386 ;
-  always @(posedge clk)
-    rq4_above <= \$387 ;
-  always @(posedge clk)
-    rq4_tie <= \$388 ;
-  always @(posedge clk)
-    rq4_code <= \$389 ;
+    rq3_part0_1 <= \$384 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = \$24 [3:0];
+    \$385  = rq3_part0_1;
     if (rst) begin
-      \$390  = 4'h0;
+      \$385  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = \$149 ;
+    \$386  = rq3_part0_1_r;
     if (rst) begin
-      \$391  = 1'h1;
+      \$386  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = \$signature__addr ;
-    if (\$156 ) begin
-      \$392  = \$159 [3:0];
-    end
+    \$387  = rq3_x[22:17];
     if (rst) begin
-      \$392  = 4'h0;
+      \$387  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = rport__addr;
-    if (\$163 ) begin
-      \$393  = \$166 [3:0];
-    end
+    \$388  = rq3_mult_1[16:0];
     if (rst) begin
-      \$393  = 4'h0;
+      \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = \$179 [3:0];
+    \$389  = \$128 ;
     if (rst) begin
-      \$394  = 4'h0;
+      \$389  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = o__valid;
-    if (\$181 ) begin
-      \$395  = \$183 ;
-    end
+    \$390  = rq3_part1_0;
     if (rst) begin
-      \$395  = 1'h0;
+      \$390  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = o__payload;
-    if (\$181 ) begin
-      \$396  = \$185 ;
+    \$391  = rq3_part1_0_r;
+    if (rst) begin
+      \$391  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$392  = rq3_x[22:17];
+    if (rst) begin
+      \$392  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$393  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$393  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$394  = \$129 ;
+    if (rst) begin
+      \$394  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$395  = rq3_part1_1;
+    if (rst) begin
+      \$395  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$396  = rq3_part1_1_r;
+    if (rst) begin
+      \$396  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$397  = \$137 [47:0];
+    if (rst) begin
+      \$397  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$398  = \$138 ;
+    if (rst) begin
+      \$398  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$399  = \$139 ;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$400  = \$142 ;
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$401  = \$146 [7:0];
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$402  = \$151 ;
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$403  = \$156 ;
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$404  = \$157 ;
+    if (rst) begin
+      \$404  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$405  = rq4_mult_1;
+    if (rst) begin
+      \$405  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$406  = rq4_mult_2;
+    if (rst) begin
+      \$406  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$407  = rq4_mult_3;
+    if (rst) begin
+      \$407  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$408  = rq4_mult_4;
+    if (rst) begin
+      \$408  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$409  = rq4_mult_5;
+    if (rst) begin
+      \$409  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$410  = rq4_mult_6;
+    if (rst) begin
+      \$410  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$411  = rq4_mult_7;
+    if (rst) begin
+      \$411  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$412  = i__payload[114:92];
+    if (rst) begin
+      \$412  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$413  = rq4_x[16:0];
+    if (rst) begin
+      \$413  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$414  = rq4_mult_1[16:0];
+    if (rst) begin
+      \$414  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$415  = \$158 ;
+    if (rst) begin
+      \$415  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$416  = rq4_part0_0;
+    if (rst) begin
+      \$416  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$417  = rq4_part0_0_r;
+    if (rst) begin
+      \$417  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$418  = rq4_x[16:0];
+    if (rst) begin
+      \$418  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$419  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$419  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$420  = \$159 ;
+    if (rst) begin
+      \$420  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$421  = rq4_part0_1;
+    if (rst) begin
+      \$421  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$422  = rq4_part0_1_r;
+    if (rst) begin
+      \$422  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$423  = rq4_x[22:17];
+    if (rst) begin
+      \$423  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$424  = rq4_mult_1[16:0];
+    if (rst) begin
+      \$424  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$425  = \$160 ;
+    if (rst) begin
+      \$425  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$426  = rq4_part1_0;
+    if (rst) begin
+      \$426  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$427  = rq4_part1_0_r;
+    if (rst) begin
+      \$427  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$428  = rq4_x[22:17];
+    if (rst) begin
+      \$428  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$429  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$429  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$430  = \$161 ;
+    if (rst) begin
+      \$430  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$431  = rq4_part1_1;
+    if (rst) begin
+      \$431  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$432  = rq4_part1_1_r;
+    if (rst) begin
+      \$432  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$433  = \$169 [47:0];
+    if (rst) begin
+      \$433  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$434  = \$170 ;
+    if (rst) begin
+      \$434  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$435  = \$171 ;
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$436  = \$174 ;
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$437  = \$178 [7:0];
+    if (rst) begin
+      \$437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$438  = \$183 ;
+    if (rst) begin
+      \$438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$439  = \$188 ;
+    if (rst) begin
+      \$439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$440  = \$14 [3:0];
+    if (rst) begin
+      \$440  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$441  = \$189 ;
+    if (rst) begin
+      \$441  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$442  = \$signature__addr ;
+    if (\$196 ) begin
+      \$442  = \$199 [3:0];
     end
     if (rst) begin
-      \$396  = 40'h0000000000;
+      \$442  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$443  = rport__addr;
+    if (\$203 ) begin
+      \$443  = \$206 [3:0];
+    end
+    if (rst) begin
+      \$443  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$444  = \$219 [3:0];
+    if (rst) begin
+      \$444  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$445  = o__valid;
+    if (\$221 ) begin
+      \$445  = \$223 ;
+    end
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$446  = o__payload;
+    if (\$221 ) begin
+      \$446  = \$225 ;
+    end
+    if (rst) begin
+      \$446  = 40'h0000000000;
     end
   end
   always @* begin
@@ -12085,9 +12666,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$36  = 25'h12ba2c5;
+          \$26  = 25'h12ba2c5;
       1'h1:
-          \$36  = 25'h16ca50d;
+          \$26  = 25'h16ca50d;
     endcase
   end
   always @* begin
@@ -12105,9 +12686,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$80  = 25'h1b41e7a;
+          \$90  = 25'h1b41e7a;
       1'h1:
-          \$80  = 25'h173f81e;
+          \$90  = 25'h173f81e;
     endcase
   end
   always @* begin
@@ -12115,9 +12696,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$102  = 25'h114a972;
+          \$122  = 25'h114a972;
       1'h1:
-          \$102  = 25'h1b76458;
+          \$122  = 25'h1b76458;
     endcase
   end
   always @* begin
@@ -12125,9 +12706,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$103  = 6'h21;
+          \$123  = 6'h21;
       1'h1:
-          \$103  = 6'h22;
+          \$123  = 6'h22;
     endcase
   end
   always @* begin
@@ -12135,9 +12716,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$104  = 34'h100000000;
+          \$124  = 34'h100000000;
       1'h1:
-          \$104  = 34'h200000000;
+          \$124  = 34'h200000000;
     endcase
   end
   always @* begin
@@ -12145,9 +12726,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$105  = 34'h1ffffffff;
+          \$125  = 34'h1ffffffff;
       1'h1:
-          \$105  = 34'h3ffffffff;
+          \$125  = 34'h3ffffffff;
     endcase
   end
   always @* begin
@@ -12155,1444 +12736,1129 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$127  = 25'h18d231a;
+          \$157  = 25'h18d231a;
       1'h1:
-          \$127  = 25'h1413c6a;
+          \$157  = 25'h1413c6a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = group;
-    if (\$31 ) begin
-      \$186  = \$34 [0];
+    \$226  = group;
+    if (\$21 ) begin
+      \$226  = \$24 [0];
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$35 ;
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq_valid_1;
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq_valid_2;
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rq_valid_3;
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rq_valid_4;
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rq_valid_5;
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rq_valid_6;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rq_valid_7;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rq_valid_8;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$36 ;
-    if (rst) begin
-      \$196  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rq0_mult_1;
-    if (rst) begin
-      \$197  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq0_mult_2;
-    if (rst) begin
-      \$198  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq0_mult_3;
-    if (rst) begin
-      \$199  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rq0_mult_4;
-    if (rst) begin
-      \$200  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq0_mult_5;
-    if (rst) begin
-      \$201  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rq0_mult_6;
-    if (rst) begin
-      \$202  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rq0_mult_7;
-    if (rst) begin
-      \$203  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = i__payload[22:0];
-    if (rst) begin
-      \$204  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq0_x[16:0];
-    if (rst) begin
-      \$205  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$206  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = \$37 ;
-    if (rst) begin
-      \$207  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rq0_part0_0;
-    if (rst) begin
-      \$208  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq0_part0_0_r;
-    if (rst) begin
-      \$209  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rq0_x[16:0];
-    if (rst) begin
-      \$210  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$211  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$38 ;
-    if (rst) begin
-      \$212  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rq0_part0_1;
-    if (rst) begin
-      \$213  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rq0_part0_1_r;
-    if (rst) begin
-      \$214  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq0_x[22:17];
-    if (rst) begin
-      \$215  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$216  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = \$39 ;
-    if (rst) begin
-      \$217  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rq0_part1_0;
-    if (rst) begin
-      \$218  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = rq0_part1_0_r;
-    if (rst) begin
-      \$219  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rq0_x[22:17];
-    if (rst) begin
-      \$220  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$221  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$40 ;
-    if (rst) begin
-      \$222  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rq0_part1_1;
-    if (rst) begin
-      \$223  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rq0_part1_1_r;
-    if (rst) begin
-      \$224  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \$48 [47:0];
-    if (rst) begin
-      \$225  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \$49 ;
-    if (rst) begin
-      \$226  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$50 ;
+    \$227  = \$25 ;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \$53 ;
+    \$228  = rq_valid_1;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$57 ;
+    \$229  = rq_valid_2;
     if (rst) begin
-      \$229  = 50'h0000000000000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$58 ;
+    \$230  = rq_valid_3;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq1_mult_1;
+    \$231  = rq_valid_4;
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = rq1_mult_2;
+    \$232  = rq_valid_5;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rq1_mult_3;
+    \$233  = rq_valid_6;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq1_mult_4;
+    \$234  = rq_valid_7;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq1_mult_5;
+    \$235  = rq_valid_8;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq1_mult_6;
+    \$236  = \$26 ;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = rq1_mult_7;
+    \$237  = rq0_mult_1;
     if (rst) begin
       \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = i__payload[45:23];
+    \$238  = rq0_mult_2;
     if (rst) begin
-      \$238  = 23'h000000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq1_x[16:0];
+    \$239  = rq0_mult_3;
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rq1_mult_1[16:0];
+    \$240  = rq0_mult_4;
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$59 ;
+    \$241  = rq0_mult_5;
     if (rst) begin
-      \$241  = 34'h000000000;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = rq1_part0_0;
+    \$242  = rq0_mult_6;
     if (rst) begin
-      \$242  = 34'h000000000;
+      \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq1_part0_0_r;
+    \$243  = rq0_mult_7;
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = rq1_x[16:0];
+    \$244  = i__payload[22:0];
     if (rst) begin
-      \$244  = 17'h00000;
+      \$244  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq1_mult_1[24:17];
+    \$245  = rq0_x[16:0];
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$60 ;
+    \$246  = rq0_mult_1[16:0];
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = rq1_part0_1;
+    \$247  = \$27 ;
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = rq1_part0_1_r;
+    \$248  = rq0_part0_0;
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq1_x[22:17];
+    \$249  = rq0_part0_0_r;
     if (rst) begin
-      \$249  = 6'h00;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = rq1_mult_1[16:0];
+    \$250  = rq0_x[16:0];
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$61 ;
+    \$251  = rq0_mult_1[24:17];
     if (rst) begin
-      \$251  = 23'h000000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = rq1_part1_0;
+    \$252  = \$28 ;
     if (rst) begin
-      \$252  = 23'h000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = rq1_part1_0_r;
+    \$253  = rq0_part0_1;
     if (rst) begin
-      \$253  = 23'h000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq1_x[22:17];
+    \$254  = rq0_part0_1_r;
     if (rst) begin
-      \$254  = 6'h00;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq1_mult_1[24:17];
+    \$255  = rq0_x[22:17];
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$62 ;
+    \$256  = rq0_mult_1[16:0];
     if (rst) begin
-      \$256  = 14'h0000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = rq1_part1_1;
+    \$257  = \$29 ;
     if (rst) begin
-      \$257  = 14'h0000;
+      \$257  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = rq1_part1_1_r;
+    \$258  = rq0_part1_0;
     if (rst) begin
-      \$258  = 14'h0000;
+      \$258  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$70 [47:0];
+    \$259  = rq0_part1_0_r;
     if (rst) begin
-      \$259  = 48'h000000000000;
+      \$259  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$71 ;
+    \$260  = rq0_x[22:17];
     if (rst) begin
-      \$260  = 48'h000000000000;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = \$72 ;
+    \$261  = rq0_mult_1[24:17];
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = \$75 ;
+    \$262  = \$30 ;
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = \$79 ;
+    \$263  = rq0_part1_1;
     if (rst) begin
-      \$263  = 50'h0000000000000;
+      \$263  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = \$80 ;
+    \$264  = rq0_part1_1_r;
     if (rst) begin
-      \$264  = 25'h0000000;
+      \$264  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = rq2_mult_1;
+    \$265  = \$38 [47:0];
     if (rst) begin
-      \$265  = 25'h0000000;
+      \$265  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = rq2_mult_2;
+    \$266  = \$39 ;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = rq2_mult_3;
+    \$267  = \$40 ;
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = rq2_mult_4;
+    \$268  = \$43 ;
     if (rst) begin
-      \$268  = 25'h0000000;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = rq2_mult_5;
+    \$269  = \$47 [7:0];
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = rq2_mult_6;
+    \$270  = \$52 ;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = rq2_mult_7;
+    \$271  = \$57 ;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = i__payload[68:46];
+    \$272  = \$58 ;
     if (rst) begin
-      \$272  = 23'h000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = rq2_x[16:0];
+    \$273  = rq1_mult_1;
     if (rst) begin
-      \$273  = 17'h00000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = rq2_mult_1[16:0];
+    \$274  = rq1_mult_2;
     if (rst) begin
-      \$274  = 17'h00000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = \$81 ;
+    \$275  = rq1_mult_3;
     if (rst) begin
-      \$275  = 34'h000000000;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = rq2_part0_0;
+    \$276  = rq1_mult_4;
     if (rst) begin
-      \$276  = 34'h000000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = rq2_part0_0_r;
+    \$277  = rq1_mult_5;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = rq2_x[16:0];
+    \$278  = rq1_mult_6;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = rq2_mult_1[24:17];
+    \$279  = rq1_mult_7;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = \$82 ;
+    \$280  = i__payload[45:23];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = rq2_part0_1;
+    \$281  = rq1_x[16:0];
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = rq2_part0_1_r;
+    \$282  = rq1_mult_1[16:0];
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = rq2_x[22:17];
+    \$283  = \$59 ;
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = rq2_mult_1[16:0];
+    \$284  = rq1_part0_0;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = \$83 ;
+    \$285  = rq1_part0_0_r;
     if (rst) begin
-      \$285  = 23'h000000;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = rq2_part1_0;
+    \$286  = rq1_x[16:0];
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = rq2_part1_0_r;
+    \$287  = rq1_mult_1[24:17];
     if (rst) begin
-      \$287  = 23'h000000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = rq2_x[22:17];
+    \$288  = \$60 ;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = rq2_mult_1[24:17];
+    \$289  = rq1_part0_1;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = \$84 ;
+    \$290  = rq1_part0_1_r;
     if (rst) begin
-      \$290  = 14'h0000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = rq2_part1_1;
+    \$291  = rq1_x[22:17];
     if (rst) begin
-      \$291  = 14'h0000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = rq2_part1_1_r;
+    \$292  = rq1_mult_1[16:0];
     if (rst) begin
-      \$292  = 14'h0000;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = \$92 [47:0];
+    \$293  = \$61 ;
     if (rst) begin
-      \$293  = 48'h000000000000;
+      \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = \$93 ;
+    \$294  = rq1_part1_0;
     if (rst) begin
-      \$294  = 48'h000000000000;
+      \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = \$94 ;
+    \$295  = rq1_part1_0_r;
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = \$97 ;
+    \$296  = rq1_x[22:17];
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = \$101 ;
+    \$297  = rq1_mult_1[24:17];
     if (rst) begin
-      \$297  = 50'h0000000000000;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = \$102 ;
+    \$298  = \$62 ;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = rq3_mult_1;
+    \$299  = rq1_part1_1;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = rq3_mult_2;
+    \$300  = rq1_part1_1_r;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = rq3_mult_3;
+    \$301  = \$70 [47:0];
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = rq3_mult_4;
+    \$302  = \$71 ;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = rq3_mult_5;
+    \$303  = \$72 ;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = rq3_mult_6;
+    \$304  = \$75 ;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = rq3_mult_7;
+    \$305  = \$79 [7:0];
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = \$103 ;
+    \$306  = \$84 ;
     if (rst) begin
-      \$306  = 6'h00;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = rq3_shift_1;
+    \$307  = \$89 ;
     if (rst) begin
-      \$307  = 6'h00;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = rq3_shift_2;
+    \$308  = \$90 ;
     if (rst) begin
-      \$308  = 6'h00;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = rq3_shift_3;
+    \$309  = rq2_mult_1;
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = rq3_shift_4;
+    \$310  = rq2_mult_2;
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = rq3_shift_5;
+    \$311  = rq2_mult_3;
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = rq3_shift_6;
+    \$312  = rq2_mult_4;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = rq3_shift_7;
+    \$313  = rq2_mult_5;
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = \$104 ;
+    \$314  = rq2_mult_6;
     if (rst) begin
-      \$314  = 34'h000000000;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = rq3_half_1;
+    \$315  = rq2_mult_7;
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = rq3_half_2;
+    \$316  = i__payload[68:46];
     if (rst) begin
-      \$316  = 34'h000000000;
+      \$316  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = rq3_half_3;
+    \$317  = rq2_x[16:0];
     if (rst) begin
-      \$317  = 34'h000000000;
+      \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = rq3_half_4;
+    \$318  = rq2_mult_1[16:0];
     if (rst) begin
-      \$318  = 34'h000000000;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = rq3_half_5;
+    \$319  = \$91 ;
     if (rst) begin
       \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = rq3_half_6;
+    \$320  = rq2_part0_0;
     if (rst) begin
       \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = rq3_half_7;
+    \$321  = rq2_part0_0_r;
     if (rst) begin
       \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = \$105 ;
+    \$322  = rq2_x[16:0];
     if (rst) begin
-      \$322  = 34'h000000000;
+      \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = rq3_mask_1;
+    \$323  = rq2_mult_1[24:17];
     if (rst) begin
-      \$323  = 34'h000000000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = rq3_mask_2;
+    \$324  = \$92 ;
     if (rst) begin
-      \$324  = 34'h000000000;
+      \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = rq3_mask_3;
+    \$325  = rq2_part0_1;
     if (rst) begin
-      \$325  = 34'h000000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = rq3_mask_4;
+    \$326  = rq2_part0_1_r;
     if (rst) begin
-      \$326  = 34'h000000000;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = rq3_mask_5;
+    \$327  = rq2_x[22:17];
     if (rst) begin
-      \$327  = 34'h000000000;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = rq3_mask_6;
+    \$328  = rq2_mult_1[16:0];
     if (rst) begin
-      \$328  = 34'h000000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = rq3_mask_7;
+    \$329  = \$93 ;
     if (rst) begin
-      \$329  = 34'h000000000;
+      \$329  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = i__payload[91:69];
+    \$330  = rq2_part1_0;
     if (rst) begin
       \$330  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = rq3_x[16:0];
+    \$331  = rq2_part1_0_r;
     if (rst) begin
-      \$331  = 17'h00000;
+      \$331  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = rq3_mult_1[16:0];
+    \$332  = rq2_x[22:17];
     if (rst) begin
-      \$332  = 17'h00000;
+      \$332  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = \$106 ;
+    \$333  = rq2_mult_1[24:17];
     if (rst) begin
-      \$333  = 34'h000000000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = rq3_part0_0;
+    \$334  = \$94 ;
     if (rst) begin
-      \$334  = 34'h000000000;
+      \$334  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = rq3_part0_0_r;
+    \$335  = rq2_part1_1;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = rq3_x[16:0];
+    \$336  = rq2_part1_1_r;
     if (rst) begin
-      \$336  = 17'h00000;
+      \$336  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = rq3_mult_1[24:17];
+    \$337  = \$102 [47:0];
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = \$107 ;
+    \$338  = \$103 ;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = rq3_part0_1;
+    \$339  = \$104 ;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = rq3_part0_1_r;
+    \$340  = \$107 ;
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = rq3_x[22:17];
+    \$341  = \$111 [7:0];
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = rq3_mult_1[16:0];
+    \$342  = \$116 ;
     if (rst) begin
-      \$342  = 17'h00000;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = \$108 ;
+    \$343  = \$121 ;
     if (rst) begin
-      \$343  = 23'h000000;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = rq3_part1_0;
+    \$344  = \$122 ;
     if (rst) begin
-      \$344  = 23'h000000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = rq3_part1_0_r;
+    \$345  = rq3_mult_1;
     if (rst) begin
-      \$345  = 23'h000000;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = rq3_x[22:17];
+    \$346  = rq3_mult_2;
     if (rst) begin
-      \$346  = 6'h00;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = rq3_mult_1[24:17];
+    \$347  = rq3_mult_3;
     if (rst) begin
-      \$347  = 8'h00;
+      \$347  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = \$109 ;
+    \$348  = rq3_mult_4;
     if (rst) begin
-      \$348  = 14'h0000;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = rq3_part1_1;
+    \$349  = rq3_mult_5;
     if (rst) begin
-      \$349  = 14'h0000;
+      \$349  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = rq3_part1_1_r;
+    \$350  = rq3_mult_6;
     if (rst) begin
-      \$350  = 14'h0000;
+      \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = \$117 [47:0];
+    \$351  = rq3_mult_7;
     if (rst) begin
-      \$351  = 48'h000000000000;
+      \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = \$118 ;
+    \$352  = \$123 ;
     if (rst) begin
-      \$352  = 48'h000000000000;
+      \$352  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = \$119 ;
+    \$353  = rq3_shift_1;
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = \$122 ;
+    \$354  = rq3_shift_2;
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = \$126 ;
+    \$355  = rq3_shift_3;
     if (rst) begin
-      \$355  = 50'h0000000000000;
+      \$355  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = \$127 ;
+    \$356  = rq3_shift_4;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = rq4_mult_1;
+    \$357  = rq3_shift_5;
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = rq4_mult_2;
+    \$358  = rq3_shift_6;
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = rq4_mult_3;
+    \$359  = rq3_shift_7;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = rq4_mult_4;
+    \$360  = \$124 ;
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$360  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = rq4_mult_5;
+    \$361  = rq3_half_1;
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = rq4_mult_6;
+    \$362  = rq3_half_2;
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = rq4_mult_7;
+    \$363  = rq3_half_3;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$363  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = i__payload[114:92];
+    \$364  = rq3_half_4;
     if (rst) begin
-      \$364  = 23'h000000;
+      \$364  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = rq4_x[16:0];
+    \$365  = rq3_half_5;
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = rq4_mult_1[16:0];
+    \$366  = rq3_half_6;
     if (rst) begin
-      \$366  = 17'h00000;
+      \$366  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = \$128 ;
+    \$367  = rq3_half_7;
     if (rst) begin
       \$367  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = rq4_part0_0;
+    \$368  = \$125 ;
     if (rst) begin
       \$368  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = rq4_part0_0_r;
+    \$369  = rq3_mask_1;
     if (rst) begin
       \$369  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = rq4_x[16:0];
+    \$370  = rq3_mask_2;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$370  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = rq4_mult_1[24:17];
+    \$371  = rq3_mask_3;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = \$129 ;
+    \$372  = rq3_mask_4;
     if (rst) begin
-      \$372  = 25'h0000000;
+      \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = rq4_part0_1;
+    \$373  = rq3_mask_5;
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = rq4_part0_1_r;
+    \$374  = rq3_mask_6;
     if (rst) begin
-      \$374  = 25'h0000000;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = rq4_x[22:17];
+    \$375  = rq3_mask_7;
     if (rst) begin
-      \$375  = 6'h00;
+      \$375  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = rq4_mult_1[16:0];
+    \$376  = i__payload[91:69];
     if (rst) begin
-      \$376  = 17'h00000;
+      \$376  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = \$130 ;
+    \$377  = rq3_x[16:0];
     if (rst) begin
-      \$377  = 23'h000000;
+      \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = rq4_part1_0;
+    \$378  = rq3_mult_1[16:0];
     if (rst) begin
-      \$378  = 23'h000000;
+      \$378  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = rq4_part1_0_r;
+    \$379  = \$126 ;
     if (rst) begin
-      \$379  = 23'h000000;
+      \$379  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = rq4_x[22:17];
+    \$380  = rq3_part0_0;
     if (rst) begin
-      \$380  = 6'h00;
+      \$380  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = rq4_mult_1[24:17];
+    \$381  = rq3_part0_0_r;
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = \$131 ;
+    \$382  = rq3_x[16:0];
     if (rst) begin
-      \$382  = 14'h0000;
+      \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = rq4_part1_1;
+    \$383  = rq3_mult_1[24:17];
     if (rst) begin
-      \$383  = 14'h0000;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = rq4_part1_1_r;
+    \$384  = \$127 ;
     if (rst) begin
-      \$384  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = \$139 [47:0];
-    if (rst) begin
-      \$385  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = \$140 ;
-    if (rst) begin
-      \$386  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = \$141 ;
-    if (rst) begin
-      \$387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = \$144 ;
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = \$148 ;
-    if (rst) begin
-      \$389  = 50'h0000000000000;
+      \$384  = 25'h0000000;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$24 [3:0];
+  assign q_owed_next = \$14 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -13611,11 +13877,11 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
   assign \o__payload[4]  = o__payload[39:32];
-  assign q_in[39:32] = \$20 [7:0];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
+  assign q_in[39:32] = \$10 ;
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
   assign rq0_rem[47:34] = 14'h0000;
   assign rq0_rem[33:0] = rq0_prod[33:0];
   assign rq1_rem[47:34] = 14'h0000;
@@ -13624,14 +13890,14 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign rq2_rem[33:0] = rq2_prod[33:0];
   assign rq4_rem[47:34] = 14'h0000;
   assign rq4_rem[33:0] = rq4_prod[33:0];
-  assign \$32  = group;
-  assign \$41  = { 1'h0, rq0_part0_0_rr };
-  assign \$43  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$45  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$47  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$49  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
-  assign \$52  = 1'h1;
-  assign \$53  = \$51 ;
+  assign \$22  = group;
+  assign \$31  = { 1'h0, rq0_part0_0_rr };
+  assign \$33  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$35  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$37  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$39  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
+  assign \$42  = 1'h1;
+  assign \$43  = \$41 ;
   assign \$63  = { 1'h0, rq1_part0_0_rr };
   assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
   assign \$67  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
@@ -13639,22 +13905,22 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$71  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
   assign \$74  = 1'h1;
   assign \$75  = \$73 ;
-  assign \$85  = { 1'h0, rq2_part0_0_rr };
-  assign \$87  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$89  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$91  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$93  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
-  assign \$96  = 1'h1;
-  assign \$97  = \$95 ;
-  assign \$110  = { 1'h0, rq3_part0_0_rr };
-  assign \$112  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$114  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$116  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$132  = { 1'h0, rq4_part0_0_rr };
-  assign \$134  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$136  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
-  assign \$138  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
-  assign \$140  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
-  assign \$143  = 1'h1;
-  assign \$144  = \$142 ;
+  assign \$95  = { 1'h0, rq2_part0_0_rr };
+  assign \$97  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$99  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$101  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$103  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
+  assign \$106  = 1'h1;
+  assign \$107  = \$105 ;
+  assign \$130  = { 1'h0, rq3_part0_0_rr };
+  assign \$132  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$134  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$136  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$162  = { 1'h0, rq4_part0_0_rr };
+  assign \$164  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$166  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
+  assign \$168  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
+  assign \$170  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
+  assign \$173  = 1'h1;
+  assign \$174  = \$172 ;
 endmodule

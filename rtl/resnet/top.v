@@ -7559,24 +7559,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [32:0] \$108 ;
-  reg [32:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [32:0] \$110 ;
-  reg [32:0] \$111 ;
-  reg [32:0] \$112 ;
-  reg [32:0] \$113 ;
-  reg [32:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [32:0] \$115 ;
   reg [32:0] \$116 ;
   reg [32:0] \$117 ;
@@ -7587,91 +7587,100 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$121 ;
   reg [32:0] \$122 ;
   reg [32:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [33:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  reg [32:0] \$124 ;
+  reg [32:0] \$125 ;
+  reg [32:0] \$126 ;
+  reg [32:0] \$127 ;
+  reg [32:0] \$128 ;
+  reg [32:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [3:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
-  wire \$14 ;
-  reg [3:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [11:0] \$142 ;
-  reg [11:0] \$143 ;
-  reg [11:0] \$144 ;
-  reg [45:0] \$145 ;
-  reg [45:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [47:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [32:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [3:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [3:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
+  reg [20:0] \$146 ;
+  reg [3:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [11:0] \$149 ;
+  wire [3:0] \$15 ;
+  reg [11:0] \$150 ;
+  reg [11:0] \$151 ;
+  reg [45:0] \$152 ;
+  reg [45:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [3:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [32:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [32:0] \$22 ;
-  reg [32:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [20:0] \$26 ;
-  wire [11:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [47:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [51:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [74:0] \$34 ;
-  wire [75:0] \$35 ;
-  wire [45:0] \$36 ;
+  reg [32:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [20:0] \$23 ;
+  wire [11:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [51:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [74:0] \$31 ;
+  wire [75:0] \$32 ;
+  wire [45:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [46:0] \$38 ;
   wire \$39 ;
-  wire [47:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [46:0] \$41 ;
+  wire [47:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [47:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -7680,40 +7689,40 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [2:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [2:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -7749,7 +7758,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [47:0] rq0_code = 48'h000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [45:0] rq0_floor = 46'h000000000000;
   reg [32:0] rq0_half_1 = 33'h000000000;
   reg [32:0] rq0_half_2 = 33'h000000000;
@@ -7779,6 +7788,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -7802,6 +7812,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -7832,254 +7843,266 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
-  assign \$4  = \$1  ? 48'hffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 3'h7;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 4'h0 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 3'h7;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 4'h0 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$45  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$20  = 25'h1254bd8;
+          \$17  = 25'h1254bd8;
       3'h1:
-          \$20  = 25'h1ae070d;
+          \$17  = 25'h1ae070d;
       3'h2:
-          \$20  = 25'h178f3b3;
+          \$17  = 25'h178f3b3;
       3'h3:
-          \$20  = 25'h16571a9;
+          \$17  = 25'h16571a9;
       3'h4:
-          \$20  = 25'h1266020;
+          \$17  = 25'h1266020;
       3'h5:
-          \$20  = 25'h15373af;
+          \$17  = 25'h15373af;
       3'h6:
-          \$20  = 25'h12d808e;
+          \$17  = 25'h12d808e;
       3'h7:
-          \$20  = 25'h1eba66f;
+          \$17  = 25'h1eba66f;
     endcase
   end
   always @* begin
@@ -8087,21 +8110,21 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h1:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h2:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h3:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h4:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       3'h5:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h6:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       3'h7:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
     endcase
   end
   always @* begin
@@ -8109,21 +8132,21 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       3'h1:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       3'h2:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       3'h3:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       3'h4:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       3'h5:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       3'h6:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       3'h7:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -8131,576 +8154,589 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       3'h1:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       3'h2:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       3'h3:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       3'h4:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       3'h5:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       3'h6:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       3'h7:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [2:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [2:0];
     end
     if (rst) begin
-      \$82  = 3'h0;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 33'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 33'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 33'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 33'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 33'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 33'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 33'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 21'h000000;
+      \$124  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
-      \$127  = 34'h000000000;
+      \$127  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
-      \$128  = 34'h000000000;
+      \$128  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
-      \$129  = 34'h000000000;
+      \$129  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$135  = rq0_x[20:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 21'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 21'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = rq0_x[20:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[20:17];
     if (rst) begin
-      \$142  = 12'h000;
+      \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 12'h000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 12'h000;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = \$35 [45:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 46'h000000000000;
+      \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 46'h000000000000;
+      \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[20:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 48'h000000000000;
+      \$149  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [45:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -12546,196 +12582,196 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire [50:0] \$100 ;
-  reg [24:0] \$101 ;
-  wire [33:0] \$102 ;
-  wire [24:0] \$103 ;
-  wire [23:0] \$104 ;
-  wire [14:0] \$105 ;
-  wire [34:0] \$106 ;
-  wire [35:0] \$107 ;
-  wire [55:0] \$108 ;
-  wire [56:0] \$109 ;
-  wire [50:0] \$11 ;
-  wire [54:0] \$110 ;
-  wire [58:0] \$111 ;
-  wire [77:0] \$112 ;
-  wire [78:0] \$113 ;
-  wire [48:0] \$114 ;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [54:0] \$100 ;
+  wire [58:0] \$101 ;
+  wire [77:0] \$102 ;
+  wire [78:0] \$103 ;
+  wire [48:0] \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [49:0] \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [50:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [49:0] \$119 ;
-  wire [50:0] \$12 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [50:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$122 ;
+  reg [24:0] \$123 ;
+  wire [33:0] \$124 ;
+  wire [24:0] \$125 ;
+  wire [23:0] \$126 ;
+  wire [14:0] \$127 ;
+  wire [34:0] \$128 ;
+  wire [35:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [4:0] \$132 ;
-  wire [4:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
+  wire [55:0] \$130 ;
+  wire [56:0] \$131 ;
+  wire [54:0] \$132 ;
+  wire [58:0] \$133 ;
+  wire [77:0] \$134 ;
+  wire [78:0] \$135 ;
+  wire [48:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [4:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [4:0] \$140 ;
-  wire \$141 ;
+  wire \$140 ;
+  wire [49:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [50:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [4:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
-  wire [50:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [5:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [31:0] \$159 ;
-  wire [50:0] \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [4:0] \$164 ;
+  wire [4:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg [24:0] \$170 ;
-  reg [24:0] \$171 ;
-  reg [24:0] \$172 ;
-  reg [24:0] \$173 ;
-  reg [24:0] \$174 ;
-  reg [24:0] \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [23:0] \$178 ;
-  reg [16:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [16:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [33:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [24:0] \$187 ;
-  reg [24:0] \$188 ;
-  reg [6:0] \$189 ;
+  wire \$170 ;
+  wire [4:0] \$171 ;
+  wire [4:0] \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [4:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [5:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [16:0] \$190 ;
-  reg [23:0] \$191 ;
-  reg [23:0] \$192 ;
-  reg [23:0] \$193 ;
-  reg [6:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [14:0] \$196 ;
-  reg [14:0] \$197 ;
-  reg [14:0] \$198 ;
-  reg [48:0] \$199 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [48:0] \$200 ;
+  wire \$190 ;
+  wire [31:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  reg \$200 ;
   reg \$201 ;
-  reg \$202 ;
-  reg [50:0] \$203 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
   reg [24:0] \$204 ;
   reg [24:0] \$205 ;
   reg [24:0] \$206 ;
   reg [24:0] \$207 ;
   reg [24:0] \$208 ;
   reg [24:0] \$209 ;
-  wire \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [5:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
-  wire \$22 ;
-  reg [32:0] \$220 ;
-  reg [32:0] \$221 ;
-  reg [32:0] \$222 ;
-  reg [32:0] \$223 ;
-  reg [32:0] \$224 ;
-  reg [32:0] \$225 ;
-  reg [32:0] \$226 ;
-  reg [32:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [32:0] \$229 ;
+  wire [1:0] \$21 ;
+  reg [23:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
+  wire [1:0] \$22 ;
+  reg [24:0] \$220 ;
+  reg [6:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [23:0] \$223 ;
+  reg [23:0] \$224 ;
+  reg [23:0] \$225 ;
+  reg [6:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [14:0] \$228 ;
+  reg [14:0] \$229 ;
   wire \$23 ;
-  reg [32:0] \$230 ;
-  reg [32:0] \$231 ;
-  reg [32:0] \$232 ;
-  reg [32:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [32:0] \$235 ;
-  reg [23:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [33:0] \$239 ;
-  wire \$24 ;
-  reg [33:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [7:0] \$243 ;
+  reg [14:0] \$230 ;
+  reg [48:0] \$231 ;
+  reg [48:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [7:0] \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  reg [24:0] \$24 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [24:0] \$242 ;
+  reg [24:0] \$243 ;
   reg [24:0] \$244 ;
   reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [6:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [23:0] \$249 ;
-  wire \$25 ;
-  reg [23:0] \$250 ;
-  reg [23:0] \$251 ;
-  reg [6:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [14:0] \$254 ;
-  reg [14:0] \$255 ;
-  reg [14:0] \$256 ;
-  reg [48:0] \$257 ;
-  reg [48:0] \$258 ;
-  reg \$259 ;
-  wire \$26 ;
-  reg \$260 ;
-  reg [50:0] \$261 ;
-  reg [24:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [24:0] \$264 ;
-  reg [24:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
-  wire \$27 ;
+  reg [5:0] \$246 ;
+  reg [5:0] \$247 ;
+  reg [5:0] \$248 ;
+  reg [5:0] \$249 ;
+  wire [33:0] \$25 ;
+  reg [5:0] \$250 ;
+  reg [5:0] \$251 ;
+  reg [5:0] \$252 ;
+  reg [5:0] \$253 ;
+  reg [32:0] \$254 ;
+  reg [32:0] \$255 ;
+  reg [32:0] \$256 ;
+  reg [32:0] \$257 ;
+  reg [32:0] \$258 ;
+  reg [32:0] \$259 ;
+  wire [24:0] \$26 ;
+  reg [32:0] \$260 ;
+  reg [32:0] \$261 ;
+  reg [32:0] \$262 ;
+  reg [32:0] \$263 ;
+  reg [32:0] \$264 ;
+  reg [32:0] \$265 ;
+  reg [32:0] \$266 ;
+  reg [32:0] \$267 ;
+  reg [32:0] \$268 ;
+  reg [32:0] \$269 ;
+  wire [23:0] \$27 ;
   reg [23:0] \$270 ;
   reg [16:0] \$271 ;
   reg [16:0] \$272 ;
@@ -12746,7 +12782,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [7:0] \$277 ;
   reg [24:0] \$278 ;
   reg [24:0] \$279 ;
-  wire \$28 ;
+  wire [14:0] \$28 ;
   reg [24:0] \$280 ;
   reg [6:0] \$281 ;
   reg [16:0] \$282 ;
@@ -12757,131 +12793,171 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [7:0] \$287 ;
   reg [14:0] \$288 ;
   reg [14:0] \$289 ;
-  wire [1:0] \$29 ;
+  wire [34:0] \$29 ;
   reg [14:0] \$290 ;
   reg [48:0] \$291 ;
   reg [48:0] \$292 ;
   reg \$293 ;
   reg \$294 ;
-  reg [50:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
+  reg [7:0] \$295 ;
+  reg \$296 ;
+  reg \$297 ;
   reg [24:0] \$298 ;
   reg [24:0] \$299 ;
-  wire [50:0] \$3 ;
-  wire [1:0] \$30 ;
+  wire [7:0] \$3 ;
+  wire [35:0] \$30 ;
   reg [24:0] \$300 ;
   reg [24:0] \$301 ;
   reg [24:0] \$302 ;
   reg [24:0] \$303 ;
-  reg [23:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [23:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [16:0] \$308 ;
   reg [33:0] \$309 ;
-  wire \$31 ;
-  reg [16:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
+  wire [55:0] \$31 ;
+  reg [33:0] \$310 ;
+  reg [33:0] \$311 ;
+  reg [16:0] \$312 ;
+  reg [7:0] \$313 ;
   reg [24:0] \$314 ;
-  reg [6:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [23:0] \$317 ;
-  reg [23:0] \$318 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [6:0] \$317 ;
+  reg [16:0] \$318 ;
   reg [23:0] \$319 ;
-  reg [24:0] \$32 ;
-  reg [6:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [14:0] \$322 ;
-  reg [14:0] \$323 ;
+  wire [56:0] \$32 ;
+  reg [23:0] \$320 ;
+  reg [23:0] \$321 ;
+  reg [6:0] \$322 ;
+  reg [7:0] \$323 ;
   reg [14:0] \$324 ;
-  reg [48:0] \$325 ;
-  reg [48:0] \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg [50:0] \$329 ;
-  wire [33:0] \$33 ;
-  reg [3:0] \$330 ;
-  reg \$331 ;
-  reg [3:0] \$332 ;
-  reg [3:0] \$333 ;
-  reg [3:0] \$334 ;
-  reg \$335 ;
-  reg [31:0] \$336 ;
-  wire [24:0] \$34 ;
-  wire [23:0] \$35 ;
-  wire [14:0] \$36 ;
-  wire [34:0] \$37 ;
-  wire [35:0] \$38 ;
-  wire [55:0] \$39 ;
-  wire [50:0] \$4 ;
-  wire [56:0] \$40 ;
-  wire [54:0] \$41 ;
-  wire [58:0] \$42 ;
-  wire [77:0] \$43 ;
-  wire [78:0] \$44 ;
-  wire [48:0] \$45 ;
+  reg [14:0] \$325 ;
+  reg [14:0] \$326 ;
+  reg [48:0] \$327 ;
+  reg [48:0] \$328 ;
+  reg \$329 ;
+  wire [54:0] \$33 ;
+  reg \$330 ;
+  reg [7:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
+  wire [58:0] \$34 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [23:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [7:0] \$349 ;
+  wire [77:0] \$35 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [6:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg [6:0] \$358 ;
+  reg [7:0] \$359 ;
+  wire [78:0] \$36 ;
+  reg [14:0] \$360 ;
+  reg [14:0] \$361 ;
+  reg [14:0] \$362 ;
+  reg [48:0] \$363 ;
+  reg [48:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire [48:0] \$37 ;
+  reg [3:0] \$370 ;
+  reg \$371 ;
+  reg [3:0] \$372 ;
+  reg [3:0] \$373 ;
+  reg [3:0] \$374 ;
+  reg \$375 ;
+  reg [31:0] \$376 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [49:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [50:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
-  wire [49:0] \$50 ;
+  wire [7:0] \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [50:0] \$53 ;
-  reg [24:0] \$54 ;
-  reg [5:0] \$55 ;
-  reg [32:0] \$56 ;
-  reg [32:0] \$57 ;
-  wire [33:0] \$58 ;
-  wire [24:0] \$59 ;
-  wire \$6 ;
-  wire [23:0] \$60 ;
-  wire [14:0] \$61 ;
-  wire [34:0] \$62 ;
-  wire [35:0] \$63 ;
-  wire [55:0] \$64 ;
-  wire [56:0] \$65 ;
-  wire [54:0] \$66 ;
-  wire [58:0] \$67 ;
-  wire [77:0] \$68 ;
-  wire [78:0] \$69 ;
-  wire [50:0] \$7 ;
-  wire [48:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  reg [24:0] \$56 ;
+  reg [5:0] \$57 ;
+  reg [32:0] \$58 ;
+  reg [32:0] \$59 ;
+  wire [7:0] \$6 ;
+  wire [33:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [23:0] \$62 ;
+  wire [14:0] \$63 ;
+  wire [34:0] \$64 ;
+  wire [35:0] \$65 ;
+  wire [55:0] \$66 ;
+  wire [56:0] \$67 ;
+  wire [54:0] \$68 ;
+  wire [58:0] \$69 ;
+  wire [7:0] \$7 ;
+  wire [77:0] \$70 ;
+  wire [78:0] \$71 ;
+  wire [48:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [49:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [50:0] \$78 ;
-  reg [24:0] \$79 ;
-  wire [50:0] \$8 ;
-  wire [33:0] \$80 ;
-  wire [24:0] \$81 ;
-  wire [23:0] \$82 ;
-  wire [14:0] \$83 ;
-  wire [34:0] \$84 ;
-  wire [35:0] \$85 ;
-  wire [55:0] \$86 ;
-  wire [56:0] \$87 ;
-  wire [54:0] \$88 ;
-  wire [58:0] \$89 ;
+  wire [49:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire [50:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [77:0] \$90 ;
-  wire [78:0] \$91 ;
-  wire [48:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [49:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire \$90 ;
+  reg [24:0] \$91 ;
+  wire [33:0] \$92 ;
+  wire [24:0] \$93 ;
+  wire [23:0] \$94 ;
+  wire [14:0] \$95 ;
+  wire [34:0] \$96 ;
+  wire [35:0] \$97 ;
+  wire [55:0] \$98 ;
+  wire [56:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -12925,7 +13001,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
@@ -12939,6 +13015,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -12954,13 +13031,14 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
-  reg [50:0] rq1_code = 51'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [48:0] rq1_floor = 49'h0000000000000;
   reg [32:0] rq1_half_1 = 33'h000000000;
   reg [32:0] rq1_half_2 = 33'h000000000;
@@ -12990,6 +13068,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -13013,13 +13092,14 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [6:0] rq1_x1_0 = 7'h00;
   reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
-  reg [50:0] rq2_code = 51'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [48:0] rq2_floor = 49'h0000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
@@ -13033,6 +13113,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -13048,13 +13129,14 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [6:0] rq2_x1_0 = 7'h00;
   reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
-  reg [50:0] rq3_code = 51'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [48:0] rq3_floor = 49'h0000000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
@@ -13068,6 +13150,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -13083,6 +13166,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -13117,495 +13201,543 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 51'h000000000007f : rq2_code;
-  assign \$12  = \$9  ? 51'h7ffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 51'h000000000007f : rq3_code;
-  assign \$16  = \$13  ? 51'h7ffffffffff80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 2'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$33  = rq0_x0_0 * rq0_m0_0;
-  assign \$34  = rq0_x0_1 * rq0_m0_1;
-  assign \$35  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$36  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$38  = 1'h0 + \$37 ;
-  assign \$40  = \$38  + \$39 ;
-  assign \$42  = $signed({ 1'h0, \$40  }) + $signed(\$41 );
-  assign \$44  = $signed(\$42 ) + $signed(\$43 );
-  assign \$46  = rq0_rem > 33'h100000000;
-  assign \$47  = rq0_rem == 33'h100000000;
-  assign \$50  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 2'h0 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$25  = rq0_x0_0 * rq0_m0_0;
+  assign \$26  = rq0_x0_1 * rq0_m0_1;
+  assign \$27  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$28  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$30  = 1'h0 + \$29 ;
+  assign \$32  = \$30  + \$31 ;
+  assign \$34  = $signed({ 1'h0, \$32  }) + $signed(\$33 );
+  assign \$36  = $signed(\$34 ) + $signed(\$35 );
+  assign \$38  = rq0_rem > 33'h100000000;
+  assign \$39  = rq0_rem == 33'h100000000;
+  assign \$42  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$49  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$50  = \$47  ? \$48  : \$49 ;
   assign \$51  = rq0_tie & rq0_floor[0];
   assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(\$50 ) + $signed({ 1'h0, \$52  });
-  assign \$58  = rq1_x0_0 * rq1_m0_0;
-  assign \$59  = rq1_x0_1 * rq1_m0_1;
-  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$63  = 1'h0 + \$62 ;
-  assign \$65  = \$63  + \$64 ;
-  assign \$67  = $signed({ 1'h0, \$65  }) + $signed(\$66 );
-  assign \$69  = $signed(\$67 ) + $signed(\$68 );
-  assign \$70  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$71  = rq1_rem > rq1_half_6;
-  assign \$72  = rq1_rem == rq1_half_6;
-  assign \$73  = | rq1_half_6;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$76  = rq1_tie & rq1_floor[0];
-  assign \$77  = rq1_above | \$76 ;
-  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
-  assign \$80  = rq2_x0_0 * rq2_m0_0;
-  assign \$81  = rq2_x0_1 * rq2_m0_1;
-  assign \$82  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$83  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$85  = 1'h0 + \$84 ;
-  assign \$87  = \$85  + \$86 ;
-  assign \$89  = $signed({ 1'h0, \$87  }) + $signed(\$88 );
-  assign \$91  = $signed(\$89 ) + $signed(\$90 );
-  assign \$93  = rq2_rem > 33'h100000000;
-  assign \$94  = rq2_rem == 33'h100000000;
-  assign \$97  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$98  = rq2_tie & rq2_floor[0];
-  assign \$99  = rq2_above | \$98 ;
-  assign \$100  = $signed(\$97 ) + $signed({ 1'h0, \$99  });
-  assign \$102  = rq3_x0_0 * rq3_m0_0;
-  assign \$103  = rq3_x0_1 * rq3_m0_1;
-  assign \$104  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$105  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$107  = 1'h0 + \$106 ;
-  assign \$109  = \$107  + \$108 ;
-  assign \$111  = $signed({ 1'h0, \$109  }) + $signed(\$110 );
-  assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$115  = rq3_rem > 32'd2147483648;
-  assign \$116  = rq3_rem == 32'd2147483648;
-  assign \$119  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$120  = rq3_tie & rq3_floor[0];
-  assign \$121  = rq3_above | \$120 ;
-  assign \$122  = $signed(\$119 ) + $signed({ 1'h0, \$121  });
-  assign \$123  = \$20 [3:0] < 4'ha;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = | q_stored;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$125  & \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = rq_valid_8 & \$129 ;
-  assign \$131  = \$signature__addr  == 4'h8;
-  assign \$132  = \$signature__addr  + 1'h1;
-  assign \$133  = \$131  ? 5'h00 : \$132 ;
-  assign \$134  = ~ o__valid;
-  assign \$135  = \$134  | o__ready;
-  assign \$136  = | q_stored;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = rport__addr == 4'h8;
-  assign \$139  = rport__addr + 1'h1;
-  assign \$140  = \$138  ? 5'h00 : \$139 ;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = | q_stored;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = rq_valid_8 & \$146 ;
-  assign \$148  = q_stored + \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \$148  - \$152 ;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = | q_stored;
-  assign \$157  = \$156  | rq_valid_8;
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$54  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$60  = rq1_x0_0 * rq1_m0_0;
+  assign \$61  = rq1_x0_1 * rq1_m0_1;
+  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$65  = 1'h0 + \$64 ;
+  assign \$67  = \$65  + \$66 ;
+  assign \$69  = $signed({ 1'h0, \$67  }) + $signed(\$68 );
+  assign \$71  = $signed(\$69 ) + $signed(\$70 );
+  assign \$72  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$73  = rq1_rem > rq1_half_6;
+  assign \$74  = rq1_rem == rq1_half_6;
+  assign \$75  = | rq1_half_6;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$84  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$85  = \$82  ? \$83  : \$84 ;
+  assign \$86  = rq1_tie & rq1_floor[0];
+  assign \$87  = rq1_above | \$86 ;
+  assign \$88  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$89  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$90  = \$87  ? \$88  : \$89 ;
+  assign \$92  = rq2_x0_0 * rq2_m0_0;
+  assign \$93  = rq2_x0_1 * rq2_m0_1;
+  assign \$94  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$95  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$97  = 1'h0 + \$96 ;
+  assign \$99  = \$97  + \$98 ;
+  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$105  = rq2_rem > 33'h100000000;
+  assign \$106  = rq2_rem == 33'h100000000;
+  assign \$109  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$110  = rq2_tie & rq2_floor[0];
+  assign \$111  = rq2_above | \$110 ;
+  assign \$112  = $signed(\$109 ) + $signed({ 1'h0, \$111  });
+  assign \$113  = rq2_tie & rq2_floor[0];
+  assign \$114  = rq2_above | \$113 ;
+  assign \$115  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$116  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$117  = \$114  ? \$115  : \$116 ;
+  assign \$118  = rq2_tie & rq2_floor[0];
+  assign \$119  = rq2_above | \$118 ;
+  assign \$120  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$121  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$122  = \$119  ? \$120  : \$121 ;
+  assign \$124  = rq3_x0_0 * rq3_m0_0;
+  assign \$125  = rq3_x0_1 * rq3_m0_1;
+  assign \$126  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$127  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$129  = 1'h0 + \$128 ;
+  assign \$131  = \$129  + \$130 ;
+  assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$137  = rq3_rem > 32'd2147483648;
+  assign \$138  = rq3_rem == 32'd2147483648;
+  assign \$141  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$142  = rq3_tie & rq3_floor[0];
+  assign \$143  = rq3_above | \$142 ;
+  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
+  assign \$145  = rq3_tie & rq3_floor[0];
+  assign \$146  = rq3_above | \$145 ;
+  assign \$147  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$148  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$149  = \$146  ? \$147  : \$148 ;
+  assign \$150  = rq3_tie & rq3_floor[0];
+  assign \$151  = rq3_above | \$150 ;
+  assign \$152  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$153  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$154  = \$151  ? \$152  : \$153 ;
+  assign \$155  = \$12 [3:0] < 4'ha;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = \$158  ? rport__data : q_in;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$157  & \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = rq_valid_8 & \$161 ;
+  assign \$163  = \$signature__addr  == 4'h8;
+  assign \$164  = \$signature__addr  + 1'h1;
+  assign \$165  = \$163  ? 5'h00 : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = rport__addr == 4'h8;
+  assign \$171  = rport__addr + 1'h1;
+  assign \$172  = \$170  ? 5'h00 : \$171 ;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = | q_stored;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = rq_valid_8 & \$178 ;
+  assign \$180  = q_stored + \$179 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = \$180  - \$184 ;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = | q_stored;
+  assign \$189  = \$188  | rq_valid_8;
+  assign \$190  = | q_stored;
+  assign \$191  = \$190  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$160 ;
+    group <= \$192 ;
   always @(posedge clk)
-    rq_valid_1 <= \$161 ;
+    rq_valid_1 <= \$193 ;
   always @(posedge clk)
-    rq_valid_2 <= \$162 ;
+    rq_valid_2 <= \$194 ;
   always @(posedge clk)
-    rq_valid_3 <= \$163 ;
+    rq_valid_3 <= \$195 ;
   always @(posedge clk)
-    rq_valid_4 <= \$164 ;
+    rq_valid_4 <= \$196 ;
   always @(posedge clk)
-    rq_valid_5 <= \$165 ;
+    rq_valid_5 <= \$197 ;
   always @(posedge clk)
-    rq_valid_6 <= \$166 ;
+    rq_valid_6 <= \$198 ;
   always @(posedge clk)
-    rq_valid_7 <= \$167 ;
+    rq_valid_7 <= \$199 ;
   always @(posedge clk)
-    rq_valid_8 <= \$168 ;
+    rq_valid_8 <= \$200 ;
   always @(posedge clk)
-    rq_valid_9 <= \$169 ;
+    rq_valid_9 <= \$201 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$170 ;
+    rq0_mult_1 <= \$202 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$171 ;
+    rq0_mult_2 <= \$203 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$172 ;
+    rq0_mult_3 <= \$204 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$173 ;
+    rq0_mult_4 <= \$205 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$174 ;
+    rq0_mult_5 <= \$206 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$175 ;
+    rq0_mult_6 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$176 ;
+    rq0_mult_7 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$177 ;
+    rq0_mult_8 <= \$209 ;
   always @(posedge clk)
-    rq0_x <= \$178 ;
+    rq0_x <= \$210 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$179 ;
+    rq0_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$180 ;
+    rq0_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$181 ;
+    rq0_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$182 ;
+    rq0_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$183 ;
+    rq0_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$184 ;
+    rq0_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$185 ;
+    rq0_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$186 ;
+    rq0_part0_1 <= \$218 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$187 ;
+    rq0_part0_1_r <= \$219 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$188 ;
+    rq0_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$189 ;
+    rq0_x1_0 <= \$221 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$190 ;
+    rq0_m1_0 <= \$222 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$191 ;
+    rq0_part1_0 <= \$223 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$192 ;
+    rq0_part1_0_r <= \$224 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$193 ;
+    rq0_part1_0_rr <= \$225 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$194 ;
+    rq0_x1_1 <= \$226 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$195 ;
+    rq0_m1_1 <= \$227 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$196 ;
+    rq0_part1_1 <= \$228 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$197 ;
+    rq0_part1_1_r <= \$229 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$198 ;
+    rq0_part1_1_rr <= \$230 ;
   always @(posedge clk)
-    rq0_prod <= \$199 ;
+    rq0_prod <= \$231 ;
   always @(posedge clk)
-    rq0_floor <= \$200 ;
+    rq0_floor <= \$232 ;
   always @(posedge clk)
-    rq0_above <= \$201 ;
+    rq0_above <= \$233 ;
   always @(posedge clk)
-    rq0_tie <= \$202 ;
+    rq0_tie <= \$234 ;
   always @(posedge clk)
-    rq0_code <= \$203 ;
+    rq0_code <= \$235 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$204 ;
+    rq0_under <= \$236 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$205 ;
+    rq0_over <= \$237 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$206 ;
+    rq1_mult_1 <= \$238 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$207 ;
+    rq1_mult_2 <= \$239 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$208 ;
+    rq1_mult_3 <= \$240 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$209 ;
+    rq1_mult_4 <= \$241 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$210 ;
+    rq1_mult_5 <= \$242 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$211 ;
+    rq1_mult_6 <= \$243 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$212 ;
+    rq1_mult_7 <= \$244 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$213 ;
+    rq1_mult_8 <= \$245 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$214 ;
+    rq1_shift_1 <= \$246 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$215 ;
+    rq1_shift_2 <= \$247 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$216 ;
+    rq1_shift_3 <= \$248 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$217 ;
+    rq1_shift_4 <= \$249 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$218 ;
+    rq1_shift_5 <= \$250 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$219 ;
+    rq1_shift_6 <= \$251 ;
   always @(posedge clk)
-    rq1_half_1 <= \$220 ;
+    rq1_shift_7 <= \$252 ;
   always @(posedge clk)
-    rq1_half_2 <= \$221 ;
+    rq1_shift_8 <= \$253 ;
   always @(posedge clk)
-    rq1_half_3 <= \$222 ;
+    rq1_half_1 <= \$254 ;
   always @(posedge clk)
-    rq1_half_4 <= \$223 ;
+    rq1_half_2 <= \$255 ;
   always @(posedge clk)
-    rq1_half_5 <= \$224 ;
+    rq1_half_3 <= \$256 ;
   always @(posedge clk)
-    rq1_half_6 <= \$225 ;
+    rq1_half_4 <= \$257 ;
   always @(posedge clk)
-    rq1_half_7 <= \$226 ;
+    rq1_half_5 <= \$258 ;
   always @(posedge clk)
-    rq1_half_8 <= \$227 ;
+    rq1_half_6 <= \$259 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$228 ;
+    rq1_half_7 <= \$260 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$229 ;
+    rq1_half_8 <= \$261 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$230 ;
+    rq1_mask_1 <= \$262 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$231 ;
+    rq1_mask_2 <= \$263 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$232 ;
+    rq1_mask_3 <= \$264 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$233 ;
+    rq1_mask_4 <= \$265 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$234 ;
+    rq1_mask_5 <= \$266 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$235 ;
+    rq1_mask_6 <= \$267 ;
   always @(posedge clk)
-    rq1_x <= \$236 ;
+    rq1_mask_7 <= \$268 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$237 ;
+    rq1_mask_8 <= \$269 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$238 ;
+    rq1_x <= \$270 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$239 ;
+    rq1_x0_0 <= \$271 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$240 ;
+    rq1_m0_0 <= \$272 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$241 ;
+    rq1_part0_0 <= \$273 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$242 ;
+    rq1_part0_0_r <= \$274 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$243 ;
+    rq1_part0_0_rr <= \$275 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$244 ;
+    rq1_x0_1 <= \$276 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$245 ;
+    rq1_m0_1 <= \$277 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$246 ;
+    rq1_part0_1 <= \$278 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$247 ;
+    rq1_part0_1_r <= \$279 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$248 ;
+    rq1_part0_1_rr <= \$280 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$249 ;
+    rq1_x1_0 <= \$281 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$250 ;
+    rq1_m1_0 <= \$282 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$251 ;
+    rq1_part1_0 <= \$283 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$252 ;
+    rq1_part1_0_r <= \$284 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$253 ;
+    rq1_part1_0_rr <= \$285 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$254 ;
+    rq1_x1_1 <= \$286 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$255 ;
+    rq1_m1_1 <= \$287 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$256 ;
+    rq1_part1_1 <= \$288 ;
   always @(posedge clk)
-    rq1_prod <= \$257 ;
+    rq1_part1_1_r <= \$289 ;
   always @(posedge clk)
-    rq1_floor <= \$258 ;
+    rq1_part1_1_rr <= \$290 ;
   always @(posedge clk)
-    rq1_above <= \$259 ;
+    rq1_prod <= \$291 ;
   always @(posedge clk)
-    rq1_tie <= \$260 ;
+    rq1_floor <= \$292 ;
   always @(posedge clk)
-    rq1_code <= \$261 ;
+    rq1_above <= \$293 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$262 ;
+    rq1_tie <= \$294 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$263 ;
+    rq1_code <= \$295 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$264 ;
+    rq1_under <= \$296 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$265 ;
+    rq1_over <= \$297 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$266 ;
+    rq2_mult_1 <= \$298 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$267 ;
+    rq2_mult_2 <= \$299 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$268 ;
+    rq2_mult_3 <= \$300 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$269 ;
+    rq2_mult_4 <= \$301 ;
   always @(posedge clk)
-    rq2_x <= \$270 ;
+    rq2_mult_5 <= \$302 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$271 ;
+    rq2_mult_6 <= \$303 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$272 ;
+    rq2_mult_7 <= \$304 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$273 ;
+    rq2_mult_8 <= \$305 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$274 ;
+    rq2_x <= \$306 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$275 ;
+    rq2_x0_0 <= \$307 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$276 ;
+    rq2_m0_0 <= \$308 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$277 ;
+    rq2_part0_0 <= \$309 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$278 ;
+    rq2_part0_0_r <= \$310 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$279 ;
+    rq2_part0_0_rr <= \$311 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$280 ;
+    rq2_x0_1 <= \$312 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$281 ;
+    rq2_m0_1 <= \$313 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$282 ;
+    rq2_part0_1 <= \$314 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$283 ;
+    rq2_part0_1_r <= \$315 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$284 ;
+    rq2_part0_1_rr <= \$316 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$285 ;
+    rq2_x1_0 <= \$317 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$286 ;
+    rq2_m1_0 <= \$318 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$287 ;
+    rq2_part1_0 <= \$319 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$288 ;
+    rq2_part1_0_r <= \$320 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$289 ;
+    rq2_part1_0_rr <= \$321 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$290 ;
+    rq2_x1_1 <= \$322 ;
   always @(posedge clk)
-    rq2_prod <= \$291 ;
+    rq2_m1_1 <= \$323 ;
   always @(posedge clk)
-    rq2_floor <= \$292 ;
+    rq2_part1_1 <= \$324 ;
   always @(posedge clk)
-    rq2_above <= \$293 ;
+    rq2_part1_1_r <= \$325 ;
   always @(posedge clk)
-    rq2_tie <= \$294 ;
+    rq2_part1_1_rr <= \$326 ;
   always @(posedge clk)
-    rq2_code <= \$295 ;
+    rq2_prod <= \$327 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$296 ;
+    rq2_floor <= \$328 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$297 ;
+    rq2_above <= \$329 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$298 ;
+    rq2_tie <= \$330 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$299 ;
+    rq2_code <= \$331 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$300 ;
+    rq2_under <= \$332 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$301 ;
+    rq2_over <= \$333 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$302 ;
+    rq3_mult_1 <= \$334 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$303 ;
+    rq3_mult_2 <= \$335 ;
   always @(posedge clk)
-    rq3_x <= \$304 ;
+    rq3_mult_3 <= \$336 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$305 ;
+    rq3_mult_4 <= \$337 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$306 ;
+    rq3_mult_5 <= \$338 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$307 ;
+    rq3_mult_6 <= \$339 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$308 ;
+    rq3_mult_7 <= \$340 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$309 ;
+    rq3_mult_8 <= \$341 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$310 ;
+    rq3_x <= \$342 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$311 ;
+    rq3_x0_0 <= \$343 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$312 ;
+    rq3_m0_0 <= \$344 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$313 ;
+    rq3_part0_0 <= \$345 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$314 ;
+    rq3_part0_0_r <= \$346 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$315 ;
+    rq3_part0_0_rr <= \$347 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$316 ;
+    rq3_x0_1 <= \$348 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$317 ;
+    rq3_m0_1 <= \$349 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$318 ;
+    rq3_part0_1 <= \$350 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$319 ;
+    rq3_part0_1_r <= \$351 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$320 ;
+    rq3_part0_1_rr <= \$352 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$321 ;
+    rq3_x1_0 <= \$353 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$322 ;
+    rq3_m1_0 <= \$354 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$323 ;
+    rq3_part1_0 <= \$355 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$324 ;
+    rq3_part1_0_r <= \$356 ;
   always @(posedge clk)
-    rq3_prod <= \$325 ;
+    rq3_part1_0_rr <= \$357 ;
   always @(posedge clk)
-    rq3_floor <= \$326 ;
+    rq3_x1_1 <= \$358 ;
   always @(posedge clk)
-    rq3_above <= \$327 ;
+    rq3_m1_1 <= \$359 ;
   always @(posedge clk)
-    rq3_tie <= \$328 ;
+    rq3_part1_1 <= \$360 ;
   always @(posedge clk)
-    rq3_code <= \$329 ;
+    rq3_part1_1_r <= \$361 ;
   always @(posedge clk)
-    q_owed <= \$330 ;
+    rq3_part1_1_rr <= \$362 ;
   always @(posedge clk)
-    i__ready <= \$331 ;
+    rq3_prod <= \$363 ;
   always @(posedge clk)
-    \$signature__addr  <= \$332 ;
+    rq3_floor <= \$364 ;
   always @(posedge clk)
-    rport__addr <= \$333 ;
+    rq3_above <= \$365 ;
   always @(posedge clk)
-    q_stored <= \$334 ;
+    rq3_tie <= \$366 ;
   always @(posedge clk)
-    o__valid <= \$335 ;
+    rq3_code <= \$367 ;
   always @(posedge clk)
-    o__payload <= \$336 ;
+    rq3_under <= \$368 ;
+  always @(posedge clk)
+    rq3_over <= \$369 ;
+  always @(posedge clk)
+    q_owed <= \$370 ;
+  always @(posedge clk)
+    i__ready <= \$371 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$372 ;
+  always @(posedge clk)
+    rport__addr <= \$373 ;
+  always @(posedge clk)
+    q_stored <= \$374 ;
+  always @(posedge clk)
+    o__valid <= \$375 ;
+  always @(posedge clk)
+    o__payload <= \$376 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$32  = 25'h1c4b07b;
+          \$24  = 25'h1c4b07b;
       1'h1:
-          \$32  = 25'h198becf;
+          \$24  = 25'h198becf;
     endcase
   end
   always @* begin
@@ -13613,9 +13745,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$54  = 25'h1029d45;
+          \$56  = 25'h1029d45;
       1'h1:
-          \$54  = 25'h1d7984d;
+          \$56  = 25'h1d7984d;
     endcase
   end
   always @* begin
@@ -13623,9 +13755,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$55  = 6'h20;
+          \$57  = 6'h20;
       1'h1:
-          \$55  = 6'h21;
+          \$57  = 6'h21;
     endcase
   end
   always @* begin
@@ -13633,9 +13765,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$56  = 33'h080000000;
+          \$58  = 33'h080000000;
       1'h1:
-          \$56  = 33'h100000000;
+          \$58  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -13643,9 +13775,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$57  = 33'h0ffffffff;
+          \$59  = 33'h0ffffffff;
       1'h1:
-          \$57  = 33'h1ffffffff;
+          \$59  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -13653,9 +13785,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$79  = 25'h1d79fa0;
+          \$91  = 25'h1d79fa0;
       1'h1:
-          \$79  = 25'h17b2b25;
+          \$91  = 25'h17b2b25;
     endcase
   end
   always @* begin
@@ -13663,1267 +13795,1323 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$101  = 25'h1148372;
+          \$123  = 25'h1148372;
       1'h1:
-          \$101  = 25'h10b1e10;
+          \$123  = 25'h10b1e10;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$160  = group;
-    if (\$27 ) begin
-      \$160  = \$30 [0];
+    \$192  = group;
+    if (\$19 ) begin
+      \$192  = \$22 [0];
     end
     if (rst) begin
-      \$160  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$161  = \$31 ;
+    \$193  = \$23 ;
     if (rst) begin
-      \$161  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$162  = rq_valid_1;
+    \$194  = rq_valid_1;
     if (rst) begin
-      \$162  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$163  = rq_valid_2;
+    \$195  = rq_valid_2;
     if (rst) begin
-      \$163  = 1'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$164  = rq_valid_3;
+    \$196  = rq_valid_3;
     if (rst) begin
-      \$164  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$165  = rq_valid_4;
+    \$197  = rq_valid_4;
     if (rst) begin
-      \$165  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$166  = rq_valid_5;
+    \$198  = rq_valid_5;
     if (rst) begin
-      \$166  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$167  = rq_valid_6;
+    \$199  = rq_valid_6;
     if (rst) begin
-      \$167  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$168  = rq_valid_7;
+    \$200  = rq_valid_7;
     if (rst) begin
-      \$168  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$169  = rq_valid_8;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$170  = \$32 ;
-    if (rst) begin
-      \$170  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$171  = rq0_mult_1;
-    if (rst) begin
-      \$171  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$172  = rq0_mult_2;
-    if (rst) begin
-      \$172  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$173  = rq0_mult_3;
-    if (rst) begin
-      \$173  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$174  = rq0_mult_4;
-    if (rst) begin
-      \$174  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$175  = rq0_mult_5;
-    if (rst) begin
-      \$175  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$176  = rq0_mult_6;
-    if (rst) begin
-      \$176  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$177  = rq0_mult_7;
-    if (rst) begin
-      \$177  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$178  = i__payload[23:0];
-    if (rst) begin
-      \$178  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$179  = rq0_x[16:0];
-    if (rst) begin
-      \$179  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$180  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$180  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$181  = \$33 ;
-    if (rst) begin
-      \$181  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$182  = rq0_part0_0;
-    if (rst) begin
-      \$182  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$183  = rq0_part0_0_r;
-    if (rst) begin
-      \$183  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$184  = rq0_x[16:0];
-    if (rst) begin
-      \$184  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$185  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$185  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$186  = \$34 ;
-    if (rst) begin
-      \$186  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$187  = rq0_part0_1;
-    if (rst) begin
-      \$187  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$188  = rq0_part0_1_r;
-    if (rst) begin
-      \$188  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$189  = rq0_x[23:17];
-    if (rst) begin
-      \$189  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$190  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$190  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$191  = \$35 ;
-    if (rst) begin
-      \$191  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$192  = rq0_part1_0;
-    if (rst) begin
-      \$192  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$193  = rq0_part1_0_r;
-    if (rst) begin
-      \$193  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$194  = rq0_x[23:17];
-    if (rst) begin
-      \$194  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$195  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = \$36 ;
-    if (rst) begin
-      \$196  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = rq0_part1_1;
-    if (rst) begin
-      \$197  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = rq0_part1_1_r;
-    if (rst) begin
-      \$198  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = \$44 [48:0];
-    if (rst) begin
-      \$199  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = \$45 ;
-    if (rst) begin
-      \$200  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = \$46 ;
+    \$201  = rq_valid_8;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = \$49 ;
+    \$202  = \$24 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = \$53 ;
+    \$203  = rq0_mult_1;
     if (rst) begin
-      \$203  = 51'h0000000000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = \$54 ;
+    \$204  = rq0_mult_2;
     if (rst) begin
       \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq1_mult_1;
+    \$205  = rq0_mult_3;
     if (rst) begin
       \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = rq1_mult_2;
+    \$206  = rq0_mult_4;
     if (rst) begin
       \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = rq1_mult_3;
+    \$207  = rq0_mult_5;
     if (rst) begin
       \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = rq1_mult_4;
+    \$208  = rq0_mult_6;
     if (rst) begin
       \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = rq1_mult_5;
+    \$209  = rq0_mult_7;
     if (rst) begin
       \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = rq1_mult_6;
+    \$210  = i__payload[23:0];
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = rq1_mult_7;
+    \$211  = rq0_x[16:0];
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = \$55 ;
+    \$212  = rq0_mult_1[16:0];
     if (rst) begin
-      \$212  = 6'h00;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = rq1_shift_1;
+    \$213  = \$25 ;
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = rq1_shift_2;
+    \$214  = rq0_part0_0;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = rq1_shift_3;
+    \$215  = rq0_part0_0_r;
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = rq1_shift_4;
+    \$216  = rq0_x[16:0];
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = rq1_shift_5;
+    \$217  = rq0_mult_1[24:17];
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = rq1_shift_6;
+    \$218  = \$26 ;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = rq1_shift_7;
+    \$219  = rq0_part0_1;
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = \$56 ;
+    \$220  = rq0_part0_1_r;
     if (rst) begin
-      \$220  = 33'h000000000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = rq1_half_1;
+    \$221  = rq0_x[23:17];
     if (rst) begin
-      \$221  = 33'h000000000;
+      \$221  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = rq1_half_2;
+    \$222  = rq0_mult_1[16:0];
     if (rst) begin
-      \$222  = 33'h000000000;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = rq1_half_3;
+    \$223  = \$27 ;
     if (rst) begin
-      \$223  = 33'h000000000;
+      \$223  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = rq1_half_4;
+    \$224  = rq0_part1_0;
     if (rst) begin
-      \$224  = 33'h000000000;
+      \$224  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = rq1_half_5;
+    \$225  = rq0_part1_0_r;
     if (rst) begin
-      \$225  = 33'h000000000;
+      \$225  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = rq1_half_6;
+    \$226  = rq0_x[23:17];
     if (rst) begin
-      \$226  = 33'h000000000;
+      \$226  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = rq1_half_7;
+    \$227  = rq0_mult_1[24:17];
     if (rst) begin
-      \$227  = 33'h000000000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = \$57 ;
+    \$228  = \$28 ;
     if (rst) begin
-      \$228  = 33'h000000000;
+      \$228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = rq1_mask_1;
+    \$229  = rq0_part1_1;
     if (rst) begin
-      \$229  = 33'h000000000;
+      \$229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = rq1_mask_2;
+    \$230  = rq0_part1_1_r;
     if (rst) begin
-      \$230  = 33'h000000000;
+      \$230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = rq1_mask_3;
+    \$231  = \$36 [48:0];
     if (rst) begin
-      \$231  = 33'h000000000;
+      \$231  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = rq1_mask_4;
+    \$232  = \$37 ;
     if (rst) begin
-      \$232  = 33'h000000000;
+      \$232  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = rq1_mask_5;
+    \$233  = \$38 ;
     if (rst) begin
-      \$233  = 33'h000000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = rq1_mask_6;
+    \$234  = \$41 ;
     if (rst) begin
-      \$234  = 33'h000000000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = rq1_mask_7;
+    \$235  = \$45 [7:0];
     if (rst) begin
-      \$235  = 33'h000000000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = i__payload[47:24];
+    \$236  = \$50 ;
     if (rst) begin
-      \$236  = 24'h000000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = rq1_x[16:0];
+    \$237  = \$55 ;
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = rq1_mult_1[16:0];
+    \$238  = \$56 ;
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = \$58 ;
+    \$239  = rq1_mult_1;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = rq1_part0_0;
+    \$240  = rq1_mult_2;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq1_part0_0_r;
+    \$241  = rq1_mult_3;
     if (rst) begin
-      \$241  = 34'h000000000;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = rq1_x[16:0];
+    \$242  = rq1_mult_4;
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = rq1_mult_1[24:17];
+    \$243  = rq1_mult_5;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$59 ;
+    \$244  = rq1_mult_6;
     if (rst) begin
       \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = rq1_part0_1;
+    \$245  = rq1_mult_7;
     if (rst) begin
       \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = rq1_part0_1_r;
+    \$246  = \$57 ;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = rq1_x[23:17];
+    \$247  = rq1_shift_1;
     if (rst) begin
-      \$247  = 7'h00;
+      \$247  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = rq1_mult_1[16:0];
+    \$248  = rq1_shift_2;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = \$60 ;
+    \$249  = rq1_shift_3;
     if (rst) begin
-      \$249  = 24'h000000;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = rq1_part1_0;
+    \$250  = rq1_shift_4;
     if (rst) begin
-      \$250  = 24'h000000;
+      \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = rq1_part1_0_r;
+    \$251  = rq1_shift_5;
     if (rst) begin
-      \$251  = 24'h000000;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = rq1_x[23:17];
+    \$252  = rq1_shift_6;
     if (rst) begin
-      \$252  = 7'h00;
+      \$252  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq1_mult_1[24:17];
+    \$253  = rq1_shift_7;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = \$61 ;
+    \$254  = \$58 ;
     if (rst) begin
-      \$254  = 15'h0000;
+      \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = rq1_part1_1;
+    \$255  = rq1_half_1;
     if (rst) begin
-      \$255  = 15'h0000;
+      \$255  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = rq1_part1_1_r;
+    \$256  = rq1_half_2;
     if (rst) begin
-      \$256  = 15'h0000;
+      \$256  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = \$69 [48:0];
+    \$257  = rq1_half_3;
     if (rst) begin
-      \$257  = 49'h0000000000000;
+      \$257  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = \$70 ;
+    \$258  = rq1_half_4;
     if (rst) begin
-      \$258  = 49'h0000000000000;
+      \$258  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = \$71 ;
+    \$259  = rq1_half_5;
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = \$74 ;
+    \$260  = rq1_half_6;
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = \$78 ;
+    \$261  = rq1_half_7;
     if (rst) begin
-      \$261  = 51'h0000000000000;
+      \$261  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = \$79 ;
+    \$262  = \$59 ;
     if (rst) begin
-      \$262  = 25'h0000000;
+      \$262  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = rq2_mult_1;
+    \$263  = rq1_mask_1;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = rq2_mult_2;
+    \$264  = rq1_mask_2;
     if (rst) begin
-      \$264  = 25'h0000000;
+      \$264  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = rq2_mult_3;
+    \$265  = rq1_mask_3;
     if (rst) begin
-      \$265  = 25'h0000000;
+      \$265  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = rq2_mult_4;
+    \$266  = rq1_mask_4;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = rq2_mult_5;
+    \$267  = rq1_mask_5;
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = rq2_mult_6;
+    \$268  = rq1_mask_6;
     if (rst) begin
-      \$268  = 25'h0000000;
+      \$268  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = rq2_mult_7;
+    \$269  = rq1_mask_7;
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = i__payload[71:48];
+    \$270  = i__payload[47:24];
     if (rst) begin
       \$270  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$271  = rq2_x[16:0];
+    \$271  = rq1_x[16:0];
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$272  = rq2_mult_1[16:0];
+    \$272  = rq1_mult_1[16:0];
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$273  = \$80 ;
+    \$273  = \$60 ;
     if (rst) begin
       \$273  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$274  = rq2_part0_0;
+    \$274  = rq1_part0_0;
     if (rst) begin
       \$274  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$275  = rq2_part0_0_r;
+    \$275  = rq1_part0_0_r;
     if (rst) begin
       \$275  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$276  = rq2_x[16:0];
+    \$276  = rq1_x[16:0];
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$277  = rq2_mult_1[24:17];
+    \$277  = rq1_mult_1[24:17];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$278  = \$81 ;
+    \$278  = \$61 ;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$279  = rq2_part0_1;
+    \$279  = rq1_part0_1;
     if (rst) begin
       \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$280  = rq2_part0_1_r;
+    \$280  = rq1_part0_1_r;
     if (rst) begin
       \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$281  = rq2_x[23:17];
+    \$281  = rq1_x[23:17];
     if (rst) begin
       \$281  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$282  = rq2_mult_1[16:0];
+    \$282  = rq1_mult_1[16:0];
     if (rst) begin
       \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$283  = \$82 ;
+    \$283  = \$62 ;
     if (rst) begin
       \$283  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$284  = rq2_part1_0;
+    \$284  = rq1_part1_0;
     if (rst) begin
       \$284  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$285  = rq2_part1_0_r;
+    \$285  = rq1_part1_0_r;
     if (rst) begin
       \$285  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$286  = rq2_x[23:17];
+    \$286  = rq1_x[23:17];
     if (rst) begin
       \$286  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$287  = rq2_mult_1[24:17];
+    \$287  = rq1_mult_1[24:17];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$288  = \$83 ;
+    \$288  = \$63 ;
     if (rst) begin
       \$288  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$289  = rq2_part1_1;
+    \$289  = rq1_part1_1;
     if (rst) begin
       \$289  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$290  = rq2_part1_1_r;
+    \$290  = rq1_part1_1_r;
     if (rst) begin
       \$290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$291  = \$91 [48:0];
+    \$291  = \$71 [48:0];
     if (rst) begin
       \$291  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$292  = \$92 ;
+    \$292  = \$72 ;
     if (rst) begin
       \$292  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$293  = \$93 ;
+    \$293  = \$73 ;
     if (rst) begin
       \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$294  = \$96 ;
+    \$294  = \$76 ;
     if (rst) begin
       \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$295  = \$100 ;
+    \$295  = \$80 [7:0];
     if (rst) begin
-      \$295  = 51'h0000000000000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$296  = \$101 ;
+    \$296  = \$85 ;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$297  = rq3_mult_1;
+    \$297  = \$90 ;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$298  = rq3_mult_2;
+    \$298  = \$91 ;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$299  = rq3_mult_3;
+    \$299  = rq2_mult_1;
     if (rst) begin
       \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$300  = rq3_mult_4;
+    \$300  = rq2_mult_2;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$301  = rq3_mult_5;
+    \$301  = rq2_mult_3;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$302  = rq3_mult_6;
+    \$302  = rq2_mult_4;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$303  = rq3_mult_7;
+    \$303  = rq2_mult_5;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$304  = i__payload[95:72];
+    \$304  = rq2_mult_6;
     if (rst) begin
-      \$304  = 24'h000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$305  = rq3_x[16:0];
+    \$305  = rq2_mult_7;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$306  = rq3_mult_1[16:0];
+    \$306  = i__payload[71:48];
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$307  = \$102 ;
+    \$307  = rq2_x[16:0];
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$308  = rq3_part0_0;
+    \$308  = rq2_mult_1[16:0];
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$309  = rq3_part0_0_r;
+    \$309  = \$92 ;
     if (rst) begin
       \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$310  = rq3_x[16:0];
+    \$310  = rq2_part0_0;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$311  = rq3_mult_1[24:17];
+    \$311  = rq2_part0_0_r;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$312  = \$103 ;
+    \$312  = rq2_x[16:0];
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$313  = rq3_part0_1;
+    \$313  = rq2_mult_1[24:17];
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$314  = rq3_part0_1_r;
+    \$314  = \$93 ;
     if (rst) begin
       \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$315  = rq3_x[23:17];
+    \$315  = rq2_part0_1;
     if (rst) begin
-      \$315  = 7'h00;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$316  = rq3_mult_1[16:0];
+    \$316  = rq2_part0_1_r;
     if (rst) begin
-      \$316  = 17'h00000;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$317  = \$104 ;
+    \$317  = rq2_x[23:17];
     if (rst) begin
-      \$317  = 24'h000000;
+      \$317  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$318  = rq3_part1_0;
+    \$318  = rq2_mult_1[16:0];
     if (rst) begin
-      \$318  = 24'h000000;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$319  = rq3_part1_0_r;
+    \$319  = \$94 ;
     if (rst) begin
       \$319  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$320  = rq3_x[23:17];
+    \$320  = rq2_part1_0;
     if (rst) begin
-      \$320  = 7'h00;
+      \$320  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$321  = rq3_mult_1[24:17];
+    \$321  = rq2_part1_0_r;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$322  = \$105 ;
+    \$322  = rq2_x[23:17];
     if (rst) begin
-      \$322  = 15'h0000;
+      \$322  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$323  = rq3_part1_1;
+    \$323  = rq2_mult_1[24:17];
     if (rst) begin
-      \$323  = 15'h0000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$324  = rq3_part1_1_r;
+    \$324  = \$95 ;
     if (rst) begin
       \$324  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$325  = \$113 [48:0];
+    \$325  = rq2_part1_1;
     if (rst) begin
-      \$325  = 49'h0000000000000;
+      \$325  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$326  = \$114 ;
+    \$326  = rq2_part1_1_r;
     if (rst) begin
-      \$326  = 49'h0000000000000;
+      \$326  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$327  = \$115 ;
+    \$327  = \$103 [48:0];
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$328  = \$118 ;
+    \$328  = \$104 ;
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$329  = \$122 ;
+    \$329  = \$105 ;
     if (rst) begin
-      \$329  = 51'h0000000000000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$330  = \$20 [3:0];
+    \$330  = \$108 ;
     if (rst) begin
-      \$330  = 4'h0;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$331  = \$123 ;
+    \$331  = \$112 [7:0];
     if (rst) begin
-      \$331  = 1'h1;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$332  = \$signature__addr ;
-    if (\$130 ) begin
-      \$332  = \$133 [3:0];
-    end
+    \$332  = \$117 ;
     if (rst) begin
-      \$332  = 4'h0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$333  = rport__addr;
-    if (\$137 ) begin
-      \$333  = \$140 [3:0];
-    end
+    \$333  = \$122 ;
     if (rst) begin
-      \$333  = 4'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$334  = \$153 [3:0];
+    \$334  = \$123 ;
     if (rst) begin
-      \$334  = 4'h0;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$335  = o__valid;
-    if (\$155 ) begin
-      \$335  = \$157 ;
-    end
+    \$335  = rq3_mult_1;
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$336  = o__payload;
-    if (\$155 ) begin
-      \$336  = \$159 ;
+    \$336  = rq3_mult_2;
+    if (rst) begin
+      \$336  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$337  = rq3_mult_3;
+    if (rst) begin
+      \$337  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$338  = rq3_mult_4;
+    if (rst) begin
+      \$338  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$339  = rq3_mult_5;
+    if (rst) begin
+      \$339  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$340  = rq3_mult_6;
+    if (rst) begin
+      \$340  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$341  = rq3_mult_7;
+    if (rst) begin
+      \$341  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$342  = i__payload[95:72];
+    if (rst) begin
+      \$342  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$343  = rq3_x[16:0];
+    if (rst) begin
+      \$343  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$344  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$344  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$345  = \$124 ;
+    if (rst) begin
+      \$345  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$346  = rq3_part0_0;
+    if (rst) begin
+      \$346  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$347  = rq3_part0_0_r;
+    if (rst) begin
+      \$347  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$348  = rq3_x[16:0];
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$349  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$349  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$350  = \$125 ;
+    if (rst) begin
+      \$350  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$351  = rq3_part0_1;
+    if (rst) begin
+      \$351  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$352  = rq3_part0_1_r;
+    if (rst) begin
+      \$352  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$353  = rq3_x[23:17];
+    if (rst) begin
+      \$353  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$354  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$354  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$355  = \$126 ;
+    if (rst) begin
+      \$355  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$356  = rq3_part1_0;
+    if (rst) begin
+      \$356  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$357  = rq3_part1_0_r;
+    if (rst) begin
+      \$357  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$358  = rq3_x[23:17];
+    if (rst) begin
+      \$358  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$359  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$360  = \$127 ;
+    if (rst) begin
+      \$360  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$361  = rq3_part1_1;
+    if (rst) begin
+      \$361  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$362  = rq3_part1_1_r;
+    if (rst) begin
+      \$362  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$363  = \$135 [48:0];
+    if (rst) begin
+      \$363  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$364  = \$136 ;
+    if (rst) begin
+      \$364  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$365  = \$137 ;
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$366  = \$140 ;
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$367  = \$144 [7:0];
+    if (rst) begin
+      \$367  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$368  = \$149 ;
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$369  = \$154 ;
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$370  = \$12 [3:0];
+    if (rst) begin
+      \$370  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$371  = \$155 ;
+    if (rst) begin
+      \$371  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$372  = \$signature__addr ;
+    if (\$162 ) begin
+      \$372  = \$165 [3:0];
     end
     if (rst) begin
-      \$336  = 32'd0;
+      \$372  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$373  = rport__addr;
+    if (\$169 ) begin
+      \$373  = \$172 [3:0];
+    end
+    if (rst) begin
+      \$373  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$374  = \$185 [3:0];
+    if (rst) begin
+      \$374  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$375  = o__valid;
+    if (\$187 ) begin
+      \$375  = \$189 ;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$376  = o__payload;
+    if (\$187 ) begin
+      \$376  = \$191 ;
+    end
+    if (rst) begin
+      \$376  = 32'd0;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -14939,42 +15127,42 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
   assign rq0_rem[48:33] = 16'h0000;
   assign rq0_rem[32:0] = rq0_prod[32:0];
   assign rq2_rem[48:33] = 16'h0000;
   assign rq2_rem[32:0] = rq2_prod[32:0];
   assign rq3_rem[48:32] = 17'h00000;
   assign rq3_rem[31:0] = rq3_prod[31:0];
-  assign \$28  = group;
-  assign \$37  = { 1'h0, rq0_part0_0_rr };
-  assign \$39  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$41  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$43  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$45  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$48  = 1'h1;
-  assign \$49  = \$47 ;
-  assign \$62  = { 1'h0, rq1_part0_0_rr };
-  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$66  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$84  = { 1'h0, rq2_part0_0_rr };
-  assign \$86  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$88  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$90  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$92  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:33] };
-  assign \$95  = 1'h1;
-  assign \$96  = \$94 ;
-  assign \$106  = { 1'h0, rq3_part0_0_rr };
-  assign \$108  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$110  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$112  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
-  assign \$114  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:32] };
-  assign \$117  = 1'h1;
-  assign \$118  = \$116 ;
+  assign \$20  = group;
+  assign \$29  = { 1'h0, rq0_part0_0_rr };
+  assign \$31  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$33  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$35  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$37  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$40  = 1'h1;
+  assign \$41  = \$39 ;
+  assign \$64  = { 1'h0, rq1_part0_0_rr };
+  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$96  = { 1'h0, rq2_part0_0_rr };
+  assign \$98  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$100  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$102  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$104  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:33] };
+  assign \$107  = 1'h1;
+  assign \$108  = \$106 ;
+  assign \$128  = { 1'h0, rq3_part0_0_rr };
+  assign \$130  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$132  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$134  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$136  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:32] };
+  assign \$139  = 1'h1;
+  assign \$140  = \$138 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -18505,24 +18693,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [34:0] \$108 ;
-  reg [34:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [34:0] \$110 ;
-  reg [34:0] \$111 ;
-  reg [34:0] \$112 ;
-  reg [34:0] \$113 ;
-  reg [34:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [34:0] \$115 ;
   reg [34:0] \$116 ;
   reg [34:0] \$117 ;
@@ -18533,91 +18721,100 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [34:0] \$121 ;
   reg [34:0] \$122 ;
   reg [34:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [33:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  reg [34:0] \$124 ;
+  reg [34:0] \$125 ;
+  reg [34:0] \$126 ;
+  reg [34:0] \$127 ;
+  reg [34:0] \$128 ;
+  reg [34:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [6:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [23:0] \$138 ;
-  reg [23:0] \$139 ;
-  wire \$14 ;
-  reg [6:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [14:0] \$142 ;
-  reg [14:0] \$143 ;
-  reg [14:0] \$144 ;
-  reg [48:0] \$145 ;
-  reg [48:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [50:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [34:0] \$130 ;
+  reg [23:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [3:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [6:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [23:0] \$144 ;
+  reg [23:0] \$145 ;
+  reg [23:0] \$146 ;
+  reg [6:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [14:0] \$149 ;
+  wire [3:0] \$15 ;
+  reg [14:0] \$150 ;
+  reg [14:0] \$151 ;
+  reg [48:0] \$152 ;
+  reg [48:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [3:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [34:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [34:0] \$22 ;
-  reg [34:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [23:0] \$26 ;
-  wire [14:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [50:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [54:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [77:0] \$34 ;
-  wire [78:0] \$35 ;
-  wire [48:0] \$36 ;
+  reg [34:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [23:0] \$23 ;
+  wire [14:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [54:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [77:0] \$31 ;
+  wire [78:0] \$32 ;
+  wire [48:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [49:0] \$38 ;
   wire \$39 ;
-  wire [50:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [49:0] \$41 ;
+  wire [50:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [50:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -18626,40 +18823,40 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [2:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [2:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -18695,7 +18892,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [34:0] rq0_half_1 = 35'h000000000;
   reg [34:0] rq0_half_2 = 35'h000000000;
@@ -18725,6 +18922,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -18748,6 +18946,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -18778,254 +18977,266 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 3'h7;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 4'h0 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(3'h2) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 3'h7;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 4'h0 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(3'h2) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(9'h17d);
+  assign \$45  = $signed(rq0_floor) < $signed(9'h17e);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(8'h7c);
+  assign \$50  = $signed(rq0_floor) > $signed(8'h7d);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$20  = 25'h10649e6;
+          \$17  = 25'h10649e6;
       3'h1:
-          \$20  = 25'h1c3afa6;
+          \$17  = 25'h1c3afa6;
       3'h2:
-          \$20  = 25'h1a0e885;
+          \$17  = 25'h1a0e885;
       3'h3:
-          \$20  = 25'h158a468;
+          \$17  = 25'h158a468;
       3'h4:
-          \$20  = 25'h13a7537;
+          \$17  = 25'h13a7537;
       3'h5:
-          \$20  = 25'h15f1ac5;
+          \$17  = 25'h15f1ac5;
       3'h6:
-          \$20  = 25'h15c0f37;
+          \$17  = 25'h15c0f37;
       3'h7:
-          \$20  = 25'h1626c0e;
+          \$17  = 25'h1626c0e;
     endcase
   end
   always @* begin
@@ -19033,21 +19244,21 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       3'h1:
-          \$21  = 6'h23;
+          \$18  = 6'h23;
       3'h2:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       3'h3:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       3'h4:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       3'h5:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       3'h6:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       3'h7:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
     endcase
   end
   always @* begin
@@ -19055,21 +19266,21 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$22  = 35'h100000000;
+          \$19  = 35'h100000000;
       3'h1:
-          \$22  = 35'h400000000;
+          \$19  = 35'h400000000;
       3'h2:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       3'h3:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       3'h4:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       3'h5:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       3'h6:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
       3'h7:
-          \$22  = 35'h200000000;
+          \$19  = 35'h200000000;
     endcase
   end
   always @* begin
@@ -19077,576 +19288,589 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$23  = 35'h1ffffffff;
+          \$20  = 35'h1ffffffff;
       3'h1:
-          \$23  = 35'h7ffffffff;
+          \$20  = 35'h7ffffffff;
       3'h2:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       3'h3:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       3'h4:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       3'h5:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       3'h6:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
       3'h7:
-          \$23  = 35'h3ffffffff;
+          \$20  = 35'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [2:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [2:0];
     end
     if (rst) begin
-      \$82  = 3'h0;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 35'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 35'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 35'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 35'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 35'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 35'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 35'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
-      \$127  = 34'h000000000;
+      \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
-      \$128  = 34'h000000000;
+      \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
-      \$129  = 34'h000000000;
+      \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq0_x[23:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 7'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 24'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 24'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = rq0_x[23:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 7'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[23:17];
     if (rst) begin
-      \$142  = 15'h0000;
+      \$142  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 15'h0000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 15'h0000;
+      \$144  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = \$35 [48:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 49'h0000000000000;
+      \$145  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 49'h0000000000000;
+      \$146  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[23:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 51'h0000000000000;
+      \$149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [48:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19654,59 +19878,69 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [16:0] \$102 ;
-  reg [33:0] \$103 ;
-  reg [7:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
   reg [8:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [19:0] \$107 ;
-  reg [19:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [16:0] \$109 ;
   wire \$11 ;
-  reg [14:0] \$110 ;
-  reg [14:0] \$111 ;
-  reg [31:0] \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [16:0] \$110 ;
+  reg [33:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [19:0] \$115 ;
+  reg [19:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [14:0] \$118 ;
+  reg [14:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [31:0] \$120 ;
   reg \$121 ;
-  reg [34:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [17:0] \$124 ;
-  reg [17:0] \$125 ;
-  reg [17:0] \$126 ;
-  reg [16:0] \$127 ;
-  reg [17:0] \$128 ;
-  reg [17:0] \$129 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [17:0] \$130 ;
-  reg \$131 ;
-  reg [1:0] \$132 ;
-  reg [1:0] \$133 ;
-  reg [1:0] \$134 ;
-  reg [32:0] \$135 ;
-  reg [32:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [34:0] \$139 ;
+  reg [34:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [17:0] \$132 ;
+  reg [17:0] \$133 ;
+  reg [17:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [17:0] \$136 ;
+  reg [17:0] \$137 ;
+  reg [17:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [7:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg \$142 ;
-  reg [3:0] \$143 ;
-  reg [3:0] \$144 ;
-  reg [4:0] \$145 ;
+  reg [1:0] \$140 ;
+  reg [1:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [32:0] \$143 ;
+  reg [32:0] \$144 ;
+  reg \$145 ;
   reg \$146 ;
   reg [7:0] \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [8:0] \$15 ;
+  reg [7:0] \$150 ;
+  reg [4:0] \$151 ;
+  reg \$152 ;
+  reg [3:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg [4:0] \$155 ;
+  reg \$156 ;
+  reg [7:0] \$157 ;
   wire [24:0] \$16 ;
   wire [16:0] \$17 ;
   wire [25:0] \$18 ;
@@ -19745,60 +19979,60 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [34:0] \$50 ;
-  wire [34:0] \$51 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [7:0] \$58 ;
+  wire [7:0] \$59 ;
   wire [6:0] \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [4:0] \$68 ;
+  wire \$68 ;
   wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [5:0] \$77 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [6:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [5:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg \$89 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg [7:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [24:0] \$98 ;
-  reg [24:0] \$99 ;
+  wire [6:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -19864,9 +20098,10 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [34:0] rq0_code = 35'h000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [32:0] rq0_floor = 33'h000000000;
   reg [7:0] rq0_out = 8'h00;
+  reg rq0_over = 1'h0;
   reg [17:0] rq0_part0_0 = 18'h00000;
   reg [17:0] rq0_part0_0_r = 18'h00000;
   reg [17:0] rq0_part0_0_rr = 18'h00000;
@@ -19879,6 +20114,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [32:0] rq0_prod = 33'h000000000;
   wire [32:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [34:0] rq0_x = 35'h000000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x1_0 = 17'h00000;
@@ -20218,588 +20454,614 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$45  = rq0_tie & rq0_floor[0];
   assign \$46  = rq0_above | \$45 ;
   assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = $signed(rq0_code) < $signed(8'h80);
-  assign \$49  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$50  = \$49  ? 35'h00000007f : rq0_code;
-  assign \$51  = \$48  ? 35'h7ffffff80 : \$50 ;
-  assign \$52  = \$6 [4:0] < 5'h11;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_9 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'hf;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'hf;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_9 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(rq0_floor) < $signed(8'h82);
+  assign \$51  = $signed(rq0_floor) < $signed(8'h83);
+  assign \$52  = \$49  ? \$50  : \$51 ;
+  assign \$53  = rq0_tie & rq0_floor[0];
+  assign \$54  = rq0_above | \$53 ;
+  assign \$55  = $signed(rq0_floor) > $signed(9'h081);
+  assign \$56  = $signed(rq0_floor) > $signed(9'h082);
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign \$58  = rq0_over ? 8'h7f : rq0_code;
+  assign \$59  = rq0_under ? 8'h80 : \$58 ;
+  assign \$60  = \$6 [4:0] < 5'h11;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'hf;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'hf;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
   assign \$78  = ~ o__valid;
   assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_9;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_1 <= \$89 ;
+    add_valid_1 <= \$97 ;
   always @(posedge clk)
-    add_valid_2 <= \$90 ;
+    add_valid_2 <= \$98 ;
   always @(posedge clk)
-    add_valid_3 <= \$91 ;
+    add_valid_3 <= \$99 ;
   always @(posedge clk)
-    add_valid_4 <= \$92 ;
+    add_valid_4 <= \$100 ;
   always @(posedge clk)
-    add_valid_5 <= \$93 ;
+    add_valid_5 <= \$101 ;
   always @(posedge clk)
-    add_valid_6 <= \$94 ;
+    add_valid_6 <= \$102 ;
   always @(posedge clk)
-    add0_a_in <= \$95 ;
+    add0_a_in <= \$103 ;
   always @(posedge clk)
-    add0_a_off <= \$96 ;
+    add0_a_off <= \$104 ;
   always @(posedge clk)
-    add0_a_off0 <= \$97 ;
+    add0_a_off0 <= \$105 ;
   always @(posedge clk)
-    add0_a_part0 <= \$98 ;
+    add0_a_part0 <= \$106 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$99 ;
+    add0_a_part0_r <= \$107 ;
   always @(posedge clk)
-    add0_a_off1 <= \$100 ;
+    add0_a_off1 <= \$108 ;
   always @(posedge clk)
-    add0_a_part1 <= \$101 ;
+    add0_a_part1 <= \$109 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$102 ;
+    add0_a_part1_r <= \$110 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$103 ;
+    add0_a_rescaled <= \$111 ;
   always @(posedge clk)
-    add0_b_in <= \$104 ;
+    add0_b_in <= \$112 ;
   always @(posedge clk)
-    add0_b_off <= \$105 ;
+    add0_b_off <= \$113 ;
   always @(posedge clk)
-    add0_b_off0 <= \$106 ;
+    add0_b_off0 <= \$114 ;
   always @(posedge clk)
-    add0_b_part0 <= \$107 ;
+    add0_b_part0 <= \$115 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$108 ;
+    add0_b_part0_r <= \$116 ;
   always @(posedge clk)
-    add0_b_off1 <= \$109 ;
+    add0_b_off1 <= \$117 ;
   always @(posedge clk)
-    add0_b_part1 <= \$110 ;
+    add0_b_part1 <= \$118 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$111 ;
+    add0_b_part1_r <= \$119 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$112 ;
+    add0_b_rescaled <= \$120 ;
   always @(posedge clk)
-    rq_valid_1 <= \$113 ;
+    rq_valid_1 <= \$121 ;
   always @(posedge clk)
-    rq_valid_2 <= \$114 ;
+    rq_valid_2 <= \$122 ;
   always @(posedge clk)
-    rq_valid_3 <= \$115 ;
+    rq_valid_3 <= \$123 ;
   always @(posedge clk)
-    rq_valid_4 <= \$116 ;
+    rq_valid_4 <= \$124 ;
   always @(posedge clk)
-    rq_valid_5 <= \$117 ;
+    rq_valid_5 <= \$125 ;
   always @(posedge clk)
-    rq_valid_6 <= \$118 ;
+    rq_valid_6 <= \$126 ;
   always @(posedge clk)
-    rq_valid_7 <= \$119 ;
+    rq_valid_7 <= \$127 ;
   always @(posedge clk)
-    rq_valid_8 <= \$120 ;
+    rq_valid_8 <= \$128 ;
   always @(posedge clk)
-    rq_valid_9 <= \$121 ;
+    rq_valid_9 <= \$129 ;
   always @(posedge clk)
-    rq0_x <= \$122 ;
+    rq0_x <= \$130 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$123 ;
+    rq0_x0_0 <= \$131 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$124 ;
+    rq0_part0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$125 ;
+    rq0_part0_0_r <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$126 ;
+    rq0_part0_0_rr <= \$134 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_x1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$128 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$129 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$130 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$131 ;
+    rq0_x2_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$132 ;
+    rq0_part2_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$133 ;
+    rq0_part2_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$134 ;
+    rq0_part2_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_prod <= \$143 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_floor <= \$144 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_above <= \$145 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_tie <= \$146 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_code <= \$147 ;
   always @(posedge clk)
-    rq0_out <= \$140 ;
+    rq0_under <= \$148 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    rq0_over <= \$149 ;
   always @(posedge clk)
-    q_room <= \$142 ;
+    rq0_out <= \$150 ;
   always @(posedge clk)
-    \$signature__addr  <= \$143 ;
+    q_owed <= \$151 ;
   always @(posedge clk)
-    rport__addr <= \$144 ;
+    q_room <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$145 ;
+    \$signature__addr  <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$146 ;
+    rport__addr <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$147 ;
+    q_stored <= \$155 ;
+  always @(posedge clk)
+    o__valid <= \$156 ;
+  always @(posedge clk)
+    o__payload <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$89  = \$14 ;
+    \$97  = \$14 ;
     if (rst) begin
-      \$89  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$90  = add_valid_1;
+    \$98  = add_valid_1;
     if (rst) begin
-      \$90  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$91  = add_valid_2;
+    \$99  = add_valid_2;
     if (rst) begin
-      \$91  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$92  = add_valid_3;
+    \$100  = add_valid_3;
     if (rst) begin
-      \$92  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = add_valid_4;
+    \$101  = add_valid_4;
     if (rst) begin
-      \$93  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = add_valid_5;
+    \$102  = add_valid_5;
     if (rst) begin
-      \$94  = 1'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$95  = a__payload;
+    \$103  = a__payload;
     if (rst) begin
-      \$95  = 8'h00;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = \$15 ;
+    \$104  = \$15 ;
     if (rst) begin
-      \$96  = 9'h000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = add0_a_off;
-    if (rst) begin
-      \$97  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = \$16 ;
-    if (rst) begin
-      \$98  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = add0_a_part0;
-    if (rst) begin
-      \$99  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = add0_a_off;
-    if (rst) begin
-      \$100  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = \$17 ;
-    if (rst) begin
-      \$101  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = add0_a_part1;
-    if (rst) begin
-      \$102  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = \$21 [33:0];
-    if (rst) begin
-      \$103  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = b__payload;
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = \$22 ;
+    \$105  = add0_a_off;
     if (rst) begin
       \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = add0_b_off;
+    \$106  = \$16 ;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = \$23 ;
+    \$107  = add0_a_part0;
     if (rst) begin
-      \$107  = 20'h00000;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = add0_b_part0;
+    \$108  = add0_a_off;
     if (rst) begin
-      \$108  = 20'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = add0_b_off;
+    \$109  = \$17 ;
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = \$24 ;
+    \$110  = add0_a_part1;
     if (rst) begin
-      \$110  = 15'h0000;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = add0_b_part1;
+    \$111  = \$21 [33:0];
     if (rst) begin
-      \$111  = 15'h0000;
+      \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = \$28 [31:0];
+    \$112  = b__payload;
     if (rst) begin
-      \$112  = 32'd0;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = add_valid_6;
+    \$113  = \$22 ;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = rq_valid_1;
+    \$114  = add0_b_off;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = rq_valid_2;
+    \$115  = \$23 ;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = rq_valid_3;
+    \$116  = add0_b_part0;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = rq_valid_4;
+    \$117  = add0_b_off;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = rq_valid_5;
+    \$118  = \$24 ;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = rq_valid_6;
+    \$119  = add0_b_part1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = rq_valid_7;
+    \$120  = \$28 [31:0];
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = rq_valid_8;
+    \$121  = add_valid_6;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = \$29 ;
+    \$122  = rq_valid_1;
     if (rst) begin
-      \$122  = 35'h000000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = rq_valid_2;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = \$30 ;
+    \$124  = rq_valid_3;
     if (rst) begin
-      \$124  = 18'h00000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = rq0_part0_0;
+    \$125  = rq_valid_4;
     if (rst) begin
-      \$125  = 18'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = rq0_part0_0_r;
+    \$126  = rq_valid_5;
     if (rst) begin
-      \$126  = 18'h00000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = rq0_x[33:17];
+    \$127  = rq_valid_6;
     if (rst) begin
-      \$127  = 17'h00000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = \$31 ;
+    \$128  = rq_valid_7;
     if (rst) begin
-      \$128  = 18'h00000;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = rq0_part1_0;
+    \$129  = rq_valid_8;
     if (rst) begin
-      \$129  = 18'h00000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = rq0_part1_0_r;
+    \$130  = \$29 ;
     if (rst) begin
-      \$130  = 18'h00000;
+      \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = rq0_x[34];
+    \$131  = rq0_x[16:0];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = \$32 ;
+    \$132  = \$30 ;
     if (rst) begin
-      \$132  = 2'h0;
+      \$132  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = rq0_part2_0;
+    \$133  = rq0_part0_0;
     if (rst) begin
-      \$133  = 2'h0;
+      \$133  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = rq0_part2_0_r;
+    \$134  = rq0_part0_0_r;
     if (rst) begin
-      \$134  = 2'h0;
+      \$134  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = \$38 [32:0];
+    \$135  = rq0_x[33:17];
     if (rst) begin
-      \$135  = 33'h000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = \$39 ;
+    \$136  = \$31 ;
     if (rst) begin
-      \$136  = 33'h000000000;
+      \$136  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = \$40 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = \$43 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = \$47 ;
+    \$139  = rq0_x[34];
     if (rst) begin
-      \$139  = 35'h000000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = \$51 [7:0];
+    \$140  = \$32 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = \$6 [4:0];
+    \$141  = rq0_part2_0;
     if (rst) begin
-      \$141  = 5'h00;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = \$52 ;
+    \$142  = rq0_part2_0_r;
     if (rst) begin
-      \$142  = 1'h1;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = \$signature__addr ;
-    if (\$59 ) begin
-      \$143  = \$62 [3:0];
-    end
+    \$143  = \$38 [32:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$143  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$144  = rport__addr;
-    if (\$66 ) begin
-      \$144  = \$69 [3:0];
-    end
+    \$144  = \$39 ;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$145  = \$82 [4:0];
+    \$145  = \$40 ;
     if (rst) begin
-      \$145  = 5'h00;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$146  = o__valid;
-    if (\$84 ) begin
-      \$146  = \$86 ;
-    end
+    \$146  = \$43 ;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$147  = o__payload;
-    if (\$84 ) begin
-      \$147  = \$88 ;
-    end
+    \$147  = \$47 [7:0];
     if (rst) begin
       \$147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$148  = \$52 ;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$149  = \$57 ;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$150  = \$59 ;
+    if (rst) begin
+      \$150  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$151  = \$6 [4:0];
+    if (rst) begin
+      \$151  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$152  = \$60 ;
+    if (rst) begin
+      \$152  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$153  = \$signature__addr ;
+    if (\$67 ) begin
+      \$153  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$153  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$154  = rport__addr;
+    if (\$74 ) begin
+      \$154  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$154  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$155  = \$90 [4:0];
+    if (rst) begin
+      \$155  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$156  = o__valid;
+    if (\$92 ) begin
+      \$156  = \$94 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$157  = o__payload;
+    if (\$92 ) begin
+      \$157  = \$96 ;
+    end
+    if (rst) begin
+      \$157  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -26325,396 +26587,436 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire [49:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [50:0] \$103 ;
-  reg [24:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [33:0] \$106 ;
-  reg [33:0] \$107 ;
-  wire [33:0] \$108 ;
-  wire [24:0] \$109 ;
-  wire [50:0] \$11 ;
-  wire [23:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire [34:0] \$112 ;
-  wire [35:0] \$113 ;
-  wire [55:0] \$114 ;
-  wire [56:0] \$115 ;
-  wire [54:0] \$116 ;
-  wire [58:0] \$117 ;
-  wire [77:0] \$118 ;
-  wire [78:0] \$119 ;
-  wire [50:0] \$12 ;
-  wire [48:0] \$120 ;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [35:0] \$100 ;
+  wire [55:0] \$101 ;
+  wire [56:0] \$102 ;
+  wire [54:0] \$103 ;
+  wire [58:0] \$104 ;
+  wire [77:0] \$105 ;
+  wire [78:0] \$106 ;
+  wire [48:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [49:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [50:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [49:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [50:0] \$128 ;
-  wire \$129 ;
+  wire \$125 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [33:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire [4:0] \$138 ;
-  wire [4:0] \$139 ;
+  wire [33:0] \$130 ;
+  wire [24:0] \$131 ;
+  wire [23:0] \$132 ;
+  wire [14:0] \$133 ;
+  wire [34:0] \$134 ;
+  wire [35:0] \$135 ;
+  wire [55:0] \$136 ;
+  wire [56:0] \$137 ;
+  wire [54:0] \$138 ;
+  wire [58:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [77:0] \$140 ;
+  wire [78:0] \$141 ;
+  wire [48:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [4:0] \$145 ;
-  wire [4:0] \$146 ;
-  wire \$147 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [49:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [50:0] \$15 ;
-  wire \$150 ;
+  wire \$15 ;
+  wire [50:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [4:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [5:0] \$159 ;
-  wire [50:0] \$16 ;
+  wire \$159 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire [31:0] \$165 ;
-  reg [1:0] \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [5:0] \$184 ;
-  reg [5:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire [4:0] \$170 ;
+  wire [4:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [33:0] \$192 ;
-  reg [33:0] \$193 ;
-  reg [33:0] \$194 ;
-  reg [33:0] \$195 ;
-  reg [33:0] \$196 ;
-  reg [33:0] \$197 ;
-  reg [33:0] \$198 ;
-  reg [33:0] \$199 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [33:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [33:0] \$202 ;
-  reg [33:0] \$203 ;
-  reg [33:0] \$204 ;
-  reg [33:0] \$205 ;
-  reg [33:0] \$206 ;
-  reg [33:0] \$207 ;
-  reg [23:0] \$208 ;
-  reg [16:0] \$209 ;
-  wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [33:0] \$211 ;
-  reg [33:0] \$212 ;
-  reg [33:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [6:0] \$219 ;
-  wire \$22 ;
-  reg [16:0] \$220 ;
-  reg [23:0] \$221 ;
-  reg [23:0] \$222 ;
-  reg [23:0] \$223 ;
-  reg [6:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [14:0] \$226 ;
-  reg [14:0] \$227 ;
-  reg [14:0] \$228 ;
-  reg [48:0] \$229 ;
+  wire \$190 ;
+  wire [5:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [31:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
+  wire [2:0] \$21 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
+  reg [5:0] \$219 ;
+  wire [2:0] \$22 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [33:0] \$224 ;
+  reg [33:0] \$225 ;
+  reg [33:0] \$226 ;
+  reg [33:0] \$227 ;
+  reg [33:0] \$228 ;
+  reg [33:0] \$229 ;
   wire \$23 ;
-  reg [48:0] \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg [50:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
-  wire \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
+  reg [33:0] \$230 ;
+  reg [33:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [33:0] \$235 ;
+  reg [33:0] \$236 ;
+  reg [33:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
+  reg [24:0] \$24 ;
+  reg [23:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [33:0] \$244 ;
   reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [7:0] \$249 ;
-  wire \$25 ;
+  reg [16:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
+  reg [5:0] \$25 ;
   reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [6:0] \$253 ;
-  reg [16:0] \$254 ;
+  reg [6:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [23:0] \$253 ;
+  reg [23:0] \$254 ;
   reg [23:0] \$255 ;
-  reg [23:0] \$256 ;
-  reg [23:0] \$257 ;
-  reg [6:0] \$258 ;
-  reg [7:0] \$259 ;
-  wire \$26 ;
+  reg [6:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [14:0] \$258 ;
+  reg [14:0] \$259 ;
+  reg [33:0] \$26 ;
   reg [14:0] \$260 ;
-  reg [14:0] \$261 ;
-  reg [14:0] \$262 ;
-  reg [48:0] \$263 ;
-  reg [48:0] \$264 ;
-  reg \$265 ;
+  reg [48:0] \$261 ;
+  reg [48:0] \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg [7:0] \$265 ;
   reg \$266 ;
-  reg [50:0] \$267 ;
+  reg \$267 ;
   reg [24:0] \$268 ;
   reg [24:0] \$269 ;
-  wire \$27 ;
+  reg [33:0] \$27 ;
   reg [24:0] \$270 ;
   reg [24:0] \$271 ;
   reg [24:0] \$272 ;
   reg [24:0] \$273 ;
   reg [24:0] \$274 ;
   reg [24:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
-  wire \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [33:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [33:0] \$288 ;
-  reg [33:0] \$289 ;
-  wire [2:0] \$29 ;
-  reg [33:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [33:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [33:0] \$296 ;
-  reg [33:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
-  wire [50:0] \$3 ;
-  wire [2:0] \$30 ;
-  reg [23:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [7:0] \$307 ;
+  reg [23:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [33:0] \$279 ;
+  wire [33:0] \$28 ;
+  reg [33:0] \$280 ;
+  reg [33:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [6:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [23:0] \$289 ;
+  wire [24:0] \$29 ;
+  reg [23:0] \$290 ;
+  reg [23:0] \$291 ;
+  reg [6:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [14:0] \$294 ;
+  reg [14:0] \$295 ;
+  reg [14:0] \$296 ;
+  reg [48:0] \$297 ;
+  reg [48:0] \$298 ;
+  reg \$299 ;
+  wire [7:0] \$3 ;
+  wire [23:0] \$30 ;
+  reg \$300 ;
+  reg [7:0] \$301 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
-  wire \$31 ;
+  wire [14:0] \$31 ;
   reg [24:0] \$310 ;
-  reg [6:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [23:0] \$313 ;
-  reg [23:0] \$314 ;
-  reg [23:0] \$315 ;
-  reg [6:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [14:0] \$318 ;
-  reg [14:0] \$319 ;
-  reg [24:0] \$32 ;
-  reg [14:0] \$320 ;
-  reg [48:0] \$321 ;
-  reg [48:0] \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg [50:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
-  reg [5:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
-  reg [33:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [33:0] \$342 ;
-  reg [33:0] \$343 ;
-  reg [33:0] \$344 ;
-  reg [33:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [33:0] \$348 ;
-  reg [33:0] \$349 ;
-  reg [33:0] \$35 ;
-  reg [33:0] \$350 ;
-  reg [33:0] \$351 ;
-  reg [33:0] \$352 ;
-  reg [33:0] \$353 ;
-  reg [33:0] \$354 ;
-  reg [33:0] \$355 ;
-  reg [33:0] \$356 ;
-  reg [33:0] \$357 ;
-  reg [23:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire [33:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [33:0] \$362 ;
-  reg [33:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [7:0] \$365 ;
+  reg [24:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [5:0] \$313 ;
+  reg [5:0] \$314 ;
+  reg [5:0] \$315 ;
+  reg [5:0] \$316 ;
+  reg [5:0] \$317 ;
+  reg [5:0] \$318 ;
+  reg [5:0] \$319 ;
+  wire [34:0] \$32 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [33:0] \$323 ;
+  reg [33:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [33:0] \$328 ;
+  reg [33:0] \$329 ;
+  wire [35:0] \$33 ;
+  reg [33:0] \$330 ;
+  reg [33:0] \$331 ;
+  reg [33:0] \$332 ;
+  reg [33:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [23:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [33:0] \$339 ;
+  wire [55:0] \$34 ;
+  reg [33:0] \$340 ;
+  reg [33:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [6:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [23:0] \$349 ;
+  wire [56:0] \$35 ;
+  reg [23:0] \$350 ;
+  reg [23:0] \$351 ;
+  reg [6:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [14:0] \$354 ;
+  reg [14:0] \$355 ;
+  reg [14:0] \$356 ;
+  reg [48:0] \$357 ;
+  reg [48:0] \$358 ;
+  reg \$359 ;
+  wire [54:0] \$36 ;
+  reg \$360 ;
+  reg [7:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
   reg [24:0] \$366 ;
   reg [24:0] \$367 ;
   reg [24:0] \$368 ;
-  reg [6:0] \$369 ;
-  wire [24:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [23:0] \$371 ;
-  reg [23:0] \$372 ;
-  reg [23:0] \$373 ;
-  reg [6:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [14:0] \$376 ;
-  reg [14:0] \$377 ;
-  reg [14:0] \$378 ;
-  reg [48:0] \$379 ;
-  wire [23:0] \$38 ;
-  reg [48:0] \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg [50:0] \$383 ;
-  reg [3:0] \$384 ;
-  reg \$385 ;
-  reg [3:0] \$386 ;
-  reg [3:0] \$387 ;
-  reg [3:0] \$388 ;
-  reg \$389 ;
-  wire [14:0] \$39 ;
-  reg [31:0] \$390 ;
-  wire [50:0] \$4 ;
-  wire [34:0] \$40 ;
-  wire [35:0] \$41 ;
-  wire [55:0] \$42 ;
-  wire [56:0] \$43 ;
-  wire [54:0] \$44 ;
-  wire [58:0] \$45 ;
-  wire [77:0] \$46 ;
-  wire [78:0] \$47 ;
-  wire [48:0] \$48 ;
+  reg [24:0] \$369 ;
+  wire [58:0] \$37 ;
+  reg [24:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [5:0] \$372 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [5:0] \$376 ;
+  reg [5:0] \$377 ;
+  reg [5:0] \$378 ;
+  reg [5:0] \$379 ;
+  wire [77:0] \$38 ;
+  reg [33:0] \$380 ;
+  reg [33:0] \$381 ;
+  reg [33:0] \$382 ;
+  reg [33:0] \$383 ;
+  reg [33:0] \$384 ;
+  reg [33:0] \$385 ;
+  reg [33:0] \$386 ;
+  reg [33:0] \$387 ;
+  reg [33:0] \$388 ;
+  reg [33:0] \$389 ;
+  wire [78:0] \$39 ;
+  reg [33:0] \$390 ;
+  reg [33:0] \$391 ;
+  reg [33:0] \$392 ;
+  reg [33:0] \$393 ;
+  reg [33:0] \$394 ;
+  reg [33:0] \$395 ;
+  reg [23:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [33:0] \$399 ;
+  wire [7:0] \$4 ;
+  wire [48:0] \$40 ;
+  reg [33:0] \$400 ;
+  reg [33:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [24:0] \$404 ;
+  reg [24:0] \$405 ;
+  reg [24:0] \$406 ;
+  reg [6:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [23:0] \$409 ;
+  wire \$41 ;
+  reg [23:0] \$410 ;
+  reg [23:0] \$411 ;
+  reg [6:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [14:0] \$414 ;
+  reg [14:0] \$415 ;
+  reg [14:0] \$416 ;
+  reg [48:0] \$417 ;
+  reg [48:0] \$418 ;
+  reg \$419 ;
+  wire \$42 ;
+  reg \$420 ;
+  reg [7:0] \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [3:0] \$424 ;
+  reg \$425 ;
+  reg [3:0] \$426 ;
+  reg [3:0] \$427 ;
+  reg [3:0] \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg [31:0] \$430 ;
+  wire \$44 ;
+  wire [49:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [50:0] \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [49:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [50:0] \$56 ;
-  reg [24:0] \$57 ;
-  wire [33:0] \$58 ;
-  wire [24:0] \$59 ;
-  wire \$6 ;
-  wire [23:0] \$60 ;
-  wire [14:0] \$61 ;
-  wire [34:0] \$62 ;
-  wire [35:0] \$63 ;
-  wire [55:0] \$64 ;
-  wire [56:0] \$65 ;
-  wire [54:0] \$66 ;
-  wire [58:0] \$67 ;
-  wire [77:0] \$68 ;
-  wire [78:0] \$69 ;
-  wire [50:0] \$7 ;
-  wire [48:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  reg [24:0] \$59 ;
+  wire [7:0] \$6 ;
+  wire [33:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [23:0] \$62 ;
+  wire [14:0] \$63 ;
+  wire [34:0] \$64 ;
+  wire [35:0] \$65 ;
+  wire [55:0] \$66 ;
+  wire [56:0] \$67 ;
+  wire [54:0] \$68 ;
+  wire [58:0] \$69 ;
+  wire [7:0] \$7 ;
+  wire [77:0] \$70 ;
+  wire [78:0] \$71 ;
+  wire [48:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [49:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [50:0] \$78 ;
-  reg [24:0] \$79 ;
-  wire [50:0] \$8 ;
-  reg [5:0] \$80 ;
-  reg [33:0] \$81 ;
-  reg [33:0] \$82 ;
-  wire [33:0] \$83 ;
-  wire [24:0] \$84 ;
-  wire [23:0] \$85 ;
-  wire [14:0] \$86 ;
-  wire [34:0] \$87 ;
-  wire [35:0] \$88 ;
-  wire [55:0] \$89 ;
+  wire [49:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire [50:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [56:0] \$90 ;
-  wire [54:0] \$91 ;
-  wire [58:0] \$92 ;
-  wire [77:0] \$93 ;
-  wire [78:0] \$94 ;
-  wire [48:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire \$90 ;
+  reg [24:0] \$91 ;
+  reg [5:0] \$92 ;
+  reg [33:0] \$93 ;
+  reg [33:0] \$94 ;
+  wire [33:0] \$95 ;
+  wire [24:0] \$96 ;
+  wire [23:0] \$97 ;
+  wire [14:0] \$98 ;
+  wire [34:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -26758,7 +27060,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
   reg [33:0] rq0_half_1 = 34'h000000000;
   reg [33:0] rq0_half_2 = 34'h000000000;
@@ -26788,6 +27090,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -26811,13 +27114,14 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
-  reg [50:0] rq1_code = 51'h0000000000000;
+  reg [7:0] rq1_code = 8'h00;
   reg [48:0] rq1_floor = 49'h0000000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
@@ -26831,6 +27135,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [33:0] rq1_part0_0_rr = 34'h000000000;
@@ -26846,13 +27151,14 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg rq1_tie = 1'h0;
+  reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
   reg [6:0] rq1_x1_0 = 7'h00;
   reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
-  reg [50:0] rq2_code = 51'h0000000000000;
+  reg [7:0] rq2_code = 8'h00;
   reg [48:0] rq2_floor = 49'h0000000000000;
   reg [33:0] rq2_half_1 = 34'h000000000;
   reg [33:0] rq2_half_2 = 34'h000000000;
@@ -26882,6 +27188,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [33:0] rq2_part0_0_rr = 34'h000000000;
@@ -26905,13 +27212,14 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
+  reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
   reg [6:0] rq2_x1_0 = 7'h00;
   reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
-  reg [50:0] rq3_code = 51'h0000000000000;
+  reg [7:0] rq3_code = 8'h00;
   reg [48:0] rq3_floor = 49'h0000000000000;
   reg [33:0] rq3_half_1 = 34'h000000000;
   reg [33:0] rq3_half_2 = 34'h000000000;
@@ -26941,6 +27249,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [33:0] rq3_part0_0_rr = 34'h000000000;
@@ -26964,6 +27273,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
+  reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
@@ -26998,651 +27308,1007 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_code <= \$383 ;
+    rq3_shift_8 <= \$379 ;
   always @(posedge clk)
-    q_owed <= \$384 ;
+    rq3_half_1 <= \$380 ;
   always @(posedge clk)
-    i__ready <= \$385 ;
+    rq3_half_2 <= \$381 ;
   always @(posedge clk)
-    \$signature__addr  <= \$386 ;
+    rq3_half_3 <= \$382 ;
   always @(posedge clk)
-    rport__addr <= \$387 ;
+    rq3_half_4 <= \$383 ;
   always @(posedge clk)
-    q_stored <= \$388 ;
+    rq3_half_5 <= \$384 ;
   always @(posedge clk)
-    o__valid <= \$389 ;
+    rq3_half_6 <= \$385 ;
   always @(posedge clk)
-    o__payload <= \$390 ;
+    rq3_half_7 <= \$386 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$387 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$388 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$389 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$390 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$391 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$392 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$393 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$394 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$395 ;
+  always @(posedge clk)
+    rq3_x <= \$396 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$397 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$398 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$399 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$400 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$401 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$402 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$403 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$404 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$405 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$406 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$407 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$408 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$409 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$410 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$411 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$412 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$413 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$414 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$415 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$416 ;
+  always @(posedge clk)
+    rq3_prod <= \$417 ;
+  always @(posedge clk)
+    rq3_floor <= \$418 ;
+  always @(posedge clk)
+    rq3_above <= \$419 ;
+  always @(posedge clk)
+    rq3_tie <= \$420 ;
+  always @(posedge clk)
+    rq3_code <= \$421 ;
+  always @(posedge clk)
+    rq3_under <= \$422 ;
+  always @(posedge clk)
+    rq3_over <= \$423 ;
+  always @(posedge clk)
+    q_owed <= \$424 ;
+  always @(posedge clk)
+    i__ready <= \$425 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$426 ;
+  always @(posedge clk)
+    rport__addr <= \$427 ;
+  always @(posedge clk)
+    q_stored <= \$428 ;
+  always @(posedge clk)
+    o__valid <= \$429 ;
+  always @(posedge clk)
+    o__payload <= \$430 ;
   assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
   assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_6 };
   assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 51'h000000000007f : rq2_code;
-  assign \$12  = \$9  ? 51'h7ffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 51'h000000000007f : rq3_code;
-  assign \$16  = \$13  ? 51'h7ffffffffff80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = group == 2'h3;
-  assign \$29  = group + 1'h1;
-  assign \$30  = \$28  ? 3'h0 : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$36  = rq0_x0_0 * rq0_m0_0;
-  assign \$37  = rq0_x0_1 * rq0_m0_1;
-  assign \$38  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$39  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$41  = 1'h0 + \$40 ;
-  assign \$43  = \$41  + \$42 ;
-  assign \$45  = $signed({ 1'h0, \$43  }) + $signed(\$44 );
-  assign \$47  = $signed(\$45 ) + $signed(\$46 );
-  assign \$48  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$49  = rq0_rem > rq0_half_6;
-  assign \$50  = rq0_rem == rq0_half_6;
-  assign \$51  = | rq0_half_6;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign \$2  = rq0_under ? 8'h80 : \$1 ;
+  assign \$3  = rq1_over ? 8'h7f : rq1_code;
+  assign \$4  = rq1_under ? 8'h80 : \$3 ;
+  assign \$5  = rq2_over ? 8'h7f : rq2_code;
+  assign \$6  = rq2_under ? 8'h80 : \$5 ;
+  assign \$7  = rq3_over ? 8'h7f : rq3_code;
+  assign \$8  = rq3_under ? 8'h80 : \$7 ;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = q_owed + \$9 ;
+  assign \$11  = o__valid & o__ready;
+  assign \$12  = \$10  - \$11 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = | q_stored;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$20  = group == 2'h3;
+  assign \$21  = group + 1'h1;
+  assign \$22  = \$20  ? 3'h0 : \$21 ;
+  assign \$23  = i__valid & i__ready;
+  assign \$28  = rq0_x0_0 * rq0_m0_0;
+  assign \$29  = rq0_x0_1 * rq0_m0_1;
+  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$35  = \$33  + \$34 ;
+  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$41  = rq0_rem > rq0_half_6;
+  assign \$42  = rq0_rem == rq0_half_6;
+  assign \$43  = | rq0_half_6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$53  = \$50  ? \$51  : \$52 ;
   assign \$54  = rq0_tie & rq0_floor[0];
   assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(\$53 ) + $signed({ 1'h0, \$55  });
-  assign \$58  = rq1_x0_0 * rq1_m0_0;
-  assign \$59  = rq1_x0_1 * rq1_m0_1;
-  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$63  = 1'h0 + \$62 ;
-  assign \$65  = \$63  + \$64 ;
-  assign \$67  = $signed({ 1'h0, \$65  }) + $signed(\$66 );
-  assign \$69  = $signed(\$67 ) + $signed(\$68 );
-  assign \$71  = rq1_rem > 33'h100000000;
-  assign \$72  = rq1_rem == 33'h100000000;
-  assign \$75  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$76  = rq1_tie & rq1_floor[0];
-  assign \$77  = rq1_above | \$76 ;
-  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
-  assign \$83  = rq2_x0_0 * rq2_m0_0;
-  assign \$84  = rq2_x0_1 * rq2_m0_1;
-  assign \$85  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$86  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$88  = 1'h0 + \$87 ;
-  assign \$90  = \$88  + \$89 ;
-  assign \$92  = $signed({ 1'h0, \$90  }) + $signed(\$91 );
-  assign \$94  = $signed(\$92 ) + $signed(\$93 );
-  assign \$95  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$96  = rq2_rem > rq2_half_6;
-  assign \$97  = rq2_rem == rq2_half_6;
-  assign \$98  = | rq2_half_6;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$101  = rq2_tie & rq2_floor[0];
-  assign \$102  = rq2_above | \$101 ;
-  assign \$103  = $signed(\$100 ) + $signed({ 1'h0, \$102  });
-  assign \$108  = rq3_x0_0 * rq3_m0_0;
-  assign \$109  = rq3_x0_1 * rq3_m0_1;
-  assign \$110  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$111  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$113  = 1'h0 + \$112 ;
-  assign \$115  = \$113  + \$114 ;
-  assign \$117  = $signed({ 1'h0, \$115  }) + $signed(\$116 );
-  assign \$119  = $signed(\$117 ) + $signed(\$118 );
-  assign \$120  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$121  = rq3_rem > rq3_half_6;
-  assign \$122  = rq3_rem == rq3_half_6;
-  assign \$123  = | rq3_half_6;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$126  = rq3_tie & rq3_floor[0];
-  assign \$127  = rq3_above | \$126 ;
-  assign \$128  = $signed(\$125 ) + $signed({ 1'h0, \$127  });
-  assign \$129  = \$20 [3:0] < 4'ha;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = | q_stored;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$131  & \$133 ;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = rq_valid_8 & \$135 ;
-  assign \$137  = \$signature__addr  == 4'h8;
-  assign \$138  = \$signature__addr  + 1'h1;
-  assign \$139  = \$137  ? 5'h00 : \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = rport__addr == 4'h8;
-  assign \$145  = rport__addr + 1'h1;
-  assign \$146  = \$144  ? 5'h00 : \$145 ;
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = | q_stored;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$148  & \$150 ;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = rq_valid_8 & \$152 ;
-  assign \$154  = q_stored + \$153 ;
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = | q_stored;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$154  - \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$162  | rq_valid_8;
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$58  = \$55  ? \$56  : \$57 ;
+  assign \$60  = rq1_x0_0 * rq1_m0_0;
+  assign \$61  = rq1_x0_1 * rq1_m0_1;
+  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$65  = 1'h0 + \$64 ;
+  assign \$67  = \$65  + \$66 ;
+  assign \$69  = $signed({ 1'h0, \$67  }) + $signed(\$68 );
+  assign \$71  = $signed(\$69 ) + $signed(\$70 );
+  assign \$73  = rq1_rem > 33'h100000000;
+  assign \$74  = rq1_rem == 33'h100000000;
+  assign \$77  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$84  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$85  = \$82  ? \$83  : \$84 ;
+  assign \$86  = rq1_tie & rq1_floor[0];
+  assign \$87  = rq1_above | \$86 ;
+  assign \$88  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$89  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$90  = \$87  ? \$88  : \$89 ;
+  assign \$95  = rq2_x0_0 * rq2_m0_0;
+  assign \$96  = rq2_x0_1 * rq2_m0_1;
+  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$100  = 1'h0 + \$99 ;
+  assign \$102  = \$100  + \$101 ;
+  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$107  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$108  = rq2_rem > rq2_half_6;
+  assign \$109  = rq2_rem == rq2_half_6;
+  assign \$110  = | rq2_half_6;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$113  = rq2_tie & rq2_floor[0];
+  assign \$114  = rq2_above | \$113 ;
+  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$120  = \$117  ? \$118  : \$119 ;
+  assign \$121  = rq2_tie & rq2_floor[0];
+  assign \$122  = rq2_above | \$121 ;
+  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$125  = \$122  ? \$123  : \$124 ;
+  assign \$130  = rq3_x0_0 * rq3_m0_0;
+  assign \$131  = rq3_x0_1 * rq3_m0_1;
+  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$135  = 1'h0 + \$134 ;
+  assign \$137  = \$135  + \$136 ;
+  assign \$139  = $signed({ 1'h0, \$137  }) + $signed(\$138 );
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$143  = rq3_rem > rq3_half_6;
+  assign \$144  = rq3_rem == rq3_half_6;
+  assign \$145  = | rq3_half_6;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$148  = rq3_tie & rq3_floor[0];
+  assign \$149  = rq3_above | \$148 ;
+  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
+  assign \$151  = rq3_tie & rq3_floor[0];
+  assign \$152  = rq3_above | \$151 ;
+  assign \$153  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$154  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$156  = rq3_tie & rq3_floor[0];
+  assign \$157  = rq3_above | \$156 ;
+  assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$160  = \$157  ? \$158  : \$159 ;
+  assign \$161  = \$12 [3:0] < 4'ha;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
   assign \$164  = | q_stored;
-  assign \$165  = \$164  ? rport__data : q_in;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = rq_valid_8 & \$167 ;
+  assign \$169  = \$signature__addr  == 4'h8;
+  assign \$170  = \$signature__addr  + 1'h1;
+  assign \$171  = \$169  ? 5'h00 : \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = rport__addr == 4'h8;
+  assign \$177  = rport__addr + 1'h1;
+  assign \$178  = \$176  ? 5'h00 : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = rq_valid_8 & \$184 ;
+  assign \$186  = q_stored + \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$186  - \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = \$194  | rq_valid_8;
+  assign \$196  = | q_stored;
+  assign \$197  = \$196  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$166 ;
+    group <= \$198 ;
   always @(posedge clk)
-    rq_valid_1 <= \$167 ;
+    rq_valid_1 <= \$199 ;
   always @(posedge clk)
-    rq_valid_2 <= \$168 ;
+    rq_valid_2 <= \$200 ;
   always @(posedge clk)
-    rq_valid_3 <= \$169 ;
+    rq_valid_3 <= \$201 ;
   always @(posedge clk)
-    rq_valid_4 <= \$170 ;
+    rq_valid_4 <= \$202 ;
   always @(posedge clk)
-    rq_valid_5 <= \$171 ;
+    rq_valid_5 <= \$203 ;
   always @(posedge clk)
-    rq_valid_6 <= \$172 ;
+    rq_valid_6 <= \$204 ;
   always @(posedge clk)
-    rq_valid_7 <= \$173 ;
+    rq_valid_7 <= \$205 ;
   always @(posedge clk)
-    rq_valid_8 <= \$174 ;
+    rq_valid_8 <= \$206 ;
   always @(posedge clk)
-    rq_valid_9 <= \$175 ;
+    rq_valid_9 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$176 ;
+    rq0_mult_1 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$177 ;
+    rq0_mult_2 <= \$209 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$178 ;
+    rq0_mult_3 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$179 ;
+    rq0_mult_4 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$180 ;
+    rq0_mult_5 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$181 ;
+    rq0_mult_6 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$182 ;
+    rq0_mult_7 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$183 ;
+    rq0_mult_8 <= \$215 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$184 ;
+    rq0_shift_1 <= \$216 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$185 ;
+    rq0_shift_2 <= \$217 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$186 ;
+    rq0_shift_3 <= \$218 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$187 ;
+    rq0_shift_4 <= \$219 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$188 ;
+    rq0_shift_5 <= \$220 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$189 ;
+    rq0_shift_6 <= \$221 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$190 ;
+    rq0_shift_7 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$191 ;
+    rq0_shift_8 <= \$223 ;
   always @(posedge clk)
-    rq0_half_1 <= \$192 ;
+    rq0_half_1 <= \$224 ;
   always @(posedge clk)
-    rq0_half_2 <= \$193 ;
+    rq0_half_2 <= \$225 ;
   always @(posedge clk)
-    rq0_half_3 <= \$194 ;
+    rq0_half_3 <= \$226 ;
   always @(posedge clk)
-    rq0_half_4 <= \$195 ;
+    rq0_half_4 <= \$227 ;
   always @(posedge clk)
-    rq0_half_5 <= \$196 ;
+    rq0_half_5 <= \$228 ;
   always @(posedge clk)
-    rq0_half_6 <= \$197 ;
+    rq0_half_6 <= \$229 ;
   always @(posedge clk)
-    rq0_half_7 <= \$198 ;
+    rq0_half_7 <= \$230 ;
   always @(posedge clk)
-    rq0_half_8 <= \$199 ;
+    rq0_half_8 <= \$231 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$200 ;
+    rq0_mask_1 <= \$232 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$201 ;
+    rq0_mask_2 <= \$233 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$202 ;
+    rq0_mask_3 <= \$234 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$203 ;
+    rq0_mask_4 <= \$235 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$204 ;
+    rq0_mask_5 <= \$236 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$205 ;
+    rq0_mask_6 <= \$237 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$206 ;
+    rq0_mask_7 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$207 ;
+    rq0_mask_8 <= \$239 ;
   always @(posedge clk)
-    rq0_x <= \$208 ;
+    rq0_x <= \$240 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$209 ;
+    rq0_x0_0 <= \$241 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$210 ;
+    rq0_m0_0 <= \$242 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$211 ;
+    rq0_part0_0 <= \$243 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$212 ;
+    rq0_part0_0_r <= \$244 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$213 ;
+    rq0_part0_0_rr <= \$245 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$214 ;
+    rq0_x0_1 <= \$246 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$215 ;
+    rq0_m0_1 <= \$247 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$216 ;
+    rq0_part0_1 <= \$248 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$217 ;
+    rq0_part0_1_r <= \$249 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$218 ;
+    rq0_part0_1_rr <= \$250 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$219 ;
+    rq0_x1_0 <= \$251 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$220 ;
+    rq0_m1_0 <= \$252 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$221 ;
+    rq0_part1_0 <= \$253 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$222 ;
+    rq0_part1_0_r <= \$254 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$223 ;
+    rq0_part1_0_rr <= \$255 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$224 ;
+    rq0_x1_1 <= \$256 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$225 ;
+    rq0_m1_1 <= \$257 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$226 ;
+    rq0_part1_1 <= \$258 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$227 ;
+    rq0_part1_1_r <= \$259 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$228 ;
+    rq0_part1_1_rr <= \$260 ;
   always @(posedge clk)
-    rq0_prod <= \$229 ;
+    rq0_prod <= \$261 ;
   always @(posedge clk)
-    rq0_floor <= \$230 ;
+    rq0_floor <= \$262 ;
   always @(posedge clk)
-    rq0_above <= \$231 ;
+    rq0_above <= \$263 ;
   always @(posedge clk)
-    rq0_tie <= \$232 ;
+    rq0_tie <= \$264 ;
   always @(posedge clk)
-    rq0_code <= \$233 ;
+    rq0_code <= \$265 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$234 ;
+    rq0_under <= \$266 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$235 ;
+    rq0_over <= \$267 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$236 ;
+    rq1_mult_1 <= \$268 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$237 ;
+    rq1_mult_2 <= \$269 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$238 ;
+    rq1_mult_3 <= \$270 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$239 ;
+    rq1_mult_4 <= \$271 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$240 ;
+    rq1_mult_5 <= \$272 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$241 ;
+    rq1_mult_6 <= \$273 ;
   always @(posedge clk)
-    rq1_x <= \$242 ;
+    rq1_mult_7 <= \$274 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$243 ;
+    rq1_mult_8 <= \$275 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$244 ;
+    rq1_x <= \$276 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$245 ;
+    rq1_x0_0 <= \$277 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$246 ;
+    rq1_m0_0 <= \$278 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$247 ;
+    rq1_part0_0 <= \$279 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$248 ;
+    rq1_part0_0_r <= \$280 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$249 ;
+    rq1_part0_0_rr <= \$281 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$250 ;
+    rq1_x0_1 <= \$282 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$251 ;
+    rq1_m0_1 <= \$283 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$252 ;
+    rq1_part0_1 <= \$284 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$253 ;
+    rq1_part0_1_r <= \$285 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$254 ;
+    rq1_part0_1_rr <= \$286 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$255 ;
+    rq1_x1_0 <= \$287 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$256 ;
+    rq1_m1_0 <= \$288 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$257 ;
+    rq1_part1_0 <= \$289 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$258 ;
+    rq1_part1_0_r <= \$290 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$259 ;
+    rq1_part1_0_rr <= \$291 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$260 ;
+    rq1_x1_1 <= \$292 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$261 ;
+    rq1_m1_1 <= \$293 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$262 ;
+    rq1_part1_1 <= \$294 ;
   always @(posedge clk)
-    rq1_prod <= \$263 ;
+    rq1_part1_1_r <= \$295 ;
   always @(posedge clk)
-    rq1_floor <= \$264 ;
+    rq1_part1_1_rr <= \$296 ;
   always @(posedge clk)
-    rq1_above <= \$265 ;
+    rq1_prod <= \$297 ;
   always @(posedge clk)
-    rq1_tie <= \$266 ;
+    rq1_floor <= \$298 ;
   always @(posedge clk)
-    rq1_code <= \$267 ;
+    rq1_above <= \$299 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$268 ;
+    rq1_tie <= \$300 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$269 ;
+    rq1_code <= \$301 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$270 ;
+    rq1_under <= \$302 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$271 ;
+    rq1_over <= \$303 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$272 ;
+    rq2_mult_1 <= \$304 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$273 ;
+    rq2_mult_2 <= \$305 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$274 ;
+    rq2_mult_3 <= \$306 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$275 ;
+    rq2_mult_4 <= \$307 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$276 ;
+    rq2_mult_5 <= \$308 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$277 ;
+    rq2_mult_6 <= \$309 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$278 ;
+    rq2_mult_7 <= \$310 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$279 ;
+    rq2_mult_8 <= \$311 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$280 ;
+    rq2_shift_1 <= \$312 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$281 ;
+    rq2_shift_2 <= \$313 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$282 ;
+    rq2_shift_3 <= \$314 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$283 ;
+    rq2_shift_4 <= \$315 ;
   always @(posedge clk)
-    rq2_half_1 <= \$284 ;
+    rq2_shift_5 <= \$316 ;
   always @(posedge clk)
-    rq2_half_2 <= \$285 ;
+    rq2_shift_6 <= \$317 ;
   always @(posedge clk)
-    rq2_half_3 <= \$286 ;
+    rq2_shift_7 <= \$318 ;
   always @(posedge clk)
-    rq2_half_4 <= \$287 ;
+    rq2_shift_8 <= \$319 ;
   always @(posedge clk)
-    rq2_half_5 <= \$288 ;
+    rq2_half_1 <= \$320 ;
   always @(posedge clk)
-    rq2_half_6 <= \$289 ;
+    rq2_half_2 <= \$321 ;
   always @(posedge clk)
-    rq2_half_7 <= \$290 ;
+    rq2_half_3 <= \$322 ;
   always @(posedge clk)
-    rq2_half_8 <= \$291 ;
+    rq2_half_4 <= \$323 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$292 ;
+    rq2_half_5 <= \$324 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$293 ;
+    rq2_half_6 <= \$325 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$294 ;
+    rq2_half_7 <= \$326 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$295 ;
+    rq2_half_8 <= \$327 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$296 ;
+    rq2_mask_1 <= \$328 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$297 ;
+    rq2_mask_2 <= \$329 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$298 ;
+    rq2_mask_3 <= \$330 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$299 ;
+    rq2_mask_4 <= \$331 ;
   always @(posedge clk)
-    rq2_x <= \$300 ;
+    rq2_mask_5 <= \$332 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$301 ;
+    rq2_mask_6 <= \$333 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$302 ;
+    rq2_mask_7 <= \$334 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$303 ;
+    rq2_mask_8 <= \$335 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$304 ;
+    rq2_x <= \$336 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$305 ;
+    rq2_x0_0 <= \$337 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$306 ;
+    rq2_m0_0 <= \$338 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$307 ;
+    rq2_part0_0 <= \$339 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$308 ;
+    rq2_part0_0_r <= \$340 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$309 ;
+    rq2_part0_0_rr <= \$341 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$310 ;
+    rq2_x0_1 <= \$342 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$311 ;
+    rq2_m0_1 <= \$343 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$312 ;
+    rq2_part0_1 <= \$344 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$313 ;
+    rq2_part0_1_r <= \$345 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$314 ;
+    rq2_part0_1_rr <= \$346 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$315 ;
+    rq2_x1_0 <= \$347 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$316 ;
+    rq2_m1_0 <= \$348 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$317 ;
+    rq2_part1_0 <= \$349 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$318 ;
+    rq2_part1_0_r <= \$350 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$319 ;
+    rq2_part1_0_rr <= \$351 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$320 ;
+    rq2_x1_1 <= \$352 ;
   always @(posedge clk)
-    rq2_prod <= \$321 ;
+    rq2_m1_1 <= \$353 ;
   always @(posedge clk)
-    rq2_floor <= \$322 ;
+    rq2_part1_1 <= \$354 ;
   always @(posedge clk)
-    rq2_above <= \$323 ;
+    rq2_part1_1_r <= \$355 ;
   always @(posedge clk)
-    rq2_tie <= \$324 ;
+    rq2_part1_1_rr <= \$356 ;
   always @(posedge clk)
-    rq2_code <= \$325 ;
+    rq2_prod <= \$357 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$326 ;
+    rq2_floor <= \$358 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$327 ;
+    rq2_above <= \$359 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$328 ;
+    rq2_tie <= \$360 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$329 ;
+    rq2_code <= \$361 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$330 ;
+    rq2_under <= \$362 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$331 ;
+    rq2_over <= \$363 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$332 ;
+    rq3_mult_1 <= \$364 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$333 ;
+    rq3_mult_2 <= \$365 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$334 ;
+    rq3_mult_3 <= \$366 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$335 ;
+    rq3_mult_4 <= \$367 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$336 ;
+    rq3_mult_5 <= \$368 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$337 ;
+    rq3_mult_6 <= \$369 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$338 ;
+    rq3_mult_7 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$339 ;
+    rq3_mult_8 <= \$371 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$340 ;
+    rq3_shift_1 <= \$372 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$341 ;
+    rq3_shift_2 <= \$373 ;
   always @(posedge clk)
-    rq3_half_1 <= \$342 ;
+    rq3_shift_3 <= \$374 ;
   always @(posedge clk)
-    rq3_half_2 <= \$343 ;
+    rq3_shift_4 <= \$375 ;
   always @(posedge clk)
-    rq3_half_3 <= \$344 ;
+    rq3_shift_5 <= \$376 ;
   always @(posedge clk)
-    rq3_half_4 <= \$345 ;
+    rq3_shift_6 <= \$377 ;
   always @(posedge clk)
-    rq3_half_5 <= \$346 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$347 ;
-  always @(posedge clk)
-    rq3_half_7 <= \$348 ;
-  always @(posedge clk)
-    rq3_half_8 <= \$349 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$350 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$351 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$352 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$353 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$354 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$355 ;
-  always @(posedge clk)
-    rq3_mask_7 <= \$356 ;
-  always @(posedge clk)
-    rq3_mask_8 <= \$357 ;
-  always @(posedge clk)
-    rq3_x <= \$358 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$359 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$360 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$361 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$362 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$363 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$364 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$365 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$366 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$367 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$368 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$369 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$370 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$371 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$372 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$373 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$374 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$375 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$376 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$377 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$378 ;
-  always @(posedge clk)
-    rq3_prod <= \$379 ;
-  always @(posedge clk)
-    rq3_floor <= \$380 ;
-  always @(posedge clk)
-    rq3_above <= \$381 ;
-  always @(posedge clk)
-    rq3_tie <= \$382 ;
+    rq3_shift_7 <= \$378 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$384  = \$20 [3:0];
+    \$380  = \$128 ;
     if (rst) begin
-      \$384  = 4'h0;
+      \$380  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$385  = \$129 ;
+    \$381  = rq3_half_1;
     if (rst) begin
-      \$385  = 1'h1;
+      \$381  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$386  = \$signature__addr ;
-    if (\$136 ) begin
-      \$386  = \$139 [3:0];
-    end
+    \$382  = rq3_half_2;
     if (rst) begin
-      \$386  = 4'h0;
+      \$382  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$387  = rport__addr;
-    if (\$143 ) begin
-      \$387  = \$146 [3:0];
-    end
+    \$383  = rq3_half_3;
     if (rst) begin
-      \$387  = 4'h0;
+      \$383  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$388  = \$159 [3:0];
+    \$384  = rq3_half_4;
     if (rst) begin
-      \$388  = 4'h0;
+      \$384  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$389  = o__valid;
-    if (\$161 ) begin
-      \$389  = \$163 ;
-    end
+    \$385  = rq3_half_5;
     if (rst) begin
-      \$389  = 1'h0;
+      \$385  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$390  = o__payload;
-    if (\$161 ) begin
-      \$390  = \$165 ;
+    \$386  = rq3_half_6;
+    if (rst) begin
+      \$386  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$387  = rq3_half_7;
+    if (rst) begin
+      \$387  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$388  = \$129 ;
+    if (rst) begin
+      \$388  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$389  = rq3_mask_1;
+    if (rst) begin
+      \$389  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$390  = rq3_mask_2;
+    if (rst) begin
+      \$390  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$391  = rq3_mask_3;
+    if (rst) begin
+      \$391  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$392  = rq3_mask_4;
+    if (rst) begin
+      \$392  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$393  = rq3_mask_5;
+    if (rst) begin
+      \$393  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$394  = rq3_mask_6;
+    if (rst) begin
+      \$394  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$395  = rq3_mask_7;
+    if (rst) begin
+      \$395  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$396  = i__payload[95:72];
+    if (rst) begin
+      \$396  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$397  = rq3_x[16:0];
+    if (rst) begin
+      \$397  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$398  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$398  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$399  = \$130 ;
+    if (rst) begin
+      \$399  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$400  = rq3_part0_0;
+    if (rst) begin
+      \$400  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$401  = rq3_part0_0_r;
+    if (rst) begin
+      \$401  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$402  = rq3_x[16:0];
+    if (rst) begin
+      \$402  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$403  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$403  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$404  = \$131 ;
+    if (rst) begin
+      \$404  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$405  = rq3_part0_1;
+    if (rst) begin
+      \$405  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$406  = rq3_part0_1_r;
+    if (rst) begin
+      \$406  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$407  = rq3_x[23:17];
+    if (rst) begin
+      \$407  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$408  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$408  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$409  = \$132 ;
+    if (rst) begin
+      \$409  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$410  = rq3_part1_0;
+    if (rst) begin
+      \$410  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$411  = rq3_part1_0_r;
+    if (rst) begin
+      \$411  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$412  = rq3_x[23:17];
+    if (rst) begin
+      \$412  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$413  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$413  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$414  = \$133 ;
+    if (rst) begin
+      \$414  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$415  = rq3_part1_1;
+    if (rst) begin
+      \$415  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$416  = rq3_part1_1_r;
+    if (rst) begin
+      \$416  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$417  = \$141 [48:0];
+    if (rst) begin
+      \$417  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$418  = \$142 ;
+    if (rst) begin
+      \$418  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$419  = \$143 ;
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$420  = \$146 ;
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$421  = \$150 [7:0];
+    if (rst) begin
+      \$421  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$422  = \$155 ;
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$423  = \$160 ;
+    if (rst) begin
+      \$423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$424  = \$12 [3:0];
+    if (rst) begin
+      \$424  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$425  = \$161 ;
+    if (rst) begin
+      \$425  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$426  = \$signature__addr ;
+    if (\$168 ) begin
+      \$426  = \$171 [3:0];
     end
     if (rst) begin
-      \$390  = 32'd0;
+      \$426  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$427  = rport__addr;
+    if (\$175 ) begin
+      \$427  = \$178 [3:0];
+    end
+    if (rst) begin
+      \$427  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$428  = \$191 [3:0];
+    if (rst) begin
+      \$428  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$429  = o__valid;
+    if (\$193 ) begin
+      \$429  = \$195 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$430  = o__payload;
+    if (\$193 ) begin
+      \$430  = \$197 ;
+    end
+    if (rst) begin
+      \$430  = 32'd0;
     end
   end
   always @* begin
@@ -27650,13 +28316,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$32  = 25'h187e2d1;
+          \$24  = 25'h187e2d1;
       2'h1:
-          \$32  = 25'h170d52d;
+          \$24  = 25'h170d52d;
       2'h2:
-          \$32  = 25'h1e039fe;
+          \$24  = 25'h1e039fe;
       2'h3:
-          \$32  = 25'h1d4a851;
+          \$24  = 25'h1d4a851;
     endcase
   end
   always @* begin
@@ -27664,13 +28330,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
       2'h1:
-          \$33  = 6'h21;
+          \$25  = 6'h21;
       2'h2:
-          \$33  = 6'h22;
+          \$25  = 6'h22;
       2'h3:
-          \$33  = 6'h22;
+          \$25  = 6'h22;
     endcase
   end
   always @* begin
@@ -27678,13 +28344,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$34  = 34'h100000000;
+          \$26  = 34'h100000000;
       2'h1:
-          \$34  = 34'h100000000;
+          \$26  = 34'h100000000;
       2'h2:
-          \$34  = 34'h200000000;
+          \$26  = 34'h200000000;
       2'h3:
-          \$34  = 34'h200000000;
+          \$26  = 34'h200000000;
     endcase
   end
   always @* begin
@@ -27692,13 +28358,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$35  = 34'h1ffffffff;
+          \$27  = 34'h1ffffffff;
       2'h1:
-          \$35  = 34'h1ffffffff;
+          \$27  = 34'h1ffffffff;
       2'h2:
-          \$35  = 34'h3ffffffff;
+          \$27  = 34'h3ffffffff;
       2'h3:
-          \$35  = 34'h3ffffffff;
+          \$27  = 34'h3ffffffff;
     endcase
   end
   always @* begin
@@ -27706,13 +28372,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$57  = 25'h11fc836;
+          \$59  = 25'h11fc836;
       2'h1:
-          \$57  = 25'h185eebb;
+          \$59  = 25'h185eebb;
       2'h2:
-          \$57  = 25'h17f6c2f;
+          \$59  = 25'h17f6c2f;
       2'h3:
-          \$57  = 25'h11ec9cb;
+          \$59  = 25'h11ec9cb;
     endcase
   end
   always @* begin
@@ -27720,13 +28386,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$79  = 25'h1d15782;
+          \$91  = 25'h1d15782;
       2'h1:
-          \$79  = 25'h1751256;
+          \$91  = 25'h1751256;
       2'h2:
-          \$79  = 25'h10ada17;
+          \$91  = 25'h10ada17;
       2'h3:
-          \$79  = 25'h14e5df6;
+          \$91  = 25'h14e5df6;
     endcase
   end
   always @* begin
@@ -27734,13 +28400,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$80  = 6'h22;
+          \$92  = 6'h22;
       2'h1:
-          \$80  = 6'h21;
+          \$92  = 6'h21;
       2'h2:
-          \$80  = 6'h21;
+          \$92  = 6'h21;
       2'h3:
-          \$80  = 6'h21;
+          \$92  = 6'h21;
     endcase
   end
   always @* begin
@@ -27748,13 +28414,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$81  = 34'h200000000;
+          \$93  = 34'h200000000;
       2'h1:
-          \$81  = 34'h100000000;
+          \$93  = 34'h100000000;
       2'h2:
-          \$81  = 34'h100000000;
+          \$93  = 34'h100000000;
       2'h3:
-          \$81  = 34'h100000000;
+          \$93  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -27762,13 +28428,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$82  = 34'h3ffffffff;
+          \$94  = 34'h3ffffffff;
       2'h1:
-          \$82  = 34'h1ffffffff;
+          \$94  = 34'h1ffffffff;
       2'h2:
-          \$82  = 34'h1ffffffff;
+          \$94  = 34'h1ffffffff;
       2'h3:
-          \$82  = 34'h1ffffffff;
+          \$94  = 34'h1ffffffff;
     endcase
   end
   always @* begin
@@ -27776,13 +28442,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$104  = 25'h12bf61a;
+          \$126  = 25'h12bf61a;
       2'h1:
-          \$104  = 25'h1f7c860;
+          \$126  = 25'h1f7c860;
       2'h2:
-          \$104  = 25'h17b1c97;
+          \$126  = 25'h17b1c97;
       2'h3:
-          \$104  = 25'h1189f7b;
+          \$126  = 25'h1189f7b;
     endcase
   end
   always @* begin
@@ -27790,13 +28456,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$105  = 6'h21;
+          \$127  = 6'h21;
       2'h1:
-          \$105  = 6'h22;
+          \$127  = 6'h22;
       2'h2:
-          \$105  = 6'h22;
+          \$127  = 6'h22;
       2'h3:
-          \$105  = 6'h21;
+          \$127  = 6'h21;
     endcase
   end
   always @* begin
@@ -27804,13 +28470,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$106  = 34'h100000000;
+          \$128  = 34'h100000000;
       2'h1:
-          \$106  = 34'h200000000;
+          \$128  = 34'h200000000;
       2'h2:
-          \$106  = 34'h200000000;
+          \$128  = 34'h200000000;
       2'h3:
-          \$106  = 34'h100000000;
+          \$128  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -27818,1546 +28484,1294 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$107  = 34'h1ffffffff;
+          \$129  = 34'h1ffffffff;
       2'h1:
-          \$107  = 34'h3ffffffff;
+          \$129  = 34'h3ffffffff;
       2'h2:
-          \$107  = 34'h3ffffffff;
+          \$129  = 34'h3ffffffff;
       2'h3:
-          \$107  = 34'h1ffffffff;
+          \$129  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = group;
-    if (\$27 ) begin
-      \$166  = \$30 [1:0];
+    \$198  = group;
+    if (\$19 ) begin
+      \$198  = \$22 [1:0];
     end
     if (rst) begin
-      \$166  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = \$31 ;
+    \$199  = \$23 ;
     if (rst) begin
-      \$167  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$168  = rq_valid_1;
+    \$200  = rq_valid_1;
     if (rst) begin
-      \$168  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$169  = rq_valid_2;
+    \$201  = rq_valid_2;
     if (rst) begin
-      \$169  = 1'h0;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$170  = rq_valid_3;
+    \$202  = rq_valid_3;
     if (rst) begin
-      \$170  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = rq_valid_4;
+    \$203  = rq_valid_4;
     if (rst) begin
-      \$171  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = rq_valid_5;
+    \$204  = rq_valid_5;
     if (rst) begin
-      \$172  = 1'h0;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = rq_valid_6;
+    \$205  = rq_valid_6;
     if (rst) begin
-      \$173  = 1'h0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = rq_valid_7;
+    \$206  = rq_valid_7;
     if (rst) begin
-      \$174  = 1'h0;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = rq_valid_8;
+    \$207  = rq_valid_8;
     if (rst) begin
-      \$175  = 1'h0;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = \$32 ;
+    \$208  = \$24 ;
     if (rst) begin
-      \$176  = 25'h0000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = rq0_mult_1;
+    \$209  = rq0_mult_1;
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = rq0_mult_2;
+    \$210  = rq0_mult_2;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = rq0_mult_3;
+    \$211  = rq0_mult_3;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = rq0_mult_4;
+    \$212  = rq0_mult_4;
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = rq0_mult_5;
+    \$213  = rq0_mult_5;
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = rq0_mult_6;
+    \$214  = rq0_mult_6;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = rq0_mult_7;
+    \$215  = rq0_mult_7;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$184  = \$33 ;
+    \$216  = \$25 ;
     if (rst) begin
-      \$184  = 6'h00;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$185  = rq0_shift_1;
+    \$217  = rq0_shift_1;
     if (rst) begin
-      \$185  = 6'h00;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$186  = rq0_shift_2;
+    \$218  = rq0_shift_2;
     if (rst) begin
-      \$186  = 6'h00;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$187  = rq0_shift_3;
+    \$219  = rq0_shift_3;
     if (rst) begin
-      \$187  = 6'h00;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$188  = rq0_shift_4;
+    \$220  = rq0_shift_4;
     if (rst) begin
-      \$188  = 6'h00;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$189  = rq0_shift_5;
+    \$221  = rq0_shift_5;
     if (rst) begin
-      \$189  = 6'h00;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$190  = rq0_shift_6;
+    \$222  = rq0_shift_6;
     if (rst) begin
-      \$190  = 6'h00;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$191  = rq0_shift_7;
+    \$223  = rq0_shift_7;
     if (rst) begin
-      \$191  = 6'h00;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$192  = \$34 ;
+    \$224  = \$26 ;
     if (rst) begin
-      \$192  = 34'h000000000;
+      \$224  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$193  = rq0_half_1;
+    \$225  = rq0_half_1;
     if (rst) begin
-      \$193  = 34'h000000000;
+      \$225  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$194  = rq0_half_2;
+    \$226  = rq0_half_2;
     if (rst) begin
-      \$194  = 34'h000000000;
+      \$226  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$195  = rq0_half_3;
+    \$227  = rq0_half_3;
     if (rst) begin
-      \$195  = 34'h000000000;
+      \$227  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$196  = rq0_half_4;
+    \$228  = rq0_half_4;
     if (rst) begin
-      \$196  = 34'h000000000;
+      \$228  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$197  = rq0_half_5;
+    \$229  = rq0_half_5;
     if (rst) begin
-      \$197  = 34'h000000000;
+      \$229  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$198  = rq0_half_6;
+    \$230  = rq0_half_6;
     if (rst) begin
-      \$198  = 34'h000000000;
+      \$230  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$199  = rq0_half_7;
+    \$231  = rq0_half_7;
     if (rst) begin
-      \$199  = 34'h000000000;
+      \$231  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$200  = \$35 ;
+    \$232  = \$27 ;
     if (rst) begin
-      \$200  = 34'h000000000;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$201  = rq0_mask_1;
+    \$233  = rq0_mask_1;
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$202  = rq0_mask_2;
+    \$234  = rq0_mask_2;
     if (rst) begin
-      \$202  = 34'h000000000;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$203  = rq0_mask_3;
+    \$235  = rq0_mask_3;
     if (rst) begin
-      \$203  = 34'h000000000;
+      \$235  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = rq0_mask_4;
+    \$236  = rq0_mask_4;
     if (rst) begin
-      \$204  = 34'h000000000;
+      \$236  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$205  = rq0_mask_5;
+    \$237  = rq0_mask_5;
     if (rst) begin
-      \$205  = 34'h000000000;
+      \$237  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$206  = rq0_mask_6;
+    \$238  = rq0_mask_6;
     if (rst) begin
-      \$206  = 34'h000000000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = rq0_mask_7;
+    \$239  = rq0_mask_7;
     if (rst) begin
-      \$207  = 34'h000000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = i__payload[23:0];
+    \$240  = i__payload[23:0];
     if (rst) begin
-      \$208  = 24'h000000;
+      \$240  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = rq0_x[16:0];
+    \$241  = rq0_x[16:0];
     if (rst) begin
-      \$209  = 17'h00000;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = rq0_mult_1[16:0];
+    \$242  = rq0_mult_1[16:0];
     if (rst) begin
-      \$210  = 17'h00000;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$211  = \$36 ;
+    \$243  = \$28 ;
     if (rst) begin
-      \$211  = 34'h000000000;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$212  = rq0_part0_0;
+    \$244  = rq0_part0_0;
     if (rst) begin
-      \$212  = 34'h000000000;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$213  = rq0_part0_0_r;
-    if (rst) begin
-      \$213  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$214  = rq0_x[16:0];
-    if (rst) begin
-      \$214  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$215  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$215  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$216  = \$37 ;
-    if (rst) begin
-      \$216  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$217  = rq0_part0_1;
-    if (rst) begin
-      \$217  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$218  = rq0_part0_1_r;
-    if (rst) begin
-      \$218  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$219  = rq0_x[23:17];
-    if (rst) begin
-      \$219  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$220  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$220  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$221  = \$38 ;
-    if (rst) begin
-      \$221  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$222  = rq0_part1_0;
-    if (rst) begin
-      \$222  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$223  = rq0_part1_0_r;
-    if (rst) begin
-      \$223  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$224  = rq0_x[23:17];
-    if (rst) begin
-      \$224  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$225  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$225  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$226  = \$39 ;
-    if (rst) begin
-      \$226  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$227  = rq0_part1_1;
-    if (rst) begin
-      \$227  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$228  = rq0_part1_1_r;
-    if (rst) begin
-      \$228  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$229  = \$47 [48:0];
-    if (rst) begin
-      \$229  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$230  = \$48 ;
-    if (rst) begin
-      \$230  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$231  = \$49 ;
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$232  = \$52 ;
-    if (rst) begin
-      \$232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$233  = \$56 ;
-    if (rst) begin
-      \$233  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$234  = \$57 ;
-    if (rst) begin
-      \$234  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$235  = rq1_mult_1;
-    if (rst) begin
-      \$235  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$236  = rq1_mult_2;
-    if (rst) begin
-      \$236  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$237  = rq1_mult_3;
-    if (rst) begin
-      \$237  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$238  = rq1_mult_4;
-    if (rst) begin
-      \$238  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$239  = rq1_mult_5;
-    if (rst) begin
-      \$239  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$240  = rq1_mult_6;
-    if (rst) begin
-      \$240  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$241  = rq1_mult_7;
-    if (rst) begin
-      \$241  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$242  = i__payload[47:24];
-    if (rst) begin
-      \$242  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$243  = rq1_x[16:0];
-    if (rst) begin
-      \$243  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$244  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$244  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$245  = \$58 ;
+    \$245  = rq0_part0_0_r;
     if (rst) begin
       \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$246  = rq1_part0_0;
+    \$246  = rq0_x[16:0];
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$247  = rq1_part0_0_r;
+    \$247  = rq0_mult_1[24:17];
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$248  = rq1_x[16:0];
+    \$248  = \$29 ;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$249  = rq1_mult_1[24:17];
+    \$249  = rq0_part0_1;
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$250  = \$59 ;
+    \$250  = rq0_part0_1_r;
     if (rst) begin
       \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$251  = rq1_part0_1;
+    \$251  = rq0_x[23:17];
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$252  = rq1_part0_1_r;
+    \$252  = rq0_mult_1[16:0];
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$253  = rq1_x[23:17];
+    \$253  = \$30 ;
     if (rst) begin
-      \$253  = 7'h00;
+      \$253  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$254  = rq1_mult_1[16:0];
+    \$254  = rq0_part1_0;
     if (rst) begin
-      \$254  = 17'h00000;
+      \$254  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$255  = \$60 ;
+    \$255  = rq0_part1_0_r;
     if (rst) begin
       \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$256  = rq1_part1_0;
+    \$256  = rq0_x[23:17];
     if (rst) begin
-      \$256  = 24'h000000;
+      \$256  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$257  = rq1_part1_0_r;
+    \$257  = rq0_mult_1[24:17];
     if (rst) begin
-      \$257  = 24'h000000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$258  = rq1_x[23:17];
+    \$258  = \$31 ;
     if (rst) begin
-      \$258  = 7'h00;
+      \$258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$259  = rq1_mult_1[24:17];
+    \$259  = rq0_part1_1;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$260  = \$61 ;
+    \$260  = rq0_part1_1_r;
     if (rst) begin
       \$260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$261  = rq1_part1_1;
+    \$261  = \$39 [48:0];
     if (rst) begin
-      \$261  = 15'h0000;
+      \$261  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$262  = rq1_part1_1_r;
+    \$262  = \$40 ;
     if (rst) begin
-      \$262  = 15'h0000;
+      \$262  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$263  = \$69 [48:0];
+    \$263  = \$41 ;
     if (rst) begin
-      \$263  = 49'h0000000000000;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$264  = \$70 ;
+    \$264  = \$44 ;
     if (rst) begin
-      \$264  = 49'h0000000000000;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$265  = \$71 ;
+    \$265  = \$48 [7:0];
     if (rst) begin
-      \$265  = 1'h0;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$266  = \$74 ;
+    \$266  = \$53 ;
     if (rst) begin
       \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$267  = \$78 ;
+    \$267  = \$58 ;
     if (rst) begin
-      \$267  = 51'h0000000000000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$268  = \$79 ;
+    \$268  = \$59 ;
     if (rst) begin
       \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$269  = rq2_mult_1;
+    \$269  = rq1_mult_1;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$270  = rq2_mult_2;
+    \$270  = rq1_mult_2;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$271  = rq2_mult_3;
+    \$271  = rq1_mult_3;
     if (rst) begin
       \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$272  = rq2_mult_4;
+    \$272  = rq1_mult_4;
     if (rst) begin
       \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$273  = rq2_mult_5;
+    \$273  = rq1_mult_5;
     if (rst) begin
       \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$274  = rq2_mult_6;
+    \$274  = rq1_mult_6;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$275  = rq2_mult_7;
+    \$275  = rq1_mult_7;
     if (rst) begin
       \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$276  = \$80 ;
+    \$276  = i__payload[47:24];
     if (rst) begin
-      \$276  = 6'h00;
+      \$276  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$277  = rq2_shift_1;
+    \$277  = rq1_x[16:0];
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$278  = rq2_shift_2;
+    \$278  = rq1_mult_1[16:0];
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$279  = rq2_shift_3;
+    \$279  = \$60 ;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$280  = rq2_shift_4;
+    \$280  = rq1_part0_0;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$281  = rq2_shift_5;
+    \$281  = rq1_part0_0_r;
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$282  = rq2_shift_6;
+    \$282  = rq1_x[16:0];
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$283  = rq2_shift_7;
+    \$283  = rq1_mult_1[24:17];
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$284  = \$81 ;
+    \$284  = \$61 ;
     if (rst) begin
-      \$284  = 34'h000000000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$285  = rq2_half_1;
+    \$285  = rq1_part0_1;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$286  = rq2_half_2;
+    \$286  = rq1_part0_1_r;
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$287  = rq2_half_3;
+    \$287  = rq1_x[23:17];
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$288  = rq2_half_4;
+    \$288  = rq1_mult_1[16:0];
     if (rst) begin
-      \$288  = 34'h000000000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$289  = rq2_half_5;
+    \$289  = \$62 ;
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$289  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$290  = rq2_half_6;
+    \$290  = rq1_part1_0;
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$291  = rq2_half_7;
+    \$291  = rq1_part1_0_r;
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$292  = \$82 ;
+    \$292  = rq1_x[23:17];
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$293  = rq2_mask_1;
+    \$293  = rq1_mult_1[24:17];
     if (rst) begin
-      \$293  = 34'h000000000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$294  = rq2_mask_2;
+    \$294  = \$63 ;
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$295  = rq2_mask_3;
+    \$295  = rq1_part1_1;
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$296  = rq2_mask_4;
+    \$296  = rq1_part1_1_r;
     if (rst) begin
-      \$296  = 34'h000000000;
+      \$296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$297  = rq2_mask_5;
+    \$297  = \$71 [48:0];
     if (rst) begin
-      \$297  = 34'h000000000;
+      \$297  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$298  = rq2_mask_6;
+    \$298  = \$72 ;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$298  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$299  = rq2_mask_7;
+    \$299  = \$73 ;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$300  = i__payload[71:48];
+    \$300  = \$76 ;
     if (rst) begin
-      \$300  = 24'h000000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$301  = rq2_x[16:0];
+    \$301  = \$80 [7:0];
     if (rst) begin
-      \$301  = 17'h00000;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$302  = rq2_mult_1[16:0];
+    \$302  = \$85 ;
     if (rst) begin
-      \$302  = 17'h00000;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$303  = \$83 ;
+    \$303  = \$90 ;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$304  = rq2_part0_0;
+    \$304  = \$91 ;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$305  = rq2_part0_0_r;
+    \$305  = rq2_mult_1;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$306  = rq2_x[16:0];
+    \$306  = rq2_mult_2;
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$307  = rq2_mult_1[24:17];
+    \$307  = rq2_mult_3;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$308  = \$84 ;
+    \$308  = rq2_mult_4;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$309  = rq2_part0_1;
+    \$309  = rq2_mult_5;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$310  = rq2_part0_1_r;
+    \$310  = rq2_mult_6;
     if (rst) begin
       \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$311  = rq2_x[23:17];
+    \$311  = rq2_mult_7;
     if (rst) begin
-      \$311  = 7'h00;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$312  = rq2_mult_1[16:0];
+    \$312  = \$92 ;
     if (rst) begin
-      \$312  = 17'h00000;
+      \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$313  = \$85 ;
+    \$313  = rq2_shift_1;
     if (rst) begin
-      \$313  = 24'h000000;
+      \$313  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$314  = rq2_part1_0;
+    \$314  = rq2_shift_2;
     if (rst) begin
-      \$314  = 24'h000000;
+      \$314  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$315  = rq2_part1_0_r;
+    \$315  = rq2_shift_3;
     if (rst) begin
-      \$315  = 24'h000000;
+      \$315  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$316  = rq2_x[23:17];
+    \$316  = rq2_shift_4;
     if (rst) begin
-      \$316  = 7'h00;
+      \$316  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$317  = rq2_mult_1[24:17];
+    \$317  = rq2_shift_5;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$318  = \$86 ;
+    \$318  = rq2_shift_6;
     if (rst) begin
-      \$318  = 15'h0000;
+      \$318  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$319  = rq2_part1_1;
+    \$319  = rq2_shift_7;
     if (rst) begin
-      \$319  = 15'h0000;
+      \$319  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$320  = rq2_part1_1_r;
+    \$320  = \$93 ;
     if (rst) begin
-      \$320  = 15'h0000;
+      \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$321  = \$94 [48:0];
+    \$321  = rq2_half_1;
     if (rst) begin
-      \$321  = 49'h0000000000000;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$322  = \$95 ;
+    \$322  = rq2_half_2;
     if (rst) begin
-      \$322  = 49'h0000000000000;
+      \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$323  = \$96 ;
+    \$323  = rq2_half_3;
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$324  = \$99 ;
+    \$324  = rq2_half_4;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$325  = \$103 ;
+    \$325  = rq2_half_5;
     if (rst) begin
-      \$325  = 51'h0000000000000;
+      \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$326  = \$104 ;
+    \$326  = rq2_half_6;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$327  = rq3_mult_1;
+    \$327  = rq2_half_7;
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$328  = rq3_mult_2;
+    \$328  = \$94 ;
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$328  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$329  = rq3_mult_3;
+    \$329  = rq2_mask_1;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$330  = rq3_mult_4;
+    \$330  = rq2_mask_2;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$331  = rq3_mult_5;
+    \$331  = rq2_mask_3;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$332  = rq3_mult_6;
+    \$332  = rq2_mask_4;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$333  = rq3_mult_7;
+    \$333  = rq2_mask_5;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$334  = \$105 ;
+    \$334  = rq2_mask_6;
     if (rst) begin
-      \$334  = 6'h00;
+      \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$335  = rq3_shift_1;
+    \$335  = rq2_mask_7;
     if (rst) begin
-      \$335  = 6'h00;
+      \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$336  = rq3_shift_2;
+    \$336  = i__payload[71:48];
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$337  = rq3_shift_3;
+    \$337  = rq2_x[16:0];
     if (rst) begin
-      \$337  = 6'h00;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$338  = rq3_shift_4;
+    \$338  = rq2_mult_1[16:0];
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$339  = rq3_shift_5;
+    \$339  = \$95 ;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$340  = rq3_shift_6;
+    \$340  = rq2_part0_0;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$341  = rq3_shift_7;
+    \$341  = rq2_part0_0_r;
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$342  = \$106 ;
+    \$342  = rq2_x[16:0];
     if (rst) begin
-      \$342  = 34'h000000000;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$343  = rq3_half_1;
+    \$343  = rq2_mult_1[24:17];
     if (rst) begin
-      \$343  = 34'h000000000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$344  = rq3_half_2;
+    \$344  = \$96 ;
     if (rst) begin
-      \$344  = 34'h000000000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$345  = rq3_half_3;
+    \$345  = rq2_part0_1;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$346  = rq3_half_4;
+    \$346  = rq2_part0_1_r;
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$347  = rq3_half_5;
+    \$347  = rq2_x[23:17];
     if (rst) begin
-      \$347  = 34'h000000000;
+      \$347  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$348  = rq3_half_6;
+    \$348  = rq2_mult_1[16:0];
     if (rst) begin
-      \$348  = 34'h000000000;
+      \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$349  = rq3_half_7;
+    \$349  = \$97 ;
     if (rst) begin
-      \$349  = 34'h000000000;
+      \$349  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$350  = \$107 ;
+    \$350  = rq2_part1_0;
     if (rst) begin
-      \$350  = 34'h000000000;
+      \$350  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$351  = rq3_mask_1;
+    \$351  = rq2_part1_0_r;
     if (rst) begin
-      \$351  = 34'h000000000;
+      \$351  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$352  = rq3_mask_2;
+    \$352  = rq2_x[23:17];
     if (rst) begin
-      \$352  = 34'h000000000;
+      \$352  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$353  = rq3_mask_3;
+    \$353  = rq2_mult_1[24:17];
     if (rst) begin
-      \$353  = 34'h000000000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$354  = rq3_mask_4;
+    \$354  = \$98 ;
     if (rst) begin
-      \$354  = 34'h000000000;
+      \$354  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$355  = rq3_mask_5;
+    \$355  = rq2_part1_1;
     if (rst) begin
-      \$355  = 34'h000000000;
+      \$355  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$356  = rq3_mask_6;
+    \$356  = rq2_part1_1_r;
     if (rst) begin
-      \$356  = 34'h000000000;
+      \$356  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$357  = rq3_mask_7;
+    \$357  = \$106 [48:0];
     if (rst) begin
-      \$357  = 34'h000000000;
+      \$357  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$358  = i__payload[95:72];
+    \$358  = \$107 ;
     if (rst) begin
-      \$358  = 24'h000000;
+      \$358  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$359  = rq3_x[16:0];
+    \$359  = \$108 ;
     if (rst) begin
-      \$359  = 17'h00000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$360  = rq3_mult_1[16:0];
+    \$360  = \$111 ;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$361  = \$108 ;
+    \$361  = \$115 [7:0];
     if (rst) begin
-      \$361  = 34'h000000000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$362  = rq3_part0_0;
+    \$362  = \$120 ;
     if (rst) begin
-      \$362  = 34'h000000000;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$363  = rq3_part0_0_r;
+    \$363  = \$125 ;
     if (rst) begin
-      \$363  = 34'h000000000;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$364  = rq3_x[16:0];
+    \$364  = \$126 ;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$365  = rq3_mult_1[24:17];
+    \$365  = rq3_mult_1;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$366  = \$109 ;
+    \$366  = rq3_mult_2;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$367  = rq3_part0_1;
+    \$367  = rq3_mult_3;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$368  = rq3_part0_1_r;
+    \$368  = rq3_mult_4;
     if (rst) begin
       \$368  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$369  = rq3_x[23:17];
+    \$369  = rq3_mult_5;
     if (rst) begin
-      \$369  = 7'h00;
+      \$369  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$370  = rq3_mult_1[16:0];
+    \$370  = rq3_mult_6;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$371  = \$110 ;
+    \$371  = rq3_mult_7;
     if (rst) begin
-      \$371  = 24'h000000;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$372  = rq3_part1_0;
+    \$372  = \$127 ;
     if (rst) begin
-      \$372  = 24'h000000;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$373  = rq3_part1_0_r;
+    \$373  = rq3_shift_1;
     if (rst) begin
-      \$373  = 24'h000000;
+      \$373  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$374  = rq3_x[23:17];
+    \$374  = rq3_shift_2;
     if (rst) begin
-      \$374  = 7'h00;
+      \$374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$375  = rq3_mult_1[24:17];
+    \$375  = rq3_shift_3;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$376  = \$111 ;
+    \$376  = rq3_shift_4;
     if (rst) begin
-      \$376  = 15'h0000;
+      \$376  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$377  = rq3_part1_1;
+    \$377  = rq3_shift_5;
     if (rst) begin
-      \$377  = 15'h0000;
+      \$377  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$378  = rq3_part1_1_r;
+    \$378  = rq3_shift_6;
     if (rst) begin
-      \$378  = 15'h0000;
+      \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$379  = \$119 [48:0];
+    \$379  = rq3_shift_7;
     if (rst) begin
-      \$379  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$380  = \$120 ;
-    if (rst) begin
-      \$380  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$381  = \$121 ;
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$382  = \$124 ;
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$383  = \$128 ;
-    if (rst) begin
-      \$383  = 51'h0000000000000;
+      \$379  = 6'h00;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
+  assign q_owed_next = \$12 [3:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -29373,31 +29787,31 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
+  assign q_in[31:24] = \$8 ;
+  assign q_in[23:16] = \$6 ;
+  assign q_in[15:8] = \$4 ;
+  assign q_in[7:0] = \$2 ;
   assign rq1_rem[48:33] = 16'h0000;
   assign rq1_rem[32:0] = rq1_prod[32:0];
-  assign \$40  = { 1'h0, rq0_part0_0_rr };
-  assign \$42  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$44  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$46  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$62  = { 1'h0, rq1_part0_0_rr };
-  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$66  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$70  = { rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48:33] };
-  assign \$73  = 1'h1;
-  assign \$74  = \$72 ;
-  assign \$87  = { 1'h0, rq2_part0_0_rr };
-  assign \$89  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$91  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$93  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$112  = { 1'h0, rq3_part0_0_rr };
-  assign \$114  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$116  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$118  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$32  = { 1'h0, rq0_part0_0_rr };
+  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$36  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$38  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$64  = { 1'h0, rq1_part0_0_rr };
+  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$72  = { rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48:33] };
+  assign \$75  = 1'h1;
+  assign \$76  = \$74 ;
+  assign \$99  = { 1'h0, rq2_part0_0_rr };
+  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$103  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$105  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$134  = { 1'h0, rq3_part0_0_rr };
+  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -37706,24 +38120,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [33:0] \$108 ;
-  reg [33:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [33:0] \$110 ;
-  reg [33:0] \$111 ;
-  reg [33:0] \$112 ;
-  reg [33:0] \$113 ;
-  reg [33:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [33:0] \$115 ;
   reg [33:0] \$116 ;
   reg [33:0] \$117 ;
@@ -37734,91 +38148,100 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
   reg [33:0] \$123 ;
-  reg [24:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
+  reg [33:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
   reg [33:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [24:0] \$137 ;
-  reg [24:0] \$138 ;
+  reg [33:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
   reg [24:0] \$139 ;
-  wire \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [15:0] \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [49:0] \$145 ;
-  reg [49:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [51:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  wire [4:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [15:0] \$149 ;
+  wire [4:0] \$15 ;
+  reg [15:0] \$150 ;
+  reg [15:0] \$151 ;
+  reg [49:0] \$152 ;
+  reg [49:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [33:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [33:0] \$22 ;
-  reg [33:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [24:0] \$26 ;
-  wire [15:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [51:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [55:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [78:0] \$34 ;
-  wire [79:0] \$35 ;
-  wire [49:0] \$36 ;
+  reg [33:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [24:0] \$23 ;
+  wire [15:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [55:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [78:0] \$31 ;
+  wire [79:0] \$32 ;
+  wire [49:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [50:0] \$38 ;
   wire \$39 ;
-  wire [51:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [50:0] \$41 ;
+  wire [51:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [51:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -37827,40 +38250,40 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [3:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -37896,7 +38319,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [51:0] rq0_code = 52'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [49:0] rq0_floor = 50'h0000000000000;
   reg [33:0] rq0_half_1 = 34'h000000000;
   reg [33:0] rq0_half_2 = 34'h000000000;
@@ -37926,6 +38349,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -37949,6 +38373,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [24:0] rq0_x = 25'h0000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -37979,270 +38404,282 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 52'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 52'hfffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'hf;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(4'h8) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 4'hf;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 5'h00 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(4'h8) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(8'h87);
+  assign \$45  = $signed(rq0_floor) < $signed(8'h88);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(9'h086);
+  assign \$50  = $signed(rq0_floor) > $signed(9'h087);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$20  = 25'h1f14278;
+          \$17  = 25'h1f14278;
       4'h1:
-          \$20  = 25'h119727c;
+          \$17  = 25'h119727c;
       4'h2:
-          \$20  = 25'h12fbcdd;
+          \$17  = 25'h12fbcdd;
       4'h3:
-          \$20  = 25'h1070272;
+          \$17  = 25'h1070272;
       4'h4:
-          \$20  = 25'h1aa0abd;
+          \$17  = 25'h1aa0abd;
       4'h5:
-          \$20  = 25'h11d785c;
+          \$17  = 25'h11d785c;
       4'h6:
-          \$20  = 25'h1196524;
+          \$17  = 25'h1196524;
       4'h7:
-          \$20  = 25'h1bcfc59;
+          \$17  = 25'h1bcfc59;
       4'h8:
-          \$20  = 25'h17b2732;
+          \$17  = 25'h17b2732;
       4'h9:
-          \$20  = 25'h11d0084;
+          \$17  = 25'h11d0084;
       4'ha:
-          \$20  = 25'h132c457;
+          \$17  = 25'h132c457;
       4'hb:
-          \$20  = 25'h19b79c7;
+          \$17  = 25'h19b79c7;
       4'hc:
-          \$20  = 25'h1b14d7e;
+          \$17  = 25'h1b14d7e;
       4'hd:
-          \$20  = 25'h118106f;
+          \$17  = 25'h118106f;
       4'he:
-          \$20  = 25'h1feb7a1;
+          \$17  = 25'h1feb7a1;
       4'hf:
-          \$20  = 25'h120695c;
+          \$17  = 25'h120695c;
     endcase
   end
   always @* begin
@@ -38250,37 +38687,37 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h1:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h2:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h3:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h4:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h5:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h6:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h7:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h8:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h9:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'ha:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'hb:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'hc:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'hd:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'he:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'hf:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
     endcase
   end
   always @* begin
@@ -38288,37 +38725,37 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h1:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h2:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h3:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h4:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h5:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h6:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h7:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h8:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h9:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'ha:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'hb:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'hc:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'hd:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'he:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'hf:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -38326,592 +38763,605 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h1:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h2:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h3:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h4:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h5:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h6:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h7:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h8:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h9:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'ha:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'hb:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'hc:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'hd:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'he:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'hf:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [3:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [3:0];
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 34'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 34'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 34'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 34'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 34'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 34'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 25'h0000000;
+      \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$135  = rq0_x[24:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 8'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 25'h0000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
       \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$140  = rq0_x[24:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[24:17];
     if (rst) begin
-      \$142  = 16'h0000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 16'h0000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 16'h0000;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$145  = \$35 [49:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 50'h0000000000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 50'h0000000000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[24:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 52'h0000000000000;
+      \$149  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [49:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -42142,24 +42592,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [32:0] \$108 ;
-  reg [32:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [32:0] \$110 ;
-  reg [32:0] \$111 ;
-  reg [32:0] \$112 ;
-  reg [32:0] \$113 ;
-  reg [32:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [32:0] \$115 ;
   reg [32:0] \$116 ;
   reg [32:0] \$117 ;
@@ -42170,91 +42620,100 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$121 ;
   reg [32:0] \$122 ;
   reg [32:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [33:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  reg [32:0] \$124 ;
+  reg [32:0] \$125 ;
+  reg [32:0] \$126 ;
+  reg [32:0] \$127 ;
+  reg [32:0] \$128 ;
+  reg [32:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [3:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
-  wire \$14 ;
-  reg [3:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [11:0] \$142 ;
-  reg [11:0] \$143 ;
-  reg [11:0] \$144 ;
-  reg [45:0] \$145 ;
-  reg [45:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [47:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [32:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [4:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [3:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
+  reg [20:0] \$146 ;
+  reg [3:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [11:0] \$149 ;
+  wire [4:0] \$15 ;
+  reg [11:0] \$150 ;
+  reg [11:0] \$151 ;
+  reg [45:0] \$152 ;
+  reg [45:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [32:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [32:0] \$22 ;
-  reg [32:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [20:0] \$26 ;
-  wire [11:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [47:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [51:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [74:0] \$34 ;
-  wire [75:0] \$35 ;
-  wire [45:0] \$36 ;
+  reg [32:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [20:0] \$23 ;
+  wire [11:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [51:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [74:0] \$31 ;
+  wire [75:0] \$32 ;
+  wire [45:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [46:0] \$38 ;
   wire \$39 ;
-  wire [47:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [46:0] \$41 ;
+  wire [47:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [47:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -42263,40 +42722,40 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [3:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -42332,7 +42791,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [47:0] rq0_code = 48'h000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [45:0] rq0_floor = 46'h000000000000;
   reg [32:0] rq0_half_1 = 33'h000000000;
   reg [32:0] rq0_half_2 = 33'h000000000;
@@ -42362,6 +42821,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -42385,6 +42845,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -42415,270 +42876,282 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
-  assign \$4  = \$1  ? 48'hffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'hf;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(6'h25) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 4'hf;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 5'h00 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(6'h25) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(8'h9a);
+  assign \$45  = $signed(rq0_floor) < $signed(8'h9b);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(9'h099);
+  assign \$50  = $signed(rq0_floor) > $signed(9'h09a);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$20  = 25'h1e84121;
+          \$17  = 25'h1e84121;
       4'h1:
-          \$20  = 25'h1ff4a12;
+          \$17  = 25'h1ff4a12;
       4'h2:
-          \$20  = 25'h179ef90;
+          \$17  = 25'h179ef90;
       4'h3:
-          \$20  = 25'h1d810fa;
+          \$17  = 25'h1d810fa;
       4'h4:
-          \$20  = 25'h12ad569;
+          \$17  = 25'h12ad569;
       4'h5:
-          \$20  = 25'h13ff5dc;
+          \$17  = 25'h13ff5dc;
       4'h6:
-          \$20  = 25'h134bef1;
+          \$17  = 25'h134bef1;
       4'h7:
-          \$20  = 25'h1766b1a;
+          \$17  = 25'h1766b1a;
       4'h8:
-          \$20  = 25'h10aae16;
+          \$17  = 25'h10aae16;
       4'h9:
-          \$20  = 25'h16e172d;
+          \$17  = 25'h16e172d;
       4'ha:
-          \$20  = 25'h1f81ca9;
+          \$17  = 25'h1f81ca9;
       4'hb:
-          \$20  = 25'h1615eeb;
+          \$17  = 25'h1615eeb;
       4'hc:
-          \$20  = 25'h152256d;
+          \$17  = 25'h152256d;
       4'hd:
-          \$20  = 25'h17df547;
+          \$17  = 25'h17df547;
       4'he:
-          \$20  = 25'h18f5e10;
+          \$17  = 25'h18f5e10;
       4'hf:
-          \$20  = 25'h1ff78a8;
+          \$17  = 25'h1ff78a8;
     endcase
   end
   always @* begin
@@ -42686,37 +43159,37 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h1:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h2:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h3:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h4:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'h5:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'h6:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'h7:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'h8:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'h9:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'ha:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'hb:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'hc:
-          \$21  = 6'h20;
+          \$18  = 6'h20;
       4'hd:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'he:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'hf:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
     endcase
   end
   always @* begin
@@ -42724,37 +43197,37 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       4'h1:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       4'h2:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       4'h3:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       4'h4:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'h5:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'h6:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'h7:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'h8:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'h9:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'ha:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       4'hb:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'hc:
-          \$22  = 33'h080000000;
+          \$19  = 33'h080000000;
       4'hd:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       4'he:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
       4'hf:
-          \$22  = 33'h100000000;
+          \$19  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -42762,592 +43235,605 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       4'h1:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       4'h2:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       4'h3:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       4'h4:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'h5:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'h6:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'h7:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'h8:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'h9:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'ha:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       4'hb:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'hc:
-          \$23  = 33'h0ffffffff;
+          \$20  = 33'h0ffffffff;
       4'hd:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       4'he:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
       4'hf:
-          \$23  = 33'h1ffffffff;
+          \$20  = 33'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [3:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [3:0];
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 33'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 33'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 33'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 33'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 33'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 33'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 33'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 21'h000000;
+      \$124  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
-      \$127  = 34'h000000000;
+      \$127  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
-      \$128  = 34'h000000000;
+      \$128  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
-      \$129  = 34'h000000000;
+      \$129  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$135  = rq0_x[20:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 21'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 21'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$140  = rq0_x[20:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[20:17];
     if (rst) begin
-      \$142  = 12'h000;
+      \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 12'h000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 12'h000;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$145  = \$35 [45:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 46'h000000000000;
+      \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 46'h000000000000;
+      \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[20:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 48'h000000000000;
+      \$149  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [45:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -43355,59 +43841,69 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [16:0] \$102 ;
-  reg [33:0] \$103 ;
-  reg [7:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
   reg [8:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [23:0] \$107 ;
-  reg [23:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [25:0] \$106 ;
+  reg [25:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [16:0] \$109 ;
   wire \$11 ;
   reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [33:0] \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [33:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [23:0] \$115 ;
+  reg [23:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [33:0] \$120 ;
   reg \$121 ;
-  reg [34:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [17:0] \$124 ;
-  reg [17:0] \$125 ;
-  reg [17:0] \$126 ;
-  reg [16:0] \$127 ;
-  reg [17:0] \$128 ;
-  reg [17:0] \$129 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [17:0] \$130 ;
-  reg \$131 ;
-  reg [1:0] \$132 ;
-  reg [1:0] \$133 ;
-  reg [1:0] \$134 ;
-  reg [33:0] \$135 ;
-  reg [33:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [35:0] \$139 ;
+  reg [34:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [17:0] \$132 ;
+  reg [17:0] \$133 ;
+  reg [17:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [17:0] \$136 ;
+  reg [17:0] \$137 ;
+  reg [17:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [7:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg \$142 ;
-  reg [3:0] \$143 ;
-  reg [3:0] \$144 ;
-  reg [4:0] \$145 ;
+  reg [1:0] \$140 ;
+  reg [1:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [33:0] \$144 ;
+  reg \$145 ;
   reg \$146 ;
   reg [7:0] \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [8:0] \$15 ;
+  reg [7:0] \$150 ;
+  reg [4:0] \$151 ;
+  reg \$152 ;
+  reg [3:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg [4:0] \$155 ;
+  reg \$156 ;
+  reg [7:0] \$157 ;
   wire [25:0] \$16 ;
   wire [16:0] \$17 ;
   wire [26:0] \$18 ;
@@ -43446,60 +43942,60 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [35:0] \$50 ;
-  wire [35:0] \$51 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [7:0] \$58 ;
+  wire [7:0] \$59 ;
   wire [6:0] \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [4:0] \$68 ;
+  wire \$68 ;
   wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [5:0] \$77 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [6:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [5:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg \$89 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg [7:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [25:0] \$98 ;
-  reg [25:0] \$99 ;
+  wire [6:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -43565,9 +44061,10 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [35:0] rq0_code = 36'h000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [33:0] rq0_floor = 34'h000000000;
   reg [7:0] rq0_out = 8'h00;
+  reg rq0_over = 1'h0;
   reg [17:0] rq0_part0_0 = 18'h00000;
   reg [17:0] rq0_part0_0_r = 18'h00000;
   reg [17:0] rq0_part0_0_rr = 18'h00000;
@@ -43580,6 +44077,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [33:0] rq0_prod = 34'h000000000;
   wire [33:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [34:0] rq0_x = 35'h000000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x1_0 = 17'h00000;
@@ -43919,588 +44417,614 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$45  = rq0_tie & rq0_floor[0];
   assign \$46  = rq0_above | \$45 ;
   assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = $signed(rq0_code) < $signed(8'h80);
-  assign \$49  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$50  = \$49  ? 36'h00000007f : rq0_code;
-  assign \$51  = \$48  ? 36'hfffffff80 : \$50 ;
-  assign \$52  = \$6 [4:0] < 5'h11;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_9 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'hf;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'hf;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_9 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(rq0_floor) < $signed(8'h99);
+  assign \$51  = $signed(rq0_floor) < $signed(8'h9a);
+  assign \$52  = \$49  ? \$50  : \$51 ;
+  assign \$53  = rq0_tie & rq0_floor[0];
+  assign \$54  = rq0_above | \$53 ;
+  assign \$55  = $signed(rq0_floor) > $signed(9'h098);
+  assign \$56  = $signed(rq0_floor) > $signed(9'h099);
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign \$58  = rq0_over ? 8'h7f : rq0_code;
+  assign \$59  = rq0_under ? 8'h80 : \$58 ;
+  assign \$60  = \$6 [4:0] < 5'h11;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'hf;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'hf;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
   assign \$78  = ~ o__valid;
   assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_9;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_1 <= \$89 ;
+    add_valid_1 <= \$97 ;
   always @(posedge clk)
-    add_valid_2 <= \$90 ;
+    add_valid_2 <= \$98 ;
   always @(posedge clk)
-    add_valid_3 <= \$91 ;
+    add_valid_3 <= \$99 ;
   always @(posedge clk)
-    add_valid_4 <= \$92 ;
+    add_valid_4 <= \$100 ;
   always @(posedge clk)
-    add_valid_5 <= \$93 ;
+    add_valid_5 <= \$101 ;
   always @(posedge clk)
-    add_valid_6 <= \$94 ;
+    add_valid_6 <= \$102 ;
   always @(posedge clk)
-    add0_a_in <= \$95 ;
+    add0_a_in <= \$103 ;
   always @(posedge clk)
-    add0_a_off <= \$96 ;
+    add0_a_off <= \$104 ;
   always @(posedge clk)
-    add0_a_off0 <= \$97 ;
+    add0_a_off0 <= \$105 ;
   always @(posedge clk)
-    add0_a_part0 <= \$98 ;
+    add0_a_part0 <= \$106 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$99 ;
+    add0_a_part0_r <= \$107 ;
   always @(posedge clk)
-    add0_a_off1 <= \$100 ;
+    add0_a_off1 <= \$108 ;
   always @(posedge clk)
-    add0_a_part1 <= \$101 ;
+    add0_a_part1 <= \$109 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$102 ;
+    add0_a_part1_r <= \$110 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$103 ;
+    add0_a_rescaled <= \$111 ;
   always @(posedge clk)
-    add0_b_in <= \$104 ;
+    add0_b_in <= \$112 ;
   always @(posedge clk)
-    add0_b_off <= \$105 ;
+    add0_b_off <= \$113 ;
   always @(posedge clk)
-    add0_b_off0 <= \$106 ;
+    add0_b_off0 <= \$114 ;
   always @(posedge clk)
-    add0_b_part0 <= \$107 ;
+    add0_b_part0 <= \$115 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$108 ;
+    add0_b_part0_r <= \$116 ;
   always @(posedge clk)
-    add0_b_off1 <= \$109 ;
+    add0_b_off1 <= \$117 ;
   always @(posedge clk)
-    add0_b_part1 <= \$110 ;
+    add0_b_part1 <= \$118 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$111 ;
+    add0_b_part1_r <= \$119 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$112 ;
+    add0_b_rescaled <= \$120 ;
   always @(posedge clk)
-    rq_valid_1 <= \$113 ;
+    rq_valid_1 <= \$121 ;
   always @(posedge clk)
-    rq_valid_2 <= \$114 ;
+    rq_valid_2 <= \$122 ;
   always @(posedge clk)
-    rq_valid_3 <= \$115 ;
+    rq_valid_3 <= \$123 ;
   always @(posedge clk)
-    rq_valid_4 <= \$116 ;
+    rq_valid_4 <= \$124 ;
   always @(posedge clk)
-    rq_valid_5 <= \$117 ;
+    rq_valid_5 <= \$125 ;
   always @(posedge clk)
-    rq_valid_6 <= \$118 ;
+    rq_valid_6 <= \$126 ;
   always @(posedge clk)
-    rq_valid_7 <= \$119 ;
+    rq_valid_7 <= \$127 ;
   always @(posedge clk)
-    rq_valid_8 <= \$120 ;
+    rq_valid_8 <= \$128 ;
   always @(posedge clk)
-    rq_valid_9 <= \$121 ;
+    rq_valid_9 <= \$129 ;
   always @(posedge clk)
-    rq0_x <= \$122 ;
+    rq0_x <= \$130 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$123 ;
+    rq0_x0_0 <= \$131 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$124 ;
+    rq0_part0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$125 ;
+    rq0_part0_0_r <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$126 ;
+    rq0_part0_0_rr <= \$134 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_x1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$128 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$129 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$130 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$131 ;
+    rq0_x2_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$132 ;
+    rq0_part2_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$133 ;
+    rq0_part2_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$134 ;
+    rq0_part2_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_prod <= \$143 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_floor <= \$144 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_above <= \$145 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_tie <= \$146 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_code <= \$147 ;
   always @(posedge clk)
-    rq0_out <= \$140 ;
+    rq0_under <= \$148 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    rq0_over <= \$149 ;
   always @(posedge clk)
-    q_room <= \$142 ;
+    rq0_out <= \$150 ;
   always @(posedge clk)
-    \$signature__addr  <= \$143 ;
+    q_owed <= \$151 ;
   always @(posedge clk)
-    rport__addr <= \$144 ;
+    q_room <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$145 ;
+    \$signature__addr  <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$146 ;
+    rport__addr <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$147 ;
+    q_stored <= \$155 ;
+  always @(posedge clk)
+    o__valid <= \$156 ;
+  always @(posedge clk)
+    o__payload <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$89  = \$14 ;
+    \$97  = \$14 ;
     if (rst) begin
-      \$89  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$90  = add_valid_1;
+    \$98  = add_valid_1;
     if (rst) begin
-      \$90  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$91  = add_valid_2;
+    \$99  = add_valid_2;
     if (rst) begin
-      \$91  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$92  = add_valid_3;
+    \$100  = add_valid_3;
     if (rst) begin
-      \$92  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$93  = add_valid_4;
+    \$101  = add_valid_4;
     if (rst) begin
-      \$93  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$94  = add_valid_5;
+    \$102  = add_valid_5;
     if (rst) begin
-      \$94  = 1'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$95  = a__payload;
+    \$103  = a__payload;
     if (rst) begin
-      \$95  = 8'h00;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$96  = \$15 ;
+    \$104  = \$15 ;
     if (rst) begin
-      \$96  = 9'h000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$97  = add0_a_off;
-    if (rst) begin
-      \$97  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$98  = \$16 ;
-    if (rst) begin
-      \$98  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$99  = add0_a_part0;
-    if (rst) begin
-      \$99  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$100  = add0_a_off;
-    if (rst) begin
-      \$100  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$101  = \$17 ;
-    if (rst) begin
-      \$101  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$102  = add0_a_part1;
-    if (rst) begin
-      \$102  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$103  = \$21 [33:0];
-    if (rst) begin
-      \$103  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$104  = b__payload;
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$105  = \$22 ;
+    \$105  = add0_a_off;
     if (rst) begin
       \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$106  = add0_b_off;
+    \$106  = \$16 ;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$107  = \$23 ;
+    \$107  = add0_a_part0;
     if (rst) begin
-      \$107  = 24'h000000;
+      \$107  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$108  = add0_b_part0;
+    \$108  = add0_a_off;
     if (rst) begin
-      \$108  = 24'h000000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$109  = add0_b_off;
+    \$109  = \$17 ;
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$110  = \$24 ;
+    \$110  = add0_a_part1;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$111  = add0_b_part1;
+    \$111  = \$21 [33:0];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$112  = \$28 [33:0];
+    \$112  = b__payload;
     if (rst) begin
-      \$112  = 34'h000000000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$113  = add_valid_6;
+    \$113  = \$22 ;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$114  = rq_valid_1;
+    \$114  = add0_b_off;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$115  = rq_valid_2;
+    \$115  = \$23 ;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$116  = rq_valid_3;
+    \$116  = add0_b_part0;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$117  = rq_valid_4;
+    \$117  = add0_b_off;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$118  = rq_valid_5;
+    \$118  = \$24 ;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$119  = rq_valid_6;
+    \$119  = add0_b_part1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$120  = rq_valid_7;
+    \$120  = \$28 [33:0];
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$121  = rq_valid_8;
+    \$121  = add_valid_6;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$122  = \$29 ;
+    \$122  = rq_valid_1;
     if (rst) begin
-      \$122  = 35'h000000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = rq_valid_2;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$124  = \$30 ;
+    \$124  = rq_valid_3;
     if (rst) begin
-      \$124  = 18'h00000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$125  = rq0_part0_0;
+    \$125  = rq_valid_4;
     if (rst) begin
-      \$125  = 18'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$126  = rq0_part0_0_r;
+    \$126  = rq_valid_5;
     if (rst) begin
-      \$126  = 18'h00000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$127  = rq0_x[33:17];
+    \$127  = rq_valid_6;
     if (rst) begin
-      \$127  = 17'h00000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$128  = \$31 ;
+    \$128  = rq_valid_7;
     if (rst) begin
-      \$128  = 18'h00000;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$129  = rq0_part1_0;
+    \$129  = rq_valid_8;
     if (rst) begin
-      \$129  = 18'h00000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$130  = rq0_part1_0_r;
+    \$130  = \$29 ;
     if (rst) begin
-      \$130  = 18'h00000;
+      \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$131  = rq0_x[34];
+    \$131  = rq0_x[16:0];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$132  = \$32 ;
+    \$132  = \$30 ;
     if (rst) begin
-      \$132  = 2'h0;
+      \$132  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$133  = rq0_part2_0;
+    \$133  = rq0_part0_0;
     if (rst) begin
-      \$133  = 2'h0;
+      \$133  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$134  = rq0_part2_0_r;
+    \$134  = rq0_part0_0_r;
     if (rst) begin
-      \$134  = 2'h0;
+      \$134  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$135  = \$38 [33:0];
+    \$135  = rq0_x[33:17];
     if (rst) begin
-      \$135  = 34'h000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$136  = \$39 ;
+    \$136  = \$31 ;
     if (rst) begin
-      \$136  = 34'h000000000;
+      \$136  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$137  = \$40 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$138  = \$43 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$139  = \$47 ;
+    \$139  = rq0_x[34];
     if (rst) begin
-      \$139  = 36'h000000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$140  = \$51 [7:0];
+    \$140  = \$32 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$141  = \$6 [4:0];
+    \$141  = rq0_part2_0;
     if (rst) begin
-      \$141  = 5'h00;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$142  = \$52 ;
+    \$142  = rq0_part2_0_r;
     if (rst) begin
-      \$142  = 1'h1;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$143  = \$signature__addr ;
-    if (\$59 ) begin
-      \$143  = \$62 [3:0];
-    end
+    \$143  = \$38 [33:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$144  = rport__addr;
-    if (\$66 ) begin
-      \$144  = \$69 [3:0];
-    end
+    \$144  = \$39 ;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$145  = \$82 [4:0];
+    \$145  = \$40 ;
     if (rst) begin
-      \$145  = 5'h00;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$146  = o__valid;
-    if (\$84 ) begin
-      \$146  = \$86 ;
-    end
+    \$146  = \$43 ;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$147  = o__payload;
-    if (\$84 ) begin
-      \$147  = \$88 ;
-    end
+    \$147  = \$47 [7:0];
     if (rst) begin
       \$147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$148  = \$52 ;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$149  = \$57 ;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$150  = \$59 ;
+    if (rst) begin
+      \$150  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$151  = \$6 [4:0];
+    if (rst) begin
+      \$151  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$152  = \$60 ;
+    if (rst) begin
+      \$152  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$153  = \$signature__addr ;
+    if (\$67 ) begin
+      \$153  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$153  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$154  = rport__addr;
+    if (\$74 ) begin
+      \$154  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$154  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$155  = \$90 [4:0];
+    if (rst) begin
+      \$155  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$156  = o__valid;
+    if (\$92 ) begin
+      \$156  = \$94 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$157  = o__payload;
+    if (\$92 ) begin
+      \$157  = \$96 ;
+    end
+    if (rst) begin
+      \$157  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -44539,40 +45063,49 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [12:0] \$104 ;
   reg [12:0] \$105 ;
   reg [12:0] \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [12:0] \$107 ;
+  reg [12:0] \$108 ;
+  reg [12:0] \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
+  reg [12:0] \$110 ;
+  reg [12:0] \$111 ;
+  reg [12:0] \$112 ;
+  reg [12:0] \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg [12:0] \$116 ;
-  reg [12:0] \$117 ;
-  reg [29:0] \$118 ;
-  reg [29:0] \$119 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg [29:0] \$120 ;
-  reg [12:0] \$121 ;
-  reg [20:0] \$122 ;
-  reg [20:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg [37:0] \$125 ;
-  reg [37:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg [39:0] \$129 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg [12:0] \$123 ;
+  reg [12:0] \$124 ;
+  reg [29:0] \$125 ;
+  reg [29:0] \$126 ;
+  reg [29:0] \$127 ;
+  reg [12:0] \$128 ;
+  reg [20:0] \$129 ;
   wire \$13 ;
-  reg [3:0] \$130 ;
-  reg \$131 ;
-  reg [3:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg [3:0] \$134 ;
+  reg [20:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [37:0] \$132 ;
+  reg [37:0] \$133 ;
+  reg \$134 ;
   reg \$135 ;
   reg [7:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
   wire \$14 ;
+  reg \$140 ;
+  reg [3:0] \$141 ;
+  reg [3:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire [29:0] \$15 ;
   wire [20:0] \$16 ;
   wire [30:0] \$17 ;
@@ -44599,71 +45132,71 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
+  wire \$39 ;
   wire [4:0] \$4 ;
-  wire [4:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [4:0] \$46 ;
-  wire [4:0] \$47 ;
+  wire \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
+  wire [4:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire \$55 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [5:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [7:0] \$66 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [12:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [13:0] \$72 ;
+  wire [5:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [39:0] \$75 ;
-  wire [39:0] \$76 ;
+  wire \$75 ;
+  wire [7:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [4:0] \$80 ;
-  wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire [12:0] \$80 ;
+  wire [8:0] \$81 ;
+  wire [13:0] \$82 ;
+  wire [7:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [4:0] \$87 ;
   wire \$88 ;
-  reg [3:0] \$89 ;
+  wire [5:0] \$89 ;
   wire [4:0] \$9 ;
-  reg [3:0] \$90 ;
-  reg [12:0] \$91 ;
-  reg [12:0] \$92 ;
-  reg [12:0] \$93 ;
-  reg [12:0] \$94 ;
-  reg [12:0] \$95 ;
-  reg [12:0] \$96 ;
-  reg [12:0] \$97 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  reg [3:0] \$96 ;
+  reg [3:0] \$97 ;
   reg [12:0] \$98 ;
   reg [12:0] \$99 ;
   (* init = 4'h0 *)
@@ -44717,8 +45250,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire [3:0] rport__addr;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [39:0] rq0_code = 40'h0000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [37:0] rq0_floor = 38'h0000000000;
+  reg rq0_over = 1'h0;
   reg [29:0] rq0_part0_0 = 30'h00000000;
   reg [29:0] rq0_part0_0_r = 30'h00000000;
   reg [29:0] rq0_part0_0_rr = 30'h00000000;
@@ -44728,6 +45262,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [37:0] rq0_prod = 38'h0000000000;
   wire [37:0] rq0_rem;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [12:0] rq0_x = 13'h0000;
   reg [12:0] rq0_x0_0 = 13'h0000;
   reg [12:0] rq0_x0_1 = 13'h0000;
@@ -44756,7 +45291,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[q_wptr] <= \$76 [7:0];
+      queue[q_wptr] <= q_in;
   end
   assign rport__data = queue[q_rptr];
   assign \$1  = i__valid & i__ready;
@@ -44783,258 +45318,200 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$27  = rq0_tie & rq0_floor[0];
   assign \$28  = rq0_above | \$27 ;
   assign \$29  = $signed(\$26 ) + $signed({ 1'h0, \$28  });
-  assign \$30  = \$82 [3:0] < 4'ha;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = \$32  & \$34 ;
-  assign \$36  = ~ \$35 ;
-  assign \$37  = rq_valid_8 & \$36 ;
-  assign \$38  = q_wptr == 4'h8;
-  assign \$39  = q_wptr + 1'h1;
-  assign \$40  = \$38  ? 5'h00 : \$39 ;
+  assign \$30  = rq0_tie & rq0_floor[0];
+  assign \$31  = rq0_above | \$30 ;
+  assign \$32  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$33  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$34  = \$31  ? \$32  : \$33 ;
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$38  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$39  = \$36  ? \$37  : \$38 ;
+  assign \$40  = \$89 [3:0] < 4'ha;
   assign \$41  = ~ o__valid;
   assign \$42  = \$41  | o__ready;
   assign \$43  = | q_stored;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = q_rptr == 4'h8;
-  assign \$46  = q_rptr + 1'h1;
-  assign \$47  = \$45  ? 5'h00 : \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = rq_valid_8 & \$53 ;
-  assign \$55  = q_stored + \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = \$55  - \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$63  | rq_valid_8;
-  assign \$65  = | q_stored;
-  assign \$66  = \$65  ? rport__data : \$76 [7:0];
-  assign \$67  = element == 4'hf;
-  assign \$68  = ~ \$67 ;
-  assign i__ready = q_room | \$68 ;
-  assign \$69  = ! element;
-  assign \$70  = \$69  ? 13'h0000 : acc0_0;
-  assign \$71  = $signed(i__payload) - $signed(8'h80);
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(rq0_code) < $signed(8'h80);
-  assign \$74  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$75  = \$74  ? 40'h000000007f : rq0_code;
-  assign \$76  = \$73  ? 40'hffffffff80 : \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = element == 4'hf;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = q_owed + \$79 ;
-  assign \$81  = o__valid & o__ready;
-  assign \$82  = \$80  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$84  & \$86 ;
-  assign \$88  = ~ \$87 ;
-  assign \$signature__en  = rq_valid_8 & \$88 ;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = rq_valid_8 & \$46 ;
+  assign \$48  = q_wptr == 4'h8;
+  assign \$49  = q_wptr + 1'h1;
+  assign \$50  = \$48  ? 5'h00 : \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = q_rptr == 4'h8;
+  assign \$56  = q_rptr + 1'h1;
+  assign \$57  = \$55  ? 5'h00 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$59  & \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = rq_valid_8 & \$63 ;
+  assign \$65  = q_stored + \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$65  - \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$73  | rq_valid_8;
+  assign \$75  = | q_stored;
+  assign \$76  = \$75  ? rport__data : q_in;
+  assign \$77  = element == 4'hf;
+  assign \$78  = ~ \$77 ;
+  assign i__ready = q_room | \$78 ;
+  assign \$79  = ! element;
+  assign \$80  = \$79  ? 13'h0000 : acc0_0;
+  assign \$81  = $signed(i__payload) - $signed(8'h80);
+  assign \$82  = $signed(\$80 ) + $signed(\$81 );
+  assign \$83  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$83 ;
+  assign \$84  = i__valid & i__ready;
+  assign \$85  = element == 4'hf;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = q_owed + \$86 ;
+  assign \$88  = o__valid & o__ready;
+  assign \$89  = \$87  - \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$91  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$signature__en  = rq_valid_8 & \$95 ;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$96 ;
   always @(posedge clk)
-    element <= \$90 ;
+    element <= \$97 ;
   always @(posedge clk)
-    acc0_0 <= \$91 ;
+    acc0_0 <= \$98 ;
   always @(posedge clk)
-    acc0_1 <= \$92 ;
+    acc0_1 <= \$99 ;
   always @(posedge clk)
-    acc0_2 <= \$93 ;
+    acc0_2 <= \$100 ;
   always @(posedge clk)
-    acc0_3 <= \$94 ;
+    acc0_3 <= \$101 ;
   always @(posedge clk)
-    acc0_4 <= \$95 ;
+    acc0_4 <= \$102 ;
   always @(posedge clk)
-    acc0_5 <= \$96 ;
+    acc0_5 <= \$103 ;
   always @(posedge clk)
-    acc0_6 <= \$97 ;
+    acc0_6 <= \$104 ;
   always @(posedge clk)
-    acc0_7 <= \$98 ;
+    acc0_7 <= \$105 ;
   always @(posedge clk)
-    acc0_8 <= \$99 ;
+    acc0_8 <= \$106 ;
   always @(posedge clk)
-    acc0_9 <= \$100 ;
+    acc0_9 <= \$107 ;
   always @(posedge clk)
-    acc0_10 <= \$101 ;
+    acc0_10 <= \$108 ;
   always @(posedge clk)
-    acc0_11 <= \$102 ;
+    acc0_11 <= \$109 ;
   always @(posedge clk)
-    acc0_12 <= \$103 ;
+    acc0_12 <= \$110 ;
   always @(posedge clk)
-    acc0_13 <= \$104 ;
+    acc0_13 <= \$111 ;
   always @(posedge clk)
-    acc0_14 <= \$105 ;
+    acc0_14 <= \$112 ;
   always @(posedge clk)
-    acc0_15 <= \$106 ;
+    acc0_15 <= \$113 ;
   always @(posedge clk)
-    rq_valid_1 <= \$107 ;
+    rq_valid_1 <= \$114 ;
   always @(posedge clk)
-    rq_valid_2 <= \$108 ;
+    rq_valid_2 <= \$115 ;
   always @(posedge clk)
-    rq_valid_3 <= \$109 ;
+    rq_valid_3 <= \$116 ;
   always @(posedge clk)
-    rq_valid_4 <= \$110 ;
+    rq_valid_4 <= \$117 ;
   always @(posedge clk)
-    rq_valid_5 <= \$111 ;
+    rq_valid_5 <= \$118 ;
   always @(posedge clk)
-    rq_valid_6 <= \$112 ;
+    rq_valid_6 <= \$119 ;
   always @(posedge clk)
-    rq_valid_7 <= \$113 ;
+    rq_valid_7 <= \$120 ;
   always @(posedge clk)
-    rq_valid_8 <= \$114 ;
+    rq_valid_8 <= \$121 ;
   always @(posedge clk)
-    rq_valid_9 <= \$115 ;
+    rq_valid_9 <= \$122 ;
   always @(posedge clk)
-    rq0_x <= \$116 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$117 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$118 ;
+    rq0_part0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$119 ;
+    rq0_part0_0_r <= \$126 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$120 ;
+    rq0_part0_0_rr <= \$127 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$121 ;
+    rq0_x0_1 <= \$128 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$122 ;
+    rq0_part0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$123 ;
+    rq0_part0_1_r <= \$130 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$124 ;
+    rq0_part0_1_rr <= \$131 ;
   always @(posedge clk)
-    rq0_prod <= \$125 ;
+    rq0_prod <= \$132 ;
   always @(posedge clk)
-    rq0_floor <= \$126 ;
+    rq0_floor <= \$133 ;
   always @(posedge clk)
-    rq0_above <= \$127 ;
+    rq0_above <= \$134 ;
   always @(posedge clk)
-    rq0_tie <= \$128 ;
+    rq0_tie <= \$135 ;
   always @(posedge clk)
-    rq0_code <= \$129 ;
+    rq0_code <= \$136 ;
   always @(posedge clk)
-    q_owed <= \$130 ;
+    rq0_under <= \$137 ;
   always @(posedge clk)
-    q_room <= \$131 ;
+    rq0_over <= \$138 ;
   always @(posedge clk)
-    q_wptr <= \$132 ;
+    q_owed <= \$139 ;
   always @(posedge clk)
-    q_rptr <= \$133 ;
+    q_room <= \$140 ;
   always @(posedge clk)
-    q_stored <= \$134 ;
+    q_wptr <= \$141 ;
   always @(posedge clk)
-    o__valid <= \$135 ;
+    q_rptr <= \$142 ;
   always @(posedge clk)
-    o__payload <= \$136 ;
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$89  = group;
+    \$96  = group;
     if (\$1 ) begin
-      \$89  = \$4 [3:0];
+      \$96  = \$4 [3:0];
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$90  = element;
+    \$97  = element;
     if (\$7 ) begin
-      \$90  = \$10 [3:0];
+      \$97  = \$10 [3:0];
     end
     if (rst) begin
-      \$90  = 4'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$91  = acc0_0;
+    \$98  = acc0_0;
     if (\$11 ) begin
-      \$91  = acc0_1;
-    end
-    if (rst) begin
-      \$91  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$92  = acc0_1;
-    if (\$11 ) begin
-      \$92  = acc0_2;
-    end
-    if (rst) begin
-      \$92  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$93  = acc0_2;
-    if (\$11 ) begin
-      \$93  = acc0_3;
-    end
-    if (rst) begin
-      \$93  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$94  = acc0_3;
-    if (\$11 ) begin
-      \$94  = acc0_4;
-    end
-    if (rst) begin
-      \$94  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$95  = acc0_4;
-    if (\$11 ) begin
-      \$95  = acc0_5;
-    end
-    if (rst) begin
-      \$95  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$96  = acc0_5;
-    if (\$11 ) begin
-      \$96  = acc0_6;
-    end
-    if (rst) begin
-      \$96  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$97  = acc0_6;
-    if (\$11 ) begin
-      \$97  = acc0_7;
-    end
-    if (rst) begin
-      \$97  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$98  = acc0_7;
-    if (\$11 ) begin
-      \$98  = acc0_8;
+      \$98  = acc0_1;
     end
     if (rst) begin
       \$98  = 13'h0000;
@@ -45042,9 +45519,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$99  = acc0_8;
+    \$99  = acc0_1;
     if (\$11 ) begin
-      \$99  = acc0_9;
+      \$99  = acc0_2;
     end
     if (rst) begin
       \$99  = 13'h0000;
@@ -45052,9 +45529,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$100  = acc0_9;
+    \$100  = acc0_2;
     if (\$11 ) begin
-      \$100  = acc0_10;
+      \$100  = acc0_3;
     end
     if (rst) begin
       \$100  = 13'h0000;
@@ -45062,9 +45539,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$101  = acc0_10;
+    \$101  = acc0_3;
     if (\$11 ) begin
-      \$101  = acc0_11;
+      \$101  = acc0_4;
     end
     if (rst) begin
       \$101  = 13'h0000;
@@ -45072,9 +45549,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$102  = acc0_11;
+    \$102  = acc0_4;
     if (\$11 ) begin
-      \$102  = acc0_12;
+      \$102  = acc0_5;
     end
     if (rst) begin
       \$102  = 13'h0000;
@@ -45082,9 +45559,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$103  = acc0_12;
+    \$103  = acc0_5;
     if (\$11 ) begin
-      \$103  = acc0_13;
+      \$103  = acc0_6;
     end
     if (rst) begin
       \$103  = 13'h0000;
@@ -45092,9 +45569,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$104  = acc0_13;
+    \$104  = acc0_6;
     if (\$11 ) begin
-      \$104  = acc0_14;
+      \$104  = acc0_7;
     end
     if (rst) begin
       \$104  = 13'h0000;
@@ -45102,9 +45579,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$105  = acc0_14;
+    \$105  = acc0_7;
     if (\$11 ) begin
-      \$105  = acc0_15;
+      \$105  = acc0_8;
     end
     if (rst) begin
       \$105  = 13'h0000;
@@ -45112,9 +45589,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$106  = acc0_15;
+    \$106  = acc0_8;
     if (\$11 ) begin
-      \$106  = \$72 [12:0];
+      \$106  = acc0_9;
     end
     if (rst) begin
       \$106  = 13'h0000;
@@ -45122,234 +45599,317 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$107  = \$14 ;
+    \$107  = acc0_9;
+    if (\$11 ) begin
+      \$107  = acc0_10;
+    end
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$108  = rq_valid_1;
+    \$108  = acc0_10;
+    if (\$11 ) begin
+      \$108  = acc0_11;
+    end
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$109  = rq_valid_2;
+    \$109  = acc0_11;
+    if (\$11 ) begin
+      \$109  = acc0_12;
+    end
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$110  = rq_valid_3;
+    \$110  = acc0_12;
+    if (\$11 ) begin
+      \$110  = acc0_13;
+    end
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$111  = rq_valid_4;
+    \$111  = acc0_13;
+    if (\$11 ) begin
+      \$111  = acc0_14;
+    end
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$112  = rq_valid_5;
+    \$112  = acc0_14;
+    if (\$11 ) begin
+      \$112  = acc0_15;
+    end
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$113  = rq_valid_6;
+    \$113  = acc0_15;
+    if (\$11 ) begin
+      \$113  = \$82 [12:0];
+    end
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$114  = rq_valid_7;
+    \$114  = \$14 ;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$115  = rq_valid_8;
+    \$115  = rq_valid_1;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$116  = \$72 [12:0];
+    \$116  = rq_valid_2;
     if (rst) begin
-      \$116  = 13'h0000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$117  = rq0_x;
+    \$117  = rq_valid_3;
     if (rst) begin
-      \$117  = 13'h0000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$118  = \$15 ;
+    \$118  = rq_valid_4;
     if (rst) begin
-      \$118  = 30'h00000000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$119  = rq0_part0_0;
+    \$119  = rq_valid_5;
     if (rst) begin
-      \$119  = 30'h00000000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$120  = rq0_part0_0_r;
+    \$120  = rq_valid_6;
     if (rst) begin
-      \$120  = 30'h00000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$121  = rq0_x;
+    \$121  = rq_valid_7;
     if (rst) begin
-      \$121  = 13'h0000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$122  = \$16 ;
+    \$122  = rq_valid_8;
     if (rst) begin
-      \$122  = 21'h000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$123  = rq0_part0_1;
+    \$123  = \$82 [12:0];
     if (rst) begin
-      \$123  = 21'h000000;
+      \$123  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$124  = rq0_part0_1_r;
+    \$124  = rq0_x;
     if (rst) begin
-      \$124  = 21'h000000;
+      \$124  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$125  = \$20 [37:0];
+    \$125  = \$15 ;
     if (rst) begin
-      \$125  = 38'h0000000000;
+      \$125  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$126  = \$21 ;
+    \$126  = rq0_part0_0;
     if (rst) begin
-      \$126  = 38'h0000000000;
+      \$126  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$127  = \$22 ;
+    \$127  = rq0_part0_0_r;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$128  = \$25 ;
+    \$128  = rq0_x;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$129  = \$29 ;
+    \$129  = \$16 ;
     if (rst) begin
-      \$129  = 40'h0000000000;
+      \$129  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$130  = \$82 [3:0];
+    \$130  = rq0_part0_1;
     if (rst) begin
-      \$130  = 4'h0;
+      \$130  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$131  = \$30 ;
+    \$131  = rq0_part0_1_r;
     if (rst) begin
-      \$131  = 1'h1;
+      \$131  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$132  = q_wptr;
-    if (\$37 ) begin
-      \$132  = \$40 [3:0];
-    end
+    \$132  = \$20 [37:0];
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$133  = q_rptr;
-    if (\$44 ) begin
-      \$133  = \$47 [3:0];
-    end
+    \$133  = \$21 ;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$134  = \$60 [3:0];
+    \$134  = \$22 ;
     if (rst) begin
-      \$134  = 4'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$135  = o__valid;
-    if (\$62 ) begin
-      \$135  = \$64 ;
-    end
+    \$135  = \$25 ;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$136  = o__payload;
-    if (\$62 ) begin
-      \$136  = \$66 ;
-    end
+    \$136  = \$29 [7:0];
     if (rst) begin
       \$136  = 8'h00;
     end
   end
-  assign new0 = \$72 [12:0];
-  assign q_owed_next = \$82 [3:0];
-  assign q_in = \$76 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$137  = \$34 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$138  = \$39 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$139  = \$89 [3:0];
+    if (rst) begin
+      \$139  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$140  = \$40 ;
+    if (rst) begin
+      \$140  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$141  = q_wptr;
+    if (\$47 ) begin
+      \$141  = \$50 [3:0];
+    end
+    if (rst) begin
+      \$141  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$142  = q_rptr;
+    if (\$54 ) begin
+      \$142  = \$57 [3:0];
+    end
+    if (rst) begin
+      \$142  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$143  = \$70 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$144  = o__valid;
+    if (\$72 ) begin
+      \$144  = \$74 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$145  = o__payload;
+    if (\$72 ) begin
+      \$145  = \$76 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
+    end
+  end
+  assign new0 = \$82 [12:0];
+  assign q_owed_next = \$89 [3:0];
   assign \$signature__addr  = q_wptr;
-  assign \$signature__data  = \$76 [7:0];
+  assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$76 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \$17  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
   assign \$19  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
@@ -48106,24 +48666,24 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
-  wire \$1 ;
+  wire [7:0] \$1 ;
   wire \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [5:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [5:0] \$106 ;
+  reg [24:0] \$100 ;
+  reg [24:0] \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
   reg [5:0] \$107 ;
-  reg [33:0] \$108 ;
-  reg [33:0] \$109 ;
+  reg [5:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [33:0] \$110 ;
-  reg [33:0] \$111 ;
-  reg [33:0] \$112 ;
-  reg [33:0] \$113 ;
-  reg [33:0] \$114 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
   reg [33:0] \$115 ;
   reg [33:0] \$116 ;
   reg [33:0] \$117 ;
@@ -48134,91 +48694,100 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
   reg [33:0] \$123 ;
-  reg [21:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
+  reg [33:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
   reg [33:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [24:0] \$132 ;
-  reg [24:0] \$133 ;
-  reg [24:0] \$134 ;
-  reg [4:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [21:0] \$137 ;
-  reg [21:0] \$138 ;
-  reg [21:0] \$139 ;
-  wire \$14 ;
-  reg [4:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [12:0] \$142 ;
-  reg [12:0] \$143 ;
-  reg [12:0] \$144 ;
-  reg [46:0] \$145 ;
-  reg [46:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [48:0] \$149 ;
-  wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg [33:0] \$130 ;
+  reg [21:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [24:0] \$139 ;
+  wire [4:0] \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [4:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [21:0] \$144 ;
+  reg [21:0] \$145 ;
+  reg [21:0] \$146 ;
+  reg [4:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [12:0] \$149 ;
+  wire [4:0] \$15 ;
+  reg [12:0] \$150 ;
+  reg [12:0] \$151 ;
+  reg [46:0] \$152 ;
+  reg [46:0] \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg [7:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire \$19 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg [24:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [33:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [33:0] \$22 ;
-  reg [33:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [21:0] \$26 ;
-  wire [12:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
-  wire [48:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [52:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [75:0] \$34 ;
-  wire [76:0] \$35 ;
-  wire [46:0] \$36 ;
+  reg [33:0] \$20 ;
+  wire [33:0] \$21 ;
+  wire [24:0] \$22 ;
+  wire [21:0] \$23 ;
+  wire [12:0] \$24 ;
+  wire [34:0] \$25 ;
+  wire [35:0] \$26 ;
+  wire [55:0] \$27 ;
+  wire [56:0] \$28 ;
+  wire [52:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [58:0] \$30 ;
+  wire [75:0] \$31 ;
+  wire [76:0] \$32 ;
+  wire [46:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [47:0] \$38 ;
   wire \$39 ;
-  wire [48:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [47:0] \$41 ;
+  wire [48:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [48:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [4:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire [4:0] \$61 ;
   wire [4:0] \$62 ;
@@ -48227,40 +48796,40 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  reg [3:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg [24:0] \$92 ;
-  reg [24:0] \$93 ;
-  reg [24:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [24:0] \$97 ;
-  reg [24:0] \$98 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
@@ -48296,7 +48865,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
-  reg [48:0] rq0_code = 49'h0000000000000;
+  reg [7:0] rq0_code = 8'h00;
   reg [46:0] rq0_floor = 47'h000000000000;
   reg [33:0] rq0_half_1 = 34'h000000000;
   reg [33:0] rq0_half_2 = 34'h000000000;
@@ -48326,6 +48895,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [33:0] rq0_part0_0_rr = 34'h000000000;
@@ -48349,6 +48919,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
@@ -48379,889 +48950,914 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= \$4 [7:0];
+      queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign \$1  = $signed(rq0_code) < $signed(8'h80);
-  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$3  = \$2  ? 49'h000000000007f : rq0_code;
-  assign \$4  = \$1  ? 49'h1ffffffffff80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'h9;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(5'h0c) + $signed(rq0_floor);
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = ~ o__valid;
+  assign \$7  = \$6  | o__ready;
+  assign \$8  = | q_stored;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = \$7  & \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = group == 4'h9;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 5'h00 : \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$34  = rq0_rem > rq0_half_6;
+  assign \$35  = rq0_rem == rq0_half_6;
+  assign \$36  = | rq0_half_6;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = $signed(5'h0c) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = \$8 [3:0] < 4'ha;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = rq_valid_8 & \$51 ;
-  assign \$53  = \$signature__addr  == 4'h8;
-  assign \$54  = \$signature__addr  + 1'h1;
-  assign \$55  = \$53  ? 5'h00 : \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = rport__addr == 4'h8;
-  assign \$61  = rport__addr + 1'h1;
+  assign \$44  = $signed(rq0_floor) < $signed(9'h173);
+  assign \$45  = $signed(rq0_floor) < $signed(9'h174);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(8'h72);
+  assign \$50  = $signed(rq0_floor) > $signed(8'h73);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = \$5 [3:0] < 4'ha;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = rq_valid_8 & \$58 ;
+  assign \$60  = \$signature__addr  == 4'h8;
+  assign \$61  = \$signature__addr  + 1'h1;
   assign \$62  = \$60  ? 5'h00 : \$61 ;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = rq_valid_8 & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$78  | rq_valid_8;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = rport__addr == 4'h8;
+  assign \$68  = rport__addr + 1'h1;
+  assign \$69  = \$67  ? 5'h00 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_8 & \$75 ;
+  assign \$77  = q_stored + \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? rport__data : \$4 [7:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \$77  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  | rq_valid_8;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$82 ;
+    group <= \$89 ;
   always @(posedge clk)
-    rq_valid_1 <= \$83 ;
+    rq_valid_1 <= \$90 ;
   always @(posedge clk)
-    rq_valid_2 <= \$84 ;
+    rq_valid_2 <= \$91 ;
   always @(posedge clk)
-    rq_valid_3 <= \$85 ;
+    rq_valid_3 <= \$92 ;
   always @(posedge clk)
-    rq_valid_4 <= \$86 ;
+    rq_valid_4 <= \$93 ;
   always @(posedge clk)
-    rq_valid_5 <= \$87 ;
+    rq_valid_5 <= \$94 ;
   always @(posedge clk)
-    rq_valid_6 <= \$88 ;
+    rq_valid_6 <= \$95 ;
   always @(posedge clk)
-    rq_valid_7 <= \$89 ;
+    rq_valid_7 <= \$96 ;
   always @(posedge clk)
-    rq_valid_8 <= \$90 ;
+    rq_valid_8 <= \$97 ;
   always @(posedge clk)
-    rq_valid_9 <= \$91 ;
+    rq_valid_9 <= \$98 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$92 ;
+    rq0_mult_1 <= \$99 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$93 ;
+    rq0_mult_2 <= \$100 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$94 ;
+    rq0_mult_3 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$95 ;
+    rq0_mult_4 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$96 ;
+    rq0_mult_5 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$97 ;
+    rq0_mult_6 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$98 ;
+    rq0_mult_7 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$99 ;
+    rq0_mult_8 <= \$106 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$100 ;
+    rq0_shift_1 <= \$107 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$101 ;
+    rq0_shift_2 <= \$108 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$102 ;
+    rq0_shift_3 <= \$109 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$103 ;
+    rq0_shift_4 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$104 ;
+    rq0_shift_5 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$105 ;
+    rq0_shift_6 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$106 ;
+    rq0_shift_7 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$107 ;
+    rq0_shift_8 <= \$114 ;
   always @(posedge clk)
-    rq0_half_1 <= \$108 ;
+    rq0_half_1 <= \$115 ;
   always @(posedge clk)
-    rq0_half_2 <= \$109 ;
+    rq0_half_2 <= \$116 ;
   always @(posedge clk)
-    rq0_half_3 <= \$110 ;
+    rq0_half_3 <= \$117 ;
   always @(posedge clk)
-    rq0_half_4 <= \$111 ;
+    rq0_half_4 <= \$118 ;
   always @(posedge clk)
-    rq0_half_5 <= \$112 ;
+    rq0_half_5 <= \$119 ;
   always @(posedge clk)
-    rq0_half_6 <= \$113 ;
+    rq0_half_6 <= \$120 ;
   always @(posedge clk)
-    rq0_half_7 <= \$114 ;
+    rq0_half_7 <= \$121 ;
   always @(posedge clk)
-    rq0_half_8 <= \$115 ;
+    rq0_half_8 <= \$122 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$116 ;
+    rq0_mask_1 <= \$123 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$117 ;
+    rq0_mask_2 <= \$124 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$118 ;
+    rq0_mask_3 <= \$125 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$119 ;
+    rq0_mask_4 <= \$126 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$120 ;
+    rq0_mask_5 <= \$127 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$121 ;
+    rq0_mask_6 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$122 ;
+    rq0_mask_7 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$123 ;
+    rq0_mask_8 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$124 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$125 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$126 ;
+    rq0_m0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$127 ;
+    rq0_part0_0 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$128 ;
+    rq0_part0_0_r <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$129 ;
+    rq0_part0_0_rr <= \$136 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$130 ;
+    rq0_x0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$131 ;
+    rq0_m0_1 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$132 ;
+    rq0_part0_1 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$133 ;
+    rq0_part0_1_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$134 ;
+    rq0_part0_1_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$136 ;
+    rq0_m1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$137 ;
+    rq0_part1_0 <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$138 ;
+    rq0_part1_0_r <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$139 ;
+    rq0_part1_0_rr <= \$146 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$140 ;
+    rq0_x1_1 <= \$147 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$141 ;
+    rq0_m1_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$142 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$143 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$144 ;
+    rq0_part1_1_rr <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_prod <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_floor <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_above <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_tie <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_code <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    rq0_under <= \$157 ;
   always @(posedge clk)
-    i__ready <= \$151 ;
+    rq0_over <= \$158 ;
   always @(posedge clk)
-    \$signature__addr  <= \$152 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    rport__addr <= \$153 ;
+    i__ready <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$154 ;
+    \$signature__addr  <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$155 ;
+    rport__addr <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$156 ;
+    q_stored <= \$163 ;
+  always @(posedge clk)
+    o__valid <= \$164 ;
+  always @(posedge clk)
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$20  = 25'h0000000;
+    \$17  = 25'h0000000;
     casez (group)
       4'h0:
-          \$20  = 25'h1bce68d;
+          \$17  = 25'h1bce68d;
       4'h1:
-          \$20  = 25'h1ea796d;
+          \$17  = 25'h1ea796d;
       4'h2:
-          \$20  = 25'h1ec66b8;
+          \$17  = 25'h1ec66b8;
       4'h3:
-          \$20  = 25'h131a5ff;
+          \$17  = 25'h131a5ff;
       4'h4:
-          \$20  = 25'h12a2c7a;
+          \$17  = 25'h12a2c7a;
       4'h5:
-          \$20  = 25'h1ef00b7;
+          \$17  = 25'h1ef00b7;
       4'h6:
-          \$20  = 25'h1bccd14;
+          \$17  = 25'h1bccd14;
       4'h7:
-          \$20  = 25'h1050e91;
+          \$17  = 25'h1050e91;
       4'h8:
-          \$20  = 25'h10f686e;
+          \$17  = 25'h10f686e;
       4'h9:
-          \$20  = 25'h192fd7d;
+          \$17  = 25'h192fd7d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$21  = 6'h00;
+    \$18  = 6'h00;
     casez (group)
       4'h0:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h1:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h2:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h3:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h4:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h5:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h6:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
       4'h7:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h8:
-          \$21  = 6'h21;
+          \$18  = 6'h21;
       4'h9:
-          \$21  = 6'h22;
+          \$18  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$22  = 34'h000000000;
+    \$19  = 34'h000000000;
     casez (group)
       4'h0:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h1:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h2:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h3:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h4:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h5:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h6:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
       4'h7:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h8:
-          \$22  = 34'h100000000;
+          \$19  = 34'h100000000;
       4'h9:
-          \$22  = 34'h200000000;
+          \$19  = 34'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$23  = 34'h000000000;
+    \$20  = 34'h000000000;
     casez (group)
       4'h0:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h1:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h2:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h3:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h4:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h5:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h6:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
       4'h7:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h8:
-          \$23  = 34'h1ffffffff;
+          \$20  = 34'h1ffffffff;
       4'h9:
-          \$23  = 34'h3ffffffff;
+          \$20  = 34'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$82  = group;
-    if (\$15 ) begin
-      \$82  = \$18 [3:0];
+    \$89  = group;
+    if (\$12 ) begin
+      \$89  = \$15 [3:0];
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$83  = \$19 ;
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$84  = rq_valid_1;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$85  = rq_valid_2;
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$86  = rq_valid_3;
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$87  = rq_valid_4;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$88  = rq_valid_5;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$89  = rq_valid_6;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$90  = rq_valid_7;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$91  = rq_valid_8;
+    \$91  = rq_valid_1;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$92  = \$20 ;
+    \$92  = rq_valid_2;
     if (rst) begin
-      \$92  = 25'h0000000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$93  = rq0_mult_1;
+    \$93  = rq_valid_3;
     if (rst) begin
-      \$93  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$94  = rq0_mult_2;
+    \$94  = rq_valid_4;
     if (rst) begin
-      \$94  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$95  = rq0_mult_3;
+    \$95  = rq_valid_5;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$96  = rq0_mult_4;
+    \$96  = rq_valid_6;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$97  = rq0_mult_5;
+    \$97  = rq_valid_7;
     if (rst) begin
-      \$97  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$98  = rq0_mult_6;
+    \$98  = rq_valid_8;
     if (rst) begin
-      \$98  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$99  = rq0_mult_7;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$100  = \$21 ;
+    \$100  = rq0_mult_1;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$101  = rq0_shift_1;
+    \$101  = rq0_mult_2;
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$102  = rq0_shift_2;
+    \$102  = rq0_mult_3;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$103  = rq0_shift_3;
+    \$103  = rq0_mult_4;
     if (rst) begin
-      \$103  = 6'h00;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$104  = rq0_shift_4;
+    \$104  = rq0_mult_5;
     if (rst) begin
-      \$104  = 6'h00;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$105  = rq0_shift_5;
+    \$105  = rq0_mult_6;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$106  = rq0_shift_6;
+    \$106  = rq0_mult_7;
     if (rst) begin
-      \$106  = 6'h00;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$107  = rq0_shift_7;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$108  = \$22 ;
+    \$108  = rq0_shift_1;
     if (rst) begin
-      \$108  = 34'h000000000;
+      \$108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$109  = rq0_half_1;
+    \$109  = rq0_shift_2;
     if (rst) begin
-      \$109  = 34'h000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$110  = rq0_half_2;
+    \$110  = rq0_shift_3;
     if (rst) begin
-      \$110  = 34'h000000000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$111  = rq0_half_3;
+    \$111  = rq0_shift_4;
     if (rst) begin
-      \$111  = 34'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$112  = rq0_half_4;
+    \$112  = rq0_shift_5;
     if (rst) begin
-      \$112  = 34'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$113  = rq0_half_5;
+    \$113  = rq0_shift_6;
     if (rst) begin
-      \$113  = 34'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$114  = rq0_half_6;
+    \$114  = rq0_shift_7;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$115  = rq0_half_7;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$116  = \$23 ;
+    \$116  = rq0_half_1;
     if (rst) begin
       \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$117  = rq0_mask_1;
+    \$117  = rq0_half_2;
     if (rst) begin
       \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$118  = rq0_mask_2;
+    \$118  = rq0_half_3;
     if (rst) begin
       \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$119  = rq0_mask_3;
+    \$119  = rq0_half_4;
     if (rst) begin
       \$119  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$120  = rq0_mask_4;
+    \$120  = rq0_half_5;
     if (rst) begin
       \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$121  = rq0_mask_5;
+    \$121  = rq0_half_6;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$122  = rq0_mask_6;
+    \$122  = rq0_half_7;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$123  = rq0_mask_7;
+    \$123  = \$20 ;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$124  = i__payload;
+    \$124  = rq0_mask_1;
     if (rst) begin
-      \$124  = 22'h000000;
+      \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$125  = rq0_x[16:0];
+    \$125  = rq0_mask_2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$126  = rq0_mult_1[16:0];
+    \$126  = rq0_mask_3;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$127  = \$24 ;
+    \$127  = rq0_mask_4;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$128  = rq0_part0_0;
+    \$128  = rq0_mask_5;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$129  = rq0_part0_0_r;
+    \$129  = rq0_mask_6;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$130  = rq0_x[16:0];
+    \$130  = rq0_mask_7;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$131  = rq0_mult_1[24:17];
+    \$131  = i__payload;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$132  = \$25 ;
+    \$132  = rq0_x[16:0];
     if (rst) begin
-      \$132  = 25'h0000000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$133  = rq0_part0_1;
+    \$133  = rq0_mult_1[16:0];
     if (rst) begin
-      \$133  = 25'h0000000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$134  = rq0_part0_1_r;
+    \$134  = \$21 ;
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$135  = rq0_x[21:17];
+    \$135  = rq0_part0_0;
     if (rst) begin
-      \$135  = 5'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$136  = rq0_mult_1[16:0];
+    \$136  = rq0_part0_0_r;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$137  = \$26 ;
+    \$137  = rq0_x[16:0];
     if (rst) begin
-      \$137  = 22'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$138  = rq0_part1_0;
+    \$138  = rq0_mult_1[24:17];
     if (rst) begin
-      \$138  = 22'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$139  = rq0_part1_0_r;
+    \$139  = \$22 ;
     if (rst) begin
-      \$139  = 22'h000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$140  = rq0_x[21:17];
+    \$140  = rq0_part0_1;
     if (rst) begin
-      \$140  = 5'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$141  = rq0_mult_1[24:17];
+    \$141  = rq0_part0_1_r;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$142  = \$27 ;
+    \$142  = rq0_x[21:17];
     if (rst) begin
-      \$142  = 13'h0000;
+      \$142  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$143  = rq0_part1_1;
+    \$143  = rq0_mult_1[16:0];
     if (rst) begin
-      \$143  = 13'h0000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$144  = rq0_part1_1_r;
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 13'h0000;
+      \$144  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$145  = \$35 [46:0];
+    \$145  = rq0_part1_0;
     if (rst) begin
-      \$145  = 47'h000000000000;
+      \$145  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$146  = \$36 ;
+    \$146  = rq0_part1_0_r;
     if (rst) begin
-      \$146  = 47'h000000000000;
+      \$146  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$147  = \$37 ;
+    \$147  = rq0_x[21:17];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$148  = \$40 ;
+    \$148  = rq0_mult_1[24:17];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$149  = \$44 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 49'h0000000000000;
+      \$149  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$150  = \$8 [3:0];
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$151  = \$45 ;
+    \$151  = rq0_part1_1_r;
     if (rst) begin
-      \$151  = 1'h1;
+      \$151  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$152  = \$signature__addr ;
-    if (\$52 ) begin
-      \$152  = \$55 [3:0];
-    end
+    \$152  = \$32 [46:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$153  = rport__addr;
-    if (\$59 ) begin
-      \$153  = \$62 [3:0];
-    end
+    \$153  = \$33 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$154  = \$75 [3:0];
+    \$154  = \$34 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$155  = o__valid;
-    if (\$77 ) begin
-      \$155  = \$79 ;
-    end
+    \$155  = \$37 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$156  = o__payload;
-    if (\$77 ) begin
-      \$156  = \$81 ;
-    end
+    \$156  = \$41 [7:0];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$157  = \$46 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$158  = \$51 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$159  = \$5 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$160  = \$52 ;
+    if (rst) begin
+      \$160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$161  = \$signature__addr ;
+    if (\$59 ) begin
+      \$161  = \$62 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$162  = rport__addr;
+    if (\$66 ) begin
+      \$162  = \$69 [3:0];
+    end
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$163  = \$82 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$164  = o__valid;
+    if (\$84 ) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$165  = o__payload;
+    if (\$84 ) begin
+      \$165  = \$88 ;
+    end
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
   assign q_room = i__ready;
-  assign q_in = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = \$4 [7:0];
+  assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = \$4 [7:0];
+  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
 endmodule
