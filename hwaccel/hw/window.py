@@ -7,8 +7,9 @@ while the reader emits output row ``i - 1`` from rows stored in earlier steps. T
 span at most ``extent_h + stride_h`` consecutive rows, so they never share a slot, and a step
 ends (without a bubble) once both sides are done. The reader walks output column, kernel row,
 kernel column, channel group; a tap outside the image reads nothing and carries ``pad_value``.
-A tap takes two registers (the memory's read port, then the output); every reader register
-advances on ``~o.valid | o.ready``.
+A tap takes two registers (the memory's read port, then the output): the reader issues a tap only
+while the :class:`~.queue.OutputQueue` at its output has room, and its registers never stall (a
+stall enable from the consumer's ``ready`` reached every reader register and the read port).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import WindowParams
+from .queue import OutputQueue
 from .stream import code_shape, lanes_stream, pack_lanes
 
 __all__ = ["SlidingWindow"]
@@ -52,9 +54,9 @@ class SlidingWindow(wiring.Component):
         step = Signal(range(p.out_height + 1))
         w_left = Signal(range(max(reads) + 1), init=reads[0])
         e_left = Signal(range(max(emits) + 1), init=emits[0])
-        advance = ~self.o.valid | self.o.ready
+        queue = OutputQueue(m, self.o, p.latency)
         w_fire = self.i.valid & (w_left != 0)
-        e_fire = advance & (e_left != 0)
+        e_fire = queue.room & (e_left != 0)
         m.d.comb += self.i.ready.eq(w_left != 0)
         m.d.sync += [w_left.eq(w_left - w_fire), e_left.eq(e_left - e_fire)]
         w_done = (w_left == 0) | ((w_left == 1) & w_fire)
@@ -105,11 +107,10 @@ class SlidingWindow(wiring.Component):
 
         pad = (row < 0) | (row >= p.height) | (col < 0) | (col >= p.width)
         addr = slot * row_words + col * p.groups + g
-        # Two registers: the read port's, then the output (the memory's clock-to-out stays inside).
+        # Two registers: the read port's, then the queue's head (the memory's clock-to-out stays inside).
         pad_reg, read_valid = Signal(), Signal()
-        m.d.comb += [rport.en.eq(advance), rport.addr.eq(addr[:len(rport.addr)])]
-        pad_word = pack_lanes([p.pad_value] * p.simd, p.bits)
-        with m.If(advance):
-            m.d.sync += [read_valid.eq(e_left != 0), pad_reg.eq(pad), self.o.valid.eq(read_valid),
-                         self.o.payload.eq(Mux(pad_reg, pad_word, rport.data))]
+        m.d.comb += rport.addr.eq(addr[:len(rport.addr)])
+        m.d.sync += [read_valid.eq(e_fire), pad_reg.eq(pad)]
+        word = Mux(pad_reg, pack_lanes([p.pad_value] * p.simd, p.bits), rport.data)
+        queue.drive(e_fire, read_valid, [word[k * p.bits:(k + 1) * p.bits] for k in range(p.simd)])
         return m

@@ -12,7 +12,7 @@ each register a local variable named ``<prefix><register>``. One cycle of a mode
 2. ``tick(fires, out_fire)``: lines of the clock edge, given which input ports transferred and
    whether the output did (``valid & ready`` names, computed before any register changes).
 
-The units with an :class:`~hwaccel.hw.queue.OutputQueue` (MatVec, Requant, Pool, Eltwise) share
+The units with an :class:`~hwaccel.hw.queue.OutputQueue` (Window, MatVec, Requant, Pool, Eltwise) share
 its model (:meth:`UnitCode.queue_registers`, :meth:`UnitCode.room`, :meth:`UnitCode.deliver`):
 the pipeline never stalls, a beat with an output issues only while ``owed < credits``.
 
@@ -89,29 +89,27 @@ class UnitCode:
 
 
 class WindowCode(UnitCode):
-    """SlidingWindow: a step ends when its reads and emission issues are done; an emission issue
-    passes the read port register (``pipe``) and then the output register ``ov``."""
+    """SlidingWindow: a step ends when its reads and emission issues are done; an emission issues
+    while the output queue has room, passes the read port register and enters the queue."""
 
     def __init__(self, prefix: str, p: WindowParams) -> None:
         super().__init__(prefix)
         self.consts[self.v("READS")] = p.step_reads
-        self.emit, self.last_step, self.reads0 = p.step_emits[-1], p.out_height, p.step_reads[0]
+        self.emit, self.last_step, self.reads0, self.latency = p.step_emits[-1], p.out_height, p.step_reads[0], p.latency
 
     def registers(self) -> dict[str, Any]:
-        return {self.v(k): val for k, val in (("ov", False), ("pipe", 0), ("step", 0), ("wl", self.reads0), ("el", 0))}
+        return {**self.queue_registers(), **{self.v(k): val for k, val in (("step", 0), ("wl", self.reads0), ("el", 0))}}
 
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
         v = self.v
-        return [f"{v('adv')} = not {v('ov')} or {o_ready}"], [f"{v('wl')} != 0"]
+        return [self.room(self.latency), f"{v('issue')} = {v('room')} and {v('el')} != 0"], [f"{v('wl')} != 0"]
 
     def tick(self, fires: list[str], out_fire: str) -> list[str]:
         # a step ends in the cycle its last read and last emission issue are both done
         v = self.v
         return [
-            f"if {v('adv')}:",
-            f"    {v('ov')} = {v('pipe')}",
-            f"    {v('pipe')} = {v('el')} != 0",
-            f"    {v('el')} -= {v('pipe')}",
+            *self.deliver(self.latency, v("issue"), out_fire),
+            f"{v('el')} -= {v('issue')}",
             f"{v('wl')} -= {fires[0]}",
             f"if not {v('wl')} and not {v('el')}:",
             f"    {v('step')} = 0 if {v('step')} == {self.last_step} else {v('step')} + 1",

@@ -5099,17 +5099,17 @@ endmodule
 module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [3:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
-  wire \$103 ;
+  wire [3:0] \$103 ;
   wire [2:0] \$104 ;
-  wire [3:0] \$105 ;
+  wire \$105 ;
   wire [2:0] \$106 ;
   wire [3:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -5138,34 +5138,74 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [7:0] \$135 ;
-  reg [4:0] \$136 ;
-  reg [6:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [4:0] \$139 ;
-  wire [7:0] \$14 ;
-  reg [1:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [1:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [4:0] \$146 ;
-  reg [4:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg \$149 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [1:0] \$143 ;
+  wire [1:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg [7:0] \$152 ;
+  wire [1:0] \$150 ;
+  wire [1:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [3:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire [7:0] \$170 ;
+  reg [4:0] \$171 ;
+  reg [6:0] \$172 ;
+  reg [3:0] \$173 ;
+  reg [4:0] \$174 ;
+  reg [1:0] \$175 ;
+  reg [4:0] \$176 ;
+  reg [1:0] \$177 ;
+  reg [4:0] \$178 ;
+  reg [1:0] \$179 ;
   wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
+  reg [2:0] \$180 ;
+  reg [4:0] \$181 ;
+  reg [4:0] \$182 ;
+  reg [1:0] \$183 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg [1:0] \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire [5:0] \$19 ;
+  reg [1:0] \$190 ;
+  reg \$191 ;
+  reg [7:0] \$192 ;
+  wire [5:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [7:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -5175,30 +5215,30 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$29 ;
   wire [5:0] \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
-  wire [4:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  reg [4:0] \$36 ;
-  wire \$37 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [4:0] \$37 ;
   wire [4:0] \$38 ;
-  wire [4:0] \$39 ;
-  wire [5:0] \$4 ;
-  wire \$40 ;
-  wire [6:0] \$41 ;
-  wire \$42 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
+  wire [4:0] \$40 ;
+  wire [4:0] \$41 ;
+  reg [4:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [5:0] \$45 ;
-  wire [5:0] \$46 ;
-  wire \$47 ;
+  wire [4:0] \$44 ;
+  wire [4:0] \$45 ;
+  wire \$46 ;
+  wire [6:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [7:0] \$5 ;
+  wire [8:0] \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [5:0] \$51 ;
+  wire [5:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -5206,7 +5246,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [8:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -5216,44 +5256,47 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [1:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [2:0] \$73 ;
-  wire [2:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [2:0] \$78 ;
-  wire [2:0] \$79 ;
-  wire \$8 ;
-  wire [5:0] \$80 ;
+  wire \$70 ;
+  wire [1:0] \$71 ;
+  wire [1:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [2:0] \$75 ;
+  wire [2:0] \$76 ;
+  wire [5:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [2:0] \$8 ;
+  wire [2:0] \$80 ;
   wire [2:0] \$81 ;
-  wire \$82 ;
+  wire [5:0] \$82 ;
   wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire \$84 ;
   wire [2:0] \$85 ;
   wire [3:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [3:0] \$89 ;
-  wire [5:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire [3:0] \$91 ;
+  wire [3:0] \$92 ;
+  wire [5:0] \$93 ;
   wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [2:0] \$96 ;
-  wire \$97 ;
+  wire \$95 ;
+  wire [5:0] \$96 ;
+  wire [5:0] \$97 ;
   wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
+  reg \$signature__addr$24  = 1'h0;
   wire [7:0] \$signature__data ;
+  wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -5277,12 +5320,23 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [1:0] q_owed = 2'h0;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
   reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
+  reg \rport__addr$27  = 1'h0;
   wire [7:0] rport__data;
-  wire rport__en;
+  wire [7:0] \rport__data$40 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -5332,464 +5386,558 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= buffer[\$6 [4:0]];
-    end
+    _0_ <= buffer[\$5 [4:0]];
   end
   assign rport__data = _0_;
+  reg [7:0] queue [1:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$24 ] <= q_in;
+  end
+  assign \rport__data$40  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = ~ o__valid;
-  assign rport__en = \$2  | o__ready;
-  assign \$3  = slot * 4'h8;
-  assign \$4  = $signed(col) * $signed(2'h1);
-  assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
-  assign \$6  = $signed(\$5 ) + $signed(1'h0);
-  assign \$7  = | w_left;
-  assign \$8  = i__valid & \$7 ;
-  assign \$9  = w_left - \$8 ;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = | e_left;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = e_left - \$13 ;
-  assign \$15  = ! w_left;
-  assign \$16  = w_left == 1'h1;
+  assign \$2  = slot * 4'h8;
+  assign \$3  = $signed(col) * $signed(2'h1);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed(1'h0);
+  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign \$6  = | e_left;
+  assign \$7  = q_room & \$6 ;
+  assign \$8  = q_owed + \$7 ;
+  assign \$9  = o__valid & o__ready;
+  assign \$10  = \$8  - \$9 ;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en$21  = read_valid & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = \$15  | \$19 ;
-  assign \$21  = ! e_left;
-  assign \$22  = e_left == 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | e_left;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = \$22  & \$26 ;
-  assign \$28  = \$21  | \$27 ;
-  assign \$29  = \$20  & \$28 ;
-  assign \$30  = step == 4'h8;
-  assign \$31  = step + 1'h1;
-  assign \$32  = \$30  ? 5'h00 : \$31 ;
-  assign \$33  = step == 4'h8;
-  assign \$34  = step + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$37  = step == 4'h8;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 5'h00 : \$38 ;
-  assign \$40  = ! \$39 ;
-  assign \$41  = \$40  ? 7'h00 : 7'h48;
-  assign \$42  = | w_left;
-  assign \$43  = i__valid & \$42 ;
-  assign \$44  = \$signature__addr  == 5'h1f;
-  assign \$45  = \$signature__addr  + 1'h1;
-  assign \$46  = \$44  ? 6'h00 : \$45 ;
-  assign \$47  = ! w_left;
-  assign \$48  = w_left == 1'h1;
-  assign \$49  = | w_left;
-  assign \$50  = i__valid & \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = \$47  | \$51 ;
-  assign \$53  = ! e_left;
-  assign \$54  = e_left == 1'h1;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | e_left;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  & \$58 ;
-  assign \$60  = \$53  | \$59 ;
-  assign \$61  = \$52  & \$60 ;
-  assign \$62  = step == 4'h8;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | e_left;
+  assign \$19  = w_left - \$18 ;
+  assign \$20  = | e_left;
+  assign \$21  = q_room & \$20 ;
+  assign \$22  = e_left - \$21 ;
+  assign \$23  = ! w_left;
+  assign \$24  = w_left == 1'h1;
+  assign \$25  = | w_left;
+  assign \$26  = i__valid & \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = \$23  | \$27 ;
+  assign \$29  = ! e_left;
+  assign \$30  = e_left == 1'h1;
+  assign \$31  = | e_left;
+  assign \$32  = q_room & \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = \$29  | \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = step == 4'h8;
+  assign \$37  = step + 1'h1;
+  assign \$38  = \$36  ? 5'h00 : \$37 ;
+  assign \$39  = step == 4'h8;
+  assign \$40  = step + 1'h1;
+  assign \$41  = \$39  ? 5'h00 : \$40 ;
+  assign \$43  = step == 4'h8;
+  assign \$44  = step + 1'h1;
+  assign \$45  = \$43  ? 5'h00 : \$44 ;
+  assign \$46  = ! \$45 ;
+  assign \$47  = \$46  ? 7'h00 : 7'h48;
+  assign \$48  = | w_left;
+  assign \$49  = i__valid & \$48 ;
+  assign \$50  = \$signature__addr  == 5'h1f;
+  assign \$51  = \$signature__addr  + 1'h1;
+  assign \$52  = \$50  ? 6'h00 : \$51 ;
+  assign \$53  = ! w_left;
+  assign \$54  = w_left == 1'h1;
+  assign \$55  = | w_left;
+  assign \$56  = i__valid & \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = \$53  | \$57 ;
+  assign \$59  = ! e_left;
+  assign \$60  = e_left == 1'h1;
+  assign \$61  = | e_left;
+  assign \$62  = q_room & \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = \$59  | \$63 ;
+  assign \$65  = \$58  & \$64 ;
+  assign \$66  = step == 4'h8;
   assign \$67  = \$65  & \$66 ;
-  assign \$72  = kx == 2'h2;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 3'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$76  = kx == 2'h2;
-  assign \$77  = ky == 2'h2;
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h4;
+  assign \$68  = | e_left;
+  assign \$69  = q_room & \$68 ;
+  assign \$74  = kx == 2'h2;
+  assign \$75  = kx + 1'h1;
+  assign \$76  = \$74  ? 3'h0 : \$75 ;
+  assign \$77  = $signed(col) + $signed(2'h1);
+  assign \$78  = kx == 2'h2;
+  assign \$79  = ky == 2'h2;
+  assign \$80  = ky + 1'h1;
+  assign \$81  = \$79  ? 3'h0 : \$80 ;
+  assign \$82  = $signed(row) + $signed(2'h1);
   assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h4;
+  assign \$84  = \$83  >= 3'h4;
   assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ox == 3'h7;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(2'h1);
-  assign \$92  = $signed(col_base) + $signed(2'h1);
-  assign \$93  = ox == 3'h7;
-  assign \$94  = $signed(row_base) + $signed(2'h1);
-  assign \$95  = $signed(row_base) + $signed(2'h1);
-  assign \$96  = slot_base + 1'h1;
-  assign \$97  = \$96  >= 3'h4;
+  assign \$86  = \$85  - 3'h4;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$84  ? \$86  : { 1'h0, \$87  };
+  assign \$89  = ky == 2'h2;
+  assign \$90  = ox == 3'h7;
+  assign \$91  = ox + 1'h1;
+  assign \$92  = \$90  ? 4'h0 : \$91 ;
+  assign \$93  = $signed(col_base) + $signed(2'h1);
+  assign \$94  = $signed(col_base) + $signed(2'h1);
+  assign \$95  = ox == 3'h7;
+  assign \$96  = $signed(row_base) + $signed(2'h1);
+  assign \$97  = $signed(row_base) + $signed(2'h1);
   assign \$98  = slot_base + 1'h1;
-  assign \$99  = \$98  - 3'h4;
+  assign \$99  = \$98  >= 3'h4;
   assign \$100  = slot_base + 1'h1;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$101  = \$100  - 3'h4;
   assign \$102  = slot_base + 1'h1;
-  assign \$103  = \$102  >= 3'h4;
+  assign \$103  = \$99  ? \$101  : { 1'h0, \$102  };
   assign \$104  = slot_base + 1'h1;
-  assign \$105  = \$104  - 3'h4;
+  assign \$105  = \$104  >= 3'h4;
   assign \$106  = slot_base + 1'h1;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
+  assign \$107  = \$106  - 3'h4;
+  assign \$108  = slot_base + 1'h1;
+  assign \$109  = \$105  ? \$107  : { 1'h0, \$108  };
+  assign \$110  = ! w_left;
+  assign \$111  = w_left == 1'h1;
+  assign \$112  = | w_left;
+  assign \$113  = i__valid & \$112 ;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = \$110  | \$114 ;
+  assign \$116  = ! e_left;
+  assign \$117  = e_left == 1'h1;
   assign \$118  = | e_left;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  & \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = \$113  & \$121 ;
+  assign \$119  = q_room & \$118 ;
+  assign \$120  = \$117  & \$119 ;
+  assign \$121  = \$116  | \$120 ;
+  assign \$122  = \$115  & \$121 ;
   assign \$123  = step == 4'h8;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | e_left;
-  assign \$128  = $signed(row) < $signed(1'h0);
-  assign \$129  = $signed(row) >= $signed(5'h08);
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = $signed(col) < $signed(1'h0);
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = $signed(col) >= $signed(5'h08);
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$signal  ? 8'h80 : rport__data;
+  assign \$125  = | e_left;
+  assign \$126  = q_room & \$125 ;
+  assign \$127  = $signed(row) < $signed(1'h0);
+  assign \$128  = $signed(row) >= $signed(5'h08);
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = $signed(col) < $signed(1'h0);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = $signed(col) >= $signed(5'h08);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = read_valid & \$140 ;
+  assign \$143  = \$signature__addr$24  + 1'h1;
+  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = | q_stored;
+  assign \$148  = \$146  & \$147 ;
+  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = | q_stored;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = read_valid & \$157 ;
+  assign \$159  = q_stored + \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \$159  - \$163 ;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = | q_stored;
+  assign \$168  = \$167  | read_valid;
+  assign \$169  = | q_stored;
+  assign \$170  = \$169  ? \rport__data$40  : q_in;
   always @(posedge clk)
-    w_left <= \$136 ;
+    w_left <= \$171 ;
   always @(posedge clk)
-    e_left <= \$137 ;
+    e_left <= \$172 ;
   always @(posedge clk)
-    step <= \$138 ;
+    step <= \$173 ;
   always @(posedge clk)
-    \$signature__addr  <= \$139 ;
+    \$signature__addr  <= \$174 ;
   always @(posedge clk)
-    kx <= \$140 ;
+    kx <= \$175 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$176 ;
   always @(posedge clk)
-    ky <= \$142 ;
+    ky <= \$177 ;
   always @(posedge clk)
-    row <= \$143 ;
+    row <= \$178 ;
   always @(posedge clk)
-    slot <= \$144 ;
+    slot <= \$179 ;
   always @(posedge clk)
-    ox <= \$145 ;
+    ox <= \$180 ;
   always @(posedge clk)
-    col_base <= \$146 ;
+    col_base <= \$181 ;
   always @(posedge clk)
-    row_base <= \$147 ;
+    row_base <= \$182 ;
   always @(posedge clk)
-    slot_base <= \$148 ;
+    slot_base <= \$183 ;
   always @(posedge clk)
-    read_valid <= \$149 ;
+    read_valid <= \$184 ;
   always @(posedge clk)
-    \$signal  <= \$150 ;
+    \$signal  <= \$185 ;
   always @(posedge clk)
-    o__valid <= \$151 ;
+    q_owed <= \$186 ;
   always @(posedge clk)
-    o__payload <= \$152 ;
+    q_room <= \$187 ;
+  always @(posedge clk)
+    \$signature__addr$24  <= \$188 ;
+  always @(posedge clk)
+    \rport__addr$27  <= \$189 ;
+  always @(posedge clk)
+    q_stored <= \$190 ;
+  always @(posedge clk)
+    o__valid <= \$191 ;
+  always @(posedge clk)
+    o__payload <= \$192 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$36  = 5'h00;
-    casez (\$35 )
+    \$42  = 5'h00;
+    casez (\$41 )
       5'h00:
-          \$36  = 5'h10;
+          \$42  = 5'h10;
       5'h01:
-          \$36  = 5'h08;
+          \$42  = 5'h08;
       5'h02:
-          \$36  = 5'h08;
+          \$42  = 5'h08;
       5'h03:
-          \$36  = 5'h08;
+          \$42  = 5'h08;
       5'h04:
-          \$36  = 5'h08;
+          \$42  = 5'h08;
       5'h05:
-          \$36  = 5'h08;
+          \$42  = 5'h08;
       5'h06:
-          \$36  = 5'h08;
+          \$42  = 5'h08;
       5'h07:
-          \$36  = 5'h00;
+          \$42  = 5'h00;
       5'h08:
-          \$36  = 5'h00;
+          \$42  = 5'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = \$9 [4:0];
-    if (\$29 ) begin
-      \$136  = \$36 ;
+    \$171  = \$19 [4:0];
+    if (\$35 ) begin
+      \$171  = \$42 ;
     end
     if (rst) begin
-      \$136  = 5'h10;
+      \$171  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = \$14 [6:0];
-    if (\$29 ) begin
-      \$137  = \$41 ;
+    \$172  = \$22 [6:0];
+    if (\$35 ) begin
+      \$172  = \$47 ;
     end
     if (rst) begin
-      \$137  = 7'h00;
+      \$172  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = step;
-    if (\$29 ) begin
-      \$138  = \$32 [3:0];
+    \$173  = step;
+    if (\$35 ) begin
+      \$173  = \$38 [3:0];
     end
     if (rst) begin
-      \$138  = 4'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = \$signature__addr ;
-    if (\$43 ) begin
-      \$139  = \$46 [4:0];
+    \$174  = \$signature__addr ;
+    if (\$49 ) begin
+      \$174  = \$52 [4:0];
     end
-    if (\$63 ) begin
-      \$139  = 5'h00;
-    end
-    if (rst) begin
-      \$139  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = kx;
     if (\$67 ) begin
-      if (\$71 ) begin
-        \$140  = \$74 [1:0];
+      \$174  = 5'h00;
+    end
+    if (rst) begin
+      \$174  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$175  = kx;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        \$175  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$140  = 2'h0;
+      \$175  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$141  = \$75 [4:0];
-        if (\$76 ) begin
-          \$141  = col_base;
-          if (\$87 ) begin
-            \$141  = \$92 [4:0];
-            if (\$93 ) begin
-              \$141  = 5'h1f;
+    \$176  = col;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        \$176  = \$77 [4:0];
+        if (\$78 ) begin
+          \$176  = col_base;
+          if (\$89 ) begin
+            \$176  = \$94 [4:0];
+            if (\$95 ) begin
+              \$176  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h1f;
+      \$176  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$142  = \$79 [1:0];
+    \$177  = ky;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$177  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$177  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$80 [4:0];
-          if (\$87 ) begin
-            \$143  = row_base;
-            if (\$93 ) begin
-              \$143  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$143  = 5'h1f;
-    end
-    if (rst) begin
-      \$143  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$86 [1:0];
-          if (\$87 ) begin
-            \$144  = slot_base;
-            if (\$93 ) begin
-              \$144  = \$107 [1:0];
+    \$178  = row;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$178  = \$82 [4:0];
+          if (\$89 ) begin
+            \$178  = row_base;
+            if (\$95 ) begin
+              \$178  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$144  = 2'h3;
+      \$178  = 5'h1f;
     end
     if (rst) begin
-      \$144  = 2'h3;
+      \$178  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$145  = \$90 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$91 [4:0];
-            if (\$93 ) begin
-              \$146  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$146  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$147  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$147  = \$94 [4:0];
+    \$179  = slot;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$179  = \$88 [1:0];
+          if (\$89 ) begin
+            \$179  = slot_base;
+            if (\$95 ) begin
+              \$179  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 5'h1f;
+      \$179  = 2'h3;
     end
     if (rst) begin
-      \$147  = 5'h1f;
+      \$179  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$148  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$148  = \$101 [1:0];
+    \$180  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$180  = \$92 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$180  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$181  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$181  = \$93 [4:0];
+            if (\$95 ) begin
+              \$181  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$181  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$182  = row_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$182  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 2'h3;
+      \$182  = 5'h1f;
     end
     if (rst) begin
-      \$148  = 2'h3;
+      \$182  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$149  = read_valid;
-    if (\$126 ) begin
-      \$149  = \$127 ;
+    \$183  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$183  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$183  = 2'h3;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$183  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$150  = \$signal ;
-    if (\$126 ) begin
-      \$150  = \$134 ;
-    end
+    \$184  = \$126 ;
     if (rst) begin
-      \$150  = 1'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$151  = o__valid;
-    if (\$126 ) begin
-      \$151  = read_valid;
-    end
+    \$185  = \$133 ;
     if (rst) begin
-      \$151  = 1'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$152  = o__payload;
-    if (\$126 ) begin
-      \$152  = \$135 ;
+    \$186  = \$10 [1:0];
+    if (rst) begin
+      \$186  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$187  = \$134 ;
+    if (rst) begin
+      \$187  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$188  = \$signature__addr$24 ;
+    if (\$141 ) begin
+      \$188  = \$144 [0];
     end
     if (rst) begin
-      \$152  = 8'h00;
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$189  = \rport__addr$27 ;
+    if (\$148 ) begin
+      \$189  = \$151 [0];
+    end
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$190  = \$164 [1:0];
+    if (rst) begin
+      \$190  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$191  = o__valid;
+    if (\$166 ) begin
+      \$191  = \$168 ;
+    end
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$192  = o__payload;
+    if (\$166 ) begin
+      \$192  = \$170 ;
+    end
+    if (rst) begin
+      \$192  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$6 [4:0];
+  assign rport__addr = \$5 [4:0];
+  assign q_owed_next = \$10 [1:0];
+  assign q_wptr = \$signature__addr$24 ;
+  assign \$signature__data$26  = q_in;
+  assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload;
+  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
-  assign \$68  = 1'h1;
-  assign \$69  = 2'h1;
-  assign \$70  = 2'h0;
-  assign \$71  = 1'h1;
+  assign \$70  = 1'h1;
+  assign \$71  = 2'h1;
+  assign \$72  = 2'h0;
+  assign \$73  = 1'h1;
+  assign \$142  = \$signature__addr$24 ;
+  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8743,17 +8891,17 @@ endmodule
 module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [3:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
-  wire \$103 ;
+  wire [3:0] \$103 ;
   wire [2:0] \$104 ;
-  wire [3:0] \$105 ;
+  wire \$105 ;
   wire [2:0] \$106 ;
   wire [3:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -8782,35 +8930,75 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [9:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [7:0] \$139 ;
-  wire [10:0] \$14 ;
-  reg [2:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [4:0] \$144 ;
-  reg [1:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [4:0] \$147 ;
-  reg [4:0] \$148 ;
-  reg [1:0] \$149 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [1:0] \$143 ;
+  wire [1:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [7:0] \$153 ;
+  wire [1:0] \$150 ;
+  wire [1:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [3:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire [7:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [9:0] \$172 ;
+  reg [3:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [2:0] \$175 ;
+  reg [1:0] \$176 ;
+  reg [4:0] \$177 ;
+  reg [1:0] \$178 ;
+  reg [4:0] \$179 ;
   wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
+  reg [1:0] \$180 ;
+  reg [2:0] \$181 ;
+  reg [4:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg [1:0] \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire [8:0] \$19 ;
+  reg \$190 ;
+  reg [1:0] \$191 ;
+  reg \$192 ;
+  reg [7:0] \$193 ;
+  wire [8:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [10:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -8820,30 +9008,30 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$29 ;
   wire [8:0] \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
-  wire [4:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  reg [7:0] \$36 ;
-  wire \$37 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [4:0] \$37 ;
   wire [4:0] \$38 ;
-  wire [4:0] \$39 ;
-  wire [8:0] \$4 ;
-  wire \$40 ;
-  wire [9:0] \$41 ;
-  wire \$42 ;
+  wire \$39 ;
+  wire [10:0] \$4 ;
+  wire [4:0] \$40 ;
+  wire [4:0] \$41 ;
+  reg [7:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire \$47 ;
+  wire [4:0] \$44 ;
+  wire [4:0] \$45 ;
+  wire \$46 ;
+  wire [9:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [10:0] \$5 ;
+  wire [11:0] \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [8:0] \$51 ;
+  wire [8:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -8851,7 +9039,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [11:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -8861,44 +9049,47 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [2:0] \$73 ;
-  wire [2:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [2:0] \$78 ;
-  wire [2:0] \$79 ;
-  wire \$8 ;
-  wire [5:0] \$80 ;
+  wire \$70 ;
+  wire [3:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [2:0] \$75 ;
+  wire [2:0] \$76 ;
+  wire [5:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [2:0] \$8 ;
+  wire [2:0] \$80 ;
   wire [2:0] \$81 ;
-  wire \$82 ;
+  wire [5:0] \$82 ;
   wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire \$84 ;
   wire [2:0] \$85 ;
   wire [3:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [3:0] \$89 ;
-  wire [8:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire [3:0] \$91 ;
+  wire [3:0] \$92 ;
+  wire [5:0] \$93 ;
   wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [2:0] \$96 ;
-  wire \$97 ;
+  wire \$95 ;
+  wire [5:0] \$96 ;
+  wire [5:0] \$97 ;
   wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
   reg [7:0] \$signature__addr  = 8'h00;
+  reg \$signature__addr$24  = 1'h0;
   wire [7:0] \$signature__data ;
+  wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -8922,12 +9113,23 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [1:0] q_owed = 2'h0;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
   reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [7:0] rport__addr;
+  reg \rport__addr$27  = 1'h0;
   wire [7:0] rport__data;
-  wire rport__en;
+  wire [7:0] \rport__data$40 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -9201,476 +9403,570 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= buffer[\$6 [7:0]];
-    end
+    _0_ <= buffer[\$5 [7:0]];
   end
   assign rport__data = _0_;
+  reg [7:0] queue [1:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$24 ] <= q_in;
+  end
+  assign \rport__data$40  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = ~ o__valid;
-  assign rport__en = \$2  | o__ready;
-  assign \$3  = slot * 7'h40;
-  assign \$4  = $signed(col) * $signed(5'h08);
-  assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
-  assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign \$7  = | w_left;
-  assign \$8  = i__valid & \$7 ;
-  assign \$9  = w_left - \$8 ;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = | e_left;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = e_left - \$13 ;
-  assign \$15  = ! w_left;
-  assign \$16  = w_left == 1'h1;
+  assign \$2  = slot * 7'h40;
+  assign \$3  = $signed(col) * $signed(5'h08);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
+  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign \$6  = | e_left;
+  assign \$7  = q_room & \$6 ;
+  assign \$8  = q_owed + \$7 ;
+  assign \$9  = o__valid & o__ready;
+  assign \$10  = \$8  - \$9 ;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en$21  = read_valid & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = \$15  | \$19 ;
-  assign \$21  = ! e_left;
-  assign \$22  = e_left == 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | e_left;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = \$22  & \$26 ;
-  assign \$28  = \$21  | \$27 ;
-  assign \$29  = \$20  & \$28 ;
-  assign \$30  = step == 4'h8;
-  assign \$31  = step + 1'h1;
-  assign \$32  = \$30  ? 5'h00 : \$31 ;
-  assign \$33  = step == 4'h8;
-  assign \$34  = step + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$37  = step == 4'h8;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 5'h00 : \$38 ;
-  assign \$40  = ! \$39 ;
-  assign \$41  = \$40  ? 10'h000 : 10'h240;
-  assign \$42  = | w_left;
-  assign \$43  = i__valid & \$42 ;
-  assign \$44  = \$signature__addr  == 8'hff;
-  assign \$45  = \$signature__addr  + 1'h1;
-  assign \$46  = \$44  ? 9'h000 : \$45 ;
-  assign \$47  = ! w_left;
-  assign \$48  = w_left == 1'h1;
-  assign \$49  = | w_left;
-  assign \$50  = i__valid & \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = \$47  | \$51 ;
-  assign \$53  = ! e_left;
-  assign \$54  = e_left == 1'h1;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | e_left;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  & \$58 ;
-  assign \$60  = \$53  | \$59 ;
-  assign \$61  = \$52  & \$60 ;
-  assign \$62  = step == 4'h8;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | e_left;
+  assign \$19  = w_left - \$18 ;
+  assign \$20  = | e_left;
+  assign \$21  = q_room & \$20 ;
+  assign \$22  = e_left - \$21 ;
+  assign \$23  = ! w_left;
+  assign \$24  = w_left == 1'h1;
+  assign \$25  = | w_left;
+  assign \$26  = i__valid & \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = \$23  | \$27 ;
+  assign \$29  = ! e_left;
+  assign \$30  = e_left == 1'h1;
+  assign \$31  = | e_left;
+  assign \$32  = q_room & \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = \$29  | \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = step == 4'h8;
+  assign \$37  = step + 1'h1;
+  assign \$38  = \$36  ? 5'h00 : \$37 ;
+  assign \$39  = step == 4'h8;
+  assign \$40  = step + 1'h1;
+  assign \$41  = \$39  ? 5'h00 : \$40 ;
+  assign \$43  = step == 4'h8;
+  assign \$44  = step + 1'h1;
+  assign \$45  = \$43  ? 5'h00 : \$44 ;
+  assign \$46  = ! \$45 ;
+  assign \$47  = \$46  ? 10'h000 : 10'h240;
+  assign \$48  = | w_left;
+  assign \$49  = i__valid & \$48 ;
+  assign \$50  = \$signature__addr  == 8'hff;
+  assign \$51  = \$signature__addr  + 1'h1;
+  assign \$52  = \$50  ? 9'h000 : \$51 ;
+  assign \$53  = ! w_left;
+  assign \$54  = w_left == 1'h1;
+  assign \$55  = | w_left;
+  assign \$56  = i__valid & \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = \$53  | \$57 ;
+  assign \$59  = ! e_left;
+  assign \$60  = e_left == 1'h1;
+  assign \$61  = | e_left;
+  assign \$62  = q_room & \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = \$59  | \$63 ;
+  assign \$65  = \$58  & \$64 ;
+  assign \$66  = step == 4'h8;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = g == 3'h7;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 4'h0 : \$69 ;
-  assign \$71  = g == 3'h7;
-  assign \$72  = kx == 2'h2;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 3'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$76  = kx == 2'h2;
-  assign \$77  = ky == 2'h2;
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h4;
+  assign \$68  = | e_left;
+  assign \$69  = q_room & \$68 ;
+  assign \$70  = g == 3'h7;
+  assign \$71  = g + 1'h1;
+  assign \$72  = \$70  ? 4'h0 : \$71 ;
+  assign \$73  = g == 3'h7;
+  assign \$74  = kx == 2'h2;
+  assign \$75  = kx + 1'h1;
+  assign \$76  = \$74  ? 3'h0 : \$75 ;
+  assign \$77  = $signed(col) + $signed(2'h1);
+  assign \$78  = kx == 2'h2;
+  assign \$79  = ky == 2'h2;
+  assign \$80  = ky + 1'h1;
+  assign \$81  = \$79  ? 3'h0 : \$80 ;
+  assign \$82  = $signed(row) + $signed(2'h1);
   assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h4;
+  assign \$84  = \$83  >= 3'h4;
   assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ox == 3'h7;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(2'h1);
-  assign \$92  = $signed(col_base) + $signed(2'h1);
-  assign \$93  = ox == 3'h7;
-  assign \$94  = $signed(row_base) + $signed(2'h1);
-  assign \$95  = $signed(row_base) + $signed(2'h1);
-  assign \$96  = slot_base + 1'h1;
-  assign \$97  = \$96  >= 3'h4;
+  assign \$86  = \$85  - 3'h4;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$84  ? \$86  : { 1'h0, \$87  };
+  assign \$89  = ky == 2'h2;
+  assign \$90  = ox == 3'h7;
+  assign \$91  = ox + 1'h1;
+  assign \$92  = \$90  ? 4'h0 : \$91 ;
+  assign \$93  = $signed(col_base) + $signed(2'h1);
+  assign \$94  = $signed(col_base) + $signed(2'h1);
+  assign \$95  = ox == 3'h7;
+  assign \$96  = $signed(row_base) + $signed(2'h1);
+  assign \$97  = $signed(row_base) + $signed(2'h1);
   assign \$98  = slot_base + 1'h1;
-  assign \$99  = \$98  - 3'h4;
+  assign \$99  = \$98  >= 3'h4;
   assign \$100  = slot_base + 1'h1;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$101  = \$100  - 3'h4;
   assign \$102  = slot_base + 1'h1;
-  assign \$103  = \$102  >= 3'h4;
+  assign \$103  = \$99  ? \$101  : { 1'h0, \$102  };
   assign \$104  = slot_base + 1'h1;
-  assign \$105  = \$104  - 3'h4;
+  assign \$105  = \$104  >= 3'h4;
   assign \$106  = slot_base + 1'h1;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
+  assign \$107  = \$106  - 3'h4;
+  assign \$108  = slot_base + 1'h1;
+  assign \$109  = \$105  ? \$107  : { 1'h0, \$108  };
+  assign \$110  = ! w_left;
+  assign \$111  = w_left == 1'h1;
+  assign \$112  = | w_left;
+  assign \$113  = i__valid & \$112 ;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = \$110  | \$114 ;
+  assign \$116  = ! e_left;
+  assign \$117  = e_left == 1'h1;
   assign \$118  = | e_left;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  & \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = \$113  & \$121 ;
+  assign \$119  = q_room & \$118 ;
+  assign \$120  = \$117  & \$119 ;
+  assign \$121  = \$116  | \$120 ;
+  assign \$122  = \$115  & \$121 ;
   assign \$123  = step == 4'h8;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | e_left;
-  assign \$128  = $signed(row) < $signed(1'h0);
-  assign \$129  = $signed(row) >= $signed(5'h08);
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = $signed(col) < $signed(1'h0);
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = $signed(col) >= $signed(5'h08);
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$signal  ? 8'h80 : rport__data;
+  assign \$125  = | e_left;
+  assign \$126  = q_room & \$125 ;
+  assign \$127  = $signed(row) < $signed(1'h0);
+  assign \$128  = $signed(row) >= $signed(5'h08);
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = $signed(col) < $signed(1'h0);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = $signed(col) >= $signed(5'h08);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = read_valid & \$140 ;
+  assign \$143  = \$signature__addr$24  + 1'h1;
+  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = | q_stored;
+  assign \$148  = \$146  & \$147 ;
+  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = | q_stored;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = read_valid & \$157 ;
+  assign \$159  = q_stored + \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \$159  - \$163 ;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = | q_stored;
+  assign \$168  = \$167  | read_valid;
+  assign \$169  = | q_stored;
+  assign \$170  = \$169  ? \rport__data$40  : q_in;
   always @(posedge clk)
-    w_left <= \$136 ;
+    w_left <= \$171 ;
   always @(posedge clk)
-    e_left <= \$137 ;
+    e_left <= \$172 ;
   always @(posedge clk)
-    step <= \$138 ;
+    step <= \$173 ;
   always @(posedge clk)
-    \$signature__addr  <= \$139 ;
+    \$signature__addr  <= \$174 ;
   always @(posedge clk)
-    g <= \$140 ;
+    g <= \$175 ;
   always @(posedge clk)
-    kx <= \$141 ;
+    kx <= \$176 ;
   always @(posedge clk)
-    col <= \$142 ;
+    col <= \$177 ;
   always @(posedge clk)
-    ky <= \$143 ;
+    ky <= \$178 ;
   always @(posedge clk)
-    row <= \$144 ;
+    row <= \$179 ;
   always @(posedge clk)
-    slot <= \$145 ;
+    slot <= \$180 ;
   always @(posedge clk)
-    ox <= \$146 ;
+    ox <= \$181 ;
   always @(posedge clk)
-    col_base <= \$147 ;
+    col_base <= \$182 ;
   always @(posedge clk)
-    row_base <= \$148 ;
+    row_base <= \$183 ;
   always @(posedge clk)
-    slot_base <= \$149 ;
+    slot_base <= \$184 ;
   always @(posedge clk)
-    read_valid <= \$150 ;
+    read_valid <= \$185 ;
   always @(posedge clk)
-    \$signal  <= \$151 ;
+    \$signal  <= \$186 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_owed <= \$187 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_room <= \$188 ;
+  always @(posedge clk)
+    \$signature__addr$24  <= \$189 ;
+  always @(posedge clk)
+    \rport__addr$27  <= \$190 ;
+  always @(posedge clk)
+    q_stored <= \$191 ;
+  always @(posedge clk)
+    o__valid <= \$192 ;
+  always @(posedge clk)
+    o__payload <= \$193 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$36  = 8'h00;
-    casez (\$35 )
+    \$42  = 8'h00;
+    casez (\$41 )
       5'h00:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       5'h01:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
       5'h02:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
       5'h03:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
       5'h04:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
       5'h05:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
       5'h06:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
       5'h07:
-          \$36  = 8'h00;
+          \$42  = 8'h00;
       5'h08:
-          \$36  = 8'h00;
+          \$42  = 8'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = \$9 [7:0];
-    if (\$29 ) begin
-      \$136  = \$36 ;
+    \$171  = \$19 [7:0];
+    if (\$35 ) begin
+      \$171  = \$42 ;
     end
     if (rst) begin
-      \$136  = 8'h80;
+      \$171  = 8'h80;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = \$14 [9:0];
-    if (\$29 ) begin
-      \$137  = \$41 ;
+    \$172  = \$22 [9:0];
+    if (\$35 ) begin
+      \$172  = \$47 ;
     end
     if (rst) begin
-      \$137  = 10'h000;
+      \$172  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = step;
-    if (\$29 ) begin
-      \$138  = \$32 [3:0];
+    \$173  = step;
+    if (\$35 ) begin
+      \$173  = \$38 [3:0];
     end
     if (rst) begin
-      \$138  = 4'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = \$signature__addr ;
-    if (\$43 ) begin
-      \$139  = \$46 [7:0];
+    \$174  = \$signature__addr ;
+    if (\$49 ) begin
+      \$174  = \$52 [7:0];
     end
-    if (\$63 ) begin
-      \$139  = 8'h00;
-    end
-    if (rst) begin
-      \$139  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = g;
     if (\$67 ) begin
-      \$140  = \$70 [2:0];
+      \$174  = 8'h00;
     end
     if (rst) begin
-      \$140  = 3'h0;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$141  = \$74 [1:0];
+    \$175  = g;
+    if (\$69 ) begin
+      \$175  = \$72 [2:0];
+    end
+    if (rst) begin
+      \$175  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$176  = kx;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        \$176  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$176  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$142  = \$75 [4:0];
-        if (\$76 ) begin
-          \$142  = col_base;
-          if (\$87 ) begin
-            \$142  = \$92 [4:0];
-            if (\$93 ) begin
-              \$142  = 5'h1f;
+    \$177  = col;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        \$177  = \$77 [4:0];
+        if (\$78 ) begin
+          \$177  = col_base;
+          if (\$89 ) begin
+            \$177  = \$94 [4:0];
+            if (\$95 ) begin
+              \$177  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$142  = 5'h1f;
+      \$177  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$143  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$79 [1:0];
+    \$178  = ky;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$178  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$143  = 2'h0;
+      \$178  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$144  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$80 [4:0];
-          if (\$87 ) begin
-            \$144  = row_base;
-            if (\$93 ) begin
-              \$144  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$144  = 5'h1f;
-    end
-    if (rst) begin
-      \$144  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$145  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$145  = \$86 [1:0];
-          if (\$87 ) begin
-            \$145  = slot_base;
-            if (\$93 ) begin
-              \$145  = \$107 [1:0];
+    \$179  = row;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$179  = \$82 [4:0];
+          if (\$89 ) begin
+            \$179  = row_base;
+            if (\$95 ) begin
+              \$179  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$145  = 2'h3;
+      \$179  = 5'h1f;
     end
     if (rst) begin
-      \$145  = 2'h3;
+      \$179  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$146  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$90 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$146  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$147  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$147  = \$91 [4:0];
-            if (\$93 ) begin
-              \$147  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$147  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$148  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$148  = \$94 [4:0];
+    \$180  = slot;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$180  = \$88 [1:0];
+          if (\$89 ) begin
+            \$180  = slot_base;
+            if (\$95 ) begin
+              \$180  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 5'h1f;
+      \$180  = 2'h3;
     end
     if (rst) begin
-      \$148  = 5'h1f;
+      \$180  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$149  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$149  = \$101 [1:0];
+    \$181  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$181  = \$92 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$181  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$182  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$182  = \$93 [4:0];
+            if (\$95 ) begin
+              \$182  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$182  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$183  = row_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$183  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$149  = 2'h3;
+      \$183  = 5'h1f;
     end
     if (rst) begin
-      \$149  = 2'h3;
+      \$183  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$150  = read_valid;
-    if (\$126 ) begin
-      \$150  = \$127 ;
+    \$184  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$184  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$184  = 2'h3;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$184  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$151  = \$signal ;
-    if (\$126 ) begin
-      \$151  = \$134 ;
-    end
+    \$185  = \$126 ;
     if (rst) begin
-      \$151  = 1'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$152  = o__valid;
-    if (\$126 ) begin
-      \$152  = read_valid;
-    end
+    \$186  = \$133 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$153  = o__payload;
-    if (\$126 ) begin
-      \$153  = \$135 ;
+    \$187  = \$10 [1:0];
+    if (rst) begin
+      \$187  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$188  = \$134 ;
+    if (rst) begin
+      \$188  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$189  = \$signature__addr$24 ;
+    if (\$141 ) begin
+      \$189  = \$144 [0];
     end
     if (rst) begin
-      \$153  = 8'h00;
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$190  = \rport__addr$27 ;
+    if (\$148 ) begin
+      \$190  = \$151 [0];
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$191  = \$164 [1:0];
+    if (rst) begin
+      \$191  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$192  = o__valid;
+    if (\$166 ) begin
+      \$192  = \$168 ;
+    end
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$193  = o__payload;
+    if (\$166 ) begin
+      \$193  = \$170 ;
+    end
+    if (rst) begin
+      \$193  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$6 [7:0];
+  assign rport__addr = \$5 [7:0];
+  assign q_owed_next = \$10 [1:0];
+  assign q_wptr = \$signature__addr$24 ;
+  assign \$signature__data$26  = q_in;
+  assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload;
+  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
+  assign \$142  = \$signature__addr$24 ;
+  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15170,28 +15466,28 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [2:0] \$100 ;
-  wire [3:0] \$101 ;
+  wire [5:0] \$100 ;
+  wire [5:0] \$101 ;
   wire [2:0] \$102 ;
   wire \$103 ;
   wire [2:0] \$104 ;
   wire [3:0] \$105 ;
   wire [2:0] \$106 ;
   wire [3:0] \$107 ;
-  wire \$108 ;
+  wire [2:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire [2:0] \$112 ;
+  wire [3:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire \$12 ;
+  wire [2:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -15208,76 +15504,120 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [31:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [5:0] \$139 ;
-  wire [8:0] \$14 ;
-  reg \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [4:0] \$144 ;
-  reg [1:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [4:0] \$147 ;
-  reg [4:0] \$148 ;
-  reg [1:0] \$149 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [1:0] \$147 ;
+  wire [1:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [31:0] \$153 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [1:0] \$154 ;
+  wire [1:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [2:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [3:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [31:0] \$174 ;
+  reg [5:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg \$179 ;
   wire \$18 ;
+  reg [1:0] \$180 ;
+  reg [4:0] \$181 ;
+  reg [1:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [2:0] \$185 ;
+  reg [4:0] \$186 ;
+  reg [4:0] \$187 ;
+  reg [1:0] \$188 ;
+  reg \$189 ;
   wire \$19 ;
-  wire \$2 ;
+  reg \$190 ;
+  reg [1:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg [31:0] \$197 ;
+  wire [6:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire \$23 ;
+  wire [6:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
+  wire [8:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [6:0] \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
-  wire [4:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  reg [5:0] \$36 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
-  wire [4:0] \$39 ;
-  wire [6:0] \$4 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [8:0] \$4 ;
   wire \$40 ;
-  wire [7:0] \$41 ;
-  wire \$42 ;
+  wire [4:0] \$41 ;
+  wire [4:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [6:0] \$45 ;
-  wire [6:0] \$46 ;
+  wire [4:0] \$44 ;
+  wire [4:0] \$45 ;
+  reg [5:0] \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [8:0] \$5 ;
+  wire [4:0] \$48 ;
+  wire [4:0] \$49 ;
+  wire [9:0] \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [7:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire [6:0] \$55 ;
+  wire [6:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [9:0] \$6 ;
+  wire [31:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -15287,44 +15627,47 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [1:0] \$69 ;
-  wire \$7 ;
-  wire [1:0] \$70 ;
+  wire \$69 ;
+  wire [31:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [2:0] \$73 ;
-  wire [2:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [1:0] \$75 ;
+  wire [1:0] \$76 ;
   wire \$77 ;
-  wire [2:0] \$78 ;
+  wire \$78 ;
   wire [2:0] \$79 ;
-  wire \$8 ;
-  wire [5:0] \$80 ;
-  wire [2:0] \$81 ;
+  wire [31:0] \$8 ;
+  wire [2:0] \$80 ;
+  wire [5:0] \$81 ;
   wire \$82 ;
-  wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire \$83 ;
+  wire [2:0] \$84 ;
   wire [2:0] \$85 ;
-  wire [3:0] \$86 ;
-  wire \$87 ;
+  wire [5:0] \$86 ;
+  wire [2:0] \$87 ;
   wire \$88 ;
-  wire [3:0] \$89 ;
-  wire [6:0] \$9 ;
+  wire [2:0] \$89 ;
+  wire [31:0] \$9 ;
   wire [3:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
+  wire [2:0] \$91 ;
+  wire [3:0] \$92 ;
   wire \$93 ;
-  wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [2:0] \$96 ;
-  wire \$97 ;
-  wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
+  wire \$94 ;
+  wire [3:0] \$95 ;
+  wire [3:0] \$96 ;
+  wire [5:0] \$97 ;
+  wire [5:0] \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
+  reg \$signature__addr$24  = 1'h0;
   wire [31:0] \$signature__data ;
+  wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -15354,12 +15697,26 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  wire [31:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  reg [1:0] q_owed = 2'h0;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
   reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
+  reg \rport__addr$27  = 1'h0;
   wire [31:0] rport__data;
-  wire rport__en;
+  wire [31:0] \rport__data$40 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -15441,482 +15798,586 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= buffer[\$6 [5:0]];
-    end
+    _0_ <= buffer[\$5 [5:0]];
   end
   assign rport__data = _0_;
+  reg [31:0] queue [1:0];
+  initial begin
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$24 ] <= q_in;
+  end
+  assign \rport__data$40  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = ~ o__valid;
-  assign rport__en = \$2  | o__ready;
-  assign \$3  = slot * 5'h10;
-  assign \$4  = $signed(col) * $signed(3'h2);
-  assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
-  assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign \$7  = | w_left;
-  assign \$8  = i__valid & \$7 ;
-  assign \$9  = w_left - \$8 ;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = | e_left;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = e_left - \$13 ;
-  assign \$15  = ! w_left;
-  assign \$16  = w_left == 1'h1;
-  assign \$17  = | w_left;
-  assign \$18  = i__valid & \$17 ;
+  assign \$2  = slot * 5'h10;
+  assign \$3  = $signed(col) * $signed(3'h2);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
+  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$10  = | e_left;
+  assign \$11  = q_room & \$10 ;
+  assign \$12  = q_owed + \$11 ;
+  assign \$13  = o__valid & o__ready;
+  assign \$14  = \$12  - \$13 ;
+  assign \$15  = ~ o__valid;
+  assign \$16  = \$15  | o__ready;
+  assign \$17  = | q_stored;
+  assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
-  assign \$20  = \$15  | \$19 ;
-  assign \$21  = ! e_left;
-  assign \$22  = e_left == 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | e_left;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = \$22  & \$26 ;
-  assign \$28  = \$21  | \$27 ;
-  assign \$29  = \$20  & \$28 ;
-  assign \$30  = step == 4'h8;
-  assign \$31  = step + 1'h1;
-  assign \$32  = \$30  ? 5'h00 : \$31 ;
-  assign \$33  = step == 4'h8;
-  assign \$34  = step + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$37  = step == 4'h8;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 5'h00 : \$38 ;
-  assign \$40  = ! \$39 ;
-  assign \$41  = \$40  ? 8'h00 : 8'h90;
-  assign \$42  = | w_left;
-  assign \$43  = i__valid & \$42 ;
-  assign \$44  = \$signature__addr  == 6'h3f;
-  assign \$45  = \$signature__addr  + 1'h1;
-  assign \$46  = \$44  ? 7'h00 : \$45 ;
-  assign \$47  = ! w_left;
-  assign \$48  = w_left == 1'h1;
-  assign \$49  = | w_left;
-  assign \$50  = i__valid & \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = \$47  | \$51 ;
-  assign \$53  = ! e_left;
-  assign \$54  = e_left == 1'h1;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | e_left;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  & \$58 ;
-  assign \$60  = \$53  | \$59 ;
-  assign \$61  = \$52  & \$60 ;
-  assign \$62  = step == 4'h8;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | e_left;
-  assign \$67  = \$65  & \$66 ;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 2'h0 : \$69 ;
-  assign \$72  = kx == 2'h2;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 3'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$76  = kx == 2'h2;
-  assign \$77  = ky == 2'h2;
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h4;
-  assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h4;
-  assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ox == 3'h7;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(2'h1);
-  assign \$92  = $signed(col_base) + $signed(2'h1);
-  assign \$93  = ox == 3'h7;
-  assign \$94  = $signed(row_base) + $signed(2'h1);
-  assign \$95  = $signed(row_base) + $signed(2'h1);
-  assign \$96  = slot_base + 1'h1;
-  assign \$97  = \$96  >= 3'h4;
-  assign \$98  = slot_base + 1'h1;
-  assign \$99  = \$98  - 3'h4;
-  assign \$100  = slot_base + 1'h1;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$20  = ~ \$19 ;
+  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$21  = | w_left;
+  assign \$22  = i__valid & \$21 ;
+  assign \$23  = w_left - \$22 ;
+  assign \$24  = | e_left;
+  assign \$25  = q_room & \$24 ;
+  assign \$26  = e_left - \$25 ;
+  assign \$27  = ! w_left;
+  assign \$28  = w_left == 1'h1;
+  assign \$29  = | w_left;
+  assign \$30  = i__valid & \$29 ;
+  assign \$31  = \$28  & \$30 ;
+  assign \$32  = \$27  | \$31 ;
+  assign \$33  = ! e_left;
+  assign \$34  = e_left == 1'h1;
+  assign \$35  = | e_left;
+  assign \$36  = q_room & \$35 ;
+  assign \$37  = \$34  & \$36 ;
+  assign \$38  = \$33  | \$37 ;
+  assign \$39  = \$32  & \$38 ;
+  assign \$40  = step == 4'h8;
+  assign \$41  = step + 1'h1;
+  assign \$42  = \$40  ? 5'h00 : \$41 ;
+  assign \$43  = step == 4'h8;
+  assign \$44  = step + 1'h1;
+  assign \$45  = \$43  ? 5'h00 : \$44 ;
+  assign \$47  = step == 4'h8;
+  assign \$48  = step + 1'h1;
+  assign \$49  = \$47  ? 5'h00 : \$48 ;
+  assign \$50  = ! \$49 ;
+  assign \$51  = \$50  ? 8'h00 : 8'h90;
+  assign \$52  = | w_left;
+  assign \$53  = i__valid & \$52 ;
+  assign \$54  = \$signature__addr  == 6'h3f;
+  assign \$55  = \$signature__addr  + 1'h1;
+  assign \$56  = \$54  ? 7'h00 : \$55 ;
+  assign \$57  = ! w_left;
+  assign \$58  = w_left == 1'h1;
+  assign \$59  = | w_left;
+  assign \$60  = i__valid & \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = \$57  | \$61 ;
+  assign \$63  = ! e_left;
+  assign \$64  = e_left == 1'h1;
+  assign \$65  = | e_left;
+  assign \$66  = q_room & \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = \$63  | \$67 ;
+  assign \$69  = \$62  & \$68 ;
+  assign \$70  = step == 4'h8;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = | e_left;
+  assign \$73  = q_room & \$72 ;
+  assign \$75  = g + 1'h1;
+  assign \$76  = \$74  ? 2'h0 : \$75 ;
+  assign \$78  = kx == 2'h2;
+  assign \$79  = kx + 1'h1;
+  assign \$80  = \$78  ? 3'h0 : \$79 ;
+  assign \$81  = $signed(col) + $signed(2'h1);
+  assign \$82  = kx == 2'h2;
+  assign \$83  = ky == 2'h2;
+  assign \$84  = ky + 1'h1;
+  assign \$85  = \$83  ? 3'h0 : \$84 ;
+  assign \$86  = $signed(row) + $signed(2'h1);
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  >= 3'h4;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$89  - 3'h4;
+  assign \$91  = slot + 1'h1;
+  assign \$92  = \$88  ? \$90  : { 1'h0, \$91  };
+  assign \$93  = ky == 2'h2;
+  assign \$94  = ox == 3'h7;
+  assign \$95  = ox + 1'h1;
+  assign \$96  = \$94  ? 4'h0 : \$95 ;
+  assign \$97  = $signed(col_base) + $signed(2'h1);
+  assign \$98  = $signed(col_base) + $signed(2'h1);
+  assign \$99  = ox == 3'h7;
+  assign \$100  = $signed(row_base) + $signed(2'h1);
+  assign \$101  = $signed(row_base) + $signed(2'h1);
   assign \$102  = slot_base + 1'h1;
   assign \$103  = \$102  >= 3'h4;
   assign \$104  = slot_base + 1'h1;
   assign \$105  = \$104  - 3'h4;
   assign \$106  = slot_base + 1'h1;
   assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = | e_left;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  & \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = \$113  & \$121 ;
-  assign \$123  = step == 4'h8;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | e_left;
-  assign \$128  = $signed(row) < $signed(1'h0);
-  assign \$129  = $signed(row) >= $signed(5'h08);
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = $signed(col) < $signed(1'h0);
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = $signed(col) >= $signed(5'h08);
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$108  = slot_base + 1'h1;
+  assign \$109  = \$108  >= 3'h4;
+  assign \$110  = slot_base + 1'h1;
+  assign \$111  = \$110  - 3'h4;
+  assign \$112  = slot_base + 1'h1;
+  assign \$113  = \$109  ? \$111  : { 1'h0, \$112  };
+  assign \$114  = ! w_left;
+  assign \$115  = w_left == 1'h1;
+  assign \$116  = | w_left;
+  assign \$117  = i__valid & \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = \$114  | \$118 ;
+  assign \$120  = ! e_left;
+  assign \$121  = e_left == 1'h1;
+  assign \$122  = | e_left;
+  assign \$123  = q_room & \$122 ;
+  assign \$124  = \$121  & \$123 ;
+  assign \$125  = \$120  | \$124 ;
+  assign \$126  = \$119  & \$125 ;
+  assign \$127  = step == 4'h8;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = | e_left;
+  assign \$130  = q_room & \$129 ;
+  assign \$131  = $signed(row) < $signed(1'h0);
+  assign \$132  = $signed(row) >= $signed(5'h08);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) < $signed(1'h0);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = $signed(col) >= $signed(5'h08);
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$140  & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = read_valid & \$144 ;
+  assign \$147  = \$signature__addr$24  + 1'h1;
+  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = | q_stored;
+  assign \$152  = \$150  & \$151 ;
+  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
+  assign \$158  = | q_stored;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$157  & \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = read_valid & \$161 ;
+  assign \$163  = q_stored + \$162 ;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = | q_stored;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$163  - \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$171  | read_valid;
+  assign \$173  = | q_stored;
+  assign \$174  = \$173  ? \rport__data$40  : q_in;
   always @(posedge clk)
-    w_left <= \$136 ;
+    w_left <= \$175 ;
   always @(posedge clk)
-    e_left <= \$137 ;
+    e_left <= \$176 ;
   always @(posedge clk)
-    step <= \$138 ;
+    step <= \$177 ;
   always @(posedge clk)
-    \$signature__addr  <= \$139 ;
+    \$signature__addr  <= \$178 ;
   always @(posedge clk)
-    g <= \$140 ;
+    g <= \$179 ;
   always @(posedge clk)
-    kx <= \$141 ;
+    kx <= \$180 ;
   always @(posedge clk)
-    col <= \$142 ;
+    col <= \$181 ;
   always @(posedge clk)
-    ky <= \$143 ;
+    ky <= \$182 ;
   always @(posedge clk)
-    row <= \$144 ;
+    row <= \$183 ;
   always @(posedge clk)
-    slot <= \$145 ;
+    slot <= \$184 ;
   always @(posedge clk)
-    ox <= \$146 ;
+    ox <= \$185 ;
   always @(posedge clk)
-    col_base <= \$147 ;
+    col_base <= \$186 ;
   always @(posedge clk)
-    row_base <= \$148 ;
+    row_base <= \$187 ;
   always @(posedge clk)
-    slot_base <= \$149 ;
+    slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$150 ;
+    read_valid <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$151 ;
+    \$signal  <= \$190 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_owed <= \$191 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_room <= \$192 ;
+  always @(posedge clk)
+    \$signature__addr$24  <= \$193 ;
+  always @(posedge clk)
+    \rport__addr$27  <= \$194 ;
+  always @(posedge clk)
+    q_stored <= \$195 ;
+  always @(posedge clk)
+    o__valid <= \$196 ;
+  always @(posedge clk)
+    o__payload <= \$197 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$36  = 6'h00;
-    casez (\$35 )
+    \$46  = 6'h00;
+    casez (\$45 )
       5'h00:
-          \$36  = 6'h20;
+          \$46  = 6'h20;
       5'h01:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       5'h02:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       5'h03:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       5'h04:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       5'h05:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       5'h06:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       5'h07:
-          \$36  = 6'h00;
+          \$46  = 6'h00;
       5'h08:
-          \$36  = 6'h00;
+          \$46  = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$136  = \$9 [5:0];
-    if (\$29 ) begin
-      \$136  = \$36 ;
+    \$175  = \$23 [5:0];
+    if (\$39 ) begin
+      \$175  = \$46 ;
     end
     if (rst) begin
-      \$136  = 6'h20;
+      \$175  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$137  = \$14 [7:0];
-    if (\$29 ) begin
-      \$137  = \$41 ;
+    \$176  = \$26 [7:0];
+    if (\$39 ) begin
+      \$176  = \$51 ;
     end
     if (rst) begin
-      \$137  = 8'h00;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$138  = step;
-    if (\$29 ) begin
-      \$138  = \$32 [3:0];
+    \$177  = step;
+    if (\$39 ) begin
+      \$177  = \$42 [3:0];
     end
     if (rst) begin
-      \$138  = 4'h0;
+      \$177  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$139  = \$signature__addr ;
-    if (\$43 ) begin
-      \$139  = \$46 [5:0];
+    \$178  = \$signature__addr ;
+    if (\$53 ) begin
+      \$178  = \$56 [5:0];
     end
-    if (\$63 ) begin
-      \$139  = 6'h00;
+    if (\$71 ) begin
+      \$178  = 6'h00;
     end
     if (rst) begin
-      \$139  = 6'h00;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$140  = g;
-    if (\$67 ) begin
-      \$140  = \$70 [0];
+    \$179  = g;
+    if (\$73 ) begin
+      \$179  = \$76 [0];
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$141  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$141  = \$74 [1:0];
+    \$180  = kx;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        \$180  = \$80 [1:0];
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$180  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$142  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$142  = \$75 [4:0];
-        if (\$76 ) begin
-          \$142  = col_base;
-          if (\$87 ) begin
-            \$142  = \$92 [4:0];
-            if (\$93 ) begin
-              \$142  = 5'h1f;
+    \$181  = col;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        \$181  = \$81 [4:0];
+        if (\$82 ) begin
+          \$181  = col_base;
+          if (\$93 ) begin
+            \$181  = \$98 [4:0];
+            if (\$99 ) begin
+              \$181  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$142  = 5'h1f;
+      \$181  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$143  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$79 [1:0];
+    \$182  = ky;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$182  = \$85 [1:0];
         end
       end
     end
     if (rst) begin
-      \$143  = 2'h0;
+      \$182  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$144  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$80 [4:0];
-          if (\$87 ) begin
-            \$144  = row_base;
-            if (\$93 ) begin
-              \$144  = \$95 [4:0];
+    \$183  = row;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$183  = \$86 [4:0];
+          if (\$93 ) begin
+            \$183  = row_base;
+            if (\$99 ) begin
+              \$183  = \$101 [4:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$144  = 5'h1f;
+    if (\$128 ) begin
+      \$183  = 5'h1f;
     end
     if (rst) begin
-      \$144  = 5'h1f;
+      \$183  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$145  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$145  = \$86 [1:0];
-          if (\$87 ) begin
-            \$145  = slot_base;
-            if (\$93 ) begin
-              \$145  = \$107 [1:0];
+    \$184  = slot;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$184  = \$92 [1:0];
+          if (\$93 ) begin
+            \$184  = slot_base;
+            if (\$99 ) begin
+              \$184  = \$113 [1:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$145  = 2'h3;
+    if (\$128 ) begin
+      \$184  = 2'h3;
     end
     if (rst) begin
-      \$145  = 2'h3;
+      \$184  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$146  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$90 [2:0];
+    \$185  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$185  = \$96 [2:0];
           end
         end
       end
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$185  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$147  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$147  = \$91 [4:0];
-            if (\$93 ) begin
-              \$147  = 5'h1f;
+    \$186  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$186  = \$97 [4:0];
+            if (\$99 ) begin
+              \$186  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$147  = 5'h1f;
+      \$186  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$148  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$148  = \$94 [4:0];
+    \$187  = row_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$187  = \$100 [4:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$148  = 5'h1f;
+    if (\$128 ) begin
+      \$187  = 5'h1f;
     end
     if (rst) begin
-      \$148  = 5'h1f;
+      \$187  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$149  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$149  = \$101 [1:0];
+    \$188  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$188  = \$107 [1:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$149  = 2'h3;
+    if (\$128 ) begin
+      \$188  = 2'h3;
     end
     if (rst) begin
-      \$149  = 2'h3;
+      \$188  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$150  = read_valid;
-    if (\$126 ) begin
-      \$150  = \$127 ;
-    end
+    \$189  = \$130 ;
     if (rst) begin
-      \$150  = 1'h0;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$151  = \$signal ;
-    if (\$126 ) begin
-      \$151  = \$134 ;
-    end
+    \$190  = \$137 ;
     if (rst) begin
-      \$151  = 1'h0;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$152  = o__valid;
-    if (\$126 ) begin
-      \$152  = read_valid;
-    end
+    \$191  = \$14 [1:0];
     if (rst) begin
-      \$152  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$153  = o__payload;
-    if (\$126 ) begin
-      \$153  = \$135 ;
+    \$192  = \$138 ;
+    if (rst) begin
+      \$192  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$193  = \$signature__addr$24 ;
+    if (\$145 ) begin
+      \$193  = \$148 [0];
     end
     if (rst) begin
-      \$153  = 32'd0;
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$194  = \rport__addr$27 ;
+    if (\$152 ) begin
+      \$194  = \$155 [0];
+    end
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$195  = \$168 [1:0];
+    if (rst) begin
+      \$195  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$196  = o__valid;
+    if (\$170 ) begin
+      \$196  = \$172 ;
+    end
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$197  = o__payload;
+    if (\$170 ) begin
+      \$197  = \$174 ;
+    end
+    if (rst) begin
+      \$197  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$6 [5:0];
+  assign rport__addr = \$5 [5:0];
+  assign q_owed_next = \$14 [1:0];
+  assign q_wptr = \$signature__addr$24 ;
+  assign \$signature__data$26  = q_in;
+  assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \$68  = g;
-  assign \$71  = g;
+  assign q_in[31:24] = \$9 [31:24];
+  assign q_in[23:16] = \$8 [23:16];
+  assign q_in[15:8] = \$7 [15:8];
+  assign q_in[7:0] = \$6 [7:0];
+  assign \$74  = g;
+  assign \$77  = g;
+  assign \$146  = \$signature__addr$24 ;
+  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -21092,17 +21553,17 @@ endmodule
 module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [3:0] \$10 ;
   wire [3:0] \$100 ;
   wire [4:0] \$101 ;
   wire [3:0] \$102 ;
-  wire \$103 ;
+  wire [4:0] \$103 ;
   wire [3:0] \$104 ;
-  wire [4:0] \$105 ;
+  wire \$105 ;
   wire [3:0] \$106 ;
   wire [4:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [3:0] \$108 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -21131,35 +21592,75 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [8:0] \$137 ;
-  reg [2:0] \$138 ;
-  reg [8:0] \$139 ;
-  wire [9:0] \$14 ;
-  reg [2:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [4:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [1:0] \$146 ;
-  reg [4:0] \$147 ;
-  reg [4:0] \$148 ;
-  reg [2:0] \$149 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [1:0] \$143 ;
+  wire [1:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [7:0] \$153 ;
+  wire [1:0] \$150 ;
+  wire [1:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [3:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire [7:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [2:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [2:0] \$175 ;
+  reg [1:0] \$176 ;
+  reg [4:0] \$177 ;
+  reg [1:0] \$178 ;
+  reg [4:0] \$179 ;
   wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
+  reg [2:0] \$180 ;
+  reg [1:0] \$181 ;
+  reg [4:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [2:0] \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg [1:0] \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire [8:0] \$19 ;
+  reg \$190 ;
+  reg [1:0] \$191 ;
+  reg \$192 ;
+  reg [7:0] \$193 ;
+  wire [9:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [9:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -21167,32 +21668,32 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [9:0] \$3 ;
+  wire [8:0] \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [3:0] \$34 ;
-  wire [3:0] \$35 ;
-  reg [7:0] \$36 ;
-  wire \$37 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [3:0] \$37 ;
   wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
-  wire [8:0] \$4 ;
-  wire \$40 ;
-  wire [8:0] \$41 ;
-  wire \$42 ;
+  wire \$39 ;
+  wire [11:0] \$4 ;
+  wire [3:0] \$40 ;
+  wire [3:0] \$41 ;
+  reg [7:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [9:0] \$45 ;
-  wire [9:0] \$46 ;
-  wire \$47 ;
+  wire [3:0] \$44 ;
+  wire [3:0] \$45 ;
+  wire \$46 ;
+  wire [8:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [11:0] \$5 ;
+  wire [12:0] \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [9:0] \$51 ;
+  wire [9:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -21200,7 +21701,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [12:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -21210,44 +21711,47 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [2:0] \$73 ;
-  wire [2:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [2:0] \$78 ;
-  wire [2:0] \$79 ;
-  wire \$8 ;
-  wire [5:0] \$80 ;
-  wire [3:0] \$81 ;
-  wire \$82 ;
+  wire \$70 ;
+  wire [3:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [2:0] \$75 ;
+  wire [2:0] \$76 ;
+  wire [5:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [2:0] \$8 ;
+  wire [2:0] \$80 ;
+  wire [2:0] \$81 ;
+  wire [5:0] \$82 ;
   wire [3:0] \$83 ;
-  wire [4:0] \$84 ;
+  wire \$84 ;
   wire [3:0] \$85 ;
   wire [4:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [2:0] \$89 ;
-  wire [8:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
+  wire [3:0] \$87 ;
+  wire [4:0] \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire [2:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [5:0] \$93 ;
   wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [3:0] \$96 ;
-  wire \$97 ;
+  wire \$95 ;
+  wire [5:0] \$96 ;
+  wire [5:0] \$97 ;
   wire [3:0] \$98 ;
-  wire [4:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
   reg [8:0] \$signature__addr  = 9'h000;
+  reg \$signature__addr$24  = 1'h0;
   wire [7:0] \$signature__data ;
+  wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -21271,12 +21775,23 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [1:0] q_owed = 2'h0;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
   reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [8:0] rport__addr;
+  reg \rport__addr$27  = 1'h0;
   wire [7:0] rport__data;
-  wire rport__en;
+  wire [7:0] \rport__data$40 ;
   input rst;
   wire rst;
   reg [2:0] slot = 3'h4;
@@ -21614,468 +22129,562 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= buffer[\$6 [8:0]];
-    end
+    _0_ <= buffer[\$5 [8:0]];
   end
   assign rport__data = _0_;
+  reg [7:0] queue [1:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$24 ] <= q_in;
+  end
+  assign \rport__data$40  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = ~ o__valid;
-  assign rport__en = \$2  | o__ready;
-  assign \$3  = slot * 7'h40;
-  assign \$4  = $signed(col) * $signed(5'h08);
-  assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
-  assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign \$7  = | w_left;
-  assign \$8  = i__valid & \$7 ;
-  assign \$9  = w_left - \$8 ;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = | e_left;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = e_left - \$13 ;
-  assign \$15  = ! w_left;
-  assign \$16  = w_left == 1'h1;
+  assign \$2  = slot * 7'h40;
+  assign \$3  = $signed(col) * $signed(5'h08);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
+  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign \$6  = | e_left;
+  assign \$7  = q_room & \$6 ;
+  assign \$8  = q_owed + \$7 ;
+  assign \$9  = o__valid & o__ready;
+  assign \$10  = \$8  - \$9 ;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en$21  = read_valid & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = \$15  | \$19 ;
-  assign \$21  = ! e_left;
-  assign \$22  = e_left == 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | e_left;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = \$22  & \$26 ;
-  assign \$28  = \$21  | \$27 ;
-  assign \$29  = \$20  & \$28 ;
-  assign \$30  = step == 3'h4;
-  assign \$31  = step + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
-  assign \$33  = step == 3'h4;
-  assign \$34  = step + 1'h1;
-  assign \$35  = \$33  ? 4'h0 : \$34 ;
-  assign \$37  = step == 3'h4;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = ! \$39 ;
-  assign \$41  = \$40  ? 9'h000 : 9'h120;
-  assign \$42  = | w_left;
-  assign \$43  = i__valid & \$42 ;
-  assign \$44  = \$signature__addr  == 9'h13f;
-  assign \$45  = \$signature__addr  + 1'h1;
-  assign \$46  = \$44  ? 10'h000 : \$45 ;
-  assign \$47  = ! w_left;
-  assign \$48  = w_left == 1'h1;
-  assign \$49  = | w_left;
-  assign \$50  = i__valid & \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = \$47  | \$51 ;
-  assign \$53  = ! e_left;
-  assign \$54  = e_left == 1'h1;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | e_left;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  & \$58 ;
-  assign \$60  = \$53  | \$59 ;
-  assign \$61  = \$52  & \$60 ;
-  assign \$62  = step == 3'h4;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | e_left;
+  assign \$19  = w_left - \$18 ;
+  assign \$20  = | e_left;
+  assign \$21  = q_room & \$20 ;
+  assign \$22  = e_left - \$21 ;
+  assign \$23  = ! w_left;
+  assign \$24  = w_left == 1'h1;
+  assign \$25  = | w_left;
+  assign \$26  = i__valid & \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = \$23  | \$27 ;
+  assign \$29  = ! e_left;
+  assign \$30  = e_left == 1'h1;
+  assign \$31  = | e_left;
+  assign \$32  = q_room & \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = \$29  | \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = step == 3'h4;
+  assign \$37  = step + 1'h1;
+  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$39  = step == 3'h4;
+  assign \$40  = step + 1'h1;
+  assign \$41  = \$39  ? 4'h0 : \$40 ;
+  assign \$43  = step == 3'h4;
+  assign \$44  = step + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = ! \$45 ;
+  assign \$47  = \$46  ? 9'h000 : 9'h120;
+  assign \$48  = | w_left;
+  assign \$49  = i__valid & \$48 ;
+  assign \$50  = \$signature__addr  == 9'h13f;
+  assign \$51  = \$signature__addr  + 1'h1;
+  assign \$52  = \$50  ? 10'h000 : \$51 ;
+  assign \$53  = ! w_left;
+  assign \$54  = w_left == 1'h1;
+  assign \$55  = | w_left;
+  assign \$56  = i__valid & \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = \$53  | \$57 ;
+  assign \$59  = ! e_left;
+  assign \$60  = e_left == 1'h1;
+  assign \$61  = | e_left;
+  assign \$62  = q_room & \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = \$59  | \$63 ;
+  assign \$65  = \$58  & \$64 ;
+  assign \$66  = step == 3'h4;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = g == 3'h7;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 4'h0 : \$69 ;
-  assign \$71  = g == 3'h7;
-  assign \$72  = kx == 2'h2;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 3'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$76  = kx == 2'h2;
-  assign \$77  = ky == 2'h2;
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h5;
+  assign \$68  = | e_left;
+  assign \$69  = q_room & \$68 ;
+  assign \$70  = g == 3'h7;
+  assign \$71  = g + 1'h1;
+  assign \$72  = \$70  ? 4'h0 : \$71 ;
+  assign \$73  = g == 3'h7;
+  assign \$74  = kx == 2'h2;
+  assign \$75  = kx + 1'h1;
+  assign \$76  = \$74  ? 3'h0 : \$75 ;
+  assign \$77  = $signed(col) + $signed(2'h1);
+  assign \$78  = kx == 2'h2;
+  assign \$79  = ky == 2'h2;
+  assign \$80  = ky + 1'h1;
+  assign \$81  = \$79  ? 3'h0 : \$80 ;
+  assign \$82  = $signed(row) + $signed(2'h1);
   assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h5;
+  assign \$84  = \$83  >= 3'h5;
   assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ox == 2'h3;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 3'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(3'h2);
-  assign \$92  = $signed(col_base) + $signed(3'h2);
-  assign \$93  = ox == 2'h3;
-  assign \$94  = $signed(row_base) + $signed(3'h2);
-  assign \$95  = $signed(row_base) + $signed(3'h2);
-  assign \$96  = slot_base + 2'h2;
-  assign \$97  = \$96  >= 3'h5;
+  assign \$86  = \$85  - 3'h5;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$84  ? \$86  : { 1'h0, \$87  };
+  assign \$89  = ky == 2'h2;
+  assign \$90  = ox == 2'h3;
+  assign \$91  = ox + 1'h1;
+  assign \$92  = \$90  ? 3'h0 : \$91 ;
+  assign \$93  = $signed(col_base) + $signed(3'h2);
+  assign \$94  = $signed(col_base) + $signed(3'h2);
+  assign \$95  = ox == 2'h3;
+  assign \$96  = $signed(row_base) + $signed(3'h2);
+  assign \$97  = $signed(row_base) + $signed(3'h2);
   assign \$98  = slot_base + 2'h2;
-  assign \$99  = \$98  - 3'h5;
+  assign \$99  = \$98  >= 3'h5;
   assign \$100  = slot_base + 2'h2;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$101  = \$100  - 3'h5;
   assign \$102  = slot_base + 2'h2;
-  assign \$103  = \$102  >= 3'h5;
+  assign \$103  = \$99  ? \$101  : { 1'h0, \$102  };
   assign \$104  = slot_base + 2'h2;
-  assign \$105  = \$104  - 3'h5;
+  assign \$105  = \$104  >= 3'h5;
   assign \$106  = slot_base + 2'h2;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
+  assign \$107  = \$106  - 3'h5;
+  assign \$108  = slot_base + 2'h2;
+  assign \$109  = \$105  ? \$107  : { 1'h0, \$108  };
+  assign \$110  = ! w_left;
+  assign \$111  = w_left == 1'h1;
+  assign \$112  = | w_left;
+  assign \$113  = i__valid & \$112 ;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = \$110  | \$114 ;
+  assign \$116  = ! e_left;
+  assign \$117  = e_left == 1'h1;
   assign \$118  = | e_left;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  & \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = \$113  & \$121 ;
+  assign \$119  = q_room & \$118 ;
+  assign \$120  = \$117  & \$119 ;
+  assign \$121  = \$116  | \$120 ;
+  assign \$122  = \$115  & \$121 ;
   assign \$123  = step == 3'h4;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | e_left;
-  assign \$128  = $signed(row) < $signed(1'h0);
-  assign \$129  = $signed(row) >= $signed(5'h08);
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = $signed(col) < $signed(1'h0);
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = $signed(col) >= $signed(5'h08);
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$signal  ? 8'h80 : rport__data;
+  assign \$125  = | e_left;
+  assign \$126  = q_room & \$125 ;
+  assign \$127  = $signed(row) < $signed(1'h0);
+  assign \$128  = $signed(row) >= $signed(5'h08);
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = $signed(col) < $signed(1'h0);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = $signed(col) >= $signed(5'h08);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = read_valid & \$140 ;
+  assign \$143  = \$signature__addr$24  + 1'h1;
+  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = | q_stored;
+  assign \$148  = \$146  & \$147 ;
+  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = | q_stored;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = read_valid & \$157 ;
+  assign \$159  = q_stored + \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \$159  - \$163 ;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = | q_stored;
+  assign \$168  = \$167  | read_valid;
+  assign \$169  = | q_stored;
+  assign \$170  = \$169  ? \rport__data$40  : q_in;
   always @(posedge clk)
-    w_left <= \$136 ;
+    w_left <= \$171 ;
   always @(posedge clk)
-    e_left <= \$137 ;
+    e_left <= \$172 ;
   always @(posedge clk)
-    step <= \$138 ;
+    step <= \$173 ;
   always @(posedge clk)
-    \$signature__addr  <= \$139 ;
+    \$signature__addr  <= \$174 ;
   always @(posedge clk)
-    g <= \$140 ;
+    g <= \$175 ;
   always @(posedge clk)
-    kx <= \$141 ;
+    kx <= \$176 ;
   always @(posedge clk)
-    col <= \$142 ;
+    col <= \$177 ;
   always @(posedge clk)
-    ky <= \$143 ;
+    ky <= \$178 ;
   always @(posedge clk)
-    row <= \$144 ;
+    row <= \$179 ;
   always @(posedge clk)
-    slot <= \$145 ;
+    slot <= \$180 ;
   always @(posedge clk)
-    ox <= \$146 ;
+    ox <= \$181 ;
   always @(posedge clk)
-    col_base <= \$147 ;
+    col_base <= \$182 ;
   always @(posedge clk)
-    row_base <= \$148 ;
+    row_base <= \$183 ;
   always @(posedge clk)
-    slot_base <= \$149 ;
+    slot_base <= \$184 ;
   always @(posedge clk)
-    read_valid <= \$150 ;
+    read_valid <= \$185 ;
   always @(posedge clk)
-    \$signal  <= \$151 ;
+    \$signal  <= \$186 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_owed <= \$187 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_room <= \$188 ;
+  always @(posedge clk)
+    \$signature__addr$24  <= \$189 ;
+  always @(posedge clk)
+    \rport__addr$27  <= \$190 ;
+  always @(posedge clk)
+    q_stored <= \$191 ;
+  always @(posedge clk)
+    o__valid <= \$192 ;
+  always @(posedge clk)
+    o__payload <= \$193 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$36  = 8'h00;
-    casez (\$35 )
+    \$42  = 8'h00;
+    casez (\$41 )
       4'h0:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       4'h1:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       4'h2:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       4'h3:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       4'h4:
-          \$36  = 8'h00;
+          \$42  = 8'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$136  = \$9 [7:0];
-    if (\$29 ) begin
-      \$136  = \$36 ;
+    \$171  = \$19 [7:0];
+    if (\$35 ) begin
+      \$171  = \$42 ;
     end
     if (rst) begin
-      \$136  = 8'h80;
+      \$171  = 8'h80;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$137  = \$14 [8:0];
-    if (\$29 ) begin
-      \$137  = \$41 ;
+    \$172  = \$22 [8:0];
+    if (\$35 ) begin
+      \$172  = \$47 ;
     end
     if (rst) begin
-      \$137  = 9'h000;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$138  = step;
-    if (\$29 ) begin
-      \$138  = \$32 [2:0];
+    \$173  = step;
+    if (\$35 ) begin
+      \$173  = \$38 [2:0];
     end
     if (rst) begin
-      \$138  = 3'h0;
+      \$173  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$139  = \$signature__addr ;
-    if (\$43 ) begin
-      \$139  = \$46 [8:0];
+    \$174  = \$signature__addr ;
+    if (\$49 ) begin
+      \$174  = \$52 [8:0];
     end
-    if (\$63 ) begin
-      \$139  = 9'h000;
-    end
-    if (rst) begin
-      \$139  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$140  = g;
     if (\$67 ) begin
-      \$140  = \$70 [2:0];
+      \$174  = 9'h000;
     end
     if (rst) begin
-      \$140  = 3'h0;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$141  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$141  = \$74 [1:0];
+    \$175  = g;
+    if (\$69 ) begin
+      \$175  = \$72 [2:0];
+    end
+    if (rst) begin
+      \$175  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$176  = kx;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        \$176  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$176  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$142  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$142  = \$75 [4:0];
-        if (\$76 ) begin
-          \$142  = col_base;
-          if (\$87 ) begin
-            \$142  = \$92 [4:0];
-            if (\$93 ) begin
-              \$142  = 5'h1f;
+    \$177  = col;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        \$177  = \$77 [4:0];
+        if (\$78 ) begin
+          \$177  = col_base;
+          if (\$89 ) begin
+            \$177  = \$94 [4:0];
+            if (\$95 ) begin
+              \$177  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$142  = 5'h1f;
+      \$177  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$143  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$79 [1:0];
+    \$178  = ky;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$178  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$143  = 2'h0;
+      \$178  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$144  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$80 [4:0];
-          if (\$87 ) begin
-            \$144  = row_base;
-            if (\$93 ) begin
-              \$144  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$144  = 5'h1f;
-    end
-    if (rst) begin
-      \$144  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$145  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$145  = \$86 [2:0];
-          if (\$87 ) begin
-            \$145  = slot_base;
-            if (\$93 ) begin
-              \$145  = \$107 [2:0];
+    \$179  = row;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$179  = \$82 [4:0];
+          if (\$89 ) begin
+            \$179  = row_base;
+            if (\$95 ) begin
+              \$179  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$145  = 3'h4;
+      \$179  = 5'h1f;
     end
     if (rst) begin
-      \$145  = 3'h4;
+      \$179  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$146  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$90 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$146  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$147  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$147  = \$91 [4:0];
-            if (\$93 ) begin
-              \$147  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$147  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$148  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$148  = \$94 [4:0];
+    \$180  = slot;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$180  = \$88 [2:0];
+          if (\$89 ) begin
+            \$180  = slot_base;
+            if (\$95 ) begin
+              \$180  = \$109 [2:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 5'h1f;
+      \$180  = 3'h4;
     end
     if (rst) begin
-      \$148  = 5'h1f;
+      \$180  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$149  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$149  = \$101 [2:0];
+    \$181  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$181  = \$92 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$181  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$182  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$182  = \$93 [4:0];
+            if (\$95 ) begin
+              \$182  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$182  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$183  = row_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$183  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$149  = 3'h4;
+      \$183  = 5'h1f;
     end
     if (rst) begin
-      \$149  = 3'h4;
+      \$183  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$150  = read_valid;
-    if (\$126 ) begin
-      \$150  = \$127 ;
+    \$184  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$184  = \$103 [2:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$184  = 3'h4;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$184  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$151  = \$signal ;
-    if (\$126 ) begin
-      \$151  = \$134 ;
-    end
+    \$185  = \$126 ;
     if (rst) begin
-      \$151  = 1'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$152  = o__valid;
-    if (\$126 ) begin
-      \$152  = read_valid;
-    end
+    \$186  = \$133 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$153  = o__payload;
-    if (\$126 ) begin
-      \$153  = \$135 ;
+    \$187  = \$10 [1:0];
+    if (rst) begin
+      \$187  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$188  = \$134 ;
+    if (rst) begin
+      \$188  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$189  = \$signature__addr$24 ;
+    if (\$141 ) begin
+      \$189  = \$144 [0];
     end
     if (rst) begin
-      \$153  = 8'h00;
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$190  = \rport__addr$27 ;
+    if (\$148 ) begin
+      \$190  = \$151 [0];
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$191  = \$164 [1:0];
+    if (rst) begin
+      \$191  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$192  = o__valid;
+    if (\$166 ) begin
+      \$192  = \$168 ;
+    end
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$193  = o__payload;
+    if (\$166 ) begin
+      \$193  = \$170 ;
+    end
+    if (rst) begin
+      \$193  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$6 [8:0];
+  assign rport__addr = \$5 [8:0];
+  assign q_owed_next = \$10 [1:0];
+  assign q_wptr = \$signature__addr$24 ;
+  assign \$signature__data$26  = q_in;
+  assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload;
+  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
+  assign \$142  = \$signature__addr$24 ;
+  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -29819,28 +30428,28 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [2:0] \$100 ;
-  wire [3:0] \$101 ;
+  wire [5:0] \$100 ;
+  wire [5:0] \$101 ;
   wire [2:0] \$102 ;
   wire \$103 ;
   wire [2:0] \$104 ;
   wire [3:0] \$105 ;
   wire [2:0] \$106 ;
   wire [3:0] \$107 ;
-  wire \$108 ;
+  wire [2:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire [2:0] \$112 ;
+  wire [3:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire \$12 ;
+  wire [2:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -29857,76 +30466,120 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [31:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [2:0] \$138 ;
-  reg [5:0] \$139 ;
-  wire [8:0] \$14 ;
-  reg [1:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [4:0] \$144 ;
-  reg [1:0] \$145 ;
-  reg [1:0] \$146 ;
-  reg [4:0] \$147 ;
-  reg [4:0] \$148 ;
-  reg [1:0] \$149 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [1:0] \$147 ;
+  wire [1:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [31:0] \$153 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [1:0] \$154 ;
+  wire [1:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [2:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [3:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [31:0] \$174 ;
+  reg [5:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [2:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [1:0] \$179 ;
   wire \$18 ;
+  reg [1:0] \$180 ;
+  reg [4:0] \$181 ;
+  reg [1:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [1:0] \$185 ;
+  reg [4:0] \$186 ;
+  reg [4:0] \$187 ;
+  reg [1:0] \$188 ;
+  reg \$189 ;
   wire \$19 ;
-  wire \$2 ;
+  reg \$190 ;
+  reg [1:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg [31:0] \$197 ;
+  wire [6:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire \$23 ;
+  wire [6:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
+  wire [8:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [6:0] \$3 ;
+  wire [7:0] \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [3:0] \$34 ;
-  wire [3:0] \$35 ;
-  reg [5:0] \$36 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
-  wire [7:0] \$4 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [8:0] \$4 ;
   wire \$40 ;
-  wire [7:0] \$41 ;
-  wire \$42 ;
+  wire [3:0] \$41 ;
+  wire [3:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [6:0] \$45 ;
-  wire [6:0] \$46 ;
+  wire [3:0] \$44 ;
+  wire [3:0] \$45 ;
+  reg [5:0] \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [8:0] \$5 ;
+  wire [3:0] \$48 ;
+  wire [3:0] \$49 ;
+  wire [9:0] \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [7:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire [6:0] \$55 ;
+  wire [6:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [9:0] \$6 ;
+  wire [31:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -29936,44 +30589,47 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [2:0] \$69 ;
-  wire \$7 ;
-  wire [2:0] \$70 ;
+  wire \$69 ;
+  wire [31:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [2:0] \$73 ;
-  wire [2:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [2:0] \$75 ;
+  wire [2:0] \$76 ;
   wire \$77 ;
-  wire [2:0] \$78 ;
+  wire \$78 ;
   wire [2:0] \$79 ;
-  wire \$8 ;
-  wire [5:0] \$80 ;
-  wire [2:0] \$81 ;
+  wire [31:0] \$8 ;
+  wire [2:0] \$80 ;
+  wire [5:0] \$81 ;
   wire \$82 ;
-  wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire \$83 ;
+  wire [2:0] \$84 ;
   wire [2:0] \$85 ;
-  wire [3:0] \$86 ;
-  wire \$87 ;
+  wire [5:0] \$86 ;
+  wire [2:0] \$87 ;
   wire \$88 ;
   wire [2:0] \$89 ;
-  wire [6:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
+  wire [31:0] \$9 ;
+  wire [3:0] \$90 ;
+  wire [2:0] \$91 ;
+  wire [3:0] \$92 ;
   wire \$93 ;
-  wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
+  wire \$94 ;
+  wire [2:0] \$95 ;
   wire [2:0] \$96 ;
-  wire \$97 ;
-  wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
+  wire [5:0] \$97 ;
+  wire [5:0] \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
+  reg \$signature__addr$24  = 1'h0;
   wire [31:0] \$signature__data ;
+  wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -30003,12 +30659,26 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  wire [31:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  reg [1:0] q_owed = 2'h0;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
   reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
+  reg \rport__addr$27  = 1'h0;
   wire [31:0] rport__data;
-  wire rport__en;
+  wire [31:0] \rport__data$40 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -30090,474 +30760,578 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= buffer[\$6 [5:0]];
-    end
+    _0_ <= buffer[\$5 [5:0]];
   end
   assign rport__data = _0_;
+  reg [31:0] queue [1:0];
+  initial begin
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$24 ] <= q_in;
+  end
+  assign \rport__data$40  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = ~ o__valid;
-  assign rport__en = \$2  | o__ready;
-  assign \$3  = slot * 5'h10;
-  assign \$4  = $signed(col) * $signed(4'h4);
-  assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
-  assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign \$7  = | w_left;
-  assign \$8  = i__valid & \$7 ;
-  assign \$9  = w_left - \$8 ;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = | e_left;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = e_left - \$13 ;
-  assign \$15  = ! w_left;
-  assign \$16  = w_left == 1'h1;
-  assign \$17  = | w_left;
-  assign \$18  = i__valid & \$17 ;
+  assign \$2  = slot * 5'h10;
+  assign \$3  = $signed(col) * $signed(4'h4);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
+  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$10  = | e_left;
+  assign \$11  = q_room & \$10 ;
+  assign \$12  = q_owed + \$11 ;
+  assign \$13  = o__valid & o__ready;
+  assign \$14  = \$12  - \$13 ;
+  assign \$15  = ~ o__valid;
+  assign \$16  = \$15  | o__ready;
+  assign \$17  = | q_stored;
+  assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
-  assign \$20  = \$15  | \$19 ;
-  assign \$21  = ! e_left;
-  assign \$22  = e_left == 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | e_left;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = \$22  & \$26 ;
-  assign \$28  = \$21  | \$27 ;
-  assign \$29  = \$20  & \$28 ;
-  assign \$30  = step == 3'h4;
-  assign \$31  = step + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
-  assign \$33  = step == 3'h4;
-  assign \$34  = step + 1'h1;
-  assign \$35  = \$33  ? 4'h0 : \$34 ;
-  assign \$37  = step == 3'h4;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = ! \$39 ;
-  assign \$41  = \$40  ? 8'h00 : 8'h90;
-  assign \$42  = | w_left;
-  assign \$43  = i__valid & \$42 ;
-  assign \$44  = \$signature__addr  == 6'h3f;
-  assign \$45  = \$signature__addr  + 1'h1;
-  assign \$46  = \$44  ? 7'h00 : \$45 ;
-  assign \$47  = ! w_left;
-  assign \$48  = w_left == 1'h1;
-  assign \$49  = | w_left;
-  assign \$50  = i__valid & \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = \$47  | \$51 ;
-  assign \$53  = ! e_left;
-  assign \$54  = e_left == 1'h1;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | e_left;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  & \$58 ;
-  assign \$60  = \$53  | \$59 ;
-  assign \$61  = \$52  & \$60 ;
-  assign \$62  = step == 3'h4;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | e_left;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = g == 2'h3;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 3'h0 : \$69 ;
-  assign \$71  = g == 2'h3;
-  assign \$72  = kx == 2'h2;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 3'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$76  = kx == 2'h2;
-  assign \$77  = ky == 2'h2;
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h4;
-  assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h4;
-  assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ox == 2'h3;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 3'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(2'h1);
-  assign \$92  = $signed(col_base) + $signed(2'h1);
-  assign \$93  = ox == 2'h3;
-  assign \$94  = $signed(row_base) + $signed(2'h1);
-  assign \$95  = $signed(row_base) + $signed(2'h1);
-  assign \$96  = slot_base + 1'h1;
-  assign \$97  = \$96  >= 3'h4;
-  assign \$98  = slot_base + 1'h1;
-  assign \$99  = \$98  - 3'h4;
-  assign \$100  = slot_base + 1'h1;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$20  = ~ \$19 ;
+  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$21  = | w_left;
+  assign \$22  = i__valid & \$21 ;
+  assign \$23  = w_left - \$22 ;
+  assign \$24  = | e_left;
+  assign \$25  = q_room & \$24 ;
+  assign \$26  = e_left - \$25 ;
+  assign \$27  = ! w_left;
+  assign \$28  = w_left == 1'h1;
+  assign \$29  = | w_left;
+  assign \$30  = i__valid & \$29 ;
+  assign \$31  = \$28  & \$30 ;
+  assign \$32  = \$27  | \$31 ;
+  assign \$33  = ! e_left;
+  assign \$34  = e_left == 1'h1;
+  assign \$35  = | e_left;
+  assign \$36  = q_room & \$35 ;
+  assign \$37  = \$34  & \$36 ;
+  assign \$38  = \$33  | \$37 ;
+  assign \$39  = \$32  & \$38 ;
+  assign \$40  = step == 3'h4;
+  assign \$41  = step + 1'h1;
+  assign \$42  = \$40  ? 4'h0 : \$41 ;
+  assign \$43  = step == 3'h4;
+  assign \$44  = step + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$47  = step == 3'h4;
+  assign \$48  = step + 1'h1;
+  assign \$49  = \$47  ? 4'h0 : \$48 ;
+  assign \$50  = ! \$49 ;
+  assign \$51  = \$50  ? 8'h00 : 8'h90;
+  assign \$52  = | w_left;
+  assign \$53  = i__valid & \$52 ;
+  assign \$54  = \$signature__addr  == 6'h3f;
+  assign \$55  = \$signature__addr  + 1'h1;
+  assign \$56  = \$54  ? 7'h00 : \$55 ;
+  assign \$57  = ! w_left;
+  assign \$58  = w_left == 1'h1;
+  assign \$59  = | w_left;
+  assign \$60  = i__valid & \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = \$57  | \$61 ;
+  assign \$63  = ! e_left;
+  assign \$64  = e_left == 1'h1;
+  assign \$65  = | e_left;
+  assign \$66  = q_room & \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = \$63  | \$67 ;
+  assign \$69  = \$62  & \$68 ;
+  assign \$70  = step == 3'h4;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = | e_left;
+  assign \$73  = q_room & \$72 ;
+  assign \$74  = g == 2'h3;
+  assign \$75  = g + 1'h1;
+  assign \$76  = \$74  ? 3'h0 : \$75 ;
+  assign \$77  = g == 2'h3;
+  assign \$78  = kx == 2'h2;
+  assign \$79  = kx + 1'h1;
+  assign \$80  = \$78  ? 3'h0 : \$79 ;
+  assign \$81  = $signed(col) + $signed(2'h1);
+  assign \$82  = kx == 2'h2;
+  assign \$83  = ky == 2'h2;
+  assign \$84  = ky + 1'h1;
+  assign \$85  = \$83  ? 3'h0 : \$84 ;
+  assign \$86  = $signed(row) + $signed(2'h1);
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  >= 3'h4;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$89  - 3'h4;
+  assign \$91  = slot + 1'h1;
+  assign \$92  = \$88  ? \$90  : { 1'h0, \$91  };
+  assign \$93  = ky == 2'h2;
+  assign \$94  = ox == 2'h3;
+  assign \$95  = ox + 1'h1;
+  assign \$96  = \$94  ? 3'h0 : \$95 ;
+  assign \$97  = $signed(col_base) + $signed(2'h1);
+  assign \$98  = $signed(col_base) + $signed(2'h1);
+  assign \$99  = ox == 2'h3;
+  assign \$100  = $signed(row_base) + $signed(2'h1);
+  assign \$101  = $signed(row_base) + $signed(2'h1);
   assign \$102  = slot_base + 1'h1;
   assign \$103  = \$102  >= 3'h4;
   assign \$104  = slot_base + 1'h1;
   assign \$105  = \$104  - 3'h4;
   assign \$106  = slot_base + 1'h1;
   assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = | e_left;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  & \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = \$113  & \$121 ;
-  assign \$123  = step == 3'h4;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | e_left;
-  assign \$128  = $signed(row) < $signed(1'h0);
-  assign \$129  = $signed(row) >= $signed(4'h4);
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = $signed(col) < $signed(1'h0);
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = $signed(col) >= $signed(4'h4);
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$108  = slot_base + 1'h1;
+  assign \$109  = \$108  >= 3'h4;
+  assign \$110  = slot_base + 1'h1;
+  assign \$111  = \$110  - 3'h4;
+  assign \$112  = slot_base + 1'h1;
+  assign \$113  = \$109  ? \$111  : { 1'h0, \$112  };
+  assign \$114  = ! w_left;
+  assign \$115  = w_left == 1'h1;
+  assign \$116  = | w_left;
+  assign \$117  = i__valid & \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = \$114  | \$118 ;
+  assign \$120  = ! e_left;
+  assign \$121  = e_left == 1'h1;
+  assign \$122  = | e_left;
+  assign \$123  = q_room & \$122 ;
+  assign \$124  = \$121  & \$123 ;
+  assign \$125  = \$120  | \$124 ;
+  assign \$126  = \$119  & \$125 ;
+  assign \$127  = step == 3'h4;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = | e_left;
+  assign \$130  = q_room & \$129 ;
+  assign \$131  = $signed(row) < $signed(1'h0);
+  assign \$132  = $signed(row) >= $signed(4'h4);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) < $signed(1'h0);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = $signed(col) >= $signed(4'h4);
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$140  & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = read_valid & \$144 ;
+  assign \$147  = \$signature__addr$24  + 1'h1;
+  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = | q_stored;
+  assign \$152  = \$150  & \$151 ;
+  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
+  assign \$158  = | q_stored;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$157  & \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = read_valid & \$161 ;
+  assign \$163  = q_stored + \$162 ;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = | q_stored;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$163  - \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$171  | read_valid;
+  assign \$173  = | q_stored;
+  assign \$174  = \$173  ? \rport__data$40  : q_in;
   always @(posedge clk)
-    w_left <= \$136 ;
+    w_left <= \$175 ;
   always @(posedge clk)
-    e_left <= \$137 ;
+    e_left <= \$176 ;
   always @(posedge clk)
-    step <= \$138 ;
+    step <= \$177 ;
   always @(posedge clk)
-    \$signature__addr  <= \$139 ;
+    \$signature__addr  <= \$178 ;
   always @(posedge clk)
-    g <= \$140 ;
+    g <= \$179 ;
   always @(posedge clk)
-    kx <= \$141 ;
+    kx <= \$180 ;
   always @(posedge clk)
-    col <= \$142 ;
+    col <= \$181 ;
   always @(posedge clk)
-    ky <= \$143 ;
+    ky <= \$182 ;
   always @(posedge clk)
-    row <= \$144 ;
+    row <= \$183 ;
   always @(posedge clk)
-    slot <= \$145 ;
+    slot <= \$184 ;
   always @(posedge clk)
-    ox <= \$146 ;
+    ox <= \$185 ;
   always @(posedge clk)
-    col_base <= \$147 ;
+    col_base <= \$186 ;
   always @(posedge clk)
-    row_base <= \$148 ;
+    row_base <= \$187 ;
   always @(posedge clk)
-    slot_base <= \$149 ;
+    slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$150 ;
+    read_valid <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$151 ;
+    \$signal  <= \$190 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_owed <= \$191 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_room <= \$192 ;
+  always @(posedge clk)
+    \$signature__addr$24  <= \$193 ;
+  always @(posedge clk)
+    \rport__addr$27  <= \$194 ;
+  always @(posedge clk)
+    q_stored <= \$195 ;
+  always @(posedge clk)
+    o__valid <= \$196 ;
+  always @(posedge clk)
+    o__payload <= \$197 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$36  = 6'h00;
-    casez (\$35 )
+    \$46  = 6'h00;
+    casez (\$45 )
       4'h0:
-          \$36  = 6'h20;
+          \$46  = 6'h20;
       4'h1:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       4'h2:
-          \$36  = 6'h10;
+          \$46  = 6'h10;
       4'h3:
-          \$36  = 6'h00;
+          \$46  = 6'h00;
       4'h4:
-          \$36  = 6'h00;
+          \$46  = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$136  = \$9 [5:0];
-    if (\$29 ) begin
-      \$136  = \$36 ;
+    \$175  = \$23 [5:0];
+    if (\$39 ) begin
+      \$175  = \$46 ;
     end
     if (rst) begin
-      \$136  = 6'h20;
+      \$175  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$137  = \$14 [7:0];
-    if (\$29 ) begin
-      \$137  = \$41 ;
+    \$176  = \$26 [7:0];
+    if (\$39 ) begin
+      \$176  = \$51 ;
     end
     if (rst) begin
-      \$137  = 8'h00;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$138  = step;
-    if (\$29 ) begin
-      \$138  = \$32 [2:0];
+    \$177  = step;
+    if (\$39 ) begin
+      \$177  = \$42 [2:0];
     end
     if (rst) begin
-      \$138  = 3'h0;
+      \$177  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$139  = \$signature__addr ;
-    if (\$43 ) begin
-      \$139  = \$46 [5:0];
+    \$178  = \$signature__addr ;
+    if (\$53 ) begin
+      \$178  = \$56 [5:0];
     end
-    if (\$63 ) begin
-      \$139  = 6'h00;
+    if (\$71 ) begin
+      \$178  = 6'h00;
     end
     if (rst) begin
-      \$139  = 6'h00;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$140  = g;
-    if (\$67 ) begin
-      \$140  = \$70 [1:0];
+    \$179  = g;
+    if (\$73 ) begin
+      \$179  = \$76 [1:0];
     end
     if (rst) begin
-      \$140  = 2'h0;
+      \$179  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$141  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$141  = \$74 [1:0];
+    \$180  = kx;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        \$180  = \$80 [1:0];
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$180  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$142  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$142  = \$75 [4:0];
-        if (\$76 ) begin
-          \$142  = col_base;
-          if (\$87 ) begin
-            \$142  = \$92 [4:0];
-            if (\$93 ) begin
-              \$142  = 5'h1f;
+    \$181  = col;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        \$181  = \$81 [4:0];
+        if (\$82 ) begin
+          \$181  = col_base;
+          if (\$93 ) begin
+            \$181  = \$98 [4:0];
+            if (\$99 ) begin
+              \$181  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$142  = 5'h1f;
+      \$181  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$143  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$79 [1:0];
+    \$182  = ky;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$182  = \$85 [1:0];
         end
       end
     end
     if (rst) begin
-      \$143  = 2'h0;
+      \$182  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$144  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$80 [4:0];
-          if (\$87 ) begin
-            \$144  = row_base;
-            if (\$93 ) begin
-              \$144  = \$95 [4:0];
+    \$183  = row;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$183  = \$86 [4:0];
+          if (\$93 ) begin
+            \$183  = row_base;
+            if (\$99 ) begin
+              \$183  = \$101 [4:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$144  = 5'h1f;
+    if (\$128 ) begin
+      \$183  = 5'h1f;
     end
     if (rst) begin
-      \$144  = 5'h1f;
+      \$183  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$145  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$145  = \$86 [1:0];
-          if (\$87 ) begin
-            \$145  = slot_base;
-            if (\$93 ) begin
-              \$145  = \$107 [1:0];
+    \$184  = slot;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$184  = \$92 [1:0];
+          if (\$93 ) begin
+            \$184  = slot_base;
+            if (\$99 ) begin
+              \$184  = \$113 [1:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$145  = 2'h3;
+    if (\$128 ) begin
+      \$184  = 2'h3;
     end
     if (rst) begin
-      \$145  = 2'h3;
+      \$184  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$146  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$90 [1:0];
+    \$185  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$185  = \$96 [1:0];
           end
         end
       end
     end
     if (rst) begin
-      \$146  = 2'h0;
+      \$185  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$147  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$147  = \$91 [4:0];
-            if (\$93 ) begin
-              \$147  = 5'h1f;
+    \$186  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$186  = \$97 [4:0];
+            if (\$99 ) begin
+              \$186  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$147  = 5'h1f;
+      \$186  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$148  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$148  = \$94 [4:0];
+    \$187  = row_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$187  = \$100 [4:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$148  = 5'h1f;
+    if (\$128 ) begin
+      \$187  = 5'h1f;
     end
     if (rst) begin
-      \$148  = 5'h1f;
+      \$187  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$149  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$149  = \$101 [1:0];
+    \$188  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$188  = \$107 [1:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$149  = 2'h3;
+    if (\$128 ) begin
+      \$188  = 2'h3;
     end
     if (rst) begin
-      \$149  = 2'h3;
+      \$188  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$150  = read_valid;
-    if (\$126 ) begin
-      \$150  = \$127 ;
-    end
+    \$189  = \$130 ;
     if (rst) begin
-      \$150  = 1'h0;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$151  = \$signal ;
-    if (\$126 ) begin
-      \$151  = \$134 ;
-    end
+    \$190  = \$137 ;
     if (rst) begin
-      \$151  = 1'h0;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$152  = o__valid;
-    if (\$126 ) begin
-      \$152  = read_valid;
-    end
+    \$191  = \$14 [1:0];
     if (rst) begin
-      \$152  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$153  = o__payload;
-    if (\$126 ) begin
-      \$153  = \$135 ;
+    \$192  = \$138 ;
+    if (rst) begin
+      \$192  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$193  = \$signature__addr$24 ;
+    if (\$145 ) begin
+      \$193  = \$148 [0];
     end
     if (rst) begin
-      \$153  = 32'd0;
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$194  = \rport__addr$27 ;
+    if (\$152 ) begin
+      \$194  = \$155 [0];
+    end
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$195  = \$168 [1:0];
+    if (rst) begin
+      \$195  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$196  = o__valid;
+    if (\$170 ) begin
+      \$196  = \$172 ;
+    end
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$197  = o__payload;
+    if (\$170 ) begin
+      \$197  = \$174 ;
+    end
+    if (rst) begin
+      \$197  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$6 [5:0];
+  assign rport__addr = \$5 [5:0];
+  assign q_owed_next = \$14 [1:0];
+  assign q_wptr = \$signature__addr$24 ;
+  assign \$signature__data$26  = q_in;
+  assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign q_in[31:24] = \$9 [31:24];
+  assign q_in[23:16] = \$8 [23:16];
+  assign q_in[15:8] = \$7 [15:8];
+  assign q_in[7:0] = \$6 [7:0];
+  assign \$146  = \$signature__addr$24 ;
+  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -39368,17 +40142,17 @@ endmodule
 module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [3:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
-  wire \$103 ;
+  wire [3:0] \$103 ;
   wire [2:0] \$104 ;
-  wire [3:0] \$105 ;
+  wire \$105 ;
   wire [2:0] \$106 ;
   wire [3:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -39407,33 +40181,73 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [5:0] \$137 ;
-  reg [2:0] \$138 ;
-  reg [7:0] \$139 ;
-  wire [6:0] \$14 ;
-  reg [2:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [1:0] \$144 ;
-  reg [4:0] \$145 ;
-  reg [4:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [1:0] \$143 ;
+  wire [1:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg [7:0] \$151 ;
+  wire [1:0] \$150 ;
+  wire [1:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [3:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire [7:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [5:0] \$172 ;
+  reg [2:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [2:0] \$175 ;
+  reg [4:0] \$176 ;
+  reg [4:0] \$177 ;
+  reg [1:0] \$178 ;
+  reg [1:0] \$179 ;
   wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
+  reg [4:0] \$180 ;
+  reg [4:0] \$181 ;
+  reg [1:0] \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg [1:0] \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg [1:0] \$189 ;
+  wire [8:0] \$19 ;
+  reg \$190 ;
+  reg [7:0] \$191 ;
+  wire [8:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [6:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -39443,30 +40257,30 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$29 ;
   wire [8:0] \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [3:0] \$34 ;
-  wire [3:0] \$35 ;
-  reg [7:0] \$36 ;
-  wire \$37 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [3:0] \$37 ;
   wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
-  wire [8:0] \$4 ;
-  wire \$40 ;
-  wire [5:0] \$41 ;
-  wire \$42 ;
+  wire \$39 ;
+  wire [10:0] \$4 ;
+  wire [3:0] \$40 ;
+  wire [3:0] \$41 ;
+  reg [7:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire \$47 ;
+  wire [3:0] \$44 ;
+  wire [3:0] \$45 ;
+  wire \$46 ;
+  wire [5:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [10:0] \$5 ;
+  wire [11:0] \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [8:0] \$51 ;
+  wire [8:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -39474,7 +40288,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [11:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -39484,44 +40298,47 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [1:0] \$73 ;
-  wire [1:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [1:0] \$78 ;
-  wire [1:0] \$79 ;
-  wire \$8 ;
-  wire [5:0] \$80 ;
-  wire [2:0] \$81 ;
-  wire \$82 ;
+  wire \$70 ;
+  wire [3:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [1:0] \$75 ;
+  wire [1:0] \$76 ;
+  wire [5:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [2:0] \$8 ;
+  wire [1:0] \$80 ;
+  wire [1:0] \$81 ;
+  wire [5:0] \$82 ;
   wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire \$84 ;
   wire [2:0] \$85 ;
   wire [3:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [2:0] \$89 ;
-  wire [8:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire [2:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [5:0] \$93 ;
   wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [2:0] \$96 ;
-  wire \$97 ;
+  wire \$95 ;
+  wire [5:0] \$96 ;
+  wire [5:0] \$97 ;
   wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
   reg [7:0] \$signature__addr  = 8'h00;
+  reg \$signature__addr$24  = 1'h0;
   wire [7:0] \$signature__data ;
+  wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   input clk;
   wire clk;
   reg [4:0] col = 5'h00;
@@ -39545,12 +40362,23 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [1:0] q_owed = 2'h0;
+  wire [1:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
   reg read_valid = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [7:0] rport__addr;
+  reg \rport__addr$27  = 1'h0;
   wire [7:0] rport__data;
-  wire rport__en;
+  wire [7:0] \rport__data$40 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h0;
@@ -39760,438 +40588,532 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= buffer[\$6 [7:0]];
-    end
+    _0_ <= buffer[\$5 [7:0]];
   end
   assign rport__data = _0_;
+  reg [7:0] queue [1:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$24 ] <= q_in;
+  end
+  assign \rport__data$40  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = ~ o__valid;
-  assign rport__en = \$2  | o__ready;
-  assign \$3  = slot * 7'h40;
-  assign \$4  = $signed(col) * $signed(5'h08);
-  assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
-  assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign \$7  = | w_left;
-  assign \$8  = i__valid & \$7 ;
-  assign \$9  = w_left - \$8 ;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = | e_left;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = e_left - \$13 ;
-  assign \$15  = ! w_left;
-  assign \$16  = w_left == 1'h1;
+  assign \$2  = slot * 7'h40;
+  assign \$3  = $signed(col) * $signed(5'h08);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
+  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign \$6  = | e_left;
+  assign \$7  = q_room & \$6 ;
+  assign \$8  = q_owed + \$7 ;
+  assign \$9  = o__valid & o__ready;
+  assign \$10  = \$8  - \$9 ;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en$21  = read_valid & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = \$15  | \$19 ;
-  assign \$21  = ! e_left;
-  assign \$22  = e_left == 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | e_left;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = \$22  & \$26 ;
-  assign \$28  = \$21  | \$27 ;
-  assign \$29  = \$20  & \$28 ;
-  assign \$30  = step == 3'h4;
-  assign \$31  = step + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
-  assign \$33  = step == 3'h4;
-  assign \$34  = step + 1'h1;
-  assign \$35  = \$33  ? 4'h0 : \$34 ;
-  assign \$37  = step == 3'h4;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = ! \$39 ;
-  assign \$41  = \$40  ? 6'h00 : 6'h20;
-  assign \$42  = | w_left;
-  assign \$43  = i__valid & \$42 ;
-  assign \$44  = \$signature__addr  == 8'hbf;
-  assign \$45  = \$signature__addr  + 1'h1;
-  assign \$46  = \$44  ? 9'h000 : \$45 ;
-  assign \$47  = ! w_left;
-  assign \$48  = w_left == 1'h1;
-  assign \$49  = | w_left;
-  assign \$50  = i__valid & \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = \$47  | \$51 ;
-  assign \$53  = ! e_left;
-  assign \$54  = e_left == 1'h1;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | e_left;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  & \$58 ;
-  assign \$60  = \$53  | \$59 ;
-  assign \$61  = \$52  & \$60 ;
-  assign \$62  = step == 3'h4;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | e_left;
+  assign \$19  = w_left - \$18 ;
+  assign \$20  = | e_left;
+  assign \$21  = q_room & \$20 ;
+  assign \$22  = e_left - \$21 ;
+  assign \$23  = ! w_left;
+  assign \$24  = w_left == 1'h1;
+  assign \$25  = | w_left;
+  assign \$26  = i__valid & \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = \$23  | \$27 ;
+  assign \$29  = ! e_left;
+  assign \$30  = e_left == 1'h1;
+  assign \$31  = | e_left;
+  assign \$32  = q_room & \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = \$29  | \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = step == 3'h4;
+  assign \$37  = step + 1'h1;
+  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$39  = step == 3'h4;
+  assign \$40  = step + 1'h1;
+  assign \$41  = \$39  ? 4'h0 : \$40 ;
+  assign \$43  = step == 3'h4;
+  assign \$44  = step + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = ! \$45 ;
+  assign \$47  = \$46  ? 6'h00 : 6'h20;
+  assign \$48  = | w_left;
+  assign \$49  = i__valid & \$48 ;
+  assign \$50  = \$signature__addr  == 8'hbf;
+  assign \$51  = \$signature__addr  + 1'h1;
+  assign \$52  = \$50  ? 9'h000 : \$51 ;
+  assign \$53  = ! w_left;
+  assign \$54  = w_left == 1'h1;
+  assign \$55  = | w_left;
+  assign \$56  = i__valid & \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = \$53  | \$57 ;
+  assign \$59  = ! e_left;
+  assign \$60  = e_left == 1'h1;
+  assign \$61  = | e_left;
+  assign \$62  = q_room & \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = \$59  | \$63 ;
+  assign \$65  = \$58  & \$64 ;
+  assign \$66  = step == 3'h4;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = g == 3'h7;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 4'h0 : \$69 ;
-  assign \$71  = g == 3'h7;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 2'h3;
+  assign \$68  = | e_left;
+  assign \$69  = q_room & \$68 ;
+  assign \$70  = g == 3'h7;
+  assign \$71  = g + 1'h1;
+  assign \$72  = \$70  ? 4'h0 : \$71 ;
+  assign \$73  = g == 3'h7;
+  assign \$77  = $signed(col) + $signed(2'h1);
+  assign \$82  = $signed(row) + $signed(2'h1);
   assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 2'h3;
+  assign \$84  = \$83  >= 2'h3;
   assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$88  = ox == 2'h3;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 3'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(3'h2);
-  assign \$92  = $signed(col_base) + $signed(3'h2);
-  assign \$93  = ox == 2'h3;
-  assign \$94  = $signed(row_base) + $signed(3'h2);
-  assign \$95  = $signed(row_base) + $signed(3'h2);
-  assign \$96  = slot_base + 2'h2;
-  assign \$97  = \$96  >= 2'h3;
+  assign \$86  = \$85  - 2'h3;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$84  ? \$86  : { 1'h0, \$87  };
+  assign \$90  = ox == 2'h3;
+  assign \$91  = ox + 1'h1;
+  assign \$92  = \$90  ? 3'h0 : \$91 ;
+  assign \$93  = $signed(col_base) + $signed(3'h2);
+  assign \$94  = $signed(col_base) + $signed(3'h2);
+  assign \$95  = ox == 2'h3;
+  assign \$96  = $signed(row_base) + $signed(3'h2);
+  assign \$97  = $signed(row_base) + $signed(3'h2);
   assign \$98  = slot_base + 2'h2;
-  assign \$99  = \$98  - 2'h3;
+  assign \$99  = \$98  >= 2'h3;
   assign \$100  = slot_base + 2'h2;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$101  = \$100  - 2'h3;
   assign \$102  = slot_base + 2'h2;
-  assign \$103  = \$102  >= 2'h3;
+  assign \$103  = \$99  ? \$101  : { 1'h0, \$102  };
   assign \$104  = slot_base + 2'h2;
-  assign \$105  = \$104  - 2'h3;
+  assign \$105  = \$104  >= 2'h3;
   assign \$106  = slot_base + 2'h2;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
+  assign \$107  = \$106  - 2'h3;
+  assign \$108  = slot_base + 2'h2;
+  assign \$109  = \$105  ? \$107  : { 1'h0, \$108  };
+  assign \$110  = ! w_left;
+  assign \$111  = w_left == 1'h1;
+  assign \$112  = | w_left;
+  assign \$113  = i__valid & \$112 ;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = \$110  | \$114 ;
+  assign \$116  = ! e_left;
+  assign \$117  = e_left == 1'h1;
   assign \$118  = | e_left;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  & \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = \$113  & \$121 ;
+  assign \$119  = q_room & \$118 ;
+  assign \$120  = \$117  & \$119 ;
+  assign \$121  = \$116  | \$120 ;
+  assign \$122  = \$115  & \$121 ;
   assign \$123  = step == 3'h4;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | e_left;
-  assign \$128  = $signed(row) < $signed(1'h0);
-  assign \$129  = $signed(row) >= $signed(5'h08);
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = $signed(col) < $signed(1'h0);
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = $signed(col) >= $signed(5'h08);
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$signal  ? 8'h80 : rport__data;
+  assign \$125  = | e_left;
+  assign \$126  = q_room & \$125 ;
+  assign \$127  = $signed(row) < $signed(1'h0);
+  assign \$128  = $signed(row) >= $signed(5'h08);
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = $signed(col) < $signed(1'h0);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = $signed(col) >= $signed(5'h08);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = read_valid & \$140 ;
+  assign \$143  = \$signature__addr$24  + 1'h1;
+  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = | q_stored;
+  assign \$148  = \$146  & \$147 ;
+  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = | q_stored;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = read_valid & \$157 ;
+  assign \$159  = q_stored + \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \$159  - \$163 ;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = | q_stored;
+  assign \$168  = \$167  | read_valid;
+  assign \$169  = | q_stored;
+  assign \$170  = \$169  ? \rport__data$40  : q_in;
   always @(posedge clk)
-    w_left <= \$136 ;
+    w_left <= \$171 ;
   always @(posedge clk)
-    e_left <= \$137 ;
+    e_left <= \$172 ;
   always @(posedge clk)
-    step <= \$138 ;
+    step <= \$173 ;
   always @(posedge clk)
-    \$signature__addr  <= \$139 ;
+    \$signature__addr  <= \$174 ;
   always @(posedge clk)
-    g <= \$140 ;
+    g <= \$175 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$176 ;
   always @(posedge clk)
-    row <= \$142 ;
+    row <= \$177 ;
   always @(posedge clk)
-    slot <= \$143 ;
+    slot <= \$178 ;
   always @(posedge clk)
-    ox <= \$144 ;
+    ox <= \$179 ;
   always @(posedge clk)
-    col_base <= \$145 ;
+    col_base <= \$180 ;
   always @(posedge clk)
-    row_base <= \$146 ;
+    row_base <= \$181 ;
   always @(posedge clk)
-    slot_base <= \$147 ;
+    slot_base <= \$182 ;
   always @(posedge clk)
-    read_valid <= \$148 ;
+    read_valid <= \$183 ;
   always @(posedge clk)
-    \$signal  <= \$149 ;
+    \$signal  <= \$184 ;
   always @(posedge clk)
-    o__valid <= \$150 ;
+    q_owed <= \$185 ;
   always @(posedge clk)
-    o__payload <= \$151 ;
+    q_room <= \$186 ;
+  always @(posedge clk)
+    \$signature__addr$24  <= \$187 ;
+  always @(posedge clk)
+    \rport__addr$27  <= \$188 ;
+  always @(posedge clk)
+    q_stored <= \$189 ;
+  always @(posedge clk)
+    o__valid <= \$190 ;
+  always @(posedge clk)
+    o__payload <= \$191 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$36  = 8'h00;
-    casez (\$35 )
+    \$42  = 8'h00;
+    casez (\$41 )
       4'h0:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
       4'h1:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       4'h2:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       4'h3:
-          \$36  = 8'h80;
+          \$42  = 8'h80;
       4'h4:
-          \$36  = 8'h40;
+          \$42  = 8'h40;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$136  = \$9 [7:0];
-    if (\$29 ) begin
-      \$136  = \$36 ;
+    \$171  = \$19 [7:0];
+    if (\$35 ) begin
+      \$171  = \$42 ;
     end
     if (rst) begin
-      \$136  = 8'h40;
+      \$171  = 8'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$137  = \$14 [5:0];
-    if (\$29 ) begin
-      \$137  = \$41 ;
+    \$172  = \$22 [5:0];
+    if (\$35 ) begin
+      \$172  = \$47 ;
     end
     if (rst) begin
-      \$137  = 6'h00;
+      \$172  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$138  = step;
-    if (\$29 ) begin
-      \$138  = \$32 [2:0];
+    \$173  = step;
+    if (\$35 ) begin
+      \$173  = \$38 [2:0];
     end
     if (rst) begin
-      \$138  = 3'h0;
+      \$173  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$139  = \$signature__addr ;
-    if (\$43 ) begin
-      \$139  = \$46 [7:0];
+    \$174  = \$signature__addr ;
+    if (\$49 ) begin
+      \$174  = \$52 [7:0];
     end
-    if (\$63 ) begin
-      \$139  = 8'h00;
-    end
-    if (rst) begin
-      \$139  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$140  = g;
     if (\$67 ) begin
-      \$140  = \$70 [2:0];
+      \$174  = 8'h00;
     end
     if (rst) begin
-      \$140  = 3'h0;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$141  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$141  = \$75 [4:0];
-        if (\$76 ) begin
-          \$141  = col_base;
-          if (\$87 ) begin
-            \$141  = \$92 [4:0];
-            if (\$93 ) begin
-              \$141  = 5'h00;
+    \$175  = g;
+    if (\$69 ) begin
+      \$175  = \$72 [2:0];
+    end
+    if (rst) begin
+      \$175  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$176  = col;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        \$176  = \$77 [4:0];
+        if (\$78 ) begin
+          \$176  = col_base;
+          if (\$89 ) begin
+            \$176  = \$94 [4:0];
+            if (\$95 ) begin
+              \$176  = 5'h00;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h00;
+      \$176  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$142  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$142  = \$80 [4:0];
-          if (\$87 ) begin
-            \$142  = row_base;
-            if (\$93 ) begin
-              \$142  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$142  = 5'h00;
-    end
-    if (rst) begin
-      \$142  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$143  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$86 [1:0];
-          if (\$87 ) begin
-            \$143  = slot_base;
-            if (\$93 ) begin
-              \$143  = \$107 [1:0];
+    \$177  = row;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$177  = \$82 [4:0];
+          if (\$89 ) begin
+            \$177  = row_base;
+            if (\$95 ) begin
+              \$177  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$143  = 2'h0;
+      \$177  = 5'h00;
     end
     if (rst) begin
-      \$143  = 2'h0;
+      \$177  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$144  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$144  = \$90 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$144  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$145  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$145  = \$91 [4:0];
-            if (\$93 ) begin
-              \$145  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$146  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$146  = \$94 [4:0];
+    \$178  = slot;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          \$178  = \$88 [1:0];
+          if (\$89 ) begin
+            \$178  = slot_base;
+            if (\$95 ) begin
+              \$178  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$146  = 5'h00;
+      \$178  = 2'h0;
     end
     if (rst) begin
-      \$146  = 5'h00;
+      \$178  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$147  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$147  = \$101 [1:0];
+    \$179  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$179  = \$92 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$179  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$180  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$180  = \$93 [4:0];
+            if (\$95 ) begin
+              \$180  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$180  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$181  = row_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$181  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 2'h0;
+      \$181  = 5'h00;
     end
     if (rst) begin
-      \$147  = 2'h0;
+      \$181  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$148  = read_valid;
-    if (\$126 ) begin
-      \$148  = \$127 ;
+    \$182  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$182  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$182  = 2'h0;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$182  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$149  = \$signal ;
-    if (\$126 ) begin
-      \$149  = \$134 ;
-    end
+    \$183  = \$126 ;
     if (rst) begin
-      \$149  = 1'h0;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$150  = o__valid;
-    if (\$126 ) begin
-      \$150  = read_valid;
-    end
+    \$184  = \$133 ;
     if (rst) begin
-      \$150  = 1'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$151  = o__payload;
-    if (\$126 ) begin
-      \$151  = \$135 ;
+    \$185  = \$10 [1:0];
+    if (rst) begin
+      \$185  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$186  = \$134 ;
+    if (rst) begin
+      \$186  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$187  = \$signature__addr$24 ;
+    if (\$141 ) begin
+      \$187  = \$144 [0];
     end
     if (rst) begin
-      \$151  = 8'h00;
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$188  = \rport__addr$27 ;
+    if (\$148 ) begin
+      \$188  = \$151 [0];
+    end
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$189  = \$164 [1:0];
+    if (rst) begin
+      \$189  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$190  = o__valid;
+    if (\$166 ) begin
+      \$190  = \$168 ;
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$191  = o__payload;
+    if (\$166 ) begin
+      \$191  = \$170 ;
+    end
+    if (rst) begin
+      \$191  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$6 [7:0];
+  assign rport__addr = \$5 [7:0];
+  assign q_owed_next = \$10 [1:0];
+  assign q_wptr = \$signature__addr$24 ;
+  assign \$signature__data$26  = q_in;
+  assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload;
+  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
-  assign \$72  = 1'h1;
-  assign \$73  = 2'h1;
-  assign \$74  = 2'h0;
-  assign \$76  = 1'h1;
-  assign \$77  = 1'h1;
-  assign \$78  = 2'h1;
-  assign \$79  = 2'h0;
-  assign \$87  = 1'h1;
+  assign \$74  = 1'h1;
+  assign \$75  = 2'h1;
+  assign \$76  = 2'h0;
+  assign \$78  = 1'h1;
+  assign \$79  = 1'h1;
+  assign \$80  = 2'h1;
+  assign \$81  = 2'h0;
+  assign \$89  = 1'h1;
+  assign \$142  = \$signature__addr$24 ;
+  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
