@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from .params import ADD_RESCALE_STAGES, EltwiseAddParams, EltwiseConcatParams
 from .queue import OutputQueue
 from .requant import constant_chunks, requant_pipeline, requant_products
-from .stream import code_shape, lanes_stream
+from .stream import code_shape, lanes_stream, register, valid_chain
 
 __all__ = ["EltwiseAdd", "EltwiseConcat", "eltwise_products"]
 
@@ -78,13 +78,10 @@ class EltwiseAdd(wiring.Component):
         #    (:func:`~.requant.constant_chunks`; a DSP block each, this its output register);
         # 5. the partial products again, by the adder (the route from the blocks);
         # 6. each input rescaled: the sum of its partial products.
-        valids = [issue] + [Signal(name=f"add_valid_{k}") for k in range(1, ADD_RESCALE_STAGES + 1)]
-        m.d.sync += [later.eq(earlier) for earlier, later in zip(valids, valids[1:])]
+        valids = valid_chain(m, issue, ADD_RESCALE_STAGES, "add_valid")
 
         def reg(value: Value, name: str) -> Signal:
-            r = Signal(Shape.cast(value.shape()), name=name)
-            m.d.sync += r.eq(value)
-            return r
+            return register(m, value, name)
 
         terms = []
         for lane in range(p.lanes):

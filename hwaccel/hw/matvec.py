@@ -124,6 +124,14 @@ class MatVec(wiring.Component):
             out += [(x_copy[s], read[j * p.index_bits:(j + 1) * p.index_bits]) for j, (_, s) in enumerate(group)]
         return out
 
+    def _delay(self, m: Module, ctl: tuple[Value, ...], suffix: str, keep: bool = False) -> tuple[Value, ...]:
+        """One register stage of a tile's control ``(valid, first, last, nf)``."""
+        attrs = {"keep": 1} if keep else {}
+        nxt = (Signal(name=f"v{suffix}", attrs=attrs), Signal(name=f"first{suffix}", attrs=attrs),
+               Signal(name=f"last{suffix}", attrs=attrs), Signal(range(self.params.output_folds), name=f"nf{suffix}", attrs=attrs))
+        m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
+        return nxt
+
     def elaborate(self, platform: object) -> Module:
         p = self.params
         m = Module()
@@ -191,23 +199,24 @@ class MatVec(wiring.Component):
         tree_stages = adder_tree_stages(p.simd)
         sums = [adder_tree(m, carried[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
         # The control of each tile, delayed to the accumulate stage (input register, ROM read, operands,
-        # products, copies, tree).
+        # products, copies, tree). The last delay has one copy per ``ROM_GROUP_LANES`` output lanes
+        # (``keep``, as in :meth:`_lane_groups`): one ``first`` drove every accumulator's mux.
         ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
-        for k in range(5 + tree_stages):
-            nxt = (Signal(name=f"v{k + 2}"), Signal(name=f"first{k + 2}"), Signal(name=f"last{k + 2}"),
-                   Signal(range(p.output_folds), name=f"nf{k + 2}"))
-            m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
-            ctl = nxt
-        valid, first, last, nf = ctl
+        for k in range(4 + tree_stages):
+            ctl = self._delay(m, ctl, str(k + 2))
+        n_last = 6 + tree_stages
+        valid, _, last, _ = self._delay(m, ctl, str(n_last))
 
         # Stage 8: accumulate; the fold's last tile delivers the accumulators to the queue.
         news: list[Value] = []
         for pe in range(p.pe):
+            if pe % ROM_GROUP_LANES == 0:
+                valid_g, first, _, nf = self._delay(m, ctl, f"{n_last}_{pe // ROM_GROUP_LANES}", keep=True)
             acc = Signal(signed(p.acc_bits), name=f"acc{pe}")
             bias = [p.bias[nf_ * p.pe + pe] if nf_ * p.pe + pe < p.out_features else 0 for nf_ in range(p.output_folds)]
             new = Signal(signed(p.acc_bits), name=f"acc{pe}_next")
             m.d.comb += new.eq(Mux(first, _table(bias, nf, signed(p.acc_bits)), acc) + sums[pe])
-            with m.If(valid):
+            with m.If(valid_g):
                 m.d.sync += acc.eq(new)
             news.append(new)
         queue.drive(issue & last_t, valid & last, news)

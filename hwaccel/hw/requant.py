@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import REQUANT_LATENCY, RequantEntry, RequantParams
 from .queue import OutputQueue
-from .stream import code_shape, counter, lanes_stream
+from .stream import code_shape, counter, lanes_stream, register, valid_chain
 
 __all__ = ["Requant", "requant_pipeline", "requant_products", "chunk_layout", "constant_chunks"]
 
@@ -121,14 +121,11 @@ def requant_pipeline(
     of ``value * mult`` over all entries.
     """
     width = params.product_bits if product_bits is None else product_bits
-    valids = [valid] + [Signal(name=f"rq_valid_{k}") for k in range(1, REQUANT_LATENCY + 1)]
-    m.d.sync += [valids[k + 1].eq(valids[k]) for k in range(REQUANT_LATENCY)]  # the last one only with a table
+    valids = valid_chain(m, valid, REQUANT_LATENCY, "rq_valid")  # the last one only with a table
 
     def reg(stage: int, value: Value, shape: Shape, name: str) -> Value:
         """A data register of stage ``stage`` (1-based) loading ``value``."""
-        r = Signal(shape, name=name)
-        m.d.sync += r.eq(value)
-        return r
+        return register(m, value, name, shape)
 
     outs: list[Value] = []
     for lane, table in enumerate(entries):

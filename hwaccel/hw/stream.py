@@ -13,7 +13,7 @@ from typing import Iterable
 from amaranth.hdl import Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 
-__all__ = ["code_shape", "lanes_stream", "counter", "pack_lanes", "unpack_lanes"]
+__all__ = ["code_shape", "lanes_stream", "counter", "register", "valid_chain", "pack_lanes", "unpack_lanes"]
 
 
 def code_shape(bits: int, is_signed: bool) -> Shape:
@@ -33,6 +33,21 @@ def counter(m: Module, step: Value, size: int, name: str) -> tuple[Signal, Value
     with m.If(step):
         m.d.sync += count.eq(Mux(last, 0, count + 1))
     return count, last
+
+
+def register(m: Module, value: Value, name: str, shape: Shape | None = None) -> Signal:
+    """A register loading ``value`` every cycle (of ``value``'s shape unless ``shape`` is given)."""
+    r = Signal(Shape.cast(value.shape()) if shape is None else shape, name=name)
+    m.d.sync += r.eq(value)
+    return r
+
+
+def valid_chain(m: Module, valid: Value, stages: int, prefix: str) -> list[Value]:
+    """``valid`` and its copies delayed by ``1..stages`` cycles (registers ``<prefix>_<k>``)."""
+    chain = [valid]
+    for k in range(1, stages + 1):
+        chain.append(register(m, chain[-1], f"{prefix}_{k}", unsigned(1)))
+    return chain
 
 
 def pack_lanes(values: Iterable[int], bits: int) -> int:

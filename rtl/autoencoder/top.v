@@ -1218,16 +1218,20 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$252 ;
   reg \$253 ;
   reg [3:0] \$254 ;
-  reg [23:0] \$255 ;
-  reg [23:0] \$256 ;
-  reg [3:0] \$257 ;
-  reg \$258 ;
-  reg [3:0] \$259 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg [3:0] \$258 ;
+  reg [23:0] \$259 ;
   wire [16:0] \$26 ;
-  reg [3:0] \$260 ;
+  reg [23:0] \$260 ;
   reg [3:0] \$261 ;
   reg \$262 ;
-  reg [47:0] \$263 ;
+  reg [3:0] \$263 ;
+  reg [3:0] \$264 ;
+  reg [3:0] \$265 ;
+  reg \$266 ;
+  reg [47:0] \$267 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
@@ -1311,11 +1315,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$167 ;
+  wire [3:0] \$signature__addr$171 ;
   wire [63:0] \$signature__data ;
-  wire [47:0] \$signature__data$168 ;
+  wire [47:0] \$signature__data$172 ;
   wire \$signature__en ;
-  wire \$signature__en$166 ;
+  wire \$signature__en$170 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1330,6 +1334,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -1356,6 +1362,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -1366,6 +1374,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf8 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [47:0] o__payload;
@@ -1381,7 +1391,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$165 ;
+  wire [6:0] \port__addr$169 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$36 ;
   reg [16:0] prod0_0 = 17'h00000;
@@ -1436,9 +1446,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$169 ;
+  wire [3:0] \rport__addr$173 ;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$157 ;
+  wire [47:0] \rport__data$161 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1458,6 +1468,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1573,10 +1585,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[8] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$166 )
+    if (\$signature__en$170 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$157  = queue[q_rptr];
+  assign \rport__data$161  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h4afe19b693b332ff;
@@ -1938,7 +1950,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$92  = v8 & last8;
   assign \$93  = \$91  | \$92 ;
   assign \$94  = | q_stored;
-  assign \$95  = \$94  ? \rport__data$157  : q_in;
+  assign \$95  = \$94  ? \rport__data$161  : q_in;
   assign \$96  = ~ last_t;
   assign \$97  = q_room | \$96 ;
   assign i__ready = \$97  & reads_input_t;
@@ -1948,9 +1960,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$101  = i__valid | \$100 ;
   assign issue = \$99  & \$101 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$103  = first8 ? \$102  : acc0;
+  assign \$103  = first8_0 ? \$102  : acc0;
   assign \$104  = $signed(\$103 ) + $signed(sum0_s1_0);
-  assign \$106  = first8 ? \$105  : acc1;
+  assign \$106  = first8_0 ? \$105  : acc1;
   assign \$107  = $signed(\$106 ) + $signed(sum1_s1_0);
   assign \$108  = issue & last_t;
   assign \$109  = q_owed + \$108 ;
@@ -1963,7 +1975,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$116  = ~ \$115 ;
   assign \$117  = \$114  & \$116 ;
   assign \$118  = ~ \$117 ;
-  assign \$signature__en$166  = \$112  & \$118 ;
+  assign \$signature__en$170  = \$112  & \$118 ;
   always @(posedge clk)
     nf_t <= \$119 ;
   always @(posedge clk)
@@ -2237,23 +2249,31 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     nf8 <= \$254 ;
   always @(posedge clk)
-    acc0 <= \$255 ;
+    v8_0 <= \$255 ;
   always @(posedge clk)
-    acc1 <= \$256 ;
+    first8_0 <= \$256 ;
   always @(posedge clk)
-    q_owed <= \$257 ;
+    last8_0 <= \$257 ;
   always @(posedge clk)
-    q_room <= \$258 ;
+    nf8_0 <= \$258 ;
   always @(posedge clk)
-    q_wptr <= \$259 ;
+    acc0 <= \$259 ;
   always @(posedge clk)
-    q_rptr <= \$260 ;
+    acc1 <= \$260 ;
   always @(posedge clk)
-    q_stored <= \$261 ;
+    q_owed <= \$261 ;
   always @(posedge clk)
-    o__valid <= \$262 ;
+    q_room <= \$262 ;
   always @(posedge clk)
-    o__payload <= \$263 ;
+    q_wptr <= \$263 ;
+  always @(posedge clk)
+    q_rptr <= \$264 ;
+  always @(posedge clk)
+    q_stored <= \$265 ;
+  always @(posedge clk)
+    o__valid <= \$266 ;
+  always @(posedge clk)
+    o__payload <= \$267 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -3567,7 +3587,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       4'h0:
           \$102  = 24'hffa7a9;
       4'h1:
@@ -3605,7 +3625,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       4'h0:
           \$105  = 24'hffb046;
       4'h1:
@@ -4627,83 +4647,111 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = acc0;
-    if (v8) begin
-      \$255  = \$104 [23:0];
-    end
+    \$255  = v7;
     if (rst) begin
-      \$255  = 24'h000000;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = acc1;
-    if (v8) begin
-      \$256  = \$107 [23:0];
-    end
+    \$256  = first7;
     if (rst) begin
-      \$256  = 24'h000000;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = \$111 [3:0];
+    \$257  = last7;
     if (rst) begin
-      \$257  = 4'h0;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = \$56 ;
+    \$258  = nf7;
     if (rst) begin
-      \$258  = 1'h1;
+      \$258  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = q_wptr;
-    if (\$64 ) begin
-      \$259  = \$67 [3:0];
+    \$259  = acc0;
+    if (v8_0) begin
+      \$259  = \$104 [23:0];
     end
     if (rst) begin
-      \$259  = 4'h0;
+      \$259  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = q_rptr;
-    if (\$71 ) begin
-      \$260  = \$74 [3:0];
+    \$260  = acc1;
+    if (v8_0) begin
+      \$260  = \$107 [23:0];
     end
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = \$88 [3:0];
+    \$261  = \$111 [3:0];
     if (rst) begin
       \$261  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = o__valid;
-    if (\$90 ) begin
-      \$262  = \$93 ;
-    end
+    \$262  = \$56 ;
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = o__payload;
-    if (\$90 ) begin
-      \$263  = \$95 ;
+    \$263  = q_wptr;
+    if (\$64 ) begin
+      \$263  = \$67 [3:0];
     end
     if (rst) begin
-      \$263  = 48'h000000000000;
+      \$263  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$264  = q_rptr;
+    if (\$71 ) begin
+      \$264  = \$74 [3:0];
+    end
+    if (rst) begin
+      \$264  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$265  = \$88 [3:0];
+    if (rst) begin
+      \$265  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$266  = o__valid;
+    if (\$90 ) begin
+      \$266  = \$93 ;
+    end
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$267  = o__payload;
+    if (\$90 ) begin
+      \$267  = \$95 ;
+    end
+    if (rst) begin
+      \$267  = 48'h000000000000;
     end
   end
   assign acc0_next = \$104 [23:0];
@@ -4713,10 +4761,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$165  = rom1_addr;
-  assign \$signature__addr$167  = q_wptr;
-  assign \$signature__data$168  = q_in;
-  assign \rport__addr$169  = q_rptr;
+  assign \port__addr$169  = rom1_addr;
+  assign \$signature__addr$171  = q_wptr;
+  assign \$signature__data$172  = q_in;
+  assign \rport__addr$173  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6911,15 +6959,19 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$128 ;
   reg [2:0] \$129 ;
   wire [16:0] \$13 ;
-  reg [22:0] \$130 ;
-  reg [3:0] \$131 ;
+  reg \$130 ;
+  reg \$131 ;
   reg \$132 ;
   reg [2:0] \$133 ;
-  reg [2:0] \$134 ;
+  reg [22:0] \$134 ;
   reg [3:0] \$135 ;
   reg \$136 ;
-  reg [22:0] \$137 ;
+  reg [2:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [3:0] \$139 ;
   wire [17:0] \$14 ;
+  reg \$140 ;
+  reg [22:0] \$141 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -7016,11 +7068,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$82 ;
+  wire [2:0] \$signature__addr$86 ;
   wire [15:0] \$signature__data ;
-  wire [22:0] \$signature__data$83 ;
+  wire [22:0] \$signature__data$87 ;
   wire \$signature__en ;
-  wire \$signature__en$81 ;
+  wire \$signature__en$85 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
@@ -7032,6 +7084,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -7051,6 +7105,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -7060,6 +7116,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf7_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [22:0] o__payload;
@@ -7093,9 +7151,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$84 ;
+  wire [2:0] \rport__addr$88 ;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$73 ;
+  wire [22:0] \rport__data$77 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -7109,6 +7167,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   (* keep = 32'd1 *)
@@ -7161,10 +7221,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$81 )
+    if (\$signature__en$85 )
       queue[q_wptr] <= \$63 [22:0];
   end
-  assign \rport__data$73  = queue[q_rptr];
+  assign \rport__data$77  = queue[q_rptr];
   reg [15:0] rom0 [127:0];
   initial begin
     rom0[0] = 16'hc9f7;
@@ -7349,7 +7409,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$51  = v7 & last7;
   assign \$52  = \$50  | \$51 ;
   assign \$53  = | q_stored;
-  assign \$54  = \$53  ? \rport__data$73  : \$63 [22:0];
+  assign \$54  = \$53  ? \rport__data$77  : \$63 [22:0];
   assign \$55  = ~ last_t;
   assign \$56  = q_room | \$55 ;
   assign i__ready = \$56  & reads_input_t;
@@ -7359,7 +7419,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$60  = i__valid | \$59 ;
   assign issue = \$58  & \$60 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$62  = first7 ? \$61  : acc0;
+  assign \$62  = first7_0 ? \$61  : acc0;
   assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
   assign \$64  = issue & last_t;
   assign \$65  = q_owed + \$64 ;
@@ -7372,7 +7432,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$signature__en$81  = \$68  & \$74 ;
+  assign \$signature__en$85  = \$68  & \$74 ;
   always @(posedge clk)
     nf_t <= \$75 ;
   always @(posedge clk)
@@ -7484,21 +7544,29 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$129 ;
   always @(posedge clk)
-    acc0 <= \$130 ;
+    v7_0 <= \$130 ;
   always @(posedge clk)
-    q_owed <= \$131 ;
+    first7_0 <= \$131 ;
   always @(posedge clk)
-    q_room <= \$132 ;
+    last7_0 <= \$132 ;
   always @(posedge clk)
-    q_wptr <= \$133 ;
+    nf7_0 <= \$133 ;
   always @(posedge clk)
-    q_rptr <= \$134 ;
+    acc0 <= \$134 ;
   always @(posedge clk)
-    q_stored <= \$135 ;
+    q_owed <= \$135 ;
   always @(posedge clk)
-    o__valid <= \$136 ;
+    q_room <= \$136 ;
   always @(posedge clk)
-    o__payload <= \$137 ;
+    q_wptr <= \$137 ;
+  always @(posedge clk)
+    q_rptr <= \$138 ;
+  always @(posedge clk)
+    q_stored <= \$139 ;
+  always @(posedge clk)
+    o__valid <= \$140 ;
+  always @(posedge clk)
+    o__payload <= \$141 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -8812,7 +8880,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$61  = 23'h7ffc76;
       3'h1:
@@ -9251,73 +9319,101 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = acc0;
-    if (v7) begin
-      \$130  = \$63 [22:0];
-    end
+    \$130  = v6;
     if (rst) begin
-      \$130  = 23'h000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$67 [3:0];
+    \$131  = first6;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$15 ;
+    \$132  = last6;
     if (rst) begin
-      \$132  = 1'h1;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = q_wptr;
-    if (\$23 ) begin
-      \$133  = \$26 [2:0];
-    end
+    \$133  = nf6;
     if (rst) begin
       \$133  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = q_rptr;
-    if (\$30 ) begin
-      \$134  = \$33 [2:0];
+    \$134  = acc0;
+    if (v7_0) begin
+      \$134  = \$63 [22:0];
     end
     if (rst) begin
-      \$134  = 3'h0;
+      \$134  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = \$47 [3:0];
+    \$135  = \$67 [3:0];
     if (rst) begin
       \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = o__valid;
-    if (\$49 ) begin
-      \$136  = \$52 ;
-    end
+    \$136  = \$15 ;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = o__payload;
-    if (\$49 ) begin
-      \$137  = \$54 ;
+    \$137  = q_wptr;
+    if (\$23 ) begin
+      \$137  = \$26 [2:0];
     end
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$138  = q_rptr;
+    if (\$30 ) begin
+      \$138  = \$33 [2:0];
+    end
+    if (rst) begin
+      \$138  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$139  = \$47 [3:0];
+    if (rst) begin
+      \$139  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = o__valid;
+    if (\$49 ) begin
+      \$140  = \$52 ;
+    end
+    if (rst) begin
+      \$140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$141  = o__payload;
+    if (\$49 ) begin
+      \$141  = \$54 ;
+    end
+    if (rst) begin
+      \$141  = 23'h000000;
     end
   end
   assign acc0_next = \$63 [22:0];
@@ -9327,9 +9423,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$82  = q_wptr;
-  assign \$signature__data$83  = \$63 [22:0];
-  assign \rport__addr$84  = q_rptr;
+  assign \$signature__addr$86  = q_wptr;
+  assign \$signature__data$87  = \$63 [22:0];
+  assign \rport__addr$88  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload;
@@ -10581,18 +10677,22 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [16:0] \$15 ;
   reg \$150 ;
   reg [2:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg [20:0] \$153 ;
-  reg [20:0] \$154 ;
-  reg [20:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg [2:0] \$158 ;
-  reg [2:0] \$159 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [2:0] \$155 ;
+  reg [20:0] \$156 ;
+  reg [20:0] \$157 ;
+  reg [20:0] \$158 ;
+  reg [20:0] \$159 ;
   wire [16:0] \$16 ;
   reg [3:0] \$160 ;
   reg \$161 ;
-  reg [83:0] \$162 ;
+  reg [2:0] \$162 ;
+  reg [2:0] \$163 ;
+  reg [3:0] \$164 ;
+  reg \$165 ;
+  reg [83:0] \$166 ;
   wire [16:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -10687,11 +10787,11 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$98 ;
+  wire [2:0] \$signature__addr$102 ;
   wire [7:0] \$signature__data ;
-  wire [83:0] \$signature__data$99 ;
+  wire [83:0] \$signature__data$103 ;
   wire \$signature__en ;
-  wire \$signature__en$97 ;
+  wire \$signature__en$101 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -10709,6 +10809,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -10727,6 +10829,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -10736,6 +10840,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf7_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [83:0] o__payload;
@@ -10779,9 +10885,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$100 ;
+  wire [2:0] \rport__addr$104 ;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$89 ;
+  wire [83:0] \rport__data$93 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -10798,6 +10904,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -10846,10 +10954,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$97 )
+    if (\$signature__en$101 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$89  = queue[q_rptr];
+  assign \rport__data$93  = queue[q_rptr];
   reg [31:0] rom0 [63:0];
   initial begin
     rom0[0] = 32'd939406835;
@@ -10973,7 +11081,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$54  = v7 & last7;
   assign \$55  = \$53  | \$54 ;
   assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$89  : q_in;
+  assign \$57  = \$56  ? \rport__data$93  : q_in;
   assign \$58  = ~ last_t;
   assign \$59  = q_room | \$58 ;
   assign i__ready = \$59  & reads_input_t;
@@ -10983,13 +11091,13 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$63  = i__valid | \$62 ;
   assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7 ? \$64  : acc0;
+  assign \$65  = first7_0 ? \$64  : acc0;
   assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7 ? \$67  : acc1;
+  assign \$68  = first7_0 ? \$67  : acc1;
   assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7 ? \$70  : acc2;
+  assign \$71  = first7_0 ? \$70  : acc2;
   assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7 ? \$73  : acc3;
+  assign \$74  = first7_0 ? \$73  : acc3;
   assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
   assign \$76  = issue & last_t;
   assign \$77  = q_owed + \$76 ;
@@ -11002,7 +11110,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$84  = ~ \$83 ;
   assign \$85  = \$82  & \$84 ;
   assign \$86  = ~ \$85 ;
-  assign \$signature__en$97  = \$80  & \$86 ;
+  assign \$signature__en$101  = \$80  & \$86 ;
   always @(posedge clk)
     nf_t <= \$87 ;
   always @(posedge clk)
@@ -11134,27 +11242,35 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$151 ;
   always @(posedge clk)
-    acc0 <= \$152 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    acc1 <= \$153 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    acc2 <= \$154 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    acc3 <= \$155 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    q_owed <= \$156 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_room <= \$157 ;
+    acc1 <= \$157 ;
   always @(posedge clk)
-    q_wptr <= \$158 ;
+    acc2 <= \$158 ;
   always @(posedge clk)
-    q_rptr <= \$159 ;
+    acc3 <= \$159 ;
   always @(posedge clk)
-    q_stored <= \$160 ;
+    q_owed <= \$160 ;
   always @(posedge clk)
-    o__valid <= \$161 ;
+    q_room <= \$161 ;
   always @(posedge clk)
-    o__payload <= \$162 ;
+    q_wptr <= \$162 ;
+  always @(posedge clk)
+    q_rptr <= \$163 ;
+  always @(posedge clk)
+    q_stored <= \$164 ;
+  always @(posedge clk)
+    o__valid <= \$165 ;
+  always @(posedge clk)
+    o__payload <= \$166 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
@@ -11828,7 +11944,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$64  = 21'h000fff;
       3'h1:
@@ -11850,7 +11966,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$67  = 21'h1fe8cd;
       3'h1:
@@ -11872,7 +11988,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$70  = 21'h000094;
       3'h1:
@@ -11894,7 +12010,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$73  = 21'h1ff7c9;
       3'h1:
@@ -12403,103 +12519,131 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = acc0;
-    if (v7) begin
-      \$152  = \$66 [20:0];
-    end
+    \$152  = v6;
     if (rst) begin
-      \$152  = 21'h000000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = acc1;
-    if (v7) begin
-      \$153  = \$69 [20:0];
-    end
+    \$153  = first6;
     if (rst) begin
-      \$153  = 21'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = acc2;
-    if (v7) begin
-      \$154  = \$72 [20:0];
-    end
+    \$154  = last6;
     if (rst) begin
-      \$154  = 21'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = acc3;
-    if (v7) begin
-      \$155  = \$75 [20:0];
-    end
+    \$155  = nf6;
     if (rst) begin
-      \$155  = 21'h000000;
+      \$155  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = \$79 [3:0];
+    \$156  = acc0;
+    if (v7_0) begin
+      \$156  = \$66 [20:0];
+    end
     if (rst) begin
-      \$156  = 4'h0;
+      \$156  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = \$18 ;
+    \$157  = acc1;
+    if (v7_0) begin
+      \$157  = \$69 [20:0];
+    end
     if (rst) begin
-      \$157  = 1'h1;
+      \$157  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = q_wptr;
-    if (\$26 ) begin
-      \$158  = \$29 [2:0];
+    \$158  = acc2;
+    if (v7_0) begin
+      \$158  = \$72 [20:0];
     end
     if (rst) begin
-      \$158  = 3'h0;
+      \$158  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = q_rptr;
-    if (\$33 ) begin
-      \$159  = \$36 [2:0];
+    \$159  = acc3;
+    if (v7_0) begin
+      \$159  = \$75 [20:0];
     end
     if (rst) begin
-      \$159  = 3'h0;
+      \$159  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = \$50 [3:0];
+    \$160  = \$79 [3:0];
     if (rst) begin
       \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = o__valid;
-    if (\$52 ) begin
-      \$161  = \$55 ;
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = o__payload;
-    if (\$52 ) begin
-      \$162  = \$57 ;
+    \$162  = q_wptr;
+    if (\$26 ) begin
+      \$162  = \$29 [2:0];
     end
     if (rst) begin
-      \$162  = 84'h000000000000000000000;
+      \$162  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$163  = q_rptr;
+    if (\$33 ) begin
+      \$163  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$163  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$164  = \$50 [3:0];
+    if (rst) begin
+      \$164  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$165  = o__valid;
+    if (\$52 ) begin
+      \$165  = \$55 ;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$166  = o__payload;
+    if (\$52 ) begin
+      \$166  = \$57 ;
+    end
+    if (rst) begin
+      \$166  = 84'h000000000000000000000;
     end
   end
   assign acc0_next = \$66 [20:0];
@@ -12511,9 +12655,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$98  = q_wptr;
-  assign \$signature__data$99  = q_in;
-  assign \rport__addr$100  = q_rptr;
+  assign \$signature__addr$102  = q_wptr;
+  assign \$signature__data$103  = q_in;
+  assign \rport__addr$104  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -16360,18 +16504,22 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$242 ;
   reg \$243 ;
   reg [3:0] \$244 ;
-  reg [22:0] \$245 ;
-  reg [22:0] \$246 ;
-  reg [22:0] \$247 ;
-  reg [22:0] \$248 ;
-  reg [3:0] \$249 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [3:0] \$248 ;
+  reg [22:0] \$249 ;
   wire [8:0] \$25 ;
-  reg \$250 ;
-  reg [2:0] \$251 ;
-  reg [2:0] \$252 ;
+  reg [22:0] \$250 ;
+  reg [22:0] \$251 ;
+  reg [22:0] \$252 ;
   reg [3:0] \$253 ;
   reg \$254 ;
-  reg [91:0] \$255 ;
+  reg [2:0] \$255 ;
+  reg [2:0] \$256 ;
+  reg [3:0] \$257 ;
+  reg \$258 ;
+  reg [91:0] \$259 ;
   wire [16:0] \$26 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
@@ -16456,11 +16604,11 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$157 ;
+  wire [2:0] \$signature__addr$161 ;
   wire [31:0] \$signature__data ;
-  wire [91:0] \$signature__data$158 ;
+  wire [91:0] \$signature__data$162 ;
   wire \$signature__en ;
-  wire \$signature__en$156 ;
+  wire \$signature__en$160 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -16478,6 +16626,8 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -16499,6 +16649,8 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -16508,6 +16660,8 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [91:0] o__payload;
@@ -16525,7 +16679,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$155 ;
+  wire [6:0] \port__addr$159 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$32 ;
   reg [16:0] prod0_0 = 17'h00000;
@@ -16582,9 +16736,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$159 ;
+  wire [2:0] \rport__addr$163 ;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$147 ;
+  wire [91:0] \rport__data$151 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -16601,6 +16755,8 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -16699,10 +16855,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$156 )
+    if (\$signature__en$160 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$147  = queue[q_rptr];
+  assign \rport__data$151  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -17062,7 +17218,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$90  = v7 & last7;
   assign \$91  = \$89  | \$90 ;
   assign \$92  = | q_stored;
-  assign \$93  = \$92  ? \rport__data$147  : q_in;
+  assign \$93  = \$92  ? \rport__data$151  : q_in;
   assign \$94  = ~ last_t;
   assign \$95  = q_room | \$94 ;
   assign i__ready = \$95  & reads_input_t;
@@ -17072,13 +17228,13 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$99  = i__valid | \$98 ;
   assign issue = \$97  & \$99 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$101  = first7 ? \$100  : acc0;
+  assign \$101  = first7_0 ? \$100  : acc0;
   assign \$102  = $signed(\$101 ) + $signed(sum0_s0_0);
-  assign \$104  = first7 ? \$103  : acc1;
+  assign \$104  = first7_0 ? \$103  : acc1;
   assign \$105  = $signed(\$104 ) + $signed(sum1_s0_0);
-  assign \$107  = first7 ? \$106  : acc2;
+  assign \$107  = first7_0 ? \$106  : acc2;
   assign \$108  = $signed(\$107 ) + $signed(sum2_s0_0);
-  assign \$110  = first7 ? \$109  : acc3;
+  assign \$110  = first7_0 ? \$109  : acc3;
   assign \$111  = $signed(\$110 ) + $signed(sum3_s0_0);
   assign \$112  = issue & last_t;
   assign \$113  = q_owed + \$112 ;
@@ -17091,7 +17247,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$120  = ~ \$119 ;
   assign \$121  = \$118  & \$120 ;
   assign \$122  = ~ \$121 ;
-  assign \$signature__en$156  = \$116  & \$122 ;
+  assign \$signature__en$160  = \$116  & \$122 ;
   always @(posedge clk)
     nf_t <= \$123 ;
   always @(posedge clk)
@@ -17337,27 +17493,35 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$244 ;
   always @(posedge clk)
-    acc0 <= \$245 ;
+    v7_0 <= \$245 ;
   always @(posedge clk)
-    acc1 <= \$246 ;
+    first7_0 <= \$246 ;
   always @(posedge clk)
-    acc2 <= \$247 ;
+    last7_0 <= \$247 ;
   always @(posedge clk)
-    acc3 <= \$248 ;
+    nf7_0 <= \$248 ;
   always @(posedge clk)
-    q_owed <= \$249 ;
+    acc0 <= \$249 ;
   always @(posedge clk)
-    q_room <= \$250 ;
+    acc1 <= \$250 ;
   always @(posedge clk)
-    q_wptr <= \$251 ;
+    acc2 <= \$251 ;
   always @(posedge clk)
-    q_rptr <= \$252 ;
+    acc3 <= \$252 ;
   always @(posedge clk)
-    q_stored <= \$253 ;
+    q_owed <= \$253 ;
   always @(posedge clk)
-    o__valid <= \$254 ;
+    q_room <= \$254 ;
   always @(posedge clk)
-    o__payload <= \$255 ;
+    q_wptr <= \$255 ;
+  always @(posedge clk)
+    q_rptr <= \$256 ;
+  always @(posedge clk)
+    q_stored <= \$257 ;
+  always @(posedge clk)
+    o__valid <= \$258 ;
+  always @(posedge clk)
+    o__payload <= \$259 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
@@ -18671,7 +18835,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$100  = 23'h7ffe71;
       4'h1:
@@ -18709,7 +18873,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$103  = 23'h7ffd0b;
       4'h1:
@@ -18747,7 +18911,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$106  = 23'h7ff881;
       4'h1:
@@ -18785,7 +18949,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$109  = 23'h7ffe34;
       4'h1:
@@ -19709,103 +19873,131 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = acc0;
-    if (v7) begin
-      \$245  = \$102 [22:0];
-    end
+    \$245  = v6;
     if (rst) begin
-      \$245  = 23'h000000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = acc1;
-    if (v7) begin
-      \$246  = \$105 [22:0];
-    end
+    \$246  = first6;
     if (rst) begin
-      \$246  = 23'h000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = acc2;
-    if (v7) begin
-      \$247  = \$108 [22:0];
-    end
+    \$247  = last6;
     if (rst) begin
-      \$247  = 23'h000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = acc3;
-    if (v7) begin
-      \$248  = \$111 [22:0];
-    end
+    \$248  = nf6;
     if (rst) begin
-      \$248  = 23'h000000;
+      \$248  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = \$115 [3:0];
+    \$249  = acc0;
+    if (v7_0) begin
+      \$249  = \$102 [22:0];
+    end
     if (rst) begin
-      \$249  = 4'h0;
+      \$249  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = \$54 ;
+    \$250  = acc1;
+    if (v7_0) begin
+      \$250  = \$105 [22:0];
+    end
     if (rst) begin
-      \$250  = 1'h1;
+      \$250  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = q_wptr;
-    if (\$62 ) begin
-      \$251  = \$65 [2:0];
+    \$251  = acc2;
+    if (v7_0) begin
+      \$251  = \$108 [22:0];
     end
     if (rst) begin
-      \$251  = 3'h0;
+      \$251  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = q_rptr;
-    if (\$69 ) begin
-      \$252  = \$72 [2:0];
+    \$252  = acc3;
+    if (v7_0) begin
+      \$252  = \$111 [22:0];
     end
     if (rst) begin
-      \$252  = 3'h0;
+      \$252  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = \$86 [3:0];
+    \$253  = \$115 [3:0];
     if (rst) begin
       \$253  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = o__valid;
-    if (\$88 ) begin
-      \$254  = \$91 ;
-    end
+    \$254  = \$54 ;
     if (rst) begin
-      \$254  = 1'h0;
+      \$254  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = o__payload;
-    if (\$88 ) begin
-      \$255  = \$93 ;
+    \$255  = q_wptr;
+    if (\$62 ) begin
+      \$255  = \$65 [2:0];
     end
     if (rst) begin
-      \$255  = 92'h00000000000000000000000;
+      \$255  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$256  = q_rptr;
+    if (\$69 ) begin
+      \$256  = \$72 [2:0];
+    end
+    if (rst) begin
+      \$256  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$257  = \$86 [3:0];
+    if (rst) begin
+      \$257  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$258  = o__valid;
+    if (\$88 ) begin
+      \$258  = \$91 ;
+    end
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$259  = o__payload;
+    if (\$88 ) begin
+      \$259  = \$93 ;
+    end
+    if (rst) begin
+      \$259  = 92'h00000000000000000000000;
     end
   end
   assign acc0_next = \$102 [22:0];
@@ -19817,10 +20009,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$155  = rom1_addr;
-  assign \$signature__addr$157  = q_wptr;
-  assign \$signature__data$158  = q_in;
-  assign \rport__addr$159  = q_rptr;
+  assign \port__addr$159  = rom1_addr;
+  assign \$signature__addr$161  = q_wptr;
+  assign \$signature__data$162  = q_in;
+  assign \rport__addr$163  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

@@ -2445,22 +2445,25 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$168 ;
   reg \$169 ;
   wire [16:0] \$17 ;
-  reg [20:0] \$170 ;
-  reg [20:0] \$171 ;
-  reg [20:0] \$172 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
   reg [20:0] \$173 ;
   reg [20:0] \$174 ;
   reg [20:0] \$175 ;
   reg [20:0] \$176 ;
   reg [20:0] \$177 ;
-  reg [3:0] \$178 ;
-  reg \$179 ;
+  reg [20:0] \$178 ;
+  reg [20:0] \$179 ;
   wire [16:0] \$18 ;
-  reg [2:0] \$180 ;
-  reg [2:0] \$181 ;
-  reg [3:0] \$182 ;
-  reg \$183 ;
-  reg [167:0] \$184 ;
+  reg [20:0] \$180 ;
+  reg [3:0] \$181 ;
+  reg \$182 ;
+  reg [2:0] \$183 ;
+  reg [2:0] \$184 ;
+  reg [3:0] \$185 ;
+  reg \$186 ;
+  reg [167:0] \$187 ;
   wire [16:0] \$19 ;
   reg \$2 ;
   wire [16:0] \$20 ;
@@ -2579,6 +2582,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -2597,6 +2602,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   wire [-1:0] nf1;
@@ -2606,6 +2613,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [-1:0] nf5;
   wire [-1:0] nf6;
   wire [-1:0] nf7;
+  (* keep = 32'd1 *)
+  wire [-1:0] nf7_0;
   output [167:0] o__payload;
   reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -2681,6 +2690,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -2806,21 +2817,21 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$65  = ~ last_t;
   assign \$66  = q_room | \$65 ;
   assign issue = \$66  & \$68 ;
-  assign \$69  = first7 ? 21'h002b35 : acc0;
+  assign \$69  = first7_0 ? 21'h002b35 : acc0;
   assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$71  = first7 ? 21'h005a90 : acc1;
+  assign \$71  = first7_0 ? 21'h005a90 : acc1;
   assign \$72  = $signed(\$71 ) + $signed(sum1_s0_0);
-  assign \$73  = first7 ? 21'h00134d : acc2;
+  assign \$73  = first7_0 ? 21'h00134d : acc2;
   assign \$74  = $signed(\$73 ) + $signed(sum2_s0_0);
-  assign \$75  = first7 ? 21'h005551 : acc3;
+  assign \$75  = first7_0 ? 21'h005551 : acc3;
   assign \$76  = $signed(\$75 ) + $signed(sum3_s0_0);
-  assign \$77  = first7 ? 21'h00042b : acc4;
+  assign \$77  = first7_0 ? 21'h00042b : acc4;
   assign \$78  = $signed(\$77 ) + $signed(sum4_s0_0);
-  assign \$79  = first7 ? 21'h1ff01d : acc5;
+  assign \$79  = first7_0 ? 21'h1ff01d : acc5;
   assign \$80  = $signed(\$79 ) + $signed(sum5_s0_0);
-  assign \$81  = first7 ? 21'h003653 : acc6;
+  assign \$81  = first7_0 ? 21'h003653 : acc6;
   assign \$82  = $signed(\$81 ) + $signed(sum6_s0_0);
-  assign \$83  = first7 ? 21'h1fe66a : acc7;
+  assign \$83  = first7_0 ? 21'h1fe66a : acc7;
   assign \$84  = $signed(\$83 ) + $signed(sum7_s0_0);
   assign \$85  = issue & last_t;
   assign \$86  = q_owed + \$85 ;
@@ -2983,35 +2994,41 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     last7 <= \$169 ;
   always @(posedge clk)
-    acc0 <= \$170 ;
+    v7_0 <= \$170 ;
   always @(posedge clk)
-    acc1 <= \$171 ;
+    first7_0 <= \$171 ;
   always @(posedge clk)
-    acc2 <= \$172 ;
+    last7_0 <= \$172 ;
   always @(posedge clk)
-    acc3 <= \$173 ;
+    acc0 <= \$173 ;
   always @(posedge clk)
-    acc4 <= \$174 ;
+    acc1 <= \$174 ;
   always @(posedge clk)
-    acc5 <= \$175 ;
+    acc2 <= \$175 ;
   always @(posedge clk)
-    acc6 <= \$176 ;
+    acc3 <= \$176 ;
   always @(posedge clk)
-    acc7 <= \$177 ;
+    acc4 <= \$177 ;
   always @(posedge clk)
-    q_owed <= \$178 ;
+    acc5 <= \$178 ;
   always @(posedge clk)
-    q_room <= \$179 ;
+    acc6 <= \$179 ;
   always @(posedge clk)
-    q_wptr <= \$180 ;
+    acc7 <= \$180 ;
   always @(posedge clk)
-    q_rptr <= \$181 ;
+    q_owed <= \$181 ;
   always @(posedge clk)
-    q_stored <= \$182 ;
+    q_room <= \$182 ;
   always @(posedge clk)
-    o__valid <= \$183 ;
+    q_wptr <= \$183 ;
   always @(posedge clk)
-    o__payload <= \$184 ;
+    q_rptr <= \$184 ;
+  always @(posedge clk)
+    q_stored <= \$185 ;
+  always @(posedge clk)
+    o__valid <= \$186 ;
+  always @(posedge clk)
+    o__payload <= \$187 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$1  = 4'h0;
@@ -3625,39 +3642,30 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = acc0;
-    if (v7) begin
-      \$170  = \$70 [20:0];
-    end
+    \$170  = v6;
     if (rst) begin
-      \$170  = 21'h000000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = acc1;
-    if (v7) begin
-      \$171  = \$72 [20:0];
-    end
+    \$171  = first6;
     if (rst) begin
-      \$171  = 21'h000000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = acc2;
-    if (v7) begin
-      \$172  = \$74 [20:0];
-    end
+    \$172  = last6;
     if (rst) begin
-      \$172  = 21'h000000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = acc3;
-    if (v7) begin
-      \$173  = \$76 [20:0];
+    \$173  = acc0;
+    if (v7_0) begin
+      \$173  = \$70 [20:0];
     end
     if (rst) begin
       \$173  = 21'h000000;
@@ -3665,9 +3673,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = acc4;
-    if (v7) begin
-      \$174  = \$78 [20:0];
+    \$174  = acc1;
+    if (v7_0) begin
+      \$174  = \$72 [20:0];
     end
     if (rst) begin
       \$174  = 21'h000000;
@@ -3675,9 +3683,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = acc5;
-    if (v7) begin
-      \$175  = \$80 [20:0];
+    \$175  = acc2;
+    if (v7_0) begin
+      \$175  = \$74 [20:0];
     end
     if (rst) begin
       \$175  = 21'h000000;
@@ -3685,9 +3693,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = acc6;
-    if (v7) begin
-      \$176  = \$82 [20:0];
+    \$176  = acc3;
+    if (v7_0) begin
+      \$176  = \$76 [20:0];
     end
     if (rst) begin
       \$176  = 21'h000000;
@@ -3695,9 +3703,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = acc7;
-    if (v7) begin
-      \$177  = \$84 [20:0];
+    \$177  = acc4;
+    if (v7_0) begin
+      \$177  = \$78 [20:0];
     end
     if (rst) begin
       \$177  = 21'h000000;
@@ -3705,63 +3713,93 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = \$88 [3:0];
+    \$178  = acc5;
+    if (v7_0) begin
+      \$178  = \$80 [20:0];
+    end
     if (rst) begin
-      \$178  = 4'h0;
+      \$178  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = \$23 ;
+    \$179  = acc6;
+    if (v7_0) begin
+      \$179  = \$82 [20:0];
+    end
     if (rst) begin
-      \$179  = 1'h1;
+      \$179  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = q_wptr;
+    \$180  = acc7;
+    if (v7_0) begin
+      \$180  = \$84 [20:0];
+    end
+    if (rst) begin
+      \$180  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$181  = \$88 [3:0];
+    if (rst) begin
+      \$181  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$182  = \$23 ;
+    if (rst) begin
+      \$182  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$183  = q_wptr;
     if (\$31 ) begin
-      \$180  = \$34 [2:0];
+      \$183  = \$34 [2:0];
     end
     if (rst) begin
-      \$180  = 3'h0;
+      \$183  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = q_rptr;
+    \$184  = q_rptr;
     if (\$38 ) begin
-      \$181  = \$41 [2:0];
+      \$184  = \$41 [2:0];
     end
     if (rst) begin
-      \$181  = 3'h0;
+      \$184  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = \$55 [3:0];
+    \$185  = \$55 [3:0];
     if (rst) begin
-      \$182  = 4'h0;
+      \$185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = o__valid;
+    \$186  = o__valid;
     if (\$57 ) begin
-      \$183  = \$60 ;
+      \$186  = \$60 ;
     end
     if (rst) begin
-      \$183  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = o__payload;
+    \$187  = o__payload;
     if (\$57 ) begin
-      \$184  = \$62 ;
+      \$187  = \$62 ;
     end
     if (rst) begin
-      \$184  = 168'h000000000000000000000000000000000000000000;
+      \$187  = 168'h000000000000000000000000000000000000000000;
     end
   end
   assign acc0_next = \$70 [20:0];
@@ -9642,20 +9680,24 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$394 ;
   reg \$395 ;
   reg [1:0] \$396 ;
-  reg [23:0] \$397 ;
-  reg [23:0] \$398 ;
-  reg [23:0] \$399 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [23:0] \$400 ;
-  reg [3:0] \$401 ;
-  reg \$402 ;
-  reg [3:0] \$403 ;
-  reg [3:0] \$404 ;
+  reg [1:0] \$400 ;
+  reg [23:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg [23:0] \$403 ;
+  reg [23:0] \$404 ;
   reg [3:0] \$405 ;
   reg \$406 ;
-  reg [95:0] \$407 ;
+  reg [3:0] \$407 ;
+  reg [3:0] \$408 ;
+  reg [3:0] \$409 ;
   wire [8:0] \$41 ;
+  reg \$410 ;
+  reg [95:0] \$411 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
@@ -9722,11 +9764,11 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$265 ;
+  wire [3:0] \$signature__addr$269 ;
   wire [63:0] \$signature__data ;
-  wire [95:0] \$signature__data$266 ;
+  wire [95:0] \$signature__data$270 ;
   wire \$signature__en ;
-  wire \$signature__en$264 ;
+  wire \$signature__en$268 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -9745,6 +9787,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -9771,6 +9815,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -9781,6 +9827,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
   reg [1:0] nf8 = 2'h0;
+  (* keep = 32'd1 *)
+  reg [1:0] nf8_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [95:0] o__payload;
@@ -9798,13 +9846,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$261 ;
+  wire [5:0] \port__addr$265 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$262 ;
+  wire [5:0] \port__addr$266 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$263 ;
+  wire [5:0] \port__addr$267 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$36 ;
   wire [63:0] \port__data$47 ;
@@ -9901,9 +9949,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$267 ;
+  wire [3:0] \rport__addr$271 ;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$253 ;
+  wire [95:0] \rport__data$257 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -9929,6 +9977,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -10125,10 +10175,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[8] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$264 )
+    if (\$signature__en$268 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$253  = queue[q_rptr];
+  assign \rport__data$257  = queue[q_rptr];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -10306,6 +10356,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   assign \port__data$58  = _4_;
   always @(posedge clk)
+    last2 <= \$371 ;
+  always @(posedge clk)
+    nf2 <= \$372 ;
+  always @(posedge clk)
     v3 <= \$373 ;
   always @(posedge clk)
     first3 <= \$374 ;
@@ -10354,27 +10408,35 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf8 <= \$396 ;
   always @(posedge clk)
-    acc0 <= \$397 ;
+    v8_0 <= \$397 ;
   always @(posedge clk)
-    acc1 <= \$398 ;
+    first8_0 <= \$398 ;
   always @(posedge clk)
-    acc2 <= \$399 ;
+    last8_0 <= \$399 ;
   always @(posedge clk)
-    acc3 <= \$400 ;
+    nf8_0 <= \$400 ;
   always @(posedge clk)
-    q_owed <= \$401 ;
+    acc0 <= \$401 ;
   always @(posedge clk)
-    q_room <= \$402 ;
+    acc1 <= \$402 ;
   always @(posedge clk)
-    q_wptr <= \$403 ;
+    acc2 <= \$403 ;
   always @(posedge clk)
-    q_rptr <= \$404 ;
+    acc3 <= \$404 ;
   always @(posedge clk)
-    q_stored <= \$405 ;
+    q_owed <= \$405 ;
   always @(posedge clk)
-    o__valid <= \$406 ;
+    q_room <= \$406 ;
   always @(posedge clk)
-    o__payload <= \$407 ;
+    q_wptr <= \$407 ;
+  always @(posedge clk)
+    q_rptr <= \$408 ;
+  always @(posedge clk)
+    q_stored <= \$409 ;
+  always @(posedge clk)
+    o__valid <= \$410 ;
+  always @(posedge clk)
+    o__payload <= \$411 ;
   assign \$6  = t == 6'h23;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -10510,7 +10572,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$138  = v8 & last8;
   assign \$139  = \$137  | \$138 ;
   assign \$140  = | q_stored;
-  assign \$141  = \$140  ? \rport__data$253  : q_in;
+  assign \$141  = \$140  ? \rport__data$257  : q_in;
   assign \$142  = ~ last_t;
   assign \$143  = q_room | \$142 ;
   assign i__ready = \$143  & reads_input_t;
@@ -10520,13 +10582,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$147  = i__valid | \$146 ;
   assign issue = \$145  & \$147 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$149  = first8 ? \$148  : acc0;
+  assign \$149  = first8_0 ? \$148  : acc0;
   assign \$150  = $signed(\$149 ) + $signed(sum0_s1_0);
-  assign \$152  = first8 ? \$151  : acc1;
+  assign \$152  = first8_0 ? \$151  : acc1;
   assign \$153  = $signed(\$152 ) + $signed(sum1_s1_0);
-  assign \$155  = first8 ? \$154  : acc2;
+  assign \$155  = first8_0 ? \$154  : acc2;
   assign \$156  = $signed(\$155 ) + $signed(sum2_s1_0);
-  assign \$158  = first8 ? \$157  : acc3;
+  assign \$158  = first8_0 ? \$157  : acc3;
   assign \$159  = $signed(\$158 ) + $signed(sum3_s1_0);
   assign \$160  = issue & last_t;
   assign \$161  = q_owed + \$160 ;
@@ -10539,7 +10601,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$168  = ~ \$167 ;
   assign \$169  = \$166  & \$168 ;
   assign \$170  = ~ \$169 ;
-  assign \$signature__en$264  = \$164  & \$170 ;
+  assign \$signature__en$268  = \$164  & \$170 ;
   always @(posedge clk)
     nf_t <= \$171 ;
   always @(posedge clk)
@@ -10940,10 +11002,20 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     v2 <= \$369 ;
   always @(posedge clk)
     first2 <= \$370 ;
-  always @(posedge clk)
-    last2 <= \$371 ;
-  always @(posedge clk)
-    nf2 <= \$372 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$371  = last1;
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$372  = nf1;
+    if (rst) begin
+      \$372  = 2'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$373  = v2;
@@ -11114,103 +11186,131 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = acc0;
-    if (v8) begin
-      \$397  = \$150 [23:0];
-    end
+    \$397  = v7;
     if (rst) begin
-      \$397  = 24'h000000;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = acc1;
-    if (v8) begin
-      \$398  = \$153 [23:0];
-    end
+    \$398  = first7;
     if (rst) begin
-      \$398  = 24'h000000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = acc2;
-    if (v8) begin
-      \$399  = \$156 [23:0];
-    end
+    \$399  = last7;
     if (rst) begin
-      \$399  = 24'h000000;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = acc3;
-    if (v8) begin
-      \$400  = \$159 [23:0];
-    end
+    \$400  = nf7;
     if (rst) begin
-      \$400  = 24'h000000;
+      \$400  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = \$163 [3:0];
+    \$401  = acc0;
+    if (v8_0) begin
+      \$401  = \$150 [23:0];
+    end
     if (rst) begin
-      \$401  = 4'h0;
+      \$401  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = \$102 ;
+    \$402  = acc1;
+    if (v8_0) begin
+      \$402  = \$153 [23:0];
+    end
     if (rst) begin
-      \$402  = 1'h1;
+      \$402  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = q_wptr;
-    if (\$110 ) begin
-      \$403  = \$113 [3:0];
+    \$403  = acc2;
+    if (v8_0) begin
+      \$403  = \$156 [23:0];
     end
     if (rst) begin
-      \$403  = 4'h0;
+      \$403  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = q_rptr;
-    if (\$117 ) begin
-      \$404  = \$120 [3:0];
+    \$404  = acc3;
+    if (v8_0) begin
+      \$404  = \$159 [23:0];
     end
     if (rst) begin
-      \$404  = 4'h0;
+      \$404  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = \$134 [3:0];
+    \$405  = \$163 [3:0];
     if (rst) begin
       \$405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = o__valid;
-    if (\$136 ) begin
-      \$406  = \$139 ;
-    end
+    \$406  = \$102 ;
     if (rst) begin
-      \$406  = 1'h0;
+      \$406  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = o__payload;
-    if (\$136 ) begin
-      \$407  = \$141 ;
+    \$407  = q_wptr;
+    if (\$110 ) begin
+      \$407  = \$113 [3:0];
     end
     if (rst) begin
-      \$407  = 96'h000000000000000000000000;
+      \$407  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$408  = q_rptr;
+    if (\$117 ) begin
+      \$408  = \$120 [3:0];
+    end
+    if (rst) begin
+      \$408  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$409  = \$134 [3:0];
+    if (rst) begin
+      \$409  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$410  = o__valid;
+    if (\$136 ) begin
+      \$410  = \$139 ;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$411  = o__payload;
+    if (\$136 ) begin
+      \$411  = \$141 ;
+    end
+    if (rst) begin
+      \$411  = 96'h000000000000000000000000;
     end
   end
   always @* begin
@@ -11606,7 +11706,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       2'h0:
           \$148  = 24'hfffc6a;
       2'h1:
@@ -11620,7 +11720,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       2'h0:
           \$151  = 24'hfffe48;
       2'h1:
@@ -11634,7 +11734,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       2'h0:
           \$154  = 24'hfffcdd;
       2'h1:
@@ -11648,7 +11748,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       2'h0:
           \$157  = 24'hfff71c;
       2'h1:
@@ -13092,20 +13192,6 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
       \$370  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = last1;
-    if (rst) begin
-      \$371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = nf1;
-    if (rst) begin
-      \$372  = 2'h0;
-    end
-  end
   assign acc0_next = \$150 [23:0];
   assign acc1_next = \$153 [23:0];
   assign acc2_next = \$156 [23:0];
@@ -13115,12 +13201,12 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$261  = rom1_addr;
-  assign \port__addr$262  = rom2_addr;
-  assign \port__addr$263  = rom3_addr;
-  assign \$signature__addr$265  = q_wptr;
-  assign \$signature__data$266  = q_in;
-  assign \rport__addr$267  = q_rptr;
+  assign \port__addr$265  = rom1_addr;
+  assign \port__addr$266  = rom2_addr;
+  assign \port__addr$267  = rom3_addr;
+  assign \$signature__addr$269  = q_wptr;
+  assign \$signature__data$270  = q_in;
+  assign \rport__addr$271  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -17971,15 +18057,19 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$143 ;
   reg \$144 ;
   reg [3:0] \$145 ;
-  reg [23:0] \$146 ;
-  reg [3:0] \$147 ;
+  reg \$146 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [2:0] \$149 ;
+  reg [3:0] \$149 ;
   wire [16:0] \$15 ;
-  reg [2:0] \$150 ;
+  reg [23:0] \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [23:0] \$153 ;
+  reg [2:0] \$153 ;
+  reg [2:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg \$156 ;
+  reg [23:0] \$157 ;
   wire [16:0] \$16 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
@@ -18075,11 +18165,11 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$92 ;
+  wire [2:0] \$signature__addr$96 ;
   wire [31:0] \$signature__data ;
-  wire [23:0] \$signature__data$93 ;
+  wire [23:0] \$signature__data$97 ;
   wire \$signature__en ;
-  wire \$signature__en$91 ;
+  wire \$signature__en$95 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   input clk;
@@ -18091,6 +18181,8 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -18112,6 +18204,8 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -18121,6 +18215,8 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [23:0] o__payload;
@@ -18158,9 +18254,9 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$94 ;
+  wire [2:0] \rport__addr$98 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$83 ;
+  wire [23:0] \rport__data$87 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -18174,6 +18270,8 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -18236,10 +18334,10 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$91 )
+    if (\$signature__en$95 )
       queue[q_wptr] <= \$69 [23:0];
   end
-  assign \rport__data$83  = queue[q_rptr];
+  assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [158:0];
   initial begin
     rom0[0] = 32'd2483558072;
@@ -18461,7 +18559,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$57  = v7 & last7;
   assign \$58  = \$56  | \$57 ;
   assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$83  : \$69 [23:0];
+  assign \$60  = \$59  ? \rport__data$87  : \$69 [23:0];
   assign \$61  = ~ last_t;
   assign \$62  = q_room | \$61 ;
   assign i__ready = \$62  & reads_input_t;
@@ -18471,7 +18569,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$66  = i__valid | \$65 ;
   assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7 ? \$67  : acc0;
+  assign \$68  = first7_0 ? \$67  : acc0;
   assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
   assign \$70  = issue & last_t;
   assign \$71  = q_owed + \$70 ;
@@ -18484,7 +18582,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$78  = ~ \$77 ;
   assign \$79  = \$76  & \$78 ;
   assign \$80  = ~ \$79 ;
-  assign \$signature__en$91  = \$74  & \$80 ;
+  assign \$signature__en$95  = \$74  & \$80 ;
   always @(posedge clk)
     nf_t <= \$81 ;
   always @(posedge clk)
@@ -18616,21 +18714,29 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    v7_0 <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$147 ;
+    first7_0 <= \$147 ;
   always @(posedge clk)
-    q_room <= \$148 ;
+    last7_0 <= \$148 ;
   always @(posedge clk)
-    q_wptr <= \$149 ;
+    nf7_0 <= \$149 ;
   always @(posedge clk)
-    q_rptr <= \$150 ;
+    acc0 <= \$150 ;
   always @(posedge clk)
-    q_stored <= \$151 ;
+    q_owed <= \$151 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_room <= \$152 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_wptr <= \$153 ;
+  always @(posedge clk)
+    q_rptr <= \$154 ;
+  always @(posedge clk)
+    q_stored <= \$155 ;
+  always @(posedge clk)
+    o__valid <= \$156 ;
+  always @(posedge clk)
+    o__payload <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$1  = 4'h0;
@@ -20254,7 +20360,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$67  = 24'h000000;
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$67  = 24'hffff0f;
       4'h1:
@@ -20767,73 +20873,101 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$146  = acc0;
-    if (v7) begin
-      \$146  = \$69 [23:0];
-    end
+    \$146  = v6;
     if (rst) begin
-      \$146  = 24'h000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$147  = \$73 [3:0];
+    \$147  = first6;
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$148  = \$21 ;
+    \$148  = last6;
     if (rst) begin
-      \$148  = 1'h1;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$149  = q_wptr;
-    if (\$29 ) begin
-      \$149  = \$32 [2:0];
-    end
+    \$149  = nf6;
     if (rst) begin
-      \$149  = 3'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$150  = q_rptr;
-    if (\$36 ) begin
-      \$150  = \$39 [2:0];
+    \$150  = acc0;
+    if (v7_0) begin
+      \$150  = \$69 [23:0];
     end
     if (rst) begin
-      \$150  = 3'h0;
+      \$150  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$151  = \$53 [3:0];
+    \$151  = \$73 [3:0];
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$152  = o__valid;
-    if (\$55 ) begin
-      \$152  = \$58 ;
-    end
+    \$152  = \$21 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$153  = o__payload;
-    if (\$55 ) begin
-      \$153  = \$60 ;
+    \$153  = q_wptr;
+    if (\$29 ) begin
+      \$153  = \$32 [2:0];
     end
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$154  = q_rptr;
+    if (\$36 ) begin
+      \$154  = \$39 [2:0];
+    end
+    if (rst) begin
+      \$154  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$155  = \$53 [3:0];
+    if (rst) begin
+      \$155  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$156  = o__valid;
+    if (\$55 ) begin
+      \$156  = \$58 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$157  = o__payload;
+    if (\$55 ) begin
+      \$157  = \$60 ;
+    end
+    if (rst) begin
+      \$157  = 24'h000000;
     end
   end
   assign acc0_next = \$69 [23:0];
@@ -20843,9 +20977,9 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$92  = q_wptr;
-  assign \$signature__data$93  = \$69 [23:0];
-  assign \rport__addr$94  = q_rptr;
+  assign \$signature__addr$96  = q_wptr;
+  assign \$signature__data$97  = \$69 [23:0];
+  assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

@@ -1280,21 +1280,25 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$536 ;
   reg \$537 ;
   reg [2:0] \$538 ;
-  reg [23:0] \$539 ;
+  reg \$539 ;
   wire [8:0] \$54 ;
-  reg [23:0] \$540 ;
-  reg [23:0] \$541 ;
-  reg [23:0] \$542 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg [2:0] \$542 ;
   reg [23:0] \$543 ;
   reg [23:0] \$544 ;
-  reg [3:0] \$545 ;
-  reg \$546 ;
-  reg [3:0] \$547 ;
-  reg [3:0] \$548 ;
+  reg [23:0] \$545 ;
+  reg [23:0] \$546 ;
+  reg [23:0] \$547 ;
+  reg [23:0] \$548 ;
   reg [3:0] \$549 ;
   wire [8:0] \$55 ;
   reg \$550 ;
-  reg [143:0] \$551 ;
+  reg [3:0] \$551 ;
+  reg [3:0] \$552 ;
+  reg [3:0] \$553 ;
+  reg \$554 ;
+  reg [143:0] \$555 ;
   wire [8:0] \$56 ;
   wire [8:0] \$57 ;
   wire [16:0] \$58 ;
@@ -1346,11 +1350,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$363 ;
+  wire [3:0] \$signature__addr$367 ;
   wire [63:0] \$signature__data ;
-  wire [143:0] \$signature__data$364 ;
+  wire [143:0] \$signature__data$368 ;
   wire \$signature__en ;
-  wire \$signature__en$362 ;
+  wire \$signature__en$366 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1373,6 +1377,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -1399,6 +1405,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -1409,6 +1417,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf8 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf8_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [143:0] o__payload;
@@ -1428,19 +1438,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$357 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$358 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$359 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$360 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] \port__addr$361 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$362 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$363 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$364 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$365 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$36 ;
   wire [63:0] \port__data$47 ;
@@ -1579,9 +1589,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$365 ;
+  wire [3:0] \rport__addr$369 ;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$349 ;
+  wire [143:0] \rport__data$353 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1613,6 +1623,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1888,10 +1900,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[8] = 144'h000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$362 )
+    if (\$signature__en$366 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$349  = queue[q_rptr];
+  assign \rport__data$353  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -2325,6 +2337,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   assign \port__data$80  = _6_;
   always @(posedge clk)
+    xoff1_3 <= \$323 ;
+  always @(posedge clk)
+    w1_3 <= \$324 ;
+  always @(posedge clk)
     xoff1_4 <= \$325 ;
   always @(posedge clk)
     w1_4 <= \$326 ;
@@ -2753,31 +2769,39 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     nf8 <= \$538 ;
   always @(posedge clk)
-    acc0 <= \$539 ;
+    v8_0 <= \$539 ;
   always @(posedge clk)
-    acc1 <= \$540 ;
+    first8_0 <= \$540 ;
   always @(posedge clk)
-    acc2 <= \$541 ;
+    last8_0 <= \$541 ;
   always @(posedge clk)
-    acc3 <= \$542 ;
+    nf8_0 <= \$542 ;
   always @(posedge clk)
-    acc4 <= \$543 ;
+    acc0 <= \$543 ;
   always @(posedge clk)
-    acc5 <= \$544 ;
+    acc1 <= \$544 ;
   always @(posedge clk)
-    q_owed <= \$545 ;
+    acc2 <= \$545 ;
   always @(posedge clk)
-    q_room <= \$546 ;
+    acc3 <= \$546 ;
   always @(posedge clk)
-    q_wptr <= \$547 ;
+    acc4 <= \$547 ;
   always @(posedge clk)
-    q_rptr <= \$548 ;
+    acc5 <= \$548 ;
   always @(posedge clk)
-    q_stored <= \$549 ;
+    q_owed <= \$549 ;
   always @(posedge clk)
-    o__valid <= \$550 ;
+    q_room <= \$550 ;
   always @(posedge clk)
-    o__payload <= \$551 ;
+    q_wptr <= \$551 ;
+  always @(posedge clk)
+    q_rptr <= \$552 ;
+  always @(posedge clk)
+    q_stored <= \$553 ;
+  always @(posedge clk)
+    o__valid <= \$554 ;
+  always @(posedge clk)
+    o__payload <= \$555 ;
   assign \$6  = t == 6'h3f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -2959,7 +2983,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$184  = v8 & last8;
   assign \$185  = \$183  | \$184 ;
   assign \$186  = | q_stored;
-  assign \$187  = \$186  ? \rport__data$349  : q_in;
+  assign \$187  = \$186  ? \rport__data$353  : q_in;
   assign \$188  = ~ last_t;
   assign \$189  = q_room | \$188 ;
   assign i__ready = \$189  & reads_input_t;
@@ -2969,17 +2993,17 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$193  = i__valid | \$192 ;
   assign issue = \$191  & \$193 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$195  = first8 ? \$194  : acc0;
+  assign \$195  = first8_0 ? \$194  : acc0;
   assign \$196  = $signed(\$195 ) + $signed(sum0_s1_0);
-  assign \$198  = first8 ? \$197  : acc1;
+  assign \$198  = first8_0 ? \$197  : acc1;
   assign \$199  = $signed(\$198 ) + $signed(sum1_s1_0);
-  assign \$201  = first8 ? \$200  : acc2;
+  assign \$201  = first8_0 ? \$200  : acc2;
   assign \$202  = $signed(\$201 ) + $signed(sum2_s1_0);
-  assign \$204  = first8 ? \$203  : acc3;
+  assign \$204  = first8_0 ? \$203  : acc3;
   assign \$205  = $signed(\$204 ) + $signed(sum3_s1_0);
-  assign \$207  = first8 ? \$206  : acc4;
+  assign \$207  = first8_0 ? \$206  : acc4;
   assign \$208  = $signed(\$207 ) + $signed(sum4_s1_0);
-  assign \$210  = first8 ? \$209  : acc5;
+  assign \$210  = first8_0 ? \$209  : acc5;
   assign \$211  = $signed(\$210 ) + $signed(sum5_s1_0);
   assign \$212  = issue & last_t;
   assign \$213  = q_owed + \$212 ;
@@ -2992,7 +3016,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$220  = ~ \$219 ;
   assign \$221  = \$218  & \$220 ;
   assign \$222  = ~ \$221 ;
-  assign \$signature__en$362  = \$216  & \$222 ;
+  assign \$signature__en$366  = \$216  & \$222 ;
   always @(posedge clk)
     nf_t <= \$223 ;
   always @(posedge clk)
@@ -3193,10 +3217,20 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     xoff1_2 <= \$321 ;
   always @(posedge clk)
     w1_2 <= \$322 ;
-  always @(posedge clk)
-    xoff1_3 <= \$323 ;
-  always @(posedge clk)
-    w1_3 <= \$324 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$323  = \$21 ;
+    if (rst) begin
+      \$323  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$324  = rom1_read[31:24];
+    if (rst) begin
+      \$324  = 8'h00;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$325  = \$22 ;
@@ -4697,49 +4731,37 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = acc0;
-    if (v8) begin
-      \$539  = \$196 [23:0];
-    end
+    \$539  = v7;
     if (rst) begin
-      \$539  = 24'h000000;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = acc1;
-    if (v8) begin
-      \$540  = \$199 [23:0];
-    end
+    \$540  = first7;
     if (rst) begin
-      \$540  = 24'h000000;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = acc2;
-    if (v8) begin
-      \$541  = \$202 [23:0];
-    end
+    \$541  = last7;
     if (rst) begin
-      \$541  = 24'h000000;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = acc3;
-    if (v8) begin
-      \$542  = \$205 [23:0];
-    end
+    \$542  = nf7;
     if (rst) begin
-      \$542  = 24'h000000;
+      \$542  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = acc4;
-    if (v8) begin
-      \$543  = \$208 [23:0];
+    \$543  = acc0;
+    if (v8_0) begin
+      \$543  = \$196 [23:0];
     end
     if (rst) begin
       \$543  = 24'h000000;
@@ -4747,9 +4769,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = acc5;
-    if (v8) begin
-      \$544  = \$211 [23:0];
+    \$544  = acc1;
+    if (v8_0) begin
+      \$544  = \$199 [23:0];
     end
     if (rst) begin
       \$544  = 24'h000000;
@@ -4757,63 +4779,103 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = \$215 [3:0];
+    \$545  = acc2;
+    if (v8_0) begin
+      \$545  = \$202 [23:0];
+    end
     if (rst) begin
-      \$545  = 4'h0;
+      \$545  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = \$148 ;
+    \$546  = acc3;
+    if (v8_0) begin
+      \$546  = \$205 [23:0];
+    end
     if (rst) begin
-      \$546  = 1'h1;
+      \$546  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = q_wptr;
-    if (\$156 ) begin
-      \$547  = \$159 [3:0];
+    \$547  = acc4;
+    if (v8_0) begin
+      \$547  = \$208 [23:0];
     end
     if (rst) begin
-      \$547  = 4'h0;
+      \$547  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = q_rptr;
-    if (\$163 ) begin
-      \$548  = \$166 [3:0];
+    \$548  = acc5;
+    if (v8_0) begin
+      \$548  = \$211 [23:0];
     end
     if (rst) begin
-      \$548  = 4'h0;
+      \$548  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = \$180 [3:0];
+    \$549  = \$215 [3:0];
     if (rst) begin
       \$549  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = o__valid;
-    if (\$182 ) begin
-      \$550  = \$185 ;
+    \$550  = \$148 ;
+    if (rst) begin
+      \$550  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$551  = q_wptr;
+    if (\$156 ) begin
+      \$551  = \$159 [3:0];
     end
     if (rst) begin
-      \$550  = 1'h0;
+      \$551  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = o__payload;
-    if (\$182 ) begin
-      \$551  = \$187 ;
+    \$552  = q_rptr;
+    if (\$163 ) begin
+      \$552  = \$166 [3:0];
     end
     if (rst) begin
-      \$551  = 144'h000000000000000000000000000000000000;
+      \$552  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$553  = \$180 [3:0];
+    if (rst) begin
+      \$553  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$554  = o__valid;
+    if (\$182 ) begin
+      \$554  = \$185 ;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$555  = o__payload;
+    if (\$182 ) begin
+      \$555  = \$187 ;
+    end
+    if (rst) begin
+      \$555  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -5489,7 +5551,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$194  = 24'h00386c;
       3'h1:
@@ -5511,7 +5573,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$197  = 24'h001e1e;
       3'h1:
@@ -5533,7 +5595,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$200  = 24'hffea46;
       3'h1:
@@ -5555,7 +5617,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$203  = 24'h000d00;
       3'h1:
@@ -5577,7 +5639,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$206  = 24'h000b71;
       3'h1:
@@ -5599,7 +5661,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$209  = 24'hfff26c;
       3'h1:
@@ -6351,20 +6413,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
       \$322  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = \$21 ;
-    if (rst) begin
-      \$323  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = rom1_read[31:24];
-    if (rst) begin
-      \$324  = 8'h00;
-    end
-  end
   assign acc0_next = \$196 [23:0];
   assign acc1_next = \$199 [23:0];
   assign acc2_next = \$202 [23:0];
@@ -6376,14 +6424,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$357  = rom1_addr;
-  assign \port__addr$358  = rom2_addr;
-  assign \port__addr$359  = rom3_addr;
-  assign \port__addr$360  = rom4_addr;
-  assign \port__addr$361  = rom5_addr;
-  assign \$signature__addr$363  = q_wptr;
-  assign \$signature__data$364  = q_in;
-  assign \rport__addr$365  = q_rptr;
+  assign \port__addr$361  = rom1_addr;
+  assign \port__addr$362  = rom2_addr;
+  assign \port__addr$363  = rom3_addr;
+  assign \port__addr$364  = rom4_addr;
+  assign \port__addr$365  = rom5_addr;
+  assign \$signature__addr$367  = q_wptr;
+  assign \$signature__data$368  = q_in;
+  assign \rport__addr$369  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -11352,18 +11400,22 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$322 ;
   reg \$323 ;
   reg [2:0] \$324 ;
-  reg [22:0] \$325 ;
-  reg [22:0] \$326 ;
-  reg [22:0] \$327 ;
-  reg [22:0] \$328 ;
-  reg [3:0] \$329 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [2:0] \$328 ;
+  reg [22:0] \$329 ;
   wire [8:0] \$33 ;
-  reg \$330 ;
-  reg [3:0] \$331 ;
-  reg [3:0] \$332 ;
+  reg [22:0] \$330 ;
+  reg [22:0] \$331 ;
+  reg [22:0] \$332 ;
   reg [3:0] \$333 ;
   reg \$334 ;
-  reg [91:0] \$335 ;
+  reg [3:0] \$335 ;
+  reg [3:0] \$336 ;
+  reg [3:0] \$337 ;
+  reg \$338 ;
+  reg [91:0] \$339 ;
   wire [16:0] \$34 ;
   wire [16:0] \$35 ;
   wire [16:0] \$36 ;
@@ -11439,11 +11491,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$215 ;
+  wire [3:0] \$signature__addr$219 ;
   wire [47:0] \$signature__data ;
-  wire [91:0] \$signature__data$216 ;
+  wire [91:0] \$signature__data$220 ;
   wire \$signature__en ;
-  wire \$signature__en$214 ;
+  wire \$signature__en$218 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -11462,6 +11514,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -11486,6 +11540,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -11496,6 +11552,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf8 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf8_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [91:0] o__payload;
@@ -11513,10 +11571,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$212 ;
+  wire [5:0] \port__addr$216 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$213 ;
+  wire [5:0] \port__addr$217 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$34 ;
   wire [63:0] \port__data$43 ;
@@ -11593,9 +11651,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$217 ;
+  wire [3:0] \rport__addr$221 ;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$204 ;
+  wire [91:0] \rport__data$208 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -11621,6 +11679,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -11764,10 +11824,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[8] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$214 )
+    if (\$signature__en$218 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$204  = queue[q_rptr];
+  assign \rport__data$208  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -12095,7 +12155,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$114  = v8 & last8;
   assign \$115  = \$113  | \$114 ;
   assign \$116  = | q_stored;
-  assign \$117  = \$116  ? \rport__data$204  : q_in;
+  assign \$117  = \$116  ? \rport__data$208  : q_in;
   assign \$118  = ~ last_t;
   assign \$119  = q_room | \$118 ;
   assign i__ready = \$119  & reads_input_t;
@@ -12105,13 +12165,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$123  = i__valid | \$122 ;
   assign issue = \$121  & \$123 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$125  = first8 ? \$124  : acc0;
+  assign \$125  = first8_0 ? \$124  : acc0;
   assign \$126  = $signed(\$125 ) + $signed(sum0_s1_0);
-  assign \$128  = first8 ? \$127  : acc1;
+  assign \$128  = first8_0 ? \$127  : acc1;
   assign \$129  = $signed(\$128 ) + $signed(sum1_s1_0);
-  assign \$131  = first8 ? \$130  : acc2;
+  assign \$131  = first8_0 ? \$130  : acc2;
   assign \$132  = $signed(\$131 ) + $signed(sum2_s1_0);
-  assign \$134  = first8 ? \$133  : acc3;
+  assign \$134  = first8_0 ? \$133  : acc3;
   assign \$135  = $signed(\$134 ) + $signed(sum3_s1_0);
   assign \$136  = issue & last_t;
   assign \$137  = q_owed + \$136 ;
@@ -12124,7 +12184,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$144  = ~ \$143 ;
   assign \$145  = \$142  & \$144 ;
   assign \$146  = ~ \$145 ;
-  assign \$signature__en$214  = \$140  & \$146 ;
+  assign \$signature__en$218  = \$140  & \$146 ;
   always @(posedge clk)
     nf_t <= \$147 ;
   always @(posedge clk)
@@ -12482,27 +12542,35 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf8 <= \$324 ;
   always @(posedge clk)
-    acc0 <= \$325 ;
+    v8_0 <= \$325 ;
   always @(posedge clk)
-    acc1 <= \$326 ;
+    first8_0 <= \$326 ;
   always @(posedge clk)
-    acc2 <= \$327 ;
+    last8_0 <= \$327 ;
   always @(posedge clk)
-    acc3 <= \$328 ;
+    nf8_0 <= \$328 ;
   always @(posedge clk)
-    q_owed <= \$329 ;
+    acc0 <= \$329 ;
   always @(posedge clk)
-    q_room <= \$330 ;
+    acc1 <= \$330 ;
   always @(posedge clk)
-    q_wptr <= \$331 ;
+    acc2 <= \$331 ;
   always @(posedge clk)
-    q_rptr <= \$332 ;
+    acc3 <= \$332 ;
   always @(posedge clk)
-    q_stored <= \$333 ;
+    q_owed <= \$333 ;
   always @(posedge clk)
-    o__valid <= \$334 ;
+    q_room <= \$334 ;
   always @(posedge clk)
-    o__payload <= \$335 ;
+    q_wptr <= \$335 ;
+  always @(posedge clk)
+    q_rptr <= \$336 ;
+  always @(posedge clk)
+    q_stored <= \$337 ;
+  always @(posedge clk)
+    o__valid <= \$338 ;
+  always @(posedge clk)
+    o__payload <= \$339 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -13176,7 +13244,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$124  = 23'h000276;
       3'h1:
@@ -13198,7 +13266,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$127  = 23'h7ffd1b;
       3'h1:
@@ -13220,7 +13288,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$130  = 23'h7ff5f9;
       3'h1:
@@ -13242,7 +13310,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf8_0)
       3'h0:
           \$133  = 23'h7ff47a;
       3'h1:
@@ -14542,103 +14610,131 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = acc0;
-    if (v8) begin
-      \$325  = \$126 [22:0];
-    end
+    \$325  = v7;
     if (rst) begin
-      \$325  = 23'h000000;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = acc1;
-    if (v8) begin
-      \$326  = \$129 [22:0];
-    end
+    \$326  = first7;
     if (rst) begin
-      \$326  = 23'h000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = acc2;
-    if (v8) begin
-      \$327  = \$132 [22:0];
-    end
+    \$327  = last7;
     if (rst) begin
-      \$327  = 23'h000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = acc3;
-    if (v8) begin
-      \$328  = \$135 [22:0];
-    end
+    \$328  = nf7;
     if (rst) begin
-      \$328  = 23'h000000;
+      \$328  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = \$139 [3:0];
+    \$329  = acc0;
+    if (v8_0) begin
+      \$329  = \$126 [22:0];
+    end
     if (rst) begin
-      \$329  = 4'h0;
+      \$329  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = \$78 ;
+    \$330  = acc1;
+    if (v8_0) begin
+      \$330  = \$129 [22:0];
+    end
     if (rst) begin
-      \$330  = 1'h1;
+      \$330  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = q_wptr;
-    if (\$86 ) begin
-      \$331  = \$89 [3:0];
+    \$331  = acc2;
+    if (v8_0) begin
+      \$331  = \$132 [22:0];
     end
     if (rst) begin
-      \$331  = 4'h0;
+      \$331  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = q_rptr;
-    if (\$93 ) begin
-      \$332  = \$96 [3:0];
+    \$332  = acc3;
+    if (v8_0) begin
+      \$332  = \$135 [22:0];
     end
     if (rst) begin
-      \$332  = 4'h0;
+      \$332  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = \$110 [3:0];
+    \$333  = \$139 [3:0];
     if (rst) begin
       \$333  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = o__valid;
-    if (\$112 ) begin
-      \$334  = \$115 ;
-    end
+    \$334  = \$78 ;
     if (rst) begin
-      \$334  = 1'h0;
+      \$334  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = o__payload;
-    if (\$112 ) begin
-      \$335  = \$117 ;
+    \$335  = q_wptr;
+    if (\$86 ) begin
+      \$335  = \$89 [3:0];
     end
     if (rst) begin
-      \$335  = 92'h00000000000000000000000;
+      \$335  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$336  = q_rptr;
+    if (\$93 ) begin
+      \$336  = \$96 [3:0];
+    end
+    if (rst) begin
+      \$336  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$337  = \$110 [3:0];
+    if (rst) begin
+      \$337  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$338  = o__valid;
+    if (\$112 ) begin
+      \$338  = \$115 ;
+    end
+    if (rst) begin
+      \$338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$339  = o__payload;
+    if (\$112 ) begin
+      \$339  = \$117 ;
+    end
+    if (rst) begin
+      \$339  = 92'h00000000000000000000000;
     end
   end
   assign acc0_next = \$126 [22:0];
@@ -14650,11 +14746,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$212  = rom1_addr;
-  assign \port__addr$213  = rom2_addr;
-  assign \$signature__addr$215  = q_wptr;
-  assign \$signature__data$216  = q_in;
-  assign \rport__addr$217  = q_rptr;
+  assign \port__addr$216  = rom1_addr;
+  assign \port__addr$217  = rom2_addr;
+  assign \$signature__addr$219  = q_wptr;
+  assign \$signature__data$220  = q_in;
+  assign \rport__addr$221  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -17728,15 +17824,19 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$143 ;
   reg \$144 ;
   reg [3:0] \$145 ;
-  reg [22:0] \$146 ;
-  reg [3:0] \$147 ;
+  reg \$146 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [2:0] \$149 ;
+  reg [3:0] \$149 ;
   wire [16:0] \$15 ;
-  reg [2:0] \$150 ;
+  reg [22:0] \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [22:0] \$153 ;
+  reg [2:0] \$153 ;
+  reg [2:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg \$156 ;
+  reg [22:0] \$157 ;
   wire [16:0] \$16 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
@@ -17832,11 +17932,11 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$92 ;
+  wire [2:0] \$signature__addr$96 ;
   wire [31:0] \$signature__data ;
-  wire [22:0] \$signature__data$93 ;
+  wire [22:0] \$signature__data$97 ;
   wire \$signature__en ;
-  wire \$signature__en$91 ;
+  wire \$signature__en$95 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
@@ -17848,6 +17948,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -17869,6 +17971,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -17878,6 +17982,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
@@ -17915,9 +18021,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$94 ;
+  wire [2:0] \rport__addr$98 ;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$83 ;
+  wire [22:0] \rport__data$87 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -17931,6 +18037,8 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -17985,10 +18093,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$91 )
+    if (\$signature__en$95 )
       queue[q_wptr] <= \$69 [22:0];
   end
-  assign \rport__data$83  = queue[q_rptr];
+  assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [79:0];
   initial begin
     rom0[0] = 32'd1596952086;
@@ -18131,7 +18239,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$57  = v7 & last7;
   assign \$58  = \$56  | \$57 ;
   assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$83  : \$69 [22:0];
+  assign \$60  = \$59  ? \rport__data$87  : \$69 [22:0];
   assign \$61  = ~ last_t;
   assign \$62  = q_room | \$61 ;
   assign i__ready = \$62  & reads_input_t;
@@ -18141,7 +18249,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$66  = i__valid | \$65 ;
   assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7 ? \$67  : acc0;
+  assign \$68  = first7_0 ? \$67  : acc0;
   assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
   assign \$70  = issue & last_t;
   assign \$71  = q_owed + \$70 ;
@@ -18154,7 +18262,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$78  = ~ \$77 ;
   assign \$79  = \$76  & \$78 ;
   assign \$80  = ~ \$79 ;
-  assign \$signature__en$91  = \$74  & \$80 ;
+  assign \$signature__en$95  = \$74  & \$80 ;
   always @(posedge clk)
     nf_t <= \$81 ;
   always @(posedge clk)
@@ -18286,21 +18394,29 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    v7_0 <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$147 ;
+    first7_0 <= \$147 ;
   always @(posedge clk)
-    q_room <= \$148 ;
+    last7_0 <= \$148 ;
   always @(posedge clk)
-    q_wptr <= \$149 ;
+    nf7_0 <= \$149 ;
   always @(posedge clk)
-    q_rptr <= \$150 ;
+    acc0 <= \$150 ;
   always @(posedge clk)
-    q_stored <= \$151 ;
+    q_owed <= \$151 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_room <= \$152 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_wptr <= \$153 ;
+  always @(posedge clk)
+    q_rptr <= \$154 ;
+  always @(posedge clk)
+    q_stored <= \$155 ;
+  always @(posedge clk)
+    o__valid <= \$156 ;
+  always @(posedge clk)
+    o__payload <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1  = 4'h0;
@@ -19134,7 +19250,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$67  = 23'h000000;
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$67  = 23'h0005c0;
       4'h1:
@@ -19647,73 +19763,101 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = acc0;
-    if (v7) begin
-      \$146  = \$69 [22:0];
-    end
+    \$146  = v6;
     if (rst) begin
-      \$146  = 23'h000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = \$73 [3:0];
+    \$147  = first6;
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = \$21 ;
+    \$148  = last6;
     if (rst) begin
-      \$148  = 1'h1;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = q_wptr;
-    if (\$29 ) begin
-      \$149  = \$32 [2:0];
-    end
+    \$149  = nf6;
     if (rst) begin
-      \$149  = 3'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = q_rptr;
-    if (\$36 ) begin
-      \$150  = \$39 [2:0];
+    \$150  = acc0;
+    if (v7_0) begin
+      \$150  = \$69 [22:0];
     end
     if (rst) begin
-      \$150  = 3'h0;
+      \$150  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = \$53 [3:0];
+    \$151  = \$73 [3:0];
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = o__valid;
-    if (\$55 ) begin
-      \$152  = \$58 ;
-    end
+    \$152  = \$21 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = o__payload;
-    if (\$55 ) begin
-      \$153  = \$60 ;
+    \$153  = q_wptr;
+    if (\$29 ) begin
+      \$153  = \$32 [2:0];
     end
     if (rst) begin
-      \$153  = 23'h000000;
+      \$153  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$154  = q_rptr;
+    if (\$36 ) begin
+      \$154  = \$39 [2:0];
+    end
+    if (rst) begin
+      \$154  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$155  = \$53 [3:0];
+    if (rst) begin
+      \$155  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$156  = o__valid;
+    if (\$55 ) begin
+      \$156  = \$58 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$157  = o__payload;
+    if (\$55 ) begin
+      \$157  = \$60 ;
+    end
+    if (rst) begin
+      \$157  = 23'h000000;
     end
   end
   assign acc0_next = \$69 [22:0];
@@ -19723,9 +19867,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$92  = q_wptr;
-  assign \$signature__data$93  = \$69 [22:0];
-  assign \rport__addr$94  = q_rptr;
+  assign \$signature__addr$96  = q_wptr;
+  assign \$signature__data$97  = \$69 [22:0];
+  assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

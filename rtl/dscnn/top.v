@@ -3293,18 +3293,22 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [16:0] \$15 ;
   reg \$150 ;
   reg [1:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg [20:0] \$153 ;
-  reg [20:0] \$154 ;
-  reg [20:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg [2:0] \$158 ;
-  reg [2:0] \$159 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [1:0] \$155 ;
+  reg [20:0] \$156 ;
+  reg [20:0] \$157 ;
+  reg [20:0] \$158 ;
+  reg [20:0] \$159 ;
   wire [16:0] \$16 ;
   reg [3:0] \$160 ;
   reg \$161 ;
-  reg [83:0] \$162 ;
+  reg [2:0] \$162 ;
+  reg [2:0] \$163 ;
+  reg [3:0] \$164 ;
+  reg \$165 ;
+  reg [83:0] \$166 ;
   wire [16:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -3399,11 +3403,11 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$98 ;
+  wire [2:0] \$signature__addr$102 ;
   wire [7:0] \$signature__data ;
-  wire [83:0] \$signature__data$99 ;
+  wire [83:0] \$signature__data$103 ;
   wire \$signature__en ;
-  wire \$signature__en$97 ;
+  wire \$signature__en$101 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -3421,6 +3425,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -3439,6 +3445,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -3448,6 +3456,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
+  (* keep = 32'd1 *)
+  reg [1:0] nf7_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [83:0] o__payload;
@@ -3491,9 +3501,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$100 ;
+  wire [2:0] \rport__addr$104 ;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$89 ;
+  wire [83:0] \rport__data$93 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -3510,6 +3520,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -3559,10 +3571,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$97 )
+    if (\$signature__en$101 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$89  = queue[q_rptr];
+  assign \rport__data$93  = queue[q_rptr];
   reg [31:0] rom0 [35:0];
   initial begin
     rom0[0] = 32'd2602635780;
@@ -3658,7 +3670,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$54  = v7 & last7;
   assign \$55  = \$53  | \$54 ;
   assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$89  : q_in;
+  assign \$57  = \$56  ? \rport__data$93  : q_in;
   assign \$58  = ~ last_t;
   assign \$59  = q_room | \$58 ;
   assign i__ready = \$59  & reads_input_t;
@@ -3668,13 +3680,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$63  = i__valid | \$62 ;
   assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7 ? \$64  : acc0;
+  assign \$65  = first7_0 ? \$64  : acc0;
   assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7 ? \$67  : acc1;
+  assign \$68  = first7_0 ? \$67  : acc1;
   assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7 ? \$70  : acc2;
+  assign \$71  = first7_0 ? \$70  : acc2;
   assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7 ? \$73  : acc3;
+  assign \$74  = first7_0 ? \$73  : acc3;
   assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
   assign \$76  = issue & last_t;
   assign \$77  = q_owed + \$76 ;
@@ -3687,7 +3699,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$84  = ~ \$83 ;
   assign \$85  = \$82  & \$84 ;
   assign \$86  = ~ \$85 ;
-  assign \$signature__en$97  = \$80  & \$86 ;
+  assign \$signature__en$101  = \$80  & \$86 ;
   always @(posedge clk)
     nf_t <= \$87 ;
   always @(posedge clk)
@@ -3819,27 +3831,35 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$151 ;
   always @(posedge clk)
-    acc0 <= \$152 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    acc1 <= \$153 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    acc2 <= \$154 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    acc3 <= \$155 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    q_owed <= \$156 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_room <= \$157 ;
+    acc1 <= \$157 ;
   always @(posedge clk)
-    q_wptr <= \$158 ;
+    acc2 <= \$158 ;
   always @(posedge clk)
-    q_rptr <= \$159 ;
+    acc3 <= \$159 ;
   always @(posedge clk)
-    q_stored <= \$160 ;
+    q_owed <= \$160 ;
   always @(posedge clk)
-    o__valid <= \$161 ;
+    q_room <= \$161 ;
   always @(posedge clk)
-    o__payload <= \$162 ;
+    q_wptr <= \$162 ;
+  always @(posedge clk)
+    q_rptr <= \$163 ;
+  always @(posedge clk)
+    q_stored <= \$164 ;
+  always @(posedge clk)
+    o__valid <= \$165 ;
+  always @(posedge clk)
+    o__payload <= \$166 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1  = 2'h0;
@@ -4233,7 +4253,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$64  = 21'h1fd89c;
       2'h1:
@@ -4247,7 +4267,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$67  = 21'h003fda;
       2'h1:
@@ -4261,7 +4281,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$70  = 21'h1fc78c;
       2'h1:
@@ -4275,7 +4295,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$73  = 21'h00ba76;
       2'h1:
@@ -4776,103 +4796,131 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$152  = acc0;
-    if (v7) begin
-      \$152  = \$66 [20:0];
-    end
+    \$152  = v6;
     if (rst) begin
-      \$152  = 21'h000000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$153  = acc1;
-    if (v7) begin
-      \$153  = \$69 [20:0];
-    end
+    \$153  = first6;
     if (rst) begin
-      \$153  = 21'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$154  = acc2;
-    if (v7) begin
-      \$154  = \$72 [20:0];
-    end
+    \$154  = last6;
     if (rst) begin
-      \$154  = 21'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$155  = acc3;
-    if (v7) begin
-      \$155  = \$75 [20:0];
-    end
+    \$155  = nf6;
     if (rst) begin
-      \$155  = 21'h000000;
+      \$155  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$156  = \$79 [3:0];
+    \$156  = acc0;
+    if (v7_0) begin
+      \$156  = \$66 [20:0];
+    end
     if (rst) begin
-      \$156  = 4'h0;
+      \$156  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$157  = \$18 ;
+    \$157  = acc1;
+    if (v7_0) begin
+      \$157  = \$69 [20:0];
+    end
     if (rst) begin
-      \$157  = 1'h1;
+      \$157  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$158  = q_wptr;
-    if (\$26 ) begin
-      \$158  = \$29 [2:0];
+    \$158  = acc2;
+    if (v7_0) begin
+      \$158  = \$72 [20:0];
     end
     if (rst) begin
-      \$158  = 3'h0;
+      \$158  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$159  = q_rptr;
-    if (\$33 ) begin
-      \$159  = \$36 [2:0];
+    \$159  = acc3;
+    if (v7_0) begin
+      \$159  = \$75 [20:0];
     end
     if (rst) begin
-      \$159  = 3'h0;
+      \$159  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$160  = \$50 [3:0];
+    \$160  = \$79 [3:0];
     if (rst) begin
       \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$161  = o__valid;
-    if (\$52 ) begin
-      \$161  = \$55 ;
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$162  = o__payload;
-    if (\$52 ) begin
-      \$162  = \$57 ;
+    \$162  = q_wptr;
+    if (\$26 ) begin
+      \$162  = \$29 [2:0];
     end
     if (rst) begin
-      \$162  = 84'h000000000000000000000;
+      \$162  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$163  = q_rptr;
+    if (\$33 ) begin
+      \$163  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$163  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$164  = \$50 [3:0];
+    if (rst) begin
+      \$164  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$165  = o__valid;
+    if (\$52 ) begin
+      \$165  = \$55 ;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$166  = o__payload;
+    if (\$52 ) begin
+      \$166  = \$57 ;
+    end
+    if (rst) begin
+      \$166  = 84'h000000000000000000000;
     end
   end
   assign acc0_next = \$66 [20:0];
@@ -4884,9 +4932,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$98  = q_wptr;
-  assign \$signature__data$99  = q_in;
-  assign \rport__addr$100  = q_rptr;
+  assign \$signature__addr$102  = q_wptr;
+  assign \$signature__data$103  = q_in;
+  assign \rport__addr$104  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -9180,18 +9228,22 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$152 ;
   reg \$153 ;
   reg [1:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg [24:0] \$157 ;
-  reg [24:0] \$158 ;
-  reg [3:0] \$159 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg [1:0] \$158 ;
+  reg [24:0] \$159 ;
   wire [16:0] \$16 ;
-  reg \$160 ;
-  reg [2:0] \$161 ;
-  reg [2:0] \$162 ;
+  reg [24:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [24:0] \$162 ;
   reg [3:0] \$163 ;
   reg \$164 ;
-  reg [99:0] \$165 ;
+  reg [2:0] \$165 ;
+  reg [2:0] \$166 ;
+  reg [3:0] \$167 ;
+  reg \$168 ;
+  reg [99:0] \$169 ;
   wire [16:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -9286,11 +9338,11 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 6'h00 *)
   wire [5:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$101 ;
+  wire [2:0] \$signature__addr$105 ;
   wire [31:0] \$signature__data ;
-  wire [99:0] \$signature__data$102 ;
+  wire [99:0] \$signature__data$106 ;
   wire \$signature__en ;
-  wire \$signature__en$100 ;
+  wire \$signature__en$104 ;
   reg [24:0] acc0 = 25'h0000000;
   wire [24:0] acc0_next;
   reg [24:0] acc1 = 25'h0000000;
@@ -9308,6 +9360,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -9329,6 +9383,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -9338,6 +9394,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
+  (* keep = 32'd1 *)
+  reg [1:0] nf7_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [99:0] o__payload;
@@ -9381,9 +9439,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 6'h00 *)
   wire [5:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$103 ;
+  wire [2:0] \rport__addr$107 ;
   wire [31:0] rport__data;
-  wire [99:0] \rport__data$92 ;
+  wire [99:0] \rport__data$96 ;
   input rst;
   wire rst;
   reg [5:0] sf_t = 6'h00;
@@ -9400,6 +9458,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
@@ -9482,10 +9542,10 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 100'h0000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$100 )
+    if (\$signature__en$104 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$92  = queue[q_rptr];
+  assign \rport__data$96  = queue[q_rptr];
   reg [31:0] rom0 [62:0];
   initial begin
     rom0[0] = 32'd537100254;
@@ -9608,7 +9668,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$54  = v7 & last7;
   assign \$55  = \$53  | \$54 ;
   assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$92  : q_in;
+  assign \$57  = \$56  ? \rport__data$96  : q_in;
   assign \$58  = ~ last_t;
   assign \$59  = q_room | \$58 ;
   assign i__ready = \$59  & reads_input_t;
@@ -9618,13 +9678,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$63  = i__valid | \$62 ;
   assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7 ? \$64  : acc0;
+  assign \$65  = first7_0 ? \$64  : acc0;
   assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7 ? \$67  : acc1;
+  assign \$68  = first7_0 ? \$67  : acc1;
   assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7 ? \$70  : acc2;
+  assign \$71  = first7_0 ? \$70  : acc2;
   assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7 ? \$73  : acc3;
+  assign \$74  = first7_0 ? \$73  : acc3;
   assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
   assign \$76  = issue & last_t;
   assign \$77  = q_owed + \$76 ;
@@ -9637,7 +9697,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$84  = ~ \$83 ;
   assign \$85  = \$82  & \$84 ;
   assign \$86  = ~ \$85 ;
-  assign \$signature__en$100  = \$80  & \$86 ;
+  assign \$signature__en$104  = \$80  & \$86 ;
   always @(posedge clk)
     nf_t <= \$87 ;
   always @(posedge clk)
@@ -9775,27 +9835,35 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$154 ;
   always @(posedge clk)
-    acc0 <= \$155 ;
+    v7_0 <= \$155 ;
   always @(posedge clk)
-    acc1 <= \$156 ;
+    first7_0 <= \$156 ;
   always @(posedge clk)
-    acc2 <= \$157 ;
+    last7_0 <= \$157 ;
   always @(posedge clk)
-    acc3 <= \$158 ;
+    nf7_0 <= \$158 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    acc0 <= \$159 ;
   always @(posedge clk)
-    q_room <= \$160 ;
+    acc1 <= \$160 ;
   always @(posedge clk)
-    q_wptr <= \$161 ;
+    acc2 <= \$161 ;
   always @(posedge clk)
-    q_rptr <= \$162 ;
+    acc3 <= \$162 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_owed <= \$163 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    q_room <= \$164 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    q_wptr <= \$165 ;
+  always @(posedge clk)
+    q_rptr <= \$166 ;
+  always @(posedge clk)
+    q_stored <= \$167 ;
+  always @(posedge clk)
+    o__valid <= \$168 ;
+  always @(posedge clk)
+    o__payload <= \$169 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$1  = 2'h0;
@@ -10459,7 +10527,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$64  = 25'h000159f;
       2'h1:
@@ -10473,7 +10541,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$67  = 25'h00008b0;
       2'h1:
@@ -10487,7 +10555,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$70  = 25'h1fff9da;
       2'h1:
@@ -10501,7 +10569,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$73  = 25'h1ffddbe;
       2'h1:
@@ -11023,103 +11091,131 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$155  = acc0;
-    if (v7) begin
-      \$155  = \$66 [24:0];
-    end
+    \$155  = v6;
     if (rst) begin
-      \$155  = 25'h0000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$156  = acc1;
-    if (v7) begin
-      \$156  = \$69 [24:0];
-    end
+    \$156  = first6;
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$157  = acc2;
-    if (v7) begin
-      \$157  = \$72 [24:0];
-    end
+    \$157  = last6;
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$158  = acc3;
-    if (v7) begin
-      \$158  = \$75 [24:0];
-    end
+    \$158  = nf6;
     if (rst) begin
-      \$158  = 25'h0000000;
+      \$158  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$159  = \$79 [3:0];
+    \$159  = acc0;
+    if (v7_0) begin
+      \$159  = \$66 [24:0];
+    end
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$160  = \$18 ;
+    \$160  = acc1;
+    if (v7_0) begin
+      \$160  = \$69 [24:0];
+    end
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$161  = q_wptr;
-    if (\$26 ) begin
-      \$161  = \$29 [2:0];
+    \$161  = acc2;
+    if (v7_0) begin
+      \$161  = \$72 [24:0];
     end
     if (rst) begin
-      \$161  = 3'h0;
+      \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$162  = q_rptr;
-    if (\$33 ) begin
-      \$162  = \$36 [2:0];
+    \$162  = acc3;
+    if (v7_0) begin
+      \$162  = \$75 [24:0];
     end
     if (rst) begin
-      \$162  = 3'h0;
+      \$162  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$163  = \$50 [3:0];
+    \$163  = \$79 [3:0];
     if (rst) begin
       \$163  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$164  = o__valid;
-    if (\$52 ) begin
-      \$164  = \$55 ;
-    end
+    \$164  = \$18 ;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$165  = o__payload;
-    if (\$52 ) begin
-      \$165  = \$57 ;
+    \$165  = q_wptr;
+    if (\$26 ) begin
+      \$165  = \$29 [2:0];
     end
     if (rst) begin
-      \$165  = 100'h0000000000000000000000000;
+      \$165  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$166  = q_rptr;
+    if (\$33 ) begin
+      \$166  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$166  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$167  = \$50 [3:0];
+    if (rst) begin
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$168  = o__valid;
+    if (\$52 ) begin
+      \$168  = \$55 ;
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$169  = o__payload;
+    if (\$52 ) begin
+      \$169  = \$57 ;
+    end
+    if (rst) begin
+      \$169  = 100'h0000000000000000000000000;
     end
   end
   assign acc0_next = \$66 [24:0];
@@ -11131,9 +11227,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$101  = q_wptr;
-  assign \$signature__data$102  = q_in;
-  assign \rport__addr$103  = q_rptr;
+  assign \$signature__addr$105  = q_wptr;
+  assign \$signature__data$106  = q_in;
+  assign \rport__addr$107  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -13931,18 +14027,22 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$242 ;
   reg \$243 ;
   reg [2:0] \$244 ;
-  reg [21:0] \$245 ;
-  reg [21:0] \$246 ;
-  reg [21:0] \$247 ;
-  reg [21:0] \$248 ;
-  reg [3:0] \$249 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [2:0] \$248 ;
+  reg [21:0] \$249 ;
   wire [8:0] \$25 ;
-  reg \$250 ;
-  reg [2:0] \$251 ;
-  reg [2:0] \$252 ;
+  reg [21:0] \$250 ;
+  reg [21:0] \$251 ;
+  reg [21:0] \$252 ;
   reg [3:0] \$253 ;
   reg \$254 ;
-  reg [87:0] \$255 ;
+  reg [2:0] \$255 ;
+  reg [2:0] \$256 ;
+  reg [3:0] \$257 ;
+  reg \$258 ;
+  reg [87:0] \$259 ;
   wire [16:0] \$26 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
@@ -14027,11 +14127,11 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$157 ;
+  wire [2:0] \$signature__addr$161 ;
   wire [31:0] \$signature__data ;
-  wire [87:0] \$signature__data$158 ;
+  wire [87:0] \$signature__data$162 ;
   wire \$signature__en ;
-  wire \$signature__en$156 ;
+  wire \$signature__en$160 ;
   reg [21:0] acc0 = 22'h000000;
   wire [21:0] acc0_next;
   reg [21:0] acc1 = 22'h000000;
@@ -14049,6 +14149,8 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -14070,6 +14172,8 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -14079,6 +14183,8 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf7_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [87:0] o__payload;
@@ -14096,7 +14202,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$155 ;
+  wire [4:0] \port__addr$159 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$32 ;
   reg [16:0] prod0_0 = 17'h00000;
@@ -14153,9 +14259,9 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   (* init = 2'h0 *)
   wire [1:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$159 ;
+  wire [2:0] \rport__addr$163 ;
   wire [31:0] rport__data;
-  wire [87:0] \rport__data$147 ;
+  wire [87:0] \rport__data$151 ;
   input rst;
   wire rst;
   reg [1:0] sf_t = 2'h0;
@@ -14172,6 +14278,8 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -14266,10 +14374,10 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     queue[7] = 88'h0000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$156 )
+    if (\$signature__en$160 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$147  = queue[q_rptr];
+  assign \rport__data$151  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h0f07cd16f48172b6;
@@ -14437,7 +14545,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$90  = v7 & last7;
   assign \$91  = \$89  | \$90 ;
   assign \$92  = | q_stored;
-  assign \$93  = \$92  ? \rport__data$147  : q_in;
+  assign \$93  = \$92  ? \rport__data$151  : q_in;
   assign \$94  = ~ last_t;
   assign \$95  = q_room | \$94 ;
   assign i__ready = \$95  & reads_input_t;
@@ -14447,13 +14555,13 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$99  = i__valid | \$98 ;
   assign issue = \$97  & \$99 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$101  = first7 ? \$100  : acc0;
+  assign \$101  = first7_0 ? \$100  : acc0;
   assign \$102  = $signed(\$101 ) + $signed(sum0_s0_0);
-  assign \$104  = first7 ? \$103  : acc1;
+  assign \$104  = first7_0 ? \$103  : acc1;
   assign \$105  = $signed(\$104 ) + $signed(sum1_s0_0);
-  assign \$107  = first7 ? \$106  : acc2;
+  assign \$107  = first7_0 ? \$106  : acc2;
   assign \$108  = $signed(\$107 ) + $signed(sum2_s0_0);
-  assign \$110  = first7 ? \$109  : acc3;
+  assign \$110  = first7_0 ? \$109  : acc3;
   assign \$111  = $signed(\$110 ) + $signed(sum3_s0_0);
   assign \$112  = issue & last_t;
   assign \$113  = q_owed + \$112 ;
@@ -14466,7 +14574,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$120  = ~ \$119 ;
   assign \$121  = \$118  & \$120 ;
   assign \$122  = ~ \$121 ;
-  assign \$signature__en$156  = \$116  & \$122 ;
+  assign \$signature__en$160  = \$116  & \$122 ;
   always @(posedge clk)
     nf_t <= \$123 ;
   always @(posedge clk)
@@ -14712,27 +14820,35 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @(posedge clk)
     nf7 <= \$244 ;
   always @(posedge clk)
-    acc0 <= \$245 ;
+    v7_0 <= \$245 ;
   always @(posedge clk)
-    acc1 <= \$246 ;
+    first7_0 <= \$246 ;
   always @(posedge clk)
-    acc2 <= \$247 ;
+    last7_0 <= \$247 ;
   always @(posedge clk)
-    acc3 <= \$248 ;
+    nf7_0 <= \$248 ;
   always @(posedge clk)
-    q_owed <= \$249 ;
+    acc0 <= \$249 ;
   always @(posedge clk)
-    q_room <= \$250 ;
+    acc1 <= \$250 ;
   always @(posedge clk)
-    q_wptr <= \$251 ;
+    acc2 <= \$251 ;
   always @(posedge clk)
-    q_rptr <= \$252 ;
+    acc3 <= \$252 ;
   always @(posedge clk)
-    q_stored <= \$253 ;
+    q_owed <= \$253 ;
   always @(posedge clk)
-    o__valid <= \$254 ;
+    q_room <= \$254 ;
   always @(posedge clk)
-    o__payload <= \$255 ;
+    q_wptr <= \$255 ;
+  always @(posedge clk)
+    q_rptr <= \$256 ;
+  always @(posedge clk)
+    q_stored <= \$257 ;
+  always @(posedge clk)
+    o__valid <= \$258 ;
+  always @(posedge clk)
+    o__payload <= \$259 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -15086,7 +15202,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$100  = 22'h001205;
       3'h1:
@@ -15108,7 +15224,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$103  = 22'h000936;
       3'h1:
@@ -15130,7 +15246,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$106  = 22'h004126;
       3'h1:
@@ -15152,7 +15268,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$109  = 22'h0005ae;
       3'h1:
@@ -16060,103 +16176,131 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$245  = acc0;
-    if (v7) begin
-      \$245  = \$102 [21:0];
-    end
+    \$245  = v6;
     if (rst) begin
-      \$245  = 22'h000000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$246  = acc1;
-    if (v7) begin
-      \$246  = \$105 [21:0];
-    end
+    \$246  = first6;
     if (rst) begin
-      \$246  = 22'h000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$247  = acc2;
-    if (v7) begin
-      \$247  = \$108 [21:0];
-    end
+    \$247  = last6;
     if (rst) begin
-      \$247  = 22'h000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$248  = acc3;
-    if (v7) begin
-      \$248  = \$111 [21:0];
-    end
+    \$248  = nf6;
     if (rst) begin
-      \$248  = 22'h000000;
+      \$248  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$249  = \$115 [3:0];
+    \$249  = acc0;
+    if (v7_0) begin
+      \$249  = \$102 [21:0];
+    end
     if (rst) begin
-      \$249  = 4'h0;
+      \$249  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$250  = \$54 ;
+    \$250  = acc1;
+    if (v7_0) begin
+      \$250  = \$105 [21:0];
+    end
     if (rst) begin
-      \$250  = 1'h1;
+      \$250  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$251  = q_wptr;
-    if (\$62 ) begin
-      \$251  = \$65 [2:0];
+    \$251  = acc2;
+    if (v7_0) begin
+      \$251  = \$108 [21:0];
     end
     if (rst) begin
-      \$251  = 3'h0;
+      \$251  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$252  = q_rptr;
-    if (\$69 ) begin
-      \$252  = \$72 [2:0];
+    \$252  = acc3;
+    if (v7_0) begin
+      \$252  = \$111 [21:0];
     end
     if (rst) begin
-      \$252  = 3'h0;
+      \$252  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$253  = \$86 [3:0];
+    \$253  = \$115 [3:0];
     if (rst) begin
       \$253  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$254  = o__valid;
-    if (\$88 ) begin
-      \$254  = \$91 ;
-    end
+    \$254  = \$54 ;
     if (rst) begin
-      \$254  = 1'h0;
+      \$254  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$255  = o__payload;
-    if (\$88 ) begin
-      \$255  = \$93 ;
+    \$255  = q_wptr;
+    if (\$62 ) begin
+      \$255  = \$65 [2:0];
     end
     if (rst) begin
-      \$255  = 88'h0000000000000000000000;
+      \$255  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$256  = q_rptr;
+    if (\$69 ) begin
+      \$256  = \$72 [2:0];
+    end
+    if (rst) begin
+      \$256  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$257  = \$86 [3:0];
+    if (rst) begin
+      \$257  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$258  = o__valid;
+    if (\$88 ) begin
+      \$258  = \$91 ;
+    end
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$259  = o__payload;
+    if (\$88 ) begin
+      \$259  = \$93 ;
+    end
+    if (rst) begin
+      \$259  = 88'h0000000000000000000000;
     end
   end
   assign acc0_next = \$102 [21:0];
@@ -16168,10 +16312,10 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$155  = rom1_addr;
-  assign \$signature__addr$157  = q_wptr;
-  assign \$signature__data$158  = q_in;
-  assign \rport__addr$159  = q_rptr;
+  assign \port__addr$159  = rom1_addr;
+  assign \$signature__addr$161  = q_wptr;
+  assign \$signature__data$162  = q_in;
+  assign \rport__addr$163  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -23843,17 +23987,21 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$146 ;
   reg \$147 ;
   reg [3:0] \$148 ;
-  reg [25:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg [25:0] \$150 ;
-  reg [3:0] \$151 ;
-  reg \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [3:0] \$152 ;
+  reg [25:0] \$153 ;
+  reg [25:0] \$154 ;
   reg [3:0] \$155 ;
   reg \$156 ;
-  reg [51:0] \$157 ;
+  reg [2:0] \$157 ;
+  reg [2:0] \$158 ;
+  reg [3:0] \$159 ;
   wire [16:0] \$16 ;
+  reg \$160 ;
+  reg [51:0] \$161 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -23948,11 +24096,11 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$95 ;
+  wire [2:0] \$signature__addr$99 ;
   wire [31:0] \$signature__data ;
-  wire [51:0] \$signature__data$96 ;
+  wire [51:0] \$signature__data$100 ;
   wire \$signature__en ;
-  wire \$signature__en$94 ;
+  wire \$signature__en$98 ;
   reg [25:0] acc0 = 26'h0000000;
   wire [25:0] acc0_next;
   reg [25:0] acc1 = 26'h0000000;
@@ -23966,6 +24114,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -23987,6 +24137,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -23996,6 +24148,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [51:0] o__payload;
@@ -24035,9 +24189,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$97 ;
+  wire [2:0] \rport__addr$101 ;
   wire [31:0] rport__data;
-  wire [51:0] \rport__data$86 ;
+  wire [51:0] \rport__data$90 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -24052,6 +24206,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
@@ -24170,10 +24326,10 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 52'h0000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$94 )
+    if (\$signature__en$98 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$86  = queue[q_rptr];
+  assign \rport__data$90  = queue[q_rptr];
   reg [31:0] rom0 [206:0];
   initial begin
     rom0[0] = 32'd1048648;
@@ -24442,7 +24598,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$56  = v7 & last7;
   assign \$57  = \$55  | \$56 ;
   assign \$58  = | q_stored;
-  assign \$59  = \$58  ? \rport__data$86  : q_in;
+  assign \$59  = \$58  ? \rport__data$90  : q_in;
   assign \$60  = ~ last_t;
   assign \$61  = q_room | \$60 ;
   assign i__ready = \$61  & reads_input_t;
@@ -24452,9 +24608,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$65  = i__valid | \$64 ;
   assign issue = \$63  & \$65 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$67  = first7 ? \$66  : acc0;
+  assign \$67  = first7_0 ? \$66  : acc0;
   assign \$68  = $signed(\$67 ) + $signed(sum0_s0_0);
-  assign \$70  = first7 ? \$69  : acc1;
+  assign \$70  = first7_0 ? \$69  : acc1;
   assign \$71  = $signed(\$70 ) + $signed(sum1_s0_0);
   assign \$72  = issue & last_t;
   assign \$73  = q_owed + \$72 ;
@@ -24467,7 +24623,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$80  = ~ \$79 ;
   assign \$81  = \$78  & \$80 ;
   assign \$82  = ~ \$81 ;
-  assign \$signature__en$94  = \$76  & \$82 ;
+  assign \$signature__en$98  = \$76  & \$82 ;
   always @(posedge clk)
     nf_t <= \$83 ;
   always @(posedge clk)
@@ -24601,23 +24757,31 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$148 ;
   always @(posedge clk)
-    acc0 <= \$149 ;
+    v7_0 <= \$149 ;
   always @(posedge clk)
-    acc1 <= \$150 ;
+    first7_0 <= \$150 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    last7_0 <= \$151 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    nf7_0 <= \$152 ;
   always @(posedge clk)
-    q_wptr <= \$153 ;
+    acc0 <= \$153 ;
   always @(posedge clk)
-    q_rptr <= \$154 ;
+    acc1 <= \$154 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    q_owed <= \$155 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    q_room <= \$156 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    q_wptr <= \$157 ;
+  always @(posedge clk)
+    q_rptr <= \$158 ;
+  always @(posedge clk)
+    q_stored <= \$159 ;
+  always @(posedge clk)
+    o__valid <= \$160 ;
+  always @(posedge clk)
+    o__payload <= \$161 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$1  = 4'h0;
@@ -26721,7 +26885,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$66  = 26'h3fff61e;
       4'h1:
@@ -26759,7 +26923,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$69  = 26'h3ffeb0e;
       4'h1:
@@ -27291,83 +27455,111 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$149  = acc0;
-    if (v7) begin
-      \$149  = \$68 [25:0];
-    end
+    \$149  = v6;
     if (rst) begin
-      \$149  = 26'h0000000;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$150  = acc1;
-    if (v7) begin
-      \$150  = \$71 [25:0];
-    end
+    \$150  = first6;
     if (rst) begin
-      \$150  = 26'h0000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$151  = \$75 [3:0];
+    \$151  = last6;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$152  = \$20 ;
+    \$152  = nf6;
     if (rst) begin
-      \$152  = 1'h1;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$153  = q_wptr;
-    if (\$28 ) begin
-      \$153  = \$31 [2:0];
+    \$153  = acc0;
+    if (v7_0) begin
+      \$153  = \$68 [25:0];
     end
     if (rst) begin
-      \$153  = 3'h0;
+      \$153  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$154  = q_rptr;
-    if (\$35 ) begin
-      \$154  = \$38 [2:0];
+    \$154  = acc1;
+    if (v7_0) begin
+      \$154  = \$71 [25:0];
     end
     if (rst) begin
-      \$154  = 3'h0;
+      \$154  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$155  = \$52 [3:0];
+    \$155  = \$75 [3:0];
     if (rst) begin
       \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$156  = o__valid;
-    if (\$54 ) begin
-      \$156  = \$57 ;
-    end
+    \$156  = \$20 ;
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$157  = o__payload;
-    if (\$54 ) begin
-      \$157  = \$59 ;
+    \$157  = q_wptr;
+    if (\$28 ) begin
+      \$157  = \$31 [2:0];
     end
     if (rst) begin
-      \$157  = 52'h0000000000000;
+      \$157  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$158  = q_rptr;
+    if (\$35 ) begin
+      \$158  = \$38 [2:0];
+    end
+    if (rst) begin
+      \$158  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$159  = \$52 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$160  = o__valid;
+    if (\$54 ) begin
+      \$160  = \$57 ;
+    end
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$161  = o__payload;
+    if (\$54 ) begin
+      \$161  = \$59 ;
+    end
+    if (rst) begin
+      \$161  = 52'h0000000000000;
     end
   end
   assign acc0_next = \$68 [25:0];
@@ -27377,9 +27569,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$95  = q_wptr;
-  assign \$signature__data$96  = q_in;
-  assign \rport__addr$97  = q_rptr;
+  assign \$signature__addr$99  = q_wptr;
+  assign \$signature__data$100  = q_in;
+  assign \rport__addr$101  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -29588,16 +29780,20 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$144 ;
   reg \$145 ;
   reg [3:0] \$146 ;
-  reg [22:0] \$147 ;
-  reg [22:0] \$148 ;
-  reg [3:0] \$149 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg \$150 ;
-  reg [2:0] \$151 ;
-  reg [2:0] \$152 ;
+  reg [3:0] \$150 ;
+  reg [22:0] \$151 ;
+  reg [22:0] \$152 ;
   reg [3:0] \$153 ;
   reg \$154 ;
-  reg [45:0] \$155 ;
+  reg [2:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg [3:0] \$157 ;
+  reg \$158 ;
+  reg [45:0] \$159 ;
   wire [16:0] \$16 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
@@ -29693,11 +29889,11 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$93 ;
+  wire [2:0] \$signature__addr$97 ;
   wire [15:0] \$signature__data ;
-  wire [45:0] \$signature__data$94 ;
+  wire [45:0] \$signature__data$98 ;
   wire \$signature__en ;
-  wire \$signature__en$92 ;
+  wire \$signature__en$96 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -29711,6 +29907,8 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -29730,6 +29928,8 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -29739,6 +29939,8 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [45:0] o__payload;
@@ -29778,9 +29980,9 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$95 ;
+  wire [2:0] \rport__addr$99 ;
   wire [15:0] rport__data;
-  wire [45:0] \rport__data$84 ;
+  wire [45:0] \rport__data$88 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -29795,6 +29997,8 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -29853,10 +30057,10 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     queue[7] = 46'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$92 )
+    if (\$signature__en$96 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$84  = queue[q_rptr];
+  assign \rport__data$88  = queue[q_rptr];
   reg [31:0] rom0 [255:0];
   initial begin
     rom0[0] = 32'd4091538394;
@@ -30174,7 +30378,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$56  = v7 & last7;
   assign \$57  = \$55  | \$56 ;
   assign \$58  = | q_stored;
-  assign \$59  = \$58  ? \rport__data$84  : q_in;
+  assign \$59  = \$58  ? \rport__data$88  : q_in;
   assign \$60  = ~ last_t;
   assign \$61  = q_room | \$60 ;
   assign i__ready = \$61  & reads_input_t;
@@ -30184,9 +30388,9 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$65  = i__valid | \$64 ;
   assign issue = \$63  & \$65 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$67  = first7 ? \$66  : acc0;
+  assign \$67  = first7_0 ? \$66  : acc0;
   assign \$68  = $signed(\$67 ) + $signed(sum0_s0_0);
-  assign \$70  = first7 ? \$69  : acc1;
+  assign \$70  = first7_0 ? \$69  : acc1;
   assign \$71  = $signed(\$70 ) + $signed(sum1_s0_0);
   assign \$72  = issue & last_t;
   assign \$73  = q_owed + \$72 ;
@@ -30199,7 +30403,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$80  = ~ \$79 ;
   assign \$81  = \$78  & \$80 ;
   assign \$82  = ~ \$81 ;
-  assign \$signature__en$92  = \$76  & \$82 ;
+  assign \$signature__en$96  = \$76  & \$82 ;
   always @(posedge clk)
     nf_t <= \$83 ;
   always @(posedge clk)
@@ -30329,23 +30533,31 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @(posedge clk)
     nf7 <= \$146 ;
   always @(posedge clk)
-    acc0 <= \$147 ;
+    v7_0 <= \$147 ;
   always @(posedge clk)
-    acc1 <= \$148 ;
+    first7_0 <= \$148 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    last7_0 <= \$149 ;
   always @(posedge clk)
-    q_room <= \$150 ;
+    nf7_0 <= \$150 ;
   always @(posedge clk)
-    q_wptr <= \$151 ;
+    acc0 <= \$151 ;
   always @(posedge clk)
-    q_rptr <= \$152 ;
+    acc1 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    q_owed <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    q_room <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    q_wptr <= \$155 ;
+  always @(posedge clk)
+    q_rptr <= \$156 ;
+  always @(posedge clk)
+    q_stored <= \$157 ;
+  always @(posedge clk)
+    o__valid <= \$158 ;
+  always @(posedge clk)
+    o__payload <= \$159 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
@@ -32939,7 +33151,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$66  = 23'h00164f;
       4'h1:
@@ -32977,7 +33189,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$69  = 23'h000dec;
       4'h1:
@@ -33495,83 +33707,111 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$147  = acc0;
-    if (v7) begin
-      \$147  = \$68 [22:0];
-    end
+    \$147  = v6;
     if (rst) begin
-      \$147  = 23'h000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$148  = acc1;
-    if (v7) begin
-      \$148  = \$71 [22:0];
-    end
+    \$148  = first6;
     if (rst) begin
-      \$148  = 23'h000000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$149  = \$75 [3:0];
+    \$149  = last6;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$150  = \$20 ;
+    \$150  = nf6;
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$151  = q_wptr;
-    if (\$28 ) begin
-      \$151  = \$31 [2:0];
+    \$151  = acc0;
+    if (v7_0) begin
+      \$151  = \$68 [22:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$151  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$152  = q_rptr;
-    if (\$35 ) begin
-      \$152  = \$38 [2:0];
+    \$152  = acc1;
+    if (v7_0) begin
+      \$152  = \$71 [22:0];
     end
     if (rst) begin
-      \$152  = 3'h0;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$153  = \$52 [3:0];
+    \$153  = \$75 [3:0];
     if (rst) begin
       \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$154  = o__valid;
-    if (\$54 ) begin
-      \$154  = \$57 ;
-    end
+    \$154  = \$20 ;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$155  = o__payload;
-    if (\$54 ) begin
-      \$155  = \$59 ;
+    \$155  = q_wptr;
+    if (\$28 ) begin
+      \$155  = \$31 [2:0];
     end
     if (rst) begin
-      \$155  = 46'h000000000000;
+      \$155  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$156  = q_rptr;
+    if (\$35 ) begin
+      \$156  = \$38 [2:0];
+    end
+    if (rst) begin
+      \$156  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$157  = \$52 [3:0];
+    if (rst) begin
+      \$157  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$158  = o__valid;
+    if (\$54 ) begin
+      \$158  = \$57 ;
+    end
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$159  = o__payload;
+    if (\$54 ) begin
+      \$159  = \$59 ;
+    end
+    if (rst) begin
+      \$159  = 46'h000000000000;
     end
   end
   assign acc0_next = \$68 [22:0];
@@ -33581,9 +33821,9 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$93  = q_wptr;
-  assign \$signature__data$94  = q_in;
-  assign \rport__addr$95  = q_rptr;
+  assign \$signature__addr$97  = q_wptr;
+  assign \$signature__data$98  = q_in;
+  assign \rport__addr$99  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];
@@ -38179,15 +38419,19 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$128 ;
   reg [3:0] \$129 ;
   wire [16:0] \$13 ;
-  reg [22:0] \$130 ;
-  reg [3:0] \$131 ;
+  reg \$130 ;
+  reg \$131 ;
   reg \$132 ;
-  reg [2:0] \$133 ;
-  reg [2:0] \$134 ;
+  reg [3:0] \$133 ;
+  reg [22:0] \$134 ;
   reg [3:0] \$135 ;
   reg \$136 ;
-  reg [22:0] \$137 ;
+  reg [2:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [3:0] \$139 ;
   wire [17:0] \$14 ;
+  reg \$140 ;
+  reg [22:0] \$141 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -38284,11 +38528,11 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$82 ;
+  wire [2:0] \$signature__addr$86 ;
   wire [15:0] \$signature__data ;
-  wire [22:0] \$signature__data$83 ;
+  wire [22:0] \$signature__data$87 ;
   wire \$signature__en ;
-  wire \$signature__en$81 ;
+  wire \$signature__en$85 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
@@ -38300,6 +38544,8 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -38319,6 +38565,8 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -38328,6 +38576,8 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
@@ -38361,9 +38611,9 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$84 ;
+  wire [2:0] \rport__addr$88 ;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$73 ;
+  wire [22:0] \rport__data$77 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -38377,6 +38627,8 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   (* keep = 32'd1 *)
@@ -38429,10 +38681,10 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$81 )
+    if (\$signature__en$85 )
       queue[q_wptr] <= \$63 [22:0];
   end
-  assign \rport__data$73  = queue[q_rptr];
+  assign \rport__data$77  = queue[q_rptr];
   reg [15:0] rom0 [159:0];
   initial begin
     rom0[0] = 16'h5908;
@@ -38649,7 +38901,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$51  = v7 & last7;
   assign \$52  = \$50  | \$51 ;
   assign \$53  = | q_stored;
-  assign \$54  = \$53  ? \rport__data$73  : \$63 [22:0];
+  assign \$54  = \$53  ? \rport__data$77  : \$63 [22:0];
   assign \$55  = ~ last_t;
   assign \$56  = q_room | \$55 ;
   assign i__ready = \$56  & reads_input_t;
@@ -38659,7 +38911,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$60  = i__valid | \$59 ;
   assign issue = \$58  & \$60 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$62  = first7 ? \$61  : acc0;
+  assign \$62  = first7_0 ? \$61  : acc0;
   assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
   assign \$64  = issue & last_t;
   assign \$65  = q_owed + \$64 ;
@@ -38672,7 +38924,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$signature__en$81  = \$68  & \$74 ;
+  assign \$signature__en$85  = \$68  & \$74 ;
   always @(posedge clk)
     nf_t <= \$75 ;
   always @(posedge clk)
@@ -38784,21 +39036,29 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$129 ;
   always @(posedge clk)
-    acc0 <= \$130 ;
+    v7_0 <= \$130 ;
   always @(posedge clk)
-    q_owed <= \$131 ;
+    first7_0 <= \$131 ;
   always @(posedge clk)
-    q_room <= \$132 ;
+    last7_0 <= \$132 ;
   always @(posedge clk)
-    q_wptr <= \$133 ;
+    nf7_0 <= \$133 ;
   always @(posedge clk)
-    q_rptr <= \$134 ;
+    acc0 <= \$134 ;
   always @(posedge clk)
-    q_stored <= \$135 ;
+    q_owed <= \$135 ;
   always @(posedge clk)
-    o__valid <= \$136 ;
+    q_room <= \$136 ;
   always @(posedge clk)
-    o__payload <= \$137 ;
+    q_wptr <= \$137 ;
+  always @(posedge clk)
+    q_rptr <= \$138 ;
+  always @(posedge clk)
+    q_stored <= \$139 ;
+  always @(posedge clk)
+    o__valid <= \$140 ;
+  always @(posedge clk)
+    o__payload <= \$141 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$1  = 4'h0;
@@ -40432,7 +40692,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$61  = 23'h000000;
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$61  = 23'h000438;
       4'h1:
@@ -40875,73 +41135,101 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$130  = acc0;
-    if (v7) begin
-      \$130  = \$63 [22:0];
-    end
+    \$130  = v6;
     if (rst) begin
-      \$130  = 23'h000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$131  = \$67 [3:0];
+    \$131  = first6;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$132  = \$15 ;
+    \$132  = last6;
     if (rst) begin
-      \$132  = 1'h1;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$133  = q_wptr;
-    if (\$23 ) begin
-      \$133  = \$26 [2:0];
-    end
+    \$133  = nf6;
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$134  = q_rptr;
-    if (\$30 ) begin
-      \$134  = \$33 [2:0];
+    \$134  = acc0;
+    if (v7_0) begin
+      \$134  = \$63 [22:0];
     end
     if (rst) begin
-      \$134  = 3'h0;
+      \$134  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$135  = \$47 [3:0];
+    \$135  = \$67 [3:0];
     if (rst) begin
       \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$136  = o__valid;
-    if (\$49 ) begin
-      \$136  = \$52 ;
-    end
+    \$136  = \$15 ;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$137  = o__payload;
-    if (\$49 ) begin
-      \$137  = \$54 ;
+    \$137  = q_wptr;
+    if (\$23 ) begin
+      \$137  = \$26 [2:0];
     end
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$138  = q_rptr;
+    if (\$30 ) begin
+      \$138  = \$33 [2:0];
+    end
+    if (rst) begin
+      \$138  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$139  = \$47 [3:0];
+    if (rst) begin
+      \$139  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$140  = o__valid;
+    if (\$49 ) begin
+      \$140  = \$52 ;
+    end
+    if (rst) begin
+      \$140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$141  = o__payload;
+    if (\$49 ) begin
+      \$141  = \$54 ;
+    end
+    if (rst) begin
+      \$141  = 23'h000000;
     end
   end
   assign acc0_next = \$63 [22:0];
@@ -40951,9 +41239,9 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$82  = q_wptr;
-  assign \$signature__data$83  = \$63 [22:0];
-  assign \rport__addr$84  = q_rptr;
+  assign \$signature__addr$86  = q_wptr;
+  assign \$signature__data$87  = \$63 [22:0];
+  assign \rport__addr$88  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload;

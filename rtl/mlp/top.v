@@ -1165,16 +1165,20 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$652 ;
   reg \$653 ;
   reg [3:0] \$654 ;
-  reg [23:0] \$655 ;
-  reg [23:0] \$656 ;
-  reg [3:0] \$657 ;
-  reg \$658 ;
-  reg [3:0] \$659 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg [3:0] \$658 ;
+  reg [23:0] \$659 ;
   wire [8:0] \$66 ;
-  reg [3:0] \$660 ;
+  reg [23:0] \$660 ;
   reg [3:0] \$661 ;
   reg \$662 ;
-  reg [47:0] \$663 ;
+  reg [3:0] \$663 ;
+  reg [3:0] \$664 ;
+  reg [3:0] \$665 ;
+  reg \$666 ;
+  reg [47:0] \$667 ;
   wire [8:0] \$67 ;
   wire [8:0] \$68 ;
   wire [8:0] \$69 ;
@@ -1214,11 +1218,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 1'h0 *)
   wire \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$441 ;
+  wire [3:0] \$signature__addr$445 ;
   wire [255:0] \$signature__data ;
-  wire [47:0] \$signature__data$442 ;
+  wire [47:0] \$signature__data$446 ;
   wire \$signature__en ;
-  wire \$signature__en$440 ;
+  wire \$signature__en$444 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1234,6 +1238,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first9 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -1285,6 +1291,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last9 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h1;
   reg [3:0] nf1 = 4'h0;
@@ -1296,6 +1304,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf8 = 4'h0;
   reg [3:0] nf9 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf9_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [47:0] o__payload;
@@ -1311,18 +1321,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$433 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$434 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$435 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$436 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
   wire [4:0] \port__addr$437 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
@@ -1330,6 +1328,18 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$439 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$440 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$441 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$442 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$443 ;
   wire [63:0] port__data;
   wire [47:0] \port__data$102 ;
   wire [63:0] \port__data$36 ;
@@ -1500,9 +1510,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 1'h0 *)
   wire rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$443 ;
+  wire [3:0] \rport__addr$447 ;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$425 ;
+  wire [47:0] \rport__data$429 ;
   input rst;
   wire rst;
   reg sf_t = 1'h0;
@@ -1539,6 +1549,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg v7 = 1'h0;
   reg v8 = 1'h0;
   reg v9 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v9_0 = 1'h0;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_10 = 8'h00;
   reg [7:0] w0_11 = 8'h00;
@@ -1879,10 +1891,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[9] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$440 )
+    if (\$signature__en$444 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$425  = queue[q_rptr];
+  assign \rport__data$429  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -2203,6 +2215,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     _8_ <= rom7[rom7_addr];
   end
   assign \port__data$102  = _8_;
+  always @(posedge clk)
+    x0_6 <= \$282 ;
+  always @(posedge clk)
+    x0_7 <= \$283 ;
   always @(posedge clk)
     x0_8 <= \$284 ;
   always @(posedge clk)
@@ -2946,23 +2962,31 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     nf9 <= \$654 ;
   always @(posedge clk)
-    acc0 <= \$655 ;
+    v9_0 <= \$655 ;
   always @(posedge clk)
-    acc1 <= \$656 ;
+    first9_0 <= \$656 ;
   always @(posedge clk)
-    q_owed <= \$657 ;
+    last9_0 <= \$657 ;
   always @(posedge clk)
-    q_room <= \$658 ;
+    nf9_0 <= \$658 ;
   always @(posedge clk)
-    q_wptr <= \$659 ;
+    acc0 <= \$659 ;
   always @(posedge clk)
-    q_rptr <= \$660 ;
+    acc1 <= \$660 ;
   always @(posedge clk)
-    q_stored <= \$661 ;
+    q_owed <= \$661 ;
   always @(posedge clk)
-    o__valid <= \$662 ;
+    q_room <= \$662 ;
   always @(posedge clk)
-    o__payload <= \$663 ;
+    q_wptr <= \$663 ;
+  always @(posedge clk)
+    q_rptr <= \$664 ;
+  always @(posedge clk)
+    q_stored <= \$665 ;
+  always @(posedge clk)
+    o__valid <= \$666 ;
+  always @(posedge clk)
+    o__payload <= \$667 ;
   assign \$6  = t == 5'h1f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
@@ -3190,7 +3214,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$230  = v9 & last9;
   assign \$231  = \$229  | \$230 ;
   assign \$232  = | q_stored;
-  assign \$233  = \$232  ? \rport__data$425  : q_in;
+  assign \$233  = \$232  ? \rport__data$429  : q_in;
   assign \$234  = ~ last_t;
   assign \$235  = q_room | \$234 ;
   assign i__ready = \$235  & reads_input_t;
@@ -3200,9 +3224,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$239  = i__valid | \$238 ;
   assign issue = \$237  & \$239 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$241  = first9 ? \$240  : acc0;
+  assign \$241  = first9_0 ? \$240  : acc0;
   assign \$242  = $signed(\$241 ) + $signed(sum0_s2_0);
-  assign \$244  = first9 ? \$243  : acc1;
+  assign \$244  = first9_0 ? \$243  : acc1;
   assign \$245  = $signed(\$244 ) + $signed(sum1_s2_0);
   assign \$246  = issue & last_t;
   assign \$247  = q_owed + \$246 ;
@@ -3215,7 +3239,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$254  = ~ \$253 ;
   assign \$255  = \$252  & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$signature__en$440  = \$250  & \$256 ;
+  assign \$signature__en$444  = \$250  & \$256 ;
   always @(posedge clk)
     nf_t <= \$257 ;
   always @(posedge clk)
@@ -3266,10 +3290,20 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     x0_4 <= \$280 ;
   always @(posedge clk)
     x0_5 <= \$281 ;
-  always @(posedge clk)
-    x0_6 <= \$282 ;
-  always @(posedge clk)
-    x0_7 <= \$283 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$282  = x_mid[55:48];
+    if (rst) begin
+      \$282  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$283  = x_mid[63:56];
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$284  = x_mid[71:64];
@@ -5869,83 +5903,111 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = acc0;
-    if (v9) begin
-      \$655  = \$242 [23:0];
-    end
+    \$655  = v8;
     if (rst) begin
-      \$655  = 24'h000000;
+      \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = acc1;
-    if (v9) begin
-      \$656  = \$245 [23:0];
-    end
+    \$656  = first8;
     if (rst) begin
-      \$656  = 24'h000000;
+      \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = \$249 [3:0];
+    \$657  = last8;
     if (rst) begin
-      \$657  = 4'h0;
+      \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = \$194 ;
+    \$658  = nf8;
     if (rst) begin
-      \$658  = 1'h1;
+      \$658  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = q_wptr;
-    if (\$202 ) begin
-      \$659  = \$205 [3:0];
+    \$659  = acc0;
+    if (v9_0) begin
+      \$659  = \$242 [23:0];
     end
     if (rst) begin
-      \$659  = 4'h0;
+      \$659  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = q_rptr;
-    if (\$209 ) begin
-      \$660  = \$212 [3:0];
+    \$660  = acc1;
+    if (v9_0) begin
+      \$660  = \$245 [23:0];
     end
     if (rst) begin
-      \$660  = 4'h0;
+      \$660  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = \$226 [3:0];
+    \$661  = \$249 [3:0];
     if (rst) begin
       \$661  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = o__valid;
-    if (\$228 ) begin
-      \$662  = \$231 ;
-    end
+    \$662  = \$194 ;
     if (rst) begin
-      \$662  = 1'h0;
+      \$662  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = o__payload;
-    if (\$228 ) begin
-      \$663  = \$233 ;
+    \$663  = q_wptr;
+    if (\$202 ) begin
+      \$663  = \$205 [3:0];
     end
     if (rst) begin
-      \$663  = 48'h000000000000;
+      \$663  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$664  = q_rptr;
+    if (\$209 ) begin
+      \$664  = \$212 [3:0];
+    end
+    if (rst) begin
+      \$664  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$665  = \$226 [3:0];
+    if (rst) begin
+      \$665  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$666  = o__valid;
+    if (\$228 ) begin
+      \$666  = \$231 ;
+    end
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$667  = o__payload;
+    if (\$228 ) begin
+      \$667  = \$233 ;
+    end
+    if (rst) begin
+      \$667  = 48'h000000000000;
     end
   end
   always @* begin
@@ -6301,7 +6363,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf9)
+    casez (nf9_0)
       4'h0:
           \$240  = 24'h00010c;
       4'h1:
@@ -6339,7 +6401,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf9)
+    casez (nf9_0)
       4'h0:
           \$243  = 24'h0003c7;
       4'h1:
@@ -6582,20 +6644,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
       \$281  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = x_mid[55:48];
-    if (rst) begin
-      \$282  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = x_mid[63:56];
-    if (rst) begin
-      \$283  = 8'h00;
-    end
-  end
   assign acc0_next = \$242 [23:0];
   assign acc1_next = \$245 [23:0];
   assign q_owed_next = \$249 [3:0];
@@ -6603,16 +6651,16 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$433  = rom1_addr;
-  assign \port__addr$434  = rom2_addr;
-  assign \port__addr$435  = rom3_addr;
-  assign \port__addr$436  = rom4_addr;
-  assign \port__addr$437  = rom5_addr;
-  assign \port__addr$438  = rom6_addr;
-  assign \port__addr$439  = rom7_addr;
-  assign \$signature__addr$441  = q_wptr;
-  assign \$signature__data$442  = q_in;
-  assign \rport__addr$443  = q_rptr;
+  assign \port__addr$437  = rom1_addr;
+  assign \port__addr$438  = rom2_addr;
+  assign \port__addr$439  = rom3_addr;
+  assign \port__addr$440  = rom4_addr;
+  assign \port__addr$441  = rom5_addr;
+  assign \port__addr$442  = rom6_addr;
+  assign \port__addr$443  = rom7_addr;
+  assign \$signature__addr$445  = q_wptr;
+  assign \$signature__data$446  = q_in;
+  assign \rport__addr$447  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -8911,19 +8959,23 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [16:0] \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [22:0] \$202 ;
-  reg [22:0] \$203 ;
-  reg [22:0] \$204 ;
-  reg [22:0] \$205 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
   reg [22:0] \$206 ;
-  reg [3:0] \$207 ;
-  reg \$208 ;
-  reg [2:0] \$209 ;
+  reg [22:0] \$207 ;
+  reg [22:0] \$208 ;
+  reg [22:0] \$209 ;
   wire [16:0] \$21 ;
-  reg [2:0] \$210 ;
+  reg [22:0] \$210 ;
   reg [3:0] \$211 ;
   reg \$212 ;
-  reg [114:0] \$213 ;
+  reg [2:0] \$213 ;
+  reg [2:0] \$214 ;
+  reg [3:0] \$215 ;
+  reg \$216 ;
+  reg [114:0] \$217 ;
   wire [16:0] \$22 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
@@ -9012,11 +9064,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$132 ;
+  wire [2:0] \$signature__addr$136 ;
   wire [15:0] \$signature__data ;
-  wire [114:0] \$signature__data$133 ;
+  wire [114:0] \$signature__data$137 ;
   wire \$signature__en ;
-  wire \$signature__en$131 ;
+  wire \$signature__en$135 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -9036,6 +9088,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -9055,6 +9109,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
@@ -9064,6 +9120,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg nf5 = 1'h0;
   reg nf6 = 1'h0;
   reg nf7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg nf7_0 = 1'h0;
   reg nf_t = 1'h0;
   reg nf_t_ahead = 1'h0;
   output [114:0] o__payload;
@@ -9082,7 +9140,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$130 ;
+  wire [4:0] \port__addr$134 ;
   wire [63:0] port__data;
   wire [15:0] \port__data$30 ;
   reg [16:0] prod0_0 = 17'h00000;
@@ -9128,9 +9186,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$134 ;
+  wire [2:0] \rport__addr$138 ;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$122 ;
+  wire [114:0] \rport__data$126 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -9148,6 +9206,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -9228,10 +9288,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 115'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$131 )
+    if (\$signature__en$135 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$122  = queue[q_rptr];
+  assign \rport__data$126  = queue[q_rptr];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -9378,7 +9438,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$71  = v7 & last7;
   assign \$72  = \$70  | \$71 ;
   assign \$73  = | q_stored;
-  assign \$74  = \$73  ? \rport__data$122  : q_in;
+  assign \$74  = \$73  ? \rport__data$126  : q_in;
   assign \$75  = ~ last_t;
   assign \$76  = q_room | \$75 ;
   assign i__ready = \$76  & reads_input_t;
@@ -9388,15 +9448,15 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$80  = i__valid | \$79 ;
   assign issue = \$78  & \$80 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$82  = first7 ? \$81  : acc0;
+  assign \$82  = first7_0 ? \$81  : acc0;
   assign \$83  = $signed(\$82 ) + $signed(sum0_s0_0);
-  assign \$85  = first7 ? \$84  : acc1;
+  assign \$85  = first7_0 ? \$84  : acc1;
   assign \$86  = $signed(\$85 ) + $signed(sum1_s0_0);
-  assign \$88  = first7 ? \$87  : acc2;
+  assign \$88  = first7_0 ? \$87  : acc2;
   assign \$89  = $signed(\$88 ) + $signed(sum2_s0_0);
-  assign \$91  = first7 ? \$90  : acc3;
+  assign \$91  = first7_0 ? \$90  : acc3;
   assign \$92  = $signed(\$91 ) + $signed(sum3_s0_0);
-  assign \$94  = first7 ? \$93  : acc4;
+  assign \$94  = first7_0 ? \$93  : acc4;
   assign \$95  = $signed(\$94 ) + $signed(sum4_s0_0);
   assign \$96  = issue & last_t;
   assign \$97  = q_owed + \$96 ;
@@ -9409,7 +9469,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$104  = ~ \$103 ;
   assign \$105  = \$102  & \$104 ;
   assign \$106  = ~ \$105 ;
-  assign \$signature__en$131  = \$100  & \$106 ;
+  assign \$signature__en$135  = \$100  & \$106 ;
   always @(posedge clk)
     nf_t <= \$107 ;
   always @(posedge clk)
@@ -9601,29 +9661,37 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$201 ;
   always @(posedge clk)
-    acc0 <= \$202 ;
+    v7_0 <= \$202 ;
   always @(posedge clk)
-    acc1 <= \$203 ;
+    first7_0 <= \$203 ;
   always @(posedge clk)
-    acc2 <= \$204 ;
+    last7_0 <= \$204 ;
   always @(posedge clk)
-    acc3 <= \$205 ;
+    nf7_0 <= \$205 ;
   always @(posedge clk)
-    acc4 <= \$206 ;
+    acc0 <= \$206 ;
   always @(posedge clk)
-    q_owed <= \$207 ;
+    acc1 <= \$207 ;
   always @(posedge clk)
-    q_room <= \$208 ;
+    acc2 <= \$208 ;
   always @(posedge clk)
-    q_wptr <= \$209 ;
+    acc3 <= \$209 ;
   always @(posedge clk)
-    q_rptr <= \$210 ;
+    acc4 <= \$210 ;
   always @(posedge clk)
-    q_stored <= \$211 ;
+    q_owed <= \$211 ;
   always @(posedge clk)
-    o__valid <= \$212 ;
+    q_room <= \$212 ;
   always @(posedge clk)
-    o__payload <= \$213 ;
+    q_wptr <= \$213 ;
+  always @(posedge clk)
+    q_rptr <= \$214 ;
+  always @(posedge clk)
+    q_stored <= \$215 ;
+  always @(posedge clk)
+    o__valid <= \$216 ;
+  always @(posedge clk)
+    o__payload <= \$217 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$1  = 1'h0;
@@ -9967,7 +10035,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$81  = 23'h000215;
       1'h1:
@@ -9977,7 +10045,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$84  = 23'h7ffa43;
       1'h1:
@@ -9987,7 +10055,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$87  = 23'h7fff5c;
       1'h1:
@@ -9997,7 +10065,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$90  = 23'h0000d6;
       1'h1:
@@ -10007,7 +10075,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$93  = 23'h000291;
       1'h1:
@@ -10714,49 +10782,37 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = acc0;
-    if (v7) begin
-      \$202  = \$83 [22:0];
-    end
+    \$202  = v6;
     if (rst) begin
-      \$202  = 23'h000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = acc1;
-    if (v7) begin
-      \$203  = \$86 [22:0];
-    end
+    \$203  = first6;
     if (rst) begin
-      \$203  = 23'h000000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = acc2;
-    if (v7) begin
-      \$204  = \$89 [22:0];
-    end
+    \$204  = last6;
     if (rst) begin
-      \$204  = 23'h000000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = acc3;
-    if (v7) begin
-      \$205  = \$92 [22:0];
-    end
+    \$205  = nf6;
     if (rst) begin
-      \$205  = 23'h000000;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = acc4;
-    if (v7) begin
-      \$206  = \$95 [22:0];
+    \$206  = acc0;
+    if (v7_0) begin
+      \$206  = \$83 [22:0];
     end
     if (rst) begin
       \$206  = 23'h000000;
@@ -10764,63 +10820,103 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$99 [3:0];
+    \$207  = acc1;
+    if (v7_0) begin
+      \$207  = \$86 [22:0];
+    end
     if (rst) begin
-      \$207  = 4'h0;
+      \$207  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$35 ;
+    \$208  = acc2;
+    if (v7_0) begin
+      \$208  = \$89 [22:0];
+    end
     if (rst) begin
-      \$208  = 1'h1;
+      \$208  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = q_wptr;
-    if (\$43 ) begin
-      \$209  = \$46 [2:0];
+    \$209  = acc3;
+    if (v7_0) begin
+      \$209  = \$92 [22:0];
     end
     if (rst) begin
-      \$209  = 3'h0;
+      \$209  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = q_rptr;
-    if (\$50 ) begin
-      \$210  = \$53 [2:0];
+    \$210  = acc4;
+    if (v7_0) begin
+      \$210  = \$95 [22:0];
     end
     if (rst) begin
-      \$210  = 3'h0;
+      \$210  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = \$67 [3:0];
+    \$211  = \$99 [3:0];
     if (rst) begin
       \$211  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = o__valid;
-    if (\$69 ) begin
-      \$212  = \$72 ;
-    end
+    \$212  = \$35 ;
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = o__payload;
-    if (\$69 ) begin
-      \$213  = \$74 ;
+    \$213  = q_wptr;
+    if (\$43 ) begin
+      \$213  = \$46 [2:0];
     end
     if (rst) begin
-      \$213  = 115'h00000000000000000000000000000;
+      \$213  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$214  = q_rptr;
+    if (\$50 ) begin
+      \$214  = \$53 [2:0];
+    end
+    if (rst) begin
+      \$214  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$215  = \$67 [3:0];
+    if (rst) begin
+      \$215  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$216  = o__valid;
+    if (\$69 ) begin
+      \$216  = \$72 ;
+    end
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$217  = o__payload;
+    if (\$69 ) begin
+      \$217  = \$74 ;
+    end
+    if (rst) begin
+      \$217  = 115'h00000000000000000000000000000;
     end
   end
   assign acc0_next = \$83 [22:0];
@@ -10833,10 +10929,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$130  = rom1_addr;
-  assign \$signature__addr$132  = q_wptr;
-  assign \$signature__data$133  = q_in;
-  assign \rport__addr$134  = q_rptr;
+  assign \port__addr$134  = rom1_addr;
+  assign \$signature__addr$136  = q_wptr;
+  assign \$signature__data$137  = q_in;
+  assign \rport__addr$138  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];

@@ -5969,15 +5969,19 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$12 ;
   reg \$120 ;
   reg [2:0] \$121 ;
-  reg [20:0] \$122 ;
-  reg [3:0] \$123 ;
+  reg \$122 ;
+  reg \$123 ;
   reg \$124 ;
   reg [2:0] \$125 ;
-  reg [2:0] \$126 ;
+  reg [20:0] \$126 ;
   reg [3:0] \$127 ;
   reg \$128 ;
-  reg [20:0] \$129 ;
+  reg [2:0] \$129 ;
   wire \$13 ;
+  reg [2:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [20:0] \$133 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -6075,11 +6079,11 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$77 ;
+  wire [2:0] \$signature__addr$81 ;
   wire [7:0] \$signature__data ;
-  wire [20:0] \$signature__data$78 ;
+  wire [20:0] \$signature__data$82 ;
   wire \$signature__en ;
-  wire \$signature__en$76 ;
+  wire \$signature__en$80 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   input clk;
@@ -6091,6 +6095,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -6109,6 +6115,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -6118,6 +6126,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf7_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [20:0] o__payload;
@@ -6149,9 +6159,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$79 ;
+  wire [2:0] \rport__addr$83 ;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$68 ;
+  wire [20:0] \rport__data$72 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -6165,6 +6175,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
@@ -6205,10 +6217,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 21'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$76 )
+    if (\$signature__en$80 )
       queue[q_wptr] <= \$60 [20:0];
   end
-  assign \rport__data$68  = queue[q_rptr];
+  assign \rport__data$72  = queue[q_rptr];
   reg [7:0] rom0 [70:0];
   initial begin
     rom0[0] = 8'ha8;
@@ -6333,7 +6345,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$48  = v7 & last7;
   assign \$49  = \$47  | \$48 ;
   assign \$50  = | q_stored;
-  assign \$51  = \$50  ? \rport__data$68  : \$60 [20:0];
+  assign \$51  = \$50  ? \rport__data$72  : \$60 [20:0];
   assign \$52  = ~ last_t;
   assign \$53  = q_room | \$52 ;
   assign i__ready = \$53  & reads_input_t;
@@ -6343,7 +6355,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$57  = i__valid | \$56 ;
   assign issue = \$55  & \$57 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$59  = first7 ? \$58  : acc0;
+  assign \$59  = first7_0 ? \$58  : acc0;
   assign \$60  = $signed(\$59 ) + $signed(sum0_s0_0);
   assign \$61  = issue & last_t;
   assign \$62  = q_owed + \$61 ;
@@ -6356,7 +6368,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$69  = ~ \$68 ;
   assign \$70  = \$67  & \$69 ;
   assign \$71  = ~ \$70 ;
-  assign \$signature__en$76  = \$65  & \$71 ;
+  assign \$signature__en$80  = \$65  & \$71 ;
   always @(posedge clk)
     nf_t <= \$72 ;
   always @(posedge clk)
@@ -6458,21 +6470,29 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$121 ;
   always @(posedge clk)
-    acc0 <= \$122 ;
+    v7_0 <= \$122 ;
   always @(posedge clk)
-    q_owed <= \$123 ;
+    first7_0 <= \$123 ;
   always @(posedge clk)
-    q_room <= \$124 ;
+    last7_0 <= \$124 ;
   always @(posedge clk)
-    q_wptr <= \$125 ;
+    nf7_0 <= \$125 ;
   always @(posedge clk)
-    q_rptr <= \$126 ;
+    acc0 <= \$126 ;
   always @(posedge clk)
-    q_stored <= \$127 ;
+    q_owed <= \$127 ;
   always @(posedge clk)
-    o__valid <= \$128 ;
+    q_room <= \$128 ;
   always @(posedge clk)
-    o__payload <= \$129 ;
+    q_wptr <= \$129 ;
+  always @(posedge clk)
+    q_rptr <= \$130 ;
+  always @(posedge clk)
+    q_stored <= \$131 ;
+  always @(posedge clk)
+    o__valid <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$1  = 3'h0;
@@ -7216,7 +7236,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$58  = 21'h004f50;
       3'h1:
@@ -7620,73 +7640,101 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$122  = acc0;
-    if (v7) begin
-      \$122  = \$60 [20:0];
-    end
+    \$122  = v6;
     if (rst) begin
-      \$122  = 21'h000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$123  = \$64 [3:0];
+    \$123  = first6;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$124  = \$12 ;
+    \$124  = last6;
     if (rst) begin
-      \$124  = 1'h1;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$125  = q_wptr;
-    if (\$20 ) begin
-      \$125  = \$23 [2:0];
-    end
+    \$125  = nf6;
     if (rst) begin
       \$125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$126  = q_rptr;
-    if (\$27 ) begin
-      \$126  = \$30 [2:0];
+    \$126  = acc0;
+    if (v7_0) begin
+      \$126  = \$60 [20:0];
     end
     if (rst) begin
-      \$126  = 3'h0;
+      \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = \$64 [3:0];
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$128  = o__valid;
-    if (\$46 ) begin
-      \$128  = \$49 ;
-    end
+    \$128  = \$12 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$129  = o__payload;
-    if (\$46 ) begin
-      \$129  = \$51 ;
+    \$129  = q_wptr;
+    if (\$20 ) begin
+      \$129  = \$23 [2:0];
     end
     if (rst) begin
-      \$129  = 21'h000000;
+      \$129  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$130  = q_rptr;
+    if (\$27 ) begin
+      \$130  = \$30 [2:0];
+    end
+    if (rst) begin
+      \$130  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$131  = \$44 [3:0];
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$132  = o__valid;
+    if (\$46 ) begin
+      \$132  = \$49 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$133  = o__payload;
+    if (\$46 ) begin
+      \$133  = \$51 ;
+    end
+    if (rst) begin
+      \$133  = 21'h000000;
     end
   end
   assign acc0_next = \$60 [20:0];
@@ -7696,9 +7744,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$77  = q_wptr;
-  assign \$signature__data$78  = \$60 [20:0];
-  assign \rport__addr$79  = q_rptr;
+  assign \$signature__addr$81  = q_wptr;
+  assign \$signature__data$82  = \$60 [20:0];
+  assign \rport__addr$83  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = \$60 [20:0];
@@ -10031,18 +10079,22 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [16:0] \$15 ;
   reg \$150 ;
   reg \$151 ;
-  reg [23:0] \$152 ;
-  reg [23:0] \$153 ;
-  reg [23:0] \$154 ;
-  reg [23:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg [2:0] \$158 ;
-  reg [2:0] \$159 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [23:0] \$156 ;
+  reg [23:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [23:0] \$159 ;
   wire [16:0] \$16 ;
   reg [3:0] \$160 ;
   reg \$161 ;
-  reg [95:0] \$162 ;
+  reg [2:0] \$162 ;
+  reg [2:0] \$163 ;
+  reg [3:0] \$164 ;
+  reg \$165 ;
+  reg [95:0] \$166 ;
   wire [16:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -10137,11 +10189,11 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$98 ;
+  wire [2:0] \$signature__addr$102 ;
   wire [7:0] \$signature__data ;
-  wire [95:0] \$signature__data$99 ;
+  wire [95:0] \$signature__data$103 ;
   wire \$signature__en ;
-  wire \$signature__en$97 ;
+  wire \$signature__en$101 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -10159,6 +10211,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -10177,6 +10231,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
@@ -10186,6 +10242,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg nf5 = 1'h0;
   reg nf6 = 1'h0;
   reg nf7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg nf7_0 = 1'h0;
   reg nf_t = 1'h0;
   reg nf_t_ahead = 1'h0;
   output [95:0] o__payload;
@@ -10229,9 +10287,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$100 ;
+  wire [2:0] \rport__addr$104 ;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$89 ;
+  wire [95:0] \rport__data$93 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -10248,6 +10306,8 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -10360,10 +10420,10 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$97 )
+    if (\$signature__en$101 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$89  = queue[q_rptr];
+  assign \rport__data$93  = queue[q_rptr];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd4069924867;
@@ -10567,7 +10627,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$54  = v7 & last7;
   assign \$55  = \$53  | \$54 ;
   assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$89  : q_in;
+  assign \$57  = \$56  ? \rport__data$93  : q_in;
   assign \$58  = ~ last_t;
   assign \$59  = q_room | \$58 ;
   assign i__ready = \$59  & reads_input_t;
@@ -10577,13 +10637,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$63  = i__valid | \$62 ;
   assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7 ? \$64  : acc0;
+  assign \$65  = first7_0 ? \$64  : acc0;
   assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7 ? \$67  : acc1;
+  assign \$68  = first7_0 ? \$67  : acc1;
   assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7 ? \$70  : acc2;
+  assign \$71  = first7_0 ? \$70  : acc2;
   assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7 ? \$73  : acc3;
+  assign \$74  = first7_0 ? \$73  : acc3;
   assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
   assign \$76  = issue & last_t;
   assign \$77  = q_owed + \$76 ;
@@ -10596,7 +10656,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$84  = ~ \$83 ;
   assign \$85  = \$82  & \$84 ;
   assign \$86  = ~ \$85 ;
-  assign \$signature__en$97  = \$80  & \$86 ;
+  assign \$signature__en$101  = \$80  & \$86 ;
   always @(posedge clk)
     nf_t <= \$87 ;
   always @(posedge clk)
@@ -10728,27 +10788,35 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$151 ;
   always @(posedge clk)
-    acc0 <= \$152 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    acc1 <= \$153 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    acc2 <= \$154 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    acc3 <= \$155 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    q_owed <= \$156 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_room <= \$157 ;
+    acc1 <= \$157 ;
   always @(posedge clk)
-    q_wptr <= \$158 ;
+    acc2 <= \$158 ;
   always @(posedge clk)
-    q_rptr <= \$159 ;
+    acc3 <= \$159 ;
   always @(posedge clk)
-    q_stored <= \$160 ;
+    q_owed <= \$160 ;
   always @(posedge clk)
-    o__valid <= \$161 ;
+    q_room <= \$161 ;
   always @(posedge clk)
-    o__payload <= \$162 ;
+    q_wptr <= \$162 ;
+  always @(posedge clk)
+    q_rptr <= \$163 ;
+  always @(posedge clk)
+    q_stored <= \$164 ;
+  always @(posedge clk)
+    o__valid <= \$165 ;
+  always @(posedge clk)
+    o__payload <= \$166 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$1  = 1'h0;
@@ -12222,7 +12290,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$64  = 24'h000710;
       1'h1:
@@ -12232,7 +12300,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$67  = 24'h003e83;
       1'h1:
@@ -12242,7 +12310,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$70  = 24'h001ace;
       1'h1:
@@ -12252,7 +12320,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       1'h0:
           \$73  = 24'hfff9c0;
       1'h1:
@@ -12749,103 +12817,131 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = acc0;
-    if (v7) begin
-      \$152  = \$66 [23:0];
-    end
+    \$152  = v6;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = acc1;
-    if (v7) begin
-      \$153  = \$69 [23:0];
-    end
+    \$153  = first6;
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = acc2;
-    if (v7) begin
-      \$154  = \$72 [23:0];
-    end
+    \$154  = last6;
     if (rst) begin
-      \$154  = 24'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = acc3;
-    if (v7) begin
-      \$155  = \$75 [23:0];
-    end
+    \$155  = nf6;
     if (rst) begin
-      \$155  = 24'h000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = \$79 [3:0];
+    \$156  = acc0;
+    if (v7_0) begin
+      \$156  = \$66 [23:0];
+    end
     if (rst) begin
-      \$156  = 4'h0;
+      \$156  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = \$18 ;
+    \$157  = acc1;
+    if (v7_0) begin
+      \$157  = \$69 [23:0];
+    end
     if (rst) begin
-      \$157  = 1'h1;
+      \$157  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = q_wptr;
-    if (\$26 ) begin
-      \$158  = \$29 [2:0];
+    \$158  = acc2;
+    if (v7_0) begin
+      \$158  = \$72 [23:0];
     end
     if (rst) begin
-      \$158  = 3'h0;
+      \$158  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = q_rptr;
-    if (\$33 ) begin
-      \$159  = \$36 [2:0];
+    \$159  = acc3;
+    if (v7_0) begin
+      \$159  = \$75 [23:0];
     end
     if (rst) begin
-      \$159  = 3'h0;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = \$50 [3:0];
+    \$160  = \$79 [3:0];
     if (rst) begin
       \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = o__valid;
-    if (\$52 ) begin
-      \$161  = \$55 ;
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = o__payload;
-    if (\$52 ) begin
-      \$162  = \$57 ;
+    \$162  = q_wptr;
+    if (\$26 ) begin
+      \$162  = \$29 [2:0];
     end
     if (rst) begin
-      \$162  = 96'h000000000000000000000000;
+      \$162  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$163  = q_rptr;
+    if (\$33 ) begin
+      \$163  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$163  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$164  = \$50 [3:0];
+    if (rst) begin
+      \$164  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$165  = o__valid;
+    if (\$52 ) begin
+      \$165  = \$55 ;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$166  = o__payload;
+    if (\$52 ) begin
+      \$166  = \$57 ;
+    end
+    if (rst) begin
+      \$166  = 96'h000000000000000000000000;
     end
   end
   assign acc0_next = \$66 [23:0];
@@ -12857,9 +12953,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$98  = q_wptr;
-  assign \$signature__data$99  = q_in;
-  assign \rport__addr$100  = q_rptr;
+  assign \$signature__addr$102  = q_wptr;
+  assign \$signature__data$103  = q_in;
+  assign \rport__addr$104  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
@@ -16435,15 +16531,19 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$143 ;
   reg \$144 ;
   reg [2:0] \$145 ;
-  reg [23:0] \$146 ;
-  reg [3:0] \$147 ;
+  reg \$146 ;
+  reg \$147 ;
   reg \$148 ;
   reg [2:0] \$149 ;
   wire [16:0] \$15 ;
-  reg [2:0] \$150 ;
+  reg [23:0] \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [23:0] \$153 ;
+  reg [2:0] \$153 ;
+  reg [2:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg \$156 ;
+  reg [23:0] \$157 ;
   wire [16:0] \$16 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
@@ -16539,11 +16639,11 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 5'h00 *)
   wire [4:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$92 ;
+  wire [2:0] \$signature__addr$96 ;
   wire [31:0] \$signature__data ;
-  wire [23:0] \$signature__data$93 ;
+  wire [23:0] \$signature__data$97 ;
   wire \$signature__en ;
-  wire \$signature__en$91 ;
+  wire \$signature__en$95 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   input clk;
@@ -16555,6 +16655,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -16576,6 +16678,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -16585,6 +16689,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf7_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [23:0] o__payload;
@@ -16622,9 +16728,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 5'h00 *)
   wire [4:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$94 ;
+  wire [2:0] \rport__addr$98 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$83 ;
+  wire [23:0] \rport__data$87 ;
   input rst;
   wire rst;
   reg [4:0] sf_t = 5'h00;
@@ -16638,6 +16744,8 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -16702,10 +16810,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$91 )
+    if (\$signature__en$95 )
       queue[q_wptr] <= \$69 [23:0];
   end
-  assign \rport__data$83  = queue[q_rptr];
+  assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd3828942331;
@@ -16912,7 +17020,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$57  = v7 & last7;
   assign \$58  = \$56  | \$57 ;
   assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$83  : \$69 [23:0];
+  assign \$60  = \$59  ? \rport__data$87  : \$69 [23:0];
   assign \$61  = ~ last_t;
   assign \$62  = q_room | \$61 ;
   assign i__ready = \$62  & reads_input_t;
@@ -16922,7 +17030,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$66  = i__valid | \$65 ;
   assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7 ? \$67  : acc0;
+  assign \$68  = first7_0 ? \$67  : acc0;
   assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
   assign \$70  = issue & last_t;
   assign \$71  = q_owed + \$70 ;
@@ -16935,7 +17043,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$78  = ~ \$77 ;
   assign \$79  = \$76  & \$78 ;
   assign \$80  = ~ \$79 ;
-  assign \$signature__en$91  = \$74  & \$80 ;
+  assign \$signature__en$95  = \$74  & \$80 ;
   always @(posedge clk)
     nf_t <= \$81 ;
   always @(posedge clk)
@@ -17067,21 +17175,29 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    v7_0 <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$147 ;
+    first7_0 <= \$147 ;
   always @(posedge clk)
-    q_room <= \$148 ;
+    last7_0 <= \$148 ;
   always @(posedge clk)
-    q_wptr <= \$149 ;
+    nf7_0 <= \$149 ;
   always @(posedge clk)
-    q_rptr <= \$150 ;
+    acc0 <= \$150 ;
   always @(posedge clk)
-    q_stored <= \$151 ;
+    q_owed <= \$151 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_room <= \$152 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_wptr <= \$153 ;
+  always @(posedge clk)
+    q_rptr <= \$154 ;
+  always @(posedge clk)
+    q_stored <= \$155 ;
+  always @(posedge clk)
+    o__valid <= \$156 ;
+  always @(posedge clk)
+    o__payload <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$1  = 3'h0;
@@ -18555,7 +18671,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       3'h0:
           \$67  = 24'h003305;
       3'h1:
@@ -19064,73 +19180,101 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$146  = acc0;
-    if (v7) begin
-      \$146  = \$69 [23:0];
-    end
+    \$146  = v6;
     if (rst) begin
-      \$146  = 24'h000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$147  = \$73 [3:0];
+    \$147  = first6;
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$148  = \$21 ;
+    \$148  = last6;
     if (rst) begin
-      \$148  = 1'h1;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$149  = q_wptr;
-    if (\$29 ) begin
-      \$149  = \$32 [2:0];
-    end
+    \$149  = nf6;
     if (rst) begin
       \$149  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$150  = q_rptr;
-    if (\$36 ) begin
-      \$150  = \$39 [2:0];
+    \$150  = acc0;
+    if (v7_0) begin
+      \$150  = \$69 [23:0];
     end
     if (rst) begin
-      \$150  = 3'h0;
+      \$150  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$151  = \$53 [3:0];
+    \$151  = \$73 [3:0];
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$152  = o__valid;
-    if (\$55 ) begin
-      \$152  = \$58 ;
-    end
+    \$152  = \$21 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$153  = o__payload;
-    if (\$55 ) begin
-      \$153  = \$60 ;
+    \$153  = q_wptr;
+    if (\$29 ) begin
+      \$153  = \$32 [2:0];
     end
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$154  = q_rptr;
+    if (\$36 ) begin
+      \$154  = \$39 [2:0];
+    end
+    if (rst) begin
+      \$154  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$155  = \$53 [3:0];
+    if (rst) begin
+      \$155  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$156  = o__valid;
+    if (\$55 ) begin
+      \$156  = \$58 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$157  = o__payload;
+    if (\$55 ) begin
+      \$157  = \$60 ;
+    end
+    if (rst) begin
+      \$157  = 24'h000000;
     end
   end
   assign acc0_next = \$69 [23:0];
@@ -19140,9 +19284,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$92  = q_wptr;
-  assign \$signature__data$93  = \$69 [23:0];
-  assign \rport__addr$94  = q_rptr;
+  assign \$signature__addr$96  = q_wptr;
+  assign \$signature__data$97  = \$69 [23:0];
+  assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -22749,18 +22893,22 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [16:0] \$15 ;
   reg \$150 ;
   reg [1:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [23:0] \$153 ;
-  reg [23:0] \$154 ;
-  reg [23:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg [2:0] \$158 ;
-  reg [2:0] \$159 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [1:0] \$155 ;
+  reg [23:0] \$156 ;
+  reg [23:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [23:0] \$159 ;
   wire [16:0] \$16 ;
   reg [3:0] \$160 ;
   reg \$161 ;
-  reg [95:0] \$162 ;
+  reg [2:0] \$162 ;
+  reg [2:0] \$163 ;
+  reg [3:0] \$164 ;
+  reg \$165 ;
+  reg [95:0] \$166 ;
   wire [16:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -22855,11 +23003,11 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$98 ;
+  wire [2:0] \$signature__addr$102 ;
   wire [7:0] \$signature__data ;
-  wire [95:0] \$signature__data$99 ;
+  wire [95:0] \$signature__data$103 ;
   wire \$signature__en ;
-  wire \$signature__en$97 ;
+  wire \$signature__en$101 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -22877,6 +23025,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -22895,6 +23045,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -22904,6 +23056,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
+  (* keep = 32'd1 *)
+  reg [1:0] nf7_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [95:0] o__payload;
@@ -22947,9 +23101,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$100 ;
+  wire [2:0] \rport__addr$104 ;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$89 ;
+  wire [95:0] \rport__data$93 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -22966,6 +23120,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -23078,10 +23234,10 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$97 )
+    if (\$signature__en$101 )
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$89  = queue[q_rptr];
+  assign \rport__data$93  = queue[q_rptr];
   reg [31:0] rom0 [287:0];
   initial begin
     rom0[0] = 32'd756419560;
@@ -23429,7 +23585,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$54  = v7 & last7;
   assign \$55  = \$53  | \$54 ;
   assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$89  : q_in;
+  assign \$57  = \$56  ? \rport__data$93  : q_in;
   assign \$58  = ~ last_t;
   assign \$59  = q_room | \$58 ;
   assign i__ready = \$59  & reads_input_t;
@@ -23439,13 +23595,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$63  = i__valid | \$62 ;
   assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7 ? \$64  : acc0;
+  assign \$65  = first7_0 ? \$64  : acc0;
   assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7 ? \$67  : acc1;
+  assign \$68  = first7_0 ? \$67  : acc1;
   assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7 ? \$70  : acc2;
+  assign \$71  = first7_0 ? \$70  : acc2;
   assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7 ? \$73  : acc3;
+  assign \$74  = first7_0 ? \$73  : acc3;
   assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
   assign \$76  = issue & last_t;
   assign \$77  = q_owed + \$76 ;
@@ -23458,7 +23614,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$84  = ~ \$83 ;
   assign \$85  = \$82  & \$84 ;
   assign \$86  = ~ \$85 ;
-  assign \$signature__en$97  = \$80  & \$86 ;
+  assign \$signature__en$101  = \$80  & \$86 ;
   always @(posedge clk)
     nf_t <= \$87 ;
   always @(posedge clk)
@@ -23590,27 +23746,35 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$151 ;
   always @(posedge clk)
-    acc0 <= \$152 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    acc1 <= \$153 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    acc2 <= \$154 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    acc3 <= \$155 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    q_owed <= \$156 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_room <= \$157 ;
+    acc1 <= \$157 ;
   always @(posedge clk)
-    q_wptr <= \$158 ;
+    acc2 <= \$158 ;
   always @(posedge clk)
-    q_rptr <= \$159 ;
+    acc3 <= \$159 ;
   always @(posedge clk)
-    q_stored <= \$160 ;
+    q_owed <= \$160 ;
   always @(posedge clk)
-    o__valid <= \$161 ;
+    q_room <= \$161 ;
   always @(posedge clk)
-    o__payload <= \$162 ;
+    q_wptr <= \$162 ;
+  always @(posedge clk)
+    q_rptr <= \$163 ;
+  always @(posedge clk)
+    q_stored <= \$164 ;
+  always @(posedge clk)
+    o__valid <= \$165 ;
+  always @(posedge clk)
+    o__payload <= \$166 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$1  = 2'h0;
@@ -26524,7 +26688,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$64  = 24'hffae9b;
       2'h1:
@@ -26538,7 +26702,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$67  = 24'h002f43;
       2'h1:
@@ -26552,7 +26716,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$70  = 24'hffc675;
       2'h1:
@@ -26566,7 +26730,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       2'h0:
           \$73  = 24'h00137d;
       2'h1:
@@ -27067,103 +27231,131 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$152  = acc0;
-    if (v7) begin
-      \$152  = \$66 [23:0];
-    end
+    \$152  = v6;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$153  = acc1;
-    if (v7) begin
-      \$153  = \$69 [23:0];
-    end
+    \$153  = first6;
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$154  = acc2;
-    if (v7) begin
-      \$154  = \$72 [23:0];
-    end
+    \$154  = last6;
     if (rst) begin
-      \$154  = 24'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$155  = acc3;
-    if (v7) begin
-      \$155  = \$75 [23:0];
-    end
+    \$155  = nf6;
     if (rst) begin
-      \$155  = 24'h000000;
+      \$155  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$156  = \$79 [3:0];
+    \$156  = acc0;
+    if (v7_0) begin
+      \$156  = \$66 [23:0];
+    end
     if (rst) begin
-      \$156  = 4'h0;
+      \$156  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$157  = \$18 ;
+    \$157  = acc1;
+    if (v7_0) begin
+      \$157  = \$69 [23:0];
+    end
     if (rst) begin
-      \$157  = 1'h1;
+      \$157  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$158  = q_wptr;
-    if (\$26 ) begin
-      \$158  = \$29 [2:0];
+    \$158  = acc2;
+    if (v7_0) begin
+      \$158  = \$72 [23:0];
     end
     if (rst) begin
-      \$158  = 3'h0;
+      \$158  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$159  = q_rptr;
-    if (\$33 ) begin
-      \$159  = \$36 [2:0];
+    \$159  = acc3;
+    if (v7_0) begin
+      \$159  = \$75 [23:0];
     end
     if (rst) begin
-      \$159  = 3'h0;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$160  = \$50 [3:0];
+    \$160  = \$79 [3:0];
     if (rst) begin
       \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$161  = o__valid;
-    if (\$52 ) begin
-      \$161  = \$55 ;
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$162  = o__payload;
-    if (\$52 ) begin
-      \$162  = \$57 ;
+    \$162  = q_wptr;
+    if (\$26 ) begin
+      \$162  = \$29 [2:0];
     end
     if (rst) begin
-      \$162  = 96'h000000000000000000000000;
+      \$162  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$163  = q_rptr;
+    if (\$33 ) begin
+      \$163  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$163  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$164  = \$50 [3:0];
+    if (rst) begin
+      \$164  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$165  = o__valid;
+    if (\$52 ) begin
+      \$165  = \$55 ;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$166  = o__payload;
+    if (\$52 ) begin
+      \$166  = \$57 ;
+    end
+    if (rst) begin
+      \$166  = 96'h000000000000000000000000;
     end
   end
   assign acc0_next = \$66 [23:0];
@@ -27175,9 +27367,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$98  = q_wptr;
-  assign \$signature__data$99  = q_in;
-  assign \rport__addr$100  = q_rptr;
+  assign \$signature__addr$102  = q_wptr;
+  assign \$signature__data$103  = q_in;
+  assign \rport__addr$104  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
@@ -31389,15 +31581,19 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$143 ;
   reg \$144 ;
   reg [3:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [3:0] \$147 ;
+  reg \$146 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [2:0] \$149 ;
+  reg [3:0] \$149 ;
   wire [16:0] \$15 ;
-  reg [2:0] \$150 ;
+  reg [24:0] \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [24:0] \$153 ;
+  reg [2:0] \$153 ;
+  reg [2:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg \$156 ;
+  reg [24:0] \$157 ;
   wire [16:0] \$16 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
@@ -31493,11 +31689,11 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 6'h00 *)
   wire [5:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$92 ;
+  wire [2:0] \$signature__addr$96 ;
   wire [31:0] \$signature__data ;
-  wire [24:0] \$signature__data$93 ;
+  wire [24:0] \$signature__data$97 ;
   wire \$signature__en ;
-  wire \$signature__en$91 ;
+  wire \$signature__en$95 ;
   reg [24:0] acc0 = 25'h0000000;
   wire [24:0] acc0_next;
   input clk;
@@ -31509,6 +31705,8 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -31530,6 +31728,8 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -31539,6 +31739,8 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [24:0] o__payload;
@@ -31576,9 +31778,9 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 6'h00 *)
   wire [5:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$94 ;
+  wire [2:0] \rport__addr$98 ;
   wire [31:0] rport__data;
-  wire [24:0] \rport__data$83 ;
+  wire [24:0] \rport__data$87 ;
   input rst;
   wire rst;
   reg [5:0] sf_t = 6'h00;
@@ -31592,6 +31794,8 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -31674,10 +31878,10 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 25'h0000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$91 )
+    if (\$signature__en$95 )
       queue[q_wptr] <= \$69 [24:0];
   end
-  assign \rport__data$83  = queue[q_rptr];
+  assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [575:0];
   initial begin
     rom0[0] = 32'd4110298614;
@@ -32316,7 +32520,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$57  = v7 & last7;
   assign \$58  = \$56  | \$57 ;
   assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$83  : \$69 [24:0];
+  assign \$60  = \$59  ? \rport__data$87  : \$69 [24:0];
   assign \$61  = ~ last_t;
   assign \$62  = q_room | \$61 ;
   assign i__ready = \$62  & reads_input_t;
@@ -32326,7 +32530,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$66  = i__valid | \$65 ;
   assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7 ? \$67  : acc0;
+  assign \$68  = first7_0 ? \$67  : acc0;
   assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
   assign \$70  = issue & last_t;
   assign \$71  = q_owed + \$70 ;
@@ -32339,7 +32543,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$78  = ~ \$77 ;
   assign \$79  = \$76  & \$78 ;
   assign \$80  = ~ \$79 ;
-  assign \$signature__en$91  = \$74  & \$80 ;
+  assign \$signature__en$95  = \$74  & \$80 ;
   always @(posedge clk)
     nf_t <= \$81 ;
   always @(posedge clk)
@@ -32471,21 +32675,29 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    v7_0 <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$147 ;
+    first7_0 <= \$147 ;
   always @(posedge clk)
-    q_room <= \$148 ;
+    last7_0 <= \$148 ;
   always @(posedge clk)
-    q_wptr <= \$149 ;
+    nf7_0 <= \$149 ;
   always @(posedge clk)
-    q_rptr <= \$150 ;
+    acc0 <= \$150 ;
   always @(posedge clk)
-    q_stored <= \$151 ;
+    q_owed <= \$151 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_room <= \$152 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_wptr <= \$153 ;
+  always @(posedge clk)
+    q_rptr <= \$154 ;
+  always @(posedge clk)
+    q_stored <= \$155 ;
+  always @(posedge clk)
+    o__valid <= \$156 ;
+  always @(posedge clk)
+    o__payload <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$1  = 4'h0;
@@ -38279,7 +38491,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$67  = 25'h1ffee24;
       4'h1:
@@ -38804,73 +39016,101 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$146  = acc0;
-    if (v7) begin
-      \$146  = \$69 [24:0];
-    end
+    \$146  = v6;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$147  = \$73 [3:0];
+    \$147  = first6;
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$148  = \$21 ;
+    \$148  = last6;
     if (rst) begin
-      \$148  = 1'h1;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$149  = q_wptr;
-    if (\$29 ) begin
-      \$149  = \$32 [2:0];
-    end
+    \$149  = nf6;
     if (rst) begin
-      \$149  = 3'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$150  = q_rptr;
-    if (\$36 ) begin
-      \$150  = \$39 [2:0];
+    \$150  = acc0;
+    if (v7_0) begin
+      \$150  = \$69 [24:0];
     end
     if (rst) begin
-      \$150  = 3'h0;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$151  = \$53 [3:0];
+    \$151  = \$73 [3:0];
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$152  = o__valid;
-    if (\$55 ) begin
-      \$152  = \$58 ;
-    end
+    \$152  = \$21 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$153  = o__payload;
-    if (\$55 ) begin
-      \$153  = \$60 ;
+    \$153  = q_wptr;
+    if (\$29 ) begin
+      \$153  = \$32 [2:0];
     end
     if (rst) begin
-      \$153  = 25'h0000000;
+      \$153  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$154  = q_rptr;
+    if (\$36 ) begin
+      \$154  = \$39 [2:0];
+    end
+    if (rst) begin
+      \$154  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$155  = \$53 [3:0];
+    if (rst) begin
+      \$155  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$156  = o__valid;
+    if (\$55 ) begin
+      \$156  = \$58 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$157  = o__payload;
+    if (\$55 ) begin
+      \$157  = \$60 ;
+    end
+    if (rst) begin
+      \$157  = 25'h0000000;
     end
   end
   assign acc0_next = \$69 [24:0];
@@ -38880,9 +39120,9 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$92  = q_wptr;
-  assign \$signature__data$93  = \$69 [24:0];
-  assign \rport__addr$94  = q_rptr;
+  assign \$signature__addr$96  = q_wptr;
+  assign \$signature__data$97  = \$69 [24:0];
+  assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -41145,15 +41385,19 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$12 ;
   reg \$120 ;
   reg [3:0] \$121 ;
-  reg [20:0] \$122 ;
-  reg [3:0] \$123 ;
+  reg \$122 ;
+  reg \$123 ;
   reg \$124 ;
-  reg [2:0] \$125 ;
-  reg [2:0] \$126 ;
+  reg [3:0] \$125 ;
+  reg [20:0] \$126 ;
   reg [3:0] \$127 ;
   reg \$128 ;
-  reg [20:0] \$129 ;
+  reg [2:0] \$129 ;
   wire \$13 ;
+  reg [2:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [20:0] \$133 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -41251,11 +41495,11 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$77 ;
+  wire [2:0] \$signature__addr$81 ;
   wire [7:0] \$signature__data ;
-  wire [20:0] \$signature__data$78 ;
+  wire [20:0] \$signature__data$82 ;
   wire \$signature__en ;
-  wire \$signature__en$76 ;
+  wire \$signature__en$80 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   input clk;
@@ -41267,6 +41511,8 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -41285,6 +41531,8 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -41294,6 +41542,8 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [20:0] o__payload;
@@ -41325,9 +41575,9 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$79 ;
+  wire [2:0] \rport__addr$83 ;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$68 ;
+  wire [20:0] \rport__data$72 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -41341,6 +41591,8 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
@@ -41380,10 +41632,10 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 21'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$76 )
+    if (\$signature__en$80 )
       queue[q_wptr] <= \$60 [20:0];
   end
-  assign \rport__data$68  = queue[q_rptr];
+  assign \rport__data$72  = queue[q_rptr];
   reg [7:0] rom0 [126:0];
   initial begin
     rom0[0] = 8'h59;
@@ -41564,7 +41816,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$48  = v7 & last7;
   assign \$49  = \$47  | \$48 ;
   assign \$50  = | q_stored;
-  assign \$51  = \$50  ? \rport__data$68  : \$60 [20:0];
+  assign \$51  = \$50  ? \rport__data$72  : \$60 [20:0];
   assign \$52  = ~ last_t;
   assign \$53  = q_room | \$52 ;
   assign i__ready = \$53  & reads_input_t;
@@ -41574,7 +41826,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$57  = i__valid | \$56 ;
   assign issue = \$55  & \$57 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$59  = first7 ? \$58  : acc0;
+  assign \$59  = first7_0 ? \$58  : acc0;
   assign \$60  = $signed(\$59 ) + $signed(sum0_s0_0);
   assign \$61  = issue & last_t;
   assign \$62  = q_owed + \$61 ;
@@ -41587,7 +41839,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$69  = ~ \$68 ;
   assign \$70  = \$67  & \$69 ;
   assign \$71  = ~ \$70 ;
-  assign \$signature__en$76  = \$65  & \$71 ;
+  assign \$signature__en$80  = \$65  & \$71 ;
   always @(posedge clk)
     nf_t <= \$72 ;
   always @(posedge clk)
@@ -41689,21 +41941,29 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf7 <= \$121 ;
   always @(posedge clk)
-    acc0 <= \$122 ;
+    v7_0 <= \$122 ;
   always @(posedge clk)
-    q_owed <= \$123 ;
+    first7_0 <= \$123 ;
   always @(posedge clk)
-    q_room <= \$124 ;
+    last7_0 <= \$124 ;
   always @(posedge clk)
-    q_wptr <= \$125 ;
+    nf7_0 <= \$125 ;
   always @(posedge clk)
-    q_rptr <= \$126 ;
+    acc0 <= \$126 ;
   always @(posedge clk)
-    q_stored <= \$127 ;
+    q_owed <= \$127 ;
   always @(posedge clk)
-    o__valid <= \$128 ;
+    q_room <= \$128 ;
   always @(posedge clk)
-    o__payload <= \$129 ;
+    q_wptr <= \$129 ;
+  always @(posedge clk)
+    q_rptr <= \$130 ;
+  always @(posedge clk)
+    q_stored <= \$131 ;
+  always @(posedge clk)
+    o__valid <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$1  = 4'h0;
@@ -43007,7 +43267,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$58  = 21'h00175a;
       4'h1:
@@ -43427,73 +43687,101 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$122  = acc0;
-    if (v7) begin
-      \$122  = \$60 [20:0];
-    end
+    \$122  = v6;
     if (rst) begin
-      \$122  = 21'h000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$123  = \$64 [3:0];
+    \$123  = first6;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$124  = \$12 ;
+    \$124  = last6;
     if (rst) begin
-      \$124  = 1'h1;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$125  = q_wptr;
-    if (\$20 ) begin
-      \$125  = \$23 [2:0];
-    end
+    \$125  = nf6;
     if (rst) begin
-      \$125  = 3'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$126  = q_rptr;
-    if (\$27 ) begin
-      \$126  = \$30 [2:0];
+    \$126  = acc0;
+    if (v7_0) begin
+      \$126  = \$60 [20:0];
     end
     if (rst) begin
-      \$126  = 3'h0;
+      \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = \$64 [3:0];
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$128  = o__valid;
-    if (\$46 ) begin
-      \$128  = \$49 ;
-    end
+    \$128  = \$12 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$129  = o__payload;
-    if (\$46 ) begin
-      \$129  = \$51 ;
+    \$129  = q_wptr;
+    if (\$20 ) begin
+      \$129  = \$23 [2:0];
     end
     if (rst) begin
-      \$129  = 21'h000000;
+      \$129  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$130  = q_rptr;
+    if (\$27 ) begin
+      \$130  = \$30 [2:0];
+    end
+    if (rst) begin
+      \$130  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$131  = \$44 [3:0];
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$132  = o__valid;
+    if (\$46 ) begin
+      \$132  = \$49 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$133  = o__payload;
+    if (\$46 ) begin
+      \$133  = \$51 ;
+    end
+    if (rst) begin
+      \$133  = 21'h000000;
     end
   end
   assign acc0_next = \$60 [20:0];
@@ -43503,9 +43791,9 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$77  = q_wptr;
-  assign \$signature__data$78  = \$60 [20:0];
-  assign \rport__addr$79  = q_rptr;
+  assign \$signature__addr$81  = q_wptr;
+  assign \$signature__data$82  = \$60 [20:0];
+  assign \rport__addr$83  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = \$60 [20:0];
@@ -46871,15 +47159,19 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$12 ;
   reg \$120 ;
   reg [3:0] \$121 ;
-  reg [21:0] \$122 ;
-  reg [3:0] \$123 ;
+  reg \$122 ;
+  reg \$123 ;
   reg \$124 ;
-  reg [2:0] \$125 ;
-  reg [2:0] \$126 ;
+  reg [3:0] \$125 ;
+  reg [21:0] \$126 ;
   reg [3:0] \$127 ;
   reg \$128 ;
-  reg [21:0] \$129 ;
+  reg [2:0] \$129 ;
   wire \$13 ;
+  reg [2:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [21:0] \$133 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -46977,11 +47269,11 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$77 ;
+  wire [2:0] \$signature__addr$81 ;
   wire [7:0] \$signature__data ;
-  wire [21:0] \$signature__data$78 ;
+  wire [21:0] \$signature__data$82 ;
   wire \$signature__en ;
-  wire \$signature__en$76 ;
+  wire \$signature__en$80 ;
   reg [21:0] acc0 = 22'h000000;
   wire [21:0] acc0_next;
   input clk;
@@ -46993,6 +47285,8 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first7_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -47011,6 +47305,8 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last7_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -47020,6 +47316,8 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf7_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [21:0] o__payload;
@@ -47051,9 +47349,9 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 3'h0 *)
-  wire [2:0] \rport__addr$79 ;
+  wire [2:0] \rport__addr$83 ;
   wire [7:0] rport__data;
-  wire [21:0] \rport__data$68 ;
+  wire [21:0] \rport__data$72 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -47067,6 +47365,8 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v7_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
@@ -47114,10 +47414,10 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 22'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$76 )
+    if (\$signature__en$80 )
       queue[q_wptr] <= \$60 [21:0];
   end
-  assign \rport__data$68  = queue[q_rptr];
+  assign \rport__data$72  = queue[q_rptr];
   reg [7:0] rom0 [158:0];
   initial begin
     rom0[0] = 8'h4c;
@@ -47330,7 +47630,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$48  = v7 & last7;
   assign \$49  = \$47  | \$48 ;
   assign \$50  = | q_stored;
-  assign \$51  = \$50  ? \rport__data$68  : \$60 [21:0];
+  assign \$51  = \$50  ? \rport__data$72  : \$60 [21:0];
   assign \$52  = ~ last_t;
   assign \$53  = q_room | \$52 ;
   assign i__ready = \$53  & reads_input_t;
@@ -47340,7 +47640,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$57  = i__valid | \$56 ;
   assign issue = \$55  & \$57 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$59  = first7 ? \$58  : acc0;
+  assign \$59  = first7_0 ? \$58  : acc0;
   assign \$60  = $signed(\$59 ) + $signed(sum0_s0_0);
   assign \$61  = issue & last_t;
   assign \$62  = q_owed + \$61 ;
@@ -47353,7 +47653,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$69  = ~ \$68 ;
   assign \$70  = \$67  & \$69 ;
   assign \$71  = ~ \$70 ;
-  assign \$signature__en$76  = \$65  & \$71 ;
+  assign \$signature__en$80  = \$65  & \$71 ;
   always @(posedge clk)
     nf_t <= \$72 ;
   always @(posedge clk)
@@ -47455,21 +47755,29 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf7 <= \$121 ;
   always @(posedge clk)
-    acc0 <= \$122 ;
+    v7_0 <= \$122 ;
   always @(posedge clk)
-    q_owed <= \$123 ;
+    first7_0 <= \$123 ;
   always @(posedge clk)
-    q_room <= \$124 ;
+    last7_0 <= \$124 ;
   always @(posedge clk)
-    q_wptr <= \$125 ;
+    nf7_0 <= \$125 ;
   always @(posedge clk)
-    q_rptr <= \$126 ;
+    acc0 <= \$126 ;
   always @(posedge clk)
-    q_stored <= \$127 ;
+    q_owed <= \$127 ;
   always @(posedge clk)
-    o__valid <= \$128 ;
+    q_room <= \$128 ;
   always @(posedge clk)
-    o__payload <= \$129 ;
+    q_wptr <= \$129 ;
+  always @(posedge clk)
+    q_rptr <= \$130 ;
+  always @(posedge clk)
+    q_stored <= \$131 ;
+  always @(posedge clk)
+    o__valid <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$1  = 4'h0;
@@ -49093,7 +49401,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$58  = 22'h000000;
-    casez (nf7)
+    casez (nf7_0)
       4'h0:
           \$58  = 22'h3ffd84;
       4'h1:
@@ -49501,73 +49809,101 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$122  = acc0;
-    if (v7) begin
-      \$122  = \$60 [21:0];
-    end
+    \$122  = v6;
     if (rst) begin
-      \$122  = 22'h000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$123  = \$64 [3:0];
+    \$123  = first6;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$124  = \$12 ;
+    \$124  = last6;
     if (rst) begin
-      \$124  = 1'h1;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$125  = q_wptr;
-    if (\$20 ) begin
-      \$125  = \$23 [2:0];
-    end
+    \$125  = nf6;
     if (rst) begin
-      \$125  = 3'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$126  = q_rptr;
-    if (\$27 ) begin
-      \$126  = \$30 [2:0];
+    \$126  = acc0;
+    if (v7_0) begin
+      \$126  = \$60 [21:0];
     end
     if (rst) begin
-      \$126  = 3'h0;
+      \$126  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = \$64 [3:0];
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$128  = o__valid;
-    if (\$46 ) begin
-      \$128  = \$49 ;
-    end
+    \$128  = \$12 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$129  = o__payload;
-    if (\$46 ) begin
-      \$129  = \$51 ;
+    \$129  = q_wptr;
+    if (\$20 ) begin
+      \$129  = \$23 [2:0];
     end
     if (rst) begin
-      \$129  = 22'h000000;
+      \$129  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$130  = q_rptr;
+    if (\$27 ) begin
+      \$130  = \$30 [2:0];
+    end
+    if (rst) begin
+      \$130  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$131  = \$44 [3:0];
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$132  = o__valid;
+    if (\$46 ) begin
+      \$132  = \$49 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$133  = o__payload;
+    if (\$46 ) begin
+      \$133  = \$51 ;
+    end
+    if (rst) begin
+      \$133  = 22'h000000;
     end
   end
   assign acc0_next = \$60 [21:0];
@@ -49577,9 +49913,9 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$77  = q_wptr;
-  assign \$signature__data$78  = \$60 [21:0];
-  assign \rport__addr$79  = q_rptr;
+  assign \$signature__addr$81  = q_wptr;
+  assign \$signature__data$82  = \$60 [21:0];
+  assign \rport__addr$83  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = \$60 [21:0];
