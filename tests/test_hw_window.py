@@ -85,13 +85,13 @@ def test_cycle_formulas_by_hand() -> None:
     # step 0 reads rows 0-1 (8 beats); steps 1-2 add rows 2 and 3; 4x4 outputs of 9 taps = 36 beats a row.
     assert p.step_reads == (8, 4, 4, 0, 0)
     assert p.step_emits == (0, 36, 36, 36, 36)
-    # a tap leaves 2 cycles after its read issues (read port register, output register)
-    assert p.first_output_cycles == 8 + 2
-    assert p.total_cycles(1) == 8 + 4 * 36 + 2
-    assert p.total_cycles(2) == 2 * (8 + 4 * 36) + 2
+    # a tap leaves 3 cycles after its read issues (read port register, its copy, output register)
+    assert p.first_output_cycles == 8 + 3
+    assert p.total_cycles(1) == 8 + 4 * 36 + 3
+    assert p.total_cycles(2) == 2 * (8 + 4 * 36) + 3
     q = WindowParams(1, 6, 2, 1, 1, stride_h=3)  # reads dominate: the last step reads rows 4-5 after its 2 outputs
     assert q.step_reads == (2, 6, 4) and q.step_emits == (0, 2, 2)
-    assert q.total_cycles(1) == 2 + 6 + 2 + 2 and q.total_cycles(3) == 2 * 12 + 2 + 6 + 2 + 2
+    assert q.total_cycles(1) == 2 + 6 + 2 + 3 and q.total_cycles(3) == 2 * 12 + 2 + 6 + 2 + 3
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -181,9 +181,9 @@ class WindowParams:
 
     @property
     def latency(self) -> int:
-        """Cycles from issuing a buffer read to its beat on the output (the read port register, then
-        the output register)."""
-        return 2
+        """Cycles from issuing a buffer read to its beat on the output (the read port register, its
+        copy in fabric flip-flops, then the output register)."""
+        return 3
 
     @property
     def first_output_cycles(self) -> int:

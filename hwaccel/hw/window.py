@@ -7,7 +7,9 @@ while the reader emits output row ``i - 1`` from rows stored in earlier steps. T
 span at most ``extent_h + stride_h`` consecutive rows, so they never share a slot, and a step
 ends (without a bubble) once both sides are done. The reader walks output column, kernel row,
 kernel column, channel group; a tap outside the image reads nothing and carries ``pad_value``.
-A tap takes two registers (the memory's read port, then the output): the reader issues a tap only
+A tap takes three registers (the memory's read port, the read again in fabric flip-flops: a block
+RAM's output is slow, about 5 ns on ECP5, and the padding mux and the queue follow it; then the
+output): the reader issues a tap only
 while the :class:`~.queue.OutputQueue` at its output has room, and its registers never stall (a
 stall enable from the consumer's ``ready`` reached every reader register and the read port).
 """
@@ -21,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import WindowParams
 from .queue import OutputQueue
-from .stream import code_shape, lanes_stream, pack_lanes
+from .stream import code_shape, lanes_stream, pack_lanes, register, valid_chain
 
 __all__ = ["SlidingWindow"]
 
@@ -107,10 +109,10 @@ class SlidingWindow(wiring.Component):
 
         pad = (row < 0) | (row >= p.height) | (col < 0) | (col >= p.width)
         addr = slot * row_words + col * p.groups + g
-        # Two registers: the read port's, then the queue's head (the memory's clock-to-out stays inside).
-        pad_reg, read_valid = Signal(), Signal()
+        # Three registers: the read port's, a copy of the read, then the queue's head.
         m.d.comb += rport.addr.eq(addr[:len(rport.addr)])
-        m.d.sync += [read_valid.eq(e_fire), pad_reg.eq(pad)]
-        word = Mux(pad_reg, pack_lanes([p.pad_value] * p.simd, p.bits), rport.data)
+        read_valid = valid_chain(m, e_fire, p.latency - 1, "read_valid")[-1]
+        pad_reg = register(m, register(m, pad, "pad_reg"), "pad_reg2")
+        word = Mux(pad_reg, pack_lanes([p.pad_value] * p.simd, p.bits), register(m, rport.data, "read"))
         queue.drive(e_fire, read_valid, [word[k * p.bits:(k + 1) * p.bits] for k in range(p.simd)])
         return m

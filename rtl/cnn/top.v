@@ -1522,7 +1522,7 @@ endmodule
 module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire [4:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
@@ -1570,16 +1570,16 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
+  wire [2:0] \$143 ;
+  wire [2:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [2:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -1617,14 +1617,17 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   reg [1:0] \$183 ;
   reg \$184 ;
   reg \$185 ;
-  reg [1:0] \$186 ;
+  reg \$186 ;
   reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  reg [7:0] \$188 ;
+  reg [2:0] \$189 ;
   wire [5:0] \$19 ;
-  reg [1:0] \$190 ;
-  reg \$191 ;
-  reg [7:0] \$192 ;
+  reg \$190 ;
+  reg [1:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg [1:0] \$193 ;
+  reg \$194 ;
+  reg [7:0] \$195 ;
   wire [5:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -1691,7 +1694,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [5:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [2:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [2:0] \$80 ;
   wire [2:0] \$81 ;
   wire [5:0] \$82 ;
@@ -1713,9 +1716,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [5:0] \$97 ;
   wire [2:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -1743,23 +1745,27 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [7:0] read = 8'h00;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [7:0] rport__data;
-  wire [7:0] \rport__data$40 ;
+  wire [7:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -1812,16 +1818,17 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     _0_ <= buffer[\$5 [4:0]];
   end
   assign rport__data = _0_;
-  reg [7:0] queue [1:0];
+  reg [7:0] queue [2:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
+    queue[2] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -1829,7 +1836,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed(1'h0);
-  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign q_in = pad_reg2 ? 8'h80 : read;
   assign \$6  = | e_left;
   assign \$7  = q_room & \$6 ;
   assign \$8  = q_owed + \$7 ;
@@ -1841,7 +1848,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = read_valid & \$16 ;
+  assign \$signature__en$21  = read_valid_2 & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
   assign \$19  = w_left - \$18 ;
@@ -1954,29 +1961,31 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$134  = \$10 [2:0] < 3'h4;
   assign \$135  = ~ o__valid;
   assign \$136  = \$135  | o__ready;
   assign \$137  = | q_stored;
   assign \$138  = ~ \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid & \$140 ;
+  assign \$141  = read_valid_2 & \$140 ;
+  assign \$142  = \$signature__addr$24  == 2'h2;
   assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$144  = \$142  ? 3'h0 : \$143 ;
   assign \$145  = ~ o__valid;
   assign \$146  = \$145  | o__ready;
   assign \$147  = | q_stored;
   assign \$148  = \$146  & \$147 ;
+  assign \$149  = \rport__addr$27  == 2'h2;
   assign \$150  = \rport__addr$27  + 1'h1;
-  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
   assign \$155  = ~ \$154 ;
   assign \$156  = \$153  & \$155 ;
   assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid & \$157 ;
+  assign \$158  = read_valid_2 & \$157 ;
   assign \$159  = q_stored + \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
@@ -1986,9 +1995,9 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid;
+  assign \$168  = \$167  | read_valid_2;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$40  : q_in;
+  assign \$170  = \$169  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$171 ;
   always @(posedge clk)
@@ -2016,23 +2025,29 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     slot_base <= \$183 ;
   always @(posedge clk)
-    read_valid <= \$184 ;
+    read_valid_1 <= \$184 ;
   always @(posedge clk)
-    \$signal  <= \$185 ;
+    read_valid_2 <= \$185 ;
   always @(posedge clk)
-    q_owed <= \$186 ;
+    pad_reg <= \$186 ;
   always @(posedge clk)
-    q_room <= \$187 ;
+    pad_reg2 <= \$187 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$188 ;
+    read <= \$188 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$189 ;
+    q_owed <= \$189 ;
   always @(posedge clk)
-    q_stored <= \$190 ;
+    q_room <= \$190 ;
   always @(posedge clk)
-    o__valid <= \$191 ;
+    \$signature__addr$24  <= \$191 ;
   always @(posedge clk)
-    o__payload <= \$192 ;
+    \rport__addr$27  <= \$192 ;
+  always @(posedge clk)
+    q_stored <= \$193 ;
+  always @(posedge clk)
+    o__valid <= \$194 ;
+  always @(posedge clk)
+    o__payload <= \$195 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$42  = 5'h00;
@@ -2279,76 +2294,97 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = \$133 ;
+    \$185  = read_valid_1;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$10 [1:0];
+    \$186  = \$133 ;
     if (rst) begin
-      \$186  = 2'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$134 ;
+    \$187  = pad_reg;
     if (rst) begin
-      \$187  = 1'h1;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \$signature__addr$24 ;
+    \$188  = rport__data;
+    if (rst) begin
+      \$188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$189  = \$10 [2:0];
+    if (rst) begin
+      \$189  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$190  = \$134 ;
+    if (rst) begin
+      \$190  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$191  = \$signature__addr$24 ;
     if (\$141 ) begin
-      \$188  = \$144 [0];
+      \$191  = \$144 [1:0];
     end
     if (rst) begin
-      \$188  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \rport__addr$27 ;
+    \$192  = \rport__addr$27 ;
     if (\$148 ) begin
-      \$189  = \$151 [0];
+      \$192  = \$151 [1:0];
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$164 [1:0];
+    \$193  = \$164 [1:0];
     if (rst) begin
-      \$190  = 2'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = o__valid;
+    \$194  = o__valid;
     if (\$166 ) begin
-      \$191  = \$168 ;
+      \$194  = \$168 ;
     end
     if (rst) begin
-      \$191  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = o__payload;
+    \$195  = o__payload;
     if (\$166 ) begin
-      \$192  = \$170 ;
+      \$195  = \$170 ;
     end
     if (rst) begin
-      \$192  = 8'h00;
+      \$195  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
-  assign q_owed_next = \$10 [1:0];
+  assign q_owed_next = \$10 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -2359,8 +2395,6 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$71  = 2'h1;
   assign \$72  = 2'h0;
   assign \$73  = 1'h1;
-  assign \$142  = \$signature__addr$24 ;
-  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6984,16 +7018,16 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [1:0] \$151 ;
-  wire [1:0] \$152 ;
+  wire [2:0] \$151 ;
+  wire [2:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [1:0] \$158 ;
-  wire [1:0] \$159 ;
-  wire [2:0] \$16 ;
+  wire [2:0] \$158 ;
+  wire [2:0] \$159 ;
+  wire [3:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
@@ -7015,7 +7049,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$177 ;
   wire [63:0] \$178 ;
   reg [4:0] \$179 ;
-  wire [3:0] \$18 ;
+  wire [4:0] \$18 ;
   reg [4:0] \$180 ;
   reg [2:0] \$181 ;
   reg [4:0] \$182 ;
@@ -7031,15 +7065,18 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   reg [1:0] \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg [1:0] \$194 ;
+  reg \$194 ;
   reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg [1:0] \$198 ;
-  reg \$199 ;
+  reg [63:0] \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg [1:0] \$199 ;
   wire [5:0] \$2 ;
   wire \$20 ;
-  reg [63:0] \$200 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg \$202 ;
+  reg [63:0] \$203 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -7126,9 +7163,8 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$97 ;
   wire \$98 ;
   wire [2:0] \$99 ;
-  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [63:0] \$signature__data ;
   wire [63:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -7170,6 +7206,8 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [63:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
@@ -7179,21 +7217,23 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [7:0] \q_in[5] ;
   wire [7:0] \q_in[6] ;
   wire [7:0] \q_in[7] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [63:0] read = 64'h0000000000000000;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [4:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [63:0] rport__data;
-  wire [63:0] \rport__data$40 ;
+  wire [63:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h0;
@@ -7246,16 +7286,17 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     _0_ <= buffer[\$5 [4:0]];
   end
   assign rport__data = _0_;
-  reg [63:0] queue [1:0];
+  reg [63:0] queue [2:0];
   initial begin
     queue[0] = 64'h0000000000000000;
     queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -7263,14 +7304,14 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed(1'h0);
-  assign \$6  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$7  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$8  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$9  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$10  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$11  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$12  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$13  = \$signal  ? 64'h8080808080808080 : rport__data;
+  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
   assign \$14  = | e_left;
   assign \$15  = q_room & \$14 ;
   assign \$16  = q_owed + \$15 ;
@@ -7282,7 +7323,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$22  = ~ \$21 ;
   assign \$23  = \$20  & \$22 ;
   assign \$24  = ~ \$23 ;
-  assign \$signature__en$21  = read_valid & \$24 ;
+  assign \$signature__en$21  = read_valid_2 & \$24 ;
   assign \$25  = | w_left;
   assign \$26  = i__valid & \$25 ;
   assign \$27  = w_left - \$26 ;
@@ -7391,29 +7432,31 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$139  = \$137  | \$138 ;
   assign \$140  = $signed(col) >= $signed(5'h08);
   assign \$141  = \$139  | \$140 ;
-  assign \$142  = \$18 [1:0] < 2'h3;
+  assign \$142  = \$18 [2:0] < 3'h4;
   assign \$143  = ~ o__valid;
   assign \$144  = \$143  | o__ready;
   assign \$145  = | q_stored;
   assign \$146  = ~ \$145 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = ~ \$147 ;
-  assign \$149  = read_valid & \$148 ;
+  assign \$149  = read_valid_2 & \$148 ;
+  assign \$150  = \$signature__addr$24  == 2'h2;
   assign \$151  = \$signature__addr$24  + 1'h1;
-  assign \$152  = \$150  ? 2'h0 : \$151 ;
+  assign \$152  = \$150  ? 3'h0 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
   assign \$155  = | q_stored;
   assign \$156  = \$154  & \$155 ;
+  assign \$157  = \rport__addr$27  == 2'h2;
   assign \$158  = \rport__addr$27  + 1'h1;
-  assign \$159  = \$157  ? 2'h0 : \$158 ;
+  assign \$159  = \$157  ? 3'h0 : \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
   assign \$162  = | q_stored;
   assign \$163  = ~ \$162 ;
   assign \$164  = \$161  & \$163 ;
   assign \$165  = ~ \$164 ;
-  assign \$166  = read_valid & \$165 ;
+  assign \$166  = read_valid_2 & \$165 ;
   assign \$167  = q_stored + \$166 ;
   assign \$168  = ~ o__valid;
   assign \$169  = \$168  | o__ready;
@@ -7423,9 +7466,9 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$173  = ~ o__valid;
   assign \$174  = \$173  | o__ready;
   assign \$175  = | q_stored;
-  assign \$176  = \$175  | read_valid;
+  assign \$176  = \$175  | read_valid_2;
   assign \$177  = | q_stored;
-  assign \$178  = \$177  ? \rport__data$40  : q_in;
+  assign \$178  = \$177  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$179 ;
   always @(posedge clk)
@@ -7453,23 +7496,29 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     slot_base <= \$191 ;
   always @(posedge clk)
-    read_valid <= \$192 ;
+    read_valid_1 <= \$192 ;
   always @(posedge clk)
-    \$signal  <= \$193 ;
+    read_valid_2 <= \$193 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    pad_reg <= \$194 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    pad_reg2 <= \$195 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    read <= \$196 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    q_owed <= \$197 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_room <= \$198 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    \$signature__addr$24  <= \$199 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    \rport__addr$27  <= \$200 ;
+  always @(posedge clk)
+    q_stored <= \$201 ;
+  always @(posedge clk)
+    o__valid <= \$202 ;
+  always @(posedge clk)
+    o__payload <= \$203 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$50  = 5'h00;
@@ -7708,76 +7757,97 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$193  = \$141 ;
+    \$193  = read_valid_1;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$194  = \$18 [1:0];
+    \$194  = \$141 ;
     if (rst) begin
-      \$194  = 2'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$195  = \$142 ;
+    \$195  = pad_reg;
     if (rst) begin
-      \$195  = 1'h1;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$196  = \$signature__addr$24 ;
+    \$196  = rport__data;
+    if (rst) begin
+      \$196  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$197  = \$18 [2:0];
+    if (rst) begin
+      \$197  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$198  = \$142 ;
+    if (rst) begin
+      \$198  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$199  = \$signature__addr$24 ;
     if (\$149 ) begin
-      \$196  = \$152 [0];
+      \$199  = \$152 [1:0];
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$197  = \rport__addr$27 ;
+    \$200  = \rport__addr$27 ;
     if (\$156 ) begin
-      \$197  = \$159 [0];
+      \$200  = \$159 [1:0];
     end
     if (rst) begin
-      \$197  = 1'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$198  = \$172 [1:0];
+    \$201  = \$172 [1:0];
     if (rst) begin
-      \$198  = 2'h0;
+      \$201  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$199  = o__valid;
+    \$202  = o__valid;
     if (\$174 ) begin
-      \$199  = \$176 ;
+      \$202  = \$176 ;
     end
     if (rst) begin
-      \$199  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$200  = o__payload;
+    \$203  = o__payload;
     if (\$174 ) begin
-      \$200  = \$178 ;
+      \$203  = \$178 ;
     end
     if (rst) begin
-      \$200  = 64'h0000000000000000;
+      \$203  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
-  assign q_owed_next = \$18 [1:0];
+  assign q_owed_next = \$18 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -7821,8 +7891,6 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$86  = kx;
   assign \$87  = ky;
   assign \$97  = ky;
-  assign \$150  = \$signature__addr$24 ;
-  assign \$157  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8522,16 +8590,16 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [1:0] \$151 ;
-  wire [1:0] \$152 ;
+  wire [2:0] \$151 ;
+  wire [2:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [1:0] \$158 ;
-  wire [1:0] \$159 ;
-  wire [2:0] \$16 ;
+  wire [2:0] \$158 ;
+  wire [2:0] \$159 ;
+  wire [3:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
@@ -8553,7 +8621,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$177 ;
   wire [63:0] \$178 ;
   reg [3:0] \$179 ;
-  wire [3:0] \$18 ;
+  wire [4:0] \$18 ;
   reg [5:0] \$180 ;
   reg [2:0] \$181 ;
   reg [3:0] \$182 ;
@@ -8569,15 +8637,18 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [1:0] \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg [1:0] \$194 ;
+  reg \$194 ;
   reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg [1:0] \$198 ;
-  reg \$199 ;
+  reg [63:0] \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg [1:0] \$199 ;
   wire [4:0] \$2 ;
   wire \$20 ;
-  reg [63:0] \$200 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg \$202 ;
+  reg [63:0] \$203 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -8664,9 +8735,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$97 ;
   wire \$98 ;
   wire [2:0] \$99 ;
-  reg \$signal  = 1'h0;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [63:0] \$signature__data ;
   wire [63:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -8708,6 +8778,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [63:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
@@ -8717,21 +8789,23 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [7:0] \q_in[5] ;
   wire [7:0] \q_in[6] ;
   wire [7:0] \q_in[7] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [63:0] read = 64'h0000000000000000;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [3:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [63:0] rport__data;
-  wire [63:0] \rport__data$40 ;
+  wire [63:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -8768,16 +8842,17 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [3:0]];
   end
   assign rport__data = _0_;
-  reg [63:0] queue [1:0];
+  reg [63:0] queue [2:0];
   initial begin
     queue[0] = 64'h0000000000000000;
     queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -8785,14 +8860,14 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed(1'h0);
-  assign \$6  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$7  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$8  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$9  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$10  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$11  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$12  = \$signal  ? 64'h8080808080808080 : rport__data;
-  assign \$13  = \$signal  ? 64'h8080808080808080 : rport__data;
+  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
   assign \$14  = | e_left;
   assign \$15  = q_room & \$14 ;
   assign \$16  = q_owed + \$15 ;
@@ -8804,7 +8879,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$22  = ~ \$21 ;
   assign \$23  = \$20  & \$22 ;
   assign \$24  = ~ \$23 ;
-  assign \$signature__en$21  = read_valid & \$24 ;
+  assign \$signature__en$21  = read_valid_2 & \$24 ;
   assign \$25  = | w_left;
   assign \$26  = i__valid & \$25 ;
   assign \$27  = w_left - \$26 ;
@@ -8917,29 +8992,31 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$139  = \$137  | \$138 ;
   assign \$140  = $signed(col) >= $signed(4'h4);
   assign \$141  = \$139  | \$140 ;
-  assign \$142  = \$18 [1:0] < 2'h3;
+  assign \$142  = \$18 [2:0] < 3'h4;
   assign \$143  = ~ o__valid;
   assign \$144  = \$143  | o__ready;
   assign \$145  = | q_stored;
   assign \$146  = ~ \$145 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = ~ \$147 ;
-  assign \$149  = read_valid & \$148 ;
+  assign \$149  = read_valid_2 & \$148 ;
+  assign \$150  = \$signature__addr$24  == 2'h2;
   assign \$151  = \$signature__addr$24  + 1'h1;
-  assign \$152  = \$150  ? 2'h0 : \$151 ;
+  assign \$152  = \$150  ? 3'h0 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
   assign \$155  = | q_stored;
   assign \$156  = \$154  & \$155 ;
+  assign \$157  = \rport__addr$27  == 2'h2;
   assign \$158  = \rport__addr$27  + 1'h1;
-  assign \$159  = \$157  ? 2'h0 : \$158 ;
+  assign \$159  = \$157  ? 3'h0 : \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
   assign \$162  = | q_stored;
   assign \$163  = ~ \$162 ;
   assign \$164  = \$161  & \$163 ;
   assign \$165  = ~ \$164 ;
-  assign \$166  = read_valid & \$165 ;
+  assign \$166  = read_valid_2 & \$165 ;
   assign \$167  = q_stored + \$166 ;
   assign \$168  = ~ o__valid;
   assign \$169  = \$168  | o__ready;
@@ -8949,9 +9026,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$173  = ~ o__valid;
   assign \$174  = \$173  | o__ready;
   assign \$175  = | q_stored;
-  assign \$176  = \$175  | read_valid;
+  assign \$176  = \$175  | read_valid_2;
   assign \$177  = | q_stored;
-  assign \$178  = \$177  ? \rport__data$40  : q_in;
+  assign \$178  = \$177  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$179 ;
   always @(posedge clk)
@@ -8979,23 +9056,29 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$191 ;
   always @(posedge clk)
-    read_valid <= \$192 ;
+    read_valid_1 <= \$192 ;
   always @(posedge clk)
-    \$signal  <= \$193 ;
+    read_valid_2 <= \$193 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    pad_reg <= \$194 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    pad_reg2 <= \$195 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    read <= \$196 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    q_owed <= \$197 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_room <= \$198 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    \$signature__addr$24  <= \$199 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    \rport__addr$27  <= \$200 ;
+  always @(posedge clk)
+    q_stored <= \$201 ;
+  always @(posedge clk)
+    o__valid <= \$202 ;
+  always @(posedge clk)
+    o__payload <= \$203 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$50  = 4'h0;
@@ -9234,76 +9317,97 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$141 ;
+    \$193  = read_valid_1;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$18 [1:0];
+    \$194  = \$141 ;
     if (rst) begin
-      \$194  = 2'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$142 ;
+    \$195  = pad_reg;
     if (rst) begin
-      \$195  = 1'h1;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = \$signature__addr$24 ;
+    \$196  = rport__data;
+    if (rst) begin
+      \$196  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$197  = \$18 [2:0];
+    if (rst) begin
+      \$197  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$198  = \$142 ;
+    if (rst) begin
+      \$198  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$199  = \$signature__addr$24 ;
     if (\$149 ) begin
-      \$196  = \$152 [0];
+      \$199  = \$152 [1:0];
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \rport__addr$27 ;
+    \$200  = \rport__addr$27 ;
     if (\$156 ) begin
-      \$197  = \$159 [0];
+      \$200  = \$159 [1:0];
     end
     if (rst) begin
-      \$197  = 1'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = \$172 [1:0];
+    \$201  = \$172 [1:0];
     if (rst) begin
-      \$198  = 2'h0;
+      \$201  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = o__valid;
+    \$202  = o__valid;
     if (\$174 ) begin
-      \$199  = \$176 ;
+      \$202  = \$176 ;
     end
     if (rst) begin
-      \$199  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = o__payload;
+    \$203  = o__payload;
     if (\$174 ) begin
-      \$200  = \$178 ;
+      \$203  = \$178 ;
     end
     if (rst) begin
-      \$200  = 64'h0000000000000000;
+      \$203  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [3:0];
-  assign q_owed_next = \$18 [1:0];
+  assign q_owed_next = \$18 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -9343,8 +9447,6 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$79  = 2'h1;
   assign \$80  = 2'h0;
   assign \$81  = 1'h1;
-  assign \$150  = \$signature__addr$24 ;
-  assign \$157  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16485,7 +16587,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -16507,7 +16609,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -16515,16 +16617,16 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
+  wire [2:0] \$147 ;
+  wire [2:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
@@ -16564,15 +16666,18 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   reg \$189 ;
   wire \$19 ;
   reg \$190 ;
-  reg [1:0] \$191 ;
+  reg \$191 ;
   reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [1:0] \$195 ;
-  reg \$196 ;
-  reg [31:0] \$197 ;
+  reg [31:0] \$193 ;
+  reg [2:0] \$194 ;
+  reg \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [6:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
   wire \$21 ;
   wire \$22 ;
   wire [6:0] \$23 ;
@@ -16659,9 +16764,8 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [5:0] \$97 ;
   wire [5:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [31:0] \$signature__data ;
   wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -16695,26 +16799,30 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   reg ox = 1'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [31:0] read = 32'd0;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [5:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [31:0] rport__data;
-  wire [31:0] \rport__data$40 ;
+  wire [31:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h0;
@@ -16799,16 +16907,17 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     _0_ <= buffer[\$5 [5:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [1:0];
+  reg [31:0] queue [2:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
+    queue[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -16816,10 +16925,10 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$3  = $signed(col) * $signed(4'h4);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
   assign \$10  = | e_left;
   assign \$11  = q_room & \$10 ;
   assign \$12  = q_owed + \$11 ;
@@ -16831,7 +16940,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$signature__en$21  = read_valid_2 & \$20 ;
   assign \$21  = | w_left;
   assign \$22  = i__valid & \$21 ;
   assign \$23  = w_left - \$22 ;
@@ -16942,29 +17051,31 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(4'h4);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$138  = \$14 [2:0] < 3'h4;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = ~ \$141 ;
   assign \$143  = \$140  & \$142 ;
   assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid & \$144 ;
+  assign \$145  = read_valid_2 & \$144 ;
+  assign \$146  = \$signature__addr$24  == 2'h2;
   assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$148  = \$146  ? 3'h0 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = \$150  & \$151 ;
+  assign \$153  = \rport__addr$27  == 2'h2;
   assign \$154  = \rport__addr$27  + 1'h1;
-  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
   assign \$159  = ~ \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid & \$161 ;
+  assign \$162  = read_valid_2 & \$161 ;
   assign \$163  = q_stored + \$162 ;
   assign \$164  = ~ o__valid;
   assign \$165  = \$164  | o__ready;
@@ -16974,9 +17085,9 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid;
+  assign \$172  = \$171  | read_valid_2;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$40  : q_in;
+  assign \$174  = \$173  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$175 ;
   always @(posedge clk)
@@ -17006,23 +17117,29 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$189 ;
+    read_valid_1 <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$190 ;
+    read_valid_2 <= \$190 ;
   always @(posedge clk)
-    q_owed <= \$191 ;
+    pad_reg <= \$191 ;
   always @(posedge clk)
-    q_room <= \$192 ;
+    pad_reg2 <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$193 ;
+    read <= \$193 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$194 ;
+    q_owed <= \$194 ;
   always @(posedge clk)
-    q_stored <= \$195 ;
+    q_room <= \$195 ;
   always @(posedge clk)
-    o__valid <= \$196 ;
+    \$signature__addr$24  <= \$196 ;
   always @(posedge clk)
-    o__payload <= \$197 ;
+    \rport__addr$27  <= \$197 ;
+  always @(posedge clk)
+    q_stored <= \$198 ;
+  always @(posedge clk)
+    o__valid <= \$199 ;
+  always @(posedge clk)
+    o__payload <= \$200 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$46  = 6'h00;
@@ -17267,76 +17384,97 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$190  = \$137 ;
+    \$190  = read_valid_1;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$191  = \$14 [1:0];
+    \$191  = \$137 ;
     if (rst) begin
-      \$191  = 2'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$192  = \$138 ;
+    \$192  = pad_reg;
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$193  = \$signature__addr$24 ;
+    \$193  = rport__data;
+    if (rst) begin
+      \$193  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$194  = \$14 [2:0];
+    if (rst) begin
+      \$194  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$195  = \$138 ;
+    if (rst) begin
+      \$195  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$196  = \$signature__addr$24 ;
     if (\$145 ) begin
-      \$193  = \$148 [0];
+      \$196  = \$148 [1:0];
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$196  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$194  = \rport__addr$27 ;
+    \$197  = \rport__addr$27 ;
     if (\$152 ) begin
-      \$194  = \$155 [0];
+      \$197  = \$155 [1:0];
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$195  = \$168 [1:0];
+    \$198  = \$168 [1:0];
     if (rst) begin
-      \$195  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$196  = o__valid;
+    \$199  = o__valid;
     if (\$170 ) begin
-      \$196  = \$172 ;
+      \$199  = \$172 ;
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = o__payload;
+    \$200  = o__payload;
     if (\$170 ) begin
-      \$197  = \$174 ;
+      \$200  = \$174 ;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [5:0];
-  assign q_owed_next = \$14 [1:0];
+  assign q_owed_next = \$14 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -17362,8 +17500,6 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$93  = ky;
   assign \$94  = ox;
   assign \$99  = ox;
-  assign \$146  = \$signature__addr$24 ;
-  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)

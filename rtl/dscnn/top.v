@@ -2390,7 +2390,7 @@ endmodule
 module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire [4:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
@@ -2438,16 +2438,16 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
+  wire [2:0] \$143 ;
+  wire [2:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [2:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -2485,14 +2485,17 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   reg [1:0] \$183 ;
   reg \$184 ;
   reg \$185 ;
-  reg [1:0] \$186 ;
+  reg \$186 ;
   reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  reg [7:0] \$188 ;
+  reg [2:0] \$189 ;
   wire [5:0] \$19 ;
-  reg [1:0] \$190 ;
-  reg \$191 ;
-  reg [7:0] \$192 ;
+  reg \$190 ;
+  reg [1:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg [1:0] \$193 ;
+  reg \$194 ;
+  reg [7:0] \$195 ;
   wire [5:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -2559,7 +2562,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [5:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [2:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [2:0] \$80 ;
   wire [2:0] \$81 ;
   wire [5:0] \$82 ;
@@ -2581,9 +2584,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [5:0] \$97 ;
   wire [2:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -2611,23 +2613,27 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [7:0] read = 8'h00;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [7:0] rport__data;
-  wire [7:0] \rport__data$40 ;
+  wire [7:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -2680,16 +2686,17 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     _0_ <= buffer[\$5 [4:0]];
   end
   assign rport__data = _0_;
-  reg [7:0] queue [1:0];
+  reg [7:0] queue [2:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
+    queue[2] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -2697,7 +2704,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed(1'h0);
-  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign q_in = pad_reg2 ? 8'h80 : read;
   assign \$6  = | e_left;
   assign \$7  = q_room & \$6 ;
   assign \$8  = q_owed + \$7 ;
@@ -2709,7 +2716,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = read_valid & \$16 ;
+  assign \$signature__en$21  = read_valid_2 & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
   assign \$19  = w_left - \$18 ;
@@ -2822,29 +2829,31 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$134  = \$10 [2:0] < 3'h4;
   assign \$135  = ~ o__valid;
   assign \$136  = \$135  | o__ready;
   assign \$137  = | q_stored;
   assign \$138  = ~ \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid & \$140 ;
+  assign \$141  = read_valid_2 & \$140 ;
+  assign \$142  = \$signature__addr$24  == 2'h2;
   assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$144  = \$142  ? 3'h0 : \$143 ;
   assign \$145  = ~ o__valid;
   assign \$146  = \$145  | o__ready;
   assign \$147  = | q_stored;
   assign \$148  = \$146  & \$147 ;
+  assign \$149  = \rport__addr$27  == 2'h2;
   assign \$150  = \rport__addr$27  + 1'h1;
-  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
   assign \$155  = ~ \$154 ;
   assign \$156  = \$153  & \$155 ;
   assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid & \$157 ;
+  assign \$158  = read_valid_2 & \$157 ;
   assign \$159  = q_stored + \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
@@ -2854,9 +2863,9 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid;
+  assign \$168  = \$167  | read_valid_2;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$40  : q_in;
+  assign \$170  = \$169  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$171 ;
   always @(posedge clk)
@@ -2884,23 +2893,29 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     slot_base <= \$183 ;
   always @(posedge clk)
-    read_valid <= \$184 ;
+    read_valid_1 <= \$184 ;
   always @(posedge clk)
-    \$signal  <= \$185 ;
+    read_valid_2 <= \$185 ;
   always @(posedge clk)
-    q_owed <= \$186 ;
+    pad_reg <= \$186 ;
   always @(posedge clk)
-    q_room <= \$187 ;
+    pad_reg2 <= \$187 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$188 ;
+    read <= \$188 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$189 ;
+    q_owed <= \$189 ;
   always @(posedge clk)
-    q_stored <= \$190 ;
+    q_room <= \$190 ;
   always @(posedge clk)
-    o__valid <= \$191 ;
+    \$signature__addr$24  <= \$191 ;
   always @(posedge clk)
-    o__payload <= \$192 ;
+    \rport__addr$27  <= \$192 ;
+  always @(posedge clk)
+    q_stored <= \$193 ;
+  always @(posedge clk)
+    o__valid <= \$194 ;
+  always @(posedge clk)
+    o__payload <= \$195 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$42  = 5'h00;
@@ -3147,76 +3162,97 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$185  = \$133 ;
+    \$185  = read_valid_1;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$186  = \$10 [1:0];
+    \$186  = \$133 ;
     if (rst) begin
-      \$186  = 2'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$187  = \$134 ;
+    \$187  = pad_reg;
     if (rst) begin
-      \$187  = 1'h1;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$188  = \$signature__addr$24 ;
+    \$188  = rport__data;
+    if (rst) begin
+      \$188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$189  = \$10 [2:0];
+    if (rst) begin
+      \$189  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$190  = \$134 ;
+    if (rst) begin
+      \$190  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$191  = \$signature__addr$24 ;
     if (\$141 ) begin
-      \$188  = \$144 [0];
+      \$191  = \$144 [1:0];
     end
     if (rst) begin
-      \$188  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$189  = \rport__addr$27 ;
+    \$192  = \rport__addr$27 ;
     if (\$148 ) begin
-      \$189  = \$151 [0];
+      \$192  = \$151 [1:0];
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$190  = \$164 [1:0];
+    \$193  = \$164 [1:0];
     if (rst) begin
-      \$190  = 2'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$191  = o__valid;
+    \$194  = o__valid;
     if (\$166 ) begin
-      \$191  = \$168 ;
+      \$194  = \$168 ;
     end
     if (rst) begin
-      \$191  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$192  = o__payload;
+    \$195  = o__payload;
     if (\$166 ) begin
-      \$192  = \$170 ;
+      \$195  = \$170 ;
     end
     if (rst) begin
-      \$192  = 8'h00;
+      \$195  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
-  assign q_owed_next = \$10 [1:0];
+  assign q_owed_next = \$10 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -3227,8 +3263,6 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$71  = 2'h1;
   assign \$72  = 2'h0;
   assign \$73  = 1'h1;
-  assign \$142  = \$signature__addr$24 ;
-  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8206,7 +8240,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -8228,7 +8262,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -8236,16 +8270,16 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
+  wire [2:0] \$147 ;
+  wire [2:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
@@ -8285,15 +8319,18 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$189 ;
   wire \$19 ;
   reg \$190 ;
-  reg [1:0] \$191 ;
+  reg \$191 ;
   reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [1:0] \$195 ;
-  reg \$196 ;
-  reg [31:0] \$197 ;
+  reg [31:0] \$193 ;
+  reg [2:0] \$194 ;
+  reg \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
   wire \$21 ;
   wire \$22 ;
   wire [7:0] \$23 ;
@@ -8380,9 +8417,8 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$97 ;
   wire [5:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [31:0] \$signature__data ;
   wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -8416,26 +8452,30 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [31:0] read = 32'd0;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [6:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [31:0] rport__data;
-  wire [31:0] \rport__data$40 ;
+  wire [31:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -8584,16 +8624,17 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [6:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [1:0];
+  reg [31:0] queue [2:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
+    queue[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -8601,10 +8642,10 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(4'h4);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
   assign \$10  = | e_left;
   assign \$11  = q_room & \$10 ;
   assign \$12  = q_owed + \$11 ;
@@ -8616,7 +8657,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$signature__en$21  = read_valid_2 & \$20 ;
   assign \$21  = | w_left;
   assign \$22  = i__valid & \$21 ;
   assign \$23  = w_left - \$22 ;
@@ -8733,29 +8774,31 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(5'h08);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$138  = \$14 [2:0] < 3'h4;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = ~ \$141 ;
   assign \$143  = \$140  & \$142 ;
   assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid & \$144 ;
+  assign \$145  = read_valid_2 & \$144 ;
+  assign \$146  = \$signature__addr$24  == 2'h2;
   assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$148  = \$146  ? 3'h0 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = \$150  & \$151 ;
+  assign \$153  = \rport__addr$27  == 2'h2;
   assign \$154  = \rport__addr$27  + 1'h1;
-  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
   assign \$159  = ~ \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid & \$161 ;
+  assign \$162  = read_valid_2 & \$161 ;
   assign \$163  = q_stored + \$162 ;
   assign \$164  = ~ o__valid;
   assign \$165  = \$164  | o__ready;
@@ -8765,9 +8808,9 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid;
+  assign \$172  = \$171  | read_valid_2;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$40  : q_in;
+  assign \$174  = \$173  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$175 ;
   always @(posedge clk)
@@ -8797,23 +8840,29 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$189 ;
+    read_valid_1 <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$190 ;
+    read_valid_2 <= \$190 ;
   always @(posedge clk)
-    q_owed <= \$191 ;
+    pad_reg <= \$191 ;
   always @(posedge clk)
-    q_room <= \$192 ;
+    pad_reg2 <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$193 ;
+    read <= \$193 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$194 ;
+    q_owed <= \$194 ;
   always @(posedge clk)
-    q_stored <= \$195 ;
+    q_room <= \$195 ;
   always @(posedge clk)
-    o__valid <= \$196 ;
+    \$signature__addr$24  <= \$196 ;
   always @(posedge clk)
-    o__payload <= \$197 ;
+    \rport__addr$27  <= \$197 ;
+  always @(posedge clk)
+    q_stored <= \$198 ;
+  always @(posedge clk)
+    o__valid <= \$199 ;
+  always @(posedge clk)
+    o__payload <= \$200 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$46  = 7'h00;
@@ -9070,76 +9119,97 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = \$137 ;
+    \$190  = read_valid_1;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = \$14 [1:0];
+    \$191  = \$137 ;
     if (rst) begin
-      \$191  = 2'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = \$138 ;
+    \$192  = pad_reg;
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = \$signature__addr$24 ;
+    \$193  = rport__data;
+    if (rst) begin
+      \$193  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$194  = \$14 [2:0];
+    if (rst) begin
+      \$194  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$195  = \$138 ;
+    if (rst) begin
+      \$195  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$196  = \$signature__addr$24 ;
     if (\$145 ) begin
-      \$193  = \$148 [0];
+      \$196  = \$148 [1:0];
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$196  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = \rport__addr$27 ;
+    \$197  = \rport__addr$27 ;
     if (\$152 ) begin
-      \$194  = \$155 [0];
+      \$197  = \$155 [1:0];
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = \$168 [1:0];
+    \$198  = \$168 [1:0];
     if (rst) begin
-      \$195  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = o__valid;
+    \$199  = o__valid;
     if (\$170 ) begin
-      \$196  = \$172 ;
+      \$199  = \$172 ;
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = o__payload;
+    \$200  = o__payload;
     if (\$170 ) begin
-      \$197  = \$174 ;
+      \$200  = \$174 ;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [6:0];
-  assign q_owed_next = \$14 [1:0];
+  assign q_owed_next = \$14 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -9159,8 +9229,6 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$146  = \$signature__addr$24 ;
-  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20026,7 +20094,7 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -20048,7 +20116,7 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -20056,16 +20124,16 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
+  wire [2:0] \$147 ;
+  wire [2:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
@@ -20105,15 +20173,18 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   reg \$189 ;
   wire \$19 ;
   reg \$190 ;
-  reg [1:0] \$191 ;
+  reg \$191 ;
   reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [1:0] \$195 ;
-  reg \$196 ;
-  reg [31:0] \$197 ;
+  reg [31:0] \$193 ;
+  reg [2:0] \$194 ;
+  reg \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
   wire \$21 ;
   wire \$22 ;
   wire [8:0] \$23 ;
@@ -20200,9 +20271,8 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [5:0] \$97 ;
   wire [5:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [7:0] \$signature__addr  = 8'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [31:0] \$signature__data ;
   wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -20236,26 +20306,30 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [31:0] read = 32'd0;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [7:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [31:0] rport__data;
-  wire [31:0] \rport__data$40 ;
+  wire [31:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h0;
@@ -20532,16 +20606,17 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     _0_ <= buffer[\$5 [7:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [1:0];
+  reg [31:0] queue [2:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
+    queue[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -20549,10 +20624,10 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$3  = $signed(col) * $signed(5'h08);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
   assign \$10  = | e_left;
   assign \$11  = q_room & \$10 ;
   assign \$12  = q_owed + \$11 ;
@@ -20564,7 +20639,7 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$signature__en$21  = read_valid_2 & \$20 ;
   assign \$21  = | w_left;
   assign \$22  = i__valid & \$21 ;
   assign \$23  = w_left - \$22 ;
@@ -20677,29 +20752,31 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(5'h08);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$138  = \$14 [2:0] < 3'h4;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = ~ \$141 ;
   assign \$143  = \$140  & \$142 ;
   assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid & \$144 ;
+  assign \$145  = read_valid_2 & \$144 ;
+  assign \$146  = \$signature__addr$24  == 2'h2;
   assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$148  = \$146  ? 3'h0 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = \$150  & \$151 ;
+  assign \$153  = \rport__addr$27  == 2'h2;
   assign \$154  = \rport__addr$27  + 1'h1;
-  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
   assign \$159  = ~ \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid & \$161 ;
+  assign \$162  = read_valid_2 & \$161 ;
   assign \$163  = q_stored + \$162 ;
   assign \$164  = ~ o__valid;
   assign \$165  = \$164  | o__ready;
@@ -20709,9 +20786,9 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid;
+  assign \$172  = \$171  | read_valid_2;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$40  : q_in;
+  assign \$174  = \$173  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$175 ;
   always @(posedge clk)
@@ -20741,23 +20818,29 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$189 ;
+    read_valid_1 <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$190 ;
+    read_valid_2 <= \$190 ;
   always @(posedge clk)
-    q_owed <= \$191 ;
+    pad_reg <= \$191 ;
   always @(posedge clk)
-    q_room <= \$192 ;
+    pad_reg2 <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$193 ;
+    read <= \$193 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$194 ;
+    q_owed <= \$194 ;
   always @(posedge clk)
-    q_stored <= \$195 ;
+    q_room <= \$195 ;
   always @(posedge clk)
-    o__valid <= \$196 ;
+    \$signature__addr$24  <= \$196 ;
   always @(posedge clk)
-    o__payload <= \$197 ;
+    \rport__addr$27  <= \$197 ;
+  always @(posedge clk)
+    q_stored <= \$198 ;
+  always @(posedge clk)
+    o__valid <= \$199 ;
+  always @(posedge clk)
+    o__payload <= \$200 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$46  = 8'h00;
@@ -21006,76 +21089,97 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$190  = \$137 ;
+    \$190  = read_valid_1;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$191  = \$14 [1:0];
+    \$191  = \$137 ;
     if (rst) begin
-      \$191  = 2'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$192  = \$138 ;
+    \$192  = pad_reg;
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$193  = \$signature__addr$24 ;
+    \$193  = rport__data;
+    if (rst) begin
+      \$193  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$194  = \$14 [2:0];
+    if (rst) begin
+      \$194  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$195  = \$138 ;
+    if (rst) begin
+      \$195  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$196  = \$signature__addr$24 ;
     if (\$145 ) begin
-      \$193  = \$148 [0];
+      \$196  = \$148 [1:0];
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$196  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$194  = \rport__addr$27 ;
+    \$197  = \rport__addr$27 ;
     if (\$152 ) begin
-      \$194  = \$155 [0];
+      \$197  = \$155 [1:0];
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$195  = \$168 [1:0];
+    \$198  = \$168 [1:0];
     if (rst) begin
-      \$195  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$196  = o__valid;
+    \$199  = o__valid;
     if (\$170 ) begin
-      \$196  = \$172 ;
+      \$199  = \$172 ;
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$197  = o__payload;
+    \$200  = o__payload;
     if (\$170 ) begin
-      \$197  = \$174 ;
+      \$200  = \$174 ;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [7:0];
-  assign q_owed_next = \$14 [1:0];
+  assign q_owed_next = \$14 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -21099,8 +21203,6 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$82  = kx;
   assign \$83  = ky;
   assign \$93  = ky;
-  assign \$146  = \$signature__addr$24 ;
-  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -22980,7 +23082,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -23002,7 +23104,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -23010,16 +23112,16 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
+  wire [2:0] \$147 ;
+  wire [2:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
@@ -23059,15 +23161,18 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$189 ;
   wire \$19 ;
   reg \$190 ;
-  reg [1:0] \$191 ;
+  reg \$191 ;
   reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [1:0] \$195 ;
-  reg \$196 ;
-  reg [31:0] \$197 ;
+  reg [31:0] \$193 ;
+  reg [2:0] \$194 ;
+  reg \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
   wire \$21 ;
   wire \$22 ;
   wire [7:0] \$23 ;
@@ -23154,9 +23259,8 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$97 ;
   wire [5:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [31:0] \$signature__data ;
   wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -23190,26 +23294,30 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [31:0] read = 32'd0;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [6:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [31:0] rport__data;
-  wire [31:0] \rport__data$40 ;
+  wire [31:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -23358,16 +23466,17 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [6:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [1:0];
+  reg [31:0] queue [2:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
+    queue[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -23375,10 +23484,10 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(5'h08);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
   assign \$10  = | e_left;
   assign \$11  = q_room & \$10 ;
   assign \$12  = q_owed + \$11 ;
@@ -23390,7 +23499,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$signature__en$21  = read_valid_2 & \$20 ;
   assign \$21  = | w_left;
   assign \$22  = i__valid & \$21 ;
   assign \$23  = w_left - \$22 ;
@@ -23507,29 +23616,31 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(4'h4);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$138  = \$14 [2:0] < 3'h4;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = ~ \$141 ;
   assign \$143  = \$140  & \$142 ;
   assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid & \$144 ;
+  assign \$145  = read_valid_2 & \$144 ;
+  assign \$146  = \$signature__addr$24  == 2'h2;
   assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$148  = \$146  ? 3'h0 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = \$150  & \$151 ;
+  assign \$153  = \rport__addr$27  == 2'h2;
   assign \$154  = \rport__addr$27  + 1'h1;
-  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
   assign \$159  = ~ \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid & \$161 ;
+  assign \$162  = read_valid_2 & \$161 ;
   assign \$163  = q_stored + \$162 ;
   assign \$164  = ~ o__valid;
   assign \$165  = \$164  | o__ready;
@@ -23539,9 +23650,9 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid;
+  assign \$172  = \$171  | read_valid_2;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$40  : q_in;
+  assign \$174  = \$173  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$175 ;
   always @(posedge clk)
@@ -23571,23 +23682,29 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$189 ;
+    read_valid_1 <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$190 ;
+    read_valid_2 <= \$190 ;
   always @(posedge clk)
-    q_owed <= \$191 ;
+    pad_reg <= \$191 ;
   always @(posedge clk)
-    q_room <= \$192 ;
+    pad_reg2 <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$193 ;
+    read <= \$193 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$194 ;
+    q_owed <= \$194 ;
   always @(posedge clk)
-    q_stored <= \$195 ;
+    q_room <= \$195 ;
   always @(posedge clk)
-    o__valid <= \$196 ;
+    \$signature__addr$24  <= \$196 ;
   always @(posedge clk)
-    o__payload <= \$197 ;
+    \rport__addr$27  <= \$197 ;
+  always @(posedge clk)
+    q_stored <= \$198 ;
+  always @(posedge clk)
+    o__valid <= \$199 ;
+  always @(posedge clk)
+    o__payload <= \$200 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$46  = 7'h00;
@@ -23836,76 +23953,97 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$190  = \$137 ;
+    \$190  = read_valid_1;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$191  = \$14 [1:0];
+    \$191  = \$137 ;
     if (rst) begin
-      \$191  = 2'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$192  = \$138 ;
+    \$192  = pad_reg;
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$193  = \$signature__addr$24 ;
+    \$193  = rport__data;
+    if (rst) begin
+      \$193  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$194  = \$14 [2:0];
+    if (rst) begin
+      \$194  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$195  = \$138 ;
+    if (rst) begin
+      \$195  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$196  = \$signature__addr$24 ;
     if (\$145 ) begin
-      \$193  = \$148 [0];
+      \$196  = \$148 [1:0];
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$196  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$194  = \rport__addr$27 ;
+    \$197  = \rport__addr$27 ;
     if (\$152 ) begin
-      \$194  = \$155 [0];
+      \$197  = \$155 [1:0];
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$195  = \$168 [1:0];
+    \$198  = \$168 [1:0];
     if (rst) begin
-      \$195  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$196  = o__valid;
+    \$199  = o__valid;
     if (\$170 ) begin
-      \$196  = \$172 ;
+      \$199  = \$172 ;
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$197  = o__payload;
+    \$200  = o__payload;
     if (\$170 ) begin
-      \$197  = \$174 ;
+      \$200  = \$174 ;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [6:0];
-  assign q_owed_next = \$14 [1:0];
+  assign q_owed_next = \$14 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -23925,8 +24063,6 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$146  = \$signature__addr$24 ;
-  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -35978,7 +36114,7 @@ endmodule
 module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
-  wire [2:0] \$10 ;
+  wire [3:0] \$10 ;
   wire [2:0] \$100 ;
   wire \$101 ;
   wire [2:0] \$102 ;
@@ -36000,7 +36136,7 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [3:0] \$12 ;
+  wire [4:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -36028,16 +36164,16 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [1:0] \$145 ;
-  wire [1:0] \$146 ;
+  wire [2:0] \$145 ;
+  wire [2:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [1:0] \$152 ;
-  wire [1:0] \$153 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -36075,14 +36211,17 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   reg [1:0] \$185 ;
   reg \$186 ;
   reg \$187 ;
-  reg [1:0] \$188 ;
+  reg \$188 ;
   reg \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg [1:0] \$192 ;
-  reg \$193 ;
-  reg [15:0] \$194 ;
+  reg [15:0] \$190 ;
+  reg [2:0] \$191 ;
+  reg \$192 ;
+  reg [1:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg [15:0] \$197 ;
   wire [8:0] \$2 ;
   wire \$20 ;
   wire [9:0] \$21 ;
@@ -36171,9 +36310,8 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$97 ;
   wire [5:0] \$98 ;
   wire [5:0] \$99 ;
-  reg \$signal  = 1'h0;
   reg [7:0] \$signature__addr  = 8'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [15:0] \$signature__data ;
   wire [15:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -36203,24 +36341,28 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   wire [-1:0] ox;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [15:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [15:0] read = 16'h0000;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [7:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [15:0] rport__data;
-  wire [15:0] \rport__data$40 ;
+  wire [15:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h0;
@@ -36497,16 +36639,17 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     _0_ <= buffer[\$5 [7:0]];
   end
   assign rport__data = _0_;
-  reg [15:0] queue [1:0];
+  reg [15:0] queue [2:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
+    queue[2] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -36514,8 +36657,8 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$3  = $signed(col) * $signed(6'h10);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = \$signal  ? 16'h8080 : rport__data;
-  assign \$7  = \$signal  ? 16'h8080 : rport__data;
+  assign \$6  = pad_reg2 ? 16'h8080 : read;
+  assign \$7  = pad_reg2 ? 16'h8080 : read;
   assign \$8  = | e_left;
   assign \$9  = q_room & \$8 ;
   assign \$10  = q_owed + \$9 ;
@@ -36527,7 +36670,7 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en$21  = read_valid & \$18 ;
+  assign \$signature__en$21  = read_valid_2 & \$18 ;
   assign \$19  = | w_left;
   assign \$20  = i__valid & \$19 ;
   assign \$21  = w_left - \$20 ;
@@ -36635,29 +36778,31 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$133  = \$131  | \$132 ;
   assign \$134  = $signed(col) >= $signed(4'h4);
   assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$12 [1:0] < 2'h3;
+  assign \$136  = \$12 [2:0] < 3'h4;
   assign \$137  = ~ o__valid;
   assign \$138  = \$137  | o__ready;
   assign \$139  = | q_stored;
   assign \$140  = ~ \$139 ;
   assign \$141  = \$138  & \$140 ;
   assign \$142  = ~ \$141 ;
-  assign \$143  = read_valid & \$142 ;
+  assign \$143  = read_valid_2 & \$142 ;
+  assign \$144  = \$signature__addr$24  == 2'h2;
   assign \$145  = \$signature__addr$24  + 1'h1;
-  assign \$146  = \$144  ? 2'h0 : \$145 ;
+  assign \$146  = \$144  ? 3'h0 : \$145 ;
   assign \$147  = ~ o__valid;
   assign \$148  = \$147  | o__ready;
   assign \$149  = | q_stored;
   assign \$150  = \$148  & \$149 ;
+  assign \$151  = \rport__addr$27  == 2'h2;
   assign \$152  = \rport__addr$27  + 1'h1;
-  assign \$153  = \$151  ? 2'h0 : \$152 ;
+  assign \$153  = \$151  ? 3'h0 : \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
   assign \$156  = | q_stored;
   assign \$157  = ~ \$156 ;
   assign \$158  = \$155  & \$157 ;
   assign \$159  = ~ \$158 ;
-  assign \$160  = read_valid & \$159 ;
+  assign \$160  = read_valid_2 & \$159 ;
   assign \$161  = q_stored + \$160 ;
   assign \$162  = ~ o__valid;
   assign \$163  = \$162  | o__ready;
@@ -36667,9 +36812,9 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$167  = ~ o__valid;
   assign \$168  = \$167  | o__ready;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  | read_valid;
+  assign \$170  = \$169  | read_valid_2;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  ? \rport__data$40  : q_in;
+  assign \$172  = \$171  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$173 ;
   always @(posedge clk)
@@ -36697,23 +36842,29 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     slot_base <= \$185 ;
   always @(posedge clk)
-    read_valid <= \$186 ;
+    read_valid_1 <= \$186 ;
   always @(posedge clk)
-    \$signal  <= \$187 ;
+    read_valid_2 <= \$187 ;
   always @(posedge clk)
-    q_owed <= \$188 ;
+    pad_reg <= \$188 ;
   always @(posedge clk)
-    q_room <= \$189 ;
+    pad_reg2 <= \$189 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$190 ;
+    read <= \$190 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$191 ;
+    q_owed <= \$191 ;
   always @(posedge clk)
-    q_stored <= \$192 ;
+    q_room <= \$192 ;
   always @(posedge clk)
-    o__valid <= \$193 ;
+    \$signature__addr$24  <= \$193 ;
   always @(posedge clk)
-    o__payload <= \$194 ;
+    \rport__addr$27  <= \$194 ;
+  always @(posedge clk)
+    q_stored <= \$195 ;
+  always @(posedge clk)
+    o__valid <= \$196 ;
+  always @(posedge clk)
+    o__payload <= \$197 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$44  = 9'h000;
@@ -36940,76 +37091,97 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$187  = \$135 ;
+    \$187  = read_valid_1;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$188  = \$12 [1:0];
+    \$188  = \$135 ;
     if (rst) begin
-      \$188  = 2'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$189  = \$136 ;
+    \$189  = pad_reg;
     if (rst) begin
-      \$189  = 1'h1;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$190  = \$signature__addr$24 ;
+    \$190  = rport__data;
+    if (rst) begin
+      \$190  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$191  = \$12 [2:0];
+    if (rst) begin
+      \$191  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$192  = \$136 ;
+    if (rst) begin
+      \$192  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$193  = \$signature__addr$24 ;
     if (\$143 ) begin
-      \$190  = \$146 [0];
+      \$193  = \$146 [1:0];
     end
     if (rst) begin
-      \$190  = 1'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$191  = \rport__addr$27 ;
+    \$194  = \rport__addr$27 ;
     if (\$150 ) begin
-      \$191  = \$153 [0];
+      \$194  = \$153 [1:0];
     end
     if (rst) begin
-      \$191  = 1'h0;
+      \$194  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$192  = \$166 [1:0];
+    \$195  = \$166 [1:0];
     if (rst) begin
-      \$192  = 2'h0;
+      \$195  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$193  = o__valid;
+    \$196  = o__valid;
     if (\$168 ) begin
-      \$193  = \$170 ;
+      \$196  = \$170 ;
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$194  = o__payload;
+    \$197  = o__payload;
     if (\$168 ) begin
-      \$194  = \$172 ;
+      \$197  = \$172 ;
     end
     if (rst) begin
-      \$194  = 16'h0000;
+      \$197  = 16'h0000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [7:0];
-  assign q_owed_next = \$12 [1:0];
+  assign q_owed_next = \$12 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -37030,8 +37202,6 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$94  = 2'h0;
   assign \$97  = 1'h1;
   assign \$125  = step;
-  assign \$144  = \$signature__addr$24 ;
-  assign \$151  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -5099,7 +5099,7 @@ endmodule
 module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire [4:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
@@ -5147,16 +5147,16 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
+  wire [2:0] \$143 ;
+  wire [2:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [2:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -5194,14 +5194,17 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   reg [1:0] \$183 ;
   reg \$184 ;
   reg \$185 ;
-  reg [1:0] \$186 ;
+  reg \$186 ;
   reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  reg [7:0] \$188 ;
+  reg [2:0] \$189 ;
   wire [5:0] \$19 ;
-  reg [1:0] \$190 ;
-  reg \$191 ;
-  reg [7:0] \$192 ;
+  reg \$190 ;
+  reg [1:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg [1:0] \$193 ;
+  reg \$194 ;
+  reg [7:0] \$195 ;
   wire [5:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -5268,7 +5271,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [5:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [2:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [2:0] \$80 ;
   wire [2:0] \$81 ;
   wire [5:0] \$82 ;
@@ -5290,9 +5293,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [5:0] \$97 ;
   wire [2:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -5320,23 +5322,27 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [7:0] read = 8'h00;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [7:0] rport__data;
-  wire [7:0] \rport__data$40 ;
+  wire [7:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -5389,16 +5395,17 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     _0_ <= buffer[\$5 [4:0]];
   end
   assign rport__data = _0_;
-  reg [7:0] queue [1:0];
+  reg [7:0] queue [2:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
+    queue[2] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -5406,7 +5413,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed(1'h0);
-  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign q_in = pad_reg2 ? 8'h80 : read;
   assign \$6  = | e_left;
   assign \$7  = q_room & \$6 ;
   assign \$8  = q_owed + \$7 ;
@@ -5418,7 +5425,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = read_valid & \$16 ;
+  assign \$signature__en$21  = read_valid_2 & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
   assign \$19  = w_left - \$18 ;
@@ -5531,29 +5538,31 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$134  = \$10 [2:0] < 3'h4;
   assign \$135  = ~ o__valid;
   assign \$136  = \$135  | o__ready;
   assign \$137  = | q_stored;
   assign \$138  = ~ \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid & \$140 ;
+  assign \$141  = read_valid_2 & \$140 ;
+  assign \$142  = \$signature__addr$24  == 2'h2;
   assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$144  = \$142  ? 3'h0 : \$143 ;
   assign \$145  = ~ o__valid;
   assign \$146  = \$145  | o__ready;
   assign \$147  = | q_stored;
   assign \$148  = \$146  & \$147 ;
+  assign \$149  = \rport__addr$27  == 2'h2;
   assign \$150  = \rport__addr$27  + 1'h1;
-  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
   assign \$155  = ~ \$154 ;
   assign \$156  = \$153  & \$155 ;
   assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid & \$157 ;
+  assign \$158  = read_valid_2 & \$157 ;
   assign \$159  = q_stored + \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
@@ -5563,9 +5572,9 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid;
+  assign \$168  = \$167  | read_valid_2;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$40  : q_in;
+  assign \$170  = \$169  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$171 ;
   always @(posedge clk)
@@ -5593,23 +5602,29 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     slot_base <= \$183 ;
   always @(posedge clk)
-    read_valid <= \$184 ;
+    read_valid_1 <= \$184 ;
   always @(posedge clk)
-    \$signal  <= \$185 ;
+    read_valid_2 <= \$185 ;
   always @(posedge clk)
-    q_owed <= \$186 ;
+    pad_reg <= \$186 ;
   always @(posedge clk)
-    q_room <= \$187 ;
+    pad_reg2 <= \$187 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$188 ;
+    read <= \$188 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$189 ;
+    q_owed <= \$189 ;
   always @(posedge clk)
-    q_stored <= \$190 ;
+    q_room <= \$190 ;
   always @(posedge clk)
-    o__valid <= \$191 ;
+    \$signature__addr$24  <= \$191 ;
   always @(posedge clk)
-    o__payload <= \$192 ;
+    \rport__addr$27  <= \$192 ;
+  always @(posedge clk)
+    q_stored <= \$193 ;
+  always @(posedge clk)
+    o__valid <= \$194 ;
+  always @(posedge clk)
+    o__payload <= \$195 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$42  = 5'h00;
@@ -5856,76 +5871,97 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$185  = \$133 ;
+    \$185  = read_valid_1;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$186  = \$10 [1:0];
+    \$186  = \$133 ;
     if (rst) begin
-      \$186  = 2'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$187  = \$134 ;
+    \$187  = pad_reg;
     if (rst) begin
-      \$187  = 1'h1;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$188  = \$signature__addr$24 ;
+    \$188  = rport__data;
+    if (rst) begin
+      \$188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$189  = \$10 [2:0];
+    if (rst) begin
+      \$189  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$190  = \$134 ;
+    if (rst) begin
+      \$190  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$191  = \$signature__addr$24 ;
     if (\$141 ) begin
-      \$188  = \$144 [0];
+      \$191  = \$144 [1:0];
     end
     if (rst) begin
-      \$188  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$189  = \rport__addr$27 ;
+    \$192  = \rport__addr$27 ;
     if (\$148 ) begin
-      \$189  = \$151 [0];
+      \$192  = \$151 [1:0];
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$190  = \$164 [1:0];
+    \$193  = \$164 [1:0];
     if (rst) begin
-      \$190  = 2'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$191  = o__valid;
+    \$194  = o__valid;
     if (\$166 ) begin
-      \$191  = \$168 ;
+      \$194  = \$168 ;
     end
     if (rst) begin
-      \$191  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$192  = o__payload;
+    \$195  = o__payload;
     if (\$166 ) begin
-      \$192  = \$170 ;
+      \$195  = \$170 ;
     end
     if (rst) begin
-      \$192  = 8'h00;
+      \$195  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
-  assign q_owed_next = \$10 [1:0];
+  assign q_owed_next = \$10 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -5936,8 +5972,6 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$71  = 2'h1;
   assign \$72  = 2'h0;
   assign \$73  = 1'h1;
-  assign \$142  = \$signature__addr$24 ;
-  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8939,7 +8973,7 @@ endmodule
 module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire [4:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
@@ -8987,16 +9021,16 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
+  wire [2:0] \$143 ;
+  wire [2:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [2:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -9035,14 +9069,17 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [1:0] \$184 ;
   reg \$185 ;
   reg \$186 ;
-  reg [1:0] \$187 ;
+  reg \$187 ;
   reg \$188 ;
-  reg \$189 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
-  reg \$190 ;
-  reg [1:0] \$191 ;
-  reg \$192 ;
-  reg [7:0] \$193 ;
+  reg [2:0] \$190 ;
+  reg \$191 ;
+  reg [1:0] \$192 ;
+  reg [1:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg \$195 ;
+  reg [7:0] \$196 ;
   wire [8:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -9109,7 +9146,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [2:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [2:0] \$80 ;
   wire [2:0] \$81 ;
   wire [5:0] \$82 ;
@@ -9131,9 +9168,8 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$97 ;
   wire [2:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [7:0] \$signature__addr  = 8'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -9161,23 +9197,27 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [7:0] read = 8'h00;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [7:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [7:0] rport__data;
-  wire [7:0] \rport__data$40 ;
+  wire [7:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -9454,16 +9494,17 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [7:0]];
   end
   assign rport__data = _0_;
-  reg [7:0] queue [1:0];
+  reg [7:0] queue [2:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
+    queue[2] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -9471,7 +9512,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(5'h08);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign q_in = pad_reg2 ? 8'h80 : read;
   assign \$6  = | e_left;
   assign \$7  = q_room & \$6 ;
   assign \$8  = q_owed + \$7 ;
@@ -9483,7 +9524,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = read_valid & \$16 ;
+  assign \$signature__en$21  = read_valid_2 & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
   assign \$19  = w_left - \$18 ;
@@ -9600,29 +9641,31 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$134  = \$10 [2:0] < 3'h4;
   assign \$135  = ~ o__valid;
   assign \$136  = \$135  | o__ready;
   assign \$137  = | q_stored;
   assign \$138  = ~ \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid & \$140 ;
+  assign \$141  = read_valid_2 & \$140 ;
+  assign \$142  = \$signature__addr$24  == 2'h2;
   assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$144  = \$142  ? 3'h0 : \$143 ;
   assign \$145  = ~ o__valid;
   assign \$146  = \$145  | o__ready;
   assign \$147  = | q_stored;
   assign \$148  = \$146  & \$147 ;
+  assign \$149  = \rport__addr$27  == 2'h2;
   assign \$150  = \rport__addr$27  + 1'h1;
-  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
   assign \$155  = ~ \$154 ;
   assign \$156  = \$153  & \$155 ;
   assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid & \$157 ;
+  assign \$158  = read_valid_2 & \$157 ;
   assign \$159  = q_stored + \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
@@ -9632,9 +9675,9 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid;
+  assign \$168  = \$167  | read_valid_2;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$40  : q_in;
+  assign \$170  = \$169  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$171 ;
   always @(posedge clk)
@@ -9664,23 +9707,29 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$184 ;
   always @(posedge clk)
-    read_valid <= \$185 ;
+    read_valid_1 <= \$185 ;
   always @(posedge clk)
-    \$signal  <= \$186 ;
+    read_valid_2 <= \$186 ;
   always @(posedge clk)
-    q_owed <= \$187 ;
+    pad_reg <= \$187 ;
   always @(posedge clk)
-    q_room <= \$188 ;
+    pad_reg2 <= \$188 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$189 ;
+    read <= \$189 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$190 ;
+    q_owed <= \$190 ;
   always @(posedge clk)
-    q_stored <= \$191 ;
+    q_room <= \$191 ;
   always @(posedge clk)
-    o__valid <= \$192 ;
+    \$signature__addr$24  <= \$192 ;
   always @(posedge clk)
-    o__payload <= \$193 ;
+    \rport__addr$27  <= \$193 ;
+  always @(posedge clk)
+    q_stored <= \$194 ;
+  always @(posedge clk)
+    o__valid <= \$195 ;
+  always @(posedge clk)
+    o__payload <= \$196 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$42  = 8'h00;
@@ -9937,84 +9986,103 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$186  = \$133 ;
+    \$186  = read_valid_1;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$187  = \$10 [1:0];
+    \$187  = \$133 ;
     if (rst) begin
-      \$187  = 2'h0;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$188  = \$134 ;
+    \$188  = pad_reg;
     if (rst) begin
-      \$188  = 1'h1;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$189  = \$signature__addr$24 ;
+    \$189  = rport__data;
+    if (rst) begin
+      \$189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$190  = \$10 [2:0];
+    if (rst) begin
+      \$190  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$191  = \$134 ;
+    if (rst) begin
+      \$191  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$192  = \$signature__addr$24 ;
     if (\$141 ) begin
-      \$189  = \$144 [0];
+      \$192  = \$144 [1:0];
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$190  = \rport__addr$27 ;
+    \$193  = \rport__addr$27 ;
     if (\$148 ) begin
-      \$190  = \$151 [0];
+      \$193  = \$151 [1:0];
     end
     if (rst) begin
-      \$190  = 1'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$191  = \$164 [1:0];
+    \$194  = \$164 [1:0];
     if (rst) begin
-      \$191  = 2'h0;
+      \$194  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$192  = o__valid;
+    \$195  = o__valid;
     if (\$166 ) begin
-      \$192  = \$168 ;
+      \$195  = \$168 ;
     end
     if (rst) begin
-      \$192  = 1'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$193  = o__payload;
+    \$196  = o__payload;
     if (\$166 ) begin
-      \$193  = \$170 ;
+      \$196  = \$170 ;
     end
     if (rst) begin
-      \$193  = 8'h00;
+      \$196  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [7:0];
-  assign q_owed_next = \$10 [1:0];
+  assign q_owed_next = \$10 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload;
   assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
-  assign \$142  = \$signature__addr$24 ;
-  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15583,7 +15651,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -15605,7 +15673,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -15613,16 +15681,16 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
+  wire [2:0] \$147 ;
+  wire [2:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
@@ -15662,15 +15730,18 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$189 ;
   wire \$19 ;
   reg \$190 ;
-  reg [1:0] \$191 ;
+  reg \$191 ;
   reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [1:0] \$195 ;
-  reg \$196 ;
-  reg [31:0] \$197 ;
+  reg [31:0] \$193 ;
+  reg [2:0] \$194 ;
+  reg \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [6:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
   wire \$21 ;
   wire \$22 ;
   wire [6:0] \$23 ;
@@ -15757,9 +15828,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$97 ;
   wire [5:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [31:0] \$signature__data ;
   wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -15793,26 +15863,30 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [31:0] read = 32'd0;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [31:0] rport__data;
-  wire [31:0] \rport__data$40 ;
+  wire [31:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -15897,16 +15971,17 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [5:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [1:0];
+  reg [31:0] queue [2:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
+    queue[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -15914,10 +15989,10 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(3'h2);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
   assign \$10  = | e_left;
   assign \$11  = q_room & \$10 ;
   assign \$12  = q_owed + \$11 ;
@@ -15929,7 +16004,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$signature__en$21  = read_valid_2 & \$20 ;
   assign \$21  = | w_left;
   assign \$22  = i__valid & \$21 ;
   assign \$23  = w_left - \$22 ;
@@ -16044,29 +16119,31 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(5'h08);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$138  = \$14 [2:0] < 3'h4;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = ~ \$141 ;
   assign \$143  = \$140  & \$142 ;
   assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid & \$144 ;
+  assign \$145  = read_valid_2 & \$144 ;
+  assign \$146  = \$signature__addr$24  == 2'h2;
   assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$148  = \$146  ? 3'h0 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = \$150  & \$151 ;
+  assign \$153  = \rport__addr$27  == 2'h2;
   assign \$154  = \rport__addr$27  + 1'h1;
-  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
   assign \$159  = ~ \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid & \$161 ;
+  assign \$162  = read_valid_2 & \$161 ;
   assign \$163  = q_stored + \$162 ;
   assign \$164  = ~ o__valid;
   assign \$165  = \$164  | o__ready;
@@ -16076,9 +16153,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid;
+  assign \$172  = \$171  | read_valid_2;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$40  : q_in;
+  assign \$174  = \$173  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$175 ;
   always @(posedge clk)
@@ -16108,23 +16185,29 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$189 ;
+    read_valid_1 <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$190 ;
+    read_valid_2 <= \$190 ;
   always @(posedge clk)
-    q_owed <= \$191 ;
+    pad_reg <= \$191 ;
   always @(posedge clk)
-    q_room <= \$192 ;
+    pad_reg2 <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$193 ;
+    read <= \$193 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$194 ;
+    q_owed <= \$194 ;
   always @(posedge clk)
-    q_stored <= \$195 ;
+    q_room <= \$195 ;
   always @(posedge clk)
-    o__valid <= \$196 ;
+    \$signature__addr$24  <= \$196 ;
   always @(posedge clk)
-    o__payload <= \$197 ;
+    \rport__addr$27  <= \$197 ;
+  always @(posedge clk)
+    q_stored <= \$198 ;
+  always @(posedge clk)
+    o__valid <= \$199 ;
+  always @(posedge clk)
+    o__payload <= \$200 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$46  = 6'h00;
@@ -16381,76 +16464,97 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$190  = \$137 ;
+    \$190  = read_valid_1;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$191  = \$14 [1:0];
+    \$191  = \$137 ;
     if (rst) begin
-      \$191  = 2'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$192  = \$138 ;
+    \$192  = pad_reg;
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$193  = \$signature__addr$24 ;
+    \$193  = rport__data;
+    if (rst) begin
+      \$193  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$194  = \$14 [2:0];
+    if (rst) begin
+      \$194  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$195  = \$138 ;
+    if (rst) begin
+      \$195  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$196  = \$signature__addr$24 ;
     if (\$145 ) begin
-      \$193  = \$148 [0];
+      \$196  = \$148 [1:0];
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$196  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$194  = \rport__addr$27 ;
+    \$197  = \rport__addr$27 ;
     if (\$152 ) begin
-      \$194  = \$155 [0];
+      \$197  = \$155 [1:0];
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$195  = \$168 [1:0];
+    \$198  = \$168 [1:0];
     if (rst) begin
-      \$195  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$196  = o__valid;
+    \$199  = o__valid;
     if (\$170 ) begin
-      \$196  = \$172 ;
+      \$199  = \$172 ;
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$197  = o__payload;
+    \$200  = o__payload;
     if (\$170 ) begin
-      \$197  = \$174 ;
+      \$200  = \$174 ;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [5:0];
-  assign q_owed_next = \$14 [1:0];
+  assign q_owed_next = \$14 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -16472,8 +16576,6 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign q_in[7:0] = \$6 [7:0];
   assign \$74  = g;
   assign \$77  = g;
-  assign \$146  = \$signature__addr$24 ;
-  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -21679,6 +21781,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign rq0_rem[32:24] = 9'h000;
   assign rq0_rem[23:0] = rq0_prod[23:0];
   assign \$18  = { add0_a_part0_r[24], add0_a_part0_r };
@@ -21686,7 +21789,6 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$25  = { add0_b_part0_r[19], add0_b_part0_r };
   assign \$27  = { add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r, 17'h00000 };
   assign \$33  = { 1'h0, rq0_part0_0_rr };
-  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign \$37  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
   assign \$39  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
   assign \$42  = 1'h1;
@@ -21697,7 +21799,7 @@ endmodule
 module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire [4:0] \$10 ;
   wire [3:0] \$100 ;
   wire [4:0] \$101 ;
   wire [3:0] \$102 ;
@@ -21745,16 +21847,16 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
+  wire [2:0] \$143 ;
+  wire [2:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [2:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -21793,14 +21895,17 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [2:0] \$184 ;
   reg \$185 ;
   reg \$186 ;
-  reg [1:0] \$187 ;
+  reg \$187 ;
   reg \$188 ;
-  reg \$189 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
-  reg \$190 ;
-  reg [1:0] \$191 ;
-  reg \$192 ;
-  reg [7:0] \$193 ;
+  reg [2:0] \$190 ;
+  reg \$191 ;
+  reg [1:0] \$192 ;
+  reg [1:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg \$195 ;
+  reg [7:0] \$196 ;
   wire [9:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -21867,7 +21972,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [2:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [2:0] \$80 ;
   wire [2:0] \$81 ;
   wire [5:0] \$82 ;
@@ -21889,9 +21994,8 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$97 ;
   wire [3:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [8:0] \$signature__addr  = 9'h000;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -21919,23 +22023,27 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [7:0] read = 8'h00;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [8:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [7:0] rport__data;
-  wire [7:0] \rport__data$40 ;
+  wire [7:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [2:0] slot = 3'h4;
@@ -22276,16 +22384,17 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [8:0]];
   end
   assign rport__data = _0_;
-  reg [7:0] queue [1:0];
+  reg [7:0] queue [2:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
+    queue[2] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -22293,7 +22402,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(5'h08);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign q_in = pad_reg2 ? 8'h80 : read;
   assign \$6  = | e_left;
   assign \$7  = q_room & \$6 ;
   assign \$8  = q_owed + \$7 ;
@@ -22305,7 +22414,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = read_valid & \$16 ;
+  assign \$signature__en$21  = read_valid_2 & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
   assign \$19  = w_left - \$18 ;
@@ -22422,29 +22531,31 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$134  = \$10 [2:0] < 3'h4;
   assign \$135  = ~ o__valid;
   assign \$136  = \$135  | o__ready;
   assign \$137  = | q_stored;
   assign \$138  = ~ \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid & \$140 ;
+  assign \$141  = read_valid_2 & \$140 ;
+  assign \$142  = \$signature__addr$24  == 2'h2;
   assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$144  = \$142  ? 3'h0 : \$143 ;
   assign \$145  = ~ o__valid;
   assign \$146  = \$145  | o__ready;
   assign \$147  = | q_stored;
   assign \$148  = \$146  & \$147 ;
+  assign \$149  = \rport__addr$27  == 2'h2;
   assign \$150  = \rport__addr$27  + 1'h1;
-  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
   assign \$155  = ~ \$154 ;
   assign \$156  = \$153  & \$155 ;
   assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid & \$157 ;
+  assign \$158  = read_valid_2 & \$157 ;
   assign \$159  = q_stored + \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
@@ -22454,9 +22565,9 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid;
+  assign \$168  = \$167  | read_valid_2;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$40  : q_in;
+  assign \$170  = \$169  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$171 ;
   always @(posedge clk)
@@ -22486,23 +22597,29 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$184 ;
   always @(posedge clk)
-    read_valid <= \$185 ;
+    read_valid_1 <= \$185 ;
   always @(posedge clk)
-    \$signal  <= \$186 ;
+    read_valid_2 <= \$186 ;
   always @(posedge clk)
-    q_owed <= \$187 ;
+    pad_reg <= \$187 ;
   always @(posedge clk)
-    q_room <= \$188 ;
+    pad_reg2 <= \$188 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$189 ;
+    read <= \$189 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$190 ;
+    q_owed <= \$190 ;
   always @(posedge clk)
-    q_stored <= \$191 ;
+    q_room <= \$191 ;
   always @(posedge clk)
-    o__valid <= \$192 ;
+    \$signature__addr$24  <= \$192 ;
   always @(posedge clk)
-    o__payload <= \$193 ;
+    \rport__addr$27  <= \$193 ;
+  always @(posedge clk)
+    q_stored <= \$194 ;
+  always @(posedge clk)
+    o__valid <= \$195 ;
+  always @(posedge clk)
+    o__payload <= \$196 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$42  = 8'h00;
@@ -22751,84 +22868,103 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$186  = \$133 ;
+    \$186  = read_valid_1;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$187  = \$10 [1:0];
+    \$187  = \$133 ;
     if (rst) begin
-      \$187  = 2'h0;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$188  = \$134 ;
+    \$188  = pad_reg;
     if (rst) begin
-      \$188  = 1'h1;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$189  = \$signature__addr$24 ;
+    \$189  = rport__data;
+    if (rst) begin
+      \$189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$190  = \$10 [2:0];
+    if (rst) begin
+      \$190  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$191  = \$134 ;
+    if (rst) begin
+      \$191  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$192  = \$signature__addr$24 ;
     if (\$141 ) begin
-      \$189  = \$144 [0];
+      \$192  = \$144 [1:0];
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$190  = \rport__addr$27 ;
+    \$193  = \rport__addr$27 ;
     if (\$148 ) begin
-      \$190  = \$151 [0];
+      \$193  = \$151 [1:0];
     end
     if (rst) begin
-      \$190  = 1'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$191  = \$164 [1:0];
+    \$194  = \$164 [1:0];
     if (rst) begin
-      \$191  = 2'h0;
+      \$194  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$192  = o__valid;
+    \$195  = o__valid;
     if (\$166 ) begin
-      \$192  = \$168 ;
+      \$195  = \$168 ;
     end
     if (rst) begin
-      \$192  = 1'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = o__payload;
+    \$196  = o__payload;
     if (\$166 ) begin
-      \$193  = \$170 ;
+      \$196  = \$170 ;
     end
     if (rst) begin
-      \$193  = 8'h00;
+      \$196  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [8:0];
-  assign q_owed_next = \$10 [1:0];
+  assign q_owed_next = \$10 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
   assign \i__payload[0]  = i__payload;
   assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
-  assign \$142  = \$signature__addr$24 ;
-  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -30641,7 +30777,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -30663,7 +30799,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -30671,16 +30807,16 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
+  wire [2:0] \$147 ;
+  wire [2:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
@@ -30720,15 +30856,18 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$189 ;
   wire \$19 ;
   reg \$190 ;
-  reg [1:0] \$191 ;
+  reg \$191 ;
   reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [1:0] \$195 ;
-  reg \$196 ;
-  reg [31:0] \$197 ;
+  reg [31:0] \$193 ;
+  reg [2:0] \$194 ;
+  reg \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [6:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
   wire \$21 ;
   wire \$22 ;
   wire [6:0] \$23 ;
@@ -30815,9 +30954,8 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$97 ;
   wire [5:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [31:0] \$signature__data ;
   wire [31:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -30851,26 +30989,30 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [31:0] read = 32'd0;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [31:0] rport__data;
-  wire [31:0] \rport__data$40 ;
+  wire [31:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
@@ -30955,16 +31097,17 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [5:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [1:0];
+  reg [31:0] queue [2:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
+    queue[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -30972,10 +31115,10 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(4'h4);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$7  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$8  = \$signal  ? 32'd2155905152 : rport__data;
-  assign \$9  = \$signal  ? 32'd2155905152 : rport__data;
+  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
   assign \$10  = | e_left;
   assign \$11  = q_room & \$10 ;
   assign \$12  = q_owed + \$11 ;
@@ -30987,7 +31130,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en$21  = read_valid & \$20 ;
+  assign \$signature__en$21  = read_valid_2 & \$20 ;
   assign \$21  = | w_left;
   assign \$22  = i__valid & \$21 ;
   assign \$23  = w_left - \$22 ;
@@ -31104,29 +31247,31 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(4'h4);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [1:0] < 2'h3;
+  assign \$138  = \$14 [2:0] < 3'h4;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = ~ \$141 ;
   assign \$143  = \$140  & \$142 ;
   assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid & \$144 ;
+  assign \$145  = read_valid_2 & \$144 ;
+  assign \$146  = \$signature__addr$24  == 2'h2;
   assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 2'h0 : \$147 ;
+  assign \$148  = \$146  ? 3'h0 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = \$150  & \$151 ;
+  assign \$153  = \rport__addr$27  == 2'h2;
   assign \$154  = \rport__addr$27  + 1'h1;
-  assign \$155  = \$153  ? 2'h0 : \$154 ;
+  assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
   assign \$159  = ~ \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid & \$161 ;
+  assign \$162  = read_valid_2 & \$161 ;
   assign \$163  = q_stored + \$162 ;
   assign \$164  = ~ o__valid;
   assign \$165  = \$164  | o__ready;
@@ -31136,9 +31281,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid;
+  assign \$172  = \$171  | read_valid_2;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$40  : q_in;
+  assign \$174  = \$173  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$175 ;
   always @(posedge clk)
@@ -31168,23 +31313,29 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$188 ;
   always @(posedge clk)
-    read_valid <= \$189 ;
+    read_valid_1 <= \$189 ;
   always @(posedge clk)
-    \$signal  <= \$190 ;
+    read_valid_2 <= \$190 ;
   always @(posedge clk)
-    q_owed <= \$191 ;
+    pad_reg <= \$191 ;
   always @(posedge clk)
-    q_room <= \$192 ;
+    pad_reg2 <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$193 ;
+    read <= \$193 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$194 ;
+    q_owed <= \$194 ;
   always @(posedge clk)
-    q_stored <= \$195 ;
+    q_room <= \$195 ;
   always @(posedge clk)
-    o__valid <= \$196 ;
+    \$signature__addr$24  <= \$196 ;
   always @(posedge clk)
-    o__payload <= \$197 ;
+    \rport__addr$27  <= \$197 ;
+  always @(posedge clk)
+    q_stored <= \$198 ;
+  always @(posedge clk)
+    o__valid <= \$199 ;
+  always @(posedge clk)
+    o__payload <= \$200 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$46  = 6'h00;
@@ -31433,76 +31584,97 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$190  = \$137 ;
+    \$190  = read_valid_1;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$191  = \$14 [1:0];
+    \$191  = \$137 ;
     if (rst) begin
-      \$191  = 2'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$192  = \$138 ;
+    \$192  = pad_reg;
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$193  = \$signature__addr$24 ;
+    \$193  = rport__data;
+    if (rst) begin
+      \$193  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$194  = \$14 [2:0];
+    if (rst) begin
+      \$194  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$195  = \$138 ;
+    if (rst) begin
+      \$195  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$196  = \$signature__addr$24 ;
     if (\$145 ) begin
-      \$193  = \$148 [0];
+      \$196  = \$148 [1:0];
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$196  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$194  = \rport__addr$27 ;
+    \$197  = \rport__addr$27 ;
     if (\$152 ) begin
-      \$194  = \$155 [0];
+      \$197  = \$155 [1:0];
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$195  = \$168 [1:0];
+    \$198  = \$168 [1:0];
     if (rst) begin
-      \$195  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$196  = o__valid;
+    \$199  = o__valid;
     if (\$170 ) begin
-      \$196  = \$172 ;
+      \$199  = \$172 ;
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$197  = o__payload;
+    \$200  = o__payload;
     if (\$170 ) begin
-      \$197  = \$174 ;
+      \$200  = \$174 ;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [5:0];
-  assign q_owed_next = \$14 [1:0];
+  assign q_owed_next = \$14 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -31522,8 +31694,6 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$146  = \$signature__addr$24 ;
-  assign \$153  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -40382,7 +40552,7 @@ endmodule
 module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire [4:0] \$10 ;
   wire [2:0] \$100 ;
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
@@ -40430,16 +40600,16 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
+  wire [2:0] \$143 ;
+  wire [2:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [2:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -40476,14 +40646,17 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [1:0] \$182 ;
   reg \$183 ;
   reg \$184 ;
-  reg [1:0] \$185 ;
+  reg \$185 ;
   reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg [1:0] \$189 ;
+  reg [7:0] \$187 ;
+  reg [2:0] \$188 ;
+  reg \$189 ;
   wire [8:0] \$19 ;
-  reg \$190 ;
-  reg [7:0] \$191 ;
+  reg [1:0] \$190 ;
+  reg [1:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg \$193 ;
+  reg [7:0] \$194 ;
   wire [8:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -40550,7 +40723,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [2:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [1:0] \$80 ;
   wire [1:0] \$81 ;
   wire [5:0] \$82 ;
@@ -40572,9 +40745,8 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$97 ;
   wire [2:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
   reg [7:0] \$signature__addr  = 8'h00;
-  reg \$signature__addr$24  = 1'h0;
+  reg [1:0] \$signature__addr$24  = 2'h0;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$26 ;
   wire \$signature__en ;
@@ -40602,23 +40774,27 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 1'h0 *)
-  wire q_rptr;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
   reg [1:0] q_stored = 2'h0;
-  (* init = 1'h0 *)
-  wire q_wptr;
-  reg read_valid = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [7:0] read = 8'h00;
+  reg read_valid_1 = 1'h0;
+  reg read_valid_2 = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [7:0] rport__addr;
-  reg \rport__addr$27  = 1'h0;
+  reg [1:0] \rport__addr$27  = 2'h0;
   wire [7:0] rport__data;
-  wire [7:0] \rport__data$40 ;
+  wire [7:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h0;
@@ -40831,16 +41007,17 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= buffer[\$5 [7:0]];
   end
   assign rport__data = _0_;
-  reg [7:0] queue [1:0];
+  reg [7:0] queue [2:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
+    queue[2] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$24 ] <= q_in;
   end
-  assign \rport__data$40  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$27 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -40848,7 +41025,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$3  = $signed(col) * $signed(5'h08);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign q_in = \$signal  ? 8'h80 : rport__data;
+  assign q_in = pad_reg2 ? 8'h80 : read;
   assign \$6  = | e_left;
   assign \$7  = q_room & \$6 ;
   assign \$8  = q_owed + \$7 ;
@@ -40860,7 +41037,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = read_valid & \$16 ;
+  assign \$signature__en$21  = read_valid_2 & \$16 ;
   assign \$17  = | w_left;
   assign \$18  = i__valid & \$17 ;
   assign \$19  = w_left - \$18 ;
@@ -40969,29 +41146,31 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [1:0] < 2'h3;
+  assign \$134  = \$10 [2:0] < 3'h4;
   assign \$135  = ~ o__valid;
   assign \$136  = \$135  | o__ready;
   assign \$137  = | q_stored;
   assign \$138  = ~ \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid & \$140 ;
+  assign \$141  = read_valid_2 & \$140 ;
+  assign \$142  = \$signature__addr$24  == 2'h2;
   assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 2'h0 : \$143 ;
+  assign \$144  = \$142  ? 3'h0 : \$143 ;
   assign \$145  = ~ o__valid;
   assign \$146  = \$145  | o__ready;
   assign \$147  = | q_stored;
   assign \$148  = \$146  & \$147 ;
+  assign \$149  = \rport__addr$27  == 2'h2;
   assign \$150  = \rport__addr$27  + 1'h1;
-  assign \$151  = \$149  ? 2'h0 : \$150 ;
+  assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
   assign \$155  = ~ \$154 ;
   assign \$156  = \$153  & \$155 ;
   assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid & \$157 ;
+  assign \$158  = read_valid_2 & \$157 ;
   assign \$159  = q_stored + \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
@@ -41001,9 +41180,9 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
   assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid;
+  assign \$168  = \$167  | read_valid_2;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$40  : q_in;
+  assign \$170  = \$169  ? \rport__data$43  : q_in;
   always @(posedge clk)
     w_left <= \$171 ;
   always @(posedge clk)
@@ -41029,23 +41208,29 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     slot_base <= \$182 ;
   always @(posedge clk)
-    read_valid <= \$183 ;
+    read_valid_1 <= \$183 ;
   always @(posedge clk)
-    \$signal  <= \$184 ;
+    read_valid_2 <= \$184 ;
   always @(posedge clk)
-    q_owed <= \$185 ;
+    pad_reg <= \$185 ;
   always @(posedge clk)
-    q_room <= \$186 ;
+    pad_reg2 <= \$186 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$187 ;
+    read <= \$187 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$188 ;
+    q_owed <= \$188 ;
   always @(posedge clk)
-    q_stored <= \$189 ;
+    q_room <= \$189 ;
   always @(posedge clk)
-    o__valid <= \$190 ;
+    \$signature__addr$24  <= \$190 ;
   always @(posedge clk)
-    o__payload <= \$191 ;
+    \rport__addr$27  <= \$191 ;
+  always @(posedge clk)
+    q_stored <= \$192 ;
+  always @(posedge clk)
+    o__valid <= \$193 ;
+  always @(posedge clk)
+    o__payload <= \$194 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
     \$42  = 8'h00;
@@ -41268,76 +41453,97 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$184  = \$133 ;
+    \$184  = read_valid_1;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$185  = \$10 [1:0];
+    \$185  = \$133 ;
     if (rst) begin
-      \$185  = 2'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$186  = \$134 ;
+    \$186  = pad_reg;
     if (rst) begin
-      \$186  = 1'h1;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$187  = \$signature__addr$24 ;
+    \$187  = rport__data;
+    if (rst) begin
+      \$187  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$188  = \$10 [2:0];
+    if (rst) begin
+      \$188  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$189  = \$134 ;
+    if (rst) begin
+      \$189  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$190  = \$signature__addr$24 ;
     if (\$141 ) begin
-      \$187  = \$144 [0];
+      \$190  = \$144 [1:0];
     end
     if (rst) begin
-      \$187  = 1'h0;
+      \$190  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$188  = \rport__addr$27 ;
+    \$191  = \rport__addr$27 ;
     if (\$148 ) begin
-      \$188  = \$151 [0];
+      \$191  = \$151 [1:0];
     end
     if (rst) begin
-      \$188  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$189  = \$164 [1:0];
+    \$192  = \$164 [1:0];
     if (rst) begin
-      \$189  = 2'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$190  = o__valid;
+    \$193  = o__valid;
     if (\$166 ) begin
-      \$190  = \$168 ;
+      \$193  = \$168 ;
     end
     if (rst) begin
-      \$190  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$191  = o__payload;
+    \$194  = o__payload;
     if (\$166 ) begin
-      \$191  = \$170 ;
+      \$194  = \$170 ;
     end
     if (rst) begin
-      \$191  = 8'h00;
+      \$194  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [7:0];
-  assign q_owed_next = \$10 [1:0];
+  assign q_owed_next = \$10 [2:0];
   assign q_wptr = \$signature__addr$24 ;
   assign \$signature__data$26  = q_in;
   assign q_rptr = \rport__addr$27 ;
@@ -41352,8 +41558,6 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$80  = 2'h1;
   assign \$81  = 2'h0;
   assign \$89  = 1'h1;
-  assign \$142  = \$signature__addr$24 ;
-  assign \$149  = \rport__addr$27 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -46247,6 +46451,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign rq0_rem[33:25] = 9'h000;
   assign rq0_rem[24:0] = rq0_prod[24:0];
   assign \$18  = { add0_a_part0_r[25], add0_a_part0_r };
@@ -46254,7 +46459,6 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$25  = { add0_b_part0_r[23], add0_b_part0_r };
   assign \$27  = { add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r, 17'h00000 };
   assign \$33  = { 1'h0, rq0_part0_0_rr };
-  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign \$37  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
   assign \$39  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
   assign \$42  = 1'h1;
