@@ -9,8 +9,10 @@ holds what the pipeline delivers until the consumer takes it:
   or leaving) goes straight into it, so an unstalled unit has the same latency as without a queue;
 - a beat arriving while the head is held goes to a small memory (LUT RAM), which refills the head;
 - ``owed`` counts the outputs issued and not yet taken by the consumer; ``room = owed < credits``,
-  kept in a register of its own (loaded with the compare of ``owed``'s next value), so that the
-  unit's ``i.ready`` is one LUT of flip-flops (a Window's stall logic hangs off it: dscnn).
+  kept in a register of its own, so that the unit's ``i.ready`` is one LUT of flip-flops. Its next
+  value is chosen by ``issued`` and the departure from ``room`` itself and ``owed < credits - 1``,
+  not computed from ``owed``'s next value (an adder and a compare behind the consumer's ``ready``:
+  resnet).
 
 With ``credits = latency + 1`` a unit whose consumer is always ready issues every cycle (an
 output holds its credit from the cycle after its issue to the cycle it leaves, ``latency``
@@ -55,7 +57,10 @@ class OutputQueue:
         head_free = ~o.valid | o.ready
         owed_next = Signal.like(self.owed, name="q_owed_next")
         m.d.comb += owed_next.eq(self.owed + issued - depart)
-        m.d.sync += [self.owed.eq(owed_next), self.room.eq(owed_next < self.credits)]
+        # room' = owed' < credits: unchanged when one output issues and one leaves; owed + 1 < credits
+        # when one issues only; true when one leaves only (owed <= credits)
+        m.d.sync += [self.owed.eq(owed_next),
+                     self.room.eq(Mux(issued, Mux(depart, self.room, self.owed < self.credits - 1), depart | self.room))]
 
         depth = max(self.credits - 1, 2)
         m.submodules.queue = mem = Memory(shape=len(bits), depth=depth, init=[])

@@ -1048,73 +1048,73 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  reg [23:0] \$102 ;
-  wire [23:0] \$103 ;
-  wire [24:0] \$104 ;
-  reg [23:0] \$105 ;
-  wire [23:0] \$106 ;
-  wire [24:0] \$107 ;
-  wire \$108 ;
-  wire [4:0] \$109 ;
+  wire [47:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  reg [23:0] \$108 ;
+  wire [23:0] \$109 ;
   wire [8:0] \$11 ;
-  wire \$110 ;
-  wire [5:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [24:0] \$110 ;
+  reg [23:0] \$111 ;
+  wire [23:0] \$112 ;
+  wire [24:0] \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [4:0] \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  wire [5:0] \$117 ;
   wire \$118 ;
-  reg [3:0] \$119 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
-  reg [3:0] \$120 ;
-  reg [2:0] \$121 ;
-  reg [2:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg [6:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  reg [3:0] \$125 ;
+  reg [3:0] \$126 ;
+  reg [2:0] \$127 ;
+  reg [2:0] \$128 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
-  reg [63:0] \$130 ;
+  reg \$130 ;
   reg \$131 ;
   reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg [3:0] \$135 ;
+  reg [6:0] \$135 ;
   reg [63:0] \$136 ;
-  reg [6:0] \$137 ;
-  reg [63:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [8:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [7:0] \$144 ;
+  reg \$140 ;
+  reg [3:0] \$141 ;
+  reg [63:0] \$142 ;
+  reg [6:0] \$143 ;
+  reg [63:0] \$144 ;
   reg [7:0] \$145 ;
   reg [7:0] \$146 ;
-  reg [6:0] \$147 ;
-  reg [63:0] \$148 ;
+  reg [7:0] \$147 ;
+  reg [7:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [7:0] \$154 ;
+  reg [6:0] \$153 ;
+  reg [63:0] \$154 ;
   reg [7:0] \$155 ;
   reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
+  reg [7:0] \$157 ;
   reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [7:0] \$159 ;
   wire [8:0] \$16 ;
   reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
+  reg [7:0] \$161 ;
   reg [7:0] \$162 ;
   reg [8:0] \$163 ;
   reg [7:0] \$164 ;
@@ -1144,13 +1144,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$186 ;
   reg [8:0] \$187 ;
   reg [7:0] \$188 ;
-  reg [16:0] \$189 ;
+  reg [8:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [16:0] \$190 ;
-  reg [16:0] \$191 ;
-  reg [16:0] \$192 ;
-  reg [16:0] \$193 ;
-  reg [16:0] \$194 ;
+  reg [7:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [8:0] \$193 ;
+  reg [7:0] \$194 ;
   reg [16:0] \$195 ;
   reg [16:0] \$196 ;
   reg [16:0] \$197 ;
@@ -1181,58 +1181,64 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$219 ;
   wire [8:0] \$22 ;
   reg [16:0] \$220 ;
-  reg [23:0] \$221 ;
-  reg [23:0] \$222 ;
-  reg [23:0] \$223 ;
-  reg [23:0] \$224 ;
-  reg [23:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [23:0] \$227 ;
+  reg [23:0] \$228 ;
+  reg [23:0] \$229 ;
   wire [8:0] \$23 ;
-  reg [3:0] \$230 ;
-  reg \$231 ;
-  reg \$232 ;
+  reg [23:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [23:0] \$232 ;
   reg \$233 ;
-  reg [3:0] \$234 ;
+  reg \$234 ;
   reg \$235 ;
-  reg \$236 ;
+  reg [3:0] \$236 ;
   reg \$237 ;
-  reg [3:0] \$238 ;
+  reg \$238 ;
   reg \$239 ;
   wire [8:0] \$24 ;
-  reg \$240 ;
+  reg [3:0] \$240 ;
   reg \$241 ;
-  reg [3:0] \$242 ;
+  reg \$242 ;
   reg \$243 ;
-  reg \$244 ;
+  reg [3:0] \$244 ;
   reg \$245 ;
-  reg [3:0] \$246 ;
+  reg \$246 ;
   reg \$247 ;
-  reg \$248 ;
+  reg [3:0] \$248 ;
   reg \$249 ;
   wire [8:0] \$25 ;
-  reg [3:0] \$250 ;
+  reg \$250 ;
   reg \$251 ;
-  reg \$252 ;
+  reg [3:0] \$252 ;
   reg \$253 ;
-  reg [3:0] \$254 ;
+  reg \$254 ;
   reg \$255 ;
-  reg \$256 ;
+  reg [3:0] \$256 ;
   reg \$257 ;
-  reg [3:0] \$258 ;
-  reg [23:0] \$259 ;
+  reg \$258 ;
+  reg \$259 ;
   wire [16:0] \$26 ;
-  reg [23:0] \$260 ;
-  reg [3:0] \$261 ;
+  reg [3:0] \$260 ;
+  reg \$261 ;
   reg \$262 ;
-  reg [3:0] \$263 ;
+  reg \$263 ;
   reg [3:0] \$264 ;
-  reg [3:0] \$265 ;
-  reg \$266 ;
-  reg [47:0] \$267 ;
+  reg [23:0] \$265 ;
+  reg [23:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg [3:0] \$269 ;
   wire [16:0] \$27 ;
+  reg [3:0] \$270 ;
+  reg [3:0] \$271 ;
+  reg \$272 ;
+  reg [47:0] \$273 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
   reg \$3 ;
@@ -1275,39 +1281,39 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [4:0] \$66 ;
-  wire [4:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [4:0] \$72 ;
   wire [4:0] \$73 ;
-  wire [4:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [4:0] \$79 ;
   wire [7:0] \$8 ;
-  wire \$80 ;
+  wire [4:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
-  wire \$89 ;
+  wire \$88 ;
+  wire [4:0] \$89 ;
   wire [63:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire [47:0] \$95 ;
+  wire [5:0] \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
@@ -1911,369 +1917,375 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$53  = $signed(prod1_6_r) + $signed(prod1_7_r);
   assign \$54  = $signed(\$52 ) + $signed(\$53 );
   assign \$55  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$56  = \$111 [3:0] < 4'ha;
-  assign \$57  = v8 & last8;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = | q_stored;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$59  & \$61 ;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$57  & \$63 ;
-  assign \$65  = q_wptr == 4'h8;
-  assign \$66  = q_wptr + 1'h1;
-  assign \$67  = \$65  ? 5'h00 : \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = q_rptr == 4'h8;
-  assign \$73  = q_rptr + 1'h1;
-  assign \$74  = \$72  ? 5'h00 : \$73 ;
-  assign \$75  = v8 & last8;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$75  & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = v8 & last8;
-  assign \$93  = \$91  | \$92 ;
-  assign \$94  = | q_stored;
-  assign \$95  = \$94  ? \rport__data$161  : q_in;
-  assign \$96  = ~ last_t;
-  assign \$97  = q_room | \$96 ;
-  assign i__ready = \$97  & reads_input_t;
-  assign \$98  = ~ last_t;
-  assign \$99  = q_room | \$98 ;
-  assign \$100  = ~ reads_input_t;
-  assign \$101  = i__valid | \$100 ;
-  assign issue = \$99  & \$101 ;
+  assign \$56  = issue & last_t;
+  assign \$57  = o__valid & o__ready;
+  assign \$58  = q_owed < 4'h9;
+  assign \$59  = \$57  ? q_room : \$58 ;
+  assign \$60  = o__valid & o__ready;
+  assign \$61  = \$60  | q_room;
+  assign \$62  = \$56  ? \$59  : \$61 ;
+  assign \$63  = v8 & last8;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = | q_stored;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$65  & \$67 ;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$63  & \$69 ;
+  assign \$71  = q_wptr == 4'h8;
+  assign \$72  = q_wptr + 1'h1;
+  assign \$73  = \$71  ? 5'h00 : \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = q_rptr == 4'h8;
+  assign \$79  = q_rptr + 1'h1;
+  assign \$80  = \$78  ? 5'h00 : \$79 ;
+  assign \$81  = v8 & last8;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$83  & \$85 ;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$81  & \$87 ;
+  assign \$89  = q_stored + \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = \$89  - \$93 ;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = v8 & last8;
+  assign \$99  = \$97  | \$98 ;
+  assign \$100  = | q_stored;
+  assign \$101  = \$100  ? \rport__data$161  : q_in;
+  assign \$102  = ~ last_t;
+  assign \$103  = q_room | \$102 ;
+  assign i__ready = \$103  & reads_input_t;
+  assign \$104  = ~ last_t;
+  assign \$105  = q_room | \$104 ;
+  assign \$106  = ~ reads_input_t;
+  assign \$107  = i__valid | \$106 ;
+  assign issue = \$105  & \$107 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$103  = first8_0 ? \$102  : acc0;
-  assign \$104  = $signed(\$103 ) + $signed(sum0_s1_0);
-  assign \$106  = first8_0 ? \$105  : acc1;
-  assign \$107  = $signed(\$106 ) + $signed(sum1_s1_0);
-  assign \$108  = issue & last_t;
-  assign \$109  = q_owed + \$108 ;
-  assign \$110  = o__valid & o__ready;
-  assign \$111  = \$109  - \$110 ;
-  assign \$112  = v8 & last8;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = | q_stored;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = \$114  & \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$signature__en$170  = \$112  & \$118 ;
+  assign \$109  = first8_0 ? \$108  : acc0;
+  assign \$110  = $signed(\$109 ) + $signed(sum0_s1_0);
+  assign \$112  = first8_0 ? \$111  : acc1;
+  assign \$113  = $signed(\$112 ) + $signed(sum1_s1_0);
+  assign \$114  = issue & last_t;
+  assign \$115  = q_owed + \$114 ;
+  assign \$116  = o__valid & o__ready;
+  assign \$117  = \$115  - \$116 ;
+  assign \$118  = v8 & last8;
+  assign \$119  = ~ o__valid;
+  assign \$120  = \$119  | o__ready;
+  assign \$121  = | q_stored;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$120  & \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$signature__en$170  = \$118  & \$124 ;
   always @(posedge clk)
-    nf_t <= \$119 ;
+    nf_t <= \$125 ;
   always @(posedge clk)
-    nf_t_ahead <= \$120 ;
+    nf_t_ahead <= \$126 ;
   always @(posedge clk)
-    sf_t <= \$121 ;
+    sf_t <= \$127 ;
   always @(posedge clk)
-    sf_t_ahead <= \$122 ;
+    sf_t_ahead <= \$128 ;
   always @(posedge clk)
-    reads_input_t <= \$123 ;
+    reads_input_t <= \$129 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$124 ;
+    reads_input_t_ahead <= \$130 ;
   always @(posedge clk)
-    first_t <= \$125 ;
+    first_t <= \$131 ;
   always @(posedge clk)
-    first_t_ahead <= \$126 ;
+    first_t_ahead <= \$132 ;
   always @(posedge clk)
-    last_t <= \$127 ;
+    last_t <= \$133 ;
   always @(posedge clk)
-    last_t_ahead <= \$128 ;
+    last_t_ahead <= \$134 ;
   always @(posedge clk)
-    t <= \$129 ;
+    t <= \$135 ;
   always @(posedge clk)
-    x_reg <= \$130 ;
+    x_reg <= \$136 ;
   always @(posedge clk)
-    from_input <= \$131 ;
+    from_input <= \$137 ;
   always @(posedge clk)
-    v1 <= \$132 ;
+    v1 <= \$138 ;
   always @(posedge clk)
-    first1 <= \$133 ;
+    first1 <= \$139 ;
   always @(posedge clk)
-    last1 <= \$134 ;
+    last1 <= \$140 ;
   always @(posedge clk)
-    nf1 <= \$135 ;
+    nf1 <= \$141 ;
   always @(posedge clk)
-    x_mid <= \$136 ;
+    x_mid <= \$142 ;
   always @(posedge clk)
-    rom0_addr <= \$137 ;
+    rom0_addr <= \$143 ;
   always @(posedge clk)
-    rom0_read <= \$138 ;
+    rom0_read <= \$144 ;
   always @(posedge clk)
-    x0_0 <= \$139 ;
+    x0_0 <= \$145 ;
   always @(posedge clk)
-    x0_1 <= \$140 ;
+    x0_1 <= \$146 ;
   always @(posedge clk)
-    x0_2 <= \$141 ;
+    x0_2 <= \$147 ;
   always @(posedge clk)
-    x0_3 <= \$142 ;
+    x0_3 <= \$148 ;
   always @(posedge clk)
-    x0_4 <= \$143 ;
+    x0_4 <= \$149 ;
   always @(posedge clk)
-    x0_5 <= \$144 ;
+    x0_5 <= \$150 ;
   always @(posedge clk)
-    x0_6 <= \$145 ;
+    x0_6 <= \$151 ;
   always @(posedge clk)
-    x0_7 <= \$146 ;
+    x0_7 <= \$152 ;
   always @(posedge clk)
-    rom1_addr <= \$147 ;
+    rom1_addr <= \$153 ;
   always @(posedge clk)
-    rom1_read <= \$148 ;
+    rom1_read <= \$154 ;
   always @(posedge clk)
-    x1_0 <= \$149 ;
+    x1_0 <= \$155 ;
   always @(posedge clk)
-    x1_1 <= \$150 ;
+    x1_1 <= \$156 ;
   always @(posedge clk)
-    x1_2 <= \$151 ;
+    x1_2 <= \$157 ;
   always @(posedge clk)
-    x1_3 <= \$152 ;
+    x1_3 <= \$158 ;
   always @(posedge clk)
-    x1_4 <= \$153 ;
+    x1_4 <= \$159 ;
   always @(posedge clk)
-    x1_5 <= \$154 ;
+    x1_5 <= \$160 ;
   always @(posedge clk)
-    x1_6 <= \$155 ;
+    x1_6 <= \$161 ;
   always @(posedge clk)
-    x1_7 <= \$156 ;
+    x1_7 <= \$162 ;
   always @(posedge clk)
-    xoff0_0 <= \$157 ;
+    xoff0_0 <= \$163 ;
   always @(posedge clk)
-    w0_0 <= \$158 ;
+    w0_0 <= \$164 ;
   always @(posedge clk)
-    xoff0_1 <= \$159 ;
+    xoff0_1 <= \$165 ;
   always @(posedge clk)
-    w0_1 <= \$160 ;
+    w0_1 <= \$166 ;
   always @(posedge clk)
-    xoff0_2 <= \$161 ;
+    xoff0_2 <= \$167 ;
   always @(posedge clk)
-    w0_2 <= \$162 ;
+    w0_2 <= \$168 ;
   always @(posedge clk)
-    xoff0_3 <= \$163 ;
+    xoff0_3 <= \$169 ;
   always @(posedge clk)
-    w0_3 <= \$164 ;
+    w0_3 <= \$170 ;
   always @(posedge clk)
-    xoff0_4 <= \$165 ;
+    xoff0_4 <= \$171 ;
   always @(posedge clk)
-    w0_4 <= \$166 ;
+    w0_4 <= \$172 ;
   always @(posedge clk)
-    xoff0_5 <= \$167 ;
+    xoff0_5 <= \$173 ;
   always @(posedge clk)
-    w0_5 <= \$168 ;
+    w0_5 <= \$174 ;
   always @(posedge clk)
-    xoff0_6 <= \$169 ;
+    xoff0_6 <= \$175 ;
   always @(posedge clk)
-    w0_6 <= \$170 ;
+    w0_6 <= \$176 ;
   always @(posedge clk)
-    xoff0_7 <= \$171 ;
+    xoff0_7 <= \$177 ;
   always @(posedge clk)
-    w0_7 <= \$172 ;
+    w0_7 <= \$178 ;
   always @(posedge clk)
-    xoff1_0 <= \$173 ;
+    xoff1_0 <= \$179 ;
   always @(posedge clk)
-    w1_0 <= \$174 ;
+    w1_0 <= \$180 ;
   always @(posedge clk)
-    xoff1_1 <= \$175 ;
+    xoff1_1 <= \$181 ;
   always @(posedge clk)
-    w1_1 <= \$176 ;
+    w1_1 <= \$182 ;
   always @(posedge clk)
-    xoff1_2 <= \$177 ;
+    xoff1_2 <= \$183 ;
   always @(posedge clk)
-    w1_2 <= \$178 ;
+    w1_2 <= \$184 ;
   always @(posedge clk)
-    xoff1_3 <= \$179 ;
+    xoff1_3 <= \$185 ;
   always @(posedge clk)
-    w1_3 <= \$180 ;
+    w1_3 <= \$186 ;
   always @(posedge clk)
-    xoff1_4 <= \$181 ;
+    xoff1_4 <= \$187 ;
   always @(posedge clk)
-    w1_4 <= \$182 ;
+    w1_4 <= \$188 ;
   always @(posedge clk)
-    xoff1_5 <= \$183 ;
+    xoff1_5 <= \$189 ;
   always @(posedge clk)
-    w1_5 <= \$184 ;
+    w1_5 <= \$190 ;
   always @(posedge clk)
-    xoff1_6 <= \$185 ;
+    xoff1_6 <= \$191 ;
   always @(posedge clk)
-    w1_6 <= \$186 ;
+    w1_6 <= \$192 ;
   always @(posedge clk)
-    xoff1_7 <= \$187 ;
+    xoff1_7 <= \$193 ;
   always @(posedge clk)
-    w1_7 <= \$188 ;
+    w1_7 <= \$194 ;
   always @(posedge clk)
-    prod0_0 <= \$189 ;
+    prod0_0 <= \$195 ;
   always @(posedge clk)
-    prod0_1 <= \$190 ;
+    prod0_1 <= \$196 ;
   always @(posedge clk)
-    prod0_2 <= \$191 ;
+    prod0_2 <= \$197 ;
   always @(posedge clk)
-    prod0_3 <= \$192 ;
+    prod0_3 <= \$198 ;
   always @(posedge clk)
-    prod0_4 <= \$193 ;
+    prod0_4 <= \$199 ;
   always @(posedge clk)
-    prod0_5 <= \$194 ;
+    prod0_5 <= \$200 ;
   always @(posedge clk)
-    prod0_6 <= \$195 ;
+    prod0_6 <= \$201 ;
   always @(posedge clk)
-    prod0_7 <= \$196 ;
+    prod0_7 <= \$202 ;
   always @(posedge clk)
-    prod1_0 <= \$197 ;
+    prod1_0 <= \$203 ;
   always @(posedge clk)
-    prod1_1 <= \$198 ;
+    prod1_1 <= \$204 ;
   always @(posedge clk)
-    prod1_2 <= \$199 ;
+    prod1_2 <= \$205 ;
   always @(posedge clk)
-    prod1_3 <= \$200 ;
+    prod1_3 <= \$206 ;
   always @(posedge clk)
-    prod1_4 <= \$201 ;
+    prod1_4 <= \$207 ;
   always @(posedge clk)
-    prod1_5 <= \$202 ;
+    prod1_5 <= \$208 ;
   always @(posedge clk)
-    prod1_6 <= \$203 ;
+    prod1_6 <= \$209 ;
   always @(posedge clk)
-    prod1_7 <= \$204 ;
+    prod1_7 <= \$210 ;
   always @(posedge clk)
-    prod0_0_r <= \$205 ;
+    prod0_0_r <= \$211 ;
   always @(posedge clk)
-    prod0_1_r <= \$206 ;
+    prod0_1_r <= \$212 ;
   always @(posedge clk)
-    prod0_2_r <= \$207 ;
+    prod0_2_r <= \$213 ;
   always @(posedge clk)
-    prod0_3_r <= \$208 ;
+    prod0_3_r <= \$214 ;
   always @(posedge clk)
-    prod0_4_r <= \$209 ;
+    prod0_4_r <= \$215 ;
   always @(posedge clk)
-    prod0_5_r <= \$210 ;
+    prod0_5_r <= \$216 ;
   always @(posedge clk)
-    prod0_6_r <= \$211 ;
+    prod0_6_r <= \$217 ;
   always @(posedge clk)
-    prod0_7_r <= \$212 ;
+    prod0_7_r <= \$218 ;
   always @(posedge clk)
-    prod1_0_r <= \$213 ;
+    prod1_0_r <= \$219 ;
   always @(posedge clk)
-    prod1_1_r <= \$214 ;
+    prod1_1_r <= \$220 ;
   always @(posedge clk)
-    prod1_2_r <= \$215 ;
+    prod1_2_r <= \$221 ;
   always @(posedge clk)
-    prod1_3_r <= \$216 ;
+    prod1_3_r <= \$222 ;
   always @(posedge clk)
-    prod1_4_r <= \$217 ;
+    prod1_4_r <= \$223 ;
   always @(posedge clk)
-    prod1_5_r <= \$218 ;
+    prod1_5_r <= \$224 ;
   always @(posedge clk)
-    prod1_6_r <= \$219 ;
+    prod1_6_r <= \$225 ;
   always @(posedge clk)
-    prod1_7_r <= \$220 ;
+    prod1_7_r <= \$226 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$221 ;
+    sum0_s0_0 <= \$227 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$222 ;
+    sum0_s0_1 <= \$228 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$223 ;
+    sum0_s1_0 <= \$229 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$224 ;
+    sum1_s0_0 <= \$230 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$225 ;
+    sum1_s0_1 <= \$231 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$226 ;
+    sum1_s1_0 <= \$232 ;
   always @(posedge clk)
-    v2 <= \$227 ;
+    v2 <= \$233 ;
   always @(posedge clk)
-    first2 <= \$228 ;
+    first2 <= \$234 ;
   always @(posedge clk)
-    last2 <= \$229 ;
+    last2 <= \$235 ;
   always @(posedge clk)
-    nf2 <= \$230 ;
+    nf2 <= \$236 ;
   always @(posedge clk)
-    v3 <= \$231 ;
+    v3 <= \$237 ;
   always @(posedge clk)
-    first3 <= \$232 ;
+    first3 <= \$238 ;
   always @(posedge clk)
-    last3 <= \$233 ;
+    last3 <= \$239 ;
   always @(posedge clk)
-    nf3 <= \$234 ;
+    nf3 <= \$240 ;
   always @(posedge clk)
-    v4 <= \$235 ;
+    v4 <= \$241 ;
   always @(posedge clk)
-    first4 <= \$236 ;
+    first4 <= \$242 ;
   always @(posedge clk)
-    last4 <= \$237 ;
+    last4 <= \$243 ;
   always @(posedge clk)
-    nf4 <= \$238 ;
+    nf4 <= \$244 ;
   always @(posedge clk)
-    v5 <= \$239 ;
+    v5 <= \$245 ;
   always @(posedge clk)
-    first5 <= \$240 ;
+    first5 <= \$246 ;
   always @(posedge clk)
-    last5 <= \$241 ;
+    last5 <= \$247 ;
   always @(posedge clk)
-    nf5 <= \$242 ;
+    nf5 <= \$248 ;
   always @(posedge clk)
-    v6 <= \$243 ;
+    v6 <= \$249 ;
   always @(posedge clk)
-    first6 <= \$244 ;
+    first6 <= \$250 ;
   always @(posedge clk)
-    last6 <= \$245 ;
+    last6 <= \$251 ;
   always @(posedge clk)
-    nf6 <= \$246 ;
+    nf6 <= \$252 ;
   always @(posedge clk)
-    v7 <= \$247 ;
+    v7 <= \$253 ;
   always @(posedge clk)
-    first7 <= \$248 ;
+    first7 <= \$254 ;
   always @(posedge clk)
-    last7 <= \$249 ;
+    last7 <= \$255 ;
   always @(posedge clk)
-    nf7 <= \$250 ;
+    nf7 <= \$256 ;
   always @(posedge clk)
-    v8 <= \$251 ;
+    v8 <= \$257 ;
   always @(posedge clk)
-    first8 <= \$252 ;
+    first8 <= \$258 ;
   always @(posedge clk)
-    last8 <= \$253 ;
+    last8 <= \$259 ;
   always @(posedge clk)
-    nf8 <= \$254 ;
+    nf8 <= \$260 ;
   always @(posedge clk)
-    v8_0 <= \$255 ;
+    v8_0 <= \$261 ;
   always @(posedge clk)
-    first8_0 <= \$256 ;
+    first8_0 <= \$262 ;
   always @(posedge clk)
-    last8_0 <= \$257 ;
+    last8_0 <= \$263 ;
   always @(posedge clk)
-    nf8_0 <= \$258 ;
+    nf8_0 <= \$264 ;
   always @(posedge clk)
-    acc0 <= \$259 ;
+    acc0 <= \$265 ;
   always @(posedge clk)
-    acc1 <= \$260 ;
+    acc1 <= \$266 ;
   always @(posedge clk)
-    q_owed <= \$261 ;
+    q_owed <= \$267 ;
   always @(posedge clk)
-    q_room <= \$262 ;
+    q_room <= \$268 ;
   always @(posedge clk)
-    q_wptr <= \$263 ;
+    q_wptr <= \$269 ;
   always @(posedge clk)
-    q_rptr <= \$264 ;
+    q_rptr <= \$270 ;
   always @(posedge clk)
-    q_stored <= \$265 ;
+    q_stored <= \$271 ;
   always @(posedge clk)
-    o__valid <= \$266 ;
+    o__valid <= \$272 ;
   always @(posedge clk)
-    o__payload <= \$267 ;
+    o__payload <= \$273 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -3589,37 +3601,37 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       4'h0:
-          \$102  = 24'hffa7a9;
+          \$108  = 24'hffa7a9;
       4'h1:
-          \$102  = 24'hff9d3a;
+          \$108  = 24'hff9d3a;
       4'h2:
-          \$102  = 24'hffd4b4;
+          \$108  = 24'hffd4b4;
       4'h3:
-          \$102  = 24'hffd918;
+          \$108  = 24'hffd918;
       4'h4:
-          \$102  = 24'h0047e9;
+          \$108  = 24'h0047e9;
       4'h5:
-          \$102  = 24'h00082e;
+          \$108  = 24'h00082e;
       4'h6:
-          \$102  = 24'h00152f;
+          \$108  = 24'h00152f;
       4'h7:
-          \$102  = 24'hffc6b0;
+          \$108  = 24'hffc6b0;
       4'h8:
-          \$102  = 24'h003221;
+          \$108  = 24'h003221;
       4'h9:
-          \$102  = 24'hff7a84;
+          \$108  = 24'hff7a84;
       4'ha:
-          \$102  = 24'h0002d2;
+          \$108  = 24'h0002d2;
       4'hb:
-          \$102  = 24'h000ae3;
+          \$108  = 24'h000ae3;
       4'hc:
-          \$102  = 24'hff941c;
+          \$108  = 24'hff941c;
       4'hd:
-          \$102  = 24'h00034b;
+          \$108  = 24'h00034b;
       4'he:
-          \$102  = 24'h004677;
+          \$108  = 24'h004677;
       4'hf:
-          \$102  = 24'h000f55;
+          \$108  = 24'h000f55;
     endcase
   end
   always @* begin
@@ -3627,1136 +3639,1136 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       4'h0:
-          \$105  = 24'hffb046;
+          \$111  = 24'hffb046;
       4'h1:
-          \$105  = 24'hfffbae;
+          \$111  = 24'hfffbae;
       4'h2:
-          \$105  = 24'h002b9d;
+          \$111  = 24'h002b9d;
       4'h3:
-          \$105  = 24'h001994;
+          \$111  = 24'h001994;
       4'h4:
-          \$105  = 24'h000bcb;
+          \$111  = 24'h000bcb;
       4'h5:
-          \$105  = 24'h001413;
+          \$111  = 24'h001413;
       4'h6:
-          \$105  = 24'h00357d;
+          \$111  = 24'h00357d;
       4'h7:
-          \$105  = 24'hffeeb7;
+          \$111  = 24'hffeeb7;
       4'h8:
-          \$105  = 24'h002a52;
+          \$111  = 24'h002a52;
       4'h9:
-          \$105  = 24'h0043da;
+          \$111  = 24'h0043da;
       4'ha:
-          \$105  = 24'hffa5de;
+          \$111  = 24'hffa5de;
       4'hb:
-          \$105  = 24'h000fc3;
+          \$111  = 24'h000fc3;
       4'hc:
-          \$105  = 24'h000a77;
+          \$111  = 24'h000a77;
       4'hd:
-          \$105  = 24'h001aed;
+          \$111  = 24'h001aed;
       4'he:
-          \$105  = 24'h000162;
+          \$111  = 24'h000162;
       4'hf:
-          \$105  = 24'h002d8d;
+          \$111  = 24'h002d8d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = nf_t;
+    \$125  = nf_t;
     if (issue) begin
-      \$119  = nf_t_ahead;
+      \$125  = nf_t_ahead;
     end
     if (rst) begin
-      \$119  = 4'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = nf_t_ahead;
+    \$126  = nf_t_ahead;
     if (issue) begin
-      \$120  = \$1 ;
+      \$126  = \$1 ;
     end
     if (rst) begin
-      \$120  = 4'h0;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = sf_t;
+    \$127  = sf_t;
     if (issue) begin
-      \$121  = sf_t_ahead;
+      \$127  = sf_t_ahead;
     end
     if (rst) begin
-      \$121  = 3'h0;
+      \$127  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = sf_t_ahead;
+    \$128  = sf_t_ahead;
     if (issue) begin
-      \$122  = \$2 ;
+      \$128  = \$2 ;
     end
     if (rst) begin
-      \$122  = 3'h1;
+      \$128  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = reads_input_t;
+    \$129  = reads_input_t;
     if (issue) begin
-      \$123  = reads_input_t_ahead;
+      \$129  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$123  = 1'h1;
+      \$129  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = reads_input_t_ahead;
+    \$130  = reads_input_t_ahead;
     if (issue) begin
-      \$124  = \$3 ;
+      \$130  = \$3 ;
     end
     if (rst) begin
-      \$124  = 1'h1;
+      \$130  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = first_t;
+    \$131  = first_t;
     if (issue) begin
-      \$125  = first_t_ahead;
+      \$131  = first_t_ahead;
     end
     if (rst) begin
-      \$125  = 1'h1;
+      \$131  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = first_t_ahead;
+    \$132  = first_t_ahead;
     if (issue) begin
-      \$126  = \$4 ;
+      \$132  = \$4 ;
     end
-    if (rst) begin
-      \$126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = last_t;
-    if (issue) begin
-      \$127  = last_t_ahead;
-    end
-    if (rst) begin
-      \$127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = last_t_ahead;
-    if (issue) begin
-      \$128  = \$5 ;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = t;
-    if (issue) begin
-      \$129  = \$8 [6:0];
-    end
-    if (rst) begin
-      \$129  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = i__payload;
-    if (rst) begin
-      \$130  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = reads_input_t;
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = issue;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = first_t;
+    \$133  = last_t;
+    if (issue) begin
+      \$133  = last_t_ahead;
+    end
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = last_t;
+    \$134  = last_t_ahead;
+    if (issue) begin
+      \$134  = \$5 ;
+    end
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = nf_t;
+    \$135  = t;
+    if (issue) begin
+      \$135  = \$8 [6:0];
+    end
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$9 ;
+    \$136  = i__payload;
     if (rst) begin
       \$136  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = t;
+    \$137  = reads_input_t;
     if (rst) begin
-      \$137  = 7'h00;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = port__data;
+    \$138  = issue;
     if (rst) begin
-      \$138  = 64'h0000000000000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = x_mid[7:0];
+    \$139  = first_t;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = x_mid[15:8];
+    \$140  = last_t;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = x_mid[23:16];
+    \$141  = nf_t;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = x_mid[31:24];
+    \$142  = \$9 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = x_mid[39:32];
+    \$143  = t;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = x_mid[47:40];
+    \$144  = port__data;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = x_mid[55:48];
+    \$145  = x_mid[7:0];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = x_mid[63:56];
+    \$146  = x_mid[15:8];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = t;
+    \$147  = x_mid[23:16];
     if (rst) begin
-      \$147  = 7'h00;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \port__data$36 ;
+    \$148  = x_mid[31:24];
     if (rst) begin
-      \$148  = 64'h0000000000000000;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = x_mid[7:0];
+    \$149  = x_mid[39:32];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = x_mid[15:8];
+    \$150  = x_mid[47:40];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = x_mid[23:16];
+    \$151  = x_mid[55:48];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = x_mid[31:24];
+    \$152  = x_mid[63:56];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = x_mid[39:32];
+    \$153  = t;
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = x_mid[47:40];
+    \$154  = \port__data$36 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = x_mid[55:48];
+    \$155  = x_mid[7:0];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = x_mid[63:56];
+    \$156  = x_mid[15:8];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$10 ;
+    \$157  = x_mid[23:16];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = rom0_read[7:0];
+    \$158  = x_mid[31:24];
     if (rst) begin
       \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$11 ;
+    \$159  = x_mid[39:32];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = rom0_read[15:8];
+    \$160  = x_mid[47:40];
     if (rst) begin
       \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$12 ;
+    \$161  = x_mid[55:48];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = rom0_read[23:16];
+    \$162  = x_mid[63:56];
     if (rst) begin
       \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$13 ;
+    \$163  = \$10 ;
     if (rst) begin
       \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = rom0_read[31:24];
+    \$164  = rom0_read[7:0];
     if (rst) begin
       \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = \$14 ;
+    \$165  = \$11 ;
     if (rst) begin
       \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = rom0_read[39:32];
+    \$166  = rom0_read[15:8];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$15 ;
+    \$167  = \$12 ;
     if (rst) begin
       \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = rom0_read[47:40];
+    \$168  = rom0_read[23:16];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$16 ;
+    \$169  = \$13 ;
     if (rst) begin
       \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = rom0_read[55:48];
+    \$170  = rom0_read[31:24];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$17 ;
+    \$171  = \$14 ;
     if (rst) begin
       \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = rom0_read[63:56];
+    \$172  = rom0_read[39:32];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$18 ;
+    \$173  = \$15 ;
     if (rst) begin
       \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = rom1_read[7:0];
+    \$174  = rom0_read[47:40];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = \$19 ;
+    \$175  = \$16 ;
     if (rst) begin
       \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = rom1_read[15:8];
+    \$176  = rom0_read[55:48];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$20 ;
+    \$177  = \$17 ;
     if (rst) begin
       \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = rom1_read[23:16];
+    \$178  = rom0_read[63:56];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = \$21 ;
+    \$179  = \$18 ;
     if (rst) begin
       \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = rom1_read[31:24];
+    \$180  = rom1_read[7:0];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$22 ;
+    \$181  = \$19 ;
     if (rst) begin
       \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = rom1_read[39:32];
+    \$182  = rom1_read[15:8];
     if (rst) begin
       \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$23 ;
+    \$183  = \$20 ;
     if (rst) begin
       \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = rom1_read[47:40];
+    \$184  = rom1_read[23:16];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$24 ;
+    \$185  = \$21 ;
     if (rst) begin
       \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = rom1_read[55:48];
+    \$186  = rom1_read[31:24];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$25 ;
+    \$187  = \$22 ;
     if (rst) begin
       \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = rom1_read[63:56];
+    \$188  = rom1_read[39:32];
     if (rst) begin
       \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$26 ;
+    \$189  = \$23 ;
     if (rst) begin
-      \$189  = 17'h00000;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$27 ;
+    \$190  = rom1_read[47:40];
     if (rst) begin
-      \$190  = 17'h00000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$28 ;
+    \$191  = \$24 ;
     if (rst) begin
-      \$191  = 17'h00000;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$29 ;
+    \$192  = rom1_read[55:48];
     if (rst) begin
-      \$192  = 17'h00000;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$30 ;
+    \$193  = \$25 ;
     if (rst) begin
-      \$193  = 17'h00000;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$31 ;
+    \$194  = rom1_read[63:56];
     if (rst) begin
-      \$194  = 17'h00000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$32 ;
+    \$195  = \$26 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$33 ;
+    \$196  = \$27 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$34 ;
+    \$197  = \$28 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$35 ;
+    \$198  = \$29 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = \$36 ;
+    \$199  = \$30 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$37 ;
+    \$200  = \$31 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$38 ;
+    \$201  = \$32 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = \$39 ;
+    \$202  = \$33 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \$40 ;
+    \$203  = \$34 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = \$41 ;
+    \$204  = \$35 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = prod0_0;
+    \$205  = \$36 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = prod0_1;
+    \$206  = \$37 ;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = prod0_2;
+    \$207  = \$38 ;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = prod0_3;
+    \$208  = \$39 ;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = prod0_4;
+    \$209  = \$40 ;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = prod0_5;
+    \$210  = \$41 ;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = prod0_6;
+    \$211  = prod0_0;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = prod0_7;
+    \$212  = prod0_1;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = prod1_0;
+    \$213  = prod0_2;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = prod1_1;
+    \$214  = prod0_3;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = prod1_2;
+    \$215  = prod0_4;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = prod1_3;
+    \$216  = prod0_5;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = prod1_4;
+    \$217  = prod0_6;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = prod1_5;
+    \$218  = prod0_7;
     if (rst) begin
       \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = prod1_6;
+    \$219  = prod1_0;
     if (rst) begin
       \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = prod1_7;
+    \$220  = prod1_1;
     if (rst) begin
       \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$221  = prod1_2;
     if (rst) begin
-      \$221  = 24'h000000;
+      \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$222  = prod1_3;
     if (rst) begin
-      \$222  = 24'h000000;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = \$48 [23:0];
+    \$223  = prod1_4;
     if (rst) begin
-      \$223  = 24'h000000;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
+    \$224  = prod1_5;
     if (rst) begin
-      \$224  = 24'h000000;
+      \$224  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
+    \$225  = prod1_6;
     if (rst) begin
-      \$225  = 24'h000000;
+      \$225  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = \$55 [23:0];
+    \$226  = prod1_7;
     if (rst) begin
-      \$226  = 24'h000000;
+      \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = v1;
+    \$227  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = first1;
+    \$228  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = last1;
+    \$229  = \$48 [23:0];
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = nf1;
+    \$230  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
     if (rst) begin
-      \$230  = 4'h0;
+      \$230  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = v2;
+    \$231  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = first2;
+    \$232  = \$55 [23:0];
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = last2;
+    \$233  = v1;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = nf2;
+    \$234  = first1;
     if (rst) begin
-      \$234  = 4'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = v3;
+    \$235  = last1;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = first3;
+    \$236  = nf1;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = last3;
+    \$237  = v2;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = nf3;
+    \$238  = first2;
     if (rst) begin
-      \$238  = 4'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = v4;
+    \$239  = last2;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = first4;
+    \$240  = nf2;
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = last4;
+    \$241  = v3;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = nf4;
+    \$242  = first3;
     if (rst) begin
-      \$242  = 4'h0;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = v5;
+    \$243  = last3;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = first5;
+    \$244  = nf3;
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = last5;
+    \$245  = v4;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = nf5;
+    \$246  = first4;
     if (rst) begin
-      \$246  = 4'h0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = v6;
+    \$247  = last4;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = first6;
+    \$248  = nf4;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = last6;
+    \$249  = v5;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = nf6;
+    \$250  = first5;
     if (rst) begin
-      \$250  = 4'h0;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = v7;
+    \$251  = last5;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = first7;
+    \$252  = nf5;
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = last7;
+    \$253  = v6;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = nf7;
+    \$254  = first6;
     if (rst) begin
-      \$254  = 4'h0;
+      \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = v7;
+    \$255  = last6;
     if (rst) begin
       \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = first7;
+    \$256  = nf6;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = last7;
+    \$257  = v7;
     if (rst) begin
       \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = nf7;
+    \$258  = first7;
     if (rst) begin
-      \$258  = 4'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = acc0;
-    if (v8_0) begin
-      \$259  = \$104 [23:0];
-    end
+    \$259  = last7;
     if (rst) begin
-      \$259  = 24'h000000;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = acc1;
-    if (v8_0) begin
-      \$260  = \$107 [23:0];
-    end
+    \$260  = nf7;
     if (rst) begin
-      \$260  = 24'h000000;
+      \$260  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = \$111 [3:0];
+    \$261  = v7;
     if (rst) begin
-      \$261  = 4'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = \$56 ;
+    \$262  = first7;
     if (rst) begin
-      \$262  = 1'h1;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = q_wptr;
-    if (\$64 ) begin
-      \$263  = \$67 [3:0];
-    end
+    \$263  = last7;
     if (rst) begin
-      \$263  = 4'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = q_rptr;
-    if (\$71 ) begin
-      \$264  = \$74 [3:0];
-    end
+    \$264  = nf7;
     if (rst) begin
       \$264  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = \$88 [3:0];
+    \$265  = acc0;
+    if (v8_0) begin
+      \$265  = \$110 [23:0];
+    end
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = o__valid;
-    if (\$90 ) begin
-      \$266  = \$93 ;
+    \$266  = acc1;
+    if (v8_0) begin
+      \$266  = \$113 [23:0];
     end
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = o__payload;
-    if (\$90 ) begin
-      \$267  = \$95 ;
-    end
+    \$267  = \$117 [3:0];
     if (rst) begin
-      \$267  = 48'h000000000000;
+      \$267  = 4'h0;
     end
   end
-  assign acc0_next = \$104 [23:0];
-  assign acc1_next = \$107 [23:0];
-  assign q_owed_next = \$111 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$268  = \$62 ;
+    if (rst) begin
+      \$268  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$269  = q_wptr;
+    if (\$70 ) begin
+      \$269  = \$73 [3:0];
+    end
+    if (rst) begin
+      \$269  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$270  = q_rptr;
+    if (\$77 ) begin
+      \$270  = \$80 [3:0];
+    end
+    if (rst) begin
+      \$270  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$271  = \$94 [3:0];
+    if (rst) begin
+      \$271  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$272  = o__valid;
+    if (\$96 ) begin
+      \$272  = \$99 ;
+    end
+    if (rst) begin
+      \$272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$273  = o__payload;
+    if (\$96 ) begin
+      \$273  = \$101 ;
+    end
+    if (rst) begin
+      \$273  = 48'h000000000000;
+    end
+  end
+  assign acc0_next = \$110 [23:0];
+  assign acc1_next = \$113 [23:0];
+  assign q_owed_next = \$117 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -4777,8 +4789,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \o__payload[1]  = o__payload[47:24];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
-  assign q_in[47:24] = \$107 [23:0];
-  assign q_in[23:0] = \$104 [23:0];
+  assign q_in[47:24] = \$113 [23:0];
+  assign q_in[23:0] = \$110 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4786,70 +4798,70 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  wire [4:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [4:0] \$105 ;
   wire [4:0] \$106 ;
-  wire [4:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [4:0] \$112 ;
+  wire [4:0] \$113 ;
   wire \$114 ;
-  wire [4:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
-  wire \$121 ;
+  wire \$120 ;
+  wire [4:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [15:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire [5:0] \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [15:0] \$132 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [24:0] \$137 ;
-  reg [24:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [24:0] \$142 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
   reg [24:0] \$143 ;
   reg [24:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [5:0] \$149 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [24:0] \$149 ;
   wire \$15 ;
-  reg [5:0] \$150 ;
+  reg [24:0] \$150 ;
   reg [5:0] \$151 ;
   reg [5:0] \$152 ;
-  reg [36:0] \$153 ;
-  reg [36:0] \$154 ;
-  reg [36:0] \$155 ;
-  reg [36:0] \$156 ;
-  reg [36:0] \$157 ;
-  reg [36:0] \$158 ;
+  reg [5:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [5:0] \$157 ;
+  reg [5:0] \$158 ;
   reg [36:0] \$159 ;
   wire \$16 ;
   reg [36:0] \$160 ;
@@ -4861,62 +4873,62 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] \$166 ;
   reg [36:0] \$167 ;
   reg [36:0] \$168 ;
-  reg [23:0] \$169 ;
+  reg [36:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [33:0] \$172 ;
-  reg [33:0] \$173 ;
-  reg [33:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
+  reg [36:0] \$170 ;
+  reg [36:0] \$171 ;
+  reg [36:0] \$172 ;
+  reg [36:0] \$173 ;
+  reg [36:0] \$174 ;
+  reg [23:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [33:0] \$178 ;
+  reg [33:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [6:0] \$180 ;
+  reg [33:0] \$180 ;
   reg [16:0] \$181 ;
-  reg [23:0] \$182 ;
-  reg [23:0] \$183 ;
-  reg [23:0] \$184 ;
-  reg [6:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [14:0] \$187 ;
-  reg [14:0] \$188 ;
-  reg [14:0] \$189 ;
+  reg [7:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [6:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [23:0] \$188 ;
+  reg [23:0] \$189 ;
   wire \$19 ;
-  reg [48:0] \$190 ;
-  reg [48:0] \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg [7:0] \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  reg [23:0] \$190 ;
+  reg [6:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [14:0] \$193 ;
+  reg [14:0] \$194 ;
+  reg [14:0] \$195 ;
+  reg [48:0] \$196 ;
+  reg [48:0] \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
+  reg [7:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
   reg [24:0] \$203 ;
   reg [24:0] \$204 ;
-  reg [5:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [5:0] \$208 ;
-  reg [5:0] \$209 ;
+  reg [24:0] \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [5:0] \$210 ;
+  reg [24:0] \$210 ;
   reg [5:0] \$211 ;
   reg [5:0] \$212 ;
-  reg [36:0] \$213 ;
-  reg [36:0] \$214 ;
-  reg [36:0] \$215 ;
-  reg [36:0] \$216 ;
-  reg [36:0] \$217 ;
-  reg [36:0] \$218 ;
+  reg [5:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
   reg [36:0] \$219 ;
   reg [36:0] \$22 ;
   reg [36:0] \$220 ;
@@ -4928,45 +4940,51 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] \$226 ;
   reg [36:0] \$227 ;
   reg [36:0] \$228 ;
-  reg [23:0] \$229 ;
+  reg [36:0] \$229 ;
   reg [36:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [36:0] \$230 ;
+  reg [36:0] \$231 ;
+  reg [36:0] \$232 ;
+  reg [36:0] \$233 ;
+  reg [36:0] \$234 ;
+  reg [23:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [6:0] \$240 ;
+  reg [33:0] \$240 ;
   reg [16:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [23:0] \$243 ;
-  reg [23:0] \$244 ;
-  reg [6:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [14:0] \$247 ;
-  reg [14:0] \$248 ;
-  reg [14:0] \$249 ;
+  reg [7:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [6:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [23:0] \$248 ;
+  reg [23:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [48:0] \$250 ;
-  reg [48:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg [7:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg [3:0] \$257 ;
+  reg [23:0] \$250 ;
+  reg [6:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [14:0] \$253 ;
+  reg [14:0] \$254 ;
+  reg [14:0] \$255 ;
+  reg [48:0] \$256 ;
+  reg [48:0] \$257 ;
   reg \$258 ;
-  reg [3:0] \$259 ;
+  reg \$259 ;
   wire [23:0] \$26 ;
-  reg [3:0] \$260 ;
-  reg [3:0] \$261 ;
+  reg [7:0] \$260 ;
+  reg \$261 ;
   reg \$262 ;
-  reg [15:0] \$263 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg [15:0] \$269 ;
   wire [14:0] \$27 ;
   wire [34:0] \$28 ;
   wire [35:0] \$29 ;
@@ -5046,7 +5064,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [4:0] \$99 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
@@ -5309,317 +5327,323 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
   assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
   assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = \$8 [3:0] < 4'ha;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_8 & \$96 ;
-  assign \$98  = \$signature__addr  == 4'h8;
-  assign \$99  = \$signature__addr  + 1'h1;
-  assign \$100  = \$98  ? 5'h00 : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = rport__addr == 4'h8;
-  assign \$106  = rport__addr + 1'h1;
-  assign \$107  = \$105  ? 5'h00 : \$106 ;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = | q_stored;
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = rq_valid_8 & \$113 ;
-  assign \$115  = q_stored + \$114 ;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = | q_stored;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  - \$119 ;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = | q_stored;
-  assign \$124  = \$123  | rq_valid_8;
-  assign \$125  = | q_stored;
-  assign \$126  = \$125  ? rport__data : q_in;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = o__valid & o__ready;
+  assign \$92  = q_owed < 4'h9;
+  assign \$93  = \$91  ? i__ready : \$92 ;
+  assign \$94  = o__valid & o__ready;
+  assign \$95  = \$94  | i__ready;
+  assign \$96  = \$90  ? \$93  : \$95 ;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = | q_stored;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$98  & \$100 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = rq_valid_8 & \$102 ;
+  assign \$104  = \$signature__addr  == 4'h8;
+  assign \$105  = \$signature__addr  + 1'h1;
+  assign \$106  = \$104  ? 5'h00 : \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = | q_stored;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = rport__addr == 4'h8;
+  assign \$112  = rport__addr + 1'h1;
+  assign \$113  = \$111  ? 5'h00 : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = rq_valid_8 & \$119 ;
+  assign \$121  = q_stored + \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = | q_stored;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$121  - \$125 ;
+  assign \$127  = ~ o__valid;
+  assign \$128  = \$127  | o__ready;
+  assign \$129  = | q_stored;
+  assign \$130  = \$129  | rq_valid_8;
+  assign \$131  = | q_stored;
+  assign \$132  = \$131  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$127 ;
+    group <= \$133 ;
   always @(posedge clk)
-    rq_valid_1 <= \$128 ;
+    rq_valid_1 <= \$134 ;
   always @(posedge clk)
-    rq_valid_2 <= \$129 ;
+    rq_valid_2 <= \$135 ;
   always @(posedge clk)
-    rq_valid_3 <= \$130 ;
+    rq_valid_3 <= \$136 ;
   always @(posedge clk)
-    rq_valid_4 <= \$131 ;
+    rq_valid_4 <= \$137 ;
   always @(posedge clk)
-    rq_valid_5 <= \$132 ;
+    rq_valid_5 <= \$138 ;
   always @(posedge clk)
-    rq_valid_6 <= \$133 ;
+    rq_valid_6 <= \$139 ;
   always @(posedge clk)
-    rq_valid_7 <= \$134 ;
+    rq_valid_7 <= \$140 ;
   always @(posedge clk)
-    rq_valid_8 <= \$135 ;
+    rq_valid_8 <= \$141 ;
   always @(posedge clk)
-    rq_valid_9 <= \$136 ;
+    rq_valid_9 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$137 ;
+    rq0_mult_1 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$138 ;
+    rq0_mult_2 <= \$144 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$139 ;
+    rq0_mult_3 <= \$145 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$140 ;
+    rq0_mult_4 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$141 ;
+    rq0_mult_5 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$142 ;
+    rq0_mult_6 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$143 ;
+    rq0_mult_7 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$144 ;
+    rq0_mult_8 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$145 ;
+    rq0_shift_1 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$146 ;
+    rq0_shift_2 <= \$152 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$147 ;
+    rq0_shift_3 <= \$153 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$148 ;
+    rq0_shift_4 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$149 ;
+    rq0_shift_5 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$150 ;
+    rq0_shift_6 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$151 ;
+    rq0_shift_7 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$152 ;
+    rq0_shift_8 <= \$158 ;
   always @(posedge clk)
-    rq0_half_1 <= \$153 ;
+    rq0_half_1 <= \$159 ;
   always @(posedge clk)
-    rq0_half_2 <= \$154 ;
+    rq0_half_2 <= \$160 ;
   always @(posedge clk)
-    rq0_half_3 <= \$155 ;
+    rq0_half_3 <= \$161 ;
   always @(posedge clk)
-    rq0_half_4 <= \$156 ;
+    rq0_half_4 <= \$162 ;
   always @(posedge clk)
-    rq0_half_5 <= \$157 ;
+    rq0_half_5 <= \$163 ;
   always @(posedge clk)
-    rq0_half_6 <= \$158 ;
+    rq0_half_6 <= \$164 ;
   always @(posedge clk)
-    rq0_half_7 <= \$159 ;
+    rq0_half_7 <= \$165 ;
   always @(posedge clk)
-    rq0_half_8 <= \$160 ;
+    rq0_half_8 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$161 ;
+    rq0_mask_1 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$162 ;
+    rq0_mask_2 <= \$168 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$163 ;
+    rq0_mask_3 <= \$169 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$164 ;
+    rq0_mask_4 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$165 ;
+    rq0_mask_5 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$166 ;
+    rq0_mask_6 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$167 ;
+    rq0_mask_7 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$168 ;
+    rq0_mask_8 <= \$174 ;
   always @(posedge clk)
-    rq0_x <= \$169 ;
+    rq0_x <= \$175 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$170 ;
+    rq0_x0_0 <= \$176 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$171 ;
+    rq0_m0_0 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$172 ;
+    rq0_part0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$173 ;
+    rq0_part0_0_r <= \$179 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$174 ;
+    rq0_part0_0_rr <= \$180 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$175 ;
+    rq0_x0_1 <= \$181 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$176 ;
+    rq0_m0_1 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$177 ;
+    rq0_part0_1 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$178 ;
+    rq0_part0_1_r <= \$184 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$179 ;
+    rq0_part0_1_rr <= \$185 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$180 ;
+    rq0_x1_0 <= \$186 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$181 ;
+    rq0_m1_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$182 ;
+    rq0_part1_0 <= \$188 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$183 ;
+    rq0_part1_0_r <= \$189 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$184 ;
+    rq0_part1_0_rr <= \$190 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$185 ;
+    rq0_x1_1 <= \$191 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$186 ;
+    rq0_m1_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$187 ;
+    rq0_part1_1 <= \$193 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$188 ;
+    rq0_part1_1_r <= \$194 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$189 ;
+    rq0_part1_1_rr <= \$195 ;
   always @(posedge clk)
-    rq0_prod <= \$190 ;
+    rq0_prod <= \$196 ;
   always @(posedge clk)
-    rq0_floor <= \$191 ;
+    rq0_floor <= \$197 ;
   always @(posedge clk)
-    rq0_above <= \$192 ;
+    rq0_above <= \$198 ;
   always @(posedge clk)
-    rq0_tie <= \$193 ;
+    rq0_tie <= \$199 ;
   always @(posedge clk)
-    rq0_code <= \$194 ;
+    rq0_code <= \$200 ;
   always @(posedge clk)
-    rq0_under <= \$195 ;
+    rq0_under <= \$201 ;
   always @(posedge clk)
-    rq0_over <= \$196 ;
+    rq0_over <= \$202 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$197 ;
+    rq1_mult_1 <= \$203 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$198 ;
+    rq1_mult_2 <= \$204 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$199 ;
+    rq1_mult_3 <= \$205 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$200 ;
+    rq1_mult_4 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$201 ;
+    rq1_mult_5 <= \$207 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$202 ;
+    rq1_mult_6 <= \$208 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$203 ;
+    rq1_mult_7 <= \$209 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$204 ;
+    rq1_mult_8 <= \$210 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$205 ;
+    rq1_shift_1 <= \$211 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$206 ;
+    rq1_shift_2 <= \$212 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$207 ;
+    rq1_shift_3 <= \$213 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$208 ;
+    rq1_shift_4 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$209 ;
+    rq1_shift_5 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$210 ;
+    rq1_shift_6 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$211 ;
+    rq1_shift_7 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$212 ;
+    rq1_shift_8 <= \$218 ;
   always @(posedge clk)
-    rq1_half_1 <= \$213 ;
+    rq1_half_1 <= \$219 ;
   always @(posedge clk)
-    rq1_half_2 <= \$214 ;
+    rq1_half_2 <= \$220 ;
   always @(posedge clk)
-    rq1_half_3 <= \$215 ;
+    rq1_half_3 <= \$221 ;
   always @(posedge clk)
-    rq1_half_4 <= \$216 ;
+    rq1_half_4 <= \$222 ;
   always @(posedge clk)
-    rq1_half_5 <= \$217 ;
+    rq1_half_5 <= \$223 ;
   always @(posedge clk)
-    rq1_half_6 <= \$218 ;
+    rq1_half_6 <= \$224 ;
   always @(posedge clk)
-    rq1_half_7 <= \$219 ;
+    rq1_half_7 <= \$225 ;
   always @(posedge clk)
-    rq1_half_8 <= \$220 ;
+    rq1_half_8 <= \$226 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$221 ;
+    rq1_mask_1 <= \$227 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$222 ;
+    rq1_mask_2 <= \$228 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$223 ;
+    rq1_mask_3 <= \$229 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$224 ;
+    rq1_mask_4 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$225 ;
+    rq1_mask_5 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$226 ;
+    rq1_mask_6 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$227 ;
+    rq1_mask_7 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$228 ;
+    rq1_mask_8 <= \$234 ;
   always @(posedge clk)
-    rq1_x <= \$229 ;
+    rq1_x <= \$235 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$230 ;
+    rq1_x0_0 <= \$236 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$231 ;
+    rq1_m0_0 <= \$237 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$232 ;
+    rq1_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$233 ;
+    rq1_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$234 ;
+    rq1_part0_0_rr <= \$240 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$235 ;
+    rq1_x0_1 <= \$241 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$236 ;
+    rq1_m0_1 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$237 ;
+    rq1_part0_1 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$238 ;
+    rq1_part0_1_r <= \$244 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$239 ;
+    rq1_part0_1_rr <= \$245 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$240 ;
+    rq1_x1_0 <= \$246 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$241 ;
+    rq1_m1_0 <= \$247 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$242 ;
+    rq1_part1_0 <= \$248 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$243 ;
+    rq1_part1_0_r <= \$249 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$244 ;
+    rq1_part1_0_rr <= \$250 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$245 ;
+    rq1_x1_1 <= \$251 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$246 ;
+    rq1_m1_1 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$247 ;
+    rq1_part1_1 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$248 ;
+    rq1_part1_1_r <= \$254 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$249 ;
+    rq1_part1_1_rr <= \$255 ;
   always @(posedge clk)
-    rq1_prod <= \$250 ;
+    rq1_prod <= \$256 ;
   always @(posedge clk)
-    rq1_floor <= \$251 ;
+    rq1_floor <= \$257 ;
   always @(posedge clk)
-    rq1_above <= \$252 ;
+    rq1_above <= \$258 ;
   always @(posedge clk)
-    rq1_tie <= \$253 ;
+    rq1_tie <= \$259 ;
   always @(posedge clk)
-    rq1_code <= \$254 ;
+    rq1_code <= \$260 ;
   always @(posedge clk)
-    rq1_under <= \$255 ;
+    rq1_under <= \$261 ;
   always @(posedge clk)
-    rq1_over <= \$256 ;
+    rq1_over <= \$262 ;
   always @(posedge clk)
-    q_owed <= \$257 ;
+    q_owed <= \$263 ;
   always @(posedge clk)
-    i__ready <= \$258 ;
+    i__ready <= \$264 ;
   always @(posedge clk)
-    \$signature__addr  <= \$259 ;
+    \$signature__addr  <= \$265 ;
   always @(posedge clk)
-    rport__addr <= \$260 ;
+    rport__addr <= \$266 ;
   always @(posedge clk)
-    q_stored <= \$261 ;
+    q_stored <= \$267 ;
   always @(posedge clk)
-    o__valid <= \$262 ;
+    o__valid <= \$268 ;
   always @(posedge clk)
-    o__payload <= \$263 ;
+    o__payload <= \$269 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -5926,976 +5950,976 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$127  = group;
+    \$133  = group;
     if (\$15 ) begin
-      \$127  = \$18 [3:0];
+      \$133  = \$18 [3:0];
     end
     if (rst) begin
-      \$127  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$128  = \$19 ;
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$129  = rq_valid_1;
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$130  = rq_valid_2;
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$131  = rq_valid_3;
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$132  = rq_valid_4;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$133  = rq_valid_5;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = rq_valid_6;
+    \$134  = \$19 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = rq_valid_7;
+    \$135  = rq_valid_1;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = rq_valid_8;
+    \$136  = rq_valid_2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = \$20 ;
+    \$137  = rq_valid_3;
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = rq0_mult_1;
+    \$138  = rq_valid_4;
     if (rst) begin
-      \$138  = 25'h0000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = rq0_mult_2;
+    \$139  = rq_valid_5;
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = rq0_mult_3;
+    \$140  = rq_valid_6;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = rq0_mult_4;
+    \$141  = rq_valid_7;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = rq0_mult_5;
+    \$142  = rq_valid_8;
     if (rst) begin
-      \$142  = 25'h0000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = rq0_mult_6;
+    \$143  = \$20 ;
     if (rst) begin
       \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = rq0_mult_7;
+    \$144  = rq0_mult_1;
     if (rst) begin
       \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = \$21 ;
+    \$145  = rq0_mult_2;
     if (rst) begin
-      \$145  = 6'h00;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = rq0_shift_1;
+    \$146  = rq0_mult_3;
     if (rst) begin
-      \$146  = 6'h00;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = rq0_shift_2;
+    \$147  = rq0_mult_4;
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = rq0_shift_3;
+    \$148  = rq0_mult_5;
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = rq0_shift_4;
+    \$149  = rq0_mult_6;
     if (rst) begin
-      \$149  = 6'h00;
+      \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = rq0_shift_5;
+    \$150  = rq0_mult_7;
     if (rst) begin
-      \$150  = 6'h00;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = rq0_shift_6;
+    \$151  = \$21 ;
     if (rst) begin
       \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = rq0_shift_7;
+    \$152  = rq0_shift_1;
     if (rst) begin
       \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = \$22 ;
+    \$153  = rq0_shift_2;
     if (rst) begin
-      \$153  = 37'h0000000000;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = rq0_half_1;
+    \$154  = rq0_shift_3;
     if (rst) begin
-      \$154  = 37'h0000000000;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = rq0_half_2;
+    \$155  = rq0_shift_4;
     if (rst) begin
-      \$155  = 37'h0000000000;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = rq0_half_3;
+    \$156  = rq0_shift_5;
     if (rst) begin
-      \$156  = 37'h0000000000;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = rq0_half_4;
+    \$157  = rq0_shift_6;
     if (rst) begin
-      \$157  = 37'h0000000000;
+      \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = rq0_half_5;
+    \$158  = rq0_shift_7;
     if (rst) begin
-      \$158  = 37'h0000000000;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = rq0_half_6;
+    \$159  = \$22 ;
     if (rst) begin
       \$159  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = rq0_half_7;
+    \$160  = rq0_half_1;
     if (rst) begin
       \$160  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = \$23 ;
+    \$161  = rq0_half_2;
     if (rst) begin
       \$161  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = rq0_mask_1;
+    \$162  = rq0_half_3;
     if (rst) begin
       \$162  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = rq0_mask_2;
+    \$163  = rq0_half_4;
     if (rst) begin
       \$163  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = rq0_mask_3;
+    \$164  = rq0_half_5;
     if (rst) begin
       \$164  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = rq0_mask_4;
+    \$165  = rq0_half_6;
     if (rst) begin
       \$165  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = rq0_mask_5;
+    \$166  = rq0_half_7;
     if (rst) begin
       \$166  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = rq0_mask_6;
+    \$167  = \$23 ;
     if (rst) begin
       \$167  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = rq0_mask_7;
+    \$168  = rq0_mask_1;
     if (rst) begin
       \$168  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = i__payload[23:0];
+    \$169  = rq0_mask_2;
     if (rst) begin
-      \$169  = 24'h000000;
+      \$169  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = rq0_x[16:0];
+    \$170  = rq0_mask_3;
     if (rst) begin
-      \$170  = 17'h00000;
+      \$170  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = rq0_mult_1[16:0];
+    \$171  = rq0_mask_4;
     if (rst) begin
-      \$171  = 17'h00000;
+      \$171  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = \$24 ;
+    \$172  = rq0_mask_5;
     if (rst) begin
-      \$172  = 34'h000000000;
+      \$172  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = rq0_part0_0;
+    \$173  = rq0_mask_6;
     if (rst) begin
-      \$173  = 34'h000000000;
+      \$173  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = rq0_part0_0_r;
+    \$174  = rq0_mask_7;
     if (rst) begin
-      \$174  = 34'h000000000;
+      \$174  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = rq0_x[16:0];
+    \$175  = i__payload[23:0];
     if (rst) begin
-      \$175  = 17'h00000;
+      \$175  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = rq0_mult_1[24:17];
+    \$176  = rq0_x[16:0];
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = \$25 ;
+    \$177  = rq0_mult_1[16:0];
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = rq0_part0_1;
+    \$178  = \$24 ;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = rq0_part0_1_r;
+    \$179  = rq0_part0_0;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$179  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = rq0_x[23:17];
+    \$180  = rq0_part0_0_r;
     if (rst) begin
-      \$180  = 7'h00;
+      \$180  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = rq0_mult_1[16:0];
+    \$181  = rq0_x[16:0];
     if (rst) begin
       \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = \$26 ;
+    \$182  = rq0_mult_1[24:17];
     if (rst) begin
-      \$182  = 24'h000000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = rq0_part1_0;
+    \$183  = \$25 ;
     if (rst) begin
-      \$183  = 24'h000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = rq0_part1_0_r;
+    \$184  = rq0_part0_1;
     if (rst) begin
-      \$184  = 24'h000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = rq0_x[23:17];
+    \$185  = rq0_part0_1_r;
     if (rst) begin
-      \$185  = 7'h00;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = rq0_mult_1[24:17];
+    \$186  = rq0_x[23:17];
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$27 ;
+    \$187  = rq0_mult_1[16:0];
     if (rst) begin
-      \$187  = 15'h0000;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq0_part1_1;
+    \$188  = \$26 ;
     if (rst) begin
-      \$188  = 15'h0000;
+      \$188  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq0_part1_1_r;
+    \$189  = rq0_part1_0;
     if (rst) begin
-      \$189  = 15'h0000;
+      \$189  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$35 [48:0];
+    \$190  = rq0_part1_0_r;
     if (rst) begin
-      \$190  = 49'h0000000000000;
+      \$190  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$36 ;
+    \$191  = rq0_x[23:17];
     if (rst) begin
-      \$191  = 49'h0000000000000;
+      \$191  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$37 ;
+    \$192  = rq0_mult_1[24:17];
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$40 ;
+    \$193  = \$27 ;
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$44 [7:0];
+    \$194  = rq0_part1_1;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$49 ;
+    \$195  = rq0_part1_1_r;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$54 ;
+    \$196  = \$35 [48:0];
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$55 ;
+    \$197  = \$36 ;
     if (rst) begin
-      \$197  = 25'h0000000;
+      \$197  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq1_mult_1;
+    \$198  = \$37 ;
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq1_mult_2;
+    \$199  = \$40 ;
     if (rst) begin
-      \$199  = 25'h0000000;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rq1_mult_3;
+    \$200  = \$44 [7:0];
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq1_mult_4;
+    \$201  = \$49 ;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rq1_mult_5;
+    \$202  = \$54 ;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rq1_mult_6;
+    \$203  = \$55 ;
     if (rst) begin
       \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rq1_mult_7;
+    \$204  = rq1_mult_1;
     if (rst) begin
       \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = \$56 ;
+    \$205  = rq1_mult_2;
     if (rst) begin
-      \$205  = 6'h00;
+      \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rq1_shift_1;
+    \$206  = rq1_mult_3;
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq1_shift_2;
+    \$207  = rq1_mult_4;
     if (rst) begin
-      \$207  = 6'h00;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rq1_shift_3;
+    \$208  = rq1_mult_5;
     if (rst) begin
-      \$208  = 6'h00;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq1_shift_4;
+    \$209  = rq1_mult_6;
     if (rst) begin
-      \$209  = 6'h00;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rq1_shift_5;
+    \$210  = rq1_mult_7;
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = rq1_shift_6;
+    \$211  = \$56 ;
     if (rst) begin
       \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rq1_shift_7;
+    \$212  = rq1_shift_1;
     if (rst) begin
       \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$57 ;
+    \$213  = rq1_shift_2;
     if (rst) begin
-      \$213  = 37'h0000000000;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rq1_half_1;
+    \$214  = rq1_shift_3;
     if (rst) begin
-      \$214  = 37'h0000000000;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq1_half_2;
+    \$215  = rq1_shift_4;
     if (rst) begin
-      \$215  = 37'h0000000000;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rq1_half_3;
+    \$216  = rq1_shift_5;
     if (rst) begin
-      \$216  = 37'h0000000000;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq1_half_4;
+    \$217  = rq1_shift_6;
     if (rst) begin
-      \$217  = 37'h0000000000;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rq1_half_5;
+    \$218  = rq1_shift_7;
     if (rst) begin
-      \$218  = 37'h0000000000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = rq1_half_6;
+    \$219  = \$57 ;
     if (rst) begin
       \$219  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rq1_half_7;
+    \$220  = rq1_half_1;
     if (rst) begin
       \$220  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$58 ;
+    \$221  = rq1_half_2;
     if (rst) begin
       \$221  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rq1_mask_1;
+    \$222  = rq1_half_3;
     if (rst) begin
       \$222  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rq1_mask_2;
+    \$223  = rq1_half_4;
     if (rst) begin
       \$223  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rq1_mask_3;
+    \$224  = rq1_half_5;
     if (rst) begin
       \$224  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rq1_mask_4;
+    \$225  = rq1_half_6;
     if (rst) begin
       \$225  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rq1_mask_5;
+    \$226  = rq1_half_7;
     if (rst) begin
       \$226  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rq1_mask_6;
+    \$227  = \$58 ;
     if (rst) begin
       \$227  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rq1_mask_7;
+    \$228  = rq1_mask_1;
     if (rst) begin
       \$228  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = i__payload[47:24];
+    \$229  = rq1_mask_2;
     if (rst) begin
-      \$229  = 24'h000000;
+      \$229  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rq1_x[16:0];
+    \$230  = rq1_mask_3;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq1_mult_1[16:0];
+    \$231  = rq1_mask_4;
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$59 ;
+    \$232  = rq1_mask_5;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rq1_part0_0;
+    \$233  = rq1_mask_6;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq1_part0_0_r;
+    \$234  = rq1_mask_7;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq1_x[16:0];
+    \$235  = i__payload[47:24];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq1_mult_1[24:17];
+    \$236  = rq1_x[16:0];
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$60 ;
+    \$237  = rq1_mult_1[16:0];
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rq1_part0_1;
+    \$238  = \$59 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq1_part0_1_r;
+    \$239  = rq1_part0_0;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rq1_x[23:17];
+    \$240  = rq1_part0_0_r;
     if (rst) begin
-      \$240  = 7'h00;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = rq1_mult_1[16:0];
+    \$241  = rq1_x[16:0];
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$61 ;
+    \$242  = rq1_mult_1[24:17];
     if (rst) begin
-      \$242  = 24'h000000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq1_part1_0;
+    \$243  = \$60 ;
     if (rst) begin
-      \$243  = 24'h000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = rq1_part1_0_r;
+    \$244  = rq1_part0_1;
     if (rst) begin
-      \$244  = 24'h000000;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq1_x[23:17];
+    \$245  = rq1_part0_1_r;
     if (rst) begin
-      \$245  = 7'h00;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq1_mult_1[24:17];
+    \$246  = rq1_x[23:17];
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$62 ;
+    \$247  = rq1_mult_1[16:0];
     if (rst) begin
-      \$247  = 15'h0000;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = rq1_part1_1;
+    \$248  = \$61 ;
     if (rst) begin
-      \$248  = 15'h0000;
+      \$248  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq1_part1_1_r;
+    \$249  = rq1_part1_0;
     if (rst) begin
-      \$249  = 15'h0000;
+      \$249  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$70 [48:0];
+    \$250  = rq1_part1_0_r;
     if (rst) begin
-      \$250  = 49'h0000000000000;
+      \$250  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$71 ;
+    \$251  = rq1_x[23:17];
     if (rst) begin
-      \$251  = 49'h0000000000000;
+      \$251  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$72 ;
+    \$252  = rq1_mult_1[24:17];
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$75 ;
+    \$253  = \$62 ;
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = \$79 [7:0];
+    \$254  = rq1_part1_1;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = \$84 ;
+    \$255  = rq1_part1_1_r;
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$89 ;
+    \$256  = \$70 [48:0];
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$8 [3:0];
+    \$257  = \$71 ;
     if (rst) begin
-      \$257  = 4'h0;
+      \$257  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$90 ;
+    \$258  = \$72 ;
     if (rst) begin
-      \$258  = 1'h1;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$signature__addr ;
-    if (\$97 ) begin
-      \$259  = \$100 [3:0];
-    end
+    \$259  = \$75 ;
     if (rst) begin
-      \$259  = 4'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = rport__addr;
-    if (\$104 ) begin
-      \$260  = \$107 [3:0];
-    end
+    \$260  = \$79 [7:0];
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = \$120 [3:0];
+    \$261  = \$84 ;
     if (rst) begin
-      \$261  = 4'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = o__valid;
-    if (\$122 ) begin
-      \$262  = \$124 ;
-    end
+    \$262  = \$89 ;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = o__payload;
-    if (\$122 ) begin
-      \$263  = \$126 ;
+    \$263  = \$8 [3:0];
+    if (rst) begin
+      \$263  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$264  = \$96 ;
+    if (rst) begin
+      \$264  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$265  = \$signature__addr ;
+    if (\$103 ) begin
+      \$265  = \$106 [3:0];
     end
     if (rst) begin
-      \$263  = 16'h0000;
+      \$265  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$266  = rport__addr;
+    if (\$110 ) begin
+      \$266  = \$113 [3:0];
+    end
+    if (rst) begin
+      \$266  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$267  = \$126 [3:0];
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$268  = o__valid;
+    if (\$128 ) begin
+      \$268  = \$130 ;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$269  = o__payload;
+    if (\$128 ) begin
+      \$269  = \$132 ;
+    end
+    if (rst) begin
+      \$269  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -6926,52 +6950,58 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [16:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [22:0] \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg [2:0] \$109 ;
+  reg [15:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [8:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
+  reg [16:0] \$110 ;
+  reg [22:0] \$111 ;
   reg \$112 ;
-  reg [2:0] \$113 ;
+  reg \$113 ;
   reg \$114 ;
-  reg \$115 ;
+  reg [2:0] \$115 ;
   reg \$116 ;
-  reg [2:0] \$117 ;
+  reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [2:0] \$119 ;
   wire [16:0] \$12 ;
   reg \$120 ;
-  reg [2:0] \$121 ;
+  reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
+  reg [2:0] \$123 ;
   reg \$124 ;
-  reg [2:0] \$125 ;
+  reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
+  reg [2:0] \$127 ;
   reg \$128 ;
-  reg [2:0] \$129 ;
+  reg \$129 ;
   wire [16:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
+  reg [2:0] \$131 ;
   reg \$132 ;
-  reg [2:0] \$133 ;
-  reg [22:0] \$134 ;
-  reg [3:0] \$135 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg [2:0] \$135 ;
   reg \$136 ;
-  reg [2:0] \$137 ;
-  reg [2:0] \$138 ;
-  reg [3:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [2:0] \$139 ;
   wire [17:0] \$14 ;
-  reg \$140 ;
-  reg [22:0] \$141 ;
+  reg [22:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg \$142 ;
+  reg [2:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg [3:0] \$145 ;
+  reg \$146 ;
+  reg [22:0] \$147 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -6983,88 +7013,88 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  wire [3:0] \$25 ;
-  wire [3:0] \$26 ;
+  wire \$25 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire \$31 ;
+  wire [3:0] \$31 ;
   wire [3:0] \$32 ;
-  wire [3:0] \$33 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [3:0] \$38 ;
+  wire [3:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [4:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [5:0] \$47 ;
-  wire \$48 ;
+  wire \$47 ;
+  wire [4:0] \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire [22:0] \$54 ;
+  wire [5:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  reg [22:0] \$61 ;
-  wire [22:0] \$62 ;
-  wire [23:0] \$63 ;
+  wire [22:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
-  wire [4:0] \$65 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [5:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [22:0] \$67 ;
+  wire [22:0] \$68 ;
+  wire [23:0] \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [5:0] \$73 ;
   wire \$74 ;
-  reg [2:0] \$75 ;
-  reg [2:0] \$76 ;
-  reg [3:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg \$79 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg [6:0] \$85 ;
-  reg [15:0] \$86 ;
+  wire \$80 ;
+  reg [2:0] \$81 ;
+  reg [2:0] \$82 ;
+  reg [3:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire [15:0] \$9 ;
   reg \$90 ;
-  reg [2:0] \$91 ;
+  reg [6:0] \$91 ;
   reg [15:0] \$92 ;
-  reg [6:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [2:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [6:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -7222,7 +7252,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @(posedge clk) begin
     if (\$signature__en$85 )
-      queue[q_wptr] <= \$63 [22:0];
+      queue[q_wptr] <= \$69 [22:0];
   end
   assign \rport__data$77  = queue[q_rptr];
   reg [15:0] rom0 [127:0];
@@ -7370,203 +7400,209 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$12  = $signed(xoff0_0) * $signed(w0_0);
   assign \$13  = $signed(xoff0_1) * $signed(w0_1);
   assign \$14  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$15  = \$67 [3:0] < 4'h9;
-  assign \$16  = v7 & last7;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = | q_stored;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = ~ \$21 ;
-  assign \$23  = \$16  & \$22 ;
-  assign \$24  = q_wptr == 3'h7;
-  assign \$25  = q_wptr + 1'h1;
-  assign \$26  = \$24  ? 4'h0 : \$25 ;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = | q_stored;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = q_rptr == 3'h7;
-  assign \$32  = q_rptr + 1'h1;
-  assign \$33  = \$31  ? 4'h0 : \$32 ;
-  assign \$34  = v7 & last7;
-  assign \$35  = ~ o__valid;
-  assign \$36  = \$35  | o__ready;
-  assign \$37  = | q_stored;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$36  & \$38 ;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$34  & \$40 ;
-  assign \$42  = q_stored + \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = \$42  - \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = v7 & last7;
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = | q_stored;
-  assign \$54  = \$53  ? \rport__data$77  : \$63 [22:0];
-  assign \$55  = ~ last_t;
-  assign \$56  = q_room | \$55 ;
-  assign i__ready = \$56  & reads_input_t;
-  assign \$57  = ~ last_t;
-  assign \$58  = q_room | \$57 ;
-  assign \$59  = ~ reads_input_t;
-  assign \$60  = i__valid | \$59 ;
-  assign issue = \$58  & \$60 ;
+  assign \$15  = issue & last_t;
+  assign \$16  = o__valid & o__ready;
+  assign \$17  = q_owed < 4'h8;
+  assign \$18  = \$16  ? q_room : \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = \$19  | q_room;
+  assign \$21  = \$15  ? \$18  : \$20 ;
+  assign \$22  = v7 & last7;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = | q_stored;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$22  & \$28 ;
+  assign \$30  = q_wptr == 3'h7;
+  assign \$31  = q_wptr + 1'h1;
+  assign \$32  = \$30  ? 4'h0 : \$31 ;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = | q_stored;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = q_rptr == 3'h7;
+  assign \$38  = q_rptr + 1'h1;
+  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$40  = v7 & last7;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$40  & \$46 ;
+  assign \$48  = q_stored + \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$48  - \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = v7 & last7;
+  assign \$58  = \$56  | \$57 ;
+  assign \$59  = | q_stored;
+  assign \$60  = \$59  ? \rport__data$77  : \$69 [22:0];
+  assign \$61  = ~ last_t;
+  assign \$62  = q_room | \$61 ;
+  assign i__ready = \$62  & reads_input_t;
+  assign \$63  = ~ last_t;
+  assign \$64  = q_room | \$63 ;
+  assign \$65  = ~ reads_input_t;
+  assign \$66  = i__valid | \$65 ;
+  assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$62  = first7_0 ? \$61  : acc0;
-  assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
-  assign \$64  = issue & last_t;
-  assign \$65  = q_owed + \$64 ;
-  assign \$66  = o__valid & o__ready;
-  assign \$67  = \$65  - \$66 ;
-  assign \$68  = v7 & last7;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$signature__en$85  = \$68  & \$74 ;
+  assign \$68  = first7_0 ? \$67  : acc0;
+  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
+  assign \$70  = issue & last_t;
+  assign \$71  = q_owed + \$70 ;
+  assign \$72  = o__valid & o__ready;
+  assign \$73  = \$71  - \$72 ;
+  assign \$74  = v7 & last7;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$signature__en$85  = \$74  & \$80 ;
   always @(posedge clk)
-    nf_t <= \$75 ;
+    nf_t <= \$81 ;
   always @(posedge clk)
-    nf_t_ahead <= \$76 ;
+    nf_t_ahead <= \$82 ;
   always @(posedge clk)
-    sf_t <= \$77 ;
+    sf_t <= \$83 ;
   always @(posedge clk)
-    sf_t_ahead <= \$78 ;
+    sf_t_ahead <= \$84 ;
   always @(posedge clk)
-    reads_input_t <= \$79 ;
+    reads_input_t <= \$85 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$80 ;
+    reads_input_t_ahead <= \$86 ;
   always @(posedge clk)
-    first_t <= \$81 ;
+    first_t <= \$87 ;
   always @(posedge clk)
-    first_t_ahead <= \$82 ;
+    first_t_ahead <= \$88 ;
   always @(posedge clk)
-    last_t <= \$83 ;
+    last_t <= \$89 ;
   always @(posedge clk)
-    last_t_ahead <= \$84 ;
+    last_t_ahead <= \$90 ;
   always @(posedge clk)
-    t <= \$85 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$86 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$87 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$88 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$89 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$90 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$91 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$92 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    rom0_addr <= \$93 ;
+    rom0_addr <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$94 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$95 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    x0_1 <= \$96 ;
+    x0_1 <= \$102 ;
   always @(posedge clk)
-    xoff0_0 <= \$97 ;
+    xoff0_0 <= \$103 ;
   always @(posedge clk)
-    w0_0 <= \$98 ;
+    w0_0 <= \$104 ;
   always @(posedge clk)
-    xoff0_1 <= \$99 ;
+    xoff0_1 <= \$105 ;
   always @(posedge clk)
-    w0_1 <= \$100 ;
+    w0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$101 ;
+    prod0_0 <= \$107 ;
   always @(posedge clk)
-    prod0_1 <= \$102 ;
+    prod0_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$103 ;
+    prod0_0_r <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$104 ;
+    prod0_1_r <= \$110 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$105 ;
+    sum0_s0_0 <= \$111 ;
   always @(posedge clk)
-    v2 <= \$106 ;
+    v2 <= \$112 ;
   always @(posedge clk)
-    first2 <= \$107 ;
+    first2 <= \$113 ;
   always @(posedge clk)
-    last2 <= \$108 ;
+    last2 <= \$114 ;
   always @(posedge clk)
-    nf2 <= \$109 ;
+    nf2 <= \$115 ;
   always @(posedge clk)
-    v3 <= \$110 ;
+    v3 <= \$116 ;
   always @(posedge clk)
-    first3 <= \$111 ;
+    first3 <= \$117 ;
   always @(posedge clk)
-    last3 <= \$112 ;
+    last3 <= \$118 ;
   always @(posedge clk)
-    nf3 <= \$113 ;
+    nf3 <= \$119 ;
   always @(posedge clk)
-    v4 <= \$114 ;
+    v4 <= \$120 ;
   always @(posedge clk)
-    first4 <= \$115 ;
+    first4 <= \$121 ;
   always @(posedge clk)
-    last4 <= \$116 ;
+    last4 <= \$122 ;
   always @(posedge clk)
-    nf4 <= \$117 ;
+    nf4 <= \$123 ;
   always @(posedge clk)
-    v5 <= \$118 ;
+    v5 <= \$124 ;
   always @(posedge clk)
-    first5 <= \$119 ;
+    first5 <= \$125 ;
   always @(posedge clk)
-    last5 <= \$120 ;
+    last5 <= \$126 ;
   always @(posedge clk)
-    nf5 <= \$121 ;
+    nf5 <= \$127 ;
   always @(posedge clk)
-    v6 <= \$122 ;
+    v6 <= \$128 ;
   always @(posedge clk)
-    first6 <= \$123 ;
+    first6 <= \$129 ;
   always @(posedge clk)
-    last6 <= \$124 ;
+    last6 <= \$130 ;
   always @(posedge clk)
-    nf6 <= \$125 ;
+    nf6 <= \$131 ;
   always @(posedge clk)
-    v7 <= \$126 ;
+    v7 <= \$132 ;
   always @(posedge clk)
-    first7 <= \$127 ;
+    first7 <= \$133 ;
   always @(posedge clk)
-    last7 <= \$128 ;
+    last7 <= \$134 ;
   always @(posedge clk)
-    nf7 <= \$129 ;
+    nf7 <= \$135 ;
   always @(posedge clk)
-    v7_0 <= \$130 ;
+    v7_0 <= \$136 ;
   always @(posedge clk)
-    first7_0 <= \$131 ;
+    first7_0 <= \$137 ;
   always @(posedge clk)
-    last7_0 <= \$132 ;
+    last7_0 <= \$138 ;
   always @(posedge clk)
-    nf7_0 <= \$133 ;
+    nf7_0 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$134 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$135 ;
+    q_owed <= \$141 ;
   always @(posedge clk)
-    q_room <= \$136 ;
+    q_room <= \$142 ;
   always @(posedge clk)
-    q_wptr <= \$137 ;
+    q_wptr <= \$143 ;
   always @(posedge clk)
-    q_rptr <= \$138 ;
+    q_rptr <= \$144 ;
   always @(posedge clk)
-    q_stored <= \$139 ;
+    q_stored <= \$145 ;
   always @(posedge clk)
-    o__valid <= \$140 ;
+    o__valid <= \$146 ;
   always @(posedge clk)
-    o__payload <= \$141 ;
+    o__payload <= \$147 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -8882,554 +8918,554 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$61  = 23'h7ffc76;
+          \$67  = 23'h7ffc76;
       3'h1:
-          \$61  = 23'h001657;
+          \$67  = 23'h001657;
       3'h2:
-          \$61  = 23'h000d2e;
+          \$67  = 23'h000d2e;
       3'h3:
-          \$61  = 23'h7fee76;
+          \$67  = 23'h7fee76;
       3'h4:
-          \$61  = 23'h00009b;
+          \$67  = 23'h00009b;
       3'h5:
-          \$61  = 23'h000266;
+          \$67  = 23'h000266;
       3'h6:
-          \$61  = 23'h7ff8ae;
+          \$67  = 23'h7ff8ae;
       3'h7:
-          \$61  = 23'h000722;
+          \$67  = 23'h000722;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = nf_t;
+    \$81  = nf_t;
     if (issue) begin
-      \$75  = nf_t_ahead;
+      \$81  = nf_t_ahead;
     end
     if (rst) begin
-      \$75  = 3'h0;
+      \$81  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = nf_t_ahead;
+    \$82  = nf_t_ahead;
     if (issue) begin
-      \$76  = \$1 ;
+      \$82  = \$1 ;
     end
     if (rst) begin
-      \$76  = 3'h0;
+      \$82  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = sf_t;
+    \$83  = sf_t;
     if (issue) begin
-      \$77  = sf_t_ahead;
+      \$83  = sf_t_ahead;
     end
     if (rst) begin
-      \$77  = 4'h0;
+      \$83  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = sf_t_ahead;
+    \$84  = sf_t_ahead;
     if (issue) begin
-      \$78  = \$2 ;
+      \$84  = \$2 ;
     end
     if (rst) begin
-      \$78  = 4'h1;
+      \$84  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = reads_input_t;
+    \$85  = reads_input_t;
     if (issue) begin
-      \$79  = reads_input_t_ahead;
+      \$85  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$79  = 1'h1;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = reads_input_t_ahead;
+    \$86  = reads_input_t_ahead;
     if (issue) begin
-      \$80  = \$3 ;
+      \$86  = \$3 ;
     end
     if (rst) begin
-      \$80  = 1'h1;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = first_t;
+    \$87  = first_t;
     if (issue) begin
-      \$81  = first_t_ahead;
+      \$87  = first_t_ahead;
     end
     if (rst) begin
-      \$81  = 1'h1;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = first_t_ahead;
+    \$88  = first_t_ahead;
     if (issue) begin
-      \$82  = \$4 ;
+      \$88  = \$4 ;
     end
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = last_t;
-    if (issue) begin
-      \$83  = last_t_ahead;
-    end
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = last_t_ahead;
-    if (issue) begin
-      \$84  = \$5 ;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = t;
-    if (issue) begin
-      \$85  = \$8 [6:0];
-    end
-    if (rst) begin
-      \$85  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = i__payload;
-    if (rst) begin
-      \$86  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = reads_input_t;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = issue;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = first_t;
+    \$89  = last_t;
+    if (issue) begin
+      \$89  = last_t_ahead;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = last_t;
+    \$90  = last_t_ahead;
+    if (issue) begin
+      \$90  = \$5 ;
+    end
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = nf_t;
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$8 [6:0];
+    end
     if (rst) begin
-      \$91  = 3'h0;
+      \$91  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = \$9 ;
+    \$92  = i__payload;
     if (rst) begin
       \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = t;
+    \$93  = reads_input_t;
     if (rst) begin
-      \$93  = 7'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = port__data;
+    \$94  = issue;
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = x_mid[7:0];
+    \$95  = first_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = x_mid[15:8];
+    \$96  = last_t;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = \$10 ;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = rom0_read[7:0];
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = \$11 ;
+    \$99  = t;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = rom0_read[15:8];
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = \$12 ;
+    \$101  = x_mid[7:0];
     if (rst) begin
-      \$101  = 17'h00000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = \$13 ;
+    \$102  = x_mid[15:8];
     if (rst) begin
-      \$102  = 17'h00000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = prod0_0;
+    \$103  = \$10 ;
     if (rst) begin
-      \$103  = 17'h00000;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = prod0_1;
+    \$104  = rom0_read[7:0];
     if (rst) begin
-      \$104  = 17'h00000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
+    \$105  = \$11 ;
     if (rst) begin
-      \$105  = 23'h000000;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = v1;
+    \$106  = rom0_read[15:8];
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = first1;
+    \$107  = \$12 ;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = last1;
+    \$108  = \$13 ;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = nf1;
+    \$109  = prod0_0;
     if (rst) begin
-      \$109  = 3'h0;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = v2;
+    \$110  = prod0_1;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = first2;
+    \$111  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = last2;
+    \$112  = v1;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = nf2;
+    \$113  = first1;
     if (rst) begin
-      \$113  = 3'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = v3;
+    \$114  = last1;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = first3;
+    \$115  = nf1;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = last3;
+    \$116  = v2;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = nf3;
+    \$117  = first2;
     if (rst) begin
-      \$117  = 3'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = v4;
+    \$118  = last2;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = first4;
+    \$119  = nf2;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = last4;
+    \$120  = v3;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = nf4;
+    \$121  = first3;
     if (rst) begin
-      \$121  = 3'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = v5;
+    \$122  = last3;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = first5;
+    \$123  = nf3;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = last5;
+    \$124  = v4;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = nf5;
+    \$125  = first4;
     if (rst) begin
-      \$125  = 3'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = v6;
+    \$126  = last4;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = first6;
+    \$127  = nf4;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = last6;
+    \$128  = v5;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = nf6;
+    \$129  = first5;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = v6;
+    \$130  = last5;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = first6;
+    \$131  = nf5;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = last6;
+    \$132  = v6;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = nf6;
+    \$133  = first6;
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = acc0;
+    \$134  = last6;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$135  = nf6;
+    if (rst) begin
+      \$135  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$136  = v6;
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$137  = first6;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$138  = last6;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$139  = nf6;
+    if (rst) begin
+      \$139  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = acc0;
     if (v7_0) begin
-      \$134  = \$63 [22:0];
+      \$140  = \$69 [22:0];
     end
     if (rst) begin
-      \$134  = 23'h000000;
+      \$140  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = \$67 [3:0];
+    \$141  = \$73 [3:0];
     if (rst) begin
-      \$135  = 4'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = \$15 ;
+    \$142  = \$21 ;
     if (rst) begin
-      \$136  = 1'h1;
+      \$142  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = q_wptr;
-    if (\$23 ) begin
-      \$137  = \$26 [2:0];
+    \$143  = q_wptr;
+    if (\$29 ) begin
+      \$143  = \$32 [2:0];
     end
     if (rst) begin
-      \$137  = 3'h0;
+      \$143  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = q_rptr;
-    if (\$30 ) begin
-      \$138  = \$33 [2:0];
+    \$144  = q_rptr;
+    if (\$36 ) begin
+      \$144  = \$39 [2:0];
     end
     if (rst) begin
-      \$138  = 3'h0;
+      \$144  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = \$47 [3:0];
+    \$145  = \$53 [3:0];
     if (rst) begin
-      \$139  = 4'h0;
+      \$145  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = o__valid;
-    if (\$49 ) begin
-      \$140  = \$52 ;
+    \$146  = o__valid;
+    if (\$55 ) begin
+      \$146  = \$58 ;
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = o__payload;
-    if (\$49 ) begin
-      \$141  = \$54 ;
+    \$147  = o__payload;
+    if (\$55 ) begin
+      \$147  = \$60 ;
     end
     if (rst) begin
-      \$141  = 23'h000000;
+      \$147  = 23'h000000;
     end
   end
-  assign acc0_next = \$63 [22:0];
-  assign q_owed_next = \$67 [3:0];
-  assign q_in = \$63 [22:0];
+  assign acc0_next = \$69 [22:0];
+  assign q_owed_next = \$73 [3:0];
+  assign q_in = \$69 [22:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$86  = q_wptr;
-  assign \$signature__data$87  = \$63 [22:0];
+  assign \$signature__data$87  = \$69 [22:0];
   assign \rport__addr$88  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$63 [22:0];
+  assign \q_in[0]  = \$69 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9437,29 +9473,29 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [34:0] \$115 ;
-  reg [34:0] \$116 ;
-  reg [34:0] \$117 ;
-  reg [34:0] \$118 ;
-  reg [34:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [34:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [34:0] \$121 ;
   reg [34:0] \$122 ;
   reg [34:0] \$123 ;
@@ -9471,45 +9507,51 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] \$129 ;
   wire \$13 ;
   reg [34:0] \$130 ;
-  reg [22:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [33:0] \$134 ;
-  reg [33:0] \$135 ;
-  reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [34:0] \$131 ;
+  reg [34:0] \$132 ;
+  reg [34:0] \$133 ;
+  reg [34:0] \$134 ;
+  reg [34:0] \$135 ;
+  reg [34:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [5:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [22:0] \$144 ;
-  reg [22:0] \$145 ;
-  reg [22:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [13:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [3:0] \$15 ;
-  reg [13:0] \$150 ;
-  reg [13:0] \$151 ;
-  reg [47:0] \$152 ;
-  reg [47:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [22:0] \$150 ;
+  reg [22:0] \$151 ;
+  reg [22:0] \$152 ;
+  reg [5:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [13:0] \$155 ;
+  reg [13:0] \$156 ;
+  reg [13:0] \$157 ;
+  reg [47:0] \$158 ;
+  reg [47:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [34:0] \$19 ;
   wire \$2 ;
@@ -9558,48 +9600,48 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [2:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -9768,197 +9810,203 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
   assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
@@ -10049,556 +10097,556 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [2:0];
+      \$95  = \$15 [2:0];
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 35'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 35'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 35'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 35'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 35'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 35'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 23'h000000;
+      \$131  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$134  = 34'h000000000;
+      \$134  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$135  = 34'h000000000;
+      \$135  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$136  = 34'h000000000;
+      \$136  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = rq0_x[22:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 6'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 23'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 23'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 23'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = rq0_x[22:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[22:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 14'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 14'h0000;
+      \$150  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 14'h0000;
+      \$151  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$32 [47:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 48'h000000000000;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[22:17];
     if (rst) begin
-      \$153  = 48'h000000000000;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [47:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -10623,77 +10671,83 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg [2:0] \$103 ;
+  reg [5:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [2:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
+  reg [7:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [31:0] \$112 ;
   reg [7:0] \$113 ;
   reg [8:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
   reg [16:0] \$122 ;
   reg [16:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg [20:0] \$125 ;
-  reg [20:0] \$126 ;
-  reg [20:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg [2:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  reg [20:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg [20:0] \$133 ;
   reg \$134 ;
-  reg [2:0] \$135 ;
+  reg \$135 ;
   reg \$136 ;
-  reg \$137 ;
+  reg [2:0] \$137 ;
   reg \$138 ;
-  reg [2:0] \$139 ;
+  reg \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
-  reg \$141 ;
+  reg [2:0] \$141 ;
   reg \$142 ;
-  reg [2:0] \$143 ;
+  reg \$143 ;
   reg \$144 ;
-  reg \$145 ;
+  reg [2:0] \$145 ;
   reg \$146 ;
-  reg [2:0] \$147 ;
+  reg \$147 ;
   reg \$148 ;
-  reg \$149 ;
+  reg [2:0] \$149 ;
   wire [16:0] \$15 ;
   reg \$150 ;
-  reg [2:0] \$151 ;
+  reg \$151 ;
   reg \$152 ;
-  reg \$153 ;
+  reg [2:0] \$153 ;
   reg \$154 ;
-  reg [2:0] \$155 ;
-  reg [20:0] \$156 ;
-  reg [20:0] \$157 ;
-  reg [20:0] \$158 ;
-  reg [20:0] \$159 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [2:0] \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg \$161 ;
-  reg [2:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg [3:0] \$164 ;
-  reg \$165 ;
-  reg [83:0] \$166 ;
+  reg \$160 ;
+  reg [2:0] \$161 ;
+  reg [20:0] \$162 ;
+  reg [20:0] \$163 ;
+  reg [20:0] \$164 ;
+  reg [20:0] \$165 ;
+  reg [3:0] \$166 ;
+  reg \$167 ;
+  reg [2:0] \$168 ;
+  reg [2:0] \$169 ;
   wire [16:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [83:0] \$172 ;
   wire \$18 ;
   wire \$19 ;
   reg [2:0] \$2 ;
@@ -10705,52 +10759,52 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [3:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   reg \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [3:0] \$34 ;
   wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire [3:0] \$41 ;
+  wire [3:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [5:0] \$50 ;
-  wire \$51 ;
+  wire \$50 ;
+  wire [4:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire [83:0] \$57 ;
+  wire [5:0] \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  reg [20:0] \$64 ;
-  wire [20:0] \$65 ;
-  wire [21:0] \$66 ;
-  reg [20:0] \$67 ;
-  wire [20:0] \$68 ;
-  wire [21:0] \$69 ;
+  wire [83:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [6:0] \$7 ;
   reg [20:0] \$70 ;
   wire [20:0] \$71 ;
@@ -10758,31 +10812,31 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [20:0] \$73 ;
   wire [20:0] \$74 ;
   wire [21:0] \$75 ;
-  wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  reg [20:0] \$76 ;
+  wire [20:0] \$77 ;
+  wire [21:0] \$78 ;
+  reg [20:0] \$79 ;
   wire [6:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  wire [20:0] \$80 ;
+  wire [21:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [5:0] \$85 ;
   wire \$86 ;
-  reg [2:0] \$87 ;
-  reg [2:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [7:0] \$9 ;
-  reg [2:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [5:0] \$97 ;
-  reg [7:0] \$98 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  reg [2:0] \$93 ;
+  reg [2:0] \$94 ;
+  reg [2:0] \$95 ;
+  reg [2:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
@@ -11042,235 +11096,241 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = \$79 [3:0] < 4'h9;
-  assign \$19  = v7 & last7;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$19  & \$25 ;
-  assign \$27  = q_wptr == 3'h7;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 4'h0 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 3'h7;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = v7 & last7;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$37  & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = v7 & last7;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$93  : q_in;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign i__ready = \$59  & reads_input_t;
-  assign \$60  = ~ last_t;
-  assign \$61  = q_room | \$60 ;
-  assign \$62  = ~ reads_input_t;
-  assign \$63  = i__valid | \$62 ;
-  assign issue = \$61  & \$63 ;
+  assign \$18  = issue & last_t;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 4'h8;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = v7 & last7;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = | q_stored;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  & \$29 ;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$25  & \$31 ;
+  assign \$33  = q_wptr == 3'h7;
+  assign \$34  = q_wptr + 1'h1;
+  assign \$35  = \$33  ? 4'h0 : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = q_rptr == 3'h7;
+  assign \$41  = q_rptr + 1'h1;
+  assign \$42  = \$40  ? 4'h0 : \$41 ;
+  assign \$43  = v7 & last7;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$43  & \$49 ;
+  assign \$51  = q_stored + \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \$51  - \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = v7 & last7;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  ? \rport__data$93  : q_in;
+  assign \$64  = ~ last_t;
+  assign \$65  = q_room | \$64 ;
+  assign i__ready = \$65  & reads_input_t;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign \$68  = ~ reads_input_t;
+  assign \$69  = i__valid | \$68 ;
+  assign issue = \$67  & \$69 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7_0 ? \$64  : acc0;
-  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7_0 ? \$67  : acc1;
-  assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7_0 ? \$70  : acc2;
-  assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc3;
-  assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
-  assign \$76  = issue & last_t;
-  assign \$77  = q_owed + \$76 ;
-  assign \$78  = o__valid & o__ready;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = v7 & last7;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$signature__en$101  = \$80  & \$86 ;
+  assign \$71  = first7_0 ? \$70  : acc0;
+  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
+  assign \$74  = first7_0 ? \$73  : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$77  = first7_0 ? \$76  : acc2;
+  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
+  assign \$80  = first7_0 ? \$79  : acc3;
+  assign \$81  = $signed(\$80 ) + $signed(sum3_s0_0);
+  assign \$82  = issue & last_t;
+  assign \$83  = q_owed + \$82 ;
+  assign \$84  = o__valid & o__ready;
+  assign \$85  = \$83  - \$84 ;
+  assign \$86  = v7 & last7;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$signature__en$101  = \$86  & \$92 ;
   always @(posedge clk)
-    nf_t <= \$87 ;
+    nf_t <= \$93 ;
   always @(posedge clk)
-    nf_t_ahead <= \$88 ;
+    nf_t_ahead <= \$94 ;
   always @(posedge clk)
-    sf_t <= \$89 ;
+    sf_t <= \$95 ;
   always @(posedge clk)
-    sf_t_ahead <= \$90 ;
+    sf_t_ahead <= \$96 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$97 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$92 ;
+    reads_input_t_ahead <= \$98 ;
   always @(posedge clk)
-    first_t <= \$93 ;
+    first_t <= \$99 ;
   always @(posedge clk)
-    first_t_ahead <= \$94 ;
+    first_t_ahead <= \$100 ;
   always @(posedge clk)
-    last_t <= \$95 ;
+    last_t <= \$101 ;
   always @(posedge clk)
-    last_t_ahead <= \$96 ;
+    last_t_ahead <= \$102 ;
   always @(posedge clk)
-    t <= \$97 ;
+    t <= \$103 ;
   always @(posedge clk)
-    x_reg <= \$98 ;
+    x_reg <= \$104 ;
   always @(posedge clk)
-    from_input <= \$99 ;
+    from_input <= \$105 ;
   always @(posedge clk)
-    v1 <= \$100 ;
+    v1 <= \$106 ;
   always @(posedge clk)
-    first1 <= \$101 ;
+    first1 <= \$107 ;
   always @(posedge clk)
-    last1 <= \$102 ;
+    last1 <= \$108 ;
   always @(posedge clk)
-    nf1 <= \$103 ;
+    nf1 <= \$109 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    x_mid <= \$110 ;
   always @(posedge clk)
-    rom0_addr <= \$105 ;
+    rom0_addr <= \$111 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    rom0_read <= \$112 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x0_0 <= \$113 ;
   always @(posedge clk)
-    xoff0_0 <= \$108 ;
+    xoff0_0 <= \$114 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    w0_0 <= \$115 ;
   always @(posedge clk)
-    xoff1_0 <= \$110 ;
+    xoff1_0 <= \$116 ;
   always @(posedge clk)
-    w1_0 <= \$111 ;
+    w1_0 <= \$117 ;
   always @(posedge clk)
-    xoff2_0 <= \$112 ;
+    xoff2_0 <= \$118 ;
   always @(posedge clk)
-    w2_0 <= \$113 ;
+    w2_0 <= \$119 ;
   always @(posedge clk)
-    xoff3_0 <= \$114 ;
+    xoff3_0 <= \$120 ;
   always @(posedge clk)
-    w3_0 <= \$115 ;
+    w3_0 <= \$121 ;
   always @(posedge clk)
-    prod0_0 <= \$116 ;
+    prod0_0 <= \$122 ;
   always @(posedge clk)
-    prod1_0 <= \$117 ;
+    prod1_0 <= \$123 ;
   always @(posedge clk)
-    prod2_0 <= \$118 ;
+    prod2_0 <= \$124 ;
   always @(posedge clk)
-    prod3_0 <= \$119 ;
+    prod3_0 <= \$125 ;
   always @(posedge clk)
-    prod0_0_r <= \$120 ;
+    prod0_0_r <= \$126 ;
   always @(posedge clk)
-    prod1_0_r <= \$121 ;
+    prod1_0_r <= \$127 ;
   always @(posedge clk)
-    prod2_0_r <= \$122 ;
+    prod2_0_r <= \$128 ;
   always @(posedge clk)
-    prod3_0_r <= \$123 ;
+    prod3_0_r <= \$129 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$124 ;
+    sum0_s0_0 <= \$130 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$125 ;
+    sum1_s0_0 <= \$131 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$126 ;
+    sum2_s0_0 <= \$132 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$127 ;
+    sum3_s0_0 <= \$133 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    v2 <= \$134 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    first2 <= \$135 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    last2 <= \$136 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    nf2 <= \$137 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    v3 <= \$138 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    first3 <= \$139 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    last3 <= \$140 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    nf3 <= \$141 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    v4 <= \$142 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    first4 <= \$143 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    last4 <= \$144 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    nf4 <= \$145 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    v5 <= \$146 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    first5 <= \$147 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    last5 <= \$148 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    nf5 <= \$149 ;
   always @(posedge clk)
-    v6 <= \$144 ;
+    v6 <= \$150 ;
   always @(posedge clk)
-    first6 <= \$145 ;
+    first6 <= \$151 ;
   always @(posedge clk)
-    last6 <= \$146 ;
+    last6 <= \$152 ;
   always @(posedge clk)
-    nf6 <= \$147 ;
+    nf6 <= \$153 ;
   always @(posedge clk)
-    v7 <= \$148 ;
+    v7 <= \$154 ;
   always @(posedge clk)
-    first7 <= \$149 ;
+    first7 <= \$155 ;
   always @(posedge clk)
-    last7 <= \$150 ;
+    last7 <= \$156 ;
   always @(posedge clk)
-    nf7 <= \$151 ;
+    nf7 <= \$157 ;
   always @(posedge clk)
-    v7_0 <= \$152 ;
+    v7_0 <= \$158 ;
   always @(posedge clk)
-    first7_0 <= \$153 ;
+    first7_0 <= \$159 ;
   always @(posedge clk)
-    last7_0 <= \$154 ;
+    last7_0 <= \$160 ;
   always @(posedge clk)
-    nf7_0 <= \$155 ;
+    nf7_0 <= \$161 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    acc1 <= \$157 ;
+    acc1 <= \$163 ;
   always @(posedge clk)
-    acc2 <= \$158 ;
+    acc2 <= \$164 ;
   always @(posedge clk)
-    acc3 <= \$159 ;
+    acc3 <= \$165 ;
   always @(posedge clk)
-    q_owed <= \$160 ;
+    q_owed <= \$166 ;
   always @(posedge clk)
-    q_room <= \$161 ;
+    q_room <= \$167 ;
   always @(posedge clk)
-    q_wptr <= \$162 ;
+    q_wptr <= \$168 ;
   always @(posedge clk)
-    q_rptr <= \$163 ;
+    q_rptr <= \$169 ;
   always @(posedge clk)
-    q_stored <= \$164 ;
+    q_stored <= \$170 ;
   always @(posedge clk)
-    o__valid <= \$165 ;
+    o__valid <= \$171 ;
   always @(posedge clk)
-    o__payload <= \$166 ;
+    o__payload <= \$172 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
@@ -11946,21 +12006,21 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$64  = 21'h000fff;
+          \$70  = 21'h000fff;
       3'h1:
-          \$64  = 21'h1ff6c9;
+          \$70  = 21'h1ff6c9;
       3'h2:
-          \$64  = 21'h1ffefc;
+          \$70  = 21'h1ffefc;
       3'h3:
-          \$64  = 21'h000317;
+          \$70  = 21'h000317;
       3'h4:
-          \$64  = 21'h1fffeb;
+          \$70  = 21'h1fffeb;
       3'h5:
-          \$64  = 21'h00021e;
+          \$70  = 21'h00021e;
       3'h6:
-          \$64  = 21'h1ffeb1;
+          \$70  = 21'h1ffeb1;
       3'h7:
-          \$64  = 21'h000018;
+          \$70  = 21'h000018;
     endcase
   end
   always @* begin
@@ -11968,21 +12028,21 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$67  = 21'h1fe8cd;
+          \$73  = 21'h1fe8cd;
       3'h1:
-          \$67  = 21'h001d50;
+          \$73  = 21'h001d50;
       3'h2:
-          \$67  = 21'h1ff8ce;
+          \$73  = 21'h1ff8ce;
       3'h3:
-          \$67  = 21'h000049;
+          \$73  = 21'h000049;
       3'h4:
-          \$67  = 21'h1ff6fc;
+          \$73  = 21'h1ff6fc;
       3'h5:
-          \$67  = 21'h00006e;
+          \$73  = 21'h00006e;
       3'h6:
-          \$67  = 21'h1ff042;
+          \$73  = 21'h1ff042;
       3'h7:
-          \$67  = 21'h0028ab;
+          \$73  = 21'h0028ab;
     endcase
   end
   always @* begin
@@ -11990,21 +12050,21 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$70  = 21'h000094;
+          \$76  = 21'h000094;
       3'h1:
-          \$70  = 21'h000a0f;
+          \$76  = 21'h000a0f;
       3'h2:
-          \$70  = 21'h1ff825;
+          \$76  = 21'h1ff825;
       3'h3:
-          \$70  = 21'h1fca7a;
+          \$76  = 21'h1fca7a;
       3'h4:
-          \$70  = 21'h004074;
+          \$76  = 21'h004074;
       3'h5:
-          \$70  = 21'h00332d;
+          \$76  = 21'h00332d;
       3'h6:
-          \$70  = 21'h000df0;
+          \$76  = 21'h000df0;
       3'h7:
-          \$70  = 21'h000040;
+          \$76  = 21'h000040;
     endcase
   end
   always @* begin
@@ -12012,645 +12072,645 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$73  = 21'h1ff7c9;
+          \$79  = 21'h1ff7c9;
       3'h1:
-          \$73  = 21'h1ff9c3;
+          \$79  = 21'h1ff9c3;
       3'h2:
-          \$73  = 21'h0006d6;
+          \$79  = 21'h0006d6;
       3'h3:
-          \$73  = 21'h1feca9;
+          \$79  = 21'h1feca9;
       3'h4:
-          \$73  = 21'h001558;
+          \$79  = 21'h001558;
       3'h5:
-          \$73  = 21'h000119;
+          \$79  = 21'h000119;
       3'h6:
-          \$73  = 21'h1fe69e;
+          \$79  = 21'h1fe69e;
       3'h7:
-          \$73  = 21'h1ffd84;
+          \$79  = 21'h1ffd84;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = nf_t;
+    \$93  = nf_t;
     if (issue) begin
-      \$87  = nf_t_ahead;
+      \$93  = nf_t_ahead;
     end
     if (rst) begin
-      \$87  = 3'h0;
+      \$93  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = nf_t_ahead;
+    \$94  = nf_t_ahead;
     if (issue) begin
-      \$88  = \$1 ;
+      \$94  = \$1 ;
     end
     if (rst) begin
-      \$88  = 3'h0;
+      \$94  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = sf_t;
+    \$95  = sf_t;
     if (issue) begin
-      \$89  = sf_t_ahead;
+      \$95  = sf_t_ahead;
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = sf_t_ahead;
+    \$96  = sf_t_ahead;
     if (issue) begin
-      \$90  = \$2 ;
+      \$96  = \$2 ;
     end
     if (rst) begin
-      \$90  = 3'h1;
+      \$96  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = reads_input_t;
+    \$97  = reads_input_t;
     if (issue) begin
-      \$91  = reads_input_t_ahead;
+      \$97  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$97  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = reads_input_t_ahead;
+    \$98  = reads_input_t_ahead;
     if (issue) begin
-      \$92  = \$3 ;
+      \$98  = \$3 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$98  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = first_t;
+    \$99  = first_t;
     if (issue) begin
-      \$93  = first_t_ahead;
+      \$99  = first_t_ahead;
     end
     if (rst) begin
-      \$93  = 1'h1;
+      \$99  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = first_t_ahead;
+    \$100  = first_t_ahead;
     if (issue) begin
-      \$94  = \$4 ;
+      \$100  = \$4 ;
     end
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = last_t;
-    if (issue) begin
-      \$95  = last_t_ahead;
-    end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = last_t_ahead;
-    if (issue) begin
-      \$96  = \$5 ;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = t;
-    if (issue) begin
-      \$97  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$97  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = i__payload;
-    if (rst) begin
-      \$98  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = reads_input_t;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = issue;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = first_t;
+    \$101  = last_t;
+    if (issue) begin
+      \$101  = last_t_ahead;
+    end
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = last_t;
+    \$102  = last_t_ahead;
+    if (issue) begin
+      \$102  = \$5 ;
+    end
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = nf_t;
+    \$103  = t;
+    if (issue) begin
+      \$103  = \$8 [5:0];
+    end
     if (rst) begin
-      \$103  = 3'h0;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = \$9 ;
+    \$104  = i__payload;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = t;
+    \$105  = reads_input_t;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = port__data;
+    \$106  = issue;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = x_mid;
+    \$107  = first_t;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = \$10 ;
+    \$108  = last_t;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rom0_read[7:0];
+    \$109  = nf_t;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = \$11 ;
+    \$110  = \$9 ;
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = rom0_read[15:8];
+    \$111  = t;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = \$12 ;
+    \$112  = port__data;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = rom0_read[23:16];
+    \$113  = x_mid;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = \$13 ;
+    \$114  = \$10 ;
     if (rst) begin
       \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = rom0_read[31:24];
+    \$115  = rom0_read[7:0];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = \$14 ;
+    \$116  = \$11 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = \$15 ;
+    \$117  = rom0_read[15:8];
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = \$16 ;
+    \$118  = \$12 ;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = \$17 ;
+    \$119  = rom0_read[23:16];
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = prod0_0;
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = prod1_0;
+    \$121  = rom0_read[31:24];
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = prod2_0;
+    \$122  = \$14 ;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = prod3_0;
+    \$123  = \$15 ;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$124  = \$16 ;
     if (rst) begin
-      \$124  = 21'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$125  = \$17 ;
     if (rst) begin
-      \$125  = 21'h000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$126  = prod0_0;
     if (rst) begin
-      \$126  = 21'h000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$127  = prod1_0;
     if (rst) begin
-      \$127  = 21'h000000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = v1;
+    \$128  = prod2_0;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = first1;
+    \$129  = prod3_0;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = last1;
+    \$130  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = nf1;
+    \$131  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = v2;
+    \$132  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = first2;
+    \$133  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = last2;
+    \$134  = v1;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = nf2;
+    \$135  = first1;
     if (rst) begin
-      \$135  = 3'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = v3;
+    \$136  = last1;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = first3;
+    \$137  = nf1;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = last3;
+    \$138  = v2;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = nf3;
+    \$139  = first2;
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = v4;
+    \$140  = last2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = first4;
+    \$141  = nf2;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = last4;
+    \$142  = v3;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = nf4;
+    \$143  = first3;
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = v5;
+    \$144  = last3;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = first5;
+    \$145  = nf3;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = last5;
+    \$146  = v4;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = nf5;
+    \$147  = first4;
     if (rst) begin
-      \$147  = 3'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = v6;
+    \$148  = last4;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = first6;
+    \$149  = nf4;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = last6;
+    \$150  = v5;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = nf6;
+    \$151  = first5;
     if (rst) begin
-      \$151  = 3'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = v6;
+    \$152  = last5;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = first6;
+    \$153  = nf5;
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = last6;
+    \$154  = v6;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = nf6;
+    \$155  = first6;
     if (rst) begin
-      \$155  = 3'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = acc0;
+    \$156  = last6;
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$157  = nf6;
+    if (rst) begin
+      \$157  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$158  = v6;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$159  = first6;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$160  = last6;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$161  = nf6;
+    if (rst) begin
+      \$161  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$162  = acc0;
     if (v7_0) begin
-      \$156  = \$66 [20:0];
+      \$162  = \$72 [20:0];
     end
     if (rst) begin
-      \$156  = 21'h000000;
+      \$162  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = acc1;
+    \$163  = acc1;
     if (v7_0) begin
-      \$157  = \$69 [20:0];
+      \$163  = \$75 [20:0];
     end
     if (rst) begin
-      \$157  = 21'h000000;
+      \$163  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = acc2;
+    \$164  = acc2;
     if (v7_0) begin
-      \$158  = \$72 [20:0];
+      \$164  = \$78 [20:0];
     end
     if (rst) begin
-      \$158  = 21'h000000;
+      \$164  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = acc3;
+    \$165  = acc3;
     if (v7_0) begin
-      \$159  = \$75 [20:0];
+      \$165  = \$81 [20:0];
     end
     if (rst) begin
-      \$159  = 21'h000000;
+      \$165  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = \$79 [3:0];
+    \$166  = \$85 [3:0];
     if (rst) begin
-      \$160  = 4'h0;
+      \$166  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = \$18 ;
+    \$167  = \$24 ;
     if (rst) begin
-      \$161  = 1'h1;
+      \$167  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = q_wptr;
-    if (\$26 ) begin
-      \$162  = \$29 [2:0];
+    \$168  = q_wptr;
+    if (\$32 ) begin
+      \$168  = \$35 [2:0];
     end
     if (rst) begin
-      \$162  = 3'h0;
+      \$168  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = q_rptr;
-    if (\$33 ) begin
-      \$163  = \$36 [2:0];
+    \$169  = q_rptr;
+    if (\$39 ) begin
+      \$169  = \$42 [2:0];
     end
     if (rst) begin
-      \$163  = 3'h0;
+      \$169  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = \$50 [3:0];
+    \$170  = \$56 [3:0];
     if (rst) begin
-      \$164  = 4'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = o__valid;
-    if (\$52 ) begin
-      \$165  = \$55 ;
+    \$171  = o__valid;
+    if (\$58 ) begin
+      \$171  = \$61 ;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = o__payload;
-    if (\$52 ) begin
-      \$166  = \$57 ;
+    \$172  = o__payload;
+    if (\$58 ) begin
+      \$172  = \$63 ;
     end
     if (rst) begin
-      \$166  = 84'h000000000000000000000;
+      \$172  = 84'h000000000000000000000;
     end
   end
-  assign acc0_next = \$66 [20:0];
-  assign acc1_next = \$69 [20:0];
-  assign acc2_next = \$72 [20:0];
-  assign acc3_next = \$75 [20:0];
-  assign q_owed_next = \$79 [3:0];
+  assign acc0_next = \$72 [20:0];
+  assign acc1_next = \$75 [20:0];
+  assign acc2_next = \$78 [20:0];
+  assign acc3_next = \$81 [20:0];
+  assign q_owed_next = \$85 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -12667,10 +12727,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[1]  = q_in[41:21];
   assign \q_in[2]  = q_in[62:42];
   assign \q_in[3]  = q_in[83:63];
-  assign q_in[83:63] = \$75 [20:0];
-  assign q_in[62:42] = \$72 [20:0];
-  assign q_in[41:21] = \$69 [20:0];
-  assign q_in[20:0] = \$66 [20:0];
+  assign q_in[83:63] = \$81 [20:0];
+  assign q_in[62:42] = \$78 [20:0];
+  assign q_in[41:21] = \$75 [20:0];
+  assign q_in[20:0] = \$72 [20:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -12758,73 +12818,73 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [4:0] \$173 ;
-  wire [4:0] \$174 ;
+  wire \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
   wire [4:0] \$180 ;
-  wire [4:0] \$181 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire [4:0] \$186 ;
+  wire [4:0] \$187 ;
   wire \$188 ;
-  wire [4:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire [5:0] \$194 ;
-  wire \$195 ;
+  wire \$194 ;
+  wire [4:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$200 ;
-  reg [2:0] \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
+  wire [5:0] \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [31:0] \$206 ;
+  reg [2:0] \$207 ;
   reg \$208 ;
   reg \$209 ;
   wire [3:0] \$21 ;
   reg \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
   reg [24:0] \$217 ;
   reg [24:0] \$218 ;
-  reg [5:0] \$219 ;
+  reg [24:0] \$219 ;
   wire [3:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
   reg [5:0] \$225 ;
   reg [5:0] \$226 ;
-  reg [32:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [32:0] \$229 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   wire \$23 ;
-  reg [32:0] \$230 ;
-  reg [32:0] \$231 ;
-  reg [32:0] \$232 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [5:0] \$232 ;
   reg [32:0] \$233 ;
   reg [32:0] \$234 ;
   reg [32:0] \$235 ;
@@ -12836,61 +12896,61 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] \$240 ;
   reg [32:0] \$241 ;
   reg [32:0] \$242 ;
-  reg [20:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [32:0] \$243 ;
+  reg [32:0] \$244 ;
+  reg [32:0] \$245 ;
+  reg [32:0] \$246 ;
+  reg [32:0] \$247 ;
+  reg [32:0] \$248 ;
+  reg [20:0] \$249 ;
   reg [5:0] \$25 ;
-  reg [7:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [3:0] \$254 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [33:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
   reg [16:0] \$255 ;
-  reg [20:0] \$256 ;
-  reg [20:0] \$257 ;
-  reg [20:0] \$258 ;
-  reg [3:0] \$259 ;
+  reg [7:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   reg [32:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [11:0] \$261 ;
-  reg [11:0] \$262 ;
-  reg [11:0] \$263 ;
-  reg [45:0] \$264 ;
-  reg [45:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [7:0] \$268 ;
-  reg \$269 ;
+  reg [3:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [20:0] \$262 ;
+  reg [20:0] \$263 ;
+  reg [20:0] \$264 ;
+  reg [3:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [11:0] \$267 ;
+  reg [11:0] \$268 ;
+  reg [11:0] \$269 ;
   reg [32:0] \$27 ;
-  reg \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
+  reg [45:0] \$270 ;
+  reg [45:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg [7:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [5:0] \$279 ;
+  reg [24:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [5:0] \$284 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
   reg [5:0] \$285 ;
   reg [5:0] \$286 ;
-  reg [32:0] \$287 ;
-  reg [32:0] \$288 ;
-  reg [32:0] \$289 ;
+  reg [5:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [5:0] \$289 ;
   wire [24:0] \$29 ;
-  reg [32:0] \$290 ;
-  reg [32:0] \$291 ;
-  reg [32:0] \$292 ;
+  reg [5:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [5:0] \$292 ;
   reg [32:0] \$293 ;
   reg [32:0] \$294 ;
   reg [32:0] \$295 ;
@@ -12903,61 +12963,61 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] \$300 ;
   reg [32:0] \$301 ;
   reg [32:0] \$302 ;
-  reg [20:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [33:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [16:0] \$309 ;
+  reg [32:0] \$303 ;
+  reg [32:0] \$304 ;
+  reg [32:0] \$305 ;
+  reg [32:0] \$306 ;
+  reg [32:0] \$307 ;
+  reg [32:0] \$308 ;
+  reg [20:0] \$309 ;
   wire [11:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [3:0] \$314 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [33:0] \$314 ;
   reg [16:0] \$315 ;
-  reg [20:0] \$316 ;
-  reg [20:0] \$317 ;
-  reg [20:0] \$318 ;
-  reg [3:0] \$319 ;
+  reg [7:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [24:0] \$318 ;
+  reg [24:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [11:0] \$321 ;
-  reg [11:0] \$322 ;
-  reg [11:0] \$323 ;
-  reg [45:0] \$324 ;
-  reg [45:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg [7:0] \$328 ;
-  reg \$329 ;
+  reg [3:0] \$320 ;
+  reg [16:0] \$321 ;
+  reg [20:0] \$322 ;
+  reg [20:0] \$323 ;
+  reg [20:0] \$324 ;
+  reg [3:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [11:0] \$327 ;
+  reg [11:0] \$328 ;
+  reg [11:0] \$329 ;
   wire [35:0] \$33 ;
-  reg \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
+  reg [45:0] \$330 ;
+  reg [45:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [7:0] \$334 ;
+  reg \$335 ;
+  reg \$336 ;
   reg [24:0] \$337 ;
   reg [24:0] \$338 ;
-  reg [5:0] \$339 ;
+  reg [24:0] \$339 ;
   wire [55:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [5:0] \$342 ;
-  reg [5:0] \$343 ;
-  reg [5:0] \$344 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
   reg [5:0] \$345 ;
   reg [5:0] \$346 ;
-  reg [32:0] \$347 ;
-  reg [32:0] \$348 ;
-  reg [32:0] \$349 ;
+  reg [5:0] \$347 ;
+  reg [5:0] \$348 ;
+  reg [5:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [32:0] \$350 ;
-  reg [32:0] \$351 ;
-  reg [32:0] \$352 ;
+  reg [5:0] \$350 ;
+  reg [5:0] \$351 ;
+  reg [5:0] \$352 ;
   reg [32:0] \$353 ;
   reg [32:0] \$354 ;
   reg [32:0] \$355 ;
@@ -12969,62 +13029,62 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] \$360 ;
   reg [32:0] \$361 ;
   reg [32:0] \$362 ;
-  reg [20:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [33:0] \$366 ;
-  reg [33:0] \$367 ;
-  reg [33:0] \$368 ;
-  reg [16:0] \$369 ;
+  reg [32:0] \$363 ;
+  reg [32:0] \$364 ;
+  reg [32:0] \$365 ;
+  reg [32:0] \$366 ;
+  reg [32:0] \$367 ;
+  reg [32:0] \$368 ;
+  reg [20:0] \$369 ;
   wire [58:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [24:0] \$371 ;
-  reg [24:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [3:0] \$374 ;
+  reg [16:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [33:0] \$374 ;
   reg [16:0] \$375 ;
-  reg [20:0] \$376 ;
-  reg [20:0] \$377 ;
-  reg [20:0] \$378 ;
-  reg [3:0] \$379 ;
+  reg [7:0] \$376 ;
+  reg [24:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [24:0] \$379 ;
   wire [74:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [11:0] \$381 ;
-  reg [11:0] \$382 ;
-  reg [11:0] \$383 ;
-  reg [45:0] \$384 ;
-  reg [45:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg [7:0] \$388 ;
-  reg \$389 ;
+  reg [3:0] \$380 ;
+  reg [16:0] \$381 ;
+  reg [20:0] \$382 ;
+  reg [20:0] \$383 ;
+  reg [20:0] \$384 ;
+  reg [3:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [11:0] \$387 ;
+  reg [11:0] \$388 ;
+  reg [11:0] \$389 ;
   wire [75:0] \$39 ;
-  reg \$390 ;
-  reg [24:0] \$391 ;
-  reg [24:0] \$392 ;
-  reg [24:0] \$393 ;
-  reg [24:0] \$394 ;
-  reg [24:0] \$395 ;
-  reg [24:0] \$396 ;
+  reg [45:0] \$390 ;
+  reg [45:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg [7:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
   reg [24:0] \$397 ;
   reg [24:0] \$398 ;
-  reg [5:0] \$399 ;
+  reg [24:0] \$399 ;
   wire [7:0] \$4 ;
   wire [45:0] \$40 ;
-  reg [5:0] \$400 ;
-  reg [5:0] \$401 ;
-  reg [5:0] \$402 ;
-  reg [5:0] \$403 ;
-  reg [5:0] \$404 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [24:0] \$403 ;
+  reg [24:0] \$404 ;
   reg [5:0] \$405 ;
   reg [5:0] \$406 ;
-  reg [31:0] \$407 ;
-  reg [31:0] \$408 ;
-  reg [31:0] \$409 ;
+  reg [5:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [5:0] \$409 ;
   wire \$41 ;
-  reg [31:0] \$410 ;
-  reg [31:0] \$411 ;
-  reg [31:0] \$412 ;
+  reg [5:0] \$410 ;
+  reg [5:0] \$411 ;
+  reg [5:0] \$412 ;
   reg [31:0] \$413 ;
   reg [31:0] \$414 ;
   reg [31:0] \$415 ;
@@ -13036,45 +13096,51 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [31:0] \$420 ;
   reg [31:0] \$421 ;
   reg [31:0] \$422 ;
-  reg [20:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [33:0] \$426 ;
-  reg [33:0] \$427 ;
-  reg [33:0] \$428 ;
-  reg [16:0] \$429 ;
+  reg [31:0] \$423 ;
+  reg [31:0] \$424 ;
+  reg [31:0] \$425 ;
+  reg [31:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [31:0] \$428 ;
+  reg [20:0] \$429 ;
   wire \$43 ;
-  reg [7:0] \$430 ;
-  reg [24:0] \$431 ;
-  reg [24:0] \$432 ;
-  reg [24:0] \$433 ;
-  reg [3:0] \$434 ;
+  reg [16:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [33:0] \$432 ;
+  reg [33:0] \$433 ;
+  reg [33:0] \$434 ;
   reg [16:0] \$435 ;
-  reg [20:0] \$436 ;
-  reg [20:0] \$437 ;
-  reg [20:0] \$438 ;
-  reg [3:0] \$439 ;
+  reg [7:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
   wire \$44 ;
-  reg [7:0] \$440 ;
-  reg [11:0] \$441 ;
-  reg [11:0] \$442 ;
-  reg [11:0] \$443 ;
-  reg [45:0] \$444 ;
-  reg [45:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [7:0] \$448 ;
-  reg \$449 ;
+  reg [3:0] \$440 ;
+  reg [16:0] \$441 ;
+  reg [20:0] \$442 ;
+  reg [20:0] \$443 ;
+  reg [20:0] \$444 ;
+  reg [3:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [11:0] \$447 ;
+  reg [11:0] \$448 ;
+  reg [11:0] \$449 ;
   wire [46:0] \$45 ;
-  reg \$450 ;
-  reg [3:0] \$451 ;
+  reg [45:0] \$450 ;
+  reg [45:0] \$451 ;
   reg \$452 ;
-  reg [3:0] \$453 ;
-  reg [3:0] \$454 ;
-  reg [3:0] \$455 ;
+  reg \$453 ;
+  reg [7:0] \$454 ;
+  reg \$455 ;
   reg \$456 ;
-  reg [31:0] \$457 ;
+  reg [3:0] \$457 ;
+  reg \$458 ;
+  reg [3:0] \$459 ;
   wire \$46 ;
+  reg [3:0] \$460 ;
+  reg [3:0] \$461 ;
+  reg \$462 ;
+  reg [31:0] \$463 ;
   wire \$47 ;
   wire [47:0] \$48 ;
   wire \$49 ;
@@ -13448,187 +13514,199 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_part0_0_r <= \$367 ;
+    rq2_mask_7 <= \$367 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$368 ;
+    rq2_mask_8 <= \$368 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$369 ;
+    rq2_x <= \$369 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$370 ;
+    rq2_x0_0 <= \$370 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$371 ;
+    rq2_m0_0 <= \$371 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$372 ;
+    rq2_part0_0 <= \$372 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$373 ;
+    rq2_part0_0_r <= \$373 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$374 ;
+    rq2_part0_0_rr <= \$374 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$375 ;
+    rq2_x0_1 <= \$375 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$376 ;
+    rq2_m0_1 <= \$376 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$377 ;
+    rq2_part0_1 <= \$377 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$378 ;
+    rq2_part0_1_r <= \$378 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$379 ;
+    rq2_part0_1_rr <= \$379 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$380 ;
+    rq2_x1_0 <= \$380 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$381 ;
+    rq2_m1_0 <= \$381 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$382 ;
+    rq2_part1_0 <= \$382 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$383 ;
+    rq2_part1_0_r <= \$383 ;
   always @(posedge clk)
-    rq2_prod <= \$384 ;
+    rq2_part1_0_rr <= \$384 ;
   always @(posedge clk)
-    rq2_floor <= \$385 ;
+    rq2_x1_1 <= \$385 ;
   always @(posedge clk)
-    rq2_above <= \$386 ;
+    rq2_m1_1 <= \$386 ;
   always @(posedge clk)
-    rq2_tie <= \$387 ;
+    rq2_part1_1 <= \$387 ;
   always @(posedge clk)
-    rq2_code <= \$388 ;
+    rq2_part1_1_r <= \$388 ;
   always @(posedge clk)
-    rq2_under <= \$389 ;
+    rq2_part1_1_rr <= \$389 ;
   always @(posedge clk)
-    rq2_over <= \$390 ;
+    rq2_prod <= \$390 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$391 ;
+    rq2_floor <= \$391 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$392 ;
+    rq2_above <= \$392 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$393 ;
+    rq2_tie <= \$393 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$394 ;
+    rq2_code <= \$394 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$395 ;
+    rq2_under <= \$395 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$396 ;
+    rq2_over <= \$396 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$397 ;
+    rq3_mult_1 <= \$397 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$398 ;
+    rq3_mult_2 <= \$398 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$399 ;
+    rq3_mult_3 <= \$399 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$400 ;
+    rq3_mult_4 <= \$400 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$401 ;
+    rq3_mult_5 <= \$401 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$402 ;
+    rq3_mult_6 <= \$402 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$403 ;
+    rq3_mult_7 <= \$403 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$404 ;
+    rq3_mult_8 <= \$404 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$405 ;
+    rq3_shift_1 <= \$405 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$406 ;
+    rq3_shift_2 <= \$406 ;
   always @(posedge clk)
-    rq3_half_1 <= \$407 ;
+    rq3_shift_3 <= \$407 ;
   always @(posedge clk)
-    rq3_half_2 <= \$408 ;
+    rq3_shift_4 <= \$408 ;
   always @(posedge clk)
-    rq3_half_3 <= \$409 ;
+    rq3_shift_5 <= \$409 ;
   always @(posedge clk)
-    rq3_half_4 <= \$410 ;
+    rq3_shift_6 <= \$410 ;
   always @(posedge clk)
-    rq3_half_5 <= \$411 ;
+    rq3_shift_7 <= \$411 ;
   always @(posedge clk)
-    rq3_half_6 <= \$412 ;
+    rq3_shift_8 <= \$412 ;
   always @(posedge clk)
-    rq3_half_7 <= \$413 ;
+    rq3_half_1 <= \$413 ;
   always @(posedge clk)
-    rq3_half_8 <= \$414 ;
+    rq3_half_2 <= \$414 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$415 ;
+    rq3_half_3 <= \$415 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$416 ;
+    rq3_half_4 <= \$416 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$417 ;
+    rq3_half_5 <= \$417 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$418 ;
+    rq3_half_6 <= \$418 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$419 ;
+    rq3_half_7 <= \$419 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$420 ;
+    rq3_half_8 <= \$420 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$421 ;
+    rq3_mask_1 <= \$421 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$422 ;
+    rq3_mask_2 <= \$422 ;
   always @(posedge clk)
-    rq3_x <= \$423 ;
+    rq3_mask_3 <= \$423 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$424 ;
+    rq3_mask_4 <= \$424 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$425 ;
+    rq3_mask_5 <= \$425 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$426 ;
+    rq3_mask_6 <= \$426 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$427 ;
+    rq3_mask_7 <= \$427 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$428 ;
+    rq3_mask_8 <= \$428 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$429 ;
+    rq3_x <= \$429 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$430 ;
+    rq3_x0_0 <= \$430 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$431 ;
+    rq3_m0_0 <= \$431 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$432 ;
+    rq3_part0_0 <= \$432 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$433 ;
+    rq3_part0_0_r <= \$433 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$434 ;
+    rq3_part0_0_rr <= \$434 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$435 ;
+    rq3_x0_1 <= \$435 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$436 ;
+    rq3_m0_1 <= \$436 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$437 ;
+    rq3_part0_1 <= \$437 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$438 ;
+    rq3_part0_1_r <= \$438 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$439 ;
+    rq3_part0_1_rr <= \$439 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$440 ;
+    rq3_x1_0 <= \$440 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$441 ;
+    rq3_m1_0 <= \$441 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$442 ;
+    rq3_part1_0 <= \$442 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$443 ;
+    rq3_part1_0_r <= \$443 ;
   always @(posedge clk)
-    rq3_prod <= \$444 ;
+    rq3_part1_0_rr <= \$444 ;
   always @(posedge clk)
-    rq3_floor <= \$445 ;
+    rq3_x1_1 <= \$445 ;
   always @(posedge clk)
-    rq3_above <= \$446 ;
+    rq3_m1_1 <= \$446 ;
   always @(posedge clk)
-    rq3_tie <= \$447 ;
+    rq3_part1_1 <= \$447 ;
   always @(posedge clk)
-    rq3_code <= \$448 ;
+    rq3_part1_1_r <= \$448 ;
   always @(posedge clk)
-    rq3_under <= \$449 ;
+    rq3_part1_1_rr <= \$449 ;
   always @(posedge clk)
-    rq3_over <= \$450 ;
+    rq3_prod <= \$450 ;
   always @(posedge clk)
-    q_owed <= \$451 ;
+    rq3_floor <= \$451 ;
   always @(posedge clk)
-    i__ready <= \$452 ;
+    rq3_above <= \$452 ;
   always @(posedge clk)
-    \$signature__addr  <= \$453 ;
+    rq3_tie <= \$453 ;
   always @(posedge clk)
-    rport__addr <= \$454 ;
+    rq3_code <= \$454 ;
   always @(posedge clk)
-    q_stored <= \$455 ;
+    rq3_under <= \$455 ;
   always @(posedge clk)
-    o__valid <= \$456 ;
+    rq3_over <= \$456 ;
   always @(posedge clk)
-    o__payload <= \$457 ;
+    q_owed <= \$457 ;
+  always @(posedge clk)
+    i__ready <= \$458 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$459 ;
+  always @(posedge clk)
+    rport__addr <= \$460 ;
+  always @(posedge clk)
+    q_stored <= \$461 ;
+  always @(posedge clk)
+    o__valid <= \$462 ;
+  always @(posedge clk)
+    o__payload <= \$463 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
@@ -13765,1015 +13843,1051 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$163  = \$160  ? \$161  : \$162 ;
-  assign \$164  = \$12 [3:0] < 4'ha;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = rq_valid_8 & \$170 ;
-  assign \$172  = \$signature__addr  == 4'h8;
-  assign \$173  = \$signature__addr  + 1'h1;
-  assign \$174  = \$172  ? 5'h00 : \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = rport__addr == 4'h8;
-  assign \$180  = rport__addr + 1'h1;
-  assign \$181  = \$179  ? 5'h00 : \$180 ;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = | q_stored;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = \$183  & \$185 ;
-  assign \$187  = ~ \$186 ;
-  assign \$188  = rq_valid_8 & \$187 ;
-  assign \$189  = q_stored + \$188 ;
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = | q_stored;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = \$189  - \$193 ;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = | q_stored;
-  assign \$198  = \$197  | rq_valid_8;
-  assign \$199  = | q_stored;
-  assign \$200  = \$199  ? rport__data : q_in;
+  assign \$164  = i__valid & i__ready;
+  assign \$165  = o__valid & o__ready;
+  assign \$166  = q_owed < 4'h9;
+  assign \$167  = \$165  ? i__ready : \$166 ;
+  assign \$168  = o__valid & o__ready;
+  assign \$169  = \$168  | i__ready;
+  assign \$170  = \$164  ? \$167  : \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
+  assign \$173  = | q_stored;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = rq_valid_8 & \$176 ;
+  assign \$178  = \$signature__addr  == 4'h8;
+  assign \$179  = \$signature__addr  + 1'h1;
+  assign \$180  = \$178  ? 5'h00 : \$179 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = rport__addr == 4'h8;
+  assign \$186  = rport__addr + 1'h1;
+  assign \$187  = \$185  ? 5'h00 : \$186 ;
+  assign \$188  = ~ o__valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = | q_stored;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = \$189  & \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = rq_valid_8 & \$193 ;
+  assign \$195  = q_stored + \$194 ;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = | q_stored;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = \$195  - \$199 ;
+  assign \$201  = ~ o__valid;
+  assign \$202  = \$201  | o__ready;
+  assign \$203  = | q_stored;
+  assign \$204  = \$203  | rq_valid_8;
+  assign \$205  = | q_stored;
+  assign \$206  = \$205  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$201 ;
+    group <= \$207 ;
   always @(posedge clk)
-    rq_valid_1 <= \$202 ;
+    rq_valid_1 <= \$208 ;
   always @(posedge clk)
-    rq_valid_2 <= \$203 ;
+    rq_valid_2 <= \$209 ;
   always @(posedge clk)
-    rq_valid_3 <= \$204 ;
+    rq_valid_3 <= \$210 ;
   always @(posedge clk)
-    rq_valid_4 <= \$205 ;
+    rq_valid_4 <= \$211 ;
   always @(posedge clk)
-    rq_valid_5 <= \$206 ;
+    rq_valid_5 <= \$212 ;
   always @(posedge clk)
-    rq_valid_6 <= \$207 ;
+    rq_valid_6 <= \$213 ;
   always @(posedge clk)
-    rq_valid_7 <= \$208 ;
+    rq_valid_7 <= \$214 ;
   always @(posedge clk)
-    rq_valid_8 <= \$209 ;
+    rq_valid_8 <= \$215 ;
   always @(posedge clk)
-    rq_valid_9 <= \$210 ;
+    rq_valid_9 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$211 ;
+    rq0_mult_1 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$212 ;
+    rq0_mult_2 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$213 ;
+    rq0_mult_3 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$214 ;
+    rq0_mult_4 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$215 ;
+    rq0_mult_5 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$216 ;
+    rq0_mult_6 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$217 ;
+    rq0_mult_7 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$218 ;
+    rq0_mult_8 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$219 ;
+    rq0_shift_1 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$220 ;
+    rq0_shift_2 <= \$226 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$221 ;
+    rq0_shift_3 <= \$227 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$222 ;
+    rq0_shift_4 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$223 ;
+    rq0_shift_5 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$224 ;
+    rq0_shift_6 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$225 ;
+    rq0_shift_7 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$226 ;
+    rq0_shift_8 <= \$232 ;
   always @(posedge clk)
-    rq0_half_1 <= \$227 ;
+    rq0_half_1 <= \$233 ;
   always @(posedge clk)
-    rq0_half_2 <= \$228 ;
+    rq0_half_2 <= \$234 ;
   always @(posedge clk)
-    rq0_half_3 <= \$229 ;
+    rq0_half_3 <= \$235 ;
   always @(posedge clk)
-    rq0_half_4 <= \$230 ;
+    rq0_half_4 <= \$236 ;
   always @(posedge clk)
-    rq0_half_5 <= \$231 ;
+    rq0_half_5 <= \$237 ;
   always @(posedge clk)
-    rq0_half_6 <= \$232 ;
+    rq0_half_6 <= \$238 ;
   always @(posedge clk)
-    rq0_half_7 <= \$233 ;
+    rq0_half_7 <= \$239 ;
   always @(posedge clk)
-    rq0_half_8 <= \$234 ;
+    rq0_half_8 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$235 ;
+    rq0_mask_1 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$236 ;
+    rq0_mask_2 <= \$242 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$237 ;
+    rq0_mask_3 <= \$243 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$238 ;
+    rq0_mask_4 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$239 ;
+    rq0_mask_5 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$240 ;
+    rq0_mask_6 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$241 ;
+    rq0_mask_7 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$242 ;
+    rq0_mask_8 <= \$248 ;
   always @(posedge clk)
-    rq0_x <= \$243 ;
+    rq0_x <= \$249 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$244 ;
+    rq0_x0_0 <= \$250 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$245 ;
+    rq0_m0_0 <= \$251 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$246 ;
+    rq0_part0_0 <= \$252 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$247 ;
+    rq0_part0_0_r <= \$253 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$248 ;
+    rq0_part0_0_rr <= \$254 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$249 ;
+    rq0_x0_1 <= \$255 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$250 ;
+    rq0_m0_1 <= \$256 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$251 ;
+    rq0_part0_1 <= \$257 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$252 ;
+    rq0_part0_1_r <= \$258 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$253 ;
+    rq0_part0_1_rr <= \$259 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$254 ;
+    rq0_x1_0 <= \$260 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$255 ;
+    rq0_m1_0 <= \$261 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$256 ;
+    rq0_part1_0 <= \$262 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$257 ;
+    rq0_part1_0_r <= \$263 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$258 ;
+    rq0_part1_0_rr <= \$264 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$259 ;
+    rq0_x1_1 <= \$265 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$260 ;
+    rq0_m1_1 <= \$266 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$261 ;
+    rq0_part1_1 <= \$267 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$262 ;
+    rq0_part1_1_r <= \$268 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$263 ;
+    rq0_part1_1_rr <= \$269 ;
   always @(posedge clk)
-    rq0_prod <= \$264 ;
+    rq0_prod <= \$270 ;
   always @(posedge clk)
-    rq0_floor <= \$265 ;
+    rq0_floor <= \$271 ;
   always @(posedge clk)
-    rq0_above <= \$266 ;
+    rq0_above <= \$272 ;
   always @(posedge clk)
-    rq0_tie <= \$267 ;
+    rq0_tie <= \$273 ;
   always @(posedge clk)
-    rq0_code <= \$268 ;
+    rq0_code <= \$274 ;
   always @(posedge clk)
-    rq0_under <= \$269 ;
+    rq0_under <= \$275 ;
   always @(posedge clk)
-    rq0_over <= \$270 ;
+    rq0_over <= \$276 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$271 ;
+    rq1_mult_1 <= \$277 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$272 ;
+    rq1_mult_2 <= \$278 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$273 ;
+    rq1_mult_3 <= \$279 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$274 ;
+    rq1_mult_4 <= \$280 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$275 ;
+    rq1_mult_5 <= \$281 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$276 ;
+    rq1_mult_6 <= \$282 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$277 ;
+    rq1_mult_7 <= \$283 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$278 ;
+    rq1_mult_8 <= \$284 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$279 ;
+    rq1_shift_1 <= \$285 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$280 ;
+    rq1_shift_2 <= \$286 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$281 ;
+    rq1_shift_3 <= \$287 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$282 ;
+    rq1_shift_4 <= \$288 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$283 ;
+    rq1_shift_5 <= \$289 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$284 ;
+    rq1_shift_6 <= \$290 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$285 ;
+    rq1_shift_7 <= \$291 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$286 ;
+    rq1_shift_8 <= \$292 ;
   always @(posedge clk)
-    rq1_half_1 <= \$287 ;
+    rq1_half_1 <= \$293 ;
   always @(posedge clk)
-    rq1_half_2 <= \$288 ;
+    rq1_half_2 <= \$294 ;
   always @(posedge clk)
-    rq1_half_3 <= \$289 ;
+    rq1_half_3 <= \$295 ;
   always @(posedge clk)
-    rq1_half_4 <= \$290 ;
+    rq1_half_4 <= \$296 ;
   always @(posedge clk)
-    rq1_half_5 <= \$291 ;
+    rq1_half_5 <= \$297 ;
   always @(posedge clk)
-    rq1_half_6 <= \$292 ;
+    rq1_half_6 <= \$298 ;
   always @(posedge clk)
-    rq1_half_7 <= \$293 ;
+    rq1_half_7 <= \$299 ;
   always @(posedge clk)
-    rq1_half_8 <= \$294 ;
+    rq1_half_8 <= \$300 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$295 ;
+    rq1_mask_1 <= \$301 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$296 ;
+    rq1_mask_2 <= \$302 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$297 ;
+    rq1_mask_3 <= \$303 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$298 ;
+    rq1_mask_4 <= \$304 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$299 ;
+    rq1_mask_5 <= \$305 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$300 ;
+    rq1_mask_6 <= \$306 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$301 ;
+    rq1_mask_7 <= \$307 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$302 ;
+    rq1_mask_8 <= \$308 ;
   always @(posedge clk)
-    rq1_x <= \$303 ;
+    rq1_x <= \$309 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$304 ;
+    rq1_x0_0 <= \$310 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$305 ;
+    rq1_m0_0 <= \$311 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$306 ;
+    rq1_part0_0 <= \$312 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$307 ;
+    rq1_part0_0_r <= \$313 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$308 ;
+    rq1_part0_0_rr <= \$314 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$309 ;
+    rq1_x0_1 <= \$315 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$310 ;
+    rq1_m0_1 <= \$316 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$311 ;
+    rq1_part0_1 <= \$317 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$312 ;
+    rq1_part0_1_r <= \$318 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$313 ;
+    rq1_part0_1_rr <= \$319 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$314 ;
+    rq1_x1_0 <= \$320 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$315 ;
+    rq1_m1_0 <= \$321 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$316 ;
+    rq1_part1_0 <= \$322 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$317 ;
+    rq1_part1_0_r <= \$323 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$318 ;
+    rq1_part1_0_rr <= \$324 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$319 ;
+    rq1_x1_1 <= \$325 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$320 ;
+    rq1_m1_1 <= \$326 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$321 ;
+    rq1_part1_1 <= \$327 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$322 ;
+    rq1_part1_1_r <= \$328 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$323 ;
+    rq1_part1_1_rr <= \$329 ;
   always @(posedge clk)
-    rq1_prod <= \$324 ;
+    rq1_prod <= \$330 ;
   always @(posedge clk)
-    rq1_floor <= \$325 ;
+    rq1_floor <= \$331 ;
   always @(posedge clk)
-    rq1_above <= \$326 ;
+    rq1_above <= \$332 ;
   always @(posedge clk)
-    rq1_tie <= \$327 ;
+    rq1_tie <= \$333 ;
   always @(posedge clk)
-    rq1_code <= \$328 ;
+    rq1_code <= \$334 ;
   always @(posedge clk)
-    rq1_under <= \$329 ;
+    rq1_under <= \$335 ;
   always @(posedge clk)
-    rq1_over <= \$330 ;
+    rq1_over <= \$336 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$331 ;
+    rq2_mult_1 <= \$337 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$332 ;
+    rq2_mult_2 <= \$338 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$333 ;
+    rq2_mult_3 <= \$339 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$334 ;
+    rq2_mult_4 <= \$340 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$335 ;
+    rq2_mult_5 <= \$341 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$336 ;
+    rq2_mult_6 <= \$342 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$337 ;
+    rq2_mult_7 <= \$343 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$338 ;
+    rq2_mult_8 <= \$344 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$339 ;
+    rq2_shift_1 <= \$345 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$340 ;
+    rq2_shift_2 <= \$346 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$341 ;
+    rq2_shift_3 <= \$347 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$342 ;
+    rq2_shift_4 <= \$348 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$343 ;
+    rq2_shift_5 <= \$349 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$344 ;
+    rq2_shift_6 <= \$350 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$345 ;
+    rq2_shift_7 <= \$351 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$346 ;
+    rq2_shift_8 <= \$352 ;
   always @(posedge clk)
-    rq2_half_1 <= \$347 ;
+    rq2_half_1 <= \$353 ;
   always @(posedge clk)
-    rq2_half_2 <= \$348 ;
+    rq2_half_2 <= \$354 ;
   always @(posedge clk)
-    rq2_half_3 <= \$349 ;
+    rq2_half_3 <= \$355 ;
   always @(posedge clk)
-    rq2_half_4 <= \$350 ;
+    rq2_half_4 <= \$356 ;
   always @(posedge clk)
-    rq2_half_5 <= \$351 ;
+    rq2_half_5 <= \$357 ;
   always @(posedge clk)
-    rq2_half_6 <= \$352 ;
+    rq2_half_6 <= \$358 ;
   always @(posedge clk)
-    rq2_half_7 <= \$353 ;
+    rq2_half_7 <= \$359 ;
   always @(posedge clk)
-    rq2_half_8 <= \$354 ;
+    rq2_half_8 <= \$360 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$355 ;
+    rq2_mask_1 <= \$361 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$356 ;
+    rq2_mask_2 <= \$362 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$357 ;
+    rq2_mask_3 <= \$363 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$358 ;
+    rq2_mask_4 <= \$364 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$359 ;
+    rq2_mask_5 <= \$365 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$360 ;
-  always @(posedge clk)
-    rq2_mask_7 <= \$361 ;
-  always @(posedge clk)
-    rq2_mask_8 <= \$362 ;
-  always @(posedge clk)
-    rq2_x <= \$363 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$364 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$365 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$366 ;
+    rq2_mask_6 <= \$366 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$368  = rq2_part0_0_r;
+    \$368  = rq2_mask_7;
     if (rst) begin
-      \$368  = 34'h000000000;
+      \$368  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$369  = rq2_x[16:0];
+    \$369  = i__payload[62:42];
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$370  = rq2_mult_1[24:17];
+    \$370  = rq2_x[16:0];
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$371  = \$99 ;
+    \$371  = rq2_mult_1[16:0];
     if (rst) begin
-      \$371  = 25'h0000000;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$372  = rq2_part0_1;
+    \$372  = \$98 ;
     if (rst) begin
-      \$372  = 25'h0000000;
+      \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$373  = rq2_part0_1_r;
+    \$373  = rq2_part0_0;
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$374  = rq2_x[20:17];
+    \$374  = rq2_part0_0_r;
     if (rst) begin
-      \$374  = 4'h0;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$375  = rq2_mult_1[16:0];
+    \$375  = rq2_x[16:0];
     if (rst) begin
       \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$376  = \$100 ;
+    \$376  = rq2_mult_1[24:17];
     if (rst) begin
-      \$376  = 21'h000000;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$377  = rq2_part1_0;
+    \$377  = \$99 ;
     if (rst) begin
-      \$377  = 21'h000000;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$378  = rq2_part1_0_r;
+    \$378  = rq2_part0_1;
     if (rst) begin
-      \$378  = 21'h000000;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$379  = rq2_x[20:17];
+    \$379  = rq2_part0_1_r;
     if (rst) begin
-      \$379  = 4'h0;
+      \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$380  = rq2_mult_1[24:17];
+    \$380  = rq2_x[20:17];
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$381  = \$101 ;
+    \$381  = rq2_mult_1[16:0];
     if (rst) begin
-      \$381  = 12'h000;
+      \$381  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$382  = rq2_part1_1;
+    \$382  = \$100 ;
     if (rst) begin
-      \$382  = 12'h000;
+      \$382  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$383  = rq2_part1_1_r;
+    \$383  = rq2_part1_0;
     if (rst) begin
-      \$383  = 12'h000;
+      \$383  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$384  = \$109 [45:0];
+    \$384  = rq2_part1_0_r;
     if (rst) begin
-      \$384  = 46'h000000000000;
+      \$384  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$385  = \$110 ;
+    \$385  = rq2_x[20:17];
     if (rst) begin
-      \$385  = 46'h000000000000;
+      \$385  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$386  = \$111 ;
+    \$386  = rq2_mult_1[24:17];
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$387  = \$114 ;
+    \$387  = \$101 ;
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$388  = \$118 [7:0];
+    \$388  = rq2_part1_1;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$389  = \$123 ;
+    \$389  = rq2_part1_1_r;
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$390  = \$128 ;
+    \$390  = \$109 [45:0];
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$391  = \$129 ;
+    \$391  = \$110 ;
     if (rst) begin
-      \$391  = 25'h0000000;
+      \$391  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$392  = rq3_mult_1;
+    \$392  = \$111 ;
     if (rst) begin
-      \$392  = 25'h0000000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$393  = rq3_mult_2;
+    \$393  = \$114 ;
     if (rst) begin
-      \$393  = 25'h0000000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$394  = rq3_mult_3;
+    \$394  = \$118 [7:0];
     if (rst) begin
-      \$394  = 25'h0000000;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$395  = rq3_mult_4;
+    \$395  = \$123 ;
     if (rst) begin
-      \$395  = 25'h0000000;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$396  = rq3_mult_5;
+    \$396  = \$128 ;
     if (rst) begin
-      \$396  = 25'h0000000;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$397  = rq3_mult_6;
+    \$397  = \$129 ;
     if (rst) begin
       \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$398  = rq3_mult_7;
+    \$398  = rq3_mult_1;
     if (rst) begin
       \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$399  = \$130 ;
+    \$399  = rq3_mult_2;
     if (rst) begin
-      \$399  = 6'h00;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$400  = rq3_shift_1;
+    \$400  = rq3_mult_3;
     if (rst) begin
-      \$400  = 6'h00;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$401  = rq3_shift_2;
+    \$401  = rq3_mult_4;
     if (rst) begin
-      \$401  = 6'h00;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$402  = rq3_shift_3;
+    \$402  = rq3_mult_5;
     if (rst) begin
-      \$402  = 6'h00;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$403  = rq3_shift_4;
+    \$403  = rq3_mult_6;
     if (rst) begin
-      \$403  = 6'h00;
+      \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$404  = rq3_shift_5;
+    \$404  = rq3_mult_7;
     if (rst) begin
-      \$404  = 6'h00;
+      \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$405  = rq3_shift_6;
+    \$405  = \$130 ;
     if (rst) begin
       \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$406  = rq3_shift_7;
+    \$406  = rq3_shift_1;
     if (rst) begin
       \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$407  = \$131 ;
+    \$407  = rq3_shift_2;
     if (rst) begin
-      \$407  = 32'd0;
+      \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$408  = rq3_half_1;
+    \$408  = rq3_shift_3;
     if (rst) begin
-      \$408  = 32'd0;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$409  = rq3_half_2;
+    \$409  = rq3_shift_4;
     if (rst) begin
-      \$409  = 32'd0;
+      \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$410  = rq3_half_3;
+    \$410  = rq3_shift_5;
     if (rst) begin
-      \$410  = 32'd0;
+      \$410  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$411  = rq3_half_4;
+    \$411  = rq3_shift_6;
     if (rst) begin
-      \$411  = 32'd0;
+      \$411  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$412  = rq3_half_5;
+    \$412  = rq3_shift_7;
     if (rst) begin
-      \$412  = 32'd0;
+      \$412  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$413  = rq3_half_6;
+    \$413  = \$131 ;
     if (rst) begin
       \$413  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$414  = rq3_half_7;
+    \$414  = rq3_half_1;
     if (rst) begin
       \$414  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$415  = \$132 ;
+    \$415  = rq3_half_2;
     if (rst) begin
       \$415  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$416  = rq3_mask_1;
+    \$416  = rq3_half_3;
     if (rst) begin
       \$416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$417  = rq3_mask_2;
+    \$417  = rq3_half_4;
     if (rst) begin
       \$417  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$418  = rq3_mask_3;
+    \$418  = rq3_half_5;
     if (rst) begin
       \$418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$419  = rq3_mask_4;
+    \$419  = rq3_half_6;
     if (rst) begin
       \$419  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$420  = rq3_mask_5;
+    \$420  = rq3_half_7;
     if (rst) begin
       \$420  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$421  = rq3_mask_6;
+    \$421  = \$132 ;
     if (rst) begin
       \$421  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$422  = rq3_mask_7;
+    \$422  = rq3_mask_1;
     if (rst) begin
       \$422  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$423  = i__payload[83:63];
+    \$423  = rq3_mask_2;
     if (rst) begin
-      \$423  = 21'h000000;
+      \$423  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$424  = rq3_x[16:0];
+    \$424  = rq3_mask_3;
     if (rst) begin
-      \$424  = 17'h00000;
+      \$424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$425  = rq3_mult_1[16:0];
+    \$425  = rq3_mask_4;
     if (rst) begin
-      \$425  = 17'h00000;
+      \$425  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$426  = \$133 ;
+    \$426  = rq3_mask_5;
     if (rst) begin
-      \$426  = 34'h000000000;
+      \$426  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$427  = rq3_part0_0;
+    \$427  = rq3_mask_6;
     if (rst) begin
-      \$427  = 34'h000000000;
+      \$427  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$428  = rq3_part0_0_r;
+    \$428  = rq3_mask_7;
     if (rst) begin
-      \$428  = 34'h000000000;
+      \$428  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$429  = rq3_x[16:0];
+    \$429  = i__payload[83:63];
     if (rst) begin
-      \$429  = 17'h00000;
+      \$429  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$430  = rq3_mult_1[24:17];
+    \$430  = rq3_x[16:0];
     if (rst) begin
-      \$430  = 8'h00;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$431  = \$134 ;
+    \$431  = rq3_mult_1[16:0];
     if (rst) begin
-      \$431  = 25'h0000000;
+      \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$432  = rq3_part0_1;
+    \$432  = \$133 ;
     if (rst) begin
-      \$432  = 25'h0000000;
+      \$432  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$433  = rq3_part0_1_r;
+    \$433  = rq3_part0_0;
     if (rst) begin
-      \$433  = 25'h0000000;
+      \$433  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$434  = rq3_x[20:17];
+    \$434  = rq3_part0_0_r;
     if (rst) begin
-      \$434  = 4'h0;
+      \$434  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$435  = rq3_mult_1[16:0];
+    \$435  = rq3_x[16:0];
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$436  = \$135 ;
+    \$436  = rq3_mult_1[24:17];
     if (rst) begin
-      \$436  = 21'h000000;
+      \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$437  = rq3_part1_0;
+    \$437  = \$134 ;
     if (rst) begin
-      \$437  = 21'h000000;
+      \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$438  = rq3_part1_0_r;
+    \$438  = rq3_part0_1;
     if (rst) begin
-      \$438  = 21'h000000;
+      \$438  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$439  = rq3_x[20:17];
+    \$439  = rq3_part0_1_r;
     if (rst) begin
-      \$439  = 4'h0;
+      \$439  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$440  = rq3_mult_1[24:17];
+    \$440  = rq3_x[20:17];
     if (rst) begin
-      \$440  = 8'h00;
+      \$440  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$441  = \$136 ;
+    \$441  = rq3_mult_1[16:0];
     if (rst) begin
-      \$441  = 12'h000;
+      \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$442  = rq3_part1_1;
+    \$442  = \$135 ;
     if (rst) begin
-      \$442  = 12'h000;
+      \$442  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$443  = rq3_part1_1_r;
+    \$443  = rq3_part1_0;
     if (rst) begin
-      \$443  = 12'h000;
+      \$443  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$444  = \$144 [45:0];
+    \$444  = rq3_part1_0_r;
     if (rst) begin
-      \$444  = 46'h000000000000;
+      \$444  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$445  = \$145 ;
+    \$445  = rq3_x[20:17];
     if (rst) begin
-      \$445  = 46'h000000000000;
+      \$445  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$446  = \$146 ;
+    \$446  = rq3_mult_1[24:17];
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$447  = \$149 ;
+    \$447  = \$136 ;
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$448  = \$153 [7:0];
+    \$448  = rq3_part1_1;
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$449  = \$158 ;
+    \$449  = rq3_part1_1_r;
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$450  = \$163 ;
+    \$450  = \$144 [45:0];
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$451  = \$12 [3:0];
+    \$451  = \$145 ;
     if (rst) begin
-      \$451  = 4'h0;
+      \$451  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$452  = \$164 ;
+    \$452  = \$146 ;
     if (rst) begin
-      \$452  = 1'h1;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$453  = \$signature__addr ;
-    if (\$171 ) begin
-      \$453  = \$174 [3:0];
-    end
+    \$453  = \$149 ;
     if (rst) begin
-      \$453  = 4'h0;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$454  = rport__addr;
-    if (\$178 ) begin
-      \$454  = \$181 [3:0];
-    end
+    \$454  = \$153 [7:0];
     if (rst) begin
-      \$454  = 4'h0;
+      \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$455  = \$194 [3:0];
+    \$455  = \$158 ;
     if (rst) begin
-      \$455  = 4'h0;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$456  = o__valid;
-    if (\$196 ) begin
-      \$456  = \$198 ;
-    end
+    \$456  = \$163 ;
     if (rst) begin
       \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$457  = o__payload;
-    if (\$196 ) begin
-      \$457  = \$200 ;
+    \$457  = \$12 [3:0];
+    if (rst) begin
+      \$457  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$458  = \$170 ;
+    if (rst) begin
+      \$458  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$459  = \$signature__addr ;
+    if (\$177 ) begin
+      \$459  = \$180 [3:0];
     end
     if (rst) begin
-      \$457  = 32'd0;
+      \$459  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$460  = rport__addr;
+    if (\$184 ) begin
+      \$460  = \$187 [3:0];
+    end
+    if (rst) begin
+      \$460  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$461  = \$200 [3:0];
+    if (rst) begin
+      \$461  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$462  = o__valid;
+    if (\$202 ) begin
+      \$462  = \$204 ;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$463  = o__payload;
+    if (\$202 ) begin
+      \$463  = \$206 ;
+    end
+    if (rst) begin
+      \$463  = 32'd0;
     end
   end
   always @* begin
@@ -15130,1174 +15244,1132 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$201  = group;
+    \$207  = group;
     if (\$19 ) begin
-      \$201  = \$22 [2:0];
+      \$207  = \$22 [2:0];
     end
     if (rst) begin
-      \$201  = 3'h0;
+      \$207  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$202  = \$23 ;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$203  = rq_valid_1;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$204  = rq_valid_2;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$205  = rq_valid_3;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$206  = rq_valid_4;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$207  = rq_valid_5;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$208  = rq_valid_6;
+    \$208  = \$23 ;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$209  = rq_valid_7;
+    \$209  = rq_valid_1;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$210  = rq_valid_8;
+    \$210  = rq_valid_2;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$211  = \$24 ;
+    \$211  = rq_valid_3;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$212  = rq0_mult_1;
+    \$212  = rq_valid_4;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$213  = rq0_mult_2;
+    \$213  = rq_valid_5;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$214  = rq0_mult_3;
+    \$214  = rq_valid_6;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$215  = rq0_mult_4;
+    \$215  = rq_valid_7;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$216  = rq0_mult_5;
+    \$216  = rq_valid_8;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$217  = rq0_mult_6;
+    \$217  = \$24 ;
     if (rst) begin
       \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$218  = rq0_mult_7;
+    \$218  = rq0_mult_1;
     if (rst) begin
       \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$219  = \$25 ;
+    \$219  = rq0_mult_2;
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$220  = rq0_shift_1;
+    \$220  = rq0_mult_3;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$221  = rq0_shift_2;
+    \$221  = rq0_mult_4;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$222  = rq0_shift_3;
+    \$222  = rq0_mult_5;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$223  = rq0_shift_4;
+    \$223  = rq0_mult_6;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$224  = rq0_shift_5;
+    \$224  = rq0_mult_7;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$225  = rq0_shift_6;
+    \$225  = \$25 ;
     if (rst) begin
       \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$226  = rq0_shift_7;
+    \$226  = rq0_shift_1;
     if (rst) begin
       \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$227  = \$26 ;
+    \$227  = rq0_shift_2;
     if (rst) begin
-      \$227  = 33'h000000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$228  = rq0_half_1;
+    \$228  = rq0_shift_3;
     if (rst) begin
-      \$228  = 33'h000000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$229  = rq0_half_2;
+    \$229  = rq0_shift_4;
     if (rst) begin
-      \$229  = 33'h000000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$230  = rq0_half_3;
+    \$230  = rq0_shift_5;
     if (rst) begin
-      \$230  = 33'h000000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$231  = rq0_half_4;
+    \$231  = rq0_shift_6;
     if (rst) begin
-      \$231  = 33'h000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$232  = rq0_half_5;
+    \$232  = rq0_shift_7;
     if (rst) begin
-      \$232  = 33'h000000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$233  = rq0_half_6;
+    \$233  = \$26 ;
     if (rst) begin
       \$233  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$234  = rq0_half_7;
+    \$234  = rq0_half_1;
     if (rst) begin
       \$234  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$235  = \$27 ;
+    \$235  = rq0_half_2;
     if (rst) begin
       \$235  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$236  = rq0_mask_1;
+    \$236  = rq0_half_3;
     if (rst) begin
       \$236  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$237  = rq0_mask_2;
+    \$237  = rq0_half_4;
     if (rst) begin
       \$237  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$238  = rq0_mask_3;
+    \$238  = rq0_half_5;
     if (rst) begin
       \$238  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$239  = rq0_mask_4;
+    \$239  = rq0_half_6;
     if (rst) begin
       \$239  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$240  = rq0_mask_5;
+    \$240  = rq0_half_7;
     if (rst) begin
       \$240  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$241  = rq0_mask_6;
+    \$241  = \$27 ;
     if (rst) begin
       \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$242  = rq0_mask_7;
+    \$242  = rq0_mask_1;
     if (rst) begin
       \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$243  = i__payload[20:0];
+    \$243  = rq0_mask_2;
     if (rst) begin
-      \$243  = 21'h000000;
+      \$243  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$244  = rq0_x[16:0];
+    \$244  = rq0_mask_3;
     if (rst) begin
-      \$244  = 17'h00000;
+      \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$245  = rq0_mult_1[16:0];
+    \$245  = rq0_mask_4;
     if (rst) begin
-      \$245  = 17'h00000;
+      \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$246  = \$28 ;
+    \$246  = rq0_mask_5;
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$246  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$247  = rq0_part0_0;
+    \$247  = rq0_mask_6;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$248  = rq0_part0_0_r;
+    \$248  = rq0_mask_7;
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$249  = rq0_x[16:0];
+    \$249  = i__payload[20:0];
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$250  = rq0_mult_1[24:17];
+    \$250  = rq0_x[16:0];
     if (rst) begin
-      \$250  = 8'h00;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$251  = \$29 ;
+    \$251  = rq0_mult_1[16:0];
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$252  = rq0_part0_1;
+    \$252  = \$28 ;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$253  = rq0_part0_1_r;
+    \$253  = rq0_part0_0;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$254  = rq0_x[20:17];
+    \$254  = rq0_part0_0_r;
     if (rst) begin
-      \$254  = 4'h0;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$255  = rq0_mult_1[16:0];
+    \$255  = rq0_x[16:0];
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$256  = \$30 ;
+    \$256  = rq0_mult_1[24:17];
     if (rst) begin
-      \$256  = 21'h000000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$257  = rq0_part1_0;
+    \$257  = \$29 ;
     if (rst) begin
-      \$257  = 21'h000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$258  = rq0_part1_0_r;
+    \$258  = rq0_part0_1;
     if (rst) begin
-      \$258  = 21'h000000;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$259  = rq0_x[20:17];
+    \$259  = rq0_part0_1_r;
     if (rst) begin
-      \$259  = 4'h0;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$260  = rq0_mult_1[24:17];
+    \$260  = rq0_x[20:17];
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$261  = \$31 ;
+    \$261  = rq0_mult_1[16:0];
     if (rst) begin
-      \$261  = 12'h000;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$262  = rq0_part1_1;
+    \$262  = \$30 ;
     if (rst) begin
-      \$262  = 12'h000;
+      \$262  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$263  = rq0_part1_1_r;
+    \$263  = rq0_part1_0;
     if (rst) begin
-      \$263  = 12'h000;
+      \$263  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$264  = \$39 [45:0];
+    \$264  = rq0_part1_0_r;
     if (rst) begin
-      \$264  = 46'h000000000000;
+      \$264  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$265  = \$40 ;
+    \$265  = rq0_x[20:17];
     if (rst) begin
-      \$265  = 46'h000000000000;
+      \$265  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$266  = \$41 ;
+    \$266  = rq0_mult_1[24:17];
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$267  = \$44 ;
+    \$267  = \$31 ;
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$268  = \$48 [7:0];
+    \$268  = rq0_part1_1;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$269  = \$53 ;
+    \$269  = rq0_part1_1_r;
     if (rst) begin
-      \$269  = 1'h0;
+      \$269  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$270  = \$58 ;
+    \$270  = \$39 [45:0];
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$271  = \$59 ;
+    \$271  = \$40 ;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$272  = rq1_mult_1;
+    \$272  = \$41 ;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$273  = rq1_mult_2;
+    \$273  = \$44 ;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$274  = rq1_mult_3;
+    \$274  = \$48 [7:0];
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$275  = rq1_mult_4;
+    \$275  = \$53 ;
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$276  = rq1_mult_5;
+    \$276  = \$58 ;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$277  = rq1_mult_6;
+    \$277  = \$59 ;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$278  = rq1_mult_7;
+    \$278  = rq1_mult_1;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$279  = \$60 ;
+    \$279  = rq1_mult_2;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$280  = rq1_shift_1;
+    \$280  = rq1_mult_3;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$281  = rq1_shift_2;
+    \$281  = rq1_mult_4;
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$282  = rq1_shift_3;
+    \$282  = rq1_mult_5;
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$283  = rq1_shift_4;
+    \$283  = rq1_mult_6;
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$284  = rq1_shift_5;
+    \$284  = rq1_mult_7;
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$285  = rq1_shift_6;
+    \$285  = \$60 ;
     if (rst) begin
       \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$286  = rq1_shift_7;
+    \$286  = rq1_shift_1;
     if (rst) begin
       \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$287  = \$61 ;
+    \$287  = rq1_shift_2;
     if (rst) begin
-      \$287  = 33'h000000000;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$288  = rq1_half_1;
+    \$288  = rq1_shift_3;
     if (rst) begin
-      \$288  = 33'h000000000;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$289  = rq1_half_2;
+    \$289  = rq1_shift_4;
     if (rst) begin
-      \$289  = 33'h000000000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$290  = rq1_half_3;
+    \$290  = rq1_shift_5;
     if (rst) begin
-      \$290  = 33'h000000000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$291  = rq1_half_4;
+    \$291  = rq1_shift_6;
     if (rst) begin
-      \$291  = 33'h000000000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$292  = rq1_half_5;
+    \$292  = rq1_shift_7;
     if (rst) begin
-      \$292  = 33'h000000000;
+      \$292  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$293  = rq1_half_6;
+    \$293  = \$61 ;
     if (rst) begin
       \$293  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$294  = rq1_half_7;
+    \$294  = rq1_half_1;
     if (rst) begin
       \$294  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$295  = \$62 ;
+    \$295  = rq1_half_2;
     if (rst) begin
       \$295  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$296  = rq1_mask_1;
+    \$296  = rq1_half_3;
     if (rst) begin
       \$296  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$297  = rq1_mask_2;
+    \$297  = rq1_half_4;
     if (rst) begin
       \$297  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$298  = rq1_mask_3;
+    \$298  = rq1_half_5;
     if (rst) begin
       \$298  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$299  = rq1_mask_4;
+    \$299  = rq1_half_6;
     if (rst) begin
       \$299  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$300  = rq1_mask_5;
+    \$300  = rq1_half_7;
     if (rst) begin
       \$300  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$301  = rq1_mask_6;
+    \$301  = \$62 ;
     if (rst) begin
       \$301  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$302  = rq1_mask_7;
+    \$302  = rq1_mask_1;
     if (rst) begin
       \$302  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$303  = i__payload[41:21];
+    \$303  = rq1_mask_2;
     if (rst) begin
-      \$303  = 21'h000000;
+      \$303  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$304  = rq1_x[16:0];
+    \$304  = rq1_mask_3;
     if (rst) begin
-      \$304  = 17'h00000;
+      \$304  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$305  = rq1_mult_1[16:0];
+    \$305  = rq1_mask_4;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$306  = \$63 ;
+    \$306  = rq1_mask_5;
     if (rst) begin
-      \$306  = 34'h000000000;
+      \$306  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$307  = rq1_part0_0;
+    \$307  = rq1_mask_6;
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$307  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$308  = rq1_part0_0_r;
+    \$308  = rq1_mask_7;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$309  = rq1_x[16:0];
+    \$309  = i__payload[41:21];
     if (rst) begin
-      \$309  = 17'h00000;
+      \$309  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$310  = rq1_mult_1[24:17];
+    \$310  = rq1_x[16:0];
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$311  = \$64 ;
+    \$311  = rq1_mult_1[16:0];
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$312  = rq1_part0_1;
+    \$312  = \$63 ;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$313  = rq1_part0_1_r;
+    \$313  = rq1_part0_0;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$314  = rq1_x[20:17];
+    \$314  = rq1_part0_0_r;
     if (rst) begin
-      \$314  = 4'h0;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$315  = rq1_mult_1[16:0];
+    \$315  = rq1_x[16:0];
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$316  = \$65 ;
+    \$316  = rq1_mult_1[24:17];
     if (rst) begin
-      \$316  = 21'h000000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$317  = rq1_part1_0;
+    \$317  = \$64 ;
     if (rst) begin
-      \$317  = 21'h000000;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$318  = rq1_part1_0_r;
+    \$318  = rq1_part0_1;
     if (rst) begin
-      \$318  = 21'h000000;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$319  = rq1_x[20:17];
+    \$319  = rq1_part0_1_r;
     if (rst) begin
-      \$319  = 4'h0;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$320  = rq1_mult_1[24:17];
+    \$320  = rq1_x[20:17];
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$321  = \$66 ;
+    \$321  = rq1_mult_1[16:0];
     if (rst) begin
-      \$321  = 12'h000;
+      \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$322  = rq1_part1_1;
+    \$322  = \$65 ;
     if (rst) begin
-      \$322  = 12'h000;
+      \$322  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$323  = rq1_part1_1_r;
+    \$323  = rq1_part1_0;
     if (rst) begin
-      \$323  = 12'h000;
+      \$323  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$324  = \$74 [45:0];
+    \$324  = rq1_part1_0_r;
     if (rst) begin
-      \$324  = 46'h000000000000;
+      \$324  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$325  = \$75 ;
+    \$325  = rq1_x[20:17];
     if (rst) begin
-      \$325  = 46'h000000000000;
+      \$325  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$326  = \$76 ;
+    \$326  = rq1_mult_1[24:17];
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$327  = \$79 ;
+    \$327  = \$66 ;
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$328  = \$83 [7:0];
+    \$328  = rq1_part1_1;
     if (rst) begin
-      \$328  = 8'h00;
+      \$328  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$329  = \$88 ;
+    \$329  = rq1_part1_1_r;
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$330  = \$93 ;
+    \$330  = \$74 [45:0];
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$331  = \$94 ;
+    \$331  = \$75 ;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$332  = rq2_mult_1;
+    \$332  = \$76 ;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$333  = rq2_mult_2;
+    \$333  = \$79 ;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$334  = rq2_mult_3;
+    \$334  = \$83 [7:0];
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$335  = rq2_mult_4;
+    \$335  = \$88 ;
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$336  = rq2_mult_5;
+    \$336  = \$93 ;
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$337  = rq2_mult_6;
+    \$337  = \$94 ;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$338  = rq2_mult_7;
+    \$338  = rq2_mult_1;
     if (rst) begin
       \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$339  = \$95 ;
+    \$339  = rq2_mult_2;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$340  = rq2_shift_1;
+    \$340  = rq2_mult_3;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$341  = rq2_shift_2;
+    \$341  = rq2_mult_4;
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$342  = rq2_shift_3;
+    \$342  = rq2_mult_5;
     if (rst) begin
-      \$342  = 6'h00;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$343  = rq2_shift_4;
+    \$343  = rq2_mult_6;
     if (rst) begin
-      \$343  = 6'h00;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$344  = rq2_shift_5;
+    \$344  = rq2_mult_7;
     if (rst) begin
-      \$344  = 6'h00;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$345  = rq2_shift_6;
+    \$345  = \$95 ;
     if (rst) begin
       \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$346  = rq2_shift_7;
+    \$346  = rq2_shift_1;
     if (rst) begin
       \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$347  = \$96 ;
+    \$347  = rq2_shift_2;
     if (rst) begin
-      \$347  = 33'h000000000;
+      \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$348  = rq2_half_1;
+    \$348  = rq2_shift_3;
     if (rst) begin
-      \$348  = 33'h000000000;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$349  = rq2_half_2;
+    \$349  = rq2_shift_4;
     if (rst) begin
-      \$349  = 33'h000000000;
+      \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$350  = rq2_half_3;
+    \$350  = rq2_shift_5;
     if (rst) begin
-      \$350  = 33'h000000000;
+      \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$351  = rq2_half_4;
+    \$351  = rq2_shift_6;
     if (rst) begin
-      \$351  = 33'h000000000;
+      \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$352  = rq2_half_5;
+    \$352  = rq2_shift_7;
     if (rst) begin
-      \$352  = 33'h000000000;
+      \$352  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$353  = rq2_half_6;
+    \$353  = \$96 ;
     if (rst) begin
       \$353  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$354  = rq2_half_7;
+    \$354  = rq2_half_1;
     if (rst) begin
       \$354  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$355  = \$97 ;
+    \$355  = rq2_half_2;
     if (rst) begin
       \$355  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$356  = rq2_mask_1;
+    \$356  = rq2_half_3;
     if (rst) begin
       \$356  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$357  = rq2_mask_2;
+    \$357  = rq2_half_4;
     if (rst) begin
       \$357  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$358  = rq2_mask_3;
+    \$358  = rq2_half_5;
     if (rst) begin
       \$358  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$359  = rq2_mask_4;
+    \$359  = rq2_half_6;
     if (rst) begin
       \$359  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$360  = rq2_mask_5;
+    \$360  = rq2_half_7;
     if (rst) begin
       \$360  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$361  = rq2_mask_6;
+    \$361  = \$97 ;
     if (rst) begin
       \$361  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$362  = rq2_mask_7;
+    \$362  = rq2_mask_1;
     if (rst) begin
       \$362  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$363  = i__payload[62:42];
+    \$363  = rq2_mask_2;
     if (rst) begin
-      \$363  = 21'h000000;
+      \$363  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$364  = rq2_x[16:0];
+    \$364  = rq2_mask_3;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$365  = rq2_mult_1[16:0];
+    \$365  = rq2_mask_4;
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$366  = \$98 ;
+    \$366  = rq2_mask_5;
     if (rst) begin
-      \$366  = 34'h000000000;
+      \$366  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$367  = rq2_part0_0;
+    \$367  = rq2_mask_6;
     if (rst) begin
-      \$367  = 34'h000000000;
+      \$367  = 33'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -16344,12 +16416,12 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [22:0] \$100 ;
-  wire [22:0] \$101 ;
-  wire [23:0] \$102 ;
-  reg [22:0] \$103 ;
-  wire [22:0] \$104 ;
-  wire [23:0] \$105 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
   reg [22:0] \$106 ;
   wire [22:0] \$107 ;
   wire [23:0] \$108 ;
@@ -16357,44 +16429,44 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [8:0] \$11 ;
   wire [22:0] \$110 ;
   wire [23:0] \$111 ;
-  wire \$112 ;
-  wire [4:0] \$113 ;
-  wire \$114 ;
-  wire [5:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  reg [22:0] \$112 ;
+  wire [22:0] \$113 ;
+  wire [23:0] \$114 ;
+  reg [22:0] \$115 ;
+  wire [22:0] \$116 ;
+  wire [23:0] \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [4:0] \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [5:0] \$121 ;
   wire \$122 ;
-  reg [3:0] \$123 ;
-  reg [3:0] \$124 ;
-  reg [2:0] \$125 ;
-  reg [2:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  reg [3:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [6:0] \$133 ;
-  reg [31:0] \$134 ;
+  reg [3:0] \$130 ;
+  reg [2:0] \$131 ;
+  reg [2:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
   reg \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [3:0] \$139 ;
+  reg [6:0] \$139 ;
   wire [8:0] \$14 ;
   reg [31:0] \$140 ;
-  reg [6:0] \$141 ;
-  reg [63:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [7:0] \$145 ;
-  reg [7:0] \$146 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [3:0] \$145 ;
+  reg [31:0] \$146 ;
   reg [6:0] \$147 ;
   reg [63:0] \$148 ;
   reg [7:0] \$149 ;
@@ -16402,11 +16474,11 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
+  reg [6:0] \$153 ;
+  reg [63:0] \$154 ;
+  reg [7:0] \$155 ;
   reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
+  reg [7:0] \$157 ;
   reg [7:0] \$158 ;
   reg [8:0] \$159 ;
   wire [8:0] \$16 ;
@@ -16437,13 +16509,13 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] \$182 ;
   reg [8:0] \$183 ;
   reg [7:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [16:0] \$188 ;
-  reg [16:0] \$189 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [8:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [16:0] \$190 ;
+  reg [7:0] \$190 ;
   reg [16:0] \$191 ;
   reg [16:0] \$192 ;
   reg [16:0] \$193 ;
@@ -16473,54 +16545,60 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] \$214 ;
   reg [16:0] \$215 ;
   reg [16:0] \$216 ;
-  reg [22:0] \$217 ;
-  reg [22:0] \$218 ;
-  reg [22:0] \$219 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [22:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg [3:0] \$224 ;
-  reg \$225 ;
-  reg \$226 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [22:0] \$223 ;
+  reg [22:0] \$224 ;
+  reg [22:0] \$225 ;
+  reg [22:0] \$226 ;
   reg \$227 ;
-  reg [3:0] \$228 ;
+  reg \$228 ;
   reg \$229 ;
   wire [8:0] \$23 ;
-  reg \$230 ;
+  reg [3:0] \$230 ;
   reg \$231 ;
-  reg [3:0] \$232 ;
+  reg \$232 ;
   reg \$233 ;
-  reg \$234 ;
+  reg [3:0] \$234 ;
   reg \$235 ;
-  reg [3:0] \$236 ;
+  reg \$236 ;
   reg \$237 ;
-  reg \$238 ;
+  reg [3:0] \$238 ;
   reg \$239 ;
   wire [8:0] \$24 ;
-  reg [3:0] \$240 ;
+  reg \$240 ;
   reg \$241 ;
-  reg \$242 ;
+  reg [3:0] \$242 ;
   reg \$243 ;
-  reg [3:0] \$244 ;
+  reg \$244 ;
   reg \$245 ;
-  reg \$246 ;
+  reg [3:0] \$246 ;
   reg \$247 ;
-  reg [3:0] \$248 ;
-  reg [22:0] \$249 ;
+  reg \$248 ;
+  reg \$249 ;
   wire [8:0] \$25 ;
-  reg [22:0] \$250 ;
-  reg [22:0] \$251 ;
-  reg [22:0] \$252 ;
-  reg [3:0] \$253 ;
-  reg \$254 ;
-  reg [2:0] \$255 ;
-  reg [2:0] \$256 ;
-  reg [3:0] \$257 ;
-  reg \$258 ;
-  reg [91:0] \$259 ;
+  reg [3:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [3:0] \$254 ;
+  reg [22:0] \$255 ;
+  reg [22:0] \$256 ;
+  reg [22:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [3:0] \$259 ;
   wire [16:0] \$26 ;
+  reg \$260 ;
+  reg [2:0] \$261 ;
+  reg [2:0] \$262 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [91:0] \$265 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
@@ -16562,45 +16640,45 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [3:0] \$64 ;
-  wire [3:0] \$65 ;
+  wire \$64 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire \$70 ;
+  wire [3:0] \$70 ;
   wire [3:0] \$71 ;
-  wire [3:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire [3:0] \$77 ;
+  wire [3:0] \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [5:0] \$86 ;
-  wire \$87 ;
+  wire \$86 ;
+  wire [4:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [31:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire [91:0] \$93 ;
+  wire [5:0] \$92 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [91:0] \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -17179,349 +17257,355 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$51  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$52  = $signed(prod3_2_r) + $signed(prod3_3_r);
   assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$54  = \$115 [3:0] < 4'h9;
-  assign \$55  = v7 & last7;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = ~ \$58 ;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$55  & \$61 ;
-  assign \$63  = q_wptr == 3'h7;
-  assign \$64  = q_wptr + 1'h1;
-  assign \$65  = \$63  ? 4'h0 : \$64 ;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = q_rptr == 3'h7;
-  assign \$71  = q_rptr + 1'h1;
-  assign \$72  = \$70  ? 4'h0 : \$71 ;
-  assign \$73  = v7 & last7;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$75  & \$77 ;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$73  & \$79 ;
-  assign \$81  = q_stored + \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = | q_stored;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = \$81  - \$85 ;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = | q_stored;
-  assign \$90  = v7 & last7;
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = | q_stored;
-  assign \$93  = \$92  ? \rport__data$151  : q_in;
-  assign \$94  = ~ last_t;
-  assign \$95  = q_room | \$94 ;
-  assign i__ready = \$95  & reads_input_t;
-  assign \$96  = ~ last_t;
-  assign \$97  = q_room | \$96 ;
-  assign \$98  = ~ reads_input_t;
-  assign \$99  = i__valid | \$98 ;
-  assign issue = \$97  & \$99 ;
+  assign \$54  = issue & last_t;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'h8;
+  assign \$57  = \$55  ? q_room : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | q_room;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = v7 & last7;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$61  & \$67 ;
+  assign \$69  = q_wptr == 3'h7;
+  assign \$70  = q_wptr + 1'h1;
+  assign \$71  = \$69  ? 4'h0 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = q_rptr == 3'h7;
+  assign \$77  = q_rptr + 1'h1;
+  assign \$78  = \$76  ? 4'h0 : \$77 ;
+  assign \$79  = v7 & last7;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$81  & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$79  & \$85 ;
+  assign \$87  = q_stored + \$86 ;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = | q_stored;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$87  - \$91 ;
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
+  assign \$95  = | q_stored;
+  assign \$96  = v7 & last7;
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = | q_stored;
+  assign \$99  = \$98  ? \rport__data$151  : q_in;
+  assign \$100  = ~ last_t;
+  assign \$101  = q_room | \$100 ;
+  assign i__ready = \$101  & reads_input_t;
+  assign \$102  = ~ last_t;
+  assign \$103  = q_room | \$102 ;
+  assign \$104  = ~ reads_input_t;
+  assign \$105  = i__valid | \$104 ;
+  assign issue = \$103  & \$105 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$101  = first7_0 ? \$100  : acc0;
-  assign \$102  = $signed(\$101 ) + $signed(sum0_s0_0);
-  assign \$104  = first7_0 ? \$103  : acc1;
-  assign \$105  = $signed(\$104 ) + $signed(sum1_s0_0);
-  assign \$107  = first7_0 ? \$106  : acc2;
-  assign \$108  = $signed(\$107 ) + $signed(sum2_s0_0);
-  assign \$110  = first7_0 ? \$109  : acc3;
-  assign \$111  = $signed(\$110 ) + $signed(sum3_s0_0);
-  assign \$112  = issue & last_t;
-  assign \$113  = q_owed + \$112 ;
-  assign \$114  = o__valid & o__ready;
-  assign \$115  = \$113  - \$114 ;
-  assign \$116  = v7 & last7;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = | q_stored;
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$118  & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$signature__en$160  = \$116  & \$122 ;
+  assign \$107  = first7_0 ? \$106  : acc0;
+  assign \$108  = $signed(\$107 ) + $signed(sum0_s0_0);
+  assign \$110  = first7_0 ? \$109  : acc1;
+  assign \$111  = $signed(\$110 ) + $signed(sum1_s0_0);
+  assign \$113  = first7_0 ? \$112  : acc2;
+  assign \$114  = $signed(\$113 ) + $signed(sum2_s0_0);
+  assign \$116  = first7_0 ? \$115  : acc3;
+  assign \$117  = $signed(\$116 ) + $signed(sum3_s0_0);
+  assign \$118  = issue & last_t;
+  assign \$119  = q_owed + \$118 ;
+  assign \$120  = o__valid & o__ready;
+  assign \$121  = \$119  - \$120 ;
+  assign \$122  = v7 & last7;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = | q_stored;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$124  & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$signature__en$160  = \$122  & \$128 ;
   always @(posedge clk)
-    nf_t <= \$123 ;
+    nf_t <= \$129 ;
   always @(posedge clk)
-    nf_t_ahead <= \$124 ;
+    nf_t_ahead <= \$130 ;
   always @(posedge clk)
-    sf_t <= \$125 ;
+    sf_t <= \$131 ;
   always @(posedge clk)
-    sf_t_ahead <= \$126 ;
+    sf_t_ahead <= \$132 ;
   always @(posedge clk)
-    reads_input_t <= \$127 ;
+    reads_input_t <= \$133 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$128 ;
+    reads_input_t_ahead <= \$134 ;
   always @(posedge clk)
-    first_t <= \$129 ;
+    first_t <= \$135 ;
   always @(posedge clk)
-    first_t_ahead <= \$130 ;
+    first_t_ahead <= \$136 ;
   always @(posedge clk)
-    last_t <= \$131 ;
+    last_t <= \$137 ;
   always @(posedge clk)
-    last_t_ahead <= \$132 ;
+    last_t_ahead <= \$138 ;
   always @(posedge clk)
-    t <= \$133 ;
+    t <= \$139 ;
   always @(posedge clk)
-    x_reg <= \$134 ;
+    x_reg <= \$140 ;
   always @(posedge clk)
-    from_input <= \$135 ;
+    from_input <= \$141 ;
   always @(posedge clk)
-    v1 <= \$136 ;
+    v1 <= \$142 ;
   always @(posedge clk)
-    first1 <= \$137 ;
+    first1 <= \$143 ;
   always @(posedge clk)
-    last1 <= \$138 ;
+    last1 <= \$144 ;
   always @(posedge clk)
-    nf1 <= \$139 ;
+    nf1 <= \$145 ;
   always @(posedge clk)
-    x_mid <= \$140 ;
+    x_mid <= \$146 ;
   always @(posedge clk)
-    rom0_addr <= \$141 ;
+    rom0_addr <= \$147 ;
   always @(posedge clk)
-    rom0_read <= \$142 ;
+    rom0_read <= \$148 ;
   always @(posedge clk)
-    x0_0 <= \$143 ;
+    x0_0 <= \$149 ;
   always @(posedge clk)
-    x0_1 <= \$144 ;
+    x0_1 <= \$150 ;
   always @(posedge clk)
-    x0_2 <= \$145 ;
+    x0_2 <= \$151 ;
   always @(posedge clk)
-    x0_3 <= \$146 ;
+    x0_3 <= \$152 ;
   always @(posedge clk)
-    rom1_addr <= \$147 ;
+    rom1_addr <= \$153 ;
   always @(posedge clk)
-    rom1_read <= \$148 ;
+    rom1_read <= \$154 ;
   always @(posedge clk)
-    x1_0 <= \$149 ;
+    x1_0 <= \$155 ;
   always @(posedge clk)
-    x1_1 <= \$150 ;
+    x1_1 <= \$156 ;
   always @(posedge clk)
-    x1_2 <= \$151 ;
+    x1_2 <= \$157 ;
   always @(posedge clk)
-    x1_3 <= \$152 ;
+    x1_3 <= \$158 ;
   always @(posedge clk)
-    xoff0_0 <= \$153 ;
+    xoff0_0 <= \$159 ;
   always @(posedge clk)
-    w0_0 <= \$154 ;
+    w0_0 <= \$160 ;
   always @(posedge clk)
-    xoff0_1 <= \$155 ;
+    xoff0_1 <= \$161 ;
   always @(posedge clk)
-    w0_1 <= \$156 ;
+    w0_1 <= \$162 ;
   always @(posedge clk)
-    xoff0_2 <= \$157 ;
+    xoff0_2 <= \$163 ;
   always @(posedge clk)
-    w0_2 <= \$158 ;
+    w0_2 <= \$164 ;
   always @(posedge clk)
-    xoff0_3 <= \$159 ;
+    xoff0_3 <= \$165 ;
   always @(posedge clk)
-    w0_3 <= \$160 ;
+    w0_3 <= \$166 ;
   always @(posedge clk)
-    xoff1_0 <= \$161 ;
+    xoff1_0 <= \$167 ;
   always @(posedge clk)
-    w1_0 <= \$162 ;
+    w1_0 <= \$168 ;
   always @(posedge clk)
-    xoff1_1 <= \$163 ;
+    xoff1_1 <= \$169 ;
   always @(posedge clk)
-    w1_1 <= \$164 ;
+    w1_1 <= \$170 ;
   always @(posedge clk)
-    xoff1_2 <= \$165 ;
+    xoff1_2 <= \$171 ;
   always @(posedge clk)
-    w1_2 <= \$166 ;
+    w1_2 <= \$172 ;
   always @(posedge clk)
-    xoff1_3 <= \$167 ;
+    xoff1_3 <= \$173 ;
   always @(posedge clk)
-    w1_3 <= \$168 ;
+    w1_3 <= \$174 ;
   always @(posedge clk)
-    xoff2_0 <= \$169 ;
+    xoff2_0 <= \$175 ;
   always @(posedge clk)
-    w2_0 <= \$170 ;
+    w2_0 <= \$176 ;
   always @(posedge clk)
-    xoff2_1 <= \$171 ;
+    xoff2_1 <= \$177 ;
   always @(posedge clk)
-    w2_1 <= \$172 ;
+    w2_1 <= \$178 ;
   always @(posedge clk)
-    xoff2_2 <= \$173 ;
+    xoff2_2 <= \$179 ;
   always @(posedge clk)
-    w2_2 <= \$174 ;
+    w2_2 <= \$180 ;
   always @(posedge clk)
-    xoff2_3 <= \$175 ;
+    xoff2_3 <= \$181 ;
   always @(posedge clk)
-    w2_3 <= \$176 ;
+    w2_3 <= \$182 ;
   always @(posedge clk)
-    xoff3_0 <= \$177 ;
+    xoff3_0 <= \$183 ;
   always @(posedge clk)
-    w3_0 <= \$178 ;
+    w3_0 <= \$184 ;
   always @(posedge clk)
-    xoff3_1 <= \$179 ;
+    xoff3_1 <= \$185 ;
   always @(posedge clk)
-    w3_1 <= \$180 ;
+    w3_1 <= \$186 ;
   always @(posedge clk)
-    xoff3_2 <= \$181 ;
+    xoff3_2 <= \$187 ;
   always @(posedge clk)
-    w3_2 <= \$182 ;
+    w3_2 <= \$188 ;
   always @(posedge clk)
-    xoff3_3 <= \$183 ;
+    xoff3_3 <= \$189 ;
   always @(posedge clk)
-    w3_3 <= \$184 ;
+    w3_3 <= \$190 ;
   always @(posedge clk)
-    prod0_0 <= \$185 ;
+    prod0_0 <= \$191 ;
   always @(posedge clk)
-    prod0_1 <= \$186 ;
+    prod0_1 <= \$192 ;
   always @(posedge clk)
-    prod0_2 <= \$187 ;
+    prod0_2 <= \$193 ;
   always @(posedge clk)
-    prod0_3 <= \$188 ;
+    prod0_3 <= \$194 ;
   always @(posedge clk)
-    prod1_0 <= \$189 ;
+    prod1_0 <= \$195 ;
   always @(posedge clk)
-    prod1_1 <= \$190 ;
+    prod1_1 <= \$196 ;
   always @(posedge clk)
-    prod1_2 <= \$191 ;
+    prod1_2 <= \$197 ;
   always @(posedge clk)
-    prod1_3 <= \$192 ;
+    prod1_3 <= \$198 ;
   always @(posedge clk)
-    prod2_0 <= \$193 ;
+    prod2_0 <= \$199 ;
   always @(posedge clk)
-    prod2_1 <= \$194 ;
+    prod2_1 <= \$200 ;
   always @(posedge clk)
-    prod2_2 <= \$195 ;
+    prod2_2 <= \$201 ;
   always @(posedge clk)
-    prod2_3 <= \$196 ;
+    prod2_3 <= \$202 ;
   always @(posedge clk)
-    prod3_0 <= \$197 ;
+    prod3_0 <= \$203 ;
   always @(posedge clk)
-    prod3_1 <= \$198 ;
+    prod3_1 <= \$204 ;
   always @(posedge clk)
-    prod3_2 <= \$199 ;
+    prod3_2 <= \$205 ;
   always @(posedge clk)
-    prod3_3 <= \$200 ;
+    prod3_3 <= \$206 ;
   always @(posedge clk)
-    prod0_0_r <= \$201 ;
+    prod0_0_r <= \$207 ;
   always @(posedge clk)
-    prod0_1_r <= \$202 ;
+    prod0_1_r <= \$208 ;
   always @(posedge clk)
-    prod0_2_r <= \$203 ;
+    prod0_2_r <= \$209 ;
   always @(posedge clk)
-    prod0_3_r <= \$204 ;
+    prod0_3_r <= \$210 ;
   always @(posedge clk)
-    prod1_0_r <= \$205 ;
+    prod1_0_r <= \$211 ;
   always @(posedge clk)
-    prod1_1_r <= \$206 ;
+    prod1_1_r <= \$212 ;
   always @(posedge clk)
-    prod1_2_r <= \$207 ;
+    prod1_2_r <= \$213 ;
   always @(posedge clk)
-    prod1_3_r <= \$208 ;
+    prod1_3_r <= \$214 ;
   always @(posedge clk)
-    prod2_0_r <= \$209 ;
+    prod2_0_r <= \$215 ;
   always @(posedge clk)
-    prod2_1_r <= \$210 ;
+    prod2_1_r <= \$216 ;
   always @(posedge clk)
-    prod2_2_r <= \$211 ;
+    prod2_2_r <= \$217 ;
   always @(posedge clk)
-    prod2_3_r <= \$212 ;
+    prod2_3_r <= \$218 ;
   always @(posedge clk)
-    prod3_0_r <= \$213 ;
+    prod3_0_r <= \$219 ;
   always @(posedge clk)
-    prod3_1_r <= \$214 ;
+    prod3_1_r <= \$220 ;
   always @(posedge clk)
-    prod3_2_r <= \$215 ;
+    prod3_2_r <= \$221 ;
   always @(posedge clk)
-    prod3_3_r <= \$216 ;
+    prod3_3_r <= \$222 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$217 ;
+    sum0_s0_0 <= \$223 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$218 ;
+    sum1_s0_0 <= \$224 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$219 ;
+    sum2_s0_0 <= \$225 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$220 ;
+    sum3_s0_0 <= \$226 ;
   always @(posedge clk)
-    v2 <= \$221 ;
+    v2 <= \$227 ;
   always @(posedge clk)
-    first2 <= \$222 ;
+    first2 <= \$228 ;
   always @(posedge clk)
-    last2 <= \$223 ;
+    last2 <= \$229 ;
   always @(posedge clk)
-    nf2 <= \$224 ;
+    nf2 <= \$230 ;
   always @(posedge clk)
-    v3 <= \$225 ;
+    v3 <= \$231 ;
   always @(posedge clk)
-    first3 <= \$226 ;
+    first3 <= \$232 ;
   always @(posedge clk)
-    last3 <= \$227 ;
+    last3 <= \$233 ;
   always @(posedge clk)
-    nf3 <= \$228 ;
+    nf3 <= \$234 ;
   always @(posedge clk)
-    v4 <= \$229 ;
+    v4 <= \$235 ;
   always @(posedge clk)
-    first4 <= \$230 ;
+    first4 <= \$236 ;
   always @(posedge clk)
-    last4 <= \$231 ;
+    last4 <= \$237 ;
   always @(posedge clk)
-    nf4 <= \$232 ;
+    nf4 <= \$238 ;
   always @(posedge clk)
-    v5 <= \$233 ;
+    v5 <= \$239 ;
   always @(posedge clk)
-    first5 <= \$234 ;
+    first5 <= \$240 ;
   always @(posedge clk)
-    last5 <= \$235 ;
+    last5 <= \$241 ;
   always @(posedge clk)
-    nf5 <= \$236 ;
+    nf5 <= \$242 ;
   always @(posedge clk)
-    v6 <= \$237 ;
+    v6 <= \$243 ;
   always @(posedge clk)
-    first6 <= \$238 ;
+    first6 <= \$244 ;
   always @(posedge clk)
-    last6 <= \$239 ;
+    last6 <= \$245 ;
   always @(posedge clk)
-    nf6 <= \$240 ;
+    nf6 <= \$246 ;
   always @(posedge clk)
-    v7 <= \$241 ;
+    v7 <= \$247 ;
   always @(posedge clk)
-    first7 <= \$242 ;
+    first7 <= \$248 ;
   always @(posedge clk)
-    last7 <= \$243 ;
+    last7 <= \$249 ;
   always @(posedge clk)
-    nf7 <= \$244 ;
+    nf7 <= \$250 ;
   always @(posedge clk)
-    v7_0 <= \$245 ;
+    v7_0 <= \$251 ;
   always @(posedge clk)
-    first7_0 <= \$246 ;
+    first7_0 <= \$252 ;
   always @(posedge clk)
-    last7_0 <= \$247 ;
+    last7_0 <= \$253 ;
   always @(posedge clk)
-    nf7_0 <= \$248 ;
+    nf7_0 <= \$254 ;
   always @(posedge clk)
-    acc0 <= \$249 ;
+    acc0 <= \$255 ;
   always @(posedge clk)
-    acc1 <= \$250 ;
+    acc1 <= \$256 ;
   always @(posedge clk)
-    acc2 <= \$251 ;
+    acc2 <= \$257 ;
   always @(posedge clk)
-    acc3 <= \$252 ;
+    acc3 <= \$258 ;
   always @(posedge clk)
-    q_owed <= \$253 ;
+    q_owed <= \$259 ;
   always @(posedge clk)
-    q_room <= \$254 ;
+    q_room <= \$260 ;
   always @(posedge clk)
-    q_wptr <= \$255 ;
+    q_wptr <= \$261 ;
   always @(posedge clk)
-    q_rptr <= \$256 ;
+    q_rptr <= \$262 ;
   always @(posedge clk)
-    q_stored <= \$257 ;
+    q_stored <= \$263 ;
   always @(posedge clk)
-    o__valid <= \$258 ;
+    o__valid <= \$264 ;
   always @(posedge clk)
-    o__payload <= \$259 ;
+    o__payload <= \$265 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
@@ -18837,37 +18921,37 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$100  = 23'h7ffe71;
+          \$106  = 23'h7ffe71;
       4'h1:
-          \$100  = 23'h7ffeb7;
+          \$106  = 23'h7ffeb7;
       4'h2:
-          \$100  = 23'h7fff07;
+          \$106  = 23'h7fff07;
       4'h3:
-          \$100  = 23'h7ffb24;
+          \$106  = 23'h7ffb24;
       4'h4:
-          \$100  = 23'h7ffef1;
+          \$106  = 23'h7ffef1;
       4'h5:
-          \$100  = 23'h7ffafa;
+          \$106  = 23'h7ffafa;
       4'h6:
-          \$100  = 23'h7ffde0;
+          \$106  = 23'h7ffde0;
       4'h7:
-          \$100  = 23'h0000a0;
+          \$106  = 23'h0000a0;
       4'h8:
-          \$100  = 23'h7ffedb;
+          \$106  = 23'h7ffedb;
       4'h9:
-          \$100  = 23'h7ffd05;
+          \$106  = 23'h7ffd05;
       4'ha:
-          \$100  = 23'h7fff6e;
+          \$106  = 23'h7fff6e;
       4'hb:
-          \$100  = 23'h7ffc0a;
+          \$106  = 23'h7ffc0a;
       4'hc:
-          \$100  = 23'h7ffe84;
+          \$106  = 23'h7ffe84;
       4'hd:
-          \$100  = 23'h7ffbda;
+          \$106  = 23'h7ffbda;
       4'he:
-          \$100  = 23'h7ffe28;
+          \$106  = 23'h7ffe28;
       4'hf:
-          \$100  = 23'h7ffe8a;
+          \$106  = 23'h7ffe8a;
     endcase
   end
   always @* begin
@@ -18875,37 +18959,37 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$103  = 23'h7ffd0b;
+          \$109  = 23'h7ffd0b;
       4'h1:
-          \$103  = 23'h7fff3e;
+          \$109  = 23'h7fff3e;
       4'h2:
-          \$103  = 23'h7ffc5e;
+          \$109  = 23'h7ffc5e;
       4'h3:
-          \$103  = 23'h000332;
+          \$109  = 23'h000332;
       4'h4:
-          \$103  = 23'h7ffb54;
+          \$109  = 23'h7ffb54;
       4'h5:
-          \$103  = 23'h0006d4;
+          \$109  = 23'h0006d4;
       4'h6:
-          \$103  = 23'h7fffae;
+          \$109  = 23'h7fffae;
       4'h7:
-          \$103  = 23'h000785;
+          \$109  = 23'h000785;
       4'h8:
-          \$103  = 23'h7ffb0b;
+          \$109  = 23'h7ffb0b;
       4'h9:
-          \$103  = 23'h00035d;
+          \$109  = 23'h00035d;
       4'ha:
-          \$103  = 23'h7ff88d;
+          \$109  = 23'h7ff88d;
       4'hb:
-          \$103  = 23'h0001fc;
+          \$109  = 23'h0001fc;
       4'hc:
-          \$103  = 23'h7ffe4c;
+          \$109  = 23'h7ffe4c;
       4'hd:
-          \$103  = 23'h0000b7;
+          \$109  = 23'h0000b7;
       4'he:
-          \$103  = 23'h7ffd37;
+          \$109  = 23'h7ffd37;
       4'hf:
-          \$103  = 23'h7ff676;
+          \$109  = 23'h7ff676;
     endcase
   end
   always @* begin
@@ -18913,37 +18997,37 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$106  = 23'h7ff881;
+          \$112  = 23'h7ff881;
       4'h1:
-          \$106  = 23'h7fffb1;
+          \$112  = 23'h7fffb1;
       4'h2:
-          \$106  = 23'h00110a;
+          \$112  = 23'h00110a;
       4'h3:
-          \$106  = 23'h7fffc1;
+          \$112  = 23'h7fffc1;
       4'h4:
-          \$106  = 23'h000b9e;
+          \$112  = 23'h000b9e;
       4'h5:
-          \$106  = 23'h7ffd29;
+          \$112  = 23'h7ffd29;
       4'h6:
-          \$106  = 23'h001221;
+          \$112  = 23'h001221;
       4'h7:
-          \$106  = 23'h7ffccf;
+          \$112  = 23'h7ffccf;
       4'h8:
-          \$106  = 23'h000439;
+          \$112  = 23'h000439;
       4'h9:
-          \$106  = 23'h7ff49a;
+          \$112  = 23'h7ff49a;
       4'ha:
-          \$106  = 23'h00023c;
+          \$112  = 23'h00023c;
       4'hb:
-          \$106  = 23'h7ff854;
+          \$112  = 23'h7ff854;
       4'hc:
-          \$106  = 23'h000583;
+          \$112  = 23'h000583;
       4'hd:
-          \$106  = 23'h7ffad7;
+          \$112  = 23'h7ffad7;
       4'he:
-          \$106  = 23'h7ff7d8;
+          \$112  = 23'h7ff7d8;
       4'hf:
-          \$106  = 23'h7ff7a6;
+          \$112  = 23'h7ff7a6;
     endcase
   end
   always @* begin
@@ -18951,238 +19035,196 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$109  = 23'h7ffe34;
+          \$115  = 23'h7ffe34;
       4'h1:
-          \$109  = 23'h7fffc9;
+          \$115  = 23'h7fffc9;
       4'h2:
-          \$109  = 23'h0005ea;
+          \$115  = 23'h0005ea;
       4'h3:
-          \$109  = 23'h7ffe82;
+          \$115  = 23'h7ffe82;
       4'h4:
-          \$109  = 23'h7ffc55;
+          \$115  = 23'h7ffc55;
       4'h5:
-          \$109  = 23'h7fff26;
+          \$115  = 23'h7fff26;
       4'h6:
-          \$109  = 23'h000129;
+          \$115  = 23'h000129;
       4'h7:
-          \$109  = 23'h7ffef0;
+          \$115  = 23'h7ffef0;
       4'h8:
-          \$109  = 23'h7ffe68;
+          \$115  = 23'h7ffe68;
       4'h9:
-          \$109  = 23'h7ffe90;
+          \$115  = 23'h7ffe90;
       4'ha:
-          \$109  = 23'h7ffade;
+          \$115  = 23'h7ffade;
       4'hb:
-          \$109  = 23'h7ffcc7;
+          \$115  = 23'h7ffcc7;
       4'hc:
-          \$109  = 23'h7ffca0;
+          \$115  = 23'h7ffca0;
       4'hd:
-          \$109  = 23'h7fff2d;
+          \$115  = 23'h7fff2d;
       4'he:
-          \$109  = 23'h00000b;
+          \$115  = 23'h00000b;
       4'hf:
-          \$109  = 23'h7ffa73;
+          \$115  = 23'h7ffa73;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$123  = nf_t;
+    \$129  = nf_t;
     if (issue) begin
-      \$123  = nf_t_ahead;
+      \$129  = nf_t_ahead;
     end
     if (rst) begin
-      \$123  = 4'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$124  = nf_t_ahead;
+    \$130  = nf_t_ahead;
     if (issue) begin
-      \$124  = \$1 ;
+      \$130  = \$1 ;
     end
     if (rst) begin
-      \$124  = 4'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$125  = sf_t;
+    \$131  = sf_t;
     if (issue) begin
-      \$125  = sf_t_ahead;
+      \$131  = sf_t_ahead;
     end
     if (rst) begin
-      \$125  = 3'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$126  = sf_t_ahead;
+    \$132  = sf_t_ahead;
     if (issue) begin
-      \$126  = \$2 ;
+      \$132  = \$2 ;
     end
     if (rst) begin
-      \$126  = 3'h1;
+      \$132  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$127  = reads_input_t;
+    \$133  = reads_input_t;
     if (issue) begin
-      \$127  = reads_input_t_ahead;
+      \$133  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$127  = 1'h1;
+      \$133  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$128  = reads_input_t_ahead;
+    \$134  = reads_input_t_ahead;
     if (issue) begin
-      \$128  = \$3 ;
+      \$134  = \$3 ;
     end
     if (rst) begin
-      \$128  = 1'h1;
+      \$134  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$129  = first_t;
+    \$135  = first_t;
     if (issue) begin
-      \$129  = first_t_ahead;
+      \$135  = first_t_ahead;
     end
     if (rst) begin
-      \$129  = 1'h1;
+      \$135  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$130  = first_t_ahead;
+    \$136  = first_t_ahead;
     if (issue) begin
-      \$130  = \$4 ;
+      \$136  = \$4 ;
     end
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$131  = last_t;
-    if (issue) begin
-      \$131  = last_t_ahead;
-    end
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$132  = last_t_ahead;
-    if (issue) begin
-      \$132  = \$5 ;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$133  = t;
-    if (issue) begin
-      \$133  = \$8 [6:0];
-    end
-    if (rst) begin
-      \$133  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$134  = i__payload;
-    if (rst) begin
-      \$134  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$135  = reads_input_t;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$136  = issue;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$137  = first_t;
+    \$137  = last_t;
+    if (issue) begin
+      \$137  = last_t_ahead;
+    end
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$138  = last_t;
+    \$138  = last_t_ahead;
+    if (issue) begin
+      \$138  = \$5 ;
+    end
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$139  = nf_t;
+    \$139  = t;
+    if (issue) begin
+      \$139  = \$8 [6:0];
+    end
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$140  = \$9 ;
+    \$140  = i__payload;
     if (rst) begin
       \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$141  = t;
+    \$141  = reads_input_t;
     if (rst) begin
-      \$141  = 7'h00;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$142  = port__data;
+    \$142  = issue;
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$143  = x_mid[7:0];
+    \$143  = first_t;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$144  = x_mid[15:8];
+    \$144  = last_t;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$145  = x_mid[23:16];
+    \$145  = nf_t;
     if (rst) begin
-      \$145  = 8'h00;
+      \$145  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$146  = x_mid[31:24];
+    \$146  = \$9 ;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 32'd0;
     end
   end
   always @* begin
@@ -19194,7 +19236,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$148  = \port__data$32 ;
+    \$148  = port__data;
     if (rst) begin
       \$148  = 64'h0000000000000000;
     end
@@ -19229,782 +19271,824 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$153  = \$10 ;
+    \$153  = t;
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$154  = rom0_read[7:0];
+    \$154  = \port__data$32 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$155  = \$11 ;
+    \$155  = x_mid[7:0];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$156  = rom0_read[15:8];
+    \$156  = x_mid[15:8];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$157  = \$12 ;
+    \$157  = x_mid[23:16];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$158  = rom0_read[23:16];
+    \$158  = x_mid[31:24];
     if (rst) begin
       \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$159  = \$13 ;
+    \$159  = \$10 ;
     if (rst) begin
       \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$160  = rom0_read[31:24];
+    \$160  = rom0_read[7:0];
     if (rst) begin
       \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$161  = \$14 ;
+    \$161  = \$11 ;
     if (rst) begin
       \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$162  = rom0_read[39:32];
+    \$162  = rom0_read[15:8];
     if (rst) begin
       \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$163  = \$15 ;
+    \$163  = \$12 ;
     if (rst) begin
       \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$164  = rom0_read[47:40];
+    \$164  = rom0_read[23:16];
     if (rst) begin
       \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$165  = \$16 ;
+    \$165  = \$13 ;
     if (rst) begin
       \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = rom0_read[55:48];
+    \$166  = rom0_read[31:24];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = \$17 ;
+    \$167  = \$14 ;
     if (rst) begin
       \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = rom0_read[63:56];
+    \$168  = rom0_read[39:32];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = \$18 ;
+    \$169  = \$15 ;
     if (rst) begin
       \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = rom1_read[7:0];
+    \$170  = rom0_read[47:40];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = \$19 ;
+    \$171  = \$16 ;
     if (rst) begin
       \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = rom1_read[15:8];
+    \$172  = rom0_read[55:48];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = \$20 ;
+    \$173  = \$17 ;
     if (rst) begin
       \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = rom1_read[23:16];
+    \$174  = rom0_read[63:56];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = \$21 ;
+    \$175  = \$18 ;
     if (rst) begin
       \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = rom1_read[31:24];
+    \$176  = rom1_read[7:0];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = \$22 ;
+    \$177  = \$19 ;
     if (rst) begin
       \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = rom1_read[39:32];
+    \$178  = rom1_read[15:8];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = \$23 ;
+    \$179  = \$20 ;
     if (rst) begin
       \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = rom1_read[47:40];
+    \$180  = rom1_read[23:16];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = \$24 ;
+    \$181  = \$21 ;
     if (rst) begin
       \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = rom1_read[55:48];
+    \$182  = rom1_read[31:24];
     if (rst) begin
       \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = \$25 ;
+    \$183  = \$22 ;
     if (rst) begin
       \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = rom1_read[63:56];
+    \$184  = rom1_read[39:32];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$26 ;
+    \$185  = \$23 ;
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = \$27 ;
+    \$186  = rom1_read[47:40];
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$28 ;
+    \$187  = \$24 ;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = \$29 ;
+    \$188  = rom1_read[55:48];
     if (rst) begin
-      \$188  = 17'h00000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$30 ;
+    \$189  = \$25 ;
     if (rst) begin
-      \$189  = 17'h00000;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = \$31 ;
+    \$190  = rom1_read[63:56];
     if (rst) begin
-      \$190  = 17'h00000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$32 ;
+    \$191  = \$26 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$33 ;
+    \$192  = \$27 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$34 ;
+    \$193  = \$28 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$35 ;
+    \$194  = \$29 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$36 ;
+    \$195  = \$30 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = \$37 ;
+    \$196  = \$31 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \$38 ;
+    \$197  = \$32 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = \$39 ;
+    \$198  = \$33 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = \$40 ;
+    \$199  = \$34 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = \$41 ;
+    \$200  = \$35 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = prod0_0;
+    \$201  = \$36 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = prod0_1;
+    \$202  = \$37 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = prod0_2;
+    \$203  = \$38 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = prod0_3;
+    \$204  = \$39 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = prod1_0;
+    \$205  = \$40 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = prod1_1;
+    \$206  = \$41 ;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = prod1_2;
+    \$207  = prod0_0;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = prod1_3;
+    \$208  = prod0_1;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = prod2_0;
+    \$209  = prod0_2;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = prod2_1;
+    \$210  = prod0_3;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = prod2_2;
+    \$211  = prod1_0;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = prod2_3;
+    \$212  = prod1_1;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = prod3_0;
+    \$213  = prod1_2;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = prod3_1;
+    \$214  = prod1_3;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = prod3_2;
+    \$215  = prod2_0;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = prod3_3;
+    \$216  = prod2_1;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$217  = prod2_2;
     if (rst) begin
-      \$217  = 23'h000000;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$218  = prod2_3;
     if (rst) begin
-      \$218  = 23'h000000;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
+    \$219  = prod3_0;
     if (rst) begin
-      \$219  = 23'h000000;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
+    \$220  = prod3_1;
     if (rst) begin
-      \$220  = 23'h000000;
+      \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = v1;
+    \$221  = prod3_2;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = first1;
+    \$222  = prod3_3;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = last1;
+    \$223  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = nf1;
+    \$224  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$224  = 4'h0;
+      \$224  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = v2;
+    \$225  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = first2;
+    \$226  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = last2;
+    \$227  = v1;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = nf2;
+    \$228  = first1;
     if (rst) begin
-      \$228  = 4'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = v3;
+    \$229  = last1;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = first3;
+    \$230  = nf1;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = last3;
+    \$231  = v2;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = nf3;
+    \$232  = first2;
     if (rst) begin
-      \$232  = 4'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = v4;
+    \$233  = last2;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = first4;
+    \$234  = nf2;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = last4;
+    \$235  = v3;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = nf4;
+    \$236  = first3;
     if (rst) begin
-      \$236  = 4'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = v5;
+    \$237  = last3;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = first5;
+    \$238  = nf3;
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = last5;
+    \$239  = v4;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = nf5;
+    \$240  = first4;
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = v6;
+    \$241  = last4;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = first6;
+    \$242  = nf4;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = last6;
+    \$243  = v5;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = nf6;
+    \$244  = first5;
     if (rst) begin
-      \$244  = 4'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = v6;
+    \$245  = last5;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = first6;
+    \$246  = nf5;
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = last6;
+    \$247  = v6;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = nf6;
+    \$248  = first6;
     if (rst) begin
-      \$248  = 4'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = acc0;
+    \$249  = last6;
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$250  = nf6;
+    if (rst) begin
+      \$250  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$251  = v6;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$252  = first6;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$253  = last6;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$254  = nf6;
+    if (rst) begin
+      \$254  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$255  = acc0;
     if (v7_0) begin
-      \$249  = \$102 [22:0];
+      \$255  = \$108 [22:0];
     end
     if (rst) begin
-      \$249  = 23'h000000;
+      \$255  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = acc1;
+    \$256  = acc1;
     if (v7_0) begin
-      \$250  = \$105 [22:0];
+      \$256  = \$111 [22:0];
     end
     if (rst) begin
-      \$250  = 23'h000000;
+      \$256  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = acc2;
+    \$257  = acc2;
     if (v7_0) begin
-      \$251  = \$108 [22:0];
+      \$257  = \$114 [22:0];
     end
     if (rst) begin
-      \$251  = 23'h000000;
+      \$257  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = acc3;
+    \$258  = acc3;
     if (v7_0) begin
-      \$252  = \$111 [22:0];
+      \$258  = \$117 [22:0];
     end
     if (rst) begin
-      \$252  = 23'h000000;
+      \$258  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = \$115 [3:0];
+    \$259  = \$121 [3:0];
     if (rst) begin
-      \$253  = 4'h0;
+      \$259  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = \$54 ;
+    \$260  = \$60 ;
     if (rst) begin
-      \$254  = 1'h1;
+      \$260  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = q_wptr;
-    if (\$62 ) begin
-      \$255  = \$65 [2:0];
+    \$261  = q_wptr;
+    if (\$68 ) begin
+      \$261  = \$71 [2:0];
     end
     if (rst) begin
-      \$255  = 3'h0;
+      \$261  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = q_rptr;
-    if (\$69 ) begin
-      \$256  = \$72 [2:0];
+    \$262  = q_rptr;
+    if (\$75 ) begin
+      \$262  = \$78 [2:0];
     end
     if (rst) begin
-      \$256  = 3'h0;
+      \$262  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = \$86 [3:0];
+    \$263  = \$92 [3:0];
     if (rst) begin
-      \$257  = 4'h0;
+      \$263  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = o__valid;
-    if (\$88 ) begin
-      \$258  = \$91 ;
+    \$264  = o__valid;
+    if (\$94 ) begin
+      \$264  = \$97 ;
     end
     if (rst) begin
-      \$258  = 1'h0;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = o__payload;
-    if (\$88 ) begin
-      \$259  = \$93 ;
+    \$265  = o__payload;
+    if (\$94 ) begin
+      \$265  = \$99 ;
     end
     if (rst) begin
-      \$259  = 92'h00000000000000000000000;
+      \$265  = 92'h00000000000000000000000;
     end
   end
-  assign acc0_next = \$102 [22:0];
-  assign acc1_next = \$105 [22:0];
-  assign acc2_next = \$108 [22:0];
-  assign acc3_next = \$111 [22:0];
-  assign q_owed_next = \$115 [3:0];
+  assign acc0_next = \$108 [22:0];
+  assign acc1_next = \$111 [22:0];
+  assign acc2_next = \$114 [22:0];
+  assign acc3_next = \$117 [22:0];
+  assign q_owed_next = \$121 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -20025,10 +20109,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
-  assign q_in[91:69] = \$111 [22:0];
-  assign q_in[68:46] = \$108 [22:0];
-  assign q_in[45:23] = \$105 [22:0];
-  assign q_in[22:0] = \$102 [22:0];
+  assign q_in[91:69] = \$117 [22:0];
+  assign q_in[68:46] = \$114 [22:0];
+  assign q_in[45:23] = \$111 [22:0];
+  assign q_in[22:0] = \$108 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20120,73 +20204,73 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [4:0] \$177 ;
-  wire [4:0] \$178 ;
+  wire \$177 ;
+  wire \$178 ;
   wire \$179 ;
   wire [4:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
+  wire [4:0] \$183 ;
   wire [4:0] \$184 ;
-  wire [4:0] \$185 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  wire [4:0] \$190 ;
+  wire [4:0] \$191 ;
   wire \$192 ;
-  wire [4:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [5:0] \$198 ;
-  wire \$199 ;
+  wire \$198 ;
+  wire [4:0] \$199 ;
   wire [8:0] \$2 ;
   reg [24:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [31:0] \$204 ;
-  reg [3:0] \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire [5:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   reg [5:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
+  wire [31:0] \$210 ;
+  reg [3:0] \$211 ;
   reg \$212 ;
   reg \$213 ;
   reg \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   reg [34:0] \$22 ;
-  reg [24:0] \$220 ;
+  reg \$220 ;
   reg [24:0] \$221 ;
   reg [24:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
   reg [5:0] \$229 ;
   reg [34:0] \$23 ;
   reg [5:0] \$230 ;
-  reg [34:0] \$231 ;
-  reg [34:0] \$232 ;
-  reg [34:0] \$233 ;
-  reg [34:0] \$234 ;
-  reg [34:0] \$235 ;
-  reg [34:0] \$236 ;
+  reg [5:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
   reg [34:0] \$237 ;
   reg [34:0] \$238 ;
   reg [34:0] \$239 ;
@@ -20198,61 +20282,61 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$244 ;
   reg [34:0] \$245 ;
   reg [34:0] \$246 ;
-  reg [22:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [34:0] \$247 ;
+  reg [34:0] \$248 ;
+  reg [34:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [33:0] \$250 ;
-  reg [33:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [5:0] \$258 ;
+  reg [34:0] \$250 ;
+  reg [34:0] \$251 ;
+  reg [34:0] \$252 ;
+  reg [22:0] \$253 ;
+  reg [16:0] \$254 ;
+  reg [16:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
+  reg [33:0] \$258 ;
   reg [16:0] \$259 ;
   wire [22:0] \$26 ;
-  reg [22:0] \$260 ;
-  reg [22:0] \$261 ;
-  reg [22:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [13:0] \$265 ;
-  reg [13:0] \$266 ;
-  reg [13:0] \$267 ;
-  reg [47:0] \$268 ;
-  reg [47:0] \$269 ;
+  reg [7:0] \$260 ;
+  reg [24:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [22:0] \$266 ;
+  reg [22:0] \$267 ;
+  reg [22:0] \$268 ;
+  reg [5:0] \$269 ;
   wire [13:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg [7:0] \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [7:0] \$270 ;
+  reg [13:0] \$271 ;
+  reg [13:0] \$272 ;
+  reg [13:0] \$273 ;
+  reg [47:0] \$274 ;
+  reg [47:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg [7:0] \$278 ;
+  reg \$279 ;
   wire [34:0] \$28 ;
-  reg [24:0] \$280 ;
+  reg \$280 ;
   reg [24:0] \$281 ;
   reg [24:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [5:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [5:0] \$288 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [24:0] \$288 ;
   reg [5:0] \$289 ;
   wire [35:0] \$29 ;
   reg [5:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [33:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [33:0] \$296 ;
+  reg [5:0] \$291 ;
+  reg [5:0] \$292 ;
+  reg [5:0] \$293 ;
+  reg [5:0] \$294 ;
+  reg [5:0] \$295 ;
+  reg [5:0] \$296 ;
   reg [33:0] \$297 ;
   reg [33:0] \$298 ;
   reg [33:0] \$299 ;
@@ -20265,61 +20349,61 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$304 ;
   reg [33:0] \$305 ;
   reg [33:0] \$306 ;
-  reg [22:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [16:0] \$309 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [33:0] \$309 ;
   wire [56:0] \$31 ;
   reg [33:0] \$310 ;
   reg [33:0] \$311 ;
   reg [33:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [5:0] \$318 ;
+  reg [22:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [33:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [33:0] \$318 ;
   reg [16:0] \$319 ;
   wire [53:0] \$32 ;
-  reg [22:0] \$320 ;
-  reg [22:0] \$321 ;
-  reg [22:0] \$322 ;
-  reg [5:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [13:0] \$325 ;
-  reg [13:0] \$326 ;
-  reg [13:0] \$327 ;
-  reg [47:0] \$328 ;
-  reg [47:0] \$329 ;
+  reg [7:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [24:0] \$322 ;
+  reg [24:0] \$323 ;
+  reg [5:0] \$324 ;
+  reg [16:0] \$325 ;
+  reg [22:0] \$326 ;
+  reg [22:0] \$327 ;
+  reg [22:0] \$328 ;
+  reg [5:0] \$329 ;
   wire [58:0] \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg [7:0] \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [7:0] \$330 ;
+  reg [13:0] \$331 ;
+  reg [13:0] \$332 ;
+  reg [13:0] \$333 ;
+  reg [47:0] \$334 ;
+  reg [47:0] \$335 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg [7:0] \$338 ;
+  reg \$339 ;
   wire [76:0] \$34 ;
-  reg [24:0] \$340 ;
+  reg \$340 ;
   reg [24:0] \$341 ;
   reg [24:0] \$342 ;
-  reg [5:0] \$343 ;
-  reg [5:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [5:0] \$347 ;
-  reg [5:0] \$348 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [24:0] \$347 ;
+  reg [24:0] \$348 ;
   reg [5:0] \$349 ;
   wire [77:0] \$35 ;
   reg [5:0] \$350 ;
-  reg [34:0] \$351 ;
-  reg [34:0] \$352 ;
-  reg [34:0] \$353 ;
-  reg [34:0] \$354 ;
-  reg [34:0] \$355 ;
-  reg [34:0] \$356 ;
+  reg [5:0] \$351 ;
+  reg [5:0] \$352 ;
+  reg [5:0] \$353 ;
+  reg [5:0] \$354 ;
+  reg [5:0] \$355 ;
+  reg [5:0] \$356 ;
   reg [34:0] \$357 ;
   reg [34:0] \$358 ;
   reg [34:0] \$359 ;
@@ -20331,62 +20415,62 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$364 ;
   reg [34:0] \$365 ;
   reg [34:0] \$366 ;
-  reg [22:0] \$367 ;
-  reg [16:0] \$368 ;
-  reg [16:0] \$369 ;
+  reg [34:0] \$367 ;
+  reg [34:0] \$368 ;
+  reg [34:0] \$369 ;
   wire \$37 ;
-  reg [33:0] \$370 ;
-  reg [33:0] \$371 ;
-  reg [33:0] \$372 ;
-  reg [16:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [24:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [5:0] \$378 ;
+  reg [34:0] \$370 ;
+  reg [34:0] \$371 ;
+  reg [34:0] \$372 ;
+  reg [22:0] \$373 ;
+  reg [16:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [33:0] \$376 ;
+  reg [33:0] \$377 ;
+  reg [33:0] \$378 ;
   reg [16:0] \$379 ;
   wire \$38 ;
-  reg [22:0] \$380 ;
-  reg [22:0] \$381 ;
-  reg [22:0] \$382 ;
-  reg [5:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [13:0] \$385 ;
-  reg [13:0] \$386 ;
-  reg [13:0] \$387 ;
-  reg [47:0] \$388 ;
-  reg [47:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg [24:0] \$381 ;
+  reg [24:0] \$382 ;
+  reg [24:0] \$383 ;
+  reg [5:0] \$384 ;
+  reg [16:0] \$385 ;
+  reg [22:0] \$386 ;
+  reg [22:0] \$387 ;
+  reg [22:0] \$388 ;
+  reg [5:0] \$389 ;
   wire \$39 ;
-  reg \$390 ;
-  reg \$391 ;
-  reg [7:0] \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg [24:0] \$395 ;
-  reg [24:0] \$396 ;
-  reg [24:0] \$397 ;
-  reg [24:0] \$398 ;
-  reg [24:0] \$399 ;
+  reg [7:0] \$390 ;
+  reg [13:0] \$391 ;
+  reg [13:0] \$392 ;
+  reg [13:0] \$393 ;
+  reg [47:0] \$394 ;
+  reg [47:0] \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [7:0] \$398 ;
+  reg \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  reg [24:0] \$400 ;
+  reg \$400 ;
   reg [24:0] \$401 ;
   reg [24:0] \$402 ;
-  reg [5:0] \$403 ;
-  reg [5:0] \$404 ;
-  reg [5:0] \$405 ;
-  reg [5:0] \$406 ;
-  reg [5:0] \$407 ;
-  reg [5:0] \$408 ;
+  reg [24:0] \$403 ;
+  reg [24:0] \$404 ;
+  reg [24:0] \$405 ;
+  reg [24:0] \$406 ;
+  reg [24:0] \$407 ;
+  reg [24:0] \$408 ;
   reg [5:0] \$409 ;
   wire [48:0] \$41 ;
   reg [5:0] \$410 ;
-  reg [34:0] \$411 ;
-  reg [34:0] \$412 ;
-  reg [34:0] \$413 ;
-  reg [34:0] \$414 ;
-  reg [34:0] \$415 ;
-  reg [34:0] \$416 ;
+  reg [5:0] \$411 ;
+  reg [5:0] \$412 ;
+  reg [5:0] \$413 ;
+  reg [5:0] \$414 ;
+  reg [5:0] \$415 ;
+  reg [5:0] \$416 ;
   reg [34:0] \$417 ;
   reg [34:0] \$418 ;
   reg [34:0] \$419 ;
@@ -20398,50 +20482,56 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$424 ;
   reg [34:0] \$425 ;
   reg [34:0] \$426 ;
-  reg [22:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [16:0] \$429 ;
+  reg [34:0] \$427 ;
+  reg [34:0] \$428 ;
+  reg [34:0] \$429 ;
   wire \$43 ;
-  reg [33:0] \$430 ;
-  reg [33:0] \$431 ;
-  reg [33:0] \$432 ;
-  reg [16:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [24:0] \$435 ;
-  reg [24:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [5:0] \$438 ;
+  reg [34:0] \$430 ;
+  reg [34:0] \$431 ;
+  reg [34:0] \$432 ;
+  reg [22:0] \$433 ;
+  reg [16:0] \$434 ;
+  reg [16:0] \$435 ;
+  reg [33:0] \$436 ;
+  reg [33:0] \$437 ;
+  reg [33:0] \$438 ;
   reg [16:0] \$439 ;
   wire [49:0] \$44 ;
-  reg [22:0] \$440 ;
-  reg [22:0] \$441 ;
-  reg [22:0] \$442 ;
-  reg [5:0] \$443 ;
-  reg [7:0] \$444 ;
-  reg [13:0] \$445 ;
-  reg [13:0] \$446 ;
-  reg [13:0] \$447 ;
-  reg [47:0] \$448 ;
-  reg [47:0] \$449 ;
+  reg [7:0] \$440 ;
+  reg [24:0] \$441 ;
+  reg [24:0] \$442 ;
+  reg [24:0] \$443 ;
+  reg [5:0] \$444 ;
+  reg [16:0] \$445 ;
+  reg [22:0] \$446 ;
+  reg [22:0] \$447 ;
+  reg [22:0] \$448 ;
+  reg [5:0] \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg [7:0] \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg [7:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [7:0] \$457 ;
+  reg [7:0] \$450 ;
+  reg [13:0] \$451 ;
+  reg [13:0] \$452 ;
+  reg [13:0] \$453 ;
+  reg [47:0] \$454 ;
+  reg [47:0] \$455 ;
+  reg \$456 ;
+  reg \$457 ;
   reg [7:0] \$458 ;
-  reg [3:0] \$459 ;
+  reg \$459 ;
   wire \$46 ;
   reg \$460 ;
-  reg [3:0] \$461 ;
-  reg [3:0] \$462 ;
-  reg [3:0] \$463 ;
-  reg \$464 ;
-  reg [31:0] \$465 ;
+  reg [7:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg [7:0] \$463 ;
+  reg [7:0] \$464 ;
+  reg [3:0] \$465 ;
+  reg \$466 ;
+  reg [3:0] \$467 ;
+  reg [3:0] \$468 ;
+  reg [3:0] \$469 ;
   wire \$47 ;
+  reg \$470 ;
+  reg [31:0] \$471 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
@@ -21090,211 +21180,223 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_mask_5 <= \$363 ;
+    rq2_half_7 <= \$363 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$364 ;
+    rq2_half_8 <= \$364 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$365 ;
+    rq2_mask_1 <= \$365 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$366 ;
+    rq2_mask_2 <= \$366 ;
   always @(posedge clk)
-    rq2_x <= \$367 ;
+    rq2_mask_3 <= \$367 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$368 ;
+    rq2_mask_4 <= \$368 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$369 ;
+    rq2_mask_5 <= \$369 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$370 ;
+    rq2_mask_6 <= \$370 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$371 ;
+    rq2_mask_7 <= \$371 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$372 ;
+    rq2_mask_8 <= \$372 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$373 ;
+    rq2_x <= \$373 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$374 ;
+    rq2_x0_0 <= \$374 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$375 ;
+    rq2_m0_0 <= \$375 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$376 ;
+    rq2_part0_0 <= \$376 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$377 ;
+    rq2_part0_0_r <= \$377 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$378 ;
+    rq2_part0_0_rr <= \$378 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$379 ;
+    rq2_x0_1 <= \$379 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$380 ;
+    rq2_m0_1 <= \$380 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$381 ;
+    rq2_part0_1 <= \$381 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$382 ;
+    rq2_part0_1_r <= \$382 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$383 ;
+    rq2_part0_1_rr <= \$383 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$384 ;
+    rq2_x1_0 <= \$384 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$385 ;
+    rq2_m1_0 <= \$385 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$386 ;
+    rq2_part1_0 <= \$386 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$387 ;
+    rq2_part1_0_r <= \$387 ;
   always @(posedge clk)
-    rq2_prod <= \$388 ;
+    rq2_part1_0_rr <= \$388 ;
   always @(posedge clk)
-    rq2_floor <= \$389 ;
+    rq2_x1_1 <= \$389 ;
   always @(posedge clk)
-    rq2_above <= \$390 ;
+    rq2_m1_1 <= \$390 ;
   always @(posedge clk)
-    rq2_tie <= \$391 ;
+    rq2_part1_1 <= \$391 ;
   always @(posedge clk)
-    rq2_code <= \$392 ;
+    rq2_part1_1_r <= \$392 ;
   always @(posedge clk)
-    rq2_under <= \$393 ;
+    rq2_part1_1_rr <= \$393 ;
   always @(posedge clk)
-    rq2_over <= \$394 ;
+    rq2_prod <= \$394 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$395 ;
+    rq2_floor <= \$395 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$396 ;
+    rq2_above <= \$396 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$397 ;
+    rq2_tie <= \$397 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$398 ;
+    rq2_code <= \$398 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$399 ;
+    rq2_under <= \$399 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$400 ;
+    rq2_over <= \$400 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$401 ;
+    rq3_mult_1 <= \$401 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$402 ;
+    rq3_mult_2 <= \$402 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$403 ;
+    rq3_mult_3 <= \$403 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$404 ;
+    rq3_mult_4 <= \$404 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$405 ;
+    rq3_mult_5 <= \$405 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$406 ;
+    rq3_mult_6 <= \$406 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$407 ;
+    rq3_mult_7 <= \$407 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$408 ;
+    rq3_mult_8 <= \$408 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$409 ;
+    rq3_shift_1 <= \$409 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$410 ;
+    rq3_shift_2 <= \$410 ;
   always @(posedge clk)
-    rq3_half_1 <= \$411 ;
+    rq3_shift_3 <= \$411 ;
   always @(posedge clk)
-    rq3_half_2 <= \$412 ;
+    rq3_shift_4 <= \$412 ;
   always @(posedge clk)
-    rq3_half_3 <= \$413 ;
+    rq3_shift_5 <= \$413 ;
   always @(posedge clk)
-    rq3_half_4 <= \$414 ;
+    rq3_shift_6 <= \$414 ;
   always @(posedge clk)
-    rq3_half_5 <= \$415 ;
+    rq3_shift_7 <= \$415 ;
   always @(posedge clk)
-    rq3_half_6 <= \$416 ;
+    rq3_shift_8 <= \$416 ;
   always @(posedge clk)
-    rq3_half_7 <= \$417 ;
+    rq3_half_1 <= \$417 ;
   always @(posedge clk)
-    rq3_half_8 <= \$418 ;
+    rq3_half_2 <= \$418 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$419 ;
+    rq3_half_3 <= \$419 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$420 ;
+    rq3_half_4 <= \$420 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$421 ;
+    rq3_half_5 <= \$421 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$422 ;
+    rq3_half_6 <= \$422 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$423 ;
+    rq3_half_7 <= \$423 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$424 ;
+    rq3_half_8 <= \$424 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$425 ;
+    rq3_mask_1 <= \$425 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$426 ;
+    rq3_mask_2 <= \$426 ;
   always @(posedge clk)
-    rq3_x <= \$427 ;
+    rq3_mask_3 <= \$427 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$428 ;
+    rq3_mask_4 <= \$428 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$429 ;
+    rq3_mask_5 <= \$429 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$430 ;
+    rq3_mask_6 <= \$430 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$431 ;
+    rq3_mask_7 <= \$431 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$432 ;
+    rq3_mask_8 <= \$432 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$433 ;
+    rq3_x <= \$433 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$434 ;
+    rq3_x0_0 <= \$434 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$435 ;
+    rq3_m0_0 <= \$435 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$436 ;
+    rq3_part0_0 <= \$436 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$437 ;
+    rq3_part0_0_r <= \$437 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$438 ;
+    rq3_part0_0_rr <= \$438 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$439 ;
+    rq3_x0_1 <= \$439 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$440 ;
+    rq3_m0_1 <= \$440 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$441 ;
+    rq3_part0_1 <= \$441 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$442 ;
+    rq3_part0_1_r <= \$442 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$443 ;
+    rq3_part0_1_rr <= \$443 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$444 ;
+    rq3_x1_0 <= \$444 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$445 ;
+    rq3_m1_0 <= \$445 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$446 ;
+    rq3_part1_0 <= \$446 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$447 ;
+    rq3_part1_0_r <= \$447 ;
   always @(posedge clk)
-    rq3_prod <= \$448 ;
+    rq3_part1_0_rr <= \$448 ;
   always @(posedge clk)
-    rq3_floor <= \$449 ;
+    rq3_x1_1 <= \$449 ;
   always @(posedge clk)
-    rq3_above <= \$450 ;
+    rq3_m1_1 <= \$450 ;
   always @(posedge clk)
-    rq3_tie <= \$451 ;
+    rq3_part1_1 <= \$451 ;
   always @(posedge clk)
-    rq3_code <= \$452 ;
+    rq3_part1_1_r <= \$452 ;
   always @(posedge clk)
-    rq3_under <= \$453 ;
+    rq3_part1_1_rr <= \$453 ;
   always @(posedge clk)
-    rq3_over <= \$454 ;
+    rq3_prod <= \$454 ;
   always @(posedge clk)
-    rq0_out <= \$455 ;
+    rq3_floor <= \$455 ;
   always @(posedge clk)
-    rq1_out <= \$456 ;
+    rq3_above <= \$456 ;
   always @(posedge clk)
-    rq2_out <= \$457 ;
+    rq3_tie <= \$457 ;
   always @(posedge clk)
-    rq3_out <= \$458 ;
+    rq3_code <= \$458 ;
   always @(posedge clk)
-    q_owed <= \$459 ;
+    rq3_under <= \$459 ;
   always @(posedge clk)
-    i__ready <= \$460 ;
+    rq3_over <= \$460 ;
   always @(posedge clk)
-    \$signature__addr  <= \$461 ;
+    rq0_out <= \$461 ;
   always @(posedge clk)
-    rport__addr <= \$462 ;
+    rq1_out <= \$462 ;
   always @(posedge clk)
-    q_stored <= \$463 ;
+    rq2_out <= \$463 ;
   always @(posedge clk)
-    o__valid <= \$464 ;
+    rq3_out <= \$464 ;
   always @(posedge clk)
-    o__payload <= \$465 ;
+    q_owed <= \$465 ;
+  always @(posedge clk)
+    i__ready <= \$466 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$467 ;
+  always @(posedge clk)
+    rport__addr <= \$468 ;
+  always @(posedge clk)
+    q_stored <= \$469 ;
+  always @(posedge clk)
+    o__valid <= \$470 ;
+  always @(posedge clk)
+    o__payload <= \$471 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
@@ -21435,1090 +21537,1126 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$165  = rq2_under ? 8'h80 : \$164 ;
   assign \$166  = rq3_over ? 8'h7f : rq3_code;
   assign \$167  = rq3_under ? 8'h80 : \$166 ;
-  assign \$168  = \$8 [3:0] < 4'hb;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = \$170  & \$172 ;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = rq_valid_9 & \$174 ;
-  assign \$176  = \$signature__addr  == 4'h9;
-  assign \$177  = \$signature__addr  + 1'h1;
-  assign \$178  = \$176  ? 5'h00 : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = rport__addr == 4'h9;
-  assign \$184  = rport__addr + 1'h1;
-  assign \$185  = \$183  ? 5'h00 : \$184 ;
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign \$188  = | q_stored;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$187  & \$189 ;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = rq_valid_9 & \$191 ;
-  assign \$193  = q_stored + \$192 ;
-  assign \$194  = ~ o__valid;
-  assign \$195  = \$194  | o__ready;
-  assign \$196  = | q_stored;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = \$193  - \$197 ;
-  assign \$199  = ~ o__valid;
-  assign \$200  = \$199  | o__ready;
-  assign \$201  = | q_stored;
-  assign \$202  = \$201  | rq_valid_9;
-  assign \$203  = | q_stored;
-  assign \$204  = \$203  ? rport__data : q_in;
+  assign \$168  = i__valid & i__ready;
+  assign \$169  = o__valid & o__ready;
+  assign \$170  = q_owed < 4'ha;
+  assign \$171  = \$169  ? i__ready : \$170 ;
+  assign \$172  = o__valid & o__ready;
+  assign \$173  = \$172  | i__ready;
+  assign \$174  = \$168  ? \$171  : \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
+  assign \$177  = | q_stored;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$176  & \$178 ;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = rq_valid_9 & \$180 ;
+  assign \$182  = \$signature__addr  == 4'h9;
+  assign \$183  = \$signature__addr  + 1'h1;
+  assign \$184  = \$182  ? 5'h00 : \$183 ;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = | q_stored;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = rport__addr == 4'h9;
+  assign \$190  = rport__addr + 1'h1;
+  assign \$191  = \$189  ? 5'h00 : \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = \$193  & \$195 ;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = rq_valid_9 & \$197 ;
+  assign \$199  = q_stored + \$198 ;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = | q_stored;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = \$199  - \$203 ;
+  assign \$205  = ~ o__valid;
+  assign \$206  = \$205  | o__ready;
+  assign \$207  = | q_stored;
+  assign \$208  = \$207  | rq_valid_9;
+  assign \$209  = | q_stored;
+  assign \$210  = \$209  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$205 ;
+    group <= \$211 ;
   always @(posedge clk)
-    rq_valid_1 <= \$206 ;
+    rq_valid_1 <= \$212 ;
   always @(posedge clk)
-    rq_valid_2 <= \$207 ;
+    rq_valid_2 <= \$213 ;
   always @(posedge clk)
-    rq_valid_3 <= \$208 ;
+    rq_valid_3 <= \$214 ;
   always @(posedge clk)
-    rq_valid_4 <= \$209 ;
+    rq_valid_4 <= \$215 ;
   always @(posedge clk)
-    rq_valid_5 <= \$210 ;
+    rq_valid_5 <= \$216 ;
   always @(posedge clk)
-    rq_valid_6 <= \$211 ;
+    rq_valid_6 <= \$217 ;
   always @(posedge clk)
-    rq_valid_7 <= \$212 ;
+    rq_valid_7 <= \$218 ;
   always @(posedge clk)
-    rq_valid_8 <= \$213 ;
+    rq_valid_8 <= \$219 ;
   always @(posedge clk)
-    rq_valid_9 <= \$214 ;
+    rq_valid_9 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$215 ;
+    rq0_mult_1 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$216 ;
+    rq0_mult_2 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$217 ;
+    rq0_mult_3 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$218 ;
+    rq0_mult_4 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$219 ;
+    rq0_mult_5 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$220 ;
+    rq0_mult_6 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$221 ;
+    rq0_mult_7 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$222 ;
+    rq0_mult_8 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$223 ;
+    rq0_shift_1 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$224 ;
+    rq0_shift_2 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$225 ;
+    rq0_shift_3 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$226 ;
+    rq0_shift_4 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$227 ;
+    rq0_shift_5 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$228 ;
+    rq0_shift_6 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$229 ;
+    rq0_shift_7 <= \$235 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$230 ;
+    rq0_shift_8 <= \$236 ;
   always @(posedge clk)
-    rq0_half_1 <= \$231 ;
+    rq0_half_1 <= \$237 ;
   always @(posedge clk)
-    rq0_half_2 <= \$232 ;
+    rq0_half_2 <= \$238 ;
   always @(posedge clk)
-    rq0_half_3 <= \$233 ;
+    rq0_half_3 <= \$239 ;
   always @(posedge clk)
-    rq0_half_4 <= \$234 ;
+    rq0_half_4 <= \$240 ;
   always @(posedge clk)
-    rq0_half_5 <= \$235 ;
+    rq0_half_5 <= \$241 ;
   always @(posedge clk)
-    rq0_half_6 <= \$236 ;
+    rq0_half_6 <= \$242 ;
   always @(posedge clk)
-    rq0_half_7 <= \$237 ;
+    rq0_half_7 <= \$243 ;
   always @(posedge clk)
-    rq0_half_8 <= \$238 ;
+    rq0_half_8 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$239 ;
+    rq0_mask_1 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$240 ;
+    rq0_mask_2 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$241 ;
+    rq0_mask_3 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$242 ;
+    rq0_mask_4 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$243 ;
+    rq0_mask_5 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$244 ;
+    rq0_mask_6 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$245 ;
+    rq0_mask_7 <= \$251 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$246 ;
+    rq0_mask_8 <= \$252 ;
   always @(posedge clk)
-    rq0_x <= \$247 ;
+    rq0_x <= \$253 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$248 ;
+    rq0_x0_0 <= \$254 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$249 ;
+    rq0_m0_0 <= \$255 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$250 ;
+    rq0_part0_0 <= \$256 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$251 ;
+    rq0_part0_0_r <= \$257 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$252 ;
+    rq0_part0_0_rr <= \$258 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$253 ;
+    rq0_x0_1 <= \$259 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$254 ;
+    rq0_m0_1 <= \$260 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$255 ;
+    rq0_part0_1 <= \$261 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$256 ;
+    rq0_part0_1_r <= \$262 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$257 ;
+    rq0_part0_1_rr <= \$263 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$258 ;
+    rq0_x1_0 <= \$264 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$259 ;
+    rq0_m1_0 <= \$265 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$260 ;
+    rq0_part1_0 <= \$266 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$261 ;
+    rq0_part1_0_r <= \$267 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$262 ;
+    rq0_part1_0_rr <= \$268 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$263 ;
+    rq0_x1_1 <= \$269 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$264 ;
+    rq0_m1_1 <= \$270 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$265 ;
+    rq0_part1_1 <= \$271 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$266 ;
+    rq0_part1_1_r <= \$272 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$267 ;
+    rq0_part1_1_rr <= \$273 ;
   always @(posedge clk)
-    rq0_prod <= \$268 ;
+    rq0_prod <= \$274 ;
   always @(posedge clk)
-    rq0_floor <= \$269 ;
+    rq0_floor <= \$275 ;
   always @(posedge clk)
-    rq0_above <= \$270 ;
+    rq0_above <= \$276 ;
   always @(posedge clk)
-    rq0_tie <= \$271 ;
+    rq0_tie <= \$277 ;
   always @(posedge clk)
-    rq0_code <= \$272 ;
+    rq0_code <= \$278 ;
   always @(posedge clk)
-    rq0_under <= \$273 ;
+    rq0_under <= \$279 ;
   always @(posedge clk)
-    rq0_over <= \$274 ;
+    rq0_over <= \$280 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$275 ;
+    rq1_mult_1 <= \$281 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$276 ;
+    rq1_mult_2 <= \$282 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$277 ;
+    rq1_mult_3 <= \$283 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$278 ;
+    rq1_mult_4 <= \$284 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$279 ;
+    rq1_mult_5 <= \$285 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$280 ;
+    rq1_mult_6 <= \$286 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$281 ;
+    rq1_mult_7 <= \$287 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$282 ;
+    rq1_mult_8 <= \$288 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$283 ;
+    rq1_shift_1 <= \$289 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$284 ;
+    rq1_shift_2 <= \$290 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$285 ;
+    rq1_shift_3 <= \$291 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$286 ;
+    rq1_shift_4 <= \$292 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$287 ;
+    rq1_shift_5 <= \$293 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$288 ;
+    rq1_shift_6 <= \$294 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$289 ;
+    rq1_shift_7 <= \$295 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$290 ;
+    rq1_shift_8 <= \$296 ;
   always @(posedge clk)
-    rq1_half_1 <= \$291 ;
+    rq1_half_1 <= \$297 ;
   always @(posedge clk)
-    rq1_half_2 <= \$292 ;
+    rq1_half_2 <= \$298 ;
   always @(posedge clk)
-    rq1_half_3 <= \$293 ;
+    rq1_half_3 <= \$299 ;
   always @(posedge clk)
-    rq1_half_4 <= \$294 ;
+    rq1_half_4 <= \$300 ;
   always @(posedge clk)
-    rq1_half_5 <= \$295 ;
+    rq1_half_5 <= \$301 ;
   always @(posedge clk)
-    rq1_half_6 <= \$296 ;
+    rq1_half_6 <= \$302 ;
   always @(posedge clk)
-    rq1_half_7 <= \$297 ;
+    rq1_half_7 <= \$303 ;
   always @(posedge clk)
-    rq1_half_8 <= \$298 ;
+    rq1_half_8 <= \$304 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$299 ;
+    rq1_mask_1 <= \$305 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$300 ;
+    rq1_mask_2 <= \$306 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$301 ;
+    rq1_mask_3 <= \$307 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$302 ;
+    rq1_mask_4 <= \$308 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$303 ;
+    rq1_mask_5 <= \$309 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$304 ;
+    rq1_mask_6 <= \$310 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$305 ;
+    rq1_mask_7 <= \$311 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$306 ;
+    rq1_mask_8 <= \$312 ;
   always @(posedge clk)
-    rq1_x <= \$307 ;
+    rq1_x <= \$313 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$308 ;
+    rq1_x0_0 <= \$314 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$309 ;
+    rq1_m0_0 <= \$315 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$310 ;
+    rq1_part0_0 <= \$316 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$311 ;
+    rq1_part0_0_r <= \$317 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$312 ;
+    rq1_part0_0_rr <= \$318 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$313 ;
+    rq1_x0_1 <= \$319 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$314 ;
+    rq1_m0_1 <= \$320 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$315 ;
+    rq1_part0_1 <= \$321 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$316 ;
+    rq1_part0_1_r <= \$322 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$317 ;
+    rq1_part0_1_rr <= \$323 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$318 ;
+    rq1_x1_0 <= \$324 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$319 ;
+    rq1_m1_0 <= \$325 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$320 ;
+    rq1_part1_0 <= \$326 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$321 ;
+    rq1_part1_0_r <= \$327 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$322 ;
+    rq1_part1_0_rr <= \$328 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$323 ;
+    rq1_x1_1 <= \$329 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$324 ;
+    rq1_m1_1 <= \$330 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$325 ;
+    rq1_part1_1 <= \$331 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$326 ;
+    rq1_part1_1_r <= \$332 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$327 ;
+    rq1_part1_1_rr <= \$333 ;
   always @(posedge clk)
-    rq1_prod <= \$328 ;
+    rq1_prod <= \$334 ;
   always @(posedge clk)
-    rq1_floor <= \$329 ;
+    rq1_floor <= \$335 ;
   always @(posedge clk)
-    rq1_above <= \$330 ;
+    rq1_above <= \$336 ;
   always @(posedge clk)
-    rq1_tie <= \$331 ;
+    rq1_tie <= \$337 ;
   always @(posedge clk)
-    rq1_code <= \$332 ;
+    rq1_code <= \$338 ;
   always @(posedge clk)
-    rq1_under <= \$333 ;
+    rq1_under <= \$339 ;
   always @(posedge clk)
-    rq1_over <= \$334 ;
+    rq1_over <= \$340 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$335 ;
+    rq2_mult_1 <= \$341 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$336 ;
+    rq2_mult_2 <= \$342 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$337 ;
+    rq2_mult_3 <= \$343 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$338 ;
+    rq2_mult_4 <= \$344 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$339 ;
+    rq2_mult_5 <= \$345 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$340 ;
+    rq2_mult_6 <= \$346 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$341 ;
+    rq2_mult_7 <= \$347 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$342 ;
+    rq2_mult_8 <= \$348 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$343 ;
+    rq2_shift_1 <= \$349 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$344 ;
+    rq2_shift_2 <= \$350 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$345 ;
+    rq2_shift_3 <= \$351 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$346 ;
+    rq2_shift_4 <= \$352 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$347 ;
+    rq2_shift_5 <= \$353 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$348 ;
+    rq2_shift_6 <= \$354 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$349 ;
+    rq2_shift_7 <= \$355 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$350 ;
+    rq2_shift_8 <= \$356 ;
   always @(posedge clk)
-    rq2_half_1 <= \$351 ;
+    rq2_half_1 <= \$357 ;
   always @(posedge clk)
-    rq2_half_2 <= \$352 ;
+    rq2_half_2 <= \$358 ;
   always @(posedge clk)
-    rq2_half_3 <= \$353 ;
+    rq2_half_3 <= \$359 ;
   always @(posedge clk)
-    rq2_half_4 <= \$354 ;
+    rq2_half_4 <= \$360 ;
   always @(posedge clk)
-    rq2_half_5 <= \$355 ;
+    rq2_half_5 <= \$361 ;
   always @(posedge clk)
-    rq2_half_6 <= \$356 ;
-  always @(posedge clk)
-    rq2_half_7 <= \$357 ;
-  always @(posedge clk)
-    rq2_half_8 <= \$358 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$359 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$360 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$361 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$362 ;
+    rq2_half_6 <= \$362 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = rq2_mask_4;
+    \$363  = rq2_half_6;
     if (rst) begin
       \$363  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = rq2_mask_5;
+    \$364  = rq2_half_7;
     if (rst) begin
       \$364  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = rq2_mask_6;
+    \$365  = \$93 ;
     if (rst) begin
       \$365  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = rq2_mask_7;
+    \$366  = rq2_mask_1;
     if (rst) begin
       \$366  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = i__payload[68:46];
+    \$367  = rq2_mask_2;
     if (rst) begin
-      \$367  = 23'h000000;
+      \$367  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = rq2_x[16:0];
+    \$368  = rq2_mask_3;
     if (rst) begin
-      \$368  = 17'h00000;
+      \$368  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = rq2_mult_1[16:0];
+    \$369  = rq2_mask_4;
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = \$94 ;
+    \$370  = rq2_mask_5;
     if (rst) begin
-      \$370  = 34'h000000000;
+      \$370  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = rq2_part0_0;
+    \$371  = rq2_mask_6;
     if (rst) begin
-      \$371  = 34'h000000000;
+      \$371  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = rq2_part0_0_r;
+    \$372  = rq2_mask_7;
     if (rst) begin
-      \$372  = 34'h000000000;
+      \$372  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = rq2_x[16:0];
+    \$373  = i__payload[68:46];
     if (rst) begin
-      \$373  = 17'h00000;
+      \$373  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = rq2_mult_1[24:17];
+    \$374  = rq2_x[16:0];
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = \$95 ;
+    \$375  = rq2_mult_1[16:0];
     if (rst) begin
-      \$375  = 25'h0000000;
+      \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = rq2_part0_1;
+    \$376  = \$94 ;
     if (rst) begin
-      \$376  = 25'h0000000;
+      \$376  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = rq2_part0_1_r;
+    \$377  = rq2_part0_0;
     if (rst) begin
-      \$377  = 25'h0000000;
+      \$377  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = rq2_x[22:17];
+    \$378  = rq2_part0_0_r;
     if (rst) begin
-      \$378  = 6'h00;
+      \$378  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = rq2_mult_1[16:0];
+    \$379  = rq2_x[16:0];
     if (rst) begin
       \$379  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = \$96 ;
+    \$380  = rq2_mult_1[24:17];
     if (rst) begin
-      \$380  = 23'h000000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = rq2_part1_0;
+    \$381  = \$95 ;
     if (rst) begin
-      \$381  = 23'h000000;
+      \$381  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = rq2_part1_0_r;
+    \$382  = rq2_part0_1;
     if (rst) begin
-      \$382  = 23'h000000;
+      \$382  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = rq2_x[22:17];
+    \$383  = rq2_part0_1_r;
     if (rst) begin
-      \$383  = 6'h00;
+      \$383  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = rq2_mult_1[24:17];
+    \$384  = rq2_x[22:17];
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = \$97 ;
+    \$385  = rq2_mult_1[16:0];
     if (rst) begin
-      \$385  = 14'h0000;
+      \$385  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = rq2_part1_1;
+    \$386  = \$96 ;
     if (rst) begin
-      \$386  = 14'h0000;
+      \$386  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = rq2_part1_1_r;
+    \$387  = rq2_part1_0;
     if (rst) begin
-      \$387  = 14'h0000;
+      \$387  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = \$105 [47:0];
+    \$388  = rq2_part1_0_r;
     if (rst) begin
-      \$388  = 48'h000000000000;
+      \$388  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = \$106 ;
+    \$389  = rq2_x[22:17];
     if (rst) begin
-      \$389  = 48'h000000000000;
+      \$389  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = \$107 ;
+    \$390  = rq2_mult_1[24:17];
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = \$110 ;
+    \$391  = \$97 ;
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = \$114 [7:0];
+    \$392  = rq2_part1_1;
     if (rst) begin
-      \$392  = 8'h00;
+      \$392  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = \$119 ;
+    \$393  = rq2_part1_1_r;
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = \$124 ;
+    \$394  = \$105 [47:0];
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = \$125 ;
+    \$395  = \$106 ;
     if (rst) begin
-      \$395  = 25'h0000000;
+      \$395  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = rq3_mult_1;
+    \$396  = \$107 ;
     if (rst) begin
-      \$396  = 25'h0000000;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = rq3_mult_2;
+    \$397  = \$110 ;
     if (rst) begin
-      \$397  = 25'h0000000;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = rq3_mult_3;
+    \$398  = \$114 [7:0];
     if (rst) begin
-      \$398  = 25'h0000000;
+      \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = rq3_mult_4;
+    \$399  = \$119 ;
     if (rst) begin
-      \$399  = 25'h0000000;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = rq3_mult_5;
+    \$400  = \$124 ;
     if (rst) begin
-      \$400  = 25'h0000000;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = rq3_mult_6;
+    \$401  = \$125 ;
     if (rst) begin
       \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = rq3_mult_7;
+    \$402  = rq3_mult_1;
     if (rst) begin
       \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = \$126 ;
+    \$403  = rq3_mult_2;
     if (rst) begin
-      \$403  = 6'h00;
+      \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = rq3_shift_1;
+    \$404  = rq3_mult_3;
     if (rst) begin
-      \$404  = 6'h00;
+      \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = rq3_shift_2;
+    \$405  = rq3_mult_4;
     if (rst) begin
-      \$405  = 6'h00;
+      \$405  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = rq3_shift_3;
+    \$406  = rq3_mult_5;
     if (rst) begin
-      \$406  = 6'h00;
+      \$406  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = rq3_shift_4;
+    \$407  = rq3_mult_6;
     if (rst) begin
-      \$407  = 6'h00;
+      \$407  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = rq3_shift_5;
+    \$408  = rq3_mult_7;
     if (rst) begin
-      \$408  = 6'h00;
+      \$408  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = rq3_shift_6;
+    \$409  = \$126 ;
     if (rst) begin
       \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = rq3_shift_7;
+    \$410  = rq3_shift_1;
     if (rst) begin
       \$410  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = \$127 ;
+    \$411  = rq3_shift_2;
     if (rst) begin
-      \$411  = 35'h000000000;
+      \$411  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = rq3_half_1;
+    \$412  = rq3_shift_3;
     if (rst) begin
-      \$412  = 35'h000000000;
+      \$412  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = rq3_half_2;
+    \$413  = rq3_shift_4;
     if (rst) begin
-      \$413  = 35'h000000000;
+      \$413  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = rq3_half_3;
+    \$414  = rq3_shift_5;
     if (rst) begin
-      \$414  = 35'h000000000;
+      \$414  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = rq3_half_4;
+    \$415  = rq3_shift_6;
     if (rst) begin
-      \$415  = 35'h000000000;
+      \$415  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = rq3_half_5;
+    \$416  = rq3_shift_7;
     if (rst) begin
-      \$416  = 35'h000000000;
+      \$416  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = rq3_half_6;
+    \$417  = \$127 ;
     if (rst) begin
       \$417  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = rq3_half_7;
+    \$418  = rq3_half_1;
     if (rst) begin
       \$418  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = \$128 ;
+    \$419  = rq3_half_2;
     if (rst) begin
       \$419  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = rq3_mask_1;
+    \$420  = rq3_half_3;
     if (rst) begin
       \$420  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = rq3_mask_2;
+    \$421  = rq3_half_4;
     if (rst) begin
       \$421  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = rq3_mask_3;
+    \$422  = rq3_half_5;
     if (rst) begin
       \$422  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$423  = rq3_mask_4;
+    \$423  = rq3_half_6;
     if (rst) begin
       \$423  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$424  = rq3_mask_5;
+    \$424  = rq3_half_7;
     if (rst) begin
       \$424  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$425  = rq3_mask_6;
+    \$425  = \$128 ;
     if (rst) begin
       \$425  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$426  = rq3_mask_7;
+    \$426  = rq3_mask_1;
     if (rst) begin
       \$426  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$427  = i__payload[91:69];
+    \$427  = rq3_mask_2;
     if (rst) begin
-      \$427  = 23'h000000;
+      \$427  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$428  = rq3_x[16:0];
+    \$428  = rq3_mask_3;
     if (rst) begin
-      \$428  = 17'h00000;
+      \$428  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$429  = rq3_mult_1[16:0];
+    \$429  = rq3_mask_4;
     if (rst) begin
-      \$429  = 17'h00000;
+      \$429  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$430  = \$129 ;
+    \$430  = rq3_mask_5;
     if (rst) begin
-      \$430  = 34'h000000000;
+      \$430  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$431  = rq3_part0_0;
+    \$431  = rq3_mask_6;
     if (rst) begin
-      \$431  = 34'h000000000;
+      \$431  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$432  = rq3_part0_0_r;
+    \$432  = rq3_mask_7;
     if (rst) begin
-      \$432  = 34'h000000000;
+      \$432  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$433  = rq3_x[16:0];
+    \$433  = i__payload[91:69];
     if (rst) begin
-      \$433  = 17'h00000;
+      \$433  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$434  = rq3_mult_1[24:17];
+    \$434  = rq3_x[16:0];
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$435  = \$130 ;
+    \$435  = rq3_mult_1[16:0];
     if (rst) begin
-      \$435  = 25'h0000000;
+      \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$436  = rq3_part0_1;
+    \$436  = \$129 ;
     if (rst) begin
-      \$436  = 25'h0000000;
+      \$436  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$437  = rq3_part0_1_r;
+    \$437  = rq3_part0_0;
     if (rst) begin
-      \$437  = 25'h0000000;
+      \$437  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$438  = rq3_x[22:17];
+    \$438  = rq3_part0_0_r;
     if (rst) begin
-      \$438  = 6'h00;
+      \$438  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$439  = rq3_mult_1[16:0];
+    \$439  = rq3_x[16:0];
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$440  = \$131 ;
+    \$440  = rq3_mult_1[24:17];
     if (rst) begin
-      \$440  = 23'h000000;
+      \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$441  = rq3_part1_0;
+    \$441  = \$130 ;
     if (rst) begin
-      \$441  = 23'h000000;
+      \$441  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$442  = rq3_part1_0_r;
+    \$442  = rq3_part0_1;
     if (rst) begin
-      \$442  = 23'h000000;
+      \$442  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$443  = rq3_x[22:17];
+    \$443  = rq3_part0_1_r;
     if (rst) begin
-      \$443  = 6'h00;
+      \$443  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$444  = rq3_mult_1[24:17];
+    \$444  = rq3_x[22:17];
     if (rst) begin
-      \$444  = 8'h00;
+      \$444  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$445  = \$132 ;
+    \$445  = rq3_mult_1[16:0];
     if (rst) begin
-      \$445  = 14'h0000;
+      \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$446  = rq3_part1_1;
+    \$446  = \$131 ;
     if (rst) begin
-      \$446  = 14'h0000;
+      \$446  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$447  = rq3_part1_1_r;
+    \$447  = rq3_part1_0;
     if (rst) begin
-      \$447  = 14'h0000;
+      \$447  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$448  = \$140 [47:0];
+    \$448  = rq3_part1_0_r;
     if (rst) begin
-      \$448  = 48'h000000000000;
+      \$448  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$449  = \$141 ;
+    \$449  = rq3_x[22:17];
     if (rst) begin
-      \$449  = 48'h000000000000;
+      \$449  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$450  = \$142 ;
+    \$450  = rq3_mult_1[24:17];
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$451  = \$145 ;
+    \$451  = \$132 ;
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$452  = \$149 [7:0];
+    \$452  = rq3_part1_1;
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$453  = \$154 ;
+    \$453  = rq3_part1_1_r;
     if (rst) begin
-      \$453  = 1'h0;
+      \$453  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$454  = \$159 ;
+    \$454  = \$140 [47:0];
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$455  = \$161 ;
+    \$455  = \$141 ;
     if (rst) begin
-      \$455  = 8'h00;
+      \$455  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$456  = \$163 ;
+    \$456  = \$142 ;
     if (rst) begin
-      \$456  = 8'h00;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$457  = \$165 ;
+    \$457  = \$145 ;
     if (rst) begin
-      \$457  = 8'h00;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$458  = \$167 ;
+    \$458  = \$149 [7:0];
     if (rst) begin
       \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$459  = \$8 [3:0];
+    \$459  = \$154 ;
     if (rst) begin
-      \$459  = 4'h0;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$460  = \$168 ;
+    \$460  = \$159 ;
     if (rst) begin
-      \$460  = 1'h1;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$461  = \$signature__addr ;
-    if (\$175 ) begin
-      \$461  = \$178 [3:0];
-    end
+    \$461  = \$161 ;
     if (rst) begin
-      \$461  = 4'h0;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$462  = rport__addr;
-    if (\$182 ) begin
-      \$462  = \$185 [3:0];
-    end
+    \$462  = \$163 ;
     if (rst) begin
-      \$462  = 4'h0;
+      \$462  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$463  = \$198 [3:0];
+    \$463  = \$165 ;
     if (rst) begin
-      \$463  = 4'h0;
+      \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$464  = o__valid;
-    if (\$200 ) begin
-      \$464  = \$202 ;
-    end
+    \$464  = \$167 ;
     if (rst) begin
-      \$464  = 1'h0;
+      \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$465  = o__payload;
-    if (\$200 ) begin
-      \$465  = \$204 ;
+    \$465  = \$8 [3:0];
+    if (rst) begin
+      \$465  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$466  = \$174 ;
+    if (rst) begin
+      \$466  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$467  = \$signature__addr ;
+    if (\$181 ) begin
+      \$467  = \$184 [3:0];
     end
     if (rst) begin
-      \$465  = 32'd0;
+      \$467  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$468  = rport__addr;
+    if (\$188 ) begin
+      \$468  = \$191 [3:0];
+    end
+    if (rst) begin
+      \$468  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$469  = \$204 [3:0];
+    if (rst) begin
+      \$469  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$470  = o__valid;
+    if (\$206 ) begin
+      \$470  = \$208 ;
+    end
+    if (rst) begin
+      \$470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$471  = o__payload;
+    if (\$206 ) begin
+      \$471  = \$210 ;
+    end
+    if (rst) begin
+      \$471  = 32'd0;
     end
   end
   always @* begin
@@ -23131,1109 +23269,1067 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = group;
+    \$211  = group;
     if (\$15 ) begin
-      \$205  = \$18 [3:0];
+      \$211  = \$18 [3:0];
     end
     if (rst) begin
-      \$205  = 4'h0;
+      \$211  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = \$19 ;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = rq_valid_1;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = rq_valid_2;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = rq_valid_3;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = rq_valid_4;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = rq_valid_5;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = rq_valid_6;
+    \$212  = \$19 ;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = rq_valid_7;
+    \$213  = rq_valid_1;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = rq_valid_8;
+    \$214  = rq_valid_2;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = \$20 ;
+    \$215  = rq_valid_3;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = rq0_mult_1;
+    \$216  = rq_valid_4;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = rq0_mult_2;
+    \$217  = rq_valid_5;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = rq0_mult_3;
+    \$218  = rq_valid_6;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = rq0_mult_4;
+    \$219  = rq_valid_7;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = rq0_mult_5;
+    \$220  = rq_valid_8;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = rq0_mult_6;
+    \$221  = \$20 ;
     if (rst) begin
       \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = rq0_mult_7;
+    \$222  = rq0_mult_1;
     if (rst) begin
       \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = \$21 ;
+    \$223  = rq0_mult_2;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = rq0_shift_1;
+    \$224  = rq0_mult_3;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = rq0_shift_2;
+    \$225  = rq0_mult_4;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = rq0_shift_3;
+    \$226  = rq0_mult_5;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = rq0_shift_4;
+    \$227  = rq0_mult_6;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = rq0_shift_5;
+    \$228  = rq0_mult_7;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = rq0_shift_6;
+    \$229  = \$21 ;
     if (rst) begin
       \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = rq0_shift_7;
+    \$230  = rq0_shift_1;
     if (rst) begin
       \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = \$22 ;
+    \$231  = rq0_shift_2;
     if (rst) begin
-      \$231  = 35'h000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rq0_half_1;
+    \$232  = rq0_shift_3;
     if (rst) begin
-      \$232  = 35'h000000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rq0_half_2;
+    \$233  = rq0_shift_4;
     if (rst) begin
-      \$233  = 35'h000000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rq0_half_3;
+    \$234  = rq0_shift_5;
     if (rst) begin
-      \$234  = 35'h000000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rq0_half_4;
+    \$235  = rq0_shift_6;
     if (rst) begin
-      \$235  = 35'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = rq0_half_5;
+    \$236  = rq0_shift_7;
     if (rst) begin
-      \$236  = 35'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = rq0_half_6;
+    \$237  = \$22 ;
     if (rst) begin
       \$237  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = rq0_half_7;
+    \$238  = rq0_half_1;
     if (rst) begin
       \$238  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$23 ;
+    \$239  = rq0_half_2;
     if (rst) begin
       \$239  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rq0_mask_1;
+    \$240  = rq0_half_3;
     if (rst) begin
       \$240  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rq0_mask_2;
+    \$241  = rq0_half_4;
     if (rst) begin
       \$241  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rq0_mask_3;
+    \$242  = rq0_half_5;
     if (rst) begin
       \$242  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rq0_mask_4;
+    \$243  = rq0_half_6;
     if (rst) begin
       \$243  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rq0_mask_5;
+    \$244  = rq0_half_7;
     if (rst) begin
       \$244  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = rq0_mask_6;
+    \$245  = \$23 ;
     if (rst) begin
       \$245  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rq0_mask_7;
+    \$246  = rq0_mask_1;
     if (rst) begin
       \$246  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = i__payload[22:0];
+    \$247  = rq0_mask_2;
     if (rst) begin
-      \$247  = 23'h000000;
+      \$247  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rq0_x[16:0];
+    \$248  = rq0_mask_3;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = rq0_mult_1[16:0];
+    \$249  = rq0_mask_4;
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = \$24 ;
+    \$250  = rq0_mask_5;
     if (rst) begin
-      \$250  = 34'h000000000;
+      \$250  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rq0_part0_0;
+    \$251  = rq0_mask_6;
     if (rst) begin
-      \$251  = 34'h000000000;
+      \$251  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rq0_part0_0_r;
+    \$252  = rq0_mask_7;
     if (rst) begin
-      \$252  = 34'h000000000;
+      \$252  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = rq0_x[16:0];
+    \$253  = i__payload[22:0];
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rq0_mult_1[24:17];
+    \$254  = rq0_x[16:0];
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = \$25 ;
+    \$255  = rq0_mult_1[16:0];
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = rq0_part0_1;
+    \$256  = \$24 ;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = rq0_part0_1_r;
+    \$257  = rq0_part0_0;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rq0_x[22:17];
+    \$258  = rq0_part0_0_r;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rq0_mult_1[16:0];
+    \$259  = rq0_x[16:0];
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = \$26 ;
+    \$260  = rq0_mult_1[24:17];
     if (rst) begin
-      \$260  = 23'h000000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rq0_part1_0;
+    \$261  = \$25 ;
     if (rst) begin
-      \$261  = 23'h000000;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rq0_part1_0_r;
+    \$262  = rq0_part0_1;
     if (rst) begin
-      \$262  = 23'h000000;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rq0_x[22:17];
+    \$263  = rq0_part0_1_r;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rq0_mult_1[24:17];
+    \$264  = rq0_x[22:17];
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = \$27 ;
+    \$265  = rq0_mult_1[16:0];
     if (rst) begin
-      \$265  = 14'h0000;
+      \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = rq0_part1_1;
+    \$266  = \$26 ;
     if (rst) begin
-      \$266  = 14'h0000;
+      \$266  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rq0_part1_1_r;
+    \$267  = rq0_part1_0;
     if (rst) begin
-      \$267  = 14'h0000;
+      \$267  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = \$35 [47:0];
+    \$268  = rq0_part1_0_r;
     if (rst) begin
-      \$268  = 48'h000000000000;
+      \$268  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = \$36 ;
+    \$269  = rq0_x[22:17];
     if (rst) begin
-      \$269  = 48'h000000000000;
+      \$269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = \$37 ;
+    \$270  = rq0_mult_1[24:17];
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = \$40 ;
+    \$271  = \$27 ;
     if (rst) begin
-      \$271  = 1'h0;
+      \$271  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = \$44 [7:0];
+    \$272  = rq0_part1_1;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = \$49 ;
+    \$273  = rq0_part1_1_r;
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$54 ;
+    \$274  = \$35 [47:0];
     if (rst) begin
-      \$274  = 1'h0;
+      \$274  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \$55 ;
+    \$275  = \$36 ;
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = rq1_mult_1;
+    \$276  = \$37 ;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = rq1_mult_2;
+    \$277  = \$40 ;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rq1_mult_3;
+    \$278  = \$44 [7:0];
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = rq1_mult_4;
+    \$279  = \$49 ;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = rq1_mult_5;
+    \$280  = \$54 ;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = rq1_mult_6;
+    \$281  = \$55 ;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rq1_mult_7;
+    \$282  = rq1_mult_1;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \$56 ;
+    \$283  = rq1_mult_2;
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rq1_shift_1;
+    \$284  = rq1_mult_3;
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = rq1_shift_2;
+    \$285  = rq1_mult_4;
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rq1_shift_3;
+    \$286  = rq1_mult_5;
     if (rst) begin
-      \$286  = 6'h00;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = rq1_shift_4;
+    \$287  = rq1_mult_6;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = rq1_shift_5;
+    \$288  = rq1_mult_7;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = rq1_shift_6;
+    \$289  = \$56 ;
     if (rst) begin
       \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = rq1_shift_7;
+    \$290  = rq1_shift_1;
     if (rst) begin
       \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$57 ;
+    \$291  = rq1_shift_2;
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = rq1_half_1;
+    \$292  = rq1_shift_3;
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = rq1_half_2;
+    \$293  = rq1_shift_4;
     if (rst) begin
-      \$293  = 34'h000000000;
+      \$293  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = rq1_half_3;
+    \$294  = rq1_shift_5;
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = rq1_half_4;
+    \$295  = rq1_shift_6;
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = rq1_half_5;
+    \$296  = rq1_shift_7;
     if (rst) begin
-      \$296  = 34'h000000000;
+      \$296  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = rq1_half_6;
+    \$297  = \$57 ;
     if (rst) begin
       \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = rq1_half_7;
+    \$298  = rq1_half_1;
     if (rst) begin
       \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$58 ;
+    \$299  = rq1_half_2;
     if (rst) begin
       \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = rq1_mask_1;
+    \$300  = rq1_half_3;
     if (rst) begin
       \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq1_mask_2;
+    \$301  = rq1_half_4;
     if (rst) begin
       \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = rq1_mask_3;
+    \$302  = rq1_half_5;
     if (rst) begin
       \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq1_mask_4;
+    \$303  = rq1_half_6;
     if (rst) begin
       \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq1_mask_5;
+    \$304  = rq1_half_7;
     if (rst) begin
       \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = rq1_mask_6;
+    \$305  = \$58 ;
     if (rst) begin
       \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = rq1_mask_7;
+    \$306  = rq1_mask_1;
     if (rst) begin
       \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = i__payload[45:23];
+    \$307  = rq1_mask_2;
     if (rst) begin
-      \$307  = 23'h000000;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq1_x[16:0];
+    \$308  = rq1_mask_3;
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = rq1_mult_1[16:0];
+    \$309  = rq1_mask_4;
     if (rst) begin
-      \$309  = 17'h00000;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \$59 ;
+    \$310  = rq1_mask_5;
     if (rst) begin
       \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq1_part0_0;
+    \$311  = rq1_mask_6;
     if (rst) begin
       \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = rq1_part0_0_r;
+    \$312  = rq1_mask_7;
     if (rst) begin
       \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = rq1_x[16:0];
+    \$313  = i__payload[45:23];
     if (rst) begin
-      \$313  = 17'h00000;
+      \$313  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = rq1_mult_1[24:17];
+    \$314  = rq1_x[16:0];
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$60 ;
+    \$315  = rq1_mult_1[16:0];
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = rq1_part0_1;
+    \$316  = \$59 ;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq1_part0_1_r;
+    \$317  = rq1_part0_0;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = rq1_x[22:17];
+    \$318  = rq1_part0_0_r;
     if (rst) begin
-      \$318  = 6'h00;
+      \$318  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = rq1_mult_1[16:0];
+    \$319  = rq1_x[16:0];
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = \$61 ;
+    \$320  = rq1_mult_1[24:17];
     if (rst) begin
-      \$320  = 23'h000000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = rq1_part1_0;
+    \$321  = \$60 ;
     if (rst) begin
-      \$321  = 23'h000000;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = rq1_part1_0_r;
+    \$322  = rq1_part0_1;
     if (rst) begin
-      \$322  = 23'h000000;
+      \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = rq1_x[22:17];
+    \$323  = rq1_part0_1_r;
     if (rst) begin
-      \$323  = 6'h00;
+      \$323  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = rq1_mult_1[24:17];
+    \$324  = rq1_x[22:17];
     if (rst) begin
-      \$324  = 8'h00;
+      \$324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = \$62 ;
+    \$325  = rq1_mult_1[16:0];
     if (rst) begin
-      \$325  = 14'h0000;
+      \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = rq1_part1_1;
+    \$326  = \$61 ;
     if (rst) begin
-      \$326  = 14'h0000;
+      \$326  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = rq1_part1_1_r;
+    \$327  = rq1_part1_0;
     if (rst) begin
-      \$327  = 14'h0000;
+      \$327  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = \$70 [47:0];
+    \$328  = rq1_part1_0_r;
     if (rst) begin
-      \$328  = 48'h000000000000;
+      \$328  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = \$71 ;
+    \$329  = rq1_x[22:17];
     if (rst) begin
-      \$329  = 48'h000000000000;
+      \$329  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = \$72 ;
+    \$330  = rq1_mult_1[24:17];
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = \$75 ;
+    \$331  = \$62 ;
     if (rst) begin
-      \$331  = 1'h0;
+      \$331  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = \$79 [7:0];
+    \$332  = rq1_part1_1;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = \$84 ;
+    \$333  = rq1_part1_1_r;
     if (rst) begin
-      \$333  = 1'h0;
+      \$333  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = \$89 ;
+    \$334  = \$70 [47:0];
     if (rst) begin
-      \$334  = 1'h0;
+      \$334  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = \$90 ;
+    \$335  = \$71 ;
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = rq2_mult_1;
+    \$336  = \$72 ;
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = rq2_mult_2;
+    \$337  = \$75 ;
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = rq2_mult_3;
+    \$338  = \$79 [7:0];
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = rq2_mult_4;
+    \$339  = \$84 ;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = rq2_mult_5;
+    \$340  = \$89 ;
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = rq2_mult_6;
+    \$341  = \$90 ;
     if (rst) begin
       \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = rq2_mult_7;
+    \$342  = rq2_mult_1;
     if (rst) begin
       \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = \$91 ;
+    \$343  = rq2_mult_2;
     if (rst) begin
-      \$343  = 6'h00;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = rq2_shift_1;
+    \$344  = rq2_mult_3;
     if (rst) begin
-      \$344  = 6'h00;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = rq2_shift_2;
+    \$345  = rq2_mult_4;
     if (rst) begin
-      \$345  = 6'h00;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = rq2_shift_3;
+    \$346  = rq2_mult_5;
     if (rst) begin
-      \$346  = 6'h00;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = rq2_shift_4;
+    \$347  = rq2_mult_6;
     if (rst) begin
-      \$347  = 6'h00;
+      \$347  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = rq2_shift_5;
+    \$348  = rq2_mult_7;
     if (rst) begin
-      \$348  = 6'h00;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = rq2_shift_6;
+    \$349  = \$91 ;
     if (rst) begin
       \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = rq2_shift_7;
+    \$350  = rq2_shift_1;
     if (rst) begin
       \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = \$92 ;
+    \$351  = rq2_shift_2;
     if (rst) begin
-      \$351  = 35'h000000000;
+      \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = rq2_half_1;
+    \$352  = rq2_shift_3;
     if (rst) begin
-      \$352  = 35'h000000000;
+      \$352  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = rq2_half_2;
+    \$353  = rq2_shift_4;
     if (rst) begin
-      \$353  = 35'h000000000;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = rq2_half_3;
+    \$354  = rq2_shift_5;
     if (rst) begin
-      \$354  = 35'h000000000;
+      \$354  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = rq2_half_4;
+    \$355  = rq2_shift_6;
     if (rst) begin
-      \$355  = 35'h000000000;
+      \$355  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = rq2_half_5;
+    \$356  = rq2_shift_7;
     if (rst) begin
-      \$356  = 35'h000000000;
+      \$356  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = rq2_half_6;
+    \$357  = \$92 ;
     if (rst) begin
       \$357  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = rq2_half_7;
+    \$358  = rq2_half_1;
     if (rst) begin
       \$358  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = \$93 ;
+    \$359  = rq2_half_2;
     if (rst) begin
       \$359  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = rq2_mask_1;
+    \$360  = rq2_half_3;
     if (rst) begin
       \$360  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = rq2_mask_2;
+    \$361  = rq2_half_4;
     if (rst) begin
       \$361  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = rq2_mask_3;
+    \$362  = rq2_half_5;
     if (rst) begin
       \$362  = 35'h000000000;
     end

@@ -1570,8 +1570,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [2:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -1585,51 +1585,58 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [3:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [2:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  reg [4:0] \$171 ;
-  reg [6:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg [4:0] \$174 ;
-  reg [1:0] \$175 ;
-  reg [4:0] \$176 ;
-  reg [1:0] \$177 ;
+  wire \$170 ;
+  wire [3:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [7:0] \$177 ;
   reg [4:0] \$178 ;
-  reg [1:0] \$179 ;
+  reg [6:0] \$179 ;
   wire \$18 ;
-  reg [2:0] \$180 ;
+  reg [3:0] \$180 ;
   reg [4:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [1:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [7:0] \$188 ;
-  reg [2:0] \$189 ;
+  reg [1:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [2:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [4:0] \$189 ;
   wire [5:0] \$19 ;
-  reg \$190 ;
-  reg [1:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg [1:0] \$193 ;
+  reg [1:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
   reg \$194 ;
   reg [7:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg [1:0] \$198 ;
+  reg [1:0] \$199 ;
   wire [5:0] \$2 ;
   wire \$20 ;
+  reg [1:0] \$200 ;
+  reg \$201 ;
+  reg [7:0] \$202 ;
   wire \$21 ;
   wire [7:0] \$22 ;
   wire \$23 ;
@@ -1961,93 +1968,100 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [2:0] < 3'h4;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid_2 & \$140 ;
-  assign \$142  = \$signature__addr$24  == 2'h2;
-  assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 3'h0 : \$143 ;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = | q_stored;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \rport__addr$27  == 2'h2;
-  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$134  = | e_left;
+  assign \$135  = q_room & \$134 ;
+  assign \$136  = o__valid & o__ready;
+  assign \$137  = q_owed < 2'h3;
+  assign \$138  = \$136  ? q_room : \$137 ;
+  assign \$139  = o__valid & o__ready;
+  assign \$140  = \$139  | q_room;
+  assign \$141  = \$135  ? \$138  : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = read_valid_2 & \$147 ;
+  assign \$149  = \$signature__addr$24  == 2'h2;
+  assign \$150  = \$signature__addr$24  + 1'h1;
   assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid_2 & \$157 ;
-  assign \$159  = q_stored + \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$159  - \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid_2;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \rport__addr$27  == 2'h2;
+  assign \$157  = \rport__addr$27  + 1'h1;
+  assign \$158  = \$156  ? 3'h0 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = read_valid_2 & \$164 ;
+  assign \$166  = q_stored + \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$43  : q_in;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  - \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  | read_valid_2;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$171 ;
+    w_left <= \$178 ;
   always @(posedge clk)
-    e_left <= \$172 ;
+    e_left <= \$179 ;
   always @(posedge clk)
-    step <= \$173 ;
+    step <= \$180 ;
   always @(posedge clk)
-    \$signature__addr  <= \$174 ;
+    \$signature__addr  <= \$181 ;
   always @(posedge clk)
-    kx <= \$175 ;
+    kx <= \$182 ;
   always @(posedge clk)
-    col <= \$176 ;
+    col <= \$183 ;
   always @(posedge clk)
-    ky <= \$177 ;
+    ky <= \$184 ;
   always @(posedge clk)
-    row <= \$178 ;
+    row <= \$185 ;
   always @(posedge clk)
-    slot <= \$179 ;
+    slot <= \$186 ;
   always @(posedge clk)
-    ox <= \$180 ;
+    ox <= \$187 ;
   always @(posedge clk)
-    col_base <= \$181 ;
+    col_base <= \$188 ;
   always @(posedge clk)
-    row_base <= \$182 ;
+    row_base <= \$189 ;
   always @(posedge clk)
-    slot_base <= \$183 ;
+    slot_base <= \$190 ;
   always @(posedge clk)
-    read_valid_1 <= \$184 ;
+    read_valid_1 <= \$191 ;
   always @(posedge clk)
-    read_valid_2 <= \$185 ;
+    read_valid_2 <= \$192 ;
   always @(posedge clk)
-    pad_reg <= \$186 ;
+    pad_reg <= \$193 ;
   always @(posedge clk)
-    pad_reg2 <= \$187 ;
+    pad_reg2 <= \$194 ;
   always @(posedge clk)
-    read <= \$188 ;
+    read <= \$195 ;
   always @(posedge clk)
-    q_owed <= \$189 ;
+    q_owed <= \$196 ;
   always @(posedge clk)
-    q_room <= \$190 ;
+    q_room <= \$197 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$191 ;
+    \$signature__addr$24  <= \$198 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$192 ;
+    \rport__addr$27  <= \$199 ;
   always @(posedge clk)
-    q_stored <= \$193 ;
+    q_stored <= \$200 ;
   always @(posedge clk)
-    o__valid <= \$194 ;
+    o__valid <= \$201 ;
   always @(posedge clk)
-    o__payload <= \$195 ;
+    o__payload <= \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$42  = 5'h00;
@@ -2074,311 +2088,311 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = \$19 [4:0];
+    \$178  = \$19 [4:0];
     if (\$35 ) begin
-      \$171  = \$42 ;
+      \$178  = \$42 ;
     end
     if (rst) begin
-      \$171  = 5'h10;
+      \$178  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = \$22 [6:0];
+    \$179  = \$22 [6:0];
     if (\$35 ) begin
-      \$172  = \$47 ;
+      \$179  = \$47 ;
     end
     if (rst) begin
-      \$172  = 7'h00;
+      \$179  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = step;
+    \$180  = step;
     if (\$35 ) begin
-      \$173  = \$38 [3:0];
+      \$180  = \$38 [3:0];
     end
     if (rst) begin
-      \$173  = 4'h0;
+      \$180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = \$signature__addr ;
+    \$181  = \$signature__addr ;
     if (\$49 ) begin
-      \$174  = \$52 [4:0];
+      \$181  = \$52 [4:0];
     end
     if (\$67 ) begin
-      \$174  = 5'h00;
+      \$181  = 5'h00;
     end
     if (rst) begin
-      \$174  = 5'h00;
+      \$181  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = kx;
+    \$182  = kx;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$175  = \$76 [1:0];
+        \$182  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$175  = 2'h0;
+      \$182  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = col;
+    \$183  = col;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$176  = \$77 [4:0];
+        \$183  = \$77 [4:0];
         if (\$78 ) begin
-          \$176  = col_base;
+          \$183  = col_base;
           if (\$89 ) begin
-            \$176  = \$94 [4:0];
+            \$183  = \$94 [4:0];
             if (\$95 ) begin
-              \$176  = 5'h1f;
+              \$183  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$176  = 5'h1f;
+      \$183  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = ky;
+    \$184  = ky;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$177  = \$81 [1:0];
+          \$184  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = row;
+    \$185  = row;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$178  = \$82 [4:0];
+          \$185  = \$82 [4:0];
           if (\$89 ) begin
-            \$178  = row_base;
+            \$185  = row_base;
             if (\$95 ) begin
-              \$178  = \$97 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$178  = 5'h1f;
-    end
-    if (rst) begin
-      \$178  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = slot;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$179  = \$88 [1:0];
-          if (\$89 ) begin
-            \$179  = slot_base;
-            if (\$95 ) begin
-              \$179  = \$109 [1:0];
+              \$185  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$179  = 2'h3;
+      \$185  = 5'h1f;
     end
     if (rst) begin
-      \$179  = 2'h3;
+      \$185  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = ox;
+    \$186  = slot;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
+          \$186  = \$88 [1:0];
           if (\$89 ) begin
-            \$180  = \$92 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$180  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = col_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$181  = \$93 [4:0];
+            \$186  = slot_base;
             if (\$95 ) begin
-              \$181  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$181  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = row_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$182  = \$96 [4:0];
+              \$186  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$182  = 5'h1f;
+      \$186  = 2'h3;
     end
     if (rst) begin
-      \$182  = 5'h1f;
+      \$186  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = slot_base;
+    \$187  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$187  = \$92 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$187  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$188  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$188  = \$93 [4:0];
+            if (\$95 ) begin
+              \$188  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$188  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$189  = row_base;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
           if (\$89 ) begin
             if (\$95 ) begin
-              \$183  = \$103 [1:0];
+              \$189  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$183  = 2'h3;
+      \$189  = 5'h1f;
     end
     if (rst) begin
-      \$183  = 2'h3;
+      \$189  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = \$126 ;
+    \$190  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$190  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$190  = 2'h3;
+    end
     if (rst) begin
-      \$184  = 1'h0;
+      \$190  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = read_valid_1;
+    \$191  = \$126 ;
     if (rst) begin
-      \$185  = 1'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$133 ;
+    \$192  = read_valid_1;
     if (rst) begin
-      \$186  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = pad_reg;
+    \$193  = \$133 ;
     if (rst) begin
-      \$187  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rport__data;
-    if (rst) begin
-      \$188  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \$10 [2:0];
-    if (rst) begin
-      \$189  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$134 ;
-    if (rst) begin
-      \$190  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$signature__addr$24 ;
-    if (\$141 ) begin
-      \$191  = \$144 [1:0];
-    end
-    if (rst) begin
-      \$191  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \rport__addr$27 ;
-    if (\$148 ) begin
-      \$192  = \$151 [1:0];
-    end
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$164 [1:0];
-    if (rst) begin
-      \$193  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = o__valid;
-    if (\$166 ) begin
-      \$194  = \$168 ;
-    end
+    \$194  = pad_reg;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = o__payload;
-    if (\$166 ) begin
-      \$195  = \$170 ;
-    end
+    \$195  = rport__data;
     if (rst) begin
       \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$196  = \$10 [2:0];
+    if (rst) begin
+      \$196  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$197  = \$141 ;
+    if (rst) begin
+      \$197  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$198  = \$signature__addr$24 ;
+    if (\$148 ) begin
+      \$198  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$198  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$199  = \rport__addr$27 ;
+    if (\$155 ) begin
+      \$199  = \$158 [1:0];
+    end
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$200  = \$171 [1:0];
+    if (rst) begin
+      \$200  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$201  = o__valid;
+    if (\$173 ) begin
+      \$201  = \$175 ;
+    end
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$202  = o__payload;
+    if (\$173 ) begin
+      \$202  = \$177 ;
+    end
+    if (rst) begin
+      \$202  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -2402,24 +2416,24 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
+  wire \$100 ;
+  wire \$101 ;
   reg [3:0] \$102 ;
-  reg [7:0] \$103 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
-  reg [7:0] \$108 ;
-  reg [3:0] \$109 ;
+  reg [3:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [63:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [8:0] \$116 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg [7:0] \$114 ;
+  reg [3:0] \$115 ;
+  reg [63:0] \$116 ;
   reg [7:0] \$117 ;
   reg [8:0] \$118 ;
   reg [7:0] \$119 ;
@@ -2432,13 +2446,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] \$125 ;
   reg [8:0] \$126 ;
   reg [7:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [16:0] \$129 ;
+  reg [8:0] \$128 ;
+  reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [16:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
+  reg [8:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [7:0] \$133 ;
   reg [16:0] \$134 ;
   reg [16:0] \$135 ;
   reg [16:0] \$136 ;
@@ -2450,21 +2464,21 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [16:0] \$141 ;
   reg [16:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [20:0] \$144 ;
-  reg [20:0] \$145 ;
-  reg [20:0] \$146 ;
-  reg [20:0] \$147 ;
-  reg [20:0] \$148 ;
-  reg [20:0] \$149 ;
+  reg [16:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [16:0] \$147 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [16:0] \$15 ;
   reg [20:0] \$150 ;
   reg [20:0] \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg \$157 ;
+  reg [20:0] \$152 ;
+  reg [20:0] \$153 ;
+  reg [20:0] \$154 ;
+  reg [20:0] \$155 ;
+  reg [20:0] \$156 ;
+  reg [20:0] \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
@@ -2482,23 +2496,29 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg [20:0] \$173 ;
-  reg [20:0] \$174 ;
-  reg [20:0] \$175 ;
-  reg [20:0] \$176 ;
-  reg [20:0] \$177 ;
-  reg [20:0] \$178 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
   reg [20:0] \$179 ;
   wire [16:0] \$18 ;
   reg [20:0] \$180 ;
-  reg [3:0] \$181 ;
-  reg \$182 ;
-  reg [2:0] \$183 ;
-  reg [2:0] \$184 ;
-  reg [3:0] \$185 ;
-  reg \$186 ;
-  reg [167:0] \$187 ;
+  reg [20:0] \$181 ;
+  reg [20:0] \$182 ;
+  reg [20:0] \$183 ;
+  reg [20:0] \$184 ;
+  reg [20:0] \$185 ;
+  reg [20:0] \$186 ;
+  reg [3:0] \$187 ;
+  reg \$188 ;
+  reg [2:0] \$189 ;
   wire [16:0] \$19 ;
+  reg [2:0] \$190 ;
+  reg [3:0] \$191 ;
+  reg \$192 ;
+  reg [167:0] \$193 ;
   reg \$2 ;
   wire [16:0] \$20 ;
   wire [16:0] \$21 ;
@@ -2514,52 +2534,52 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire [3:0] \$33 ;
-  wire [3:0] \$34 ;
+  wire \$33 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire \$39 ;
+  wire [3:0] \$39 ;
   wire \$4 ;
   wire [3:0] \$40 ;
-  wire [3:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
+  wire [3:0] \$46 ;
+  wire [3:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [4:0] \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [5:0] \$55 ;
-  wire \$56 ;
+  wire \$55 ;
+  wire [4:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [4:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [167:0] \$62 ;
+  wire [5:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire [20:0] \$69 ;
+  wire [167:0] \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
-  wire [21:0] \$70 ;
-  wire [20:0] \$71 ;
-  wire [21:0] \$72 ;
-  wire [20:0] \$73 ;
-  wire [21:0] \$74 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
   wire [20:0] \$75 ;
   wire [21:0] \$76 ;
   wire [20:0] \$77 ;
@@ -2571,22 +2591,22 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [21:0] \$82 ;
   wire [20:0] \$83 ;
   wire [21:0] \$84 ;
-  wire \$85 ;
-  wire [4:0] \$86 ;
-  wire \$87 ;
-  wire [5:0] \$88 ;
-  wire \$89 ;
+  wire [20:0] \$85 ;
+  wire [21:0] \$86 ;
+  wire [20:0] \$87 ;
+  wire [21:0] \$88 ;
+  wire [20:0] \$89 ;
   wire [8:0] \$9 ;
-  wire \$90 ;
+  wire [21:0] \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [4:0] \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [5:0] \$94 ;
   wire \$95 ;
-  reg [3:0] \$96 ;
-  reg [3:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   wire [167:0] \$signature__data ;
@@ -2806,263 +2826,269 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$20  = $signed(xoff5_0) * $signed(w5_0);
   assign \$21  = $signed(xoff6_0) * $signed(w6_0);
   assign \$22  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$23  = \$88 [3:0] < 4'h9;
-  assign \$24  = v7 & last7;
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$27  = | q_stored;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$26  & \$28 ;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = \$24  & \$30 ;
-  assign \$32  = q_wptr == 3'h7;
-  assign \$33  = q_wptr + 1'h1;
-  assign \$34  = \$32  ? 4'h0 : \$33 ;
-  assign \$35  = ~ o__valid;
-  assign \$36  = \$35  | o__ready;
-  assign \$37  = | q_stored;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = q_rptr == 3'h7;
-  assign \$40  = q_rptr + 1'h1;
-  assign \$41  = \$39  ? 4'h0 : \$40 ;
-  assign \$42  = v7 & last7;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$42  & \$48 ;
-  assign \$50  = q_stored + \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$50  - \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = v7 & last7;
-  assign \$60  = \$58  | \$59 ;
-  assign \$61  = | q_stored;
-  assign \$62  = \$61  ? rport__data : q_in;
-  assign \$63  = ~ last_t;
-  assign \$64  = q_room | \$63 ;
-  assign \$65  = ~ last_t;
-  assign \$66  = q_room | \$65 ;
-  assign issue = \$66  & \$68 ;
-  assign \$69  = first7_0 ? 21'h002b35 : acc0;
-  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$71  = first7_0 ? 21'h005a90 : acc1;
-  assign \$72  = $signed(\$71 ) + $signed(sum1_s0_0);
-  assign \$73  = first7_0 ? 21'h00134d : acc2;
-  assign \$74  = $signed(\$73 ) + $signed(sum2_s0_0);
-  assign \$75  = first7_0 ? 21'h005551 : acc3;
-  assign \$76  = $signed(\$75 ) + $signed(sum3_s0_0);
-  assign \$77  = first7_0 ? 21'h00042b : acc4;
-  assign \$78  = $signed(\$77 ) + $signed(sum4_s0_0);
-  assign \$79  = first7_0 ? 21'h1ff01d : acc5;
-  assign \$80  = $signed(\$79 ) + $signed(sum5_s0_0);
-  assign \$81  = first7_0 ? 21'h003653 : acc6;
-  assign \$82  = $signed(\$81 ) + $signed(sum6_s0_0);
-  assign \$83  = first7_0 ? 21'h1fe66a : acc7;
-  assign \$84  = $signed(\$83 ) + $signed(sum7_s0_0);
-  assign \$85  = issue & last_t;
-  assign \$86  = q_owed + \$85 ;
-  assign \$87  = o__valid & o__ready;
-  assign \$88  = \$86  - \$87 ;
-  assign \$89  = v7 & last7;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$91  & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$signature__en  = \$89  & \$95 ;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'h8;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = v7 & last7;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = | q_stored;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$32  & \$34 ;
+  assign \$36  = ~ \$35 ;
+  assign \$37  = \$30  & \$36 ;
+  assign \$38  = q_wptr == 3'h7;
+  assign \$39  = q_wptr + 1'h1;
+  assign \$40  = \$38  ? 4'h0 : \$39 ;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = q_rptr == 3'h7;
+  assign \$46  = q_rptr + 1'h1;
+  assign \$47  = \$45  ? 4'h0 : \$46 ;
+  assign \$48  = v7 & last7;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$50  & \$52 ;
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$48  & \$54 ;
+  assign \$56  = q_stored + \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \$56  - \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = v7 & last7;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = | q_stored;
+  assign \$68  = \$67  ? rport__data : q_in;
+  assign \$69  = ~ last_t;
+  assign \$70  = q_room | \$69 ;
+  assign \$71  = ~ last_t;
+  assign \$72  = q_room | \$71 ;
+  assign issue = \$72  & \$74 ;
+  assign \$75  = first7_0 ? 21'h002b35 : acc0;
+  assign \$76  = $signed(\$75 ) + $signed(sum0_s0_0);
+  assign \$77  = first7_0 ? 21'h005a90 : acc1;
+  assign \$78  = $signed(\$77 ) + $signed(sum1_s0_0);
+  assign \$79  = first7_0 ? 21'h00134d : acc2;
+  assign \$80  = $signed(\$79 ) + $signed(sum2_s0_0);
+  assign \$81  = first7_0 ? 21'h005551 : acc3;
+  assign \$82  = $signed(\$81 ) + $signed(sum3_s0_0);
+  assign \$83  = first7_0 ? 21'h00042b : acc4;
+  assign \$84  = $signed(\$83 ) + $signed(sum4_s0_0);
+  assign \$85  = first7_0 ? 21'h1ff01d : acc5;
+  assign \$86  = $signed(\$85 ) + $signed(sum5_s0_0);
+  assign \$87  = first7_0 ? 21'h003653 : acc6;
+  assign \$88  = $signed(\$87 ) + $signed(sum6_s0_0);
+  assign \$89  = first7_0 ? 21'h1fe66a : acc7;
+  assign \$90  = $signed(\$89 ) + $signed(sum7_s0_0);
+  assign \$91  = issue & last_t;
+  assign \$92  = q_owed + \$91 ;
+  assign \$93  = o__valid & o__ready;
+  assign \$94  = \$92  - \$93 ;
+  assign \$95  = v7 & last7;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = \$97  & \$99 ;
+  assign \$101  = ~ \$100 ;
+  assign \$signature__en  = \$95  & \$101 ;
   always @(posedge clk)
-    sf_t <= \$96 ;
+    sf_t <= \$102 ;
   always @(posedge clk)
-    sf_t_ahead <= \$97 ;
+    sf_t_ahead <= \$103 ;
   always @(posedge clk)
-    first_t <= \$98 ;
+    first_t <= \$104 ;
   always @(posedge clk)
-    first_t_ahead <= \$99 ;
+    first_t_ahead <= \$105 ;
   always @(posedge clk)
-    last_t <= \$100 ;
+    last_t <= \$106 ;
   always @(posedge clk)
-    last_t_ahead <= \$101 ;
+    last_t_ahead <= \$107 ;
   always @(posedge clk)
-    t <= \$102 ;
+    t <= \$108 ;
   always @(posedge clk)
-    x_reg <= \$103 ;
+    x_reg <= \$109 ;
   always @(posedge clk)
-    from_input <= \$104 ;
+    from_input <= \$110 ;
   always @(posedge clk)
-    v1 <= \$105 ;
+    v1 <= \$111 ;
   always @(posedge clk)
-    first1 <= \$106 ;
+    first1 <= \$112 ;
   always @(posedge clk)
-    last1 <= \$107 ;
+    last1 <= \$113 ;
   always @(posedge clk)
-    x_mid <= \$108 ;
+    x_mid <= \$114 ;
   always @(posedge clk)
-    rom0_addr <= \$109 ;
+    rom0_addr <= \$115 ;
   always @(posedge clk)
-    rom0_read <= \$110 ;
+    rom0_read <= \$116 ;
   always @(posedge clk)
-    x0_0 <= \$111 ;
+    x0_0 <= \$117 ;
   always @(posedge clk)
-    xoff0_0 <= \$112 ;
+    xoff0_0 <= \$118 ;
   always @(posedge clk)
-    w0_0 <= \$113 ;
+    w0_0 <= \$119 ;
   always @(posedge clk)
-    xoff1_0 <= \$114 ;
+    xoff1_0 <= \$120 ;
   always @(posedge clk)
-    w1_0 <= \$115 ;
+    w1_0 <= \$121 ;
   always @(posedge clk)
-    xoff2_0 <= \$116 ;
+    xoff2_0 <= \$122 ;
   always @(posedge clk)
-    w2_0 <= \$117 ;
+    w2_0 <= \$123 ;
   always @(posedge clk)
-    xoff3_0 <= \$118 ;
+    xoff3_0 <= \$124 ;
   always @(posedge clk)
-    w3_0 <= \$119 ;
+    w3_0 <= \$125 ;
   always @(posedge clk)
-    xoff4_0 <= \$120 ;
+    xoff4_0 <= \$126 ;
   always @(posedge clk)
-    w4_0 <= \$121 ;
+    w4_0 <= \$127 ;
   always @(posedge clk)
-    xoff5_0 <= \$122 ;
+    xoff5_0 <= \$128 ;
   always @(posedge clk)
-    w5_0 <= \$123 ;
+    w5_0 <= \$129 ;
   always @(posedge clk)
-    xoff6_0 <= \$124 ;
+    xoff6_0 <= \$130 ;
   always @(posedge clk)
-    w6_0 <= \$125 ;
+    w6_0 <= \$131 ;
   always @(posedge clk)
-    xoff7_0 <= \$126 ;
+    xoff7_0 <= \$132 ;
   always @(posedge clk)
-    w7_0 <= \$127 ;
+    w7_0 <= \$133 ;
   always @(posedge clk)
-    prod0_0 <= \$128 ;
+    prod0_0 <= \$134 ;
   always @(posedge clk)
-    prod1_0 <= \$129 ;
+    prod1_0 <= \$135 ;
   always @(posedge clk)
-    prod2_0 <= \$130 ;
+    prod2_0 <= \$136 ;
   always @(posedge clk)
-    prod3_0 <= \$131 ;
+    prod3_0 <= \$137 ;
   always @(posedge clk)
-    prod4_0 <= \$132 ;
+    prod4_0 <= \$138 ;
   always @(posedge clk)
-    prod5_0 <= \$133 ;
+    prod5_0 <= \$139 ;
   always @(posedge clk)
-    prod6_0 <= \$134 ;
+    prod6_0 <= \$140 ;
   always @(posedge clk)
-    prod7_0 <= \$135 ;
+    prod7_0 <= \$141 ;
   always @(posedge clk)
-    prod0_0_r <= \$136 ;
+    prod0_0_r <= \$142 ;
   always @(posedge clk)
-    prod1_0_r <= \$137 ;
+    prod1_0_r <= \$143 ;
   always @(posedge clk)
-    prod2_0_r <= \$138 ;
+    prod2_0_r <= \$144 ;
   always @(posedge clk)
-    prod3_0_r <= \$139 ;
+    prod3_0_r <= \$145 ;
   always @(posedge clk)
-    prod4_0_r <= \$140 ;
+    prod4_0_r <= \$146 ;
   always @(posedge clk)
-    prod5_0_r <= \$141 ;
+    prod5_0_r <= \$147 ;
   always @(posedge clk)
-    prod6_0_r <= \$142 ;
+    prod6_0_r <= \$148 ;
   always @(posedge clk)
-    prod7_0_r <= \$143 ;
+    prod7_0_r <= \$149 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$144 ;
+    sum0_s0_0 <= \$150 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$145 ;
+    sum1_s0_0 <= \$151 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$146 ;
+    sum2_s0_0 <= \$152 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$147 ;
+    sum3_s0_0 <= \$153 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$148 ;
+    sum4_s0_0 <= \$154 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$149 ;
+    sum5_s0_0 <= \$155 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$150 ;
+    sum6_s0_0 <= \$156 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$151 ;
+    sum7_s0_0 <= \$157 ;
   always @(posedge clk)
-    v2 <= \$152 ;
+    v2 <= \$158 ;
   always @(posedge clk)
-    first2 <= \$153 ;
+    first2 <= \$159 ;
   always @(posedge clk)
-    last2 <= \$154 ;
+    last2 <= \$160 ;
   always @(posedge clk)
-    v3 <= \$155 ;
+    v3 <= \$161 ;
   always @(posedge clk)
-    first3 <= \$156 ;
+    first3 <= \$162 ;
   always @(posedge clk)
-    last3 <= \$157 ;
+    last3 <= \$163 ;
   always @(posedge clk)
-    v4 <= \$158 ;
+    v4 <= \$164 ;
   always @(posedge clk)
-    first4 <= \$159 ;
+    first4 <= \$165 ;
   always @(posedge clk)
-    last4 <= \$160 ;
+    last4 <= \$166 ;
   always @(posedge clk)
-    v5 <= \$161 ;
+    v5 <= \$167 ;
   always @(posedge clk)
-    first5 <= \$162 ;
+    first5 <= \$168 ;
   always @(posedge clk)
-    last5 <= \$163 ;
+    last5 <= \$169 ;
   always @(posedge clk)
-    v6 <= \$164 ;
+    v6 <= \$170 ;
   always @(posedge clk)
-    first6 <= \$165 ;
+    first6 <= \$171 ;
   always @(posedge clk)
-    last6 <= \$166 ;
+    last6 <= \$172 ;
   always @(posedge clk)
-    v7 <= \$167 ;
+    v7 <= \$173 ;
   always @(posedge clk)
-    first7 <= \$168 ;
+    first7 <= \$174 ;
   always @(posedge clk)
-    last7 <= \$169 ;
+    last7 <= \$175 ;
   always @(posedge clk)
-    v7_0 <= \$170 ;
+    v7_0 <= \$176 ;
   always @(posedge clk)
-    first7_0 <= \$171 ;
+    first7_0 <= \$177 ;
   always @(posedge clk)
-    last7_0 <= \$172 ;
+    last7_0 <= \$178 ;
   always @(posedge clk)
-    acc0 <= \$173 ;
+    acc0 <= \$179 ;
   always @(posedge clk)
-    acc1 <= \$174 ;
+    acc1 <= \$180 ;
   always @(posedge clk)
-    acc2 <= \$175 ;
+    acc2 <= \$181 ;
   always @(posedge clk)
-    acc3 <= \$176 ;
+    acc3 <= \$182 ;
   always @(posedge clk)
-    acc4 <= \$177 ;
+    acc4 <= \$183 ;
   always @(posedge clk)
-    acc5 <= \$178 ;
+    acc5 <= \$184 ;
   always @(posedge clk)
-    acc6 <= \$179 ;
+    acc6 <= \$185 ;
   always @(posedge clk)
-    acc7 <= \$180 ;
+    acc7 <= \$186 ;
   always @(posedge clk)
-    q_owed <= \$181 ;
+    q_owed <= \$187 ;
   always @(posedge clk)
-    q_room <= \$182 ;
+    q_room <= \$188 ;
   always @(posedge clk)
-    q_wptr <= \$183 ;
+    q_wptr <= \$189 ;
   always @(posedge clk)
-    q_rptr <= \$184 ;
+    q_rptr <= \$190 ;
   always @(posedge clk)
-    q_stored <= \$185 ;
+    q_stored <= \$191 ;
   always @(posedge clk)
-    o__valid <= \$186 ;
+    o__valid <= \$192 ;
   always @(posedge clk)
-    o__payload <= \$187 ;
+    o__payload <= \$193 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$1  = 4'h0;
@@ -3137,69 +3163,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = sf_t;
+    \$102  = sf_t;
     if (issue) begin
-      \$96  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$96  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = sf_t_ahead;
-    if (issue) begin
-      \$97  = \$1 ;
-    end
-    if (rst) begin
-      \$97  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = first_t;
-    if (issue) begin
-      \$98  = first_t_ahead;
-    end
-    if (rst) begin
-      \$98  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = first_t_ahead;
-    if (issue) begin
-      \$99  = \$2 ;
-    end
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = last_t;
-    if (issue) begin
-      \$100  = last_t_ahead;
-    end
-    if (rst) begin
-      \$100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = last_t_ahead;
-    if (issue) begin
-      \$101  = \$3 ;
-    end
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = t;
-    if (issue) begin
-      \$102  = \$6 [3:0];
+      \$102  = sf_t_ahead;
     end
     if (rst) begin
       \$102  = 4'h0;
@@ -3207,559 +3173,559 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = i__payload;
+    \$103  = sf_t_ahead;
+    if (issue) begin
+      \$103  = \$1 ;
+    end
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = 1'h1;
+    \$104  = first_t;
+    if (issue) begin
+      \$104  = first_t_ahead;
+    end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = issue;
+    \$105  = first_t_ahead;
+    if (issue) begin
+      \$105  = \$2 ;
+    end
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = first_t;
+    \$106  = last_t;
+    if (issue) begin
+      \$106  = last_t_ahead;
+    end
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = last_t;
+    \$107  = last_t_ahead;
+    if (issue) begin
+      \$107  = \$3 ;
+    end
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = x_reg;
+    \$108  = t;
+    if (issue) begin
+      \$108  = \$6 [3:0];
+    end
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = t;
+    \$109  = i__payload;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = port__data;
+    \$110  = 1'h1;
     if (rst) begin
-      \$110  = 64'h0000000000000000;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = x_mid;
+    \$111  = issue;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = \$7 ;
+    \$112  = first_t;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = rom0_read[7:0];
+    \$113  = last_t;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = \$8 ;
+    \$114  = x_reg;
     if (rst) begin
-      \$114  = 9'h000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = rom0_read[15:8];
+    \$115  = t;
     if (rst) begin
-      \$115  = 8'h00;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = \$9 ;
+    \$116  = port__data;
     if (rst) begin
-      \$116  = 9'h000;
+      \$116  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = rom0_read[23:16];
+    \$117  = x_mid;
     if (rst) begin
       \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = \$10 ;
+    \$118  = \$7 ;
     if (rst) begin
       \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = rom0_read[31:24];
+    \$119  = rom0_read[7:0];
     if (rst) begin
       \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$11 ;
+    \$120  = \$8 ;
     if (rst) begin
       \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = rom0_read[39:32];
+    \$121  = rom0_read[15:8];
     if (rst) begin
       \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \$12 ;
+    \$122  = \$9 ;
     if (rst) begin
       \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = rom0_read[47:40];
+    \$123  = rom0_read[23:16];
     if (rst) begin
       \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = \$13 ;
+    \$124  = \$10 ;
     if (rst) begin
       \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = rom0_read[55:48];
+    \$125  = rom0_read[31:24];
     if (rst) begin
       \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$14 ;
+    \$126  = \$11 ;
     if (rst) begin
       \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = rom0_read[63:56];
+    \$127  = rom0_read[39:32];
     if (rst) begin
       \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = \$15 ;
+    \$128  = \$12 ;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = \$16 ;
+    \$129  = rom0_read[47:40];
     if (rst) begin
-      \$129  = 17'h00000;
+      \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = \$17 ;
+    \$130  = \$13 ;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$130  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$18 ;
+    \$131  = rom0_read[55:48];
     if (rst) begin
-      \$131  = 17'h00000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$19 ;
+    \$132  = \$14 ;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = \$20 ;
+    \$133  = rom0_read[63:56];
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = \$21 ;
+    \$134  = \$15 ;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = \$22 ;
+    \$135  = \$16 ;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = prod0_0;
+    \$136  = \$17 ;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = prod1_0;
+    \$137  = \$18 ;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = prod2_0;
+    \$138  = \$19 ;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = prod3_0;
+    \$139  = \$20 ;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = prod4_0;
+    \$140  = \$21 ;
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = prod5_0;
+    \$141  = \$22 ;
     if (rst) begin
       \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = prod6_0;
+    \$142  = prod0_0;
     if (rst) begin
       \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = prod7_0;
+    \$143  = prod1_0;
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$144  = prod2_0;
     if (rst) begin
-      \$144  = 21'h000000;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$145  = prod3_0;
     if (rst) begin
-      \$145  = 21'h000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$146  = prod4_0;
     if (rst) begin
-      \$146  = 21'h000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$147  = prod5_0;
     if (rst) begin
-      \$147  = 21'h000000;
+      \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$148  = prod6_0;
     if (rst) begin
-      \$148  = 21'h000000;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$149  = prod7_0;
     if (rst) begin
-      \$149  = 21'h000000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$150  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$150  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$151  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = v1;
+    \$152  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = first1;
+    \$153  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = last1;
+    \$154  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = v2;
+    \$155  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = first2;
+    \$156  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = last2;
+    \$157  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = v3;
+    \$158  = v1;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = first3;
+    \$159  = first1;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = last3;
+    \$160  = last1;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = v4;
+    \$161  = v2;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = first4;
+    \$162  = first2;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = last4;
+    \$163  = last2;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = v5;
+    \$164  = v3;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = first5;
+    \$165  = first3;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = last5;
+    \$166  = last3;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = v6;
+    \$167  = v4;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = first6;
+    \$168  = first4;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = last6;
+    \$169  = last4;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = v6;
+    \$170  = v5;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = first6;
+    \$171  = first5;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = last6;
+    \$172  = last5;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = acc0;
-    if (v7_0) begin
-      \$173  = \$70 [20:0];
-    end
+    \$173  = v6;
     if (rst) begin
-      \$173  = 21'h000000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = acc1;
-    if (v7_0) begin
-      \$174  = \$72 [20:0];
-    end
+    \$174  = first6;
     if (rst) begin
-      \$174  = 21'h000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = acc2;
-    if (v7_0) begin
-      \$175  = \$74 [20:0];
-    end
+    \$175  = last6;
     if (rst) begin
-      \$175  = 21'h000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = acc3;
-    if (v7_0) begin
-      \$176  = \$76 [20:0];
-    end
+    \$176  = v6;
     if (rst) begin
-      \$176  = 21'h000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = acc4;
-    if (v7_0) begin
-      \$177  = \$78 [20:0];
-    end
+    \$177  = first6;
     if (rst) begin
-      \$177  = 21'h000000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = acc5;
-    if (v7_0) begin
-      \$178  = \$80 [20:0];
-    end
+    \$178  = last6;
     if (rst) begin
-      \$178  = 21'h000000;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = acc6;
+    \$179  = acc0;
     if (v7_0) begin
-      \$179  = \$82 [20:0];
+      \$179  = \$76 [20:0];
     end
     if (rst) begin
       \$179  = 21'h000000;
@@ -3767,9 +3733,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = acc7;
+    \$180  = acc1;
     if (v7_0) begin
-      \$180  = \$84 [20:0];
+      \$180  = \$78 [20:0];
     end
     if (rst) begin
       \$180  = 21'h000000;
@@ -3777,74 +3743,134 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = \$88 [3:0];
+    \$181  = acc2;
+    if (v7_0) begin
+      \$181  = \$80 [20:0];
+    end
     if (rst) begin
-      \$181  = 4'h0;
+      \$181  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = \$23 ;
+    \$182  = acc3;
+    if (v7_0) begin
+      \$182  = \$82 [20:0];
+    end
     if (rst) begin
-      \$182  = 1'h1;
+      \$182  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = q_wptr;
-    if (\$31 ) begin
-      \$183  = \$34 [2:0];
+    \$183  = acc4;
+    if (v7_0) begin
+      \$183  = \$84 [20:0];
     end
     if (rst) begin
-      \$183  = 3'h0;
+      \$183  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = q_rptr;
-    if (\$38 ) begin
-      \$184  = \$41 [2:0];
+    \$184  = acc5;
+    if (v7_0) begin
+      \$184  = \$86 [20:0];
     end
     if (rst) begin
-      \$184  = 3'h0;
+      \$184  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = \$55 [3:0];
+    \$185  = acc6;
+    if (v7_0) begin
+      \$185  = \$88 [20:0];
+    end
     if (rst) begin
-      \$185  = 4'h0;
+      \$185  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = o__valid;
-    if (\$57 ) begin
-      \$186  = \$60 ;
+    \$186  = acc7;
+    if (v7_0) begin
+      \$186  = \$90 [20:0];
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = o__payload;
-    if (\$57 ) begin
-      \$187  = \$62 ;
-    end
+    \$187  = \$94 [3:0];
     if (rst) begin
-      \$187  = 168'h000000000000000000000000000000000000000000;
+      \$187  = 4'h0;
     end
   end
-  assign acc0_next = \$70 [20:0];
-  assign acc1_next = \$72 [20:0];
-  assign acc2_next = \$74 [20:0];
-  assign acc3_next = \$76 [20:0];
-  assign acc4_next = \$78 [20:0];
-  assign acc5_next = \$80 [20:0];
-  assign acc6_next = \$82 [20:0];
-  assign acc7_next = \$84 [20:0];
-  assign q_owed_next = \$88 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$188  = \$29 ;
+    if (rst) begin
+      \$188  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$189  = q_wptr;
+    if (\$37 ) begin
+      \$189  = \$40 [2:0];
+    end
+    if (rst) begin
+      \$189  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$190  = q_rptr;
+    if (\$44 ) begin
+      \$190  = \$47 [2:0];
+    end
+    if (rst) begin
+      \$190  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$191  = \$61 [3:0];
+    if (rst) begin
+      \$191  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$192  = o__valid;
+    if (\$63 ) begin
+      \$192  = \$66 ;
+    end
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$193  = o__payload;
+    if (\$63 ) begin
+      \$193  = \$68 ;
+    end
+    if (rst) begin
+      \$193  = 168'h000000000000000000000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$76 [20:0];
+  assign acc1_next = \$78 [20:0];
+  assign acc2_next = \$80 [20:0];
+  assign acc3_next = \$82 [20:0];
+  assign acc4_next = \$84 [20:0];
+  assign acc5_next = \$86 [20:0];
+  assign acc6_next = \$88 [20:0];
+  assign acc7_next = \$90 [20:0];
+  assign q_owed_next = \$94 [3:0];
   assign port__addr = rom0_addr;
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
@@ -3866,17 +3892,17 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[5]  = q_in[125:105];
   assign \q_in[6]  = q_in[146:126];
   assign \q_in[7]  = q_in[167:147];
-  assign q_in[167:147] = \$84 [20:0];
-  assign q_in[146:126] = \$82 [20:0];
-  assign q_in[125:105] = \$80 [20:0];
-  assign q_in[104:84] = \$78 [20:0];
-  assign q_in[83:63] = \$76 [20:0];
-  assign q_in[62:42] = \$74 [20:0];
-  assign q_in[41:21] = \$72 [20:0];
-  assign q_in[20:0] = \$70 [20:0];
-  assign \$67  = 1'h0;
-  assign \$68  = i__valid;
-  assign i__ready = \$64 ;
+  assign q_in[167:147] = \$90 [20:0];
+  assign q_in[146:126] = \$88 [20:0];
+  assign q_in[125:105] = \$86 [20:0];
+  assign q_in[104:84] = \$84 [20:0];
+  assign q_in[83:63] = \$82 [20:0];
+  assign q_in[62:42] = \$80 [20:0];
+  assign q_in[41:21] = \$78 [20:0];
+  assign q_in[20:0] = \$76 [20:0];
+  assign \$73  = 1'h0;
+  assign \$74  = i__valid;
+  assign i__ready = \$70 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4092,271 +4118,277 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire [4:0] \$289 ;
+  wire \$289 ;
   wire [1:0] \$29 ;
-  wire [4:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [4:0] \$295 ;
   wire [4:0] \$296 ;
-  wire [4:0] \$297 ;
+  wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire [7:0] \$3 ;
   wire [1:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
+  wire [4:0] \$302 ;
+  wire [4:0] \$303 ;
   wire \$304 ;
-  wire [4:0] \$305 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [5:0] \$310 ;
-  wire \$311 ;
+  wire \$310 ;
+  wire [4:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [63:0] \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg \$319 ;
+  wire [5:0] \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire [26:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg \$322 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire [63:0] \$322 ;
   reg \$323 ;
   reg \$324 ;
   reg \$325 ;
   reg \$326 ;
-  reg [20:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [26:0] \$329 ;
+  reg \$327 ;
+  reg \$328 ;
+  reg \$329 ;
   wire [24:0] \$33 ;
-  reg [26:0] \$330 ;
-  reg [26:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [3:0] \$336 ;
-  reg [13:0] \$337 ;
-  reg [13:0] \$338 ;
-  reg [13:0] \$339 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg [20:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [26:0] \$335 ;
+  reg [26:0] \$336 ;
+  reg [26:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [13:0] \$34 ;
-  reg [3:0] \$340 ;
-  reg [11:0] \$341 ;
-  reg [11:0] \$342 ;
-  reg [11:0] \$343 ;
-  reg [45:0] \$344 ;
-  reg [45:0] \$345 ;
-  reg \$346 ;
-  reg \$347 ;
-  reg [7:0] \$348 ;
-  reg \$349 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [3:0] \$342 ;
+  reg [13:0] \$343 ;
+  reg [13:0] \$344 ;
+  reg [13:0] \$345 ;
+  reg [3:0] \$346 ;
+  reg [11:0] \$347 ;
+  reg [11:0] \$348 ;
+  reg [11:0] \$349 ;
   wire [11:0] \$35 ;
-  reg \$350 ;
-  reg [20:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [33:0] \$353 ;
-  reg [33:0] \$354 ;
-  reg [33:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [24:0] \$359 ;
+  reg [45:0] \$350 ;
+  reg [45:0] \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg [7:0] \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg [20:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [33:0] \$359 ;
   wire [27:0] \$36 ;
-  reg [3:0] \$360 ;
-  reg [20:0] \$361 ;
-  reg [20:0] \$362 ;
-  reg [20:0] \$363 ;
-  reg [3:0] \$364 ;
-  reg [11:0] \$365 ;
-  reg [11:0] \$366 ;
-  reg [11:0] \$367 ;
-  reg [45:0] \$368 ;
-  reg [45:0] \$369 ;
+  reg [33:0] \$360 ;
+  reg [33:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [3:0] \$366 ;
+  reg [20:0] \$367 ;
+  reg [20:0] \$368 ;
+  reg [20:0] \$369 ;
   wire [28:0] \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg [7:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg [20:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [30:0] \$377 ;
-  reg [30:0] \$378 ;
-  reg [30:0] \$379 ;
+  reg [3:0] \$370 ;
+  reg [11:0] \$371 ;
+  reg [11:0] \$372 ;
+  reg [11:0] \$373 ;
+  reg [45:0] \$374 ;
+  reg [45:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg [7:0] \$378 ;
+  reg \$379 ;
   wire [55:0] \$38 ;
-  reg [16:0] \$380 ;
-  reg [24:0] \$381 ;
-  reg [24:0] \$382 ;
-  reg [24:0] \$383 ;
-  reg [3:0] \$384 ;
-  reg [17:0] \$385 ;
-  reg [17:0] \$386 ;
-  reg [17:0] \$387 ;
-  reg [3:0] \$388 ;
-  reg [11:0] \$389 ;
+  reg \$380 ;
+  reg [20:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [30:0] \$383 ;
+  reg [30:0] \$384 ;
+  reg [30:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [24:0] \$387 ;
+  reg [24:0] \$388 ;
+  reg [24:0] \$389 ;
   wire [56:0] \$39 ;
-  reg [11:0] \$390 ;
-  reg [11:0] \$391 ;
-  reg [45:0] \$392 ;
-  reg [45:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg [7:0] \$396 ;
-  reg \$397 ;
-  reg \$398 ;
-  reg [20:0] \$399 ;
+  reg [3:0] \$390 ;
+  reg [17:0] \$391 ;
+  reg [17:0] \$392 ;
+  reg [17:0] \$393 ;
+  reg [3:0] \$394 ;
+  reg [11:0] \$395 ;
+  reg [11:0] \$396 ;
+  reg [11:0] \$397 ;
+  reg [45:0] \$398 ;
+  reg [45:0] \$399 ;
   wire [7:0] \$4 ;
   wire [44:0] \$40 ;
-  reg [16:0] \$400 ;
-  reg [32:0] \$401 ;
-  reg [32:0] \$402 ;
-  reg [32:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [24:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [24:0] \$407 ;
-  reg [3:0] \$408 ;
-  reg [19:0] \$409 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg [7:0] \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg [20:0] \$405 ;
+  reg [16:0] \$406 ;
+  reg [32:0] \$407 ;
+  reg [32:0] \$408 ;
+  reg [32:0] \$409 ;
   wire [58:0] \$41 ;
-  reg [19:0] \$410 ;
-  reg [19:0] \$411 ;
-  reg [3:0] \$412 ;
-  reg [11:0] \$413 ;
-  reg [11:0] \$414 ;
-  reg [11:0] \$415 ;
-  reg [45:0] \$416 ;
-  reg [45:0] \$417 ;
-  reg \$418 ;
-  reg \$419 ;
+  reg [16:0] \$410 ;
+  reg [24:0] \$411 ;
+  reg [24:0] \$412 ;
+  reg [24:0] \$413 ;
+  reg [3:0] \$414 ;
+  reg [19:0] \$415 ;
+  reg [19:0] \$416 ;
+  reg [19:0] \$417 ;
+  reg [3:0] \$418 ;
+  reg [11:0] \$419 ;
   wire [74:0] \$42 ;
-  reg [7:0] \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg [20:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [33:0] \$425 ;
-  reg [33:0] \$426 ;
-  reg [33:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [24:0] \$429 ;
+  reg [11:0] \$420 ;
+  reg [11:0] \$421 ;
+  reg [45:0] \$422 ;
+  reg [45:0] \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg [7:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg [20:0] \$429 ;
   wire [75:0] \$43 ;
-  reg [24:0] \$430 ;
-  reg [24:0] \$431 ;
-  reg [3:0] \$432 ;
-  reg [20:0] \$433 ;
-  reg [20:0] \$434 ;
-  reg [20:0] \$435 ;
-  reg [3:0] \$436 ;
-  reg [11:0] \$437 ;
-  reg [11:0] \$438 ;
-  reg [11:0] \$439 ;
+  reg [16:0] \$430 ;
+  reg [33:0] \$431 ;
+  reg [33:0] \$432 ;
+  reg [33:0] \$433 ;
+  reg [16:0] \$434 ;
+  reg [24:0] \$435 ;
+  reg [24:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [3:0] \$438 ;
+  reg [20:0] \$439 ;
   wire [45:0] \$44 ;
-  reg [45:0] \$440 ;
-  reg [45:0] \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg [7:0] \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg [20:0] \$447 ;
-  reg [16:0] \$448 ;
-  reg [33:0] \$449 ;
+  reg [20:0] \$440 ;
+  reg [20:0] \$441 ;
+  reg [3:0] \$442 ;
+  reg [11:0] \$443 ;
+  reg [11:0] \$444 ;
+  reg [11:0] \$445 ;
+  reg [45:0] \$446 ;
+  reg [45:0] \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire \$45 ;
-  reg [33:0] \$450 ;
-  reg [33:0] \$451 ;
-  reg [16:0] \$452 ;
-  reg [24:0] \$453 ;
-  reg [24:0] \$454 ;
-  reg [24:0] \$455 ;
-  reg [3:0] \$456 ;
-  reg [20:0] \$457 ;
-  reg [20:0] \$458 ;
-  reg [20:0] \$459 ;
+  reg [7:0] \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg [20:0] \$453 ;
+  reg [16:0] \$454 ;
+  reg [33:0] \$455 ;
+  reg [33:0] \$456 ;
+  reg [33:0] \$457 ;
+  reg [16:0] \$458 ;
+  reg [24:0] \$459 ;
   wire \$46 ;
-  reg [3:0] \$460 ;
-  reg [11:0] \$461 ;
-  reg [11:0] \$462 ;
-  reg [11:0] \$463 ;
-  reg [45:0] \$464 ;
-  reg [45:0] \$465 ;
-  reg \$466 ;
-  reg \$467 ;
-  reg [7:0] \$468 ;
-  reg \$469 ;
+  reg [24:0] \$460 ;
+  reg [24:0] \$461 ;
+  reg [3:0] \$462 ;
+  reg [20:0] \$463 ;
+  reg [20:0] \$464 ;
+  reg [20:0] \$465 ;
+  reg [3:0] \$466 ;
+  reg [11:0] \$467 ;
+  reg [11:0] \$468 ;
+  reg [11:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg [20:0] \$471 ;
-  reg [16:0] \$472 ;
-  reg [33:0] \$473 ;
-  reg [33:0] \$474 ;
-  reg [33:0] \$475 ;
-  reg [16:0] \$476 ;
-  reg [24:0] \$477 ;
-  reg [24:0] \$478 ;
-  reg [24:0] \$479 ;
+  reg [45:0] \$470 ;
+  reg [45:0] \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg [7:0] \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg [20:0] \$477 ;
+  reg [16:0] \$478 ;
+  reg [33:0] \$479 ;
   wire \$48 ;
-  reg [3:0] \$480 ;
-  reg [20:0] \$481 ;
-  reg [20:0] \$482 ;
-  reg [20:0] \$483 ;
-  reg [3:0] \$484 ;
-  reg [11:0] \$485 ;
-  reg [11:0] \$486 ;
-  reg [11:0] \$487 ;
-  reg [45:0] \$488 ;
-  reg [45:0] \$489 ;
+  reg [33:0] \$480 ;
+  reg [33:0] \$481 ;
+  reg [16:0] \$482 ;
+  reg [24:0] \$483 ;
+  reg [24:0] \$484 ;
+  reg [24:0] \$485 ;
+  reg [3:0] \$486 ;
+  reg [20:0] \$487 ;
+  reg [20:0] \$488 ;
+  reg [20:0] \$489 ;
   wire [46:0] \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg [7:0] \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg [20:0] \$495 ;
-  reg [16:0] \$496 ;
-  reg [33:0] \$497 ;
-  reg [33:0] \$498 ;
-  reg [33:0] \$499 ;
+  reg [3:0] \$490 ;
+  reg [11:0] \$491 ;
+  reg [11:0] \$492 ;
+  reg [11:0] \$493 ;
+  reg [45:0] \$494 ;
+  reg [45:0] \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg [7:0] \$498 ;
+  reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [16:0] \$500 ;
-  reg [24:0] \$501 ;
-  reg [24:0] \$502 ;
-  reg [24:0] \$503 ;
-  reg [3:0] \$504 ;
-  reg [20:0] \$505 ;
-  reg [20:0] \$506 ;
-  reg [20:0] \$507 ;
-  reg [3:0] \$508 ;
-  reg [11:0] \$509 ;
+  reg \$500 ;
+  reg [20:0] \$501 ;
+  reg [16:0] \$502 ;
+  reg [33:0] \$503 ;
+  reg [33:0] \$504 ;
+  reg [33:0] \$505 ;
+  reg [16:0] \$506 ;
+  reg [24:0] \$507 ;
+  reg [24:0] \$508 ;
+  reg [24:0] \$509 ;
   wire \$51 ;
-  reg [11:0] \$510 ;
-  reg [11:0] \$511 ;
-  reg [45:0] \$512 ;
-  reg [45:0] \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg [7:0] \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg [3:0] \$519 ;
+  reg [3:0] \$510 ;
+  reg [20:0] \$511 ;
+  reg [20:0] \$512 ;
+  reg [20:0] \$513 ;
+  reg [3:0] \$514 ;
+  reg [11:0] \$515 ;
+  reg [11:0] \$516 ;
+  reg [11:0] \$517 ;
+  reg [45:0] \$518 ;
+  reg [45:0] \$519 ;
   wire [47:0] \$52 ;
   reg \$520 ;
-  reg [3:0] \$521 ;
-  reg [3:0] \$522 ;
-  reg [3:0] \$523 ;
+  reg \$521 ;
+  reg [7:0] \$522 ;
+  reg \$523 ;
   reg \$524 ;
-  reg [63:0] \$525 ;
+  reg [3:0] \$525 ;
+  reg \$526 ;
+  reg [3:0] \$527 ;
+  reg [3:0] \$528 ;
+  reg [3:0] \$529 ;
   wire \$53 ;
+  reg \$530 ;
+  reg [63:0] \$531 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
@@ -4690,279 +4722,291 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_part1_1 <= \$389 ;
+    rq2_part0_1_rr <= \$389 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$390 ;
+    rq2_x1_0 <= \$390 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$391 ;
+    rq2_part1_0 <= \$391 ;
   always @(posedge clk)
-    rq2_prod <= \$392 ;
+    rq2_part1_0_r <= \$392 ;
   always @(posedge clk)
-    rq2_floor <= \$393 ;
+    rq2_part1_0_rr <= \$393 ;
   always @(posedge clk)
-    rq2_above <= \$394 ;
+    rq2_x1_1 <= \$394 ;
   always @(posedge clk)
-    rq2_tie <= \$395 ;
+    rq2_part1_1 <= \$395 ;
   always @(posedge clk)
-    rq2_code <= \$396 ;
+    rq2_part1_1_r <= \$396 ;
   always @(posedge clk)
-    rq2_under <= \$397 ;
+    rq2_part1_1_rr <= \$397 ;
   always @(posedge clk)
-    rq2_over <= \$398 ;
+    rq2_prod <= \$398 ;
   always @(posedge clk)
-    rq3_x <= \$399 ;
+    rq2_floor <= \$399 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$400 ;
+    rq2_above <= \$400 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$401 ;
+    rq2_tie <= \$401 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$402 ;
+    rq2_code <= \$402 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$403 ;
+    rq2_under <= \$403 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$404 ;
+    rq2_over <= \$404 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$405 ;
+    rq3_x <= \$405 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$406 ;
+    rq3_x0_0 <= \$406 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$407 ;
+    rq3_part0_0 <= \$407 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$408 ;
+    rq3_part0_0_r <= \$408 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$409 ;
+    rq3_part0_0_rr <= \$409 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$410 ;
+    rq3_x0_1 <= \$410 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$411 ;
+    rq3_part0_1 <= \$411 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$412 ;
+    rq3_part0_1_r <= \$412 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$413 ;
+    rq3_part0_1_rr <= \$413 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$414 ;
+    rq3_x1_0 <= \$414 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$415 ;
+    rq3_part1_0 <= \$415 ;
   always @(posedge clk)
-    rq3_prod <= \$416 ;
+    rq3_part1_0_r <= \$416 ;
   always @(posedge clk)
-    rq3_floor <= \$417 ;
+    rq3_part1_0_rr <= \$417 ;
   always @(posedge clk)
-    rq3_above <= \$418 ;
+    rq3_x1_1 <= \$418 ;
   always @(posedge clk)
-    rq3_tie <= \$419 ;
+    rq3_part1_1 <= \$419 ;
   always @(posedge clk)
-    rq3_code <= \$420 ;
+    rq3_part1_1_r <= \$420 ;
   always @(posedge clk)
-    rq3_under <= \$421 ;
+    rq3_part1_1_rr <= \$421 ;
   always @(posedge clk)
-    rq3_over <= \$422 ;
+    rq3_prod <= \$422 ;
   always @(posedge clk)
-    rq4_x <= \$423 ;
+    rq3_floor <= \$423 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$424 ;
+    rq3_above <= \$424 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$425 ;
+    rq3_tie <= \$425 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$426 ;
+    rq3_code <= \$426 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$427 ;
+    rq3_under <= \$427 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$428 ;
+    rq3_over <= \$428 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$429 ;
+    rq4_x <= \$429 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$430 ;
+    rq4_x0_0 <= \$430 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$431 ;
+    rq4_part0_0 <= \$431 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$432 ;
+    rq4_part0_0_r <= \$432 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$433 ;
+    rq4_part0_0_rr <= \$433 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$434 ;
+    rq4_x0_1 <= \$434 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$435 ;
+    rq4_part0_1 <= \$435 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$436 ;
+    rq4_part0_1_r <= \$436 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$437 ;
+    rq4_part0_1_rr <= \$437 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$438 ;
+    rq4_x1_0 <= \$438 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$439 ;
+    rq4_part1_0 <= \$439 ;
   always @(posedge clk)
-    rq4_prod <= \$440 ;
+    rq4_part1_0_r <= \$440 ;
   always @(posedge clk)
-    rq4_floor <= \$441 ;
+    rq4_part1_0_rr <= \$441 ;
   always @(posedge clk)
-    rq4_above <= \$442 ;
+    rq4_x1_1 <= \$442 ;
   always @(posedge clk)
-    rq4_tie <= \$443 ;
+    rq4_part1_1 <= \$443 ;
   always @(posedge clk)
-    rq4_code <= \$444 ;
+    rq4_part1_1_r <= \$444 ;
   always @(posedge clk)
-    rq4_under <= \$445 ;
+    rq4_part1_1_rr <= \$445 ;
   always @(posedge clk)
-    rq4_over <= \$446 ;
+    rq4_prod <= \$446 ;
   always @(posedge clk)
-    rq5_x <= \$447 ;
+    rq4_floor <= \$447 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$448 ;
+    rq4_above <= \$448 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$449 ;
+    rq4_tie <= \$449 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$450 ;
+    rq4_code <= \$450 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$451 ;
+    rq4_under <= \$451 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$452 ;
+    rq4_over <= \$452 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$453 ;
+    rq5_x <= \$453 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$454 ;
+    rq5_x0_0 <= \$454 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$455 ;
+    rq5_part0_0 <= \$455 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$456 ;
+    rq5_part0_0_r <= \$456 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$457 ;
+    rq5_part0_0_rr <= \$457 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$458 ;
+    rq5_x0_1 <= \$458 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$459 ;
+    rq5_part0_1 <= \$459 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$460 ;
+    rq5_part0_1_r <= \$460 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$461 ;
+    rq5_part0_1_rr <= \$461 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$462 ;
+    rq5_x1_0 <= \$462 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$463 ;
+    rq5_part1_0 <= \$463 ;
   always @(posedge clk)
-    rq5_prod <= \$464 ;
+    rq5_part1_0_r <= \$464 ;
   always @(posedge clk)
-    rq5_floor <= \$465 ;
+    rq5_part1_0_rr <= \$465 ;
   always @(posedge clk)
-    rq5_above <= \$466 ;
+    rq5_x1_1 <= \$466 ;
   always @(posedge clk)
-    rq5_tie <= \$467 ;
+    rq5_part1_1 <= \$467 ;
   always @(posedge clk)
-    rq5_code <= \$468 ;
+    rq5_part1_1_r <= \$468 ;
   always @(posedge clk)
-    rq5_under <= \$469 ;
+    rq5_part1_1_rr <= \$469 ;
   always @(posedge clk)
-    rq5_over <= \$470 ;
+    rq5_prod <= \$470 ;
   always @(posedge clk)
-    rq6_x <= \$471 ;
+    rq5_floor <= \$471 ;
   always @(posedge clk)
-    rq6_x0_0 <= \$472 ;
+    rq5_above <= \$472 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$473 ;
+    rq5_tie <= \$473 ;
   always @(posedge clk)
-    rq6_part0_0_r <= \$474 ;
+    rq5_code <= \$474 ;
   always @(posedge clk)
-    rq6_part0_0_rr <= \$475 ;
+    rq5_under <= \$475 ;
   always @(posedge clk)
-    rq6_x0_1 <= \$476 ;
+    rq5_over <= \$476 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$477 ;
+    rq6_x <= \$477 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$478 ;
+    rq6_x0_0 <= \$478 ;
   always @(posedge clk)
-    rq6_part0_1_rr <= \$479 ;
+    rq6_part0_0 <= \$479 ;
   always @(posedge clk)
-    rq6_x1_0 <= \$480 ;
+    rq6_part0_0_r <= \$480 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$481 ;
+    rq6_part0_0_rr <= \$481 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$482 ;
+    rq6_x0_1 <= \$482 ;
   always @(posedge clk)
-    rq6_part1_0_rr <= \$483 ;
+    rq6_part0_1 <= \$483 ;
   always @(posedge clk)
-    rq6_x1_1 <= \$484 ;
+    rq6_part0_1_r <= \$484 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$485 ;
+    rq6_part0_1_rr <= \$485 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$486 ;
+    rq6_x1_0 <= \$486 ;
   always @(posedge clk)
-    rq6_part1_1_rr <= \$487 ;
+    rq6_part1_0 <= \$487 ;
   always @(posedge clk)
-    rq6_prod <= \$488 ;
+    rq6_part1_0_r <= \$488 ;
   always @(posedge clk)
-    rq6_floor <= \$489 ;
+    rq6_part1_0_rr <= \$489 ;
   always @(posedge clk)
-    rq6_above <= \$490 ;
+    rq6_x1_1 <= \$490 ;
   always @(posedge clk)
-    rq6_tie <= \$491 ;
+    rq6_part1_1 <= \$491 ;
   always @(posedge clk)
-    rq6_code <= \$492 ;
+    rq6_part1_1_r <= \$492 ;
   always @(posedge clk)
-    rq6_under <= \$493 ;
+    rq6_part1_1_rr <= \$493 ;
   always @(posedge clk)
-    rq6_over <= \$494 ;
+    rq6_prod <= \$494 ;
   always @(posedge clk)
-    rq7_x <= \$495 ;
+    rq6_floor <= \$495 ;
   always @(posedge clk)
-    rq7_x0_0 <= \$496 ;
+    rq6_above <= \$496 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$497 ;
+    rq6_tie <= \$497 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$498 ;
+    rq6_code <= \$498 ;
   always @(posedge clk)
-    rq7_part0_0_rr <= \$499 ;
+    rq6_under <= \$499 ;
   always @(posedge clk)
-    rq7_x0_1 <= \$500 ;
+    rq6_over <= \$500 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$501 ;
+    rq7_x <= \$501 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$502 ;
+    rq7_x0_0 <= \$502 ;
   always @(posedge clk)
-    rq7_part0_1_rr <= \$503 ;
+    rq7_part0_0 <= \$503 ;
   always @(posedge clk)
-    rq7_x1_0 <= \$504 ;
+    rq7_part0_0_r <= \$504 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$505 ;
+    rq7_part0_0_rr <= \$505 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$506 ;
+    rq7_x0_1 <= \$506 ;
   always @(posedge clk)
-    rq7_part1_0_rr <= \$507 ;
+    rq7_part0_1 <= \$507 ;
   always @(posedge clk)
-    rq7_x1_1 <= \$508 ;
+    rq7_part0_1_r <= \$508 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$509 ;
+    rq7_part0_1_rr <= \$509 ;
   always @(posedge clk)
-    rq7_part1_1_r <= \$510 ;
+    rq7_x1_0 <= \$510 ;
   always @(posedge clk)
-    rq7_part1_1_rr <= \$511 ;
+    rq7_part1_0 <= \$511 ;
   always @(posedge clk)
-    rq7_prod <= \$512 ;
+    rq7_part1_0_r <= \$512 ;
   always @(posedge clk)
-    rq7_floor <= \$513 ;
+    rq7_part1_0_rr <= \$513 ;
   always @(posedge clk)
-    rq7_above <= \$514 ;
+    rq7_x1_1 <= \$514 ;
   always @(posedge clk)
-    rq7_tie <= \$515 ;
+    rq7_part1_1 <= \$515 ;
   always @(posedge clk)
-    rq7_code <= \$516 ;
+    rq7_part1_1_r <= \$516 ;
   always @(posedge clk)
-    rq7_under <= \$517 ;
+    rq7_part1_1_rr <= \$517 ;
   always @(posedge clk)
-    rq7_over <= \$518 ;
+    rq7_prod <= \$518 ;
   always @(posedge clk)
-    q_owed <= \$519 ;
+    rq7_floor <= \$519 ;
   always @(posedge clk)
-    i__ready <= \$520 ;
+    rq7_above <= \$520 ;
   always @(posedge clk)
-    \$signature__addr  <= \$521 ;
+    rq7_tie <= \$521 ;
   always @(posedge clk)
-    rport__addr <= \$522 ;
+    rq7_code <= \$522 ;
   always @(posedge clk)
-    q_stored <= \$523 ;
+    rq7_under <= \$523 ;
   always @(posedge clk)
-    o__valid <= \$524 ;
+    rq7_over <= \$524 ;
   always @(posedge clk)
-    o__payload <= \$525 ;
+    q_owed <= \$525 ;
+  always @(posedge clk)
+    i__ready <= \$526 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$527 ;
+  always @(posedge clk)
+    rport__addr <= \$528 ;
+  always @(posedge clk)
+    q_stored <= \$529 ;
+  always @(posedge clk)
+    o__valid <= \$530 ;
+  always @(posedge clk)
+    o__payload <= \$531 ;
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -5187,1663 +5231,1657 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$277  = $signed(rq7_floor) > $signed(9'h0fe);
   assign \$278  = $signed(rq7_floor) > $signed(9'h0ff);
   assign \$279  = \$276  ? \$277  : \$278 ;
-  assign \$280  = \$20 [3:0] < 4'ha;
-  assign \$281  = ~ o__valid;
-  assign \$282  = \$281  | o__ready;
-  assign \$283  = | q_stored;
-  assign \$284  = ~ \$283 ;
-  assign \$285  = \$282  & \$284 ;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = rq_valid_8 & \$286 ;
-  assign \$288  = \$signature__addr  == 4'h8;
-  assign \$289  = \$signature__addr  + 1'h1;
-  assign \$290  = \$288  ? 5'h00 : \$289 ;
-  assign \$291  = ~ o__valid;
-  assign \$292  = \$291  | o__ready;
-  assign \$293  = | q_stored;
-  assign \$294  = \$292  & \$293 ;
-  assign \$295  = rport__addr == 4'h8;
-  assign \$296  = rport__addr + 1'h1;
-  assign \$297  = \$295  ? 5'h00 : \$296 ;
-  assign \$298  = ~ o__valid;
-  assign \$299  = \$298  | o__ready;
-  assign \$300  = | q_stored;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = \$299  & \$301 ;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = rq_valid_8 & \$303 ;
-  assign \$305  = q_stored + \$304 ;
-  assign \$306  = ~ o__valid;
-  assign \$307  = \$306  | o__ready;
-  assign \$308  = | q_stored;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = \$305  - \$309 ;
-  assign \$311  = ~ o__valid;
-  assign \$312  = \$311  | o__ready;
-  assign \$313  = | q_stored;
-  assign \$314  = \$313  | rq_valid_8;
-  assign \$315  = | q_stored;
-  assign \$316  = \$315  ? rport__data : q_in;
+  assign \$280  = i__valid & i__ready;
+  assign \$281  = o__valid & o__ready;
+  assign \$282  = q_owed < 4'h9;
+  assign \$283  = \$281  ? i__ready : \$282 ;
+  assign \$284  = o__valid & o__ready;
+  assign \$285  = \$284  | i__ready;
+  assign \$286  = \$280  ? \$283  : \$285 ;
+  assign \$287  = ~ o__valid;
+  assign \$288  = \$287  | o__ready;
+  assign \$289  = | q_stored;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = \$288  & \$290 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = rq_valid_8 & \$292 ;
+  assign \$294  = \$signature__addr  == 4'h8;
+  assign \$295  = \$signature__addr  + 1'h1;
+  assign \$296  = \$294  ? 5'h00 : \$295 ;
+  assign \$297  = ~ o__valid;
+  assign \$298  = \$297  | o__ready;
+  assign \$299  = | q_stored;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = rport__addr == 4'h8;
+  assign \$302  = rport__addr + 1'h1;
+  assign \$303  = \$301  ? 5'h00 : \$302 ;
+  assign \$304  = ~ o__valid;
+  assign \$305  = \$304  | o__ready;
+  assign \$306  = | q_stored;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$305  & \$307 ;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = rq_valid_8 & \$309 ;
+  assign \$311  = q_stored + \$310 ;
+  assign \$312  = ~ o__valid;
+  assign \$313  = \$312  | o__ready;
+  assign \$314  = | q_stored;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = \$311  - \$315 ;
+  assign \$317  = ~ o__valid;
+  assign \$318  = \$317  | o__ready;
+  assign \$319  = | q_stored;
+  assign \$320  = \$319  | rq_valid_8;
+  assign \$321  = | q_stored;
+  assign \$322  = \$321  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$317 ;
+    group <= \$323 ;
   always @(posedge clk)
-    rq_valid_1 <= \$318 ;
+    rq_valid_1 <= \$324 ;
   always @(posedge clk)
-    rq_valid_2 <= \$319 ;
+    rq_valid_2 <= \$325 ;
   always @(posedge clk)
-    rq_valid_3 <= \$320 ;
+    rq_valid_3 <= \$326 ;
   always @(posedge clk)
-    rq_valid_4 <= \$321 ;
+    rq_valid_4 <= \$327 ;
   always @(posedge clk)
-    rq_valid_5 <= \$322 ;
+    rq_valid_5 <= \$328 ;
   always @(posedge clk)
-    rq_valid_6 <= \$323 ;
+    rq_valid_6 <= \$329 ;
   always @(posedge clk)
-    rq_valid_7 <= \$324 ;
+    rq_valid_7 <= \$330 ;
   always @(posedge clk)
-    rq_valid_8 <= \$325 ;
+    rq_valid_8 <= \$331 ;
   always @(posedge clk)
-    rq_valid_9 <= \$326 ;
+    rq_valid_9 <= \$332 ;
   always @(posedge clk)
-    rq0_x <= \$327 ;
+    rq0_x <= \$333 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$328 ;
+    rq0_x0_0 <= \$334 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$329 ;
+    rq0_part0_0 <= \$335 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$330 ;
+    rq0_part0_0_r <= \$336 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$331 ;
+    rq0_part0_0_rr <= \$337 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$332 ;
+    rq0_x0_1 <= \$338 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$333 ;
+    rq0_part0_1 <= \$339 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$334 ;
+    rq0_part0_1_r <= \$340 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$335 ;
+    rq0_part0_1_rr <= \$341 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$336 ;
+    rq0_x1_0 <= \$342 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$337 ;
+    rq0_part1_0 <= \$343 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$338 ;
+    rq0_part1_0_r <= \$344 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$339 ;
+    rq0_part1_0_rr <= \$345 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$340 ;
+    rq0_x1_1 <= \$346 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$341 ;
+    rq0_part1_1 <= \$347 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$342 ;
+    rq0_part1_1_r <= \$348 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$343 ;
+    rq0_part1_1_rr <= \$349 ;
   always @(posedge clk)
-    rq0_prod <= \$344 ;
+    rq0_prod <= \$350 ;
   always @(posedge clk)
-    rq0_floor <= \$345 ;
+    rq0_floor <= \$351 ;
   always @(posedge clk)
-    rq0_above <= \$346 ;
+    rq0_above <= \$352 ;
   always @(posedge clk)
-    rq0_tie <= \$347 ;
+    rq0_tie <= \$353 ;
   always @(posedge clk)
-    rq0_code <= \$348 ;
+    rq0_code <= \$354 ;
   always @(posedge clk)
-    rq0_under <= \$349 ;
+    rq0_under <= \$355 ;
   always @(posedge clk)
-    rq0_over <= \$350 ;
+    rq0_over <= \$356 ;
   always @(posedge clk)
-    rq1_x <= \$351 ;
+    rq1_x <= \$357 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$352 ;
+    rq1_x0_0 <= \$358 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$353 ;
+    rq1_part0_0 <= \$359 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$354 ;
+    rq1_part0_0_r <= \$360 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$355 ;
+    rq1_part0_0_rr <= \$361 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$356 ;
+    rq1_x0_1 <= \$362 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$357 ;
+    rq1_part0_1 <= \$363 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$358 ;
+    rq1_part0_1_r <= \$364 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$359 ;
+    rq1_part0_1_rr <= \$365 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$360 ;
+    rq1_x1_0 <= \$366 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$361 ;
+    rq1_part1_0 <= \$367 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$362 ;
+    rq1_part1_0_r <= \$368 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$363 ;
+    rq1_part1_0_rr <= \$369 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$364 ;
+    rq1_x1_1 <= \$370 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$365 ;
+    rq1_part1_1 <= \$371 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$366 ;
+    rq1_part1_1_r <= \$372 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$367 ;
+    rq1_part1_1_rr <= \$373 ;
   always @(posedge clk)
-    rq1_prod <= \$368 ;
+    rq1_prod <= \$374 ;
   always @(posedge clk)
-    rq1_floor <= \$369 ;
+    rq1_floor <= \$375 ;
   always @(posedge clk)
-    rq1_above <= \$370 ;
+    rq1_above <= \$376 ;
   always @(posedge clk)
-    rq1_tie <= \$371 ;
+    rq1_tie <= \$377 ;
   always @(posedge clk)
-    rq1_code <= \$372 ;
+    rq1_code <= \$378 ;
   always @(posedge clk)
-    rq1_under <= \$373 ;
+    rq1_under <= \$379 ;
   always @(posedge clk)
-    rq1_over <= \$374 ;
+    rq1_over <= \$380 ;
   always @(posedge clk)
-    rq2_x <= \$375 ;
+    rq2_x <= \$381 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$376 ;
+    rq2_x0_0 <= \$382 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$377 ;
+    rq2_part0_0 <= \$383 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$378 ;
+    rq2_part0_0_r <= \$384 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$379 ;
+    rq2_part0_0_rr <= \$385 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$380 ;
+    rq2_x0_1 <= \$386 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$381 ;
+    rq2_part0_1 <= \$387 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$382 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$383 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$384 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$385 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$386 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$387 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$388 ;
+    rq2_part0_1_r <= \$388 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$390  = rq2_part1_1;
+    \$390  = rq2_x[20:17];
     if (rst) begin
-      \$390  = 12'h000;
+      \$390  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$391  = rq2_part1_1_r;
+    \$391  = \$96 ;
     if (rst) begin
-      \$391  = 12'h000;
+      \$391  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$392  = \$105 [45:0];
+    \$392  = rq2_part1_0;
     if (rst) begin
-      \$392  = 46'h000000000000;
+      \$392  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$393  = \$106 ;
+    \$393  = rq2_part1_0_r;
     if (rst) begin
-      \$393  = 46'h000000000000;
+      \$393  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$394  = \$107 ;
+    \$394  = rq2_x[20:17];
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$395  = \$110 ;
+    \$395  = \$97 ;
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$396  = \$114 [7:0];
+    \$396  = rq2_part1_1;
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$397  = \$119 ;
+    \$397  = rq2_part1_1_r;
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$398  = \$124 ;
+    \$398  = \$105 [45:0];
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$399  = i__payload[83:63];
+    \$399  = \$106 ;
     if (rst) begin
-      \$399  = 21'h000000;
+      \$399  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$400  = rq3_x[16:0];
+    \$400  = \$107 ;
     if (rst) begin
-      \$400  = 17'h00000;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$401  = \$125 ;
+    \$401  = \$110 ;
     if (rst) begin
-      \$401  = 33'h000000000;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$402  = rq3_part0_0;
+    \$402  = \$114 [7:0];
     if (rst) begin
-      \$402  = 33'h000000000;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$403  = rq3_part0_0_r;
+    \$403  = \$119 ;
     if (rst) begin
-      \$403  = 33'h000000000;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$404  = rq3_x[16:0];
+    \$404  = \$124 ;
     if (rst) begin
-      \$404  = 17'h00000;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$405  = \$126 ;
+    \$405  = i__payload[83:63];
     if (rst) begin
-      \$405  = 25'h0000000;
+      \$405  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$406  = rq3_part0_1;
+    \$406  = rq3_x[16:0];
     if (rst) begin
-      \$406  = 25'h0000000;
+      \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$407  = rq3_part0_1_r;
+    \$407  = \$125 ;
     if (rst) begin
-      \$407  = 25'h0000000;
+      \$407  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$408  = rq3_x[20:17];
+    \$408  = rq3_part0_0;
     if (rst) begin
-      \$408  = 4'h0;
+      \$408  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$409  = \$127 ;
+    \$409  = rq3_part0_0_r;
     if (rst) begin
-      \$409  = 20'h00000;
+      \$409  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$410  = rq3_part1_0;
+    \$410  = rq3_x[16:0];
     if (rst) begin
-      \$410  = 20'h00000;
+      \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$411  = rq3_part1_0_r;
+    \$411  = \$126 ;
     if (rst) begin
-      \$411  = 20'h00000;
+      \$411  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$412  = rq3_x[20:17];
+    \$412  = rq3_part0_1;
     if (rst) begin
-      \$412  = 4'h0;
+      \$412  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$413  = \$128 ;
+    \$413  = rq3_part0_1_r;
     if (rst) begin
-      \$413  = 12'h000;
+      \$413  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$414  = rq3_part1_1;
+    \$414  = rq3_x[20:17];
     if (rst) begin
-      \$414  = 12'h000;
+      \$414  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$415  = rq3_part1_1_r;
+    \$415  = \$127 ;
     if (rst) begin
-      \$415  = 12'h000;
+      \$415  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$416  = \$136 [45:0];
+    \$416  = rq3_part1_0;
     if (rst) begin
-      \$416  = 46'h000000000000;
+      \$416  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$417  = \$137 ;
+    \$417  = rq3_part1_0_r;
     if (rst) begin
-      \$417  = 46'h000000000000;
+      \$417  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$418  = \$138 ;
+    \$418  = rq3_x[20:17];
     if (rst) begin
-      \$418  = 1'h0;
+      \$418  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$419  = \$141 ;
+    \$419  = \$128 ;
     if (rst) begin
-      \$419  = 1'h0;
+      \$419  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$420  = \$145 [7:0];
+    \$420  = rq3_part1_1;
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$421  = \$150 ;
+    \$421  = rq3_part1_1_r;
     if (rst) begin
-      \$421  = 1'h0;
+      \$421  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$422  = \$155 ;
+    \$422  = \$136 [45:0];
     if (rst) begin
-      \$422  = 1'h0;
+      \$422  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$423  = i__payload[104:84];
+    \$423  = \$137 ;
     if (rst) begin
-      \$423  = 21'h000000;
+      \$423  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$424  = rq4_x[16:0];
+    \$424  = \$138 ;
     if (rst) begin
-      \$424  = 17'h00000;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$425  = \$156 ;
+    \$425  = \$141 ;
     if (rst) begin
-      \$425  = 34'h000000000;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$426  = rq4_part0_0;
+    \$426  = \$145 [7:0];
     if (rst) begin
-      \$426  = 34'h000000000;
+      \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$427  = rq4_part0_0_r;
+    \$427  = \$150 ;
     if (rst) begin
-      \$427  = 34'h000000000;
+      \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$428  = rq4_x[16:0];
+    \$428  = \$155 ;
     if (rst) begin
-      \$428  = 17'h00000;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$429  = \$157 ;
+    \$429  = i__payload[104:84];
     if (rst) begin
-      \$429  = 25'h0000000;
+      \$429  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$430  = rq4_part0_1;
+    \$430  = rq4_x[16:0];
     if (rst) begin
-      \$430  = 25'h0000000;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$431  = rq4_part0_1_r;
+    \$431  = \$156 ;
     if (rst) begin
-      \$431  = 25'h0000000;
+      \$431  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$432  = rq4_x[20:17];
+    \$432  = rq4_part0_0;
     if (rst) begin
-      \$432  = 4'h0;
+      \$432  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$433  = \$158 ;
+    \$433  = rq4_part0_0_r;
     if (rst) begin
-      \$433  = 21'h000000;
+      \$433  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$434  = rq4_part1_0;
+    \$434  = rq4_x[16:0];
     if (rst) begin
-      \$434  = 21'h000000;
+      \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$435  = rq4_part1_0_r;
+    \$435  = \$157 ;
     if (rst) begin
-      \$435  = 21'h000000;
+      \$435  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$436  = rq4_x[20:17];
+    \$436  = rq4_part0_1;
     if (rst) begin
-      \$436  = 4'h0;
+      \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$437  = \$159 ;
+    \$437  = rq4_part0_1_r;
     if (rst) begin
-      \$437  = 12'h000;
+      \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$438  = rq4_part1_1;
+    \$438  = rq4_x[20:17];
     if (rst) begin
-      \$438  = 12'h000;
+      \$438  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$439  = rq4_part1_1_r;
+    \$439  = \$158 ;
     if (rst) begin
-      \$439  = 12'h000;
+      \$439  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$440  = \$167 [45:0];
+    \$440  = rq4_part1_0;
     if (rst) begin
-      \$440  = 46'h000000000000;
+      \$440  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$441  = \$168 ;
+    \$441  = rq4_part1_0_r;
     if (rst) begin
-      \$441  = 46'h000000000000;
+      \$441  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$442  = \$169 ;
+    \$442  = rq4_x[20:17];
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$443  = \$172 ;
+    \$443  = \$159 ;
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$444  = \$176 [7:0];
+    \$444  = rq4_part1_1;
     if (rst) begin
-      \$444  = 8'h00;
+      \$444  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$445  = \$181 ;
+    \$445  = rq4_part1_1_r;
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$446  = \$186 ;
+    \$446  = \$167 [45:0];
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$447  = i__payload[125:105];
+    \$447  = \$168 ;
     if (rst) begin
-      \$447  = 21'h000000;
+      \$447  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$448  = rq5_x[16:0];
+    \$448  = \$169 ;
     if (rst) begin
-      \$448  = 17'h00000;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$449  = \$187 ;
+    \$449  = \$172 ;
     if (rst) begin
-      \$449  = 34'h000000000;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$450  = rq5_part0_0;
+    \$450  = \$176 [7:0];
     if (rst) begin
-      \$450  = 34'h000000000;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$451  = rq5_part0_0_r;
+    \$451  = \$181 ;
     if (rst) begin
-      \$451  = 34'h000000000;
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$452  = rq5_x[16:0];
+    \$452  = \$186 ;
     if (rst) begin
-      \$452  = 17'h00000;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$453  = \$188 ;
+    \$453  = i__payload[125:105];
     if (rst) begin
-      \$453  = 25'h0000000;
+      \$453  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$454  = rq5_part0_1;
+    \$454  = rq5_x[16:0];
     if (rst) begin
-      \$454  = 25'h0000000;
+      \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$455  = rq5_part0_1_r;
+    \$455  = \$187 ;
     if (rst) begin
-      \$455  = 25'h0000000;
+      \$455  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$456  = rq5_x[20:17];
+    \$456  = rq5_part0_0;
     if (rst) begin
-      \$456  = 4'h0;
+      \$456  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$457  = \$189 ;
+    \$457  = rq5_part0_0_r;
     if (rst) begin
-      \$457  = 21'h000000;
+      \$457  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$458  = rq5_part1_0;
+    \$458  = rq5_x[16:0];
     if (rst) begin
-      \$458  = 21'h000000;
+      \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$459  = rq5_part1_0_r;
+    \$459  = \$188 ;
     if (rst) begin
-      \$459  = 21'h000000;
+      \$459  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$460  = rq5_x[20:17];
+    \$460  = rq5_part0_1;
     if (rst) begin
-      \$460  = 4'h0;
+      \$460  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$461  = \$190 ;
+    \$461  = rq5_part0_1_r;
     if (rst) begin
-      \$461  = 12'h000;
+      \$461  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$462  = rq5_part1_1;
+    \$462  = rq5_x[20:17];
     if (rst) begin
-      \$462  = 12'h000;
+      \$462  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$463  = rq5_part1_1_r;
+    \$463  = \$189 ;
     if (rst) begin
-      \$463  = 12'h000;
+      \$463  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$464  = \$198 [45:0];
+    \$464  = rq5_part1_0;
     if (rst) begin
-      \$464  = 46'h000000000000;
+      \$464  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$465  = \$199 ;
+    \$465  = rq5_part1_0_r;
     if (rst) begin
-      \$465  = 46'h000000000000;
+      \$465  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$466  = \$200 ;
+    \$466  = rq5_x[20:17];
     if (rst) begin
-      \$466  = 1'h0;
+      \$466  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$467  = \$203 ;
+    \$467  = \$190 ;
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$468  = \$207 [7:0];
+    \$468  = rq5_part1_1;
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$469  = \$212 ;
+    \$469  = rq5_part1_1_r;
     if (rst) begin
-      \$469  = 1'h0;
+      \$469  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$470  = \$217 ;
+    \$470  = \$198 [45:0];
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$471  = i__payload[146:126];
+    \$471  = \$199 ;
     if (rst) begin
-      \$471  = 21'h000000;
+      \$471  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$472  = rq6_x[16:0];
+    \$472  = \$200 ;
     if (rst) begin
-      \$472  = 17'h00000;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$473  = \$218 ;
+    \$473  = \$203 ;
     if (rst) begin
-      \$473  = 34'h000000000;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$474  = rq6_part0_0;
+    \$474  = \$207 [7:0];
     if (rst) begin
-      \$474  = 34'h000000000;
+      \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$475  = rq6_part0_0_r;
+    \$475  = \$212 ;
     if (rst) begin
-      \$475  = 34'h000000000;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$476  = rq6_x[16:0];
+    \$476  = \$217 ;
     if (rst) begin
-      \$476  = 17'h00000;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$477  = \$219 ;
+    \$477  = i__payload[146:126];
     if (rst) begin
-      \$477  = 25'h0000000;
+      \$477  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$478  = rq6_part0_1;
+    \$478  = rq6_x[16:0];
     if (rst) begin
-      \$478  = 25'h0000000;
+      \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$479  = rq6_part0_1_r;
+    \$479  = \$218 ;
     if (rst) begin
-      \$479  = 25'h0000000;
+      \$479  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$480  = rq6_x[20:17];
+    \$480  = rq6_part0_0;
     if (rst) begin
-      \$480  = 4'h0;
+      \$480  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$481  = \$220 ;
+    \$481  = rq6_part0_0_r;
     if (rst) begin
-      \$481  = 21'h000000;
+      \$481  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$482  = rq6_part1_0;
+    \$482  = rq6_x[16:0];
     if (rst) begin
-      \$482  = 21'h000000;
+      \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$483  = rq6_part1_0_r;
+    \$483  = \$219 ;
     if (rst) begin
-      \$483  = 21'h000000;
+      \$483  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$484  = rq6_x[20:17];
+    \$484  = rq6_part0_1;
     if (rst) begin
-      \$484  = 4'h0;
+      \$484  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$485  = \$221 ;
+    \$485  = rq6_part0_1_r;
     if (rst) begin
-      \$485  = 12'h000;
+      \$485  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$486  = rq6_part1_1;
+    \$486  = rq6_x[20:17];
     if (rst) begin
-      \$486  = 12'h000;
+      \$486  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$487  = rq6_part1_1_r;
+    \$487  = \$220 ;
     if (rst) begin
-      \$487  = 12'h000;
+      \$487  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$488  = \$229 [45:0];
+    \$488  = rq6_part1_0;
     if (rst) begin
-      \$488  = 46'h000000000000;
+      \$488  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$489  = \$230 ;
+    \$489  = rq6_part1_0_r;
     if (rst) begin
-      \$489  = 46'h000000000000;
+      \$489  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$490  = \$231 ;
+    \$490  = rq6_x[20:17];
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$491  = \$234 ;
+    \$491  = \$221 ;
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$492  = \$238 [7:0];
+    \$492  = rq6_part1_1;
     if (rst) begin
-      \$492  = 8'h00;
+      \$492  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$493  = \$243 ;
+    \$493  = rq6_part1_1_r;
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$494  = \$248 ;
+    \$494  = \$229 [45:0];
     if (rst) begin
-      \$494  = 1'h0;
+      \$494  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$495  = i__payload[167:147];
+    \$495  = \$230 ;
     if (rst) begin
-      \$495  = 21'h000000;
+      \$495  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$496  = rq7_x[16:0];
+    \$496  = \$231 ;
     if (rst) begin
-      \$496  = 17'h00000;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$497  = \$249 ;
+    \$497  = \$234 ;
     if (rst) begin
-      \$497  = 34'h000000000;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$498  = rq7_part0_0;
+    \$498  = \$238 [7:0];
     if (rst) begin
-      \$498  = 34'h000000000;
+      \$498  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$499  = rq7_part0_0_r;
+    \$499  = \$243 ;
     if (rst) begin
-      \$499  = 34'h000000000;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$500  = rq7_x[16:0];
+    \$500  = \$248 ;
     if (rst) begin
-      \$500  = 17'h00000;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$501  = \$250 ;
+    \$501  = i__payload[167:147];
     if (rst) begin
-      \$501  = 25'h0000000;
+      \$501  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$502  = rq7_part0_1;
+    \$502  = rq7_x[16:0];
     if (rst) begin
-      \$502  = 25'h0000000;
+      \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$503  = rq7_part0_1_r;
+    \$503  = \$249 ;
     if (rst) begin
-      \$503  = 25'h0000000;
+      \$503  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$504  = rq7_x[20:17];
+    \$504  = rq7_part0_0;
     if (rst) begin
-      \$504  = 4'h0;
+      \$504  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$505  = \$251 ;
+    \$505  = rq7_part0_0_r;
     if (rst) begin
-      \$505  = 21'h000000;
+      \$505  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$506  = rq7_part1_0;
+    \$506  = rq7_x[16:0];
     if (rst) begin
-      \$506  = 21'h000000;
+      \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$507  = rq7_part1_0_r;
+    \$507  = \$250 ;
     if (rst) begin
-      \$507  = 21'h000000;
+      \$507  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$508  = rq7_x[20:17];
+    \$508  = rq7_part0_1;
     if (rst) begin
-      \$508  = 4'h0;
+      \$508  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$509  = \$252 ;
+    \$509  = rq7_part0_1_r;
     if (rst) begin
-      \$509  = 12'h000;
+      \$509  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$510  = rq7_part1_1;
+    \$510  = rq7_x[20:17];
     if (rst) begin
-      \$510  = 12'h000;
+      \$510  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$511  = rq7_part1_1_r;
+    \$511  = \$251 ;
     if (rst) begin
-      \$511  = 12'h000;
+      \$511  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$512  = \$260 [45:0];
+    \$512  = rq7_part1_0;
     if (rst) begin
-      \$512  = 46'h000000000000;
+      \$512  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$513  = \$261 ;
+    \$513  = rq7_part1_0_r;
     if (rst) begin
-      \$513  = 46'h000000000000;
+      \$513  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$514  = \$262 ;
+    \$514  = rq7_x[20:17];
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$515  = \$265 ;
+    \$515  = \$252 ;
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$516  = \$269 [7:0];
+    \$516  = rq7_part1_1;
     if (rst) begin
-      \$516  = 8'h00;
+      \$516  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$517  = \$274 ;
+    \$517  = rq7_part1_1_r;
     if (rst) begin
-      \$517  = 1'h0;
+      \$517  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$518  = \$279 ;
+    \$518  = \$260 [45:0];
     if (rst) begin
-      \$518  = 1'h0;
+      \$518  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$519  = \$20 [3:0];
+    \$519  = \$261 ;
     if (rst) begin
-      \$519  = 4'h0;
+      \$519  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$520  = \$280 ;
+    \$520  = \$262 ;
     if (rst) begin
-      \$520  = 1'h1;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$521  = \$signature__addr ;
-    if (\$287 ) begin
-      \$521  = \$290 [3:0];
-    end
+    \$521  = \$265 ;
     if (rst) begin
-      \$521  = 4'h0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$522  = rport__addr;
-    if (\$294 ) begin
-      \$522  = \$297 [3:0];
-    end
+    \$522  = \$269 [7:0];
     if (rst) begin
-      \$522  = 4'h0;
+      \$522  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$523  = \$310 [3:0];
+    \$523  = \$274 ;
     if (rst) begin
-      \$523  = 4'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$524  = o__valid;
-    if (\$312 ) begin
-      \$524  = \$314 ;
-    end
+    \$524  = \$279 ;
     if (rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$525  = o__payload;
-    if (\$312 ) begin
-      \$525  = \$316 ;
-    end
+    \$525  = \$20 [3:0];
     if (rst) begin
-      \$525  = 64'h0000000000000000;
+      \$525  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$317  = group;
+    \$526  = \$286 ;
+    if (rst) begin
+      \$526  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$527  = \$signature__addr ;
+    if (\$293 ) begin
+      \$527  = \$296 [3:0];
+    end
+    if (rst) begin
+      \$527  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$528  = rport__addr;
+    if (\$300 ) begin
+      \$528  = \$303 [3:0];
+    end
+    if (rst) begin
+      \$528  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$529  = \$316 [3:0];
+    if (rst) begin
+      \$529  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$530  = o__valid;
+    if (\$318 ) begin
+      \$530  = \$320 ;
+    end
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$531  = o__payload;
+    if (\$318 ) begin
+      \$531  = \$322 ;
+    end
+    if (rst) begin
+      \$531  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$323  = group;
     if (\$27 ) begin
-      \$317  = \$30 [0];
+      \$323  = \$30 [0];
     end
-    if (rst) begin
-      \$317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$318  = \$31 ;
-    if (rst) begin
-      \$318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$319  = rq_valid_1;
-    if (rst) begin
-      \$319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$320  = rq_valid_2;
-    if (rst) begin
-      \$320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$321  = rq_valid_3;
-    if (rst) begin
-      \$321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$322  = rq_valid_4;
-    if (rst) begin
-      \$322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$323  = rq_valid_5;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$324  = rq_valid_6;
+    \$324  = \$31 ;
     if (rst) begin
       \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$325  = rq_valid_7;
+    \$325  = rq_valid_1;
     if (rst) begin
       \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$326  = rq_valid_8;
+    \$326  = rq_valid_2;
     if (rst) begin
       \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$327  = i__payload[20:0];
+    \$327  = rq_valid_3;
     if (rst) begin
-      \$327  = 21'h000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$328  = rq0_x[16:0];
+    \$328  = rq_valid_4;
     if (rst) begin
-      \$328  = 17'h00000;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$329  = \$32 ;
+    \$329  = rq_valid_5;
     if (rst) begin
-      \$329  = 27'h0000000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$330  = rq0_part0_0;
+    \$330  = rq_valid_6;
     if (rst) begin
-      \$330  = 27'h0000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$331  = rq0_part0_0_r;
+    \$331  = rq_valid_7;
     if (rst) begin
-      \$331  = 27'h0000000;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$332  = rq0_x[16:0];
+    \$332  = rq_valid_8;
     if (rst) begin
-      \$332  = 17'h00000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$333  = \$33 ;
+    \$333  = i__payload[20:0];
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$334  = rq0_part0_1;
+    \$334  = rq0_x[16:0];
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$335  = rq0_part0_1_r;
+    \$335  = \$32 ;
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$336  = rq0_x[20:17];
+    \$336  = rq0_part0_0;
     if (rst) begin
-      \$336  = 4'h0;
+      \$336  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$337  = \$34 ;
+    \$337  = rq0_part0_0_r;
     if (rst) begin
-      \$337  = 14'h0000;
+      \$337  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$338  = rq0_part1_0;
+    \$338  = rq0_x[16:0];
     if (rst) begin
-      \$338  = 14'h0000;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$339  = rq0_part1_0_r;
+    \$339  = \$33 ;
     if (rst) begin
-      \$339  = 14'h0000;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$340  = rq0_x[20:17];
+    \$340  = rq0_part0_1;
     if (rst) begin
-      \$340  = 4'h0;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$341  = \$35 ;
+    \$341  = rq0_part0_1_r;
     if (rst) begin
-      \$341  = 12'h000;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$342  = rq0_part1_1;
+    \$342  = rq0_x[20:17];
     if (rst) begin
-      \$342  = 12'h000;
+      \$342  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$343  = rq0_part1_1_r;
+    \$343  = \$34 ;
     if (rst) begin
-      \$343  = 12'h000;
+      \$343  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$344  = \$43 [45:0];
+    \$344  = rq0_part1_0;
     if (rst) begin
-      \$344  = 46'h000000000000;
+      \$344  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$345  = \$44 ;
+    \$345  = rq0_part1_0_r;
     if (rst) begin
-      \$345  = 46'h000000000000;
+      \$345  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$346  = \$45 ;
+    \$346  = rq0_x[20:17];
     if (rst) begin
-      \$346  = 1'h0;
+      \$346  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$347  = \$48 ;
+    \$347  = \$35 ;
     if (rst) begin
-      \$347  = 1'h0;
+      \$347  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$348  = \$52 [7:0];
+    \$348  = rq0_part1_1;
     if (rst) begin
-      \$348  = 8'h00;
+      \$348  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$349  = \$57 ;
+    \$349  = rq0_part1_1_r;
     if (rst) begin
-      \$349  = 1'h0;
+      \$349  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$350  = \$62 ;
+    \$350  = \$43 [45:0];
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$351  = i__payload[41:21];
+    \$351  = \$44 ;
     if (rst) begin
-      \$351  = 21'h000000;
+      \$351  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$352  = rq1_x[16:0];
+    \$352  = \$45 ;
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$353  = \$63 ;
+    \$353  = \$48 ;
     if (rst) begin
-      \$353  = 34'h000000000;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$354  = rq1_part0_0;
+    \$354  = \$52 [7:0];
     if (rst) begin
-      \$354  = 34'h000000000;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$355  = rq1_part0_0_r;
+    \$355  = \$57 ;
     if (rst) begin
-      \$355  = 34'h000000000;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$356  = rq1_x[16:0];
+    \$356  = \$62 ;
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$357  = \$64 ;
+    \$357  = i__payload[41:21];
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$358  = rq1_part0_1;
+    \$358  = rq1_x[16:0];
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$359  = rq1_part0_1_r;
+    \$359  = \$63 ;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$360  = rq1_x[20:17];
+    \$360  = rq1_part0_0;
     if (rst) begin
-      \$360  = 4'h0;
+      \$360  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$361  = \$65 ;
+    \$361  = rq1_part0_0_r;
     if (rst) begin
-      \$361  = 21'h000000;
+      \$361  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$362  = rq1_part1_0;
+    \$362  = rq1_x[16:0];
     if (rst) begin
-      \$362  = 21'h000000;
+      \$362  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$363  = rq1_part1_0_r;
+    \$363  = \$64 ;
     if (rst) begin
-      \$363  = 21'h000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$364  = rq1_x[20:17];
+    \$364  = rq1_part0_1;
     if (rst) begin
-      \$364  = 4'h0;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$365  = \$66 ;
+    \$365  = rq1_part0_1_r;
     if (rst) begin
-      \$365  = 12'h000;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$366  = rq1_part1_1;
+    \$366  = rq1_x[20:17];
     if (rst) begin
-      \$366  = 12'h000;
+      \$366  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$367  = rq1_part1_1_r;
+    \$367  = \$65 ;
     if (rst) begin
-      \$367  = 12'h000;
+      \$367  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$368  = \$74 [45:0];
+    \$368  = rq1_part1_0;
     if (rst) begin
-      \$368  = 46'h000000000000;
+      \$368  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$369  = \$75 ;
+    \$369  = rq1_part1_0_r;
     if (rst) begin
-      \$369  = 46'h000000000000;
+      \$369  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$370  = \$76 ;
+    \$370  = rq1_x[20:17];
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$371  = \$79 ;
+    \$371  = \$66 ;
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$372  = \$83 [7:0];
+    \$372  = rq1_part1_1;
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$373  = \$88 ;
+    \$373  = rq1_part1_1_r;
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = \$93 ;
+    \$374  = \$74 [45:0];
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = i__payload[62:42];
+    \$375  = \$75 ;
     if (rst) begin
-      \$375  = 21'h000000;
+      \$375  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = rq2_x[16:0];
+    \$376  = \$76 ;
     if (rst) begin
-      \$376  = 17'h00000;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = \$94 ;
+    \$377  = \$79 ;
     if (rst) begin
-      \$377  = 31'h00000000;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$378  = rq2_part0_0;
+    \$378  = \$83 [7:0];
     if (rst) begin
-      \$378  = 31'h00000000;
+      \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$379  = rq2_part0_0_r;
+    \$379  = \$88 ;
     if (rst) begin
-      \$379  = 31'h00000000;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$380  = rq2_x[16:0];
+    \$380  = \$93 ;
     if (rst) begin
-      \$380  = 17'h00000;
+      \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$381  = \$95 ;
+    \$381  = i__payload[62:42];
     if (rst) begin
-      \$381  = 25'h0000000;
+      \$381  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$382  = rq2_part0_1;
+    \$382  = rq2_x[16:0];
     if (rst) begin
-      \$382  = 25'h0000000;
+      \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$383  = rq2_part0_1_r;
+    \$383  = \$94 ;
     if (rst) begin
-      \$383  = 25'h0000000;
+      \$383  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$384  = rq2_x[20:17];
+    \$384  = rq2_part0_0;
     if (rst) begin
-      \$384  = 4'h0;
+      \$384  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$385  = \$96 ;
+    \$385  = rq2_part0_0_r;
     if (rst) begin
-      \$385  = 18'h00000;
+      \$385  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$386  = rq2_part1_0;
+    \$386  = rq2_x[16:0];
     if (rst) begin
-      \$386  = 18'h00000;
+      \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$387  = rq2_part1_0_r;
+    \$387  = \$95 ;
     if (rst) begin
-      \$387  = 18'h00000;
+      \$387  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$388  = rq2_x[20:17];
+    \$388  = rq2_part0_1;
     if (rst) begin
-      \$388  = 4'h0;
+      \$388  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$389  = \$97 ;
+    \$389  = rq2_part0_1_r;
     if (rst) begin
-      \$389  = 12'h000;
+      \$389  = 25'h0000000;
     end
   end
   assign q_room = i__ready;
@@ -7018,8 +7056,8 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [2:0] \$151 ;
-  wire [2:0] \$152 ;
+  wire \$151 ;
+  wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -7033,51 +7071,58 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [2:0] \$167 ;
+  wire [2:0] \$165 ;
+  wire [2:0] \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [3:0] \$172 ;
+  wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
+  wire [2:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [63:0] \$178 ;
-  reg [4:0] \$179 ;
+  wire \$178 ;
+  wire [3:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [4:0] \$180 ;
-  reg [2:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg \$183 ;
-  reg [4:0] \$184 ;
-  reg \$185 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [63:0] \$185 ;
   reg [4:0] \$186 ;
-  reg [1:0] \$187 ;
-  reg [1:0] \$188 ;
+  reg [4:0] \$187 ;
+  reg [2:0] \$188 ;
   reg [4:0] \$189 ;
   wire \$19 ;
-  reg [4:0] \$190 ;
-  reg [1:0] \$191 ;
+  reg \$190 ;
+  reg [4:0] \$191 ;
   reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [63:0] \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [1:0] \$199 ;
+  reg [4:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg [4:0] \$196 ;
+  reg [4:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [5:0] \$2 ;
   wire \$20 ;
-  reg [1:0] \$200 ;
-  reg [1:0] \$201 ;
+  reg \$200 ;
+  reg \$201 ;
   reg \$202 ;
   reg [63:0] \$203 ;
+  reg [2:0] \$204 ;
+  reg \$205 ;
+  reg [1:0] \$206 ;
+  reg [1:0] \$207 ;
+  reg [1:0] \$208 ;
+  reg \$209 ;
   wire \$21 ;
+  reg [63:0] \$210 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -7432,93 +7477,100 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$139  = \$137  | \$138 ;
   assign \$140  = $signed(col) >= $signed(5'h08);
   assign \$141  = \$139  | \$140 ;
-  assign \$142  = \$18 [2:0] < 3'h4;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = | q_stored;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$144  & \$146 ;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = read_valid_2 & \$148 ;
-  assign \$150  = \$signature__addr$24  == 2'h2;
-  assign \$151  = \$signature__addr$24  + 1'h1;
-  assign \$152  = \$150  ? 3'h0 : \$151 ;
-  assign \$153  = ~ o__valid;
-  assign \$154  = \$153  | o__ready;
-  assign \$155  = | q_stored;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \rport__addr$27  == 2'h2;
-  assign \$158  = \rport__addr$27  + 1'h1;
+  assign \$142  = | e_left;
+  assign \$143  = q_room & \$142 ;
+  assign \$144  = o__valid & o__ready;
+  assign \$145  = q_owed < 2'h3;
+  assign \$146  = \$144  ? q_room : \$145 ;
+  assign \$147  = o__valid & o__ready;
+  assign \$148  = \$147  | q_room;
+  assign \$149  = \$143  ? \$146  : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = read_valid_2 & \$155 ;
+  assign \$157  = \$signature__addr$24  == 2'h2;
+  assign \$158  = \$signature__addr$24  + 1'h1;
   assign \$159  = \$157  ? 3'h0 : \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
   assign \$162  = | q_stored;
-  assign \$163  = ~ \$162 ;
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = read_valid_2 & \$165 ;
-  assign \$167  = q_stored + \$166 ;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = \$167  - \$171 ;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = | q_stored;
-  assign \$176  = \$175  | read_valid_2;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \rport__addr$27  == 2'h2;
+  assign \$165  = \rport__addr$27  + 1'h1;
+  assign \$166  = \$164  ? 3'h0 : \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = | q_stored;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = read_valid_2 & \$172 ;
+  assign \$174  = q_stored + \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
   assign \$177  = | q_stored;
-  assign \$178  = \$177  ? \rport__data$43  : q_in;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$174  - \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$182  | read_valid_2;
+  assign \$184  = | q_stored;
+  assign \$185  = \$184  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$179 ;
+    w_left <= \$186 ;
   always @(posedge clk)
-    e_left <= \$180 ;
+    e_left <= \$187 ;
   always @(posedge clk)
-    step <= \$181 ;
+    step <= \$188 ;
   always @(posedge clk)
-    \$signature__addr  <= \$182 ;
+    \$signature__addr  <= \$189 ;
   always @(posedge clk)
-    kx <= \$183 ;
+    kx <= \$190 ;
   always @(posedge clk)
-    col <= \$184 ;
+    col <= \$191 ;
   always @(posedge clk)
-    ky <= \$185 ;
+    ky <= \$192 ;
   always @(posedge clk)
-    row <= \$186 ;
+    row <= \$193 ;
   always @(posedge clk)
-    slot <= \$187 ;
+    slot <= \$194 ;
   always @(posedge clk)
-    ox <= \$188 ;
+    ox <= \$195 ;
   always @(posedge clk)
-    col_base <= \$189 ;
+    col_base <= \$196 ;
   always @(posedge clk)
-    row_base <= \$190 ;
+    row_base <= \$197 ;
   always @(posedge clk)
-    slot_base <= \$191 ;
+    slot_base <= \$198 ;
   always @(posedge clk)
-    read_valid_1 <= \$192 ;
+    read_valid_1 <= \$199 ;
   always @(posedge clk)
-    read_valid_2 <= \$193 ;
+    read_valid_2 <= \$200 ;
   always @(posedge clk)
-    pad_reg <= \$194 ;
+    pad_reg <= \$201 ;
   always @(posedge clk)
-    pad_reg2 <= \$195 ;
+    pad_reg2 <= \$202 ;
   always @(posedge clk)
-    read <= \$196 ;
+    read <= \$203 ;
   always @(posedge clk)
-    q_owed <= \$197 ;
+    q_owed <= \$204 ;
   always @(posedge clk)
-    q_room <= \$198 ;
+    q_room <= \$205 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$199 ;
+    \$signature__addr$24  <= \$206 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$200 ;
+    \rport__addr$27  <= \$207 ;
   always @(posedge clk)
-    q_stored <= \$201 ;
+    q_stored <= \$208 ;
   always @(posedge clk)
-    o__valid <= \$202 ;
+    o__valid <= \$209 ;
   always @(posedge clk)
-    o__payload <= \$203 ;
+    o__payload <= \$210 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$50  = 5'h00;
@@ -7537,170 +7589,42 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$179  = \$27 [4:0];
+    \$186  = \$27 [4:0];
     if (\$43 ) begin
-      \$179  = \$50 ;
+      \$186  = \$50 ;
     end
     if (rst) begin
-      \$179  = 5'h10;
+      \$186  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$180  = \$30 [4:0];
+    \$187  = \$30 [4:0];
     if (\$43 ) begin
-      \$180  = \$55 ;
+      \$187  = \$55 ;
     end
     if (rst) begin
-      \$180  = 5'h00;
+      \$187  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$181  = step;
+    \$188  = step;
     if (\$43 ) begin
-      \$181  = \$46 [2:0];
+      \$188  = \$46 [2:0];
     end
     if (rst) begin
-      \$181  = 3'h0;
+      \$188  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$182  = \$signature__addr ;
+    \$189  = \$signature__addr ;
     if (\$57 ) begin
-      \$182  = \$60 [4:0];
+      \$189  = \$60 [4:0];
     end
     if (\$75 ) begin
-      \$182  = 5'h00;
-    end
-    if (rst) begin
-      \$182  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$183  = kx;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        \$183  = \$84 [0];
-      end
-    end
-    if (rst) begin
-      \$183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$184  = col;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        \$184  = \$85 [4:0];
-        if (\$86 ) begin
-          \$184  = col_base;
-          if (\$97 ) begin
-            \$184  = \$102 [4:0];
-            if (\$103 ) begin
-              \$184  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$184  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$185  = ky;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$185  = \$89 [0];
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$186  = row;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$186  = \$90 [4:0];
-          if (\$97 ) begin
-            \$186  = row_base;
-            if (\$103 ) begin
-              \$186  = \$105 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$186  = 5'h00;
-    end
-    if (rst) begin
-      \$186  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$187  = slot;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$187  = \$96 [1:0];
-          if (\$97 ) begin
-            \$187  = slot_base;
-            if (\$103 ) begin
-              \$187  = \$117 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$187  = 2'h0;
-    end
-    if (rst) begin
-      \$187  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$188  = ox;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            \$188  = \$100 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$188  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$189  = col_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            \$189  = \$101 [4:0];
-            if (\$103 ) begin
-              \$189  = 5'h00;
-            end
-          end
-        end
-      end
+      \$189  = 5'h00;
     end
     if (rst) begin
       \$189  = 5'h00;
@@ -7708,140 +7632,268 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$190  = row_base;
+    \$190  = kx;
     if (\$77 ) begin
       if (\$81 ) begin
+        \$190  = \$84 [0];
+      end
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$191  = col;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        \$191  = \$85 [4:0];
         if (\$86 ) begin
+          \$191  = col_base;
           if (\$97 ) begin
+            \$191  = \$102 [4:0];
             if (\$103 ) begin
-              \$190  = \$104 [4:0];
+              \$191  = 5'h00;
             end
           end
         end
       end
     end
-    if (\$132 ) begin
-      \$190  = 5'h00;
-    end
     if (rst) begin
-      \$190  = 5'h00;
+      \$191  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$191  = slot_base;
+    \$192  = ky;
     if (\$77 ) begin
       if (\$81 ) begin
         if (\$86 ) begin
-          if (\$97 ) begin
-            if (\$103 ) begin
-              \$191  = \$111 [1:0];
-            end
-          end
+          \$192  = \$89 [0];
         end
       end
     end
-    if (\$132 ) begin
-      \$191  = 2'h0;
-    end
-    if (rst) begin
-      \$191  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$192  = \$134 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$193  = read_valid_1;
+    \$193  = row;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          \$193  = \$90 [4:0];
+          if (\$97 ) begin
+            \$193  = row_base;
+            if (\$103 ) begin
+              \$193  = \$105 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$132 ) begin
+      \$193  = 5'h00;
+    end
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$194  = \$141 ;
+    \$194  = slot;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          \$194  = \$96 [1:0];
+          if (\$97 ) begin
+            \$194  = slot_base;
+            if (\$103 ) begin
+              \$194  = \$117 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$132 ) begin
+      \$194  = 2'h0;
+    end
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$195  = pad_reg;
+    \$195  = ox;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          if (\$97 ) begin
+            \$195  = \$100 [1:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$196  = rport__data;
+    \$196  = col_base;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          if (\$97 ) begin
+            \$196  = \$101 [4:0];
+            if (\$103 ) begin
+              \$196  = 5'h00;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$196  = 64'h0000000000000000;
+      \$196  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$197  = \$18 [2:0];
+    \$197  = row_base;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          if (\$97 ) begin
+            if (\$103 ) begin
+              \$197  = \$104 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$132 ) begin
+      \$197  = 5'h00;
+    end
     if (rst) begin
-      \$197  = 3'h0;
+      \$197  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$198  = \$142 ;
+    \$198  = slot_base;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          if (\$97 ) begin
+            if (\$103 ) begin
+              \$198  = \$111 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$132 ) begin
+      \$198  = 2'h0;
+    end
     if (rst) begin
-      \$198  = 1'h1;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$199  = \$signature__addr$24 ;
-    if (\$149 ) begin
-      \$199  = \$152 [1:0];
-    end
+    \$199  = \$134 ;
     if (rst) begin
-      \$199  = 2'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$200  = \rport__addr$27 ;
-    if (\$156 ) begin
-      \$200  = \$159 [1:0];
-    end
+    \$200  = read_valid_1;
     if (rst) begin
-      \$200  = 2'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$201  = \$172 [1:0];
+    \$201  = \$141 ;
     if (rst) begin
-      \$201  = 2'h0;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$202  = o__valid;
-    if (\$174 ) begin
-      \$202  = \$176 ;
-    end
+    \$202  = pad_reg;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$203  = o__payload;
-    if (\$174 ) begin
-      \$203  = \$178 ;
-    end
+    \$203  = rport__data;
     if (rst) begin
       \$203  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$204  = \$18 [2:0];
+    if (rst) begin
+      \$204  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$205  = \$149 ;
+    if (rst) begin
+      \$205  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$206  = \$signature__addr$24 ;
+    if (\$156 ) begin
+      \$206  = \$159 [1:0];
+    end
+    if (rst) begin
+      \$206  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$207  = \rport__addr$27 ;
+    if (\$163 ) begin
+      \$207  = \$166 [1:0];
+    end
+    if (rst) begin
+      \$207  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$208  = \$179 [1:0];
+    if (rst) begin
+      \$208  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$209  = o__valid;
+    if (\$181 ) begin
+      \$209  = \$183 ;
+    end
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$210  = o__payload;
+    if (\$181 ) begin
+      \$210  = \$185 ;
+    end
+    if (rst) begin
+      \$210  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -7898,14 +7950,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg \$107 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  reg \$105 ;
+  reg [1:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [7:0] \$108 ;
   reg [7:0] \$109 ;
   wire \$11 ;
@@ -7914,16 +7966,24 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$112 ;
   reg [7:0] \$113 ;
   reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [1:0] \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [7:0] \$119 ;
   wire \$12 ;
-  reg [1:0] \$120 ;
-  reg \$121 ;
-  reg [63:0] \$122 ;
+  reg [7:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [1:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [1:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
+  reg [63:0] \$130 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -7943,45 +8003,45 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$29 ;
   wire [1:0] \$3 ;
   wire \$30 ;
-  wire [1:0] \$31 ;
-  wire [1:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [1:0] \$38 ;
+  wire \$38 ;
   wire [1:0] \$39 ;
   wire [1:0] \$4 ;
-  wire \$40 ;
+  wire [1:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
-  wire [2:0] \$47 ;
+  wire [1:0] \$46 ;
+  wire [1:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [3:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [2:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [63:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [3:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [63:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
@@ -8005,19 +8065,19 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [2:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire [2:0] \$9 ;
-  wire [3:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
-  reg \$97 ;
-  reg [1:0] \$98 ;
-  reg [7:0] \$99 ;
+  wire [2:0] \$96 ;
+  wire \$97 ;
+  wire [3:0] \$98 ;
+  wire \$99 ;
   (* init = 1'h0 *)
   wire \$signature__addr ;
   wire [63:0] \$signature__data ;
@@ -8130,366 +8190,374 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$19  = i__valid & i__ready;
   assign \$20  = element == 2'h3;
   assign \$21  = \$19  & \$20 ;
-  assign \$22  = \$90 [1:0] < 2'h3;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = max_valid & \$28 ;
-  assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 2'h0 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = \$34  & \$35 ;
-  assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 2'h0 : \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$41  & \$43 ;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = max_valid & \$45 ;
-  assign \$47  = q_stored + \$46 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = element == 2'h3;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = o__valid & o__ready;
+  assign \$26  = q_owed < 2'h2;
+  assign \$27  = \$25  ? q_room : \$26 ;
+  assign \$28  = o__valid & o__ready;
+  assign \$29  = \$28  | q_room;
+  assign \$30  = \$24  ? \$27  : \$29 ;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = | q_stored;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$32  & \$34 ;
+  assign \$36  = ~ \$35 ;
+  assign \$37  = max_valid & \$36 ;
+  assign \$39  = q_wptr + 1'h1;
+  assign \$40  = \$38  ? 2'h0 : \$39 ;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = \$42  & \$43 ;
+  assign \$46  = q_rptr + 1'h1;
+  assign \$47  = \$45  ? 2'h0 : \$46 ;
   assign \$48  = ~ o__valid;
   assign \$49  = \$48  | o__ready;
   assign \$50  = | q_stored;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = \$47  - \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = \$55  | max_valid;
-  assign \$57  = | q_stored;
-  assign \$58  = \$57  ? rport__data : q_in;
-  assign \$59  = element == 2'h3;
-  assign \$60  = ~ \$59 ;
-  assign i__ready = q_room | \$60 ;
-  assign \$61  = ! element;
-  assign \$62  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$63  = \$61  | \$62 ;
-  assign new0 = \$63  ? i__payload[7:0] : acc0_0;
-  assign \$64  = ! element;
-  assign \$65  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$66  = \$64  | \$65 ;
-  assign new1 = \$66  ? i__payload[15:8] : acc1_0;
-  assign \$67  = ! element;
-  assign \$68  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$69  = \$67  | \$68 ;
-  assign new2 = \$69  ? i__payload[23:16] : acc2_0;
-  assign \$70  = ! element;
-  assign \$71  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$72  = \$70  | \$71 ;
-  assign new3 = \$72  ? i__payload[31:24] : acc3_0;
-  assign \$73  = ! element;
-  assign \$74  = $signed(i__payload[39:32]) > $signed(acc4_0);
-  assign \$75  = \$73  | \$74 ;
-  assign new4 = \$75  ? i__payload[39:32] : acc4_0;
-  assign \$76  = ! element;
-  assign \$77  = $signed(i__payload[47:40]) > $signed(acc5_0);
-  assign \$78  = \$76  | \$77 ;
-  assign new5 = \$78  ? i__payload[47:40] : acc5_0;
-  assign \$79  = ! element;
-  assign \$80  = $signed(i__payload[55:48]) > $signed(acc6_0);
-  assign \$81  = \$79  | \$80 ;
-  assign new6 = \$81  ? i__payload[55:48] : acc6_0;
-  assign \$82  = ! element;
-  assign \$83  = $signed(i__payload[63:56]) > $signed(acc7_0);
-  assign \$84  = \$82  | \$83 ;
-  assign new7 = \$84  ? i__payload[63:56] : acc7_0;
-  assign \$85  = i__valid & i__ready;
-  assign \$86  = element == 2'h3;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = q_owed + \$87 ;
-  assign \$89  = o__valid & o__ready;
-  assign \$90  = \$88  - \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$signature__en  = max_valid & \$96 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = max_valid & \$53 ;
+  assign \$55  = q_stored + \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$55  - \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = \$63  | max_valid;
+  assign \$65  = | q_stored;
+  assign \$66  = \$65  ? rport__data : q_in;
+  assign \$67  = element == 2'h3;
+  assign \$68  = ~ \$67 ;
+  assign i__ready = q_room | \$68 ;
+  assign \$69  = ! element;
+  assign \$70  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$71  = \$69  | \$70 ;
+  assign new0 = \$71  ? i__payload[7:0] : acc0_0;
+  assign \$72  = ! element;
+  assign \$73  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$74  = \$72  | \$73 ;
+  assign new1 = \$74  ? i__payload[15:8] : acc1_0;
+  assign \$75  = ! element;
+  assign \$76  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$77  = \$75  | \$76 ;
+  assign new2 = \$77  ? i__payload[23:16] : acc2_0;
+  assign \$78  = ! element;
+  assign \$79  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$80  = \$78  | \$79 ;
+  assign new3 = \$80  ? i__payload[31:24] : acc3_0;
+  assign \$81  = ! element;
+  assign \$82  = $signed(i__payload[39:32]) > $signed(acc4_0);
+  assign \$83  = \$81  | \$82 ;
+  assign new4 = \$83  ? i__payload[39:32] : acc4_0;
+  assign \$84  = ! element;
+  assign \$85  = $signed(i__payload[47:40]) > $signed(acc5_0);
+  assign \$86  = \$84  | \$85 ;
+  assign new5 = \$86  ? i__payload[47:40] : acc5_0;
+  assign \$87  = ! element;
+  assign \$88  = $signed(i__payload[55:48]) > $signed(acc6_0);
+  assign \$89  = \$87  | \$88 ;
+  assign new6 = \$89  ? i__payload[55:48] : acc6_0;
+  assign \$90  = ! element;
+  assign \$91  = $signed(i__payload[63:56]) > $signed(acc7_0);
+  assign \$92  = \$90  | \$91 ;
+  assign new7 = \$92  ? i__payload[63:56] : acc7_0;
+  assign \$93  = i__valid & i__ready;
+  assign \$94  = element == 2'h3;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = q_owed + \$95 ;
+  assign \$97  = o__valid & o__ready;
+  assign \$98  = \$96  - \$97 ;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = | q_stored;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$signature__en  = max_valid & \$104 ;
   always @(posedge clk)
-    group <= \$97 ;
+    group <= \$105 ;
   always @(posedge clk)
-    element <= \$98 ;
+    element <= \$106 ;
   always @(posedge clk)
-    acc0_0 <= \$99 ;
+    acc0_0 <= \$107 ;
   always @(posedge clk)
-    acc1_0 <= \$100 ;
+    acc1_0 <= \$108 ;
   always @(posedge clk)
-    acc2_0 <= \$101 ;
+    acc2_0 <= \$109 ;
   always @(posedge clk)
-    acc3_0 <= \$102 ;
+    acc3_0 <= \$110 ;
   always @(posedge clk)
-    acc4_0 <= \$103 ;
+    acc4_0 <= \$111 ;
   always @(posedge clk)
-    acc5_0 <= \$104 ;
+    acc5_0 <= \$112 ;
   always @(posedge clk)
-    acc6_0 <= \$105 ;
+    acc6_0 <= \$113 ;
   always @(posedge clk)
-    acc7_0 <= \$106 ;
+    acc7_0 <= \$114 ;
   always @(posedge clk)
-    max_valid <= \$107 ;
+    max_valid <= \$115 ;
   always @(posedge clk)
-    max0 <= \$108 ;
+    max0 <= \$116 ;
   always @(posedge clk)
-    max1 <= \$109 ;
+    max1 <= \$117 ;
   always @(posedge clk)
-    max2 <= \$110 ;
+    max2 <= \$118 ;
   always @(posedge clk)
-    max3 <= \$111 ;
+    max3 <= \$119 ;
   always @(posedge clk)
-    max4 <= \$112 ;
+    max4 <= \$120 ;
   always @(posedge clk)
-    max5 <= \$113 ;
+    max5 <= \$121 ;
   always @(posedge clk)
-    max6 <= \$114 ;
+    max6 <= \$122 ;
   always @(posedge clk)
-    max7 <= \$115 ;
+    max7 <= \$123 ;
   always @(posedge clk)
-    q_owed <= \$116 ;
+    q_owed <= \$124 ;
   always @(posedge clk)
-    q_room <= \$117 ;
+    q_room <= \$125 ;
   always @(posedge clk)
-    q_wptr <= \$118 ;
+    q_wptr <= \$126 ;
   always @(posedge clk)
-    q_rptr <= \$119 ;
+    q_rptr <= \$127 ;
   always @(posedge clk)
-    q_stored <= \$120 ;
+    q_stored <= \$128 ;
   always @(posedge clk)
-    o__valid <= \$121 ;
+    o__valid <= \$129 ;
   always @(posedge clk)
-    o__payload <= \$122 ;
+    o__payload <= \$130 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = group;
+    \$105  = group;
     if (\$1 ) begin
-      \$97  = \$4 [0];
+      \$105  = \$4 [0];
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = element;
+    \$106  = element;
     if (\$7 ) begin
-      \$98  = \$10 [1:0];
+      \$106  = \$10 [1:0];
     end
     if (rst) begin
-      \$98  = 2'h0;
+      \$106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = acc0_0;
+    \$107  = acc0_0;
     if (\$11 ) begin
-      \$99  = new0;
+      \$107  = new0;
     end
     if (rst) begin
-      \$99  = 8'h00;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = acc1_0;
+    \$108  = acc1_0;
     if (\$12 ) begin
-      \$100  = new1;
+      \$108  = new1;
     end
-    if (rst) begin
-      \$100  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = acc2_0;
-    if (\$13 ) begin
-      \$101  = new2;
-    end
-    if (rst) begin
-      \$101  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = acc3_0;
-    if (\$14 ) begin
-      \$102  = new3;
-    end
-    if (rst) begin
-      \$102  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = acc4_0;
-    if (\$15 ) begin
-      \$103  = new4;
-    end
-    if (rst) begin
-      \$103  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = acc5_0;
-    if (\$16 ) begin
-      \$104  = new5;
-    end
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = acc6_0;
-    if (\$17 ) begin
-      \$105  = new6;
-    end
-    if (rst) begin
-      \$105  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = acc7_0;
-    if (\$18 ) begin
-      \$106  = new7;
-    end
-    if (rst) begin
-      \$106  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = \$21 ;
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = new0;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = new1;
+    \$109  = acc2_0;
+    if (\$13 ) begin
+      \$109  = new2;
+    end
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = new2;
+    \$110  = acc3_0;
+    if (\$14 ) begin
+      \$110  = new3;
+    end
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = new3;
+    \$111  = acc4_0;
+    if (\$15 ) begin
+      \$111  = new4;
+    end
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = new4;
+    \$112  = acc5_0;
+    if (\$16 ) begin
+      \$112  = new5;
+    end
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = new5;
+    \$113  = acc6_0;
+    if (\$17 ) begin
+      \$113  = new6;
+    end
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = new6;
+    \$114  = acc7_0;
+    if (\$18 ) begin
+      \$114  = new7;
+    end
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = new7;
+    \$115  = \$21 ;
     if (rst) begin
-      \$115  = 8'h00;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = \$90 [1:0];
+    \$116  = new0;
     if (rst) begin
-      \$116  = 2'h0;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = \$22 ;
+    \$117  = new1;
     if (rst) begin
-      \$117  = 1'h1;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = q_wptr;
-    if (\$29 ) begin
-      \$118  = \$32 [0];
-    end
+    \$118  = new2;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = q_rptr;
-    if (\$36 ) begin
-      \$119  = \$39 [0];
-    end
+    \$119  = new3;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = \$52 [1:0];
+    \$120  = new4;
     if (rst) begin
-      \$120  = 2'h0;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = o__valid;
-    if (\$54 ) begin
-      \$121  = \$56 ;
-    end
+    \$121  = new5;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = o__payload;
-    if (\$54 ) begin
-      \$122  = \$58 ;
-    end
+    \$122  = new6;
     if (rst) begin
-      \$122  = 64'h0000000000000000;
+      \$122  = 8'h00;
     end
   end
-  assign q_owed_next = \$90 [1:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$123  = new7;
+    if (rst) begin
+      \$123  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$124  = \$98 [1:0];
+    if (rst) begin
+      \$124  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$125  = \$30 ;
+    if (rst) begin
+      \$125  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$126  = q_wptr;
+    if (\$37 ) begin
+      \$126  = \$40 [0];
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$127  = q_rptr;
+    if (\$44 ) begin
+      \$127  = \$47 [0];
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$128  = \$60 [1:0];
+    if (rst) begin
+      \$128  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$129  = o__valid;
+    if (\$62 ) begin
+      \$129  = \$64 ;
+    end
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$130  = o__payload;
+    if (\$62 ) begin
+      \$130  = \$66 ;
+    end
+    if (rst) begin
+      \$130  = 64'h0000000000000000;
+    end
+  end
+  assign q_owed_next = \$98 [1:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -8525,8 +8593,8 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
-  assign \$30  = q_wptr;
-  assign \$37  = q_rptr;
+  assign \$38  = q_wptr;
+  assign \$45  = q_rptr;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8590,8 +8658,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [2:0] \$151 ;
-  wire [2:0] \$152 ;
+  wire \$151 ;
+  wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -8605,51 +8673,58 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [2:0] \$167 ;
+  wire [2:0] \$165 ;
+  wire [2:0] \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [3:0] \$172 ;
+  wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
+  wire [2:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [63:0] \$178 ;
-  reg [3:0] \$179 ;
+  wire \$178 ;
+  wire [3:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [5:0] \$180 ;
-  reg [2:0] \$181 ;
-  reg [3:0] \$182 ;
-  reg [1:0] \$183 ;
-  reg [4:0] \$184 ;
-  reg [1:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [1:0] \$187 ;
-  reg [1:0] \$188 ;
-  reg [4:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [63:0] \$185 ;
+  reg [3:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg [2:0] \$188 ;
+  reg [3:0] \$189 ;
   wire \$19 ;
-  reg [4:0] \$190 ;
-  reg [1:0] \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [63:0] \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [1:0] \$199 ;
+  reg [1:0] \$190 ;
+  reg [4:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg [4:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg [4:0] \$196 ;
+  reg [4:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg \$199 ;
   wire [4:0] \$2 ;
   wire \$20 ;
-  reg [1:0] \$200 ;
-  reg [1:0] \$201 ;
+  reg \$200 ;
+  reg \$201 ;
   reg \$202 ;
   reg [63:0] \$203 ;
+  reg [2:0] \$204 ;
+  reg \$205 ;
+  reg [1:0] \$206 ;
+  reg [1:0] \$207 ;
+  reg [1:0] \$208 ;
+  reg \$209 ;
   wire \$21 ;
+  reg [63:0] \$210 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -8992,93 +9067,100 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$139  = \$137  | \$138 ;
   assign \$140  = $signed(col) >= $signed(4'h4);
   assign \$141  = \$139  | \$140 ;
-  assign \$142  = \$18 [2:0] < 3'h4;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = | q_stored;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$144  & \$146 ;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = read_valid_2 & \$148 ;
-  assign \$150  = \$signature__addr$24  == 2'h2;
-  assign \$151  = \$signature__addr$24  + 1'h1;
-  assign \$152  = \$150  ? 3'h0 : \$151 ;
-  assign \$153  = ~ o__valid;
-  assign \$154  = \$153  | o__ready;
-  assign \$155  = | q_stored;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \rport__addr$27  == 2'h2;
-  assign \$158  = \rport__addr$27  + 1'h1;
+  assign \$142  = | e_left;
+  assign \$143  = q_room & \$142 ;
+  assign \$144  = o__valid & o__ready;
+  assign \$145  = q_owed < 2'h3;
+  assign \$146  = \$144  ? q_room : \$145 ;
+  assign \$147  = o__valid & o__ready;
+  assign \$148  = \$147  | q_room;
+  assign \$149  = \$143  ? \$146  : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = read_valid_2 & \$155 ;
+  assign \$157  = \$signature__addr$24  == 2'h2;
+  assign \$158  = \$signature__addr$24  + 1'h1;
   assign \$159  = \$157  ? 3'h0 : \$158 ;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
   assign \$162  = | q_stored;
-  assign \$163  = ~ \$162 ;
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = read_valid_2 & \$165 ;
-  assign \$167  = q_stored + \$166 ;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = \$167  - \$171 ;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = | q_stored;
-  assign \$176  = \$175  | read_valid_2;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \rport__addr$27  == 2'h2;
+  assign \$165  = \rport__addr$27  + 1'h1;
+  assign \$166  = \$164  ? 3'h0 : \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = | q_stored;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = read_valid_2 & \$172 ;
+  assign \$174  = q_stored + \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
   assign \$177  = | q_stored;
-  assign \$178  = \$177  ? \rport__data$43  : q_in;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$174  - \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$182  | read_valid_2;
+  assign \$184  = | q_stored;
+  assign \$185  = \$184  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$179 ;
+    w_left <= \$186 ;
   always @(posedge clk)
-    e_left <= \$180 ;
+    e_left <= \$187 ;
   always @(posedge clk)
-    step <= \$181 ;
+    step <= \$188 ;
   always @(posedge clk)
-    \$signature__addr  <= \$182 ;
+    \$signature__addr  <= \$189 ;
   always @(posedge clk)
-    kx <= \$183 ;
+    kx <= \$190 ;
   always @(posedge clk)
-    col <= \$184 ;
+    col <= \$191 ;
   always @(posedge clk)
-    ky <= \$185 ;
+    ky <= \$192 ;
   always @(posedge clk)
-    row <= \$186 ;
+    row <= \$193 ;
   always @(posedge clk)
-    slot <= \$187 ;
+    slot <= \$194 ;
   always @(posedge clk)
-    ox <= \$188 ;
+    ox <= \$195 ;
   always @(posedge clk)
-    col_base <= \$189 ;
+    col_base <= \$196 ;
   always @(posedge clk)
-    row_base <= \$190 ;
+    row_base <= \$197 ;
   always @(posedge clk)
-    slot_base <= \$191 ;
+    slot_base <= \$198 ;
   always @(posedge clk)
-    read_valid_1 <= \$192 ;
+    read_valid_1 <= \$199 ;
   always @(posedge clk)
-    read_valid_2 <= \$193 ;
+    read_valid_2 <= \$200 ;
   always @(posedge clk)
-    pad_reg <= \$194 ;
+    pad_reg <= \$201 ;
   always @(posedge clk)
-    pad_reg2 <= \$195 ;
+    pad_reg2 <= \$202 ;
   always @(posedge clk)
-    read <= \$196 ;
+    read <= \$203 ;
   always @(posedge clk)
-    q_owed <= \$197 ;
+    q_owed <= \$204 ;
   always @(posedge clk)
-    q_room <= \$198 ;
+    q_room <= \$205 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$199 ;
+    \$signature__addr$24  <= \$206 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$200 ;
+    \rport__addr$27  <= \$207 ;
   always @(posedge clk)
-    q_stored <= \$201 ;
+    q_stored <= \$208 ;
   always @(posedge clk)
-    o__valid <= \$202 ;
+    o__valid <= \$209 ;
   always @(posedge clk)
-    o__payload <= \$203 ;
+    o__payload <= \$210 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$50  = 4'h0;
@@ -9097,311 +9179,311 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = \$27 [3:0];
+    \$186  = \$27 [3:0];
     if (\$43 ) begin
-      \$179  = \$50 ;
+      \$186  = \$50 ;
     end
     if (rst) begin
-      \$179  = 4'h8;
+      \$186  = 4'h8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = \$30 [5:0];
+    \$187  = \$30 [5:0];
     if (\$43 ) begin
-      \$180  = \$55 ;
+      \$187  = \$55 ;
     end
     if (rst) begin
-      \$180  = 6'h00;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = step;
+    \$188  = step;
     if (\$43 ) begin
-      \$181  = \$46 [2:0];
+      \$188  = \$46 [2:0];
     end
     if (rst) begin
-      \$181  = 3'h0;
+      \$188  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = \$signature__addr ;
+    \$189  = \$signature__addr ;
     if (\$57 ) begin
-      \$182  = \$60 [3:0];
+      \$189  = \$60 [3:0];
     end
     if (\$75 ) begin
-      \$182  = 4'h0;
+      \$189  = 4'h0;
     end
     if (rst) begin
-      \$182  = 4'h0;
+      \$189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = kx;
+    \$190  = kx;
     if (\$77 ) begin
       if (\$81 ) begin
-        \$183  = \$84 [1:0];
+        \$190  = \$84 [1:0];
       end
     end
     if (rst) begin
-      \$183  = 2'h0;
+      \$190  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = col;
+    \$191  = col;
     if (\$77 ) begin
       if (\$81 ) begin
-        \$184  = \$85 [4:0];
+        \$191  = \$85 [4:0];
         if (\$86 ) begin
-          \$184  = col_base;
+          \$191  = col_base;
           if (\$97 ) begin
-            \$184  = \$102 [4:0];
+            \$191  = \$102 [4:0];
             if (\$103 ) begin
-              \$184  = 5'h1f;
+              \$191  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$184  = 5'h1f;
+      \$191  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = ky;
+    \$192  = ky;
     if (\$77 ) begin
       if (\$81 ) begin
         if (\$86 ) begin
-          \$185  = \$89 [1:0];
+          \$192  = \$89 [1:0];
         end
       end
     end
     if (rst) begin
-      \$185  = 2'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = row;
+    \$193  = row;
     if (\$77 ) begin
       if (\$81 ) begin
         if (\$86 ) begin
-          \$186  = \$90 [4:0];
+          \$193  = \$90 [4:0];
           if (\$97 ) begin
-            \$186  = row_base;
+            \$193  = row_base;
             if (\$103 ) begin
-              \$186  = \$105 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$186  = 5'h1f;
-    end
-    if (rst) begin
-      \$186  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = slot;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$187  = \$96 [1:0];
-          if (\$97 ) begin
-            \$187  = slot_base;
-            if (\$103 ) begin
-              \$187  = \$117 [1:0];
+              \$193  = \$105 [4:0];
             end
           end
         end
       end
     end
     if (\$132 ) begin
-      \$187  = 2'h3;
+      \$193  = 5'h1f;
     end
     if (rst) begin
-      \$187  = 2'h3;
+      \$193  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = ox;
+    \$194  = slot;
     if (\$77 ) begin
       if (\$81 ) begin
         if (\$86 ) begin
+          \$194  = \$96 [1:0];
           if (\$97 ) begin
-            \$188  = \$100 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$188  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = col_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            \$189  = \$101 [4:0];
+            \$194  = slot_base;
             if (\$103 ) begin
-              \$189  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$189  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = row_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            if (\$103 ) begin
-              \$190  = \$104 [4:0];
+              \$194  = \$117 [1:0];
             end
           end
         end
       end
     end
     if (\$132 ) begin
-      \$190  = 5'h1f;
+      \$194  = 2'h3;
     end
     if (rst) begin
-      \$190  = 5'h1f;
+      \$194  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = slot_base;
+    \$195  = ox;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          if (\$97 ) begin
+            \$195  = \$100 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$195  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$196  = col_base;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          if (\$97 ) begin
+            \$196  = \$101 [4:0];
+            if (\$103 ) begin
+              \$196  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$196  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$197  = row_base;
     if (\$77 ) begin
       if (\$81 ) begin
         if (\$86 ) begin
           if (\$97 ) begin
             if (\$103 ) begin
-              \$191  = \$111 [1:0];
+              \$197  = \$104 [4:0];
             end
           end
         end
       end
     end
     if (\$132 ) begin
-      \$191  = 2'h3;
+      \$197  = 5'h1f;
     end
     if (rst) begin
-      \$191  = 2'h3;
+      \$197  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$134 ;
+    \$198  = slot_base;
+    if (\$77 ) begin
+      if (\$81 ) begin
+        if (\$86 ) begin
+          if (\$97 ) begin
+            if (\$103 ) begin
+              \$198  = \$111 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$132 ) begin
+      \$198  = 2'h3;
+    end
     if (rst) begin
-      \$192  = 1'h0;
+      \$198  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = read_valid_1;
+    \$199  = \$134 ;
     if (rst) begin
-      \$193  = 1'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$141 ;
+    \$200  = read_valid_1;
     if (rst) begin
-      \$194  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = pad_reg;
+    \$201  = \$141 ;
     if (rst) begin
-      \$195  = 1'h0;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = rport__data;
-    if (rst) begin
-      \$196  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \$18 [2:0];
-    if (rst) begin
-      \$197  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = \$142 ;
-    if (rst) begin
-      \$198  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = \$signature__addr$24 ;
-    if (\$149 ) begin
-      \$199  = \$152 [1:0];
-    end
-    if (rst) begin
-      \$199  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = \rport__addr$27 ;
-    if (\$156 ) begin
-      \$200  = \$159 [1:0];
-    end
-    if (rst) begin
-      \$200  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = \$172 [1:0];
-    if (rst) begin
-      \$201  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = o__valid;
-    if (\$174 ) begin
-      \$202  = \$176 ;
-    end
+    \$202  = pad_reg;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = o__payload;
-    if (\$174 ) begin
-      \$203  = \$178 ;
-    end
+    \$203  = rport__data;
     if (rst) begin
       \$203  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$204  = \$18 [2:0];
+    if (rst) begin
+      \$204  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$205  = \$149 ;
+    if (rst) begin
+      \$205  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$206  = \$signature__addr$24 ;
+    if (\$156 ) begin
+      \$206  = \$159 [1:0];
+    end
+    if (rst) begin
+      \$206  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$207  = \rport__addr$27 ;
+    if (\$163 ) begin
+      \$207  = \$166 [1:0];
+    end
+    if (rst) begin
+      \$207  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$208  = \$179 [1:0];
+    if (rst) begin
+      \$208  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$209  = o__valid;
+    if (\$181 ) begin
+      \$209  = \$183 ;
+    end
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$210  = o__payload;
+    if (\$181 ) begin
+      \$210  = \$185 ;
+    end
+    if (rst) begin
+      \$210  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -9467,52 +9549,52 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [8:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire [4:0] \$112 ;
-  wire [4:0] \$113 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [4:0] \$118 ;
   wire [4:0] \$119 ;
   wire [8:0] \$12 ;
-  wire [4:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [4:0] \$125 ;
+  wire [4:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [4:0] \$129 ;
+  wire \$129 ;
   wire [8:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [5:0] \$134 ;
-  wire \$135 ;
+  wire \$134 ;
+  wire [4:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire [8:0] \$14 ;
-  wire \$140 ;
-  wire [95:0] \$141 ;
+  wire [5:0] \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  reg [23:0] \$148 ;
-  wire [23:0] \$149 ;
+  wire [95:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [8:0] \$15 ;
-  wire [24:0] \$150 ;
-  reg [23:0] \$151 ;
-  wire [23:0] \$152 ;
-  wire [24:0] \$153 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
   reg [23:0] \$154 ;
   wire [23:0] \$155 ;
   wire [24:0] \$156 ;
@@ -9520,88 +9602,88 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [23:0] \$158 ;
   wire [24:0] \$159 ;
   wire [8:0] \$16 ;
-  wire \$160 ;
-  wire [4:0] \$161 ;
-  wire \$162 ;
-  wire [5:0] \$163 ;
-  wire \$164 ;
-  wire \$165 ;
+  reg [23:0] \$160 ;
+  wire [23:0] \$161 ;
+  wire [24:0] \$162 ;
+  reg [23:0] \$163 ;
+  wire [23:0] \$164 ;
+  wire [24:0] \$165 ;
   wire \$166 ;
-  wire \$167 ;
+  wire [4:0] \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [5:0] \$169 ;
   wire [8:0] \$17 ;
   wire \$170 ;
-  reg [1:0] \$171 ;
-  reg [1:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg [3:0] \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  reg [1:0] \$177 ;
+  reg [1:0] \$178 ;
+  reg [3:0] \$179 ;
   wire [8:0] \$18 ;
-  reg \$180 ;
-  reg [5:0] \$181 ;
-  reg [63:0] \$182 ;
+  reg [3:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
   reg \$183 ;
   reg \$184 ;
   reg \$185 ;
   reg \$186 ;
-  reg [1:0] \$187 ;
+  reg [5:0] \$187 ;
   reg [63:0] \$188 ;
-  reg [5:0] \$189 ;
+  reg \$189 ;
   wire [8:0] \$19 ;
-  reg [63:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [7:0] \$196 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg [1:0] \$193 ;
+  reg [63:0] \$194 ;
+  reg [5:0] \$195 ;
+  reg [63:0] \$196 ;
   reg [7:0] \$197 ;
   reg [7:0] \$198 ;
-  reg [5:0] \$199 ;
+  reg [7:0] \$199 ;
   reg [3:0] \$2 ;
   wire [8:0] \$20 ;
-  reg [63:0] \$200 ;
+  reg [7:0] \$200 ;
   reg [7:0] \$201 ;
   reg [7:0] \$202 ;
   reg [7:0] \$203 ;
   reg [7:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [7:0] \$206 ;
+  reg [5:0] \$205 ;
+  reg [63:0] \$206 ;
   reg [7:0] \$207 ;
   reg [7:0] \$208 ;
-  reg [5:0] \$209 ;
+  reg [7:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [63:0] \$210 ;
+  reg [7:0] \$210 ;
   reg [7:0] \$211 ;
   reg [7:0] \$212 ;
   reg [7:0] \$213 ;
   reg [7:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [7:0] \$216 ;
+  reg [5:0] \$215 ;
+  reg [63:0] \$216 ;
   reg [7:0] \$217 ;
   reg [7:0] \$218 ;
-  reg [5:0] \$219 ;
+  reg [7:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [63:0] \$220 ;
+  reg [7:0] \$220 ;
   reg [7:0] \$221 ;
   reg [7:0] \$222 ;
   reg [7:0] \$223 ;
   reg [7:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [7:0] \$226 ;
+  reg [5:0] \$225 ;
+  reg [63:0] \$226 ;
   reg [7:0] \$227 ;
   reg [7:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg [7:0] \$229 ;
   wire [8:0] \$23 ;
   reg [7:0] \$230 ;
-  reg [8:0] \$231 ;
+  reg [7:0] \$231 ;
   reg [7:0] \$232 ;
-  reg [8:0] \$233 ;
+  reg [7:0] \$233 ;
   reg [7:0] \$234 ;
   reg [8:0] \$235 ;
   reg [7:0] \$236 ;
@@ -9667,12 +9749,12 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] \$290 ;
   reg [8:0] \$291 ;
   reg [7:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [16:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
+  reg [8:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [8:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [8:0] \$297 ;
+  reg [7:0] \$298 ;
   reg [16:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
@@ -9738,68 +9820,74 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [16:0] \$354 ;
   reg [16:0] \$355 ;
   reg [16:0] \$356 ;
-  reg [23:0] \$357 ;
-  reg [23:0] \$358 ;
-  reg [23:0] \$359 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [23:0] \$360 ;
-  reg [23:0] \$361 ;
-  reg [23:0] \$362 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [16:0] \$362 ;
   reg [23:0] \$363 ;
   reg [23:0] \$364 ;
   reg [23:0] \$365 ;
   reg [23:0] \$366 ;
   reg [23:0] \$367 ;
   reg [23:0] \$368 ;
-  reg \$369 ;
+  reg [23:0] \$369 ;
   wire [8:0] \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg [1:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
+  reg [23:0] \$370 ;
+  reg [23:0] \$371 ;
+  reg [23:0] \$372 ;
+  reg [23:0] \$373 ;
+  reg [23:0] \$374 ;
   reg \$375 ;
-  reg [1:0] \$376 ;
+  reg \$376 ;
   reg \$377 ;
-  reg \$378 ;
+  reg [1:0] \$378 ;
   reg \$379 ;
   wire [8:0] \$38 ;
-  reg [1:0] \$380 ;
+  reg \$380 ;
   reg \$381 ;
-  reg \$382 ;
+  reg [1:0] \$382 ;
   reg \$383 ;
-  reg [1:0] \$384 ;
+  reg \$384 ;
   reg \$385 ;
-  reg \$386 ;
+  reg [1:0] \$386 ;
   reg \$387 ;
-  reg [1:0] \$388 ;
+  reg \$388 ;
   reg \$389 ;
   wire [8:0] \$39 ;
-  reg \$390 ;
+  reg [1:0] \$390 ;
   reg \$391 ;
-  reg [1:0] \$392 ;
+  reg \$392 ;
   reg \$393 ;
-  reg \$394 ;
+  reg [1:0] \$394 ;
   reg \$395 ;
-  reg [1:0] \$396 ;
+  reg \$396 ;
   reg \$397 ;
-  reg \$398 ;
+  reg [1:0] \$398 ;
   reg \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [1:0] \$400 ;
-  reg [23:0] \$401 ;
-  reg [23:0] \$402 ;
-  reg [23:0] \$403 ;
-  reg [23:0] \$404 ;
-  reg [3:0] \$405 ;
-  reg \$406 ;
-  reg [3:0] \$407 ;
-  reg [3:0] \$408 ;
-  reg [3:0] \$409 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg [1:0] \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg [1:0] \$406 ;
+  reg [23:0] \$407 ;
+  reg [23:0] \$408 ;
+  reg [23:0] \$409 ;
   wire [8:0] \$41 ;
-  reg \$410 ;
-  reg [95:0] \$411 ;
+  reg [23:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg \$412 ;
+  reg [3:0] \$413 ;
+  reg [3:0] \$414 ;
+  reg [3:0] \$415 ;
+  reg \$416 ;
+  reg [95:0] \$417 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
@@ -10458,87 +10546,99 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   assign \port__data$58  = _4_;
   always @(posedge clk)
-    last2 <= \$371 ;
+    sum2_s1_0 <= \$371 ;
   always @(posedge clk)
-    nf2 <= \$372 ;
+    sum3_s0_0 <= \$372 ;
   always @(posedge clk)
-    v3 <= \$373 ;
+    sum3_s0_1 <= \$373 ;
   always @(posedge clk)
-    first3 <= \$374 ;
+    sum3_s1_0 <= \$374 ;
   always @(posedge clk)
-    last3 <= \$375 ;
+    v2 <= \$375 ;
   always @(posedge clk)
-    nf3 <= \$376 ;
+    first2 <= \$376 ;
   always @(posedge clk)
-    v4 <= \$377 ;
+    last2 <= \$377 ;
   always @(posedge clk)
-    first4 <= \$378 ;
+    nf2 <= \$378 ;
   always @(posedge clk)
-    last4 <= \$379 ;
+    v3 <= \$379 ;
   always @(posedge clk)
-    nf4 <= \$380 ;
+    first3 <= \$380 ;
   always @(posedge clk)
-    v5 <= \$381 ;
+    last3 <= \$381 ;
   always @(posedge clk)
-    first5 <= \$382 ;
+    nf3 <= \$382 ;
   always @(posedge clk)
-    last5 <= \$383 ;
+    v4 <= \$383 ;
   always @(posedge clk)
-    nf5 <= \$384 ;
+    first4 <= \$384 ;
   always @(posedge clk)
-    v6 <= \$385 ;
+    last4 <= \$385 ;
   always @(posedge clk)
-    first6 <= \$386 ;
+    nf4 <= \$386 ;
   always @(posedge clk)
-    last6 <= \$387 ;
+    v5 <= \$387 ;
   always @(posedge clk)
-    nf6 <= \$388 ;
+    first5 <= \$388 ;
   always @(posedge clk)
-    v7 <= \$389 ;
+    last5 <= \$389 ;
   always @(posedge clk)
-    first7 <= \$390 ;
+    nf5 <= \$390 ;
   always @(posedge clk)
-    last7 <= \$391 ;
+    v6 <= \$391 ;
   always @(posedge clk)
-    nf7 <= \$392 ;
+    first6 <= \$392 ;
   always @(posedge clk)
-    v8 <= \$393 ;
+    last6 <= \$393 ;
   always @(posedge clk)
-    first8 <= \$394 ;
+    nf6 <= \$394 ;
   always @(posedge clk)
-    last8 <= \$395 ;
+    v7 <= \$395 ;
   always @(posedge clk)
-    nf8 <= \$396 ;
+    first7 <= \$396 ;
   always @(posedge clk)
-    v8_0 <= \$397 ;
+    last7 <= \$397 ;
   always @(posedge clk)
-    first8_0 <= \$398 ;
+    nf7 <= \$398 ;
   always @(posedge clk)
-    last8_0 <= \$399 ;
+    v8 <= \$399 ;
   always @(posedge clk)
-    nf8_0 <= \$400 ;
+    first8 <= \$400 ;
   always @(posedge clk)
-    acc0 <= \$401 ;
+    last8 <= \$401 ;
   always @(posedge clk)
-    acc1 <= \$402 ;
+    nf8 <= \$402 ;
   always @(posedge clk)
-    acc2 <= \$403 ;
+    v8_0 <= \$403 ;
   always @(posedge clk)
-    acc3 <= \$404 ;
+    first8_0 <= \$404 ;
   always @(posedge clk)
-    q_owed <= \$405 ;
+    last8_0 <= \$405 ;
   always @(posedge clk)
-    q_room <= \$406 ;
+    nf8_0 <= \$406 ;
   always @(posedge clk)
-    q_wptr <= \$407 ;
+    acc0 <= \$407 ;
   always @(posedge clk)
-    q_rptr <= \$408 ;
+    acc1 <= \$408 ;
   always @(posedge clk)
-    q_stored <= \$409 ;
+    acc2 <= \$409 ;
   always @(posedge clk)
-    o__valid <= \$410 ;
+    acc3 <= \$410 ;
   always @(posedge clk)
-    o__payload <= \$411 ;
+    q_owed <= \$411 ;
+  always @(posedge clk)
+    q_room <= \$412 ;
+  always @(posedge clk)
+    q_wptr <= \$413 ;
+  always @(posedge clk)
+    q_rptr <= \$414 ;
+  always @(posedge clk)
+    q_stored <= \$415 ;
+  always @(posedge clk)
+    o__valid <= \$416 ;
+  always @(posedge clk)
+    o__payload <= \$417 ;
   assign \$6  = t == 6'h23;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -10635,784 +10735,820 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$99  = $signed(prod3_6_r) + $signed(prod3_7_r);
   assign \$100  = $signed(\$98 ) + $signed(\$99 );
   assign \$101  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$102  = \$163 [3:0] < 4'ha;
-  assign \$103  = v8 & last8;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = | q_stored;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$105  & \$107 ;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = \$103  & \$109 ;
-  assign \$111  = q_wptr == 4'h8;
-  assign \$112  = q_wptr + 1'h1;
-  assign \$113  = \$111  ? 5'h00 : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = q_rptr == 4'h8;
-  assign \$119  = q_rptr + 1'h1;
-  assign \$120  = \$118  ? 5'h00 : \$119 ;
-  assign \$121  = v8 & last8;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = | q_stored;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$123  & \$125 ;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$121  & \$127 ;
-  assign \$129  = q_stored + \$128 ;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = | q_stored;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = \$129  - \$133 ;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = v8 & last8;
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = | q_stored;
-  assign \$141  = \$140  ? \rport__data$257  : q_in;
-  assign \$142  = ~ last_t;
-  assign \$143  = q_room | \$142 ;
-  assign i__ready = \$143  & reads_input_t;
-  assign \$144  = ~ last_t;
-  assign \$145  = q_room | \$144 ;
-  assign \$146  = ~ reads_input_t;
-  assign \$147  = i__valid | \$146 ;
-  assign issue = \$145  & \$147 ;
+  assign \$102  = issue & last_t;
+  assign \$103  = o__valid & o__ready;
+  assign \$104  = q_owed < 4'h9;
+  assign \$105  = \$103  ? q_room : \$104 ;
+  assign \$106  = o__valid & o__ready;
+  assign \$107  = \$106  | q_room;
+  assign \$108  = \$102  ? \$105  : \$107 ;
+  assign \$109  = v8 & last8;
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = | q_stored;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$109  & \$115 ;
+  assign \$117  = q_wptr == 4'h8;
+  assign \$118  = q_wptr + 1'h1;
+  assign \$119  = \$117  ? 5'h00 : \$118 ;
+  assign \$120  = ~ o__valid;
+  assign \$121  = \$120  | o__ready;
+  assign \$122  = | q_stored;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = q_rptr == 4'h8;
+  assign \$125  = q_rptr + 1'h1;
+  assign \$126  = \$124  ? 5'h00 : \$125 ;
+  assign \$127  = v8 & last8;
+  assign \$128  = ~ o__valid;
+  assign \$129  = \$128  | o__ready;
+  assign \$130  = | q_stored;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$129  & \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$127  & \$133 ;
+  assign \$135  = q_stored + \$134 ;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = | q_stored;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = \$135  - \$139 ;
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = | q_stored;
+  assign \$144  = v8 & last8;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = | q_stored;
+  assign \$147  = \$146  ? \rport__data$257  : q_in;
+  assign \$148  = ~ last_t;
+  assign \$149  = q_room | \$148 ;
+  assign i__ready = \$149  & reads_input_t;
+  assign \$150  = ~ last_t;
+  assign \$151  = q_room | \$150 ;
+  assign \$152  = ~ reads_input_t;
+  assign \$153  = i__valid | \$152 ;
+  assign issue = \$151  & \$153 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$149  = first8_0 ? \$148  : acc0;
-  assign \$150  = $signed(\$149 ) + $signed(sum0_s1_0);
-  assign \$152  = first8_0 ? \$151  : acc1;
-  assign \$153  = $signed(\$152 ) + $signed(sum1_s1_0);
-  assign \$155  = first8_0 ? \$154  : acc2;
-  assign \$156  = $signed(\$155 ) + $signed(sum2_s1_0);
-  assign \$158  = first8_0 ? \$157  : acc3;
-  assign \$159  = $signed(\$158 ) + $signed(sum3_s1_0);
-  assign \$160  = issue & last_t;
-  assign \$161  = q_owed + \$160 ;
-  assign \$162  = o__valid & o__ready;
-  assign \$163  = \$161  - \$162 ;
-  assign \$164  = v8 & last8;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign \$signature__en$268  = \$164  & \$170 ;
+  assign \$155  = first8_0 ? \$154  : acc0;
+  assign \$156  = $signed(\$155 ) + $signed(sum0_s1_0);
+  assign \$158  = first8_0 ? \$157  : acc1;
+  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
+  assign \$161  = first8_0 ? \$160  : acc2;
+  assign \$162  = $signed(\$161 ) + $signed(sum2_s1_0);
+  assign \$164  = first8_0 ? \$163  : acc3;
+  assign \$165  = $signed(\$164 ) + $signed(sum3_s1_0);
+  assign \$166  = issue & last_t;
+  assign \$167  = q_owed + \$166 ;
+  assign \$168  = o__valid & o__ready;
+  assign \$169  = \$167  - \$168 ;
+  assign \$170  = v8 & last8;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
+  assign \$173  = | q_stored;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ \$175 ;
+  assign \$signature__en$268  = \$170  & \$176 ;
   always @(posedge clk)
-    nf_t <= \$171 ;
+    nf_t <= \$177 ;
   always @(posedge clk)
-    nf_t_ahead <= \$172 ;
+    nf_t_ahead <= \$178 ;
   always @(posedge clk)
-    sf_t <= \$173 ;
+    sf_t <= \$179 ;
   always @(posedge clk)
-    sf_t_ahead <= \$174 ;
+    sf_t_ahead <= \$180 ;
   always @(posedge clk)
-    reads_input_t <= \$175 ;
+    reads_input_t <= \$181 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$176 ;
+    reads_input_t_ahead <= \$182 ;
   always @(posedge clk)
-    first_t <= \$177 ;
+    first_t <= \$183 ;
   always @(posedge clk)
-    first_t_ahead <= \$178 ;
+    first_t_ahead <= \$184 ;
   always @(posedge clk)
-    last_t <= \$179 ;
+    last_t <= \$185 ;
   always @(posedge clk)
-    last_t_ahead <= \$180 ;
+    last_t_ahead <= \$186 ;
   always @(posedge clk)
-    t <= \$181 ;
+    t <= \$187 ;
   always @(posedge clk)
-    x_reg <= \$182 ;
+    x_reg <= \$188 ;
   always @(posedge clk)
-    from_input <= \$183 ;
+    from_input <= \$189 ;
   always @(posedge clk)
-    v1 <= \$184 ;
+    v1 <= \$190 ;
   always @(posedge clk)
-    first1 <= \$185 ;
+    first1 <= \$191 ;
   always @(posedge clk)
-    last1 <= \$186 ;
+    last1 <= \$192 ;
   always @(posedge clk)
-    nf1 <= \$187 ;
+    nf1 <= \$193 ;
   always @(posedge clk)
-    x_mid <= \$188 ;
+    x_mid <= \$194 ;
   always @(posedge clk)
-    rom0_addr <= \$189 ;
+    rom0_addr <= \$195 ;
   always @(posedge clk)
-    rom0_read <= \$190 ;
+    rom0_read <= \$196 ;
   always @(posedge clk)
-    x0_0 <= \$191 ;
+    x0_0 <= \$197 ;
   always @(posedge clk)
-    x0_1 <= \$192 ;
+    x0_1 <= \$198 ;
   always @(posedge clk)
-    x0_2 <= \$193 ;
+    x0_2 <= \$199 ;
   always @(posedge clk)
-    x0_3 <= \$194 ;
+    x0_3 <= \$200 ;
   always @(posedge clk)
-    x0_4 <= \$195 ;
+    x0_4 <= \$201 ;
   always @(posedge clk)
-    x0_5 <= \$196 ;
+    x0_5 <= \$202 ;
   always @(posedge clk)
-    x0_6 <= \$197 ;
+    x0_6 <= \$203 ;
   always @(posedge clk)
-    x0_7 <= \$198 ;
+    x0_7 <= \$204 ;
   always @(posedge clk)
-    rom1_addr <= \$199 ;
+    rom1_addr <= \$205 ;
   always @(posedge clk)
-    rom1_read <= \$200 ;
+    rom1_read <= \$206 ;
   always @(posedge clk)
-    x1_0 <= \$201 ;
+    x1_0 <= \$207 ;
   always @(posedge clk)
-    x1_1 <= \$202 ;
+    x1_1 <= \$208 ;
   always @(posedge clk)
-    x1_2 <= \$203 ;
+    x1_2 <= \$209 ;
   always @(posedge clk)
-    x1_3 <= \$204 ;
+    x1_3 <= \$210 ;
   always @(posedge clk)
-    x1_4 <= \$205 ;
+    x1_4 <= \$211 ;
   always @(posedge clk)
-    x1_5 <= \$206 ;
+    x1_5 <= \$212 ;
   always @(posedge clk)
-    x1_6 <= \$207 ;
+    x1_6 <= \$213 ;
   always @(posedge clk)
-    x1_7 <= \$208 ;
+    x1_7 <= \$214 ;
   always @(posedge clk)
-    rom2_addr <= \$209 ;
+    rom2_addr <= \$215 ;
   always @(posedge clk)
-    rom2_read <= \$210 ;
+    rom2_read <= \$216 ;
   always @(posedge clk)
-    x2_0 <= \$211 ;
+    x2_0 <= \$217 ;
   always @(posedge clk)
-    x2_1 <= \$212 ;
+    x2_1 <= \$218 ;
   always @(posedge clk)
-    x2_2 <= \$213 ;
+    x2_2 <= \$219 ;
   always @(posedge clk)
-    x2_3 <= \$214 ;
+    x2_3 <= \$220 ;
   always @(posedge clk)
-    x2_4 <= \$215 ;
+    x2_4 <= \$221 ;
   always @(posedge clk)
-    x2_5 <= \$216 ;
+    x2_5 <= \$222 ;
   always @(posedge clk)
-    x2_6 <= \$217 ;
+    x2_6 <= \$223 ;
   always @(posedge clk)
-    x2_7 <= \$218 ;
+    x2_7 <= \$224 ;
   always @(posedge clk)
-    rom3_addr <= \$219 ;
+    rom3_addr <= \$225 ;
   always @(posedge clk)
-    rom3_read <= \$220 ;
+    rom3_read <= \$226 ;
   always @(posedge clk)
-    x3_0 <= \$221 ;
+    x3_0 <= \$227 ;
   always @(posedge clk)
-    x3_1 <= \$222 ;
+    x3_1 <= \$228 ;
   always @(posedge clk)
-    x3_2 <= \$223 ;
+    x3_2 <= \$229 ;
   always @(posedge clk)
-    x3_3 <= \$224 ;
+    x3_3 <= \$230 ;
   always @(posedge clk)
-    x3_4 <= \$225 ;
+    x3_4 <= \$231 ;
   always @(posedge clk)
-    x3_5 <= \$226 ;
+    x3_5 <= \$232 ;
   always @(posedge clk)
-    x3_6 <= \$227 ;
+    x3_6 <= \$233 ;
   always @(posedge clk)
-    x3_7 <= \$228 ;
+    x3_7 <= \$234 ;
   always @(posedge clk)
-    xoff0_0 <= \$229 ;
+    xoff0_0 <= \$235 ;
   always @(posedge clk)
-    w0_0 <= \$230 ;
+    w0_0 <= \$236 ;
   always @(posedge clk)
-    xoff0_1 <= \$231 ;
+    xoff0_1 <= \$237 ;
   always @(posedge clk)
-    w0_1 <= \$232 ;
+    w0_1 <= \$238 ;
   always @(posedge clk)
-    xoff0_2 <= \$233 ;
+    xoff0_2 <= \$239 ;
   always @(posedge clk)
-    w0_2 <= \$234 ;
+    w0_2 <= \$240 ;
   always @(posedge clk)
-    xoff0_3 <= \$235 ;
+    xoff0_3 <= \$241 ;
   always @(posedge clk)
-    w0_3 <= \$236 ;
+    w0_3 <= \$242 ;
   always @(posedge clk)
-    xoff0_4 <= \$237 ;
+    xoff0_4 <= \$243 ;
   always @(posedge clk)
-    w0_4 <= \$238 ;
+    w0_4 <= \$244 ;
   always @(posedge clk)
-    xoff0_5 <= \$239 ;
+    xoff0_5 <= \$245 ;
   always @(posedge clk)
-    w0_5 <= \$240 ;
+    w0_5 <= \$246 ;
   always @(posedge clk)
-    xoff0_6 <= \$241 ;
+    xoff0_6 <= \$247 ;
   always @(posedge clk)
-    w0_6 <= \$242 ;
+    w0_6 <= \$248 ;
   always @(posedge clk)
-    xoff0_7 <= \$243 ;
+    xoff0_7 <= \$249 ;
   always @(posedge clk)
-    w0_7 <= \$244 ;
+    w0_7 <= \$250 ;
   always @(posedge clk)
-    xoff1_0 <= \$245 ;
+    xoff1_0 <= \$251 ;
   always @(posedge clk)
-    w1_0 <= \$246 ;
+    w1_0 <= \$252 ;
   always @(posedge clk)
-    xoff1_1 <= \$247 ;
+    xoff1_1 <= \$253 ;
   always @(posedge clk)
-    w1_1 <= \$248 ;
+    w1_1 <= \$254 ;
   always @(posedge clk)
-    xoff1_2 <= \$249 ;
+    xoff1_2 <= \$255 ;
   always @(posedge clk)
-    w1_2 <= \$250 ;
+    w1_2 <= \$256 ;
   always @(posedge clk)
-    xoff1_3 <= \$251 ;
+    xoff1_3 <= \$257 ;
   always @(posedge clk)
-    w1_3 <= \$252 ;
+    w1_3 <= \$258 ;
   always @(posedge clk)
-    xoff1_4 <= \$253 ;
+    xoff1_4 <= \$259 ;
   always @(posedge clk)
-    w1_4 <= \$254 ;
+    w1_4 <= \$260 ;
   always @(posedge clk)
-    xoff1_5 <= \$255 ;
+    xoff1_5 <= \$261 ;
   always @(posedge clk)
-    w1_5 <= \$256 ;
+    w1_5 <= \$262 ;
   always @(posedge clk)
-    xoff1_6 <= \$257 ;
+    xoff1_6 <= \$263 ;
   always @(posedge clk)
-    w1_6 <= \$258 ;
+    w1_6 <= \$264 ;
   always @(posedge clk)
-    xoff1_7 <= \$259 ;
+    xoff1_7 <= \$265 ;
   always @(posedge clk)
-    w1_7 <= \$260 ;
+    w1_7 <= \$266 ;
   always @(posedge clk)
-    xoff2_0 <= \$261 ;
+    xoff2_0 <= \$267 ;
   always @(posedge clk)
-    w2_0 <= \$262 ;
+    w2_0 <= \$268 ;
   always @(posedge clk)
-    xoff2_1 <= \$263 ;
+    xoff2_1 <= \$269 ;
   always @(posedge clk)
-    w2_1 <= \$264 ;
+    w2_1 <= \$270 ;
   always @(posedge clk)
-    xoff2_2 <= \$265 ;
+    xoff2_2 <= \$271 ;
   always @(posedge clk)
-    w2_2 <= \$266 ;
+    w2_2 <= \$272 ;
   always @(posedge clk)
-    xoff2_3 <= \$267 ;
+    xoff2_3 <= \$273 ;
   always @(posedge clk)
-    w2_3 <= \$268 ;
+    w2_3 <= \$274 ;
   always @(posedge clk)
-    xoff2_4 <= \$269 ;
+    xoff2_4 <= \$275 ;
   always @(posedge clk)
-    w2_4 <= \$270 ;
+    w2_4 <= \$276 ;
   always @(posedge clk)
-    xoff2_5 <= \$271 ;
+    xoff2_5 <= \$277 ;
   always @(posedge clk)
-    w2_5 <= \$272 ;
+    w2_5 <= \$278 ;
   always @(posedge clk)
-    xoff2_6 <= \$273 ;
+    xoff2_6 <= \$279 ;
   always @(posedge clk)
-    w2_6 <= \$274 ;
+    w2_6 <= \$280 ;
   always @(posedge clk)
-    xoff2_7 <= \$275 ;
+    xoff2_7 <= \$281 ;
   always @(posedge clk)
-    w2_7 <= \$276 ;
+    w2_7 <= \$282 ;
   always @(posedge clk)
-    xoff3_0 <= \$277 ;
+    xoff3_0 <= \$283 ;
   always @(posedge clk)
-    w3_0 <= \$278 ;
+    w3_0 <= \$284 ;
   always @(posedge clk)
-    xoff3_1 <= \$279 ;
+    xoff3_1 <= \$285 ;
   always @(posedge clk)
-    w3_1 <= \$280 ;
+    w3_1 <= \$286 ;
   always @(posedge clk)
-    xoff3_2 <= \$281 ;
+    xoff3_2 <= \$287 ;
   always @(posedge clk)
-    w3_2 <= \$282 ;
+    w3_2 <= \$288 ;
   always @(posedge clk)
-    xoff3_3 <= \$283 ;
+    xoff3_3 <= \$289 ;
   always @(posedge clk)
-    w3_3 <= \$284 ;
+    w3_3 <= \$290 ;
   always @(posedge clk)
-    xoff3_4 <= \$285 ;
+    xoff3_4 <= \$291 ;
   always @(posedge clk)
-    w3_4 <= \$286 ;
+    w3_4 <= \$292 ;
   always @(posedge clk)
-    xoff3_5 <= \$287 ;
+    xoff3_5 <= \$293 ;
   always @(posedge clk)
-    w3_5 <= \$288 ;
+    w3_5 <= \$294 ;
   always @(posedge clk)
-    xoff3_6 <= \$289 ;
+    xoff3_6 <= \$295 ;
   always @(posedge clk)
-    w3_6 <= \$290 ;
+    w3_6 <= \$296 ;
   always @(posedge clk)
-    xoff3_7 <= \$291 ;
+    xoff3_7 <= \$297 ;
   always @(posedge clk)
-    w3_7 <= \$292 ;
+    w3_7 <= \$298 ;
   always @(posedge clk)
-    prod0_0 <= \$293 ;
+    prod0_0 <= \$299 ;
   always @(posedge clk)
-    prod0_1 <= \$294 ;
+    prod0_1 <= \$300 ;
   always @(posedge clk)
-    prod0_2 <= \$295 ;
+    prod0_2 <= \$301 ;
   always @(posedge clk)
-    prod0_3 <= \$296 ;
+    prod0_3 <= \$302 ;
   always @(posedge clk)
-    prod0_4 <= \$297 ;
+    prod0_4 <= \$303 ;
   always @(posedge clk)
-    prod0_5 <= \$298 ;
+    prod0_5 <= \$304 ;
   always @(posedge clk)
-    prod0_6 <= \$299 ;
+    prod0_6 <= \$305 ;
   always @(posedge clk)
-    prod0_7 <= \$300 ;
+    prod0_7 <= \$306 ;
   always @(posedge clk)
-    prod1_0 <= \$301 ;
+    prod1_0 <= \$307 ;
   always @(posedge clk)
-    prod1_1 <= \$302 ;
+    prod1_1 <= \$308 ;
   always @(posedge clk)
-    prod1_2 <= \$303 ;
+    prod1_2 <= \$309 ;
   always @(posedge clk)
-    prod1_3 <= \$304 ;
+    prod1_3 <= \$310 ;
   always @(posedge clk)
-    prod1_4 <= \$305 ;
+    prod1_4 <= \$311 ;
   always @(posedge clk)
-    prod1_5 <= \$306 ;
+    prod1_5 <= \$312 ;
   always @(posedge clk)
-    prod1_6 <= \$307 ;
+    prod1_6 <= \$313 ;
   always @(posedge clk)
-    prod1_7 <= \$308 ;
+    prod1_7 <= \$314 ;
   always @(posedge clk)
-    prod2_0 <= \$309 ;
+    prod2_0 <= \$315 ;
   always @(posedge clk)
-    prod2_1 <= \$310 ;
+    prod2_1 <= \$316 ;
   always @(posedge clk)
-    prod2_2 <= \$311 ;
+    prod2_2 <= \$317 ;
   always @(posedge clk)
-    prod2_3 <= \$312 ;
+    prod2_3 <= \$318 ;
   always @(posedge clk)
-    prod2_4 <= \$313 ;
+    prod2_4 <= \$319 ;
   always @(posedge clk)
-    prod2_5 <= \$314 ;
+    prod2_5 <= \$320 ;
   always @(posedge clk)
-    prod2_6 <= \$315 ;
+    prod2_6 <= \$321 ;
   always @(posedge clk)
-    prod2_7 <= \$316 ;
+    prod2_7 <= \$322 ;
   always @(posedge clk)
-    prod3_0 <= \$317 ;
+    prod3_0 <= \$323 ;
   always @(posedge clk)
-    prod3_1 <= \$318 ;
+    prod3_1 <= \$324 ;
   always @(posedge clk)
-    prod3_2 <= \$319 ;
+    prod3_2 <= \$325 ;
   always @(posedge clk)
-    prod3_3 <= \$320 ;
+    prod3_3 <= \$326 ;
   always @(posedge clk)
-    prod3_4 <= \$321 ;
+    prod3_4 <= \$327 ;
   always @(posedge clk)
-    prod3_5 <= \$322 ;
+    prod3_5 <= \$328 ;
   always @(posedge clk)
-    prod3_6 <= \$323 ;
+    prod3_6 <= \$329 ;
   always @(posedge clk)
-    prod3_7 <= \$324 ;
+    prod3_7 <= \$330 ;
   always @(posedge clk)
-    prod0_0_r <= \$325 ;
+    prod0_0_r <= \$331 ;
   always @(posedge clk)
-    prod0_1_r <= \$326 ;
+    prod0_1_r <= \$332 ;
   always @(posedge clk)
-    prod0_2_r <= \$327 ;
+    prod0_2_r <= \$333 ;
   always @(posedge clk)
-    prod0_3_r <= \$328 ;
+    prod0_3_r <= \$334 ;
   always @(posedge clk)
-    prod0_4_r <= \$329 ;
+    prod0_4_r <= \$335 ;
   always @(posedge clk)
-    prod0_5_r <= \$330 ;
+    prod0_5_r <= \$336 ;
   always @(posedge clk)
-    prod0_6_r <= \$331 ;
+    prod0_6_r <= \$337 ;
   always @(posedge clk)
-    prod0_7_r <= \$332 ;
+    prod0_7_r <= \$338 ;
   always @(posedge clk)
-    prod1_0_r <= \$333 ;
+    prod1_0_r <= \$339 ;
   always @(posedge clk)
-    prod1_1_r <= \$334 ;
+    prod1_1_r <= \$340 ;
   always @(posedge clk)
-    prod1_2_r <= \$335 ;
+    prod1_2_r <= \$341 ;
   always @(posedge clk)
-    prod1_3_r <= \$336 ;
+    prod1_3_r <= \$342 ;
   always @(posedge clk)
-    prod1_4_r <= \$337 ;
+    prod1_4_r <= \$343 ;
   always @(posedge clk)
-    prod1_5_r <= \$338 ;
+    prod1_5_r <= \$344 ;
   always @(posedge clk)
-    prod1_6_r <= \$339 ;
+    prod1_6_r <= \$345 ;
   always @(posedge clk)
-    prod1_7_r <= \$340 ;
+    prod1_7_r <= \$346 ;
   always @(posedge clk)
-    prod2_0_r <= \$341 ;
+    prod2_0_r <= \$347 ;
   always @(posedge clk)
-    prod2_1_r <= \$342 ;
+    prod2_1_r <= \$348 ;
   always @(posedge clk)
-    prod2_2_r <= \$343 ;
+    prod2_2_r <= \$349 ;
   always @(posedge clk)
-    prod2_3_r <= \$344 ;
+    prod2_3_r <= \$350 ;
   always @(posedge clk)
-    prod2_4_r <= \$345 ;
+    prod2_4_r <= \$351 ;
   always @(posedge clk)
-    prod2_5_r <= \$346 ;
+    prod2_5_r <= \$352 ;
   always @(posedge clk)
-    prod2_6_r <= \$347 ;
+    prod2_6_r <= \$353 ;
   always @(posedge clk)
-    prod2_7_r <= \$348 ;
+    prod2_7_r <= \$354 ;
   always @(posedge clk)
-    prod3_0_r <= \$349 ;
+    prod3_0_r <= \$355 ;
   always @(posedge clk)
-    prod3_1_r <= \$350 ;
+    prod3_1_r <= \$356 ;
   always @(posedge clk)
-    prod3_2_r <= \$351 ;
+    prod3_2_r <= \$357 ;
   always @(posedge clk)
-    prod3_3_r <= \$352 ;
+    prod3_3_r <= \$358 ;
   always @(posedge clk)
-    prod3_4_r <= \$353 ;
+    prod3_4_r <= \$359 ;
   always @(posedge clk)
-    prod3_5_r <= \$354 ;
+    prod3_5_r <= \$360 ;
   always @(posedge clk)
-    prod3_6_r <= \$355 ;
+    prod3_6_r <= \$361 ;
   always @(posedge clk)
-    prod3_7_r <= \$356 ;
+    prod3_7_r <= \$362 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$357 ;
+    sum0_s0_0 <= \$363 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$358 ;
+    sum0_s0_1 <= \$364 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$359 ;
+    sum0_s1_0 <= \$365 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$360 ;
+    sum1_s0_0 <= \$366 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$361 ;
+    sum1_s0_1 <= \$367 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$362 ;
+    sum1_s1_0 <= \$368 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$363 ;
+    sum2_s0_0 <= \$369 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$364 ;
-  always @(posedge clk)
-    sum2_s1_0 <= \$365 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$366 ;
-  always @(posedge clk)
-    sum3_s0_1 <= \$367 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$368 ;
-  always @(posedge clk)
-    v2 <= \$369 ;
-  always @(posedge clk)
-    first2 <= \$370 ;
+    sum2_s0_1 <= \$370 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = last1;
+    \$371  = \$94 [23:0];
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = nf1;
+    \$372  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
     if (rst) begin
-      \$372  = 2'h0;
+      \$372  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = v2;
+    \$373  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = first2;
+    \$374  = \$101 [23:0];
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = last2;
+    \$375  = v1;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = nf2;
+    \$376  = first1;
     if (rst) begin
-      \$376  = 2'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = v3;
+    \$377  = last1;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = first3;
+    \$378  = nf1;
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = last3;
+    \$379  = v2;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = nf3;
+    \$380  = first2;
     if (rst) begin
-      \$380  = 2'h0;
+      \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = v4;
+    \$381  = last2;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = first4;
+    \$382  = nf2;
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = last4;
+    \$383  = v3;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = nf4;
+    \$384  = first3;
     if (rst) begin
-      \$384  = 2'h0;
+      \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = v5;
+    \$385  = last3;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = first5;
+    \$386  = nf3;
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = last5;
+    \$387  = v4;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = nf5;
+    \$388  = first4;
     if (rst) begin
-      \$388  = 2'h0;
+      \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = v6;
+    \$389  = last4;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = first6;
+    \$390  = nf4;
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = last6;
+    \$391  = v5;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = nf6;
+    \$392  = first5;
     if (rst) begin
-      \$392  = 2'h0;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = v7;
+    \$393  = last5;
     if (rst) begin
       \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = first7;
+    \$394  = nf5;
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = last7;
+    \$395  = v6;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = nf7;
+    \$396  = first6;
     if (rst) begin
-      \$396  = 2'h0;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = v7;
+    \$397  = last6;
     if (rst) begin
       \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = first7;
+    \$398  = nf6;
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = last7;
+    \$399  = v7;
     if (rst) begin
       \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = nf7;
+    \$400  = first7;
     if (rst) begin
-      \$400  = 2'h0;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = acc0;
+    \$401  = last7;
+    if (rst) begin
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$402  = nf7;
+    if (rst) begin
+      \$402  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$403  = v7;
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$404  = first7;
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$405  = last7;
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$406  = nf7;
+    if (rst) begin
+      \$406  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$407  = acc0;
     if (v8_0) begin
-      \$401  = \$150 [23:0];
+      \$407  = \$156 [23:0];
     end
     if (rst) begin
-      \$401  = 24'h000000;
+      \$407  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = acc1;
+    \$408  = acc1;
     if (v8_0) begin
-      \$402  = \$153 [23:0];
+      \$408  = \$159 [23:0];
     end
     if (rst) begin
-      \$402  = 24'h000000;
+      \$408  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = acc2;
+    \$409  = acc2;
     if (v8_0) begin
-      \$403  = \$156 [23:0];
+      \$409  = \$162 [23:0];
     end
     if (rst) begin
-      \$403  = 24'h000000;
+      \$409  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = acc3;
+    \$410  = acc3;
     if (v8_0) begin
-      \$404  = \$159 [23:0];
+      \$410  = \$165 [23:0];
     end
     if (rst) begin
-      \$404  = 24'h000000;
+      \$410  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = \$163 [3:0];
+    \$411  = \$169 [3:0];
     if (rst) begin
-      \$405  = 4'h0;
+      \$411  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = \$102 ;
+    \$412  = \$108 ;
     if (rst) begin
-      \$406  = 1'h1;
+      \$412  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = q_wptr;
-    if (\$110 ) begin
-      \$407  = \$113 [3:0];
+    \$413  = q_wptr;
+    if (\$116 ) begin
+      \$413  = \$119 [3:0];
     end
     if (rst) begin
-      \$407  = 4'h0;
+      \$413  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = q_rptr;
-    if (\$117 ) begin
-      \$408  = \$120 [3:0];
+    \$414  = q_rptr;
+    if (\$123 ) begin
+      \$414  = \$126 [3:0];
     end
     if (rst) begin
-      \$408  = 4'h0;
+      \$414  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = \$134 [3:0];
+    \$415  = \$140 [3:0];
     if (rst) begin
-      \$409  = 4'h0;
+      \$415  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = o__valid;
-    if (\$136 ) begin
-      \$410  = \$139 ;
+    \$416  = o__valid;
+    if (\$142 ) begin
+      \$416  = \$145 ;
     end
     if (rst) begin
-      \$410  = 1'h0;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = o__payload;
-    if (\$136 ) begin
-      \$411  = \$141 ;
+    \$417  = o__payload;
+    if (\$142 ) begin
+      \$417  = \$147 ;
     end
     if (rst) begin
-      \$411  = 96'h000000000000000000000000;
+      \$417  = 96'h000000000000000000000000;
     end
   end
   always @* begin
@@ -11810,13 +11946,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf8_0)
       2'h0:
-          \$148  = 24'hfffc6a;
+          \$154  = 24'hfffc6a;
       2'h1:
-          \$148  = 24'hfffdba;
+          \$154  = 24'hfffdba;
       2'h2:
-          \$148  = 24'hfffa34;
+          \$154  = 24'hfffa34;
       2'h3:
-          \$148  = 24'hfffb2f;
+          \$154  = 24'hfffb2f;
     endcase
   end
   always @* begin
@@ -11824,1481 +11960,1439 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf8_0)
       2'h0:
-          \$151  = 24'hfffe48;
+          \$157  = 24'hfffe48;
       2'h1:
-          \$151  = 24'h0000bf;
+          \$157  = 24'h0000bf;
       2'h2:
-          \$151  = 24'h000052;
-      2'h3:
-          \$151  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8_0)
-      2'h0:
-          \$154  = 24'hfffcdd;
-      2'h1:
-          \$154  = 24'h0003ac;
-      2'h2:
-          \$154  = 24'hfffe21;
-      2'h3:
-          \$154  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8_0)
-      2'h0:
-          \$157  = 24'hfff71c;
-      2'h1:
-          \$157  = 24'h000195;
-      2'h2:
-          \$157  = 24'hfffaad;
+          \$157  = 24'h000052;
       2'h3:
           \$157  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$171  = nf_t;
+    (* full_case = 32'd1 *)
+    casez (nf8_0)
+      2'h0:
+          \$160  = 24'hfffcdd;
+      2'h1:
+          \$160  = 24'h0003ac;
+      2'h2:
+          \$160  = 24'hfffe21;
+      2'h3:
+          \$160  = 24'hff01ff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8_0)
+      2'h0:
+          \$163  = 24'hfff71c;
+      2'h1:
+          \$163  = 24'h000195;
+      2'h2:
+          \$163  = 24'hfffaad;
+      2'h3:
+          \$163  = 24'hff01ff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$177  = nf_t;
     if (issue) begin
-      \$171  = nf_t_ahead;
+      \$177  = nf_t_ahead;
     end
     if (rst) begin
-      \$171  = 2'h0;
+      \$177  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$172  = nf_t_ahead;
+    \$178  = nf_t_ahead;
     if (issue) begin
-      \$172  = \$1 ;
+      \$178  = \$1 ;
     end
     if (rst) begin
-      \$172  = 2'h0;
+      \$178  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$173  = sf_t;
+    \$179  = sf_t;
     if (issue) begin
-      \$173  = sf_t_ahead;
+      \$179  = sf_t_ahead;
     end
     if (rst) begin
-      \$173  = 4'h0;
+      \$179  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$174  = sf_t_ahead;
+    \$180  = sf_t_ahead;
     if (issue) begin
-      \$174  = \$2 ;
+      \$180  = \$2 ;
     end
     if (rst) begin
-      \$174  = 4'h1;
+      \$180  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = reads_input_t;
+    \$181  = reads_input_t;
     if (issue) begin
-      \$175  = reads_input_t_ahead;
+      \$181  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$175  = 1'h1;
+      \$181  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = reads_input_t_ahead;
+    \$182  = reads_input_t_ahead;
     if (issue) begin
-      \$176  = \$3 ;
+      \$182  = \$3 ;
     end
     if (rst) begin
-      \$176  = 1'h1;
+      \$182  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = first_t;
+    \$183  = first_t;
     if (issue) begin
-      \$177  = first_t_ahead;
+      \$183  = first_t_ahead;
     end
     if (rst) begin
-      \$177  = 1'h1;
+      \$183  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = first_t_ahead;
+    \$184  = first_t_ahead;
     if (issue) begin
-      \$178  = \$4 ;
+      \$184  = \$4 ;
     end
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = last_t;
-    if (issue) begin
-      \$179  = last_t_ahead;
-    end
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = last_t_ahead;
-    if (issue) begin
-      \$180  = \$5 ;
-    end
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = t;
-    if (issue) begin
-      \$181  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$181  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = i__payload;
-    if (rst) begin
-      \$182  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = reads_input_t;
-    if (rst) begin
-      \$183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = issue;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = first_t;
+    \$185  = last_t;
+    if (issue) begin
+      \$185  = last_t_ahead;
+    end
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = last_t;
+    \$186  = last_t_ahead;
+    if (issue) begin
+      \$186  = \$5 ;
+    end
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = nf_t;
+    \$187  = t;
+    if (issue) begin
+      \$187  = \$8 [5:0];
+    end
     if (rst) begin
-      \$187  = 2'h0;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = \$9 ;
+    \$188  = i__payload;
     if (rst) begin
       \$188  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = t;
+    \$189  = reads_input_t;
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = port__data;
+    \$190  = issue;
     if (rst) begin
-      \$190  = 64'h0000000000000000;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = x_mid[7:0];
+    \$191  = first_t;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = x_mid[15:8];
+    \$192  = last_t;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = x_mid[23:16];
+    \$193  = nf_t;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = x_mid[31:24];
+    \$194  = \$9 ;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = x_mid[39:32];
+    \$195  = t;
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = x_mid[47:40];
+    \$196  = port__data;
     if (rst) begin
-      \$196  = 8'h00;
+      \$196  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = x_mid[55:48];
+    \$197  = x_mid[7:0];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = x_mid[63:56];
+    \$198  = x_mid[15:8];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = t;
+    \$199  = x_mid[23:16];
     if (rst) begin
-      \$199  = 6'h00;
+      \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = \port__data$36 ;
+    \$200  = x_mid[31:24];
     if (rst) begin
-      \$200  = 64'h0000000000000000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = x_mid[7:0];
+    \$201  = x_mid[39:32];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = x_mid[15:8];
+    \$202  = x_mid[47:40];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = x_mid[23:16];
+    \$203  = x_mid[55:48];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = x_mid[31:24];
+    \$204  = x_mid[63:56];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = x_mid[39:32];
+    \$205  = t;
     if (rst) begin
-      \$205  = 8'h00;
+      \$205  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = x_mid[47:40];
+    \$206  = \port__data$36 ;
     if (rst) begin
-      \$206  = 8'h00;
+      \$206  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = x_mid[55:48];
+    \$207  = x_mid[7:0];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = x_mid[63:56];
+    \$208  = x_mid[15:8];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = t;
+    \$209  = x_mid[23:16];
     if (rst) begin
-      \$209  = 6'h00;
+      \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = \port__data$47 ;
+    \$210  = x_mid[31:24];
     if (rst) begin
-      \$210  = 64'h0000000000000000;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = x_mid[7:0];
+    \$211  = x_mid[39:32];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = x_mid[15:8];
+    \$212  = x_mid[47:40];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = x_mid[23:16];
+    \$213  = x_mid[55:48];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = x_mid[31:24];
+    \$214  = x_mid[63:56];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = x_mid[39:32];
+    \$215  = t;
     if (rst) begin
-      \$215  = 8'h00;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = x_mid[47:40];
+    \$216  = \port__data$47 ;
     if (rst) begin
-      \$216  = 8'h00;
+      \$216  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = x_mid[55:48];
+    \$217  = x_mid[7:0];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = x_mid[63:56];
+    \$218  = x_mid[15:8];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = t;
+    \$219  = x_mid[23:16];
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = \port__data$58 ;
+    \$220  = x_mid[31:24];
     if (rst) begin
-      \$220  = 64'h0000000000000000;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = x_mid[7:0];
+    \$221  = x_mid[39:32];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = x_mid[15:8];
+    \$222  = x_mid[47:40];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = x_mid[23:16];
+    \$223  = x_mid[55:48];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = x_mid[31:24];
+    \$224  = x_mid[63:56];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = x_mid[39:32];
+    \$225  = t;
     if (rst) begin
-      \$225  = 8'h00;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = x_mid[47:40];
+    \$226  = \port__data$58 ;
     if (rst) begin
-      \$226  = 8'h00;
+      \$226  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = x_mid[55:48];
+    \$227  = x_mid[7:0];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = x_mid[63:56];
+    \$228  = x_mid[15:8];
     if (rst) begin
       \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = \$10 ;
+    \$229  = x_mid[23:16];
     if (rst) begin
-      \$229  = 9'h000;
+      \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = rom0_read[7:0];
+    \$230  = x_mid[31:24];
     if (rst) begin
       \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = \$11 ;
+    \$231  = x_mid[39:32];
     if (rst) begin
-      \$231  = 9'h000;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rom0_read[15:8];
+    \$232  = x_mid[47:40];
     if (rst) begin
       \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = \$12 ;
+    \$233  = x_mid[55:48];
     if (rst) begin
-      \$233  = 9'h000;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rom0_read[23:16];
+    \$234  = x_mid[63:56];
     if (rst) begin
       \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = \$13 ;
+    \$235  = \$10 ;
     if (rst) begin
       \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = rom0_read[31:24];
+    \$236  = rom0_read[7:0];
     if (rst) begin
       \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$14 ;
+    \$237  = \$11 ;
     if (rst) begin
       \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = rom0_read[39:32];
+    \$238  = rom0_read[15:8];
     if (rst) begin
       \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$15 ;
+    \$239  = \$12 ;
     if (rst) begin
       \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rom0_read[47:40];
+    \$240  = rom0_read[23:16];
     if (rst) begin
       \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = \$16 ;
+    \$241  = \$13 ;
     if (rst) begin
       \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rom0_read[55:48];
+    \$242  = rom0_read[31:24];
     if (rst) begin
       \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = \$17 ;
+    \$243  = \$14 ;
     if (rst) begin
       \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rom0_read[63:56];
+    \$244  = rom0_read[39:32];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \$18 ;
+    \$245  = \$15 ;
     if (rst) begin
       \$245  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rom1_read[7:0];
+    \$246  = rom0_read[47:40];
     if (rst) begin
       \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = \$19 ;
+    \$247  = \$16 ;
     if (rst) begin
       \$247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rom1_read[15:8];
+    \$248  = rom0_read[55:48];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = \$20 ;
+    \$249  = \$17 ;
     if (rst) begin
       \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rom1_read[23:16];
+    \$250  = rom0_read[63:56];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = \$21 ;
+    \$251  = \$18 ;
     if (rst) begin
       \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rom1_read[31:24];
+    \$252  = rom1_read[7:0];
     if (rst) begin
       \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = \$22 ;
+    \$253  = \$19 ;
     if (rst) begin
       \$253  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rom1_read[39:32];
+    \$254  = rom1_read[15:8];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = \$23 ;
+    \$255  = \$20 ;
     if (rst) begin
       \$255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = rom1_read[47:40];
+    \$256  = rom1_read[23:16];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = \$24 ;
+    \$257  = \$21 ;
     if (rst) begin
       \$257  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rom1_read[55:48];
+    \$258  = rom1_read[31:24];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = \$25 ;
+    \$259  = \$22 ;
     if (rst) begin
       \$259  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rom1_read[63:56];
+    \$260  = rom1_read[39:32];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = \$26 ;
+    \$261  = \$23 ;
     if (rst) begin
       \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rom2_read[7:0];
+    \$262  = rom1_read[47:40];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = \$27 ;
+    \$263  = \$24 ;
     if (rst) begin
       \$263  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rom2_read[15:8];
+    \$264  = rom1_read[55:48];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = \$28 ;
+    \$265  = \$25 ;
     if (rst) begin
       \$265  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = rom2_read[23:16];
+    \$266  = rom1_read[63:56];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = \$29 ;
+    \$267  = \$26 ;
     if (rst) begin
       \$267  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rom2_read[31:24];
+    \$268  = rom2_read[7:0];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = \$30 ;
+    \$269  = \$27 ;
     if (rst) begin
       \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rom2_read[39:32];
+    \$270  = rom2_read[15:8];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = \$31 ;
+    \$271  = \$28 ;
     if (rst) begin
       \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rom2_read[47:40];
+    \$272  = rom2_read[23:16];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = \$32 ;
+    \$273  = \$29 ;
     if (rst) begin
       \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = rom2_read[55:48];
+    \$274  = rom2_read[31:24];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \$33 ;
+    \$275  = \$30 ;
     if (rst) begin
       \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = rom2_read[63:56];
+    \$276  = rom2_read[39:32];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \$34 ;
+    \$277  = \$31 ;
     if (rst) begin
       \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rom3_read[7:0];
+    \$278  = rom2_read[47:40];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$35 ;
+    \$279  = \$32 ;
     if (rst) begin
       \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = rom3_read[15:8];
+    \$280  = rom2_read[55:48];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$36 ;
+    \$281  = \$33 ;
     if (rst) begin
       \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rom3_read[23:16];
+    \$282  = rom2_read[63:56];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \$37 ;
+    \$283  = \$34 ;
     if (rst) begin
       \$283  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rom3_read[31:24];
+    \$284  = rom3_read[7:0];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$38 ;
+    \$285  = \$35 ;
     if (rst) begin
       \$285  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rom3_read[39:32];
+    \$286  = rom3_read[15:8];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$39 ;
+    \$287  = \$36 ;
     if (rst) begin
       \$287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = rom3_read[47:40];
+    \$288  = rom3_read[23:16];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$40 ;
+    \$289  = \$37 ;
     if (rst) begin
       \$289  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = rom3_read[55:48];
+    \$290  = rom3_read[31:24];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$41 ;
+    \$291  = \$38 ;
     if (rst) begin
       \$291  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = rom3_read[63:56];
+    \$292  = rom3_read[39:32];
     if (rst) begin
       \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$42 ;
+    \$293  = \$39 ;
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$43 ;
+    \$294  = rom3_read[47:40];
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$44 ;
+    \$295  = \$40 ;
     if (rst) begin
-      \$295  = 17'h00000;
+      \$295  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$45 ;
+    \$296  = rom3_read[55:48];
     if (rst) begin
-      \$296  = 17'h00000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$46 ;
+    \$297  = \$41 ;
     if (rst) begin
-      \$297  = 17'h00000;
+      \$297  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$47 ;
+    \$298  = rom3_read[63:56];
     if (rst) begin
-      \$298  = 17'h00000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$48 ;
+    \$299  = \$42 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$49 ;
+    \$300  = \$43 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$50 ;
+    \$301  = \$44 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$51 ;
+    \$302  = \$45 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$52 ;
+    \$303  = \$46 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \$53 ;
+    \$304  = \$47 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$54 ;
+    \$305  = \$48 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$55 ;
+    \$306  = \$49 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$56 ;
+    \$307  = \$50 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \$57 ;
+    \$308  = \$51 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = \$58 ;
+    \$309  = \$52 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \$59 ;
+    \$310  = \$53 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = \$60 ;
+    \$311  = \$54 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$61 ;
+    \$312  = \$55 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = \$62 ;
+    \$313  = \$56 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$63 ;
+    \$314  = \$57 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$64 ;
+    \$315  = \$58 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$65 ;
+    \$316  = \$59 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = \$66 ;
+    \$317  = \$60 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = \$67 ;
+    \$318  = \$61 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = \$68 ;
+    \$319  = \$62 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = \$69 ;
+    \$320  = \$63 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = \$70 ;
+    \$321  = \$64 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = \$71 ;
+    \$322  = \$65 ;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = \$72 ;
+    \$323  = \$66 ;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = \$73 ;
+    \$324  = \$67 ;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = prod0_0;
+    \$325  = \$68 ;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = prod0_1;
+    \$326  = \$69 ;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = prod0_2;
+    \$327  = \$70 ;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = prod0_3;
+    \$328  = \$71 ;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = prod0_4;
+    \$329  = \$72 ;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = prod0_5;
+    \$330  = \$73 ;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod0_6;
+    \$331  = prod0_0;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod0_7;
+    \$332  = prod0_1;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod1_0;
+    \$333  = prod0_2;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod1_1;
+    \$334  = prod0_3;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod1_2;
+    \$335  = prod0_4;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod1_3;
+    \$336  = prod0_5;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod1_4;
+    \$337  = prod0_6;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod1_5;
+    \$338  = prod0_7;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod1_6;
+    \$339  = prod1_0;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod1_7;
+    \$340  = prod1_1;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = prod2_0;
+    \$341  = prod1_2;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = prod2_1;
+    \$342  = prod1_3;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = prod2_2;
+    \$343  = prod1_4;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = prod2_3;
+    \$344  = prod1_5;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod2_4;
+    \$345  = prod1_6;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = prod2_5;
+    \$346  = prod1_7;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = prod2_6;
+    \$347  = prod2_0;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = prod2_7;
+    \$348  = prod2_1;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = prod3_0;
+    \$349  = prod2_2;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = prod3_1;
+    \$350  = prod2_3;
     if (rst) begin
       \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = prod3_2;
+    \$351  = prod2_4;
     if (rst) begin
       \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = prod3_3;
+    \$352  = prod2_5;
     if (rst) begin
       \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = prod3_4;
+    \$353  = prod2_6;
     if (rst) begin
       \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = prod3_5;
+    \$354  = prod2_7;
     if (rst) begin
       \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = prod3_6;
+    \$355  = prod3_0;
     if (rst) begin
       \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = prod3_7;
+    \$356  = prod3_1;
     if (rst) begin
       \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$357  = prod3_2;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$358  = prod3_3;
     if (rst) begin
-      \$358  = 24'h000000;
+      \$358  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = \$80 [23:0];
+    \$359  = prod3_4;
     if (rst) begin
-      \$359  = 24'h000000;
+      \$359  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
+    \$360  = prod3_5;
     if (rst) begin
-      \$360  = 24'h000000;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
+    \$361  = prod3_6;
     if (rst) begin
-      \$361  = 24'h000000;
+      \$361  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = \$87 [23:0];
+    \$362  = prod3_7;
     if (rst) begin
-      \$362  = 24'h000000;
+      \$362  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$363  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
       \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
+    \$364  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
       \$364  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = \$94 [23:0];
+    \$365  = \$80 [23:0];
     if (rst) begin
       \$365  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    \$366  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
     if (rst) begin
       \$366  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$367  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
     if (rst) begin
       \$367  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = \$101 [23:0];
+    \$368  = \$87 [23:0];
     if (rst) begin
       \$368  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = v1;
+    \$369  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = first1;
+    \$370  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 24'h000000;
     end
   end
-  assign acc0_next = \$150 [23:0];
-  assign acc1_next = \$153 [23:0];
-  assign acc2_next = \$156 [23:0];
-  assign acc3_next = \$159 [23:0];
-  assign q_owed_next = \$163 [3:0];
+  assign acc0_next = \$156 [23:0];
+  assign acc1_next = \$159 [23:0];
+  assign acc2_next = \$162 [23:0];
+  assign acc3_next = \$165 [23:0];
+  assign q_owed_next = \$169 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -13325,10 +13419,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
   assign \q_in[3]  = q_in[95:72];
-  assign q_in[95:72] = \$159 [23:0];
-  assign q_in[71:48] = \$156 [23:0];
-  assign q_in[47:24] = \$153 [23:0];
-  assign q_in[23:0] = \$150 [23:0];
+  assign q_in[95:72] = \$165 [23:0];
+  assign q_in[71:48] = \$162 [23:0];
+  assign q_in[47:24] = \$159 [23:0];
+  assign q_in[23:0] = \$156 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13413,112 +13507,112 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [4:0] \$170 ;
-  wire [4:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
+  wire [4:0] \$176 ;
   wire [4:0] \$177 ;
-  wire [4:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [4:0] \$183 ;
+  wire [4:0] \$184 ;
   wire \$185 ;
-  wire [4:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [5:0] \$191 ;
-  wire \$192 ;
+  wire \$191 ;
+  wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [31:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg \$199 ;
+  wire [5:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire [31:0] \$203 ;
+  reg [1:0] \$204 ;
   reg \$205 ;
   reg \$206 ;
   reg \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [2:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
-  reg [23:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [33:0] \$219 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   wire [2:0] \$22 ;
-  reg [33:0] \$220 ;
-  reg [33:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [6:0] \$227 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [23:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [33:0] \$225 ;
+  reg [33:0] \$226 ;
+  reg [33:0] \$227 ;
   reg [16:0] \$228 ;
-  reg [23:0] \$229 ;
+  reg [7:0] \$229 ;
   wire \$23 ;
-  reg [23:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [6:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [14:0] \$234 ;
-  reg [14:0] \$235 ;
-  reg [14:0] \$236 ;
-  reg [48:0] \$237 ;
-  reg [48:0] \$238 ;
-  reg \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [6:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [23:0] \$235 ;
+  reg [23:0] \$236 ;
+  reg [23:0] \$237 ;
+  reg [6:0] \$238 ;
+  reg [7:0] \$239 ;
   reg [24:0] \$24 ;
-  reg \$240 ;
-  reg [7:0] \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [14:0] \$240 ;
+  reg [14:0] \$241 ;
+  reg [14:0] \$242 ;
+  reg [48:0] \$243 ;
+  reg [48:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg [7:0] \$247 ;
+  reg \$248 ;
+  reg \$249 ;
   wire [33:0] \$25 ;
   reg [24:0] \$250 ;
   reg [24:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [5:0] \$253 ;
-  reg [5:0] \$254 ;
-  reg [5:0] \$255 ;
-  reg [5:0] \$256 ;
-  reg [5:0] \$257 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
   reg [5:0] \$258 ;
   reg [5:0] \$259 ;
   wire [24:0] \$26 ;
-  reg [45:0] \$260 ;
-  reg [45:0] \$261 ;
-  reg [45:0] \$262 ;
-  reg [45:0] \$263 ;
-  reg [45:0] \$264 ;
-  reg [45:0] \$265 ;
+  reg [5:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [5:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [5:0] \$265 ;
   reg [45:0] \$266 ;
   reg [45:0] \$267 ;
   reg [45:0] \$268 ;
@@ -13530,62 +13624,62 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] \$273 ;
   reg [45:0] \$274 ;
   reg [45:0] \$275 ;
-  reg [23:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [33:0] \$279 ;
+  reg [45:0] \$276 ;
+  reg [45:0] \$277 ;
+  reg [45:0] \$278 ;
+  reg [45:0] \$279 ;
   wire [14:0] \$28 ;
-  reg [33:0] \$280 ;
-  reg [33:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [6:0] \$287 ;
+  reg [45:0] \$280 ;
+  reg [45:0] \$281 ;
+  reg [23:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [33:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
   reg [16:0] \$288 ;
-  reg [23:0] \$289 ;
+  reg [7:0] \$289 ;
   wire [34:0] \$29 ;
-  reg [23:0] \$290 ;
-  reg [23:0] \$291 ;
-  reg [6:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [14:0] \$294 ;
-  reg [14:0] \$295 ;
-  reg [14:0] \$296 ;
-  reg [48:0] \$297 ;
-  reg [48:0] \$298 ;
-  reg \$299 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [6:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [23:0] \$295 ;
+  reg [23:0] \$296 ;
+  reg [23:0] \$297 ;
+  reg [6:0] \$298 ;
+  reg [7:0] \$299 ;
   wire [7:0] \$3 ;
   wire [35:0] \$30 ;
-  reg \$300 ;
-  reg [7:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [24:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [14:0] \$300 ;
+  reg [14:0] \$301 ;
+  reg [14:0] \$302 ;
+  reg [48:0] \$303 ;
+  reg [48:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg [7:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire [55:0] \$31 ;
   reg [24:0] \$310 ;
   reg [24:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [5:0] \$314 ;
-  reg [5:0] \$315 ;
-  reg [5:0] \$316 ;
-  reg [5:0] \$317 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
   reg [5:0] \$318 ;
   reg [5:0] \$319 ;
   wire [56:0] \$32 ;
-  reg [48:0] \$320 ;
-  reg [48:0] \$321 ;
-  reg [48:0] \$322 ;
-  reg [48:0] \$323 ;
-  reg [48:0] \$324 ;
-  reg [48:0] \$325 ;
+  reg [5:0] \$320 ;
+  reg [5:0] \$321 ;
+  reg [5:0] \$322 ;
+  reg [5:0] \$323 ;
+  reg [5:0] \$324 ;
+  reg [5:0] \$325 ;
   reg [48:0] \$326 ;
   reg [48:0] \$327 ;
   reg [48:0] \$328 ;
@@ -13597,61 +13691,61 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] \$333 ;
   reg [48:0] \$334 ;
   reg [48:0] \$335 ;
-  reg [23:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [33:0] \$339 ;
+  reg [48:0] \$336 ;
+  reg [48:0] \$337 ;
+  reg [48:0] \$338 ;
+  reg [48:0] \$339 ;
   wire [58:0] \$34 ;
-  reg [33:0] \$340 ;
-  reg [33:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [6:0] \$347 ;
+  reg [48:0] \$340 ;
+  reg [48:0] \$341 ;
+  reg [23:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
   reg [16:0] \$348 ;
-  reg [23:0] \$349 ;
+  reg [7:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [23:0] \$350 ;
-  reg [23:0] \$351 ;
-  reg [6:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [14:0] \$354 ;
-  reg [14:0] \$355 ;
-  reg [14:0] \$356 ;
-  reg [48:0] \$357 ;
-  reg [48:0] \$358 ;
-  reg \$359 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [6:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg [6:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [78:0] \$36 ;
-  reg \$360 ;
-  reg [7:0] \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [24:0] \$369 ;
+  reg [14:0] \$360 ;
+  reg [14:0] \$361 ;
+  reg [14:0] \$362 ;
+  reg [48:0] \$363 ;
+  reg [48:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire [48:0] \$37 ;
   reg [24:0] \$370 ;
   reg [24:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [5:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg [5:0] \$376 ;
-  reg [5:0] \$377 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [24:0] \$374 ;
+  reg [24:0] \$375 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
   reg [5:0] \$378 ;
   reg [5:0] \$379 ;
   wire \$38 ;
-  reg [48:0] \$380 ;
-  reg [48:0] \$381 ;
-  reg [48:0] \$382 ;
-  reg [48:0] \$383 ;
-  reg [48:0] \$384 ;
-  reg [48:0] \$385 ;
+  reg [5:0] \$380 ;
+  reg [5:0] \$381 ;
+  reg [5:0] \$382 ;
+  reg [5:0] \$383 ;
+  reg [5:0] \$384 ;
+  reg [5:0] \$385 ;
   reg [48:0] \$386 ;
   reg [48:0] \$387 ;
   reg [48:0] \$388 ;
@@ -13663,46 +13757,52 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] \$393 ;
   reg [48:0] \$394 ;
   reg [48:0] \$395 ;
-  reg [23:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [33:0] \$399 ;
+  reg [48:0] \$396 ;
+  reg [48:0] \$397 ;
+  reg [48:0] \$398 ;
+  reg [48:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg [33:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [24:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [6:0] \$407 ;
+  reg [48:0] \$400 ;
+  reg [48:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [33:0] \$405 ;
+  reg [33:0] \$406 ;
+  reg [33:0] \$407 ;
   reg [16:0] \$408 ;
-  reg [23:0] \$409 ;
+  reg [7:0] \$409 ;
   wire \$41 ;
-  reg [23:0] \$410 ;
-  reg [23:0] \$411 ;
-  reg [6:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [14:0] \$414 ;
-  reg [14:0] \$415 ;
-  reg [14:0] \$416 ;
-  reg [48:0] \$417 ;
-  reg [48:0] \$418 ;
-  reg \$419 ;
+  reg [24:0] \$410 ;
+  reg [24:0] \$411 ;
+  reg [24:0] \$412 ;
+  reg [6:0] \$413 ;
+  reg [16:0] \$414 ;
+  reg [23:0] \$415 ;
+  reg [23:0] \$416 ;
+  reg [23:0] \$417 ;
+  reg [6:0] \$418 ;
+  reg [7:0] \$419 ;
   wire [49:0] \$42 ;
-  reg \$420 ;
-  reg [7:0] \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg [3:0] \$424 ;
+  reg [14:0] \$420 ;
+  reg [14:0] \$421 ;
+  reg [14:0] \$422 ;
+  reg [48:0] \$423 ;
+  reg [48:0] \$424 ;
   reg \$425 ;
-  reg [3:0] \$426 ;
-  reg [3:0] \$427 ;
-  reg [3:0] \$428 ;
+  reg \$426 ;
+  reg [7:0] \$427 ;
+  reg \$428 ;
   reg \$429 ;
   wire \$43 ;
-  reg [31:0] \$430 ;
+  reg [3:0] \$430 ;
+  reg \$431 ;
+  reg [3:0] \$432 ;
+  reg [3:0] \$433 ;
+  reg [3:0] \$434 ;
+  reg \$435 ;
+  reg [31:0] \$436 ;
   wire \$44 ;
   wire [50:0] \$45 ;
   wire \$46 ;
@@ -14055,109 +14155,121 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_8 <= \$379 ;
+    rq3_shift_2 <= \$379 ;
   always @(posedge clk)
-    rq3_half_1 <= \$380 ;
+    rq3_shift_3 <= \$380 ;
   always @(posedge clk)
-    rq3_half_2 <= \$381 ;
+    rq3_shift_4 <= \$381 ;
   always @(posedge clk)
-    rq3_half_3 <= \$382 ;
+    rq3_shift_5 <= \$382 ;
   always @(posedge clk)
-    rq3_half_4 <= \$383 ;
+    rq3_shift_6 <= \$383 ;
   always @(posedge clk)
-    rq3_half_5 <= \$384 ;
+    rq3_shift_7 <= \$384 ;
   always @(posedge clk)
-    rq3_half_6 <= \$385 ;
+    rq3_shift_8 <= \$385 ;
   always @(posedge clk)
-    rq3_half_7 <= \$386 ;
+    rq3_half_1 <= \$386 ;
   always @(posedge clk)
-    rq3_half_8 <= \$387 ;
+    rq3_half_2 <= \$387 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$388 ;
+    rq3_half_3 <= \$388 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$389 ;
+    rq3_half_4 <= \$389 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$390 ;
+    rq3_half_5 <= \$390 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$391 ;
+    rq3_half_6 <= \$391 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$392 ;
+    rq3_half_7 <= \$392 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$393 ;
+    rq3_half_8 <= \$393 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$394 ;
+    rq3_mask_1 <= \$394 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$395 ;
+    rq3_mask_2 <= \$395 ;
   always @(posedge clk)
-    rq3_x <= \$396 ;
+    rq3_mask_3 <= \$396 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$397 ;
+    rq3_mask_4 <= \$397 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$398 ;
+    rq3_mask_5 <= \$398 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$399 ;
+    rq3_mask_6 <= \$399 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$400 ;
+    rq3_mask_7 <= \$400 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$401 ;
+    rq3_mask_8 <= \$401 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$402 ;
+    rq3_x <= \$402 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$403 ;
+    rq3_x0_0 <= \$403 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$404 ;
+    rq3_m0_0 <= \$404 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$405 ;
+    rq3_part0_0 <= \$405 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$406 ;
+    rq3_part0_0_r <= \$406 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$407 ;
+    rq3_part0_0_rr <= \$407 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$408 ;
+    rq3_x0_1 <= \$408 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$409 ;
+    rq3_m0_1 <= \$409 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$410 ;
+    rq3_part0_1 <= \$410 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$411 ;
+    rq3_part0_1_r <= \$411 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$412 ;
+    rq3_part0_1_rr <= \$412 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$413 ;
+    rq3_x1_0 <= \$413 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$414 ;
+    rq3_m1_0 <= \$414 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$415 ;
+    rq3_part1_0 <= \$415 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$416 ;
+    rq3_part1_0_r <= \$416 ;
   always @(posedge clk)
-    rq3_prod <= \$417 ;
+    rq3_part1_0_rr <= \$417 ;
   always @(posedge clk)
-    rq3_floor <= \$418 ;
+    rq3_x1_1 <= \$418 ;
   always @(posedge clk)
-    rq3_above <= \$419 ;
+    rq3_m1_1 <= \$419 ;
   always @(posedge clk)
-    rq3_tie <= \$420 ;
+    rq3_part1_1 <= \$420 ;
   always @(posedge clk)
-    rq3_code <= \$421 ;
+    rq3_part1_1_r <= \$421 ;
   always @(posedge clk)
-    rq3_under <= \$422 ;
+    rq3_part1_1_rr <= \$422 ;
   always @(posedge clk)
-    rq3_over <= \$423 ;
+    rq3_prod <= \$423 ;
   always @(posedge clk)
-    q_owed <= \$424 ;
+    rq3_floor <= \$424 ;
   always @(posedge clk)
-    i__ready <= \$425 ;
+    rq3_above <= \$425 ;
   always @(posedge clk)
-    \$signature__addr  <= \$426 ;
+    rq3_tie <= \$426 ;
   always @(posedge clk)
-    rport__addr <= \$427 ;
+    rq3_code <= \$427 ;
   always @(posedge clk)
-    q_stored <= \$428 ;
+    rq3_under <= \$428 ;
   always @(posedge clk)
-    o__valid <= \$429 ;
+    rq3_over <= \$429 ;
   always @(posedge clk)
-    o__payload <= \$430 ;
+    q_owed <= \$430 ;
+  always @(posedge clk)
+    i__ready <= \$431 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$432 ;
+  always @(posedge clk)
+    rport__addr <= \$433 ;
+  always @(posedge clk)
+    q_stored <= \$434 ;
+  always @(posedge clk)
+    o__valid <= \$435 ;
+  always @(posedge clk)
+    o__payload <= \$436 ;
   assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_6 };
   assign rq2_rem = rq2_prod & rq2_mask_6;
   assign rq3_rem = rq3_prod & rq3_mask_6;
@@ -14290,772 +14402,808 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$160  = \$157  ? \$158  : \$159 ;
-  assign \$161  = \$12 [3:0] < 4'ha;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$163  & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = rq_valid_8 & \$167 ;
-  assign \$169  = \$signature__addr  == 4'h8;
-  assign \$170  = \$signature__addr  + 1'h1;
-  assign \$171  = \$169  ? 5'h00 : \$170 ;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = | q_stored;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = rport__addr == 4'h8;
-  assign \$177  = rport__addr + 1'h1;
-  assign \$178  = \$176  ? 5'h00 : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = rq_valid_8 & \$184 ;
-  assign \$186  = q_stored + \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = \$186  - \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = \$194  | rq_valid_8;
-  assign \$196  = | q_stored;
-  assign \$197  = \$196  ? rport__data : q_in;
+  assign \$161  = i__valid & i__ready;
+  assign \$162  = o__valid & o__ready;
+  assign \$163  = q_owed < 4'h9;
+  assign \$164  = \$162  ? i__ready : \$163 ;
+  assign \$165  = o__valid & o__ready;
+  assign \$166  = \$165  | i__ready;
+  assign \$167  = \$161  ? \$164  : \$166 ;
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = | q_stored;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = rq_valid_8 & \$173 ;
+  assign \$175  = \$signature__addr  == 4'h8;
+  assign \$176  = \$signature__addr  + 1'h1;
+  assign \$177  = \$175  ? 5'h00 : \$176 ;
+  assign \$178  = ~ o__valid;
+  assign \$179  = \$178  | o__ready;
+  assign \$180  = | q_stored;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = rport__addr == 4'h8;
+  assign \$183  = rport__addr + 1'h1;
+  assign \$184  = \$182  ? 5'h00 : \$183 ;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = | q_stored;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = rq_valid_8 & \$190 ;
+  assign \$192  = q_stored + \$191 ;
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = | q_stored;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = \$192  - \$196 ;
+  assign \$198  = ~ o__valid;
+  assign \$199  = \$198  | o__ready;
+  assign \$200  = | q_stored;
+  assign \$201  = \$200  | rq_valid_8;
+  assign \$202  = | q_stored;
+  assign \$203  = \$202  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$198 ;
+    group <= \$204 ;
   always @(posedge clk)
-    rq_valid_1 <= \$199 ;
+    rq_valid_1 <= \$205 ;
   always @(posedge clk)
-    rq_valid_2 <= \$200 ;
+    rq_valid_2 <= \$206 ;
   always @(posedge clk)
-    rq_valid_3 <= \$201 ;
+    rq_valid_3 <= \$207 ;
   always @(posedge clk)
-    rq_valid_4 <= \$202 ;
+    rq_valid_4 <= \$208 ;
   always @(posedge clk)
-    rq_valid_5 <= \$203 ;
+    rq_valid_5 <= \$209 ;
   always @(posedge clk)
-    rq_valid_6 <= \$204 ;
+    rq_valid_6 <= \$210 ;
   always @(posedge clk)
-    rq_valid_7 <= \$205 ;
+    rq_valid_7 <= \$211 ;
   always @(posedge clk)
-    rq_valid_8 <= \$206 ;
+    rq_valid_8 <= \$212 ;
   always @(posedge clk)
-    rq_valid_9 <= \$207 ;
+    rq_valid_9 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$208 ;
+    rq0_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$209 ;
+    rq0_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$210 ;
+    rq0_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$211 ;
+    rq0_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$212 ;
+    rq0_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$213 ;
+    rq0_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$214 ;
+    rq0_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$215 ;
+    rq0_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq0_x <= \$216 ;
+    rq0_x <= \$222 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$217 ;
+    rq0_x0_0 <= \$223 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$218 ;
+    rq0_m0_0 <= \$224 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$219 ;
+    rq0_part0_0 <= \$225 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$220 ;
+    rq0_part0_0_r <= \$226 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$221 ;
+    rq0_part0_0_rr <= \$227 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$222 ;
+    rq0_x0_1 <= \$228 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$223 ;
+    rq0_m0_1 <= \$229 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$224 ;
+    rq0_part0_1 <= \$230 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$225 ;
+    rq0_part0_1_r <= \$231 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$226 ;
+    rq0_part0_1_rr <= \$232 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$227 ;
+    rq0_x1_0 <= \$233 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$228 ;
+    rq0_m1_0 <= \$234 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$229 ;
+    rq0_part1_0 <= \$235 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$230 ;
+    rq0_part1_0_r <= \$236 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$231 ;
+    rq0_part1_0_rr <= \$237 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$232 ;
+    rq0_x1_1 <= \$238 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$233 ;
+    rq0_m1_1 <= \$239 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$234 ;
+    rq0_part1_1 <= \$240 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$235 ;
+    rq0_part1_1_r <= \$241 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$236 ;
+    rq0_part1_1_rr <= \$242 ;
   always @(posedge clk)
-    rq0_prod <= \$237 ;
+    rq0_prod <= \$243 ;
   always @(posedge clk)
-    rq0_floor <= \$238 ;
+    rq0_floor <= \$244 ;
   always @(posedge clk)
-    rq0_above <= \$239 ;
+    rq0_above <= \$245 ;
   always @(posedge clk)
-    rq0_tie <= \$240 ;
+    rq0_tie <= \$246 ;
   always @(posedge clk)
-    rq0_code <= \$241 ;
+    rq0_code <= \$247 ;
   always @(posedge clk)
-    rq0_under <= \$242 ;
+    rq0_under <= \$248 ;
   always @(posedge clk)
-    rq0_over <= \$243 ;
+    rq0_over <= \$249 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$244 ;
+    rq1_mult_1 <= \$250 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$245 ;
+    rq1_mult_2 <= \$251 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$246 ;
+    rq1_mult_3 <= \$252 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$247 ;
+    rq1_mult_4 <= \$253 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$248 ;
+    rq1_mult_5 <= \$254 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$249 ;
+    rq1_mult_6 <= \$255 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$250 ;
+    rq1_mult_7 <= \$256 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$251 ;
+    rq1_mult_8 <= \$257 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$252 ;
+    rq1_shift_1 <= \$258 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$253 ;
+    rq1_shift_2 <= \$259 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$254 ;
+    rq1_shift_3 <= \$260 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$255 ;
+    rq1_shift_4 <= \$261 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$256 ;
+    rq1_shift_5 <= \$262 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$257 ;
+    rq1_shift_6 <= \$263 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$258 ;
+    rq1_shift_7 <= \$264 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$259 ;
+    rq1_shift_8 <= \$265 ;
   always @(posedge clk)
-    rq1_half_1 <= \$260 ;
+    rq1_half_1 <= \$266 ;
   always @(posedge clk)
-    rq1_half_2 <= \$261 ;
+    rq1_half_2 <= \$267 ;
   always @(posedge clk)
-    rq1_half_3 <= \$262 ;
+    rq1_half_3 <= \$268 ;
   always @(posedge clk)
-    rq1_half_4 <= \$263 ;
+    rq1_half_4 <= \$269 ;
   always @(posedge clk)
-    rq1_half_5 <= \$264 ;
+    rq1_half_5 <= \$270 ;
   always @(posedge clk)
-    rq1_half_6 <= \$265 ;
+    rq1_half_6 <= \$271 ;
   always @(posedge clk)
-    rq1_half_7 <= \$266 ;
+    rq1_half_7 <= \$272 ;
   always @(posedge clk)
-    rq1_half_8 <= \$267 ;
+    rq1_half_8 <= \$273 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$268 ;
+    rq1_mask_1 <= \$274 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$269 ;
+    rq1_mask_2 <= \$275 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$270 ;
+    rq1_mask_3 <= \$276 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$271 ;
+    rq1_mask_4 <= \$277 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$272 ;
+    rq1_mask_5 <= \$278 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$273 ;
+    rq1_mask_6 <= \$279 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$274 ;
+    rq1_mask_7 <= \$280 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$275 ;
+    rq1_mask_8 <= \$281 ;
   always @(posedge clk)
-    rq1_x <= \$276 ;
+    rq1_x <= \$282 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$277 ;
+    rq1_x0_0 <= \$283 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$278 ;
+    rq1_m0_0 <= \$284 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$279 ;
+    rq1_part0_0 <= \$285 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$280 ;
+    rq1_part0_0_r <= \$286 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$281 ;
+    rq1_part0_0_rr <= \$287 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$282 ;
+    rq1_x0_1 <= \$288 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$283 ;
+    rq1_m0_1 <= \$289 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$284 ;
+    rq1_part0_1 <= \$290 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$285 ;
+    rq1_part0_1_r <= \$291 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$286 ;
+    rq1_part0_1_rr <= \$292 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$287 ;
+    rq1_x1_0 <= \$293 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$288 ;
+    rq1_m1_0 <= \$294 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$289 ;
+    rq1_part1_0 <= \$295 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$290 ;
+    rq1_part1_0_r <= \$296 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$291 ;
+    rq1_part1_0_rr <= \$297 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$292 ;
+    rq1_x1_1 <= \$298 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$293 ;
+    rq1_m1_1 <= \$299 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$294 ;
+    rq1_part1_1 <= \$300 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$295 ;
+    rq1_part1_1_r <= \$301 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$296 ;
+    rq1_part1_1_rr <= \$302 ;
   always @(posedge clk)
-    rq1_prod <= \$297 ;
+    rq1_prod <= \$303 ;
   always @(posedge clk)
-    rq1_floor <= \$298 ;
+    rq1_floor <= \$304 ;
   always @(posedge clk)
-    rq1_above <= \$299 ;
+    rq1_above <= \$305 ;
   always @(posedge clk)
-    rq1_tie <= \$300 ;
+    rq1_tie <= \$306 ;
   always @(posedge clk)
-    rq1_code <= \$301 ;
+    rq1_code <= \$307 ;
   always @(posedge clk)
-    rq1_under <= \$302 ;
+    rq1_under <= \$308 ;
   always @(posedge clk)
-    rq1_over <= \$303 ;
+    rq1_over <= \$309 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$304 ;
+    rq2_mult_1 <= \$310 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$305 ;
+    rq2_mult_2 <= \$311 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$306 ;
+    rq2_mult_3 <= \$312 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$307 ;
+    rq2_mult_4 <= \$313 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$308 ;
+    rq2_mult_5 <= \$314 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$309 ;
+    rq2_mult_6 <= \$315 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$310 ;
+    rq2_mult_7 <= \$316 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$311 ;
+    rq2_mult_8 <= \$317 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$312 ;
+    rq2_shift_1 <= \$318 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$313 ;
+    rq2_shift_2 <= \$319 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$314 ;
+    rq2_shift_3 <= \$320 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$315 ;
+    rq2_shift_4 <= \$321 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$316 ;
+    rq2_shift_5 <= \$322 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$317 ;
+    rq2_shift_6 <= \$323 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$318 ;
+    rq2_shift_7 <= \$324 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$319 ;
+    rq2_shift_8 <= \$325 ;
   always @(posedge clk)
-    rq2_half_1 <= \$320 ;
+    rq2_half_1 <= \$326 ;
   always @(posedge clk)
-    rq2_half_2 <= \$321 ;
+    rq2_half_2 <= \$327 ;
   always @(posedge clk)
-    rq2_half_3 <= \$322 ;
+    rq2_half_3 <= \$328 ;
   always @(posedge clk)
-    rq2_half_4 <= \$323 ;
+    rq2_half_4 <= \$329 ;
   always @(posedge clk)
-    rq2_half_5 <= \$324 ;
+    rq2_half_5 <= \$330 ;
   always @(posedge clk)
-    rq2_half_6 <= \$325 ;
+    rq2_half_6 <= \$331 ;
   always @(posedge clk)
-    rq2_half_7 <= \$326 ;
+    rq2_half_7 <= \$332 ;
   always @(posedge clk)
-    rq2_half_8 <= \$327 ;
+    rq2_half_8 <= \$333 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$328 ;
+    rq2_mask_1 <= \$334 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$329 ;
+    rq2_mask_2 <= \$335 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$330 ;
+    rq2_mask_3 <= \$336 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$331 ;
+    rq2_mask_4 <= \$337 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$332 ;
+    rq2_mask_5 <= \$338 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$333 ;
+    rq2_mask_6 <= \$339 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$334 ;
+    rq2_mask_7 <= \$340 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$335 ;
+    rq2_mask_8 <= \$341 ;
   always @(posedge clk)
-    rq2_x <= \$336 ;
+    rq2_x <= \$342 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$337 ;
+    rq2_x0_0 <= \$343 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$338 ;
+    rq2_m0_0 <= \$344 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$339 ;
+    rq2_part0_0 <= \$345 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$340 ;
+    rq2_part0_0_r <= \$346 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$341 ;
+    rq2_part0_0_rr <= \$347 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$342 ;
+    rq2_x0_1 <= \$348 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$343 ;
+    rq2_m0_1 <= \$349 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$344 ;
+    rq2_part0_1 <= \$350 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$345 ;
+    rq2_part0_1_r <= \$351 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$346 ;
+    rq2_part0_1_rr <= \$352 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$347 ;
+    rq2_x1_0 <= \$353 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$348 ;
+    rq2_m1_0 <= \$354 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$349 ;
+    rq2_part1_0 <= \$355 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$350 ;
+    rq2_part1_0_r <= \$356 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$351 ;
+    rq2_part1_0_rr <= \$357 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$352 ;
+    rq2_x1_1 <= \$358 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$353 ;
+    rq2_m1_1 <= \$359 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$354 ;
+    rq2_part1_1 <= \$360 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$355 ;
+    rq2_part1_1_r <= \$361 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$356 ;
+    rq2_part1_1_rr <= \$362 ;
   always @(posedge clk)
-    rq2_prod <= \$357 ;
+    rq2_prod <= \$363 ;
   always @(posedge clk)
-    rq2_floor <= \$358 ;
+    rq2_floor <= \$364 ;
   always @(posedge clk)
-    rq2_above <= \$359 ;
+    rq2_above <= \$365 ;
   always @(posedge clk)
-    rq2_tie <= \$360 ;
+    rq2_tie <= \$366 ;
   always @(posedge clk)
-    rq2_code <= \$361 ;
+    rq2_code <= \$367 ;
   always @(posedge clk)
-    rq2_under <= \$362 ;
+    rq2_under <= \$368 ;
   always @(posedge clk)
-    rq2_over <= \$363 ;
+    rq2_over <= \$369 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$364 ;
+    rq3_mult_1 <= \$370 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$365 ;
+    rq3_mult_2 <= \$371 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$366 ;
+    rq3_mult_3 <= \$372 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$367 ;
+    rq3_mult_4 <= \$373 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$368 ;
+    rq3_mult_5 <= \$374 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$369 ;
+    rq3_mult_6 <= \$375 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$370 ;
+    rq3_mult_7 <= \$376 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$371 ;
+    rq3_mult_8 <= \$377 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$372 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$373 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$374 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$375 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$376 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$377 ;
-  always @(posedge clk)
-    rq3_shift_7 <= \$378 ;
+    rq3_shift_1 <= \$378 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$380  = \$128 ;
+    \$380  = rq3_shift_2;
     if (rst) begin
-      \$380  = 49'h0000000000000;
+      \$380  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$381  = rq3_half_1;
+    \$381  = rq3_shift_3;
     if (rst) begin
-      \$381  = 49'h0000000000000;
+      \$381  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$382  = rq3_half_2;
+    \$382  = rq3_shift_4;
     if (rst) begin
-      \$382  = 49'h0000000000000;
+      \$382  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$383  = rq3_half_3;
+    \$383  = rq3_shift_5;
     if (rst) begin
-      \$383  = 49'h0000000000000;
+      \$383  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$384  = rq3_half_4;
+    \$384  = rq3_shift_6;
     if (rst) begin
-      \$384  = 49'h0000000000000;
+      \$384  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$385  = rq3_half_5;
+    \$385  = rq3_shift_7;
     if (rst) begin
-      \$385  = 49'h0000000000000;
+      \$385  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$386  = rq3_half_6;
+    \$386  = \$128 ;
     if (rst) begin
       \$386  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$387  = rq3_half_7;
+    \$387  = rq3_half_1;
     if (rst) begin
       \$387  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$388  = \$129 ;
+    \$388  = rq3_half_2;
     if (rst) begin
       \$388  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$389  = rq3_mask_1;
+    \$389  = rq3_half_3;
     if (rst) begin
       \$389  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$390  = rq3_mask_2;
+    \$390  = rq3_half_4;
     if (rst) begin
       \$390  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$391  = rq3_mask_3;
+    \$391  = rq3_half_5;
     if (rst) begin
       \$391  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$392  = rq3_mask_4;
+    \$392  = rq3_half_6;
     if (rst) begin
       \$392  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$393  = rq3_mask_5;
+    \$393  = rq3_half_7;
     if (rst) begin
       \$393  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$394  = rq3_mask_6;
+    \$394  = \$129 ;
     if (rst) begin
       \$394  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$395  = rq3_mask_7;
+    \$395  = rq3_mask_1;
     if (rst) begin
       \$395  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$396  = i__payload[95:72];
+    \$396  = rq3_mask_2;
     if (rst) begin
-      \$396  = 24'h000000;
+      \$396  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$397  = rq3_x[16:0];
+    \$397  = rq3_mask_3;
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$398  = rq3_mult_1[16:0];
+    \$398  = rq3_mask_4;
     if (rst) begin
-      \$398  = 17'h00000;
+      \$398  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$399  = \$130 ;
+    \$399  = rq3_mask_5;
     if (rst) begin
-      \$399  = 34'h000000000;
+      \$399  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$400  = rq3_part0_0;
+    \$400  = rq3_mask_6;
     if (rst) begin
-      \$400  = 34'h000000000;
+      \$400  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$401  = rq3_part0_0_r;
+    \$401  = rq3_mask_7;
     if (rst) begin
-      \$401  = 34'h000000000;
+      \$401  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$402  = rq3_x[16:0];
+    \$402  = i__payload[95:72];
     if (rst) begin
-      \$402  = 17'h00000;
+      \$402  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$403  = rq3_mult_1[24:17];
+    \$403  = rq3_x[16:0];
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$404  = \$131 ;
+    \$404  = rq3_mult_1[16:0];
     if (rst) begin
-      \$404  = 25'h0000000;
+      \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$405  = rq3_part0_1;
+    \$405  = \$130 ;
     if (rst) begin
-      \$405  = 25'h0000000;
+      \$405  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$406  = rq3_part0_1_r;
+    \$406  = rq3_part0_0;
     if (rst) begin
-      \$406  = 25'h0000000;
+      \$406  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$407  = rq3_x[23:17];
+    \$407  = rq3_part0_0_r;
     if (rst) begin
-      \$407  = 7'h00;
+      \$407  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$408  = rq3_mult_1[16:0];
+    \$408  = rq3_x[16:0];
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$409  = \$132 ;
+    \$409  = rq3_mult_1[24:17];
     if (rst) begin
-      \$409  = 24'h000000;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$410  = rq3_part1_0;
+    \$410  = \$131 ;
     if (rst) begin
-      \$410  = 24'h000000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$411  = rq3_part1_0_r;
+    \$411  = rq3_part0_1;
     if (rst) begin
-      \$411  = 24'h000000;
+      \$411  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$412  = rq3_x[23:17];
+    \$412  = rq3_part0_1_r;
     if (rst) begin
-      \$412  = 7'h00;
+      \$412  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$413  = rq3_mult_1[24:17];
+    \$413  = rq3_x[23:17];
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$414  = \$133 ;
+    \$414  = rq3_mult_1[16:0];
     if (rst) begin
-      \$414  = 15'h0000;
+      \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$415  = rq3_part1_1;
+    \$415  = \$132 ;
     if (rst) begin
-      \$415  = 15'h0000;
+      \$415  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$416  = rq3_part1_1_r;
+    \$416  = rq3_part1_0;
     if (rst) begin
-      \$416  = 15'h0000;
+      \$416  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$417  = \$141 [48:0];
+    \$417  = rq3_part1_0_r;
     if (rst) begin
-      \$417  = 49'h0000000000000;
+      \$417  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$418  = \$142 ;
+    \$418  = rq3_x[23:17];
     if (rst) begin
-      \$418  = 49'h0000000000000;
+      \$418  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$419  = \$143 ;
+    \$419  = rq3_mult_1[24:17];
     if (rst) begin
-      \$419  = 1'h0;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$420  = \$146 ;
+    \$420  = \$133 ;
     if (rst) begin
-      \$420  = 1'h0;
+      \$420  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$421  = \$150 [7:0];
+    \$421  = rq3_part1_1;
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$422  = \$155 ;
+    \$422  = rq3_part1_1_r;
     if (rst) begin
-      \$422  = 1'h0;
+      \$422  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$423  = \$160 ;
+    \$423  = \$141 [48:0];
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$424  = \$12 [3:0];
+    \$424  = \$142 ;
     if (rst) begin
-      \$424  = 4'h0;
+      \$424  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$425  = \$161 ;
+    \$425  = \$143 ;
     if (rst) begin
-      \$425  = 1'h1;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$426  = \$signature__addr ;
-    if (\$168 ) begin
-      \$426  = \$171 [3:0];
-    end
+    \$426  = \$146 ;
     if (rst) begin
-      \$426  = 4'h0;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$427  = rport__addr;
-    if (\$175 ) begin
-      \$427  = \$178 [3:0];
-    end
+    \$427  = \$150 [7:0];
     if (rst) begin
-      \$427  = 4'h0;
+      \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$428  = \$191 [3:0];
+    \$428  = \$155 ;
     if (rst) begin
-      \$428  = 4'h0;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$429  = o__valid;
-    if (\$193 ) begin
-      \$429  = \$195 ;
-    end
+    \$429  = \$160 ;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$430  = o__payload;
-    if (\$193 ) begin
-      \$430  = \$197 ;
+    \$430  = \$12 [3:0];
+    if (rst) begin
+      \$430  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$431  = \$167 ;
+    if (rst) begin
+      \$431  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$432  = \$signature__addr ;
+    if (\$174 ) begin
+      \$432  = \$177 [3:0];
     end
     if (rst) begin
-      \$430  = 32'd0;
+      \$432  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$433  = rport__addr;
+    if (\$181 ) begin
+      \$433  = \$184 [3:0];
+    end
+    if (rst) begin
+      \$433  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$434  = \$197 [3:0];
+    if (rst) begin
+      \$434  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$435  = o__valid;
+    if (\$199 ) begin
+      \$435  = \$201 ;
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$436  = o__payload;
+    if (\$199 ) begin
+      \$436  = \$203 ;
+    end
+    if (rst) begin
+      \$436  = 32'd0;
     end
   end
   always @* begin
@@ -15242,1277 +15390,1235 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$198  = group;
+    \$204  = group;
     if (\$19 ) begin
-      \$198  = \$22 [1:0];
+      \$204  = \$22 [1:0];
     end
     if (rst) begin
-      \$198  = 2'h0;
+      \$204  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$199  = \$23 ;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$200  = rq_valid_1;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$201  = rq_valid_2;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$202  = rq_valid_3;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$203  = rq_valid_4;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$204  = rq_valid_5;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$205  = rq_valid_6;
+    \$205  = \$23 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$206  = rq_valid_7;
+    \$206  = rq_valid_1;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$207  = rq_valid_8;
+    \$207  = rq_valid_2;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$208  = \$24 ;
+    \$208  = rq_valid_3;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$209  = rq0_mult_1;
+    \$209  = rq_valid_4;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$210  = rq0_mult_2;
+    \$210  = rq_valid_5;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$211  = rq0_mult_3;
+    \$211  = rq_valid_6;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$212  = rq0_mult_4;
+    \$212  = rq_valid_7;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$213  = rq0_mult_5;
+    \$213  = rq_valid_8;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$214  = rq0_mult_6;
+    \$214  = \$24 ;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$215  = rq0_mult_7;
+    \$215  = rq0_mult_1;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$216  = i__payload[23:0];
+    \$216  = rq0_mult_2;
     if (rst) begin
-      \$216  = 24'h000000;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$217  = rq0_x[16:0];
+    \$217  = rq0_mult_3;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$218  = rq0_mult_1[16:0];
+    \$218  = rq0_mult_4;
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$219  = \$25 ;
+    \$219  = rq0_mult_5;
     if (rst) begin
-      \$219  = 34'h000000000;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$220  = rq0_part0_0;
+    \$220  = rq0_mult_6;
     if (rst) begin
-      \$220  = 34'h000000000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$221  = rq0_part0_0_r;
+    \$221  = rq0_mult_7;
     if (rst) begin
-      \$221  = 34'h000000000;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$222  = rq0_x[16:0];
+    \$222  = i__payload[23:0];
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$223  = rq0_mult_1[24:17];
+    \$223  = rq0_x[16:0];
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$224  = \$26 ;
+    \$224  = rq0_mult_1[16:0];
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$225  = rq0_part0_1;
+    \$225  = \$25 ;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$226  = rq0_part0_1_r;
+    \$226  = rq0_part0_0;
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$227  = rq0_x[23:17];
+    \$227  = rq0_part0_0_r;
     if (rst) begin
-      \$227  = 7'h00;
+      \$227  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$228  = rq0_mult_1[16:0];
+    \$228  = rq0_x[16:0];
     if (rst) begin
       \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$229  = \$27 ;
+    \$229  = rq0_mult_1[24:17];
     if (rst) begin
-      \$229  = 24'h000000;
+      \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$230  = rq0_part1_0;
+    \$230  = \$26 ;
     if (rst) begin
-      \$230  = 24'h000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$231  = rq0_part1_0_r;
+    \$231  = rq0_part0_1;
     if (rst) begin
-      \$231  = 24'h000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$232  = rq0_x[23:17];
+    \$232  = rq0_part0_1_r;
     if (rst) begin
-      \$232  = 7'h00;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$233  = rq0_mult_1[24:17];
+    \$233  = rq0_x[23:17];
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$234  = \$28 ;
+    \$234  = rq0_mult_1[16:0];
     if (rst) begin
-      \$234  = 15'h0000;
+      \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$235  = rq0_part1_1;
+    \$235  = \$27 ;
     if (rst) begin
-      \$235  = 15'h0000;
+      \$235  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$236  = rq0_part1_1_r;
+    \$236  = rq0_part1_0;
     if (rst) begin
-      \$236  = 15'h0000;
+      \$236  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$237  = \$36 [48:0];
+    \$237  = rq0_part1_0_r;
     if (rst) begin
-      \$237  = 49'h0000000000000;
+      \$237  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$238  = \$37 ;
+    \$238  = rq0_x[23:17];
     if (rst) begin
-      \$238  = 49'h0000000000000;
+      \$238  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$239  = \$38 ;
+    \$239  = rq0_mult_1[24:17];
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$240  = \$41 ;
+    \$240  = \$28 ;
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$241  = \$45 [7:0];
+    \$241  = rq0_part1_1;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$242  = \$50 ;
+    \$242  = rq0_part1_1_r;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$243  = \$55 ;
+    \$243  = \$36 [48:0];
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$244  = \$56 ;
+    \$244  = \$37 ;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$245  = rq1_mult_1;
+    \$245  = \$38 ;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$246  = rq1_mult_2;
+    \$246  = \$41 ;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$247  = rq1_mult_3;
+    \$247  = \$45 [7:0];
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$248  = rq1_mult_4;
+    \$248  = \$50 ;
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$249  = rq1_mult_5;
+    \$249  = \$55 ;
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$250  = rq1_mult_6;
+    \$250  = \$56 ;
     if (rst) begin
       \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$251  = rq1_mult_7;
+    \$251  = rq1_mult_1;
     if (rst) begin
       \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$252  = \$57 ;
+    \$252  = rq1_mult_2;
     if (rst) begin
-      \$252  = 6'h00;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$253  = rq1_shift_1;
+    \$253  = rq1_mult_3;
     if (rst) begin
-      \$253  = 6'h00;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$254  = rq1_shift_2;
+    \$254  = rq1_mult_4;
     if (rst) begin
-      \$254  = 6'h00;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$255  = rq1_shift_3;
+    \$255  = rq1_mult_5;
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$256  = rq1_shift_4;
+    \$256  = rq1_mult_6;
     if (rst) begin
-      \$256  = 6'h00;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$257  = rq1_shift_5;
+    \$257  = rq1_mult_7;
     if (rst) begin
-      \$257  = 6'h00;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$258  = rq1_shift_6;
+    \$258  = \$57 ;
     if (rst) begin
       \$258  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$259  = rq1_shift_7;
+    \$259  = rq1_shift_1;
     if (rst) begin
       \$259  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$260  = \$58 ;
+    \$260  = rq1_shift_2;
     if (rst) begin
-      \$260  = 46'h000000000000;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$261  = rq1_half_1;
+    \$261  = rq1_shift_3;
     if (rst) begin
-      \$261  = 46'h000000000000;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$262  = rq1_half_2;
+    \$262  = rq1_shift_4;
     if (rst) begin
-      \$262  = 46'h000000000000;
+      \$262  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$263  = rq1_half_3;
+    \$263  = rq1_shift_5;
     if (rst) begin
-      \$263  = 46'h000000000000;
+      \$263  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$264  = rq1_half_4;
+    \$264  = rq1_shift_6;
     if (rst) begin
-      \$264  = 46'h000000000000;
+      \$264  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$265  = rq1_half_5;
+    \$265  = rq1_shift_7;
     if (rst) begin
-      \$265  = 46'h000000000000;
+      \$265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$266  = rq1_half_6;
+    \$266  = \$58 ;
     if (rst) begin
       \$266  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$267  = rq1_half_7;
+    \$267  = rq1_half_1;
     if (rst) begin
       \$267  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$268  = \$59 ;
+    \$268  = rq1_half_2;
     if (rst) begin
       \$268  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$269  = rq1_mask_1;
+    \$269  = rq1_half_3;
     if (rst) begin
       \$269  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$270  = rq1_mask_2;
+    \$270  = rq1_half_4;
     if (rst) begin
       \$270  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$271  = rq1_mask_3;
+    \$271  = rq1_half_5;
     if (rst) begin
       \$271  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$272  = rq1_mask_4;
+    \$272  = rq1_half_6;
     if (rst) begin
       \$272  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$273  = rq1_mask_5;
+    \$273  = rq1_half_7;
     if (rst) begin
       \$273  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$274  = rq1_mask_6;
+    \$274  = \$59 ;
     if (rst) begin
       \$274  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$275  = rq1_mask_7;
+    \$275  = rq1_mask_1;
     if (rst) begin
       \$275  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$276  = i__payload[47:24];
+    \$276  = rq1_mask_2;
     if (rst) begin
-      \$276  = 24'h000000;
+      \$276  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$277  = rq1_x[16:0];
+    \$277  = rq1_mask_3;
     if (rst) begin
-      \$277  = 17'h00000;
+      \$277  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$278  = rq1_mult_1[16:0];
+    \$278  = rq1_mask_4;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$279  = \$60 ;
+    \$279  = rq1_mask_5;
     if (rst) begin
-      \$279  = 34'h000000000;
+      \$279  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$280  = rq1_part0_0;
+    \$280  = rq1_mask_6;
     if (rst) begin
-      \$280  = 34'h000000000;
+      \$280  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$281  = rq1_part0_0_r;
+    \$281  = rq1_mask_7;
     if (rst) begin
-      \$281  = 34'h000000000;
+      \$281  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$282  = rq1_x[16:0];
+    \$282  = i__payload[47:24];
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$283  = rq1_mult_1[24:17];
+    \$283  = rq1_x[16:0];
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$284  = \$61 ;
+    \$284  = rq1_mult_1[16:0];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$285  = rq1_part0_1;
+    \$285  = \$60 ;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$286  = rq1_part0_1_r;
+    \$286  = rq1_part0_0;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$287  = rq1_x[23:17];
+    \$287  = rq1_part0_0_r;
     if (rst) begin
-      \$287  = 7'h00;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$288  = rq1_mult_1[16:0];
+    \$288  = rq1_x[16:0];
     if (rst) begin
       \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$289  = \$62 ;
+    \$289  = rq1_mult_1[24:17];
     if (rst) begin
-      \$289  = 24'h000000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$290  = rq1_part1_0;
+    \$290  = \$61 ;
     if (rst) begin
-      \$290  = 24'h000000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$291  = rq1_part1_0_r;
+    \$291  = rq1_part0_1;
     if (rst) begin
-      \$291  = 24'h000000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$292  = rq1_x[23:17];
+    \$292  = rq1_part0_1_r;
     if (rst) begin
-      \$292  = 7'h00;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$293  = rq1_mult_1[24:17];
+    \$293  = rq1_x[23:17];
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$294  = \$63 ;
+    \$294  = rq1_mult_1[16:0];
     if (rst) begin
-      \$294  = 15'h0000;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$295  = rq1_part1_1;
+    \$295  = \$62 ;
     if (rst) begin
-      \$295  = 15'h0000;
+      \$295  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$296  = rq1_part1_1_r;
+    \$296  = rq1_part1_0;
     if (rst) begin
-      \$296  = 15'h0000;
+      \$296  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$297  = \$71 [48:0];
+    \$297  = rq1_part1_0_r;
     if (rst) begin
-      \$297  = 49'h0000000000000;
+      \$297  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$298  = \$72 ;
+    \$298  = rq1_x[23:17];
     if (rst) begin
-      \$298  = 49'h0000000000000;
+      \$298  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$299  = \$73 ;
+    \$299  = rq1_mult_1[24:17];
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$300  = \$76 ;
+    \$300  = \$63 ;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$301  = \$80 [7:0];
+    \$301  = rq1_part1_1;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$302  = \$85 ;
+    \$302  = rq1_part1_1_r;
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$303  = \$90 ;
+    \$303  = \$71 [48:0];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$304  = \$91 ;
+    \$304  = \$72 ;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$305  = rq2_mult_1;
+    \$305  = \$73 ;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$306  = rq2_mult_2;
+    \$306  = \$76 ;
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$307  = rq2_mult_3;
+    \$307  = \$80 [7:0];
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$308  = rq2_mult_4;
+    \$308  = \$85 ;
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$309  = rq2_mult_5;
+    \$309  = \$90 ;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$310  = rq2_mult_6;
+    \$310  = \$91 ;
     if (rst) begin
       \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$311  = rq2_mult_7;
+    \$311  = rq2_mult_1;
     if (rst) begin
       \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$312  = \$92 ;
+    \$312  = rq2_mult_2;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$313  = rq2_shift_1;
+    \$313  = rq2_mult_3;
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$314  = rq2_shift_2;
+    \$314  = rq2_mult_4;
     if (rst) begin
-      \$314  = 6'h00;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$315  = rq2_shift_3;
+    \$315  = rq2_mult_5;
     if (rst) begin
-      \$315  = 6'h00;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$316  = rq2_shift_4;
+    \$316  = rq2_mult_6;
     if (rst) begin
-      \$316  = 6'h00;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$317  = rq2_shift_5;
+    \$317  = rq2_mult_7;
     if (rst) begin
-      \$317  = 6'h00;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$318  = rq2_shift_6;
+    \$318  = \$92 ;
     if (rst) begin
       \$318  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$319  = rq2_shift_7;
+    \$319  = rq2_shift_1;
     if (rst) begin
       \$319  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$320  = \$93 ;
+    \$320  = rq2_shift_2;
     if (rst) begin
-      \$320  = 49'h0000000000000;
+      \$320  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$321  = rq2_half_1;
+    \$321  = rq2_shift_3;
     if (rst) begin
-      \$321  = 49'h0000000000000;
+      \$321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$322  = rq2_half_2;
+    \$322  = rq2_shift_4;
     if (rst) begin
-      \$322  = 49'h0000000000000;
+      \$322  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$323  = rq2_half_3;
+    \$323  = rq2_shift_5;
     if (rst) begin
-      \$323  = 49'h0000000000000;
+      \$323  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$324  = rq2_half_4;
+    \$324  = rq2_shift_6;
     if (rst) begin
-      \$324  = 49'h0000000000000;
+      \$324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$325  = rq2_half_5;
+    \$325  = rq2_shift_7;
     if (rst) begin
-      \$325  = 49'h0000000000000;
+      \$325  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$326  = rq2_half_6;
+    \$326  = \$93 ;
     if (rst) begin
       \$326  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$327  = rq2_half_7;
+    \$327  = rq2_half_1;
     if (rst) begin
       \$327  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$328  = \$94 ;
+    \$328  = rq2_half_2;
     if (rst) begin
       \$328  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$329  = rq2_mask_1;
+    \$329  = rq2_half_3;
     if (rst) begin
       \$329  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$330  = rq2_mask_2;
+    \$330  = rq2_half_4;
     if (rst) begin
       \$330  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$331  = rq2_mask_3;
+    \$331  = rq2_half_5;
     if (rst) begin
       \$331  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$332  = rq2_mask_4;
+    \$332  = rq2_half_6;
     if (rst) begin
       \$332  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$333  = rq2_mask_5;
+    \$333  = rq2_half_7;
     if (rst) begin
       \$333  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$334  = rq2_mask_6;
+    \$334  = \$94 ;
     if (rst) begin
       \$334  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$335  = rq2_mask_7;
+    \$335  = rq2_mask_1;
     if (rst) begin
       \$335  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$336  = i__payload[71:48];
+    \$336  = rq2_mask_2;
     if (rst) begin
-      \$336  = 24'h000000;
+      \$336  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$337  = rq2_x[16:0];
+    \$337  = rq2_mask_3;
     if (rst) begin
-      \$337  = 17'h00000;
+      \$337  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$338  = rq2_mult_1[16:0];
+    \$338  = rq2_mask_4;
     if (rst) begin
-      \$338  = 17'h00000;
+      \$338  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$339  = \$95 ;
+    \$339  = rq2_mask_5;
     if (rst) begin
-      \$339  = 34'h000000000;
+      \$339  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$340  = rq2_part0_0;
+    \$340  = rq2_mask_6;
     if (rst) begin
-      \$340  = 34'h000000000;
+      \$340  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$341  = rq2_part0_0_r;
+    \$341  = rq2_mask_7;
     if (rst) begin
-      \$341  = 34'h000000000;
+      \$341  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$342  = rq2_x[16:0];
+    \$342  = i__payload[71:48];
     if (rst) begin
-      \$342  = 17'h00000;
+      \$342  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$343  = rq2_mult_1[24:17];
+    \$343  = rq2_x[16:0];
     if (rst) begin
-      \$343  = 8'h00;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$344  = \$96 ;
+    \$344  = rq2_mult_1[16:0];
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$345  = rq2_part0_1;
+    \$345  = \$95 ;
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$346  = rq2_part0_1_r;
+    \$346  = rq2_part0_0;
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$347  = rq2_x[23:17];
+    \$347  = rq2_part0_0_r;
     if (rst) begin
-      \$347  = 7'h00;
+      \$347  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$348  = rq2_mult_1[16:0];
+    \$348  = rq2_x[16:0];
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$349  = \$97 ;
+    \$349  = rq2_mult_1[24:17];
     if (rst) begin
-      \$349  = 24'h000000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$350  = rq2_part1_0;
+    \$350  = \$96 ;
     if (rst) begin
-      \$350  = 24'h000000;
+      \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$351  = rq2_part1_0_r;
+    \$351  = rq2_part0_1;
     if (rst) begin
-      \$351  = 24'h000000;
+      \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$352  = rq2_x[23:17];
+    \$352  = rq2_part0_1_r;
     if (rst) begin
-      \$352  = 7'h00;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$353  = rq2_mult_1[24:17];
+    \$353  = rq2_x[23:17];
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$354  = \$98 ;
+    \$354  = rq2_mult_1[16:0];
     if (rst) begin
-      \$354  = 15'h0000;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$355  = rq2_part1_1;
+    \$355  = \$97 ;
     if (rst) begin
-      \$355  = 15'h0000;
+      \$355  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$356  = rq2_part1_1_r;
+    \$356  = rq2_part1_0;
     if (rst) begin
-      \$356  = 15'h0000;
+      \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$357  = \$106 [48:0];
+    \$357  = rq2_part1_0_r;
     if (rst) begin
-      \$357  = 49'h0000000000000;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$358  = \$107 ;
+    \$358  = rq2_x[23:17];
     if (rst) begin
-      \$358  = 49'h0000000000000;
+      \$358  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$359  = \$108 ;
+    \$359  = rq2_mult_1[24:17];
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$360  = \$111 ;
+    \$360  = \$98 ;
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$361  = \$115 [7:0];
+    \$361  = rq2_part1_1;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$362  = \$120 ;
+    \$362  = rq2_part1_1_r;
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$363  = \$125 ;
+    \$363  = \$106 [48:0];
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$364  = \$126 ;
+    \$364  = \$107 ;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$364  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$365  = rq3_mult_1;
+    \$365  = \$108 ;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$366  = rq3_mult_2;
+    \$366  = \$111 ;
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$367  = rq3_mult_3;
+    \$367  = \$115 [7:0];
     if (rst) begin
-      \$367  = 25'h0000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$368  = rq3_mult_4;
+    \$368  = \$120 ;
     if (rst) begin
-      \$368  = 25'h0000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$369  = rq3_mult_5;
+    \$369  = \$125 ;
     if (rst) begin
-      \$369  = 25'h0000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$370  = rq3_mult_6;
+    \$370  = \$126 ;
     if (rst) begin
       \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$371  = rq3_mult_7;
+    \$371  = rq3_mult_1;
     if (rst) begin
       \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$372  = \$127 ;
+    \$372  = rq3_mult_2;
     if (rst) begin
-      \$372  = 6'h00;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$373  = rq3_shift_1;
+    \$373  = rq3_mult_3;
     if (rst) begin
-      \$373  = 6'h00;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$374  = rq3_shift_2;
+    \$374  = rq3_mult_4;
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$375  = rq3_shift_3;
+    \$375  = rq3_mult_5;
     if (rst) begin
-      \$375  = 6'h00;
+      \$375  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$376  = rq3_shift_4;
+    \$376  = rq3_mult_6;
     if (rst) begin
-      \$376  = 6'h00;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$377  = rq3_shift_5;
+    \$377  = rq3_mult_7;
     if (rst) begin
-      \$377  = 6'h00;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$378  = rq3_shift_6;
+    \$378  = \$127 ;
     if (rst) begin
       \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$379  = rq3_shift_7;
+    \$379  = rq3_shift_1;
     if (rst) begin
       \$379  = 6'h00;
     end
@@ -16617,8 +16723,8 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [2:0] \$147 ;
-  wire [2:0] \$148 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -16633,51 +16739,58 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [2:0] \$163 ;
+  wire [2:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [2:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [31:0] \$174 ;
-  reg [5:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [1:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg [1:0] \$179 ;
+  wire \$174 ;
+  wire [3:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg \$180 ;
-  reg [4:0] \$181 ;
-  reg \$182 ;
-  reg [4:0] \$183 ;
+  wire \$180 ;
+  wire [31:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [5:0] \$183 ;
   reg [1:0] \$184 ;
-  reg \$185 ;
-  reg [4:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
+  reg [5:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg \$187 ;
+  reg [4:0] \$188 ;
   reg \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
+  reg [4:0] \$190 ;
+  reg [1:0] \$191 ;
   reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg [4:0] \$193 ;
+  reg [4:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
   reg \$199 ;
   wire [6:0] \$2 ;
   wire \$20 ;
   reg [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg [1:0] \$203 ;
+  reg [1:0] \$204 ;
+  reg [1:0] \$205 ;
+  reg \$206 ;
+  reg [31:0] \$207 ;
   wire \$21 ;
   wire \$22 ;
   wire [6:0] \$23 ;
@@ -17051,95 +17164,102 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(4'h4);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [2:0] < 3'h4;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid_2 & \$144 ;
-  assign \$146  = \$signature__addr$24  == 2'h2;
-  assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 3'h0 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \rport__addr$27  == 2'h2;
-  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$138  = | e_left;
+  assign \$139  = q_room & \$138 ;
+  assign \$140  = o__valid & o__ready;
+  assign \$141  = q_owed < 2'h3;
+  assign \$142  = \$140  ? q_room : \$141 ;
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = \$143  | q_room;
+  assign \$145  = \$139  ? \$142  : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = read_valid_2 & \$151 ;
+  assign \$153  = \$signature__addr$24  == 2'h2;
+  assign \$154  = \$signature__addr$24  + 1'h1;
   assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid_2 & \$161 ;
-  assign \$163  = q_stored + \$162 ;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = | q_stored;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$163  - \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid_2;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = \rport__addr$27  == 2'h2;
+  assign \$161  = \rport__addr$27  + 1'h1;
+  assign \$162  = \$160  ? 3'h0 : \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = read_valid_2 & \$168 ;
+  assign \$170  = q_stored + \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$43  : q_in;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$170  - \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  | read_valid_2;
+  assign \$180  = | q_stored;
+  assign \$181  = \$180  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$175 ;
+    w_left <= \$182 ;
   always @(posedge clk)
-    e_left <= \$176 ;
+    e_left <= \$183 ;
   always @(posedge clk)
-    step <= \$177 ;
+    step <= \$184 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    \$signature__addr  <= \$185 ;
   always @(posedge clk)
-    g <= \$179 ;
+    g <= \$186 ;
   always @(posedge clk)
-    kx <= \$180 ;
+    kx <= \$187 ;
   always @(posedge clk)
-    col <= \$181 ;
+    col <= \$188 ;
   always @(posedge clk)
-    ky <= \$182 ;
+    ky <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    slot <= \$184 ;
+    slot <= \$191 ;
   always @(posedge clk)
-    ox <= \$185 ;
+    ox <= \$192 ;
   always @(posedge clk)
-    col_base <= \$186 ;
+    col_base <= \$193 ;
   always @(posedge clk)
-    row_base <= \$187 ;
+    row_base <= \$194 ;
   always @(posedge clk)
-    slot_base <= \$188 ;
+    slot_base <= \$195 ;
   always @(posedge clk)
-    read_valid_1 <= \$189 ;
+    read_valid_1 <= \$196 ;
   always @(posedge clk)
-    read_valid_2 <= \$190 ;
+    read_valid_2 <= \$197 ;
   always @(posedge clk)
-    pad_reg <= \$191 ;
+    pad_reg <= \$198 ;
   always @(posedge clk)
-    pad_reg2 <= \$192 ;
+    pad_reg2 <= \$199 ;
   always @(posedge clk)
-    read <= \$193 ;
+    read <= \$200 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    q_owed <= \$201 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    q_room <= \$202 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    \$signature__addr$24  <= \$203 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    \rport__addr$27  <= \$204 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_stored <= \$205 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    o__valid <= \$206 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    o__payload <= \$207 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$46  = 6'h00;
@@ -17154,321 +17274,321 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$175  = \$23 [5:0];
+    \$182  = \$23 [5:0];
     if (\$39 ) begin
-      \$175  = \$46 ;
+      \$182  = \$46 ;
     end
     if (rst) begin
-      \$175  = 6'h20;
+      \$182  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$176  = \$26 [5:0];
+    \$183  = \$26 [5:0];
     if (\$39 ) begin
-      \$176  = \$51 ;
+      \$183  = \$51 ;
     end
     if (rst) begin
-      \$176  = 6'h00;
+      \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$177  = step;
+    \$184  = step;
     if (\$39 ) begin
-      \$177  = \$42 [1:0];
+      \$184  = \$42 [1:0];
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$178  = \$signature__addr ;
+    \$185  = \$signature__addr ;
     if (\$53 ) begin
-      \$178  = \$56 [5:0];
+      \$185  = \$56 [5:0];
     end
     if (\$71 ) begin
-      \$178  = 6'h00;
+      \$185  = 6'h00;
     end
     if (rst) begin
-      \$178  = 6'h00;
+      \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$179  = g;
+    \$186  = g;
     if (\$73 ) begin
-      \$179  = \$76 [1:0];
+      \$186  = \$76 [1:0];
     end
     if (rst) begin
-      \$179  = 2'h0;
+      \$186  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$180  = kx;
+    \$187  = kx;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$180  = \$80 [0];
+        \$187  = \$80 [0];
       end
     end
     if (rst) begin
-      \$180  = 1'h0;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$181  = col;
+    \$188  = col;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$181  = \$81 [4:0];
+        \$188  = \$81 [4:0];
         if (\$82 ) begin
-          \$181  = col_base;
+          \$188  = col_base;
           if (\$93 ) begin
-            \$181  = \$98 [4:0];
+            \$188  = \$98 [4:0];
             if (\$99 ) begin
-              \$181  = 5'h00;
+              \$188  = 5'h00;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$181  = 5'h00;
+      \$188  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$182  = ky;
+    \$189  = ky;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$182  = \$85 [0];
+          \$189  = \$85 [0];
         end
       end
     end
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$183  = row;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$183  = \$86 [4:0];
-          if (\$93 ) begin
-            \$183  = row_base;
-            if (\$99 ) begin
-              \$183  = \$101 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$183  = 5'h00;
-    end
-    if (rst) begin
-      \$183  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$184  = slot;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$184  = \$92 [1:0];
-          if (\$93 ) begin
-            \$184  = slot_base;
-            if (\$99 ) begin
-              \$184  = \$113 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$184  = 2'h0;
-    end
-    if (rst) begin
-      \$184  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$185  = ox;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$185  = \$96 [0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$186  = col_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$186  = \$97 [4:0];
-            if (\$99 ) begin
-              \$186  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$187  = row_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$187  = \$100 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$187  = 5'h00;
-    end
-    if (rst) begin
-      \$187  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$188  = slot_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$188  = \$107 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$188  = 2'h0;
-    end
-    if (rst) begin
-      \$188  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$189  = \$130 ;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$190  = read_valid_1;
+    \$190  = row;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$190  = \$86 [4:0];
+          if (\$93 ) begin
+            \$190  = row_base;
+            if (\$99 ) begin
+              \$190  = \$101 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$190  = 5'h00;
+    end
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$191  = \$137 ;
+    \$191  = slot;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$191  = \$92 [1:0];
+          if (\$93 ) begin
+            \$191  = slot_base;
+            if (\$99 ) begin
+              \$191  = \$113 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$191  = 2'h0;
+    end
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$192  = pad_reg;
+    \$192  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$192  = \$96 [0];
+          end
+        end
+      end
+    end
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$193  = rport__data;
+    \$193  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$193  = \$97 [4:0];
+            if (\$99 ) begin
+              \$193  = 5'h00;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$193  = 32'd0;
+      \$193  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$194  = \$14 [2:0];
+    \$194  = row_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$194  = \$100 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$194  = 5'h00;
+    end
     if (rst) begin
-      \$194  = 3'h0;
+      \$194  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$195  = \$138 ;
+    \$195  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$195  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$195  = 2'h0;
+    end
     if (rst) begin
-      \$195  = 1'h1;
+      \$195  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$196  = \$signature__addr$24 ;
-    if (\$145 ) begin
-      \$196  = \$148 [1:0];
-    end
+    \$196  = \$130 ;
     if (rst) begin
-      \$196  = 2'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = \rport__addr$27 ;
-    if (\$152 ) begin
-      \$197  = \$155 [1:0];
-    end
+    \$197  = read_valid_1;
     if (rst) begin
-      \$197  = 2'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = \$168 [1:0];
+    \$198  = \$137 ;
     if (rst) begin
-      \$198  = 2'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$199  = o__valid;
-    if (\$170 ) begin
-      \$199  = \$172 ;
-    end
+    \$199  = pad_reg;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$200  = o__payload;
-    if (\$170 ) begin
-      \$200  = \$174 ;
-    end
+    \$200  = rport__data;
     if (rst) begin
       \$200  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$201  = \$14 [2:0];
+    if (rst) begin
+      \$201  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$202  = \$145 ;
+    if (rst) begin
+      \$202  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$203  = \$signature__addr$24 ;
+    if (\$152 ) begin
+      \$203  = \$155 [1:0];
+    end
+    if (rst) begin
+      \$203  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$204  = \rport__addr$27 ;
+    if (\$159 ) begin
+      \$204  = \$162 [1:0];
+    end
+    if (rst) begin
+      \$204  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$205  = \$175 [1:0];
+    if (rst) begin
+      \$205  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$206  = o__valid;
+    if (\$177 ) begin
+      \$206  = \$179 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$207  = o__payload;
+    if (\$177 ) begin
+      \$207  = \$181 ;
+    end
+    if (rst) begin
+      \$207  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -17511,14 +17631,22 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [1:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
   reg \$107 ;
-  reg [1:0] \$108 ;
-  reg \$109 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [31:0] \$110 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [1:0] \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg [1:0] \$116 ;
+  reg \$117 ;
+  reg [31:0] \$118 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -17535,46 +17663,46 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [1:0] \$27 ;
-  wire [1:0] \$28 ;
+  wire \$27 ;
+  wire \$28 ;
   wire \$29 ;
   wire [2:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [1:0] \$34 ;
+  wire \$34 ;
   wire [1:0] \$35 ;
-  wire \$36 ;
+  wire [1:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [2:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire [2:0] \$43 ;
+  wire [1:0] \$42 ;
+  wire [1:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [3:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [2:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [31:0] \$54 ;
+  wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [3:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
+  wire [31:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -17585,27 +17713,27 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [2:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire [3:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  reg [1:0] \$81 ;
-  reg [1:0] \$82 ;
-  reg [7:0] \$83 ;
-  reg [7:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [7:0] \$87 ;
-  reg [7:0] \$88 ;
-  reg [7:0] \$89 ;
+  wire [2:0] \$80 ;
+  wire \$81 ;
+  wire [3:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  reg [1:0] \$89 ;
   wire [2:0] \$9 ;
-  reg [7:0] \$90 ;
+  reg [1:0] \$90 ;
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
   reg [7:0] \$93 ;
@@ -17614,7 +17742,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
-  reg \$99 ;
+  reg [7:0] \$99 ;
   (* init = 1'h0 *)
   wire \$signature__addr ;
   wire [31:0] \$signature__data ;
@@ -17711,238 +17839,166 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$15  = i__valid & i__ready;
   assign \$16  = element == 2'h3;
   assign \$17  = \$15  & \$16 ;
-  assign \$18  = \$74 [1:0] < 2'h3;
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$21  = | q_stored;
-  assign \$22  = ~ \$21 ;
-  assign \$23  = \$20  & \$22 ;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = max_valid & \$24 ;
-  assign \$27  = q_wptr + 1'h1;
-  assign \$28  = \$26  ? 2'h0 : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = | q_stored;
-  assign \$32  = \$30  & \$31 ;
-  assign \$34  = q_rptr + 1'h1;
-  assign \$35  = \$33  ? 2'h0 : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = max_valid & \$41 ;
-  assign \$43  = q_stored + \$42 ;
+  assign \$18  = i__valid & i__ready;
+  assign \$19  = element == 2'h3;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = o__valid & o__ready;
+  assign \$22  = q_owed < 2'h2;
+  assign \$23  = \$21  ? q_room : \$22 ;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = \$24  | q_room;
+  assign \$26  = \$20  ? \$23  : \$25 ;
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = | q_stored;
+  assign \$30  = ~ \$29 ;
+  assign \$31  = \$28  & \$30 ;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = max_valid & \$32 ;
+  assign \$35  = q_wptr + 1'h1;
+  assign \$36  = \$34  ? 2'h0 : \$35 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = \$38  & \$39 ;
+  assign \$42  = q_rptr + 1'h1;
+  assign \$43  = \$41  ? 2'h0 : \$42 ;
   assign \$44  = ~ o__valid;
   assign \$45  = \$44  | o__ready;
   assign \$46  = | q_stored;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = \$43  - \$47 ;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = \$51  | max_valid;
-  assign \$53  = | q_stored;
-  assign \$54  = \$53  ? rport__data : q_in;
-  assign \$55  = element == 2'h3;
-  assign \$56  = ~ \$55 ;
-  assign i__ready = q_room | \$56 ;
-  assign \$57  = ! element;
-  assign \$58  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$59  = \$57  | \$58 ;
-  assign new0 = \$59  ? i__payload[7:0] : acc0_0;
-  assign \$60  = ! element;
-  assign \$61  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$62  = \$60  | \$61 ;
-  assign new1 = \$62  ? i__payload[15:8] : acc1_0;
-  assign \$63  = ! element;
-  assign \$64  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$65  = \$63  | \$64 ;
-  assign new2 = \$65  ? i__payload[23:16] : acc2_0;
-  assign \$66  = ! element;
-  assign \$67  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$68  = \$66  | \$67 ;
-  assign new3 = \$68  ? i__payload[31:24] : acc3_0;
-  assign \$69  = i__valid & i__ready;
-  assign \$70  = element == 2'h3;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = q_owed + \$71 ;
-  assign \$73  = o__valid & o__ready;
-  assign \$74  = \$72  - \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$signature__en  = max_valid & \$80 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = max_valid & \$49 ;
+  assign \$51  = q_stored + \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \$51  - \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = \$59  | max_valid;
+  assign \$61  = | q_stored;
+  assign \$62  = \$61  ? rport__data : q_in;
+  assign \$63  = element == 2'h3;
+  assign \$64  = ~ \$63 ;
+  assign i__ready = q_room | \$64 ;
+  assign \$65  = ! element;
+  assign \$66  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$67  = \$65  | \$66 ;
+  assign new0 = \$67  ? i__payload[7:0] : acc0_0;
+  assign \$68  = ! element;
+  assign \$69  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$70  = \$68  | \$69 ;
+  assign new1 = \$70  ? i__payload[15:8] : acc1_0;
+  assign \$71  = ! element;
+  assign \$72  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$73  = \$71  | \$72 ;
+  assign new2 = \$73  ? i__payload[23:16] : acc2_0;
+  assign \$74  = ! element;
+  assign \$75  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$76  = \$74  | \$75 ;
+  assign new3 = \$76  ? i__payload[31:24] : acc3_0;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = element == 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = q_owed + \$79 ;
+  assign \$81  = o__valid & o__ready;
+  assign \$82  = \$80  - \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$signature__en  = max_valid & \$88 ;
   always @(posedge clk)
-    group <= \$81 ;
+    group <= \$89 ;
   always @(posedge clk)
-    element <= \$82 ;
+    element <= \$90 ;
   always @(posedge clk)
-    acc0_0 <= \$83 ;
+    acc0_0 <= \$91 ;
   always @(posedge clk)
-    acc0_1 <= \$84 ;
+    acc0_1 <= \$92 ;
   always @(posedge clk)
-    acc0_2 <= \$85 ;
+    acc0_2 <= \$93 ;
   always @(posedge clk)
-    acc0_3 <= \$86 ;
+    acc0_3 <= \$94 ;
   always @(posedge clk)
-    acc1_0 <= \$87 ;
+    acc1_0 <= \$95 ;
   always @(posedge clk)
-    acc1_1 <= \$88 ;
+    acc1_1 <= \$96 ;
   always @(posedge clk)
-    acc1_2 <= \$89 ;
+    acc1_2 <= \$97 ;
   always @(posedge clk)
-    acc1_3 <= \$90 ;
+    acc1_3 <= \$98 ;
   always @(posedge clk)
-    acc2_0 <= \$91 ;
+    acc2_0 <= \$99 ;
   always @(posedge clk)
-    acc2_1 <= \$92 ;
+    acc2_1 <= \$100 ;
   always @(posedge clk)
-    acc2_2 <= \$93 ;
+    acc2_2 <= \$101 ;
   always @(posedge clk)
-    acc2_3 <= \$94 ;
+    acc2_3 <= \$102 ;
   always @(posedge clk)
-    acc3_0 <= \$95 ;
+    acc3_0 <= \$103 ;
   always @(posedge clk)
-    acc3_1 <= \$96 ;
+    acc3_1 <= \$104 ;
   always @(posedge clk)
-    acc3_2 <= \$97 ;
+    acc3_2 <= \$105 ;
   always @(posedge clk)
-    acc3_3 <= \$98 ;
+    acc3_3 <= \$106 ;
   always @(posedge clk)
-    max_valid <= \$99 ;
+    max_valid <= \$107 ;
   always @(posedge clk)
-    max0 <= \$100 ;
+    max0 <= \$108 ;
   always @(posedge clk)
-    max1 <= \$101 ;
+    max1 <= \$109 ;
   always @(posedge clk)
-    max2 <= \$102 ;
+    max2 <= \$110 ;
   always @(posedge clk)
-    max3 <= \$103 ;
+    max3 <= \$111 ;
   always @(posedge clk)
-    q_owed <= \$104 ;
+    q_owed <= \$112 ;
   always @(posedge clk)
-    q_room <= \$105 ;
+    q_room <= \$113 ;
   always @(posedge clk)
-    q_wptr <= \$106 ;
+    q_wptr <= \$114 ;
   always @(posedge clk)
-    q_rptr <= \$107 ;
+    q_rptr <= \$115 ;
   always @(posedge clk)
-    q_stored <= \$108 ;
+    q_stored <= \$116 ;
   always @(posedge clk)
-    o__valid <= \$109 ;
+    o__valid <= \$117 ;
   always @(posedge clk)
-    o__payload <= \$110 ;
+    o__payload <= \$118 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$81  = group;
+    \$89  = group;
     if (\$1 ) begin
-      \$81  = \$4 [1:0];
+      \$89  = \$4 [1:0];
     end
     if (rst) begin
-      \$81  = 2'h0;
+      \$89  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$82  = element;
+    \$90  = element;
     if (\$7 ) begin
-      \$82  = \$10 [1:0];
+      \$90  = \$10 [1:0];
     end
     if (rst) begin
-      \$82  = 2'h0;
+      \$90  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$83  = acc0_0;
+    \$91  = acc0_0;
     if (\$11 ) begin
-      \$83  = acc0_1;
-    end
-    if (rst) begin
-      \$83  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$84  = acc0_1;
-    if (\$11 ) begin
-      \$84  = acc0_2;
-    end
-    if (rst) begin
-      \$84  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$85  = acc0_2;
-    if (\$11 ) begin
-      \$85  = acc0_3;
-    end
-    if (rst) begin
-      \$85  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$86  = acc0_3;
-    if (\$11 ) begin
-      \$86  = new0;
-    end
-    if (rst) begin
-      \$86  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$87  = acc1_0;
-    if (\$12 ) begin
-      \$87  = acc1_1;
-    end
-    if (rst) begin
-      \$87  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$88  = acc1_1;
-    if (\$12 ) begin
-      \$88  = acc1_2;
-    end
-    if (rst) begin
-      \$88  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = acc1_2;
-    if (\$12 ) begin
-      \$89  = acc1_3;
-    end
-    if (rst) begin
-      \$89  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = acc1_3;
-    if (\$12 ) begin
-      \$90  = new1;
-    end
-    if (rst) begin
-      \$90  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = acc2_0;
-    if (\$13 ) begin
-      \$91  = acc2_1;
+      \$91  = acc0_1;
     end
     if (rst) begin
       \$91  = 8'h00;
@@ -17950,9 +18006,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = acc2_1;
-    if (\$13 ) begin
-      \$92  = acc2_2;
+    \$92  = acc0_1;
+    if (\$11 ) begin
+      \$92  = acc0_2;
     end
     if (rst) begin
       \$92  = 8'h00;
@@ -17960,9 +18016,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = acc2_2;
-    if (\$13 ) begin
-      \$93  = acc2_3;
+    \$93  = acc0_2;
+    if (\$11 ) begin
+      \$93  = acc0_3;
     end
     if (rst) begin
       \$93  = 8'h00;
@@ -17970,9 +18026,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = acc2_3;
-    if (\$13 ) begin
-      \$94  = new2;
+    \$94  = acc0_3;
+    if (\$11 ) begin
+      \$94  = new0;
     end
     if (rst) begin
       \$94  = 8'h00;
@@ -17980,9 +18036,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = acc3_0;
-    if (\$14 ) begin
-      \$95  = acc3_1;
+    \$95  = acc1_0;
+    if (\$12 ) begin
+      \$95  = acc1_1;
     end
     if (rst) begin
       \$95  = 8'h00;
@@ -17990,9 +18046,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = acc3_1;
-    if (\$14 ) begin
-      \$96  = acc3_2;
+    \$96  = acc1_1;
+    if (\$12 ) begin
+      \$96  = acc1_2;
     end
     if (rst) begin
       \$96  = 8'h00;
@@ -18000,9 +18056,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = acc3_2;
-    if (\$14 ) begin
-      \$97  = acc3_3;
+    \$97  = acc1_2;
+    if (\$12 ) begin
+      \$97  = acc1_3;
     end
     if (rst) begin
       \$97  = 8'h00;
@@ -18010,9 +18066,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = acc3_3;
-    if (\$14 ) begin
-      \$98  = new3;
+    \$98  = acc1_3;
+    if (\$12 ) begin
+      \$98  = new1;
     end
     if (rst) begin
       \$98  = 8'h00;
@@ -18020,101 +18076,181 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = \$17 ;
+    \$99  = acc2_0;
+    if (\$13 ) begin
+      \$99  = acc2_1;
+    end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = new0;
+    \$100  = acc2_1;
+    if (\$13 ) begin
+      \$100  = acc2_2;
+    end
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = new1;
+    \$101  = acc2_2;
+    if (\$13 ) begin
+      \$101  = acc2_3;
+    end
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = new2;
+    \$102  = acc2_3;
+    if (\$13 ) begin
+      \$102  = new2;
+    end
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = new3;
+    \$103  = acc3_0;
+    if (\$14 ) begin
+      \$103  = acc3_1;
+    end
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = \$74 [1:0];
+    \$104  = acc3_1;
+    if (\$14 ) begin
+      \$104  = acc3_2;
+    end
     if (rst) begin
-      \$104  = 2'h0;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = \$18 ;
+    \$105  = acc3_2;
+    if (\$14 ) begin
+      \$105  = acc3_3;
+    end
     if (rst) begin
-      \$105  = 1'h1;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = q_wptr;
-    if (\$25 ) begin
-      \$106  = \$28 [0];
+    \$106  = acc3_3;
+    if (\$14 ) begin
+      \$106  = new3;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = q_rptr;
-    if (\$32 ) begin
-      \$107  = \$35 [0];
-    end
+    \$107  = \$17 ;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = \$48 [1:0];
+    \$108  = new0;
     if (rst) begin
-      \$108  = 2'h0;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = o__valid;
-    if (\$50 ) begin
-      \$109  = \$52 ;
-    end
+    \$109  = new1;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = o__payload;
-    if (\$50 ) begin
-      \$110  = \$54 ;
-    end
+    \$110  = new2;
     if (rst) begin
-      \$110  = 32'd0;
+      \$110  = 8'h00;
     end
   end
-  assign q_owed_next = \$74 [1:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$111  = new3;
+    if (rst) begin
+      \$111  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$112  = \$82 [1:0];
+    if (rst) begin
+      \$112  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$113  = \$26 ;
+    if (rst) begin
+      \$113  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$114  = q_wptr;
+    if (\$33 ) begin
+      \$114  = \$36 [0];
+    end
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$115  = q_rptr;
+    if (\$40 ) begin
+      \$115  = \$43 [0];
+    end
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$116  = \$56 [1:0];
+    if (rst) begin
+      \$116  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$117  = o__valid;
+    if (\$58 ) begin
+      \$117  = \$60 ;
+    end
+    if (rst) begin
+      \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$118  = o__payload;
+    if (\$58 ) begin
+      \$118  = \$62 ;
+    end
+    if (rst) begin
+      \$118  = 32'd0;
+    end
+  end
+  assign q_owed_next = \$82 [1:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -18134,8 +18270,8 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
-  assign \$26  = q_wptr;
-  assign \$33  = q_rptr;
+  assign \$34  = q_wptr;
+  assign \$41  = q_rptr;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -18143,70 +18279,76 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
+  reg [31:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [23:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [3:0] \$125 ;
-  reg \$126 ;
-  reg \$127 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [23:0] \$127 ;
   reg \$128 ;
-  reg [3:0] \$129 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
+  reg [3:0] \$131 ;
   reg \$132 ;
-  reg [3:0] \$133 ;
+  reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [3:0] \$135 ;
   reg \$136 ;
-  reg [3:0] \$137 ;
+  reg \$137 ;
   reg \$138 ;
-  reg \$139 ;
+  reg [3:0] \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
-  reg [3:0] \$141 ;
+  reg \$141 ;
   reg \$142 ;
-  reg \$143 ;
+  reg [3:0] \$143 ;
   reg \$144 ;
-  reg [3:0] \$145 ;
+  reg \$145 ;
   reg \$146 ;
-  reg \$147 ;
+  reg [3:0] \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg [23:0] \$150 ;
+  reg \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
+  reg \$153 ;
+  reg \$154 ;
   reg [3:0] \$155 ;
-  reg \$156 ;
-  reg [23:0] \$157 ;
+  reg [23:0] \$156 ;
+  reg [3:0] \$157 ;
+  reg \$158 ;
+  reg [2:0] \$159 ;
   wire [16:0] \$16 ;
+  reg [2:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [23:0] \$163 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -18223,81 +18365,81 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [3:0] \$37 ;
   wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
+  wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [3:0] \$44 ;
+  wire [3:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [4:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [5:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
-  wire [23:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  reg [23:0] \$67 ;
-  wire [23:0] \$68 ;
-  wire [24:0] \$69 ;
+  wire [23:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  reg [23:0] \$73 ;
+  wire [23:0] \$74 ;
+  wire [24:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [5:0] \$79 ;
   wire [8:0] \$8 ;
   wire \$80 ;
-  reg [3:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg [3:0] \$83 ;
-  reg [3:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  reg [3:0] \$87 ;
+  reg [3:0] \$88 ;
+  reg [3:0] \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
-  reg [7:0] \$91 ;
-  reg [31:0] \$92 ;
+  reg [3:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg [3:0] \$97 ;
+  reg [7:0] \$97 ;
   reg [31:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -18471,7 +18613,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @(posedge clk) begin
     if (\$signature__en$95 )
-      queue[q_wptr] <= \$69 [23:0];
+      queue[q_wptr] <= \$75 [23:0];
   end
   assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [158:0];
@@ -18656,223 +18798,229 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = \$73 [3:0] < 4'h9;
-  assign \$22  = v7 & last7;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$22  & \$28 ;
-  assign \$30  = q_wptr == 3'h7;
-  assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = q_rptr == 3'h7;
-  assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = v7 & last7;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \$48  = q_stored + \$47 ;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$48  - \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = v7 & last7;
-  assign \$58  = \$56  | \$57 ;
-  assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$87  : \$69 [23:0];
-  assign \$61  = ~ last_t;
-  assign \$62  = q_room | \$61 ;
-  assign i__ready = \$62  & reads_input_t;
-  assign \$63  = ~ last_t;
-  assign \$64  = q_room | \$63 ;
-  assign \$65  = ~ reads_input_t;
-  assign \$66  = i__valid | \$65 ;
-  assign issue = \$64  & \$66 ;
+  assign \$21  = issue & last_t;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = q_owed < 4'h8;
+  assign \$24  = \$22  ? q_room : \$23 ;
+  assign \$25  = o__valid & o__ready;
+  assign \$26  = \$25  | q_room;
+  assign \$27  = \$21  ? \$24  : \$26 ;
+  assign \$28  = v7 & last7;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = | q_stored;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = q_wptr == 3'h7;
+  assign \$37  = q_wptr + 1'h1;
+  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = | q_stored;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = q_rptr == 3'h7;
+  assign \$44  = q_rptr + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = v7 & last7;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$46  & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = v7 & last7;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = | q_stored;
+  assign \$66  = \$65  ? \rport__data$87  : \$75 [23:0];
+  assign \$67  = ~ last_t;
+  assign \$68  = q_room | \$67 ;
+  assign i__ready = \$68  & reads_input_t;
+  assign \$69  = ~ last_t;
+  assign \$70  = q_room | \$69 ;
+  assign \$71  = ~ reads_input_t;
+  assign \$72  = i__valid | \$71 ;
+  assign issue = \$70  & \$72 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7_0 ? \$67  : acc0;
-  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
-  assign \$70  = issue & last_t;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = v7 & last7;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$signature__en$95  = \$74  & \$80 ;
+  assign \$74  = first7_0 ? \$73  : acc0;
+  assign \$75  = $signed(\$74 ) + $signed(sum0_s0_0);
+  assign \$76  = issue & last_t;
+  assign \$77  = q_owed + \$76 ;
+  assign \$78  = o__valid & o__ready;
+  assign \$79  = \$77  - \$78 ;
+  assign \$80  = v7 & last7;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$signature__en$95  = \$80  & \$86 ;
   always @(posedge clk)
-    nf_t <= \$81 ;
+    nf_t <= \$87 ;
   always @(posedge clk)
-    nf_t_ahead <= \$82 ;
+    nf_t_ahead <= \$88 ;
   always @(posedge clk)
-    sf_t <= \$83 ;
+    sf_t <= \$89 ;
   always @(posedge clk)
-    sf_t_ahead <= \$84 ;
+    sf_t_ahead <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$86 ;
+    reads_input_t_ahead <= \$92 ;
   always @(posedge clk)
-    first_t <= \$87 ;
+    first_t <= \$93 ;
   always @(posedge clk)
-    first_t_ahead <= \$88 ;
+    first_t_ahead <= \$94 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$95 ;
   always @(posedge clk)
-    last_t_ahead <= \$90 ;
+    last_t_ahead <= \$96 ;
   always @(posedge clk)
-    t <= \$91 ;
+    t <= \$97 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    x_reg <= \$98 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    from_input <= \$99 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    v1 <= \$100 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    first1 <= \$101 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    last1 <= \$102 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    nf1 <= \$103 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    rom0_addr <= \$99 ;
+    rom0_addr <= \$105 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    rom0_read <= \$106 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    x0_0 <= \$107 ;
   always @(posedge clk)
-    x0_1 <= \$102 ;
+    x0_1 <= \$108 ;
   always @(posedge clk)
-    x0_2 <= \$103 ;
+    x0_2 <= \$109 ;
   always @(posedge clk)
-    x0_3 <= \$104 ;
+    x0_3 <= \$110 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    xoff0_1 <= \$107 ;
+    xoff0_1 <= \$113 ;
   always @(posedge clk)
-    w0_1 <= \$108 ;
+    w0_1 <= \$114 ;
   always @(posedge clk)
-    xoff0_2 <= \$109 ;
+    xoff0_2 <= \$115 ;
   always @(posedge clk)
-    w0_2 <= \$110 ;
+    w0_2 <= \$116 ;
   always @(posedge clk)
-    xoff0_3 <= \$111 ;
+    xoff0_3 <= \$117 ;
   always @(posedge clk)
-    w0_3 <= \$112 ;
+    w0_3 <= \$118 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    prod0_0 <= \$119 ;
   always @(posedge clk)
-    prod0_1 <= \$114 ;
+    prod0_1 <= \$120 ;
   always @(posedge clk)
-    prod0_2 <= \$115 ;
+    prod0_2 <= \$121 ;
   always @(posedge clk)
-    prod0_3 <= \$116 ;
+    prod0_3 <= \$122 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0_r <= \$123 ;
   always @(posedge clk)
-    prod0_1_r <= \$118 ;
+    prod0_1_r <= \$124 ;
   always @(posedge clk)
-    prod0_2_r <= \$119 ;
+    prod0_2_r <= \$125 ;
   always @(posedge clk)
-    prod0_3_r <= \$120 ;
+    prod0_3_r <= \$126 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    sum0_s0_0 <= \$127 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    v2 <= \$128 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    first2 <= \$129 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    last2 <= \$130 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    nf2 <= \$131 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    v3 <= \$132 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    first3 <= \$133 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    last3 <= \$134 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    nf3 <= \$135 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    v4 <= \$136 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    first4 <= \$137 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    last4 <= \$138 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    nf4 <= \$139 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    v5 <= \$140 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    first5 <= \$141 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    last5 <= \$142 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    nf5 <= \$143 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    v6 <= \$144 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    first6 <= \$145 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    last6 <= \$146 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    nf6 <= \$147 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    v7 <= \$148 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    first7 <= \$149 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    last7 <= \$150 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    nf7 <= \$151 ;
   always @(posedge clk)
-    v7_0 <= \$146 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    first7_0 <= \$147 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    last7_0 <= \$148 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    nf7_0 <= \$149 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    acc0 <= \$150 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    q_owed <= \$157 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    q_room <= \$158 ;
   always @(posedge clk)
-    q_wptr <= \$153 ;
+    q_wptr <= \$159 ;
   always @(posedge clk)
-    q_rptr <= \$154 ;
+    q_rptr <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    q_stored <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    o__valid <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    o__payload <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$1  = 4'h0;
@@ -20495,633 +20643,633 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$67  = 24'h000000;
+    \$73  = 24'h000000;
     casez (nf7_0)
       4'h0:
-          \$67  = 24'hffff0f;
+          \$73  = 24'hffff0f;
       4'h1:
-          \$67  = 24'hfffe64;
+          \$73  = 24'hfffe64;
       4'h2:
-          \$67  = 24'hfffff0;
+          \$73  = 24'hfffff0;
       4'h3:
-          \$67  = 24'h0000f3;
+          \$73  = 24'h0000f3;
       4'h4:
-          \$67  = 24'h00007c;
+          \$73  = 24'h00007c;
       4'h5:
-          \$67  = 24'hffff7a;
+          \$73  = 24'hffff7a;
       4'h6:
-          \$67  = 24'hfffecb;
+          \$73  = 24'hfffecb;
       4'h7:
-          \$67  = 24'hfffea9;
+          \$73  = 24'hfffea9;
       4'h8:
-          \$67  = 24'h000151;
+          \$73  = 24'h000151;
       4'h9:
-          \$67  = 24'hfffff0;
+          \$73  = 24'hfffff0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$81  = nf_t;
+    \$87  = nf_t;
     if (issue) begin
-      \$81  = nf_t_ahead;
+      \$87  = nf_t_ahead;
     end
     if (rst) begin
-      \$81  = 4'h0;
+      \$87  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$82  = nf_t_ahead;
+    \$88  = nf_t_ahead;
     if (issue) begin
-      \$82  = \$1 ;
+      \$88  = \$1 ;
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$88  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$83  = sf_t;
+    \$89  = sf_t;
     if (issue) begin
-      \$83  = sf_t_ahead;
+      \$89  = sf_t_ahead;
     end
     if (rst) begin
-      \$83  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$84  = sf_t_ahead;
+    \$90  = sf_t_ahead;
     if (issue) begin
-      \$84  = \$2 ;
+      \$90  = \$2 ;
     end
     if (rst) begin
-      \$84  = 4'h1;
+      \$90  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$85  = reads_input_t;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$85  = reads_input_t_ahead;
+      \$91  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$86  = reads_input_t_ahead;
+    \$92  = reads_input_t_ahead;
     if (issue) begin
-      \$86  = \$3 ;
+      \$92  = \$3 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$87  = first_t;
+    \$93  = first_t;
     if (issue) begin
-      \$87  = first_t_ahead;
+      \$93  = first_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = first_t_ahead;
+    \$94  = first_t_ahead;
     if (issue) begin
-      \$88  = \$4 ;
+      \$94  = \$4 ;
     end
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$89  = last_t;
-    if (issue) begin
-      \$89  = last_t_ahead;
-    end
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$90  = last_t_ahead;
-    if (issue) begin
-      \$90  = \$5 ;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$91  = t;
-    if (issue) begin
-      \$91  = \$8 [7:0];
-    end
-    if (rst) begin
-      \$91  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$92  = i__payload;
-    if (rst) begin
-      \$92  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$93  = reads_input_t;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = issue;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = first_t;
+    \$95  = last_t;
+    if (issue) begin
+      \$95  = last_t_ahead;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = last_t;
+    \$96  = last_t_ahead;
+    if (issue) begin
+      \$96  = \$5 ;
+    end
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = nf_t;
+    \$97  = t;
+    if (issue) begin
+      \$97  = \$8 [7:0];
+    end
     if (rst) begin
-      \$97  = 4'h0;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = \$9 ;
+    \$98  = i__payload;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = t;
+    \$99  = reads_input_t;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = port__data;
+    \$100  = issue;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = x_mid[7:0];
+    \$101  = first_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = x_mid[15:8];
+    \$102  = last_t;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = x_mid[23:16];
+    \$103  = nf_t;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = x_mid[31:24];
+    \$104  = \$9 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = port__data;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = \$11 ;
+    \$107  = x_mid[7:0];
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid[15:8];
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$109  = \$12 ;
+    \$109  = x_mid[23:16];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = x_mid[31:24];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$10 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$11 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[15:8];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$12 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[23:16];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$13 ;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$118  = prod0_1;
+    \$118  = rom0_read[31:24];
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$119  = prod0_2;
+    \$119  = \$14 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$120  = prod0_3;
+    \$120  = \$15 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$121  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$121  = \$16 ;
     if (rst) begin
-      \$121  = 24'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$122  = v1;
+    \$122  = \$17 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$123  = first1;
+    \$123  = prod0_0;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$124  = last1;
+    \$124  = prod0_1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$125  = nf1;
+    \$125  = prod0_2;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$126  = v2;
+    \$126  = prod0_3;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$127  = first2;
+    \$127  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$128  = last2;
+    \$128  = v1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$129  = nf2;
+    \$129  = first1;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$130  = v3;
+    \$130  = last1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$131  = first3;
+    \$131  = nf1;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$132  = last3;
+    \$132  = v2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$133  = nf3;
+    \$133  = first2;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$134  = v4;
+    \$134  = last2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$135  = first4;
+    \$135  = nf2;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = last4;
+    \$136  = v3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = nf4;
+    \$137  = first3;
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = v5;
+    \$138  = last3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = first5;
+    \$139  = nf3;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = last5;
+    \$140  = v4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = nf5;
+    \$141  = first4;
     if (rst) begin
-      \$141  = 4'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = v6;
+    \$142  = last4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$143  = first6;
+    \$143  = nf4;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$144  = last6;
+    \$144  = v5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$145  = nf6;
+    \$145  = first5;
     if (rst) begin
-      \$145  = 4'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$146  = v6;
+    \$146  = last5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$147  = first6;
+    \$147  = nf5;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$148  = last6;
+    \$148  = v6;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$149  = nf6;
+    \$149  = first6;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$150  = acc0;
-    if (v7_0) begin
-      \$150  = \$69 [23:0];
-    end
+    \$150  = last6;
     if (rst) begin
-      \$150  = 24'h000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$151  = \$73 [3:0];
+    \$151  = nf6;
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$152  = \$21 ;
+    \$152  = v6;
     if (rst) begin
-      \$152  = 1'h1;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$153  = q_wptr;
-    if (\$29 ) begin
-      \$153  = \$32 [2:0];
-    end
+    \$153  = first6;
     if (rst) begin
-      \$153  = 3'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$154  = q_rptr;
-    if (\$36 ) begin
-      \$154  = \$39 [2:0];
-    end
+    \$154  = last6;
     if (rst) begin
-      \$154  = 3'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$155  = \$53 [3:0];
+    \$155  = nf6;
     if (rst) begin
       \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$156  = o__valid;
-    if (\$55 ) begin
-      \$156  = \$58 ;
+    \$156  = acc0;
+    if (v7_0) begin
+      \$156  = \$75 [23:0];
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$157  = o__payload;
-    if (\$55 ) begin
-      \$157  = \$60 ;
-    end
+    \$157  = \$79 [3:0];
     if (rst) begin
-      \$157  = 24'h000000;
+      \$157  = 4'h0;
     end
   end
-  assign acc0_next = \$69 [23:0];
-  assign q_owed_next = \$73 [3:0];
-  assign q_in = \$69 [23:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$158  = \$27 ;
+    if (rst) begin
+      \$158  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$159  = q_wptr;
+    if (\$35 ) begin
+      \$159  = \$38 [2:0];
+    end
+    if (rst) begin
+      \$159  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$160  = q_rptr;
+    if (\$42 ) begin
+      \$160  = \$45 [2:0];
+    end
+    if (rst) begin
+      \$160  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$161  = \$59 [3:0];
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$162  = o__valid;
+    if (\$61 ) begin
+      \$162  = \$64 ;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$163  = o__payload;
+    if (\$61 ) begin
+      \$163  = \$66 ;
+    end
+    if (rst) begin
+      \$163  = 24'h000000;
+    end
+  end
+  assign acc0_next = \$75 [23:0];
+  assign q_owed_next = \$79 [3:0];
+  assign q_in = \$75 [23:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$96  = q_wptr;
-  assign \$signature__data$97  = \$69 [23:0];
+  assign \$signature__data$97  = \$75 [23:0];
   assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$69 [23:0];
+  assign \q_in[0]  = \$75 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -21129,29 +21277,29 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [33:0] \$116 ;
-  reg [33:0] \$117 ;
-  reg [33:0] \$118 ;
-  reg [33:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [33:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
   reg [33:0] \$123 ;
@@ -21163,45 +21311,51 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$129 ;
   wire \$13 ;
   reg [33:0] \$130 ;
-  reg [23:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
+  reg [33:0] \$131 ;
+  reg [33:0] \$132 ;
+  reg [33:0] \$133 ;
   reg [33:0] \$134 ;
   reg [33:0] \$135 ;
   reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [23:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [6:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [23:0] \$144 ;
-  reg [23:0] \$145 ;
-  reg [23:0] \$146 ;
-  reg [6:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [14:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [6:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [14:0] \$150 ;
-  reg [14:0] \$151 ;
-  reg [48:0] \$152 ;
-  reg [48:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [23:0] \$150 ;
+  reg [23:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [6:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [14:0] \$155 ;
+  reg [14:0] \$156 ;
+  reg [14:0] \$157 ;
+  reg [48:0] \$158 ;
+  reg [48:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [33:0] \$19 ;
   wire \$2 ;
@@ -21250,48 +21404,48 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [3:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -21460,197 +21614,203 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$49  = $signed(rq0_floor) > $signed(8'h6e);
   assign \$50  = $signed(rq0_floor) > $signed(8'h6f);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$17  = 25'h0000000;
@@ -21757,556 +21917,556 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [3:0];
+      \$95  = \$15 [3:0];
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 34'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 34'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 34'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 34'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 34'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 24'h000000;
+      \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = rq0_x[23:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 7'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 24'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 24'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 24'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = rq0_x[23:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 7'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[23:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 15'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 15'h0000;
+      \$150  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 15'h0000;
+      \$151  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = \$32 [48:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 49'h0000000000000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[23:17];
     if (rst) begin
-      \$153  = 49'h0000000000000;
+      \$153  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [48:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -22317,8 +22477,8 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule

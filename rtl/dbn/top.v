@@ -857,52 +857,52 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [4:0] \$158 ;
-  wire [4:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [4:0] \$164 ;
   wire [4:0] \$165 ;
-  wire [4:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [8:0] \$17 ;
   wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
+  wire [4:0] \$171 ;
+  wire [4:0] \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire [4:0] \$175 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [8:0] \$18 ;
-  wire [5:0] \$180 ;
-  wire \$181 ;
+  wire \$180 ;
+  wire [4:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire [143:0] \$187 ;
+  wire [5:0] \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [8:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  reg [23:0] \$194 ;
-  wire [23:0] \$195 ;
-  wire [24:0] \$196 ;
-  reg [23:0] \$197 ;
-  wire [23:0] \$198 ;
-  wire [24:0] \$199 ;
+  wire [143:0] \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   reg [2:0] \$2 ;
   wire [8:0] \$20 ;
   reg [23:0] \$200 ;
@@ -918,110 +918,110 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [8:0] \$21 ;
   wire [23:0] \$210 ;
   wire [24:0] \$211 ;
-  wire \$212 ;
-  wire [4:0] \$213 ;
-  wire \$214 ;
-  wire [5:0] \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  reg [23:0] \$212 ;
+  wire [23:0] \$213 ;
+  wire [24:0] \$214 ;
+  reg [23:0] \$215 ;
+  wire [23:0] \$216 ;
+  wire [24:0] \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [4:0] \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [5:0] \$221 ;
   wire \$222 ;
-  reg [2:0] \$223 ;
-  reg [2:0] \$224 ;
-  reg [2:0] \$225 ;
-  reg [2:0] \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  reg [2:0] \$229 ;
   wire [8:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg [5:0] \$233 ;
-  reg [63:0] \$234 ;
+  reg [2:0] \$230 ;
+  reg [2:0] \$231 ;
+  reg [2:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
   reg \$235 ;
   reg \$236 ;
   reg \$237 ;
   reg \$238 ;
-  reg [2:0] \$239 ;
+  reg [5:0] \$239 ;
   wire [8:0] \$24 ;
   reg [63:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [63:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [7:0] \$248 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg [2:0] \$245 ;
+  reg [63:0] \$246 ;
+  reg [5:0] \$247 ;
+  reg [63:0] \$248 ;
   reg [7:0] \$249 ;
   wire [8:0] \$25 ;
   reg [7:0] \$250 ;
-  reg [5:0] \$251 ;
-  reg [63:0] \$252 ;
+  reg [7:0] \$251 ;
+  reg [7:0] \$252 ;
   reg [7:0] \$253 ;
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
   reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [7:0] \$258 ;
+  reg [5:0] \$257 ;
+  reg [63:0] \$258 ;
   reg [7:0] \$259 ;
   wire [8:0] \$26 ;
   reg [7:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [63:0] \$262 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
   reg [7:0] \$263 ;
   reg [7:0] \$264 ;
   reg [7:0] \$265 ;
   reg [7:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [7:0] \$268 ;
+  reg [5:0] \$267 ;
+  reg [63:0] \$268 ;
   reg [7:0] \$269 ;
   wire [8:0] \$27 ;
   reg [7:0] \$270 ;
-  reg [5:0] \$271 ;
-  reg [63:0] \$272 ;
+  reg [7:0] \$271 ;
+  reg [7:0] \$272 ;
   reg [7:0] \$273 ;
   reg [7:0] \$274 ;
   reg [7:0] \$275 ;
   reg [7:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [7:0] \$278 ;
+  reg [5:0] \$277 ;
+  reg [63:0] \$278 ;
   reg [7:0] \$279 ;
   wire [8:0] \$28 ;
   reg [7:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [63:0] \$282 ;
+  reg [7:0] \$281 ;
+  reg [7:0] \$282 ;
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
   reg [7:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [7:0] \$288 ;
+  reg [5:0] \$287 ;
+  reg [63:0] \$288 ;
   reg [7:0] \$289 ;
   wire [8:0] \$29 ;
   reg [7:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [63:0] \$292 ;
+  reg [7:0] \$291 ;
+  reg [7:0] \$292 ;
   reg [7:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
   reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [7:0] \$298 ;
+  reg [5:0] \$297 ;
+  reg [63:0] \$298 ;
   reg [7:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
   reg [7:0] \$300 ;
-  reg [8:0] \$301 ;
+  reg [7:0] \$301 ;
   reg [7:0] \$302 ;
-  reg [8:0] \$303 ;
+  reg [7:0] \$303 ;
   reg [7:0] \$304 ;
-  reg [8:0] \$305 ;
+  reg [7:0] \$305 ;
   reg [7:0] \$306 ;
   reg [8:0] \$307 ;
   reg [7:0] \$308 ;
@@ -1122,14 +1122,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$394 ;
   reg [8:0] \$395 ;
   reg [7:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
+  reg [8:0] \$397 ;
+  reg [7:0] \$398 ;
+  reg [8:0] \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
+  reg [7:0] \$400 ;
+  reg [8:0] \$401 ;
+  reg [7:0] \$402 ;
   reg [16:0] \$403 ;
   reg [16:0] \$404 ;
   reg [16:0] \$405 ;
@@ -1229,12 +1229,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$490 ;
   reg [16:0] \$491 ;
   reg [16:0] \$492 ;
-  reg [23:0] \$493 ;
-  reg [23:0] \$494 ;
-  reg [23:0] \$495 ;
-  reg [23:0] \$496 ;
-  reg [23:0] \$497 ;
-  reg [23:0] \$498 ;
+  reg [16:0] \$493 ;
+  reg [16:0] \$494 ;
+  reg [16:0] \$495 ;
+  reg [16:0] \$496 ;
+  reg [16:0] \$497 ;
+  reg [16:0] \$498 ;
   reg [23:0] \$499 ;
   reg \$5 ;
   wire [8:0] \$50 ;
@@ -1250,56 +1250,62 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] \$509 ;
   wire [8:0] \$51 ;
   reg [23:0] \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg [2:0] \$514 ;
-  reg \$515 ;
-  reg \$516 ;
+  reg [23:0] \$511 ;
+  reg [23:0] \$512 ;
+  reg [23:0] \$513 ;
+  reg [23:0] \$514 ;
+  reg [23:0] \$515 ;
+  reg [23:0] \$516 ;
   reg \$517 ;
-  reg [2:0] \$518 ;
+  reg \$518 ;
   reg \$519 ;
   wire [8:0] \$52 ;
-  reg \$520 ;
+  reg [2:0] \$520 ;
   reg \$521 ;
-  reg [2:0] \$522 ;
+  reg \$522 ;
   reg \$523 ;
-  reg \$524 ;
+  reg [2:0] \$524 ;
   reg \$525 ;
-  reg [2:0] \$526 ;
+  reg \$526 ;
   reg \$527 ;
-  reg \$528 ;
+  reg [2:0] \$528 ;
   reg \$529 ;
   wire [8:0] \$53 ;
-  reg [2:0] \$530 ;
+  reg \$530 ;
   reg \$531 ;
-  reg \$532 ;
+  reg [2:0] \$532 ;
   reg \$533 ;
-  reg [2:0] \$534 ;
+  reg \$534 ;
   reg \$535 ;
-  reg \$536 ;
+  reg [2:0] \$536 ;
   reg \$537 ;
-  reg [2:0] \$538 ;
+  reg \$538 ;
   reg \$539 ;
   wire [8:0] \$54 ;
-  reg \$540 ;
+  reg [2:0] \$540 ;
   reg \$541 ;
-  reg [2:0] \$542 ;
-  reg [23:0] \$543 ;
-  reg [23:0] \$544 ;
-  reg [23:0] \$545 ;
-  reg [23:0] \$546 ;
-  reg [23:0] \$547 ;
-  reg [23:0] \$548 ;
-  reg [3:0] \$549 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg [2:0] \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [2:0] \$548 ;
+  reg [23:0] \$549 ;
   wire [8:0] \$55 ;
-  reg \$550 ;
-  reg [3:0] \$551 ;
-  reg [3:0] \$552 ;
-  reg [3:0] \$553 ;
-  reg \$554 ;
-  reg [143:0] \$555 ;
+  reg [23:0] \$550 ;
+  reg [23:0] \$551 ;
+  reg [23:0] \$552 ;
+  reg [23:0] \$553 ;
+  reg [23:0] \$554 ;
+  reg [3:0] \$555 ;
+  reg \$556 ;
+  reg [3:0] \$557 ;
+  reg [3:0] \$558 ;
+  reg [3:0] \$559 ;
   wire [8:0] \$56 ;
+  reg \$560 ;
+  reg [143:0] \$561 ;
   wire [8:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
@@ -2337,471 +2343,483 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   assign \port__data$80  = _6_;
   always @(posedge clk)
-    xoff1_3 <= \$323 ;
+    xoff1_0 <= \$323 ;
   always @(posedge clk)
-    w1_3 <= \$324 ;
+    w1_0 <= \$324 ;
   always @(posedge clk)
-    xoff1_4 <= \$325 ;
+    xoff1_1 <= \$325 ;
   always @(posedge clk)
-    w1_4 <= \$326 ;
+    w1_1 <= \$326 ;
   always @(posedge clk)
-    xoff1_5 <= \$327 ;
+    xoff1_2 <= \$327 ;
   always @(posedge clk)
-    w1_5 <= \$328 ;
+    w1_2 <= \$328 ;
   always @(posedge clk)
-    xoff1_6 <= \$329 ;
+    xoff1_3 <= \$329 ;
   always @(posedge clk)
-    w1_6 <= \$330 ;
+    w1_3 <= \$330 ;
   always @(posedge clk)
-    xoff1_7 <= \$331 ;
+    xoff1_4 <= \$331 ;
   always @(posedge clk)
-    w1_7 <= \$332 ;
+    w1_4 <= \$332 ;
   always @(posedge clk)
-    xoff2_0 <= \$333 ;
+    xoff1_5 <= \$333 ;
   always @(posedge clk)
-    w2_0 <= \$334 ;
+    w1_5 <= \$334 ;
   always @(posedge clk)
-    xoff2_1 <= \$335 ;
+    xoff1_6 <= \$335 ;
   always @(posedge clk)
-    w2_1 <= \$336 ;
+    w1_6 <= \$336 ;
   always @(posedge clk)
-    xoff2_2 <= \$337 ;
+    xoff1_7 <= \$337 ;
   always @(posedge clk)
-    w2_2 <= \$338 ;
+    w1_7 <= \$338 ;
   always @(posedge clk)
-    xoff2_3 <= \$339 ;
+    xoff2_0 <= \$339 ;
   always @(posedge clk)
-    w2_3 <= \$340 ;
+    w2_0 <= \$340 ;
   always @(posedge clk)
-    xoff2_4 <= \$341 ;
+    xoff2_1 <= \$341 ;
   always @(posedge clk)
-    w2_4 <= \$342 ;
+    w2_1 <= \$342 ;
   always @(posedge clk)
-    xoff2_5 <= \$343 ;
+    xoff2_2 <= \$343 ;
   always @(posedge clk)
-    w2_5 <= \$344 ;
+    w2_2 <= \$344 ;
   always @(posedge clk)
-    xoff2_6 <= \$345 ;
+    xoff2_3 <= \$345 ;
   always @(posedge clk)
-    w2_6 <= \$346 ;
+    w2_3 <= \$346 ;
   always @(posedge clk)
-    xoff2_7 <= \$347 ;
+    xoff2_4 <= \$347 ;
   always @(posedge clk)
-    w2_7 <= \$348 ;
+    w2_4 <= \$348 ;
   always @(posedge clk)
-    xoff3_0 <= \$349 ;
+    xoff2_5 <= \$349 ;
   always @(posedge clk)
-    w3_0 <= \$350 ;
+    w2_5 <= \$350 ;
   always @(posedge clk)
-    xoff3_1 <= \$351 ;
+    xoff2_6 <= \$351 ;
   always @(posedge clk)
-    w3_1 <= \$352 ;
+    w2_6 <= \$352 ;
   always @(posedge clk)
-    xoff3_2 <= \$353 ;
+    xoff2_7 <= \$353 ;
   always @(posedge clk)
-    w3_2 <= \$354 ;
+    w2_7 <= \$354 ;
   always @(posedge clk)
-    xoff3_3 <= \$355 ;
+    xoff3_0 <= \$355 ;
   always @(posedge clk)
-    w3_3 <= \$356 ;
+    w3_0 <= \$356 ;
   always @(posedge clk)
-    xoff3_4 <= \$357 ;
+    xoff3_1 <= \$357 ;
   always @(posedge clk)
-    w3_4 <= \$358 ;
+    w3_1 <= \$358 ;
   always @(posedge clk)
-    xoff3_5 <= \$359 ;
+    xoff3_2 <= \$359 ;
   always @(posedge clk)
-    w3_5 <= \$360 ;
+    w3_2 <= \$360 ;
   always @(posedge clk)
-    xoff3_6 <= \$361 ;
+    xoff3_3 <= \$361 ;
   always @(posedge clk)
-    w3_6 <= \$362 ;
+    w3_3 <= \$362 ;
   always @(posedge clk)
-    xoff3_7 <= \$363 ;
+    xoff3_4 <= \$363 ;
   always @(posedge clk)
-    w3_7 <= \$364 ;
+    w3_4 <= \$364 ;
   always @(posedge clk)
-    xoff4_0 <= \$365 ;
+    xoff3_5 <= \$365 ;
   always @(posedge clk)
-    w4_0 <= \$366 ;
+    w3_5 <= \$366 ;
   always @(posedge clk)
-    xoff4_1 <= \$367 ;
+    xoff3_6 <= \$367 ;
   always @(posedge clk)
-    w4_1 <= \$368 ;
+    w3_6 <= \$368 ;
   always @(posedge clk)
-    xoff4_2 <= \$369 ;
+    xoff3_7 <= \$369 ;
   always @(posedge clk)
-    w4_2 <= \$370 ;
+    w3_7 <= \$370 ;
   always @(posedge clk)
-    xoff4_3 <= \$371 ;
+    xoff4_0 <= \$371 ;
   always @(posedge clk)
-    w4_3 <= \$372 ;
+    w4_0 <= \$372 ;
   always @(posedge clk)
-    xoff4_4 <= \$373 ;
+    xoff4_1 <= \$373 ;
   always @(posedge clk)
-    w4_4 <= \$374 ;
+    w4_1 <= \$374 ;
   always @(posedge clk)
-    xoff4_5 <= \$375 ;
+    xoff4_2 <= \$375 ;
   always @(posedge clk)
-    w4_5 <= \$376 ;
+    w4_2 <= \$376 ;
   always @(posedge clk)
-    xoff4_6 <= \$377 ;
+    xoff4_3 <= \$377 ;
   always @(posedge clk)
-    w4_6 <= \$378 ;
+    w4_3 <= \$378 ;
   always @(posedge clk)
-    xoff4_7 <= \$379 ;
+    xoff4_4 <= \$379 ;
   always @(posedge clk)
-    w4_7 <= \$380 ;
+    w4_4 <= \$380 ;
   always @(posedge clk)
-    xoff5_0 <= \$381 ;
+    xoff4_5 <= \$381 ;
   always @(posedge clk)
-    w5_0 <= \$382 ;
+    w4_5 <= \$382 ;
   always @(posedge clk)
-    xoff5_1 <= \$383 ;
+    xoff4_6 <= \$383 ;
   always @(posedge clk)
-    w5_1 <= \$384 ;
+    w4_6 <= \$384 ;
   always @(posedge clk)
-    xoff5_2 <= \$385 ;
+    xoff4_7 <= \$385 ;
   always @(posedge clk)
-    w5_2 <= \$386 ;
+    w4_7 <= \$386 ;
   always @(posedge clk)
-    xoff5_3 <= \$387 ;
+    xoff5_0 <= \$387 ;
   always @(posedge clk)
-    w5_3 <= \$388 ;
+    w5_0 <= \$388 ;
   always @(posedge clk)
-    xoff5_4 <= \$389 ;
+    xoff5_1 <= \$389 ;
   always @(posedge clk)
-    w5_4 <= \$390 ;
+    w5_1 <= \$390 ;
   always @(posedge clk)
-    xoff5_5 <= \$391 ;
+    xoff5_2 <= \$391 ;
   always @(posedge clk)
-    w5_5 <= \$392 ;
+    w5_2 <= \$392 ;
   always @(posedge clk)
-    xoff5_6 <= \$393 ;
+    xoff5_3 <= \$393 ;
   always @(posedge clk)
-    w5_6 <= \$394 ;
+    w5_3 <= \$394 ;
   always @(posedge clk)
-    xoff5_7 <= \$395 ;
+    xoff5_4 <= \$395 ;
   always @(posedge clk)
-    w5_7 <= \$396 ;
+    w5_4 <= \$396 ;
   always @(posedge clk)
-    prod0_0 <= \$397 ;
+    xoff5_5 <= \$397 ;
   always @(posedge clk)
-    prod0_1 <= \$398 ;
+    w5_5 <= \$398 ;
   always @(posedge clk)
-    prod0_2 <= \$399 ;
+    xoff5_6 <= \$399 ;
   always @(posedge clk)
-    prod0_3 <= \$400 ;
+    w5_6 <= \$400 ;
   always @(posedge clk)
-    prod0_4 <= \$401 ;
+    xoff5_7 <= \$401 ;
   always @(posedge clk)
-    prod0_5 <= \$402 ;
+    w5_7 <= \$402 ;
   always @(posedge clk)
-    prod0_6 <= \$403 ;
+    prod0_0 <= \$403 ;
   always @(posedge clk)
-    prod0_7 <= \$404 ;
+    prod0_1 <= \$404 ;
   always @(posedge clk)
-    prod1_0 <= \$405 ;
+    prod0_2 <= \$405 ;
   always @(posedge clk)
-    prod1_1 <= \$406 ;
+    prod0_3 <= \$406 ;
   always @(posedge clk)
-    prod1_2 <= \$407 ;
+    prod0_4 <= \$407 ;
   always @(posedge clk)
-    prod1_3 <= \$408 ;
+    prod0_5 <= \$408 ;
   always @(posedge clk)
-    prod1_4 <= \$409 ;
+    prod0_6 <= \$409 ;
   always @(posedge clk)
-    prod1_5 <= \$410 ;
+    prod0_7 <= \$410 ;
   always @(posedge clk)
-    prod1_6 <= \$411 ;
+    prod1_0 <= \$411 ;
   always @(posedge clk)
-    prod1_7 <= \$412 ;
+    prod1_1 <= \$412 ;
   always @(posedge clk)
-    prod2_0 <= \$413 ;
+    prod1_2 <= \$413 ;
   always @(posedge clk)
-    prod2_1 <= \$414 ;
+    prod1_3 <= \$414 ;
   always @(posedge clk)
-    prod2_2 <= \$415 ;
+    prod1_4 <= \$415 ;
   always @(posedge clk)
-    prod2_3 <= \$416 ;
+    prod1_5 <= \$416 ;
   always @(posedge clk)
-    prod2_4 <= \$417 ;
+    prod1_6 <= \$417 ;
   always @(posedge clk)
-    prod2_5 <= \$418 ;
+    prod1_7 <= \$418 ;
   always @(posedge clk)
-    prod2_6 <= \$419 ;
+    prod2_0 <= \$419 ;
   always @(posedge clk)
-    prod2_7 <= \$420 ;
+    prod2_1 <= \$420 ;
   always @(posedge clk)
-    prod3_0 <= \$421 ;
+    prod2_2 <= \$421 ;
   always @(posedge clk)
-    prod3_1 <= \$422 ;
+    prod2_3 <= \$422 ;
   always @(posedge clk)
-    prod3_2 <= \$423 ;
+    prod2_4 <= \$423 ;
   always @(posedge clk)
-    prod3_3 <= \$424 ;
+    prod2_5 <= \$424 ;
   always @(posedge clk)
-    prod3_4 <= \$425 ;
+    prod2_6 <= \$425 ;
   always @(posedge clk)
-    prod3_5 <= \$426 ;
+    prod2_7 <= \$426 ;
   always @(posedge clk)
-    prod3_6 <= \$427 ;
+    prod3_0 <= \$427 ;
   always @(posedge clk)
-    prod3_7 <= \$428 ;
+    prod3_1 <= \$428 ;
   always @(posedge clk)
-    prod4_0 <= \$429 ;
+    prod3_2 <= \$429 ;
   always @(posedge clk)
-    prod4_1 <= \$430 ;
+    prod3_3 <= \$430 ;
   always @(posedge clk)
-    prod4_2 <= \$431 ;
+    prod3_4 <= \$431 ;
   always @(posedge clk)
-    prod4_3 <= \$432 ;
+    prod3_5 <= \$432 ;
   always @(posedge clk)
-    prod4_4 <= \$433 ;
+    prod3_6 <= \$433 ;
   always @(posedge clk)
-    prod4_5 <= \$434 ;
+    prod3_7 <= \$434 ;
   always @(posedge clk)
-    prod4_6 <= \$435 ;
+    prod4_0 <= \$435 ;
   always @(posedge clk)
-    prod4_7 <= \$436 ;
+    prod4_1 <= \$436 ;
   always @(posedge clk)
-    prod5_0 <= \$437 ;
+    prod4_2 <= \$437 ;
   always @(posedge clk)
-    prod5_1 <= \$438 ;
+    prod4_3 <= \$438 ;
   always @(posedge clk)
-    prod5_2 <= \$439 ;
+    prod4_4 <= \$439 ;
   always @(posedge clk)
-    prod5_3 <= \$440 ;
+    prod4_5 <= \$440 ;
   always @(posedge clk)
-    prod5_4 <= \$441 ;
+    prod4_6 <= \$441 ;
   always @(posedge clk)
-    prod5_5 <= \$442 ;
+    prod4_7 <= \$442 ;
   always @(posedge clk)
-    prod5_6 <= \$443 ;
+    prod5_0 <= \$443 ;
   always @(posedge clk)
-    prod5_7 <= \$444 ;
+    prod5_1 <= \$444 ;
   always @(posedge clk)
-    prod0_0_r <= \$445 ;
+    prod5_2 <= \$445 ;
   always @(posedge clk)
-    prod0_1_r <= \$446 ;
+    prod5_3 <= \$446 ;
   always @(posedge clk)
-    prod0_2_r <= \$447 ;
+    prod5_4 <= \$447 ;
   always @(posedge clk)
-    prod0_3_r <= \$448 ;
+    prod5_5 <= \$448 ;
   always @(posedge clk)
-    prod0_4_r <= \$449 ;
+    prod5_6 <= \$449 ;
   always @(posedge clk)
-    prod0_5_r <= \$450 ;
+    prod5_7 <= \$450 ;
   always @(posedge clk)
-    prod0_6_r <= \$451 ;
+    prod0_0_r <= \$451 ;
   always @(posedge clk)
-    prod0_7_r <= \$452 ;
+    prod0_1_r <= \$452 ;
   always @(posedge clk)
-    prod1_0_r <= \$453 ;
+    prod0_2_r <= \$453 ;
   always @(posedge clk)
-    prod1_1_r <= \$454 ;
+    prod0_3_r <= \$454 ;
   always @(posedge clk)
-    prod1_2_r <= \$455 ;
+    prod0_4_r <= \$455 ;
   always @(posedge clk)
-    prod1_3_r <= \$456 ;
+    prod0_5_r <= \$456 ;
   always @(posedge clk)
-    prod1_4_r <= \$457 ;
+    prod0_6_r <= \$457 ;
   always @(posedge clk)
-    prod1_5_r <= \$458 ;
+    prod0_7_r <= \$458 ;
   always @(posedge clk)
-    prod1_6_r <= \$459 ;
+    prod1_0_r <= \$459 ;
   always @(posedge clk)
-    prod1_7_r <= \$460 ;
+    prod1_1_r <= \$460 ;
   always @(posedge clk)
-    prod2_0_r <= \$461 ;
+    prod1_2_r <= \$461 ;
   always @(posedge clk)
-    prod2_1_r <= \$462 ;
+    prod1_3_r <= \$462 ;
   always @(posedge clk)
-    prod2_2_r <= \$463 ;
+    prod1_4_r <= \$463 ;
   always @(posedge clk)
-    prod2_3_r <= \$464 ;
+    prod1_5_r <= \$464 ;
   always @(posedge clk)
-    prod2_4_r <= \$465 ;
+    prod1_6_r <= \$465 ;
   always @(posedge clk)
-    prod2_5_r <= \$466 ;
+    prod1_7_r <= \$466 ;
   always @(posedge clk)
-    prod2_6_r <= \$467 ;
+    prod2_0_r <= \$467 ;
   always @(posedge clk)
-    prod2_7_r <= \$468 ;
+    prod2_1_r <= \$468 ;
   always @(posedge clk)
-    prod3_0_r <= \$469 ;
+    prod2_2_r <= \$469 ;
   always @(posedge clk)
-    prod3_1_r <= \$470 ;
+    prod2_3_r <= \$470 ;
   always @(posedge clk)
-    prod3_2_r <= \$471 ;
+    prod2_4_r <= \$471 ;
   always @(posedge clk)
-    prod3_3_r <= \$472 ;
+    prod2_5_r <= \$472 ;
   always @(posedge clk)
-    prod3_4_r <= \$473 ;
+    prod2_6_r <= \$473 ;
   always @(posedge clk)
-    prod3_5_r <= \$474 ;
+    prod2_7_r <= \$474 ;
   always @(posedge clk)
-    prod3_6_r <= \$475 ;
+    prod3_0_r <= \$475 ;
   always @(posedge clk)
-    prod3_7_r <= \$476 ;
+    prod3_1_r <= \$476 ;
   always @(posedge clk)
-    prod4_0_r <= \$477 ;
+    prod3_2_r <= \$477 ;
   always @(posedge clk)
-    prod4_1_r <= \$478 ;
+    prod3_3_r <= \$478 ;
   always @(posedge clk)
-    prod4_2_r <= \$479 ;
+    prod3_4_r <= \$479 ;
   always @(posedge clk)
-    prod4_3_r <= \$480 ;
+    prod3_5_r <= \$480 ;
   always @(posedge clk)
-    prod4_4_r <= \$481 ;
+    prod3_6_r <= \$481 ;
   always @(posedge clk)
-    prod4_5_r <= \$482 ;
+    prod3_7_r <= \$482 ;
   always @(posedge clk)
-    prod4_6_r <= \$483 ;
+    prod4_0_r <= \$483 ;
   always @(posedge clk)
-    prod4_7_r <= \$484 ;
+    prod4_1_r <= \$484 ;
   always @(posedge clk)
-    prod5_0_r <= \$485 ;
+    prod4_2_r <= \$485 ;
   always @(posedge clk)
-    prod5_1_r <= \$486 ;
+    prod4_3_r <= \$486 ;
   always @(posedge clk)
-    prod5_2_r <= \$487 ;
+    prod4_4_r <= \$487 ;
   always @(posedge clk)
-    prod5_3_r <= \$488 ;
+    prod4_5_r <= \$488 ;
   always @(posedge clk)
-    prod5_4_r <= \$489 ;
+    prod4_6_r <= \$489 ;
   always @(posedge clk)
-    prod5_5_r <= \$490 ;
+    prod4_7_r <= \$490 ;
   always @(posedge clk)
-    prod5_6_r <= \$491 ;
+    prod5_0_r <= \$491 ;
   always @(posedge clk)
-    prod5_7_r <= \$492 ;
+    prod5_1_r <= \$492 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$493 ;
+    prod5_2_r <= \$493 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$494 ;
+    prod5_3_r <= \$494 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$495 ;
+    prod5_4_r <= \$495 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$496 ;
+    prod5_5_r <= \$496 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$497 ;
+    prod5_6_r <= \$497 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$498 ;
+    prod5_7_r <= \$498 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$499 ;
+    sum0_s0_0 <= \$499 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$500 ;
+    sum0_s0_1 <= \$500 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$501 ;
+    sum0_s1_0 <= \$501 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$502 ;
+    sum1_s0_0 <= \$502 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$503 ;
+    sum1_s0_1 <= \$503 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$504 ;
+    sum1_s1_0 <= \$504 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$505 ;
+    sum2_s0_0 <= \$505 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$506 ;
+    sum2_s0_1 <= \$506 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$507 ;
+    sum2_s1_0 <= \$507 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$508 ;
+    sum3_s0_0 <= \$508 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$509 ;
+    sum3_s0_1 <= \$509 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$510 ;
+    sum3_s1_0 <= \$510 ;
   always @(posedge clk)
-    v2 <= \$511 ;
+    sum4_s0_0 <= \$511 ;
   always @(posedge clk)
-    first2 <= \$512 ;
+    sum4_s0_1 <= \$512 ;
   always @(posedge clk)
-    last2 <= \$513 ;
+    sum4_s1_0 <= \$513 ;
   always @(posedge clk)
-    nf2 <= \$514 ;
+    sum5_s0_0 <= \$514 ;
   always @(posedge clk)
-    v3 <= \$515 ;
+    sum5_s0_1 <= \$515 ;
   always @(posedge clk)
-    first3 <= \$516 ;
+    sum5_s1_0 <= \$516 ;
   always @(posedge clk)
-    last3 <= \$517 ;
+    v2 <= \$517 ;
   always @(posedge clk)
-    nf3 <= \$518 ;
+    first2 <= \$518 ;
   always @(posedge clk)
-    v4 <= \$519 ;
+    last2 <= \$519 ;
   always @(posedge clk)
-    first4 <= \$520 ;
+    nf2 <= \$520 ;
   always @(posedge clk)
-    last4 <= \$521 ;
+    v3 <= \$521 ;
   always @(posedge clk)
-    nf4 <= \$522 ;
+    first3 <= \$522 ;
   always @(posedge clk)
-    v5 <= \$523 ;
+    last3 <= \$523 ;
   always @(posedge clk)
-    first5 <= \$524 ;
+    nf3 <= \$524 ;
   always @(posedge clk)
-    last5 <= \$525 ;
+    v4 <= \$525 ;
   always @(posedge clk)
-    nf5 <= \$526 ;
+    first4 <= \$526 ;
   always @(posedge clk)
-    v6 <= \$527 ;
+    last4 <= \$527 ;
   always @(posedge clk)
-    first6 <= \$528 ;
+    nf4 <= \$528 ;
   always @(posedge clk)
-    last6 <= \$529 ;
+    v5 <= \$529 ;
   always @(posedge clk)
-    nf6 <= \$530 ;
+    first5 <= \$530 ;
   always @(posedge clk)
-    v7 <= \$531 ;
+    last5 <= \$531 ;
   always @(posedge clk)
-    first7 <= \$532 ;
+    nf5 <= \$532 ;
   always @(posedge clk)
-    last7 <= \$533 ;
+    v6 <= \$533 ;
   always @(posedge clk)
-    nf7 <= \$534 ;
+    first6 <= \$534 ;
   always @(posedge clk)
-    v8 <= \$535 ;
+    last6 <= \$535 ;
   always @(posedge clk)
-    first8 <= \$536 ;
+    nf6 <= \$536 ;
   always @(posedge clk)
-    last8 <= \$537 ;
+    v7 <= \$537 ;
   always @(posedge clk)
-    nf8 <= \$538 ;
+    first7 <= \$538 ;
   always @(posedge clk)
-    v8_0 <= \$539 ;
+    last7 <= \$539 ;
   always @(posedge clk)
-    first8_0 <= \$540 ;
+    nf7 <= \$540 ;
   always @(posedge clk)
-    last8_0 <= \$541 ;
+    v8 <= \$541 ;
   always @(posedge clk)
-    nf8_0 <= \$542 ;
+    first8 <= \$542 ;
   always @(posedge clk)
-    acc0 <= \$543 ;
+    last8 <= \$543 ;
   always @(posedge clk)
-    acc1 <= \$544 ;
+    nf8 <= \$544 ;
   always @(posedge clk)
-    acc2 <= \$545 ;
+    v8_0 <= \$545 ;
   always @(posedge clk)
-    acc3 <= \$546 ;
+    first8_0 <= \$546 ;
   always @(posedge clk)
-    acc4 <= \$547 ;
+    last8_0 <= \$547 ;
   always @(posedge clk)
-    acc5 <= \$548 ;
+    nf8_0 <= \$548 ;
   always @(posedge clk)
-    q_owed <= \$549 ;
+    acc0 <= \$549 ;
   always @(posedge clk)
-    q_room <= \$550 ;
+    acc1 <= \$550 ;
   always @(posedge clk)
-    q_wptr <= \$551 ;
+    acc2 <= \$551 ;
   always @(posedge clk)
-    q_rptr <= \$552 ;
+    acc3 <= \$552 ;
   always @(posedge clk)
-    q_stored <= \$553 ;
+    acc4 <= \$553 ;
   always @(posedge clk)
-    o__valid <= \$554 ;
+    acc5 <= \$554 ;
   always @(posedge clk)
-    o__payload <= \$555 ;
+    q_owed <= \$555 ;
+  always @(posedge clk)
+    q_room <= \$556 ;
+  always @(posedge clk)
+    q_wptr <= \$557 ;
+  always @(posedge clk)
+    q_rptr <= \$558 ;
+  always @(posedge clk)
+    q_stored <= \$559 ;
+  always @(posedge clk)
+    o__valid <= \$560 ;
+  always @(posedge clk)
+    o__payload <= \$561 ;
   assign \$6  = t == 6'h3f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -2944,1938 +2962,1974 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$145  = $signed(prod5_6_r) + $signed(prod5_7_r);
   assign \$146  = $signed(\$144 ) + $signed(\$145 );
   assign \$147  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$148  = \$215 [3:0] < 4'ha;
-  assign \$149  = v8 & last8;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$149  & \$155 ;
-  assign \$157  = q_wptr == 4'h8;
-  assign \$158  = q_wptr + 1'h1;
-  assign \$159  = \$157  ? 5'h00 : \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = q_rptr == 4'h8;
-  assign \$165  = q_rptr + 1'h1;
-  assign \$166  = \$164  ? 5'h00 : \$165 ;
-  assign \$167  = v8 & last8;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$167  & \$173 ;
-  assign \$175  = q_stored + \$174 ;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = | q_stored;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = \$175  - \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = v8 & last8;
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = | q_stored;
-  assign \$187  = \$186  ? \rport__data$353  : q_in;
-  assign \$188  = ~ last_t;
-  assign \$189  = q_room | \$188 ;
-  assign i__ready = \$189  & reads_input_t;
-  assign \$190  = ~ last_t;
-  assign \$191  = q_room | \$190 ;
-  assign \$192  = ~ reads_input_t;
-  assign \$193  = i__valid | \$192 ;
-  assign issue = \$191  & \$193 ;
+  assign \$148  = issue & last_t;
+  assign \$149  = o__valid & o__ready;
+  assign \$150  = q_owed < 4'h9;
+  assign \$151  = \$149  ? q_room : \$150 ;
+  assign \$152  = o__valid & o__ready;
+  assign \$153  = \$152  | q_room;
+  assign \$154  = \$148  ? \$151  : \$153 ;
+  assign \$155  = v8 & last8;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
+  assign \$158  = | q_stored;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$157  & \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = \$155  & \$161 ;
+  assign \$163  = q_wptr == 4'h8;
+  assign \$164  = q_wptr + 1'h1;
+  assign \$165  = \$163  ? 5'h00 : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = q_rptr == 4'h8;
+  assign \$171  = q_rptr + 1'h1;
+  assign \$172  = \$170  ? 5'h00 : \$171 ;
+  assign \$173  = v8 & last8;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = \$175  & \$177 ;
+  assign \$179  = ~ \$178 ;
+  assign \$180  = \$173  & \$179 ;
+  assign \$181  = q_stored + \$180 ;
+  assign \$182  = ~ o__valid;
+  assign \$183  = \$182  | o__ready;
+  assign \$184  = | q_stored;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = \$181  - \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = v8 & last8;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = | q_stored;
+  assign \$193  = \$192  ? \rport__data$353  : q_in;
+  assign \$194  = ~ last_t;
+  assign \$195  = q_room | \$194 ;
+  assign i__ready = \$195  & reads_input_t;
+  assign \$196  = ~ last_t;
+  assign \$197  = q_room | \$196 ;
+  assign \$198  = ~ reads_input_t;
+  assign \$199  = i__valid | \$198 ;
+  assign issue = \$197  & \$199 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$195  = first8_0 ? \$194  : acc0;
-  assign \$196  = $signed(\$195 ) + $signed(sum0_s1_0);
-  assign \$198  = first8_0 ? \$197  : acc1;
-  assign \$199  = $signed(\$198 ) + $signed(sum1_s1_0);
-  assign \$201  = first8_0 ? \$200  : acc2;
-  assign \$202  = $signed(\$201 ) + $signed(sum2_s1_0);
-  assign \$204  = first8_0 ? \$203  : acc3;
-  assign \$205  = $signed(\$204 ) + $signed(sum3_s1_0);
-  assign \$207  = first8_0 ? \$206  : acc4;
-  assign \$208  = $signed(\$207 ) + $signed(sum4_s1_0);
-  assign \$210  = first8_0 ? \$209  : acc5;
-  assign \$211  = $signed(\$210 ) + $signed(sum5_s1_0);
-  assign \$212  = issue & last_t;
-  assign \$213  = q_owed + \$212 ;
-  assign \$214  = o__valid & o__ready;
-  assign \$215  = \$213  - \$214 ;
-  assign \$216  = v8 & last8;
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = | q_stored;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = ~ \$221 ;
-  assign \$signature__en$366  = \$216  & \$222 ;
+  assign \$201  = first8_0 ? \$200  : acc0;
+  assign \$202  = $signed(\$201 ) + $signed(sum0_s1_0);
+  assign \$204  = first8_0 ? \$203  : acc1;
+  assign \$205  = $signed(\$204 ) + $signed(sum1_s1_0);
+  assign \$207  = first8_0 ? \$206  : acc2;
+  assign \$208  = $signed(\$207 ) + $signed(sum2_s1_0);
+  assign \$210  = first8_0 ? \$209  : acc3;
+  assign \$211  = $signed(\$210 ) + $signed(sum3_s1_0);
+  assign \$213  = first8_0 ? \$212  : acc4;
+  assign \$214  = $signed(\$213 ) + $signed(sum4_s1_0);
+  assign \$216  = first8_0 ? \$215  : acc5;
+  assign \$217  = $signed(\$216 ) + $signed(sum5_s1_0);
+  assign \$218  = issue & last_t;
+  assign \$219  = q_owed + \$218 ;
+  assign \$220  = o__valid & o__ready;
+  assign \$221  = \$219  - \$220 ;
+  assign \$222  = v8 & last8;
+  assign \$223  = ~ o__valid;
+  assign \$224  = \$223  | o__ready;
+  assign \$225  = | q_stored;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = \$224  & \$226 ;
+  assign \$228  = ~ \$227 ;
+  assign \$signature__en$366  = \$222  & \$228 ;
   always @(posedge clk)
-    nf_t <= \$223 ;
+    nf_t <= \$229 ;
   always @(posedge clk)
-    nf_t_ahead <= \$224 ;
+    nf_t_ahead <= \$230 ;
   always @(posedge clk)
-    sf_t <= \$225 ;
+    sf_t <= \$231 ;
   always @(posedge clk)
-    sf_t_ahead <= \$226 ;
+    sf_t_ahead <= \$232 ;
   always @(posedge clk)
-    reads_input_t <= \$227 ;
+    reads_input_t <= \$233 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$228 ;
+    reads_input_t_ahead <= \$234 ;
   always @(posedge clk)
-    first_t <= \$229 ;
+    first_t <= \$235 ;
   always @(posedge clk)
-    first_t_ahead <= \$230 ;
+    first_t_ahead <= \$236 ;
   always @(posedge clk)
-    last_t <= \$231 ;
+    last_t <= \$237 ;
   always @(posedge clk)
-    last_t_ahead <= \$232 ;
+    last_t_ahead <= \$238 ;
   always @(posedge clk)
-    t <= \$233 ;
+    t <= \$239 ;
   always @(posedge clk)
-    x_reg <= \$234 ;
+    x_reg <= \$240 ;
   always @(posedge clk)
-    from_input <= \$235 ;
+    from_input <= \$241 ;
   always @(posedge clk)
-    v1 <= \$236 ;
+    v1 <= \$242 ;
   always @(posedge clk)
-    first1 <= \$237 ;
+    first1 <= \$243 ;
   always @(posedge clk)
-    last1 <= \$238 ;
+    last1 <= \$244 ;
   always @(posedge clk)
-    nf1 <= \$239 ;
+    nf1 <= \$245 ;
   always @(posedge clk)
-    x_mid <= \$240 ;
+    x_mid <= \$246 ;
   always @(posedge clk)
-    rom0_addr <= \$241 ;
+    rom0_addr <= \$247 ;
   always @(posedge clk)
-    rom0_read <= \$242 ;
+    rom0_read <= \$248 ;
   always @(posedge clk)
-    x0_0 <= \$243 ;
+    x0_0 <= \$249 ;
   always @(posedge clk)
-    x0_1 <= \$244 ;
+    x0_1 <= \$250 ;
   always @(posedge clk)
-    x0_2 <= \$245 ;
+    x0_2 <= \$251 ;
   always @(posedge clk)
-    x0_3 <= \$246 ;
+    x0_3 <= \$252 ;
   always @(posedge clk)
-    x0_4 <= \$247 ;
+    x0_4 <= \$253 ;
   always @(posedge clk)
-    x0_5 <= \$248 ;
+    x0_5 <= \$254 ;
   always @(posedge clk)
-    x0_6 <= \$249 ;
+    x0_6 <= \$255 ;
   always @(posedge clk)
-    x0_7 <= \$250 ;
+    x0_7 <= \$256 ;
   always @(posedge clk)
-    rom1_addr <= \$251 ;
+    rom1_addr <= \$257 ;
   always @(posedge clk)
-    rom1_read <= \$252 ;
+    rom1_read <= \$258 ;
   always @(posedge clk)
-    x1_0 <= \$253 ;
+    x1_0 <= \$259 ;
   always @(posedge clk)
-    x1_1 <= \$254 ;
+    x1_1 <= \$260 ;
   always @(posedge clk)
-    x1_2 <= \$255 ;
+    x1_2 <= \$261 ;
   always @(posedge clk)
-    x1_3 <= \$256 ;
+    x1_3 <= \$262 ;
   always @(posedge clk)
-    x1_4 <= \$257 ;
+    x1_4 <= \$263 ;
   always @(posedge clk)
-    x1_5 <= \$258 ;
+    x1_5 <= \$264 ;
   always @(posedge clk)
-    x1_6 <= \$259 ;
+    x1_6 <= \$265 ;
   always @(posedge clk)
-    x1_7 <= \$260 ;
+    x1_7 <= \$266 ;
   always @(posedge clk)
-    rom2_addr <= \$261 ;
+    rom2_addr <= \$267 ;
   always @(posedge clk)
-    rom2_read <= \$262 ;
+    rom2_read <= \$268 ;
   always @(posedge clk)
-    x2_0 <= \$263 ;
+    x2_0 <= \$269 ;
   always @(posedge clk)
-    x2_1 <= \$264 ;
+    x2_1 <= \$270 ;
   always @(posedge clk)
-    x2_2 <= \$265 ;
+    x2_2 <= \$271 ;
   always @(posedge clk)
-    x2_3 <= \$266 ;
+    x2_3 <= \$272 ;
   always @(posedge clk)
-    x2_4 <= \$267 ;
+    x2_4 <= \$273 ;
   always @(posedge clk)
-    x2_5 <= \$268 ;
+    x2_5 <= \$274 ;
   always @(posedge clk)
-    x2_6 <= \$269 ;
+    x2_6 <= \$275 ;
   always @(posedge clk)
-    x2_7 <= \$270 ;
+    x2_7 <= \$276 ;
   always @(posedge clk)
-    rom3_addr <= \$271 ;
+    rom3_addr <= \$277 ;
   always @(posedge clk)
-    rom3_read <= \$272 ;
+    rom3_read <= \$278 ;
   always @(posedge clk)
-    x3_0 <= \$273 ;
+    x3_0 <= \$279 ;
   always @(posedge clk)
-    x3_1 <= \$274 ;
+    x3_1 <= \$280 ;
   always @(posedge clk)
-    x3_2 <= \$275 ;
+    x3_2 <= \$281 ;
   always @(posedge clk)
-    x3_3 <= \$276 ;
+    x3_3 <= \$282 ;
   always @(posedge clk)
-    x3_4 <= \$277 ;
+    x3_4 <= \$283 ;
   always @(posedge clk)
-    x3_5 <= \$278 ;
+    x3_5 <= \$284 ;
   always @(posedge clk)
-    x3_6 <= \$279 ;
+    x3_6 <= \$285 ;
   always @(posedge clk)
-    x3_7 <= \$280 ;
+    x3_7 <= \$286 ;
   always @(posedge clk)
-    rom4_addr <= \$281 ;
+    rom4_addr <= \$287 ;
   always @(posedge clk)
-    rom4_read <= \$282 ;
+    rom4_read <= \$288 ;
   always @(posedge clk)
-    x4_0 <= \$283 ;
+    x4_0 <= \$289 ;
   always @(posedge clk)
-    x4_1 <= \$284 ;
+    x4_1 <= \$290 ;
   always @(posedge clk)
-    x4_2 <= \$285 ;
+    x4_2 <= \$291 ;
   always @(posedge clk)
-    x4_3 <= \$286 ;
+    x4_3 <= \$292 ;
   always @(posedge clk)
-    x4_4 <= \$287 ;
+    x4_4 <= \$293 ;
   always @(posedge clk)
-    x4_5 <= \$288 ;
+    x4_5 <= \$294 ;
   always @(posedge clk)
-    x4_6 <= \$289 ;
+    x4_6 <= \$295 ;
   always @(posedge clk)
-    x4_7 <= \$290 ;
+    x4_7 <= \$296 ;
   always @(posedge clk)
-    rom5_addr <= \$291 ;
+    rom5_addr <= \$297 ;
   always @(posedge clk)
-    rom5_read <= \$292 ;
+    rom5_read <= \$298 ;
   always @(posedge clk)
-    x5_0 <= \$293 ;
+    x5_0 <= \$299 ;
   always @(posedge clk)
-    x5_1 <= \$294 ;
+    x5_1 <= \$300 ;
   always @(posedge clk)
-    x5_2 <= \$295 ;
+    x5_2 <= \$301 ;
   always @(posedge clk)
-    x5_3 <= \$296 ;
+    x5_3 <= \$302 ;
   always @(posedge clk)
-    x5_4 <= \$297 ;
+    x5_4 <= \$303 ;
   always @(posedge clk)
-    x5_5 <= \$298 ;
+    x5_5 <= \$304 ;
   always @(posedge clk)
-    x5_6 <= \$299 ;
+    x5_6 <= \$305 ;
   always @(posedge clk)
-    x5_7 <= \$300 ;
+    x5_7 <= \$306 ;
   always @(posedge clk)
-    xoff0_0 <= \$301 ;
+    xoff0_0 <= \$307 ;
   always @(posedge clk)
-    w0_0 <= \$302 ;
+    w0_0 <= \$308 ;
   always @(posedge clk)
-    xoff0_1 <= \$303 ;
+    xoff0_1 <= \$309 ;
   always @(posedge clk)
-    w0_1 <= \$304 ;
+    w0_1 <= \$310 ;
   always @(posedge clk)
-    xoff0_2 <= \$305 ;
+    xoff0_2 <= \$311 ;
   always @(posedge clk)
-    w0_2 <= \$306 ;
+    w0_2 <= \$312 ;
   always @(posedge clk)
-    xoff0_3 <= \$307 ;
+    xoff0_3 <= \$313 ;
   always @(posedge clk)
-    w0_3 <= \$308 ;
+    w0_3 <= \$314 ;
   always @(posedge clk)
-    xoff0_4 <= \$309 ;
+    xoff0_4 <= \$315 ;
   always @(posedge clk)
-    w0_4 <= \$310 ;
+    w0_4 <= \$316 ;
   always @(posedge clk)
-    xoff0_5 <= \$311 ;
+    xoff0_5 <= \$317 ;
   always @(posedge clk)
-    w0_5 <= \$312 ;
+    w0_5 <= \$318 ;
   always @(posedge clk)
-    xoff0_6 <= \$313 ;
+    xoff0_6 <= \$319 ;
   always @(posedge clk)
-    w0_6 <= \$314 ;
+    w0_6 <= \$320 ;
   always @(posedge clk)
-    xoff0_7 <= \$315 ;
+    xoff0_7 <= \$321 ;
   always @(posedge clk)
-    w0_7 <= \$316 ;
-  always @(posedge clk)
-    xoff1_0 <= \$317 ;
-  always @(posedge clk)
-    w1_0 <= \$318 ;
-  always @(posedge clk)
-    xoff1_1 <= \$319 ;
-  always @(posedge clk)
-    w1_1 <= \$320 ;
-  always @(posedge clk)
-    xoff1_2 <= \$321 ;
-  always @(posedge clk)
-    w1_2 <= \$322 ;
+    w0_7 <= \$322 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = \$21 ;
+    \$323  = \$18 ;
     if (rst) begin
       \$323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = rom1_read[31:24];
+    \$324  = rom1_read[7:0];
     if (rst) begin
       \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = \$22 ;
+    \$325  = \$19 ;
     if (rst) begin
       \$325  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = rom1_read[39:32];
+    \$326  = rom1_read[15:8];
     if (rst) begin
       \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = \$23 ;
+    \$327  = \$20 ;
     if (rst) begin
       \$327  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = rom1_read[47:40];
+    \$328  = rom1_read[23:16];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = \$24 ;
+    \$329  = \$21 ;
     if (rst) begin
       \$329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = rom1_read[55:48];
+    \$330  = rom1_read[31:24];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = \$25 ;
+    \$331  = \$22 ;
     if (rst) begin
       \$331  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = rom1_read[63:56];
+    \$332  = rom1_read[39:32];
     if (rst) begin
       \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = \$26 ;
+    \$333  = \$23 ;
     if (rst) begin
       \$333  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = rom2_read[7:0];
+    \$334  = rom1_read[47:40];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = \$27 ;
+    \$335  = \$24 ;
     if (rst) begin
       \$335  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = rom2_read[15:8];
+    \$336  = rom1_read[55:48];
     if (rst) begin
       \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = \$28 ;
+    \$337  = \$25 ;
     if (rst) begin
       \$337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = rom2_read[23:16];
+    \$338  = rom1_read[63:56];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = \$29 ;
+    \$339  = \$26 ;
     if (rst) begin
       \$339  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = rom2_read[31:24];
+    \$340  = rom2_read[7:0];
     if (rst) begin
       \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = \$30 ;
+    \$341  = \$27 ;
     if (rst) begin
       \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = rom2_read[39:32];
+    \$342  = rom2_read[15:8];
     if (rst) begin
       \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = \$31 ;
+    \$343  = \$28 ;
     if (rst) begin
       \$343  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = rom2_read[47:40];
+    \$344  = rom2_read[23:16];
     if (rst) begin
       \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = \$32 ;
+    \$345  = \$29 ;
     if (rst) begin
       \$345  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = rom2_read[55:48];
+    \$346  = rom2_read[31:24];
     if (rst) begin
       \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = \$33 ;
+    \$347  = \$30 ;
     if (rst) begin
       \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = rom2_read[63:56];
+    \$348  = rom2_read[39:32];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = \$34 ;
+    \$349  = \$31 ;
     if (rst) begin
       \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = rom3_read[7:0];
+    \$350  = rom2_read[47:40];
     if (rst) begin
       \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = \$35 ;
+    \$351  = \$32 ;
     if (rst) begin
       \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = rom3_read[15:8];
+    \$352  = rom2_read[55:48];
     if (rst) begin
       \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = \$36 ;
+    \$353  = \$33 ;
     if (rst) begin
       \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = rom3_read[23:16];
+    \$354  = rom2_read[63:56];
     if (rst) begin
       \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = \$37 ;
+    \$355  = \$34 ;
     if (rst) begin
       \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = rom3_read[31:24];
+    \$356  = rom3_read[7:0];
     if (rst) begin
       \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = \$38 ;
+    \$357  = \$35 ;
     if (rst) begin
       \$357  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = rom3_read[39:32];
+    \$358  = rom3_read[15:8];
     if (rst) begin
       \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = \$39 ;
+    \$359  = \$36 ;
     if (rst) begin
       \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = rom3_read[47:40];
+    \$360  = rom3_read[23:16];
     if (rst) begin
       \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \$40 ;
+    \$361  = \$37 ;
     if (rst) begin
       \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = rom3_read[55:48];
+    \$362  = rom3_read[31:24];
     if (rst) begin
       \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \$41 ;
+    \$363  = \$38 ;
     if (rst) begin
       \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = rom3_read[63:56];
+    \$364  = rom3_read[39:32];
     if (rst) begin
       \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = \$42 ;
+    \$365  = \$39 ;
     if (rst) begin
       \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = rom4_read[7:0];
+    \$366  = rom3_read[47:40];
     if (rst) begin
       \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = \$43 ;
+    \$367  = \$40 ;
     if (rst) begin
       \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = rom4_read[15:8];
+    \$368  = rom3_read[55:48];
     if (rst) begin
       \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = \$44 ;
+    \$369  = \$41 ;
     if (rst) begin
       \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = rom4_read[23:16];
+    \$370  = rom3_read[63:56];
     if (rst) begin
       \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = \$45 ;
+    \$371  = \$42 ;
     if (rst) begin
       \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = rom4_read[31:24];
+    \$372  = rom4_read[7:0];
     if (rst) begin
       \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = \$46 ;
+    \$373  = \$43 ;
     if (rst) begin
       \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = rom4_read[39:32];
+    \$374  = rom4_read[15:8];
     if (rst) begin
       \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = \$47 ;
+    \$375  = \$44 ;
     if (rst) begin
       \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = rom4_read[47:40];
+    \$376  = rom4_read[23:16];
     if (rst) begin
       \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \$48 ;
+    \$377  = \$45 ;
     if (rst) begin
       \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = rom4_read[55:48];
+    \$378  = rom4_read[31:24];
     if (rst) begin
       \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \$49 ;
+    \$379  = \$46 ;
     if (rst) begin
       \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = rom4_read[63:56];
+    \$380  = rom4_read[39:32];
     if (rst) begin
       \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \$50 ;
+    \$381  = \$47 ;
     if (rst) begin
       \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = rom5_read[7:0];
+    \$382  = rom4_read[47:40];
     if (rst) begin
       \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$51 ;
+    \$383  = \$48 ;
     if (rst) begin
       \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = rom5_read[15:8];
+    \$384  = rom4_read[55:48];
     if (rst) begin
       \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$52 ;
+    \$385  = \$49 ;
     if (rst) begin
       \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = rom5_read[23:16];
+    \$386  = rom4_read[63:56];
     if (rst) begin
       \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$53 ;
+    \$387  = \$50 ;
     if (rst) begin
       \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = rom5_read[31:24];
+    \$388  = rom5_read[7:0];
     if (rst) begin
       \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$54 ;
+    \$389  = \$51 ;
     if (rst) begin
       \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = rom5_read[39:32];
+    \$390  = rom5_read[15:8];
     if (rst) begin
       \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$55 ;
+    \$391  = \$52 ;
     if (rst) begin
       \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = rom5_read[47:40];
+    \$392  = rom5_read[23:16];
     if (rst) begin
       \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$56 ;
+    \$393  = \$53 ;
     if (rst) begin
       \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = rom5_read[55:48];
+    \$394  = rom5_read[31:24];
     if (rst) begin
       \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$57 ;
+    \$395  = \$54 ;
     if (rst) begin
       \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = rom5_read[63:56];
+    \$396  = rom5_read[39:32];
     if (rst) begin
       \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$58 ;
+    \$397  = \$55 ;
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$59 ;
+    \$398  = rom5_read[47:40];
     if (rst) begin
-      \$398  = 17'h00000;
+      \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$60 ;
+    \$399  = \$56 ;
     if (rst) begin
-      \$399  = 17'h00000;
+      \$399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \$61 ;
+    \$400  = rom5_read[55:48];
     if (rst) begin
-      \$400  = 17'h00000;
+      \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$62 ;
+    \$401  = \$57 ;
     if (rst) begin
-      \$401  = 17'h00000;
+      \$401  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$63 ;
+    \$402  = rom5_read[63:56];
     if (rst) begin
-      \$402  = 17'h00000;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$64 ;
+    \$403  = \$58 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$65 ;
+    \$404  = \$59 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$66 ;
+    \$405  = \$60 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$67 ;
+    \$406  = \$61 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$68 ;
+    \$407  = \$62 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$69 ;
+    \$408  = \$63 ;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$70 ;
+    \$409  = \$64 ;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \$71 ;
+    \$410  = \$65 ;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$72 ;
+    \$411  = \$66 ;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$73 ;
+    \$412  = \$67 ;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$74 ;
+    \$413  = \$68 ;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$75 ;
+    \$414  = \$69 ;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$76 ;
+    \$415  = \$70 ;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$77 ;
+    \$416  = \$71 ;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$78 ;
+    \$417  = \$72 ;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$79 ;
+    \$418  = \$73 ;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$80 ;
+    \$419  = \$74 ;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$81 ;
+    \$420  = \$75 ;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$82 ;
+    \$421  = \$76 ;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$83 ;
+    \$422  = \$77 ;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$84 ;
+    \$423  = \$78 ;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$85 ;
+    \$424  = \$79 ;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$86 ;
+    \$425  = \$80 ;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$87 ;
+    \$426  = \$81 ;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$88 ;
+    \$427  = \$82 ;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$89 ;
+    \$428  = \$83 ;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$90 ;
+    \$429  = \$84 ;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$91 ;
+    \$430  = \$85 ;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$92 ;
+    \$431  = \$86 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$93 ;
+    \$432  = \$87 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$94 ;
+    \$433  = \$88 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = \$95 ;
+    \$434  = \$89 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = \$96 ;
+    \$435  = \$90 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$97 ;
+    \$436  = \$91 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = \$98 ;
+    \$437  = \$92 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = \$99 ;
+    \$438  = \$93 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = \$100 ;
+    \$439  = \$94 ;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = \$101 ;
+    \$440  = \$95 ;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = \$102 ;
+    \$441  = \$96 ;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = \$103 ;
+    \$442  = \$97 ;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = \$104 ;
+    \$443  = \$98 ;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = \$105 ;
+    \$444  = \$99 ;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = prod0_0;
+    \$445  = \$100 ;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = prod0_1;
+    \$446  = \$101 ;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = prod0_2;
+    \$447  = \$102 ;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = prod0_3;
+    \$448  = \$103 ;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = prod0_4;
+    \$449  = \$104 ;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = prod0_5;
+    \$450  = \$105 ;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = prod0_6;
+    \$451  = prod0_0;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = prod0_7;
+    \$452  = prod0_1;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = prod1_0;
+    \$453  = prod0_2;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = prod1_1;
+    \$454  = prod0_3;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = prod1_2;
+    \$455  = prod0_4;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = prod1_3;
+    \$456  = prod0_5;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = prod1_4;
+    \$457  = prod0_6;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = prod1_5;
+    \$458  = prod0_7;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = prod1_6;
+    \$459  = prod1_0;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = prod1_7;
+    \$460  = prod1_1;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = prod2_0;
+    \$461  = prod1_2;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = prod2_1;
+    \$462  = prod1_3;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = prod2_2;
+    \$463  = prod1_4;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = prod2_3;
+    \$464  = prod1_5;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = prod2_4;
+    \$465  = prod1_6;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = prod2_5;
+    \$466  = prod1_7;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = prod2_6;
+    \$467  = prod2_0;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = prod2_7;
+    \$468  = prod2_1;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = prod3_0;
+    \$469  = prod2_2;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = prod3_1;
+    \$470  = prod2_3;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = prod3_2;
+    \$471  = prod2_4;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = prod3_3;
+    \$472  = prod2_5;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = prod3_4;
+    \$473  = prod2_6;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = prod3_5;
+    \$474  = prod2_7;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = prod3_6;
+    \$475  = prod3_0;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = prod3_7;
+    \$476  = prod3_1;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = prod4_0;
+    \$477  = prod3_2;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = prod4_1;
+    \$478  = prod3_3;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod4_2;
+    \$479  = prod3_4;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod4_3;
+    \$480  = prod3_5;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod4_4;
+    \$481  = prod3_6;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = prod4_5;
+    \$482  = prod3_7;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = prod4_6;
+    \$483  = prod4_0;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = prod4_7;
+    \$484  = prod4_1;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = prod5_0;
+    \$485  = prod4_2;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = prod5_1;
+    \$486  = prod4_3;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = prod5_2;
+    \$487  = prod4_4;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = prod5_3;
+    \$488  = prod4_5;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = prod5_4;
+    \$489  = prod4_6;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = prod5_5;
+    \$490  = prod4_7;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = prod5_6;
+    \$491  = prod5_0;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = prod5_7;
+    \$492  = prod5_1;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$493  = prod5_2;
     if (rst) begin
-      \$493  = 24'h000000;
+      \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
+    \$494  = prod5_3;
     if (rst) begin
-      \$494  = 24'h000000;
+      \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = \$112 [23:0];
+    \$495  = prod5_4;
     if (rst) begin
-      \$495  = 24'h000000;
+      \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$496  = prod5_5;
     if (rst) begin
-      \$496  = 24'h000000;
+      \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$497  = prod5_6;
     if (rst) begin
-      \$497  = 24'h000000;
+      \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = \$119 [23:0];
+    \$498  = prod5_7;
     if (rst) begin
-      \$498  = 24'h000000;
+      \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
+    \$499  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    \$500  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
       \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = \$126 [23:0];
+    \$501  = \$112 [23:0];
     if (rst) begin
       \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
+    \$502  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
       \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
+    \$503  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
       \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = \$133 [23:0];
+    \$504  = \$119 [23:0];
     if (rst) begin
       \$504  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
+    \$505  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
       \$505  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$506  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
       \$506  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = \$140 [23:0];
+    \$507  = \$126 [23:0];
     if (rst) begin
       \$507  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
+    \$508  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     if (rst) begin
       \$508  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$509  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
     if (rst) begin
       \$509  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = \$147 [23:0];
+    \$510  = \$133 [23:0];
     if (rst) begin
       \$510  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = v1;
+    \$511  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
-      \$511  = 1'h0;
+      \$511  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = first1;
+    \$512  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
-      \$512  = 1'h0;
+      \$512  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = last1;
+    \$513  = \$140 [23:0];
     if (rst) begin
-      \$513  = 1'h0;
+      \$513  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = nf1;
+    \$514  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
     if (rst) begin
-      \$514  = 3'h0;
+      \$514  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = v2;
+    \$515  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = first2;
+    \$516  = \$147 [23:0];
     if (rst) begin
-      \$516  = 1'h0;
+      \$516  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = last2;
+    \$517  = v1;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = nf2;
+    \$518  = first1;
     if (rst) begin
-      \$518  = 3'h0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = v3;
+    \$519  = last1;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = first3;
+    \$520  = nf1;
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = last3;
+    \$521  = v2;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = nf3;
+    \$522  = first2;
     if (rst) begin
-      \$522  = 3'h0;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = v4;
+    \$523  = last2;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = first4;
+    \$524  = nf2;
     if (rst) begin
-      \$524  = 1'h0;
+      \$524  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = last4;
+    \$525  = v3;
     if (rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = nf4;
+    \$526  = first3;
     if (rst) begin
-      \$526  = 3'h0;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = v5;
+    \$527  = last3;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = first5;
+    \$528  = nf3;
     if (rst) begin
-      \$528  = 1'h0;
+      \$528  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = last5;
+    \$529  = v4;
     if (rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = nf5;
+    \$530  = first4;
     if (rst) begin
-      \$530  = 3'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = v6;
+    \$531  = last4;
     if (rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = first6;
+    \$532  = nf4;
     if (rst) begin
-      \$532  = 1'h0;
+      \$532  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = last6;
+    \$533  = v5;
     if (rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = nf6;
+    \$534  = first5;
     if (rst) begin
-      \$534  = 3'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = v7;
+    \$535  = last5;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = first7;
+    \$536  = nf5;
     if (rst) begin
-      \$536  = 1'h0;
+      \$536  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = last7;
+    \$537  = v6;
     if (rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = nf7;
+    \$538  = first6;
     if (rst) begin
-      \$538  = 3'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = v7;
+    \$539  = last6;
     if (rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = first7;
+    \$540  = nf6;
     if (rst) begin
-      \$540  = 1'h0;
+      \$540  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = last7;
+    \$541  = v7;
     if (rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = nf7;
+    \$542  = first7;
     if (rst) begin
-      \$542  = 3'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = acc0;
+    \$543  = last7;
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$544  = nf7;
+    if (rst) begin
+      \$544  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$545  = v7;
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$546  = first7;
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$547  = last7;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$548  = nf7;
+    if (rst) begin
+      \$548  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$549  = acc0;
     if (v8_0) begin
-      \$543  = \$196 [23:0];
+      \$549  = \$202 [23:0];
     end
     if (rst) begin
-      \$543  = 24'h000000;
+      \$549  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = acc1;
+    \$550  = acc1;
     if (v8_0) begin
-      \$544  = \$199 [23:0];
+      \$550  = \$205 [23:0];
     end
     if (rst) begin
-      \$544  = 24'h000000;
+      \$550  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = acc2;
+    \$551  = acc2;
     if (v8_0) begin
-      \$545  = \$202 [23:0];
+      \$551  = \$208 [23:0];
     end
     if (rst) begin
-      \$545  = 24'h000000;
+      \$551  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = acc3;
+    \$552  = acc3;
     if (v8_0) begin
-      \$546  = \$205 [23:0];
+      \$552  = \$211 [23:0];
     end
     if (rst) begin
-      \$546  = 24'h000000;
+      \$552  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = acc4;
+    \$553  = acc4;
     if (v8_0) begin
-      \$547  = \$208 [23:0];
+      \$553  = \$214 [23:0];
     end
     if (rst) begin
-      \$547  = 24'h000000;
+      \$553  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = acc5;
+    \$554  = acc5;
     if (v8_0) begin
-      \$548  = \$211 [23:0];
+      \$554  = \$217 [23:0];
     end
     if (rst) begin
-      \$548  = 24'h000000;
+      \$554  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = \$215 [3:0];
+    \$555  = \$221 [3:0];
     if (rst) begin
-      \$549  = 4'h0;
+      \$555  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = \$148 ;
+    \$556  = \$154 ;
     if (rst) begin
-      \$550  = 1'h1;
+      \$556  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = q_wptr;
-    if (\$156 ) begin
-      \$551  = \$159 [3:0];
+    \$557  = q_wptr;
+    if (\$162 ) begin
+      \$557  = \$165 [3:0];
     end
     if (rst) begin
-      \$551  = 4'h0;
+      \$557  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = q_rptr;
-    if (\$163 ) begin
-      \$552  = \$166 [3:0];
+    \$558  = q_rptr;
+    if (\$169 ) begin
+      \$558  = \$172 [3:0];
     end
     if (rst) begin
-      \$552  = 4'h0;
+      \$558  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = \$180 [3:0];
+    \$559  = \$186 [3:0];
     if (rst) begin
-      \$553  = 4'h0;
+      \$559  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$554  = o__valid;
-    if (\$182 ) begin
-      \$554  = \$185 ;
+    \$560  = o__valid;
+    if (\$188 ) begin
+      \$560  = \$191 ;
     end
     if (rst) begin
-      \$554  = 1'h0;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$555  = o__payload;
-    if (\$182 ) begin
-      \$555  = \$187 ;
+    \$561  = o__payload;
+    if (\$188 ) begin
+      \$561  = \$193 ;
     end
     if (rst) begin
-      \$555  = 144'h000000000000000000000000000000000000;
+      \$561  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -5553,21 +5607,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$194  = 24'h00386c;
+          \$200  = 24'h00386c;
       3'h1:
-          \$194  = 24'h0001a0;
+          \$200  = 24'h0001a0;
       3'h2:
-          \$194  = 24'h002583;
+          \$200  = 24'h002583;
       3'h3:
-          \$194  = 24'hfffb64;
+          \$200  = 24'hfffb64;
       3'h4:
-          \$194  = 24'h000744;
+          \$200  = 24'h000744;
       3'h5:
-          \$194  = 24'h000859;
+          \$200  = 24'h000859;
       3'h6:
-          \$194  = 24'h000cba;
+          \$200  = 24'h000cba;
       3'h7:
-          \$194  = 24'h00067a;
+          \$200  = 24'h00067a;
     endcase
   end
   always @* begin
@@ -5575,21 +5629,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$197  = 24'h001e1e;
+          \$203  = 24'h001e1e;
       3'h1:
-          \$197  = 24'h002726;
+          \$203  = 24'h002726;
       3'h2:
-          \$197  = 24'hfffd5a;
+          \$203  = 24'hfffd5a;
       3'h3:
-          \$197  = 24'h0002ea;
+          \$203  = 24'h0002ea;
       3'h4:
-          \$197  = 24'h001894;
+          \$203  = 24'h001894;
       3'h5:
-          \$197  = 24'hfffcd5;
+          \$203  = 24'hfffcd5;
       3'h6:
-          \$197  = 24'h000645;
+          \$203  = 24'h000645;
       3'h7:
-          \$197  = 24'h001b22;
+          \$203  = 24'h001b22;
     endcase
   end
   always @* begin
@@ -5597,21 +5651,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$200  = 24'hffea46;
+          \$206  = 24'hffea46;
       3'h1:
-          \$200  = 24'h0008a8;
+          \$206  = 24'h0008a8;
       3'h2:
-          \$200  = 24'h0014f4;
+          \$206  = 24'h0014f4;
       3'h3:
-          \$200  = 24'h001887;
+          \$206  = 24'h001887;
       3'h4:
-          \$200  = 24'h00049d;
+          \$206  = 24'h00049d;
       3'h5:
-          \$200  = 24'h0018af;
+          \$206  = 24'h0018af;
       3'h6:
-          \$200  = 24'h000330;
+          \$206  = 24'h000330;
       3'h7:
-          \$200  = 24'h000110;
+          \$206  = 24'h000110;
     endcase
   end
   always @* begin
@@ -5619,21 +5673,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$203  = 24'h000d00;
+          \$209  = 24'h000d00;
       3'h1:
-          \$203  = 24'h000de3;
+          \$209  = 24'h000de3;
       3'h2:
-          \$203  = 24'hfff49c;
+          \$209  = 24'hfff49c;
       3'h3:
-          \$203  = 24'hfff879;
+          \$209  = 24'hfff879;
       3'h4:
-          \$203  = 24'h001c66;
+          \$209  = 24'h001c66;
       3'h5:
-          \$203  = 24'h0018c9;
+          \$209  = 24'h0018c9;
       3'h6:
-          \$203  = 24'h001e83;
+          \$209  = 24'h001e83;
       3'h7:
-          \$203  = 24'hfff898;
+          \$209  = 24'hfff898;
     endcase
   end
   always @* begin
@@ -5641,21 +5695,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$206  = 24'h000b71;
+          \$212  = 24'h000b71;
       3'h1:
-          \$206  = 24'hfff40b;
+          \$212  = 24'hfff40b;
       3'h2:
-          \$206  = 24'h0014db;
+          \$212  = 24'h0014db;
       3'h3:
-          \$206  = 24'hfff86e;
+          \$212  = 24'hfff86e;
       3'h4:
-          \$206  = 24'h000f38;
+          \$212  = 24'h000f38;
       3'h5:
-          \$206  = 24'hffdf1b;
+          \$212  = 24'hffdf1b;
       3'h6:
-          \$206  = 24'h001cbd;
+          \$212  = 24'h001cbd;
       3'h7:
-          \$206  = 24'h00174e;
+          \$212  = 24'h00174e;
     endcase
   end
   always @* begin
@@ -5663,763 +5717,721 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$209  = 24'hfff26c;
+          \$215  = 24'hfff26c;
       3'h1:
-          \$209  = 24'h002064;
+          \$215  = 24'h002064;
       3'h2:
-          \$209  = 24'h001265;
+          \$215  = 24'h001265;
       3'h3:
-          \$209  = 24'hfffb81;
+          \$215  = 24'hfffb81;
       3'h4:
-          \$209  = 24'hfffbe2;
+          \$215  = 24'hfffbe2;
       3'h5:
-          \$209  = 24'hfff5f7;
+          \$215  = 24'hfff5f7;
       3'h6:
-          \$209  = 24'hfff68a;
+          \$215  = 24'hfff68a;
       3'h7:
-          \$209  = 24'hffefd8;
+          \$215  = 24'hffefd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = nf_t;
+    \$229  = nf_t;
     if (issue) begin
-      \$223  = nf_t_ahead;
+      \$229  = nf_t_ahead;
     end
     if (rst) begin
-      \$223  = 3'h0;
+      \$229  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = nf_t_ahead;
+    \$230  = nf_t_ahead;
     if (issue) begin
-      \$224  = \$1 ;
+      \$230  = \$1 ;
     end
     if (rst) begin
-      \$224  = 3'h0;
+      \$230  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = sf_t;
+    \$231  = sf_t;
     if (issue) begin
-      \$225  = sf_t_ahead;
+      \$231  = sf_t_ahead;
     end
     if (rst) begin
-      \$225  = 3'h0;
+      \$231  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = sf_t_ahead;
+    \$232  = sf_t_ahead;
     if (issue) begin
-      \$226  = \$2 ;
+      \$232  = \$2 ;
     end
     if (rst) begin
-      \$226  = 3'h1;
+      \$232  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = reads_input_t;
+    \$233  = reads_input_t;
     if (issue) begin
-      \$227  = reads_input_t_ahead;
+      \$233  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$227  = 1'h1;
+      \$233  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = reads_input_t_ahead;
+    \$234  = reads_input_t_ahead;
     if (issue) begin
-      \$228  = \$3 ;
+      \$234  = \$3 ;
     end
     if (rst) begin
-      \$228  = 1'h1;
+      \$234  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = first_t;
+    \$235  = first_t;
     if (issue) begin
-      \$229  = first_t_ahead;
+      \$235  = first_t_ahead;
     end
     if (rst) begin
-      \$229  = 1'h1;
+      \$235  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = first_t_ahead;
+    \$236  = first_t_ahead;
     if (issue) begin
-      \$230  = \$4 ;
+      \$236  = \$4 ;
     end
-    if (rst) begin
-      \$230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = last_t;
-    if (issue) begin
-      \$231  = last_t_ahead;
-    end
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = last_t_ahead;
-    if (issue) begin
-      \$232  = \$5 ;
-    end
-    if (rst) begin
-      \$232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = t;
-    if (issue) begin
-      \$233  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$233  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = i__payload;
-    if (rst) begin
-      \$234  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = reads_input_t;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = issue;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = first_t;
+    \$237  = last_t;
+    if (issue) begin
+      \$237  = last_t_ahead;
+    end
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = last_t;
+    \$238  = last_t_ahead;
+    if (issue) begin
+      \$238  = \$5 ;
+    end
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = nf_t;
+    \$239  = t;
+    if (issue) begin
+      \$239  = \$8 [5:0];
+    end
     if (rst) begin
-      \$239  = 3'h0;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = \$9 ;
+    \$240  = i__payload;
     if (rst) begin
       \$240  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = t;
+    \$241  = reads_input_t;
     if (rst) begin
-      \$241  = 6'h00;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = port__data;
+    \$242  = issue;
     if (rst) begin
-      \$242  = 64'h0000000000000000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = x_mid[7:0];
+    \$243  = first_t;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = x_mid[15:8];
+    \$244  = last_t;
     if (rst) begin
-      \$244  = 8'h00;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = x_mid[23:16];
+    \$245  = nf_t;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = x_mid[31:24];
+    \$246  = \$9 ;
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = x_mid[39:32];
+    \$247  = t;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = x_mid[47:40];
+    \$248  = port__data;
     if (rst) begin
-      \$248  = 8'h00;
+      \$248  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = x_mid[55:48];
+    \$249  = x_mid[7:0];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = x_mid[63:56];
+    \$250  = x_mid[15:8];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = t;
+    \$251  = x_mid[23:16];
     if (rst) begin
-      \$251  = 6'h00;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = \port__data$36 ;
+    \$252  = x_mid[31:24];
     if (rst) begin
-      \$252  = 64'h0000000000000000;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = x_mid[7:0];
+    \$253  = x_mid[39:32];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = x_mid[15:8];
+    \$254  = x_mid[47:40];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = x_mid[23:16];
+    \$255  = x_mid[55:48];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = x_mid[31:24];
+    \$256  = x_mid[63:56];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = x_mid[39:32];
+    \$257  = t;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = x_mid[47:40];
+    \$258  = \port__data$36 ;
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = x_mid[55:48];
+    \$259  = x_mid[7:0];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = x_mid[63:56];
+    \$260  = x_mid[15:8];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = t;
+    \$261  = x_mid[23:16];
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = \port__data$47 ;
+    \$262  = x_mid[31:24];
     if (rst) begin
-      \$262  = 64'h0000000000000000;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = x_mid[7:0];
+    \$263  = x_mid[39:32];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = x_mid[15:8];
+    \$264  = x_mid[47:40];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = x_mid[23:16];
+    \$265  = x_mid[55:48];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = x_mid[31:24];
+    \$266  = x_mid[63:56];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = x_mid[39:32];
+    \$267  = t;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = x_mid[47:40];
+    \$268  = \port__data$47 ;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = x_mid[55:48];
+    \$269  = x_mid[7:0];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = x_mid[63:56];
+    \$270  = x_mid[15:8];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = t;
+    \$271  = x_mid[23:16];
     if (rst) begin
-      \$271  = 6'h00;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = \port__data$58 ;
+    \$272  = x_mid[31:24];
     if (rst) begin
-      \$272  = 64'h0000000000000000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = x_mid[7:0];
+    \$273  = x_mid[39:32];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = x_mid[15:8];
+    \$274  = x_mid[47:40];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = x_mid[23:16];
+    \$275  = x_mid[55:48];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = x_mid[31:24];
+    \$276  = x_mid[63:56];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = x_mid[39:32];
+    \$277  = t;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = x_mid[47:40];
+    \$278  = \port__data$58 ;
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = x_mid[55:48];
+    \$279  = x_mid[7:0];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = x_mid[63:56];
+    \$280  = x_mid[15:8];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = t;
+    \$281  = x_mid[23:16];
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = \port__data$69 ;
+    \$282  = x_mid[31:24];
     if (rst) begin
-      \$282  = 64'h0000000000000000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = x_mid[7:0];
+    \$283  = x_mid[39:32];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = x_mid[15:8];
+    \$284  = x_mid[47:40];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = x_mid[23:16];
+    \$285  = x_mid[55:48];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = x_mid[31:24];
+    \$286  = x_mid[63:56];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = x_mid[39:32];
+    \$287  = t;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = x_mid[47:40];
+    \$288  = \port__data$69 ;
     if (rst) begin
-      \$288  = 8'h00;
+      \$288  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = x_mid[55:48];
+    \$289  = x_mid[7:0];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = x_mid[63:56];
+    \$290  = x_mid[15:8];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = t;
+    \$291  = x_mid[23:16];
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = \port__data$80 ;
+    \$292  = x_mid[31:24];
     if (rst) begin
-      \$292  = 64'h0000000000000000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = x_mid[7:0];
+    \$293  = x_mid[39:32];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = x_mid[15:8];
+    \$294  = x_mid[47:40];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = x_mid[23:16];
+    \$295  = x_mid[55:48];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = x_mid[31:24];
+    \$296  = x_mid[63:56];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = x_mid[39:32];
+    \$297  = t;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = x_mid[47:40];
+    \$298  = \port__data$80 ;
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = x_mid[55:48];
+    \$299  = x_mid[7:0];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = x_mid[63:56];
+    \$300  = x_mid[15:8];
     if (rst) begin
       \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = \$10 ;
+    \$301  = x_mid[23:16];
     if (rst) begin
-      \$301  = 9'h000;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = rom0_read[7:0];
+    \$302  = x_mid[31:24];
     if (rst) begin
       \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = \$11 ;
+    \$303  = x_mid[39:32];
     if (rst) begin
-      \$303  = 9'h000;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = rom0_read[15:8];
+    \$304  = x_mid[47:40];
     if (rst) begin
       \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = \$12 ;
+    \$305  = x_mid[55:48];
     if (rst) begin
-      \$305  = 9'h000;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = rom0_read[23:16];
+    \$306  = x_mid[63:56];
     if (rst) begin
       \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = \$13 ;
+    \$307  = \$10 ;
     if (rst) begin
       \$307  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = rom0_read[31:24];
+    \$308  = rom0_read[7:0];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = \$14 ;
+    \$309  = \$11 ;
     if (rst) begin
       \$309  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = rom0_read[39:32];
+    \$310  = rom0_read[15:8];
     if (rst) begin
       \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = \$15 ;
+    \$311  = \$12 ;
     if (rst) begin
       \$311  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = rom0_read[47:40];
+    \$312  = rom0_read[23:16];
     if (rst) begin
       \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = \$16 ;
+    \$313  = \$13 ;
     if (rst) begin
       \$313  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = rom0_read[55:48];
+    \$314  = rom0_read[31:24];
     if (rst) begin
       \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = \$17 ;
+    \$315  = \$14 ;
     if (rst) begin
       \$315  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = rom0_read[63:56];
+    \$316  = rom0_read[39:32];
     if (rst) begin
       \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = \$18 ;
+    \$317  = \$15 ;
     if (rst) begin
       \$317  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = rom1_read[7:0];
+    \$318  = rom0_read[47:40];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = \$19 ;
+    \$319  = \$16 ;
     if (rst) begin
       \$319  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = rom1_read[15:8];
+    \$320  = rom0_read[55:48];
     if (rst) begin
       \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = \$20 ;
+    \$321  = \$17 ;
     if (rst) begin
       \$321  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = rom1_read[23:16];
+    \$322  = rom0_read[63:56];
     if (rst) begin
       \$322  = 8'h00;
     end
   end
-  assign acc0_next = \$196 [23:0];
-  assign acc1_next = \$199 [23:0];
-  assign acc2_next = \$202 [23:0];
-  assign acc3_next = \$205 [23:0];
-  assign acc4_next = \$208 [23:0];
-  assign acc5_next = \$211 [23:0];
-  assign q_owed_next = \$215 [3:0];
+  assign acc0_next = \$202 [23:0];
+  assign acc1_next = \$205 [23:0];
+  assign acc2_next = \$208 [23:0];
+  assign acc3_next = \$211 [23:0];
+  assign acc4_next = \$214 [23:0];
+  assign acc5_next = \$217 [23:0];
+  assign q_owed_next = \$221 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -6452,12 +6464,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \q_in[3]  = q_in[95:72];
   assign \q_in[4]  = q_in[119:96];
   assign \q_in[5]  = q_in[143:120];
-  assign q_in[143:120] = \$211 [23:0];
-  assign q_in[119:96] = \$208 [23:0];
-  assign q_in[95:72] = \$205 [23:0];
-  assign q_in[71:48] = \$202 [23:0];
-  assign q_in[47:24] = \$199 [23:0];
-  assign q_in[23:0] = \$196 [23:0];
+  assign q_in[143:120] = \$217 [23:0];
+  assign q_in[119:96] = \$214 [23:0];
+  assign q_in[95:72] = \$211 [23:0];
+  assign q_in[71:48] = \$208 [23:0];
+  assign q_in[47:24] = \$205 [23:0];
+  assign q_in[23:0] = \$202 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6624,112 +6636,112 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [4:0] \$244 ;
-  wire [4:0] \$245 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [23:0] \$25 ;
-  wire \$250 ;
+  wire [4:0] \$250 ;
   wire [4:0] \$251 ;
-  wire [4:0] \$252 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
+  wire [4:0] \$257 ;
+  wire [4:0] \$258 ;
   wire \$259 ;
   wire [14:0] \$26 ;
-  wire [4:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [5:0] \$265 ;
-  wire \$266 ;
+  wire \$265 ;
+  wire [4:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire [34:0] \$27 ;
   wire \$270 ;
-  wire [47:0] \$271 ;
-  reg [2:0] \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg \$278 ;
+  wire [5:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire [47:0] \$277 ;
+  reg [2:0] \$278 ;
   reg \$279 ;
   wire [35:0] \$28 ;
   reg \$280 ;
   reg \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
+  reg \$282 ;
+  reg \$283 ;
+  reg \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg \$287 ;
   reg [24:0] \$288 ;
   reg [24:0] \$289 ;
   wire [55:0] \$29 ;
-  reg [23:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [23:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [33:0] \$299 ;
   wire [8:0] \$3 ;
   wire [56:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [6:0] \$301 ;
+  reg [33:0] \$300 ;
+  reg [33:0] \$301 ;
   reg [16:0] \$302 ;
-  reg [23:0] \$303 ;
-  reg [23:0] \$304 ;
-  reg [23:0] \$305 ;
-  reg [6:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [14:0] \$308 ;
-  reg [14:0] \$309 ;
+  reg [7:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [6:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [23:0] \$309 ;
   wire [54:0] \$31 ;
-  reg [14:0] \$310 ;
-  reg [48:0] \$311 ;
-  reg [48:0] \$312 ;
-  reg \$313 ;
-  reg \$314 ;
-  reg [7:0] \$315 ;
-  reg \$316 ;
-  reg \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
+  reg [23:0] \$310 ;
+  reg [23:0] \$311 ;
+  reg [6:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [14:0] \$314 ;
+  reg [14:0] \$315 ;
+  reg [14:0] \$316 ;
+  reg [48:0] \$317 ;
+  reg [48:0] \$318 ;
+  reg \$319 ;
   wire [58:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [24:0] \$323 ;
+  reg \$320 ;
+  reg [7:0] \$321 ;
+  reg \$322 ;
+  reg \$323 ;
   reg [24:0] \$324 ;
   reg [24:0] \$325 ;
-  reg [5:0] \$326 ;
-  reg [5:0] \$327 ;
-  reg [5:0] \$328 ;
-  reg [5:0] \$329 ;
+  reg [24:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [77:0] \$33 ;
-  reg [5:0] \$330 ;
-  reg [5:0] \$331 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
   reg [5:0] \$332 ;
   reg [5:0] \$333 ;
-  reg [35:0] \$334 ;
-  reg [35:0] \$335 ;
-  reg [35:0] \$336 ;
-  reg [35:0] \$337 ;
-  reg [35:0] \$338 ;
-  reg [35:0] \$339 ;
+  reg [5:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire [78:0] \$34 ;
   reg [35:0] \$340 ;
   reg [35:0] \$341 ;
@@ -6742,141 +6754,141 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] \$348 ;
   reg [35:0] \$349 ;
   wire [48:0] \$35 ;
-  reg [23:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [33:0] \$353 ;
-  reg [33:0] \$354 ;
-  reg [33:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [24:0] \$359 ;
+  reg [35:0] \$350 ;
+  reg [35:0] \$351 ;
+  reg [35:0] \$352 ;
+  reg [35:0] \$353 ;
+  reg [35:0] \$354 ;
+  reg [35:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [33:0] \$359 ;
   wire \$36 ;
-  reg [24:0] \$360 ;
-  reg [6:0] \$361 ;
+  reg [33:0] \$360 ;
+  reg [33:0] \$361 ;
   reg [16:0] \$362 ;
-  reg [23:0] \$363 ;
-  reg [23:0] \$364 ;
-  reg [23:0] \$365 ;
-  reg [6:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [14:0] \$368 ;
-  reg [14:0] \$369 ;
+  reg [7:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [6:0] \$367 ;
+  reg [16:0] \$368 ;
+  reg [23:0] \$369 ;
   wire \$37 ;
-  reg [14:0] \$370 ;
-  reg [48:0] \$371 ;
-  reg [48:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg [7:0] \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg [24:0] \$378 ;
-  reg [24:0] \$379 ;
+  reg [23:0] \$370 ;
+  reg [23:0] \$371 ;
+  reg [6:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [14:0] \$374 ;
+  reg [14:0] \$375 ;
+  reg [14:0] \$376 ;
+  reg [48:0] \$377 ;
+  reg [48:0] \$378 ;
+  reg \$379 ;
   wire \$38 ;
-  reg [24:0] \$380 ;
-  reg [24:0] \$381 ;
-  reg [24:0] \$382 ;
-  reg [24:0] \$383 ;
+  reg \$380 ;
+  reg [7:0] \$381 ;
+  reg \$382 ;
+  reg \$383 ;
   reg [24:0] \$384 ;
   reg [24:0] \$385 ;
-  reg [23:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [33:0] \$389 ;
+  reg [24:0] \$386 ;
+  reg [24:0] \$387 ;
+  reg [24:0] \$388 ;
+  reg [24:0] \$389 ;
   wire \$39 ;
-  reg [33:0] \$390 ;
-  reg [33:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [24:0] \$394 ;
-  reg [24:0] \$395 ;
-  reg [24:0] \$396 ;
-  reg [6:0] \$397 ;
+  reg [24:0] \$390 ;
+  reg [24:0] \$391 ;
+  reg [23:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [33:0] \$395 ;
+  reg [33:0] \$396 ;
+  reg [33:0] \$397 ;
   reg [16:0] \$398 ;
-  reg [23:0] \$399 ;
+  reg [7:0] \$399 ;
   wire [8:0] \$4 ;
   wire [49:0] \$40 ;
-  reg [23:0] \$400 ;
-  reg [23:0] \$401 ;
-  reg [6:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [14:0] \$404 ;
-  reg [14:0] \$405 ;
-  reg [14:0] \$406 ;
-  reg [48:0] \$407 ;
-  reg [48:0] \$408 ;
-  reg \$409 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [6:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [23:0] \$405 ;
+  reg [23:0] \$406 ;
+  reg [23:0] \$407 ;
+  reg [6:0] \$408 ;
+  reg [7:0] \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg [7:0] \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg [24:0] \$414 ;
-  reg [24:0] \$415 ;
-  reg [24:0] \$416 ;
-  reg [24:0] \$417 ;
-  reg [24:0] \$418 ;
-  reg [24:0] \$419 ;
+  reg [14:0] \$410 ;
+  reg [14:0] \$411 ;
+  reg [14:0] \$412 ;
+  reg [48:0] \$413 ;
+  reg [48:0] \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg [7:0] \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire \$42 ;
   reg [24:0] \$420 ;
   reg [24:0] \$421 ;
-  reg [23:0] \$422 ;
-  reg [16:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [33:0] \$425 ;
-  reg [33:0] \$426 ;
-  reg [33:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [7:0] \$429 ;
+  reg [24:0] \$422 ;
+  reg [24:0] \$423 ;
+  reg [24:0] \$424 ;
+  reg [24:0] \$425 ;
+  reg [24:0] \$426 ;
+  reg [24:0] \$427 ;
+  reg [23:0] \$428 ;
+  reg [16:0] \$429 ;
   wire [50:0] \$43 ;
-  reg [24:0] \$430 ;
-  reg [24:0] \$431 ;
-  reg [24:0] \$432 ;
-  reg [6:0] \$433 ;
+  reg [16:0] \$430 ;
+  reg [33:0] \$431 ;
+  reg [33:0] \$432 ;
+  reg [33:0] \$433 ;
   reg [16:0] \$434 ;
-  reg [23:0] \$435 ;
-  reg [23:0] \$436 ;
-  reg [23:0] \$437 ;
-  reg [6:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg [7:0] \$435 ;
+  reg [24:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [6:0] \$439 ;
   wire \$44 ;
-  reg [14:0] \$440 ;
-  reg [14:0] \$441 ;
-  reg [14:0] \$442 ;
-  reg [48:0] \$443 ;
-  reg [48:0] \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg [7:0] \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  reg [16:0] \$440 ;
+  reg [23:0] \$441 ;
+  reg [23:0] \$442 ;
+  reg [23:0] \$443 ;
+  reg [6:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [14:0] \$446 ;
+  reg [14:0] \$447 ;
+  reg [14:0] \$448 ;
+  reg [48:0] \$449 ;
   wire \$45 ;
-  reg [24:0] \$450 ;
-  reg [24:0] \$451 ;
-  reg [24:0] \$452 ;
-  reg [24:0] \$453 ;
-  reg [24:0] \$454 ;
-  reg [24:0] \$455 ;
+  reg [48:0] \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg [7:0] \$453 ;
+  reg \$454 ;
+  reg \$455 ;
   reg [24:0] \$456 ;
   reg [24:0] \$457 ;
-  reg [5:0] \$458 ;
-  reg [5:0] \$459 ;
+  reg [24:0] \$458 ;
+  reg [24:0] \$459 ;
   wire \$46 ;
-  reg [5:0] \$460 ;
-  reg [5:0] \$461 ;
-  reg [5:0] \$462 ;
-  reg [5:0] \$463 ;
+  reg [24:0] \$460 ;
+  reg [24:0] \$461 ;
+  reg [24:0] \$462 ;
+  reg [24:0] \$463 ;
   reg [5:0] \$464 ;
   reg [5:0] \$465 ;
-  reg [34:0] \$466 ;
-  reg [34:0] \$467 ;
-  reg [34:0] \$468 ;
-  reg [34:0] \$469 ;
+  reg [5:0] \$466 ;
+  reg [5:0] \$467 ;
+  reg [5:0] \$468 ;
+  reg [5:0] \$469 ;
   wire \$47 ;
-  reg [34:0] \$470 ;
-  reg [34:0] \$471 ;
+  reg [5:0] \$470 ;
+  reg [5:0] \$471 ;
   reg [34:0] \$472 ;
   reg [34:0] \$473 ;
   reg [34:0] \$474 ;
@@ -6888,62 +6900,62 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$48 ;
   reg [34:0] \$480 ;
   reg [34:0] \$481 ;
-  reg [23:0] \$482 ;
-  reg [16:0] \$483 ;
-  reg [16:0] \$484 ;
-  reg [33:0] \$485 ;
-  reg [33:0] \$486 ;
-  reg [33:0] \$487 ;
-  reg [16:0] \$488 ;
-  reg [7:0] \$489 ;
+  reg [34:0] \$482 ;
+  reg [34:0] \$483 ;
+  reg [34:0] \$484 ;
+  reg [34:0] \$485 ;
+  reg [34:0] \$486 ;
+  reg [34:0] \$487 ;
+  reg [23:0] \$488 ;
+  reg [16:0] \$489 ;
   wire \$49 ;
-  reg [24:0] \$490 ;
-  reg [24:0] \$491 ;
-  reg [24:0] \$492 ;
-  reg [6:0] \$493 ;
+  reg [16:0] \$490 ;
+  reg [33:0] \$491 ;
+  reg [33:0] \$492 ;
+  reg [33:0] \$493 ;
   reg [16:0] \$494 ;
-  reg [23:0] \$495 ;
-  reg [23:0] \$496 ;
-  reg [23:0] \$497 ;
-  reg [6:0] \$498 ;
-  reg [7:0] \$499 ;
+  reg [7:0] \$495 ;
+  reg [24:0] \$496 ;
+  reg [24:0] \$497 ;
+  reg [24:0] \$498 ;
+  reg [6:0] \$499 ;
   wire [8:0] \$5 ;
   wire \$50 ;
-  reg [14:0] \$500 ;
-  reg [14:0] \$501 ;
-  reg [14:0] \$502 ;
-  reg [48:0] \$503 ;
-  reg [48:0] \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg [7:0] \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  reg [16:0] \$500 ;
+  reg [23:0] \$501 ;
+  reg [23:0] \$502 ;
+  reg [23:0] \$503 ;
+  reg [6:0] \$504 ;
+  reg [7:0] \$505 ;
+  reg [14:0] \$506 ;
+  reg [14:0] \$507 ;
+  reg [14:0] \$508 ;
+  reg [48:0] \$509 ;
   wire \$51 ;
-  reg [24:0] \$510 ;
-  reg [24:0] \$511 ;
-  reg [24:0] \$512 ;
-  reg [24:0] \$513 ;
-  reg [24:0] \$514 ;
-  reg [24:0] \$515 ;
+  reg [48:0] \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg [7:0] \$513 ;
+  reg \$514 ;
+  reg \$515 ;
   reg [24:0] \$516 ;
   reg [24:0] \$517 ;
-  reg [5:0] \$518 ;
-  reg [5:0] \$519 ;
+  reg [24:0] \$518 ;
+  reg [24:0] \$519 ;
   wire \$52 ;
-  reg [5:0] \$520 ;
-  reg [5:0] \$521 ;
-  reg [5:0] \$522 ;
-  reg [5:0] \$523 ;
+  reg [24:0] \$520 ;
+  reg [24:0] \$521 ;
+  reg [24:0] \$522 ;
+  reg [24:0] \$523 ;
   reg [5:0] \$524 ;
   reg [5:0] \$525 ;
-  reg [34:0] \$526 ;
-  reg [34:0] \$527 ;
-  reg [34:0] \$528 ;
-  reg [34:0] \$529 ;
+  reg [5:0] \$526 ;
+  reg [5:0] \$527 ;
+  reg [5:0] \$528 ;
+  reg [5:0] \$529 ;
   wire \$53 ;
-  reg [34:0] \$530 ;
-  reg [34:0] \$531 ;
+  reg [5:0] \$530 ;
+  reg [5:0] \$531 ;
   reg [34:0] \$532 ;
   reg [34:0] \$533 ;
   reg [34:0] \$534 ;
@@ -6955,51 +6967,57 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] \$54 ;
   reg [34:0] \$540 ;
   reg [34:0] \$541 ;
-  reg [23:0] \$542 ;
-  reg [16:0] \$543 ;
-  reg [16:0] \$544 ;
-  reg [33:0] \$545 ;
-  reg [33:0] \$546 ;
-  reg [33:0] \$547 ;
-  reg [16:0] \$548 ;
-  reg [7:0] \$549 ;
+  reg [34:0] \$542 ;
+  reg [34:0] \$543 ;
+  reg [34:0] \$544 ;
+  reg [34:0] \$545 ;
+  reg [34:0] \$546 ;
+  reg [34:0] \$547 ;
+  reg [23:0] \$548 ;
+  reg [16:0] \$549 ;
   reg [5:0] \$55 ;
-  reg [24:0] \$550 ;
-  reg [24:0] \$551 ;
-  reg [24:0] \$552 ;
-  reg [6:0] \$553 ;
+  reg [16:0] \$550 ;
+  reg [33:0] \$551 ;
+  reg [33:0] \$552 ;
+  reg [33:0] \$553 ;
   reg [16:0] \$554 ;
-  reg [23:0] \$555 ;
-  reg [23:0] \$556 ;
-  reg [23:0] \$557 ;
-  reg [6:0] \$558 ;
-  reg [7:0] \$559 ;
+  reg [7:0] \$555 ;
+  reg [24:0] \$556 ;
+  reg [24:0] \$557 ;
+  reg [24:0] \$558 ;
+  reg [6:0] \$559 ;
   reg [35:0] \$56 ;
-  reg [14:0] \$560 ;
-  reg [14:0] \$561 ;
-  reg [14:0] \$562 ;
-  reg [48:0] \$563 ;
-  reg [48:0] \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg [7:0] \$567 ;
-  reg \$568 ;
-  reg \$569 ;
+  reg [16:0] \$560 ;
+  reg [23:0] \$561 ;
+  reg [23:0] \$562 ;
+  reg [23:0] \$563 ;
+  reg [6:0] \$564 ;
+  reg [7:0] \$565 ;
+  reg [14:0] \$566 ;
+  reg [14:0] \$567 ;
+  reg [14:0] \$568 ;
+  reg [48:0] \$569 ;
   reg [35:0] \$57 ;
-  reg [7:0] \$570 ;
-  reg [7:0] \$571 ;
-  reg [7:0] \$572 ;
+  reg [48:0] \$570 ;
+  reg \$571 ;
+  reg \$572 ;
   reg [7:0] \$573 ;
-  reg [7:0] \$574 ;
-  reg [7:0] \$575 ;
-  reg [3:0] \$576 ;
-  reg \$577 ;
-  reg [3:0] \$578 ;
-  reg [3:0] \$579 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg [7:0] \$576 ;
+  reg [7:0] \$577 ;
+  reg [7:0] \$578 ;
+  reg [7:0] \$579 ;
   wire [33:0] \$58 ;
-  reg [3:0] \$580 ;
-  reg \$581 ;
-  reg [47:0] \$582 ;
+  reg [7:0] \$580 ;
+  reg [7:0] \$581 ;
+  reg [3:0] \$582 ;
+  reg \$583 ;
+  reg [3:0] \$584 ;
+  reg [3:0] \$585 ;
+  reg [3:0] \$586 ;
+  reg \$587 ;
+  reg [47:0] \$588 ;
   wire [24:0] \$59 ;
   wire [8:0] \$6 ;
   wire [23:0] \$60 ;
@@ -7700,499 +7718,511 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq1_half_3 <= \$336 ;
+    rq1_shift_5 <= \$336 ;
   always @(posedge clk)
-    rq1_half_4 <= \$337 ;
+    rq1_shift_6 <= \$337 ;
   always @(posedge clk)
-    rq1_half_5 <= \$338 ;
+    rq1_shift_7 <= \$338 ;
   always @(posedge clk)
-    rq1_half_6 <= \$339 ;
+    rq1_shift_8 <= \$339 ;
   always @(posedge clk)
-    rq1_half_7 <= \$340 ;
+    rq1_half_1 <= \$340 ;
   always @(posedge clk)
-    rq1_half_8 <= \$341 ;
+    rq1_half_2 <= \$341 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$342 ;
+    rq1_half_3 <= \$342 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$343 ;
+    rq1_half_4 <= \$343 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$344 ;
+    rq1_half_5 <= \$344 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$345 ;
+    rq1_half_6 <= \$345 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$346 ;
+    rq1_half_7 <= \$346 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$347 ;
+    rq1_half_8 <= \$347 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$348 ;
+    rq1_mask_1 <= \$348 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$349 ;
+    rq1_mask_2 <= \$349 ;
   always @(posedge clk)
-    rq1_x <= \$350 ;
+    rq1_mask_3 <= \$350 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$351 ;
+    rq1_mask_4 <= \$351 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$352 ;
+    rq1_mask_5 <= \$352 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$353 ;
+    rq1_mask_6 <= \$353 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$354 ;
+    rq1_mask_7 <= \$354 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$355 ;
+    rq1_mask_8 <= \$355 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$356 ;
+    rq1_x <= \$356 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$357 ;
+    rq1_x0_0 <= \$357 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$358 ;
+    rq1_m0_0 <= \$358 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$359 ;
+    rq1_part0_0 <= \$359 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$360 ;
+    rq1_part0_0_r <= \$360 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$361 ;
+    rq1_part0_0_rr <= \$361 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$362 ;
+    rq1_x0_1 <= \$362 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$363 ;
+    rq1_m0_1 <= \$363 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$364 ;
+    rq1_part0_1 <= \$364 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$365 ;
+    rq1_part0_1_r <= \$365 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$366 ;
+    rq1_part0_1_rr <= \$366 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$367 ;
+    rq1_x1_0 <= \$367 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$368 ;
+    rq1_m1_0 <= \$368 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$369 ;
+    rq1_part1_0 <= \$369 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$370 ;
+    rq1_part1_0_r <= \$370 ;
   always @(posedge clk)
-    rq1_prod <= \$371 ;
+    rq1_part1_0_rr <= \$371 ;
   always @(posedge clk)
-    rq1_floor <= \$372 ;
+    rq1_x1_1 <= \$372 ;
   always @(posedge clk)
-    rq1_above <= \$373 ;
+    rq1_m1_1 <= \$373 ;
   always @(posedge clk)
-    rq1_tie <= \$374 ;
+    rq1_part1_1 <= \$374 ;
   always @(posedge clk)
-    rq1_code <= \$375 ;
+    rq1_part1_1_r <= \$375 ;
   always @(posedge clk)
-    rq1_under <= \$376 ;
+    rq1_part1_1_rr <= \$376 ;
   always @(posedge clk)
-    rq1_over <= \$377 ;
+    rq1_prod <= \$377 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$378 ;
+    rq1_floor <= \$378 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$379 ;
+    rq1_above <= \$379 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$380 ;
+    rq1_tie <= \$380 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$381 ;
+    rq1_code <= \$381 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$382 ;
+    rq1_under <= \$382 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$383 ;
+    rq1_over <= \$383 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$384 ;
+    rq2_mult_1 <= \$384 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$385 ;
+    rq2_mult_2 <= \$385 ;
   always @(posedge clk)
-    rq2_x <= \$386 ;
+    rq2_mult_3 <= \$386 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$387 ;
+    rq2_mult_4 <= \$387 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$388 ;
+    rq2_mult_5 <= \$388 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$389 ;
+    rq2_mult_6 <= \$389 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$390 ;
+    rq2_mult_7 <= \$390 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$391 ;
+    rq2_mult_8 <= \$391 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$392 ;
+    rq2_x <= \$392 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$393 ;
+    rq2_x0_0 <= \$393 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$394 ;
+    rq2_m0_0 <= \$394 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$395 ;
+    rq2_part0_0 <= \$395 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$396 ;
+    rq2_part0_0_r <= \$396 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$397 ;
+    rq2_part0_0_rr <= \$397 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$398 ;
+    rq2_x0_1 <= \$398 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$399 ;
+    rq2_m0_1 <= \$399 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$400 ;
+    rq2_part0_1 <= \$400 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$401 ;
+    rq2_part0_1_r <= \$401 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$402 ;
+    rq2_part0_1_rr <= \$402 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$403 ;
+    rq2_x1_0 <= \$403 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$404 ;
+    rq2_m1_0 <= \$404 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$405 ;
+    rq2_part1_0 <= \$405 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$406 ;
+    rq2_part1_0_r <= \$406 ;
   always @(posedge clk)
-    rq2_prod <= \$407 ;
+    rq2_part1_0_rr <= \$407 ;
   always @(posedge clk)
-    rq2_floor <= \$408 ;
+    rq2_x1_1 <= \$408 ;
   always @(posedge clk)
-    rq2_above <= \$409 ;
+    rq2_m1_1 <= \$409 ;
   always @(posedge clk)
-    rq2_tie <= \$410 ;
+    rq2_part1_1 <= \$410 ;
   always @(posedge clk)
-    rq2_code <= \$411 ;
+    rq2_part1_1_r <= \$411 ;
   always @(posedge clk)
-    rq2_under <= \$412 ;
+    rq2_part1_1_rr <= \$412 ;
   always @(posedge clk)
-    rq2_over <= \$413 ;
+    rq2_prod <= \$413 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$414 ;
+    rq2_floor <= \$414 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$415 ;
+    rq2_above <= \$415 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$416 ;
+    rq2_tie <= \$416 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$417 ;
+    rq2_code <= \$417 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$418 ;
+    rq2_under <= \$418 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$419 ;
+    rq2_over <= \$419 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$420 ;
+    rq3_mult_1 <= \$420 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$421 ;
+    rq3_mult_2 <= \$421 ;
   always @(posedge clk)
-    rq3_x <= \$422 ;
+    rq3_mult_3 <= \$422 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$423 ;
+    rq3_mult_4 <= \$423 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$424 ;
+    rq3_mult_5 <= \$424 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$425 ;
+    rq3_mult_6 <= \$425 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$426 ;
+    rq3_mult_7 <= \$426 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$427 ;
+    rq3_mult_8 <= \$427 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$428 ;
+    rq3_x <= \$428 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$429 ;
+    rq3_x0_0 <= \$429 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$430 ;
+    rq3_m0_0 <= \$430 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$431 ;
+    rq3_part0_0 <= \$431 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$432 ;
+    rq3_part0_0_r <= \$432 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$433 ;
+    rq3_part0_0_rr <= \$433 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$434 ;
+    rq3_x0_1 <= \$434 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$435 ;
+    rq3_m0_1 <= \$435 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$436 ;
+    rq3_part0_1 <= \$436 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$437 ;
+    rq3_part0_1_r <= \$437 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$438 ;
+    rq3_part0_1_rr <= \$438 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$439 ;
+    rq3_x1_0 <= \$439 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$440 ;
+    rq3_m1_0 <= \$440 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$441 ;
+    rq3_part1_0 <= \$441 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$442 ;
+    rq3_part1_0_r <= \$442 ;
   always @(posedge clk)
-    rq3_prod <= \$443 ;
+    rq3_part1_0_rr <= \$443 ;
   always @(posedge clk)
-    rq3_floor <= \$444 ;
+    rq3_x1_1 <= \$444 ;
   always @(posedge clk)
-    rq3_above <= \$445 ;
+    rq3_m1_1 <= \$445 ;
   always @(posedge clk)
-    rq3_tie <= \$446 ;
+    rq3_part1_1 <= \$446 ;
   always @(posedge clk)
-    rq3_code <= \$447 ;
+    rq3_part1_1_r <= \$447 ;
   always @(posedge clk)
-    rq3_under <= \$448 ;
+    rq3_part1_1_rr <= \$448 ;
   always @(posedge clk)
-    rq3_over <= \$449 ;
+    rq3_prod <= \$449 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$450 ;
+    rq3_floor <= \$450 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$451 ;
+    rq3_above <= \$451 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$452 ;
+    rq3_tie <= \$452 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$453 ;
+    rq3_code <= \$453 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$454 ;
+    rq3_under <= \$454 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$455 ;
+    rq3_over <= \$455 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$456 ;
+    rq4_mult_1 <= \$456 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$457 ;
+    rq4_mult_2 <= \$457 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$458 ;
+    rq4_mult_3 <= \$458 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$459 ;
+    rq4_mult_4 <= \$459 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$460 ;
+    rq4_mult_5 <= \$460 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$461 ;
+    rq4_mult_6 <= \$461 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$462 ;
+    rq4_mult_7 <= \$462 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$463 ;
+    rq4_mult_8 <= \$463 ;
   always @(posedge clk)
-    rq4_shift_7 <= \$464 ;
+    rq4_shift_1 <= \$464 ;
   always @(posedge clk)
-    rq4_shift_8 <= \$465 ;
+    rq4_shift_2 <= \$465 ;
   always @(posedge clk)
-    rq4_half_1 <= \$466 ;
+    rq4_shift_3 <= \$466 ;
   always @(posedge clk)
-    rq4_half_2 <= \$467 ;
+    rq4_shift_4 <= \$467 ;
   always @(posedge clk)
-    rq4_half_3 <= \$468 ;
+    rq4_shift_5 <= \$468 ;
   always @(posedge clk)
-    rq4_half_4 <= \$469 ;
+    rq4_shift_6 <= \$469 ;
   always @(posedge clk)
-    rq4_half_5 <= \$470 ;
+    rq4_shift_7 <= \$470 ;
   always @(posedge clk)
-    rq4_half_6 <= \$471 ;
+    rq4_shift_8 <= \$471 ;
   always @(posedge clk)
-    rq4_half_7 <= \$472 ;
+    rq4_half_1 <= \$472 ;
   always @(posedge clk)
-    rq4_half_8 <= \$473 ;
+    rq4_half_2 <= \$473 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$474 ;
+    rq4_half_3 <= \$474 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$475 ;
+    rq4_half_4 <= \$475 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$476 ;
+    rq4_half_5 <= \$476 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$477 ;
+    rq4_half_6 <= \$477 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$478 ;
+    rq4_half_7 <= \$478 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$479 ;
+    rq4_half_8 <= \$479 ;
   always @(posedge clk)
-    rq4_mask_7 <= \$480 ;
+    rq4_mask_1 <= \$480 ;
   always @(posedge clk)
-    rq4_mask_8 <= \$481 ;
+    rq4_mask_2 <= \$481 ;
   always @(posedge clk)
-    rq4_x <= \$482 ;
+    rq4_mask_3 <= \$482 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$483 ;
+    rq4_mask_4 <= \$483 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$484 ;
+    rq4_mask_5 <= \$484 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$485 ;
+    rq4_mask_6 <= \$485 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$486 ;
+    rq4_mask_7 <= \$486 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$487 ;
+    rq4_mask_8 <= \$487 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$488 ;
+    rq4_x <= \$488 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$489 ;
+    rq4_x0_0 <= \$489 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$490 ;
+    rq4_m0_0 <= \$490 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$491 ;
+    rq4_part0_0 <= \$491 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$492 ;
+    rq4_part0_0_r <= \$492 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$493 ;
+    rq4_part0_0_rr <= \$493 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$494 ;
+    rq4_x0_1 <= \$494 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$495 ;
+    rq4_m0_1 <= \$495 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$496 ;
+    rq4_part0_1 <= \$496 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$497 ;
+    rq4_part0_1_r <= \$497 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$498 ;
+    rq4_part0_1_rr <= \$498 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$499 ;
+    rq4_x1_0 <= \$499 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$500 ;
+    rq4_m1_0 <= \$500 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$501 ;
+    rq4_part1_0 <= \$501 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$502 ;
+    rq4_part1_0_r <= \$502 ;
   always @(posedge clk)
-    rq4_prod <= \$503 ;
+    rq4_part1_0_rr <= \$503 ;
   always @(posedge clk)
-    rq4_floor <= \$504 ;
+    rq4_x1_1 <= \$504 ;
   always @(posedge clk)
-    rq4_above <= \$505 ;
+    rq4_m1_1 <= \$505 ;
   always @(posedge clk)
-    rq4_tie <= \$506 ;
+    rq4_part1_1 <= \$506 ;
   always @(posedge clk)
-    rq4_code <= \$507 ;
+    rq4_part1_1_r <= \$507 ;
   always @(posedge clk)
-    rq4_under <= \$508 ;
+    rq4_part1_1_rr <= \$508 ;
   always @(posedge clk)
-    rq4_over <= \$509 ;
+    rq4_prod <= \$509 ;
   always @(posedge clk)
-    rq5_mult_1 <= \$510 ;
+    rq4_floor <= \$510 ;
   always @(posedge clk)
-    rq5_mult_2 <= \$511 ;
+    rq4_above <= \$511 ;
   always @(posedge clk)
-    rq5_mult_3 <= \$512 ;
+    rq4_tie <= \$512 ;
   always @(posedge clk)
-    rq5_mult_4 <= \$513 ;
+    rq4_code <= \$513 ;
   always @(posedge clk)
-    rq5_mult_5 <= \$514 ;
+    rq4_under <= \$514 ;
   always @(posedge clk)
-    rq5_mult_6 <= \$515 ;
+    rq4_over <= \$515 ;
   always @(posedge clk)
-    rq5_mult_7 <= \$516 ;
+    rq5_mult_1 <= \$516 ;
   always @(posedge clk)
-    rq5_mult_8 <= \$517 ;
+    rq5_mult_2 <= \$517 ;
   always @(posedge clk)
-    rq5_shift_1 <= \$518 ;
+    rq5_mult_3 <= \$518 ;
   always @(posedge clk)
-    rq5_shift_2 <= \$519 ;
+    rq5_mult_4 <= \$519 ;
   always @(posedge clk)
-    rq5_shift_3 <= \$520 ;
+    rq5_mult_5 <= \$520 ;
   always @(posedge clk)
-    rq5_shift_4 <= \$521 ;
+    rq5_mult_6 <= \$521 ;
   always @(posedge clk)
-    rq5_shift_5 <= \$522 ;
+    rq5_mult_7 <= \$522 ;
   always @(posedge clk)
-    rq5_shift_6 <= \$523 ;
+    rq5_mult_8 <= \$523 ;
   always @(posedge clk)
-    rq5_shift_7 <= \$524 ;
+    rq5_shift_1 <= \$524 ;
   always @(posedge clk)
-    rq5_shift_8 <= \$525 ;
+    rq5_shift_2 <= \$525 ;
   always @(posedge clk)
-    rq5_half_1 <= \$526 ;
+    rq5_shift_3 <= \$526 ;
   always @(posedge clk)
-    rq5_half_2 <= \$527 ;
+    rq5_shift_4 <= \$527 ;
   always @(posedge clk)
-    rq5_half_3 <= \$528 ;
+    rq5_shift_5 <= \$528 ;
   always @(posedge clk)
-    rq5_half_4 <= \$529 ;
+    rq5_shift_6 <= \$529 ;
   always @(posedge clk)
-    rq5_half_5 <= \$530 ;
+    rq5_shift_7 <= \$530 ;
   always @(posedge clk)
-    rq5_half_6 <= \$531 ;
+    rq5_shift_8 <= \$531 ;
   always @(posedge clk)
-    rq5_half_7 <= \$532 ;
+    rq5_half_1 <= \$532 ;
   always @(posedge clk)
-    rq5_half_8 <= \$533 ;
+    rq5_half_2 <= \$533 ;
   always @(posedge clk)
-    rq5_mask_1 <= \$534 ;
+    rq5_half_3 <= \$534 ;
   always @(posedge clk)
-    rq5_mask_2 <= \$535 ;
+    rq5_half_4 <= \$535 ;
   always @(posedge clk)
-    rq5_mask_3 <= \$536 ;
+    rq5_half_5 <= \$536 ;
   always @(posedge clk)
-    rq5_mask_4 <= \$537 ;
+    rq5_half_6 <= \$537 ;
   always @(posedge clk)
-    rq5_mask_5 <= \$538 ;
+    rq5_half_7 <= \$538 ;
   always @(posedge clk)
-    rq5_mask_6 <= \$539 ;
+    rq5_half_8 <= \$539 ;
   always @(posedge clk)
-    rq5_mask_7 <= \$540 ;
+    rq5_mask_1 <= \$540 ;
   always @(posedge clk)
-    rq5_mask_8 <= \$541 ;
+    rq5_mask_2 <= \$541 ;
   always @(posedge clk)
-    rq5_x <= \$542 ;
+    rq5_mask_3 <= \$542 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$543 ;
+    rq5_mask_4 <= \$543 ;
   always @(posedge clk)
-    rq5_m0_0 <= \$544 ;
+    rq5_mask_5 <= \$544 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$545 ;
+    rq5_mask_6 <= \$545 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$546 ;
+    rq5_mask_7 <= \$546 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$547 ;
+    rq5_mask_8 <= \$547 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$548 ;
+    rq5_x <= \$548 ;
   always @(posedge clk)
-    rq5_m0_1 <= \$549 ;
+    rq5_x0_0 <= \$549 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$550 ;
+    rq5_m0_0 <= \$550 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$551 ;
+    rq5_part0_0 <= \$551 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$552 ;
+    rq5_part0_0_r <= \$552 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$553 ;
+    rq5_part0_0_rr <= \$553 ;
   always @(posedge clk)
-    rq5_m1_0 <= \$554 ;
+    rq5_x0_1 <= \$554 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$555 ;
+    rq5_m0_1 <= \$555 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$556 ;
+    rq5_part0_1 <= \$556 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$557 ;
+    rq5_part0_1_r <= \$557 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$558 ;
+    rq5_part0_1_rr <= \$558 ;
   always @(posedge clk)
-    rq5_m1_1 <= \$559 ;
+    rq5_x1_0 <= \$559 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$560 ;
+    rq5_m1_0 <= \$560 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$561 ;
+    rq5_part1_0 <= \$561 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$562 ;
+    rq5_part1_0_r <= \$562 ;
   always @(posedge clk)
-    rq5_prod <= \$563 ;
+    rq5_part1_0_rr <= \$563 ;
   always @(posedge clk)
-    rq5_floor <= \$564 ;
+    rq5_x1_1 <= \$564 ;
   always @(posedge clk)
-    rq5_above <= \$565 ;
+    rq5_m1_1 <= \$565 ;
   always @(posedge clk)
-    rq5_tie <= \$566 ;
+    rq5_part1_1 <= \$566 ;
   always @(posedge clk)
-    rq5_code <= \$567 ;
+    rq5_part1_1_r <= \$567 ;
   always @(posedge clk)
-    rq5_under <= \$568 ;
+    rq5_part1_1_rr <= \$568 ;
   always @(posedge clk)
-    rq5_over <= \$569 ;
+    rq5_prod <= \$569 ;
   always @(posedge clk)
-    rq0_out <= \$570 ;
+    rq5_floor <= \$570 ;
   always @(posedge clk)
-    rq1_out <= \$571 ;
+    rq5_above <= \$571 ;
   always @(posedge clk)
-    rq2_out <= \$572 ;
+    rq5_tie <= \$572 ;
   always @(posedge clk)
-    rq3_out <= \$573 ;
+    rq5_code <= \$573 ;
   always @(posedge clk)
-    rq4_out <= \$574 ;
+    rq5_under <= \$574 ;
   always @(posedge clk)
-    rq5_out <= \$575 ;
+    rq5_over <= \$575 ;
   always @(posedge clk)
-    q_owed <= \$576 ;
+    rq0_out <= \$576 ;
   always @(posedge clk)
-    i__ready <= \$577 ;
+    rq1_out <= \$577 ;
   always @(posedge clk)
-    \$signature__addr  <= \$578 ;
+    rq2_out <= \$578 ;
   always @(posedge clk)
-    rport__addr <= \$579 ;
+    rq3_out <= \$579 ;
   always @(posedge clk)
-    q_stored <= \$580 ;
+    rq4_out <= \$580 ;
   always @(posedge clk)
-    o__valid <= \$581 ;
+    rq5_out <= \$581 ;
   always @(posedge clk)
-    o__payload <= \$582 ;
+    q_owed <= \$582 ;
+  always @(posedge clk)
+    i__ready <= \$583 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$584 ;
+  always @(posedge clk)
+    rport__addr <= \$585 ;
+  always @(posedge clk)
+    q_stored <= \$586 ;
+  always @(posedge clk)
+    o__valid <= \$587 ;
+  always @(posedge clk)
+    o__payload <= \$588 ;
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_6 };
   assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_6 };
@@ -8383,1910 +8413,1946 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$232  = rq4_under ? 8'h80 : \$231 ;
   assign \$233  = rq5_over ? 8'h7f : rq5_code;
   assign \$234  = rq5_under ? 8'h80 : \$233 ;
-  assign \$235  = \$10 [3:0] < 4'hb;
-  assign \$236  = ~ o__valid;
-  assign \$237  = \$236  | o__ready;
-  assign \$238  = | q_stored;
-  assign \$239  = ~ \$238 ;
-  assign \$240  = \$237  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = rq_valid_9 & \$241 ;
-  assign \$243  = \$signature__addr  == 4'h9;
-  assign \$244  = \$signature__addr  + 1'h1;
-  assign \$245  = \$243  ? 5'h00 : \$244 ;
-  assign \$246  = ~ o__valid;
-  assign \$247  = \$246  | o__ready;
-  assign \$248  = | q_stored;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = rport__addr == 4'h9;
-  assign \$251  = rport__addr + 1'h1;
-  assign \$252  = \$250  ? 5'h00 : \$251 ;
-  assign \$253  = ~ o__valid;
-  assign \$254  = \$253  | o__ready;
-  assign \$255  = | q_stored;
-  assign \$256  = ~ \$255 ;
-  assign \$257  = \$254  & \$256 ;
-  assign \$258  = ~ \$257 ;
-  assign \$259  = rq_valid_9 & \$258 ;
-  assign \$260  = q_stored + \$259 ;
-  assign \$261  = ~ o__valid;
-  assign \$262  = \$261  | o__ready;
-  assign \$263  = | q_stored;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = \$260  - \$264 ;
-  assign \$266  = ~ o__valid;
-  assign \$267  = \$266  | o__ready;
-  assign \$268  = | q_stored;
-  assign \$269  = \$268  | rq_valid_9;
-  assign \$270  = | q_stored;
-  assign \$271  = \$270  ? rport__data : q_in;
+  assign \$235  = i__valid & i__ready;
+  assign \$236  = o__valid & o__ready;
+  assign \$237  = q_owed < 4'ha;
+  assign \$238  = \$236  ? i__ready : \$237 ;
+  assign \$239  = o__valid & o__ready;
+  assign \$240  = \$239  | i__ready;
+  assign \$241  = \$235  ? \$238  : \$240 ;
+  assign \$242  = ~ o__valid;
+  assign \$243  = \$242  | o__ready;
+  assign \$244  = | q_stored;
+  assign \$245  = ~ \$244 ;
+  assign \$246  = \$243  & \$245 ;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = rq_valid_9 & \$247 ;
+  assign \$249  = \$signature__addr  == 4'h9;
+  assign \$250  = \$signature__addr  + 1'h1;
+  assign \$251  = \$249  ? 5'h00 : \$250 ;
+  assign \$252  = ~ o__valid;
+  assign \$253  = \$252  | o__ready;
+  assign \$254  = | q_stored;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = rport__addr == 4'h9;
+  assign \$257  = rport__addr + 1'h1;
+  assign \$258  = \$256  ? 5'h00 : \$257 ;
+  assign \$259  = ~ o__valid;
+  assign \$260  = \$259  | o__ready;
+  assign \$261  = | q_stored;
+  assign \$262  = ~ \$261 ;
+  assign \$263  = \$260  & \$262 ;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = rq_valid_9 & \$264 ;
+  assign \$266  = q_stored + \$265 ;
+  assign \$267  = ~ o__valid;
+  assign \$268  = \$267  | o__ready;
+  assign \$269  = | q_stored;
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = \$266  - \$270 ;
+  assign \$272  = ~ o__valid;
+  assign \$273  = \$272  | o__ready;
+  assign \$274  = | q_stored;
+  assign \$275  = \$274  | rq_valid_9;
+  assign \$276  = | q_stored;
+  assign \$277  = \$276  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$272 ;
+    group <= \$278 ;
   always @(posedge clk)
-    rq_valid_1 <= \$273 ;
+    rq_valid_1 <= \$279 ;
   always @(posedge clk)
-    rq_valid_2 <= \$274 ;
+    rq_valid_2 <= \$280 ;
   always @(posedge clk)
-    rq_valid_3 <= \$275 ;
+    rq_valid_3 <= \$281 ;
   always @(posedge clk)
-    rq_valid_4 <= \$276 ;
+    rq_valid_4 <= \$282 ;
   always @(posedge clk)
-    rq_valid_5 <= \$277 ;
+    rq_valid_5 <= \$283 ;
   always @(posedge clk)
-    rq_valid_6 <= \$278 ;
+    rq_valid_6 <= \$284 ;
   always @(posedge clk)
-    rq_valid_7 <= \$279 ;
+    rq_valid_7 <= \$285 ;
   always @(posedge clk)
-    rq_valid_8 <= \$280 ;
+    rq_valid_8 <= \$286 ;
   always @(posedge clk)
-    rq_valid_9 <= \$281 ;
+    rq_valid_9 <= \$287 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$282 ;
+    rq0_mult_1 <= \$288 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$283 ;
+    rq0_mult_2 <= \$289 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$284 ;
+    rq0_mult_3 <= \$290 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$285 ;
+    rq0_mult_4 <= \$291 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$286 ;
+    rq0_mult_5 <= \$292 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$287 ;
+    rq0_mult_6 <= \$293 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$288 ;
+    rq0_mult_7 <= \$294 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$289 ;
+    rq0_mult_8 <= \$295 ;
   always @(posedge clk)
-    rq0_x <= \$290 ;
+    rq0_x <= \$296 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$291 ;
+    rq0_x0_0 <= \$297 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$292 ;
+    rq0_m0_0 <= \$298 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$293 ;
+    rq0_part0_0 <= \$299 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$294 ;
+    rq0_part0_0_r <= \$300 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$295 ;
+    rq0_part0_0_rr <= \$301 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$296 ;
+    rq0_x0_1 <= \$302 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$297 ;
+    rq0_m0_1 <= \$303 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$298 ;
+    rq0_part0_1 <= \$304 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$299 ;
+    rq0_part0_1_r <= \$305 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$300 ;
+    rq0_part0_1_rr <= \$306 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$301 ;
+    rq0_x1_0 <= \$307 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$302 ;
+    rq0_m1_0 <= \$308 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$303 ;
+    rq0_part1_0 <= \$309 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$304 ;
+    rq0_part1_0_r <= \$310 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$305 ;
+    rq0_part1_0_rr <= \$311 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$306 ;
+    rq0_x1_1 <= \$312 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$307 ;
+    rq0_m1_1 <= \$313 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$308 ;
+    rq0_part1_1 <= \$314 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$309 ;
+    rq0_part1_1_r <= \$315 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$310 ;
+    rq0_part1_1_rr <= \$316 ;
   always @(posedge clk)
-    rq0_prod <= \$311 ;
+    rq0_prod <= \$317 ;
   always @(posedge clk)
-    rq0_floor <= \$312 ;
+    rq0_floor <= \$318 ;
   always @(posedge clk)
-    rq0_above <= \$313 ;
+    rq0_above <= \$319 ;
   always @(posedge clk)
-    rq0_tie <= \$314 ;
+    rq0_tie <= \$320 ;
   always @(posedge clk)
-    rq0_code <= \$315 ;
+    rq0_code <= \$321 ;
   always @(posedge clk)
-    rq0_under <= \$316 ;
+    rq0_under <= \$322 ;
   always @(posedge clk)
-    rq0_over <= \$317 ;
+    rq0_over <= \$323 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$318 ;
+    rq1_mult_1 <= \$324 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$319 ;
+    rq1_mult_2 <= \$325 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$320 ;
+    rq1_mult_3 <= \$326 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$321 ;
+    rq1_mult_4 <= \$327 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$322 ;
+    rq1_mult_5 <= \$328 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$323 ;
+    rq1_mult_6 <= \$329 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$324 ;
+    rq1_mult_7 <= \$330 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$325 ;
+    rq1_mult_8 <= \$331 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$326 ;
+    rq1_shift_1 <= \$332 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$327 ;
+    rq1_shift_2 <= \$333 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$328 ;
+    rq1_shift_3 <= \$334 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$329 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$330 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$331 ;
-  always @(posedge clk)
-    rq1_shift_7 <= \$332 ;
-  always @(posedge clk)
-    rq1_shift_8 <= \$333 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$334 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$335 ;
+    rq1_shift_4 <= \$335 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = rq1_half_2;
+    \$336  = rq1_shift_4;
     if (rst) begin
-      \$336  = 36'h000000000;
+      \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = rq1_half_3;
+    \$337  = rq1_shift_5;
     if (rst) begin
-      \$337  = 36'h000000000;
+      \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = rq1_half_4;
+    \$338  = rq1_shift_6;
     if (rst) begin
-      \$338  = 36'h000000000;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = rq1_half_5;
+    \$339  = rq1_shift_7;
     if (rst) begin
-      \$339  = 36'h000000000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = rq1_half_6;
+    \$340  = \$56 ;
     if (rst) begin
       \$340  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = rq1_half_7;
+    \$341  = rq1_half_1;
     if (rst) begin
       \$341  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = \$57 ;
+    \$342  = rq1_half_2;
     if (rst) begin
       \$342  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = rq1_mask_1;
+    \$343  = rq1_half_3;
     if (rst) begin
       \$343  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = rq1_mask_2;
+    \$344  = rq1_half_4;
     if (rst) begin
       \$344  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = rq1_mask_3;
+    \$345  = rq1_half_5;
     if (rst) begin
       \$345  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = rq1_mask_4;
+    \$346  = rq1_half_6;
     if (rst) begin
       \$346  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = rq1_mask_5;
+    \$347  = rq1_half_7;
     if (rst) begin
       \$347  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = rq1_mask_6;
+    \$348  = \$57 ;
     if (rst) begin
       \$348  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = rq1_mask_7;
+    \$349  = rq1_mask_1;
     if (rst) begin
       \$349  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = i__payload[47:24];
+    \$350  = rq1_mask_2;
     if (rst) begin
-      \$350  = 24'h000000;
+      \$350  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = rq1_x[16:0];
+    \$351  = rq1_mask_3;
     if (rst) begin
-      \$351  = 17'h00000;
+      \$351  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = rq1_mult_1[16:0];
+    \$352  = rq1_mask_4;
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = \$58 ;
+    \$353  = rq1_mask_5;
     if (rst) begin
-      \$353  = 34'h000000000;
+      \$353  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = rq1_part0_0;
+    \$354  = rq1_mask_6;
     if (rst) begin
-      \$354  = 34'h000000000;
+      \$354  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = rq1_part0_0_r;
+    \$355  = rq1_mask_7;
     if (rst) begin
-      \$355  = 34'h000000000;
+      \$355  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = rq1_x[16:0];
+    \$356  = i__payload[47:24];
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = rq1_mult_1[24:17];
+    \$357  = rq1_x[16:0];
     if (rst) begin
-      \$357  = 8'h00;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = \$59 ;
+    \$358  = rq1_mult_1[16:0];
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = rq1_part0_1;
+    \$359  = \$58 ;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = rq1_part0_1_r;
+    \$360  = rq1_part0_0;
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$360  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = rq1_x[23:17];
+    \$361  = rq1_part0_0_r;
     if (rst) begin
-      \$361  = 7'h00;
+      \$361  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = rq1_mult_1[16:0];
+    \$362  = rq1_x[16:0];
     if (rst) begin
       \$362  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = \$60 ;
+    \$363  = rq1_mult_1[24:17];
     if (rst) begin
-      \$363  = 24'h000000;
+      \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = rq1_part1_0;
+    \$364  = \$59 ;
     if (rst) begin
-      \$364  = 24'h000000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = rq1_part1_0_r;
+    \$365  = rq1_part0_1;
     if (rst) begin
-      \$365  = 24'h000000;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = rq1_x[23:17];
+    \$366  = rq1_part0_1_r;
     if (rst) begin
-      \$366  = 7'h00;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = rq1_mult_1[24:17];
+    \$367  = rq1_x[23:17];
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = \$61 ;
+    \$368  = rq1_mult_1[16:0];
     if (rst) begin
-      \$368  = 15'h0000;
+      \$368  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = rq1_part1_1;
+    \$369  = \$60 ;
     if (rst) begin
-      \$369  = 15'h0000;
+      \$369  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = rq1_part1_1_r;
+    \$370  = rq1_part1_0;
     if (rst) begin
-      \$370  = 15'h0000;
+      \$370  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = \$69 [48:0];
+    \$371  = rq1_part1_0_r;
     if (rst) begin
-      \$371  = 49'h0000000000000;
+      \$371  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = \$70 ;
+    \$372  = rq1_x[23:17];
     if (rst) begin
-      \$372  = 49'h0000000000000;
+      \$372  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = \$71 ;
+    \$373  = rq1_mult_1[24:17];
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = \$74 ;
+    \$374  = \$61 ;
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = \$78 [7:0];
+    \$375  = rq1_part1_1;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = \$83 ;
+    \$376  = rq1_part1_1_r;
     if (rst) begin
-      \$376  = 1'h0;
+      \$376  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = \$88 ;
+    \$377  = \$69 [48:0];
     if (rst) begin
-      \$377  = 1'h0;
+      \$377  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = \$89 ;
+    \$378  = \$70 ;
     if (rst) begin
-      \$378  = 25'h0000000;
+      \$378  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = rq2_mult_1;
+    \$379  = \$71 ;
     if (rst) begin
-      \$379  = 25'h0000000;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = rq2_mult_2;
+    \$380  = \$74 ;
     if (rst) begin
-      \$380  = 25'h0000000;
+      \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = rq2_mult_3;
+    \$381  = \$78 [7:0];
     if (rst) begin
-      \$381  = 25'h0000000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = rq2_mult_4;
+    \$382  = \$83 ;
     if (rst) begin
-      \$382  = 25'h0000000;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = rq2_mult_5;
+    \$383  = \$88 ;
     if (rst) begin
-      \$383  = 25'h0000000;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = rq2_mult_6;
+    \$384  = \$89 ;
     if (rst) begin
       \$384  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = rq2_mult_7;
+    \$385  = rq2_mult_1;
     if (rst) begin
       \$385  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = i__payload[71:48];
+    \$386  = rq2_mult_2;
     if (rst) begin
-      \$386  = 24'h000000;
+      \$386  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = rq2_x[16:0];
+    \$387  = rq2_mult_3;
     if (rst) begin
-      \$387  = 17'h00000;
+      \$387  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = rq2_mult_1[16:0];
+    \$388  = rq2_mult_4;
     if (rst) begin
-      \$388  = 17'h00000;
+      \$388  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = \$90 ;
+    \$389  = rq2_mult_5;
     if (rst) begin
-      \$389  = 34'h000000000;
+      \$389  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = rq2_part0_0;
+    \$390  = rq2_mult_6;
     if (rst) begin
-      \$390  = 34'h000000000;
+      \$390  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = rq2_part0_0_r;
+    \$391  = rq2_mult_7;
     if (rst) begin
-      \$391  = 34'h000000000;
+      \$391  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = rq2_x[16:0];
+    \$392  = i__payload[71:48];
     if (rst) begin
-      \$392  = 17'h00000;
+      \$392  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = rq2_mult_1[24:17];
+    \$393  = rq2_x[16:0];
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = \$91 ;
+    \$394  = rq2_mult_1[16:0];
     if (rst) begin
-      \$394  = 25'h0000000;
+      \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = rq2_part0_1;
+    \$395  = \$90 ;
     if (rst) begin
-      \$395  = 25'h0000000;
+      \$395  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = rq2_part0_1_r;
+    \$396  = rq2_part0_0;
     if (rst) begin
-      \$396  = 25'h0000000;
+      \$396  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = rq2_x[23:17];
+    \$397  = rq2_part0_0_r;
     if (rst) begin
-      \$397  = 7'h00;
+      \$397  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = rq2_mult_1[16:0];
+    \$398  = rq2_x[16:0];
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = \$92 ;
+    \$399  = rq2_mult_1[24:17];
     if (rst) begin
-      \$399  = 24'h000000;
+      \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = rq2_part1_0;
+    \$400  = \$91 ;
     if (rst) begin
-      \$400  = 24'h000000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = rq2_part1_0_r;
+    \$401  = rq2_part0_1;
     if (rst) begin
-      \$401  = 24'h000000;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = rq2_x[23:17];
+    \$402  = rq2_part0_1_r;
     if (rst) begin
-      \$402  = 7'h00;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = rq2_mult_1[24:17];
+    \$403  = rq2_x[23:17];
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = \$93 ;
+    \$404  = rq2_mult_1[16:0];
     if (rst) begin
-      \$404  = 15'h0000;
+      \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = rq2_part1_1;
+    \$405  = \$92 ;
     if (rst) begin
-      \$405  = 15'h0000;
+      \$405  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = rq2_part1_1_r;
+    \$406  = rq2_part1_0;
     if (rst) begin
-      \$406  = 15'h0000;
+      \$406  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = \$101 [48:0];
+    \$407  = rq2_part1_0_r;
     if (rst) begin
-      \$407  = 49'h0000000000000;
+      \$407  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = \$102 ;
+    \$408  = rq2_x[23:17];
     if (rst) begin
-      \$408  = 49'h0000000000000;
+      \$408  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = \$103 ;
+    \$409  = rq2_mult_1[24:17];
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = \$106 ;
+    \$410  = \$93 ;
     if (rst) begin
-      \$410  = 1'h0;
+      \$410  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = \$110 [7:0];
+    \$411  = rq2_part1_1;
     if (rst) begin
-      \$411  = 8'h00;
+      \$411  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = \$115 ;
+    \$412  = rq2_part1_1_r;
     if (rst) begin
-      \$412  = 1'h0;
+      \$412  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = \$120 ;
+    \$413  = \$101 [48:0];
     if (rst) begin
-      \$413  = 1'h0;
+      \$413  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = \$121 ;
+    \$414  = \$102 ;
     if (rst) begin
-      \$414  = 25'h0000000;
+      \$414  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = rq3_mult_1;
+    \$415  = \$103 ;
     if (rst) begin
-      \$415  = 25'h0000000;
+      \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = rq3_mult_2;
+    \$416  = \$106 ;
     if (rst) begin
-      \$416  = 25'h0000000;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = rq3_mult_3;
+    \$417  = \$110 [7:0];
     if (rst) begin
-      \$417  = 25'h0000000;
+      \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = rq3_mult_4;
+    \$418  = \$115 ;
     if (rst) begin
-      \$418  = 25'h0000000;
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = rq3_mult_5;
+    \$419  = \$120 ;
     if (rst) begin
-      \$419  = 25'h0000000;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = rq3_mult_6;
+    \$420  = \$121 ;
     if (rst) begin
       \$420  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = rq3_mult_7;
+    \$421  = rq3_mult_1;
     if (rst) begin
       \$421  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = i__payload[95:72];
+    \$422  = rq3_mult_2;
     if (rst) begin
-      \$422  = 24'h000000;
+      \$422  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = rq3_x[16:0];
+    \$423  = rq3_mult_3;
     if (rst) begin
-      \$423  = 17'h00000;
+      \$423  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = rq3_mult_1[16:0];
+    \$424  = rq3_mult_4;
     if (rst) begin
-      \$424  = 17'h00000;
+      \$424  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = \$122 ;
+    \$425  = rq3_mult_5;
     if (rst) begin
-      \$425  = 34'h000000000;
+      \$425  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = rq3_part0_0;
+    \$426  = rq3_mult_6;
     if (rst) begin
-      \$426  = 34'h000000000;
+      \$426  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = rq3_part0_0_r;
+    \$427  = rq3_mult_7;
     if (rst) begin
-      \$427  = 34'h000000000;
+      \$427  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = rq3_x[16:0];
+    \$428  = i__payload[95:72];
     if (rst) begin
-      \$428  = 17'h00000;
+      \$428  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = rq3_mult_1[24:17];
+    \$429  = rq3_x[16:0];
     if (rst) begin
-      \$429  = 8'h00;
+      \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = \$123 ;
+    \$430  = rq3_mult_1[16:0];
     if (rst) begin
-      \$430  = 25'h0000000;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = rq3_part0_1;
+    \$431  = \$122 ;
     if (rst) begin
-      \$431  = 25'h0000000;
+      \$431  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = rq3_part0_1_r;
+    \$432  = rq3_part0_0;
     if (rst) begin
-      \$432  = 25'h0000000;
+      \$432  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = rq3_x[23:17];
+    \$433  = rq3_part0_0_r;
     if (rst) begin
-      \$433  = 7'h00;
+      \$433  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = rq3_mult_1[16:0];
+    \$434  = rq3_x[16:0];
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = \$124 ;
+    \$435  = rq3_mult_1[24:17];
     if (rst) begin
-      \$435  = 24'h000000;
+      \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = rq3_part1_0;
+    \$436  = \$123 ;
     if (rst) begin
-      \$436  = 24'h000000;
+      \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = rq3_part1_0_r;
+    \$437  = rq3_part0_1;
     if (rst) begin
-      \$437  = 24'h000000;
+      \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = rq3_x[23:17];
+    \$438  = rq3_part0_1_r;
     if (rst) begin
-      \$438  = 7'h00;
+      \$438  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = rq3_mult_1[24:17];
+    \$439  = rq3_x[23:17];
     if (rst) begin
-      \$439  = 8'h00;
+      \$439  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = \$125 ;
+    \$440  = rq3_mult_1[16:0];
     if (rst) begin
-      \$440  = 15'h0000;
+      \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = rq3_part1_1;
+    \$441  = \$124 ;
     if (rst) begin
-      \$441  = 15'h0000;
+      \$441  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = rq3_part1_1_r;
+    \$442  = rq3_part1_0;
     if (rst) begin
-      \$442  = 15'h0000;
+      \$442  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = \$133 [48:0];
+    \$443  = rq3_part1_0_r;
     if (rst) begin
-      \$443  = 49'h0000000000000;
+      \$443  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = \$134 ;
+    \$444  = rq3_x[23:17];
     if (rst) begin
-      \$444  = 49'h0000000000000;
+      \$444  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = \$135 ;
+    \$445  = rq3_mult_1[24:17];
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = \$138 ;
+    \$446  = \$125 ;
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = \$142 [7:0];
+    \$447  = rq3_part1_1;
     if (rst) begin
-      \$447  = 8'h00;
+      \$447  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = \$147 ;
+    \$448  = rq3_part1_1_r;
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = \$152 ;
+    \$449  = \$133 [48:0];
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$450  = \$153 ;
+    \$450  = \$134 ;
     if (rst) begin
-      \$450  = 25'h0000000;
+      \$450  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = rq4_mult_1;
+    \$451  = \$135 ;
     if (rst) begin
-      \$451  = 25'h0000000;
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = rq4_mult_2;
+    \$452  = \$138 ;
     if (rst) begin
-      \$452  = 25'h0000000;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = rq4_mult_3;
+    \$453  = \$142 [7:0];
     if (rst) begin
-      \$453  = 25'h0000000;
+      \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = rq4_mult_4;
+    \$454  = \$147 ;
     if (rst) begin
-      \$454  = 25'h0000000;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = rq4_mult_5;
+    \$455  = \$152 ;
     if (rst) begin
-      \$455  = 25'h0000000;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = rq4_mult_6;
+    \$456  = \$153 ;
     if (rst) begin
       \$456  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = rq4_mult_7;
+    \$457  = rq4_mult_1;
     if (rst) begin
       \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = \$154 ;
+    \$458  = rq4_mult_2;
     if (rst) begin
-      \$458  = 6'h00;
+      \$458  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = rq4_shift_1;
+    \$459  = rq4_mult_3;
     if (rst) begin
-      \$459  = 6'h00;
+      \$459  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = rq4_shift_2;
+    \$460  = rq4_mult_4;
     if (rst) begin
-      \$460  = 6'h00;
+      \$460  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = rq4_shift_3;
+    \$461  = rq4_mult_5;
     if (rst) begin
-      \$461  = 6'h00;
+      \$461  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$462  = rq4_shift_4;
+    \$462  = rq4_mult_6;
     if (rst) begin
-      \$462  = 6'h00;
+      \$462  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$463  = rq4_shift_5;
+    \$463  = rq4_mult_7;
     if (rst) begin
-      \$463  = 6'h00;
+      \$463  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$464  = rq4_shift_6;
+    \$464  = \$154 ;
     if (rst) begin
       \$464  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$465  = rq4_shift_7;
+    \$465  = rq4_shift_1;
     if (rst) begin
       \$465  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$466  = \$155 ;
+    \$466  = rq4_shift_2;
     if (rst) begin
-      \$466  = 35'h000000000;
+      \$466  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$467  = rq4_half_1;
+    \$467  = rq4_shift_3;
     if (rst) begin
-      \$467  = 35'h000000000;
+      \$467  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$468  = rq4_half_2;
+    \$468  = rq4_shift_4;
     if (rst) begin
-      \$468  = 35'h000000000;
+      \$468  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$469  = rq4_half_3;
+    \$469  = rq4_shift_5;
     if (rst) begin
-      \$469  = 35'h000000000;
+      \$469  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$470  = rq4_half_4;
+    \$470  = rq4_shift_6;
     if (rst) begin
-      \$470  = 35'h000000000;
+      \$470  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$471  = rq4_half_5;
+    \$471  = rq4_shift_7;
     if (rst) begin
-      \$471  = 35'h000000000;
+      \$471  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$472  = rq4_half_6;
+    \$472  = \$155 ;
     if (rst) begin
       \$472  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$473  = rq4_half_7;
+    \$473  = rq4_half_1;
     if (rst) begin
       \$473  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$474  = \$156 ;
+    \$474  = rq4_half_2;
     if (rst) begin
       \$474  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$475  = rq4_mask_1;
+    \$475  = rq4_half_3;
     if (rst) begin
       \$475  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$476  = rq4_mask_2;
+    \$476  = rq4_half_4;
     if (rst) begin
       \$476  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$477  = rq4_mask_3;
+    \$477  = rq4_half_5;
     if (rst) begin
       \$477  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$478  = rq4_mask_4;
+    \$478  = rq4_half_6;
     if (rst) begin
       \$478  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$479  = rq4_mask_5;
+    \$479  = rq4_half_7;
     if (rst) begin
       \$479  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$480  = rq4_mask_6;
+    \$480  = \$156 ;
     if (rst) begin
       \$480  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$481  = rq4_mask_7;
+    \$481  = rq4_mask_1;
     if (rst) begin
       \$481  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$482  = i__payload[119:96];
+    \$482  = rq4_mask_2;
     if (rst) begin
-      \$482  = 24'h000000;
+      \$482  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$483  = rq4_x[16:0];
+    \$483  = rq4_mask_3;
     if (rst) begin
-      \$483  = 17'h00000;
+      \$483  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$484  = rq4_mult_1[16:0];
+    \$484  = rq4_mask_4;
     if (rst) begin
-      \$484  = 17'h00000;
+      \$484  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$485  = \$157 ;
+    \$485  = rq4_mask_5;
     if (rst) begin
-      \$485  = 34'h000000000;
+      \$485  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$486  = rq4_part0_0;
+    \$486  = rq4_mask_6;
     if (rst) begin
-      \$486  = 34'h000000000;
+      \$486  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$487  = rq4_part0_0_r;
+    \$487  = rq4_mask_7;
     if (rst) begin
-      \$487  = 34'h000000000;
+      \$487  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$488  = rq4_x[16:0];
+    \$488  = i__payload[119:96];
     if (rst) begin
-      \$488  = 17'h00000;
+      \$488  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$489  = rq4_mult_1[24:17];
+    \$489  = rq4_x[16:0];
     if (rst) begin
-      \$489  = 8'h00;
+      \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$490  = \$158 ;
+    \$490  = rq4_mult_1[16:0];
     if (rst) begin
-      \$490  = 25'h0000000;
+      \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$491  = rq4_part0_1;
+    \$491  = \$157 ;
     if (rst) begin
-      \$491  = 25'h0000000;
+      \$491  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$492  = rq4_part0_1_r;
+    \$492  = rq4_part0_0;
     if (rst) begin
-      \$492  = 25'h0000000;
+      \$492  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$493  = rq4_x[23:17];
+    \$493  = rq4_part0_0_r;
     if (rst) begin
-      \$493  = 7'h00;
+      \$493  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$494  = rq4_mult_1[16:0];
+    \$494  = rq4_x[16:0];
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$495  = \$159 ;
+    \$495  = rq4_mult_1[24:17];
     if (rst) begin
-      \$495  = 24'h000000;
+      \$495  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$496  = rq4_part1_0;
+    \$496  = \$158 ;
     if (rst) begin
-      \$496  = 24'h000000;
+      \$496  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$497  = rq4_part1_0_r;
+    \$497  = rq4_part0_1;
     if (rst) begin
-      \$497  = 24'h000000;
+      \$497  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$498  = rq4_x[23:17];
+    \$498  = rq4_part0_1_r;
     if (rst) begin
-      \$498  = 7'h00;
+      \$498  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$499  = rq4_mult_1[24:17];
+    \$499  = rq4_x[23:17];
     if (rst) begin
-      \$499  = 8'h00;
+      \$499  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$500  = \$160 ;
+    \$500  = rq4_mult_1[16:0];
     if (rst) begin
-      \$500  = 15'h0000;
+      \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$501  = rq4_part1_1;
+    \$501  = \$159 ;
     if (rst) begin
-      \$501  = 15'h0000;
+      \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$502  = rq4_part1_1_r;
+    \$502  = rq4_part1_0;
     if (rst) begin
-      \$502  = 15'h0000;
+      \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$503  = \$168 [48:0];
+    \$503  = rq4_part1_0_r;
     if (rst) begin
-      \$503  = 49'h0000000000000;
+      \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$504  = \$169 ;
+    \$504  = rq4_x[23:17];
     if (rst) begin
-      \$504  = 49'h0000000000000;
+      \$504  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$505  = \$170 ;
+    \$505  = rq4_mult_1[24:17];
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$506  = \$173 ;
+    \$506  = \$160 ;
     if (rst) begin
-      \$506  = 1'h0;
+      \$506  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$507  = \$177 [7:0];
+    \$507  = rq4_part1_1;
     if (rst) begin
-      \$507  = 8'h00;
+      \$507  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$508  = \$182 ;
+    \$508  = rq4_part1_1_r;
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$509  = \$187 ;
+    \$509  = \$168 [48:0];
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$510  = \$188 ;
+    \$510  = \$169 ;
     if (rst) begin
-      \$510  = 25'h0000000;
+      \$510  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$511  = rq5_mult_1;
+    \$511  = \$170 ;
     if (rst) begin
-      \$511  = 25'h0000000;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$512  = rq5_mult_2;
+    \$512  = \$173 ;
     if (rst) begin
-      \$512  = 25'h0000000;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$513  = rq5_mult_3;
+    \$513  = \$177 [7:0];
     if (rst) begin
-      \$513  = 25'h0000000;
+      \$513  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$514  = rq5_mult_4;
+    \$514  = \$182 ;
     if (rst) begin
-      \$514  = 25'h0000000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$515  = rq5_mult_5;
+    \$515  = \$187 ;
     if (rst) begin
-      \$515  = 25'h0000000;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$516  = rq5_mult_6;
+    \$516  = \$188 ;
     if (rst) begin
       \$516  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$517  = rq5_mult_7;
+    \$517  = rq5_mult_1;
     if (rst) begin
       \$517  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$518  = \$189 ;
+    \$518  = rq5_mult_2;
     if (rst) begin
-      \$518  = 6'h00;
+      \$518  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$519  = rq5_shift_1;
+    \$519  = rq5_mult_3;
     if (rst) begin
-      \$519  = 6'h00;
+      \$519  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$520  = rq5_shift_2;
+    \$520  = rq5_mult_4;
     if (rst) begin
-      \$520  = 6'h00;
+      \$520  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$521  = rq5_shift_3;
+    \$521  = rq5_mult_5;
     if (rst) begin
-      \$521  = 6'h00;
+      \$521  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$522  = rq5_shift_4;
+    \$522  = rq5_mult_6;
     if (rst) begin
-      \$522  = 6'h00;
+      \$522  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$523  = rq5_shift_5;
+    \$523  = rq5_mult_7;
     if (rst) begin
-      \$523  = 6'h00;
+      \$523  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$524  = rq5_shift_6;
+    \$524  = \$189 ;
     if (rst) begin
       \$524  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$525  = rq5_shift_7;
+    \$525  = rq5_shift_1;
     if (rst) begin
       \$525  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$526  = \$190 ;
+    \$526  = rq5_shift_2;
     if (rst) begin
-      \$526  = 35'h000000000;
+      \$526  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$527  = rq5_half_1;
+    \$527  = rq5_shift_3;
     if (rst) begin
-      \$527  = 35'h000000000;
+      \$527  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$528  = rq5_half_2;
+    \$528  = rq5_shift_4;
     if (rst) begin
-      \$528  = 35'h000000000;
+      \$528  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$529  = rq5_half_3;
+    \$529  = rq5_shift_5;
     if (rst) begin
-      \$529  = 35'h000000000;
+      \$529  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$530  = rq5_half_4;
+    \$530  = rq5_shift_6;
     if (rst) begin
-      \$530  = 35'h000000000;
+      \$530  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$531  = rq5_half_5;
+    \$531  = rq5_shift_7;
     if (rst) begin
-      \$531  = 35'h000000000;
+      \$531  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$532  = rq5_half_6;
+    \$532  = \$190 ;
     if (rst) begin
       \$532  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$533  = rq5_half_7;
+    \$533  = rq5_half_1;
     if (rst) begin
       \$533  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$534  = \$191 ;
+    \$534  = rq5_half_2;
     if (rst) begin
       \$534  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$535  = rq5_mask_1;
+    \$535  = rq5_half_3;
     if (rst) begin
       \$535  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$536  = rq5_mask_2;
+    \$536  = rq5_half_4;
     if (rst) begin
       \$536  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$537  = rq5_mask_3;
+    \$537  = rq5_half_5;
     if (rst) begin
       \$537  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$538  = rq5_mask_4;
+    \$538  = rq5_half_6;
     if (rst) begin
       \$538  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$539  = rq5_mask_5;
+    \$539  = rq5_half_7;
     if (rst) begin
       \$539  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$540  = rq5_mask_6;
+    \$540  = \$191 ;
     if (rst) begin
       \$540  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$541  = rq5_mask_7;
+    \$541  = rq5_mask_1;
     if (rst) begin
       \$541  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$542  = i__payload[143:120];
+    \$542  = rq5_mask_2;
     if (rst) begin
-      \$542  = 24'h000000;
+      \$542  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$543  = rq5_x[16:0];
+    \$543  = rq5_mask_3;
     if (rst) begin
-      \$543  = 17'h00000;
+      \$543  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$544  = rq5_mult_1[16:0];
+    \$544  = rq5_mask_4;
     if (rst) begin
-      \$544  = 17'h00000;
+      \$544  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$545  = \$192 ;
+    \$545  = rq5_mask_5;
     if (rst) begin
-      \$545  = 34'h000000000;
+      \$545  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$546  = rq5_part0_0;
+    \$546  = rq5_mask_6;
     if (rst) begin
-      \$546  = 34'h000000000;
+      \$546  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$547  = rq5_part0_0_r;
+    \$547  = rq5_mask_7;
     if (rst) begin
-      \$547  = 34'h000000000;
+      \$547  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$548  = rq5_x[16:0];
+    \$548  = i__payload[143:120];
     if (rst) begin
-      \$548  = 17'h00000;
+      \$548  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$549  = rq5_mult_1[24:17];
+    \$549  = rq5_x[16:0];
     if (rst) begin
-      \$549  = 8'h00;
+      \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$550  = \$193 ;
+    \$550  = rq5_mult_1[16:0];
     if (rst) begin
-      \$550  = 25'h0000000;
+      \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$551  = rq5_part0_1;
+    \$551  = \$192 ;
     if (rst) begin
-      \$551  = 25'h0000000;
+      \$551  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$552  = rq5_part0_1_r;
+    \$552  = rq5_part0_0;
     if (rst) begin
-      \$552  = 25'h0000000;
+      \$552  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$553  = rq5_x[23:17];
+    \$553  = rq5_part0_0_r;
     if (rst) begin
-      \$553  = 7'h00;
+      \$553  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$554  = rq5_mult_1[16:0];
+    \$554  = rq5_x[16:0];
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$555  = \$194 ;
+    \$555  = rq5_mult_1[24:17];
     if (rst) begin
-      \$555  = 24'h000000;
+      \$555  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$556  = rq5_part1_0;
+    \$556  = \$193 ;
     if (rst) begin
-      \$556  = 24'h000000;
+      \$556  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$557  = rq5_part1_0_r;
+    \$557  = rq5_part0_1;
     if (rst) begin
-      \$557  = 24'h000000;
+      \$557  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$558  = rq5_x[23:17];
+    \$558  = rq5_part0_1_r;
     if (rst) begin
-      \$558  = 7'h00;
+      \$558  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$559  = rq5_mult_1[24:17];
+    \$559  = rq5_x[23:17];
     if (rst) begin
-      \$559  = 8'h00;
+      \$559  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$560  = \$195 ;
+    \$560  = rq5_mult_1[16:0];
     if (rst) begin
-      \$560  = 15'h0000;
+      \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$561  = rq5_part1_1;
+    \$561  = \$194 ;
     if (rst) begin
-      \$561  = 15'h0000;
+      \$561  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$562  = rq5_part1_1_r;
+    \$562  = rq5_part1_0;
     if (rst) begin
-      \$562  = 15'h0000;
+      \$562  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$563  = \$203 [48:0];
+    \$563  = rq5_part1_0_r;
     if (rst) begin
-      \$563  = 49'h0000000000000;
+      \$563  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$564  = \$204 ;
+    \$564  = rq5_x[23:17];
     if (rst) begin
-      \$564  = 49'h0000000000000;
+      \$564  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$565  = \$205 ;
+    \$565  = rq5_mult_1[24:17];
     if (rst) begin
-      \$565  = 1'h0;
+      \$565  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$566  = \$208 ;
+    \$566  = \$195 ;
     if (rst) begin
-      \$566  = 1'h0;
+      \$566  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$567  = \$212 [7:0];
+    \$567  = rq5_part1_1;
     if (rst) begin
-      \$567  = 8'h00;
+      \$567  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$568  = \$217 ;
+    \$568  = rq5_part1_1_r;
     if (rst) begin
-      \$568  = 1'h0;
+      \$568  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$569  = \$222 ;
+    \$569  = \$203 [48:0];
     if (rst) begin
-      \$569  = 1'h0;
+      \$569  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$570  = \$224 ;
+    \$570  = \$204 ;
     if (rst) begin
-      \$570  = 8'h00;
+      \$570  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$571  = \$226 ;
+    \$571  = \$205 ;
     if (rst) begin
-      \$571  = 8'h00;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$572  = \$228 ;
+    \$572  = \$208 ;
     if (rst) begin
-      \$572  = 8'h00;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$573  = \$230 ;
+    \$573  = \$212 [7:0];
     if (rst) begin
       \$573  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$574  = \$232 ;
+    \$574  = \$217 ;
     if (rst) begin
-      \$574  = 8'h00;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$575  = \$234 ;
+    \$575  = \$222 ;
     if (rst) begin
-      \$575  = 8'h00;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$576  = \$10 [3:0];
+    \$576  = \$224 ;
     if (rst) begin
-      \$576  = 4'h0;
+      \$576  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$577  = \$235 ;
+    \$577  = \$226 ;
     if (rst) begin
-      \$577  = 1'h1;
+      \$577  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$578  = \$signature__addr ;
-    if (\$242 ) begin
-      \$578  = \$245 [3:0];
-    end
+    \$578  = \$228 ;
     if (rst) begin
-      \$578  = 4'h0;
+      \$578  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$579  = rport__addr;
-    if (\$249 ) begin
-      \$579  = \$252 [3:0];
-    end
+    \$579  = \$230 ;
     if (rst) begin
-      \$579  = 4'h0;
+      \$579  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$580  = \$265 [3:0];
+    \$580  = \$232 ;
     if (rst) begin
-      \$580  = 4'h0;
+      \$580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$581  = o__valid;
-    if (\$267 ) begin
-      \$581  = \$269 ;
-    end
+    \$581  = \$234 ;
     if (rst) begin
-      \$581  = 1'h0;
+      \$581  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$582  = o__payload;
-    if (\$267 ) begin
-      \$582  = \$271 ;
+    \$582  = \$10 [3:0];
+    if (rst) begin
+      \$582  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$583  = \$241 ;
+    if (rst) begin
+      \$583  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$584  = \$signature__addr ;
+    if (\$248 ) begin
+      \$584  = \$251 [3:0];
     end
     if (rst) begin
-      \$582  = 48'h000000000000;
+      \$584  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$585  = rport__addr;
+    if (\$255 ) begin
+      \$585  = \$258 [3:0];
+    end
+    if (rst) begin
+      \$585  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$586  = \$271 [3:0];
+    if (rst) begin
+      \$586  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$587  = o__valid;
+    if (\$273 ) begin
+      \$587  = \$275 ;
+    end
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$588  = o__payload;
+    if (\$273 ) begin
+      \$588  = \$277 ;
+    end
+    if (rst) begin
+      \$588  = 48'h000000000000;
     end
   end
   always @* begin
@@ -10621,453 +10687,411 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = group;
+    \$278  = group;
     if (\$17 ) begin
-      \$272  = \$20 [2:0];
+      \$278  = \$20 [2:0];
     end
     if (rst) begin
-      \$272  = 3'h0;
+      \$278  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = \$21 ;
-    if (rst) begin
-      \$273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = rq_valid_1;
-    if (rst) begin
-      \$274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = rq_valid_2;
-    if (rst) begin
-      \$275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = rq_valid_3;
-    if (rst) begin
-      \$276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = rq_valid_4;
-    if (rst) begin
-      \$277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = rq_valid_5;
-    if (rst) begin
-      \$278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = rq_valid_6;
+    \$279  = \$21 ;
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = rq_valid_7;
+    \$280  = rq_valid_1;
     if (rst) begin
       \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = rq_valid_8;
+    \$281  = rq_valid_2;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = \$22 ;
+    \$282  = rq_valid_3;
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = rq0_mult_1;
+    \$283  = rq_valid_4;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = rq0_mult_2;
+    \$284  = rq_valid_5;
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = rq0_mult_3;
+    \$285  = rq_valid_6;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = rq0_mult_4;
+    \$286  = rq_valid_7;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = rq0_mult_5;
+    \$287  = rq_valid_8;
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = rq0_mult_6;
+    \$288  = \$22 ;
     if (rst) begin
       \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = rq0_mult_7;
+    \$289  = rq0_mult_1;
     if (rst) begin
       \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = i__payload[23:0];
+    \$290  = rq0_mult_2;
     if (rst) begin
-      \$290  = 24'h000000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = rq0_x[16:0];
+    \$291  = rq0_mult_3;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = rq0_mult_1[16:0];
+    \$292  = rq0_mult_4;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = \$23 ;
+    \$293  = rq0_mult_5;
     if (rst) begin
-      \$293  = 34'h000000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq0_part0_0;
+    \$294  = rq0_mult_6;
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = rq0_part0_0_r;
+    \$295  = rq0_mult_7;
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = rq0_x[16:0];
+    \$296  = i__payload[23:0];
     if (rst) begin
-      \$296  = 17'h00000;
+      \$296  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = rq0_mult_1[24:17];
+    \$297  = rq0_x[16:0];
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = \$24 ;
+    \$298  = rq0_mult_1[16:0];
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = rq0_part0_1;
+    \$299  = \$23 ;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = rq0_part0_1_r;
+    \$300  = rq0_part0_0;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = rq0_x[23:17];
+    \$301  = rq0_part0_0_r;
     if (rst) begin
-      \$301  = 7'h00;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = rq0_mult_1[16:0];
+    \$302  = rq0_x[16:0];
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = \$25 ;
+    \$303  = rq0_mult_1[24:17];
     if (rst) begin
-      \$303  = 24'h000000;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = rq0_part1_0;
+    \$304  = \$24 ;
     if (rst) begin
-      \$304  = 24'h000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = rq0_part1_0_r;
+    \$305  = rq0_part0_1;
     if (rst) begin
-      \$305  = 24'h000000;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = rq0_x[23:17];
+    \$306  = rq0_part0_1_r;
     if (rst) begin
-      \$306  = 7'h00;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = rq0_mult_1[24:17];
+    \$307  = rq0_x[23:17];
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = \$26 ;
+    \$308  = rq0_mult_1[16:0];
     if (rst) begin
-      \$308  = 15'h0000;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = rq0_part1_1;
+    \$309  = \$25 ;
     if (rst) begin
-      \$309  = 15'h0000;
+      \$309  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = rq0_part1_1_r;
+    \$310  = rq0_part1_0;
     if (rst) begin
-      \$310  = 15'h0000;
+      \$310  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = \$34 [48:0];
+    \$311  = rq0_part1_0_r;
     if (rst) begin
-      \$311  = 49'h0000000000000;
+      \$311  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = \$35 ;
+    \$312  = rq0_x[23:17];
     if (rst) begin
-      \$312  = 49'h0000000000000;
+      \$312  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = \$36 ;
+    \$313  = rq0_mult_1[24:17];
     if (rst) begin
-      \$313  = 1'h0;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = \$39 ;
+    \$314  = \$26 ;
     if (rst) begin
-      \$314  = 1'h0;
+      \$314  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = \$43 [7:0];
+    \$315  = rq0_part1_1;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = \$48 ;
+    \$316  = rq0_part1_1_r;
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = \$53 ;
+    \$317  = \$34 [48:0];
     if (rst) begin
-      \$317  = 1'h0;
+      \$317  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = \$54 ;
+    \$318  = \$35 ;
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = rq1_mult_1;
+    \$319  = \$36 ;
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = rq1_mult_2;
+    \$320  = \$39 ;
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = rq1_mult_3;
+    \$321  = \$43 [7:0];
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = rq1_mult_4;
+    \$322  = \$48 ;
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = rq1_mult_5;
+    \$323  = \$53 ;
     if (rst) begin
-      \$323  = 25'h0000000;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = rq1_mult_6;
+    \$324  = \$54 ;
     if (rst) begin
       \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = rq1_mult_7;
+    \$325  = rq1_mult_1;
     if (rst) begin
       \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = \$55 ;
+    \$326  = rq1_mult_2;
     if (rst) begin
-      \$326  = 6'h00;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = rq1_shift_1;
+    \$327  = rq1_mult_3;
     if (rst) begin
-      \$327  = 6'h00;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = rq1_shift_2;
+    \$328  = rq1_mult_4;
     if (rst) begin
-      \$328  = 6'h00;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = rq1_shift_3;
+    \$329  = rq1_mult_5;
     if (rst) begin
-      \$329  = 6'h00;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = rq1_shift_4;
+    \$330  = rq1_mult_6;
     if (rst) begin
-      \$330  = 6'h00;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = rq1_shift_5;
+    \$331  = rq1_mult_7;
     if (rst) begin
-      \$331  = 6'h00;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = rq1_shift_6;
+    \$332  = \$55 ;
     if (rst) begin
       \$332  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = rq1_shift_7;
+    \$333  = rq1_shift_1;
     if (rst) begin
       \$333  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = \$56 ;
+    \$334  = rq1_shift_2;
     if (rst) begin
-      \$334  = 36'h000000000;
+      \$334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = rq1_half_1;
+    \$335  = rq1_shift_3;
     if (rst) begin
-      \$335  = 36'h000000000;
+      \$335  = 6'h00;
     end
   end
   assign q_room = i__ready;
@@ -11152,37 +11176,37 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
+  wire [4:0] \$101 ;
+  wire [4:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
-  wire [5:0] \$110 ;
-  wire \$111 ;
+  wire \$110 ;
+  wire [4:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire [91:0] \$117 ;
+  wire [5:0] \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  reg [22:0] \$124 ;
-  wire [22:0] \$125 ;
-  wire [23:0] \$126 ;
-  reg [22:0] \$127 ;
-  wire [22:0] \$128 ;
-  wire [23:0] \$129 ;
+  wire [91:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [8:0] \$13 ;
   reg [22:0] \$130 ;
   wire [22:0] \$131 ;
@@ -11190,70 +11214,70 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [22:0] \$133 ;
   wire [22:0] \$134 ;
   wire [23:0] \$135 ;
-  wire \$136 ;
-  wire [4:0] \$137 ;
-  wire \$138 ;
-  wire [5:0] \$139 ;
+  reg [22:0] \$136 ;
+  wire [22:0] \$137 ;
+  wire [23:0] \$138 ;
+  reg [22:0] \$139 ;
   wire [8:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire [22:0] \$140 ;
+  wire [23:0] \$141 ;
   wire \$142 ;
-  wire \$143 ;
+  wire [4:0] \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [5:0] \$145 ;
   wire \$146 ;
-  reg [2:0] \$147 ;
-  reg [2:0] \$148 ;
-  reg [2:0] \$149 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [8:0] \$15 ;
-  reg [2:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg [5:0] \$157 ;
-  reg [47:0] \$158 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  reg [2:0] \$153 ;
+  reg [2:0] \$154 ;
+  reg [2:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
   reg \$159 ;
   wire [8:0] \$16 ;
   reg \$160 ;
   reg \$161 ;
   reg \$162 ;
-  reg [2:0] \$163 ;
+  reg [5:0] \$163 ;
   reg [47:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [63:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg [2:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [5:0] \$173 ;
-  reg [63:0] \$174 ;
+  reg [47:0] \$170 ;
+  reg [5:0] \$171 ;
+  reg [63:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [7:0] \$174 ;
   reg [7:0] \$175 ;
   reg [7:0] \$176 ;
   reg [7:0] \$177 ;
   reg [7:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [5:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [63:0] \$182 ;
+  reg [63:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [7:0] \$182 ;
   reg [7:0] \$183 ;
   reg [7:0] \$184 ;
   reg [7:0] \$185 ;
   reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [8:0] \$189 ;
+  reg [5:0] \$187 ;
+  reg [63:0] \$188 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
   reg [7:0] \$190 ;
-  reg [8:0] \$191 ;
+  reg [7:0] \$191 ;
   reg [7:0] \$192 ;
-  reg [8:0] \$193 ;
+  reg [7:0] \$193 ;
   reg [7:0] \$194 ;
   reg [8:0] \$195 ;
   reg [7:0] \$196 ;
@@ -11302,13 +11326,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] \$234 ;
   reg [8:0] \$235 ;
   reg [7:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [8:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [8:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
+  reg [7:0] \$240 ;
+  reg [8:0] \$241 ;
+  reg [7:0] \$242 ;
   reg [16:0] \$243 ;
   reg [16:0] \$244 ;
   reg [16:0] \$245 ;
@@ -11355,68 +11379,74 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] \$282 ;
   reg [16:0] \$283 ;
   reg [16:0] \$284 ;
-  reg [22:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [22:0] \$287 ;
-  reg [22:0] \$288 ;
-  reg [22:0] \$289 ;
+  reg [16:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [22:0] \$290 ;
+  reg [16:0] \$290 ;
   reg [22:0] \$291 ;
   reg [22:0] \$292 ;
   reg [22:0] \$293 ;
   reg [22:0] \$294 ;
   reg [22:0] \$295 ;
   reg [22:0] \$296 ;
-  reg \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  reg [22:0] \$297 ;
+  reg [22:0] \$298 ;
+  reg [22:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
-  reg [2:0] \$300 ;
-  reg \$301 ;
-  reg \$302 ;
+  reg [22:0] \$300 ;
+  reg [22:0] \$301 ;
+  reg [22:0] \$302 ;
   reg \$303 ;
-  reg [2:0] \$304 ;
+  reg \$304 ;
   reg \$305 ;
-  reg \$306 ;
+  reg [2:0] \$306 ;
   reg \$307 ;
-  reg [2:0] \$308 ;
+  reg \$308 ;
   reg \$309 ;
   wire [8:0] \$31 ;
-  reg \$310 ;
+  reg [2:0] \$310 ;
   reg \$311 ;
-  reg [2:0] \$312 ;
+  reg \$312 ;
   reg \$313 ;
-  reg \$314 ;
+  reg [2:0] \$314 ;
   reg \$315 ;
-  reg [2:0] \$316 ;
+  reg \$316 ;
   reg \$317 ;
-  reg \$318 ;
+  reg [2:0] \$318 ;
   reg \$319 ;
   wire [8:0] \$32 ;
-  reg [2:0] \$320 ;
+  reg \$320 ;
   reg \$321 ;
-  reg \$322 ;
+  reg [2:0] \$322 ;
   reg \$323 ;
-  reg [2:0] \$324 ;
+  reg \$324 ;
   reg \$325 ;
-  reg \$326 ;
+  reg [2:0] \$326 ;
   reg \$327 ;
-  reg [2:0] \$328 ;
-  reg [22:0] \$329 ;
+  reg \$328 ;
+  reg \$329 ;
   wire [8:0] \$33 ;
-  reg [22:0] \$330 ;
-  reg [22:0] \$331 ;
-  reg [22:0] \$332 ;
-  reg [3:0] \$333 ;
-  reg \$334 ;
-  reg [3:0] \$335 ;
-  reg [3:0] \$336 ;
-  reg [3:0] \$337 ;
-  reg \$338 ;
-  reg [91:0] \$339 ;
+  reg [2:0] \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [2:0] \$334 ;
+  reg [22:0] \$335 ;
+  reg [22:0] \$336 ;
+  reg [22:0] \$337 ;
+  reg [22:0] \$338 ;
+  reg [3:0] \$339 ;
   wire [16:0] \$34 ;
+  reg \$340 ;
+  reg [3:0] \$341 ;
+  reg [3:0] \$342 ;
+  reg [3:0] \$343 ;
+  reg \$344 ;
+  reg [91:0] \$345 ;
   wire [16:0] \$35 ;
   wire [16:0] \$36 ;
   wire [16:0] \$37 ;
@@ -11475,16 +11505,16 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [4:0] \$88 ;
-  wire [4:0] \$89 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [47:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [4:0] \$94 ;
   wire [4:0] \$95 ;
-  wire [4:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
@@ -12116,461 +12146,467 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$75  = $signed(\$73 ) + $signed(\$74 );
   assign \$76  = $signed(prod3_4_r) + $signed(prod3_5_r);
   assign \$77  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$78  = \$139 [3:0] < 4'ha;
-  assign \$79  = v8 & last8;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = | q_stored;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = \$81  & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$79  & \$85 ;
-  assign \$87  = q_wptr == 4'h8;
-  assign \$88  = q_wptr + 1'h1;
-  assign \$89  = \$87  ? 5'h00 : \$88 ;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = q_rptr == 4'h8;
-  assign \$95  = q_rptr + 1'h1;
-  assign \$96  = \$94  ? 5'h00 : \$95 ;
-  assign \$97  = v8 & last8;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = | q_stored;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$99  & \$101 ;
-  assign \$103  = ~ \$102 ;
-  assign \$104  = \$97  & \$103 ;
-  assign \$105  = q_stored + \$104 ;
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = | q_stored;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = \$105  - \$109 ;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = | q_stored;
-  assign \$114  = v8 & last8;
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = | q_stored;
-  assign \$117  = \$116  ? \rport__data$208  : q_in;
-  assign \$118  = ~ last_t;
-  assign \$119  = q_room | \$118 ;
-  assign i__ready = \$119  & reads_input_t;
-  assign \$120  = ~ last_t;
-  assign \$121  = q_room | \$120 ;
-  assign \$122  = ~ reads_input_t;
-  assign \$123  = i__valid | \$122 ;
-  assign issue = \$121  & \$123 ;
+  assign \$78  = issue & last_t;
+  assign \$79  = o__valid & o__ready;
+  assign \$80  = q_owed < 4'h9;
+  assign \$81  = \$79  ? q_room : \$80 ;
+  assign \$82  = o__valid & o__ready;
+  assign \$83  = \$82  | q_room;
+  assign \$84  = \$78  ? \$81  : \$83 ;
+  assign \$85  = v8 & last8;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$87  & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$85  & \$91 ;
+  assign \$93  = q_wptr == 4'h8;
+  assign \$94  = q_wptr + 1'h1;
+  assign \$95  = \$93  ? 5'h00 : \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = q_rptr == 4'h8;
+  assign \$101  = q_rptr + 1'h1;
+  assign \$102  = \$100  ? 5'h00 : \$101 ;
+  assign \$103  = v8 & last8;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = | q_stored;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$103  & \$109 ;
+  assign \$111  = q_stored + \$110 ;
+  assign \$112  = ~ o__valid;
+  assign \$113  = \$112  | o__ready;
+  assign \$114  = | q_stored;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$111  - \$115 ;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = | q_stored;
+  assign \$120  = v8 & last8;
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = | q_stored;
+  assign \$123  = \$122  ? \rport__data$208  : q_in;
+  assign \$124  = ~ last_t;
+  assign \$125  = q_room | \$124 ;
+  assign i__ready = \$125  & reads_input_t;
+  assign \$126  = ~ last_t;
+  assign \$127  = q_room | \$126 ;
+  assign \$128  = ~ reads_input_t;
+  assign \$129  = i__valid | \$128 ;
+  assign issue = \$127  & \$129 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$125  = first8_0 ? \$124  : acc0;
-  assign \$126  = $signed(\$125 ) + $signed(sum0_s1_0);
-  assign \$128  = first8_0 ? \$127  : acc1;
-  assign \$129  = $signed(\$128 ) + $signed(sum1_s1_0);
-  assign \$131  = first8_0 ? \$130  : acc2;
-  assign \$132  = $signed(\$131 ) + $signed(sum2_s1_0);
-  assign \$134  = first8_0 ? \$133  : acc3;
-  assign \$135  = $signed(\$134 ) + $signed(sum3_s1_0);
-  assign \$136  = issue & last_t;
-  assign \$137  = q_owed + \$136 ;
-  assign \$138  = o__valid & o__ready;
-  assign \$139  = \$137  - \$138 ;
-  assign \$140  = v8 & last8;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = | q_stored;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = ~ \$145 ;
-  assign \$signature__en$218  = \$140  & \$146 ;
+  assign \$131  = first8_0 ? \$130  : acc0;
+  assign \$132  = $signed(\$131 ) + $signed(sum0_s1_0);
+  assign \$134  = first8_0 ? \$133  : acc1;
+  assign \$135  = $signed(\$134 ) + $signed(sum1_s1_0);
+  assign \$137  = first8_0 ? \$136  : acc2;
+  assign \$138  = $signed(\$137 ) + $signed(sum2_s1_0);
+  assign \$140  = first8_0 ? \$139  : acc3;
+  assign \$141  = $signed(\$140 ) + $signed(sum3_s1_0);
+  assign \$142  = issue & last_t;
+  assign \$143  = q_owed + \$142 ;
+  assign \$144  = o__valid & o__ready;
+  assign \$145  = \$143  - \$144 ;
+  assign \$146  = v8 & last8;
+  assign \$147  = ~ o__valid;
+  assign \$148  = \$147  | o__ready;
+  assign \$149  = | q_stored;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = \$148  & \$150 ;
+  assign \$152  = ~ \$151 ;
+  assign \$signature__en$218  = \$146  & \$152 ;
   always @(posedge clk)
-    nf_t <= \$147 ;
+    nf_t <= \$153 ;
   always @(posedge clk)
-    nf_t_ahead <= \$148 ;
+    nf_t_ahead <= \$154 ;
   always @(posedge clk)
-    sf_t <= \$149 ;
+    sf_t <= \$155 ;
   always @(posedge clk)
-    sf_t_ahead <= \$150 ;
+    sf_t_ahead <= \$156 ;
   always @(posedge clk)
-    reads_input_t <= \$151 ;
+    reads_input_t <= \$157 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$152 ;
+    reads_input_t_ahead <= \$158 ;
   always @(posedge clk)
-    first_t <= \$153 ;
+    first_t <= \$159 ;
   always @(posedge clk)
-    first_t_ahead <= \$154 ;
+    first_t_ahead <= \$160 ;
   always @(posedge clk)
-    last_t <= \$155 ;
+    last_t <= \$161 ;
   always @(posedge clk)
-    last_t_ahead <= \$156 ;
+    last_t_ahead <= \$162 ;
   always @(posedge clk)
-    t <= \$157 ;
+    t <= \$163 ;
   always @(posedge clk)
-    x_reg <= \$158 ;
+    x_reg <= \$164 ;
   always @(posedge clk)
-    from_input <= \$159 ;
+    from_input <= \$165 ;
   always @(posedge clk)
-    v1 <= \$160 ;
+    v1 <= \$166 ;
   always @(posedge clk)
-    first1 <= \$161 ;
+    first1 <= \$167 ;
   always @(posedge clk)
-    last1 <= \$162 ;
+    last1 <= \$168 ;
   always @(posedge clk)
-    nf1 <= \$163 ;
+    nf1 <= \$169 ;
   always @(posedge clk)
-    x_mid <= \$164 ;
+    x_mid <= \$170 ;
   always @(posedge clk)
-    rom0_addr <= \$165 ;
+    rom0_addr <= \$171 ;
   always @(posedge clk)
-    rom0_read <= \$166 ;
+    rom0_read <= \$172 ;
   always @(posedge clk)
-    x0_0 <= \$167 ;
+    x0_0 <= \$173 ;
   always @(posedge clk)
-    x0_1 <= \$168 ;
+    x0_1 <= \$174 ;
   always @(posedge clk)
-    x0_2 <= \$169 ;
+    x0_2 <= \$175 ;
   always @(posedge clk)
-    x0_3 <= \$170 ;
+    x0_3 <= \$176 ;
   always @(posedge clk)
-    x0_4 <= \$171 ;
+    x0_4 <= \$177 ;
   always @(posedge clk)
-    x0_5 <= \$172 ;
+    x0_5 <= \$178 ;
   always @(posedge clk)
-    rom1_addr <= \$173 ;
+    rom1_addr <= \$179 ;
   always @(posedge clk)
-    rom1_read <= \$174 ;
+    rom1_read <= \$180 ;
   always @(posedge clk)
-    x1_0 <= \$175 ;
+    x1_0 <= \$181 ;
   always @(posedge clk)
-    x1_1 <= \$176 ;
+    x1_1 <= \$182 ;
   always @(posedge clk)
-    x1_2 <= \$177 ;
+    x1_2 <= \$183 ;
   always @(posedge clk)
-    x1_3 <= \$178 ;
+    x1_3 <= \$184 ;
   always @(posedge clk)
-    x1_4 <= \$179 ;
+    x1_4 <= \$185 ;
   always @(posedge clk)
-    x1_5 <= \$180 ;
+    x1_5 <= \$186 ;
   always @(posedge clk)
-    rom2_addr <= \$181 ;
+    rom2_addr <= \$187 ;
   always @(posedge clk)
-    rom2_read <= \$182 ;
+    rom2_read <= \$188 ;
   always @(posedge clk)
-    x2_0 <= \$183 ;
+    x2_0 <= \$189 ;
   always @(posedge clk)
-    x2_1 <= \$184 ;
+    x2_1 <= \$190 ;
   always @(posedge clk)
-    x2_2 <= \$185 ;
+    x2_2 <= \$191 ;
   always @(posedge clk)
-    x2_3 <= \$186 ;
+    x2_3 <= \$192 ;
   always @(posedge clk)
-    x2_4 <= \$187 ;
+    x2_4 <= \$193 ;
   always @(posedge clk)
-    x2_5 <= \$188 ;
+    x2_5 <= \$194 ;
   always @(posedge clk)
-    xoff0_0 <= \$189 ;
+    xoff0_0 <= \$195 ;
   always @(posedge clk)
-    w0_0 <= \$190 ;
+    w0_0 <= \$196 ;
   always @(posedge clk)
-    xoff0_1 <= \$191 ;
+    xoff0_1 <= \$197 ;
   always @(posedge clk)
-    w0_1 <= \$192 ;
+    w0_1 <= \$198 ;
   always @(posedge clk)
-    xoff0_2 <= \$193 ;
+    xoff0_2 <= \$199 ;
   always @(posedge clk)
-    w0_2 <= \$194 ;
+    w0_2 <= \$200 ;
   always @(posedge clk)
-    xoff0_3 <= \$195 ;
+    xoff0_3 <= \$201 ;
   always @(posedge clk)
-    w0_3 <= \$196 ;
+    w0_3 <= \$202 ;
   always @(posedge clk)
-    xoff0_4 <= \$197 ;
+    xoff0_4 <= \$203 ;
   always @(posedge clk)
-    w0_4 <= \$198 ;
+    w0_4 <= \$204 ;
   always @(posedge clk)
-    xoff0_5 <= \$199 ;
+    xoff0_5 <= \$205 ;
   always @(posedge clk)
-    w0_5 <= \$200 ;
+    w0_5 <= \$206 ;
   always @(posedge clk)
-    xoff1_0 <= \$201 ;
+    xoff1_0 <= \$207 ;
   always @(posedge clk)
-    w1_0 <= \$202 ;
+    w1_0 <= \$208 ;
   always @(posedge clk)
-    xoff1_1 <= \$203 ;
+    xoff1_1 <= \$209 ;
   always @(posedge clk)
-    w1_1 <= \$204 ;
+    w1_1 <= \$210 ;
   always @(posedge clk)
-    xoff1_2 <= \$205 ;
+    xoff1_2 <= \$211 ;
   always @(posedge clk)
-    w1_2 <= \$206 ;
+    w1_2 <= \$212 ;
   always @(posedge clk)
-    xoff1_3 <= \$207 ;
+    xoff1_3 <= \$213 ;
   always @(posedge clk)
-    w1_3 <= \$208 ;
+    w1_3 <= \$214 ;
   always @(posedge clk)
-    xoff1_4 <= \$209 ;
+    xoff1_4 <= \$215 ;
   always @(posedge clk)
-    w1_4 <= \$210 ;
+    w1_4 <= \$216 ;
   always @(posedge clk)
-    xoff1_5 <= \$211 ;
+    xoff1_5 <= \$217 ;
   always @(posedge clk)
-    w1_5 <= \$212 ;
+    w1_5 <= \$218 ;
   always @(posedge clk)
-    xoff2_0 <= \$213 ;
+    xoff2_0 <= \$219 ;
   always @(posedge clk)
-    w2_0 <= \$214 ;
+    w2_0 <= \$220 ;
   always @(posedge clk)
-    xoff2_1 <= \$215 ;
+    xoff2_1 <= \$221 ;
   always @(posedge clk)
-    w2_1 <= \$216 ;
+    w2_1 <= \$222 ;
   always @(posedge clk)
-    xoff2_2 <= \$217 ;
+    xoff2_2 <= \$223 ;
   always @(posedge clk)
-    w2_2 <= \$218 ;
+    w2_2 <= \$224 ;
   always @(posedge clk)
-    xoff2_3 <= \$219 ;
+    xoff2_3 <= \$225 ;
   always @(posedge clk)
-    w2_3 <= \$220 ;
+    w2_3 <= \$226 ;
   always @(posedge clk)
-    xoff2_4 <= \$221 ;
+    xoff2_4 <= \$227 ;
   always @(posedge clk)
-    w2_4 <= \$222 ;
+    w2_4 <= \$228 ;
   always @(posedge clk)
-    xoff2_5 <= \$223 ;
+    xoff2_5 <= \$229 ;
   always @(posedge clk)
-    w2_5 <= \$224 ;
+    w2_5 <= \$230 ;
   always @(posedge clk)
-    xoff3_0 <= \$225 ;
+    xoff3_0 <= \$231 ;
   always @(posedge clk)
-    w3_0 <= \$226 ;
+    w3_0 <= \$232 ;
   always @(posedge clk)
-    xoff3_1 <= \$227 ;
+    xoff3_1 <= \$233 ;
   always @(posedge clk)
-    w3_1 <= \$228 ;
+    w3_1 <= \$234 ;
   always @(posedge clk)
-    xoff3_2 <= \$229 ;
+    xoff3_2 <= \$235 ;
   always @(posedge clk)
-    w3_2 <= \$230 ;
+    w3_2 <= \$236 ;
   always @(posedge clk)
-    xoff3_3 <= \$231 ;
+    xoff3_3 <= \$237 ;
   always @(posedge clk)
-    w3_3 <= \$232 ;
+    w3_3 <= \$238 ;
   always @(posedge clk)
-    xoff3_4 <= \$233 ;
+    xoff3_4 <= \$239 ;
   always @(posedge clk)
-    w3_4 <= \$234 ;
+    w3_4 <= \$240 ;
   always @(posedge clk)
-    xoff3_5 <= \$235 ;
+    xoff3_5 <= \$241 ;
   always @(posedge clk)
-    w3_5 <= \$236 ;
+    w3_5 <= \$242 ;
   always @(posedge clk)
-    prod0_0 <= \$237 ;
+    prod0_0 <= \$243 ;
   always @(posedge clk)
-    prod0_1 <= \$238 ;
+    prod0_1 <= \$244 ;
   always @(posedge clk)
-    prod0_2 <= \$239 ;
+    prod0_2 <= \$245 ;
   always @(posedge clk)
-    prod0_3 <= \$240 ;
+    prod0_3 <= \$246 ;
   always @(posedge clk)
-    prod0_4 <= \$241 ;
+    prod0_4 <= \$247 ;
   always @(posedge clk)
-    prod0_5 <= \$242 ;
+    prod0_5 <= \$248 ;
   always @(posedge clk)
-    prod1_0 <= \$243 ;
+    prod1_0 <= \$249 ;
   always @(posedge clk)
-    prod1_1 <= \$244 ;
+    prod1_1 <= \$250 ;
   always @(posedge clk)
-    prod1_2 <= \$245 ;
+    prod1_2 <= \$251 ;
   always @(posedge clk)
-    prod1_3 <= \$246 ;
+    prod1_3 <= \$252 ;
   always @(posedge clk)
-    prod1_4 <= \$247 ;
+    prod1_4 <= \$253 ;
   always @(posedge clk)
-    prod1_5 <= \$248 ;
+    prod1_5 <= \$254 ;
   always @(posedge clk)
-    prod2_0 <= \$249 ;
+    prod2_0 <= \$255 ;
   always @(posedge clk)
-    prod2_1 <= \$250 ;
+    prod2_1 <= \$256 ;
   always @(posedge clk)
-    prod2_2 <= \$251 ;
+    prod2_2 <= \$257 ;
   always @(posedge clk)
-    prod2_3 <= \$252 ;
+    prod2_3 <= \$258 ;
   always @(posedge clk)
-    prod2_4 <= \$253 ;
+    prod2_4 <= \$259 ;
   always @(posedge clk)
-    prod2_5 <= \$254 ;
+    prod2_5 <= \$260 ;
   always @(posedge clk)
-    prod3_0 <= \$255 ;
+    prod3_0 <= \$261 ;
   always @(posedge clk)
-    prod3_1 <= \$256 ;
+    prod3_1 <= \$262 ;
   always @(posedge clk)
-    prod3_2 <= \$257 ;
+    prod3_2 <= \$263 ;
   always @(posedge clk)
-    prod3_3 <= \$258 ;
+    prod3_3 <= \$264 ;
   always @(posedge clk)
-    prod3_4 <= \$259 ;
+    prod3_4 <= \$265 ;
   always @(posedge clk)
-    prod3_5 <= \$260 ;
+    prod3_5 <= \$266 ;
   always @(posedge clk)
-    prod0_0_r <= \$261 ;
+    prod0_0_r <= \$267 ;
   always @(posedge clk)
-    prod0_1_r <= \$262 ;
+    prod0_1_r <= \$268 ;
   always @(posedge clk)
-    prod0_2_r <= \$263 ;
+    prod0_2_r <= \$269 ;
   always @(posedge clk)
-    prod0_3_r <= \$264 ;
+    prod0_3_r <= \$270 ;
   always @(posedge clk)
-    prod0_4_r <= \$265 ;
+    prod0_4_r <= \$271 ;
   always @(posedge clk)
-    prod0_5_r <= \$266 ;
+    prod0_5_r <= \$272 ;
   always @(posedge clk)
-    prod1_0_r <= \$267 ;
+    prod1_0_r <= \$273 ;
   always @(posedge clk)
-    prod1_1_r <= \$268 ;
+    prod1_1_r <= \$274 ;
   always @(posedge clk)
-    prod1_2_r <= \$269 ;
+    prod1_2_r <= \$275 ;
   always @(posedge clk)
-    prod1_3_r <= \$270 ;
+    prod1_3_r <= \$276 ;
   always @(posedge clk)
-    prod1_4_r <= \$271 ;
+    prod1_4_r <= \$277 ;
   always @(posedge clk)
-    prod1_5_r <= \$272 ;
+    prod1_5_r <= \$278 ;
   always @(posedge clk)
-    prod2_0_r <= \$273 ;
+    prod2_0_r <= \$279 ;
   always @(posedge clk)
-    prod2_1_r <= \$274 ;
+    prod2_1_r <= \$280 ;
   always @(posedge clk)
-    prod2_2_r <= \$275 ;
+    prod2_2_r <= \$281 ;
   always @(posedge clk)
-    prod2_3_r <= \$276 ;
+    prod2_3_r <= \$282 ;
   always @(posedge clk)
-    prod2_4_r <= \$277 ;
+    prod2_4_r <= \$283 ;
   always @(posedge clk)
-    prod2_5_r <= \$278 ;
+    prod2_5_r <= \$284 ;
   always @(posedge clk)
-    prod3_0_r <= \$279 ;
+    prod3_0_r <= \$285 ;
   always @(posedge clk)
-    prod3_1_r <= \$280 ;
+    prod3_1_r <= \$286 ;
   always @(posedge clk)
-    prod3_2_r <= \$281 ;
+    prod3_2_r <= \$287 ;
   always @(posedge clk)
-    prod3_3_r <= \$282 ;
+    prod3_3_r <= \$288 ;
   always @(posedge clk)
-    prod3_4_r <= \$283 ;
+    prod3_4_r <= \$289 ;
   always @(posedge clk)
-    prod3_5_r <= \$284 ;
+    prod3_5_r <= \$290 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$285 ;
+    sum0_s0_0 <= \$291 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$286 ;
+    sum0_s0_1 <= \$292 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$287 ;
+    sum0_s1_0 <= \$293 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$288 ;
+    sum1_s0_0 <= \$294 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$289 ;
+    sum1_s0_1 <= \$295 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$290 ;
+    sum1_s1_0 <= \$296 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$291 ;
+    sum2_s0_0 <= \$297 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$292 ;
+    sum2_s0_1 <= \$298 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$293 ;
+    sum2_s1_0 <= \$299 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$294 ;
+    sum3_s0_0 <= \$300 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$295 ;
+    sum3_s0_1 <= \$301 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$296 ;
+    sum3_s1_0 <= \$302 ;
   always @(posedge clk)
-    v2 <= \$297 ;
+    v2 <= \$303 ;
   always @(posedge clk)
-    first2 <= \$298 ;
+    first2 <= \$304 ;
   always @(posedge clk)
-    last2 <= \$299 ;
+    last2 <= \$305 ;
   always @(posedge clk)
-    nf2 <= \$300 ;
+    nf2 <= \$306 ;
   always @(posedge clk)
-    v3 <= \$301 ;
+    v3 <= \$307 ;
   always @(posedge clk)
-    first3 <= \$302 ;
+    first3 <= \$308 ;
   always @(posedge clk)
-    last3 <= \$303 ;
+    last3 <= \$309 ;
   always @(posedge clk)
-    nf3 <= \$304 ;
+    nf3 <= \$310 ;
   always @(posedge clk)
-    v4 <= \$305 ;
+    v4 <= \$311 ;
   always @(posedge clk)
-    first4 <= \$306 ;
+    first4 <= \$312 ;
   always @(posedge clk)
-    last4 <= \$307 ;
+    last4 <= \$313 ;
   always @(posedge clk)
-    nf4 <= \$308 ;
+    nf4 <= \$314 ;
   always @(posedge clk)
-    v5 <= \$309 ;
+    v5 <= \$315 ;
   always @(posedge clk)
-    first5 <= \$310 ;
+    first5 <= \$316 ;
   always @(posedge clk)
-    last5 <= \$311 ;
+    last5 <= \$317 ;
   always @(posedge clk)
-    nf5 <= \$312 ;
+    nf5 <= \$318 ;
   always @(posedge clk)
-    v6 <= \$313 ;
+    v6 <= \$319 ;
   always @(posedge clk)
-    first6 <= \$314 ;
+    first6 <= \$320 ;
   always @(posedge clk)
-    last6 <= \$315 ;
+    last6 <= \$321 ;
   always @(posedge clk)
-    nf6 <= \$316 ;
+    nf6 <= \$322 ;
   always @(posedge clk)
-    v7 <= \$317 ;
+    v7 <= \$323 ;
   always @(posedge clk)
-    first7 <= \$318 ;
+    first7 <= \$324 ;
   always @(posedge clk)
-    last7 <= \$319 ;
+    last7 <= \$325 ;
   always @(posedge clk)
-    nf7 <= \$320 ;
+    nf7 <= \$326 ;
   always @(posedge clk)
-    v8 <= \$321 ;
+    v8 <= \$327 ;
   always @(posedge clk)
-    first8 <= \$322 ;
+    first8 <= \$328 ;
   always @(posedge clk)
-    last8 <= \$323 ;
+    last8 <= \$329 ;
   always @(posedge clk)
-    nf8 <= \$324 ;
+    nf8 <= \$330 ;
   always @(posedge clk)
-    v8_0 <= \$325 ;
+    v8_0 <= \$331 ;
   always @(posedge clk)
-    first8_0 <= \$326 ;
+    first8_0 <= \$332 ;
   always @(posedge clk)
-    last8_0 <= \$327 ;
+    last8_0 <= \$333 ;
   always @(posedge clk)
-    nf8_0 <= \$328 ;
+    nf8_0 <= \$334 ;
   always @(posedge clk)
-    acc0 <= \$329 ;
+    acc0 <= \$335 ;
   always @(posedge clk)
-    acc1 <= \$330 ;
+    acc1 <= \$336 ;
   always @(posedge clk)
-    acc2 <= \$331 ;
+    acc2 <= \$337 ;
   always @(posedge clk)
-    acc3 <= \$332 ;
+    acc3 <= \$338 ;
   always @(posedge clk)
-    q_owed <= \$333 ;
+    q_owed <= \$339 ;
   always @(posedge clk)
-    q_room <= \$334 ;
+    q_room <= \$340 ;
   always @(posedge clk)
-    q_wptr <= \$335 ;
+    q_wptr <= \$341 ;
   always @(posedge clk)
-    q_rptr <= \$336 ;
+    q_rptr <= \$342 ;
   always @(posedge clk)
-    q_stored <= \$337 ;
+    q_stored <= \$343 ;
   always @(posedge clk)
-    o__valid <= \$338 ;
+    o__valid <= \$344 ;
   always @(posedge clk)
-    o__payload <= \$339 ;
+    o__payload <= \$345 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -13246,21 +13282,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$124  = 23'h000276;
+          \$130  = 23'h000276;
       3'h1:
-          \$124  = 23'h7feeb8;
+          \$130  = 23'h7feeb8;
       3'h2:
-          \$124  = 23'h7ff682;
+          \$130  = 23'h7ff682;
       3'h3:
-          \$124  = 23'h7ffbd6;
+          \$130  = 23'h7ffbd6;
       3'h4:
-          \$124  = 23'h7ffd60;
+          \$130  = 23'h7ffd60;
       3'h5:
-          \$124  = 23'h00062a;
+          \$130  = 23'h00062a;
       3'h6:
-          \$124  = 23'h000179;
+          \$130  = 23'h000179;
       3'h7:
-          \$124  = 23'h7fcb5f;
+          \$130  = 23'h7fcb5f;
     endcase
   end
   always @* begin
@@ -13268,21 +13304,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$127  = 23'h7ffd1b;
+          \$133  = 23'h7ffd1b;
       3'h1:
-          \$127  = 23'h7fff55;
+          \$133  = 23'h7fff55;
       3'h2:
-          \$127  = 23'h00053e;
+          \$133  = 23'h00053e;
       3'h3:
-          \$127  = 23'h7ff763;
+          \$133  = 23'h7ff763;
       3'h4:
-          \$127  = 23'h7ff10d;
+          \$133  = 23'h7ff10d;
       3'h5:
-          \$127  = 23'h000e9b;
+          \$133  = 23'h000e9b;
       3'h6:
-          \$127  = 23'h7fdf88;
+          \$133  = 23'h7fdf88;
       3'h7:
-          \$127  = 23'h7ff302;
+          \$133  = 23'h7ff302;
     endcase
   end
   always @* begin
@@ -13290,21 +13326,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$130  = 23'h7ff5f9;
+          \$136  = 23'h7ff5f9;
       3'h1:
-          \$130  = 23'h7ff3f2;
+          \$136  = 23'h7ff3f2;
       3'h2:
-          \$130  = 23'h7fff38;
+          \$136  = 23'h7fff38;
       3'h3:
-          \$130  = 23'h7ff237;
+          \$136  = 23'h7ff237;
       3'h4:
-          \$130  = 23'h7ff3ef;
+          \$136  = 23'h7ff3ef;
       3'h5:
-          \$130  = 23'h000366;
+          \$136  = 23'h000366;
       3'h6:
-          \$130  = 23'h000d7e;
+          \$136  = 23'h000d7e;
       3'h7:
-          \$130  = 23'h7ff902;
+          \$136  = 23'h7ff902;
     endcase
   end
   always @* begin
@@ -13312,1436 +13348,1436 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$133  = 23'h7ff47a;
+          \$139  = 23'h7ff47a;
       3'h1:
-          \$133  = 23'h7ff29e;
+          \$139  = 23'h7ff29e;
       3'h2:
-          \$133  = 23'h7ffc38;
+          \$139  = 23'h7ffc38;
       3'h3:
-          \$133  = 23'h000053;
+          \$139  = 23'h000053;
       3'h4:
-          \$133  = 23'h7ffe7c;
+          \$139  = 23'h7ffe7c;
       3'h5:
-          \$133  = 23'h000a3f;
+          \$139  = 23'h000a3f;
       3'h6:
-          \$133  = 23'h7ff3d8;
+          \$139  = 23'h7ff3d8;
       3'h7:
-          \$133  = 23'h7fffb4;
+          \$139  = 23'h7fffb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = nf_t;
+    \$153  = nf_t;
     if (issue) begin
-      \$147  = nf_t_ahead;
+      \$153  = nf_t_ahead;
     end
     if (rst) begin
-      \$147  = 3'h0;
+      \$153  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = nf_t_ahead;
+    \$154  = nf_t_ahead;
     if (issue) begin
-      \$148  = \$1 ;
+      \$154  = \$1 ;
     end
     if (rst) begin
-      \$148  = 3'h0;
+      \$154  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = sf_t;
+    \$155  = sf_t;
     if (issue) begin
-      \$149  = sf_t_ahead;
+      \$155  = sf_t_ahead;
     end
     if (rst) begin
-      \$149  = 3'h0;
+      \$155  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = sf_t_ahead;
+    \$156  = sf_t_ahead;
     if (issue) begin
-      \$150  = \$2 ;
+      \$156  = \$2 ;
     end
     if (rst) begin
-      \$150  = 3'h1;
+      \$156  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = reads_input_t;
+    \$157  = reads_input_t;
     if (issue) begin
-      \$151  = reads_input_t_ahead;
+      \$157  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$151  = 1'h1;
+      \$157  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = reads_input_t_ahead;
+    \$158  = reads_input_t_ahead;
     if (issue) begin
-      \$152  = \$3 ;
+      \$158  = \$3 ;
     end
     if (rst) begin
-      \$152  = 1'h1;
+      \$158  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = first_t;
+    \$159  = first_t;
     if (issue) begin
-      \$153  = first_t_ahead;
+      \$159  = first_t_ahead;
     end
     if (rst) begin
-      \$153  = 1'h1;
+      \$159  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = first_t_ahead;
+    \$160  = first_t_ahead;
     if (issue) begin
-      \$154  = \$4 ;
+      \$160  = \$4 ;
     end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = last_t;
-    if (issue) begin
-      \$155  = last_t_ahead;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = last_t_ahead;
-    if (issue) begin
-      \$156  = \$5 ;
-    end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = t;
-    if (issue) begin
-      \$157  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$157  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = i__payload;
-    if (rst) begin
-      \$158  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = reads_input_t;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = issue;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = first_t;
+    \$161  = last_t;
+    if (issue) begin
+      \$161  = last_t_ahead;
+    end
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = last_t;
+    \$162  = last_t_ahead;
+    if (issue) begin
+      \$162  = \$5 ;
+    end
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = nf_t;
+    \$163  = t;
+    if (issue) begin
+      \$163  = \$8 [5:0];
+    end
     if (rst) begin
-      \$163  = 3'h0;
+      \$163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = \$9 ;
+    \$164  = i__payload;
     if (rst) begin
       \$164  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = t;
+    \$165  = reads_input_t;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = port__data;
+    \$166  = issue;
     if (rst) begin
-      \$166  = 64'h0000000000000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = x_mid[7:0];
+    \$167  = first_t;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = x_mid[15:8];
+    \$168  = last_t;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = x_mid[23:16];
+    \$169  = nf_t;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = x_mid[31:24];
+    \$170  = \$9 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = x_mid[39:32];
+    \$171  = t;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = x_mid[47:40];
+    \$172  = port__data;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = t;
+    \$173  = x_mid[7:0];
     if (rst) begin
-      \$173  = 6'h00;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = \port__data$34 ;
+    \$174  = x_mid[15:8];
     if (rst) begin
-      \$174  = 64'h0000000000000000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = x_mid[7:0];
+    \$175  = x_mid[23:16];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = x_mid[15:8];
+    \$176  = x_mid[31:24];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = x_mid[23:16];
+    \$177  = x_mid[39:32];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = x_mid[31:24];
+    \$178  = x_mid[47:40];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = x_mid[39:32];
+    \$179  = t;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = x_mid[47:40];
+    \$180  = \port__data$34 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = t;
+    \$181  = x_mid[7:0];
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = \port__data$43 ;
+    \$182  = x_mid[15:8];
     if (rst) begin
-      \$182  = 64'h0000000000000000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = x_mid[7:0];
+    \$183  = x_mid[23:16];
     if (rst) begin
       \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = x_mid[15:8];
+    \$184  = x_mid[31:24];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = x_mid[23:16];
+    \$185  = x_mid[39:32];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = x_mid[31:24];
+    \$186  = x_mid[47:40];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = x_mid[39:32];
+    \$187  = t;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = x_mid[47:40];
+    \$188  = \port__data$43 ;
     if (rst) begin
-      \$188  = 8'h00;
+      \$188  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \$10 ;
+    \$189  = x_mid[7:0];
     if (rst) begin
-      \$189  = 9'h000;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rom0_read[7:0];
+    \$190  = x_mid[15:8];
     if (rst) begin
       \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$11 ;
+    \$191  = x_mid[23:16];
     if (rst) begin
-      \$191  = 9'h000;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rom0_read[15:8];
+    \$192  = x_mid[31:24];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$12 ;
+    \$193  = x_mid[39:32];
     if (rst) begin
-      \$193  = 9'h000;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rom0_read[23:16];
+    \$194  = x_mid[47:40];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$13 ;
+    \$195  = \$10 ;
     if (rst) begin
       \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rom0_read[31:24];
+    \$196  = rom0_read[7:0];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$14 ;
+    \$197  = \$11 ;
     if (rst) begin
       \$197  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rom0_read[39:32];
+    \$198  = rom0_read[15:8];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \$15 ;
+    \$199  = \$12 ;
     if (rst) begin
       \$199  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rom0_read[47:40];
+    \$200  = rom0_read[23:16];
     if (rst) begin
       \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = \$16 ;
+    \$201  = \$13 ;
     if (rst) begin
       \$201  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rom0_read[55:48];
+    \$202  = rom0_read[31:24];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = \$17 ;
+    \$203  = \$14 ;
     if (rst) begin
       \$203  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rom0_read[63:56];
+    \$204  = rom0_read[39:32];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = \$18 ;
+    \$205  = \$15 ;
     if (rst) begin
       \$205  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rom1_read[7:0];
+    \$206  = rom0_read[47:40];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = \$19 ;
+    \$207  = \$16 ;
     if (rst) begin
       \$207  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rom1_read[15:8];
+    \$208  = rom0_read[55:48];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = \$20 ;
+    \$209  = \$17 ;
     if (rst) begin
       \$209  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rom1_read[23:16];
+    \$210  = rom0_read[63:56];
     if (rst) begin
       \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$21 ;
+    \$211  = \$18 ;
     if (rst) begin
       \$211  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rom1_read[31:24];
+    \$212  = rom1_read[7:0];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$22 ;
+    \$213  = \$19 ;
     if (rst) begin
       \$213  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rom1_read[39:32];
+    \$214  = rom1_read[15:8];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = \$23 ;
+    \$215  = \$20 ;
     if (rst) begin
       \$215  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rom1_read[47:40];
+    \$216  = rom1_read[23:16];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = \$24 ;
+    \$217  = \$21 ;
     if (rst) begin
       \$217  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rom1_read[55:48];
+    \$218  = rom1_read[31:24];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$25 ;
+    \$219  = \$22 ;
     if (rst) begin
       \$219  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rom1_read[63:56];
+    \$220  = rom1_read[39:32];
     if (rst) begin
       \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$26 ;
+    \$221  = \$23 ;
     if (rst) begin
       \$221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rom2_read[7:0];
+    \$222  = rom1_read[47:40];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$27 ;
+    \$223  = \$24 ;
     if (rst) begin
       \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rom2_read[15:8];
+    \$224  = rom1_read[55:48];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \$28 ;
+    \$225  = \$25 ;
     if (rst) begin
       \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rom2_read[23:16];
+    \$226  = rom1_read[63:56];
     if (rst) begin
       \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$29 ;
+    \$227  = \$26 ;
     if (rst) begin
       \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rom2_read[31:24];
+    \$228  = rom2_read[7:0];
     if (rst) begin
       \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$30 ;
+    \$229  = \$27 ;
     if (rst) begin
       \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rom2_read[39:32];
+    \$230  = rom2_read[15:8];
     if (rst) begin
       \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$31 ;
+    \$231  = \$28 ;
     if (rst) begin
       \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = rom2_read[47:40];
+    \$232  = rom2_read[23:16];
     if (rst) begin
       \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$32 ;
+    \$233  = \$29 ;
     if (rst) begin
       \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rom2_read[55:48];
+    \$234  = rom2_read[31:24];
     if (rst) begin
       \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$33 ;
+    \$235  = \$30 ;
     if (rst) begin
       \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rom2_read[63:56];
+    \$236  = rom2_read[39:32];
     if (rst) begin
       \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$34 ;
+    \$237  = \$31 ;
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$35 ;
+    \$238  = rom2_read[47:40];
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$36 ;
+    \$239  = \$32 ;
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$37 ;
+    \$240  = rom2_read[55:48];
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$38 ;
+    \$241  = \$33 ;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$39 ;
+    \$242  = rom2_read[63:56];
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$40 ;
+    \$243  = \$34 ;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$41 ;
+    \$244  = \$35 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$42 ;
+    \$245  = \$36 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$43 ;
+    \$246  = \$37 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$44 ;
+    \$247  = \$38 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$45 ;
+    \$248  = \$39 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$46 ;
+    \$249  = \$40 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$47 ;
+    \$250  = \$41 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$48 ;
+    \$251  = \$42 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$49 ;
+    \$252  = \$43 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$50 ;
+    \$253  = \$44 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = \$51 ;
+    \$254  = \$45 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = \$52 ;
+    \$255  = \$46 ;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$53 ;
+    \$256  = \$47 ;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$54 ;
+    \$257  = \$48 ;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$55 ;
+    \$258  = \$49 ;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$56 ;
+    \$259  = \$50 ;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$57 ;
+    \$260  = \$51 ;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = prod0_0;
+    \$261  = \$52 ;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = prod0_1;
+    \$262  = \$53 ;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = prod0_2;
+    \$263  = \$54 ;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = prod0_3;
+    \$264  = \$55 ;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = prod0_4;
+    \$265  = \$56 ;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = prod0_5;
+    \$266  = \$57 ;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = prod1_0;
+    \$267  = prod0_0;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod1_1;
+    \$268  = prod0_1;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod1_2;
+    \$269  = prod0_2;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod1_3;
+    \$270  = prod0_3;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod1_4;
+    \$271  = prod0_4;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod1_5;
+    \$272  = prod0_5;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod2_0;
+    \$273  = prod1_0;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod2_1;
+    \$274  = prod1_1;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod2_2;
+    \$275  = prod1_2;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod2_3;
+    \$276  = prod1_3;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = prod2_4;
+    \$277  = prod1_4;
     if (rst) begin
       \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = prod2_5;
+    \$278  = prod1_5;
     if (rst) begin
       \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = prod3_0;
+    \$279  = prod2_0;
     if (rst) begin
       \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = prod3_1;
+    \$280  = prod2_1;
     if (rst) begin
       \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = prod3_2;
+    \$281  = prod2_2;
     if (rst) begin
       \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = prod3_3;
+    \$282  = prod2_3;
     if (rst) begin
       \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = prod3_4;
+    \$283  = prod2_4;
     if (rst) begin
       \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = prod3_5;
+    \$284  = prod2_5;
     if (rst) begin
       \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
+    \$285  = prod3_0;
     if (rst) begin
-      \$285  = 23'h000000;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$286  = prod3_1;
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = \$62 [22:0];
+    \$287  = prod3_2;
     if (rst) begin
-      \$287  = 23'h000000;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
+    \$288  = prod3_3;
     if (rst) begin
-      \$288  = 23'h000000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
+    \$289  = prod3_4;
     if (rst) begin
-      \$289  = 23'h000000;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = \$67 [22:0];
+    \$290  = prod3_5;
     if (rst) begin
-      \$290  = 23'h000000;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
+    \$291  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
     if (rst) begin
       \$291  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
+    \$292  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
       \$292  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = \$72 [22:0];
+    \$293  = \$62 [22:0];
     if (rst) begin
       \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$294  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
     if (rst) begin
       \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
+    \$295  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
     if (rst) begin
       \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = \$77 [22:0];
+    \$296  = \$67 [22:0];
     if (rst) begin
       \$296  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = v1;
+    \$297  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = first1;
+    \$298  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = last1;
+    \$299  = \$72 [22:0];
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = nf1;
+    \$300  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$300  = 3'h0;
+      \$300  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = v2;
+    \$301  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = first2;
+    \$302  = \$77 [22:0];
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = last2;
+    \$303  = v1;
     if (rst) begin
       \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = nf2;
+    \$304  = first1;
     if (rst) begin
-      \$304  = 3'h0;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = v3;
+    \$305  = last1;
     if (rst) begin
       \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = first3;
+    \$306  = nf1;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = last3;
+    \$307  = v2;
     if (rst) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = nf3;
+    \$308  = first2;
     if (rst) begin
-      \$308  = 3'h0;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = v4;
+    \$309  = last2;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = first4;
+    \$310  = nf2;
     if (rst) begin
-      \$310  = 1'h0;
+      \$310  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = last4;
+    \$311  = v3;
     if (rst) begin
       \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = nf4;
+    \$312  = first3;
     if (rst) begin
-      \$312  = 3'h0;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = v5;
+    \$313  = last3;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = first5;
+    \$314  = nf3;
     if (rst) begin
-      \$314  = 1'h0;
+      \$314  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = last5;
+    \$315  = v4;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = nf5;
+    \$316  = first4;
     if (rst) begin
-      \$316  = 3'h0;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = v6;
+    \$317  = last4;
     if (rst) begin
       \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = first6;
+    \$318  = nf4;
     if (rst) begin
-      \$318  = 1'h0;
+      \$318  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = last6;
+    \$319  = v5;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = nf6;
+    \$320  = first5;
     if (rst) begin
-      \$320  = 3'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = v7;
+    \$321  = last5;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = first7;
+    \$322  = nf5;
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = last7;
+    \$323  = v6;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = nf7;
+    \$324  = first6;
     if (rst) begin
-      \$324  = 3'h0;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = v7;
+    \$325  = last6;
     if (rst) begin
       \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = first7;
+    \$326  = nf6;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = last7;
+    \$327  = v7;
     if (rst) begin
       \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = nf7;
+    \$328  = first7;
     if (rst) begin
-      \$328  = 3'h0;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = acc0;
+    \$329  = last7;
+    if (rst) begin
+      \$329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$330  = nf7;
+    if (rst) begin
+      \$330  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$331  = v7;
+    if (rst) begin
+      \$331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$332  = first7;
+    if (rst) begin
+      \$332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$333  = last7;
+    if (rst) begin
+      \$333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$334  = nf7;
+    if (rst) begin
+      \$334  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$335  = acc0;
     if (v8_0) begin
-      \$329  = \$126 [22:0];
+      \$335  = \$132 [22:0];
     end
     if (rst) begin
-      \$329  = 23'h000000;
+      \$335  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = acc1;
+    \$336  = acc1;
     if (v8_0) begin
-      \$330  = \$129 [22:0];
+      \$336  = \$135 [22:0];
     end
     if (rst) begin
-      \$330  = 23'h000000;
+      \$336  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = acc2;
+    \$337  = acc2;
     if (v8_0) begin
-      \$331  = \$132 [22:0];
+      \$337  = \$138 [22:0];
     end
     if (rst) begin
-      \$331  = 23'h000000;
+      \$337  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = acc3;
+    \$338  = acc3;
     if (v8_0) begin
-      \$332  = \$135 [22:0];
+      \$338  = \$141 [22:0];
     end
     if (rst) begin
-      \$332  = 23'h000000;
+      \$338  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = \$139 [3:0];
+    \$339  = \$145 [3:0];
     if (rst) begin
-      \$333  = 4'h0;
+      \$339  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = \$78 ;
+    \$340  = \$84 ;
     if (rst) begin
-      \$334  = 1'h1;
+      \$340  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = q_wptr;
-    if (\$86 ) begin
-      \$335  = \$89 [3:0];
+    \$341  = q_wptr;
+    if (\$92 ) begin
+      \$341  = \$95 [3:0];
     end
     if (rst) begin
-      \$335  = 4'h0;
+      \$341  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = q_rptr;
-    if (\$93 ) begin
-      \$336  = \$96 [3:0];
+    \$342  = q_rptr;
+    if (\$99 ) begin
+      \$342  = \$102 [3:0];
     end
     if (rst) begin
-      \$336  = 4'h0;
+      \$342  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = \$110 [3:0];
+    \$343  = \$116 [3:0];
     if (rst) begin
-      \$337  = 4'h0;
+      \$343  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = o__valid;
-    if (\$112 ) begin
-      \$338  = \$115 ;
+    \$344  = o__valid;
+    if (\$118 ) begin
+      \$344  = \$121 ;
     end
     if (rst) begin
-      \$338  = 1'h0;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = o__payload;
-    if (\$112 ) begin
-      \$339  = \$117 ;
+    \$345  = o__payload;
+    if (\$118 ) begin
+      \$345  = \$123 ;
     end
     if (rst) begin
-      \$339  = 92'h00000000000000000000000;
+      \$345  = 92'h00000000000000000000000;
     end
   end
-  assign acc0_next = \$126 [22:0];
-  assign acc1_next = \$129 [22:0];
-  assign acc2_next = \$132 [22:0];
-  assign acc3_next = \$135 [22:0];
-  assign q_owed_next = \$139 [3:0];
+  assign acc0_next = \$132 [22:0];
+  assign acc1_next = \$135 [22:0];
+  assign acc2_next = \$138 [22:0];
+  assign acc3_next = \$141 [22:0];
+  assign q_owed_next = \$145 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -14765,10 +14801,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
-  assign q_in[91:69] = \$135 [22:0];
-  assign q_in[68:46] = \$132 [22:0];
-  assign q_in[45:23] = \$129 [22:0];
-  assign q_in[22:0] = \$126 [22:0];
+  assign q_in[91:69] = \$141 [22:0];
+  assign q_in[68:46] = \$138 [22:0];
+  assign q_in[45:23] = \$135 [22:0];
+  assign q_in[22:0] = \$132 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14850,73 +14886,73 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [4:0] \$168 ;
-  wire [4:0] \$169 ;
+  wire \$168 ;
+  wire \$169 ;
   wire [3:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
+  wire [4:0] \$174 ;
   wire [4:0] \$175 ;
-  wire [4:0] \$176 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [3:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire [4:0] \$181 ;
+  wire [4:0] \$182 ;
   wire \$183 ;
-  wire [4:0] \$184 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [5:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [4:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [31:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  wire [5:0] \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [8:0] \$2 ;
   reg [24:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
+  wire \$200 ;
+  wire [31:0] \$201 ;
+  reg [2:0] \$202 ;
   reg \$203 ;
   reg \$204 ;
   reg \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
   reg [5:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
+  reg \$210 ;
+  reg \$211 ;
   reg [24:0] \$212 ;
   reg [24:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [35:0] \$22 ;
   reg [5:0] \$220 ;
   reg [5:0] \$221 ;
-  reg [35:0] \$222 ;
-  reg [35:0] \$223 ;
-  reg [35:0] \$224 ;
-  reg [35:0] \$225 ;
-  reg [35:0] \$226 ;
-  reg [35:0] \$227 ;
+  reg [5:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
   reg [35:0] \$228 ;
   reg [35:0] \$229 ;
   reg [35:0] \$23 ;
@@ -14928,170 +14964,176 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] \$235 ;
   reg [35:0] \$236 ;
   reg [35:0] \$237 ;
-  reg [22:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [35:0] \$238 ;
+  reg [35:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [16:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [33:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [5:0] \$249 ;
+  reg [35:0] \$240 ;
+  reg [35:0] \$241 ;
+  reg [35:0] \$242 ;
+  reg [35:0] \$243 ;
+  reg [22:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
   wire [24:0] \$25 ;
   reg [16:0] \$250 ;
-  reg [22:0] \$251 ;
-  reg [22:0] \$252 ;
-  reg [22:0] \$253 ;
-  reg [5:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [13:0] \$256 ;
-  reg [13:0] \$257 ;
-  reg [13:0] \$258 ;
-  reg [47:0] \$259 ;
+  reg [7:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [5:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [22:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [22:0] \$259 ;
   wire [22:0] \$26 ;
-  reg [47:0] \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [7:0] \$263 ;
-  reg \$264 ;
-  reg \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
+  reg [5:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [13:0] \$262 ;
+  reg [13:0] \$263 ;
+  reg [13:0] \$264 ;
+  reg [47:0] \$265 ;
+  reg [47:0] \$266 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg [7:0] \$269 ;
   wire [13:0] \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
+  reg \$270 ;
+  reg \$271 ;
   reg [24:0] \$272 ;
   reg [24:0] \$273 ;
-  reg [22:0] \$274 ;
-  reg [16:0] \$275 ;
-  reg [16:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [33:0] \$278 ;
-  reg [33:0] \$279 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   wire [34:0] \$28 ;
-  reg [16:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [5:0] \$285 ;
+  reg [22:0] \$280 ;
+  reg [16:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [33:0] \$283 ;
+  reg [33:0] \$284 ;
+  reg [33:0] \$285 ;
   reg [16:0] \$286 ;
-  reg [22:0] \$287 ;
-  reg [22:0] \$288 ;
-  reg [22:0] \$289 ;
+  reg [7:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
   wire [35:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [13:0] \$292 ;
-  reg [13:0] \$293 ;
-  reg [13:0] \$294 ;
-  reg [47:0] \$295 ;
-  reg [47:0] \$296 ;
-  reg \$297 ;
-  reg \$298 ;
-  reg [7:0] \$299 ;
+  reg [24:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [22:0] \$293 ;
+  reg [22:0] \$294 ;
+  reg [22:0] \$295 ;
+  reg [5:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [13:0] \$298 ;
+  reg [13:0] \$299 ;
   wire [8:0] \$3 ;
   wire [55:0] \$30 ;
-  reg \$300 ;
-  reg \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [24:0] \$307 ;
+  reg [13:0] \$300 ;
+  reg [47:0] \$301 ;
+  reg [47:0] \$302 ;
+  reg \$303 ;
+  reg \$304 ;
+  reg [7:0] \$305 ;
+  reg \$306 ;
+  reg \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
   wire [56:0] \$31 ;
-  reg [22:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [33:0] \$313 ;
-  reg [33:0] \$314 ;
-  reg [33:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
+  reg [24:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [22:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [33:0] \$319 ;
   wire [53:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [5:0] \$321 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
   reg [16:0] \$322 ;
-  reg [22:0] \$323 ;
-  reg [22:0] \$324 ;
-  reg [22:0] \$325 ;
-  reg [5:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [13:0] \$328 ;
-  reg [13:0] \$329 ;
+  reg [7:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [5:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [22:0] \$329 ;
   wire [58:0] \$33 ;
-  reg [13:0] \$330 ;
-  reg [47:0] \$331 ;
-  reg [47:0] \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg [7:0] \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [22:0] \$330 ;
+  reg [22:0] \$331 ;
+  reg [5:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [13:0] \$334 ;
+  reg [13:0] \$335 ;
+  reg [13:0] \$336 ;
+  reg [47:0] \$337 ;
+  reg [47:0] \$338 ;
+  reg \$339 ;
   wire [76:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
+  reg \$340 ;
+  reg [7:0] \$341 ;
+  reg \$342 ;
+  reg \$343 ;
   reg [24:0] \$344 ;
   reg [24:0] \$345 ;
-  reg [22:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [33:0] \$349 ;
+  reg [24:0] \$346 ;
+  reg [24:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [24:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [33:0] \$350 ;
-  reg [33:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [24:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [5:0] \$357 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [22:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [33:0] \$355 ;
+  reg [33:0] \$356 ;
+  reg [33:0] \$357 ;
   reg [16:0] \$358 ;
-  reg [22:0] \$359 ;
+  reg [7:0] \$359 ;
   wire [47:0] \$36 ;
-  reg [22:0] \$360 ;
-  reg [22:0] \$361 ;
-  reg [5:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [13:0] \$364 ;
-  reg [13:0] \$365 ;
-  reg [13:0] \$366 ;
-  reg [47:0] \$367 ;
-  reg [47:0] \$368 ;
-  reg \$369 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [5:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [22:0] \$365 ;
+  reg [22:0] \$366 ;
+  reg [22:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [7:0] \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg [7:0] \$371 ;
-  reg \$372 ;
-  reg \$373 ;
-  reg [7:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [7:0] \$376 ;
+  reg [13:0] \$370 ;
+  reg [13:0] \$371 ;
+  reg [13:0] \$372 ;
+  reg [47:0] \$373 ;
+  reg [47:0] \$374 ;
+  reg \$375 ;
+  reg \$376 ;
   reg [7:0] \$377 ;
-  reg [3:0] \$378 ;
+  reg \$378 ;
   reg \$379 ;
   wire \$38 ;
-  reg [3:0] \$380 ;
-  reg [3:0] \$381 ;
-  reg [3:0] \$382 ;
-  reg \$383 ;
-  reg [31:0] \$384 ;
+  reg [7:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [3:0] \$384 ;
+  reg \$385 ;
+  reg [3:0] \$386 ;
+  reg [3:0] \$387 ;
+  reg [3:0] \$388 ;
+  reg \$389 ;
   wire \$39 ;
+  reg [31:0] \$390 ;
   wire [8:0] \$4 ;
   wire \$40 ;
   wire [48:0] \$41 ;
@@ -15804,421 +15846,427 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$156  = rq2_under ? 8'h80 : \$155 ;
   assign \$157  = rq3_over ? 8'h7f : rq3_code;
   assign \$158  = rq3_under ? 8'h80 : \$157 ;
-  assign \$159  = \$8 [3:0] < 4'hb;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = ~ \$162 ;
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = rq_valid_9 & \$165 ;
-  assign \$167  = \$signature__addr  == 4'h9;
-  assign \$168  = \$signature__addr  + 1'h1;
-  assign \$169  = \$167  ? 5'h00 : \$168 ;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = | q_stored;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = rport__addr == 4'h9;
-  assign \$175  = rport__addr + 1'h1;
-  assign \$176  = \$174  ? 5'h00 : \$175 ;
-  assign \$177  = ~ o__valid;
-  assign \$178  = \$177  | o__ready;
-  assign \$179  = | q_stored;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$178  & \$180 ;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = rq_valid_9 & \$182 ;
-  assign \$184  = q_stored + \$183 ;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = | q_stored;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = \$184  - \$188 ;
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = | q_stored;
-  assign \$193  = \$192  | rq_valid_9;
-  assign \$194  = | q_stored;
-  assign \$195  = \$194  ? rport__data : q_in;
+  assign \$159  = i__valid & i__ready;
+  assign \$160  = o__valid & o__ready;
+  assign \$161  = q_owed < 4'ha;
+  assign \$162  = \$160  ? i__ready : \$161 ;
+  assign \$163  = o__valid & o__ready;
+  assign \$164  = \$163  | i__ready;
+  assign \$165  = \$159  ? \$162  : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$167  & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = rq_valid_9 & \$171 ;
+  assign \$173  = \$signature__addr  == 4'h9;
+  assign \$174  = \$signature__addr  + 1'h1;
+  assign \$175  = \$173  ? 5'h00 : \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = rport__addr == 4'h9;
+  assign \$181  = rport__addr + 1'h1;
+  assign \$182  = \$180  ? 5'h00 : \$181 ;
+  assign \$183  = ~ o__valid;
+  assign \$184  = \$183  | o__ready;
+  assign \$185  = | q_stored;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$184  & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = rq_valid_9 & \$188 ;
+  assign \$190  = q_stored + \$189 ;
+  assign \$191  = ~ o__valid;
+  assign \$192  = \$191  | o__ready;
+  assign \$193  = | q_stored;
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = \$190  - \$194 ;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = | q_stored;
+  assign \$199  = \$198  | rq_valid_9;
+  assign \$200  = | q_stored;
+  assign \$201  = \$200  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$196 ;
+    group <= \$202 ;
   always @(posedge clk)
-    rq_valid_1 <= \$197 ;
+    rq_valid_1 <= \$203 ;
   always @(posedge clk)
-    rq_valid_2 <= \$198 ;
+    rq_valid_2 <= \$204 ;
   always @(posedge clk)
-    rq_valid_3 <= \$199 ;
+    rq_valid_3 <= \$205 ;
   always @(posedge clk)
-    rq_valid_4 <= \$200 ;
+    rq_valid_4 <= \$206 ;
   always @(posedge clk)
-    rq_valid_5 <= \$201 ;
+    rq_valid_5 <= \$207 ;
   always @(posedge clk)
-    rq_valid_6 <= \$202 ;
+    rq_valid_6 <= \$208 ;
   always @(posedge clk)
-    rq_valid_7 <= \$203 ;
+    rq_valid_7 <= \$209 ;
   always @(posedge clk)
-    rq_valid_8 <= \$204 ;
+    rq_valid_8 <= \$210 ;
   always @(posedge clk)
-    rq_valid_9 <= \$205 ;
+    rq_valid_9 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$206 ;
+    rq0_mult_1 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$207 ;
+    rq0_mult_2 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$208 ;
+    rq0_mult_3 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$209 ;
+    rq0_mult_4 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$210 ;
+    rq0_mult_5 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$211 ;
+    rq0_mult_6 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$212 ;
+    rq0_mult_7 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$213 ;
+    rq0_mult_8 <= \$219 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$214 ;
+    rq0_shift_1 <= \$220 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$215 ;
+    rq0_shift_2 <= \$221 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$216 ;
+    rq0_shift_3 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$217 ;
+    rq0_shift_4 <= \$223 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$218 ;
+    rq0_shift_5 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$219 ;
+    rq0_shift_6 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$220 ;
+    rq0_shift_7 <= \$226 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$221 ;
+    rq0_shift_8 <= \$227 ;
   always @(posedge clk)
-    rq0_half_1 <= \$222 ;
+    rq0_half_1 <= \$228 ;
   always @(posedge clk)
-    rq0_half_2 <= \$223 ;
+    rq0_half_2 <= \$229 ;
   always @(posedge clk)
-    rq0_half_3 <= \$224 ;
+    rq0_half_3 <= \$230 ;
   always @(posedge clk)
-    rq0_half_4 <= \$225 ;
+    rq0_half_4 <= \$231 ;
   always @(posedge clk)
-    rq0_half_5 <= \$226 ;
+    rq0_half_5 <= \$232 ;
   always @(posedge clk)
-    rq0_half_6 <= \$227 ;
+    rq0_half_6 <= \$233 ;
   always @(posedge clk)
-    rq0_half_7 <= \$228 ;
+    rq0_half_7 <= \$234 ;
   always @(posedge clk)
-    rq0_half_8 <= \$229 ;
+    rq0_half_8 <= \$235 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$230 ;
+    rq0_mask_1 <= \$236 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$231 ;
+    rq0_mask_2 <= \$237 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$232 ;
+    rq0_mask_3 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$233 ;
+    rq0_mask_4 <= \$239 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$234 ;
+    rq0_mask_5 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$235 ;
+    rq0_mask_6 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$236 ;
+    rq0_mask_7 <= \$242 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$237 ;
+    rq0_mask_8 <= \$243 ;
   always @(posedge clk)
-    rq0_x <= \$238 ;
+    rq0_x <= \$244 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$239 ;
+    rq0_x0_0 <= \$245 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$240 ;
+    rq0_m0_0 <= \$246 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$241 ;
+    rq0_part0_0 <= \$247 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$242 ;
+    rq0_part0_0_r <= \$248 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$243 ;
+    rq0_part0_0_rr <= \$249 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$244 ;
+    rq0_x0_1 <= \$250 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$245 ;
+    rq0_m0_1 <= \$251 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$246 ;
+    rq0_part0_1 <= \$252 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$247 ;
+    rq0_part0_1_r <= \$253 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$248 ;
+    rq0_part0_1_rr <= \$254 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$249 ;
+    rq0_x1_0 <= \$255 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$250 ;
+    rq0_m1_0 <= \$256 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$251 ;
+    rq0_part1_0 <= \$257 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$252 ;
+    rq0_part1_0_r <= \$258 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$253 ;
+    rq0_part1_0_rr <= \$259 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$254 ;
+    rq0_x1_1 <= \$260 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$255 ;
+    rq0_m1_1 <= \$261 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$256 ;
+    rq0_part1_1 <= \$262 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$257 ;
+    rq0_part1_1_r <= \$263 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$258 ;
+    rq0_part1_1_rr <= \$264 ;
   always @(posedge clk)
-    rq0_prod <= \$259 ;
+    rq0_prod <= \$265 ;
   always @(posedge clk)
-    rq0_floor <= \$260 ;
+    rq0_floor <= \$266 ;
   always @(posedge clk)
-    rq0_above <= \$261 ;
+    rq0_above <= \$267 ;
   always @(posedge clk)
-    rq0_tie <= \$262 ;
+    rq0_tie <= \$268 ;
   always @(posedge clk)
-    rq0_code <= \$263 ;
+    rq0_code <= \$269 ;
   always @(posedge clk)
-    rq0_under <= \$264 ;
+    rq0_under <= \$270 ;
   always @(posedge clk)
-    rq0_over <= \$265 ;
+    rq0_over <= \$271 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$266 ;
+    rq1_mult_1 <= \$272 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$267 ;
+    rq1_mult_2 <= \$273 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$268 ;
+    rq1_mult_3 <= \$274 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$269 ;
+    rq1_mult_4 <= \$275 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$270 ;
+    rq1_mult_5 <= \$276 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$271 ;
+    rq1_mult_6 <= \$277 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$272 ;
+    rq1_mult_7 <= \$278 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$273 ;
+    rq1_mult_8 <= \$279 ;
   always @(posedge clk)
-    rq1_x <= \$274 ;
+    rq1_x <= \$280 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$275 ;
+    rq1_x0_0 <= \$281 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$276 ;
+    rq1_m0_0 <= \$282 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$277 ;
+    rq1_part0_0 <= \$283 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$278 ;
+    rq1_part0_0_r <= \$284 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$279 ;
+    rq1_part0_0_rr <= \$285 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$280 ;
+    rq1_x0_1 <= \$286 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$281 ;
+    rq1_m0_1 <= \$287 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$282 ;
+    rq1_part0_1 <= \$288 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$283 ;
+    rq1_part0_1_r <= \$289 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$284 ;
+    rq1_part0_1_rr <= \$290 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$285 ;
+    rq1_x1_0 <= \$291 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$286 ;
+    rq1_m1_0 <= \$292 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$287 ;
+    rq1_part1_0 <= \$293 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$288 ;
+    rq1_part1_0_r <= \$294 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$289 ;
+    rq1_part1_0_rr <= \$295 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$290 ;
+    rq1_x1_1 <= \$296 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$291 ;
+    rq1_m1_1 <= \$297 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$292 ;
+    rq1_part1_1 <= \$298 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$293 ;
+    rq1_part1_1_r <= \$299 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$294 ;
+    rq1_part1_1_rr <= \$300 ;
   always @(posedge clk)
-    rq1_prod <= \$295 ;
+    rq1_prod <= \$301 ;
   always @(posedge clk)
-    rq1_floor <= \$296 ;
+    rq1_floor <= \$302 ;
   always @(posedge clk)
-    rq1_above <= \$297 ;
+    rq1_above <= \$303 ;
   always @(posedge clk)
-    rq1_tie <= \$298 ;
+    rq1_tie <= \$304 ;
   always @(posedge clk)
-    rq1_code <= \$299 ;
+    rq1_code <= \$305 ;
   always @(posedge clk)
-    rq1_under <= \$300 ;
+    rq1_under <= \$306 ;
   always @(posedge clk)
-    rq1_over <= \$301 ;
+    rq1_over <= \$307 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$302 ;
+    rq2_mult_1 <= \$308 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$303 ;
+    rq2_mult_2 <= \$309 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$304 ;
+    rq2_mult_3 <= \$310 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$305 ;
+    rq2_mult_4 <= \$311 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$306 ;
+    rq2_mult_5 <= \$312 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$307 ;
+    rq2_mult_6 <= \$313 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$308 ;
+    rq2_mult_7 <= \$314 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$309 ;
+    rq2_mult_8 <= \$315 ;
   always @(posedge clk)
-    rq2_x <= \$310 ;
+    rq2_x <= \$316 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$311 ;
+    rq2_x0_0 <= \$317 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$312 ;
+    rq2_m0_0 <= \$318 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$313 ;
+    rq2_part0_0 <= \$319 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$314 ;
+    rq2_part0_0_r <= \$320 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$315 ;
+    rq2_part0_0_rr <= \$321 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$316 ;
+    rq2_x0_1 <= \$322 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$317 ;
+    rq2_m0_1 <= \$323 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$318 ;
+    rq2_part0_1 <= \$324 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$319 ;
+    rq2_part0_1_r <= \$325 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$320 ;
+    rq2_part0_1_rr <= \$326 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$321 ;
+    rq2_x1_0 <= \$327 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$322 ;
+    rq2_m1_0 <= \$328 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$323 ;
+    rq2_part1_0 <= \$329 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$324 ;
+    rq2_part1_0_r <= \$330 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$325 ;
+    rq2_part1_0_rr <= \$331 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$326 ;
+    rq2_x1_1 <= \$332 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$327 ;
+    rq2_m1_1 <= \$333 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$328 ;
+    rq2_part1_1 <= \$334 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$329 ;
+    rq2_part1_1_r <= \$335 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$330 ;
+    rq2_part1_1_rr <= \$336 ;
   always @(posedge clk)
-    rq2_prod <= \$331 ;
+    rq2_prod <= \$337 ;
   always @(posedge clk)
-    rq2_floor <= \$332 ;
+    rq2_floor <= \$338 ;
   always @(posedge clk)
-    rq2_above <= \$333 ;
+    rq2_above <= \$339 ;
   always @(posedge clk)
-    rq2_tie <= \$334 ;
+    rq2_tie <= \$340 ;
   always @(posedge clk)
-    rq2_code <= \$335 ;
+    rq2_code <= \$341 ;
   always @(posedge clk)
-    rq2_under <= \$336 ;
+    rq2_under <= \$342 ;
   always @(posedge clk)
-    rq2_over <= \$337 ;
+    rq2_over <= \$343 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$338 ;
+    rq3_mult_1 <= \$344 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$339 ;
+    rq3_mult_2 <= \$345 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$340 ;
+    rq3_mult_3 <= \$346 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$341 ;
+    rq3_mult_4 <= \$347 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$342 ;
+    rq3_mult_5 <= \$348 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$343 ;
+    rq3_mult_6 <= \$349 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$344 ;
+    rq3_mult_7 <= \$350 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$345 ;
+    rq3_mult_8 <= \$351 ;
   always @(posedge clk)
-    rq3_x <= \$346 ;
+    rq3_x <= \$352 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$347 ;
+    rq3_x0_0 <= \$353 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$348 ;
+    rq3_m0_0 <= \$354 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$349 ;
+    rq3_part0_0 <= \$355 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$350 ;
+    rq3_part0_0_r <= \$356 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$351 ;
+    rq3_part0_0_rr <= \$357 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$352 ;
+    rq3_x0_1 <= \$358 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$353 ;
+    rq3_m0_1 <= \$359 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$354 ;
+    rq3_part0_1 <= \$360 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$355 ;
+    rq3_part0_1_r <= \$361 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$356 ;
+    rq3_part0_1_rr <= \$362 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$357 ;
+    rq3_x1_0 <= \$363 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$358 ;
+    rq3_m1_0 <= \$364 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$359 ;
+    rq3_part1_0 <= \$365 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$360 ;
+    rq3_part1_0_r <= \$366 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$361 ;
+    rq3_part1_0_rr <= \$367 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$362 ;
+    rq3_x1_1 <= \$368 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$363 ;
+    rq3_m1_1 <= \$369 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$364 ;
+    rq3_part1_1 <= \$370 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$365 ;
+    rq3_part1_1_r <= \$371 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$366 ;
+    rq3_part1_1_rr <= \$372 ;
   always @(posedge clk)
-    rq3_prod <= \$367 ;
+    rq3_prod <= \$373 ;
   always @(posedge clk)
-    rq3_floor <= \$368 ;
+    rq3_floor <= \$374 ;
   always @(posedge clk)
-    rq3_above <= \$369 ;
+    rq3_above <= \$375 ;
   always @(posedge clk)
-    rq3_tie <= \$370 ;
+    rq3_tie <= \$376 ;
   always @(posedge clk)
-    rq3_code <= \$371 ;
+    rq3_code <= \$377 ;
   always @(posedge clk)
-    rq3_under <= \$372 ;
+    rq3_under <= \$378 ;
   always @(posedge clk)
-    rq3_over <= \$373 ;
+    rq3_over <= \$379 ;
   always @(posedge clk)
-    rq0_out <= \$374 ;
+    rq0_out <= \$380 ;
   always @(posedge clk)
-    rq1_out <= \$375 ;
+    rq1_out <= \$381 ;
   always @(posedge clk)
-    rq2_out <= \$376 ;
+    rq2_out <= \$382 ;
   always @(posedge clk)
-    rq3_out <= \$377 ;
+    rq3_out <= \$383 ;
   always @(posedge clk)
-    q_owed <= \$378 ;
+    q_owed <= \$384 ;
   always @(posedge clk)
-    i__ready <= \$379 ;
+    i__ready <= \$385 ;
   always @(posedge clk)
-    \$signature__addr  <= \$380 ;
+    \$signature__addr  <= \$386 ;
   always @(posedge clk)
-    rport__addr <= \$381 ;
+    rport__addr <= \$387 ;
   always @(posedge clk)
-    q_stored <= \$382 ;
+    q_stored <= \$388 ;
   always @(posedge clk)
-    o__valid <= \$383 ;
+    o__valid <= \$389 ;
   always @(posedge clk)
-    o__payload <= \$384 ;
+    o__payload <= \$390 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -16375,1340 +16423,1340 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = group;
+    \$202  = group;
     if (\$15 ) begin
-      \$196  = \$18 [2:0];
+      \$202  = \$18 [2:0];
     end
     if (rst) begin
-      \$196  = 3'h0;
+      \$202  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = \$19 ;
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = rq_valid_1;
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = rq_valid_2;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = rq_valid_3;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = rq_valid_4;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = rq_valid_5;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = rq_valid_6;
+    \$203  = \$19 ;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = rq_valid_7;
+    \$204  = rq_valid_1;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = rq_valid_8;
+    \$205  = rq_valid_2;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = \$20 ;
+    \$206  = rq_valid_3;
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = rq0_mult_1;
+    \$207  = rq_valid_4;
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = rq0_mult_2;
+    \$208  = rq_valid_5;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = rq0_mult_3;
+    \$209  = rq_valid_6;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = rq0_mult_4;
+    \$210  = rq_valid_7;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = rq0_mult_5;
+    \$211  = rq_valid_8;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = rq0_mult_6;
+    \$212  = \$20 ;
     if (rst) begin
       \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = rq0_mult_7;
+    \$213  = rq0_mult_1;
     if (rst) begin
       \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = \$21 ;
+    \$214  = rq0_mult_2;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = rq0_shift_1;
+    \$215  = rq0_mult_3;
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = rq0_shift_2;
+    \$216  = rq0_mult_4;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = rq0_shift_3;
+    \$217  = rq0_mult_5;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = rq0_shift_4;
+    \$218  = rq0_mult_6;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = rq0_shift_5;
+    \$219  = rq0_mult_7;
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = rq0_shift_6;
+    \$220  = \$21 ;
     if (rst) begin
       \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = rq0_shift_7;
+    \$221  = rq0_shift_1;
     if (rst) begin
       \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = \$22 ;
+    \$222  = rq0_shift_2;
     if (rst) begin
-      \$222  = 36'h000000000;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = rq0_half_1;
+    \$223  = rq0_shift_3;
     if (rst) begin
-      \$223  = 36'h000000000;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = rq0_half_2;
+    \$224  = rq0_shift_4;
     if (rst) begin
-      \$224  = 36'h000000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = rq0_half_3;
+    \$225  = rq0_shift_5;
     if (rst) begin
-      \$225  = 36'h000000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = rq0_half_4;
+    \$226  = rq0_shift_6;
     if (rst) begin
-      \$226  = 36'h000000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = rq0_half_5;
+    \$227  = rq0_shift_7;
     if (rst) begin
-      \$227  = 36'h000000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = rq0_half_6;
+    \$228  = \$22 ;
     if (rst) begin
       \$228  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = rq0_half_7;
+    \$229  = rq0_half_1;
     if (rst) begin
       \$229  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = \$23 ;
+    \$230  = rq0_half_2;
     if (rst) begin
       \$230  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = rq0_mask_1;
+    \$231  = rq0_half_3;
     if (rst) begin
       \$231  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = rq0_mask_2;
+    \$232  = rq0_half_4;
     if (rst) begin
       \$232  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = rq0_mask_3;
+    \$233  = rq0_half_5;
     if (rst) begin
       \$233  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = rq0_mask_4;
+    \$234  = rq0_half_6;
     if (rst) begin
       \$234  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = rq0_mask_5;
+    \$235  = rq0_half_7;
     if (rst) begin
       \$235  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = rq0_mask_6;
+    \$236  = \$23 ;
     if (rst) begin
       \$236  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = rq0_mask_7;
+    \$237  = rq0_mask_1;
     if (rst) begin
       \$237  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = i__payload[22:0];
+    \$238  = rq0_mask_2;
     if (rst) begin
-      \$238  = 23'h000000;
+      \$238  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = rq0_x[16:0];
+    \$239  = rq0_mask_3;
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = rq0_mult_1[16:0];
+    \$240  = rq0_mask_4;
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = \$24 ;
+    \$241  = rq0_mask_5;
     if (rst) begin
-      \$241  = 34'h000000000;
+      \$241  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = rq0_part0_0;
+    \$242  = rq0_mask_6;
     if (rst) begin
-      \$242  = 34'h000000000;
+      \$242  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = rq0_part0_0_r;
+    \$243  = rq0_mask_7;
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = rq0_x[16:0];
+    \$244  = i__payload[22:0];
     if (rst) begin
-      \$244  = 17'h00000;
+      \$244  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = rq0_mult_1[24:17];
+    \$245  = rq0_x[16:0];
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = \$25 ;
+    \$246  = rq0_mult_1[16:0];
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = rq0_part0_1;
+    \$247  = \$24 ;
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = rq0_part0_1_r;
+    \$248  = rq0_part0_0;
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = rq0_x[22:17];
+    \$249  = rq0_part0_0_r;
     if (rst) begin
-      \$249  = 6'h00;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = rq0_mult_1[16:0];
+    \$250  = rq0_x[16:0];
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = \$26 ;
+    \$251  = rq0_mult_1[24:17];
     if (rst) begin
-      \$251  = 23'h000000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = rq0_part1_0;
+    \$252  = \$25 ;
     if (rst) begin
-      \$252  = 23'h000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = rq0_part1_0_r;
+    \$253  = rq0_part0_1;
     if (rst) begin
-      \$253  = 23'h000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = rq0_x[22:17];
+    \$254  = rq0_part0_1_r;
     if (rst) begin
-      \$254  = 6'h00;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = rq0_mult_1[24:17];
+    \$255  = rq0_x[22:17];
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = \$27 ;
+    \$256  = rq0_mult_1[16:0];
     if (rst) begin
-      \$256  = 14'h0000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = rq0_part1_1;
+    \$257  = \$26 ;
     if (rst) begin
-      \$257  = 14'h0000;
+      \$257  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = rq0_part1_1_r;
+    \$258  = rq0_part1_0;
     if (rst) begin
-      \$258  = 14'h0000;
+      \$258  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = \$35 [47:0];
+    \$259  = rq0_part1_0_r;
     if (rst) begin
-      \$259  = 48'h000000000000;
+      \$259  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = \$36 ;
+    \$260  = rq0_x[22:17];
     if (rst) begin
-      \$260  = 48'h000000000000;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$261  = \$37 ;
+    \$261  = rq0_mult_1[24:17];
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$262  = \$40 ;
+    \$262  = \$27 ;
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$263  = \$44 [7:0];
+    \$263  = rq0_part1_1;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$264  = \$49 ;
+    \$264  = rq0_part1_1_r;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = \$54 ;
+    \$265  = \$35 [47:0];
     if (rst) begin
-      \$265  = 1'h0;
+      \$265  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$266  = \$55 ;
+    \$266  = \$36 ;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = rq1_mult_1;
+    \$267  = \$37 ;
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$268  = rq1_mult_2;
+    \$268  = \$40 ;
     if (rst) begin
-      \$268  = 25'h0000000;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$269  = rq1_mult_3;
+    \$269  = \$44 [7:0];
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$270  = rq1_mult_4;
+    \$270  = \$49 ;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = rq1_mult_5;
+    \$271  = \$54 ;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = rq1_mult_6;
+    \$272  = \$55 ;
     if (rst) begin
       \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = rq1_mult_7;
+    \$273  = rq1_mult_1;
     if (rst) begin
       \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = i__payload[45:23];
+    \$274  = rq1_mult_2;
     if (rst) begin
-      \$274  = 23'h000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = rq1_x[16:0];
+    \$275  = rq1_mult_3;
     if (rst) begin
-      \$275  = 17'h00000;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = rq1_mult_1[16:0];
+    \$276  = rq1_mult_4;
     if (rst) begin
-      \$276  = 17'h00000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = \$56 ;
+    \$277  = rq1_mult_5;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = rq1_part0_0;
+    \$278  = rq1_mult_6;
     if (rst) begin
-      \$278  = 34'h000000000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$279  = rq1_part0_0_r;
+    \$279  = rq1_mult_7;
     if (rst) begin
-      \$279  = 34'h000000000;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = rq1_x[16:0];
+    \$280  = i__payload[45:23];
     if (rst) begin
-      \$280  = 17'h00000;
+      \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$281  = rq1_mult_1[24:17];
+    \$281  = rq1_x[16:0];
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$282  = \$57 ;
+    \$282  = rq1_mult_1[16:0];
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = rq1_part0_1;
+    \$283  = \$56 ;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = rq1_part0_1_r;
+    \$284  = rq1_part0_0;
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = rq1_x[22:17];
+    \$285  = rq1_part0_0_r;
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$286  = rq1_mult_1[16:0];
+    \$286  = rq1_x[16:0];
     if (rst) begin
       \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$287  = \$58 ;
+    \$287  = rq1_mult_1[24:17];
     if (rst) begin
-      \$287  = 23'h000000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$288  = rq1_part1_0;
+    \$288  = \$57 ;
     if (rst) begin
-      \$288  = 23'h000000;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = rq1_part1_0_r;
+    \$289  = rq1_part0_1;
     if (rst) begin
-      \$289  = 23'h000000;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$290  = rq1_x[22:17];
+    \$290  = rq1_part0_1_r;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$291  = rq1_mult_1[24:17];
+    \$291  = rq1_x[22:17];
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$292  = \$59 ;
+    \$292  = rq1_mult_1[16:0];
     if (rst) begin
-      \$292  = 14'h0000;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$293  = rq1_part1_1;
+    \$293  = \$58 ;
     if (rst) begin
-      \$293  = 14'h0000;
+      \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$294  = rq1_part1_1_r;
+    \$294  = rq1_part1_0;
     if (rst) begin
-      \$294  = 14'h0000;
+      \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$295  = \$67 [47:0];
+    \$295  = rq1_part1_0_r;
     if (rst) begin
-      \$295  = 48'h000000000000;
+      \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$296  = \$68 ;
+    \$296  = rq1_x[22:17];
     if (rst) begin
-      \$296  = 48'h000000000000;
+      \$296  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$297  = \$69 ;
+    \$297  = rq1_mult_1[24:17];
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$298  = \$72 ;
+    \$298  = \$59 ;
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$299  = \$76 [7:0];
+    \$299  = rq1_part1_1;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$300  = \$81 ;
+    \$300  = rq1_part1_1_r;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$301  = \$86 ;
+    \$301  = \$67 [47:0];
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$302  = \$87 ;
+    \$302  = \$68 ;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$303  = rq2_mult_1;
+    \$303  = \$69 ;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$304  = rq2_mult_2;
+    \$304  = \$72 ;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$305  = rq2_mult_3;
+    \$305  = \$76 [7:0];
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$306  = rq2_mult_4;
+    \$306  = \$81 ;
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$307  = rq2_mult_5;
+    \$307  = \$86 ;
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$308  = rq2_mult_6;
+    \$308  = \$87 ;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$309  = rq2_mult_7;
+    \$309  = rq2_mult_1;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$310  = i__payload[68:46];
+    \$310  = rq2_mult_2;
     if (rst) begin
-      \$310  = 23'h000000;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$311  = rq2_x[16:0];
+    \$311  = rq2_mult_3;
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$312  = rq2_mult_1[16:0];
+    \$312  = rq2_mult_4;
     if (rst) begin
-      \$312  = 17'h00000;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$313  = \$88 ;
+    \$313  = rq2_mult_5;
     if (rst) begin
-      \$313  = 34'h000000000;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$314  = rq2_part0_0;
+    \$314  = rq2_mult_6;
     if (rst) begin
-      \$314  = 34'h000000000;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$315  = rq2_part0_0_r;
+    \$315  = rq2_mult_7;
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$316  = rq2_x[16:0];
+    \$316  = i__payload[68:46];
     if (rst) begin
-      \$316  = 17'h00000;
+      \$316  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$317  = rq2_mult_1[24:17];
+    \$317  = rq2_x[16:0];
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$318  = \$89 ;
+    \$318  = rq2_mult_1[16:0];
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$319  = rq2_part0_1;
+    \$319  = \$88 ;
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$320  = rq2_part0_1_r;
+    \$320  = rq2_part0_0;
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$321  = rq2_x[22:17];
+    \$321  = rq2_part0_0_r;
     if (rst) begin
-      \$321  = 6'h00;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$322  = rq2_mult_1[16:0];
+    \$322  = rq2_x[16:0];
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$323  = \$90 ;
+    \$323  = rq2_mult_1[24:17];
     if (rst) begin
-      \$323  = 23'h000000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$324  = rq2_part1_0;
+    \$324  = \$89 ;
     if (rst) begin
-      \$324  = 23'h000000;
+      \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$325  = rq2_part1_0_r;
+    \$325  = rq2_part0_1;
     if (rst) begin
-      \$325  = 23'h000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$326  = rq2_x[22:17];
+    \$326  = rq2_part0_1_r;
     if (rst) begin
-      \$326  = 6'h00;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$327  = rq2_mult_1[24:17];
+    \$327  = rq2_x[22:17];
     if (rst) begin
-      \$327  = 8'h00;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$328  = \$91 ;
+    \$328  = rq2_mult_1[16:0];
     if (rst) begin
-      \$328  = 14'h0000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$329  = rq2_part1_1;
+    \$329  = \$90 ;
     if (rst) begin
-      \$329  = 14'h0000;
+      \$329  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$330  = rq2_part1_1_r;
+    \$330  = rq2_part1_0;
     if (rst) begin
-      \$330  = 14'h0000;
+      \$330  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$331  = \$99 [47:0];
+    \$331  = rq2_part1_0_r;
     if (rst) begin
-      \$331  = 48'h000000000000;
+      \$331  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$332  = \$100 ;
+    \$332  = rq2_x[22:17];
     if (rst) begin
-      \$332  = 48'h000000000000;
+      \$332  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = \$101 ;
+    \$333  = rq2_mult_1[24:17];
     if (rst) begin
-      \$333  = 1'h0;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$334  = \$104 ;
+    \$334  = \$91 ;
     if (rst) begin
-      \$334  = 1'h0;
+      \$334  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$335  = \$108 [7:0];
+    \$335  = rq2_part1_1;
     if (rst) begin
-      \$335  = 8'h00;
+      \$335  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$336  = \$113 ;
+    \$336  = rq2_part1_1_r;
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = \$118 ;
+    \$337  = \$99 [47:0];
     if (rst) begin
-      \$337  = 1'h0;
+      \$337  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = \$119 ;
+    \$338  = \$100 ;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = rq3_mult_1;
+    \$339  = \$101 ;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = rq3_mult_2;
+    \$340  = \$104 ;
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = rq3_mult_3;
+    \$341  = \$108 [7:0];
     if (rst) begin
-      \$341  = 25'h0000000;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = rq3_mult_4;
+    \$342  = \$113 ;
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = rq3_mult_5;
+    \$343  = \$118 ;
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = rq3_mult_6;
+    \$344  = \$119 ;
     if (rst) begin
       \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = rq3_mult_7;
+    \$345  = rq3_mult_1;
     if (rst) begin
       \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = i__payload[91:69];
+    \$346  = rq3_mult_2;
     if (rst) begin
-      \$346  = 23'h000000;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = rq3_x[16:0];
+    \$347  = rq3_mult_3;
     if (rst) begin
-      \$347  = 17'h00000;
+      \$347  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = rq3_mult_1[16:0];
+    \$348  = rq3_mult_4;
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = \$120 ;
+    \$349  = rq3_mult_5;
     if (rst) begin
-      \$349  = 34'h000000000;
+      \$349  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = rq3_part0_0;
+    \$350  = rq3_mult_6;
     if (rst) begin
-      \$350  = 34'h000000000;
+      \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = rq3_part0_0_r;
+    \$351  = rq3_mult_7;
     if (rst) begin
-      \$351  = 34'h000000000;
+      \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = rq3_x[16:0];
+    \$352  = i__payload[91:69];
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = rq3_mult_1[24:17];
+    \$353  = rq3_x[16:0];
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = \$121 ;
+    \$354  = rq3_mult_1[16:0];
     if (rst) begin
-      \$354  = 25'h0000000;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = rq3_part0_1;
+    \$355  = \$120 ;
     if (rst) begin
-      \$355  = 25'h0000000;
+      \$355  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = rq3_part0_1_r;
+    \$356  = rq3_part0_0;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = rq3_x[22:17];
+    \$357  = rq3_part0_0_r;
     if (rst) begin
-      \$357  = 6'h00;
+      \$357  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = rq3_mult_1[16:0];
+    \$358  = rq3_x[16:0];
     if (rst) begin
       \$358  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = \$122 ;
+    \$359  = rq3_mult_1[24:17];
     if (rst) begin
-      \$359  = 23'h000000;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = rq3_part1_0;
+    \$360  = \$121 ;
     if (rst) begin
-      \$360  = 23'h000000;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = rq3_part1_0_r;
+    \$361  = rq3_part0_1;
     if (rst) begin
-      \$361  = 23'h000000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = rq3_x[22:17];
+    \$362  = rq3_part0_1_r;
     if (rst) begin
-      \$362  = 6'h00;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = rq3_mult_1[24:17];
+    \$363  = rq3_x[22:17];
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = \$123 ;
+    \$364  = rq3_mult_1[16:0];
     if (rst) begin
-      \$364  = 14'h0000;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = rq3_part1_1;
+    \$365  = \$122 ;
     if (rst) begin
-      \$365  = 14'h0000;
+      \$365  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = rq3_part1_1_r;
+    \$366  = rq3_part1_0;
     if (rst) begin
-      \$366  = 14'h0000;
+      \$366  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = \$131 [47:0];
+    \$367  = rq3_part1_0_r;
     if (rst) begin
-      \$367  = 48'h000000000000;
+      \$367  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = \$132 ;
+    \$368  = rq3_x[22:17];
     if (rst) begin
-      \$368  = 48'h000000000000;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = \$133 ;
+    \$369  = rq3_mult_1[24:17];
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = \$136 ;
+    \$370  = \$123 ;
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = \$140 [7:0];
+    \$371  = rq3_part1_1;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = \$145 ;
+    \$372  = rq3_part1_1_r;
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = \$150 ;
+    \$373  = \$131 [47:0];
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = \$152 ;
+    \$374  = \$132 ;
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = \$154 ;
+    \$375  = \$133 ;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = \$156 ;
+    \$376  = \$136 ;
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = \$158 ;
+    \$377  = \$140 [7:0];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = \$8 [3:0];
+    \$378  = \$145 ;
     if (rst) begin
-      \$378  = 4'h0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = \$159 ;
+    \$379  = \$150 ;
     if (rst) begin
-      \$379  = 1'h1;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = \$signature__addr ;
-    if (\$166 ) begin
-      \$380  = \$169 [3:0];
-    end
+    \$380  = \$152 ;
     if (rst) begin
-      \$380  = 4'h0;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = rport__addr;
-    if (\$173 ) begin
-      \$381  = \$176 [3:0];
-    end
+    \$381  = \$154 ;
     if (rst) begin
-      \$381  = 4'h0;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = \$189 [3:0];
+    \$382  = \$156 ;
     if (rst) begin
-      \$382  = 4'h0;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = o__valid;
-    if (\$191 ) begin
-      \$383  = \$193 ;
-    end
+    \$383  = \$158 ;
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = o__payload;
-    if (\$191 ) begin
-      \$384  = \$195 ;
+    \$384  = \$8 [3:0];
+    if (rst) begin
+      \$384  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$385  = \$165 ;
+    if (rst) begin
+      \$385  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$386  = \$signature__addr ;
+    if (\$172 ) begin
+      \$386  = \$175 [3:0];
     end
     if (rst) begin
-      \$384  = 32'd0;
+      \$386  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$387  = rport__addr;
+    if (\$179 ) begin
+      \$387  = \$182 [3:0];
+    end
+    if (rst) begin
+      \$387  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$388  = \$195 [3:0];
+    if (rst) begin
+      \$388  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$389  = o__valid;
+    if (\$197 ) begin
+      \$389  = \$199 ;
+    end
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$390  = o__payload;
+    if (\$197 ) begin
+      \$390  = \$201 ;
+    end
+    if (rst) begin
+      \$390  = 32'd0;
     end
   end
   assign q_room = i__ready;
@@ -17774,70 +17822,76 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
+  reg [31:0] \$104 ;
+  reg [6:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [22:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [3:0] \$125 ;
-  reg \$126 ;
-  reg \$127 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [22:0] \$127 ;
   reg \$128 ;
-  reg [3:0] \$129 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
+  reg [3:0] \$131 ;
   reg \$132 ;
-  reg [3:0] \$133 ;
+  reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [3:0] \$135 ;
   reg \$136 ;
-  reg [3:0] \$137 ;
+  reg \$137 ;
   reg \$138 ;
-  reg \$139 ;
+  reg [3:0] \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
-  reg [3:0] \$141 ;
+  reg \$141 ;
   reg \$142 ;
-  reg \$143 ;
+  reg [3:0] \$143 ;
   reg \$144 ;
-  reg [3:0] \$145 ;
+  reg \$145 ;
   reg \$146 ;
-  reg \$147 ;
+  reg [3:0] \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg [22:0] \$150 ;
+  reg \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
+  reg \$153 ;
+  reg \$154 ;
   reg [3:0] \$155 ;
-  reg \$156 ;
-  reg [22:0] \$157 ;
+  reg [22:0] \$156 ;
+  reg [3:0] \$157 ;
+  reg \$158 ;
+  reg [2:0] \$159 ;
   wire [16:0] \$16 ;
+  reg [2:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [22:0] \$163 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -17854,81 +17908,81 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [3:0] \$37 ;
   wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
+  wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [3:0] \$44 ;
+  wire [3:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [4:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [5:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
-  wire [22:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  reg [22:0] \$67 ;
-  wire [22:0] \$68 ;
-  wire [23:0] \$69 ;
+  wire [22:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  reg [22:0] \$73 ;
+  wire [22:0] \$74 ;
+  wire [23:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [5:0] \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  reg [3:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg [2:0] \$83 ;
-  reg [2:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  reg [3:0] \$87 ;
+  reg [3:0] \$88 ;
+  reg [2:0] \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
-  reg [6:0] \$91 ;
-  reg [31:0] \$92 ;
+  reg [2:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg [3:0] \$97 ;
+  reg [6:0] \$97 ;
   reg [31:0] \$98 ;
-  reg [6:0] \$99 ;
+  reg \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -18094,7 +18148,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @(posedge clk) begin
     if (\$signature__en$95 )
-      queue[q_wptr] <= \$69 [22:0];
+      queue[q_wptr] <= \$75 [22:0];
   end
   assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [79:0];
@@ -18200,223 +18254,229 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = \$73 [3:0] < 4'h9;
-  assign \$22  = v7 & last7;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$22  & \$28 ;
-  assign \$30  = q_wptr == 3'h7;
-  assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = q_rptr == 3'h7;
-  assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = v7 & last7;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \$48  = q_stored + \$47 ;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$48  - \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = v7 & last7;
-  assign \$58  = \$56  | \$57 ;
-  assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$87  : \$69 [22:0];
-  assign \$61  = ~ last_t;
-  assign \$62  = q_room | \$61 ;
-  assign i__ready = \$62  & reads_input_t;
-  assign \$63  = ~ last_t;
-  assign \$64  = q_room | \$63 ;
-  assign \$65  = ~ reads_input_t;
-  assign \$66  = i__valid | \$65 ;
-  assign issue = \$64  & \$66 ;
+  assign \$21  = issue & last_t;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = q_owed < 4'h8;
+  assign \$24  = \$22  ? q_room : \$23 ;
+  assign \$25  = o__valid & o__ready;
+  assign \$26  = \$25  | q_room;
+  assign \$27  = \$21  ? \$24  : \$26 ;
+  assign \$28  = v7 & last7;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = | q_stored;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = q_wptr == 3'h7;
+  assign \$37  = q_wptr + 1'h1;
+  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = | q_stored;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = q_rptr == 3'h7;
+  assign \$44  = q_rptr + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = v7 & last7;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$46  & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = v7 & last7;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = | q_stored;
+  assign \$66  = \$65  ? \rport__data$87  : \$75 [22:0];
+  assign \$67  = ~ last_t;
+  assign \$68  = q_room | \$67 ;
+  assign i__ready = \$68  & reads_input_t;
+  assign \$69  = ~ last_t;
+  assign \$70  = q_room | \$69 ;
+  assign \$71  = ~ reads_input_t;
+  assign \$72  = i__valid | \$71 ;
+  assign issue = \$70  & \$72 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7_0 ? \$67  : acc0;
-  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
-  assign \$70  = issue & last_t;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = v7 & last7;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$signature__en$95  = \$74  & \$80 ;
+  assign \$74  = first7_0 ? \$73  : acc0;
+  assign \$75  = $signed(\$74 ) + $signed(sum0_s0_0);
+  assign \$76  = issue & last_t;
+  assign \$77  = q_owed + \$76 ;
+  assign \$78  = o__valid & o__ready;
+  assign \$79  = \$77  - \$78 ;
+  assign \$80  = v7 & last7;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$signature__en$95  = \$80  & \$86 ;
   always @(posedge clk)
-    nf_t <= \$81 ;
+    nf_t <= \$87 ;
   always @(posedge clk)
-    nf_t_ahead <= \$82 ;
+    nf_t_ahead <= \$88 ;
   always @(posedge clk)
-    sf_t <= \$83 ;
+    sf_t <= \$89 ;
   always @(posedge clk)
-    sf_t_ahead <= \$84 ;
+    sf_t_ahead <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$86 ;
+    reads_input_t_ahead <= \$92 ;
   always @(posedge clk)
-    first_t <= \$87 ;
+    first_t <= \$93 ;
   always @(posedge clk)
-    first_t_ahead <= \$88 ;
+    first_t_ahead <= \$94 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$95 ;
   always @(posedge clk)
-    last_t_ahead <= \$90 ;
+    last_t_ahead <= \$96 ;
   always @(posedge clk)
-    t <= \$91 ;
+    t <= \$97 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    x_reg <= \$98 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    from_input <= \$99 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    v1 <= \$100 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    first1 <= \$101 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    last1 <= \$102 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    nf1 <= \$103 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    rom0_addr <= \$99 ;
+    rom0_addr <= \$105 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    rom0_read <= \$106 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    x0_0 <= \$107 ;
   always @(posedge clk)
-    x0_1 <= \$102 ;
+    x0_1 <= \$108 ;
   always @(posedge clk)
-    x0_2 <= \$103 ;
+    x0_2 <= \$109 ;
   always @(posedge clk)
-    x0_3 <= \$104 ;
+    x0_3 <= \$110 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    xoff0_1 <= \$107 ;
+    xoff0_1 <= \$113 ;
   always @(posedge clk)
-    w0_1 <= \$108 ;
+    w0_1 <= \$114 ;
   always @(posedge clk)
-    xoff0_2 <= \$109 ;
+    xoff0_2 <= \$115 ;
   always @(posedge clk)
-    w0_2 <= \$110 ;
+    w0_2 <= \$116 ;
   always @(posedge clk)
-    xoff0_3 <= \$111 ;
+    xoff0_3 <= \$117 ;
   always @(posedge clk)
-    w0_3 <= \$112 ;
+    w0_3 <= \$118 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    prod0_0 <= \$119 ;
   always @(posedge clk)
-    prod0_1 <= \$114 ;
+    prod0_1 <= \$120 ;
   always @(posedge clk)
-    prod0_2 <= \$115 ;
+    prod0_2 <= \$121 ;
   always @(posedge clk)
-    prod0_3 <= \$116 ;
+    prod0_3 <= \$122 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0_r <= \$123 ;
   always @(posedge clk)
-    prod0_1_r <= \$118 ;
+    prod0_1_r <= \$124 ;
   always @(posedge clk)
-    prod0_2_r <= \$119 ;
+    prod0_2_r <= \$125 ;
   always @(posedge clk)
-    prod0_3_r <= \$120 ;
+    prod0_3_r <= \$126 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    sum0_s0_0 <= \$127 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    v2 <= \$128 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    first2 <= \$129 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    last2 <= \$130 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    nf2 <= \$131 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    v3 <= \$132 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    first3 <= \$133 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    last3 <= \$134 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    nf3 <= \$135 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    v4 <= \$136 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    first4 <= \$137 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    last4 <= \$138 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    nf4 <= \$139 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    v5 <= \$140 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    first5 <= \$141 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    last5 <= \$142 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    nf5 <= \$143 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    v6 <= \$144 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    first6 <= \$145 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    last6 <= \$146 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    nf6 <= \$147 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    v7 <= \$148 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    first7 <= \$149 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    last7 <= \$150 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    nf7 <= \$151 ;
   always @(posedge clk)
-    v7_0 <= \$146 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    first7_0 <= \$147 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    last7_0 <= \$148 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    nf7_0 <= \$149 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    acc0 <= \$150 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    q_owed <= \$157 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    q_room <= \$158 ;
   always @(posedge clk)
-    q_wptr <= \$153 ;
+    q_wptr <= \$159 ;
   always @(posedge clk)
-    q_rptr <= \$154 ;
+    q_rptr <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    q_stored <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    o__valid <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    o__payload <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1  = 4'h0;
@@ -19249,633 +19309,633 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$67  = 23'h000000;
+    \$73  = 23'h000000;
     casez (nf7_0)
       4'h0:
-          \$67  = 23'h0005c0;
+          \$73  = 23'h0005c0;
       4'h1:
-          \$67  = 23'h0021ad;
+          \$73  = 23'h0021ad;
       4'h2:
-          \$67  = 23'h7ffbd7;
+          \$73  = 23'h7ffbd7;
       4'h3:
-          \$67  = 23'h0013da;
+          \$73  = 23'h0013da;
       4'h4:
-          \$67  = 23'h7ff3fc;
+          \$73  = 23'h7ff3fc;
       4'h5:
-          \$67  = 23'h7ff89f;
+          \$73  = 23'h7ff89f;
       4'h6:
-          \$67  = 23'h00015f;
+          \$73  = 23'h00015f;
       4'h7:
-          \$67  = 23'h7ff6ad;
+          \$73  = 23'h7ff6ad;
       4'h8:
-          \$67  = 23'h7fe332;
+          \$73  = 23'h7fe332;
       4'h9:
-          \$67  = 23'h000f0e;
+          \$73  = 23'h000f0e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$81  = nf_t;
+    \$87  = nf_t;
     if (issue) begin
-      \$81  = nf_t_ahead;
+      \$87  = nf_t_ahead;
     end
     if (rst) begin
-      \$81  = 4'h0;
+      \$87  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$82  = nf_t_ahead;
+    \$88  = nf_t_ahead;
     if (issue) begin
-      \$82  = \$1 ;
+      \$88  = \$1 ;
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$88  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = sf_t;
+    \$89  = sf_t;
     if (issue) begin
-      \$83  = sf_t_ahead;
+      \$89  = sf_t_ahead;
     end
     if (rst) begin
-      \$83  = 3'h0;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = sf_t_ahead;
+    \$90  = sf_t_ahead;
     if (issue) begin
-      \$84  = \$2 ;
+      \$90  = \$2 ;
     end
     if (rst) begin
-      \$84  = 3'h1;
+      \$90  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = reads_input_t;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$85  = reads_input_t_ahead;
+      \$91  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = reads_input_t_ahead;
+    \$92  = reads_input_t_ahead;
     if (issue) begin
-      \$86  = \$3 ;
+      \$92  = \$3 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = first_t;
+    \$93  = first_t;
     if (issue) begin
-      \$87  = first_t_ahead;
+      \$93  = first_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = first_t_ahead;
+    \$94  = first_t_ahead;
     if (issue) begin
-      \$88  = \$4 ;
+      \$94  = \$4 ;
     end
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = last_t;
-    if (issue) begin
-      \$89  = last_t_ahead;
-    end
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = last_t_ahead;
-    if (issue) begin
-      \$90  = \$5 ;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = t;
-    if (issue) begin
-      \$91  = \$8 [6:0];
-    end
-    if (rst) begin
-      \$91  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = i__payload;
-    if (rst) begin
-      \$92  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = reads_input_t;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = issue;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = first_t;
+    \$95  = last_t;
+    if (issue) begin
+      \$95  = last_t_ahead;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = last_t;
+    \$96  = last_t_ahead;
+    if (issue) begin
+      \$96  = \$5 ;
+    end
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = nf_t;
+    \$97  = t;
+    if (issue) begin
+      \$97  = \$8 [6:0];
+    end
     if (rst) begin
-      \$97  = 4'h0;
+      \$97  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = \$9 ;
+    \$98  = i__payload;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = t;
+    \$99  = reads_input_t;
     if (rst) begin
-      \$99  = 7'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = port__data;
+    \$100  = issue;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = x_mid[7:0];
+    \$101  = first_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = x_mid[15:8];
+    \$102  = last_t;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = x_mid[23:16];
+    \$103  = nf_t;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = x_mid[31:24];
+    \$104  = \$9 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = port__data;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = \$11 ;
+    \$107  = x_mid[7:0];
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid[15:8];
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = \$12 ;
+    \$109  = x_mid[23:16];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = x_mid[31:24];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$10 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$11 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[15:8];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$12 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[23:16];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$13 ;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = prod0_1;
+    \$118  = rom0_read[31:24];
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = prod0_2;
+    \$119  = \$14 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = prod0_3;
+    \$120  = \$15 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$121  = \$16 ;
     if (rst) begin
-      \$121  = 23'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = v1;
+    \$122  = \$17 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = first1;
+    \$123  = prod0_0;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = last1;
+    \$124  = prod0_1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = nf1;
+    \$125  = prod0_2;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = v2;
+    \$126  = prod0_3;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = first2;
+    \$127  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = last2;
+    \$128  = v1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = nf2;
+    \$129  = first1;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = v3;
+    \$130  = last1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = first3;
+    \$131  = nf1;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = last3;
+    \$132  = v2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = nf3;
+    \$133  = first2;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = v4;
+    \$134  = last2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = first4;
+    \$135  = nf2;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = last4;
+    \$136  = v3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = nf4;
+    \$137  = first3;
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = v5;
+    \$138  = last3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = first5;
+    \$139  = nf3;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = last5;
+    \$140  = v4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = nf5;
+    \$141  = first4;
     if (rst) begin
-      \$141  = 4'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = v6;
+    \$142  = last4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = first6;
+    \$143  = nf4;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = last6;
+    \$144  = v5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = nf6;
+    \$145  = first5;
     if (rst) begin
-      \$145  = 4'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = v6;
+    \$146  = last5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = first6;
+    \$147  = nf5;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = last6;
+    \$148  = v6;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = nf6;
+    \$149  = first6;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = acc0;
-    if (v7_0) begin
-      \$150  = \$69 [22:0];
-    end
+    \$150  = last6;
     if (rst) begin
-      \$150  = 23'h000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = \$73 [3:0];
+    \$151  = nf6;
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$21 ;
+    \$152  = v6;
     if (rst) begin
-      \$152  = 1'h1;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = q_wptr;
-    if (\$29 ) begin
-      \$153  = \$32 [2:0];
-    end
+    \$153  = first6;
     if (rst) begin
-      \$153  = 3'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = q_rptr;
-    if (\$36 ) begin
-      \$154  = \$39 [2:0];
-    end
+    \$154  = last6;
     if (rst) begin
-      \$154  = 3'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = \$53 [3:0];
+    \$155  = nf6;
     if (rst) begin
       \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = o__valid;
-    if (\$55 ) begin
-      \$156  = \$58 ;
+    \$156  = acc0;
+    if (v7_0) begin
+      \$156  = \$75 [22:0];
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = o__payload;
-    if (\$55 ) begin
-      \$157  = \$60 ;
-    end
+    \$157  = \$79 [3:0];
     if (rst) begin
-      \$157  = 23'h000000;
+      \$157  = 4'h0;
     end
   end
-  assign acc0_next = \$69 [22:0];
-  assign q_owed_next = \$73 [3:0];
-  assign q_in = \$69 [22:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$158  = \$27 ;
+    if (rst) begin
+      \$158  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$159  = q_wptr;
+    if (\$35 ) begin
+      \$159  = \$38 [2:0];
+    end
+    if (rst) begin
+      \$159  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$160  = q_rptr;
+    if (\$42 ) begin
+      \$160  = \$45 [2:0];
+    end
+    if (rst) begin
+      \$160  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$161  = \$59 [3:0];
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$162  = o__valid;
+    if (\$61 ) begin
+      \$162  = \$64 ;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$163  = o__payload;
+    if (\$61 ) begin
+      \$163  = \$66 ;
+    end
+    if (rst) begin
+      \$163  = 23'h000000;
+    end
+  end
+  assign acc0_next = \$75 [22:0];
+  assign q_owed_next = \$79 [3:0];
+  assign q_in = \$75 [22:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$96  = q_wptr;
-  assign \$signature__data$97  = \$69 [22:0];
+  assign \$signature__data$97  = \$75 [22:0];
   assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$69 [22:0];
+  assign \q_in[0]  = \$75 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19883,29 +19943,29 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [35:0] \$115 ;
-  reg [35:0] \$116 ;
-  reg [35:0] \$117 ;
-  reg [35:0] \$118 ;
-  reg [35:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [35:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [35:0] \$121 ;
   reg [35:0] \$122 ;
   reg [35:0] \$123 ;
@@ -19917,45 +19977,51 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [35:0] \$129 ;
   wire \$13 ;
   reg [35:0] \$130 ;
-  reg [22:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [33:0] \$134 ;
-  reg [33:0] \$135 ;
-  reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [35:0] \$131 ;
+  reg [35:0] \$132 ;
+  reg [35:0] \$133 ;
+  reg [35:0] \$134 ;
+  reg [35:0] \$135 ;
+  reg [35:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [5:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [22:0] \$144 ;
-  reg [22:0] \$145 ;
-  reg [22:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [13:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [13:0] \$150 ;
-  reg [13:0] \$151 ;
-  reg [47:0] \$152 ;
-  reg [47:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [22:0] \$150 ;
+  reg [22:0] \$151 ;
+  reg [22:0] \$152 ;
+  reg [5:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [13:0] \$155 ;
+  reg [13:0] \$156 ;
+  reg [13:0] \$157 ;
+  reg [47:0] \$158 ;
+  reg [47:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [35:0] \$19 ;
   wire \$2 ;
@@ -20004,48 +20070,48 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [3:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -20214,197 +20280,203 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$49  = $signed(rq0_floor) > $signed(8'h67);
   assign \$50  = $signed(rq0_floor) > $signed(8'h68);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$17  = 25'h0000000;
@@ -20511,556 +20583,556 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [3:0];
+      \$95  = \$15 [3:0];
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 36'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 36'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 36'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 36'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 36'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 36'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 23'h000000;
+      \$131  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$134  = 34'h000000000;
+      \$134  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$135  = 34'h000000000;
+      \$135  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$136  = 34'h000000000;
+      \$136  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = rq0_x[22:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 6'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 23'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 23'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 23'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = rq0_x[22:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[22:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 14'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 14'h0000;
+      \$150  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 14'h0000;
+      \$151  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = \$32 [47:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 48'h000000000000;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[22:17];
     if (rst) begin
-      \$153  = 48'h000000000000;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [47:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;

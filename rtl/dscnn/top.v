@@ -2438,8 +2438,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [2:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -2453,51 +2453,58 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [3:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [2:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  reg [4:0] \$171 ;
-  reg [6:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg [4:0] \$174 ;
-  reg [1:0] \$175 ;
-  reg [4:0] \$176 ;
-  reg [1:0] \$177 ;
+  wire \$170 ;
+  wire [3:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [7:0] \$177 ;
   reg [4:0] \$178 ;
-  reg [1:0] \$179 ;
+  reg [6:0] \$179 ;
   wire \$18 ;
-  reg [2:0] \$180 ;
+  reg [3:0] \$180 ;
   reg [4:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [1:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [7:0] \$188 ;
-  reg [2:0] \$189 ;
+  reg [1:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [2:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [4:0] \$189 ;
   wire [5:0] \$19 ;
-  reg \$190 ;
-  reg [1:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg [1:0] \$193 ;
+  reg [1:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
   reg \$194 ;
   reg [7:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg [1:0] \$198 ;
+  reg [1:0] \$199 ;
   wire [5:0] \$2 ;
   wire \$20 ;
+  reg [1:0] \$200 ;
+  reg \$201 ;
+  reg [7:0] \$202 ;
   wire \$21 ;
   wire [7:0] \$22 ;
   wire \$23 ;
@@ -2829,93 +2836,100 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [2:0] < 3'h4;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid_2 & \$140 ;
-  assign \$142  = \$signature__addr$24  == 2'h2;
-  assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 3'h0 : \$143 ;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = | q_stored;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \rport__addr$27  == 2'h2;
-  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$134  = | e_left;
+  assign \$135  = q_room & \$134 ;
+  assign \$136  = o__valid & o__ready;
+  assign \$137  = q_owed < 2'h3;
+  assign \$138  = \$136  ? q_room : \$137 ;
+  assign \$139  = o__valid & o__ready;
+  assign \$140  = \$139  | q_room;
+  assign \$141  = \$135  ? \$138  : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = read_valid_2 & \$147 ;
+  assign \$149  = \$signature__addr$24  == 2'h2;
+  assign \$150  = \$signature__addr$24  + 1'h1;
   assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid_2 & \$157 ;
-  assign \$159  = q_stored + \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$159  - \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid_2;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \rport__addr$27  == 2'h2;
+  assign \$157  = \rport__addr$27  + 1'h1;
+  assign \$158  = \$156  ? 3'h0 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = read_valid_2 & \$164 ;
+  assign \$166  = q_stored + \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$43  : q_in;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  - \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  | read_valid_2;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$171 ;
+    w_left <= \$178 ;
   always @(posedge clk)
-    e_left <= \$172 ;
+    e_left <= \$179 ;
   always @(posedge clk)
-    step <= \$173 ;
+    step <= \$180 ;
   always @(posedge clk)
-    \$signature__addr  <= \$174 ;
+    \$signature__addr  <= \$181 ;
   always @(posedge clk)
-    kx <= \$175 ;
+    kx <= \$182 ;
   always @(posedge clk)
-    col <= \$176 ;
+    col <= \$183 ;
   always @(posedge clk)
-    ky <= \$177 ;
+    ky <= \$184 ;
   always @(posedge clk)
-    row <= \$178 ;
+    row <= \$185 ;
   always @(posedge clk)
-    slot <= \$179 ;
+    slot <= \$186 ;
   always @(posedge clk)
-    ox <= \$180 ;
+    ox <= \$187 ;
   always @(posedge clk)
-    col_base <= \$181 ;
+    col_base <= \$188 ;
   always @(posedge clk)
-    row_base <= \$182 ;
+    row_base <= \$189 ;
   always @(posedge clk)
-    slot_base <= \$183 ;
+    slot_base <= \$190 ;
   always @(posedge clk)
-    read_valid_1 <= \$184 ;
+    read_valid_1 <= \$191 ;
   always @(posedge clk)
-    read_valid_2 <= \$185 ;
+    read_valid_2 <= \$192 ;
   always @(posedge clk)
-    pad_reg <= \$186 ;
+    pad_reg <= \$193 ;
   always @(posedge clk)
-    pad_reg2 <= \$187 ;
+    pad_reg2 <= \$194 ;
   always @(posedge clk)
-    read <= \$188 ;
+    read <= \$195 ;
   always @(posedge clk)
-    q_owed <= \$189 ;
+    q_owed <= \$196 ;
   always @(posedge clk)
-    q_room <= \$190 ;
+    q_room <= \$197 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$191 ;
+    \$signature__addr$24  <= \$198 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$192 ;
+    \rport__addr$27  <= \$199 ;
   always @(posedge clk)
-    q_stored <= \$193 ;
+    q_stored <= \$200 ;
   always @(posedge clk)
-    o__valid <= \$194 ;
+    o__valid <= \$201 ;
   always @(posedge clk)
-    o__payload <= \$195 ;
+    o__payload <= \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$42  = 5'h00;
@@ -2942,311 +2956,311 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$171  = \$19 [4:0];
+    \$178  = \$19 [4:0];
     if (\$35 ) begin
-      \$171  = \$42 ;
+      \$178  = \$42 ;
     end
     if (rst) begin
-      \$171  = 5'h10;
+      \$178  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$172  = \$22 [6:0];
+    \$179  = \$22 [6:0];
     if (\$35 ) begin
-      \$172  = \$47 ;
+      \$179  = \$47 ;
     end
     if (rst) begin
-      \$172  = 7'h00;
+      \$179  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$173  = step;
+    \$180  = step;
     if (\$35 ) begin
-      \$173  = \$38 [3:0];
+      \$180  = \$38 [3:0];
     end
     if (rst) begin
-      \$173  = 4'h0;
+      \$180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$174  = \$signature__addr ;
+    \$181  = \$signature__addr ;
     if (\$49 ) begin
-      \$174  = \$52 [4:0];
+      \$181  = \$52 [4:0];
     end
     if (\$67 ) begin
-      \$174  = 5'h00;
+      \$181  = 5'h00;
     end
     if (rst) begin
-      \$174  = 5'h00;
+      \$181  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$175  = kx;
+    \$182  = kx;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$175  = \$76 [1:0];
+        \$182  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$175  = 2'h0;
+      \$182  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$176  = col;
+    \$183  = col;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$176  = \$77 [4:0];
+        \$183  = \$77 [4:0];
         if (\$78 ) begin
-          \$176  = col_base;
+          \$183  = col_base;
           if (\$89 ) begin
-            \$176  = \$94 [4:0];
+            \$183  = \$94 [4:0];
             if (\$95 ) begin
-              \$176  = 5'h1f;
+              \$183  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$176  = 5'h1f;
+      \$183  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$177  = ky;
+    \$184  = ky;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$177  = \$81 [1:0];
+          \$184  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$178  = row;
+    \$185  = row;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$178  = \$82 [4:0];
+          \$185  = \$82 [4:0];
           if (\$89 ) begin
-            \$178  = row_base;
+            \$185  = row_base;
             if (\$95 ) begin
-              \$178  = \$97 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$178  = 5'h1f;
-    end
-    if (rst) begin
-      \$178  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$179  = slot;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$179  = \$88 [1:0];
-          if (\$89 ) begin
-            \$179  = slot_base;
-            if (\$95 ) begin
-              \$179  = \$109 [1:0];
+              \$185  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$179  = 2'h3;
+      \$185  = 5'h1f;
     end
     if (rst) begin
-      \$179  = 2'h3;
+      \$185  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$180  = ox;
+    \$186  = slot;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
+          \$186  = \$88 [1:0];
           if (\$89 ) begin
-            \$180  = \$92 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$180  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$181  = col_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$181  = \$93 [4:0];
+            \$186  = slot_base;
             if (\$95 ) begin
-              \$181  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$181  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$182  = row_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$182  = \$96 [4:0];
+              \$186  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$182  = 5'h1f;
+      \$186  = 2'h3;
     end
     if (rst) begin
-      \$182  = 5'h1f;
+      \$186  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$183  = slot_base;
+    \$187  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$187  = \$92 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$187  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$188  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$188  = \$93 [4:0];
+            if (\$95 ) begin
+              \$188  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$188  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$189  = row_base;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
           if (\$89 ) begin
             if (\$95 ) begin
-              \$183  = \$103 [1:0];
+              \$189  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$183  = 2'h3;
+      \$189  = 5'h1f;
     end
     if (rst) begin
-      \$183  = 2'h3;
+      \$189  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$184  = \$126 ;
+    \$190  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$190  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$190  = 2'h3;
+    end
     if (rst) begin
-      \$184  = 1'h0;
+      \$190  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$185  = read_valid_1;
+    \$191  = \$126 ;
     if (rst) begin
-      \$185  = 1'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$186  = \$133 ;
+    \$192  = read_valid_1;
     if (rst) begin
-      \$186  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$187  = pad_reg;
+    \$193  = \$133 ;
     if (rst) begin
-      \$187  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$188  = rport__data;
-    if (rst) begin
-      \$188  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$189  = \$10 [2:0];
-    if (rst) begin
-      \$189  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$190  = \$134 ;
-    if (rst) begin
-      \$190  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$191  = \$signature__addr$24 ;
-    if (\$141 ) begin
-      \$191  = \$144 [1:0];
-    end
-    if (rst) begin
-      \$191  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$192  = \rport__addr$27 ;
-    if (\$148 ) begin
-      \$192  = \$151 [1:0];
-    end
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$193  = \$164 [1:0];
-    if (rst) begin
-      \$193  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$194  = o__valid;
-    if (\$166 ) begin
-      \$194  = \$168 ;
-    end
+    \$194  = pad_reg;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$195  = o__payload;
-    if (\$166 ) begin
-      \$195  = \$170 ;
-    end
+    \$195  = rport__data;
     if (rst) begin
       \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$196  = \$10 [2:0];
+    if (rst) begin
+      \$196  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$197  = \$141 ;
+    if (rst) begin
+      \$197  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$198  = \$signature__addr$24 ;
+    if (\$148 ) begin
+      \$198  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$198  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$199  = \rport__addr$27 ;
+    if (\$155 ) begin
+      \$199  = \$158 [1:0];
+    end
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$200  = \$171 [1:0];
+    if (rst) begin
+      \$200  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$201  = o__valid;
+    if (\$173 ) begin
+      \$201  = \$175 ;
+    end
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$202  = o__payload;
+    if (\$173 ) begin
+      \$202  = \$177 ;
+    end
+    if (rst) begin
+      \$202  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -3273,77 +3287,83 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg [1:0] \$103 ;
+  reg [5:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [1:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
+  reg [7:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [31:0] \$112 ;
   reg [7:0] \$113 ;
   reg [8:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
   reg [16:0] \$122 ;
   reg [16:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg [20:0] \$125 ;
-  reg [20:0] \$126 ;
-  reg [20:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg [1:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  reg [20:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg [20:0] \$133 ;
   reg \$134 ;
-  reg [1:0] \$135 ;
+  reg \$135 ;
   reg \$136 ;
-  reg \$137 ;
+  reg [1:0] \$137 ;
   reg \$138 ;
-  reg [1:0] \$139 ;
+  reg \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
-  reg \$141 ;
+  reg [1:0] \$141 ;
   reg \$142 ;
-  reg [1:0] \$143 ;
+  reg \$143 ;
   reg \$144 ;
-  reg \$145 ;
+  reg [1:0] \$145 ;
   reg \$146 ;
-  reg [1:0] \$147 ;
+  reg \$147 ;
   reg \$148 ;
-  reg \$149 ;
+  reg [1:0] \$149 ;
   wire [16:0] \$15 ;
   reg \$150 ;
-  reg [1:0] \$151 ;
+  reg \$151 ;
   reg \$152 ;
-  reg \$153 ;
+  reg [1:0] \$153 ;
   reg \$154 ;
-  reg [1:0] \$155 ;
-  reg [20:0] \$156 ;
-  reg [20:0] \$157 ;
-  reg [20:0] \$158 ;
-  reg [20:0] \$159 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [1:0] \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg \$161 ;
-  reg [2:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg [3:0] \$164 ;
-  reg \$165 ;
-  reg [83:0] \$166 ;
+  reg \$160 ;
+  reg [1:0] \$161 ;
+  reg [20:0] \$162 ;
+  reg [20:0] \$163 ;
+  reg [20:0] \$164 ;
+  reg [20:0] \$165 ;
+  reg [3:0] \$166 ;
+  reg \$167 ;
+  reg [2:0] \$168 ;
+  reg [2:0] \$169 ;
   wire [16:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [83:0] \$172 ;
   wire \$18 ;
   wire \$19 ;
   reg [3:0] \$2 ;
@@ -3355,52 +3375,52 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [3:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   reg \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [3:0] \$34 ;
   wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire [3:0] \$41 ;
+  wire [3:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [5:0] \$50 ;
-  wire \$51 ;
+  wire \$50 ;
+  wire [4:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire [83:0] \$57 ;
+  wire [5:0] \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  reg [20:0] \$64 ;
-  wire [20:0] \$65 ;
-  wire [21:0] \$66 ;
-  reg [20:0] \$67 ;
-  wire [20:0] \$68 ;
-  wire [21:0] \$69 ;
+  wire [83:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [6:0] \$7 ;
   reg [20:0] \$70 ;
   wire [20:0] \$71 ;
@@ -3408,31 +3428,31 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [20:0] \$73 ;
   wire [20:0] \$74 ;
   wire [21:0] \$75 ;
-  wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  reg [20:0] \$76 ;
+  wire [20:0] \$77 ;
+  wire [21:0] \$78 ;
+  reg [20:0] \$79 ;
   wire [6:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  wire [20:0] \$80 ;
+  wire [21:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [5:0] \$85 ;
   wire \$86 ;
-  reg [1:0] \$87 ;
-  reg [1:0] \$88 ;
-  reg [3:0] \$89 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [7:0] \$9 ;
-  reg [3:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [5:0] \$97 ;
-  reg [7:0] \$98 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  reg [1:0] \$93 ;
+  reg [1:0] \$94 ;
+  reg [3:0] \$95 ;
+  reg [3:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
@@ -3665,235 +3685,241 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = \$79 [3:0] < 4'h9;
-  assign \$19  = v7 & last7;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$19  & \$25 ;
-  assign \$27  = q_wptr == 3'h7;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 4'h0 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 3'h7;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = v7 & last7;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$37  & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = v7 & last7;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$93  : q_in;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign i__ready = \$59  & reads_input_t;
-  assign \$60  = ~ last_t;
-  assign \$61  = q_room | \$60 ;
-  assign \$62  = ~ reads_input_t;
-  assign \$63  = i__valid | \$62 ;
-  assign issue = \$61  & \$63 ;
+  assign \$18  = issue & last_t;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 4'h8;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = v7 & last7;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = | q_stored;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  & \$29 ;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$25  & \$31 ;
+  assign \$33  = q_wptr == 3'h7;
+  assign \$34  = q_wptr + 1'h1;
+  assign \$35  = \$33  ? 4'h0 : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = q_rptr == 3'h7;
+  assign \$41  = q_rptr + 1'h1;
+  assign \$42  = \$40  ? 4'h0 : \$41 ;
+  assign \$43  = v7 & last7;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$43  & \$49 ;
+  assign \$51  = q_stored + \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \$51  - \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = v7 & last7;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  ? \rport__data$93  : q_in;
+  assign \$64  = ~ last_t;
+  assign \$65  = q_room | \$64 ;
+  assign i__ready = \$65  & reads_input_t;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign \$68  = ~ reads_input_t;
+  assign \$69  = i__valid | \$68 ;
+  assign issue = \$67  & \$69 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7_0 ? \$64  : acc0;
-  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7_0 ? \$67  : acc1;
-  assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7_0 ? \$70  : acc2;
-  assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc3;
-  assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
-  assign \$76  = issue & last_t;
-  assign \$77  = q_owed + \$76 ;
-  assign \$78  = o__valid & o__ready;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = v7 & last7;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$signature__en$101  = \$80  & \$86 ;
+  assign \$71  = first7_0 ? \$70  : acc0;
+  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
+  assign \$74  = first7_0 ? \$73  : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$77  = first7_0 ? \$76  : acc2;
+  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
+  assign \$80  = first7_0 ? \$79  : acc3;
+  assign \$81  = $signed(\$80 ) + $signed(sum3_s0_0);
+  assign \$82  = issue & last_t;
+  assign \$83  = q_owed + \$82 ;
+  assign \$84  = o__valid & o__ready;
+  assign \$85  = \$83  - \$84 ;
+  assign \$86  = v7 & last7;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$signature__en$101  = \$86  & \$92 ;
   always @(posedge clk)
-    nf_t <= \$87 ;
+    nf_t <= \$93 ;
   always @(posedge clk)
-    nf_t_ahead <= \$88 ;
+    nf_t_ahead <= \$94 ;
   always @(posedge clk)
-    sf_t <= \$89 ;
+    sf_t <= \$95 ;
   always @(posedge clk)
-    sf_t_ahead <= \$90 ;
+    sf_t_ahead <= \$96 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$97 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$92 ;
+    reads_input_t_ahead <= \$98 ;
   always @(posedge clk)
-    first_t <= \$93 ;
+    first_t <= \$99 ;
   always @(posedge clk)
-    first_t_ahead <= \$94 ;
+    first_t_ahead <= \$100 ;
   always @(posedge clk)
-    last_t <= \$95 ;
+    last_t <= \$101 ;
   always @(posedge clk)
-    last_t_ahead <= \$96 ;
+    last_t_ahead <= \$102 ;
   always @(posedge clk)
-    t <= \$97 ;
+    t <= \$103 ;
   always @(posedge clk)
-    x_reg <= \$98 ;
+    x_reg <= \$104 ;
   always @(posedge clk)
-    from_input <= \$99 ;
+    from_input <= \$105 ;
   always @(posedge clk)
-    v1 <= \$100 ;
+    v1 <= \$106 ;
   always @(posedge clk)
-    first1 <= \$101 ;
+    first1 <= \$107 ;
   always @(posedge clk)
-    last1 <= \$102 ;
+    last1 <= \$108 ;
   always @(posedge clk)
-    nf1 <= \$103 ;
+    nf1 <= \$109 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    x_mid <= \$110 ;
   always @(posedge clk)
-    rom0_addr <= \$105 ;
+    rom0_addr <= \$111 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    rom0_read <= \$112 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x0_0 <= \$113 ;
   always @(posedge clk)
-    xoff0_0 <= \$108 ;
+    xoff0_0 <= \$114 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    w0_0 <= \$115 ;
   always @(posedge clk)
-    xoff1_0 <= \$110 ;
+    xoff1_0 <= \$116 ;
   always @(posedge clk)
-    w1_0 <= \$111 ;
+    w1_0 <= \$117 ;
   always @(posedge clk)
-    xoff2_0 <= \$112 ;
+    xoff2_0 <= \$118 ;
   always @(posedge clk)
-    w2_0 <= \$113 ;
+    w2_0 <= \$119 ;
   always @(posedge clk)
-    xoff3_0 <= \$114 ;
+    xoff3_0 <= \$120 ;
   always @(posedge clk)
-    w3_0 <= \$115 ;
+    w3_0 <= \$121 ;
   always @(posedge clk)
-    prod0_0 <= \$116 ;
+    prod0_0 <= \$122 ;
   always @(posedge clk)
-    prod1_0 <= \$117 ;
+    prod1_0 <= \$123 ;
   always @(posedge clk)
-    prod2_0 <= \$118 ;
+    prod2_0 <= \$124 ;
   always @(posedge clk)
-    prod3_0 <= \$119 ;
+    prod3_0 <= \$125 ;
   always @(posedge clk)
-    prod0_0_r <= \$120 ;
+    prod0_0_r <= \$126 ;
   always @(posedge clk)
-    prod1_0_r <= \$121 ;
+    prod1_0_r <= \$127 ;
   always @(posedge clk)
-    prod2_0_r <= \$122 ;
+    prod2_0_r <= \$128 ;
   always @(posedge clk)
-    prod3_0_r <= \$123 ;
+    prod3_0_r <= \$129 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$124 ;
+    sum0_s0_0 <= \$130 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$125 ;
+    sum1_s0_0 <= \$131 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$126 ;
+    sum2_s0_0 <= \$132 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$127 ;
+    sum3_s0_0 <= \$133 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    v2 <= \$134 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    first2 <= \$135 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    last2 <= \$136 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    nf2 <= \$137 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    v3 <= \$138 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    first3 <= \$139 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    last3 <= \$140 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    nf3 <= \$141 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    v4 <= \$142 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    first4 <= \$143 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    last4 <= \$144 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    nf4 <= \$145 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    v5 <= \$146 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    first5 <= \$147 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    last5 <= \$148 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    nf5 <= \$149 ;
   always @(posedge clk)
-    v6 <= \$144 ;
+    v6 <= \$150 ;
   always @(posedge clk)
-    first6 <= \$145 ;
+    first6 <= \$151 ;
   always @(posedge clk)
-    last6 <= \$146 ;
+    last6 <= \$152 ;
   always @(posedge clk)
-    nf6 <= \$147 ;
+    nf6 <= \$153 ;
   always @(posedge clk)
-    v7 <= \$148 ;
+    v7 <= \$154 ;
   always @(posedge clk)
-    first7 <= \$149 ;
+    first7 <= \$155 ;
   always @(posedge clk)
-    last7 <= \$150 ;
+    last7 <= \$156 ;
   always @(posedge clk)
-    nf7 <= \$151 ;
+    nf7 <= \$157 ;
   always @(posedge clk)
-    v7_0 <= \$152 ;
+    v7_0 <= \$158 ;
   always @(posedge clk)
-    first7_0 <= \$153 ;
+    first7_0 <= \$159 ;
   always @(posedge clk)
-    last7_0 <= \$154 ;
+    last7_0 <= \$160 ;
   always @(posedge clk)
-    nf7_0 <= \$155 ;
+    nf7_0 <= \$161 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    acc1 <= \$157 ;
+    acc1 <= \$163 ;
   always @(posedge clk)
-    acc2 <= \$158 ;
+    acc2 <= \$164 ;
   always @(posedge clk)
-    acc3 <= \$159 ;
+    acc3 <= \$165 ;
   always @(posedge clk)
-    q_owed <= \$160 ;
+    q_owed <= \$166 ;
   always @(posedge clk)
-    q_room <= \$161 ;
+    q_room <= \$167 ;
   always @(posedge clk)
-    q_wptr <= \$162 ;
+    q_wptr <= \$168 ;
   always @(posedge clk)
-    q_rptr <= \$163 ;
+    q_rptr <= \$169 ;
   always @(posedge clk)
-    q_stored <= \$164 ;
+    q_stored <= \$170 ;
   always @(posedge clk)
-    o__valid <= \$165 ;
+    o__valid <= \$171 ;
   always @(posedge clk)
-    o__payload <= \$166 ;
+    o__payload <= \$172 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1  = 2'h0;
@@ -4289,13 +4315,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$64  = 21'h1fd89c;
+          \$70  = 21'h1fd89c;
       2'h1:
-          \$64  = 21'h1fe40e;
+          \$70  = 21'h1fe40e;
       2'h2:
-          \$64  = 21'h000057;
+          \$70  = 21'h000057;
       2'h3:
-          \$64  = 21'h1fe4db;
+          \$70  = 21'h1fe4db;
     endcase
   end
   always @* begin
@@ -4303,13 +4329,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$67  = 21'h003fda;
+          \$73  = 21'h003fda;
       2'h1:
-          \$67  = 21'h1fbf55;
+          \$73  = 21'h1fbf55;
       2'h2:
-          \$67  = 21'h0030b1;
+          \$73  = 21'h0030b1;
       2'h3:
-          \$67  = 21'h0013ac;
+          \$73  = 21'h0013ac;
     endcase
   end
   always @* begin
@@ -4317,13 +4343,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$70  = 21'h1fc78c;
+          \$76  = 21'h1fc78c;
       2'h1:
-          \$70  = 21'h005838;
+          \$76  = 21'h005838;
       2'h2:
-          \$70  = 21'h0061c4;
+          \$76  = 21'h0061c4;
       2'h3:
-          \$70  = 21'h006def;
+          \$76  = 21'h006def;
     endcase
   end
   always @* begin
@@ -4331,637 +4357,637 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$73  = 21'h00ba76;
+          \$79  = 21'h00ba76;
       2'h1:
-          \$73  = 21'h1fc139;
+          \$79  = 21'h1fc139;
       2'h2:
-          \$73  = 21'h003e22;
+          \$79  = 21'h003e22;
       2'h3:
-          \$73  = 21'h1ff0bf;
+          \$79  = 21'h1ff0bf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = nf_t;
+    \$93  = nf_t;
     if (issue) begin
-      \$87  = nf_t_ahead;
+      \$93  = nf_t_ahead;
     end
     if (rst) begin
-      \$87  = 2'h0;
+      \$93  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$88  = nf_t_ahead;
+    \$94  = nf_t_ahead;
     if (issue) begin
-      \$88  = \$1 ;
+      \$94  = \$1 ;
     end
     if (rst) begin
-      \$88  = 2'h0;
+      \$94  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$89  = sf_t;
+    \$95  = sf_t;
     if (issue) begin
-      \$89  = sf_t_ahead;
+      \$95  = sf_t_ahead;
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = sf_t_ahead;
+    \$96  = sf_t_ahead;
     if (issue) begin
-      \$90  = \$2 ;
+      \$96  = \$2 ;
     end
     if (rst) begin
-      \$90  = 4'h1;
+      \$96  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = reads_input_t;
+    \$97  = reads_input_t;
     if (issue) begin
-      \$91  = reads_input_t_ahead;
+      \$97  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$97  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = reads_input_t_ahead;
+    \$98  = reads_input_t_ahead;
     if (issue) begin
-      \$92  = \$3 ;
+      \$98  = \$3 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$98  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = first_t;
+    \$99  = first_t;
     if (issue) begin
-      \$93  = first_t_ahead;
+      \$99  = first_t_ahead;
     end
     if (rst) begin
-      \$93  = 1'h1;
+      \$99  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$94  = first_t_ahead;
+    \$100  = first_t_ahead;
     if (issue) begin
-      \$94  = \$4 ;
+      \$100  = \$4 ;
     end
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = last_t;
-    if (issue) begin
-      \$95  = last_t_ahead;
-    end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = last_t_ahead;
-    if (issue) begin
-      \$96  = \$5 ;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = t;
-    if (issue) begin
-      \$97  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$97  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = i__payload;
-    if (rst) begin
-      \$98  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = reads_input_t;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = issue;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = first_t;
+    \$101  = last_t;
+    if (issue) begin
+      \$101  = last_t_ahead;
+    end
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = last_t;
+    \$102  = last_t_ahead;
+    if (issue) begin
+      \$102  = \$5 ;
+    end
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = nf_t;
+    \$103  = t;
+    if (issue) begin
+      \$103  = \$8 [5:0];
+    end
     if (rst) begin
-      \$103  = 2'h0;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = \$9 ;
+    \$104  = i__payload;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = t;
+    \$105  = reads_input_t;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = port__data;
+    \$106  = issue;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = x_mid;
+    \$107  = first_t;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = \$10 ;
+    \$108  = last_t;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = rom0_read[7:0];
+    \$109  = nf_t;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = \$11 ;
+    \$110  = \$9 ;
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = rom0_read[15:8];
+    \$111  = t;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = \$12 ;
+    \$112  = port__data;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = rom0_read[23:16];
+    \$113  = x_mid;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = \$13 ;
+    \$114  = \$10 ;
     if (rst) begin
       \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = rom0_read[31:24];
+    \$115  = rom0_read[7:0];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = \$14 ;
+    \$116  = \$11 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = \$15 ;
+    \$117  = rom0_read[15:8];
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = \$16 ;
+    \$118  = \$12 ;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = \$17 ;
+    \$119  = rom0_read[23:16];
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = prod0_0;
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = prod1_0;
+    \$121  = rom0_read[31:24];
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = prod2_0;
+    \$122  = \$14 ;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = prod3_0;
+    \$123  = \$15 ;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$124  = \$16 ;
     if (rst) begin
-      \$124  = 21'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$125  = \$17 ;
     if (rst) begin
-      \$125  = 21'h000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$126  = prod0_0;
     if (rst) begin
-      \$126  = 21'h000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$127  = prod1_0;
     if (rst) begin
-      \$127  = 21'h000000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = v1;
+    \$128  = prod2_0;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$129  = first1;
+    \$129  = prod3_0;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$130  = last1;
+    \$130  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$131  = nf1;
+    \$131  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$131  = 2'h0;
+      \$131  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$132  = v2;
+    \$132  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$133  = first2;
+    \$133  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$134  = last2;
+    \$134  = v1;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$135  = nf2;
+    \$135  = first1;
     if (rst) begin
-      \$135  = 2'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$136  = v3;
+    \$136  = last1;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$137  = first3;
+    \$137  = nf1;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$138  = last3;
+    \$138  = v2;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$139  = nf3;
+    \$139  = first2;
     if (rst) begin
-      \$139  = 2'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$140  = v4;
+    \$140  = last2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$141  = first4;
+    \$141  = nf2;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$142  = last4;
+    \$142  = v3;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$143  = nf4;
+    \$143  = first3;
     if (rst) begin
-      \$143  = 2'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$144  = v5;
+    \$144  = last3;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$145  = first5;
+    \$145  = nf3;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$146  = last5;
+    \$146  = v4;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$147  = nf5;
+    \$147  = first4;
     if (rst) begin
-      \$147  = 2'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$148  = v6;
+    \$148  = last4;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$149  = first6;
+    \$149  = nf4;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$150  = last6;
+    \$150  = v5;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$151  = nf6;
+    \$151  = first5;
     if (rst) begin
-      \$151  = 2'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$152  = v6;
+    \$152  = last5;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$153  = first6;
+    \$153  = nf5;
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$154  = last6;
+    \$154  = v6;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$155  = nf6;
+    \$155  = first6;
     if (rst) begin
-      \$155  = 2'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$156  = acc0;
+    \$156  = last6;
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$157  = nf6;
+    if (rst) begin
+      \$157  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$158  = v6;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$159  = first6;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$160  = last6;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$161  = nf6;
+    if (rst) begin
+      \$161  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$162  = acc0;
     if (v7_0) begin
-      \$156  = \$66 [20:0];
+      \$162  = \$72 [20:0];
     end
     if (rst) begin
-      \$156  = 21'h000000;
+      \$162  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$157  = acc1;
+    \$163  = acc1;
     if (v7_0) begin
-      \$157  = \$69 [20:0];
+      \$163  = \$75 [20:0];
     end
     if (rst) begin
-      \$157  = 21'h000000;
+      \$163  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$158  = acc2;
+    \$164  = acc2;
     if (v7_0) begin
-      \$158  = \$72 [20:0];
+      \$164  = \$78 [20:0];
     end
     if (rst) begin
-      \$158  = 21'h000000;
+      \$164  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$159  = acc3;
+    \$165  = acc3;
     if (v7_0) begin
-      \$159  = \$75 [20:0];
+      \$165  = \$81 [20:0];
     end
     if (rst) begin
-      \$159  = 21'h000000;
+      \$165  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$160  = \$79 [3:0];
+    \$166  = \$85 [3:0];
     if (rst) begin
-      \$160  = 4'h0;
+      \$166  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$161  = \$18 ;
+    \$167  = \$24 ;
     if (rst) begin
-      \$161  = 1'h1;
+      \$167  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$162  = q_wptr;
-    if (\$26 ) begin
-      \$162  = \$29 [2:0];
+    \$168  = q_wptr;
+    if (\$32 ) begin
+      \$168  = \$35 [2:0];
     end
     if (rst) begin
-      \$162  = 3'h0;
+      \$168  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$163  = q_rptr;
-    if (\$33 ) begin
-      \$163  = \$36 [2:0];
+    \$169  = q_rptr;
+    if (\$39 ) begin
+      \$169  = \$42 [2:0];
     end
     if (rst) begin
-      \$163  = 3'h0;
+      \$169  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$164  = \$50 [3:0];
+    \$170  = \$56 [3:0];
     if (rst) begin
-      \$164  = 4'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$165  = o__valid;
-    if (\$52 ) begin
-      \$165  = \$55 ;
+    \$171  = o__valid;
+    if (\$58 ) begin
+      \$171  = \$61 ;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$166  = o__payload;
-    if (\$52 ) begin
-      \$166  = \$57 ;
+    \$172  = o__payload;
+    if (\$58 ) begin
+      \$172  = \$63 ;
     end
     if (rst) begin
-      \$166  = 84'h000000000000000000000;
+      \$172  = 84'h000000000000000000000;
     end
   end
-  assign acc0_next = \$66 [20:0];
-  assign acc1_next = \$69 [20:0];
-  assign acc2_next = \$72 [20:0];
-  assign acc3_next = \$75 [20:0];
-  assign q_owed_next = \$79 [3:0];
+  assign acc0_next = \$72 [20:0];
+  assign acc1_next = \$75 [20:0];
+  assign acc2_next = \$78 [20:0];
+  assign acc3_next = \$81 [20:0];
+  assign q_owed_next = \$85 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -4978,10 +5004,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[1]  = q_in[41:21];
   assign \q_in[2]  = q_in[62:42];
   assign \q_in[3]  = q_in[83:63];
-  assign q_in[83:63] = \$75 [20:0];
-  assign q_in[62:42] = \$72 [20:0];
-  assign q_in[41:21] = \$69 [20:0];
-  assign q_in[20:0] = \$66 [20:0];
+  assign q_in[83:63] = \$81 [20:0];
+  assign q_in[62:42] = \$78 [20:0];
+  assign q_in[41:21] = \$75 [20:0];
+  assign q_in[20:0] = \$72 [20:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5066,72 +5092,72 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [4:0] \$170 ;
-  wire [4:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
+  wire [4:0] \$176 ;
   wire [4:0] \$177 ;
-  wire [4:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [4:0] \$183 ;
+  wire [4:0] \$184 ;
   wire \$185 ;
-  wire [4:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [5:0] \$191 ;
-  wire \$192 ;
+  wire \$191 ;
+  wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [31:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg \$199 ;
+  wire [5:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire [31:0] \$203 ;
+  reg [1:0] \$204 ;
   reg \$205 ;
   reg \$206 ;
   reg \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [2:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   wire [2:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
   reg [5:0] \$222 ;
   reg [5:0] \$223 ;
-  reg [32:0] \$224 ;
-  reg [32:0] \$225 ;
-  reg [32:0] \$226 ;
-  reg [32:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [32:0] \$229 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   wire \$23 ;
   reg [32:0] \$230 ;
   reg [32:0] \$231 ;
@@ -5144,60 +5170,60 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$238 ;
   reg [32:0] \$239 ;
   reg [24:0] \$24 ;
-  reg [20:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [33:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [32:0] \$240 ;
+  reg [32:0] \$241 ;
+  reg [32:0] \$242 ;
+  reg [32:0] \$243 ;
+  reg [32:0] \$244 ;
+  reg [32:0] \$245 ;
+  reg [20:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [33:0] \$249 ;
   reg [5:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [3:0] \$251 ;
+  reg [33:0] \$250 ;
+  reg [33:0] \$251 ;
   reg [16:0] \$252 ;
-  reg [20:0] \$253 ;
-  reg [20:0] \$254 ;
-  reg [20:0] \$255 ;
-  reg [3:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [11:0] \$258 ;
-  reg [11:0] \$259 ;
+  reg [7:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [3:0] \$257 ;
+  reg [16:0] \$258 ;
+  reg [20:0] \$259 ;
   reg [32:0] \$26 ;
-  reg [11:0] \$260 ;
-  reg [45:0] \$261 ;
-  reg [45:0] \$262 ;
-  reg \$263 ;
-  reg \$264 ;
-  reg [7:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
+  reg [20:0] \$260 ;
+  reg [20:0] \$261 ;
+  reg [3:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [11:0] \$264 ;
+  reg [11:0] \$265 ;
+  reg [11:0] \$266 ;
+  reg [45:0] \$267 ;
+  reg [45:0] \$268 ;
+  reg \$269 ;
   reg [32:0] \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
+  reg \$270 ;
+  reg [7:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
   reg [24:0] \$274 ;
   reg [24:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
   reg [5:0] \$282 ;
   reg [5:0] \$283 ;
-  reg [33:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [33:0] \$288 ;
-  reg [33:0] \$289 ;
+  reg [5:0] \$284 ;
+  reg [5:0] \$285 ;
+  reg [5:0] \$286 ;
+  reg [5:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [5:0] \$289 ;
   wire [24:0] \$29 ;
   reg [33:0] \$290 ;
   reg [33:0] \$291 ;
@@ -5211,100 +5237,100 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$299 ;
   wire [7:0] \$3 ;
   wire [20:0] \$30 ;
-  reg [20:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
+  reg [33:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [33:0] \$302 ;
   reg [33:0] \$303 ;
   reg [33:0] \$304 ;
   reg [33:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [20:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [33:0] \$309 ;
   wire [11:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [3:0] \$311 ;
+  reg [33:0] \$310 ;
+  reg [33:0] \$311 ;
   reg [16:0] \$312 ;
-  reg [20:0] \$313 ;
-  reg [20:0] \$314 ;
-  reg [20:0] \$315 ;
-  reg [3:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [11:0] \$318 ;
-  reg [11:0] \$319 ;
+  reg [7:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [3:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [20:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [11:0] \$320 ;
-  reg [45:0] \$321 ;
-  reg [45:0] \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg [7:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
+  reg [20:0] \$320 ;
+  reg [20:0] \$321 ;
+  reg [3:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [11:0] \$324 ;
+  reg [11:0] \$325 ;
+  reg [11:0] \$326 ;
+  reg [45:0] \$327 ;
+  reg [45:0] \$328 ;
+  reg \$329 ;
   wire [35:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
+  reg \$330 ;
+  reg [7:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
   reg [24:0] \$334 ;
   reg [24:0] \$335 ;
-  reg [20:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [33:0] \$339 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [55:0] \$34 ;
-  reg [33:0] \$340 ;
-  reg [33:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [3:0] \$347 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [20:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
   reg [16:0] \$348 ;
-  reg [20:0] \$349 ;
+  reg [7:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [20:0] \$350 ;
-  reg [20:0] \$351 ;
-  reg [3:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [11:0] \$354 ;
-  reg [11:0] \$355 ;
-  reg [11:0] \$356 ;
-  reg [45:0] \$357 ;
-  reg [45:0] \$358 ;
-  reg \$359 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [3:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [20:0] \$355 ;
+  reg [20:0] \$356 ;
+  reg [20:0] \$357 ;
+  reg [3:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [51:0] \$36 ;
-  reg \$360 ;
-  reg [7:0] \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [24:0] \$369 ;
+  reg [11:0] \$360 ;
+  reg [11:0] \$361 ;
+  reg [11:0] \$362 ;
+  reg [45:0] \$363 ;
+  reg [45:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire [58:0] \$37 ;
   reg [24:0] \$370 ;
   reg [24:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [5:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg [5:0] \$376 ;
-  reg [5:0] \$377 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [24:0] \$374 ;
+  reg [24:0] \$375 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
   reg [5:0] \$378 ;
   reg [5:0] \$379 ;
   wire [74:0] \$38 ;
-  reg [33:0] \$380 ;
-  reg [33:0] \$381 ;
-  reg [33:0] \$382 ;
-  reg [33:0] \$383 ;
-  reg [33:0] \$384 ;
-  reg [33:0] \$385 ;
+  reg [5:0] \$380 ;
+  reg [5:0] \$381 ;
+  reg [5:0] \$382 ;
+  reg [5:0] \$383 ;
+  reg [5:0] \$384 ;
+  reg [5:0] \$385 ;
   reg [33:0] \$386 ;
   reg [33:0] \$387 ;
   reg [33:0] \$388 ;
@@ -5316,46 +5342,52 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$393 ;
   reg [33:0] \$394 ;
   reg [33:0] \$395 ;
-  reg [20:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
+  reg [33:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [33:0] \$398 ;
   reg [33:0] \$399 ;
   wire [7:0] \$4 ;
   wire [45:0] \$40 ;
   reg [33:0] \$400 ;
   reg [33:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [24:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [3:0] \$407 ;
+  reg [20:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [33:0] \$405 ;
+  reg [33:0] \$406 ;
+  reg [33:0] \$407 ;
   reg [16:0] \$408 ;
-  reg [20:0] \$409 ;
+  reg [7:0] \$409 ;
   wire \$41 ;
-  reg [20:0] \$410 ;
-  reg [20:0] \$411 ;
-  reg [3:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [11:0] \$414 ;
-  reg [11:0] \$415 ;
-  reg [11:0] \$416 ;
-  reg [45:0] \$417 ;
-  reg [45:0] \$418 ;
-  reg \$419 ;
+  reg [24:0] \$410 ;
+  reg [24:0] \$411 ;
+  reg [24:0] \$412 ;
+  reg [3:0] \$413 ;
+  reg [16:0] \$414 ;
+  reg [20:0] \$415 ;
+  reg [20:0] \$416 ;
+  reg [20:0] \$417 ;
+  reg [3:0] \$418 ;
+  reg [7:0] \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg [7:0] \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg [3:0] \$424 ;
+  reg [11:0] \$420 ;
+  reg [11:0] \$421 ;
+  reg [11:0] \$422 ;
+  reg [45:0] \$423 ;
+  reg [45:0] \$424 ;
   reg \$425 ;
-  reg [3:0] \$426 ;
-  reg [3:0] \$427 ;
-  reg [3:0] \$428 ;
+  reg \$426 ;
+  reg [7:0] \$427 ;
+  reg \$428 ;
   reg \$429 ;
   wire \$43 ;
-  reg [31:0] \$430 ;
+  reg [3:0] \$430 ;
+  reg \$431 ;
+  reg [3:0] \$432 ;
+  reg [3:0] \$433 ;
+  reg [3:0] \$434 ;
+  reg \$435 ;
+  reg [31:0] \$436 ;
   wire \$44 ;
   wire [46:0] \$45 ;
   wire \$46 ;
@@ -5708,109 +5740,121 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_8 <= \$379 ;
+    rq3_shift_2 <= \$379 ;
   always @(posedge clk)
-    rq3_half_1 <= \$380 ;
+    rq3_shift_3 <= \$380 ;
   always @(posedge clk)
-    rq3_half_2 <= \$381 ;
+    rq3_shift_4 <= \$381 ;
   always @(posedge clk)
-    rq3_half_3 <= \$382 ;
+    rq3_shift_5 <= \$382 ;
   always @(posedge clk)
-    rq3_half_4 <= \$383 ;
+    rq3_shift_6 <= \$383 ;
   always @(posedge clk)
-    rq3_half_5 <= \$384 ;
+    rq3_shift_7 <= \$384 ;
   always @(posedge clk)
-    rq3_half_6 <= \$385 ;
+    rq3_shift_8 <= \$385 ;
   always @(posedge clk)
-    rq3_half_7 <= \$386 ;
+    rq3_half_1 <= \$386 ;
   always @(posedge clk)
-    rq3_half_8 <= \$387 ;
+    rq3_half_2 <= \$387 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$388 ;
+    rq3_half_3 <= \$388 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$389 ;
+    rq3_half_4 <= \$389 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$390 ;
+    rq3_half_5 <= \$390 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$391 ;
+    rq3_half_6 <= \$391 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$392 ;
+    rq3_half_7 <= \$392 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$393 ;
+    rq3_half_8 <= \$393 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$394 ;
+    rq3_mask_1 <= \$394 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$395 ;
+    rq3_mask_2 <= \$395 ;
   always @(posedge clk)
-    rq3_x <= \$396 ;
+    rq3_mask_3 <= \$396 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$397 ;
+    rq3_mask_4 <= \$397 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$398 ;
+    rq3_mask_5 <= \$398 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$399 ;
+    rq3_mask_6 <= \$399 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$400 ;
+    rq3_mask_7 <= \$400 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$401 ;
+    rq3_mask_8 <= \$401 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$402 ;
+    rq3_x <= \$402 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$403 ;
+    rq3_x0_0 <= \$403 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$404 ;
+    rq3_m0_0 <= \$404 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$405 ;
+    rq3_part0_0 <= \$405 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$406 ;
+    rq3_part0_0_r <= \$406 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$407 ;
+    rq3_part0_0_rr <= \$407 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$408 ;
+    rq3_x0_1 <= \$408 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$409 ;
+    rq3_m0_1 <= \$409 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$410 ;
+    rq3_part0_1 <= \$410 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$411 ;
+    rq3_part0_1_r <= \$411 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$412 ;
+    rq3_part0_1_rr <= \$412 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$413 ;
+    rq3_x1_0 <= \$413 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$414 ;
+    rq3_m1_0 <= \$414 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$415 ;
+    rq3_part1_0 <= \$415 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$416 ;
+    rq3_part1_0_r <= \$416 ;
   always @(posedge clk)
-    rq3_prod <= \$417 ;
+    rq3_part1_0_rr <= \$417 ;
   always @(posedge clk)
-    rq3_floor <= \$418 ;
+    rq3_x1_1 <= \$418 ;
   always @(posedge clk)
-    rq3_above <= \$419 ;
+    rq3_m1_1 <= \$419 ;
   always @(posedge clk)
-    rq3_tie <= \$420 ;
+    rq3_part1_1 <= \$420 ;
   always @(posedge clk)
-    rq3_code <= \$421 ;
+    rq3_part1_1_r <= \$421 ;
   always @(posedge clk)
-    rq3_under <= \$422 ;
+    rq3_part1_1_rr <= \$422 ;
   always @(posedge clk)
-    rq3_over <= \$423 ;
+    rq3_prod <= \$423 ;
   always @(posedge clk)
-    q_owed <= \$424 ;
+    rq3_floor <= \$424 ;
   always @(posedge clk)
-    i__ready <= \$425 ;
+    rq3_above <= \$425 ;
   always @(posedge clk)
-    \$signature__addr  <= \$426 ;
+    rq3_tie <= \$426 ;
   always @(posedge clk)
-    rport__addr <= \$427 ;
+    rq3_code <= \$427 ;
   always @(posedge clk)
-    q_stored <= \$428 ;
+    rq3_under <= \$428 ;
   always @(posedge clk)
-    o__valid <= \$429 ;
+    rq3_over <= \$429 ;
   always @(posedge clk)
-    o__payload <= \$430 ;
+    q_owed <= \$430 ;
+  always @(posedge clk)
+    i__ready <= \$431 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$432 ;
+  always @(posedge clk)
+    rport__addr <= \$433 ;
+  always @(posedge clk)
+    q_stored <= \$434 ;
+  always @(posedge clk)
+    o__valid <= \$435 ;
+  always @(posedge clk)
+    o__payload <= \$436 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
   assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_6 };
@@ -5943,772 +5987,808 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$160  = \$157  ? \$158  : \$159 ;
-  assign \$161  = \$12 [3:0] < 4'ha;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$163  & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = rq_valid_8 & \$167 ;
-  assign \$169  = \$signature__addr  == 4'h8;
-  assign \$170  = \$signature__addr  + 1'h1;
-  assign \$171  = \$169  ? 5'h00 : \$170 ;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = | q_stored;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = rport__addr == 4'h8;
-  assign \$177  = rport__addr + 1'h1;
-  assign \$178  = \$176  ? 5'h00 : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = rq_valid_8 & \$184 ;
-  assign \$186  = q_stored + \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = \$186  - \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = \$194  | rq_valid_8;
-  assign \$196  = | q_stored;
-  assign \$197  = \$196  ? rport__data : q_in;
+  assign \$161  = i__valid & i__ready;
+  assign \$162  = o__valid & o__ready;
+  assign \$163  = q_owed < 4'h9;
+  assign \$164  = \$162  ? i__ready : \$163 ;
+  assign \$165  = o__valid & o__ready;
+  assign \$166  = \$165  | i__ready;
+  assign \$167  = \$161  ? \$164  : \$166 ;
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = | q_stored;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = rq_valid_8 & \$173 ;
+  assign \$175  = \$signature__addr  == 4'h8;
+  assign \$176  = \$signature__addr  + 1'h1;
+  assign \$177  = \$175  ? 5'h00 : \$176 ;
+  assign \$178  = ~ o__valid;
+  assign \$179  = \$178  | o__ready;
+  assign \$180  = | q_stored;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = rport__addr == 4'h8;
+  assign \$183  = rport__addr + 1'h1;
+  assign \$184  = \$182  ? 5'h00 : \$183 ;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = | q_stored;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = rq_valid_8 & \$190 ;
+  assign \$192  = q_stored + \$191 ;
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = | q_stored;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = \$192  - \$196 ;
+  assign \$198  = ~ o__valid;
+  assign \$199  = \$198  | o__ready;
+  assign \$200  = | q_stored;
+  assign \$201  = \$200  | rq_valid_8;
+  assign \$202  = | q_stored;
+  assign \$203  = \$202  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$198 ;
+    group <= \$204 ;
   always @(posedge clk)
-    rq_valid_1 <= \$199 ;
+    rq_valid_1 <= \$205 ;
   always @(posedge clk)
-    rq_valid_2 <= \$200 ;
+    rq_valid_2 <= \$206 ;
   always @(posedge clk)
-    rq_valid_3 <= \$201 ;
+    rq_valid_3 <= \$207 ;
   always @(posedge clk)
-    rq_valid_4 <= \$202 ;
+    rq_valid_4 <= \$208 ;
   always @(posedge clk)
-    rq_valid_5 <= \$203 ;
+    rq_valid_5 <= \$209 ;
   always @(posedge clk)
-    rq_valid_6 <= \$204 ;
+    rq_valid_6 <= \$210 ;
   always @(posedge clk)
-    rq_valid_7 <= \$205 ;
+    rq_valid_7 <= \$211 ;
   always @(posedge clk)
-    rq_valid_8 <= \$206 ;
+    rq_valid_8 <= \$212 ;
   always @(posedge clk)
-    rq_valid_9 <= \$207 ;
+    rq_valid_9 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$208 ;
+    rq0_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$209 ;
+    rq0_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$210 ;
+    rq0_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$211 ;
+    rq0_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$212 ;
+    rq0_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$213 ;
+    rq0_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$214 ;
+    rq0_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$215 ;
+    rq0_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$216 ;
+    rq0_shift_1 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$217 ;
+    rq0_shift_2 <= \$223 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$218 ;
+    rq0_shift_3 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$219 ;
+    rq0_shift_4 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$220 ;
+    rq0_shift_5 <= \$226 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$221 ;
+    rq0_shift_6 <= \$227 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$222 ;
+    rq0_shift_7 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$223 ;
+    rq0_shift_8 <= \$229 ;
   always @(posedge clk)
-    rq0_half_1 <= \$224 ;
+    rq0_half_1 <= \$230 ;
   always @(posedge clk)
-    rq0_half_2 <= \$225 ;
+    rq0_half_2 <= \$231 ;
   always @(posedge clk)
-    rq0_half_3 <= \$226 ;
+    rq0_half_3 <= \$232 ;
   always @(posedge clk)
-    rq0_half_4 <= \$227 ;
+    rq0_half_4 <= \$233 ;
   always @(posedge clk)
-    rq0_half_5 <= \$228 ;
+    rq0_half_5 <= \$234 ;
   always @(posedge clk)
-    rq0_half_6 <= \$229 ;
+    rq0_half_6 <= \$235 ;
   always @(posedge clk)
-    rq0_half_7 <= \$230 ;
+    rq0_half_7 <= \$236 ;
   always @(posedge clk)
-    rq0_half_8 <= \$231 ;
+    rq0_half_8 <= \$237 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$232 ;
+    rq0_mask_1 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$233 ;
+    rq0_mask_2 <= \$239 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$234 ;
+    rq0_mask_3 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$235 ;
+    rq0_mask_4 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$236 ;
+    rq0_mask_5 <= \$242 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$237 ;
+    rq0_mask_6 <= \$243 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$238 ;
+    rq0_mask_7 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$239 ;
+    rq0_mask_8 <= \$245 ;
   always @(posedge clk)
-    rq0_x <= \$240 ;
+    rq0_x <= \$246 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$241 ;
+    rq0_x0_0 <= \$247 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$242 ;
+    rq0_m0_0 <= \$248 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$243 ;
+    rq0_part0_0 <= \$249 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$244 ;
+    rq0_part0_0_r <= \$250 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$245 ;
+    rq0_part0_0_rr <= \$251 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$246 ;
+    rq0_x0_1 <= \$252 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$247 ;
+    rq0_m0_1 <= \$253 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$248 ;
+    rq0_part0_1 <= \$254 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$249 ;
+    rq0_part0_1_r <= \$255 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$250 ;
+    rq0_part0_1_rr <= \$256 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$251 ;
+    rq0_x1_0 <= \$257 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$252 ;
+    rq0_m1_0 <= \$258 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$253 ;
+    rq0_part1_0 <= \$259 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$254 ;
+    rq0_part1_0_r <= \$260 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$255 ;
+    rq0_part1_0_rr <= \$261 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$256 ;
+    rq0_x1_1 <= \$262 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$257 ;
+    rq0_m1_1 <= \$263 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$258 ;
+    rq0_part1_1 <= \$264 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$259 ;
+    rq0_part1_1_r <= \$265 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$260 ;
+    rq0_part1_1_rr <= \$266 ;
   always @(posedge clk)
-    rq0_prod <= \$261 ;
+    rq0_prod <= \$267 ;
   always @(posedge clk)
-    rq0_floor <= \$262 ;
+    rq0_floor <= \$268 ;
   always @(posedge clk)
-    rq0_above <= \$263 ;
+    rq0_above <= \$269 ;
   always @(posedge clk)
-    rq0_tie <= \$264 ;
+    rq0_tie <= \$270 ;
   always @(posedge clk)
-    rq0_code <= \$265 ;
+    rq0_code <= \$271 ;
   always @(posedge clk)
-    rq0_under <= \$266 ;
+    rq0_under <= \$272 ;
   always @(posedge clk)
-    rq0_over <= \$267 ;
+    rq0_over <= \$273 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$268 ;
+    rq1_mult_1 <= \$274 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$269 ;
+    rq1_mult_2 <= \$275 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$270 ;
+    rq1_mult_3 <= \$276 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$271 ;
+    rq1_mult_4 <= \$277 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$272 ;
+    rq1_mult_5 <= \$278 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$273 ;
+    rq1_mult_6 <= \$279 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$274 ;
+    rq1_mult_7 <= \$280 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$275 ;
+    rq1_mult_8 <= \$281 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$276 ;
+    rq1_shift_1 <= \$282 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$277 ;
+    rq1_shift_2 <= \$283 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$278 ;
+    rq1_shift_3 <= \$284 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$279 ;
+    rq1_shift_4 <= \$285 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$280 ;
+    rq1_shift_5 <= \$286 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$281 ;
+    rq1_shift_6 <= \$287 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$282 ;
+    rq1_shift_7 <= \$288 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$283 ;
+    rq1_shift_8 <= \$289 ;
   always @(posedge clk)
-    rq1_half_1 <= \$284 ;
+    rq1_half_1 <= \$290 ;
   always @(posedge clk)
-    rq1_half_2 <= \$285 ;
+    rq1_half_2 <= \$291 ;
   always @(posedge clk)
-    rq1_half_3 <= \$286 ;
+    rq1_half_3 <= \$292 ;
   always @(posedge clk)
-    rq1_half_4 <= \$287 ;
+    rq1_half_4 <= \$293 ;
   always @(posedge clk)
-    rq1_half_5 <= \$288 ;
+    rq1_half_5 <= \$294 ;
   always @(posedge clk)
-    rq1_half_6 <= \$289 ;
+    rq1_half_6 <= \$295 ;
   always @(posedge clk)
-    rq1_half_7 <= \$290 ;
+    rq1_half_7 <= \$296 ;
   always @(posedge clk)
-    rq1_half_8 <= \$291 ;
+    rq1_half_8 <= \$297 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$292 ;
+    rq1_mask_1 <= \$298 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$293 ;
+    rq1_mask_2 <= \$299 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$294 ;
+    rq1_mask_3 <= \$300 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$295 ;
+    rq1_mask_4 <= \$301 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$296 ;
+    rq1_mask_5 <= \$302 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$297 ;
+    rq1_mask_6 <= \$303 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$298 ;
+    rq1_mask_7 <= \$304 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$299 ;
+    rq1_mask_8 <= \$305 ;
   always @(posedge clk)
-    rq1_x <= \$300 ;
+    rq1_x <= \$306 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$301 ;
+    rq1_x0_0 <= \$307 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$302 ;
+    rq1_m0_0 <= \$308 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$303 ;
+    rq1_part0_0 <= \$309 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$304 ;
+    rq1_part0_0_r <= \$310 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$305 ;
+    rq1_part0_0_rr <= \$311 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$306 ;
+    rq1_x0_1 <= \$312 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$307 ;
+    rq1_m0_1 <= \$313 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$308 ;
+    rq1_part0_1 <= \$314 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$309 ;
+    rq1_part0_1_r <= \$315 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$310 ;
+    rq1_part0_1_rr <= \$316 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$311 ;
+    rq1_x1_0 <= \$317 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$312 ;
+    rq1_m1_0 <= \$318 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$313 ;
+    rq1_part1_0 <= \$319 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$314 ;
+    rq1_part1_0_r <= \$320 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$315 ;
+    rq1_part1_0_rr <= \$321 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$316 ;
+    rq1_x1_1 <= \$322 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$317 ;
+    rq1_m1_1 <= \$323 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$318 ;
+    rq1_part1_1 <= \$324 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$319 ;
+    rq1_part1_1_r <= \$325 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$320 ;
+    rq1_part1_1_rr <= \$326 ;
   always @(posedge clk)
-    rq1_prod <= \$321 ;
+    rq1_prod <= \$327 ;
   always @(posedge clk)
-    rq1_floor <= \$322 ;
+    rq1_floor <= \$328 ;
   always @(posedge clk)
-    rq1_above <= \$323 ;
+    rq1_above <= \$329 ;
   always @(posedge clk)
-    rq1_tie <= \$324 ;
+    rq1_tie <= \$330 ;
   always @(posedge clk)
-    rq1_code <= \$325 ;
+    rq1_code <= \$331 ;
   always @(posedge clk)
-    rq1_under <= \$326 ;
+    rq1_under <= \$332 ;
   always @(posedge clk)
-    rq1_over <= \$327 ;
+    rq1_over <= \$333 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$328 ;
+    rq2_mult_1 <= \$334 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$329 ;
+    rq2_mult_2 <= \$335 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$330 ;
+    rq2_mult_3 <= \$336 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$331 ;
+    rq2_mult_4 <= \$337 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$332 ;
+    rq2_mult_5 <= \$338 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$333 ;
+    rq2_mult_6 <= \$339 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$334 ;
+    rq2_mult_7 <= \$340 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$335 ;
+    rq2_mult_8 <= \$341 ;
   always @(posedge clk)
-    rq2_x <= \$336 ;
+    rq2_x <= \$342 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$337 ;
+    rq2_x0_0 <= \$343 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$338 ;
+    rq2_m0_0 <= \$344 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$339 ;
+    rq2_part0_0 <= \$345 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$340 ;
+    rq2_part0_0_r <= \$346 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$341 ;
+    rq2_part0_0_rr <= \$347 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$342 ;
+    rq2_x0_1 <= \$348 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$343 ;
+    rq2_m0_1 <= \$349 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$344 ;
+    rq2_part0_1 <= \$350 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$345 ;
+    rq2_part0_1_r <= \$351 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$346 ;
+    rq2_part0_1_rr <= \$352 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$347 ;
+    rq2_x1_0 <= \$353 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$348 ;
+    rq2_m1_0 <= \$354 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$349 ;
+    rq2_part1_0 <= \$355 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$350 ;
+    rq2_part1_0_r <= \$356 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$351 ;
+    rq2_part1_0_rr <= \$357 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$352 ;
+    rq2_x1_1 <= \$358 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$353 ;
+    rq2_m1_1 <= \$359 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$354 ;
+    rq2_part1_1 <= \$360 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$355 ;
+    rq2_part1_1_r <= \$361 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$356 ;
+    rq2_part1_1_rr <= \$362 ;
   always @(posedge clk)
-    rq2_prod <= \$357 ;
+    rq2_prod <= \$363 ;
   always @(posedge clk)
-    rq2_floor <= \$358 ;
+    rq2_floor <= \$364 ;
   always @(posedge clk)
-    rq2_above <= \$359 ;
+    rq2_above <= \$365 ;
   always @(posedge clk)
-    rq2_tie <= \$360 ;
+    rq2_tie <= \$366 ;
   always @(posedge clk)
-    rq2_code <= \$361 ;
+    rq2_code <= \$367 ;
   always @(posedge clk)
-    rq2_under <= \$362 ;
+    rq2_under <= \$368 ;
   always @(posedge clk)
-    rq2_over <= \$363 ;
+    rq2_over <= \$369 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$364 ;
+    rq3_mult_1 <= \$370 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$365 ;
+    rq3_mult_2 <= \$371 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$366 ;
+    rq3_mult_3 <= \$372 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$367 ;
+    rq3_mult_4 <= \$373 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$368 ;
+    rq3_mult_5 <= \$374 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$369 ;
+    rq3_mult_6 <= \$375 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$370 ;
+    rq3_mult_7 <= \$376 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$371 ;
+    rq3_mult_8 <= \$377 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$372 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$373 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$374 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$375 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$376 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$377 ;
-  always @(posedge clk)
-    rq3_shift_7 <= \$378 ;
+    rq3_shift_1 <= \$378 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = \$128 ;
+    \$380  = rq3_shift_2;
     if (rst) begin
-      \$380  = 34'h000000000;
+      \$380  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = rq3_half_1;
+    \$381  = rq3_shift_3;
     if (rst) begin
-      \$381  = 34'h000000000;
+      \$381  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = rq3_half_2;
+    \$382  = rq3_shift_4;
     if (rst) begin
-      \$382  = 34'h000000000;
+      \$382  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = rq3_half_3;
+    \$383  = rq3_shift_5;
     if (rst) begin
-      \$383  = 34'h000000000;
+      \$383  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = rq3_half_4;
+    \$384  = rq3_shift_6;
     if (rst) begin
-      \$384  = 34'h000000000;
+      \$384  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = rq3_half_5;
+    \$385  = rq3_shift_7;
     if (rst) begin
-      \$385  = 34'h000000000;
+      \$385  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$386  = rq3_half_6;
+    \$386  = \$128 ;
     if (rst) begin
       \$386  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$387  = rq3_half_7;
+    \$387  = rq3_half_1;
     if (rst) begin
       \$387  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$388  = \$129 ;
+    \$388  = rq3_half_2;
     if (rst) begin
       \$388  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$389  = rq3_mask_1;
+    \$389  = rq3_half_3;
     if (rst) begin
       \$389  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$390  = rq3_mask_2;
+    \$390  = rq3_half_4;
     if (rst) begin
       \$390  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$391  = rq3_mask_3;
+    \$391  = rq3_half_5;
     if (rst) begin
       \$391  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$392  = rq3_mask_4;
+    \$392  = rq3_half_6;
     if (rst) begin
       \$392  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$393  = rq3_mask_5;
+    \$393  = rq3_half_7;
     if (rst) begin
       \$393  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$394  = rq3_mask_6;
+    \$394  = \$129 ;
     if (rst) begin
       \$394  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$395  = rq3_mask_7;
+    \$395  = rq3_mask_1;
     if (rst) begin
       \$395  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$396  = i__payload[83:63];
+    \$396  = rq3_mask_2;
     if (rst) begin
-      \$396  = 21'h000000;
+      \$396  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$397  = rq3_x[16:0];
+    \$397  = rq3_mask_3;
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$398  = rq3_mult_1[16:0];
+    \$398  = rq3_mask_4;
     if (rst) begin
-      \$398  = 17'h00000;
+      \$398  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$399  = \$130 ;
+    \$399  = rq3_mask_5;
     if (rst) begin
       \$399  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$400  = rq3_part0_0;
+    \$400  = rq3_mask_6;
     if (rst) begin
       \$400  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$401  = rq3_part0_0_r;
+    \$401  = rq3_mask_7;
     if (rst) begin
       \$401  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$402  = rq3_x[16:0];
+    \$402  = i__payload[83:63];
     if (rst) begin
-      \$402  = 17'h00000;
+      \$402  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$403  = rq3_mult_1[24:17];
+    \$403  = rq3_x[16:0];
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$404  = \$131 ;
+    \$404  = rq3_mult_1[16:0];
     if (rst) begin
-      \$404  = 25'h0000000;
+      \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$405  = rq3_part0_1;
+    \$405  = \$130 ;
     if (rst) begin
-      \$405  = 25'h0000000;
+      \$405  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$406  = rq3_part0_1_r;
+    \$406  = rq3_part0_0;
     if (rst) begin
-      \$406  = 25'h0000000;
+      \$406  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$407  = rq3_x[20:17];
+    \$407  = rq3_part0_0_r;
     if (rst) begin
-      \$407  = 4'h0;
+      \$407  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$408  = rq3_mult_1[16:0];
+    \$408  = rq3_x[16:0];
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$409  = \$132 ;
+    \$409  = rq3_mult_1[24:17];
     if (rst) begin
-      \$409  = 21'h000000;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$410  = rq3_part1_0;
+    \$410  = \$131 ;
     if (rst) begin
-      \$410  = 21'h000000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$411  = rq3_part1_0_r;
+    \$411  = rq3_part0_1;
     if (rst) begin
-      \$411  = 21'h000000;
+      \$411  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$412  = rq3_x[20:17];
+    \$412  = rq3_part0_1_r;
     if (rst) begin
-      \$412  = 4'h0;
+      \$412  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$413  = rq3_mult_1[24:17];
+    \$413  = rq3_x[20:17];
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$414  = \$133 ;
+    \$414  = rq3_mult_1[16:0];
     if (rst) begin
-      \$414  = 12'h000;
+      \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$415  = rq3_part1_1;
+    \$415  = \$132 ;
     if (rst) begin
-      \$415  = 12'h000;
+      \$415  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$416  = rq3_part1_1_r;
+    \$416  = rq3_part1_0;
     if (rst) begin
-      \$416  = 12'h000;
+      \$416  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$417  = \$141 [45:0];
+    \$417  = rq3_part1_0_r;
     if (rst) begin
-      \$417  = 46'h000000000000;
+      \$417  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$418  = \$142 ;
+    \$418  = rq3_x[20:17];
     if (rst) begin
-      \$418  = 46'h000000000000;
+      \$418  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$419  = \$143 ;
+    \$419  = rq3_mult_1[24:17];
     if (rst) begin
-      \$419  = 1'h0;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$420  = \$146 ;
+    \$420  = \$133 ;
     if (rst) begin
-      \$420  = 1'h0;
+      \$420  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$421  = \$150 [7:0];
+    \$421  = rq3_part1_1;
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$422  = \$155 ;
+    \$422  = rq3_part1_1_r;
     if (rst) begin
-      \$422  = 1'h0;
+      \$422  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$423  = \$160 ;
+    \$423  = \$141 [45:0];
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$424  = \$12 [3:0];
+    \$424  = \$142 ;
     if (rst) begin
-      \$424  = 4'h0;
+      \$424  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$425  = \$161 ;
+    \$425  = \$143 ;
     if (rst) begin
-      \$425  = 1'h1;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$426  = \$signature__addr ;
-    if (\$168 ) begin
-      \$426  = \$171 [3:0];
-    end
+    \$426  = \$146 ;
     if (rst) begin
-      \$426  = 4'h0;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$427  = rport__addr;
-    if (\$175 ) begin
-      \$427  = \$178 [3:0];
-    end
+    \$427  = \$150 [7:0];
     if (rst) begin
-      \$427  = 4'h0;
+      \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$428  = \$191 [3:0];
+    \$428  = \$155 ;
     if (rst) begin
-      \$428  = 4'h0;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$429  = o__valid;
-    if (\$193 ) begin
-      \$429  = \$195 ;
-    end
+    \$429  = \$160 ;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$430  = o__payload;
-    if (\$193 ) begin
-      \$430  = \$197 ;
+    \$430  = \$12 [3:0];
+    if (rst) begin
+      \$430  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$431  = \$167 ;
+    if (rst) begin
+      \$431  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$432  = \$signature__addr ;
+    if (\$174 ) begin
+      \$432  = \$177 [3:0];
     end
     if (rst) begin
-      \$430  = 32'd0;
+      \$432  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$433  = rport__addr;
+    if (\$181 ) begin
+      \$433  = \$184 [3:0];
+    end
+    if (rst) begin
+      \$433  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$434  = \$197 [3:0];
+    if (rst) begin
+      \$434  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$435  = o__valid;
+    if (\$199 ) begin
+      \$435  = \$201 ;
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$436  = o__payload;
+    if (\$199 ) begin
+      \$436  = \$203 ;
+    end
+    if (rst) begin
+      \$436  = 32'd0;
     end
   end
   always @* begin
@@ -6895,1277 +6975,1235 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = group;
+    \$204  = group;
     if (\$19 ) begin
-      \$198  = \$22 [1:0];
+      \$204  = \$22 [1:0];
     end
     if (rst) begin
-      \$198  = 2'h0;
+      \$204  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = \$23 ;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = rq_valid_1;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = rq_valid_2;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = rq_valid_3;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = rq_valid_4;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = rq_valid_5;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = rq_valid_6;
+    \$205  = \$23 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = rq_valid_7;
+    \$206  = rq_valid_1;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = rq_valid_8;
+    \$207  = rq_valid_2;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = \$24 ;
+    \$208  = rq_valid_3;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = rq0_mult_1;
+    \$209  = rq_valid_4;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = rq0_mult_2;
+    \$210  = rq_valid_5;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = rq0_mult_3;
+    \$211  = rq_valid_6;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = rq0_mult_4;
+    \$212  = rq_valid_7;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = rq0_mult_5;
+    \$213  = rq_valid_8;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = rq0_mult_6;
+    \$214  = \$24 ;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = rq0_mult_7;
+    \$215  = rq0_mult_1;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = \$25 ;
+    \$216  = rq0_mult_2;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = rq0_shift_1;
+    \$217  = rq0_mult_3;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = rq0_shift_2;
+    \$218  = rq0_mult_4;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = rq0_shift_3;
+    \$219  = rq0_mult_5;
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = rq0_shift_4;
+    \$220  = rq0_mult_6;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = rq0_shift_5;
+    \$221  = rq0_mult_7;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = rq0_shift_6;
+    \$222  = \$25 ;
     if (rst) begin
       \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = rq0_shift_7;
+    \$223  = rq0_shift_1;
     if (rst) begin
       \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = \$26 ;
+    \$224  = rq0_shift_2;
     if (rst) begin
-      \$224  = 33'h000000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = rq0_half_1;
+    \$225  = rq0_shift_3;
     if (rst) begin
-      \$225  = 33'h000000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = rq0_half_2;
+    \$226  = rq0_shift_4;
     if (rst) begin
-      \$226  = 33'h000000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = rq0_half_3;
+    \$227  = rq0_shift_5;
     if (rst) begin
-      \$227  = 33'h000000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = rq0_half_4;
+    \$228  = rq0_shift_6;
     if (rst) begin
-      \$228  = 33'h000000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = rq0_half_5;
+    \$229  = rq0_shift_7;
     if (rst) begin
-      \$229  = 33'h000000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = rq0_half_6;
+    \$230  = \$26 ;
     if (rst) begin
       \$230  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = rq0_half_7;
+    \$231  = rq0_half_1;
     if (rst) begin
       \$231  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = \$27 ;
+    \$232  = rq0_half_2;
     if (rst) begin
       \$232  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = rq0_mask_1;
+    \$233  = rq0_half_3;
     if (rst) begin
       \$233  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = rq0_mask_2;
+    \$234  = rq0_half_4;
     if (rst) begin
       \$234  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = rq0_mask_3;
+    \$235  = rq0_half_5;
     if (rst) begin
       \$235  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = rq0_mask_4;
+    \$236  = rq0_half_6;
     if (rst) begin
       \$236  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = rq0_mask_5;
+    \$237  = rq0_half_7;
     if (rst) begin
       \$237  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = rq0_mask_6;
+    \$238  = \$27 ;
     if (rst) begin
       \$238  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = rq0_mask_7;
+    \$239  = rq0_mask_1;
     if (rst) begin
       \$239  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = i__payload[20:0];
+    \$240  = rq0_mask_2;
     if (rst) begin
-      \$240  = 21'h000000;
+      \$240  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = rq0_x[16:0];
+    \$241  = rq0_mask_3;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = rq0_mult_1[16:0];
+    \$242  = rq0_mask_4;
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = \$28 ;
+    \$243  = rq0_mask_5;
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = rq0_part0_0;
+    \$244  = rq0_mask_6;
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = rq0_part0_0_r;
+    \$245  = rq0_mask_7;
     if (rst) begin
-      \$245  = 34'h000000000;
+      \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = rq0_x[16:0];
+    \$246  = i__payload[20:0];
     if (rst) begin
-      \$246  = 17'h00000;
+      \$246  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = rq0_mult_1[24:17];
+    \$247  = rq0_x[16:0];
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = \$29 ;
+    \$248  = rq0_mult_1[16:0];
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = rq0_part0_1;
+    \$249  = \$28 ;
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = rq0_part0_1_r;
+    \$250  = rq0_part0_0;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = rq0_x[20:17];
+    \$251  = rq0_part0_0_r;
     if (rst) begin
-      \$251  = 4'h0;
+      \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = rq0_mult_1[16:0];
+    \$252  = rq0_x[16:0];
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = \$30 ;
+    \$253  = rq0_mult_1[24:17];
     if (rst) begin
-      \$253  = 21'h000000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = rq0_part1_0;
+    \$254  = \$29 ;
     if (rst) begin
-      \$254  = 21'h000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = rq0_part1_0_r;
+    \$255  = rq0_part0_1;
     if (rst) begin
-      \$255  = 21'h000000;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = rq0_x[20:17];
+    \$256  = rq0_part0_1_r;
     if (rst) begin
-      \$256  = 4'h0;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = rq0_mult_1[24:17];
+    \$257  = rq0_x[20:17];
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = \$31 ;
+    \$258  = rq0_mult_1[16:0];
     if (rst) begin
-      \$258  = 12'h000;
+      \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = rq0_part1_1;
+    \$259  = \$30 ;
     if (rst) begin
-      \$259  = 12'h000;
+      \$259  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$260  = rq0_part1_1_r;
+    \$260  = rq0_part1_0;
     if (rst) begin
-      \$260  = 12'h000;
+      \$260  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$261  = \$39 [45:0];
+    \$261  = rq0_part1_0_r;
     if (rst) begin
-      \$261  = 46'h000000000000;
+      \$261  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$262  = \$40 ;
+    \$262  = rq0_x[20:17];
     if (rst) begin
-      \$262  = 46'h000000000000;
+      \$262  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$263  = \$41 ;
+    \$263  = rq0_mult_1[24:17];
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$264  = \$44 ;
+    \$264  = \$31 ;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$265  = \$48 [7:0];
+    \$265  = rq0_part1_1;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$266  = \$53 ;
+    \$266  = rq0_part1_1_r;
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$267  = \$58 ;
+    \$267  = \$39 [45:0];
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$268  = \$59 ;
+    \$268  = \$40 ;
     if (rst) begin
-      \$268  = 25'h0000000;
+      \$268  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$269  = rq1_mult_1;
+    \$269  = \$41 ;
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$270  = rq1_mult_2;
+    \$270  = \$44 ;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$271  = rq1_mult_3;
+    \$271  = \$48 [7:0];
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$272  = rq1_mult_4;
+    \$272  = \$53 ;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$273  = rq1_mult_5;
+    \$273  = \$58 ;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$274  = rq1_mult_6;
+    \$274  = \$59 ;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = rq1_mult_7;
+    \$275  = rq1_mult_1;
     if (rst) begin
       \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = \$60 ;
+    \$276  = rq1_mult_2;
     if (rst) begin
-      \$276  = 6'h00;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = rq1_shift_1;
+    \$277  = rq1_mult_3;
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = rq1_shift_2;
+    \$278  = rq1_mult_4;
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = rq1_shift_3;
+    \$279  = rq1_mult_5;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = rq1_shift_4;
+    \$280  = rq1_mult_6;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = rq1_shift_5;
+    \$281  = rq1_mult_7;
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = rq1_shift_6;
+    \$282  = \$60 ;
     if (rst) begin
       \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = rq1_shift_7;
+    \$283  = rq1_shift_1;
     if (rst) begin
       \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = \$61 ;
+    \$284  = rq1_shift_2;
     if (rst) begin
-      \$284  = 34'h000000000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = rq1_half_1;
+    \$285  = rq1_shift_3;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = rq1_half_2;
+    \$286  = rq1_shift_4;
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = rq1_half_3;
+    \$287  = rq1_shift_5;
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = rq1_half_4;
+    \$288  = rq1_shift_6;
     if (rst) begin
-      \$288  = 34'h000000000;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = rq1_half_5;
+    \$289  = rq1_shift_7;
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = rq1_half_6;
+    \$290  = \$61 ;
     if (rst) begin
       \$290  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = rq1_half_7;
+    \$291  = rq1_half_1;
     if (rst) begin
       \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = \$62 ;
+    \$292  = rq1_half_2;
     if (rst) begin
       \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = rq1_mask_1;
+    \$293  = rq1_half_3;
     if (rst) begin
       \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = rq1_mask_2;
+    \$294  = rq1_half_4;
     if (rst) begin
       \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = rq1_mask_3;
+    \$295  = rq1_half_5;
     if (rst) begin
       \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = rq1_mask_4;
+    \$296  = rq1_half_6;
     if (rst) begin
       \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = rq1_mask_5;
+    \$297  = rq1_half_7;
     if (rst) begin
       \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = rq1_mask_6;
+    \$298  = \$62 ;
     if (rst) begin
       \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = rq1_mask_7;
+    \$299  = rq1_mask_1;
     if (rst) begin
       \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = i__payload[41:21];
+    \$300  = rq1_mask_2;
     if (rst) begin
-      \$300  = 21'h000000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = rq1_x[16:0];
+    \$301  = rq1_mask_3;
     if (rst) begin
-      \$301  = 17'h00000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = rq1_mult_1[16:0];
+    \$302  = rq1_mask_4;
     if (rst) begin
-      \$302  = 17'h00000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = \$63 ;
+    \$303  = rq1_mask_5;
     if (rst) begin
       \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = rq1_part0_0;
+    \$304  = rq1_mask_6;
     if (rst) begin
       \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = rq1_part0_0_r;
+    \$305  = rq1_mask_7;
     if (rst) begin
       \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = rq1_x[16:0];
+    \$306  = i__payload[41:21];
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = rq1_mult_1[24:17];
+    \$307  = rq1_x[16:0];
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = \$64 ;
+    \$308  = rq1_mult_1[16:0];
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = rq1_part0_1;
+    \$309  = \$63 ;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = rq1_part0_1_r;
+    \$310  = rq1_part0_0;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = rq1_x[20:17];
+    \$311  = rq1_part0_0_r;
     if (rst) begin
-      \$311  = 4'h0;
+      \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = rq1_mult_1[16:0];
+    \$312  = rq1_x[16:0];
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = \$65 ;
+    \$313  = rq1_mult_1[24:17];
     if (rst) begin
-      \$313  = 21'h000000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = rq1_part1_0;
+    \$314  = \$64 ;
     if (rst) begin
-      \$314  = 21'h000000;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = rq1_part1_0_r;
+    \$315  = rq1_part0_1;
     if (rst) begin
-      \$315  = 21'h000000;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = rq1_x[20:17];
+    \$316  = rq1_part0_1_r;
     if (rst) begin
-      \$316  = 4'h0;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = rq1_mult_1[24:17];
+    \$317  = rq1_x[20:17];
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = \$66 ;
+    \$318  = rq1_mult_1[16:0];
     if (rst) begin
-      \$318  = 12'h000;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = rq1_part1_1;
+    \$319  = \$65 ;
     if (rst) begin
-      \$319  = 12'h000;
+      \$319  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = rq1_part1_1_r;
+    \$320  = rq1_part1_0;
     if (rst) begin
-      \$320  = 12'h000;
+      \$320  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = \$74 [45:0];
+    \$321  = rq1_part1_0_r;
     if (rst) begin
-      \$321  = 46'h000000000000;
+      \$321  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = \$75 ;
+    \$322  = rq1_x[20:17];
     if (rst) begin
-      \$322  = 46'h000000000000;
+      \$322  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = \$76 ;
+    \$323  = rq1_mult_1[24:17];
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = \$79 ;
+    \$324  = \$66 ;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = \$83 [7:0];
+    \$325  = rq1_part1_1;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = \$88 ;
+    \$326  = rq1_part1_1_r;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = \$93 ;
+    \$327  = \$74 [45:0];
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = \$94 ;
+    \$328  = \$75 ;
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$328  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = rq2_mult_1;
+    \$329  = \$76 ;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = rq2_mult_2;
+    \$330  = \$79 ;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = rq2_mult_3;
+    \$331  = \$83 [7:0];
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = rq2_mult_4;
+    \$332  = \$88 ;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = rq2_mult_5;
+    \$333  = \$93 ;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = rq2_mult_6;
+    \$334  = \$94 ;
     if (rst) begin
       \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = rq2_mult_7;
+    \$335  = rq2_mult_1;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = i__payload[62:42];
+    \$336  = rq2_mult_2;
     if (rst) begin
-      \$336  = 21'h000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = rq2_x[16:0];
+    \$337  = rq2_mult_3;
     if (rst) begin
-      \$337  = 17'h00000;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = rq2_mult_1[16:0];
+    \$338  = rq2_mult_4;
     if (rst) begin
-      \$338  = 17'h00000;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = \$95 ;
+    \$339  = rq2_mult_5;
     if (rst) begin
-      \$339  = 34'h000000000;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = rq2_part0_0;
+    \$340  = rq2_mult_6;
     if (rst) begin
-      \$340  = 34'h000000000;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = rq2_part0_0_r;
+    \$341  = rq2_mult_7;
     if (rst) begin
-      \$341  = 34'h000000000;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = rq2_x[16:0];
+    \$342  = i__payload[62:42];
     if (rst) begin
-      \$342  = 17'h00000;
+      \$342  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = rq2_mult_1[24:17];
+    \$343  = rq2_x[16:0];
     if (rst) begin
-      \$343  = 8'h00;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = \$96 ;
+    \$344  = rq2_mult_1[16:0];
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = rq2_part0_1;
+    \$345  = \$95 ;
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = rq2_part0_1_r;
+    \$346  = rq2_part0_0;
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = rq2_x[20:17];
+    \$347  = rq2_part0_0_r;
     if (rst) begin
-      \$347  = 4'h0;
+      \$347  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = rq2_mult_1[16:0];
+    \$348  = rq2_x[16:0];
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = \$97 ;
+    \$349  = rq2_mult_1[24:17];
     if (rst) begin
-      \$349  = 21'h000000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = rq2_part1_0;
+    \$350  = \$96 ;
     if (rst) begin
-      \$350  = 21'h000000;
+      \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = rq2_part1_0_r;
+    \$351  = rq2_part0_1;
     if (rst) begin
-      \$351  = 21'h000000;
+      \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = rq2_x[20:17];
+    \$352  = rq2_part0_1_r;
     if (rst) begin
-      \$352  = 4'h0;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = rq2_mult_1[24:17];
+    \$353  = rq2_x[20:17];
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = \$98 ;
+    \$354  = rq2_mult_1[16:0];
     if (rst) begin
-      \$354  = 12'h000;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = rq2_part1_1;
+    \$355  = \$97 ;
     if (rst) begin
-      \$355  = 12'h000;
+      \$355  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = rq2_part1_1_r;
+    \$356  = rq2_part1_0;
     if (rst) begin
-      \$356  = 12'h000;
+      \$356  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = \$106 [45:0];
+    \$357  = rq2_part1_0_r;
     if (rst) begin
-      \$357  = 46'h000000000000;
+      \$357  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = \$107 ;
+    \$358  = rq2_x[20:17];
     if (rst) begin
-      \$358  = 46'h000000000000;
+      \$358  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = \$108 ;
+    \$359  = rq2_mult_1[24:17];
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = \$111 ;
+    \$360  = \$98 ;
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = \$115 [7:0];
+    \$361  = rq2_part1_1;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = \$120 ;
+    \$362  = rq2_part1_1_r;
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = \$125 ;
+    \$363  = \$106 [45:0];
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = \$126 ;
+    \$364  = \$107 ;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$364  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = rq3_mult_1;
+    \$365  = \$108 ;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = rq3_mult_2;
+    \$366  = \$111 ;
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = rq3_mult_3;
+    \$367  = \$115 [7:0];
     if (rst) begin
-      \$367  = 25'h0000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = rq3_mult_4;
+    \$368  = \$120 ;
     if (rst) begin
-      \$368  = 25'h0000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = rq3_mult_5;
+    \$369  = \$125 ;
     if (rst) begin
-      \$369  = 25'h0000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = rq3_mult_6;
+    \$370  = \$126 ;
     if (rst) begin
       \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = rq3_mult_7;
+    \$371  = rq3_mult_1;
     if (rst) begin
       \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = \$127 ;
+    \$372  = rq3_mult_2;
     if (rst) begin
-      \$372  = 6'h00;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = rq3_shift_1;
+    \$373  = rq3_mult_3;
     if (rst) begin
-      \$373  = 6'h00;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = rq3_shift_2;
+    \$374  = rq3_mult_4;
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = rq3_shift_3;
+    \$375  = rq3_mult_5;
     if (rst) begin
-      \$375  = 6'h00;
+      \$375  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = rq3_shift_4;
+    \$376  = rq3_mult_6;
     if (rst) begin
-      \$376  = 6'h00;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = rq3_shift_5;
+    \$377  = rq3_mult_7;
     if (rst) begin
-      \$377  = 6'h00;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = rq3_shift_6;
+    \$378  = \$127 ;
     if (rst) begin
       \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = rq3_shift_7;
+    \$379  = rq3_shift_1;
     if (rst) begin
       \$379  = 6'h00;
     end
@@ -8270,8 +8308,8 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [2:0] \$147 ;
-  wire [2:0] \$148 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -8286,51 +8324,58 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [2:0] \$163 ;
+  wire [2:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [2:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [31:0] \$174 ;
-  reg [6:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [6:0] \$178 ;
-  reg [1:0] \$179 ;
+  wire \$174 ;
+  wire [3:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg [1:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [1:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [2:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
-  reg \$189 ;
+  wire \$180 ;
+  wire [31:0] \$181 ;
+  reg [6:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [3:0] \$184 ;
+  reg [6:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [1:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg [4:0] \$190 ;
+  reg [1:0] \$191 ;
+  reg [2:0] \$192 ;
+  reg [4:0] \$193 ;
+  reg [4:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
   reg \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   reg [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg [1:0] \$203 ;
+  reg [1:0] \$204 ;
+  reg [1:0] \$205 ;
+  reg \$206 ;
+  reg [31:0] \$207 ;
   wire \$21 ;
   wire \$22 ;
   wire [7:0] \$23 ;
@@ -8774,95 +8819,102 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(5'h08);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [2:0] < 3'h4;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid_2 & \$144 ;
-  assign \$146  = \$signature__addr$24  == 2'h2;
-  assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 3'h0 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \rport__addr$27  == 2'h2;
-  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$138  = | e_left;
+  assign \$139  = q_room & \$138 ;
+  assign \$140  = o__valid & o__ready;
+  assign \$141  = q_owed < 2'h3;
+  assign \$142  = \$140  ? q_room : \$141 ;
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = \$143  | q_room;
+  assign \$145  = \$139  ? \$142  : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = read_valid_2 & \$151 ;
+  assign \$153  = \$signature__addr$24  == 2'h2;
+  assign \$154  = \$signature__addr$24  + 1'h1;
   assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid_2 & \$161 ;
-  assign \$163  = q_stored + \$162 ;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = | q_stored;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$163  - \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid_2;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = \rport__addr$27  == 2'h2;
+  assign \$161  = \rport__addr$27  + 1'h1;
+  assign \$162  = \$160  ? 3'h0 : \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = read_valid_2 & \$168 ;
+  assign \$170  = q_stored + \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$43  : q_in;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$170  - \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  | read_valid_2;
+  assign \$180  = | q_stored;
+  assign \$181  = \$180  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$175 ;
+    w_left <= \$182 ;
   always @(posedge clk)
-    e_left <= \$176 ;
+    e_left <= \$183 ;
   always @(posedge clk)
-    step <= \$177 ;
+    step <= \$184 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    \$signature__addr  <= \$185 ;
   always @(posedge clk)
-    g <= \$179 ;
+    g <= \$186 ;
   always @(posedge clk)
-    kx <= \$180 ;
+    kx <= \$187 ;
   always @(posedge clk)
-    col <= \$181 ;
+    col <= \$188 ;
   always @(posedge clk)
-    ky <= \$182 ;
+    ky <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    slot <= \$184 ;
+    slot <= \$191 ;
   always @(posedge clk)
-    ox <= \$185 ;
+    ox <= \$192 ;
   always @(posedge clk)
-    col_base <= \$186 ;
+    col_base <= \$193 ;
   always @(posedge clk)
-    row_base <= \$187 ;
+    row_base <= \$194 ;
   always @(posedge clk)
-    slot_base <= \$188 ;
+    slot_base <= \$195 ;
   always @(posedge clk)
-    read_valid_1 <= \$189 ;
+    read_valid_1 <= \$196 ;
   always @(posedge clk)
-    read_valid_2 <= \$190 ;
+    read_valid_2 <= \$197 ;
   always @(posedge clk)
-    pad_reg <= \$191 ;
+    pad_reg <= \$198 ;
   always @(posedge clk)
-    pad_reg2 <= \$192 ;
+    pad_reg2 <= \$199 ;
   always @(posedge clk)
-    read <= \$193 ;
+    read <= \$200 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    q_owed <= \$201 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    q_room <= \$202 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    \$signature__addr$24  <= \$203 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    \rport__addr$27  <= \$204 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_stored <= \$205 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    o__valid <= \$206 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    o__payload <= \$207 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$46  = 7'h00;
@@ -8889,321 +8941,321 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = \$23 [6:0];
+    \$182  = \$23 [6:0];
     if (\$39 ) begin
-      \$175  = \$46 ;
+      \$182  = \$46 ;
     end
     if (rst) begin
-      \$175  = 7'h40;
+      \$182  = 7'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = \$26 [8:0];
+    \$183  = \$26 [8:0];
     if (\$39 ) begin
-      \$176  = \$51 ;
+      \$183  = \$51 ;
     end
     if (rst) begin
-      \$176  = 9'h000;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = step;
+    \$184  = step;
     if (\$39 ) begin
-      \$177  = \$42 [3:0];
+      \$184  = \$42 [3:0];
     end
     if (rst) begin
-      \$177  = 4'h0;
+      \$184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = \$signature__addr ;
+    \$185  = \$signature__addr ;
     if (\$53 ) begin
-      \$178  = \$56 [6:0];
+      \$185  = \$56 [6:0];
     end
     if (\$71 ) begin
-      \$178  = 7'h00;
+      \$185  = 7'h00;
     end
     if (rst) begin
-      \$178  = 7'h00;
+      \$185  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = g;
+    \$186  = g;
     if (\$73 ) begin
-      \$179  = \$76 [1:0];
+      \$186  = \$76 [1:0];
     end
     if (rst) begin
-      \$179  = 2'h0;
+      \$186  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = kx;
+    \$187  = kx;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$180  = \$80 [1:0];
+        \$187  = \$80 [1:0];
       end
     end
     if (rst) begin
-      \$180  = 2'h0;
+      \$187  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = col;
+    \$188  = col;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$181  = \$81 [4:0];
+        \$188  = \$81 [4:0];
         if (\$82 ) begin
-          \$181  = col_base;
+          \$188  = col_base;
           if (\$93 ) begin
-            \$181  = \$98 [4:0];
+            \$188  = \$98 [4:0];
             if (\$99 ) begin
-              \$181  = 5'h1f;
+              \$188  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$181  = 5'h1f;
+      \$188  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = ky;
+    \$189  = ky;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$182  = \$85 [1:0];
+          \$189  = \$85 [1:0];
         end
       end
     end
     if (rst) begin
-      \$182  = 2'h0;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = row;
+    \$190  = row;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$183  = \$86 [4:0];
+          \$190  = \$86 [4:0];
           if (\$93 ) begin
-            \$183  = row_base;
+            \$190  = row_base;
             if (\$99 ) begin
-              \$183  = \$101 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$183  = 5'h1f;
-    end
-    if (rst) begin
-      \$183  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = slot;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$184  = \$92 [1:0];
-          if (\$93 ) begin
-            \$184  = slot_base;
-            if (\$99 ) begin
-              \$184  = \$113 [1:0];
+              \$190  = \$101 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
     if (rst) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = ox;
+    \$191  = slot;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
+          \$191  = \$92 [1:0];
           if (\$93 ) begin
-            \$185  = \$96 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = col_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$186  = \$97 [4:0];
+            \$191  = slot_base;
             if (\$99 ) begin
-              \$186  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = row_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$187  = \$100 [4:0];
+              \$191  = \$113 [1:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
     if (rst) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = slot_base;
+    \$192  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$192  = \$96 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$192  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$193  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$193  = \$97 [4:0];
+            if (\$99 ) begin
+              \$193  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$193  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$194  = row_base;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
           if (\$93 ) begin
             if (\$99 ) begin
-              \$188  = \$107 [1:0];
+              \$194  = \$100 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
     if (rst) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = \$130 ;
+    \$195  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$195  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$195  = 2'h3;
+    end
     if (rst) begin
-      \$189  = 1'h0;
+      \$195  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = read_valid_1;
+    \$196  = \$130 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = \$137 ;
+    \$197  = read_valid_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = pad_reg;
+    \$198  = \$137 ;
     if (rst) begin
-      \$192  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = rport__data;
-    if (rst) begin
-      \$193  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = \$14 [2:0];
-    if (rst) begin
-      \$194  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = \$138 ;
-    if (rst) begin
-      \$195  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = \$signature__addr$24 ;
-    if (\$145 ) begin
-      \$196  = \$148 [1:0];
-    end
-    if (rst) begin
-      \$196  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = \rport__addr$27 ;
-    if (\$152 ) begin
-      \$197  = \$155 [1:0];
-    end
-    if (rst) begin
-      \$197  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = \$168 [1:0];
-    if (rst) begin
-      \$198  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = o__valid;
-    if (\$170 ) begin
-      \$199  = \$172 ;
-    end
+    \$199  = pad_reg;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = o__payload;
-    if (\$170 ) begin
-      \$200  = \$174 ;
-    end
+    \$200  = rport__data;
     if (rst) begin
       \$200  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$201  = \$14 [2:0];
+    if (rst) begin
+      \$201  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$202  = \$145 ;
+    if (rst) begin
+      \$202  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$203  = \$signature__addr$24 ;
+    if (\$152 ) begin
+      \$203  = \$155 [1:0];
+    end
+    if (rst) begin
+      \$203  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$204  = \rport__addr$27 ;
+    if (\$159 ) begin
+      \$204  = \$162 [1:0];
+    end
+    if (rst) begin
+      \$204  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$205  = \$175 [1:0];
+    if (rst) begin
+      \$205  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$206  = o__valid;
+    if (\$177 ) begin
+      \$206  = \$179 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$207  = o__payload;
+    if (\$177 ) begin
+      \$207  = \$181 ;
+    end
+    if (rst) begin
+      \$207  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -9239,80 +9291,86 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg [1:0] \$103 ;
+  reg [5:0] \$103 ;
   reg [31:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [1:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
+  reg [31:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [31:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [7:0] \$114 ;
-  reg [8:0] \$115 ;
+  reg [7:0] \$115 ;
   reg [7:0] \$116 ;
   reg [8:0] \$117 ;
   reg [7:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [8:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
+  reg [7:0] \$120 ;
+  reg [8:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [8:0] \$123 ;
+  reg [7:0] \$124 ;
   reg [16:0] \$125 ;
   reg [16:0] \$126 ;
-  reg [24:0] \$127 ;
-  reg [24:0] \$128 ;
-  reg [24:0] \$129 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [24:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [1:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
+  reg [16:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [24:0] \$134 ;
+  reg [24:0] \$135 ;
+  reg [24:0] \$136 ;
   reg \$137 ;
-  reg [1:0] \$138 ;
+  reg \$138 ;
   reg \$139 ;
   wire [16:0] \$14 ;
-  reg \$140 ;
+  reg [1:0] \$140 ;
   reg \$141 ;
-  reg [1:0] \$142 ;
+  reg \$142 ;
   reg \$143 ;
-  reg \$144 ;
+  reg [1:0] \$144 ;
   reg \$145 ;
-  reg [1:0] \$146 ;
+  reg \$146 ;
   reg \$147 ;
-  reg \$148 ;
+  reg [1:0] \$148 ;
   reg \$149 ;
   wire [16:0] \$15 ;
-  reg [1:0] \$150 ;
+  reg \$150 ;
   reg \$151 ;
-  reg \$152 ;
+  reg [1:0] \$152 ;
   reg \$153 ;
-  reg [1:0] \$154 ;
+  reg \$154 ;
   reg \$155 ;
-  reg \$156 ;
+  reg [1:0] \$156 ;
   reg \$157 ;
-  reg [1:0] \$158 ;
-  reg [24:0] \$159 ;
+  reg \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
-  reg [24:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [24:0] \$162 ;
-  reg [3:0] \$163 ;
-  reg \$164 ;
-  reg [2:0] \$165 ;
-  reg [2:0] \$166 ;
-  reg [3:0] \$167 ;
-  reg \$168 ;
-  reg [99:0] \$169 ;
+  reg [1:0] \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [1:0] \$164 ;
+  reg [24:0] \$165 ;
+  reg [24:0] \$166 ;
+  reg [24:0] \$167 ;
+  reg [24:0] \$168 ;
+  reg [3:0] \$169 ;
   wire [16:0] \$17 ;
+  reg \$170 ;
+  reg [2:0] \$171 ;
+  reg [2:0] \$172 ;
+  reg [3:0] \$173 ;
+  reg \$174 ;
+  reg [99:0] \$175 ;
   wire \$18 ;
   wire \$19 ;
   reg [5:0] \$2 ;
@@ -9324,52 +9382,52 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [3:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   reg \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [3:0] \$34 ;
   wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire [3:0] \$41 ;
+  wire [3:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [5:0] \$50 ;
-  wire \$51 ;
+  wire \$50 ;
+  wire [4:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire [99:0] \$57 ;
+  wire [5:0] \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  reg [24:0] \$64 ;
-  wire [24:0] \$65 ;
-  wire [25:0] \$66 ;
-  reg [24:0] \$67 ;
-  wire [24:0] \$68 ;
-  wire [25:0] \$69 ;
+  wire [99:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [6:0] \$7 ;
   reg [24:0] \$70 ;
   wire [24:0] \$71 ;
@@ -9377,31 +9435,31 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [24:0] \$73 ;
   wire [24:0] \$74 ;
   wire [25:0] \$75 ;
-  wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  reg [24:0] \$76 ;
+  wire [24:0] \$77 ;
+  wire [25:0] \$78 ;
+  reg [24:0] \$79 ;
   wire [6:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  wire [24:0] \$80 ;
+  wire [25:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [5:0] \$85 ;
   wire \$86 ;
-  reg [1:0] \$87 ;
-  reg [1:0] \$88 ;
-  reg [5:0] \$89 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [31:0] \$9 ;
-  reg [5:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [5:0] \$97 ;
-  reg [31:0] \$98 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  reg [1:0] \$93 ;
+  reg [1:0] \$94 ;
+  reg [5:0] \$95 ;
+  reg [5:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg \$99 ;
   (* init = 6'h00 *)
   wire [5:0] \$signature__addr ;
@@ -9697,241 +9755,247 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_1) * $signed(w1_1);
   assign \$16  = $signed(xoff2_2) * $signed(w2_2);
   assign \$17  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$18  = \$79 [3:0] < 4'h9;
-  assign \$19  = v7 & last7;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$19  & \$25 ;
-  assign \$27  = q_wptr == 3'h7;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 4'h0 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 3'h7;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = v7 & last7;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$37  & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = v7 & last7;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$96  : q_in;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign i__ready = \$59  & reads_input_t;
-  assign \$60  = ~ last_t;
-  assign \$61  = q_room | \$60 ;
-  assign \$62  = ~ reads_input_t;
-  assign \$63  = i__valid | \$62 ;
-  assign issue = \$61  & \$63 ;
+  assign \$18  = issue & last_t;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 4'h8;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = v7 & last7;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = | q_stored;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  & \$29 ;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$25  & \$31 ;
+  assign \$33  = q_wptr == 3'h7;
+  assign \$34  = q_wptr + 1'h1;
+  assign \$35  = \$33  ? 4'h0 : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = q_rptr == 3'h7;
+  assign \$41  = q_rptr + 1'h1;
+  assign \$42  = \$40  ? 4'h0 : \$41 ;
+  assign \$43  = v7 & last7;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$43  & \$49 ;
+  assign \$51  = q_stored + \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \$51  - \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = v7 & last7;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  ? \rport__data$96  : q_in;
+  assign \$64  = ~ last_t;
+  assign \$65  = q_room | \$64 ;
+  assign i__ready = \$65  & reads_input_t;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign \$68  = ~ reads_input_t;
+  assign \$69  = i__valid | \$68 ;
+  assign issue = \$67  & \$69 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7_0 ? \$64  : acc0;
-  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7_0 ? \$67  : acc1;
-  assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7_0 ? \$70  : acc2;
-  assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc3;
-  assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
-  assign \$76  = issue & last_t;
-  assign \$77  = q_owed + \$76 ;
-  assign \$78  = o__valid & o__ready;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = v7 & last7;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$signature__en$104  = \$80  & \$86 ;
+  assign \$71  = first7_0 ? \$70  : acc0;
+  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
+  assign \$74  = first7_0 ? \$73  : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$77  = first7_0 ? \$76  : acc2;
+  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
+  assign \$80  = first7_0 ? \$79  : acc3;
+  assign \$81  = $signed(\$80 ) + $signed(sum3_s0_0);
+  assign \$82  = issue & last_t;
+  assign \$83  = q_owed + \$82 ;
+  assign \$84  = o__valid & o__ready;
+  assign \$85  = \$83  - \$84 ;
+  assign \$86  = v7 & last7;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$signature__en$104  = \$86  & \$92 ;
   always @(posedge clk)
-    nf_t <= \$87 ;
+    nf_t <= \$93 ;
   always @(posedge clk)
-    nf_t_ahead <= \$88 ;
+    nf_t_ahead <= \$94 ;
   always @(posedge clk)
-    sf_t <= \$89 ;
+    sf_t <= \$95 ;
   always @(posedge clk)
-    sf_t_ahead <= \$90 ;
+    sf_t_ahead <= \$96 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$97 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$92 ;
+    reads_input_t_ahead <= \$98 ;
   always @(posedge clk)
-    first_t <= \$93 ;
+    first_t <= \$99 ;
   always @(posedge clk)
-    first_t_ahead <= \$94 ;
+    first_t_ahead <= \$100 ;
   always @(posedge clk)
-    last_t <= \$95 ;
+    last_t <= \$101 ;
   always @(posedge clk)
-    last_t_ahead <= \$96 ;
+    last_t_ahead <= \$102 ;
   always @(posedge clk)
-    t <= \$97 ;
+    t <= \$103 ;
   always @(posedge clk)
-    x_reg <= \$98 ;
+    x_reg <= \$104 ;
   always @(posedge clk)
-    from_input <= \$99 ;
+    from_input <= \$105 ;
   always @(posedge clk)
-    v1 <= \$100 ;
+    v1 <= \$106 ;
   always @(posedge clk)
-    first1 <= \$101 ;
+    first1 <= \$107 ;
   always @(posedge clk)
-    last1 <= \$102 ;
+    last1 <= \$108 ;
   always @(posedge clk)
-    nf1 <= \$103 ;
+    nf1 <= \$109 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    x_mid <= \$110 ;
   always @(posedge clk)
-    rom0_addr <= \$105 ;
+    rom0_addr <= \$111 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    rom0_read <= \$112 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x0_0 <= \$113 ;
   always @(posedge clk)
-    x0_1 <= \$108 ;
+    x0_1 <= \$114 ;
   always @(posedge clk)
-    x0_2 <= \$109 ;
+    x0_2 <= \$115 ;
   always @(posedge clk)
-    x0_3 <= \$110 ;
+    x0_3 <= \$116 ;
   always @(posedge clk)
-    xoff0_0 <= \$111 ;
+    xoff0_0 <= \$117 ;
   always @(posedge clk)
-    w0_0 <= \$112 ;
+    w0_0 <= \$118 ;
   always @(posedge clk)
-    xoff1_1 <= \$113 ;
+    xoff1_1 <= \$119 ;
   always @(posedge clk)
-    w1_1 <= \$114 ;
+    w1_1 <= \$120 ;
   always @(posedge clk)
-    xoff2_2 <= \$115 ;
+    xoff2_2 <= \$121 ;
   always @(posedge clk)
-    w2_2 <= \$116 ;
+    w2_2 <= \$122 ;
   always @(posedge clk)
-    xoff3_3 <= \$117 ;
+    xoff3_3 <= \$123 ;
   always @(posedge clk)
-    w3_3 <= \$118 ;
+    w3_3 <= \$124 ;
   always @(posedge clk)
-    prod0_0 <= \$119 ;
+    prod0_0 <= \$125 ;
   always @(posedge clk)
-    prod1_1 <= \$120 ;
+    prod1_1 <= \$126 ;
   always @(posedge clk)
-    prod2_2 <= \$121 ;
+    prod2_2 <= \$127 ;
   always @(posedge clk)
-    prod3_3 <= \$122 ;
+    prod3_3 <= \$128 ;
   always @(posedge clk)
-    prod0_0_r <= \$123 ;
+    prod0_0_r <= \$129 ;
   always @(posedge clk)
-    prod1_1_r <= \$124 ;
+    prod1_1_r <= \$130 ;
   always @(posedge clk)
-    prod2_2_r <= \$125 ;
+    prod2_2_r <= \$131 ;
   always @(posedge clk)
-    prod3_3_r <= \$126 ;
+    prod3_3_r <= \$132 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$127 ;
+    sum0_s0_0 <= \$133 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$128 ;
+    sum1_s0_0 <= \$134 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$129 ;
+    sum2_s0_0 <= \$135 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$130 ;
+    sum3_s0_0 <= \$136 ;
   always @(posedge clk)
-    v2 <= \$131 ;
+    v2 <= \$137 ;
   always @(posedge clk)
-    first2 <= \$132 ;
+    first2 <= \$138 ;
   always @(posedge clk)
-    last2 <= \$133 ;
+    last2 <= \$139 ;
   always @(posedge clk)
-    nf2 <= \$134 ;
+    nf2 <= \$140 ;
   always @(posedge clk)
-    v3 <= \$135 ;
+    v3 <= \$141 ;
   always @(posedge clk)
-    first3 <= \$136 ;
+    first3 <= \$142 ;
   always @(posedge clk)
-    last3 <= \$137 ;
+    last3 <= \$143 ;
   always @(posedge clk)
-    nf3 <= \$138 ;
+    nf3 <= \$144 ;
   always @(posedge clk)
-    v4 <= \$139 ;
+    v4 <= \$145 ;
   always @(posedge clk)
-    first4 <= \$140 ;
+    first4 <= \$146 ;
   always @(posedge clk)
-    last4 <= \$141 ;
+    last4 <= \$147 ;
   always @(posedge clk)
-    nf4 <= \$142 ;
+    nf4 <= \$148 ;
   always @(posedge clk)
-    v5 <= \$143 ;
+    v5 <= \$149 ;
   always @(posedge clk)
-    first5 <= \$144 ;
+    first5 <= \$150 ;
   always @(posedge clk)
-    last5 <= \$145 ;
+    last5 <= \$151 ;
   always @(posedge clk)
-    nf5 <= \$146 ;
+    nf5 <= \$152 ;
   always @(posedge clk)
-    v6 <= \$147 ;
+    v6 <= \$153 ;
   always @(posedge clk)
-    first6 <= \$148 ;
+    first6 <= \$154 ;
   always @(posedge clk)
-    last6 <= \$149 ;
+    last6 <= \$155 ;
   always @(posedge clk)
-    nf6 <= \$150 ;
+    nf6 <= \$156 ;
   always @(posedge clk)
-    v7 <= \$151 ;
+    v7 <= \$157 ;
   always @(posedge clk)
-    first7 <= \$152 ;
+    first7 <= \$158 ;
   always @(posedge clk)
-    last7 <= \$153 ;
+    last7 <= \$159 ;
   always @(posedge clk)
-    nf7 <= \$154 ;
+    nf7 <= \$160 ;
   always @(posedge clk)
-    v7_0 <= \$155 ;
+    v7_0 <= \$161 ;
   always @(posedge clk)
-    first7_0 <= \$156 ;
+    first7_0 <= \$162 ;
   always @(posedge clk)
-    last7_0 <= \$157 ;
+    last7_0 <= \$163 ;
   always @(posedge clk)
-    nf7_0 <= \$158 ;
+    nf7_0 <= \$164 ;
   always @(posedge clk)
-    acc0 <= \$159 ;
+    acc0 <= \$165 ;
   always @(posedge clk)
-    acc1 <= \$160 ;
+    acc1 <= \$166 ;
   always @(posedge clk)
-    acc2 <= \$161 ;
+    acc2 <= \$167 ;
   always @(posedge clk)
-    acc3 <= \$162 ;
+    acc3 <= \$168 ;
   always @(posedge clk)
-    q_owed <= \$163 ;
+    q_owed <= \$169 ;
   always @(posedge clk)
-    q_room <= \$164 ;
+    q_room <= \$170 ;
   always @(posedge clk)
-    q_wptr <= \$165 ;
+    q_wptr <= \$171 ;
   always @(posedge clk)
-    q_rptr <= \$166 ;
+    q_rptr <= \$172 ;
   always @(posedge clk)
-    q_stored <= \$167 ;
+    q_stored <= \$173 ;
   always @(posedge clk)
-    o__valid <= \$168 ;
+    o__valid <= \$174 ;
   always @(posedge clk)
-    o__payload <= \$169 ;
+    o__payload <= \$175 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$1  = 2'h0;
@@ -10597,13 +10661,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$64  = 25'h000159f;
+          \$70  = 25'h000159f;
       2'h1:
-          \$64  = 25'h1fffe22;
+          \$70  = 25'h1fffe22;
       2'h2:
-          \$64  = 25'h00007ce;
+          \$70  = 25'h00007ce;
       2'h3:
-          \$64  = 25'h0001c9e;
+          \$70  = 25'h0001c9e;
     endcase
   end
   always @* begin
@@ -10611,13 +10675,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$67  = 25'h00008b0;
+          \$73  = 25'h00008b0;
       2'h1:
-          \$67  = 25'h0000327;
+          \$73  = 25'h0000327;
       2'h2:
-          \$67  = 25'h1ffe3a7;
+          \$73  = 25'h1ffe3a7;
       2'h3:
-          \$67  = 25'h1ffe9ea;
+          \$73  = 25'h1ffe9ea;
     endcase
   end
   always @* begin
@@ -10625,13 +10689,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$70  = 25'h1fff9da;
+          \$76  = 25'h1fff9da;
       2'h1:
-          \$70  = 25'h0002bc4;
+          \$76  = 25'h0002bc4;
       2'h2:
-          \$70  = 25'h000069c;
+          \$76  = 25'h000069c;
       2'h3:
-          \$70  = 25'h000431f;
+          \$76  = 25'h000431f;
     endcase
   end
   always @* begin
@@ -10639,658 +10703,658 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$73  = 25'h1ffddbe;
+          \$79  = 25'h1ffddbe;
       2'h1:
-          \$73  = 25'h1fffcbd;
+          \$79  = 25'h1fffcbd;
       2'h2:
-          \$73  = 25'h0001d4f;
+          \$79  = 25'h0001d4f;
       2'h3:
-          \$73  = 25'h1ffee1b;
+          \$79  = 25'h1ffee1b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$87  = nf_t;
+    \$93  = nf_t;
     if (issue) begin
-      \$87  = nf_t_ahead;
+      \$93  = nf_t_ahead;
     end
     if (rst) begin
-      \$87  = 2'h0;
+      \$93  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$88  = nf_t_ahead;
+    \$94  = nf_t_ahead;
     if (issue) begin
-      \$88  = \$1 ;
+      \$94  = \$1 ;
     end
     if (rst) begin
-      \$88  = 2'h0;
+      \$94  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$89  = sf_t;
+    \$95  = sf_t;
     if (issue) begin
-      \$89  = sf_t_ahead;
+      \$95  = sf_t_ahead;
     end
     if (rst) begin
-      \$89  = 6'h00;
+      \$95  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$90  = sf_t_ahead;
+    \$96  = sf_t_ahead;
     if (issue) begin
-      \$90  = \$2 ;
+      \$96  = \$2 ;
     end
     if (rst) begin
-      \$90  = 6'h01;
+      \$96  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$91  = reads_input_t;
+    \$97  = reads_input_t;
     if (issue) begin
-      \$91  = reads_input_t_ahead;
+      \$97  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$97  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$92  = reads_input_t_ahead;
+    \$98  = reads_input_t_ahead;
     if (issue) begin
-      \$92  = \$3 ;
+      \$98  = \$3 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$98  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$93  = first_t;
+    \$99  = first_t;
     if (issue) begin
-      \$93  = first_t_ahead;
+      \$99  = first_t_ahead;
     end
     if (rst) begin
-      \$93  = 1'h1;
+      \$99  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$94  = first_t_ahead;
+    \$100  = first_t_ahead;
     if (issue) begin
-      \$94  = \$4 ;
+      \$100  = \$4 ;
     end
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$95  = last_t;
-    if (issue) begin
-      \$95  = last_t_ahead;
-    end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$96  = last_t_ahead;
-    if (issue) begin
-      \$96  = \$5 ;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$97  = t;
-    if (issue) begin
-      \$97  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$97  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$98  = i__payload;
-    if (rst) begin
-      \$98  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$99  = reads_input_t;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$100  = issue;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$101  = first_t;
+    \$101  = last_t;
+    if (issue) begin
+      \$101  = last_t_ahead;
+    end
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$102  = last_t;
+    \$102  = last_t_ahead;
+    if (issue) begin
+      \$102  = \$5 ;
+    end
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$103  = nf_t;
+    \$103  = t;
+    if (issue) begin
+      \$103  = \$8 [5:0];
+    end
     if (rst) begin
-      \$103  = 2'h0;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$104  = \$9 ;
+    \$104  = i__payload;
     if (rst) begin
       \$104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$105  = t;
+    \$105  = reads_input_t;
     if (rst) begin
-      \$105  = 6'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = port__data;
+    \$106  = issue;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$107  = x_mid[7:0];
+    \$107  = first_t;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = x_mid[15:8];
+    \$108  = last_t;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$109  = x_mid[23:16];
+    \$109  = nf_t;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = x_mid[31:24];
+    \$110  = \$9 ;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$111  = \$10 ;
+    \$111  = t;
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = rom0_read[7:0];
+    \$112  = port__data;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$113  = \$11 ;
+    \$113  = x_mid[7:0];
     if (rst) begin
-      \$113  = 9'h000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$114  = rom0_read[15:8];
+    \$114  = x_mid[15:8];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$115  = \$12 ;
+    \$115  = x_mid[23:16];
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$116  = rom0_read[23:16];
+    \$116  = x_mid[31:24];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$117  = \$13 ;
+    \$117  = \$10 ;
     if (rst) begin
       \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$118  = rom0_read[31:24];
+    \$118  = rom0_read[7:0];
     if (rst) begin
       \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$119  = \$14 ;
+    \$119  = \$11 ;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$120  = \$15 ;
+    \$120  = rom0_read[15:8];
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$121  = \$16 ;
+    \$121  = \$12 ;
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$122  = \$17 ;
+    \$122  = rom0_read[23:16];
     if (rst) begin
-      \$122  = 17'h00000;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$123  = prod0_0;
+    \$123  = \$13 ;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$124  = prod1_1;
+    \$124  = rom0_read[31:24];
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$125  = prod2_2;
+    \$125  = \$14 ;
     if (rst) begin
       \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$126  = prod3_3;
+    \$126  = \$15 ;
     if (rst) begin
       \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$127  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$127  = \$16 ;
     if (rst) begin
-      \$127  = 25'h0000000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$128  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
+    \$128  = \$17 ;
     if (rst) begin
-      \$128  = 25'h0000000;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$129  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
+    \$129  = prod0_0;
     if (rst) begin
-      \$129  = 25'h0000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$130  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
+    \$130  = prod1_1;
     if (rst) begin
-      \$130  = 25'h0000000;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$131  = v1;
+    \$131  = prod2_2;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$132  = first1;
+    \$132  = prod3_3;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$133  = last1;
+    \$133  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$134  = nf1;
+    \$134  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
     if (rst) begin
-      \$134  = 2'h0;
+      \$134  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$135  = v2;
+    \$135  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = first2;
+    \$136  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = last2;
+    \$137  = v1;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = nf2;
+    \$138  = first1;
     if (rst) begin
-      \$138  = 2'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = v3;
+    \$139  = last1;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = first3;
+    \$140  = nf1;
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = last3;
+    \$141  = v2;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = nf3;
+    \$142  = first2;
     if (rst) begin
-      \$142  = 2'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = v4;
+    \$143  = last2;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = first4;
+    \$144  = nf2;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = last4;
+    \$145  = v3;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = nf4;
+    \$146  = first3;
     if (rst) begin
-      \$146  = 2'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$147  = v5;
+    \$147  = last3;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$148  = first5;
+    \$148  = nf3;
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$149  = last5;
+    \$149  = v4;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$150  = nf5;
+    \$150  = first4;
     if (rst) begin
-      \$150  = 2'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$151  = v6;
+    \$151  = last4;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$152  = first6;
+    \$152  = nf4;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$153  = last6;
+    \$153  = v5;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$154  = nf6;
+    \$154  = first5;
     if (rst) begin
-      \$154  = 2'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$155  = v6;
+    \$155  = last5;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$156  = first6;
+    \$156  = nf5;
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$157  = last6;
+    \$157  = v6;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$158  = nf6;
+    \$158  = first6;
     if (rst) begin
-      \$158  = 2'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$159  = acc0;
+    \$159  = last6;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$160  = nf6;
+    if (rst) begin
+      \$160  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$161  = v6;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$162  = first6;
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$163  = last6;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$164  = nf6;
+    if (rst) begin
+      \$164  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$165  = acc0;
     if (v7_0) begin
-      \$159  = \$66 [24:0];
+      \$165  = \$72 [24:0];
     end
     if (rst) begin
-      \$159  = 25'h0000000;
+      \$165  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$160  = acc1;
+    \$166  = acc1;
     if (v7_0) begin
-      \$160  = \$69 [24:0];
+      \$166  = \$75 [24:0];
     end
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$166  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$161  = acc2;
+    \$167  = acc2;
     if (v7_0) begin
-      \$161  = \$72 [24:0];
+      \$167  = \$78 [24:0];
     end
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$167  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$162  = acc3;
+    \$168  = acc3;
     if (v7_0) begin
-      \$162  = \$75 [24:0];
+      \$168  = \$81 [24:0];
     end
     if (rst) begin
-      \$162  = 25'h0000000;
+      \$168  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$163  = \$79 [3:0];
+    \$169  = \$85 [3:0];
     if (rst) begin
-      \$163  = 4'h0;
+      \$169  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$164  = \$18 ;
+    \$170  = \$24 ;
     if (rst) begin
-      \$164  = 1'h1;
+      \$170  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$165  = q_wptr;
-    if (\$26 ) begin
-      \$165  = \$29 [2:0];
+    \$171  = q_wptr;
+    if (\$32 ) begin
+      \$171  = \$35 [2:0];
     end
     if (rst) begin
-      \$165  = 3'h0;
+      \$171  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$166  = q_rptr;
-    if (\$33 ) begin
-      \$166  = \$36 [2:0];
+    \$172  = q_rptr;
+    if (\$39 ) begin
+      \$172  = \$42 [2:0];
     end
     if (rst) begin
-      \$166  = 3'h0;
+      \$172  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$167  = \$50 [3:0];
+    \$173  = \$56 [3:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$168  = o__valid;
-    if (\$52 ) begin
-      \$168  = \$55 ;
+    \$174  = o__valid;
+    if (\$58 ) begin
+      \$174  = \$61 ;
     end
     if (rst) begin
-      \$168  = 1'h0;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$169  = o__payload;
-    if (\$52 ) begin
-      \$169  = \$57 ;
+    \$175  = o__payload;
+    if (\$58 ) begin
+      \$175  = \$63 ;
     end
     if (rst) begin
-      \$169  = 100'h0000000000000000000000000;
+      \$175  = 100'h0000000000000000000000000;
     end
   end
-  assign acc0_next = \$66 [24:0];
-  assign acc1_next = \$69 [24:0];
-  assign acc2_next = \$72 [24:0];
-  assign acc3_next = \$75 [24:0];
-  assign q_owed_next = \$79 [3:0];
+  assign acc0_next = \$72 [24:0];
+  assign acc1_next = \$75 [24:0];
+  assign acc2_next = \$78 [24:0];
+  assign acc3_next = \$81 [24:0];
+  assign q_owed_next = \$85 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -11310,10 +11374,10 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[1]  = q_in[49:25];
   assign \q_in[2]  = q_in[74:50];
   assign \q_in[3]  = q_in[99:75];
-  assign q_in[99:75] = \$75 [24:0];
-  assign q_in[74:50] = \$72 [24:0];
-  assign q_in[49:25] = \$69 [24:0];
-  assign q_in[24:0] = \$66 [24:0];
+  assign q_in[99:75] = \$81 [24:0];
+  assign q_in[74:50] = \$78 [24:0];
+  assign q_in[49:25] = \$75 [24:0];
+  assign q_in[24:0] = \$72 [24:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -11391,193 +11455,193 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [4:0] \$164 ;
-  wire [4:0] \$165 ;
+  wire \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [4:0] \$170 ;
   wire [4:0] \$171 ;
-  wire [4:0] \$172 ;
+  wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire [4:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [5:0] \$185 ;
-  wire \$186 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [31:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
+  wire [5:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [31:0] \$197 ;
+  reg [1:0] \$198 ;
   reg \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [24:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
   reg [24:0] \$208 ;
   reg [24:0] \$209 ;
   wire [2:0] \$21 ;
   reg [24:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [33:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [33:0] \$219 ;
   wire [2:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [7:0] \$221 ;
+  reg [33:0] \$220 ;
+  reg [33:0] \$221 ;
   reg [16:0] \$222 ;
-  reg [24:0] \$223 ;
+  reg [7:0] \$223 ;
   reg [24:0] \$224 ;
   reg [24:0] \$225 ;
-  reg [7:0] \$226 ;
+  reg [24:0] \$226 ;
   reg [7:0] \$227 ;
-  reg [15:0] \$228 ;
-  reg [15:0] \$229 ;
+  reg [16:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [15:0] \$230 ;
-  reg [49:0] \$231 ;
-  reg [49:0] \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg [7:0] \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [15:0] \$234 ;
+  reg [15:0] \$235 ;
+  reg [15:0] \$236 ;
+  reg [49:0] \$237 ;
+  reg [49:0] \$238 ;
+  reg \$239 ;
   reg [24:0] \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
+  reg \$240 ;
+  reg [7:0] \$241 ;
+  reg \$242 ;
+  reg \$243 ;
   reg [24:0] \$244 ;
   reg [24:0] \$245 ;
   reg [24:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [33:0] \$249 ;
+  reg [24:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
   wire [33:0] \$25 ;
-  reg [33:0] \$250 ;
-  reg [33:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [7:0] \$257 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [16:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
   reg [16:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [7:0] \$259 ;
   wire [24:0] \$26 ;
   reg [24:0] \$260 ;
   reg [24:0] \$261 ;
-  reg [7:0] \$262 ;
+  reg [24:0] \$262 ;
   reg [7:0] \$263 ;
-  reg [15:0] \$264 ;
-  reg [15:0] \$265 ;
-  reg [15:0] \$266 ;
-  reg [49:0] \$267 ;
-  reg [49:0] \$268 ;
-  reg \$269 ;
+  reg [16:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
   wire [24:0] \$27 ;
-  reg \$270 ;
-  reg [7:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [15:0] \$270 ;
+  reg [15:0] \$271 ;
+  reg [15:0] \$272 ;
+  reg [49:0] \$273 ;
+  reg [49:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg [7:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [15:0] \$28 ;
   reg [24:0] \$280 ;
   reg [24:0] \$281 ;
   reg [24:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [16:0] \$289 ;
   wire [34:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [7:0] \$293 ;
+  reg [16:0] \$290 ;
+  reg [33:0] \$291 ;
+  reg [33:0] \$292 ;
+  reg [33:0] \$293 ;
   reg [16:0] \$294 ;
-  reg [24:0] \$295 ;
+  reg [7:0] \$295 ;
   reg [24:0] \$296 ;
   reg [24:0] \$297 ;
-  reg [7:0] \$298 ;
+  reg [24:0] \$298 ;
   reg [7:0] \$299 ;
   wire [7:0] \$3 ;
   wire [35:0] \$30 ;
-  reg [15:0] \$300 ;
-  reg [15:0] \$301 ;
-  reg [15:0] \$302 ;
-  reg [49:0] \$303 ;
-  reg [49:0] \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg [7:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg [16:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [15:0] \$306 ;
+  reg [15:0] \$307 ;
+  reg [15:0] \$308 ;
+  reg [49:0] \$309 ;
   wire [55:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
+  reg [49:0] \$310 ;
+  reg \$311 ;
+  reg \$312 ;
+  reg [7:0] \$313 ;
+  reg \$314 ;
+  reg \$315 ;
   reg [24:0] \$316 ;
   reg [24:0] \$317 ;
-  reg [5:0] \$318 ;
-  reg [5:0] \$319 ;
+  reg [24:0] \$318 ;
+  reg [24:0] \$319 ;
   wire [56:0] \$32 ;
-  reg [5:0] \$320 ;
-  reg [5:0] \$321 ;
-  reg [5:0] \$322 ;
-  reg [5:0] \$323 ;
+  reg [24:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [24:0] \$322 ;
+  reg [24:0] \$323 ;
   reg [5:0] \$324 ;
   reg [5:0] \$325 ;
-  reg [32:0] \$326 ;
-  reg [32:0] \$327 ;
-  reg [32:0] \$328 ;
-  reg [32:0] \$329 ;
+  reg [5:0] \$326 ;
+  reg [5:0] \$327 ;
+  reg [5:0] \$328 ;
+  reg [5:0] \$329 ;
   wire [55:0] \$33 ;
-  reg [32:0] \$330 ;
-  reg [32:0] \$331 ;
+  reg [5:0] \$330 ;
+  reg [5:0] \$331 ;
   reg [32:0] \$332 ;
   reg [32:0] \$333 ;
   reg [32:0] \$334 ;
@@ -11589,45 +11653,51 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire [58:0] \$34 ;
   reg [32:0] \$340 ;
   reg [32:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [33:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [32:0] \$342 ;
+  reg [32:0] \$343 ;
+  reg [32:0] \$344 ;
+  reg [32:0] \$345 ;
+  reg [32:0] \$346 ;
+  reg [32:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [16:0] \$349 ;
   wire [78:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [7:0] \$353 ;
+  reg [16:0] \$350 ;
+  reg [33:0] \$351 ;
+  reg [33:0] \$352 ;
+  reg [33:0] \$353 ;
   reg [16:0] \$354 ;
-  reg [24:0] \$355 ;
+  reg [7:0] \$355 ;
   reg [24:0] \$356 ;
   reg [24:0] \$357 ;
-  reg [7:0] \$358 ;
+  reg [24:0] \$358 ;
   reg [7:0] \$359 ;
   wire [79:0] \$36 ;
-  reg [15:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg [15:0] \$362 ;
-  reg [49:0] \$363 ;
-  reg [49:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg [16:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [15:0] \$366 ;
+  reg [15:0] \$367 ;
+  reg [15:0] \$368 ;
+  reg [49:0] \$369 ;
   wire [49:0] \$37 ;
-  reg [3:0] \$370 ;
+  reg [49:0] \$370 ;
   reg \$371 ;
-  reg [3:0] \$372 ;
-  reg [3:0] \$373 ;
-  reg [3:0] \$374 ;
+  reg \$372 ;
+  reg [7:0] \$373 ;
+  reg \$374 ;
   reg \$375 ;
-  reg [31:0] \$376 ;
+  reg [3:0] \$376 ;
+  reg \$377 ;
+  reg [3:0] \$378 ;
+  reg [3:0] \$379 ;
   wire \$38 ;
+  reg [3:0] \$380 ;
+  reg \$381 ;
+  reg [31:0] \$382 ;
   wire \$39 ;
   wire [7:0] \$4 ;
   wire \$40 ;
@@ -12061,413 +12131,419 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$152  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$153  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$154  = \$151  ? \$152  : \$153 ;
-  assign \$155  = \$12 [3:0] < 4'ha;
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = rq_valid_8 & \$161 ;
-  assign \$163  = \$signature__addr  == 4'h8;
-  assign \$164  = \$signature__addr  + 1'h1;
-  assign \$165  = \$163  ? 5'h00 : \$164 ;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = | q_stored;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = rport__addr == 4'h8;
-  assign \$171  = rport__addr + 1'h1;
-  assign \$172  = \$170  ? 5'h00 : \$171 ;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = | q_stored;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = rq_valid_8 & \$178 ;
-  assign \$180  = q_stored + \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \$180  - \$184 ;
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign \$188  = | q_stored;
-  assign \$189  = \$188  | rq_valid_8;
-  assign \$190  = | q_stored;
-  assign \$191  = \$190  ? rport__data : q_in;
+  assign \$155  = i__valid & i__ready;
+  assign \$156  = o__valid & o__ready;
+  assign \$157  = q_owed < 4'h9;
+  assign \$158  = \$156  ? i__ready : \$157 ;
+  assign \$159  = o__valid & o__ready;
+  assign \$160  = \$159  | i__ready;
+  assign \$161  = \$155  ? \$158  : \$160 ;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
+  assign \$164  = | q_stored;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = rq_valid_8 & \$167 ;
+  assign \$169  = \$signature__addr  == 4'h8;
+  assign \$170  = \$signature__addr  + 1'h1;
+  assign \$171  = \$169  ? 5'h00 : \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = rport__addr == 4'h8;
+  assign \$177  = rport__addr + 1'h1;
+  assign \$178  = \$176  ? 5'h00 : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = rq_valid_8 & \$184 ;
+  assign \$186  = q_stored + \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$186  - \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = \$194  | rq_valid_8;
+  assign \$196  = | q_stored;
+  assign \$197  = \$196  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$192 ;
+    group <= \$198 ;
   always @(posedge clk)
-    rq_valid_1 <= \$193 ;
+    rq_valid_1 <= \$199 ;
   always @(posedge clk)
-    rq_valid_2 <= \$194 ;
+    rq_valid_2 <= \$200 ;
   always @(posedge clk)
-    rq_valid_3 <= \$195 ;
+    rq_valid_3 <= \$201 ;
   always @(posedge clk)
-    rq_valid_4 <= \$196 ;
+    rq_valid_4 <= \$202 ;
   always @(posedge clk)
-    rq_valid_5 <= \$197 ;
+    rq_valid_5 <= \$203 ;
   always @(posedge clk)
-    rq_valid_6 <= \$198 ;
+    rq_valid_6 <= \$204 ;
   always @(posedge clk)
-    rq_valid_7 <= \$199 ;
+    rq_valid_7 <= \$205 ;
   always @(posedge clk)
-    rq_valid_8 <= \$200 ;
+    rq_valid_8 <= \$206 ;
   always @(posedge clk)
-    rq_valid_9 <= \$201 ;
+    rq_valid_9 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$202 ;
+    rq0_mult_1 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$203 ;
+    rq0_mult_2 <= \$209 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$204 ;
+    rq0_mult_3 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$205 ;
+    rq0_mult_4 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$206 ;
+    rq0_mult_5 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$207 ;
+    rq0_mult_6 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$208 ;
+    rq0_mult_7 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$209 ;
+    rq0_mult_8 <= \$215 ;
   always @(posedge clk)
-    rq0_x <= \$210 ;
+    rq0_x <= \$216 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$211 ;
+    rq0_x0_0 <= \$217 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$212 ;
+    rq0_m0_0 <= \$218 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$213 ;
+    rq0_part0_0 <= \$219 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$214 ;
+    rq0_part0_0_r <= \$220 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$215 ;
+    rq0_part0_0_rr <= \$221 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$216 ;
+    rq0_x0_1 <= \$222 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$217 ;
+    rq0_m0_1 <= \$223 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$218 ;
+    rq0_part0_1 <= \$224 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$219 ;
+    rq0_part0_1_r <= \$225 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$220 ;
+    rq0_part0_1_rr <= \$226 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$221 ;
+    rq0_x1_0 <= \$227 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$222 ;
+    rq0_m1_0 <= \$228 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$223 ;
+    rq0_part1_0 <= \$229 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$224 ;
+    rq0_part1_0_r <= \$230 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$225 ;
+    rq0_part1_0_rr <= \$231 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$226 ;
+    rq0_x1_1 <= \$232 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$227 ;
+    rq0_m1_1 <= \$233 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$228 ;
+    rq0_part1_1 <= \$234 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$229 ;
+    rq0_part1_1_r <= \$235 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$230 ;
+    rq0_part1_1_rr <= \$236 ;
   always @(posedge clk)
-    rq0_prod <= \$231 ;
+    rq0_prod <= \$237 ;
   always @(posedge clk)
-    rq0_floor <= \$232 ;
+    rq0_floor <= \$238 ;
   always @(posedge clk)
-    rq0_above <= \$233 ;
+    rq0_above <= \$239 ;
   always @(posedge clk)
-    rq0_tie <= \$234 ;
+    rq0_tie <= \$240 ;
   always @(posedge clk)
-    rq0_code <= \$235 ;
+    rq0_code <= \$241 ;
   always @(posedge clk)
-    rq0_under <= \$236 ;
+    rq0_under <= \$242 ;
   always @(posedge clk)
-    rq0_over <= \$237 ;
+    rq0_over <= \$243 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$238 ;
+    rq1_mult_1 <= \$244 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$239 ;
+    rq1_mult_2 <= \$245 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$240 ;
+    rq1_mult_3 <= \$246 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$241 ;
+    rq1_mult_4 <= \$247 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$242 ;
+    rq1_mult_5 <= \$248 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$243 ;
+    rq1_mult_6 <= \$249 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$244 ;
+    rq1_mult_7 <= \$250 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$245 ;
+    rq1_mult_8 <= \$251 ;
   always @(posedge clk)
-    rq1_x <= \$246 ;
+    rq1_x <= \$252 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$247 ;
+    rq1_x0_0 <= \$253 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$248 ;
+    rq1_m0_0 <= \$254 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$249 ;
+    rq1_part0_0 <= \$255 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$250 ;
+    rq1_part0_0_r <= \$256 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$251 ;
+    rq1_part0_0_rr <= \$257 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$252 ;
+    rq1_x0_1 <= \$258 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$253 ;
+    rq1_m0_1 <= \$259 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$254 ;
+    rq1_part0_1 <= \$260 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$255 ;
+    rq1_part0_1_r <= \$261 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$256 ;
+    rq1_part0_1_rr <= \$262 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$257 ;
+    rq1_x1_0 <= \$263 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$258 ;
+    rq1_m1_0 <= \$264 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$259 ;
+    rq1_part1_0 <= \$265 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$260 ;
+    rq1_part1_0_r <= \$266 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$261 ;
+    rq1_part1_0_rr <= \$267 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$262 ;
+    rq1_x1_1 <= \$268 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$263 ;
+    rq1_m1_1 <= \$269 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$264 ;
+    rq1_part1_1 <= \$270 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$265 ;
+    rq1_part1_1_r <= \$271 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$266 ;
+    rq1_part1_1_rr <= \$272 ;
   always @(posedge clk)
-    rq1_prod <= \$267 ;
+    rq1_prod <= \$273 ;
   always @(posedge clk)
-    rq1_floor <= \$268 ;
+    rq1_floor <= \$274 ;
   always @(posedge clk)
-    rq1_above <= \$269 ;
+    rq1_above <= \$275 ;
   always @(posedge clk)
-    rq1_tie <= \$270 ;
+    rq1_tie <= \$276 ;
   always @(posedge clk)
-    rq1_code <= \$271 ;
+    rq1_code <= \$277 ;
   always @(posedge clk)
-    rq1_under <= \$272 ;
+    rq1_under <= \$278 ;
   always @(posedge clk)
-    rq1_over <= \$273 ;
+    rq1_over <= \$279 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$274 ;
+    rq2_mult_1 <= \$280 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$275 ;
+    rq2_mult_2 <= \$281 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$276 ;
+    rq2_mult_3 <= \$282 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$277 ;
+    rq2_mult_4 <= \$283 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$278 ;
+    rq2_mult_5 <= \$284 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$279 ;
+    rq2_mult_6 <= \$285 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$280 ;
+    rq2_mult_7 <= \$286 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$281 ;
+    rq2_mult_8 <= \$287 ;
   always @(posedge clk)
-    rq2_x <= \$282 ;
+    rq2_x <= \$288 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$283 ;
+    rq2_x0_0 <= \$289 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$284 ;
+    rq2_m0_0 <= \$290 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$285 ;
+    rq2_part0_0 <= \$291 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$286 ;
+    rq2_part0_0_r <= \$292 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$287 ;
+    rq2_part0_0_rr <= \$293 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$288 ;
+    rq2_x0_1 <= \$294 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$289 ;
+    rq2_m0_1 <= \$295 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$290 ;
+    rq2_part0_1 <= \$296 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$291 ;
+    rq2_part0_1_r <= \$297 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$292 ;
+    rq2_part0_1_rr <= \$298 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$293 ;
+    rq2_x1_0 <= \$299 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$294 ;
+    rq2_m1_0 <= \$300 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$295 ;
+    rq2_part1_0 <= \$301 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$296 ;
+    rq2_part1_0_r <= \$302 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$297 ;
+    rq2_part1_0_rr <= \$303 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$298 ;
+    rq2_x1_1 <= \$304 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$299 ;
+    rq2_m1_1 <= \$305 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$300 ;
+    rq2_part1_1 <= \$306 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$301 ;
+    rq2_part1_1_r <= \$307 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$302 ;
+    rq2_part1_1_rr <= \$308 ;
   always @(posedge clk)
-    rq2_prod <= \$303 ;
+    rq2_prod <= \$309 ;
   always @(posedge clk)
-    rq2_floor <= \$304 ;
+    rq2_floor <= \$310 ;
   always @(posedge clk)
-    rq2_above <= \$305 ;
+    rq2_above <= \$311 ;
   always @(posedge clk)
-    rq2_tie <= \$306 ;
+    rq2_tie <= \$312 ;
   always @(posedge clk)
-    rq2_code <= \$307 ;
+    rq2_code <= \$313 ;
   always @(posedge clk)
-    rq2_under <= \$308 ;
+    rq2_under <= \$314 ;
   always @(posedge clk)
-    rq2_over <= \$309 ;
+    rq2_over <= \$315 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$310 ;
+    rq3_mult_1 <= \$316 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$311 ;
+    rq3_mult_2 <= \$317 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$312 ;
+    rq3_mult_3 <= \$318 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$313 ;
+    rq3_mult_4 <= \$319 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$314 ;
+    rq3_mult_5 <= \$320 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$315 ;
+    rq3_mult_6 <= \$321 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$316 ;
+    rq3_mult_7 <= \$322 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$317 ;
+    rq3_mult_8 <= \$323 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$318 ;
+    rq3_shift_1 <= \$324 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$319 ;
+    rq3_shift_2 <= \$325 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$320 ;
+    rq3_shift_3 <= \$326 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$321 ;
+    rq3_shift_4 <= \$327 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$322 ;
+    rq3_shift_5 <= \$328 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$323 ;
+    rq3_shift_6 <= \$329 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$324 ;
+    rq3_shift_7 <= \$330 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$325 ;
+    rq3_shift_8 <= \$331 ;
   always @(posedge clk)
-    rq3_half_1 <= \$326 ;
+    rq3_half_1 <= \$332 ;
   always @(posedge clk)
-    rq3_half_2 <= \$327 ;
+    rq3_half_2 <= \$333 ;
   always @(posedge clk)
-    rq3_half_3 <= \$328 ;
+    rq3_half_3 <= \$334 ;
   always @(posedge clk)
-    rq3_half_4 <= \$329 ;
+    rq3_half_4 <= \$335 ;
   always @(posedge clk)
-    rq3_half_5 <= \$330 ;
+    rq3_half_5 <= \$336 ;
   always @(posedge clk)
-    rq3_half_6 <= \$331 ;
+    rq3_half_6 <= \$337 ;
   always @(posedge clk)
-    rq3_half_7 <= \$332 ;
+    rq3_half_7 <= \$338 ;
   always @(posedge clk)
-    rq3_half_8 <= \$333 ;
+    rq3_half_8 <= \$339 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$334 ;
+    rq3_mask_1 <= \$340 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$335 ;
+    rq3_mask_2 <= \$341 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$336 ;
+    rq3_mask_3 <= \$342 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$337 ;
+    rq3_mask_4 <= \$343 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$338 ;
+    rq3_mask_5 <= \$344 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$339 ;
+    rq3_mask_6 <= \$345 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$340 ;
+    rq3_mask_7 <= \$346 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$341 ;
+    rq3_mask_8 <= \$347 ;
   always @(posedge clk)
-    rq3_x <= \$342 ;
+    rq3_x <= \$348 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$343 ;
+    rq3_x0_0 <= \$349 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$344 ;
+    rq3_m0_0 <= \$350 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$345 ;
+    rq3_part0_0 <= \$351 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$346 ;
+    rq3_part0_0_r <= \$352 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$347 ;
+    rq3_part0_0_rr <= \$353 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$348 ;
+    rq3_x0_1 <= \$354 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$349 ;
+    rq3_m0_1 <= \$355 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$350 ;
+    rq3_part0_1 <= \$356 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$351 ;
+    rq3_part0_1_r <= \$357 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$352 ;
+    rq3_part0_1_rr <= \$358 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$353 ;
+    rq3_x1_0 <= \$359 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$354 ;
+    rq3_m1_0 <= \$360 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$355 ;
+    rq3_part1_0 <= \$361 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$356 ;
+    rq3_part1_0_r <= \$362 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$357 ;
+    rq3_part1_0_rr <= \$363 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$358 ;
+    rq3_x1_1 <= \$364 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$359 ;
+    rq3_m1_1 <= \$365 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$360 ;
+    rq3_part1_1 <= \$366 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$361 ;
+    rq3_part1_1_r <= \$367 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$362 ;
+    rq3_part1_1_rr <= \$368 ;
   always @(posedge clk)
-    rq3_prod <= \$363 ;
+    rq3_prod <= \$369 ;
   always @(posedge clk)
-    rq3_floor <= \$364 ;
+    rq3_floor <= \$370 ;
   always @(posedge clk)
-    rq3_above <= \$365 ;
+    rq3_above <= \$371 ;
   always @(posedge clk)
-    rq3_tie <= \$366 ;
+    rq3_tie <= \$372 ;
   always @(posedge clk)
-    rq3_code <= \$367 ;
+    rq3_code <= \$373 ;
   always @(posedge clk)
-    rq3_under <= \$368 ;
+    rq3_under <= \$374 ;
   always @(posedge clk)
-    rq3_over <= \$369 ;
+    rq3_over <= \$375 ;
   always @(posedge clk)
-    q_owed <= \$370 ;
+    q_owed <= \$376 ;
   always @(posedge clk)
-    i__ready <= \$371 ;
+    i__ready <= \$377 ;
   always @(posedge clk)
-    \$signature__addr  <= \$372 ;
+    \$signature__addr  <= \$378 ;
   always @(posedge clk)
-    rport__addr <= \$373 ;
+    rport__addr <= \$379 ;
   always @(posedge clk)
-    q_stored <= \$374 ;
+    q_stored <= \$380 ;
   always @(posedge clk)
-    o__valid <= \$375 ;
+    o__valid <= \$381 ;
   always @(posedge clk)
-    o__payload <= \$376 ;
+    o__payload <= \$382 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
@@ -12568,1312 +12644,1312 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$192  = group;
+    \$198  = group;
     if (\$19 ) begin
-      \$192  = \$22 [1:0];
+      \$198  = \$22 [1:0];
     end
     if (rst) begin
-      \$192  = 2'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$193  = \$23 ;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$194  = rq_valid_1;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$195  = rq_valid_2;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$196  = rq_valid_3;
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = rq_valid_4;
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = rq_valid_5;
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$199  = rq_valid_6;
+    \$199  = \$23 ;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$200  = rq_valid_7;
+    \$200  = rq_valid_1;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$201  = rq_valid_8;
+    \$201  = rq_valid_2;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$202  = \$24 ;
+    \$202  = rq_valid_3;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$203  = rq0_mult_1;
+    \$203  = rq_valid_4;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$204  = rq0_mult_2;
+    \$204  = rq_valid_5;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$205  = rq0_mult_3;
+    \$205  = rq_valid_6;
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$206  = rq0_mult_4;
+    \$206  = rq_valid_7;
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$207  = rq0_mult_5;
+    \$207  = rq_valid_8;
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$208  = rq0_mult_6;
+    \$208  = \$24 ;
     if (rst) begin
       \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$209  = rq0_mult_7;
+    \$209  = rq0_mult_1;
     if (rst) begin
       \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$210  = i__payload[24:0];
+    \$210  = rq0_mult_2;
     if (rst) begin
       \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$211  = rq0_x[16:0];
+    \$211  = rq0_mult_3;
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$212  = rq0_mult_1[16:0];
+    \$212  = rq0_mult_4;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$213  = \$25 ;
+    \$213  = rq0_mult_5;
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$214  = rq0_part0_0;
+    \$214  = rq0_mult_6;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$215  = rq0_part0_0_r;
+    \$215  = rq0_mult_7;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$216  = rq0_x[16:0];
+    \$216  = i__payload[24:0];
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$217  = rq0_mult_1[24:17];
+    \$217  = rq0_x[16:0];
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$218  = \$26 ;
+    \$218  = rq0_mult_1[16:0];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$219  = rq0_part0_1;
+    \$219  = \$25 ;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$220  = rq0_part0_1_r;
+    \$220  = rq0_part0_0;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$221  = rq0_x[24:17];
+    \$221  = rq0_part0_0_r;
     if (rst) begin
-      \$221  = 8'h00;
+      \$221  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$222  = rq0_mult_1[16:0];
+    \$222  = rq0_x[16:0];
     if (rst) begin
       \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$223  = \$27 ;
+    \$223  = rq0_mult_1[24:17];
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$224  = rq0_part1_0;
+    \$224  = \$26 ;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$225  = rq0_part1_0_r;
+    \$225  = rq0_part0_1;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$226  = rq0_x[24:17];
+    \$226  = rq0_part0_1_r;
     if (rst) begin
-      \$226  = 8'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$227  = rq0_mult_1[24:17];
+    \$227  = rq0_x[24:17];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$228  = \$28 ;
+    \$228  = rq0_mult_1[16:0];
     if (rst) begin
-      \$228  = 16'h0000;
+      \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$229  = rq0_part1_1;
+    \$229  = \$27 ;
     if (rst) begin
-      \$229  = 16'h0000;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$230  = rq0_part1_1_r;
+    \$230  = rq0_part1_0;
     if (rst) begin
-      \$230  = 16'h0000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$231  = \$36 [49:0];
+    \$231  = rq0_part1_0_r;
     if (rst) begin
-      \$231  = 50'h0000000000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$232  = \$37 ;
+    \$232  = rq0_x[24:17];
     if (rst) begin
-      \$232  = 50'h0000000000000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$233  = \$38 ;
+    \$233  = rq0_mult_1[24:17];
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$234  = \$41 ;
+    \$234  = \$28 ;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$235  = \$45 [7:0];
+    \$235  = rq0_part1_1;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$236  = \$50 ;
+    \$236  = rq0_part1_1_r;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$237  = \$55 ;
+    \$237  = \$36 [49:0];
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$238  = \$56 ;
+    \$238  = \$37 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$239  = rq1_mult_1;
+    \$239  = \$38 ;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$240  = rq1_mult_2;
+    \$240  = \$41 ;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$241  = rq1_mult_3;
+    \$241  = \$45 [7:0];
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$242  = rq1_mult_4;
+    \$242  = \$50 ;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$243  = rq1_mult_5;
+    \$243  = \$55 ;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$244  = rq1_mult_6;
+    \$244  = \$56 ;
     if (rst) begin
       \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$245  = rq1_mult_7;
+    \$245  = rq1_mult_1;
     if (rst) begin
       \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$246  = i__payload[49:25];
+    \$246  = rq1_mult_2;
     if (rst) begin
       \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$247  = rq1_x[16:0];
+    \$247  = rq1_mult_3;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$248  = rq1_mult_1[16:0];
+    \$248  = rq1_mult_4;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$249  = \$57 ;
+    \$249  = rq1_mult_5;
     if (rst) begin
-      \$249  = 34'h000000000;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$250  = rq1_part0_0;
+    \$250  = rq1_mult_6;
     if (rst) begin
-      \$250  = 34'h000000000;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$251  = rq1_part0_0_r;
+    \$251  = rq1_mult_7;
     if (rst) begin
-      \$251  = 34'h000000000;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$252  = rq1_x[16:0];
+    \$252  = i__payload[49:25];
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$253  = rq1_mult_1[24:17];
+    \$253  = rq1_x[16:0];
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$254  = \$58 ;
+    \$254  = rq1_mult_1[16:0];
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$255  = rq1_part0_1;
+    \$255  = \$57 ;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$256  = rq1_part0_1_r;
+    \$256  = rq1_part0_0;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$257  = rq1_x[24:17];
+    \$257  = rq1_part0_0_r;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$258  = rq1_mult_1[16:0];
+    \$258  = rq1_x[16:0];
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$259  = \$59 ;
+    \$259  = rq1_mult_1[24:17];
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$260  = rq1_part1_0;
+    \$260  = \$58 ;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$261  = rq1_part1_0_r;
+    \$261  = rq1_part0_1;
     if (rst) begin
       \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$262  = rq1_x[24:17];
+    \$262  = rq1_part0_1_r;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$263  = rq1_mult_1[24:17];
+    \$263  = rq1_x[24:17];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$264  = \$60 ;
+    \$264  = rq1_mult_1[16:0];
     if (rst) begin
-      \$264  = 16'h0000;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$265  = rq1_part1_1;
+    \$265  = \$59 ;
     if (rst) begin
-      \$265  = 16'h0000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$266  = rq1_part1_1_r;
+    \$266  = rq1_part1_0;
     if (rst) begin
-      \$266  = 16'h0000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$267  = \$68 [49:0];
+    \$267  = rq1_part1_0_r;
     if (rst) begin
-      \$267  = 50'h0000000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$268  = \$69 ;
+    \$268  = rq1_x[24:17];
     if (rst) begin
-      \$268  = 50'h0000000000000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$269  = \$70 ;
+    \$269  = rq1_mult_1[24:17];
     if (rst) begin
-      \$269  = 1'h0;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$270  = \$73 ;
+    \$270  = \$60 ;
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$271  = \$77 [7:0];
+    \$271  = rq1_part1_1;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$272  = \$82 ;
+    \$272  = rq1_part1_1_r;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$273  = \$87 ;
+    \$273  = \$68 [49:0];
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$274  = \$88 ;
+    \$274  = \$69 ;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$275  = rq2_mult_1;
+    \$275  = \$70 ;
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$276  = rq2_mult_2;
+    \$276  = \$73 ;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$277  = rq2_mult_3;
+    \$277  = \$77 [7:0];
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$278  = rq2_mult_4;
+    \$278  = \$82 ;
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$279  = rq2_mult_5;
+    \$279  = \$87 ;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$280  = rq2_mult_6;
+    \$280  = \$88 ;
     if (rst) begin
       \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$281  = rq2_mult_7;
+    \$281  = rq2_mult_1;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$282  = i__payload[74:50];
+    \$282  = rq2_mult_2;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$283  = rq2_x[16:0];
+    \$283  = rq2_mult_3;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$284  = rq2_mult_1[16:0];
+    \$284  = rq2_mult_4;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$285  = \$89 ;
+    \$285  = rq2_mult_5;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$286  = rq2_part0_0;
+    \$286  = rq2_mult_6;
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$287  = rq2_part0_0_r;
+    \$287  = rq2_mult_7;
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$288  = rq2_x[16:0];
+    \$288  = i__payload[74:50];
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$289  = rq2_mult_1[24:17];
+    \$289  = rq2_x[16:0];
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$290  = \$90 ;
+    \$290  = rq2_mult_1[16:0];
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$291  = rq2_part0_1;
+    \$291  = \$89 ;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$292  = rq2_part0_1_r;
+    \$292  = rq2_part0_0;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$293  = rq2_x[24:17];
+    \$293  = rq2_part0_0_r;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$294  = rq2_mult_1[16:0];
+    \$294  = rq2_x[16:0];
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$295  = \$91 ;
+    \$295  = rq2_mult_1[24:17];
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$296  = rq2_part1_0;
+    \$296  = \$90 ;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$297  = rq2_part1_0_r;
+    \$297  = rq2_part0_1;
     if (rst) begin
       \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$298  = rq2_x[24:17];
+    \$298  = rq2_part0_1_r;
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$299  = rq2_mult_1[24:17];
+    \$299  = rq2_x[24:17];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$300  = \$92 ;
+    \$300  = rq2_mult_1[16:0];
     if (rst) begin
-      \$300  = 16'h0000;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$301  = rq2_part1_1;
+    \$301  = \$91 ;
     if (rst) begin
-      \$301  = 16'h0000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$302  = rq2_part1_1_r;
+    \$302  = rq2_part1_0;
     if (rst) begin
-      \$302  = 16'h0000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$303  = \$100 [49:0];
+    \$303  = rq2_part1_0_r;
     if (rst) begin
-      \$303  = 50'h0000000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$304  = \$101 ;
+    \$304  = rq2_x[24:17];
     if (rst) begin
-      \$304  = 50'h0000000000000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$305  = \$102 ;
+    \$305  = rq2_mult_1[24:17];
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$306  = \$105 ;
+    \$306  = \$92 ;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$307  = \$109 [7:0];
+    \$307  = rq2_part1_1;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$308  = \$114 ;
+    \$308  = rq2_part1_1_r;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$309  = \$119 ;
+    \$309  = \$100 [49:0];
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$310  = \$120 ;
+    \$310  = \$101 ;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$311  = rq3_mult_1;
+    \$311  = \$102 ;
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$312  = rq3_mult_2;
+    \$312  = \$105 ;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$313  = rq3_mult_3;
+    \$313  = \$109 [7:0];
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$314  = rq3_mult_4;
+    \$314  = \$114 ;
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$315  = rq3_mult_5;
+    \$315  = \$119 ;
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$316  = rq3_mult_6;
+    \$316  = \$120 ;
     if (rst) begin
       \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$317  = rq3_mult_7;
+    \$317  = rq3_mult_1;
     if (rst) begin
       \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$318  = \$121 ;
+    \$318  = rq3_mult_2;
     if (rst) begin
-      \$318  = 6'h00;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$319  = rq3_shift_1;
+    \$319  = rq3_mult_3;
     if (rst) begin
-      \$319  = 6'h00;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$320  = rq3_shift_2;
+    \$320  = rq3_mult_4;
     if (rst) begin
-      \$320  = 6'h00;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$321  = rq3_shift_3;
+    \$321  = rq3_mult_5;
     if (rst) begin
-      \$321  = 6'h00;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$322  = rq3_shift_4;
+    \$322  = rq3_mult_6;
     if (rst) begin
-      \$322  = 6'h00;
+      \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$323  = rq3_shift_5;
+    \$323  = rq3_mult_7;
     if (rst) begin
-      \$323  = 6'h00;
+      \$323  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$324  = rq3_shift_6;
+    \$324  = \$121 ;
     if (rst) begin
       \$324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$325  = rq3_shift_7;
+    \$325  = rq3_shift_1;
     if (rst) begin
       \$325  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$326  = \$122 ;
+    \$326  = rq3_shift_2;
     if (rst) begin
-      \$326  = 33'h000000000;
+      \$326  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$327  = rq3_half_1;
+    \$327  = rq3_shift_3;
     if (rst) begin
-      \$327  = 33'h000000000;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$328  = rq3_half_2;
+    \$328  = rq3_shift_4;
     if (rst) begin
-      \$328  = 33'h000000000;
+      \$328  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$329  = rq3_half_3;
+    \$329  = rq3_shift_5;
     if (rst) begin
-      \$329  = 33'h000000000;
+      \$329  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$330  = rq3_half_4;
+    \$330  = rq3_shift_6;
     if (rst) begin
-      \$330  = 33'h000000000;
+      \$330  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$331  = rq3_half_5;
+    \$331  = rq3_shift_7;
     if (rst) begin
-      \$331  = 33'h000000000;
+      \$331  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$332  = rq3_half_6;
+    \$332  = \$122 ;
     if (rst) begin
       \$332  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$333  = rq3_half_7;
+    \$333  = rq3_half_1;
     if (rst) begin
       \$333  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$334  = \$123 ;
+    \$334  = rq3_half_2;
     if (rst) begin
       \$334  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$335  = rq3_mask_1;
+    \$335  = rq3_half_3;
     if (rst) begin
       \$335  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$336  = rq3_mask_2;
+    \$336  = rq3_half_4;
     if (rst) begin
       \$336  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$337  = rq3_mask_3;
+    \$337  = rq3_half_5;
     if (rst) begin
       \$337  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$338  = rq3_mask_4;
+    \$338  = rq3_half_6;
     if (rst) begin
       \$338  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$339  = rq3_mask_5;
+    \$339  = rq3_half_7;
     if (rst) begin
       \$339  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$340  = rq3_mask_6;
+    \$340  = \$123 ;
     if (rst) begin
       \$340  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$341  = rq3_mask_7;
+    \$341  = rq3_mask_1;
     if (rst) begin
       \$341  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$342  = i__payload[99:75];
+    \$342  = rq3_mask_2;
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$342  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$343  = rq3_x[16:0];
+    \$343  = rq3_mask_3;
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$344  = rq3_mult_1[16:0];
+    \$344  = rq3_mask_4;
     if (rst) begin
-      \$344  = 17'h00000;
+      \$344  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$345  = \$124 ;
+    \$345  = rq3_mask_5;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$346  = rq3_part0_0;
+    \$346  = rq3_mask_6;
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$346  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$347  = rq3_part0_0_r;
+    \$347  = rq3_mask_7;
     if (rst) begin
-      \$347  = 34'h000000000;
+      \$347  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$348  = rq3_x[16:0];
+    \$348  = i__payload[99:75];
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$349  = rq3_mult_1[24:17];
+    \$349  = rq3_x[16:0];
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$350  = \$125 ;
+    \$350  = rq3_mult_1[16:0];
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$351  = rq3_part0_1;
+    \$351  = \$124 ;
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$352  = rq3_part0_1_r;
+    \$352  = rq3_part0_0;
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$352  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$353  = rq3_x[24:17];
+    \$353  = rq3_part0_0_r;
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$354  = rq3_mult_1[16:0];
+    \$354  = rq3_x[16:0];
     if (rst) begin
       \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$355  = \$126 ;
+    \$355  = rq3_mult_1[24:17];
     if (rst) begin
-      \$355  = 25'h0000000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$356  = rq3_part1_0;
+    \$356  = \$125 ;
     if (rst) begin
       \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$357  = rq3_part1_0_r;
+    \$357  = rq3_part0_1;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$358  = rq3_x[24:17];
+    \$358  = rq3_part0_1_r;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$359  = rq3_mult_1[24:17];
+    \$359  = rq3_x[24:17];
     if (rst) begin
       \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$360  = \$127 ;
+    \$360  = rq3_mult_1[16:0];
     if (rst) begin
-      \$360  = 16'h0000;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$361  = rq3_part1_1;
+    \$361  = \$126 ;
     if (rst) begin
-      \$361  = 16'h0000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$362  = rq3_part1_1_r;
+    \$362  = rq3_part1_0;
     if (rst) begin
-      \$362  = 16'h0000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$363  = \$135 [49:0];
+    \$363  = rq3_part1_0_r;
     if (rst) begin
-      \$363  = 50'h0000000000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$364  = \$136 ;
+    \$364  = rq3_x[24:17];
     if (rst) begin
-      \$364  = 50'h0000000000000;
+      \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$365  = \$137 ;
+    \$365  = rq3_mult_1[24:17];
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$366  = \$140 ;
+    \$366  = \$127 ;
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$367  = \$144 [7:0];
+    \$367  = rq3_part1_1;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$368  = \$149 ;
+    \$368  = rq3_part1_1_r;
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$369  = \$154 ;
+    \$369  = \$135 [49:0];
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$370  = \$12 [3:0];
+    \$370  = \$136 ;
     if (rst) begin
-      \$370  = 4'h0;
+      \$370  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$371  = \$155 ;
+    \$371  = \$137 ;
     if (rst) begin
-      \$371  = 1'h1;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$372  = \$signature__addr ;
-    if (\$162 ) begin
-      \$372  = \$165 [3:0];
-    end
+    \$372  = \$140 ;
     if (rst) begin
-      \$372  = 4'h0;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$373  = rport__addr;
-    if (\$169 ) begin
-      \$373  = \$172 [3:0];
-    end
+    \$373  = \$144 [7:0];
     if (rst) begin
-      \$373  = 4'h0;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$374  = \$185 [3:0];
+    \$374  = \$149 ;
     if (rst) begin
-      \$374  = 4'h0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$375  = o__valid;
-    if (\$187 ) begin
-      \$375  = \$189 ;
-    end
+    \$375  = \$154 ;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$376  = o__payload;
-    if (\$187 ) begin
-      \$376  = \$191 ;
+    \$376  = \$12 [3:0];
+    if (rst) begin
+      \$376  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$377  = \$161 ;
+    if (rst) begin
+      \$377  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$378  = \$signature__addr ;
+    if (\$168 ) begin
+      \$378  = \$171 [3:0];
     end
     if (rst) begin
-      \$376  = 32'd0;
+      \$378  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$379  = rport__addr;
+    if (\$175 ) begin
+      \$379  = \$178 [3:0];
+    end
+    if (rst) begin
+      \$379  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$380  = \$191 [3:0];
+    if (rst) begin
+      \$380  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$381  = o__valid;
+    if (\$193 ) begin
+      \$381  = \$195 ;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$382  = o__payload;
+    if (\$193 ) begin
+      \$382  = \$197 ;
+    end
+    if (rst) begin
+      \$382  = 32'd0;
     end
   end
   assign q_room = i__ready;
@@ -13935,12 +14011,12 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [21:0] \$100 ;
-  wire [21:0] \$101 ;
-  wire [22:0] \$102 ;
-  reg [21:0] \$103 ;
-  wire [21:0] \$104 ;
-  wire [22:0] \$105 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
   reg [21:0] \$106 ;
   wire [21:0] \$107 ;
   wire [22:0] \$108 ;
@@ -13948,44 +14024,44 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire [8:0] \$11 ;
   wire [21:0] \$110 ;
   wire [22:0] \$111 ;
-  wire \$112 ;
-  wire [4:0] \$113 ;
-  wire \$114 ;
-  wire [5:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  reg [21:0] \$112 ;
+  wire [21:0] \$113 ;
+  wire [22:0] \$114 ;
+  reg [21:0] \$115 ;
+  wire [21:0] \$116 ;
+  wire [22:0] \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [4:0] \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [5:0] \$121 ;
   wire \$122 ;
-  reg [2:0] \$123 ;
-  reg [2:0] \$124 ;
-  reg [1:0] \$125 ;
-  reg [1:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  reg [2:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [4:0] \$133 ;
-  reg [31:0] \$134 ;
+  reg [2:0] \$130 ;
+  reg [1:0] \$131 ;
+  reg [1:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
   reg \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [2:0] \$139 ;
+  reg [4:0] \$139 ;
   wire [8:0] \$14 ;
   reg [31:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [63:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [7:0] \$145 ;
-  reg [7:0] \$146 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [2:0] \$145 ;
+  reg [31:0] \$146 ;
   reg [4:0] \$147 ;
   reg [63:0] \$148 ;
   reg [7:0] \$149 ;
@@ -13993,11 +14069,11 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
+  reg [4:0] \$153 ;
+  reg [63:0] \$154 ;
+  reg [7:0] \$155 ;
   reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
+  reg [7:0] \$157 ;
   reg [7:0] \$158 ;
   reg [8:0] \$159 ;
   wire [8:0] \$16 ;
@@ -14028,13 +14104,13 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [7:0] \$182 ;
   reg [8:0] \$183 ;
   reg [7:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [16:0] \$188 ;
-  reg [16:0] \$189 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [8:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [16:0] \$190 ;
+  reg [7:0] \$190 ;
   reg [16:0] \$191 ;
   reg [16:0] \$192 ;
   reg [16:0] \$193 ;
@@ -14064,54 +14140,60 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [16:0] \$214 ;
   reg [16:0] \$215 ;
   reg [16:0] \$216 ;
-  reg [21:0] \$217 ;
-  reg [21:0] \$218 ;
-  reg [21:0] \$219 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [21:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg [2:0] \$224 ;
-  reg \$225 ;
-  reg \$226 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [21:0] \$223 ;
+  reg [21:0] \$224 ;
+  reg [21:0] \$225 ;
+  reg [21:0] \$226 ;
   reg \$227 ;
-  reg [2:0] \$228 ;
+  reg \$228 ;
   reg \$229 ;
   wire [8:0] \$23 ;
-  reg \$230 ;
+  reg [2:0] \$230 ;
   reg \$231 ;
-  reg [2:0] \$232 ;
+  reg \$232 ;
   reg \$233 ;
-  reg \$234 ;
+  reg [2:0] \$234 ;
   reg \$235 ;
-  reg [2:0] \$236 ;
+  reg \$236 ;
   reg \$237 ;
-  reg \$238 ;
+  reg [2:0] \$238 ;
   reg \$239 ;
   wire [8:0] \$24 ;
-  reg [2:0] \$240 ;
+  reg \$240 ;
   reg \$241 ;
-  reg \$242 ;
+  reg [2:0] \$242 ;
   reg \$243 ;
-  reg [2:0] \$244 ;
+  reg \$244 ;
   reg \$245 ;
-  reg \$246 ;
+  reg [2:0] \$246 ;
   reg \$247 ;
-  reg [2:0] \$248 ;
-  reg [21:0] \$249 ;
+  reg \$248 ;
+  reg \$249 ;
   wire [8:0] \$25 ;
-  reg [21:0] \$250 ;
-  reg [21:0] \$251 ;
-  reg [21:0] \$252 ;
-  reg [3:0] \$253 ;
-  reg \$254 ;
-  reg [2:0] \$255 ;
-  reg [2:0] \$256 ;
-  reg [3:0] \$257 ;
-  reg \$258 ;
-  reg [87:0] \$259 ;
+  reg [2:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [2:0] \$254 ;
+  reg [21:0] \$255 ;
+  reg [21:0] \$256 ;
+  reg [21:0] \$257 ;
+  reg [21:0] \$258 ;
+  reg [3:0] \$259 ;
   wire [16:0] \$26 ;
+  reg \$260 ;
+  reg [2:0] \$261 ;
+  reg [2:0] \$262 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [87:0] \$265 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
@@ -14153,45 +14235,45 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [3:0] \$64 ;
-  wire [3:0] \$65 ;
+  wire \$64 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
-  wire \$70 ;
+  wire [3:0] \$70 ;
   wire [3:0] \$71 ;
-  wire [3:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire [3:0] \$77 ;
+  wire [3:0] \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [5:0] \$86 ;
-  wire \$87 ;
+  wire \$86 ;
+  wire [4:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [31:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire [87:0] \$93 ;
+  wire [5:0] \$92 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [87:0] \$99 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -14574,349 +14656,355 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$51  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$52  = $signed(prod3_2_r) + $signed(prod3_3_r);
   assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$54  = \$115 [3:0] < 4'h9;
-  assign \$55  = v7 & last7;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = ~ \$58 ;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$55  & \$61 ;
-  assign \$63  = q_wptr == 3'h7;
-  assign \$64  = q_wptr + 1'h1;
-  assign \$65  = \$63  ? 4'h0 : \$64 ;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = q_rptr == 3'h7;
-  assign \$71  = q_rptr + 1'h1;
-  assign \$72  = \$70  ? 4'h0 : \$71 ;
-  assign \$73  = v7 & last7;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$75  & \$77 ;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$73  & \$79 ;
-  assign \$81  = q_stored + \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = | q_stored;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = \$81  - \$85 ;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = | q_stored;
-  assign \$90  = v7 & last7;
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = | q_stored;
-  assign \$93  = \$92  ? \rport__data$151  : q_in;
-  assign \$94  = ~ last_t;
-  assign \$95  = q_room | \$94 ;
-  assign i__ready = \$95  & reads_input_t;
-  assign \$96  = ~ last_t;
-  assign \$97  = q_room | \$96 ;
-  assign \$98  = ~ reads_input_t;
-  assign \$99  = i__valid | \$98 ;
-  assign issue = \$97  & \$99 ;
+  assign \$54  = issue & last_t;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'h8;
+  assign \$57  = \$55  ? q_room : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | q_room;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = v7 & last7;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$61  & \$67 ;
+  assign \$69  = q_wptr == 3'h7;
+  assign \$70  = q_wptr + 1'h1;
+  assign \$71  = \$69  ? 4'h0 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = q_rptr == 3'h7;
+  assign \$77  = q_rptr + 1'h1;
+  assign \$78  = \$76  ? 4'h0 : \$77 ;
+  assign \$79  = v7 & last7;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$81  & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$79  & \$85 ;
+  assign \$87  = q_stored + \$86 ;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = | q_stored;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$87  - \$91 ;
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
+  assign \$95  = | q_stored;
+  assign \$96  = v7 & last7;
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = | q_stored;
+  assign \$99  = \$98  ? \rport__data$151  : q_in;
+  assign \$100  = ~ last_t;
+  assign \$101  = q_room | \$100 ;
+  assign i__ready = \$101  & reads_input_t;
+  assign \$102  = ~ last_t;
+  assign \$103  = q_room | \$102 ;
+  assign \$104  = ~ reads_input_t;
+  assign \$105  = i__valid | \$104 ;
+  assign issue = \$103  & \$105 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$101  = first7_0 ? \$100  : acc0;
-  assign \$102  = $signed(\$101 ) + $signed(sum0_s0_0);
-  assign \$104  = first7_0 ? \$103  : acc1;
-  assign \$105  = $signed(\$104 ) + $signed(sum1_s0_0);
-  assign \$107  = first7_0 ? \$106  : acc2;
-  assign \$108  = $signed(\$107 ) + $signed(sum2_s0_0);
-  assign \$110  = first7_0 ? \$109  : acc3;
-  assign \$111  = $signed(\$110 ) + $signed(sum3_s0_0);
-  assign \$112  = issue & last_t;
-  assign \$113  = q_owed + \$112 ;
-  assign \$114  = o__valid & o__ready;
-  assign \$115  = \$113  - \$114 ;
-  assign \$116  = v7 & last7;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = | q_stored;
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$118  & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$signature__en$160  = \$116  & \$122 ;
+  assign \$107  = first7_0 ? \$106  : acc0;
+  assign \$108  = $signed(\$107 ) + $signed(sum0_s0_0);
+  assign \$110  = first7_0 ? \$109  : acc1;
+  assign \$111  = $signed(\$110 ) + $signed(sum1_s0_0);
+  assign \$113  = first7_0 ? \$112  : acc2;
+  assign \$114  = $signed(\$113 ) + $signed(sum2_s0_0);
+  assign \$116  = first7_0 ? \$115  : acc3;
+  assign \$117  = $signed(\$116 ) + $signed(sum3_s0_0);
+  assign \$118  = issue & last_t;
+  assign \$119  = q_owed + \$118 ;
+  assign \$120  = o__valid & o__ready;
+  assign \$121  = \$119  - \$120 ;
+  assign \$122  = v7 & last7;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = | q_stored;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$124  & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$signature__en$160  = \$122  & \$128 ;
   always @(posedge clk)
-    nf_t <= \$123 ;
+    nf_t <= \$129 ;
   always @(posedge clk)
-    nf_t_ahead <= \$124 ;
+    nf_t_ahead <= \$130 ;
   always @(posedge clk)
-    sf_t <= \$125 ;
+    sf_t <= \$131 ;
   always @(posedge clk)
-    sf_t_ahead <= \$126 ;
+    sf_t_ahead <= \$132 ;
   always @(posedge clk)
-    reads_input_t <= \$127 ;
+    reads_input_t <= \$133 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$128 ;
+    reads_input_t_ahead <= \$134 ;
   always @(posedge clk)
-    first_t <= \$129 ;
+    first_t <= \$135 ;
   always @(posedge clk)
-    first_t_ahead <= \$130 ;
+    first_t_ahead <= \$136 ;
   always @(posedge clk)
-    last_t <= \$131 ;
+    last_t <= \$137 ;
   always @(posedge clk)
-    last_t_ahead <= \$132 ;
+    last_t_ahead <= \$138 ;
   always @(posedge clk)
-    t <= \$133 ;
+    t <= \$139 ;
   always @(posedge clk)
-    x_reg <= \$134 ;
+    x_reg <= \$140 ;
   always @(posedge clk)
-    from_input <= \$135 ;
+    from_input <= \$141 ;
   always @(posedge clk)
-    v1 <= \$136 ;
+    v1 <= \$142 ;
   always @(posedge clk)
-    first1 <= \$137 ;
+    first1 <= \$143 ;
   always @(posedge clk)
-    last1 <= \$138 ;
+    last1 <= \$144 ;
   always @(posedge clk)
-    nf1 <= \$139 ;
+    nf1 <= \$145 ;
   always @(posedge clk)
-    x_mid <= \$140 ;
+    x_mid <= \$146 ;
   always @(posedge clk)
-    rom0_addr <= \$141 ;
+    rom0_addr <= \$147 ;
   always @(posedge clk)
-    rom0_read <= \$142 ;
+    rom0_read <= \$148 ;
   always @(posedge clk)
-    x0_0 <= \$143 ;
+    x0_0 <= \$149 ;
   always @(posedge clk)
-    x0_1 <= \$144 ;
+    x0_1 <= \$150 ;
   always @(posedge clk)
-    x0_2 <= \$145 ;
+    x0_2 <= \$151 ;
   always @(posedge clk)
-    x0_3 <= \$146 ;
+    x0_3 <= \$152 ;
   always @(posedge clk)
-    rom1_addr <= \$147 ;
+    rom1_addr <= \$153 ;
   always @(posedge clk)
-    rom1_read <= \$148 ;
+    rom1_read <= \$154 ;
   always @(posedge clk)
-    x1_0 <= \$149 ;
+    x1_0 <= \$155 ;
   always @(posedge clk)
-    x1_1 <= \$150 ;
+    x1_1 <= \$156 ;
   always @(posedge clk)
-    x1_2 <= \$151 ;
+    x1_2 <= \$157 ;
   always @(posedge clk)
-    x1_3 <= \$152 ;
+    x1_3 <= \$158 ;
   always @(posedge clk)
-    xoff0_0 <= \$153 ;
+    xoff0_0 <= \$159 ;
   always @(posedge clk)
-    w0_0 <= \$154 ;
+    w0_0 <= \$160 ;
   always @(posedge clk)
-    xoff0_1 <= \$155 ;
+    xoff0_1 <= \$161 ;
   always @(posedge clk)
-    w0_1 <= \$156 ;
+    w0_1 <= \$162 ;
   always @(posedge clk)
-    xoff0_2 <= \$157 ;
+    xoff0_2 <= \$163 ;
   always @(posedge clk)
-    w0_2 <= \$158 ;
+    w0_2 <= \$164 ;
   always @(posedge clk)
-    xoff0_3 <= \$159 ;
+    xoff0_3 <= \$165 ;
   always @(posedge clk)
-    w0_3 <= \$160 ;
+    w0_3 <= \$166 ;
   always @(posedge clk)
-    xoff1_0 <= \$161 ;
+    xoff1_0 <= \$167 ;
   always @(posedge clk)
-    w1_0 <= \$162 ;
+    w1_0 <= \$168 ;
   always @(posedge clk)
-    xoff1_1 <= \$163 ;
+    xoff1_1 <= \$169 ;
   always @(posedge clk)
-    w1_1 <= \$164 ;
+    w1_1 <= \$170 ;
   always @(posedge clk)
-    xoff1_2 <= \$165 ;
+    xoff1_2 <= \$171 ;
   always @(posedge clk)
-    w1_2 <= \$166 ;
+    w1_2 <= \$172 ;
   always @(posedge clk)
-    xoff1_3 <= \$167 ;
+    xoff1_3 <= \$173 ;
   always @(posedge clk)
-    w1_3 <= \$168 ;
+    w1_3 <= \$174 ;
   always @(posedge clk)
-    xoff2_0 <= \$169 ;
+    xoff2_0 <= \$175 ;
   always @(posedge clk)
-    w2_0 <= \$170 ;
+    w2_0 <= \$176 ;
   always @(posedge clk)
-    xoff2_1 <= \$171 ;
+    xoff2_1 <= \$177 ;
   always @(posedge clk)
-    w2_1 <= \$172 ;
+    w2_1 <= \$178 ;
   always @(posedge clk)
-    xoff2_2 <= \$173 ;
+    xoff2_2 <= \$179 ;
   always @(posedge clk)
-    w2_2 <= \$174 ;
+    w2_2 <= \$180 ;
   always @(posedge clk)
-    xoff2_3 <= \$175 ;
+    xoff2_3 <= \$181 ;
   always @(posedge clk)
-    w2_3 <= \$176 ;
+    w2_3 <= \$182 ;
   always @(posedge clk)
-    xoff3_0 <= \$177 ;
+    xoff3_0 <= \$183 ;
   always @(posedge clk)
-    w3_0 <= \$178 ;
+    w3_0 <= \$184 ;
   always @(posedge clk)
-    xoff3_1 <= \$179 ;
+    xoff3_1 <= \$185 ;
   always @(posedge clk)
-    w3_1 <= \$180 ;
+    w3_1 <= \$186 ;
   always @(posedge clk)
-    xoff3_2 <= \$181 ;
+    xoff3_2 <= \$187 ;
   always @(posedge clk)
-    w3_2 <= \$182 ;
+    w3_2 <= \$188 ;
   always @(posedge clk)
-    xoff3_3 <= \$183 ;
+    xoff3_3 <= \$189 ;
   always @(posedge clk)
-    w3_3 <= \$184 ;
+    w3_3 <= \$190 ;
   always @(posedge clk)
-    prod0_0 <= \$185 ;
+    prod0_0 <= \$191 ;
   always @(posedge clk)
-    prod0_1 <= \$186 ;
+    prod0_1 <= \$192 ;
   always @(posedge clk)
-    prod0_2 <= \$187 ;
+    prod0_2 <= \$193 ;
   always @(posedge clk)
-    prod0_3 <= \$188 ;
+    prod0_3 <= \$194 ;
   always @(posedge clk)
-    prod1_0 <= \$189 ;
+    prod1_0 <= \$195 ;
   always @(posedge clk)
-    prod1_1 <= \$190 ;
+    prod1_1 <= \$196 ;
   always @(posedge clk)
-    prod1_2 <= \$191 ;
+    prod1_2 <= \$197 ;
   always @(posedge clk)
-    prod1_3 <= \$192 ;
+    prod1_3 <= \$198 ;
   always @(posedge clk)
-    prod2_0 <= \$193 ;
+    prod2_0 <= \$199 ;
   always @(posedge clk)
-    prod2_1 <= \$194 ;
+    prod2_1 <= \$200 ;
   always @(posedge clk)
-    prod2_2 <= \$195 ;
+    prod2_2 <= \$201 ;
   always @(posedge clk)
-    prod2_3 <= \$196 ;
+    prod2_3 <= \$202 ;
   always @(posedge clk)
-    prod3_0 <= \$197 ;
+    prod3_0 <= \$203 ;
   always @(posedge clk)
-    prod3_1 <= \$198 ;
+    prod3_1 <= \$204 ;
   always @(posedge clk)
-    prod3_2 <= \$199 ;
+    prod3_2 <= \$205 ;
   always @(posedge clk)
-    prod3_3 <= \$200 ;
+    prod3_3 <= \$206 ;
   always @(posedge clk)
-    prod0_0_r <= \$201 ;
+    prod0_0_r <= \$207 ;
   always @(posedge clk)
-    prod0_1_r <= \$202 ;
+    prod0_1_r <= \$208 ;
   always @(posedge clk)
-    prod0_2_r <= \$203 ;
+    prod0_2_r <= \$209 ;
   always @(posedge clk)
-    prod0_3_r <= \$204 ;
+    prod0_3_r <= \$210 ;
   always @(posedge clk)
-    prod1_0_r <= \$205 ;
+    prod1_0_r <= \$211 ;
   always @(posedge clk)
-    prod1_1_r <= \$206 ;
+    prod1_1_r <= \$212 ;
   always @(posedge clk)
-    prod1_2_r <= \$207 ;
+    prod1_2_r <= \$213 ;
   always @(posedge clk)
-    prod1_3_r <= \$208 ;
+    prod1_3_r <= \$214 ;
   always @(posedge clk)
-    prod2_0_r <= \$209 ;
+    prod2_0_r <= \$215 ;
   always @(posedge clk)
-    prod2_1_r <= \$210 ;
+    prod2_1_r <= \$216 ;
   always @(posedge clk)
-    prod2_2_r <= \$211 ;
+    prod2_2_r <= \$217 ;
   always @(posedge clk)
-    prod2_3_r <= \$212 ;
+    prod2_3_r <= \$218 ;
   always @(posedge clk)
-    prod3_0_r <= \$213 ;
+    prod3_0_r <= \$219 ;
   always @(posedge clk)
-    prod3_1_r <= \$214 ;
+    prod3_1_r <= \$220 ;
   always @(posedge clk)
-    prod3_2_r <= \$215 ;
+    prod3_2_r <= \$221 ;
   always @(posedge clk)
-    prod3_3_r <= \$216 ;
+    prod3_3_r <= \$222 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$217 ;
+    sum0_s0_0 <= \$223 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$218 ;
+    sum1_s0_0 <= \$224 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$219 ;
+    sum2_s0_0 <= \$225 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$220 ;
+    sum3_s0_0 <= \$226 ;
   always @(posedge clk)
-    v2 <= \$221 ;
+    v2 <= \$227 ;
   always @(posedge clk)
-    first2 <= \$222 ;
+    first2 <= \$228 ;
   always @(posedge clk)
-    last2 <= \$223 ;
+    last2 <= \$229 ;
   always @(posedge clk)
-    nf2 <= \$224 ;
+    nf2 <= \$230 ;
   always @(posedge clk)
-    v3 <= \$225 ;
+    v3 <= \$231 ;
   always @(posedge clk)
-    first3 <= \$226 ;
+    first3 <= \$232 ;
   always @(posedge clk)
-    last3 <= \$227 ;
+    last3 <= \$233 ;
   always @(posedge clk)
-    nf3 <= \$228 ;
+    nf3 <= \$234 ;
   always @(posedge clk)
-    v4 <= \$229 ;
+    v4 <= \$235 ;
   always @(posedge clk)
-    first4 <= \$230 ;
+    first4 <= \$236 ;
   always @(posedge clk)
-    last4 <= \$231 ;
+    last4 <= \$237 ;
   always @(posedge clk)
-    nf4 <= \$232 ;
+    nf4 <= \$238 ;
   always @(posedge clk)
-    v5 <= \$233 ;
+    v5 <= \$239 ;
   always @(posedge clk)
-    first5 <= \$234 ;
+    first5 <= \$240 ;
   always @(posedge clk)
-    last5 <= \$235 ;
+    last5 <= \$241 ;
   always @(posedge clk)
-    nf5 <= \$236 ;
+    nf5 <= \$242 ;
   always @(posedge clk)
-    v6 <= \$237 ;
+    v6 <= \$243 ;
   always @(posedge clk)
-    first6 <= \$238 ;
+    first6 <= \$244 ;
   always @(posedge clk)
-    last6 <= \$239 ;
+    last6 <= \$245 ;
   always @(posedge clk)
-    nf6 <= \$240 ;
+    nf6 <= \$246 ;
   always @(posedge clk)
-    v7 <= \$241 ;
+    v7 <= \$247 ;
   always @(posedge clk)
-    first7 <= \$242 ;
+    first7 <= \$248 ;
   always @(posedge clk)
-    last7 <= \$243 ;
+    last7 <= \$249 ;
   always @(posedge clk)
-    nf7 <= \$244 ;
+    nf7 <= \$250 ;
   always @(posedge clk)
-    v7_0 <= \$245 ;
+    v7_0 <= \$251 ;
   always @(posedge clk)
-    first7_0 <= \$246 ;
+    first7_0 <= \$252 ;
   always @(posedge clk)
-    last7_0 <= \$247 ;
+    last7_0 <= \$253 ;
   always @(posedge clk)
-    nf7_0 <= \$248 ;
+    nf7_0 <= \$254 ;
   always @(posedge clk)
-    acc0 <= \$249 ;
+    acc0 <= \$255 ;
   always @(posedge clk)
-    acc1 <= \$250 ;
+    acc1 <= \$256 ;
   always @(posedge clk)
-    acc2 <= \$251 ;
+    acc2 <= \$257 ;
   always @(posedge clk)
-    acc3 <= \$252 ;
+    acc3 <= \$258 ;
   always @(posedge clk)
-    q_owed <= \$253 ;
+    q_owed <= \$259 ;
   always @(posedge clk)
-    q_room <= \$254 ;
+    q_room <= \$260 ;
   always @(posedge clk)
-    q_wptr <= \$255 ;
+    q_wptr <= \$261 ;
   always @(posedge clk)
-    q_rptr <= \$256 ;
+    q_rptr <= \$262 ;
   always @(posedge clk)
-    q_stored <= \$257 ;
+    q_stored <= \$263 ;
   always @(posedge clk)
-    o__valid <= \$258 ;
+    o__valid <= \$264 ;
   always @(posedge clk)
-    o__payload <= \$259 ;
+    o__payload <= \$265 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -15272,21 +15360,21 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$100  = 22'h001205;
+          \$106  = 22'h001205;
       3'h1:
-          \$100  = 22'h0000ff;
+          \$106  = 22'h0000ff;
       3'h2:
-          \$100  = 22'h000e08;
+          \$106  = 22'h000e08;
       3'h3:
-          \$100  = 22'h3ff105;
+          \$106  = 22'h3ff105;
       3'h4:
-          \$100  = 22'h3ffd54;
+          \$106  = 22'h3ffd54;
       3'h5:
-          \$100  = 22'h3ff247;
+          \$106  = 22'h3ff247;
       3'h6:
-          \$100  = 22'h3fe3bf;
+          \$106  = 22'h3fe3bf;
       3'h7:
-          \$100  = 22'h3ffd00;
+          \$106  = 22'h3ffd00;
     endcase
   end
   always @* begin
@@ -15294,21 +15382,21 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$103  = 22'h000936;
+          \$109  = 22'h000936;
       3'h1:
-          \$103  = 22'h0004d4;
+          \$109  = 22'h0004d4;
       3'h2:
-          \$103  = 22'h002db8;
+          \$109  = 22'h002db8;
       3'h3:
-          \$103  = 22'h3ffc7f;
+          \$109  = 22'h3ffc7f;
       3'h4:
-          \$103  = 22'h3fdf21;
+          \$109  = 22'h3fdf21;
       3'h5:
-          \$103  = 22'h001cea;
+          \$109  = 22'h001cea;
       3'h6:
-          \$103  = 22'h3fe469;
+          \$109  = 22'h3fe469;
       3'h7:
-          \$103  = 22'h3fd260;
+          \$109  = 22'h3fd260;
     endcase
   end
   always @* begin
@@ -15316,21 +15404,21 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$106  = 22'h004126;
+          \$112  = 22'h004126;
       3'h1:
-          \$106  = 22'h001a1e;
+          \$112  = 22'h001a1e;
       3'h2:
-          \$106  = 22'h3ffdf5;
+          \$112  = 22'h3ffdf5;
       3'h3:
-          \$106  = 22'h000a1f;
+          \$112  = 22'h000a1f;
       3'h4:
-          \$106  = 22'h000811;
+          \$112  = 22'h000811;
       3'h5:
-          \$106  = 22'h3feeae;
+          \$112  = 22'h3feeae;
       3'h6:
-          \$106  = 22'h3ff2fa;
+          \$112  = 22'h3ff2fa;
       3'h7:
-          \$106  = 22'h000137;
+          \$112  = 22'h000137;
     endcase
   end
   always @* begin
@@ -15338,222 +15426,180 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$109  = 22'h0005ae;
+          \$115  = 22'h0005ae;
       3'h1:
-          \$109  = 22'h3ff716;
+          \$115  = 22'h3ff716;
       3'h2:
-          \$109  = 22'h3fb4f7;
+          \$115  = 22'h3fb4f7;
       3'h3:
-          \$109  = 22'h0026da;
+          \$115  = 22'h0026da;
       3'h4:
-          \$109  = 22'h00085b;
+          \$115  = 22'h00085b;
       3'h5:
-          \$109  = 22'h3fed06;
+          \$115  = 22'h3fed06;
       3'h6:
-          \$109  = 22'h001232;
+          \$115  = 22'h001232;
       3'h7:
-          \$109  = 22'h001986;
+          \$115  = 22'h001986;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$123  = nf_t;
+    \$129  = nf_t;
     if (issue) begin
-      \$123  = nf_t_ahead;
+      \$129  = nf_t_ahead;
     end
     if (rst) begin
-      \$123  = 3'h0;
+      \$129  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$124  = nf_t_ahead;
+    \$130  = nf_t_ahead;
     if (issue) begin
-      \$124  = \$1 ;
+      \$130  = \$1 ;
     end
     if (rst) begin
-      \$124  = 3'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$125  = sf_t;
+    \$131  = sf_t;
     if (issue) begin
-      \$125  = sf_t_ahead;
+      \$131  = sf_t_ahead;
     end
     if (rst) begin
-      \$125  = 2'h0;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$126  = sf_t_ahead;
+    \$132  = sf_t_ahead;
     if (issue) begin
-      \$126  = \$2 ;
+      \$132  = \$2 ;
     end
     if (rst) begin
-      \$126  = 2'h1;
+      \$132  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$127  = reads_input_t;
+    \$133  = reads_input_t;
     if (issue) begin
-      \$127  = reads_input_t_ahead;
+      \$133  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$127  = 1'h1;
+      \$133  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$128  = reads_input_t_ahead;
+    \$134  = reads_input_t_ahead;
     if (issue) begin
-      \$128  = \$3 ;
+      \$134  = \$3 ;
     end
     if (rst) begin
-      \$128  = 1'h1;
+      \$134  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = first_t;
+    \$135  = first_t;
     if (issue) begin
-      \$129  = first_t_ahead;
+      \$135  = first_t_ahead;
     end
     if (rst) begin
-      \$129  = 1'h1;
+      \$135  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = first_t_ahead;
+    \$136  = first_t_ahead;
     if (issue) begin
-      \$130  = \$4 ;
+      \$136  = \$4 ;
     end
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = last_t;
-    if (issue) begin
-      \$131  = last_t_ahead;
-    end
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = last_t_ahead;
-    if (issue) begin
-      \$132  = \$5 ;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$133  = t;
-    if (issue) begin
-      \$133  = \$8 [4:0];
-    end
-    if (rst) begin
-      \$133  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$134  = i__payload;
-    if (rst) begin
-      \$134  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$135  = reads_input_t;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = issue;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = first_t;
+    \$137  = last_t;
+    if (issue) begin
+      \$137  = last_t_ahead;
+    end
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = last_t;
+    \$138  = last_t_ahead;
+    if (issue) begin
+      \$138  = \$5 ;
+    end
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = nf_t;
+    \$139  = t;
+    if (issue) begin
+      \$139  = \$8 [4:0];
+    end
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = \$9 ;
+    \$140  = i__payload;
     if (rst) begin
       \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = t;
+    \$141  = reads_input_t;
     if (rst) begin
-      \$141  = 5'h00;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = port__data;
+    \$142  = issue;
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = x_mid[7:0];
+    \$143  = first_t;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = x_mid[15:8];
+    \$144  = last_t;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = x_mid[23:16];
+    \$145  = nf_t;
     if (rst) begin
-      \$145  = 8'h00;
+      \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = x_mid[31:24];
+    \$146  = \$9 ;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 32'd0;
     end
   end
   always @* begin
@@ -15565,7 +15611,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = \port__data$32 ;
+    \$148  = port__data;
     if (rst) begin
       \$148  = 64'h0000000000000000;
     end
@@ -15600,782 +15646,824 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = \$10 ;
+    \$153  = t;
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = rom0_read[7:0];
+    \$154  = \port__data$32 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = \$11 ;
+    \$155  = x_mid[7:0];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = rom0_read[15:8];
+    \$156  = x_mid[15:8];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = \$12 ;
+    \$157  = x_mid[23:16];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = rom0_read[23:16];
+    \$158  = x_mid[31:24];
     if (rst) begin
       \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = \$13 ;
+    \$159  = \$10 ;
     if (rst) begin
       \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = rom0_read[31:24];
+    \$160  = rom0_read[7:0];
     if (rst) begin
       \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = \$14 ;
+    \$161  = \$11 ;
     if (rst) begin
       \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = rom0_read[39:32];
+    \$162  = rom0_read[15:8];
     if (rst) begin
       \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = \$15 ;
+    \$163  = \$12 ;
     if (rst) begin
       \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = rom0_read[47:40];
+    \$164  = rom0_read[23:16];
     if (rst) begin
       \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = \$16 ;
+    \$165  = \$13 ;
     if (rst) begin
       \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$166  = rom0_read[55:48];
+    \$166  = rom0_read[31:24];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$167  = \$17 ;
+    \$167  = \$14 ;
     if (rst) begin
       \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$168  = rom0_read[63:56];
+    \$168  = rom0_read[39:32];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$169  = \$18 ;
+    \$169  = \$15 ;
     if (rst) begin
       \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$170  = rom1_read[7:0];
+    \$170  = rom0_read[47:40];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$171  = \$19 ;
+    \$171  = \$16 ;
     if (rst) begin
       \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$172  = rom1_read[15:8];
+    \$172  = rom0_read[55:48];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$173  = \$20 ;
+    \$173  = \$17 ;
     if (rst) begin
       \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$174  = rom1_read[23:16];
+    \$174  = rom0_read[63:56];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$175  = \$21 ;
+    \$175  = \$18 ;
     if (rst) begin
       \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$176  = rom1_read[31:24];
+    \$176  = rom1_read[7:0];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$177  = \$22 ;
+    \$177  = \$19 ;
     if (rst) begin
       \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$178  = rom1_read[39:32];
+    \$178  = rom1_read[15:8];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$179  = \$23 ;
+    \$179  = \$20 ;
     if (rst) begin
       \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$180  = rom1_read[47:40];
+    \$180  = rom1_read[23:16];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$181  = \$24 ;
+    \$181  = \$21 ;
     if (rst) begin
       \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$182  = rom1_read[55:48];
+    \$182  = rom1_read[31:24];
     if (rst) begin
       \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$183  = \$25 ;
+    \$183  = \$22 ;
     if (rst) begin
       \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$184  = rom1_read[63:56];
+    \$184  = rom1_read[39:32];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$185  = \$26 ;
+    \$185  = \$23 ;
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$186  = \$27 ;
+    \$186  = rom1_read[47:40];
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$187  = \$28 ;
+    \$187  = \$24 ;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$188  = \$29 ;
+    \$188  = rom1_read[55:48];
     if (rst) begin
-      \$188  = 17'h00000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$189  = \$30 ;
+    \$189  = \$25 ;
     if (rst) begin
-      \$189  = 17'h00000;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$190  = \$31 ;
+    \$190  = rom1_read[63:56];
     if (rst) begin
-      \$190  = 17'h00000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$191  = \$32 ;
+    \$191  = \$26 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$192  = \$33 ;
+    \$192  = \$27 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$193  = \$34 ;
+    \$193  = \$28 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$194  = \$35 ;
+    \$194  = \$29 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$195  = \$36 ;
+    \$195  = \$30 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$196  = \$37 ;
+    \$196  = \$31 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$197  = \$38 ;
+    \$197  = \$32 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$198  = \$39 ;
+    \$198  = \$33 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$199  = \$40 ;
+    \$199  = \$34 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$200  = \$41 ;
+    \$200  = \$35 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$201  = prod0_0;
+    \$201  = \$36 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$202  = prod0_1;
+    \$202  = \$37 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$203  = prod0_2;
+    \$203  = \$38 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$204  = prod0_3;
+    \$204  = \$39 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$205  = prod1_0;
+    \$205  = \$40 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$206  = prod1_1;
+    \$206  = \$41 ;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$207  = prod1_2;
+    \$207  = prod0_0;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$208  = prod1_3;
+    \$208  = prod0_1;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$209  = prod2_0;
+    \$209  = prod0_2;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$210  = prod2_1;
+    \$210  = prod0_3;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$211  = prod2_2;
+    \$211  = prod1_0;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$212  = prod2_3;
+    \$212  = prod1_1;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$213  = prod3_0;
+    \$213  = prod1_2;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$214  = prod3_1;
+    \$214  = prod1_3;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$215  = prod3_2;
+    \$215  = prod2_0;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$216  = prod3_3;
+    \$216  = prod2_1;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$217  = { \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$217  = prod2_2;
     if (rst) begin
-      \$217  = 22'h000000;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$218  = { \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$218  = prod2_3;
     if (rst) begin
-      \$218  = 22'h000000;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$219  = { \$50 [18], \$50 [18], \$50 [18], \$50  };
+    \$219  = prod3_0;
     if (rst) begin
-      \$219  = 22'h000000;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$220  = { \$53 [18], \$53 [18], \$53 [18], \$53  };
+    \$220  = prod3_1;
     if (rst) begin
-      \$220  = 22'h000000;
+      \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$221  = v1;
+    \$221  = prod3_2;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$222  = first1;
+    \$222  = prod3_3;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$223  = last1;
+    \$223  = { \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$224  = nf1;
+    \$224  = { \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$224  = 3'h0;
+      \$224  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$225  = v2;
+    \$225  = { \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$226  = first2;
+    \$226  = { \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$227  = last2;
+    \$227  = v1;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$228  = nf2;
+    \$228  = first1;
     if (rst) begin
-      \$228  = 3'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$229  = v3;
+    \$229  = last1;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$230  = first3;
+    \$230  = nf1;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$231  = last3;
+    \$231  = v2;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$232  = nf3;
+    \$232  = first2;
     if (rst) begin
-      \$232  = 3'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$233  = v4;
+    \$233  = last2;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$234  = first4;
+    \$234  = nf2;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$235  = last4;
+    \$235  = v3;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$236  = nf4;
+    \$236  = first3;
     if (rst) begin
-      \$236  = 3'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$237  = v5;
+    \$237  = last3;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$238  = first5;
+    \$238  = nf3;
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$239  = last5;
+    \$239  = v4;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$240  = nf5;
+    \$240  = first4;
     if (rst) begin
-      \$240  = 3'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$241  = v6;
+    \$241  = last4;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$242  = first6;
+    \$242  = nf4;
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$243  = last6;
+    \$243  = v5;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$244  = nf6;
+    \$244  = first5;
     if (rst) begin
-      \$244  = 3'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$245  = v6;
+    \$245  = last5;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$246  = first6;
+    \$246  = nf5;
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$247  = last6;
+    \$247  = v6;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$248  = nf6;
+    \$248  = first6;
     if (rst) begin
-      \$248  = 3'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$249  = acc0;
+    \$249  = last6;
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$250  = nf6;
+    if (rst) begin
+      \$250  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$251  = v6;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$252  = first6;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$253  = last6;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$254  = nf6;
+    if (rst) begin
+      \$254  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$255  = acc0;
     if (v7_0) begin
-      \$249  = \$102 [21:0];
+      \$255  = \$108 [21:0];
     end
     if (rst) begin
-      \$249  = 22'h000000;
+      \$255  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$250  = acc1;
+    \$256  = acc1;
     if (v7_0) begin
-      \$250  = \$105 [21:0];
+      \$256  = \$111 [21:0];
     end
     if (rst) begin
-      \$250  = 22'h000000;
+      \$256  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$251  = acc2;
+    \$257  = acc2;
     if (v7_0) begin
-      \$251  = \$108 [21:0];
+      \$257  = \$114 [21:0];
     end
     if (rst) begin
-      \$251  = 22'h000000;
+      \$257  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$252  = acc3;
+    \$258  = acc3;
     if (v7_0) begin
-      \$252  = \$111 [21:0];
+      \$258  = \$117 [21:0];
     end
     if (rst) begin
-      \$252  = 22'h000000;
+      \$258  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$253  = \$115 [3:0];
+    \$259  = \$121 [3:0];
     if (rst) begin
-      \$253  = 4'h0;
+      \$259  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$254  = \$54 ;
+    \$260  = \$60 ;
     if (rst) begin
-      \$254  = 1'h1;
+      \$260  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$255  = q_wptr;
-    if (\$62 ) begin
-      \$255  = \$65 [2:0];
+    \$261  = q_wptr;
+    if (\$68 ) begin
+      \$261  = \$71 [2:0];
     end
     if (rst) begin
-      \$255  = 3'h0;
+      \$261  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$256  = q_rptr;
-    if (\$69 ) begin
-      \$256  = \$72 [2:0];
+    \$262  = q_rptr;
+    if (\$75 ) begin
+      \$262  = \$78 [2:0];
     end
     if (rst) begin
-      \$256  = 3'h0;
+      \$262  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$257  = \$86 [3:0];
+    \$263  = \$92 [3:0];
     if (rst) begin
-      \$257  = 4'h0;
+      \$263  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$258  = o__valid;
-    if (\$88 ) begin
-      \$258  = \$91 ;
+    \$264  = o__valid;
+    if (\$94 ) begin
+      \$264  = \$97 ;
     end
     if (rst) begin
-      \$258  = 1'h0;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$259  = o__payload;
-    if (\$88 ) begin
-      \$259  = \$93 ;
+    \$265  = o__payload;
+    if (\$94 ) begin
+      \$265  = \$99 ;
     end
     if (rst) begin
-      \$259  = 88'h0000000000000000000000;
+      \$265  = 88'h0000000000000000000000;
     end
   end
-  assign acc0_next = \$102 [21:0];
-  assign acc1_next = \$105 [21:0];
-  assign acc2_next = \$108 [21:0];
-  assign acc3_next = \$111 [21:0];
-  assign q_owed_next = \$115 [3:0];
+  assign acc0_next = \$108 [21:0];
+  assign acc1_next = \$111 [21:0];
+  assign acc2_next = \$114 [21:0];
+  assign acc3_next = \$117 [21:0];
+  assign q_owed_next = \$121 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -16396,10 +16484,10 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \q_in[1]  = q_in[43:22];
   assign \q_in[2]  = q_in[65:44];
   assign \q_in[3]  = q_in[87:66];
-  assign q_in[87:66] = \$111 [21:0];
-  assign q_in[65:44] = \$108 [21:0];
-  assign q_in[43:22] = \$105 [21:0];
-  assign q_in[21:0] = \$102 [21:0];
+  assign q_in[87:66] = \$117 [21:0];
+  assign q_in[65:44] = \$114 [21:0];
+  assign q_in[43:22] = \$111 [21:0];
+  assign q_in[21:0] = \$108 [21:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16487,73 +16575,73 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [4:0] \$173 ;
-  wire [4:0] \$174 ;
+  wire \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
   wire [4:0] \$180 ;
-  wire [4:0] \$181 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire [4:0] \$186 ;
+  wire [4:0] \$187 ;
   wire \$188 ;
-  wire [4:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire [5:0] \$194 ;
-  wire \$195 ;
+  wire \$194 ;
+  wire [4:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$200 ;
-  reg [2:0] \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
+  wire [5:0] \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [31:0] \$206 ;
+  reg [2:0] \$207 ;
   reg \$208 ;
   reg \$209 ;
   wire [3:0] \$21 ;
   reg \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
   reg [24:0] \$217 ;
   reg [24:0] \$218 ;
-  reg [5:0] \$219 ;
+  reg [24:0] \$219 ;
   wire [3:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
   reg [5:0] \$225 ;
   reg [5:0] \$226 ;
-  reg [32:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [32:0] \$229 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   wire \$23 ;
-  reg [32:0] \$230 ;
-  reg [32:0] \$231 ;
-  reg [32:0] \$232 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [5:0] \$232 ;
   reg [32:0] \$233 ;
   reg [32:0] \$234 ;
   reg [32:0] \$235 ;
@@ -16565,61 +16653,61 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$240 ;
   reg [32:0] \$241 ;
   reg [32:0] \$242 ;
-  reg [21:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [32:0] \$243 ;
+  reg [32:0] \$244 ;
+  reg [32:0] \$245 ;
+  reg [32:0] \$246 ;
+  reg [32:0] \$247 ;
+  reg [32:0] \$248 ;
+  reg [21:0] \$249 ;
   reg [5:0] \$25 ;
-  reg [7:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [4:0] \$254 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [33:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
   reg [16:0] \$255 ;
-  reg [21:0] \$256 ;
-  reg [21:0] \$257 ;
-  reg [21:0] \$258 ;
-  reg [4:0] \$259 ;
+  reg [7:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   reg [32:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [12:0] \$261 ;
-  reg [12:0] \$262 ;
-  reg [12:0] \$263 ;
-  reg [46:0] \$264 ;
-  reg [46:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [7:0] \$268 ;
-  reg \$269 ;
+  reg [4:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [21:0] \$262 ;
+  reg [21:0] \$263 ;
+  reg [21:0] \$264 ;
+  reg [4:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [12:0] \$267 ;
+  reg [12:0] \$268 ;
+  reg [12:0] \$269 ;
   reg [32:0] \$27 ;
-  reg \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
+  reg [46:0] \$270 ;
+  reg [46:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg [7:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [5:0] \$279 ;
+  reg [24:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [5:0] \$284 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
   reg [5:0] \$285 ;
   reg [5:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [33:0] \$288 ;
-  reg [33:0] \$289 ;
+  reg [5:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [5:0] \$289 ;
   wire [24:0] \$29 ;
-  reg [33:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [33:0] \$292 ;
+  reg [5:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [5:0] \$292 ;
   reg [33:0] \$293 ;
   reg [33:0] \$294 ;
   reg [33:0] \$295 ;
@@ -16632,61 +16720,61 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$300 ;
   reg [33:0] \$301 ;
   reg [33:0] \$302 ;
-  reg [21:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [16:0] \$305 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [33:0] \$305 ;
   reg [33:0] \$306 ;
   reg [33:0] \$307 ;
   reg [33:0] \$308 ;
-  reg [16:0] \$309 ;
+  reg [21:0] \$309 ;
   wire [12:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [4:0] \$314 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [33:0] \$314 ;
   reg [16:0] \$315 ;
-  reg [21:0] \$316 ;
-  reg [21:0] \$317 ;
-  reg [21:0] \$318 ;
-  reg [4:0] \$319 ;
+  reg [7:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [24:0] \$318 ;
+  reg [24:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [12:0] \$321 ;
-  reg [12:0] \$322 ;
-  reg [12:0] \$323 ;
-  reg [46:0] \$324 ;
-  reg [46:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg [7:0] \$328 ;
-  reg \$329 ;
+  reg [4:0] \$320 ;
+  reg [16:0] \$321 ;
+  reg [21:0] \$322 ;
+  reg [21:0] \$323 ;
+  reg [21:0] \$324 ;
+  reg [4:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [12:0] \$327 ;
+  reg [12:0] \$328 ;
+  reg [12:0] \$329 ;
   wire [35:0] \$33 ;
-  reg \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
+  reg [46:0] \$330 ;
+  reg [46:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [7:0] \$334 ;
+  reg \$335 ;
+  reg \$336 ;
   reg [24:0] \$337 ;
   reg [24:0] \$338 ;
-  reg [5:0] \$339 ;
+  reg [24:0] \$339 ;
   wire [55:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [5:0] \$342 ;
-  reg [5:0] \$343 ;
-  reg [5:0] \$344 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
   reg [5:0] \$345 ;
   reg [5:0] \$346 ;
-  reg [32:0] \$347 ;
-  reg [32:0] \$348 ;
-  reg [32:0] \$349 ;
+  reg [5:0] \$347 ;
+  reg [5:0] \$348 ;
+  reg [5:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [32:0] \$350 ;
-  reg [32:0] \$351 ;
-  reg [32:0] \$352 ;
+  reg [5:0] \$350 ;
+  reg [5:0] \$351 ;
+  reg [5:0] \$352 ;
   reg [32:0] \$353 ;
   reg [32:0] \$354 ;
   reg [32:0] \$355 ;
@@ -16698,62 +16786,62 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$360 ;
   reg [32:0] \$361 ;
   reg [32:0] \$362 ;
-  reg [21:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [33:0] \$366 ;
-  reg [33:0] \$367 ;
-  reg [33:0] \$368 ;
-  reg [16:0] \$369 ;
+  reg [32:0] \$363 ;
+  reg [32:0] \$364 ;
+  reg [32:0] \$365 ;
+  reg [32:0] \$366 ;
+  reg [32:0] \$367 ;
+  reg [32:0] \$368 ;
+  reg [21:0] \$369 ;
   wire [58:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [24:0] \$371 ;
-  reg [24:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [4:0] \$374 ;
+  reg [16:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [33:0] \$374 ;
   reg [16:0] \$375 ;
-  reg [21:0] \$376 ;
-  reg [21:0] \$377 ;
-  reg [21:0] \$378 ;
-  reg [4:0] \$379 ;
+  reg [7:0] \$376 ;
+  reg [24:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [24:0] \$379 ;
   wire [75:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [12:0] \$381 ;
-  reg [12:0] \$382 ;
-  reg [12:0] \$383 ;
-  reg [46:0] \$384 ;
-  reg [46:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg [7:0] \$388 ;
-  reg \$389 ;
+  reg [4:0] \$380 ;
+  reg [16:0] \$381 ;
+  reg [21:0] \$382 ;
+  reg [21:0] \$383 ;
+  reg [21:0] \$384 ;
+  reg [4:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [12:0] \$387 ;
+  reg [12:0] \$388 ;
+  reg [12:0] \$389 ;
   wire [76:0] \$39 ;
-  reg \$390 ;
-  reg [24:0] \$391 ;
-  reg [24:0] \$392 ;
-  reg [24:0] \$393 ;
-  reg [24:0] \$394 ;
-  reg [24:0] \$395 ;
-  reg [24:0] \$396 ;
+  reg [46:0] \$390 ;
+  reg [46:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg [7:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
   reg [24:0] \$397 ;
   reg [24:0] \$398 ;
-  reg [5:0] \$399 ;
+  reg [24:0] \$399 ;
   wire [7:0] \$4 ;
   wire [46:0] \$40 ;
-  reg [5:0] \$400 ;
-  reg [5:0] \$401 ;
-  reg [5:0] \$402 ;
-  reg [5:0] \$403 ;
-  reg [5:0] \$404 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [24:0] \$403 ;
+  reg [24:0] \$404 ;
   reg [5:0] \$405 ;
   reg [5:0] \$406 ;
-  reg [32:0] \$407 ;
-  reg [32:0] \$408 ;
-  reg [32:0] \$409 ;
+  reg [5:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [5:0] \$409 ;
   wire \$41 ;
-  reg [32:0] \$410 ;
-  reg [32:0] \$411 ;
-  reg [32:0] \$412 ;
+  reg [5:0] \$410 ;
+  reg [5:0] \$411 ;
+  reg [5:0] \$412 ;
   reg [32:0] \$413 ;
   reg [32:0] \$414 ;
   reg [32:0] \$415 ;
@@ -16765,45 +16853,51 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$420 ;
   reg [32:0] \$421 ;
   reg [32:0] \$422 ;
-  reg [21:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [33:0] \$426 ;
-  reg [33:0] \$427 ;
-  reg [33:0] \$428 ;
-  reg [16:0] \$429 ;
+  reg [32:0] \$423 ;
+  reg [32:0] \$424 ;
+  reg [32:0] \$425 ;
+  reg [32:0] \$426 ;
+  reg [32:0] \$427 ;
+  reg [32:0] \$428 ;
+  reg [21:0] \$429 ;
   wire \$43 ;
-  reg [7:0] \$430 ;
-  reg [24:0] \$431 ;
-  reg [24:0] \$432 ;
-  reg [24:0] \$433 ;
-  reg [4:0] \$434 ;
+  reg [16:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [33:0] \$432 ;
+  reg [33:0] \$433 ;
+  reg [33:0] \$434 ;
   reg [16:0] \$435 ;
-  reg [21:0] \$436 ;
-  reg [21:0] \$437 ;
-  reg [21:0] \$438 ;
-  reg [4:0] \$439 ;
+  reg [7:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
   wire \$44 ;
-  reg [7:0] \$440 ;
-  reg [12:0] \$441 ;
-  reg [12:0] \$442 ;
-  reg [12:0] \$443 ;
-  reg [46:0] \$444 ;
-  reg [46:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [7:0] \$448 ;
-  reg \$449 ;
+  reg [4:0] \$440 ;
+  reg [16:0] \$441 ;
+  reg [21:0] \$442 ;
+  reg [21:0] \$443 ;
+  reg [21:0] \$444 ;
+  reg [4:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [12:0] \$447 ;
+  reg [12:0] \$448 ;
+  reg [12:0] \$449 ;
   wire [47:0] \$45 ;
-  reg \$450 ;
-  reg [3:0] \$451 ;
+  reg [46:0] \$450 ;
+  reg [46:0] \$451 ;
   reg \$452 ;
-  reg [3:0] \$453 ;
-  reg [3:0] \$454 ;
-  reg [3:0] \$455 ;
+  reg \$453 ;
+  reg [7:0] \$454 ;
+  reg \$455 ;
   reg \$456 ;
-  reg [31:0] \$457 ;
+  reg [3:0] \$457 ;
+  reg \$458 ;
+  reg [3:0] \$459 ;
   wire \$46 ;
+  reg [3:0] \$460 ;
+  reg [3:0] \$461 ;
+  reg \$462 ;
+  reg [31:0] \$463 ;
   wire \$47 ;
   wire [48:0] \$48 ;
   wire \$49 ;
@@ -17177,187 +17271,199 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_part0_0_r <= \$367 ;
+    rq2_mask_7 <= \$367 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$368 ;
+    rq2_mask_8 <= \$368 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$369 ;
+    rq2_x <= \$369 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$370 ;
+    rq2_x0_0 <= \$370 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$371 ;
+    rq2_m0_0 <= \$371 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$372 ;
+    rq2_part0_0 <= \$372 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$373 ;
+    rq2_part0_0_r <= \$373 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$374 ;
+    rq2_part0_0_rr <= \$374 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$375 ;
+    rq2_x0_1 <= \$375 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$376 ;
+    rq2_m0_1 <= \$376 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$377 ;
+    rq2_part0_1 <= \$377 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$378 ;
+    rq2_part0_1_r <= \$378 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$379 ;
+    rq2_part0_1_rr <= \$379 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$380 ;
+    rq2_x1_0 <= \$380 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$381 ;
+    rq2_m1_0 <= \$381 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$382 ;
+    rq2_part1_0 <= \$382 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$383 ;
+    rq2_part1_0_r <= \$383 ;
   always @(posedge clk)
-    rq2_prod <= \$384 ;
+    rq2_part1_0_rr <= \$384 ;
   always @(posedge clk)
-    rq2_floor <= \$385 ;
+    rq2_x1_1 <= \$385 ;
   always @(posedge clk)
-    rq2_above <= \$386 ;
+    rq2_m1_1 <= \$386 ;
   always @(posedge clk)
-    rq2_tie <= \$387 ;
+    rq2_part1_1 <= \$387 ;
   always @(posedge clk)
-    rq2_code <= \$388 ;
+    rq2_part1_1_r <= \$388 ;
   always @(posedge clk)
-    rq2_under <= \$389 ;
+    rq2_part1_1_rr <= \$389 ;
   always @(posedge clk)
-    rq2_over <= \$390 ;
+    rq2_prod <= \$390 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$391 ;
+    rq2_floor <= \$391 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$392 ;
+    rq2_above <= \$392 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$393 ;
+    rq2_tie <= \$393 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$394 ;
+    rq2_code <= \$394 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$395 ;
+    rq2_under <= \$395 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$396 ;
+    rq2_over <= \$396 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$397 ;
+    rq3_mult_1 <= \$397 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$398 ;
+    rq3_mult_2 <= \$398 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$399 ;
+    rq3_mult_3 <= \$399 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$400 ;
+    rq3_mult_4 <= \$400 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$401 ;
+    rq3_mult_5 <= \$401 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$402 ;
+    rq3_mult_6 <= \$402 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$403 ;
+    rq3_mult_7 <= \$403 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$404 ;
+    rq3_mult_8 <= \$404 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$405 ;
+    rq3_shift_1 <= \$405 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$406 ;
+    rq3_shift_2 <= \$406 ;
   always @(posedge clk)
-    rq3_half_1 <= \$407 ;
+    rq3_shift_3 <= \$407 ;
   always @(posedge clk)
-    rq3_half_2 <= \$408 ;
+    rq3_shift_4 <= \$408 ;
   always @(posedge clk)
-    rq3_half_3 <= \$409 ;
+    rq3_shift_5 <= \$409 ;
   always @(posedge clk)
-    rq3_half_4 <= \$410 ;
+    rq3_shift_6 <= \$410 ;
   always @(posedge clk)
-    rq3_half_5 <= \$411 ;
+    rq3_shift_7 <= \$411 ;
   always @(posedge clk)
-    rq3_half_6 <= \$412 ;
+    rq3_shift_8 <= \$412 ;
   always @(posedge clk)
-    rq3_half_7 <= \$413 ;
+    rq3_half_1 <= \$413 ;
   always @(posedge clk)
-    rq3_half_8 <= \$414 ;
+    rq3_half_2 <= \$414 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$415 ;
+    rq3_half_3 <= \$415 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$416 ;
+    rq3_half_4 <= \$416 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$417 ;
+    rq3_half_5 <= \$417 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$418 ;
+    rq3_half_6 <= \$418 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$419 ;
+    rq3_half_7 <= \$419 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$420 ;
+    rq3_half_8 <= \$420 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$421 ;
+    rq3_mask_1 <= \$421 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$422 ;
+    rq3_mask_2 <= \$422 ;
   always @(posedge clk)
-    rq3_x <= \$423 ;
+    rq3_mask_3 <= \$423 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$424 ;
+    rq3_mask_4 <= \$424 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$425 ;
+    rq3_mask_5 <= \$425 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$426 ;
+    rq3_mask_6 <= \$426 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$427 ;
+    rq3_mask_7 <= \$427 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$428 ;
+    rq3_mask_8 <= \$428 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$429 ;
+    rq3_x <= \$429 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$430 ;
+    rq3_x0_0 <= \$430 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$431 ;
+    rq3_m0_0 <= \$431 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$432 ;
+    rq3_part0_0 <= \$432 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$433 ;
+    rq3_part0_0_r <= \$433 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$434 ;
+    rq3_part0_0_rr <= \$434 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$435 ;
+    rq3_x0_1 <= \$435 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$436 ;
+    rq3_m0_1 <= \$436 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$437 ;
+    rq3_part0_1 <= \$437 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$438 ;
+    rq3_part0_1_r <= \$438 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$439 ;
+    rq3_part0_1_rr <= \$439 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$440 ;
+    rq3_x1_0 <= \$440 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$441 ;
+    rq3_m1_0 <= \$441 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$442 ;
+    rq3_part1_0 <= \$442 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$443 ;
+    rq3_part1_0_r <= \$443 ;
   always @(posedge clk)
-    rq3_prod <= \$444 ;
+    rq3_part1_0_rr <= \$444 ;
   always @(posedge clk)
-    rq3_floor <= \$445 ;
+    rq3_x1_1 <= \$445 ;
   always @(posedge clk)
-    rq3_above <= \$446 ;
+    rq3_m1_1 <= \$446 ;
   always @(posedge clk)
-    rq3_tie <= \$447 ;
+    rq3_part1_1 <= \$447 ;
   always @(posedge clk)
-    rq3_code <= \$448 ;
+    rq3_part1_1_r <= \$448 ;
   always @(posedge clk)
-    rq3_under <= \$449 ;
+    rq3_part1_1_rr <= \$449 ;
   always @(posedge clk)
-    rq3_over <= \$450 ;
+    rq3_prod <= \$450 ;
   always @(posedge clk)
-    q_owed <= \$451 ;
+    rq3_floor <= \$451 ;
   always @(posedge clk)
-    i__ready <= \$452 ;
+    rq3_above <= \$452 ;
   always @(posedge clk)
-    \$signature__addr  <= \$453 ;
+    rq3_tie <= \$453 ;
   always @(posedge clk)
-    rport__addr <= \$454 ;
+    rq3_code <= \$454 ;
   always @(posedge clk)
-    q_stored <= \$455 ;
+    rq3_under <= \$455 ;
   always @(posedge clk)
-    o__valid <= \$456 ;
+    rq3_over <= \$456 ;
   always @(posedge clk)
-    o__payload <= \$457 ;
+    q_owed <= \$457 ;
+  always @(posedge clk)
+    i__ready <= \$458 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$459 ;
+  always @(posedge clk)
+    rport__addr <= \$460 ;
+  always @(posedge clk)
+    q_stored <= \$461 ;
+  always @(posedge clk)
+    o__valid <= \$462 ;
+  always @(posedge clk)
+    o__payload <= \$463 ;
   assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_6 };
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
   assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_6 };
@@ -17494,1015 +17600,1051 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$163  = \$160  ? \$161  : \$162 ;
-  assign \$164  = \$12 [3:0] < 4'ha;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = rq_valid_8 & \$170 ;
-  assign \$172  = \$signature__addr  == 4'h8;
-  assign \$173  = \$signature__addr  + 1'h1;
-  assign \$174  = \$172  ? 5'h00 : \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = rport__addr == 4'h8;
-  assign \$180  = rport__addr + 1'h1;
-  assign \$181  = \$179  ? 5'h00 : \$180 ;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = | q_stored;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = \$183  & \$185 ;
-  assign \$187  = ~ \$186 ;
-  assign \$188  = rq_valid_8 & \$187 ;
-  assign \$189  = q_stored + \$188 ;
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = | q_stored;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = \$189  - \$193 ;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = | q_stored;
-  assign \$198  = \$197  | rq_valid_8;
-  assign \$199  = | q_stored;
-  assign \$200  = \$199  ? rport__data : q_in;
+  assign \$164  = i__valid & i__ready;
+  assign \$165  = o__valid & o__ready;
+  assign \$166  = q_owed < 4'h9;
+  assign \$167  = \$165  ? i__ready : \$166 ;
+  assign \$168  = o__valid & o__ready;
+  assign \$169  = \$168  | i__ready;
+  assign \$170  = \$164  ? \$167  : \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
+  assign \$173  = | q_stored;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = rq_valid_8 & \$176 ;
+  assign \$178  = \$signature__addr  == 4'h8;
+  assign \$179  = \$signature__addr  + 1'h1;
+  assign \$180  = \$178  ? 5'h00 : \$179 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = rport__addr == 4'h8;
+  assign \$186  = rport__addr + 1'h1;
+  assign \$187  = \$185  ? 5'h00 : \$186 ;
+  assign \$188  = ~ o__valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = | q_stored;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = \$189  & \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = rq_valid_8 & \$193 ;
+  assign \$195  = q_stored + \$194 ;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = | q_stored;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = \$195  - \$199 ;
+  assign \$201  = ~ o__valid;
+  assign \$202  = \$201  | o__ready;
+  assign \$203  = | q_stored;
+  assign \$204  = \$203  | rq_valid_8;
+  assign \$205  = | q_stored;
+  assign \$206  = \$205  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$201 ;
+    group <= \$207 ;
   always @(posedge clk)
-    rq_valid_1 <= \$202 ;
+    rq_valid_1 <= \$208 ;
   always @(posedge clk)
-    rq_valid_2 <= \$203 ;
+    rq_valid_2 <= \$209 ;
   always @(posedge clk)
-    rq_valid_3 <= \$204 ;
+    rq_valid_3 <= \$210 ;
   always @(posedge clk)
-    rq_valid_4 <= \$205 ;
+    rq_valid_4 <= \$211 ;
   always @(posedge clk)
-    rq_valid_5 <= \$206 ;
+    rq_valid_5 <= \$212 ;
   always @(posedge clk)
-    rq_valid_6 <= \$207 ;
+    rq_valid_6 <= \$213 ;
   always @(posedge clk)
-    rq_valid_7 <= \$208 ;
+    rq_valid_7 <= \$214 ;
   always @(posedge clk)
-    rq_valid_8 <= \$209 ;
+    rq_valid_8 <= \$215 ;
   always @(posedge clk)
-    rq_valid_9 <= \$210 ;
+    rq_valid_9 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$211 ;
+    rq0_mult_1 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$212 ;
+    rq0_mult_2 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$213 ;
+    rq0_mult_3 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$214 ;
+    rq0_mult_4 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$215 ;
+    rq0_mult_5 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$216 ;
+    rq0_mult_6 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$217 ;
+    rq0_mult_7 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$218 ;
+    rq0_mult_8 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$219 ;
+    rq0_shift_1 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$220 ;
+    rq0_shift_2 <= \$226 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$221 ;
+    rq0_shift_3 <= \$227 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$222 ;
+    rq0_shift_4 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$223 ;
+    rq0_shift_5 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$224 ;
+    rq0_shift_6 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$225 ;
+    rq0_shift_7 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$226 ;
+    rq0_shift_8 <= \$232 ;
   always @(posedge clk)
-    rq0_half_1 <= \$227 ;
+    rq0_half_1 <= \$233 ;
   always @(posedge clk)
-    rq0_half_2 <= \$228 ;
+    rq0_half_2 <= \$234 ;
   always @(posedge clk)
-    rq0_half_3 <= \$229 ;
+    rq0_half_3 <= \$235 ;
   always @(posedge clk)
-    rq0_half_4 <= \$230 ;
+    rq0_half_4 <= \$236 ;
   always @(posedge clk)
-    rq0_half_5 <= \$231 ;
+    rq0_half_5 <= \$237 ;
   always @(posedge clk)
-    rq0_half_6 <= \$232 ;
+    rq0_half_6 <= \$238 ;
   always @(posedge clk)
-    rq0_half_7 <= \$233 ;
+    rq0_half_7 <= \$239 ;
   always @(posedge clk)
-    rq0_half_8 <= \$234 ;
+    rq0_half_8 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$235 ;
+    rq0_mask_1 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$236 ;
+    rq0_mask_2 <= \$242 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$237 ;
+    rq0_mask_3 <= \$243 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$238 ;
+    rq0_mask_4 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$239 ;
+    rq0_mask_5 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$240 ;
+    rq0_mask_6 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$241 ;
+    rq0_mask_7 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$242 ;
+    rq0_mask_8 <= \$248 ;
   always @(posedge clk)
-    rq0_x <= \$243 ;
+    rq0_x <= \$249 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$244 ;
+    rq0_x0_0 <= \$250 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$245 ;
+    rq0_m0_0 <= \$251 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$246 ;
+    rq0_part0_0 <= \$252 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$247 ;
+    rq0_part0_0_r <= \$253 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$248 ;
+    rq0_part0_0_rr <= \$254 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$249 ;
+    rq0_x0_1 <= \$255 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$250 ;
+    rq0_m0_1 <= \$256 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$251 ;
+    rq0_part0_1 <= \$257 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$252 ;
+    rq0_part0_1_r <= \$258 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$253 ;
+    rq0_part0_1_rr <= \$259 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$254 ;
+    rq0_x1_0 <= \$260 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$255 ;
+    rq0_m1_0 <= \$261 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$256 ;
+    rq0_part1_0 <= \$262 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$257 ;
+    rq0_part1_0_r <= \$263 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$258 ;
+    rq0_part1_0_rr <= \$264 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$259 ;
+    rq0_x1_1 <= \$265 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$260 ;
+    rq0_m1_1 <= \$266 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$261 ;
+    rq0_part1_1 <= \$267 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$262 ;
+    rq0_part1_1_r <= \$268 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$263 ;
+    rq0_part1_1_rr <= \$269 ;
   always @(posedge clk)
-    rq0_prod <= \$264 ;
+    rq0_prod <= \$270 ;
   always @(posedge clk)
-    rq0_floor <= \$265 ;
+    rq0_floor <= \$271 ;
   always @(posedge clk)
-    rq0_above <= \$266 ;
+    rq0_above <= \$272 ;
   always @(posedge clk)
-    rq0_tie <= \$267 ;
+    rq0_tie <= \$273 ;
   always @(posedge clk)
-    rq0_code <= \$268 ;
+    rq0_code <= \$274 ;
   always @(posedge clk)
-    rq0_under <= \$269 ;
+    rq0_under <= \$275 ;
   always @(posedge clk)
-    rq0_over <= \$270 ;
+    rq0_over <= \$276 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$271 ;
+    rq1_mult_1 <= \$277 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$272 ;
+    rq1_mult_2 <= \$278 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$273 ;
+    rq1_mult_3 <= \$279 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$274 ;
+    rq1_mult_4 <= \$280 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$275 ;
+    rq1_mult_5 <= \$281 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$276 ;
+    rq1_mult_6 <= \$282 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$277 ;
+    rq1_mult_7 <= \$283 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$278 ;
+    rq1_mult_8 <= \$284 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$279 ;
+    rq1_shift_1 <= \$285 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$280 ;
+    rq1_shift_2 <= \$286 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$281 ;
+    rq1_shift_3 <= \$287 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$282 ;
+    rq1_shift_4 <= \$288 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$283 ;
+    rq1_shift_5 <= \$289 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$284 ;
+    rq1_shift_6 <= \$290 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$285 ;
+    rq1_shift_7 <= \$291 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$286 ;
+    rq1_shift_8 <= \$292 ;
   always @(posedge clk)
-    rq1_half_1 <= \$287 ;
+    rq1_half_1 <= \$293 ;
   always @(posedge clk)
-    rq1_half_2 <= \$288 ;
+    rq1_half_2 <= \$294 ;
   always @(posedge clk)
-    rq1_half_3 <= \$289 ;
+    rq1_half_3 <= \$295 ;
   always @(posedge clk)
-    rq1_half_4 <= \$290 ;
+    rq1_half_4 <= \$296 ;
   always @(posedge clk)
-    rq1_half_5 <= \$291 ;
+    rq1_half_5 <= \$297 ;
   always @(posedge clk)
-    rq1_half_6 <= \$292 ;
+    rq1_half_6 <= \$298 ;
   always @(posedge clk)
-    rq1_half_7 <= \$293 ;
+    rq1_half_7 <= \$299 ;
   always @(posedge clk)
-    rq1_half_8 <= \$294 ;
+    rq1_half_8 <= \$300 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$295 ;
+    rq1_mask_1 <= \$301 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$296 ;
+    rq1_mask_2 <= \$302 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$297 ;
+    rq1_mask_3 <= \$303 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$298 ;
+    rq1_mask_4 <= \$304 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$299 ;
+    rq1_mask_5 <= \$305 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$300 ;
+    rq1_mask_6 <= \$306 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$301 ;
+    rq1_mask_7 <= \$307 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$302 ;
+    rq1_mask_8 <= \$308 ;
   always @(posedge clk)
-    rq1_x <= \$303 ;
+    rq1_x <= \$309 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$304 ;
+    rq1_x0_0 <= \$310 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$305 ;
+    rq1_m0_0 <= \$311 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$306 ;
+    rq1_part0_0 <= \$312 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$307 ;
+    rq1_part0_0_r <= \$313 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$308 ;
+    rq1_part0_0_rr <= \$314 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$309 ;
+    rq1_x0_1 <= \$315 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$310 ;
+    rq1_m0_1 <= \$316 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$311 ;
+    rq1_part0_1 <= \$317 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$312 ;
+    rq1_part0_1_r <= \$318 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$313 ;
+    rq1_part0_1_rr <= \$319 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$314 ;
+    rq1_x1_0 <= \$320 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$315 ;
+    rq1_m1_0 <= \$321 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$316 ;
+    rq1_part1_0 <= \$322 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$317 ;
+    rq1_part1_0_r <= \$323 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$318 ;
+    rq1_part1_0_rr <= \$324 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$319 ;
+    rq1_x1_1 <= \$325 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$320 ;
+    rq1_m1_1 <= \$326 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$321 ;
+    rq1_part1_1 <= \$327 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$322 ;
+    rq1_part1_1_r <= \$328 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$323 ;
+    rq1_part1_1_rr <= \$329 ;
   always @(posedge clk)
-    rq1_prod <= \$324 ;
+    rq1_prod <= \$330 ;
   always @(posedge clk)
-    rq1_floor <= \$325 ;
+    rq1_floor <= \$331 ;
   always @(posedge clk)
-    rq1_above <= \$326 ;
+    rq1_above <= \$332 ;
   always @(posedge clk)
-    rq1_tie <= \$327 ;
+    rq1_tie <= \$333 ;
   always @(posedge clk)
-    rq1_code <= \$328 ;
+    rq1_code <= \$334 ;
   always @(posedge clk)
-    rq1_under <= \$329 ;
+    rq1_under <= \$335 ;
   always @(posedge clk)
-    rq1_over <= \$330 ;
+    rq1_over <= \$336 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$331 ;
+    rq2_mult_1 <= \$337 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$332 ;
+    rq2_mult_2 <= \$338 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$333 ;
+    rq2_mult_3 <= \$339 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$334 ;
+    rq2_mult_4 <= \$340 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$335 ;
+    rq2_mult_5 <= \$341 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$336 ;
+    rq2_mult_6 <= \$342 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$337 ;
+    rq2_mult_7 <= \$343 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$338 ;
+    rq2_mult_8 <= \$344 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$339 ;
+    rq2_shift_1 <= \$345 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$340 ;
+    rq2_shift_2 <= \$346 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$341 ;
+    rq2_shift_3 <= \$347 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$342 ;
+    rq2_shift_4 <= \$348 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$343 ;
+    rq2_shift_5 <= \$349 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$344 ;
+    rq2_shift_6 <= \$350 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$345 ;
+    rq2_shift_7 <= \$351 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$346 ;
+    rq2_shift_8 <= \$352 ;
   always @(posedge clk)
-    rq2_half_1 <= \$347 ;
+    rq2_half_1 <= \$353 ;
   always @(posedge clk)
-    rq2_half_2 <= \$348 ;
+    rq2_half_2 <= \$354 ;
   always @(posedge clk)
-    rq2_half_3 <= \$349 ;
+    rq2_half_3 <= \$355 ;
   always @(posedge clk)
-    rq2_half_4 <= \$350 ;
+    rq2_half_4 <= \$356 ;
   always @(posedge clk)
-    rq2_half_5 <= \$351 ;
+    rq2_half_5 <= \$357 ;
   always @(posedge clk)
-    rq2_half_6 <= \$352 ;
+    rq2_half_6 <= \$358 ;
   always @(posedge clk)
-    rq2_half_7 <= \$353 ;
+    rq2_half_7 <= \$359 ;
   always @(posedge clk)
-    rq2_half_8 <= \$354 ;
+    rq2_half_8 <= \$360 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$355 ;
+    rq2_mask_1 <= \$361 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$356 ;
+    rq2_mask_2 <= \$362 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$357 ;
+    rq2_mask_3 <= \$363 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$358 ;
+    rq2_mask_4 <= \$364 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$359 ;
+    rq2_mask_5 <= \$365 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$360 ;
-  always @(posedge clk)
-    rq2_mask_7 <= \$361 ;
-  always @(posedge clk)
-    rq2_mask_8 <= \$362 ;
-  always @(posedge clk)
-    rq2_x <= \$363 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$364 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$365 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$366 ;
+    rq2_mask_6 <= \$366 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$368  = rq2_part0_0_r;
+    \$368  = rq2_mask_7;
     if (rst) begin
-      \$368  = 34'h000000000;
+      \$368  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$369  = rq2_x[16:0];
+    \$369  = i__payload[65:44];
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$370  = rq2_mult_1[24:17];
+    \$370  = rq2_x[16:0];
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$371  = \$99 ;
+    \$371  = rq2_mult_1[16:0];
     if (rst) begin
-      \$371  = 25'h0000000;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$372  = rq2_part0_1;
+    \$372  = \$98 ;
     if (rst) begin
-      \$372  = 25'h0000000;
+      \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$373  = rq2_part0_1_r;
+    \$373  = rq2_part0_0;
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$374  = rq2_x[21:17];
+    \$374  = rq2_part0_0_r;
     if (rst) begin
-      \$374  = 5'h00;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$375  = rq2_mult_1[16:0];
+    \$375  = rq2_x[16:0];
     if (rst) begin
       \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$376  = \$100 ;
+    \$376  = rq2_mult_1[24:17];
     if (rst) begin
-      \$376  = 22'h000000;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$377  = rq2_part1_0;
+    \$377  = \$99 ;
     if (rst) begin
-      \$377  = 22'h000000;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$378  = rq2_part1_0_r;
+    \$378  = rq2_part0_1;
     if (rst) begin
-      \$378  = 22'h000000;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$379  = rq2_x[21:17];
+    \$379  = rq2_part0_1_r;
     if (rst) begin
-      \$379  = 5'h00;
+      \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$380  = rq2_mult_1[24:17];
+    \$380  = rq2_x[21:17];
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$381  = \$101 ;
+    \$381  = rq2_mult_1[16:0];
     if (rst) begin
-      \$381  = 13'h0000;
+      \$381  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$382  = rq2_part1_1;
+    \$382  = \$100 ;
     if (rst) begin
-      \$382  = 13'h0000;
+      \$382  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$383  = rq2_part1_1_r;
+    \$383  = rq2_part1_0;
     if (rst) begin
-      \$383  = 13'h0000;
+      \$383  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$384  = \$109 [46:0];
+    \$384  = rq2_part1_0_r;
     if (rst) begin
-      \$384  = 47'h000000000000;
+      \$384  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$385  = \$110 ;
+    \$385  = rq2_x[21:17];
     if (rst) begin
-      \$385  = 47'h000000000000;
+      \$385  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$386  = \$111 ;
+    \$386  = rq2_mult_1[24:17];
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$387  = \$114 ;
+    \$387  = \$101 ;
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$388  = \$118 [7:0];
+    \$388  = rq2_part1_1;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$389  = \$123 ;
+    \$389  = rq2_part1_1_r;
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$390  = \$128 ;
+    \$390  = \$109 [46:0];
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$391  = \$129 ;
+    \$391  = \$110 ;
     if (rst) begin
-      \$391  = 25'h0000000;
+      \$391  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$392  = rq3_mult_1;
+    \$392  = \$111 ;
     if (rst) begin
-      \$392  = 25'h0000000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$393  = rq3_mult_2;
+    \$393  = \$114 ;
     if (rst) begin
-      \$393  = 25'h0000000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$394  = rq3_mult_3;
+    \$394  = \$118 [7:0];
     if (rst) begin
-      \$394  = 25'h0000000;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$395  = rq3_mult_4;
+    \$395  = \$123 ;
     if (rst) begin
-      \$395  = 25'h0000000;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$396  = rq3_mult_5;
+    \$396  = \$128 ;
     if (rst) begin
-      \$396  = 25'h0000000;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$397  = rq3_mult_6;
+    \$397  = \$129 ;
     if (rst) begin
       \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$398  = rq3_mult_7;
+    \$398  = rq3_mult_1;
     if (rst) begin
       \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$399  = \$130 ;
+    \$399  = rq3_mult_2;
     if (rst) begin
-      \$399  = 6'h00;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$400  = rq3_shift_1;
+    \$400  = rq3_mult_3;
     if (rst) begin
-      \$400  = 6'h00;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$401  = rq3_shift_2;
+    \$401  = rq3_mult_4;
     if (rst) begin
-      \$401  = 6'h00;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$402  = rq3_shift_3;
+    \$402  = rq3_mult_5;
     if (rst) begin
-      \$402  = 6'h00;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$403  = rq3_shift_4;
+    \$403  = rq3_mult_6;
     if (rst) begin
-      \$403  = 6'h00;
+      \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$404  = rq3_shift_5;
+    \$404  = rq3_mult_7;
     if (rst) begin
-      \$404  = 6'h00;
+      \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$405  = rq3_shift_6;
+    \$405  = \$130 ;
     if (rst) begin
       \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$406  = rq3_shift_7;
+    \$406  = rq3_shift_1;
     if (rst) begin
       \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$407  = \$131 ;
+    \$407  = rq3_shift_2;
     if (rst) begin
-      \$407  = 33'h000000000;
+      \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$408  = rq3_half_1;
+    \$408  = rq3_shift_3;
     if (rst) begin
-      \$408  = 33'h000000000;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$409  = rq3_half_2;
+    \$409  = rq3_shift_4;
     if (rst) begin
-      \$409  = 33'h000000000;
+      \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$410  = rq3_half_3;
+    \$410  = rq3_shift_5;
     if (rst) begin
-      \$410  = 33'h000000000;
+      \$410  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$411  = rq3_half_4;
+    \$411  = rq3_shift_6;
     if (rst) begin
-      \$411  = 33'h000000000;
+      \$411  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$412  = rq3_half_5;
+    \$412  = rq3_shift_7;
     if (rst) begin
-      \$412  = 33'h000000000;
+      \$412  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$413  = rq3_half_6;
+    \$413  = \$131 ;
     if (rst) begin
       \$413  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$414  = rq3_half_7;
+    \$414  = rq3_half_1;
     if (rst) begin
       \$414  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$415  = \$132 ;
+    \$415  = rq3_half_2;
     if (rst) begin
       \$415  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$416  = rq3_mask_1;
+    \$416  = rq3_half_3;
     if (rst) begin
       \$416  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$417  = rq3_mask_2;
+    \$417  = rq3_half_4;
     if (rst) begin
       \$417  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$418  = rq3_mask_3;
+    \$418  = rq3_half_5;
     if (rst) begin
       \$418  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$419  = rq3_mask_4;
+    \$419  = rq3_half_6;
     if (rst) begin
       \$419  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$420  = rq3_mask_5;
+    \$420  = rq3_half_7;
     if (rst) begin
       \$420  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$421  = rq3_mask_6;
+    \$421  = \$132 ;
     if (rst) begin
       \$421  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$422  = rq3_mask_7;
+    \$422  = rq3_mask_1;
     if (rst) begin
       \$422  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$423  = i__payload[87:66];
+    \$423  = rq3_mask_2;
     if (rst) begin
-      \$423  = 22'h000000;
+      \$423  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$424  = rq3_x[16:0];
+    \$424  = rq3_mask_3;
     if (rst) begin
-      \$424  = 17'h00000;
+      \$424  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$425  = rq3_mult_1[16:0];
+    \$425  = rq3_mask_4;
     if (rst) begin
-      \$425  = 17'h00000;
+      \$425  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$426  = \$133 ;
+    \$426  = rq3_mask_5;
     if (rst) begin
-      \$426  = 34'h000000000;
+      \$426  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$427  = rq3_part0_0;
+    \$427  = rq3_mask_6;
     if (rst) begin
-      \$427  = 34'h000000000;
+      \$427  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$428  = rq3_part0_0_r;
+    \$428  = rq3_mask_7;
     if (rst) begin
-      \$428  = 34'h000000000;
+      \$428  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$429  = rq3_x[16:0];
+    \$429  = i__payload[87:66];
     if (rst) begin
-      \$429  = 17'h00000;
+      \$429  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$430  = rq3_mult_1[24:17];
+    \$430  = rq3_x[16:0];
     if (rst) begin
-      \$430  = 8'h00;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$431  = \$134 ;
+    \$431  = rq3_mult_1[16:0];
     if (rst) begin
-      \$431  = 25'h0000000;
+      \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$432  = rq3_part0_1;
+    \$432  = \$133 ;
     if (rst) begin
-      \$432  = 25'h0000000;
+      \$432  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$433  = rq3_part0_1_r;
+    \$433  = rq3_part0_0;
     if (rst) begin
-      \$433  = 25'h0000000;
+      \$433  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$434  = rq3_x[21:17];
+    \$434  = rq3_part0_0_r;
     if (rst) begin
-      \$434  = 5'h00;
+      \$434  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$435  = rq3_mult_1[16:0];
+    \$435  = rq3_x[16:0];
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$436  = \$135 ;
+    \$436  = rq3_mult_1[24:17];
     if (rst) begin
-      \$436  = 22'h000000;
+      \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$437  = rq3_part1_0;
+    \$437  = \$134 ;
     if (rst) begin
-      \$437  = 22'h000000;
+      \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$438  = rq3_part1_0_r;
+    \$438  = rq3_part0_1;
     if (rst) begin
-      \$438  = 22'h000000;
+      \$438  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$439  = rq3_x[21:17];
+    \$439  = rq3_part0_1_r;
     if (rst) begin
-      \$439  = 5'h00;
+      \$439  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$440  = rq3_mult_1[24:17];
+    \$440  = rq3_x[21:17];
     if (rst) begin
-      \$440  = 8'h00;
+      \$440  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$441  = \$136 ;
+    \$441  = rq3_mult_1[16:0];
     if (rst) begin
-      \$441  = 13'h0000;
+      \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$442  = rq3_part1_1;
+    \$442  = \$135 ;
     if (rst) begin
-      \$442  = 13'h0000;
+      \$442  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$443  = rq3_part1_1_r;
+    \$443  = rq3_part1_0;
     if (rst) begin
-      \$443  = 13'h0000;
+      \$443  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$444  = \$144 [46:0];
+    \$444  = rq3_part1_0_r;
     if (rst) begin
-      \$444  = 47'h000000000000;
+      \$444  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$445  = \$145 ;
+    \$445  = rq3_x[21:17];
     if (rst) begin
-      \$445  = 47'h000000000000;
+      \$445  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$446  = \$146 ;
+    \$446  = rq3_mult_1[24:17];
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$447  = \$149 ;
+    \$447  = \$136 ;
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$448  = \$153 [7:0];
+    \$448  = rq3_part1_1;
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$449  = \$158 ;
+    \$449  = rq3_part1_1_r;
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$450  = \$163 ;
+    \$450  = \$144 [46:0];
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$451  = \$12 [3:0];
+    \$451  = \$145 ;
     if (rst) begin
-      \$451  = 4'h0;
+      \$451  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$452  = \$164 ;
+    \$452  = \$146 ;
     if (rst) begin
-      \$452  = 1'h1;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$453  = \$signature__addr ;
-    if (\$171 ) begin
-      \$453  = \$174 [3:0];
-    end
+    \$453  = \$149 ;
     if (rst) begin
-      \$453  = 4'h0;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$454  = rport__addr;
-    if (\$178 ) begin
-      \$454  = \$181 [3:0];
-    end
+    \$454  = \$153 [7:0];
     if (rst) begin
-      \$454  = 4'h0;
+      \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$455  = \$194 [3:0];
+    \$455  = \$158 ;
     if (rst) begin
-      \$455  = 4'h0;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$456  = o__valid;
-    if (\$196 ) begin
-      \$456  = \$198 ;
-    end
+    \$456  = \$163 ;
     if (rst) begin
       \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$457  = o__payload;
-    if (\$196 ) begin
-      \$457  = \$200 ;
+    \$457  = \$12 [3:0];
+    if (rst) begin
+      \$457  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$458  = \$170 ;
+    if (rst) begin
+      \$458  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$459  = \$signature__addr ;
+    if (\$177 ) begin
+      \$459  = \$180 [3:0];
     end
     if (rst) begin
-      \$457  = 32'd0;
+      \$459  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$460  = rport__addr;
+    if (\$184 ) begin
+      \$460  = \$187 [3:0];
+    end
+    if (rst) begin
+      \$460  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$461  = \$200 [3:0];
+    if (rst) begin
+      \$461  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$462  = o__valid;
+    if (\$202 ) begin
+      \$462  = \$204 ;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$463  = o__payload;
+    if (\$202 ) begin
+      \$463  = \$206 ;
+    end
+    if (rst) begin
+      \$463  = 32'd0;
     end
   end
   always @* begin
@@ -18859,1174 +19001,1132 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$201  = group;
+    \$207  = group;
     if (\$19 ) begin
-      \$201  = \$22 [2:0];
+      \$207  = \$22 [2:0];
     end
     if (rst) begin
-      \$201  = 3'h0;
+      \$207  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$202  = \$23 ;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$203  = rq_valid_1;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$204  = rq_valid_2;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$205  = rq_valid_3;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$206  = rq_valid_4;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$207  = rq_valid_5;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$208  = rq_valid_6;
+    \$208  = \$23 ;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$209  = rq_valid_7;
+    \$209  = rq_valid_1;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$210  = rq_valid_8;
+    \$210  = rq_valid_2;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$211  = \$24 ;
+    \$211  = rq_valid_3;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$212  = rq0_mult_1;
+    \$212  = rq_valid_4;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$213  = rq0_mult_2;
+    \$213  = rq_valid_5;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$214  = rq0_mult_3;
+    \$214  = rq_valid_6;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$215  = rq0_mult_4;
+    \$215  = rq_valid_7;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$216  = rq0_mult_5;
+    \$216  = rq_valid_8;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$217  = rq0_mult_6;
+    \$217  = \$24 ;
     if (rst) begin
       \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$218  = rq0_mult_7;
+    \$218  = rq0_mult_1;
     if (rst) begin
       \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$219  = \$25 ;
+    \$219  = rq0_mult_2;
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$220  = rq0_shift_1;
+    \$220  = rq0_mult_3;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$221  = rq0_shift_2;
+    \$221  = rq0_mult_4;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$222  = rq0_shift_3;
+    \$222  = rq0_mult_5;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$223  = rq0_shift_4;
+    \$223  = rq0_mult_6;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$224  = rq0_shift_5;
+    \$224  = rq0_mult_7;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$225  = rq0_shift_6;
+    \$225  = \$25 ;
     if (rst) begin
       \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$226  = rq0_shift_7;
+    \$226  = rq0_shift_1;
     if (rst) begin
       \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$227  = \$26 ;
+    \$227  = rq0_shift_2;
     if (rst) begin
-      \$227  = 33'h000000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$228  = rq0_half_1;
+    \$228  = rq0_shift_3;
     if (rst) begin
-      \$228  = 33'h000000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$229  = rq0_half_2;
+    \$229  = rq0_shift_4;
     if (rst) begin
-      \$229  = 33'h000000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$230  = rq0_half_3;
+    \$230  = rq0_shift_5;
     if (rst) begin
-      \$230  = 33'h000000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$231  = rq0_half_4;
+    \$231  = rq0_shift_6;
     if (rst) begin
-      \$231  = 33'h000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$232  = rq0_half_5;
+    \$232  = rq0_shift_7;
     if (rst) begin
-      \$232  = 33'h000000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$233  = rq0_half_6;
+    \$233  = \$26 ;
     if (rst) begin
       \$233  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$234  = rq0_half_7;
+    \$234  = rq0_half_1;
     if (rst) begin
       \$234  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$235  = \$27 ;
+    \$235  = rq0_half_2;
     if (rst) begin
       \$235  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$236  = rq0_mask_1;
+    \$236  = rq0_half_3;
     if (rst) begin
       \$236  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$237  = rq0_mask_2;
+    \$237  = rq0_half_4;
     if (rst) begin
       \$237  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$238  = rq0_mask_3;
+    \$238  = rq0_half_5;
     if (rst) begin
       \$238  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$239  = rq0_mask_4;
+    \$239  = rq0_half_6;
     if (rst) begin
       \$239  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$240  = rq0_mask_5;
+    \$240  = rq0_half_7;
     if (rst) begin
       \$240  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$241  = rq0_mask_6;
+    \$241  = \$27 ;
     if (rst) begin
       \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$242  = rq0_mask_7;
+    \$242  = rq0_mask_1;
     if (rst) begin
       \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$243  = i__payload[21:0];
+    \$243  = rq0_mask_2;
     if (rst) begin
-      \$243  = 22'h000000;
+      \$243  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$244  = rq0_x[16:0];
+    \$244  = rq0_mask_3;
     if (rst) begin
-      \$244  = 17'h00000;
+      \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$245  = rq0_mult_1[16:0];
+    \$245  = rq0_mask_4;
     if (rst) begin
-      \$245  = 17'h00000;
+      \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$246  = \$28 ;
+    \$246  = rq0_mask_5;
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$246  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$247  = rq0_part0_0;
+    \$247  = rq0_mask_6;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$248  = rq0_part0_0_r;
+    \$248  = rq0_mask_7;
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$249  = rq0_x[16:0];
+    \$249  = i__payload[21:0];
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$250  = rq0_mult_1[24:17];
+    \$250  = rq0_x[16:0];
     if (rst) begin
-      \$250  = 8'h00;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$251  = \$29 ;
+    \$251  = rq0_mult_1[16:0];
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$252  = rq0_part0_1;
+    \$252  = \$28 ;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$253  = rq0_part0_1_r;
+    \$253  = rq0_part0_0;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$254  = rq0_x[21:17];
+    \$254  = rq0_part0_0_r;
     if (rst) begin
-      \$254  = 5'h00;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$255  = rq0_mult_1[16:0];
+    \$255  = rq0_x[16:0];
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$256  = \$30 ;
+    \$256  = rq0_mult_1[24:17];
     if (rst) begin
-      \$256  = 22'h000000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$257  = rq0_part1_0;
+    \$257  = \$29 ;
     if (rst) begin
-      \$257  = 22'h000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$258  = rq0_part1_0_r;
+    \$258  = rq0_part0_1;
     if (rst) begin
-      \$258  = 22'h000000;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$259  = rq0_x[21:17];
+    \$259  = rq0_part0_1_r;
     if (rst) begin
-      \$259  = 5'h00;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$260  = rq0_mult_1[24:17];
+    \$260  = rq0_x[21:17];
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$261  = \$31 ;
+    \$261  = rq0_mult_1[16:0];
     if (rst) begin
-      \$261  = 13'h0000;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$262  = rq0_part1_1;
+    \$262  = \$30 ;
     if (rst) begin
-      \$262  = 13'h0000;
+      \$262  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$263  = rq0_part1_1_r;
+    \$263  = rq0_part1_0;
     if (rst) begin
-      \$263  = 13'h0000;
+      \$263  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$264  = \$39 [46:0];
+    \$264  = rq0_part1_0_r;
     if (rst) begin
-      \$264  = 47'h000000000000;
+      \$264  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$265  = \$40 ;
+    \$265  = rq0_x[21:17];
     if (rst) begin
-      \$265  = 47'h000000000000;
+      \$265  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$266  = \$41 ;
+    \$266  = rq0_mult_1[24:17];
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$267  = \$44 ;
+    \$267  = \$31 ;
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$268  = \$48 [7:0];
+    \$268  = rq0_part1_1;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$269  = \$53 ;
+    \$269  = rq0_part1_1_r;
     if (rst) begin
-      \$269  = 1'h0;
+      \$269  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$270  = \$58 ;
+    \$270  = \$39 [46:0];
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$271  = \$59 ;
+    \$271  = \$40 ;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$272  = rq1_mult_1;
+    \$272  = \$41 ;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$273  = rq1_mult_2;
+    \$273  = \$44 ;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$274  = rq1_mult_3;
+    \$274  = \$48 [7:0];
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$275  = rq1_mult_4;
+    \$275  = \$53 ;
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$276  = rq1_mult_5;
+    \$276  = \$58 ;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$277  = rq1_mult_6;
+    \$277  = \$59 ;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$278  = rq1_mult_7;
+    \$278  = rq1_mult_1;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$279  = \$60 ;
+    \$279  = rq1_mult_2;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$280  = rq1_shift_1;
+    \$280  = rq1_mult_3;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$281  = rq1_shift_2;
+    \$281  = rq1_mult_4;
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$282  = rq1_shift_3;
+    \$282  = rq1_mult_5;
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$283  = rq1_shift_4;
+    \$283  = rq1_mult_6;
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$284  = rq1_shift_5;
+    \$284  = rq1_mult_7;
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$285  = rq1_shift_6;
+    \$285  = \$60 ;
     if (rst) begin
       \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$286  = rq1_shift_7;
+    \$286  = rq1_shift_1;
     if (rst) begin
       \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$287  = \$61 ;
+    \$287  = rq1_shift_2;
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$288  = rq1_half_1;
+    \$288  = rq1_shift_3;
     if (rst) begin
-      \$288  = 34'h000000000;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$289  = rq1_half_2;
+    \$289  = rq1_shift_4;
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$290  = rq1_half_3;
+    \$290  = rq1_shift_5;
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$291  = rq1_half_4;
+    \$291  = rq1_shift_6;
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$292  = rq1_half_5;
+    \$292  = rq1_shift_7;
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$293  = rq1_half_6;
+    \$293  = \$61 ;
     if (rst) begin
       \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$294  = rq1_half_7;
+    \$294  = rq1_half_1;
     if (rst) begin
       \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$295  = \$62 ;
+    \$295  = rq1_half_2;
     if (rst) begin
       \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$296  = rq1_mask_1;
+    \$296  = rq1_half_3;
     if (rst) begin
       \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$297  = rq1_mask_2;
+    \$297  = rq1_half_4;
     if (rst) begin
       \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$298  = rq1_mask_3;
+    \$298  = rq1_half_5;
     if (rst) begin
       \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$299  = rq1_mask_4;
+    \$299  = rq1_half_6;
     if (rst) begin
       \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$300  = rq1_mask_5;
+    \$300  = rq1_half_7;
     if (rst) begin
       \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$301  = rq1_mask_6;
+    \$301  = \$62 ;
     if (rst) begin
       \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$302  = rq1_mask_7;
+    \$302  = rq1_mask_1;
     if (rst) begin
       \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$303  = i__payload[43:22];
+    \$303  = rq1_mask_2;
     if (rst) begin
-      \$303  = 22'h000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$304  = rq1_x[16:0];
+    \$304  = rq1_mask_3;
     if (rst) begin
-      \$304  = 17'h00000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$305  = rq1_mult_1[16:0];
+    \$305  = rq1_mask_4;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$306  = \$63 ;
+    \$306  = rq1_mask_5;
     if (rst) begin
       \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$307  = rq1_part0_0;
+    \$307  = rq1_mask_6;
     if (rst) begin
       \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$308  = rq1_part0_0_r;
+    \$308  = rq1_mask_7;
     if (rst) begin
       \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$309  = rq1_x[16:0];
+    \$309  = i__payload[43:22];
     if (rst) begin
-      \$309  = 17'h00000;
+      \$309  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$310  = rq1_mult_1[24:17];
+    \$310  = rq1_x[16:0];
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$311  = \$64 ;
+    \$311  = rq1_mult_1[16:0];
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$312  = rq1_part0_1;
+    \$312  = \$63 ;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$313  = rq1_part0_1_r;
+    \$313  = rq1_part0_0;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$314  = rq1_x[21:17];
+    \$314  = rq1_part0_0_r;
     if (rst) begin
-      \$314  = 5'h00;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$315  = rq1_mult_1[16:0];
+    \$315  = rq1_x[16:0];
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$316  = \$65 ;
+    \$316  = rq1_mult_1[24:17];
     if (rst) begin
-      \$316  = 22'h000000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$317  = rq1_part1_0;
+    \$317  = \$64 ;
     if (rst) begin
-      \$317  = 22'h000000;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = rq1_part1_0_r;
+    \$318  = rq1_part0_1;
     if (rst) begin
-      \$318  = 22'h000000;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$319  = rq1_x[21:17];
+    \$319  = rq1_part0_1_r;
     if (rst) begin
-      \$319  = 5'h00;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = rq1_mult_1[24:17];
+    \$320  = rq1_x[21:17];
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$321  = \$66 ;
+    \$321  = rq1_mult_1[16:0];
     if (rst) begin
-      \$321  = 13'h0000;
+      \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$322  = rq1_part1_1;
+    \$322  = \$65 ;
     if (rst) begin
-      \$322  = 13'h0000;
+      \$322  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$323  = rq1_part1_1_r;
+    \$323  = rq1_part1_0;
     if (rst) begin
-      \$323  = 13'h0000;
+      \$323  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$324  = \$74 [46:0];
+    \$324  = rq1_part1_0_r;
     if (rst) begin
-      \$324  = 47'h000000000000;
+      \$324  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$325  = \$75 ;
+    \$325  = rq1_x[21:17];
     if (rst) begin
-      \$325  = 47'h000000000000;
+      \$325  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$326  = \$76 ;
+    \$326  = rq1_mult_1[24:17];
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$327  = \$79 ;
+    \$327  = \$66 ;
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$328  = \$83 [7:0];
+    \$328  = rq1_part1_1;
     if (rst) begin
-      \$328  = 8'h00;
+      \$328  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$329  = \$88 ;
+    \$329  = rq1_part1_1_r;
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$330  = \$93 ;
+    \$330  = \$74 [46:0];
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$331  = \$94 ;
+    \$331  = \$75 ;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$332  = rq2_mult_1;
+    \$332  = \$76 ;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$333  = rq2_mult_2;
+    \$333  = \$79 ;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$334  = rq2_mult_3;
+    \$334  = \$83 [7:0];
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$335  = rq2_mult_4;
+    \$335  = \$88 ;
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$336  = rq2_mult_5;
+    \$336  = \$93 ;
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$337  = rq2_mult_6;
+    \$337  = \$94 ;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$338  = rq2_mult_7;
+    \$338  = rq2_mult_1;
     if (rst) begin
       \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$339  = \$95 ;
+    \$339  = rq2_mult_2;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$340  = rq2_shift_1;
+    \$340  = rq2_mult_3;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$341  = rq2_shift_2;
+    \$341  = rq2_mult_4;
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$342  = rq2_shift_3;
+    \$342  = rq2_mult_5;
     if (rst) begin
-      \$342  = 6'h00;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$343  = rq2_shift_4;
+    \$343  = rq2_mult_6;
     if (rst) begin
-      \$343  = 6'h00;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$344  = rq2_shift_5;
+    \$344  = rq2_mult_7;
     if (rst) begin
-      \$344  = 6'h00;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$345  = rq2_shift_6;
+    \$345  = \$95 ;
     if (rst) begin
       \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$346  = rq2_shift_7;
+    \$346  = rq2_shift_1;
     if (rst) begin
       \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$347  = \$96 ;
+    \$347  = rq2_shift_2;
     if (rst) begin
-      \$347  = 33'h000000000;
+      \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$348  = rq2_half_1;
+    \$348  = rq2_shift_3;
     if (rst) begin
-      \$348  = 33'h000000000;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$349  = rq2_half_2;
+    \$349  = rq2_shift_4;
     if (rst) begin
-      \$349  = 33'h000000000;
+      \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$350  = rq2_half_3;
+    \$350  = rq2_shift_5;
     if (rst) begin
-      \$350  = 33'h000000000;
+      \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$351  = rq2_half_4;
+    \$351  = rq2_shift_6;
     if (rst) begin
-      \$351  = 33'h000000000;
+      \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$352  = rq2_half_5;
+    \$352  = rq2_shift_7;
     if (rst) begin
-      \$352  = 33'h000000000;
+      \$352  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$353  = rq2_half_6;
+    \$353  = \$96 ;
     if (rst) begin
       \$353  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$354  = rq2_half_7;
+    \$354  = rq2_half_1;
     if (rst) begin
       \$354  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$355  = \$97 ;
+    \$355  = rq2_half_2;
     if (rst) begin
       \$355  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$356  = rq2_mask_1;
+    \$356  = rq2_half_3;
     if (rst) begin
       \$356  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$357  = rq2_mask_2;
+    \$357  = rq2_half_4;
     if (rst) begin
       \$357  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$358  = rq2_mask_3;
+    \$358  = rq2_half_5;
     if (rst) begin
       \$358  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$359  = rq2_mask_4;
+    \$359  = rq2_half_6;
     if (rst) begin
       \$359  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$360  = rq2_mask_5;
+    \$360  = rq2_half_7;
     if (rst) begin
       \$360  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$361  = rq2_mask_6;
+    \$361  = \$97 ;
     if (rst) begin
       \$361  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$362  = rq2_mask_7;
+    \$362  = rq2_mask_1;
     if (rst) begin
       \$362  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$363  = i__payload[65:44];
+    \$363  = rq2_mask_2;
     if (rst) begin
-      \$363  = 22'h000000;
+      \$363  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$364  = rq2_x[16:0];
+    \$364  = rq2_mask_3;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$365  = rq2_mult_1[16:0];
+    \$365  = rq2_mask_4;
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$366  = \$98 ;
+    \$366  = rq2_mask_5;
     if (rst) begin
-      \$366  = 34'h000000000;
+      \$366  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$367  = rq2_part0_0;
+    \$367  = rq2_mask_6;
     if (rst) begin
-      \$367  = 34'h000000000;
+      \$367  = 33'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -20124,8 +20224,8 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [2:0] \$147 ;
-  wire [2:0] \$148 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -20140,51 +20240,58 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [2:0] \$163 ;
+  wire [2:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [2:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [31:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [2:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [2:0] \$179 ;
+  wire \$174 ;
+  wire [3:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg \$180 ;
-  reg [4:0] \$181 ;
-  reg \$182 ;
-  reg [4:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [1:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
+  wire \$180 ;
+  wire [31:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [2:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [2:0] \$186 ;
+  reg \$187 ;
+  reg [4:0] \$188 ;
   reg \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg [4:0] \$190 ;
+  reg [1:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg [4:0] \$193 ;
+  reg [4:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
   reg \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
   reg [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg [1:0] \$203 ;
+  reg [1:0] \$204 ;
+  reg [1:0] \$205 ;
+  reg \$206 ;
+  reg [31:0] \$207 ;
   wire \$21 ;
   wire \$22 ;
   wire [8:0] \$23 ;
@@ -20752,95 +20859,102 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(5'h08);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [2:0] < 3'h4;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid_2 & \$144 ;
-  assign \$146  = \$signature__addr$24  == 2'h2;
-  assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 3'h0 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \rport__addr$27  == 2'h2;
-  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$138  = | e_left;
+  assign \$139  = q_room & \$138 ;
+  assign \$140  = o__valid & o__ready;
+  assign \$141  = q_owed < 2'h3;
+  assign \$142  = \$140  ? q_room : \$141 ;
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = \$143  | q_room;
+  assign \$145  = \$139  ? \$142  : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = read_valid_2 & \$151 ;
+  assign \$153  = \$signature__addr$24  == 2'h2;
+  assign \$154  = \$signature__addr$24  + 1'h1;
   assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid_2 & \$161 ;
-  assign \$163  = q_stored + \$162 ;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = | q_stored;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$163  - \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid_2;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = \rport__addr$27  == 2'h2;
+  assign \$161  = \rport__addr$27  + 1'h1;
+  assign \$162  = \$160  ? 3'h0 : \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = read_valid_2 & \$168 ;
+  assign \$170  = q_stored + \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$43  : q_in;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$170  - \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  | read_valid_2;
+  assign \$180  = | q_stored;
+  assign \$181  = \$180  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$175 ;
+    w_left <= \$182 ;
   always @(posedge clk)
-    e_left <= \$176 ;
+    e_left <= \$183 ;
   always @(posedge clk)
-    step <= \$177 ;
+    step <= \$184 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    \$signature__addr  <= \$185 ;
   always @(posedge clk)
-    g <= \$179 ;
+    g <= \$186 ;
   always @(posedge clk)
-    kx <= \$180 ;
+    kx <= \$187 ;
   always @(posedge clk)
-    col <= \$181 ;
+    col <= \$188 ;
   always @(posedge clk)
-    ky <= \$182 ;
+    ky <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    slot <= \$184 ;
+    slot <= \$191 ;
   always @(posedge clk)
-    ox <= \$185 ;
+    ox <= \$192 ;
   always @(posedge clk)
-    col_base <= \$186 ;
+    col_base <= \$193 ;
   always @(posedge clk)
-    row_base <= \$187 ;
+    row_base <= \$194 ;
   always @(posedge clk)
-    slot_base <= \$188 ;
+    slot_base <= \$195 ;
   always @(posedge clk)
-    read_valid_1 <= \$189 ;
+    read_valid_1 <= \$196 ;
   always @(posedge clk)
-    read_valid_2 <= \$190 ;
+    read_valid_2 <= \$197 ;
   always @(posedge clk)
-    pad_reg <= \$191 ;
+    pad_reg <= \$198 ;
   always @(posedge clk)
-    pad_reg2 <= \$192 ;
+    pad_reg2 <= \$199 ;
   always @(posedge clk)
-    read <= \$193 ;
+    read <= \$200 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    q_owed <= \$201 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    q_room <= \$202 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    \$signature__addr$24  <= \$203 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    \rport__addr$27  <= \$204 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_stored <= \$205 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    o__valid <= \$206 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    o__payload <= \$207 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$46  = 8'h00;
@@ -20859,321 +20973,321 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$175  = \$23 [7:0];
+    \$182  = \$23 [7:0];
     if (\$39 ) begin
-      \$175  = \$46 ;
+      \$182  = \$46 ;
     end
     if (rst) begin
-      \$175  = 8'h80;
+      \$182  = 8'h80;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$176  = \$26 [7:0];
+    \$183  = \$26 [7:0];
     if (\$39 ) begin
-      \$176  = \$51 ;
+      \$183  = \$51 ;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$177  = step;
+    \$184  = step;
     if (\$39 ) begin
-      \$177  = \$42 [2:0];
+      \$184  = \$42 [2:0];
     end
     if (rst) begin
-      \$177  = 3'h0;
+      \$184  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$178  = \$signature__addr ;
+    \$185  = \$signature__addr ;
     if (\$53 ) begin
-      \$178  = \$56 [7:0];
+      \$185  = \$56 [7:0];
     end
     if (\$71 ) begin
-      \$178  = 8'h00;
+      \$185  = 8'h00;
     end
     if (rst) begin
-      \$178  = 8'h00;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$179  = g;
+    \$186  = g;
     if (\$73 ) begin
-      \$179  = \$76 [2:0];
+      \$186  = \$76 [2:0];
     end
     if (rst) begin
-      \$179  = 3'h0;
+      \$186  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$180  = kx;
+    \$187  = kx;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$180  = \$80 [0];
+        \$187  = \$80 [0];
       end
     end
     if (rst) begin
-      \$180  = 1'h0;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$181  = col;
+    \$188  = col;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$181  = \$81 [4:0];
+        \$188  = \$81 [4:0];
         if (\$82 ) begin
-          \$181  = col_base;
+          \$188  = col_base;
           if (\$93 ) begin
-            \$181  = \$98 [4:0];
+            \$188  = \$98 [4:0];
             if (\$99 ) begin
-              \$181  = 5'h00;
+              \$188  = 5'h00;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$181  = 5'h00;
+      \$188  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$182  = ky;
+    \$189  = ky;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$182  = \$85 [0];
+          \$189  = \$85 [0];
         end
       end
     end
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$183  = row;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$183  = \$86 [4:0];
-          if (\$93 ) begin
-            \$183  = row_base;
-            if (\$99 ) begin
-              \$183  = \$101 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$183  = 5'h00;
-    end
-    if (rst) begin
-      \$183  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$184  = slot;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$184  = \$92 [1:0];
-          if (\$93 ) begin
-            \$184  = slot_base;
-            if (\$99 ) begin
-              \$184  = \$113 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$184  = 2'h0;
-    end
-    if (rst) begin
-      \$184  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$185  = ox;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$185  = \$96 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$186  = col_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$186  = \$97 [4:0];
-            if (\$99 ) begin
-              \$186  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$187  = row_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$187  = \$100 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$187  = 5'h00;
-    end
-    if (rst) begin
-      \$187  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$188  = slot_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$188  = \$107 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$188  = 2'h0;
-    end
-    if (rst) begin
-      \$188  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$189  = \$130 ;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$190  = read_valid_1;
+    \$190  = row;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$190  = \$86 [4:0];
+          if (\$93 ) begin
+            \$190  = row_base;
+            if (\$99 ) begin
+              \$190  = \$101 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$190  = 5'h00;
+    end
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$191  = \$137 ;
+    \$191  = slot;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          \$191  = \$92 [1:0];
+          if (\$93 ) begin
+            \$191  = slot_base;
+            if (\$99 ) begin
+              \$191  = \$113 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$191  = 2'h0;
+    end
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$192  = pad_reg;
+    \$192  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$192  = \$96 [1:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$193  = rport__data;
+    \$193  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$193  = \$97 [4:0];
+            if (\$99 ) begin
+              \$193  = 5'h00;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$193  = 32'd0;
+      \$193  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$194  = \$14 [2:0];
+    \$194  = row_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$194  = \$100 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$194  = 5'h00;
+    end
     if (rst) begin
-      \$194  = 3'h0;
+      \$194  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$195  = \$138 ;
+    \$195  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$195  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$195  = 2'h0;
+    end
     if (rst) begin
-      \$195  = 1'h1;
+      \$195  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$196  = \$signature__addr$24 ;
-    if (\$145 ) begin
-      \$196  = \$148 [1:0];
-    end
+    \$196  = \$130 ;
     if (rst) begin
-      \$196  = 2'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$197  = \rport__addr$27 ;
-    if (\$152 ) begin
-      \$197  = \$155 [1:0];
-    end
+    \$197  = read_valid_1;
     if (rst) begin
-      \$197  = 2'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$198  = \$168 [1:0];
+    \$198  = \$137 ;
     if (rst) begin
-      \$198  = 2'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$199  = o__valid;
-    if (\$170 ) begin
-      \$199  = \$172 ;
-    end
+    \$199  = pad_reg;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$200  = o__payload;
-    if (\$170 ) begin
-      \$200  = \$174 ;
-    end
+    \$200  = rport__data;
     if (rst) begin
       \$200  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$201  = \$14 [2:0];
+    if (rst) begin
+      \$201  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$202  = \$145 ;
+    if (rst) begin
+      \$202  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$203  = \$signature__addr$24 ;
+    if (\$152 ) begin
+      \$203  = \$155 [1:0];
+    end
+    if (rst) begin
+      \$203  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$204  = \rport__addr$27 ;
+    if (\$159 ) begin
+      \$204  = \$162 [1:0];
+    end
+    if (rst) begin
+      \$204  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$205  = \$175 [1:0];
+    if (rst) begin
+      \$205  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$206  = o__valid;
+    if (\$177 ) begin
+      \$206  = \$179 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$207  = o__payload;
+    if (\$177 ) begin
+      \$207  = \$181 ;
+    end
+    if (rst) begin
+      \$207  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -21239,48 +21353,48 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [4:0] \$127 ;
-  wire [4:0] \$128 ;
+  wire \$127 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [4:0] \$134 ;
+  wire \$134 ;
   wire [4:0] \$135 ;
-  wire \$136 ;
+  wire [4:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [4:0] \$142 ;
   wire [4:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [5:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [4:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [31:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
+  wire [5:0] \$156 ;
   wire \$157 ;
-  wire [10:0] \$158 ;
-  wire [8:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [11:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
-  wire [10:0] \$162 ;
-  wire [8:0] \$163 ;
-  wire [11:0] \$164 ;
+  wire [31:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
   wire [10:0] \$166 ;
   wire [8:0] \$167 ;
@@ -21290,40 +21404,40 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [10:0] \$170 ;
   wire [8:0] \$171 ;
   wire [11:0] \$172 ;
-  wire [7:0] \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
-  wire [7:0] \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
+  wire \$173 ;
+  wire [10:0] \$174 ;
+  wire [8:0] \$175 ;
+  wire [11:0] \$176 ;
+  wire \$177 ;
+  wire [10:0] \$178 ;
+  wire [8:0] \$179 ;
   wire [27:0] \$18 ;
-  wire [7:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire [4:0] \$184 ;
-  wire \$185 ;
-  wire [5:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire [11:0] \$180 ;
+  wire [7:0] \$181 ;
+  wire [7:0] \$182 ;
+  wire [7:0] \$183 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire [7:0] \$186 ;
+  wire [7:0] \$187 ;
+  wire [7:0] \$188 ;
   wire \$189 ;
   wire [18:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  reg [2:0] \$193 ;
-  reg [1:0] \$194 ;
-  reg [10:0] \$195 ;
-  reg [10:0] \$196 ;
-  reg [10:0] \$197 ;
-  reg [10:0] \$198 ;
-  reg [10:0] \$199 ;
+  wire [4:0] \$192 ;
+  wire \$193 ;
+  wire [5:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire [28:0] \$20 ;
-  reg [10:0] \$200 ;
-  reg [10:0] \$201 ;
-  reg [10:0] \$202 ;
+  wire \$200 ;
+  reg [2:0] \$201 ;
+  reg [1:0] \$202 ;
   reg [10:0] \$203 ;
   reg [10:0] \$204 ;
   reg [10:0] \$205 ;
@@ -21350,96 +21464,104 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [10:0] \$224 ;
   reg [10:0] \$225 ;
   reg [10:0] \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [10:0] \$227 ;
+  reg [10:0] \$228 ;
+  reg [10:0] \$229 ;
   wire [50:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
+  reg [10:0] \$230 ;
+  reg [10:0] \$231 ;
+  reg [10:0] \$232 ;
+  reg [10:0] \$233 ;
+  reg [10:0] \$234 ;
   reg \$235 ;
-  reg [10:0] \$236 ;
-  reg [10:0] \$237 ;
-  reg [27:0] \$238 ;
-  reg [27:0] \$239 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire [35:0] \$24 ;
-  reg [27:0] \$240 ;
-  reg [10:0] \$241 ;
-  reg [18:0] \$242 ;
-  reg [18:0] \$243 ;
-  reg [18:0] \$244 ;
-  reg [35:0] \$245 ;
-  reg [35:0] \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg [7:0] \$249 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [10:0] \$244 ;
+  reg [10:0] \$245 ;
+  reg [27:0] \$246 ;
+  reg [27:0] \$247 ;
+  reg [27:0] \$248 ;
+  reg [10:0] \$249 ;
   wire \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg [10:0] \$252 ;
-  reg [10:0] \$253 ;
-  reg [27:0] \$254 ;
-  reg [27:0] \$255 ;
-  reg [27:0] \$256 ;
-  reg [10:0] \$257 ;
-  reg [18:0] \$258 ;
-  reg [18:0] \$259 ;
+  reg [18:0] \$250 ;
+  reg [18:0] \$251 ;
+  reg [18:0] \$252 ;
+  reg [35:0] \$253 ;
+  reg [35:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg [7:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
-  reg [18:0] \$260 ;
-  reg [35:0] \$261 ;
-  reg [35:0] \$262 ;
-  reg \$263 ;
-  reg \$264 ;
-  reg [7:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [10:0] \$268 ;
-  reg [10:0] \$269 ;
+  reg [10:0] \$260 ;
+  reg [10:0] \$261 ;
+  reg [27:0] \$262 ;
+  reg [27:0] \$263 ;
+  reg [27:0] \$264 ;
+  reg [10:0] \$265 ;
+  reg [18:0] \$266 ;
+  reg [18:0] \$267 ;
+  reg [18:0] \$268 ;
+  reg [35:0] \$269 ;
   wire \$27 ;
-  reg [27:0] \$270 ;
-  reg [27:0] \$271 ;
-  reg [27:0] \$272 ;
-  reg [10:0] \$273 ;
-  reg [18:0] \$274 ;
-  reg [18:0] \$275 ;
-  reg [18:0] \$276 ;
-  reg [35:0] \$277 ;
-  reg [35:0] \$278 ;
-  reg \$279 ;
+  reg [35:0] \$270 ;
+  reg \$271 ;
+  reg \$272 ;
+  reg [7:0] \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg [10:0] \$276 ;
+  reg [10:0] \$277 ;
+  reg [27:0] \$278 ;
+  reg [27:0] \$279 ;
   wire \$28 ;
-  reg \$280 ;
-  reg [7:0] \$281 ;
-  reg \$282 ;
-  reg \$283 ;
-  reg [10:0] \$284 ;
-  reg [10:0] \$285 ;
-  reg [27:0] \$286 ;
-  reg [27:0] \$287 ;
-  reg [27:0] \$288 ;
-  reg [10:0] \$289 ;
+  reg [27:0] \$280 ;
+  reg [10:0] \$281 ;
+  reg [18:0] \$282 ;
+  reg [18:0] \$283 ;
+  reg [18:0] \$284 ;
+  reg [35:0] \$285 ;
+  reg [35:0] \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg [7:0] \$289 ;
   wire [36:0] \$29 ;
-  reg [18:0] \$290 ;
-  reg [18:0] \$291 ;
-  reg [18:0] \$292 ;
-  reg [35:0] \$293 ;
-  reg [35:0] \$294 ;
-  reg \$295 ;
-  reg \$296 ;
-  reg [7:0] \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [10:0] \$292 ;
+  reg [10:0] \$293 ;
+  reg [27:0] \$294 ;
+  reg [27:0] \$295 ;
+  reg [27:0] \$296 ;
+  reg [10:0] \$297 ;
+  reg [18:0] \$298 ;
+  reg [18:0] \$299 ;
   wire [3:0] \$3 ;
   wire \$30 ;
-  reg [3:0] \$300 ;
-  reg \$301 ;
-  reg [3:0] \$302 ;
-  reg [3:0] \$303 ;
-  reg [3:0] \$304 ;
-  reg \$305 ;
-  reg [31:0] \$306 ;
+  reg [18:0] \$300 ;
+  reg [35:0] \$301 ;
+  reg [35:0] \$302 ;
+  reg \$303 ;
+  reg \$304 ;
+  reg [7:0] \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg [3:0] \$308 ;
+  reg \$309 ;
   wire \$31 ;
+  reg [3:0] \$310 ;
+  reg [3:0] \$311 ;
+  reg [3:0] \$312 ;
+  reg \$313 ;
+  reg [31:0] \$314 ;
   wire [37:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -21785,416 +21907,344 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$115  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$116  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$117  = \$114  ? \$115  : \$116 ;
-  assign \$118  = \$186 [3:0] < 4'ha;
-  assign \$119  = ~ o__valid;
-  assign \$120  = \$119  | o__ready;
-  assign \$121  = | q_stored;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = \$120  & \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = rq_valid_8 & \$124 ;
-  assign \$126  = q_wptr == 4'h8;
-  assign \$127  = q_wptr + 1'h1;
-  assign \$128  = \$126  ? 5'h00 : \$127 ;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = | q_stored;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = q_rptr == 4'h8;
-  assign \$134  = q_rptr + 1'h1;
-  assign \$135  = \$133  ? 5'h00 : \$134 ;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = | q_stored;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$137  & \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = rq_valid_8 & \$141 ;
-  assign \$143  = q_stored + \$142 ;
+  assign \$118  = i__valid & i__ready;
+  assign \$119  = element == 2'h3;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = o__valid & o__ready;
+  assign \$122  = q_owed < 4'h9;
+  assign \$123  = \$121  ? q_room : \$122 ;
+  assign \$124  = o__valid & o__ready;
+  assign \$125  = \$124  | q_room;
+  assign \$126  = \$120  ? \$123  : \$125 ;
+  assign \$127  = ~ o__valid;
+  assign \$128  = \$127  | o__ready;
+  assign \$129  = | q_stored;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$128  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = rq_valid_8 & \$132 ;
+  assign \$134  = q_wptr == 4'h8;
+  assign \$135  = q_wptr + 1'h1;
+  assign \$136  = \$134  ? 5'h00 : \$135 ;
+  assign \$137  = ~ o__valid;
+  assign \$138  = \$137  | o__ready;
+  assign \$139  = | q_stored;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = q_rptr == 4'h8;
+  assign \$142  = q_rptr + 1'h1;
+  assign \$143  = \$141  ? 5'h00 : \$142 ;
   assign \$144  = ~ o__valid;
   assign \$145  = \$144  | o__ready;
   assign \$146  = | q_stored;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = \$143  - \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$151  | rq_valid_8;
-  assign \$153  = | q_stored;
-  assign \$154  = \$153  ? rport__data : q_in;
-  assign \$155  = element == 2'h3;
-  assign \$156  = ~ \$155 ;
-  assign i__ready = q_room | \$156 ;
-  assign \$157  = ! element;
-  assign \$158  = \$157  ? 11'h000 : acc0_0;
-  assign \$159  = $signed(i__payload[7:0]) - $signed(8'h80);
-  assign \$160  = $signed(\$158 ) + $signed(\$159 );
-  assign \$161  = ! element;
-  assign \$162  = \$161  ? 11'h000 : acc1_0;
-  assign \$163  = $signed(i__payload[15:8]) - $signed(8'h80);
-  assign \$164  = $signed(\$162 ) + $signed(\$163 );
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = rq_valid_8 & \$149 ;
+  assign \$151  = q_stored + \$150 ;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = | q_stored;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \$151  - \$155 ;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = | q_stored;
+  assign \$160  = \$159  | rq_valid_8;
+  assign \$161  = | q_stored;
+  assign \$162  = \$161  ? rport__data : q_in;
+  assign \$163  = element == 2'h3;
+  assign \$164  = ~ \$163 ;
+  assign i__ready = q_room | \$164 ;
   assign \$165  = ! element;
-  assign \$166  = \$165  ? 11'h000 : acc2_0;
-  assign \$167  = $signed(i__payload[23:16]) - $signed(8'h80);
+  assign \$166  = \$165  ? 11'h000 : acc0_0;
+  assign \$167  = $signed(i__payload[7:0]) - $signed(8'h80);
   assign \$168  = $signed(\$166 ) + $signed(\$167 );
   assign \$169  = ! element;
-  assign \$170  = \$169  ? 11'h000 : acc3_0;
-  assign \$171  = $signed(i__payload[31:24]) - $signed(8'h80);
+  assign \$170  = \$169  ? 11'h000 : acc1_0;
+  assign \$171  = $signed(i__payload[15:8]) - $signed(8'h80);
   assign \$172  = $signed(\$170 ) + $signed(\$171 );
-  assign \$173  = rq0_over ? 8'h7f : rq0_code;
-  assign \$174  = rq0_under ? 8'h80 : \$173 ;
-  assign \$175  = rq1_over ? 8'h7f : rq1_code;
-  assign \$176  = rq1_under ? 8'h80 : \$175 ;
-  assign \$177  = rq2_over ? 8'h7f : rq2_code;
-  assign \$178  = rq2_under ? 8'h80 : \$177 ;
-  assign \$179  = rq3_over ? 8'h7f : rq3_code;
-  assign \$180  = rq3_under ? 8'h80 : \$179 ;
-  assign \$181  = i__valid & i__ready;
-  assign \$182  = element == 2'h3;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = q_owed + \$183 ;
-  assign \$185  = o__valid & o__ready;
-  assign \$186  = \$184  - \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$188  & \$190 ;
-  assign \$192  = ~ \$191 ;
-  assign \$signature__en  = rq_valid_8 & \$192 ;
+  assign \$173  = ! element;
+  assign \$174  = \$173  ? 11'h000 : acc2_0;
+  assign \$175  = $signed(i__payload[23:16]) - $signed(8'h80);
+  assign \$176  = $signed(\$174 ) + $signed(\$175 );
+  assign \$177  = ! element;
+  assign \$178  = \$177  ? 11'h000 : acc3_0;
+  assign \$179  = $signed(i__payload[31:24]) - $signed(8'h80);
+  assign \$180  = $signed(\$178 ) + $signed(\$179 );
+  assign \$181  = rq0_over ? 8'h7f : rq0_code;
+  assign \$182  = rq0_under ? 8'h80 : \$181 ;
+  assign \$183  = rq1_over ? 8'h7f : rq1_code;
+  assign \$184  = rq1_under ? 8'h80 : \$183 ;
+  assign \$185  = rq2_over ? 8'h7f : rq2_code;
+  assign \$186  = rq2_under ? 8'h80 : \$185 ;
+  assign \$187  = rq3_over ? 8'h7f : rq3_code;
+  assign \$188  = rq3_under ? 8'h80 : \$187 ;
+  assign \$189  = i__valid & i__ready;
+  assign \$190  = element == 2'h3;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = q_owed + \$191 ;
+  assign \$193  = o__valid & o__ready;
+  assign \$194  = \$192  - \$193 ;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = | q_stored;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = \$196  & \$198 ;
+  assign \$200  = ~ \$199 ;
+  assign \$signature__en  = rq_valid_8 & \$200 ;
   always @(posedge clk)
-    group <= \$193 ;
+    group <= \$201 ;
   always @(posedge clk)
-    element <= \$194 ;
+    element <= \$202 ;
   always @(posedge clk)
-    acc0_0 <= \$195 ;
+    acc0_0 <= \$203 ;
   always @(posedge clk)
-    acc0_1 <= \$196 ;
+    acc0_1 <= \$204 ;
   always @(posedge clk)
-    acc0_2 <= \$197 ;
+    acc0_2 <= \$205 ;
   always @(posedge clk)
-    acc0_3 <= \$198 ;
+    acc0_3 <= \$206 ;
   always @(posedge clk)
-    acc0_4 <= \$199 ;
+    acc0_4 <= \$207 ;
   always @(posedge clk)
-    acc0_5 <= \$200 ;
+    acc0_5 <= \$208 ;
   always @(posedge clk)
-    acc0_6 <= \$201 ;
+    acc0_6 <= \$209 ;
   always @(posedge clk)
-    acc0_7 <= \$202 ;
+    acc0_7 <= \$210 ;
   always @(posedge clk)
-    acc1_0 <= \$203 ;
+    acc1_0 <= \$211 ;
   always @(posedge clk)
-    acc1_1 <= \$204 ;
+    acc1_1 <= \$212 ;
   always @(posedge clk)
-    acc1_2 <= \$205 ;
+    acc1_2 <= \$213 ;
   always @(posedge clk)
-    acc1_3 <= \$206 ;
+    acc1_3 <= \$214 ;
   always @(posedge clk)
-    acc1_4 <= \$207 ;
+    acc1_4 <= \$215 ;
   always @(posedge clk)
-    acc1_5 <= \$208 ;
+    acc1_5 <= \$216 ;
   always @(posedge clk)
-    acc1_6 <= \$209 ;
+    acc1_6 <= \$217 ;
   always @(posedge clk)
-    acc1_7 <= \$210 ;
+    acc1_7 <= \$218 ;
   always @(posedge clk)
-    acc2_0 <= \$211 ;
+    acc2_0 <= \$219 ;
   always @(posedge clk)
-    acc2_1 <= \$212 ;
+    acc2_1 <= \$220 ;
   always @(posedge clk)
-    acc2_2 <= \$213 ;
+    acc2_2 <= \$221 ;
   always @(posedge clk)
-    acc2_3 <= \$214 ;
+    acc2_3 <= \$222 ;
   always @(posedge clk)
-    acc2_4 <= \$215 ;
+    acc2_4 <= \$223 ;
   always @(posedge clk)
-    acc2_5 <= \$216 ;
+    acc2_5 <= \$224 ;
   always @(posedge clk)
-    acc2_6 <= \$217 ;
+    acc2_6 <= \$225 ;
   always @(posedge clk)
-    acc2_7 <= \$218 ;
+    acc2_7 <= \$226 ;
   always @(posedge clk)
-    acc3_0 <= \$219 ;
+    acc3_0 <= \$227 ;
   always @(posedge clk)
-    acc3_1 <= \$220 ;
+    acc3_1 <= \$228 ;
   always @(posedge clk)
-    acc3_2 <= \$221 ;
+    acc3_2 <= \$229 ;
   always @(posedge clk)
-    acc3_3 <= \$222 ;
+    acc3_3 <= \$230 ;
   always @(posedge clk)
-    acc3_4 <= \$223 ;
+    acc3_4 <= \$231 ;
   always @(posedge clk)
-    acc3_5 <= \$224 ;
+    acc3_5 <= \$232 ;
   always @(posedge clk)
-    acc3_6 <= \$225 ;
+    acc3_6 <= \$233 ;
   always @(posedge clk)
-    acc3_7 <= \$226 ;
+    acc3_7 <= \$234 ;
   always @(posedge clk)
-    rq_valid_1 <= \$227 ;
+    rq_valid_1 <= \$235 ;
   always @(posedge clk)
-    rq_valid_2 <= \$228 ;
+    rq_valid_2 <= \$236 ;
   always @(posedge clk)
-    rq_valid_3 <= \$229 ;
+    rq_valid_3 <= \$237 ;
   always @(posedge clk)
-    rq_valid_4 <= \$230 ;
+    rq_valid_4 <= \$238 ;
   always @(posedge clk)
-    rq_valid_5 <= \$231 ;
+    rq_valid_5 <= \$239 ;
   always @(posedge clk)
-    rq_valid_6 <= \$232 ;
+    rq_valid_6 <= \$240 ;
   always @(posedge clk)
-    rq_valid_7 <= \$233 ;
+    rq_valid_7 <= \$241 ;
   always @(posedge clk)
-    rq_valid_8 <= \$234 ;
+    rq_valid_8 <= \$242 ;
   always @(posedge clk)
-    rq_valid_9 <= \$235 ;
+    rq_valid_9 <= \$243 ;
   always @(posedge clk)
-    rq0_x <= \$236 ;
+    rq0_x <= \$244 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$237 ;
+    rq0_x0_0 <= \$245 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$238 ;
+    rq0_part0_0 <= \$246 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$239 ;
+    rq0_part0_0_r <= \$247 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$240 ;
+    rq0_part0_0_rr <= \$248 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$241 ;
+    rq0_x0_1 <= \$249 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$242 ;
+    rq0_part0_1 <= \$250 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$243 ;
+    rq0_part0_1_r <= \$251 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$244 ;
+    rq0_part0_1_rr <= \$252 ;
   always @(posedge clk)
-    rq0_prod <= \$245 ;
+    rq0_prod <= \$253 ;
   always @(posedge clk)
-    rq0_floor <= \$246 ;
+    rq0_floor <= \$254 ;
   always @(posedge clk)
-    rq0_above <= \$247 ;
+    rq0_above <= \$255 ;
   always @(posedge clk)
-    rq0_tie <= \$248 ;
+    rq0_tie <= \$256 ;
   always @(posedge clk)
-    rq0_code <= \$249 ;
+    rq0_code <= \$257 ;
   always @(posedge clk)
-    rq0_under <= \$250 ;
+    rq0_under <= \$258 ;
   always @(posedge clk)
-    rq0_over <= \$251 ;
+    rq0_over <= \$259 ;
   always @(posedge clk)
-    rq1_x <= \$252 ;
+    rq1_x <= \$260 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$253 ;
+    rq1_x0_0 <= \$261 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$254 ;
+    rq1_part0_0 <= \$262 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$255 ;
+    rq1_part0_0_r <= \$263 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$256 ;
+    rq1_part0_0_rr <= \$264 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$257 ;
+    rq1_x0_1 <= \$265 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$258 ;
+    rq1_part0_1 <= \$266 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$259 ;
+    rq1_part0_1_r <= \$267 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$260 ;
+    rq1_part0_1_rr <= \$268 ;
   always @(posedge clk)
-    rq1_prod <= \$261 ;
+    rq1_prod <= \$269 ;
   always @(posedge clk)
-    rq1_floor <= \$262 ;
+    rq1_floor <= \$270 ;
   always @(posedge clk)
-    rq1_above <= \$263 ;
+    rq1_above <= \$271 ;
   always @(posedge clk)
-    rq1_tie <= \$264 ;
+    rq1_tie <= \$272 ;
   always @(posedge clk)
-    rq1_code <= \$265 ;
+    rq1_code <= \$273 ;
   always @(posedge clk)
-    rq1_under <= \$266 ;
+    rq1_under <= \$274 ;
   always @(posedge clk)
-    rq1_over <= \$267 ;
+    rq1_over <= \$275 ;
   always @(posedge clk)
-    rq2_x <= \$268 ;
+    rq2_x <= \$276 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$269 ;
+    rq2_x0_0 <= \$277 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$270 ;
+    rq2_part0_0 <= \$278 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$271 ;
+    rq2_part0_0_r <= \$279 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$272 ;
+    rq2_part0_0_rr <= \$280 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$273 ;
+    rq2_x0_1 <= \$281 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$274 ;
+    rq2_part0_1 <= \$282 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$275 ;
+    rq2_part0_1_r <= \$283 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$276 ;
+    rq2_part0_1_rr <= \$284 ;
   always @(posedge clk)
-    rq2_prod <= \$277 ;
+    rq2_prod <= \$285 ;
   always @(posedge clk)
-    rq2_floor <= \$278 ;
+    rq2_floor <= \$286 ;
   always @(posedge clk)
-    rq2_above <= \$279 ;
+    rq2_above <= \$287 ;
   always @(posedge clk)
-    rq2_tie <= \$280 ;
+    rq2_tie <= \$288 ;
   always @(posedge clk)
-    rq2_code <= \$281 ;
+    rq2_code <= \$289 ;
   always @(posedge clk)
-    rq2_under <= \$282 ;
+    rq2_under <= \$290 ;
   always @(posedge clk)
-    rq2_over <= \$283 ;
+    rq2_over <= \$291 ;
   always @(posedge clk)
-    rq3_x <= \$284 ;
+    rq3_x <= \$292 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$285 ;
+    rq3_x0_0 <= \$293 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$286 ;
+    rq3_part0_0 <= \$294 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$287 ;
+    rq3_part0_0_r <= \$295 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$288 ;
+    rq3_part0_0_rr <= \$296 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$289 ;
+    rq3_x0_1 <= \$297 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$290 ;
+    rq3_part0_1 <= \$298 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$291 ;
+    rq3_part0_1_r <= \$299 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$292 ;
+    rq3_part0_1_rr <= \$300 ;
   always @(posedge clk)
-    rq3_prod <= \$293 ;
+    rq3_prod <= \$301 ;
   always @(posedge clk)
-    rq3_floor <= \$294 ;
+    rq3_floor <= \$302 ;
   always @(posedge clk)
-    rq3_above <= \$295 ;
+    rq3_above <= \$303 ;
   always @(posedge clk)
-    rq3_tie <= \$296 ;
+    rq3_tie <= \$304 ;
   always @(posedge clk)
-    rq3_code <= \$297 ;
+    rq3_code <= \$305 ;
   always @(posedge clk)
-    rq3_under <= \$298 ;
+    rq3_under <= \$306 ;
   always @(posedge clk)
-    rq3_over <= \$299 ;
+    rq3_over <= \$307 ;
   always @(posedge clk)
-    q_owed <= \$300 ;
+    q_owed <= \$308 ;
   always @(posedge clk)
-    q_room <= \$301 ;
+    q_room <= \$309 ;
   always @(posedge clk)
-    q_wptr <= \$302 ;
+    q_wptr <= \$310 ;
   always @(posedge clk)
-    q_rptr <= \$303 ;
+    q_rptr <= \$311 ;
   always @(posedge clk)
-    q_stored <= \$304 ;
+    q_stored <= \$312 ;
   always @(posedge clk)
-    o__valid <= \$305 ;
+    o__valid <= \$313 ;
   always @(posedge clk)
-    o__payload <= \$306 ;
+    o__payload <= \$314 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$193  = group;
+    \$201  = group;
     if (\$1 ) begin
-      \$193  = \$4 [2:0];
+      \$201  = \$4 [2:0];
     end
     if (rst) begin
-      \$193  = 3'h0;
+      \$201  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$194  = element;
+    \$202  = element;
     if (\$7 ) begin
-      \$194  = \$10 [1:0];
+      \$202  = \$10 [1:0];
     end
     if (rst) begin
-      \$194  = 2'h0;
+      \$202  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = acc0_0;
+    \$203  = acc0_0;
     if (\$11 ) begin
-      \$195  = acc0_1;
-    end
-    if (rst) begin
-      \$195  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = acc0_1;
-    if (\$11 ) begin
-      \$196  = acc0_2;
-    end
-    if (rst) begin
-      \$196  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = acc0_2;
-    if (\$11 ) begin
-      \$197  = acc0_3;
-    end
-    if (rst) begin
-      \$197  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = acc0_3;
-    if (\$11 ) begin
-      \$198  = acc0_4;
-    end
-    if (rst) begin
-      \$198  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = acc0_4;
-    if (\$11 ) begin
-      \$199  = acc0_5;
-    end
-    if (rst) begin
-      \$199  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = acc0_5;
-    if (\$11 ) begin
-      \$200  = acc0_6;
-    end
-    if (rst) begin
-      \$200  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = acc0_6;
-    if (\$11 ) begin
-      \$201  = acc0_7;
-    end
-    if (rst) begin
-      \$201  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = acc0_7;
-    if (\$11 ) begin
-      \$202  = \$160 [10:0];
-    end
-    if (rst) begin
-      \$202  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = acc1_0;
-    if (\$12 ) begin
-      \$203  = acc1_1;
+      \$203  = acc0_1;
     end
     if (rst) begin
       \$203  = 11'h000;
@@ -22202,9 +22252,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = acc1_1;
-    if (\$12 ) begin
-      \$204  = acc1_2;
+    \$204  = acc0_1;
+    if (\$11 ) begin
+      \$204  = acc0_2;
     end
     if (rst) begin
       \$204  = 11'h000;
@@ -22212,9 +22262,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = acc1_2;
-    if (\$12 ) begin
-      \$205  = acc1_3;
+    \$205  = acc0_2;
+    if (\$11 ) begin
+      \$205  = acc0_3;
     end
     if (rst) begin
       \$205  = 11'h000;
@@ -22222,9 +22272,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = acc1_3;
-    if (\$12 ) begin
-      \$206  = acc1_4;
+    \$206  = acc0_3;
+    if (\$11 ) begin
+      \$206  = acc0_4;
     end
     if (rst) begin
       \$206  = 11'h000;
@@ -22232,9 +22282,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = acc1_4;
-    if (\$12 ) begin
-      \$207  = acc1_5;
+    \$207  = acc0_4;
+    if (\$11 ) begin
+      \$207  = acc0_5;
     end
     if (rst) begin
       \$207  = 11'h000;
@@ -22242,9 +22292,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = acc1_5;
-    if (\$12 ) begin
-      \$208  = acc1_6;
+    \$208  = acc0_5;
+    if (\$11 ) begin
+      \$208  = acc0_6;
     end
     if (rst) begin
       \$208  = 11'h000;
@@ -22252,9 +22302,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = acc1_6;
-    if (\$12 ) begin
-      \$209  = acc1_7;
+    \$209  = acc0_6;
+    if (\$11 ) begin
+      \$209  = acc0_7;
     end
     if (rst) begin
       \$209  = 11'h000;
@@ -22262,9 +22312,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = acc1_7;
-    if (\$12 ) begin
-      \$210  = \$164 [10:0];
+    \$210  = acc0_7;
+    if (\$11 ) begin
+      \$210  = \$168 [10:0];
     end
     if (rst) begin
       \$210  = 11'h000;
@@ -22272,9 +22322,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = acc2_0;
-    if (\$13 ) begin
-      \$211  = acc2_1;
+    \$211  = acc1_0;
+    if (\$12 ) begin
+      \$211  = acc1_1;
     end
     if (rst) begin
       \$211  = 11'h000;
@@ -22282,9 +22332,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = acc2_1;
-    if (\$13 ) begin
-      \$212  = acc2_2;
+    \$212  = acc1_1;
+    if (\$12 ) begin
+      \$212  = acc1_2;
     end
     if (rst) begin
       \$212  = 11'h000;
@@ -22292,9 +22342,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = acc2_2;
-    if (\$13 ) begin
-      \$213  = acc2_3;
+    \$213  = acc1_2;
+    if (\$12 ) begin
+      \$213  = acc1_3;
     end
     if (rst) begin
       \$213  = 11'h000;
@@ -22302,9 +22352,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = acc2_3;
-    if (\$13 ) begin
-      \$214  = acc2_4;
+    \$214  = acc1_3;
+    if (\$12 ) begin
+      \$214  = acc1_4;
     end
     if (rst) begin
       \$214  = 11'h000;
@@ -22312,9 +22362,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = acc2_4;
-    if (\$13 ) begin
-      \$215  = acc2_5;
+    \$215  = acc1_4;
+    if (\$12 ) begin
+      \$215  = acc1_5;
     end
     if (rst) begin
       \$215  = 11'h000;
@@ -22322,9 +22372,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = acc2_5;
-    if (\$13 ) begin
-      \$216  = acc2_6;
+    \$216  = acc1_5;
+    if (\$12 ) begin
+      \$216  = acc1_6;
     end
     if (rst) begin
       \$216  = 11'h000;
@@ -22332,9 +22382,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = acc2_6;
-    if (\$13 ) begin
-      \$217  = acc2_7;
+    \$217  = acc1_6;
+    if (\$12 ) begin
+      \$217  = acc1_7;
     end
     if (rst) begin
       \$217  = 11'h000;
@@ -22342,9 +22392,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = acc2_7;
-    if (\$13 ) begin
-      \$218  = \$168 [10:0];
+    \$218  = acc1_7;
+    if (\$12 ) begin
+      \$218  = \$172 [10:0];
     end
     if (rst) begin
       \$218  = 11'h000;
@@ -22352,9 +22402,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = acc3_0;
-    if (\$14 ) begin
-      \$219  = acc3_1;
+    \$219  = acc2_0;
+    if (\$13 ) begin
+      \$219  = acc2_1;
     end
     if (rst) begin
       \$219  = 11'h000;
@@ -22362,9 +22412,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = acc3_1;
-    if (\$14 ) begin
-      \$220  = acc3_2;
+    \$220  = acc2_1;
+    if (\$13 ) begin
+      \$220  = acc2_2;
     end
     if (rst) begin
       \$220  = 11'h000;
@@ -22372,9 +22422,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = acc3_2;
-    if (\$14 ) begin
-      \$221  = acc3_3;
+    \$221  = acc2_2;
+    if (\$13 ) begin
+      \$221  = acc2_3;
     end
     if (rst) begin
       \$221  = 11'h000;
@@ -22382,9 +22432,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = acc3_3;
-    if (\$14 ) begin
-      \$222  = acc3_4;
+    \$222  = acc2_3;
+    if (\$13 ) begin
+      \$222  = acc2_4;
     end
     if (rst) begin
       \$222  = 11'h000;
@@ -22392,9 +22442,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = acc3_4;
-    if (\$14 ) begin
-      \$223  = acc3_5;
+    \$223  = acc2_4;
+    if (\$13 ) begin
+      \$223  = acc2_5;
     end
     if (rst) begin
       \$223  = 11'h000;
@@ -22402,9 +22452,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = acc3_5;
-    if (\$14 ) begin
-      \$224  = acc3_6;
+    \$224  = acc2_5;
+    if (\$13 ) begin
+      \$224  = acc2_6;
     end
     if (rst) begin
       \$224  = 11'h000;
@@ -22412,9 +22462,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = acc3_6;
-    if (\$14 ) begin
-      \$225  = acc3_7;
+    \$225  = acc2_6;
+    if (\$13 ) begin
+      \$225  = acc2_7;
     end
     if (rst) begin
       \$225  = 11'h000;
@@ -22422,9 +22472,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = acc3_7;
-    if (\$14 ) begin
-      \$226  = \$172 [10:0];
+    \$226  = acc2_7;
+    if (\$13 ) begin
+      \$226  = \$176 [10:0];
     end
     if (rst) begin
       \$226  = 11'h000;
@@ -22432,581 +22482,661 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = \$17 ;
+    \$227  = acc3_0;
+    if (\$14 ) begin
+      \$227  = acc3_1;
+    end
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = rq_valid_1;
+    \$228  = acc3_1;
+    if (\$14 ) begin
+      \$228  = acc3_2;
+    end
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = rq_valid_2;
+    \$229  = acc3_2;
+    if (\$14 ) begin
+      \$229  = acc3_3;
+    end
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = rq_valid_3;
+    \$230  = acc3_3;
+    if (\$14 ) begin
+      \$230  = acc3_4;
+    end
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = rq_valid_4;
+    \$231  = acc3_4;
+    if (\$14 ) begin
+      \$231  = acc3_5;
+    end
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = rq_valid_5;
+    \$232  = acc3_5;
+    if (\$14 ) begin
+      \$232  = acc3_6;
+    end
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = rq_valid_6;
+    \$233  = acc3_6;
+    if (\$14 ) begin
+      \$233  = acc3_7;
+    end
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = rq_valid_7;
+    \$234  = acc3_7;
+    if (\$14 ) begin
+      \$234  = \$180 [10:0];
+    end
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = rq_valid_8;
+    \$235  = \$17 ;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = \$160 [10:0];
+    \$236  = rq_valid_1;
     if (rst) begin
-      \$236  = 11'h000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = rq0_x;
+    \$237  = rq_valid_2;
     if (rst) begin
-      \$237  = 11'h000;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$18 ;
+    \$238  = rq_valid_3;
     if (rst) begin
-      \$238  = 28'h0000000;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq0_part0_0;
+    \$239  = rq_valid_4;
     if (rst) begin
-      \$239  = 28'h0000000;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = rq0_part0_0_r;
+    \$240  = rq_valid_5;
     if (rst) begin
-      \$240  = 28'h0000000;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq0_x;
+    \$241  = rq_valid_6;
     if (rst) begin
-      \$241  = 11'h000;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = \$19 ;
+    \$242  = rq_valid_7;
     if (rst) begin
-      \$242  = 19'h00000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = rq0_part0_1;
+    \$243  = rq_valid_8;
     if (rst) begin
-      \$243  = 19'h00000;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = rq0_part0_1_r;
+    \$244  = \$168 [10:0];
     if (rst) begin
-      \$244  = 19'h00000;
+      \$244  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = \$23 [35:0];
+    \$245  = rq0_x;
     if (rst) begin
-      \$245  = 36'h000000000;
+      \$245  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$24 ;
+    \$246  = \$18 ;
     if (rst) begin
-      \$246  = 36'h000000000;
+      \$246  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = \$25 ;
+    \$247  = rq0_part0_0;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = \$28 ;
+    \$248  = rq0_part0_0_r;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = \$32 [7:0];
+    \$249  = rq0_x;
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = \$37 ;
+    \$250  = \$19 ;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = \$42 ;
+    \$251  = rq0_part0_1;
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = \$164 [10:0];
+    \$252  = rq0_part0_1_r;
     if (rst) begin
-      \$252  = 11'h000;
+      \$252  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq1_x;
+    \$253  = \$23 [35:0];
     if (rst) begin
-      \$253  = 11'h000;
+      \$253  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = \$43 ;
+    \$254  = \$24 ;
     if (rst) begin
-      \$254  = 28'h0000000;
+      \$254  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = rq1_part0_0;
+    \$255  = \$25 ;
     if (rst) begin
-      \$255  = 28'h0000000;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = rq1_part0_0_r;
+    \$256  = \$28 ;
     if (rst) begin
-      \$256  = 28'h0000000;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = rq1_x;
+    \$257  = \$32 [7:0];
     if (rst) begin
-      \$257  = 11'h000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = \$44 ;
+    \$258  = \$37 ;
     if (rst) begin
-      \$258  = 19'h00000;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = rq1_part0_1;
+    \$259  = \$42 ;
     if (rst) begin
-      \$259  = 19'h00000;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = rq1_part0_1_r;
+    \$260  = \$172 [10:0];
     if (rst) begin
-      \$260  = 19'h00000;
+      \$260  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = \$48 [35:0];
+    \$261  = rq1_x;
     if (rst) begin
-      \$261  = 36'h000000000;
+      \$261  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = \$49 ;
+    \$262  = \$43 ;
     if (rst) begin
-      \$262  = 36'h000000000;
+      \$262  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = \$50 ;
+    \$263  = rq1_part0_0;
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = \$53 ;
+    \$264  = rq1_part0_0_r;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = \$57 [7:0];
+    \$265  = rq1_x;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = \$62 ;
+    \$266  = \$44 ;
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = \$67 ;
+    \$267  = rq1_part0_1;
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = \$168 [10:0];
+    \$268  = rq1_part0_1_r;
     if (rst) begin
-      \$268  = 11'h000;
+      \$268  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = rq2_x;
+    \$269  = \$48 [35:0];
     if (rst) begin
-      \$269  = 11'h000;
+      \$269  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = \$68 ;
+    \$270  = \$49 ;
     if (rst) begin
-      \$270  = 28'h0000000;
+      \$270  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$271  = rq2_part0_0;
+    \$271  = \$50 ;
     if (rst) begin
-      \$271  = 28'h0000000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$272  = rq2_part0_0_r;
+    \$272  = \$53 ;
     if (rst) begin
-      \$272  = 28'h0000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$273  = rq2_x;
+    \$273  = \$57 [7:0];
     if (rst) begin
-      \$273  = 11'h000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$274  = \$69 ;
+    \$274  = \$62 ;
     if (rst) begin
-      \$274  = 19'h00000;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$275  = rq2_part0_1;
+    \$275  = \$67 ;
     if (rst) begin
-      \$275  = 19'h00000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$276  = rq2_part0_1_r;
+    \$276  = \$176 [10:0];
     if (rst) begin
-      \$276  = 19'h00000;
+      \$276  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$277  = \$73 [35:0];
+    \$277  = rq2_x;
     if (rst) begin
-      \$277  = 36'h000000000;
+      \$277  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$278  = \$74 ;
+    \$278  = \$68 ;
     if (rst) begin
-      \$278  = 36'h000000000;
+      \$278  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$279  = \$75 ;
+    \$279  = rq2_part0_0;
     if (rst) begin
-      \$279  = 1'h0;
+      \$279  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$280  = \$78 ;
+    \$280  = rq2_part0_0_r;
     if (rst) begin
-      \$280  = 1'h0;
+      \$280  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$281  = \$82 [7:0];
+    \$281  = rq2_x;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$282  = \$87 ;
+    \$282  = \$69 ;
     if (rst) begin
-      \$282  = 1'h0;
+      \$282  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$283  = \$92 ;
+    \$283  = rq2_part0_1;
     if (rst) begin
-      \$283  = 1'h0;
+      \$283  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$284  = \$172 [10:0];
+    \$284  = rq2_part0_1_r;
     if (rst) begin
-      \$284  = 11'h000;
+      \$284  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$285  = rq3_x;
+    \$285  = \$73 [35:0];
     if (rst) begin
-      \$285  = 11'h000;
+      \$285  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$286  = \$93 ;
+    \$286  = \$74 ;
     if (rst) begin
-      \$286  = 28'h0000000;
+      \$286  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$287  = rq3_part0_0;
+    \$287  = \$75 ;
     if (rst) begin
-      \$287  = 28'h0000000;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$288  = rq3_part0_0_r;
+    \$288  = \$78 ;
     if (rst) begin
-      \$288  = 28'h0000000;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$289  = rq3_x;
+    \$289  = \$82 [7:0];
     if (rst) begin
-      \$289  = 11'h000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$290  = \$94 ;
+    \$290  = \$87 ;
     if (rst) begin
-      \$290  = 19'h00000;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$291  = rq3_part0_1;
+    \$291  = \$92 ;
     if (rst) begin
-      \$291  = 19'h00000;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$292  = rq3_part0_1_r;
+    \$292  = \$180 [10:0];
     if (rst) begin
-      \$292  = 19'h00000;
+      \$292  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$293  = \$98 [35:0];
+    \$293  = rq3_x;
     if (rst) begin
-      \$293  = 36'h000000000;
+      \$293  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$294  = \$99 ;
+    \$294  = \$93 ;
     if (rst) begin
-      \$294  = 36'h000000000;
+      \$294  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$295  = \$100 ;
+    \$295  = rq3_part0_0;
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$296  = \$103 ;
+    \$296  = rq3_part0_0_r;
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$297  = \$107 [7:0];
+    \$297  = rq3_x;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$298  = \$112 ;
+    \$298  = \$94 ;
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$299  = \$117 ;
+    \$299  = rq3_part0_1;
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$300  = \$186 [3:0];
+    \$300  = rq3_part0_1_r;
     if (rst) begin
-      \$300  = 4'h0;
+      \$300  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$301  = \$118 ;
+    \$301  = \$98 [35:0];
     if (rst) begin
-      \$301  = 1'h1;
+      \$301  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$302  = q_wptr;
-    if (\$125 ) begin
-      \$302  = \$128 [3:0];
+    \$302  = \$99 ;
+    if (rst) begin
+      \$302  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$303  = \$100 ;
+    if (rst) begin
+      \$303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$304  = \$103 ;
+    if (rst) begin
+      \$304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$305  = \$107 [7:0];
+    if (rst) begin
+      \$305  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$306  = \$112 ;
+    if (rst) begin
+      \$306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$307  = \$117 ;
+    if (rst) begin
+      \$307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$308  = \$194 [3:0];
+    if (rst) begin
+      \$308  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$309  = \$126 ;
+    if (rst) begin
+      \$309  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$310  = q_wptr;
+    if (\$133 ) begin
+      \$310  = \$136 [3:0];
     end
     if (rst) begin
-      \$302  = 4'h0;
+      \$310  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$303  = q_rptr;
-    if (\$132 ) begin
-      \$303  = \$135 [3:0];
+    \$311  = q_rptr;
+    if (\$140 ) begin
+      \$311  = \$143 [3:0];
     end
     if (rst) begin
-      \$303  = 4'h0;
+      \$311  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$304  = \$148 [3:0];
+    \$312  = \$156 [3:0];
     if (rst) begin
-      \$304  = 4'h0;
+      \$312  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$305  = o__valid;
-    if (\$150 ) begin
-      \$305  = \$152 ;
+    \$313  = o__valid;
+    if (\$158 ) begin
+      \$313  = \$160 ;
     end
     if (rst) begin
-      \$305  = 1'h0;
+      \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$306  = o__payload;
-    if (\$150 ) begin
-      \$306  = \$154 ;
+    \$314  = o__payload;
+    if (\$158 ) begin
+      \$314  = \$162 ;
     end
     if (rst) begin
-      \$306  = 32'd0;
+      \$314  = 32'd0;
     end
   end
-  assign new0 = \$160 [10:0];
-  assign new1 = \$164 [10:0];
-  assign new2 = \$168 [10:0];
-  assign new3 = \$172 [10:0];
-  assign q_owed_next = \$186 [3:0];
+  assign new0 = \$168 [10:0];
+  assign new1 = \$172 [10:0];
+  assign new2 = \$176 [10:0];
+  assign new3 = \$180 [10:0];
+  assign q_owed_next = \$194 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -23022,10 +23152,10 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign q_in[31:24] = \$180 ;
-  assign q_in[23:16] = \$178 ;
-  assign q_in[15:8] = \$176 ;
-  assign q_in[7:0] = \$174 ;
+  assign q_in[31:24] = \$188 ;
+  assign q_in[23:16] = \$186 ;
+  assign q_in[15:8] = \$184 ;
+  assign q_in[7:0] = \$182 ;
   assign \$20  = { rq0_part0_0_rr[27], rq0_part0_0_rr };
   assign \$22  = { rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr, 17'h00000 };
   assign \$24  = { rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35:26] };
@@ -23112,8 +23242,8 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [2:0] \$147 ;
-  wire [2:0] \$148 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -23128,51 +23258,58 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [2:0] \$163 ;
+  wire [2:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [2:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [31:0] \$174 ;
-  reg [6:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [2:0] \$177 ;
-  reg [6:0] \$178 ;
-  reg [2:0] \$179 ;
+  wire \$174 ;
+  wire [3:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg [1:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [1:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [1:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
-  reg \$189 ;
+  wire \$180 ;
+  wire [31:0] \$181 ;
+  reg [6:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [2:0] \$184 ;
+  reg [6:0] \$185 ;
+  reg [2:0] \$186 ;
+  reg [1:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg [4:0] \$190 ;
+  reg [1:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg [4:0] \$193 ;
+  reg [4:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
   reg \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   reg [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg [1:0] \$203 ;
+  reg [1:0] \$204 ;
+  reg [1:0] \$205 ;
+  reg \$206 ;
+  reg [31:0] \$207 ;
   wire \$21 ;
   wire \$22 ;
   wire [7:0] \$23 ;
@@ -23616,95 +23753,102 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(4'h4);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [2:0] < 3'h4;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid_2 & \$144 ;
-  assign \$146  = \$signature__addr$24  == 2'h2;
-  assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 3'h0 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \rport__addr$27  == 2'h2;
-  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$138  = | e_left;
+  assign \$139  = q_room & \$138 ;
+  assign \$140  = o__valid & o__ready;
+  assign \$141  = q_owed < 2'h3;
+  assign \$142  = \$140  ? q_room : \$141 ;
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = \$143  | q_room;
+  assign \$145  = \$139  ? \$142  : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = read_valid_2 & \$151 ;
+  assign \$153  = \$signature__addr$24  == 2'h2;
+  assign \$154  = \$signature__addr$24  + 1'h1;
   assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid_2 & \$161 ;
-  assign \$163  = q_stored + \$162 ;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = | q_stored;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$163  - \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid_2;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = \rport__addr$27  == 2'h2;
+  assign \$161  = \rport__addr$27  + 1'h1;
+  assign \$162  = \$160  ? 3'h0 : \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = read_valid_2 & \$168 ;
+  assign \$170  = q_stored + \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$43  : q_in;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$170  - \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  | read_valid_2;
+  assign \$180  = | q_stored;
+  assign \$181  = \$180  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$175 ;
+    w_left <= \$182 ;
   always @(posedge clk)
-    e_left <= \$176 ;
+    e_left <= \$183 ;
   always @(posedge clk)
-    step <= \$177 ;
+    step <= \$184 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    \$signature__addr  <= \$185 ;
   always @(posedge clk)
-    g <= \$179 ;
+    g <= \$186 ;
   always @(posedge clk)
-    kx <= \$180 ;
+    kx <= \$187 ;
   always @(posedge clk)
-    col <= \$181 ;
+    col <= \$188 ;
   always @(posedge clk)
-    ky <= \$182 ;
+    ky <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    slot <= \$184 ;
+    slot <= \$191 ;
   always @(posedge clk)
-    ox <= \$185 ;
+    ox <= \$192 ;
   always @(posedge clk)
-    col_base <= \$186 ;
+    col_base <= \$193 ;
   always @(posedge clk)
-    row_base <= \$187 ;
+    row_base <= \$194 ;
   always @(posedge clk)
-    slot_base <= \$188 ;
+    slot_base <= \$195 ;
   always @(posedge clk)
-    read_valid_1 <= \$189 ;
+    read_valid_1 <= \$196 ;
   always @(posedge clk)
-    read_valid_2 <= \$190 ;
+    read_valid_2 <= \$197 ;
   always @(posedge clk)
-    pad_reg <= \$191 ;
+    pad_reg <= \$198 ;
   always @(posedge clk)
-    pad_reg2 <= \$192 ;
+    pad_reg2 <= \$199 ;
   always @(posedge clk)
-    read <= \$193 ;
+    read <= \$200 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    q_owed <= \$201 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    q_room <= \$202 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    \$signature__addr$24  <= \$203 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    \rport__addr$27  <= \$204 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_stored <= \$205 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    o__valid <= \$206 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    o__payload <= \$207 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$46  = 7'h00;
@@ -23723,321 +23867,321 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$175  = \$23 [6:0];
+    \$182  = \$23 [6:0];
     if (\$39 ) begin
-      \$175  = \$46 ;
+      \$182  = \$46 ;
     end
     if (rst) begin
-      \$175  = 7'h40;
+      \$182  = 7'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$176  = \$26 [8:0];
+    \$183  = \$26 [8:0];
     if (\$39 ) begin
-      \$176  = \$51 ;
+      \$183  = \$51 ;
     end
     if (rst) begin
-      \$176  = 9'h000;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$177  = step;
+    \$184  = step;
     if (\$39 ) begin
-      \$177  = \$42 [2:0];
+      \$184  = \$42 [2:0];
     end
     if (rst) begin
-      \$177  = 3'h0;
+      \$184  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$178  = \$signature__addr ;
+    \$185  = \$signature__addr ;
     if (\$53 ) begin
-      \$178  = \$56 [6:0];
+      \$185  = \$56 [6:0];
     end
     if (\$71 ) begin
-      \$178  = 7'h00;
+      \$185  = 7'h00;
     end
     if (rst) begin
-      \$178  = 7'h00;
+      \$185  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$179  = g;
+    \$186  = g;
     if (\$73 ) begin
-      \$179  = \$76 [2:0];
+      \$186  = \$76 [2:0];
     end
     if (rst) begin
-      \$179  = 3'h0;
+      \$186  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$180  = kx;
+    \$187  = kx;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$180  = \$80 [1:0];
+        \$187  = \$80 [1:0];
       end
     end
     if (rst) begin
-      \$180  = 2'h0;
+      \$187  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$181  = col;
+    \$188  = col;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$181  = \$81 [4:0];
+        \$188  = \$81 [4:0];
         if (\$82 ) begin
-          \$181  = col_base;
+          \$188  = col_base;
           if (\$93 ) begin
-            \$181  = \$98 [4:0];
+            \$188  = \$98 [4:0];
             if (\$99 ) begin
-              \$181  = 5'h1f;
+              \$188  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$181  = 5'h1f;
+      \$188  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$182  = ky;
+    \$189  = ky;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$182  = \$85 [1:0];
+          \$189  = \$85 [1:0];
         end
       end
     end
     if (rst) begin
-      \$182  = 2'h0;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$183  = row;
+    \$190  = row;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$183  = \$86 [4:0];
+          \$190  = \$86 [4:0];
           if (\$93 ) begin
-            \$183  = row_base;
+            \$190  = row_base;
             if (\$99 ) begin
-              \$183  = \$101 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$183  = 5'h1f;
-    end
-    if (rst) begin
-      \$183  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$184  = slot;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$184  = \$92 [1:0];
-          if (\$93 ) begin
-            \$184  = slot_base;
-            if (\$99 ) begin
-              \$184  = \$113 [1:0];
+              \$190  = \$101 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
     if (rst) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$185  = ox;
+    \$191  = slot;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
+          \$191  = \$92 [1:0];
           if (\$93 ) begin
-            \$185  = \$96 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$186  = col_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$186  = \$97 [4:0];
+            \$191  = slot_base;
             if (\$99 ) begin
-              \$186  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$187  = row_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$187  = \$100 [4:0];
+              \$191  = \$113 [1:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
     if (rst) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$188  = slot_base;
+    \$192  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$192  = \$96 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$192  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$193  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$193  = \$97 [4:0];
+            if (\$99 ) begin
+              \$193  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$193  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$194  = row_base;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
           if (\$93 ) begin
             if (\$99 ) begin
-              \$188  = \$107 [1:0];
+              \$194  = \$100 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
     if (rst) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$189  = \$130 ;
+    \$195  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$195  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$195  = 2'h3;
+    end
     if (rst) begin
-      \$189  = 1'h0;
+      \$195  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$190  = read_valid_1;
+    \$196  = \$130 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$191  = \$137 ;
+    \$197  = read_valid_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$192  = pad_reg;
+    \$198  = \$137 ;
     if (rst) begin
-      \$192  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$193  = rport__data;
-    if (rst) begin
-      \$193  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$194  = \$14 [2:0];
-    if (rst) begin
-      \$194  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$195  = \$138 ;
-    if (rst) begin
-      \$195  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$196  = \$signature__addr$24 ;
-    if (\$145 ) begin
-      \$196  = \$148 [1:0];
-    end
-    if (rst) begin
-      \$196  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$197  = \rport__addr$27 ;
-    if (\$152 ) begin
-      \$197  = \$155 [1:0];
-    end
-    if (rst) begin
-      \$197  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$198  = \$168 [1:0];
-    if (rst) begin
-      \$198  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$199  = o__valid;
-    if (\$170 ) begin
-      \$199  = \$172 ;
-    end
+    \$199  = pad_reg;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$200  = o__payload;
-    if (\$170 ) begin
-      \$200  = \$174 ;
-    end
+    \$200  = rport__data;
     if (rst) begin
       \$200  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$201  = \$14 [2:0];
+    if (rst) begin
+      \$201  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$202  = \$145 ;
+    if (rst) begin
+      \$202  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$203  = \$signature__addr$24 ;
+    if (\$152 ) begin
+      \$203  = \$155 [1:0];
+    end
+    if (rst) begin
+      \$203  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$204  = \rport__addr$27 ;
+    if (\$159 ) begin
+      \$204  = \$162 [1:0];
+    end
+    if (rst) begin
+      \$204  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$205  = \$175 [1:0];
+    if (rst) begin
+      \$205  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$206  = o__valid;
+    if (\$177 ) begin
+      \$206  = \$179 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$207  = o__payload;
+    if (\$177 ) begin
+      \$207  = \$181 ;
+    end
+    if (rst) begin
+      \$207  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -24071,73 +24215,79 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [3:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [31:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
+  reg [7:0] \$111 ;
   reg [7:0] \$112 ;
   reg [8:0] \$113 ;
   reg [7:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [8:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
+  reg [7:0] \$120 ;
   reg [16:0] \$121 ;
   reg [16:0] \$122 ;
-  reg [25:0] \$123 ;
-  reg [25:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg [3:0] \$128 ;
-  reg \$129 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [25:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
+  reg [25:0] \$130 ;
   reg \$131 ;
-  reg [3:0] \$132 ;
+  reg \$132 ;
   reg \$133 ;
-  reg \$134 ;
+  reg [3:0] \$134 ;
   reg \$135 ;
-  reg [3:0] \$136 ;
+  reg \$136 ;
   reg \$137 ;
-  reg \$138 ;
+  reg [3:0] \$138 ;
   reg \$139 ;
   wire [16:0] \$14 ;
-  reg [3:0] \$140 ;
+  reg \$140 ;
   reg \$141 ;
-  reg \$142 ;
+  reg [3:0] \$142 ;
   reg \$143 ;
-  reg [3:0] \$144 ;
+  reg \$144 ;
   reg \$145 ;
-  reg \$146 ;
+  reg [3:0] \$146 ;
   reg \$147 ;
-  reg [3:0] \$148 ;
+  reg \$148 ;
   reg \$149 ;
   wire [16:0] \$15 ;
-  reg \$150 ;
+  reg [3:0] \$150 ;
   reg \$151 ;
-  reg [3:0] \$152 ;
-  reg [25:0] \$153 ;
-  reg [25:0] \$154 ;
-  reg [3:0] \$155 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [3:0] \$154 ;
+  reg \$155 ;
   reg \$156 ;
-  reg [2:0] \$157 ;
-  reg [2:0] \$158 ;
-  reg [3:0] \$159 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
+  reg [25:0] \$159 ;
   wire [16:0] \$16 ;
-  reg \$160 ;
-  reg [51:0] \$161 ;
+  reg [25:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [2:0] \$163 ;
+  reg [2:0] \$164 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [51:0] \$167 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -24153,82 +24303,82 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$28 ;
   wire \$29 ;
   reg \$3 ;
-  wire [3:0] \$30 ;
-  wire [3:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
+  wire [3:0] \$36 ;
   wire [3:0] \$37 ;
-  wire [3:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
+  wire [3:0] \$43 ;
+  wire [3:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [5:0] \$52 ;
-  wire \$53 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire [51:0] \$59 ;
+  wire [5:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  reg [25:0] \$66 ;
-  wire [25:0] \$67 ;
-  wire [26:0] \$68 ;
-  reg [25:0] \$69 ;
+  wire [51:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
-  wire [25:0] \$70 ;
-  wire [26:0] \$71 ;
-  wire \$72 ;
-  wire [4:0] \$73 ;
-  wire \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$70 ;
+  wire \$71 ;
+  reg [25:0] \$72 ;
+  wire [25:0] \$73 ;
+  wire [26:0] \$74 ;
+  reg [25:0] \$75 ;
+  wire [25:0] \$76 ;
+  wire [26:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [4:0] \$79 ;
   wire [8:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [5:0] \$81 ;
   wire \$82 ;
-  reg [3:0] \$83 ;
-  reg [3:0] \$84 ;
-  reg [6:0] \$85 ;
-  reg [6:0] \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  reg [3:0] \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg [7:0] \$93 ;
-  reg [31:0] \$94 ;
+  reg [3:0] \$90 ;
+  reg [6:0] \$91 ;
+  reg [6:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
   reg \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [3:0] \$99 ;
+  reg [7:0] \$99 ;
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -24695,229 +24845,235 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$17  = $signed(xoff1_3) * $signed(w1_3);
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_2_r);
   assign \$19  = $signed(prod1_1_r) + $signed(prod1_3_r);
-  assign \$20  = \$75 [3:0] < 4'h9;
-  assign \$21  = v7 & last7;
-  assign \$22  = ~ o__valid;
-  assign \$23  = \$22  | o__ready;
-  assign \$24  = | q_stored;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$23  & \$25 ;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = \$21  & \$27 ;
-  assign \$29  = q_wptr == 3'h7;
-  assign \$30  = q_wptr + 1'h1;
-  assign \$31  = \$29  ? 4'h0 : \$30 ;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = q_rptr == 3'h7;
-  assign \$37  = q_rptr + 1'h1;
-  assign \$38  = \$36  ? 4'h0 : \$37 ;
-  assign \$39  = v7 & last7;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$41  & \$43 ;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$39  & \$45 ;
-  assign \$47  = q_stored + \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = \$47  - \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = v7 & last7;
-  assign \$57  = \$55  | \$56 ;
-  assign \$58  = | q_stored;
-  assign \$59  = \$58  ? \rport__data$90  : q_in;
-  assign \$60  = ~ last_t;
-  assign \$61  = q_room | \$60 ;
-  assign i__ready = \$61  & reads_input_t;
-  assign \$62  = ~ last_t;
-  assign \$63  = q_room | \$62 ;
-  assign \$64  = ~ reads_input_t;
-  assign \$65  = i__valid | \$64 ;
-  assign issue = \$63  & \$65 ;
+  assign \$20  = issue & last_t;
+  assign \$21  = o__valid & o__ready;
+  assign \$22  = q_owed < 4'h8;
+  assign \$23  = \$21  ? q_room : \$22 ;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = \$24  | q_room;
+  assign \$26  = \$20  ? \$23  : \$25 ;
+  assign \$27  = v7 & last7;
+  assign \$28  = ~ o__valid;
+  assign \$29  = \$28  | o__ready;
+  assign \$30  = | q_stored;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$29  & \$31 ;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$27  & \$33 ;
+  assign \$35  = q_wptr == 3'h7;
+  assign \$36  = q_wptr + 1'h1;
+  assign \$37  = \$35  ? 4'h0 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = q_rptr == 3'h7;
+  assign \$43  = q_rptr + 1'h1;
+  assign \$44  = \$42  ? 4'h0 : \$43 ;
+  assign \$45  = v7 & last7;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$47  & \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$45  & \$51 ;
+  assign \$53  = q_stored + \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \$53  - \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = v7 & last7;
+  assign \$63  = \$61  | \$62 ;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$90  : q_in;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$67  = first7_0 ? \$66  : acc0;
-  assign \$68  = $signed(\$67 ) + $signed(sum0_s0_0);
-  assign \$70  = first7_0 ? \$69  : acc1;
-  assign \$71  = $signed(\$70 ) + $signed(sum1_s0_0);
-  assign \$72  = issue & last_t;
-  assign \$73  = q_owed + \$72 ;
-  assign \$74  = o__valid & o__ready;
-  assign \$75  = \$73  - \$74 ;
-  assign \$76  = v7 & last7;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$78  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$signature__en$98  = \$76  & \$82 ;
+  assign \$73  = first7_0 ? \$72  : acc0;
+  assign \$74  = $signed(\$73 ) + $signed(sum0_s0_0);
+  assign \$76  = first7_0 ? \$75  : acc1;
+  assign \$77  = $signed(\$76 ) + $signed(sum1_s0_0);
+  assign \$78  = issue & last_t;
+  assign \$79  = q_owed + \$78 ;
+  assign \$80  = o__valid & o__ready;
+  assign \$81  = \$79  - \$80 ;
+  assign \$82  = v7 & last7;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$signature__en$98  = \$82  & \$88 ;
   always @(posedge clk)
-    nf_t <= \$83 ;
+    nf_t <= \$89 ;
   always @(posedge clk)
-    nf_t_ahead <= \$84 ;
+    nf_t_ahead <= \$90 ;
   always @(posedge clk)
-    sf_t <= \$85 ;
+    sf_t <= \$91 ;
   always @(posedge clk)
-    sf_t_ahead <= \$86 ;
+    sf_t_ahead <= \$92 ;
   always @(posedge clk)
-    reads_input_t <= \$87 ;
+    reads_input_t <= \$93 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$88 ;
+    reads_input_t_ahead <= \$94 ;
   always @(posedge clk)
-    first_t <= \$89 ;
+    first_t <= \$95 ;
   always @(posedge clk)
-    first_t_ahead <= \$90 ;
+    first_t_ahead <= \$96 ;
   always @(posedge clk)
-    last_t <= \$91 ;
+    last_t <= \$97 ;
   always @(posedge clk)
-    last_t_ahead <= \$92 ;
+    last_t_ahead <= \$98 ;
   always @(posedge clk)
-    t <= \$93 ;
+    t <= \$99 ;
   always @(posedge clk)
-    x_reg <= \$94 ;
+    x_reg <= \$100 ;
   always @(posedge clk)
-    from_input <= \$95 ;
+    from_input <= \$101 ;
   always @(posedge clk)
-    v1 <= \$96 ;
+    v1 <= \$102 ;
   always @(posedge clk)
-    first1 <= \$97 ;
+    first1 <= \$103 ;
   always @(posedge clk)
-    last1 <= \$98 ;
+    last1 <= \$104 ;
   always @(posedge clk)
-    nf1 <= \$99 ;
+    nf1 <= \$105 ;
   always @(posedge clk)
-    x_mid <= \$100 ;
+    x_mid <= \$106 ;
   always @(posedge clk)
-    rom0_addr <= \$101 ;
+    rom0_addr <= \$107 ;
   always @(posedge clk)
-    rom0_read <= \$102 ;
+    rom0_read <= \$108 ;
   always @(posedge clk)
-    x0_0 <= \$103 ;
+    x0_0 <= \$109 ;
   always @(posedge clk)
-    x0_1 <= \$104 ;
+    x0_1 <= \$110 ;
   always @(posedge clk)
-    x0_2 <= \$105 ;
+    x0_2 <= \$111 ;
   always @(posedge clk)
-    x0_3 <= \$106 ;
+    x0_3 <= \$112 ;
   always @(posedge clk)
-    xoff0_0 <= \$107 ;
+    xoff0_0 <= \$113 ;
   always @(posedge clk)
-    w0_0 <= \$108 ;
+    w0_0 <= \$114 ;
   always @(posedge clk)
-    xoff0_2 <= \$109 ;
+    xoff0_2 <= \$115 ;
   always @(posedge clk)
-    w0_2 <= \$110 ;
+    w0_2 <= \$116 ;
   always @(posedge clk)
-    xoff1_1 <= \$111 ;
+    xoff1_1 <= \$117 ;
   always @(posedge clk)
-    w1_1 <= \$112 ;
+    w1_1 <= \$118 ;
   always @(posedge clk)
-    xoff1_3 <= \$113 ;
+    xoff1_3 <= \$119 ;
   always @(posedge clk)
-    w1_3 <= \$114 ;
+    w1_3 <= \$120 ;
   always @(posedge clk)
-    prod0_0 <= \$115 ;
+    prod0_0 <= \$121 ;
   always @(posedge clk)
-    prod0_2 <= \$116 ;
+    prod0_2 <= \$122 ;
   always @(posedge clk)
-    prod1_1 <= \$117 ;
+    prod1_1 <= \$123 ;
   always @(posedge clk)
-    prod1_3 <= \$118 ;
+    prod1_3 <= \$124 ;
   always @(posedge clk)
-    prod0_0_r <= \$119 ;
+    prod0_0_r <= \$125 ;
   always @(posedge clk)
-    prod0_2_r <= \$120 ;
+    prod0_2_r <= \$126 ;
   always @(posedge clk)
-    prod1_1_r <= \$121 ;
+    prod1_1_r <= \$127 ;
   always @(posedge clk)
-    prod1_3_r <= \$122 ;
+    prod1_3_r <= \$128 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$123 ;
+    sum0_s0_0 <= \$129 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$124 ;
+    sum1_s0_0 <= \$130 ;
   always @(posedge clk)
-    v2 <= \$125 ;
+    v2 <= \$131 ;
   always @(posedge clk)
-    first2 <= \$126 ;
+    first2 <= \$132 ;
   always @(posedge clk)
-    last2 <= \$127 ;
+    last2 <= \$133 ;
   always @(posedge clk)
-    nf2 <= \$128 ;
+    nf2 <= \$134 ;
   always @(posedge clk)
-    v3 <= \$129 ;
+    v3 <= \$135 ;
   always @(posedge clk)
-    first3 <= \$130 ;
+    first3 <= \$136 ;
   always @(posedge clk)
-    last3 <= \$131 ;
+    last3 <= \$137 ;
   always @(posedge clk)
-    nf3 <= \$132 ;
+    nf3 <= \$138 ;
   always @(posedge clk)
-    v4 <= \$133 ;
+    v4 <= \$139 ;
   always @(posedge clk)
-    first4 <= \$134 ;
+    first4 <= \$140 ;
   always @(posedge clk)
-    last4 <= \$135 ;
+    last4 <= \$141 ;
   always @(posedge clk)
-    nf4 <= \$136 ;
+    nf4 <= \$142 ;
   always @(posedge clk)
-    v5 <= \$137 ;
+    v5 <= \$143 ;
   always @(posedge clk)
-    first5 <= \$138 ;
+    first5 <= \$144 ;
   always @(posedge clk)
-    last5 <= \$139 ;
+    last5 <= \$145 ;
   always @(posedge clk)
-    nf5 <= \$140 ;
+    nf5 <= \$146 ;
   always @(posedge clk)
-    v6 <= \$141 ;
+    v6 <= \$147 ;
   always @(posedge clk)
-    first6 <= \$142 ;
+    first6 <= \$148 ;
   always @(posedge clk)
-    last6 <= \$143 ;
+    last6 <= \$149 ;
   always @(posedge clk)
-    nf6 <= \$144 ;
+    nf6 <= \$150 ;
   always @(posedge clk)
-    v7 <= \$145 ;
+    v7 <= \$151 ;
   always @(posedge clk)
-    first7 <= \$146 ;
+    first7 <= \$152 ;
   always @(posedge clk)
-    last7 <= \$147 ;
+    last7 <= \$153 ;
   always @(posedge clk)
-    nf7 <= \$148 ;
+    nf7 <= \$154 ;
   always @(posedge clk)
-    v7_0 <= \$149 ;
+    v7_0 <= \$155 ;
   always @(posedge clk)
-    first7_0 <= \$150 ;
+    first7_0 <= \$156 ;
   always @(posedge clk)
-    last7_0 <= \$151 ;
+    last7_0 <= \$157 ;
   always @(posedge clk)
-    nf7_0 <= \$152 ;
+    nf7_0 <= \$158 ;
   always @(posedge clk)
-    acc0 <= \$153 ;
+    acc0 <= \$159 ;
   always @(posedge clk)
-    acc1 <= \$154 ;
+    acc1 <= \$160 ;
   always @(posedge clk)
-    q_owed <= \$155 ;
+    q_owed <= \$161 ;
   always @(posedge clk)
-    q_room <= \$156 ;
+    q_room <= \$162 ;
   always @(posedge clk)
-    q_wptr <= \$157 ;
+    q_wptr <= \$163 ;
   always @(posedge clk)
-    q_rptr <= \$158 ;
+    q_rptr <= \$164 ;
   always @(posedge clk)
-    q_stored <= \$159 ;
+    q_stored <= \$165 ;
   always @(posedge clk)
-    o__valid <= \$160 ;
+    o__valid <= \$166 ;
   always @(posedge clk)
-    o__payload <= \$161 ;
+    o__payload <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$1  = 4'h0;
@@ -27023,37 +27179,37 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$66  = 26'h3fff61e;
+          \$72  = 26'h3fff61e;
       4'h1:
-          \$66  = 26'h000003a;
+          \$72  = 26'h000003a;
       4'h2:
-          \$66  = 26'h3ffee6c;
+          \$72  = 26'h3ffee6c;
       4'h3:
-          \$66  = 26'h3ffeb40;
+          \$72  = 26'h3ffeb40;
       4'h4:
-          \$66  = 26'h3fff7af;
+          \$72  = 26'h3fff7af;
       4'h5:
-          \$66  = 26'h3ffce42;
+          \$72  = 26'h3ffce42;
       4'h6:
-          \$66  = 26'h3fffda7;
+          \$72  = 26'h3fffda7;
       4'h7:
-          \$66  = 26'h3ffeba4;
+          \$72  = 26'h3ffeba4;
       4'h8:
-          \$66  = 26'h00018bb;
+          \$72  = 26'h00018bb;
       4'h9:
-          \$66  = 26'h000001a;
+          \$72  = 26'h000001a;
       4'ha:
-          \$66  = 26'h000382e;
+          \$72  = 26'h000382e;
       4'hb:
-          \$66  = 26'h000158a;
+          \$72  = 26'h000158a;
       4'hc:
-          \$66  = 26'h3ffe9a4;
+          \$72  = 26'h3ffe9a4;
       4'hd:
-          \$66  = 26'h000116d;
+          \$72  = 26'h000116d;
       4'he:
-          \$66  = 26'h3fff9ee;
+          \$72  = 26'h3fff9ee;
       4'hf:
-          \$66  = 26'h0000cd8;
+          \$72  = 26'h0000cd8;
     endcase
   end
   always @* begin
@@ -27061,646 +27217,646 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$69  = 26'h3ffeb0e;
+          \$75  = 26'h3ffeb0e;
       4'h1:
-          \$69  = 26'h3fffc31;
+          \$75  = 26'h3fffc31;
       4'h2:
-          \$69  = 26'h3ffe308;
+          \$75  = 26'h3ffe308;
       4'h3:
-          \$69  = 26'h0000360;
+          \$75  = 26'h0000360;
       4'h4:
-          \$69  = 26'h3fff808;
+          \$75  = 26'h3fff808;
       4'h5:
-          \$69  = 26'h3ffed68;
+          \$75  = 26'h3ffed68;
       4'h6:
-          \$69  = 26'h0000b26;
+          \$75  = 26'h0000b26;
       4'h7:
-          \$69  = 26'h000071b;
+          \$75  = 26'h000071b;
       4'h8:
-          \$69  = 26'h0000037;
+          \$75  = 26'h0000037;
       4'h9:
-          \$69  = 26'h3ffd88f;
+          \$75  = 26'h3ffd88f;
       4'ha:
-          \$69  = 26'h3ffe749;
+          \$75  = 26'h3ffe749;
       4'hb:
-          \$69  = 26'h3fff62c;
+          \$75  = 26'h3fff62c;
       4'hc:
-          \$69  = 26'h3fff9a7;
+          \$75  = 26'h3fff9a7;
       4'hd:
-          \$69  = 26'h3fff6e2;
+          \$75  = 26'h3fff6e2;
       4'he:
-          \$69  = 26'h3fffb8e;
+          \$75  = 26'h3fffb8e;
       4'hf:
-          \$69  = 26'h3ffe37d;
+          \$75  = 26'h3ffe37d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$83  = nf_t;
+    \$89  = nf_t;
     if (issue) begin
-      \$83  = nf_t_ahead;
+      \$89  = nf_t_ahead;
     end
     if (rst) begin
-      \$83  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$84  = nf_t_ahead;
+    \$90  = nf_t_ahead;
     if (issue) begin
-      \$84  = \$1 ;
+      \$90  = \$1 ;
     end
     if (rst) begin
-      \$84  = 4'h0;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$85  = sf_t;
+    \$91  = sf_t;
     if (issue) begin
-      \$85  = sf_t_ahead;
+      \$91  = sf_t_ahead;
     end
     if (rst) begin
-      \$85  = 7'h00;
+      \$91  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$86  = sf_t_ahead;
+    \$92  = sf_t_ahead;
     if (issue) begin
-      \$86  = \$2 ;
+      \$92  = \$2 ;
     end
     if (rst) begin
-      \$86  = 7'h01;
+      \$92  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$87  = reads_input_t;
+    \$93  = reads_input_t;
     if (issue) begin
-      \$87  = reads_input_t_ahead;
+      \$93  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$88  = reads_input_t_ahead;
+    \$94  = reads_input_t_ahead;
     if (issue) begin
-      \$88  = \$3 ;
+      \$94  = \$3 ;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$94  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$89  = first_t;
+    \$95  = first_t;
     if (issue) begin
-      \$89  = first_t_ahead;
+      \$95  = first_t_ahead;
     end
     if (rst) begin
-      \$89  = 1'h1;
+      \$95  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = first_t_ahead;
+    \$96  = first_t_ahead;
     if (issue) begin
-      \$90  = \$4 ;
+      \$96  = \$4 ;
     end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$91  = last_t;
-    if (issue) begin
-      \$91  = last_t_ahead;
-    end
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$92  = last_t_ahead;
-    if (issue) begin
-      \$92  = \$5 ;
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$93  = t;
-    if (issue) begin
-      \$93  = \$8 [7:0];
-    end
-    if (rst) begin
-      \$93  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = i__payload;
-    if (rst) begin
-      \$94  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = reads_input_t;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = issue;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = first_t;
+    \$97  = last_t;
+    if (issue) begin
+      \$97  = last_t_ahead;
+    end
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = last_t;
+    \$98  = last_t_ahead;
+    if (issue) begin
+      \$98  = \$5 ;
+    end
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = nf_t;
+    \$99  = t;
+    if (issue) begin
+      \$99  = \$8 [7:0];
+    end
     if (rst) begin
-      \$99  = 4'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = \$9 ;
+    \$100  = i__payload;
     if (rst) begin
       \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = t;
+    \$101  = reads_input_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = port__data;
+    \$102  = issue;
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = x_mid[7:0];
+    \$103  = first_t;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = x_mid[15:8];
+    \$104  = last_t;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = x_mid[23:16];
+    \$105  = nf_t;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = x_mid[31:24];
+    \$106  = \$9 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = \$10 ;
+    \$107  = t;
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = rom0_read[7:0];
+    \$108  = port__data;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = \$11 ;
+    \$109  = x_mid[7:0];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = rom0_read[15:8];
+    \$110  = x_mid[15:8];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = \$12 ;
+    \$111  = x_mid[23:16];
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = rom0_read[23:16];
+    \$112  = x_mid[31:24];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = \$13 ;
+    \$113  = \$10 ;
     if (rst) begin
       \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = rom0_read[31:24];
+    \$114  = rom0_read[7:0];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = \$14 ;
+    \$115  = \$11 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = \$15 ;
+    \$116  = rom0_read[15:8];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = \$16 ;
+    \$117  = \$12 ;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = \$17 ;
+    \$118  = rom0_read[23:16];
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = prod0_0;
+    \$119  = \$13 ;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = prod0_2;
+    \$120  = rom0_read[31:24];
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = prod1_1;
+    \$121  = \$14 ;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = prod1_3;
+    \$122  = \$15 ;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
+    \$123  = \$16 ;
     if (rst) begin
-      \$123  = 26'h0000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
+    \$124  = \$17 ;
     if (rst) begin
-      \$124  = 26'h0000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = v1;
+    \$125  = prod0_0;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = first1;
+    \$126  = prod0_2;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = last1;
+    \$127  = prod1_1;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = nf1;
+    \$128  = prod1_3;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = v2;
+    \$129  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = first2;
+    \$130  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = last2;
+    \$131  = v1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = nf2;
+    \$132  = first1;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = v3;
+    \$133  = last1;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = first3;
+    \$134  = nf1;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = last3;
+    \$135  = v2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = nf3;
+    \$136  = first2;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = v4;
+    \$137  = last2;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = first4;
+    \$138  = nf2;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = last4;
+    \$139  = v3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = nf4;
+    \$140  = first3;
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = v5;
+    \$141  = last3;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = first5;
+    \$142  = nf3;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = last5;
+    \$143  = v4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$144  = nf5;
+    \$144  = first4;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$145  = v6;
+    \$145  = last4;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$146  = first6;
+    \$146  = nf4;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$147  = last6;
+    \$147  = v5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$148  = nf6;
+    \$148  = first5;
     if (rst) begin
-      \$148  = 4'h0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$149  = v6;
+    \$149  = last5;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$150  = first6;
+    \$150  = nf5;
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$151  = last6;
+    \$151  = v6;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$152  = nf6;
+    \$152  = first6;
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$153  = acc0;
+    \$153  = last6;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$154  = nf6;
+    if (rst) begin
+      \$154  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$155  = v6;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$156  = first6;
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$157  = last6;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$158  = nf6;
+    if (rst) begin
+      \$158  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$159  = acc0;
     if (v7_0) begin
-      \$153  = \$68 [25:0];
+      \$159  = \$74 [25:0];
     end
     if (rst) begin
-      \$153  = 26'h0000000;
+      \$159  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$154  = acc1;
+    \$160  = acc1;
     if (v7_0) begin
-      \$154  = \$71 [25:0];
+      \$160  = \$77 [25:0];
     end
     if (rst) begin
-      \$154  = 26'h0000000;
+      \$160  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$155  = \$75 [3:0];
+    \$161  = \$81 [3:0];
     if (rst) begin
-      \$155  = 4'h0;
+      \$161  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$156  = \$20 ;
+    \$162  = \$26 ;
     if (rst) begin
-      \$156  = 1'h1;
+      \$162  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$157  = q_wptr;
-    if (\$28 ) begin
-      \$157  = \$31 [2:0];
+    \$163  = q_wptr;
+    if (\$34 ) begin
+      \$163  = \$37 [2:0];
     end
     if (rst) begin
-      \$157  = 3'h0;
+      \$163  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$158  = q_rptr;
-    if (\$35 ) begin
-      \$158  = \$38 [2:0];
+    \$164  = q_rptr;
+    if (\$41 ) begin
+      \$164  = \$44 [2:0];
     end
     if (rst) begin
-      \$158  = 3'h0;
+      \$164  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$159  = \$52 [3:0];
+    \$165  = \$58 [3:0];
     if (rst) begin
-      \$159  = 4'h0;
+      \$165  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$160  = o__valid;
-    if (\$54 ) begin
-      \$160  = \$57 ;
+    \$166  = o__valid;
+    if (\$60 ) begin
+      \$166  = \$63 ;
     end
     if (rst) begin
-      \$160  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$161  = o__payload;
-    if (\$54 ) begin
-      \$161  = \$59 ;
+    \$167  = o__payload;
+    if (\$60 ) begin
+      \$167  = \$65 ;
     end
     if (rst) begin
-      \$161  = 52'h0000000000000;
+      \$167  = 52'h0000000000000;
     end
   end
-  assign acc0_next = \$68 [25:0];
-  assign acc1_next = \$71 [25:0];
-  assign q_owed_next = \$75 [3:0];
+  assign acc0_next = \$74 [25:0];
+  assign acc1_next = \$77 [25:0];
+  assign q_owed_next = \$81 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -27716,8 +27872,8 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \o__payload[1]  = o__payload[51:26];
   assign \q_in[0]  = q_in[25:0];
   assign \q_in[1]  = q_in[51:26];
-  assign q_in[51:26] = \$71 [25:0];
-  assign q_in[25:0] = \$68 [25:0];
+  assign q_in[51:26] = \$77 [25:0];
+  assign q_in[25:0] = \$74 [25:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -27725,70 +27881,70 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  wire [4:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [4:0] \$105 ;
   wire [4:0] \$106 ;
-  wire [4:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [4:0] \$112 ;
+  wire [4:0] \$113 ;
   wire \$114 ;
-  wire [4:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
-  wire \$121 ;
+  wire \$120 ;
+  wire [4:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [15:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire [5:0] \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [15:0] \$132 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [24:0] \$137 ;
-  reg [24:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [24:0] \$142 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
   reg [24:0] \$143 ;
   reg [24:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [5:0] \$149 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [24:0] \$149 ;
   wire \$15 ;
-  reg [5:0] \$150 ;
+  reg [24:0] \$150 ;
   reg [5:0] \$151 ;
   reg [5:0] \$152 ;
-  reg [31:0] \$153 ;
-  reg [31:0] \$154 ;
-  reg [31:0] \$155 ;
-  reg [31:0] \$156 ;
-  reg [31:0] \$157 ;
-  reg [31:0] \$158 ;
+  reg [5:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [5:0] \$157 ;
+  reg [5:0] \$158 ;
   reg [31:0] \$159 ;
   wire \$16 ;
   reg [31:0] \$160 ;
@@ -27800,62 +27956,62 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] \$166 ;
   reg [31:0] \$167 ;
   reg [31:0] \$168 ;
-  reg [25:0] \$169 ;
+  reg [31:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [33:0] \$172 ;
-  reg [33:0] \$173 ;
-  reg [33:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
+  reg [31:0] \$170 ;
+  reg [31:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [25:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [33:0] \$178 ;
+  reg [33:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [8:0] \$180 ;
+  reg [33:0] \$180 ;
   reg [16:0] \$181 ;
-  reg [25:0] \$182 ;
-  reg [25:0] \$183 ;
-  reg [25:0] \$184 ;
-  reg [8:0] \$185 ;
-  reg [7:0] \$186 ;
+  reg [7:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [8:0] \$186 ;
   reg [16:0] \$187 ;
-  reg [16:0] \$188 ;
-  reg [16:0] \$189 ;
+  reg [25:0] \$188 ;
+  reg [25:0] \$189 ;
   wire \$19 ;
-  reg [50:0] \$190 ;
-  reg [50:0] \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg [7:0] \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  reg [25:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [16:0] \$193 ;
+  reg [16:0] \$194 ;
+  reg [16:0] \$195 ;
+  reg [50:0] \$196 ;
+  reg [50:0] \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
+  reg [7:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
   reg [24:0] \$203 ;
   reg [24:0] \$204 ;
-  reg [5:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [5:0] \$208 ;
-  reg [5:0] \$209 ;
+  reg [24:0] \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [5:0] \$210 ;
+  reg [24:0] \$210 ;
   reg [5:0] \$211 ;
   reg [5:0] \$212 ;
-  reg [31:0] \$213 ;
-  reg [31:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg [31:0] \$216 ;
-  reg [31:0] \$217 ;
-  reg [31:0] \$218 ;
+  reg [5:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
   reg [31:0] \$219 ;
   reg [31:0] \$22 ;
   reg [31:0] \$220 ;
@@ -27867,45 +28023,51 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] \$226 ;
   reg [31:0] \$227 ;
   reg [31:0] \$228 ;
-  reg [25:0] \$229 ;
+  reg [31:0] \$229 ;
   reg [31:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [31:0] \$230 ;
+  reg [31:0] \$231 ;
+  reg [31:0] \$232 ;
+  reg [31:0] \$233 ;
+  reg [31:0] \$234 ;
+  reg [25:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [8:0] \$240 ;
+  reg [33:0] \$240 ;
   reg [16:0] \$241 ;
-  reg [25:0] \$242 ;
-  reg [25:0] \$243 ;
-  reg [25:0] \$244 ;
-  reg [8:0] \$245 ;
-  reg [7:0] \$246 ;
+  reg [7:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [8:0] \$246 ;
   reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [25:0] \$248 ;
+  reg [25:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [50:0] \$250 ;
-  reg [50:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg [7:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg [3:0] \$257 ;
+  reg [25:0] \$250 ;
+  reg [8:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [16:0] \$254 ;
+  reg [16:0] \$255 ;
+  reg [50:0] \$256 ;
+  reg [50:0] \$257 ;
   reg \$258 ;
-  reg [3:0] \$259 ;
+  reg \$259 ;
   wire [25:0] \$26 ;
-  reg [3:0] \$260 ;
-  reg [3:0] \$261 ;
+  reg [7:0] \$260 ;
+  reg \$261 ;
   reg \$262 ;
-  reg [15:0] \$263 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg [15:0] \$269 ;
   wire [16:0] \$27 ;
   wire [34:0] \$28 ;
   wire [35:0] \$29 ;
@@ -27985,7 +28147,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [4:0] \$99 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
@@ -28248,317 +28410,323 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
   assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
   assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = \$8 [3:0] < 4'ha;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_8 & \$96 ;
-  assign \$98  = \$signature__addr  == 4'h8;
-  assign \$99  = \$signature__addr  + 1'h1;
-  assign \$100  = \$98  ? 5'h00 : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = rport__addr == 4'h8;
-  assign \$106  = rport__addr + 1'h1;
-  assign \$107  = \$105  ? 5'h00 : \$106 ;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = | q_stored;
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = rq_valid_8 & \$113 ;
-  assign \$115  = q_stored + \$114 ;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = | q_stored;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  - \$119 ;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = | q_stored;
-  assign \$124  = \$123  | rq_valid_8;
-  assign \$125  = | q_stored;
-  assign \$126  = \$125  ? rport__data : q_in;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = o__valid & o__ready;
+  assign \$92  = q_owed < 4'h9;
+  assign \$93  = \$91  ? i__ready : \$92 ;
+  assign \$94  = o__valid & o__ready;
+  assign \$95  = \$94  | i__ready;
+  assign \$96  = \$90  ? \$93  : \$95 ;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = | q_stored;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$98  & \$100 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = rq_valid_8 & \$102 ;
+  assign \$104  = \$signature__addr  == 4'h8;
+  assign \$105  = \$signature__addr  + 1'h1;
+  assign \$106  = \$104  ? 5'h00 : \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = | q_stored;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = rport__addr == 4'h8;
+  assign \$112  = rport__addr + 1'h1;
+  assign \$113  = \$111  ? 5'h00 : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = rq_valid_8 & \$119 ;
+  assign \$121  = q_stored + \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = | q_stored;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$121  - \$125 ;
+  assign \$127  = ~ o__valid;
+  assign \$128  = \$127  | o__ready;
+  assign \$129  = | q_stored;
+  assign \$130  = \$129  | rq_valid_8;
+  assign \$131  = | q_stored;
+  assign \$132  = \$131  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$127 ;
+    group <= \$133 ;
   always @(posedge clk)
-    rq_valid_1 <= \$128 ;
+    rq_valid_1 <= \$134 ;
   always @(posedge clk)
-    rq_valid_2 <= \$129 ;
+    rq_valid_2 <= \$135 ;
   always @(posedge clk)
-    rq_valid_3 <= \$130 ;
+    rq_valid_3 <= \$136 ;
   always @(posedge clk)
-    rq_valid_4 <= \$131 ;
+    rq_valid_4 <= \$137 ;
   always @(posedge clk)
-    rq_valid_5 <= \$132 ;
+    rq_valid_5 <= \$138 ;
   always @(posedge clk)
-    rq_valid_6 <= \$133 ;
+    rq_valid_6 <= \$139 ;
   always @(posedge clk)
-    rq_valid_7 <= \$134 ;
+    rq_valid_7 <= \$140 ;
   always @(posedge clk)
-    rq_valid_8 <= \$135 ;
+    rq_valid_8 <= \$141 ;
   always @(posedge clk)
-    rq_valid_9 <= \$136 ;
+    rq_valid_9 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$137 ;
+    rq0_mult_1 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$138 ;
+    rq0_mult_2 <= \$144 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$139 ;
+    rq0_mult_3 <= \$145 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$140 ;
+    rq0_mult_4 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$141 ;
+    rq0_mult_5 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$142 ;
+    rq0_mult_6 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$143 ;
+    rq0_mult_7 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$144 ;
+    rq0_mult_8 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$145 ;
+    rq0_shift_1 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$146 ;
+    rq0_shift_2 <= \$152 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$147 ;
+    rq0_shift_3 <= \$153 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$148 ;
+    rq0_shift_4 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$149 ;
+    rq0_shift_5 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$150 ;
+    rq0_shift_6 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$151 ;
+    rq0_shift_7 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$152 ;
+    rq0_shift_8 <= \$158 ;
   always @(posedge clk)
-    rq0_half_1 <= \$153 ;
+    rq0_half_1 <= \$159 ;
   always @(posedge clk)
-    rq0_half_2 <= \$154 ;
+    rq0_half_2 <= \$160 ;
   always @(posedge clk)
-    rq0_half_3 <= \$155 ;
+    rq0_half_3 <= \$161 ;
   always @(posedge clk)
-    rq0_half_4 <= \$156 ;
+    rq0_half_4 <= \$162 ;
   always @(posedge clk)
-    rq0_half_5 <= \$157 ;
+    rq0_half_5 <= \$163 ;
   always @(posedge clk)
-    rq0_half_6 <= \$158 ;
+    rq0_half_6 <= \$164 ;
   always @(posedge clk)
-    rq0_half_7 <= \$159 ;
+    rq0_half_7 <= \$165 ;
   always @(posedge clk)
-    rq0_half_8 <= \$160 ;
+    rq0_half_8 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$161 ;
+    rq0_mask_1 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$162 ;
+    rq0_mask_2 <= \$168 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$163 ;
+    rq0_mask_3 <= \$169 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$164 ;
+    rq0_mask_4 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$165 ;
+    rq0_mask_5 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$166 ;
+    rq0_mask_6 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$167 ;
+    rq0_mask_7 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$168 ;
+    rq0_mask_8 <= \$174 ;
   always @(posedge clk)
-    rq0_x <= \$169 ;
+    rq0_x <= \$175 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$170 ;
+    rq0_x0_0 <= \$176 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$171 ;
+    rq0_m0_0 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$172 ;
+    rq0_part0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$173 ;
+    rq0_part0_0_r <= \$179 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$174 ;
+    rq0_part0_0_rr <= \$180 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$175 ;
+    rq0_x0_1 <= \$181 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$176 ;
+    rq0_m0_1 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$177 ;
+    rq0_part0_1 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$178 ;
+    rq0_part0_1_r <= \$184 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$179 ;
+    rq0_part0_1_rr <= \$185 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$180 ;
+    rq0_x1_0 <= \$186 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$181 ;
+    rq0_m1_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$182 ;
+    rq0_part1_0 <= \$188 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$183 ;
+    rq0_part1_0_r <= \$189 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$184 ;
+    rq0_part1_0_rr <= \$190 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$185 ;
+    rq0_x1_1 <= \$191 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$186 ;
+    rq0_m1_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$187 ;
+    rq0_part1_1 <= \$193 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$188 ;
+    rq0_part1_1_r <= \$194 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$189 ;
+    rq0_part1_1_rr <= \$195 ;
   always @(posedge clk)
-    rq0_prod <= \$190 ;
+    rq0_prod <= \$196 ;
   always @(posedge clk)
-    rq0_floor <= \$191 ;
+    rq0_floor <= \$197 ;
   always @(posedge clk)
-    rq0_above <= \$192 ;
+    rq0_above <= \$198 ;
   always @(posedge clk)
-    rq0_tie <= \$193 ;
+    rq0_tie <= \$199 ;
   always @(posedge clk)
-    rq0_code <= \$194 ;
+    rq0_code <= \$200 ;
   always @(posedge clk)
-    rq0_under <= \$195 ;
+    rq0_under <= \$201 ;
   always @(posedge clk)
-    rq0_over <= \$196 ;
+    rq0_over <= \$202 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$197 ;
+    rq1_mult_1 <= \$203 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$198 ;
+    rq1_mult_2 <= \$204 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$199 ;
+    rq1_mult_3 <= \$205 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$200 ;
+    rq1_mult_4 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$201 ;
+    rq1_mult_5 <= \$207 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$202 ;
+    rq1_mult_6 <= \$208 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$203 ;
+    rq1_mult_7 <= \$209 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$204 ;
+    rq1_mult_8 <= \$210 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$205 ;
+    rq1_shift_1 <= \$211 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$206 ;
+    rq1_shift_2 <= \$212 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$207 ;
+    rq1_shift_3 <= \$213 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$208 ;
+    rq1_shift_4 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$209 ;
+    rq1_shift_5 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$210 ;
+    rq1_shift_6 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$211 ;
+    rq1_shift_7 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$212 ;
+    rq1_shift_8 <= \$218 ;
   always @(posedge clk)
-    rq1_half_1 <= \$213 ;
+    rq1_half_1 <= \$219 ;
   always @(posedge clk)
-    rq1_half_2 <= \$214 ;
+    rq1_half_2 <= \$220 ;
   always @(posedge clk)
-    rq1_half_3 <= \$215 ;
+    rq1_half_3 <= \$221 ;
   always @(posedge clk)
-    rq1_half_4 <= \$216 ;
+    rq1_half_4 <= \$222 ;
   always @(posedge clk)
-    rq1_half_5 <= \$217 ;
+    rq1_half_5 <= \$223 ;
   always @(posedge clk)
-    rq1_half_6 <= \$218 ;
+    rq1_half_6 <= \$224 ;
   always @(posedge clk)
-    rq1_half_7 <= \$219 ;
+    rq1_half_7 <= \$225 ;
   always @(posedge clk)
-    rq1_half_8 <= \$220 ;
+    rq1_half_8 <= \$226 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$221 ;
+    rq1_mask_1 <= \$227 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$222 ;
+    rq1_mask_2 <= \$228 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$223 ;
+    rq1_mask_3 <= \$229 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$224 ;
+    rq1_mask_4 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$225 ;
+    rq1_mask_5 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$226 ;
+    rq1_mask_6 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$227 ;
+    rq1_mask_7 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$228 ;
+    rq1_mask_8 <= \$234 ;
   always @(posedge clk)
-    rq1_x <= \$229 ;
+    rq1_x <= \$235 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$230 ;
+    rq1_x0_0 <= \$236 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$231 ;
+    rq1_m0_0 <= \$237 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$232 ;
+    rq1_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$233 ;
+    rq1_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$234 ;
+    rq1_part0_0_rr <= \$240 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$235 ;
+    rq1_x0_1 <= \$241 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$236 ;
+    rq1_m0_1 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$237 ;
+    rq1_part0_1 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$238 ;
+    rq1_part0_1_r <= \$244 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$239 ;
+    rq1_part0_1_rr <= \$245 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$240 ;
+    rq1_x1_0 <= \$246 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$241 ;
+    rq1_m1_0 <= \$247 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$242 ;
+    rq1_part1_0 <= \$248 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$243 ;
+    rq1_part1_0_r <= \$249 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$244 ;
+    rq1_part1_0_rr <= \$250 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$245 ;
+    rq1_x1_1 <= \$251 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$246 ;
+    rq1_m1_1 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$247 ;
+    rq1_part1_1 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$248 ;
+    rq1_part1_1_r <= \$254 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$249 ;
+    rq1_part1_1_rr <= \$255 ;
   always @(posedge clk)
-    rq1_prod <= \$250 ;
+    rq1_prod <= \$256 ;
   always @(posedge clk)
-    rq1_floor <= \$251 ;
+    rq1_floor <= \$257 ;
   always @(posedge clk)
-    rq1_above <= \$252 ;
+    rq1_above <= \$258 ;
   always @(posedge clk)
-    rq1_tie <= \$253 ;
+    rq1_tie <= \$259 ;
   always @(posedge clk)
-    rq1_code <= \$254 ;
+    rq1_code <= \$260 ;
   always @(posedge clk)
-    rq1_under <= \$255 ;
+    rq1_under <= \$261 ;
   always @(posedge clk)
-    rq1_over <= \$256 ;
+    rq1_over <= \$262 ;
   always @(posedge clk)
-    q_owed <= \$257 ;
+    q_owed <= \$263 ;
   always @(posedge clk)
-    i__ready <= \$258 ;
+    i__ready <= \$264 ;
   always @(posedge clk)
-    \$signature__addr  <= \$259 ;
+    \$signature__addr  <= \$265 ;
   always @(posedge clk)
-    rport__addr <= \$260 ;
+    rport__addr <= \$266 ;
   always @(posedge clk)
-    q_stored <= \$261 ;
+    q_stored <= \$267 ;
   always @(posedge clk)
-    o__valid <= \$262 ;
+    o__valid <= \$268 ;
   always @(posedge clk)
-    o__payload <= \$263 ;
+    o__payload <= \$269 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -28865,976 +29033,976 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = group;
+    \$133  = group;
     if (\$15 ) begin
-      \$127  = \$18 [3:0];
+      \$133  = \$18 [3:0];
     end
     if (rst) begin
-      \$127  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = \$19 ;
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = rq_valid_1;
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = rq_valid_2;
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = rq_valid_3;
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = rq_valid_4;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = rq_valid_5;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = rq_valid_6;
+    \$134  = \$19 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq_valid_7;
+    \$135  = rq_valid_1;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = rq_valid_8;
+    \$136  = rq_valid_2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = \$20 ;
+    \$137  = rq_valid_3;
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq0_mult_1;
+    \$138  = rq_valid_4;
     if (rst) begin
-      \$138  = 25'h0000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = rq0_mult_2;
+    \$139  = rq_valid_5;
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = rq0_mult_3;
+    \$140  = rq_valid_6;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq0_mult_4;
+    \$141  = rq_valid_7;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = rq0_mult_5;
+    \$142  = rq_valid_8;
     if (rst) begin
-      \$142  = 25'h0000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = rq0_mult_6;
+    \$143  = \$20 ;
     if (rst) begin
       \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = rq0_mult_7;
+    \$144  = rq0_mult_1;
     if (rst) begin
       \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = \$21 ;
+    \$145  = rq0_mult_2;
     if (rst) begin
-      \$145  = 6'h00;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = rq0_shift_1;
+    \$146  = rq0_mult_3;
     if (rst) begin
-      \$146  = 6'h00;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = rq0_shift_2;
+    \$147  = rq0_mult_4;
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = rq0_shift_3;
+    \$148  = rq0_mult_5;
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = rq0_shift_4;
+    \$149  = rq0_mult_6;
     if (rst) begin
-      \$149  = 6'h00;
+      \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = rq0_shift_5;
+    \$150  = rq0_mult_7;
     if (rst) begin
-      \$150  = 6'h00;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = rq0_shift_6;
+    \$151  = \$21 ;
     if (rst) begin
       \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = rq0_shift_7;
+    \$152  = rq0_shift_1;
     if (rst) begin
       \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = \$22 ;
+    \$153  = rq0_shift_2;
     if (rst) begin
-      \$153  = 32'd0;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = rq0_half_1;
+    \$154  = rq0_shift_3;
     if (rst) begin
-      \$154  = 32'd0;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = rq0_half_2;
+    \$155  = rq0_shift_4;
     if (rst) begin
-      \$155  = 32'd0;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = rq0_half_3;
+    \$156  = rq0_shift_5;
     if (rst) begin
-      \$156  = 32'd0;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$157  = rq0_half_4;
+    \$157  = rq0_shift_6;
     if (rst) begin
-      \$157  = 32'd0;
+      \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$158  = rq0_half_5;
+    \$158  = rq0_shift_7;
     if (rst) begin
-      \$158  = 32'd0;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$159  = rq0_half_6;
+    \$159  = \$22 ;
     if (rst) begin
       \$159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$160  = rq0_half_7;
+    \$160  = rq0_half_1;
     if (rst) begin
       \$160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$161  = \$23 ;
+    \$161  = rq0_half_2;
     if (rst) begin
       \$161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$162  = rq0_mask_1;
+    \$162  = rq0_half_3;
     if (rst) begin
       \$162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$163  = rq0_mask_2;
+    \$163  = rq0_half_4;
     if (rst) begin
       \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$164  = rq0_mask_3;
+    \$164  = rq0_half_5;
     if (rst) begin
       \$164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$165  = rq0_mask_4;
+    \$165  = rq0_half_6;
     if (rst) begin
       \$165  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$166  = rq0_mask_5;
+    \$166  = rq0_half_7;
     if (rst) begin
       \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$167  = rq0_mask_6;
+    \$167  = \$23 ;
     if (rst) begin
       \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$168  = rq0_mask_7;
+    \$168  = rq0_mask_1;
     if (rst) begin
       \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$169  = i__payload[25:0];
+    \$169  = rq0_mask_2;
     if (rst) begin
-      \$169  = 26'h0000000;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$170  = rq0_x[16:0];
+    \$170  = rq0_mask_3;
     if (rst) begin
-      \$170  = 17'h00000;
+      \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$171  = rq0_mult_1[16:0];
+    \$171  = rq0_mask_4;
     if (rst) begin
-      \$171  = 17'h00000;
+      \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$172  = \$24 ;
+    \$172  = rq0_mask_5;
     if (rst) begin
-      \$172  = 34'h000000000;
+      \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$173  = rq0_part0_0;
+    \$173  = rq0_mask_6;
     if (rst) begin
-      \$173  = 34'h000000000;
+      \$173  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$174  = rq0_part0_0_r;
+    \$174  = rq0_mask_7;
     if (rst) begin
-      \$174  = 34'h000000000;
+      \$174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$175  = rq0_x[16:0];
+    \$175  = i__payload[25:0];
     if (rst) begin
-      \$175  = 17'h00000;
+      \$175  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$176  = rq0_mult_1[24:17];
+    \$176  = rq0_x[16:0];
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$177  = \$25 ;
+    \$177  = rq0_mult_1[16:0];
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$178  = rq0_part0_1;
+    \$178  = \$24 ;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$179  = rq0_part0_1_r;
+    \$179  = rq0_part0_0;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$179  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$180  = rq0_x[25:17];
+    \$180  = rq0_part0_0_r;
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$181  = rq0_mult_1[16:0];
+    \$181  = rq0_x[16:0];
     if (rst) begin
       \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$182  = \$26 ;
+    \$182  = rq0_mult_1[24:17];
     if (rst) begin
-      \$182  = 26'h0000000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$183  = rq0_part1_0;
+    \$183  = \$25 ;
     if (rst) begin
-      \$183  = 26'h0000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$184  = rq0_part1_0_r;
+    \$184  = rq0_part0_1;
     if (rst) begin
-      \$184  = 26'h0000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$185  = rq0_x[25:17];
+    \$185  = rq0_part0_1_r;
     if (rst) begin
-      \$185  = 9'h000;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$186  = rq0_mult_1[24:17];
+    \$186  = rq0_x[25:17];
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$187  = \$27 ;
+    \$187  = rq0_mult_1[16:0];
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$188  = rq0_part1_1;
+    \$188  = \$26 ;
     if (rst) begin
-      \$188  = 17'h00000;
+      \$188  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$189  = rq0_part1_1_r;
+    \$189  = rq0_part1_0;
     if (rst) begin
-      \$189  = 17'h00000;
+      \$189  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$190  = \$35 [50:0];
+    \$190  = rq0_part1_0_r;
     if (rst) begin
-      \$190  = 51'h0000000000000;
+      \$190  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$191  = \$36 ;
+    \$191  = rq0_x[25:17];
     if (rst) begin
-      \$191  = 51'h0000000000000;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$192  = \$37 ;
+    \$192  = rq0_mult_1[24:17];
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$193  = \$40 ;
+    \$193  = \$27 ;
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$194  = \$44 [7:0];
+    \$194  = rq0_part1_1;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$195  = \$49 ;
+    \$195  = rq0_part1_1_r;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$196  = \$54 ;
+    \$196  = \$35 [50:0];
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$197  = \$55 ;
+    \$197  = \$36 ;
     if (rst) begin
-      \$197  = 25'h0000000;
+      \$197  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$198  = rq1_mult_1;
+    \$198  = \$37 ;
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$199  = rq1_mult_2;
+    \$199  = \$40 ;
     if (rst) begin
-      \$199  = 25'h0000000;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$200  = rq1_mult_3;
+    \$200  = \$44 [7:0];
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$201  = rq1_mult_4;
+    \$201  = \$49 ;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$202  = rq1_mult_5;
+    \$202  = \$54 ;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$203  = rq1_mult_6;
+    \$203  = \$55 ;
     if (rst) begin
       \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$204  = rq1_mult_7;
+    \$204  = rq1_mult_1;
     if (rst) begin
       \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$205  = \$56 ;
+    \$205  = rq1_mult_2;
     if (rst) begin
-      \$205  = 6'h00;
+      \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$206  = rq1_shift_1;
+    \$206  = rq1_mult_3;
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$207  = rq1_shift_2;
+    \$207  = rq1_mult_4;
     if (rst) begin
-      \$207  = 6'h00;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$208  = rq1_shift_3;
+    \$208  = rq1_mult_5;
     if (rst) begin
-      \$208  = 6'h00;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$209  = rq1_shift_4;
+    \$209  = rq1_mult_6;
     if (rst) begin
-      \$209  = 6'h00;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$210  = rq1_shift_5;
+    \$210  = rq1_mult_7;
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$211  = rq1_shift_6;
+    \$211  = \$56 ;
     if (rst) begin
       \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$212  = rq1_shift_7;
+    \$212  = rq1_shift_1;
     if (rst) begin
       \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$213  = \$57 ;
+    \$213  = rq1_shift_2;
     if (rst) begin
-      \$213  = 32'd0;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$214  = rq1_half_1;
+    \$214  = rq1_shift_3;
     if (rst) begin
-      \$214  = 32'd0;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$215  = rq1_half_2;
+    \$215  = rq1_shift_4;
     if (rst) begin
-      \$215  = 32'd0;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$216  = rq1_half_3;
+    \$216  = rq1_shift_5;
     if (rst) begin
-      \$216  = 32'd0;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$217  = rq1_half_4;
+    \$217  = rq1_shift_6;
     if (rst) begin
-      \$217  = 32'd0;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$218  = rq1_half_5;
+    \$218  = rq1_shift_7;
     if (rst) begin
-      \$218  = 32'd0;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$219  = rq1_half_6;
+    \$219  = \$57 ;
     if (rst) begin
       \$219  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$220  = rq1_half_7;
+    \$220  = rq1_half_1;
     if (rst) begin
       \$220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$221  = \$58 ;
+    \$221  = rq1_half_2;
     if (rst) begin
       \$221  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$222  = rq1_mask_1;
+    \$222  = rq1_half_3;
     if (rst) begin
       \$222  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$223  = rq1_mask_2;
+    \$223  = rq1_half_4;
     if (rst) begin
       \$223  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$224  = rq1_mask_3;
+    \$224  = rq1_half_5;
     if (rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$225  = rq1_mask_4;
+    \$225  = rq1_half_6;
     if (rst) begin
       \$225  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$226  = rq1_mask_5;
+    \$226  = rq1_half_7;
     if (rst) begin
       \$226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$227  = rq1_mask_6;
+    \$227  = \$58 ;
     if (rst) begin
       \$227  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$228  = rq1_mask_7;
+    \$228  = rq1_mask_1;
     if (rst) begin
       \$228  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$229  = i__payload[51:26];
+    \$229  = rq1_mask_2;
     if (rst) begin
-      \$229  = 26'h0000000;
+      \$229  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$230  = rq1_x[16:0];
+    \$230  = rq1_mask_3;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$231  = rq1_mult_1[16:0];
+    \$231  = rq1_mask_4;
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$232  = \$59 ;
+    \$232  = rq1_mask_5;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$233  = rq1_part0_0;
+    \$233  = rq1_mask_6;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$234  = rq1_part0_0_r;
+    \$234  = rq1_mask_7;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$235  = rq1_x[16:0];
+    \$235  = i__payload[51:26];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$236  = rq1_mult_1[24:17];
+    \$236  = rq1_x[16:0];
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$237  = \$60 ;
+    \$237  = rq1_mult_1[16:0];
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$238  = rq1_part0_1;
+    \$238  = \$59 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$239  = rq1_part0_1_r;
+    \$239  = rq1_part0_0;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$240  = rq1_x[25:17];
+    \$240  = rq1_part0_0_r;
     if (rst) begin
-      \$240  = 9'h000;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$241  = rq1_mult_1[16:0];
+    \$241  = rq1_x[16:0];
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$242  = \$61 ;
+    \$242  = rq1_mult_1[24:17];
     if (rst) begin
-      \$242  = 26'h0000000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$243  = rq1_part1_0;
+    \$243  = \$60 ;
     if (rst) begin
-      \$243  = 26'h0000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$244  = rq1_part1_0_r;
+    \$244  = rq1_part0_1;
     if (rst) begin
-      \$244  = 26'h0000000;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$245  = rq1_x[25:17];
+    \$245  = rq1_part0_1_r;
     if (rst) begin
-      \$245  = 9'h000;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$246  = rq1_mult_1[24:17];
+    \$246  = rq1_x[25:17];
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$247  = \$62 ;
+    \$247  = rq1_mult_1[16:0];
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$248  = rq1_part1_1;
+    \$248  = \$61 ;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$249  = rq1_part1_1_r;
+    \$249  = rq1_part1_0;
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$250  = \$70 [50:0];
+    \$250  = rq1_part1_0_r;
     if (rst) begin
-      \$250  = 51'h0000000000000;
+      \$250  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$251  = \$71 ;
+    \$251  = rq1_x[25:17];
     if (rst) begin
-      \$251  = 51'h0000000000000;
+      \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$252  = \$72 ;
+    \$252  = rq1_mult_1[24:17];
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$253  = \$75 ;
+    \$253  = \$62 ;
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$254  = \$79 [7:0];
+    \$254  = rq1_part1_1;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$255  = \$84 ;
+    \$255  = rq1_part1_1_r;
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$256  = \$89 ;
+    \$256  = \$70 [50:0];
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$257  = \$8 [3:0];
+    \$257  = \$71 ;
     if (rst) begin
-      \$257  = 4'h0;
+      \$257  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$258  = \$90 ;
+    \$258  = \$72 ;
     if (rst) begin
-      \$258  = 1'h1;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$259  = \$signature__addr ;
-    if (\$97 ) begin
-      \$259  = \$100 [3:0];
-    end
+    \$259  = \$75 ;
     if (rst) begin
-      \$259  = 4'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$260  = rport__addr;
-    if (\$104 ) begin
-      \$260  = \$107 [3:0];
-    end
+    \$260  = \$79 [7:0];
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$261  = \$120 [3:0];
+    \$261  = \$84 ;
     if (rst) begin
-      \$261  = 4'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$262  = o__valid;
-    if (\$122 ) begin
-      \$262  = \$124 ;
-    end
+    \$262  = \$89 ;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$263  = o__payload;
-    if (\$122 ) begin
-      \$263  = \$126 ;
+    \$263  = \$8 [3:0];
+    if (rst) begin
+      \$263  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$264  = \$96 ;
+    if (rst) begin
+      \$264  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$265  = \$signature__addr ;
+    if (\$103 ) begin
+      \$265  = \$106 [3:0];
     end
     if (rst) begin
-      \$263  = 16'h0000;
+      \$265  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$266  = rport__addr;
+    if (\$110 ) begin
+      \$266  = \$113 [3:0];
+    end
+    if (rst) begin
+      \$266  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$267  = \$126 [3:0];
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$268  = o__valid;
+    if (\$128 ) begin
+      \$268  = \$130 ;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$269  = o__payload;
+    if (\$128 ) begin
+      \$269  = \$132 ;
+    end
+    if (rst) begin
+      \$269  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -29866,71 +30034,77 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg [15:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [3:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [31:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [22:0] \$121 ;
-  reg [22:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [22:0] \$127 ;
+  reg [22:0] \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
-  reg [3:0] \$130 ;
+  reg \$130 ;
   reg \$131 ;
-  reg \$132 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
-  reg [3:0] \$134 ;
+  reg \$134 ;
   reg \$135 ;
-  reg \$136 ;
+  reg [3:0] \$136 ;
   reg \$137 ;
-  reg [3:0] \$138 ;
+  reg \$138 ;
   reg \$139 ;
   wire [16:0] \$14 ;
-  reg \$140 ;
+  reg [3:0] \$140 ;
   reg \$141 ;
-  reg [3:0] \$142 ;
+  reg \$142 ;
   reg \$143 ;
-  reg \$144 ;
+  reg [3:0] \$144 ;
   reg \$145 ;
-  reg [3:0] \$146 ;
+  reg \$146 ;
   reg \$147 ;
-  reg \$148 ;
+  reg [3:0] \$148 ;
   reg \$149 ;
   wire [16:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [22:0] \$151 ;
-  reg [22:0] \$152 ;
-  reg [3:0] \$153 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
   reg \$154 ;
-  reg [2:0] \$155 ;
-  reg [2:0] \$156 ;
-  reg [3:0] \$157 ;
-  reg \$158 ;
-  reg [45:0] \$159 ;
+  reg \$155 ;
+  reg [3:0] \$156 ;
+  reg [22:0] \$157 ;
+  reg [22:0] \$158 ;
+  reg [3:0] \$159 ;
   wire [16:0] \$16 ;
+  reg \$160 ;
+  reg [2:0] \$161 ;
+  reg [2:0] \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [45:0] \$165 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -29946,82 +30120,82 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire \$28 ;
   wire \$29 ;
   reg \$3 ;
-  wire [3:0] \$30 ;
-  wire [3:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
+  wire [3:0] \$36 ;
   wire [3:0] \$37 ;
-  wire [3:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
+  wire [3:0] \$43 ;
+  wire [3:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [5:0] \$52 ;
-  wire \$53 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire [45:0] \$59 ;
+  wire [5:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  reg [22:0] \$66 ;
-  wire [22:0] \$67 ;
-  wire [23:0] \$68 ;
-  reg [22:0] \$69 ;
+  wire [45:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
-  wire [22:0] \$70 ;
-  wire [23:0] \$71 ;
-  wire \$72 ;
-  wire [4:0] \$73 ;
-  wire \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$70 ;
+  wire \$71 ;
+  reg [22:0] \$72 ;
+  wire [22:0] \$73 ;
+  wire [23:0] \$74 ;
+  reg [22:0] \$75 ;
+  wire [22:0] \$76 ;
+  wire [23:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [4:0] \$79 ;
   wire [8:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [5:0] \$81 ;
   wire \$82 ;
-  reg [3:0] \$83 ;
-  reg [3:0] \$84 ;
-  reg [3:0] \$85 ;
-  reg [3:0] \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  reg [3:0] \$89 ;
   wire [15:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg [7:0] \$93 ;
-  reg [15:0] \$94 ;
+  reg [3:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg [3:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
   reg \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [3:0] \$99 ;
+  reg [7:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -30475,225 +30649,231 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$17  = $signed(xoff1_1) * $signed(w1_1);
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$20  = \$75 [3:0] < 4'h9;
-  assign \$21  = v7 & last7;
-  assign \$22  = ~ o__valid;
-  assign \$23  = \$22  | o__ready;
-  assign \$24  = | q_stored;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$23  & \$25 ;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = \$21  & \$27 ;
-  assign \$29  = q_wptr == 3'h7;
-  assign \$30  = q_wptr + 1'h1;
-  assign \$31  = \$29  ? 4'h0 : \$30 ;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = q_rptr == 3'h7;
-  assign \$37  = q_rptr + 1'h1;
-  assign \$38  = \$36  ? 4'h0 : \$37 ;
-  assign \$39  = v7 & last7;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$41  & \$43 ;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$39  & \$45 ;
-  assign \$47  = q_stored + \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = \$47  - \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = v7 & last7;
-  assign \$57  = \$55  | \$56 ;
-  assign \$58  = | q_stored;
-  assign \$59  = \$58  ? \rport__data$88  : q_in;
-  assign \$60  = ~ last_t;
-  assign \$61  = q_room | \$60 ;
-  assign i__ready = \$61  & reads_input_t;
-  assign \$62  = ~ last_t;
-  assign \$63  = q_room | \$62 ;
-  assign \$64  = ~ reads_input_t;
-  assign \$65  = i__valid | \$64 ;
-  assign issue = \$63  & \$65 ;
+  assign \$20  = issue & last_t;
+  assign \$21  = o__valid & o__ready;
+  assign \$22  = q_owed < 4'h8;
+  assign \$23  = \$21  ? q_room : \$22 ;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = \$24  | q_room;
+  assign \$26  = \$20  ? \$23  : \$25 ;
+  assign \$27  = v7 & last7;
+  assign \$28  = ~ o__valid;
+  assign \$29  = \$28  | o__ready;
+  assign \$30  = | q_stored;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$29  & \$31 ;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$27  & \$33 ;
+  assign \$35  = q_wptr == 3'h7;
+  assign \$36  = q_wptr + 1'h1;
+  assign \$37  = \$35  ? 4'h0 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = q_rptr == 3'h7;
+  assign \$43  = q_rptr + 1'h1;
+  assign \$44  = \$42  ? 4'h0 : \$43 ;
+  assign \$45  = v7 & last7;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$47  & \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$45  & \$51 ;
+  assign \$53  = q_stored + \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \$53  - \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = v7 & last7;
+  assign \$63  = \$61  | \$62 ;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$88  : q_in;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$67  = first7_0 ? \$66  : acc0;
-  assign \$68  = $signed(\$67 ) + $signed(sum0_s0_0);
-  assign \$70  = first7_0 ? \$69  : acc1;
-  assign \$71  = $signed(\$70 ) + $signed(sum1_s0_0);
-  assign \$72  = issue & last_t;
-  assign \$73  = q_owed + \$72 ;
-  assign \$74  = o__valid & o__ready;
-  assign \$75  = \$73  - \$74 ;
-  assign \$76  = v7 & last7;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$78  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$signature__en$96  = \$76  & \$82 ;
+  assign \$73  = first7_0 ? \$72  : acc0;
+  assign \$74  = $signed(\$73 ) + $signed(sum0_s0_0);
+  assign \$76  = first7_0 ? \$75  : acc1;
+  assign \$77  = $signed(\$76 ) + $signed(sum1_s0_0);
+  assign \$78  = issue & last_t;
+  assign \$79  = q_owed + \$78 ;
+  assign \$80  = o__valid & o__ready;
+  assign \$81  = \$79  - \$80 ;
+  assign \$82  = v7 & last7;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$signature__en$96  = \$82  & \$88 ;
   always @(posedge clk)
-    nf_t <= \$83 ;
+    nf_t <= \$89 ;
   always @(posedge clk)
-    nf_t_ahead <= \$84 ;
+    nf_t_ahead <= \$90 ;
   always @(posedge clk)
-    sf_t <= \$85 ;
+    sf_t <= \$91 ;
   always @(posedge clk)
-    sf_t_ahead <= \$86 ;
+    sf_t_ahead <= \$92 ;
   always @(posedge clk)
-    reads_input_t <= \$87 ;
+    reads_input_t <= \$93 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$88 ;
+    reads_input_t_ahead <= \$94 ;
   always @(posedge clk)
-    first_t <= \$89 ;
+    first_t <= \$95 ;
   always @(posedge clk)
-    first_t_ahead <= \$90 ;
+    first_t_ahead <= \$96 ;
   always @(posedge clk)
-    last_t <= \$91 ;
+    last_t <= \$97 ;
   always @(posedge clk)
-    last_t_ahead <= \$92 ;
+    last_t_ahead <= \$98 ;
   always @(posedge clk)
-    t <= \$93 ;
+    t <= \$99 ;
   always @(posedge clk)
-    x_reg <= \$94 ;
+    x_reg <= \$100 ;
   always @(posedge clk)
-    from_input <= \$95 ;
+    from_input <= \$101 ;
   always @(posedge clk)
-    v1 <= \$96 ;
+    v1 <= \$102 ;
   always @(posedge clk)
-    first1 <= \$97 ;
+    first1 <= \$103 ;
   always @(posedge clk)
-    last1 <= \$98 ;
+    last1 <= \$104 ;
   always @(posedge clk)
-    nf1 <= \$99 ;
+    nf1 <= \$105 ;
   always @(posedge clk)
-    x_mid <= \$100 ;
+    x_mid <= \$106 ;
   always @(posedge clk)
-    rom0_addr <= \$101 ;
+    rom0_addr <= \$107 ;
   always @(posedge clk)
-    rom0_read <= \$102 ;
+    rom0_read <= \$108 ;
   always @(posedge clk)
-    x0_0 <= \$103 ;
+    x0_0 <= \$109 ;
   always @(posedge clk)
-    x0_1 <= \$104 ;
+    x0_1 <= \$110 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    xoff0_1 <= \$107 ;
+    xoff0_1 <= \$113 ;
   always @(posedge clk)
-    w0_1 <= \$108 ;
+    w0_1 <= \$114 ;
   always @(posedge clk)
-    xoff1_0 <= \$109 ;
+    xoff1_0 <= \$115 ;
   always @(posedge clk)
-    w1_0 <= \$110 ;
+    w1_0 <= \$116 ;
   always @(posedge clk)
-    xoff1_1 <= \$111 ;
+    xoff1_1 <= \$117 ;
   always @(posedge clk)
-    w1_1 <= \$112 ;
+    w1_1 <= \$118 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    prod0_0 <= \$119 ;
   always @(posedge clk)
-    prod0_1 <= \$114 ;
+    prod0_1 <= \$120 ;
   always @(posedge clk)
-    prod1_0 <= \$115 ;
+    prod1_0 <= \$121 ;
   always @(posedge clk)
-    prod1_1 <= \$116 ;
+    prod1_1 <= \$122 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0_r <= \$123 ;
   always @(posedge clk)
-    prod0_1_r <= \$118 ;
+    prod0_1_r <= \$124 ;
   always @(posedge clk)
-    prod1_0_r <= \$119 ;
+    prod1_0_r <= \$125 ;
   always @(posedge clk)
-    prod1_1_r <= \$120 ;
+    prod1_1_r <= \$126 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    sum0_s0_0 <= \$127 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$122 ;
+    sum1_s0_0 <= \$128 ;
   always @(posedge clk)
-    v2 <= \$123 ;
+    v2 <= \$129 ;
   always @(posedge clk)
-    first2 <= \$124 ;
+    first2 <= \$130 ;
   always @(posedge clk)
-    last2 <= \$125 ;
+    last2 <= \$131 ;
   always @(posedge clk)
-    nf2 <= \$126 ;
+    nf2 <= \$132 ;
   always @(posedge clk)
-    v3 <= \$127 ;
+    v3 <= \$133 ;
   always @(posedge clk)
-    first3 <= \$128 ;
+    first3 <= \$134 ;
   always @(posedge clk)
-    last3 <= \$129 ;
+    last3 <= \$135 ;
   always @(posedge clk)
-    nf3 <= \$130 ;
+    nf3 <= \$136 ;
   always @(posedge clk)
-    v4 <= \$131 ;
+    v4 <= \$137 ;
   always @(posedge clk)
-    first4 <= \$132 ;
+    first4 <= \$138 ;
   always @(posedge clk)
-    last4 <= \$133 ;
+    last4 <= \$139 ;
   always @(posedge clk)
-    nf4 <= \$134 ;
+    nf4 <= \$140 ;
   always @(posedge clk)
-    v5 <= \$135 ;
+    v5 <= \$141 ;
   always @(posedge clk)
-    first5 <= \$136 ;
+    first5 <= \$142 ;
   always @(posedge clk)
-    last5 <= \$137 ;
+    last5 <= \$143 ;
   always @(posedge clk)
-    nf5 <= \$138 ;
+    nf5 <= \$144 ;
   always @(posedge clk)
-    v6 <= \$139 ;
+    v6 <= \$145 ;
   always @(posedge clk)
-    first6 <= \$140 ;
+    first6 <= \$146 ;
   always @(posedge clk)
-    last6 <= \$141 ;
+    last6 <= \$147 ;
   always @(posedge clk)
-    nf6 <= \$142 ;
+    nf6 <= \$148 ;
   always @(posedge clk)
-    v7 <= \$143 ;
+    v7 <= \$149 ;
   always @(posedge clk)
-    first7 <= \$144 ;
+    first7 <= \$150 ;
   always @(posedge clk)
-    last7 <= \$145 ;
+    last7 <= \$151 ;
   always @(posedge clk)
-    nf7 <= \$146 ;
+    nf7 <= \$152 ;
   always @(posedge clk)
-    v7_0 <= \$147 ;
+    v7_0 <= \$153 ;
   always @(posedge clk)
-    first7_0 <= \$148 ;
+    first7_0 <= \$154 ;
   always @(posedge clk)
-    last7_0 <= \$149 ;
+    last7_0 <= \$155 ;
   always @(posedge clk)
-    nf7_0 <= \$150 ;
+    nf7_0 <= \$156 ;
   always @(posedge clk)
-    acc0 <= \$151 ;
+    acc0 <= \$157 ;
   always @(posedge clk)
-    acc1 <= \$152 ;
+    acc1 <= \$158 ;
   always @(posedge clk)
-    q_owed <= \$153 ;
+    q_owed <= \$159 ;
   always @(posedge clk)
-    q_room <= \$154 ;
+    q_room <= \$160 ;
   always @(posedge clk)
-    q_wptr <= \$155 ;
+    q_wptr <= \$161 ;
   always @(posedge clk)
-    q_rptr <= \$156 ;
+    q_rptr <= \$162 ;
   always @(posedge clk)
-    q_stored <= \$157 ;
+    q_stored <= \$163 ;
   always @(posedge clk)
-    o__valid <= \$158 ;
+    o__valid <= \$164 ;
   always @(posedge clk)
-    o__payload <= \$159 ;
+    o__payload <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
@@ -33289,37 +33469,37 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$66  = 23'h00164f;
+          \$72  = 23'h00164f;
       4'h1:
-          \$66  = 23'h0013f9;
+          \$72  = 23'h0013f9;
       4'h2:
-          \$66  = 23'h0021ef;
+          \$72  = 23'h0021ef;
       4'h3:
-          \$66  = 23'h7fe8a5;
+          \$72  = 23'h7fe8a5;
       4'h4:
-          \$66  = 23'h7fffee;
+          \$72  = 23'h7fffee;
       4'h5:
-          \$66  = 23'h001696;
+          \$72  = 23'h001696;
       4'h6:
-          \$66  = 23'h7ff3cc;
+          \$72  = 23'h7ff3cc;
       4'h7:
-          \$66  = 23'h003fb6;
+          \$72  = 23'h003fb6;
       4'h8:
-          \$66  = 23'h7ff4c8;
+          \$72  = 23'h7ff4c8;
       4'h9:
-          \$66  = 23'h000976;
+          \$72  = 23'h000976;
       4'ha:
-          \$66  = 23'h0006a7;
+          \$72  = 23'h0006a7;
       4'hb:
-          \$66  = 23'h7fea73;
+          \$72  = 23'h7fea73;
       4'hc:
-          \$66  = 23'h7fedab;
+          \$72  = 23'h7fedab;
       4'hd:
-          \$66  = 23'h7ffc5d;
+          \$72  = 23'h7ffc5d;
       4'he:
-          \$66  = 23'h0009fe;
+          \$72  = 23'h0009fe;
       4'hf:
-          \$66  = 23'h0016a3;
+          \$72  = 23'h0016a3;
     endcase
   end
   always @* begin
@@ -33327,632 +33507,632 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$69  = 23'h000dec;
+          \$75  = 23'h000dec;
       4'h1:
-          \$69  = 23'h0000b2;
+          \$75  = 23'h0000b2;
       4'h2:
-          \$69  = 23'h7feff7;
+          \$75  = 23'h7feff7;
       4'h3:
-          \$69  = 23'h7fe5c2;
+          \$75  = 23'h7fe5c2;
       4'h4:
-          \$69  = 23'h7ff3f1;
+          \$75  = 23'h7ff3f1;
       4'h5:
-          \$69  = 23'h00021a;
+          \$75  = 23'h00021a;
       4'h6:
-          \$69  = 23'h000cae;
+          \$75  = 23'h000cae;
       4'h7:
-          \$69  = 23'h0007ef;
+          \$75  = 23'h0007ef;
       4'h8:
-          \$69  = 23'h000117;
+          \$75  = 23'h000117;
       4'h9:
-          \$69  = 23'h7ff881;
+          \$75  = 23'h7ff881;
       4'ha:
-          \$69  = 23'h001008;
+          \$75  = 23'h001008;
       4'hb:
-          \$69  = 23'h0018d3;
+          \$75  = 23'h0018d3;
       4'hc:
-          \$69  = 23'h000428;
+          \$75  = 23'h000428;
       4'hd:
-          \$69  = 23'h000ae3;
+          \$75  = 23'h000ae3;
       4'he:
-          \$69  = 23'h001dc3;
+          \$75  = 23'h001dc3;
       4'hf:
-          \$69  = 23'h7feabf;
+          \$75  = 23'h7feabf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$83  = nf_t;
+    \$89  = nf_t;
     if (issue) begin
-      \$83  = nf_t_ahead;
+      \$89  = nf_t_ahead;
     end
     if (rst) begin
-      \$83  = 4'h0;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$84  = nf_t_ahead;
+    \$90  = nf_t_ahead;
     if (issue) begin
-      \$84  = \$1 ;
+      \$90  = \$1 ;
     end
     if (rst) begin
-      \$84  = 4'h0;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$85  = sf_t;
+    \$91  = sf_t;
     if (issue) begin
-      \$85  = sf_t_ahead;
+      \$91  = sf_t_ahead;
     end
     if (rst) begin
-      \$85  = 4'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$86  = sf_t_ahead;
+    \$92  = sf_t_ahead;
     if (issue) begin
-      \$86  = \$2 ;
+      \$92  = \$2 ;
     end
     if (rst) begin
-      \$86  = 4'h1;
+      \$92  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$87  = reads_input_t;
+    \$93  = reads_input_t;
     if (issue) begin
-      \$87  = reads_input_t_ahead;
+      \$93  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$88  = reads_input_t_ahead;
+    \$94  = reads_input_t_ahead;
     if (issue) begin
-      \$88  = \$3 ;
+      \$94  = \$3 ;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$94  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$89  = first_t;
+    \$95  = first_t;
     if (issue) begin
-      \$89  = first_t_ahead;
+      \$95  = first_t_ahead;
     end
     if (rst) begin
-      \$89  = 1'h1;
+      \$95  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$90  = first_t_ahead;
+    \$96  = first_t_ahead;
     if (issue) begin
-      \$90  = \$4 ;
+      \$96  = \$4 ;
     end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$91  = last_t;
-    if (issue) begin
-      \$91  = last_t_ahead;
-    end
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$92  = last_t_ahead;
-    if (issue) begin
-      \$92  = \$5 ;
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = t;
-    if (issue) begin
-      \$93  = \$8 [7:0];
-    end
-    if (rst) begin
-      \$93  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = i__payload;
-    if (rst) begin
-      \$94  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$95  = reads_input_t;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = issue;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = first_t;
+    \$97  = last_t;
+    if (issue) begin
+      \$97  = last_t_ahead;
+    end
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = last_t;
+    \$98  = last_t_ahead;
+    if (issue) begin
+      \$98  = \$5 ;
+    end
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = nf_t;
+    \$99  = t;
+    if (issue) begin
+      \$99  = \$8 [7:0];
+    end
     if (rst) begin
-      \$99  = 4'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = \$9 ;
+    \$100  = i__payload;
     if (rst) begin
       \$100  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = t;
+    \$101  = reads_input_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = port__data;
+    \$102  = issue;
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = x_mid[7:0];
+    \$103  = first_t;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = x_mid[15:8];
+    \$104  = last_t;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = \$10 ;
+    \$105  = nf_t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = \$9 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = \$11 ;
+    \$107  = t;
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = port__data;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = \$12 ;
+    \$109  = x_mid[7:0];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = x_mid[15:8];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$10 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$11 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[15:8];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$12 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[23:16];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$13 ;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = prod0_1;
+    \$118  = rom0_read[31:24];
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = prod1_0;
+    \$119  = \$14 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = prod1_1;
+    \$120  = \$15 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
+    \$121  = \$16 ;
     if (rst) begin
-      \$121  = 23'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
+    \$122  = \$17 ;
     if (rst) begin
-      \$122  = 23'h000000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = v1;
+    \$123  = prod0_0;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = first1;
+    \$124  = prod0_1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = last1;
+    \$125  = prod1_0;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = nf1;
+    \$126  = prod1_1;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = v2;
+    \$127  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = first2;
+    \$128  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = last2;
+    \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = nf2;
+    \$130  = first1;
     if (rst) begin
-      \$130  = 4'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = v3;
+    \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = first3;
+    \$132  = nf1;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = last3;
+    \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = nf3;
+    \$134  = first2;
     if (rst) begin
-      \$134  = 4'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = v4;
+    \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = first4;
+    \$136  = nf2;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = last4;
+    \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = nf4;
+    \$138  = first3;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = v5;
+    \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = first5;
+    \$140  = nf3;
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = last5;
+    \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = nf5;
+    \$142  = first4;
     if (rst) begin
-      \$142  = 4'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = v6;
+    \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$144  = first6;
+    \$144  = nf4;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$145  = last6;
+    \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$146  = nf6;
+    \$146  = first5;
     if (rst) begin
-      \$146  = 4'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$147  = v6;
+    \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$148  = first6;
+    \$148  = nf5;
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$149  = last6;
+    \$149  = v6;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$150  = nf6;
+    \$150  = first6;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$151  = acc0;
+    \$151  = last6;
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$152  = nf6;
+    if (rst) begin
+      \$152  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$153  = v6;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$154  = first6;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$155  = last6;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$156  = nf6;
+    if (rst) begin
+      \$156  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$157  = acc0;
     if (v7_0) begin
-      \$151  = \$68 [22:0];
+      \$157  = \$74 [22:0];
     end
     if (rst) begin
-      \$151  = 23'h000000;
+      \$157  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$152  = acc1;
+    \$158  = acc1;
     if (v7_0) begin
-      \$152  = \$71 [22:0];
+      \$158  = \$77 [22:0];
     end
     if (rst) begin
-      \$152  = 23'h000000;
+      \$158  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$153  = \$75 [3:0];
+    \$159  = \$81 [3:0];
     if (rst) begin
-      \$153  = 4'h0;
+      \$159  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$154  = \$20 ;
+    \$160  = \$26 ;
     if (rst) begin
-      \$154  = 1'h1;
+      \$160  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$155  = q_wptr;
-    if (\$28 ) begin
-      \$155  = \$31 [2:0];
+    \$161  = q_wptr;
+    if (\$34 ) begin
+      \$161  = \$37 [2:0];
     end
     if (rst) begin
-      \$155  = 3'h0;
+      \$161  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$156  = q_rptr;
-    if (\$35 ) begin
-      \$156  = \$38 [2:0];
+    \$162  = q_rptr;
+    if (\$41 ) begin
+      \$162  = \$44 [2:0];
     end
     if (rst) begin
-      \$156  = 3'h0;
+      \$162  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$157  = \$52 [3:0];
+    \$163  = \$58 [3:0];
     if (rst) begin
-      \$157  = 4'h0;
+      \$163  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$158  = o__valid;
-    if (\$54 ) begin
-      \$158  = \$57 ;
+    \$164  = o__valid;
+    if (\$60 ) begin
+      \$164  = \$63 ;
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$159  = o__payload;
-    if (\$54 ) begin
-      \$159  = \$59 ;
+    \$165  = o__payload;
+    if (\$60 ) begin
+      \$165  = \$65 ;
     end
     if (rst) begin
-      \$159  = 46'h000000000000;
+      \$165  = 46'h000000000000;
     end
   end
-  assign acc0_next = \$68 [22:0];
-  assign acc1_next = \$71 [22:0];
-  assign q_owed_next = \$75 [3:0];
+  assign acc0_next = \$74 [22:0];
+  assign acc1_next = \$77 [22:0];
+  assign q_owed_next = \$81 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -33966,8 +34146,8 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \o__payload[1]  = o__payload[45:23];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
-  assign q_in[45:23] = \$71 [22:0];
-  assign q_in[22:0] = \$68 [22:0];
+  assign q_in[45:23] = \$77 [22:0];
+  assign q_in[22:0] = \$74 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -33975,70 +34155,70 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  wire [4:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [4:0] \$105 ;
   wire [4:0] \$106 ;
-  wire [4:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [4:0] \$112 ;
+  wire [4:0] \$113 ;
   wire \$114 ;
-  wire [4:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
-  wire \$121 ;
+  wire \$120 ;
+  wire [4:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [15:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire [5:0] \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [15:0] \$132 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [24:0] \$137 ;
-  reg [24:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [24:0] \$142 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
   reg [24:0] \$143 ;
   reg [24:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [5:0] \$149 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [24:0] \$149 ;
   wire \$15 ;
-  reg [5:0] \$150 ;
+  reg [24:0] \$150 ;
   reg [5:0] \$151 ;
   reg [5:0] \$152 ;
-  reg [31:0] \$153 ;
-  reg [31:0] \$154 ;
-  reg [31:0] \$155 ;
-  reg [31:0] \$156 ;
-  reg [31:0] \$157 ;
-  reg [31:0] \$158 ;
+  reg [5:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [5:0] \$157 ;
+  reg [5:0] \$158 ;
   reg [31:0] \$159 ;
   wire \$16 ;
   reg [31:0] \$160 ;
@@ -34050,62 +34230,62 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] \$166 ;
   reg [31:0] \$167 ;
   reg [31:0] \$168 ;
-  reg [22:0] \$169 ;
+  reg [31:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [33:0] \$172 ;
-  reg [33:0] \$173 ;
-  reg [33:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
+  reg [31:0] \$170 ;
+  reg [31:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [22:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [33:0] \$178 ;
+  reg [33:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [5:0] \$180 ;
+  reg [33:0] \$180 ;
   reg [16:0] \$181 ;
-  reg [22:0] \$182 ;
-  reg [22:0] \$183 ;
-  reg [22:0] \$184 ;
-  reg [5:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [13:0] \$187 ;
-  reg [13:0] \$188 ;
-  reg [13:0] \$189 ;
+  reg [7:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [22:0] \$188 ;
+  reg [22:0] \$189 ;
   wire \$19 ;
-  reg [47:0] \$190 ;
-  reg [47:0] \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg [7:0] \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  reg [22:0] \$190 ;
+  reg [5:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [13:0] \$193 ;
+  reg [13:0] \$194 ;
+  reg [13:0] \$195 ;
+  reg [47:0] \$196 ;
+  reg [47:0] \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
+  reg [7:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
   reg [24:0] \$203 ;
   reg [24:0] \$204 ;
-  reg [5:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [5:0] \$208 ;
-  reg [5:0] \$209 ;
+  reg [24:0] \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [5:0] \$210 ;
+  reg [24:0] \$210 ;
   reg [5:0] \$211 ;
   reg [5:0] \$212 ;
-  reg [31:0] \$213 ;
-  reg [31:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg [31:0] \$216 ;
-  reg [31:0] \$217 ;
-  reg [31:0] \$218 ;
+  reg [5:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
   reg [31:0] \$219 ;
   reg [31:0] \$22 ;
   reg [31:0] \$220 ;
@@ -34117,45 +34297,51 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] \$226 ;
   reg [31:0] \$227 ;
   reg [31:0] \$228 ;
-  reg [22:0] \$229 ;
+  reg [31:0] \$229 ;
   reg [31:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [31:0] \$230 ;
+  reg [31:0] \$231 ;
+  reg [31:0] \$232 ;
+  reg [31:0] \$233 ;
+  reg [31:0] \$234 ;
+  reg [22:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [5:0] \$240 ;
+  reg [33:0] \$240 ;
   reg [16:0] \$241 ;
-  reg [22:0] \$242 ;
-  reg [22:0] \$243 ;
-  reg [22:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [13:0] \$247 ;
-  reg [13:0] \$248 ;
-  reg [13:0] \$249 ;
+  reg [7:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [5:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [22:0] \$248 ;
+  reg [22:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [47:0] \$250 ;
-  reg [47:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg [7:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg [3:0] \$257 ;
+  reg [22:0] \$250 ;
+  reg [5:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [13:0] \$253 ;
+  reg [13:0] \$254 ;
+  reg [13:0] \$255 ;
+  reg [47:0] \$256 ;
+  reg [47:0] \$257 ;
   reg \$258 ;
-  reg [3:0] \$259 ;
+  reg \$259 ;
   wire [22:0] \$26 ;
-  reg [3:0] \$260 ;
-  reg [3:0] \$261 ;
+  reg [7:0] \$260 ;
+  reg \$261 ;
   reg \$262 ;
-  reg [15:0] \$263 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg [15:0] \$269 ;
   wire [13:0] \$27 ;
   wire [34:0] \$28 ;
   wire [35:0] \$29 ;
@@ -34235,7 +34421,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [4:0] \$99 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
@@ -34498,317 +34684,323 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
   assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
   assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = \$8 [3:0] < 4'ha;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_8 & \$96 ;
-  assign \$98  = \$signature__addr  == 4'h8;
-  assign \$99  = \$signature__addr  + 1'h1;
-  assign \$100  = \$98  ? 5'h00 : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = rport__addr == 4'h8;
-  assign \$106  = rport__addr + 1'h1;
-  assign \$107  = \$105  ? 5'h00 : \$106 ;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = | q_stored;
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = rq_valid_8 & \$113 ;
-  assign \$115  = q_stored + \$114 ;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = | q_stored;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  - \$119 ;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = | q_stored;
-  assign \$124  = \$123  | rq_valid_8;
-  assign \$125  = | q_stored;
-  assign \$126  = \$125  ? rport__data : q_in;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = o__valid & o__ready;
+  assign \$92  = q_owed < 4'h9;
+  assign \$93  = \$91  ? i__ready : \$92 ;
+  assign \$94  = o__valid & o__ready;
+  assign \$95  = \$94  | i__ready;
+  assign \$96  = \$90  ? \$93  : \$95 ;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = | q_stored;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$98  & \$100 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = rq_valid_8 & \$102 ;
+  assign \$104  = \$signature__addr  == 4'h8;
+  assign \$105  = \$signature__addr  + 1'h1;
+  assign \$106  = \$104  ? 5'h00 : \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = | q_stored;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = rport__addr == 4'h8;
+  assign \$112  = rport__addr + 1'h1;
+  assign \$113  = \$111  ? 5'h00 : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = rq_valid_8 & \$119 ;
+  assign \$121  = q_stored + \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = | q_stored;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$121  - \$125 ;
+  assign \$127  = ~ o__valid;
+  assign \$128  = \$127  | o__ready;
+  assign \$129  = | q_stored;
+  assign \$130  = \$129  | rq_valid_8;
+  assign \$131  = | q_stored;
+  assign \$132  = \$131  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$127 ;
+    group <= \$133 ;
   always @(posedge clk)
-    rq_valid_1 <= \$128 ;
+    rq_valid_1 <= \$134 ;
   always @(posedge clk)
-    rq_valid_2 <= \$129 ;
+    rq_valid_2 <= \$135 ;
   always @(posedge clk)
-    rq_valid_3 <= \$130 ;
+    rq_valid_3 <= \$136 ;
   always @(posedge clk)
-    rq_valid_4 <= \$131 ;
+    rq_valid_4 <= \$137 ;
   always @(posedge clk)
-    rq_valid_5 <= \$132 ;
+    rq_valid_5 <= \$138 ;
   always @(posedge clk)
-    rq_valid_6 <= \$133 ;
+    rq_valid_6 <= \$139 ;
   always @(posedge clk)
-    rq_valid_7 <= \$134 ;
+    rq_valid_7 <= \$140 ;
   always @(posedge clk)
-    rq_valid_8 <= \$135 ;
+    rq_valid_8 <= \$141 ;
   always @(posedge clk)
-    rq_valid_9 <= \$136 ;
+    rq_valid_9 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$137 ;
+    rq0_mult_1 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$138 ;
+    rq0_mult_2 <= \$144 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$139 ;
+    rq0_mult_3 <= \$145 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$140 ;
+    rq0_mult_4 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$141 ;
+    rq0_mult_5 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$142 ;
+    rq0_mult_6 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$143 ;
+    rq0_mult_7 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$144 ;
+    rq0_mult_8 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$145 ;
+    rq0_shift_1 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$146 ;
+    rq0_shift_2 <= \$152 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$147 ;
+    rq0_shift_3 <= \$153 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$148 ;
+    rq0_shift_4 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$149 ;
+    rq0_shift_5 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$150 ;
+    rq0_shift_6 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$151 ;
+    rq0_shift_7 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$152 ;
+    rq0_shift_8 <= \$158 ;
   always @(posedge clk)
-    rq0_half_1 <= \$153 ;
+    rq0_half_1 <= \$159 ;
   always @(posedge clk)
-    rq0_half_2 <= \$154 ;
+    rq0_half_2 <= \$160 ;
   always @(posedge clk)
-    rq0_half_3 <= \$155 ;
+    rq0_half_3 <= \$161 ;
   always @(posedge clk)
-    rq0_half_4 <= \$156 ;
+    rq0_half_4 <= \$162 ;
   always @(posedge clk)
-    rq0_half_5 <= \$157 ;
+    rq0_half_5 <= \$163 ;
   always @(posedge clk)
-    rq0_half_6 <= \$158 ;
+    rq0_half_6 <= \$164 ;
   always @(posedge clk)
-    rq0_half_7 <= \$159 ;
+    rq0_half_7 <= \$165 ;
   always @(posedge clk)
-    rq0_half_8 <= \$160 ;
+    rq0_half_8 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$161 ;
+    rq0_mask_1 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$162 ;
+    rq0_mask_2 <= \$168 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$163 ;
+    rq0_mask_3 <= \$169 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$164 ;
+    rq0_mask_4 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$165 ;
+    rq0_mask_5 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$166 ;
+    rq0_mask_6 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$167 ;
+    rq0_mask_7 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$168 ;
+    rq0_mask_8 <= \$174 ;
   always @(posedge clk)
-    rq0_x <= \$169 ;
+    rq0_x <= \$175 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$170 ;
+    rq0_x0_0 <= \$176 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$171 ;
+    rq0_m0_0 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$172 ;
+    rq0_part0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$173 ;
+    rq0_part0_0_r <= \$179 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$174 ;
+    rq0_part0_0_rr <= \$180 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$175 ;
+    rq0_x0_1 <= \$181 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$176 ;
+    rq0_m0_1 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$177 ;
+    rq0_part0_1 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$178 ;
+    rq0_part0_1_r <= \$184 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$179 ;
+    rq0_part0_1_rr <= \$185 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$180 ;
+    rq0_x1_0 <= \$186 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$181 ;
+    rq0_m1_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$182 ;
+    rq0_part1_0 <= \$188 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$183 ;
+    rq0_part1_0_r <= \$189 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$184 ;
+    rq0_part1_0_rr <= \$190 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$185 ;
+    rq0_x1_1 <= \$191 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$186 ;
+    rq0_m1_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$187 ;
+    rq0_part1_1 <= \$193 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$188 ;
+    rq0_part1_1_r <= \$194 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$189 ;
+    rq0_part1_1_rr <= \$195 ;
   always @(posedge clk)
-    rq0_prod <= \$190 ;
+    rq0_prod <= \$196 ;
   always @(posedge clk)
-    rq0_floor <= \$191 ;
+    rq0_floor <= \$197 ;
   always @(posedge clk)
-    rq0_above <= \$192 ;
+    rq0_above <= \$198 ;
   always @(posedge clk)
-    rq0_tie <= \$193 ;
+    rq0_tie <= \$199 ;
   always @(posedge clk)
-    rq0_code <= \$194 ;
+    rq0_code <= \$200 ;
   always @(posedge clk)
-    rq0_under <= \$195 ;
+    rq0_under <= \$201 ;
   always @(posedge clk)
-    rq0_over <= \$196 ;
+    rq0_over <= \$202 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$197 ;
+    rq1_mult_1 <= \$203 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$198 ;
+    rq1_mult_2 <= \$204 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$199 ;
+    rq1_mult_3 <= \$205 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$200 ;
+    rq1_mult_4 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$201 ;
+    rq1_mult_5 <= \$207 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$202 ;
+    rq1_mult_6 <= \$208 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$203 ;
+    rq1_mult_7 <= \$209 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$204 ;
+    rq1_mult_8 <= \$210 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$205 ;
+    rq1_shift_1 <= \$211 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$206 ;
+    rq1_shift_2 <= \$212 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$207 ;
+    rq1_shift_3 <= \$213 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$208 ;
+    rq1_shift_4 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$209 ;
+    rq1_shift_5 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$210 ;
+    rq1_shift_6 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$211 ;
+    rq1_shift_7 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$212 ;
+    rq1_shift_8 <= \$218 ;
   always @(posedge clk)
-    rq1_half_1 <= \$213 ;
+    rq1_half_1 <= \$219 ;
   always @(posedge clk)
-    rq1_half_2 <= \$214 ;
+    rq1_half_2 <= \$220 ;
   always @(posedge clk)
-    rq1_half_3 <= \$215 ;
+    rq1_half_3 <= \$221 ;
   always @(posedge clk)
-    rq1_half_4 <= \$216 ;
+    rq1_half_4 <= \$222 ;
   always @(posedge clk)
-    rq1_half_5 <= \$217 ;
+    rq1_half_5 <= \$223 ;
   always @(posedge clk)
-    rq1_half_6 <= \$218 ;
+    rq1_half_6 <= \$224 ;
   always @(posedge clk)
-    rq1_half_7 <= \$219 ;
+    rq1_half_7 <= \$225 ;
   always @(posedge clk)
-    rq1_half_8 <= \$220 ;
+    rq1_half_8 <= \$226 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$221 ;
+    rq1_mask_1 <= \$227 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$222 ;
+    rq1_mask_2 <= \$228 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$223 ;
+    rq1_mask_3 <= \$229 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$224 ;
+    rq1_mask_4 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$225 ;
+    rq1_mask_5 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$226 ;
+    rq1_mask_6 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$227 ;
+    rq1_mask_7 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$228 ;
+    rq1_mask_8 <= \$234 ;
   always @(posedge clk)
-    rq1_x <= \$229 ;
+    rq1_x <= \$235 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$230 ;
+    rq1_x0_0 <= \$236 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$231 ;
+    rq1_m0_0 <= \$237 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$232 ;
+    rq1_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$233 ;
+    rq1_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$234 ;
+    rq1_part0_0_rr <= \$240 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$235 ;
+    rq1_x0_1 <= \$241 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$236 ;
+    rq1_m0_1 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$237 ;
+    rq1_part0_1 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$238 ;
+    rq1_part0_1_r <= \$244 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$239 ;
+    rq1_part0_1_rr <= \$245 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$240 ;
+    rq1_x1_0 <= \$246 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$241 ;
+    rq1_m1_0 <= \$247 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$242 ;
+    rq1_part1_0 <= \$248 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$243 ;
+    rq1_part1_0_r <= \$249 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$244 ;
+    rq1_part1_0_rr <= \$250 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$245 ;
+    rq1_x1_1 <= \$251 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$246 ;
+    rq1_m1_1 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$247 ;
+    rq1_part1_1 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$248 ;
+    rq1_part1_1_r <= \$254 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$249 ;
+    rq1_part1_1_rr <= \$255 ;
   always @(posedge clk)
-    rq1_prod <= \$250 ;
+    rq1_prod <= \$256 ;
   always @(posedge clk)
-    rq1_floor <= \$251 ;
+    rq1_floor <= \$257 ;
   always @(posedge clk)
-    rq1_above <= \$252 ;
+    rq1_above <= \$258 ;
   always @(posedge clk)
-    rq1_tie <= \$253 ;
+    rq1_tie <= \$259 ;
   always @(posedge clk)
-    rq1_code <= \$254 ;
+    rq1_code <= \$260 ;
   always @(posedge clk)
-    rq1_under <= \$255 ;
+    rq1_under <= \$261 ;
   always @(posedge clk)
-    rq1_over <= \$256 ;
+    rq1_over <= \$262 ;
   always @(posedge clk)
-    q_owed <= \$257 ;
+    q_owed <= \$263 ;
   always @(posedge clk)
-    i__ready <= \$258 ;
+    i__ready <= \$264 ;
   always @(posedge clk)
-    \$signature__addr  <= \$259 ;
+    \$signature__addr  <= \$265 ;
   always @(posedge clk)
-    rport__addr <= \$260 ;
+    rport__addr <= \$266 ;
   always @(posedge clk)
-    q_stored <= \$261 ;
+    q_stored <= \$267 ;
   always @(posedge clk)
-    o__valid <= \$262 ;
+    o__valid <= \$268 ;
   always @(posedge clk)
-    o__payload <= \$263 ;
+    o__payload <= \$269 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     (* full_case = 32'd1 *)
@@ -35115,976 +35307,976 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$127  = group;
+    \$133  = group;
     if (\$15 ) begin
-      \$127  = \$18 [3:0];
+      \$133  = \$18 [3:0];
     end
     if (rst) begin
-      \$127  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$128  = \$19 ;
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$129  = rq_valid_1;
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$130  = rq_valid_2;
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$131  = rq_valid_3;
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$132  = rq_valid_4;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$133  = rq_valid_5;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$134  = rq_valid_6;
+    \$134  = \$19 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$135  = rq_valid_7;
+    \$135  = rq_valid_1;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$136  = rq_valid_8;
+    \$136  = rq_valid_2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$137  = \$20 ;
+    \$137  = rq_valid_3;
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$138  = rq0_mult_1;
+    \$138  = rq_valid_4;
     if (rst) begin
-      \$138  = 25'h0000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$139  = rq0_mult_2;
+    \$139  = rq_valid_5;
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$140  = rq0_mult_3;
+    \$140  = rq_valid_6;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$141  = rq0_mult_4;
+    \$141  = rq_valid_7;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$142  = rq0_mult_5;
+    \$142  = rq_valid_8;
     if (rst) begin
-      \$142  = 25'h0000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$143  = rq0_mult_6;
+    \$143  = \$20 ;
     if (rst) begin
       \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$144  = rq0_mult_7;
+    \$144  = rq0_mult_1;
     if (rst) begin
       \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$145  = \$21 ;
+    \$145  = rq0_mult_2;
     if (rst) begin
-      \$145  = 6'h00;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$146  = rq0_shift_1;
+    \$146  = rq0_mult_3;
     if (rst) begin
-      \$146  = 6'h00;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$147  = rq0_shift_2;
+    \$147  = rq0_mult_4;
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$148  = rq0_shift_3;
+    \$148  = rq0_mult_5;
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$149  = rq0_shift_4;
+    \$149  = rq0_mult_6;
     if (rst) begin
-      \$149  = 6'h00;
+      \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$150  = rq0_shift_5;
+    \$150  = rq0_mult_7;
     if (rst) begin
-      \$150  = 6'h00;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$151  = rq0_shift_6;
+    \$151  = \$21 ;
     if (rst) begin
       \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$152  = rq0_shift_7;
+    \$152  = rq0_shift_1;
     if (rst) begin
       \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$153  = \$22 ;
+    \$153  = rq0_shift_2;
     if (rst) begin
-      \$153  = 32'd0;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$154  = rq0_half_1;
+    \$154  = rq0_shift_3;
     if (rst) begin
-      \$154  = 32'd0;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$155  = rq0_half_2;
+    \$155  = rq0_shift_4;
     if (rst) begin
-      \$155  = 32'd0;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$156  = rq0_half_3;
+    \$156  = rq0_shift_5;
     if (rst) begin
-      \$156  = 32'd0;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$157  = rq0_half_4;
+    \$157  = rq0_shift_6;
     if (rst) begin
-      \$157  = 32'd0;
+      \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$158  = rq0_half_5;
+    \$158  = rq0_shift_7;
     if (rst) begin
-      \$158  = 32'd0;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$159  = rq0_half_6;
+    \$159  = \$22 ;
     if (rst) begin
       \$159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$160  = rq0_half_7;
+    \$160  = rq0_half_1;
     if (rst) begin
       \$160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$161  = \$23 ;
+    \$161  = rq0_half_2;
     if (rst) begin
       \$161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$162  = rq0_mask_1;
+    \$162  = rq0_half_3;
     if (rst) begin
       \$162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$163  = rq0_mask_2;
+    \$163  = rq0_half_4;
     if (rst) begin
       \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$164  = rq0_mask_3;
+    \$164  = rq0_half_5;
     if (rst) begin
       \$164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$165  = rq0_mask_4;
+    \$165  = rq0_half_6;
     if (rst) begin
       \$165  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$166  = rq0_mask_5;
+    \$166  = rq0_half_7;
     if (rst) begin
       \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$167  = rq0_mask_6;
+    \$167  = \$23 ;
     if (rst) begin
       \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$168  = rq0_mask_7;
+    \$168  = rq0_mask_1;
     if (rst) begin
       \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$169  = i__payload[22:0];
+    \$169  = rq0_mask_2;
     if (rst) begin
-      \$169  = 23'h000000;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$170  = rq0_x[16:0];
+    \$170  = rq0_mask_3;
     if (rst) begin
-      \$170  = 17'h00000;
+      \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$171  = rq0_mult_1[16:0];
+    \$171  = rq0_mask_4;
     if (rst) begin
-      \$171  = 17'h00000;
+      \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$172  = \$24 ;
+    \$172  = rq0_mask_5;
     if (rst) begin
-      \$172  = 34'h000000000;
+      \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$173  = rq0_part0_0;
+    \$173  = rq0_mask_6;
     if (rst) begin
-      \$173  = 34'h000000000;
+      \$173  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$174  = rq0_part0_0_r;
+    \$174  = rq0_mask_7;
     if (rst) begin
-      \$174  = 34'h000000000;
+      \$174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$175  = rq0_x[16:0];
+    \$175  = i__payload[22:0];
     if (rst) begin
-      \$175  = 17'h00000;
+      \$175  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$176  = rq0_mult_1[24:17];
+    \$176  = rq0_x[16:0];
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$177  = \$25 ;
+    \$177  = rq0_mult_1[16:0];
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$178  = rq0_part0_1;
+    \$178  = \$24 ;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$179  = rq0_part0_1_r;
+    \$179  = rq0_part0_0;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$179  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$180  = rq0_x[22:17];
+    \$180  = rq0_part0_0_r;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$181  = rq0_mult_1[16:0];
+    \$181  = rq0_x[16:0];
     if (rst) begin
       \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$182  = \$26 ;
+    \$182  = rq0_mult_1[24:17];
     if (rst) begin
-      \$182  = 23'h000000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$183  = rq0_part1_0;
+    \$183  = \$25 ;
     if (rst) begin
-      \$183  = 23'h000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$184  = rq0_part1_0_r;
+    \$184  = rq0_part0_1;
     if (rst) begin
-      \$184  = 23'h000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$185  = rq0_x[22:17];
+    \$185  = rq0_part0_1_r;
     if (rst) begin
-      \$185  = 6'h00;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$186  = rq0_mult_1[24:17];
+    \$186  = rq0_x[22:17];
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$187  = \$27 ;
+    \$187  = rq0_mult_1[16:0];
     if (rst) begin
-      \$187  = 14'h0000;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$188  = rq0_part1_1;
+    \$188  = \$26 ;
     if (rst) begin
-      \$188  = 14'h0000;
+      \$188  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$189  = rq0_part1_1_r;
+    \$189  = rq0_part1_0;
     if (rst) begin
-      \$189  = 14'h0000;
+      \$189  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$190  = \$35 [47:0];
+    \$190  = rq0_part1_0_r;
     if (rst) begin
-      \$190  = 48'h000000000000;
+      \$190  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$191  = \$36 ;
+    \$191  = rq0_x[22:17];
     if (rst) begin
-      \$191  = 48'h000000000000;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$192  = \$37 ;
+    \$192  = rq0_mult_1[24:17];
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = \$40 ;
+    \$193  = \$27 ;
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$194  = \$44 [7:0];
+    \$194  = rq0_part1_1;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$195  = \$49 ;
+    \$195  = rq0_part1_1_r;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$196  = \$54 ;
+    \$196  = \$35 [47:0];
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$197  = \$55 ;
+    \$197  = \$36 ;
     if (rst) begin
-      \$197  = 25'h0000000;
+      \$197  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$198  = rq1_mult_1;
+    \$198  = \$37 ;
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$199  = rq1_mult_2;
+    \$199  = \$40 ;
     if (rst) begin
-      \$199  = 25'h0000000;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$200  = rq1_mult_3;
+    \$200  = \$44 [7:0];
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$201  = rq1_mult_4;
+    \$201  = \$49 ;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$202  = rq1_mult_5;
+    \$202  = \$54 ;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$203  = rq1_mult_6;
+    \$203  = \$55 ;
     if (rst) begin
       \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$204  = rq1_mult_7;
+    \$204  = rq1_mult_1;
     if (rst) begin
       \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$205  = \$56 ;
+    \$205  = rq1_mult_2;
     if (rst) begin
-      \$205  = 6'h00;
+      \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$206  = rq1_shift_1;
+    \$206  = rq1_mult_3;
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$207  = rq1_shift_2;
+    \$207  = rq1_mult_4;
     if (rst) begin
-      \$207  = 6'h00;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$208  = rq1_shift_3;
+    \$208  = rq1_mult_5;
     if (rst) begin
-      \$208  = 6'h00;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$209  = rq1_shift_4;
+    \$209  = rq1_mult_6;
     if (rst) begin
-      \$209  = 6'h00;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$210  = rq1_shift_5;
+    \$210  = rq1_mult_7;
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$211  = rq1_shift_6;
+    \$211  = \$56 ;
     if (rst) begin
       \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$212  = rq1_shift_7;
+    \$212  = rq1_shift_1;
     if (rst) begin
       \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$213  = \$57 ;
+    \$213  = rq1_shift_2;
     if (rst) begin
-      \$213  = 32'd0;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$214  = rq1_half_1;
+    \$214  = rq1_shift_3;
     if (rst) begin
-      \$214  = 32'd0;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$215  = rq1_half_2;
+    \$215  = rq1_shift_4;
     if (rst) begin
-      \$215  = 32'd0;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$216  = rq1_half_3;
+    \$216  = rq1_shift_5;
     if (rst) begin
-      \$216  = 32'd0;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$217  = rq1_half_4;
+    \$217  = rq1_shift_6;
     if (rst) begin
-      \$217  = 32'd0;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$218  = rq1_half_5;
+    \$218  = rq1_shift_7;
     if (rst) begin
-      \$218  = 32'd0;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$219  = rq1_half_6;
+    \$219  = \$57 ;
     if (rst) begin
       \$219  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$220  = rq1_half_7;
+    \$220  = rq1_half_1;
     if (rst) begin
       \$220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$221  = \$58 ;
+    \$221  = rq1_half_2;
     if (rst) begin
       \$221  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$222  = rq1_mask_1;
+    \$222  = rq1_half_3;
     if (rst) begin
       \$222  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$223  = rq1_mask_2;
+    \$223  = rq1_half_4;
     if (rst) begin
       \$223  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$224  = rq1_mask_3;
+    \$224  = rq1_half_5;
     if (rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$225  = rq1_mask_4;
+    \$225  = rq1_half_6;
     if (rst) begin
       \$225  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$226  = rq1_mask_5;
+    \$226  = rq1_half_7;
     if (rst) begin
       \$226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$227  = rq1_mask_6;
+    \$227  = \$58 ;
     if (rst) begin
       \$227  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$228  = rq1_mask_7;
+    \$228  = rq1_mask_1;
     if (rst) begin
       \$228  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$229  = i__payload[45:23];
+    \$229  = rq1_mask_2;
     if (rst) begin
-      \$229  = 23'h000000;
+      \$229  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$230  = rq1_x[16:0];
+    \$230  = rq1_mask_3;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$231  = rq1_mult_1[16:0];
+    \$231  = rq1_mask_4;
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$232  = \$59 ;
+    \$232  = rq1_mask_5;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$233  = rq1_part0_0;
+    \$233  = rq1_mask_6;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$234  = rq1_part0_0_r;
+    \$234  = rq1_mask_7;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$235  = rq1_x[16:0];
+    \$235  = i__payload[45:23];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$236  = rq1_mult_1[24:17];
+    \$236  = rq1_x[16:0];
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$237  = \$60 ;
+    \$237  = rq1_mult_1[16:0];
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$238  = rq1_part0_1;
+    \$238  = \$59 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$239  = rq1_part0_1_r;
+    \$239  = rq1_part0_0;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$240  = rq1_x[22:17];
+    \$240  = rq1_part0_0_r;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$241  = rq1_mult_1[16:0];
+    \$241  = rq1_x[16:0];
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$242  = \$61 ;
+    \$242  = rq1_mult_1[24:17];
     if (rst) begin
-      \$242  = 23'h000000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$243  = rq1_part1_0;
+    \$243  = \$60 ;
     if (rst) begin
-      \$243  = 23'h000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$244  = rq1_part1_0_r;
+    \$244  = rq1_part0_1;
     if (rst) begin
-      \$244  = 23'h000000;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$245  = rq1_x[22:17];
+    \$245  = rq1_part0_1_r;
     if (rst) begin
-      \$245  = 6'h00;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$246  = rq1_mult_1[24:17];
+    \$246  = rq1_x[22:17];
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$247  = \$62 ;
+    \$247  = rq1_mult_1[16:0];
     if (rst) begin
-      \$247  = 14'h0000;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$248  = rq1_part1_1;
+    \$248  = \$61 ;
     if (rst) begin
-      \$248  = 14'h0000;
+      \$248  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$249  = rq1_part1_1_r;
+    \$249  = rq1_part1_0;
     if (rst) begin
-      \$249  = 14'h0000;
+      \$249  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$250  = \$70 [47:0];
+    \$250  = rq1_part1_0_r;
     if (rst) begin
-      \$250  = 48'h000000000000;
+      \$250  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$251  = \$71 ;
+    \$251  = rq1_x[22:17];
     if (rst) begin
-      \$251  = 48'h000000000000;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$252  = \$72 ;
+    \$252  = rq1_mult_1[24:17];
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$253  = \$75 ;
+    \$253  = \$62 ;
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$254  = \$79 [7:0];
+    \$254  = rq1_part1_1;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$255  = \$84 ;
+    \$255  = rq1_part1_1_r;
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$256  = \$89 ;
+    \$256  = \$70 [47:0];
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$257  = \$8 [3:0];
+    \$257  = \$71 ;
     if (rst) begin
-      \$257  = 4'h0;
+      \$257  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$258  = \$90 ;
+    \$258  = \$72 ;
     if (rst) begin
-      \$258  = 1'h1;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$259  = \$signature__addr ;
-    if (\$97 ) begin
-      \$259  = \$100 [3:0];
-    end
+    \$259  = \$75 ;
     if (rst) begin
-      \$259  = 4'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$260  = rport__addr;
-    if (\$104 ) begin
-      \$260  = \$107 [3:0];
-    end
+    \$260  = \$79 [7:0];
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$261  = \$120 [3:0];
+    \$261  = \$84 ;
     if (rst) begin
-      \$261  = 4'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$262  = o__valid;
-    if (\$122 ) begin
-      \$262  = \$124 ;
-    end
+    \$262  = \$89 ;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$263  = o__payload;
-    if (\$122 ) begin
-      \$263  = \$126 ;
+    \$263  = \$8 [3:0];
+    if (rst) begin
+      \$263  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$264  = \$96 ;
+    if (rst) begin
+      \$264  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$265  = \$signature__addr ;
+    if (\$103 ) begin
+      \$265  = \$106 [3:0];
     end
     if (rst) begin
-      \$263  = 16'h0000;
+      \$265  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$266  = rport__addr;
+    if (\$110 ) begin
+      \$266  = \$113 [3:0];
+    end
+    if (rst) begin
+      \$266  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$267  = \$126 [3:0];
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$268  = o__valid;
+    if (\$128 ) begin
+      \$268  = \$130 ;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$269  = o__payload;
+    if (\$128 ) begin
+      \$269  = \$132 ;
+    end
+    if (rst) begin
+      \$269  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -36164,8 +36356,8 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [2:0] \$145 ;
-  wire [2:0] \$146 ;
+  wire \$145 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
@@ -36179,51 +36371,58 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire [2:0] \$161 ;
+  wire [2:0] \$160 ;
+  wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [3:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
+  wire [2:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [15:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg \$175 ;
-  reg [7:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [1:0] \$178 ;
-  reg [4:0] \$179 ;
+  wire \$172 ;
+  wire [3:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [15:0] \$179 ;
   wire \$18 ;
-  reg [1:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [1:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [4:0] \$184 ;
+  reg [8:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg \$182 ;
+  reg [7:0] \$183 ;
+  reg [3:0] \$184 ;
   reg [1:0] \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  reg [4:0] \$186 ;
+  reg [1:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg [15:0] \$190 ;
-  reg [2:0] \$191 ;
-  reg \$192 ;
-  reg [1:0] \$193 ;
-  reg [1:0] \$194 ;
-  reg [1:0] \$195 ;
+  reg [4:0] \$190 ;
+  reg [4:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
   reg \$196 ;
   reg [15:0] \$197 ;
+  reg [2:0] \$198 ;
+  reg \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg [1:0] \$202 ;
+  reg \$203 ;
+  reg [15:0] \$204 ;
   wire [9:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -36778,93 +36977,100 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$133  = \$131  | \$132 ;
   assign \$134  = $signed(col) >= $signed(4'h4);
   assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$12 [2:0] < 3'h4;
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = | q_stored;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = read_valid_2 & \$142 ;
-  assign \$144  = \$signature__addr$24  == 2'h2;
-  assign \$145  = \$signature__addr$24  + 1'h1;
-  assign \$146  = \$144  ? 3'h0 : \$145 ;
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = | q_stored;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = \rport__addr$27  == 2'h2;
-  assign \$152  = \rport__addr$27  + 1'h1;
+  assign \$136  = | e_left;
+  assign \$137  = q_room & \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = q_owed < 2'h3;
+  assign \$140  = \$138  ? q_room : \$139 ;
+  assign \$141  = o__valid & o__ready;
+  assign \$142  = \$141  | q_room;
+  assign \$143  = \$137  ? \$140  : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = read_valid_2 & \$149 ;
+  assign \$151  = \$signature__addr$24  == 2'h2;
+  assign \$152  = \$signature__addr$24  + 1'h1;
   assign \$153  = \$151  ? 3'h0 : \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
   assign \$156  = | q_stored;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$155  & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = read_valid_2 & \$159 ;
-  assign \$161  = q_stored + \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = \$161  - \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = \$169  | read_valid_2;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \rport__addr$27  == 2'h2;
+  assign \$159  = \rport__addr$27  + 1'h1;
+  assign \$160  = \$158  ? 3'h0 : \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = read_valid_2 & \$166 ;
+  assign \$168  = q_stored + \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
   assign \$171  = | q_stored;
-  assign \$172  = \$171  ? \rport__data$43  : q_in;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  - \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  | read_valid_2;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$173 ;
+    w_left <= \$180 ;
   always @(posedge clk)
-    e_left <= \$174 ;
+    e_left <= \$181 ;
   always @(posedge clk)
-    step <= \$175 ;
+    step <= \$182 ;
   always @(posedge clk)
-    \$signature__addr  <= \$176 ;
+    \$signature__addr  <= \$183 ;
   always @(posedge clk)
-    g <= \$177 ;
+    g <= \$184 ;
   always @(posedge clk)
-    kx <= \$178 ;
+    kx <= \$185 ;
   always @(posedge clk)
-    col <= \$179 ;
+    col <= \$186 ;
   always @(posedge clk)
-    ky <= \$180 ;
+    ky <= \$187 ;
   always @(posedge clk)
-    row <= \$181 ;
+    row <= \$188 ;
   always @(posedge clk)
-    slot <= \$182 ;
+    slot <= \$189 ;
   always @(posedge clk)
-    col_base <= \$183 ;
+    col_base <= \$190 ;
   always @(posedge clk)
-    row_base <= \$184 ;
+    row_base <= \$191 ;
   always @(posedge clk)
-    slot_base <= \$185 ;
+    slot_base <= \$192 ;
   always @(posedge clk)
-    read_valid_1 <= \$186 ;
+    read_valid_1 <= \$193 ;
   always @(posedge clk)
-    read_valid_2 <= \$187 ;
+    read_valid_2 <= \$194 ;
   always @(posedge clk)
-    pad_reg <= \$188 ;
+    pad_reg <= \$195 ;
   always @(posedge clk)
-    pad_reg2 <= \$189 ;
+    pad_reg2 <= \$196 ;
   always @(posedge clk)
-    read <= \$190 ;
+    read <= \$197 ;
   always @(posedge clk)
-    q_owed <= \$191 ;
+    q_owed <= \$198 ;
   always @(posedge clk)
-    q_room <= \$192 ;
+    q_room <= \$199 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$193 ;
+    \$signature__addr$24  <= \$200 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$194 ;
+    \rport__addr$27  <= \$201 ;
   always @(posedge clk)
-    q_stored <= \$195 ;
+    q_stored <= \$202 ;
   always @(posedge clk)
-    o__valid <= \$196 ;
+    o__valid <= \$203 ;
   always @(posedge clk)
-    o__payload <= \$197 ;
+    o__payload <= \$204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$44  = 9'h000;
@@ -36877,206 +37083,64 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$173  = \$21 [8:0];
+    \$180  = \$21 [8:0];
     if (\$37 ) begin
-      \$173  = \$44 ;
+      \$180  = \$44 ;
     end
     if (rst) begin
-      \$173  = 9'h100;
+      \$180  = 9'h100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$174  = \$24 [8:0];
+    \$181  = \$24 [8:0];
     if (\$37 ) begin
-      \$174  = \$49 ;
+      \$181  = \$49 ;
     end
     if (rst) begin
-      \$174  = 9'h000;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$175  = step;
+    \$182  = step;
     if (\$37 ) begin
-      \$175  = \$40 [0];
+      \$182  = \$40 [0];
     end
     if (rst) begin
-      \$175  = 1'h0;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$176  = \$signature__addr ;
+    \$183  = \$signature__addr ;
     if (\$51 ) begin
-      \$176  = \$54 [7:0];
+      \$183  = \$54 [7:0];
     end
     if (\$69 ) begin
-      \$176  = 8'h00;
+      \$183  = 8'h00;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$177  = g;
+    \$184  = g;
     if (\$71 ) begin
-      \$177  = \$74 [3:0];
+      \$184  = \$74 [3:0];
     end
     if (rst) begin
-      \$177  = 4'h0;
+      \$184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$178  = kx;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        \$178  = \$78 [1:0];
-      end
-    end
-    if (rst) begin
-      \$178  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$179  = col;
+    \$185  = kx;
     if (\$71 ) begin
       if (\$75 ) begin
-        \$179  = \$79 [4:0];
-        if (\$80 ) begin
-          \$179  = col_base;
-          if (\$91 ) begin
-            \$179  = \$96 [4:0];
-            if (\$97 ) begin
-              \$179  = 5'h00;
-            end
-          end
-        end
+        \$185  = \$78 [1:0];
       end
-    end
-    if (rst) begin
-      \$179  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$180  = ky;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$180  = \$83 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$180  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$181  = row;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$181  = \$84 [4:0];
-          if (\$91 ) begin
-            \$181  = row_base;
-            if (\$97 ) begin
-              \$181  = \$99 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$181  = 5'h00;
-    end
-    if (rst) begin
-      \$181  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$182  = slot;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$182  = \$90 [1:0];
-          if (\$91 ) begin
-            \$182  = slot_base;
-            if (\$97 ) begin
-              \$182  = \$111 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$182  = 2'h0;
-    end
-    if (rst) begin
-      \$182  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$183  = col_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            \$183  = \$95 [4:0];
-            if (\$97 ) begin
-              \$183  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$183  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$184  = row_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            if (\$97 ) begin
-              \$184  = \$98 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$184  = 5'h00;
-    end
-    if (rst) begin
-      \$184  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$185  = slot_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            if (\$97 ) begin
-              \$185  = \$105 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$185  = 2'h0;
     end
     if (rst) begin
       \$185  = 2'h0;
@@ -37084,98 +37148,240 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$186  = \$128 ;
+    \$186  = col;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$186  = \$79 [4:0];
+        if (\$80 ) begin
+          \$186  = col_base;
+          if (\$91 ) begin
+            \$186  = \$96 [4:0];
+            if (\$97 ) begin
+              \$186  = 5'h00;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$187  = read_valid_1;
+    \$187  = ky;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$187  = \$83 [1:0];
+        end
+      end
+    end
     if (rst) begin
-      \$187  = 1'h0;
+      \$187  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$188  = \$135 ;
+    \$188  = row;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$188  = \$84 [4:0];
+          if (\$91 ) begin
+            \$188  = row_base;
+            if (\$97 ) begin
+              \$188  = \$99 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$188  = 5'h00;
+    end
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$189  = pad_reg;
+    \$189  = slot;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$189  = \$90 [1:0];
+          if (\$91 ) begin
+            \$189  = slot_base;
+            if (\$97 ) begin
+              \$189  = \$111 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$189  = 2'h0;
+    end
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$190  = rport__data;
+    \$190  = col_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$190  = \$95 [4:0];
+            if (\$97 ) begin
+              \$190  = 5'h00;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$190  = 16'h0000;
+      \$190  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$191  = \$12 [2:0];
+    \$191  = row_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$191  = \$98 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$191  = 5'h00;
+    end
     if (rst) begin
-      \$191  = 3'h0;
+      \$191  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$192  = \$136 ;
+    \$192  = slot_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$192  = \$105 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$192  = 2'h0;
+    end
     if (rst) begin
-      \$192  = 1'h1;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$193  = \$signature__addr$24 ;
-    if (\$143 ) begin
-      \$193  = \$146 [1:0];
-    end
+    \$193  = \$128 ;
     if (rst) begin
-      \$193  = 2'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$194  = \rport__addr$27 ;
-    if (\$150 ) begin
-      \$194  = \$153 [1:0];
-    end
+    \$194  = read_valid_1;
     if (rst) begin
-      \$194  = 2'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$195  = \$166 [1:0];
+    \$195  = \$135 ;
     if (rst) begin
-      \$195  = 2'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$196  = o__valid;
-    if (\$168 ) begin
-      \$196  = \$170 ;
-    end
+    \$196  = pad_reg;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$197  = o__payload;
-    if (\$168 ) begin
-      \$197  = \$172 ;
-    end
+    \$197  = rport__data;
     if (rst) begin
       \$197  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$198  = \$12 [2:0];
+    if (rst) begin
+      \$198  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$199  = \$143 ;
+    if (rst) begin
+      \$199  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$200  = \$signature__addr$24 ;
+    if (\$150 ) begin
+      \$200  = \$153 [1:0];
+    end
+    if (rst) begin
+      \$200  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$201  = \rport__addr$27 ;
+    if (\$157 ) begin
+      \$201  = \$160 [1:0];
+    end
+    if (rst) begin
+      \$201  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$202  = \$173 [1:0];
+    if (rst) begin
+      \$202  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$203  = o__valid;
+    if (\$175 ) begin
+      \$203  = \$177 ;
+    end
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$204  = o__payload;
+    if (\$175 ) begin
+      \$204  = \$179 ;
+    end
+    if (rst) begin
+      \$204  = 16'h0000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -37211,46 +37417,46 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [4:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [15:0] \$102 ;
+  wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
+  wire [5:0] \$104 ;
   wire \$105 ;
-  wire [12:0] \$106 ;
-  wire [8:0] \$107 ;
-  wire [13:0] \$108 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [12:0] \$110 ;
-  wire [8:0] \$111 ;
-  wire [13:0] \$112 ;
-  wire [7:0] \$113 ;
-  wire [7:0] \$114 ;
-  wire [7:0] \$115 ;
-  wire [7:0] \$116 ;
+  wire [15:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [12:0] \$114 ;
+  wire [8:0] \$115 ;
+  wire [13:0] \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [12:0] \$118 ;
+  wire [8:0] \$119 ;
   wire \$12 ;
-  wire [4:0] \$120 ;
-  wire \$121 ;
-  wire [5:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire [13:0] \$120 ;
+  wire [7:0] \$121 ;
+  wire [7:0] \$122 ;
+  wire [7:0] \$123 ;
+  wire [7:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  reg [3:0] \$129 ;
+  wire [4:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [3:0] \$130 ;
-  reg [12:0] \$131 ;
-  reg [12:0] \$132 ;
-  reg [12:0] \$133 ;
-  reg [12:0] \$134 ;
-  reg [12:0] \$135 ;
-  reg [12:0] \$136 ;
-  reg [12:0] \$137 ;
-  reg [12:0] \$138 ;
+  wire [5:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
   reg [12:0] \$139 ;
   wire \$14 ;
   reg [12:0] \$140 ;
@@ -37278,60 +37484,68 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$160 ;
   reg [12:0] \$161 ;
   reg [12:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  reg [12:0] \$163 ;
+  reg [12:0] \$164 ;
+  reg [12:0] \$165 ;
+  reg [12:0] \$166 ;
+  reg [12:0] \$167 ;
+  reg [12:0] \$168 ;
+  reg [12:0] \$169 ;
   wire [20:0] \$17 ;
-  reg \$170 ;
+  reg [12:0] \$170 ;
   reg \$171 ;
-  reg [12:0] \$172 ;
-  reg [12:0] \$173 ;
-  reg [29:0] \$174 ;
-  reg [29:0] \$175 ;
-  reg [29:0] \$176 ;
-  reg [12:0] \$177 ;
-  reg [20:0] \$178 ;
-  reg [20:0] \$179 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire [30:0] \$18 ;
-  reg [20:0] \$180 ;
-  reg [37:0] \$181 ;
-  reg [37:0] \$182 ;
-  reg \$183 ;
-  reg \$184 ;
-  reg [7:0] \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [12:0] \$188 ;
-  reg [12:0] \$189 ;
+  reg [12:0] \$180 ;
+  reg [12:0] \$181 ;
+  reg [29:0] \$182 ;
+  reg [29:0] \$183 ;
+  reg [29:0] \$184 ;
+  reg [12:0] \$185 ;
+  reg [20:0] \$186 ;
+  reg [20:0] \$187 ;
+  reg [20:0] \$188 ;
+  reg [37:0] \$189 ;
   wire [31:0] \$19 ;
-  reg [29:0] \$190 ;
-  reg [29:0] \$191 ;
-  reg [29:0] \$192 ;
-  reg [12:0] \$193 ;
-  reg [20:0] \$194 ;
-  reg [20:0] \$195 ;
-  reg [20:0] \$196 ;
-  reg [37:0] \$197 ;
-  reg [37:0] \$198 ;
-  reg \$199 ;
+  reg [37:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg [7:0] \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [12:0] \$196 ;
+  reg [12:0] \$197 ;
+  reg [29:0] \$198 ;
+  reg [29:0] \$199 ;
   wire \$2 ;
   wire [51:0] \$20 ;
-  reg \$200 ;
-  reg [7:0] \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg [3:0] \$204 ;
-  reg \$205 ;
-  reg [3:0] \$206 ;
-  reg [3:0] \$207 ;
-  reg [3:0] \$208 ;
-  reg \$209 ;
+  reg [29:0] \$200 ;
+  reg [12:0] \$201 ;
+  reg [20:0] \$202 ;
+  reg [20:0] \$203 ;
+  reg [20:0] \$204 ;
+  reg [37:0] \$205 ;
+  reg [37:0] \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg [7:0] \$209 ;
   wire [52:0] \$21 ;
-  reg [15:0] \$210 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [3:0] \$212 ;
+  reg \$213 ;
+  reg [3:0] \$214 ;
+  reg [3:0] \$215 ;
+  reg [3:0] \$216 ;
+  reg \$217 ;
+  reg [15:0] \$218 ;
   wire [37:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -37390,33 +37604,33 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [4:0] \$75 ;
-  wire [4:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [4:0] \$82 ;
+  wire \$82 ;
   wire [4:0] \$83 ;
-  wire \$84 ;
+  wire [4:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [4:0] \$9 ;
-  wire \$90 ;
+  wire [4:0] \$90 ;
   wire [4:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [5:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [4:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [15:0] \$signature__data ;
@@ -37604,340 +37818,268 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$63  = $signed(rq1_floor) > $signed(9'h0fe);
   assign \$64  = $signed(rq1_floor) > $signed(9'h0ff);
   assign \$65  = \$62  ? \$63  : \$64 ;
-  assign \$66  = \$122 [3:0] < 4'ha;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = rq_valid_8 & \$72 ;
-  assign \$74  = q_wptr == 4'h8;
-  assign \$75  = q_wptr + 1'h1;
-  assign \$76  = \$74  ? 5'h00 : \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = q_rptr == 4'h8;
-  assign \$82  = q_rptr + 1'h1;
-  assign \$83  = \$81  ? 5'h00 : \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$85  & \$87 ;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = rq_valid_8 & \$89 ;
-  assign \$91  = q_stored + \$90 ;
+  assign \$66  = i__valid & i__ready;
+  assign \$67  = element == 4'hf;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = o__valid & o__ready;
+  assign \$70  = q_owed < 4'h9;
+  assign \$71  = \$69  ? q_room : \$70 ;
+  assign \$72  = o__valid & o__ready;
+  assign \$73  = \$72  | q_room;
+  assign \$74  = \$68  ? \$71  : \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = rq_valid_8 & \$80 ;
+  assign \$82  = q_wptr == 4'h8;
+  assign \$83  = q_wptr + 1'h1;
+  assign \$84  = \$82  ? 5'h00 : \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = q_rptr == 4'h8;
+  assign \$90  = q_rptr + 1'h1;
+  assign \$91  = \$89  ? 5'h00 : \$90 ;
   assign \$92  = ~ o__valid;
   assign \$93  = \$92  | o__ready;
   assign \$94  = | q_stored;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = \$91  - \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = \$99  | rq_valid_8;
-  assign \$101  = | q_stored;
-  assign \$102  = \$101  ? rport__data : q_in;
-  assign \$103  = element == 4'hf;
-  assign \$104  = ~ \$103 ;
-  assign i__ready = q_room | \$104 ;
-  assign \$105  = ! element;
-  assign \$106  = \$105  ? 13'h0000 : acc0_0;
-  assign \$107  = $signed(i__payload[7:0]) - $signed(8'h80);
-  assign \$108  = $signed(\$106 ) + $signed(\$107 );
-  assign \$109  = ! element;
-  assign \$110  = \$109  ? 13'h0000 : acc1_0;
-  assign \$111  = $signed(i__payload[15:8]) - $signed(8'h80);
-  assign \$112  = $signed(\$110 ) + $signed(\$111 );
-  assign \$113  = rq0_over ? 8'h7f : rq0_code;
-  assign \$114  = rq0_under ? 8'h80 : \$113 ;
-  assign \$115  = rq1_over ? 8'h7f : rq1_code;
-  assign \$116  = rq1_under ? 8'h80 : \$115 ;
-  assign \$117  = i__valid & i__ready;
-  assign \$118  = element == 4'hf;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = q_owed + \$119 ;
-  assign \$121  = o__valid & o__ready;
-  assign \$122  = \$120  - \$121 ;
-  assign \$123  = ~ o__valid;
-  assign \$124  = \$123  | o__ready;
-  assign \$125  = | q_stored;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$124  & \$126 ;
-  assign \$128  = ~ \$127 ;
-  assign \$signature__en  = rq_valid_8 & \$128 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$93  & \$95 ;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = rq_valid_8 & \$97 ;
+  assign \$99  = q_stored + \$98 ;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = | q_stored;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$99  - \$103 ;
+  assign \$105  = ~ o__valid;
+  assign \$106  = \$105  | o__ready;
+  assign \$107  = | q_stored;
+  assign \$108  = \$107  | rq_valid_8;
+  assign \$109  = | q_stored;
+  assign \$110  = \$109  ? rport__data : q_in;
+  assign \$111  = element == 4'hf;
+  assign \$112  = ~ \$111 ;
+  assign i__ready = q_room | \$112 ;
+  assign \$113  = ! element;
+  assign \$114  = \$113  ? 13'h0000 : acc0_0;
+  assign \$115  = $signed(i__payload[7:0]) - $signed(8'h80);
+  assign \$116  = $signed(\$114 ) + $signed(\$115 );
+  assign \$117  = ! element;
+  assign \$118  = \$117  ? 13'h0000 : acc1_0;
+  assign \$119  = $signed(i__payload[15:8]) - $signed(8'h80);
+  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$121  = rq0_over ? 8'h7f : rq0_code;
+  assign \$122  = rq0_under ? 8'h80 : \$121 ;
+  assign \$123  = rq1_over ? 8'h7f : rq1_code;
+  assign \$124  = rq1_under ? 8'h80 : \$123 ;
+  assign \$125  = i__valid & i__ready;
+  assign \$126  = element == 4'hf;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = q_owed + \$127 ;
+  assign \$129  = o__valid & o__ready;
+  assign \$130  = \$128  - \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = ~ \$135 ;
+  assign \$signature__en  = rq_valid_8 & \$136 ;
   always @(posedge clk)
-    group <= \$129 ;
+    group <= \$137 ;
   always @(posedge clk)
-    element <= \$130 ;
+    element <= \$138 ;
   always @(posedge clk)
-    acc0_0 <= \$131 ;
+    acc0_0 <= \$139 ;
   always @(posedge clk)
-    acc0_1 <= \$132 ;
+    acc0_1 <= \$140 ;
   always @(posedge clk)
-    acc0_2 <= \$133 ;
+    acc0_2 <= \$141 ;
   always @(posedge clk)
-    acc0_3 <= \$134 ;
+    acc0_3 <= \$142 ;
   always @(posedge clk)
-    acc0_4 <= \$135 ;
+    acc0_4 <= \$143 ;
   always @(posedge clk)
-    acc0_5 <= \$136 ;
+    acc0_5 <= \$144 ;
   always @(posedge clk)
-    acc0_6 <= \$137 ;
+    acc0_6 <= \$145 ;
   always @(posedge clk)
-    acc0_7 <= \$138 ;
+    acc0_7 <= \$146 ;
   always @(posedge clk)
-    acc0_8 <= \$139 ;
+    acc0_8 <= \$147 ;
   always @(posedge clk)
-    acc0_9 <= \$140 ;
+    acc0_9 <= \$148 ;
   always @(posedge clk)
-    acc0_10 <= \$141 ;
+    acc0_10 <= \$149 ;
   always @(posedge clk)
-    acc0_11 <= \$142 ;
+    acc0_11 <= \$150 ;
   always @(posedge clk)
-    acc0_12 <= \$143 ;
+    acc0_12 <= \$151 ;
   always @(posedge clk)
-    acc0_13 <= \$144 ;
+    acc0_13 <= \$152 ;
   always @(posedge clk)
-    acc0_14 <= \$145 ;
+    acc0_14 <= \$153 ;
   always @(posedge clk)
-    acc0_15 <= \$146 ;
+    acc0_15 <= \$154 ;
   always @(posedge clk)
-    acc1_0 <= \$147 ;
+    acc1_0 <= \$155 ;
   always @(posedge clk)
-    acc1_1 <= \$148 ;
+    acc1_1 <= \$156 ;
   always @(posedge clk)
-    acc1_2 <= \$149 ;
+    acc1_2 <= \$157 ;
   always @(posedge clk)
-    acc1_3 <= \$150 ;
+    acc1_3 <= \$158 ;
   always @(posedge clk)
-    acc1_4 <= \$151 ;
+    acc1_4 <= \$159 ;
   always @(posedge clk)
-    acc1_5 <= \$152 ;
+    acc1_5 <= \$160 ;
   always @(posedge clk)
-    acc1_6 <= \$153 ;
+    acc1_6 <= \$161 ;
   always @(posedge clk)
-    acc1_7 <= \$154 ;
+    acc1_7 <= \$162 ;
   always @(posedge clk)
-    acc1_8 <= \$155 ;
+    acc1_8 <= \$163 ;
   always @(posedge clk)
-    acc1_9 <= \$156 ;
+    acc1_9 <= \$164 ;
   always @(posedge clk)
-    acc1_10 <= \$157 ;
+    acc1_10 <= \$165 ;
   always @(posedge clk)
-    acc1_11 <= \$158 ;
+    acc1_11 <= \$166 ;
   always @(posedge clk)
-    acc1_12 <= \$159 ;
+    acc1_12 <= \$167 ;
   always @(posedge clk)
-    acc1_13 <= \$160 ;
+    acc1_13 <= \$168 ;
   always @(posedge clk)
-    acc1_14 <= \$161 ;
+    acc1_14 <= \$169 ;
   always @(posedge clk)
-    acc1_15 <= \$162 ;
+    acc1_15 <= \$170 ;
   always @(posedge clk)
-    rq_valid_1 <= \$163 ;
+    rq_valid_1 <= \$171 ;
   always @(posedge clk)
-    rq_valid_2 <= \$164 ;
+    rq_valid_2 <= \$172 ;
   always @(posedge clk)
-    rq_valid_3 <= \$165 ;
+    rq_valid_3 <= \$173 ;
   always @(posedge clk)
-    rq_valid_4 <= \$166 ;
+    rq_valid_4 <= \$174 ;
   always @(posedge clk)
-    rq_valid_5 <= \$167 ;
+    rq_valid_5 <= \$175 ;
   always @(posedge clk)
-    rq_valid_6 <= \$168 ;
+    rq_valid_6 <= \$176 ;
   always @(posedge clk)
-    rq_valid_7 <= \$169 ;
+    rq_valid_7 <= \$177 ;
   always @(posedge clk)
-    rq_valid_8 <= \$170 ;
+    rq_valid_8 <= \$178 ;
   always @(posedge clk)
-    rq_valid_9 <= \$171 ;
+    rq_valid_9 <= \$179 ;
   always @(posedge clk)
-    rq0_x <= \$172 ;
+    rq0_x <= \$180 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$173 ;
+    rq0_x0_0 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$174 ;
+    rq0_part0_0 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$175 ;
+    rq0_part0_0_r <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$176 ;
+    rq0_part0_0_rr <= \$184 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$177 ;
+    rq0_x0_1 <= \$185 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$178 ;
+    rq0_part0_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$179 ;
+    rq0_part0_1_r <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$180 ;
+    rq0_part0_1_rr <= \$188 ;
   always @(posedge clk)
-    rq0_prod <= \$181 ;
+    rq0_prod <= \$189 ;
   always @(posedge clk)
-    rq0_floor <= \$182 ;
+    rq0_floor <= \$190 ;
   always @(posedge clk)
-    rq0_above <= \$183 ;
+    rq0_above <= \$191 ;
   always @(posedge clk)
-    rq0_tie <= \$184 ;
+    rq0_tie <= \$192 ;
   always @(posedge clk)
-    rq0_code <= \$185 ;
+    rq0_code <= \$193 ;
   always @(posedge clk)
-    rq0_under <= \$186 ;
+    rq0_under <= \$194 ;
   always @(posedge clk)
-    rq0_over <= \$187 ;
+    rq0_over <= \$195 ;
   always @(posedge clk)
-    rq1_x <= \$188 ;
+    rq1_x <= \$196 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$189 ;
+    rq1_x0_0 <= \$197 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$190 ;
+    rq1_part0_0 <= \$198 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$191 ;
+    rq1_part0_0_r <= \$199 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$192 ;
+    rq1_part0_0_rr <= \$200 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$193 ;
+    rq1_x0_1 <= \$201 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$194 ;
+    rq1_part0_1 <= \$202 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$195 ;
+    rq1_part0_1_r <= \$203 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$196 ;
+    rq1_part0_1_rr <= \$204 ;
   always @(posedge clk)
-    rq1_prod <= \$197 ;
+    rq1_prod <= \$205 ;
   always @(posedge clk)
-    rq1_floor <= \$198 ;
+    rq1_floor <= \$206 ;
   always @(posedge clk)
-    rq1_above <= \$199 ;
+    rq1_above <= \$207 ;
   always @(posedge clk)
-    rq1_tie <= \$200 ;
+    rq1_tie <= \$208 ;
   always @(posedge clk)
-    rq1_code <= \$201 ;
+    rq1_code <= \$209 ;
   always @(posedge clk)
-    rq1_under <= \$202 ;
+    rq1_under <= \$210 ;
   always @(posedge clk)
-    rq1_over <= \$203 ;
+    rq1_over <= \$211 ;
   always @(posedge clk)
-    q_owed <= \$204 ;
+    q_owed <= \$212 ;
   always @(posedge clk)
-    q_room <= \$205 ;
+    q_room <= \$213 ;
   always @(posedge clk)
-    q_wptr <= \$206 ;
+    q_wptr <= \$214 ;
   always @(posedge clk)
-    q_rptr <= \$207 ;
+    q_rptr <= \$215 ;
   always @(posedge clk)
-    q_stored <= \$208 ;
+    q_stored <= \$216 ;
   always @(posedge clk)
-    o__valid <= \$209 ;
+    o__valid <= \$217 ;
   always @(posedge clk)
-    o__payload <= \$210 ;
+    o__payload <= \$218 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$129  = group;
+    \$137  = group;
     if (\$1 ) begin
-      \$129  = \$4 [3:0];
+      \$137  = \$4 [3:0];
     end
     if (rst) begin
-      \$129  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$130  = element;
+    \$138  = element;
     if (\$7 ) begin
-      \$130  = \$10 [3:0];
+      \$138  = \$10 [3:0];
     end
     if (rst) begin
-      \$130  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$131  = acc0_0;
+    \$139  = acc0_0;
     if (\$11 ) begin
-      \$131  = acc0_1;
-    end
-    if (rst) begin
-      \$131  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$132  = acc0_1;
-    if (\$11 ) begin
-      \$132  = acc0_2;
-    end
-    if (rst) begin
-      \$132  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$133  = acc0_2;
-    if (\$11 ) begin
-      \$133  = acc0_3;
-    end
-    if (rst) begin
-      \$133  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$134  = acc0_3;
-    if (\$11 ) begin
-      \$134  = acc0_4;
-    end
-    if (rst) begin
-      \$134  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$135  = acc0_4;
-    if (\$11 ) begin
-      \$135  = acc0_5;
-    end
-    if (rst) begin
-      \$135  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$136  = acc0_5;
-    if (\$11 ) begin
-      \$136  = acc0_6;
-    end
-    if (rst) begin
-      \$136  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$137  = acc0_6;
-    if (\$11 ) begin
-      \$137  = acc0_7;
-    end
-    if (rst) begin
-      \$137  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$138  = acc0_7;
-    if (\$11 ) begin
-      \$138  = acc0_8;
-    end
-    if (rst) begin
-      \$138  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$139  = acc0_8;
-    if (\$11 ) begin
-      \$139  = acc0_9;
+      \$139  = acc0_1;
     end
     if (rst) begin
       \$139  = 13'h0000;
@@ -37945,9 +38087,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$140  = acc0_9;
+    \$140  = acc0_1;
     if (\$11 ) begin
-      \$140  = acc0_10;
+      \$140  = acc0_2;
     end
     if (rst) begin
       \$140  = 13'h0000;
@@ -37955,9 +38097,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$141  = acc0_10;
+    \$141  = acc0_2;
     if (\$11 ) begin
-      \$141  = acc0_11;
+      \$141  = acc0_3;
     end
     if (rst) begin
       \$141  = 13'h0000;
@@ -37965,9 +38107,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$142  = acc0_11;
+    \$142  = acc0_3;
     if (\$11 ) begin
-      \$142  = acc0_12;
+      \$142  = acc0_4;
     end
     if (rst) begin
       \$142  = 13'h0000;
@@ -37975,9 +38117,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$143  = acc0_12;
+    \$143  = acc0_4;
     if (\$11 ) begin
-      \$143  = acc0_13;
+      \$143  = acc0_5;
     end
     if (rst) begin
       \$143  = 13'h0000;
@@ -37985,9 +38127,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$144  = acc0_13;
+    \$144  = acc0_5;
     if (\$11 ) begin
-      \$144  = acc0_14;
+      \$144  = acc0_6;
     end
     if (rst) begin
       \$144  = 13'h0000;
@@ -37995,9 +38137,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$145  = acc0_14;
+    \$145  = acc0_6;
     if (\$11 ) begin
-      \$145  = acc0_15;
+      \$145  = acc0_7;
     end
     if (rst) begin
       \$145  = 13'h0000;
@@ -38005,9 +38147,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$146  = acc0_15;
+    \$146  = acc0_7;
     if (\$11 ) begin
-      \$146  = \$108 [12:0];
+      \$146  = acc0_8;
     end
     if (rst) begin
       \$146  = 13'h0000;
@@ -38015,9 +38157,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$147  = acc1_0;
-    if (\$12 ) begin
-      \$147  = acc1_1;
+    \$147  = acc0_8;
+    if (\$11 ) begin
+      \$147  = acc0_9;
     end
     if (rst) begin
       \$147  = 13'h0000;
@@ -38025,9 +38167,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$148  = acc1_1;
-    if (\$12 ) begin
-      \$148  = acc1_2;
+    \$148  = acc0_9;
+    if (\$11 ) begin
+      \$148  = acc0_10;
     end
     if (rst) begin
       \$148  = 13'h0000;
@@ -38035,9 +38177,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$149  = acc1_2;
-    if (\$12 ) begin
-      \$149  = acc1_3;
+    \$149  = acc0_10;
+    if (\$11 ) begin
+      \$149  = acc0_11;
     end
     if (rst) begin
       \$149  = 13'h0000;
@@ -38045,9 +38187,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$150  = acc1_3;
-    if (\$12 ) begin
-      \$150  = acc1_4;
+    \$150  = acc0_11;
+    if (\$11 ) begin
+      \$150  = acc0_12;
     end
     if (rst) begin
       \$150  = 13'h0000;
@@ -38055,9 +38197,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$151  = acc1_4;
-    if (\$12 ) begin
-      \$151  = acc1_5;
+    \$151  = acc0_12;
+    if (\$11 ) begin
+      \$151  = acc0_13;
     end
     if (rst) begin
       \$151  = 13'h0000;
@@ -38065,9 +38207,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$152  = acc1_5;
-    if (\$12 ) begin
-      \$152  = acc1_6;
+    \$152  = acc0_13;
+    if (\$11 ) begin
+      \$152  = acc0_14;
     end
     if (rst) begin
       \$152  = 13'h0000;
@@ -38075,9 +38217,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$153  = acc1_6;
-    if (\$12 ) begin
-      \$153  = acc1_7;
+    \$153  = acc0_14;
+    if (\$11 ) begin
+      \$153  = acc0_15;
     end
     if (rst) begin
       \$153  = 13'h0000;
@@ -38085,9 +38227,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$154  = acc1_7;
-    if (\$12 ) begin
-      \$154  = acc1_8;
+    \$154  = acc0_15;
+    if (\$11 ) begin
+      \$154  = \$116 [12:0];
     end
     if (rst) begin
       \$154  = 13'h0000;
@@ -38095,9 +38237,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$155  = acc1_8;
+    \$155  = acc1_0;
     if (\$12 ) begin
-      \$155  = acc1_9;
+      \$155  = acc1_1;
     end
     if (rst) begin
       \$155  = 13'h0000;
@@ -38105,9 +38247,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$156  = acc1_9;
+    \$156  = acc1_1;
     if (\$12 ) begin
-      \$156  = acc1_10;
+      \$156  = acc1_2;
     end
     if (rst) begin
       \$156  = 13'h0000;
@@ -38115,9 +38257,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$157  = acc1_10;
+    \$157  = acc1_2;
     if (\$12 ) begin
-      \$157  = acc1_11;
+      \$157  = acc1_3;
     end
     if (rst) begin
       \$157  = 13'h0000;
@@ -38125,9 +38267,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$158  = acc1_11;
+    \$158  = acc1_3;
     if (\$12 ) begin
-      \$158  = acc1_12;
+      \$158  = acc1_4;
     end
     if (rst) begin
       \$158  = 13'h0000;
@@ -38135,9 +38277,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$159  = acc1_12;
+    \$159  = acc1_4;
     if (\$12 ) begin
-      \$159  = acc1_13;
+      \$159  = acc1_5;
     end
     if (rst) begin
       \$159  = 13'h0000;
@@ -38145,9 +38287,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$160  = acc1_13;
+    \$160  = acc1_5;
     if (\$12 ) begin
-      \$160  = acc1_14;
+      \$160  = acc1_6;
     end
     if (rst) begin
       \$160  = 13'h0000;
@@ -38155,9 +38297,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$161  = acc1_14;
+    \$161  = acc1_6;
     if (\$12 ) begin
-      \$161  = acc1_15;
+      \$161  = acc1_7;
     end
     if (rst) begin
       \$161  = 13'h0000;
@@ -38165,9 +38307,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$162  = acc1_15;
+    \$162  = acc1_7;
     if (\$12 ) begin
-      \$162  = \$112 [12:0];
+      \$162  = acc1_8;
     end
     if (rst) begin
       \$162  = 13'h0000;
@@ -38175,355 +38317,435 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$163  = \$15 ;
+    \$163  = acc1_8;
+    if (\$12 ) begin
+      \$163  = acc1_9;
+    end
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$164  = rq_valid_1;
+    \$164  = acc1_9;
+    if (\$12 ) begin
+      \$164  = acc1_10;
+    end
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$165  = rq_valid_2;
+    \$165  = acc1_10;
+    if (\$12 ) begin
+      \$165  = acc1_11;
+    end
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = rq_valid_3;
+    \$166  = acc1_11;
+    if (\$12 ) begin
+      \$166  = acc1_12;
+    end
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = rq_valid_4;
+    \$167  = acc1_12;
+    if (\$12 ) begin
+      \$167  = acc1_13;
+    end
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$168  = rq_valid_5;
+    \$168  = acc1_13;
+    if (\$12 ) begin
+      \$168  = acc1_14;
+    end
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$169  = rq_valid_6;
+    \$169  = acc1_14;
+    if (\$12 ) begin
+      \$169  = acc1_15;
+    end
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$170  = rq_valid_7;
+    \$170  = acc1_15;
+    if (\$12 ) begin
+      \$170  = \$120 [12:0];
+    end
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = rq_valid_8;
+    \$171  = \$15 ;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = \$108 [12:0];
+    \$172  = rq_valid_1;
     if (rst) begin
-      \$172  = 13'h0000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = rq0_x;
+    \$173  = rq_valid_2;
     if (rst) begin
-      \$173  = 13'h0000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = \$16 ;
+    \$174  = rq_valid_3;
     if (rst) begin
-      \$174  = 30'h00000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = rq0_part0_0;
+    \$175  = rq_valid_4;
     if (rst) begin
-      \$175  = 30'h00000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = rq0_part0_0_r;
+    \$176  = rq_valid_5;
     if (rst) begin
-      \$176  = 30'h00000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = rq0_x;
+    \$177  = rq_valid_6;
     if (rst) begin
-      \$177  = 13'h0000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = \$17 ;
+    \$178  = rq_valid_7;
     if (rst) begin
-      \$178  = 21'h000000;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = rq0_part0_1;
+    \$179  = rq_valid_8;
     if (rst) begin
-      \$179  = 21'h000000;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = rq0_part0_1_r;
+    \$180  = \$116 [12:0];
     if (rst) begin
-      \$180  = 21'h000000;
+      \$180  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = \$21 [37:0];
+    \$181  = rq0_x;
     if (rst) begin
-      \$181  = 38'h0000000000;
+      \$181  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = \$22 ;
+    \$182  = \$16 ;
     if (rst) begin
-      \$182  = 38'h0000000000;
+      \$182  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = \$23 ;
+    \$183  = rq0_part0_0;
     if (rst) begin
-      \$183  = 1'h0;
+      \$183  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$184  = \$26 ;
+    \$184  = rq0_part0_0_r;
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$185  = \$30 [7:0];
+    \$185  = rq0_x;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$186  = \$35 ;
+    \$186  = \$17 ;
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$187  = \$40 ;
+    \$187  = rq0_part0_1;
     if (rst) begin
-      \$187  = 1'h0;
+      \$187  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$188  = \$112 [12:0];
+    \$188  = rq0_part0_1_r;
     if (rst) begin
-      \$188  = 13'h0000;
+      \$188  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$189  = rq1_x;
+    \$189  = \$21 [37:0];
     if (rst) begin
-      \$189  = 13'h0000;
+      \$189  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$190  = \$41 ;
+    \$190  = \$22 ;
     if (rst) begin
-      \$190  = 30'h00000000;
+      \$190  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$191  = rq1_part0_0;
+    \$191  = \$23 ;
     if (rst) begin
-      \$191  = 30'h00000000;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$192  = rq1_part0_0_r;
+    \$192  = \$26 ;
     if (rst) begin
-      \$192  = 30'h00000000;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$193  = rq1_x;
+    \$193  = \$30 [7:0];
     if (rst) begin
-      \$193  = 13'h0000;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$194  = \$42 ;
+    \$194  = \$35 ;
     if (rst) begin
-      \$194  = 21'h000000;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$195  = rq1_part0_1;
+    \$195  = \$40 ;
     if (rst) begin
-      \$195  = 21'h000000;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$196  = rq1_part0_1_r;
+    \$196  = \$120 [12:0];
     if (rst) begin
-      \$196  = 21'h000000;
+      \$196  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$197  = \$46 [37:0];
+    \$197  = rq1_x;
     if (rst) begin
-      \$197  = 38'h0000000000;
+      \$197  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$198  = \$47 ;
+    \$198  = \$41 ;
     if (rst) begin
-      \$198  = 38'h0000000000;
+      \$198  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$199  = \$48 ;
+    \$199  = rq1_part0_0;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$200  = \$51 ;
+    \$200  = rq1_part0_0_r;
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$201  = \$55 [7:0];
+    \$201  = rq1_x;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$202  = \$60 ;
+    \$202  = \$42 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$203  = \$65 ;
+    \$203  = rq1_part0_1;
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = \$122 [3:0];
+    \$204  = rq1_part0_1_r;
     if (rst) begin
-      \$204  = 4'h0;
+      \$204  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$205  = \$66 ;
+    \$205  = \$46 [37:0];
     if (rst) begin
-      \$205  = 1'h1;
+      \$205  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$206  = q_wptr;
-    if (\$73 ) begin
-      \$206  = \$76 [3:0];
-    end
+    \$206  = \$47 ;
     if (rst) begin
-      \$206  = 4'h0;
+      \$206  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = q_rptr;
-    if (\$80 ) begin
-      \$207  = \$83 [3:0];
-    end
+    \$207  = \$48 ;
     if (rst) begin
-      \$207  = 4'h0;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = \$96 [3:0];
+    \$208  = \$51 ;
     if (rst) begin
-      \$208  = 4'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = o__valid;
-    if (\$98 ) begin
-      \$209  = \$100 ;
-    end
+    \$209  = \$55 [7:0];
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = o__payload;
-    if (\$98 ) begin
-      \$210  = \$102 ;
-    end
+    \$210  = \$60 ;
     if (rst) begin
-      \$210  = 16'h0000;
+      \$210  = 1'h0;
     end
   end
-  assign new0 = \$108 [12:0];
-  assign new1 = \$112 [12:0];
-  assign q_owed_next = \$122 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$211  = \$65 ;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$212  = \$130 [3:0];
+    if (rst) begin
+      \$212  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$213  = \$74 ;
+    if (rst) begin
+      \$213  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$214  = q_wptr;
+    if (\$81 ) begin
+      \$214  = \$84 [3:0];
+    end
+    if (rst) begin
+      \$214  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$215  = q_rptr;
+    if (\$88 ) begin
+      \$215  = \$91 [3:0];
+    end
+    if (rst) begin
+      \$215  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$216  = \$104 [3:0];
+    if (rst) begin
+      \$216  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$217  = o__valid;
+    if (\$106 ) begin
+      \$217  = \$108 ;
+    end
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$218  = o__payload;
+    if (\$106 ) begin
+      \$218  = \$110 ;
+    end
+    if (rst) begin
+      \$218  = 16'h0000;
+    end
+  end
+  assign new0 = \$116 [12:0];
+  assign new1 = \$120 [12:0];
+  assign q_owed_next = \$130 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -38533,8 +38755,8 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \q_in[1]  = q_in[15:8];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign q_in[15:8] = \$116 ;
-  assign q_in[7:0] = \$114 ;
+  assign q_in[15:8] = \$124 ;
+  assign q_in[7:0] = \$122 ;
   assign \$18  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
   assign \$20  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
   assign \$22  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:27] };
@@ -38556,52 +38778,58 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [16:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [22:0] \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg [3:0] \$109 ;
+  reg [15:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [8:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
+  reg [16:0] \$110 ;
+  reg [22:0] \$111 ;
   reg \$112 ;
-  reg [3:0] \$113 ;
+  reg \$113 ;
   reg \$114 ;
-  reg \$115 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
-  reg [3:0] \$117 ;
+  reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [3:0] \$119 ;
   wire [16:0] \$12 ;
   reg \$120 ;
-  reg [3:0] \$121 ;
+  reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
+  reg [3:0] \$123 ;
   reg \$124 ;
-  reg [3:0] \$125 ;
+  reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
-  reg [3:0] \$129 ;
+  reg \$129 ;
   wire [16:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
+  reg [3:0] \$131 ;
   reg \$132 ;
-  reg [3:0] \$133 ;
-  reg [22:0] \$134 ;
+  reg \$133 ;
+  reg \$134 ;
   reg [3:0] \$135 ;
   reg \$136 ;
-  reg [2:0] \$137 ;
-  reg [2:0] \$138 ;
+  reg \$137 ;
+  reg \$138 ;
   reg [3:0] \$139 ;
   wire [17:0] \$14 ;
-  reg \$140 ;
-  reg [22:0] \$141 ;
+  reg [22:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg \$142 ;
+  reg [2:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg [3:0] \$145 ;
+  reg \$146 ;
+  reg [22:0] \$147 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -38613,88 +38841,88 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  wire [3:0] \$25 ;
-  wire [3:0] \$26 ;
+  wire \$25 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire \$31 ;
+  wire [3:0] \$31 ;
   wire [3:0] \$32 ;
-  wire [3:0] \$33 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [3:0] \$38 ;
+  wire [3:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [4:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [5:0] \$47 ;
-  wire \$48 ;
+  wire \$47 ;
+  wire [4:0] \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire [22:0] \$54 ;
+  wire [5:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  reg [22:0] \$61 ;
-  wire [22:0] \$62 ;
-  wire [23:0] \$63 ;
+  wire [22:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
-  wire [4:0] \$65 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [5:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [22:0] \$67 ;
+  wire [22:0] \$68 ;
+  wire [23:0] \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [5:0] \$73 ;
   wire \$74 ;
-  reg [3:0] \$75 ;
-  reg [3:0] \$76 ;
-  reg [3:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg \$79 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [8:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg [7:0] \$85 ;
-  reg [15:0] \$86 ;
+  wire \$80 ;
+  reg [3:0] \$81 ;
+  reg [3:0] \$82 ;
+  reg [3:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire [15:0] \$9 ;
   reg \$90 ;
-  reg [3:0] \$91 ;
+  reg [7:0] \$91 ;
   reg [15:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [3:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [7:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -38852,7 +39080,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @(posedge clk) begin
     if (\$signature__en$85 )
-      queue[q_wptr] <= \$63 [22:0];
+      queue[q_wptr] <= \$69 [22:0];
   end
   assign \rport__data$77  = queue[q_rptr];
   reg [15:0] rom0 [159:0];
@@ -39032,203 +39260,209 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$12  = $signed(xoff0_0) * $signed(w0_0);
   assign \$13  = $signed(xoff0_1) * $signed(w0_1);
   assign \$14  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$15  = \$67 [3:0] < 4'h9;
-  assign \$16  = v7 & last7;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = | q_stored;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = ~ \$21 ;
-  assign \$23  = \$16  & \$22 ;
-  assign \$24  = q_wptr == 3'h7;
-  assign \$25  = q_wptr + 1'h1;
-  assign \$26  = \$24  ? 4'h0 : \$25 ;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = | q_stored;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = q_rptr == 3'h7;
-  assign \$32  = q_rptr + 1'h1;
-  assign \$33  = \$31  ? 4'h0 : \$32 ;
-  assign \$34  = v7 & last7;
-  assign \$35  = ~ o__valid;
-  assign \$36  = \$35  | o__ready;
-  assign \$37  = | q_stored;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$36  & \$38 ;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$34  & \$40 ;
-  assign \$42  = q_stored + \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = \$42  - \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = v7 & last7;
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = | q_stored;
-  assign \$54  = \$53  ? \rport__data$77  : \$63 [22:0];
-  assign \$55  = ~ last_t;
-  assign \$56  = q_room | \$55 ;
-  assign i__ready = \$56  & reads_input_t;
-  assign \$57  = ~ last_t;
-  assign \$58  = q_room | \$57 ;
-  assign \$59  = ~ reads_input_t;
-  assign \$60  = i__valid | \$59 ;
-  assign issue = \$58  & \$60 ;
+  assign \$15  = issue & last_t;
+  assign \$16  = o__valid & o__ready;
+  assign \$17  = q_owed < 4'h8;
+  assign \$18  = \$16  ? q_room : \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = \$19  | q_room;
+  assign \$21  = \$15  ? \$18  : \$20 ;
+  assign \$22  = v7 & last7;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = | q_stored;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$22  & \$28 ;
+  assign \$30  = q_wptr == 3'h7;
+  assign \$31  = q_wptr + 1'h1;
+  assign \$32  = \$30  ? 4'h0 : \$31 ;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = | q_stored;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = q_rptr == 3'h7;
+  assign \$38  = q_rptr + 1'h1;
+  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$40  = v7 & last7;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$40  & \$46 ;
+  assign \$48  = q_stored + \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$48  - \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = v7 & last7;
+  assign \$58  = \$56  | \$57 ;
+  assign \$59  = | q_stored;
+  assign \$60  = \$59  ? \rport__data$77  : \$69 [22:0];
+  assign \$61  = ~ last_t;
+  assign \$62  = q_room | \$61 ;
+  assign i__ready = \$62  & reads_input_t;
+  assign \$63  = ~ last_t;
+  assign \$64  = q_room | \$63 ;
+  assign \$65  = ~ reads_input_t;
+  assign \$66  = i__valid | \$65 ;
+  assign issue = \$64  & \$66 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$62  = first7_0 ? \$61  : acc0;
-  assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
-  assign \$64  = issue & last_t;
-  assign \$65  = q_owed + \$64 ;
-  assign \$66  = o__valid & o__ready;
-  assign \$67  = \$65  - \$66 ;
-  assign \$68  = v7 & last7;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$signature__en$85  = \$68  & \$74 ;
+  assign \$68  = first7_0 ? \$67  : acc0;
+  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
+  assign \$70  = issue & last_t;
+  assign \$71  = q_owed + \$70 ;
+  assign \$72  = o__valid & o__ready;
+  assign \$73  = \$71  - \$72 ;
+  assign \$74  = v7 & last7;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$signature__en$85  = \$74  & \$80 ;
   always @(posedge clk)
-    nf_t <= \$75 ;
+    nf_t <= \$81 ;
   always @(posedge clk)
-    nf_t_ahead <= \$76 ;
+    nf_t_ahead <= \$82 ;
   always @(posedge clk)
-    sf_t <= \$77 ;
+    sf_t <= \$83 ;
   always @(posedge clk)
-    sf_t_ahead <= \$78 ;
+    sf_t_ahead <= \$84 ;
   always @(posedge clk)
-    reads_input_t <= \$79 ;
+    reads_input_t <= \$85 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$80 ;
+    reads_input_t_ahead <= \$86 ;
   always @(posedge clk)
-    first_t <= \$81 ;
+    first_t <= \$87 ;
   always @(posedge clk)
-    first_t_ahead <= \$82 ;
+    first_t_ahead <= \$88 ;
   always @(posedge clk)
-    last_t <= \$83 ;
+    last_t <= \$89 ;
   always @(posedge clk)
-    last_t_ahead <= \$84 ;
+    last_t_ahead <= \$90 ;
   always @(posedge clk)
-    t <= \$85 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$86 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$87 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$88 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$89 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$90 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$91 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$92 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    rom0_addr <= \$93 ;
+    rom0_addr <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$94 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$95 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    x0_1 <= \$96 ;
+    x0_1 <= \$102 ;
   always @(posedge clk)
-    xoff0_0 <= \$97 ;
+    xoff0_0 <= \$103 ;
   always @(posedge clk)
-    w0_0 <= \$98 ;
+    w0_0 <= \$104 ;
   always @(posedge clk)
-    xoff0_1 <= \$99 ;
+    xoff0_1 <= \$105 ;
   always @(posedge clk)
-    w0_1 <= \$100 ;
+    w0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$101 ;
+    prod0_0 <= \$107 ;
   always @(posedge clk)
-    prod0_1 <= \$102 ;
+    prod0_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$103 ;
+    prod0_0_r <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$104 ;
+    prod0_1_r <= \$110 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$105 ;
+    sum0_s0_0 <= \$111 ;
   always @(posedge clk)
-    v2 <= \$106 ;
+    v2 <= \$112 ;
   always @(posedge clk)
-    first2 <= \$107 ;
+    first2 <= \$113 ;
   always @(posedge clk)
-    last2 <= \$108 ;
+    last2 <= \$114 ;
   always @(posedge clk)
-    nf2 <= \$109 ;
+    nf2 <= \$115 ;
   always @(posedge clk)
-    v3 <= \$110 ;
+    v3 <= \$116 ;
   always @(posedge clk)
-    first3 <= \$111 ;
+    first3 <= \$117 ;
   always @(posedge clk)
-    last3 <= \$112 ;
+    last3 <= \$118 ;
   always @(posedge clk)
-    nf3 <= \$113 ;
+    nf3 <= \$119 ;
   always @(posedge clk)
-    v4 <= \$114 ;
+    v4 <= \$120 ;
   always @(posedge clk)
-    first4 <= \$115 ;
+    first4 <= \$121 ;
   always @(posedge clk)
-    last4 <= \$116 ;
+    last4 <= \$122 ;
   always @(posedge clk)
-    nf4 <= \$117 ;
+    nf4 <= \$123 ;
   always @(posedge clk)
-    v5 <= \$118 ;
+    v5 <= \$124 ;
   always @(posedge clk)
-    first5 <= \$119 ;
+    first5 <= \$125 ;
   always @(posedge clk)
-    last5 <= \$120 ;
+    last5 <= \$126 ;
   always @(posedge clk)
-    nf5 <= \$121 ;
+    nf5 <= \$127 ;
   always @(posedge clk)
-    v6 <= \$122 ;
+    v6 <= \$128 ;
   always @(posedge clk)
-    first6 <= \$123 ;
+    first6 <= \$129 ;
   always @(posedge clk)
-    last6 <= \$124 ;
+    last6 <= \$130 ;
   always @(posedge clk)
-    nf6 <= \$125 ;
+    nf6 <= \$131 ;
   always @(posedge clk)
-    v7 <= \$126 ;
+    v7 <= \$132 ;
   always @(posedge clk)
-    first7 <= \$127 ;
+    first7 <= \$133 ;
   always @(posedge clk)
-    last7 <= \$128 ;
+    last7 <= \$134 ;
   always @(posedge clk)
-    nf7 <= \$129 ;
+    nf7 <= \$135 ;
   always @(posedge clk)
-    v7_0 <= \$130 ;
+    v7_0 <= \$136 ;
   always @(posedge clk)
-    first7_0 <= \$131 ;
+    first7_0 <= \$137 ;
   always @(posedge clk)
-    last7_0 <= \$132 ;
+    last7_0 <= \$138 ;
   always @(posedge clk)
-    nf7_0 <= \$133 ;
+    nf7_0 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$134 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$135 ;
+    q_owed <= \$141 ;
   always @(posedge clk)
-    q_room <= \$136 ;
+    q_room <= \$142 ;
   always @(posedge clk)
-    q_wptr <= \$137 ;
+    q_wptr <= \$143 ;
   always @(posedge clk)
-    q_rptr <= \$138 ;
+    q_rptr <= \$144 ;
   always @(posedge clk)
-    q_stored <= \$139 ;
+    q_stored <= \$145 ;
   always @(posedge clk)
-    o__valid <= \$140 ;
+    o__valid <= \$146 ;
   always @(posedge clk)
-    o__payload <= \$141 ;
+    o__payload <= \$147 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$1  = 4'h0;
@@ -40861,561 +41095,561 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$61  = 23'h000000;
+    \$67  = 23'h000000;
     casez (nf7_0)
       4'h0:
-          \$61  = 23'h000438;
+          \$67  = 23'h000438;
       4'h1:
-          \$61  = 23'h7ffea1;
+          \$67  = 23'h7ffea1;
       4'h2:
-          \$61  = 23'h0004eb;
+          \$67  = 23'h0004eb;
       4'h3:
-          \$61  = 23'h00057b;
+          \$67  = 23'h00057b;
       4'h4:
-          \$61  = 23'h000068;
+          \$67  = 23'h000068;
       4'h5:
-          \$61  = 23'h7ffcab;
+          \$67  = 23'h7ffcab;
       4'h6:
-          \$61  = 23'h7ffd2c;
+          \$67  = 23'h7ffd2c;
       4'h7:
-          \$61  = 23'h7ffd69;
+          \$67  = 23'h7ffd69;
       4'h8:
-          \$61  = 23'h000601;
+          \$67  = 23'h000601;
       4'h9:
-          \$61  = 23'h0004b5;
+          \$67  = 23'h0004b5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$75  = nf_t;
+    \$81  = nf_t;
     if (issue) begin
-      \$75  = nf_t_ahead;
+      \$81  = nf_t_ahead;
     end
     if (rst) begin
-      \$75  = 4'h0;
+      \$81  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$76  = nf_t_ahead;
+    \$82  = nf_t_ahead;
     if (issue) begin
-      \$76  = \$1 ;
+      \$82  = \$1 ;
     end
     if (rst) begin
-      \$76  = 4'h0;
+      \$82  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$77  = sf_t;
+    \$83  = sf_t;
     if (issue) begin
-      \$77  = sf_t_ahead;
+      \$83  = sf_t_ahead;
     end
     if (rst) begin
-      \$77  = 4'h0;
+      \$83  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$78  = sf_t_ahead;
+    \$84  = sf_t_ahead;
     if (issue) begin
-      \$78  = \$2 ;
+      \$84  = \$2 ;
     end
     if (rst) begin
-      \$78  = 4'h1;
+      \$84  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$79  = reads_input_t;
+    \$85  = reads_input_t;
     if (issue) begin
-      \$79  = reads_input_t_ahead;
+      \$85  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$79  = 1'h1;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$80  = reads_input_t_ahead;
+    \$86  = reads_input_t_ahead;
     if (issue) begin
-      \$80  = \$3 ;
+      \$86  = \$3 ;
     end
     if (rst) begin
-      \$80  = 1'h1;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$81  = first_t;
+    \$87  = first_t;
     if (issue) begin
-      \$81  = first_t_ahead;
+      \$87  = first_t_ahead;
     end
     if (rst) begin
-      \$81  = 1'h1;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$82  = first_t_ahead;
+    \$88  = first_t_ahead;
     if (issue) begin
-      \$82  = \$4 ;
+      \$88  = \$4 ;
     end
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$83  = last_t;
-    if (issue) begin
-      \$83  = last_t_ahead;
-    end
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$84  = last_t_ahead;
-    if (issue) begin
-      \$84  = \$5 ;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$85  = t;
-    if (issue) begin
-      \$85  = \$8 [7:0];
-    end
-    if (rst) begin
-      \$85  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$86  = i__payload;
-    if (rst) begin
-      \$86  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$87  = reads_input_t;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$88  = issue;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$89  = first_t;
+    \$89  = last_t;
+    if (issue) begin
+      \$89  = last_t_ahead;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$90  = last_t;
+    \$90  = last_t_ahead;
+    if (issue) begin
+      \$90  = \$5 ;
+    end
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$91  = nf_t;
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$8 [7:0];
+    end
     if (rst) begin
-      \$91  = 4'h0;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$92  = \$9 ;
+    \$92  = i__payload;
     if (rst) begin
       \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$93  = t;
+    \$93  = reads_input_t;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$94  = port__data;
+    \$94  = issue;
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$95  = x_mid[7:0];
+    \$95  = first_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$96  = x_mid[15:8];
+    \$96  = last_t;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$97  = \$10 ;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$98  = rom0_read[7:0];
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$99  = \$11 ;
+    \$99  = t;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$100  = rom0_read[15:8];
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$101  = \$12 ;
+    \$101  = x_mid[7:0];
     if (rst) begin
-      \$101  = 17'h00000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$102  = \$13 ;
+    \$102  = x_mid[15:8];
     if (rst) begin
-      \$102  = 17'h00000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$103  = prod0_0;
+    \$103  = \$10 ;
     if (rst) begin
-      \$103  = 17'h00000;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$104  = prod0_1;
+    \$104  = rom0_read[7:0];
     if (rst) begin
-      \$104  = 17'h00000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$105  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
+    \$105  = \$11 ;
     if (rst) begin
-      \$105  = 23'h000000;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$106  = v1;
+    \$106  = rom0_read[15:8];
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$107  = first1;
+    \$107  = \$12 ;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$108  = last1;
+    \$108  = \$13 ;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$109  = nf1;
+    \$109  = prod0_0;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$110  = v2;
+    \$110  = prod0_1;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$111  = first2;
+    \$111  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$112  = last2;
+    \$112  = v1;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$113  = nf2;
+    \$113  = first1;
     if (rst) begin
-      \$113  = 4'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$114  = v3;
+    \$114  = last1;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$115  = first3;
+    \$115  = nf1;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$116  = last3;
+    \$116  = v2;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$117  = nf3;
+    \$117  = first2;
     if (rst) begin
-      \$117  = 4'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$118  = v4;
+    \$118  = last2;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$119  = first4;
+    \$119  = nf2;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$120  = last4;
+    \$120  = v3;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$121  = nf4;
+    \$121  = first3;
     if (rst) begin
-      \$121  = 4'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$122  = v5;
+    \$122  = last3;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$123  = first5;
+    \$123  = nf3;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$124  = last5;
+    \$124  = v4;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$125  = nf5;
+    \$125  = first4;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$126  = v6;
+    \$126  = last4;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$127  = first6;
+    \$127  = nf4;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$128  = last6;
+    \$128  = v5;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$129  = nf6;
+    \$129  = first5;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$130  = v6;
+    \$130  = last5;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$131  = first6;
+    \$131  = nf5;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$132  = last6;
+    \$132  = v6;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$133  = nf6;
+    \$133  = first6;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$134  = acc0;
-    if (v7_0) begin
-      \$134  = \$63 [22:0];
-    end
+    \$134  = last6;
     if (rst) begin
-      \$134  = 23'h000000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$135  = \$67 [3:0];
+    \$135  = nf6;
     if (rst) begin
       \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$136  = \$15 ;
+    \$136  = v6;
     if (rst) begin
-      \$136  = 1'h1;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$137  = q_wptr;
-    if (\$23 ) begin
-      \$137  = \$26 [2:0];
-    end
+    \$137  = first6;
     if (rst) begin
-      \$137  = 3'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$138  = q_rptr;
-    if (\$30 ) begin
-      \$138  = \$33 [2:0];
-    end
+    \$138  = last6;
     if (rst) begin
-      \$138  = 3'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$139  = \$47 [3:0];
+    \$139  = nf6;
     if (rst) begin
       \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$140  = o__valid;
-    if (\$49 ) begin
-      \$140  = \$52 ;
+    \$140  = acc0;
+    if (v7_0) begin
+      \$140  = \$69 [22:0];
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$141  = o__payload;
-    if (\$49 ) begin
-      \$141  = \$54 ;
-    end
+    \$141  = \$73 [3:0];
     if (rst) begin
-      \$141  = 23'h000000;
+      \$141  = 4'h0;
     end
   end
-  assign acc0_next = \$63 [22:0];
-  assign q_owed_next = \$67 [3:0];
-  assign q_in = \$63 [22:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$142  = \$21 ;
+    if (rst) begin
+      \$142  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$143  = q_wptr;
+    if (\$29 ) begin
+      \$143  = \$32 [2:0];
+    end
+    if (rst) begin
+      \$143  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$144  = q_rptr;
+    if (\$36 ) begin
+      \$144  = \$39 [2:0];
+    end
+    if (rst) begin
+      \$144  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$145  = \$53 [3:0];
+    if (rst) begin
+      \$145  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$146  = o__valid;
+    if (\$55 ) begin
+      \$146  = \$58 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$147  = o__payload;
+    if (\$55 ) begin
+      \$147  = \$60 ;
+    end
+    if (rst) begin
+      \$147  = 23'h000000;
+    end
+  end
+  assign acc0_next = \$69 [22:0];
+  assign q_owed_next = \$73 [3:0];
+  assign q_in = \$69 [22:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$86  = q_wptr;
-  assign \$signature__data$87  = \$63 [22:0];
+  assign \$signature__data$87  = \$69 [22:0];
   assign \rport__addr$88  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$63 [22:0];
+  assign \q_in[0]  = \$69 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -41423,29 +41657,29 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [34:0] \$115 ;
-  reg [34:0] \$116 ;
-  reg [34:0] \$117 ;
-  reg [34:0] \$118 ;
-  reg [34:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [34:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [34:0] \$121 ;
   reg [34:0] \$122 ;
   reg [34:0] \$123 ;
@@ -41457,45 +41691,51 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$129 ;
   wire \$13 ;
   reg [34:0] \$130 ;
-  reg [22:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [33:0] \$134 ;
-  reg [33:0] \$135 ;
-  reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [34:0] \$131 ;
+  reg [34:0] \$132 ;
+  reg [34:0] \$133 ;
+  reg [34:0] \$134 ;
+  reg [34:0] \$135 ;
+  reg [34:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [5:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [22:0] \$144 ;
-  reg [22:0] \$145 ;
-  reg [22:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [13:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [13:0] \$150 ;
-  reg [13:0] \$151 ;
-  reg [47:0] \$152 ;
-  reg [47:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [22:0] \$150 ;
+  reg [22:0] \$151 ;
+  reg [22:0] \$152 ;
+  reg [5:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [13:0] \$155 ;
+  reg [13:0] \$156 ;
+  reg [13:0] \$157 ;
+  reg [47:0] \$158 ;
+  reg [47:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [34:0] \$19 ;
   wire \$2 ;
@@ -41544,48 +41784,48 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [3:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -41754,197 +41994,203 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$49  = $signed(rq0_floor) > $signed(8'h6d);
   assign \$50  = $signed(rq0_floor) > $signed(8'h6e);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$17  = 25'h0000000;
@@ -42051,556 +42297,556 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [3:0];
+      \$95  = \$15 [3:0];
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 35'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 35'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 35'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 35'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 35'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 35'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 23'h000000;
+      \$131  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$134  = 34'h000000000;
+      \$134  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$135  = 34'h000000000;
+      \$135  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$136  = 34'h000000000;
+      \$136  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = rq0_x[22:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 6'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 23'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 23'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 23'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$147  = rq0_x[22:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[22:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 14'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 14'h0000;
+      \$150  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 14'h0000;
+      \$151  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$152  = \$32 [47:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 48'h000000000000;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[22:17];
     if (rst) begin
-      \$153  = 48'h000000000000;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [47:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -42611,8 +42857,8 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -665,176 +665,176 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [4:0] \$204 ;
-  wire [4:0] \$205 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
-  wire \$210 ;
+  wire [4:0] \$210 ;
   wire [4:0] \$211 ;
-  wire [4:0] \$212 ;
+  wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire [4:0] \$217 ;
+  wire [4:0] \$218 ;
   wire \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire [4:0] \$221 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [5:0] \$226 ;
-  wire \$227 ;
+  wire \$226 ;
+  wire [4:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire [47:0] \$233 ;
+  wire [5:0] \$232 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [47:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [23:0] \$240 ;
-  wire [23:0] \$241 ;
-  wire [24:0] \$242 ;
-  reg [23:0] \$243 ;
-  wire [23:0] \$244 ;
-  wire [24:0] \$245 ;
-  wire \$246 ;
-  wire [4:0] \$247 ;
-  wire \$248 ;
-  wire [5:0] \$249 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  reg [23:0] \$246 ;
+  wire [23:0] \$247 ;
+  wire [24:0] \$248 ;
+  reg [23:0] \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [23:0] \$250 ;
+  wire [24:0] \$251 ;
   wire \$252 ;
-  wire \$253 ;
+  wire [4:0] \$253 ;
   wire \$254 ;
-  wire \$255 ;
+  wire [5:0] \$255 ;
   wire \$256 ;
-  reg [3:0] \$257 ;
-  reg [3:0] \$258 ;
-  reg \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire [8:0] \$26 ;
-  reg \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg \$263 ;
-  reg \$264 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  reg [3:0] \$263 ;
+  reg [3:0] \$264 ;
   reg \$265 ;
   reg \$266 ;
-  reg [4:0] \$267 ;
-  reg [255:0] \$268 ;
+  reg \$267 ;
+  reg \$268 ;
   reg \$269 ;
   wire [8:0] \$27 ;
   reg \$270 ;
   reg \$271 ;
   reg \$272 ;
-  reg [3:0] \$273 ;
+  reg [4:0] \$273 ;
   reg [255:0] \$274 ;
-  reg [4:0] \$275 ;
-  reg [63:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg \$278 ;
+  reg [3:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [7:0] \$282 ;
+  reg [255:0] \$280 ;
+  reg [4:0] \$281 ;
+  reg [63:0] \$282 ;
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
-  reg [4:0] \$285 ;
-  reg [63:0] \$286 ;
+  reg [7:0] \$285 ;
+  reg [7:0] \$286 ;
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
   wire [8:0] \$29 ;
   reg [7:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
+  reg [4:0] \$291 ;
+  reg [63:0] \$292 ;
   reg [7:0] \$293 ;
   reg [7:0] \$294 ;
-  reg [4:0] \$295 ;
-  reg [63:0] \$296 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
   reg [7:0] \$297 ;
   reg [7:0] \$298 ;
   reg [7:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
   reg [7:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
+  reg [4:0] \$301 ;
+  reg [63:0] \$302 ;
   reg [7:0] \$303 ;
   reg [7:0] \$304 ;
-  reg [4:0] \$305 ;
-  reg [63:0] \$306 ;
+  reg [7:0] \$305 ;
+  reg [7:0] \$306 ;
   reg [7:0] \$307 ;
   reg [7:0] \$308 ;
   reg [7:0] \$309 ;
   wire [8:0] \$31 ;
   reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
+  reg [4:0] \$311 ;
+  reg [63:0] \$312 ;
   reg [7:0] \$313 ;
   reg [7:0] \$314 ;
-  reg [4:0] \$315 ;
-  reg [63:0] \$316 ;
+  reg [7:0] \$315 ;
+  reg [7:0] \$316 ;
   reg [7:0] \$317 ;
   reg [7:0] \$318 ;
   reg [7:0] \$319 ;
   wire [8:0] \$32 ;
   reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
+  reg [4:0] \$321 ;
+  reg [63:0] \$322 ;
   reg [7:0] \$323 ;
   reg [7:0] \$324 ;
-  reg [4:0] \$325 ;
-  reg [63:0] \$326 ;
+  reg [7:0] \$325 ;
+  reg [7:0] \$326 ;
   reg [7:0] \$327 ;
   reg [7:0] \$328 ;
   reg [7:0] \$329 ;
   wire [8:0] \$33 ;
   reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
+  reg [4:0] \$331 ;
+  reg [63:0] \$332 ;
   reg [7:0] \$333 ;
   reg [7:0] \$334 ;
-  reg [4:0] \$335 ;
-  reg [63:0] \$336 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
   reg [7:0] \$337 ;
   reg [7:0] \$338 ;
   reg [7:0] \$339 ;
   wire [8:0] \$34 ;
   reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [7:0] \$342 ;
+  reg [4:0] \$341 ;
+  reg [63:0] \$342 ;
   reg [7:0] \$343 ;
   reg [7:0] \$344 ;
-  reg [4:0] \$345 ;
-  reg [47:0] \$346 ;
+  reg [7:0] \$345 ;
+  reg [7:0] \$346 ;
   reg [7:0] \$347 ;
   reg [7:0] \$348 ;
   reg [7:0] \$349 ;
   wire [8:0] \$35 ;
   reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [8:0] \$353 ;
+  reg [4:0] \$351 ;
+  reg [47:0] \$352 ;
+  reg [7:0] \$353 ;
   reg [7:0] \$354 ;
-  reg [8:0] \$355 ;
+  reg [7:0] \$355 ;
   reg [7:0] \$356 ;
-  reg [8:0] \$357 ;
+  reg [7:0] \$357 ;
   reg [7:0] \$358 ;
   reg [8:0] \$359 ;
   wire [8:0] \$36 ;
@@ -967,13 +967,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$474 ;
   reg [8:0] \$475 ;
   reg [7:0] \$476 ;
-  reg [16:0] \$477 ;
-  reg [16:0] \$478 ;
-  reg [16:0] \$479 ;
+  reg [8:0] \$477 ;
+  reg [7:0] \$478 ;
+  reg [8:0] \$479 ;
   wire [8:0] \$48 ;
-  reg [16:0] \$480 ;
-  reg [16:0] \$481 ;
-  reg [16:0] \$482 ;
+  reg [7:0] \$480 ;
+  reg [8:0] \$481 ;
+  reg [7:0] \$482 ;
   reg [16:0] \$483 ;
   reg [16:0] \$484 ;
   reg [16:0] \$485 ;
@@ -1106,12 +1106,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$6 ;
   wire [8:0] \$60 ;
   reg [16:0] \$600 ;
-  reg [23:0] \$601 ;
-  reg [23:0] \$602 ;
-  reg [23:0] \$603 ;
-  reg [23:0] \$604 ;
-  reg [23:0] \$605 ;
-  reg [23:0] \$606 ;
+  reg [16:0] \$601 ;
+  reg [16:0] \$602 ;
+  reg [16:0] \$603 ;
+  reg [16:0] \$604 ;
+  reg [16:0] \$605 ;
+  reg [16:0] \$606 ;
   reg [23:0] \$607 ;
   reg [23:0] \$608 ;
   reg [23:0] \$609 ;
@@ -1130,56 +1130,62 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] \$620 ;
   reg [23:0] \$621 ;
   reg [23:0] \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg [3:0] \$626 ;
-  reg \$627 ;
-  reg \$628 ;
+  reg [23:0] \$623 ;
+  reg [23:0] \$624 ;
+  reg [23:0] \$625 ;
+  reg [23:0] \$626 ;
+  reg [23:0] \$627 ;
+  reg [23:0] \$628 ;
   reg \$629 ;
   wire [8:0] \$63 ;
-  reg [3:0] \$630 ;
+  reg \$630 ;
   reg \$631 ;
-  reg \$632 ;
+  reg [3:0] \$632 ;
   reg \$633 ;
-  reg [3:0] \$634 ;
+  reg \$634 ;
   reg \$635 ;
-  reg \$636 ;
+  reg [3:0] \$636 ;
   reg \$637 ;
-  reg [3:0] \$638 ;
+  reg \$638 ;
   reg \$639 ;
   wire [8:0] \$64 ;
-  reg \$640 ;
+  reg [3:0] \$640 ;
   reg \$641 ;
-  reg [3:0] \$642 ;
+  reg \$642 ;
   reg \$643 ;
-  reg \$644 ;
+  reg [3:0] \$644 ;
   reg \$645 ;
-  reg [3:0] \$646 ;
+  reg \$646 ;
   reg \$647 ;
-  reg \$648 ;
+  reg [3:0] \$648 ;
   reg \$649 ;
   wire [8:0] \$65 ;
-  reg [3:0] \$650 ;
+  reg \$650 ;
   reg \$651 ;
-  reg \$652 ;
+  reg [3:0] \$652 ;
   reg \$653 ;
-  reg [3:0] \$654 ;
+  reg \$654 ;
   reg \$655 ;
-  reg \$656 ;
+  reg [3:0] \$656 ;
   reg \$657 ;
-  reg [3:0] \$658 ;
-  reg [23:0] \$659 ;
+  reg \$658 ;
+  reg \$659 ;
   wire [8:0] \$66 ;
-  reg [23:0] \$660 ;
-  reg [3:0] \$661 ;
+  reg [3:0] \$660 ;
+  reg \$661 ;
   reg \$662 ;
-  reg [3:0] \$663 ;
+  reg \$663 ;
   reg [3:0] \$664 ;
-  reg [3:0] \$665 ;
-  reg \$666 ;
-  reg [47:0] \$667 ;
+  reg [23:0] \$665 ;
+  reg [23:0] \$666 ;
+  reg [3:0] \$667 ;
+  reg \$668 ;
+  reg [3:0] \$669 ;
   wire [8:0] \$67 ;
+  reg [3:0] \$670 ;
+  reg [3:0] \$671 ;
+  reg \$672 ;
+  reg [47:0] \$673 ;
   wire [8:0] \$68 ;
   wire [8:0] \$69 ;
   wire [5:0] \$7 ;
@@ -2216,777 +2222,789 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   assign \port__data$102  = _8_;
   always @(posedge clk)
-    x0_6 <= \$282 ;
+    rom0_read <= \$282 ;
   always @(posedge clk)
-    x0_7 <= \$283 ;
+    x0_1 <= \$283 ;
   always @(posedge clk)
-    x0_8 <= \$284 ;
+    x0_2 <= \$284 ;
   always @(posedge clk)
-    rom1_addr <= \$285 ;
+    x0_3 <= \$285 ;
   always @(posedge clk)
-    rom1_read <= \$286 ;
+    x0_4 <= \$286 ;
   always @(posedge clk)
-    x1_9 <= \$287 ;
+    x0_5 <= \$287 ;
   always @(posedge clk)
-    x1_10 <= \$288 ;
+    x0_6 <= \$288 ;
   always @(posedge clk)
-    x1_11 <= \$289 ;
+    x0_7 <= \$289 ;
   always @(posedge clk)
-    x1_12 <= \$290 ;
+    x0_8 <= \$290 ;
   always @(posedge clk)
-    x1_13 <= \$291 ;
+    rom1_addr <= \$291 ;
   always @(posedge clk)
-    x1_14 <= \$292 ;
+    rom1_read <= \$292 ;
   always @(posedge clk)
-    x1_15 <= \$293 ;
+    x1_9 <= \$293 ;
   always @(posedge clk)
-    x1_16 <= \$294 ;
+    x1_10 <= \$294 ;
   always @(posedge clk)
-    rom2_addr <= \$295 ;
+    x1_11 <= \$295 ;
   always @(posedge clk)
-    rom2_read <= \$296 ;
+    x1_12 <= \$296 ;
   always @(posedge clk)
-    x2_17 <= \$297 ;
+    x1_13 <= \$297 ;
   always @(posedge clk)
-    x2_18 <= \$298 ;
+    x1_14 <= \$298 ;
   always @(posedge clk)
-    x2_19 <= \$299 ;
+    x1_15 <= \$299 ;
   always @(posedge clk)
-    x2_20 <= \$300 ;
+    x1_16 <= \$300 ;
   always @(posedge clk)
-    x2_21 <= \$301 ;
+    rom2_addr <= \$301 ;
   always @(posedge clk)
-    x2_22 <= \$302 ;
+    rom2_read <= \$302 ;
   always @(posedge clk)
-    x2_23 <= \$303 ;
+    x2_17 <= \$303 ;
   always @(posedge clk)
-    x2_24 <= \$304 ;
+    x2_18 <= \$304 ;
   always @(posedge clk)
-    rom3_addr <= \$305 ;
+    x2_19 <= \$305 ;
   always @(posedge clk)
-    rom3_read <= \$306 ;
+    x2_20 <= \$306 ;
   always @(posedge clk)
-    x3_1 <= \$307 ;
+    x2_21 <= \$307 ;
   always @(posedge clk)
-    x3_25 <= \$308 ;
+    x2_22 <= \$308 ;
   always @(posedge clk)
-    x3_26 <= \$309 ;
+    x2_23 <= \$309 ;
   always @(posedge clk)
-    x3_27 <= \$310 ;
+    x2_24 <= \$310 ;
   always @(posedge clk)
-    x3_28 <= \$311 ;
+    rom3_addr <= \$311 ;
   always @(posedge clk)
-    x3_29 <= \$312 ;
+    rom3_read <= \$312 ;
   always @(posedge clk)
-    x3_30 <= \$313 ;
+    x3_1 <= \$313 ;
   always @(posedge clk)
-    x3_31 <= \$314 ;
+    x3_25 <= \$314 ;
   always @(posedge clk)
-    rom4_addr <= \$315 ;
+    x3_26 <= \$315 ;
   always @(posedge clk)
-    rom4_read <= \$316 ;
+    x3_27 <= \$316 ;
   always @(posedge clk)
-    x4_2 <= \$317 ;
+    x3_28 <= \$317 ;
   always @(posedge clk)
-    x4_3 <= \$318 ;
+    x3_29 <= \$318 ;
   always @(posedge clk)
-    x4_4 <= \$319 ;
+    x3_30 <= \$319 ;
   always @(posedge clk)
-    x4_5 <= \$320 ;
+    x3_31 <= \$320 ;
   always @(posedge clk)
-    x4_6 <= \$321 ;
+    rom4_addr <= \$321 ;
   always @(posedge clk)
-    x4_7 <= \$322 ;
+    rom4_read <= \$322 ;
   always @(posedge clk)
-    x4_8 <= \$323 ;
+    x4_2 <= \$323 ;
   always @(posedge clk)
-    x4_9 <= \$324 ;
+    x4_3 <= \$324 ;
   always @(posedge clk)
-    rom5_addr <= \$325 ;
+    x4_4 <= \$325 ;
   always @(posedge clk)
-    rom5_read <= \$326 ;
+    x4_5 <= \$326 ;
   always @(posedge clk)
-    x5_10 <= \$327 ;
+    x4_6 <= \$327 ;
   always @(posedge clk)
-    x5_11 <= \$328 ;
+    x4_7 <= \$328 ;
   always @(posedge clk)
-    x5_12 <= \$329 ;
+    x4_8 <= \$329 ;
   always @(posedge clk)
-    x5_13 <= \$330 ;
+    x4_9 <= \$330 ;
   always @(posedge clk)
-    x5_14 <= \$331 ;
+    rom5_addr <= \$331 ;
   always @(posedge clk)
-    x5_15 <= \$332 ;
+    rom5_read <= \$332 ;
   always @(posedge clk)
-    x5_16 <= \$333 ;
+    x5_10 <= \$333 ;
   always @(posedge clk)
-    x5_17 <= \$334 ;
+    x5_11 <= \$334 ;
   always @(posedge clk)
-    rom6_addr <= \$335 ;
+    x5_12 <= \$335 ;
   always @(posedge clk)
-    rom6_read <= \$336 ;
+    x5_13 <= \$336 ;
   always @(posedge clk)
-    x6_18 <= \$337 ;
+    x5_14 <= \$337 ;
   always @(posedge clk)
-    x6_19 <= \$338 ;
+    x5_15 <= \$338 ;
   always @(posedge clk)
-    x6_20 <= \$339 ;
+    x5_16 <= \$339 ;
   always @(posedge clk)
-    x6_21 <= \$340 ;
+    x5_17 <= \$340 ;
   always @(posedge clk)
-    x6_22 <= \$341 ;
+    rom6_addr <= \$341 ;
   always @(posedge clk)
-    x6_23 <= \$342 ;
+    rom6_read <= \$342 ;
   always @(posedge clk)
-    x6_24 <= \$343 ;
+    x6_18 <= \$343 ;
   always @(posedge clk)
-    x6_25 <= \$344 ;
+    x6_19 <= \$344 ;
   always @(posedge clk)
-    rom7_addr <= \$345 ;
+    x6_20 <= \$345 ;
   always @(posedge clk)
-    rom7_read <= \$346 ;
+    x6_21 <= \$346 ;
   always @(posedge clk)
-    x7_26 <= \$347 ;
+    x6_22 <= \$347 ;
   always @(posedge clk)
-    x7_27 <= \$348 ;
+    x6_23 <= \$348 ;
   always @(posedge clk)
-    x7_28 <= \$349 ;
+    x6_24 <= \$349 ;
   always @(posedge clk)
-    x7_29 <= \$350 ;
+    x6_25 <= \$350 ;
   always @(posedge clk)
-    x7_30 <= \$351 ;
+    rom7_addr <= \$351 ;
   always @(posedge clk)
-    x7_31 <= \$352 ;
+    rom7_read <= \$352 ;
   always @(posedge clk)
-    xoff0_1 <= \$353 ;
+    x7_26 <= \$353 ;
   always @(posedge clk)
-    w0_1 <= \$354 ;
+    x7_27 <= \$354 ;
   always @(posedge clk)
-    xoff0_2 <= \$355 ;
+    x7_28 <= \$355 ;
   always @(posedge clk)
-    w0_2 <= \$356 ;
+    x7_29 <= \$356 ;
   always @(posedge clk)
-    xoff0_3 <= \$357 ;
+    x7_30 <= \$357 ;
   always @(posedge clk)
-    w0_3 <= \$358 ;
+    x7_31 <= \$358 ;
   always @(posedge clk)
-    xoff0_4 <= \$359 ;
+    xoff0_1 <= \$359 ;
   always @(posedge clk)
-    w0_4 <= \$360 ;
+    w0_1 <= \$360 ;
   always @(posedge clk)
-    xoff0_5 <= \$361 ;
+    xoff0_2 <= \$361 ;
   always @(posedge clk)
-    w0_5 <= \$362 ;
+    w0_2 <= \$362 ;
   always @(posedge clk)
-    xoff0_6 <= \$363 ;
+    xoff0_3 <= \$363 ;
   always @(posedge clk)
-    w0_6 <= \$364 ;
+    w0_3 <= \$364 ;
   always @(posedge clk)
-    xoff0_7 <= \$365 ;
+    xoff0_4 <= \$365 ;
   always @(posedge clk)
-    w0_7 <= \$366 ;
+    w0_4 <= \$366 ;
   always @(posedge clk)
-    xoff0_8 <= \$367 ;
+    xoff0_5 <= \$367 ;
   always @(posedge clk)
-    w0_8 <= \$368 ;
+    w0_5 <= \$368 ;
   always @(posedge clk)
-    xoff0_9 <= \$369 ;
+    xoff0_6 <= \$369 ;
   always @(posedge clk)
-    w0_9 <= \$370 ;
+    w0_6 <= \$370 ;
   always @(posedge clk)
-    xoff0_10 <= \$371 ;
+    xoff0_7 <= \$371 ;
   always @(posedge clk)
-    w0_10 <= \$372 ;
+    w0_7 <= \$372 ;
   always @(posedge clk)
-    xoff0_11 <= \$373 ;
+    xoff0_8 <= \$373 ;
   always @(posedge clk)
-    w0_11 <= \$374 ;
+    w0_8 <= \$374 ;
   always @(posedge clk)
-    xoff0_12 <= \$375 ;
+    xoff0_9 <= \$375 ;
   always @(posedge clk)
-    w0_12 <= \$376 ;
+    w0_9 <= \$376 ;
   always @(posedge clk)
-    xoff0_13 <= \$377 ;
+    xoff0_10 <= \$377 ;
   always @(posedge clk)
-    w0_13 <= \$378 ;
+    w0_10 <= \$378 ;
   always @(posedge clk)
-    xoff0_14 <= \$379 ;
+    xoff0_11 <= \$379 ;
   always @(posedge clk)
-    w0_14 <= \$380 ;
+    w0_11 <= \$380 ;
   always @(posedge clk)
-    xoff0_15 <= \$381 ;
+    xoff0_12 <= \$381 ;
   always @(posedge clk)
-    w0_15 <= \$382 ;
+    w0_12 <= \$382 ;
   always @(posedge clk)
-    xoff0_16 <= \$383 ;
+    xoff0_13 <= \$383 ;
   always @(posedge clk)
-    w0_16 <= \$384 ;
+    w0_13 <= \$384 ;
   always @(posedge clk)
-    xoff0_17 <= \$385 ;
+    xoff0_14 <= \$385 ;
   always @(posedge clk)
-    w0_17 <= \$386 ;
+    w0_14 <= \$386 ;
   always @(posedge clk)
-    xoff0_18 <= \$387 ;
+    xoff0_15 <= \$387 ;
   always @(posedge clk)
-    w0_18 <= \$388 ;
+    w0_15 <= \$388 ;
   always @(posedge clk)
-    xoff0_19 <= \$389 ;
+    xoff0_16 <= \$389 ;
   always @(posedge clk)
-    w0_19 <= \$390 ;
+    w0_16 <= \$390 ;
   always @(posedge clk)
-    xoff0_20 <= \$391 ;
+    xoff0_17 <= \$391 ;
   always @(posedge clk)
-    w0_20 <= \$392 ;
+    w0_17 <= \$392 ;
   always @(posedge clk)
-    xoff0_21 <= \$393 ;
+    xoff0_18 <= \$393 ;
   always @(posedge clk)
-    w0_21 <= \$394 ;
+    w0_18 <= \$394 ;
   always @(posedge clk)
-    xoff0_22 <= \$395 ;
+    xoff0_19 <= \$395 ;
   always @(posedge clk)
-    w0_22 <= \$396 ;
+    w0_19 <= \$396 ;
   always @(posedge clk)
-    xoff0_23 <= \$397 ;
+    xoff0_20 <= \$397 ;
   always @(posedge clk)
-    w0_23 <= \$398 ;
+    w0_20 <= \$398 ;
   always @(posedge clk)
-    xoff0_24 <= \$399 ;
+    xoff0_21 <= \$399 ;
   always @(posedge clk)
-    w0_24 <= \$400 ;
+    w0_21 <= \$400 ;
   always @(posedge clk)
-    xoff0_25 <= \$401 ;
+    xoff0_22 <= \$401 ;
   always @(posedge clk)
-    w0_25 <= \$402 ;
+    w0_22 <= \$402 ;
   always @(posedge clk)
-    xoff0_26 <= \$403 ;
+    xoff0_23 <= \$403 ;
   always @(posedge clk)
-    w0_26 <= \$404 ;
+    w0_23 <= \$404 ;
   always @(posedge clk)
-    xoff0_27 <= \$405 ;
+    xoff0_24 <= \$405 ;
   always @(posedge clk)
-    w0_27 <= \$406 ;
+    w0_24 <= \$406 ;
   always @(posedge clk)
-    xoff0_28 <= \$407 ;
+    xoff0_25 <= \$407 ;
   always @(posedge clk)
-    w0_28 <= \$408 ;
+    w0_25 <= \$408 ;
   always @(posedge clk)
-    xoff0_29 <= \$409 ;
+    xoff0_26 <= \$409 ;
   always @(posedge clk)
-    w0_29 <= \$410 ;
+    w0_26 <= \$410 ;
   always @(posedge clk)
-    xoff0_30 <= \$411 ;
+    xoff0_27 <= \$411 ;
   always @(posedge clk)
-    w0_30 <= \$412 ;
+    w0_27 <= \$412 ;
   always @(posedge clk)
-    xoff0_31 <= \$413 ;
+    xoff0_28 <= \$413 ;
   always @(posedge clk)
-    w0_31 <= \$414 ;
+    w0_28 <= \$414 ;
   always @(posedge clk)
-    xoff1_1 <= \$415 ;
+    xoff0_29 <= \$415 ;
   always @(posedge clk)
-    w1_1 <= \$416 ;
+    w0_29 <= \$416 ;
   always @(posedge clk)
-    xoff1_2 <= \$417 ;
+    xoff0_30 <= \$417 ;
   always @(posedge clk)
-    w1_2 <= \$418 ;
+    w0_30 <= \$418 ;
   always @(posedge clk)
-    xoff1_3 <= \$419 ;
+    xoff0_31 <= \$419 ;
   always @(posedge clk)
-    w1_3 <= \$420 ;
+    w0_31 <= \$420 ;
   always @(posedge clk)
-    xoff1_4 <= \$421 ;
+    xoff1_1 <= \$421 ;
   always @(posedge clk)
-    w1_4 <= \$422 ;
+    w1_1 <= \$422 ;
   always @(posedge clk)
-    xoff1_5 <= \$423 ;
+    xoff1_2 <= \$423 ;
   always @(posedge clk)
-    w1_5 <= \$424 ;
+    w1_2 <= \$424 ;
   always @(posedge clk)
-    xoff1_6 <= \$425 ;
+    xoff1_3 <= \$425 ;
   always @(posedge clk)
-    w1_6 <= \$426 ;
+    w1_3 <= \$426 ;
   always @(posedge clk)
-    xoff1_7 <= \$427 ;
+    xoff1_4 <= \$427 ;
   always @(posedge clk)
-    w1_7 <= \$428 ;
+    w1_4 <= \$428 ;
   always @(posedge clk)
-    xoff1_8 <= \$429 ;
+    xoff1_5 <= \$429 ;
   always @(posedge clk)
-    w1_8 <= \$430 ;
+    w1_5 <= \$430 ;
   always @(posedge clk)
-    xoff1_9 <= \$431 ;
+    xoff1_6 <= \$431 ;
   always @(posedge clk)
-    w1_9 <= \$432 ;
+    w1_6 <= \$432 ;
   always @(posedge clk)
-    xoff1_10 <= \$433 ;
+    xoff1_7 <= \$433 ;
   always @(posedge clk)
-    w1_10 <= \$434 ;
+    w1_7 <= \$434 ;
   always @(posedge clk)
-    xoff1_11 <= \$435 ;
+    xoff1_8 <= \$435 ;
   always @(posedge clk)
-    w1_11 <= \$436 ;
+    w1_8 <= \$436 ;
   always @(posedge clk)
-    xoff1_12 <= \$437 ;
+    xoff1_9 <= \$437 ;
   always @(posedge clk)
-    w1_12 <= \$438 ;
+    w1_9 <= \$438 ;
   always @(posedge clk)
-    xoff1_13 <= \$439 ;
+    xoff1_10 <= \$439 ;
   always @(posedge clk)
-    w1_13 <= \$440 ;
+    w1_10 <= \$440 ;
   always @(posedge clk)
-    xoff1_14 <= \$441 ;
+    xoff1_11 <= \$441 ;
   always @(posedge clk)
-    w1_14 <= \$442 ;
+    w1_11 <= \$442 ;
   always @(posedge clk)
-    xoff1_15 <= \$443 ;
+    xoff1_12 <= \$443 ;
   always @(posedge clk)
-    w1_15 <= \$444 ;
+    w1_12 <= \$444 ;
   always @(posedge clk)
-    xoff1_16 <= \$445 ;
+    xoff1_13 <= \$445 ;
   always @(posedge clk)
-    w1_16 <= \$446 ;
+    w1_13 <= \$446 ;
   always @(posedge clk)
-    xoff1_17 <= \$447 ;
+    xoff1_14 <= \$447 ;
   always @(posedge clk)
-    w1_17 <= \$448 ;
+    w1_14 <= \$448 ;
   always @(posedge clk)
-    xoff1_18 <= \$449 ;
+    xoff1_15 <= \$449 ;
   always @(posedge clk)
-    w1_18 <= \$450 ;
+    w1_15 <= \$450 ;
   always @(posedge clk)
-    xoff1_19 <= \$451 ;
+    xoff1_16 <= \$451 ;
   always @(posedge clk)
-    w1_19 <= \$452 ;
+    w1_16 <= \$452 ;
   always @(posedge clk)
-    xoff1_20 <= \$453 ;
+    xoff1_17 <= \$453 ;
   always @(posedge clk)
-    w1_20 <= \$454 ;
+    w1_17 <= \$454 ;
   always @(posedge clk)
-    xoff1_21 <= \$455 ;
+    xoff1_18 <= \$455 ;
   always @(posedge clk)
-    w1_21 <= \$456 ;
+    w1_18 <= \$456 ;
   always @(posedge clk)
-    xoff1_22 <= \$457 ;
+    xoff1_19 <= \$457 ;
   always @(posedge clk)
-    w1_22 <= \$458 ;
+    w1_19 <= \$458 ;
   always @(posedge clk)
-    xoff1_23 <= \$459 ;
+    xoff1_20 <= \$459 ;
   always @(posedge clk)
-    w1_23 <= \$460 ;
+    w1_20 <= \$460 ;
   always @(posedge clk)
-    xoff1_24 <= \$461 ;
+    xoff1_21 <= \$461 ;
   always @(posedge clk)
-    w1_24 <= \$462 ;
+    w1_21 <= \$462 ;
   always @(posedge clk)
-    xoff1_25 <= \$463 ;
+    xoff1_22 <= \$463 ;
   always @(posedge clk)
-    w1_25 <= \$464 ;
+    w1_22 <= \$464 ;
   always @(posedge clk)
-    xoff1_26 <= \$465 ;
+    xoff1_23 <= \$465 ;
   always @(posedge clk)
-    w1_26 <= \$466 ;
+    w1_23 <= \$466 ;
   always @(posedge clk)
-    xoff1_27 <= \$467 ;
+    xoff1_24 <= \$467 ;
   always @(posedge clk)
-    w1_27 <= \$468 ;
+    w1_24 <= \$468 ;
   always @(posedge clk)
-    xoff1_28 <= \$469 ;
+    xoff1_25 <= \$469 ;
   always @(posedge clk)
-    w1_28 <= \$470 ;
+    w1_25 <= \$470 ;
   always @(posedge clk)
-    xoff1_29 <= \$471 ;
+    xoff1_26 <= \$471 ;
   always @(posedge clk)
-    w1_29 <= \$472 ;
+    w1_26 <= \$472 ;
   always @(posedge clk)
-    xoff1_30 <= \$473 ;
+    xoff1_27 <= \$473 ;
   always @(posedge clk)
-    w1_30 <= \$474 ;
+    w1_27 <= \$474 ;
   always @(posedge clk)
-    xoff1_31 <= \$475 ;
+    xoff1_28 <= \$475 ;
   always @(posedge clk)
-    w1_31 <= \$476 ;
+    w1_28 <= \$476 ;
   always @(posedge clk)
-    prod0_1 <= \$477 ;
+    xoff1_29 <= \$477 ;
   always @(posedge clk)
-    prod0_2 <= \$478 ;
+    w1_29 <= \$478 ;
   always @(posedge clk)
-    prod0_3 <= \$479 ;
+    xoff1_30 <= \$479 ;
   always @(posedge clk)
-    prod0_4 <= \$480 ;
+    w1_30 <= \$480 ;
   always @(posedge clk)
-    prod0_5 <= \$481 ;
+    xoff1_31 <= \$481 ;
   always @(posedge clk)
-    prod0_6 <= \$482 ;
+    w1_31 <= \$482 ;
   always @(posedge clk)
-    prod0_7 <= \$483 ;
+    prod0_1 <= \$483 ;
   always @(posedge clk)
-    prod0_8 <= \$484 ;
+    prod0_2 <= \$484 ;
   always @(posedge clk)
-    prod0_9 <= \$485 ;
+    prod0_3 <= \$485 ;
   always @(posedge clk)
-    prod0_10 <= \$486 ;
+    prod0_4 <= \$486 ;
   always @(posedge clk)
-    prod0_11 <= \$487 ;
+    prod0_5 <= \$487 ;
   always @(posedge clk)
-    prod0_12 <= \$488 ;
+    prod0_6 <= \$488 ;
   always @(posedge clk)
-    prod0_13 <= \$489 ;
+    prod0_7 <= \$489 ;
   always @(posedge clk)
-    prod0_14 <= \$490 ;
+    prod0_8 <= \$490 ;
   always @(posedge clk)
-    prod0_15 <= \$491 ;
+    prod0_9 <= \$491 ;
   always @(posedge clk)
-    prod0_16 <= \$492 ;
+    prod0_10 <= \$492 ;
   always @(posedge clk)
-    prod0_17 <= \$493 ;
+    prod0_11 <= \$493 ;
   always @(posedge clk)
-    prod0_18 <= \$494 ;
+    prod0_12 <= \$494 ;
   always @(posedge clk)
-    prod0_19 <= \$495 ;
+    prod0_13 <= \$495 ;
   always @(posedge clk)
-    prod0_20 <= \$496 ;
+    prod0_14 <= \$496 ;
   always @(posedge clk)
-    prod0_21 <= \$497 ;
+    prod0_15 <= \$497 ;
   always @(posedge clk)
-    prod0_22 <= \$498 ;
+    prod0_16 <= \$498 ;
   always @(posedge clk)
-    prod0_23 <= \$499 ;
+    prod0_17 <= \$499 ;
   always @(posedge clk)
-    prod0_24 <= \$500 ;
+    prod0_18 <= \$500 ;
   always @(posedge clk)
-    prod0_25 <= \$501 ;
+    prod0_19 <= \$501 ;
   always @(posedge clk)
-    prod0_26 <= \$502 ;
+    prod0_20 <= \$502 ;
   always @(posedge clk)
-    prod0_27 <= \$503 ;
+    prod0_21 <= \$503 ;
   always @(posedge clk)
-    prod0_28 <= \$504 ;
+    prod0_22 <= \$504 ;
   always @(posedge clk)
-    prod0_29 <= \$505 ;
+    prod0_23 <= \$505 ;
   always @(posedge clk)
-    prod0_30 <= \$506 ;
+    prod0_24 <= \$506 ;
   always @(posedge clk)
-    prod0_31 <= \$507 ;
+    prod0_25 <= \$507 ;
   always @(posedge clk)
-    prod1_1 <= \$508 ;
+    prod0_26 <= \$508 ;
   always @(posedge clk)
-    prod1_2 <= \$509 ;
+    prod0_27 <= \$509 ;
   always @(posedge clk)
-    prod1_3 <= \$510 ;
+    prod0_28 <= \$510 ;
   always @(posedge clk)
-    prod1_4 <= \$511 ;
+    prod0_29 <= \$511 ;
   always @(posedge clk)
-    prod1_5 <= \$512 ;
+    prod0_30 <= \$512 ;
   always @(posedge clk)
-    prod1_6 <= \$513 ;
+    prod0_31 <= \$513 ;
   always @(posedge clk)
-    prod1_7 <= \$514 ;
+    prod1_1 <= \$514 ;
   always @(posedge clk)
-    prod1_8 <= \$515 ;
+    prod1_2 <= \$515 ;
   always @(posedge clk)
-    prod1_9 <= \$516 ;
+    prod1_3 <= \$516 ;
   always @(posedge clk)
-    prod1_10 <= \$517 ;
+    prod1_4 <= \$517 ;
   always @(posedge clk)
-    prod1_11 <= \$518 ;
+    prod1_5 <= \$518 ;
   always @(posedge clk)
-    prod1_12 <= \$519 ;
+    prod1_6 <= \$519 ;
   always @(posedge clk)
-    prod1_13 <= \$520 ;
+    prod1_7 <= \$520 ;
   always @(posedge clk)
-    prod1_14 <= \$521 ;
+    prod1_8 <= \$521 ;
   always @(posedge clk)
-    prod1_15 <= \$522 ;
+    prod1_9 <= \$522 ;
   always @(posedge clk)
-    prod1_16 <= \$523 ;
+    prod1_10 <= \$523 ;
   always @(posedge clk)
-    prod1_17 <= \$524 ;
+    prod1_11 <= \$524 ;
   always @(posedge clk)
-    prod1_18 <= \$525 ;
+    prod1_12 <= \$525 ;
   always @(posedge clk)
-    prod1_19 <= \$526 ;
+    prod1_13 <= \$526 ;
   always @(posedge clk)
-    prod1_20 <= \$527 ;
+    prod1_14 <= \$527 ;
   always @(posedge clk)
-    prod1_21 <= \$528 ;
+    prod1_15 <= \$528 ;
   always @(posedge clk)
-    prod1_22 <= \$529 ;
+    prod1_16 <= \$529 ;
   always @(posedge clk)
-    prod1_23 <= \$530 ;
+    prod1_17 <= \$530 ;
   always @(posedge clk)
-    prod1_24 <= \$531 ;
+    prod1_18 <= \$531 ;
   always @(posedge clk)
-    prod1_25 <= \$532 ;
+    prod1_19 <= \$532 ;
   always @(posedge clk)
-    prod1_26 <= \$533 ;
+    prod1_20 <= \$533 ;
   always @(posedge clk)
-    prod1_27 <= \$534 ;
+    prod1_21 <= \$534 ;
   always @(posedge clk)
-    prod1_28 <= \$535 ;
+    prod1_22 <= \$535 ;
   always @(posedge clk)
-    prod1_29 <= \$536 ;
+    prod1_23 <= \$536 ;
   always @(posedge clk)
-    prod1_30 <= \$537 ;
+    prod1_24 <= \$537 ;
   always @(posedge clk)
-    prod1_31 <= \$538 ;
+    prod1_25 <= \$538 ;
   always @(posedge clk)
-    prod0_1_r <= \$539 ;
+    prod1_26 <= \$539 ;
   always @(posedge clk)
-    prod0_2_r <= \$540 ;
+    prod1_27 <= \$540 ;
   always @(posedge clk)
-    prod0_3_r <= \$541 ;
+    prod1_28 <= \$541 ;
   always @(posedge clk)
-    prod0_4_r <= \$542 ;
+    prod1_29 <= \$542 ;
   always @(posedge clk)
-    prod0_5_r <= \$543 ;
+    prod1_30 <= \$543 ;
   always @(posedge clk)
-    prod0_6_r <= \$544 ;
+    prod1_31 <= \$544 ;
   always @(posedge clk)
-    prod0_7_r <= \$545 ;
+    prod0_1_r <= \$545 ;
   always @(posedge clk)
-    prod0_8_r <= \$546 ;
+    prod0_2_r <= \$546 ;
   always @(posedge clk)
-    prod0_9_r <= \$547 ;
+    prod0_3_r <= \$547 ;
   always @(posedge clk)
-    prod0_10_r <= \$548 ;
+    prod0_4_r <= \$548 ;
   always @(posedge clk)
-    prod0_11_r <= \$549 ;
+    prod0_5_r <= \$549 ;
   always @(posedge clk)
-    prod0_12_r <= \$550 ;
+    prod0_6_r <= \$550 ;
   always @(posedge clk)
-    prod0_13_r <= \$551 ;
+    prod0_7_r <= \$551 ;
   always @(posedge clk)
-    prod0_14_r <= \$552 ;
+    prod0_8_r <= \$552 ;
   always @(posedge clk)
-    prod0_15_r <= \$553 ;
+    prod0_9_r <= \$553 ;
   always @(posedge clk)
-    prod0_16_r <= \$554 ;
+    prod0_10_r <= \$554 ;
   always @(posedge clk)
-    prod0_17_r <= \$555 ;
+    prod0_11_r <= \$555 ;
   always @(posedge clk)
-    prod0_18_r <= \$556 ;
+    prod0_12_r <= \$556 ;
   always @(posedge clk)
-    prod0_19_r <= \$557 ;
+    prod0_13_r <= \$557 ;
   always @(posedge clk)
-    prod0_20_r <= \$558 ;
+    prod0_14_r <= \$558 ;
   always @(posedge clk)
-    prod0_21_r <= \$559 ;
+    prod0_15_r <= \$559 ;
   always @(posedge clk)
-    prod0_22_r <= \$560 ;
+    prod0_16_r <= \$560 ;
   always @(posedge clk)
-    prod0_23_r <= \$561 ;
+    prod0_17_r <= \$561 ;
   always @(posedge clk)
-    prod0_24_r <= \$562 ;
+    prod0_18_r <= \$562 ;
   always @(posedge clk)
-    prod0_25_r <= \$563 ;
+    prod0_19_r <= \$563 ;
   always @(posedge clk)
-    prod0_26_r <= \$564 ;
+    prod0_20_r <= \$564 ;
   always @(posedge clk)
-    prod0_27_r <= \$565 ;
+    prod0_21_r <= \$565 ;
   always @(posedge clk)
-    prod0_28_r <= \$566 ;
+    prod0_22_r <= \$566 ;
   always @(posedge clk)
-    prod0_29_r <= \$567 ;
+    prod0_23_r <= \$567 ;
   always @(posedge clk)
-    prod0_30_r <= \$568 ;
+    prod0_24_r <= \$568 ;
   always @(posedge clk)
-    prod0_31_r <= \$569 ;
+    prod0_25_r <= \$569 ;
   always @(posedge clk)
-    prod1_1_r <= \$570 ;
+    prod0_26_r <= \$570 ;
   always @(posedge clk)
-    prod1_2_r <= \$571 ;
+    prod0_27_r <= \$571 ;
   always @(posedge clk)
-    prod1_3_r <= \$572 ;
+    prod0_28_r <= \$572 ;
   always @(posedge clk)
-    prod1_4_r <= \$573 ;
+    prod0_29_r <= \$573 ;
   always @(posedge clk)
-    prod1_5_r <= \$574 ;
+    prod0_30_r <= \$574 ;
   always @(posedge clk)
-    prod1_6_r <= \$575 ;
+    prod0_31_r <= \$575 ;
   always @(posedge clk)
-    prod1_7_r <= \$576 ;
+    prod1_1_r <= \$576 ;
   always @(posedge clk)
-    prod1_8_r <= \$577 ;
+    prod1_2_r <= \$577 ;
   always @(posedge clk)
-    prod1_9_r <= \$578 ;
+    prod1_3_r <= \$578 ;
   always @(posedge clk)
-    prod1_10_r <= \$579 ;
+    prod1_4_r <= \$579 ;
   always @(posedge clk)
-    prod1_11_r <= \$580 ;
+    prod1_5_r <= \$580 ;
   always @(posedge clk)
-    prod1_12_r <= \$581 ;
+    prod1_6_r <= \$581 ;
   always @(posedge clk)
-    prod1_13_r <= \$582 ;
+    prod1_7_r <= \$582 ;
   always @(posedge clk)
-    prod1_14_r <= \$583 ;
+    prod1_8_r <= \$583 ;
   always @(posedge clk)
-    prod1_15_r <= \$584 ;
+    prod1_9_r <= \$584 ;
   always @(posedge clk)
-    prod1_16_r <= \$585 ;
+    prod1_10_r <= \$585 ;
   always @(posedge clk)
-    prod1_17_r <= \$586 ;
+    prod1_11_r <= \$586 ;
   always @(posedge clk)
-    prod1_18_r <= \$587 ;
+    prod1_12_r <= \$587 ;
   always @(posedge clk)
-    prod1_19_r <= \$588 ;
+    prod1_13_r <= \$588 ;
   always @(posedge clk)
-    prod1_20_r <= \$589 ;
+    prod1_14_r <= \$589 ;
   always @(posedge clk)
-    prod1_21_r <= \$590 ;
+    prod1_15_r <= \$590 ;
   always @(posedge clk)
-    prod1_22_r <= \$591 ;
+    prod1_16_r <= \$591 ;
   always @(posedge clk)
-    prod1_23_r <= \$592 ;
+    prod1_17_r <= \$592 ;
   always @(posedge clk)
-    prod1_24_r <= \$593 ;
+    prod1_18_r <= \$593 ;
   always @(posedge clk)
-    prod1_25_r <= \$594 ;
+    prod1_19_r <= \$594 ;
   always @(posedge clk)
-    prod1_26_r <= \$595 ;
+    prod1_20_r <= \$595 ;
   always @(posedge clk)
-    prod1_27_r <= \$596 ;
+    prod1_21_r <= \$596 ;
   always @(posedge clk)
-    prod1_28_r <= \$597 ;
+    prod1_22_r <= \$597 ;
   always @(posedge clk)
-    prod1_29_r <= \$598 ;
+    prod1_23_r <= \$598 ;
   always @(posedge clk)
-    prod1_30_r <= \$599 ;
+    prod1_24_r <= \$599 ;
   always @(posedge clk)
-    prod1_31_r <= \$600 ;
+    prod1_25_r <= \$600 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$601 ;
+    prod1_26_r <= \$601 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$602 ;
+    prod1_27_r <= \$602 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$603 ;
+    prod1_28_r <= \$603 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$604 ;
+    prod1_29_r <= \$604 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$605 ;
+    prod1_30_r <= \$605 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$606 ;
+    prod1_31_r <= \$606 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$607 ;
+    sum0_s0_0 <= \$607 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$608 ;
+    sum0_s0_1 <= \$608 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$609 ;
+    sum0_s0_2 <= \$609 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$610 ;
+    sum0_s0_3 <= \$610 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$611 ;
+    sum0_s0_4 <= \$611 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$612 ;
+    sum0_s0_5 <= \$612 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$613 ;
+    sum0_s0_6 <= \$613 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$614 ;
+    sum0_s0_7 <= \$614 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$615 ;
+    sum0_s1_0 <= \$615 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$616 ;
+    sum0_s1_1 <= \$616 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$617 ;
+    sum0_s2_0 <= \$617 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$618 ;
+    sum1_s0_0 <= \$618 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$619 ;
+    sum1_s0_1 <= \$619 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$620 ;
+    sum1_s0_2 <= \$620 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$621 ;
+    sum1_s0_3 <= \$621 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$622 ;
+    sum1_s0_4 <= \$622 ;
   always @(posedge clk)
-    v2 <= \$623 ;
+    sum1_s0_5 <= \$623 ;
   always @(posedge clk)
-    first2 <= \$624 ;
+    sum1_s0_6 <= \$624 ;
   always @(posedge clk)
-    last2 <= \$625 ;
+    sum1_s0_7 <= \$625 ;
   always @(posedge clk)
-    nf2 <= \$626 ;
+    sum1_s1_0 <= \$626 ;
   always @(posedge clk)
-    v3 <= \$627 ;
+    sum1_s1_1 <= \$627 ;
   always @(posedge clk)
-    first3 <= \$628 ;
+    sum1_s2_0 <= \$628 ;
   always @(posedge clk)
-    last3 <= \$629 ;
+    v2 <= \$629 ;
   always @(posedge clk)
-    nf3 <= \$630 ;
+    first2 <= \$630 ;
   always @(posedge clk)
-    v4 <= \$631 ;
+    last2 <= \$631 ;
   always @(posedge clk)
-    first4 <= \$632 ;
+    nf2 <= \$632 ;
   always @(posedge clk)
-    last4 <= \$633 ;
+    v3 <= \$633 ;
   always @(posedge clk)
-    nf4 <= \$634 ;
+    first3 <= \$634 ;
   always @(posedge clk)
-    v5 <= \$635 ;
+    last3 <= \$635 ;
   always @(posedge clk)
-    first5 <= \$636 ;
+    nf3 <= \$636 ;
   always @(posedge clk)
-    last5 <= \$637 ;
+    v4 <= \$637 ;
   always @(posedge clk)
-    nf5 <= \$638 ;
+    first4 <= \$638 ;
   always @(posedge clk)
-    v6 <= \$639 ;
+    last4 <= \$639 ;
   always @(posedge clk)
-    first6 <= \$640 ;
+    nf4 <= \$640 ;
   always @(posedge clk)
-    last6 <= \$641 ;
+    v5 <= \$641 ;
   always @(posedge clk)
-    nf6 <= \$642 ;
+    first5 <= \$642 ;
   always @(posedge clk)
-    v7 <= \$643 ;
+    last5 <= \$643 ;
   always @(posedge clk)
-    first7 <= \$644 ;
+    nf5 <= \$644 ;
   always @(posedge clk)
-    last7 <= \$645 ;
+    v6 <= \$645 ;
   always @(posedge clk)
-    nf7 <= \$646 ;
+    first6 <= \$646 ;
   always @(posedge clk)
-    v8 <= \$647 ;
+    last6 <= \$647 ;
   always @(posedge clk)
-    first8 <= \$648 ;
+    nf6 <= \$648 ;
   always @(posedge clk)
-    last8 <= \$649 ;
+    v7 <= \$649 ;
   always @(posedge clk)
-    nf8 <= \$650 ;
+    first7 <= \$650 ;
   always @(posedge clk)
-    v9 <= \$651 ;
+    last7 <= \$651 ;
   always @(posedge clk)
-    first9 <= \$652 ;
+    nf7 <= \$652 ;
   always @(posedge clk)
-    last9 <= \$653 ;
+    v8 <= \$653 ;
   always @(posedge clk)
-    nf9 <= \$654 ;
+    first8 <= \$654 ;
   always @(posedge clk)
-    v9_0 <= \$655 ;
+    last8 <= \$655 ;
   always @(posedge clk)
-    first9_0 <= \$656 ;
+    nf8 <= \$656 ;
   always @(posedge clk)
-    last9_0 <= \$657 ;
+    v9 <= \$657 ;
   always @(posedge clk)
-    nf9_0 <= \$658 ;
+    first9 <= \$658 ;
   always @(posedge clk)
-    acc0 <= \$659 ;
+    last9 <= \$659 ;
   always @(posedge clk)
-    acc1 <= \$660 ;
+    nf9 <= \$660 ;
   always @(posedge clk)
-    q_owed <= \$661 ;
+    v9_0 <= \$661 ;
   always @(posedge clk)
-    q_room <= \$662 ;
+    first9_0 <= \$662 ;
   always @(posedge clk)
-    q_wptr <= \$663 ;
+    last9_0 <= \$663 ;
   always @(posedge clk)
-    q_rptr <= \$664 ;
+    nf9_0 <= \$664 ;
   always @(posedge clk)
-    q_stored <= \$665 ;
+    acc0 <= \$665 ;
   always @(posedge clk)
-    o__valid <= \$666 ;
+    acc1 <= \$666 ;
   always @(posedge clk)
-    o__payload <= \$667 ;
+    q_owed <= \$667 ;
+  always @(posedge clk)
+    q_room <= \$668 ;
+  always @(posedge clk)
+    q_wptr <= \$669 ;
+  always @(posedge clk)
+    q_rptr <= \$670 ;
+  always @(posedge clk)
+    q_stored <= \$671 ;
+  always @(posedge clk)
+    o__valid <= \$672 ;
+  always @(posedge clk)
+    o__payload <= \$673 ;
   assign \$6  = t == 5'h1f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
@@ -3175,2839 +3193,2875 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$191  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
   assign \$192  = $signed(\$190 ) + $signed(\$191 );
   assign \$193  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$194  = \$249 [3:0] < 4'hb;
-  assign \$195  = v9 & last9;
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = | q_stored;
-  assign \$199  = ~ \$198 ;
-  assign \$200  = \$197  & \$199 ;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = \$195  & \$201 ;
-  assign \$203  = q_wptr == 4'h9;
-  assign \$204  = q_wptr + 1'h1;
-  assign \$205  = \$203  ? 5'h00 : \$204 ;
-  assign \$206  = ~ o__valid;
-  assign \$207  = \$206  | o__ready;
-  assign \$208  = | q_stored;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = q_rptr == 4'h9;
-  assign \$211  = q_rptr + 1'h1;
-  assign \$212  = \$210  ? 5'h00 : \$211 ;
-  assign \$213  = v9 & last9;
-  assign \$214  = ~ o__valid;
-  assign \$215  = \$214  | o__ready;
-  assign \$216  = | q_stored;
-  assign \$217  = ~ \$216 ;
-  assign \$218  = \$215  & \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = \$213  & \$219 ;
-  assign \$221  = q_stored + \$220 ;
-  assign \$222  = ~ o__valid;
-  assign \$223  = \$222  | o__ready;
-  assign \$224  = | q_stored;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = \$221  - \$225 ;
-  assign \$227  = ~ o__valid;
-  assign \$228  = \$227  | o__ready;
-  assign \$229  = | q_stored;
-  assign \$230  = v9 & last9;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = | q_stored;
-  assign \$233  = \$232  ? \rport__data$429  : q_in;
-  assign \$234  = ~ last_t;
-  assign \$235  = q_room | \$234 ;
-  assign i__ready = \$235  & reads_input_t;
-  assign \$236  = ~ last_t;
-  assign \$237  = q_room | \$236 ;
-  assign \$238  = ~ reads_input_t;
-  assign \$239  = i__valid | \$238 ;
-  assign issue = \$237  & \$239 ;
+  assign \$194  = issue & last_t;
+  assign \$195  = o__valid & o__ready;
+  assign \$196  = q_owed < 4'ha;
+  assign \$197  = \$195  ? q_room : \$196 ;
+  assign \$198  = o__valid & o__ready;
+  assign \$199  = \$198  | q_room;
+  assign \$200  = \$194  ? \$197  : \$199 ;
+  assign \$201  = v9 & last9;
+  assign \$202  = ~ o__valid;
+  assign \$203  = \$202  | o__ready;
+  assign \$204  = | q_stored;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = \$203  & \$205 ;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = \$201  & \$207 ;
+  assign \$209  = q_wptr == 4'h9;
+  assign \$210  = q_wptr + 1'h1;
+  assign \$211  = \$209  ? 5'h00 : \$210 ;
+  assign \$212  = ~ o__valid;
+  assign \$213  = \$212  | o__ready;
+  assign \$214  = | q_stored;
+  assign \$215  = \$213  & \$214 ;
+  assign \$216  = q_rptr == 4'h9;
+  assign \$217  = q_rptr + 1'h1;
+  assign \$218  = \$216  ? 5'h00 : \$217 ;
+  assign \$219  = v9 & last9;
+  assign \$220  = ~ o__valid;
+  assign \$221  = \$220  | o__ready;
+  assign \$222  = | q_stored;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = \$221  & \$223 ;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = \$219  & \$225 ;
+  assign \$227  = q_stored + \$226 ;
+  assign \$228  = ~ o__valid;
+  assign \$229  = \$228  | o__ready;
+  assign \$230  = | q_stored;
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = \$227  - \$231 ;
+  assign \$233  = ~ o__valid;
+  assign \$234  = \$233  | o__ready;
+  assign \$235  = | q_stored;
+  assign \$236  = v9 & last9;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = | q_stored;
+  assign \$239  = \$238  ? \rport__data$429  : q_in;
+  assign \$240  = ~ last_t;
+  assign \$241  = q_room | \$240 ;
+  assign i__ready = \$241  & reads_input_t;
+  assign \$242  = ~ last_t;
+  assign \$243  = q_room | \$242 ;
+  assign \$244  = ~ reads_input_t;
+  assign \$245  = i__valid | \$244 ;
+  assign issue = \$243  & \$245 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$241  = first9_0 ? \$240  : acc0;
-  assign \$242  = $signed(\$241 ) + $signed(sum0_s2_0);
-  assign \$244  = first9_0 ? \$243  : acc1;
-  assign \$245  = $signed(\$244 ) + $signed(sum1_s2_0);
-  assign \$246  = issue & last_t;
-  assign \$247  = q_owed + \$246 ;
-  assign \$248  = o__valid & o__ready;
-  assign \$249  = \$247  - \$248 ;
-  assign \$250  = v9 & last9;
-  assign \$251  = ~ o__valid;
-  assign \$252  = \$251  | o__ready;
-  assign \$253  = | q_stored;
-  assign \$254  = ~ \$253 ;
-  assign \$255  = \$252  & \$254 ;
-  assign \$256  = ~ \$255 ;
-  assign \$signature__en$444  = \$250  & \$256 ;
+  assign \$247  = first9_0 ? \$246  : acc0;
+  assign \$248  = $signed(\$247 ) + $signed(sum0_s2_0);
+  assign \$250  = first9_0 ? \$249  : acc1;
+  assign \$251  = $signed(\$250 ) + $signed(sum1_s2_0);
+  assign \$252  = issue & last_t;
+  assign \$253  = q_owed + \$252 ;
+  assign \$254  = o__valid & o__ready;
+  assign \$255  = \$253  - \$254 ;
+  assign \$256  = v9 & last9;
+  assign \$257  = ~ o__valid;
+  assign \$258  = \$257  | o__ready;
+  assign \$259  = | q_stored;
+  assign \$260  = ~ \$259 ;
+  assign \$261  = \$258  & \$260 ;
+  assign \$262  = ~ \$261 ;
+  assign \$signature__en$444  = \$256  & \$262 ;
   always @(posedge clk)
-    nf_t <= \$257 ;
+    nf_t <= \$263 ;
   always @(posedge clk)
-    nf_t_ahead <= \$258 ;
+    nf_t_ahead <= \$264 ;
   always @(posedge clk)
-    sf_t <= \$259 ;
+    sf_t <= \$265 ;
   always @(posedge clk)
-    sf_t_ahead <= \$260 ;
+    sf_t_ahead <= \$266 ;
   always @(posedge clk)
-    reads_input_t <= \$261 ;
+    reads_input_t <= \$267 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$262 ;
+    reads_input_t_ahead <= \$268 ;
   always @(posedge clk)
-    first_t <= \$263 ;
+    first_t <= \$269 ;
   always @(posedge clk)
-    first_t_ahead <= \$264 ;
+    first_t_ahead <= \$270 ;
   always @(posedge clk)
-    last_t <= \$265 ;
+    last_t <= \$271 ;
   always @(posedge clk)
-    last_t_ahead <= \$266 ;
+    last_t_ahead <= \$272 ;
   always @(posedge clk)
-    t <= \$267 ;
+    t <= \$273 ;
   always @(posedge clk)
-    x_reg <= \$268 ;
+    x_reg <= \$274 ;
   always @(posedge clk)
-    from_input <= \$269 ;
+    from_input <= \$275 ;
   always @(posedge clk)
-    v1 <= \$270 ;
+    v1 <= \$276 ;
   always @(posedge clk)
-    first1 <= \$271 ;
+    first1 <= \$277 ;
   always @(posedge clk)
-    last1 <= \$272 ;
+    last1 <= \$278 ;
   always @(posedge clk)
-    nf1 <= \$273 ;
+    nf1 <= \$279 ;
   always @(posedge clk)
-    x_mid <= \$274 ;
+    x_mid <= \$280 ;
   always @(posedge clk)
-    rom0_addr <= \$275 ;
-  always @(posedge clk)
-    rom0_read <= \$276 ;
-  always @(posedge clk)
-    x0_1 <= \$277 ;
-  always @(posedge clk)
-    x0_2 <= \$278 ;
-  always @(posedge clk)
-    x0_3 <= \$279 ;
-  always @(posedge clk)
-    x0_4 <= \$280 ;
-  always @(posedge clk)
-    x0_5 <= \$281 ;
+    rom0_addr <= \$281 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = x_mid[55:48];
+    \$282  = port__data;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = x_mid[63:56];
+    \$283  = x_mid[15:8];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = x_mid[71:64];
+    \$284  = x_mid[23:16];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = t;
+    \$285  = x_mid[31:24];
     if (rst) begin
-      \$285  = 5'h00;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = \port__data$36 ;
+    \$286  = x_mid[39:32];
     if (rst) begin
-      \$286  = 64'h0000000000000000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = x_mid[79:72];
+    \$287  = x_mid[47:40];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = x_mid[87:80];
+    \$288  = x_mid[55:48];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = x_mid[95:88];
+    \$289  = x_mid[63:56];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = x_mid[103:96];
+    \$290  = x_mid[71:64];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = x_mid[111:104];
+    \$291  = t;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = x_mid[119:112];
+    \$292  = \port__data$36 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = x_mid[127:120];
+    \$293  = x_mid[79:72];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = x_mid[135:128];
+    \$294  = x_mid[87:80];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = t;
+    \$295  = x_mid[95:88];
     if (rst) begin
-      \$295  = 5'h00;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = \port__data$47 ;
+    \$296  = x_mid[103:96];
     if (rst) begin
-      \$296  = 64'h0000000000000000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = x_mid[143:136];
+    \$297  = x_mid[111:104];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = x_mid[151:144];
+    \$298  = x_mid[119:112];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = x_mid[159:152];
+    \$299  = x_mid[127:120];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = x_mid[167:160];
+    \$300  = x_mid[135:128];
     if (rst) begin
       \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = x_mid[175:168];
+    \$301  = t;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = x_mid[183:176];
+    \$302  = \port__data$47 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = x_mid[191:184];
+    \$303  = x_mid[143:136];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = x_mid[199:192];
+    \$304  = x_mid[151:144];
     if (rst) begin
       \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = t;
+    \$305  = x_mid[159:152];
     if (rst) begin
-      \$305  = 5'h00;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = \port__data$58 ;
+    \$306  = x_mid[167:160];
     if (rst) begin
-      \$306  = 64'h0000000000000000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = x_mid[15:8];
+    \$307  = x_mid[175:168];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = x_mid[207:200];
+    \$308  = x_mid[183:176];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = x_mid[215:208];
+    \$309  = x_mid[191:184];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = x_mid[223:216];
+    \$310  = x_mid[199:192];
     if (rst) begin
       \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = x_mid[231:224];
+    \$311  = t;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = x_mid[239:232];
+    \$312  = \port__data$58 ;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = x_mid[247:240];
+    \$313  = x_mid[15:8];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = x_mid[255:248];
+    \$314  = x_mid[207:200];
     if (rst) begin
       \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = t;
+    \$315  = x_mid[215:208];
     if (rst) begin
-      \$315  = 5'h00;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = \port__data$69 ;
+    \$316  = x_mid[223:216];
     if (rst) begin
-      \$316  = 64'h0000000000000000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = x_mid[23:16];
+    \$317  = x_mid[231:224];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = x_mid[31:24];
+    \$318  = x_mid[239:232];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = x_mid[39:32];
+    \$319  = x_mid[247:240];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = x_mid[47:40];
+    \$320  = x_mid[255:248];
     if (rst) begin
       \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = x_mid[55:48];
+    \$321  = t;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = x_mid[63:56];
+    \$322  = \port__data$69 ;
     if (rst) begin
-      \$322  = 8'h00;
+      \$322  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = x_mid[71:64];
+    \$323  = x_mid[23:16];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = x_mid[79:72];
+    \$324  = x_mid[31:24];
     if (rst) begin
       \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = t;
+    \$325  = x_mid[39:32];
     if (rst) begin
-      \$325  = 5'h00;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = \port__data$80 ;
+    \$326  = x_mid[47:40];
     if (rst) begin
-      \$326  = 64'h0000000000000000;
+      \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = x_mid[87:80];
+    \$327  = x_mid[55:48];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = x_mid[95:88];
+    \$328  = x_mid[63:56];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = x_mid[103:96];
+    \$329  = x_mid[71:64];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = x_mid[111:104];
+    \$330  = x_mid[79:72];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = x_mid[119:112];
+    \$331  = t;
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = x_mid[127:120];
+    \$332  = \port__data$80 ;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = x_mid[135:128];
+    \$333  = x_mid[87:80];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = x_mid[143:136];
+    \$334  = x_mid[95:88];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = t;
+    \$335  = x_mid[103:96];
     if (rst) begin
-      \$335  = 5'h00;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = \port__data$91 ;
+    \$336  = x_mid[111:104];
     if (rst) begin
-      \$336  = 64'h0000000000000000;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = x_mid[151:144];
+    \$337  = x_mid[119:112];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = x_mid[159:152];
+    \$338  = x_mid[127:120];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = x_mid[167:160];
+    \$339  = x_mid[135:128];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = x_mid[175:168];
+    \$340  = x_mid[143:136];
     if (rst) begin
       \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = x_mid[183:176];
+    \$341  = t;
     if (rst) begin
-      \$341  = 8'h00;
+      \$341  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = x_mid[191:184];
+    \$342  = \port__data$91 ;
     if (rst) begin
-      \$342  = 8'h00;
+      \$342  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = x_mid[199:192];
+    \$343  = x_mid[151:144];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = x_mid[207:200];
+    \$344  = x_mid[159:152];
     if (rst) begin
       \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = t;
+    \$345  = x_mid[167:160];
     if (rst) begin
-      \$345  = 5'h00;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = \port__data$102 ;
+    \$346  = x_mid[175:168];
     if (rst) begin
-      \$346  = 48'h000000000000;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = x_mid[215:208];
+    \$347  = x_mid[183:176];
     if (rst) begin
       \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = x_mid[223:216];
+    \$348  = x_mid[191:184];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = x_mid[231:224];
+    \$349  = x_mid[199:192];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = x_mid[239:232];
+    \$350  = x_mid[207:200];
     if (rst) begin
       \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = x_mid[247:240];
+    \$351  = t;
     if (rst) begin
-      \$351  = 8'h00;
+      \$351  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = x_mid[255:248];
+    \$352  = \port__data$102 ;
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = \$10 ;
+    \$353  = x_mid[215:208];
     if (rst) begin
-      \$353  = 9'h000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = rom0_read[7:0];
+    \$354  = x_mid[223:216];
     if (rst) begin
       \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = \$11 ;
+    \$355  = x_mid[231:224];
     if (rst) begin
-      \$355  = 9'h000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = rom0_read[15:8];
+    \$356  = x_mid[239:232];
     if (rst) begin
       \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = \$12 ;
+    \$357  = x_mid[247:240];
     if (rst) begin
-      \$357  = 9'h000;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = rom0_read[23:16];
+    \$358  = x_mid[255:248];
     if (rst) begin
       \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = \$13 ;
+    \$359  = \$10 ;
     if (rst) begin
       \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = rom0_read[31:24];
+    \$360  = rom0_read[7:0];
     if (rst) begin
       \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = \$14 ;
+    \$361  = \$11 ;
     if (rst) begin
       \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = rom0_read[39:32];
+    \$362  = rom0_read[15:8];
     if (rst) begin
       \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = \$15 ;
+    \$363  = \$12 ;
     if (rst) begin
       \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = rom0_read[47:40];
+    \$364  = rom0_read[23:16];
     if (rst) begin
       \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = \$16 ;
+    \$365  = \$13 ;
     if (rst) begin
       \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = rom0_read[55:48];
+    \$366  = rom0_read[31:24];
     if (rst) begin
       \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = \$17 ;
+    \$367  = \$14 ;
     if (rst) begin
       \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = rom0_read[63:56];
+    \$368  = rom0_read[39:32];
     if (rst) begin
       \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = \$18 ;
+    \$369  = \$15 ;
     if (rst) begin
       \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = rom1_read[7:0];
+    \$370  = rom0_read[47:40];
     if (rst) begin
       \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = \$19 ;
+    \$371  = \$16 ;
     if (rst) begin
       \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = rom1_read[15:8];
+    \$372  = rom0_read[55:48];
     if (rst) begin
       \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = \$20 ;
+    \$373  = \$17 ;
     if (rst) begin
       \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = rom1_read[23:16];
+    \$374  = rom0_read[63:56];
     if (rst) begin
       \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = \$21 ;
+    \$375  = \$18 ;
     if (rst) begin
       \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = rom1_read[31:24];
+    \$376  = rom1_read[7:0];
     if (rst) begin
       \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = \$22 ;
+    \$377  = \$19 ;
     if (rst) begin
       \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = rom1_read[39:32];
+    \$378  = rom1_read[15:8];
     if (rst) begin
       \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = \$23 ;
+    \$379  = \$20 ;
     if (rst) begin
       \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = rom1_read[47:40];
+    \$380  = rom1_read[23:16];
     if (rst) begin
       \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = \$24 ;
+    \$381  = \$21 ;
     if (rst) begin
       \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = rom1_read[55:48];
+    \$382  = rom1_read[31:24];
     if (rst) begin
       \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = \$25 ;
+    \$383  = \$22 ;
     if (rst) begin
       \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = rom1_read[63:56];
+    \$384  = rom1_read[39:32];
     if (rst) begin
       \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = \$26 ;
+    \$385  = \$23 ;
     if (rst) begin
       \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = rom2_read[7:0];
+    \$386  = rom1_read[47:40];
     if (rst) begin
       \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = \$27 ;
+    \$387  = \$24 ;
     if (rst) begin
       \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = rom2_read[15:8];
+    \$388  = rom1_read[55:48];
     if (rst) begin
       \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = \$28 ;
+    \$389  = \$25 ;
     if (rst) begin
       \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = rom2_read[23:16];
+    \$390  = rom1_read[63:56];
     if (rst) begin
       \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = \$29 ;
+    \$391  = \$26 ;
     if (rst) begin
       \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = rom2_read[31:24];
+    \$392  = rom2_read[7:0];
     if (rst) begin
       \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = \$30 ;
+    \$393  = \$27 ;
     if (rst) begin
       \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = rom2_read[39:32];
+    \$394  = rom2_read[15:8];
     if (rst) begin
       \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = \$31 ;
+    \$395  = \$28 ;
     if (rst) begin
       \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = rom2_read[47:40];
+    \$396  = rom2_read[23:16];
     if (rst) begin
       \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = \$32 ;
+    \$397  = \$29 ;
     if (rst) begin
       \$397  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = rom2_read[55:48];
+    \$398  = rom2_read[31:24];
     if (rst) begin
       \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = \$33 ;
+    \$399  = \$30 ;
     if (rst) begin
       \$399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = rom2_read[63:56];
+    \$400  = rom2_read[39:32];
     if (rst) begin
       \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = \$34 ;
+    \$401  = \$31 ;
     if (rst) begin
       \$401  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = rom3_read[7:0];
+    \$402  = rom2_read[47:40];
     if (rst) begin
       \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = \$35 ;
+    \$403  = \$32 ;
     if (rst) begin
       \$403  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = rom3_read[15:8];
+    \$404  = rom2_read[55:48];
     if (rst) begin
       \$404  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = \$36 ;
+    \$405  = \$33 ;
     if (rst) begin
       \$405  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = rom3_read[23:16];
+    \$406  = rom2_read[63:56];
     if (rst) begin
       \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = \$37 ;
+    \$407  = \$34 ;
     if (rst) begin
       \$407  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = rom3_read[31:24];
+    \$408  = rom3_read[7:0];
     if (rst) begin
       \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = \$38 ;
+    \$409  = \$35 ;
     if (rst) begin
       \$409  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = rom3_read[39:32];
+    \$410  = rom3_read[15:8];
     if (rst) begin
       \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = \$39 ;
+    \$411  = \$36 ;
     if (rst) begin
       \$411  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = rom3_read[47:40];
+    \$412  = rom3_read[23:16];
     if (rst) begin
       \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = \$40 ;
+    \$413  = \$37 ;
     if (rst) begin
       \$413  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = rom3_read[55:48];
+    \$414  = rom3_read[31:24];
     if (rst) begin
       \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = \$41 ;
+    \$415  = \$38 ;
     if (rst) begin
       \$415  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = rom3_read[63:56];
+    \$416  = rom3_read[39:32];
     if (rst) begin
       \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = \$42 ;
+    \$417  = \$39 ;
     if (rst) begin
       \$417  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = rom4_read[7:0];
+    \$418  = rom3_read[47:40];
     if (rst) begin
       \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = \$43 ;
+    \$419  = \$40 ;
     if (rst) begin
       \$419  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = rom4_read[15:8];
+    \$420  = rom3_read[55:48];
     if (rst) begin
       \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = \$44 ;
+    \$421  = \$41 ;
     if (rst) begin
       \$421  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = rom4_read[23:16];
+    \$422  = rom3_read[63:56];
     if (rst) begin
       \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = \$45 ;
+    \$423  = \$42 ;
     if (rst) begin
       \$423  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = rom4_read[31:24];
+    \$424  = rom4_read[7:0];
     if (rst) begin
       \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = \$46 ;
+    \$425  = \$43 ;
     if (rst) begin
       \$425  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = rom4_read[39:32];
+    \$426  = rom4_read[15:8];
     if (rst) begin
       \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = \$47 ;
+    \$427  = \$44 ;
     if (rst) begin
       \$427  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = rom4_read[47:40];
+    \$428  = rom4_read[23:16];
     if (rst) begin
       \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = \$48 ;
+    \$429  = \$45 ;
     if (rst) begin
       \$429  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = rom4_read[55:48];
+    \$430  = rom4_read[31:24];
     if (rst) begin
       \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = \$49 ;
+    \$431  = \$46 ;
     if (rst) begin
       \$431  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = rom4_read[63:56];
+    \$432  = rom4_read[39:32];
     if (rst) begin
       \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = \$50 ;
+    \$433  = \$47 ;
     if (rst) begin
       \$433  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = rom5_read[7:0];
+    \$434  = rom4_read[47:40];
     if (rst) begin
       \$434  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = \$51 ;
+    \$435  = \$48 ;
     if (rst) begin
       \$435  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = rom5_read[15:8];
+    \$436  = rom4_read[55:48];
     if (rst) begin
       \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = \$52 ;
+    \$437  = \$49 ;
     if (rst) begin
       \$437  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = rom5_read[23:16];
+    \$438  = rom4_read[63:56];
     if (rst) begin
       \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = \$53 ;
+    \$439  = \$50 ;
     if (rst) begin
       \$439  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = rom5_read[31:24];
+    \$440  = rom5_read[7:0];
     if (rst) begin
       \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = \$54 ;
+    \$441  = \$51 ;
     if (rst) begin
       \$441  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = rom5_read[39:32];
+    \$442  = rom5_read[15:8];
     if (rst) begin
       \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = \$55 ;
+    \$443  = \$52 ;
     if (rst) begin
       \$443  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = rom5_read[47:40];
+    \$444  = rom5_read[23:16];
     if (rst) begin
       \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = \$56 ;
+    \$445  = \$53 ;
     if (rst) begin
       \$445  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = rom5_read[55:48];
+    \$446  = rom5_read[31:24];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = \$57 ;
+    \$447  = \$54 ;
     if (rst) begin
       \$447  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = rom5_read[63:56];
+    \$448  = rom5_read[39:32];
     if (rst) begin
       \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = \$58 ;
+    \$449  = \$55 ;
     if (rst) begin
       \$449  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = rom6_read[7:0];
+    \$450  = rom5_read[47:40];
     if (rst) begin
       \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = \$59 ;
+    \$451  = \$56 ;
     if (rst) begin
       \$451  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = rom6_read[15:8];
+    \$452  = rom5_read[55:48];
     if (rst) begin
       \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = \$60 ;
+    \$453  = \$57 ;
     if (rst) begin
       \$453  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = rom6_read[23:16];
+    \$454  = rom5_read[63:56];
     if (rst) begin
       \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = \$61 ;
+    \$455  = \$58 ;
     if (rst) begin
       \$455  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = rom6_read[31:24];
+    \$456  = rom6_read[7:0];
     if (rst) begin
       \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = \$62 ;
+    \$457  = \$59 ;
     if (rst) begin
       \$457  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = rom6_read[39:32];
+    \$458  = rom6_read[15:8];
     if (rst) begin
       \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = \$63 ;
+    \$459  = \$60 ;
     if (rst) begin
       \$459  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = rom6_read[47:40];
+    \$460  = rom6_read[23:16];
     if (rst) begin
       \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = \$64 ;
+    \$461  = \$61 ;
     if (rst) begin
       \$461  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = rom6_read[55:48];
+    \$462  = rom6_read[31:24];
     if (rst) begin
       \$462  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = \$65 ;
+    \$463  = \$62 ;
     if (rst) begin
       \$463  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = rom6_read[63:56];
+    \$464  = rom6_read[39:32];
     if (rst) begin
       \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = \$66 ;
+    \$465  = \$63 ;
     if (rst) begin
       \$465  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = rom7_read[7:0];
+    \$466  = rom6_read[47:40];
     if (rst) begin
       \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = \$67 ;
+    \$467  = \$64 ;
     if (rst) begin
       \$467  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = rom7_read[15:8];
+    \$468  = rom6_read[55:48];
     if (rst) begin
       \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = \$68 ;
+    \$469  = \$65 ;
     if (rst) begin
       \$469  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = rom7_read[23:16];
+    \$470  = rom6_read[63:56];
     if (rst) begin
       \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = \$69 ;
+    \$471  = \$66 ;
     if (rst) begin
       \$471  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = rom7_read[31:24];
+    \$472  = rom7_read[7:0];
     if (rst) begin
       \$472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = \$70 ;
+    \$473  = \$67 ;
     if (rst) begin
       \$473  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = rom7_read[39:32];
+    \$474  = rom7_read[15:8];
     if (rst) begin
       \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = \$71 ;
+    \$475  = \$68 ;
     if (rst) begin
       \$475  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = rom7_read[47:40];
+    \$476  = rom7_read[23:16];
     if (rst) begin
       \$476  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$72 ;
+    \$477  = \$69 ;
     if (rst) begin
-      \$477  = 17'h00000;
+      \$477  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = \$73 ;
+    \$478  = rom7_read[31:24];
     if (rst) begin
-      \$478  = 17'h00000;
+      \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$74 ;
+    \$479  = \$70 ;
     if (rst) begin
-      \$479  = 17'h00000;
+      \$479  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = \$75 ;
+    \$480  = rom7_read[39:32];
     if (rst) begin
-      \$480  = 17'h00000;
+      \$480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$76 ;
+    \$481  = \$71 ;
     if (rst) begin
-      \$481  = 17'h00000;
+      \$481  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = \$77 ;
+    \$482  = rom7_read[47:40];
     if (rst) begin
-      \$482  = 17'h00000;
+      \$482  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$78 ;
+    \$483  = \$72 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \$79 ;
+    \$484  = \$73 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$80 ;
+    \$485  = \$74 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \$81 ;
+    \$486  = \$75 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$82 ;
+    \$487  = \$76 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \$83 ;
+    \$488  = \$77 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$84 ;
+    \$489  = \$78 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \$85 ;
+    \$490  = \$79 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$86 ;
+    \$491  = \$80 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \$87 ;
+    \$492  = \$81 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$88 ;
+    \$493  = \$82 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \$89 ;
+    \$494  = \$83 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$90 ;
+    \$495  = \$84 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \$91 ;
+    \$496  = \$85 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$92 ;
+    \$497  = \$86 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \$93 ;
+    \$498  = \$87 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$94 ;
+    \$499  = \$88 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \$95 ;
+    \$500  = \$89 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$96 ;
+    \$501  = \$90 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \$97 ;
+    \$502  = \$91 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$98 ;
+    \$503  = \$92 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \$99 ;
+    \$504  = \$93 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$100 ;
+    \$505  = \$94 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$101 ;
+    \$506  = \$95 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$102 ;
+    \$507  = \$96 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \$103 ;
+    \$508  = \$97 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$104 ;
+    \$509  = \$98 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \$105 ;
+    \$510  = \$99 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$106 ;
+    \$511  = \$100 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \$107 ;
+    \$512  = \$101 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$108 ;
+    \$513  = \$102 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \$109 ;
+    \$514  = \$103 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = \$110 ;
+    \$515  = \$104 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = \$111 ;
+    \$516  = \$105 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = \$112 ;
+    \$517  = \$106 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \$113 ;
+    \$518  = \$107 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = \$114 ;
+    \$519  = \$108 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = \$115 ;
+    \$520  = \$109 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = \$116 ;
+    \$521  = \$110 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = \$117 ;
+    \$522  = \$111 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = \$118 ;
+    \$523  = \$112 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = \$119 ;
+    \$524  = \$113 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = \$120 ;
+    \$525  = \$114 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = \$121 ;
+    \$526  = \$115 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = \$122 ;
+    \$527  = \$116 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = \$123 ;
+    \$528  = \$117 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = \$124 ;
+    \$529  = \$118 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = \$125 ;
+    \$530  = \$119 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = \$126 ;
+    \$531  = \$120 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = \$127 ;
+    \$532  = \$121 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = \$128 ;
+    \$533  = \$122 ;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = \$129 ;
+    \$534  = \$123 ;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = \$130 ;
+    \$535  = \$124 ;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = \$131 ;
+    \$536  = \$125 ;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = \$132 ;
+    \$537  = \$126 ;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = \$133 ;
+    \$538  = \$127 ;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = prod0_1;
+    \$539  = \$128 ;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = prod0_2;
+    \$540  = \$129 ;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = prod0_3;
+    \$541  = \$130 ;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = prod0_4;
+    \$542  = \$131 ;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = prod0_5;
+    \$543  = \$132 ;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = prod0_6;
+    \$544  = \$133 ;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = prod0_7;
+    \$545  = prod0_1;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = prod0_8;
+    \$546  = prod0_2;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = prod0_9;
+    \$547  = prod0_3;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = prod0_10;
+    \$548  = prod0_4;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = prod0_11;
+    \$549  = prod0_5;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = prod0_12;
+    \$550  = prod0_6;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = prod0_13;
+    \$551  = prod0_7;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = prod0_14;
+    \$552  = prod0_8;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = prod0_15;
+    \$553  = prod0_9;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = prod0_16;
+    \$554  = prod0_10;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = prod0_17;
+    \$555  = prod0_11;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = prod0_18;
+    \$556  = prod0_12;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = prod0_19;
+    \$557  = prod0_13;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = prod0_20;
+    \$558  = prod0_14;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = prod0_21;
+    \$559  = prod0_15;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = prod0_22;
+    \$560  = prod0_16;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = prod0_23;
+    \$561  = prod0_17;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = prod0_24;
+    \$562  = prod0_18;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = prod0_25;
+    \$563  = prod0_19;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = prod0_26;
+    \$564  = prod0_20;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = prod0_27;
+    \$565  = prod0_21;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = prod0_28;
+    \$566  = prod0_22;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = prod0_29;
+    \$567  = prod0_23;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = prod0_30;
+    \$568  = prod0_24;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = prod0_31;
+    \$569  = prod0_25;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = prod1_1;
+    \$570  = prod0_26;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = prod1_2;
+    \$571  = prod0_27;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = prod1_3;
+    \$572  = prod0_28;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = prod1_4;
+    \$573  = prod0_29;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = prod1_5;
+    \$574  = prod0_30;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = prod1_6;
+    \$575  = prod0_31;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = prod1_7;
+    \$576  = prod1_1;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = prod1_8;
+    \$577  = prod1_2;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = prod1_9;
+    \$578  = prod1_3;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = prod1_10;
+    \$579  = prod1_4;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = prod1_11;
+    \$580  = prod1_5;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = prod1_12;
+    \$581  = prod1_6;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = prod1_13;
+    \$582  = prod1_7;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = prod1_14;
+    \$583  = prod1_8;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = prod1_15;
+    \$584  = prod1_9;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = prod1_16;
+    \$585  = prod1_10;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = prod1_17;
+    \$586  = prod1_11;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = prod1_18;
+    \$587  = prod1_12;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = prod1_19;
+    \$588  = prod1_13;
     if (rst) begin
       \$588  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = prod1_20;
+    \$589  = prod1_14;
     if (rst) begin
       \$589  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = prod1_21;
+    \$590  = prod1_15;
     if (rst) begin
       \$590  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = prod1_22;
+    \$591  = prod1_16;
     if (rst) begin
       \$591  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = prod1_23;
+    \$592  = prod1_17;
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = prod1_24;
+    \$593  = prod1_18;
     if (rst) begin
       \$593  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = prod1_25;
+    \$594  = prod1_19;
     if (rst) begin
       \$594  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = prod1_26;
+    \$595  = prod1_20;
     if (rst) begin
       \$595  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = prod1_27;
+    \$596  = prod1_21;
     if (rst) begin
       \$596  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = prod1_28;
+    \$597  = prod1_22;
     if (rst) begin
       \$597  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = prod1_29;
+    \$598  = prod1_23;
     if (rst) begin
       \$598  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = prod1_30;
+    \$599  = prod1_24;
     if (rst) begin
       \$599  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = prod1_31;
+    \$600  = prod1_25;
     if (rst) begin
       \$600  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
+    \$601  = prod1_26;
     if (rst) begin
-      \$601  = 24'h000000;
+      \$601  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$602  = prod1_27;
     if (rst) begin
-      \$602  = 24'h000000;
+      \$602  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$603  = prod1_28;
     if (rst) begin
-      \$603  = 24'h000000;
+      \$603  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
+    \$604  = prod1_29;
     if (rst) begin
-      \$604  = 24'h000000;
+      \$604  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
+    \$605  = prod1_30;
     if (rst) begin
-      \$605  = 24'h000000;
+      \$605  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
+    \$606  = prod1_31;
     if (rst) begin
-      \$606  = 24'h000000;
+      \$606  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
+    \$607  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$608  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = \$159 [23:0];
+    \$609  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = \$162 [23:0];
+    \$610  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
     if (rst) begin
       \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = \$163 [23:0];
+    \$611  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
     if (rst) begin
       \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
+    \$612  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
     if (rst) begin
       \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
+    \$613  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
     if (rst) begin
       \$613  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
+    \$614  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
       \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
+    \$615  = \$159 [23:0];
     if (rst) begin
       \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
+    \$616  = \$162 [23:0];
     if (rst) begin
       \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
+    \$617  = \$163 [23:0];
     if (rst) begin
       \$617  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
+    \$618  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
     if (rst) begin
       \$618  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
+    \$619  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
     if (rst) begin
       \$619  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = \$189 [23:0];
+    \$620  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
     if (rst) begin
       \$620  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = \$192 [23:0];
+    \$621  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
       \$621  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = \$193 [23:0];
+    \$622  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
     if (rst) begin
       \$622  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = v1;
+    \$623  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
     if (rst) begin
-      \$623  = 1'h0;
+      \$623  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = first1;
+    \$624  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = last1;
+    \$625  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = nf1;
+    \$626  = \$189 [23:0];
     if (rst) begin
-      \$626  = 4'h0;
+      \$626  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = v2;
+    \$627  = \$192 [23:0];
     if (rst) begin
-      \$627  = 1'h0;
+      \$627  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = first2;
+    \$628  = \$193 [23:0];
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = last2;
+    \$629  = v1;
     if (rst) begin
       \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = nf2;
+    \$630  = first1;
     if (rst) begin
-      \$630  = 4'h0;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = v3;
+    \$631  = last1;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = first3;
+    \$632  = nf1;
     if (rst) begin
-      \$632  = 1'h0;
+      \$632  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = last3;
+    \$633  = v2;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = nf3;
+    \$634  = first2;
     if (rst) begin
-      \$634  = 4'h0;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = v4;
+    \$635  = last2;
     if (rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = first4;
+    \$636  = nf2;
     if (rst) begin
-      \$636  = 1'h0;
+      \$636  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = last4;
+    \$637  = v3;
     if (rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = nf4;
+    \$638  = first3;
     if (rst) begin
-      \$638  = 4'h0;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = v5;
+    \$639  = last3;
     if (rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = first5;
+    \$640  = nf3;
     if (rst) begin
-      \$640  = 1'h0;
+      \$640  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = last5;
+    \$641  = v4;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = nf5;
+    \$642  = first4;
     if (rst) begin
-      \$642  = 4'h0;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = v6;
+    \$643  = last4;
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = first6;
+    \$644  = nf4;
     if (rst) begin
-      \$644  = 1'h0;
+      \$644  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = last6;
+    \$645  = v5;
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = nf6;
+    \$646  = first5;
     if (rst) begin
-      \$646  = 4'h0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = v7;
+    \$647  = last5;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = first7;
+    \$648  = nf5;
     if (rst) begin
-      \$648  = 1'h0;
+      \$648  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = last7;
+    \$649  = v6;
     if (rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = nf7;
+    \$650  = first6;
     if (rst) begin
-      \$650  = 4'h0;
+      \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = v8;
+    \$651  = last6;
     if (rst) begin
       \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = first8;
+    \$652  = nf6;
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = last8;
+    \$653  = v7;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = nf8;
+    \$654  = first7;
     if (rst) begin
-      \$654  = 4'h0;
+      \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = v8;
+    \$655  = last7;
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = first8;
+    \$656  = nf7;
     if (rst) begin
-      \$656  = 1'h0;
+      \$656  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = last8;
+    \$657  = v8;
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = nf8;
+    \$658  = first8;
     if (rst) begin
-      \$658  = 4'h0;
+      \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = acc0;
-    if (v9_0) begin
-      \$659  = \$242 [23:0];
-    end
+    \$659  = last8;
     if (rst) begin
-      \$659  = 24'h000000;
+      \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = acc1;
-    if (v9_0) begin
-      \$660  = \$245 [23:0];
-    end
+    \$660  = nf8;
     if (rst) begin
-      \$660  = 24'h000000;
+      \$660  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = \$249 [3:0];
+    \$661  = v8;
     if (rst) begin
-      \$661  = 4'h0;
+      \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = \$194 ;
+    \$662  = first8;
     if (rst) begin
-      \$662  = 1'h1;
+      \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = q_wptr;
-    if (\$202 ) begin
-      \$663  = \$205 [3:0];
-    end
+    \$663  = last8;
     if (rst) begin
-      \$663  = 4'h0;
+      \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$664  = q_rptr;
-    if (\$209 ) begin
-      \$664  = \$212 [3:0];
-    end
+    \$664  = nf8;
     if (rst) begin
       \$664  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$665  = \$226 [3:0];
+    \$665  = acc0;
+    if (v9_0) begin
+      \$665  = \$248 [23:0];
+    end
     if (rst) begin
-      \$665  = 4'h0;
+      \$665  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$666  = o__valid;
-    if (\$228 ) begin
-      \$666  = \$231 ;
+    \$666  = acc1;
+    if (v9_0) begin
+      \$666  = \$251 [23:0];
     end
     if (rst) begin
-      \$666  = 1'h0;
+      \$666  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$667  = o__payload;
-    if (\$228 ) begin
-      \$667  = \$233 ;
+    \$667  = \$255 [3:0];
+    if (rst) begin
+      \$667  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$668  = \$200 ;
+    if (rst) begin
+      \$668  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$669  = q_wptr;
+    if (\$208 ) begin
+      \$669  = \$211 [3:0];
     end
     if (rst) begin
-      \$667  = 48'h000000000000;
+      \$669  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$670  = q_rptr;
+    if (\$215 ) begin
+      \$670  = \$218 [3:0];
+    end
+    if (rst) begin
+      \$670  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$671  = \$232 [3:0];
+    if (rst) begin
+      \$671  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$672  = o__valid;
+    if (\$234 ) begin
+      \$672  = \$237 ;
+    end
+    if (rst) begin
+      \$672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$673  = o__payload;
+    if (\$234 ) begin
+      \$673  = \$239 ;
+    end
+    if (rst) begin
+      \$673  = 48'h000000000000;
     end
   end
   always @* begin
@@ -6365,37 +6419,37 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf9_0)
       4'h0:
-          \$240  = 24'h00010c;
+          \$246  = 24'h00010c;
       4'h1:
-          \$240  = 24'h000894;
+          \$246  = 24'h000894;
       4'h2:
-          \$240  = 24'h0020f3;
+          \$246  = 24'h0020f3;
       4'h3:
-          \$240  = 24'h000e42;
+          \$246  = 24'h000e42;
       4'h4:
-          \$240  = 24'h00248b;
+          \$246  = 24'h00248b;
       4'h5:
-          \$240  = 24'h001219;
+          \$246  = 24'h001219;
       4'h6:
-          \$240  = 24'h004caa;
+          \$246  = 24'h004caa;
       4'h7:
-          \$240  = 24'hfff9b9;
+          \$246  = 24'hfff9b9;
       4'h8:
-          \$240  = 24'hffe9d9;
+          \$246  = 24'hffe9d9;
       4'h9:
-          \$240  = 24'h001e64;
+          \$246  = 24'h001e64;
       4'ha:
-          \$240  = 24'hff72c4;
+          \$246  = 24'hff72c4;
       4'hb:
-          \$240  = 24'h0013c7;
+          \$246  = 24'h0013c7;
       4'hc:
-          \$240  = 24'hff42bf;
+          \$246  = 24'hff42bf;
       4'hd:
-          \$240  = 24'h000dfc;
+          \$246  = 24'h000dfc;
       4'he:
-          \$240  = 24'h0006a5;
+          \$246  = 24'h0006a5;
       4'hf:
-          \$240  = 24'hff01ff;
+          \$246  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -6403,124 +6457,64 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf9_0)
       4'h0:
-          \$243  = 24'h0003c7;
+          \$249  = 24'h0003c7;
       4'h1:
-          \$243  = 24'h00155a;
+          \$249  = 24'h00155a;
       4'h2:
-          \$243  = 24'hfff7b7;
+          \$249  = 24'hfff7b7;
       4'h3:
-          \$243  = 24'h002631;
+          \$249  = 24'h002631;
       4'h4:
-          \$243  = 24'h004785;
+          \$249  = 24'h004785;
       4'h5:
-          \$243  = 24'h0014f4;
+          \$249  = 24'h0014f4;
       4'h6:
-          \$243  = 24'hffe14f;
+          \$249  = 24'hffe14f;
       4'h7:
-          \$243  = 24'h00022c;
+          \$249  = 24'h00022c;
       4'h8:
-          \$243  = 24'hff2021;
+          \$249  = 24'hff2021;
       4'h9:
-          \$243  = 24'h0006de;
+          \$249  = 24'h0006de;
       4'ha:
-          \$243  = 24'h0000d1;
+          \$249  = 24'h0000d1;
       4'hb:
-          \$243  = 24'hfff9c2;
+          \$249  = 24'hfff9c2;
       4'hc:
-          \$243  = 24'h001220;
+          \$249  = 24'h001220;
       4'hd:
-          \$243  = 24'h000ec2;
+          \$249  = 24'h000ec2;
       4'he:
-          \$243  = 24'hffec57;
+          \$249  = 24'hffec57;
       4'hf:
-          \$243  = 24'h000c17;
+          \$249  = 24'h000c17;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$257  = nf_t;
+    \$263  = nf_t;
     if (issue) begin
-      \$257  = nf_t_ahead;
+      \$263  = nf_t_ahead;
     end
     if (rst) begin
-      \$257  = 4'h0;
+      \$263  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$258  = nf_t_ahead;
+    \$264  = nf_t_ahead;
     if (issue) begin
-      \$258  = \$1 ;
+      \$264  = \$1 ;
     end
     if (rst) begin
-      \$258  = 4'h0;
+      \$264  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$259  = sf_t;
+    \$265  = sf_t;
     if (issue) begin
-      \$259  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$260  = sf_t_ahead;
-    if (issue) begin
-      \$260  = \$2 ;
-    end
-    if (rst) begin
-      \$260  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$261  = reads_input_t;
-    if (issue) begin
-      \$261  = reads_input_t_ahead;
-    end
-    if (rst) begin
-      \$261  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$262  = reads_input_t_ahead;
-    if (issue) begin
-      \$262  = \$3 ;
-    end
-    if (rst) begin
-      \$262  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$263  = first_t;
-    if (issue) begin
-      \$263  = first_t_ahead;
-    end
-    if (rst) begin
-      \$263  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$264  = first_t_ahead;
-    if (issue) begin
-      \$264  = \$4 ;
-    end
-    if (rst) begin
-      \$264  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$265  = last_t;
-    if (issue) begin
-      \$265  = last_t_ahead;
+      \$265  = sf_t_ahead;
     end
     if (rst) begin
       \$265  = 1'h0;
@@ -6528,9 +6522,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$266  = last_t_ahead;
+    \$266  = sf_t_ahead;
     if (issue) begin
-      \$266  = \$5 ;
+      \$266  = \$2 ;
     end
     if (rst) begin
       \$266  = 1'h1;
@@ -6538,115 +6532,133 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$267  = t;
+    \$267  = reads_input_t;
     if (issue) begin
-      \$267  = \$8 [4:0];
+      \$267  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$267  = 5'h00;
+      \$267  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$268  = i__payload;
+    \$268  = reads_input_t_ahead;
+    if (issue) begin
+      \$268  = \$3 ;
+    end
     if (rst) begin
-      \$268  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$268  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$269  = reads_input_t;
+    \$269  = first_t;
+    if (issue) begin
+      \$269  = first_t_ahead;
+    end
     if (rst) begin
-      \$269  = 1'h0;
+      \$269  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$270  = issue;
+    \$270  = first_t_ahead;
+    if (issue) begin
+      \$270  = \$4 ;
+    end
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$271  = first_t;
+    \$271  = last_t;
+    if (issue) begin
+      \$271  = last_t_ahead;
+    end
     if (rst) begin
       \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$272  = last_t;
+    \$272  = last_t_ahead;
+    if (issue) begin
+      \$272  = \$5 ;
+    end
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$273  = nf_t;
+    \$273  = t;
+    if (issue) begin
+      \$273  = \$8 [4:0];
+    end
     if (rst) begin
-      \$273  = 4'h0;
+      \$273  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$274  = \$9 ;
+    \$274  = i__payload;
     if (rst) begin
       \$274  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$275  = t;
+    \$275  = reads_input_t;
     if (rst) begin
-      \$275  = 5'h00;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$276  = port__data;
+    \$276  = issue;
     if (rst) begin
-      \$276  = 64'h0000000000000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$277  = x_mid[15:8];
+    \$277  = first_t;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$278  = x_mid[23:16];
+    \$278  = last_t;
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = x_mid[31:24];
+    \$279  = nf_t;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = x_mid[39:32];
+    \$280  = \$9 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = x_mid[47:40];
+    \$281  = t;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 5'h00;
     end
   end
-  assign acc0_next = \$242 [23:0];
-  assign acc1_next = \$245 [23:0];
-  assign q_owed_next = \$249 [3:0];
+  assign acc0_next = \$248 [23:0];
+  assign acc1_next = \$251 [23:0];
+  assign q_owed_next = \$255 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -6697,8 +6709,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \o__payload[1]  = o__payload[47:24];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
-  assign q_in[47:24] = \$245 [23:0];
-  assign q_in[23:0] = \$242 [23:0];
+  assign q_in[47:24] = \$251 [23:0];
+  assign q_in[23:0] = \$248 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6706,70 +6718,70 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  wire [4:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [4:0] \$105 ;
   wire [4:0] \$106 ;
-  wire [4:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [4:0] \$112 ;
+  wire [4:0] \$113 ;
   wire \$114 ;
-  wire [4:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
-  wire \$121 ;
+  wire \$120 ;
+  wire [4:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [15:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire [5:0] \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [15:0] \$132 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [24:0] \$137 ;
-  reg [24:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [24:0] \$142 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
   reg [24:0] \$143 ;
   reg [24:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [5:0] \$149 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [24:0] \$149 ;
   wire \$15 ;
-  reg [5:0] \$150 ;
+  reg [24:0] \$150 ;
   reg [5:0] \$151 ;
   reg [5:0] \$152 ;
-  reg [48:0] \$153 ;
-  reg [48:0] \$154 ;
-  reg [48:0] \$155 ;
-  reg [48:0] \$156 ;
-  reg [48:0] \$157 ;
-  reg [48:0] \$158 ;
+  reg [5:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [5:0] \$157 ;
+  reg [5:0] \$158 ;
   reg [48:0] \$159 ;
   wire \$16 ;
   reg [48:0] \$160 ;
@@ -6781,62 +6793,62 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] \$166 ;
   reg [48:0] \$167 ;
   reg [48:0] \$168 ;
-  reg [23:0] \$169 ;
+  reg [48:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [33:0] \$172 ;
-  reg [33:0] \$173 ;
-  reg [33:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
+  reg [48:0] \$170 ;
+  reg [48:0] \$171 ;
+  reg [48:0] \$172 ;
+  reg [48:0] \$173 ;
+  reg [48:0] \$174 ;
+  reg [23:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [33:0] \$178 ;
+  reg [33:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [6:0] \$180 ;
+  reg [33:0] \$180 ;
   reg [16:0] \$181 ;
-  reg [23:0] \$182 ;
-  reg [23:0] \$183 ;
-  reg [23:0] \$184 ;
-  reg [6:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [14:0] \$187 ;
-  reg [14:0] \$188 ;
-  reg [14:0] \$189 ;
+  reg [7:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [6:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [23:0] \$188 ;
+  reg [23:0] \$189 ;
   wire \$19 ;
-  reg [48:0] \$190 ;
-  reg [48:0] \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg [7:0] \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  reg [23:0] \$190 ;
+  reg [6:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [14:0] \$193 ;
+  reg [14:0] \$194 ;
+  reg [14:0] \$195 ;
+  reg [48:0] \$196 ;
+  reg [48:0] \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
+  reg [7:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
   reg [24:0] \$203 ;
   reg [24:0] \$204 ;
-  reg [5:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [5:0] \$208 ;
-  reg [5:0] \$209 ;
+  reg [24:0] \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [5:0] \$210 ;
+  reg [24:0] \$210 ;
   reg [5:0] \$211 ;
   reg [5:0] \$212 ;
-  reg [41:0] \$213 ;
-  reg [41:0] \$214 ;
-  reg [41:0] \$215 ;
-  reg [41:0] \$216 ;
-  reg [41:0] \$217 ;
-  reg [41:0] \$218 ;
+  reg [5:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
   reg [41:0] \$219 ;
   reg [48:0] \$22 ;
   reg [41:0] \$220 ;
@@ -6848,45 +6860,51 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [41:0] \$226 ;
   reg [41:0] \$227 ;
   reg [41:0] \$228 ;
-  reg [23:0] \$229 ;
+  reg [41:0] \$229 ;
   reg [48:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [41:0] \$230 ;
+  reg [41:0] \$231 ;
+  reg [41:0] \$232 ;
+  reg [41:0] \$233 ;
+  reg [41:0] \$234 ;
+  reg [23:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [6:0] \$240 ;
+  reg [33:0] \$240 ;
   reg [16:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [23:0] \$243 ;
-  reg [23:0] \$244 ;
-  reg [6:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [14:0] \$247 ;
-  reg [14:0] \$248 ;
-  reg [14:0] \$249 ;
+  reg [7:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [6:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [23:0] \$248 ;
+  reg [23:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [48:0] \$250 ;
-  reg [48:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg [7:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg [3:0] \$257 ;
+  reg [23:0] \$250 ;
+  reg [6:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [14:0] \$253 ;
+  reg [14:0] \$254 ;
+  reg [14:0] \$255 ;
+  reg [48:0] \$256 ;
+  reg [48:0] \$257 ;
   reg \$258 ;
-  reg [3:0] \$259 ;
+  reg \$259 ;
   wire [23:0] \$26 ;
-  reg [3:0] \$260 ;
-  reg [3:0] \$261 ;
+  reg [7:0] \$260 ;
+  reg \$261 ;
   reg \$262 ;
-  reg [15:0] \$263 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg [15:0] \$269 ;
   wire [14:0] \$27 ;
   wire [34:0] \$28 ;
   wire [35:0] \$29 ;
@@ -6966,7 +6984,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [4:0] \$99 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
@@ -7229,317 +7247,323 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
   assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
   assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = \$8 [3:0] < 4'ha;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_8 & \$96 ;
-  assign \$98  = \$signature__addr  == 4'h8;
-  assign \$99  = \$signature__addr  + 1'h1;
-  assign \$100  = \$98  ? 5'h00 : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = rport__addr == 4'h8;
-  assign \$106  = rport__addr + 1'h1;
-  assign \$107  = \$105  ? 5'h00 : \$106 ;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = | q_stored;
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = rq_valid_8 & \$113 ;
-  assign \$115  = q_stored + \$114 ;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = | q_stored;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$115  - \$119 ;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = | q_stored;
-  assign \$124  = \$123  | rq_valid_8;
-  assign \$125  = | q_stored;
-  assign \$126  = \$125  ? rport__data : q_in;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = o__valid & o__ready;
+  assign \$92  = q_owed < 4'h9;
+  assign \$93  = \$91  ? i__ready : \$92 ;
+  assign \$94  = o__valid & o__ready;
+  assign \$95  = \$94  | i__ready;
+  assign \$96  = \$90  ? \$93  : \$95 ;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = | q_stored;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$98  & \$100 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = rq_valid_8 & \$102 ;
+  assign \$104  = \$signature__addr  == 4'h8;
+  assign \$105  = \$signature__addr  + 1'h1;
+  assign \$106  = \$104  ? 5'h00 : \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = | q_stored;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = rport__addr == 4'h8;
+  assign \$112  = rport__addr + 1'h1;
+  assign \$113  = \$111  ? 5'h00 : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = rq_valid_8 & \$119 ;
+  assign \$121  = q_stored + \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = | q_stored;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$121  - \$125 ;
+  assign \$127  = ~ o__valid;
+  assign \$128  = \$127  | o__ready;
+  assign \$129  = | q_stored;
+  assign \$130  = \$129  | rq_valid_8;
+  assign \$131  = | q_stored;
+  assign \$132  = \$131  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$127 ;
+    group <= \$133 ;
   always @(posedge clk)
-    rq_valid_1 <= \$128 ;
+    rq_valid_1 <= \$134 ;
   always @(posedge clk)
-    rq_valid_2 <= \$129 ;
+    rq_valid_2 <= \$135 ;
   always @(posedge clk)
-    rq_valid_3 <= \$130 ;
+    rq_valid_3 <= \$136 ;
   always @(posedge clk)
-    rq_valid_4 <= \$131 ;
+    rq_valid_4 <= \$137 ;
   always @(posedge clk)
-    rq_valid_5 <= \$132 ;
+    rq_valid_5 <= \$138 ;
   always @(posedge clk)
-    rq_valid_6 <= \$133 ;
+    rq_valid_6 <= \$139 ;
   always @(posedge clk)
-    rq_valid_7 <= \$134 ;
+    rq_valid_7 <= \$140 ;
   always @(posedge clk)
-    rq_valid_8 <= \$135 ;
+    rq_valid_8 <= \$141 ;
   always @(posedge clk)
-    rq_valid_9 <= \$136 ;
+    rq_valid_9 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$137 ;
+    rq0_mult_1 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$138 ;
+    rq0_mult_2 <= \$144 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$139 ;
+    rq0_mult_3 <= \$145 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$140 ;
+    rq0_mult_4 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$141 ;
+    rq0_mult_5 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$142 ;
+    rq0_mult_6 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$143 ;
+    rq0_mult_7 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$144 ;
+    rq0_mult_8 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$145 ;
+    rq0_shift_1 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$146 ;
+    rq0_shift_2 <= \$152 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$147 ;
+    rq0_shift_3 <= \$153 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$148 ;
+    rq0_shift_4 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$149 ;
+    rq0_shift_5 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$150 ;
+    rq0_shift_6 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$151 ;
+    rq0_shift_7 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$152 ;
+    rq0_shift_8 <= \$158 ;
   always @(posedge clk)
-    rq0_half_1 <= \$153 ;
+    rq0_half_1 <= \$159 ;
   always @(posedge clk)
-    rq0_half_2 <= \$154 ;
+    rq0_half_2 <= \$160 ;
   always @(posedge clk)
-    rq0_half_3 <= \$155 ;
+    rq0_half_3 <= \$161 ;
   always @(posedge clk)
-    rq0_half_4 <= \$156 ;
+    rq0_half_4 <= \$162 ;
   always @(posedge clk)
-    rq0_half_5 <= \$157 ;
+    rq0_half_5 <= \$163 ;
   always @(posedge clk)
-    rq0_half_6 <= \$158 ;
+    rq0_half_6 <= \$164 ;
   always @(posedge clk)
-    rq0_half_7 <= \$159 ;
+    rq0_half_7 <= \$165 ;
   always @(posedge clk)
-    rq0_half_8 <= \$160 ;
+    rq0_half_8 <= \$166 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$161 ;
+    rq0_mask_1 <= \$167 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$162 ;
+    rq0_mask_2 <= \$168 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$163 ;
+    rq0_mask_3 <= \$169 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$164 ;
+    rq0_mask_4 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$165 ;
+    rq0_mask_5 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$166 ;
+    rq0_mask_6 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$167 ;
+    rq0_mask_7 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$168 ;
+    rq0_mask_8 <= \$174 ;
   always @(posedge clk)
-    rq0_x <= \$169 ;
+    rq0_x <= \$175 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$170 ;
+    rq0_x0_0 <= \$176 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$171 ;
+    rq0_m0_0 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$172 ;
+    rq0_part0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$173 ;
+    rq0_part0_0_r <= \$179 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$174 ;
+    rq0_part0_0_rr <= \$180 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$175 ;
+    rq0_x0_1 <= \$181 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$176 ;
+    rq0_m0_1 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$177 ;
+    rq0_part0_1 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$178 ;
+    rq0_part0_1_r <= \$184 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$179 ;
+    rq0_part0_1_rr <= \$185 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$180 ;
+    rq0_x1_0 <= \$186 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$181 ;
+    rq0_m1_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$182 ;
+    rq0_part1_0 <= \$188 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$183 ;
+    rq0_part1_0_r <= \$189 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$184 ;
+    rq0_part1_0_rr <= \$190 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$185 ;
+    rq0_x1_1 <= \$191 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$186 ;
+    rq0_m1_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$187 ;
+    rq0_part1_1 <= \$193 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$188 ;
+    rq0_part1_1_r <= \$194 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$189 ;
+    rq0_part1_1_rr <= \$195 ;
   always @(posedge clk)
-    rq0_prod <= \$190 ;
+    rq0_prod <= \$196 ;
   always @(posedge clk)
-    rq0_floor <= \$191 ;
+    rq0_floor <= \$197 ;
   always @(posedge clk)
-    rq0_above <= \$192 ;
+    rq0_above <= \$198 ;
   always @(posedge clk)
-    rq0_tie <= \$193 ;
+    rq0_tie <= \$199 ;
   always @(posedge clk)
-    rq0_code <= \$194 ;
+    rq0_code <= \$200 ;
   always @(posedge clk)
-    rq0_under <= \$195 ;
+    rq0_under <= \$201 ;
   always @(posedge clk)
-    rq0_over <= \$196 ;
+    rq0_over <= \$202 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$197 ;
+    rq1_mult_1 <= \$203 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$198 ;
+    rq1_mult_2 <= \$204 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$199 ;
+    rq1_mult_3 <= \$205 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$200 ;
+    rq1_mult_4 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$201 ;
+    rq1_mult_5 <= \$207 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$202 ;
+    rq1_mult_6 <= \$208 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$203 ;
+    rq1_mult_7 <= \$209 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$204 ;
+    rq1_mult_8 <= \$210 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$205 ;
+    rq1_shift_1 <= \$211 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$206 ;
+    rq1_shift_2 <= \$212 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$207 ;
+    rq1_shift_3 <= \$213 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$208 ;
+    rq1_shift_4 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$209 ;
+    rq1_shift_5 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$210 ;
+    rq1_shift_6 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$211 ;
+    rq1_shift_7 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$212 ;
+    rq1_shift_8 <= \$218 ;
   always @(posedge clk)
-    rq1_half_1 <= \$213 ;
+    rq1_half_1 <= \$219 ;
   always @(posedge clk)
-    rq1_half_2 <= \$214 ;
+    rq1_half_2 <= \$220 ;
   always @(posedge clk)
-    rq1_half_3 <= \$215 ;
+    rq1_half_3 <= \$221 ;
   always @(posedge clk)
-    rq1_half_4 <= \$216 ;
+    rq1_half_4 <= \$222 ;
   always @(posedge clk)
-    rq1_half_5 <= \$217 ;
+    rq1_half_5 <= \$223 ;
   always @(posedge clk)
-    rq1_half_6 <= \$218 ;
+    rq1_half_6 <= \$224 ;
   always @(posedge clk)
-    rq1_half_7 <= \$219 ;
+    rq1_half_7 <= \$225 ;
   always @(posedge clk)
-    rq1_half_8 <= \$220 ;
+    rq1_half_8 <= \$226 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$221 ;
+    rq1_mask_1 <= \$227 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$222 ;
+    rq1_mask_2 <= \$228 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$223 ;
+    rq1_mask_3 <= \$229 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$224 ;
+    rq1_mask_4 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$225 ;
+    rq1_mask_5 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$226 ;
+    rq1_mask_6 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$227 ;
+    rq1_mask_7 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$228 ;
+    rq1_mask_8 <= \$234 ;
   always @(posedge clk)
-    rq1_x <= \$229 ;
+    rq1_x <= \$235 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$230 ;
+    rq1_x0_0 <= \$236 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$231 ;
+    rq1_m0_0 <= \$237 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$232 ;
+    rq1_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$233 ;
+    rq1_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$234 ;
+    rq1_part0_0_rr <= \$240 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$235 ;
+    rq1_x0_1 <= \$241 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$236 ;
+    rq1_m0_1 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$237 ;
+    rq1_part0_1 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$238 ;
+    rq1_part0_1_r <= \$244 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$239 ;
+    rq1_part0_1_rr <= \$245 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$240 ;
+    rq1_x1_0 <= \$246 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$241 ;
+    rq1_m1_0 <= \$247 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$242 ;
+    rq1_part1_0 <= \$248 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$243 ;
+    rq1_part1_0_r <= \$249 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$244 ;
+    rq1_part1_0_rr <= \$250 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$245 ;
+    rq1_x1_1 <= \$251 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$246 ;
+    rq1_m1_1 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$247 ;
+    rq1_part1_1 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$248 ;
+    rq1_part1_1_r <= \$254 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$249 ;
+    rq1_part1_1_rr <= \$255 ;
   always @(posedge clk)
-    rq1_prod <= \$250 ;
+    rq1_prod <= \$256 ;
   always @(posedge clk)
-    rq1_floor <= \$251 ;
+    rq1_floor <= \$257 ;
   always @(posedge clk)
-    rq1_above <= \$252 ;
+    rq1_above <= \$258 ;
   always @(posedge clk)
-    rq1_tie <= \$253 ;
+    rq1_tie <= \$259 ;
   always @(posedge clk)
-    rq1_code <= \$254 ;
+    rq1_code <= \$260 ;
   always @(posedge clk)
-    rq1_under <= \$255 ;
+    rq1_under <= \$261 ;
   always @(posedge clk)
-    rq1_over <= \$256 ;
+    rq1_over <= \$262 ;
   always @(posedge clk)
-    q_owed <= \$257 ;
+    q_owed <= \$263 ;
   always @(posedge clk)
-    i__ready <= \$258 ;
+    i__ready <= \$264 ;
   always @(posedge clk)
-    \$signature__addr  <= \$259 ;
+    \$signature__addr  <= \$265 ;
   always @(posedge clk)
-    rport__addr <= \$260 ;
+    rport__addr <= \$266 ;
   always @(posedge clk)
-    q_stored <= \$261 ;
+    q_stored <= \$267 ;
   always @(posedge clk)
-    o__valid <= \$262 ;
+    o__valid <= \$268 ;
   always @(posedge clk)
-    o__payload <= \$263 ;
+    o__payload <= \$269 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
@@ -7846,976 +7870,976 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = group;
+    \$133  = group;
     if (\$15 ) begin
-      \$127  = \$18 [3:0];
+      \$133  = \$18 [3:0];
     end
     if (rst) begin
-      \$127  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = \$19 ;
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = rq_valid_1;
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = rq_valid_2;
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = rq_valid_3;
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = rq_valid_4;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = rq_valid_5;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = rq_valid_6;
+    \$134  = \$19 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = rq_valid_7;
+    \$135  = rq_valid_1;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = rq_valid_8;
+    \$136  = rq_valid_2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = \$20 ;
+    \$137  = rq_valid_3;
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = rq0_mult_1;
+    \$138  = rq_valid_4;
     if (rst) begin
-      \$138  = 25'h0000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = rq0_mult_2;
+    \$139  = rq_valid_5;
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = rq0_mult_3;
+    \$140  = rq_valid_6;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = rq0_mult_4;
+    \$141  = rq_valid_7;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = rq0_mult_5;
+    \$142  = rq_valid_8;
     if (rst) begin
-      \$142  = 25'h0000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = rq0_mult_6;
+    \$143  = \$20 ;
     if (rst) begin
       \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = rq0_mult_7;
+    \$144  = rq0_mult_1;
     if (rst) begin
       \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = \$21 ;
+    \$145  = rq0_mult_2;
     if (rst) begin
-      \$145  = 6'h00;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = rq0_shift_1;
+    \$146  = rq0_mult_3;
     if (rst) begin
-      \$146  = 6'h00;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = rq0_shift_2;
+    \$147  = rq0_mult_4;
     if (rst) begin
-      \$147  = 6'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = rq0_shift_3;
+    \$148  = rq0_mult_5;
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = rq0_shift_4;
+    \$149  = rq0_mult_6;
     if (rst) begin
-      \$149  = 6'h00;
+      \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = rq0_shift_5;
+    \$150  = rq0_mult_7;
     if (rst) begin
-      \$150  = 6'h00;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = rq0_shift_6;
+    \$151  = \$21 ;
     if (rst) begin
       \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = rq0_shift_7;
+    \$152  = rq0_shift_1;
     if (rst) begin
       \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = \$22 ;
+    \$153  = rq0_shift_2;
     if (rst) begin
-      \$153  = 49'h0000000000000;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = rq0_half_1;
+    \$154  = rq0_shift_3;
     if (rst) begin
-      \$154  = 49'h0000000000000;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = rq0_half_2;
+    \$155  = rq0_shift_4;
     if (rst) begin
-      \$155  = 49'h0000000000000;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = rq0_half_3;
+    \$156  = rq0_shift_5;
     if (rst) begin
-      \$156  = 49'h0000000000000;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = rq0_half_4;
+    \$157  = rq0_shift_6;
     if (rst) begin
-      \$157  = 49'h0000000000000;
+      \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = rq0_half_5;
+    \$158  = rq0_shift_7;
     if (rst) begin
-      \$158  = 49'h0000000000000;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = rq0_half_6;
+    \$159  = \$22 ;
     if (rst) begin
       \$159  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = rq0_half_7;
+    \$160  = rq0_half_1;
     if (rst) begin
       \$160  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = \$23 ;
+    \$161  = rq0_half_2;
     if (rst) begin
       \$161  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = rq0_mask_1;
+    \$162  = rq0_half_3;
     if (rst) begin
       \$162  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = rq0_mask_2;
+    \$163  = rq0_half_4;
     if (rst) begin
       \$163  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = rq0_mask_3;
+    \$164  = rq0_half_5;
     if (rst) begin
       \$164  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = rq0_mask_4;
+    \$165  = rq0_half_6;
     if (rst) begin
       \$165  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = rq0_mask_5;
+    \$166  = rq0_half_7;
     if (rst) begin
       \$166  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = rq0_mask_6;
+    \$167  = \$23 ;
     if (rst) begin
       \$167  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = rq0_mask_7;
+    \$168  = rq0_mask_1;
     if (rst) begin
       \$168  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = i__payload[23:0];
+    \$169  = rq0_mask_2;
     if (rst) begin
-      \$169  = 24'h000000;
+      \$169  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = rq0_x[16:0];
+    \$170  = rq0_mask_3;
     if (rst) begin
-      \$170  = 17'h00000;
+      \$170  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = rq0_mult_1[16:0];
+    \$171  = rq0_mask_4;
     if (rst) begin
-      \$171  = 17'h00000;
+      \$171  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = \$24 ;
+    \$172  = rq0_mask_5;
     if (rst) begin
-      \$172  = 34'h000000000;
+      \$172  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = rq0_part0_0;
+    \$173  = rq0_mask_6;
     if (rst) begin
-      \$173  = 34'h000000000;
+      \$173  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = rq0_part0_0_r;
+    \$174  = rq0_mask_7;
     if (rst) begin
-      \$174  = 34'h000000000;
+      \$174  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = rq0_x[16:0];
+    \$175  = i__payload[23:0];
     if (rst) begin
-      \$175  = 17'h00000;
+      \$175  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = rq0_mult_1[24:17];
+    \$176  = rq0_x[16:0];
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$177  = \$25 ;
+    \$177  = rq0_mult_1[16:0];
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = rq0_part0_1;
+    \$178  = \$24 ;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = rq0_part0_1_r;
+    \$179  = rq0_part0_0;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$179  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = rq0_x[23:17];
+    \$180  = rq0_part0_0_r;
     if (rst) begin
-      \$180  = 7'h00;
+      \$180  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = rq0_mult_1[16:0];
+    \$181  = rq0_x[16:0];
     if (rst) begin
       \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = \$26 ;
+    \$182  = rq0_mult_1[24:17];
     if (rst) begin
-      \$182  = 24'h000000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = rq0_part1_0;
+    \$183  = \$25 ;
     if (rst) begin
-      \$183  = 24'h000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = rq0_part1_0_r;
+    \$184  = rq0_part0_1;
     if (rst) begin
-      \$184  = 24'h000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = rq0_x[23:17];
+    \$185  = rq0_part0_1_r;
     if (rst) begin
-      \$185  = 7'h00;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = rq0_mult_1[24:17];
+    \$186  = rq0_x[23:17];
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = \$27 ;
+    \$187  = rq0_mult_1[16:0];
     if (rst) begin
-      \$187  = 15'h0000;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = rq0_part1_1;
+    \$188  = \$26 ;
     if (rst) begin
-      \$188  = 15'h0000;
+      \$188  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = rq0_part1_1_r;
+    \$189  = rq0_part1_0;
     if (rst) begin
-      \$189  = 15'h0000;
+      \$189  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = \$35 [48:0];
+    \$190  = rq0_part1_0_r;
     if (rst) begin
-      \$190  = 49'h0000000000000;
+      \$190  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = \$36 ;
+    \$191  = rq0_x[23:17];
     if (rst) begin
-      \$191  = 49'h0000000000000;
+      \$191  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = \$37 ;
+    \$192  = rq0_mult_1[24:17];
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = \$40 ;
+    \$193  = \$27 ;
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = \$44 [7:0];
+    \$194  = rq0_part1_1;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = \$49 ;
+    \$195  = rq0_part1_1_r;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = \$54 ;
+    \$196  = \$35 [48:0];
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = \$55 ;
+    \$197  = \$36 ;
     if (rst) begin
-      \$197  = 25'h0000000;
+      \$197  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = rq1_mult_1;
+    \$198  = \$37 ;
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = rq1_mult_2;
+    \$199  = \$40 ;
     if (rst) begin
-      \$199  = 25'h0000000;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = rq1_mult_3;
+    \$200  = \$44 [7:0];
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = rq1_mult_4;
+    \$201  = \$49 ;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = rq1_mult_5;
+    \$202  = \$54 ;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = rq1_mult_6;
+    \$203  = \$55 ;
     if (rst) begin
       \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = rq1_mult_7;
+    \$204  = rq1_mult_1;
     if (rst) begin
       \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = \$56 ;
+    \$205  = rq1_mult_2;
     if (rst) begin
-      \$205  = 6'h00;
+      \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = rq1_shift_1;
+    \$206  = rq1_mult_3;
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = rq1_shift_2;
+    \$207  = rq1_mult_4;
     if (rst) begin
-      \$207  = 6'h00;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = rq1_shift_3;
+    \$208  = rq1_mult_5;
     if (rst) begin
-      \$208  = 6'h00;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = rq1_shift_4;
+    \$209  = rq1_mult_6;
     if (rst) begin
-      \$209  = 6'h00;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = rq1_shift_5;
+    \$210  = rq1_mult_7;
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = rq1_shift_6;
+    \$211  = \$56 ;
     if (rst) begin
       \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = rq1_shift_7;
+    \$212  = rq1_shift_1;
     if (rst) begin
       \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = \$57 ;
+    \$213  = rq1_shift_2;
     if (rst) begin
-      \$213  = 42'h00000000000;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = rq1_half_1;
+    \$214  = rq1_shift_3;
     if (rst) begin
-      \$214  = 42'h00000000000;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = rq1_half_2;
+    \$215  = rq1_shift_4;
     if (rst) begin
-      \$215  = 42'h00000000000;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = rq1_half_3;
+    \$216  = rq1_shift_5;
     if (rst) begin
-      \$216  = 42'h00000000000;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = rq1_half_4;
+    \$217  = rq1_shift_6;
     if (rst) begin
-      \$217  = 42'h00000000000;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = rq1_half_5;
+    \$218  = rq1_shift_7;
     if (rst) begin
-      \$218  = 42'h00000000000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = rq1_half_6;
+    \$219  = \$57 ;
     if (rst) begin
       \$219  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = rq1_half_7;
+    \$220  = rq1_half_1;
     if (rst) begin
       \$220  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = \$58 ;
+    \$221  = rq1_half_2;
     if (rst) begin
       \$221  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = rq1_mask_1;
+    \$222  = rq1_half_3;
     if (rst) begin
       \$222  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = rq1_mask_2;
+    \$223  = rq1_half_4;
     if (rst) begin
       \$223  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = rq1_mask_3;
+    \$224  = rq1_half_5;
     if (rst) begin
       \$224  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = rq1_mask_4;
+    \$225  = rq1_half_6;
     if (rst) begin
       \$225  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = rq1_mask_5;
+    \$226  = rq1_half_7;
     if (rst) begin
       \$226  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = rq1_mask_6;
+    \$227  = \$58 ;
     if (rst) begin
       \$227  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = rq1_mask_7;
+    \$228  = rq1_mask_1;
     if (rst) begin
       \$228  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = i__payload[47:24];
+    \$229  = rq1_mask_2;
     if (rst) begin
-      \$229  = 24'h000000;
+      \$229  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = rq1_x[16:0];
+    \$230  = rq1_mask_3;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = rq1_mult_1[16:0];
+    \$231  = rq1_mask_4;
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = \$59 ;
+    \$232  = rq1_mask_5;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = rq1_part0_0;
+    \$233  = rq1_mask_6;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = rq1_part0_0_r;
+    \$234  = rq1_mask_7;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = rq1_x[16:0];
+    \$235  = i__payload[47:24];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = rq1_mult_1[24:17];
+    \$236  = rq1_x[16:0];
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = \$60 ;
+    \$237  = rq1_mult_1[16:0];
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = rq1_part0_1;
+    \$238  = \$59 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = rq1_part0_1_r;
+    \$239  = rq1_part0_0;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = rq1_x[23:17];
+    \$240  = rq1_part0_0_r;
     if (rst) begin
-      \$240  = 7'h00;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = rq1_mult_1[16:0];
+    \$241  = rq1_x[16:0];
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = \$61 ;
+    \$242  = rq1_mult_1[24:17];
     if (rst) begin
-      \$242  = 24'h000000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = rq1_part1_0;
+    \$243  = \$60 ;
     if (rst) begin
-      \$243  = 24'h000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = rq1_part1_0_r;
+    \$244  = rq1_part0_1;
     if (rst) begin
-      \$244  = 24'h000000;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = rq1_x[23:17];
+    \$245  = rq1_part0_1_r;
     if (rst) begin
-      \$245  = 7'h00;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = rq1_mult_1[24:17];
+    \$246  = rq1_x[23:17];
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = \$62 ;
+    \$247  = rq1_mult_1[16:0];
     if (rst) begin
-      \$247  = 15'h0000;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = rq1_part1_1;
+    \$248  = \$61 ;
     if (rst) begin
-      \$248  = 15'h0000;
+      \$248  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = rq1_part1_1_r;
+    \$249  = rq1_part1_0;
     if (rst) begin
-      \$249  = 15'h0000;
+      \$249  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = \$70 [48:0];
+    \$250  = rq1_part1_0_r;
     if (rst) begin
-      \$250  = 49'h0000000000000;
+      \$250  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = \$71 ;
+    \$251  = rq1_x[23:17];
     if (rst) begin
-      \$251  = 49'h0000000000000;
+      \$251  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = \$72 ;
+    \$252  = rq1_mult_1[24:17];
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = \$75 ;
+    \$253  = \$62 ;
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = \$79 [7:0];
+    \$254  = rq1_part1_1;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = \$84 ;
+    \$255  = rq1_part1_1_r;
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = \$89 ;
+    \$256  = \$70 [48:0];
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = \$8 [3:0];
+    \$257  = \$71 ;
     if (rst) begin
-      \$257  = 4'h0;
+      \$257  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = \$90 ;
+    \$258  = \$72 ;
     if (rst) begin
-      \$258  = 1'h1;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = \$signature__addr ;
-    if (\$97 ) begin
-      \$259  = \$100 [3:0];
-    end
+    \$259  = \$75 ;
     if (rst) begin
-      \$259  = 4'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = rport__addr;
-    if (\$104 ) begin
-      \$260  = \$107 [3:0];
-    end
+    \$260  = \$79 [7:0];
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = \$120 [3:0];
+    \$261  = \$84 ;
     if (rst) begin
-      \$261  = 4'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = o__valid;
-    if (\$122 ) begin
-      \$262  = \$124 ;
-    end
+    \$262  = \$89 ;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = o__payload;
-    if (\$122 ) begin
-      \$263  = \$126 ;
+    \$263  = \$8 [3:0];
+    if (rst) begin
+      \$263  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$264  = \$96 ;
+    if (rst) begin
+      \$264  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$265  = \$signature__addr ;
+    if (\$103 ) begin
+      \$265  = \$106 [3:0];
     end
     if (rst) begin
-      \$263  = 16'h0000;
+      \$265  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$266  = rport__addr;
+    if (\$110 ) begin
+      \$266  = \$113 [3:0];
+    end
+    if (rst) begin
+      \$266  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$267  = \$126 [3:0];
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$268  = o__valid;
+    if (\$128 ) begin
+      \$268  = \$130 ;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$269  = o__payload;
+    if (\$128 ) begin
+      \$269  = \$132 ;
+    end
+    if (rst) begin
+      \$269  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -8846,47 +8870,47 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   reg \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
+  wire [22:0] \$100 ;
+  wire [23:0] \$101 ;
   wire \$102 ;
-  wire \$103 ;
+  wire [4:0] \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [5:0] \$105 ;
   wire \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg [3:0] \$109 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire [8:0] \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg [4:0] \$117 ;
-  reg [15:0] \$118 ;
+  reg [3:0] \$115 ;
+  reg [3:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
   reg \$119 ;
   wire [8:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
+  reg [4:0] \$123 ;
   reg [15:0] \$124 ;
-  reg [4:0] \$125 ;
-  reg [63:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [4:0] \$129 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
   reg [15:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [8:0] \$133 ;
+  reg [4:0] \$131 ;
+  reg [63:0] \$132 ;
+  reg [7:0] \$133 ;
   reg [7:0] \$134 ;
-  reg [8:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [8:0] \$137 ;
+  reg [4:0] \$135 ;
+  reg [15:0] \$136 ;
+  reg [7:0] \$137 ;
   reg [7:0] \$138 ;
   reg [8:0] \$139 ;
   wire [8:0] \$14 ;
@@ -8904,12 +8928,12 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] \$150 ;
   reg [8:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [16:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [16:0] \$158 ;
+  reg [8:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [7:0] \$156 ;
+  reg [8:0] \$157 ;
+  reg [7:0] \$158 ;
   reg [16:0] \$159 ;
   wire [8:0] \$16 ;
   reg [16:0] \$160 ;
@@ -8926,18 +8950,18 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] \$170 ;
   reg [16:0] \$171 ;
   reg [16:0] \$172 ;
-  reg [22:0] \$173 ;
-  reg [22:0] \$174 ;
-  reg [22:0] \$175 ;
-  reg [22:0] \$176 ;
-  reg [22:0] \$177 ;
-  reg \$178 ;
-  reg \$179 ;
+  reg [16:0] \$173 ;
+  reg [16:0] \$174 ;
+  reg [16:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [22:0] \$179 ;
   wire [8:0] \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg \$183 ;
+  reg [22:0] \$180 ;
+  reg [22:0] \$181 ;
+  reg [22:0] \$182 ;
+  reg [22:0] \$183 ;
   reg \$184 ;
   reg \$185 ;
   reg \$186 ;
@@ -8963,20 +8987,26 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$203 ;
   reg \$204 ;
   reg \$205 ;
-  reg [22:0] \$206 ;
-  reg [22:0] \$207 ;
-  reg [22:0] \$208 ;
-  reg [22:0] \$209 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [16:0] \$21 ;
-  reg [22:0] \$210 ;
-  reg [3:0] \$211 ;
-  reg \$212 ;
-  reg [2:0] \$213 ;
-  reg [2:0] \$214 ;
-  reg [3:0] \$215 ;
-  reg \$216 ;
-  reg [114:0] \$217 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [22:0] \$212 ;
+  reg [22:0] \$213 ;
+  reg [22:0] \$214 ;
+  reg [22:0] \$215 ;
+  reg [22:0] \$216 ;
+  reg [3:0] \$217 ;
+  reg \$218 ;
+  reg [2:0] \$219 ;
   wire [16:0] \$22 ;
+  reg [2:0] \$220 ;
+  reg [3:0] \$221 ;
+  reg \$222 ;
+  reg [114:0] \$223 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
   wire [16:0] \$25 ;
@@ -9001,52 +9031,52 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [3:0] \$45 ;
-  wire [3:0] \$46 ;
+  wire \$45 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [3:0] \$51 ;
   wire [3:0] \$52 ;
-  wire [3:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [3:0] \$58 ;
+  wire [3:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [4:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [5:0] \$67 ;
-  wire \$68 ;
+  wire \$67 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire [114:0] \$74 ;
+  wire [5:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
-  wire \$80 ;
-  reg [22:0] \$81 ;
-  wire [22:0] \$82 ;
-  wire [23:0] \$83 ;
-  reg [22:0] \$84 ;
-  wire [22:0] \$85 ;
-  wire [23:0] \$86 ;
+  wire [114:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
   reg [22:0] \$87 ;
   wire [22:0] \$88 ;
   wire [23:0] \$89 ;
@@ -9057,10 +9087,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [22:0] \$93 ;
   wire [22:0] \$94 ;
   wire [23:0] \$95 ;
-  wire \$96 ;
-  wire [4:0] \$97 ;
-  wire \$98 ;
-  wire [5:0] \$99 ;
+  reg [22:0] \$96 ;
+  wire [22:0] \$97 ;
+  wire [23:0] \$98 ;
+  reg [22:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -9399,299 +9429,305 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$32  = $signed(prod2_0_r) + $signed(prod2_1_r);
   assign \$33  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$34  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$35  = \$99 [3:0] < 4'h9;
-  assign \$36  = v7 & last7;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = \$36  & \$42 ;
-  assign \$44  = q_wptr == 3'h7;
-  assign \$45  = q_wptr + 1'h1;
-  assign \$46  = \$44  ? 4'h0 : \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = q_rptr == 3'h7;
-  assign \$52  = q_rptr + 1'h1;
-  assign \$53  = \$51  ? 4'h0 : \$52 ;
-  assign \$54  = v7 & last7;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = \$56  & \$58 ;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$54  & \$60 ;
-  assign \$62  = q_stored + \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$62  - \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = v7 & last7;
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = | q_stored;
-  assign \$74  = \$73  ? \rport__data$126  : q_in;
-  assign \$75  = ~ last_t;
-  assign \$76  = q_room | \$75 ;
-  assign i__ready = \$76  & reads_input_t;
-  assign \$77  = ~ last_t;
-  assign \$78  = q_room | \$77 ;
-  assign \$79  = ~ reads_input_t;
-  assign \$80  = i__valid | \$79 ;
-  assign issue = \$78  & \$80 ;
+  assign \$35  = issue & last_t;
+  assign \$36  = o__valid & o__ready;
+  assign \$37  = q_owed < 4'h8;
+  assign \$38  = \$36  ? q_room : \$37 ;
+  assign \$39  = o__valid & o__ready;
+  assign \$40  = \$39  | q_room;
+  assign \$41  = \$35  ? \$38  : \$40 ;
+  assign \$42  = v7 & last7;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = | q_stored;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$44  & \$46 ;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$42  & \$48 ;
+  assign \$50  = q_wptr == 3'h7;
+  assign \$51  = q_wptr + 1'h1;
+  assign \$52  = \$50  ? 4'h0 : \$51 ;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = q_rptr == 3'h7;
+  assign \$58  = q_rptr + 1'h1;
+  assign \$59  = \$57  ? 4'h0 : \$58 ;
+  assign \$60  = v7 & last7;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = q_stored + \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = \$68  - \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = v7 & last7;
+  assign \$78  = \$76  | \$77 ;
+  assign \$79  = | q_stored;
+  assign \$80  = \$79  ? \rport__data$126  : q_in;
+  assign \$81  = ~ last_t;
+  assign \$82  = q_room | \$81 ;
+  assign i__ready = \$82  & reads_input_t;
+  assign \$83  = ~ last_t;
+  assign \$84  = q_room | \$83 ;
+  assign \$85  = ~ reads_input_t;
+  assign \$86  = i__valid | \$85 ;
+  assign issue = \$84  & \$86 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$82  = first7_0 ? \$81  : acc0;
-  assign \$83  = $signed(\$82 ) + $signed(sum0_s0_0);
-  assign \$85  = first7_0 ? \$84  : acc1;
-  assign \$86  = $signed(\$85 ) + $signed(sum1_s0_0);
-  assign \$88  = first7_0 ? \$87  : acc2;
-  assign \$89  = $signed(\$88 ) + $signed(sum2_s0_0);
-  assign \$91  = first7_0 ? \$90  : acc3;
-  assign \$92  = $signed(\$91 ) + $signed(sum3_s0_0);
-  assign \$94  = first7_0 ? \$93  : acc4;
-  assign \$95  = $signed(\$94 ) + $signed(sum4_s0_0);
-  assign \$96  = issue & last_t;
-  assign \$97  = q_owed + \$96 ;
-  assign \$98  = o__valid & o__ready;
-  assign \$99  = \$97  - \$98 ;
-  assign \$100  = v7 & last7;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$102  & \$104 ;
-  assign \$106  = ~ \$105 ;
-  assign \$signature__en$135  = \$100  & \$106 ;
+  assign \$88  = first7_0 ? \$87  : acc0;
+  assign \$89  = $signed(\$88 ) + $signed(sum0_s0_0);
+  assign \$91  = first7_0 ? \$90  : acc1;
+  assign \$92  = $signed(\$91 ) + $signed(sum1_s0_0);
+  assign \$94  = first7_0 ? \$93  : acc2;
+  assign \$95  = $signed(\$94 ) + $signed(sum2_s0_0);
+  assign \$97  = first7_0 ? \$96  : acc3;
+  assign \$98  = $signed(\$97 ) + $signed(sum3_s0_0);
+  assign \$100  = first7_0 ? \$99  : acc4;
+  assign \$101  = $signed(\$100 ) + $signed(sum4_s0_0);
+  assign \$102  = issue & last_t;
+  assign \$103  = q_owed + \$102 ;
+  assign \$104  = o__valid & o__ready;
+  assign \$105  = \$103  - \$104 ;
+  assign \$106  = v7 & last7;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = | q_stored;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = \$108  & \$110 ;
+  assign \$112  = ~ \$111 ;
+  assign \$signature__en$135  = \$106  & \$112 ;
   always @(posedge clk)
-    nf_t <= \$107 ;
+    nf_t <= \$113 ;
   always @(posedge clk)
-    nf_t_ahead <= \$108 ;
+    nf_t_ahead <= \$114 ;
   always @(posedge clk)
-    sf_t <= \$109 ;
+    sf_t <= \$115 ;
   always @(posedge clk)
-    sf_t_ahead <= \$110 ;
+    sf_t_ahead <= \$116 ;
   always @(posedge clk)
-    reads_input_t <= \$111 ;
+    reads_input_t <= \$117 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$112 ;
+    reads_input_t_ahead <= \$118 ;
   always @(posedge clk)
-    first_t <= \$113 ;
+    first_t <= \$119 ;
   always @(posedge clk)
-    first_t_ahead <= \$114 ;
+    first_t_ahead <= \$120 ;
   always @(posedge clk)
-    last_t <= \$115 ;
+    last_t <= \$121 ;
   always @(posedge clk)
-    last_t_ahead <= \$116 ;
+    last_t_ahead <= \$122 ;
   always @(posedge clk)
-    t <= \$117 ;
+    t <= \$123 ;
   always @(posedge clk)
-    x_reg <= \$118 ;
+    x_reg <= \$124 ;
   always @(posedge clk)
-    from_input <= \$119 ;
+    from_input <= \$125 ;
   always @(posedge clk)
-    v1 <= \$120 ;
+    v1 <= \$126 ;
   always @(posedge clk)
-    first1 <= \$121 ;
+    first1 <= \$127 ;
   always @(posedge clk)
-    last1 <= \$122 ;
+    last1 <= \$128 ;
   always @(posedge clk)
-    nf1 <= \$123 ;
+    nf1 <= \$129 ;
   always @(posedge clk)
-    x_mid <= \$124 ;
+    x_mid <= \$130 ;
   always @(posedge clk)
-    rom0_addr <= \$125 ;
+    rom0_addr <= \$131 ;
   always @(posedge clk)
-    rom0_read <= \$126 ;
+    rom0_read <= \$132 ;
   always @(posedge clk)
-    x0_0 <= \$127 ;
+    x0_0 <= \$133 ;
   always @(posedge clk)
-    x0_1 <= \$128 ;
+    x0_1 <= \$134 ;
   always @(posedge clk)
-    rom1_addr <= \$129 ;
+    rom1_addr <= \$135 ;
   always @(posedge clk)
-    rom1_read <= \$130 ;
+    rom1_read <= \$136 ;
   always @(posedge clk)
-    x1_0 <= \$131 ;
+    x1_0 <= \$137 ;
   always @(posedge clk)
-    x1_1 <= \$132 ;
+    x1_1 <= \$138 ;
   always @(posedge clk)
-    xoff0_0 <= \$133 ;
+    xoff0_0 <= \$139 ;
   always @(posedge clk)
-    w0_0 <= \$134 ;
+    w0_0 <= \$140 ;
   always @(posedge clk)
-    xoff0_1 <= \$135 ;
+    xoff0_1 <= \$141 ;
   always @(posedge clk)
-    w0_1 <= \$136 ;
+    w0_1 <= \$142 ;
   always @(posedge clk)
-    xoff1_0 <= \$137 ;
+    xoff1_0 <= \$143 ;
   always @(posedge clk)
-    w1_0 <= \$138 ;
+    w1_0 <= \$144 ;
   always @(posedge clk)
-    xoff1_1 <= \$139 ;
+    xoff1_1 <= \$145 ;
   always @(posedge clk)
-    w1_1 <= \$140 ;
+    w1_1 <= \$146 ;
   always @(posedge clk)
-    xoff2_0 <= \$141 ;
+    xoff2_0 <= \$147 ;
   always @(posedge clk)
-    w2_0 <= \$142 ;
+    w2_0 <= \$148 ;
   always @(posedge clk)
-    xoff2_1 <= \$143 ;
+    xoff2_1 <= \$149 ;
   always @(posedge clk)
-    w2_1 <= \$144 ;
+    w2_1 <= \$150 ;
   always @(posedge clk)
-    xoff3_0 <= \$145 ;
+    xoff3_0 <= \$151 ;
   always @(posedge clk)
-    w3_0 <= \$146 ;
+    w3_0 <= \$152 ;
   always @(posedge clk)
-    xoff3_1 <= \$147 ;
+    xoff3_1 <= \$153 ;
   always @(posedge clk)
-    w3_1 <= \$148 ;
+    w3_1 <= \$154 ;
   always @(posedge clk)
-    xoff4_0 <= \$149 ;
+    xoff4_0 <= \$155 ;
   always @(posedge clk)
-    w4_0 <= \$150 ;
+    w4_0 <= \$156 ;
   always @(posedge clk)
-    xoff4_1 <= \$151 ;
+    xoff4_1 <= \$157 ;
   always @(posedge clk)
-    w4_1 <= \$152 ;
+    w4_1 <= \$158 ;
   always @(posedge clk)
-    prod0_0 <= \$153 ;
+    prod0_0 <= \$159 ;
   always @(posedge clk)
-    prod0_1 <= \$154 ;
+    prod0_1 <= \$160 ;
   always @(posedge clk)
-    prod1_0 <= \$155 ;
+    prod1_0 <= \$161 ;
   always @(posedge clk)
-    prod1_1 <= \$156 ;
+    prod1_1 <= \$162 ;
   always @(posedge clk)
-    prod2_0 <= \$157 ;
+    prod2_0 <= \$163 ;
   always @(posedge clk)
-    prod2_1 <= \$158 ;
+    prod2_1 <= \$164 ;
   always @(posedge clk)
-    prod3_0 <= \$159 ;
+    prod3_0 <= \$165 ;
   always @(posedge clk)
-    prod3_1 <= \$160 ;
+    prod3_1 <= \$166 ;
   always @(posedge clk)
-    prod4_0 <= \$161 ;
+    prod4_0 <= \$167 ;
   always @(posedge clk)
-    prod4_1 <= \$162 ;
+    prod4_1 <= \$168 ;
   always @(posedge clk)
-    prod0_0_r <= \$163 ;
+    prod0_0_r <= \$169 ;
   always @(posedge clk)
-    prod0_1_r <= \$164 ;
+    prod0_1_r <= \$170 ;
   always @(posedge clk)
-    prod1_0_r <= \$165 ;
+    prod1_0_r <= \$171 ;
   always @(posedge clk)
-    prod1_1_r <= \$166 ;
+    prod1_1_r <= \$172 ;
   always @(posedge clk)
-    prod2_0_r <= \$167 ;
+    prod2_0_r <= \$173 ;
   always @(posedge clk)
-    prod2_1_r <= \$168 ;
+    prod2_1_r <= \$174 ;
   always @(posedge clk)
-    prod3_0_r <= \$169 ;
+    prod3_0_r <= \$175 ;
   always @(posedge clk)
-    prod3_1_r <= \$170 ;
+    prod3_1_r <= \$176 ;
   always @(posedge clk)
-    prod4_0_r <= \$171 ;
+    prod4_0_r <= \$177 ;
   always @(posedge clk)
-    prod4_1_r <= \$172 ;
+    prod4_1_r <= \$178 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$173 ;
+    sum0_s0_0 <= \$179 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$174 ;
+    sum1_s0_0 <= \$180 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$175 ;
+    sum2_s0_0 <= \$181 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$176 ;
+    sum3_s0_0 <= \$182 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$177 ;
+    sum4_s0_0 <= \$183 ;
   always @(posedge clk)
-    v2 <= \$178 ;
+    v2 <= \$184 ;
   always @(posedge clk)
-    first2 <= \$179 ;
+    first2 <= \$185 ;
   always @(posedge clk)
-    last2 <= \$180 ;
+    last2 <= \$186 ;
   always @(posedge clk)
-    nf2 <= \$181 ;
+    nf2 <= \$187 ;
   always @(posedge clk)
-    v3 <= \$182 ;
+    v3 <= \$188 ;
   always @(posedge clk)
-    first3 <= \$183 ;
+    first3 <= \$189 ;
   always @(posedge clk)
-    last3 <= \$184 ;
+    last3 <= \$190 ;
   always @(posedge clk)
-    nf3 <= \$185 ;
+    nf3 <= \$191 ;
   always @(posedge clk)
-    v4 <= \$186 ;
+    v4 <= \$192 ;
   always @(posedge clk)
-    first4 <= \$187 ;
+    first4 <= \$193 ;
   always @(posedge clk)
-    last4 <= \$188 ;
+    last4 <= \$194 ;
   always @(posedge clk)
-    nf4 <= \$189 ;
+    nf4 <= \$195 ;
   always @(posedge clk)
-    v5 <= \$190 ;
+    v5 <= \$196 ;
   always @(posedge clk)
-    first5 <= \$191 ;
+    first5 <= \$197 ;
   always @(posedge clk)
-    last5 <= \$192 ;
+    last5 <= \$198 ;
   always @(posedge clk)
-    nf5 <= \$193 ;
+    nf5 <= \$199 ;
   always @(posedge clk)
-    v6 <= \$194 ;
+    v6 <= \$200 ;
   always @(posedge clk)
-    first6 <= \$195 ;
+    first6 <= \$201 ;
   always @(posedge clk)
-    last6 <= \$196 ;
+    last6 <= \$202 ;
   always @(posedge clk)
-    nf6 <= \$197 ;
+    nf6 <= \$203 ;
   always @(posedge clk)
-    v7 <= \$198 ;
+    v7 <= \$204 ;
   always @(posedge clk)
-    first7 <= \$199 ;
+    first7 <= \$205 ;
   always @(posedge clk)
-    last7 <= \$200 ;
+    last7 <= \$206 ;
   always @(posedge clk)
-    nf7 <= \$201 ;
+    nf7 <= \$207 ;
   always @(posedge clk)
-    v7_0 <= \$202 ;
+    v7_0 <= \$208 ;
   always @(posedge clk)
-    first7_0 <= \$203 ;
+    first7_0 <= \$209 ;
   always @(posedge clk)
-    last7_0 <= \$204 ;
+    last7_0 <= \$210 ;
   always @(posedge clk)
-    nf7_0 <= \$205 ;
+    nf7_0 <= \$211 ;
   always @(posedge clk)
-    acc0 <= \$206 ;
+    acc0 <= \$212 ;
   always @(posedge clk)
-    acc1 <= \$207 ;
+    acc1 <= \$213 ;
   always @(posedge clk)
-    acc2 <= \$208 ;
+    acc2 <= \$214 ;
   always @(posedge clk)
-    acc3 <= \$209 ;
+    acc3 <= \$215 ;
   always @(posedge clk)
-    acc4 <= \$210 ;
+    acc4 <= \$216 ;
   always @(posedge clk)
-    q_owed <= \$211 ;
+    q_owed <= \$217 ;
   always @(posedge clk)
-    q_room <= \$212 ;
+    q_room <= \$218 ;
   always @(posedge clk)
-    q_wptr <= \$213 ;
+    q_wptr <= \$219 ;
   always @(posedge clk)
-    q_rptr <= \$214 ;
+    q_rptr <= \$220 ;
   always @(posedge clk)
-    q_stored <= \$215 ;
+    q_stored <= \$221 ;
   always @(posedge clk)
-    o__valid <= \$216 ;
+    o__valid <= \$222 ;
   always @(posedge clk)
-    o__payload <= \$217 ;
+    o__payload <= \$223 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$1  = 1'h0;
@@ -10037,9 +10073,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$81  = 23'h000215;
+          \$87  = 23'h000215;
       1'h1:
-          \$81  = 23'h7ffd2e;
+          \$87  = 23'h7ffd2e;
     endcase
   end
   always @* begin
@@ -10047,9 +10083,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$84  = 23'h7ffa43;
+          \$90  = 23'h7ffa43;
       1'h1:
-          \$84  = 23'h7fffa8;
+          \$90  = 23'h7fffa8;
     endcase
   end
   always @* begin
@@ -10057,9 +10093,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$87  = 23'h7fff5c;
+          \$93  = 23'h7fff5c;
       1'h1:
-          \$87  = 23'h000036;
+          \$93  = 23'h000036;
     endcase
   end
   always @* begin
@@ -10067,9 +10103,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$90  = 23'h0000d6;
+          \$96  = 23'h0000d6;
       1'h1:
-          \$90  = 23'h000047;
+          \$96  = 23'h000047;
     endcase
   end
   always @* begin
@@ -10077,86 +10113,26 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$93  = 23'h000291;
+          \$99  = 23'h000291;
       1'h1:
-          \$93  = 23'h7ffe52;
+          \$99  = 23'h7ffe52;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = nf_t;
+    \$113  = nf_t;
     if (issue) begin
-      \$107  = nf_t_ahead;
+      \$113  = nf_t_ahead;
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = nf_t_ahead;
+    \$114  = nf_t_ahead;
     if (issue) begin
-      \$108  = \$1 ;
-    end
-    if (rst) begin
-      \$108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = sf_t;
-    if (issue) begin
-      \$109  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$109  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = sf_t_ahead;
-    if (issue) begin
-      \$110  = \$2 ;
-    end
-    if (rst) begin
-      \$110  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = reads_input_t;
-    if (issue) begin
-      \$111  = reads_input_t_ahead;
-    end
-    if (rst) begin
-      \$111  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = reads_input_t_ahead;
-    if (issue) begin
-      \$112  = \$3 ;
-    end
-    if (rst) begin
-      \$112  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = first_t;
-    if (issue) begin
-      \$113  = first_t_ahead;
-    end
-    if (rst) begin
-      \$113  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = first_t_ahead;
-    if (issue) begin
-      \$114  = \$4 ;
+      \$114  = \$1 ;
     end
     if (rst) begin
       \$114  = 1'h0;
@@ -10164,767 +10140,827 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = last_t;
+    \$115  = sf_t;
     if (issue) begin
-      \$115  = last_t_ahead;
+      \$115  = sf_t_ahead;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = last_t_ahead;
+    \$116  = sf_t_ahead;
     if (issue) begin
-      \$116  = \$5 ;
+      \$116  = \$2 ;
     end
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = t;
+    \$117  = reads_input_t;
     if (issue) begin
-      \$117  = \$8 [4:0];
+      \$117  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$117  = 5'h00;
+      \$117  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = i__payload;
+    \$118  = reads_input_t_ahead;
+    if (issue) begin
+      \$118  = \$3 ;
+    end
     if (rst) begin
-      \$118  = 16'h0000;
+      \$118  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = reads_input_t;
+    \$119  = first_t;
+    if (issue) begin
+      \$119  = first_t_ahead;
+    end
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = issue;
+    \$120  = first_t_ahead;
+    if (issue) begin
+      \$120  = \$4 ;
+    end
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = first_t;
+    \$121  = last_t;
+    if (issue) begin
+      \$121  = last_t_ahead;
+    end
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = last_t;
+    \$122  = last_t_ahead;
+    if (issue) begin
+      \$122  = \$5 ;
+    end
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = nf_t;
+    \$123  = t;
+    if (issue) begin
+      \$123  = \$8 [4:0];
+    end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = \$9 ;
+    \$124  = i__payload;
     if (rst) begin
       \$124  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = t;
+    \$125  = reads_input_t;
     if (rst) begin
-      \$125  = 5'h00;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = port__data;
+    \$126  = issue;
     if (rst) begin
-      \$126  = 64'h0000000000000000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = x_mid[7:0];
+    \$127  = first_t;
     if (rst) begin
-      \$127  = 8'h00;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = x_mid[15:8];
+    \$128  = last_t;
     if (rst) begin
-      \$128  = 8'h00;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = t;
+    \$129  = nf_t;
     if (rst) begin
-      \$129  = 5'h00;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \port__data$30 ;
+    \$130  = \$9 ;
     if (rst) begin
       \$130  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = x_mid[7:0];
+    \$131  = t;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = x_mid[15:8];
+    \$132  = port__data;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = \$10 ;
+    \$133  = x_mid[7:0];
     if (rst) begin
-      \$133  = 9'h000;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = rom0_read[7:0];
+    \$134  = x_mid[15:8];
     if (rst) begin
       \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$11 ;
+    \$135  = t;
     if (rst) begin
-      \$135  = 9'h000;
+      \$135  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = rom0_read[15:8];
+    \$136  = \port__data$30 ;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = \$12 ;
+    \$137  = x_mid[7:0];
     if (rst) begin
-      \$137  = 9'h000;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = rom0_read[23:16];
+    \$138  = x_mid[15:8];
     if (rst) begin
       \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = \$13 ;
+    \$139  = \$10 ;
     if (rst) begin
       \$139  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = rom0_read[31:24];
+    \$140  = rom0_read[7:0];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = \$14 ;
+    \$141  = \$11 ;
     if (rst) begin
       \$141  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = rom0_read[39:32];
+    \$142  = rom0_read[15:8];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \$15 ;
+    \$143  = \$12 ;
     if (rst) begin
       \$143  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = rom0_read[47:40];
+    \$144  = rom0_read[23:16];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$16 ;
+    \$145  = \$13 ;
     if (rst) begin
       \$145  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = rom0_read[55:48];
+    \$146  = rom0_read[31:24];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$17 ;
+    \$147  = \$14 ;
     if (rst) begin
       \$147  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = rom0_read[63:56];
+    \$148  = rom0_read[39:32];
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$18 ;
+    \$149  = \$15 ;
     if (rst) begin
       \$149  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = rom1_read[7:0];
+    \$150  = rom0_read[47:40];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$19 ;
+    \$151  = \$16 ;
     if (rst) begin
       \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = rom1_read[15:8];
+    \$152  = rom0_read[55:48];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$20 ;
+    \$153  = \$17 ;
     if (rst) begin
-      \$153  = 17'h00000;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$21 ;
+    \$154  = rom0_read[63:56];
     if (rst) begin
-      \$154  = 17'h00000;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$22 ;
+    \$155  = \$18 ;
     if (rst) begin
-      \$155  = 17'h00000;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$23 ;
+    \$156  = rom1_read[7:0];
     if (rst) begin
-      \$156  = 17'h00000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$24 ;
+    \$157  = \$19 ;
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$25 ;
+    \$158  = rom1_read[15:8];
     if (rst) begin
-      \$158  = 17'h00000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$26 ;
+    \$159  = \$20 ;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$27 ;
+    \$160  = \$21 ;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$28 ;
+    \$161  = \$22 ;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = \$29 ;
+    \$162  = \$23 ;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = prod0_0;
+    \$163  = \$24 ;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = prod0_1;
+    \$164  = \$25 ;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = prod1_0;
+    \$165  = \$26 ;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = prod1_1;
+    \$166  = \$27 ;
     if (rst) begin
       \$166  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = prod2_0;
+    \$167  = \$28 ;
     if (rst) begin
       \$167  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = prod2_1;
+    \$168  = \$29 ;
     if (rst) begin
       \$168  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = prod3_0;
+    \$169  = prod0_0;
     if (rst) begin
       \$169  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = prod3_1;
+    \$170  = prod0_1;
     if (rst) begin
       \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = prod4_0;
+    \$171  = prod1_0;
     if (rst) begin
       \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = prod4_1;
+    \$172  = prod1_1;
     if (rst) begin
       \$172  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
+    \$173  = prod2_0;
     if (rst) begin
-      \$173  = 23'h000000;
+      \$173  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$174  = prod2_1;
     if (rst) begin
-      \$174  = 23'h000000;
+      \$174  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
+    \$175  = prod3_0;
     if (rst) begin
-      \$175  = 23'h000000;
+      \$175  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
+    \$176  = prod3_1;
     if (rst) begin
-      \$176  = 23'h000000;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
+    \$177  = prod4_0;
     if (rst) begin
-      \$177  = 23'h000000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = v1;
+    \$178  = prod4_1;
     if (rst) begin
-      \$178  = 1'h0;
+      \$178  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = first1;
+    \$179  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
-      \$179  = 1'h0;
+      \$179  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = last1;
+    \$180  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
-      \$180  = 1'h0;
+      \$180  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = nf1;
+    \$181  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = v2;
+    \$182  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = first2;
+    \$183  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
     if (rst) begin
-      \$183  = 1'h0;
+      \$183  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = last2;
+    \$184  = v1;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = nf2;
+    \$185  = first1;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = v3;
+    \$186  = last1;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = first3;
+    \$187  = nf1;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = last3;
+    \$188  = v2;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = nf3;
+    \$189  = first2;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = v4;
+    \$190  = last2;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = first4;
+    \$191  = nf2;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = last4;
+    \$192  = v3;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = nf4;
+    \$193  = first3;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = v5;
+    \$194  = last3;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = first5;
+    \$195  = nf3;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = last5;
+    \$196  = v4;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = nf5;
+    \$197  = first4;
     if (rst) begin
       \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = v6;
+    \$198  = last4;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = first6;
+    \$199  = nf4;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = last6;
+    \$200  = v5;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = nf6;
+    \$201  = first5;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = v6;
+    \$202  = last5;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = first6;
+    \$203  = nf5;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = last6;
+    \$204  = v6;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = nf6;
+    \$205  = first6;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = acc0;
+    \$206  = last6;
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$207  = nf6;
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$208  = v6;
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$209  = first6;
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$210  = last6;
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$211  = nf6;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$212  = acc0;
     if (v7_0) begin
-      \$206  = \$83 [22:0];
+      \$212  = \$89 [22:0];
     end
     if (rst) begin
-      \$206  = 23'h000000;
+      \$212  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = acc1;
+    \$213  = acc1;
     if (v7_0) begin
-      \$207  = \$86 [22:0];
+      \$213  = \$92 [22:0];
     end
     if (rst) begin
-      \$207  = 23'h000000;
+      \$213  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = acc2;
+    \$214  = acc2;
     if (v7_0) begin
-      \$208  = \$89 [22:0];
+      \$214  = \$95 [22:0];
     end
     if (rst) begin
-      \$208  = 23'h000000;
+      \$214  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = acc3;
+    \$215  = acc3;
     if (v7_0) begin
-      \$209  = \$92 [22:0];
+      \$215  = \$98 [22:0];
     end
     if (rst) begin
-      \$209  = 23'h000000;
+      \$215  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = acc4;
+    \$216  = acc4;
     if (v7_0) begin
-      \$210  = \$95 [22:0];
+      \$216  = \$101 [22:0];
     end
     if (rst) begin
-      \$210  = 23'h000000;
+      \$216  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = \$99 [3:0];
+    \$217  = \$105 [3:0];
     if (rst) begin
-      \$211  = 4'h0;
+      \$217  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = \$35 ;
+    \$218  = \$41 ;
     if (rst) begin
-      \$212  = 1'h1;
+      \$218  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = q_wptr;
-    if (\$43 ) begin
-      \$213  = \$46 [2:0];
+    \$219  = q_wptr;
+    if (\$49 ) begin
+      \$219  = \$52 [2:0];
     end
     if (rst) begin
-      \$213  = 3'h0;
+      \$219  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = q_rptr;
-    if (\$50 ) begin
-      \$214  = \$53 [2:0];
+    \$220  = q_rptr;
+    if (\$56 ) begin
+      \$220  = \$59 [2:0];
     end
     if (rst) begin
-      \$214  = 3'h0;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = \$67 [3:0];
+    \$221  = \$73 [3:0];
     if (rst) begin
-      \$215  = 4'h0;
+      \$221  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = o__valid;
-    if (\$69 ) begin
-      \$216  = \$72 ;
+    \$222  = o__valid;
+    if (\$75 ) begin
+      \$222  = \$78 ;
     end
     if (rst) begin
-      \$216  = 1'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = o__payload;
-    if (\$69 ) begin
-      \$217  = \$74 ;
+    \$223  = o__payload;
+    if (\$75 ) begin
+      \$223  = \$80 ;
     end
     if (rst) begin
-      \$217  = 115'h00000000000000000000000000000;
+      \$223  = 115'h00000000000000000000000000000;
     end
   end
-  assign acc0_next = \$83 [22:0];
-  assign acc1_next = \$86 [22:0];
-  assign acc2_next = \$89 [22:0];
-  assign acc3_next = \$92 [22:0];
-  assign acc4_next = \$95 [22:0];
-  assign q_owed_next = \$99 [3:0];
+  assign acc0_next = \$89 [22:0];
+  assign acc1_next = \$92 [22:0];
+  assign acc2_next = \$95 [22:0];
+  assign acc3_next = \$98 [22:0];
+  assign acc4_next = \$101 [22:0];
+  assign q_owed_next = \$105 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -10945,11 +10981,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
   assign \q_in[4]  = q_in[114:92];
-  assign q_in[114:92] = \$95 [22:0];
-  assign q_in[91:69] = \$92 [22:0];
-  assign q_in[68:46] = \$89 [22:0];
-  assign q_in[45:23] = \$86 [22:0];
-  assign q_in[22:0] = \$83 [22:0];
+  assign q_in[114:92] = \$101 [22:0];
+  assign q_in[91:69] = \$98 [22:0];
+  assign q_in[68:46] = \$95 [22:0];
+  assign q_in[45:23] = \$92 [22:0];
+  assign q_in[22:0] = \$89 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -11064,193 +11100,193 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [4:0] \$198 ;
-  wire [4:0] \$199 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
+  wire [4:0] \$204 ;
   wire [4:0] \$205 ;
-  wire [4:0] \$206 ;
+  wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
+  wire [4:0] \$211 ;
+  wire [4:0] \$212 ;
   wire \$213 ;
-  wire [4:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [5:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [4:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [39:0] \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  wire [5:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [1:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
+  wire \$230 ;
+  wire [39:0] \$231 ;
   reg \$232 ;
   reg \$233 ;
   reg \$234 ;
   reg \$235 ;
-  reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire [1:0] \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
+  reg \$240 ;
+  reg \$241 ;
   reg [24:0] \$242 ;
   reg [24:0] \$243 ;
-  reg [22:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [33:0] \$249 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [24:0] \$246 ;
+  reg [24:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
   wire \$25 ;
-  reg [16:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [5:0] \$255 ;
+  reg [22:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
   reg [16:0] \$256 ;
-  reg [22:0] \$257 ;
-  reg [22:0] \$258 ;
-  reg [22:0] \$259 ;
+  reg [7:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   reg [24:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [13:0] \$262 ;
-  reg [13:0] \$263 ;
-  reg [13:0] \$264 ;
-  reg [47:0] \$265 ;
-  reg [47:0] \$266 ;
-  reg \$267 ;
-  reg \$268 ;
-  reg [7:0] \$269 ;
+  reg [24:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [22:0] \$263 ;
+  reg [22:0] \$264 ;
+  reg [22:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [13:0] \$268 ;
+  reg [13:0] \$269 ;
   wire [33:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
+  reg [13:0] \$270 ;
+  reg [47:0] \$271 ;
+  reg [47:0] \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg [7:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
   reg [24:0] \$278 ;
   reg [24:0] \$279 ;
   wire [24:0] \$28 ;
-  reg [22:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [33:0] \$283 ;
-  reg [33:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [33:0] \$289 ;
   wire [22:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [5:0] \$291 ;
+  reg [33:0] \$290 ;
+  reg [33:0] \$291 ;
   reg [16:0] \$292 ;
-  reg [22:0] \$293 ;
-  reg [22:0] \$294 ;
-  reg [22:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [13:0] \$298 ;
-  reg [13:0] \$299 ;
+  reg [7:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [5:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [22:0] \$299 ;
   wire [7:0] \$3 ;
   wire [13:0] \$30 ;
-  reg [13:0] \$300 ;
-  reg [47:0] \$301 ;
-  reg [47:0] \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg [7:0] \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [22:0] \$300 ;
+  reg [22:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [13:0] \$304 ;
+  reg [13:0] \$305 ;
+  reg [13:0] \$306 ;
+  reg [47:0] \$307 ;
+  reg [47:0] \$308 ;
+  reg \$309 ;
   wire [34:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
+  reg \$310 ;
+  reg [7:0] \$311 ;
+  reg \$312 ;
+  reg \$313 ;
   reg [24:0] \$314 ;
   reg [24:0] \$315 ;
-  reg [22:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [33:0] \$319 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [24:0] \$318 ;
+  reg [24:0] \$319 ;
   wire [35:0] \$32 ;
-  reg [33:0] \$320 ;
-  reg [33:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [24:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [5:0] \$327 ;
+  reg [24:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [22:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
   reg [16:0] \$328 ;
-  reg [22:0] \$329 ;
+  reg [7:0] \$329 ;
   wire [55:0] \$33 ;
-  reg [22:0] \$330 ;
-  reg [22:0] \$331 ;
-  reg [5:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [13:0] \$334 ;
-  reg [13:0] \$335 ;
-  reg [13:0] \$336 ;
-  reg [47:0] \$337 ;
-  reg [47:0] \$338 ;
-  reg \$339 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [5:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [22:0] \$335 ;
+  reg [22:0] \$336 ;
+  reg [22:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [7:0] \$339 ;
   wire [56:0] \$34 ;
-  reg \$340 ;
-  reg [7:0] \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [24:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [24:0] \$349 ;
+  reg [13:0] \$340 ;
+  reg [13:0] \$341 ;
+  reg [13:0] \$342 ;
+  reg [47:0] \$343 ;
+  reg [47:0] \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg [7:0] \$347 ;
+  reg \$348 ;
+  reg \$349 ;
   wire [53:0] \$35 ;
   reg [24:0] \$350 ;
   reg [24:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg [5:0] \$353 ;
-  reg [5:0] \$354 ;
-  reg [5:0] \$355 ;
-  reg [5:0] \$356 ;
-  reg [5:0] \$357 ;
+  reg [24:0] \$352 ;
+  reg [24:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
   reg [5:0] \$358 ;
   reg [5:0] \$359 ;
   wire [58:0] \$36 ;
-  reg [33:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [33:0] \$362 ;
-  reg [33:0] \$363 ;
-  reg [33:0] \$364 ;
-  reg [33:0] \$365 ;
+  reg [5:0] \$360 ;
+  reg [5:0] \$361 ;
+  reg [5:0] \$362 ;
+  reg [5:0] \$363 ;
+  reg [5:0] \$364 ;
+  reg [5:0] \$365 ;
   reg [33:0] \$366 ;
   reg [33:0] \$367 ;
   reg [33:0] \$368 ;
@@ -11262,86 +11298,92 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$373 ;
   reg [33:0] \$374 ;
   reg [33:0] \$375 ;
-  reg [22:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
+  reg [33:0] \$376 ;
+  reg [33:0] \$377 ;
+  reg [33:0] \$378 ;
   reg [33:0] \$379 ;
   wire [77:0] \$38 ;
   reg [33:0] \$380 ;
   reg [33:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [24:0] \$384 ;
-  reg [24:0] \$385 ;
-  reg [24:0] \$386 ;
-  reg [5:0] \$387 ;
+  reg [22:0] \$382 ;
+  reg [16:0] \$383 ;
+  reg [16:0] \$384 ;
+  reg [33:0] \$385 ;
+  reg [33:0] \$386 ;
+  reg [33:0] \$387 ;
   reg [16:0] \$388 ;
-  reg [22:0] \$389 ;
+  reg [7:0] \$389 ;
   wire [47:0] \$39 ;
-  reg [22:0] \$390 ;
-  reg [22:0] \$391 ;
-  reg [5:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [13:0] \$394 ;
-  reg [13:0] \$395 ;
-  reg [13:0] \$396 ;
-  reg [47:0] \$397 ;
-  reg [47:0] \$398 ;
-  reg \$399 ;
+  reg [24:0] \$390 ;
+  reg [24:0] \$391 ;
+  reg [24:0] \$392 ;
+  reg [5:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [22:0] \$395 ;
+  reg [22:0] \$396 ;
+  reg [22:0] \$397 ;
+  reg [5:0] \$398 ;
+  reg [7:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg \$400 ;
-  reg [7:0] \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg [24:0] \$404 ;
-  reg [24:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [24:0] \$407 ;
-  reg [24:0] \$408 ;
-  reg [24:0] \$409 ;
+  reg [13:0] \$400 ;
+  reg [13:0] \$401 ;
+  reg [13:0] \$402 ;
+  reg [47:0] \$403 ;
+  reg [47:0] \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg [7:0] \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
   reg [24:0] \$410 ;
   reg [24:0] \$411 ;
-  reg [22:0] \$412 ;
-  reg [16:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [33:0] \$415 ;
-  reg [33:0] \$416 ;
-  reg [33:0] \$417 ;
-  reg [16:0] \$418 ;
-  reg [7:0] \$419 ;
+  reg [24:0] \$412 ;
+  reg [24:0] \$413 ;
+  reg [24:0] \$414 ;
+  reg [24:0] \$415 ;
+  reg [24:0] \$416 ;
+  reg [24:0] \$417 ;
+  reg [22:0] \$418 ;
+  reg [16:0] \$419 ;
   wire \$42 ;
-  reg [24:0] \$420 ;
-  reg [24:0] \$421 ;
-  reg [24:0] \$422 ;
-  reg [5:0] \$423 ;
+  reg [16:0] \$420 ;
+  reg [33:0] \$421 ;
+  reg [33:0] \$422 ;
+  reg [33:0] \$423 ;
   reg [16:0] \$424 ;
-  reg [22:0] \$425 ;
-  reg [22:0] \$426 ;
-  reg [22:0] \$427 ;
-  reg [5:0] \$428 ;
-  reg [7:0] \$429 ;
+  reg [7:0] \$425 ;
+  reg [24:0] \$426 ;
+  reg [24:0] \$427 ;
+  reg [24:0] \$428 ;
+  reg [5:0] \$429 ;
   wire \$43 ;
-  reg [13:0] \$430 ;
-  reg [13:0] \$431 ;
-  reg [13:0] \$432 ;
-  reg [47:0] \$433 ;
-  reg [47:0] \$434 ;
-  reg \$435 ;
-  reg \$436 ;
-  reg [7:0] \$437 ;
-  reg \$438 ;
-  reg \$439 ;
+  reg [16:0] \$430 ;
+  reg [22:0] \$431 ;
+  reg [22:0] \$432 ;
+  reg [22:0] \$433 ;
+  reg [5:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [13:0] \$436 ;
+  reg [13:0] \$437 ;
+  reg [13:0] \$438 ;
+  reg [47:0] \$439 ;
   wire [48:0] \$44 ;
-  reg [3:0] \$440 ;
+  reg [47:0] \$440 ;
   reg \$441 ;
-  reg [3:0] \$442 ;
-  reg [3:0] \$443 ;
-  reg [3:0] \$444 ;
+  reg \$442 ;
+  reg [7:0] \$443 ;
+  reg \$444 ;
   reg \$445 ;
-  reg [39:0] \$446 ;
+  reg [3:0] \$446 ;
+  reg \$447 ;
+  reg [3:0] \$448 ;
+  reg [3:0] \$449 ;
   wire \$45 ;
+  reg [3:0] \$450 ;
+  reg \$451 ;
+  reg [39:0] \$452 ;
   wire \$46 ;
   wire [49:0] \$47 ;
   wire \$48 ;
@@ -11684,129 +11726,141 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_part0_1_r <= \$385 ;
+    rq3_part0_0 <= \$385 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$386 ;
+    rq3_part0_0_r <= \$386 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$387 ;
+    rq3_part0_0_rr <= \$387 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$388 ;
+    rq3_x0_1 <= \$388 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$389 ;
+    rq3_m0_1 <= \$389 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$390 ;
+    rq3_part0_1 <= \$390 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$391 ;
+    rq3_part0_1_r <= \$391 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$392 ;
+    rq3_part0_1_rr <= \$392 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$393 ;
+    rq3_x1_0 <= \$393 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$394 ;
+    rq3_m1_0 <= \$394 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$395 ;
+    rq3_part1_0 <= \$395 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$396 ;
+    rq3_part1_0_r <= \$396 ;
   always @(posedge clk)
-    rq3_prod <= \$397 ;
+    rq3_part1_0_rr <= \$397 ;
   always @(posedge clk)
-    rq3_floor <= \$398 ;
+    rq3_x1_1 <= \$398 ;
   always @(posedge clk)
-    rq3_above <= \$399 ;
+    rq3_m1_1 <= \$399 ;
   always @(posedge clk)
-    rq3_tie <= \$400 ;
+    rq3_part1_1 <= \$400 ;
   always @(posedge clk)
-    rq3_code <= \$401 ;
+    rq3_part1_1_r <= \$401 ;
   always @(posedge clk)
-    rq3_under <= \$402 ;
+    rq3_part1_1_rr <= \$402 ;
   always @(posedge clk)
-    rq3_over <= \$403 ;
+    rq3_prod <= \$403 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$404 ;
+    rq3_floor <= \$404 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$405 ;
+    rq3_above <= \$405 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$406 ;
+    rq3_tie <= \$406 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$407 ;
+    rq3_code <= \$407 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$408 ;
+    rq3_under <= \$408 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$409 ;
+    rq3_over <= \$409 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$410 ;
+    rq4_mult_1 <= \$410 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$411 ;
+    rq4_mult_2 <= \$411 ;
   always @(posedge clk)
-    rq4_x <= \$412 ;
+    rq4_mult_3 <= \$412 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$413 ;
+    rq4_mult_4 <= \$413 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$414 ;
+    rq4_mult_5 <= \$414 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$415 ;
+    rq4_mult_6 <= \$415 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$416 ;
+    rq4_mult_7 <= \$416 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$417 ;
+    rq4_mult_8 <= \$417 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$418 ;
+    rq4_x <= \$418 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$419 ;
+    rq4_x0_0 <= \$419 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$420 ;
+    rq4_m0_0 <= \$420 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$421 ;
+    rq4_part0_0 <= \$421 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$422 ;
+    rq4_part0_0_r <= \$422 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$423 ;
+    rq4_part0_0_rr <= \$423 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$424 ;
+    rq4_x0_1 <= \$424 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$425 ;
+    rq4_m0_1 <= \$425 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$426 ;
+    rq4_part0_1 <= \$426 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$427 ;
+    rq4_part0_1_r <= \$427 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$428 ;
+    rq4_part0_1_rr <= \$428 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$429 ;
+    rq4_x1_0 <= \$429 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$430 ;
+    rq4_m1_0 <= \$430 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$431 ;
+    rq4_part1_0 <= \$431 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$432 ;
+    rq4_part1_0_r <= \$432 ;
   always @(posedge clk)
-    rq4_prod <= \$433 ;
+    rq4_part1_0_rr <= \$433 ;
   always @(posedge clk)
-    rq4_floor <= \$434 ;
+    rq4_x1_1 <= \$434 ;
   always @(posedge clk)
-    rq4_above <= \$435 ;
+    rq4_m1_1 <= \$435 ;
   always @(posedge clk)
-    rq4_tie <= \$436 ;
+    rq4_part1_1 <= \$436 ;
   always @(posedge clk)
-    rq4_code <= \$437 ;
+    rq4_part1_1_r <= \$437 ;
   always @(posedge clk)
-    rq4_under <= \$438 ;
+    rq4_part1_1_rr <= \$438 ;
   always @(posedge clk)
-    rq4_over <= \$439 ;
+    rq4_prod <= \$439 ;
   always @(posedge clk)
-    q_owed <= \$440 ;
+    rq4_floor <= \$440 ;
   always @(posedge clk)
-    i__ready <= \$441 ;
+    rq4_above <= \$441 ;
   always @(posedge clk)
-    \$signature__addr  <= \$442 ;
+    rq4_tie <= \$442 ;
   always @(posedge clk)
-    rport__addr <= \$443 ;
+    rq4_code <= \$443 ;
   always @(posedge clk)
-    q_stored <= \$444 ;
+    rq4_under <= \$444 ;
   always @(posedge clk)
-    o__valid <= \$445 ;
+    rq4_over <= \$445 ;
   always @(posedge clk)
-    o__payload <= \$446 ;
+    q_owed <= \$446 ;
+  always @(posedge clk)
+    i__ready <= \$447 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$448 ;
+  always @(posedge clk)
+    rport__addr <= \$449 ;
+  always @(posedge clk)
+    q_stored <= \$450 ;
+  always @(posedge clk)
+    o__valid <= \$451 ;
+  always @(posedge clk)
+    o__payload <= \$452 ;
   assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
@@ -11956,805 +12010,841 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$186  = $signed(rq4_floor) > $signed(8'h66);
   assign \$187  = $signed(rq4_floor) > $signed(8'h67);
   assign \$188  = \$185  ? \$186  : \$187 ;
-  assign \$189  = \$14 [3:0] < 4'ha;
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = | q_stored;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = \$191  & \$193 ;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = rq_valid_8 & \$195 ;
-  assign \$197  = \$signature__addr  == 4'h8;
-  assign \$198  = \$signature__addr  + 1'h1;
-  assign \$199  = \$197  ? 5'h00 : \$198 ;
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign \$202  = | q_stored;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = rport__addr == 4'h8;
-  assign \$205  = rport__addr + 1'h1;
-  assign \$206  = \$204  ? 5'h00 : \$205 ;
-  assign \$207  = ~ o__valid;
-  assign \$208  = \$207  | o__ready;
-  assign \$209  = | q_stored;
-  assign \$210  = ~ \$209 ;
-  assign \$211  = \$208  & \$210 ;
-  assign \$212  = ~ \$211 ;
-  assign \$213  = rq_valid_8 & \$212 ;
-  assign \$214  = q_stored + \$213 ;
-  assign \$215  = ~ o__valid;
-  assign \$216  = \$215  | o__ready;
-  assign \$217  = | q_stored;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = \$214  - \$218 ;
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = | q_stored;
-  assign \$223  = \$222  | rq_valid_8;
-  assign \$224  = | q_stored;
-  assign \$225  = \$224  ? rport__data : q_in;
+  assign \$189  = i__valid & i__ready;
+  assign \$190  = o__valid & o__ready;
+  assign \$191  = q_owed < 4'h9;
+  assign \$192  = \$190  ? i__ready : \$191 ;
+  assign \$193  = o__valid & o__ready;
+  assign \$194  = \$193  | i__ready;
+  assign \$195  = \$189  ? \$192  : \$194 ;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = | q_stored;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = rq_valid_8 & \$201 ;
+  assign \$203  = \$signature__addr  == 4'h8;
+  assign \$204  = \$signature__addr  + 1'h1;
+  assign \$205  = \$203  ? 5'h00 : \$204 ;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = | q_stored;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = rport__addr == 4'h8;
+  assign \$211  = rport__addr + 1'h1;
+  assign \$212  = \$210  ? 5'h00 : \$211 ;
+  assign \$213  = ~ o__valid;
+  assign \$214  = \$213  | o__ready;
+  assign \$215  = | q_stored;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = \$214  & \$216 ;
+  assign \$218  = ~ \$217 ;
+  assign \$219  = rq_valid_8 & \$218 ;
+  assign \$220  = q_stored + \$219 ;
+  assign \$221  = ~ o__valid;
+  assign \$222  = \$221  | o__ready;
+  assign \$223  = | q_stored;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = \$220  - \$224 ;
+  assign \$226  = ~ o__valid;
+  assign \$227  = \$226  | o__ready;
+  assign \$228  = | q_stored;
+  assign \$229  = \$228  | rq_valid_8;
+  assign \$230  = | q_stored;
+  assign \$231  = \$230  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$226 ;
+    group <= \$232 ;
   always @(posedge clk)
-    rq_valid_1 <= \$227 ;
+    rq_valid_1 <= \$233 ;
   always @(posedge clk)
-    rq_valid_2 <= \$228 ;
+    rq_valid_2 <= \$234 ;
   always @(posedge clk)
-    rq_valid_3 <= \$229 ;
+    rq_valid_3 <= \$235 ;
   always @(posedge clk)
-    rq_valid_4 <= \$230 ;
+    rq_valid_4 <= \$236 ;
   always @(posedge clk)
-    rq_valid_5 <= \$231 ;
+    rq_valid_5 <= \$237 ;
   always @(posedge clk)
-    rq_valid_6 <= \$232 ;
+    rq_valid_6 <= \$238 ;
   always @(posedge clk)
-    rq_valid_7 <= \$233 ;
+    rq_valid_7 <= \$239 ;
   always @(posedge clk)
-    rq_valid_8 <= \$234 ;
+    rq_valid_8 <= \$240 ;
   always @(posedge clk)
-    rq_valid_9 <= \$235 ;
+    rq_valid_9 <= \$241 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$236 ;
+    rq0_mult_1 <= \$242 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$237 ;
+    rq0_mult_2 <= \$243 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$238 ;
+    rq0_mult_3 <= \$244 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$239 ;
+    rq0_mult_4 <= \$245 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$240 ;
+    rq0_mult_5 <= \$246 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$241 ;
+    rq0_mult_6 <= \$247 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$242 ;
+    rq0_mult_7 <= \$248 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$243 ;
+    rq0_mult_8 <= \$249 ;
   always @(posedge clk)
-    rq0_x <= \$244 ;
+    rq0_x <= \$250 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$245 ;
+    rq0_x0_0 <= \$251 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$246 ;
+    rq0_m0_0 <= \$252 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$247 ;
+    rq0_part0_0 <= \$253 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$248 ;
+    rq0_part0_0_r <= \$254 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$249 ;
+    rq0_part0_0_rr <= \$255 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$250 ;
+    rq0_x0_1 <= \$256 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$251 ;
+    rq0_m0_1 <= \$257 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$252 ;
+    rq0_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$253 ;
+    rq0_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$254 ;
+    rq0_part0_1_rr <= \$260 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$255 ;
+    rq0_x1_0 <= \$261 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$256 ;
+    rq0_m1_0 <= \$262 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$257 ;
+    rq0_part1_0 <= \$263 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$258 ;
+    rq0_part1_0_r <= \$264 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$259 ;
+    rq0_part1_0_rr <= \$265 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$260 ;
+    rq0_x1_1 <= \$266 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$261 ;
+    rq0_m1_1 <= \$267 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$262 ;
+    rq0_part1_1 <= \$268 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$263 ;
+    rq0_part1_1_r <= \$269 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$264 ;
+    rq0_part1_1_rr <= \$270 ;
   always @(posedge clk)
-    rq0_prod <= \$265 ;
+    rq0_prod <= \$271 ;
   always @(posedge clk)
-    rq0_floor <= \$266 ;
+    rq0_floor <= \$272 ;
   always @(posedge clk)
-    rq0_above <= \$267 ;
+    rq0_above <= \$273 ;
   always @(posedge clk)
-    rq0_tie <= \$268 ;
+    rq0_tie <= \$274 ;
   always @(posedge clk)
-    rq0_code <= \$269 ;
+    rq0_code <= \$275 ;
   always @(posedge clk)
-    rq0_under <= \$270 ;
+    rq0_under <= \$276 ;
   always @(posedge clk)
-    rq0_over <= \$271 ;
+    rq0_over <= \$277 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$272 ;
+    rq1_mult_1 <= \$278 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$273 ;
+    rq1_mult_2 <= \$279 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$274 ;
+    rq1_mult_3 <= \$280 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$275 ;
+    rq1_mult_4 <= \$281 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$276 ;
+    rq1_mult_5 <= \$282 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$277 ;
+    rq1_mult_6 <= \$283 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$278 ;
+    rq1_mult_7 <= \$284 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$279 ;
+    rq1_mult_8 <= \$285 ;
   always @(posedge clk)
-    rq1_x <= \$280 ;
+    rq1_x <= \$286 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$281 ;
+    rq1_x0_0 <= \$287 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$282 ;
+    rq1_m0_0 <= \$288 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$283 ;
+    rq1_part0_0 <= \$289 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$284 ;
+    rq1_part0_0_r <= \$290 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$285 ;
+    rq1_part0_0_rr <= \$291 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$286 ;
+    rq1_x0_1 <= \$292 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$287 ;
+    rq1_m0_1 <= \$293 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$288 ;
+    rq1_part0_1 <= \$294 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$289 ;
+    rq1_part0_1_r <= \$295 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$290 ;
+    rq1_part0_1_rr <= \$296 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$291 ;
+    rq1_x1_0 <= \$297 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$292 ;
+    rq1_m1_0 <= \$298 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$293 ;
+    rq1_part1_0 <= \$299 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$294 ;
+    rq1_part1_0_r <= \$300 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$295 ;
+    rq1_part1_0_rr <= \$301 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$296 ;
+    rq1_x1_1 <= \$302 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$297 ;
+    rq1_m1_1 <= \$303 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$298 ;
+    rq1_part1_1 <= \$304 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$299 ;
+    rq1_part1_1_r <= \$305 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$300 ;
+    rq1_part1_1_rr <= \$306 ;
   always @(posedge clk)
-    rq1_prod <= \$301 ;
+    rq1_prod <= \$307 ;
   always @(posedge clk)
-    rq1_floor <= \$302 ;
+    rq1_floor <= \$308 ;
   always @(posedge clk)
-    rq1_above <= \$303 ;
+    rq1_above <= \$309 ;
   always @(posedge clk)
-    rq1_tie <= \$304 ;
+    rq1_tie <= \$310 ;
   always @(posedge clk)
-    rq1_code <= \$305 ;
+    rq1_code <= \$311 ;
   always @(posedge clk)
-    rq1_under <= \$306 ;
+    rq1_under <= \$312 ;
   always @(posedge clk)
-    rq1_over <= \$307 ;
+    rq1_over <= \$313 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$308 ;
+    rq2_mult_1 <= \$314 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$309 ;
+    rq2_mult_2 <= \$315 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$310 ;
+    rq2_mult_3 <= \$316 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$311 ;
+    rq2_mult_4 <= \$317 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$312 ;
+    rq2_mult_5 <= \$318 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$313 ;
+    rq2_mult_6 <= \$319 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$314 ;
+    rq2_mult_7 <= \$320 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$315 ;
+    rq2_mult_8 <= \$321 ;
   always @(posedge clk)
-    rq2_x <= \$316 ;
+    rq2_x <= \$322 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$317 ;
+    rq2_x0_0 <= \$323 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$318 ;
+    rq2_m0_0 <= \$324 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$319 ;
+    rq2_part0_0 <= \$325 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$320 ;
+    rq2_part0_0_r <= \$326 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$321 ;
+    rq2_part0_0_rr <= \$327 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$322 ;
+    rq2_x0_1 <= \$328 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$323 ;
+    rq2_m0_1 <= \$329 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$324 ;
+    rq2_part0_1 <= \$330 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$325 ;
+    rq2_part0_1_r <= \$331 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$326 ;
+    rq2_part0_1_rr <= \$332 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$327 ;
+    rq2_x1_0 <= \$333 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$328 ;
+    rq2_m1_0 <= \$334 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$329 ;
+    rq2_part1_0 <= \$335 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$330 ;
+    rq2_part1_0_r <= \$336 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$331 ;
+    rq2_part1_0_rr <= \$337 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$332 ;
+    rq2_x1_1 <= \$338 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$333 ;
+    rq2_m1_1 <= \$339 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$334 ;
+    rq2_part1_1 <= \$340 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$335 ;
+    rq2_part1_1_r <= \$341 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$336 ;
+    rq2_part1_1_rr <= \$342 ;
   always @(posedge clk)
-    rq2_prod <= \$337 ;
+    rq2_prod <= \$343 ;
   always @(posedge clk)
-    rq2_floor <= \$338 ;
+    rq2_floor <= \$344 ;
   always @(posedge clk)
-    rq2_above <= \$339 ;
+    rq2_above <= \$345 ;
   always @(posedge clk)
-    rq2_tie <= \$340 ;
+    rq2_tie <= \$346 ;
   always @(posedge clk)
-    rq2_code <= \$341 ;
+    rq2_code <= \$347 ;
   always @(posedge clk)
-    rq2_under <= \$342 ;
+    rq2_under <= \$348 ;
   always @(posedge clk)
-    rq2_over <= \$343 ;
+    rq2_over <= \$349 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$344 ;
+    rq3_mult_1 <= \$350 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$345 ;
+    rq3_mult_2 <= \$351 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$346 ;
+    rq3_mult_3 <= \$352 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$347 ;
+    rq3_mult_4 <= \$353 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$348 ;
+    rq3_mult_5 <= \$354 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$349 ;
+    rq3_mult_6 <= \$355 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$350 ;
+    rq3_mult_7 <= \$356 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$351 ;
+    rq3_mult_8 <= \$357 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$352 ;
+    rq3_shift_1 <= \$358 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$353 ;
+    rq3_shift_2 <= \$359 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$354 ;
+    rq3_shift_3 <= \$360 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$355 ;
+    rq3_shift_4 <= \$361 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$356 ;
+    rq3_shift_5 <= \$362 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$357 ;
+    rq3_shift_6 <= \$363 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$358 ;
+    rq3_shift_7 <= \$364 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$359 ;
+    rq3_shift_8 <= \$365 ;
   always @(posedge clk)
-    rq3_half_1 <= \$360 ;
+    rq3_half_1 <= \$366 ;
   always @(posedge clk)
-    rq3_half_2 <= \$361 ;
+    rq3_half_2 <= \$367 ;
   always @(posedge clk)
-    rq3_half_3 <= \$362 ;
+    rq3_half_3 <= \$368 ;
   always @(posedge clk)
-    rq3_half_4 <= \$363 ;
+    rq3_half_4 <= \$369 ;
   always @(posedge clk)
-    rq3_half_5 <= \$364 ;
+    rq3_half_5 <= \$370 ;
   always @(posedge clk)
-    rq3_half_6 <= \$365 ;
+    rq3_half_6 <= \$371 ;
   always @(posedge clk)
-    rq3_half_7 <= \$366 ;
+    rq3_half_7 <= \$372 ;
   always @(posedge clk)
-    rq3_half_8 <= \$367 ;
+    rq3_half_8 <= \$373 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$368 ;
+    rq3_mask_1 <= \$374 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$369 ;
+    rq3_mask_2 <= \$375 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$370 ;
+    rq3_mask_3 <= \$376 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$371 ;
+    rq3_mask_4 <= \$377 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$372 ;
+    rq3_mask_5 <= \$378 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$373 ;
+    rq3_mask_6 <= \$379 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$374 ;
+    rq3_mask_7 <= \$380 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$375 ;
+    rq3_mask_8 <= \$381 ;
   always @(posedge clk)
-    rq3_x <= \$376 ;
+    rq3_x <= \$382 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$377 ;
+    rq3_x0_0 <= \$383 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$378 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$379 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$380 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$381 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$382 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$383 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$384 ;
+    rq3_m0_0 <= \$384 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = rq3_part0_1;
+    \$385  = \$126 ;
     if (rst) begin
-      \$385  = 25'h0000000;
+      \$385  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = rq3_part0_1_r;
+    \$386  = rq3_part0_0;
     if (rst) begin
-      \$386  = 25'h0000000;
+      \$386  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = rq3_x[22:17];
+    \$387  = rq3_part0_0_r;
     if (rst) begin
-      \$387  = 6'h00;
+      \$387  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = rq3_mult_1[16:0];
+    \$388  = rq3_x[16:0];
     if (rst) begin
       \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = \$128 ;
+    \$389  = rq3_mult_1[24:17];
     if (rst) begin
-      \$389  = 23'h000000;
+      \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = rq3_part1_0;
+    \$390  = \$127 ;
     if (rst) begin
-      \$390  = 23'h000000;
+      \$390  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = rq3_part1_0_r;
+    \$391  = rq3_part0_1;
     if (rst) begin
-      \$391  = 23'h000000;
+      \$391  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = rq3_x[22:17];
+    \$392  = rq3_part0_1_r;
     if (rst) begin
-      \$392  = 6'h00;
+      \$392  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = rq3_mult_1[24:17];
+    \$393  = rq3_x[22:17];
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = \$129 ;
+    \$394  = rq3_mult_1[16:0];
     if (rst) begin
-      \$394  = 14'h0000;
+      \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = rq3_part1_1;
+    \$395  = \$128 ;
     if (rst) begin
-      \$395  = 14'h0000;
+      \$395  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = rq3_part1_1_r;
+    \$396  = rq3_part1_0;
     if (rst) begin
-      \$396  = 14'h0000;
+      \$396  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$397  = \$137 [47:0];
+    \$397  = rq3_part1_0_r;
     if (rst) begin
-      \$397  = 48'h000000000000;
+      \$397  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$398  = \$138 ;
+    \$398  = rq3_x[22:17];
     if (rst) begin
-      \$398  = 48'h000000000000;
+      \$398  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$399  = \$139 ;
+    \$399  = rq3_mult_1[24:17];
     if (rst) begin
-      \$399  = 1'h0;
+      \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$400  = \$142 ;
+    \$400  = \$129 ;
     if (rst) begin
-      \$400  = 1'h0;
+      \$400  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$401  = \$146 [7:0];
+    \$401  = rq3_part1_1;
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$402  = \$151 ;
+    \$402  = rq3_part1_1_r;
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$403  = \$156 ;
+    \$403  = \$137 [47:0];
     if (rst) begin
-      \$403  = 1'h0;
+      \$403  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$404  = \$157 ;
+    \$404  = \$138 ;
     if (rst) begin
-      \$404  = 25'h0000000;
+      \$404  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$405  = rq4_mult_1;
+    \$405  = \$139 ;
     if (rst) begin
-      \$405  = 25'h0000000;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$406  = rq4_mult_2;
+    \$406  = \$142 ;
     if (rst) begin
-      \$406  = 25'h0000000;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$407  = rq4_mult_3;
+    \$407  = \$146 [7:0];
     if (rst) begin
-      \$407  = 25'h0000000;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$408  = rq4_mult_4;
+    \$408  = \$151 ;
     if (rst) begin
-      \$408  = 25'h0000000;
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$409  = rq4_mult_5;
+    \$409  = \$156 ;
     if (rst) begin
-      \$409  = 25'h0000000;
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$410  = rq4_mult_6;
+    \$410  = \$157 ;
     if (rst) begin
       \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$411  = rq4_mult_7;
+    \$411  = rq4_mult_1;
     if (rst) begin
       \$411  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$412  = i__payload[114:92];
+    \$412  = rq4_mult_2;
     if (rst) begin
-      \$412  = 23'h000000;
+      \$412  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$413  = rq4_x[16:0];
+    \$413  = rq4_mult_3;
     if (rst) begin
-      \$413  = 17'h00000;
+      \$413  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$414  = rq4_mult_1[16:0];
+    \$414  = rq4_mult_4;
     if (rst) begin
-      \$414  = 17'h00000;
+      \$414  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$415  = \$158 ;
+    \$415  = rq4_mult_5;
     if (rst) begin
-      \$415  = 34'h000000000;
+      \$415  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$416  = rq4_part0_0;
+    \$416  = rq4_mult_6;
     if (rst) begin
-      \$416  = 34'h000000000;
+      \$416  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$417  = rq4_part0_0_r;
+    \$417  = rq4_mult_7;
     if (rst) begin
-      \$417  = 34'h000000000;
+      \$417  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$418  = rq4_x[16:0];
+    \$418  = i__payload[114:92];
     if (rst) begin
-      \$418  = 17'h00000;
+      \$418  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$419  = rq4_mult_1[24:17];
+    \$419  = rq4_x[16:0];
     if (rst) begin
-      \$419  = 8'h00;
+      \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$420  = \$159 ;
+    \$420  = rq4_mult_1[16:0];
     if (rst) begin
-      \$420  = 25'h0000000;
+      \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$421  = rq4_part0_1;
+    \$421  = \$158 ;
     if (rst) begin
-      \$421  = 25'h0000000;
+      \$421  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$422  = rq4_part0_1_r;
+    \$422  = rq4_part0_0;
     if (rst) begin
-      \$422  = 25'h0000000;
+      \$422  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$423  = rq4_x[22:17];
+    \$423  = rq4_part0_0_r;
     if (rst) begin
-      \$423  = 6'h00;
+      \$423  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$424  = rq4_mult_1[16:0];
+    \$424  = rq4_x[16:0];
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$425  = \$160 ;
+    \$425  = rq4_mult_1[24:17];
     if (rst) begin
-      \$425  = 23'h000000;
+      \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$426  = rq4_part1_0;
+    \$426  = \$159 ;
     if (rst) begin
-      \$426  = 23'h000000;
+      \$426  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$427  = rq4_part1_0_r;
+    \$427  = rq4_part0_1;
     if (rst) begin
-      \$427  = 23'h000000;
+      \$427  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$428  = rq4_x[22:17];
+    \$428  = rq4_part0_1_r;
     if (rst) begin
-      \$428  = 6'h00;
+      \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$429  = rq4_mult_1[24:17];
+    \$429  = rq4_x[22:17];
     if (rst) begin
-      \$429  = 8'h00;
+      \$429  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$430  = \$161 ;
+    \$430  = rq4_mult_1[16:0];
     if (rst) begin
-      \$430  = 14'h0000;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$431  = rq4_part1_1;
+    \$431  = \$160 ;
     if (rst) begin
-      \$431  = 14'h0000;
+      \$431  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$432  = rq4_part1_1_r;
+    \$432  = rq4_part1_0;
     if (rst) begin
-      \$432  = 14'h0000;
+      \$432  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$433  = \$169 [47:0];
+    \$433  = rq4_part1_0_r;
     if (rst) begin
-      \$433  = 48'h000000000000;
+      \$433  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$434  = \$170 ;
+    \$434  = rq4_x[22:17];
     if (rst) begin
-      \$434  = 48'h000000000000;
+      \$434  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$435  = \$171 ;
+    \$435  = rq4_mult_1[24:17];
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$436  = \$174 ;
+    \$436  = \$161 ;
     if (rst) begin
-      \$436  = 1'h0;
+      \$436  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$437  = \$178 [7:0];
+    \$437  = rq4_part1_1;
     if (rst) begin
-      \$437  = 8'h00;
+      \$437  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$438  = \$183 ;
+    \$438  = rq4_part1_1_r;
     if (rst) begin
-      \$438  = 1'h0;
+      \$438  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$439  = \$188 ;
+    \$439  = \$169 [47:0];
     if (rst) begin
-      \$439  = 1'h0;
+      \$439  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$440  = \$14 [3:0];
+    \$440  = \$170 ;
     if (rst) begin
-      \$440  = 4'h0;
+      \$440  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$441  = \$189 ;
+    \$441  = \$171 ;
     if (rst) begin
-      \$441  = 1'h1;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$442  = \$signature__addr ;
-    if (\$196 ) begin
-      \$442  = \$199 [3:0];
-    end
+    \$442  = \$174 ;
     if (rst) begin
-      \$442  = 4'h0;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$443  = rport__addr;
-    if (\$203 ) begin
-      \$443  = \$206 [3:0];
-    end
+    \$443  = \$178 [7:0];
     if (rst) begin
-      \$443  = 4'h0;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$444  = \$219 [3:0];
+    \$444  = \$183 ;
     if (rst) begin
-      \$444  = 4'h0;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$445  = o__valid;
-    if (\$221 ) begin
-      \$445  = \$223 ;
-    end
+    \$445  = \$188 ;
     if (rst) begin
       \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$446  = o__payload;
-    if (\$221 ) begin
-      \$446  = \$225 ;
+    \$446  = \$14 [3:0];
+    if (rst) begin
+      \$446  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$447  = \$195 ;
+    if (rst) begin
+      \$447  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$448  = \$signature__addr ;
+    if (\$202 ) begin
+      \$448  = \$205 [3:0];
     end
     if (rst) begin
-      \$446  = 40'h0000000000;
+      \$448  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$449  = rport__addr;
+    if (\$209 ) begin
+      \$449  = \$212 [3:0];
+    end
+    if (rst) begin
+      \$449  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$450  = \$225 [3:0];
+    if (rst) begin
+      \$450  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$451  = o__valid;
+    if (\$227 ) begin
+      \$451  = \$229 ;
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$452  = o__payload;
+    if (\$227 ) begin
+      \$452  = \$231 ;
+    end
+    if (rst) begin
+      \$452  = 40'h0000000000;
     end
   end
   always @* begin
@@ -12839,1118 +12929,1076 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = group;
+    \$232  = group;
     if (\$21 ) begin
-      \$226  = \$24 [0];
+      \$232  = \$24 [0];
     end
-    if (rst) begin
-      \$226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$25 ;
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rq_valid_1;
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = rq_valid_2;
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rq_valid_3;
-    if (rst) begin
-      \$230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq_valid_4;
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = rq_valid_5;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rq_valid_6;
+    \$233  = \$25 ;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq_valid_7;
+    \$234  = rq_valid_1;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq_valid_8;
+    \$235  = rq_valid_2;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$26 ;
+    \$236  = rq_valid_3;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = rq0_mult_1;
+    \$237  = rq_valid_4;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rq0_mult_2;
+    \$238  = rq_valid_5;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq0_mult_3;
+    \$239  = rq_valid_6;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rq0_mult_4;
+    \$240  = rq_valid_7;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = rq0_mult_5;
+    \$241  = rq_valid_8;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = rq0_mult_6;
+    \$242  = \$26 ;
     if (rst) begin
       \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq0_mult_7;
+    \$243  = rq0_mult_1;
     if (rst) begin
       \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = i__payload[22:0];
+    \$244  = rq0_mult_2;
     if (rst) begin
-      \$244  = 23'h000000;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq0_x[16:0];
+    \$245  = rq0_mult_3;
     if (rst) begin
-      \$245  = 17'h00000;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq0_mult_1[16:0];
+    \$246  = rq0_mult_4;
     if (rst) begin
-      \$246  = 17'h00000;
+      \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$27 ;
+    \$247  = rq0_mult_5;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = rq0_part0_0;
+    \$248  = rq0_mult_6;
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq0_part0_0_r;
+    \$249  = rq0_mult_7;
     if (rst) begin
-      \$249  = 34'h000000000;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = rq0_x[16:0];
+    \$250  = i__payload[22:0];
     if (rst) begin
-      \$250  = 17'h00000;
+      \$250  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = rq0_mult_1[24:17];
+    \$251  = rq0_x[16:0];
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$28 ;
+    \$252  = rq0_mult_1[16:0];
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = rq0_part0_1;
+    \$253  = \$27 ;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq0_part0_1_r;
+    \$254  = rq0_part0_0;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq0_x[22:17];
+    \$255  = rq0_part0_0_r;
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = rq0_mult_1[16:0];
+    \$256  = rq0_x[16:0];
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$29 ;
+    \$257  = rq0_mult_1[24:17];
     if (rst) begin
-      \$257  = 23'h000000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = rq0_part1_0;
+    \$258  = \$28 ;
     if (rst) begin
-      \$258  = 23'h000000;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = rq0_part1_0_r;
+    \$259  = rq0_part0_1;
     if (rst) begin
-      \$259  = 23'h000000;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = rq0_x[22:17];
+    \$260  = rq0_part0_1_r;
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = rq0_mult_1[24:17];
+    \$261  = rq0_x[22:17];
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = \$30 ;
+    \$262  = rq0_mult_1[16:0];
     if (rst) begin
-      \$262  = 14'h0000;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = rq0_part1_1;
+    \$263  = \$29 ;
     if (rst) begin
-      \$263  = 14'h0000;
+      \$263  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = rq0_part1_1_r;
+    \$264  = rq0_part1_0;
     if (rst) begin
-      \$264  = 14'h0000;
+      \$264  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = \$38 [47:0];
+    \$265  = rq0_part1_0_r;
     if (rst) begin
-      \$265  = 48'h000000000000;
+      \$265  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = \$39 ;
+    \$266  = rq0_x[22:17];
     if (rst) begin
-      \$266  = 48'h000000000000;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = \$40 ;
+    \$267  = rq0_mult_1[24:17];
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = \$43 ;
+    \$268  = \$30 ;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = \$47 [7:0];
+    \$269  = rq0_part1_1;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = \$52 ;
+    \$270  = rq0_part1_1_r;
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = \$57 ;
+    \$271  = \$38 [47:0];
     if (rst) begin
-      \$271  = 1'h0;
+      \$271  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = \$58 ;
+    \$272  = \$39 ;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = rq1_mult_1;
+    \$273  = \$40 ;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = rq1_mult_2;
+    \$274  = \$43 ;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = rq1_mult_3;
+    \$275  = \$47 [7:0];
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = rq1_mult_4;
+    \$276  = \$52 ;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = rq1_mult_5;
+    \$277  = \$57 ;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = rq1_mult_6;
+    \$278  = \$58 ;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = rq1_mult_7;
+    \$279  = rq1_mult_1;
     if (rst) begin
       \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = i__payload[45:23];
+    \$280  = rq1_mult_2;
     if (rst) begin
-      \$280  = 23'h000000;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = rq1_x[16:0];
+    \$281  = rq1_mult_3;
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = rq1_mult_1[16:0];
+    \$282  = rq1_mult_4;
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = \$59 ;
+    \$283  = rq1_mult_5;
     if (rst) begin
-      \$283  = 34'h000000000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = rq1_part0_0;
+    \$284  = rq1_mult_6;
     if (rst) begin
-      \$284  = 34'h000000000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = rq1_part0_0_r;
+    \$285  = rq1_mult_7;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = rq1_x[16:0];
+    \$286  = i__payload[45:23];
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = rq1_mult_1[24:17];
+    \$287  = rq1_x[16:0];
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = \$60 ;
+    \$288  = rq1_mult_1[16:0];
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = rq1_part0_1;
+    \$289  = \$59 ;
     if (rst) begin
-      \$289  = 25'h0000000;
+      \$289  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = rq1_part0_1_r;
+    \$290  = rq1_part0_0;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = rq1_x[22:17];
+    \$291  = rq1_part0_0_r;
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = rq1_mult_1[16:0];
+    \$292  = rq1_x[16:0];
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = \$61 ;
+    \$293  = rq1_mult_1[24:17];
     if (rst) begin
-      \$293  = 23'h000000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = rq1_part1_0;
+    \$294  = \$60 ;
     if (rst) begin
-      \$294  = 23'h000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = rq1_part1_0_r;
+    \$295  = rq1_part0_1;
     if (rst) begin
-      \$295  = 23'h000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = rq1_x[22:17];
+    \$296  = rq1_part0_1_r;
     if (rst) begin
-      \$296  = 6'h00;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = rq1_mult_1[24:17];
+    \$297  = rq1_x[22:17];
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = \$62 ;
+    \$298  = rq1_mult_1[16:0];
     if (rst) begin
-      \$298  = 14'h0000;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = rq1_part1_1;
+    \$299  = \$61 ;
     if (rst) begin
-      \$299  = 14'h0000;
+      \$299  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = rq1_part1_1_r;
+    \$300  = rq1_part1_0;
     if (rst) begin
-      \$300  = 14'h0000;
+      \$300  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = \$70 [47:0];
+    \$301  = rq1_part1_0_r;
     if (rst) begin
-      \$301  = 48'h000000000000;
+      \$301  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = \$71 ;
+    \$302  = rq1_x[22:17];
     if (rst) begin
-      \$302  = 48'h000000000000;
+      \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = \$72 ;
+    \$303  = rq1_mult_1[24:17];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = \$75 ;
+    \$304  = \$62 ;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = \$79 [7:0];
+    \$305  = rq1_part1_1;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = \$84 ;
+    \$306  = rq1_part1_1_r;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = \$89 ;
+    \$307  = \$70 [47:0];
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = \$90 ;
+    \$308  = \$71 ;
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = rq2_mult_1;
+    \$309  = \$72 ;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = rq2_mult_2;
+    \$310  = \$75 ;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = rq2_mult_3;
+    \$311  = \$79 [7:0];
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = rq2_mult_4;
+    \$312  = \$84 ;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = rq2_mult_5;
+    \$313  = \$89 ;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = rq2_mult_6;
+    \$314  = \$90 ;
     if (rst) begin
       \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = rq2_mult_7;
+    \$315  = rq2_mult_1;
     if (rst) begin
       \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = i__payload[68:46];
+    \$316  = rq2_mult_2;
     if (rst) begin
-      \$316  = 23'h000000;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = rq2_x[16:0];
+    \$317  = rq2_mult_3;
     if (rst) begin
-      \$317  = 17'h00000;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = rq2_mult_1[16:0];
+    \$318  = rq2_mult_4;
     if (rst) begin
-      \$318  = 17'h00000;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = \$91 ;
+    \$319  = rq2_mult_5;
     if (rst) begin
-      \$319  = 34'h000000000;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = rq2_part0_0;
+    \$320  = rq2_mult_6;
     if (rst) begin
-      \$320  = 34'h000000000;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = rq2_part0_0_r;
+    \$321  = rq2_mult_7;
     if (rst) begin
-      \$321  = 34'h000000000;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = rq2_x[16:0];
+    \$322  = i__payload[68:46];
     if (rst) begin
-      \$322  = 17'h00000;
+      \$322  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = rq2_mult_1[24:17];
+    \$323  = rq2_x[16:0];
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = \$92 ;
+    \$324  = rq2_mult_1[16:0];
     if (rst) begin
-      \$324  = 25'h0000000;
+      \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = rq2_part0_1;
+    \$325  = \$91 ;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = rq2_part0_1_r;
+    \$326  = rq2_part0_0;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = rq2_x[22:17];
+    \$327  = rq2_part0_0_r;
     if (rst) begin
-      \$327  = 6'h00;
+      \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = rq2_mult_1[16:0];
+    \$328  = rq2_x[16:0];
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = \$93 ;
+    \$329  = rq2_mult_1[24:17];
     if (rst) begin
-      \$329  = 23'h000000;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = rq2_part1_0;
+    \$330  = \$92 ;
     if (rst) begin
-      \$330  = 23'h000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = rq2_part1_0_r;
+    \$331  = rq2_part0_1;
     if (rst) begin
-      \$331  = 23'h000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = rq2_x[22:17];
+    \$332  = rq2_part0_1_r;
     if (rst) begin
-      \$332  = 6'h00;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = rq2_mult_1[24:17];
+    \$333  = rq2_x[22:17];
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = \$94 ;
+    \$334  = rq2_mult_1[16:0];
     if (rst) begin
-      \$334  = 14'h0000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = rq2_part1_1;
+    \$335  = \$93 ;
     if (rst) begin
-      \$335  = 14'h0000;
+      \$335  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = rq2_part1_1_r;
+    \$336  = rq2_part1_0;
     if (rst) begin
-      \$336  = 14'h0000;
+      \$336  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = \$102 [47:0];
+    \$337  = rq2_part1_0_r;
     if (rst) begin
-      \$337  = 48'h000000000000;
+      \$337  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = \$103 ;
+    \$338  = rq2_x[22:17];
     if (rst) begin
-      \$338  = 48'h000000000000;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = \$104 ;
+    \$339  = rq2_mult_1[24:17];
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = \$107 ;
+    \$340  = \$94 ;
     if (rst) begin
-      \$340  = 1'h0;
+      \$340  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = \$111 [7:0];
+    \$341  = rq2_part1_1;
     if (rst) begin
-      \$341  = 8'h00;
+      \$341  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = \$116 ;
+    \$342  = rq2_part1_1_r;
     if (rst) begin
-      \$342  = 1'h0;
+      \$342  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = \$121 ;
+    \$343  = \$102 [47:0];
     if (rst) begin
-      \$343  = 1'h0;
+      \$343  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = \$122 ;
+    \$344  = \$103 ;
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = rq3_mult_1;
+    \$345  = \$104 ;
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = rq3_mult_2;
+    \$346  = \$107 ;
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = rq3_mult_3;
+    \$347  = \$111 [7:0];
     if (rst) begin
-      \$347  = 25'h0000000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = rq3_mult_4;
+    \$348  = \$116 ;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = rq3_mult_5;
+    \$349  = \$121 ;
     if (rst) begin
-      \$349  = 25'h0000000;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = rq3_mult_6;
+    \$350  = \$122 ;
     if (rst) begin
       \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = rq3_mult_7;
+    \$351  = rq3_mult_1;
     if (rst) begin
       \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = \$123 ;
+    \$352  = rq3_mult_2;
     if (rst) begin
-      \$352  = 6'h00;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = rq3_shift_1;
+    \$353  = rq3_mult_3;
     if (rst) begin
-      \$353  = 6'h00;
+      \$353  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = rq3_shift_2;
+    \$354  = rq3_mult_4;
     if (rst) begin
-      \$354  = 6'h00;
+      \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = rq3_shift_3;
+    \$355  = rq3_mult_5;
     if (rst) begin
-      \$355  = 6'h00;
+      \$355  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = rq3_shift_4;
+    \$356  = rq3_mult_6;
     if (rst) begin
-      \$356  = 6'h00;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = rq3_shift_5;
+    \$357  = rq3_mult_7;
     if (rst) begin
-      \$357  = 6'h00;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = rq3_shift_6;
+    \$358  = \$123 ;
     if (rst) begin
       \$358  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = rq3_shift_7;
+    \$359  = rq3_shift_1;
     if (rst) begin
       \$359  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = \$124 ;
+    \$360  = rq3_shift_2;
     if (rst) begin
-      \$360  = 34'h000000000;
+      \$360  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = rq3_half_1;
+    \$361  = rq3_shift_3;
     if (rst) begin
-      \$361  = 34'h000000000;
+      \$361  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = rq3_half_2;
+    \$362  = rq3_shift_4;
     if (rst) begin
-      \$362  = 34'h000000000;
+      \$362  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = rq3_half_3;
+    \$363  = rq3_shift_5;
     if (rst) begin
-      \$363  = 34'h000000000;
+      \$363  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = rq3_half_4;
+    \$364  = rq3_shift_6;
     if (rst) begin
-      \$364  = 34'h000000000;
+      \$364  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = rq3_half_5;
+    \$365  = rq3_shift_7;
     if (rst) begin
-      \$365  = 34'h000000000;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = rq3_half_6;
+    \$366  = \$124 ;
     if (rst) begin
       \$366  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = rq3_half_7;
+    \$367  = rq3_half_1;
     if (rst) begin
       \$367  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = \$125 ;
+    \$368  = rq3_half_2;
     if (rst) begin
       \$368  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = rq3_mask_1;
+    \$369  = rq3_half_3;
     if (rst) begin
       \$369  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = rq3_mask_2;
+    \$370  = rq3_half_4;
     if (rst) begin
       \$370  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = rq3_mask_3;
+    \$371  = rq3_half_5;
     if (rst) begin
       \$371  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = rq3_mask_4;
+    \$372  = rq3_half_6;
     if (rst) begin
       \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = rq3_mask_5;
+    \$373  = rq3_half_7;
     if (rst) begin
       \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = rq3_mask_6;
+    \$374  = \$125 ;
     if (rst) begin
       \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = rq3_mask_7;
+    \$375  = rq3_mask_1;
     if (rst) begin
       \$375  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = i__payload[91:69];
+    \$376  = rq3_mask_2;
     if (rst) begin
-      \$376  = 23'h000000;
+      \$376  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = rq3_x[16:0];
+    \$377  = rq3_mask_3;
     if (rst) begin
-      \$377  = 17'h00000;
+      \$377  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = rq3_mult_1[16:0];
+    \$378  = rq3_mask_4;
     if (rst) begin
-      \$378  = 17'h00000;
+      \$378  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = \$126 ;
+    \$379  = rq3_mask_5;
     if (rst) begin
       \$379  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = rq3_part0_0;
+    \$380  = rq3_mask_6;
     if (rst) begin
       \$380  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = rq3_part0_0_r;
+    \$381  = rq3_mask_7;
     if (rst) begin
       \$381  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = rq3_x[16:0];
+    \$382  = i__payload[91:69];
     if (rst) begin
-      \$382  = 17'h00000;
+      \$382  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = rq3_mult_1[24:17];
+    \$383  = rq3_x[16:0];
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = \$127 ;
+    \$384  = rq3_mult_1[16:0];
     if (rst) begin
-      \$384  = 25'h0000000;
+      \$384  = 17'h00000;
     end
   end
   assign q_room = i__ready;

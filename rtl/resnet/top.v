@@ -5147,8 +5147,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [2:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -5162,51 +5162,58 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [3:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [2:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  reg [4:0] \$171 ;
-  reg [6:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg [4:0] \$174 ;
-  reg [1:0] \$175 ;
-  reg [4:0] \$176 ;
-  reg [1:0] \$177 ;
+  wire \$170 ;
+  wire [3:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [7:0] \$177 ;
   reg [4:0] \$178 ;
-  reg [1:0] \$179 ;
+  reg [6:0] \$179 ;
   wire \$18 ;
-  reg [2:0] \$180 ;
+  reg [3:0] \$180 ;
   reg [4:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [1:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [7:0] \$188 ;
-  reg [2:0] \$189 ;
+  reg [1:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [2:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [4:0] \$189 ;
   wire [5:0] \$19 ;
-  reg \$190 ;
-  reg [1:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg [1:0] \$193 ;
+  reg [1:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
   reg \$194 ;
   reg [7:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg [1:0] \$198 ;
+  reg [1:0] \$199 ;
   wire [5:0] \$2 ;
   wire \$20 ;
+  reg [1:0] \$200 ;
+  reg \$201 ;
+  reg [7:0] \$202 ;
   wire \$21 ;
   wire [7:0] \$22 ;
   wire \$23 ;
@@ -5538,93 +5545,100 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [2:0] < 3'h4;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid_2 & \$140 ;
-  assign \$142  = \$signature__addr$24  == 2'h2;
-  assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 3'h0 : \$143 ;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = | q_stored;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \rport__addr$27  == 2'h2;
-  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$134  = | e_left;
+  assign \$135  = q_room & \$134 ;
+  assign \$136  = o__valid & o__ready;
+  assign \$137  = q_owed < 2'h3;
+  assign \$138  = \$136  ? q_room : \$137 ;
+  assign \$139  = o__valid & o__ready;
+  assign \$140  = \$139  | q_room;
+  assign \$141  = \$135  ? \$138  : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = read_valid_2 & \$147 ;
+  assign \$149  = \$signature__addr$24  == 2'h2;
+  assign \$150  = \$signature__addr$24  + 1'h1;
   assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid_2 & \$157 ;
-  assign \$159  = q_stored + \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$159  - \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid_2;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \rport__addr$27  == 2'h2;
+  assign \$157  = \rport__addr$27  + 1'h1;
+  assign \$158  = \$156  ? 3'h0 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = read_valid_2 & \$164 ;
+  assign \$166  = q_stored + \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$43  : q_in;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  - \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  | read_valid_2;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$171 ;
+    w_left <= \$178 ;
   always @(posedge clk)
-    e_left <= \$172 ;
+    e_left <= \$179 ;
   always @(posedge clk)
-    step <= \$173 ;
+    step <= \$180 ;
   always @(posedge clk)
-    \$signature__addr  <= \$174 ;
+    \$signature__addr  <= \$181 ;
   always @(posedge clk)
-    kx <= \$175 ;
+    kx <= \$182 ;
   always @(posedge clk)
-    col <= \$176 ;
+    col <= \$183 ;
   always @(posedge clk)
-    ky <= \$177 ;
+    ky <= \$184 ;
   always @(posedge clk)
-    row <= \$178 ;
+    row <= \$185 ;
   always @(posedge clk)
-    slot <= \$179 ;
+    slot <= \$186 ;
   always @(posedge clk)
-    ox <= \$180 ;
+    ox <= \$187 ;
   always @(posedge clk)
-    col_base <= \$181 ;
+    col_base <= \$188 ;
   always @(posedge clk)
-    row_base <= \$182 ;
+    row_base <= \$189 ;
   always @(posedge clk)
-    slot_base <= \$183 ;
+    slot_base <= \$190 ;
   always @(posedge clk)
-    read_valid_1 <= \$184 ;
+    read_valid_1 <= \$191 ;
   always @(posedge clk)
-    read_valid_2 <= \$185 ;
+    read_valid_2 <= \$192 ;
   always @(posedge clk)
-    pad_reg <= \$186 ;
+    pad_reg <= \$193 ;
   always @(posedge clk)
-    pad_reg2 <= \$187 ;
+    pad_reg2 <= \$194 ;
   always @(posedge clk)
-    read <= \$188 ;
+    read <= \$195 ;
   always @(posedge clk)
-    q_owed <= \$189 ;
+    q_owed <= \$196 ;
   always @(posedge clk)
-    q_room <= \$190 ;
+    q_room <= \$197 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$191 ;
+    \$signature__addr$24  <= \$198 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$192 ;
+    \rport__addr$27  <= \$199 ;
   always @(posedge clk)
-    q_stored <= \$193 ;
+    q_stored <= \$200 ;
   always @(posedge clk)
-    o__valid <= \$194 ;
+    o__valid <= \$201 ;
   always @(posedge clk)
-    o__payload <= \$195 ;
+    o__payload <= \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$42  = 5'h00;
@@ -5651,311 +5665,311 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$171  = \$19 [4:0];
+    \$178  = \$19 [4:0];
     if (\$35 ) begin
-      \$171  = \$42 ;
+      \$178  = \$42 ;
     end
     if (rst) begin
-      \$171  = 5'h10;
+      \$178  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$172  = \$22 [6:0];
+    \$179  = \$22 [6:0];
     if (\$35 ) begin
-      \$172  = \$47 ;
+      \$179  = \$47 ;
     end
     if (rst) begin
-      \$172  = 7'h00;
+      \$179  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$173  = step;
+    \$180  = step;
     if (\$35 ) begin
-      \$173  = \$38 [3:0];
+      \$180  = \$38 [3:0];
     end
     if (rst) begin
-      \$173  = 4'h0;
+      \$180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$174  = \$signature__addr ;
+    \$181  = \$signature__addr ;
     if (\$49 ) begin
-      \$174  = \$52 [4:0];
+      \$181  = \$52 [4:0];
     end
     if (\$67 ) begin
-      \$174  = 5'h00;
+      \$181  = 5'h00;
     end
     if (rst) begin
-      \$174  = 5'h00;
+      \$181  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$175  = kx;
+    \$182  = kx;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$175  = \$76 [1:0];
+        \$182  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$175  = 2'h0;
+      \$182  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$176  = col;
+    \$183  = col;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$176  = \$77 [4:0];
+        \$183  = \$77 [4:0];
         if (\$78 ) begin
-          \$176  = col_base;
+          \$183  = col_base;
           if (\$89 ) begin
-            \$176  = \$94 [4:0];
+            \$183  = \$94 [4:0];
             if (\$95 ) begin
-              \$176  = 5'h1f;
+              \$183  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$176  = 5'h1f;
+      \$183  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$177  = ky;
+    \$184  = ky;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$177  = \$81 [1:0];
+          \$184  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$178  = row;
+    \$185  = row;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$178  = \$82 [4:0];
+          \$185  = \$82 [4:0];
           if (\$89 ) begin
-            \$178  = row_base;
+            \$185  = row_base;
             if (\$95 ) begin
-              \$178  = \$97 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$178  = 5'h1f;
-    end
-    if (rst) begin
-      \$178  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$179  = slot;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$179  = \$88 [1:0];
-          if (\$89 ) begin
-            \$179  = slot_base;
-            if (\$95 ) begin
-              \$179  = \$109 [1:0];
+              \$185  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$179  = 2'h3;
+      \$185  = 5'h1f;
     end
     if (rst) begin
-      \$179  = 2'h3;
+      \$185  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$180  = ox;
+    \$186  = slot;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
+          \$186  = \$88 [1:0];
           if (\$89 ) begin
-            \$180  = \$92 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$180  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$181  = col_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$181  = \$93 [4:0];
+            \$186  = slot_base;
             if (\$95 ) begin
-              \$181  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$181  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$182  = row_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$182  = \$96 [4:0];
+              \$186  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$182  = 5'h1f;
+      \$186  = 2'h3;
     end
     if (rst) begin
-      \$182  = 5'h1f;
+      \$186  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$183  = slot_base;
+    \$187  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$187  = \$92 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$187  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$188  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$188  = \$93 [4:0];
+            if (\$95 ) begin
+              \$188  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$188  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$189  = row_base;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
           if (\$89 ) begin
             if (\$95 ) begin
-              \$183  = \$103 [1:0];
+              \$189  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$183  = 2'h3;
+      \$189  = 5'h1f;
     end
     if (rst) begin
-      \$183  = 2'h3;
+      \$189  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$184  = \$126 ;
+    \$190  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$190  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$190  = 2'h3;
+    end
     if (rst) begin
-      \$184  = 1'h0;
+      \$190  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$185  = read_valid_1;
+    \$191  = \$126 ;
     if (rst) begin
-      \$185  = 1'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$186  = \$133 ;
+    \$192  = read_valid_1;
     if (rst) begin
-      \$186  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$187  = pad_reg;
+    \$193  = \$133 ;
     if (rst) begin
-      \$187  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$188  = rport__data;
-    if (rst) begin
-      \$188  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$189  = \$10 [2:0];
-    if (rst) begin
-      \$189  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$190  = \$134 ;
-    if (rst) begin
-      \$190  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$191  = \$signature__addr$24 ;
-    if (\$141 ) begin
-      \$191  = \$144 [1:0];
-    end
-    if (rst) begin
-      \$191  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$192  = \rport__addr$27 ;
-    if (\$148 ) begin
-      \$192  = \$151 [1:0];
-    end
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$193  = \$164 [1:0];
-    if (rst) begin
-      \$193  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$194  = o__valid;
-    if (\$166 ) begin
-      \$194  = \$168 ;
-    end
+    \$194  = pad_reg;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$195  = o__payload;
-    if (\$166 ) begin
-      \$195  = \$170 ;
-    end
+    \$195  = rport__data;
     if (rst) begin
       \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$196  = \$10 [2:0];
+    if (rst) begin
+      \$196  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$197  = \$141 ;
+    if (rst) begin
+      \$197  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$198  = \$signature__addr$24 ;
+    if (\$148 ) begin
+      \$198  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$198  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$199  = \rport__addr$27 ;
+    if (\$155 ) begin
+      \$199  = \$158 [1:0];
+    end
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$200  = \$171 [1:0];
+    if (rst) begin
+      \$200  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$201  = o__valid;
+    if (\$173 ) begin
+      \$201  = \$175 ;
+    end
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$202  = o__payload;
+    if (\$173 ) begin
+      \$202  = \$177 ;
+    end
+    if (rst) begin
+      \$202  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -5979,43 +5993,49 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg [2:0] \$101 ;
-  reg \$102 ;
-  reg \$103 ;
+  reg [7:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [20:0] \$103 ;
   reg \$104 ;
-  reg [2:0] \$105 ;
+  reg \$105 ;
   reg \$106 ;
-  reg \$107 ;
+  reg [2:0] \$107 ;
   reg \$108 ;
-  reg [2:0] \$109 ;
+  reg \$109 ;
   wire [16:0] \$11 ;
   reg \$110 ;
-  reg \$111 ;
+  reg [2:0] \$111 ;
   reg \$112 ;
-  reg [2:0] \$113 ;
+  reg \$113 ;
   reg \$114 ;
-  reg \$115 ;
+  reg [2:0] \$115 ;
   reg \$116 ;
-  reg [2:0] \$117 ;
+  reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
   reg \$120 ;
-  reg [2:0] \$121 ;
+  reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
+  reg [2:0] \$123 ;
   reg \$124 ;
-  reg [2:0] \$125 ;
-  reg [20:0] \$126 ;
-  reg [3:0] \$127 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [2:0] \$127 ;
   reg \$128 ;
-  reg [2:0] \$129 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [2:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg \$132 ;
-  reg [20:0] \$133 ;
+  reg \$130 ;
+  reg [2:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg \$134 ;
+  reg [2:0] \$135 ;
+  reg [2:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg \$138 ;
+  reg [20:0] \$139 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -6025,91 +6045,91 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [3:0] \$22 ;
-  wire [3:0] \$23 ;
+  wire \$22 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [3:0] \$28 ;
   wire [3:0] \$29 ;
   reg \$3 ;
-  wire [3:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [3:0] \$35 ;
+  wire [3:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
+  wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [5:0] \$44 ;
-  wire \$45 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire \$50 ;
-  wire [20:0] \$51 ;
+  wire [5:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  reg [20:0] \$58 ;
-  wire [20:0] \$59 ;
+  wire [20:0] \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [21:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
-  wire [4:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [5:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  reg [20:0] \$64 ;
+  wire [20:0] \$65 ;
+  wire [21:0] \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire \$70 ;
+  wire [5:0] \$70 ;
   wire \$71 ;
-  reg [2:0] \$72 ;
-  reg [2:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [3:0] \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  reg [2:0] \$78 ;
+  reg [2:0] \$79 ;
   wire [7:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg [6:0] \$82 ;
-  reg [7:0] \$83 ;
+  reg [3:0] \$80 ;
+  reg [3:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
   reg \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [2:0] \$88 ;
+  reg [6:0] \$88 ;
   reg [7:0] \$89 ;
   wire [7:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [8:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [20:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [2:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [6:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [8:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -6252,7 +6272,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @(posedge clk) begin
     if (\$signature__en$80 )
-      queue[q_wptr] <= \$60 [20:0];
+      queue[q_wptr] <= \$66 [20:0];
   end
   assign \rport__data$72  = queue[q_rptr];
   reg [7:0] rom0 [70:0];
@@ -6340,193 +6360,199 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$9  = from_input ? x_reg : rport__data;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$12  = \$64 [3:0] < 4'h9;
-  assign \$13  = v7 & last7;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = | q_stored;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = ~ \$18 ;
-  assign \$20  = \$13  & \$19 ;
-  assign \$21  = q_wptr == 3'h7;
-  assign \$22  = q_wptr + 1'h1;
-  assign \$23  = \$21  ? 4'h0 : \$22 ;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = | q_stored;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = q_rptr == 3'h7;
-  assign \$29  = q_rptr + 1'h1;
-  assign \$30  = \$28  ? 4'h0 : \$29 ;
-  assign \$31  = v7 & last7;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = \$31  & \$37 ;
-  assign \$39  = q_stored + \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = \$39  - \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = v7 & last7;
-  assign \$49  = \$47  | \$48 ;
-  assign \$50  = | q_stored;
-  assign \$51  = \$50  ? \rport__data$72  : \$60 [20:0];
-  assign \$52  = ~ last_t;
-  assign \$53  = q_room | \$52 ;
-  assign i__ready = \$53  & reads_input_t;
-  assign \$54  = ~ last_t;
-  assign \$55  = q_room | \$54 ;
-  assign \$56  = ~ reads_input_t;
-  assign \$57  = i__valid | \$56 ;
-  assign issue = \$55  & \$57 ;
+  assign \$12  = issue & last_t;
+  assign \$13  = o__valid & o__ready;
+  assign \$14  = q_owed < 4'h8;
+  assign \$15  = \$13  ? q_room : \$14 ;
+  assign \$16  = o__valid & o__ready;
+  assign \$17  = \$16  | q_room;
+  assign \$18  = \$12  ? \$15  : \$17 ;
+  assign \$19  = v7 & last7;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$19  & \$25 ;
+  assign \$27  = q_wptr == 3'h7;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 4'h0 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 3'h7;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 4'h0 : \$35 ;
+  assign \$37  = v7 & last7;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$37  & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = v7 & last7;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = | q_stored;
+  assign \$57  = \$56  ? \rport__data$72  : \$66 [20:0];
+  assign \$58  = ~ last_t;
+  assign \$59  = q_room | \$58 ;
+  assign i__ready = \$59  & reads_input_t;
+  assign \$60  = ~ last_t;
+  assign \$61  = q_room | \$60 ;
+  assign \$62  = ~ reads_input_t;
+  assign \$63  = i__valid | \$62 ;
+  assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$59  = first7_0 ? \$58  : acc0;
-  assign \$60  = $signed(\$59 ) + $signed(sum0_s0_0);
-  assign \$61  = issue & last_t;
-  assign \$62  = q_owed + \$61 ;
-  assign \$63  = o__valid & o__ready;
-  assign \$64  = \$62  - \$63 ;
-  assign \$65  = v7 & last7;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$67  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$signature__en$80  = \$65  & \$71 ;
+  assign \$65  = first7_0 ? \$64  : acc0;
+  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
+  assign \$67  = issue & last_t;
+  assign \$68  = q_owed + \$67 ;
+  assign \$69  = o__valid & o__ready;
+  assign \$70  = \$68  - \$69 ;
+  assign \$71  = v7 & last7;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$signature__en$80  = \$71  & \$77 ;
   always @(posedge clk)
-    nf_t <= \$72 ;
+    nf_t <= \$78 ;
   always @(posedge clk)
-    nf_t_ahead <= \$73 ;
+    nf_t_ahead <= \$79 ;
   always @(posedge clk)
-    sf_t <= \$74 ;
+    sf_t <= \$80 ;
   always @(posedge clk)
-    sf_t_ahead <= \$75 ;
+    sf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$76 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$77 ;
+    reads_input_t_ahead <= \$83 ;
   always @(posedge clk)
-    first_t <= \$78 ;
+    first_t <= \$84 ;
   always @(posedge clk)
-    first_t_ahead <= \$79 ;
+    first_t_ahead <= \$85 ;
   always @(posedge clk)
-    last_t <= \$80 ;
+    last_t <= \$86 ;
   always @(posedge clk)
-    last_t_ahead <= \$81 ;
+    last_t_ahead <= \$87 ;
   always @(posedge clk)
-    t <= \$82 ;
+    t <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$83 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$84 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$85 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$86 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$87 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$88 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$89 ;
+    x_mid <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$90 ;
+    rom0_addr <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$91 ;
+    rom0_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$92 ;
+    x0_0 <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$93 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$94 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    prod0_0 <= \$95 ;
+    prod0_0 <= \$101 ;
   always @(posedge clk)
-    prod0_0_r <= \$96 ;
+    prod0_0_r <= \$102 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$97 ;
+    sum0_s0_0 <= \$103 ;
   always @(posedge clk)
-    v2 <= \$98 ;
+    v2 <= \$104 ;
   always @(posedge clk)
-    first2 <= \$99 ;
+    first2 <= \$105 ;
   always @(posedge clk)
-    last2 <= \$100 ;
+    last2 <= \$106 ;
   always @(posedge clk)
-    nf2 <= \$101 ;
+    nf2 <= \$107 ;
   always @(posedge clk)
-    v3 <= \$102 ;
+    v3 <= \$108 ;
   always @(posedge clk)
-    first3 <= \$103 ;
+    first3 <= \$109 ;
   always @(posedge clk)
-    last3 <= \$104 ;
+    last3 <= \$110 ;
   always @(posedge clk)
-    nf3 <= \$105 ;
+    nf3 <= \$111 ;
   always @(posedge clk)
-    v4 <= \$106 ;
+    v4 <= \$112 ;
   always @(posedge clk)
-    first4 <= \$107 ;
+    first4 <= \$113 ;
   always @(posedge clk)
-    last4 <= \$108 ;
+    last4 <= \$114 ;
   always @(posedge clk)
-    nf4 <= \$109 ;
+    nf4 <= \$115 ;
   always @(posedge clk)
-    v5 <= \$110 ;
+    v5 <= \$116 ;
   always @(posedge clk)
-    first5 <= \$111 ;
+    first5 <= \$117 ;
   always @(posedge clk)
-    last5 <= \$112 ;
+    last5 <= \$118 ;
   always @(posedge clk)
-    nf5 <= \$113 ;
+    nf5 <= \$119 ;
   always @(posedge clk)
-    v6 <= \$114 ;
+    v6 <= \$120 ;
   always @(posedge clk)
-    first6 <= \$115 ;
+    first6 <= \$121 ;
   always @(posedge clk)
-    last6 <= \$116 ;
+    last6 <= \$122 ;
   always @(posedge clk)
-    nf6 <= \$117 ;
+    nf6 <= \$123 ;
   always @(posedge clk)
-    v7 <= \$118 ;
+    v7 <= \$124 ;
   always @(posedge clk)
-    first7 <= \$119 ;
+    first7 <= \$125 ;
   always @(posedge clk)
-    last7 <= \$120 ;
+    last7 <= \$126 ;
   always @(posedge clk)
-    nf7 <= \$121 ;
+    nf7 <= \$127 ;
   always @(posedge clk)
-    v7_0 <= \$122 ;
+    v7_0 <= \$128 ;
   always @(posedge clk)
-    first7_0 <= \$123 ;
+    first7_0 <= \$129 ;
   always @(posedge clk)
-    last7_0 <= \$124 ;
+    last7_0 <= \$130 ;
   always @(posedge clk)
-    nf7_0 <= \$125 ;
+    nf7_0 <= \$131 ;
   always @(posedge clk)
-    acc0 <= \$126 ;
+    acc0 <= \$132 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    q_owed <= \$133 ;
   always @(posedge clk)
-    q_room <= \$128 ;
+    q_room <= \$134 ;
   always @(posedge clk)
-    q_wptr <= \$129 ;
+    q_wptr <= \$135 ;
   always @(posedge clk)
-    q_rptr <= \$130 ;
+    q_rptr <= \$136 ;
   always @(posedge clk)
-    q_stored <= \$131 ;
+    q_stored <= \$137 ;
   always @(posedge clk)
-    o__valid <= \$132 ;
+    o__valid <= \$138 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$139 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$1  = 3'h0;
@@ -7272,518 +7298,518 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$58  = 21'h004f50;
+          \$64  = 21'h004f50;
       3'h1:
-          \$58  = 21'h005942;
+          \$64  = 21'h005942;
       3'h2:
-          \$58  = 21'h1fbabf;
+          \$64  = 21'h1fbabf;
       3'h3:
-          \$58  = 21'h00623d;
+          \$64  = 21'h00623d;
       3'h4:
-          \$58  = 21'h003b04;
+          \$64  = 21'h003b04;
       3'h5:
-          \$58  = 21'h1fa2cd;
+          \$64  = 21'h1fa2cd;
       3'h6:
-          \$58  = 21'h003622;
+          \$64  = 21'h003622;
       3'h7:
-          \$58  = 21'h1fdddf;
+          \$64  = 21'h1fdddf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$72  = nf_t;
+    \$78  = nf_t;
     if (issue) begin
-      \$72  = nf_t_ahead;
+      \$78  = nf_t_ahead;
     end
     if (rst) begin
-      \$72  = 3'h0;
+      \$78  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$73  = nf_t_ahead;
+    \$79  = nf_t_ahead;
     if (issue) begin
-      \$73  = \$1 ;
+      \$79  = \$1 ;
     end
     if (rst) begin
-      \$73  = 3'h0;
+      \$79  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$74  = sf_t;
+    \$80  = sf_t;
     if (issue) begin
-      \$74  = sf_t_ahead;
+      \$80  = sf_t_ahead;
     end
     if (rst) begin
-      \$74  = 4'h0;
+      \$80  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$75  = sf_t_ahead;
+    \$81  = sf_t_ahead;
     if (issue) begin
-      \$75  = \$2 ;
+      \$81  = \$2 ;
     end
     if (rst) begin
-      \$75  = 4'h1;
+      \$81  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$76  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$76  = reads_input_t_ahead;
+      \$82  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$77  = reads_input_t_ahead;
+    \$83  = reads_input_t_ahead;
     if (issue) begin
-      \$77  = \$3 ;
+      \$83  = \$3 ;
     end
     if (rst) begin
-      \$77  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$78  = first_t;
+    \$84  = first_t;
     if (issue) begin
-      \$78  = first_t_ahead;
+      \$84  = first_t_ahead;
     end
     if (rst) begin
-      \$78  = 1'h1;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$79  = first_t_ahead;
+    \$85  = first_t_ahead;
     if (issue) begin
-      \$79  = \$4 ;
+      \$85  = \$4 ;
     end
-    if (rst) begin
-      \$79  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$80  = last_t;
-    if (issue) begin
-      \$80  = last_t_ahead;
-    end
-    if (rst) begin
-      \$80  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$81  = last_t_ahead;
-    if (issue) begin
-      \$81  = \$5 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$82  = t;
-    if (issue) begin
-      \$82  = \$8 [6:0];
-    end
-    if (rst) begin
-      \$82  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$83  = i__payload;
-    if (rst) begin
-      \$83  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$84  = reads_input_t;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$85  = issue;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$86  = first_t;
+    \$86  = last_t;
+    if (issue) begin
+      \$86  = last_t_ahead;
+    end
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$87  = last_t;
+    \$87  = last_t_ahead;
+    if (issue) begin
+      \$87  = \$5 ;
+    end
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$88  = nf_t;
+    \$88  = t;
+    if (issue) begin
+      \$88  = \$8 [6:0];
+    end
     if (rst) begin
-      \$88  = 3'h0;
+      \$88  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$89  = \$9 ;
+    \$89  = i__payload;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$90  = t;
+    \$90  = reads_input_t;
     if (rst) begin
-      \$90  = 7'h00;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$91  = port__data;
+    \$91  = issue;
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$92  = x_mid;
+    \$92  = first_t;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$93  = \$10 ;
+    \$93  = last_t;
     if (rst) begin
-      \$93  = 9'h000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$94  = rom0_read;
+    \$94  = nf_t;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$95  = \$11 ;
+    \$95  = \$9 ;
     if (rst) begin
-      \$95  = 17'h00000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$96  = prod0_0;
+    \$96  = t;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$97  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$97  = port__data;
     if (rst) begin
-      \$97  = 21'h000000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$98  = v1;
+    \$98  = x_mid;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$99  = first1;
+    \$99  = \$10 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$100  = last1;
+    \$100  = rom0_read;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$101  = nf1;
+    \$101  = \$11 ;
     if (rst) begin
-      \$101  = 3'h0;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$102  = v2;
+    \$102  = prod0_0;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$103  = first2;
+    \$103  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$104  = last2;
+    \$104  = v1;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$105  = nf2;
+    \$105  = first1;
     if (rst) begin
-      \$105  = 3'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$106  = v3;
+    \$106  = last1;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$107  = first3;
+    \$107  = nf1;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$108  = last3;
+    \$108  = v2;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$109  = nf3;
+    \$109  = first2;
     if (rst) begin
-      \$109  = 3'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$110  = v4;
+    \$110  = last2;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$111  = first4;
+    \$111  = nf2;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$112  = last4;
+    \$112  = v3;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$113  = nf4;
+    \$113  = first3;
     if (rst) begin
-      \$113  = 3'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$114  = v5;
+    \$114  = last3;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$115  = first5;
+    \$115  = nf3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$116  = last5;
+    \$116  = v4;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$117  = nf5;
+    \$117  = first4;
     if (rst) begin
-      \$117  = 3'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$118  = v6;
+    \$118  = last4;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$119  = first6;
+    \$119  = nf4;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$120  = last6;
+    \$120  = v5;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$121  = nf6;
+    \$121  = first5;
     if (rst) begin
-      \$121  = 3'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$122  = v6;
+    \$122  = last5;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$123  = first6;
+    \$123  = nf5;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$124  = last6;
+    \$124  = v6;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$125  = nf6;
+    \$125  = first6;
     if (rst) begin
-      \$125  = 3'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$126  = acc0;
+    \$126  = last6;
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$127  = nf6;
+    if (rst) begin
+      \$127  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$128  = v6;
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$129  = first6;
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$130  = last6;
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$131  = nf6;
+    if (rst) begin
+      \$131  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$132  = acc0;
     if (v7_0) begin
-      \$126  = \$60 [20:0];
+      \$132  = \$66 [20:0];
     end
     if (rst) begin
-      \$126  = 21'h000000;
+      \$132  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$127  = \$64 [3:0];
+    \$133  = \$70 [3:0];
     if (rst) begin
-      \$127  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$128  = \$12 ;
+    \$134  = \$18 ;
     if (rst) begin
-      \$128  = 1'h1;
+      \$134  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$129  = q_wptr;
-    if (\$20 ) begin
-      \$129  = \$23 [2:0];
+    \$135  = q_wptr;
+    if (\$26 ) begin
+      \$135  = \$29 [2:0];
     end
     if (rst) begin
-      \$129  = 3'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$130  = q_rptr;
-    if (\$27 ) begin
-      \$130  = \$30 [2:0];
+    \$136  = q_rptr;
+    if (\$33 ) begin
+      \$136  = \$36 [2:0];
     end
     if (rst) begin
-      \$130  = 3'h0;
+      \$136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$131  = \$44 [3:0];
+    \$137  = \$50 [3:0];
     if (rst) begin
-      \$131  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$132  = o__valid;
-    if (\$46 ) begin
-      \$132  = \$49 ;
+    \$138  = o__valid;
+    if (\$52 ) begin
+      \$138  = \$55 ;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$133  = o__payload;
-    if (\$46 ) begin
-      \$133  = \$51 ;
+    \$139  = o__payload;
+    if (\$52 ) begin
+      \$139  = \$57 ;
     end
     if (rst) begin
-      \$133  = 21'h000000;
+      \$139  = 21'h000000;
     end
   end
-  assign acc0_next = \$60 [20:0];
-  assign q_owed_next = \$64 [3:0];
-  assign q_in = \$60 [20:0];
+  assign acc0_next = \$66 [20:0];
+  assign q_owed_next = \$70 [3:0];
+  assign q_in = \$66 [20:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$81  = q_wptr;
-  assign \$signature__data$82  = \$60 [20:0];
+  assign \$signature__data$82  = \$66 [20:0];
   assign \rport__addr$83  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$60 [20:0];
+  assign \q_in[0]  = \$66 [20:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -7791,29 +7817,29 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [32:0] \$115 ;
-  reg [32:0] \$116 ;
-  reg [32:0] \$117 ;
-  reg [32:0] \$118 ;
-  reg [32:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [32:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [32:0] \$121 ;
   reg [32:0] \$122 ;
   reg [32:0] \$123 ;
@@ -7825,45 +7851,51 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$129 ;
   wire \$13 ;
   reg [32:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [33:0] \$134 ;
-  reg [33:0] \$135 ;
-  reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [32:0] \$131 ;
+  reg [32:0] \$132 ;
+  reg [32:0] \$133 ;
+  reg [32:0] \$134 ;
+  reg [32:0] \$135 ;
+  reg [32:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [3:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [20:0] \$144 ;
-  reg [20:0] \$145 ;
-  reg [20:0] \$146 ;
-  reg [3:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [11:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [3:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [3:0] \$15 ;
-  reg [11:0] \$150 ;
-  reg [11:0] \$151 ;
-  reg [45:0] \$152 ;
-  reg [45:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [20:0] \$150 ;
+  reg [20:0] \$151 ;
+  reg [20:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [11:0] \$155 ;
+  reg [11:0] \$156 ;
+  reg [11:0] \$157 ;
+  reg [45:0] \$158 ;
+  reg [45:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [32:0] \$19 ;
   wire \$2 ;
@@ -7912,48 +7944,48 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [2:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -8122,197 +8154,203 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
   assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -8403,556 +8441,556 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [2:0];
+      \$95  = \$15 [2:0];
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 33'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 33'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 33'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 33'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 33'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 33'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 21'h000000;
+      \$131  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$134  = 34'h000000000;
+      \$134  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$135  = 34'h000000000;
+      \$135  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$136  = 34'h000000000;
+      \$136  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = rq0_x[20:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 4'h0;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 21'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 21'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 21'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = rq0_x[20:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[20:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 12'h000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 12'h000;
+      \$150  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 12'h000;
+      \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = \$32 [45:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 46'h000000000000;
+      \$152  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[20:17];
     if (rst) begin
-      \$153  = 46'h000000000000;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [45:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -8963,9 +9001,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -9021,8 +9059,8 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [2:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -9036,52 +9074,59 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [3:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [2:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [9:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [2:0] \$175 ;
-  reg [1:0] \$176 ;
-  reg [4:0] \$177 ;
-  reg [1:0] \$178 ;
-  reg [4:0] \$179 ;
+  wire \$170 ;
+  wire [3:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [9:0] \$179 ;
   wire \$18 ;
-  reg [1:0] \$180 ;
-  reg [2:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg [7:0] \$189 ;
+  reg [3:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [1:0] \$183 ;
+  reg [4:0] \$184 ;
+  reg [1:0] \$185 ;
+  reg [4:0] \$186 ;
+  reg [1:0] \$187 ;
+  reg [2:0] \$188 ;
+  reg [4:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [2:0] \$190 ;
-  reg \$191 ;
-  reg [1:0] \$192 ;
-  reg [1:0] \$193 ;
-  reg [1:0] \$194 ;
+  reg [4:0] \$190 ;
+  reg [1:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
   reg \$195 ;
   reg [7:0] \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg [1:0] \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg \$202 ;
+  reg [7:0] \$203 ;
   wire \$21 ;
   wire [10:0] \$22 ;
   wire \$23 ;
@@ -9641,95 +9686,102 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [2:0] < 3'h4;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid_2 & \$140 ;
-  assign \$142  = \$signature__addr$24  == 2'h2;
-  assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 3'h0 : \$143 ;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = | q_stored;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \rport__addr$27  == 2'h2;
-  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$134  = | e_left;
+  assign \$135  = q_room & \$134 ;
+  assign \$136  = o__valid & o__ready;
+  assign \$137  = q_owed < 2'h3;
+  assign \$138  = \$136  ? q_room : \$137 ;
+  assign \$139  = o__valid & o__ready;
+  assign \$140  = \$139  | q_room;
+  assign \$141  = \$135  ? \$138  : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = read_valid_2 & \$147 ;
+  assign \$149  = \$signature__addr$24  == 2'h2;
+  assign \$150  = \$signature__addr$24  + 1'h1;
   assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid_2 & \$157 ;
-  assign \$159  = q_stored + \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$159  - \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid_2;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \rport__addr$27  == 2'h2;
+  assign \$157  = \rport__addr$27  + 1'h1;
+  assign \$158  = \$156  ? 3'h0 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = read_valid_2 & \$164 ;
+  assign \$166  = q_stored + \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$43  : q_in;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  - \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  | read_valid_2;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$171 ;
+    w_left <= \$178 ;
   always @(posedge clk)
-    e_left <= \$172 ;
+    e_left <= \$179 ;
   always @(posedge clk)
-    step <= \$173 ;
+    step <= \$180 ;
   always @(posedge clk)
-    \$signature__addr  <= \$174 ;
+    \$signature__addr  <= \$181 ;
   always @(posedge clk)
-    g <= \$175 ;
+    g <= \$182 ;
   always @(posedge clk)
-    kx <= \$176 ;
+    kx <= \$183 ;
   always @(posedge clk)
-    col <= \$177 ;
+    col <= \$184 ;
   always @(posedge clk)
-    ky <= \$178 ;
+    ky <= \$185 ;
   always @(posedge clk)
-    row <= \$179 ;
+    row <= \$186 ;
   always @(posedge clk)
-    slot <= \$180 ;
+    slot <= \$187 ;
   always @(posedge clk)
-    ox <= \$181 ;
+    ox <= \$188 ;
   always @(posedge clk)
-    col_base <= \$182 ;
+    col_base <= \$189 ;
   always @(posedge clk)
-    row_base <= \$183 ;
+    row_base <= \$190 ;
   always @(posedge clk)
-    slot_base <= \$184 ;
+    slot_base <= \$191 ;
   always @(posedge clk)
-    read_valid_1 <= \$185 ;
+    read_valid_1 <= \$192 ;
   always @(posedge clk)
-    read_valid_2 <= \$186 ;
+    read_valid_2 <= \$193 ;
   always @(posedge clk)
-    pad_reg <= \$187 ;
+    pad_reg <= \$194 ;
   always @(posedge clk)
-    pad_reg2 <= \$188 ;
+    pad_reg2 <= \$195 ;
   always @(posedge clk)
-    read <= \$189 ;
+    read <= \$196 ;
   always @(posedge clk)
-    q_owed <= \$190 ;
+    q_owed <= \$197 ;
   always @(posedge clk)
-    q_room <= \$191 ;
+    q_room <= \$198 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$192 ;
+    \$signature__addr$24  <= \$199 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$193 ;
+    \rport__addr$27  <= \$200 ;
   always @(posedge clk)
-    q_stored <= \$194 ;
+    q_stored <= \$201 ;
   always @(posedge clk)
-    o__valid <= \$195 ;
+    o__valid <= \$202 ;
   always @(posedge clk)
-    o__payload <= \$196 ;
+    o__payload <= \$203 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$42  = 8'h00;
@@ -9756,321 +9808,321 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$171  = \$19 [7:0];
+    \$178  = \$19 [7:0];
     if (\$35 ) begin
-      \$171  = \$42 ;
+      \$178  = \$42 ;
     end
     if (rst) begin
-      \$171  = 8'h80;
+      \$178  = 8'h80;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$172  = \$22 [9:0];
+    \$179  = \$22 [9:0];
     if (\$35 ) begin
-      \$172  = \$47 ;
+      \$179  = \$47 ;
     end
     if (rst) begin
-      \$172  = 10'h000;
+      \$179  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$173  = step;
+    \$180  = step;
     if (\$35 ) begin
-      \$173  = \$38 [3:0];
+      \$180  = \$38 [3:0];
     end
     if (rst) begin
-      \$173  = 4'h0;
+      \$180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$174  = \$signature__addr ;
+    \$181  = \$signature__addr ;
     if (\$49 ) begin
-      \$174  = \$52 [7:0];
+      \$181  = \$52 [7:0];
     end
     if (\$67 ) begin
-      \$174  = 8'h00;
+      \$181  = 8'h00;
     end
     if (rst) begin
-      \$174  = 8'h00;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$175  = g;
+    \$182  = g;
     if (\$69 ) begin
-      \$175  = \$72 [2:0];
+      \$182  = \$72 [2:0];
     end
     if (rst) begin
-      \$175  = 3'h0;
+      \$182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$176  = kx;
+    \$183  = kx;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$176  = \$76 [1:0];
+        \$183  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$176  = 2'h0;
+      \$183  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$177  = col;
+    \$184  = col;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$177  = \$77 [4:0];
+        \$184  = \$77 [4:0];
         if (\$78 ) begin
-          \$177  = col_base;
+          \$184  = col_base;
           if (\$89 ) begin
-            \$177  = \$94 [4:0];
+            \$184  = \$94 [4:0];
             if (\$95 ) begin
-              \$177  = 5'h1f;
+              \$184  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$177  = 5'h1f;
+      \$184  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$178  = ky;
+    \$185  = ky;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$178  = \$81 [1:0];
+          \$185  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$178  = 2'h0;
+      \$185  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$179  = row;
+    \$186  = row;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$179  = \$82 [4:0];
+          \$186  = \$82 [4:0];
           if (\$89 ) begin
-            \$179  = row_base;
+            \$186  = row_base;
             if (\$95 ) begin
-              \$179  = \$97 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$179  = 5'h1f;
-    end
-    if (rst) begin
-      \$179  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$180  = slot;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$180  = \$88 [1:0];
-          if (\$89 ) begin
-            \$180  = slot_base;
-            if (\$95 ) begin
-              \$180  = \$109 [1:0];
+              \$186  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$180  = 2'h3;
+      \$186  = 5'h1f;
     end
     if (rst) begin
-      \$180  = 2'h3;
+      \$186  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$181  = ox;
+    \$187  = slot;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
+          \$187  = \$88 [1:0];
           if (\$89 ) begin
-            \$181  = \$92 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$181  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$182  = col_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$182  = \$93 [4:0];
+            \$187  = slot_base;
             if (\$95 ) begin
-              \$182  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$182  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$183  = row_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$183  = \$96 [4:0];
+              \$187  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$183  = 5'h1f;
+      \$187  = 2'h3;
     end
     if (rst) begin
-      \$183  = 5'h1f;
+      \$187  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$184  = slot_base;
+    \$188  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$188  = \$92 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$188  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$189  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$189  = \$93 [4:0];
+            if (\$95 ) begin
+              \$189  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$189  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$190  = row_base;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
           if (\$89 ) begin
             if (\$95 ) begin
-              \$184  = \$103 [1:0];
+              \$190  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
     if (rst) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$185  = \$126 ;
+    \$191  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$191  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$191  = 2'h3;
+    end
     if (rst) begin
-      \$185  = 1'h0;
+      \$191  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$186  = read_valid_1;
+    \$192  = \$126 ;
     if (rst) begin
-      \$186  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$187  = \$133 ;
+    \$193  = read_valid_1;
     if (rst) begin
-      \$187  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$188  = pad_reg;
+    \$194  = \$133 ;
     if (rst) begin
-      \$188  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$189  = rport__data;
-    if (rst) begin
-      \$189  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$190  = \$10 [2:0];
-    if (rst) begin
-      \$190  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$191  = \$134 ;
-    if (rst) begin
-      \$191  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$192  = \$signature__addr$24 ;
-    if (\$141 ) begin
-      \$192  = \$144 [1:0];
-    end
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$193  = \rport__addr$27 ;
-    if (\$148 ) begin
-      \$193  = \$151 [1:0];
-    end
-    if (rst) begin
-      \$193  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$194  = \$164 [1:0];
-    if (rst) begin
-      \$194  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$195  = o__valid;
-    if (\$166 ) begin
-      \$195  = \$168 ;
-    end
+    \$195  = pad_reg;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$196  = o__payload;
-    if (\$166 ) begin
-      \$196  = \$170 ;
-    end
+    \$196  = rport__data;
     if (rst) begin
       \$196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$197  = \$10 [2:0];
+    if (rst) begin
+      \$197  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$198  = \$141 ;
+    if (rst) begin
+      \$198  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$199  = \$signature__addr$24 ;
+    if (\$148 ) begin
+      \$199  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$200  = \rport__addr$27 ;
+    if (\$155 ) begin
+      \$200  = \$158 [1:0];
+    end
+    if (rst) begin
+      \$200  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$201  = \$171 [1:0];
+    if (rst) begin
+      \$201  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$202  = o__valid;
+    if (\$173 ) begin
+      \$202  = \$175 ;
+    end
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$203  = o__payload;
+    if (\$173 ) begin
+      \$203  = \$177 ;
+    end
+    if (rst) begin
+      \$203  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -10093,40 +10145,40 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg \$103 ;
+  reg [7:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [8:0] \$11 ;
-  reg [8:0] \$110 ;
+  reg [7:0] \$110 ;
   reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
+  reg [31:0] \$112 ;
   reg [7:0] \$113 ;
   reg [8:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
   reg [16:0] \$122 ;
   reg [16:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [23:0] \$125 ;
-  reg [23:0] \$126 ;
-  reg [23:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  reg [23:0] \$130 ;
+  reg [23:0] \$131 ;
+  reg [23:0] \$132 ;
+  reg [23:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
@@ -10151,19 +10203,25 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg [23:0] \$156 ;
-  reg [23:0] \$157 ;
-  reg [23:0] \$158 ;
-  reg [23:0] \$159 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
+  reg \$160 ;
   reg \$161 ;
-  reg [2:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg [3:0] \$164 ;
-  reg \$165 ;
-  reg [95:0] \$166 ;
+  reg [23:0] \$162 ;
+  reg [23:0] \$163 ;
+  reg [23:0] \$164 ;
+  reg [23:0] \$165 ;
+  reg [3:0] \$166 ;
+  reg \$167 ;
+  reg [2:0] \$168 ;
+  reg [2:0] \$169 ;
   wire [16:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [95:0] \$172 ;
   wire \$18 ;
   wire \$19 ;
   reg [6:0] \$2 ;
@@ -10175,52 +10233,52 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [3:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   reg \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [3:0] \$34 ;
   wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire [3:0] \$41 ;
+  wire [3:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [5:0] \$50 ;
-  wire \$51 ;
+  wire \$50 ;
+  wire [4:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire [95:0] \$57 ;
+  wire [5:0] \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  reg [23:0] \$64 ;
-  wire [23:0] \$65 ;
-  wire [24:0] \$66 ;
-  reg [23:0] \$67 ;
-  wire [23:0] \$68 ;
-  wire [24:0] \$69 ;
+  wire [95:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
   reg [23:0] \$70 ;
   wire [23:0] \$71 ;
@@ -10228,31 +10286,31 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [23:0] \$73 ;
   wire [23:0] \$74 ;
   wire [24:0] \$75 ;
-  wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  reg [23:0] \$76 ;
+  wire [23:0] \$77 ;
+  wire [24:0] \$78 ;
+  reg [23:0] \$79 ;
   wire [8:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  wire [23:0] \$80 ;
+  wire [24:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [5:0] \$85 ;
   wire \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg [6:0] \$89 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [7:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
   reg \$93 ;
   reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
+  reg [6:0] \$95 ;
+  reg [6:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg \$99 ;
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
@@ -10656,235 +10714,241 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = \$79 [3:0] < 4'h9;
-  assign \$19  = v7 & last7;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$19  & \$25 ;
-  assign \$27  = q_wptr == 3'h7;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 4'h0 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 3'h7;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = v7 & last7;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$37  & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = v7 & last7;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$93  : q_in;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign i__ready = \$59  & reads_input_t;
-  assign \$60  = ~ last_t;
-  assign \$61  = q_room | \$60 ;
-  assign \$62  = ~ reads_input_t;
-  assign \$63  = i__valid | \$62 ;
-  assign issue = \$61  & \$63 ;
+  assign \$18  = issue & last_t;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 4'h8;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = v7 & last7;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = | q_stored;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  & \$29 ;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$25  & \$31 ;
+  assign \$33  = q_wptr == 3'h7;
+  assign \$34  = q_wptr + 1'h1;
+  assign \$35  = \$33  ? 4'h0 : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = q_rptr == 3'h7;
+  assign \$41  = q_rptr + 1'h1;
+  assign \$42  = \$40  ? 4'h0 : \$41 ;
+  assign \$43  = v7 & last7;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$43  & \$49 ;
+  assign \$51  = q_stored + \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \$51  - \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = v7 & last7;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  ? \rport__data$93  : q_in;
+  assign \$64  = ~ last_t;
+  assign \$65  = q_room | \$64 ;
+  assign i__ready = \$65  & reads_input_t;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign \$68  = ~ reads_input_t;
+  assign \$69  = i__valid | \$68 ;
+  assign issue = \$67  & \$69 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7_0 ? \$64  : acc0;
-  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7_0 ? \$67  : acc1;
-  assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7_0 ? \$70  : acc2;
-  assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc3;
-  assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
-  assign \$76  = issue & last_t;
-  assign \$77  = q_owed + \$76 ;
-  assign \$78  = o__valid & o__ready;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = v7 & last7;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$signature__en$101  = \$80  & \$86 ;
+  assign \$71  = first7_0 ? \$70  : acc0;
+  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
+  assign \$74  = first7_0 ? \$73  : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$77  = first7_0 ? \$76  : acc2;
+  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
+  assign \$80  = first7_0 ? \$79  : acc3;
+  assign \$81  = $signed(\$80 ) + $signed(sum3_s0_0);
+  assign \$82  = issue & last_t;
+  assign \$83  = q_owed + \$82 ;
+  assign \$84  = o__valid & o__ready;
+  assign \$85  = \$83  - \$84 ;
+  assign \$86  = v7 & last7;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$signature__en$101  = \$86  & \$92 ;
   always @(posedge clk)
-    nf_t <= \$87 ;
+    nf_t <= \$93 ;
   always @(posedge clk)
-    nf_t_ahead <= \$88 ;
+    nf_t_ahead <= \$94 ;
   always @(posedge clk)
-    sf_t <= \$89 ;
+    sf_t <= \$95 ;
   always @(posedge clk)
-    sf_t_ahead <= \$90 ;
+    sf_t_ahead <= \$96 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$97 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$92 ;
+    reads_input_t_ahead <= \$98 ;
   always @(posedge clk)
-    first_t <= \$93 ;
+    first_t <= \$99 ;
   always @(posedge clk)
-    first_t_ahead <= \$94 ;
+    first_t_ahead <= \$100 ;
   always @(posedge clk)
-    last_t <= \$95 ;
+    last_t <= \$101 ;
   always @(posedge clk)
-    last_t_ahead <= \$96 ;
+    last_t_ahead <= \$102 ;
   always @(posedge clk)
-    t <= \$97 ;
+    t <= \$103 ;
   always @(posedge clk)
-    x_reg <= \$98 ;
+    x_reg <= \$104 ;
   always @(posedge clk)
-    from_input <= \$99 ;
+    from_input <= \$105 ;
   always @(posedge clk)
-    v1 <= \$100 ;
+    v1 <= \$106 ;
   always @(posedge clk)
-    first1 <= \$101 ;
+    first1 <= \$107 ;
   always @(posedge clk)
-    last1 <= \$102 ;
+    last1 <= \$108 ;
   always @(posedge clk)
-    nf1 <= \$103 ;
+    nf1 <= \$109 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    x_mid <= \$110 ;
   always @(posedge clk)
-    rom0_addr <= \$105 ;
+    rom0_addr <= \$111 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    rom0_read <= \$112 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x0_0 <= \$113 ;
   always @(posedge clk)
-    xoff0_0 <= \$108 ;
+    xoff0_0 <= \$114 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    w0_0 <= \$115 ;
   always @(posedge clk)
-    xoff1_0 <= \$110 ;
+    xoff1_0 <= \$116 ;
   always @(posedge clk)
-    w1_0 <= \$111 ;
+    w1_0 <= \$117 ;
   always @(posedge clk)
-    xoff2_0 <= \$112 ;
+    xoff2_0 <= \$118 ;
   always @(posedge clk)
-    w2_0 <= \$113 ;
+    w2_0 <= \$119 ;
   always @(posedge clk)
-    xoff3_0 <= \$114 ;
+    xoff3_0 <= \$120 ;
   always @(posedge clk)
-    w3_0 <= \$115 ;
+    w3_0 <= \$121 ;
   always @(posedge clk)
-    prod0_0 <= \$116 ;
+    prod0_0 <= \$122 ;
   always @(posedge clk)
-    prod1_0 <= \$117 ;
+    prod1_0 <= \$123 ;
   always @(posedge clk)
-    prod2_0 <= \$118 ;
+    prod2_0 <= \$124 ;
   always @(posedge clk)
-    prod3_0 <= \$119 ;
+    prod3_0 <= \$125 ;
   always @(posedge clk)
-    prod0_0_r <= \$120 ;
+    prod0_0_r <= \$126 ;
   always @(posedge clk)
-    prod1_0_r <= \$121 ;
+    prod1_0_r <= \$127 ;
   always @(posedge clk)
-    prod2_0_r <= \$122 ;
+    prod2_0_r <= \$128 ;
   always @(posedge clk)
-    prod3_0_r <= \$123 ;
+    prod3_0_r <= \$129 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$124 ;
+    sum0_s0_0 <= \$130 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$125 ;
+    sum1_s0_0 <= \$131 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$126 ;
+    sum2_s0_0 <= \$132 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$127 ;
+    sum3_s0_0 <= \$133 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    v2 <= \$134 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    first2 <= \$135 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    last2 <= \$136 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    nf2 <= \$137 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    v3 <= \$138 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    first3 <= \$139 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    last3 <= \$140 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    nf3 <= \$141 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    v4 <= \$142 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    first4 <= \$143 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    last4 <= \$144 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    nf4 <= \$145 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    v5 <= \$146 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    first5 <= \$147 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    last5 <= \$148 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    nf5 <= \$149 ;
   always @(posedge clk)
-    v6 <= \$144 ;
+    v6 <= \$150 ;
   always @(posedge clk)
-    first6 <= \$145 ;
+    first6 <= \$151 ;
   always @(posedge clk)
-    last6 <= \$146 ;
+    last6 <= \$152 ;
   always @(posedge clk)
-    nf6 <= \$147 ;
+    nf6 <= \$153 ;
   always @(posedge clk)
-    v7 <= \$148 ;
+    v7 <= \$154 ;
   always @(posedge clk)
-    first7 <= \$149 ;
+    first7 <= \$155 ;
   always @(posedge clk)
-    last7 <= \$150 ;
+    last7 <= \$156 ;
   always @(posedge clk)
-    nf7 <= \$151 ;
+    nf7 <= \$157 ;
   always @(posedge clk)
-    v7_0 <= \$152 ;
+    v7_0 <= \$158 ;
   always @(posedge clk)
-    first7_0 <= \$153 ;
+    first7_0 <= \$159 ;
   always @(posedge clk)
-    last7_0 <= \$154 ;
+    last7_0 <= \$160 ;
   always @(posedge clk)
-    nf7_0 <= \$155 ;
+    nf7_0 <= \$161 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    acc1 <= \$157 ;
+    acc1 <= \$163 ;
   always @(posedge clk)
-    acc2 <= \$158 ;
+    acc2 <= \$164 ;
   always @(posedge clk)
-    acc3 <= \$159 ;
+    acc3 <= \$165 ;
   always @(posedge clk)
-    q_owed <= \$160 ;
+    q_owed <= \$166 ;
   always @(posedge clk)
-    q_room <= \$161 ;
+    q_room <= \$167 ;
   always @(posedge clk)
-    q_wptr <= \$162 ;
+    q_wptr <= \$168 ;
   always @(posedge clk)
-    q_rptr <= \$163 ;
+    q_rptr <= \$169 ;
   always @(posedge clk)
-    q_stored <= \$164 ;
+    q_stored <= \$170 ;
   always @(posedge clk)
-    o__valid <= \$165 ;
+    o__valid <= \$171 ;
   always @(posedge clk)
-    o__payload <= \$166 ;
+    o__payload <= \$172 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$1  = 1'h0;
@@ -12360,9 +12424,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$64  = 24'h000710;
+          \$70  = 24'h000710;
       1'h1:
-          \$64  = 24'hffcc55;
+          \$70  = 24'hffcc55;
     endcase
   end
   always @* begin
@@ -12370,9 +12434,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$67  = 24'h003e83;
+          \$73  = 24'h003e83;
       1'h1:
-          \$67  = 24'h0059a3;
+          \$73  = 24'h0059a3;
     endcase
   end
   always @* begin
@@ -12380,9 +12444,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$70  = 24'h001ace;
+          \$76  = 24'h001ace;
       1'h1:
-          \$70  = 24'h000354;
+          \$76  = 24'h000354;
     endcase
   end
   always @* begin
@@ -12390,86 +12454,26 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$73  = 24'hfff9c0;
+          \$79  = 24'hfff9c0;
       1'h1:
-          \$73  = 24'h002ccd;
+          \$79  = 24'h002ccd;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$87  = nf_t;
+    \$93  = nf_t;
     if (issue) begin
-      \$87  = nf_t_ahead;
+      \$93  = nf_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$88  = nf_t_ahead;
+    \$94  = nf_t_ahead;
     if (issue) begin
-      \$88  = \$1 ;
-    end
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$89  = sf_t;
-    if (issue) begin
-      \$89  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$89  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = sf_t_ahead;
-    if (issue) begin
-      \$90  = \$2 ;
-    end
-    if (rst) begin
-      \$90  = 7'h01;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = reads_input_t;
-    if (issue) begin
-      \$91  = reads_input_t_ahead;
-    end
-    if (rst) begin
-      \$91  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = reads_input_t_ahead;
-    if (issue) begin
-      \$92  = \$3 ;
-    end
-    if (rst) begin
-      \$92  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = first_t;
-    if (issue) begin
-      \$93  = first_t_ahead;
-    end
-    if (rst) begin
-      \$93  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = first_t_ahead;
-    if (issue) begin
-      \$94  = \$4 ;
+      \$94  = \$1 ;
     end
     if (rst) begin
       \$94  = 1'h0;
@@ -12477,546 +12481,606 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = last_t;
+    \$95  = sf_t;
     if (issue) begin
-      \$95  = last_t_ahead;
+      \$95  = sf_t_ahead;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = last_t_ahead;
+    \$96  = sf_t_ahead;
     if (issue) begin
-      \$96  = \$5 ;
+      \$96  = \$2 ;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = t;
+    \$97  = reads_input_t;
     if (issue) begin
-      \$97  = \$8 [7:0];
+      \$97  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = i__payload;
+    \$98  = reads_input_t_ahead;
+    if (issue) begin
+      \$98  = \$3 ;
+    end
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = reads_input_t;
+    \$99  = first_t;
+    if (issue) begin
+      \$99  = first_t_ahead;
+    end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = issue;
+    \$100  = first_t_ahead;
+    if (issue) begin
+      \$100  = \$4 ;
+    end
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = first_t;
+    \$101  = last_t;
+    if (issue) begin
+      \$101  = last_t_ahead;
+    end
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = last_t;
+    \$102  = last_t_ahead;
+    if (issue) begin
+      \$102  = \$5 ;
+    end
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = nf_t;
+    \$103  = t;
+    if (issue) begin
+      \$103  = \$8 [7:0];
+    end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = \$9 ;
+    \$104  = i__payload;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = t;
+    \$105  = reads_input_t;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = port__data;
+    \$106  = issue;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = x_mid;
+    \$107  = first_t;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = \$10 ;
+    \$108  = last_t;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rom0_read[7:0];
+    \$109  = nf_t;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = \$11 ;
+    \$110  = \$9 ;
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = rom0_read[15:8];
+    \$111  = t;
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = \$12 ;
+    \$112  = port__data;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = rom0_read[23:16];
+    \$113  = x_mid;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = \$13 ;
+    \$114  = \$10 ;
     if (rst) begin
       \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = rom0_read[31:24];
+    \$115  = rom0_read[7:0];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = \$14 ;
+    \$116  = \$11 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = \$15 ;
+    \$117  = rom0_read[15:8];
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = \$16 ;
+    \$118  = \$12 ;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = \$17 ;
+    \$119  = rom0_read[23:16];
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = prod0_0;
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = prod1_0;
+    \$121  = rom0_read[31:24];
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = prod2_0;
+    \$122  = \$14 ;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = prod3_0;
+    \$123  = \$15 ;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$124  = \$16 ;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$125  = \$17 ;
     if (rst) begin
-      \$125  = 24'h000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$126  = prod0_0;
     if (rst) begin
-      \$126  = 24'h000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$127  = prod1_0;
     if (rst) begin
-      \$127  = 24'h000000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = v1;
+    \$128  = prod2_0;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = first1;
+    \$129  = prod3_0;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = last1;
+    \$130  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = nf1;
+    \$131  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = v2;
+    \$132  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = first2;
+    \$133  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = last2;
+    \$134  = v1;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = nf2;
+    \$135  = first1;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = v3;
+    \$136  = last1;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = first3;
+    \$137  = nf1;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = last3;
+    \$138  = v2;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = nf3;
+    \$139  = first2;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = v4;
+    \$140  = last2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = first4;
+    \$141  = nf2;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = last4;
+    \$142  = v3;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = nf4;
+    \$143  = first3;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = v5;
+    \$144  = last3;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = first5;
+    \$145  = nf3;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = last5;
+    \$146  = v4;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = nf5;
+    \$147  = first4;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = v6;
+    \$148  = last4;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = first6;
+    \$149  = nf4;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = last6;
+    \$150  = v5;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = nf6;
+    \$151  = first5;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = v6;
+    \$152  = last5;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = first6;
+    \$153  = nf5;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = last6;
+    \$154  = v6;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = nf6;
+    \$155  = first6;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = acc0;
+    \$156  = last6;
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$157  = nf6;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$158  = v6;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$159  = first6;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$160  = last6;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$161  = nf6;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$162  = acc0;
     if (v7_0) begin
-      \$156  = \$66 [23:0];
+      \$162  = \$72 [23:0];
     end
     if (rst) begin
-      \$156  = 24'h000000;
+      \$162  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = acc1;
+    \$163  = acc1;
     if (v7_0) begin
-      \$157  = \$69 [23:0];
+      \$163  = \$75 [23:0];
     end
     if (rst) begin
-      \$157  = 24'h000000;
+      \$163  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = acc2;
+    \$164  = acc2;
     if (v7_0) begin
-      \$158  = \$72 [23:0];
+      \$164  = \$78 [23:0];
     end
     if (rst) begin
-      \$158  = 24'h000000;
+      \$164  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = acc3;
+    \$165  = acc3;
     if (v7_0) begin
-      \$159  = \$75 [23:0];
+      \$165  = \$81 [23:0];
     end
     if (rst) begin
-      \$159  = 24'h000000;
+      \$165  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = \$79 [3:0];
+    \$166  = \$85 [3:0];
     if (rst) begin
-      \$160  = 4'h0;
+      \$166  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = \$18 ;
+    \$167  = \$24 ;
     if (rst) begin
-      \$161  = 1'h1;
+      \$167  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = q_wptr;
-    if (\$26 ) begin
-      \$162  = \$29 [2:0];
+    \$168  = q_wptr;
+    if (\$32 ) begin
+      \$168  = \$35 [2:0];
     end
     if (rst) begin
-      \$162  = 3'h0;
+      \$168  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$163  = q_rptr;
-    if (\$33 ) begin
-      \$163  = \$36 [2:0];
+    \$169  = q_rptr;
+    if (\$39 ) begin
+      \$169  = \$42 [2:0];
     end
     if (rst) begin
-      \$163  = 3'h0;
+      \$169  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$164  = \$50 [3:0];
+    \$170  = \$56 [3:0];
     if (rst) begin
-      \$164  = 4'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$165  = o__valid;
-    if (\$52 ) begin
-      \$165  = \$55 ;
+    \$171  = o__valid;
+    if (\$58 ) begin
+      \$171  = \$61 ;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$166  = o__payload;
-    if (\$52 ) begin
-      \$166  = \$57 ;
+    \$172  = o__payload;
+    if (\$58 ) begin
+      \$172  = \$63 ;
     end
     if (rst) begin
-      \$166  = 96'h000000000000000000000000;
+      \$172  = 96'h000000000000000000000000;
     end
   end
-  assign acc0_next = \$66 [23:0];
-  assign acc1_next = \$69 [23:0];
-  assign acc2_next = \$72 [23:0];
-  assign acc3_next = \$75 [23:0];
-  assign q_owed_next = \$79 [3:0];
+  assign acc0_next = \$72 [23:0];
+  assign acc1_next = \$75 [23:0];
+  assign acc2_next = \$78 [23:0];
+  assign acc3_next = \$81 [23:0];
+  assign q_owed_next = \$85 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -13033,10 +13097,10 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
   assign \q_in[3]  = q_in[95:72];
-  assign q_in[95:72] = \$75 [23:0];
-  assign q_in[71:48] = \$72 [23:0];
-  assign q_in[47:24] = \$69 [23:0];
-  assign q_in[23:0] = \$66 [23:0];
+  assign q_in[95:72] = \$81 [23:0];
+  assign q_in[71:48] = \$78 [23:0];
+  assign q_in[47:24] = \$75 [23:0];
+  assign q_in[23:0] = \$72 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13114,112 +13178,112 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [4:0] \$164 ;
-  wire [4:0] \$165 ;
+  wire \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [4:0] \$170 ;
   wire [4:0] \$171 ;
-  wire [4:0] \$172 ;
+  wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire [4:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [5:0] \$185 ;
-  wire \$186 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [31:0] \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
+  wire [5:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [31:0] \$197 ;
   reg \$198 ;
   reg \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [24:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
   reg [24:0] \$208 ;
   reg [24:0] \$209 ;
   wire [1:0] \$21 ;
-  reg [23:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [33:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [23:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [33:0] \$219 ;
   wire [1:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [6:0] \$221 ;
+  reg [33:0] \$220 ;
+  reg [33:0] \$221 ;
   reg [16:0] \$222 ;
-  reg [23:0] \$223 ;
-  reg [23:0] \$224 ;
-  reg [23:0] \$225 ;
-  reg [6:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [14:0] \$228 ;
-  reg [14:0] \$229 ;
+  reg [7:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [6:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [23:0] \$229 ;
   wire \$23 ;
-  reg [14:0] \$230 ;
-  reg [48:0] \$231 ;
-  reg [48:0] \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg [7:0] \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [23:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [6:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [14:0] \$234 ;
+  reg [14:0] \$235 ;
+  reg [14:0] \$236 ;
+  reg [48:0] \$237 ;
+  reg [48:0] \$238 ;
+  reg \$239 ;
   reg [24:0] \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
+  reg \$240 ;
+  reg [7:0] \$241 ;
+  reg \$242 ;
+  reg \$243 ;
   reg [24:0] \$244 ;
   reg [24:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [5:0] \$247 ;
-  reg [5:0] \$248 ;
-  reg [5:0] \$249 ;
+  reg [24:0] \$246 ;
+  reg [24:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
   wire [33:0] \$25 ;
-  reg [5:0] \$250 ;
-  reg [5:0] \$251 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
   reg [5:0] \$252 ;
   reg [5:0] \$253 ;
-  reg [32:0] \$254 ;
-  reg [32:0] \$255 ;
-  reg [32:0] \$256 ;
-  reg [32:0] \$257 ;
-  reg [32:0] \$258 ;
-  reg [32:0] \$259 ;
+  reg [5:0] \$254 ;
+  reg [5:0] \$255 ;
+  reg [5:0] \$256 ;
+  reg [5:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [5:0] \$259 ;
   wire [24:0] \$26 ;
   reg [32:0] \$260 ;
   reg [32:0] \$261 ;
@@ -13232,125 +13296,131 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$268 ;
   reg [32:0] \$269 ;
   wire [23:0] \$27 ;
-  reg [23:0] \$270 ;
-  reg [16:0] \$271 ;
-  reg [16:0] \$272 ;
-  reg [33:0] \$273 ;
-  reg [33:0] \$274 ;
-  reg [33:0] \$275 ;
-  reg [16:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [32:0] \$270 ;
+  reg [32:0] \$271 ;
+  reg [32:0] \$272 ;
+  reg [32:0] \$273 ;
+  reg [32:0] \$274 ;
+  reg [32:0] \$275 ;
+  reg [23:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [33:0] \$279 ;
   wire [14:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [6:0] \$281 ;
+  reg [33:0] \$280 ;
+  reg [33:0] \$281 ;
   reg [16:0] \$282 ;
-  reg [23:0] \$283 ;
-  reg [23:0] \$284 ;
-  reg [23:0] \$285 ;
-  reg [6:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [14:0] \$288 ;
-  reg [14:0] \$289 ;
+  reg [7:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [6:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [23:0] \$289 ;
   wire [34:0] \$29 ;
-  reg [14:0] \$290 ;
-  reg [48:0] \$291 ;
-  reg [48:0] \$292 ;
-  reg \$293 ;
-  reg \$294 ;
-  reg [7:0] \$295 ;
-  reg \$296 ;
-  reg \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [23:0] \$290 ;
+  reg [23:0] \$291 ;
+  reg [6:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [14:0] \$294 ;
+  reg [14:0] \$295 ;
+  reg [14:0] \$296 ;
+  reg [48:0] \$297 ;
+  reg [48:0] \$298 ;
+  reg \$299 ;
   wire [7:0] \$3 ;
   wire [35:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
+  reg \$300 ;
+  reg [7:0] \$301 ;
+  reg \$302 ;
+  reg \$303 ;
   reg [24:0] \$304 ;
   reg [24:0] \$305 ;
-  reg [23:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [33:0] \$309 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
   wire [55:0] \$31 ;
-  reg [33:0] \$310 ;
-  reg [33:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [6:0] \$317 ;
+  reg [24:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [33:0] \$315 ;
+  reg [33:0] \$316 ;
+  reg [33:0] \$317 ;
   reg [16:0] \$318 ;
-  reg [23:0] \$319 ;
+  reg [7:0] \$319 ;
   wire [56:0] \$32 ;
-  reg [23:0] \$320 ;
-  reg [23:0] \$321 ;
-  reg [6:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [14:0] \$324 ;
-  reg [14:0] \$325 ;
-  reg [14:0] \$326 ;
-  reg [48:0] \$327 ;
-  reg [48:0] \$328 ;
-  reg \$329 ;
+  reg [24:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [24:0] \$322 ;
+  reg [6:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [23:0] \$325 ;
+  reg [23:0] \$326 ;
+  reg [23:0] \$327 ;
+  reg [6:0] \$328 ;
+  reg [7:0] \$329 ;
   wire [54:0] \$33 ;
-  reg \$330 ;
-  reg [7:0] \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [14:0] \$330 ;
+  reg [14:0] \$331 ;
+  reg [14:0] \$332 ;
+  reg [48:0] \$333 ;
+  reg [48:0] \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg [7:0] \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire [58:0] \$34 ;
   reg [24:0] \$340 ;
   reg [24:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [33:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [24:0] \$347 ;
+  reg [23:0] \$348 ;
+  reg [16:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [6:0] \$353 ;
+  reg [16:0] \$350 ;
+  reg [33:0] \$351 ;
+  reg [33:0] \$352 ;
+  reg [33:0] \$353 ;
   reg [16:0] \$354 ;
-  reg [23:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [23:0] \$357 ;
-  reg [6:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [6:0] \$359 ;
   wire [78:0] \$36 ;
-  reg [14:0] \$360 ;
-  reg [14:0] \$361 ;
-  reg [14:0] \$362 ;
-  reg [48:0] \$363 ;
-  reg [48:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg [16:0] \$360 ;
+  reg [23:0] \$361 ;
+  reg [23:0] \$362 ;
+  reg [23:0] \$363 ;
+  reg [6:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [14:0] \$366 ;
+  reg [14:0] \$367 ;
+  reg [14:0] \$368 ;
+  reg [48:0] \$369 ;
   wire [48:0] \$37 ;
-  reg [3:0] \$370 ;
+  reg [48:0] \$370 ;
   reg \$371 ;
-  reg [3:0] \$372 ;
-  reg [3:0] \$373 ;
-  reg [3:0] \$374 ;
+  reg \$372 ;
+  reg [7:0] \$373 ;
+  reg \$374 ;
   reg \$375 ;
-  reg [31:0] \$376 ;
+  reg [3:0] \$376 ;
+  reg \$377 ;
+  reg [3:0] \$378 ;
+  reg [3:0] \$379 ;
   wire \$38 ;
+  reg [3:0] \$380 ;
+  reg \$381 ;
+  reg [31:0] \$382 ;
   wire \$39 ;
   wire [7:0] \$4 ;
   wire \$40 ;
@@ -13783,413 +13853,419 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$152  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$153  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$154  = \$151  ? \$152  : \$153 ;
-  assign \$155  = \$12 [3:0] < 4'ha;
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = rq_valid_8 & \$161 ;
-  assign \$163  = \$signature__addr  == 4'h8;
-  assign \$164  = \$signature__addr  + 1'h1;
-  assign \$165  = \$163  ? 5'h00 : \$164 ;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = | q_stored;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = rport__addr == 4'h8;
-  assign \$171  = rport__addr + 1'h1;
-  assign \$172  = \$170  ? 5'h00 : \$171 ;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = | q_stored;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = rq_valid_8 & \$178 ;
-  assign \$180  = q_stored + \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \$180  - \$184 ;
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign \$188  = | q_stored;
-  assign \$189  = \$188  | rq_valid_8;
-  assign \$190  = | q_stored;
-  assign \$191  = \$190  ? rport__data : q_in;
+  assign \$155  = i__valid & i__ready;
+  assign \$156  = o__valid & o__ready;
+  assign \$157  = q_owed < 4'h9;
+  assign \$158  = \$156  ? i__ready : \$157 ;
+  assign \$159  = o__valid & o__ready;
+  assign \$160  = \$159  | i__ready;
+  assign \$161  = \$155  ? \$158  : \$160 ;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
+  assign \$164  = | q_stored;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = rq_valid_8 & \$167 ;
+  assign \$169  = \$signature__addr  == 4'h8;
+  assign \$170  = \$signature__addr  + 1'h1;
+  assign \$171  = \$169  ? 5'h00 : \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = rport__addr == 4'h8;
+  assign \$177  = rport__addr + 1'h1;
+  assign \$178  = \$176  ? 5'h00 : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = rq_valid_8 & \$184 ;
+  assign \$186  = q_stored + \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$186  - \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = \$194  | rq_valid_8;
+  assign \$196  = | q_stored;
+  assign \$197  = \$196  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$192 ;
+    group <= \$198 ;
   always @(posedge clk)
-    rq_valid_1 <= \$193 ;
+    rq_valid_1 <= \$199 ;
   always @(posedge clk)
-    rq_valid_2 <= \$194 ;
+    rq_valid_2 <= \$200 ;
   always @(posedge clk)
-    rq_valid_3 <= \$195 ;
+    rq_valid_3 <= \$201 ;
   always @(posedge clk)
-    rq_valid_4 <= \$196 ;
+    rq_valid_4 <= \$202 ;
   always @(posedge clk)
-    rq_valid_5 <= \$197 ;
+    rq_valid_5 <= \$203 ;
   always @(posedge clk)
-    rq_valid_6 <= \$198 ;
+    rq_valid_6 <= \$204 ;
   always @(posedge clk)
-    rq_valid_7 <= \$199 ;
+    rq_valid_7 <= \$205 ;
   always @(posedge clk)
-    rq_valid_8 <= \$200 ;
+    rq_valid_8 <= \$206 ;
   always @(posedge clk)
-    rq_valid_9 <= \$201 ;
+    rq_valid_9 <= \$207 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$202 ;
+    rq0_mult_1 <= \$208 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$203 ;
+    rq0_mult_2 <= \$209 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$204 ;
+    rq0_mult_3 <= \$210 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$205 ;
+    rq0_mult_4 <= \$211 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$206 ;
+    rq0_mult_5 <= \$212 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$207 ;
+    rq0_mult_6 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$208 ;
+    rq0_mult_7 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$209 ;
+    rq0_mult_8 <= \$215 ;
   always @(posedge clk)
-    rq0_x <= \$210 ;
+    rq0_x <= \$216 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$211 ;
+    rq0_x0_0 <= \$217 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$212 ;
+    rq0_m0_0 <= \$218 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$213 ;
+    rq0_part0_0 <= \$219 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$214 ;
+    rq0_part0_0_r <= \$220 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$215 ;
+    rq0_part0_0_rr <= \$221 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$216 ;
+    rq0_x0_1 <= \$222 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$217 ;
+    rq0_m0_1 <= \$223 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$218 ;
+    rq0_part0_1 <= \$224 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$219 ;
+    rq0_part0_1_r <= \$225 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$220 ;
+    rq0_part0_1_rr <= \$226 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$221 ;
+    rq0_x1_0 <= \$227 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$222 ;
+    rq0_m1_0 <= \$228 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$223 ;
+    rq0_part1_0 <= \$229 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$224 ;
+    rq0_part1_0_r <= \$230 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$225 ;
+    rq0_part1_0_rr <= \$231 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$226 ;
+    rq0_x1_1 <= \$232 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$227 ;
+    rq0_m1_1 <= \$233 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$228 ;
+    rq0_part1_1 <= \$234 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$229 ;
+    rq0_part1_1_r <= \$235 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$230 ;
+    rq0_part1_1_rr <= \$236 ;
   always @(posedge clk)
-    rq0_prod <= \$231 ;
+    rq0_prod <= \$237 ;
   always @(posedge clk)
-    rq0_floor <= \$232 ;
+    rq0_floor <= \$238 ;
   always @(posedge clk)
-    rq0_above <= \$233 ;
+    rq0_above <= \$239 ;
   always @(posedge clk)
-    rq0_tie <= \$234 ;
+    rq0_tie <= \$240 ;
   always @(posedge clk)
-    rq0_code <= \$235 ;
+    rq0_code <= \$241 ;
   always @(posedge clk)
-    rq0_under <= \$236 ;
+    rq0_under <= \$242 ;
   always @(posedge clk)
-    rq0_over <= \$237 ;
+    rq0_over <= \$243 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$238 ;
+    rq1_mult_1 <= \$244 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$239 ;
+    rq1_mult_2 <= \$245 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$240 ;
+    rq1_mult_3 <= \$246 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$241 ;
+    rq1_mult_4 <= \$247 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$242 ;
+    rq1_mult_5 <= \$248 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$243 ;
+    rq1_mult_6 <= \$249 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$244 ;
+    rq1_mult_7 <= \$250 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$245 ;
+    rq1_mult_8 <= \$251 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$246 ;
+    rq1_shift_1 <= \$252 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$247 ;
+    rq1_shift_2 <= \$253 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$248 ;
+    rq1_shift_3 <= \$254 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$249 ;
+    rq1_shift_4 <= \$255 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$250 ;
+    rq1_shift_5 <= \$256 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$251 ;
+    rq1_shift_6 <= \$257 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$252 ;
+    rq1_shift_7 <= \$258 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$253 ;
+    rq1_shift_8 <= \$259 ;
   always @(posedge clk)
-    rq1_half_1 <= \$254 ;
+    rq1_half_1 <= \$260 ;
   always @(posedge clk)
-    rq1_half_2 <= \$255 ;
+    rq1_half_2 <= \$261 ;
   always @(posedge clk)
-    rq1_half_3 <= \$256 ;
+    rq1_half_3 <= \$262 ;
   always @(posedge clk)
-    rq1_half_4 <= \$257 ;
+    rq1_half_4 <= \$263 ;
   always @(posedge clk)
-    rq1_half_5 <= \$258 ;
+    rq1_half_5 <= \$264 ;
   always @(posedge clk)
-    rq1_half_6 <= \$259 ;
+    rq1_half_6 <= \$265 ;
   always @(posedge clk)
-    rq1_half_7 <= \$260 ;
+    rq1_half_7 <= \$266 ;
   always @(posedge clk)
-    rq1_half_8 <= \$261 ;
+    rq1_half_8 <= \$267 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$262 ;
+    rq1_mask_1 <= \$268 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$263 ;
+    rq1_mask_2 <= \$269 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$264 ;
+    rq1_mask_3 <= \$270 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$265 ;
+    rq1_mask_4 <= \$271 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$266 ;
+    rq1_mask_5 <= \$272 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$267 ;
+    rq1_mask_6 <= \$273 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$268 ;
+    rq1_mask_7 <= \$274 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$269 ;
+    rq1_mask_8 <= \$275 ;
   always @(posedge clk)
-    rq1_x <= \$270 ;
+    rq1_x <= \$276 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$271 ;
+    rq1_x0_0 <= \$277 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$272 ;
+    rq1_m0_0 <= \$278 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$273 ;
+    rq1_part0_0 <= \$279 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$274 ;
+    rq1_part0_0_r <= \$280 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$275 ;
+    rq1_part0_0_rr <= \$281 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$276 ;
+    rq1_x0_1 <= \$282 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$277 ;
+    rq1_m0_1 <= \$283 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$278 ;
+    rq1_part0_1 <= \$284 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$279 ;
+    rq1_part0_1_r <= \$285 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$280 ;
+    rq1_part0_1_rr <= \$286 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$281 ;
+    rq1_x1_0 <= \$287 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$282 ;
+    rq1_m1_0 <= \$288 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$283 ;
+    rq1_part1_0 <= \$289 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$284 ;
+    rq1_part1_0_r <= \$290 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$285 ;
+    rq1_part1_0_rr <= \$291 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$286 ;
+    rq1_x1_1 <= \$292 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$287 ;
+    rq1_m1_1 <= \$293 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$288 ;
+    rq1_part1_1 <= \$294 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$289 ;
+    rq1_part1_1_r <= \$295 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$290 ;
+    rq1_part1_1_rr <= \$296 ;
   always @(posedge clk)
-    rq1_prod <= \$291 ;
+    rq1_prod <= \$297 ;
   always @(posedge clk)
-    rq1_floor <= \$292 ;
+    rq1_floor <= \$298 ;
   always @(posedge clk)
-    rq1_above <= \$293 ;
+    rq1_above <= \$299 ;
   always @(posedge clk)
-    rq1_tie <= \$294 ;
+    rq1_tie <= \$300 ;
   always @(posedge clk)
-    rq1_code <= \$295 ;
+    rq1_code <= \$301 ;
   always @(posedge clk)
-    rq1_under <= \$296 ;
+    rq1_under <= \$302 ;
   always @(posedge clk)
-    rq1_over <= \$297 ;
+    rq1_over <= \$303 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$298 ;
+    rq2_mult_1 <= \$304 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$299 ;
+    rq2_mult_2 <= \$305 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$300 ;
+    rq2_mult_3 <= \$306 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$301 ;
+    rq2_mult_4 <= \$307 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$302 ;
+    rq2_mult_5 <= \$308 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$303 ;
+    rq2_mult_6 <= \$309 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$304 ;
+    rq2_mult_7 <= \$310 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$305 ;
+    rq2_mult_8 <= \$311 ;
   always @(posedge clk)
-    rq2_x <= \$306 ;
+    rq2_x <= \$312 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$307 ;
+    rq2_x0_0 <= \$313 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$308 ;
+    rq2_m0_0 <= \$314 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$309 ;
+    rq2_part0_0 <= \$315 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$310 ;
+    rq2_part0_0_r <= \$316 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$311 ;
+    rq2_part0_0_rr <= \$317 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$312 ;
+    rq2_x0_1 <= \$318 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$313 ;
+    rq2_m0_1 <= \$319 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$314 ;
+    rq2_part0_1 <= \$320 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$315 ;
+    rq2_part0_1_r <= \$321 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$316 ;
+    rq2_part0_1_rr <= \$322 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$317 ;
+    rq2_x1_0 <= \$323 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$318 ;
+    rq2_m1_0 <= \$324 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$319 ;
+    rq2_part1_0 <= \$325 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$320 ;
+    rq2_part1_0_r <= \$326 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$321 ;
+    rq2_part1_0_rr <= \$327 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$322 ;
+    rq2_x1_1 <= \$328 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$323 ;
+    rq2_m1_1 <= \$329 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$324 ;
+    rq2_part1_1 <= \$330 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$325 ;
+    rq2_part1_1_r <= \$331 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$326 ;
+    rq2_part1_1_rr <= \$332 ;
   always @(posedge clk)
-    rq2_prod <= \$327 ;
+    rq2_prod <= \$333 ;
   always @(posedge clk)
-    rq2_floor <= \$328 ;
+    rq2_floor <= \$334 ;
   always @(posedge clk)
-    rq2_above <= \$329 ;
+    rq2_above <= \$335 ;
   always @(posedge clk)
-    rq2_tie <= \$330 ;
+    rq2_tie <= \$336 ;
   always @(posedge clk)
-    rq2_code <= \$331 ;
+    rq2_code <= \$337 ;
   always @(posedge clk)
-    rq2_under <= \$332 ;
+    rq2_under <= \$338 ;
   always @(posedge clk)
-    rq2_over <= \$333 ;
+    rq2_over <= \$339 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$334 ;
+    rq3_mult_1 <= \$340 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$335 ;
+    rq3_mult_2 <= \$341 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$336 ;
+    rq3_mult_3 <= \$342 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$337 ;
+    rq3_mult_4 <= \$343 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$338 ;
+    rq3_mult_5 <= \$344 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$339 ;
+    rq3_mult_6 <= \$345 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$340 ;
+    rq3_mult_7 <= \$346 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$341 ;
+    rq3_mult_8 <= \$347 ;
   always @(posedge clk)
-    rq3_x <= \$342 ;
+    rq3_x <= \$348 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$343 ;
+    rq3_x0_0 <= \$349 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$344 ;
+    rq3_m0_0 <= \$350 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$345 ;
+    rq3_part0_0 <= \$351 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$346 ;
+    rq3_part0_0_r <= \$352 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$347 ;
+    rq3_part0_0_rr <= \$353 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$348 ;
+    rq3_x0_1 <= \$354 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$349 ;
+    rq3_m0_1 <= \$355 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$350 ;
+    rq3_part0_1 <= \$356 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$351 ;
+    rq3_part0_1_r <= \$357 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$352 ;
+    rq3_part0_1_rr <= \$358 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$353 ;
+    rq3_x1_0 <= \$359 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$354 ;
+    rq3_m1_0 <= \$360 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$355 ;
+    rq3_part1_0 <= \$361 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$356 ;
+    rq3_part1_0_r <= \$362 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$357 ;
+    rq3_part1_0_rr <= \$363 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$358 ;
+    rq3_x1_1 <= \$364 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$359 ;
+    rq3_m1_1 <= \$365 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$360 ;
+    rq3_part1_1 <= \$366 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$361 ;
+    rq3_part1_1_r <= \$367 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$362 ;
+    rq3_part1_1_rr <= \$368 ;
   always @(posedge clk)
-    rq3_prod <= \$363 ;
+    rq3_prod <= \$369 ;
   always @(posedge clk)
-    rq3_floor <= \$364 ;
+    rq3_floor <= \$370 ;
   always @(posedge clk)
-    rq3_above <= \$365 ;
+    rq3_above <= \$371 ;
   always @(posedge clk)
-    rq3_tie <= \$366 ;
+    rq3_tie <= \$372 ;
   always @(posedge clk)
-    rq3_code <= \$367 ;
+    rq3_code <= \$373 ;
   always @(posedge clk)
-    rq3_under <= \$368 ;
+    rq3_under <= \$374 ;
   always @(posedge clk)
-    rq3_over <= \$369 ;
+    rq3_over <= \$375 ;
   always @(posedge clk)
-    q_owed <= \$370 ;
+    q_owed <= \$376 ;
   always @(posedge clk)
-    i__ready <= \$371 ;
+    i__ready <= \$377 ;
   always @(posedge clk)
-    \$signature__addr  <= \$372 ;
+    \$signature__addr  <= \$378 ;
   always @(posedge clk)
-    rport__addr <= \$373 ;
+    rport__addr <= \$379 ;
   always @(posedge clk)
-    q_stored <= \$374 ;
+    q_stored <= \$380 ;
   always @(posedge clk)
-    o__valid <= \$375 ;
+    o__valid <= \$381 ;
   always @(posedge clk)
-    o__payload <= \$376 ;
+    o__payload <= \$382 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     (* full_case = 32'd1 *)
@@ -14262,1312 +14338,1312 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$192  = group;
+    \$198  = group;
     if (\$19 ) begin
-      \$192  = \$22 [0];
+      \$198  = \$22 [0];
     end
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$193  = \$23 ;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$194  = rq_valid_1;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = rq_valid_2;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = rq_valid_3;
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = rq_valid_4;
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = rq_valid_5;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = rq_valid_6;
+    \$199  = \$23 ;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = rq_valid_7;
+    \$200  = rq_valid_1;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = rq_valid_8;
+    \$201  = rq_valid_2;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = \$24 ;
+    \$202  = rq_valid_3;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq0_mult_1;
+    \$203  = rq_valid_4;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = rq0_mult_2;
+    \$204  = rq_valid_5;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq0_mult_3;
+    \$205  = rq_valid_6;
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = rq0_mult_4;
+    \$206  = rq_valid_7;
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = rq0_mult_5;
+    \$207  = rq_valid_8;
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = rq0_mult_6;
+    \$208  = \$24 ;
     if (rst) begin
       \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = rq0_mult_7;
+    \$209  = rq0_mult_1;
     if (rst) begin
       \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = i__payload[23:0];
+    \$210  = rq0_mult_2;
     if (rst) begin
-      \$210  = 24'h000000;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = rq0_x[16:0];
+    \$211  = rq0_mult_3;
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = rq0_mult_1[16:0];
+    \$212  = rq0_mult_4;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = \$25 ;
+    \$213  = rq0_mult_5;
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = rq0_part0_0;
+    \$214  = rq0_mult_6;
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = rq0_part0_0_r;
+    \$215  = rq0_mult_7;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = rq0_x[16:0];
+    \$216  = i__payload[23:0];
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = rq0_mult_1[24:17];
+    \$217  = rq0_x[16:0];
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = \$26 ;
+    \$218  = rq0_mult_1[16:0];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = rq0_part0_1;
+    \$219  = \$25 ;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = rq0_part0_1_r;
+    \$220  = rq0_part0_0;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = rq0_x[23:17];
+    \$221  = rq0_part0_0_r;
     if (rst) begin
-      \$221  = 7'h00;
+      \$221  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = rq0_mult_1[16:0];
+    \$222  = rq0_x[16:0];
     if (rst) begin
       \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = \$27 ;
+    \$223  = rq0_mult_1[24:17];
     if (rst) begin
-      \$223  = 24'h000000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = rq0_part1_0;
+    \$224  = \$26 ;
     if (rst) begin
-      \$224  = 24'h000000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = rq0_part1_0_r;
+    \$225  = rq0_part0_1;
     if (rst) begin
-      \$225  = 24'h000000;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = rq0_x[23:17];
+    \$226  = rq0_part0_1_r;
     if (rst) begin
-      \$226  = 7'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = rq0_mult_1[24:17];
+    \$227  = rq0_x[23:17];
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = \$28 ;
+    \$228  = rq0_mult_1[16:0];
     if (rst) begin
-      \$228  = 15'h0000;
+      \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = rq0_part1_1;
+    \$229  = \$27 ;
     if (rst) begin
-      \$229  = 15'h0000;
+      \$229  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = rq0_part1_1_r;
+    \$230  = rq0_part1_0;
     if (rst) begin
-      \$230  = 15'h0000;
+      \$230  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = \$36 [48:0];
+    \$231  = rq0_part1_0_r;
     if (rst) begin
-      \$231  = 49'h0000000000000;
+      \$231  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = \$37 ;
+    \$232  = rq0_x[23:17];
     if (rst) begin
-      \$232  = 49'h0000000000000;
+      \$232  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = \$38 ;
+    \$233  = rq0_mult_1[24:17];
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = \$41 ;
+    \$234  = \$28 ;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = \$45 [7:0];
+    \$235  = rq0_part1_1;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = \$50 ;
+    \$236  = rq0_part1_1_r;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = \$55 ;
+    \$237  = \$36 [48:0];
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$56 ;
+    \$238  = \$37 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq1_mult_1;
+    \$239  = \$38 ;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = rq1_mult_2;
+    \$240  = \$41 ;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq1_mult_3;
+    \$241  = \$45 [7:0];
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = rq1_mult_4;
+    \$242  = \$50 ;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = rq1_mult_5;
+    \$243  = \$55 ;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = rq1_mult_6;
+    \$244  = \$56 ;
     if (rst) begin
       \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = rq1_mult_7;
+    \$245  = rq1_mult_1;
     if (rst) begin
       \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$57 ;
+    \$246  = rq1_mult_2;
     if (rst) begin
-      \$246  = 6'h00;
+      \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = rq1_shift_1;
+    \$247  = rq1_mult_3;
     if (rst) begin
-      \$247  = 6'h00;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = rq1_shift_2;
+    \$248  = rq1_mult_4;
     if (rst) begin
-      \$248  = 6'h00;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rq1_shift_3;
+    \$249  = rq1_mult_5;
     if (rst) begin
-      \$249  = 6'h00;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = rq1_shift_4;
+    \$250  = rq1_mult_6;
     if (rst) begin
-      \$250  = 6'h00;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = rq1_shift_5;
+    \$251  = rq1_mult_7;
     if (rst) begin
-      \$251  = 6'h00;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = rq1_shift_6;
+    \$252  = \$57 ;
     if (rst) begin
       \$252  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq1_shift_7;
+    \$253  = rq1_shift_1;
     if (rst) begin
       \$253  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = \$58 ;
+    \$254  = rq1_shift_2;
     if (rst) begin
-      \$254  = 33'h000000000;
+      \$254  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = rq1_half_1;
+    \$255  = rq1_shift_3;
     if (rst) begin
-      \$255  = 33'h000000000;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = rq1_half_2;
+    \$256  = rq1_shift_4;
     if (rst) begin
-      \$256  = 33'h000000000;
+      \$256  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = rq1_half_3;
+    \$257  = rq1_shift_5;
     if (rst) begin
-      \$257  = 33'h000000000;
+      \$257  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = rq1_half_4;
+    \$258  = rq1_shift_6;
     if (rst) begin
-      \$258  = 33'h000000000;
+      \$258  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = rq1_half_5;
+    \$259  = rq1_shift_7;
     if (rst) begin
-      \$259  = 33'h000000000;
+      \$259  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = rq1_half_6;
+    \$260  = \$58 ;
     if (rst) begin
       \$260  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = rq1_half_7;
+    \$261  = rq1_half_1;
     if (rst) begin
       \$261  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = \$59 ;
+    \$262  = rq1_half_2;
     if (rst) begin
       \$262  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = rq1_mask_1;
+    \$263  = rq1_half_3;
     if (rst) begin
       \$263  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = rq1_mask_2;
+    \$264  = rq1_half_4;
     if (rst) begin
       \$264  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = rq1_mask_3;
+    \$265  = rq1_half_5;
     if (rst) begin
       \$265  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = rq1_mask_4;
+    \$266  = rq1_half_6;
     if (rst) begin
       \$266  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = rq1_mask_5;
+    \$267  = rq1_half_7;
     if (rst) begin
       \$267  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = rq1_mask_6;
+    \$268  = \$59 ;
     if (rst) begin
       \$268  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = rq1_mask_7;
+    \$269  = rq1_mask_1;
     if (rst) begin
       \$269  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = i__payload[47:24];
+    \$270  = rq1_mask_2;
     if (rst) begin
-      \$270  = 24'h000000;
+      \$270  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$271  = rq1_x[16:0];
+    \$271  = rq1_mask_3;
     if (rst) begin
-      \$271  = 17'h00000;
+      \$271  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$272  = rq1_mult_1[16:0];
+    \$272  = rq1_mask_4;
     if (rst) begin
-      \$272  = 17'h00000;
+      \$272  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$273  = \$60 ;
+    \$273  = rq1_mask_5;
     if (rst) begin
-      \$273  = 34'h000000000;
+      \$273  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$274  = rq1_part0_0;
+    \$274  = rq1_mask_6;
     if (rst) begin
-      \$274  = 34'h000000000;
+      \$274  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$275  = rq1_part0_0_r;
+    \$275  = rq1_mask_7;
     if (rst) begin
-      \$275  = 34'h000000000;
+      \$275  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$276  = rq1_x[16:0];
+    \$276  = i__payload[47:24];
     if (rst) begin
-      \$276  = 17'h00000;
+      \$276  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$277  = rq1_mult_1[24:17];
+    \$277  = rq1_x[16:0];
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$278  = \$61 ;
+    \$278  = rq1_mult_1[16:0];
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$279  = rq1_part0_1;
+    \$279  = \$60 ;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$280  = rq1_part0_1_r;
+    \$280  = rq1_part0_0;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$281  = rq1_x[23:17];
+    \$281  = rq1_part0_0_r;
     if (rst) begin
-      \$281  = 7'h00;
+      \$281  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$282  = rq1_mult_1[16:0];
+    \$282  = rq1_x[16:0];
     if (rst) begin
       \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$283  = \$62 ;
+    \$283  = rq1_mult_1[24:17];
     if (rst) begin
-      \$283  = 24'h000000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$284  = rq1_part1_0;
+    \$284  = \$61 ;
     if (rst) begin
-      \$284  = 24'h000000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$285  = rq1_part1_0_r;
+    \$285  = rq1_part0_1;
     if (rst) begin
-      \$285  = 24'h000000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$286  = rq1_x[23:17];
+    \$286  = rq1_part0_1_r;
     if (rst) begin
-      \$286  = 7'h00;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$287  = rq1_mult_1[24:17];
+    \$287  = rq1_x[23:17];
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$288  = \$63 ;
+    \$288  = rq1_mult_1[16:0];
     if (rst) begin
-      \$288  = 15'h0000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$289  = rq1_part1_1;
+    \$289  = \$62 ;
     if (rst) begin
-      \$289  = 15'h0000;
+      \$289  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$290  = rq1_part1_1_r;
+    \$290  = rq1_part1_0;
     if (rst) begin
-      \$290  = 15'h0000;
+      \$290  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$291  = \$71 [48:0];
+    \$291  = rq1_part1_0_r;
     if (rst) begin
-      \$291  = 49'h0000000000000;
+      \$291  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$292  = \$72 ;
+    \$292  = rq1_x[23:17];
     if (rst) begin
-      \$292  = 49'h0000000000000;
+      \$292  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$293  = \$73 ;
+    \$293  = rq1_mult_1[24:17];
     if (rst) begin
-      \$293  = 1'h0;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$294  = \$76 ;
+    \$294  = \$63 ;
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$295  = \$80 [7:0];
+    \$295  = rq1_part1_1;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$296  = \$85 ;
+    \$296  = rq1_part1_1_r;
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$297  = \$90 ;
+    \$297  = \$71 [48:0];
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$298  = \$91 ;
+    \$298  = \$72 ;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$299  = rq2_mult_1;
+    \$299  = \$73 ;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$300  = rq2_mult_2;
+    \$300  = \$76 ;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$301  = rq2_mult_3;
+    \$301  = \$80 [7:0];
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$302  = rq2_mult_4;
+    \$302  = \$85 ;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$303  = rq2_mult_5;
+    \$303  = \$90 ;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$304  = rq2_mult_6;
+    \$304  = \$91 ;
     if (rst) begin
       \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$305  = rq2_mult_7;
+    \$305  = rq2_mult_1;
     if (rst) begin
       \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$306  = i__payload[71:48];
+    \$306  = rq2_mult_2;
     if (rst) begin
-      \$306  = 24'h000000;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$307  = rq2_x[16:0];
+    \$307  = rq2_mult_3;
     if (rst) begin
-      \$307  = 17'h00000;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$308  = rq2_mult_1[16:0];
+    \$308  = rq2_mult_4;
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$309  = \$92 ;
+    \$309  = rq2_mult_5;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$310  = rq2_part0_0;
+    \$310  = rq2_mult_6;
     if (rst) begin
-      \$310  = 34'h000000000;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$311  = rq2_part0_0_r;
+    \$311  = rq2_mult_7;
     if (rst) begin
-      \$311  = 34'h000000000;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$312  = rq2_x[16:0];
+    \$312  = i__payload[71:48];
     if (rst) begin
-      \$312  = 17'h00000;
+      \$312  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$313  = rq2_mult_1[24:17];
+    \$313  = rq2_x[16:0];
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$314  = \$93 ;
+    \$314  = rq2_mult_1[16:0];
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$315  = rq2_part0_1;
+    \$315  = \$92 ;
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$316  = rq2_part0_1_r;
+    \$316  = rq2_part0_0;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$317  = rq2_x[23:17];
+    \$317  = rq2_part0_0_r;
     if (rst) begin
-      \$317  = 7'h00;
+      \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$318  = rq2_mult_1[16:0];
+    \$318  = rq2_x[16:0];
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$319  = \$94 ;
+    \$319  = rq2_mult_1[24:17];
     if (rst) begin
-      \$319  = 24'h000000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$320  = rq2_part1_0;
+    \$320  = \$93 ;
     if (rst) begin
-      \$320  = 24'h000000;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$321  = rq2_part1_0_r;
+    \$321  = rq2_part0_1;
     if (rst) begin
-      \$321  = 24'h000000;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$322  = rq2_x[23:17];
+    \$322  = rq2_part0_1_r;
     if (rst) begin
-      \$322  = 7'h00;
+      \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$323  = rq2_mult_1[24:17];
+    \$323  = rq2_x[23:17];
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$324  = \$95 ;
+    \$324  = rq2_mult_1[16:0];
     if (rst) begin
-      \$324  = 15'h0000;
+      \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$325  = rq2_part1_1;
+    \$325  = \$94 ;
     if (rst) begin
-      \$325  = 15'h0000;
+      \$325  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$326  = rq2_part1_1_r;
+    \$326  = rq2_part1_0;
     if (rst) begin
-      \$326  = 15'h0000;
+      \$326  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$327  = \$103 [48:0];
+    \$327  = rq2_part1_0_r;
     if (rst) begin
-      \$327  = 49'h0000000000000;
+      \$327  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$328  = \$104 ;
+    \$328  = rq2_x[23:17];
     if (rst) begin
-      \$328  = 49'h0000000000000;
+      \$328  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$329  = \$105 ;
+    \$329  = rq2_mult_1[24:17];
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$330  = \$108 ;
+    \$330  = \$95 ;
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$331  = \$112 [7:0];
+    \$331  = rq2_part1_1;
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$332  = \$117 ;
+    \$332  = rq2_part1_1_r;
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$333  = \$122 ;
+    \$333  = \$103 [48:0];
     if (rst) begin
-      \$333  = 1'h0;
+      \$333  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$334  = \$123 ;
+    \$334  = \$104 ;
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$335  = rq3_mult_1;
+    \$335  = \$105 ;
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$336  = rq3_mult_2;
+    \$336  = \$108 ;
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$337  = rq3_mult_3;
+    \$337  = \$112 [7:0];
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$338  = rq3_mult_4;
+    \$338  = \$117 ;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$339  = rq3_mult_5;
+    \$339  = \$122 ;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$340  = rq3_mult_6;
+    \$340  = \$123 ;
     if (rst) begin
       \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$341  = rq3_mult_7;
+    \$341  = rq3_mult_1;
     if (rst) begin
       \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$342  = i__payload[95:72];
+    \$342  = rq3_mult_2;
     if (rst) begin
-      \$342  = 24'h000000;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$343  = rq3_x[16:0];
+    \$343  = rq3_mult_3;
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$344  = rq3_mult_1[16:0];
+    \$344  = rq3_mult_4;
     if (rst) begin
-      \$344  = 17'h00000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$345  = \$124 ;
+    \$345  = rq3_mult_5;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$346  = rq3_part0_0;
+    \$346  = rq3_mult_6;
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$347  = rq3_part0_0_r;
+    \$347  = rq3_mult_7;
     if (rst) begin
-      \$347  = 34'h000000000;
+      \$347  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$348  = rq3_x[16:0];
+    \$348  = i__payload[95:72];
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$349  = rq3_mult_1[24:17];
+    \$349  = rq3_x[16:0];
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$350  = \$125 ;
+    \$350  = rq3_mult_1[16:0];
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$351  = rq3_part0_1;
+    \$351  = \$124 ;
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$352  = rq3_part0_1_r;
+    \$352  = rq3_part0_0;
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$352  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$353  = rq3_x[23:17];
+    \$353  = rq3_part0_0_r;
     if (rst) begin
-      \$353  = 7'h00;
+      \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$354  = rq3_mult_1[16:0];
+    \$354  = rq3_x[16:0];
     if (rst) begin
       \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$355  = \$126 ;
+    \$355  = rq3_mult_1[24:17];
     if (rst) begin
-      \$355  = 24'h000000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$356  = rq3_part1_0;
+    \$356  = \$125 ;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$357  = rq3_part1_0_r;
+    \$357  = rq3_part0_1;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$358  = rq3_x[23:17];
+    \$358  = rq3_part0_1_r;
     if (rst) begin
-      \$358  = 7'h00;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$359  = rq3_mult_1[24:17];
+    \$359  = rq3_x[23:17];
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$360  = \$127 ;
+    \$360  = rq3_mult_1[16:0];
     if (rst) begin
-      \$360  = 15'h0000;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$361  = rq3_part1_1;
+    \$361  = \$126 ;
     if (rst) begin
-      \$361  = 15'h0000;
+      \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$362  = rq3_part1_1_r;
+    \$362  = rq3_part1_0;
     if (rst) begin
-      \$362  = 15'h0000;
+      \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$363  = \$135 [48:0];
+    \$363  = rq3_part1_0_r;
     if (rst) begin
-      \$363  = 49'h0000000000000;
+      \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$364  = \$136 ;
+    \$364  = rq3_x[23:17];
     if (rst) begin
-      \$364  = 49'h0000000000000;
+      \$364  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$365  = \$137 ;
+    \$365  = rq3_mult_1[24:17];
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$366  = \$140 ;
+    \$366  = \$127 ;
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$367  = \$144 [7:0];
+    \$367  = rq3_part1_1;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$368  = \$149 ;
+    \$368  = rq3_part1_1_r;
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$369  = \$154 ;
+    \$369  = \$135 [48:0];
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$370  = \$12 [3:0];
+    \$370  = \$136 ;
     if (rst) begin
-      \$370  = 4'h0;
+      \$370  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$371  = \$155 ;
+    \$371  = \$137 ;
     if (rst) begin
-      \$371  = 1'h1;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$372  = \$signature__addr ;
-    if (\$162 ) begin
-      \$372  = \$165 [3:0];
-    end
+    \$372  = \$140 ;
     if (rst) begin
-      \$372  = 4'h0;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$373  = rport__addr;
-    if (\$169 ) begin
-      \$373  = \$172 [3:0];
-    end
+    \$373  = \$144 [7:0];
     if (rst) begin
-      \$373  = 4'h0;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$374  = \$185 [3:0];
+    \$374  = \$149 ;
     if (rst) begin
-      \$374  = 4'h0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$375  = o__valid;
-    if (\$187 ) begin
-      \$375  = \$189 ;
-    end
+    \$375  = \$154 ;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$376  = o__payload;
-    if (\$187 ) begin
-      \$376  = \$191 ;
+    \$376  = \$12 [3:0];
+    if (rst) begin
+      \$376  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$377  = \$161 ;
+    if (rst) begin
+      \$377  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$378  = \$signature__addr ;
+    if (\$168 ) begin
+      \$378  = \$171 [3:0];
     end
     if (rst) begin
-      \$376  = 32'd0;
+      \$378  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$379  = rport__addr;
+    if (\$175 ) begin
+      \$379  = \$178 [3:0];
+    end
+    if (rst) begin
+      \$379  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$380  = \$191 [3:0];
+    if (rst) begin
+      \$380  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$381  = o__valid;
+    if (\$193 ) begin
+      \$381  = \$195 ;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$382  = o__payload;
+    if (\$193 ) begin
+      \$382  = \$197 ;
+    end
+    if (rst) begin
+      \$382  = 32'd0;
     end
   end
   assign q_room = i__ready;
@@ -15681,8 +15757,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [2:0] \$147 ;
-  wire [2:0] \$148 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -15697,51 +15773,58 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [2:0] \$163 ;
+  wire [2:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [2:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [31:0] \$174 ;
-  reg [5:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg \$179 ;
+  wire \$174 ;
+  wire [3:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg [1:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [1:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [2:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
-  reg \$189 ;
+  wire \$180 ;
+  wire [31:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [3:0] \$184 ;
+  reg [5:0] \$185 ;
+  reg \$186 ;
+  reg [1:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg [4:0] \$190 ;
+  reg [1:0] \$191 ;
+  reg [2:0] \$192 ;
+  reg [4:0] \$193 ;
+  reg [4:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
   reg \$199 ;
   wire [6:0] \$2 ;
   wire \$20 ;
   reg [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg [1:0] \$203 ;
+  reg [1:0] \$204 ;
+  reg [1:0] \$205 ;
+  reg \$206 ;
+  reg [31:0] \$207 ;
   wire \$21 ;
   wire \$22 ;
   wire [6:0] \$23 ;
@@ -16119,95 +16202,102 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(5'h08);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [2:0] < 3'h4;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid_2 & \$144 ;
-  assign \$146  = \$signature__addr$24  == 2'h2;
-  assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 3'h0 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \rport__addr$27  == 2'h2;
-  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$138  = | e_left;
+  assign \$139  = q_room & \$138 ;
+  assign \$140  = o__valid & o__ready;
+  assign \$141  = q_owed < 2'h3;
+  assign \$142  = \$140  ? q_room : \$141 ;
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = \$143  | q_room;
+  assign \$145  = \$139  ? \$142  : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = read_valid_2 & \$151 ;
+  assign \$153  = \$signature__addr$24  == 2'h2;
+  assign \$154  = \$signature__addr$24  + 1'h1;
   assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid_2 & \$161 ;
-  assign \$163  = q_stored + \$162 ;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = | q_stored;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$163  - \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid_2;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = \rport__addr$27  == 2'h2;
+  assign \$161  = \rport__addr$27  + 1'h1;
+  assign \$162  = \$160  ? 3'h0 : \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = read_valid_2 & \$168 ;
+  assign \$170  = q_stored + \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$43  : q_in;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$170  - \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  | read_valid_2;
+  assign \$180  = | q_stored;
+  assign \$181  = \$180  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$175 ;
+    w_left <= \$182 ;
   always @(posedge clk)
-    e_left <= \$176 ;
+    e_left <= \$183 ;
   always @(posedge clk)
-    step <= \$177 ;
+    step <= \$184 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    \$signature__addr  <= \$185 ;
   always @(posedge clk)
-    g <= \$179 ;
+    g <= \$186 ;
   always @(posedge clk)
-    kx <= \$180 ;
+    kx <= \$187 ;
   always @(posedge clk)
-    col <= \$181 ;
+    col <= \$188 ;
   always @(posedge clk)
-    ky <= \$182 ;
+    ky <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    slot <= \$184 ;
+    slot <= \$191 ;
   always @(posedge clk)
-    ox <= \$185 ;
+    ox <= \$192 ;
   always @(posedge clk)
-    col_base <= \$186 ;
+    col_base <= \$193 ;
   always @(posedge clk)
-    row_base <= \$187 ;
+    row_base <= \$194 ;
   always @(posedge clk)
-    slot_base <= \$188 ;
+    slot_base <= \$195 ;
   always @(posedge clk)
-    read_valid_1 <= \$189 ;
+    read_valid_1 <= \$196 ;
   always @(posedge clk)
-    read_valid_2 <= \$190 ;
+    read_valid_2 <= \$197 ;
   always @(posedge clk)
-    pad_reg <= \$191 ;
+    pad_reg <= \$198 ;
   always @(posedge clk)
-    pad_reg2 <= \$192 ;
+    pad_reg2 <= \$199 ;
   always @(posedge clk)
-    read <= \$193 ;
+    read <= \$200 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    q_owed <= \$201 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    q_room <= \$202 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    \$signature__addr$24  <= \$203 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    \rport__addr$27  <= \$204 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_stored <= \$205 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    o__valid <= \$206 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    o__payload <= \$207 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$46  = 6'h00;
@@ -16234,321 +16324,321 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$175  = \$23 [5:0];
+    \$182  = \$23 [5:0];
     if (\$39 ) begin
-      \$175  = \$46 ;
+      \$182  = \$46 ;
     end
     if (rst) begin
-      \$175  = 6'h20;
+      \$182  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$176  = \$26 [7:0];
+    \$183  = \$26 [7:0];
     if (\$39 ) begin
-      \$176  = \$51 ;
+      \$183  = \$51 ;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$177  = step;
+    \$184  = step;
     if (\$39 ) begin
-      \$177  = \$42 [3:0];
+      \$184  = \$42 [3:0];
     end
     if (rst) begin
-      \$177  = 4'h0;
+      \$184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$178  = \$signature__addr ;
+    \$185  = \$signature__addr ;
     if (\$53 ) begin
-      \$178  = \$56 [5:0];
+      \$185  = \$56 [5:0];
     end
     if (\$71 ) begin
-      \$178  = 6'h00;
+      \$185  = 6'h00;
     end
     if (rst) begin
-      \$178  = 6'h00;
+      \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$179  = g;
+    \$186  = g;
     if (\$73 ) begin
-      \$179  = \$76 [0];
+      \$186  = \$76 [0];
     end
     if (rst) begin
-      \$179  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$180  = kx;
+    \$187  = kx;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$180  = \$80 [1:0];
+        \$187  = \$80 [1:0];
       end
     end
     if (rst) begin
-      \$180  = 2'h0;
+      \$187  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$181  = col;
+    \$188  = col;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$181  = \$81 [4:0];
+        \$188  = \$81 [4:0];
         if (\$82 ) begin
-          \$181  = col_base;
+          \$188  = col_base;
           if (\$93 ) begin
-            \$181  = \$98 [4:0];
+            \$188  = \$98 [4:0];
             if (\$99 ) begin
-              \$181  = 5'h1f;
+              \$188  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$181  = 5'h1f;
+      \$188  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$182  = ky;
+    \$189  = ky;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$182  = \$85 [1:0];
+          \$189  = \$85 [1:0];
         end
       end
     end
     if (rst) begin
-      \$182  = 2'h0;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$183  = row;
+    \$190  = row;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$183  = \$86 [4:0];
+          \$190  = \$86 [4:0];
           if (\$93 ) begin
-            \$183  = row_base;
+            \$190  = row_base;
             if (\$99 ) begin
-              \$183  = \$101 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$183  = 5'h1f;
-    end
-    if (rst) begin
-      \$183  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$184  = slot;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$184  = \$92 [1:0];
-          if (\$93 ) begin
-            \$184  = slot_base;
-            if (\$99 ) begin
-              \$184  = \$113 [1:0];
+              \$190  = \$101 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
     if (rst) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$185  = ox;
+    \$191  = slot;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
+          \$191  = \$92 [1:0];
           if (\$93 ) begin
-            \$185  = \$96 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$186  = col_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$186  = \$97 [4:0];
+            \$191  = slot_base;
             if (\$99 ) begin
-              \$186  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$187  = row_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$187  = \$100 [4:0];
+              \$191  = \$113 [1:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
     if (rst) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$188  = slot_base;
+    \$192  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$192  = \$96 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$192  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$193  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$193  = \$97 [4:0];
+            if (\$99 ) begin
+              \$193  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$193  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$194  = row_base;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
           if (\$93 ) begin
             if (\$99 ) begin
-              \$188  = \$107 [1:0];
+              \$194  = \$100 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
     if (rst) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$189  = \$130 ;
+    \$195  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$195  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$195  = 2'h3;
+    end
     if (rst) begin
-      \$189  = 1'h0;
+      \$195  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$190  = read_valid_1;
+    \$196  = \$130 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$191  = \$137 ;
+    \$197  = read_valid_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$192  = pad_reg;
+    \$198  = \$137 ;
     if (rst) begin
-      \$192  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$193  = rport__data;
-    if (rst) begin
-      \$193  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$194  = \$14 [2:0];
-    if (rst) begin
-      \$194  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$195  = \$138 ;
-    if (rst) begin
-      \$195  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$196  = \$signature__addr$24 ;
-    if (\$145 ) begin
-      \$196  = \$148 [1:0];
-    end
-    if (rst) begin
-      \$196  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$197  = \rport__addr$27 ;
-    if (\$152 ) begin
-      \$197  = \$155 [1:0];
-    end
-    if (rst) begin
-      \$197  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$198  = \$168 [1:0];
-    if (rst) begin
-      \$198  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$199  = o__valid;
-    if (\$170 ) begin
-      \$199  = \$172 ;
-    end
+    \$199  = pad_reg;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$200  = o__payload;
-    if (\$170 ) begin
-      \$200  = \$174 ;
-    end
+    \$200  = rport__data;
     if (rst) begin
       \$200  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$201  = \$14 [2:0];
+    if (rst) begin
+      \$201  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$202  = \$145 ;
+    if (rst) begin
+      \$202  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$203  = \$signature__addr$24 ;
+    if (\$152 ) begin
+      \$203  = \$155 [1:0];
+    end
+    if (rst) begin
+      \$203  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$204  = \rport__addr$27 ;
+    if (\$159 ) begin
+      \$204  = \$162 [1:0];
+    end
+    if (rst) begin
+      \$204  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$205  = \$175 [1:0];
+    if (rst) begin
+      \$205  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$206  = o__valid;
+    if (\$177 ) begin
+      \$206  = \$179 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$207  = o__payload;
+    if (\$177 ) begin
+      \$207  = \$181 ;
+    end
+    if (rst) begin
+      \$207  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -16583,70 +16673,76 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [2:0] \$103 ;
+  reg [31:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [23:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [2:0] \$125 ;
-  reg \$126 ;
-  reg \$127 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [23:0] \$127 ;
   reg \$128 ;
-  reg [2:0] \$129 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
+  reg [2:0] \$131 ;
   reg \$132 ;
-  reg [2:0] \$133 ;
+  reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [2:0] \$135 ;
   reg \$136 ;
-  reg [2:0] \$137 ;
+  reg \$137 ;
   reg \$138 ;
-  reg \$139 ;
+  reg [2:0] \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
-  reg [2:0] \$141 ;
+  reg \$141 ;
   reg \$142 ;
-  reg \$143 ;
+  reg [2:0] \$143 ;
   reg \$144 ;
-  reg [2:0] \$145 ;
+  reg \$145 ;
   reg \$146 ;
-  reg \$147 ;
+  reg [2:0] \$147 ;
   reg \$148 ;
-  reg [2:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg [23:0] \$150 ;
-  reg [3:0] \$151 ;
+  reg \$150 ;
+  reg [2:0] \$151 ;
   reg \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
-  reg [3:0] \$155 ;
-  reg \$156 ;
-  reg [23:0] \$157 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [2:0] \$155 ;
+  reg [23:0] \$156 ;
+  reg [3:0] \$157 ;
+  reg \$158 ;
+  reg [2:0] \$159 ;
   wire [16:0] \$16 ;
+  reg [2:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [23:0] \$163 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -16663,81 +16759,81 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [3:0] \$37 ;
   wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
+  wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [3:0] \$44 ;
+  wire [3:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [4:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [5:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
-  wire [23:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  reg [23:0] \$67 ;
-  wire [23:0] \$68 ;
-  wire [24:0] \$69 ;
+  wire [23:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  reg [23:0] \$73 ;
+  wire [23:0] \$74 ;
+  wire [24:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [5:0] \$79 ;
   wire [8:0] \$8 ;
   wire \$80 ;
-  reg [2:0] \$81 ;
-  reg [2:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg [4:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  reg [2:0] \$87 ;
+  reg [2:0] \$88 ;
+  reg [4:0] \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
-  reg [7:0] \$91 ;
-  reg [31:0] \$92 ;
+  reg [4:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg [2:0] \$97 ;
+  reg [7:0] \$97 ;
   reg [31:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg \$99 ;
   (* init = 5'h00 *)
   wire [4:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -16913,7 +17009,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @(posedge clk) begin
     if (\$signature__en$95 )
-      queue[q_wptr] <= \$69 [23:0];
+      queue[q_wptr] <= \$75 [23:0];
   end
   assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [143:0];
@@ -17083,223 +17179,229 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = \$73 [3:0] < 4'h9;
-  assign \$22  = v7 & last7;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$22  & \$28 ;
-  assign \$30  = q_wptr == 3'h7;
-  assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = q_rptr == 3'h7;
-  assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = v7 & last7;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \$48  = q_stored + \$47 ;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$48  - \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = v7 & last7;
-  assign \$58  = \$56  | \$57 ;
-  assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$87  : \$69 [23:0];
-  assign \$61  = ~ last_t;
-  assign \$62  = q_room | \$61 ;
-  assign i__ready = \$62  & reads_input_t;
-  assign \$63  = ~ last_t;
-  assign \$64  = q_room | \$63 ;
-  assign \$65  = ~ reads_input_t;
-  assign \$66  = i__valid | \$65 ;
-  assign issue = \$64  & \$66 ;
+  assign \$21  = issue & last_t;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = q_owed < 4'h8;
+  assign \$24  = \$22  ? q_room : \$23 ;
+  assign \$25  = o__valid & o__ready;
+  assign \$26  = \$25  | q_room;
+  assign \$27  = \$21  ? \$24  : \$26 ;
+  assign \$28  = v7 & last7;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = | q_stored;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = q_wptr == 3'h7;
+  assign \$37  = q_wptr + 1'h1;
+  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = | q_stored;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = q_rptr == 3'h7;
+  assign \$44  = q_rptr + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = v7 & last7;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$46  & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = v7 & last7;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = | q_stored;
+  assign \$66  = \$65  ? \rport__data$87  : \$75 [23:0];
+  assign \$67  = ~ last_t;
+  assign \$68  = q_room | \$67 ;
+  assign i__ready = \$68  & reads_input_t;
+  assign \$69  = ~ last_t;
+  assign \$70  = q_room | \$69 ;
+  assign \$71  = ~ reads_input_t;
+  assign \$72  = i__valid | \$71 ;
+  assign issue = \$70  & \$72 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7_0 ? \$67  : acc0;
-  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
-  assign \$70  = issue & last_t;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = v7 & last7;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$signature__en$95  = \$74  & \$80 ;
+  assign \$74  = first7_0 ? \$73  : acc0;
+  assign \$75  = $signed(\$74 ) + $signed(sum0_s0_0);
+  assign \$76  = issue & last_t;
+  assign \$77  = q_owed + \$76 ;
+  assign \$78  = o__valid & o__ready;
+  assign \$79  = \$77  - \$78 ;
+  assign \$80  = v7 & last7;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$signature__en$95  = \$80  & \$86 ;
   always @(posedge clk)
-    nf_t <= \$81 ;
+    nf_t <= \$87 ;
   always @(posedge clk)
-    nf_t_ahead <= \$82 ;
+    nf_t_ahead <= \$88 ;
   always @(posedge clk)
-    sf_t <= \$83 ;
+    sf_t <= \$89 ;
   always @(posedge clk)
-    sf_t_ahead <= \$84 ;
+    sf_t_ahead <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$86 ;
+    reads_input_t_ahead <= \$92 ;
   always @(posedge clk)
-    first_t <= \$87 ;
+    first_t <= \$93 ;
   always @(posedge clk)
-    first_t_ahead <= \$88 ;
+    first_t_ahead <= \$94 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$95 ;
   always @(posedge clk)
-    last_t_ahead <= \$90 ;
+    last_t_ahead <= \$96 ;
   always @(posedge clk)
-    t <= \$91 ;
+    t <= \$97 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    x_reg <= \$98 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    from_input <= \$99 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    v1 <= \$100 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    first1 <= \$101 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    last1 <= \$102 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    nf1 <= \$103 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    rom0_addr <= \$99 ;
+    rom0_addr <= \$105 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    rom0_read <= \$106 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    x0_0 <= \$107 ;
   always @(posedge clk)
-    x0_1 <= \$102 ;
+    x0_1 <= \$108 ;
   always @(posedge clk)
-    x0_2 <= \$103 ;
+    x0_2 <= \$109 ;
   always @(posedge clk)
-    x0_3 <= \$104 ;
+    x0_3 <= \$110 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    xoff0_1 <= \$107 ;
+    xoff0_1 <= \$113 ;
   always @(posedge clk)
-    w0_1 <= \$108 ;
+    w0_1 <= \$114 ;
   always @(posedge clk)
-    xoff0_2 <= \$109 ;
+    xoff0_2 <= \$115 ;
   always @(posedge clk)
-    w0_2 <= \$110 ;
+    w0_2 <= \$116 ;
   always @(posedge clk)
-    xoff0_3 <= \$111 ;
+    xoff0_3 <= \$117 ;
   always @(posedge clk)
-    w0_3 <= \$112 ;
+    w0_3 <= \$118 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    prod0_0 <= \$119 ;
   always @(posedge clk)
-    prod0_1 <= \$114 ;
+    prod0_1 <= \$120 ;
   always @(posedge clk)
-    prod0_2 <= \$115 ;
+    prod0_2 <= \$121 ;
   always @(posedge clk)
-    prod0_3 <= \$116 ;
+    prod0_3 <= \$122 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0_r <= \$123 ;
   always @(posedge clk)
-    prod0_1_r <= \$118 ;
+    prod0_1_r <= \$124 ;
   always @(posedge clk)
-    prod0_2_r <= \$119 ;
+    prod0_2_r <= \$125 ;
   always @(posedge clk)
-    prod0_3_r <= \$120 ;
+    prod0_3_r <= \$126 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    sum0_s0_0 <= \$127 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    v2 <= \$128 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    first2 <= \$129 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    last2 <= \$130 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    nf2 <= \$131 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    v3 <= \$132 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    first3 <= \$133 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    last3 <= \$134 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    nf3 <= \$135 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    v4 <= \$136 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    first4 <= \$137 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    last4 <= \$138 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    nf4 <= \$139 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    v5 <= \$140 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    first5 <= \$141 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    last5 <= \$142 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    nf5 <= \$143 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    v6 <= \$144 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    first6 <= \$145 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    last6 <= \$146 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    nf6 <= \$147 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    v7 <= \$148 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    first7 <= \$149 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    last7 <= \$150 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    nf7 <= \$151 ;
   always @(posedge clk)
-    v7_0 <= \$146 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    first7_0 <= \$147 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    last7_0 <= \$148 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    nf7_0 <= \$149 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    acc0 <= \$150 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    q_owed <= \$157 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    q_room <= \$158 ;
   always @(posedge clk)
-    q_wptr <= \$153 ;
+    q_wptr <= \$159 ;
   always @(posedge clk)
-    q_rptr <= \$154 ;
+    q_rptr <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    q_stored <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    o__valid <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    o__payload <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$1  = 3'h0;
@@ -18775,626 +18877,626 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$67  = 24'h003305;
+          \$73  = 24'h003305;
       3'h1:
-          \$67  = 24'h004199;
+          \$73  = 24'h004199;
       3'h2:
-          \$67  = 24'hfff298;
+          \$73  = 24'hfff298;
       3'h3:
-          \$67  = 24'hffd550;
+          \$73  = 24'hffd550;
       3'h4:
-          \$67  = 24'h003bd4;
+          \$73  = 24'h003bd4;
       3'h5:
-          \$67  = 24'h000fc6;
+          \$73  = 24'h000fc6;
       3'h6:
-          \$67  = 24'h0022bb;
+          \$73  = 24'h0022bb;
       3'h7:
-          \$67  = 24'h002382;
+          \$73  = 24'h002382;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$81  = nf_t;
+    \$87  = nf_t;
     if (issue) begin
-      \$81  = nf_t_ahead;
+      \$87  = nf_t_ahead;
     end
     if (rst) begin
-      \$81  = 3'h0;
+      \$87  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$82  = nf_t_ahead;
+    \$88  = nf_t_ahead;
     if (issue) begin
-      \$82  = \$1 ;
+      \$88  = \$1 ;
     end
     if (rst) begin
-      \$82  = 3'h0;
+      \$88  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$83  = sf_t;
+    \$89  = sf_t;
     if (issue) begin
-      \$83  = sf_t_ahead;
+      \$89  = sf_t_ahead;
     end
     if (rst) begin
-      \$83  = 5'h00;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$84  = sf_t_ahead;
+    \$90  = sf_t_ahead;
     if (issue) begin
-      \$84  = \$2 ;
+      \$90  = \$2 ;
     end
     if (rst) begin
-      \$84  = 5'h01;
+      \$90  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$85  = reads_input_t;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$85  = reads_input_t_ahead;
+      \$91  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$86  = reads_input_t_ahead;
+    \$92  = reads_input_t_ahead;
     if (issue) begin
-      \$86  = \$3 ;
+      \$92  = \$3 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$87  = first_t;
+    \$93  = first_t;
     if (issue) begin
-      \$87  = first_t_ahead;
+      \$93  = first_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$88  = first_t_ahead;
+    \$94  = first_t_ahead;
     if (issue) begin
-      \$88  = \$4 ;
+      \$94  = \$4 ;
     end
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$89  = last_t;
-    if (issue) begin
-      \$89  = last_t_ahead;
-    end
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = last_t_ahead;
-    if (issue) begin
-      \$90  = \$5 ;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$91  = t;
-    if (issue) begin
-      \$91  = \$8 [7:0];
-    end
-    if (rst) begin
-      \$91  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$92  = i__payload;
-    if (rst) begin
-      \$92  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$93  = reads_input_t;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = issue;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = first_t;
+    \$95  = last_t;
+    if (issue) begin
+      \$95  = last_t_ahead;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = last_t;
+    \$96  = last_t_ahead;
+    if (issue) begin
+      \$96  = \$5 ;
+    end
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = nf_t;
+    \$97  = t;
+    if (issue) begin
+      \$97  = \$8 [7:0];
+    end
     if (rst) begin
-      \$97  = 3'h0;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = \$9 ;
+    \$98  = i__payload;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = t;
+    \$99  = reads_input_t;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = port__data;
+    \$100  = issue;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = x_mid[7:0];
+    \$101  = first_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = x_mid[15:8];
+    \$102  = last_t;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = x_mid[23:16];
+    \$103  = nf_t;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = x_mid[31:24];
+    \$104  = \$9 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = port__data;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = \$11 ;
+    \$107  = x_mid[7:0];
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid[15:8];
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = \$12 ;
+    \$109  = x_mid[23:16];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = x_mid[31:24];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$10 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$11 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[15:8];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$12 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[23:16];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$13 ;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = prod0_1;
+    \$118  = rom0_read[31:24];
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = prod0_2;
+    \$119  = \$14 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = prod0_3;
+    \$120  = \$15 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$121  = \$16 ;
     if (rst) begin
-      \$121  = 24'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = v1;
+    \$122  = \$17 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = first1;
+    \$123  = prod0_0;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = last1;
+    \$124  = prod0_1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = nf1;
+    \$125  = prod0_2;
     if (rst) begin
-      \$125  = 3'h0;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = v2;
+    \$126  = prod0_3;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = first2;
+    \$127  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = last2;
+    \$128  = v1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = nf2;
+    \$129  = first1;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = v3;
+    \$130  = last1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = first3;
+    \$131  = nf1;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = last3;
+    \$132  = v2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = nf3;
+    \$133  = first2;
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = v4;
+    \$134  = last2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = first4;
+    \$135  = nf2;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = last4;
+    \$136  = v3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = nf4;
+    \$137  = first3;
     if (rst) begin
-      \$137  = 3'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = v5;
+    \$138  = last3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = first5;
+    \$139  = nf3;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = last5;
+    \$140  = v4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = nf5;
+    \$141  = first4;
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = v6;
+    \$142  = last4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = first6;
+    \$143  = nf4;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$144  = last6;
+    \$144  = v5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$145  = nf6;
+    \$145  = first5;
     if (rst) begin
-      \$145  = 3'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$146  = v6;
+    \$146  = last5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$147  = first6;
+    \$147  = nf5;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$148  = last6;
+    \$148  = v6;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$149  = nf6;
+    \$149  = first6;
     if (rst) begin
-      \$149  = 3'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$150  = acc0;
+    \$150  = last6;
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$151  = nf6;
+    if (rst) begin
+      \$151  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$152  = v6;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$153  = first6;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$154  = last6;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$155  = nf6;
+    if (rst) begin
+      \$155  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$156  = acc0;
     if (v7_0) begin
-      \$150  = \$69 [23:0];
+      \$156  = \$75 [23:0];
     end
     if (rst) begin
-      \$150  = 24'h000000;
+      \$156  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$151  = \$73 [3:0];
+    \$157  = \$79 [3:0];
     if (rst) begin
-      \$151  = 4'h0;
+      \$157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$152  = \$21 ;
+    \$158  = \$27 ;
     if (rst) begin
-      \$152  = 1'h1;
+      \$158  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$153  = q_wptr;
-    if (\$29 ) begin
-      \$153  = \$32 [2:0];
+    \$159  = q_wptr;
+    if (\$35 ) begin
+      \$159  = \$38 [2:0];
     end
     if (rst) begin
-      \$153  = 3'h0;
+      \$159  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$154  = q_rptr;
-    if (\$36 ) begin
-      \$154  = \$39 [2:0];
+    \$160  = q_rptr;
+    if (\$42 ) begin
+      \$160  = \$45 [2:0];
     end
     if (rst) begin
-      \$154  = 3'h0;
+      \$160  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$155  = \$53 [3:0];
+    \$161  = \$59 [3:0];
     if (rst) begin
-      \$155  = 4'h0;
+      \$161  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$156  = o__valid;
-    if (\$55 ) begin
-      \$156  = \$58 ;
+    \$162  = o__valid;
+    if (\$61 ) begin
+      \$162  = \$64 ;
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$157  = o__payload;
-    if (\$55 ) begin
-      \$157  = \$60 ;
+    \$163  = o__payload;
+    if (\$61 ) begin
+      \$163  = \$66 ;
     end
     if (rst) begin
-      \$157  = 24'h000000;
+      \$163  = 24'h000000;
     end
   end
-  assign acc0_next = \$69 [23:0];
-  assign q_owed_next = \$73 [3:0];
-  assign q_in = \$69 [23:0];
+  assign acc0_next = \$75 [23:0];
+  assign q_owed_next = \$79 [3:0];
+  assign q_in = \$75 [23:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$96  = q_wptr;
-  assign \$signature__data$97  = \$69 [23:0];
+  assign \$signature__data$97  = \$75 [23:0];
   assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$69 [23:0];
+  assign \q_in[0]  = \$75 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19402,29 +19504,29 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [34:0] \$115 ;
-  reg [34:0] \$116 ;
-  reg [34:0] \$117 ;
-  reg [34:0] \$118 ;
-  reg [34:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [34:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [34:0] \$121 ;
   reg [34:0] \$122 ;
   reg [34:0] \$123 ;
@@ -19436,45 +19538,51 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [34:0] \$129 ;
   wire \$13 ;
   reg [34:0] \$130 ;
-  reg [23:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [33:0] \$134 ;
-  reg [33:0] \$135 ;
-  reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [34:0] \$131 ;
+  reg [34:0] \$132 ;
+  reg [34:0] \$133 ;
+  reg [34:0] \$134 ;
+  reg [34:0] \$135 ;
+  reg [34:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [6:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [23:0] \$144 ;
-  reg [23:0] \$145 ;
-  reg [23:0] \$146 ;
-  reg [6:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [14:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [6:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [3:0] \$15 ;
-  reg [14:0] \$150 ;
-  reg [14:0] \$151 ;
-  reg [48:0] \$152 ;
-  reg [48:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [23:0] \$150 ;
+  reg [23:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [6:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [14:0] \$155 ;
+  reg [14:0] \$156 ;
+  reg [14:0] \$157 ;
+  reg [48:0] \$158 ;
+  reg [48:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [34:0] \$19 ;
   wire \$2 ;
@@ -19523,48 +19631,48 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [2:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -19733,197 +19841,203 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$49  = $signed(rq0_floor) > $signed(8'h7c);
   assign \$50  = $signed(rq0_floor) > $signed(8'h7d);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -20014,556 +20128,556 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [2:0];
+      \$95  = \$15 [2:0];
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 35'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 35'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 35'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 35'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 35'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 35'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 24'h000000;
+      \$131  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$134  = 34'h000000000;
+      \$134  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$135  = 34'h000000000;
+      \$135  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$136  = 34'h000000000;
+      \$136  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = rq0_x[23:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 7'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 24'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 24'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 24'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = rq0_x[23:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 7'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[23:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 15'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 15'h0000;
+      \$150  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 15'h0000;
+      \$151  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = \$32 [48:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 49'h0000000000000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[23:17];
     if (rst) begin
-      \$153  = 49'h0000000000000;
+      \$153  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [48:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -20574,9 +20688,9 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -20585,70 +20699,77 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [16:0] \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire [7:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [33:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [19:0] \$115 ;
-  reg [19:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [14:0] \$118 ;
-  reg [14:0] \$119 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [33:0] \$118 ;
+  reg [7:0] \$119 ;
   wire \$12 ;
-  reg [31:0] \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
+  reg [8:0] \$120 ;
+  reg [8:0] \$121 ;
+  reg [19:0] \$122 ;
+  reg [19:0] \$123 ;
+  reg [8:0] \$124 ;
+  reg [14:0] \$125 ;
+  reg [14:0] \$126 ;
+  reg [31:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
-  reg [34:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [17:0] \$132 ;
-  reg [17:0] \$133 ;
-  reg [17:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [17:0] \$136 ;
-  reg [17:0] \$137 ;
-  reg [17:0] \$138 ;
-  reg \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [34:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [17:0] \$139 ;
   wire \$14 ;
-  reg [1:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [32:0] \$143 ;
-  reg [32:0] \$144 ;
-  reg \$145 ;
+  reg [17:0] \$140 ;
+  reg [17:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [17:0] \$143 ;
+  reg [17:0] \$144 ;
+  reg [17:0] \$145 ;
   reg \$146 ;
-  reg [7:0] \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [1:0] \$147 ;
+  reg [1:0] \$148 ;
+  reg [1:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [7:0] \$150 ;
-  reg [4:0] \$151 ;
+  reg [32:0] \$150 ;
+  reg [32:0] \$151 ;
   reg \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
-  reg [4:0] \$155 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
+  reg \$155 ;
   reg \$156 ;
   reg [7:0] \$157 ;
+  reg [4:0] \$158 ;
+  reg \$159 ;
   wire [24:0] \$16 ;
+  reg [3:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg [4:0] \$162 ;
+  reg \$163 ;
+  reg [7:0] \$164 ;
   wire [16:0] \$17 ;
   wire [25:0] \$18 ;
   wire [26:0] \$19 ;
@@ -20706,9 +20827,9 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -20722,24 +20843,24 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire [5:0] \$85 ;
+  wire [4:0] \$83 ;
+  wire [4:0] \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [6:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [5:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [7:0] \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  wire \$96 ;
+  wire [6:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -21173,602 +21294,609 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$57  = \$54  ? \$55  : \$56 ;
   assign \$58  = rq0_over ? 8'h7f : rq0_code;
   assign \$59  = rq0_under ? 8'h80 : \$58 ;
-  assign \$60  = \$6 [4:0] < 5'h11;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = rq_valid_9 & \$66 ;
-  assign \$68  = \$signature__addr  == 4'hf;
-  assign \$69  = \$signature__addr  + 1'h1;
-  assign \$70  = \$68  ? 5'h00 : \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = rport__addr == 4'hf;
-  assign \$76  = rport__addr + 1'h1;
+  assign \$60  = a__valid & b__valid;
+  assign \$61  = \$60  & q_room;
+  assign \$62  = o__valid & o__ready;
+  assign \$63  = q_owed < 5'h10;
+  assign \$64  = \$62  ? q_room : \$63 ;
+  assign \$65  = o__valid & o__ready;
+  assign \$66  = \$65  | q_room;
+  assign \$67  = \$61  ? \$64  : \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$69  & \$71 ;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = rq_valid_9 & \$73 ;
+  assign \$75  = \$signature__addr  == 4'hf;
+  assign \$76  = \$signature__addr  + 1'h1;
   assign \$77  = \$75  ? 5'h00 : \$76 ;
   assign \$78  = ~ o__valid;
   assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = rq_valid_9 & \$83 ;
-  assign \$85  = q_stored + \$84 ;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = | q_stored;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$85  - \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = \$93  | rq_valid_9;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = rport__addr == 4'hf;
+  assign \$83  = rport__addr + 1'h1;
+  assign \$84  = \$82  ? 5'h00 : \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$86  & \$88 ;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = rq_valid_9 & \$90 ;
+  assign \$92  = q_stored + \$91 ;
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
   assign \$95  = | q_stored;
-  assign \$96  = \$95  ? rport__data : q_in;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = \$92  - \$96 ;
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = | q_stored;
+  assign \$101  = \$100  | rq_valid_9;
+  assign \$102  = | q_stored;
+  assign \$103  = \$102  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_1 <= \$97 ;
+    add_valid_1 <= \$104 ;
   always @(posedge clk)
-    add_valid_2 <= \$98 ;
+    add_valid_2 <= \$105 ;
   always @(posedge clk)
-    add_valid_3 <= \$99 ;
+    add_valid_3 <= \$106 ;
   always @(posedge clk)
-    add_valid_4 <= \$100 ;
+    add_valid_4 <= \$107 ;
   always @(posedge clk)
-    add_valid_5 <= \$101 ;
+    add_valid_5 <= \$108 ;
   always @(posedge clk)
-    add_valid_6 <= \$102 ;
+    add_valid_6 <= \$109 ;
   always @(posedge clk)
-    add0_a_in <= \$103 ;
+    add0_a_in <= \$110 ;
   always @(posedge clk)
-    add0_a_off <= \$104 ;
+    add0_a_off <= \$111 ;
   always @(posedge clk)
-    add0_a_off0 <= \$105 ;
+    add0_a_off0 <= \$112 ;
   always @(posedge clk)
-    add0_a_part0 <= \$106 ;
+    add0_a_part0 <= \$113 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$107 ;
+    add0_a_part0_r <= \$114 ;
   always @(posedge clk)
-    add0_a_off1 <= \$108 ;
+    add0_a_off1 <= \$115 ;
   always @(posedge clk)
-    add0_a_part1 <= \$109 ;
+    add0_a_part1 <= \$116 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$110 ;
+    add0_a_part1_r <= \$117 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$111 ;
+    add0_a_rescaled <= \$118 ;
   always @(posedge clk)
-    add0_b_in <= \$112 ;
+    add0_b_in <= \$119 ;
   always @(posedge clk)
-    add0_b_off <= \$113 ;
+    add0_b_off <= \$120 ;
   always @(posedge clk)
-    add0_b_off0 <= \$114 ;
+    add0_b_off0 <= \$121 ;
   always @(posedge clk)
-    add0_b_part0 <= \$115 ;
+    add0_b_part0 <= \$122 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$116 ;
+    add0_b_part0_r <= \$123 ;
   always @(posedge clk)
-    add0_b_off1 <= \$117 ;
+    add0_b_off1 <= \$124 ;
   always @(posedge clk)
-    add0_b_part1 <= \$118 ;
+    add0_b_part1 <= \$125 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$119 ;
+    add0_b_part1_r <= \$126 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$120 ;
+    add0_b_rescaled <= \$127 ;
   always @(posedge clk)
-    rq_valid_1 <= \$121 ;
+    rq_valid_1 <= \$128 ;
   always @(posedge clk)
-    rq_valid_2 <= \$122 ;
+    rq_valid_2 <= \$129 ;
   always @(posedge clk)
-    rq_valid_3 <= \$123 ;
+    rq_valid_3 <= \$130 ;
   always @(posedge clk)
-    rq_valid_4 <= \$124 ;
+    rq_valid_4 <= \$131 ;
   always @(posedge clk)
-    rq_valid_5 <= \$125 ;
+    rq_valid_5 <= \$132 ;
   always @(posedge clk)
-    rq_valid_6 <= \$126 ;
+    rq_valid_6 <= \$133 ;
   always @(posedge clk)
-    rq_valid_7 <= \$127 ;
+    rq_valid_7 <= \$134 ;
   always @(posedge clk)
-    rq_valid_8 <= \$128 ;
+    rq_valid_8 <= \$135 ;
   always @(posedge clk)
-    rq_valid_9 <= \$129 ;
+    rq_valid_9 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$130 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$131 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$132 ;
+    rq0_part0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$133 ;
+    rq0_part0_0_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$134 ;
+    rq0_part0_0_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$136 ;
+    rq0_part1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$137 ;
+    rq0_part1_0_r <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$138 ;
+    rq0_part1_0_rr <= \$145 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$139 ;
+    rq0_x2_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$140 ;
+    rq0_part2_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$141 ;
+    rq0_part2_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$142 ;
+    rq0_part2_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_prod <= \$143 ;
+    rq0_prod <= \$150 ;
   always @(posedge clk)
-    rq0_floor <= \$144 ;
+    rq0_floor <= \$151 ;
   always @(posedge clk)
-    rq0_above <= \$145 ;
+    rq0_above <= \$152 ;
   always @(posedge clk)
-    rq0_tie <= \$146 ;
+    rq0_tie <= \$153 ;
   always @(posedge clk)
-    rq0_code <= \$147 ;
+    rq0_code <= \$154 ;
   always @(posedge clk)
-    rq0_under <= \$148 ;
+    rq0_under <= \$155 ;
   always @(posedge clk)
-    rq0_over <= \$149 ;
+    rq0_over <= \$156 ;
   always @(posedge clk)
-    rq0_out <= \$150 ;
+    rq0_out <= \$157 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    q_owed <= \$158 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    q_room <= \$159 ;
   always @(posedge clk)
-    \$signature__addr  <= \$153 ;
+    \$signature__addr  <= \$160 ;
   always @(posedge clk)
-    rport__addr <= \$154 ;
+    rport__addr <= \$161 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    q_stored <= \$162 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    o__valid <= \$163 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    o__payload <= \$164 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = \$14 ;
+    \$104  = \$14 ;
     if (rst) begin
-      \$97  = 1'h0;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = add_valid_1;
+    \$105  = add_valid_1;
     if (rst) begin
-      \$98  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = add_valid_2;
+    \$106  = add_valid_2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = add_valid_3;
+    \$107  = add_valid_3;
     if (rst) begin
-      \$100  = 1'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = add_valid_4;
+    \$108  = add_valid_4;
     if (rst) begin
-      \$101  = 1'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = add_valid_5;
+    \$109  = add_valid_5;
     if (rst) begin
-      \$102  = 1'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = a__payload;
+    \$110  = a__payload;
     if (rst) begin
-      \$103  = 8'h00;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = \$15 ;
+    \$111  = \$15 ;
     if (rst) begin
-      \$104  = 9'h000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = add0_a_off;
+    \$112  = add0_a_off;
     if (rst) begin
-      \$105  = 9'h000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = \$16 ;
+    \$113  = \$16 ;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = add0_a_part0;
+    \$114  = add0_a_part0;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = add0_a_off;
+    \$115  = add0_a_off;
     if (rst) begin
-      \$108  = 9'h000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = \$17 ;
+    \$116  = \$17 ;
     if (rst) begin
-      \$109  = 17'h00000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = add0_a_part1;
+    \$117  = add0_a_part1;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = \$21 [33:0];
+    \$118  = \$21 [33:0];
     if (rst) begin
-      \$111  = 34'h000000000;
+      \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = b__payload;
+    \$119  = b__payload;
     if (rst) begin
-      \$112  = 8'h00;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = \$22 ;
+    \$120  = \$22 ;
     if (rst) begin
-      \$113  = 9'h000;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = add0_b_off;
+    \$121  = add0_b_off;
     if (rst) begin
-      \$114  = 9'h000;
+      \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = \$23 ;
+    \$122  = \$23 ;
     if (rst) begin
-      \$115  = 20'h00000;
+      \$122  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = add0_b_part0;
+    \$123  = add0_b_part0;
     if (rst) begin
-      \$116  = 20'h00000;
+      \$123  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = add0_b_off;
+    \$124  = add0_b_off;
     if (rst) begin
-      \$117  = 9'h000;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = \$24 ;
+    \$125  = \$24 ;
     if (rst) begin
-      \$118  = 15'h0000;
+      \$125  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = add0_b_part1;
+    \$126  = add0_b_part1;
     if (rst) begin
-      \$119  = 15'h0000;
+      \$126  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = \$28 [31:0];
+    \$127  = \$28 [31:0];
     if (rst) begin
-      \$120  = 32'd0;
+      \$127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = add_valid_6;
-    if (rst) begin
-      \$121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = rq_valid_1;
-    if (rst) begin
-      \$122  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = rq_valid_2;
-    if (rst) begin
-      \$123  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = rq_valid_3;
-    if (rst) begin
-      \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = rq_valid_4;
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = rq_valid_5;
-    if (rst) begin
-      \$126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = rq_valid_6;
-    if (rst) begin
-      \$127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = rq_valid_7;
+    \$128  = add_valid_6;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = rq_valid_8;
+    \$129  = rq_valid_1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = \$29 ;
+    \$130  = rq_valid_2;
     if (rst) begin
-      \$130  = 35'h000000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = rq0_x[16:0];
+    \$131  = rq_valid_3;
     if (rst) begin
-      \$131  = 17'h00000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = \$30 ;
+    \$132  = rq_valid_4;
     if (rst) begin
-      \$132  = 18'h00000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = rq0_part0_0;
+    \$133  = rq_valid_5;
     if (rst) begin
-      \$133  = 18'h00000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = rq0_part0_0_r;
+    \$134  = rq_valid_6;
     if (rst) begin
-      \$134  = 18'h00000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = rq0_x[33:17];
+    \$135  = rq_valid_7;
     if (rst) begin
-      \$135  = 17'h00000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = \$31 ;
+    \$136  = rq_valid_8;
     if (rst) begin
-      \$136  = 18'h00000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = rq0_part1_0;
+    \$137  = \$29 ;
     if (rst) begin
-      \$137  = 18'h00000;
+      \$137  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = rq0_part1_0_r;
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 18'h00000;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = rq0_x[34];
+    \$139  = \$30 ;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = \$32 ;
+    \$140  = rq0_part0_0;
     if (rst) begin
-      \$140  = 2'h0;
+      \$140  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = rq0_part2_0;
+    \$141  = rq0_part0_0_r;
     if (rst) begin
-      \$141  = 2'h0;
+      \$141  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = rq0_part2_0_r;
+    \$142  = rq0_x[33:17];
     if (rst) begin
-      \$142  = 2'h0;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = \$38 [32:0];
+    \$143  = \$31 ;
     if (rst) begin
-      \$143  = 33'h000000000;
+      \$143  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$144  = \$39 ;
+    \$144  = rq0_part1_0;
     if (rst) begin
-      \$144  = 33'h000000000;
+      \$144  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$145  = \$40 ;
+    \$145  = rq0_part1_0_r;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$146  = \$43 ;
+    \$146  = rq0_x[34];
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$147  = \$47 [7:0];
+    \$147  = \$32 ;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$148  = \$52 ;
+    \$148  = rq0_part2_0;
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$149  = \$57 ;
+    \$149  = rq0_part2_0_r;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$150  = \$59 ;
+    \$150  = \$38 [32:0];
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$151  = \$6 [4:0];
+    \$151  = \$39 ;
     if (rst) begin
-      \$151  = 5'h00;
+      \$151  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$152  = \$60 ;
+    \$152  = \$40 ;
     if (rst) begin
-      \$152  = 1'h1;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$153  = \$signature__addr ;
-    if (\$67 ) begin
-      \$153  = \$70 [3:0];
-    end
+    \$153  = \$43 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$154  = rport__addr;
-    if (\$74 ) begin
-      \$154  = \$77 [3:0];
-    end
+    \$154  = \$47 [7:0];
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$155  = \$90 [4:0];
+    \$155  = \$52 ;
     if (rst) begin
-      \$155  = 5'h00;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$156  = o__valid;
-    if (\$92 ) begin
-      \$156  = \$94 ;
-    end
+    \$156  = \$57 ;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$157  = o__payload;
-    if (\$92 ) begin
-      \$157  = \$96 ;
-    end
+    \$157  = \$59 ;
     if (rst) begin
       \$157  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$158  = \$6 [4:0];
+    if (rst) begin
+      \$158  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$159  = \$67 ;
+    if (rst) begin
+      \$159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$160  = \$signature__addr ;
+    if (\$74 ) begin
+      \$160  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$160  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$161  = rport__addr;
+    if (\$81 ) begin
+      \$161  = \$84 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$162  = \$97 [4:0];
+    if (rst) begin
+      \$162  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$163  = o__valid;
+    if (\$99 ) begin
+      \$163  = \$101 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$164  = o__payload;
+    if (\$99 ) begin
+      \$164  = \$103 ;
+    end
+    if (rst) begin
+      \$164  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -21847,8 +21975,8 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [2:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -21862,52 +21990,59 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [3:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [2:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [2:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [2:0] \$175 ;
-  reg [1:0] \$176 ;
-  reg [4:0] \$177 ;
-  reg [1:0] \$178 ;
-  reg [4:0] \$179 ;
+  wire \$170 ;
+  wire [3:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
   wire \$18 ;
   reg [2:0] \$180 ;
-  reg [1:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [2:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg [7:0] \$189 ;
+  reg [8:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [1:0] \$183 ;
+  reg [4:0] \$184 ;
+  reg [1:0] \$185 ;
+  reg [4:0] \$186 ;
+  reg [2:0] \$187 ;
+  reg [1:0] \$188 ;
+  reg [4:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [2:0] \$190 ;
-  reg \$191 ;
-  reg [1:0] \$192 ;
-  reg [1:0] \$193 ;
-  reg [1:0] \$194 ;
+  reg [4:0] \$190 ;
+  reg [2:0] \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
   reg \$195 ;
   reg [7:0] \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg [1:0] \$199 ;
   wire [9:0] \$2 ;
   wire \$20 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg \$202 ;
+  reg [7:0] \$203 ;
   wire \$21 ;
   wire [9:0] \$22 ;
   wire \$23 ;
@@ -22531,95 +22666,102 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [2:0] < 3'h4;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid_2 & \$140 ;
-  assign \$142  = \$signature__addr$24  == 2'h2;
-  assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 3'h0 : \$143 ;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = | q_stored;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \rport__addr$27  == 2'h2;
-  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$134  = | e_left;
+  assign \$135  = q_room & \$134 ;
+  assign \$136  = o__valid & o__ready;
+  assign \$137  = q_owed < 2'h3;
+  assign \$138  = \$136  ? q_room : \$137 ;
+  assign \$139  = o__valid & o__ready;
+  assign \$140  = \$139  | q_room;
+  assign \$141  = \$135  ? \$138  : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = read_valid_2 & \$147 ;
+  assign \$149  = \$signature__addr$24  == 2'h2;
+  assign \$150  = \$signature__addr$24  + 1'h1;
   assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid_2 & \$157 ;
-  assign \$159  = q_stored + \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$159  - \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid_2;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \rport__addr$27  == 2'h2;
+  assign \$157  = \rport__addr$27  + 1'h1;
+  assign \$158  = \$156  ? 3'h0 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = read_valid_2 & \$164 ;
+  assign \$166  = q_stored + \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$43  : q_in;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  - \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  | read_valid_2;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$171 ;
+    w_left <= \$178 ;
   always @(posedge clk)
-    e_left <= \$172 ;
+    e_left <= \$179 ;
   always @(posedge clk)
-    step <= \$173 ;
+    step <= \$180 ;
   always @(posedge clk)
-    \$signature__addr  <= \$174 ;
+    \$signature__addr  <= \$181 ;
   always @(posedge clk)
-    g <= \$175 ;
+    g <= \$182 ;
   always @(posedge clk)
-    kx <= \$176 ;
+    kx <= \$183 ;
   always @(posedge clk)
-    col <= \$177 ;
+    col <= \$184 ;
   always @(posedge clk)
-    ky <= \$178 ;
+    ky <= \$185 ;
   always @(posedge clk)
-    row <= \$179 ;
+    row <= \$186 ;
   always @(posedge clk)
-    slot <= \$180 ;
+    slot <= \$187 ;
   always @(posedge clk)
-    ox <= \$181 ;
+    ox <= \$188 ;
   always @(posedge clk)
-    col_base <= \$182 ;
+    col_base <= \$189 ;
   always @(posedge clk)
-    row_base <= \$183 ;
+    row_base <= \$190 ;
   always @(posedge clk)
-    slot_base <= \$184 ;
+    slot_base <= \$191 ;
   always @(posedge clk)
-    read_valid_1 <= \$185 ;
+    read_valid_1 <= \$192 ;
   always @(posedge clk)
-    read_valid_2 <= \$186 ;
+    read_valid_2 <= \$193 ;
   always @(posedge clk)
-    pad_reg <= \$187 ;
+    pad_reg <= \$194 ;
   always @(posedge clk)
-    pad_reg2 <= \$188 ;
+    pad_reg2 <= \$195 ;
   always @(posedge clk)
-    read <= \$189 ;
+    read <= \$196 ;
   always @(posedge clk)
-    q_owed <= \$190 ;
+    q_owed <= \$197 ;
   always @(posedge clk)
-    q_room <= \$191 ;
+    q_room <= \$198 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$192 ;
+    \$signature__addr$24  <= \$199 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$193 ;
+    \rport__addr$27  <= \$200 ;
   always @(posedge clk)
-    q_stored <= \$194 ;
+    q_stored <= \$201 ;
   always @(posedge clk)
-    o__valid <= \$195 ;
+    o__valid <= \$202 ;
   always @(posedge clk)
-    o__payload <= \$196 ;
+    o__payload <= \$203 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$42  = 8'h00;
@@ -22638,321 +22780,321 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$171  = \$19 [7:0];
+    \$178  = \$19 [7:0];
     if (\$35 ) begin
-      \$171  = \$42 ;
+      \$178  = \$42 ;
     end
     if (rst) begin
-      \$171  = 8'h80;
+      \$178  = 8'h80;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$172  = \$22 [8:0];
+    \$179  = \$22 [8:0];
     if (\$35 ) begin
-      \$172  = \$47 ;
+      \$179  = \$47 ;
     end
     if (rst) begin
-      \$172  = 9'h000;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$173  = step;
+    \$180  = step;
     if (\$35 ) begin
-      \$173  = \$38 [2:0];
+      \$180  = \$38 [2:0];
     end
     if (rst) begin
-      \$173  = 3'h0;
+      \$180  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$174  = \$signature__addr ;
+    \$181  = \$signature__addr ;
     if (\$49 ) begin
-      \$174  = \$52 [8:0];
+      \$181  = \$52 [8:0];
     end
     if (\$67 ) begin
-      \$174  = 9'h000;
+      \$181  = 9'h000;
     end
     if (rst) begin
-      \$174  = 9'h000;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$175  = g;
+    \$182  = g;
     if (\$69 ) begin
-      \$175  = \$72 [2:0];
+      \$182  = \$72 [2:0];
     end
     if (rst) begin
-      \$175  = 3'h0;
+      \$182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$176  = kx;
+    \$183  = kx;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$176  = \$76 [1:0];
+        \$183  = \$76 [1:0];
       end
     end
     if (rst) begin
-      \$176  = 2'h0;
+      \$183  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$177  = col;
+    \$184  = col;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$177  = \$77 [4:0];
+        \$184  = \$77 [4:0];
         if (\$78 ) begin
-          \$177  = col_base;
+          \$184  = col_base;
           if (\$89 ) begin
-            \$177  = \$94 [4:0];
+            \$184  = \$94 [4:0];
             if (\$95 ) begin
-              \$177  = 5'h1f;
+              \$184  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$177  = 5'h1f;
+      \$184  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$178  = ky;
+    \$185  = ky;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$178  = \$81 [1:0];
+          \$185  = \$81 [1:0];
         end
       end
     end
     if (rst) begin
-      \$178  = 2'h0;
+      \$185  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$179  = row;
+    \$186  = row;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$179  = \$82 [4:0];
+          \$186  = \$82 [4:0];
           if (\$89 ) begin
-            \$179  = row_base;
+            \$186  = row_base;
             if (\$95 ) begin
-              \$179  = \$97 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$179  = 5'h1f;
-    end
-    if (rst) begin
-      \$179  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$180  = slot;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$180  = \$88 [2:0];
-          if (\$89 ) begin
-            \$180  = slot_base;
-            if (\$95 ) begin
-              \$180  = \$109 [2:0];
+              \$186  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$180  = 3'h4;
+      \$186  = 5'h1f;
     end
     if (rst) begin
-      \$180  = 3'h4;
+      \$186  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$181  = ox;
+    \$187  = slot;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
+          \$187  = \$88 [2:0];
           if (\$89 ) begin
-            \$181  = \$92 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$181  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$182  = col_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$182  = \$93 [4:0];
+            \$187  = slot_base;
             if (\$95 ) begin
-              \$182  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$182  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$183  = row_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$183  = \$96 [4:0];
+              \$187  = \$109 [2:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$183  = 5'h1f;
+      \$187  = 3'h4;
     end
     if (rst) begin
-      \$183  = 5'h1f;
+      \$187  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$184  = slot_base;
+    \$188  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$188  = \$92 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$188  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$189  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$189  = \$93 [4:0];
+            if (\$95 ) begin
+              \$189  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$189  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$190  = row_base;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
           if (\$89 ) begin
             if (\$95 ) begin
-              \$184  = \$103 [2:0];
+              \$190  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$184  = 3'h4;
+      \$190  = 5'h1f;
     end
     if (rst) begin
-      \$184  = 3'h4;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$185  = \$126 ;
+    \$191  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$191  = \$103 [2:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$191  = 3'h4;
+    end
     if (rst) begin
-      \$185  = 1'h0;
+      \$191  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$186  = read_valid_1;
+    \$192  = \$126 ;
     if (rst) begin
-      \$186  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$187  = \$133 ;
+    \$193  = read_valid_1;
     if (rst) begin
-      \$187  = 1'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$188  = pad_reg;
+    \$194  = \$133 ;
     if (rst) begin
-      \$188  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$189  = rport__data;
-    if (rst) begin
-      \$189  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$190  = \$10 [2:0];
-    if (rst) begin
-      \$190  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$191  = \$134 ;
-    if (rst) begin
-      \$191  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$192  = \$signature__addr$24 ;
-    if (\$141 ) begin
-      \$192  = \$144 [1:0];
-    end
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = \rport__addr$27 ;
-    if (\$148 ) begin
-      \$193  = \$151 [1:0];
-    end
-    if (rst) begin
-      \$193  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$194  = \$164 [1:0];
-    if (rst) begin
-      \$194  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$195  = o__valid;
-    if (\$166 ) begin
-      \$195  = \$168 ;
-    end
+    \$195  = pad_reg;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$196  = o__payload;
-    if (\$166 ) begin
-      \$196  = \$170 ;
-    end
+    \$196  = rport__data;
     if (rst) begin
       \$196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$197  = \$10 [2:0];
+    if (rst) begin
+      \$197  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$198  = \$141 ;
+    if (rst) begin
+      \$198  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$199  = \$signature__addr$24 ;
+    if (\$148 ) begin
+      \$199  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$200  = \rport__addr$27 ;
+    if (\$155 ) begin
+      \$200  = \$158 [1:0];
+    end
+    if (rst) begin
+      \$200  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$201  = \$171 [1:0];
+    if (rst) begin
+      \$201  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$202  = o__valid;
+    if (\$173 ) begin
+      \$202  = \$175 ;
+    end
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$203  = o__payload;
+    if (\$173 ) begin
+      \$203  = \$177 ;
+    end
+    if (rst) begin
+      \$203  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -22975,77 +23117,83 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg [1:0] \$103 ;
+  reg [8:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [1:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [31:0] \$112 ;
   reg [7:0] \$113 ;
   reg [8:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
   reg [16:0] \$122 ;
   reg [16:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [23:0] \$125 ;
-  reg [23:0] \$126 ;
-  reg [23:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg [1:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  reg [23:0] \$130 ;
+  reg [23:0] \$131 ;
+  reg [23:0] \$132 ;
+  reg [23:0] \$133 ;
   reg \$134 ;
-  reg [1:0] \$135 ;
+  reg \$135 ;
   reg \$136 ;
-  reg \$137 ;
+  reg [1:0] \$137 ;
   reg \$138 ;
-  reg [1:0] \$139 ;
+  reg \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
-  reg \$141 ;
+  reg [1:0] \$141 ;
   reg \$142 ;
-  reg [1:0] \$143 ;
+  reg \$143 ;
   reg \$144 ;
-  reg \$145 ;
+  reg [1:0] \$145 ;
   reg \$146 ;
-  reg [1:0] \$147 ;
+  reg \$147 ;
   reg \$148 ;
-  reg \$149 ;
+  reg [1:0] \$149 ;
   wire [16:0] \$15 ;
   reg \$150 ;
-  reg [1:0] \$151 ;
+  reg \$151 ;
   reg \$152 ;
-  reg \$153 ;
+  reg [1:0] \$153 ;
   reg \$154 ;
-  reg [1:0] \$155 ;
-  reg [23:0] \$156 ;
-  reg [23:0] \$157 ;
-  reg [23:0] \$158 ;
-  reg [23:0] \$159 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [1:0] \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg \$161 ;
-  reg [2:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg [3:0] \$164 ;
-  reg \$165 ;
-  reg [95:0] \$166 ;
+  reg \$160 ;
+  reg [1:0] \$161 ;
+  reg [23:0] \$162 ;
+  reg [23:0] \$163 ;
+  reg [23:0] \$164 ;
+  reg [23:0] \$165 ;
+  reg [3:0] \$166 ;
+  reg \$167 ;
+  reg [2:0] \$168 ;
+  reg [2:0] \$169 ;
   wire [16:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [95:0] \$172 ;
   wire \$18 ;
   wire \$19 ;
   reg [6:0] \$2 ;
@@ -23057,52 +23205,52 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [3:0] \$28 ;
-  wire [3:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   reg \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [3:0] \$34 ;
   wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire [3:0] \$41 ;
+  wire [3:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [5:0] \$50 ;
-  wire \$51 ;
+  wire \$50 ;
+  wire [4:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire [95:0] \$57 ;
+  wire [5:0] \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  reg [23:0] \$64 ;
-  wire [23:0] \$65 ;
-  wire [24:0] \$66 ;
-  reg [23:0] \$67 ;
-  wire [23:0] \$68 ;
-  wire [24:0] \$69 ;
+  wire [95:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [9:0] \$7 ;
   reg [23:0] \$70 ;
   wire [23:0] \$71 ;
@@ -23110,31 +23258,31 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [23:0] \$73 ;
   wire [23:0] \$74 ;
   wire [24:0] \$75 ;
-  wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  reg [23:0] \$76 ;
+  wire [23:0] \$77 ;
+  wire [24:0] \$78 ;
+  reg [23:0] \$79 ;
   wire [9:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  wire [23:0] \$80 ;
+  wire [24:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [5:0] \$85 ;
   wire \$86 ;
-  reg [1:0] \$87 ;
-  reg [1:0] \$88 ;
-  reg [6:0] \$89 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [7:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [8:0] \$97 ;
-  reg [7:0] \$98 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  reg [1:0] \$93 ;
+  reg [1:0] \$94 ;
+  reg [6:0] \$95 ;
+  reg [6:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg \$99 ;
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
@@ -23682,235 +23830,241 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = \$79 [3:0] < 4'h9;
-  assign \$19  = v7 & last7;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$19  & \$25 ;
-  assign \$27  = q_wptr == 3'h7;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 4'h0 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 3'h7;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = v7 & last7;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$37  & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = v7 & last7;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = | q_stored;
-  assign \$57  = \$56  ? \rport__data$93  : q_in;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign i__ready = \$59  & reads_input_t;
-  assign \$60  = ~ last_t;
-  assign \$61  = q_room | \$60 ;
-  assign \$62  = ~ reads_input_t;
-  assign \$63  = i__valid | \$62 ;
-  assign issue = \$61  & \$63 ;
+  assign \$18  = issue & last_t;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 4'h8;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = v7 & last7;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = | q_stored;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  & \$29 ;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$25  & \$31 ;
+  assign \$33  = q_wptr == 3'h7;
+  assign \$34  = q_wptr + 1'h1;
+  assign \$35  = \$33  ? 4'h0 : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = q_rptr == 3'h7;
+  assign \$41  = q_rptr + 1'h1;
+  assign \$42  = \$40  ? 4'h0 : \$41 ;
+  assign \$43  = v7 & last7;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$43  & \$49 ;
+  assign \$51  = q_stored + \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \$51  - \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = v7 & last7;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  ? \rport__data$93  : q_in;
+  assign \$64  = ~ last_t;
+  assign \$65  = q_room | \$64 ;
+  assign i__ready = \$65  & reads_input_t;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign \$68  = ~ reads_input_t;
+  assign \$69  = i__valid | \$68 ;
+  assign issue = \$67  & \$69 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$65  = first7_0 ? \$64  : acc0;
-  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
-  assign \$68  = first7_0 ? \$67  : acc1;
-  assign \$69  = $signed(\$68 ) + $signed(sum1_s0_0);
-  assign \$71  = first7_0 ? \$70  : acc2;
-  assign \$72  = $signed(\$71 ) + $signed(sum2_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc3;
-  assign \$75  = $signed(\$74 ) + $signed(sum3_s0_0);
-  assign \$76  = issue & last_t;
-  assign \$77  = q_owed + \$76 ;
-  assign \$78  = o__valid & o__ready;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = v7 & last7;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$signature__en$101  = \$80  & \$86 ;
+  assign \$71  = first7_0 ? \$70  : acc0;
+  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
+  assign \$74  = first7_0 ? \$73  : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$77  = first7_0 ? \$76  : acc2;
+  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
+  assign \$80  = first7_0 ? \$79  : acc3;
+  assign \$81  = $signed(\$80 ) + $signed(sum3_s0_0);
+  assign \$82  = issue & last_t;
+  assign \$83  = q_owed + \$82 ;
+  assign \$84  = o__valid & o__ready;
+  assign \$85  = \$83  - \$84 ;
+  assign \$86  = v7 & last7;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$signature__en$101  = \$86  & \$92 ;
   always @(posedge clk)
-    nf_t <= \$87 ;
+    nf_t <= \$93 ;
   always @(posedge clk)
-    nf_t_ahead <= \$88 ;
+    nf_t_ahead <= \$94 ;
   always @(posedge clk)
-    sf_t <= \$89 ;
+    sf_t <= \$95 ;
   always @(posedge clk)
-    sf_t_ahead <= \$90 ;
+    sf_t_ahead <= \$96 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$97 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$92 ;
+    reads_input_t_ahead <= \$98 ;
   always @(posedge clk)
-    first_t <= \$93 ;
+    first_t <= \$99 ;
   always @(posedge clk)
-    first_t_ahead <= \$94 ;
+    first_t_ahead <= \$100 ;
   always @(posedge clk)
-    last_t <= \$95 ;
+    last_t <= \$101 ;
   always @(posedge clk)
-    last_t_ahead <= \$96 ;
+    last_t_ahead <= \$102 ;
   always @(posedge clk)
-    t <= \$97 ;
+    t <= \$103 ;
   always @(posedge clk)
-    x_reg <= \$98 ;
+    x_reg <= \$104 ;
   always @(posedge clk)
-    from_input <= \$99 ;
+    from_input <= \$105 ;
   always @(posedge clk)
-    v1 <= \$100 ;
+    v1 <= \$106 ;
   always @(posedge clk)
-    first1 <= \$101 ;
+    first1 <= \$107 ;
   always @(posedge clk)
-    last1 <= \$102 ;
+    last1 <= \$108 ;
   always @(posedge clk)
-    nf1 <= \$103 ;
+    nf1 <= \$109 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    x_mid <= \$110 ;
   always @(posedge clk)
-    rom0_addr <= \$105 ;
+    rom0_addr <= \$111 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    rom0_read <= \$112 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x0_0 <= \$113 ;
   always @(posedge clk)
-    xoff0_0 <= \$108 ;
+    xoff0_0 <= \$114 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    w0_0 <= \$115 ;
   always @(posedge clk)
-    xoff1_0 <= \$110 ;
+    xoff1_0 <= \$116 ;
   always @(posedge clk)
-    w1_0 <= \$111 ;
+    w1_0 <= \$117 ;
   always @(posedge clk)
-    xoff2_0 <= \$112 ;
+    xoff2_0 <= \$118 ;
   always @(posedge clk)
-    w2_0 <= \$113 ;
+    w2_0 <= \$119 ;
   always @(posedge clk)
-    xoff3_0 <= \$114 ;
+    xoff3_0 <= \$120 ;
   always @(posedge clk)
-    w3_0 <= \$115 ;
+    w3_0 <= \$121 ;
   always @(posedge clk)
-    prod0_0 <= \$116 ;
+    prod0_0 <= \$122 ;
   always @(posedge clk)
-    prod1_0 <= \$117 ;
+    prod1_0 <= \$123 ;
   always @(posedge clk)
-    prod2_0 <= \$118 ;
+    prod2_0 <= \$124 ;
   always @(posedge clk)
-    prod3_0 <= \$119 ;
+    prod3_0 <= \$125 ;
   always @(posedge clk)
-    prod0_0_r <= \$120 ;
+    prod0_0_r <= \$126 ;
   always @(posedge clk)
-    prod1_0_r <= \$121 ;
+    prod1_0_r <= \$127 ;
   always @(posedge clk)
-    prod2_0_r <= \$122 ;
+    prod2_0_r <= \$128 ;
   always @(posedge clk)
-    prod3_0_r <= \$123 ;
+    prod3_0_r <= \$129 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$124 ;
+    sum0_s0_0 <= \$130 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$125 ;
+    sum1_s0_0 <= \$131 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$126 ;
+    sum2_s0_0 <= \$132 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$127 ;
+    sum3_s0_0 <= \$133 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    v2 <= \$134 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    first2 <= \$135 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    last2 <= \$136 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    nf2 <= \$137 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    v3 <= \$138 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    first3 <= \$139 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    last3 <= \$140 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    nf3 <= \$141 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    v4 <= \$142 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    first4 <= \$143 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    last4 <= \$144 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    nf4 <= \$145 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    v5 <= \$146 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    first5 <= \$147 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    last5 <= \$148 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    nf5 <= \$149 ;
   always @(posedge clk)
-    v6 <= \$144 ;
+    v6 <= \$150 ;
   always @(posedge clk)
-    first6 <= \$145 ;
+    first6 <= \$151 ;
   always @(posedge clk)
-    last6 <= \$146 ;
+    last6 <= \$152 ;
   always @(posedge clk)
-    nf6 <= \$147 ;
+    nf6 <= \$153 ;
   always @(posedge clk)
-    v7 <= \$148 ;
+    v7 <= \$154 ;
   always @(posedge clk)
-    first7 <= \$149 ;
+    first7 <= \$155 ;
   always @(posedge clk)
-    last7 <= \$150 ;
+    last7 <= \$156 ;
   always @(posedge clk)
-    nf7 <= \$151 ;
+    nf7 <= \$157 ;
   always @(posedge clk)
-    v7_0 <= \$152 ;
+    v7_0 <= \$158 ;
   always @(posedge clk)
-    first7_0 <= \$153 ;
+    first7_0 <= \$159 ;
   always @(posedge clk)
-    last7_0 <= \$154 ;
+    last7_0 <= \$160 ;
   always @(posedge clk)
-    nf7_0 <= \$155 ;
+    nf7_0 <= \$161 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    acc1 <= \$157 ;
+    acc1 <= \$163 ;
   always @(posedge clk)
-    acc2 <= \$158 ;
+    acc2 <= \$164 ;
   always @(posedge clk)
-    acc3 <= \$159 ;
+    acc3 <= \$165 ;
   always @(posedge clk)
-    q_owed <= \$160 ;
+    q_owed <= \$166 ;
   always @(posedge clk)
-    q_room <= \$161 ;
+    q_room <= \$167 ;
   always @(posedge clk)
-    q_wptr <= \$162 ;
+    q_wptr <= \$168 ;
   always @(posedge clk)
-    q_rptr <= \$163 ;
+    q_rptr <= \$169 ;
   always @(posedge clk)
-    q_stored <= \$164 ;
+    q_stored <= \$170 ;
   always @(posedge clk)
-    o__valid <= \$165 ;
+    o__valid <= \$171 ;
   always @(posedge clk)
-    o__payload <= \$166 ;
+    o__payload <= \$172 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$1  = 2'h0;
@@ -26826,13 +26980,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$64  = 24'hffae9b;
+          \$70  = 24'hffae9b;
       2'h1:
-          \$64  = 24'h00037a;
+          \$70  = 24'h00037a;
       2'h2:
-          \$64  = 24'hff8db3;
+          \$70  = 24'hff8db3;
       2'h3:
-          \$64  = 24'h00104b;
+          \$70  = 24'h00104b;
     endcase
   end
   always @* begin
@@ -26840,13 +26994,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$67  = 24'h002f43;
+          \$73  = 24'h002f43;
       2'h1:
-          \$67  = 24'hfff053;
+          \$73  = 24'hfff053;
       2'h2:
-          \$67  = 24'h00914d;
+          \$73  = 24'h00914d;
       2'h3:
-          \$67  = 24'h0040fa;
+          \$73  = 24'h0040fa;
     endcase
   end
   always @* begin
@@ -26854,13 +27008,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$70  = 24'hffc675;
+          \$76  = 24'hffc675;
       2'h1:
-          \$70  = 24'h001a61;
+          \$76  = 24'h001a61;
       2'h2:
-          \$70  = 24'h004930;
+          \$76  = 24'h004930;
       2'h3:
-          \$70  = 24'hffca12;
+          \$76  = 24'hffca12;
     endcase
   end
   always @* begin
@@ -26868,637 +27022,637 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       2'h0:
-          \$73  = 24'h00137d;
+          \$79  = 24'h00137d;
       2'h1:
-          \$73  = 24'hfffbe1;
+          \$79  = 24'hfffbe1;
       2'h2:
-          \$73  = 24'hffc513;
+          \$79  = 24'hffc513;
       2'h3:
-          \$73  = 24'hffdd28;
+          \$79  = 24'hffdd28;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$87  = nf_t;
+    \$93  = nf_t;
     if (issue) begin
-      \$87  = nf_t_ahead;
+      \$93  = nf_t_ahead;
     end
     if (rst) begin
-      \$87  = 2'h0;
+      \$93  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$88  = nf_t_ahead;
+    \$94  = nf_t_ahead;
     if (issue) begin
-      \$88  = \$1 ;
+      \$94  = \$1 ;
     end
     if (rst) begin
-      \$88  = 2'h0;
+      \$94  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$89  = sf_t;
+    \$95  = sf_t;
     if (issue) begin
-      \$89  = sf_t_ahead;
+      \$95  = sf_t_ahead;
     end
     if (rst) begin
-      \$89  = 7'h00;
+      \$95  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$90  = sf_t_ahead;
+    \$96  = sf_t_ahead;
     if (issue) begin
-      \$90  = \$2 ;
+      \$96  = \$2 ;
     end
     if (rst) begin
-      \$90  = 7'h01;
+      \$96  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$91  = reads_input_t;
+    \$97  = reads_input_t;
     if (issue) begin
-      \$91  = reads_input_t_ahead;
+      \$97  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$97  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$92  = reads_input_t_ahead;
+    \$98  = reads_input_t_ahead;
     if (issue) begin
-      \$92  = \$3 ;
+      \$98  = \$3 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$98  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$93  = first_t;
+    \$99  = first_t;
     if (issue) begin
-      \$93  = first_t_ahead;
+      \$99  = first_t_ahead;
     end
     if (rst) begin
-      \$93  = 1'h1;
+      \$99  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$94  = first_t_ahead;
+    \$100  = first_t_ahead;
     if (issue) begin
-      \$94  = \$4 ;
+      \$100  = \$4 ;
     end
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$95  = last_t;
-    if (issue) begin
-      \$95  = last_t_ahead;
-    end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$96  = last_t_ahead;
-    if (issue) begin
-      \$96  = \$5 ;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$97  = t;
-    if (issue) begin
-      \$97  = \$8 [8:0];
-    end
-    if (rst) begin
-      \$97  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$98  = i__payload;
-    if (rst) begin
-      \$98  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$99  = reads_input_t;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$100  = issue;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$101  = first_t;
+    \$101  = last_t;
+    if (issue) begin
+      \$101  = last_t_ahead;
+    end
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$102  = last_t;
+    \$102  = last_t_ahead;
+    if (issue) begin
+      \$102  = \$5 ;
+    end
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$103  = nf_t;
+    \$103  = t;
+    if (issue) begin
+      \$103  = \$8 [8:0];
+    end
     if (rst) begin
-      \$103  = 2'h0;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$104  = \$9 ;
+    \$104  = i__payload;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$105  = t;
+    \$105  = reads_input_t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$106  = port__data;
+    \$106  = issue;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$107  = x_mid;
+    \$107  = first_t;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$108  = \$10 ;
+    \$108  = last_t;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$109  = rom0_read[7:0];
+    \$109  = nf_t;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$110  = \$11 ;
+    \$110  = \$9 ;
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$111  = rom0_read[15:8];
+    \$111  = t;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$112  = \$12 ;
+    \$112  = port__data;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$113  = rom0_read[23:16];
+    \$113  = x_mid;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$114  = \$13 ;
+    \$114  = \$10 ;
     if (rst) begin
       \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$115  = rom0_read[31:24];
+    \$115  = rom0_read[7:0];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$116  = \$14 ;
+    \$116  = \$11 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$117  = \$15 ;
+    \$117  = rom0_read[15:8];
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$118  = \$16 ;
+    \$118  = \$12 ;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$119  = \$17 ;
+    \$119  = rom0_read[23:16];
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$120  = prod0_0;
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$121  = prod1_0;
+    \$121  = rom0_read[31:24];
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$122  = prod2_0;
+    \$122  = \$14 ;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$123  = prod3_0;
+    \$123  = \$15 ;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$124  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$124  = \$16 ;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$125  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$125  = \$17 ;
     if (rst) begin
-      \$125  = 24'h000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$126  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$126  = prod0_0;
     if (rst) begin
-      \$126  = 24'h000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$127  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$127  = prod1_0;
     if (rst) begin
-      \$127  = 24'h000000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$128  = v1;
+    \$128  = prod2_0;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$129  = first1;
+    \$129  = prod3_0;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$130  = last1;
+    \$130  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$131  = nf1;
+    \$131  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$131  = 2'h0;
+      \$131  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$132  = v2;
+    \$132  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$133  = first2;
+    \$133  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$134  = last2;
+    \$134  = v1;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$135  = nf2;
+    \$135  = first1;
     if (rst) begin
-      \$135  = 2'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$136  = v3;
+    \$136  = last1;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$137  = first3;
+    \$137  = nf1;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$138  = last3;
+    \$138  = v2;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$139  = nf3;
+    \$139  = first2;
     if (rst) begin
-      \$139  = 2'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$140  = v4;
+    \$140  = last2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$141  = first4;
+    \$141  = nf2;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$142  = last4;
+    \$142  = v3;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$143  = nf4;
+    \$143  = first3;
     if (rst) begin
-      \$143  = 2'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$144  = v5;
+    \$144  = last3;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$145  = first5;
+    \$145  = nf3;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$146  = last5;
+    \$146  = v4;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$147  = nf5;
+    \$147  = first4;
     if (rst) begin
-      \$147  = 2'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$148  = v6;
+    \$148  = last4;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$149  = first6;
+    \$149  = nf4;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$150  = last6;
+    \$150  = v5;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$151  = nf6;
+    \$151  = first5;
     if (rst) begin
-      \$151  = 2'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$152  = v6;
+    \$152  = last5;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$153  = first6;
+    \$153  = nf5;
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$154  = last6;
+    \$154  = v6;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$155  = nf6;
+    \$155  = first6;
     if (rst) begin
-      \$155  = 2'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$156  = acc0;
+    \$156  = last6;
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$157  = nf6;
+    if (rst) begin
+      \$157  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$158  = v6;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$159  = first6;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$160  = last6;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$161  = nf6;
+    if (rst) begin
+      \$161  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$162  = acc0;
     if (v7_0) begin
-      \$156  = \$66 [23:0];
+      \$162  = \$72 [23:0];
     end
     if (rst) begin
-      \$156  = 24'h000000;
+      \$162  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$157  = acc1;
+    \$163  = acc1;
     if (v7_0) begin
-      \$157  = \$69 [23:0];
+      \$163  = \$75 [23:0];
     end
     if (rst) begin
-      \$157  = 24'h000000;
+      \$163  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$158  = acc2;
+    \$164  = acc2;
     if (v7_0) begin
-      \$158  = \$72 [23:0];
+      \$164  = \$78 [23:0];
     end
     if (rst) begin
-      \$158  = 24'h000000;
+      \$164  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$159  = acc3;
+    \$165  = acc3;
     if (v7_0) begin
-      \$159  = \$75 [23:0];
+      \$165  = \$81 [23:0];
     end
     if (rst) begin
-      \$159  = 24'h000000;
+      \$165  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$160  = \$79 [3:0];
+    \$166  = \$85 [3:0];
     if (rst) begin
-      \$160  = 4'h0;
+      \$166  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$161  = \$18 ;
+    \$167  = \$24 ;
     if (rst) begin
-      \$161  = 1'h1;
+      \$167  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$162  = q_wptr;
-    if (\$26 ) begin
-      \$162  = \$29 [2:0];
+    \$168  = q_wptr;
+    if (\$32 ) begin
+      \$168  = \$35 [2:0];
     end
     if (rst) begin
-      \$162  = 3'h0;
+      \$168  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$163  = q_rptr;
-    if (\$33 ) begin
-      \$163  = \$36 [2:0];
+    \$169  = q_rptr;
+    if (\$39 ) begin
+      \$169  = \$42 [2:0];
     end
     if (rst) begin
-      \$163  = 3'h0;
+      \$169  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$164  = \$50 [3:0];
+    \$170  = \$56 [3:0];
     if (rst) begin
-      \$164  = 4'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$165  = o__valid;
-    if (\$52 ) begin
-      \$165  = \$55 ;
+    \$171  = o__valid;
+    if (\$58 ) begin
+      \$171  = \$61 ;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$166  = o__payload;
-    if (\$52 ) begin
-      \$166  = \$57 ;
+    \$172  = o__payload;
+    if (\$58 ) begin
+      \$172  = \$63 ;
     end
     if (rst) begin
-      \$166  = 96'h000000000000000000000000;
+      \$172  = 96'h000000000000000000000000;
     end
   end
-  assign acc0_next = \$66 [23:0];
-  assign acc1_next = \$69 [23:0];
-  assign acc2_next = \$72 [23:0];
-  assign acc3_next = \$75 [23:0];
-  assign q_owed_next = \$79 [3:0];
+  assign acc0_next = \$72 [23:0];
+  assign acc1_next = \$75 [23:0];
+  assign acc2_next = \$78 [23:0];
+  assign acc3_next = \$81 [23:0];
+  assign q_owed_next = \$85 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
@@ -27515,10 +27669,10 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
   assign \q_in[3]  = q_in[95:72];
-  assign q_in[95:72] = \$75 [23:0];
-  assign q_in[71:48] = \$72 [23:0];
-  assign q_in[47:24] = \$69 [23:0];
-  assign q_in[23:0] = \$66 [23:0];
+  assign q_in[95:72] = \$81 [23:0];
+  assign q_in[71:48] = \$78 [23:0];
+  assign q_in[47:24] = \$75 [23:0];
+  assign q_in[23:0] = \$72 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -27603,72 +27757,72 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [4:0] \$170 ;
-  wire [4:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
+  wire [4:0] \$176 ;
   wire [4:0] \$177 ;
-  wire [4:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [4:0] \$183 ;
+  wire [4:0] \$184 ;
   wire \$185 ;
-  wire [4:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [5:0] \$191 ;
-  wire \$192 ;
+  wire \$191 ;
+  wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [31:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg \$199 ;
+  wire [5:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire [31:0] \$203 ;
+  reg [1:0] \$204 ;
   reg \$205 ;
   reg \$206 ;
   reg \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [2:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   wire [2:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
   reg [5:0] \$222 ;
   reg [5:0] \$223 ;
-  reg [33:0] \$224 ;
-  reg [33:0] \$225 ;
-  reg [33:0] \$226 ;
-  reg [33:0] \$227 ;
-  reg [33:0] \$228 ;
-  reg [33:0] \$229 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   wire \$23 ;
   reg [33:0] \$230 ;
   reg [33:0] \$231 ;
@@ -27681,101 +27835,101 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$238 ;
   reg [33:0] \$239 ;
   reg [24:0] \$24 ;
-  reg [23:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
+  reg [33:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [33:0] \$242 ;
   reg [33:0] \$243 ;
   reg [33:0] \$244 ;
   reg [33:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [23:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [33:0] \$249 ;
   reg [5:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [6:0] \$251 ;
+  reg [33:0] \$250 ;
+  reg [33:0] \$251 ;
   reg [16:0] \$252 ;
-  reg [23:0] \$253 ;
-  reg [23:0] \$254 ;
-  reg [23:0] \$255 ;
-  reg [6:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [14:0] \$258 ;
-  reg [14:0] \$259 ;
+  reg [7:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [6:0] \$257 ;
+  reg [16:0] \$258 ;
+  reg [23:0] \$259 ;
   reg [33:0] \$26 ;
-  reg [14:0] \$260 ;
-  reg [48:0] \$261 ;
-  reg [48:0] \$262 ;
-  reg \$263 ;
-  reg \$264 ;
-  reg [7:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
+  reg [23:0] \$260 ;
+  reg [23:0] \$261 ;
+  reg [6:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [14:0] \$264 ;
+  reg [14:0] \$265 ;
+  reg [14:0] \$266 ;
+  reg [48:0] \$267 ;
+  reg [48:0] \$268 ;
+  reg \$269 ;
   reg [33:0] \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
+  reg \$270 ;
+  reg [7:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
   reg [24:0] \$274 ;
   reg [24:0] \$275 ;
-  reg [23:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [33:0] \$279 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [33:0] \$280 ;
-  reg [33:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [6:0] \$287 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [23:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [33:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
   reg [16:0] \$288 ;
-  reg [23:0] \$289 ;
+  reg [7:0] \$289 ;
   wire [24:0] \$29 ;
-  reg [23:0] \$290 ;
-  reg [23:0] \$291 ;
-  reg [6:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [14:0] \$294 ;
-  reg [14:0] \$295 ;
-  reg [14:0] \$296 ;
-  reg [48:0] \$297 ;
-  reg [48:0] \$298 ;
-  reg \$299 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [6:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [23:0] \$295 ;
+  reg [23:0] \$296 ;
+  reg [23:0] \$297 ;
+  reg [6:0] \$298 ;
+  reg [7:0] \$299 ;
   wire [7:0] \$3 ;
   wire [23:0] \$30 ;
-  reg \$300 ;
-  reg [7:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [24:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [14:0] \$300 ;
+  reg [14:0] \$301 ;
+  reg [14:0] \$302 ;
+  reg [48:0] \$303 ;
+  reg [48:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg [7:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire [14:0] \$31 ;
   reg [24:0] \$310 ;
   reg [24:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [5:0] \$314 ;
-  reg [5:0] \$315 ;
-  reg [5:0] \$316 ;
-  reg [5:0] \$317 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
   reg [5:0] \$318 ;
   reg [5:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [33:0] \$320 ;
-  reg [33:0] \$321 ;
-  reg [33:0] \$322 ;
-  reg [33:0] \$323 ;
-  reg [33:0] \$324 ;
-  reg [33:0] \$325 ;
+  reg [5:0] \$320 ;
+  reg [5:0] \$321 ;
+  reg [5:0] \$322 ;
+  reg [5:0] \$323 ;
+  reg [5:0] \$324 ;
+  reg [5:0] \$325 ;
   reg [33:0] \$326 ;
   reg [33:0] \$327 ;
   reg [33:0] \$328 ;
@@ -27787,61 +27941,61 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$333 ;
   reg [33:0] \$334 ;
   reg [33:0] \$335 ;
-  reg [23:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
+  reg [33:0] \$336 ;
+  reg [33:0] \$337 ;
+  reg [33:0] \$338 ;
   reg [33:0] \$339 ;
   wire [55:0] \$34 ;
   reg [33:0] \$340 ;
   reg [33:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [6:0] \$347 ;
+  reg [23:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
   reg [16:0] \$348 ;
-  reg [23:0] \$349 ;
+  reg [7:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [23:0] \$350 ;
-  reg [23:0] \$351 ;
-  reg [6:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [14:0] \$354 ;
-  reg [14:0] \$355 ;
-  reg [14:0] \$356 ;
-  reg [48:0] \$357 ;
-  reg [48:0] \$358 ;
-  reg \$359 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [6:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg [6:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [54:0] \$36 ;
-  reg \$360 ;
-  reg [7:0] \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [24:0] \$369 ;
+  reg [14:0] \$360 ;
+  reg [14:0] \$361 ;
+  reg [14:0] \$362 ;
+  reg [48:0] \$363 ;
+  reg [48:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire [58:0] \$37 ;
   reg [24:0] \$370 ;
   reg [24:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [5:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg [5:0] \$376 ;
-  reg [5:0] \$377 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [24:0] \$374 ;
+  reg [24:0] \$375 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
   reg [5:0] \$378 ;
   reg [5:0] \$379 ;
   wire [77:0] \$38 ;
-  reg [33:0] \$380 ;
-  reg [33:0] \$381 ;
-  reg [33:0] \$382 ;
-  reg [33:0] \$383 ;
-  reg [33:0] \$384 ;
-  reg [33:0] \$385 ;
+  reg [5:0] \$380 ;
+  reg [5:0] \$381 ;
+  reg [5:0] \$382 ;
+  reg [5:0] \$383 ;
+  reg [5:0] \$384 ;
+  reg [5:0] \$385 ;
   reg [33:0] \$386 ;
   reg [33:0] \$387 ;
   reg [33:0] \$388 ;
@@ -27853,46 +28007,52 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$393 ;
   reg [33:0] \$394 ;
   reg [33:0] \$395 ;
-  reg [23:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
+  reg [33:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [33:0] \$398 ;
   reg [33:0] \$399 ;
   wire [7:0] \$4 ;
   wire [48:0] \$40 ;
   reg [33:0] \$400 ;
   reg [33:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [24:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [6:0] \$407 ;
+  reg [23:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [33:0] \$405 ;
+  reg [33:0] \$406 ;
+  reg [33:0] \$407 ;
   reg [16:0] \$408 ;
-  reg [23:0] \$409 ;
+  reg [7:0] \$409 ;
   wire \$41 ;
-  reg [23:0] \$410 ;
-  reg [23:0] \$411 ;
-  reg [6:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [14:0] \$414 ;
-  reg [14:0] \$415 ;
-  reg [14:0] \$416 ;
-  reg [48:0] \$417 ;
-  reg [48:0] \$418 ;
-  reg \$419 ;
+  reg [24:0] \$410 ;
+  reg [24:0] \$411 ;
+  reg [24:0] \$412 ;
+  reg [6:0] \$413 ;
+  reg [16:0] \$414 ;
+  reg [23:0] \$415 ;
+  reg [23:0] \$416 ;
+  reg [23:0] \$417 ;
+  reg [6:0] \$418 ;
+  reg [7:0] \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg [7:0] \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg [3:0] \$424 ;
+  reg [14:0] \$420 ;
+  reg [14:0] \$421 ;
+  reg [14:0] \$422 ;
+  reg [48:0] \$423 ;
+  reg [48:0] \$424 ;
   reg \$425 ;
-  reg [3:0] \$426 ;
-  reg [3:0] \$427 ;
-  reg [3:0] \$428 ;
+  reg \$426 ;
+  reg [7:0] \$427 ;
+  reg \$428 ;
   reg \$429 ;
   wire \$43 ;
-  reg [31:0] \$430 ;
+  reg [3:0] \$430 ;
+  reg \$431 ;
+  reg [3:0] \$432 ;
+  reg [3:0] \$433 ;
+  reg [3:0] \$434 ;
+  reg \$435 ;
+  reg [31:0] \$436 ;
   wire \$44 ;
   wire [49:0] \$45 ;
   wire \$46 ;
@@ -28245,109 +28405,121 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_8 <= \$379 ;
+    rq3_shift_2 <= \$379 ;
   always @(posedge clk)
-    rq3_half_1 <= \$380 ;
+    rq3_shift_3 <= \$380 ;
   always @(posedge clk)
-    rq3_half_2 <= \$381 ;
+    rq3_shift_4 <= \$381 ;
   always @(posedge clk)
-    rq3_half_3 <= \$382 ;
+    rq3_shift_5 <= \$382 ;
   always @(posedge clk)
-    rq3_half_4 <= \$383 ;
+    rq3_shift_6 <= \$383 ;
   always @(posedge clk)
-    rq3_half_5 <= \$384 ;
+    rq3_shift_7 <= \$384 ;
   always @(posedge clk)
-    rq3_half_6 <= \$385 ;
+    rq3_shift_8 <= \$385 ;
   always @(posedge clk)
-    rq3_half_7 <= \$386 ;
+    rq3_half_1 <= \$386 ;
   always @(posedge clk)
-    rq3_half_8 <= \$387 ;
+    rq3_half_2 <= \$387 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$388 ;
+    rq3_half_3 <= \$388 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$389 ;
+    rq3_half_4 <= \$389 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$390 ;
+    rq3_half_5 <= \$390 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$391 ;
+    rq3_half_6 <= \$391 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$392 ;
+    rq3_half_7 <= \$392 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$393 ;
+    rq3_half_8 <= \$393 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$394 ;
+    rq3_mask_1 <= \$394 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$395 ;
+    rq3_mask_2 <= \$395 ;
   always @(posedge clk)
-    rq3_x <= \$396 ;
+    rq3_mask_3 <= \$396 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$397 ;
+    rq3_mask_4 <= \$397 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$398 ;
+    rq3_mask_5 <= \$398 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$399 ;
+    rq3_mask_6 <= \$399 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$400 ;
+    rq3_mask_7 <= \$400 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$401 ;
+    rq3_mask_8 <= \$401 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$402 ;
+    rq3_x <= \$402 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$403 ;
+    rq3_x0_0 <= \$403 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$404 ;
+    rq3_m0_0 <= \$404 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$405 ;
+    rq3_part0_0 <= \$405 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$406 ;
+    rq3_part0_0_r <= \$406 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$407 ;
+    rq3_part0_0_rr <= \$407 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$408 ;
+    rq3_x0_1 <= \$408 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$409 ;
+    rq3_m0_1 <= \$409 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$410 ;
+    rq3_part0_1 <= \$410 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$411 ;
+    rq3_part0_1_r <= \$411 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$412 ;
+    rq3_part0_1_rr <= \$412 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$413 ;
+    rq3_x1_0 <= \$413 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$414 ;
+    rq3_m1_0 <= \$414 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$415 ;
+    rq3_part1_0 <= \$415 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$416 ;
+    rq3_part1_0_r <= \$416 ;
   always @(posedge clk)
-    rq3_prod <= \$417 ;
+    rq3_part1_0_rr <= \$417 ;
   always @(posedge clk)
-    rq3_floor <= \$418 ;
+    rq3_x1_1 <= \$418 ;
   always @(posedge clk)
-    rq3_above <= \$419 ;
+    rq3_m1_1 <= \$419 ;
   always @(posedge clk)
-    rq3_tie <= \$420 ;
+    rq3_part1_1 <= \$420 ;
   always @(posedge clk)
-    rq3_code <= \$421 ;
+    rq3_part1_1_r <= \$421 ;
   always @(posedge clk)
-    rq3_under <= \$422 ;
+    rq3_part1_1_rr <= \$422 ;
   always @(posedge clk)
-    rq3_over <= \$423 ;
+    rq3_prod <= \$423 ;
   always @(posedge clk)
-    q_owed <= \$424 ;
+    rq3_floor <= \$424 ;
   always @(posedge clk)
-    i__ready <= \$425 ;
+    rq3_above <= \$425 ;
   always @(posedge clk)
-    \$signature__addr  <= \$426 ;
+    rq3_tie <= \$426 ;
   always @(posedge clk)
-    rport__addr <= \$427 ;
+    rq3_code <= \$427 ;
   always @(posedge clk)
-    q_stored <= \$428 ;
+    rq3_under <= \$428 ;
   always @(posedge clk)
-    o__valid <= \$429 ;
+    rq3_over <= \$429 ;
   always @(posedge clk)
-    o__payload <= \$430 ;
+    q_owed <= \$430 ;
+  always @(posedge clk)
+    i__ready <= \$431 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$432 ;
+  always @(posedge clk)
+    rport__addr <= \$433 ;
+  always @(posedge clk)
+    q_stored <= \$434 ;
+  always @(posedge clk)
+    o__valid <= \$435 ;
+  always @(posedge clk)
+    o__payload <= \$436 ;
   assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
   assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_6 };
   assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_6 };
@@ -28480,772 +28652,808 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
   assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
   assign \$160  = \$157  ? \$158  : \$159 ;
-  assign \$161  = \$12 [3:0] < 4'ha;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$163  & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = rq_valid_8 & \$167 ;
-  assign \$169  = \$signature__addr  == 4'h8;
-  assign \$170  = \$signature__addr  + 1'h1;
-  assign \$171  = \$169  ? 5'h00 : \$170 ;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = | q_stored;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = rport__addr == 4'h8;
-  assign \$177  = rport__addr + 1'h1;
-  assign \$178  = \$176  ? 5'h00 : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = rq_valid_8 & \$184 ;
-  assign \$186  = q_stored + \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = \$186  - \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = \$194  | rq_valid_8;
-  assign \$196  = | q_stored;
-  assign \$197  = \$196  ? rport__data : q_in;
+  assign \$161  = i__valid & i__ready;
+  assign \$162  = o__valid & o__ready;
+  assign \$163  = q_owed < 4'h9;
+  assign \$164  = \$162  ? i__ready : \$163 ;
+  assign \$165  = o__valid & o__ready;
+  assign \$166  = \$165  | i__ready;
+  assign \$167  = \$161  ? \$164  : \$166 ;
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = | q_stored;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = rq_valid_8 & \$173 ;
+  assign \$175  = \$signature__addr  == 4'h8;
+  assign \$176  = \$signature__addr  + 1'h1;
+  assign \$177  = \$175  ? 5'h00 : \$176 ;
+  assign \$178  = ~ o__valid;
+  assign \$179  = \$178  | o__ready;
+  assign \$180  = | q_stored;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = rport__addr == 4'h8;
+  assign \$183  = rport__addr + 1'h1;
+  assign \$184  = \$182  ? 5'h00 : \$183 ;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = | q_stored;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = rq_valid_8 & \$190 ;
+  assign \$192  = q_stored + \$191 ;
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = | q_stored;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = \$192  - \$196 ;
+  assign \$198  = ~ o__valid;
+  assign \$199  = \$198  | o__ready;
+  assign \$200  = | q_stored;
+  assign \$201  = \$200  | rq_valid_8;
+  assign \$202  = | q_stored;
+  assign \$203  = \$202  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$198 ;
+    group <= \$204 ;
   always @(posedge clk)
-    rq_valid_1 <= \$199 ;
+    rq_valid_1 <= \$205 ;
   always @(posedge clk)
-    rq_valid_2 <= \$200 ;
+    rq_valid_2 <= \$206 ;
   always @(posedge clk)
-    rq_valid_3 <= \$201 ;
+    rq_valid_3 <= \$207 ;
   always @(posedge clk)
-    rq_valid_4 <= \$202 ;
+    rq_valid_4 <= \$208 ;
   always @(posedge clk)
-    rq_valid_5 <= \$203 ;
+    rq_valid_5 <= \$209 ;
   always @(posedge clk)
-    rq_valid_6 <= \$204 ;
+    rq_valid_6 <= \$210 ;
   always @(posedge clk)
-    rq_valid_7 <= \$205 ;
+    rq_valid_7 <= \$211 ;
   always @(posedge clk)
-    rq_valid_8 <= \$206 ;
+    rq_valid_8 <= \$212 ;
   always @(posedge clk)
-    rq_valid_9 <= \$207 ;
+    rq_valid_9 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$208 ;
+    rq0_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$209 ;
+    rq0_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$210 ;
+    rq0_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$211 ;
+    rq0_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$212 ;
+    rq0_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$213 ;
+    rq0_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$214 ;
+    rq0_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$215 ;
+    rq0_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$216 ;
+    rq0_shift_1 <= \$222 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$217 ;
+    rq0_shift_2 <= \$223 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$218 ;
+    rq0_shift_3 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$219 ;
+    rq0_shift_4 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$220 ;
+    rq0_shift_5 <= \$226 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$221 ;
+    rq0_shift_6 <= \$227 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$222 ;
+    rq0_shift_7 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$223 ;
+    rq0_shift_8 <= \$229 ;
   always @(posedge clk)
-    rq0_half_1 <= \$224 ;
+    rq0_half_1 <= \$230 ;
   always @(posedge clk)
-    rq0_half_2 <= \$225 ;
+    rq0_half_2 <= \$231 ;
   always @(posedge clk)
-    rq0_half_3 <= \$226 ;
+    rq0_half_3 <= \$232 ;
   always @(posedge clk)
-    rq0_half_4 <= \$227 ;
+    rq0_half_4 <= \$233 ;
   always @(posedge clk)
-    rq0_half_5 <= \$228 ;
+    rq0_half_5 <= \$234 ;
   always @(posedge clk)
-    rq0_half_6 <= \$229 ;
+    rq0_half_6 <= \$235 ;
   always @(posedge clk)
-    rq0_half_7 <= \$230 ;
+    rq0_half_7 <= \$236 ;
   always @(posedge clk)
-    rq0_half_8 <= \$231 ;
+    rq0_half_8 <= \$237 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$232 ;
+    rq0_mask_1 <= \$238 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$233 ;
+    rq0_mask_2 <= \$239 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$234 ;
+    rq0_mask_3 <= \$240 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$235 ;
+    rq0_mask_4 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$236 ;
+    rq0_mask_5 <= \$242 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$237 ;
+    rq0_mask_6 <= \$243 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$238 ;
+    rq0_mask_7 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$239 ;
+    rq0_mask_8 <= \$245 ;
   always @(posedge clk)
-    rq0_x <= \$240 ;
+    rq0_x <= \$246 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$241 ;
+    rq0_x0_0 <= \$247 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$242 ;
+    rq0_m0_0 <= \$248 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$243 ;
+    rq0_part0_0 <= \$249 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$244 ;
+    rq0_part0_0_r <= \$250 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$245 ;
+    rq0_part0_0_rr <= \$251 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$246 ;
+    rq0_x0_1 <= \$252 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$247 ;
+    rq0_m0_1 <= \$253 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$248 ;
+    rq0_part0_1 <= \$254 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$249 ;
+    rq0_part0_1_r <= \$255 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$250 ;
+    rq0_part0_1_rr <= \$256 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$251 ;
+    rq0_x1_0 <= \$257 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$252 ;
+    rq0_m1_0 <= \$258 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$253 ;
+    rq0_part1_0 <= \$259 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$254 ;
+    rq0_part1_0_r <= \$260 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$255 ;
+    rq0_part1_0_rr <= \$261 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$256 ;
+    rq0_x1_1 <= \$262 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$257 ;
+    rq0_m1_1 <= \$263 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$258 ;
+    rq0_part1_1 <= \$264 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$259 ;
+    rq0_part1_1_r <= \$265 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$260 ;
+    rq0_part1_1_rr <= \$266 ;
   always @(posedge clk)
-    rq0_prod <= \$261 ;
+    rq0_prod <= \$267 ;
   always @(posedge clk)
-    rq0_floor <= \$262 ;
+    rq0_floor <= \$268 ;
   always @(posedge clk)
-    rq0_above <= \$263 ;
+    rq0_above <= \$269 ;
   always @(posedge clk)
-    rq0_tie <= \$264 ;
+    rq0_tie <= \$270 ;
   always @(posedge clk)
-    rq0_code <= \$265 ;
+    rq0_code <= \$271 ;
   always @(posedge clk)
-    rq0_under <= \$266 ;
+    rq0_under <= \$272 ;
   always @(posedge clk)
-    rq0_over <= \$267 ;
+    rq0_over <= \$273 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$268 ;
+    rq1_mult_1 <= \$274 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$269 ;
+    rq1_mult_2 <= \$275 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$270 ;
+    rq1_mult_3 <= \$276 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$271 ;
+    rq1_mult_4 <= \$277 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$272 ;
+    rq1_mult_5 <= \$278 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$273 ;
+    rq1_mult_6 <= \$279 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$274 ;
+    rq1_mult_7 <= \$280 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$275 ;
+    rq1_mult_8 <= \$281 ;
   always @(posedge clk)
-    rq1_x <= \$276 ;
+    rq1_x <= \$282 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$277 ;
+    rq1_x0_0 <= \$283 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$278 ;
+    rq1_m0_0 <= \$284 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$279 ;
+    rq1_part0_0 <= \$285 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$280 ;
+    rq1_part0_0_r <= \$286 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$281 ;
+    rq1_part0_0_rr <= \$287 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$282 ;
+    rq1_x0_1 <= \$288 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$283 ;
+    rq1_m0_1 <= \$289 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$284 ;
+    rq1_part0_1 <= \$290 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$285 ;
+    rq1_part0_1_r <= \$291 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$286 ;
+    rq1_part0_1_rr <= \$292 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$287 ;
+    rq1_x1_0 <= \$293 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$288 ;
+    rq1_m1_0 <= \$294 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$289 ;
+    rq1_part1_0 <= \$295 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$290 ;
+    rq1_part1_0_r <= \$296 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$291 ;
+    rq1_part1_0_rr <= \$297 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$292 ;
+    rq1_x1_1 <= \$298 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$293 ;
+    rq1_m1_1 <= \$299 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$294 ;
+    rq1_part1_1 <= \$300 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$295 ;
+    rq1_part1_1_r <= \$301 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$296 ;
+    rq1_part1_1_rr <= \$302 ;
   always @(posedge clk)
-    rq1_prod <= \$297 ;
+    rq1_prod <= \$303 ;
   always @(posedge clk)
-    rq1_floor <= \$298 ;
+    rq1_floor <= \$304 ;
   always @(posedge clk)
-    rq1_above <= \$299 ;
+    rq1_above <= \$305 ;
   always @(posedge clk)
-    rq1_tie <= \$300 ;
+    rq1_tie <= \$306 ;
   always @(posedge clk)
-    rq1_code <= \$301 ;
+    rq1_code <= \$307 ;
   always @(posedge clk)
-    rq1_under <= \$302 ;
+    rq1_under <= \$308 ;
   always @(posedge clk)
-    rq1_over <= \$303 ;
+    rq1_over <= \$309 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$304 ;
+    rq2_mult_1 <= \$310 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$305 ;
+    rq2_mult_2 <= \$311 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$306 ;
+    rq2_mult_3 <= \$312 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$307 ;
+    rq2_mult_4 <= \$313 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$308 ;
+    rq2_mult_5 <= \$314 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$309 ;
+    rq2_mult_6 <= \$315 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$310 ;
+    rq2_mult_7 <= \$316 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$311 ;
+    rq2_mult_8 <= \$317 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$312 ;
+    rq2_shift_1 <= \$318 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$313 ;
+    rq2_shift_2 <= \$319 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$314 ;
+    rq2_shift_3 <= \$320 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$315 ;
+    rq2_shift_4 <= \$321 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$316 ;
+    rq2_shift_5 <= \$322 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$317 ;
+    rq2_shift_6 <= \$323 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$318 ;
+    rq2_shift_7 <= \$324 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$319 ;
+    rq2_shift_8 <= \$325 ;
   always @(posedge clk)
-    rq2_half_1 <= \$320 ;
+    rq2_half_1 <= \$326 ;
   always @(posedge clk)
-    rq2_half_2 <= \$321 ;
+    rq2_half_2 <= \$327 ;
   always @(posedge clk)
-    rq2_half_3 <= \$322 ;
+    rq2_half_3 <= \$328 ;
   always @(posedge clk)
-    rq2_half_4 <= \$323 ;
+    rq2_half_4 <= \$329 ;
   always @(posedge clk)
-    rq2_half_5 <= \$324 ;
+    rq2_half_5 <= \$330 ;
   always @(posedge clk)
-    rq2_half_6 <= \$325 ;
+    rq2_half_6 <= \$331 ;
   always @(posedge clk)
-    rq2_half_7 <= \$326 ;
+    rq2_half_7 <= \$332 ;
   always @(posedge clk)
-    rq2_half_8 <= \$327 ;
+    rq2_half_8 <= \$333 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$328 ;
+    rq2_mask_1 <= \$334 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$329 ;
+    rq2_mask_2 <= \$335 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$330 ;
+    rq2_mask_3 <= \$336 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$331 ;
+    rq2_mask_4 <= \$337 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$332 ;
+    rq2_mask_5 <= \$338 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$333 ;
+    rq2_mask_6 <= \$339 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$334 ;
+    rq2_mask_7 <= \$340 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$335 ;
+    rq2_mask_8 <= \$341 ;
   always @(posedge clk)
-    rq2_x <= \$336 ;
+    rq2_x <= \$342 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$337 ;
+    rq2_x0_0 <= \$343 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$338 ;
+    rq2_m0_0 <= \$344 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$339 ;
+    rq2_part0_0 <= \$345 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$340 ;
+    rq2_part0_0_r <= \$346 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$341 ;
+    rq2_part0_0_rr <= \$347 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$342 ;
+    rq2_x0_1 <= \$348 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$343 ;
+    rq2_m0_1 <= \$349 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$344 ;
+    rq2_part0_1 <= \$350 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$345 ;
+    rq2_part0_1_r <= \$351 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$346 ;
+    rq2_part0_1_rr <= \$352 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$347 ;
+    rq2_x1_0 <= \$353 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$348 ;
+    rq2_m1_0 <= \$354 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$349 ;
+    rq2_part1_0 <= \$355 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$350 ;
+    rq2_part1_0_r <= \$356 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$351 ;
+    rq2_part1_0_rr <= \$357 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$352 ;
+    rq2_x1_1 <= \$358 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$353 ;
+    rq2_m1_1 <= \$359 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$354 ;
+    rq2_part1_1 <= \$360 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$355 ;
+    rq2_part1_1_r <= \$361 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$356 ;
+    rq2_part1_1_rr <= \$362 ;
   always @(posedge clk)
-    rq2_prod <= \$357 ;
+    rq2_prod <= \$363 ;
   always @(posedge clk)
-    rq2_floor <= \$358 ;
+    rq2_floor <= \$364 ;
   always @(posedge clk)
-    rq2_above <= \$359 ;
+    rq2_above <= \$365 ;
   always @(posedge clk)
-    rq2_tie <= \$360 ;
+    rq2_tie <= \$366 ;
   always @(posedge clk)
-    rq2_code <= \$361 ;
+    rq2_code <= \$367 ;
   always @(posedge clk)
-    rq2_under <= \$362 ;
+    rq2_under <= \$368 ;
   always @(posedge clk)
-    rq2_over <= \$363 ;
+    rq2_over <= \$369 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$364 ;
+    rq3_mult_1 <= \$370 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$365 ;
+    rq3_mult_2 <= \$371 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$366 ;
+    rq3_mult_3 <= \$372 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$367 ;
+    rq3_mult_4 <= \$373 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$368 ;
+    rq3_mult_5 <= \$374 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$369 ;
+    rq3_mult_6 <= \$375 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$370 ;
+    rq3_mult_7 <= \$376 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$371 ;
+    rq3_mult_8 <= \$377 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$372 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$373 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$374 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$375 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$376 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$377 ;
-  always @(posedge clk)
-    rq3_shift_7 <= \$378 ;
+    rq3_shift_1 <= \$378 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$380  = \$128 ;
+    \$380  = rq3_shift_2;
     if (rst) begin
-      \$380  = 34'h000000000;
+      \$380  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$381  = rq3_half_1;
+    \$381  = rq3_shift_3;
     if (rst) begin
-      \$381  = 34'h000000000;
+      \$381  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$382  = rq3_half_2;
+    \$382  = rq3_shift_4;
     if (rst) begin
-      \$382  = 34'h000000000;
+      \$382  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$383  = rq3_half_3;
+    \$383  = rq3_shift_5;
     if (rst) begin
-      \$383  = 34'h000000000;
+      \$383  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$384  = rq3_half_4;
+    \$384  = rq3_shift_6;
     if (rst) begin
-      \$384  = 34'h000000000;
+      \$384  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$385  = rq3_half_5;
+    \$385  = rq3_shift_7;
     if (rst) begin
-      \$385  = 34'h000000000;
+      \$385  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$386  = rq3_half_6;
+    \$386  = \$128 ;
     if (rst) begin
       \$386  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$387  = rq3_half_7;
+    \$387  = rq3_half_1;
     if (rst) begin
       \$387  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$388  = \$129 ;
+    \$388  = rq3_half_2;
     if (rst) begin
       \$388  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$389  = rq3_mask_1;
+    \$389  = rq3_half_3;
     if (rst) begin
       \$389  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$390  = rq3_mask_2;
+    \$390  = rq3_half_4;
     if (rst) begin
       \$390  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$391  = rq3_mask_3;
+    \$391  = rq3_half_5;
     if (rst) begin
       \$391  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$392  = rq3_mask_4;
+    \$392  = rq3_half_6;
     if (rst) begin
       \$392  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$393  = rq3_mask_5;
+    \$393  = rq3_half_7;
     if (rst) begin
       \$393  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$394  = rq3_mask_6;
+    \$394  = \$129 ;
     if (rst) begin
       \$394  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$395  = rq3_mask_7;
+    \$395  = rq3_mask_1;
     if (rst) begin
       \$395  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$396  = i__payload[95:72];
+    \$396  = rq3_mask_2;
     if (rst) begin
-      \$396  = 24'h000000;
+      \$396  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$397  = rq3_x[16:0];
+    \$397  = rq3_mask_3;
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$398  = rq3_mult_1[16:0];
+    \$398  = rq3_mask_4;
     if (rst) begin
-      \$398  = 17'h00000;
+      \$398  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$399  = \$130 ;
+    \$399  = rq3_mask_5;
     if (rst) begin
       \$399  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$400  = rq3_part0_0;
+    \$400  = rq3_mask_6;
     if (rst) begin
       \$400  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$401  = rq3_part0_0_r;
+    \$401  = rq3_mask_7;
     if (rst) begin
       \$401  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$402  = rq3_x[16:0];
+    \$402  = i__payload[95:72];
     if (rst) begin
-      \$402  = 17'h00000;
+      \$402  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$403  = rq3_mult_1[24:17];
+    \$403  = rq3_x[16:0];
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$404  = \$131 ;
+    \$404  = rq3_mult_1[16:0];
     if (rst) begin
-      \$404  = 25'h0000000;
+      \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$405  = rq3_part0_1;
+    \$405  = \$130 ;
     if (rst) begin
-      \$405  = 25'h0000000;
+      \$405  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$406  = rq3_part0_1_r;
+    \$406  = rq3_part0_0;
     if (rst) begin
-      \$406  = 25'h0000000;
+      \$406  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$407  = rq3_x[23:17];
+    \$407  = rq3_part0_0_r;
     if (rst) begin
-      \$407  = 7'h00;
+      \$407  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$408  = rq3_mult_1[16:0];
+    \$408  = rq3_x[16:0];
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$409  = \$132 ;
+    \$409  = rq3_mult_1[24:17];
     if (rst) begin
-      \$409  = 24'h000000;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$410  = rq3_part1_0;
+    \$410  = \$131 ;
     if (rst) begin
-      \$410  = 24'h000000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$411  = rq3_part1_0_r;
+    \$411  = rq3_part0_1;
     if (rst) begin
-      \$411  = 24'h000000;
+      \$411  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$412  = rq3_x[23:17];
+    \$412  = rq3_part0_1_r;
     if (rst) begin
-      \$412  = 7'h00;
+      \$412  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$413  = rq3_mult_1[24:17];
+    \$413  = rq3_x[23:17];
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$414  = \$133 ;
+    \$414  = rq3_mult_1[16:0];
     if (rst) begin
-      \$414  = 15'h0000;
+      \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$415  = rq3_part1_1;
+    \$415  = \$132 ;
     if (rst) begin
-      \$415  = 15'h0000;
+      \$415  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$416  = rq3_part1_1_r;
+    \$416  = rq3_part1_0;
     if (rst) begin
-      \$416  = 15'h0000;
+      \$416  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$417  = \$141 [48:0];
+    \$417  = rq3_part1_0_r;
     if (rst) begin
-      \$417  = 49'h0000000000000;
+      \$417  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$418  = \$142 ;
+    \$418  = rq3_x[23:17];
     if (rst) begin
-      \$418  = 49'h0000000000000;
+      \$418  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$419  = \$143 ;
+    \$419  = rq3_mult_1[24:17];
     if (rst) begin
-      \$419  = 1'h0;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$420  = \$146 ;
+    \$420  = \$133 ;
     if (rst) begin
-      \$420  = 1'h0;
+      \$420  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$421  = \$150 [7:0];
+    \$421  = rq3_part1_1;
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$422  = \$155 ;
+    \$422  = rq3_part1_1_r;
     if (rst) begin
-      \$422  = 1'h0;
+      \$422  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$423  = \$160 ;
+    \$423  = \$141 [48:0];
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$424  = \$12 [3:0];
+    \$424  = \$142 ;
     if (rst) begin
-      \$424  = 4'h0;
+      \$424  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$425  = \$161 ;
+    \$425  = \$143 ;
     if (rst) begin
-      \$425  = 1'h1;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$426  = \$signature__addr ;
-    if (\$168 ) begin
-      \$426  = \$171 [3:0];
-    end
+    \$426  = \$146 ;
     if (rst) begin
-      \$426  = 4'h0;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$427  = rport__addr;
-    if (\$175 ) begin
-      \$427  = \$178 [3:0];
-    end
+    \$427  = \$150 [7:0];
     if (rst) begin
-      \$427  = 4'h0;
+      \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$428  = \$191 [3:0];
+    \$428  = \$155 ;
     if (rst) begin
-      \$428  = 4'h0;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$429  = o__valid;
-    if (\$193 ) begin
-      \$429  = \$195 ;
-    end
+    \$429  = \$160 ;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$430  = o__payload;
-    if (\$193 ) begin
-      \$430  = \$197 ;
+    \$430  = \$12 [3:0];
+    if (rst) begin
+      \$430  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$431  = \$167 ;
+    if (rst) begin
+      \$431  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$432  = \$signature__addr ;
+    if (\$174 ) begin
+      \$432  = \$177 [3:0];
     end
     if (rst) begin
-      \$430  = 32'd0;
+      \$432  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$433  = rport__addr;
+    if (\$181 ) begin
+      \$433  = \$184 [3:0];
+    end
+    if (rst) begin
+      \$433  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$434  = \$197 [3:0];
+    if (rst) begin
+      \$434  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$435  = o__valid;
+    if (\$199 ) begin
+      \$435  = \$201 ;
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$436  = o__payload;
+    if (\$199 ) begin
+      \$436  = \$203 ;
+    end
+    if (rst) begin
+      \$436  = 32'd0;
     end
   end
   always @* begin
@@ -29432,1277 +29640,1235 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$198  = group;
+    \$204  = group;
     if (\$19 ) begin
-      \$198  = \$22 [1:0];
+      \$204  = \$22 [1:0];
     end
     if (rst) begin
-      \$198  = 2'h0;
+      \$204  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$199  = \$23 ;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$200  = rq_valid_1;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$201  = rq_valid_2;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$202  = rq_valid_3;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$203  = rq_valid_4;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = rq_valid_5;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$205  = rq_valid_6;
+    \$205  = \$23 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$206  = rq_valid_7;
+    \$206  = rq_valid_1;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = rq_valid_8;
+    \$207  = rq_valid_2;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = \$24 ;
+    \$208  = rq_valid_3;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = rq0_mult_1;
+    \$209  = rq_valid_4;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = rq0_mult_2;
+    \$210  = rq_valid_5;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$211  = rq0_mult_3;
+    \$211  = rq_valid_6;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$212  = rq0_mult_4;
+    \$212  = rq_valid_7;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$213  = rq0_mult_5;
+    \$213  = rq_valid_8;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$214  = rq0_mult_6;
+    \$214  = \$24 ;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$215  = rq0_mult_7;
+    \$215  = rq0_mult_1;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$216  = \$25 ;
+    \$216  = rq0_mult_2;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$217  = rq0_shift_1;
+    \$217  = rq0_mult_3;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$218  = rq0_shift_2;
+    \$218  = rq0_mult_4;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$219  = rq0_shift_3;
+    \$219  = rq0_mult_5;
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$220  = rq0_shift_4;
+    \$220  = rq0_mult_6;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$221  = rq0_shift_5;
+    \$221  = rq0_mult_7;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$222  = rq0_shift_6;
+    \$222  = \$25 ;
     if (rst) begin
       \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$223  = rq0_shift_7;
+    \$223  = rq0_shift_1;
     if (rst) begin
       \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$224  = \$26 ;
+    \$224  = rq0_shift_2;
     if (rst) begin
-      \$224  = 34'h000000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$225  = rq0_half_1;
+    \$225  = rq0_shift_3;
     if (rst) begin
-      \$225  = 34'h000000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$226  = rq0_half_2;
+    \$226  = rq0_shift_4;
     if (rst) begin
-      \$226  = 34'h000000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$227  = rq0_half_3;
+    \$227  = rq0_shift_5;
     if (rst) begin
-      \$227  = 34'h000000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$228  = rq0_half_4;
+    \$228  = rq0_shift_6;
     if (rst) begin
-      \$228  = 34'h000000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$229  = rq0_half_5;
+    \$229  = rq0_shift_7;
     if (rst) begin
-      \$229  = 34'h000000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$230  = rq0_half_6;
+    \$230  = \$26 ;
     if (rst) begin
       \$230  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$231  = rq0_half_7;
+    \$231  = rq0_half_1;
     if (rst) begin
       \$231  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$232  = \$27 ;
+    \$232  = rq0_half_2;
     if (rst) begin
       \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$233  = rq0_mask_1;
+    \$233  = rq0_half_3;
     if (rst) begin
       \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$234  = rq0_mask_2;
+    \$234  = rq0_half_4;
     if (rst) begin
       \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$235  = rq0_mask_3;
+    \$235  = rq0_half_5;
     if (rst) begin
       \$235  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$236  = rq0_mask_4;
+    \$236  = rq0_half_6;
     if (rst) begin
       \$236  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$237  = rq0_mask_5;
+    \$237  = rq0_half_7;
     if (rst) begin
       \$237  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$238  = rq0_mask_6;
+    \$238  = \$27 ;
     if (rst) begin
       \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$239  = rq0_mask_7;
+    \$239  = rq0_mask_1;
     if (rst) begin
       \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$240  = i__payload[23:0];
+    \$240  = rq0_mask_2;
     if (rst) begin
-      \$240  = 24'h000000;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$241  = rq0_x[16:0];
+    \$241  = rq0_mask_3;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$242  = rq0_mult_1[16:0];
+    \$242  = rq0_mask_4;
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$243  = \$28 ;
+    \$243  = rq0_mask_5;
     if (rst) begin
       \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$244  = rq0_part0_0;
+    \$244  = rq0_mask_6;
     if (rst) begin
       \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$245  = rq0_part0_0_r;
+    \$245  = rq0_mask_7;
     if (rst) begin
       \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$246  = rq0_x[16:0];
+    \$246  = i__payload[23:0];
     if (rst) begin
-      \$246  = 17'h00000;
+      \$246  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$247  = rq0_mult_1[24:17];
+    \$247  = rq0_x[16:0];
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$248  = \$29 ;
+    \$248  = rq0_mult_1[16:0];
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$249  = rq0_part0_1;
+    \$249  = \$28 ;
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$250  = rq0_part0_1_r;
+    \$250  = rq0_part0_0;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$251  = rq0_x[23:17];
+    \$251  = rq0_part0_0_r;
     if (rst) begin
-      \$251  = 7'h00;
+      \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$252  = rq0_mult_1[16:0];
+    \$252  = rq0_x[16:0];
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$253  = \$30 ;
+    \$253  = rq0_mult_1[24:17];
     if (rst) begin
-      \$253  = 24'h000000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$254  = rq0_part1_0;
+    \$254  = \$29 ;
     if (rst) begin
-      \$254  = 24'h000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$255  = rq0_part1_0_r;
+    \$255  = rq0_part0_1;
     if (rst) begin
-      \$255  = 24'h000000;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$256  = rq0_x[23:17];
+    \$256  = rq0_part0_1_r;
     if (rst) begin
-      \$256  = 7'h00;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$257  = rq0_mult_1[24:17];
+    \$257  = rq0_x[23:17];
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$258  = \$31 ;
+    \$258  = rq0_mult_1[16:0];
     if (rst) begin
-      \$258  = 15'h0000;
+      \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$259  = rq0_part1_1;
+    \$259  = \$30 ;
     if (rst) begin
-      \$259  = 15'h0000;
+      \$259  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$260  = rq0_part1_1_r;
+    \$260  = rq0_part1_0;
     if (rst) begin
-      \$260  = 15'h0000;
+      \$260  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$261  = \$39 [48:0];
+    \$261  = rq0_part1_0_r;
     if (rst) begin
-      \$261  = 49'h0000000000000;
+      \$261  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$262  = \$40 ;
+    \$262  = rq0_x[23:17];
     if (rst) begin
-      \$262  = 49'h0000000000000;
+      \$262  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$263  = \$41 ;
+    \$263  = rq0_mult_1[24:17];
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$264  = \$44 ;
+    \$264  = \$31 ;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$265  = \$48 [7:0];
+    \$265  = rq0_part1_1;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$266  = \$53 ;
+    \$266  = rq0_part1_1_r;
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$267  = \$58 ;
+    \$267  = \$39 [48:0];
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$268  = \$59 ;
+    \$268  = \$40 ;
     if (rst) begin
-      \$268  = 25'h0000000;
+      \$268  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$269  = rq1_mult_1;
+    \$269  = \$41 ;
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$270  = rq1_mult_2;
+    \$270  = \$44 ;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$271  = rq1_mult_3;
+    \$271  = \$48 [7:0];
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$272  = rq1_mult_4;
+    \$272  = \$53 ;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$273  = rq1_mult_5;
+    \$273  = \$58 ;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$274  = rq1_mult_6;
+    \$274  = \$59 ;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$275  = rq1_mult_7;
+    \$275  = rq1_mult_1;
     if (rst) begin
       \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$276  = i__payload[47:24];
+    \$276  = rq1_mult_2;
     if (rst) begin
-      \$276  = 24'h000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$277  = rq1_x[16:0];
+    \$277  = rq1_mult_3;
     if (rst) begin
-      \$277  = 17'h00000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$278  = rq1_mult_1[16:0];
+    \$278  = rq1_mult_4;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$279  = \$60 ;
+    \$279  = rq1_mult_5;
     if (rst) begin
-      \$279  = 34'h000000000;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$280  = rq1_part0_0;
+    \$280  = rq1_mult_6;
     if (rst) begin
-      \$280  = 34'h000000000;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$281  = rq1_part0_0_r;
+    \$281  = rq1_mult_7;
     if (rst) begin
-      \$281  = 34'h000000000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$282  = rq1_x[16:0];
+    \$282  = i__payload[47:24];
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$283  = rq1_mult_1[24:17];
+    \$283  = rq1_x[16:0];
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$284  = \$61 ;
+    \$284  = rq1_mult_1[16:0];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$285  = rq1_part0_1;
+    \$285  = \$60 ;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$286  = rq1_part0_1_r;
+    \$286  = rq1_part0_0;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$287  = rq1_x[23:17];
+    \$287  = rq1_part0_0_r;
     if (rst) begin
-      \$287  = 7'h00;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$288  = rq1_mult_1[16:0];
+    \$288  = rq1_x[16:0];
     if (rst) begin
       \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$289  = \$62 ;
+    \$289  = rq1_mult_1[24:17];
     if (rst) begin
-      \$289  = 24'h000000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$290  = rq1_part1_0;
+    \$290  = \$61 ;
     if (rst) begin
-      \$290  = 24'h000000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$291  = rq1_part1_0_r;
+    \$291  = rq1_part0_1;
     if (rst) begin
-      \$291  = 24'h000000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$292  = rq1_x[23:17];
+    \$292  = rq1_part0_1_r;
     if (rst) begin
-      \$292  = 7'h00;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$293  = rq1_mult_1[24:17];
+    \$293  = rq1_x[23:17];
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$294  = \$63 ;
+    \$294  = rq1_mult_1[16:0];
     if (rst) begin
-      \$294  = 15'h0000;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$295  = rq1_part1_1;
+    \$295  = \$62 ;
     if (rst) begin
-      \$295  = 15'h0000;
+      \$295  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$296  = rq1_part1_1_r;
+    \$296  = rq1_part1_0;
     if (rst) begin
-      \$296  = 15'h0000;
+      \$296  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$297  = \$71 [48:0];
+    \$297  = rq1_part1_0_r;
     if (rst) begin
-      \$297  = 49'h0000000000000;
+      \$297  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$298  = \$72 ;
+    \$298  = rq1_x[23:17];
     if (rst) begin
-      \$298  = 49'h0000000000000;
+      \$298  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$299  = \$73 ;
+    \$299  = rq1_mult_1[24:17];
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$300  = \$76 ;
+    \$300  = \$63 ;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$301  = \$80 [7:0];
+    \$301  = rq1_part1_1;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$302  = \$85 ;
+    \$302  = rq1_part1_1_r;
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$303  = \$90 ;
+    \$303  = \$71 [48:0];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$304  = \$91 ;
+    \$304  = \$72 ;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$305  = rq2_mult_1;
+    \$305  = \$73 ;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$306  = rq2_mult_2;
+    \$306  = \$76 ;
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$307  = rq2_mult_3;
+    \$307  = \$80 [7:0];
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$308  = rq2_mult_4;
+    \$308  = \$85 ;
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$309  = rq2_mult_5;
+    \$309  = \$90 ;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$310  = rq2_mult_6;
+    \$310  = \$91 ;
     if (rst) begin
       \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$311  = rq2_mult_7;
+    \$311  = rq2_mult_1;
     if (rst) begin
       \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$312  = \$92 ;
+    \$312  = rq2_mult_2;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$313  = rq2_shift_1;
+    \$313  = rq2_mult_3;
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$314  = rq2_shift_2;
+    \$314  = rq2_mult_4;
     if (rst) begin
-      \$314  = 6'h00;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$315  = rq2_shift_3;
+    \$315  = rq2_mult_5;
     if (rst) begin
-      \$315  = 6'h00;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$316  = rq2_shift_4;
+    \$316  = rq2_mult_6;
     if (rst) begin
-      \$316  = 6'h00;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$317  = rq2_shift_5;
+    \$317  = rq2_mult_7;
     if (rst) begin
-      \$317  = 6'h00;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$318  = rq2_shift_6;
+    \$318  = \$92 ;
     if (rst) begin
       \$318  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$319  = rq2_shift_7;
+    \$319  = rq2_shift_1;
     if (rst) begin
       \$319  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$320  = \$93 ;
+    \$320  = rq2_shift_2;
     if (rst) begin
-      \$320  = 34'h000000000;
+      \$320  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$321  = rq2_half_1;
+    \$321  = rq2_shift_3;
     if (rst) begin
-      \$321  = 34'h000000000;
+      \$321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$322  = rq2_half_2;
+    \$322  = rq2_shift_4;
     if (rst) begin
-      \$322  = 34'h000000000;
+      \$322  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$323  = rq2_half_3;
+    \$323  = rq2_shift_5;
     if (rst) begin
-      \$323  = 34'h000000000;
+      \$323  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$324  = rq2_half_4;
+    \$324  = rq2_shift_6;
     if (rst) begin
-      \$324  = 34'h000000000;
+      \$324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$325  = rq2_half_5;
+    \$325  = rq2_shift_7;
     if (rst) begin
-      \$325  = 34'h000000000;
+      \$325  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$326  = rq2_half_6;
+    \$326  = \$93 ;
     if (rst) begin
       \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$327  = rq2_half_7;
+    \$327  = rq2_half_1;
     if (rst) begin
       \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$328  = \$94 ;
+    \$328  = rq2_half_2;
     if (rst) begin
       \$328  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$329  = rq2_mask_1;
+    \$329  = rq2_half_3;
     if (rst) begin
       \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$330  = rq2_mask_2;
+    \$330  = rq2_half_4;
     if (rst) begin
       \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$331  = rq2_mask_3;
+    \$331  = rq2_half_5;
     if (rst) begin
       \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$332  = rq2_mask_4;
+    \$332  = rq2_half_6;
     if (rst) begin
       \$332  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$333  = rq2_mask_5;
+    \$333  = rq2_half_7;
     if (rst) begin
       \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$334  = rq2_mask_6;
+    \$334  = \$94 ;
     if (rst) begin
       \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$335  = rq2_mask_7;
+    \$335  = rq2_mask_1;
     if (rst) begin
       \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$336  = i__payload[71:48];
+    \$336  = rq2_mask_2;
     if (rst) begin
-      \$336  = 24'h000000;
+      \$336  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$337  = rq2_x[16:0];
+    \$337  = rq2_mask_3;
     if (rst) begin
-      \$337  = 17'h00000;
+      \$337  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$338  = rq2_mult_1[16:0];
+    \$338  = rq2_mask_4;
     if (rst) begin
-      \$338  = 17'h00000;
+      \$338  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$339  = \$95 ;
+    \$339  = rq2_mask_5;
     if (rst) begin
       \$339  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$340  = rq2_part0_0;
+    \$340  = rq2_mask_6;
     if (rst) begin
       \$340  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$341  = rq2_part0_0_r;
+    \$341  = rq2_mask_7;
     if (rst) begin
       \$341  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$342  = rq2_x[16:0];
+    \$342  = i__payload[71:48];
     if (rst) begin
-      \$342  = 17'h00000;
+      \$342  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$343  = rq2_mult_1[24:17];
+    \$343  = rq2_x[16:0];
     if (rst) begin
-      \$343  = 8'h00;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$344  = \$96 ;
+    \$344  = rq2_mult_1[16:0];
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$345  = rq2_part0_1;
+    \$345  = \$95 ;
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$346  = rq2_part0_1_r;
+    \$346  = rq2_part0_0;
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$347  = rq2_x[23:17];
+    \$347  = rq2_part0_0_r;
     if (rst) begin
-      \$347  = 7'h00;
+      \$347  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$348  = rq2_mult_1[16:0];
+    \$348  = rq2_x[16:0];
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$349  = \$97 ;
+    \$349  = rq2_mult_1[24:17];
     if (rst) begin
-      \$349  = 24'h000000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$350  = rq2_part1_0;
+    \$350  = \$96 ;
     if (rst) begin
-      \$350  = 24'h000000;
+      \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$351  = rq2_part1_0_r;
+    \$351  = rq2_part0_1;
     if (rst) begin
-      \$351  = 24'h000000;
+      \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$352  = rq2_x[23:17];
+    \$352  = rq2_part0_1_r;
     if (rst) begin
-      \$352  = 7'h00;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$353  = rq2_mult_1[24:17];
+    \$353  = rq2_x[23:17];
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$354  = \$98 ;
+    \$354  = rq2_mult_1[16:0];
     if (rst) begin
-      \$354  = 15'h0000;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$355  = rq2_part1_1;
+    \$355  = \$97 ;
     if (rst) begin
-      \$355  = 15'h0000;
+      \$355  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$356  = rq2_part1_1_r;
+    \$356  = rq2_part1_0;
     if (rst) begin
-      \$356  = 15'h0000;
+      \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$357  = \$106 [48:0];
+    \$357  = rq2_part1_0_r;
     if (rst) begin
-      \$357  = 49'h0000000000000;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$358  = \$107 ;
+    \$358  = rq2_x[23:17];
     if (rst) begin
-      \$358  = 49'h0000000000000;
+      \$358  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$359  = \$108 ;
+    \$359  = rq2_mult_1[24:17];
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$360  = \$111 ;
+    \$360  = \$98 ;
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$361  = \$115 [7:0];
+    \$361  = rq2_part1_1;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$362  = \$120 ;
+    \$362  = rq2_part1_1_r;
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$363  = \$125 ;
+    \$363  = \$106 [48:0];
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$364  = \$126 ;
+    \$364  = \$107 ;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$364  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$365  = rq3_mult_1;
+    \$365  = \$108 ;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$366  = rq3_mult_2;
+    \$366  = \$111 ;
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$367  = rq3_mult_3;
+    \$367  = \$115 [7:0];
     if (rst) begin
-      \$367  = 25'h0000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$368  = rq3_mult_4;
+    \$368  = \$120 ;
     if (rst) begin
-      \$368  = 25'h0000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$369  = rq3_mult_5;
+    \$369  = \$125 ;
     if (rst) begin
-      \$369  = 25'h0000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$370  = rq3_mult_6;
+    \$370  = \$126 ;
     if (rst) begin
       \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$371  = rq3_mult_7;
+    \$371  = rq3_mult_1;
     if (rst) begin
       \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$372  = \$127 ;
+    \$372  = rq3_mult_2;
     if (rst) begin
-      \$372  = 6'h00;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$373  = rq3_shift_1;
+    \$373  = rq3_mult_3;
     if (rst) begin
-      \$373  = 6'h00;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$374  = rq3_shift_2;
+    \$374  = rq3_mult_4;
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$375  = rq3_shift_3;
+    \$375  = rq3_mult_5;
     if (rst) begin
-      \$375  = 6'h00;
+      \$375  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$376  = rq3_shift_4;
+    \$376  = rq3_mult_6;
     if (rst) begin
-      \$376  = 6'h00;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$377  = rq3_shift_5;
+    \$377  = rq3_mult_7;
     if (rst) begin
-      \$377  = 6'h00;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$378  = rq3_shift_6;
+    \$378  = \$127 ;
     if (rst) begin
       \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$379  = rq3_shift_7;
+    \$379  = rq3_shift_1;
     if (rst) begin
       \$379  = 6'h00;
     end
@@ -30807,8 +30973,8 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [2:0] \$147 ;
-  wire [2:0] \$148 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -30823,51 +30989,58 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [2:0] \$163 ;
+  wire [2:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [3:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [2:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [31:0] \$174 ;
-  reg [5:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [2:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg [1:0] \$179 ;
+  wire \$174 ;
+  wire [3:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg [1:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [1:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [1:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
-  reg \$189 ;
+  wire \$180 ;
+  wire [31:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [2:0] \$184 ;
+  reg [5:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [1:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [2:0] \$194 ;
-  reg \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg [4:0] \$190 ;
+  reg [1:0] \$191 ;
+  reg [1:0] \$192 ;
+  reg [4:0] \$193 ;
+  reg [4:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
   reg \$199 ;
   wire [6:0] \$2 ;
   wire \$20 ;
   reg [31:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg \$202 ;
+  reg [1:0] \$203 ;
+  reg [1:0] \$204 ;
+  reg [1:0] \$205 ;
+  reg \$206 ;
+  reg [31:0] \$207 ;
   wire \$21 ;
   wire \$22 ;
   wire [6:0] \$23 ;
@@ -31247,95 +31420,102 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$135  = \$133  | \$134 ;
   assign \$136  = $signed(col) >= $signed(4'h4);
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$14 [2:0] < 3'h4;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = read_valid_2 & \$144 ;
-  assign \$146  = \$signature__addr$24  == 2'h2;
-  assign \$147  = \$signature__addr$24  + 1'h1;
-  assign \$148  = \$146  ? 3'h0 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \rport__addr$27  == 2'h2;
-  assign \$154  = \rport__addr$27  + 1'h1;
+  assign \$138  = | e_left;
+  assign \$139  = q_room & \$138 ;
+  assign \$140  = o__valid & o__ready;
+  assign \$141  = q_owed < 2'h3;
+  assign \$142  = \$140  ? q_room : \$141 ;
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = \$143  | q_room;
+  assign \$145  = \$139  ? \$142  : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = read_valid_2 & \$151 ;
+  assign \$153  = \$signature__addr$24  == 2'h2;
+  assign \$154  = \$signature__addr$24  + 1'h1;
   assign \$155  = \$153  ? 3'h0 : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = read_valid_2 & \$161 ;
-  assign \$163  = q_stored + \$162 ;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = | q_stored;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$163  - \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$171  | read_valid_2;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = \rport__addr$27  == 2'h2;
+  assign \$161  = \rport__addr$27  + 1'h1;
+  assign \$162  = \$160  ? 3'h0 : \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = read_valid_2 & \$168 ;
+  assign \$170  = q_stored + \$169 ;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
   assign \$173  = | q_stored;
-  assign \$174  = \$173  ? \rport__data$43  : q_in;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$170  - \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  | read_valid_2;
+  assign \$180  = | q_stored;
+  assign \$181  = \$180  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$175 ;
+    w_left <= \$182 ;
   always @(posedge clk)
-    e_left <= \$176 ;
+    e_left <= \$183 ;
   always @(posedge clk)
-    step <= \$177 ;
+    step <= \$184 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    \$signature__addr  <= \$185 ;
   always @(posedge clk)
-    g <= \$179 ;
+    g <= \$186 ;
   always @(posedge clk)
-    kx <= \$180 ;
+    kx <= \$187 ;
   always @(posedge clk)
-    col <= \$181 ;
+    col <= \$188 ;
   always @(posedge clk)
-    ky <= \$182 ;
+    ky <= \$189 ;
   always @(posedge clk)
-    row <= \$183 ;
+    row <= \$190 ;
   always @(posedge clk)
-    slot <= \$184 ;
+    slot <= \$191 ;
   always @(posedge clk)
-    ox <= \$185 ;
+    ox <= \$192 ;
   always @(posedge clk)
-    col_base <= \$186 ;
+    col_base <= \$193 ;
   always @(posedge clk)
-    row_base <= \$187 ;
+    row_base <= \$194 ;
   always @(posedge clk)
-    slot_base <= \$188 ;
+    slot_base <= \$195 ;
   always @(posedge clk)
-    read_valid_1 <= \$189 ;
+    read_valid_1 <= \$196 ;
   always @(posedge clk)
-    read_valid_2 <= \$190 ;
+    read_valid_2 <= \$197 ;
   always @(posedge clk)
-    pad_reg <= \$191 ;
+    pad_reg <= \$198 ;
   always @(posedge clk)
-    pad_reg2 <= \$192 ;
+    pad_reg2 <= \$199 ;
   always @(posedge clk)
-    read <= \$193 ;
+    read <= \$200 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    q_owed <= \$201 ;
   always @(posedge clk)
-    q_room <= \$195 ;
+    q_room <= \$202 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$196 ;
+    \$signature__addr$24  <= \$203 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$197 ;
+    \rport__addr$27  <= \$204 ;
   always @(posedge clk)
-    q_stored <= \$198 ;
+    q_stored <= \$205 ;
   always @(posedge clk)
-    o__valid <= \$199 ;
+    o__valid <= \$206 ;
   always @(posedge clk)
-    o__payload <= \$200 ;
+    o__payload <= \$207 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$46  = 6'h00;
@@ -31354,321 +31534,321 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$175  = \$23 [5:0];
+    \$182  = \$23 [5:0];
     if (\$39 ) begin
-      \$175  = \$46 ;
+      \$182  = \$46 ;
     end
     if (rst) begin
-      \$175  = 6'h20;
+      \$182  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$176  = \$26 [7:0];
+    \$183  = \$26 [7:0];
     if (\$39 ) begin
-      \$176  = \$51 ;
+      \$183  = \$51 ;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$177  = step;
+    \$184  = step;
     if (\$39 ) begin
-      \$177  = \$42 [2:0];
+      \$184  = \$42 [2:0];
     end
     if (rst) begin
-      \$177  = 3'h0;
+      \$184  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$178  = \$signature__addr ;
+    \$185  = \$signature__addr ;
     if (\$53 ) begin
-      \$178  = \$56 [5:0];
+      \$185  = \$56 [5:0];
     end
     if (\$71 ) begin
-      \$178  = 6'h00;
+      \$185  = 6'h00;
     end
     if (rst) begin
-      \$178  = 6'h00;
+      \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$179  = g;
+    \$186  = g;
     if (\$73 ) begin
-      \$179  = \$76 [1:0];
+      \$186  = \$76 [1:0];
     end
     if (rst) begin
-      \$179  = 2'h0;
+      \$186  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$180  = kx;
+    \$187  = kx;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$180  = \$80 [1:0];
+        \$187  = \$80 [1:0];
       end
     end
     if (rst) begin
-      \$180  = 2'h0;
+      \$187  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$181  = col;
+    \$188  = col;
     if (\$73 ) begin
       if (\$77 ) begin
-        \$181  = \$81 [4:0];
+        \$188  = \$81 [4:0];
         if (\$82 ) begin
-          \$181  = col_base;
+          \$188  = col_base;
           if (\$93 ) begin
-            \$181  = \$98 [4:0];
+            \$188  = \$98 [4:0];
             if (\$99 ) begin
-              \$181  = 5'h1f;
+              \$188  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$181  = 5'h1f;
+      \$188  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$182  = ky;
+    \$189  = ky;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$182  = \$85 [1:0];
+          \$189  = \$85 [1:0];
         end
       end
     end
     if (rst) begin
-      \$182  = 2'h0;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$183  = row;
+    \$190  = row;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
-          \$183  = \$86 [4:0];
+          \$190  = \$86 [4:0];
           if (\$93 ) begin
-            \$183  = row_base;
+            \$190  = row_base;
             if (\$99 ) begin
-              \$183  = \$101 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$183  = 5'h1f;
-    end
-    if (rst) begin
-      \$183  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$184  = slot;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$184  = \$92 [1:0];
-          if (\$93 ) begin
-            \$184  = slot_base;
-            if (\$99 ) begin
-              \$184  = \$113 [1:0];
+              \$190  = \$101 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
     if (rst) begin
-      \$184  = 2'h3;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$185  = ox;
+    \$191  = slot;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
+          \$191  = \$92 [1:0];
           if (\$93 ) begin
-            \$185  = \$96 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$186  = col_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$186  = \$97 [4:0];
+            \$191  = slot_base;
             if (\$99 ) begin
-              \$186  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$187  = row_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$187  = \$100 [4:0];
+              \$191  = \$113 [1:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
     if (rst) begin
-      \$187  = 5'h1f;
+      \$191  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$188  = slot_base;
+    \$192  = ox;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$192  = \$96 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$192  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$193  = col_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            \$193  = \$97 [4:0];
+            if (\$99 ) begin
+              \$193  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$193  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$194  = row_base;
     if (\$73 ) begin
       if (\$77 ) begin
         if (\$82 ) begin
           if (\$93 ) begin
             if (\$99 ) begin
-              \$188  = \$107 [1:0];
+              \$194  = \$100 [4:0];
             end
           end
         end
       end
     end
     if (\$128 ) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
     if (rst) begin
-      \$188  = 2'h3;
+      \$194  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$189  = \$130 ;
+    \$195  = slot_base;
+    if (\$73 ) begin
+      if (\$77 ) begin
+        if (\$82 ) begin
+          if (\$93 ) begin
+            if (\$99 ) begin
+              \$195  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$128 ) begin
+      \$195  = 2'h3;
+    end
     if (rst) begin
-      \$189  = 1'h0;
+      \$195  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$190  = read_valid_1;
+    \$196  = \$130 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$191  = \$137 ;
+    \$197  = read_valid_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$192  = pad_reg;
+    \$198  = \$137 ;
     if (rst) begin
-      \$192  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$193  = rport__data;
-    if (rst) begin
-      \$193  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$194  = \$14 [2:0];
-    if (rst) begin
-      \$194  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$195  = \$138 ;
-    if (rst) begin
-      \$195  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$196  = \$signature__addr$24 ;
-    if (\$145 ) begin
-      \$196  = \$148 [1:0];
-    end
-    if (rst) begin
-      \$196  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$197  = \rport__addr$27 ;
-    if (\$152 ) begin
-      \$197  = \$155 [1:0];
-    end
-    if (rst) begin
-      \$197  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$198  = \$168 [1:0];
-    if (rst) begin
-      \$198  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$199  = o__valid;
-    if (\$170 ) begin
-      \$199  = \$172 ;
-    end
+    \$199  = pad_reg;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$200  = o__payload;
-    if (\$170 ) begin
-      \$200  = \$174 ;
-    end
+    \$200  = rport__data;
     if (rst) begin
       \$200  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$201  = \$14 [2:0];
+    if (rst) begin
+      \$201  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$202  = \$145 ;
+    if (rst) begin
+      \$202  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$203  = \$signature__addr$24 ;
+    if (\$152 ) begin
+      \$203  = \$155 [1:0];
+    end
+    if (rst) begin
+      \$203  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$204  = \rport__addr$27 ;
+    if (\$159 ) begin
+      \$204  = \$162 [1:0];
+    end
+    if (rst) begin
+      \$204  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$205  = \$175 [1:0];
+    if (rst) begin
+      \$205  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$206  = o__valid;
+    if (\$177 ) begin
+      \$206  = \$179 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$207  = o__payload;
+    if (\$177 ) begin
+      \$207  = \$181 ;
+    end
+    if (rst) begin
+      \$207  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -31701,70 +31881,76 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
+  reg [31:0] \$104 ;
+  reg [9:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [24:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [3:0] \$125 ;
-  reg \$126 ;
-  reg \$127 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [24:0] \$127 ;
   reg \$128 ;
-  reg [3:0] \$129 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
+  reg [3:0] \$131 ;
   reg \$132 ;
-  reg [3:0] \$133 ;
+  reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [3:0] \$135 ;
   reg \$136 ;
-  reg [3:0] \$137 ;
+  reg \$137 ;
   reg \$138 ;
-  reg \$139 ;
+  reg [3:0] \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
-  reg [3:0] \$141 ;
+  reg \$141 ;
   reg \$142 ;
-  reg \$143 ;
+  reg [3:0] \$143 ;
   reg \$144 ;
-  reg [3:0] \$145 ;
+  reg \$145 ;
   reg \$146 ;
-  reg \$147 ;
+  reg [3:0] \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg [24:0] \$150 ;
+  reg \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
+  reg \$153 ;
+  reg \$154 ;
   reg [3:0] \$155 ;
-  reg \$156 ;
-  reg [24:0] \$157 ;
+  reg [24:0] \$156 ;
+  reg [3:0] \$157 ;
+  reg \$158 ;
+  reg [2:0] \$159 ;
   wire [16:0] \$16 ;
+  reg [2:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [24:0] \$163 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -31781,81 +31967,81 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [3:0] \$37 ;
   wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
+  wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [3:0] \$44 ;
+  wire [3:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [4:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [5:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
-  wire [24:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  reg [24:0] \$67 ;
-  wire [24:0] \$68 ;
-  wire [25:0] \$69 ;
+  wire [24:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [10:0] \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  reg [24:0] \$73 ;
+  wire [24:0] \$74 ;
+  wire [25:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [5:0] \$79 ;
   wire [10:0] \$8 ;
   wire \$80 ;
-  reg [3:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg [5:0] \$83 ;
-  reg [5:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  reg [3:0] \$87 ;
+  reg [3:0] \$88 ;
+  reg [5:0] \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
-  reg [9:0] \$91 ;
-  reg [31:0] \$92 ;
+  reg [5:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg [3:0] \$97 ;
+  reg [9:0] \$97 ;
   reg [31:0] \$98 ;
-  reg [9:0] \$99 ;
+  reg \$99 ;
   (* init = 6'h00 *)
   wire [5:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -32049,7 +32235,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @(posedge clk) begin
     if (\$signature__en$95 )
-      queue[q_wptr] <= \$69 [24:0];
+      queue[q_wptr] <= \$75 [24:0];
   end
   assign \rport__data$87  = queue[q_rptr];
   reg [31:0] rom0 [575:0];
@@ -32651,223 +32837,229 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = \$73 [3:0] < 4'h9;
-  assign \$22  = v7 & last7;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$22  & \$28 ;
-  assign \$30  = q_wptr == 3'h7;
-  assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = q_rptr == 3'h7;
-  assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = v7 & last7;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \$48  = q_stored + \$47 ;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$48  - \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = v7 & last7;
-  assign \$58  = \$56  | \$57 ;
-  assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$87  : \$69 [24:0];
-  assign \$61  = ~ last_t;
-  assign \$62  = q_room | \$61 ;
-  assign i__ready = \$62  & reads_input_t;
-  assign \$63  = ~ last_t;
-  assign \$64  = q_room | \$63 ;
-  assign \$65  = ~ reads_input_t;
-  assign \$66  = i__valid | \$65 ;
-  assign issue = \$64  & \$66 ;
+  assign \$21  = issue & last_t;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = q_owed < 4'h8;
+  assign \$24  = \$22  ? q_room : \$23 ;
+  assign \$25  = o__valid & o__ready;
+  assign \$26  = \$25  | q_room;
+  assign \$27  = \$21  ? \$24  : \$26 ;
+  assign \$28  = v7 & last7;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = | q_stored;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$28  & \$34 ;
+  assign \$36  = q_wptr == 3'h7;
+  assign \$37  = q_wptr + 1'h1;
+  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = | q_stored;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = q_rptr == 3'h7;
+  assign \$44  = q_rptr + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = v7 & last7;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$46  & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = v7 & last7;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = | q_stored;
+  assign \$66  = \$65  ? \rport__data$87  : \$75 [24:0];
+  assign \$67  = ~ last_t;
+  assign \$68  = q_room | \$67 ;
+  assign i__ready = \$68  & reads_input_t;
+  assign \$69  = ~ last_t;
+  assign \$70  = q_room | \$69 ;
+  assign \$71  = ~ reads_input_t;
+  assign \$72  = i__valid | \$71 ;
+  assign issue = \$70  & \$72 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7_0 ? \$67  : acc0;
-  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
-  assign \$70  = issue & last_t;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = v7 & last7;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$signature__en$95  = \$74  & \$80 ;
+  assign \$74  = first7_0 ? \$73  : acc0;
+  assign \$75  = $signed(\$74 ) + $signed(sum0_s0_0);
+  assign \$76  = issue & last_t;
+  assign \$77  = q_owed + \$76 ;
+  assign \$78  = o__valid & o__ready;
+  assign \$79  = \$77  - \$78 ;
+  assign \$80  = v7 & last7;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$signature__en$95  = \$80  & \$86 ;
   always @(posedge clk)
-    nf_t <= \$81 ;
+    nf_t <= \$87 ;
   always @(posedge clk)
-    nf_t_ahead <= \$82 ;
+    nf_t_ahead <= \$88 ;
   always @(posedge clk)
-    sf_t <= \$83 ;
+    sf_t <= \$89 ;
   always @(posedge clk)
-    sf_t_ahead <= \$84 ;
+    sf_t_ahead <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$86 ;
+    reads_input_t_ahead <= \$92 ;
   always @(posedge clk)
-    first_t <= \$87 ;
+    first_t <= \$93 ;
   always @(posedge clk)
-    first_t_ahead <= \$88 ;
+    first_t_ahead <= \$94 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$95 ;
   always @(posedge clk)
-    last_t_ahead <= \$90 ;
+    last_t_ahead <= \$96 ;
   always @(posedge clk)
-    t <= \$91 ;
+    t <= \$97 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    x_reg <= \$98 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    from_input <= \$99 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    v1 <= \$100 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    first1 <= \$101 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    last1 <= \$102 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    nf1 <= \$103 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    rom0_addr <= \$99 ;
+    rom0_addr <= \$105 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    rom0_read <= \$106 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    x0_0 <= \$107 ;
   always @(posedge clk)
-    x0_1 <= \$102 ;
+    x0_1 <= \$108 ;
   always @(posedge clk)
-    x0_2 <= \$103 ;
+    x0_2 <= \$109 ;
   always @(posedge clk)
-    x0_3 <= \$104 ;
+    x0_3 <= \$110 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    xoff0_1 <= \$107 ;
+    xoff0_1 <= \$113 ;
   always @(posedge clk)
-    w0_1 <= \$108 ;
+    w0_1 <= \$114 ;
   always @(posedge clk)
-    xoff0_2 <= \$109 ;
+    xoff0_2 <= \$115 ;
   always @(posedge clk)
-    w0_2 <= \$110 ;
+    w0_2 <= \$116 ;
   always @(posedge clk)
-    xoff0_3 <= \$111 ;
+    xoff0_3 <= \$117 ;
   always @(posedge clk)
-    w0_3 <= \$112 ;
+    w0_3 <= \$118 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    prod0_0 <= \$119 ;
   always @(posedge clk)
-    prod0_1 <= \$114 ;
+    prod0_1 <= \$120 ;
   always @(posedge clk)
-    prod0_2 <= \$115 ;
+    prod0_2 <= \$121 ;
   always @(posedge clk)
-    prod0_3 <= \$116 ;
+    prod0_3 <= \$122 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0_r <= \$123 ;
   always @(posedge clk)
-    prod0_1_r <= \$118 ;
+    prod0_1_r <= \$124 ;
   always @(posedge clk)
-    prod0_2_r <= \$119 ;
+    prod0_2_r <= \$125 ;
   always @(posedge clk)
-    prod0_3_r <= \$120 ;
+    prod0_3_r <= \$126 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    sum0_s0_0 <= \$127 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    v2 <= \$128 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    first2 <= \$129 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    last2 <= \$130 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    nf2 <= \$131 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    v3 <= \$132 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    first3 <= \$133 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    last3 <= \$134 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    nf3 <= \$135 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    v4 <= \$136 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    first4 <= \$137 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    last4 <= \$138 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    nf4 <= \$139 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    v5 <= \$140 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    first5 <= \$141 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    last5 <= \$142 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    nf5 <= \$143 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    v6 <= \$144 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    first6 <= \$145 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    last6 <= \$146 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    nf6 <= \$147 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    v7 <= \$148 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    first7 <= \$149 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    last7 <= \$150 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    nf7 <= \$151 ;
   always @(posedge clk)
-    v7_0 <= \$146 ;
+    v7_0 <= \$152 ;
   always @(posedge clk)
-    first7_0 <= \$147 ;
+    first7_0 <= \$153 ;
   always @(posedge clk)
-    last7_0 <= \$148 ;
+    last7_0 <= \$154 ;
   always @(posedge clk)
-    nf7_0 <= \$149 ;
+    nf7_0 <= \$155 ;
   always @(posedge clk)
-    acc0 <= \$150 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    q_owed <= \$157 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    q_room <= \$158 ;
   always @(posedge clk)
-    q_wptr <= \$153 ;
+    q_wptr <= \$159 ;
   always @(posedge clk)
-    q_rptr <= \$154 ;
+    q_rptr <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    q_stored <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    o__valid <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    o__payload <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$1  = 4'h0;
@@ -38663,642 +38855,642 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$67  = 25'h1ffee24;
+          \$73  = 25'h1ffee24;
       4'h1:
-          \$67  = 25'h1fffec4;
+          \$73  = 25'h1fffec4;
       4'h2:
-          \$67  = 25'h1fff097;
+          \$73  = 25'h1fff097;
       4'h3:
-          \$67  = 25'h0000551;
+          \$73  = 25'h0000551;
       4'h4:
-          \$67  = 25'h1fffe12;
+          \$73  = 25'h1fffe12;
       4'h5:
-          \$67  = 25'h1ffdfe6;
+          \$73  = 25'h1ffdfe6;
       4'h6:
-          \$67  = 25'h0001d61;
+          \$73  = 25'h0001d61;
       4'h7:
-          \$67  = 25'h0003626;
+          \$73  = 25'h0003626;
       4'h8:
-          \$67  = 25'h1fff9c5;
+          \$73  = 25'h1fff9c5;
       4'h9:
-          \$67  = 25'h0000fcf;
+          \$73  = 25'h0000fcf;
       4'ha:
-          \$67  = 25'h0001107;
+          \$73  = 25'h0001107;
       4'hb:
-          \$67  = 25'h1fffc2d;
+          \$73  = 25'h1fffc2d;
       4'hc:
-          \$67  = 25'h1fffaf4;
+          \$73  = 25'h1fffaf4;
       4'hd:
-          \$67  = 25'h1fff6f1;
+          \$73  = 25'h1fff6f1;
       4'he:
-          \$67  = 25'h0000dad;
+          \$73  = 25'h0000dad;
       4'hf:
-          \$67  = 25'h0000746;
+          \$73  = 25'h0000746;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$81  = nf_t;
+    \$87  = nf_t;
     if (issue) begin
-      \$81  = nf_t_ahead;
+      \$87  = nf_t_ahead;
     end
     if (rst) begin
-      \$81  = 4'h0;
+      \$87  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$82  = nf_t_ahead;
+    \$88  = nf_t_ahead;
     if (issue) begin
-      \$82  = \$1 ;
+      \$88  = \$1 ;
     end
     if (rst) begin
-      \$82  = 4'h0;
+      \$88  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$83  = sf_t;
+    \$89  = sf_t;
     if (issue) begin
-      \$83  = sf_t_ahead;
+      \$89  = sf_t_ahead;
     end
     if (rst) begin
-      \$83  = 6'h00;
+      \$89  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$84  = sf_t_ahead;
+    \$90  = sf_t_ahead;
     if (issue) begin
-      \$84  = \$2 ;
+      \$90  = \$2 ;
     end
     if (rst) begin
-      \$84  = 6'h01;
+      \$90  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$85  = reads_input_t;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$85  = reads_input_t_ahead;
+      \$91  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$86  = reads_input_t_ahead;
+    \$92  = reads_input_t_ahead;
     if (issue) begin
-      \$86  = \$3 ;
+      \$92  = \$3 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$87  = first_t;
+    \$93  = first_t;
     if (issue) begin
-      \$87  = first_t_ahead;
+      \$93  = first_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$93  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$88  = first_t_ahead;
+    \$94  = first_t_ahead;
     if (issue) begin
-      \$88  = \$4 ;
+      \$94  = \$4 ;
     end
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$89  = last_t;
-    if (issue) begin
-      \$89  = last_t_ahead;
-    end
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$90  = last_t_ahead;
-    if (issue) begin
-      \$90  = \$5 ;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$91  = t;
-    if (issue) begin
-      \$91  = \$8 [9:0];
-    end
-    if (rst) begin
-      \$91  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$92  = i__payload;
-    if (rst) begin
-      \$92  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$93  = reads_input_t;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = issue;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = first_t;
+    \$95  = last_t;
+    if (issue) begin
+      \$95  = last_t_ahead;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = last_t;
+    \$96  = last_t_ahead;
+    if (issue) begin
+      \$96  = \$5 ;
+    end
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = nf_t;
+    \$97  = t;
+    if (issue) begin
+      \$97  = \$8 [9:0];
+    end
     if (rst) begin
-      \$97  = 4'h0;
+      \$97  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = \$9 ;
+    \$98  = i__payload;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = t;
+    \$99  = reads_input_t;
     if (rst) begin
-      \$99  = 10'h000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = port__data;
+    \$100  = issue;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = x_mid[7:0];
+    \$101  = first_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = x_mid[15:8];
+    \$102  = last_t;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = x_mid[23:16];
+    \$103  = nf_t;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = x_mid[31:24];
+    \$104  = \$9 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = port__data;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = \$11 ;
+    \$107  = x_mid[7:0];
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid[15:8];
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = \$12 ;
+    \$109  = x_mid[23:16];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = x_mid[31:24];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$10 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$11 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[15:8];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$12 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[23:16];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$13 ;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = prod0_1;
+    \$118  = rom0_read[31:24];
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = prod0_2;
+    \$119  = \$14 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = prod0_3;
+    \$120  = \$15 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$121  = \$16 ;
     if (rst) begin
-      \$121  = 25'h0000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = v1;
+    \$122  = \$17 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = first1;
+    \$123  = prod0_0;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = last1;
+    \$124  = prod0_1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = nf1;
+    \$125  = prod0_2;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = v2;
+    \$126  = prod0_3;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = first2;
+    \$127  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = last2;
+    \$128  = v1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = nf2;
+    \$129  = first1;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = v3;
+    \$130  = last1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = first3;
+    \$131  = nf1;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = last3;
+    \$132  = v2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = nf3;
+    \$133  = first2;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = v4;
+    \$134  = last2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = first4;
+    \$135  = nf2;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = last4;
+    \$136  = v3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = nf4;
+    \$137  = first3;
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = v5;
+    \$138  = last3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = first5;
+    \$139  = nf3;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = last5;
+    \$140  = v4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = nf5;
+    \$141  = first4;
     if (rst) begin
-      \$141  = 4'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = v6;
+    \$142  = last4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$143  = first6;
+    \$143  = nf4;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$144  = last6;
+    \$144  = v5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$145  = nf6;
+    \$145  = first5;
     if (rst) begin
-      \$145  = 4'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$146  = v6;
+    \$146  = last5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$147  = first6;
+    \$147  = nf5;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$148  = last6;
+    \$148  = v6;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$149  = nf6;
+    \$149  = first6;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$150  = acc0;
-    if (v7_0) begin
-      \$150  = \$69 [24:0];
-    end
+    \$150  = last6;
     if (rst) begin
-      \$150  = 25'h0000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$151  = \$73 [3:0];
+    \$151  = nf6;
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$152  = \$21 ;
+    \$152  = v6;
     if (rst) begin
-      \$152  = 1'h1;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$153  = q_wptr;
-    if (\$29 ) begin
-      \$153  = \$32 [2:0];
-    end
+    \$153  = first6;
     if (rst) begin
-      \$153  = 3'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$154  = q_rptr;
-    if (\$36 ) begin
-      \$154  = \$39 [2:0];
-    end
+    \$154  = last6;
     if (rst) begin
-      \$154  = 3'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$155  = \$53 [3:0];
+    \$155  = nf6;
     if (rst) begin
       \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$156  = o__valid;
-    if (\$55 ) begin
-      \$156  = \$58 ;
+    \$156  = acc0;
+    if (v7_0) begin
+      \$156  = \$75 [24:0];
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$157  = o__payload;
-    if (\$55 ) begin
-      \$157  = \$60 ;
-    end
+    \$157  = \$79 [3:0];
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$157  = 4'h0;
     end
   end
-  assign acc0_next = \$69 [24:0];
-  assign q_owed_next = \$73 [3:0];
-  assign q_in = \$69 [24:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$158  = \$27 ;
+    if (rst) begin
+      \$158  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$159  = q_wptr;
+    if (\$35 ) begin
+      \$159  = \$38 [2:0];
+    end
+    if (rst) begin
+      \$159  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$160  = q_rptr;
+    if (\$42 ) begin
+      \$160  = \$45 [2:0];
+    end
+    if (rst) begin
+      \$160  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$161  = \$59 [3:0];
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$162  = o__valid;
+    if (\$61 ) begin
+      \$162  = \$64 ;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$163  = o__payload;
+    if (\$61 ) begin
+      \$163  = \$66 ;
+    end
+    if (rst) begin
+      \$163  = 25'h0000000;
+    end
+  end
+  assign acc0_next = \$75 [24:0];
+  assign q_owed_next = \$79 [3:0];
+  assign q_in = \$75 [24:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$96  = q_wptr;
-  assign \$signature__data$97  = \$69 [24:0];
+  assign \$signature__data$97  = \$75 [24:0];
   assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$69 [24:0];
+  assign \q_in[0]  = \$75 [24:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -39306,29 +39498,29 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [33:0] \$116 ;
-  reg [33:0] \$117 ;
-  reg [33:0] \$118 ;
-  reg [33:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [33:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
   reg [33:0] \$123 ;
@@ -39340,45 +39532,51 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$129 ;
   wire \$13 ;
   reg [33:0] \$130 ;
-  reg [24:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
+  reg [33:0] \$131 ;
+  reg [33:0] \$132 ;
+  reg [33:0] \$133 ;
   reg [33:0] \$134 ;
   reg [33:0] \$135 ;
   reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [24:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [7:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [24:0] \$144 ;
+  reg [7:0] \$144 ;
   reg [24:0] \$145 ;
   reg [24:0] \$146 ;
-  reg [7:0] \$147 ;
+  reg [24:0] \$147 ;
   reg [7:0] \$148 ;
-  reg [15:0] \$149 ;
+  reg [16:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [15:0] \$150 ;
-  reg [15:0] \$151 ;
-  reg [49:0] \$152 ;
-  reg [49:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [24:0] \$150 ;
+  reg [24:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [15:0] \$155 ;
+  reg [15:0] \$156 ;
+  reg [15:0] \$157 ;
+  reg [49:0] \$158 ;
+  reg [49:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [33:0] \$19 ;
   wire \$2 ;
@@ -39427,48 +39625,48 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [3:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -39637,197 +39835,203 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$49  = $signed(rq0_floor) > $signed(9'h086);
   assign \$50  = $signed(rq0_floor) > $signed(9'h087);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     (* full_case = 32'd1 *)
@@ -39982,556 +40186,556 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [3:0];
+      \$95  = \$15 [3:0];
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 34'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 34'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 34'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 34'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 34'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 25'h0000000;
+      \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$142  = rq0_x[24:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 25'h0000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
       \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$147  = rq0_x[24:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[24:17];
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 16'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 16'h0000;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 16'h0000;
+      \$151  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$152  = \$32 [49:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 50'h0000000000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[24:17];
     if (rst) begin
-      \$153  = 50'h0000000000000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [49:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -40542,9 +40746,9 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$29  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -40600,8 +40804,8 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [2:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -40615,50 +40819,57 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [3:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [2:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [5:0] \$172 ;
-  reg [2:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [2:0] \$175 ;
-  reg [4:0] \$176 ;
-  reg [4:0] \$177 ;
-  reg [1:0] \$178 ;
-  reg [1:0] \$179 ;
+  wire \$170 ;
+  wire [3:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [5:0] \$179 ;
   wire \$18 ;
-  reg [4:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [1:0] \$182 ;
-  reg \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg [7:0] \$187 ;
-  reg [2:0] \$188 ;
-  reg \$189 ;
+  reg [2:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [4:0] \$184 ;
+  reg [1:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [4:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [1:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [1:0] \$190 ;
-  reg [1:0] \$191 ;
-  reg [1:0] \$192 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
   reg \$193 ;
   reg [7:0] \$194 ;
+  reg [2:0] \$195 ;
+  reg \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg [1:0] \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
+  reg \$200 ;
+  reg [7:0] \$201 ;
   wire \$21 ;
   wire [6:0] \$22 ;
   wire \$23 ;
@@ -41146,91 +41357,98 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$131  = \$129  | \$130 ;
   assign \$132  = $signed(col) >= $signed(5'h08);
   assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$10 [2:0] < 3'h4;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = read_valid_2 & \$140 ;
-  assign \$142  = \$signature__addr$24  == 2'h2;
-  assign \$143  = \$signature__addr$24  + 1'h1;
-  assign \$144  = \$142  ? 3'h0 : \$143 ;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = | q_stored;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \rport__addr$27  == 2'h2;
-  assign \$150  = \rport__addr$27  + 1'h1;
+  assign \$134  = | e_left;
+  assign \$135  = q_room & \$134 ;
+  assign \$136  = o__valid & o__ready;
+  assign \$137  = q_owed < 2'h3;
+  assign \$138  = \$136  ? q_room : \$137 ;
+  assign \$139  = o__valid & o__ready;
+  assign \$140  = \$139  | q_room;
+  assign \$141  = \$135  ? \$138  : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = read_valid_2 & \$147 ;
+  assign \$149  = \$signature__addr$24  == 2'h2;
+  assign \$150  = \$signature__addr$24  + 1'h1;
   assign \$151  = \$149  ? 3'h0 : \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
   assign \$154  = | q_stored;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = read_valid_2 & \$157 ;
-  assign \$159  = q_stored + \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$159  - \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  | read_valid_2;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \rport__addr$27  == 2'h2;
+  assign \$157  = \rport__addr$27  + 1'h1;
+  assign \$158  = \$156  ? 3'h0 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = read_valid_2 & \$164 ;
+  assign \$166  = q_stored + \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
   assign \$169  = | q_stored;
-  assign \$170  = \$169  ? \rport__data$43  : q_in;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  - \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  | read_valid_2;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$171 ;
+    w_left <= \$178 ;
   always @(posedge clk)
-    e_left <= \$172 ;
+    e_left <= \$179 ;
   always @(posedge clk)
-    step <= \$173 ;
+    step <= \$180 ;
   always @(posedge clk)
-    \$signature__addr  <= \$174 ;
+    \$signature__addr  <= \$181 ;
   always @(posedge clk)
-    g <= \$175 ;
+    g <= \$182 ;
   always @(posedge clk)
-    col <= \$176 ;
+    col <= \$183 ;
   always @(posedge clk)
-    row <= \$177 ;
+    row <= \$184 ;
   always @(posedge clk)
-    slot <= \$178 ;
+    slot <= \$185 ;
   always @(posedge clk)
-    ox <= \$179 ;
+    ox <= \$186 ;
   always @(posedge clk)
-    col_base <= \$180 ;
+    col_base <= \$187 ;
   always @(posedge clk)
-    row_base <= \$181 ;
+    row_base <= \$188 ;
   always @(posedge clk)
-    slot_base <= \$182 ;
+    slot_base <= \$189 ;
   always @(posedge clk)
-    read_valid_1 <= \$183 ;
+    read_valid_1 <= \$190 ;
   always @(posedge clk)
-    read_valid_2 <= \$184 ;
+    read_valid_2 <= \$191 ;
   always @(posedge clk)
-    pad_reg <= \$185 ;
+    pad_reg <= \$192 ;
   always @(posedge clk)
-    pad_reg2 <= \$186 ;
+    pad_reg2 <= \$193 ;
   always @(posedge clk)
-    read <= \$187 ;
+    read <= \$194 ;
   always @(posedge clk)
-    q_owed <= \$188 ;
+    q_owed <= \$195 ;
   always @(posedge clk)
-    q_room <= \$189 ;
+    q_room <= \$196 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$190 ;
+    \$signature__addr$24  <= \$197 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$191 ;
+    \rport__addr$27  <= \$198 ;
   always @(posedge clk)
-    q_stored <= \$192 ;
+    q_stored <= \$199 ;
   always @(posedge clk)
-    o__valid <= \$193 ;
+    o__valid <= \$200 ;
   always @(posedge clk)
-    o__payload <= \$194 ;
+    o__payload <= \$201 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
     \$42  = 8'h00;
@@ -41249,295 +41467,295 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$171  = \$19 [7:0];
+    \$178  = \$19 [7:0];
     if (\$35 ) begin
-      \$171  = \$42 ;
+      \$178  = \$42 ;
     end
     if (rst) begin
-      \$171  = 8'h40;
+      \$178  = 8'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$172  = \$22 [5:0];
+    \$179  = \$22 [5:0];
     if (\$35 ) begin
-      \$172  = \$47 ;
+      \$179  = \$47 ;
     end
     if (rst) begin
-      \$172  = 6'h00;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$173  = step;
+    \$180  = step;
     if (\$35 ) begin
-      \$173  = \$38 [2:0];
+      \$180  = \$38 [2:0];
     end
     if (rst) begin
-      \$173  = 3'h0;
+      \$180  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$174  = \$signature__addr ;
+    \$181  = \$signature__addr ;
     if (\$49 ) begin
-      \$174  = \$52 [7:0];
+      \$181  = \$52 [7:0];
     end
     if (\$67 ) begin
-      \$174  = 8'h00;
+      \$181  = 8'h00;
     end
     if (rst) begin
-      \$174  = 8'h00;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$175  = g;
+    \$182  = g;
     if (\$69 ) begin
-      \$175  = \$72 [2:0];
+      \$182  = \$72 [2:0];
     end
     if (rst) begin
-      \$175  = 3'h0;
+      \$182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$176  = col;
+    \$183  = col;
     if (\$69 ) begin
       if (\$73 ) begin
-        \$176  = \$77 [4:0];
+        \$183  = \$77 [4:0];
         if (\$78 ) begin
-          \$176  = col_base;
+          \$183  = col_base;
           if (\$89 ) begin
-            \$176  = \$94 [4:0];
+            \$183  = \$94 [4:0];
             if (\$95 ) begin
-              \$176  = 5'h00;
+              \$183  = 5'h00;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$176  = 5'h00;
+      \$183  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$177  = row;
+    \$184  = row;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
-          \$177  = \$82 [4:0];
+          \$184  = \$82 [4:0];
           if (\$89 ) begin
-            \$177  = row_base;
+            \$184  = row_base;
             if (\$95 ) begin
-              \$177  = \$97 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$177  = 5'h00;
-    end
-    if (rst) begin
-      \$177  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$178  = slot;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$178  = \$88 [1:0];
-          if (\$89 ) begin
-            \$178  = slot_base;
-            if (\$95 ) begin
-              \$178  = \$109 [1:0];
+              \$184  = \$97 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$178  = 2'h0;
+      \$184  = 5'h00;
     end
     if (rst) begin
-      \$178  = 2'h0;
+      \$184  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$179  = ox;
+    \$185  = slot;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
+          \$185  = \$88 [1:0];
           if (\$89 ) begin
-            \$179  = \$92 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$179  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$180  = col_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$180  = \$93 [4:0];
+            \$185  = slot_base;
             if (\$95 ) begin
-              \$180  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$180  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$181  = row_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$181  = \$96 [4:0];
+              \$185  = \$109 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$181  = 5'h00;
+      \$185  = 2'h0;
     end
     if (rst) begin
-      \$181  = 5'h00;
+      \$185  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$182  = slot_base;
+    \$186  = ox;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$186  = \$92 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$186  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$187  = col_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            \$187  = \$93 [4:0];
+            if (\$95 ) begin
+              \$187  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$187  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$188  = row_base;
     if (\$69 ) begin
       if (\$73 ) begin
         if (\$78 ) begin
           if (\$89 ) begin
             if (\$95 ) begin
-              \$182  = \$103 [1:0];
+              \$188  = \$96 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$182  = 2'h0;
+      \$188  = 5'h00;
     end
     if (rst) begin
-      \$182  = 2'h0;
+      \$188  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$183  = \$126 ;
+    \$189  = slot_base;
+    if (\$69 ) begin
+      if (\$73 ) begin
+        if (\$78 ) begin
+          if (\$89 ) begin
+            if (\$95 ) begin
+              \$189  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$189  = 2'h0;
+    end
     if (rst) begin
-      \$183  = 1'h0;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$184  = read_valid_1;
+    \$190  = \$126 ;
     if (rst) begin
-      \$184  = 1'h0;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$185  = \$133 ;
+    \$191  = read_valid_1;
     if (rst) begin
-      \$185  = 1'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$186  = pad_reg;
+    \$192  = \$133 ;
     if (rst) begin
-      \$186  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$187  = rport__data;
-    if (rst) begin
-      \$187  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$188  = \$10 [2:0];
-    if (rst) begin
-      \$188  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$189  = \$134 ;
-    if (rst) begin
-      \$189  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$190  = \$signature__addr$24 ;
-    if (\$141 ) begin
-      \$190  = \$144 [1:0];
-    end
-    if (rst) begin
-      \$190  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$191  = \rport__addr$27 ;
-    if (\$148 ) begin
-      \$191  = \$151 [1:0];
-    end
-    if (rst) begin
-      \$191  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$192  = \$164 [1:0];
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$193  = o__valid;
-    if (\$166 ) begin
-      \$193  = \$168 ;
-    end
+    \$193  = pad_reg;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$194  = o__payload;
-    if (\$166 ) begin
-      \$194  = \$170 ;
-    end
+    \$194  = rport__data;
     if (rst) begin
       \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$195  = \$10 [2:0];
+    if (rst) begin
+      \$195  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$196  = \$141 ;
+    if (rst) begin
+      \$196  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$197  = \$signature__addr$24 ;
+    if (\$148 ) begin
+      \$197  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$197  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$198  = \rport__addr$27 ;
+    if (\$155 ) begin
+      \$198  = \$158 [1:0];
+    end
+    if (rst) begin
+      \$198  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$199  = \$171 [1:0];
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$200  = o__valid;
+    if (\$173 ) begin
+      \$200  = \$175 ;
+    end
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$201  = o__payload;
+    if (\$173 ) begin
+      \$201  = \$177 ;
+    end
+    if (rst) begin
+      \$201  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -41565,43 +41783,49 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg [3:0] \$101 ;
-  reg \$102 ;
-  reg \$103 ;
+  reg [7:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [20:0] \$103 ;
   reg \$104 ;
-  reg [3:0] \$105 ;
+  reg \$105 ;
   reg \$106 ;
-  reg \$107 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
-  reg [3:0] \$109 ;
+  reg \$109 ;
   wire [16:0] \$11 ;
   reg \$110 ;
-  reg \$111 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
-  reg [3:0] \$113 ;
+  reg \$113 ;
   reg \$114 ;
-  reg \$115 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
-  reg [3:0] \$117 ;
+  reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
   reg \$120 ;
-  reg [3:0] \$121 ;
+  reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
+  reg [3:0] \$123 ;
   reg \$124 ;
-  reg [3:0] \$125 ;
-  reg [20:0] \$126 ;
+  reg \$125 ;
+  reg \$126 ;
   reg [3:0] \$127 ;
   reg \$128 ;
-  reg [2:0] \$129 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [2:0] \$130 ;
+  reg \$130 ;
   reg [3:0] \$131 ;
-  reg \$132 ;
-  reg [20:0] \$133 ;
+  reg [20:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg \$134 ;
+  reg [2:0] \$135 ;
+  reg [2:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg \$138 ;
+  reg [20:0] \$139 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -41611,91 +41835,91 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [2:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [3:0] \$22 ;
-  wire [3:0] \$23 ;
+  wire \$22 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [3:0] \$28 ;
   wire [3:0] \$29 ;
   reg \$3 ;
-  wire [3:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [3:0] \$35 ;
+  wire [3:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
+  wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [5:0] \$44 ;
-  wire \$45 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire \$50 ;
-  wire [20:0] \$51 ;
+  wire [5:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  reg [20:0] \$58 ;
-  wire [20:0] \$59 ;
+  wire [20:0] \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [21:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
-  wire [4:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [5:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  reg [20:0] \$64 ;
+  wire [20:0] \$65 ;
+  wire [21:0] \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire \$70 ;
+  wire [5:0] \$70 ;
   wire \$71 ;
-  reg [3:0] \$72 ;
-  reg [3:0] \$73 ;
-  reg [2:0] \$74 ;
-  reg [2:0] \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  reg [3:0] \$78 ;
+  reg [3:0] \$79 ;
   wire [7:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg [6:0] \$82 ;
-  reg [7:0] \$83 ;
+  reg [2:0] \$80 ;
+  reg [2:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
   reg \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [3:0] \$88 ;
+  reg [6:0] \$88 ;
   reg [7:0] \$89 ;
   wire [7:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [8:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [20:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [3:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [6:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [8:0] \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -41837,7 +42061,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @(posedge clk) begin
     if (\$signature__en$80 )
-      queue[q_wptr] <= \$60 [20:0];
+      queue[q_wptr] <= \$66 [20:0];
   end
   assign \rport__data$72  = queue[q_rptr];
   reg [7:0] rom0 [126:0];
@@ -41981,193 +42205,199 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$9  = from_input ? x_reg : rport__data;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$12  = \$64 [3:0] < 4'h9;
-  assign \$13  = v7 & last7;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = | q_stored;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = ~ \$18 ;
-  assign \$20  = \$13  & \$19 ;
-  assign \$21  = q_wptr == 3'h7;
-  assign \$22  = q_wptr + 1'h1;
-  assign \$23  = \$21  ? 4'h0 : \$22 ;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = | q_stored;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = q_rptr == 3'h7;
-  assign \$29  = q_rptr + 1'h1;
-  assign \$30  = \$28  ? 4'h0 : \$29 ;
-  assign \$31  = v7 & last7;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = \$31  & \$37 ;
-  assign \$39  = q_stored + \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = \$39  - \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = v7 & last7;
-  assign \$49  = \$47  | \$48 ;
-  assign \$50  = | q_stored;
-  assign \$51  = \$50  ? \rport__data$72  : \$60 [20:0];
-  assign \$52  = ~ last_t;
-  assign \$53  = q_room | \$52 ;
-  assign i__ready = \$53  & reads_input_t;
-  assign \$54  = ~ last_t;
-  assign \$55  = q_room | \$54 ;
-  assign \$56  = ~ reads_input_t;
-  assign \$57  = i__valid | \$56 ;
-  assign issue = \$55  & \$57 ;
+  assign \$12  = issue & last_t;
+  assign \$13  = o__valid & o__ready;
+  assign \$14  = q_owed < 4'h8;
+  assign \$15  = \$13  ? q_room : \$14 ;
+  assign \$16  = o__valid & o__ready;
+  assign \$17  = \$16  | q_room;
+  assign \$18  = \$12  ? \$15  : \$17 ;
+  assign \$19  = v7 & last7;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$19  & \$25 ;
+  assign \$27  = q_wptr == 3'h7;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 4'h0 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 3'h7;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 4'h0 : \$35 ;
+  assign \$37  = v7 & last7;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$37  & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = v7 & last7;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = | q_stored;
+  assign \$57  = \$56  ? \rport__data$72  : \$66 [20:0];
+  assign \$58  = ~ last_t;
+  assign \$59  = q_room | \$58 ;
+  assign i__ready = \$59  & reads_input_t;
+  assign \$60  = ~ last_t;
+  assign \$61  = q_room | \$60 ;
+  assign \$62  = ~ reads_input_t;
+  assign \$63  = i__valid | \$62 ;
+  assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$59  = first7_0 ? \$58  : acc0;
-  assign \$60  = $signed(\$59 ) + $signed(sum0_s0_0);
-  assign \$61  = issue & last_t;
-  assign \$62  = q_owed + \$61 ;
-  assign \$63  = o__valid & o__ready;
-  assign \$64  = \$62  - \$63 ;
-  assign \$65  = v7 & last7;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$67  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$signature__en$80  = \$65  & \$71 ;
+  assign \$65  = first7_0 ? \$64  : acc0;
+  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
+  assign \$67  = issue & last_t;
+  assign \$68  = q_owed + \$67 ;
+  assign \$69  = o__valid & o__ready;
+  assign \$70  = \$68  - \$69 ;
+  assign \$71  = v7 & last7;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$signature__en$80  = \$71  & \$77 ;
   always @(posedge clk)
-    nf_t <= \$72 ;
+    nf_t <= \$78 ;
   always @(posedge clk)
-    nf_t_ahead <= \$73 ;
+    nf_t_ahead <= \$79 ;
   always @(posedge clk)
-    sf_t <= \$74 ;
+    sf_t <= \$80 ;
   always @(posedge clk)
-    sf_t_ahead <= \$75 ;
+    sf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$76 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$77 ;
+    reads_input_t_ahead <= \$83 ;
   always @(posedge clk)
-    first_t <= \$78 ;
+    first_t <= \$84 ;
   always @(posedge clk)
-    first_t_ahead <= \$79 ;
+    first_t_ahead <= \$85 ;
   always @(posedge clk)
-    last_t <= \$80 ;
+    last_t <= \$86 ;
   always @(posedge clk)
-    last_t_ahead <= \$81 ;
+    last_t_ahead <= \$87 ;
   always @(posedge clk)
-    t <= \$82 ;
+    t <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$83 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$84 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$85 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$86 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$87 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$88 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$89 ;
+    x_mid <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$90 ;
+    rom0_addr <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$91 ;
+    rom0_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$92 ;
+    x0_0 <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$93 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$94 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    prod0_0 <= \$95 ;
+    prod0_0 <= \$101 ;
   always @(posedge clk)
-    prod0_0_r <= \$96 ;
+    prod0_0_r <= \$102 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$97 ;
+    sum0_s0_0 <= \$103 ;
   always @(posedge clk)
-    v2 <= \$98 ;
+    v2 <= \$104 ;
   always @(posedge clk)
-    first2 <= \$99 ;
+    first2 <= \$105 ;
   always @(posedge clk)
-    last2 <= \$100 ;
+    last2 <= \$106 ;
   always @(posedge clk)
-    nf2 <= \$101 ;
+    nf2 <= \$107 ;
   always @(posedge clk)
-    v3 <= \$102 ;
+    v3 <= \$108 ;
   always @(posedge clk)
-    first3 <= \$103 ;
+    first3 <= \$109 ;
   always @(posedge clk)
-    last3 <= \$104 ;
+    last3 <= \$110 ;
   always @(posedge clk)
-    nf3 <= \$105 ;
+    nf3 <= \$111 ;
   always @(posedge clk)
-    v4 <= \$106 ;
+    v4 <= \$112 ;
   always @(posedge clk)
-    first4 <= \$107 ;
+    first4 <= \$113 ;
   always @(posedge clk)
-    last4 <= \$108 ;
+    last4 <= \$114 ;
   always @(posedge clk)
-    nf4 <= \$109 ;
+    nf4 <= \$115 ;
   always @(posedge clk)
-    v5 <= \$110 ;
+    v5 <= \$116 ;
   always @(posedge clk)
-    first5 <= \$111 ;
+    first5 <= \$117 ;
   always @(posedge clk)
-    last5 <= \$112 ;
+    last5 <= \$118 ;
   always @(posedge clk)
-    nf5 <= \$113 ;
+    nf5 <= \$119 ;
   always @(posedge clk)
-    v6 <= \$114 ;
+    v6 <= \$120 ;
   always @(posedge clk)
-    first6 <= \$115 ;
+    first6 <= \$121 ;
   always @(posedge clk)
-    last6 <= \$116 ;
+    last6 <= \$122 ;
   always @(posedge clk)
-    nf6 <= \$117 ;
+    nf6 <= \$123 ;
   always @(posedge clk)
-    v7 <= \$118 ;
+    v7 <= \$124 ;
   always @(posedge clk)
-    first7 <= \$119 ;
+    first7 <= \$125 ;
   always @(posedge clk)
-    last7 <= \$120 ;
+    last7 <= \$126 ;
   always @(posedge clk)
-    nf7 <= \$121 ;
+    nf7 <= \$127 ;
   always @(posedge clk)
-    v7_0 <= \$122 ;
+    v7_0 <= \$128 ;
   always @(posedge clk)
-    first7_0 <= \$123 ;
+    first7_0 <= \$129 ;
   always @(posedge clk)
-    last7_0 <= \$124 ;
+    last7_0 <= \$130 ;
   always @(posedge clk)
-    nf7_0 <= \$125 ;
+    nf7_0 <= \$131 ;
   always @(posedge clk)
-    acc0 <= \$126 ;
+    acc0 <= \$132 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    q_owed <= \$133 ;
   always @(posedge clk)
-    q_room <= \$128 ;
+    q_room <= \$134 ;
   always @(posedge clk)
-    q_wptr <= \$129 ;
+    q_wptr <= \$135 ;
   always @(posedge clk)
-    q_rptr <= \$130 ;
+    q_rptr <= \$136 ;
   always @(posedge clk)
-    q_stored <= \$131 ;
+    q_stored <= \$137 ;
   always @(posedge clk)
-    o__valid <= \$132 ;
+    o__valid <= \$138 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$139 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$1  = 4'h0;
@@ -43473,534 +43703,534 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$58  = 21'h00175a;
+          \$64  = 21'h00175a;
       4'h1:
-          \$58  = 21'h0009ad;
+          \$64  = 21'h0009ad;
       4'h2:
-          \$58  = 21'h002aeb;
+          \$64  = 21'h002aeb;
       4'h3:
-          \$58  = 21'h0018fc;
+          \$64  = 21'h0018fc;
       4'h4:
-          \$58  = 21'h001cb2;
+          \$64  = 21'h001cb2;
       4'h5:
-          \$58  = 21'h000aef;
+          \$64  = 21'h000aef;
       4'h6:
-          \$58  = 21'h1ffeff;
+          \$64  = 21'h1ffeff;
       4'h7:
-          \$58  = 21'h001c5e;
+          \$64  = 21'h001c5e;
       4'h8:
-          \$58  = 21'h0027a2;
+          \$64  = 21'h0027a2;
       4'h9:
-          \$58  = 21'h000481;
+          \$64  = 21'h000481;
       4'ha:
-          \$58  = 21'h000b88;
+          \$64  = 21'h000b88;
       4'hb:
-          \$58  = 21'h1ff637;
+          \$64  = 21'h1ff637;
       4'hc:
-          \$58  = 21'h1fe2c0;
+          \$64  = 21'h1fe2c0;
       4'hd:
-          \$58  = 21'h1ff95f;
+          \$64  = 21'h1ff95f;
       4'he:
-          \$58  = 21'h0059cd;
+          \$64  = 21'h0059cd;
       4'hf:
-          \$58  = 21'h003da7;
+          \$64  = 21'h003da7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$72  = nf_t;
+    \$78  = nf_t;
     if (issue) begin
-      \$72  = nf_t_ahead;
+      \$78  = nf_t_ahead;
     end
     if (rst) begin
-      \$72  = 4'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$73  = nf_t_ahead;
+    \$79  = nf_t_ahead;
     if (issue) begin
-      \$73  = \$1 ;
+      \$79  = \$1 ;
     end
     if (rst) begin
-      \$73  = 4'h0;
+      \$79  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$74  = sf_t;
+    \$80  = sf_t;
     if (issue) begin
-      \$74  = sf_t_ahead;
+      \$80  = sf_t_ahead;
     end
     if (rst) begin
-      \$74  = 3'h0;
+      \$80  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$75  = sf_t_ahead;
+    \$81  = sf_t_ahead;
     if (issue) begin
-      \$75  = \$2 ;
+      \$81  = \$2 ;
     end
     if (rst) begin
-      \$75  = 3'h1;
+      \$81  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$76  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$76  = reads_input_t_ahead;
+      \$82  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$77  = reads_input_t_ahead;
+    \$83  = reads_input_t_ahead;
     if (issue) begin
-      \$77  = \$3 ;
+      \$83  = \$3 ;
     end
     if (rst) begin
-      \$77  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$78  = first_t;
+    \$84  = first_t;
     if (issue) begin
-      \$78  = first_t_ahead;
+      \$84  = first_t_ahead;
     end
     if (rst) begin
-      \$78  = 1'h1;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$79  = first_t_ahead;
+    \$85  = first_t_ahead;
     if (issue) begin
-      \$79  = \$4 ;
+      \$85  = \$4 ;
     end
-    if (rst) begin
-      \$79  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$80  = last_t;
-    if (issue) begin
-      \$80  = last_t_ahead;
-    end
-    if (rst) begin
-      \$80  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$81  = last_t_ahead;
-    if (issue) begin
-      \$81  = \$5 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$82  = t;
-    if (issue) begin
-      \$82  = \$8 [6:0];
-    end
-    if (rst) begin
-      \$82  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$83  = i__payload;
-    if (rst) begin
-      \$83  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$84  = reads_input_t;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$85  = issue;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$86  = first_t;
+    \$86  = last_t;
+    if (issue) begin
+      \$86  = last_t_ahead;
+    end
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$87  = last_t;
+    \$87  = last_t_ahead;
+    if (issue) begin
+      \$87  = \$5 ;
+    end
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$88  = nf_t;
+    \$88  = t;
+    if (issue) begin
+      \$88  = \$8 [6:0];
+    end
     if (rst) begin
-      \$88  = 4'h0;
+      \$88  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$89  = \$9 ;
+    \$89  = i__payload;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$90  = t;
+    \$90  = reads_input_t;
     if (rst) begin
-      \$90  = 7'h00;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$91  = port__data;
+    \$91  = issue;
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$92  = x_mid;
+    \$92  = first_t;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$93  = \$10 ;
+    \$93  = last_t;
     if (rst) begin
-      \$93  = 9'h000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$94  = rom0_read;
+    \$94  = nf_t;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$95  = \$11 ;
+    \$95  = \$9 ;
     if (rst) begin
-      \$95  = 17'h00000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$96  = prod0_0;
+    \$96  = t;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$97  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$97  = port__data;
     if (rst) begin
-      \$97  = 21'h000000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$98  = v1;
+    \$98  = x_mid;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$99  = first1;
+    \$99  = \$10 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$100  = last1;
+    \$100  = rom0_read;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$101  = nf1;
+    \$101  = \$11 ;
     if (rst) begin
-      \$101  = 4'h0;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$102  = v2;
+    \$102  = prod0_0;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$103  = first2;
+    \$103  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$104  = last2;
+    \$104  = v1;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$105  = nf2;
+    \$105  = first1;
     if (rst) begin
-      \$105  = 4'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$106  = v3;
+    \$106  = last1;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$107  = first3;
+    \$107  = nf1;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$108  = last3;
+    \$108  = v2;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$109  = nf3;
+    \$109  = first2;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$110  = v4;
+    \$110  = last2;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$111  = first4;
+    \$111  = nf2;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$112  = last4;
+    \$112  = v3;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$113  = nf4;
+    \$113  = first3;
     if (rst) begin
-      \$113  = 4'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$114  = v5;
+    \$114  = last3;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$115  = first5;
+    \$115  = nf3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$116  = last5;
+    \$116  = v4;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$117  = nf5;
+    \$117  = first4;
     if (rst) begin
-      \$117  = 4'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$118  = v6;
+    \$118  = last4;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$119  = first6;
+    \$119  = nf4;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$120  = last6;
+    \$120  = v5;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$121  = nf6;
+    \$121  = first5;
     if (rst) begin
-      \$121  = 4'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$122  = v6;
+    \$122  = last5;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$123  = first6;
+    \$123  = nf5;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$124  = last6;
+    \$124  = v6;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$125  = nf6;
+    \$125  = first6;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$126  = acc0;
-    if (v7_0) begin
-      \$126  = \$60 [20:0];
-    end
+    \$126  = last6;
     if (rst) begin
-      \$126  = 21'h000000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$127  = \$64 [3:0];
+    \$127  = nf6;
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$128  = \$12 ;
+    \$128  = v6;
     if (rst) begin
-      \$128  = 1'h1;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$129  = q_wptr;
-    if (\$20 ) begin
-      \$129  = \$23 [2:0];
-    end
+    \$129  = first6;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$130  = q_rptr;
-    if (\$27 ) begin
-      \$130  = \$30 [2:0];
-    end
+    \$130  = last6;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$131  = \$44 [3:0];
+    \$131  = nf6;
     if (rst) begin
       \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$132  = o__valid;
-    if (\$46 ) begin
-      \$132  = \$49 ;
+    \$132  = acc0;
+    if (v7_0) begin
+      \$132  = \$66 [20:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$133  = o__payload;
-    if (\$46 ) begin
-      \$133  = \$51 ;
-    end
+    \$133  = \$70 [3:0];
     if (rst) begin
-      \$133  = 21'h000000;
+      \$133  = 4'h0;
     end
   end
-  assign acc0_next = \$60 [20:0];
-  assign q_owed_next = \$64 [3:0];
-  assign q_in = \$60 [20:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$134  = \$18 ;
+    if (rst) begin
+      \$134  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$135  = q_wptr;
+    if (\$26 ) begin
+      \$135  = \$29 [2:0];
+    end
+    if (rst) begin
+      \$135  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$136  = q_rptr;
+    if (\$33 ) begin
+      \$136  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$136  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$137  = \$50 [3:0];
+    if (rst) begin
+      \$137  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$138  = o__valid;
+    if (\$52 ) begin
+      \$138  = \$55 ;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$139  = o__payload;
+    if (\$52 ) begin
+      \$139  = \$57 ;
+    end
+    if (rst) begin
+      \$139  = 21'h000000;
+    end
+  end
+  assign acc0_next = \$66 [20:0];
+  assign q_owed_next = \$70 [3:0];
+  assign q_in = \$66 [20:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$81  = q_wptr;
-  assign \$signature__data$82  = \$60 [20:0];
+  assign \$signature__data$82  = \$66 [20:0];
   assign \rport__addr$83  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$60 [20:0];
+  assign \q_in[0]  = \$66 [20:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -44008,29 +44238,29 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [32:0] \$115 ;
-  reg [32:0] \$116 ;
-  reg [32:0] \$117 ;
-  reg [32:0] \$118 ;
-  reg [32:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [32:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [32:0] \$121 ;
   reg [32:0] \$122 ;
   reg [32:0] \$123 ;
@@ -44042,45 +44272,51 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$129 ;
   wire \$13 ;
   reg [32:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [33:0] \$134 ;
-  reg [33:0] \$135 ;
-  reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [32:0] \$131 ;
+  reg [32:0] \$132 ;
+  reg [32:0] \$133 ;
+  reg [32:0] \$134 ;
+  reg [32:0] \$135 ;
+  reg [32:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [3:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [20:0] \$144 ;
-  reg [20:0] \$145 ;
-  reg [20:0] \$146 ;
-  reg [3:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [11:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [3:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [11:0] \$150 ;
-  reg [11:0] \$151 ;
-  reg [45:0] \$152 ;
-  reg [45:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [20:0] \$150 ;
+  reg [20:0] \$151 ;
+  reg [20:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [11:0] \$155 ;
+  reg [11:0] \$156 ;
+  reg [11:0] \$157 ;
+  reg [45:0] \$158 ;
+  reg [45:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [32:0] \$19 ;
   wire \$2 ;
@@ -44129,48 +44365,48 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [3:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -44339,197 +44575,203 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$49  = $signed(rq0_floor) > $signed(9'h099);
   assign \$50  = $signed(rq0_floor) > $signed(9'h09a);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     (* full_case = 32'd1 *)
@@ -44684,556 +44926,556 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [3:0];
+      \$95  = \$15 [3:0];
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 33'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 33'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 33'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 33'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 33'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 33'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 21'h000000;
+      \$131  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$134  = 34'h000000000;
+      \$134  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$135  = 34'h000000000;
+      \$135  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$136  = 34'h000000000;
+      \$136  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$142  = rq0_x[20:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 4'h0;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 21'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 21'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 21'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$147  = rq0_x[20:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[20:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 12'h000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 12'h000;
+      \$150  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 12'h000;
+      \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$152  = \$32 [45:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 46'h000000000000;
+      \$152  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[20:17];
     if (rst) begin
-      \$153  = 46'h000000000000;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [45:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -45244,9 +45486,9 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -45255,70 +45497,77 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [25:0] \$106 ;
-  reg [25:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [16:0] \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire [7:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [33:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [23:0] \$115 ;
-  reg [23:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [25:0] \$113 ;
+  reg [25:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [33:0] \$118 ;
+  reg [7:0] \$119 ;
   wire \$12 ;
-  reg [33:0] \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
+  reg [8:0] \$120 ;
+  reg [8:0] \$121 ;
+  reg [23:0] \$122 ;
+  reg [23:0] \$123 ;
+  reg [8:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [33:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
-  reg [34:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [17:0] \$132 ;
-  reg [17:0] \$133 ;
-  reg [17:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [17:0] \$136 ;
-  reg [17:0] \$137 ;
-  reg [17:0] \$138 ;
-  reg \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [34:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [17:0] \$139 ;
   wire \$14 ;
-  reg [1:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [33:0] \$143 ;
-  reg [33:0] \$144 ;
-  reg \$145 ;
+  reg [17:0] \$140 ;
+  reg [17:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [17:0] \$143 ;
+  reg [17:0] \$144 ;
+  reg [17:0] \$145 ;
   reg \$146 ;
-  reg [7:0] \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [1:0] \$147 ;
+  reg [1:0] \$148 ;
+  reg [1:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [7:0] \$150 ;
-  reg [4:0] \$151 ;
+  reg [33:0] \$150 ;
+  reg [33:0] \$151 ;
   reg \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
-  reg [4:0] \$155 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
+  reg \$155 ;
   reg \$156 ;
   reg [7:0] \$157 ;
+  reg [4:0] \$158 ;
+  reg \$159 ;
   wire [25:0] \$16 ;
+  reg [3:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg [4:0] \$162 ;
+  reg \$163 ;
+  reg [7:0] \$164 ;
   wire [16:0] \$17 ;
   wire [26:0] \$18 ;
   wire [27:0] \$19 ;
@@ -45376,9 +45625,9 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -45392,24 +45641,24 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire [5:0] \$85 ;
+  wire [4:0] \$83 ;
+  wire [4:0] \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [6:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [5:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [7:0] \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  wire \$96 ;
+  wire [6:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -45843,602 +46092,609 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$57  = \$54  ? \$55  : \$56 ;
   assign \$58  = rq0_over ? 8'h7f : rq0_code;
   assign \$59  = rq0_under ? 8'h80 : \$58 ;
-  assign \$60  = \$6 [4:0] < 5'h11;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = rq_valid_9 & \$66 ;
-  assign \$68  = \$signature__addr  == 4'hf;
-  assign \$69  = \$signature__addr  + 1'h1;
-  assign \$70  = \$68  ? 5'h00 : \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = rport__addr == 4'hf;
-  assign \$76  = rport__addr + 1'h1;
+  assign \$60  = a__valid & b__valid;
+  assign \$61  = \$60  & q_room;
+  assign \$62  = o__valid & o__ready;
+  assign \$63  = q_owed < 5'h10;
+  assign \$64  = \$62  ? q_room : \$63 ;
+  assign \$65  = o__valid & o__ready;
+  assign \$66  = \$65  | q_room;
+  assign \$67  = \$61  ? \$64  : \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$69  & \$71 ;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = rq_valid_9 & \$73 ;
+  assign \$75  = \$signature__addr  == 4'hf;
+  assign \$76  = \$signature__addr  + 1'h1;
   assign \$77  = \$75  ? 5'h00 : \$76 ;
   assign \$78  = ~ o__valid;
   assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = rq_valid_9 & \$83 ;
-  assign \$85  = q_stored + \$84 ;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = | q_stored;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$85  - \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = \$93  | rq_valid_9;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = rport__addr == 4'hf;
+  assign \$83  = rport__addr + 1'h1;
+  assign \$84  = \$82  ? 5'h00 : \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$86  & \$88 ;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = rq_valid_9 & \$90 ;
+  assign \$92  = q_stored + \$91 ;
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
   assign \$95  = | q_stored;
-  assign \$96  = \$95  ? rport__data : q_in;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = \$92  - \$96 ;
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = | q_stored;
+  assign \$101  = \$100  | rq_valid_9;
+  assign \$102  = | q_stored;
+  assign \$103  = \$102  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_1 <= \$97 ;
+    add_valid_1 <= \$104 ;
   always @(posedge clk)
-    add_valid_2 <= \$98 ;
+    add_valid_2 <= \$105 ;
   always @(posedge clk)
-    add_valid_3 <= \$99 ;
+    add_valid_3 <= \$106 ;
   always @(posedge clk)
-    add_valid_4 <= \$100 ;
+    add_valid_4 <= \$107 ;
   always @(posedge clk)
-    add_valid_5 <= \$101 ;
+    add_valid_5 <= \$108 ;
   always @(posedge clk)
-    add_valid_6 <= \$102 ;
+    add_valid_6 <= \$109 ;
   always @(posedge clk)
-    add0_a_in <= \$103 ;
+    add0_a_in <= \$110 ;
   always @(posedge clk)
-    add0_a_off <= \$104 ;
+    add0_a_off <= \$111 ;
   always @(posedge clk)
-    add0_a_off0 <= \$105 ;
+    add0_a_off0 <= \$112 ;
   always @(posedge clk)
-    add0_a_part0 <= \$106 ;
+    add0_a_part0 <= \$113 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$107 ;
+    add0_a_part0_r <= \$114 ;
   always @(posedge clk)
-    add0_a_off1 <= \$108 ;
+    add0_a_off1 <= \$115 ;
   always @(posedge clk)
-    add0_a_part1 <= \$109 ;
+    add0_a_part1 <= \$116 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$110 ;
+    add0_a_part1_r <= \$117 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$111 ;
+    add0_a_rescaled <= \$118 ;
   always @(posedge clk)
-    add0_b_in <= \$112 ;
+    add0_b_in <= \$119 ;
   always @(posedge clk)
-    add0_b_off <= \$113 ;
+    add0_b_off <= \$120 ;
   always @(posedge clk)
-    add0_b_off0 <= \$114 ;
+    add0_b_off0 <= \$121 ;
   always @(posedge clk)
-    add0_b_part0 <= \$115 ;
+    add0_b_part0 <= \$122 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$116 ;
+    add0_b_part0_r <= \$123 ;
   always @(posedge clk)
-    add0_b_off1 <= \$117 ;
+    add0_b_off1 <= \$124 ;
   always @(posedge clk)
-    add0_b_part1 <= \$118 ;
+    add0_b_part1 <= \$125 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$119 ;
+    add0_b_part1_r <= \$126 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$120 ;
+    add0_b_rescaled <= \$127 ;
   always @(posedge clk)
-    rq_valid_1 <= \$121 ;
+    rq_valid_1 <= \$128 ;
   always @(posedge clk)
-    rq_valid_2 <= \$122 ;
+    rq_valid_2 <= \$129 ;
   always @(posedge clk)
-    rq_valid_3 <= \$123 ;
+    rq_valid_3 <= \$130 ;
   always @(posedge clk)
-    rq_valid_4 <= \$124 ;
+    rq_valid_4 <= \$131 ;
   always @(posedge clk)
-    rq_valid_5 <= \$125 ;
+    rq_valid_5 <= \$132 ;
   always @(posedge clk)
-    rq_valid_6 <= \$126 ;
+    rq_valid_6 <= \$133 ;
   always @(posedge clk)
-    rq_valid_7 <= \$127 ;
+    rq_valid_7 <= \$134 ;
   always @(posedge clk)
-    rq_valid_8 <= \$128 ;
+    rq_valid_8 <= \$135 ;
   always @(posedge clk)
-    rq_valid_9 <= \$129 ;
+    rq_valid_9 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$130 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$131 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$132 ;
+    rq0_part0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$133 ;
+    rq0_part0_0_r <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$134 ;
+    rq0_part0_0_rr <= \$141 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$135 ;
+    rq0_x1_0 <= \$142 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$136 ;
+    rq0_part1_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$137 ;
+    rq0_part1_0_r <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$138 ;
+    rq0_part1_0_rr <= \$145 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$139 ;
+    rq0_x2_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$140 ;
+    rq0_part2_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$141 ;
+    rq0_part2_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$142 ;
+    rq0_part2_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_prod <= \$143 ;
+    rq0_prod <= \$150 ;
   always @(posedge clk)
-    rq0_floor <= \$144 ;
+    rq0_floor <= \$151 ;
   always @(posedge clk)
-    rq0_above <= \$145 ;
+    rq0_above <= \$152 ;
   always @(posedge clk)
-    rq0_tie <= \$146 ;
+    rq0_tie <= \$153 ;
   always @(posedge clk)
-    rq0_code <= \$147 ;
+    rq0_code <= \$154 ;
   always @(posedge clk)
-    rq0_under <= \$148 ;
+    rq0_under <= \$155 ;
   always @(posedge clk)
-    rq0_over <= \$149 ;
+    rq0_over <= \$156 ;
   always @(posedge clk)
-    rq0_out <= \$150 ;
+    rq0_out <= \$157 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    q_owed <= \$158 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    q_room <= \$159 ;
   always @(posedge clk)
-    \$signature__addr  <= \$153 ;
+    \$signature__addr  <= \$160 ;
   always @(posedge clk)
-    rport__addr <= \$154 ;
+    rport__addr <= \$161 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    q_stored <= \$162 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    o__valid <= \$163 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    o__payload <= \$164 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$97  = \$14 ;
+    \$104  = \$14 ;
     if (rst) begin
-      \$97  = 1'h0;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$98  = add_valid_1;
+    \$105  = add_valid_1;
     if (rst) begin
-      \$98  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$99  = add_valid_2;
+    \$106  = add_valid_2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$100  = add_valid_3;
+    \$107  = add_valid_3;
     if (rst) begin
-      \$100  = 1'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$101  = add_valid_4;
+    \$108  = add_valid_4;
     if (rst) begin
-      \$101  = 1'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$102  = add_valid_5;
+    \$109  = add_valid_5;
     if (rst) begin
-      \$102  = 1'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$103  = a__payload;
+    \$110  = a__payload;
     if (rst) begin
-      \$103  = 8'h00;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$104  = \$15 ;
+    \$111  = \$15 ;
     if (rst) begin
-      \$104  = 9'h000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$105  = add0_a_off;
+    \$112  = add0_a_off;
     if (rst) begin
-      \$105  = 9'h000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$106  = \$16 ;
+    \$113  = \$16 ;
     if (rst) begin
-      \$106  = 26'h0000000;
+      \$113  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$107  = add0_a_part0;
+    \$114  = add0_a_part0;
     if (rst) begin
-      \$107  = 26'h0000000;
+      \$114  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$108  = add0_a_off;
+    \$115  = add0_a_off;
     if (rst) begin
-      \$108  = 9'h000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$109  = \$17 ;
+    \$116  = \$17 ;
     if (rst) begin
-      \$109  = 17'h00000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$110  = add0_a_part1;
+    \$117  = add0_a_part1;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$111  = \$21 [33:0];
+    \$118  = \$21 [33:0];
     if (rst) begin
-      \$111  = 34'h000000000;
+      \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$112  = b__payload;
+    \$119  = b__payload;
     if (rst) begin
-      \$112  = 8'h00;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$113  = \$22 ;
+    \$120  = \$22 ;
     if (rst) begin
-      \$113  = 9'h000;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$114  = add0_b_off;
+    \$121  = add0_b_off;
     if (rst) begin
-      \$114  = 9'h000;
+      \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$115  = \$23 ;
+    \$122  = \$23 ;
     if (rst) begin
-      \$115  = 24'h000000;
+      \$122  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$116  = add0_b_part0;
+    \$123  = add0_b_part0;
     if (rst) begin
-      \$116  = 24'h000000;
+      \$123  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$117  = add0_b_off;
+    \$124  = add0_b_off;
     if (rst) begin
-      \$117  = 9'h000;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$118  = \$24 ;
+    \$125  = \$24 ;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$119  = add0_b_part1;
+    \$126  = add0_b_part1;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$120  = \$28 [33:0];
+    \$127  = \$28 [33:0];
     if (rst) begin
-      \$120  = 34'h000000000;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$121  = add_valid_6;
-    if (rst) begin
-      \$121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$122  = rq_valid_1;
-    if (rst) begin
-      \$122  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$123  = rq_valid_2;
-    if (rst) begin
-      \$123  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$124  = rq_valid_3;
-    if (rst) begin
-      \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$125  = rq_valid_4;
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$126  = rq_valid_5;
-    if (rst) begin
-      \$126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$127  = rq_valid_6;
-    if (rst) begin
-      \$127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$128  = rq_valid_7;
+    \$128  = add_valid_6;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$129  = rq_valid_8;
+    \$129  = rq_valid_1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$130  = \$29 ;
+    \$130  = rq_valid_2;
     if (rst) begin
-      \$130  = 35'h000000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$131  = rq0_x[16:0];
+    \$131  = rq_valid_3;
     if (rst) begin
-      \$131  = 17'h00000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$132  = \$30 ;
+    \$132  = rq_valid_4;
     if (rst) begin
-      \$132  = 18'h00000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$133  = rq0_part0_0;
+    \$133  = rq_valid_5;
     if (rst) begin
-      \$133  = 18'h00000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$134  = rq0_part0_0_r;
+    \$134  = rq_valid_6;
     if (rst) begin
-      \$134  = 18'h00000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$135  = rq0_x[33:17];
+    \$135  = rq_valid_7;
     if (rst) begin
-      \$135  = 17'h00000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$136  = \$31 ;
+    \$136  = rq_valid_8;
     if (rst) begin
-      \$136  = 18'h00000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$137  = rq0_part1_0;
+    \$137  = \$29 ;
     if (rst) begin
-      \$137  = 18'h00000;
+      \$137  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$138  = rq0_part1_0_r;
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 18'h00000;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$139  = rq0_x[34];
+    \$139  = \$30 ;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$140  = \$32 ;
+    \$140  = rq0_part0_0;
     if (rst) begin
-      \$140  = 2'h0;
+      \$140  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$141  = rq0_part2_0;
+    \$141  = rq0_part0_0_r;
     if (rst) begin
-      \$141  = 2'h0;
+      \$141  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$142  = rq0_part2_0_r;
+    \$142  = rq0_x[33:17];
     if (rst) begin
-      \$142  = 2'h0;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$143  = \$38 [33:0];
+    \$143  = \$31 ;
     if (rst) begin
-      \$143  = 34'h000000000;
+      \$143  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$144  = \$39 ;
+    \$144  = rq0_part1_0;
     if (rst) begin
-      \$144  = 34'h000000000;
+      \$144  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$145  = \$40 ;
+    \$145  = rq0_part1_0_r;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$146  = \$43 ;
+    \$146  = rq0_x[34];
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$147  = \$47 [7:0];
+    \$147  = \$32 ;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$148  = \$52 ;
+    \$148  = rq0_part2_0;
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$149  = \$57 ;
+    \$149  = rq0_part2_0_r;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$150  = \$59 ;
+    \$150  = \$38 [33:0];
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$151  = \$6 [4:0];
+    \$151  = \$39 ;
     if (rst) begin
-      \$151  = 5'h00;
+      \$151  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$152  = \$60 ;
+    \$152  = \$40 ;
     if (rst) begin
-      \$152  = 1'h1;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$153  = \$signature__addr ;
-    if (\$67 ) begin
-      \$153  = \$70 [3:0];
-    end
+    \$153  = \$43 ;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$154  = rport__addr;
-    if (\$74 ) begin
-      \$154  = \$77 [3:0];
-    end
+    \$154  = \$47 [7:0];
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$155  = \$90 [4:0];
+    \$155  = \$52 ;
     if (rst) begin
-      \$155  = 5'h00;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$156  = o__valid;
-    if (\$92 ) begin
-      \$156  = \$94 ;
-    end
+    \$156  = \$57 ;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$157  = o__payload;
-    if (\$92 ) begin
-      \$157  = \$96 ;
-    end
+    \$157  = \$59 ;
     if (rst) begin
       \$157  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$158  = \$6 [4:0];
+    if (rst) begin
+      \$158  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$159  = \$67 ;
+    if (rst) begin
+      \$159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$160  = \$signature__addr ;
+    if (\$74 ) begin
+      \$160  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$160  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$161  = rport__addr;
+    if (\$81 ) begin
+      \$161  = \$84 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$162  = \$97 [4:0];
+    if (rst) begin
+      \$162  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$163  = o__valid;
+    if (\$99 ) begin
+      \$163  = \$101 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$164  = o__payload;
+    if (\$99 ) begin
+      \$164  = \$103 ;
+    end
+    if (rst) begin
+      \$164  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -46470,12 +46726,12 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
-  reg [12:0] \$100 ;
-  reg [12:0] \$101 ;
-  reg [12:0] \$102 ;
-  reg [12:0] \$103 ;
-  reg [12:0] \$104 ;
-  reg [12:0] \$105 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  reg [3:0] \$104 ;
+  reg [3:0] \$105 ;
   reg [12:0] \$106 ;
   reg [12:0] \$107 ;
   reg [12:0] \$108 ;
@@ -46485,42 +46741,50 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [12:0] \$111 ;
   reg [12:0] \$112 ;
   reg [12:0] \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [12:0] \$114 ;
+  reg [12:0] \$115 ;
+  reg [12:0] \$116 ;
+  reg [12:0] \$117 ;
+  reg [12:0] \$118 ;
+  reg [12:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg \$121 ;
+  reg [12:0] \$120 ;
+  reg [12:0] \$121 ;
   reg \$122 ;
-  reg [12:0] \$123 ;
-  reg [12:0] \$124 ;
-  reg [29:0] \$125 ;
-  reg [29:0] \$126 ;
-  reg [29:0] \$127 ;
-  reg [12:0] \$128 ;
-  reg [20:0] \$129 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [20:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg [37:0] \$132 ;
-  reg [37:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg [7:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [3:0] \$139 ;
+  reg \$130 ;
+  reg [12:0] \$131 ;
+  reg [12:0] \$132 ;
+  reg [29:0] \$133 ;
+  reg [29:0] \$134 ;
+  reg [29:0] \$135 ;
+  reg [12:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [20:0] \$139 ;
   wire \$14 ;
-  reg \$140 ;
-  reg [3:0] \$141 ;
-  reg [3:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [37:0] \$140 ;
+  reg [37:0] \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg [7:0] \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg [3:0] \$147 ;
+  reg \$148 ;
+  reg [3:0] \$149 ;
   wire [29:0] \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg \$152 ;
+  reg [7:0] \$153 ;
   wire [20:0] \$16 ;
   wire [30:0] \$17 ;
   wire [31:0] \$18 ;
@@ -46557,62 +46821,62 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [4:0] \$56 ;
+  wire \$56 ;
   wire [4:0] \$57 ;
-  wire \$58 ;
+  wire [4:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [4:0] \$64 ;
   wire [4:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [5:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [7:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [5:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [12:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [13:0] \$82 ;
-  wire [7:0] \$83 ;
-  wire \$84 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [7:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [4:0] \$87 ;
-  wire \$88 ;
-  wire [5:0] \$89 ;
+  wire \$87 ;
+  wire [12:0] \$88 ;
+  wire [8:0] \$89 ;
   wire [4:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
+  wire [13:0] \$90 ;
+  wire [7:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  reg [3:0] \$96 ;
-  reg [3:0] \$97 ;
-  reg [12:0] \$98 ;
-  reg [12:0] \$99 ;
+  wire [4:0] \$95 ;
+  wire \$96 ;
+  wire [5:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [7:0] \$signature__data ;
@@ -46742,270 +47006,198 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$37  = $signed(rq0_floor) > $signed(9'h0fe);
   assign \$38  = $signed(rq0_floor) > $signed(9'h0ff);
   assign \$39  = \$36  ? \$37  : \$38 ;
-  assign \$40  = \$89 [3:0] < 4'ha;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = rq_valid_8 & \$46 ;
-  assign \$48  = q_wptr == 4'h8;
-  assign \$49  = q_wptr + 1'h1;
-  assign \$50  = \$48  ? 5'h00 : \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = q_rptr == 4'h8;
-  assign \$56  = q_rptr + 1'h1;
-  assign \$57  = \$55  ? 5'h00 : \$56 ;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = | q_stored;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$59  & \$61 ;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = rq_valid_8 & \$63 ;
-  assign \$65  = q_stored + \$64 ;
+  assign \$40  = i__valid & i__ready;
+  assign \$41  = element == 4'hf;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = o__valid & o__ready;
+  assign \$44  = q_owed < 4'h9;
+  assign \$45  = \$43  ? q_room : \$44 ;
+  assign \$46  = o__valid & o__ready;
+  assign \$47  = \$46  | q_room;
+  assign \$48  = \$42  ? \$45  : \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$50  & \$52 ;
+  assign \$54  = ~ \$53 ;
+  assign \$55  = rq_valid_8 & \$54 ;
+  assign \$56  = q_wptr == 4'h8;
+  assign \$57  = q_wptr + 1'h1;
+  assign \$58  = \$56  ? 5'h00 : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = q_rptr == 4'h8;
+  assign \$64  = q_rptr + 1'h1;
+  assign \$65  = \$63  ? 5'h00 : \$64 ;
   assign \$66  = ~ o__valid;
   assign \$67  = \$66  | o__ready;
   assign \$68  = | q_stored;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = \$65  - \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$73  | rq_valid_8;
-  assign \$75  = | q_stored;
-  assign \$76  = \$75  ? rport__data : q_in;
-  assign \$77  = element == 4'hf;
-  assign \$78  = ~ \$77 ;
-  assign i__ready = q_room | \$78 ;
-  assign \$79  = ! element;
-  assign \$80  = \$79  ? 13'h0000 : acc0_0;
-  assign \$81  = $signed(i__payload) - $signed(8'h80);
-  assign \$82  = $signed(\$80 ) + $signed(\$81 );
-  assign \$83  = rq0_over ? 8'h7f : rq0_code;
-  assign q_in = rq0_under ? 8'h80 : \$83 ;
-  assign \$84  = i__valid & i__ready;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = rq_valid_8 & \$71 ;
+  assign \$73  = q_stored + \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$73  - \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = \$81  | rq_valid_8;
+  assign \$83  = | q_stored;
+  assign \$84  = \$83  ? rport__data : q_in;
   assign \$85  = element == 4'hf;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = q_owed + \$86 ;
-  assign \$88  = o__valid & o__ready;
-  assign \$89  = \$87  - \$88 ;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$91  & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$signature__en  = rq_valid_8 & \$95 ;
+  assign \$86  = ~ \$85 ;
+  assign i__ready = q_room | \$86 ;
+  assign \$87  = ! element;
+  assign \$88  = \$87  ? 13'h0000 : acc0_0;
+  assign \$89  = $signed(i__payload) - $signed(8'h80);
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$91 ;
+  assign \$92  = i__valid & i__ready;
+  assign \$93  = element == 4'hf;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = q_owed + \$94 ;
+  assign \$96  = o__valid & o__ready;
+  assign \$97  = \$95  - \$96 ;
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = | q_stored;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = \$99  & \$101 ;
+  assign \$103  = ~ \$102 ;
+  assign \$signature__en  = rq_valid_8 & \$103 ;
   always @(posedge clk)
-    group <= \$96 ;
+    group <= \$104 ;
   always @(posedge clk)
-    element <= \$97 ;
+    element <= \$105 ;
   always @(posedge clk)
-    acc0_0 <= \$98 ;
+    acc0_0 <= \$106 ;
   always @(posedge clk)
-    acc0_1 <= \$99 ;
+    acc0_1 <= \$107 ;
   always @(posedge clk)
-    acc0_2 <= \$100 ;
+    acc0_2 <= \$108 ;
   always @(posedge clk)
-    acc0_3 <= \$101 ;
+    acc0_3 <= \$109 ;
   always @(posedge clk)
-    acc0_4 <= \$102 ;
+    acc0_4 <= \$110 ;
   always @(posedge clk)
-    acc0_5 <= \$103 ;
+    acc0_5 <= \$111 ;
   always @(posedge clk)
-    acc0_6 <= \$104 ;
+    acc0_6 <= \$112 ;
   always @(posedge clk)
-    acc0_7 <= \$105 ;
+    acc0_7 <= \$113 ;
   always @(posedge clk)
-    acc0_8 <= \$106 ;
+    acc0_8 <= \$114 ;
   always @(posedge clk)
-    acc0_9 <= \$107 ;
+    acc0_9 <= \$115 ;
   always @(posedge clk)
-    acc0_10 <= \$108 ;
+    acc0_10 <= \$116 ;
   always @(posedge clk)
-    acc0_11 <= \$109 ;
+    acc0_11 <= \$117 ;
   always @(posedge clk)
-    acc0_12 <= \$110 ;
+    acc0_12 <= \$118 ;
   always @(posedge clk)
-    acc0_13 <= \$111 ;
+    acc0_13 <= \$119 ;
   always @(posedge clk)
-    acc0_14 <= \$112 ;
+    acc0_14 <= \$120 ;
   always @(posedge clk)
-    acc0_15 <= \$113 ;
+    acc0_15 <= \$121 ;
   always @(posedge clk)
-    rq_valid_1 <= \$114 ;
+    rq_valid_1 <= \$122 ;
   always @(posedge clk)
-    rq_valid_2 <= \$115 ;
+    rq_valid_2 <= \$123 ;
   always @(posedge clk)
-    rq_valid_3 <= \$116 ;
+    rq_valid_3 <= \$124 ;
   always @(posedge clk)
-    rq_valid_4 <= \$117 ;
+    rq_valid_4 <= \$125 ;
   always @(posedge clk)
-    rq_valid_5 <= \$118 ;
+    rq_valid_5 <= \$126 ;
   always @(posedge clk)
-    rq_valid_6 <= \$119 ;
+    rq_valid_6 <= \$127 ;
   always @(posedge clk)
-    rq_valid_7 <= \$120 ;
+    rq_valid_7 <= \$128 ;
   always @(posedge clk)
-    rq_valid_8 <= \$121 ;
+    rq_valid_8 <= \$129 ;
   always @(posedge clk)
-    rq_valid_9 <= \$122 ;
+    rq_valid_9 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$123 ;
+    rq0_x <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$124 ;
+    rq0_x0_0 <= \$132 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$125 ;
+    rq0_part0_0 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$126 ;
+    rq0_part0_0_r <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$127 ;
+    rq0_part0_0_rr <= \$135 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$128 ;
+    rq0_x0_1 <= \$136 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$129 ;
+    rq0_part0_1 <= \$137 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$130 ;
+    rq0_part0_1_r <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$131 ;
+    rq0_part0_1_rr <= \$139 ;
   always @(posedge clk)
-    rq0_prod <= \$132 ;
+    rq0_prod <= \$140 ;
   always @(posedge clk)
-    rq0_floor <= \$133 ;
+    rq0_floor <= \$141 ;
   always @(posedge clk)
-    rq0_above <= \$134 ;
+    rq0_above <= \$142 ;
   always @(posedge clk)
-    rq0_tie <= \$135 ;
+    rq0_tie <= \$143 ;
   always @(posedge clk)
-    rq0_code <= \$136 ;
+    rq0_code <= \$144 ;
   always @(posedge clk)
-    rq0_under <= \$137 ;
+    rq0_under <= \$145 ;
   always @(posedge clk)
-    rq0_over <= \$138 ;
+    rq0_over <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$139 ;
+    q_owed <= \$147 ;
   always @(posedge clk)
-    q_room <= \$140 ;
+    q_room <= \$148 ;
   always @(posedge clk)
-    q_wptr <= \$141 ;
+    q_wptr <= \$149 ;
   always @(posedge clk)
-    q_rptr <= \$142 ;
+    q_rptr <= \$150 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    q_stored <= \$151 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    o__valid <= \$152 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$96  = group;
+    \$104  = group;
     if (\$1 ) begin
-      \$96  = \$4 [3:0];
+      \$104  = \$4 [3:0];
     end
     if (rst) begin
-      \$96  = 4'h0;
+      \$104  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$97  = element;
+    \$105  = element;
     if (\$7 ) begin
-      \$97  = \$10 [3:0];
+      \$105  = \$10 [3:0];
     end
     if (rst) begin
-      \$97  = 4'h0;
+      \$105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$98  = acc0_0;
+    \$106  = acc0_0;
     if (\$11 ) begin
-      \$98  = acc0_1;
-    end
-    if (rst) begin
-      \$98  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$99  = acc0_1;
-    if (\$11 ) begin
-      \$99  = acc0_2;
-    end
-    if (rst) begin
-      \$99  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$100  = acc0_2;
-    if (\$11 ) begin
-      \$100  = acc0_3;
-    end
-    if (rst) begin
-      \$100  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$101  = acc0_3;
-    if (\$11 ) begin
-      \$101  = acc0_4;
-    end
-    if (rst) begin
-      \$101  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$102  = acc0_4;
-    if (\$11 ) begin
-      \$102  = acc0_5;
-    end
-    if (rst) begin
-      \$102  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$103  = acc0_5;
-    if (\$11 ) begin
-      \$103  = acc0_6;
-    end
-    if (rst) begin
-      \$103  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$104  = acc0_6;
-    if (\$11 ) begin
-      \$104  = acc0_7;
-    end
-    if (rst) begin
-      \$104  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$105  = acc0_7;
-    if (\$11 ) begin
-      \$105  = acc0_8;
-    end
-    if (rst) begin
-      \$105  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$106  = acc0_8;
-    if (\$11 ) begin
-      \$106  = acc0_9;
+      \$106  = acc0_1;
     end
     if (rst) begin
       \$106  = 13'h0000;
@@ -47013,9 +47205,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$107  = acc0_9;
+    \$107  = acc0_1;
     if (\$11 ) begin
-      \$107  = acc0_10;
+      \$107  = acc0_2;
     end
     if (rst) begin
       \$107  = 13'h0000;
@@ -47023,9 +47215,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$108  = acc0_10;
+    \$108  = acc0_2;
     if (\$11 ) begin
-      \$108  = acc0_11;
+      \$108  = acc0_3;
     end
     if (rst) begin
       \$108  = 13'h0000;
@@ -47033,9 +47225,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$109  = acc0_11;
+    \$109  = acc0_3;
     if (\$11 ) begin
-      \$109  = acc0_12;
+      \$109  = acc0_4;
     end
     if (rst) begin
       \$109  = 13'h0000;
@@ -47043,9 +47235,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$110  = acc0_12;
+    \$110  = acc0_4;
     if (\$11 ) begin
-      \$110  = acc0_13;
+      \$110  = acc0_5;
     end
     if (rst) begin
       \$110  = 13'h0000;
@@ -47053,9 +47245,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$111  = acc0_13;
+    \$111  = acc0_5;
     if (\$11 ) begin
-      \$111  = acc0_14;
+      \$111  = acc0_6;
     end
     if (rst) begin
       \$111  = 13'h0000;
@@ -47063,9 +47255,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$112  = acc0_14;
+    \$112  = acc0_6;
     if (\$11 ) begin
-      \$112  = acc0_15;
+      \$112  = acc0_7;
     end
     if (rst) begin
       \$112  = 13'h0000;
@@ -47073,9 +47265,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$113  = acc0_15;
+    \$113  = acc0_7;
     if (\$11 ) begin
-      \$113  = \$82 [12:0];
+      \$113  = acc0_8;
     end
     if (rst) begin
       \$113  = 13'h0000;
@@ -47083,242 +47275,322 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$114  = \$14 ;
+    \$114  = acc0_8;
+    if (\$11 ) begin
+      \$114  = acc0_9;
+    end
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$115  = rq_valid_1;
+    \$115  = acc0_9;
+    if (\$11 ) begin
+      \$115  = acc0_10;
+    end
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$116  = rq_valid_2;
+    \$116  = acc0_10;
+    if (\$11 ) begin
+      \$116  = acc0_11;
+    end
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$117  = rq_valid_3;
+    \$117  = acc0_11;
+    if (\$11 ) begin
+      \$117  = acc0_12;
+    end
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$118  = rq_valid_4;
+    \$118  = acc0_12;
+    if (\$11 ) begin
+      \$118  = acc0_13;
+    end
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$119  = rq_valid_5;
+    \$119  = acc0_13;
+    if (\$11 ) begin
+      \$119  = acc0_14;
+    end
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$120  = rq_valid_6;
+    \$120  = acc0_14;
+    if (\$11 ) begin
+      \$120  = acc0_15;
+    end
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$121  = rq_valid_7;
+    \$121  = acc0_15;
+    if (\$11 ) begin
+      \$121  = \$90 [12:0];
+    end
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$122  = rq_valid_8;
+    \$122  = \$14 ;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$123  = \$82 [12:0];
+    \$123  = rq_valid_1;
     if (rst) begin
-      \$123  = 13'h0000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$124  = rq0_x;
+    \$124  = rq_valid_2;
     if (rst) begin
-      \$124  = 13'h0000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$125  = \$15 ;
+    \$125  = rq_valid_3;
     if (rst) begin
-      \$125  = 30'h00000000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$126  = rq0_part0_0;
+    \$126  = rq_valid_4;
     if (rst) begin
-      \$126  = 30'h00000000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$127  = rq0_part0_0_r;
+    \$127  = rq_valid_5;
     if (rst) begin
-      \$127  = 30'h00000000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$128  = rq0_x;
+    \$128  = rq_valid_6;
     if (rst) begin
-      \$128  = 13'h0000;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$129  = \$16 ;
+    \$129  = rq_valid_7;
     if (rst) begin
-      \$129  = 21'h000000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$130  = rq0_part0_1;
+    \$130  = rq_valid_8;
     if (rst) begin
-      \$130  = 21'h000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$131  = rq0_part0_1_r;
+    \$131  = \$90 [12:0];
     if (rst) begin
-      \$131  = 21'h000000;
+      \$131  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$132  = \$20 [37:0];
+    \$132  = rq0_x;
     if (rst) begin
-      \$132  = 38'h0000000000;
+      \$132  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$133  = \$21 ;
+    \$133  = \$15 ;
     if (rst) begin
-      \$133  = 38'h0000000000;
+      \$133  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$134  = \$22 ;
+    \$134  = rq0_part0_0;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$135  = \$25 ;
+    \$135  = rq0_part0_0_r;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$136  = \$29 [7:0];
+    \$136  = rq0_x;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$137  = \$34 ;
+    \$137  = \$16 ;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$138  = \$39 ;
+    \$138  = rq0_part0_1;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$139  = \$89 [3:0];
+    \$139  = rq0_part0_1_r;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$140  = \$40 ;
+    \$140  = \$20 [37:0];
     if (rst) begin
-      \$140  = 1'h1;
+      \$140  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$141  = q_wptr;
-    if (\$47 ) begin
-      \$141  = \$50 [3:0];
-    end
+    \$141  = \$21 ;
     if (rst) begin
-      \$141  = 4'h0;
+      \$141  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$142  = q_rptr;
-    if (\$54 ) begin
-      \$142  = \$57 [3:0];
-    end
+    \$142  = \$22 ;
     if (rst) begin
-      \$142  = 4'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$143  = \$70 [3:0];
+    \$143  = \$25 ;
     if (rst) begin
-      \$143  = 4'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$144  = o__valid;
-    if (\$72 ) begin
-      \$144  = \$74 ;
-    end
+    \$144  = \$29 [7:0];
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$145  = o__payload;
-    if (\$72 ) begin
-      \$145  = \$76 ;
-    end
+    \$145  = \$34 ;
     if (rst) begin
-      \$145  = 8'h00;
+      \$145  = 1'h0;
     end
   end
-  assign new0 = \$82 [12:0];
-  assign q_owed_next = \$89 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$146  = \$39 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$147  = \$97 [3:0];
+    if (rst) begin
+      \$147  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$148  = \$48 ;
+    if (rst) begin
+      \$148  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$149  = q_wptr;
+    if (\$55 ) begin
+      \$149  = \$58 [3:0];
+    end
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$150  = q_rptr;
+    if (\$62 ) begin
+      \$150  = \$65 [3:0];
+    end
+    if (rst) begin
+      \$150  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$151  = \$78 [3:0];
+    if (rst) begin
+      \$151  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$152  = o__valid;
+    if (\$80 ) begin
+      \$152  = \$82 ;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$153  = o__payload;
+    if (\$80 ) begin
+      \$153  = \$84 ;
+    end
+    if (rst) begin
+      \$153  = 8'h00;
+    end
+  end
+  assign new0 = \$90 [12:0];
+  assign q_owed_next = \$97 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -47339,43 +47611,49 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg [3:0] \$101 ;
-  reg \$102 ;
-  reg \$103 ;
+  reg [7:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [21:0] \$103 ;
   reg \$104 ;
-  reg [3:0] \$105 ;
+  reg \$105 ;
   reg \$106 ;
-  reg \$107 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
-  reg [3:0] \$109 ;
+  reg \$109 ;
   wire [16:0] \$11 ;
   reg \$110 ;
-  reg \$111 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
-  reg [3:0] \$113 ;
+  reg \$113 ;
   reg \$114 ;
-  reg \$115 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
-  reg [3:0] \$117 ;
+  reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
   reg \$120 ;
-  reg [3:0] \$121 ;
+  reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
+  reg [3:0] \$123 ;
   reg \$124 ;
-  reg [3:0] \$125 ;
-  reg [21:0] \$126 ;
+  reg \$125 ;
+  reg \$126 ;
   reg [3:0] \$127 ;
   reg \$128 ;
-  reg [2:0] \$129 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [2:0] \$130 ;
+  reg \$130 ;
   reg [3:0] \$131 ;
-  reg \$132 ;
-  reg [21:0] \$133 ;
+  reg [21:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg \$134 ;
+  reg [2:0] \$135 ;
+  reg [2:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg \$138 ;
+  reg [21:0] \$139 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -47385,91 +47663,91 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [3:0] \$22 ;
-  wire [3:0] \$23 ;
+  wire \$22 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [3:0] \$28 ;
   wire [3:0] \$29 ;
   reg \$3 ;
-  wire [3:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [3:0] \$35 ;
+  wire [3:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
+  wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [5:0] \$44 ;
-  wire \$45 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire \$50 ;
-  wire [21:0] \$51 ;
+  wire [5:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  reg [21:0] \$58 ;
-  wire [21:0] \$59 ;
+  wire [21:0] \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [22:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
-  wire [4:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [5:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  reg [21:0] \$64 ;
+  wire [21:0] \$65 ;
+  wire [22:0] \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire [8:0] \$7 ;
-  wire \$70 ;
+  wire [5:0] \$70 ;
   wire \$71 ;
-  reg [3:0] \$72 ;
-  reg [3:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [3:0] \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  reg [3:0] \$78 ;
+  reg [3:0] \$79 ;
   wire [8:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg [7:0] \$82 ;
-  reg [7:0] \$83 ;
+  reg [3:0] \$80 ;
+  reg [3:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
   reg \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [3:0] \$88 ;
+  reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [7:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [8:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [21:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [3:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [8:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 3'h0 *)
@@ -47619,7 +47897,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @(posedge clk) begin
     if (\$signature__en$80 )
-      queue[q_wptr] <= \$60 [21:0];
+      queue[q_wptr] <= \$66 [21:0];
   end
   assign \rport__data$72  = queue[q_rptr];
   reg [7:0] rom0 [158:0];
@@ -47795,193 +48073,199 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$9  = from_input ? x_reg : rport__data;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$12  = \$64 [3:0] < 4'h9;
-  assign \$13  = v7 & last7;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = | q_stored;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = ~ \$18 ;
-  assign \$20  = \$13  & \$19 ;
-  assign \$21  = q_wptr == 3'h7;
-  assign \$22  = q_wptr + 1'h1;
-  assign \$23  = \$21  ? 4'h0 : \$22 ;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = | q_stored;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = q_rptr == 3'h7;
-  assign \$29  = q_rptr + 1'h1;
-  assign \$30  = \$28  ? 4'h0 : \$29 ;
-  assign \$31  = v7 & last7;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = \$31  & \$37 ;
-  assign \$39  = q_stored + \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = \$39  - \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = v7 & last7;
-  assign \$49  = \$47  | \$48 ;
-  assign \$50  = | q_stored;
-  assign \$51  = \$50  ? \rport__data$72  : \$60 [21:0];
-  assign \$52  = ~ last_t;
-  assign \$53  = q_room | \$52 ;
-  assign i__ready = \$53  & reads_input_t;
-  assign \$54  = ~ last_t;
-  assign \$55  = q_room | \$54 ;
-  assign \$56  = ~ reads_input_t;
-  assign \$57  = i__valid | \$56 ;
-  assign issue = \$55  & \$57 ;
+  assign \$12  = issue & last_t;
+  assign \$13  = o__valid & o__ready;
+  assign \$14  = q_owed < 4'h8;
+  assign \$15  = \$13  ? q_room : \$14 ;
+  assign \$16  = o__valid & o__ready;
+  assign \$17  = \$16  | q_room;
+  assign \$18  = \$12  ? \$15  : \$17 ;
+  assign \$19  = v7 & last7;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$19  & \$25 ;
+  assign \$27  = q_wptr == 3'h7;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 4'h0 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 3'h7;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 4'h0 : \$35 ;
+  assign \$37  = v7 & last7;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$37  & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = v7 & last7;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = | q_stored;
+  assign \$57  = \$56  ? \rport__data$72  : \$66 [21:0];
+  assign \$58  = ~ last_t;
+  assign \$59  = q_room | \$58 ;
+  assign i__ready = \$59  & reads_input_t;
+  assign \$60  = ~ last_t;
+  assign \$61  = q_room | \$60 ;
+  assign \$62  = ~ reads_input_t;
+  assign \$63  = i__valid | \$62 ;
+  assign issue = \$61  & \$63 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$59  = first7_0 ? \$58  : acc0;
-  assign \$60  = $signed(\$59 ) + $signed(sum0_s0_0);
-  assign \$61  = issue & last_t;
-  assign \$62  = q_owed + \$61 ;
-  assign \$63  = o__valid & o__ready;
-  assign \$64  = \$62  - \$63 ;
-  assign \$65  = v7 & last7;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$67  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$signature__en$80  = \$65  & \$71 ;
+  assign \$65  = first7_0 ? \$64  : acc0;
+  assign \$66  = $signed(\$65 ) + $signed(sum0_s0_0);
+  assign \$67  = issue & last_t;
+  assign \$68  = q_owed + \$67 ;
+  assign \$69  = o__valid & o__ready;
+  assign \$70  = \$68  - \$69 ;
+  assign \$71  = v7 & last7;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$signature__en$80  = \$71  & \$77 ;
   always @(posedge clk)
-    nf_t <= \$72 ;
+    nf_t <= \$78 ;
   always @(posedge clk)
-    nf_t_ahead <= \$73 ;
+    nf_t_ahead <= \$79 ;
   always @(posedge clk)
-    sf_t <= \$74 ;
+    sf_t <= \$80 ;
   always @(posedge clk)
-    sf_t_ahead <= \$75 ;
+    sf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$76 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$77 ;
+    reads_input_t_ahead <= \$83 ;
   always @(posedge clk)
-    first_t <= \$78 ;
+    first_t <= \$84 ;
   always @(posedge clk)
-    first_t_ahead <= \$79 ;
+    first_t_ahead <= \$85 ;
   always @(posedge clk)
-    last_t <= \$80 ;
+    last_t <= \$86 ;
   always @(posedge clk)
-    last_t_ahead <= \$81 ;
+    last_t_ahead <= \$87 ;
   always @(posedge clk)
-    t <= \$82 ;
+    t <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$83 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$84 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$85 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$86 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$87 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$88 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$89 ;
+    x_mid <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$90 ;
+    rom0_addr <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$91 ;
+    rom0_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$92 ;
+    x0_0 <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$93 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$94 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    prod0_0 <= \$95 ;
+    prod0_0 <= \$101 ;
   always @(posedge clk)
-    prod0_0_r <= \$96 ;
+    prod0_0_r <= \$102 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$97 ;
+    sum0_s0_0 <= \$103 ;
   always @(posedge clk)
-    v2 <= \$98 ;
+    v2 <= \$104 ;
   always @(posedge clk)
-    first2 <= \$99 ;
+    first2 <= \$105 ;
   always @(posedge clk)
-    last2 <= \$100 ;
+    last2 <= \$106 ;
   always @(posedge clk)
-    nf2 <= \$101 ;
+    nf2 <= \$107 ;
   always @(posedge clk)
-    v3 <= \$102 ;
+    v3 <= \$108 ;
   always @(posedge clk)
-    first3 <= \$103 ;
+    first3 <= \$109 ;
   always @(posedge clk)
-    last3 <= \$104 ;
+    last3 <= \$110 ;
   always @(posedge clk)
-    nf3 <= \$105 ;
+    nf3 <= \$111 ;
   always @(posedge clk)
-    v4 <= \$106 ;
+    v4 <= \$112 ;
   always @(posedge clk)
-    first4 <= \$107 ;
+    first4 <= \$113 ;
   always @(posedge clk)
-    last4 <= \$108 ;
+    last4 <= \$114 ;
   always @(posedge clk)
-    nf4 <= \$109 ;
+    nf4 <= \$115 ;
   always @(posedge clk)
-    v5 <= \$110 ;
+    v5 <= \$116 ;
   always @(posedge clk)
-    first5 <= \$111 ;
+    first5 <= \$117 ;
   always @(posedge clk)
-    last5 <= \$112 ;
+    last5 <= \$118 ;
   always @(posedge clk)
-    nf5 <= \$113 ;
+    nf5 <= \$119 ;
   always @(posedge clk)
-    v6 <= \$114 ;
+    v6 <= \$120 ;
   always @(posedge clk)
-    first6 <= \$115 ;
+    first6 <= \$121 ;
   always @(posedge clk)
-    last6 <= \$116 ;
+    last6 <= \$122 ;
   always @(posedge clk)
-    nf6 <= \$117 ;
+    nf6 <= \$123 ;
   always @(posedge clk)
-    v7 <= \$118 ;
+    v7 <= \$124 ;
   always @(posedge clk)
-    first7 <= \$119 ;
+    first7 <= \$125 ;
   always @(posedge clk)
-    last7 <= \$120 ;
+    last7 <= \$126 ;
   always @(posedge clk)
-    nf7 <= \$121 ;
+    nf7 <= \$127 ;
   always @(posedge clk)
-    v7_0 <= \$122 ;
+    v7_0 <= \$128 ;
   always @(posedge clk)
-    first7_0 <= \$123 ;
+    first7_0 <= \$129 ;
   always @(posedge clk)
-    last7_0 <= \$124 ;
+    last7_0 <= \$130 ;
   always @(posedge clk)
-    nf7_0 <= \$125 ;
+    nf7_0 <= \$131 ;
   always @(posedge clk)
-    acc0 <= \$126 ;
+    acc0 <= \$132 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    q_owed <= \$133 ;
   always @(posedge clk)
-    q_room <= \$128 ;
+    q_room <= \$134 ;
   always @(posedge clk)
-    q_wptr <= \$129 ;
+    q_wptr <= \$135 ;
   always @(posedge clk)
-    q_rptr <= \$130 ;
+    q_rptr <= \$136 ;
   always @(posedge clk)
-    q_stored <= \$131 ;
+    q_stored <= \$137 ;
   always @(posedge clk)
-    o__valid <= \$132 ;
+    o__valid <= \$138 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$139 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$1  = 4'h0;
@@ -49604,525 +49888,525 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$58  = 22'h000000;
+    \$64  = 22'h000000;
     casez (nf7_0)
       4'h0:
-          \$58  = 22'h3ffd84;
+          \$64  = 22'h3ffd84;
       4'h1:
-          \$58  = 22'h00006d;
+          \$64  = 22'h00006d;
       4'h2:
-          \$58  = 22'h000162;
+          \$64  = 22'h000162;
       4'h3:
-          \$58  = 22'h3ffcb4;
+          \$64  = 22'h3ffcb4;
       4'h4:
-          \$58  = 22'h000209;
+          \$64  = 22'h000209;
       4'h5:
-          \$58  = 22'h3ffc7c;
+          \$64  = 22'h3ffc7c;
       4'h6:
-          \$58  = 22'h000496;
+          \$64  = 22'h000496;
       4'h7:
-          \$58  = 22'h3ffcb1;
+          \$64  = 22'h3ffcb1;
       4'h8:
-          \$58  = 22'h3ffff0;
+          \$64  = 22'h3ffff0;
       4'h9:
-          \$58  = 22'h000596;
+          \$64  = 22'h000596;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$72  = nf_t;
+    \$78  = nf_t;
     if (issue) begin
-      \$72  = nf_t_ahead;
+      \$78  = nf_t_ahead;
     end
     if (rst) begin
-      \$72  = 4'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$73  = nf_t_ahead;
+    \$79  = nf_t_ahead;
     if (issue) begin
-      \$73  = \$1 ;
+      \$79  = \$1 ;
     end
     if (rst) begin
-      \$73  = 4'h0;
+      \$79  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$74  = sf_t;
+    \$80  = sf_t;
     if (issue) begin
-      \$74  = sf_t_ahead;
+      \$80  = sf_t_ahead;
     end
     if (rst) begin
-      \$74  = 4'h0;
+      \$80  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$75  = sf_t_ahead;
+    \$81  = sf_t_ahead;
     if (issue) begin
-      \$75  = \$2 ;
+      \$81  = \$2 ;
     end
     if (rst) begin
-      \$75  = 4'h1;
+      \$81  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$76  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$76  = reads_input_t_ahead;
+      \$82  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$77  = reads_input_t_ahead;
+    \$83  = reads_input_t_ahead;
     if (issue) begin
-      \$77  = \$3 ;
+      \$83  = \$3 ;
     end
     if (rst) begin
-      \$77  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$78  = first_t;
+    \$84  = first_t;
     if (issue) begin
-      \$78  = first_t_ahead;
+      \$84  = first_t_ahead;
     end
     if (rst) begin
-      \$78  = 1'h1;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$79  = first_t_ahead;
+    \$85  = first_t_ahead;
     if (issue) begin
-      \$79  = \$4 ;
+      \$85  = \$4 ;
     end
-    if (rst) begin
-      \$79  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$80  = last_t;
-    if (issue) begin
-      \$80  = last_t_ahead;
-    end
-    if (rst) begin
-      \$80  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$81  = last_t_ahead;
-    if (issue) begin
-      \$81  = \$5 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$82  = t;
-    if (issue) begin
-      \$82  = \$8 [7:0];
-    end
-    if (rst) begin
-      \$82  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$83  = i__payload;
-    if (rst) begin
-      \$83  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$84  = reads_input_t;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$85  = issue;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$86  = first_t;
+    \$86  = last_t;
+    if (issue) begin
+      \$86  = last_t_ahead;
+    end
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$87  = last_t;
+    \$87  = last_t_ahead;
+    if (issue) begin
+      \$87  = \$5 ;
+    end
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$88  = nf_t;
+    \$88  = t;
+    if (issue) begin
+      \$88  = \$8 [7:0];
+    end
     if (rst) begin
-      \$88  = 4'h0;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$89  = \$9 ;
+    \$89  = i__payload;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$90  = t;
+    \$90  = reads_input_t;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$91  = port__data;
+    \$91  = issue;
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$92  = x_mid;
+    \$92  = first_t;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$93  = \$10 ;
+    \$93  = last_t;
     if (rst) begin
-      \$93  = 9'h000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$94  = rom0_read;
+    \$94  = nf_t;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$95  = \$11 ;
+    \$95  = \$9 ;
     if (rst) begin
-      \$95  = 17'h00000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$96  = prod0_0;
+    \$96  = t;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$97  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$97  = port__data;
     if (rst) begin
-      \$97  = 22'h000000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$98  = v1;
+    \$98  = x_mid;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$99  = first1;
+    \$99  = \$10 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$100  = last1;
+    \$100  = rom0_read;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$101  = nf1;
+    \$101  = \$11 ;
     if (rst) begin
-      \$101  = 4'h0;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$102  = v2;
+    \$102  = prod0_0;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$103  = first2;
+    \$103  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$104  = last2;
+    \$104  = v1;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$105  = nf2;
+    \$105  = first1;
     if (rst) begin
-      \$105  = 4'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$106  = v3;
+    \$106  = last1;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$107  = first3;
+    \$107  = nf1;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$108  = last3;
+    \$108  = v2;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$109  = nf3;
+    \$109  = first2;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$110  = v4;
+    \$110  = last2;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$111  = first4;
+    \$111  = nf2;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$112  = last4;
+    \$112  = v3;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$113  = nf4;
+    \$113  = first3;
     if (rst) begin
-      \$113  = 4'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$114  = v5;
+    \$114  = last3;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$115  = first5;
+    \$115  = nf3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$116  = last5;
+    \$116  = v4;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$117  = nf5;
+    \$117  = first4;
     if (rst) begin
-      \$117  = 4'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$118  = v6;
+    \$118  = last4;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$119  = first6;
+    \$119  = nf4;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$120  = last6;
+    \$120  = v5;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$121  = nf6;
+    \$121  = first5;
     if (rst) begin
-      \$121  = 4'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$122  = v6;
+    \$122  = last5;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$123  = first6;
+    \$123  = nf5;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$124  = last6;
+    \$124  = v6;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$125  = nf6;
+    \$125  = first6;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$126  = acc0;
-    if (v7_0) begin
-      \$126  = \$60 [21:0];
-    end
+    \$126  = last6;
     if (rst) begin
-      \$126  = 22'h000000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$127  = \$64 [3:0];
+    \$127  = nf6;
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$128  = \$12 ;
+    \$128  = v6;
     if (rst) begin
-      \$128  = 1'h1;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$129  = q_wptr;
-    if (\$20 ) begin
-      \$129  = \$23 [2:0];
-    end
+    \$129  = first6;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$130  = q_rptr;
-    if (\$27 ) begin
-      \$130  = \$30 [2:0];
-    end
+    \$130  = last6;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$131  = \$44 [3:0];
+    \$131  = nf6;
     if (rst) begin
       \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$132  = o__valid;
-    if (\$46 ) begin
-      \$132  = \$49 ;
+    \$132  = acc0;
+    if (v7_0) begin
+      \$132  = \$66 [21:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$133  = o__payload;
-    if (\$46 ) begin
-      \$133  = \$51 ;
-    end
+    \$133  = \$70 [3:0];
     if (rst) begin
-      \$133  = 22'h000000;
+      \$133  = 4'h0;
     end
   end
-  assign acc0_next = \$60 [21:0];
-  assign q_owed_next = \$64 [3:0];
-  assign q_in = \$60 [21:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$134  = \$18 ;
+    if (rst) begin
+      \$134  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$135  = q_wptr;
+    if (\$26 ) begin
+      \$135  = \$29 [2:0];
+    end
+    if (rst) begin
+      \$135  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$136  = q_rptr;
+    if (\$33 ) begin
+      \$136  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$136  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$137  = \$50 [3:0];
+    if (rst) begin
+      \$137  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$138  = o__valid;
+    if (\$52 ) begin
+      \$138  = \$55 ;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$139  = o__payload;
+    if (\$52 ) begin
+      \$139  = \$57 ;
+    end
+    if (rst) begin
+      \$139  = 22'h000000;
+    end
+  end
+  assign acc0_next = \$66 [21:0];
+  assign q_owed_next = \$70 [3:0];
+  assign q_in = \$66 [21:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
   assign \$signature__addr$81  = q_wptr;
-  assign \$signature__data$82  = \$60 [21:0];
+  assign \$signature__data$82  = \$66 [21:0];
   assign \rport__addr$83  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$60 [21:0];
+  assign \q_in[0]  = \$66 [21:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -50130,29 +50414,29 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
-  reg [24:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg [24:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [24:0] \$104 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [24:0] \$105 ;
   reg [24:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [5:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
   reg [5:0] \$113 ;
   reg [5:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [33:0] \$116 ;
-  reg [33:0] \$117 ;
-  reg [33:0] \$118 ;
-  reg [33:0] \$119 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire \$12 ;
-  reg [33:0] \$120 ;
+  reg [5:0] \$120 ;
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
   reg [33:0] \$123 ;
@@ -50164,45 +50448,51 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$129 ;
   wire \$13 ;
   reg [33:0] \$130 ;
-  reg [21:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
+  reg [33:0] \$131 ;
+  reg [33:0] \$132 ;
+  reg [33:0] \$133 ;
   reg [33:0] \$134 ;
   reg [33:0] \$135 ;
   reg [33:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg [21:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [4:0] \$142 ;
+  reg [33:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
   reg [16:0] \$143 ;
-  reg [21:0] \$144 ;
-  reg [21:0] \$145 ;
-  reg [21:0] \$146 ;
-  reg [4:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [12:0] \$149 ;
+  reg [7:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [4:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [12:0] \$150 ;
-  reg [12:0] \$151 ;
-  reg [46:0] \$152 ;
-  reg [46:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [3:0] \$159 ;
+  reg [21:0] \$150 ;
+  reg [21:0] \$151 ;
+  reg [21:0] \$152 ;
+  reg [4:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [12:0] \$155 ;
+  reg [12:0] \$156 ;
+  reg [12:0] \$157 ;
+  reg [46:0] \$158 ;
+  reg [46:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg [3:0] \$163 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg \$163 ;
   reg \$164 ;
-  reg [7:0] \$165 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [3:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg [3:0] \$169 ;
   reg [24:0] \$17 ;
+  reg \$170 ;
+  reg [7:0] \$171 ;
   reg [5:0] \$18 ;
   reg [33:0] \$19 ;
   wire \$2 ;
@@ -50251,48 +50541,48 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [4:0] \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
-  reg [3:0] \$89 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [7:0] \$94 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [24:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -50461,197 +50751,203 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$49  = $signed(rq0_floor) > $signed(8'h72);
   assign \$50  = $signed(rq0_floor) > $signed(8'h73);
   assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = \$5 [3:0] < 4'ha;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = rq_valid_8 & \$58 ;
-  assign \$60  = \$signature__addr  == 4'h8;
-  assign \$61  = \$signature__addr  + 1'h1;
-  assign \$62  = \$60  ? 5'h00 : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = rport__addr == 4'h8;
-  assign \$68  = rport__addr + 1'h1;
-  assign \$69  = \$67  ? 5'h00 : \$68 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = | q_stored;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$71  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = rq_valid_8 & \$75 ;
-  assign \$77  = q_stored + \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$77  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = \$85  | rq_valid_8;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = o__valid & o__ready;
+  assign \$54  = q_owed < 4'h9;
+  assign \$55  = \$53  ? i__ready : \$54 ;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = \$56  | i__ready;
+  assign \$58  = \$52  ? \$55  : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = rq_valid_8 & \$64 ;
+  assign \$66  = \$signature__addr  == 4'h8;
+  assign \$67  = \$signature__addr  + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = rport__addr == 4'h8;
+  assign \$74  = rport__addr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$77  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = q_stored + \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$83  - \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  | rq_valid_8;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$95 ;
   always @(posedge clk)
-    rq_valid_1 <= \$90 ;
+    rq_valid_1 <= \$96 ;
   always @(posedge clk)
-    rq_valid_2 <= \$91 ;
+    rq_valid_2 <= \$97 ;
   always @(posedge clk)
-    rq_valid_3 <= \$92 ;
+    rq_valid_3 <= \$98 ;
   always @(posedge clk)
-    rq_valid_4 <= \$93 ;
+    rq_valid_4 <= \$99 ;
   always @(posedge clk)
-    rq_valid_5 <= \$94 ;
+    rq_valid_5 <= \$100 ;
   always @(posedge clk)
-    rq_valid_6 <= \$95 ;
+    rq_valid_6 <= \$101 ;
   always @(posedge clk)
-    rq_valid_7 <= \$96 ;
+    rq_valid_7 <= \$102 ;
   always @(posedge clk)
-    rq_valid_8 <= \$97 ;
+    rq_valid_8 <= \$103 ;
   always @(posedge clk)
-    rq_valid_9 <= \$98 ;
+    rq_valid_9 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$99 ;
+    rq0_mult_1 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$100 ;
+    rq0_mult_2 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$101 ;
+    rq0_mult_3 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$102 ;
+    rq0_mult_4 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$103 ;
+    rq0_mult_5 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$104 ;
+    rq0_mult_6 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$105 ;
+    rq0_mult_7 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$106 ;
+    rq0_mult_8 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$107 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$108 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$109 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$110 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$111 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$112 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$113 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$114 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_half_1 <= \$115 ;
+    rq0_half_1 <= \$121 ;
   always @(posedge clk)
-    rq0_half_2 <= \$116 ;
+    rq0_half_2 <= \$122 ;
   always @(posedge clk)
-    rq0_half_3 <= \$117 ;
+    rq0_half_3 <= \$123 ;
   always @(posedge clk)
-    rq0_half_4 <= \$118 ;
+    rq0_half_4 <= \$124 ;
   always @(posedge clk)
-    rq0_half_5 <= \$119 ;
+    rq0_half_5 <= \$125 ;
   always @(posedge clk)
-    rq0_half_6 <= \$120 ;
+    rq0_half_6 <= \$126 ;
   always @(posedge clk)
-    rq0_half_7 <= \$121 ;
+    rq0_half_7 <= \$127 ;
   always @(posedge clk)
-    rq0_half_8 <= \$122 ;
+    rq0_half_8 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$123 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$124 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$125 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$126 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$127 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$128 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$129 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$130 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq0_x <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq0_x0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$133 ;
+    rq0_m0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$134 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$135 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$136 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$137 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$138 ;
+    rq0_m0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$139 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$140 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$141 ;
+    rq0_part0_1_rr <= \$147 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_x1_0 <= \$148 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$143 ;
+    rq0_m1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$144 ;
+    rq0_part1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$145 ;
+    rq0_part1_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$146 ;
+    rq0_part1_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$147 ;
+    rq0_x1_1 <= \$153 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$148 ;
+    rq0_m1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$151 ;
+    rq0_part1_1_rr <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$152 ;
+    rq0_prod <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$153 ;
+    rq0_floor <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$154 ;
+    rq0_above <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$155 ;
+    rq0_tie <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$156 ;
+    rq0_code <= \$162 ;
   always @(posedge clk)
-    rq0_under <= \$157 ;
+    rq0_under <= \$163 ;
   always @(posedge clk)
-    rq0_over <= \$158 ;
+    rq0_over <= \$164 ;
   always @(posedge clk)
-    q_owed <= \$159 ;
+    q_owed <= \$165 ;
   always @(posedge clk)
-    i__ready <= \$160 ;
+    i__ready <= \$166 ;
   always @(posedge clk)
-    \$signature__addr  <= \$161 ;
+    \$signature__addr  <= \$167 ;
   always @(posedge clk)
-    rport__addr <= \$162 ;
+    rport__addr <= \$168 ;
   always @(posedge clk)
-    q_stored <= \$163 ;
+    q_stored <= \$169 ;
   always @(posedge clk)
-    o__valid <= \$164 ;
+    o__valid <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$165 ;
+    o__payload <= \$171 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$17  = 25'h0000000;
@@ -50758,556 +51054,556 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$89  = group;
+    \$95  = group;
     if (\$12 ) begin
-      \$89  = \$15 [3:0];
+      \$95  = \$15 [3:0];
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$90  = \$16 ;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$91  = rq_valid_1;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$92  = rq_valid_2;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$93  = rq_valid_3;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$94  = rq_valid_4;
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$95  = rq_valid_5;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$96  = rq_valid_6;
+    \$96  = \$16 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$97  = rq_valid_7;
+    \$97  = rq_valid_1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$98  = rq_valid_8;
+    \$98  = rq_valid_2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$99  = \$17 ;
+    \$99  = rq_valid_3;
     if (rst) begin
-      \$99  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$100  = rq0_mult_1;
+    \$100  = rq_valid_4;
     if (rst) begin
-      \$100  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$101  = rq0_mult_2;
+    \$101  = rq_valid_5;
     if (rst) begin
-      \$101  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$102  = rq0_mult_3;
+    \$102  = rq_valid_6;
     if (rst) begin
-      \$102  = 25'h0000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$103  = rq0_mult_4;
+    \$103  = rq_valid_7;
     if (rst) begin
-      \$103  = 25'h0000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$104  = rq0_mult_5;
+    \$104  = rq_valid_8;
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$105  = rq0_mult_6;
+    \$105  = \$17 ;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$106  = rq0_mult_7;
+    \$106  = rq0_mult_1;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$107  = \$18 ;
+    \$107  = rq0_mult_2;
     if (rst) begin
-      \$107  = 6'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$108  = rq0_shift_1;
+    \$108  = rq0_mult_3;
     if (rst) begin
-      \$108  = 6'h00;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$109  = rq0_shift_2;
+    \$109  = rq0_mult_4;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$110  = rq0_shift_3;
+    \$110  = rq0_mult_5;
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$111  = rq0_shift_4;
+    \$111  = rq0_mult_6;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$112  = rq0_shift_5;
+    \$112  = rq0_mult_7;
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$113  = rq0_shift_6;
+    \$113  = \$18 ;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$114  = rq0_shift_7;
+    \$114  = rq0_shift_1;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$115  = \$19 ;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$116  = rq0_half_1;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$116  = 34'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$117  = rq0_half_2;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$117  = 34'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$118  = rq0_half_3;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$118  = 34'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$119  = rq0_half_4;
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$119  = 34'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$120  = rq0_half_5;
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$120  = 34'h000000000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$121  = rq0_half_6;
+    \$121  = \$19 ;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$122  = rq0_half_7;
+    \$122  = rq0_half_1;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$123  = \$20 ;
+    \$123  = rq0_half_2;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$124  = rq0_mask_1;
+    \$124  = rq0_half_3;
     if (rst) begin
       \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$125  = rq0_mask_2;
+    \$125  = rq0_half_4;
     if (rst) begin
       \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$126  = rq0_mask_3;
+    \$126  = rq0_half_5;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$127  = rq0_mask_4;
+    \$127  = rq0_half_6;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$128  = rq0_mask_5;
+    \$128  = rq0_half_7;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$129  = rq0_mask_6;
+    \$129  = \$20 ;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$130  = rq0_mask_7;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$131  = i__payload;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$131  = 22'h000000;
+      \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$132  = rq0_x[16:0];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$133  = rq0_mult_1[16:0];
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$134  = \$21 ;
+    \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$135  = rq0_part0_0;
+    \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$136  = rq0_part0_0_r;
+    \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$137  = rq0_x[16:0];
+    \$137  = i__payload;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$138  = rq0_mult_1[24:17];
+    \$138  = rq0_x[16:0];
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$139  = \$22 ;
+    \$139  = rq0_mult_1[16:0];
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$140  = rq0_part0_1;
+    \$140  = \$21 ;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$141  = rq0_part0_1_r;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$142  = rq0_x[21:17];
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 5'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$143  = rq0_mult_1[16:0];
+    \$143  = rq0_x[16:0];
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$144  = \$23 ;
+    \$144  = rq0_mult_1[24:17];
     if (rst) begin
-      \$144  = 22'h000000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$145  = rq0_part1_0;
+    \$145  = \$22 ;
     if (rst) begin
-      \$145  = 22'h000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$146  = rq0_part1_0_r;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$146  = 22'h000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$147  = rq0_x[21:17];
+    \$147  = rq0_part0_1_r;
     if (rst) begin
-      \$147  = 5'h00;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$148  = rq0_mult_1[24:17];
+    \$148  = rq0_x[21:17];
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$149  = \$24 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 13'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$23 ;
     if (rst) begin
-      \$150  = 13'h0000;
+      \$150  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$151  = rq0_part1_1_r;
+    \$151  = rq0_part1_0;
     if (rst) begin
-      \$151  = 13'h0000;
+      \$151  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$152  = \$32 [46:0];
+    \$152  = rq0_part1_0_r;
     if (rst) begin
-      \$152  = 47'h000000000000;
+      \$152  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$153  = \$33 ;
+    \$153  = rq0_x[21:17];
     if (rst) begin
-      \$153  = 47'h000000000000;
+      \$153  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$154  = \$34 ;
+    \$154  = rq0_mult_1[24:17];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$155  = \$37 ;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$156  = \$41 [7:0];
+    \$156  = rq0_part1_1;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$157  = \$46 ;
+    \$157  = rq0_part1_1_r;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$158  = \$51 ;
+    \$158  = \$32 [46:0];
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$159  = \$5 [3:0];
+    \$159  = \$33 ;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$160  = \$52 ;
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 1'h1;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$161  = \$signature__addr ;
-    if (\$59 ) begin
-      \$161  = \$62 [3:0];
-    end
+    \$161  = \$37 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$162  = rport__addr;
-    if (\$66 ) begin
-      \$162  = \$69 [3:0];
-    end
+    \$162  = \$41 [7:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$163  = \$82 [3:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$164  = o__valid;
-    if (\$84 ) begin
-      \$164  = \$86 ;
-    end
+    \$164  = \$51 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$165  = o__payload;
-    if (\$84 ) begin
-      \$165  = \$88 ;
+    \$165  = \$5 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$166  = \$58 ;
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$167  = \$signature__addr ;
+    if (\$65 ) begin
+      \$167  = \$68 [3:0];
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$168  = rport__addr;
+    if (\$72 ) begin
+      \$168  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$169  = \$88 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$170  = o__valid;
+    if (\$90 ) begin
+      \$170  = \$92 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$171  = o__payload;
+    if (\$90 ) begin
+      \$171  = \$94 ;
+    end
+    if (rst) begin
+      \$171  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -51318,8 +51614,8 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$29  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
 endmodule
