@@ -22,9 +22,9 @@ BEATS = [px[e][g * 2: g * 2 + 2] for px in WINDOWS for e in range(3) for g in ra
 
 
 def test_pool_max_by_hand():
-    """Max of signed codes; first output after 2 windows elements x 2 groups + 2 (the result register,
-    then the output's), one cycle per beat."""
-    case = UnitCase("max", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, [[3, 7], [5, -1], [-8, -8], [-8, 7]])}, 6, 12 + 2)
+    """Max of signed codes; first output after 2 windows elements x 2 groups + 3 (the input register,
+    the result register, then the output's), one cycle per beat."""
+    case = UnitCase("max", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, [[3, 7], [5, -1], [-8, -8], [-8, 7]])}, 7, 12 + 3)
     run_pysim(Pool(PoolParams("max", 3, 4, True, channels=4, lanes=2)), case)
 
 
@@ -32,7 +32,7 @@ def test_pool_average_by_hand():
     """Sums -6 5 5 -6 | -24 -24 -24 -9 times 21845 * 2**-16 (~1/3): -2 1.67 1.67 -2 | -8 -8 -8 -3."""
     rq = RequantParams(7, 4, True, (21845,), (16,), 0, -8, 7, channels=4, lanes=2)
     want = [[-2, 2], [2, -2], [-8, -8], [-8, -3]]
-    case = UnitCase("avg", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, want)}, 4 + 9, 12 + 9)  # + 9 requant stages
+    case = UnitCase("avg", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, want)}, 4 + 10, 12 + 10)  # input register + 9 requant stages
     run_pysim(Pool(PoolParams("avg", 3, 4, True, channels=4, requant=rq, lanes=2)), case)
 
 

@@ -577,9 +577,10 @@ class PoolParams:
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a window's last beat to its output transferring (max: the
-        result register, then the output queue's; average: the requant's stages)."""
-        return 2 if self.requant is None else self.requant.latency
+        """Cycles from the transfer of a window's last beat to its output transferring: the input
+        register, then (max) the result register and the output queue's, or (average) the requant's
+        stages."""
+        return 1 + (2 if self.requant is None else self.requant.latency)
 
     @property
     def first_output_cycles(self) -> int:

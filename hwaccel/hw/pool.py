@@ -4,7 +4,10 @@ Per channel group one accumulator per lane: the first element of a window loads 
 fold in (``max`` of codes, or the sum of ``x - x_zero_point``), and the last one sends the result
 on: through a result register (max) or through :func:`~.requant.requant_pipeline` with ``1/window``
 folded into the multiplier (average), to the :class:`~.queue.OutputQueue`. Beats that do not end
-a window are accepted whenever they come; a window's last beat needs room in the queue.
+a window are accepted whenever they come; a window's last beat needs room in the queue. An
+accepted beat waits one cycle in an input register, beside copies of its ``first`` and accepted
+flags, one per ``ROM_GROUP_LANES`` lanes: the element counter's compare and the upstream valid
+reached every accumulator's enable and mux across the die (dscnn).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .matvec import ROM_GROUP_LANES
 from .params import PoolParams
 from .queue import OutputQueue
 from .requant import requant_pipeline
-from .stream import code_shape, counter, lanes_stream
+from .stream import code_shape, counter, lanes_stream, register
 
 __all__ = ["Pool"]
 
@@ -37,34 +41,39 @@ class Pool(wiring.Component):
         queue = OutputQueue(m, self.o, p.latency)
         group, group_last = counter(m, self.i.valid & self.i.ready, p.groups, "group")
         element, element_last = counter(m, self.i.valid & self.i.ready & group_last, p.window, "element")
-        first = element == 0
         m.d.comb += self.i.ready.eq(queue.room | ~element_last)
         accept = self.i.valid & self.i.ready
+        done = accept & element_last  # issues an output
         acc_shape = code_shape(p.bits, p.signed) if p.kind == "max" else signed(p.sum_bits)
         folded: list[Value] = []
         for lane in range(p.lanes):
+            if lane % ROM_GROUP_LANES == 0:  # the input register's control, a kept copy per group of lanes
+                g = lane // ROM_GROUP_LANES
+                first = Signal(name=f"first_{g}", attrs={"keep": 1})
+                accepted = Signal(name=f"accepted_{g}", attrs={"keep": 1})
+                m.d.sync += [first.eq(element == 0), accepted.eq(accept)]
             # Groups arrive in turn, so the accumulators rotate as a shift register: the current
             # group's is always accs[0] (no read multiplexer), and the updated value goes to the back.
             # A window's last beat writes its result back too; the next beat of that group loads anew.
             accs = [Signal(acc_shape, name=f"acc{lane}_{g}") for g in range(p.groups)]
-            x = self.i.p[lane]
+            x = register(m, self.i.p[lane], f"x{lane}")
             if p.kind == "max":
                 new = Mux(first | (x > accs[0]), x, accs[0])
             else:
                 new = Mux(first, 0, accs[0]) + (x - p.x_zero_point)
             value = Signal(acc_shape, name=f"new{lane}")
             m.d.comb += value.eq(new)
-            with m.If(accept):
+            with m.If(accepted):
                 m.d.sync += [a.eq(b) for a, b in zip(accs, accs[1:] + [value])]
             folded.append(value)
-        done = accept & element_last
+        # the input register's copy of ``done``, and of the group for the requant's settings
+        window_done, group_in = register(m, done, "window_done"), register(m, group, "group_in")
         if p.requant is None:  # a result register (the compare and select), then the queue's head
-            valid = Signal(name="max_valid")
-            outs = [Signal(acc_shape, name=f"max{lane}") for lane in range(p.lanes)]
-            m.d.sync += [valid.eq(done), *(o.eq(v) for o, v in zip(outs, folded))]
+            valid = register(m, window_done, "max_valid")
+            outs = [register(m, v, f"max{lane}") for lane, v in enumerate(folded)]
             queue.drive(done, valid, outs)
             return m
         entries = [list(row) for row in p.requant.entries()]
-        valid, out_values = requant_pipeline(m, done, folded, entries, group, p.requant)
+        valid, out_values = requant_pipeline(m, window_done, folded, entries, group_in, p.requant)
         queue.drive(done, valid, out_values)
         return m

@@ -7950,23 +7950,23 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  reg \$105 ;
-  reg [1:0] \$106 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
   reg [7:0] \$107 ;
   reg [7:0] \$108 ;
   reg [7:0] \$109 ;
   wire \$11 ;
   reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
   reg [7:0] \$114 ;
-  reg \$115 ;
+  reg [7:0] \$115 ;
   reg [7:0] \$116 ;
   reg [7:0] \$117 ;
   reg [7:0] \$118 ;
@@ -7974,16 +7974,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$12 ;
   reg [7:0] \$120 ;
   reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [7:0] \$123 ;
+  reg [2:0] \$122 ;
+  reg \$123 ;
   reg [1:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
+  reg [1:0] \$125 ;
+  reg [1:0] \$126 ;
   reg \$127 ;
-  reg [1:0] \$128 ;
-  reg \$129 ;
+  reg [63:0] \$128 ;
   wire \$13 ;
-  reg [63:0] \$130 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -8005,43 +8003,43 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
+  wire [2:0] \$33 ;
+  wire [2:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [1:0] \$39 ;
+  wire \$39 ;
   wire [1:0] \$4 ;
-  wire [1:0] \$40 ;
-  wire \$41 ;
+  wire [2:0] \$40 ;
+  wire [2:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [1:0] \$46 ;
-  wire [1:0] \$47 ;
+  wire \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [2:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [2:0] \$55 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire [63:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [63:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
@@ -8059,9 +8057,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [3:0] \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [4:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -8069,17 +8067,17 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$89 ;
   wire [2:0] \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [2:0] \$96 ;
-  wire \$97 ;
-  wire [3:0] \$98 ;
-  wire \$99 ;
-  (* init = 1'h0 *)
-  wire \$signature__addr ;
+  reg \$91 ;
+  reg [1:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
@@ -8090,10 +8088,15 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] acc5_0 = 8'h00;
   reg [7:0] acc6_0 = 8'h00;
   reg [7:0] acc7_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg accepted_0 = 1'h0;
   input clk;
   wire clk;
   reg [1:0] element = 2'h0;
+  (* keep = 32'd1 *)
+  reg first_0 = 1'h0;
   reg group = 1'h0;
+  reg group_in = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -8148,21 +8151,31 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] \q_in[5] ;
   wire [7:0] \q_in[6] ;
   wire [7:0] \q_in[7] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  reg q_rptr = 1'h0;
+  reg [1:0] q_rptr = 2'h0;
   reg [1:0] q_stored = 2'h0;
-  reg q_wptr = 1'h0;
-  (* init = 1'h0 *)
-  wire rport__addr;
+  reg [1:0] q_wptr = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
   wire [63:0] rport__data;
   input rst;
   wire rst;
-  reg [63:0] queue [1:0];
+  reg window_done = 1'h0;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] x1 = 8'h00;
+  reg [7:0] x2 = 8'h00;
+  reg [7:0] x3 = 8'h00;
+  reg [7:0] x4 = 8'h00;
+  reg [7:0] x5 = 8'h00;
+  reg [7:0] x6 = 8'h00;
+  reg [7:0] x7 = 8'h00;
+  reg [63:0] queue [2:0];
   initial begin
     queue[0] = 64'h0000000000000000;
     queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -8179,195 +8192,320 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$8  = element == 2'h3;
   assign \$9  = element + 1'h1;
   assign \$10  = \$8  ? 3'h0 : \$9 ;
-  assign \$11  = i__valid & i__ready;
+  assign \$11  = ! element;
   assign \$12  = i__valid & i__ready;
   assign \$13  = i__valid & i__ready;
-  assign \$14  = i__valid & i__ready;
-  assign \$15  = i__valid & i__ready;
+  assign \$14  = element == 2'h3;
+  assign \$15  = \$13  & \$14 ;
   assign \$16  = i__valid & i__ready;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = i__valid & i__ready;
-  assign \$19  = i__valid & i__ready;
-  assign \$20  = element == 2'h3;
-  assign \$21  = \$19  & \$20 ;
-  assign \$22  = i__valid & i__ready;
-  assign \$23  = element == 2'h3;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = o__valid & o__ready;
-  assign \$26  = q_owed < 2'h2;
-  assign \$27  = \$25  ? q_room : \$26 ;
-  assign \$28  = o__valid & o__ready;
-  assign \$29  = \$28  | q_room;
-  assign \$30  = \$24  ? \$27  : \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = \$32  & \$34 ;
-  assign \$36  = ~ \$35 ;
-  assign \$37  = max_valid & \$36 ;
-  assign \$39  = q_wptr + 1'h1;
-  assign \$40  = \$38  ? 2'h0 : \$39 ;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = \$42  & \$43 ;
-  assign \$46  = q_rptr + 1'h1;
-  assign \$47  = \$45  ? 2'h0 : \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = max_valid & \$53 ;
-  assign \$55  = q_stored + \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = \$55  - \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$63  | max_valid;
-  assign \$65  = | q_stored;
-  assign \$66  = \$65  ? rport__data : q_in;
-  assign \$67  = element == 2'h3;
-  assign \$68  = ~ \$67 ;
-  assign i__ready = q_room | \$68 ;
-  assign \$69  = ! element;
-  assign \$70  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$71  = \$69  | \$70 ;
-  assign new0 = \$71  ? i__payload[7:0] : acc0_0;
-  assign \$72  = ! element;
-  assign \$73  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$74  = \$72  | \$73 ;
-  assign new1 = \$74  ? i__payload[15:8] : acc1_0;
-  assign \$75  = ! element;
-  assign \$76  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$77  = \$75  | \$76 ;
-  assign new2 = \$77  ? i__payload[23:16] : acc2_0;
-  assign \$78  = ! element;
-  assign \$79  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$80  = \$78  | \$79 ;
-  assign new3 = \$80  ? i__payload[31:24] : acc3_0;
-  assign \$81  = ! element;
-  assign \$82  = $signed(i__payload[39:32]) > $signed(acc4_0);
-  assign \$83  = \$81  | \$82 ;
-  assign new4 = \$83  ? i__payload[39:32] : acc4_0;
-  assign \$84  = ! element;
-  assign \$85  = $signed(i__payload[47:40]) > $signed(acc5_0);
-  assign \$86  = \$84  | \$85 ;
-  assign new5 = \$86  ? i__payload[47:40] : acc5_0;
-  assign \$87  = ! element;
-  assign \$88  = $signed(i__payload[55:48]) > $signed(acc6_0);
-  assign \$89  = \$87  | \$88 ;
-  assign new6 = \$89  ? i__payload[55:48] : acc6_0;
-  assign \$90  = ! element;
-  assign \$91  = $signed(i__payload[63:56]) > $signed(acc7_0);
-  assign \$92  = \$90  | \$91 ;
-  assign new7 = \$92  ? i__payload[63:56] : acc7_0;
-  assign \$93  = i__valid & i__ready;
-  assign \$94  = element == 2'h3;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = q_owed + \$95 ;
-  assign \$97  = o__valid & o__ready;
-  assign \$98  = \$96  - \$97 ;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = | q_stored;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = \$100  & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$signature__en  = max_valid & \$104 ;
+  assign \$17  = element == 2'h3;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 2'h3;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = | q_stored;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = ~ \$29 ;
+  assign \$31  = max_valid & \$30 ;
+  assign \$32  = q_wptr == 2'h2;
+  assign \$33  = q_wptr + 1'h1;
+  assign \$34  = \$32  ? 3'h0 : \$33 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = q_rptr == 2'h2;
+  assign \$40  = q_rptr + 1'h1;
+  assign \$41  = \$39  ? 3'h0 : \$40 ;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = max_valid & \$47 ;
+  assign \$49  = q_stored + \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$49  - \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$57  | max_valid;
+  assign \$59  = | q_stored;
+  assign \$60  = \$59  ? rport__data : q_in;
+  assign \$61  = element == 2'h3;
+  assign \$62  = ~ \$61 ;
+  assign i__ready = q_room | \$62 ;
+  assign \$63  = $signed(x0) > $signed(acc0_0);
+  assign \$64  = first_0 | \$63 ;
+  assign new0 = \$64  ? x0 : acc0_0;
+  assign \$65  = $signed(x1) > $signed(acc1_0);
+  assign \$66  = first_0 | \$65 ;
+  assign new1 = \$66  ? x1 : acc1_0;
+  assign \$67  = $signed(x2) > $signed(acc2_0);
+  assign \$68  = first_0 | \$67 ;
+  assign new2 = \$68  ? x2 : acc2_0;
+  assign \$69  = $signed(x3) > $signed(acc3_0);
+  assign \$70  = first_0 | \$69 ;
+  assign new3 = \$70  ? x3 : acc3_0;
+  assign \$71  = $signed(x4) > $signed(acc4_0);
+  assign \$72  = first_0 | \$71 ;
+  assign new4 = \$72  ? x4 : acc4_0;
+  assign \$73  = $signed(x5) > $signed(acc5_0);
+  assign \$74  = first_0 | \$73 ;
+  assign new5 = \$74  ? x5 : acc5_0;
+  assign \$75  = $signed(x6) > $signed(acc6_0);
+  assign \$76  = first_0 | \$75 ;
+  assign new6 = \$76  ? x6 : acc6_0;
+  assign \$77  = $signed(x7) > $signed(acc7_0);
+  assign \$78  = first_0 | \$77 ;
+  assign new7 = \$78  ? x7 : acc7_0;
+  assign \$79  = i__valid & i__ready;
+  assign \$80  = element == 2'h3;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = q_owed + \$81 ;
+  assign \$83  = o__valid & o__ready;
+  assign \$84  = \$82  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$86  & \$88 ;
+  assign \$90  = ~ \$89 ;
+  assign \$signature__en  = max_valid & \$90 ;
   always @(posedge clk)
-    group <= \$105 ;
+    group <= \$91 ;
   always @(posedge clk)
-    element <= \$106 ;
+    element <= \$92 ;
   always @(posedge clk)
-    acc0_0 <= \$107 ;
+    first_0 <= \$93 ;
   always @(posedge clk)
-    acc1_0 <= \$108 ;
+    accepted_0 <= \$94 ;
   always @(posedge clk)
-    acc2_0 <= \$109 ;
+    x0 <= \$95 ;
   always @(posedge clk)
-    acc3_0 <= \$110 ;
+    acc0_0 <= \$96 ;
   always @(posedge clk)
-    acc4_0 <= \$111 ;
+    x1 <= \$97 ;
   always @(posedge clk)
-    acc5_0 <= \$112 ;
+    acc1_0 <= \$98 ;
   always @(posedge clk)
-    acc6_0 <= \$113 ;
+    x2 <= \$99 ;
   always @(posedge clk)
-    acc7_0 <= \$114 ;
+    acc2_0 <= \$100 ;
   always @(posedge clk)
-    max_valid <= \$115 ;
+    x3 <= \$101 ;
   always @(posedge clk)
-    max0 <= \$116 ;
+    acc3_0 <= \$102 ;
   always @(posedge clk)
-    max1 <= \$117 ;
+    x4 <= \$103 ;
   always @(posedge clk)
-    max2 <= \$118 ;
+    acc4_0 <= \$104 ;
   always @(posedge clk)
-    max3 <= \$119 ;
+    x5 <= \$105 ;
   always @(posedge clk)
-    max4 <= \$120 ;
+    acc5_0 <= \$106 ;
   always @(posedge clk)
-    max5 <= \$121 ;
+    x6 <= \$107 ;
   always @(posedge clk)
-    max6 <= \$122 ;
+    acc6_0 <= \$108 ;
   always @(posedge clk)
-    max7 <= \$123 ;
+    x7 <= \$109 ;
   always @(posedge clk)
-    q_owed <= \$124 ;
+    acc7_0 <= \$110 ;
   always @(posedge clk)
-    q_room <= \$125 ;
+    window_done <= \$111 ;
   always @(posedge clk)
-    q_wptr <= \$126 ;
+    group_in <= \$112 ;
   always @(posedge clk)
-    q_rptr <= \$127 ;
+    max_valid <= \$113 ;
   always @(posedge clk)
-    q_stored <= \$128 ;
+    max0 <= \$114 ;
   always @(posedge clk)
-    o__valid <= \$129 ;
+    max1 <= \$115 ;
   always @(posedge clk)
-    o__payload <= \$130 ;
+    max2 <= \$116 ;
+  always @(posedge clk)
+    max3 <= \$117 ;
+  always @(posedge clk)
+    max4 <= \$118 ;
+  always @(posedge clk)
+    max5 <= \$119 ;
+  always @(posedge clk)
+    max6 <= \$120 ;
+  always @(posedge clk)
+    max7 <= \$121 ;
+  always @(posedge clk)
+    q_owed <= \$122 ;
+  always @(posedge clk)
+    q_room <= \$123 ;
+  always @(posedge clk)
+    q_wptr <= \$124 ;
+  always @(posedge clk)
+    q_rptr <= \$125 ;
+  always @(posedge clk)
+    q_stored <= \$126 ;
+  always @(posedge clk)
+    o__valid <= \$127 ;
+  always @(posedge clk)
+    o__payload <= \$128 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = group;
+    \$91  = group;
     if (\$1 ) begin
-      \$105  = \$4 [0];
+      \$91  = \$4 [0];
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = element;
+    \$92  = element;
     if (\$7 ) begin
-      \$106  = \$10 [1:0];
+      \$92  = \$10 [1:0];
     end
     if (rst) begin
-      \$106  = 2'h0;
+      \$92  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = acc0_0;
-    if (\$11 ) begin
-      \$107  = new0;
+    \$93  = \$11 ;
+    if (rst) begin
+      \$93  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$94  = \$12 ;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$95  = i__payload[7:0];
+    if (rst) begin
+      \$95  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$96  = acc0_0;
+    if (accepted_0) begin
+      \$96  = new0;
+    end
+    if (rst) begin
+      \$96  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$97  = i__payload[15:8];
+    if (rst) begin
+      \$97  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$98  = acc1_0;
+    if (accepted_0) begin
+      \$98  = new1;
+    end
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$99  = i__payload[23:16];
+    if (rst) begin
+      \$99  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$100  = acc2_0;
+    if (accepted_0) begin
+      \$100  = new2;
+    end
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$101  = i__payload[31:24];
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$102  = acc3_0;
+    if (accepted_0) begin
+      \$102  = new3;
+    end
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$103  = i__payload[39:32];
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$104  = acc4_0;
+    if (accepted_0) begin
+      \$104  = new4;
+    end
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$105  = i__payload[47:40];
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$106  = acc5_0;
+    if (accepted_0) begin
+      \$106  = new5;
+    end
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$107  = i__payload[55:48];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = acc1_0;
-    if (\$12 ) begin
-      \$108  = new1;
+    \$108  = acc6_0;
+    if (accepted_0) begin
+      \$108  = new6;
     end
     if (rst) begin
       \$108  = 8'h00;
@@ -8375,19 +8513,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = acc2_0;
-    if (\$13 ) begin
-      \$109  = new2;
-    end
+    \$109  = i__payload[63:56];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = acc3_0;
-    if (\$14 ) begin
-      \$110  = new3;
+    \$110  = acc7_0;
+    if (accepted_0) begin
+      \$110  = new7;
     end
     if (rst) begin
       \$110  = 8'h00;
@@ -8395,136 +8530,127 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = acc4_0;
-    if (\$15 ) begin
-      \$111  = new4;
-    end
+    \$111  = \$15 ;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = acc5_0;
-    if (\$16 ) begin
-      \$112  = new5;
-    end
+    \$112  = group;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = acc6_0;
-    if (\$17 ) begin
-      \$113  = new6;
-    end
+    \$113  = window_done;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = acc7_0;
-    if (\$18 ) begin
-      \$114  = new7;
-    end
+    \$114  = new0;
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = \$21 ;
+    \$115  = new1;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = new0;
+    \$116  = new2;
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = new1;
+    \$117  = new3;
     if (rst) begin
       \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = new2;
+    \$118  = new4;
     if (rst) begin
       \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = new3;
+    \$119  = new5;
     if (rst) begin
       \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = new4;
+    \$120  = new6;
     if (rst) begin
       \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = new5;
+    \$121  = new7;
     if (rst) begin
       \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = new6;
+    \$122  = \$84 [2:0];
     if (rst) begin
-      \$122  = 8'h00;
+      \$122  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = new7;
+    \$123  = \$24 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = \$98 [1:0];
+    \$124  = q_wptr;
+    if (\$31 ) begin
+      \$124  = \$34 [1:0];
+    end
     if (rst) begin
       \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = \$30 ;
+    \$125  = q_rptr;
+    if (\$38 ) begin
+      \$125  = \$41 [1:0];
+    end
     if (rst) begin
-      \$125  = 1'h1;
+      \$125  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = q_wptr;
-    if (\$37 ) begin
-      \$126  = \$40 [0];
-    end
+    \$126  = \$54 [1:0];
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = q_rptr;
-    if (\$44 ) begin
-      \$127  = \$47 [0];
+    \$127  = o__valid;
+    if (\$56 ) begin
+      \$127  = \$58 ;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -8532,35 +8658,26 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = \$60 [1:0];
-    if (rst) begin
-      \$128  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$129  = o__valid;
-    if (\$62 ) begin
-      \$129  = \$64 ;
+    \$128  = o__payload;
+    if (\$56 ) begin
+      \$128  = \$60 ;
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$128  = 64'h0000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$130  = o__payload;
-    if (\$62 ) begin
-      \$130  = \$66 ;
-    end
-    if (rst) begin
-      \$130  = 64'h0000000000000000;
-    end
-  end
-  assign q_owed_next = \$98 [1:0];
+  assign q_owed_next = \$84 [2:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -8577,14 +8694,6 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \q_in[5]  = q_in[47:40];
   assign \q_in[6]  = q_in[55:48];
   assign \q_in[7]  = q_in[63:56];
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign q_in[63:56] = max7;
   assign q_in[55:48] = max6;
   assign q_in[47:40] = max5;
@@ -8593,8 +8702,6 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
-  assign \$38  = q_wptr;
-  assign \$45  = q_rptr;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -17635,19 +17742,21 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$105 ;
   reg [7:0] \$106 ;
   reg \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [1:0] \$108 ;
+  reg \$109 ;
   wire \$11 ;
   reg [7:0] \$110 ;
   reg [7:0] \$111 ;
-  reg [1:0] \$112 ;
-  reg \$113 ;
-  reg \$114 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [2:0] \$114 ;
   reg \$115 ;
   reg [1:0] \$116 ;
-  reg \$117 ;
-  reg [31:0] \$118 ;
+  reg [1:0] \$117 ;
+  reg [1:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
+  reg [31:0] \$120 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -17670,39 +17779,39 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [1:0] \$36 ;
+  wire [2:0] \$33 ;
+  wire [2:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [2:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire [1:0] \$42 ;
-  wire [1:0] \$43 ;
+  wire [2:0] \$40 ;
+  wire [2:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [2:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [2:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [3:0] \$54 ;
   wire \$55 ;
-  wire [3:0] \$56 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [31:0] \$60 ;
   wire \$61 ;
-  wire [31:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -17715,25 +17824,25 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [3:0] \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [4:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [2:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
-  wire [3:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  reg [1:0] \$89 ;
+  wire \$82 ;
+  reg [1:0] \$83 ;
+  reg [1:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [7:0] \$89 ;
   wire [2:0] \$9 ;
-  reg [1:0] \$90 ;
+  reg [7:0] \$90 ;
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
   reg [7:0] \$93 ;
@@ -17743,8 +17852,8 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
   reg [7:0] \$99 ;
-  (* init = 1'h0 *)
-  wire \$signature__addr ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
@@ -17763,10 +17872,15 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] acc3_1 = 8'h00;
   reg [7:0] acc3_2 = 8'h00;
   reg [7:0] acc3_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg accepted_0 = 1'h0;
   input clk;
   wire clk;
   reg [1:0] element = 2'h0;
+  (* keep = 32'd1 *)
+  reg first_0 = 1'h0;
   reg [1:0] group = 2'h0;
+  reg [1:0] group_in = 2'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -17801,21 +17915,27 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  reg [1:0] q_owed = 2'h0;
-  wire [1:0] q_owed_next;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
   reg q_room = 1'h1;
-  reg q_rptr = 1'h0;
+  reg [1:0] q_rptr = 2'h0;
   reg [1:0] q_stored = 2'h0;
-  reg q_wptr = 1'h0;
-  (* init = 1'h0 *)
-  wire rport__addr;
+  reg [1:0] q_wptr = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
   wire [31:0] rport__data;
   input rst;
   wire rst;
-  reg [31:0] queue [1:0];
+  reg window_done = 1'h0;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] x1 = 8'h00;
+  reg [7:0] x2 = 8'h00;
+  reg [7:0] x3 = 8'h00;
+  reg [31:0] queue [2:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
+    queue[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -17832,116 +17952,124 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$8  = element == 2'h3;
   assign \$9  = element + 1'h1;
   assign \$10  = \$8  ? 3'h0 : \$9 ;
-  assign \$11  = i__valid & i__ready;
+  assign \$11  = ! element;
   assign \$12  = i__valid & i__ready;
   assign \$13  = i__valid & i__ready;
-  assign \$14  = i__valid & i__ready;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = element == 2'h3;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = i__valid & i__ready;
-  assign \$19  = element == 2'h3;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = o__valid & o__ready;
-  assign \$22  = q_owed < 2'h2;
-  assign \$23  = \$21  ? q_room : \$22 ;
-  assign \$24  = o__valid & o__ready;
-  assign \$25  = \$24  | q_room;
-  assign \$26  = \$20  ? \$23  : \$25 ;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = | q_stored;
+  assign \$14  = element == 2'h3;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$17  = element == 2'h3;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 2'h3;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = | q_stored;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$26  & \$28 ;
   assign \$30  = ~ \$29 ;
-  assign \$31  = \$28  & \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = max_valid & \$32 ;
-  assign \$35  = q_wptr + 1'h1;
-  assign \$36  = \$34  ? 2'h0 : \$35 ;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = \$38  & \$39 ;
-  assign \$42  = q_rptr + 1'h1;
-  assign \$43  = \$41  ? 2'h0 : \$42 ;
-  assign \$44  = ~ o__valid;
-  assign \$45  = \$44  | o__ready;
-  assign \$46  = | q_stored;
+  assign \$31  = max_valid & \$30 ;
+  assign \$32  = q_wptr == 2'h2;
+  assign \$33  = q_wptr + 1'h1;
+  assign \$34  = \$32  ? 3'h0 : \$33 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = q_rptr == 2'h2;
+  assign \$40  = q_rptr + 1'h1;
+  assign \$41  = \$39  ? 3'h0 : \$40 ;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
   assign \$47  = ~ \$46 ;
-  assign \$48  = \$45  & \$47 ;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = max_valid & \$49 ;
-  assign \$51  = q_stored + \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = \$51  - \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
+  assign \$48  = max_valid & \$47 ;
+  assign \$49  = q_stored + \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$49  - \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$57  | max_valid;
   assign \$59  = | q_stored;
-  assign \$60  = \$59  | max_valid;
-  assign \$61  = | q_stored;
-  assign \$62  = \$61  ? rport__data : q_in;
-  assign \$63  = element == 2'h3;
-  assign \$64  = ~ \$63 ;
-  assign i__ready = q_room | \$64 ;
-  assign \$65  = ! element;
-  assign \$66  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$67  = \$65  | \$66 ;
-  assign new0 = \$67  ? i__payload[7:0] : acc0_0;
-  assign \$68  = ! element;
-  assign \$69  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$70  = \$68  | \$69 ;
-  assign new1 = \$70  ? i__payload[15:8] : acc1_0;
-  assign \$71  = ! element;
-  assign \$72  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$73  = \$71  | \$72 ;
-  assign new2 = \$73  ? i__payload[23:16] : acc2_0;
-  assign \$74  = ! element;
-  assign \$75  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$76  = \$74  | \$75 ;
-  assign new3 = \$76  ? i__payload[31:24] : acc3_0;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = element == 2'h3;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = q_owed + \$79 ;
-  assign \$81  = o__valid & o__ready;
-  assign \$82  = \$80  - \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$84  & \$86 ;
-  assign \$88  = ~ \$87 ;
-  assign \$signature__en  = max_valid & \$88 ;
+  assign \$60  = \$59  ? rport__data : q_in;
+  assign \$61  = element == 2'h3;
+  assign \$62  = ~ \$61 ;
+  assign i__ready = q_room | \$62 ;
+  assign \$63  = $signed(x0) > $signed(acc0_0);
+  assign \$64  = first_0 | \$63 ;
+  assign new0 = \$64  ? x0 : acc0_0;
+  assign \$65  = $signed(x1) > $signed(acc1_0);
+  assign \$66  = first_0 | \$65 ;
+  assign new1 = \$66  ? x1 : acc1_0;
+  assign \$67  = $signed(x2) > $signed(acc2_0);
+  assign \$68  = first_0 | \$67 ;
+  assign new2 = \$68  ? x2 : acc2_0;
+  assign \$69  = $signed(x3) > $signed(acc3_0);
+  assign \$70  = first_0 | \$69 ;
+  assign new3 = \$70  ? x3 : acc3_0;
+  assign \$71  = i__valid & i__ready;
+  assign \$72  = element == 2'h3;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = q_owed + \$73 ;
+  assign \$75  = o__valid & o__ready;
+  assign \$76  = \$74  - \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$78  & \$80 ;
+  assign \$82  = ~ \$81 ;
+  assign \$signature__en  = max_valid & \$82 ;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$83 ;
   always @(posedge clk)
-    element <= \$90 ;
+    element <= \$84 ;
   always @(posedge clk)
-    acc0_0 <= \$91 ;
+    first_0 <= \$85 ;
   always @(posedge clk)
-    acc0_1 <= \$92 ;
+    accepted_0 <= \$86 ;
   always @(posedge clk)
-    acc0_2 <= \$93 ;
+    x0 <= \$87 ;
   always @(posedge clk)
-    acc0_3 <= \$94 ;
+    acc0_0 <= \$88 ;
   always @(posedge clk)
-    acc1_0 <= \$95 ;
+    acc0_1 <= \$89 ;
   always @(posedge clk)
-    acc1_1 <= \$96 ;
+    acc0_2 <= \$90 ;
   always @(posedge clk)
-    acc1_2 <= \$97 ;
+    acc0_3 <= \$91 ;
   always @(posedge clk)
-    acc1_3 <= \$98 ;
+    x1 <= \$92 ;
   always @(posedge clk)
-    acc2_0 <= \$99 ;
+    acc1_0 <= \$93 ;
   always @(posedge clk)
-    acc2_1 <= \$100 ;
+    acc1_1 <= \$94 ;
   always @(posedge clk)
-    acc2_2 <= \$101 ;
+    acc1_2 <= \$95 ;
   always @(posedge clk)
-    acc2_3 <= \$102 ;
+    acc1_3 <= \$96 ;
+  always @(posedge clk)
+    x2 <= \$97 ;
+  always @(posedge clk)
+    acc2_0 <= \$98 ;
+  always @(posedge clk)
+    acc2_1 <= \$99 ;
+  always @(posedge clk)
+    acc2_2 <= \$100 ;
+  always @(posedge clk)
+    acc2_3 <= \$101 ;
+  always @(posedge clk)
+    x3 <= \$102 ;
   always @(posedge clk)
     acc3_0 <= \$103 ;
   always @(posedge clk)
@@ -17951,54 +18079,109 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc3_3 <= \$106 ;
   always @(posedge clk)
-    max_valid <= \$107 ;
+    window_done <= \$107 ;
   always @(posedge clk)
-    max0 <= \$108 ;
+    group_in <= \$108 ;
   always @(posedge clk)
-    max1 <= \$109 ;
+    max_valid <= \$109 ;
   always @(posedge clk)
-    max2 <= \$110 ;
+    max0 <= \$110 ;
   always @(posedge clk)
-    max3 <= \$111 ;
+    max1 <= \$111 ;
   always @(posedge clk)
-    q_owed <= \$112 ;
+    max2 <= \$112 ;
   always @(posedge clk)
-    q_room <= \$113 ;
+    max3 <= \$113 ;
   always @(posedge clk)
-    q_wptr <= \$114 ;
+    q_owed <= \$114 ;
   always @(posedge clk)
-    q_rptr <= \$115 ;
+    q_room <= \$115 ;
   always @(posedge clk)
-    q_stored <= \$116 ;
+    q_wptr <= \$116 ;
   always @(posedge clk)
-    o__valid <= \$117 ;
+    q_rptr <= \$117 ;
   always @(posedge clk)
-    o__payload <= \$118 ;
+    q_stored <= \$118 ;
+  always @(posedge clk)
+    o__valid <= \$119 ;
+  always @(posedge clk)
+    o__payload <= \$120 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = group;
+    \$83  = group;
     if (\$1 ) begin
-      \$89  = \$4 [1:0];
+      \$83  = \$4 [1:0];
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$83  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = element;
+    \$84  = element;
     if (\$7 ) begin
-      \$90  = \$10 [1:0];
+      \$84  = \$10 [1:0];
     end
     if (rst) begin
-      \$90  = 2'h0;
+      \$84  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = acc0_0;
-    if (\$11 ) begin
-      \$91  = acc0_1;
+    \$85  = \$11 ;
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$86  = \$12 ;
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$87  = i__payload[7:0];
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$88  = acc0_0;
+    if (accepted_0) begin
+      \$88  = acc0_1;
+    end
+    if (rst) begin
+      \$88  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$89  = acc0_1;
+    if (accepted_0) begin
+      \$89  = acc0_2;
+    end
+    if (rst) begin
+      \$89  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$90  = acc0_2;
+    if (accepted_0) begin
+      \$90  = acc0_3;
+    end
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$91  = acc0_3;
+    if (accepted_0) begin
+      \$91  = new0;
     end
     if (rst) begin
       \$91  = 8'h00;
@@ -18006,19 +18189,16 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = acc0_1;
-    if (\$11 ) begin
-      \$92  = acc0_2;
-    end
+    \$92  = i__payload[15:8];
     if (rst) begin
       \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = acc0_2;
-    if (\$11 ) begin
-      \$93  = acc0_3;
+    \$93  = acc1_0;
+    if (accepted_0) begin
+      \$93  = acc1_1;
     end
     if (rst) begin
       \$93  = 8'h00;
@@ -18026,9 +18206,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = acc0_3;
-    if (\$11 ) begin
-      \$94  = new0;
+    \$94  = acc1_1;
+    if (accepted_0) begin
+      \$94  = acc1_2;
     end
     if (rst) begin
       \$94  = 8'h00;
@@ -18036,9 +18216,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = acc1_0;
-    if (\$12 ) begin
-      \$95  = acc1_1;
+    \$95  = acc1_2;
+    if (accepted_0) begin
+      \$95  = acc1_3;
     end
     if (rst) begin
       \$95  = 8'h00;
@@ -18046,9 +18226,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = acc1_1;
-    if (\$12 ) begin
-      \$96  = acc1_2;
+    \$96  = acc1_3;
+    if (accepted_0) begin
+      \$96  = new1;
     end
     if (rst) begin
       \$96  = 8'h00;
@@ -18056,19 +18236,16 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = acc1_2;
-    if (\$12 ) begin
-      \$97  = acc1_3;
-    end
+    \$97  = i__payload[23:16];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = acc1_3;
-    if (\$12 ) begin
-      \$98  = new1;
+    \$98  = acc2_0;
+    if (accepted_0) begin
+      \$98  = acc2_1;
     end
     if (rst) begin
       \$98  = 8'h00;
@@ -18076,9 +18253,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = acc2_0;
-    if (\$13 ) begin
-      \$99  = acc2_1;
+    \$99  = acc2_1;
+    if (accepted_0) begin
+      \$99  = acc2_2;
     end
     if (rst) begin
       \$99  = 8'h00;
@@ -18086,9 +18263,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = acc2_1;
-    if (\$13 ) begin
-      \$100  = acc2_2;
+    \$100  = acc2_2;
+    if (accepted_0) begin
+      \$100  = acc2_3;
     end
     if (rst) begin
       \$100  = 8'h00;
@@ -18096,9 +18273,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = acc2_2;
-    if (\$13 ) begin
-      \$101  = acc2_3;
+    \$101  = acc2_3;
+    if (accepted_0) begin
+      \$101  = new2;
     end
     if (rst) begin
       \$101  = 8'h00;
@@ -18106,10 +18283,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = acc2_3;
-    if (\$13 ) begin
-      \$102  = new2;
-    end
+    \$102  = i__payload[31:24];
     if (rst) begin
       \$102  = 8'h00;
     end
@@ -18117,7 +18291,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$103  = acc3_0;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$103  = acc3_1;
     end
     if (rst) begin
@@ -18127,7 +18301,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$104  = acc3_1;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$104  = acc3_2;
     end
     if (rst) begin
@@ -18137,7 +18311,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$105  = acc3_2;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$105  = acc3_3;
     end
     if (rst) begin
@@ -18147,7 +18321,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$106  = acc3_3;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$106  = new3;
     end
     if (rst) begin
@@ -18156,104 +18330,122 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = \$17 ;
+    \$107  = \$15 ;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = new0;
+    \$108  = group;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = new1;
+    \$109  = window_done;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = new2;
+    \$110  = new0;
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = new3;
+    \$111  = new1;
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = \$82 [1:0];
+    \$112  = new2;
     if (rst) begin
-      \$112  = 2'h0;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$113  = \$26 ;
+    \$113  = new3;
     if (rst) begin
-      \$113  = 1'h1;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$114  = q_wptr;
-    if (\$33 ) begin
-      \$114  = \$36 [0];
-    end
+    \$114  = \$76 [2:0];
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$115  = q_rptr;
-    if (\$40 ) begin
-      \$115  = \$43 [0];
-    end
+    \$115  = \$24 ;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$116  = \$56 [1:0];
+    \$116  = q_wptr;
+    if (\$31 ) begin
+      \$116  = \$34 [1:0];
+    end
     if (rst) begin
       \$116  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$117  = o__valid;
-    if (\$58 ) begin
-      \$117  = \$60 ;
+    \$117  = q_rptr;
+    if (\$38 ) begin
+      \$117  = \$41 [1:0];
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$118  = o__payload;
-    if (\$58 ) begin
-      \$118  = \$62 ;
-    end
+    \$118  = \$54 [1:0];
     if (rst) begin
-      \$118  = 32'd0;
+      \$118  = 2'h0;
     end
   end
-  assign q_owed_next = \$82 [1:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$119  = o__valid;
+    if (\$56 ) begin
+      \$119  = \$58 ;
+    end
+    if (rst) begin
+      \$119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$120  = o__payload;
+    if (\$56 ) begin
+      \$120  = \$60 ;
+    end
+    if (rst) begin
+      \$120  = 32'd0;
+    end
+  end
+  assign q_owed_next = \$76 [2:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -18262,16 +18454,10 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
   assign q_in[31:24] = max3;
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
-  assign \$34  = q_wptr;
-  assign \$41  = q_rptr;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -21326,12 +21326,12 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [2:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [36:0] \$102 ;
   wire \$103 ;
-  wire [36:0] \$104 ;
-  wire \$105 ;
+  wire \$104 ;
+  wire [37:0] \$105 ;
   wire \$106 ;
-  wire [37:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -21360,92 +21360,92 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire [4:0] \$135 ;
-  wire [4:0] \$136 ;
+  wire [4:0] \$133 ;
+  wire [4:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [4:0] \$142 ;
-  wire [4:0] \$143 ;
+  wire [4:0] \$140 ;
+  wire [4:0] \$141 ;
+  wire \$142 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [4:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [4:0] \$151 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [5:0] \$154 ;
   wire \$155 ;
-  wire [5:0] \$156 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
+  wire [27:0] \$16 ;
+  wire [31:0] \$160 ;
   wire \$161 ;
-  wire [31:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
+  wire \$162 ;
+  wire [10:0] \$163 ;
+  wire [8:0] \$164 ;
+  wire [11:0] \$165 ;
   wire [10:0] \$166 ;
   wire [8:0] \$167 ;
   wire [11:0] \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire [10:0] \$170 ;
-  wire [8:0] \$171 ;
-  wire [11:0] \$172 ;
-  wire \$173 ;
-  wire [10:0] \$174 ;
-  wire [8:0] \$175 ;
-  wire [11:0] \$176 ;
-  wire \$177 ;
-  wire [10:0] \$178 ;
-  wire [8:0] \$179 ;
-  wire [27:0] \$18 ;
-  wire [11:0] \$180 ;
+  wire [10:0] \$169 ;
+  wire [18:0] \$17 ;
+  wire [8:0] \$170 ;
+  wire [11:0] \$171 ;
+  wire [10:0] \$172 ;
+  wire [8:0] \$173 ;
+  wire [11:0] \$174 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
+  wire [7:0] \$177 ;
+  wire [7:0] \$178 ;
+  wire [7:0] \$179 ;
+  wire [28:0] \$18 ;
+  wire [7:0] \$180 ;
   wire [7:0] \$181 ;
   wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
-  wire [7:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
+  wire [5:0] \$188 ;
   wire \$189 ;
-  wire [18:0] \$19 ;
+  wire [29:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [4:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
-  wire [5:0] \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire \$194 ;
+  reg [2:0] \$195 ;
+  reg [1:0] \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
-  wire [28:0] \$20 ;
-  wire \$200 ;
-  reg [2:0] \$201 ;
-  reg [1:0] \$202 ;
+  wire [49:0] \$20 ;
+  reg [10:0] \$200 ;
+  reg [10:0] \$201 ;
+  reg [10:0] \$202 ;
   reg [10:0] \$203 ;
   reg [10:0] \$204 ;
   reg [10:0] \$205 ;
   reg [10:0] \$206 ;
   reg [10:0] \$207 ;
-  reg [10:0] \$208 ;
+  reg [7:0] \$208 ;
   reg [10:0] \$209 ;
-  wire [29:0] \$21 ;
+  wire [50:0] \$21 ;
   reg [10:0] \$210 ;
   reg [10:0] \$211 ;
   reg [10:0] \$212 ;
@@ -21453,116 +21453,118 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [10:0] \$214 ;
   reg [10:0] \$215 ;
   reg [10:0] \$216 ;
-  reg [10:0] \$217 ;
+  reg [7:0] \$217 ;
   reg [10:0] \$218 ;
   reg [10:0] \$219 ;
-  wire [49:0] \$22 ;
+  wire [35:0] \$22 ;
   reg [10:0] \$220 ;
   reg [10:0] \$221 ;
   reg [10:0] \$222 ;
   reg [10:0] \$223 ;
   reg [10:0] \$224 ;
   reg [10:0] \$225 ;
-  reg [10:0] \$226 ;
+  reg [7:0] \$226 ;
   reg [10:0] \$227 ;
   reg [10:0] \$228 ;
   reg [10:0] \$229 ;
-  wire [50:0] \$23 ;
+  wire \$23 ;
   reg [10:0] \$230 ;
   reg [10:0] \$231 ;
   reg [10:0] \$232 ;
   reg [10:0] \$233 ;
   reg [10:0] \$234 ;
   reg \$235 ;
-  reg \$236 ;
+  reg [2:0] \$236 ;
   reg \$237 ;
   reg \$238 ;
   reg \$239 ;
-  wire [35:0] \$24 ;
+  wire \$24 ;
   reg \$240 ;
   reg \$241 ;
   reg \$242 ;
   reg \$243 ;
-  reg [10:0] \$244 ;
-  reg [10:0] \$245 ;
-  reg [27:0] \$246 ;
-  reg [27:0] \$247 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg [10:0] \$246 ;
+  reg [10:0] \$247 ;
   reg [27:0] \$248 ;
-  reg [10:0] \$249 ;
+  reg [27:0] \$249 ;
   wire \$25 ;
-  reg [18:0] \$250 ;
-  reg [18:0] \$251 ;
+  reg [27:0] \$250 ;
+  reg [10:0] \$251 ;
   reg [18:0] \$252 ;
-  reg [35:0] \$253 ;
-  reg [35:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg [7:0] \$257 ;
+  reg [18:0] \$253 ;
+  reg [18:0] \$254 ;
+  reg [35:0] \$255 ;
+  reg [35:0] \$256 ;
+  reg \$257 ;
   reg \$258 ;
-  reg \$259 ;
+  reg [7:0] \$259 ;
   wire \$26 ;
-  reg [10:0] \$260 ;
-  reg [10:0] \$261 ;
-  reg [27:0] \$262 ;
-  reg [27:0] \$263 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg [10:0] \$262 ;
+  reg [10:0] \$263 ;
   reg [27:0] \$264 ;
-  reg [10:0] \$265 ;
-  reg [18:0] \$266 ;
-  reg [18:0] \$267 ;
+  reg [27:0] \$265 ;
+  reg [27:0] \$266 ;
+  reg [10:0] \$267 ;
   reg [18:0] \$268 ;
-  reg [35:0] \$269 ;
-  wire \$27 ;
-  reg [35:0] \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg [7:0] \$273 ;
+  reg [18:0] \$269 ;
+  wire [36:0] \$27 ;
+  reg [18:0] \$270 ;
+  reg [35:0] \$271 ;
+  reg [35:0] \$272 ;
+  reg \$273 ;
   reg \$274 ;
-  reg \$275 ;
-  reg [10:0] \$276 ;
-  reg [10:0] \$277 ;
-  reg [27:0] \$278 ;
-  reg [27:0] \$279 ;
+  reg [7:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg [10:0] \$278 ;
+  reg [10:0] \$279 ;
   wire \$28 ;
   reg [27:0] \$280 ;
-  reg [10:0] \$281 ;
-  reg [18:0] \$282 ;
-  reg [18:0] \$283 ;
+  reg [27:0] \$281 ;
+  reg [27:0] \$282 ;
+  reg [10:0] \$283 ;
   reg [18:0] \$284 ;
-  reg [35:0] \$285 ;
-  reg [35:0] \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg [7:0] \$289 ;
-  wire [36:0] \$29 ;
+  reg [18:0] \$285 ;
+  reg [18:0] \$286 ;
+  reg [35:0] \$287 ;
+  reg [35:0] \$288 ;
+  reg \$289 ;
+  wire \$29 ;
   reg \$290 ;
-  reg \$291 ;
-  reg [10:0] \$292 ;
-  reg [10:0] \$293 ;
-  reg [27:0] \$294 ;
-  reg [27:0] \$295 ;
+  reg [7:0] \$291 ;
+  reg \$292 ;
+  reg \$293 ;
+  reg [10:0] \$294 ;
+  reg [10:0] \$295 ;
   reg [27:0] \$296 ;
-  reg [10:0] \$297 ;
-  reg [18:0] \$298 ;
-  reg [18:0] \$299 ;
+  reg [27:0] \$297 ;
+  reg [27:0] \$298 ;
+  reg [10:0] \$299 ;
   wire [3:0] \$3 ;
-  wire \$30 ;
+  wire [37:0] \$30 ;
   reg [18:0] \$300 ;
-  reg [35:0] \$301 ;
-  reg [35:0] \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg [7:0] \$305 ;
+  reg [18:0] \$301 ;
+  reg [18:0] \$302 ;
+  reg [35:0] \$303 ;
+  reg [35:0] \$304 ;
+  reg \$305 ;
   reg \$306 ;
-  reg \$307 ;
-  reg [3:0] \$308 ;
+  reg [7:0] \$307 ;
+  reg \$308 ;
   reg \$309 ;
   wire \$31 ;
   reg [3:0] \$310 ;
-  reg [3:0] \$311 ;
+  reg \$311 ;
   reg [3:0] \$312 ;
-  reg \$313 ;
-  reg [31:0] \$314 ;
-  wire [37:0] \$32 ;
+  reg [3:0] \$313 ;
+  reg [3:0] \$314 ;
+  reg \$315 ;
+  reg [31:0] \$316 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -21572,24 +21574,24 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$39 ;
   wire [3:0] \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire [27:0] \$43 ;
-  wire [18:0] \$44 ;
-  wire [28:0] \$45 ;
-  wire [29:0] \$46 ;
-  wire [49:0] \$47 ;
-  wire [50:0] \$48 ;
-  wire [35:0] \$49 ;
+  wire [27:0] \$41 ;
+  wire [18:0] \$42 ;
+  wire [28:0] \$43 ;
+  wire [29:0] \$44 ;
+  wire [49:0] \$45 ;
+  wire [50:0] \$46 ;
+  wire [35:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [36:0] \$52 ;
   wire \$53 ;
-  wire [36:0] \$54 ;
-  wire \$55 ;
+  wire \$54 ;
+  wire [37:0] \$55 ;
   wire \$56 ;
-  wire [37:0] \$57 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -21599,25 +21601,25 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire [27:0] \$68 ;
-  wire [18:0] \$69 ;
+  wire [27:0] \$66 ;
+  wire [18:0] \$67 ;
+  wire [28:0] \$68 ;
+  wire [29:0] \$69 ;
   wire \$7 ;
-  wire [28:0] \$70 ;
-  wire [29:0] \$71 ;
-  wire [49:0] \$72 ;
-  wire [50:0] \$73 ;
-  wire [35:0] \$74 ;
+  wire [49:0] \$70 ;
+  wire [50:0] \$71 ;
+  wire [35:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [36:0] \$77 ;
   wire \$78 ;
-  wire [36:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [37:0] \$80 ;
   wire \$81 ;
-  wire [37:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
@@ -21627,15 +21629,15 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$89 ;
   wire [2:0] \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [27:0] \$93 ;
-  wire [18:0] \$94 ;
-  wire [28:0] \$95 ;
-  wire [29:0] \$96 ;
-  wire [49:0] \$97 ;
-  wire [50:0] \$98 ;
-  wire [35:0] \$99 ;
+  wire [27:0] \$91 ;
+  wire [18:0] \$92 ;
+  wire [28:0] \$93 ;
+  wire [29:0] \$94 ;
+  wire [49:0] \$95 ;
+  wire [50:0] \$96 ;
+  wire [35:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
@@ -21672,10 +21674,15 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [10:0] acc3_5 = 11'h000;
   reg [10:0] acc3_6 = 11'h000;
   reg [10:0] acc3_7 = 11'h000;
+  (* keep = 32'd1 *)
+  reg accepted_0 = 1'h0;
   input clk;
   wire clk;
   reg [1:0] element = 2'h0;
+  (* keep = 32'd1 *)
+  reg first_0 = 1'h0;
   reg [2:0] group = 3'h0;
+  reg [2:0] group_in = 3'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -21793,7 +21800,12 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg window_done = 1'h0;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] x1 = 8'h00;
+  reg [7:0] x2 = 8'h00;
+  reg [7:0] x3 = 8'h00;
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -21804,6 +21816,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -21820,230 +21833,236 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$8  = element == 2'h3;
   assign \$9  = element + 1'h1;
   assign \$10  = \$8  ? 3'h0 : \$9 ;
-  assign \$11  = i__valid & i__ready;
+  assign \$11  = ! element;
   assign \$12  = i__valid & i__ready;
   assign \$13  = i__valid & i__ready;
-  assign \$14  = i__valid & i__ready;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = element == 2'h3;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = $signed(rq0_x0_0) * $signed(18'h1a40e);
-  assign \$19  = $signed(rq0_x0_1) * $signed(9'h0f3);
-  assign \$21  = $signed(1'h0) + $signed(\$20 );
-  assign \$23  = $signed(\$21 ) + $signed(\$22 );
-  assign \$25  = rq0_rem > 26'h2000000;
-  assign \$26  = rq0_rem == 26'h2000000;
-  assign \$29  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$30  = rq0_tie & rq0_floor[0];
-  assign \$31  = rq0_above | \$30 ;
-  assign \$32  = $signed(\$29 ) + $signed({ 1'h0, \$31  });
-  assign \$33  = rq0_tie & rq0_floor[0];
-  assign \$34  = rq0_above | \$33 ;
-  assign \$35  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$36  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$37  = \$34  ? \$35  : \$36 ;
-  assign \$38  = rq0_tie & rq0_floor[0];
-  assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$41  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$42  = \$39  ? \$40  : \$41 ;
-  assign \$43  = $signed(rq1_x0_0) * $signed(18'h1a40e);
-  assign \$44  = $signed(rq1_x0_1) * $signed(9'h0f3);
-  assign \$46  = $signed(1'h0) + $signed(\$45 );
-  assign \$48  = $signed(\$46 ) + $signed(\$47 );
-  assign \$50  = rq1_rem > 26'h2000000;
-  assign \$51  = rq1_rem == 26'h2000000;
-  assign \$54  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$55  = rq1_tie & rq1_floor[0];
-  assign \$56  = rq1_above | \$55 ;
-  assign \$57  = $signed(\$54 ) + $signed({ 1'h0, \$56  });
-  assign \$58  = rq1_tie & rq1_floor[0];
-  assign \$59  = rq1_above | \$58 ;
-  assign \$60  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$61  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$62  = \$59  ? \$60  : \$61 ;
-  assign \$63  = rq1_tie & rq1_floor[0];
-  assign \$64  = rq1_above | \$63 ;
-  assign \$65  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$66  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$67  = \$64  ? \$65  : \$66 ;
-  assign \$68  = $signed(rq2_x0_0) * $signed(18'h1a40e);
-  assign \$69  = $signed(rq2_x0_1) * $signed(9'h0f3);
-  assign \$71  = $signed(1'h0) + $signed(\$70 );
-  assign \$73  = $signed(\$71 ) + $signed(\$72 );
-  assign \$75  = rq2_rem > 26'h2000000;
-  assign \$76  = rq2_rem == 26'h2000000;
-  assign \$79  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$80  = rq2_tie & rq2_floor[0];
-  assign \$81  = rq2_above | \$80 ;
-  assign \$82  = $signed(\$79 ) + $signed({ 1'h0, \$81  });
-  assign \$83  = rq2_tie & rq2_floor[0];
-  assign \$84  = rq2_above | \$83 ;
-  assign \$85  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$86  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$87  = \$84  ? \$85  : \$86 ;
-  assign \$88  = rq2_tie & rq2_floor[0];
-  assign \$89  = rq2_above | \$88 ;
-  assign \$90  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$91  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$92  = \$89  ? \$90  : \$91 ;
-  assign \$93  = $signed(rq3_x0_0) * $signed(18'h1a40e);
-  assign \$94  = $signed(rq3_x0_1) * $signed(9'h0f3);
-  assign \$96  = $signed(1'h0) + $signed(\$95 );
-  assign \$98  = $signed(\$96 ) + $signed(\$97 );
-  assign \$100  = rq3_rem > 26'h2000000;
-  assign \$101  = rq3_rem == 26'h2000000;
-  assign \$104  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$105  = rq3_tie & rq3_floor[0];
-  assign \$106  = rq3_above | \$105 ;
-  assign \$107  = $signed(\$104 ) + $signed({ 1'h0, \$106  });
-  assign \$108  = rq3_tie & rq3_floor[0];
-  assign \$109  = rq3_above | \$108 ;
-  assign \$110  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$111  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$112  = \$109  ? \$110  : \$111 ;
-  assign \$113  = rq3_tie & rq3_floor[0];
-  assign \$114  = rq3_above | \$113 ;
-  assign \$115  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$116  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$117  = \$114  ? \$115  : \$116 ;
-  assign \$118  = i__valid & i__ready;
-  assign \$119  = element == 2'h3;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = o__valid & o__ready;
-  assign \$122  = q_owed < 4'h9;
-  assign \$123  = \$121  ? q_room : \$122 ;
-  assign \$124  = o__valid & o__ready;
-  assign \$125  = \$124  | q_room;
-  assign \$126  = \$120  ? \$123  : \$125 ;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = | q_stored;
+  assign \$14  = element == 2'h3;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = $signed(rq0_x0_0) * $signed(18'h1a40e);
+  assign \$17  = $signed(rq0_x0_1) * $signed(9'h0f3);
+  assign \$19  = $signed(1'h0) + $signed(\$18 );
+  assign \$21  = $signed(\$19 ) + $signed(\$20 );
+  assign \$23  = rq0_rem > 26'h2000000;
+  assign \$24  = rq0_rem == 26'h2000000;
+  assign \$27  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$28  = rq0_tie & rq0_floor[0];
+  assign \$29  = rq0_above | \$28 ;
+  assign \$30  = $signed(\$27 ) + $signed({ 1'h0, \$29  });
+  assign \$31  = rq0_tie & rq0_floor[0];
+  assign \$32  = rq0_above | \$31 ;
+  assign \$33  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$34  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$35  = \$32  ? \$33  : \$34 ;
+  assign \$36  = rq0_tie & rq0_floor[0];
+  assign \$37  = rq0_above | \$36 ;
+  assign \$38  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$39  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$40  = \$37  ? \$38  : \$39 ;
+  assign \$41  = $signed(rq1_x0_0) * $signed(18'h1a40e);
+  assign \$42  = $signed(rq1_x0_1) * $signed(9'h0f3);
+  assign \$44  = $signed(1'h0) + $signed(\$43 );
+  assign \$46  = $signed(\$44 ) + $signed(\$45 );
+  assign \$48  = rq1_rem > 26'h2000000;
+  assign \$49  = rq1_rem == 26'h2000000;
+  assign \$52  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$53  = rq1_tie & rq1_floor[0];
+  assign \$54  = rq1_above | \$53 ;
+  assign \$55  = $signed(\$52 ) + $signed({ 1'h0, \$54  });
+  assign \$56  = rq1_tie & rq1_floor[0];
+  assign \$57  = rq1_above | \$56 ;
+  assign \$58  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$59  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$60  = \$57  ? \$58  : \$59 ;
+  assign \$61  = rq1_tie & rq1_floor[0];
+  assign \$62  = rq1_above | \$61 ;
+  assign \$63  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$64  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$65  = \$62  ? \$63  : \$64 ;
+  assign \$66  = $signed(rq2_x0_0) * $signed(18'h1a40e);
+  assign \$67  = $signed(rq2_x0_1) * $signed(9'h0f3);
+  assign \$69  = $signed(1'h0) + $signed(\$68 );
+  assign \$71  = $signed(\$69 ) + $signed(\$70 );
+  assign \$73  = rq2_rem > 26'h2000000;
+  assign \$74  = rq2_rem == 26'h2000000;
+  assign \$77  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$78  = rq2_tie & rq2_floor[0];
+  assign \$79  = rq2_above | \$78 ;
+  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
+  assign \$81  = rq2_tie & rq2_floor[0];
+  assign \$82  = rq2_above | \$81 ;
+  assign \$83  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$84  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$85  = \$82  ? \$83  : \$84 ;
+  assign \$86  = rq2_tie & rq2_floor[0];
+  assign \$87  = rq2_above | \$86 ;
+  assign \$88  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$89  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$90  = \$87  ? \$88  : \$89 ;
+  assign \$91  = $signed(rq3_x0_0) * $signed(18'h1a40e);
+  assign \$92  = $signed(rq3_x0_1) * $signed(9'h0f3);
+  assign \$94  = $signed(1'h0) + $signed(\$93 );
+  assign \$96  = $signed(\$94 ) + $signed(\$95 );
+  assign \$98  = rq3_rem > 26'h2000000;
+  assign \$99  = rq3_rem == 26'h2000000;
+  assign \$102  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$103  = rq3_tie & rq3_floor[0];
+  assign \$104  = rq3_above | \$103 ;
+  assign \$105  = $signed(\$102 ) + $signed({ 1'h0, \$104  });
+  assign \$106  = rq3_tie & rq3_floor[0];
+  assign \$107  = rq3_above | \$106 ;
+  assign \$108  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$109  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$110  = \$107  ? \$108  : \$109 ;
+  assign \$111  = rq3_tie & rq3_floor[0];
+  assign \$112  = rq3_above | \$111 ;
+  assign \$113  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$114  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$115  = \$112  ? \$113  : \$114 ;
+  assign \$116  = i__valid & i__ready;
+  assign \$117  = element == 2'h3;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = o__valid & o__ready;
+  assign \$120  = q_owed < 4'ha;
+  assign \$121  = \$119  ? q_room : \$120 ;
+  assign \$122  = o__valid & o__ready;
+  assign \$123  = \$122  | q_room;
+  assign \$124  = \$118  ? \$121  : \$123 ;
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = | q_stored;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = \$126  & \$128 ;
   assign \$130  = ~ \$129 ;
-  assign \$131  = \$128  & \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = rq_valid_8 & \$132 ;
-  assign \$134  = q_wptr == 4'h8;
-  assign \$135  = q_wptr + 1'h1;
-  assign \$136  = \$134  ? 5'h00 : \$135 ;
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = | q_stored;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = q_rptr == 4'h8;
-  assign \$142  = q_rptr + 1'h1;
-  assign \$143  = \$141  ? 5'h00 : \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = | q_stored;
+  assign \$131  = rq_valid_8 & \$130 ;
+  assign \$132  = q_wptr == 4'h9;
+  assign \$133  = q_wptr + 1'h1;
+  assign \$134  = \$132  ? 5'h00 : \$133 ;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = q_rptr == 4'h9;
+  assign \$140  = q_rptr + 1'h1;
+  assign \$141  = \$139  ? 5'h00 : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
   assign \$147  = ~ \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = rq_valid_8 & \$149 ;
-  assign \$151  = q_stored + \$150 ;
-  assign \$152  = ~ o__valid;
-  assign \$153  = \$152  | o__ready;
-  assign \$154  = | q_stored;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = \$151  - \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
+  assign \$148  = rq_valid_8 & \$147 ;
+  assign \$149  = q_stored + \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = \$149  - \$153 ;
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = | q_stored;
+  assign \$158  = \$157  | rq_valid_8;
   assign \$159  = | q_stored;
-  assign \$160  = \$159  | rq_valid_8;
-  assign \$161  = | q_stored;
-  assign \$162  = \$161  ? rport__data : q_in;
-  assign \$163  = element == 2'h3;
-  assign \$164  = ~ \$163 ;
-  assign i__ready = q_room | \$164 ;
-  assign \$165  = ! element;
-  assign \$166  = \$165  ? 11'h000 : acc0_0;
-  assign \$167  = $signed(i__payload[7:0]) - $signed(8'h80);
+  assign \$160  = \$159  ? rport__data : q_in;
+  assign \$161  = element == 2'h3;
+  assign \$162  = ~ \$161 ;
+  assign i__ready = q_room | \$162 ;
+  assign \$163  = first_0 ? 11'h000 : acc0_0;
+  assign \$164  = $signed(x0) - $signed(8'h80);
+  assign \$165  = $signed(\$163 ) + $signed(\$164 );
+  assign \$166  = first_0 ? 11'h000 : acc1_0;
+  assign \$167  = $signed(x1) - $signed(8'h80);
   assign \$168  = $signed(\$166 ) + $signed(\$167 );
-  assign \$169  = ! element;
-  assign \$170  = \$169  ? 11'h000 : acc1_0;
-  assign \$171  = $signed(i__payload[15:8]) - $signed(8'h80);
-  assign \$172  = $signed(\$170 ) + $signed(\$171 );
-  assign \$173  = ! element;
-  assign \$174  = \$173  ? 11'h000 : acc2_0;
-  assign \$175  = $signed(i__payload[23:16]) - $signed(8'h80);
-  assign \$176  = $signed(\$174 ) + $signed(\$175 );
-  assign \$177  = ! element;
-  assign \$178  = \$177  ? 11'h000 : acc3_0;
-  assign \$179  = $signed(i__payload[31:24]) - $signed(8'h80);
-  assign \$180  = $signed(\$178 ) + $signed(\$179 );
-  assign \$181  = rq0_over ? 8'h7f : rq0_code;
-  assign \$182  = rq0_under ? 8'h80 : \$181 ;
-  assign \$183  = rq1_over ? 8'h7f : rq1_code;
-  assign \$184  = rq1_under ? 8'h80 : \$183 ;
-  assign \$185  = rq2_over ? 8'h7f : rq2_code;
-  assign \$186  = rq2_under ? 8'h80 : \$185 ;
-  assign \$187  = rq3_over ? 8'h7f : rq3_code;
-  assign \$188  = rq3_under ? 8'h80 : \$187 ;
-  assign \$189  = i__valid & i__ready;
-  assign \$190  = element == 2'h3;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = q_owed + \$191 ;
-  assign \$193  = o__valid & o__ready;
-  assign \$194  = \$192  - \$193 ;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = | q_stored;
-  assign \$198  = ~ \$197 ;
-  assign \$199  = \$196  & \$198 ;
-  assign \$200  = ~ \$199 ;
-  assign \$signature__en  = rq_valid_8 & \$200 ;
+  assign \$169  = first_0 ? 11'h000 : acc2_0;
+  assign \$170  = $signed(x2) - $signed(8'h80);
+  assign \$171  = $signed(\$169 ) + $signed(\$170 );
+  assign \$172  = first_0 ? 11'h000 : acc3_0;
+  assign \$173  = $signed(x3) - $signed(8'h80);
+  assign \$174  = $signed(\$172 ) + $signed(\$173 );
+  assign \$175  = rq0_over ? 8'h7f : rq0_code;
+  assign \$176  = rq0_under ? 8'h80 : \$175 ;
+  assign \$177  = rq1_over ? 8'h7f : rq1_code;
+  assign \$178  = rq1_under ? 8'h80 : \$177 ;
+  assign \$179  = rq2_over ? 8'h7f : rq2_code;
+  assign \$180  = rq2_under ? 8'h80 : \$179 ;
+  assign \$181  = rq3_over ? 8'h7f : rq3_code;
+  assign \$182  = rq3_under ? 8'h80 : \$181 ;
+  assign \$183  = i__valid & i__ready;
+  assign \$184  = element == 2'h3;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = q_owed + \$185 ;
+  assign \$187  = o__valid & o__ready;
+  assign \$188  = \$186  - \$187 ;
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = | q_stored;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = \$190  & \$192 ;
+  assign \$194  = ~ \$193 ;
+  assign \$signature__en  = rq_valid_8 & \$194 ;
   always @(posedge clk)
-    group <= \$201 ;
+    group <= \$195 ;
   always @(posedge clk)
-    element <= \$202 ;
+    element <= \$196 ;
   always @(posedge clk)
-    acc0_0 <= \$203 ;
+    first_0 <= \$197 ;
   always @(posedge clk)
-    acc0_1 <= \$204 ;
+    accepted_0 <= \$198 ;
   always @(posedge clk)
-    acc0_2 <= \$205 ;
+    x0 <= \$199 ;
   always @(posedge clk)
-    acc0_3 <= \$206 ;
+    acc0_0 <= \$200 ;
   always @(posedge clk)
-    acc0_4 <= \$207 ;
+    acc0_1 <= \$201 ;
   always @(posedge clk)
-    acc0_5 <= \$208 ;
+    acc0_2 <= \$202 ;
   always @(posedge clk)
-    acc0_6 <= \$209 ;
+    acc0_3 <= \$203 ;
   always @(posedge clk)
-    acc0_7 <= \$210 ;
+    acc0_4 <= \$204 ;
   always @(posedge clk)
-    acc1_0 <= \$211 ;
+    acc0_5 <= \$205 ;
   always @(posedge clk)
-    acc1_1 <= \$212 ;
+    acc0_6 <= \$206 ;
   always @(posedge clk)
-    acc1_2 <= \$213 ;
+    acc0_7 <= \$207 ;
   always @(posedge clk)
-    acc1_3 <= \$214 ;
+    x1 <= \$208 ;
   always @(posedge clk)
-    acc1_4 <= \$215 ;
+    acc1_0 <= \$209 ;
   always @(posedge clk)
-    acc1_5 <= \$216 ;
+    acc1_1 <= \$210 ;
   always @(posedge clk)
-    acc1_6 <= \$217 ;
+    acc1_2 <= \$211 ;
   always @(posedge clk)
-    acc1_7 <= \$218 ;
+    acc1_3 <= \$212 ;
   always @(posedge clk)
-    acc2_0 <= \$219 ;
+    acc1_4 <= \$213 ;
   always @(posedge clk)
-    acc2_1 <= \$220 ;
+    acc1_5 <= \$214 ;
   always @(posedge clk)
-    acc2_2 <= \$221 ;
+    acc1_6 <= \$215 ;
   always @(posedge clk)
-    acc2_3 <= \$222 ;
+    acc1_7 <= \$216 ;
   always @(posedge clk)
-    acc2_4 <= \$223 ;
+    x2 <= \$217 ;
   always @(posedge clk)
-    acc2_5 <= \$224 ;
+    acc2_0 <= \$218 ;
   always @(posedge clk)
-    acc2_6 <= \$225 ;
+    acc2_1 <= \$219 ;
   always @(posedge clk)
-    acc2_7 <= \$226 ;
+    acc2_2 <= \$220 ;
+  always @(posedge clk)
+    acc2_3 <= \$221 ;
+  always @(posedge clk)
+    acc2_4 <= \$222 ;
+  always @(posedge clk)
+    acc2_5 <= \$223 ;
+  always @(posedge clk)
+    acc2_6 <= \$224 ;
+  always @(posedge clk)
+    acc2_7 <= \$225 ;
+  always @(posedge clk)
+    x3 <= \$226 ;
   always @(posedge clk)
     acc3_0 <= \$227 ;
   always @(posedge clk)
@@ -22061,190 +22080,245 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc3_7 <= \$234 ;
   always @(posedge clk)
-    rq_valid_1 <= \$235 ;
+    window_done <= \$235 ;
   always @(posedge clk)
-    rq_valid_2 <= \$236 ;
+    group_in <= \$236 ;
   always @(posedge clk)
-    rq_valid_3 <= \$237 ;
+    rq_valid_1 <= \$237 ;
   always @(posedge clk)
-    rq_valid_4 <= \$238 ;
+    rq_valid_2 <= \$238 ;
   always @(posedge clk)
-    rq_valid_5 <= \$239 ;
+    rq_valid_3 <= \$239 ;
   always @(posedge clk)
-    rq_valid_6 <= \$240 ;
+    rq_valid_4 <= \$240 ;
   always @(posedge clk)
-    rq_valid_7 <= \$241 ;
+    rq_valid_5 <= \$241 ;
   always @(posedge clk)
-    rq_valid_8 <= \$242 ;
+    rq_valid_6 <= \$242 ;
   always @(posedge clk)
-    rq_valid_9 <= \$243 ;
+    rq_valid_7 <= \$243 ;
   always @(posedge clk)
-    rq0_x <= \$244 ;
+    rq_valid_8 <= \$244 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$245 ;
+    rq_valid_9 <= \$245 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$246 ;
+    rq0_x <= \$246 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$247 ;
+    rq0_x0_0 <= \$247 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$248 ;
+    rq0_part0_0 <= \$248 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$249 ;
+    rq0_part0_0_r <= \$249 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$250 ;
+    rq0_part0_0_rr <= \$250 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$251 ;
+    rq0_x0_1 <= \$251 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$252 ;
+    rq0_part0_1 <= \$252 ;
   always @(posedge clk)
-    rq0_prod <= \$253 ;
+    rq0_part0_1_r <= \$253 ;
   always @(posedge clk)
-    rq0_floor <= \$254 ;
+    rq0_part0_1_rr <= \$254 ;
   always @(posedge clk)
-    rq0_above <= \$255 ;
+    rq0_prod <= \$255 ;
   always @(posedge clk)
-    rq0_tie <= \$256 ;
+    rq0_floor <= \$256 ;
   always @(posedge clk)
-    rq0_code <= \$257 ;
+    rq0_above <= \$257 ;
   always @(posedge clk)
-    rq0_under <= \$258 ;
+    rq0_tie <= \$258 ;
   always @(posedge clk)
-    rq0_over <= \$259 ;
+    rq0_code <= \$259 ;
   always @(posedge clk)
-    rq1_x <= \$260 ;
+    rq0_under <= \$260 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$261 ;
+    rq0_over <= \$261 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$262 ;
+    rq1_x <= \$262 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$263 ;
+    rq1_x0_0 <= \$263 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$264 ;
+    rq1_part0_0 <= \$264 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$265 ;
+    rq1_part0_0_r <= \$265 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$266 ;
+    rq1_part0_0_rr <= \$266 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$267 ;
+    rq1_x0_1 <= \$267 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$268 ;
+    rq1_part0_1 <= \$268 ;
   always @(posedge clk)
-    rq1_prod <= \$269 ;
+    rq1_part0_1_r <= \$269 ;
   always @(posedge clk)
-    rq1_floor <= \$270 ;
+    rq1_part0_1_rr <= \$270 ;
   always @(posedge clk)
-    rq1_above <= \$271 ;
+    rq1_prod <= \$271 ;
   always @(posedge clk)
-    rq1_tie <= \$272 ;
+    rq1_floor <= \$272 ;
   always @(posedge clk)
-    rq1_code <= \$273 ;
+    rq1_above <= \$273 ;
   always @(posedge clk)
-    rq1_under <= \$274 ;
+    rq1_tie <= \$274 ;
   always @(posedge clk)
-    rq1_over <= \$275 ;
+    rq1_code <= \$275 ;
   always @(posedge clk)
-    rq2_x <= \$276 ;
+    rq1_under <= \$276 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$277 ;
+    rq1_over <= \$277 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$278 ;
+    rq2_x <= \$278 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$279 ;
+    rq2_x0_0 <= \$279 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$280 ;
+    rq2_part0_0 <= \$280 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$281 ;
+    rq2_part0_0_r <= \$281 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$282 ;
+    rq2_part0_0_rr <= \$282 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$283 ;
+    rq2_x0_1 <= \$283 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$284 ;
+    rq2_part0_1 <= \$284 ;
   always @(posedge clk)
-    rq2_prod <= \$285 ;
+    rq2_part0_1_r <= \$285 ;
   always @(posedge clk)
-    rq2_floor <= \$286 ;
+    rq2_part0_1_rr <= \$286 ;
   always @(posedge clk)
-    rq2_above <= \$287 ;
+    rq2_prod <= \$287 ;
   always @(posedge clk)
-    rq2_tie <= \$288 ;
+    rq2_floor <= \$288 ;
   always @(posedge clk)
-    rq2_code <= \$289 ;
+    rq2_above <= \$289 ;
   always @(posedge clk)
-    rq2_under <= \$290 ;
+    rq2_tie <= \$290 ;
   always @(posedge clk)
-    rq2_over <= \$291 ;
+    rq2_code <= \$291 ;
   always @(posedge clk)
-    rq3_x <= \$292 ;
+    rq2_under <= \$292 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$293 ;
+    rq2_over <= \$293 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$294 ;
+    rq3_x <= \$294 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$295 ;
+    rq3_x0_0 <= \$295 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$296 ;
+    rq3_part0_0 <= \$296 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$297 ;
+    rq3_part0_0_r <= \$297 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$298 ;
+    rq3_part0_0_rr <= \$298 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$299 ;
+    rq3_x0_1 <= \$299 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$300 ;
+    rq3_part0_1 <= \$300 ;
   always @(posedge clk)
-    rq3_prod <= \$301 ;
+    rq3_part0_1_r <= \$301 ;
   always @(posedge clk)
-    rq3_floor <= \$302 ;
+    rq3_part0_1_rr <= \$302 ;
   always @(posedge clk)
-    rq3_above <= \$303 ;
+    rq3_prod <= \$303 ;
   always @(posedge clk)
-    rq3_tie <= \$304 ;
+    rq3_floor <= \$304 ;
   always @(posedge clk)
-    rq3_code <= \$305 ;
+    rq3_above <= \$305 ;
   always @(posedge clk)
-    rq3_under <= \$306 ;
+    rq3_tie <= \$306 ;
   always @(posedge clk)
-    rq3_over <= \$307 ;
+    rq3_code <= \$307 ;
   always @(posedge clk)
-    q_owed <= \$308 ;
+    rq3_under <= \$308 ;
   always @(posedge clk)
-    q_room <= \$309 ;
+    rq3_over <= \$309 ;
   always @(posedge clk)
-    q_wptr <= \$310 ;
+    q_owed <= \$310 ;
   always @(posedge clk)
-    q_rptr <= \$311 ;
+    q_room <= \$311 ;
   always @(posedge clk)
-    q_stored <= \$312 ;
+    q_wptr <= \$312 ;
   always @(posedge clk)
-    o__valid <= \$313 ;
+    q_rptr <= \$313 ;
   always @(posedge clk)
-    o__payload <= \$314 ;
+    q_stored <= \$314 ;
+  always @(posedge clk)
+    o__valid <= \$315 ;
+  always @(posedge clk)
+    o__payload <= \$316 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = group;
+    \$195  = group;
     if (\$1 ) begin
-      \$201  = \$4 [2:0];
+      \$195  = \$4 [2:0];
     end
     if (rst) begin
-      \$201  = 3'h0;
+      \$195  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = element;
+    \$196  = element;
     if (\$7 ) begin
-      \$202  = \$10 [1:0];
+      \$196  = \$10 [1:0];
     end
     if (rst) begin
-      \$202  = 2'h0;
+      \$196  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = acc0_0;
-    if (\$11 ) begin
-      \$203  = acc0_1;
+    \$197  = \$11 ;
+    if (rst) begin
+      \$197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$198  = \$12 ;
+    if (rst) begin
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$199  = i__payload[7:0];
+    if (rst) begin
+      \$199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$200  = acc0_0;
+    if (accepted_0) begin
+      \$200  = acc0_1;
+    end
+    if (rst) begin
+      \$200  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$201  = acc0_1;
+    if (accepted_0) begin
+      \$201  = acc0_2;
+    end
+    if (rst) begin
+      \$201  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$202  = acc0_2;
+    if (accepted_0) begin
+      \$202  = acc0_3;
+    end
+    if (rst) begin
+      \$202  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$203  = acc0_3;
+    if (accepted_0) begin
+      \$203  = acc0_4;
     end
     if (rst) begin
       \$203  = 11'h000;
@@ -22252,9 +22326,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = acc0_1;
-    if (\$11 ) begin
-      \$204  = acc0_2;
+    \$204  = acc0_4;
+    if (accepted_0) begin
+      \$204  = acc0_5;
     end
     if (rst) begin
       \$204  = 11'h000;
@@ -22262,9 +22336,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = acc0_2;
-    if (\$11 ) begin
-      \$205  = acc0_3;
+    \$205  = acc0_5;
+    if (accepted_0) begin
+      \$205  = acc0_6;
     end
     if (rst) begin
       \$205  = 11'h000;
@@ -22272,9 +22346,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = acc0_3;
-    if (\$11 ) begin
-      \$206  = acc0_4;
+    \$206  = acc0_6;
+    if (accepted_0) begin
+      \$206  = acc0_7;
     end
     if (rst) begin
       \$206  = 11'h000;
@@ -22282,9 +22356,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = acc0_4;
-    if (\$11 ) begin
-      \$207  = acc0_5;
+    \$207  = acc0_7;
+    if (accepted_0) begin
+      \$207  = \$165 [10:0];
     end
     if (rst) begin
       \$207  = 11'h000;
@@ -22292,19 +22366,16 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = acc0_5;
-    if (\$11 ) begin
-      \$208  = acc0_6;
-    end
+    \$208  = i__payload[15:8];
     if (rst) begin
-      \$208  = 11'h000;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = acc0_6;
-    if (\$11 ) begin
-      \$209  = acc0_7;
+    \$209  = acc1_0;
+    if (accepted_0) begin
+      \$209  = acc1_1;
     end
     if (rst) begin
       \$209  = 11'h000;
@@ -22312,9 +22383,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = acc0_7;
-    if (\$11 ) begin
-      \$210  = \$168 [10:0];
+    \$210  = acc1_1;
+    if (accepted_0) begin
+      \$210  = acc1_2;
     end
     if (rst) begin
       \$210  = 11'h000;
@@ -22322,9 +22393,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = acc1_0;
-    if (\$12 ) begin
-      \$211  = acc1_1;
+    \$211  = acc1_2;
+    if (accepted_0) begin
+      \$211  = acc1_3;
     end
     if (rst) begin
       \$211  = 11'h000;
@@ -22332,9 +22403,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = acc1_1;
-    if (\$12 ) begin
-      \$212  = acc1_2;
+    \$212  = acc1_3;
+    if (accepted_0) begin
+      \$212  = acc1_4;
     end
     if (rst) begin
       \$212  = 11'h000;
@@ -22342,9 +22413,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = acc1_2;
-    if (\$12 ) begin
-      \$213  = acc1_3;
+    \$213  = acc1_4;
+    if (accepted_0) begin
+      \$213  = acc1_5;
     end
     if (rst) begin
       \$213  = 11'h000;
@@ -22352,9 +22423,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = acc1_3;
-    if (\$12 ) begin
-      \$214  = acc1_4;
+    \$214  = acc1_5;
+    if (accepted_0) begin
+      \$214  = acc1_6;
     end
     if (rst) begin
       \$214  = 11'h000;
@@ -22362,9 +22433,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = acc1_4;
-    if (\$12 ) begin
-      \$215  = acc1_5;
+    \$215  = acc1_6;
+    if (accepted_0) begin
+      \$215  = acc1_7;
     end
     if (rst) begin
       \$215  = 11'h000;
@@ -22372,9 +22443,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = acc1_5;
-    if (\$12 ) begin
-      \$216  = acc1_6;
+    \$216  = acc1_7;
+    if (accepted_0) begin
+      \$216  = \$168 [10:0];
     end
     if (rst) begin
       \$216  = 11'h000;
@@ -22382,19 +22453,16 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = acc1_6;
-    if (\$12 ) begin
-      \$217  = acc1_7;
-    end
+    \$217  = i__payload[23:16];
     if (rst) begin
-      \$217  = 11'h000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = acc1_7;
-    if (\$12 ) begin
-      \$218  = \$172 [10:0];
+    \$218  = acc2_0;
+    if (accepted_0) begin
+      \$218  = acc2_1;
     end
     if (rst) begin
       \$218  = 11'h000;
@@ -22402,9 +22470,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = acc2_0;
-    if (\$13 ) begin
-      \$219  = acc2_1;
+    \$219  = acc2_1;
+    if (accepted_0) begin
+      \$219  = acc2_2;
     end
     if (rst) begin
       \$219  = 11'h000;
@@ -22412,9 +22480,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = acc2_1;
-    if (\$13 ) begin
-      \$220  = acc2_2;
+    \$220  = acc2_2;
+    if (accepted_0) begin
+      \$220  = acc2_3;
     end
     if (rst) begin
       \$220  = 11'h000;
@@ -22422,9 +22490,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = acc2_2;
-    if (\$13 ) begin
-      \$221  = acc2_3;
+    \$221  = acc2_3;
+    if (accepted_0) begin
+      \$221  = acc2_4;
     end
     if (rst) begin
       \$221  = 11'h000;
@@ -22432,9 +22500,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = acc2_3;
-    if (\$13 ) begin
-      \$222  = acc2_4;
+    \$222  = acc2_4;
+    if (accepted_0) begin
+      \$222  = acc2_5;
     end
     if (rst) begin
       \$222  = 11'h000;
@@ -22442,9 +22510,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = acc2_4;
-    if (\$13 ) begin
-      \$223  = acc2_5;
+    \$223  = acc2_5;
+    if (accepted_0) begin
+      \$223  = acc2_6;
     end
     if (rst) begin
       \$223  = 11'h000;
@@ -22452,9 +22520,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = acc2_5;
-    if (\$13 ) begin
-      \$224  = acc2_6;
+    \$224  = acc2_6;
+    if (accepted_0) begin
+      \$224  = acc2_7;
     end
     if (rst) begin
       \$224  = 11'h000;
@@ -22462,9 +22530,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = acc2_6;
-    if (\$13 ) begin
-      \$225  = acc2_7;
+    \$225  = acc2_7;
+    if (accepted_0) begin
+      \$225  = \$171 [10:0];
     end
     if (rst) begin
       \$225  = 11'h000;
@@ -22472,18 +22540,15 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = acc2_7;
-    if (\$13 ) begin
-      \$226  = \$176 [10:0];
-    end
+    \$226  = i__payload[31:24];
     if (rst) begin
-      \$226  = 11'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$227  = acc3_0;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$227  = acc3_1;
     end
     if (rst) begin
@@ -22493,7 +22558,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$228  = acc3_1;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$228  = acc3_2;
     end
     if (rst) begin
@@ -22503,7 +22568,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$229  = acc3_2;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$229  = acc3_3;
     end
     if (rst) begin
@@ -22513,7 +22578,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$230  = acc3_3;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$230  = acc3_4;
     end
     if (rst) begin
@@ -22523,7 +22588,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$231  = acc3_4;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$231  = acc3_5;
     end
     if (rst) begin
@@ -22533,7 +22598,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$232  = acc3_5;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$232  = acc3_6;
     end
     if (rst) begin
@@ -22543,7 +22608,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$233  = acc3_6;
-    if (\$14 ) begin
+    if (accepted_0) begin
       \$233  = acc3_7;
     end
     if (rst) begin
@@ -22553,8 +22618,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$234  = acc3_7;
-    if (\$14 ) begin
-      \$234  = \$180 [10:0];
+    if (accepted_0) begin
+      \$234  = \$174 [10:0];
     end
     if (rst) begin
       \$234  = 11'h000;
@@ -22562,584 +22627,602 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = \$17 ;
+    \$235  = \$15 ;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = rq_valid_1;
+    \$236  = group;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = rq_valid_2;
+    \$237  = window_done;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = rq_valid_3;
+    \$238  = rq_valid_1;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq_valid_4;
+    \$239  = rq_valid_2;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = rq_valid_5;
+    \$240  = rq_valid_3;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq_valid_6;
+    \$241  = rq_valid_4;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = rq_valid_7;
+    \$242  = rq_valid_5;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = rq_valid_8;
+    \$243  = rq_valid_6;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$168 [10:0];
+    \$244  = rq_valid_7;
     if (rst) begin
-      \$244  = 11'h000;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = rq0_x;
+    \$245  = rq_valid_8;
     if (rst) begin
-      \$245  = 11'h000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$18 ;
+    \$246  = \$165 [10:0];
     if (rst) begin
-      \$246  = 28'h0000000;
+      \$246  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = rq0_part0_0;
+    \$247  = rq0_x;
     if (rst) begin
-      \$247  = 28'h0000000;
+      \$247  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = rq0_part0_0_r;
+    \$248  = \$16 ;
     if (rst) begin
       \$248  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rq0_x;
+    \$249  = rq0_part0_0;
     if (rst) begin
-      \$249  = 11'h000;
+      \$249  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = \$19 ;
+    \$250  = rq0_part0_0_r;
     if (rst) begin
-      \$250  = 19'h00000;
+      \$250  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = rq0_part0_1;
+    \$251  = rq0_x;
     if (rst) begin
-      \$251  = 19'h00000;
+      \$251  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = rq0_part0_1_r;
+    \$252  = \$17 ;
     if (rst) begin
       \$252  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = \$23 [35:0];
+    \$253  = rq0_part0_1;
     if (rst) begin
-      \$253  = 36'h000000000;
+      \$253  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = \$24 ;
+    \$254  = rq0_part0_1_r;
     if (rst) begin
-      \$254  = 36'h000000000;
+      \$254  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = \$25 ;
+    \$255  = \$21 [35:0];
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = \$28 ;
+    \$256  = \$22 ;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = \$32 [7:0];
+    \$257  = \$23 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = \$37 ;
+    \$258  = \$26 ;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = \$42 ;
+    \$259  = \$30 [7:0];
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = \$172 [10:0];
+    \$260  = \$35 ;
     if (rst) begin
-      \$260  = 11'h000;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = rq1_x;
+    \$261  = \$40 ;
     if (rst) begin
-      \$261  = 11'h000;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = \$43 ;
+    \$262  = \$168 [10:0];
     if (rst) begin
-      \$262  = 28'h0000000;
+      \$262  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = rq1_part0_0;
+    \$263  = rq1_x;
     if (rst) begin
-      \$263  = 28'h0000000;
+      \$263  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = rq1_part0_0_r;
+    \$264  = \$41 ;
     if (rst) begin
       \$264  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = rq1_x;
+    \$265  = rq1_part0_0;
     if (rst) begin
-      \$265  = 11'h000;
+      \$265  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = \$44 ;
+    \$266  = rq1_part0_0_r;
     if (rst) begin
-      \$266  = 19'h00000;
+      \$266  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = rq1_part0_1;
+    \$267  = rq1_x;
     if (rst) begin
-      \$267  = 19'h00000;
+      \$267  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = rq1_part0_1_r;
+    \$268  = \$42 ;
     if (rst) begin
       \$268  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = \$48 [35:0];
+    \$269  = rq1_part0_1;
     if (rst) begin
-      \$269  = 36'h000000000;
+      \$269  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = \$49 ;
+    \$270  = rq1_part0_1_r;
     if (rst) begin
-      \$270  = 36'h000000000;
+      \$270  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$271  = \$50 ;
+    \$271  = \$46 [35:0];
     if (rst) begin
-      \$271  = 1'h0;
+      \$271  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$272  = \$53 ;
+    \$272  = \$47 ;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$273  = \$57 [7:0];
+    \$273  = \$48 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$274  = \$62 ;
+    \$274  = \$51 ;
     if (rst) begin
       \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$275  = \$67 ;
+    \$275  = \$55 [7:0];
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$276  = \$176 [10:0];
+    \$276  = \$60 ;
     if (rst) begin
-      \$276  = 11'h000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$277  = rq2_x;
+    \$277  = \$65 ;
     if (rst) begin
-      \$277  = 11'h000;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$278  = \$68 ;
+    \$278  = \$171 [10:0];
     if (rst) begin
-      \$278  = 28'h0000000;
+      \$278  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$279  = rq2_part0_0;
+    \$279  = rq2_x;
     if (rst) begin
-      \$279  = 28'h0000000;
+      \$279  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$280  = rq2_part0_0_r;
+    \$280  = \$66 ;
     if (rst) begin
       \$280  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$281  = rq2_x;
+    \$281  = rq2_part0_0;
     if (rst) begin
-      \$281  = 11'h000;
+      \$281  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$282  = \$69 ;
+    \$282  = rq2_part0_0_r;
     if (rst) begin
-      \$282  = 19'h00000;
+      \$282  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$283  = rq2_part0_1;
+    \$283  = rq2_x;
     if (rst) begin
-      \$283  = 19'h00000;
+      \$283  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$284  = rq2_part0_1_r;
+    \$284  = \$67 ;
     if (rst) begin
       \$284  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$285  = \$73 [35:0];
+    \$285  = rq2_part0_1;
     if (rst) begin
-      \$285  = 36'h000000000;
+      \$285  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$286  = \$74 ;
+    \$286  = rq2_part0_1_r;
     if (rst) begin
-      \$286  = 36'h000000000;
+      \$286  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$287  = \$75 ;
+    \$287  = \$71 [35:0];
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$288  = \$78 ;
+    \$288  = \$72 ;
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$289  = \$82 [7:0];
+    \$289  = \$73 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$290  = \$87 ;
+    \$290  = \$76 ;
     if (rst) begin
       \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$291  = \$92 ;
+    \$291  = \$80 [7:0];
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$292  = \$180 [10:0];
+    \$292  = \$85 ;
     if (rst) begin
-      \$292  = 11'h000;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$293  = rq3_x;
+    \$293  = \$90 ;
     if (rst) begin
-      \$293  = 11'h000;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$294  = \$93 ;
+    \$294  = \$174 [10:0];
     if (rst) begin
-      \$294  = 28'h0000000;
+      \$294  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$295  = rq3_part0_0;
+    \$295  = rq3_x;
     if (rst) begin
-      \$295  = 28'h0000000;
+      \$295  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$296  = rq3_part0_0_r;
+    \$296  = \$91 ;
     if (rst) begin
       \$296  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$297  = rq3_x;
+    \$297  = rq3_part0_0;
     if (rst) begin
-      \$297  = 11'h000;
+      \$297  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$298  = \$94 ;
+    \$298  = rq3_part0_0_r;
     if (rst) begin
-      \$298  = 19'h00000;
+      \$298  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$299  = rq3_part0_1;
+    \$299  = rq3_x;
     if (rst) begin
-      \$299  = 19'h00000;
+      \$299  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$300  = rq3_part0_1_r;
+    \$300  = \$92 ;
     if (rst) begin
       \$300  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$301  = \$98 [35:0];
+    \$301  = rq3_part0_1;
     if (rst) begin
-      \$301  = 36'h000000000;
+      \$301  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$302  = \$99 ;
+    \$302  = rq3_part0_1_r;
     if (rst) begin
-      \$302  = 36'h000000000;
+      \$302  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$303  = \$100 ;
+    \$303  = \$96 [35:0];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$304  = \$103 ;
+    \$304  = \$97 ;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$305  = \$107 [7:0];
+    \$305  = \$98 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$306  = \$112 ;
+    \$306  = \$101 ;
     if (rst) begin
       \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$307  = \$117 ;
+    \$307  = \$105 [7:0];
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$308  = \$194 [3:0];
+    \$308  = \$110 ;
     if (rst) begin
-      \$308  = 4'h0;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$309  = \$126 ;
+    \$309  = \$115 ;
     if (rst) begin
-      \$309  = 1'h1;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$310  = q_wptr;
-    if (\$133 ) begin
-      \$310  = \$136 [3:0];
-    end
+    \$310  = \$188 [3:0];
     if (rst) begin
       \$310  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$311  = q_rptr;
-    if (\$140 ) begin
-      \$311  = \$143 [3:0];
-    end
+    \$311  = \$124 ;
     if (rst) begin
-      \$311  = 4'h0;
+      \$311  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$312  = \$156 [3:0];
+    \$312  = q_wptr;
+    if (\$131 ) begin
+      \$312  = \$134 [3:0];
+    end
     if (rst) begin
       \$312  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$313  = o__valid;
-    if (\$158 ) begin
-      \$313  = \$160 ;
+    \$313  = q_rptr;
+    if (\$138 ) begin
+      \$313  = \$141 [3:0];
     end
     if (rst) begin
-      \$313  = 1'h0;
+      \$313  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$314  = o__payload;
-    if (\$158 ) begin
-      \$314  = \$162 ;
-    end
+    \$314  = \$154 [3:0];
     if (rst) begin
-      \$314  = 32'd0;
+      \$314  = 4'h0;
     end
   end
-  assign new0 = \$168 [10:0];
-  assign new1 = \$172 [10:0];
-  assign new2 = \$176 [10:0];
-  assign new3 = \$180 [10:0];
-  assign q_owed_next = \$194 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$315  = o__valid;
+    if (\$156 ) begin
+      \$315  = \$158 ;
+    end
+    if (rst) begin
+      \$315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$316  = o__payload;
+    if (\$156 ) begin
+      \$316  = \$160 ;
+    end
+    if (rst) begin
+      \$316  = 32'd0;
+    end
+  end
+  assign new0 = \$165 [10:0];
+  assign new1 = \$168 [10:0];
+  assign new2 = \$171 [10:0];
+  assign new3 = \$174 [10:0];
+  assign q_owed_next = \$188 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -23148,42 +23231,38 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign q_in[31:24] = \$188 ;
-  assign q_in[23:16] = \$186 ;
-  assign q_in[15:8] = \$184 ;
-  assign q_in[7:0] = \$182 ;
-  assign \$20  = { rq0_part0_0_rr[27], rq0_part0_0_rr };
-  assign \$22  = { rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr, 17'h00000 };
-  assign \$24  = { rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35:26] };
+  assign q_in[31:24] = \$182 ;
+  assign q_in[23:16] = \$180 ;
+  assign q_in[15:8] = \$178 ;
+  assign q_in[7:0] = \$176 ;
+  assign \$18  = { rq0_part0_0_rr[27], rq0_part0_0_rr };
+  assign \$20  = { rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr, 17'h00000 };
+  assign \$22  = { rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35:26] };
   assign rq0_rem[35:26] = 10'h000;
   assign rq0_rem[25:0] = rq0_prod[25:0];
-  assign \$27  = 1'h1;
-  assign \$28  = \$26 ;
-  assign \$45  = { rq1_part0_0_rr[27], rq1_part0_0_rr };
-  assign \$47  = { rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr, 17'h00000 };
-  assign \$49  = { rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35:26] };
+  assign \$25  = 1'h1;
+  assign \$26  = \$24 ;
+  assign \$43  = { rq1_part0_0_rr[27], rq1_part0_0_rr };
+  assign \$45  = { rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr, 17'h00000 };
+  assign \$47  = { rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35:26] };
   assign rq1_rem[35:26] = 10'h000;
   assign rq1_rem[25:0] = rq1_prod[25:0];
-  assign \$52  = 1'h1;
-  assign \$53  = \$51 ;
-  assign \$70  = { rq2_part0_0_rr[27], rq2_part0_0_rr };
-  assign \$72  = { rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr, 17'h00000 };
-  assign \$74  = { rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35:26] };
+  assign \$50  = 1'h1;
+  assign \$51  = \$49 ;
+  assign \$68  = { rq2_part0_0_rr[27], rq2_part0_0_rr };
+  assign \$70  = { rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr, 17'h00000 };
+  assign \$72  = { rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35:26] };
   assign rq2_rem[35:26] = 10'h000;
   assign rq2_rem[25:0] = rq2_prod[25:0];
-  assign \$77  = 1'h1;
-  assign \$78  = \$76 ;
-  assign \$95  = { rq3_part0_0_rr[27], rq3_part0_0_rr };
-  assign \$97  = { rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr, 17'h00000 };
-  assign \$99  = { rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35:26] };
+  assign \$75  = 1'h1;
+  assign \$76  = \$74 ;
+  assign \$93  = { rq3_part0_0_rr[27], rq3_part0_0_rr };
+  assign \$95  = { rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr, 17'h00000 };
+  assign \$97  = { rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35:26] };
   assign rq3_rem[35:26] = 10'h000;
   assign rq3_rem[25:0] = rq3_prod[25:0];
-  assign \$102  = 1'h1;
-  assign \$103  = \$101 ;
+  assign \$100  = 1'h1;
+  assign \$101  = \$99 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -37429,35 +37508,35 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [15:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire [12:0] \$114 ;
-  wire [8:0] \$115 ;
-  wire [13:0] \$116 ;
-  wire \$117 ;
-  wire [12:0] \$118 ;
-  wire [8:0] \$119 ;
+  wire [12:0] \$113 ;
+  wire [8:0] \$114 ;
+  wire [13:0] \$115 ;
+  wire [12:0] \$116 ;
+  wire [8:0] \$117 ;
+  wire [13:0] \$118 ;
+  wire [7:0] \$119 ;
   wire \$12 ;
-  wire [13:0] \$120 ;
+  wire [7:0] \$120 ;
   wire [7:0] \$121 ;
   wire [7:0] \$122 ;
-  wire [7:0] \$123 ;
-  wire [7:0] \$124 ;
+  wire \$123 ;
+  wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [4:0] \$126 ;
   wire \$127 ;
-  wire [4:0] \$128 ;
+  wire [5:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [5:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  reg [3:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [12:0] \$139 ;
+  reg [3:0] \$135 ;
+  reg [3:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [7:0] \$139 ;
   wire \$14 ;
   reg [12:0] \$140 ;
   reg [12:0] \$141 ;
@@ -37476,7 +37555,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$153 ;
   reg [12:0] \$154 ;
   reg [12:0] \$155 ;
-  reg [12:0] \$156 ;
+  reg [7:0] \$156 ;
   reg [12:0] \$157 ;
   reg [12:0] \$158 ;
   reg [12:0] \$159 ;
@@ -37493,60 +37572,64 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$169 ;
   wire [20:0] \$17 ;
   reg [12:0] \$170 ;
-  reg \$171 ;
-  reg \$172 ;
+  reg [12:0] \$171 ;
+  reg [12:0] \$172 ;
   reg \$173 ;
-  reg \$174 ;
+  reg [3:0] \$174 ;
   reg \$175 ;
   reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
   wire [30:0] \$18 ;
-  reg [12:0] \$180 ;
-  reg [12:0] \$181 ;
-  reg [29:0] \$182 ;
-  reg [29:0] \$183 ;
-  reg [29:0] \$184 ;
+  reg \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg [12:0] \$184 ;
   reg [12:0] \$185 ;
-  reg [20:0] \$186 ;
-  reg [20:0] \$187 ;
-  reg [20:0] \$188 ;
-  reg [37:0] \$189 ;
+  reg [29:0] \$186 ;
+  reg [29:0] \$187 ;
+  reg [29:0] \$188 ;
+  reg [12:0] \$189 ;
   wire [31:0] \$19 ;
-  reg [37:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [7:0] \$193 ;
-  reg \$194 ;
+  reg [20:0] \$190 ;
+  reg [20:0] \$191 ;
+  reg [20:0] \$192 ;
+  reg [37:0] \$193 ;
+  reg [37:0] \$194 ;
   reg \$195 ;
-  reg [12:0] \$196 ;
-  reg [12:0] \$197 ;
-  reg [29:0] \$198 ;
-  reg [29:0] \$199 ;
+  reg \$196 ;
+  reg [7:0] \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire [51:0] \$20 ;
-  reg [29:0] \$200 ;
+  reg [12:0] \$200 ;
   reg [12:0] \$201 ;
-  reg [20:0] \$202 ;
-  reg [20:0] \$203 ;
-  reg [20:0] \$204 ;
-  reg [37:0] \$205 ;
-  reg [37:0] \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg [7:0] \$209 ;
+  reg [29:0] \$202 ;
+  reg [29:0] \$203 ;
+  reg [29:0] \$204 ;
+  reg [12:0] \$205 ;
+  reg [20:0] \$206 ;
+  reg [20:0] \$207 ;
+  reg [20:0] \$208 ;
+  reg [37:0] \$209 ;
   wire [52:0] \$21 ;
-  reg \$210 ;
+  reg [37:0] \$210 ;
   reg \$211 ;
-  reg [3:0] \$212 ;
-  reg \$213 ;
-  reg [3:0] \$214 ;
-  reg [3:0] \$215 ;
+  reg \$212 ;
+  reg [7:0] \$213 ;
+  reg \$214 ;
+  reg \$215 ;
   reg [3:0] \$216 ;
   reg \$217 ;
-  reg [15:0] \$218 ;
+  reg [3:0] \$218 ;
+  reg [3:0] \$219 ;
   wire [37:0] \$22 ;
+  reg [3:0] \$220 ;
+  reg \$221 ;
+  reg [15:0] \$222 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -37667,10 +37750,15 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] acc1_7 = 13'h0000;
   reg [12:0] acc1_8 = 13'h0000;
   reg [12:0] acc1_9 = 13'h0000;
+  (* keep = 32'd1 *)
+  reg accepted_0 = 1'h0;
   input clk;
   wire clk;
   reg [3:0] element = 4'h0;
+  (* keep = 32'd1 *)
+  reg first_0 = 1'h0;
   reg [3:0] group = 4'h0;
+  reg [3:0] group_in = 4'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -37746,7 +37834,10 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [8:0];
+  reg window_done = 1'h0;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] x1 = 8'h00;
+  reg [15:0] queue [9:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -37757,6 +37848,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
     queue[8] = 16'h0000;
+    queue[9] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -37773,7 +37865,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$8  = element == 4'hf;
   assign \$9  = element + 1'h1;
   assign \$10  = \$8  ? 5'h00 : \$9 ;
-  assign \$11  = i__valid & i__ready;
+  assign \$11  = ! element;
   assign \$12  = i__valid & i__ready;
   assign \$13  = i__valid & i__ready;
   assign \$14  = element == 4'hf;
@@ -37822,7 +37914,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$67  = element == 4'hf;
   assign \$68  = \$66  & \$67 ;
   assign \$69  = o__valid & o__ready;
-  assign \$70  = q_owed < 4'h9;
+  assign \$70  = q_owed < 4'ha;
   assign \$71  = \$69  ? q_room : \$70 ;
   assign \$72  = o__valid & o__ready;
   assign \$73  = \$72  | q_room;
@@ -37834,14 +37926,14 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$79  = \$76  & \$78 ;
   assign \$80  = ~ \$79 ;
   assign \$81  = rq_valid_8 & \$80 ;
-  assign \$82  = q_wptr == 4'h8;
+  assign \$82  = q_wptr == 4'h9;
   assign \$83  = q_wptr + 1'h1;
   assign \$84  = \$82  ? 5'h00 : \$83 ;
   assign \$85  = ~ o__valid;
   assign \$86  = \$85  | o__ready;
   assign \$87  = | q_stored;
   assign \$88  = \$86  & \$87 ;
-  assign \$89  = q_rptr == 4'h8;
+  assign \$89  = q_rptr == 4'h9;
   assign \$90  = q_rptr + 1'h1;
   assign \$91  = \$89  ? 5'h00 : \$90 ;
   assign \$92  = ~ o__valid;
@@ -37866,230 +37958,251 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$111  = element == 4'hf;
   assign \$112  = ~ \$111 ;
   assign i__ready = q_room | \$112 ;
-  assign \$113  = ! element;
-  assign \$114  = \$113  ? 13'h0000 : acc0_0;
-  assign \$115  = $signed(i__payload[7:0]) - $signed(8'h80);
-  assign \$116  = $signed(\$114 ) + $signed(\$115 );
-  assign \$117  = ! element;
-  assign \$118  = \$117  ? 13'h0000 : acc1_0;
-  assign \$119  = $signed(i__payload[15:8]) - $signed(8'h80);
-  assign \$120  = $signed(\$118 ) + $signed(\$119 );
-  assign \$121  = rq0_over ? 8'h7f : rq0_code;
-  assign \$122  = rq0_under ? 8'h80 : \$121 ;
-  assign \$123  = rq1_over ? 8'h7f : rq1_code;
-  assign \$124  = rq1_under ? 8'h80 : \$123 ;
-  assign \$125  = i__valid & i__ready;
-  assign \$126  = element == 4'hf;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = q_owed + \$127 ;
-  assign \$129  = o__valid & o__ready;
-  assign \$130  = \$128  - \$129 ;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = | q_stored;
+  assign \$113  = first_0 ? 13'h0000 : acc0_0;
+  assign \$114  = $signed(x0) - $signed(8'h80);
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = first_0 ? 13'h0000 : acc1_0;
+  assign \$117  = $signed(x1) - $signed(8'h80);
+  assign \$118  = $signed(\$116 ) + $signed(\$117 );
+  assign \$119  = rq0_over ? 8'h7f : rq0_code;
+  assign \$120  = rq0_under ? 8'h80 : \$119 ;
+  assign \$121  = rq1_over ? 8'h7f : rq1_code;
+  assign \$122  = rq1_under ? 8'h80 : \$121 ;
+  assign \$123  = i__valid & i__ready;
+  assign \$124  = element == 4'hf;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = q_owed + \$125 ;
+  assign \$127  = o__valid & o__ready;
+  assign \$128  = \$126  - \$127 ;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = | q_stored;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$130  & \$132 ;
   assign \$134  = ~ \$133 ;
-  assign \$135  = \$132  & \$134 ;
-  assign \$136  = ~ \$135 ;
-  assign \$signature__en  = rq_valid_8 & \$136 ;
+  assign \$signature__en  = rq_valid_8 & \$134 ;
   always @(posedge clk)
-    group <= \$137 ;
+    group <= \$135 ;
   always @(posedge clk)
-    element <= \$138 ;
+    element <= \$136 ;
   always @(posedge clk)
-    acc0_0 <= \$139 ;
+    first_0 <= \$137 ;
   always @(posedge clk)
-    acc0_1 <= \$140 ;
+    accepted_0 <= \$138 ;
   always @(posedge clk)
-    acc0_2 <= \$141 ;
+    x0 <= \$139 ;
   always @(posedge clk)
-    acc0_3 <= \$142 ;
+    acc0_0 <= \$140 ;
   always @(posedge clk)
-    acc0_4 <= \$143 ;
+    acc0_1 <= \$141 ;
   always @(posedge clk)
-    acc0_5 <= \$144 ;
+    acc0_2 <= \$142 ;
   always @(posedge clk)
-    acc0_6 <= \$145 ;
+    acc0_3 <= \$143 ;
   always @(posedge clk)
-    acc0_7 <= \$146 ;
+    acc0_4 <= \$144 ;
   always @(posedge clk)
-    acc0_8 <= \$147 ;
+    acc0_5 <= \$145 ;
   always @(posedge clk)
-    acc0_9 <= \$148 ;
+    acc0_6 <= \$146 ;
   always @(posedge clk)
-    acc0_10 <= \$149 ;
+    acc0_7 <= \$147 ;
   always @(posedge clk)
-    acc0_11 <= \$150 ;
+    acc0_8 <= \$148 ;
   always @(posedge clk)
-    acc0_12 <= \$151 ;
+    acc0_9 <= \$149 ;
   always @(posedge clk)
-    acc0_13 <= \$152 ;
+    acc0_10 <= \$150 ;
   always @(posedge clk)
-    acc0_14 <= \$153 ;
+    acc0_11 <= \$151 ;
   always @(posedge clk)
-    acc0_15 <= \$154 ;
+    acc0_12 <= \$152 ;
   always @(posedge clk)
-    acc1_0 <= \$155 ;
+    acc0_13 <= \$153 ;
   always @(posedge clk)
-    acc1_1 <= \$156 ;
+    acc0_14 <= \$154 ;
   always @(posedge clk)
-    acc1_2 <= \$157 ;
+    acc0_15 <= \$155 ;
   always @(posedge clk)
-    acc1_3 <= \$158 ;
+    x1 <= \$156 ;
   always @(posedge clk)
-    acc1_4 <= \$159 ;
+    acc1_0 <= \$157 ;
   always @(posedge clk)
-    acc1_5 <= \$160 ;
+    acc1_1 <= \$158 ;
   always @(posedge clk)
-    acc1_6 <= \$161 ;
+    acc1_2 <= \$159 ;
   always @(posedge clk)
-    acc1_7 <= \$162 ;
+    acc1_3 <= \$160 ;
   always @(posedge clk)
-    acc1_8 <= \$163 ;
+    acc1_4 <= \$161 ;
   always @(posedge clk)
-    acc1_9 <= \$164 ;
+    acc1_5 <= \$162 ;
   always @(posedge clk)
-    acc1_10 <= \$165 ;
+    acc1_6 <= \$163 ;
   always @(posedge clk)
-    acc1_11 <= \$166 ;
+    acc1_7 <= \$164 ;
   always @(posedge clk)
-    acc1_12 <= \$167 ;
+    acc1_8 <= \$165 ;
   always @(posedge clk)
-    acc1_13 <= \$168 ;
+    acc1_9 <= \$166 ;
   always @(posedge clk)
-    acc1_14 <= \$169 ;
+    acc1_10 <= \$167 ;
   always @(posedge clk)
-    acc1_15 <= \$170 ;
+    acc1_11 <= \$168 ;
   always @(posedge clk)
-    rq_valid_1 <= \$171 ;
+    acc1_12 <= \$169 ;
   always @(posedge clk)
-    rq_valid_2 <= \$172 ;
+    acc1_13 <= \$170 ;
   always @(posedge clk)
-    rq_valid_3 <= \$173 ;
+    acc1_14 <= \$171 ;
   always @(posedge clk)
-    rq_valid_4 <= \$174 ;
+    acc1_15 <= \$172 ;
   always @(posedge clk)
-    rq_valid_5 <= \$175 ;
+    window_done <= \$173 ;
   always @(posedge clk)
-    rq_valid_6 <= \$176 ;
+    group_in <= \$174 ;
   always @(posedge clk)
-    rq_valid_7 <= \$177 ;
+    rq_valid_1 <= \$175 ;
   always @(posedge clk)
-    rq_valid_8 <= \$178 ;
+    rq_valid_2 <= \$176 ;
   always @(posedge clk)
-    rq_valid_9 <= \$179 ;
+    rq_valid_3 <= \$177 ;
   always @(posedge clk)
-    rq0_x <= \$180 ;
+    rq_valid_4 <= \$178 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$181 ;
+    rq_valid_5 <= \$179 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$182 ;
+    rq_valid_6 <= \$180 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$183 ;
+    rq_valid_7 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$184 ;
+    rq_valid_8 <= \$182 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$185 ;
+    rq_valid_9 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$186 ;
+    rq0_x <= \$184 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$187 ;
+    rq0_x0_0 <= \$185 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$188 ;
+    rq0_part0_0 <= \$186 ;
   always @(posedge clk)
-    rq0_prod <= \$189 ;
+    rq0_part0_0_r <= \$187 ;
   always @(posedge clk)
-    rq0_floor <= \$190 ;
+    rq0_part0_0_rr <= \$188 ;
   always @(posedge clk)
-    rq0_above <= \$191 ;
+    rq0_x0_1 <= \$189 ;
   always @(posedge clk)
-    rq0_tie <= \$192 ;
+    rq0_part0_1 <= \$190 ;
   always @(posedge clk)
-    rq0_code <= \$193 ;
+    rq0_part0_1_r <= \$191 ;
   always @(posedge clk)
-    rq0_under <= \$194 ;
+    rq0_part0_1_rr <= \$192 ;
   always @(posedge clk)
-    rq0_over <= \$195 ;
+    rq0_prod <= \$193 ;
   always @(posedge clk)
-    rq1_x <= \$196 ;
+    rq0_floor <= \$194 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$197 ;
+    rq0_above <= \$195 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$198 ;
+    rq0_tie <= \$196 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$199 ;
+    rq0_code <= \$197 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$200 ;
+    rq0_under <= \$198 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$201 ;
+    rq0_over <= \$199 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$202 ;
+    rq1_x <= \$200 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$203 ;
+    rq1_x0_0 <= \$201 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$204 ;
+    rq1_part0_0 <= \$202 ;
   always @(posedge clk)
-    rq1_prod <= \$205 ;
+    rq1_part0_0_r <= \$203 ;
   always @(posedge clk)
-    rq1_floor <= \$206 ;
+    rq1_part0_0_rr <= \$204 ;
   always @(posedge clk)
-    rq1_above <= \$207 ;
+    rq1_x0_1 <= \$205 ;
   always @(posedge clk)
-    rq1_tie <= \$208 ;
+    rq1_part0_1 <= \$206 ;
   always @(posedge clk)
-    rq1_code <= \$209 ;
+    rq1_part0_1_r <= \$207 ;
   always @(posedge clk)
-    rq1_under <= \$210 ;
+    rq1_part0_1_rr <= \$208 ;
   always @(posedge clk)
-    rq1_over <= \$211 ;
+    rq1_prod <= \$209 ;
   always @(posedge clk)
-    q_owed <= \$212 ;
+    rq1_floor <= \$210 ;
   always @(posedge clk)
-    q_room <= \$213 ;
+    rq1_above <= \$211 ;
   always @(posedge clk)
-    q_wptr <= \$214 ;
+    rq1_tie <= \$212 ;
   always @(posedge clk)
-    q_rptr <= \$215 ;
+    rq1_code <= \$213 ;
   always @(posedge clk)
-    q_stored <= \$216 ;
+    rq1_under <= \$214 ;
   always @(posedge clk)
-    o__valid <= \$217 ;
+    rq1_over <= \$215 ;
   always @(posedge clk)
-    o__payload <= \$218 ;
+    q_owed <= \$216 ;
+  always @(posedge clk)
+    q_room <= \$217 ;
+  always @(posedge clk)
+    q_wptr <= \$218 ;
+  always @(posedge clk)
+    q_rptr <= \$219 ;
+  always @(posedge clk)
+    q_stored <= \$220 ;
+  always @(posedge clk)
+    o__valid <= \$221 ;
+  always @(posedge clk)
+    o__payload <= \$222 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$137  = group;
+    \$135  = group;
     if (\$1 ) begin
-      \$137  = \$4 [3:0];
+      \$135  = \$4 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$138  = element;
+    \$136  = element;
     if (\$7 ) begin
-      \$138  = \$10 [3:0];
+      \$136  = \$10 [3:0];
     end
     if (rst) begin
-      \$138  = 4'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$139  = acc0_0;
-    if (\$11 ) begin
-      \$139  = acc0_1;
-    end
+    \$137  = \$11 ;
     if (rst) begin
-      \$139  = 13'h0000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$140  = acc0_1;
-    if (\$11 ) begin
-      \$140  = acc0_2;
+    \$138  = \$12 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$139  = i__payload[7:0];
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$140  = acc0_0;
+    if (accepted_0) begin
+      \$140  = acc0_1;
     end
     if (rst) begin
       \$140  = 13'h0000;
@@ -38097,9 +38210,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$141  = acc0_2;
-    if (\$11 ) begin
-      \$141  = acc0_3;
+    \$141  = acc0_1;
+    if (accepted_0) begin
+      \$141  = acc0_2;
     end
     if (rst) begin
       \$141  = 13'h0000;
@@ -38107,9 +38220,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$142  = acc0_3;
-    if (\$11 ) begin
-      \$142  = acc0_4;
+    \$142  = acc0_2;
+    if (accepted_0) begin
+      \$142  = acc0_3;
     end
     if (rst) begin
       \$142  = 13'h0000;
@@ -38117,9 +38230,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$143  = acc0_4;
-    if (\$11 ) begin
-      \$143  = acc0_5;
+    \$143  = acc0_3;
+    if (accepted_0) begin
+      \$143  = acc0_4;
     end
     if (rst) begin
       \$143  = 13'h0000;
@@ -38127,9 +38240,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$144  = acc0_5;
-    if (\$11 ) begin
-      \$144  = acc0_6;
+    \$144  = acc0_4;
+    if (accepted_0) begin
+      \$144  = acc0_5;
     end
     if (rst) begin
       \$144  = 13'h0000;
@@ -38137,9 +38250,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$145  = acc0_6;
-    if (\$11 ) begin
-      \$145  = acc0_7;
+    \$145  = acc0_5;
+    if (accepted_0) begin
+      \$145  = acc0_6;
     end
     if (rst) begin
       \$145  = 13'h0000;
@@ -38147,9 +38260,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$146  = acc0_7;
-    if (\$11 ) begin
-      \$146  = acc0_8;
+    \$146  = acc0_6;
+    if (accepted_0) begin
+      \$146  = acc0_7;
     end
     if (rst) begin
       \$146  = 13'h0000;
@@ -38157,9 +38270,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$147  = acc0_8;
-    if (\$11 ) begin
-      \$147  = acc0_9;
+    \$147  = acc0_7;
+    if (accepted_0) begin
+      \$147  = acc0_8;
     end
     if (rst) begin
       \$147  = 13'h0000;
@@ -38167,9 +38280,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$148  = acc0_9;
-    if (\$11 ) begin
-      \$148  = acc0_10;
+    \$148  = acc0_8;
+    if (accepted_0) begin
+      \$148  = acc0_9;
     end
     if (rst) begin
       \$148  = 13'h0000;
@@ -38177,9 +38290,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$149  = acc0_10;
-    if (\$11 ) begin
-      \$149  = acc0_11;
+    \$149  = acc0_9;
+    if (accepted_0) begin
+      \$149  = acc0_10;
     end
     if (rst) begin
       \$149  = 13'h0000;
@@ -38187,9 +38300,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$150  = acc0_11;
-    if (\$11 ) begin
-      \$150  = acc0_12;
+    \$150  = acc0_10;
+    if (accepted_0) begin
+      \$150  = acc0_11;
     end
     if (rst) begin
       \$150  = 13'h0000;
@@ -38197,9 +38310,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$151  = acc0_12;
-    if (\$11 ) begin
-      \$151  = acc0_13;
+    \$151  = acc0_11;
+    if (accepted_0) begin
+      \$151  = acc0_12;
     end
     if (rst) begin
       \$151  = 13'h0000;
@@ -38207,9 +38320,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$152  = acc0_13;
-    if (\$11 ) begin
-      \$152  = acc0_14;
+    \$152  = acc0_12;
+    if (accepted_0) begin
+      \$152  = acc0_13;
     end
     if (rst) begin
       \$152  = 13'h0000;
@@ -38217,9 +38330,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$153  = acc0_14;
-    if (\$11 ) begin
-      \$153  = acc0_15;
+    \$153  = acc0_13;
+    if (accepted_0) begin
+      \$153  = acc0_14;
     end
     if (rst) begin
       \$153  = 13'h0000;
@@ -38227,9 +38340,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$154  = acc0_15;
-    if (\$11 ) begin
-      \$154  = \$116 [12:0];
+    \$154  = acc0_14;
+    if (accepted_0) begin
+      \$154  = acc0_15;
     end
     if (rst) begin
       \$154  = 13'h0000;
@@ -38237,9 +38350,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$155  = acc1_0;
-    if (\$12 ) begin
-      \$155  = acc1_1;
+    \$155  = acc0_15;
+    if (accepted_0) begin
+      \$155  = \$115 [12:0];
     end
     if (rst) begin
       \$155  = 13'h0000;
@@ -38247,19 +38360,16 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$156  = acc1_1;
-    if (\$12 ) begin
-      \$156  = acc1_2;
-    end
+    \$156  = i__payload[15:8];
     if (rst) begin
-      \$156  = 13'h0000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$157  = acc1_2;
-    if (\$12 ) begin
-      \$157  = acc1_3;
+    \$157  = acc1_0;
+    if (accepted_0) begin
+      \$157  = acc1_1;
     end
     if (rst) begin
       \$157  = 13'h0000;
@@ -38267,9 +38377,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$158  = acc1_3;
-    if (\$12 ) begin
-      \$158  = acc1_4;
+    \$158  = acc1_1;
+    if (accepted_0) begin
+      \$158  = acc1_2;
     end
     if (rst) begin
       \$158  = 13'h0000;
@@ -38277,9 +38387,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$159  = acc1_4;
-    if (\$12 ) begin
-      \$159  = acc1_5;
+    \$159  = acc1_2;
+    if (accepted_0) begin
+      \$159  = acc1_3;
     end
     if (rst) begin
       \$159  = 13'h0000;
@@ -38287,9 +38397,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$160  = acc1_5;
-    if (\$12 ) begin
-      \$160  = acc1_6;
+    \$160  = acc1_3;
+    if (accepted_0) begin
+      \$160  = acc1_4;
     end
     if (rst) begin
       \$160  = 13'h0000;
@@ -38297,9 +38407,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$161  = acc1_6;
-    if (\$12 ) begin
-      \$161  = acc1_7;
+    \$161  = acc1_4;
+    if (accepted_0) begin
+      \$161  = acc1_5;
     end
     if (rst) begin
       \$161  = 13'h0000;
@@ -38307,9 +38417,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$162  = acc1_7;
-    if (\$12 ) begin
-      \$162  = acc1_8;
+    \$162  = acc1_5;
+    if (accepted_0) begin
+      \$162  = acc1_6;
     end
     if (rst) begin
       \$162  = 13'h0000;
@@ -38317,9 +38427,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$163  = acc1_8;
-    if (\$12 ) begin
-      \$163  = acc1_9;
+    \$163  = acc1_6;
+    if (accepted_0) begin
+      \$163  = acc1_7;
     end
     if (rst) begin
       \$163  = 13'h0000;
@@ -38327,9 +38437,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$164  = acc1_9;
-    if (\$12 ) begin
-      \$164  = acc1_10;
+    \$164  = acc1_7;
+    if (accepted_0) begin
+      \$164  = acc1_8;
     end
     if (rst) begin
       \$164  = 13'h0000;
@@ -38337,9 +38447,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$165  = acc1_10;
-    if (\$12 ) begin
-      \$165  = acc1_11;
+    \$165  = acc1_8;
+    if (accepted_0) begin
+      \$165  = acc1_9;
     end
     if (rst) begin
       \$165  = 13'h0000;
@@ -38347,9 +38457,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = acc1_11;
-    if (\$12 ) begin
-      \$166  = acc1_12;
+    \$166  = acc1_9;
+    if (accepted_0) begin
+      \$166  = acc1_10;
     end
     if (rst) begin
       \$166  = 13'h0000;
@@ -38357,9 +38467,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = acc1_12;
-    if (\$12 ) begin
-      \$167  = acc1_13;
+    \$167  = acc1_10;
+    if (accepted_0) begin
+      \$167  = acc1_11;
     end
     if (rst) begin
       \$167  = 13'h0000;
@@ -38367,9 +38477,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$168  = acc1_13;
-    if (\$12 ) begin
-      \$168  = acc1_14;
+    \$168  = acc1_11;
+    if (accepted_0) begin
+      \$168  = acc1_12;
     end
     if (rst) begin
       \$168  = 13'h0000;
@@ -38377,9 +38487,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$169  = acc1_14;
-    if (\$12 ) begin
-      \$169  = acc1_15;
+    \$169  = acc1_12;
+    if (accepted_0) begin
+      \$169  = acc1_13;
     end
     if (rst) begin
       \$169  = 13'h0000;
@@ -38387,9 +38497,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$170  = acc1_15;
-    if (\$12 ) begin
-      \$170  = \$120 [12:0];
+    \$170  = acc1_13;
+    if (accepted_0) begin
+      \$170  = acc1_14;
     end
     if (rst) begin
       \$170  = 13'h0000;
@@ -38397,100 +38507,106 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = \$15 ;
+    \$171  = acc1_14;
+    if (accepted_0) begin
+      \$171  = acc1_15;
+    end
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = rq_valid_1;
+    \$172  = acc1_15;
+    if (accepted_0) begin
+      \$172  = \$118 [12:0];
+    end
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = rq_valid_2;
+    \$173  = \$15 ;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = rq_valid_3;
+    \$174  = group;
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = rq_valid_4;
+    \$175  = window_done;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = rq_valid_5;
+    \$176  = rq_valid_1;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = rq_valid_6;
+    \$177  = rq_valid_2;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = rq_valid_7;
+    \$178  = rq_valid_3;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = rq_valid_8;
+    \$179  = rq_valid_4;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = \$116 [12:0];
+    \$180  = rq_valid_5;
     if (rst) begin
-      \$180  = 13'h0000;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = rq0_x;
+    \$181  = rq_valid_6;
     if (rst) begin
-      \$181  = 13'h0000;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = \$16 ;
+    \$182  = rq_valid_7;
     if (rst) begin
-      \$182  = 30'h00000000;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = rq0_part0_0;
+    \$183  = rq_valid_8;
     if (rst) begin
-      \$183  = 30'h00000000;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$184  = rq0_part0_0_r;
+    \$184  = \$115 [12:0];
     if (rst) begin
-      \$184  = 30'h00000000;
+      \$184  = 13'h0000;
     end
   end
   always @* begin
@@ -38502,107 +38618,107 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$186  = \$17 ;
+    \$186  = \$16 ;
     if (rst) begin
-      \$186  = 21'h000000;
+      \$186  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$187  = rq0_part0_1;
+    \$187  = rq0_part0_0;
     if (rst) begin
-      \$187  = 21'h000000;
+      \$187  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$188  = rq0_part0_1_r;
+    \$188  = rq0_part0_0_r;
     if (rst) begin
-      \$188  = 21'h000000;
+      \$188  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$189  = \$21 [37:0];
+    \$189  = rq0_x;
     if (rst) begin
-      \$189  = 38'h0000000000;
+      \$189  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$190  = \$22 ;
+    \$190  = \$17 ;
     if (rst) begin
-      \$190  = 38'h0000000000;
+      \$190  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$191  = \$23 ;
+    \$191  = rq0_part0_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$192  = \$26 ;
+    \$192  = rq0_part0_1_r;
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$193  = \$30 [7:0];
+    \$193  = \$21 [37:0];
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$194  = \$35 ;
+    \$194  = \$22 ;
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$195  = \$40 ;
+    \$195  = \$23 ;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$196  = \$120 [12:0];
+    \$196  = \$26 ;
     if (rst) begin
-      \$196  = 13'h0000;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$197  = rq1_x;
+    \$197  = \$30 [7:0];
     if (rst) begin
-      \$197  = 13'h0000;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$198  = \$41 ;
+    \$198  = \$35 ;
     if (rst) begin
-      \$198  = 30'h00000000;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$199  = rq1_part0_0;
+    \$199  = \$40 ;
     if (rst) begin
-      \$199  = 30'h00000000;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$200  = rq1_part0_0_r;
+    \$200  = \$118 [12:0];
     if (rst) begin
-      \$200  = 30'h00000000;
+      \$200  = 13'h0000;
     end
   end
   always @* begin
@@ -38614,149 +38730,177 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$202  = \$42 ;
+    \$202  = \$41 ;
     if (rst) begin
-      \$202  = 21'h000000;
+      \$202  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$203  = rq1_part0_1;
+    \$203  = rq1_part0_0;
     if (rst) begin
-      \$203  = 21'h000000;
+      \$203  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = rq1_part0_1_r;
+    \$204  = rq1_part0_0_r;
     if (rst) begin
-      \$204  = 21'h000000;
+      \$204  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$205  = \$46 [37:0];
+    \$205  = rq1_x;
     if (rst) begin
-      \$205  = 38'h0000000000;
+      \$205  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$206  = \$47 ;
+    \$206  = \$42 ;
     if (rst) begin
-      \$206  = 38'h0000000000;
+      \$206  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = \$48 ;
+    \$207  = rq1_part0_1;
     if (rst) begin
-      \$207  = 1'h0;
+      \$207  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = \$51 ;
+    \$208  = rq1_part0_1_r;
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = \$55 [7:0];
+    \$209  = \$46 [37:0];
     if (rst) begin
-      \$209  = 8'h00;
+      \$209  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = \$60 ;
+    \$210  = \$47 ;
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$211  = \$65 ;
+    \$211  = \$48 ;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$212  = \$130 [3:0];
+    \$212  = \$51 ;
     if (rst) begin
-      \$212  = 4'h0;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$213  = \$74 ;
+    \$213  = \$55 [7:0];
     if (rst) begin
-      \$213  = 1'h1;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$214  = q_wptr;
-    if (\$81 ) begin
-      \$214  = \$84 [3:0];
-    end
+    \$214  = \$60 ;
     if (rst) begin
-      \$214  = 4'h0;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$215  = q_rptr;
-    if (\$88 ) begin
-      \$215  = \$91 [3:0];
-    end
+    \$215  = \$65 ;
     if (rst) begin
-      \$215  = 4'h0;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$216  = \$104 [3:0];
+    \$216  = \$128 [3:0];
     if (rst) begin
       \$216  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$217  = o__valid;
-    if (\$106 ) begin
-      \$217  = \$108 ;
-    end
+    \$217  = \$74 ;
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$218  = o__payload;
-    if (\$106 ) begin
-      \$218  = \$110 ;
+    \$218  = q_wptr;
+    if (\$81 ) begin
+      \$218  = \$84 [3:0];
     end
     if (rst) begin
-      \$218  = 16'h0000;
+      \$218  = 4'h0;
     end
   end
-  assign new0 = \$116 [12:0];
-  assign new1 = \$120 [12:0];
-  assign q_owed_next = \$130 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$219  = q_rptr;
+    if (\$88 ) begin
+      \$219  = \$91 [3:0];
+    end
+    if (rst) begin
+      \$219  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$220  = \$104 [3:0];
+    if (rst) begin
+      \$220  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$221  = o__valid;
+    if (\$106 ) begin
+      \$221  = \$108 ;
+    end
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$222  = o__payload;
+    if (\$106 ) begin
+      \$222  = \$110 ;
+    end
+    if (rst) begin
+      \$222  = 16'h0000;
+    end
+  end
+  assign new0 = \$115 [12:0];
+  assign new1 = \$118 [12:0];
+  assign q_owed_next = \$128 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \q_in[0]  = q_in[7:0];
   assign \q_in[1]  = q_in[15:8];
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign q_in[15:8] = \$124 ;
-  assign q_in[7:0] = \$122 ;
+  assign q_in[15:8] = \$122 ;
+  assign q_in[7:0] = \$120 ;
   assign \$18  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
   assign \$20  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
   assign \$22  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:27] };

@@ -46732,9 +46732,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$103 ;
   reg [3:0] \$104 ;
   reg [3:0] \$105 ;
-  reg [12:0] \$106 ;
-  reg [12:0] \$107 ;
-  reg [12:0] \$108 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg [7:0] \$108 ;
   reg [12:0] \$109 ;
   wire \$11 ;
   reg [12:0] \$110 ;
@@ -46750,58 +46750,63 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$12 ;
   reg [12:0] \$120 ;
   reg [12:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
+  reg [12:0] \$122 ;
+  reg [12:0] \$123 ;
+  reg [12:0] \$124 ;
   reg \$125 ;
-  reg \$126 ;
+  reg [3:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg [12:0] \$131 ;
-  reg [12:0] \$132 ;
-  reg [29:0] \$133 ;
-  reg [29:0] \$134 ;
-  reg [29:0] \$135 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   reg [12:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
+  reg [12:0] \$137 ;
+  reg [29:0] \$138 ;
+  reg [29:0] \$139 ;
   wire \$14 ;
-  reg [37:0] \$140 ;
-  reg [37:0] \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg [7:0] \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg [3:0] \$147 ;
+  reg [29:0] \$140 ;
+  reg [12:0] \$141 ;
+  reg [20:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [37:0] \$145 ;
+  reg [37:0] \$146 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
-  wire [29:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [3:0] \$151 ;
-  reg \$152 ;
-  reg [7:0] \$153 ;
-  wire [20:0] \$16 ;
-  wire [30:0] \$17 ;
-  wire [31:0] \$18 ;
-  wire [51:0] \$19 ;
+  reg [7:0] \$149 ;
+  wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [3:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg [3:0] \$156 ;
+  reg \$157 ;
+  reg [7:0] \$158 ;
+  wire [29:0] \$16 ;
+  wire [20:0] \$17 ;
+  wire [30:0] \$18 ;
+  wire [31:0] \$19 ;
   wire \$2 ;
-  wire [52:0] \$20 ;
-  wire [37:0] \$21 ;
-  wire \$22 ;
+  wire [51:0] \$20 ;
+  wire [52:0] \$21 ;
+  wire [37:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [38:0] \$26 ;
-  wire \$27 ;
+  wire \$26 ;
+  wire [38:0] \$27 ;
   wire \$28 ;
-  wire [39:0] \$29 ;
+  wire \$29 ;
   wire [4:0] \$3 ;
-  wire \$30 ;
+  wire [39:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
@@ -46830,17 +46835,17 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [4:0] \$57 ;
+  wire \$57 ;
   wire [4:0] \$58 ;
-  wire \$59 ;
+  wire [4:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [4:0] \$64 ;
+  wire \$64 ;
   wire [4:0] \$65 ;
-  wire \$66 ;
+  wire [4:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
@@ -46848,20 +46853,20 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [4:0] \$73 ;
-  wire \$74 ;
+  wire \$73 ;
+  wire [4:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [5:0] \$78 ;
-  wire \$79 ;
+  wire \$78 ;
+  wire [5:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [7:0] \$84 ;
-  wire \$85 ;
+  wire \$84 ;
+  wire [7:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire [12:0] \$88 ;
@@ -46897,10 +46902,15 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [12:0] acc0_7 = 13'h0000;
   reg [12:0] acc0_8 = 13'h0000;
   reg [12:0] acc0_9 = 13'h0000;
+  (* keep = 32'd1 *)
+  reg accepted_0 = 1'h0;
   input clk;
   wire clk;
   reg [3:0] element = 4'h0;
+  (* keep = 32'd1 *)
+  reg first_0 = 1'h0;
   reg [3:0] group = 4'h0;
+  reg [3:0] group_in = 4'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -46955,7 +46965,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg window_done = 1'h0;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -46966,6 +46978,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -46982,81 +46995,81 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$8  = element == 4'hf;
   assign \$9  = element + 1'h1;
   assign \$10  = \$8  ? 5'h00 : \$9 ;
-  assign \$11  = i__valid & i__ready;
+  assign \$11  = ! element;
   assign \$12  = i__valid & i__ready;
-  assign \$13  = element == 4'hf;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = $signed(rq0_x0_0) * $signed(18'h12757);
-  assign \$16  = $signed(rq0_x0_1) * $signed(9'h0f2);
-  assign \$18  = $signed(1'h0) + $signed(\$17 );
-  assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$22  = rq0_rem > 28'h8000000;
-  assign \$23  = rq0_rem == 28'h8000000;
-  assign \$26  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$27  = rq0_tie & rq0_floor[0];
-  assign \$28  = rq0_above | \$27 ;
-  assign \$29  = $signed(\$26 ) + $signed({ 1'h0, \$28  });
-  assign \$30  = rq0_tie & rq0_floor[0];
-  assign \$31  = rq0_above | \$30 ;
-  assign \$32  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$33  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$34  = \$31  ? \$32  : \$33 ;
-  assign \$35  = rq0_tie & rq0_floor[0];
-  assign \$36  = rq0_above | \$35 ;
-  assign \$37  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$38  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$39  = \$36  ? \$37  : \$38 ;
-  assign \$40  = i__valid & i__ready;
-  assign \$41  = element == 4'hf;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = o__valid & o__ready;
-  assign \$44  = q_owed < 4'h9;
-  assign \$45  = \$43  ? q_room : \$44 ;
-  assign \$46  = o__valid & o__ready;
-  assign \$47  = \$46  | q_room;
-  assign \$48  = \$42  ? \$45  : \$47 ;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$50  & \$52 ;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = rq_valid_8 & \$54 ;
-  assign \$56  = q_wptr == 4'h8;
-  assign \$57  = q_wptr + 1'h1;
-  assign \$58  = \$56  ? 5'h00 : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = q_rptr == 4'h8;
-  assign \$64  = q_rptr + 1'h1;
-  assign \$65  = \$63  ? 5'h00 : \$64 ;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$67  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = rq_valid_8 & \$71 ;
-  assign \$73  = q_stored + \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = \$73  - \$77 ;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  | rq_valid_8;
-  assign \$83  = | q_stored;
-  assign \$84  = \$83  ? rport__data : q_in;
-  assign \$85  = element == 4'hf;
-  assign \$86  = ~ \$85 ;
-  assign i__ready = q_room | \$86 ;
-  assign \$87  = ! element;
-  assign \$88  = \$87  ? 13'h0000 : acc0_0;
-  assign \$89  = $signed(i__payload) - $signed(8'h80);
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = element == 4'hf;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = $signed(rq0_x0_0) * $signed(18'h12757);
+  assign \$17  = $signed(rq0_x0_1) * $signed(9'h0f2);
+  assign \$19  = $signed(1'h0) + $signed(\$18 );
+  assign \$21  = $signed(\$19 ) + $signed(\$20 );
+  assign \$23  = rq0_rem > 28'h8000000;
+  assign \$24  = rq0_rem == 28'h8000000;
+  assign \$27  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$28  = rq0_tie & rq0_floor[0];
+  assign \$29  = rq0_above | \$28 ;
+  assign \$30  = $signed(\$27 ) + $signed({ 1'h0, \$29  });
+  assign \$31  = rq0_tie & rq0_floor[0];
+  assign \$32  = rq0_above | \$31 ;
+  assign \$33  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$34  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$35  = \$32  ? \$33  : \$34 ;
+  assign \$36  = rq0_tie & rq0_floor[0];
+  assign \$37  = rq0_above | \$36 ;
+  assign \$38  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$39  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$40  = \$37  ? \$38  : \$39 ;
+  assign \$41  = i__valid & i__ready;
+  assign \$42  = element == 4'hf;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = o__valid & o__ready;
+  assign \$45  = q_owed < 4'ha;
+  assign \$46  = \$44  ? q_room : \$45 ;
+  assign \$47  = o__valid & o__ready;
+  assign \$48  = \$47  | q_room;
+  assign \$49  = \$43  ? \$46  : \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$51  & \$53 ;
+  assign \$55  = ~ \$54 ;
+  assign \$56  = rq_valid_8 & \$55 ;
+  assign \$57  = q_wptr == 4'h9;
+  assign \$58  = q_wptr + 1'h1;
+  assign \$59  = \$57  ? 5'h00 : \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = q_rptr == 4'h9;
+  assign \$65  = q_rptr + 1'h1;
+  assign \$66  = \$64  ? 5'h00 : \$65 ;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = | q_stored;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$68  & \$70 ;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = rq_valid_8 & \$72 ;
+  assign \$74  = q_stored + \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = \$74  - \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$82  | rq_valid_8;
+  assign \$84  = | q_stored;
+  assign \$85  = \$84  ? rport__data : q_in;
+  assign \$86  = element == 4'hf;
+  assign \$87  = ~ \$86 ;
+  assign i__ready = q_room | \$87 ;
+  assign \$88  = first_0 ? 13'h0000 : acc0_0;
+  assign \$89  = $signed(x0) - $signed(8'h80);
   assign \$90  = $signed(\$88 ) + $signed(\$89 );
   assign \$91  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$91 ;
@@ -47078,101 +47091,111 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   always @(posedge clk)
     element <= \$105 ;
   always @(posedge clk)
-    acc0_0 <= \$106 ;
+    first_0 <= \$106 ;
   always @(posedge clk)
-    acc0_1 <= \$107 ;
+    accepted_0 <= \$107 ;
   always @(posedge clk)
-    acc0_2 <= \$108 ;
+    x0 <= \$108 ;
   always @(posedge clk)
-    acc0_3 <= \$109 ;
+    acc0_0 <= \$109 ;
   always @(posedge clk)
-    acc0_4 <= \$110 ;
+    acc0_1 <= \$110 ;
   always @(posedge clk)
-    acc0_5 <= \$111 ;
+    acc0_2 <= \$111 ;
   always @(posedge clk)
-    acc0_6 <= \$112 ;
+    acc0_3 <= \$112 ;
   always @(posedge clk)
-    acc0_7 <= \$113 ;
+    acc0_4 <= \$113 ;
   always @(posedge clk)
-    acc0_8 <= \$114 ;
+    acc0_5 <= \$114 ;
   always @(posedge clk)
-    acc0_9 <= \$115 ;
+    acc0_6 <= \$115 ;
   always @(posedge clk)
-    acc0_10 <= \$116 ;
+    acc0_7 <= \$116 ;
   always @(posedge clk)
-    acc0_11 <= \$117 ;
+    acc0_8 <= \$117 ;
   always @(posedge clk)
-    acc0_12 <= \$118 ;
+    acc0_9 <= \$118 ;
   always @(posedge clk)
-    acc0_13 <= \$119 ;
+    acc0_10 <= \$119 ;
   always @(posedge clk)
-    acc0_14 <= \$120 ;
+    acc0_11 <= \$120 ;
   always @(posedge clk)
-    acc0_15 <= \$121 ;
+    acc0_12 <= \$121 ;
   always @(posedge clk)
-    rq_valid_1 <= \$122 ;
+    acc0_13 <= \$122 ;
   always @(posedge clk)
-    rq_valid_2 <= \$123 ;
+    acc0_14 <= \$123 ;
   always @(posedge clk)
-    rq_valid_3 <= \$124 ;
+    acc0_15 <= \$124 ;
   always @(posedge clk)
-    rq_valid_4 <= \$125 ;
+    window_done <= \$125 ;
   always @(posedge clk)
-    rq_valid_5 <= \$126 ;
+    group_in <= \$126 ;
   always @(posedge clk)
-    rq_valid_6 <= \$127 ;
+    rq_valid_1 <= \$127 ;
   always @(posedge clk)
-    rq_valid_7 <= \$128 ;
+    rq_valid_2 <= \$128 ;
   always @(posedge clk)
-    rq_valid_8 <= \$129 ;
+    rq_valid_3 <= \$129 ;
   always @(posedge clk)
-    rq_valid_9 <= \$130 ;
+    rq_valid_4 <= \$130 ;
   always @(posedge clk)
-    rq0_x <= \$131 ;
+    rq_valid_5 <= \$131 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$132 ;
+    rq_valid_6 <= \$132 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$133 ;
+    rq_valid_7 <= \$133 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$134 ;
+    rq_valid_8 <= \$134 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$135 ;
+    rq_valid_9 <= \$135 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$136 ;
+    rq0_x <= \$136 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$137 ;
+    rq0_x0_0 <= \$137 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$138 ;
+    rq0_part0_0 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$139 ;
+    rq0_part0_0_r <= \$139 ;
   always @(posedge clk)
-    rq0_prod <= \$140 ;
+    rq0_part0_0_rr <= \$140 ;
   always @(posedge clk)
-    rq0_floor <= \$141 ;
+    rq0_x0_1 <= \$141 ;
   always @(posedge clk)
-    rq0_above <= \$142 ;
+    rq0_part0_1 <= \$142 ;
   always @(posedge clk)
-    rq0_tie <= \$143 ;
+    rq0_part0_1_r <= \$143 ;
   always @(posedge clk)
-    rq0_code <= \$144 ;
+    rq0_part0_1_rr <= \$144 ;
   always @(posedge clk)
-    rq0_under <= \$145 ;
+    rq0_prod <= \$145 ;
   always @(posedge clk)
-    rq0_over <= \$146 ;
+    rq0_floor <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$147 ;
+    rq0_above <= \$147 ;
   always @(posedge clk)
-    q_room <= \$148 ;
+    rq0_tie <= \$148 ;
   always @(posedge clk)
-    q_wptr <= \$149 ;
+    rq0_code <= \$149 ;
   always @(posedge clk)
-    q_rptr <= \$150 ;
+    rq0_under <= \$150 ;
   always @(posedge clk)
-    q_stored <= \$151 ;
+    rq0_over <= \$151 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    q_owed <= \$152 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    q_room <= \$153 ;
+  always @(posedge clk)
+    q_wptr <= \$154 ;
+  always @(posedge clk)
+    q_rptr <= \$155 ;
+  always @(posedge clk)
+    q_stored <= \$156 ;
+  always @(posedge clk)
+    o__valid <= \$157 ;
+  always @(posedge clk)
+    o__payload <= \$158 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$104  = group;
@@ -47195,39 +47218,30 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$106  = acc0_0;
-    if (\$11 ) begin
-      \$106  = acc0_1;
-    end
+    \$106  = \$11 ;
     if (rst) begin
-      \$106  = 13'h0000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$107  = acc0_1;
-    if (\$11 ) begin
-      \$107  = acc0_2;
-    end
+    \$107  = \$12 ;
     if (rst) begin
-      \$107  = 13'h0000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$108  = acc0_2;
-    if (\$11 ) begin
-      \$108  = acc0_3;
-    end
+    \$108  = i__payload;
     if (rst) begin
-      \$108  = 13'h0000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$109  = acc0_3;
-    if (\$11 ) begin
-      \$109  = acc0_4;
+    \$109  = acc0_0;
+    if (accepted_0) begin
+      \$109  = acc0_1;
     end
     if (rst) begin
       \$109  = 13'h0000;
@@ -47235,9 +47249,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$110  = acc0_4;
-    if (\$11 ) begin
-      \$110  = acc0_5;
+    \$110  = acc0_1;
+    if (accepted_0) begin
+      \$110  = acc0_2;
     end
     if (rst) begin
       \$110  = 13'h0000;
@@ -47245,9 +47259,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$111  = acc0_5;
-    if (\$11 ) begin
-      \$111  = acc0_6;
+    \$111  = acc0_2;
+    if (accepted_0) begin
+      \$111  = acc0_3;
     end
     if (rst) begin
       \$111  = 13'h0000;
@@ -47255,9 +47269,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$112  = acc0_6;
-    if (\$11 ) begin
-      \$112  = acc0_7;
+    \$112  = acc0_3;
+    if (accepted_0) begin
+      \$112  = acc0_4;
     end
     if (rst) begin
       \$112  = 13'h0000;
@@ -47265,9 +47279,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$113  = acc0_7;
-    if (\$11 ) begin
-      \$113  = acc0_8;
+    \$113  = acc0_4;
+    if (accepted_0) begin
+      \$113  = acc0_5;
     end
     if (rst) begin
       \$113  = 13'h0000;
@@ -47275,9 +47289,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$114  = acc0_8;
-    if (\$11 ) begin
-      \$114  = acc0_9;
+    \$114  = acc0_5;
+    if (accepted_0) begin
+      \$114  = acc0_6;
     end
     if (rst) begin
       \$114  = 13'h0000;
@@ -47285,9 +47299,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$115  = acc0_9;
-    if (\$11 ) begin
-      \$115  = acc0_10;
+    \$115  = acc0_6;
+    if (accepted_0) begin
+      \$115  = acc0_7;
     end
     if (rst) begin
       \$115  = 13'h0000;
@@ -47295,9 +47309,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$116  = acc0_10;
-    if (\$11 ) begin
-      \$116  = acc0_11;
+    \$116  = acc0_7;
+    if (accepted_0) begin
+      \$116  = acc0_8;
     end
     if (rst) begin
       \$116  = 13'h0000;
@@ -47305,9 +47319,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$117  = acc0_11;
-    if (\$11 ) begin
-      \$117  = acc0_12;
+    \$117  = acc0_8;
+    if (accepted_0) begin
+      \$117  = acc0_9;
     end
     if (rst) begin
       \$117  = 13'h0000;
@@ -47315,9 +47329,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$118  = acc0_12;
-    if (\$11 ) begin
-      \$118  = acc0_13;
+    \$118  = acc0_9;
+    if (accepted_0) begin
+      \$118  = acc0_10;
     end
     if (rst) begin
       \$118  = 13'h0000;
@@ -47325,9 +47339,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$119  = acc0_13;
-    if (\$11 ) begin
-      \$119  = acc0_14;
+    \$119  = acc0_10;
+    if (accepted_0) begin
+      \$119  = acc0_11;
     end
     if (rst) begin
       \$119  = 13'h0000;
@@ -47335,9 +47349,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$120  = acc0_14;
-    if (\$11 ) begin
-      \$120  = acc0_15;
+    \$120  = acc0_11;
+    if (accepted_0) begin
+      \$120  = acc0_12;
     end
     if (rst) begin
       \$120  = 13'h0000;
@@ -47345,9 +47359,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$121  = acc0_15;
-    if (\$11 ) begin
-      \$121  = \$90 [12:0];
+    \$121  = acc0_12;
+    if (accepted_0) begin
+      \$121  = acc0_13;
     end
     if (rst) begin
       \$121  = 13'h0000;
@@ -47355,238 +47369,282 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$122  = \$14 ;
+    \$122  = acc0_13;
+    if (accepted_0) begin
+      \$122  = acc0_14;
+    end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$123  = rq_valid_1;
+    \$123  = acc0_14;
+    if (accepted_0) begin
+      \$123  = acc0_15;
+    end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$124  = rq_valid_2;
+    \$124  = acc0_15;
+    if (accepted_0) begin
+      \$124  = \$90 [12:0];
+    end
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$125  = rq_valid_3;
+    \$125  = \$15 ;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$126  = rq_valid_4;
+    \$126  = group;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$127  = rq_valid_5;
+    \$127  = window_done;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$128  = rq_valid_6;
+    \$128  = rq_valid_1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$129  = rq_valid_7;
+    \$129  = rq_valid_2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$130  = rq_valid_8;
+    \$130  = rq_valid_3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$131  = \$90 [12:0];
+    \$131  = rq_valid_4;
     if (rst) begin
-      \$131  = 13'h0000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$132  = rq0_x;
+    \$132  = rq_valid_5;
     if (rst) begin
-      \$132  = 13'h0000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$133  = \$15 ;
+    \$133  = rq_valid_6;
     if (rst) begin
-      \$133  = 30'h00000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$134  = rq0_part0_0;
+    \$134  = rq_valid_7;
     if (rst) begin
-      \$134  = 30'h00000000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$135  = rq0_part0_0_r;
+    \$135  = rq_valid_8;
     if (rst) begin
-      \$135  = 30'h00000000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$136  = rq0_x;
+    \$136  = \$90 [12:0];
     if (rst) begin
       \$136  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$137  = \$16 ;
+    \$137  = rq0_x;
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$138  = rq0_part0_1;
+    \$138  = \$16 ;
     if (rst) begin
-      \$138  = 21'h000000;
+      \$138  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$139  = rq0_part0_1_r;
+    \$139  = rq0_part0_0;
     if (rst) begin
-      \$139  = 21'h000000;
+      \$139  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$140  = \$20 [37:0];
+    \$140  = rq0_part0_0_r;
     if (rst) begin
-      \$140  = 38'h0000000000;
+      \$140  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$141  = \$21 ;
+    \$141  = rq0_x;
     if (rst) begin
-      \$141  = 38'h0000000000;
+      \$141  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$142  = \$22 ;
+    \$142  = \$17 ;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$143  = \$25 ;
+    \$143  = rq0_part0_1;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$144  = \$29 [7:0];
+    \$144  = rq0_part0_1_r;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$145  = \$34 ;
+    \$145  = \$21 [37:0];
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$146  = \$39 ;
+    \$146  = \$22 ;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$147  = \$97 [3:0];
+    \$147  = \$23 ;
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$148  = \$48 ;
+    \$148  = \$26 ;
     if (rst) begin
-      \$148  = 1'h1;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$149  = q_wptr;
-    if (\$55 ) begin
-      \$149  = \$58 [3:0];
-    end
+    \$149  = \$30 [7:0];
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$150  = q_rptr;
-    if (\$62 ) begin
-      \$150  = \$65 [3:0];
-    end
+    \$150  = \$35 ;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$151  = \$78 [3:0];
+    \$151  = \$40 ;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$152  = o__valid;
-    if (\$80 ) begin
-      \$152  = \$82 ;
-    end
+    \$152  = \$97 [3:0];
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$153  = o__payload;
-    if (\$80 ) begin
-      \$153  = \$84 ;
+    \$153  = \$49 ;
+    if (rst) begin
+      \$153  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$154  = q_wptr;
+    if (\$56 ) begin
+      \$154  = \$59 [3:0];
     end
     if (rst) begin
-      \$153  = 8'h00;
+      \$154  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$155  = q_rptr;
+    if (\$63 ) begin
+      \$155  = \$66 [3:0];
+    end
+    if (rst) begin
+      \$155  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$156  = \$79 [3:0];
+    if (rst) begin
+      \$156  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$157  = o__valid;
+    if (\$81 ) begin
+      \$157  = \$83 ;
+    end
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$158  = o__payload;
+    if (\$81 ) begin
+      \$158  = \$85 ;
+    end
+    if (rst) begin
+      \$158  = 8'h00;
     end
   end
   assign new0 = \$90 [12:0];
@@ -47594,16 +47652,16 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = q_in;
-  assign \i__payload[0]  = i__payload;
-  assign \$17  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
-  assign \$19  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
-  assign \$21  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:28] };
+  assign \$18  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
+  assign \$20  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
+  assign \$22  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:28] };
   assign rq0_rem[37:28] = 10'h000;
   assign rq0_rem[27:0] = rq0_prod[27:0];
-  assign \$24  = 1'h1;
-  assign \$25  = \$23 ;
+  assign \$25  = 1'h1;
+  assign \$26  = \$24 ;
 endmodule
 
 (* generator = "Amaranth" *)
