@@ -4,7 +4,7 @@ Engines: onnxruntime on the QDQ model with 1 intra-op thread and with one per co
 engine with 1 worker, one worker per core, and 1 worker x 2 pipeline stages. The box is shared, so
 every engine is timed in several interleaved rounds (fresh session or engine each round, one warm-up
 run, then ``RUNS`` timed runs) and its best run counts; the load average and, per engine, the cores
-its process kept busy while timed (CPU time / wall time) are recorded: a multi-core figure well
+its processes kept busy while timed (CPU time / wall time, the engine's shard processes included) are recorded: a multi-core figure well
 below the core count means the cores were not all free. Bit-exactness against golden is checked on
 every hwaccel engine's warm-up output. BLAS is held at one thread for the whole script (the engine
 does so while open; onnxruntime does not use it). Writes benchmarks/results/cpu_engine.json.
@@ -44,15 +44,24 @@ def _ort_session(model: Any, threads: int) -> Any:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def _engines(qdq: Any, fixed: Any, x: np.ndarray, cores: int) -> dict[str, Callable[[], tuple[Run, Run]]]:
-    """name -> make(): (run returning the final codes' float outputs, close)."""
-    def ort(threads: int) -> tuple[Run, Run]:
-        session = _ort_session(qdq, threads)
-        return (lambda: session.run(None, {"input": x})[0]), (lambda: None)
+def _process_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of this process and of ``pids`` (its engine's shard processes)."""
+    total = time.process_time()
+    for pid in pids:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
 
-    def cpu(workers: int, stages: int = 1) -> tuple[Run, Run]:
+
+def _engines(qdq: Any, fixed: Any, x: np.ndarray, cores: int) -> dict[str, Callable[[], tuple[Run, Run, list[int]]]]:
+    """name -> make(): (run returning the final codes' float outputs, close, the engine's shard processes)."""
+    def ort(threads: int) -> tuple[Run, Run, list[int]]:
+        session = _ort_session(qdq, threads)
+        return (lambda: session.run(None, {"input": x})[0]), (lambda: None), []
+
+    def cpu(workers: int, stages: int = 1) -> tuple[Run, Run, list[int]]:
         engine = CpuEngine(fixed, workers, stages)
-        return (lambda: engine.run({"input": x})["output"]), engine.close
+        return (lambda: engine.run({"input": x})["output"]), engine.close, engine.shard_pids
 
     engines = {"onnxruntime_qdq_1_thread": lambda: ort(1), f"onnxruntime_qdq_{cores}_threads": lambda: ort(cores),
                "hwaccel_cpu_1_worker": lambda: cpu(1), f"hwaccel_cpu_{cores}_workers": lambda: cpu(cores),
@@ -73,17 +82,17 @@ def main(batch: int = 1024) -> None:
     with threadpool_limits(limits=1, user_api="blas"):
         for _ in range(ROUNDS):
             for name, make in engines.items():
-                run, close = make()
+                run, close, pids = make()
                 try:
                     out = run()
                     if name.startswith("hwaccel"):
                         assert np.array_equal(out, golden), f"{name} differs from golden"
-                    cpu_start, wall_start = time.process_time(), time.perf_counter()
+                    cpu_start, wall_start = _process_cpu_seconds(pids), time.perf_counter()
                     for _ in range(RUNS):
                         start = time.perf_counter()
                         run()
                         best[name] = min(best[name], time.perf_counter() - start)
-                    busy[name][0] += time.process_time() - cpu_start
+                    busy[name][0] += _process_cpu_seconds(pids) - cpu_start
                     busy[name][1] += time.perf_counter() - wall_start
                 finally:
                     close()

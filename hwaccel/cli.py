@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="float: NumPy float executor; golden: the bit-exact integer model of a quantized model; "
                         "cpu: the same integer results, fast (BLAS, multi-core); gpu: the same on PyTorch; "
                         "onnxruntime: the reference runtime (default: float)")
-    p.add_argument("--workers", type=int, default=None, help="cpu engine: worker threads, each running a share of the "
+    p.add_argument("--workers", type=int, default=None, help="cpu engine: workers (the caller and forked processes), each running a share of the "
                                                              "batch (data parallelism; default: all cores)")
     p.add_argument("--pipeline-stages", type=int, default=1, metavar="S",
                    help="cpu engine: split the layers into S stages running concurrently on batch chunks (model "

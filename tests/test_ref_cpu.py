@@ -183,3 +183,20 @@ def test_cli_option_errors_are_one_line(cnn_qdq, capsys, extra, message):
     capsys.readouterr()
     assert main(["run", cnn_qdq, "--input", str(MODELS / "digits_sample.npz"), *extra]) == 2
     assert capsys.readouterr().err == f"hwaccel: error: {message}\n"
+
+
+def test_shards_beyond_the_first_run_in_processes_of_their_own():
+    """workers=3: the caller runs the first shard, two forked processes the others (the GIL is per
+    process); the processes stop on close, and a killed one is reported, not waited on forever."""
+    graph, x = zoo("cnn")
+    golden = run_golden(graph, {"input": x[:90]})
+    with CpuEngine(graph, workers=3) as engine:
+        pids = engine.shard_pids
+        assert len(pids) == 2 and os.getpid() not in pids
+        assert_same(engine.run({"input": x[:90]}), golden, "3 shards")
+    assert engine.shard_pids == []
+    engine = CpuEngine(graph, workers=2)
+    os.kill(engine.shard_pids[0], 9)
+    with pytest.raises(HwaccelError, match=r"^cpu engine: shard process \d+ exited \(code -9\)$"):
+        engine.run({"input": x[:90]})
+    engine.close()

@@ -170,9 +170,9 @@ def measured_engines(qdq_path: str, graph: Graph, float_path: str | None, worker
     if float_path:
         yield "onnxruntime float", f"CPU, {cores}", lambda: _ort(float_path)
     yield "onnxruntime QDQ", f"CPU, {cores}", lambda: _ort(qdq_path)
-    yield "hwaccel cpu, 1 core", "CPU, 1 worker thread", lambda: _cpu(graph, 1)
+    yield "hwaccel cpu, 1 core", "CPU, 1 worker", lambda: _cpu(graph, 1)
     if workers > 1:
-        yield f"hwaccel cpu, {workers} cores", f"CPU, {workers} worker threads", lambda: _cpu(graph, workers)
+        yield f"hwaccel cpu, {workers} cores", f"CPU, {workers} workers (processes)", lambda: _cpu(graph, workers)
     if pipeline_supported() and stages > 1:
         yield (f"hwaccel cpu, {stages} pipeline stages", f"CPU, {workers} workers x {stages} stages",
                lambda: _cpu(graph, workers, pipeline_stages=stages))

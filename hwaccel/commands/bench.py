@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", "-i", help=".npy/.npz inputs, reused cyclically to --batch (default: random valid inputs)")
     p.add_argument("--batch", type=int, default=1024, help="inputs per timed run (default 1024)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per engine and batch size; the median is reported (default 5)")
-    p.add_argument("--workers", type=int, default=None, help="cpu engine worker threads for the all-cores row (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="cpu engine workers (processes) for the all-cores row (default: all cores)")
     p.add_argument("--pipeline-stages", type=int, default=2,
                    help="stages of the pipelined cpu row, where the cpu engine supports it (default 2)")
     p.add_argument("--fpga", metavar="DEVICE", help="estimate this FPGA (e.g. ecp5-85k): synthesis + place-and-route, cached")

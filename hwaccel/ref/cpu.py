@@ -8,20 +8,26 @@ pool is fused onto its accumulators, and requantization is exact float64 arithme
 (float32 up to ``2**24``, float64 up to ``2**53``; int64 beyond), and nodes without a fast form run
 the golden kernels, so the results are bit-identical to :func:`~hwaccel.golden.fixed.run_golden`.
 
-Parallelism, in threads (NumPy and BLAS release the GIL; BLAS is held at one thread per caller
-through threadpoolctl while an engine is open): the batch is cut into ``workers`` shards (data
-parallel), and each shard into chunks that stream through ``pipeline_stages`` contiguous groups of
-layers (model parallel), one thread per shard and stage, the stages connected by queues. Cutting the
-batch assumes rows are independent, as in any inference graph whose inputs and outputs share a
-symbolic first (batch) axis; other graphs run as one chunk.
+Parallelism (BLAS is held at one thread per caller through threadpoolctl while an engine is open):
+the batch is cut into ``workers`` shards (data parallel), and each shard into chunks that stream
+through ``pipeline_stages`` contiguous groups of layers (model parallel), one thread per stage, the
+stages connected by queues. The caller runs the first shard; every other shard runs in a process of
+its own, forked from the engine when it is built (:class:`_ShardProcess`), because each shard makes
+many NumPy calls of a few hundred microseconds and the GIL they take between them kept two shards in
+threads to 1.2x one shard on two cores (zoo CNN, batch 1024). Where ``fork`` is not available the
+shards are threads. Cutting the batch assumes rows are independent, as in any inference graph whose
+inputs and outputs share a symbolic first (batch) axis; other graphs run as one chunk.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+import pickle
 import queue
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -110,8 +116,79 @@ def _widest_row(graph: Graph) -> int:
     return max(max(sizes, default=1024), 1)
 
 
+class _ShardProcess:
+    """A forked copy of an engine that runs one shard's chunks per request, over a pipe."""
+
+    def __init__(self, engine: "CpuEngine", index: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve_shards, args=(engine, child), daemon=True, name=f"hwaccel-cpu-shard{index}")
+        self.process.start()
+        child.close()
+
+    def send(self, chunks: list[Feeds]) -> None:
+        try:
+            self.conn.send(chunks)
+        except OSError:  # the process is gone: receive() says so
+            pass
+
+    def receive(self) -> list[Feeds]:
+        """The shard's outputs per chunk; raises the shard's error as it was raised there."""
+        try:
+            ok, value = self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join(5)
+            raise HwaccelError(f"cpu engine: shard process {self.process.pid} exited (code {self.process.exitcode})") from None
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def _serve_shards(engine: "CpuEngine", conn: Any) -> None:
+    """The loop of a shard process: run each request's chunks through every stage, send the outputs back."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    engine._shards = []
+    engine._pool = ThreadPoolExecutor(engine.pipeline_stages - 1, "hwaccel-cpu") if engine.pipeline_stages > 1 else None
+    while True:
+        try:
+            chunks = conn.recv()
+        except EOFError:
+            return
+        if chunks is None:
+            return
+        try:
+            reply: tuple[bool, Any] = (True, engine._run_lanes([chunks])[0])
+        except BaseException as exc:  # sent back whole, so the caller raises what golden raises
+            reply = (False, exc)
+            try:
+                pickle.dumps(exc)
+            except Exception:
+                reply = (False, HwaccelError(f"{type(exc).__name__}: {exc}"))
+        conn.send(reply)
+
+
+def _stop_shards(shards: list[_ShardProcess]) -> None:
+    for shard in shards:
+        shard.stop()
+    shards.clear()
+
+
 class CpuEngine:
-    """A reusable engine: ``workers`` data-parallel shards x ``pipeline_stages`` layer stages, as threads.
+    """A reusable engine: ``workers`` data-parallel shards (the first in the caller, the others in
+    forked processes) x ``pipeline_stages`` layer stages (threads).
 
     Parameters
     ----------
@@ -138,11 +215,20 @@ class CpuEngine:
         self.stages: list[list[Step]] = compile_stages(graph, self.stage_nodes, BUILDERS)
         self._batched = _batched(graph)
         self.chunk_rows = min(1024, max(64, CHUNK_BYTES // (4 * _widest_row(graph))))
-        threads = self.workers * self.pipeline_stages
-        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads - 1, "hwaccel-cpu") if threads > 1 else None
         self._lock = threading.Lock()  # one run at a time: its stage loops take every pool thread
+        # the shard processes are forked first, while the engine has no threads of its own
+        forks = self.workers > 1 and self._batched and "fork" in multiprocessing.get_all_start_methods()
+        self._shards: list[_ShardProcess] = [_ShardProcess(self, k) for k in range(1, self.workers)] if forks else []
+        self._finalizer = weakref.finalize(self, _stop_shards, self._shards)
+        threads = self.pipeline_stages * (1 if forks else self.workers)
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads - 1, "hwaccel-cpu") if threads > 1 else None
         _hold_one_blas_thread()
         self._holds_blas = True
+
+    @property
+    def shard_pids(self) -> list[int]:
+        """The process ids of the shard processes (none once closed, or where shards are threads)."""
+        return [shard.process.pid for shard in self._shards if shard.process.pid is not None]
 
     def run(self, feeds: Feeds) -> dict[str, np.ndarray]:
         """Outputs of the graph on ``feeds`` (batch first), bit-identical to the golden model."""
@@ -158,12 +244,32 @@ class CpuEngine:
             shards = np.linspace(0, batch, min(self.workers, batch) + 1).astype(int)
             lanes = [[{k: v[c] for k, v in inputs.items()} for c in self._chunks(a, b)]
                      for a, b in zip(shards[:-1], shards[1:])]
-            if self._pool is None:
-                results = [[self._outputs(self._run_chunk(env, range(len(self.stages)))) for env in chunks] for chunks in lanes]
-            else:
-                results = self._run_threads(lanes)
+            results = self._run_lanes(lanes) if not self._shards else self._run_shards(lanes)
         parts = [r for lane in results for r in lane]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def _run_lanes(self, lanes: list[list[Feeds]]) -> list[list[Feeds]]:
+        """Every lane's chunks in this process: one after another, or in the pool's threads."""
+        if self._pool is None:
+            return [[self._outputs(self._run_chunk(env, range(len(self.stages)))) for env in chunks] for chunks in lanes]
+        return self._run_threads(lanes)
+
+    def _run_shards(self, lanes: list[list[Feeds]]) -> list[list[Feeds]]:
+        """The first lane here, lane ``k`` in shard process ``k``; every reply is read before the first
+        failure (in lane order) is raised, so the pipes stay in step."""
+        used = self._shards[:len(lanes) - 1]
+        for shard, chunks in zip(used, lanes[1:]):
+            shard.send(chunks)
+        outcomes: list[tuple[bool, Any]] = []
+        for k in range(len(lanes)):
+            try:
+                outcomes.append((True, self._run_lanes(lanes[:1])[0] if k == 0 else used[k - 1].receive()))
+            except BaseException as exc:
+                outcomes.append((False, exc))
+        for ok, value in outcomes:
+            if not ok:
+                raise value
+        return [value for _, value in outcomes]
 
     def _chunks(self, start: int, stop: int) -> list[slice]:
         """The chunks of a shard: at most ``chunk_rows`` rows, and at least ``2 * stages - 1`` to fill the pipeline."""
@@ -220,7 +326,10 @@ class CpuEngine:
                 return
 
     def close(self) -> None:
-        """Stop the worker threads and give BLAS its threads back (later runs are single-threaded)."""
+        """Stop the shard processes and the threads, and give BLAS its threads back (later runs are
+        single-threaded)."""
+        with self._lock:
+            _stop_shards(self._shards)
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
