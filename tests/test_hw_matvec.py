@@ -13,8 +13,8 @@ from amaranth.back import rtlil
 from hwaccel.errors import CompileError
 from hwaccel.fixedpoint import accumulator_range
 from hwaccel.golden.matvec import matvec
-from hwaccel.hw.matvec import ROM_GROUP_LANES, MatVec
-from hwaccel.hw.params import MatVecParams, adder_tree_stages, code_range
+from hwaccel.hw.matvec import MatVec
+from hwaccel.hw.params import COPY_GROUP_LANES, MatVecParams, adder_tree_stages, code_range
 from sim.bench_matvec import matvec_case, random_vectors
 from sim.pysim import run_pysim
 from sim.runner import SIMULATORS, run_rtl, simulator_missing
@@ -144,7 +144,7 @@ def test_weight_rom_slices_have_their_own_address_register() -> None:
     w = np.arange(1, 4 * 21 + 1).reshape(4, 21)  # two output folds of 2 x 21 = 42 live lanes
     p = MatVecParams(21, 4, w, pe=2, simd=21)
     text = rtlil.convert(MatVec(p), name="m")
-    assert len(p.live_lanes) == 42 and ROM_GROUP_LANES == 8
+    assert len(p.live_lanes) == 42 and COPY_GROUP_LANES == 8
     roms = re.findall(r"memory width (\d+) size (\d+) \\rom(\d+)\n", text)
     assert sorted((int(g), int(width), int(depth)) for width, depth, g in roms) == \
         [(g, 8 * 8, 2) for g in range(5)] + [(5, 2 * 8, 2)]  # 8 bits a weight, 2 tiles

@@ -9,7 +9,7 @@ levels, for post-route >= 100 MHz on ECP5:
    the later folds), later folds read the buffer. A tile issues when its input is there (fold 0)
    and, if it ends a fold, the queue has room.
 1. the input beat, or the buffer word (a block RAM's read); copies of ``t``, one per group of
-   ``ROM_GROUP_LANES`` live lanes, each the address of its group's slice of the weight ROM (one
+   ``COPY_GROUP_LANES`` live lanes, each the address of its group's slice of the weight ROM (one
    counter driving every ROM LUT across the die was the critical path);
 2. the input beat in one register (the slow block RAM output drives only the multiplexer in
    front of it); the ROM slices' reads (a block RAM's output, or a LUT ROM's register);
@@ -36,13 +36,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages
+from .params import ADDER_LEVELS_PER_STAGE, COPY_GROUP_LANES, MatVecParams, adder_tree_stages
 from .queue import OutputQueue
-from .stream import code_shape, lanes_stream, pack_lanes
+from .stream import code_shape, lanes_stream, pack_lanes, register
 
-__all__ = ["MatVec", "ROM_GROUP_LANES"]
+__all__ = ["MatVec"]
 
-ROM_GROUP_LANES = 8  # live lanes per weight-ROM slice (each slice has its own address register)
 
 
 def _table(values: list[int], index: Value, shape: object = None) -> Value:
@@ -98,7 +97,7 @@ class MatVec(wiring.Component):
         return [pack_lanes([p.tile_stored(nf, sf, pe, s) for pe, s in lanes], p.index_bits) for nf, sf in p.schedule]
 
     def _lane_groups(self, m: Module, t: Value, x_bits: Value) -> list[tuple[Value, Value]]:
-        """Stages 1-3 per group of ``ROM_GROUP_LANES`` live lanes: a registered copy of the tile
+        """Stages 1-3 per group of ``COPY_GROUP_LANES`` live lanes: a registered copy of the tile
         counter ``t`` addresses the group's slice of the weight ROM, whose read is registered again;
         a copy of the input fields the group uses (``x_bits``, stage 2's) waits beside it. ``keep``:
         synthesis must not merge the twins, so that place and route can put each copy by its
@@ -107,10 +106,9 @@ class MatVec(wiring.Component):
         p = self.params
         lanes = p.live_lanes
         out: list[tuple[Value, Value]] = []
-        for g, start in enumerate(range(0, len(lanes), ROM_GROUP_LANES)):
-            group = lanes[start:start + ROM_GROUP_LANES]
-            addr = Signal.like(t, name=f"rom{g}_addr", attrs={"keep": 1})
-            m.d.sync += addr.eq(t)
+        for g, start in enumerate(range(0, len(lanes), COPY_GROUP_LANES)):
+            group = lanes[start:start + COPY_GROUP_LANES]
+            addr = register(m, t, f"rom{g}_addr", keep=True)
             rom = Memory(shape=len(group) * p.index_bits, depth=len(p.schedule), init=self._rom_words(group))
             m.submodules[f"rom{g}"] = rom
             port = rom.read_port(domain="sync")
@@ -119,18 +117,13 @@ class MatVec(wiring.Component):
             m.d.sync += read.eq(port.data)
             x_copy: dict[int, Value] = {}
             for s in sorted({s for _, s in group}):
-                x_copy[s] = Signal(code_shape(p.bits_x, p.signed_x), name=f"x{g}_{s}", attrs={"keep": 1})
-                m.d.sync += x_copy[s].eq(x_bits[s * p.bits_x:(s + 1) * p.bits_x])
+                x_copy[s] = register(m, x_bits[s * p.bits_x:(s + 1) * p.bits_x], f"x{g}_{s}", code_shape(p.bits_x, p.signed_x), keep=True)
             out += [(x_copy[s], read[j * p.index_bits:(j + 1) * p.index_bits]) for j, (_, s) in enumerate(group)]
         return out
 
     def _delay(self, m: Module, ctl: tuple[Value, ...], suffix: str, keep: bool = False) -> tuple[Value, ...]:
         """One register stage of a tile's control ``(valid, first, last, nf)``."""
-        attrs = {"keep": 1} if keep else {}
-        nxt = (Signal(name=f"v{suffix}", attrs=attrs), Signal(name=f"first{suffix}", attrs=attrs),
-               Signal(name=f"last{suffix}", attrs=attrs), Signal(range(self.params.output_folds), name=f"nf{suffix}", attrs=attrs))
-        m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
-        return nxt
+        return tuple(register(m, value, f"{name}{suffix}", keep=keep) for name, value in zip(("v", "first", "last", "nf"), ctl))
 
     def elaborate(self, platform: object) -> Module:
         p = self.params
@@ -199,7 +192,7 @@ class MatVec(wiring.Component):
         tree_stages = adder_tree_stages(p.simd)
         sums = [adder_tree(m, carried[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
         # The control of each tile, delayed to the accumulate stage (input register, ROM read, operands,
-        # products, copies, tree). The last delay has one copy per ``ROM_GROUP_LANES`` output lanes
+        # products, copies, tree). The last delay has one copy per ``COPY_GROUP_LANES`` output lanes
         # (``keep``, as in :meth:`_lane_groups`): one ``first`` drove every accumulator's mux.
         ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
         for k in range(4 + tree_stages):
@@ -210,8 +203,8 @@ class MatVec(wiring.Component):
         # Stage 8: accumulate; the fold's last tile delivers the accumulators to the queue.
         news: list[Value] = []
         for pe in range(p.pe):
-            if pe % ROM_GROUP_LANES == 0:
-                valid_g, first, _, nf = self._delay(m, ctl, f"{n_last}_{pe // ROM_GROUP_LANES}", keep=True)
+            if pe % COPY_GROUP_LANES == 0:
+                valid_g, first, _, nf = self._delay(m, ctl, f"{n_last}_{pe // COPY_GROUP_LANES}", keep=True)
             acc = Signal(signed(p.acc_bits), name=f"acc{pe}")
             bias = [p.bias[nf_ * p.pe + pe] if nf_ * p.pe + pe < p.out_features else 0 for nf_ in range(p.output_folds)]
             new = Signal(signed(p.acc_bits), name=f"acc{pe}_next")

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import CompileError
 from ..fixedpoint import accumulator_bits, bias_terms
 
-__all__ = ["int_tuple", "code_range", "WindowParams", "MatVecParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages"]
+__all__ = ["int_tuple", "code_range", "WindowParams", "MatVecParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "COPY_GROUP_LANES", "adder_tree_stages"]
 
 
 def int_tuple(values: Any, name: str, ndim: int = 1) -> tuple:
@@ -197,6 +197,10 @@ class WindowParams:
 
 
 ADDER_LEVELS_PER_STAGE = 2  # adder-tree levels between two MatVec pipeline registers
+# Lanes served by one copy of a register that would otherwise fan out across the die (a MatVec's ROM
+# address, input fields and accumulate control, a Pool's input control); the copies are kept apart
+# in synthesis, so that place and route can put each by its lanes.
+COPY_GROUP_LANES = 8
 
 
 def adder_tree_stages(terms: int) -> int:

@@ -6,7 +6,7 @@ on: through a result register (max) or through :func:`~.requant.requant_pipeline
 folded into the multiplier (average), to the :class:`~.queue.OutputQueue`. Beats that do not end
 a window are accepted whenever they come; a window's last beat needs room in the queue. An
 accepted beat waits one cycle in an input register, beside copies of its ``first`` and accepted
-flags, one per ``ROM_GROUP_LANES`` lanes: the element counter's compare and the upstream valid
+flags, one per ``COPY_GROUP_LANES`` lanes: the element counter's compare and the upstream valid
 reached every accumulator's enable and mux across the die (dscnn).
 """
 
@@ -16,8 +16,7 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .matvec import ROM_GROUP_LANES
-from .params import PoolParams
+from .params import COPY_GROUP_LANES, PoolParams
 from .queue import OutputQueue
 from .requant import requant_pipeline
 from .stream import code_shape, counter, lanes_stream, register
@@ -47,11 +46,10 @@ class Pool(wiring.Component):
         acc_shape = code_shape(p.bits, p.signed) if p.kind == "max" else signed(p.sum_bits)
         folded: list[Value] = []
         for lane in range(p.lanes):
-            if lane % ROM_GROUP_LANES == 0:  # the input register's control, a kept copy per group of lanes
-                g = lane // ROM_GROUP_LANES
-                first = Signal(name=f"first_{g}", attrs={"keep": 1})
-                accepted = Signal(name=f"accepted_{g}", attrs={"keep": 1})
-                m.d.sync += [first.eq(element == 0), accepted.eq(accept)]
+            if lane % COPY_GROUP_LANES == 0:  # the input register's control, a kept copy per group of lanes
+                copy = lane // COPY_GROUP_LANES
+                first = register(m, element == 0, f"first_{copy}", keep=True)
+                accepted = register(m, accept, f"accepted_{copy}", keep=True)
             # Groups arrive in turn, so the accumulators rotate as a shift register: the current
             # group's is always accs[0] (no read multiplexer), and the updated value goes to the back.
             # A window's last beat writes its result back too; the next beat of that group loads anew.

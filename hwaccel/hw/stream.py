@@ -35,9 +35,10 @@ def counter(m: Module, step: Value, size: int, name: str) -> tuple[Signal, Value
     return count, last
 
 
-def register(m: Module, value: Value, name: str, shape: Shape | None = None) -> Signal:
-    """A register loading ``value`` every cycle (of ``value``'s shape unless ``shape`` is given)."""
-    r = Signal(Shape.cast(value.shape()) if shape is None else shape, name=name)
+def register(m: Module, value: Value, name: str, shape: Shape | None = None, keep: bool = False) -> Signal:
+    """A register loading ``value`` every cycle (of ``value``'s shape unless ``shape`` is given);
+    ``keep``: synthesis must not merge it with a twin (a copy that serves a group of lanes)."""
+    r = Signal(Shape.cast(value.shape()) if shape is None else shape, name=name, attrs={"keep": 1} if keep else {})
     m.d.sync += r.eq(value)
     return r
 

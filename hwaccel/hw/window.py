@@ -9,9 +9,9 @@ ends (without a bubble) once both sides are done. The reader walks output column
 kernel column, channel group; a tap outside the image reads nothing and carries ``pad_value``.
 A tap takes three registers (the memory's read port, the read again in fabric flip-flops: a block
 RAM's output is slow, about 5 ns on ECP5, and the padding mux and the queue follow it; then the
-output): the reader issues a tap only
-while the :class:`~.queue.OutputQueue` at its output has room, and its registers never stall (a
-stall enable from the consumer's ``ready`` reached every reader register and the read port).
+output). The reader issues a tap only while the :class:`~.queue.OutputQueue` at its output has
+room, and its registers never stall (a stall enable from the consumer's ``ready`` reached every
+reader register and the read port).
 """
 
 from __future__ import annotations

@@ -260,10 +260,11 @@ class CpuEngine:
         used = self._shards[:len(lanes) - 1]
         for shard, chunks in zip(used, lanes[1:]):
             shard.send(chunks)
+        lane_results = [lambda: self._run_lanes(lanes[:1])[0]] + [shard.receive for shard in used]
         outcomes: list[tuple[bool, Any]] = []
-        for k in range(len(lanes)):
+        for result in lane_results:
             try:
-                outcomes.append((True, self._run_lanes(lanes[:1])[0] if k == 0 else used[k - 1].receive()))
+                outcomes.append((True, result()))
             except BaseException as exc:
                 outcomes.append((False, exc))
         for ok, value in outcomes:
