@@ -4,6 +4,7 @@ and on hand-built corner cases, for any workers x pipeline stages x batch size; 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import threading
 from functools import lru_cache
@@ -17,6 +18,7 @@ from hwaccel.frontend import load_model
 from hwaccel.golden.fixed import run_golden
 from hwaccel.ir.graph import Graph, TensorInfo
 from hwaccel.ref.cpu import CpuEngine, run_cpu
+from hwaccel.ref.cpu_shards import SharedArrays
 
 from dataflow_cases import TORCH, generator_fixed, requant_fixed, small_fixed, torch_fixed, zoo_fixed
 from zoo_data import MODELS, split
@@ -200,3 +202,40 @@ def test_shards_beyond_the_first_run_in_processes_of_their_own():
     with pytest.raises(HwaccelError, match=r"^cpu engine: shard process \d+ exited \(code -9\)$"):
         engine.run({"input": x[:90]})
     engine.close()
+
+
+def test_shard_arrays_travel_through_a_shared_memory_file_both_ways():
+    """A forked child reads the parent's tables as views of the shared file and writes its own after
+    them, growing the file past its first size; every array starts on a cache line."""
+    shared = SharedArrays()
+    big = np.arange(300_000, dtype=np.float32).reshape(1000, 300)  # sent as a strided view (0.6 MB)
+    tables = [{"a": big[:, ::2], "flag": np.array(True)}, {"empty": np.zeros((0, 3), np.int8), "b": np.int64(-5)}]
+    layout, end = shared.put(tables)
+    assert all(offset % 64 == 0 for table in layout for *_, offset in table) and end >= big.nbytes // 2
+    child_conn, parent_conn = multiprocessing.Pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: doubles every number into new tables written after the inputs
+        code = 1
+        try:
+            views = shared.get(layout, copy=False)
+            outputs = [{k: np.asarray(v) * 2 for k, v in t.items()} for t in views] + [{"grown": np.ones(400_000)}]
+            child_conn.send(shared.put(outputs, end)[0])
+            code = 0
+        finally:
+            os._exit(code)
+    out_layout = parent_conn.recv()
+    os.waitpid(pid, 0)
+    back = shared.get(out_layout, copy=True)
+    for got, sent in zip(back, tables):
+        for name, value in sent.items():
+            assert np.array_equal(got[name], np.asarray(value) * 2) and got[name].dtype == (np.asarray(value) * 2).dtype
+    assert back[2]["grown"].sum() == 400_000 and os.fstat(shared.fd).st_size >= end + 3_200_000
+    shared.close()
+    assert not SharedArrays.fits([{"x": np.array([None])}]) and SharedArrays.fits(tables)
+
+
+def test_shards_with_inputs_larger_than_the_shared_file_equal_golden():
+    graph, x = zoo("cnn")
+    batch = np.resize(x, (6000,) + x.shape[1:])  # 1.5 MB per shard: the shared file grows on the first run
+    with CpuEngine(graph, workers=2) as engine:
+        assert_same(engine.run({"input": batch}), run_golden(graph, {"input": batch}), "2 shards, 6000 rows")
